@@ -1,0 +1,45 @@
+# agenthost: a small front for CMake. See README.md.
+#   make run    install what is missing, build, start the host on 127.0.0.1:8080
+#   make test   install what is missing, build with sanitizers, run every test
+#   make bench  the full benchmarks (docs/benchmarks.md)
+
+BUILD      ?= build
+TEST_BUILD ?= build-test
+FUZZ_BUILD ?= build-fuzz
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build run test test-unit fuzz bench install format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAH_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/agenthost serve --data ./var --logs ./logs --listen 127.0.0.1:8080
+
+test:
+	@scripts/deps.sh --test
+	@scripts/test.sh
+
+fuzz:
+	@scripts/deps.sh --test
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} scripts/test.sh fuzz
+
+bench:
+	@scripts/deps.sh --bench
+	@scripts/bench.sh full
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,188 @@
+#include "app.h"
+
+#include "core/log.h"
+#include "core/util.h"
+
+#include <agenthost/plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static int lock_data_dir(app *a, char *err, size_t errlen)
+{
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/agenthost.lock", a->cfg->data_dir);
+    a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (a->lock_fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(a->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        char pid[32] = "";
+        ssize_t n = pread(a->lock_fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        snprintf(err, errlen, "another agenthost (pid %s) is serving %s", pid[0] ? pid : "?",
+                 a->cfg->data_dir);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(a->lock_fd, 0) == 0 && pwrite(a->lock_fd, pid, (size_t)n, 0) != n)
+        log_warn("host", "cannot write the pid into %s", path);
+    return 0;
+}
+
+/* Instances from the config, or one per installed plugin. A bad instance
+ * is reported and skipped; the host goes on with the others. */
+static void add_instances(app *a)
+{
+    char err[1024];
+    const json_t *list = json_object_get(a->cfg->json, "instances");
+    if (!list) {
+        for (size_t i = 0; i < registry_count(a->reg); i++) {
+            const manifest *m = registry_at(a->reg, i);
+            if (supervisor_add(a->sup, m->name, m, NULL, true, err, sizeof(err)) < 0)
+                log_error("host", "%s", err);
+        }
+        return;
+    }
+    size_t i;
+    const json_t *it;
+    json_array_foreach(list, i, it)
+    {
+        const char *id = json_string_value(json_object_get(it, "id"));
+        const char *plugin = json_string_value(json_object_get(it, "plugin"));
+        const manifest *m = registry_find(a->reg, plugin);
+        if (!m) {
+            log_error("host", "instance %s: plugin \"%s\" is not installed in %s", id, plugin,
+                      registry_dir(a->reg));
+            continue;
+        }
+        bool enabled = !json_is_false(json_object_get(it, "enabled"));
+        if (supervisor_add(a->sup, id, m, json_object_get(it, "config"), enabled, err,
+                           sizeof(err)) < 0)
+            log_error("host", "%s", err);
+    }
+}
+
+static void on_all_stopped(void *ud)
+{
+    app *a = ud;
+    log_info("host", "all instances stopped");
+    loop_stop(a->loop);
+}
+
+static void on_signal(int signum, void *ud)
+{
+    app *a = ud;
+    if (++a->signals > 1) {
+        log_warn("host", "second %s: stopping now", sigabbrev_np(signum));
+        loop_stop(a->loop);
+        return;
+    }
+    log_info("host", "SIG%s received: stopping (again to force)", sigabbrev_np(signum));
+    supervisor_stop_all(a->sup, on_all_stopped, a);
+}
+
+static int open_modules(app *a, char *err, size_t errlen)
+{
+    config *c = a->cfg;
+    if (ah_mkdir_p(c->data_dir, 0700) < 0) {
+        snprintf(err, errlen, "%s: cannot create the data directory: %s", c->data_dir,
+                 strerror(errno));
+        return -1;
+    }
+    if (lock_data_dir(a, err, errlen) < 0)
+        return -1;
+    if (loop_new(&a->loop) < 0) {
+        snprintf(err, errlen, "cannot create the event loop");
+        return -1;
+    }
+    store_opts so = {.dir = c->data_dir,
+                     .map_size = (size_t)config_int(c, "store", "map_mb") << 20,
+                     .max_map_size = (size_t)config_int(c, "store", "max_map_mb") << 20};
+    if (store_open(&a->st, a->loop, &so, err, errlen) != 0)
+        return -1;
+    if (secrets_open(&a->sec, a->st, c->master_key, true, err, errlen) != 0)
+        return -1;
+    if (registry_scan(&a->reg, c->plugins_dir, err, errlen) < 0)
+        return -1;
+    supervisor_opts sv = {
+        .runner = c->runner,
+        .ping_interval_ms = (uint32_t)config_int(c, "supervisor", "ping_interval_ms"),
+        .shutdown_grace_ms = (uint32_t)config_int(c, "supervisor", "shutdown_grace_ms"),
+#ifdef AH_TEST_NO_SANDBOX
+        .no_sandbox = getenv("AGENTHOST_TEST_NO_SANDBOX") &&
+                      !strcmp(getenv("AGENTHOST_TEST_NO_SANDBOX"), "1"),
+#endif
+    };
+    if (access(c->runner, X_OK) < 0) {
+        snprintf(err, errlen, "%s: the sandbox runner is missing or not executable", c->runner);
+        return -1;
+    }
+    if (supervisor_new(&a->sup, a->loop, a->st, a->sec, &sv) != 0 ||
+        kv_attach(&a->kv, a->sup, a->st) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    add_instances(a);
+    return 0;
+}
+
+static void close_modules(app *a)
+{
+    if (a->st)
+        store_close(a->st); /* answers pending writes; instances still exist */
+    a->st = NULL;
+    if (a->sup)
+        supervisor_free(a->sup);
+    kv_detach(a->kv);
+    registry_free(a->reg);
+    secrets_close(a->sec);
+    loop_free(a->loop);
+    if (a->lock_fd >= 0)
+        close(a->lock_fd);
+}
+
+int app_run(config *cfg)
+{
+    app a = {.cfg = cfg, .lock_fd = -1};
+    char err[1024] = "";
+    /* No core dumps or ptrace of the host by other users' processes: it
+     * holds the master key and every decrypted secret. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (open_modules(&a, err, sizeof(err)) < 0) {
+        log_error("host", "%s", err);
+        close_modules(&a);
+        return 1;
+    }
+    loop_on_signal(a.loop, SIGINT, on_signal, &a);
+    loop_on_signal(a.loop, SIGTERM, on_signal, &a);
+    log_info("host", "agenthost %s: data %s, logs %s, %zu plugins, %zu instances", AH_VERSION,
+             cfg->data_dir, cfg->logs_dir, registry_count(a.reg), supervisor_count(a.sup));
+    supervisor_start_all(a.sup);
+    loop_run(a.loop);
+    if (a.signals > 1) {
+        /* Forced: kill what is left without waiting. */
+        for (size_t i = 0; i < supervisor_count(a.sup); i++) {
+            json_t *st = instance_status(supervisor_at(a.sup, i));
+            json_int_t pid = json_integer_value(json_object_get(st, "pid"));
+            if (pid > 0)
+                kill((pid_t)pid, SIGKILL);
+            json_decref(st);
+        }
+    }
+    close_modules(&a);
+    log_info("host", "stopped");
+    return a.exit_code;
+}

@@ -1,0 +1,97 @@
+#include "cli.h"
+
+#include "../core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("agenthost: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int maxpos, int *npos,
+              const char *usage)
+{
+    *npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (a[0] == '-' && a[1] == '-' && a[2]) {
+            const char *eq = strchr(a, '=');
+            size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+            const cli_opt *o = NULL;
+            for (const cli_opt *p = opts; p && p->name; p++)
+                if (strlen(p->name) == nlen && !strncmp(p->name, a, nlen))
+                    o = p;
+            if (!o) {
+                fprintf(stderr, "agenthost: unknown option %.*s\n%s", (int)nlen, a, usage);
+                return -1;
+            }
+            if (o->flag) {
+                *o->flag = true;
+                continue;
+            }
+            if (eq) {
+                *o->value = eq + 1;
+            } else if (i + 1 < argc) {
+                *o->value = argv[++i];
+            } else {
+                fprintf(stderr, "agenthost: %s needs a value\n", o->name);
+                return -1;
+            }
+            continue;
+        }
+        if (*npos == maxpos) {
+            fprintf(stderr, "agenthost: unexpected argument \"%s\"\n%s", a, usage);
+            return -1;
+        }
+        pos[(*npos)++] = a;
+    }
+    return 0;
+}
+
+int cli_load_config(config *c, const char *config_path, const char *data, const char *logs)
+{
+    char err[1024];
+    if (config_load(c, config_path, err, sizeof(err)) < 0)
+        return cli_fail("%s", err);
+    if (data)
+        config_set(c, "data_dir", data);
+    if (logs)
+        config_set(c, "logs_dir", logs);
+    if (config_finalize(c, config_path, err, sizeof(err)) < 0) {
+        config_free(c);
+        return cli_fail("%s", err);
+    }
+    return 0;
+}
+
+int cli_open_store(const config *c, bool read_only, store **st)
+{
+    char err[1024];
+    store_opts so = {.dir = c->data_dir, .read_only = read_only};
+    if (store_open(st, NULL, &so, err, sizeof(err)) != 0)
+        return cli_fail("%s", err);
+    return 0;
+}
+
+int cli_open_secrets(const config *c, store *st, const char *master_key, bool create,
+                     secrets **out)
+{
+    char err[1024];
+    if (secrets_open(out, st, master_key ? master_key : c->master_key, create, err,
+                     sizeof(err)) != 0)
+        return cli_fail("%s", err);
+    return 0;
+}

@@ -1,0 +1,43 @@
+/*
+ * cli.h - helpers shared by the agenthost subcommands: option parsing,
+ * configuration, and opening the store for offline commands.
+ */
+#ifndef AH_CLI_H
+#define AH_CLI_H
+
+#include "../core/config.h"
+#include "../core/secrets.h"
+#include "../core/store.h"
+
+#include <stdbool.h>
+
+typedef struct cli_opt {
+    const char *name;   /* "--data" */
+    const char **value; /* for options taking a value */
+    bool *flag;         /* for flags */
+} cli_opt;
+
+/* Parse argv[1..]: options from opts, the rest positional. "--help" prints
+ * usage and returns 1 (exit 0); errors print a line and return -1 (exit 2). */
+int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int maxpos, int *npos,
+              const char *usage);
+
+/* Print "agenthost: <message>" to stderr; returns 1 for `return cli_fail(...)`. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Load --config (optional) and apply --data / --logs overrides. */
+int cli_load_config(config *c, const char *config_path, const char *data, const char *logs);
+
+/* Open the store without a loop (commits are synchronous) and, if asked,
+ * the secrets. Returns 0 or 1 after printing the reason. */
+int cli_open_store(const config *c, bool read_only, store **st);
+int cli_open_secrets(const config *c, store *st, const char *master_key, bool create,
+                     secrets **out);
+
+/* The subcommands: each returns the process exit status. */
+int cmd_serve(int argc, char **argv);
+int cmd_manifest(int argc, char **argv);
+int cmd_secret(int argc, char **argv);
+int cmd_instance(int argc, char **argv);
+
+#endif

@@ -1,0 +1,79 @@
+#include "cli.h"
+#include <stdlib.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: agenthost instance list [--config FILE] [--data DIR] [--json]\n"
+    "List plugin instances with their last recorded state (a running host keeps\n"
+    "it current; the HTTP API shows live details).\n";
+
+int cmd_instance(int argc, char **argv)
+{
+    const char *cfgp = NULL, *data = NULL;
+    bool as_json = false;
+    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL},
+                      {"--json", NULL, &as_json}, {0}};
+    const char *pos[2];
+    int npos;
+    int rc = cli_parse(argc, argv, opts, pos, 2, &npos, usage);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    if (npos != 1 || strcmp(pos[0], "list") != 0) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    config c;
+    if (cli_load_config(&c, cfgp, data, NULL))
+        return 1;
+    store *st;
+    if (cli_open_store(&c, true, &st)) {
+        config_free(&c);
+        return 1;
+    }
+    json_t *all = json_array();
+    MDB_txn *txn;
+    if (store_read_begin(st, &txn) == 0) {
+        MDB_cursor *cur;
+        MDB_dbi dbi = store_dbi(st, STORE_DB_INSTANCES);
+        if (dbi && mdb_cursor_open(txn, dbi, &cur) == 0) {
+            MDB_val k, v;
+            for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
+                 r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                json_t *o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+                if (o)
+                    json_array_append_new(all, o);
+            }
+            mdb_cursor_close(cur);
+        }
+        store_read_end(st, txn);
+    }
+    if (as_json) {
+        char *s = json_dumps(all, JSON_INDENT(2));
+        printf("%s\n", s ? s : "[]");
+        free(s);
+    } else {
+        printf("%-24s %-16s %-12s %-8s %-8s %s\n", "ID", "PLUGIN", "STATE", "PID", "RESTARTS",
+               "LAST ERROR");
+        size_t i;
+        json_t *o;
+        json_array_foreach(all, i, o)
+        {
+            json_t *pid = json_object_get(o, "pid");
+            char pids[16] = "-";
+            if (json_is_integer(pid))
+                snprintf(pids, sizeof(pids), "%lld", (long long)json_integer_value(pid));
+            printf("%-24s %-16s %-12s %-8s %-8lld %s\n",
+                   json_string_value(json_object_get(o, "id")),
+                   json_string_value(json_object_get(o, "plugin")),
+                   json_string_value(json_object_get(o, "state")), pids,
+                   (long long)json_integer_value(json_object_get(o, "restarts")),
+                   json_string_value(json_object_get(o, "last_error")) ?: "");
+        }
+    }
+    json_decref(all);
+    store_close(st);
+    config_free(&c);
+    return 0;
+}

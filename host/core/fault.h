@@ -1,0 +1,20 @@
+/*
+ * fault.h - named fault points for crash tests.
+ *
+ * In a build with AH_FAULTS, AH_FAULT("bus.after_commit_before_ack") kills
+ * the process with SIGKILL when the environment variable AGENTHOST_FAULT
+ * names that point, after appending the point's name to the file named by
+ * AGENTHOST_FAULT_MARK (so a test can assert the point was reached). In
+ * other builds it compiles to nothing.
+ */
+#ifndef AH_FAULT_H
+#define AH_FAULT_H
+
+#ifdef AH_FAULTS
+void ah_fault_point(const char *name);
+#define AH_FAULT(name) ah_fault_point(name)
+#else
+#define AH_FAULT(name) ((void)0)
+#endif
+
+#endif

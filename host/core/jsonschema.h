@@ -1,0 +1,37 @@
+/*
+ * jsonschema.h - a JSON Schema (2020-12 subset) validator.
+ *
+ * Supported: type (incl. arrays of types), enum, const, properties,
+ * required, additionalProperties, items, minItems, maxItems, uniqueItems,
+ * minProperties, maxProperties, minLength, maxLength (code points), pattern
+ * (POSIX extended regex: write patterns in the common ERE/ECMA subset),
+ * minimum, maximum, exclusiveMinimum, exclusiveMaximum, anyOf, oneOf, allOf,
+ * not, $ref to "#", "#/$defs/NAME" or "#/definitions/NAME". Annotations
+ * (title, description, default, examples, format, ...) are accepted and not
+ * enforced; other unknown keywords are ignored, as the standard says.
+ *
+ * Errors name the path of the offending value: "limits.memory_mb: expected
+ * integer, got \"lots\"", "actions[2].name: required field missing".
+ */
+#ifndef AH_JSONSCHEMA_H
+#define AH_JSONSCHEMA_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* 0 when instance is valid against schema; otherwise -1 with the first
+ * error in err ("path: message"; the root path is written as "(root)"). */
+int jsonschema_validate(const json_t *schema, const json_t *instance, char *err, size_t errlen);
+
+/* Check that a schema is usable: an object (or boolean) whose known
+ * keywords have the right types and whose patterns compile. */
+int jsonschema_check(const json_t *schema, char *err, size_t errlen);
+
+/* Fill in absent object members that the schema gives a default for
+ * (recursively through properties). instance is modified in place. */
+void jsonschema_apply_defaults(const json_t *schema, json_t *instance);
+
+/* Describe a JSON value for an error message ("\"lots\"", "3", "object"). */
+void jsonschema_describe(const json_t *v, char *buf, size_t len);
+
+#endif

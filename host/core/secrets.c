@@ -1,0 +1,285 @@
+#include "secrets.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <agenthost/plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AD_PREFIX "agenthost-secret/1"
+#define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+struct secrets {
+    store *st;
+    unsigned char *key; /* sodium_malloc'd, locked */
+};
+
+/* "<instance>\0<name>" */
+static size_t make_key(char *buf, size_t len, const char *instance, const char *name)
+{
+    size_t a = strlen(instance), b = strlen(name);
+    if (a + b + 1 > len)
+        return 0;
+    memcpy(buf, instance, a);
+    buf[a] = 0;
+    memcpy(buf + a + 1, name, b);
+    return a + 1 + b;
+}
+
+static size_t make_ad(unsigned char *buf, size_t len, const char *instance, const char *name)
+{
+    int n = snprintf((char *)buf, len, "%s%c%s%c%s", AD_PREFIX, 0, instance, 0, name);
+    return n < 0 || (size_t)n >= len ? 0 : (size_t)n;
+}
+
+static int load_key(secrets *s, const char *path, bool create, char *err, size_t errlen)
+{
+    size_t len;
+    char *text = ah_read_file(path, 256, &len);
+    if (!text && errno == ENOENT && create) {
+        unsigned char raw[32];
+        char hex[65 + 1];
+        randombytes_buf(raw, sizeof(raw));
+        sodium_bin2hex(hex, sizeof(hex) - 1, raw, sizeof(raw));
+        strcat(hex, "\n");
+        sodium_memzero(raw, sizeof(raw));
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, hex, 65) != 65 || fsync(fd) < 0) {
+            snprintf(err, errlen, "%s: cannot create the master key: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            sodium_memzero(hex, sizeof(hex));
+            return AH_EIO;
+        }
+        close(fd);
+        sodium_memzero(hex, sizeof(hex));
+        log_info("secrets", "created master key %s", path);
+        text = ah_read_file(path, 256, &len);
+    }
+    if (!text) {
+        snprintf(err, errlen, "%s: cannot read the master key: %s", path, strerror(errno));
+        return AH_EIO;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077)) {
+        snprintf(err, errlen, "%s: the master key must not be readable by group or others "
+                              "(chmod 600)", path);
+        sodium_memzero(text, len);
+        free(text);
+        return AH_EDENIED;
+    }
+    size_t bin_len = 0;
+    int rc = 0;
+    if (len == 32) {
+        memcpy(s->key, text, 32);
+    } else if (sodium_hex2bin(s->key, 32, text, len, " \r\n", &bin_len, NULL) != 0 ||
+               bin_len != 32) {
+        snprintf(err, errlen, "%s: a master key is 32 bytes or 64 hex digits", path);
+        rc = AH_EINVAL;
+    }
+    sodium_memzero(text, len);
+    free(text);
+    return rc;
+}
+
+int secrets_open(secrets **out, store *st, const char *key_path, bool create, char *err,
+                 size_t errlen)
+{
+    *out = NULL;
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        return AH_EIO;
+    }
+    secrets *s = calloc(1, sizeof(*s));
+    if (!s)
+        return AH_ENOMEM;
+    s->st = st;
+    s->key = sodium_malloc(32);
+    if (!s->key) {
+        free(s);
+        return AH_ENOMEM;
+    }
+    int rc = load_key(s, key_path, create, err, errlen);
+    if (rc) {
+        sodium_free(s->key);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void secrets_close(secrets *s)
+{
+    if (!s)
+        return;
+    sodium_free(s->key);
+    free(s);
+}
+
+typedef struct put_op {
+    store *st;
+    char key[200];
+    size_t klen;
+    unsigned char *val; /* NULL: delete */
+    size_t vlen;
+    void (*done)(int, void *);
+    void *ud;
+} put_op;
+
+static int apply_put(MDB_txn *txn, void *arg)
+{
+    put_op *op = arg;
+    MDB_val k = {op->klen, op->key};
+    if (!op->val) {
+        int rc = mdb_del(txn, store_dbi(op->st, STORE_DB_SECRETS), &k, NULL);
+        return rc == MDB_NOTFOUND ? AH_ENOTFOUND : rc;
+    }
+    MDB_val v = {op->vlen, op->val};
+    return mdb_put(txn, store_dbi(op->st, STORE_DB_SECRETS), &k, &v, 0);
+}
+
+static void done_put(int status, void *arg)
+{
+    put_op *op = arg;
+    if (op->done)
+        op->done(status, op->ud);
+    free(op->val);
+    free(op);
+}
+
+static int valid_names(const char *instance, const char *name)
+{
+    return ah_valid_id(instance) && ah_valid_id(name);
+}
+
+int secrets_set(secrets *s, const char *instance, const char *name, const void *value, size_t len,
+                void (*done)(int status, void *ud), void *ud)
+{
+    if (!valid_names(instance, name))
+        return AH_EINVAL;
+    if (len > SECRET_MAX_BYTES)
+        return AH_ETOOBIG;
+    put_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return AH_ENOMEM;
+    op->st = s->st;
+    op->done = done;
+    op->ud = ud;
+    op->klen = make_key(op->key, sizeof(op->key), instance, name);
+    unsigned char ad[200];
+    size_t adlen = make_ad(ad, sizeof(ad), instance, name);
+    op->vlen = NONCE + len + ABYTES;
+    op->val = malloc(op->vlen);
+    if (!op->klen || !adlen || !op->val) {
+        free(op->val);
+        free(op);
+        return AH_ENOMEM;
+    }
+    randombytes_buf(op->val, NONCE);
+    unsigned long long clen;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(op->val + NONCE, &clen, value, len, ad, adlen,
+                                               NULL, op->val, s->key);
+    return store_write(s->st, apply_put, done_put, op);
+}
+
+int secrets_delete(secrets *s, const char *instance, const char *name,
+                   void (*done)(int status, void *ud), void *ud)
+{
+    if (!valid_names(instance, name))
+        return AH_EINVAL;
+    put_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return AH_ENOMEM;
+    op->st = s->st;
+    op->done = done;
+    op->ud = ud;
+    op->klen = make_key(op->key, sizeof(op->key), instance, name);
+    return store_write(s->st, apply_put, done_put, op);
+}
+
+int secrets_get(secrets *s, const char *instance, const char *name, char **out, size_t *len)
+{
+    *out = NULL;
+    if (!valid_names(instance, name))
+        return AH_EINVAL;
+    char key[200];
+    MDB_val k = {make_key(key, sizeof(key), instance, name), key}, v;
+    MDB_txn *txn;
+    int rc = store_read_begin(s->st, &txn);
+    if (rc)
+        return rc;
+    rc = mdb_get(txn, store_dbi(s->st, STORE_DB_SECRETS), &k, &v);
+    if (rc) {
+        store_read_end(s->st, txn);
+        return rc == MDB_NOTFOUND ? AH_ENOTFOUND : AH_EIO;
+    }
+    if (v.mv_size < NONCE + ABYTES) {
+        store_read_end(s->st, txn);
+        return AH_EIO;
+    }
+    size_t plen = v.mv_size - NONCE - ABYTES;
+    char *plain = malloc(plen + 1);
+    unsigned char ad[200];
+    size_t adlen = make_ad(ad, sizeof(ad), instance, name);
+    unsigned long long got = 0;
+    const unsigned char *sealed = v.mv_data;
+    rc = plain ? crypto_aead_xchacha20poly1305_ietf_decrypt(
+                     (unsigned char *)plain, &got, NULL, sealed + NONCE, v.mv_size - NONCE, ad,
+                     adlen, sealed, s->key)
+               : -1;
+    store_read_end(s->st, txn);
+    if (rc != 0) {
+        free(plain);
+        return plain ? AH_EIO : AH_ENOMEM;
+    }
+    plain[got] = 0;
+    log_redact_add(plain);
+    *out = plain;
+    *len = (size_t)got;
+    return 0;
+}
+
+void secrets_free_value(char *v, size_t len)
+{
+    if (!v)
+        return;
+    sodium_memzero(v, len);
+    free(v);
+}
+
+json_t *secrets_list(secrets *s, const char *instance)
+{
+    json_t *arr = json_array();
+    MDB_txn *txn;
+    if (store_read_begin(s->st, &txn) != 0)
+        return arr;
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, store_dbi(s->st, STORE_DB_SECRETS), &cur) == 0) {
+        MDB_val k, v;
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            const char *inst = k.mv_data;
+            size_t ilen = strnlen(inst, k.mv_size);
+            if (ilen >= k.mv_size)
+                continue;
+            if (instance && (strlen(instance) != ilen || memcmp(instance, inst, ilen)))
+                continue;
+            json_array_append_new(
+                arr, json_pack("{s:s%,s:s%}", "instance", inst, ilen, "name", inst + ilen + 1,
+                               k.mv_size - ilen - 1));
+        }
+        mdb_cursor_close(cur);
+    }
+    store_read_end(s->st, txn);
+    return arr;
+}

@@ -1,0 +1,664 @@
+#include "store.h"
+
+#include "fault.h"
+#include "log.h"
+#include "util.h"
+
+#include <agenthost/plugin.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FORMAT_KEY "format"
+#define FORMAT_VALUE "agenthost-store/1"
+#define DEFAULT_MAP (64ull << 20)
+#define DEFAULT_MAX_MAP (64ull << 30)
+
+static const char *const db_names[STORE_DB_COUNT] = {
+    [STORE_DB_META] = "meta",           [STORE_DB_KV] = "kv",
+    [STORE_DB_SECRETS] = "secrets",     [STORE_DB_INSTANCES] = "instances",
+    [STORE_DB_TOKENS] = "tokens",       [STORE_DB_TOPICS] = "bus.topics",
+    [STORE_DB_EVENTS] = "bus.events",   [STORE_DB_CONSUMERS] = "bus.consumers",
+    [STORE_DB_PENDING] = "bus.pending", [STORE_DB_IDEMPOTENCY] = "bus.idempotency",
+    [STORE_DB_KEYS] = "bus.keys",       [STORE_DB_DOCS] = "docs",
+};
+
+typedef struct write_op {
+    store_apply_fn apply;
+    store_done_fn done;
+    void *arg;
+    int status; /* set by the writer */
+} write_op;
+
+typedef struct op_vec {
+    write_op *v;
+    size_t n, cap;
+} op_vec;
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[STORE_DB_COUNT];
+    char dir[2048];
+    bool read_only;
+    size_t map_size, max_map;
+
+    /* Loop side. */
+    ah_loop *loop;
+    uv_async_t async;
+    op_vec pending; /* queued this tick */
+    bool busy;      /* the writer holds a batch */
+    MDB_txn *rtxn;  /* cached read transaction, reset between uses */
+    bool rtxn_in_use;
+    char last_error[256];
+
+    /* Shared with the writer, under mu. */
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* work for the writer */
+    pthread_cond_t done_cv; /* a batch finished (used when closing) */
+    op_vec handoff;
+    op_vec done;
+    bool stop;
+    char writer_error[256];
+
+    /* Readers hold it shared; the writer takes it exclusive to resize or
+     * reopen the map (LMDB needs no live transaction in the process then). */
+    pthread_rwlock_t maplock;
+
+    _Atomic int health;
+    _Atomic uint64_t commits, writes, failed, commit_ns;
+};
+
+int store_map_error(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
+        return AH_ENOSPC;
+    case MDB_NOTFOUND:
+        return AH_ENOTFOUND;
+    case ENOMEM:
+        return AH_ENOMEM;
+    case MDB_BAD_VALSIZE:
+        return AH_ETOOBIG;
+    default:
+        return rc < 0 && rc >= -99 ? rc : AH_EIO;
+    }
+}
+
+static int vec_push(op_vec *v, write_op op)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        write_op *nv = realloc(v->v, cap * sizeof(*nv));
+        if (!nv)
+            return -1;
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = op;
+    return 0;
+}
+
+static void vec_swap(op_vec *a, op_vec *b)
+{
+    op_vec t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* ---- opening --------------------------------------------------------- */
+
+static int open_dbis(store *s, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    unsigned flags = s->read_only ? MDB_RDONLY : 0;
+    int rc = mdb_txn_begin(s->env, NULL, flags, &txn);
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot begin transaction: %s", s->dir, mdb_strerror(rc));
+        return store_map_error(rc);
+    }
+    /* The marker tells an agenthost store from a foreign LMDB file. */
+    MDB_dbi meta;
+    rc = mdb_dbi_open(txn, db_names[STORE_DB_META], 0, &meta);
+    if (rc == MDB_NOTFOUND) {
+        MDB_stat st;
+        MDB_dbi main_db;
+        mdb_dbi_open(txn, NULL, 0, &main_db);
+        mdb_stat(txn, main_db, &st);
+        if (st.ms_entries != 0 || s->read_only) {
+            snprintf(err, errlen,
+                     "%s/data.mdb is not an agenthost store (an LMDB file without the "
+                     "agenthost format marker); refusing to touch it",
+                     s->dir);
+            mdb_txn_abort(txn);
+            return AH_EINVAL;
+        }
+    } else if (rc) {
+        snprintf(err, errlen, "%s/data.mdb is unreadable: %s", s->dir, mdb_strerror(rc));
+        mdb_txn_abort(txn);
+        return AH_EIO;
+    }
+    for (int i = 0; i < STORE_DB_COUNT; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], s->read_only ? 0 : MDB_CREATE, &s->dbi[i]);
+        if (rc == MDB_NOTFOUND && s->read_only) {
+            s->dbi[i] = 0; /* absent in an older store: reads see nothing */
+            continue;
+        }
+        if (rc) {
+            snprintf(err, errlen, "%s/data.mdb: cannot open database %s: %s", s->dir,
+                     db_names[i], mdb_strerror(rc));
+            mdb_txn_abort(txn);
+            return store_map_error(rc);
+        }
+    }
+    MDB_val k = {strlen(FORMAT_KEY), (void *)FORMAT_KEY}, v;
+    rc = mdb_get(txn, s->dbi[STORE_DB_META], &k, &v);
+    if (rc == MDB_NOTFOUND && !s->read_only) {
+        v.mv_data = (void *)FORMAT_VALUE;
+        v.mv_size = strlen(FORMAT_VALUE);
+        rc = mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0);
+    } else if (rc == 0 &&
+               (v.mv_size != strlen(FORMAT_VALUE) || memcmp(v.mv_data, FORMAT_VALUE, v.mv_size))) {
+        snprintf(err, errlen, "%s/data.mdb has store format \"%.*s\"; this host reads \"%s\"",
+                 s->dir, (int)(v.mv_size > 64 ? 64 : v.mv_size), (const char *)v.mv_data,
+                 FORMAT_VALUE);
+        mdb_txn_abort(txn);
+        return AH_EINVAL;
+    }
+    if (rc && rc != MDB_NOTFOUND) {
+        snprintf(err, errlen, "%s/data.mdb: %s", s->dir, mdb_strerror(rc));
+        mdb_txn_abort(txn);
+        return store_map_error(rc);
+    }
+    /* Committing (even a read-only transaction) keeps the dbi handles. */
+    rc = mdb_txn_commit(txn);
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot initialise the store: %s", s->dir, mdb_strerror(rc));
+        return store_map_error(rc);
+    }
+    return 0;
+}
+
+static int env_open(store *s, char *err, size_t errlen)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc) {
+        snprintf(err, errlen, "lmdb: %s", mdb_strerror(rc));
+        return AH_ENOMEM;
+    }
+    mdb_env_set_maxdbs(s->env, STORE_DB_COUNT + 8);
+    mdb_env_set_maxreaders(s->env, 256);
+    if (!s->read_only)
+        mdb_env_set_mapsize(s->env, s->map_size);
+    unsigned flags = MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0);
+    rc = mdb_env_open(s->env, s->dir, flags, 0600);
+    if (rc) {
+        const char *why = rc == MDB_INVALID         ? "not an LMDB file (corrupt or foreign)"
+                          : rc == MDB_VERSION_MISMATCH ? "written by an incompatible LMDB version"
+                          : rc == MDB_CORRUPTED        ? "corrupt"
+                                                       : mdb_strerror(rc);
+        snprintf(err, errlen, "%s/data.mdb: %s", s->dir, why);
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return rc == ENOENT || rc == EACCES ? AH_EIO : AH_EINVAL;
+    }
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    if (info.me_mapsize > s->map_size)
+        s->map_size = info.me_mapsize; /* the file is bigger than our default */
+    rc = open_dbis(s, err, errlen);
+    if (rc) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+    return rc;
+}
+
+/* A data.mdb shorter than two meta pages, or a lock file that is not one,
+ * makes LMDB fail in ways that do not always say "corrupt"; look first. */
+static int precheck_files(const char *dir, char *err, size_t errlen)
+{
+    char path[2200];
+    struct stat st;
+    ah_fmt(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &st) == 0) {
+        if (!S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "%s is not a regular file", path);
+            return AH_EINVAL;
+        }
+        if (st.st_size > 0 && st.st_size < 2 * 4096) {
+            snprintf(err, errlen, "%s is truncated (%lld bytes; corrupt or foreign)", path,
+                     (long long)st.st_size);
+            return AH_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* ---- the writer ------------------------------------------------------- */
+
+static int grow_map(store *s, char *why, size_t whylen)
+{
+    if (s->map_size >= s->max_map) {
+        snprintf(why, whylen, "store map full (%zu MiB, the configured maximum)",
+                 s->max_map >> 20);
+        return AH_ENOSPC;
+    }
+    size_t want = s->map_size * 2 > s->max_map ? s->max_map : s->map_size * 2;
+    pthread_rwlock_wrlock(&s->maplock);
+    int rc = mdb_env_set_mapsize(s->env, want);
+    pthread_rwlock_unlock(&s->maplock);
+    if (rc) {
+        snprintf(why, whylen, "cannot grow the store map to %zu MiB: %s", want >> 20,
+                 mdb_strerror(rc));
+        return store_map_error(rc);
+    }
+    log_info("store", "map grown to %zu MiB", want >> 20);
+    s->map_size = want;
+    return 0;
+}
+
+/* After a failed commit LMDB may mark the environment unusable (MDB_PANIC);
+ * reopen it so writing works again once the cause (a full disk) is gone. */
+static int reopen_env(store *s, char *why, size_t whylen)
+{
+    pthread_rwlock_wrlock(&s->maplock);
+    if (s->rtxn) {
+        mdb_txn_abort(s->rtxn);
+        s->rtxn = NULL;
+    }
+    mdb_env_close(s->env);
+    s->env = NULL;
+    char err[512];
+    int rc = env_open(s, err, sizeof(err));
+    pthread_rwlock_unlock(&s->maplock);
+    if (rc)
+        snprintf(why, whylen, "store reopen failed: %s", err);
+    return rc;
+}
+
+static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, int *failed_code,
+                          char *why, size_t whylen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+        pthread_rwlock_wrlock(&s->maplock);
+        mdb_env_set_mapsize(s->env, 0);
+        pthread_rwlock_unlock(&s->maplock);
+        rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    }
+    if (rc) {
+        snprintf(why, whylen, "cannot begin a write: %s", mdb_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].status)
+            continue;
+        rc = ops[i].apply(txn, ops[i].arg);
+        if (rc < 0 && rc >= -99) {
+            *failed_op = i;
+            *failed_code = rc;
+            mdb_txn_abort(txn);
+            return -1000; /* retry without this write */
+        }
+        if (rc) {
+            snprintf(why, whylen, "write failed: %s", mdb_strerror(rc));
+            mdb_txn_abort(txn);
+            return rc;
+        }
+    }
+    AH_FAULT("store.before_commit");
+    uint64_t t0 = ah_mono_ns();
+    rc = mdb_txn_commit(txn);
+    s->commit_ns += ah_mono_ns() - t0;
+    if (rc) {
+        snprintf(why, whylen, "commit failed: %s", mdb_strerror(rc));
+        return rc;
+    }
+    AH_FAULT("store.after_commit");
+    return 0;
+}
+
+static void run_batch(store *s, op_vec *b, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->v[i].status = 0;
+    why[0] = 0;
+    for (;;) {
+        size_t failed_op = 0;
+        int failed_code = 0;
+        int rc = run_batch_once(s, b->v, b->n, &failed_op, &failed_code, why, whylen);
+        if (rc == -1000) {
+            /* One write refused itself: answer it and commit the rest. */
+            b->v[failed_op].status = failed_code;
+            continue;
+        }
+        if (rc == 0) {
+            s->commits++;
+            s->health = 0;
+            return;
+        }
+        if (rc == MDB_MAP_FULL) {
+            int g = grow_map(s, why, whylen);
+            if (g == 0)
+                continue;
+            rc = g;
+        } else if (rc == MDB_TXN_FULL) {
+            snprintf(why, whylen, "batch too large for one transaction");
+        }
+        int code = store_map_error(rc);
+        if (rc == ENOSPC || rc == EDQUOT)
+            snprintf(why, whylen, "disk full: %s", strerror(rc));
+        for (size_t i = 0; i < b->n; i++)
+            if (!b->v[i].status)
+                b->v[i].status = code;
+        s->health = code;
+        if (rc == MDB_PANIC || rc == EIO || rc == ENOSPC || rc == EDQUOT) {
+            char rwhy[256];
+            if (reopen_env(s, rwhy, sizeof(rwhy)) != 0)
+                log_error("store", "%s", rwhy);
+        }
+        return;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    store *s = arg;
+    op_vec batch = {0};
+    char why[256];
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->stop && s->handoff.n == 0)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (s->handoff.n == 0 && s->stop)
+            break;
+        vec_swap(&batch, &s->handoff);
+        pthread_mutex_unlock(&s->mu);
+
+        run_batch(s, &batch, why, sizeof(why));
+
+        pthread_mutex_lock(&s->mu);
+        if (why[0])
+            snprintf(s->writer_error, sizeof(s->writer_error), "%s", why);
+        for (size_t i = 0; i < batch.n; i++)
+            vec_push(&s->done, batch.v[i]);
+        batch.n = 0;
+        pthread_cond_signal(&s->done_cv);
+        uv_async_send(&s->async);
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(batch.v);
+    return NULL;
+}
+
+/* ---- loop side -------------------------------------------------------- */
+
+static void hand_off(store *s)
+{
+    if (s->busy || s->pending.n == 0)
+        return;
+    pthread_mutex_lock(&s->mu);
+    vec_swap(&s->handoff, &s->pending);
+    s->busy = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void on_tick(void *ud)
+{
+    hand_off(ud);
+}
+
+static void finish(store *s, op_vec *done)
+{
+    for (size_t i = 0; i < done->n; i++) {
+        write_op *op = &done->v[i];
+        if (op->status)
+            s->failed++;
+        else
+            s->writes++;
+        if (op->done)
+            op->done(op->status, op->arg);
+    }
+    done->n = 0;
+}
+
+static void on_async(uv_async_t *h)
+{
+    store *s = h->data;
+    op_vec done = {0};
+    pthread_mutex_lock(&s->mu);
+    if (s->done.n == 0) {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    vec_swap(&done, &s->done);
+    if (s->writer_error[0]) {
+        snprintf(s->last_error, sizeof(s->last_error), "%s", s->writer_error);
+        s->writer_error[0] = 0;
+    }
+    s->busy = false;
+    pthread_mutex_unlock(&s->mu);
+    AH_FAULT("store.before_done");
+    bool failed = false;
+    for (size_t i = 0; i < done.n && !failed; i++)
+        failed = done.v[i].status != 0;
+    if (failed)
+        log_error("store", "write failed: %s", s->last_error);
+    else
+        s->last_error[0] = 0;
+    finish(s, &done);
+    free(done.v);
+    hand_off(s);
+}
+
+int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_t errlen)
+{
+    *out = NULL;
+    err[0] = 0;
+    store *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return AH_ENOMEM;
+    }
+    if (ah_fmt(s->dir, sizeof(s->dir), "%s", o->dir) < 0) {
+        snprintf(err, errlen, "data directory path too long");
+        free(s);
+        return AH_EINVAL;
+    }
+    s->read_only = o->read_only;
+    s->map_size = o->map_size ? o->map_size : DEFAULT_MAP;
+    s->max_map = o->max_map_size ? o->max_map_size : DEFAULT_MAX_MAP;
+    if (s->max_map < s->map_size)
+        s->max_map = s->map_size;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
+    pthread_rwlock_init(&s->maplock, NULL);
+
+    int rc = 0;
+    if (!o->read_only && ah_mkdir_p(s->dir, 0700) < 0) {
+        snprintf(err, errlen, "%s: cannot create the data directory: %s", s->dir,
+                 strerror(errno));
+        rc = AH_EIO;
+    }
+    if (!rc)
+        rc = precheck_files(s->dir, err, errlen);
+    if (!rc)
+        rc = env_open(s, err, errlen);
+    if (rc) {
+        pthread_rwlock_destroy(&s->maplock);
+        pthread_cond_destroy(&s->cv);
+        pthread_cond_destroy(&s->done_cv);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return rc;
+    }
+    if (loop) {
+        s->loop = loop;
+        uv_async_init(loop_uv(loop), &s->async, on_async);
+        s->async.data = s;
+        uv_unref((uv_handle_t *)&s->async);
+        loop_on_tick(loop, on_tick, s);
+        if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+            snprintf(err, errlen, "cannot start the store writer thread");
+            uv_close((uv_handle_t *)&s->async, NULL);
+            mdb_env_close(s->env);
+            free(s);
+            return AH_ENOMEM;
+        }
+        s->thread_started = true;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    if (s->thread_started) {
+        /* Drain: hand off what is queued and wait for every batch; done
+         * callbacks may queue more writes, so repeat until quiet. */
+        for (;;) {
+            hand_off(s);
+            if (!s->busy)
+                break;
+            pthread_mutex_lock(&s->mu);
+            while (s->done.n == 0)
+                pthread_cond_wait(&s->done_cv, &s->mu);
+            pthread_mutex_unlock(&s->mu);
+            on_async(&s->async);
+        }
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+        uv_close((uv_handle_t *)&s->async, NULL);
+    }
+    if (s->rtxn)
+        mdb_txn_abort(s->rtxn);
+    if (s->env)
+        mdb_env_close(s->env);
+    free(s->pending.v);
+    free(s->handoff.v);
+    free(s->done.v);
+    pthread_rwlock_destroy(&s->maplock);
+    pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->done_cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+MDB_env *store_env(store *s)
+{
+    return s->env;
+}
+
+MDB_dbi store_dbi(store *s, store_db db)
+{
+    return s->dbi[db];
+}
+
+int store_read_begin(store *s, MDB_txn **txn)
+{
+    pthread_rwlock_rdlock(&s->maplock);
+    int rc;
+    if (s->rtxn && !s->rtxn_in_use) {
+        rc = mdb_txn_renew(s->rtxn);
+        if (rc == 0) {
+            s->rtxn_in_use = true;
+            *txn = s->rtxn;
+            return 0;
+        }
+        mdb_txn_abort(s->rtxn);
+        s->rtxn = NULL;
+    }
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    if (rc) {
+        pthread_rwlock_unlock(&s->maplock);
+        if (rc == MDB_MAP_RESIZED)
+            log_warn("store", "map resized by another process; reads resume after the "
+                              "next write");
+        return store_map_error(rc);
+    }
+    if (!s->rtxn) {
+        s->rtxn = *txn;
+        s->rtxn_in_use = true;
+    }
+    return 0;
+}
+
+void store_read_end(store *s, MDB_txn *txn)
+{
+    if (txn == s->rtxn) {
+        mdb_txn_reset(txn);
+        s->rtxn_in_use = false;
+    } else {
+        mdb_txn_abort(txn);
+    }
+    pthread_rwlock_unlock(&s->maplock);
+}
+
+int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg)
+{
+    if (s->read_only)
+        return AH_EINVAL;
+    write_op op = {.apply = apply, .done = done, .arg = arg};
+    if (!s->loop) {
+        /* Synchronous mode for CLI commands. */
+        op_vec b = {.v = &op, .n = 1, .cap = 1};
+        run_batch(s, &b, s->last_error, sizeof(s->last_error));
+        if (op.status)
+            s->failed++;
+        else
+            s->writes++;
+        if (done)
+            done(op.status, arg);
+        return 0;
+    }
+    if (vec_push(&s->pending, op) < 0)
+        return AH_ENOMEM;
+    return 0;
+}
+
+int store_health(store *s)
+{
+    return s->health;
+}
+
+const char *store_last_error(store *s)
+{
+    return s->last_error;
+}
+
+void store_get_stats(store *s, store_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->commits = s->commits;
+    st->writes = s->writes;
+    st->failed_writes = s->failed;
+    st->commit_ns_sum = s->commit_ns;
+    MDB_envinfo info;
+    MDB_stat ms;
+    pthread_rwlock_rdlock(&s->maplock);
+    if (s->env && mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &ms) == 0) {
+        st->map_size = info.me_mapsize;
+        st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+    }
+    pthread_rwlock_unlock(&s->maplock);
+}

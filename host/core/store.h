@@ -1,0 +1,123 @@
+/*
+ * store.h - the host's one LMDB environment.
+ *
+ * Reads run on the loop thread in short read-only transactions. Writes are
+ * queued during a loop tick and committed together, as one transaction, by
+ * a writer thread (group commit); each writer's done callback runs on the
+ * loop only after that transaction is durable (LMDB's default synchronous
+ * commit: no MDB_WRITEMAP, MDB_NOSYNC or MDB_MAPASYNC). KV, bus, documents
+ * and tokens share these batches, so state and events commit atomically.
+ *
+ * The map grows by doubling up to max_map_size; past that, and when the
+ * disk is full, writes fail with AH_ENOSPC and a clear store_last_error(),
+ * nothing already written is damaged, and writing works again once space
+ * is freed.
+ *
+ * Without a loop (store_open with loop == NULL, for CLI commands) a write
+ * commits at once in the caller's thread and calls done before returning.
+ */
+#ifndef AH_STORE_H
+#define AH_STORE_H
+
+#include "loop.h"
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+
+/* The named databases of the environment. Append only: names are on disk. */
+typedef enum store_db {
+    STORE_DB_META = 0,    /* format marker and host-wide settings */
+    STORE_DB_KV,          /* "<instance>\0<key>" -> JSON */
+    STORE_DB_SECRETS,     /* "<instance>\0<name>" -> nonce || ciphertext */
+    STORE_DB_INSTANCES,   /* instance id -> last known state (JSON) */
+    STORE_DB_TOKENS,      /* API tokens (hash -> JSON) */
+    STORE_DB_TOPICS,      /* bus: topic name -> topic record */
+    STORE_DB_EVENTS,      /* bus: (topic id, seq) big-endian -> event */
+    STORE_DB_CONSUMERS,   /* bus: consumer name -> consumer record */
+    STORE_DB_PENDING,     /* bus: per-consumer delivery state */
+    STORE_DB_IDEMPOTENCY, /* bus: (topic id, key) -> offset and time */
+    STORE_DB_KEYS,        /* bus: (topic id, key, seq) index for key replay */
+    STORE_DB_DOCS,        /* documents: "<collection>\0<id>" -> JSON */
+    STORE_DB_COUNT
+} store_db;
+
+typedef struct store_opts {
+    const char *dir;     /* data directory (created 0700) */
+    size_t map_size;     /* initial map size; 0: 64 MiB */
+    size_t max_map_size; /* growth limit; 0: 64 GiB */
+    bool read_only;      /* open read-only (CLI listing, backups) */
+} store_opts;
+
+/* Open (and on first use initialise) the store in o->dir. On failure
+ * returns a negative AH_E* code with a one-line reason in err. A directory
+ * holding foreign or corrupt files is refused, never reinitialised. */
+int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_t errlen);
+
+/* Commit what is queued, wait for the writer, and close. */
+void store_close(store *s);
+
+MDB_env *store_env(store *s);
+MDB_dbi store_dbi(store *s, store_db db);
+
+/* A read-only transaction for the loop thread; end it before returning to
+ * the loop. Returns 0 or a negative AH_E* code. */
+int store_read_begin(store *s, MDB_txn **txn);
+void store_read_end(store *s, MDB_txn *txn);
+
+/* A write runs `apply` on the writer thread inside the batch's transaction
+ * and then `done` on the loop thread with 0 once durable, or a negative
+ * AH_E* code. apply returns 0; a negative AH_E* code (>= -99) to fail this
+ * write alone (the batch is retried without it, so partial writes vanish);
+ * or an LMDB/errno code, which fails the batch. apply may run more than
+ * once for one write and must give the same result each time. */
+typedef int (*store_apply_fn)(MDB_txn *txn, void *arg);
+typedef void (*store_done_fn)(int status, void *arg);
+
+int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg);
+
+/* 0 when the last commit succeeded, else its AH_E* code. */
+int store_health(store *s);
+/* The reason for the last failure, or "" (loop thread). */
+const char *store_last_error(store *s);
+
+typedef struct store_stats {
+    uint64_t commits;       /* transactions committed */
+    uint64_t writes;        /* writes committed */
+    uint64_t failed_writes; /* writes answered with an error */
+    uint64_t map_size;      /* current map size, bytes */
+    uint64_t used_bytes;    /* pages in use, bytes */
+    uint64_t commit_ns_sum; /* time spent committing */
+} store_stats;
+void store_get_stats(store *s, store_stats *st);
+
+/* Translate an LMDB or errno code to an AH_E* code. */
+int store_map_error(int rc);
+
+/* Big-endian helpers for keys whose byte order must be numeric order. */
+static inline void store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static inline uint64_t store_rd64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+static inline void store_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static inline uint32_t store_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#endif

@@ -1,0 +1,38 @@
+/* util.h - small helpers shared by the host's modules. */
+#ifndef AH_UTIL_H
+#define AH_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall clock, Unix milliseconds. */
+int64_t ah_now_ms(void);
+/* Monotonic clock, milliseconds and nanoseconds. */
+uint64_t ah_mono_ms(void);
+uint64_t ah_mono_ns(void);
+
+/* Format Unix ms as RFC 3339 UTC with milliseconds into buf (>= 32 bytes). */
+void ah_rfc3339_ms(int64_t ms, char *buf, size_t len);
+
+/* mkdir -p with mode for every created component. Returns 0 or -1 (errno). */
+int ah_mkdir_p(const char *path, unsigned mode);
+
+/* Read a whole file (at most max bytes; EFBIG beyond). NUL-terminated.
+ * Returns a malloc'd buffer or NULL with errno set. */
+char *ah_read_file(const char *path, size_t max, size_t *len);
+
+/* Write a file atomically (tmp + fsync + rename) with mode. 0 or -1. */
+int ah_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+/* Identifiers (instance ids, plugin names, secret names): 1-64 chars of
+ * [a-z0-9_-], starting with a letter or digit. Safe in paths and keys. */
+bool ah_valid_id(const char *s);
+
+/* snprintf into a fixed buffer, reporting truncation as -1. */
+int ah_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Directory of the running executable (for finding the runner and plugins). */
+int ah_exe_dir(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * main.c - the agenthost command: one binary for the daemon and its tools.
+ */
+#include "cli/cli.h"
+
+#include <agenthost/plugin.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("agenthost %s (plugin ABI %d.%d)\n", AH_VERSION, AH_ABI_MAJOR, AH_ABI_MINOR);
+    return 0;
+}
+
+static const struct command {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"serve", cmd_serve, "run the host (HTTP API, bus, plugin instances)"},
+    {"version", cmd_version, "print the version and plugin ABI"},
+    {"manifest", cmd_manifest, "check plugin manifests: manifest check FILE..."},
+    {"secret", cmd_secret, "manage instance secrets: secret set|list|delete"},
+    {"instance", cmd_instance, "list instances and their last known state"},
+};
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: agenthost COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(to, "\n`agenthost COMMAND --help` describes one command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version"))
+        return cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "agenthost: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,624 @@
+/*
+ * instance.c - one process incarnation of a plugin instance: spawning the
+ * runner, the IPC channel (strict framing; any violation kills the
+ * process), its stderr into logs/plugins/<id>.log, and seccomp violation
+ * reports into logs/security.log.
+ */
+#include "../../sdk/ipc/chan.h"
+#include "../core/log.h"
+#include "../core/secrets.h"
+#include "../core/util.h"
+#include "supervisor_priv.h"
+
+#include <agenthost/plugin.h>
+
+#include <errno.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FRAMES_PER_WAKEUP 256
+
+static void log_ctx_of(const instance *inst, log_ctx *c)
+{
+    c->plugin = inst->m->name;
+    c->instance = inst->id;
+    c->request_id = NULL;
+}
+
+static void plugin_log(instance *inst, log_level lvl, const char *stream, const char *msg)
+{
+    char kind[96];
+    log_ctx c;
+    log_ctx_of(inst, &c);
+    snprintf(kind, sizeof(kind), "plugins/%s", inst->id);
+    json_t *f = json_pack("{s:s}", "stream", stream);
+    log_write(kind, lvl, "plugin", &c, f, "%s", msg);
+    json_decref(f);
+}
+
+/* Make arbitrary plugin output safe for a JSON string: invalid UTF-8 and
+ * control bytes become '?'. */
+static void sanitize(char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                    : (c & 0xF8) == 0xF0 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+        if (!ok || (c < 0x20 && c != '\t')) {
+            s[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+}
+
+/* ---- handles ------------------------------------------------------------ */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    run *r = h->data;
+    if (--r->open_handles > 0)
+        return;
+    proc_close_fds(&r->proc);
+    for (out_frame *f = r->outq, *next; f; f = next) {
+        next = f->next;
+        free(f);
+    }
+    ah_asm_free(&r->in);
+    free(r->frame);
+    free(r);
+}
+
+static void close_run_handles(run *r)
+{
+    uv_handle_t *hs[] = {(uv_handle_t *)&r->ipc_w, (uv_handle_t *)&r->log_w,
+                         (uv_handle_t *)&r->viol_w, (uv_handle_t *)&r->pid_w};
+    for (size_t i = 0; i < 4; i++)
+        if (!uv_is_closing(hs[i]))
+            uv_close(hs[i], on_handle_closed);
+}
+
+void run_kill(run *r, const char *reason)
+{
+    if (r->dead)
+        return;
+    if (!r->kill_reason[0] && reason)
+        snprintf(r->kill_reason, sizeof(r->kill_reason), "%s", reason);
+    if (r->proc.pid > 0)
+        kill(r->proc.pid, SIGKILL);
+}
+
+static void violation(run *r, const char *why)
+{
+    instance *inst = r->inst;
+    log_ctx c;
+    log_ctx_of(inst, &c);
+    json_t *f = json_pack("{s:s,s:s}", "event", "protocol_violation", "reason", why);
+    log_write("security", LOG_WARN, "supervisor", &c, f, "instance %s broke the IPC protocol: %s",
+              inst->id, why);
+    json_decref(f);
+    char reason[300];
+    snprintf(reason, sizeof(reason), "protocol violation: %s", why);
+    run_kill(r, reason);
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void on_ipc(uv_poll_t *h, int status, int events);
+
+static void watch(run *r)
+{
+    int ev = UV_READABLE | (r->outq ? UV_WRITABLE : 0);
+    if (!r->dead && !uv_is_closing((uv_handle_t *)&r->ipc_w))
+        uv_poll_start(&r->ipc_w, ev, on_ipc);
+    r->watching_write = r->outq != NULL;
+}
+
+static int flush_outq(run *r)
+{
+    while (r->outq) {
+        out_frame *f = r->outq;
+        if (ah_chan_send(r->proc.ipc_fd, f->data, f->len, MSG_DONTWAIT) < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        r->outq = f->next;
+        if (!r->outq)
+            r->outq_tail = NULL;
+        r->outq_bytes -= f->len;
+        free(f);
+    }
+    if ((r->outq != NULL) != r->watching_write)
+        watch(r);
+    return 0;
+}
+
+static int enqueue(run *r, const uint8_t *frame, size_t len)
+{
+    out_frame *f = malloc(sizeof(*f) + len);
+    if (!f)
+        return -1;
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->data, frame, len);
+    if (r->outq_tail)
+        r->outq_tail->next = f;
+    else
+        r->outq = f;
+    r->outq_tail = f;
+    r->outq_bytes += len;
+    return 0;
+}
+
+int run_send(run *r, uint16_t type, uint64_t id, json_t *body)
+{
+    if (r->dead) {
+        json_decref(body);
+        return AH_ECLOSED;
+    }
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(body);
+    size_t len = s ? strlen(s) : 0, off = 0;
+    if (len > r->in.max) {
+        free(s);
+        return AH_ETOOBIG;
+    }
+    uint8_t *buf = r->frame ? malloc(AH_FRAME_MAX) : NULL;
+    if (!buf) {
+        free(s);
+        return AH_ENOMEM;
+    }
+    int rc = 0;
+    do {
+        size_t n = ah_frame_next(buf, type, id, s, len, &off);
+        if (!r->outq && ah_chan_send(r->proc.ipc_fd, buf, n, MSG_DONTWAIT) == 0)
+            continue;
+        if (!r->outq && errno != EAGAIN && errno != EWOULDBLOCK) {
+            rc = AH_EIO; /* the process is going away; its exit is handled */
+            break;
+        }
+        if (enqueue(r, buf, n) < 0) {
+            rc = AH_ENOMEM;
+            break;
+        }
+    } while (off < len);
+    free(buf);
+    free(s);
+    if (r->outq && !r->watching_write)
+        watch(r);
+    if (r->outq_bytes > OUTQ_MAX_BYTES)
+        run_kill(r, "stalled: not reading its channel (64 MiB queued)");
+    return rc;
+}
+
+/* ---- receiving ------------------------------------------------------------ */
+
+static void handle_hello(run *r, json_t *msg)
+{
+    instance *inst = r->inst;
+    const manifest *m = inst->m;
+    const char *err = json_string_value(json_object_get(msg, "error"));
+    int major = (int)json_integer_value(json_object_get(msg, "abi_major"));
+    int minor = (int)json_integer_value(json_object_get(msg, "abi_minor"));
+    const char *name = json_string_value(json_object_get(msg, "name"));
+    char why[400] = "";
+
+    if (err && json_object_get(msg, "abi_major"))
+        snprintf(why, sizeof(why),
+                 "plugin %s is built for ABI %d.%d; this host runs ABI %d.%d (%s)", m->name,
+                 major, minor, AH_ABI_MAJOR, AH_ABI_MINOR, err);
+    else if (err)
+        snprintf(why, sizeof(why), "plugin %s cannot be loaded: %s", m->name, err);
+    else if (major != AH_ABI_MAJOR || minor > AH_ABI_MINOR)
+        snprintf(why, sizeof(why), "plugin %s is built for ABI %d.%d; this host runs ABI %d.%d",
+                 m->name, major, minor, AH_ABI_MAJOR, AH_ABI_MINOR);
+    else if (!name || strcmp(name, m->name) != 0)
+        snprintf(why, sizeof(why), "library %s declares plugin \"%s\" but the manifest says \"%s\"",
+                 m->library, name ? name : "", m->name);
+    else if (major != m->abi_major || minor != m->abi_minor)
+        snprintf(why, sizeof(why),
+                 "manifest %s declares ABI %d.%d but the library is built for %d.%d", m->path,
+                 m->abi_major, m->abi_minor, major, minor);
+    if (why[0]) {
+        inst->permanent_failure = true;
+        run_kill(r, why);
+        return;
+    }
+    json_decref(inst->confinement);
+    inst->confinement = json_incref(json_object_get(msg, "confinement"));
+    sup_on_hello_ok(inst);
+
+    /* INIT: config, the declared secrets that are set, typed exports. */
+    json_t *secrets_obj = json_object();
+    size_t i;
+    const json_t *sdecl;
+    json_array_foreach(manifest_secrets(m), i, sdecl)
+    {
+        const char *sname = json_string_value(json_object_get(sdecl, "name"));
+        char *val = NULL;
+        size_t vlen = 0;
+        if (inst->sup->sec && secrets_get(inst->sup->sec, inst->id, sname, &val, &vlen) == 0) {
+            json_t *js = json_stringn(val, vlen);
+            if (js)
+                json_object_set_new(secrets_obj, sname, js);
+            secrets_free_value(val, vlen);
+        }
+    }
+    json_t *exports = json_array();
+    const json_t *a;
+    json_array_foreach(manifest_actions(m), i, a)
+    {
+        const json_t *ex = json_object_get(a, "export");
+        if (ex)
+            json_array_append_new(exports,
+                                  json_pack("{s:O,s:O,s:O}", "name", json_object_get(a, "name"),
+                                            "symbol", json_object_get(ex, "symbol"), "signature",
+                                            json_object_get(ex, "signature")));
+    }
+    json_t *init = json_pack("{s:s,s:O,s:o,s:o}", "instance", inst->id, "config", inst->config,
+                             "secrets", secrets_obj, "exports", exports);
+    r->init_id = ++r->next_id;
+    run_send(r, AH_MSG_INIT, r->init_id, init);
+}
+
+static void handle_result(run *r, uint64_t id, json_t *msg)
+{
+    instance *inst = r->inst;
+    if (id && id == r->init_id) {
+        r->init_id = 0;
+        const json_t *err = json_object_get(msg, "error");
+        if (err) {
+            char why[400];
+            snprintf(why, sizeof(why), "init failed: %s",
+                     json_string_value(json_object_get(err, "message")) ?: "unknown error");
+            run_kill(r, why);
+            return;
+        }
+        sup_on_ready(inst);
+        return;
+    }
+    if (id && id == r->ping_id) {
+        r->ping_id = 0;
+        if (!json_is_true(json_object_get(msg, "healthy")))
+            snprintf(inst->last_error, sizeof(inst->last_error), "health check failed (%d)",
+                     (int)json_integer_value(json_object_get(msg, "code")));
+        return;
+    }
+    if (!ah_idmap_get(&inst->calls, id)) {
+        violation(r, "result for a request the host never made");
+        return;
+    }
+    sup_on_call_result(inst, id, msg);
+}
+
+static void handle_log(run *r, json_t *msg)
+{
+    const char *text = json_string_value(json_object_get(msg, "msg"));
+    int level = (int)json_integer_value(json_object_get(msg, "level"));
+    if (!text)
+        return;
+    log_level lv = level <= 0 ? LOG_DEBUG : level == 1 ? LOG_INFO : level == 2 ? LOG_WARN
+                                                                                : LOG_ERROR;
+    plugin_log(r->inst, lv, "sdk", text);
+}
+
+static void on_message(run *r, const ah_msg *m)
+{
+    json_error_t je;
+    json_t *msg = m->len ? json_loadb((const char *)m->body, m->len, JSON_REJECT_DUPLICATES, &je)
+                         : json_object();
+    if (!msg || !json_is_object(msg)) {
+        json_decref(msg);
+        violation(r, "message body is not a JSON object");
+        return;
+    }
+    instance *inst = r->inst;
+    bool hello_done = inst->state != INST_STARTING || r->init_id != 0;
+    switch (m->type) {
+    case AH_MSG_HELLO:
+        if (hello_done || inst->state != INST_STARTING)
+            violation(r, "second hello");
+        else
+            handle_hello(r, msg);
+        break;
+    case AH_MSG_RESULT:
+        handle_result(r, m->id, msg);
+        break;
+    case AH_MSG_LOG:
+        handle_log(r, msg);
+        break;
+    case AH_MSG_PUBLISH:
+    case AH_MSG_KV_GET:
+    case AH_MSG_KV_PUT:
+    case AH_MSG_KV_DEL:
+    case AH_MSG_KV_SCAN:
+    case AH_MSG_HTTP:
+    case AH_MSG_ACK:
+    case AH_MSG_NACK:
+    case AH_MSG_METRIC:
+        if (!hello_done)
+            violation(r, "request before hello");
+        else
+            sup_dispatch_request(inst, r, m->type, m->id, msg);
+        break;
+    default:
+        violation(r, "message type a plugin may not send");
+        break;
+    }
+    json_decref(msg);
+}
+
+static void read_frames(run *r)
+{
+    for (int i = 0; i < FRAMES_PER_WAKEUP && !r->dead && !r->kill_reason[0]; i++) {
+        const char *why = NULL;
+        ssize_t n = ah_chan_recv(r->proc.ipc_fd, r->frame, &why);
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n == 0 || n == -1) {
+            /* The plugin closed its end or the socket failed: it is exiting;
+             * the pidfd reports the exit. Stop reading. */
+            uv_poll_stop(&r->ipc_w);
+            return;
+        }
+        ah_frame_hdr h;
+        ah_msg m;
+        if (n == -2 || ah_frame_parse(r->frame, (size_t)n, &h, &why) < 0) {
+            violation(r, why);
+            return;
+        }
+        int rc = ah_asm_feed(&r->in, &h, r->frame, &m, &why);
+        if (rc < 0) {
+            violation(r, why);
+            return;
+        }
+        if (rc == 1)
+            on_message(r, &m);
+    }
+}
+
+static void on_ipc(uv_poll_t *h, int status, int events)
+{
+    run *r = h->data;
+    if (status < 0) {
+        uv_poll_stop(h);
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        if (flush_outq(r) < 0)
+            run_kill(r, NULL);
+    }
+    if (events & UV_READABLE)
+        read_frames(r);
+}
+
+/* ---- logs and violations ------------------------------------------------- */
+
+static void flush_log_line(run *r)
+{
+    if (!r->loglen)
+        return;
+    r->logbuf[r->loglen] = 0;
+    sanitize(r->logbuf, r->loglen);
+    plugin_log(r->inst, LOG_INFO, "stderr", r->logbuf);
+    r->loglen = 0;
+}
+
+static void drain_log(run *r)
+{
+    char buf[4096];
+    for (int rounds = 0; rounds < 64; rounds++) {
+        ssize_t n = read(r->proc.log_fd, buf, sizeof(buf));
+        if (n <= 0)
+            return;
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n') {
+                flush_log_line(r);
+                continue;
+            }
+            r->logbuf[r->loglen++] = buf[i];
+            if (r->loglen == LOG_LINE_MAX - 1)
+                flush_log_line(r);
+        }
+    }
+}
+
+static void on_log(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    run *r = h->data;
+    if (status < 0) {
+        uv_poll_stop(h);
+        return;
+    }
+    drain_log(r);
+}
+
+static void drain_violations(run *r)
+{
+    struct {
+        int32_t nr;
+        uint32_t arch;
+    } rec;
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(r->proc.viol_fd, &rec, sizeof(rec));
+        if (n != (ssize_t)sizeof(rec))
+            return;
+        char *name = seccomp_syscall_resolve_num_arch(rec.arch, rec.nr);
+        instance *inst = r->inst;
+        log_ctx c;
+        log_ctx_of(inst, &c);
+        json_t *f = json_pack("{s:s,s:s,s:i,s:I}", "event", "seccomp_violation", "syscall",
+                              name ? name : "unknown", "nr", rec.nr, "arch", (json_int_t)rec.arch);
+        log_write("security", LOG_WARN, "sandbox", &c, f,
+                  "instance %s killed: forbidden system call %s", inst->id,
+                  name ? name : "unknown");
+        json_decref(f);
+        char reason[160];
+        snprintf(reason, sizeof(reason), "seccomp violation: %s", name ? name : "unknown");
+        snprintf(r->kill_reason, sizeof(r->kill_reason), "%s", reason);
+        free(name);
+    }
+}
+
+static void on_viol(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    run *r = h->data;
+    if (status < 0) {
+        uv_poll_stop(h);
+        return;
+    }
+    drain_violations(r);
+    if (r->kill_reason[0])
+        run_kill(r, NULL);
+    uv_poll_stop(h); /* one report is all a runner sends before exiting */
+}
+
+static void on_pid(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    run *r = h->data;
+    int wstatus = 0;
+    if (proc_reap(&r->proc, &wstatus) == 0)
+        return; /* spurious */
+    r->dead = true;
+    drain_violations(r);
+    drain_log(r);
+    flush_log_line(r);
+    instance *inst = r->inst;
+    char reason[300];
+    snprintf(reason, sizeof(reason), "%s", r->kill_reason);
+    close_run_handles(r);
+    if (inst->cur == r)
+        inst->cur = NULL;
+    sup_on_exit(inst, wstatus, reason[0] ? reason : NULL);
+}
+
+/* ---- starting ------------------------------------------------------------ */
+
+int run_start(instance *inst, char *err, size_t errlen)
+{
+    supervisor *s = inst->sup;
+    const manifest *m = inst->m;
+    char mem[16], files[16], cpu[16], hostpid[16];
+    snprintf(mem, sizeof(mem), "%u", m->limits.memory_mb);
+    snprintf(files, sizeof(files), "%u", m->limits.open_files);
+    snprintf(cpu, sizeof(cpu), "%u", m->limits.cpu_s);
+    snprintf(hostpid, sizeof(hostpid), "%d", (int)getpid());
+    const char *argv[32];
+    int a = 0;
+    argv[a++] = s->opts.runner;
+    argv[a++] = "--library";
+    argv[a++] = m->library;
+    argv[a++] = "--plugin";
+    argv[a++] = m->name;
+    argv[a++] = "--instance";
+    argv[a++] = inst->id;
+    argv[a++] = "--memory-mb";
+    argv[a++] = mem;
+    argv[a++] = "--open-files";
+    argv[a++] = files;
+    argv[a++] = "--cpu-s";
+    argv[a++] = cpu;
+    argv[a++] = "--host-pid";
+    argv[a++] = hostpid;
+    if (s->opts.no_sandbox)
+        argv[a++] = "--no-sandbox";
+    argv[a] = NULL;
+
+    char tz[128] = "TZ=UTC";
+    const char *htz = getenv("TZ");
+    if (htz && strlen(htz) < 100)
+        snprintf(tz, sizeof(tz), "TZ=%s", htz);
+    const char *envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", tz,
+#ifdef AH_SANITIZE
+                          "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:symbolize=0",
+#endif
+                          NULL};
+    proc_spec spec = {.runner = s->opts.runner, .argv = argv, .envp = envp};
+
+    run *r = calloc(1, sizeof(*r));
+    uint8_t *frame = malloc(AH_FRAME_MAX);
+    if (!r || !frame) {
+        free(r);
+        free(frame);
+        snprintf(err, errlen, "out of memory");
+        return AH_ENOMEM;
+    }
+    r->frame = frame;
+    if (proc_spawn(&spec, &r->proc) < 0) {
+        snprintf(err, errlen, "cannot start %s: %s", s->opts.runner, strerror(errno));
+        free(frame);
+        free(r);
+        return AH_EIO;
+    }
+    r->inst = inst;
+    r->gen = ++inst->gen;
+    ah_asm_init(&r->in, AH_MSG_MAX_DEFAULT);
+    uint64_t now = ah_mono_ms();
+    uint32_t hs = m->limits.stall_ms < 2000 ? 2000 : m->limits.stall_ms;
+    r->handshake_deadline_ms = now + hs;
+    uv_loop_t *uv = loop_uv(s->loop);
+    uv_poll_t *ws[] = {&r->ipc_w, &r->log_w, &r->viol_w, &r->pid_w};
+    int fds[] = {r->proc.ipc_fd, r->proc.log_fd, r->proc.viol_fd, r->proc.pidfd};
+    uv_poll_cb cbs[] = {on_ipc, on_log, on_viol, on_pid};
+    for (int i = 0; i < 4; i++) {
+        uv_poll_init(uv, ws[i], fds[i]);
+        ws[i]->data = r;
+        r->open_handles++;
+        uv_poll_start(ws[i], UV_READABLE, cbs[i]);
+    }
+    inst->cur = r;
+    inst->pid = r->proc.pid;
+    inst->started_at_ms = ah_now_ms();
+    return 0;
+}
+
+void run_check_deadlines(run *r, uint64_t now)
+{
+    instance *inst = r->inst;
+    char why[200];
+    if (r->dead || r->kill_reason[0])
+        return;
+    if (inst->state == INST_STARTING && now > r->handshake_deadline_ms) {
+        run_kill(r, "stalled: handshake not completed in time");
+        return;
+    }
+    if (inst->state != INST_READY)
+        return;
+    if (r->ping_id && now > r->ping_deadline_ms) {
+        snprintf(why, sizeof(why), "stalled: ping unanswered after %u ms", inst->m->limits.stall_ms);
+        run_kill(r, why);
+        return;
+    }
+    if (!r->ping_id && now >= r->next_ping_ms) {
+        r->ping_id = ++r->next_id;
+        r->ping_deadline_ms = now + inst->m->limits.stall_ms;
+        uint32_t every = inst->sup->opts.ping_interval_ms;
+        r->next_ping_ms = now + every;
+        run_send(r, AH_MSG_PING, r->ping_id, NULL);
+    }
+    size_t pos = 0;
+    uint64_t id;
+    void *v;
+    while (ah_idmap_next(&inst->calls, &pos, &id, &v)) {
+        pending_call *pc = v;
+        if (now > pc->deadline_ms) {
+            snprintf(why, sizeof(why), "stalled: call %s unanswered after %u ms", pc->action,
+                     pc->timeout_ms);
+            run_kill(r, why);
+            return;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int proc_spawn(const proc_spec *spec, proc_handle *out)
+{
+    int sv[2] = {-1, -1}, logp[2] = {-1, -1}, violp[2] = {-1, -1};
+    int err = 0;
+    out->pid = -1;
+    out->pidfd = out->ipc_fd = out->log_fd = out->viol_fd = -1;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+        pipe2(logp, O_CLOEXEC) < 0 || pipe2(violp, O_CLOEXEC) < 0) {
+        err = errno;
+        goto fail;
+    }
+    if (set_nonblock(sv[0]) < 0 || set_nonblock(logp[0]) < 0 || set_nonblock(violp[0]) < 0) {
+        err = errno;
+        goto fail;
+    }
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, logp[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, logp[1], 2);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+    posix_spawn_file_actions_adddup2(&fa, violp[1], 4);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 5);
+
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETSID);
+
+    pid_t pid;
+    int rc = posix_spawn(&pid, spec->runner, &fa, &at, (char *const *)spec->argv,
+                         (char *const *)spec->envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc != 0) {
+        err = rc;
+        goto fail;
+    }
+    close_fd(&sv[1]);
+    close_fd(&logp[1]);
+    close_fd(&violp[1]);
+
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        err = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        goto fail;
+    }
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    out->pid = pid;
+    out->pidfd = pidfd;
+    out->ipc_fd = sv[0];
+    out->log_fd = logp[0];
+    out->viol_fd = violp[0];
+    return 0;
+
+fail:
+    close_fd(&sv[0]);
+    close_fd(&sv[1]);
+    close_fd(&logp[0]);
+    close_fd(&logp[1]);
+    close_fd(&violp[0]);
+    close_fd(&violp[1]);
+    errno = err;
+    return -1;
+}
+
+int proc_reap(proc_handle *p, int *status)
+{
+    if (p->pid <= 0)
+        return -1;
+    pid_t r;
+    do {
+        r = waitpid(p->pid, status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return -1;
+    p->pid = -1;
+    return 1;
+}
+
+void proc_close_fds(proc_handle *p)
+{
+    close_fd(&p->pidfd);
+    close_fd(&p->ipc_fd);
+    close_fd(&p->log_fd);
+    close_fd(&p->viol_fd);
+}
+
+unsigned long long proc_rss(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    unsigned long long size = 0, resident = 0;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    return n == 2 ? resident * (unsigned long long)sysconf(_SC_PAGESIZE) : 0;
+}

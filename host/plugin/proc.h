@@ -1,0 +1,45 @@
+/*
+ * proc.h - starting a plugin's sandbox runner.
+ *
+ * The runner is exec'd with posix_spawn (glibc's clone(CLONE_VM|CLONE_VFORK)
+ * + exec: the host's memory, secrets and LMDB maps never live in the
+ * child), in a new session, with default signal dispositions, an empty
+ * signal mask and a minimal environment. It receives exactly:
+ *   fd 0  /dev/null
+ *   fd 1,2 the write end of a pipe the host reads into the plugin's log
+ *   fd 3  its end of the SOCK_SEQPACKET socketpair
+ *   fd 4  the write end of the violation pipe (seccomp reports)
+ */
+#ifndef AH_PROC_H
+#define AH_PROC_H
+
+#include <sys/types.h>
+
+typedef struct proc_spec {
+    const char *runner;      /* path of agenthost-runner */
+    const char *const *argv; /* full argv, argv[0] included, NULL-terminated */
+    const char *const *envp; /* NULL-terminated */
+} proc_spec;
+
+typedef struct proc_handle {
+    pid_t pid;
+    int pidfd;     /* readable when the process exits */
+    int ipc_fd;    /* host end, non-blocking */
+    int log_fd;    /* read end of stdout/stderr, non-blocking */
+    int viol_fd;   /* read end of the violation pipe, non-blocking */
+} proc_handle;
+
+/* 0, or -1 with errno and nothing left open. */
+int proc_spawn(const proc_spec *spec, proc_handle *out);
+
+/* Reap if exited: returns 1 with *status (waitpid form), 0 if still
+ * running, -1 on error. */
+int proc_reap(proc_handle *p, int *status);
+
+/* Close the host's fds (not the pid). */
+void proc_close_fds(proc_handle *p);
+
+/* Resident set size of pid in bytes, or 0. */
+unsigned long long proc_rss(pid_t pid);
+
+#endif

@@ -1,0 +1,713 @@
+/*
+ * supervisor.c - the set of plugin instances: restart policy, quarantine,
+ * calls, routing of plugin requests, operator actions, status.
+ */
+#include "../core/jsonschema.h"
+#include "../core/log.h"
+#include "../core/util.h"
+#include "supervisor_priv.h"
+
+#include <agenthost/plugin.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define TICK_MS 100
+
+static const char *const state_names[] = {
+    [INST_STOPPED] = "stopped",   [INST_STARTING] = "starting",
+    [INST_READY] = "ready",       [INST_STOPPING] = "stopping",
+    [INST_BACKOFF] = "backoff",   [INST_QUARANTINED] = "quarantined",
+    [INST_FAILED] = "failed",     [INST_DISABLED] = "disabled",
+};
+
+const char *instance_state_name(instance_state s)
+{
+    return s <= INST_DISABLED ? state_names[s] : "unknown";
+}
+
+static void ilog(instance *inst, log_level lvl, const char *fmt, const char *a, const char *b)
+{
+    log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
+    char msg[700];
+    snprintf(msg, sizeof(msg), fmt, a ? a : "", b ? b : "");
+    log_write("host", lvl, "supervisor", &c, NULL, "%s", msg);
+}
+
+/* ---- persisted state (for `agenthost instance list` and restarts) --------- */
+
+typedef struct persist_op {
+    store *st;
+    char id[72];
+    char *json;
+} persist_op;
+
+static int apply_persist(MDB_txn *txn, void *arg)
+{
+    persist_op *op = arg;
+    MDB_val k = {strlen(op->id), op->id}, v = {strlen(op->json), op->json};
+    return mdb_put(txn, store_dbi(op->st, STORE_DB_INSTANCES), &k, &v, 0);
+}
+
+static void done_persist(int status, void *arg)
+{
+    (void)status;
+    persist_op *op = arg;
+    free(op->json);
+    free(op);
+}
+
+void sup_persist_state(instance *inst)
+{
+    if (!inst->sup->st)
+        return;
+    json_t *st = instance_status(inst);
+    json_object_set_new(st, "updated_at_ms", json_integer(ah_now_ms()));
+    persist_op *op = calloc(1, sizeof(*op));
+    if (!op) {
+        json_decref(st);
+        return;
+    }
+    op->st = inst->sup->st;
+    snprintf(op->id, sizeof(op->id), "%s", inst->id);
+    op->json = json_dumps(st, JSON_COMPACT);
+    json_decref(st);
+    if (!op->json || store_write(op->st, apply_persist, done_persist, op) != 0) {
+        free(op->json);
+        free(op);
+    }
+}
+
+static void set_state(instance *inst, instance_state s)
+{
+    if (inst->state == s)
+        return;
+    inst->state = s;
+    sup_persist_state(inst);
+}
+
+/* ---- starting and stopping ------------------------------------------------ */
+
+static void start_instance(instance *inst)
+{
+    char err[300];
+    inst->stop_requested = false;
+    set_state(inst, INST_STARTING);
+    if (run_start(inst, err, sizeof(err)) != 0) {
+        snprintf(inst->last_error, sizeof(inst->last_error), "%s", err);
+        ilog(inst, LOG_ERROR, "instance %s: %s", inst->id, err);
+        sup_on_exit(inst, -1, err);
+    }
+}
+
+static void on_restart_timer(uv_timer_t *t)
+{
+    instance *inst = t->data;
+    if (inst->state == INST_BACKOFF && !inst->sup->stopping_all) {
+        inst->restarts++;
+        start_instance(inst);
+    }
+}
+
+static void on_kill_timer(uv_timer_t *t)
+{
+    instance *inst = t->data;
+    if (inst->cur)
+        run_kill(inst->cur, "did not stop within its grace period");
+}
+
+static void stop_instance(instance *inst)
+{
+    if (!inst->cur) {
+        return;
+    }
+    inst->stop_requested = true;
+    set_state(inst, INST_STOPPING);
+    run_send(inst->cur, AH_MSG_SHUTDOWN, 0, NULL);
+    uv_timer_start(&inst->kill_timer, on_kill_timer, inst->sup->opts.shutdown_grace_ms, 0);
+}
+
+static unsigned crashes_in_window(instance *inst, uint64_t now)
+{
+    unsigned n = 0;
+    uint64_t window = (uint64_t)inst->m->restart.window_s * 1000u;
+    unsigned total = inst->ncrashes < MAX_CRASH_RING ? inst->ncrashes : MAX_CRASH_RING;
+    for (unsigned i = 0; i < total; i++)
+        if (now - inst->crash_times[i] <= window)
+            n++;
+    return n;
+}
+
+static void describe_exit(int status, const char *reason, char *buf, size_t len)
+{
+    if (reason)
+        snprintf(buf, len, "%s", reason);
+    else if (status < 0)
+        snprintf(buf, len, "could not start");
+    else if (WIFEXITED(status))
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+                 sigabbrev_np(WTERMSIG(status)) ?: "?");
+    else
+        snprintf(buf, len, "ended (status %d)", status);
+}
+
+static void maybe_finish_stop_all(supervisor *s)
+{
+    if (!s->stopping_all || !s->stop_done)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i]->cur)
+            return;
+    void (*done)(void *) = s->stop_done;
+    s->stop_done = NULL;
+    done(s->stop_ud);
+}
+
+static void fail_calls(instance *inst, const char *code, const char *msg)
+{
+    size_t pos = 0;
+    uint64_t id;
+    void *v;
+    /* Collect first: callbacks may start new calls. */
+    size_t n = inst->calls.n, k = 0;
+    pending_call **list = calloc(n ? n : 1, sizeof(*list));
+    while (list && ah_idmap_next(&inst->calls, &pos, &id, &v))
+        list[k++] = v;
+    for (size_t i = 0; i < k; i++)
+        ah_idmap_take(&inst->calls, list[i]->id);
+    for (size_t i = 0; i < k; i++) {
+        list[i]->cb(list[i]->ud, NULL, code, msg);
+        free(list[i]);
+    }
+    free(list);
+}
+
+void sup_on_exit(instance *inst, int status, const char *reason)
+{
+    supervisor *s = inst->sup;
+    char why[400];
+    describe_exit(status, reason, why, sizeof(why));
+    inst->pid = 0;
+    inst->last_exit_status = status;
+    uv_timer_stop(&inst->kill_timer);
+    bool asked = inst->stop_requested;
+    fail_calls(inst, asked ? "instance_stopped" : "instance_crashed", why);
+    if (s->listener.on_down)
+        s->listener.on_down(s->listener_ud, inst);
+
+    if (asked) {
+        inst->stop_requested = false;
+        ilog(inst, LOG_INFO, "instance %s stopped (%s)", inst->id, why);
+        set_state(inst, inst->enabled ? INST_STOPPED : INST_DISABLED);
+        if (inst->restart_requested && !s->stopping_all) {
+            inst->restart_requested = false;
+            inst->restarts++;
+            start_instance(inst);
+        }
+        maybe_finish_stop_all(s);
+        return;
+    }
+    snprintf(inst->last_error, sizeof(inst->last_error), "%s", why);
+    if (inst->permanent_failure) {
+        ilog(inst, LOG_ERROR, "instance %s cannot run: %s", inst->id, why);
+        set_state(inst, INST_FAILED);
+        maybe_finish_stop_all(s);
+        return;
+    }
+    bool clean = status >= 0 && !reason && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const manifest_restart *rp = &inst->m->restart;
+    if (s->stopping_all || rp->policy == RESTART_NEVER ||
+        (clean && rp->policy == RESTART_ON_FAILURE)) {
+        ilog(inst, clean ? LOG_INFO : LOG_ERROR, "instance %s ended: %s", inst->id, why);
+        set_state(inst, clean || s->stopping_all ? INST_STOPPED : INST_FAILED);
+        maybe_finish_stop_all(s);
+        return;
+    }
+    uint64_t now = ah_mono_ms();
+    inst->crash_times[inst->ncrashes % MAX_CRASH_RING] = now;
+    inst->ncrashes++;
+    unsigned recent = crashes_in_window(inst, now);
+    if (recent >= rp->max_crashes) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "instance %s quarantined after %u crashes in %u s; last: %s",
+                 inst->id, recent, rp->window_s, why);
+        ilog(inst, LOG_ERROR, "%s%s", msg, NULL);
+        log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
+        json_t *f = json_pack("{s:s,s:i}", "event", "quarantined", "crashes", (int)recent);
+        log_write("security", LOG_WARN, "supervisor", &c, f, "%s", msg);
+        json_decref(f);
+        set_state(inst, INST_QUARANTINED);
+        return;
+    }
+    uint64_t delay = rp->backoff_ms;
+    for (unsigned i = 0; i < inst->consecutive && delay < rp->max_backoff_ms; i++)
+        delay *= 2;
+    if (delay > rp->max_backoff_ms)
+        delay = rp->max_backoff_ms;
+    inst->consecutive++;
+    log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
+    log_write("host", LOG_ERROR, "supervisor", &c, NULL, "instance %s crashed: %s; restarting in %llu ms",
+              inst->id, why, (unsigned long long)delay);
+    set_state(inst, INST_BACKOFF);
+    uv_timer_start(&inst->restart_timer, on_restart_timer, delay, 0);
+}
+
+void sup_on_hello_ok(instance *inst)
+{
+    (void)inst;
+}
+
+void sup_on_ready(instance *inst)
+{
+    supervisor *s = inst->sup;
+    inst->ready_since_ms = ah_mono_ms();
+    if (inst->cur)
+        inst->cur->next_ping_ms = inst->ready_since_ms + s->opts.ping_interval_ms;
+    log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
+    log_write("host", LOG_INFO, "supervisor", &c, NULL, "instance %s ready (pid %d)", inst->id,
+              inst->pid);
+    set_state(inst, INST_READY);
+    if (s->listener.on_ready)
+        s->listener.on_ready(s->listener_ud, inst);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    supervisor *s = t->data;
+    uint64_t now = ah_mono_ms();
+    for (size_t i = 0; i < s->n; i++) {
+        instance *inst = s->v[i];
+        if (inst->cur)
+            run_check_deadlines(inst->cur, now);
+        /* A stable run forgives earlier crashes' backoff. */
+        if (inst->state == INST_READY && inst->consecutive &&
+            now - inst->ready_since_ms > (uint64_t)inst->m->restart.window_s * 1000u)
+            inst->consecutive = 0;
+    }
+}
+
+/* ---- the collection ------------------------------------------------------- */
+
+int supervisor_new(supervisor **out, ah_loop *loop, store *st, secrets *sec,
+                   const supervisor_opts *o)
+{
+    supervisor *s = calloc(1, sizeof(*s));
+    if (!s)
+        return AH_ENOMEM;
+    s->loop = loop;
+    s->st = st;
+    s->sec = sec;
+    s->opts = *o;
+    if (!s->opts.ping_interval_ms)
+        s->opts.ping_interval_ms = 5000;
+    if (!s->opts.shutdown_grace_ms)
+        s->opts.shutdown_grace_ms = 5000;
+    uv_timer_init(loop_uv(loop), &s->tick);
+    s->tick.data = s;
+    uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&s->tick);
+    *out = s;
+    return 0;
+}
+
+static void on_inst_handle_closed(uv_handle_t *h)
+{
+    instance *inst = h->data;
+    if (--inst->pending_closes > 0)
+        return;
+    json_decref(inst->config);
+    json_decref(inst->confinement);
+    ah_idmap_free(&inst->calls);
+    inst->sup->pending_closes--;
+    free(inst);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    supervisor *s = h->data;
+    s->pending_closes--;
+}
+
+void supervisor_free(supervisor *s)
+{
+    if (!s)
+        return;
+    s->pending_closes = 1;
+    uv_close((uv_handle_t *)&s->tick, on_tick_closed);
+    for (size_t i = 0; i < s->n; i++) {
+        instance *inst = s->v[i];
+        fail_calls(inst, "instance_stopped", "host shutting down");
+        inst->pending_closes = 2;
+        s->pending_closes++;
+        uv_close((uv_handle_t *)&inst->restart_timer, on_inst_handle_closed);
+        uv_close((uv_handle_t *)&inst->kill_timer, on_inst_handle_closed);
+    }
+    while (s->pending_closes > 0)
+        uv_run(loop_uv(s->loop), UV_RUN_NOWAIT);
+    free(s->v);
+    free(s);
+}
+
+int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_t *config,
+                   bool enabled, char *err, size_t errlen)
+{
+    if (!ah_valid_id(id)) {
+        snprintf(err, errlen,
+                 "instance id \"%s\" must be 1-64 characters of a-z, 0-9, '-', '_' and '.'", id);
+        return -1;
+    }
+    if (supervisor_find(s, id)) {
+        snprintf(err, errlen, "instance %s is defined twice", id);
+        return -1;
+    }
+    json_t *cfg = config ? json_deep_copy(config) : json_object();
+    const json_t *schema = manifest_config_schema(m);
+    char verr[512];
+    if (schema) {
+        jsonschema_apply_defaults(schema, cfg);
+        if (jsonschema_validate(schema, cfg, verr, sizeof(verr)) < 0) {
+            snprintf(err, errlen, "instance %s: config: %s", id, verr);
+            json_decref(cfg);
+            return -1;
+        }
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        instance **nv = realloc(s->v, cap * sizeof(*nv));
+        if (!nv) {
+            json_decref(cfg);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        s->v = nv;
+        s->cap = cap;
+    }
+    instance *inst = calloc(1, sizeof(*inst));
+    if (!inst) {
+        json_decref(cfg);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    inst->sup = s;
+    snprintf(inst->id, sizeof(inst->id), "%s", id);
+    inst->m = m;
+    inst->config = cfg;
+    inst->enabled = enabled;
+    inst->state = enabled ? INST_STOPPED : INST_DISABLED;
+    ah_idmap_init(&inst->calls);
+    uv_timer_init(loop_uv(s->loop), &inst->restart_timer);
+    uv_timer_init(loop_uv(s->loop), &inst->kill_timer);
+    inst->restart_timer.data = inst->kill_timer.data = inst;
+    s->v[s->n++] = inst;
+    return 0;
+}
+
+void supervisor_start_all(supervisor *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i]->enabled && s->v[i]->state == INST_STOPPED)
+            start_instance(s->v[i]);
+}
+
+void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud)
+{
+    s->stopping_all = true;
+    s->stop_done = done;
+    s->stop_ud = ud;
+    for (size_t i = 0; i < s->n; i++) {
+        instance *inst = s->v[i];
+        uv_timer_stop(&inst->restart_timer);
+        if (inst->state == INST_BACKOFF)
+            set_state(inst, INST_STOPPED);
+        if (inst->cur && inst->state != INST_STOPPING)
+            stop_instance(inst);
+    }
+    maybe_finish_stop_all(s);
+}
+
+instance *supervisor_find(supervisor *s, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i]->id, id))
+            return s->v[i];
+    return NULL;
+}
+
+size_t supervisor_count(supervisor *s)
+{
+    return s->n;
+}
+
+instance *supervisor_at(supervisor *s, size_t i)
+{
+    return i < s->n ? s->v[i] : NULL;
+}
+
+void supervisor_set_handler(supervisor *s, uint16_t msg_type, instance_req_fn fn, void *ud)
+{
+    if (msg_type < MAX_HANDLERS) {
+        s->handlers[msg_type].fn = fn;
+        s->handlers[msg_type].ud = ud;
+    }
+}
+
+void supervisor_set_listener(supervisor *s, const sup_listener *l, void *ud)
+{
+    s->listener = *l;
+    s->listener_ud = ud;
+}
+
+/* ---- requests from plugins ------------------------------------------------ */
+
+static bool one_way(uint16_t type)
+{
+    return type == AH_MSG_ACK || type == AH_MSG_NACK || type == AH_MSG_METRIC;
+}
+
+void sup_dispatch_request(instance *inst, run *r, uint16_t type, uint64_t id, json_t *body)
+{
+    supervisor *s = inst->sup;
+    inst_req req = {.inst = inst, .gen = r->gen, .id = id};
+    handler *h = &s->handlers[type];
+    if (one_way(type)) {
+        if (h->fn)
+            h->fn(h->ud, req, body);
+        return;
+    }
+    if (r->in_flight >= inst->m->limits.in_flight) {
+        run_send(r, AH_MSG_RESULT, id,
+                 json_pack("{s:{s:i,s:s,s:s}}", "error", "errno", AH_EBUSY, "code", "busy",
+                           "message", "too many requests in flight (limits.in_flight)"));
+        return;
+    }
+    if (!h->fn) {
+        run_send(r, AH_MSG_RESULT, id,
+                 json_pack("{s:{s:i,s:s,s:s}}", "error", "errno", AH_EUNSUPPORTED, "code",
+                           "unsupported", "message", "this host does not offer that service"));
+        return;
+    }
+    r->in_flight++;
+    h->fn(h->ud, req, body);
+}
+
+static run *live_run(inst_req r)
+{
+    instance *inst = r.inst;
+    if (!inst || !inst->cur || inst->cur->gen != r.gen || inst->cur->dead)
+        return NULL;
+    return inst->cur;
+}
+
+void instance_answer(inst_req r, json_t *result)
+{
+    run *cur = live_run(r);
+    if (!cur) {
+        json_decref(result);
+        return;
+    }
+    if (cur->in_flight)
+        cur->in_flight--;
+    run_send(cur, AH_MSG_RESULT, r.id, result ? result : json_object());
+}
+
+void instance_answer_error(inst_req r, int code, const char *err_code, const char *message)
+{
+    run *cur = live_run(r);
+    if (!cur)
+        return;
+    if (cur->in_flight)
+        cur->in_flight--;
+    run_send(cur, AH_MSG_RESULT, r.id,
+             json_pack("{s:{s:i,s:s,s:s}}", "error", "errno", code, "code",
+                       err_code ? err_code : "error", "message", message ? message : ""));
+}
+
+/* ---- calls ------------------------------------------------------------------ */
+
+int instance_call(instance *inst, const char *action, const json_t *args, uint32_t timeout_ms,
+                  instance_call_cb cb, void *ud, char *err, size_t errlen)
+{
+    if (inst->state != INST_READY || !inst->cur) {
+        snprintf(err, errlen, "not_ready: instance %s is %s", inst->id,
+                 instance_state_name(inst->state));
+        return -1;
+    }
+    const json_t *decl = manifest_action(inst->m, action);
+    if (!decl) {
+        snprintf(err, errlen, "unknown_action: plugin %s has no action \"%s\"", inst->m->name,
+                 action);
+        return -1;
+    }
+    const json_t *schema = json_object_get(decl, "args");
+    char verr[512];
+    if (args && !json_is_object(args)) {
+        snprintf(err, errlen, "invalid_args: arguments must be a JSON object");
+        return -1;
+    }
+    if (schema && jsonschema_validate(schema, args ? args : json_object(), verr, sizeof(verr)) < 0) {
+        snprintf(err, errlen, "invalid_args: %s", verr);
+        return -1;
+    }
+    pending_call *pc = calloc(1, sizeof(*pc));
+    if (!pc) {
+        snprintf(err, errlen, "no_memory: out of memory");
+        return -1;
+    }
+    run *r = inst->cur;
+    pc->id = ++r->next_id;
+    pc->timeout_ms = timeout_ms ? timeout_ms : inst->m->limits.stall_ms;
+    pc->deadline_ms = ah_mono_ms() + pc->timeout_ms;
+    pc->cb = cb;
+    pc->ud = ud;
+    snprintf(pc->action, sizeof(pc->action), "%s", action);
+    if (ah_idmap_put(&inst->calls, pc->id, pc) < 0) {
+        free(pc);
+        snprintf(err, errlen, "no_memory: out of memory");
+        return -1;
+    }
+    json_t *msg = json_pack("{s:s,s:O,s:I}", "action", action, "args",
+                            args ? args : json_object(), "timeout_ms", (json_int_t)pc->timeout_ms);
+    int rc = run_send(r, AH_MSG_CALL, pc->id, msg);
+    if (rc != 0) {
+        ah_idmap_take(&inst->calls, pc->id);
+        free(pc);
+        snprintf(err, errlen, "%s: %s", rc == AH_ETOOBIG ? "too_large" : "unavailable",
+                 ah_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+void sup_on_call_result(instance *inst, uint64_t id, json_t *body)
+{
+    pending_call *pc = ah_idmap_take(&inst->calls, id);
+    if (!pc)
+        return;
+    const json_t *e = json_object_get(body, "error");
+    if (e)
+        pc->cb(pc->ud, NULL, json_string_value(json_object_get(e, "code")) ?: "error",
+               json_string_value(json_object_get(e, "message")) ?: "");
+    else
+        pc->cb(pc->ud, json_object_get(body, "result") ?: json_null(), NULL, NULL);
+    free(pc);
+}
+
+int instance_deliver(instance *inst, uint64_t delivery_id, const json_t *msg)
+{
+    if (inst->state != INST_READY || !inst->cur)
+        return -1;
+    return run_send(inst->cur, AH_MSG_EVENT, delivery_id, json_incref((json_t *)msg)) == 0 ? 0
+                                                                                          : -1;
+}
+
+/* ---- status and operator actions -------------------------------------------- */
+
+const char *instance_id(const instance *inst)
+{
+    return inst->id;
+}
+
+const manifest *instance_manifest(const instance *inst)
+{
+    return inst->m;
+}
+
+instance_state instance_get_state(const instance *inst)
+{
+    return inst->state;
+}
+
+uint64_t instance_gen(const instance *inst)
+{
+    return inst->cur ? inst->cur->gen : 0;
+}
+
+json_t *instance_status(const instance *inst)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:I,s:I}", "id", inst->id, "plugin", inst->m->name,
+                          "state", instance_state_name(inst->state), "enabled", inst->enabled,
+                          "restarts", (json_int_t)inst->restarts, "crashes",
+                          (json_int_t)inst->ncrashes);
+    json_object_set_new(o, "version", json_string(inst->m->version));
+    json_object_set_new(o, "pid", inst->pid > 0 ? json_integer(inst->pid) : json_null());
+    json_object_set_new(o, "last_error",
+                        inst->last_error[0] ? json_string(inst->last_error) : json_null());
+    json_object_set_new(o, "rss_bytes",
+                        json_integer(inst->pid > 0 ? (json_int_t)proc_rss(inst->pid) : 0));
+    json_object_set_new(o, "confinement",
+                        inst->confinement ? json_deep_copy(inst->confinement) : json_null());
+    if (inst->started_at_ms) {
+        char t[40];
+        ah_rfc3339_ms(inst->started_at_ms, t, sizeof(t));
+        json_object_set_new(o, "started_at", json_string(t));
+    }
+    json_object_set_new(o, "calls_in_flight", json_integer((json_int_t)inst->calls.n));
+    return o;
+}
+
+int instance_restart(instance *inst, char *err, size_t errlen)
+{
+    switch (inst->state) {
+    case INST_DISABLED:
+        snprintf(err, errlen, "instance %s is disabled; enable it first", inst->id);
+        return -1;
+    case INST_STARTING:
+    case INST_READY:
+        inst->restart_requested = true;
+        stop_instance(inst);
+        return 0;
+    case INST_STOPPING:
+        inst->restart_requested = true;
+        return 0;
+    case INST_BACKOFF:
+        uv_timer_stop(&inst->restart_timer);
+        /* fall through */
+    case INST_STOPPED:
+    case INST_QUARANTINED:
+    case INST_FAILED:
+        inst->ncrashes = 0;
+        inst->consecutive = 0;
+        inst->permanent_failure = false;
+        inst->restarts++;
+        start_instance(inst);
+        return 0;
+    }
+    return 0;
+}
+
+int instance_enable(instance *inst, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    if (inst->enabled)
+        return 0;
+    inst->enabled = true;
+    inst->ncrashes = inst->consecutive = 0;
+    inst->permanent_failure = false;
+    if (inst->state == INST_DISABLED) {
+        set_state(inst, INST_STOPPED);
+        start_instance(inst);
+    }
+    return 0;
+}
+
+int instance_disable(instance *inst, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    inst->enabled = false;
+    inst->restart_requested = false;
+    uv_timer_stop(&inst->restart_timer);
+    if (inst->cur) {
+        if (inst->state != INST_STOPPING)
+            stop_instance(inst);
+    } else {
+        set_state(inst, INST_DISABLED);
+    }
+    return 0;
+}

@@ -1,0 +1,125 @@
+/*
+ * supervisor.h - plugin instances: processes, IPC, calls, health, restarts.
+ *
+ * Each instance runs in its own sandbox-runner process. The supervisor
+ * performs the handshake (HELLO, ABI check, INIT with config and the
+ * secrets the manifest names), pings ready instances, kills an instance
+ * whose ping or call goes unanswered past its stall limit or that breaks
+ * the IPC protocol, restarts crashed instances with exponential backoff,
+ * quarantines an instance that crashes max_crashes times within window_s,
+ * and stops everyone gracefully (SHUTDOWN, a grace period, then SIGKILL).
+ *
+ * Requests a plugin makes (publish, kv, http, ack, metric) are routed to
+ * handlers other modules register per message type. A handler answers a
+ * request exactly once, now or later, with instance_answer or
+ * instance_answer_error; answers for a process that has since died are
+ * dropped. Instances live as long as the supervisor.
+ */
+#ifndef AH_SUPERVISOR_H
+#define AH_SUPERVISOR_H
+
+#include "../core/loop.h"
+#include "../core/store.h"
+#include "manifest.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct supervisor supervisor;
+typedef struct instance instance;
+typedef struct secrets secrets;
+
+typedef enum instance_state {
+    INST_STOPPED = 0, /* not running, will not start by itself */
+    INST_STARTING,    /* process spawned, handshake under way */
+    INST_READY,       /* initialised and serving */
+    INST_STOPPING,    /* asked to stop, within its grace period */
+    INST_BACKOFF,     /* crashed, waiting to restart */
+    INST_QUARANTINED, /* crashed too often; waits for an operator */
+    INST_FAILED,      /* cannot run (ABI, library); waits for an operator */
+    INST_DISABLED,    /* turned off by an operator */
+} instance_state;
+
+const char *instance_state_name(instance_state s);
+
+typedef struct supervisor_opts {
+    const char *runner;          /* path of agenthost-runner */
+    uint32_t ping_interval_ms;   /* 0: 5000 */
+    uint32_t shutdown_grace_ms;  /* 0: 5000 */
+    bool no_sandbox;             /* test builds only: run plugins unconfined */
+} supervisor_opts;
+
+/* A request from a plugin, to be answered once. */
+typedef struct inst_req {
+    instance *inst;
+    uint64_t gen; /* the process incarnation that asked */
+    uint64_t id;
+} inst_req;
+
+/* body is borrowed for the call; keep a reference to hold on to it. */
+typedef void (*instance_req_fn)(void *ud, inst_req req, json_t *body);
+
+/* Lifecycle notifications (the bus starts and stops deliveries). */
+typedef struct sup_listener {
+    void (*on_ready)(void *ud, instance *inst);
+    void (*on_down)(void *ud, instance *inst); /* process gone; deliveries are void */
+} sup_listener;
+
+int supervisor_new(supervisor **out, ah_loop *loop, store *st, secrets *sec,
+                   const supervisor_opts *o);
+/* Instances must be stopped first (supervisor_stop_all). */
+void supervisor_free(supervisor *s);
+
+/* Add an instance of manifest m (borrowed; must outlive the supervisor).
+ * config is validated against the manifest's config_schema (defaults
+ * applied). 0, or -1 with a one-line reason in err. */
+int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_t *config,
+                   bool enabled, char *err, size_t errlen);
+
+void supervisor_start_all(supervisor *s);
+/* Stop every running instance gracefully; done runs once all are down. */
+void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud);
+
+instance *supervisor_find(supervisor *s, const char *id);
+size_t supervisor_count(supervisor *s);
+instance *supervisor_at(supervisor *s, size_t i);
+
+void supervisor_set_handler(supervisor *s, uint16_t msg_type, instance_req_fn fn, void *ud);
+void supervisor_set_listener(supervisor *s, const sup_listener *l, void *ud);
+
+/* Answer a plugin's request: result (stolen) is an object merged into the
+ * answer, or NULL. Dropped if that process is gone. */
+void instance_answer(inst_req r, json_t *result);
+void instance_answer_error(inst_req r, int code, const char *err_code, const char *message);
+
+/* Call an action. On 0 the callback runs exactly once, later: with result
+ * (borrowed) on success, or with err_code and message. On -1 (not ready,
+ * unknown action, arguments not matching the action's schema) err holds
+ * the reason, prefixed by a stable code and a colon ("invalid_args: ..."),
+ * and the callback never runs. timeout_ms 0 means the instance's stall_ms;
+ * a call unanswered past its timeout kills the instance as stalled. */
+typedef void (*instance_call_cb)(void *ud, const json_t *result, const char *err_code,
+                                 const char *message);
+int instance_call(instance *inst, const char *action, const json_t *args, uint32_t timeout_ms,
+                  instance_call_cb cb, void *ud, char *err, size_t errlen);
+
+/* Send an event for delivery (the bus). msg is borrowed. 0, or -1 if the
+ * instance is not ready. The plugin answers with AH_MSG_ACK/NACK carrying
+ * delivery_id, routed to the registered handlers. */
+int instance_deliver(instance *inst, uint64_t delivery_id, const json_t *msg);
+
+const char *instance_id(const instance *inst);
+const manifest *instance_manifest(const instance *inst);
+instance_state instance_get_state(const instance *inst);
+uint64_t instance_gen(const instance *inst);
+/* A new object: id, plugin, state, pid, restarts, last_error, rss_bytes,
+ * confinement, started_at, ... */
+json_t *instance_status(const instance *inst);
+
+/* Operator actions. 0, or -1 with err. */
+int instance_restart(instance *inst, char *err, size_t errlen);
+int instance_enable(instance *inst, char *err, size_t errlen);
+int instance_disable(instance *inst, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * supervisor_priv.h - internals shared by supervisor.c (the set of
+ * instances, their policy and operator actions) and instance.c (one
+ * process incarnation: spawn, IPC, logs, violations). Not a public header.
+ */
+#ifndef AH_SUPERVISOR_PRIV_H
+#define AH_SUPERVISOR_PRIV_H
+
+#include "../../sdk/ipc/frame.h"
+#include "../../sdk/ipc/idmap.h"
+#include "proc.h"
+#include "supervisor.h"
+
+#include <uv.h>
+
+#define MAX_HANDLERS AH_MSG_TYPE_MAX
+#define OUTQ_MAX_BYTES (64u << 20)
+#define LOG_LINE_MAX 8192
+#define MAX_CRASH_RING 64
+
+typedef struct out_frame {
+    struct out_frame *next;
+    size_t len;
+    uint8_t data[];
+} out_frame;
+
+/* One process incarnation of an instance. Freed once its handles close. */
+typedef struct run {
+    instance *inst;
+    uint64_t gen;
+    proc_handle proc;
+    uv_poll_t ipc_w, log_w, viol_w, pid_w;
+    int open_handles;
+    bool watching_write;
+    bool dead;
+    out_frame *outq, *outq_tail;
+    size_t outq_bytes;
+    ah_msg_asm in;
+    uint8_t *frame; /* AH_FRAME_MAX receive buffer */
+    char logbuf[LOG_LINE_MAX];
+    size_t loglen;
+    uint64_t init_id; /* the INIT request's id */
+    uint64_t ping_id; /* outstanding ping, 0 if none */
+    uint64_t ping_deadline_ms;
+    uint64_t next_ping_ms;
+    uint64_t handshake_deadline_ms;
+    uint64_t next_id;
+    uint32_t in_flight; /* plugin -> host requests not yet answered */
+    char kill_reason[256];
+} run;
+
+typedef struct pending_call {
+    uint64_t id;
+    uint64_t deadline_ms;
+    uint32_t timeout_ms;
+    instance_call_cb cb;
+    void *ud;
+    char action[72];
+} pending_call;
+
+struct instance {
+    supervisor *sup;
+    char id[72];
+    const manifest *m;
+    json_t *config;
+    instance_state state;
+    bool enabled;
+    bool stop_requested;    /* we asked it to stop */
+    bool restart_requested; /* start again once stopped */
+    bool permanent_failure; /* ABI or library problem: do not restart */
+    uint64_t gen;
+    run *cur;
+    ah_idmap calls; /* id -> pending_call */
+    uint64_t crash_times[MAX_CRASH_RING];
+    unsigned ncrashes;
+    unsigned consecutive;
+    uint64_t restarts;
+    uint64_t ready_since_ms;
+    int64_t started_at_ms;
+    int last_exit_status;
+    char last_error[512];
+    json_t *confinement; /* as the runner reported it in HELLO */
+    int pending_closes;
+    int pid;
+    uv_timer_t restart_timer;
+    uv_timer_t kill_timer;
+};
+
+typedef struct handler {
+    instance_req_fn fn;
+    void *ud;
+} handler;
+
+struct supervisor {
+    ah_loop *loop;
+    store *st;
+    secrets *sec;
+    supervisor_opts opts;
+    instance **v;
+    size_t n, cap;
+    handler handlers[MAX_HANDLERS];
+    sup_listener listener;
+    void *listener_ud;
+    uv_timer_t tick;
+    void (*stop_done)(void *);
+    void *stop_ud;
+    bool stopping_all;
+    int pending_closes; /* handles closing in supervisor_free */
+};
+
+/* instance.c */
+int run_start(instance *inst, char *err, size_t errlen);
+void run_kill(run *r, const char *reason);
+int run_send(run *r, uint16_t type, uint64_t id, json_t *body); /* steals body */
+void run_check_deadlines(run *r, uint64_t now_ms);
+
+/* supervisor.c, called by instance.c */
+void sup_on_hello_ok(instance *inst);
+void sup_on_ready(instance *inst);
+void sup_on_exit(instance *inst, int status, const char *reason);
+void sup_dispatch_request(instance *inst, run *r, uint16_t type, uint64_t id, json_t *body);
+void sup_on_call_result(instance *inst, uint64_t id, json_t *body);
+void sup_persist_state(instance *inst);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * echo - the reference plugin. It answers calls with what it was given,
+ * republishes events from echo.in to echo.out, and exercises every host
+ * service (KV, secrets, timers, logs, metrics). With the config flag
+ * "diagnostics" it also misbehaves on request (crash, spin, ignore a call,
+ * exit), which the supervisor's tests use.
+ */
+#include <agenthost/plugin.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct echo {
+    const ah_host *host;
+    const json_t *config;
+    int diagnostics;
+    long calls;
+} echo;
+
+static echo E;
+
+static int echo_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
+{
+    E.host = host;
+    E.config = config;
+    E.diagnostics = json_is_true(json_object_get(config, "diagnostics"));
+    host->set_userdata(ctx, &E);
+    host->log(ctx, AH_LOG_INFO, "echo ready (instance %s)", host->instance_id(ctx));
+    return AH_OK;
+}
+
+/* Completion of kv.put / kv.delete: answer the call that asked. */
+static void kv_done(ah_ctx *ctx, int status, void *ud)
+{
+    ah_call *call = ud;
+    if (status)
+        E.host->reply_error(call, "kv_failed", ah_strerror(status));
+    else
+        E.host->reply(call, json_pack("{s:b}", "ok", 1));
+    (void)ctx;
+}
+
+static void kv_got(ah_ctx *ctx, int status, const json_t *value, void *ud)
+{
+    ah_call *call = ud;
+    if (status == AH_ENOTFOUND)
+        E.host->reply(call, json_pack("{s:b}", "found", 0));
+    else if (status)
+        E.host->reply_error(call, "kv_failed", ah_strerror(status));
+    else
+        E.host->reply(call, json_pack("{s:b,s:O}", "found", 1, "value", value));
+    (void)ctx;
+}
+
+static void kv_scanned(ah_ctx *ctx, int status, const ah_kv_item *items, size_t n,
+                       const char *next, void *ud)
+{
+    ah_call *call = ud;
+    if (status) {
+        E.host->reply_error(call, "kv_failed", ah_strerror(status));
+        return;
+    }
+    json_t *keys = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(keys, json_string(items[i].key));
+    E.host->reply(call, json_pack("{s:o,s:s?}", "keys", keys, "next", next));
+    (void)ctx;
+}
+
+static void published(ah_ctx *ctx, int status, uint64_t offset, void *ud)
+{
+    ah_call *call = ud;
+    if (status)
+        E.host->reply_error(call, "publish_failed", ah_strerror(status));
+    else
+        E.host->reply(call, json_pack("{s:I}", "offset", (json_int_t)offset));
+    (void)ctx;
+}
+
+static void delayed_reply(ah_ctx *ctx, ah_timer *t, void *ud)
+{
+    E.host->reply(ud, json_pack("{s:b}", "slept", 1));
+    (void)ctx;
+    (void)t;
+}
+
+static int diagnostic(ah_ctx *ctx, ah_call *call, const char *action, const json_t *args)
+{
+    if (!strcmp(action, "crash")) {
+        raise(SIGSEGV);
+        return 1;
+    }
+    if (!strcmp(action, "spin")) {
+        for (volatile unsigned long i = 0;; i++)
+            ;
+    }
+    if (!strcmp(action, "ignore"))
+        return 1; /* never answered: the host's deadline must catch it */
+    if (!strcmp(action, "exit")) {
+        _exit((int)json_integer_value(json_object_get(args, "code")));
+    }
+    (void)ctx;
+    (void)call;
+    return 0;
+}
+
+static void echo_call(ah_ctx *ctx, ah_call *call, const char *action, const json_t *args)
+{
+    const ah_host *h = E.host;
+    E.calls++;
+    if (!strcmp(action, "echo")) {
+        h->reply(call, json_deep_copy(args));
+    } else if (!strcmp(action, "kv.put")) {
+        int rc = h->kv_put(ctx, json_string_value(json_object_get(args, "key")),
+                           json_object_get(args, "value"), kv_done, call);
+        if (rc)
+            h->reply_error(call, "kv_failed", ah_strerror(rc));
+    } else if (!strcmp(action, "kv.get")) {
+        int rc = h->kv_get(ctx, json_string_value(json_object_get(args, "key")), kv_got, call);
+        if (rc)
+            h->reply_error(call, "kv_failed", ah_strerror(rc));
+    } else if (!strcmp(action, "kv.delete")) {
+        int rc = h->kv_delete(ctx, json_string_value(json_object_get(args, "key")), kv_done, call);
+        if (rc)
+            h->reply_error(call, "kv_failed", ah_strerror(rc));
+    } else if (!strcmp(action, "kv.scan")) {
+        int rc = h->kv_scan(ctx, json_string_value(json_object_get(args, "prefix")),
+                            json_string_value(json_object_get(args, "after")),
+                            (uint32_t)json_integer_value(json_object_get(args, "limit")),
+                            kv_scanned, call);
+        if (rc)
+            h->reply_error(call, "kv_failed", ah_strerror(rc));
+    } else if (!strcmp(action, "secret.check")) {
+        /* Says whether a secret arrived and equals the expected value,
+         * without ever echoing it. */
+        const char *v = h->secret(ctx, json_string_value(json_object_get(args, "name")));
+        const char *want = json_string_value(json_object_get(args, "equals"));
+        h->reply(call, json_pack("{s:b,s:b}", "present", v != NULL, "equals",
+                                 v && want && !strcmp(v, want)));
+    } else if (!strcmp(action, "publish")) {
+        ah_publish_opts o = {.size = sizeof(o),
+                             .key = json_string_value(json_object_get(args, "key")),
+                             .idempotency_key =
+                                 json_string_value(json_object_get(args, "idempotency_key"))};
+        int rc = h->publish(ctx, json_string_value(json_object_get(args, "topic")),
+                            json_object_get(args, "body"), &o, published, call);
+        if (rc)
+            h->reply_error(call, "publish_failed", ah_strerror(rc));
+    } else if (!strcmp(action, "sleep")) {
+        uint64_t ms = (uint64_t)json_integer_value(json_object_get(args, "ms"));
+        if (!h->timer_start(ctx, ms, 0, delayed_reply, call))
+            h->reply_error(call, "timer_failed", "could not start a timer");
+    } else if (!strcmp(action, "log")) {
+        const char *msg = json_string_value(json_object_get(args, "message"));
+        h->log(ctx, AH_LOG_INFO, "%s", msg ? msg : "");
+        fprintf(stderr, "stderr: %s\n", msg ? msg : "");
+        h->reply(call, NULL);
+    } else if (!strcmp(action, "big")) {
+        size_t n = (size_t)json_integer_value(json_object_get(args, "bytes"));
+        char *s = malloc(n + 1);
+        if (!s) {
+            h->reply_error(call, "no_memory", "cannot allocate");
+            return;
+        }
+        memset(s, 'x', n);
+        s[n] = 0;
+        h->reply(call, json_pack("{s:s%}", "data", s, n));
+        free(s);
+    } else if (E.diagnostics && diagnostic(ctx, call, action, args)) {
+        /* handled (or never returns) */
+    } else {
+        h->reply_error(call, "unknown_action", action);
+    }
+}
+
+static void echo_event(ah_ctx *ctx, const ah_event *ev)
+{
+    /* Republish what arrives on echo.in to echo.out, then settle. */
+    ah_publish_opts o = {.size = sizeof(o), .key = ev->key};
+    if (E.host->publish(ctx, "echo.out", ev->body, &o, NULL, NULL) != AH_OK) {
+        E.host->nack(ctx, ev, "publish failed", 0);
+        return;
+    }
+    E.host->ack(ctx, ev);
+}
+
+static int echo_health(ah_ctx *ctx)
+{
+    (void)ctx;
+    return AH_OK;
+}
+
+static void echo_shutdown(ah_ctx *ctx)
+{
+    E.host->log(ctx, AH_LOG_INFO, "echo stopping after %ld calls", E.calls);
+}
+
+AH_PLUGIN(.name = "echo", .version = "1.0.0", .init = echo_init, .on_event = echo_event,
+          .call = echo_call, .health = echo_health, .shutdown = echo_shutdown);
+
+/* A typed export: the manifest's "add" action calls it through libffi. */
+AH_EXPORT int64_t echo_add(int64_t a, int64_t b)
+{
+    return a + b;
+}

@@ -1,0 +1,140 @@
+/*
+ * runner.c - agenthost-runner: the process the host execs for each plugin
+ * instance. It confines itself (sandbox.h), loads the plugin library,
+ * validates its descriptor by reading it, and hands over to the runtime.
+ *
+ *   agenthost-runner --library PATH --plugin NAME --instance ID
+ *                    [--memory-mb N] [--open-files N] [--cpu-s N]
+ *                    [--host-pid PID] [--no-sandbox]
+ * fd 3 is the IPC socket and fd 4 the violation pipe (see host/plugin/proc.h).
+ */
+#include "../sdk/runtime/runtime.h"
+#include "sandbox.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IPC_FD 3
+#define VIOLATION_FD 4
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: agenthost-runner --library PATH --plugin NAME --instance ID "
+                    "[--memory-mb N] [--open-files N] [--cpu-s N] [--host-pid PID]\n"
+                    "The host starts this program; it is not meant to be run by hand.\n");
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *library = NULL, *plugin = NULL, *instance = NULL;
+    uint32_t host_pid = 0;
+    sandbox_opts so = {.memory_mb = 256, .open_files = 64, .ipc_fd = IPC_FD,
+                       .violation_fd = VIOLATION_FD};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
+        if (!strcmp(a, "--no-sandbox")) {
+#ifdef AH_TEST_NO_SANDBOX
+            so.disabled = true;
+            continue;
+#else
+            fprintf(stderr, "agenthost-runner: --no-sandbox exists only in test builds\n");
+            return 64;
+#endif
+        }
+        if (!v) {
+            usage();
+            return 64;
+        }
+        if (!strcmp(a, "--library"))
+            library = v;
+        else if (!strcmp(a, "--plugin"))
+            plugin = v;
+        else if (!strcmp(a, "--instance"))
+            instance = v;
+        else if (!strcmp(a, "--memory-mb"))
+            bad = parse_u32(v, &so.memory_mb);
+        else if (!strcmp(a, "--open-files"))
+            bad = parse_u32(v, &so.open_files);
+        else if (!strcmp(a, "--cpu-s"))
+            bad = parse_u32(v, &so.cpu_s);
+        else if (!strcmp(a, "--host-pid"))
+            bad = parse_u32(v, &host_pid);
+        else {
+            usage();
+            return 64;
+        }
+        if (bad) {
+            fprintf(stderr, "agenthost-runner: bad value for %s\n", a);
+            return 64;
+        }
+        i++;
+    }
+    if (!library || !plugin || !instance) {
+        usage();
+        return 64;
+    }
+    /* Die with the host; and if it is already gone, do not start. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (host_pid && (uint32_t)getppid() != host_pid)
+        return 70;
+    struct stat st;
+    if (fstat(IPC_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        fprintf(stderr, "agenthost-runner: fd %d is not the host's socket\n", IPC_FD);
+        return 64;
+    }
+    so.library = library;
+
+    sandbox_report rep;
+    const char *why = NULL;
+    if (sandbox_prepare(&so, &rep, &why) < 0) {
+        fprintf(stderr, "agenthost-runner: %s: sandbox: %s\n", instance, why);
+        return 71; /* fail closed */
+    }
+
+    /* Everything needing files is loaded now, while opening is allowed. */
+    tzset();
+    setlocale(LC_ALL, "C.UTF-8");
+    void *dl = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+    const ah_plugin *p = NULL;
+    char dlwhy[512] = "";
+    if (!dl) {
+        snprintf(dlwhy, sizeof(dlwhy), "dlopen: %s", dlerror());
+    } else {
+        p = dlsym(dl, AH_PLUGIN_SYMBOL);
+        const char *bad = ah_runtime_check_descriptor(p);
+        if (bad)
+            snprintf(dlwhy, sizeof(dlwhy), "%s", bad);
+        else if (strcmp(p->name, plugin) != 0)
+            snprintf(dlwhy, sizeof(dlwhy), "library declares plugin \"%s\", expected \"%s\"",
+                     p->name, plugin);
+    }
+
+    if (sandbox_lockdown(&so, &rep, &why) < 0) {
+        fprintf(stderr, "agenthost-runner: %s: sandbox: %s\n", instance, why);
+        return 71;
+    }
+    ah_runtime_opts ro = {
+        .ipc_fd = IPC_FD, .library = library, .dl_handle = dl, .confinement = rep.json};
+    return ah_runtime_run(dlwhy[0] ? (dl ? p : NULL) : p, dlwhy[0] ? dlwhy : NULL, &ro);
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages agenthost needs to build, test and run.
+# As root it installs what is missing; otherwise it prints the exact
+# command to run and exits non-zero.
+set -euo pipefail
+
+BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
+  libuv1-dev liblmdb-dev lmdb-utils libjansson-dev libsodium-dev libseccomp-dev
+  libcurl4-openssl-dev libmicrohttpd-dev libffi-dev libarchive-dev libcmocka-dev
+  curl ca-certificates)
+BENCH_PKGS=(redis-server nats-server wrk)
+
+want=("${BUILD_PKGS[@]}")
+if [[ "${1:-}" == "--bench" || "${1:-}" == "--test" ]]; then
+  want+=("${BENCH_PKGS[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "agenthost: missing Debian packages; run:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "agenthost: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds agenthost with sanitizers and test features, runs the unit and
+# integration tests (ctest), the fuzzers for a bounded time, and the
+# benchmarks in smoke mode. `scripts/test.sh fuzz` runs only the fuzzers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TEST_BUILD=${TEST_BUILD:-build-test}
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+JOBS=${JOBS:-$(nproc)}
+what=${1:-all}
+start=$(date +%s)
+
+step() { printf '\n==> %s (%ds)\n' "$*" $(( $(date +%s) - start )); }
+
+if [[ $what == all ]]; then
+  step "build (ASan+UBSan, test features)"
+  cmake -S . -B "$TEST_BUILD" -DCMAKE_BUILD_TYPE=Debug -DAH_SANITIZE=ON -DAH_TEST_BUILD=ON >/dev/null
+  cmake --build "$TEST_BUILD" -j"$JOBS"
+  step "unit and integration tests"
+  ctest --test-dir "$TEST_BUILD" --output-on-failure -j"$JOBS" --timeout 600
+fi
+
+if [[ $what == all || $what == fuzz ]]; then
+  step "fuzzers (${FUZZ_SECONDS}s each)"
+  cmake -S . -B "$FUZZ_BUILD" -DCMAKE_C_COMPILER=clang -DAH_FUZZ=ON -DAH_TESTS=ON >/dev/null
+  cmake --build "$FUZZ_BUILD" -j"$JOBS" --target fuzzers
+  for f in "$FUZZ_BUILD"/tests/fuzz_*; do
+    [[ -x $f ]] || continue
+    name=$(basename "$f")
+    corpus="tests/fuzz/corpus/${name#fuzz_}"
+    work=$(mktemp -d)
+    [[ -d $corpus ]] && cp -r "$corpus"/. "$work"/ 2>/dev/null || true
+    echo "--- $name"
+    "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      "$work" 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' || true
+    if [[ ${PIPESTATUS[0]} -ne 0 ]]; then echo "fuzzer $name failed"; exit 1; fi
+    rm -rf "$work"
+  done
+fi
+
+if [[ $what == all && -x scripts/bench.sh ]]; then
+  step "benchmarks (smoke)"
+  scripts/bench.sh smoke
+fi
+step "done"
