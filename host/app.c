@@ -1,6 +1,9 @@
 #include "app.h"
 
+#include "api/api.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/tokens.h"
 #include "core/util.h"
 
 #include <agenthost/plugin.h>
@@ -49,7 +52,7 @@ static void add_instances(app *a)
     if (!list) {
         for (size_t i = 0; i < registry_count(a->reg); i++) {
             const manifest *m = registry_at(a->reg, i);
-            if (supervisor_add(a->sup, m->name, m, NULL, true, err, sizeof(err)) < 0)
+            if (supervisor_add(a->sup, m->name, m, NULL, NULL, true, err, sizeof(err)) < 0)
                 log_error("host", "%s", err);
         }
         return;
@@ -67,7 +70,7 @@ static void add_instances(app *a)
             continue;
         }
         bool enabled = !json_is_false(json_object_get(it, "enabled"));
-        if (supervisor_add(a->sup, id, m, json_object_get(it, "config"), enabled, err,
+        if (supervisor_add(a->sup, id, m, json_object_get(it, "config"), it, enabled, err,
                            sizeof(err)) < 0)
             log_error("host", "%s", err);
     }
@@ -134,11 +137,33 @@ static int open_modules(app *a, char *err, size_t errlen)
         return -1;
     }
     add_instances(a);
+    if (!tokens_any(a->st)) {
+        char token[TOKEN_LEN + 1];
+        int rc = tokens_create(a->st, "admin", "admin", token);
+        if (rc) {
+            snprintf(err, errlen, "cannot create the first admin token: %s", ah_strerror(rc));
+            return -1;
+        }
+        /* Shown once, on the terminal only: never in a log file. */
+        fprintf(stderr,
+                "\nagenthost: first start: this is the admin API token; it is shown once, "
+                "store it now:\n\n    %s\n\n"
+                "Use it as \"Authorization: Bearer <token>\". Create more with "
+                "`agenthost token create`.\n\n",
+                token);
+        log_info("host", "created the first admin API token (shown once on the terminal)");
+    }
+    if (api_start(&a->http, a, err, errlen) < 0)
+        return -1;
+    metrics_add_collector(metrics_process_collector, NULL);
     return 0;
 }
 
 static void close_modules(app *a)
 {
+    metrics_remove_collector(metrics_process_collector, NULL);
+    api_stop(a->http);
+    a->http = NULL;
     if (a->st)
         store_close(a->st); /* answers pending writes; instances still exist */
     a->st = NULL;
@@ -168,8 +193,13 @@ int app_run(config *cfg)
     }
     loop_on_signal(a.loop, SIGINT, on_signal, &a);
     loop_on_signal(a.loop, SIGTERM, on_signal, &a);
-    log_info("host", "agenthost %s: data %s, logs %s, %zu plugins, %zu instances", AH_VERSION,
-             cfg->data_dir, cfg->logs_dir, registry_count(a.reg), supervisor_count(a.sup));
+    json_t *f = json_pack("{s:i,s:s}", "port", api_port(a.http), "version", AH_VERSION);
+    log_write("host", LOG_INFO, "host", NULL, f,
+              "agenthost %s listening on http://%s (port %d): data %s, logs %s, %zu plugins, "
+              "%zu instances",
+              AH_VERSION, cfg->listen, api_port(a.http), cfg->data_dir, cfg->logs_dir,
+              registry_count(a.reg), supervisor_count(a.sup));
+    json_decref(f);
     supervisor_start_all(a.sup);
     loop_run(a.loop);
     if (a.signals > 1) {

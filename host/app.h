@@ -15,6 +15,8 @@
 
 #include <stdbool.h>
 
+typedef struct api api;
+
 typedef struct app {
     config *cfg;
     ah_loop *loop;
@@ -23,6 +25,7 @@ typedef struct app {
     registry *reg;
     supervisor *sup;
     kv_service *kv;
+    api *http;
     int lock_fd;
     int signals;   /* termination signals received */
     int exit_code;

@@ -26,6 +26,8 @@ static const struct command {
     {"manifest", cmd_manifest, "check plugin manifests: manifest check FILE..."},
     {"secret", cmd_secret, "manage instance secrets: secret set|list|delete"},
     {"instance", cmd_instance, "list instances and their last known state"},
+    {"token", cmd_token, "manage API tokens: token create|list|revoke"},
+    {"routes", cmd_routes, "print the HTTP API's routes (--json)"},
 };
 
 static void usage(FILE *to)

@@ -24,18 +24,23 @@ fi
 
 if [[ $what == all || $what == fuzz ]]; then
   step "fuzzers (${FUZZ_SECONDS}s each)"
-  cmake -S . -B "$FUZZ_BUILD" -DCMAKE_C_COMPILER=clang -DAH_FUZZ=ON -DAH_TESTS=ON >/dev/null
+  cmake -S . -B "$FUZZ_BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DAH_FUZZ=ON >/dev/null
   cmake --build "$FUZZ_BUILD" -j"$JOBS" --target fuzzers
+  mkdir -p "$FUZZ_BUILD/artifacts"
   for f in "$FUZZ_BUILD"/tests/fuzz_*; do
     [[ -x $f ]] || continue
     name=$(basename "$f")
-    corpus="tests/fuzz/corpus/${name#fuzz_}"
     work=$(mktemp -d)
-    [[ -d $corpus ]] && cp -r "$corpus"/. "$work"/ 2>/dev/null || true
-    echo "--- $name"
-    "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-      "$work" 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' || true
-    if [[ ${PIPESTATUS[0]} -ne 0 ]]; then echo "fuzzer $name failed"; exit 1; fi
+    seeds="tests/fuzz/corpus/${name#fuzz_}"
+    [[ -d $seeds ]] && cp -r "$seeds"/. "$work"/
+    log="$FUZZ_BUILD/artifacts/$name.log"
+    if ! "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+         -artifact_prefix="$FUZZ_BUILD/artifacts/$name-" "$work" >"$log" 2>&1; then
+      tail -40 "$log"
+      echo "fuzzer $name found a failure; the input is in $FUZZ_BUILD/artifacts/"
+      exit 1
+    fi
+    echo "$name: $(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$log" | tail -1)"
     rm -rf "$work"
   done
 fi

@@ -39,5 +39,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
 int cmd_instance(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_routes(int argc, char **argv);
 
 #endif

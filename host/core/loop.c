@@ -62,6 +62,18 @@ int loop_on_tick(ah_loop *l, loop_tick_fn fn, void *ud)
     return 0;
 }
 
+void loop_remove_tick(ah_loop *l, loop_tick_fn fn, void *ud)
+{
+    for (int i = 0; i < l->nhooks; i++) {
+        if (l->hooks[i].fn == fn && l->hooks[i].ud == ud) {
+            for (int k = i; k + 1 < l->nhooks; k++)
+                l->hooks[k] = l->hooks[k + 1];
+            l->nhooks--;
+            return;
+        }
+    }
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     sig_entry *e = h->data;

@@ -24,6 +24,9 @@ uv_loop_t *loop_uv(ah_loop *l);
 /* Register a tick hook. Hooks run in registration order. 0 or -1. */
 int loop_on_tick(ah_loop *l, loop_tick_fn fn, void *ud);
 
+/* Remove a tick hook (before freeing what ud points to). */
+void loop_remove_tick(ah_loop *l, loop_tick_fn fn, void *ud);
+
 /* Handle a signal on the loop (not in signal context). 0 or a uv error. */
 int loop_on_signal(ah_loop *l, int signum, loop_signal_fn fn, void *ud);
 

@@ -50,7 +50,7 @@ struct store {
 
     /* Loop side. */
     ah_loop *loop;
-    uv_async_t async;
+    uv_async_t *async; /* heap: it outlives the store until its close callback */
     op_vec pending; /* queued this tick */
     bool busy;      /* the writer holds a batch */
     MDB_txn *rtxn;  /* cached read transaction, reset between uses */
@@ -397,7 +397,7 @@ static void *writer_main(void *arg)
             vec_push(&s->done, batch.v[i]);
         batch.n = 0;
         pthread_cond_signal(&s->done_cv);
-        uv_async_send(&s->async);
+        uv_async_send(s->async);
     }
     pthread_mutex_unlock(&s->mu);
     free(batch.v);
@@ -405,6 +405,16 @@ static void *writer_main(void *arg)
 }
 
 /* ---- loop side -------------------------------------------------------- */
+
+/* The async handle is referenced while writes are queued or in flight, so
+ * the loop keeps running until every writer has been answered. */
+static void update_ref(store *s)
+{
+    if (s->busy || s->pending.n)
+        uv_ref((uv_handle_t *)s->async);
+    else
+        uv_unref((uv_handle_t *)s->async);
+}
 
 static void hand_off(store *s)
 {
@@ -463,6 +473,12 @@ static void on_async(uv_async_t *h)
     finish(s, &done);
     free(done.v);
     hand_off(s);
+    update_ref(s);
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
 }
 
 int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_t errlen)
@@ -509,13 +525,20 @@ int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_
     }
     if (loop) {
         s->loop = loop;
-        uv_async_init(loop_uv(loop), &s->async, on_async);
-        s->async.data = s;
-        uv_unref((uv_handle_t *)&s->async);
+        s->async = malloc(sizeof(*s->async));
+        if (!s->async) {
+            snprintf(err, errlen, "out of memory");
+            mdb_env_close(s->env);
+            free(s);
+            return AH_ENOMEM;
+        }
+        uv_async_init(loop_uv(loop), s->async, on_async);
+        s->async->data = s;
+        uv_unref((uv_handle_t *)s->async);
         loop_on_tick(loop, on_tick, s);
         if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
             snprintf(err, errlen, "cannot start the store writer thread");
-            uv_close((uv_handle_t *)&s->async, NULL);
+            uv_close((uv_handle_t *)s->async, free_handle);
             mdb_env_close(s->env);
             free(s);
             return AH_ENOMEM;
@@ -541,14 +564,15 @@ void store_close(store *s)
             while (s->done.n == 0)
                 pthread_cond_wait(&s->done_cv, &s->mu);
             pthread_mutex_unlock(&s->mu);
-            on_async(&s->async);
+            on_async(s->async);
         }
         pthread_mutex_lock(&s->mu);
         s->stop = true;
         pthread_cond_signal(&s->cv);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
-        uv_close((uv_handle_t *)&s->async, NULL);
+        loop_remove_tick(s->loop, on_tick, s);
+        uv_close((uv_handle_t *)s->async, free_handle);
     }
     if (s->rtxn)
         mdb_txn_abort(s->rtxn);
@@ -633,7 +657,21 @@ int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg)
     }
     if (vec_push(&s->pending, op) < 0)
         return AH_ENOMEM;
+    if (s->pending.n == 1)
+        update_ref(s);
     return 0;
+}
+
+int store_write_now(store *s, store_apply_fn apply, void *arg)
+{
+    if (s->read_only)
+        return AH_EINVAL;
+    write_op op = {.apply = apply, .arg = arg};
+    op_vec b = {.v = &op, .n = 1, .cap = 1};
+    char why[256];
+    /* LMDB serialises writers; the writer thread may hold the lock a while. */
+    run_batch(s, &b, why, sizeof(why));
+    return op.status;
 }
 
 int store_health(store *s)

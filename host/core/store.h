@@ -79,6 +79,10 @@ typedef void (*store_done_fn)(int status, void *arg);
 
 int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg);
 
+/* Commit one write in the caller's thread and return its status. Blocks on
+ * fsync: for startup and CLI commands only, never from a loop callback. */
+int store_write_now(store *s, store_apply_fn apply, void *arg);
+
 /* 0 when the last commit succeeded, else its AH_E* code. */
 int store_health(store *s);
 /* The reason for the last failure, or "" (loop thread). */

@@ -512,9 +512,9 @@ int run_start(instance *inst, char *err, size_t errlen)
     supervisor *s = inst->sup;
     const manifest *m = inst->m;
     char mem[16], files[16], cpu[16], hostpid[16];
-    snprintf(mem, sizeof(mem), "%u", m->limits.memory_mb);
-    snprintf(files, sizeof(files), "%u", m->limits.open_files);
-    snprintf(cpu, sizeof(cpu), "%u", m->limits.cpu_s);
+    snprintf(mem, sizeof(mem), "%u", inst->limits.memory_mb);
+    snprintf(files, sizeof(files), "%u", inst->limits.open_files);
+    snprintf(cpu, sizeof(cpu), "%u", inst->limits.cpu_s);
     snprintf(hostpid, sizeof(hostpid), "%d", (int)getpid());
     const char *argv[32];
     int a = 0;
@@ -567,7 +567,7 @@ int run_start(instance *inst, char *err, size_t errlen)
     r->gen = ++inst->gen;
     ah_asm_init(&r->in, AH_MSG_MAX_DEFAULT);
     uint64_t now = ah_mono_ms();
-    uint32_t hs = m->limits.stall_ms < 2000 ? 2000 : m->limits.stall_ms;
+    uint32_t hs = inst->limits.stall_ms < 2000 ? 2000 : inst->limits.stall_ms;
     r->handshake_deadline_ms = now + hs;
     uv_loop_t *uv = loop_uv(s->loop);
     uv_poll_t *ws[] = {&r->ipc_w, &r->log_w, &r->viol_w, &r->pid_w};
@@ -598,13 +598,13 @@ void run_check_deadlines(run *r, uint64_t now)
     if (inst->state != INST_READY)
         return;
     if (r->ping_id && now > r->ping_deadline_ms) {
-        snprintf(why, sizeof(why), "stalled: ping unanswered after %u ms", inst->m->limits.stall_ms);
+        snprintf(why, sizeof(why), "stalled: ping unanswered after %u ms", inst->limits.stall_ms);
         run_kill(r, why);
         return;
     }
     if (!r->ping_id && now >= r->next_ping_ms) {
         r->ping_id = ++r->next_id;
-        r->ping_deadline_ms = now + inst->m->limits.stall_ms;
+        r->ping_deadline_ms = now + inst->limits.stall_ms;
         uint32_t every = inst->sup->opts.ping_interval_ms;
         r->next_ping_ms = now + every;
         run_send(r, AH_MSG_PING, r->ping_id, NULL);

@@ -196,21 +196,10 @@ int manifest_parse(const char *path, const char *text, size_t len, bool check_li
     snprintf(lib, sizeof(lib), "%s/%s", m->dir, json_string_value(json_object_get(j, "library")));
     m->library = strdup(lib);
 
-    const json_t *lim = json_object_get(j, "limits");
-    m->limits.memory_mb = get_u32(lim, "memory_mb", 256);
-    m->limits.open_files = get_u32(lim, "open_files", 64);
-    m->limits.in_flight = get_u32(lim, "in_flight", 256);
-    m->limits.stall_ms = get_u32(lim, "stall_ms", 10000);
-    m->limits.cpu_s = get_u32(lim, "cpu_s", 0);
-    const json_t *rs = json_object_get(j, "restart");
-    const char *pol = json_string_value(json_object_get(rs, "policy"));
-    m->restart.policy = !pol || !strcmp(pol, "on-failure") ? RESTART_ON_FAILURE
-                        : !strcmp(pol, "always")          ? RESTART_ALWAYS
-                                                          : RESTART_NEVER;
-    m->restart.backoff_ms = get_u32(rs, "backoff_ms", 500);
-    m->restart.max_backoff_ms = get_u32(rs, "max_backoff_ms", 30000);
-    m->restart.max_crashes = get_u32(rs, "max_crashes", 5);
-    m->restart.window_s = get_u32(rs, "window_s", 60);
+    static const manifest_limits dl = {256, 64, 256, 10000, 0};
+    static const manifest_restart dr = {RESTART_ON_FAILURE, 500, 30000, 5, 60};
+    manifest_layer_limits(json_object_get(j, "limits"), &dl, &m->limits);
+    manifest_layer_restart(json_object_get(j, "restart"), &dr, &m->restart);
 
     if (!m->path || !m->dir || !m->library) {
         manifest_free(m);
@@ -308,4 +297,28 @@ bool manifest_may_publish(const manifest *m, const char *topic)
 bool manifest_subscribes(const manifest *m, const char *topic)
 {
     return any_match(json_object_get(m->json, "subscribes"), topic);
+}
+
+void manifest_layer_limits(const json_t *o, const manifest_limits *base, manifest_limits *out)
+{
+    *out = *base;
+    out->memory_mb = get_u32(o, "memory_mb", base->memory_mb);
+    out->open_files = get_u32(o, "open_files", base->open_files);
+    out->in_flight = get_u32(o, "in_flight", base->in_flight);
+    out->stall_ms = get_u32(o, "stall_ms", base->stall_ms);
+    out->cpu_s = get_u32(o, "cpu_s", base->cpu_s);
+}
+
+void manifest_layer_restart(const json_t *o, const manifest_restart *base, manifest_restart *out)
+{
+    *out = *base;
+    const char *pol = json_string_value(json_object_get(o, "policy"));
+    if (pol)
+        out->policy = !strcmp(pol, "always")  ? RESTART_ALWAYS
+                      : !strcmp(pol, "never") ? RESTART_NEVER
+                                              : RESTART_ON_FAILURE;
+    out->backoff_ms = get_u32(o, "backoff_ms", base->backoff_ms);
+    out->max_backoff_ms = get_u32(o, "max_backoff_ms", base->max_backoff_ms);
+    out->max_crashes = get_u32(o, "max_crashes", base->max_crashes);
+    out->window_s = get_u32(o, "window_s", base->window_s);
 }

@@ -71,6 +71,12 @@ bool manifest_declares_secret(const manifest *m, const char *name);
 bool manifest_may_publish(const manifest *m, const char *topic);
 bool manifest_subscribes(const manifest *m, const char *topic);
 
+/* Layer a "limits" / "restart" object over base values (fields absent
+ * from obj keep base's). obj must be valid against the schema's parts. */
+void manifest_layer_limits(const json_t *obj, const manifest_limits *base, manifest_limits *out);
+void manifest_layer_restart(const json_t *obj, const manifest_restart *base,
+                            manifest_restart *out);
+
 /* The embedded schema (a new reference is not taken: borrowed, static). */
 const json_t *manifest_schema(void);
 

@@ -133,7 +133,7 @@ static void stop_instance(instance *inst)
 static unsigned crashes_in_window(instance *inst, uint64_t now)
 {
     unsigned n = 0;
-    uint64_t window = (uint64_t)inst->m->restart.window_s * 1000u;
+    uint64_t window = (uint64_t)inst->restart.window_s * 1000u;
     unsigned total = inst->ncrashes < MAX_CRASH_RING ? inst->ncrashes : MAX_CRASH_RING;
     for (unsigned i = 0; i < total; i++)
         if (now - inst->crash_times[i] <= window)
@@ -220,7 +220,7 @@ void sup_on_exit(instance *inst, int status, const char *reason)
         return;
     }
     bool clean = status >= 0 && !reason && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    const manifest_restart *rp = &inst->m->restart;
+    const manifest_restart *rp = &inst->restart;
     if (s->stopping_all || rp->policy == RESTART_NEVER ||
         (clean && rp->policy == RESTART_ON_FAILURE)) {
         ilog(inst, clean ? LOG_INFO : LOG_ERROR, "instance %s ended: %s", inst->id, why);
@@ -286,7 +286,7 @@ static void on_tick(uv_timer_t *t)
             run_check_deadlines(inst->cur, now);
         /* A stable run forgives earlier crashes' backoff. */
         if (inst->state == INST_READY && inst->consecutive &&
-            now - inst->ready_since_ms > (uint64_t)inst->m->restart.window_s * 1000u)
+            now - inst->ready_since_ms > (uint64_t)inst->restart.window_s * 1000u)
             inst->consecutive = 0;
     }
 }
@@ -354,7 +354,7 @@ void supervisor_free(supervisor *s)
 }
 
 int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_t *config,
-                   bool enabled, char *err, size_t errlen)
+                   const json_t *overrides, bool enabled, char *err, size_t errlen)
 {
     if (!ah_valid_id(id)) {
         snprintf(err, errlen,
@@ -372,6 +372,16 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
         jsonschema_apply_defaults(schema, cfg);
         if (jsonschema_validate(schema, cfg, verr, sizeof(verr)) < 0) {
             snprintf(err, errlen, "instance %s: config: %s", id, verr);
+            json_decref(cfg);
+            return -1;
+        }
+    }
+    const json_t *props = json_object_get(manifest_schema(), "properties");
+    static const char *const parts[] = {"limits", "restart"};
+    for (int i = 0; i < 2; i++) {
+        const json_t *o = json_object_get(overrides, parts[i]);
+        if (o && jsonschema_validate(json_object_get(props, parts[i]), o, verr, sizeof(verr)) < 0) {
+            snprintf(err, errlen, "instance %s: %s: %s", id, parts[i], verr);
             json_decref(cfg);
             return -1;
         }
@@ -397,6 +407,8 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
     snprintf(inst->id, sizeof(inst->id), "%s", id);
     inst->m = m;
     inst->config = cfg;
+    manifest_layer_limits(json_object_get(overrides, "limits"), &m->limits, &inst->limits);
+    manifest_layer_restart(json_object_get(overrides, "restart"), &m->restart, &inst->restart);
     inst->enabled = enabled;
     inst->state = enabled ? INST_STOPPED : INST_DISABLED;
     ah_idmap_init(&inst->calls);
@@ -479,7 +491,7 @@ void sup_dispatch_request(instance *inst, run *r, uint16_t type, uint64_t id, js
             h->fn(h->ud, req, body);
         return;
     }
-    if (r->in_flight >= inst->m->limits.in_flight) {
+    if (r->in_flight >= inst->limits.in_flight) {
         run_send(r, AH_MSG_RESULT, id,
                  json_pack("{s:{s:i,s:s,s:s}}", "error", "errno", AH_EBUSY, "code", "busy",
                            "message", "too many requests in flight (limits.in_flight)"));
@@ -560,7 +572,7 @@ int instance_call(instance *inst, const char *action, const json_t *args, uint32
     }
     run *r = inst->cur;
     pc->id = ++r->next_id;
-    pc->timeout_ms = timeout_ms ? timeout_ms : inst->m->limits.stall_ms;
+    pc->timeout_ms = timeout_ms ? timeout_ms : inst->limits.stall_ms;
     pc->deadline_ms = ah_mono_ms() + pc->timeout_ms;
     pc->cb = cb;
     pc->ud = ud;

@@ -73,9 +73,11 @@ void supervisor_free(supervisor *s);
 
 /* Add an instance of manifest m (borrowed; must outlive the supervisor).
  * config is validated against the manifest's config_schema (defaults
- * applied). 0, or -1 with a one-line reason in err. */
+ * applied); overrides may hold "limits" and "restart" objects that replace
+ * the manifest's values for this instance. 0, or -1 with a one-line reason
+ * in err. */
 int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_t *config,
-                   bool enabled, char *err, size_t errlen);
+                   const json_t *overrides, bool enabled, char *err, size_t errlen);
 
 void supervisor_start_all(supervisor *s);
 /* Stop every running instance gracefully; done runs once all are down. */

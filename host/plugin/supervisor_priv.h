@@ -63,6 +63,8 @@ struct instance {
     char id[72];
     const manifest *m;
     json_t *config;
+    manifest_limits limits;   /* the manifest's, with the instance's overrides */
+    manifest_restart restart;
     instance_state state;
     bool enabled;
     bool stop_requested;    /* we asked it to stop */

@@ -1,0 +1,218 @@
+/* /api/v1/plugins and /api/v1/instances */
+#include "../core/config.h"
+#include "../core/util.h"
+#include "api_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_TAIL_MAX_LINES 10000
+#define LOG_TAIL_MAX_BYTES (4u << 20)
+
+static json_t *plugin_json(const manifest *m)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "name", m->name, "version", m->version,
+                          "description", m->description, "path", m->dir);
+    json_object_set_new(o, "manifest", json_deep_copy(m->json));
+    return o;
+}
+
+void h_plugins(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    api *x = ctx;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < registry_count(x->app->reg); i++)
+        json_array_append_new(arr, plugin_json(registry_at(x->app->reg, i)));
+    http_respond_json(req, 200,
+                      json_pack("{s:o,s:O}", "plugins", arr, "errors",
+                                registry_errors(x->app->reg)));
+}
+
+void h_plugin(void *ctx, http_req *req, const route_params *p)
+{
+    api *x = ctx;
+    const manifest *m = registry_find(x->app->reg, route_param(p, "name"));
+    if (!m) {
+        http_respond_error(req, 404, "not_found", "no such plugin", NULL);
+        return;
+    }
+    http_respond_json(req, 200, plugin_json(m));
+}
+
+void h_instances(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    api *x = ctx;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < supervisor_count(x->app->sup); i++)
+        json_array_append_new(arr, instance_status(supervisor_at(x->app->sup, i)));
+    http_respond_json(req, 200, json_pack("{s:o}", "instances", arr));
+}
+
+void h_instance(void *ctx, http_req *req, const route_params *p)
+{
+    instance *inst = api_instance(ctx, req, p);
+    if (inst)
+        http_respond_json(req, 200, instance_status(inst));
+}
+
+typedef int (*inst_op)(instance *, char *, size_t);
+
+static void operate(void *ctx, http_req *req, const route_params *p, inst_op op)
+{
+    instance *inst = api_instance(ctx, req, p);
+    if (!inst)
+        return;
+    char err[300];
+    if (op(inst, err, sizeof(err)) < 0) {
+        http_respond_error(req, 409, "conflict", err, NULL);
+        return;
+    }
+    http_respond_json(req, 202, instance_status(inst));
+}
+
+void h_instance_restart(void *ctx, http_req *req, const route_params *p)
+{
+    operate(ctx, req, p, instance_restart);
+}
+
+void h_instance_enable(void *ctx, http_req *req, const route_params *p)
+{
+    operate(ctx, req, p, instance_enable);
+}
+
+void h_instance_disable(void *ctx, http_req *req, const route_params *p)
+{
+    operate(ctx, req, p, instance_disable);
+}
+
+void h_instance_log(void *ctx, http_req *req, const route_params *p)
+{
+    api *x = ctx;
+    instance *inst = api_instance(ctx, req, p);
+    if (!inst)
+        return;
+    long lines = 100;
+    const char *q = http_req_query(req, "lines");
+    if (q) {
+        char *end;
+        lines = strtol(q, &end, 10);
+        if (*end || lines < 1 || lines > LOG_TAIL_MAX_LINES) {
+            http_respond_error(req, 422, "invalid_query", "lines must be 1 to 10000", "lines");
+            return;
+        }
+    }
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/plugins/%s.log", x->app->cfg->logs_dir, instance_id(inst));
+    json_t *out = json_array();
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        struct stat st;
+        fstat(fd, &st);
+        size_t want = st.st_size > (off_t)LOG_TAIL_MAX_BYTES ? LOG_TAIL_MAX_BYTES
+                                                            : (size_t)st.st_size;
+        char *buf = malloc(want + 1);
+        ssize_t n = buf ? pread(fd, buf, want, st.st_size - (off_t)want) : -1;
+        close(fd);
+        if (n > 0) {
+            buf[n] = 0;
+            /* Walk back `lines` newlines from the end. */
+            char *end = buf + n;
+            if (end > buf && end[-1] == '\n')
+                *--end = 0;
+            char *start = end;
+            long count = 0;
+            while (start > buf && count < lines) {
+                start--;
+                if (*start == '\n') {
+                    count++;
+                    if (count == lines) {
+                        start++;
+                        break;
+                    }
+                }
+            }
+            for (char *line = start; line && *line;) {
+                char *nl = strchr(line, '\n');
+                if (nl)
+                    *nl = 0;
+                json_t *rec = json_loads(line, 0, NULL);
+                json_array_append_new(out, rec ? rec : json_pack("{s:s}", "msg", line));
+                line = nl ? nl + 1 : NULL;
+            }
+        }
+        free(buf);
+    }
+    http_respond_json(req, 200, json_pack("{s:s,s:o}", "instance", instance_id(inst), "lines", out));
+}
+
+typedef struct call_ctx {
+    http_req *req;
+} call_ctx;
+
+static void call_done(void *ud, const json_t *result, const char *err_code, const char *message)
+{
+    call_ctx *c = ud;
+    if (!err_code) {
+        http_respond_json(c->req, 200, json_pack("{s:O}", "result", result));
+    } else {
+        int status = !strcmp(err_code, "instance_crashed") || !strcmp(err_code, "instance_stopped")
+                         ? 503
+                         : 502;
+        http_respond_error(c->req, status, err_code, message, NULL);
+    }
+    free(c);
+}
+
+void h_instance_call(void *ctx, http_req *req, const route_params *p)
+{
+    instance *inst = api_instance(ctx, req, p);
+    if (!inst)
+        return;
+    json_t *args;
+    if (api_body_json(req, &args, json_object()) < 0)
+        return;
+    uint32_t timeout = 0;
+    const char *q = http_req_query(req, "timeout_ms");
+    if (q) {
+        char *end;
+        long t = strtol(q, &end, 10);
+        if (*end || t < 1 || t > 3600000) {
+            json_decref(args);
+            http_respond_error(req, 422, "invalid_query", "timeout_ms must be 1 to 3600000",
+                               "timeout_ms");
+            return;
+        }
+        timeout = (uint32_t)t;
+    }
+    call_ctx *c = calloc(1, sizeof(*c));
+    c->req = req;
+    char err[600];
+    if (instance_call(inst, route_param(p, "action"), args, timeout, call_done, c, err,
+                      sizeof(err)) < 0) {
+        free(c);
+        json_decref(args);
+        char *colon = strchr(err, ':');
+        const char *msg = colon ? colon + 2 : err;
+        if (colon)
+            *colon = 0;
+        if (!strcmp(err, "invalid_args"))
+            api_respond_invalid(req, "invalid_args", msg);
+        else if (!strcmp(err, "unknown_action"))
+            http_respond_error(req, 404, "unknown_action", msg, NULL);
+        else if (!strcmp(err, "not_ready"))
+            http_respond_error(req, 503, "not_ready", msg, NULL);
+        else if (!strcmp(err, "too_large"))
+            http_respond_error(req, 413, "payload_too_large", msg, NULL);
+        else
+            http_respond_error(req, 503, err, msg, NULL);
+        return;
+    }
+    json_decref(args);
+}

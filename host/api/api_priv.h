@@ -1,0 +1,43 @@
+/*
+ * api_priv.h - what the handler files share. Not a public header.
+ */
+#ifndef AH_API_PRIV_H
+#define AH_API_PRIV_H
+
+#include "../app.h"
+#include "../core/tokens.h"
+#include "api.h"
+
+#include <jansson.h>
+
+struct api {
+    app *app;
+    http_server *srv;
+};
+
+/* Parse the request body as JSON. On failure the request is answered (400
+ * with line and column, or 415) and -1 returned. An empty body gives
+ * `empty` (a new reference) when not NULL, else 400. */
+int api_body_json(http_req *req, json_t **out, json_t *empty);
+
+/* 404 for an unknown instance; returns NULL after answering. */
+instance *api_instance(api *x, http_req *req, const route_params *p);
+
+/* Answer 422 from a validator message "path: message". */
+void api_respond_invalid(http_req *req, const char *code, const char *verr);
+
+/* Handlers. */
+void h_health(void *ctx, http_req *req, const route_params *p);
+void h_ready(void *ctx, http_req *req, const route_params *p);
+void h_metrics(void *ctx, http_req *req, const route_params *p);
+void h_plugins(void *ctx, http_req *req, const route_params *p);
+void h_plugin(void *ctx, http_req *req, const route_params *p);
+void h_instances(void *ctx, http_req *req, const route_params *p);
+void h_instance(void *ctx, http_req *req, const route_params *p);
+void h_instance_restart(void *ctx, http_req *req, const route_params *p);
+void h_instance_enable(void *ctx, http_req *req, const route_params *p);
+void h_instance_disable(void *ctx, http_req *req, const route_params *p);
+void h_instance_log(void *ctx, http_req *req, const route_params *p);
+void h_instance_call(void *ctx, http_req *req, const route_params *p);
+
+#endif

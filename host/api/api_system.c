@@ -1,0 +1,52 @@
+/* /health, /ready, /metrics */
+#include "../core/metrics.h"
+#include "api_priv.h"
+
+#include <stdlib.h>
+
+void h_health(void *ctx, http_req *req, const route_params *p)
+{
+    (void)ctx;
+    (void)p;
+    http_respond(req, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+}
+
+void h_ready(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    api *x = ctx;
+    bool ready = true;
+    json_t *checks = json_object();
+    int sh = store_health(x->app->st);
+    json_t *store_check = json_pack("{s:b}", "ok", sh == 0);
+    if (sh)
+        json_object_set_new(store_check, "error", json_string(store_last_error(x->app->st)));
+    json_object_set_new(checks, "store", store_check);
+    ready &= sh == 0;
+    json_t *insts = json_object();
+    for (size_t i = 0; i < supervisor_count(x->app->sup); i++) {
+        instance *inst = supervisor_at(x->app->sup, i);
+        instance_state st = instance_get_state(inst);
+        if (st == INST_DISABLED)
+            continue;
+        bool ok = st == INST_READY;
+        ready &= ok;
+        json_object_set_new(insts, instance_id(inst),
+                            json_pack("{s:b,s:s}", "ok", ok, "state", instance_state_name(st)));
+    }
+    json_object_set_new(checks, "instances", insts);
+    http_respond_json(req, ready ? 200 : 503,
+                      json_pack("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "checks",
+                                checks));
+}
+
+void h_metrics(void *ctx, http_req *req, const route_params *p)
+{
+    (void)ctx;
+    (void)p;
+    size_t len;
+    char *text = metrics_render(&len);
+    http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "",
+                 text ? len : 0, NULL);
+    free(text);
+}

@@ -1,0 +1,81 @@
+#include "../core/tokens.h"
+#include "cli.h"
+
+#include <agenthost/plugin.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: agenthost token create --name NAME [--role admin|editor|viewer]\n"
+    "       agenthost token list\n"
+    "       agenthost token revoke ID|NAME\n"
+    "options: --config FILE  --data DIR\n"
+    "API tokens authenticate the HTTP API (Authorization: Bearer TOKEN). A new token\n"
+    "is printed alone on stdout, once; only its hash is stored.\n";
+
+int cmd_token(int argc, char **argv)
+{
+    const char *cfgp = NULL, *data = NULL, *name = NULL, *role = "admin";
+    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL},
+                      {"--name", &name, NULL},   {"--role", &role, NULL}, {0}};
+    const char *pos[3];
+    int npos;
+    int rc = cli_parse(argc, argv, opts, pos, 3, &npos, usage);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    if (npos < 1) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    bool create = !strcmp(pos[0], "create"), list = !strcmp(pos[0], "list"),
+         revoke = !strcmp(pos[0], "revoke");
+    if ((!create && !list && !revoke) || (create && (npos != 1 || !name)) ||
+        (list && npos != 1) || (revoke && npos != 2)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (create && !tokens_valid_role(role))
+        return cli_fail("role must be admin, editor or viewer");
+    config c;
+    if (cli_load_config(&c, cfgp, data, NULL))
+        return 1;
+    store *st;
+    if (cli_open_store(&c, list, &st)) {
+        config_free(&c);
+        return 1;
+    }
+    rc = 0;
+    if (create) {
+        char token[TOKEN_LEN + 1];
+        int r = tokens_create(st, name, role, token);
+        if (r)
+            rc = cli_fail("cannot create the token: %s",
+                          r == AH_EINVAL ? "the name must be 1-64 characters of a-z, 0-9, '-', '_', '.'"
+                                         : ah_strerror(r));
+        else
+            printf("%s\n", token);
+    } else if (list) {
+        json_t *arr = tokens_list(st);
+        size_t i;
+        json_t *t;
+        printf("%-14s %-24s %-8s %s\n", "ID", "NAME", "ROLE", "CREATED");
+        json_array_foreach(arr, i, t)
+            printf("%-14s %-24s %-8s %s\n", json_string_value(json_object_get(t, "id")),
+                   json_string_value(json_object_get(t, "name")),
+                   json_string_value(json_object_get(t, "role")),
+                   json_string_value(json_object_get(t, "created_at")));
+        json_decref(arr);
+    } else {
+        int n = tokens_revoke(st, pos[1]);
+        if (n < 0)
+            rc = cli_fail("cannot revoke: %s", ah_strerror(n));
+        else if (n == 0)
+            rc = cli_fail("no token with id or name \"%s\"", pos[1]);
+        else
+            fprintf(stderr, "revoked %d token%s\n", n, n == 1 ? "" : "s");
+    }
+    store_close(st);
+    config_free(&c);
+    return rc;
+}

@@ -1,0 +1,40 @@
+/*
+ * tokens.h - API tokens for the HTTP admin API.
+ *
+ * A token is "aht_" + 12 hex digits of id + 48 hex digits of secret (192
+ * bits). Only its id and a BLAKE2b hash of the secret are stored (the
+ * store's tokens database, id -> {name, role, hash, created_at}); the
+ * token itself is shown once, when created. Roles: admin, editor, viewer.
+ */
+#ifndef AH_TOKENS_H
+#define AH_TOKENS_H
+
+#include "store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define TOKEN_LEN (4 + 12 + 48)
+
+typedef struct principal {
+    char id[13];
+    char name[65];
+    char role[16];
+} principal;
+
+/* Create a token (committed before returning: startup and CLI only).
+ * token receives TOKEN_LEN + 1 bytes. 0 or AH_E*. */
+int tokens_create(store *st, const char *name, const char *role, char *token);
+/* Check a presented token. 0 with *who, or AH_EDENIED. */
+int tokens_verify(store *st, const char *token, principal *who);
+/* [{id, name, role, created_at}] (new reference). */
+json_t *tokens_list(store *st);
+/* Revoke by id or by name (all tokens of that name). Returns how many were
+ * revoked (0: none matched) or AH_E*. Committed before returning. */
+int tokens_revoke(store *st, const char *id_or_name);
+bool tokens_any(store *st);
+bool tokens_valid_role(const char *role);
+/* Rank of a role: viewer 1, editor 2, admin 3; 0 if unknown. */
+int tokens_role_rank(const char *role);
+
+#endif

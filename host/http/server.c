@@ -1,0 +1,601 @@
+#include "server.h"
+
+#include "../core/log.h"
+#include "../core/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define REQ_ID_MAX 128
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn; /* NULL once the connection ended */
+    char method[16];
+    char *path;
+    char *raw_url;
+    char *body;
+    size_t body_len, body_cap;
+    bool too_big;
+    bool dispatched, suspended, answered, done;
+    struct MHD_Response *response;
+    int status;
+    size_t response_bytes;
+    char client_ip[INET6_ADDRSTRLEN];
+    char id[REQ_ID_MAX + 1];
+    uint64_t start_ns;
+    const char *route;
+    void *user;
+};
+
+struct http_server {
+    struct MHD_Daemon *d;
+    ah_loop *loop;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    http_handler_fn fn;
+    http_done_fn done;
+    void *ud;
+    http_opts o;
+    int port;
+    char *tls_cert, *tls_key;
+    int closing; /* handles still closing */
+};
+
+static void schedule(http_server *s);
+static void kick(http_server *s);
+
+/* ---- request lifecycle --------------------------------------------------- */
+
+static void req_free(http_req *r)
+{
+    if (r->response)
+        MHD_destroy_response(r->response);
+    free(r->path);
+    free(r->raw_url);
+    free(r->body);
+    free(r);
+}
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > REQ_ID_MAX)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return true;
+}
+
+static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char *url,
+                         const char *method)
+{
+    http_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->srv = s;
+    r->conn = conn;
+    r->start_ns = ah_mono_ns();
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->raw_url = strdup(url);
+    r->path = strdup(url);
+    if (!r->raw_url || !r->path) {
+        req_free(r);
+        return NULL;
+    }
+    r->path[strcspn(r->path, "?")] = 0;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->client_ip,
+                      sizeof(r->client_ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client_ip,
+                      sizeof(r->client_ip));
+    }
+    const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (rid && valid_request_id(rid)) {
+        snprintf(r->id, sizeof(r->id), "%s", rid);
+    } else {
+        unsigned char raw[8];
+        randombytes_buf(raw, sizeof(raw));
+        sodium_bin2hex(r->id, sizeof(r->id), raw, sizeof(raw));
+    }
+    return r;
+}
+
+static int append_body(http_req *r, const char *data, size_t n)
+{
+    if (r->body_len + n > r->srv->o.max_body) {
+        r->too_big = true;
+        return 0;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + n + 1)
+            cap *= 2;
+        char *nb = realloc(r->body, cap);
+        if (!nb)
+            return -1;
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = 0;
+    return 0;
+}
+
+static enum MHD_Result queue(http_req *r)
+{
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, r->response);
+    MHD_destroy_response(r->response);
+    r->response = NULL;
+    return rc;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    if (!r) {
+        r = req_new(s, conn, url, method);
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "request body larger than %zu bytes", s->o.max_body);
+            http_respond_error(r, 413, "payload_too_large", msg, NULL);
+            return queue(r);
+        }
+        return MHD_YES;
+    }
+    if (r->response)
+        return queue(r); /* an answer made while suspended */
+    if (*upload_data_size) {
+        if (!r->too_big && append_body(r, upload_data, *upload_data_size) < 0)
+            return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->dispatched)
+        return MHD_YES;
+    r->dispatched = true;
+    if (r->too_big) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "request body larger than %zu bytes", s->o.max_body);
+        http_respond_error(r, 413, "payload_too_large", msg, NULL);
+    } else {
+        s->fn(s->ud, r);
+    }
+    if (r->response)
+        return queue(r);
+    r->suspended = true;
+    MHD_suspend_connection(conn);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    r->conn = NULL;
+    r->done = true;
+    if (s->done && r->dispatched)
+        s->done(s->ud, r);
+    if (r->answered || !r->dispatched)
+        req_free(r);
+    /* else: an asynchronous handler still holds it; freed when it answers. */
+}
+
+/* ---- answering ------------------------------------------------------------ */
+
+void http_respond(http_req *r, int status, const char *content_type, const void *body,
+                  size_t len, const char *const *headers)
+{
+    if (r->answered)
+        return;
+    r->answered = true;
+    r->status = status;
+    r->response_bytes = len;
+    if (r->done) {
+        req_free(r); /* the client left before the answer */
+        return;
+    }
+    r->response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r->response)
+        return;
+    if (content_type)
+        MHD_add_response_header(r->response, "Content-Type", content_type);
+    MHD_add_response_header(r->response, "X-Request-Id", r->id);
+    MHD_add_response_header(r->response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r->response, "Cache-Control", "no-store");
+    for (const char *const *h = headers; h && *h; h++) {
+        const char *colon = strchr(*h, ':');
+        if (!colon)
+            continue;
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(colon - *h), *h);
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        MHD_add_response_header(r->response, name, v);
+    }
+    if (r->suspended) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+        kick(r->srv); /* MHD acts on a resume only inside MHD_run */
+    }
+}
+
+void http_respond_json(http_req *r, int status, json_t *body)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(body);
+    if (!s) {
+        http_respond(r, 500, "application/json",
+                     "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the answer\"}}",
+                     69, NULL);
+        return;
+    }
+    http_respond(r, status, "application/json", s, strlen(s), NULL);
+    free(s);
+}
+
+void http_respond_error(http_req *r, int status, const char *code, const char *message,
+                        const char *field)
+{
+    http_respond_error_h(r, status, code, message, field, NULL);
+}
+
+void http_respond_error_h(http_req *r, int status, const char *code, const char *message,
+                          const char *field, const char *const *headers)
+{
+    json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message ? message : code);
+    if (field)
+        json_object_set_new(e, "field", json_string(field));
+    json_t *o = json_pack("{s:o}", "error", e);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    const char *extra[8] = {NULL};
+    int k = 0;
+    if (status == 401)
+        extra[k++] = "WWW-Authenticate: Bearer realm=\"agenthost\"";
+    for (const char *const *h = headers; h && *h && k < 7; h++)
+        extra[k++] = *h;
+    http_respond(r, status, "application/json", s, s ? strlen(s) : 0, extra);
+    free(s);
+}
+
+/* ---- accessors ------------------------------------------------------------- */
+
+const char *http_req_method(const http_req *r)
+{
+    return r->method;
+}
+
+const char *http_req_path(const http_req *r)
+{
+    return r->path;
+}
+
+const char *http_req_raw_url(const http_req *r)
+{
+    return r->raw_url;
+}
+
+const char *http_req_query(const http_req *r, const char *name)
+{
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name) : NULL;
+}
+
+const char *http_req_header(const http_req *r, const char *name)
+{
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name) : NULL;
+}
+
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    (void)kind;
+    json_t *o = cls;
+    char low[256];
+    size_t i = 0;
+    for (; key[i] && i < sizeof(low) - 1; i++)
+        low[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] + 32 : key[i]);
+    low[i] = 0;
+    json_t *v = json_string(value ? value : "");
+    if (v)
+        json_object_set_new(o, low, v);
+    return MHD_YES;
+}
+
+static enum MHD_Result collect_raw(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    json_t *v = json_string(value ? value : "");
+    if (v)
+        json_object_set_new(cls, key, v);
+    return MHD_YES;
+}
+
+json_t *http_req_query_json(const http_req *r)
+{
+    json_t *o = json_object();
+    if (r->conn)
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_raw, o);
+    return o;
+}
+
+json_t *http_req_headers_json(const http_req *r)
+{
+    json_t *o = json_object();
+    if (r->conn)
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect, o);
+    return o;
+}
+
+const char *http_req_body(const http_req *r, size_t *len)
+{
+    *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+const char *http_req_client_ip(const http_req *r)
+{
+    return r->client_ip;
+}
+
+const char *http_req_id(const http_req *r)
+{
+    return r->id;
+}
+
+uint64_t http_req_start_ns(const http_req *r)
+{
+    return r->start_ns;
+}
+
+bool http_req_answered(const http_req *r)
+{
+    return r->answered;
+}
+
+int http_req_status(const http_req *r)
+{
+    return r->status;
+}
+
+size_t http_req_response_bytes(const http_req *r)
+{
+    return r->response_bytes;
+}
+
+void http_req_set_route(http_req *r, const char *pattern)
+{
+    r->route = pattern;
+}
+
+const char *http_req_route(const http_req *r)
+{
+    return r->route;
+}
+
+void http_req_set_user(http_req *r, void *user)
+{
+    r->user = user;
+}
+
+void *http_req_user(const http_req *r)
+{
+    return r->user;
+}
+
+/* ---- the daemon on the loop --------------------------------------------- */
+
+static void run_mhd(http_server *s)
+{
+    MHD_run(s->d);
+    schedule(s);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    run_mhd(t->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    run_mhd(p->data);
+}
+
+static void schedule(http_server *s)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(s->d, &ms) == MHD_YES)
+        uv_timer_start(&s->timer, on_timer, ms, 0);
+    else
+        uv_timer_stop(&s->timer);
+}
+
+static void kick(http_server *s)
+{
+    uv_timer_start(&s->timer, on_timer, 0, 0);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = 0;
+    log_write("api", LOG_WARN, "http", NULL, NULL, "%s", msg);
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen + strlen(listen) - 1) {
+        snprintf(err, errlen, "listen address \"%s\" is not HOST:PORT", listen);
+        return -1;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535) {
+        snprintf(err, errlen, "listen address \"%s\": bad port", listen);
+        return -1;
+    }
+    memset(ss, 0, sizeof(*ss));
+    if (host[0] == '[') {
+        size_t n = strlen(host);
+        if (n < 3 || host[n - 1] != ']') {
+            snprintf(err, errlen, "listen address \"%s\": bad IPv6 address", listen);
+            return -1;
+        }
+        host[n - 1] = 0;
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1) {
+            snprintf(err, errlen, "listen address \"%s\": bad IPv6 address", listen);
+            return -1;
+        }
+        return 0;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    if (!host[0] || !strcmp(host, "*"))
+        a->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (!strcmp(host, "localhost"))
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
+        snprintf(err, errlen, "listen address \"%s\": give an IP address, not a name", listen);
+        return -1;
+    }
+    return 0;
+}
+
+int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http_handler_fn fn,
+                      http_done_fn done, void *ud, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct sockaddr_storage ss;
+    if (parse_listen(o->listen, &ss, err, errlen) < 0)
+        return -1;
+    http_server *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->loop = loop;
+    s->fn = fn;
+    s->done = done;
+    s->ud = ud;
+    s->o = *o;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if ((o->tls_cert != NULL) != (o->tls_key != NULL)) {
+        snprintf(err, errlen, "TLS needs both http.tls_cert and http.tls_key");
+        free(s);
+        return -1;
+    }
+    if (o->tls_cert) {
+        s->tls_cert = ah_read_file(o->tls_cert, 1 << 20, NULL);
+        s->tls_key = ah_read_file(o->tls_key, 1 << 20, NULL);
+        if (!s->tls_cert || !s->tls_key) {
+            snprintf(err, errlen, "cannot read %s: %s", s->tls_cert ? o->tls_key : o->tls_cert,
+                     strerror(errno));
+            free(s->tls_cert);
+            free(s->tls_key);
+            free(s);
+            return -1;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_CONNECTION_LIMIT, o->max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connections, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(o->max_header + 16384), NULL},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {o->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
+        {o->tls_cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_ARRAY, opts,
+                            MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(err, errlen, "cannot listen on %s (address in use, or not allowed)", o->listen);
+        free(s->tls_cert);
+        free(s->tls_key);
+        free(s);
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *pi = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = pi ? pi->port : 0;
+    uv_poll_init(loop_uv(loop), &s->poll, di->epoll_fd);
+    s->poll.data = s;
+    uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    uv_timer_init(loop_uv(loop), &s->timer);
+    s->timer.data = s;
+    *out = s;
+    return 0;
+}
+
+int http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+static void free_server(uv_handle_t *h)
+{
+    http_server *s = h->data;
+    if (--s->closing > 0)
+        return; /* libuv runs close callbacks in no promised order */
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(s);
+}
+
+void http_server_stop(http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->d);
+    s->closing = 2;
+    uv_close((uv_handle_t *)&s->poll, free_server);
+    uv_close((uv_handle_t *)&s->timer, free_server);
+}

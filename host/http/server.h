@@ -1,0 +1,85 @@
+/*
+ * server.h - the host's HTTP server: libmicrohttpd in external epoll mode,
+ * its epoll fd watched by the host's loop (MHD_run on readiness and at
+ * MHD_get_timeout; never select()).
+ *
+ * Each request reaches the handler once its body is complete (bounded by
+ * max_body; larger bodies get 413 before they are read). The handler must
+ * answer exactly once, now or later: a request not answered when the
+ * handler returns has its connection suspended until the answer comes. A
+ * request whose client went away stays valid until it is answered; the
+ * answer is then dropped.
+ */
+#ifndef AH_HTTP_SERVER_H
+#define AH_HTTP_SERVER_H
+
+#include "../core/loop.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct http_server http_server;
+typedef struct http_req http_req;
+
+typedef struct http_opts {
+    const char *listen;          /* "HOST:PORT", "[V6]:PORT" */
+    unsigned max_connections;    /* total */
+    unsigned per_ip_connections; /* 0: unlimited */
+    size_t max_body;             /* bytes */
+    size_t max_header;           /* bytes of request line + headers */
+    unsigned idle_timeout_s;
+    const char *tls_cert;        /* PEM files; both or neither */
+    const char *tls_key;
+} http_opts;
+
+typedef void (*http_handler_fn)(void *ud, http_req *req);
+/* Called when a request ends (answered and sent, or its client gone). */
+typedef void (*http_done_fn)(void *ud, http_req *req);
+
+int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http_handler_fn fn,
+                      http_done_fn done, void *ud, char *err, size_t errlen);
+/* Stop accepting and close every connection. */
+void http_server_stop(http_server *s);
+/* The port actually bound (for --listen HOST:0). */
+int http_server_port(const http_server *s);
+
+/* Request accessors (valid until the request is answered and done). */
+const char *http_req_method(const http_req *r);
+const char *http_req_path(const http_req *r);   /* decoded path, without query */
+const char *http_req_raw_url(const http_req *r);
+const char *http_req_query(const http_req *r, const char *name);
+const char *http_req_header(const http_req *r, const char *name);
+/* Every query argument as a JSON object (new reference); repeated keys keep the last. */
+json_t *http_req_query_json(const http_req *r);
+/* Every header as a JSON object of lower-case names (new reference). */
+json_t *http_req_headers_json(const http_req *r);
+const char *http_req_body(const http_req *r, size_t *len);
+const char *http_req_client_ip(const http_req *r);
+const char *http_req_id(const http_req *r); /* X-Request-Id, accepted or generated */
+uint64_t http_req_start_ns(const http_req *r);
+bool http_req_answered(const http_req *r);
+int http_req_status(const http_req *r);
+size_t http_req_response_bytes(const http_req *r);
+
+/* Per-request slots for the layers above (router, auth). */
+void http_req_set_route(http_req *r, const char *pattern);
+const char *http_req_route(const http_req *r);
+void http_req_set_user(http_req *r, void *user);
+void *http_req_user(const http_req *r);
+
+/* Answer. headers: NULL-terminated "Name: value" strings, or NULL. The
+ * body is copied. */
+void http_respond(http_req *r, int status, const char *content_type, const void *body,
+                  size_t len, const char *const *headers);
+/* Answer with JSON (body stolen). */
+void http_respond_json(http_req *r, int status, json_t *body);
+/* {"error":{"code":...,"message":...,"field":...}}; field may be NULL. */
+void http_respond_error(http_req *r, int status, const char *code, const char *message,
+                        const char *field);
+/* The same with extra headers ("Allow: GET", "Retry-After: 60"). */
+void http_respond_error_h(http_req *r, int status, const char *code, const char *message,
+                          const char *field, const char *const *headers);
+
+#endif

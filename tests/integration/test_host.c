@@ -1,0 +1,378 @@
+/*
+ * The real agenthost binary with several echo instances: calls, typed
+ * exports, KV, secrets, a SIGSEGV and its restart, a stall, an unanswered
+ * call, a quarantine, a bad manifest beside good ones, an ABI refusal, and
+ * a clean shutdown.
+ */
+#include "../support/th.h"
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static th_host H;
+
+static const char *config_json =
+    "{\"supervisor\": {\"ping_interval_ms\": 200, \"shutdown_grace_ms\": 3000},"
+    " \"instances\": ["
+    "  {\"id\": \"echo-a\", \"plugin\": \"echo\"},"
+    "  {\"id\": \"echo-b\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true},"
+    "   \"limits\": {\"stall_ms\": 1000}, \"restart\": {\"backoff_ms\": 50}},"
+    "  {\"id\": \"echo-q\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true},"
+    "   \"restart\": {\"max_crashes\": 3, \"window_s\": 60, \"backoff_ms\": 20,"
+    "                \"max_backoff_ms\": 100}},"
+    "  {\"id\": \"abi2\", \"plugin\": \"abi2\"},"
+    "  {\"id\": \"ghost\", \"plugin\": \"not-installed\"}"
+    "]}";
+
+#define SECRET_VALUE "s3cr3t-value-4242"
+#define UNDECLARED_VALUE "undeclared-secret-9999"
+
+static int setup(void **state)
+{
+    (void)state;
+    if (th_init(&H, "host") || th_install_plugin(&H, "echo") ||
+        th_install_dir(&H, TH_SOURCE_DIR "/tests/fixtures/plugins/bad-memory", "bad-memory") ||
+        th_install_dir(&H, TH_BUILD_DIR "/tests/plugins/abi2", "abi2") || th_config(&H, config_json))
+        return -1;
+    if (th_cli(&H, SECRET_VALUE "\n", NULL, 0, "secret", "set", "echo-a", "token", NULL) != 0 ||
+        th_cli(&H, UNDECLARED_VALUE, NULL, 0, "secret", "set", "echo-a", "other", NULL) != 0)
+        return -1;
+    if (th_start(&H, NULL, 10000) != 0)
+        return -1;
+    if (!th_wait_state(&H, "echo-a", "ready", 10000) || !th_wait_state(&H, "echo-b", "ready", 5000) ||
+        !th_wait_state(&H, "echo-q", "ready", 5000))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    th_cleanup(&H);
+    return 0;
+}
+
+static void test_call_round_trip_returns_the_arguments(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_call(&H, "echo-a", "echo", "{\"text\":\"привет\",\"n\":[1,2,3]}", &o), 200);
+    assert_string_equal(json_string_value(th_get(o, "result.text")), "привет");
+    assert_int_equal(json_integer_value(th_get(o, "result.n.2")), 3);
+    json_decref(o);
+}
+
+static void test_typed_c_export_is_called_through_libffi(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_call(&H, "echo-a", "add", "{\"a\":40,\"b\":2}", &o), 200);
+    assert_int_equal(json_integer_value(th_get(o, "result")), 42);
+    json_decref(o);
+}
+
+static void test_invalid_arguments_are_422_naming_the_field(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_call(&H, "echo-a", "add", "{\"a\":40,\"b\":\"two\"}", &o), 422);
+    assert_string_equal(json_string_value(th_get(o, "error.code")), "invalid_args");
+    assert_string_equal(json_string_value(th_get(o, "error.field")), "b");
+    json_decref(o);
+}
+
+static void test_unknown_action_and_unknown_instance_are_404(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_call(&H, "echo-a", "no.such.action", "{}", &o), 404);
+    assert_string_equal(json_string_value(th_get(o, "error.code")), "unknown_action");
+    json_decref(o);
+    assert_int_equal(th_call(&H, "nobody", "echo", "{}", &o), 404);
+    json_decref(o);
+}
+
+static void test_five_megabyte_reply_crosses_many_frames(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_call(&H, "echo-a", "big", "{\"bytes\":5000000}", &o), 200);
+    assert_int_equal(strlen(json_string_value(th_get(o, "result.data"))), 5000000);
+    json_decref(o);
+    /* And a large request the other way. */
+    size_t n = 3 * 1024 * 1024;
+    char *args = malloc(n + 32);
+    memcpy(args, "{\"blob\":\"", 9);
+    memset(args + 9, 'y', n);
+    strcpy(args + 9 + n, "\"}");
+    assert_int_equal(th_call(&H, "echo-a", "echo", args, &o), 200);
+    assert_int_equal(strlen(json_string_value(th_get(o, "result.blob"))), n);
+    json_decref(o);
+    free(args);
+}
+
+static void test_kv_is_durable_scannable_and_namespaced(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_call(&H, "echo-a", "kv.put", "{\"key\":\"conv:1\",\"value\":{\"step\":2}}", &o), 200);
+    json_decref(o);
+    assert_int_equal(th_call(&H, "echo-a", "kv.put", "{\"key\":\"conv:2\",\"value\":[true]}", &o), 200);
+    json_decref(o);
+    assert_int_equal(th_call(&H, "echo-a", "kv.put", "{\"key\":\"other\",\"value\":1}", &o), 200);
+    json_decref(o);
+    assert_int_equal(th_call(&H, "echo-a", "kv.get", "{\"key\":\"conv:1\"}", &o), 200);
+    assert_true(json_is_true(th_get(o, "result.found")));
+    assert_int_equal(json_integer_value(th_get(o, "result.value.step")), 2);
+    json_decref(o);
+    /* Scan by prefix, one item per page. */
+    assert_int_equal(th_call(&H, "echo-a", "kv.scan", "{\"prefix\":\"conv:\",\"limit\":1}", &o), 200);
+    assert_int_equal(json_array_size(th_get(o, "result.keys")), 1);
+    assert_string_equal(json_string_value(th_get(o, "result.keys.0")), "conv:1");
+    assert_string_equal(json_string_value(th_get(o, "result.next")), "conv:1");
+    json_decref(o);
+    assert_int_equal(th_call(&H, "echo-a", "kv.scan",
+                             "{\"prefix\":\"conv:\",\"after\":\"conv:1\",\"limit\":5}", &o), 200);
+    assert_int_equal(json_array_size(th_get(o, "result.keys")), 1);
+    assert_string_equal(json_string_value(th_get(o, "result.keys.0")), "conv:2");
+    json_decref(o);
+    /* Another instance of the same plugin sees nothing of echo-a's. */
+    assert_int_equal(th_call(&H, "echo-b", "kv.get", "{\"key\":\"conv:1\"}", &o), 200);
+    assert_true(json_is_false(th_get(o, "result.found")));
+    json_decref(o);
+    assert_int_equal(th_call(&H, "echo-a", "kv.delete", "{\"key\":\"conv:1\"}", &o), 200);
+    json_decref(o);
+    assert_int_equal(th_call(&H, "echo-a", "kv.get", "{\"key\":\"conv:1\"}", &o), 200);
+    assert_true(json_is_false(th_get(o, "result.found")));
+    json_decref(o);
+}
+
+static void test_instance_gets_only_declared_secrets_and_none_are_logged(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_call(&H, "echo-a", "secret.check",
+                             "{\"name\":\"token\",\"equals\":\"" SECRET_VALUE "\"}", &o), 200);
+    assert_true(json_is_true(th_get(o, "result.present")));
+    assert_true(json_is_true(th_get(o, "result.equals")));
+    json_decref(o);
+    /* "other" is set for echo-a, but the manifest does not declare it. */
+    assert_int_equal(th_call(&H, "echo-a", "secret.check", "{\"name\":\"other\"}", &o), 200);
+    assert_true(json_is_false(th_get(o, "result.present")));
+    json_decref(o);
+    /* A plugin that logs the secret has it redacted. */
+    assert_int_equal(th_call(&H, "echo-a", "log", "{\"message\":\"leak " SECRET_VALUE "\"}", &o), 200);
+    json_decref(o);
+    assert_true(th_wait_file(&H, "logs/plugins/echo-a.log", "leak [REDACTED]", 3000));
+    assert_false(th_logs_contain(&H, SECRET_VALUE));
+    assert_false(th_logs_contain(&H, UNDECLARED_VALUE));
+    /* The master key is not readable by others. */
+    char *mk = th_read(&H, "var/master.key");
+    assert_non_null(mk);
+    free(mk);
+}
+
+static void test_plugin_stderr_reaches_its_log_file(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_call(&H, "echo-a", "log", "{\"message\":\"hello from stderr\"}", &o), 200);
+    json_decref(o);
+    assert_true(th_wait_file(&H, "logs/plugins/echo-a.log", "stderr: hello from stderr", 3000));
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/echo-a/log?lines=5", NULL, NULL, &o), 200);
+    assert_true(json_array_size(th_get(o, "lines")) >= 1);
+    json_decref(o);
+}
+
+static void test_timer_answers_later(void **state)
+{
+    (void)state;
+    json_t *o;
+    long long t0 = th_now_ms();
+    assert_int_equal(th_call(&H, "echo-a", "sleep", "{\"ms\":150}", &o), 200);
+    assert_true(th_now_ms() - t0 >= 140);
+    assert_true(json_is_true(th_get(o, "result.slept")));
+    json_decref(o);
+}
+
+static int restarts_of(const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/instances/%s", id);
+    json_t *o;
+    th_http(&H, "GET", path, NULL, NULL, &o);
+    int n = (int)json_integer_value(json_object_get(o, "restarts"));
+    json_decref(o);
+    return n;
+}
+
+static void test_sigsegv_is_reported_and_the_instance_restarts(void **state)
+{
+    (void)state;
+    int before = restarts_of("echo-b");
+    json_t *o;
+    assert_int_equal(th_call(&H, "echo-b", "crash", "{}", &o), 503);
+    assert_string_equal(json_string_value(th_get(o, "error.code")), "instance_crashed");
+    assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "signal 11"));
+    json_decref(o);
+    assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
+    assert_int_equal(restarts_of("echo-b"), before + 1);
+    assert_true(th_file_contains(&H, "logs/errors.log", "instance echo-b crashed"));
+    /* The others never noticed. */
+    assert_int_equal(th_call(&H, "echo-a", "echo", "{}", &o), 200);
+    json_decref(o);
+}
+
+static void test_spinning_instance_is_killed_as_stalled(void **state)
+{
+    (void)state;
+    json_t *o;
+    long long t0 = th_now_ms();
+    assert_int_equal(th_call(&H, "echo-b", "spin", "{}", &o), 503);
+    assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "stalled"));
+    json_decref(o);
+    assert_true(th_now_ms() - t0 < 5000);
+    assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
+}
+
+static void test_unanswered_call_is_caught_at_its_deadline(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-b/actions/ignore?timeout_ms=300",
+                             "{}", NULL, &o), 503);
+    assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "unanswered"));
+    json_decref(o);
+    assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
+}
+
+static void test_repeated_crashes_quarantine_until_an_operator_restarts(void **state)
+{
+    (void)state;
+    json_t *o;
+    for (int i = 0; i < 3; i++) {
+        assert_true(th_wait_state(&H, "echo-q", "ready", 5000));
+        assert_int_equal(th_call(&H, "echo-q", "crash", "{}", &o), 503);
+        json_decref(o);
+    }
+    assert_true(th_wait_state(&H, "echo-q", "quarantined", 5000));
+    th_sleep_ms(300); /* it stays quarantined: no restart by itself */
+    assert_string_equal(th_state(&H, "echo-q"), "quarantined");
+    assert_true(th_file_contains(&H, "logs/security.log", "quarantined"));
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-q/restart", "", NULL, &o), 202);
+    json_decref(o);
+    assert_true(th_wait_state(&H, "echo-q", "ready", 5000));
+}
+
+static void test_bad_manifest_is_reported_and_the_others_run(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/plugins", NULL, NULL, &o), 200);
+    const char *err = json_string_value(th_get(o, "errors.0"));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "bad-memory/manifest.json: limits.memory_mb: expected integer, got \"lots\""));
+    json_decref(o);
+    assert_true(th_file_contains(&H, "logs/errors.log", "limits.memory_mb: expected integer"));
+    assert_true(th_file_contains(&H, "logs/errors.log", "plugin \\\"not-installed\\\" is not installed"));
+}
+
+static void test_other_abi_major_is_refused_naming_both_versions(void **state)
+{
+    (void)state;
+    assert_true(th_wait_state(&H, "abi2", "failed", 5000));
+    json_t *o;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/abi2", NULL, NULL, &o), 200);
+    const char *e = json_string_value(json_object_get(o, "last_error"));
+    assert_non_null(e);
+    assert_non_null(strstr(e, "built for ABI 2.0; this host runs ABI 1.0"));
+    json_decref(o);
+}
+
+static void test_disable_stops_and_enable_starts(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-q/disable", "", NULL, &o), 202);
+    json_decref(o);
+    assert_true(th_wait_state(&H, "echo-q", "disabled", 5000));
+    assert_int_equal(th_call(&H, "echo-q", "echo", "{}", &o), 503);
+    json_decref(o);
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-q/enable", "", NULL, &o), 202);
+    json_decref(o);
+    assert_true(th_wait_state(&H, "echo-q", "ready", 5000));
+}
+
+/* Runner processes whose command line names this host's pid. */
+static int runners_alive(pid_t host)
+{
+    char marker[64];
+    snprintf(marker, sizeof(marker), "--host-pid %d", (int)host);
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < k; i++)
+            if (!buf[i])
+                buf[i] = ' ';
+        buf[k] = 0;
+        if (strstr(buf, "agenthost-runner") && strstr(buf, marker))
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void test_clean_shutdown_stops_every_instance(void **state)
+{
+    (void)state;
+    pid_t host = H.pid;
+    assert_true(runners_alive(host) >= 3);
+    assert_int_equal(th_stop(&H, 10000), 0);
+    assert_int_equal(runners_alive(host), 0);
+    assert_true(th_file_contains(&H, "logs/plugins/echo-a.log", "echo stopping after"));
+    assert_true(th_file_contains(&H, "logs/host.log", "all instances stopped"));
+    char out[4096];
+    assert_int_equal(th_cli(&H, NULL, out, sizeof(out), "instance", "list", NULL), 0);
+    assert_non_null(strstr(out, "echo-a"));
+    assert_non_null(strstr(out, "stopped"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_call_round_trip_returns_the_arguments),
+        cmocka_unit_test(test_typed_c_export_is_called_through_libffi),
+        cmocka_unit_test(test_invalid_arguments_are_422_naming_the_field),
+        cmocka_unit_test(test_unknown_action_and_unknown_instance_are_404),
+        cmocka_unit_test(test_five_megabyte_reply_crosses_many_frames),
+        cmocka_unit_test(test_kv_is_durable_scannable_and_namespaced),
+        cmocka_unit_test(test_instance_gets_only_declared_secrets_and_none_are_logged),
+        cmocka_unit_test(test_plugin_stderr_reaches_its_log_file),
+        cmocka_unit_test(test_timer_answers_later),
+        cmocka_unit_test(test_sigsegv_is_reported_and_the_instance_restarts),
+        cmocka_unit_test(test_spinning_instance_is_killed_as_stalled),
+        cmocka_unit_test(test_unanswered_call_is_caught_at_its_deadline),
+        cmocka_unit_test(test_repeated_crashes_quarantine_until_an_operator_restarts),
+        cmocka_unit_test(test_bad_manifest_is_reported_and_the_others_run),
+        cmocka_unit_test(test_other_abi_major_is_refused_naming_both_versions),
+        cmocka_unit_test(test_disable_stops_and_enable_starts),
+        cmocka_unit_test(test_clean_shutdown_stops_every_instance),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

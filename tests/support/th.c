@@ -1,0 +1,508 @@
+#include "th.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+void th_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+long long th_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int mkdirs(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+int th_init(th_host *h, const char *name)
+{
+    memset(h, 0, sizeof(*h));
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(h->dir, sizeof(h->dir), "%s/ah-%s-XXXXXX", base, name);
+    if (!mkdtemp(h->dir))
+        return -1;
+    chmod(h->dir, 0755); /* plugins run as nobody and must reach their library */
+    snprintf(h->data, sizeof(h->data), "%s/var", h->dir);
+    snprintf(h->logs, sizeof(h->logs), "%s/logs", h->dir);
+    snprintf(h->plugins, sizeof(h->plugins), "%s/plugins", h->dir);
+    snprintf(h->config, sizeof(h->config), "%s/config.json", h->dir);
+    snprintf(h->stderr_path, sizeof(h->stderr_path), "%s/stderr.txt", h->dir);
+    h->pid = -1;
+    return mkdirs(h->plugins);
+}
+
+int th_install_plugin(th_host *h, const char *name)
+{
+    char src[1024], dst[1024];
+    snprintf(src, sizeof(src), "%s/plugins/%s", TH_BUILD_DIR, name);
+    snprintf(dst, sizeof(dst), "%s/%s", h->plugins, name);
+    return symlink(src, dst);
+}
+
+int th_install_dir(th_host *h, const char *src, const char *as)
+{
+    char cmd[2600];
+    snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s/%s'", src, h->plugins, as);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int th_write(th_host *h, const char *rel, const char *content)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", h->dir, rel);
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = 0;
+        mkdirs(dir);
+    }
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(content, f);
+    return fclose(f);
+}
+
+int th_config(th_host *h, const char *json_text)
+{
+    json_error_t je;
+    json_t *o = json_loads(json_text, 0, &je);
+    if (!o) {
+        fprintf(stderr, "th_config: %s\n", je.text);
+        return -1;
+    }
+    json_object_set_new(o, "data_dir", json_string(h->data));
+    json_object_set_new(o, "logs_dir", json_string(h->logs));
+    json_object_set_new(o, "plugins_dir", json_string(h->plugins));
+    if (!json_object_get(o, "listen"))
+        json_object_set_new(o, "listen", json_string("127.0.0.1:0"));
+    int rc = json_dump_file(o, h->config, JSON_INDENT(2));
+    json_decref(o);
+    return rc;
+}
+
+static int spawn_wait(const char *const *argv, const char *stdin_text, char *out, size_t outlen,
+                      const char *const *envp)
+{
+    int in[2], outp[2];
+    if (pipe(in) < 0 || pipe(outp) < 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+    posix_spawn_file_actions_addclose(&fa, in[1]);
+    posix_spawn_file_actions_addclose(&fa, outp[0]);
+    pid_t pid;
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv,
+                         envp ? (char *const *)envp : environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    close(outp[1]);
+    if (rc != 0) {
+        close(in[1]);
+        close(outp[0]);
+        return -1;
+    }
+    if (stdin_text) {
+        ssize_t w = write(in[1], stdin_text, strlen(stdin_text));
+        (void)w;
+    }
+    close(in[1]);
+    size_t n = 0;
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(outp[0], buf, sizeof(buf))) > 0) {
+        if (out && n + (size_t)r < outlen) {
+            memcpy(out + n, buf, (size_t)r);
+            n += (size_t)r;
+        }
+    }
+    if (out && outlen)
+        out[n] = 0;
+    close(outp[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...)
+{
+    const char *argv[64];
+    char bin[1024];
+    snprintf(bin, sizeof(bin), "%s/agenthost", TH_BUILD_DIR);
+    int n = 0;
+    argv[n++] = bin;
+    va_list ap;
+    va_start(ap, outlen);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 60)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n++] = "--data";
+    argv[n++] = h->data;
+    argv[n] = NULL;
+    return spawn_wait(argv, stdin_text, out, outlen, NULL);
+}
+
+int th_make_token(th_host *h)
+{
+    char out[256];
+    int rc = th_cli(h, NULL, out, sizeof(out), "token", "create", "--name", "test", NULL);
+    if (rc != 0)
+        return -1;
+    out[strcspn(out, "\n")] = 0;
+    snprintf(h->token, sizeof(h->token), "%s", out);
+    return 0;
+}
+
+static int find_port(th_host *h)
+{
+    char *text = th_read(h, "logs/host.log");
+    if (!text)
+        return 0;
+    int port = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strstr(line, "listening on"))
+            continue;
+        json_t *o = json_loads(line, 0, NULL);
+        if (o)
+            port = (int)json_integer_value(json_object_get(o, "port"));
+        json_decref(o);
+    }
+    free(text);
+    return port;
+}
+
+int th_start(th_host *h, const char *extra_env, int timeout_ms)
+{
+    if (!h->token[0] && th_make_token(h) < 0)
+        return -1;
+    char bin[1024];
+    snprintf(bin, sizeof(bin), "%s/agenthost", TH_BUILD_DIR);
+    const char *argv[] = {bin, "serve", "--config", h->config, NULL};
+    /* The host's log file is how the port is found: start from empty. */
+    char hostlog[1024];
+    snprintf(hostlog, sizeof(hostlog), "%s/host.log", h->logs);
+    unlink(hostlog);
+    const char *envp[64];
+    int n = 0;
+    for (char **e = environ; *e && n < 60; e++)
+        envp[n++] = *e;
+    if (extra_env)
+        envp[n++] = extra_env;
+    envp[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, h->stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    int rc = posix_spawn(&h->pid, bin, &fa, NULL, (char *const *)argv, (char *const *)envp);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    long long deadline = th_now_ms() + timeout_ms;
+    while (th_now_ms() < deadline) {
+        int status;
+        if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            h->pid = -1;
+            return -1;
+        }
+        h->port = find_port(h);
+        if (h->port > 0)
+            return 0;
+        th_sleep_ms(20);
+    }
+    return -1;
+}
+
+int th_stop(th_host *h, int timeout_ms)
+{
+    if (h->pid <= 0)
+        return -1;
+    kill(h->pid, SIGTERM);
+    long long deadline = th_now_ms() + timeout_ms;
+    while (th_now_ms() < deadline) {
+        int status;
+        if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            h->pid = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        th_sleep_ms(20);
+    }
+    th_kill(h);
+    return -1;
+}
+
+void th_kill(th_host *h)
+{
+    if (h->pid > 0) {
+        kill(h->pid, SIGKILL);
+        waitpid(h->pid, NULL, 0);
+        h->pid = -1;
+    }
+}
+
+void th_cleanup(th_host *h)
+{
+    th_kill(h);
+    if (getenv("TH_KEEP") || !h->dir[0])
+        return;
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "th_cleanup: cannot remove %s\n", h->dir);
+}
+
+typedef struct rbuf {
+    char *p;
+    size_t n;
+} rbuf;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    rbuf *b = ud;
+    size_t k = size * nmemb;
+    char *np = realloc(b->p, b->n + k + 1);
+    if (!np)
+        return 0;
+    b->p = np;
+    memcpy(b->p + b->n, ptr, k);
+    b->n += k;
+    b->p[b->n] = 0;
+    return k;
+}
+
+int th_http_raw(th_host *h, const char *method, const char *path, const char *content_type,
+                const char *body, size_t body_len, const char *const *headers, char **resp_headers,
+                char **resp_body)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return 0;
+    char url[2300];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", h->port, path);
+    rbuf hb = {0}, bb = {0};
+    struct curl_slist *hl = NULL;
+    char ct[256];
+    if (content_type) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+        hl = curl_slist_append(hl, ct);
+    }
+    for (const char *const *p = headers; p && *p; p++)
+        hl = curl_slist_append(hl, *p);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    if (!strcmp(method, "HEAD"))
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &bb);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hb);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    if (resp_headers)
+        *resp_headers = hb.p;
+    else
+        free(hb.p);
+    if (resp_body)
+        *resp_body = bb.p;
+    else
+        free(bb.p);
+    return (int)status;
+}
+
+int th_http(th_host *h, const char *method, const char *path, const char *body,
+            const char *token, json_t **out)
+{
+    char auth[256];
+    const char *t = token ? token : h->token;
+    const char *headers[2] = {NULL, NULL};
+    if (t && *t) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t);
+        headers[0] = auth;
+    }
+    char *rb = NULL;
+    int status = th_http_raw(h, method, path, body ? "application/json" : NULL, body,
+                             body ? strlen(body) : 0, headers, NULL, &rb);
+    if (out)
+        *out = rb ? json_loads(rb, JSON_DECODE_ANY, NULL) : NULL;
+    free(rb);
+    return status;
+}
+
+int th_call(th_host *h, const char *id, const char *action, const char *args, json_t **out)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "/api/v1/instances/%s/actions/%s", id, action);
+    return th_http(h, "POST", path, args ? args : "{}", NULL, out);
+}
+
+const char *th_state(th_host *h, const char *id)
+{
+    static char state[32];
+    char path[256];
+    snprintf(path, sizeof(path), "/api/v1/instances/%s", id);
+    json_t *o = NULL;
+    state[0] = 0;
+    if (th_http(h, "GET", path, NULL, NULL, &o) == 200)
+        snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(o, "state")) ?: "");
+    json_decref(o);
+    return state;
+}
+
+bool th_wait_state(th_host *h, const char *id, const char *state, int timeout_ms)
+{
+    long long deadline = th_now_ms() + timeout_ms;
+    do {
+        if (!strcmp(th_state(h, id), state))
+            return true;
+        th_sleep_ms(25);
+    } while (th_now_ms() < deadline);
+    fprintf(stderr, "th_wait_state: %s is \"%s\", wanted \"%s\"\n", id, th_state(h, id), state);
+    return false;
+}
+
+char *th_read(th_host *h, const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", h->dir, rel);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 65536, n = 0;
+    char *p = malloc(cap + 1);
+    size_t r;
+    while (p && (r = fread(p + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            cap *= 2;
+            char *np = realloc(p, cap + 1);
+            if (!np) {
+                free(p);
+                p = NULL;
+                break;
+            }
+            p = np;
+        }
+    }
+    fclose(f);
+    if (p)
+        p[n] = 0;
+    return p;
+}
+
+bool th_file_contains(th_host *h, const char *rel, const char *needle)
+{
+    char *t = th_read(h, rel);
+    bool hit = t && strstr(t, needle);
+    free(t);
+    return hit;
+}
+
+bool th_wait_file(th_host *h, const char *rel, const char *needle, int timeout_ms)
+{
+    long long deadline = th_now_ms() + timeout_ms;
+    do {
+        if (th_file_contains(h, rel, needle))
+            return true;
+        th_sleep_ms(25);
+    } while (th_now_ms() < deadline);
+    fprintf(stderr, "th_wait_file: %s never contained \"%s\"\n", rel, needle);
+    return false;
+}
+
+static bool dir_contains(const char *dir, const char *needle)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool hit = false;
+    struct dirent *e;
+    while (!hit && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[2048];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            hit = dir_contains(path, needle);
+            continue;
+        }
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char *buf = malloc((size_t)st.st_size + 1);
+        size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+        fclose(f);
+        if (buf) {
+            buf[n] = 0;
+            hit = memmem(buf, n, needle, strlen(needle)) != NULL;
+            free(buf);
+        }
+    }
+    closedir(d);
+    return hit;
+}
+
+bool th_logs_contain(th_host *h, const char *needle)
+{
+    return dir_contains(h->logs, needle);
+}
+
+json_t *th_get(json_t *o, const char *path)
+{
+    char tmp[256];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    json_t *cur = o;
+    for (char *tok = strtok(tmp, "."); tok && cur; tok = strtok(NULL, ".")) {
+        if (json_is_array(cur))
+            cur = json_array_get(cur, (size_t)strtoul(tok, NULL, 10));
+        else
+            cur = json_object_get(cur, tok);
+    }
+    return cur;
+}

@@ -1,0 +1,78 @@
+/*
+ * th.h - test harness: runs the real agenthost binary in a temporary
+ * directory and talks to it over real HTTP on loopback.
+ */
+#ifndef TH_H
+#define TH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifndef TH_BUILD_DIR
+#error "TH_BUILD_DIR must be defined by the build"
+#endif
+
+typedef struct th_host {
+    char dir[512];      /* temporary root: var/, logs/, plugins/, config.json */
+    char data[600], logs[600], plugins[600], config[600];
+    char token[128];    /* an admin token */
+    int port;
+    pid_t pid;
+    char stderr_path[600];
+} th_host;
+
+/* Make a temporary root with an empty plugins dir. */
+int th_init(th_host *h, const char *name);
+/* Install a built first-party plugin (build/plugins/<name>) by symlinking. */
+int th_install_plugin(th_host *h, const char *name);
+/* Install a plugin from a directory (copied). */
+int th_install_dir(th_host *h, const char *src, const char *as);
+/* Write a file under the root (relative path), creating directories. */
+int th_write(th_host *h, const char *rel, const char *content);
+/* Write config.json from a JSON text (data/logs dirs are filled in). */
+int th_config(th_host *h, const char *json_text);
+/* Run `agenthost ARGS...` (NULL-terminated) with --data; stdin_text may be
+ * NULL. Captures stdout into out (may be NULL). Returns the exit status. */
+int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...);
+/* Create an admin token (before start) into h->token. */
+int th_make_token(th_host *h);
+/* Start `agenthost serve` and wait for the port (<= timeout_ms). extra_env
+ * is "K=V" or NULL. */
+int th_start(th_host *h, const char *extra_env, int timeout_ms);
+/* SIGTERM, wait up to timeout_ms; returns the exit status or -1. */
+int th_stop(th_host *h, int timeout_ms);
+void th_kill(th_host *h);
+/* Remove the temporary root (unless TH_KEEP is set). */
+void th_cleanup(th_host *h);
+
+/* HTTP: returns the status (0 on transport error); *out gets the parsed
+ * JSON body (NULL if none or not JSON). token NULL: the harness's token;
+ * "" for none. */
+int th_http(th_host *h, const char *method, const char *path, const char *body,
+            const char *token, json_t **out);
+/* The same with raw response access: headers and body text (malloc'd). */
+int th_http_raw(th_host *h, const char *method, const char *path, const char *content_type,
+                const char *body, size_t body_len, const char *const *headers, char **resp_headers,
+                char **resp_body);
+/* POST /api/v1/instances/<id>/actions/<action> with args JSON text. */
+int th_call(th_host *h, const char *id, const char *action, const char *args, json_t **out);
+/* An instance's state string (static buffer), or "" */
+const char *th_state(th_host *h, const char *id);
+/* Poll until the instance reaches state (<= timeout_ms). */
+bool th_wait_state(th_host *h, const char *id, const char *state, int timeout_ms);
+/* Poll until a file under the root contains needle. */
+bool th_wait_file(th_host *h, const char *rel, const char *needle, int timeout_ms);
+bool th_file_contains(th_host *h, const char *rel, const char *needle);
+/* Search every file under logs/ (recursively) for needle. */
+bool th_logs_contain(th_host *h, const char *needle);
+/* Read a file under the root (malloc'd) or NULL. */
+char *th_read(th_host *h, const char *rel);
+
+/* Utilities. */
+void th_sleep_ms(int ms);
+long long th_now_ms(void);
+json_t *th_get(json_t *o, const char *path); /* "a.b.0.c" */
+
+#endif

@@ -1,0 +1,72 @@
+#include "cmocka_pre.h"
+
+#include "core/config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_defaults_without_a_file(void **s)
+{
+    (void)s;
+    config c;
+    char err[512];
+    assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+    assert_int_equal(config_finalize(&c, NULL, err, sizeof(err)), 0);
+    assert_string_equal(c.listen, "127.0.0.1:8080");
+    assert_non_null(strstr(c.data_dir, "/var"));
+    assert_non_null(strstr(c.logs_dir, "/logs"));
+    assert_non_null(strstr(c.master_key, "/var/master.key"));
+    assert_int_equal(config_int(&c, "http", "max_body_kb"), 8192);
+    assert_int_equal(config_int(&c, "supervisor", "ping_interval_ms"), 5000);
+    assert_string_equal(config_str(&c, "log", "level"), "info");
+    config_free(&c);
+}
+
+static void test_bad_file_names_the_field(void **s)
+{
+    (void)s;
+    char path[] = "/tmp/ah-config-XXXXXX";
+    int fd = mkstemp(path);
+    const char *text = "{\"http\": {\"max_body_kb\": \"big\"}}";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    config c;
+    char err[512];
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+    assert_int_equal(config_finalize(&c, path, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "http.max_body_kb: expected integer, got \"big\""));
+    config_free(&c);
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, "{oops", 5), 5);
+    close(fd);
+    assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "invalid JSON"));
+    unlink(path);
+}
+
+static void test_flags_override_the_file(void **s)
+{
+    (void)s;
+    config c;
+    char err[512];
+    config_load(&c, NULL, err, sizeof(err));
+    config_set(&c, "listen", "127.0.0.1:9999");
+    config_set(&c, "data_dir", "/srv/agenthost");
+    assert_int_equal(config_finalize(&c, NULL, err, sizeof(err)), 0);
+    assert_string_equal(c.listen, "127.0.0.1:9999");
+    assert_string_equal(c.data_dir, "/srv/agenthost");
+    assert_string_equal(c.master_key, "/srv/agenthost/master.key");
+    config_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_without_a_file),
+        cmocka_unit_test(test_bad_file_names_the_field),
+        cmocka_unit_test(test_flags_override_the_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,65 @@
+#include "cmocka_pre.h"
+
+#include "core/loop.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+static int ticks, timer_fired, tick_after_timer, got_signal;
+
+static void on_tick(void *ud)
+{
+    (void)ud;
+    ticks++;
+    if (timer_fired && !tick_after_timer)
+        tick_after_timer = 1;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    (void)t;
+    timer_fired = 1;
+}
+
+static void on_sig(int signum, void *ud)
+{
+    got_signal = signum;
+    loop_stop(ud);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+    (void)t;
+    kill(getpid(), SIGUSR1);
+}
+
+/* Tick hooks run after the callbacks of an iteration, before waiting. */
+static void test_tick_hook_follows_callbacks_and_signals_stop_the_loop(void **s)
+{
+    (void)s;
+    ah_loop *l;
+    assert_int_equal(loop_new(&l), 0);
+    assert_int_equal(loop_on_tick(l, on_tick, NULL), 0);
+    assert_int_equal(loop_on_signal(l, SIGUSR1, on_sig, l), 0);
+    uv_timer_t t, k;
+    uv_timer_init(loop_uv(l), &t);
+    uv_timer_start(&t, on_timer, 10, 0);
+    uv_timer_init(loop_uv(l), &k);
+    uv_timer_start(&k, on_kick, 50, 0);
+    loop_run(l);
+    assert_true(timer_fired);
+    assert_true(tick_after_timer);
+    assert_true(ticks >= 2);
+    assert_int_equal(got_signal, SIGUSR1);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_close((uv_handle_t *)&k, NULL);
+    loop_free(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tick_hook_follows_callbacks_and_signals_stop_the_loop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

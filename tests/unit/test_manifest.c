@@ -1,0 +1,122 @@
+#include "cmocka_pre.h"
+
+#include "plugin/manifest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GOOD                                                                                       \
+    "{\"name\":\"demo\",\"version\":\"1.2.3\",\"abi\":\"1.0\",\"library\":\"libdemo.so\","         \
+    "\"description\":\"d\""
+
+static int parse(const char *text, manifest **m, char *err)
+{
+    return manifest_parse("plugins/demo/manifest.json", text, strlen(text), false, m, err, 512);
+}
+
+static void test_minimal_manifest_gets_defaults(void **s)
+{
+    (void)s;
+    manifest *m;
+    char err[512];
+    assert_int_equal(parse(GOOD "}", &m, err), 0);
+    assert_string_equal(m->name, "demo");
+    assert_int_equal(m->abi_major, 1);
+    assert_int_equal(m->limits.memory_mb, 256);
+    assert_int_equal(m->limits.stall_ms, 10000);
+    assert_int_equal(m->restart.policy, RESTART_ON_FAILURE);
+    assert_int_equal(m->restart.max_crashes, 5);
+    assert_non_null(strstr(m->library, "/libdemo.so"));
+    manifest_free(m);
+}
+
+static void test_wrong_type_names_file_and_field(void **s)
+{
+    (void)s;
+    manifest *m;
+    char err[512];
+    assert_int_equal(parse(GOOD ",\"limits\":{\"memory_mb\":\"lots\"}}", &m, err), -1);
+    assert_string_equal(err, "plugins/demo/manifest.json: limits.memory_mb: expected integer, got \"lots\"");
+    assert_int_equal(parse("{\"name\":\"demo\"", &m, err), -1);
+    assert_non_null(strstr(err, "invalid JSON: line 1"));
+    assert_int_equal(parse(GOOD ",\"name\":\"x\"}", &m, err), -1); /* duplicate key */
+    assert_int_equal(parse(GOOD ",\"surprise\":1}", &m, err), -1);
+    assert_string_equal(err, "plugins/demo/manifest.json: surprise: unknown field");
+    assert_int_equal(parse(GOOD ",\"library\":\"../evil.so\"}", &m, err), -1);
+}
+
+static void test_semantic_checks(void **s)
+{
+    (void)s;
+    manifest *m;
+    char err[512];
+    assert_int_equal(parse(GOOD ",\"actions\":[{\"name\":\"a\"},{\"name\":\"a\"}]}", &m, err), -1);
+    assert_non_null(strstr(err, "actions[1].name: duplicate action"));
+    assert_int_equal(parse(GOOD ",\"webhook\":{\"secret_header\":\"X-S\",\"secret\":\"nope\"}}", &m, err), -1);
+    assert_non_null(strstr(err, "webhook.secret"));
+    assert_int_equal(parse(GOOD ",\"config_schema\":{\"type\":\"nonsense\"}}", &m, err), -1);
+    assert_non_null(strstr(err, "config_schema"));
+    assert_int_equal(parse(GOOD ",\"restart\":{\"backoff_ms\":1000,\"max_backoff_ms\":10}}", &m, err), -1);
+    assert_non_null(strstr(err, "restart.max_backoff_ms"));
+    assert_int_equal(manifest_parse("/nonexistent/manifest.json", GOOD "}", strlen(GOOD "}"), true,
+                                    &m, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "library"));
+}
+
+static void test_topic_permissions_honour_wildcards(void **s)
+{
+    (void)s;
+    manifest *m;
+    char err[512];
+    assert_int_equal(parse(GOOD ",\"publishes\":[\"crm.>\",\"message.out\"],\"subscribes\":[\"message.*\"],"
+                                "\"secrets\":[{\"name\":\"api_key\"}]}", &m, err), 0);
+    assert_true(manifest_may_publish(m, "crm.lead.created"));
+    assert_true(manifest_may_publish(m, "message.out"));
+    assert_false(manifest_may_publish(m, "message.in"));
+    assert_true(manifest_subscribes(m, "message.in"));
+    assert_false(manifest_subscribes(m, "crm.lead"));
+    assert_true(manifest_declares_secret(m, "api_key"));
+    assert_false(manifest_declares_secret(m, "other"));
+    manifest_free(m);
+}
+
+static void test_oversized_manifest_is_refused(void **s)
+{
+    (void)s;
+    size_t n = MANIFEST_MAX_BYTES + 10;
+    char *big = malloc(n + 1);
+    memset(big, ' ', n);
+    big[n] = 0;
+    manifest *m;
+    char err[512];
+    assert_int_equal(manifest_parse("big.json", big, n, false, &m, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "larger than"));
+    free(big);
+}
+
+static void test_first_party_manifests_are_valid(void **s)
+{
+    (void)s;
+    const char *files[] = {TH_SOURCE_DIR "/manifests/echo.json"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        manifest *m;
+        char err[512];
+        if (manifest_load(files[i], false, &m, err, sizeof(err)) != 0)
+            fail_msg("%s", err);
+        manifest_free(m);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_minimal_manifest_gets_defaults),
+        cmocka_unit_test(test_wrong_type_names_file_and_field),
+        cmocka_unit_test(test_semantic_checks),
+        cmocka_unit_test(test_topic_permissions_honour_wildcards),
+        cmocka_unit_test(test_oversized_manifest_is_refused),
+        cmocka_unit_test(test_first_party_manifests_are_valid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
