@@ -1,30 +1,31 @@
 /*
- * confine.c - the mandatory confinement steps of the runner: file
- * descriptors, resource limits, privilege drop and no_new_privs.
+ * confine.c - the mandatory, fail-closed steps of the runner's confinement
+ * that are not seccomp: file descriptors, resource limits, identity,
+ * capabilities and the parent-death signal.
  */
-#include "sandbox.h"
+#include "sandbox_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
-#include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define UNPRIVILEGED_ID 65534 /* nobody / nogroup */
-
-static int close_other_fds(const sandbox_opts *o)
+int confine_close_fds(int ipc_fd, int violation_fd)
 {
     /* Keep 0-2 (stdin is /dev/null, stdout/stderr go to the plugin log),
      * the IPC socket and the violation pipe; close everything else. */
-    int keep_hi = o->ipc_fd > o->violation_fd ? o->ipc_fd : o->violation_fd;
-    for (int fd = 3; fd < keep_hi; fd++)
-        if (fd != o->ipc_fd && fd != o->violation_fd)
-            close(fd);
-    return (int)syscall(SYS_close_range, (unsigned)keep_hi + 1, ~0u, 0);
+    int hi = ipc_fd > violation_fd ? ipc_fd : violation_fd;
+    for (int fd = 3; fd < hi; fd++)
+        if (fd != ipc_fd && fd != violation_fd) close(fd);
+    return (int)syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0);
 }
 
 static int set_limit(int res, rlim_t v)
@@ -33,69 +34,79 @@ static int set_limit(int res, rlim_t v)
     return setrlimit(res, &rl);
 }
 
-static int set_limits(const sandbox_opts *o)
+int confine_limits(const sandbox_opts *o)
 {
-    if (set_limit(RLIMIT_AS, (rlim_t)o->memory_mb << 20) < 0)
+    if (set_limit(RLIMIT_AS, (rlim_t)o->memory_mb << 20) < 0 ||
+        set_limit(RLIMIT_NOFILE, o->open_files) < 0 || set_limit(RLIMIT_CORE, 0) < 0)
         return -1;
-    if (set_limit(RLIMIT_NOFILE, o->open_files) < 0)
-        return -1;
-    if (set_limit(RLIMIT_CORE, 0) < 0)
-        return -1;
-    if (o->cpu_s && set_limit(RLIMIT_CPU, o->cpu_s) < 0)
-        return -1;
+    if (o->cpu_s && set_limit(RLIMIT_CPU, o->cpu_s) < 0) return -1;
     return 0;
 }
 
-static int drop_privileges(void)
+int confine_move_fd_to_top(int fd, uint32_t open_files, int *out)
 {
-    if (geteuid() != 0 && getuid() != 0)
-        return 0;
-    if (setgroups(0, NULL) < 0 || setresgid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID) < 0 ||
-        setresuid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID) < 0)
-        return -1;
-    /* Make sure it cannot be undone. */
-    if (setuid(0) == 0)
-        return -1;
+    int top = (int)open_files - 1;
+    if (top <= 4 || top == fd) {
+        *out = fd;
+        return top <= 4 ? (errno = EINVAL, -1) : 0;
+    }
+    if (dup3(fd, top, O_CLOEXEC) < 0) return -1;
+    close(fd);
+    *out = top;
     return 0;
 }
 
-int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why)
+int confine_clear_groups(void)
 {
-    snprintf(rep->json, sizeof(rep->json), "{\"sandbox\":false}");
-    if (close_other_fds(o) < 0) {
-        *why = "closing inherited file descriptors failed";
+    return setgroups(0, NULL);
+}
+
+int confine_set_ids(uid_t uid, gid_t gid)
+{
+    if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) return -1;
+    uid_t r, e, s;
+    gid_t rg, eg, sg;
+    if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0) return -1;
+    if (r != uid || e != uid || s != uid || rg != gid || eg != gid || sg != gid) {
+        errno = EPERM;
         return -1;
     }
-    if (o->disabled)
-        return 0;
-    if (set_limits(o) < 0) {
-        *why = "setting resource limits failed";
-        return -1;
-    }
-    bool was_root = geteuid() == 0;
-    if (drop_privileges() < 0) {
-        *why = "dropping privileges failed";
-        return -1;
-    }
-    if (set_limit(RLIMIT_NPROC, 0) < 0) {
-        *why = "setting RLIMIT_NPROC failed";
-        return -1;
-    }
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-        *why = "PR_SET_NO_NEW_PRIVS failed";
-        return -1;
-    }
-    snprintf(rep->json, sizeof(rep->json),
-             "{\"sandbox\":true,\"rlimits\":true,\"uid_drop\":%s,\"no_new_privs\":true,"
-             "\"seccomp\":false}",
-             was_root ? "true" : "false");
     return 0;
 }
 
-int sandbox_lockdown(const sandbox_opts *o, sandbox_report *rep, const char **why)
+/* No capability left in any set, in this user namespace or any other. */
+int confine_drop_capabilities(void)
 {
-    (void)o;
-    (void)rep;
-    (void)why;
+    for (int cap = 0; cap < 64; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL)
+            break; /* past the last capability the kernel knows */
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+    memset(d, 0, sizeof(d));
+    if (syscall(SYS_capset, &h, d) < 0) return -1;
+    if (syscall(SYS_capget, &h, d) < 0) return -1;
+    for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+        if (d[i].effective || d[i].permitted || d[i].inheritable) {
+            errno = EPERM;
+            return -1;
+        }
+    return 0;
+}
+
+int confine_nproc_zero(void)
+{
+    return set_limit(RLIMIT_NPROC, 0);
+}
+
+/* A change of credentials clears the parent-death signal: set it again
+ * and check that the parent did not die in between. */
+int confine_parent_death(pid_t expected_parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) return -1;
+    if (expected_parent > 0 && getppid() != expected_parent) {
+        errno = ESRCH;
+        return -1;
+    }
     return 0;
 }

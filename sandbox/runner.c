@@ -13,6 +13,9 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <iconv.h>
+#include <jansson.h>
+#include <limits.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,13 +36,32 @@ static void usage(void)
                     "The host starts this program; it is not meant to be run by hand.\n");
 }
 
+/* Everything glibc and jansson would read from files later is loaded now,
+ * before the minimal root hides the files and the second filter forbids
+ * opening any: the time zone, the locale, jansson's hash seed
+ * (/dev/urandom) and the iconv modules for common charsets (kept open so
+ * that they stay loaded; a plugin's iconv_open of these then needs no
+ * file). */
+static const char *const preload_charsets[] = {
+    "UTF-16",      "UTF-16LE",     "UTF-16BE",     "UTF-32", "ISO-8859-1",
+    "ISO-8859-15", "WINDOWS-1251", "WINDOWS-1252", "KOI8-R", "CP866"};
+static iconv_t iconv_kept[sizeof(preload_charsets) / sizeof(preload_charsets[0])];
+
+static void preload(void)
+{
+    tzset();
+    setlocale(LC_ALL, "C.UTF-8");
+    json_object_seed(0);
+    for (size_t i = 0; i < sizeof(preload_charsets) / sizeof(preload_charsets[0]); i++)
+        iconv_kept[i] = iconv_open(preload_charsets[i], "UTF-8");
+}
+
 static int parse_u32(const char *s, uint32_t *out)
 {
     char *end;
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || v > UINT32_MAX)
-        return -1;
+    if (errno || *end || v > UINT32_MAX) return -1;
     *out = (uint32_t)v;
     return 0;
 }
@@ -48,8 +70,8 @@ int main(int argc, char **argv)
 {
     const char *library = NULL, *plugin = NULL, *instance = NULL;
     uint32_t host_pid = 0;
-    sandbox_opts so = {.memory_mb = 256, .open_files = 64, .ipc_fd = IPC_FD,
-                       .violation_fd = VIOLATION_FD};
+    sandbox_opts so = {
+        .memory_mb = 256, .open_files = 64, .ipc_fd = IPC_FD, .violation_fd = VIOLATION_FD};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -96,14 +118,24 @@ int main(int argc, char **argv)
     }
     /* Die with the host; and if it is already gone, do not start. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (host_pid && (uint32_t)getppid() != host_pid)
-        return 70;
+    if (host_pid && (uint32_t)getppid() != host_pid) return 70;
     struct stat st;
     if (fstat(IPC_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
         fprintf(stderr, "agenthost-runner: fd %d is not the host's socket\n", IPC_FD);
         return 64;
     }
-    so.library = library;
+    if (fstat(VIOLATION_FD, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+        fprintf(stderr, "agenthost-runner: fd %d is not the violation pipe\n", VIOLATION_FD);
+        return 64;
+    }
+    char resolved[PATH_MAX];
+    if (!realpath(library, resolved)) {
+        fprintf(stderr, "agenthost-runner: %s: %s\n", library, strerror(errno));
+        return 66;
+    }
+    so.library = resolved;
+    so.parent_pid = (pid_t)host_pid;
+    preload();
 
     sandbox_report rep;
     const char *why = NULL;
@@ -111,11 +143,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "agenthost-runner: %s: sandbox: %s\n", instance, why);
         return 71; /* fail closed */
     }
+    /* What this incarnation got, before any plugin code runs: the record
+     * of confinement even for a plugin that dies in its constructor. */
+    fprintf(stderr, "agenthost-runner: confinement before loading the plugin: %s\n", rep.json);
 
-    /* Everything needing files is loaded now, while opening is allowed. */
-    tzset();
-    setlocale(LC_ALL, "C.UTF-8");
-    void *dl = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+    void *dl = dlopen(resolved, RTLD_NOW | RTLD_LOCAL);
     const ah_plugin *p = NULL;
     char dlwhy[512] = "";
     if (!dl) {

@@ -1,0 +1,289 @@
+/*
+ * policy.c - the seccomp allowlists of a plugin process (see policy.h).
+ * Any change here changes the files in tests/sandbox/golden/<arch>/: regenerate
+ * them with AH_UPDATE_GOLDEN=1 and have the diff reviewed.
+ */
+#include "policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#ifndef __O_TMPFILE
+#define __O_TMPFILE 020000000
+#endif
+
+/* Open flags that write, create or truncate. */
+#define OPEN_WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE)
+
+/* clone(2) flags allowed only as a thread (which RLIMIT_NPROC then refuses
+ * gracefully): CLONE_THREAD set, no namespace flag. */
+#define CLONE_CHECKED_FLAGS                                                                        \
+    (CLONE_THREAD | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |     \
+     CLONE_NEWUTS | CLONE_NEWCGROUP)
+
+typedef struct builder {
+    scmp_filter_ctx ctx;
+    int err;
+} builder;
+
+static void rule(builder *b, uint32_t action, int nr, unsigned n, const struct scmp_arg_cmp *cmp)
+{
+    if (b->err) return;
+    int rc = seccomp_rule_add_array(b->ctx, action, nr, n, cmp);
+    if (rc < 0) b->err = rc;
+}
+
+#define NCMP(a) (unsigned)(sizeof(a) / sizeof((a)[0]))
+#define ALLOW(b, name) rule(b, SCMP_ACT_ALLOW, SCMP_SYS(name), 0, NULL)
+#define ALLOW_IF(b, name, ...)                                                                     \
+    do {                                                                                           \
+        const struct scmp_arg_cmp c_[] = {__VA_ARGS__};                                            \
+        rule(b, SCMP_ACT_ALLOW, SCMP_SYS(name), NCMP(c_), c_);                                     \
+    } while (0)
+#define ENOSYS_FOR(b, name) rule(b, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(name), 0, NULL)
+
+static int start(builder *b)
+{
+    b->err = 0;
+    b->ctx = seccomp_init(SCMP_ACT_TRAP);
+    if (!b->ctx) return -1;
+    /* A call made with another architecture's convention traps as well;
+     * no_new_privs is set by the runner itself (libseccomp would call
+     * prctl, which the first filter refuses, when stacking the second);
+     * every thread gets the filter. */
+    if (seccomp_attr_set(b->ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP) < 0 ||
+        seccomp_attr_set(b->ctx, SCMP_FLTATR_CTL_NNP, 0) < 0 ||
+        seccomp_attr_set(b->ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0) {
+        seccomp_release(b->ctx);
+        b->ctx = NULL;
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+static scmp_filter_ctx finish(builder *b)
+{
+    if (b->err) {
+        seccomp_release(b->ctx);
+        errno = -b->err;
+        return NULL;
+    }
+    return b->ctx;
+}
+
+/* ---- pieces shared by the policies -------------------------------------- */
+
+/* The SIGSYS handler's report: write(violation_fd, rec, 8, cookie). */
+static void handler_report(builder *b, const policy_params *p)
+{
+    ALLOW_IF(b, write, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->violation_fd), SCMP_A2(SCMP_CMP_EQ, 8),
+             SCMP_A3(SCMP_CMP_EQ, p->cookie));
+}
+
+static void exits(builder *b)
+{
+    ALLOW(b, exit);
+    ALLOW(b, exit_group);
+    ALLOW(b, rt_sigreturn);
+    ALLOW(b, restart_syscall);
+}
+
+/* Handlers for any signal but SIGSYS (whose handler reports violations);
+ * signals only to the process itself (raise, abort). */
+static void own_signals(builder *b, const policy_params *p)
+{
+    ALLOW_IF(b, rt_sigaction, SCMP_A0(SCMP_CMP_LT, SIGSYS));
+    ALLOW_IF(b, rt_sigaction, SCMP_A0(SCMP_CMP_MASKED_EQ, ~(scmp_datum_t)31, 32)); /* 32..63 */
+    ALLOW_IF(b, rt_sigaction, SCMP_A0(SCMP_CMP_EQ, 64));
+    ALLOW(b, rt_sigprocmask);
+    ALLOW(b, getpid);
+    ALLOW(b, gettid);
+    ALLOW_IF(b, kill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->own_pid));
+    ALLOW_IF(b, tkill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->own_pid));
+    ALLOW_IF(b, tgkill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->own_pid));
+}
+
+static void clocks(builder *b)
+{
+    ALLOW(b, clock_gettime);
+    ALLOW(b, clock_getres);
+    ALLOW(b, clock_nanosleep);
+    ALLOW(b, nanosleep);
+    ALLOW(b, gettimeofday);
+    ALLOW(b, time);
+}
+
+static void memory(builder *b, int exec_allowed)
+{
+    ALLOW(b, brk);
+    ALLOW(b, munmap);
+    ALLOW(b, mremap);
+    ALLOW(b, madvise);
+    if (exec_allowed) {
+        ALLOW(b, mmap);
+        ALLOW(b, mprotect);
+    } else {
+        ALLOW_IF(b, mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+        ALLOW_IF(b, mprotect, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    }
+}
+
+/* Harmless calls that libc and common libraries make at any time. */
+static void quiet(builder *b)
+{
+    ALLOW(b, futex);
+    ALLOW(b, getrandom);
+    ALLOW(b, sched_yield);
+    ALLOW(b, sysinfo);
+    ALLOW(b, getrusage);
+    ALLOW(b, poll);
+    ALLOW(b, ppoll);
+    /* clone3's flags are behind a pointer: make libc fall back to clone. */
+    ENOSYS_FOR(b, clone3);
+}
+
+/* ---- the first filter ---------------------------------------------------- */
+
+scmp_filter_ctx policy_preload(const policy_params *p)
+{
+    builder b;
+    if (start(&b) < 0) return NULL;
+    const scmp_datum_t viol = (scmp_datum_t)p->violation_fd;
+    const scmp_datum_t ipc = (scmp_datum_t)p->ipc_fd;
+
+    /* Files, read-only. openat2's flags are behind a pointer. */
+    ALLOW_IF(&b, openat, SCMP_A2(SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0));
+    ALLOW_IF(&b, open, SCMP_A1(SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0));
+    ENOSYS_FOR(&b, openat2);
+    ALLOW(&b, stat);
+    ALLOW(&b, lstat);
+    ALLOW(&b, newfstatat);
+    ALLOW(&b, statx);
+    ALLOW(&b, access);
+    ALLOW(&b, faccessat);
+    ALLOW(&b, faccessat2);
+    ALLOW(&b, readlink);
+    ALLOW(&b, readlinkat);
+    ALLOW(&b, getcwd);
+
+    /* Descriptors: any but the violation pipe (the highest one). */
+    ALLOW_IF(&b, read, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, pread64, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, readv, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, write, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, writev, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, lseek, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, fstat, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, getdents64, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, close, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, fcntl, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, dup, SCMP_A0(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, dup2, SCMP_A0(SCMP_CMP_LT, viol), SCMP_A1(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, dup3, SCMP_A0(SCMP_CMP_LT, viol), SCMP_A1(SCMP_CMP_LT, viol));
+    ALLOW_IF(&b, ioctl, SCMP_A0(SCMP_CMP_LT, viol), SCMP_A1(SCMP_CMP_EQ, TCGETS));
+    ALLOW_IF(&b, ioctl, SCMP_A0(SCMP_CMP_LT, viol), SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+    handler_report(&b, p);
+
+    /* The host socket is the only socket. */
+    ALLOW_IF(&b, recvmsg, SCMP_A0(SCMP_CMP_EQ, ipc));
+    ALLOW_IF(&b, recvfrom, SCMP_A0(SCMP_CMP_EQ, ipc));
+    ALLOW_IF(&b, sendmsg, SCMP_A0(SCMP_CMP_EQ, ipc));
+    ALLOW_IF(&b, sendto, SCMP_A0(SCMP_CMP_EQ, ipc));
+
+    /* The loader maps the plugin executable: exec mappings until lockdown. */
+    memory(&b, 1);
+
+    /* Threads only (RLIMIT_NPROC refuses them: EAGAIN, not a kill). */
+    ALLOW_IF(&b, clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_CHECKED_FLAGS, CLONE_THREAD));
+    ALLOW(&b, set_robust_list);
+    ALLOW(&b, rseq);
+
+    ALLOW(&b, getuid);
+    ALLOW(&b, geteuid);
+    ALLOW(&b, getgid);
+    ALLOW(&b, getegid);
+    ALLOW(&b, getresuid);
+    ALLOW(&b, getresgid);
+    ALLOW(&b, getgroups);
+    ALLOW(&b, getppid);
+    ALLOW(&b, uname);
+    ALLOW(&b, sched_getaffinity);
+    /* Limits of the process itself; hard limits stop any raise. */
+    ALLOW_IF(&b, prlimit64, SCMP_A0(SCMP_CMP_EQ, 0));
+    ALLOW(&b, getrlimit);
+    /* Stacking the second filter (a plugin may only add restrictions). */
+    ALLOW_IF(&b, seccomp, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+
+    own_signals(&b, p);
+    clocks(&b);
+    quiet(&b);
+    exits(&b);
+    return finish(&b);
+}
+
+/* ---- the second filter ----------------------------------------------------- */
+
+scmp_filter_ctx policy_postload(const policy_params *p)
+{
+    builder b;
+    if (start(&b) < 0) return NULL;
+    static const int fcntl_cmds[] = {F_GETFD, F_SETFD, F_GETFL, F_SETFL};
+    for (size_t i = 0; i < p->n_held && i < POLICY_MAX_FDS; i++) {
+        const scmp_datum_t fd = (scmp_datum_t)p->held_fds[i];
+        if (p->held_fds[i] == p->violation_fd) continue;
+        ALLOW_IF(&b, read, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, pread64, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, readv, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, write, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, writev, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, recvmsg, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, recvfrom, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, sendmsg, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, sendto, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, lseek, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, close, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, fstat, SCMP_A0(SCMP_CMP_EQ, fd));
+        /* fstat(3) in libc: fstatat(fd, "", st, AT_EMPTY_PATH). */
+        ALLOW_IF(&b, newfstatat, SCMP_A0(SCMP_CMP_EQ, fd), SCMP_A3(SCMP_CMP_EQ, AT_EMPTY_PATH));
+        ALLOW_IF(&b, ioctl, SCMP_A0(SCMP_CMP_EQ, fd), SCMP_A1(SCMP_CMP_EQ, TCGETS));
+        for (size_t k = 0; k < sizeof(fcntl_cmds) / sizeof(fcntl_cmds[0]); k++)
+            ALLOW_IF(&b, fcntl, SCMP_A0(SCMP_CMP_EQ, fd),
+                     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_cmds[k]));
+    }
+    handler_report(&b, p);
+    memory(&b, 0);
+    ALLOW_IF(&b, prlimit64, SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0));
+    own_signals(&b, p);
+    clocks(&b);
+    quiet(&b);
+    exits(&b);
+    return finish(&b);
+}
+
+/* ---- the relay and init of the pid namespace ------------------------------- */
+
+scmp_filter_ctx policy_relay(const policy_params *p)
+{
+    builder b;
+    if (start(&b) < 0) return NULL;
+    const scmp_datum_t st = (scmp_datum_t)p->status_fd;
+    ALLOW_IF(&b, read, SCMP_A0(SCMP_CMP_EQ, st));
+    ALLOW_IF(&b, write, SCMP_A0(SCMP_CMP_EQ, st));
+    ALLOW_IF(&b, write, SCMP_A0(SCMP_CMP_EQ, 2));
+    ALLOW_IF(&b, close, SCMP_A0(SCMP_CMP_EQ, st));
+    ALLOW(&b, wait4);
+    ALLOW(&b, waitid);
+    ALLOW(&b, brk);
+    ALLOW(&b, munmap);
+    ALLOW_IF(&b, mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    ALLOW(&b, futex);
+    own_signals(&b, p);
+    exits(&b);
+    return finish(&b);
+}

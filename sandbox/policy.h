@@ -1,0 +1,49 @@
+/*
+ * policy.h - the seccomp policies of a plugin process, as libseccomp
+ * filters. Every policy is an allowlist whose default action is
+ * SECCOMP_RET_TRAP (the runner's SIGSYS handler reports the call); a call
+ * from another architecture traps too. Kept apart from the code that
+ * installs them so that tests can export each one as text (PFC) and
+ * compare it with a reviewed, checked-in file.
+ *
+ *   preload   installed before the plugin is loaded: files read-only, no
+ *             processes, sockets, exec, ptrace, mount, modules, io_uring,
+ *             bpf, perf, process_vm_*, keyctl, userfaultfd; openat2 and
+ *             clone3 answer ENOSYS; signals only to the process itself.
+ *   postload  stacked on it before the first callback: no open at all, no
+ *             executable mappings, I/O only on the descriptors held at
+ *             that moment, futex, clocks, memory, signals to itself, exit.
+ *   relay     the two small processes that hold the pid namespace
+ *             (sandbox/pidns.c): wait, pass a status on, exit.
+ *
+ * Arguments are compared exactly (64-bit equality) or against ranges that
+ * no value with high bits set can satisfy, since the kernel truncates
+ * int arguments that seccomp sees whole. The violation pipe is the
+ * highest descriptor the process may hold (RLIMIT_NOFILE - 1), so "any
+ * descriptor but the violation pipe" is "below violation_fd".
+ */
+#ifndef AH_SANDBOX_POLICY_H
+#define AH_SANDBOX_POLICY_H
+
+#include <seccomp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POLICY_MAX_FDS 64
+
+typedef struct policy_params {
+    int own_pid;                  /* the only pid kill/tgkill/tkill may target */
+    int ipc_fd;                   /* the host socket: the only socket I/O allowed */
+    int violation_fd;             /* written only by the SIGSYS handler ... */
+    uint64_t cookie;              /* ... passing this as its 4th argument */
+    int held_fds[POLICY_MAX_FDS]; /* postload: open at lockdown, ascending */
+    size_t n_held;
+    int status_fd; /* relay: the pipe carrying the exit status */
+} policy_params;
+
+/* Each returns a new filter (seccomp_release it), or NULL with errno. */
+scmp_filter_ctx policy_preload(const policy_params *p);
+scmp_filter_ctx policy_postload(const policy_params *p);
+scmp_filter_ctx policy_relay(const policy_params *p);
+
+#endif

@@ -1,0 +1,246 @@
+/*
+ * rootfs.c - the plugin's filesystem: a small read-only tmpfs holding,
+ * at their usual absolute paths, only the plugin's directory and the files
+ * the loader needs (sandbox/libdeps.c), each bound read-only, nosuid and
+ * nodev; then pivot_root into it and detach the old root. There is no
+ * /proc, /dev, /etc, /tmp or home: only what dlopen opens.
+ *
+ * Done in two phases, because the tmpfs is mounted on /tmp and may hide
+ * the paths it must expose: first every path is walked in the real tree
+ * (symlinks become symlinks in the new root) and each file or directory
+ * to expose is cloned as a detached read-only mount (open_tree); then the
+ * tmpfs is mounted, the skeleton made and the clones attached.
+ */
+#include "sandbox_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define BASE "/tmp"
+#define MAX_OPS 256
+#define MAX_LINKS 40
+
+typedef enum op_kind { OP_DIR, OP_LINK, OP_BIND_FILE, OP_BIND_DIR } op_kind;
+
+typedef struct op {
+    op_kind kind;
+    char *path;   /* absolute, inside the new root */
+    char *target; /* OP_LINK */
+    int tree;     /* OP_BIND_*: a detached read-only clone */
+} op;
+
+typedef struct plan {
+    op ops[MAX_OPS];
+    size_t n;
+    int links;
+    char *err;
+    size_t errlen;
+} plan;
+
+static void plan_free(plan *pl)
+{
+    for (size_t i = 0; i < pl->n; i++) {
+        free(pl->ops[i].path);
+        free(pl->ops[i].target);
+        if (pl->ops[i].tree >= 0) close(pl->ops[i].tree);
+    }
+    pl->n = 0;
+}
+
+static int fail(plan *pl, const char *what, const char *path)
+{
+    snprintf(pl->err, pl->errlen, "mount namespace: %s %s: %s", what, path, strerror(errno));
+    return -1;
+}
+
+static bool planned(const plan *pl, const char *path)
+{
+    for (size_t i = 0; i < pl->n; i++)
+        if (!strcmp(pl->ops[i].path, path)) return true;
+    return false;
+}
+
+/* Is path at or beneath a directory that is bound whole? */
+static bool covered(const plan *pl, const char *path)
+{
+    for (size_t i = 0; i < pl->n; i++) {
+        if (pl->ops[i].kind != OP_BIND_DIR) continue;
+        size_t n = strlen(pl->ops[i].path);
+        if (!strncmp(path, pl->ops[i].path, n) && (path[n] == '/' || path[n] == 0)) return true;
+    }
+    return false;
+}
+
+static int add(plan *pl, op_kind kind, const char *path, const char *target)
+{
+    if (planned(pl, path)) return 0;
+    if (pl->n == MAX_OPS) {
+        errno = E2BIG;
+        return fail(pl, "too many paths at", path);
+    }
+    op *o = &pl->ops[pl->n];
+    *o = (op){
+        .kind = kind, .path = strdup(path), .target = target ? strdup(target) : NULL, .tree = -1};
+    if (!o->path || (target && !o->target)) {
+        free(o->path);
+        free(o->target);
+        errno = ENOMEM;
+        return fail(pl, "planning", path);
+    }
+    if (kind == OP_BIND_FILE || kind == OP_BIND_DIR) {
+        o->tree = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        struct mount_attr ma = {.attr_set =
+                                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+        if (o->tree < 0 || mount_setattr(o->tree, "", AT_EMPTY_PATH, &ma, sizeof(ma)) < 0) {
+            int e = errno;
+            if (o->tree >= 0) close(o->tree);
+            free(o->path);
+            free(o->target);
+            errno = e;
+            return fail(pl, "cannot bind", path);
+        }
+    }
+    pl->n++;
+    return 0;
+}
+
+/* Walk `path` component by component in the real tree, planning the
+ * directories, symlinks and the final file or directory. */
+static int walk(plan *pl, const char *path, bool whole_dir)
+{
+    char cur[PATH_MAX] = "", rest[PATH_MAX];
+    if (strlen(path) >= sizeof(rest)) {
+        errno = ENAMETOOLONG;
+        return fail(pl, "walking", path);
+    }
+    snprintf(rest, sizeof(rest), "%s", path);
+    char *save = NULL;
+    for (char *c = strtok_r(rest, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(c, ".")) continue;
+        if (!strcmp(c, "..")) {
+            char *slash = strrchr(cur, '/');
+            if (slash) *slash = 0;
+            continue;
+        }
+        char next[PATH_MAX];
+        if ((size_t)snprintf(next, sizeof(next), "%s/%s", cur, c) >= sizeof(next)) {
+            errno = ENAMETOOLONG;
+            return fail(pl, "walking", path);
+        }
+        if (covered(pl, next)) return 0;
+        const char *remaining = save && *save ? save : "";
+        struct stat st;
+        if (lstat(next, &st) < 0) return fail(pl, "cannot find", next);
+        if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX], resolved[PATH_MAX];
+            ssize_t n = readlink(next, target, sizeof(target) - 1);
+            if (n < 0) return fail(pl, "cannot read link", next);
+            target[n] = 0;
+            if (++pl->links > MAX_LINKS) {
+                errno = ELOOP;
+                return fail(pl, "walking", path);
+            }
+            if (add(pl, OP_LINK, next, target) < 0) return -1;
+            int k = target[0] == '/'
+                        ? snprintf(resolved, sizeof(resolved), "%s/%s", target, remaining)
+                        : snprintf(resolved, sizeof(resolved), "%s/%s/%s", cur, target, remaining);
+            if ((size_t)k >= sizeof(resolved)) {
+                errno = ENAMETOOLONG;
+                return fail(pl, "walking", path);
+            }
+            return walk(pl, resolved, whole_dir);
+        }
+        bool last = !*remaining;
+        if (S_ISDIR(st.st_mode)) {
+            if (add(pl, last && whole_dir ? OP_BIND_DIR : OP_DIR, next, NULL) < 0) return -1;
+        } else if (S_ISREG(st.st_mode) && last) {
+            if (add(pl, OP_BIND_FILE, next, NULL) < 0) return -1;
+        } else {
+            errno = S_ISREG(st.st_mode) ? ENOTDIR : EINVAL;
+            return fail(pl, "cannot expose", next);
+        }
+        snprintf(cur, sizeof(cur), "%s", next);
+    }
+    return 0;
+}
+
+static int build(plan *pl)
+{
+    for (size_t i = 0; i < pl->n; i++) {
+        op *o = &pl->ops[i];
+        char at[PATH_MAX + 8];
+        snprintf(at, sizeof(at), BASE "%s", o->path);
+        switch (o->kind) {
+        case OP_DIR:
+            if (mkdir(at, 0755) < 0 && errno != EEXIST) return fail(pl, "mkdir", o->path);
+            break;
+        case OP_LINK:
+            if (symlink(o->target, at) < 0 && errno != EEXIST) return fail(pl, "symlink", o->path);
+            break;
+        case OP_BIND_DIR:
+            if (mkdir(at, 0755) < 0 && errno != EEXIST) return fail(pl, "mkdir", o->path);
+            if (move_mount(o->tree, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return fail(pl, "cannot attach", o->path);
+            break;
+        case OP_BIND_FILE: {
+            int fd = open(at, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (fd < 0) return fail(pl, "cannot create", o->path);
+            close(fd);
+            if (move_mount(o->tree, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return fail(pl, "cannot attach", o->path);
+            break;
+        }
+        }
+    }
+    return 0;
+}
+
+int rootfs_enter(const sb_paths *paths, char *err, size_t errlen)
+{
+    static plan pl; /* large; the runner builds one root */
+    memset(&pl, 0, sizeof(pl));
+    pl.err = err;
+    pl.errlen = errlen;
+    /* Nothing done here may propagate back to the host's mounts. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return fail(&pl, "make private", "/");
+    /* Directories first, so files inside them are not planned twice. */
+    for (int dirs = 1; dirs >= 0; dirs--)
+        for (size_t i = 0; i < paths->n; i++)
+            if (paths->is_dir[i] == (dirs == 1) && walk(&pl, paths->v[i], paths->is_dir[i]) < 0) {
+                plan_free(&pl);
+                return -1;
+            }
+    if (mount("tmpfs", BASE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOATIME,
+              "mode=0755,size=256k,nr_inodes=1024") < 0) {
+        fail(&pl, "tmpfs on", BASE);
+        plan_free(&pl);
+        return -1;
+    }
+    int rc = build(&pl);
+    plan_free(&pl);
+    if (rc < 0) {
+        umount2(BASE, MNT_DETACH);
+        return -1;
+    }
+    /* pivot_root(".", "."): the old root ends up on top and is detached. */
+    if (chdir(BASE) < 0 || syscall(SYS_pivot_root, ".", ".") < 0) {
+        fail(&pl, "pivot_root into", BASE);
+        if (chdir("/") == 0) umount2(BASE, MNT_DETACH);
+        return -1;
+    }
+    if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        return fail(&pl, "detach the old root at", "/");
+    struct mount_attr ma = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    if (mount_setattr(AT_FDCWD, "/", 0, &ma, sizeof(ma)) < 0)
+        return fail(&pl, "make read-only", "/");
+    return 0;
+}

@@ -1,0 +1,229 @@
+/*
+ * sandbox.c - the order of the confinement steps (sandbox.h) and the
+ * report of what was applied.
+ */
+#include "policy.h"
+#include "sandbox_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define MAX_FALLBACKS 8
+
+static struct {
+    bool enabled, uid_drop;
+    unsigned uid, gid;
+    uint32_t as_mb, nofile, cpu_s;
+    bool ns_user, ns_pid, ns_net, ns_ipc, ns_mount;
+    int landlock;
+    int filters;
+    int viol_fd;
+    uint64_t cookie;
+    int own_pid;
+    char fallbacks[MAX_FALLBACKS][200];
+    int nfallbacks;
+} S;
+
+/* ---- paths ---------------------------------------------------------------- */
+
+int sb_paths_add(sb_paths *p, const char *path, bool is_dir)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->v[i], path)) return 0;
+    if (p->n == SB_MAX_PATHS || !(p->v[p->n] = strdup(path))) return -1;
+    p->is_dir[p->n++] = is_dir;
+    return 0;
+}
+
+void sb_paths_free(sb_paths *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i]);
+    p->n = 0;
+}
+
+/* ---- report ----------------------------------------------------------------- */
+
+static void fallback(const char *why)
+{
+    if (S.nfallbacks < MAX_FALLBACKS)
+        snprintf(S.fallbacks[S.nfallbacks++], sizeof(S.fallbacks[0]), "%s", why);
+}
+
+/* Append s as a JSON string (quoted, escaped). */
+static size_t json_str(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    if (n < cap) out[n++] = '"';
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c < 0x20 ? c : '?');
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    if (n < cap) out[n++] = '"';
+    return n;
+}
+
+static const char *yes(bool b)
+{
+    return b ? "true" : "false";
+}
+
+static void report(sandbox_report *rep)
+{
+    if (!S.enabled) {
+        snprintf(rep->json, sizeof(rep->json), "{\"sandbox\":false}");
+        return;
+    }
+    char fb[MAX_FALLBACKS * 220] = "";
+    size_t n = 0;
+    for (int i = 0; i < S.nfallbacks; i++) {
+        if (i) fb[n++] = ',';
+        n += json_str(fb + n, sizeof(fb) - n - 1, S.fallbacks[i]);
+    }
+    fb[n] = 0;
+    snprintf(rep->json, sizeof(rep->json),
+             "{\"sandbox\":true,\"uid\":%u,\"gid\":%u,\"uid_drop\":%s,\"no_new_privs\":true,"
+             "\"rlimits\":{\"as_mb\":%u,\"nofile\":%u,\"core\":0,\"cpu_s\":%u,\"nproc\":0},"
+             "\"seccomp_filters\":%d,\"namespaces\":{\"user\":%s,\"pid\":%s,\"net\":%s,"
+             "\"ipc\":%s,\"mount\":%s},\"landlock\":%d,\"fallbacks\":[%s]}",
+             S.uid, S.gid, yes(S.uid_drop), S.as_mb, S.nofile, S.cpu_s, S.filters, yes(S.ns_user),
+             yes(S.ns_pid), yes(S.ns_net), yes(S.ns_ipc), yes(S.ns_mount), S.landlock, fb);
+}
+
+/* ---- the steps ---------------------------------------------------------------- */
+
+#define MANDATORY(cond, what)                                                                      \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            *why = (what);                                                                         \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+/* The namespaces the user namespace makes possible, and the minimal root. */
+static void enter_namespaces(const sb_paths *paths, bool have_paths)
+{
+    char e[200];
+    if (!(S.ns_net = ns_unshare(CLONE_NEWNET, e, sizeof(e)) == 0)) fallback(e);
+    if (!(S.ns_ipc = ns_unshare(CLONE_NEWIPC, e, sizeof(e)) == 0)) fallback(e);
+    if (ns_unshare(CLONE_NEWNS, e, sizeof(e)) < 0)
+        fallback(e);
+    else if (have_paths && rootfs_enter(paths, e, sizeof(e)) < 0)
+        fallback(e);
+    else
+        S.ns_mount = have_paths;
+    if (!(S.ns_pid = ns_unshare(CLONE_NEWPID, e, sizeof(e)) == 0)) fallback(e);
+}
+
+static int load(scmp_filter_ctx f)
+{
+    if (!f) return -1;
+    int rc = seccomp_load(f);
+    seccomp_release(f);
+    return rc;
+}
+
+int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why)
+{
+    memset(&S, 0, sizeof(S));
+    S.viol_fd = o->violation_fd;
+    MANDATORY(confine_close_fds(o->ipc_fd, o->violation_fd) == 0,
+              "closing inherited file descriptors failed");
+    if (o->disabled) {
+        report(rep);
+        return 0;
+    }
+    S.enabled = true;
+    S.as_mb = o->memory_mb;
+    S.nofile = o->open_files;
+    S.cpu_s = o->cpu_s;
+    MANDATORY(confine_limits(o) == 0, "setting resource limits failed");
+    MANDATORY(confine_move_fd_to_top(o->violation_fd, o->open_files, &S.viol_fd) == 0,
+              "moving the violation pipe to the last descriptor failed");
+
+    bool root = geteuid() == 0 || getuid() == 0;
+    S.uid = root ? SANDBOX_UNPRIVILEGED_ID : (unsigned)geteuid();
+    S.gid = root ? SANDBOX_UNPRIVILEGED_ID : (unsigned)getegid();
+    MANDATORY(!root || confine_clear_groups() == 0, "dropping supplementary groups failed");
+
+    /* What the plugin may read, found in the real tree before any mount. */
+    char e[200];
+    sb_paths paths = {0};
+    bool have_paths = libdeps_collect(o->library, &paths, e, sizeof(e)) == 0;
+    if (!have_paths) fallback(e);
+
+    /* The user namespace maps the unprivileged identity one to one; as
+     * root the switch to it happens inside, keeping the namespace's
+     * capabilities for the steps below. */
+    if (!(S.ns_user = ns_enter_user(S.uid, S.gid, root, e, sizeof(e)) == 0)) fallback(e);
+    if (root) {
+        MANDATORY(confine_set_ids(S.uid, S.gid) == 0, "dropping to an unprivileged user failed");
+        S.uid_drop = true;
+    }
+    MANDATORY(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "PR_SET_DUMPABLE failed");
+    MANDATORY(confine_parent_death(o->parent_pid) == 0, "the host is gone (parent-death signal)");
+    MANDATORY(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS failed");
+
+    if (S.ns_user)
+        enter_namespaces(&paths, have_paths);
+    else
+        fallback("pid, network, ipc and mount namespaces: no user namespace");
+    MANDATORY(confine_drop_capabilities() == 0, "dropping capabilities failed");
+    MANDATORY(!root || setresuid(0, 0, 0) < 0, "root could be regained");
+
+    if (have_paths && landlock_apply(&paths, &S.landlock, e, sizeof(e)) < 0)
+        fallback(e);
+    else if (!have_paths)
+        fallback("landlock: no list of files to allow");
+    sb_paths_free(&paths);
+
+    if (S.ns_pid && pidns_split(e, sizeof(e)) < 0) {
+        static char msg[220];
+        snprintf(msg, sizeof(msg), "%s", e);
+        *why = msg;
+        return -1;
+    }
+    S.own_pid = getpid();
+    MANDATORY(confine_nproc_zero() == 0, "setting RLIMIT_NPROC failed");
+    MANDATORY(getrandom(&S.cookie, sizeof(S.cookie), 0) == (ssize_t)sizeof(S.cookie),
+              "getrandom failed");
+    MANDATORY(violation_handler_install(S.viol_fd, S.cookie) == 0,
+              "installing the SIGSYS handler failed");
+    policy_params p = {
+        .own_pid = S.own_pid, .ipc_fd = o->ipc_fd, .violation_fd = S.viol_fd, .cookie = S.cookie};
+    MANDATORY(load(policy_preload(&p)) == 0, "loading the first seccomp filter failed");
+    S.filters = 1;
+    report(rep);
+    return 0;
+}
+
+int sandbox_lockdown(const sandbox_opts *o, sandbox_report *rep, const char **why)
+{
+    if (o->disabled || !S.enabled) return 0;
+    policy_params p = {
+        .own_pid = S.own_pid, .ipc_fd = o->ipc_fd, .violation_fd = S.viol_fd, .cookie = S.cookie};
+    /* The descriptors held now are the only ones I/O may use from here. */
+    for (int fd = 0; fd < S.viol_fd; fd++) {
+        if (fcntl(fd, F_GETFD) < 0) continue;
+        MANDATORY(p.n_held < POLICY_MAX_FDS, "more than 64 descriptors open at lockdown");
+        p.held_fds[p.n_held++] = fd;
+    }
+    MANDATORY(load(policy_postload(&p)) == 0, "loading the second seccomp filter failed");
+    S.filters = 2;
+    report(rep);
+    return 0;
+}

@@ -1,0 +1,67 @@
+/*
+ * sandbox_priv.h - the steps of the runner's confinement, one file each,
+ * called in order by sandbox.c. Not a public header.
+ */
+#ifndef AH_SANDBOX_PRIV_H
+#define AH_SANDBOX_PRIV_H
+
+#include "sandbox.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Exit status of a process that made a forbidden call (128 + SIGSYS). */
+#define SANDBOX_EXIT_VIOLATION 159
+/* The unprivileged identity plugins run as when the host is root. */
+#define SANDBOX_UNPRIVILEGED_ID 65534
+
+#define SB_MAX_PATHS 64
+
+/* A set of absolute paths (the files a plugin may read). */
+typedef struct sb_paths {
+    char *v[SB_MAX_PATHS];
+    bool is_dir[SB_MAX_PATHS];
+    size_t n;
+} sb_paths;
+
+int sb_paths_add(sb_paths *p, const char *path, bool is_dir); /* dedupes; -1 if full */
+void sb_paths_free(sb_paths *p);
+
+/* confine.c: the mandatory steps. Each returns 0 or -1 with errno. */
+int confine_close_fds(int ipc_fd, int violation_fd);
+int confine_limits(const sandbox_opts *o);
+int confine_move_fd_to_top(int fd, uint32_t open_files, int *out); /* to RLIMIT_NOFILE - 1 */
+int confine_clear_groups(void);
+int confine_set_ids(uid_t uid, gid_t gid);
+int confine_drop_capabilities(void);
+int confine_nproc_zero(void);
+int confine_parent_death(pid_t expected_parent); /* PR_SET_PDEATHSIG again after setuid */
+
+/* libdeps.c: the files the loader opens to dlopen `library` (resolved
+ * path): its directory, the dependencies not already loaded, and the
+ * loader cache if any dependency must be searched for. */
+int libdeps_collect(const char *library, sb_paths *out, char *err, size_t errlen);
+
+/* namespaces.c */
+int ns_enter_user(uid_t inside_uid, gid_t inside_gid, bool privileged, char *err, size_t errlen);
+int ns_unshare(int flag, char *err, size_t errlen);
+
+/* rootfs.c: a read-only tmpfs root holding only `paths`, then pivot_root. */
+int rootfs_enter(const sb_paths *paths, char *err, size_t errlen);
+
+/* landlock.c: read and execute beneath `paths` only; no TCP; no signals
+ * or abstract sockets outside the domain. *abi is the kernel's ABI. */
+int landlock_apply(const sb_paths *paths, int *abi, char *err, size_t errlen);
+
+/* pidns.c: after unshare(CLONE_NEWPID), fork the namespace's init and the
+ * plugin process under it. Returns 0 in the plugin process (pid 2 in the
+ * namespace); the runner the host started stays behind as a relay of the
+ * plugin process's exit status and never returns. */
+int pidns_split(char *err, size_t errlen);
+
+/* violation.c */
+int violation_handler_install(int fd, uint64_t cookie);
+
+#endif
