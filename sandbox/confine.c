@@ -39,7 +39,10 @@ int confine_limits(const sandbox_opts *o)
     if (set_limit(RLIMIT_AS, (rlim_t)o->memory_mb << 20) < 0 ||
         set_limit(RLIMIT_NOFILE, o->open_files) < 0 || set_limit(RLIMIT_CORE, 0) < 0)
         return -1;
-    if (o->cpu_s && set_limit(RLIMIT_CPU, o->cpu_s) < 0) return -1;
+    /* SIGXCPU at the limit (the host reports "signal 24"), SIGKILL a
+     * second later if the plugin ignores it. */
+    struct rlimit cpu = {.rlim_cur = o->cpu_s, .rlim_max = (rlim_t)o->cpu_s + 1};
+    if (o->cpu_s && setrlimit(RLIMIT_CPU, &cpu) < 0) return -1;
     return 0;
 }
 

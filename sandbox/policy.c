@@ -13,12 +13,10 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#ifndef __O_TMPFILE
-#define __O_TMPFILE 020000000
-#endif
-
-/* Open flags that write, create or truncate. */
-#define OPEN_WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE)
+/* Open flags that write, create or truncate. O_TMPFILE's own bit (libc's
+ * O_TMPFILE includes O_DIRECTORY, which opendir uses). */
+#define O_TMPFILE_BIT 020000000
+#define OPEN_WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE_BIT)
 
 /* clone(2) flags allowed only as a thread (which RLIMIT_NPROC then refuses
  * gracefully): CLONE_THREAD set, no namespace flag. */
@@ -103,6 +101,7 @@ static void own_signals(builder *b, const policy_params *p)
     ALLOW_IF(b, rt_sigaction, SCMP_A0(SCMP_CMP_EQ, 64));
     ALLOW(b, rt_sigprocmask);
     ALLOW(b, getpid);
+    ALLOW(b, getppid);
     ALLOW(b, gettid);
     ALLOW_IF(b, kill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->own_pid));
     ALLOW_IF(b, tkill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->own_pid));
@@ -211,7 +210,6 @@ scmp_filter_ctx policy_preload(const policy_params *p)
     ALLOW(&b, getresuid);
     ALLOW(&b, getresgid);
     ALLOW(&b, getgroups);
-    ALLOW(&b, getppid);
     ALLOW(&b, uname);
     ALLOW(&b, sched_getaffinity);
     /* Limits of the process itself; hard limits stop any raise. */
@@ -257,8 +255,13 @@ scmp_filter_ctx policy_postload(const policy_params *p)
                      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_cmds[k]));
     }
     handler_report(&b, p);
+    if (p->sanitizer_runtime) {
+        rule(&b, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(open), 0, NULL);
+        rule(&b, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(readlink), 0, NULL);
+    }
     memory(&b, 0);
-    ALLOW_IF(&b, prlimit64, SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A2(SCMP_CMP_EQ, 0));
+    /* Limits of the process itself; hard limits stop any raise. */
+    ALLOW_IF(&b, prlimit64, SCMP_A0(SCMP_CMP_EQ, 0));
     own_signals(&b, p);
     clocks(&b);
     quiet(&b);

@@ -26,6 +26,8 @@
 #define AH_SANDBOX_POLICY_H
 
 #include <seccomp.h>
+#include <stdbool.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +41,11 @@ typedef struct policy_params {
     int held_fds[POLICY_MAX_FDS]; /* postload: open at lockdown, ascending */
     size_t n_held;
     int status_fd; /* relay: the pipe carrying the exit status */
+    /* Sanitizer builds only: after lockdown, answer the legacy open(2) and
+     * readlink(2), which libc never uses here but the sanitizer runtime
+     * does on its first report (it reads /proc lazily), with ENOENT rather
+     * than a trap, so that a UBSan report is not taken for a violation. */
+    bool sanitizer_runtime;
 } policy_params;
 
 /* Each returns a new filter (seccomp_release it), or NULL with errno. */

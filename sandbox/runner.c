@@ -47,10 +47,34 @@ static const char *const preload_charsets[] = {
     "ISO-8859-15", "WINDOWS-1251", "WINDOWS-1252", "KOI8-R", "CP866"};
 static iconv_t iconv_kept[sizeof(preload_charsets) / sizeof(preload_charsets[0])];
 
+#ifdef AH_SANITIZE
+/* The sanitizer runtime reads /proc (its maps, the executable's name, the
+ * environment for its options) lazily, on its first report: have it do so
+ * now, while files may still be opened (the hook Chromium's sandbox uses). */
+struct sanitizer_sandbox_arguments {
+    int coverage_sandboxed;
+    intptr_t coverage_fd;
+    unsigned coverage_max_block_size;
+};
+void __sanitizer_sandbox_on_notify(struct sanitizer_sandbox_arguments *args) __attribute__((weak));
+void __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out, size_t len)
+    __attribute__((weak));
+#endif
+
 static void preload(void)
 {
+#ifdef AH_SANITIZE
+    struct sanitizer_sandbox_arguments sa = {0};
+    if (__sanitizer_sandbox_on_notify) __sanitizer_sandbox_on_notify(&sa);
+    if (__sanitizer_symbolize_pc) {
+        char where[128];
+        __sanitizer_symbolize_pc(__builtin_return_address(0), "%p %m", where, sizeof(where));
+    }
+#endif
     tzset();
     setlocale(LC_ALL, "C.UTF-8");
+    /* strerror looks its message catalog up once (and remembers the miss). */
+    (void)strerror(ENOENT);
     json_object_seed(0);
     for (size_t i = 0; i < sizeof(preload_charsets) / sizeof(preload_charsets[0]); i++)
         iconv_kept[i] = iconv_open(preload_charsets[i], "UTF-8");

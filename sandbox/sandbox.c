@@ -216,6 +216,9 @@ int sandbox_lockdown(const sandbox_opts *o, sandbox_report *rep, const char **wh
     if (o->disabled || !S.enabled) return 0;
     policy_params p = {
         .own_pid = S.own_pid, .ipc_fd = o->ipc_fd, .violation_fd = S.viol_fd, .cookie = S.cookie};
+#ifdef AH_SANITIZE
+    p.sanitizer_runtime = true;
+#endif
     /* The descriptors held now are the only ones I/O may use from here. */
     for (int fd = 0; fd < S.viol_fd; fd++) {
         if (fcntl(fd, F_GETFD) < 0) continue;

@@ -543,7 +543,7 @@ int run_start(instance *inst, char *err, size_t errlen)
         snprintf(tz, sizeof(tz), "TZ=%s", htz);
     const char *envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", tz,
 #ifdef AH_SANITIZE
-                          "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:symbolize=0",
+                          "UBSAN_OPTIONS=print_stacktrace=0:halt_on_error=1:symbolize=0",
 #endif
                           NULL};
     proc_spec spec = {.runner = s->opts.runner, .argv = argv, .envp = envp};
