@@ -1,16 +1,20 @@
 /*
- * namespaces.c - the user namespace (identity mapped one to one, so the
- * process keeps an unprivileged uid outside) and the other namespaces it
- * makes possible without privilege: network (only a loopback that is
- * down), IPC, mount and pid.
+ * namespaces.c - the user and pid namespaces, made together by one clone
+ * (the user namespace maps the unprivileged identity one to one, so the
+ * process keeps an unprivileged uid outside), and the namespaces the user
+ * namespace then allows without privilege: network (only a loopback that
+ * is down), IPC and mount.
  */
 #include "sandbox_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,64 +57,49 @@ static int write_maps(pid_t pid, uid_t inside_uid, uid_t outside_uid, gid_t insi
     return 0;
 }
 
-/* Root maps the unprivileged identity: only a process still in the parent
- * namespace holds the capability to, so a short-lived child writes the
- * maps once the runner has entered its new namespace. */
-static int enter_privileged(uid_t uid, gid_t gid, char *err, size_t errlen)
+int ns_clone(uid_t inside_uid, gid_t inside_gid, bool privileged, int *sock, char *err,
+             size_t errlen)
 {
-    int go[2];
-    if (pipe2(go, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "user namespace: pipe: %s", strerror(errno));
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        snprintf(err, errlen, "user and pid namespaces: socketpair: %s", strerror(errno));
         return -1;
     }
-    pid_t self = getpid();
-    pid_t helper = fork();
-    if (helper < 0) {
-        snprintf(err, errlen, "user namespace: fork: %s", strerror(errno));
-        close(go[0]);
-        close(go[1]);
+    /* A raw clone, as bubblewrap does: the child goes on from here like a
+     * fork's, as pid 1 of a new pid namespace owned by a new user
+     * namespace (the runner is single-threaded: no fork handlers to run). */
+    long child = syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
+    if (child < 0) {
+        snprintf(err, errlen, "user and pid namespaces: clone: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
         return -1;
     }
-    if (helper == 0) {
-        char c, e[200];
-        close(go[1]);
-        if (read(go[0], &c, 1) != 1) _exit(2);
-        if (write_maps(self, uid, uid, gid, gid, e, sizeof(e)) < 0) {
-            ssize_t w = write(2, e, strlen(e));
-            (void)w;
-            _exit(1);
-        }
-        _exit(0);
+    if (child == 0) {
+        /* Wait for the parent to map our identity. */
+        close(sv[0]);
+        char go = 0;
+        if (read(sv[1], &go, 1) != 1 || go != 'y') _exit(SANDBOX_EXIT_SETUP);
+        *sock = sv[1];
+        return 0;
     }
-    close(go[0]);
-    int rc = unshare(CLONE_NEWUSER), e = errno;
-    if (rc == 0 && write(go[1], "x", 1) != 1) rc = -1, e = errno;
-    close(go[1]);
-    int status = 0;
-    while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (rc < 0) {
-        snprintf(err, errlen, "user namespace: %s", strerror(e));
+    /* Root maps the unprivileged identity (only a process outside the new
+     * namespace holds the capability to); anyone else maps itself. */
+    close(sv[1]);
+    uid_t outside_uid = privileged ? inside_uid : geteuid();
+    gid_t outside_gid = privileged ? inside_gid : getegid();
+    bool ok = write_maps((pid_t)child, inside_uid, outside_uid, inside_gid, outside_gid, err,
+                         errlen) == 0;
+    if (write(sv[0], ok ? "y" : "n", 1) != 1) ok = false;
+    if (!ok) {
+        kill((pid_t)child, SIGKILL);
+        while (waitpid((pid_t)child, NULL, 0) < 0 && errno == EINTR)
+            ;
+        close(sv[0]);
         return -1;
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(err, errlen, "user namespace: the uid and gid maps could not be written");
-        return -1;
-    }
-    return 0;
-}
-
-int ns_enter_user(uid_t inside_uid, gid_t inside_gid, bool privileged, char *err, size_t errlen)
-{
-    if (privileged) return enter_privileged(inside_uid, inside_gid, err, errlen);
-    /* Unprivileged: the process maps its own uid and gid one to one. */
-    uid_t uid = geteuid();
-    gid_t gid = getegid();
-    if (unshare(CLONE_NEWUSER) < 0) {
-        snprintf(err, errlen, "user namespace: %s", strerror(errno));
-        return -1;
-    }
-    return write_maps(getpid(), inside_uid, uid, inside_gid, gid, err, errlen);
+    *sock = sv[0];
+    return (int)child;
 }
 
 int ns_unshare(int flag, char *err, size_t errlen)

@@ -16,8 +16,8 @@
  * seccomp filter (policy_relay), holds neither the IPC socket nor the
  * violation pipe, and runs no plugin code. So: the host dies -> the relay
  * is killed -> init is killed -> the namespace is torn down; the host
- * kills the relay -> the same; the plugin ends -> init reports -> the
- * relay mirrors it.
+ * kills the relay -> the same; the plugin ends -> init reports over the
+ * socketpair ns_clone made -> the relay mirrors it.
  */
 #include "policy.h"
 #include "sandbox_priv.h"
@@ -46,6 +46,8 @@ static void keep_only(int fd)
     syscall(SYS_close_range, (unsigned)fd + 1, ~0u, 0u);
 }
 
+/* The relay and init: an unprivileged identity was set by the caller;
+ * RLIMIT_NPROC 0 and the relay filter. */
 static void confine_helper(int status_fd, pid_t own_pid)
 {
     policy_params p = {.own_pid = own_pid, .status_fd = status_fd, .violation_fd = -1};
@@ -75,14 +77,14 @@ static _Noreturn void mirror(int status)
     _exit(EXIT_LOST);
 }
 
-static _Noreturn void relay(pid_t init, int status_rd)
+_Noreturn void pidns_relay(pid_t init, int sock)
 {
-    keep_only(status_rd);
-    confine_helper(status_rd, getpid());
+    keep_only(sock);
+    confine_helper(sock, getpid());
     int status = 0;
     ssize_t n;
     do {
-        n = read(status_rd, &status, sizeof(status));
+        n = read(sock, &status, sizeof(status));
     } while (n < 0 && errno == EINTR);
     int init_status = 0;
     while (waitpid(init, &init_status, 0) < 0 && errno == EINTR)
@@ -91,52 +93,39 @@ static _Noreturn void relay(pid_t init, int status_rd)
     mirror(status);
 }
 
-static _Noreturn void init_process(pid_t plugin, int status_wr)
+static _Noreturn void init_process(pid_t plugin, int sock)
 {
-    keep_only(status_wr);
-    confine_helper(status_wr, 1);
+    keep_only(sock);
+    confine_helper(sock, 1);
     for (;;) {
         int status;
         pid_t p = waitpid(-1, &status, 0);
         if (p < 0 && errno == EINTR) continue;
         if (p < 0) _exit(EXIT_LOST);
         if (p != plugin) continue;
-        ssize_t w = write(status_wr, &status, sizeof(status));
+        ssize_t w = write(sock, &status, sizeof(status));
         _exit(w == (ssize_t)sizeof(status) ? 0 : EXIT_LOST);
     }
 }
 
-int pidns_split(char *err, size_t errlen)
+bool pidns_peer_alive(int sock)
 {
-    int st[2];
-    if (pipe2(st, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "pid namespace: pipe: %s", strerror(errno));
-        return -1;
-    }
-    pid_t init = fork();
-    if (init < 0) {
-        snprintf(err, errlen, "pid namespace: fork: %s", strerror(errno));
-        close(st[0]);
-        close(st[1]);
-        return -1;
-    }
-    if (init > 0) {
-        close(st[1]);
-        relay(init, st[0]);
-    }
-    /* init: die with the relay; it may already be gone. */
-    close(st[0]);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) _exit(EXIT_LOST);
-    struct pollfd pf = {.fd = st[1], .events = POLLOUT};
-    if (poll(&pf, 1, 0) < 0 || (pf.revents & (POLLERR | POLLHUP))) _exit(EXIT_LOST);
+    struct pollfd pf = {.fd = sock, .events = POLLIN | POLLRDHUP};
+    if (poll(&pf, 1, 0) < 0) return false;
+    return !(pf.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR));
+}
+
+int pidns_fork_plugin(int sock, char *err, size_t errlen)
+{
     pid_t plugin = fork();
     if (plugin < 0) {
-        fprintf(stderr, "agenthost-runner: pid namespace: fork: %s\n", strerror(errno));
-        _exit(EXIT_LOST);
+        snprintf(err, errlen, "pid namespace: fork: %s", strerror(errno));
+        return -1;
     }
-    if (plugin > 0) init_process(plugin, st[1]);
-    /* The plugin process: pid 2; init is its parent. */
-    close(st[1]);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != 1) _exit(EXIT_LOST);
+    if (plugin > 0) init_process(plugin, sock);
+    /* The plugin process: pid 2; init is its parent, the relay is not
+     * reachable from here. */
+    close(sock);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != 1) _exit(SANDBOX_EXIT_SETUP);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,21 @@ static void enter_namespaces(const sb_paths *paths, bool have_paths)
         fallback(e);
     else
         S.ns_mount = have_paths;
-    if (!(S.ns_pid = ns_unshare(CLONE_NEWPID, e, sizeof(e)) == 0)) fallback(e);
+}
+
+/* The runner the host started, once it has cloned the namespaces' init:
+ * as unprivileged as the plugin, then a relay of its exit status. */
+static _Noreturn void become_relay(const sandbox_opts *o, bool root, pid_t init, int sock)
+{
+    bool ok = (!root || confine_set_ids(S.uid, S.gid) == 0) &&
+              prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && confine_parent_death(o->parent_pid) == 0 &&
+              prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && confine_drop_capabilities() == 0;
+    if (!ok) {
+        fprintf(stderr, "agenthost-runner: sandbox: confining the relay failed\n");
+        kill(init, SIGKILL);
+        _exit(SANDBOX_EXIT_SETUP);
+    }
+    pidns_relay(init, sock);
 }
 
 static int load(scmp_filter_ctx f)
@@ -166,22 +181,30 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
     bool have_paths = libdeps_collect(o->library, &paths, e, sizeof(e)) == 0;
     if (!have_paths) fallback(e);
 
-    /* The user namespace maps the unprivileged identity one to one; as
-     * root the switch to it happens inside, keeping the namespace's
-     * capabilities for the steps below. */
-    if (!(S.ns_user = ns_enter_user(S.uid, S.gid, root, e, sizeof(e)) == 0)) fallback(e);
+    /* New user and pid namespaces, together: the runner stays outside as a
+     * relay and goes on here as pid 1, its identity mapped one to one; as
+     * root it switches to the unprivileged one inside, keeping the new
+     * namespace's capabilities for the steps below. */
+    int sock = -1;
+    int child = ns_clone(S.uid, S.gid, root, &sock, e, sizeof(e));
+    if (child > 0) become_relay(o, root, child, sock);
+    S.ns_user = S.ns_pid = child == 0;
+    if (!S.ns_user) fallback(e);
     if (root) {
         MANDATORY(confine_set_ids(S.uid, S.gid) == 0, "dropping to an unprivileged user failed");
         S.uid_drop = true;
     }
     MANDATORY(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "PR_SET_DUMPABLE failed");
-    MANDATORY(confine_parent_death(o->parent_pid) == 0, "the host is gone (parent-death signal)");
+    /* The parent is the host, or the relay (outside this pid namespace). */
+    MANDATORY(S.ns_pid ? prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0 && pidns_peer_alive(sock)
+                       : confine_parent_death(o->parent_pid) == 0,
+              "the host is gone (parent-death signal)");
     MANDATORY(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS failed");
 
     if (S.ns_user)
         enter_namespaces(&paths, have_paths);
     else
-        fallback("pid, network, ipc and mount namespaces: no user namespace");
+        fallback("network, ipc and mount namespaces: no user namespace");
     MANDATORY(confine_drop_capabilities() == 0, "dropping capabilities failed");
     MANDATORY(!root || setresuid(0, 0, 0) < 0, "root could be regained");
 
@@ -191,7 +214,8 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
         fallback("landlock: no list of files to allow");
     sb_paths_free(&paths);
 
-    if (S.ns_pid && pidns_split(e, sizeof(e)) < 0) {
+    /* pid 1 forks the plugin process (pid 2) and stays as init. */
+    if (S.ns_pid && pidns_fork_plugin(sock, e, sizeof(e)) < 0) {
         static char msg[220];
         snprintf(msg, sizeof(msg), "%s", e);
         *why = msg;

@@ -14,6 +14,8 @@
 
 /* Exit status of a process that made a forbidden call (128 + SIGSYS). */
 #define SANDBOX_EXIT_VIOLATION 159
+/* Exit status of a process whose confinement could not be completed. */
+#define SANDBOX_EXIT_SETUP 71
 /* The unprivileged identity plugins run as when the host is root. */
 #define SANDBOX_UNPRIVILEGED_ID 65534
 
@@ -44,8 +46,14 @@ int confine_parent_death(pid_t expected_parent); /* PR_SET_PDEATHSIG again after
  * loader cache if any dependency must be searched for. */
 int libdeps_collect(const char *library, sb_paths *out, char *err, size_t errlen);
 
-/* namespaces.c */
-int ns_enter_user(uid_t inside_uid, gid_t inside_gid, bool privileged, char *err, size_t errlen);
+/* namespaces.c: clone a child into new user and pid namespaces, its uid
+ * and gid mapped to inside_uid/inside_gid (privileged: the unprivileged
+ * identity, which the child then switches to; else the caller's own).
+ * Returns the child's pid in the parent, 0 in the child (pid 1 of the new
+ * namespace), -1 with *err if there is no child. *sock is the parent's or
+ * the child's end of a socketpair between them (pidns.c uses it). */
+int ns_clone(uid_t inside_uid, gid_t inside_gid, bool privileged, int *sock, char *err,
+             size_t errlen);
 int ns_unshare(int flag, char *err, size_t errlen);
 
 /* rootfs.c: a read-only tmpfs root holding only `paths`, then pivot_root. */
@@ -55,11 +63,14 @@ int rootfs_enter(const sb_paths *paths, char *err, size_t errlen);
  * or abstract sockets outside the domain. *abi is the kernel's ABI. */
 int landlock_apply(const sb_paths *paths, int *abi, char *err, size_t errlen);
 
-/* pidns.c: after unshare(CLONE_NEWPID), fork the namespace's init and the
- * plugin process under it. Returns 0 in the plugin process (pid 2 in the
- * namespace); the runner the host started stays behind as a relay of the
- * plugin process's exit status and never returns. */
-int pidns_split(char *err, size_t errlen);
+/* pidns.c (docs/adr/0003-pid-namespace-relay.md). In the parent of
+ * ns_clone: stay behind as the relay of the plugin's exit status; never
+ * returns. In the child (pid 1): fork the plugin process and stay behind
+ * as the namespace's init; returns 0 in the plugin process (pid 2). */
+_Noreturn void pidns_relay(pid_t init, int sock);
+int pidns_fork_plugin(int sock, char *err, size_t errlen);
+/* Is the process at the other end of sock still there? */
+bool pidns_peer_alive(int sock);
 
 /* violation.c */
 int violation_handler_install(int fd, uint64_t cookie);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define FRAMES_PER_WAKEUP 256
@@ -443,6 +444,27 @@ static void on_log(uv_poll_t *h, int status, int events)
     drain_log(r);
 }
 
+/* One line in logs/security.log: the instance, the call by name, the time
+ * (every log line has it); and the reason the run is killed. */
+static void log_violation(run *r, int32_t nr, uint32_t arch, const char *note)
+{
+    char *name = nr >= 0 ? seccomp_syscall_resolve_num_arch(arch, nr) : NULL;
+    const char *shown = name ? name : "unknown";
+    instance *inst = r->inst;
+    log_ctx c;
+    log_ctx_of(inst, &c);
+    json_t *f = json_pack("{s:s,s:s,s:i,s:I}", "event", "seccomp_violation", "syscall", shown,
+                          "nr", nr, "arch", (json_int_t)arch);
+    if (note)
+        json_object_set_new(f, "note", json_string(note));
+    log_write("security", LOG_WARN, "sandbox", &c, f, "instance %s killed: forbidden system call %s",
+              inst->id, shown);
+    json_decref(f);
+    snprintf(r->kill_reason, sizeof(r->kill_reason), "seccomp violation: %s%s%s", shown,
+             note ? "; " : "", note ? note : "");
+    free(name);
+}
+
 static void drain_violations(run *r)
 {
     struct {
@@ -453,20 +475,8 @@ static void drain_violations(run *r)
         ssize_t n = read(r->proc.viol_fd, &rec, sizeof(rec));
         if (n != (ssize_t)sizeof(rec))
             return;
-        char *name = seccomp_syscall_resolve_num_arch(rec.arch, rec.nr);
-        instance *inst = r->inst;
-        log_ctx c;
-        log_ctx_of(inst, &c);
-        json_t *f = json_pack("{s:s,s:s,s:i,s:I}", "event", "seccomp_violation", "syscall",
-                              name ? name : "unknown", "nr", rec.nr, "arch", (json_int_t)rec.arch);
-        log_write("security", LOG_WARN, "sandbox", &c, f,
-                  "instance %s killed: forbidden system call %s", inst->id,
-                  name ? name : "unknown");
-        json_decref(f);
-        char reason[160];
-        snprintf(reason, sizeof(reason), "seccomp violation: %s", name ? name : "unknown");
-        snprintf(r->kill_reason, sizeof(r->kill_reason), "%s", reason);
-        free(name);
+        r->violation_reported = true;
+        log_violation(r, rec.nr, rec.arch, NULL);
     }
 }
 
@@ -494,6 +504,9 @@ static void on_pid(uv_poll_t *h, int status, int events)
         return; /* spurious */
     r->dead = true;
     drain_violations(r);
+    /* A plugin that blocked SIGSYS is killed by it without a report. */
+    if (!r->violation_reported && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGSYS)
+        log_violation(r, -1, 0, "killed by SIGSYS without a report (SIGSYS blocked or reset)");
     drain_log(r);
     flush_log_line(r);
     instance *inst = r->inst;

@@ -1,10 +1,12 @@
 #include "proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -125,15 +127,65 @@ void proc_close_fds(proc_handle *p)
     close_fd(&p->viol_fd);
 }
 
+/* ppid and resident pages of a process, from /proc/<pid>/stat. */
+static int read_stat(const char *pid, long *ppid, unsigned long long *rss_pages)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    /* The command name may hold spaces and parentheses: skip past the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    long pp = 0;
+    unsigned long long rss = 0;
+    /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+     * cutime cstime priority nice threads itrealvalue starttime vsize rss */
+    if (sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+                      "%*u %*u %llu",
+               &pp, &rss) != 2)
+        return -1;
+    *ppid = pp;
+    *rss_pages = rss;
+    return 0;
+}
+
 unsigned long long proc_rss(pid_t pid)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    unsigned long long size = 0, resident = 0;
-    int n = fscanf(f, "%llu %llu", &size, &resident);
-    fclose(f);
-    return n == 2 ? resident * (unsigned long long)sysconf(_SC_PAGESIZE) : 0;
+    /* A confined instance is three processes (the runner, the init of its
+     * pid namespace and the plugin process, docs/adr/0003): count the
+     * runner and its descendants. */
+    enum { MAX = 4096 };
+    static long pids[MAX], ppids[MAX];
+    static unsigned long long rss[MAX];
+    size_t n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && n < MAX && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        if (read_stat(e->d_name, &ppids[n], &rss[n]) == 0)
+            pids[n++] = atol(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    unsigned long long pages = 0;
+    long tree[16];
+    size_t nt = 0;
+    tree[nt++] = pid;
+    for (size_t t = 0; t < nt; t++)
+        for (size_t i = 0; i < n; i++) {
+            if (pids[i] == tree[t])
+                pages += rss[i];
+            else if (ppids[i] == tree[t] && nt < sizeof(tree) / sizeof(tree[0]))
+                tree[nt++] = pids[i];
+        }
+    return pages * (unsigned long long)sysconf(_SC_PAGESIZE);
 }

@@ -39,7 +39,8 @@ int proc_reap(proc_handle *p, int *status);
 /* Close the host's fds (not the pid). */
 void proc_close_fds(proc_handle *p);
 
-/* Resident set size of pid in bytes, or 0. */
+/* Resident set size in bytes of pid and its descendants (a confined
+ * runner and the processes of its pid namespace), or 0. */
 unsigned long long proc_rss(pid_t pid);
 
 #endif

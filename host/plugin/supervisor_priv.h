@@ -33,6 +33,7 @@ typedef struct run {
     int open_handles;
     bool watching_write;
     bool dead;
+    bool violation_reported; /* a seccomp report came through the pipe */
     out_frame *outq, *outq_tail;
     size_t outq_bytes;
     ah_msg_asm in;

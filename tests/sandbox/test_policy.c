@@ -125,6 +125,14 @@ static void test_postload_filter_matches_its_golden_file(void **state)
     compare_with_golden("postload", policy_postload(&p));
 }
 
+static void test_postload_filter_of_sanitizer_builds_matches_its_golden_file(void **state)
+{
+    (void)state;
+    policy_params p = params();
+    p.sanitizer_runtime = true;
+    compare_with_golden("postload-sanitizer", policy_postload(&p));
+}
+
 static void test_relay_filter_matches_its_golden_file(void **state)
 {
     (void)state;
@@ -265,6 +273,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_preload_filter_matches_its_golden_file),
         cmocka_unit_test(test_postload_filter_matches_its_golden_file),
+        cmocka_unit_test(test_postload_filter_of_sanitizer_builds_matches_its_golden_file),
         cmocka_unit_test(test_relay_filter_matches_its_golden_file),
         cmocka_unit_test(test_no_policy_has_a_rule_for_a_forbidden_syscall),
         cmocka_unit_test(test_postload_has_no_open_and_no_exec_mapping),

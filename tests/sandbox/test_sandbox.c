@@ -107,6 +107,9 @@ CASE(test_call_crash_with_sigsegv_leaves_no_core, "crash", false, HC_SIGNALLED, 
 /* The violation channel itself. */
 TRAP(test_constructor_rearming_sigsys_traps_rt_sigaction, "rearm_sigsys", true, "rt_sigaction")
 TRAP(test_call_rearming_sigsys_traps_rt_sigaction, "rearm_sigsys", false, "rt_sigaction")
+TRAP(test_constructor_blocking_sigsys_still_ends_in_a_logged_violation, "block_sigsys", true,
+     "unknown")
+TRAP(test_call_blocking_sigsys_still_ends_in_a_logged_violation, "block_sigsys", false, "unknown")
 TRAP(test_constructor_forging_a_report_on_the_violation_pipe_traps_write, "touch_violation_fd",
      true, "write")
 TRAP(test_call_looking_for_the_violation_pipe_traps_newfstatat, "touch_violation_fd", false,
@@ -193,6 +196,8 @@ static const struct CMUnitTest hostile[] = {
     T(test_call_crash_with_sigsegv_leaves_no_core),
     T(test_constructor_rearming_sigsys_traps_rt_sigaction),
     T(test_call_rearming_sigsys_traps_rt_sigaction),
+    T(test_constructor_blocking_sigsys_still_ends_in_a_logged_violation),
+    T(test_call_blocking_sigsys_still_ends_in_a_logged_violation),
     T(test_constructor_forging_a_report_on_the_violation_pipe_traps_write),
     T(test_call_looking_for_the_violation_pipe_traps_newfstatat),
     T(test_constructor_openat2_and_clone3_answer_enosys),
@@ -260,6 +265,21 @@ static void test_abort_in_the_plugin_ends_it_with_sigabrt(void **state)
     assert_false(hc_violation_logged(h, "hostile", NULL));
 }
 
+static void test_instance_memory_counts_the_plugin_process_not_only_the_runner(void **state)
+{
+    (void)state;
+    /* The host's pid is the runner's (a relay); the plugin is its grandchild. */
+    th_host *h = hc_start_idle();
+    json_t *o = NULL;
+    assert_int_equal(th_call(h, "hostile", "compat", "{\"what\":\"hold\"}", &o), 200);
+    assert_true(json_is_true(th_get(o, "result.held")));
+    json_decref(o);
+    assert_int_equal(th_http(h, "GET", "/api/v1/instances/hostile", NULL, NULL, &o), 200);
+    json_int_t rss = json_integer_value(json_object_get(o, "rss_bytes"));
+    json_decref(o);
+    assert_true(rss >= (24 << 20));
+}
+
 #ifdef AH_SANITIZE
 static void test_undefined_behaviour_is_reported_by_ubsan_not_as_a_violation(void **state)
 {
@@ -277,6 +297,7 @@ static const struct CMUnitTest compat[] = {
     T(test_instance_state_reports_both_filters_and_every_layer),
     T(test_preloaded_iconv_charset_converts_after_lockdown),
     T(test_abort_in_the_plugin_ends_it_with_sigabrt),
+    T(test_instance_memory_counts_the_plugin_process_not_only_the_runner),
 #ifdef AH_SANITIZE
     T(test_undefined_behaviour_is_reported_by_ubsan_not_as_a_violation),
 #endif

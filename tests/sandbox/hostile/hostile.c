@@ -11,7 +11,7 @@
  * done: ..." once the attack has returned, so that the test can tell an
  * attack that worked from one that was stopped. The action "compat" runs
  * harmless things a well-behaved plugin may do (undefined behaviour for
- * UBSan, iconv, abort) to show the sandbox leaves them working.
+ * UBSan, iconv, abort, holding memory) to show the sandbox leaves them working.
  */
 #include <agenthost/plugin.h>
 
@@ -468,6 +468,24 @@ static void rearm_sigsys(result *r)
         note(r, "sigaction: %s", strerror(errno));
 }
 
+/* With SIGSYS blocked, a trapped call kills the process outright: no
+ * handler runs, no report is written. */
+static void block_sigsys(result *r)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGSYS);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s >= 0) {
+        close(s);
+        breach(r, "opened a socket with SIGSYS blocked");
+    } else {
+        note(r, "socket: %s", strerror(errno));
+    }
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 /* Find the violation pipe (a FIFO that is not stdout/stderr) and forge a
  * report on it: "execve". */
 static void touch_violation_fd(result *r)
@@ -539,6 +557,7 @@ static const struct {
     {"oversized", oversized},
     {"exit", exit_now},
     {"rearm_sigsys", rearm_sigsys},
+    {"block_sigsys", block_sigsys},
     {"touch_violation_fd", touch_violation_fd},
     {"enosys", enosys},
 };
@@ -627,6 +646,11 @@ static void compat(ah_call *call, const char *what)
                  json_pack("{s:b,s:i}", "ok", rc != (size_t)-1, "bytes", (int)(sizeof(out) - ol)));
     } else if (!strcmp(what, "abort")) {
         abort();
+    } else if (!strcmp(what, "hold")) {
+        static char *held;
+        size_t n = 24u << 20;
+        if (!held && (held = malloc(n)) != NULL) memset(held, 1, n);
+        h->reply(call, json_pack("{s:b}", "held", held != NULL));
     } else {
         h->reply_error(call, "unknown", what);
     }
