@@ -53,7 +53,8 @@ static void confine_helper(int status_fd, pid_t own_pid)
     policy_params p = {.own_pid = own_pid, .status_fd = status_fd, .violation_fd = -1};
     scmp_filter_ctx f = policy_relay(&p);
     if (confine_nproc_zero() < 0 || !f || seccomp_load(f) < 0) {
-        fprintf(stderr, "agenthost-runner: cannot confine the pid namespace helper\n");
+        fprintf(stderr, "agenthost-runner: sandbox: confining the pid namespace's relay or "
+                        "init failed\n");
         _exit(EXIT_LOST);
     }
     seccomp_release(f);

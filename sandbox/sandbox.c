@@ -137,7 +137,8 @@ static _Noreturn void become_relay(const sandbox_opts *o, bool root, pid_t init,
               prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && confine_parent_death(o->parent_pid) == 0 &&
               prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && confine_drop_capabilities() == 0;
     if (!ok) {
-        fprintf(stderr, "agenthost-runner: sandbox: confining the relay failed\n");
+        fprintf(stderr, "agenthost-runner: sandbox: confining the relay failed (%s)\n",
+                strerror(errno));
         kill(init, SIGKILL);
         _exit(SANDBOX_EXIT_SETUP);
     }

@@ -130,7 +130,7 @@ static int listen_local(int *port)
     return s;
 }
 
-static void start(const char *attack, const char *when, const char *limits)
+static void start(const char *attack, const char *when, const char *limits, const char *runner)
 {
     assert_int_equal(th_init(&H, "sandbox"), 0);
     g_running = true;
@@ -150,13 +150,20 @@ static void start(const char *attack, const char *when, const char *limits)
     snprintf(conf, sizeof(conf), "attack=%s\nwhen=%s\nport=%d\nroot=%s\n", attack, when, port,
              H.dir);
     assert_int_equal(th_write(&H, "plugins/hostile/attack.conf", conf), 0);
-    char cfg[1200];
+    char runner_json[900] = "";
+    if (runner) {
+        char link[700];
+        snprintf(link, sizeof(link), "%s/%s", H.dir, runner);
+        assert_int_equal(symlink(DENY_RUNNER, link), 0);
+        snprintf(runner_json, sizeof(runner_json), "\"runner\": \"%s\",", link);
+    }
+    char cfg[2200];
     snprintf(cfg, sizeof(cfg),
-             "{\"supervisor\": {\"ping_interval_ms\": 200, \"shutdown_grace_ms\": 1000},"
+             "{%s \"supervisor\": {\"ping_interval_ms\": 200, \"shutdown_grace_ms\": 1000},"
              " \"instances\": ["
              "  {\"id\": \"hostile\", \"plugin\": \"hostile\", \"limits\": %s},"
              "  {\"id\": \"neighbour\", \"plugin\": \"echo\"}]}",
-             limits ? limits : "{}");
+             runner_json, limits ? limits : "{}");
     assert_int_equal(th_config(&H, cfg), 0);
     assert_int_equal(th_start(&H, g_canary, 10000), 0);
     unsigned char key[24];
@@ -166,9 +173,15 @@ static void start(const char *attack, const char *when, const char *limits)
     hex(key, n, g_key_hex, sizeof(g_key_hex));
 }
 
+th_host *hc_start_with_runner(const char *runner, const char *attack, bool in_ctor)
+{
+    start(attack, in_ctor ? "ctor" : "call", NULL, runner);
+    return &H;
+}
+
 th_host *hc_start_idle(void)
 {
-    start("none", "none", NULL);
+    start("none", "none", NULL, NULL);
     assert_true(th_wait_state(&H, "hostile", "ready", 10000));
     assert_true(th_wait_state(&H, "neighbour", "ready", 10000));
     return &H;
@@ -465,7 +478,7 @@ static void check_bystanders(void)
 void hc_run(const hc_case *c)
 {
     g_noticed = 0;
-    start(c->attack, c->in_ctor ? "ctor" : "call", c->limits);
+    start(c->attack, c->in_ctor ? "ctor" : "call", c->limits, NULL);
     int status = 0;
     if (c->in_ctor) {
         settle_ctor(c);

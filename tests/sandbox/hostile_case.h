@@ -50,6 +50,9 @@ void hc_run(const hc_case *c);
  * working under the sandbox. hc_stop ends it (also after hc_run). */
 th_host *hc_start_idle(void);
 void hc_stop(void);
+/* The host with runner=<tmp>/<runner>, a link to tests/sandbox/deny_runner
+ * (runner-without-userns, ...), and the hostile plugin set to `attack`. */
+th_host *hc_start_with_runner(const char *runner, const char *attack, bool in_ctor);
 
 /* security.log: a seccomp violation of `instance` naming `syscall`
  * (NULL: any). */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -293,11 +294,101 @@ static void test_undefined_behaviour_is_reported_by_ubsan_not_as_a_violation(voi
 }
 #endif
 
+/* ---- a layer missing: best effort is reported, mandatory fails closed ------- */
+
+static json_t *confinement_of(th_host *h, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/instances/%s", id);
+    json_t *o = NULL;
+    assert_int_equal(th_http(h, "GET", path, NULL, NULL, &o), 200);
+    json_t *c = json_incref(json_object_get(o, "confinement"));
+    json_decref(o);
+    return c;
+}
+
+static bool fallback_mentions(json_t *c, const char *what)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(c, "fallbacks"), i, f)
+    {
+        if (strstr(json_string_value(f) ?: "", what)) return true;
+    }
+    return false;
+}
+
+static void test_without_user_namespaces_the_rest_still_confines_and_says_so(void **state)
+{
+    (void)state;
+    th_host *h = hc_start_with_runner("runner-without-userns", "read_shadow", true);
+    assert_true(th_wait_state(h, "hostile", "ready", 10000));
+    json_t *c = confinement_of(h, "hostile");
+    json_t *ns = json_object_get(c, "namespaces");
+    const char *names[] = {"user", "pid", "net", "ipc", "mount"};
+    for (size_t i = 0; i < 5; i++)
+        assert_true(json_is_false(json_object_get(ns, names[i])));
+    assert_true(fallback_mentions(c, "user and pid namespaces"));
+    assert_int_equal(json_integer_value(json_object_get(c, "seccomp_filters")), 2);
+    assert_true(json_integer_value(json_object_get(c, "landlock")) > 0);
+    if (geteuid() == 0) assert_true(json_is_true(json_object_get(c, "uid_drop")));
+    json_decref(c);
+    /* /etc/shadow is there to see without a mount namespace: the
+     * unprivileged uid and Landlock still refuse it. */
+    assert_true(
+        th_wait_file(h, "logs/plugins/hostile.log", "HOSTILE read_shadow done: breach=0", 5000));
+    assert_false(th_logs_contain(h, "BREACH"));
+}
+
+static void test_without_landlock_it_is_reported_as_a_fallback(void **state)
+{
+    (void)state;
+    th_host *h = hc_start_with_runner("runner-without-landlock", "none", true);
+    assert_true(th_wait_state(h, "hostile", "ready", 10000));
+    json_t *c = confinement_of(h, "hostile");
+    assert_int_equal(json_integer_value(json_object_get(c, "landlock")), 0);
+    assert_true(fallback_mentions(c, "landlock"));
+    assert_int_equal(json_integer_value(json_object_get(c, "seccomp_filters")), 2);
+    json_decref(c);
+}
+
+/* A runner that cannot complete a mandatory step never loads the plugin. */
+static void assert_fails_closed(const char *runner)
+{
+    th_host *h = hc_start_with_runner(runner, "write_file", true);
+    assert_true(th_wait_file(h, "logs/plugins/hostile.log", "sandbox:", 10000));
+    long long deadline = th_now_ms() + 10000;
+    while (th_now_ms() < deadline && !strcmp(th_state(h, "hostile"), "starting"))
+        th_sleep_ms(50);
+    assert_string_not_equal(th_state(h, "hostile"), "ready");
+    assert_false(th_file_contains(h, "logs/plugins/hostile.log", "confinement before loading"));
+    assert_false(th_file_contains(h, "logs/plugins/hostile.log", "HOSTILE"));
+    char *written = th_read(h, "breach/written");
+    assert_null(written);
+}
+
+static void test_a_runner_that_cannot_load_seccomp_refuses_to_start(void **state)
+{
+    (void)state;
+    assert_fails_closed("runner-without-seccomp");
+}
+
+static void test_a_runner_that_cannot_drop_root_refuses_to_start(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) skip(); /* not started as root: there is no root to drop */
+    assert_fails_closed("runner-without-setuid");
+}
+
 static const struct CMUnitTest compat[] = {
     T(test_instance_state_reports_both_filters_and_every_layer),
     T(test_preloaded_iconv_charset_converts_after_lockdown),
     T(test_abort_in_the_plugin_ends_it_with_sigabrt),
     T(test_instance_memory_counts_the_plugin_process_not_only_the_runner),
+    T(test_without_user_namespaces_the_rest_still_confines_and_says_so),
+    T(test_without_landlock_it_is_reported_as_a_fallback),
+    T(test_a_runner_that_cannot_load_seccomp_refuses_to_start),
+    T(test_a_runner_that_cannot_drop_root_refuses_to_start),
 #ifdef AH_SANITIZE
     T(test_undefined_behaviour_is_reported_by_ubsan_not_as_a_violation),
 #endif
