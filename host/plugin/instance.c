@@ -323,12 +323,14 @@ static void on_message(run *r, const ah_msg *m)
         return;
     }
     instance *inst = r->inst;
-    bool hello_done = inst->state != INST_STARTING || r->init_id != 0;
+    bool hello_done = r->hello_seen;
     switch (m->type) {
     case AH_MSG_HELLO:
-        if (hello_done || inst->state != INST_STARTING)
+        /* Once per process. An instance stopped while starting gets its
+         * first HELLO after the SHUTDOWN was sent: not a violation. */
+        if (r->hello_seen)
             violation(r, "second hello");
-        else
+        else if ((r->hello_seen = true) && inst->state == INST_STARTING)
             handle_hello(r, msg);
         break;
     case AH_MSG_RESULT:

@@ -34,6 +34,7 @@ typedef struct run {
     bool watching_write;
     bool dead;
     bool violation_reported; /* a seccomp report came through the pipe */
+    bool hello_seen;         /* the runner's HELLO arrived */
     out_frame *outq, *outq_tail;
     size_t outq_bytes;
     ah_msg_asm in;
