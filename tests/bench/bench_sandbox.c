@@ -11,6 +11,7 @@
  * Usage: bench_sandbox --smoke | --full. Prints a table and writes
  * $BENCH_OUT/sandbox.json. Fails only if something breaks (a runner that
  * does not start or answer), never because of timing (scripts/bench.sh).
+ * Confined and unconfined measurements alternate within each series.
  */
 #include "../../host/plugin/proc.h"
 #include "../../sdk/ipc/chan.h"
@@ -164,50 +165,59 @@ static int call(runner *r, uint64_t id)
 
 /* ---- the measurements ----------------------------------------------------------- */
 
-static int spawn_to_ready(bool confined, int n, stats *out)
+/* Confined and unconfined alternate, so that both see the same machine
+ * (other load, caches, frequency) over the run. */
+static int spawn_to_ready(int n, stats *confined, stats *unconfined)
 {
-    double *v = calloc((size_t)n, sizeof(*v));
-    for (int i = 0; i < n; i++) {
+    double *v[2] = {calloc((size_t)n, sizeof(double)), calloc((size_t)n, sizeof(double))};
+    int rc = 0;
+    for (int i = 0; i < 2 * n && rc == 0; i++) {
+        bool conf = i % 2 == 0;
         runner *r = calloc(1, sizeof(*r));
         double t0 = now_us();
-        if (start(r, confined) < 0) {
+        if (start(r, conf) < 0) {
             fprintf(stderr, "bench_sandbox: the %s runner did not become ready\n",
-                    confined ? "confined" : "unconfined");
+                    conf ? "confined" : "unconfined");
             show_log(r);
-            stop(r);
-            free(r);
-            free(v);
-            return -1;
+            rc = -1;
+        } else {
+            v[conf ? 0 : 1][i / 2] = (now_us() - t0) / 1000.0;
         }
-        v[i] = (now_us() - t0) / 1000.0;
         stop(r);
         free(r);
     }
-    *out = summarize(v, (size_t)n);
-    free(v);
-    return 0;
+    if (rc == 0) {
+        *confined = summarize(v[0], (size_t)n);
+        *unconfined = summarize(v[1], (size_t)n);
+    }
+    free(v[0]);
+    free(v[1]);
+    return rc;
 }
 
-static int round_trips(bool confined, int n, stats *out)
+static int round_trips(int n, stats *confined, stats *unconfined)
 {
-    runner *r = calloc(1, sizeof(*r));
-    double *v = calloc((size_t)n, sizeof(*v));
-    int rc = start(r, confined);
+    runner *r[2] = {calloc(1, sizeof(runner)), calloc(1, sizeof(runner))};
+    double *v[2] = {calloc((size_t)n, sizeof(double)), calloc((size_t)n, sizeof(double))};
+    int rc = start(r[0], true) == 0 && start(r[1], false) == 0 ? 0 : -1;
     for (int i = 0; rc == 0 && i < n / 10 + 1; i++) /* warm up */
-        rc = call(r, 100 + (uint64_t)i);
-    for (int i = 0; rc == 0 && i < n; i++) {
+        rc = call(r[i % 2], 100 + (uint64_t)i);
+    for (int i = 0; rc == 0 && i < 2 * n; i++) {
         double t0 = now_us();
-        rc = call(r, 1000000 + (uint64_t)i);
-        v[i] = now_us() - t0;
+        rc = call(r[i % 2], 1000000 + (uint64_t)i);
+        v[i % 2][i / 2] = now_us() - t0;
     }
-    if (rc == 0)
-        *out = summarize(v, (size_t)n);
-    else
-        fprintf(stderr, "bench_sandbox: a call to the %s runner failed\n",
-                confined ? "confined" : "unconfined");
-    stop(r);
-    free(r);
-    free(v);
+    if (rc == 0) {
+        *confined = summarize(v[0], (size_t)n);
+        *unconfined = summarize(v[1], (size_t)n);
+    } else {
+        fprintf(stderr, "bench_sandbox: a call failed\n");
+    }
+    for (int k = 0; k < 2; k++) {
+        stop(r[k]);
+        free(r[k]);
+        free(v[k]);
+    }
     return rc;
 }
 
@@ -221,10 +231,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int spawns = full ? 100 : 5, calls = full ? 20000 : 300;
     stats sc, su, cc, cu;
-    /* Interleave nothing: each series runs alone, confined first. */
-    if (spawn_to_ready(true, spawns, &sc) < 0 || spawn_to_ready(false, spawns, &su) < 0 ||
-        round_trips(true, calls, &cc) < 0 || round_trips(false, calls, &cu) < 0)
-        return 1;
+    if (spawn_to_ready(spawns, &sc, &su) < 0 || round_trips(calls, &cc, &cu) < 0) return 1;
 
     printf("%-28s %12s %12s %12s\n", "", "confined", "unconfined", "ratio");
     printf("%-28s %12.2f %12.2f %11.2fx\n", "spawn-to-ready median (ms)", sc.median, su.median,
