@@ -24,6 +24,12 @@
     (CLONE_THREAD | CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |     \
      CLONE_NEWUTS | CLONE_NEWCGROUP)
 
+/* Argument comparisons (libseccomp's, with every field given). EQ and LT
+ * are 64-bit: a value with stray high bits never matches. */
+#define ARG_EQ(n, v) SCMP_CMP(n, SCMP_CMP_EQ, (scmp_datum_t)(v), 0)
+#define ARG_LT(n, v) SCMP_CMP(n, SCMP_CMP_LT, (scmp_datum_t)(v), 0)
+#define ARG_MASKED_EQ(n, mask, v) SCMP_CMP(n, SCMP_CMP_MASKED_EQ, (scmp_datum_t)(mask), (v))
+
 typedef struct builder {
     scmp_filter_ctx ctx;
     int err;
@@ -80,8 +86,8 @@ static scmp_filter_ctx finish(builder *b)
 /* The SIGSYS handler's report: write(violation_fd, rec, 8, cookie). */
 static void handler_report(builder *b, const policy_params *p)
 {
-    ALLOW_IF(b, write, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->violation_fd), SCMP_A2(SCMP_CMP_EQ, 8),
-             SCMP_A3(SCMP_CMP_EQ, p->cookie));
+    ALLOW_IF(b, write, ARG_EQ(0, (scmp_datum_t)p->violation_fd), ARG_EQ(2, 8),
+             ARG_EQ(3, p->cookie));
 }
 
 static void exits(builder *b)
@@ -96,16 +102,16 @@ static void exits(builder *b)
  * signals only to the process itself (raise, abort). */
 static void own_signals(builder *b, const policy_params *p)
 {
-    ALLOW_IF(b, rt_sigaction, SCMP_A0(SCMP_CMP_LT, SIGSYS));
-    ALLOW_IF(b, rt_sigaction, SCMP_A0(SCMP_CMP_MASKED_EQ, ~(scmp_datum_t)31, 32)); /* 32..63 */
-    ALLOW_IF(b, rt_sigaction, SCMP_A0(SCMP_CMP_EQ, 64));
+    ALLOW_IF(b, rt_sigaction, ARG_LT(0, SIGSYS));
+    ALLOW_IF(b, rt_sigaction, ARG_MASKED_EQ(0, ~(scmp_datum_t)31, 32)); /* 32..63 */
+    ALLOW_IF(b, rt_sigaction, ARG_EQ(0, 64));
     ALLOW(b, rt_sigprocmask);
     ALLOW(b, getpid);
     ALLOW(b, getppid);
     ALLOW(b, gettid);
-    ALLOW_IF(b, kill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->own_pid));
-    ALLOW_IF(b, tkill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->own_pid));
-    ALLOW_IF(b, tgkill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)p->own_pid));
+    ALLOW_IF(b, kill, ARG_EQ(0, (scmp_datum_t)p->own_pid));
+    ALLOW_IF(b, tkill, ARG_EQ(0, (scmp_datum_t)p->own_pid));
+    ALLOW_IF(b, tgkill, ARG_EQ(0, (scmp_datum_t)p->own_pid));
 }
 
 static void clocks(builder *b)
@@ -128,8 +134,8 @@ static void memory(builder *b, int exec_allowed)
         ALLOW(b, mmap);
         ALLOW(b, mprotect);
     } else {
-        ALLOW_IF(b, mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-        ALLOW_IF(b, mprotect, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+        ALLOW_IF(b, mmap, ARG_MASKED_EQ(2, PROT_EXEC, 0));
+        ALLOW_IF(b, mprotect, ARG_MASKED_EQ(2, PROT_EXEC, 0));
     }
 }
 
@@ -157,8 +163,8 @@ scmp_filter_ctx policy_preload(const policy_params *p)
     const scmp_datum_t ipc = (scmp_datum_t)p->ipc_fd;
 
     /* Files, read-only. openat2's flags are behind a pointer. */
-    ALLOW_IF(&b, openat, SCMP_A2(SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0));
-    ALLOW_IF(&b, open, SCMP_A1(SCMP_CMP_MASKED_EQ, OPEN_WRITE_FLAGS, 0));
+    ALLOW_IF(&b, openat, ARG_MASKED_EQ(2, OPEN_WRITE_FLAGS, 0));
+    ALLOW_IF(&b, open, ARG_MASKED_EQ(1, OPEN_WRITE_FLAGS, 0));
     ENOSYS_FOR(&b, openat2);
     ALLOW(&b, stat);
     ALLOW(&b, lstat);
@@ -172,34 +178,34 @@ scmp_filter_ctx policy_preload(const policy_params *p)
     ALLOW(&b, getcwd);
 
     /* Descriptors: any but the violation pipe (the highest one). */
-    ALLOW_IF(&b, read, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, pread64, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, readv, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, write, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, writev, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, lseek, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, fstat, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, getdents64, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, close, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, fcntl, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, dup, SCMP_A0(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, dup2, SCMP_A0(SCMP_CMP_LT, viol), SCMP_A1(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, dup3, SCMP_A0(SCMP_CMP_LT, viol), SCMP_A1(SCMP_CMP_LT, viol));
-    ALLOW_IF(&b, ioctl, SCMP_A0(SCMP_CMP_LT, viol), SCMP_A1(SCMP_CMP_EQ, TCGETS));
-    ALLOW_IF(&b, ioctl, SCMP_A0(SCMP_CMP_LT, viol), SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+    ALLOW_IF(&b, read, ARG_LT(0, viol));
+    ALLOW_IF(&b, pread64, ARG_LT(0, viol));
+    ALLOW_IF(&b, readv, ARG_LT(0, viol));
+    ALLOW_IF(&b, write, ARG_LT(0, viol));
+    ALLOW_IF(&b, writev, ARG_LT(0, viol));
+    ALLOW_IF(&b, lseek, ARG_LT(0, viol));
+    ALLOW_IF(&b, fstat, ARG_LT(0, viol));
+    ALLOW_IF(&b, getdents64, ARG_LT(0, viol));
+    ALLOW_IF(&b, close, ARG_LT(0, viol));
+    ALLOW_IF(&b, fcntl, ARG_LT(0, viol));
+    ALLOW_IF(&b, dup, ARG_LT(0, viol));
+    ALLOW_IF(&b, dup2, ARG_LT(0, viol), ARG_LT(1, viol));
+    ALLOW_IF(&b, dup3, ARG_LT(0, viol), ARG_LT(1, viol));
+    ALLOW_IF(&b, ioctl, ARG_LT(0, viol), ARG_EQ(1, TCGETS));
+    ALLOW_IF(&b, ioctl, ARG_LT(0, viol), ARG_EQ(1, FIONREAD));
     handler_report(&b, p);
 
     /* The host socket is the only socket. */
-    ALLOW_IF(&b, recvmsg, SCMP_A0(SCMP_CMP_EQ, ipc));
-    ALLOW_IF(&b, recvfrom, SCMP_A0(SCMP_CMP_EQ, ipc));
-    ALLOW_IF(&b, sendmsg, SCMP_A0(SCMP_CMP_EQ, ipc));
-    ALLOW_IF(&b, sendto, SCMP_A0(SCMP_CMP_EQ, ipc));
+    ALLOW_IF(&b, recvmsg, ARG_EQ(0, ipc));
+    ALLOW_IF(&b, recvfrom, ARG_EQ(0, ipc));
+    ALLOW_IF(&b, sendmsg, ARG_EQ(0, ipc));
+    ALLOW_IF(&b, sendto, ARG_EQ(0, ipc));
 
     /* The loader maps the plugin executable: exec mappings until lockdown. */
     memory(&b, 1);
 
     /* Threads only (RLIMIT_NPROC refuses them: EAGAIN, not a kill). */
-    ALLOW_IF(&b, clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_CHECKED_FLAGS, CLONE_THREAD));
+    ALLOW_IF(&b, clone, ARG_MASKED_EQ(0, CLONE_CHECKED_FLAGS, CLONE_THREAD));
     ALLOW(&b, set_robust_list);
     ALLOW(&b, rseq);
 
@@ -213,10 +219,10 @@ scmp_filter_ctx policy_preload(const policy_params *p)
     ALLOW(&b, uname);
     ALLOW(&b, sched_getaffinity);
     /* Limits of the process itself; hard limits stop any raise. */
-    ALLOW_IF(&b, prlimit64, SCMP_A0(SCMP_CMP_EQ, 0));
+    ALLOW_IF(&b, prlimit64, ARG_EQ(0, 0));
     ALLOW(&b, getrlimit);
     /* Stacking the second filter (a plugin may only add restrictions). */
-    ALLOW_IF(&b, seccomp, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+    ALLOW_IF(&b, seccomp, ARG_EQ(0, SECCOMP_SET_MODE_FILTER));
 
     own_signals(&b, p);
     clocks(&b);
@@ -235,24 +241,23 @@ scmp_filter_ctx policy_postload(const policy_params *p)
     for (size_t i = 0; i < p->n_held && i < POLICY_MAX_FDS; i++) {
         const scmp_datum_t fd = (scmp_datum_t)p->held_fds[i];
         if (p->held_fds[i] == p->violation_fd) continue;
-        ALLOW_IF(&b, read, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, pread64, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, readv, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, write, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, writev, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, recvmsg, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, recvfrom, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, sendmsg, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, sendto, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, lseek, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, close, SCMP_A0(SCMP_CMP_EQ, fd));
-        ALLOW_IF(&b, fstat, SCMP_A0(SCMP_CMP_EQ, fd));
+        ALLOW_IF(&b, read, ARG_EQ(0, fd));
+        ALLOW_IF(&b, pread64, ARG_EQ(0, fd));
+        ALLOW_IF(&b, readv, ARG_EQ(0, fd));
+        ALLOW_IF(&b, write, ARG_EQ(0, fd));
+        ALLOW_IF(&b, writev, ARG_EQ(0, fd));
+        ALLOW_IF(&b, recvmsg, ARG_EQ(0, fd));
+        ALLOW_IF(&b, recvfrom, ARG_EQ(0, fd));
+        ALLOW_IF(&b, sendmsg, ARG_EQ(0, fd));
+        ALLOW_IF(&b, sendto, ARG_EQ(0, fd));
+        ALLOW_IF(&b, lseek, ARG_EQ(0, fd));
+        ALLOW_IF(&b, close, ARG_EQ(0, fd));
+        ALLOW_IF(&b, fstat, ARG_EQ(0, fd));
         /* fstat(3) in libc: fstatat(fd, "", st, AT_EMPTY_PATH). */
-        ALLOW_IF(&b, newfstatat, SCMP_A0(SCMP_CMP_EQ, fd), SCMP_A3(SCMP_CMP_EQ, AT_EMPTY_PATH));
-        ALLOW_IF(&b, ioctl, SCMP_A0(SCMP_CMP_EQ, fd), SCMP_A1(SCMP_CMP_EQ, TCGETS));
+        ALLOW_IF(&b, newfstatat, ARG_EQ(0, fd), ARG_EQ(3, AT_EMPTY_PATH));
+        ALLOW_IF(&b, ioctl, ARG_EQ(0, fd), ARG_EQ(1, TCGETS));
         for (size_t k = 0; k < sizeof(fcntl_cmds) / sizeof(fcntl_cmds[0]); k++)
-            ALLOW_IF(&b, fcntl, SCMP_A0(SCMP_CMP_EQ, fd),
-                     SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_cmds[k]));
+            ALLOW_IF(&b, fcntl, ARG_EQ(0, fd), ARG_EQ(1, (scmp_datum_t)fcntl_cmds[k]));
     }
     handler_report(&b, p);
     if (p->sanitizer_runtime) {
@@ -261,7 +266,7 @@ scmp_filter_ctx policy_postload(const policy_params *p)
     }
     memory(&b, 0);
     /* Limits of the process itself; hard limits stop any raise. */
-    ALLOW_IF(&b, prlimit64, SCMP_A0(SCMP_CMP_EQ, 0));
+    ALLOW_IF(&b, prlimit64, ARG_EQ(0, 0));
     own_signals(&b, p);
     clocks(&b);
     quiet(&b);
@@ -276,15 +281,15 @@ scmp_filter_ctx policy_relay(const policy_params *p)
     builder b;
     if (start(&b) < 0) return NULL;
     const scmp_datum_t st = (scmp_datum_t)p->status_fd;
-    ALLOW_IF(&b, read, SCMP_A0(SCMP_CMP_EQ, st));
-    ALLOW_IF(&b, write, SCMP_A0(SCMP_CMP_EQ, st));
-    ALLOW_IF(&b, write, SCMP_A0(SCMP_CMP_EQ, 2));
-    ALLOW_IF(&b, close, SCMP_A0(SCMP_CMP_EQ, st));
+    ALLOW_IF(&b, read, ARG_EQ(0, st));
+    ALLOW_IF(&b, write, ARG_EQ(0, st));
+    ALLOW_IF(&b, write, ARG_EQ(0, 2));
+    ALLOW_IF(&b, close, ARG_EQ(0, st));
     ALLOW(&b, wait4);
     ALLOW(&b, waitid);
     ALLOW(&b, brk);
     ALLOW(&b, munmap);
-    ALLOW_IF(&b, mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    ALLOW_IF(&b, mmap, ARG_MASKED_EQ(2, PROT_EXEC, 0));
     ALLOW(&b, futex);
     own_signals(&b, p);
     exits(&b);

@@ -40,8 +40,8 @@ int main(int argc, char **argv)
     int ok = f != NULL;
     if (!strcmp(name, "runner-without-userns") || !strcmp(name, "runner-without-seccomp") ||
         !strcmp(name, "runner-without-setuid")) {
-        DENY(f, EPERM, clone, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
-        DENY(f, EPERM, unshare, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
+        DENY(f, EPERM, clone, 1, SCMP_CMP(0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
+        DENY(f, EPERM, unshare, 1, SCMP_CMP(0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
     }
     if (!strcmp(name, "runner-without-userns")) {
         /* only that */
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(name, "runner-without-seccomp")) {
         /* This filter is loaded first; the runner's own loads then fail. */
         DENY(f, EPERM, seccomp, 0);
-        DENY(f, EPERM, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_SECCOMP));
+        DENY(f, EPERM, prctl, 1, SCMP_CMP(0, SCMP_CMP_EQ, PR_SET_SECCOMP, 0));
     } else if (!strcmp(name, "runner-without-setuid")) {
         DENY(f, EPERM, setuid, 0);
         DENY(f, EPERM, setresuid, 0);
