@@ -96,12 +96,13 @@ int main(int argc, char **argv)
     uint32_t host_pid = 0;
     sandbox_opts so = {
         .memory_mb = 256, .open_files = 64, .ipc_fd = IPC_FD, .violation_fd = VIOLATION_FD};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (!strcmp(a, "--no-sandbox")) {
 #ifdef AH_TEST_NO_SANDBOX
             so.disabled = true;
+            i--; /* a flag without a value */
             continue;
 #else
             fprintf(stderr, "agenthost-runner: --no-sandbox exists only in test builds\n");
@@ -134,7 +135,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "agenthost-runner: bad value for %s\n", a);
             return 64;
         }
-        i++;
     }
     if (!library || !plugin || !instance) {
         usage();
