@@ -254,6 +254,18 @@ static void test_preloaded_iconv_charset_converts_after_lockdown(void **state)
     assert_false(hc_violation_logged(h, "hostile", NULL));
 }
 
+static void test_libc_messages_work_after_lockdown(void **state)
+{
+    (void)state;
+    /* strerror's first use looks up a message catalog: done before lockdown. */
+    th_host *h = hc_start_idle();
+    json_t *o = NULL;
+    assert_int_equal(th_call(h, "hostile", "compat", "{\"what\":\"strerror\"}", &o), 200);
+    assert_string_equal(json_string_value(th_get(o, "result.text")), "No such file or directory");
+    json_decref(o);
+    assert_false(hc_violation_logged(h, "hostile", NULL));
+}
+
 static void test_abort_in_the_plugin_ends_it_with_sigabrt(void **state)
 {
     (void)state;
@@ -383,6 +395,7 @@ static void test_a_runner_that_cannot_drop_root_refuses_to_start(void **state)
 static const struct CMUnitTest compat[] = {
     T(test_instance_state_reports_both_filters_and_every_layer),
     T(test_preloaded_iconv_charset_converts_after_lockdown),
+    T(test_libc_messages_work_after_lockdown),
     T(test_abort_in_the_plugin_ends_it_with_sigabrt),
     T(test_instance_memory_counts_the_plugin_process_not_only_the_runner),
     T(test_without_user_namespaces_the_rest_still_confines_and_says_so),

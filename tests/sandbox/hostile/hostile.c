@@ -11,7 +11,7 @@
  * done: ..." once the attack has returned, so that the test can tell an
  * attack that worked from one that was stopped. The action "compat" runs
  * harmless things a well-behaved plugin may do (undefined behaviour for
- * UBSan, iconv, abort, holding memory) to show the sandbox leaves them working.
+ * UBSan, iconv, strerror, abort, holding memory) to show the sandbox leaves them working.
  */
 #include <agenthost/plugin.h>
 
@@ -644,6 +644,8 @@ static void compat(ah_call *call, const char *what)
         if (cd != (iconv_t)-1) iconv_close(cd);
         h->reply(call,
                  json_pack("{s:b,s:i}", "ok", rc != (size_t)-1, "bytes", (int)(sizeof(out) - ol)));
+    } else if (!strcmp(what, "strerror")) {
+        h->reply(call, json_pack("{s:s}", "text", strerror(ENOENT)));
     } else if (!strcmp(what, "abort")) {
         abort();
     } else if (!strcmp(what, "hold")) {
