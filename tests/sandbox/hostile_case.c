@@ -31,7 +31,12 @@ static th_host H;
 static bool g_running;
 static bool g_unconfined, g_ci;
 static int g_noticed;
-static volatile sig_atomic_t g_sigurg;
+/* Senders of the SIGURG this process received (kill(-1) reaches every
+ * process, including the other mode's test running beside this one: only
+ * a sender from this case's host counts). */
+#define MAX_SENDERS 32
+static volatile sig_atomic_t g_nsenders;
+static volatile pid_t g_senders[MAX_SENDERS];
 static int g_listener = -1;
 static char g_canary[64]; /* AHCANARY=<random>, in the host's environment */
 static char g_canary_hex[160];
@@ -51,10 +56,38 @@ bool hc_ci(void)
     return g_ci;
 }
 
-static void on_sigurg(int sig)
+static void on_sigurg(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
-    g_sigurg++;
+    (void)uctx;
+    if (g_nsenders < MAX_SENDERS) g_senders[g_nsenders++] = si->si_pid;
+}
+
+/* Is pid the host of this case or one of its descendants? */
+static bool from_this_host(pid_t pid)
+{
+    for (int depth = 0; depth < 8 && pid > 1; depth++) {
+        if (pid == H.pid) return true;
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "re");
+        if (!f) return false;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *p = strrchr(buf, ')');
+        int ppid = 0;
+        if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1) return false;
+        pid = ppid;
+    }
+    return false;
+}
+
+static bool signalled_by_this_host(void)
+{
+    for (int i = 0; i < g_nsenders && i < MAX_SENDERS; i++)
+        if (from_this_host(g_senders[i])) return true;
+    return false;
 }
 
 static void hex(const unsigned char *p, size_t n, char *out, size_t cap)
@@ -88,7 +121,7 @@ void hc_global_setup(void)
     hex((const unsigned char *)g_canary, strlen(g_canary), g_canary_hex, sizeof(g_canary_hex));
     size_t n = read_prefix("/etc/shadow", buf, sizeof(buf));
     hex(buf, n, g_shadow_hex, sizeof(g_shadow_hex));
-    struct sigaction sa = {.sa_handler = on_sigurg};
+    struct sigaction sa = {.sa_sigaction = on_sigurg, .sa_flags = SA_SIGINFO};
     sigaction(SIGURG, &sa, NULL);
     /* Soft 0 (no core files), hard unlimited: a runner that kept these
      * limits could turn core dumps on. */
@@ -134,7 +167,7 @@ static void start(const char *attack, const char *when, const char *limits, cons
 {
     assert_int_equal(th_init(&H, "sandbox"), 0);
     g_running = true;
-    g_sigurg = 0;
+    g_nsenders = 0;
     assert_int_equal(th_install_plugin(&H, "echo"), 0);
     assert_int_equal(th_install_dir(&H, TH_BUILD_DIR "/tests/plugins/hostile", "hostile"), 0);
     char path[700];
@@ -454,7 +487,7 @@ static void check_no_side_effect(void)
     check(conn < 0 && (errno == EAGAIN || errno == EWOULDBLOCK),
           "the listener accepted a connection");
     if (conn >= 0) close(conn);
-    check(g_sigurg == 0, "the test process received the plugin's kill(-1, SIGURG)");
+    check(!signalled_by_this_host(), "the test process received the plugin's kill(-1, SIGURG)");
     check(!mounted_in_breach(), "the plugin mounted a file system");
     check(!th_logs_contain(&H, "BREACH"), "the plugin reports a BREACH in its log");
     check(!th_logs_contain(&H, g_canary_hex), "the host's environment leaked into a log");
