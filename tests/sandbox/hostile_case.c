@@ -198,7 +198,12 @@ static void start(const char *attack, const char *when, const char *limits, cons
              "  {\"id\": \"neighbour\", \"plugin\": \"echo\"}]}",
              runner_json, limits ? limits : "{}");
     assert_int_equal(th_config(&H, cfg), 0);
-    assert_int_equal(th_start(&H, g_canary, 10000), 0);
+    if (th_start(&H, g_canary, 10000) != 0) {
+        /* Unconfined, a constructor may kill the host as it starts. */
+        if (!g_unconfined || H.pid > 0) fail_msg("the host did not start");
+        g_noticed++;
+        fprintf(stderr, "    noticed without the sandbox: the host died while starting\n");
+    }
     unsigned char key[24];
     char kp[700];
     snprintf(kp, sizeof(kp), "%s/var/master.key", H.dir);
