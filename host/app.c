@@ -1,10 +1,12 @@
 #include "app.h"
 
 #include "api/api.h"
+#include "broker/broker.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/tokens.h"
 #include "core/util.h"
+#include "plugin/pmetrics.h"
 
 #include <agenthost/plugin.h>
 
@@ -132,10 +134,31 @@ static int open_modules(app *a, char *err, size_t errlen)
         return -1;
     }
     if (supervisor_new(&a->sup, a->loop, a->st, a->sec, &sv) != 0 ||
-        kv_attach(&a->kv, a->sup, a->st) != 0) {
+        kv_attach(&a->kv, a->sup, a->st) != 0 || pmetrics_attach(&a->pmetrics, a->sup) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    broker_opts bo = {
+        .connect_timeout_ms = (uint32_t)config_int(c, "broker", "connect_timeout_ms"),
+        .timeout_ms = (uint32_t)config_int(c, "broker", "timeout_ms"),
+        .max_timeout_ms = (uint32_t)config_int(c, "broker", "max_timeout_ms"),
+        .idle_timeout_ms = (uint32_t)config_int(c, "broker", "idle_timeout_ms"),
+        .max_request_bytes = (size_t)config_int(c, "broker", "max_request_kb") << 10,
+        .max_response_bytes = (size_t)config_int(c, "broker", "max_response_kb") << 10,
+        .max_stream_bytes = (size_t)config_int(c, "broker", "max_stream_kb") << 10,
+        .max_in_flight = (uint32_t)config_int(c, "broker", "max_in_flight"),
+        .max_retries = (uint32_t)config_int(c, "broker", "max_retries"),
+        .retry_base_ms = (uint32_t)config_int(c, "broker", "retry_base_ms"),
+        .retry_max_ms = (uint32_t)config_int(c, "broker", "retry_max_ms"),
+        .max_retry_after_ms = (uint32_t)config_int(c, "broker", "max_retry_after_ms"),
+        .breaker_failures = (uint32_t)config_int(c, "broker", "breaker_failures"),
+        .breaker_cooldown_ms = (uint32_t)config_int(c, "broker", "breaker_cooldown_ms"),
+        .max_redirects = (uint32_t)config_int(c, "broker", "max_redirects"),
+        .listen = c->listen,
+    };
+    if (broker_new(&a->egress, a->loop, &bo, err, errlen) != 0)
+        return -1;
+    broker_attach(a->egress, a->sup);
     add_instances(a);
     if (!tokens_any(a->st)) {
         char token[TOKEN_LEN + 1];
@@ -164,12 +187,15 @@ static void close_modules(app *a)
     metrics_remove_collector(metrics_process_collector, NULL);
     api_stop(a->http);
     a->http = NULL;
+    broker_free(a->egress); /* running requests are dropped unanswered */
+    a->egress = NULL;
     if (a->st)
         store_close(a->st); /* answers pending writes; instances still exist */
     a->st = NULL;
     if (a->sup)
         supervisor_free(a->sup);
     kv_detach(a->kv);
+    pmetrics_detach(a->pmetrics);
     registry_free(a->reg);
     secrets_close(a->sec);
     loop_free(a->loop);

@@ -16,6 +16,8 @@
 #include <stdbool.h>
 
 typedef struct api api;
+typedef struct broker broker;
+typedef struct pmetrics pmetrics;
 
 typedef struct app {
     config *cfg;
@@ -25,6 +27,8 @@ typedef struct app {
     registry *reg;
     supervisor *sup;
     kv_service *kv;
+    broker *egress;
+    pmetrics *pmetrics;
     api *http;
     int lock_fd;
     int signals;   /* termination signals received */
