@@ -255,20 +255,23 @@ static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
     return false;
 }
 
+static bool entry_matches(const egress_entry *e, const egress_target *t);
+
 const egress_entry *policy_match(const egress_policy *p, const egress_target *t)
 {
-    for (size_t i = 0; i < p->n; i++) {
-        const egress_entry *e = &p->v[i];
-        if (strcmp(e->scheme, t->scheme) != 0) continue;
-        int port = e->port ? e->port : policy_default_port(e->scheme);
-        if (port != t->port) continue;
-        if (e->ip_literal && t->ip_literal) {
-            if (same_ip((const struct sockaddr *)&e->ip, (const struct sockaddr *)&t->ip)) return e;
-            continue;
-        }
-        if (host_matches(e->host, t->host)) return e;
-    }
+    for (size_t i = 0; i < p->n; i++)
+        if (entry_matches(&p->v[i], t)) return &p->v[i];
     return NULL;
+}
+
+static bool entry_matches(const egress_entry *e, const egress_target *t)
+{
+    if (strcmp(e->scheme, t->scheme) != 0) return false;
+    int port = e->port ? e->port : policy_default_port(e->scheme);
+    if (port != t->port) return false;
+    if (e->ip_literal && t->ip_literal)
+        return same_ip((const struct sockaddr *)&e->ip, (const struct sockaddr *)&t->ip);
+    return host_matches(e->host, t->host);
 }
 
 /* ---- addresses ------------------------------------------------------------ */
@@ -356,6 +359,22 @@ const char *policy_check_address(const egress_entry *e, const struct sockaddr *s
                                       : "private address (the entry is not marked private)";
     if (c == ADDR_LINK_LOCAL && !named) return "link-local address not named by the entry";
     return NULL;
+}
+
+const char *policy_check_target_address(const egress_policy *p, const egress_target *t,
+                                        const struct sockaddr *sa, int port,
+                                        const policy_self *self)
+{
+    const char *first = "destination not in the allowlist";
+    bool any = false;
+    for (size_t i = 0; i < p->n; i++) {
+        if (!entry_matches(&p->v[i], t)) continue;
+        const char *why = policy_check_address(&p->v[i], sa, port, self);
+        if (!why) return NULL;
+        if (!any) first = why;
+        any = true;
+    }
+    return first;
 }
 
 const char *policy_addr_str(const struct sockaddr *sa, char *buf, size_t len)

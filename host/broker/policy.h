@@ -92,6 +92,12 @@ const egress_entry *policy_match(const egress_policy *p, const egress_target *t)
 addr_class policy_classify(const struct sockaddr *sa);
 const char *policy_class_name(addr_class c);
 
+/* NULL when some entry matching t lets a connection go to sa:port, else
+ * the reason the first matching entry gives (static). */
+const char *policy_check_target_address(const egress_policy *p, const egress_target *t,
+                                        const struct sockaddr *sa, int port,
+                                        const policy_self *self);
+
 /* NULL when entry e lets a connection go to sa:port, else a static reason. */
 const char *policy_check_address(const egress_entry *e, const struct sockaddr *sa, int port,
                                  const policy_self *self);

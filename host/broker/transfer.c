@@ -333,7 +333,8 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
     xfer *x = ud;
     const struct sockaddr *sa = &a->addr;
     if (!x->proxy) {
-        const char *why = policy_check_address(x->entry, sa, port_of(sa), &x->b->self);
+        const char *why =
+            policy_check_target_address(&x->ie->pol, &x->target, sa, port_of(sa), &x->b->self);
         if (why) {
             snprintf(x->refused, sizeof(x->refused), "%s", why);
             policy_addr_str(sa, x->refused_addr, sizeof(x->refused_addr));
@@ -588,8 +589,8 @@ static int follow_redirect(xfer *x)
         return 1;
     }
     if (t.ip_literal) {
-        const char *bad =
-            policy_check_address(x->entry, (const struct sockaddr *)&t.ip, t.port, &x->b->self);
+        const char *bad = policy_check_target_address(
+            &x->ie->pol, &t, (const struct sockaddr *)&t.ip, t.port, &x->b->self);
         if (bad) {
             char a[64];
             refuse(x, bad, policy_addr_str((const struct sockaddr *)&t.ip, a, sizeof(a)));
@@ -752,8 +753,8 @@ void xfer_start(broker *b, inst_egress *ie, inst_req req, xfer_spec *spec)
         return;
     }
     if (x->target.ip_literal) {
-        const char *bad = policy_check_address(x->entry, (const struct sockaddr *)&x->target.ip,
-                                               x->target.port, &b->self);
+        const char *bad = policy_check_target_address(
+            &ie->pol, &x->target, (const struct sockaddr *)&x->target.ip, x->target.port, &b->self);
         if (bad) {
             char a[64];
             refuse(x, bad, policy_addr_str((const struct sockaddr *)&x->target.ip, a, sizeof(a)));

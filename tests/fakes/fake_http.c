@@ -26,7 +26,7 @@ struct fh_conn {
     fh_server *srv;
     char *buf;
     size_t len, cap;
-    int busy;    /* a request is being answered */
+    int busy; /* a request is being answered */
     int closing;
     int keep_alive;
     int handles; /* open uv handles */
@@ -46,19 +46,16 @@ static void try_parse(fh_conn *c);
 static void on_closed(uv_handle_t *h)
 {
     fh_conn *c = h->data;
-    if (--c->handles > 0)
-        return;
+    if (--c->handles > 0) return;
     fh_script_free(&c->script);
-    if (c->later_free && c->later_ud)
-        c->later_free(c->later_ud);
+    if (c->later_free && c->later_ud) c->later_free(c->later_ud);
     free(c->buf);
     free(c);
 }
 
 static void conn_close(fh_conn *c)
 {
-    if (c->closing)
-        return;
+    if (c->closing) return;
     c->closing = 1;
     c->srv->open--;
     uv_timer_stop(&c->timer);
@@ -105,8 +102,7 @@ static void send_owned(fh_conn *c, char *data, size_t len)
 static void send_copy(fh_conn *c, const void *data, size_t len)
 {
     char *d = malloc(len ? len : 1);
-    if (!d)
-        return;
+    if (!d) return;
     memcpy(d, data, len);
     send_owned(c, d, len);
 }
@@ -148,8 +144,7 @@ static void done_request(fh_conn *c)
     c->busy = 0;
     if (!c->keep_alive) {
         uv_shutdown_t *sd = malloc(sizeof(*sd));
-        if (!sd || uv_shutdown(sd, (uv_stream_t *)&c->tcp, NULL) != 0)
-            free(sd);
+        if (!sd || uv_shutdown(sd, (uv_stream_t *)&c->tcp, NULL) != 0) free(sd);
         conn_close(c);
         return;
     }
@@ -160,15 +155,13 @@ void fh_respond(fh_conn *c, int status, const char *content_type, const char *ex
                 const void *body, size_t len)
 {
     char *head = NULL;
-    int n = asprintf(&head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                     status, reason(status), content_type ? content_type : "application/json", len,
-                     extra_headers ? extra_headers : "", c->keep_alive ? "" : "Connection: close\r\n");
-    if (n < 0)
-        return;
+    int n =
+        asprintf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                 status, reason(status), content_type ? content_type : "application/json", len,
+                 extra_headers ? extra_headers : "", c->keep_alive ? "" : "Connection: close\r\n");
+    if (n < 0) return;
     send_owned(c, head, (size_t)n);
-    if (len)
-        send_copy(c, body, len);
+    if (len) send_copy(c, body, len);
     done_request(c);
 }
 
@@ -177,14 +170,12 @@ void fh_script_add(fh_script *s, uint32_t delay_ms, const void *data, size_t len
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         fh_piece *nv = realloc(s->v, cap * sizeof(*nv));
-        if (!nv)
-            return;
+        if (!nv) return;
         s->v = nv;
         s->cap = cap;
     }
     char *d = malloc(len ? len : 1);
-    if (!d)
-        return;
+    if (!d) return;
     memcpy(d, data, len);
     s->v[s->n++] = (fh_piece){.delay_ms = delay_ms, .data = d, .len = len};
 }
@@ -200,8 +191,7 @@ void fh_script_free(fh_script *s)
 static void send_chunk(fh_conn *c, const char *data, size_t len)
 {
     char *out = malloc(len + 32);
-    if (!out)
-        return;
+    if (!out) return;
     int h = snprintf(out, 32, "%zx\r\n", len);
     memcpy(out + h, data, len);
     memcpy(out + h + len, "\r\n", 2);
@@ -243,8 +233,7 @@ void fh_play(fh_conn *c, int status, const char *content_type, const char *extra
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
                      "Cache-Control: no-cache\r\n%s\r\n",
                      status, reason(status), content_type, extra_headers ? extra_headers : "");
-    if (n < 0)
-        return;
+    if (n < 0) return;
     send_owned(c, head, (size_t)n);
     fh_script_free(&c->script);
     c->script = *script;
@@ -262,17 +251,14 @@ static void on_later(uv_timer_t *t)
     c->later = NULL;
     c->later_ud = NULL;
     c->later_free = NULL;
-    if (fn && !c->closing)
-        fn(c, ud);
-    if (fr && ud)
-        fr(ud);
+    if (fn && !c->closing) fn(c, ud);
+    if (fr && ud) fr(ud);
 }
 
 void fh_later(fh_conn *c, uint32_t ms, void (*fn)(fh_conn *c, void *ud), void *ud,
               void (*free_ud)(void *ud))
 {
-    if (c->later_free && c->later_ud)
-        c->later_free(c->later_ud);
+    if (c->later_free && c->later_ud) c->later_free(c->later_ud);
     c->later = fn;
     c->later_ud = ud;
     c->later_free = free_ud;
@@ -286,7 +272,8 @@ static void bad_request(fh_conn *c, const char *why)
     c->keep_alive = 0;
     c->busy = 1;
     char body[256];
-    int n = snprintf(body, sizeof(body), "{\"error\":{\"message\":\"%s\",\"type\":\"invalid_request_error\"}}", why);
+    int n = snprintf(body, sizeof(body),
+                     "{\"error\":{\"message\":\"%s\",\"type\":\"invalid_request_error\"}}", why);
     fh_respond(c, 400, "application/json", NULL, body, (size_t)n);
 }
 
@@ -295,15 +282,13 @@ static void try_parse(fh_conn *c)
     while (!c->busy && !c->closing && c->len) {
         char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
         if (!end) {
-            if (c->len > HEAD_MAX)
-                bad_request(c, "headers too large");
+            if (c->len > HEAD_MAX) bad_request(c, "headers too large");
             return;
         }
         size_t head_len = (size_t)(end - c->buf) + 4;
         *end = 0;
         char *line_end = strstr(c->buf, "\r\n");
-        if (line_end)
-            *line_end = 0;
+        if (line_end) *line_end = 0;
         char method[16], target[4096], version[16];
         if (sscanf(c->buf, "%15s %4095s %15s", method, target, version) != 3) {
             bad_request(c, "bad request line");
@@ -314,8 +299,7 @@ static void try_parse(fh_conn *c)
         c->keep_alive = strcmp(version, "HTTP/1.0") != 0;
         for (char *h = line_end ? line_end + 2 : NULL; h && *h;) {
             char *next = strstr(h, "\r\n");
-            if (next)
-                *next = 0;
+            if (next) *next = 0;
             char *colon = strchr(h, ':');
             if (colon) {
                 *colon = 0;
@@ -325,10 +309,8 @@ static void try_parse(fh_conn *c)
                 while (*v == ' ')
                     v++;
                 json_object_set_new(hdrs, h, json_string(v));
-                if (!strcmp(h, "content-length"))
-                    body_len = strtoull(v, NULL, 10);
-                if (!strcmp(h, "connection") && !strcasecmp(v, "close"))
-                    c->keep_alive = 0;
+                if (!strcmp(h, "content-length")) body_len = strtoull(v, NULL, 10);
+                if (!strcmp(h, "connection") && !strcasecmp(v, "close")) c->keep_alive = 0;
             }
             h = next ? next + 2 : NULL;
         }
@@ -339,8 +321,7 @@ static void try_parse(fh_conn *c)
         }
         if (c->len < head_len + body_len) {
             *end = '\r'; /* restore and wait for the rest */
-            if (line_end)
-                *line_end = '\r';
+            if (line_end) *line_end = '\r';
             json_decref(hdrs);
             return;
         }
@@ -348,10 +329,13 @@ static void try_parse(fh_conn *c)
         memcpy(body, c->buf + head_len, body_len);
         body[body_len] = 0;
         char *q = strchr(target, '?');
-        if (q)
-            *q++ = 0;
-        fh_req req = {.method = method, .path = target, .query = q ? q : "", .headers = hdrs,
-                      .body = body, .body_len = body_len};
+        if (q) *q++ = 0;
+        fh_req req = {.method = method,
+                      .path = target,
+                      .query = q ? q : "",
+                      .headers = hdrs,
+                      .body = body,
+                      .body_len = body_len};
         memmove(c->buf, c->buf + head_len + body_len, c->len - head_len - body_len);
         c->len -= head_len + body_len;
         c->busy = 1;
@@ -393,11 +377,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 static void on_connection(uv_stream_t *l, int status)
 {
     fh_server *srv = l->data;
-    if (status < 0)
-        return;
+    if (status < 0) return;
     fh_conn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return;
+    if (!c) return;
     c->srv = srv;
     uv_tcp_init(srv->uv, &c->tcp);
     uv_timer_init(srv->uv, &c->timer);
@@ -410,18 +392,15 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     }
     srv->open++;
-    if (srv->open > srv->max_open)
-        srv->max_open = srv->open;
+    if (srv->open > srv->max_open) srv->max_open = srv->open;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-int fh_listen(fh_server **out, uv_loop_t *uv, const char *host, int port, fh_handler fn,
-              void *ud)
+int fh_listen(fh_server **out, uv_loop_t *uv, const char *host, int port, fh_handler fn, void *ud)
 {
     fh_server *s = calloc(1, sizeof(*s));
-    if (!s)
-        return -1;
+    if (!s) return -1;
     s->uv = uv;
     s->fn = fn;
     s->ud = ud;

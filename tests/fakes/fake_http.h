@@ -27,8 +27,7 @@ typedef struct fh_req {
 /* Called once per request; answer with fh_respond, fh_stream_* or fh_play. */
 typedef void (*fh_handler)(void *ud, fh_conn *c, const fh_req *req);
 
-int fh_listen(fh_server **out, uv_loop_t *uv, const char *host, int port, fh_handler fn,
-              void *ud);
+int fh_listen(fh_server **out, uv_loop_t *uv, const char *host, int port, fh_handler fn, void *ud);
 int fh_port(const fh_server *s);
 long fh_open_connections(const fh_server *s);
 long fh_max_connections(const fh_server *s);

@@ -62,8 +62,7 @@ static char *read_file(const char *dir, const char *name)
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -72,8 +71,7 @@ static char *read_file(const char *dir, const char *name)
         free(b);
         b = NULL;
     }
-    if (b)
-        b[n] = 0;
+    if (b) b[n] = 0;
     fclose(f);
     return b;
 }
@@ -91,10 +89,8 @@ static int load_samples(const char *dir)
     {
         const char *name = json_string_value(json_object_get(e, "name"));
         json_t *body = json_object_get(json_object_get(e, "response"), "body");
-        if (name && !strcmp(name, "nonstream_tool_call"))
-            F.tool_answer = json_incref(body);
-        if (name && !strcmp(name, "nonstream_final_answer"))
-            F.final_answer = json_incref(body);
+        if (name && !strcmp(name, "nonstream_tool_call")) F.tool_answer = json_incref(body);
+        if (name && !strcmp(name, "nonstream_final_answer")) F.final_answer = json_incref(body);
     }
     json_decref(ex);
     return F.stream_text && F.stream_tool && F.final_answer && F.tool_answer ? 0 : -1;
@@ -114,8 +110,8 @@ static void openai_error(fh_conn *c, int status, const char *extra, const char *
                          const char *type, const char *code)
 {
     respond_json(c, status, extra,
-                 json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", msg, "type", type,
-                           "param", "code", code));
+                 json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", msg, "type", type, "param",
+                           "code", code));
 }
 
 static void openrouter_error(fh_conn *c, int status, const char *extra, const char *msg)
@@ -167,11 +163,11 @@ static json_t *json_mode_answer(void)
 /* ---- streams --------------------------------------------------------------------- */
 
 typedef struct stream_opts {
-    bool comments;         /* OpenRouter keep-alive comments */
-    int error_at;          /* replace event n with an error (-1: none) */
-    int cut_after;         /* close after n events (-1: none) */
-    int stall_after;       /* pause after event n ... */
-    uint32_t stall_ms;     /* ... for this long */
+    bool comments;     /* OpenRouter keep-alive comments */
+    int error_at;      /* replace event n with an error (-1: none) */
+    int cut_after;     /* close after n events (-1: none) */
+    int stall_after;   /* pause after event n ... */
+    uint32_t stall_ms; /* ... for this long */
 } stream_opts;
 
 /* The JSON-mode stream is constructed (the recordings have none): the
@@ -183,16 +179,24 @@ static size_t json_mode_events(char **out, size_t max, bool usage)
     const char *head = "data: {\"id\":\"chatcmpl-json\",\"object\":\"chat.completion.chunk\","
                        "\"created\":1782955818,\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":";
     size_t n = 0;
-    n += asprintf(&out[n], "%s[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                           "\"finish_reason\":null}],\"usage\":null}\n\n", head) > 0;
+    n += asprintf(&out[n],
+                  "%s[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                  "\"finish_reason\":null}],\"usage\":null}\n\n",
+                  head) > 0;
     for (int k = 0; k < 3 && n < max; k++)
-        n += asprintf(&out[n], "%s[{\"index\":0,\"delta\":{\"content\":\"%s\"},"
-                               "\"finish_reason\":null}],\"usage\":null}\n\n", head, parts[k]) > 0;
-    n += asprintf(&out[n], "%s[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
-                           "\"usage\":null}\n\n", head) > 0;
+        n += asprintf(&out[n],
+                      "%s[{\"index\":0,\"delta\":{\"content\":\"%s\"},"
+                      "\"finish_reason\":null}],\"usage\":null}\n\n",
+                      head, parts[k]) > 0;
+    n += asprintf(&out[n],
+                  "%s[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
+                  "\"usage\":null}\n\n",
+                  head) > 0;
     if (usage)
-        n += asprintf(&out[n], "%s[],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":12,"
-                               "\"total_tokens\":52}}\n\n", head) > 0;
+        n += asprintf(&out[n],
+                      "%s[],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":12,"
+                      "\"total_tokens\":52}}\n\n",
+                      head) > 0;
     n += asprintf(&out[n], "data: [DONE]\n\n") > 0;
     return n;
 }
@@ -210,15 +214,13 @@ static void play_stream(fh_conn *c, const json_t *req, const stream_opts *o)
         size_t len[64];
         size_t m = sse_events(tools ? F.stream_tool : F.stream_text, st, len, 64);
         for (size_t i = 0; i < m; i++) {
-            if (is_usage_event(st[i], len[i]) && !wants_usage(req))
-                continue;
+            if (is_usage_event(st[i], len[i]) && !wants_usage(req)) continue;
             ev[n] = strndup(st[i], len[i]);
             n += ev[n] != NULL;
         }
     }
     fh_script s = {0};
-    if (o->comments)
-        fh_script_add(&s, 1, ": OPENROUTER PROCESSING\n\n", 25);
+    if (o->comments) fh_script_add(&s, 1, ": OPENROUTER PROCESSING\n\n", 25);
     uint32_t delay = 1;
     for (size_t i = 0; i < n; i++) {
         if (o->cut_after >= 0 && (int)i == o->cut_after) {
@@ -240,8 +242,7 @@ static void play_stream(fh_conn *c, const json_t *req, const stream_opts *o)
         fh_script_add(&s, delay, ev[i], half);
         fh_script_add(&s, 0, ev[i] + half, len - half);
         delay = o->stall_ms && (int)i == o->stall_after ? o->stall_ms : 1;
-        if (o->comments && i % 3 == 2)
-            fh_script_add(&s, 1, ": OPENROUTER PROCESSING\n\n", 25);
+        if (o->comments && i % 3 == 2) fh_script_add(&s, 1, ": OPENROUTER PROCESSING\n\n", 25);
     }
     for (size_t i = 0; i < n; i++)
         free(ev[i]);
@@ -252,7 +253,8 @@ static void play_stream(fh_conn *c, const json_t *req, const stream_opts *o)
 static void answer_normal(fh_conn *c, const json_t *req, bool openrouter)
 {
     if (json_is_true(json_object_get(req, "stream"))) {
-        stream_opts o = {.comments = openrouter, .error_at = -1, .cut_after = -1, .stall_after = -1};
+        stream_opts o = {
+            .comments = openrouter, .error_at = -1, .cut_after = -1, .stall_after = -1};
         play_stream(c, req, &o);
         return;
     }
@@ -291,9 +293,10 @@ static void respond_huge(fh_conn *c, long bytes)
 {
     size_t n = bytes > 0 ? (size_t)bytes : 1;
     char *pad = malloc(n + 200);
-    int h = snprintf(pad, 200, "{\"id\":\"chatcmpl-huge\",\"object\":\"chat.completion\","
-                               "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                               "\"content\":\"");
+    int h = snprintf(pad, 200,
+                     "{\"id\":\"chatcmpl-huge\",\"object\":\"chat.completion\","
+                     "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                     "\"content\":\"");
     memset(pad + h, 'x', n);
     int t = snprintf(pad + h + n, 200, "\"},\"finish_reason\":\"stop\"}]}");
     fh_respond(c, 200, "application/json", NULL, pad, (size_t)h + n + (size_t)t);
@@ -345,7 +348,8 @@ static void chat(fh_conn *c, const fh_req *r, json_t *req, const char *model)
     } else if (!strcmp(name, "slow")) {
         fh_later(c, (uint32_t)p, later_answer, json_incref(req), decref_ud);
     } else if (!strcmp(name, "stall-stream")) {
-        stream_opts o = {.error_at = -1, .cut_after = -1, .stall_after = 0, .stall_ms = (uint32_t)p};
+        stream_opts o = {
+            .error_at = -1, .cut_after = -1, .stall_after = 0, .stall_ms = (uint32_t)p};
         play_stream(c, req, &o);
     } else if (!strcmp(name, "openrouter")) {
         answer_normal(c, req, true);
@@ -411,8 +415,7 @@ static void embeddings(fh_conn *c, json_t *req, const char *model)
         return;
     }
     int dims = (int)json_integer_value(json_object_get(req, "dimensions"));
-    if (dims <= 0 || dims > 4096)
-        dims = 8;
+    if (dims <= 0 || dims > 4096) dims = 8;
     json_array_append_new(F.batches, json_integer((json_int_t)json_array_size(list)));
     json_t *data = json_array();
     long tokens = 0;
@@ -471,15 +474,14 @@ static void handle(void *ud, fh_conn *c, const fh_req *r)
     }
     if (!strcmp(r->method, "GET") && ends_with(r->path, "/models")) {
         respond_json(c, 200, NULL,
-                     json_pack("{s:s,s:[{s:s,s:s}]}", "object", "list", "data", "id",
-                               "gpt-4o-mini", "object", "model"));
+                     json_pack("{s:s,s:[{s:s,s:s}]}", "object", "list", "data", "id", "gpt-4o-mini",
+                               "object", "model"));
         return;
     }
     bool is_chat = ends_with(r->path, "/chat/completions");
     bool is_emb = ends_with(r->path, "/embeddings");
     if (strcmp(r->method, "POST") != 0 || (!is_chat && !is_emb)) {
-        openai_error(c, 404, NULL, "Unknown request URL", "invalid_request_error",
-                     "unknown_url");
+        openai_error(c, 404, NULL, "Unknown request URL", "invalid_request_error", "unknown_url");
         return;
     }
     json_error_t je;
@@ -494,9 +496,9 @@ static void handle(void *ud, fh_conn *c, const fh_req *r)
     F.total++;
     json_object_set_new(F.counts, model,
                         json_integer(json_integer_value(json_object_get(F.counts, model)) + 1));
-    json_object_set_new(F.last, model,
-                        json_pack("{s:O,s:O,s:s}", "headers", r->headers, "body", req, "path",
-                                  r->path));
+    json_object_set_new(
+        F.last, model,
+        json_pack("{s:O,s:O,s:s}", "headers", r->headers, "body", req, "path", r->path));
     if (is_chat)
         chat(c, r, req, model);
     else
