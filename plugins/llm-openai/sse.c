@@ -83,16 +83,28 @@ static int line(sse_parser *p, sse_event_fn fn, void *ud)
 int sse_feed(sse_parser *p, const char *buf, size_t n, sse_event_fn fn, void *ud)
 {
     if (p->failed) return -1;
-    size_t i = 0;
-    if (!p->started && n) {
-        /* A BOM may arrive split too; only a whole one at the start counts. */
-        if (n >= 3 && (unsigned char)buf[0] == 0xEF && (unsigned char)buf[1] == 0xBB &&
-            (unsigned char)buf[2] == 0xBF)
-            i = 3;
-        p->started = true;
-    }
-    for (; i < n; i++) {
+    static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+    for (size_t i = 0; i < n; i++) {
         char c = buf[i];
+        if (p->bom < 3) {
+            /* A leading BOM, possibly split across pieces, is skipped. */
+            if ((unsigned char)c == bom[p->bom]) {
+                if (++p->bom == 3) p->bom = 4;
+                continue;
+            }
+            unsigned matched = p->bom;
+            p->bom = 4;
+            if (matched) {
+                /* Not a BOM after all: those bytes are content. */
+                if (p->llen + matched + 2 > p->max ||
+                    grow(&p->line, &p->lcap, p->llen + matched + 2) < 0) {
+                    p->failed = true;
+                    return -1;
+                }
+                memcpy(p->line + p->llen, bom, matched);
+                p->llen += matched;
+            }
+        }
         if (c == '\n' && p->cr) {
             p->cr = false; /* the LF of a CRLF split or not */
             continue;

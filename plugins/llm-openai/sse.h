@@ -29,9 +29,9 @@ typedef struct sse_parser {
     size_t dlen, dcap;
     bool has_data;
     char event[64];
-    size_t max; /* cap on a line and on an event's data */
-    bool cr;    /* the last byte seen was a CR */
-    bool started;
+    size_t max;   /* cap on a line and on an event's data */
+    bool cr;      /* the last byte seen was a CR */
+    unsigned bom; /* bytes of a leading BOM matched so far; 4: past the start */
     bool failed;
     unsigned long comments; /* comment lines seen (keep-alives) */
 } sse_parser;
