@@ -154,6 +154,7 @@ static int open_modules(app *a, char *err, size_t errlen)
         .breaker_failures = (uint32_t)config_int(c, "broker", "breaker_failures"),
         .breaker_cooldown_ms = (uint32_t)config_int(c, "broker", "breaker_cooldown_ms"),
         .max_redirects = (uint32_t)config_int(c, "broker", "max_redirects"),
+        .max_idle_connections = (uint32_t)config_int(c, "broker", "max_idle_connections"),
         .listen = c->listen,
     };
     if (broker_new(&a->egress, a->loop, &bo, err, errlen) != 0)

@@ -41,6 +41,7 @@ void broker_opts_defaults(broker_opts *o)
     DEF(retry_max_ms, 8000);
     DEF(breaker_failures, 5);
     DEF(breaker_cooldown_ms, 30000);
+    DEF(max_idle_connections, 1024);
 #undef DEF
 }
 
@@ -90,6 +91,9 @@ int broker_new(broker **out, ah_loop *loop, const broker_opts *o, char *err, siz
         snprintf(err, errlen, "cannot start the egress driver");
         return -1;
     }
+    /* A pool of idle connections for reuse (curl's default shrinks with the
+     * number of running transfers). */
+    curl_multi_setopt(driver_multi(b->drv), CURLMOPT_MAXCONNECTS, (long)b->o.max_idle_connections);
     egress_log_init();
     if (b->proxy.https || b->proxy.http || b->proxy.all)
         log_info("broker", "egress through proxies from the environment (no_proxy: %s)",

@@ -42,8 +42,9 @@ typedef struct broker_opts {
     uint32_t max_retry_after_ms; /* a longer Retry-After is not waited for (0: none is) */
     uint32_t breaker_failures;   /* consecutive failures that open a breaker */
     uint32_t breaker_cooldown_ms;
-    uint32_t max_redirects; /* 0: none followed */
-    const char *listen;     /* the host's own HOST:PORT (refused as a destination) */
+    uint32_t max_redirects;        /* 0: none followed */
+    uint32_t max_idle_connections; /* kept open for reuse across requests */
+    const char *listen;            /* the host's own HOST:PORT (refused as a destination) */
 } broker_opts;
 
 /* Defaults for the fields left 0 where 0 means nothing useful (the

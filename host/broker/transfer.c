@@ -373,7 +373,9 @@ static int setup_easy(xfer *x)
     curl_easy_setopt(e, CURLOPT_PROXY, x->proxy ? x->proxy : "");
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* HTTP/2 over TLS: wait for a connection that can multiplex rather than
+     * open one per request. Plain HTTP/1.1 has nothing to wait for. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, strcmp(x->target.scheme, "https") == 0 ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
