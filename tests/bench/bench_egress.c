@@ -243,6 +243,8 @@ static void print_table(json_t *c, json_t *t)
                F(json_object_get(c, "added"), "broker_p99_ms"));
 #undef F
     }
+    printf("  CPU per call: host %.0f us, plugin %.0f us\n", num(c, "host.host_cpu_us_per_call"),
+           num(c, "host.plugin_cpu_us_per_call"));
     printf("  RSS peak: host %.1f MB + plugin %.1f MB = %.1f MB (target <= 300 MB); curl multi "
            "alone %.1f MB\n",
            num(c, "host.host_rss_mb"), num(c, "host.plugin_rss_mb"),

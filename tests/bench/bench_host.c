@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 typedef struct run {
@@ -178,6 +179,9 @@ int bench_host_phase(int calls, int delay_ms, int ramp_ms, int port)
     json_t *out = json_object();
     int failed = 0;
     json_t *args = json_pack("{s:s}", "prompt", "What is the capital of England?");
+    struct rusage ru0;
+    getrusage(RUSAGE_SELF, &ru0);
+    double plugin_cpu0 = cpu_ms(plugin);
     /* Round 1 opens every connection (cold); round 2 reuses them (warm). */
     for (int round = 0; round < 2; round++) {
         run r = {.calls = calls, .ramp_ms = ramp_ms > 0 ? ramp_ms : 1, .inst = inst, .args = args};
@@ -203,6 +207,14 @@ int bench_host_phase(int calls, int delay_ms, int ramp_ms, int port)
         free(r.start);
         free(r.lat);
     }
+    /* CPU per call: robust to a busy machine, unlike latency. */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+#define RU_MS(r)                                                                                   \
+    ((r).ru_utime.tv_sec * 1e3 + (r).ru_utime.tv_usec / 1e3 + (r).ru_stime.tv_sec * 1e3 +          \
+     (r).ru_stime.tv_usec / 1e3)
+    double host_cpu_ms = RU_MS(ru) - RU_MS(ru0);
+    double plugin_cpu_ms = cpu_ms(plugin) - plugin_cpu0;
     double plugin_mb = rss_kb(plugin, "VmHWM:") / 1024.0;
     double host_mb = rss_kb(getpid(), "VmHWM:") / 1024.0;
     json_decref(args);
@@ -216,6 +228,9 @@ int bench_host_phase(int calls, int delay_ms, int ramp_ms, int port)
     json_object_set_new(out, "failed", json_integer(failed));
     json_object_set_new(out, "host_rss_mb", json_real(host_mb));
     json_object_set_new(out, "plugin_rss_mb", json_real(plugin_mb));
+    json_object_set_new(out, "host_cpu_us_per_call", json_real(host_cpu_ms * 1000 / (2.0 * calls)));
+    json_object_set_new(out, "plugin_cpu_us_per_call",
+                        json_real(plugin_cpu_ms * 1000 / (2.0 * calls)));
     char *s = json_dumps(out, JSON_COMPACT);
     printf("%s\n", s);
     fflush(stdout);

@@ -38,6 +38,8 @@ double pct_of(double *v, size_t n, double p);
 /* A "Name:" line of /proc/<pid>/status, in kB (0 if unknown). */
 double rss_kb(pid_t pid, const char *field);
 double now_ms(void);
+/* User + system CPU time of a process so far, in ms (0 if unknown). */
+double cpu_ms(pid_t pid);
 
 /* Run phase "direct" or "host" and print its JSON result on stdout. */
 int bench_phase(const char *phase, int calls, int delay_ms, int ramp_ms, int port);
