@@ -31,6 +31,19 @@ static const route routes[] = {
      "The tail of the instance's log"},
     {"POST", "/api/v1/instances/{id}/actions/{action}", h_instance_call, ROUTE_EDITOR,
      "Call one of the instance's actions"},
+    {"GET", "/api/v1/topics", h_topics, ROUTE_VIEWER, "Topics with stats"},
+    {"GET", "/api/v1/topics/{topic}", h_topic, ROUTE_VIEWER, "One topic's stats"},
+    {"GET", "/api/v1/topics/{topic}/events", h_topic_events, ROUTE_VIEWER,
+     "Read a topic's events (paged; by key or time)"},
+    {"POST", "/api/v1/topics/{topic}/events", h_topic_publish, ROUTE_EDITOR,
+     "Publish one event or a batch; answered once durable"},
+    {"GET", "/api/v1/consumers", h_consumers, ROUTE_VIEWER, "Durable consumers with lag"},
+    {"GET", "/api/v1/topics/{topic}/dlq", h_dlq, ROUTE_VIEWER, "A topic's dead letters"},
+    {"POST", "/api/v1/topics/{topic}/dlq/{id}/requeue", h_dlq_requeue, ROUTE_EDITOR,
+     "Publish a dead letter again and drop it"},
+    {"DELETE", "/api/v1/topics/{topic}/dlq/{id}", h_dlq_drop, ROUTE_EDITOR, "Drop a dead letter"},
+    {"POST", "/hooks/{instance}/{path...}", h_hook, ROUTE_PUBLIC,
+     "Webhook ingress: an event for the instance, answered once committed"},
 };
 
 const route *api_routes(size_t *n)

@@ -39,5 +39,14 @@ void h_instance_enable(void *ctx, http_req *req, const route_params *p);
 void h_instance_disable(void *ctx, http_req *req, const route_params *p);
 void h_instance_log(void *ctx, http_req *req, const route_params *p);
 void h_instance_call(void *ctx, http_req *req, const route_params *p);
+void h_topics(void *ctx, http_req *req, const route_params *p);
+void h_topic(void *ctx, http_req *req, const route_params *p);
+void h_topic_events(void *ctx, http_req *req, const route_params *p);
+void h_topic_publish(void *ctx, http_req *req, const route_params *p);
+void h_consumers(void *ctx, http_req *req, const route_params *p);
+void h_dlq(void *ctx, http_req *req, const route_params *p);
+void h_dlq_requeue(void *ctx, http_req *req, const route_params *p);
+void h_dlq_drop(void *ctx, http_req *req, const route_params *p);
+void h_hook(void *ctx, http_req *req, const route_params *p);
 
 #endif
