@@ -394,6 +394,43 @@ static void test_crash_counts_an_attempt_and_a_graceful_stop_does_not(void **s)
     assert_int_equal(t->v[3].body, 2);
 }
 
+static void test_crash_with_several_in_flight_charges_none_and_isolates_them(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("iso", "iso.t", BUS_START_EARLIEST, 0, 8, 30000);
+    publish("iso.t", "a", "1", NULL, NULL);
+    publish("iso.t", "b", "2", NULL, NULL);
+    publish("iso.t", "c", "3", NULL, NULL);
+    wait_n(t, 3);
+    bus_consumer_detach(t->c, "instance crashed");
+    bus_consumer_attach(t->c);
+    /* One suspect at a time, none charged. */
+    wait_n(t, 4);
+    run_for(30);
+    assert_int_equal(t->n, 4);
+    assert_int_equal(t->v[3].attempt, 1);
+    /* It crashes again with only this one in flight: charged to it alone. */
+    bus_consumer_detach(t->c, "instance crashed");
+    bus_consumer_attach(t->c);
+    wait_n(t, 5);
+    run_for(30);
+    assert_int_equal(t->n, 5);
+    assert_int_equal(bus_ack(W.b, t->v[4].id), 0);
+    wait_n(t, 6);
+    assert_int_equal(t->v[5].attempt, 1);
+    assert_int_equal(bus_ack(W.b, t->v[5].id), 0);
+    wait_n(t, 7);
+    assert_int_equal(bus_ack(W.b, t->v[6].id), 0);
+    /* Every suspect settled: parallel again. */
+    publish("iso.t", "d", "4", NULL, NULL);
+    publish("iso.t", "e", "5", NULL, NULL);
+    wait_n(t, 9);
+    uint32_t charged = 0;
+    for (size_t i = 3; i < 7; i++)
+        charged += t->v[i].attempt > 1;
+    assert_int_equal(charged, 1);
+}
+
 static void test_start_positions_latest_earliest_offset_time(void **s)
 {
     (void)s;
@@ -575,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_nacked_event_retries_then_moves_to_the_dlq_and_the_rest_flows),
         cmocka_unit_test(test_unacknowledged_delivery_is_redelivered_after_the_timeout),
         cmocka_unit_test(test_crash_counts_an_attempt_and_a_graceful_stop_does_not),
+        cmocka_unit_test(test_crash_with_several_in_flight_charges_none_and_isolates_them),
         cmocka_unit_test(test_start_positions_latest_earliest_offset_time),
         cmocka_unit_test(test_positions_survive_a_restart),
         cmocka_unit_test(test_retention_never_drops_what_a_consumer_has_not_acked),

@@ -136,6 +136,7 @@ enum slot_state { S_EMPTY = 0, S_HELD, S_READY, S_INFLIGHT, S_RETRY, S_DEAD, S_D
 typedef struct slot {
     uint8_t state;
     bool settled; /* a record on disk says it is settled (dead-lettered) */
+    bool suspect; /* in flight when its consumer crashed beside others */
     uint32_t attempts;
     uint64_t delivery_id;
     uint64_t due_ms; /* ack deadline or retry time (monotonic) */
@@ -160,7 +161,7 @@ struct bl_ctopic {
     strmap keys;            /* key -> keystate */
     uint64_t *ready;        /* sequences ready to deliver, FIFO */
     size_t nready, capready, headready;
-    uint32_t inflight, retrying;
+    uint32_t inflight, retrying, suspects;
     bool dirty;
     bool has_pending;       /* failure records exist on disk */
 };
@@ -178,6 +179,7 @@ struct bl_consumer {
     void *ud;
     bool attached;
     uint32_t inflight;
+    uint32_t suspects; /* while any, one suspect at a time is delivered */
     bl_ctopic **topics;
     size_t ntopics, captopics;
     size_t rr;

@@ -164,8 +164,18 @@ static int read_event(bl *b, MDB_txn *txn, bl_ctopic *ct, uint64_t seq, MDB_val 
     return bl_event_decode(v->mv_data, v->mv_size, e);
 }
 
+static void clear_suspect(bl_ctopic *ct, slot *s)
+{
+    if (!s->suspect)
+        return;
+    s->suspect = false;
+    ct->suspects--;
+    ct->c->suspects--;
+}
+
 static void settle_done(bl_ctopic *ct, uint64_t seq, slot *s)
 {
+    clear_suspect(ct, s);
     char *key = s->key;
     s->key = NULL;
     s->state = S_DONE;
@@ -241,6 +251,19 @@ static int step(bl_ctopic *ct, MDB_txn **txn)
         *txn = NULL;
         return 0;
     }
+    if (ct->c->suspects) {
+        /* Isolation after a crash: only suspects, one at a time. */
+        for (size_t n = ct->nready; n > 0; n--) {
+            uint64_t seq = ready_pop(ct);
+            slot *s = bl_slot(ct, seq);
+            if (!s || s->state != S_READY)
+                continue;
+            if (s->suspect)
+                return deliver(ct, seq, *txn) < 0 ? -1 : 1;
+            ready_push(ct, seq, false);
+        }
+        return 0;
+    }
     if (ct->nready) {
         uint64_t seq = ready_pop(ct);
         slot *s = bl_slot(ct, seq);
@@ -276,7 +299,8 @@ void bl_pump(bl_consumer *c)
         return;
     MDB_txn *txn = NULL;
     size_t idle = 0;
-    while (c->inflight < c->max_in_flight && idle < c->ntopics) {
+    uint32_t limit = c->suspects ? 1 : c->max_in_flight;
+    while (c->inflight < limit && idle < c->ntopics) {
         bl_ctopic *ct = c->topics[c->rr % c->ntopics];
         int r = step(ct, &txn);
         if (r < 0)
@@ -468,13 +492,43 @@ void bl_consumer_attach(bus_consumer *bc)
     bl_pump(c);
 }
 
+/* Mark every in-flight event a suspect and put it back uncharged. */
+static void suspect_all(bl_ctopic *ct)
+{
+    uint64_t span = ct->read_pos - ct->floor - 1;
+    for (uint64_t i = 0; i < span; i++) {
+        uint64_t seq = ct->floor + 1 + i;
+        slot *s = bl_slot(ct, seq);
+        if (!s || s->state != S_INFLIGHT)
+            continue;
+        free(ah_idmap_take(&ct->c->b->deliveries, s->delivery_id));
+        if (!s->suspect) {
+            s->suspect = true;
+            ct->suspects++;
+            ct->c->suspects++;
+        }
+        release(ct, seq, s);
+    }
+}
+
 void bl_consumer_detach(bus_consumer *bc, const char *reason)
 {
     bl_consumer *c = (bl_consumer *)bc;
     c->attached = false;
-    for (size_t i = 0; i < c->ntopics; i++)
-        if (c->topics[i]->inflight)
-            scan(c->topics[i], ah_mono_ms(), true, reason);
+    /* A crash with one event in flight is charged to that event. With
+     * several, the culprit is unknown: none is charged, and they are
+     * redelivered one at a time until each is settled, so a later crash
+     * is charged to exactly the event that caused it. */
+    bool exact = c->inflight <= 1;
+    for (size_t i = 0; i < c->ntopics; i++) {
+        bl_ctopic *ct = c->topics[i];
+        if (!ct->inflight)
+            continue;
+        if (reason && !exact)
+            suspect_all(ct);
+        else
+            scan(ct, ah_mono_ms(), true, reason);
+    }
 }
 
 int bl_consumer_seek(bus_consumer *bc, const char *topic, bus_start where, uint64_t value,
@@ -524,7 +578,8 @@ int bl_consumer_seek(bus_consumer *bc, const char *topic, bus_start where, uint6
     strmap_free(&ct->keys);
     strmap_init(&ct->keys);
     c->inflight -= ct->inflight;
-    ct->inflight = ct->retrying = 0;
+    c->suspects -= ct->suspects;
+    ct->inflight = ct->retrying = ct->suspects = 0;
     ct->nready = ct->headready = 0;
     ct->head = 0;
     ct->floor = floor;
