@@ -14,6 +14,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define FORMAT_KEY "format"
@@ -332,6 +333,12 @@ static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, 
     return 0;
 }
 
+static bool disk_nearly_full(const char *dir)
+{
+    struct statvfs vs;
+    return statvfs(dir, &vs) == 0 && (uint64_t)vs.f_bavail * vs.f_frsize < (4u << 20);
+}
+
 static void run_batch(store *s, op_vec *b, char *why, size_t whylen)
 {
     for (size_t i = 0; i < b->n; i++)
@@ -359,6 +366,9 @@ static void run_batch(store *s, op_vec *b, char *why, size_t whylen)
         } else if (rc == MDB_TXN_FULL) {
             snprintf(why, whylen, "batch too large for one transaction");
         }
+        /* LMDB reports a short write (a filling disk) as EIO: look. */
+        if (rc == EIO && disk_nearly_full(s->dir))
+            rc = ENOSPC;
         int code = store_map_error(rc);
         if (rc == ENOSPC || rc == EDQUOT)
             snprintf(why, whylen, "disk full: %s", strerror(rc));

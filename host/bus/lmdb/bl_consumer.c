@@ -1,6 +1,7 @@
 /* bl_consumer.c - durable consumers: opening (positions and failure
  * records from disk), topics they match, persisting positions, seeking,
  * and their stats. Delivery itself is in bl_delivery.c. */
+#include "../../core/fault.h"
 #include "../../core/log.h"
 #include "../../core/topic.h"
 #include "../../core/util.h"
@@ -258,6 +259,8 @@ void bl_flush_positions(void *ud)
         w->ct = ct;
     }
     b->ndirty = 0;
+    if (op->n)
+        AH_FAULT("bus.before_position_write");
     if (!op->n || store_write(b->st, apply_positions, done_positions, op) != 0) {
         for (size_t i = 0; i < op->n; i++)
             free(op->w[i].consumer);

@@ -1,6 +1,7 @@
 /* bl_delivery.c - delivering events to consumers: the window of events
  * between a consumer's position and its read head, per-key ordering,
  * acks, nacks, ack timeouts, retries with backoff, attach and detach. */
+#include "../../core/fault.h"
 #include "../../core/log.h"
 #include "../../core/util.h"
 #include "bl.h"
@@ -230,6 +231,7 @@ static int deliver(bl_ctopic *ct, uint64_t seq, MDB_txn *txn)
         ct->retrying++;
         return 1;
     }
+    AH_FAULT("bus.after_deliver");
     ref->ct = ct;
     ref->seq = seq;
     s->attempts++;
