@@ -26,10 +26,14 @@ instance *api_instance(api *x, http_req *req, const route_params *p);
 /* Answer 422 from a validator message "path: message". */
 void api_respond_invalid(http_req *req, const char *code, const char *verr);
 
+void api_metrics_start(app *a);
+void api_metrics_stop(app *a);
+
 /* Handlers. */
 void h_health(void *ctx, http_req *req, const route_params *p);
 void h_ready(void *ctx, http_req *req, const route_params *p);
 void h_metrics(void *ctx, http_req *req, const route_params *p);
+void h_openapi(void *ctx, http_req *req, const route_params *p);
 void h_plugins(void *ctx, http_req *req, const route_params *p);
 void h_plugin(void *ctx, http_req *req, const route_params *p);
 void h_instances(void *ctx, http_req *req, const route_params *p);

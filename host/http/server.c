@@ -56,6 +56,7 @@ static void kick(http_server *s);
 
 static void req_free(http_req *r)
 {
+    free(r->user);
     if (r->response)
         MHD_destroy_response(r->response);
     free(r->path);
