@@ -18,6 +18,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#define HEALTH_REQ "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+
 static th_host H;
 static char viewer[128];
 
@@ -189,7 +191,7 @@ static void test_slowloris_from_one_address_does_not_starve_another(void **s)
     }
     th_sleep_ms(200);
     /* The fifth from 127.0.0.2 is over the per-address limit: closed. */
-    assert_int_equal(raw_status("127.0.0.2", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 35), 0);
+    assert_int_equal(raw_status("127.0.0.2", HEALTH_REQ, strlen(HEALTH_REQ)), 0);
     /* 127.0.0.1 is served meanwhile. */
     still_serving();
     /* The slow ones are dropped after the idle timeout (2 s). */
@@ -199,7 +201,7 @@ static void test_slowloris_from_one_address_does_not_starve_another(void **s)
         assert_true(recv(fds[i], buf, sizeof(buf), 0) <= 0);
         close(fds[i]);
     }
-    assert_int_equal(raw_status("127.0.0.2", "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 35), 200);
+    assert_int_equal(raw_status("127.0.0.2", HEALTH_REQ, strlen(HEALTH_REQ)), 200);
 }
 
 static void test_dot_segments_and_encoded_tricks_are_400(void **s)
