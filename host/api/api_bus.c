@@ -2,6 +2,7 @@
 #include "../core/topic.h"
 #include "../core/util.h"
 #include "api_priv.h"
+#include "event_json.h"
 
 #include <agenthost/plugin.h>
 
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define PAGE_MAX 1000
 #define BATCH_MAX 1000
@@ -22,37 +22,6 @@ static bool parse_u64(const char *s, uint64_t *out)
     if (errno || *end || !*s || s[0] == '-')
         return false;
     *out = v;
-    return true;
-}
-
-/* "2026-11-23T12:00:00Z", "...00.123Z" or Unix milliseconds. */
-static bool parse_time(const char *s, int64_t *ms)
-{
-    uint64_t v;
-    if (parse_u64(s, &v)) {
-        *ms = (int64_t)v;
-        return true;
-    }
-    struct tm tm = {0};
-    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return false;
-    int frac = 0;
-    if (*rest == '.') {
-        rest++;
-        int digits = 0;
-        while (*rest >= '0' && *rest <= '9') {
-            if (digits < 3)
-                frac = frac * 10 + (*rest - '0');
-            digits++;
-            rest++;
-        }
-        while (digits++ < 3)
-            frac *= 10;
-    }
-    if (strcmp(rest, "Z") != 0)
-        return false;
-    *ms = (int64_t)timegm(&tm) * 1000 + frac;
     return true;
 }
 
@@ -104,7 +73,7 @@ static void read_events(api *x, http_req *req, const char *topic)
     q = http_req_query(req, "since");
     if (q) {
         int64_t ms;
-        if (!parse_time(q, &ms)) {
+        if (!ah_parse_time(q, &ms)) {
             http_respond_error(req, 422, "invalid_query",
                                "since must be RFC 3339 UTC (2026-01-02T03:04:05Z) or Unix ms",
                                "since");
@@ -165,49 +134,15 @@ static void published(void *ud, int status, const uint64_t *offsets, const bool 
     free(c);
 }
 
-/* One event object: {"body": any, "key"?, "headers"?, "idempotency_key"?}. */
 static bool to_msg(http_req *req, const json_t *e, size_t i, bool array, const char *topic,
                    bus_msg *m)
 {
     char field[64];
-    if (!json_is_object(e)) {
-        snprintf(field, sizeof(field), array ? "[%zu]" : "(root)", i);
-        http_respond_error(req, 422, "invalid_event",
-                           "an event is an object: {\"body\": ..., \"key\": ..., \"headers\": {...}}",
-                           array ? field : NULL);
-        return false;
-    }
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)e, k, v)
-    {
-        bool known = !strcmp(k, "body") || !strcmp(k, "key") || !strcmp(k, "headers") ||
-                     !strcmp(k, "idempotency_key");
-        bool typed = (strcmp(k, "key") && strcmp(k, "idempotency_key")) || json_is_string(v);
-        typed &= strcmp(k, "headers") || json_is_object(v);
-        if (!known || !typed) {
-            if (array)
-                snprintf(field, sizeof(field), "[%zu].%.40s", i, k);
-            else
-                snprintf(field, sizeof(field), "%.40s", k);
-            http_respond_error(req, 422, "invalid_event",
-                               known ? "wrong type" : "unknown field (body, key, headers, "
-                                                      "idempotency_key)",
-                               field);
-            return false;
-        }
-    }
-    if (!json_object_get(e, "body")) {
-        snprintf(field, sizeof(field), array ? "[%zu].body" : "body", i);
-        http_respond_error(req, 422, "invalid_event", "required field missing", field);
-        return false;
-    }
-    m->topic = topic;
-    m->body = json_object_get(e, "body");
-    m->key = json_string_value(json_object_get(e, "key"));
-    m->headers = json_object_get(e, "headers");
-    m->idempotency_key = json_string_value(json_object_get(e, "idempotency_key"));
-    return true;
+    const char *msg;
+    if (api_event_from_json(e, i, array, topic, m, field, sizeof(field), &msg) == 0)
+        return true;
+    http_respond_error(req, 422, "invalid_event", msg, field[0] ? field : NULL);
+    return false;
 }
 
 void h_topic_publish(void *ctx, http_req *req, const route_params *p)
