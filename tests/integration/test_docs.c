@@ -183,12 +183,43 @@ static void test_every_route_has_an_example(void **s)
     free(buf);
 }
 
+/* Every metric the Grafana dashboard queries is one the host exports. */
+static void test_grafana_dashboard_uses_only_exported_metrics(void **s)
+{
+    (void)s;
+    char *metrics = NULL;
+    assert_int_equal(th_http_raw(&H, "GET", "/metrics", NULL, NULL, 0, NULL, NULL, &metrics), 200);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/packaging/grafana/agenthost.json", TH_SOURCE_DIR);
+    json_t *dash = json_load_file(path, 0, NULL);
+    assert_non_null(dash);
+    char *text = json_dumps(dash, 0);
+    int checked = 0;
+    for (const char *p = text; (p = strstr(p, "agenthost_")) != NULL;) {
+        char name[128];
+        size_t n = 0;
+        while ((p[n] >= 'a' && p[n] <= 'z') || p[n] == '_')
+            n++;
+        snprintf(name, sizeof(name), "%.*s", (int)n, p);
+        if (strncmp(name, "agenthost-", 10) != 0 && !strstr(metrics, name))
+            fail_msg("the dashboard queries %s, which /metrics does not export", name);
+        checked++;
+        p += n;
+    }
+    assert_true(checked >= 15);
+    assert_non_null(strstr(metrics, "process_resident_memory_bytes"));
+    free(text);
+    json_decref(dash);
+    free(metrics);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_route_has_an_example),
         cmocka_unit_test(test_every_api_example_runs),
         cmocka_unit_test(test_every_readme_example_runs),
+        cmocka_unit_test(test_grafana_dashboard_uses_only_exported_metrics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
