@@ -380,6 +380,12 @@ void bl_dead_letter_done(bl_ctopic *ct, uint64_t seq, int status)
         return;
     }
     ct->c->dead++;
+    json_t *f = json_pack("{s:s,s:s,s:I,s:i,s:s}", "consumer", ct->c->name, "topic", ct->t->name,
+                          "offset", (json_int_t)seq, "attempts", (int)s->attempts, "error",
+                          s->error ? s->error : "");
+    log_write("events", LOG_WARN, "bus", NULL, f, "event %s:%llu moved to $dlq.%s after %u attempts",
+              ct->t->name, (unsigned long long)seq, ct->t->name, s->attempts);
+    json_decref(f);
     settle_done(ct, seq, s);
     bl_pump(ct->c);
 }
