@@ -118,6 +118,22 @@ static int open_modules(app *a, char *err, size_t errlen)
         return -1;
     if (secrets_open(&a->sec, a->st, c->master_key, true, err, errlen) != 0)
         return -1;
+    bus_opts bo = {
+        .max_event_bytes = (size_t)config_int(c, "bus", "max_event_kb") << 10,
+        .idempotency_window_ms = (uint64_t)config_int(c, "bus", "idempotency_window_s") * 1000u,
+        .ack_timeout_ms = (uint32_t)config_int(c, "bus", "ack_timeout_ms"),
+        .max_attempts = (uint32_t)config_int(c, "bus", "max_attempts"),
+        .backoff_ms = (uint32_t)config_int(c, "bus", "backoff_ms"),
+        .max_backoff_ms = (uint32_t)config_int(c, "bus", "max_backoff_ms"),
+        .max_in_flight = (uint32_t)config_int(c, "bus", "max_in_flight"),
+        .retention_max_count = (uint64_t)config_int(c, "bus", "retention_max_count"),
+        .retention_max_bytes = (uint64_t)config_int(c, "bus", "retention_max_mb") << 20,
+        .retention_max_age_ms = (uint64_t)config_int(c, "bus", "retention_max_age_s") * 1000u,
+        .sweep_interval_ms = (uint32_t)config_int(c, "bus", "sweep_interval_ms"),
+        .topic_overrides = json_object_get(json_object_get(c->json, "bus"), "topics"),
+    };
+    if (bus_open(&a->bus, a->loop, a->st, &bo, err, errlen) != 0)
+        return -1;
     if (registry_scan(&a->reg, c->plugins_dir, err, errlen) < 0)
         return -1;
     supervisor_opts sv = {
@@ -138,7 +154,7 @@ static int open_modules(app *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    broker_opts bo = {
+    broker_opts eo = {
         .connect_timeout_ms = (uint32_t)config_int(c, "broker", "connect_timeout_ms"),
         .timeout_ms = (uint32_t)config_int(c, "broker", "timeout_ms"),
         .max_timeout_ms = (uint32_t)config_int(c, "broker", "max_timeout_ms"),
@@ -157,10 +173,13 @@ static int open_modules(app *a, char *err, size_t errlen)
         .max_idle_connections = (uint32_t)config_int(c, "broker", "max_idle_connections"),
         .listen = c->listen,
     };
-    if (broker_new(&a->egress, a->loop, &bo, err, errlen) != 0)
+    if (broker_new(&a->egress, a->loop, &eo, err, errlen) != 0)
         return -1;
     broker_attach(a->egress, a->sup);
     add_instances(a);
+    if (bus_plugins_attach(&a->busp, a->bus, a->sup, json_object_get(c->json, "instances"), err,
+                           errlen) != 0)
+        return -1;
     if (!tokens_any(a->st)) {
         char token[TOKEN_LEN + 1];
         int rc = tokens_create(a->st, "admin", "admin", token);
@@ -190,9 +209,12 @@ static void close_modules(app *a)
     a->http = NULL;
     broker_free(a->egress); /* running requests are dropped unanswered */
     a->egress = NULL;
+    bus_close(a->bus);
     if (a->st)
-        store_close(a->st); /* answers pending writes; instances still exist */
+        store_close(a->st); /* answers pending writes; instances and bus still exist */
     a->st = NULL;
+    bus_free(a->bus);
+    bus_plugins_detach(a->busp);
     if (a->sup)
         supervisor_free(a->sup);
     kv_detach(a->kv);

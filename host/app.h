@@ -5,6 +5,8 @@
 #ifndef AH_APP_H
 #define AH_APP_H
 
+#include "bus/bus.h"
+#include "bus/bus_plugins.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "core/secrets.h"
@@ -29,6 +31,8 @@ typedef struct app {
     kv_service *kv;
     broker *egress;
     pmetrics *pmetrics;
+    bus *bus;
+    bus_plugins *busp;
     api *http;
     int lock_fd;
     int signals;   /* termination signals received */

@@ -44,6 +44,16 @@ void h_ready(void *ctx, http_req *req, const route_params *p)
                                 checks));
 }
 
+extern const char ah_embed_openapi[];
+extern const size_t ah_embed_openapi_len;
+
+void h_openapi(void *ctx, http_req *req, const route_params *p)
+{
+    (void)ctx;
+    (void)p;
+    http_respond(req, 200, "application/json", ah_embed_openapi, ah_embed_openapi_len, NULL);
+}
+
 void h_metrics(void *ctx, http_req *req, const route_params *p)
 {
     (void)ctx;

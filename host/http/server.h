@@ -66,6 +66,7 @@ size_t http_req_response_bytes(const http_req *r);
 /* Per-request slots for the layers above (router, auth). */
 void http_req_set_route(http_req *r, const char *pattern);
 const char *http_req_route(const http_req *r);
+/* A malloc'd object owned by the request from now on (freed with it). */
 void http_req_set_user(http_req *r, void *user);
 void *http_req_user(const http_req *r);
 

@@ -179,7 +179,10 @@ static void echo_call(ah_ctx *ctx, ah_call *call, const char *action, const json
 
 static void echo_event(ah_ctx *ctx, const ah_event *ev)
 {
-    /* Republish what arrives on echo.in to echo.out, then settle. */
+    /* A poisoned event (diagnostics only) crashes the plugin every time. */
+    if (E.diagnostics && json_is_true(json_object_get(ev->body, "crash")))
+        raise(SIGSEGV);
+    /* Republish what arrives (echo.in, or this instance's webhooks) to echo.out. */
     ah_publish_opts o = {.size = sizeof(o), .key = ev->key};
     if (E.host->publish(ctx, "echo.out", ev->body, &o, NULL, NULL) != AH_OK) {
         E.host->nack(ctx, ev, "publish failed", 0);

@@ -38,9 +38,13 @@ int th_config(th_host *h, const char *json_text);
 int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...);
 /* Create an admin token (before start) into h->token. */
 int th_make_token(th_host *h);
-/* Start `agenthost serve` and wait for the port (<= timeout_ms). extra_env
- * is "K=V" or NULL. */
-int th_start(th_host *h, const char *extra_env, int timeout_ms);
+/* Start `agenthost serve` and wait for the port (<= timeout_ms). env is a
+ * NULL-terminated list of extra "K=V", or NULL. */
+int th_start(th_host *h, const char *const *env, int timeout_ms);
+/* Start without waiting for the port; returns the pid or -1. */
+int th_spawn_serve(th_host *h, const char *const *env);
+/* Wait for the serve process to exit (<= timeout_ms): its status, or -1. */
+int th_wait_exit(th_host *h, int timeout_ms);
 /* SIGTERM, wait up to timeout_ms; returns the exit status or -1. */
 int th_stop(th_host *h, int timeout_ms);
 void th_kill(th_host *h);
