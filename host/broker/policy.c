@@ -361,6 +361,13 @@ const char *policy_check_address(const egress_entry *e, const struct sockaddr *s
     return NULL;
 }
 
+const char *policy_ca_file(const egress_policy *p, const egress_target *t)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].ca_file[0] && entry_matches(&p->v[i], t)) return p->v[i].ca_file;
+    return NULL;
+}
+
 const char *policy_check_target_address(const egress_policy *p, const egress_target *t,
                                         const struct sockaddr *sa, int port,
                                         const policy_self *self)

@@ -86,6 +86,9 @@ void policy_free(egress_policy *p);
  * scheme the broker does not speak, non-ASCII host). */
 int policy_parse_url(const char *url, egress_target *t, char *err, size_t errlen);
 
+/* The CA file of the first entry matching t that names one, or NULL. */
+const char *policy_ca_file(const egress_policy *p, const egress_target *t);
+
 /* The first entry allowing the target, or NULL. */
 const egress_entry *policy_match(const egress_policy *p, const egress_target *t);
 

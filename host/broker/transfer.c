@@ -369,7 +369,8 @@ static int setup_easy(xfer *x)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(left ? left : 1));
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (x->entry->ca_file[0]) curl_easy_setopt(e, CURLOPT_CAINFO, x->entry->ca_file);
+    const char *ca = policy_ca_file(&x->ie->pol, &x->target);
+    if (ca) curl_easy_setopt(e, CURLOPT_CAINFO, ca);
     curl_easy_setopt(e, CURLOPT_PROXY, x->proxy ? x->proxy : "");
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

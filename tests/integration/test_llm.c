@@ -24,6 +24,7 @@
 #define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_openai"
 
 static th_host H;
+static th_host T;      /* another agenthost serving HTTPS with a throwaway CA */
 static fake_proc A, B; /* B serves the breaker tests alone */
 
 /* ---- helpers --------------------------------------------------------------------- */
@@ -149,6 +150,20 @@ static int setup(void **state)
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (fake_start(&A, FAKE_BIN, 5000) || fake_start(&B, FAKE_BIN, 5000)) return -1;
+    /* An HTTPS peer whose certificate no system CA signed. */
+    if (th_init(&T, "llm-tls")) return -1;
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem "
+             ">/dev/null 2>&1",
+             T.dir, T.dir);
+    char tcfg[1400];
+    snprintf(tcfg, sizeof(tcfg),
+             "{\"http\": {\"tls_cert\": \"%s/cert.pem\", \"tls_key\": \"%s/key.pem\"},"
+             " \"instances\": []}",
+             T.dir, T.dir);
+    if (system(cmd) != 0 || th_config(&T, tcfg) || th_start(&T, NULL, 15000)) return -1;
     if (th_init(&H, "llm") || th_install_plugin(&H, "llm-openai")) return -1;
     char *ga = grant(&A), *gb = grant(&B), *gone = NULL;
     (void)!asprintf(&gone, "%s,\"limits\":{\"in_flight\":1}", ga);
@@ -162,6 +177,17 @@ static int setup(void **state)
     char *i3 = instance_json("llm-local", &A, "localhost", NULL, NULL);
     char *i4 = instance_json("llm-b", &B, "127.0.0.1", NULL, gb);
     char *i5 = instance_json("llm-one", &A, "127.0.0.1", NULL, gone);
+    char *i6 = NULL, *i7 = NULL;
+    (void)!asprintf(&i6,
+                    "{\"id\":\"llm-tls\",\"plugin\":\"llm-openai\",\"config\":{\"base_url\":"
+                    "\"https://127.0.0.1:%d/v1\"},\"egress\":[{\"scheme\":\"https\",\"host\":"
+                    "\"127.0.0.1\",\"port\":%d,\"private\":true}]}",
+                    T.port, T.port);
+    (void)!asprintf(&i7,
+                    "{\"id\":\"llm-tls-ca\",\"plugin\":\"llm-openai\",\"config\":{\"base_url\":"
+                    "\"https://127.0.0.1:%d/v1\"},\"egress\":[{\"scheme\":\"https\",\"host\":"
+                    "\"127.0.0.1\",\"port\":%d,\"private\":true,\"ca_file\":\"%s/cert.pem\"}]}",
+                    T.port, T.port, T.dir);
     char *cfg = NULL;
     (void)!asprintf(
         &cfg,
@@ -169,10 +195,11 @@ static int setup(void **state)
         "\"broker\":{\"retry_base_ms\":20,\"retry_max_ms\":100,\"max_retry_after_ms\":3000,"
         "\"max_retries\":2,\"breaker_failures\":10,\"breaker_cooldown_ms\":1000,"
         "\"max_response_kb\":1024},"
-        "\"instances\":[%s,%s,%s,%s,%s]}",
-        i1, i2, i3, i4, i5);
+        "\"instances\":[%s,%s,%s,%s,%s,%s,%s]}",
+        i1, i2, i3, i4, i5, i6, i7);
     int rc = th_config(&H, cfg);
-    free(ga), free(gb), free(gone), free(i1), free(i2), free(i3), free(i4), free(i5), free(cfg);
+    free(ga), free(gb), free(gone), free(i1), free(i2), free(i3), free(i4), free(i5), free(i6),
+        free(i7), free(cfg);
     if (rc) return -1;
     const char *with_key[] = {"llm", "llm-fb", "llm-b", "llm-one", "llm-local"};
     for (size_t i = 0; i < 5; i++)
@@ -181,6 +208,9 @@ static int setup(void **state)
     if (th_start(&H, NULL, 10000) != 0) return -1;
     for (size_t i = 0; i < 5; i++)
         if (!th_wait_state(&H, with_key[i], "ready", 10000)) return -1;
+    if (!th_wait_state(&H, "llm-tls", "ready", 10000) ||
+        !th_wait_state(&H, "llm-tls-ca", "ready", 10000))
+        return -1;
     return 0;
 }
 
@@ -189,6 +219,8 @@ static int teardown(void **state)
     (void)state;
     th_stop(&H, 5000);
     th_cleanup(&H);
+    th_stop(&T, 5000);
+    th_cleanup(&T);
     fake_stop(&A);
     fake_stop(&B);
     curl_global_cleanup();
@@ -560,6 +592,28 @@ static void test_name_resolving_to_loopback_is_refused_before_connecting(void **
     assert_true(th_file_contains(&H, "logs/security.log", "\"instance\":\"llm-local\""));
 }
 
+static void test_tls_is_verified_and_a_granted_ca_is_trusted(void **state)
+{
+    (void)state;
+    /* The peer's certificate is signed by no system CA: refused at the handshake. */
+    json_t *o;
+    call("llm-tls", "chat", "{\"prompt\":\"x\"}", &o);
+    if (strcmp(err_code(o) ?: "", "provider_error")) {
+        char *d = json_dumps(o, 0);
+        fprintf(stderr, "llm-tls answered %s\n", d);
+        free(d);
+    }
+    assert_string_equal(err_code(o), "provider_error");
+    assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "certificate"));
+    json_decref(o);
+    /* With the operator's ca_file the handshake passes and HTTP answers (the
+     * peer is an agenthost: it has no /v1/chat/completions, hence 404). */
+    call("llm-tls-ca", "chat", "{\"prompt\":\"x\"}", &o);
+    assert_string_equal(err_code(o), "invalid_request");
+    assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "HTTP 404"));
+    json_decref(o);
+}
+
 /* ---- resilience ---------------------------------------------------------------------- */
 
 static json_t *breaker_of(const fake_proc *f)
@@ -740,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_redirect_to_the_hosts_neighbourhood_is_refused_and_logged),
         cmocka_unit_test(test_allowed_redirect_is_followed),
         cmocka_unit_test(test_name_resolving_to_loopback_is_refused_before_connecting),
+        cmocka_unit_test(test_tls_is_verified_and_a_granted_ca_is_trusted),
         cmocka_unit_test(test_breaker_opens_fails_fast_then_a_probe_closes_it),
         cmocka_unit_test(test_fallback_chain_steps_through_models_then_canned_answer),
         cmocka_unit_test(test_in_flight_cap_per_instance_refuses_the_extra_request),
