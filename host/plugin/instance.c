@@ -172,7 +172,9 @@ int run_send(run *r, uint16_t type, uint64_t id, json_t *body)
         free(s);
         return AH_ETOOBIG;
     }
-    uint8_t *buf = r->frame ? malloc(AH_FRAME_MAX) : NULL;
+    /* A small message needs a small frame buffer (most are far below 64 KiB). */
+    size_t cap = AH_FRAME_HDR + (len < AH_FRAME_PAYLOAD_MAX ? len : AH_FRAME_PAYLOAD_MAX);
+    uint8_t *buf = r->frame ? malloc(cap) : NULL;
     if (!buf) {
         free(s);
         return AH_ENOMEM;

@@ -74,7 +74,8 @@ static const ah_host host_table;
 static int send_raw(ah_ctx *c, uint16_t type, uint64_t id, const char *body, size_t len)
 {
     size_t off = 0;
-    uint8_t *buf = malloc(AH_FRAME_MAX);
+    /* A small message needs a small frame buffer (most are far below 64 KiB). */
+    uint8_t *buf = malloc(AH_FRAME_HDR + (len < AH_FRAME_PAYLOAD_MAX ? len : AH_FRAME_PAYLOAD_MAX));
     if (!buf)
         return AH_ENOMEM;
     int rc = 0;
