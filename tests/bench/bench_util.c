@@ -254,6 +254,7 @@ static int direct_phase(int calls, int delay_ms, int ramp_ms, int port)
     curl_multi_setopt(driver_multi(d.drv), CURLMOPT_MAXCONNECTS, (long)calls + 100);
     json_t *out = json_object();
     int failed = 0;
+    double cpu0 = cpu_ms(getpid());
     /* Round 1 opens every connection (cold); round 2 reuses them (warm). */
     for (int round = 0; round < 2; round++) {
         lg_result r = {0};
@@ -275,6 +276,8 @@ static int direct_phase(int calls, int delay_ms, int ramp_ms, int port)
     }
     json_object_set_new(out, "failed", json_integer(failed));
     json_object_set_new(out, "rss_mb", json_real(rss_kb(getpid(), "VmHWM:") / 1024.0));
+    json_object_set_new(out, "cpu_us_per_call",
+                        json_real((cpu_ms(getpid()) - cpu0) * 1000 / (2.0 * calls)));
     char *txt = json_dumps(out, JSON_COMPACT);
     printf("%s\n", txt);
     fflush(stdout);
