@@ -198,6 +198,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     }
     if (api_start(&a->http, a, err, errlen) < 0)
         return -1;
+    broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
     metrics_add_collector(metrics_process_collector, NULL);
     return 0;
 }

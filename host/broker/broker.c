@@ -308,6 +308,11 @@ static void on_http(void *ud, inst_req req, json_t *body)
     xfer_start(b, ie, req, &s);
 }
 
+void broker_set_listen_port(broker *b, int port)
+{
+    if (b && port > 0) b->self.port = port;
+}
+
 void broker_attach(broker *b, supervisor *sup)
 {
     b->sup = sup;

@@ -55,6 +55,9 @@ int broker_new(broker **out, ah_loop *loop, const broker_opts *o, char *err, siz
 /* Running transfers are dropped without answers. */
 void broker_free(broker *b);
 
+/* The port the host's HTTP server actually bound (when configured as 0). */
+void broker_set_listen_port(broker *b, int port);
+
 /* Serve AH_MSG_HTTP requests of sup's instances. */
 void broker_attach(broker *b, supervisor *sup);
 

@@ -372,16 +372,17 @@ const char *policy_check_target_address(const egress_policy *p, const egress_tar
                                         const struct sockaddr *sa, int port,
                                         const policy_self *self)
 {
-    const char *first = "destination not in the allowlist";
-    bool any = false;
+    /* The most telling reason: that of an entry marked private (which meant
+     * to allow private addresses and still refuses this one), else the first. */
+    const char *first = NULL, *from_private = NULL;
     for (size_t i = 0; i < p->n; i++) {
         if (!entry_matches(&p->v[i], t)) continue;
         const char *why = policy_check_address(&p->v[i], sa, port, self);
         if (!why) return NULL;
-        if (!any) first = why;
-        any = true;
+        if (!first) first = why;
+        if (p->v[i].private_ok && !from_private) from_private = why;
     }
-    return first;
+    return from_private ? from_private : first ? first : "destination not in the allowlist";
 }
 
 const char *policy_addr_str(const struct sockaddr *sa, char *buf, size_t len)

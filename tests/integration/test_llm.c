@@ -19,6 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define API_KEY "sk-test-Zq8vN3kLpW5xR2mT7yB4"
 #define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_openai"
@@ -120,6 +124,21 @@ static json_t *sse_parse(const char *body)
     return out;
 }
 
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+static int host_port; /* the host's own listen port, fixed so an instance can aim at it */
+
 /* ---- setup -------------------------------------------------------------------- */
 
 static char *instance_json(const char *id, const fake_proc *f, const char *host,
@@ -177,7 +196,15 @@ static int setup(void **state)
     char *i3 = instance_json("llm-local", &A, "localhost", NULL, NULL);
     char *i4 = instance_json("llm-b", &B, "127.0.0.1", NULL, gb);
     char *i5 = instance_json("llm-one", &A, "127.0.0.1", NULL, gone);
-    char *i6 = NULL, *i7 = NULL;
+    char *i6 = NULL, *i7 = NULL, *i8 = NULL;
+    host_port = free_port();
+    /* A broad grant (any host on that port, private) that does not name the
+     * host's address: the host itself stays out of reach. */
+    (void)!asprintf(&i8,
+                    "{\"id\":\"llm-self\",\"plugin\":\"llm-openai\",\"config\":{\"base_url\":"
+                    "\"http://127.0.0.1:%d/v1\"},\"egress\":[{\"scheme\":\"http\",\"host\":\"*\","
+                    "\"port\":%d,\"private\":true}]}",
+                    host_port, host_port);
     (void)!asprintf(&i6,
                     "{\"id\":\"llm-tls\",\"plugin\":\"llm-openai\",\"config\":{\"base_url\":"
                     "\"https://127.0.0.1:%d/v1\"},\"egress\":[{\"scheme\":\"https\",\"host\":"
@@ -191,15 +218,16 @@ static int setup(void **state)
     char *cfg = NULL;
     (void)!asprintf(
         &cfg,
-        "{\"log\":{\"level\":\"debug\"},\"supervisor\":{\"ping_interval_ms\":500},"
+        "{\"listen\":\"127.0.0.1:%d\",\"log\":{\"level\":\"debug\"},"
+        "\"supervisor\":{\"ping_interval_ms\":500},"
         "\"broker\":{\"retry_base_ms\":20,\"retry_max_ms\":100,\"max_retry_after_ms\":3000,"
         "\"max_retries\":2,\"breaker_failures\":10,\"breaker_cooldown_ms\":1000,"
         "\"max_response_kb\":1024},"
-        "\"instances\":[%s,%s,%s,%s,%s,%s,%s]}",
-        i1, i2, i3, i4, i5, i6, i7);
+        "\"instances\":[%s,%s,%s,%s,%s,%s,%s,%s]}",
+        host_port, i1, i2, i3, i4, i5, i6, i7, i8);
     int rc = th_config(&H, cfg);
     free(ga), free(gb), free(gone), free(i1), free(i2), free(i3), free(i4), free(i5), free(i6),
-        free(i7), free(cfg);
+        free(i7), free(i8), free(cfg);
     if (rc) return -1;
     const char *with_key[] = {"llm", "llm-fb", "llm-b", "llm-one", "llm-local"};
     for (size_t i = 0; i < 5; i++)
@@ -208,7 +236,8 @@ static int setup(void **state)
     if (th_start(&H, NULL, 10000) != 0) return -1;
     for (size_t i = 0; i < 5; i++)
         if (!th_wait_state(&H, with_key[i], "ready", 10000)) return -1;
-    if (!th_wait_state(&H, "llm-tls", "ready", 10000) ||
+    if (!th_wait_state(&H, "llm-self", "ready", 10000) ||
+        !th_wait_state(&H, "llm-tls", "ready", 10000) ||
         !th_wait_state(&H, "llm-tls-ca", "ready", 10000))
         return -1;
     return 0;
@@ -468,6 +497,7 @@ static void test_provider_errors_map_to_stable_codes(void **state)
     expect_error("llm", "{\"model\":\"fail-402\",\"prompt\":\"x\"}", "provider_error");
     expect_error("llm", "{\"model\":\"fail-500\",\"prompt\":\"x\"}", "provider_error");
     expect_error("llm", "{\"model\":\"fail-502\",\"prompt\":\"x\"}", "provider_error");
+    expect_error("llm", "{\"model\":\"fail-503:0\",\"prompt\":\"x\"}", "provider_error");
     expect_error("llm", "{\"model\":\"invalid-json\",\"prompt\":\"x\"}", "bad_response");
     expect_error("llm", "{\"model\":\"empty-choices\",\"prompt\":\"x\"}", "bad_response");
     expect_error("llm", "{\"model\":\"bad-sse\",\"prompt\":\"x\",\"stream\":true}", "bad_response");
@@ -488,6 +518,8 @@ static void test_server_errors_are_retried_and_client_errors_are_not(void **stat
     /* max_retries 2: three attempts for a 500, one for a 401. */
     assert_int_equal(fake_count(&A, "fail-500"), 3); /* one call above */
     assert_int_equal(fake_count(&A, "fail-401"), 2);
+    assert_int_equal(fake_count(&A, "fail-502"), 3);
+    assert_int_equal(fake_count(&A, "fail-503:0"), 3); /* Retry-After: 0 */
     json_t *o;
     assert_int_equal(call("llm", "chat", "{\"model\":\"flaky-503:2\",\"prompt\":\"x\"}", &o), 200);
     assert_string_equal(json_string_value(th_get(o, "result.content")),
@@ -590,6 +622,14 @@ static void test_name_resolving_to_loopback_is_refused_before_connecting(void **
     assert_int_equal(fake_count(&A, "gpt-4o-mini"), before);
     assert_true(th_wait_file(&H, "logs/security.log", "loopback address", 2000));
     assert_true(th_file_contains(&H, "logs/security.log", "\"instance\":\"llm-local\""));
+}
+
+static void test_the_hosts_own_listen_address_is_refused_unless_named(void **state)
+{
+    (void)state;
+    assert_int_equal(H.port, host_port);
+    expect_error("llm-self", "{\"prompt\":\"x\"}", "refused");
+    assert_true(th_wait_file(&H, "logs/security.log", "the host's own listen address", 2000));
 }
 
 static void test_tls_is_verified_and_a_granted_ca_is_trusted(void **state)
@@ -794,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_redirect_to_the_hosts_neighbourhood_is_refused_and_logged),
         cmocka_unit_test(test_allowed_redirect_is_followed),
         cmocka_unit_test(test_name_resolving_to_loopback_is_refused_before_connecting),
+        cmocka_unit_test(test_the_hosts_own_listen_address_is_refused_unless_named),
         cmocka_unit_test(test_tls_is_verified_and_a_granted_ca_is_trusted),
         cmocka_unit_test(test_breaker_opens_fails_fast_then_a_probe_closes_it),
         cmocka_unit_test(test_fallback_chain_steps_through_models_then_canned_answer),
