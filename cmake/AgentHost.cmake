@@ -28,6 +28,7 @@ function(ah_embed out symbol file)
     COMMAND ${CMAKE_COMMAND} -DIN=${abs} -DOUT=${c} -DNAME=${symbol}
             -P ${PROJECT_SOURCE_DIR}/cmake/embed.cmake
     DEPENDS "${abs}" ${PROJECT_SOURCE_DIR}/cmake/embed.cmake
+    MAIN_DEPENDENCY "${abs}"
     VERBATIM)
   set(${out} "${c}" PARENT_SCOPE)
 endfunction()

@@ -1,10 +1,12 @@
 #include "app.h"
 
 #include "api/api.h"
+#include "broker/broker.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/tokens.h"
 #include "core/util.h"
+#include "plugin/pmetrics.h"
 
 #include <agenthost/plugin.h>
 
@@ -116,6 +118,22 @@ static int open_modules(app *a, char *err, size_t errlen)
         return -1;
     if (secrets_open(&a->sec, a->st, c->master_key, true, err, errlen) != 0)
         return -1;
+    bus_opts bo = {
+        .max_event_bytes = (size_t)config_int(c, "bus", "max_event_kb") << 10,
+        .idempotency_window_ms = (uint64_t)config_int(c, "bus", "idempotency_window_s") * 1000u,
+        .ack_timeout_ms = (uint32_t)config_int(c, "bus", "ack_timeout_ms"),
+        .max_attempts = (uint32_t)config_int(c, "bus", "max_attempts"),
+        .backoff_ms = (uint32_t)config_int(c, "bus", "backoff_ms"),
+        .max_backoff_ms = (uint32_t)config_int(c, "bus", "max_backoff_ms"),
+        .max_in_flight = (uint32_t)config_int(c, "bus", "max_in_flight"),
+        .retention_max_count = (uint64_t)config_int(c, "bus", "retention_max_count"),
+        .retention_max_bytes = (uint64_t)config_int(c, "bus", "retention_max_mb") << 20,
+        .retention_max_age_ms = (uint64_t)config_int(c, "bus", "retention_max_age_s") * 1000u,
+        .sweep_interval_ms = (uint32_t)config_int(c, "bus", "sweep_interval_ms"),
+        .topic_overrides = json_object_get(json_object_get(c->json, "bus"), "topics"),
+    };
+    if (bus_open(&a->bus, a->loop, a->st, &bo, err, errlen) != 0)
+        return -1;
     if (registry_scan(&a->reg, c->plugins_dir, err, errlen) < 0)
         return -1;
     supervisor_opts sv = {
@@ -132,11 +150,36 @@ static int open_modules(app *a, char *err, size_t errlen)
         return -1;
     }
     if (supervisor_new(&a->sup, a->loop, a->st, a->sec, &sv) != 0 ||
-        kv_attach(&a->kv, a->sup, a->st) != 0) {
+        kv_attach(&a->kv, a->sup, a->st) != 0 || pmetrics_attach(&a->pmetrics, a->sup) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    broker_opts eo = {
+        .connect_timeout_ms = (uint32_t)config_int(c, "broker", "connect_timeout_ms"),
+        .timeout_ms = (uint32_t)config_int(c, "broker", "timeout_ms"),
+        .max_timeout_ms = (uint32_t)config_int(c, "broker", "max_timeout_ms"),
+        .idle_timeout_ms = (uint32_t)config_int(c, "broker", "idle_timeout_ms"),
+        .max_request_bytes = (size_t)config_int(c, "broker", "max_request_kb") << 10,
+        .max_response_bytes = (size_t)config_int(c, "broker", "max_response_kb") << 10,
+        .max_stream_bytes = (size_t)config_int(c, "broker", "max_stream_kb") << 10,
+        .max_in_flight = (uint32_t)config_int(c, "broker", "max_in_flight"),
+        .max_retries = (uint32_t)config_int(c, "broker", "max_retries"),
+        .retry_base_ms = (uint32_t)config_int(c, "broker", "retry_base_ms"),
+        .retry_max_ms = (uint32_t)config_int(c, "broker", "retry_max_ms"),
+        .max_retry_after_ms = (uint32_t)config_int(c, "broker", "max_retry_after_ms"),
+        .breaker_failures = (uint32_t)config_int(c, "broker", "breaker_failures"),
+        .breaker_cooldown_ms = (uint32_t)config_int(c, "broker", "breaker_cooldown_ms"),
+        .max_redirects = (uint32_t)config_int(c, "broker", "max_redirects"),
+        .max_idle_connections = (uint32_t)config_int(c, "broker", "max_idle_connections"),
+        .listen = c->listen,
+    };
+    if (broker_new(&a->egress, a->loop, &eo, err, errlen) != 0)
+        return -1;
+    broker_attach(a->egress, a->sup);
     add_instances(a);
+    if (bus_plugins_attach(&a->busp, a->bus, a->sup, json_object_get(c->json, "instances"), err,
+                           errlen) != 0)
+        return -1;
     if (!tokens_any(a->st)) {
         char token[TOKEN_LEN + 1];
         int rc = tokens_create(a->st, "admin", "admin", token);
@@ -155,6 +198,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     }
     if (api_start(&a->http, a, err, errlen) < 0)
         return -1;
+    broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
     metrics_add_collector(metrics_process_collector, NULL);
     return 0;
 }
@@ -164,12 +208,18 @@ static void close_modules(app *a)
     metrics_remove_collector(metrics_process_collector, NULL);
     api_stop(a->http);
     a->http = NULL;
+    broker_free(a->egress); /* running requests are dropped unanswered */
+    a->egress = NULL;
+    bus_close(a->bus);
     if (a->st)
-        store_close(a->st); /* answers pending writes; instances still exist */
+        store_close(a->st); /* answers pending writes; instances and bus still exist */
     a->st = NULL;
+    bus_free(a->bus);
+    bus_plugins_detach(a->busp);
     if (a->sup)
         supervisor_free(a->sup);
     kv_detach(a->kv);
+    pmetrics_detach(a->pmetrics);
     registry_free(a->reg);
     secrets_close(a->sec);
     loop_free(a->loop);

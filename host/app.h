@@ -5,6 +5,8 @@
 #ifndef AH_APP_H
 #define AH_APP_H
 
+#include "bus/bus.h"
+#include "bus/bus_plugins.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "core/secrets.h"
@@ -16,6 +18,8 @@
 #include <stdbool.h>
 
 typedef struct api api;
+typedef struct broker broker;
+typedef struct pmetrics pmetrics;
 
 typedef struct app {
     config *cfg;
@@ -25,6 +29,10 @@ typedef struct app {
     registry *reg;
     supervisor *sup;
     kv_service *kv;
+    broker *egress;
+    pmetrics *pmetrics;
+    bus *bus;
+    bus_plugins *busp;
     api *http;
     int lock_fd;
     int signals;   /* termination signals received */

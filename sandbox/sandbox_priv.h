@@ -63,7 +63,7 @@ int rootfs_enter(const sb_paths *paths, char *err, size_t errlen);
  * or abstract sockets outside the domain. *abi is the kernel's ABI. */
 int landlock_apply(const sb_paths *paths, int *abi, char *err, size_t errlen);
 
-/* pidns.c (docs/adr/0003-pid-namespace-relay.md). In the parent of
+/* pidns.c (docs/adr/0009-pid-namespace-relay.md). In the parent of
  * ns_clone: stay behind as the relay of the plugin's exit status; never
  * returns. In the child (pid 1): fork the plugin process and stay behind
  * as the namespace's init; returns 0 in the plugin process (pid 2). */

@@ -17,6 +17,7 @@ static const route routes[] = {
     {"GET", "/health", h_health, ROUTE_PUBLIC, "Liveness: the process answers"},
     {"GET", "/ready", h_ready, ROUTE_PUBLIC, "Readiness: store, bus and instances"},
     {"GET", "/metrics", h_metrics, ROUTE_PUBLIC, "Prometheus metrics"},
+    {"GET", "/api/v1/openapi.json", h_openapi, ROUTE_PUBLIC, "This API's OpenAPI 3.1 document"},
     {"GET", "/api/v1/plugins", h_plugins, ROUTE_VIEWER, "Installed plugins with manifests"},
     {"GET", "/api/v1/plugins/{name}", h_plugin, ROUTE_VIEWER, "One installed plugin"},
     {"GET", "/api/v1/instances", h_instances, ROUTE_VIEWER, "Plugin instances and their state"},
@@ -31,6 +32,19 @@ static const route routes[] = {
      "The tail of the instance's log"},
     {"POST", "/api/v1/instances/{id}/actions/{action}", h_instance_call, ROUTE_EDITOR,
      "Call one of the instance's actions"},
+    {"GET", "/api/v1/topics", h_topics, ROUTE_VIEWER, "Topics with stats"},
+    {"GET", "/api/v1/topics/{topic}", h_topic, ROUTE_VIEWER, "One topic's stats"},
+    {"GET", "/api/v1/topics/{topic}/events", h_topic_events, ROUTE_VIEWER,
+     "Read a topic's events (paged; by key or time)"},
+    {"POST", "/api/v1/topics/{topic}/events", h_topic_publish, ROUTE_EDITOR,
+     "Publish one event or a batch; answered once durable"},
+    {"GET", "/api/v1/consumers", h_consumers, ROUTE_VIEWER, "Durable consumers with lag"},
+    {"GET", "/api/v1/topics/{topic}/dlq", h_dlq, ROUTE_VIEWER, "A topic's dead letters"},
+    {"POST", "/api/v1/topics/{topic}/dlq/{id}/requeue", h_dlq_requeue, ROUTE_EDITOR,
+     "Publish a dead letter again and drop it"},
+    {"DELETE", "/api/v1/topics/{topic}/dlq/{id}", h_dlq_drop, ROUTE_EDITOR, "Drop a dead letter"},
+    {"POST", "/hooks/{instance}/{path...}", h_hook, ROUTE_PUBLIC,
+     "Webhook ingress: an event for the instance, answered once committed"},
 };
 
 const route *api_routes(size_t *n)
@@ -174,16 +188,18 @@ static bool authenticate(api *x, http_req *req, const route *rt)
         http_respond_error(req, 401, "unauthorized", "use Authorization: Bearer <token>", NULL);
         return false;
     }
-    static principal who; /* one request at a time on the loop */
-    if (tokens_verify(x->app->st, auth + 7, &who) != 0) {
+    principal *who = calloc(1, sizeof(*who));
+    if (!who || tokens_verify(x->app->st, auth + 7, who) != 0) {
+        free(who);
         note_failure(x, req, "unknown or revoked token");
         http_respond_error(req, 401, "unauthorized", "unknown or revoked token", NULL);
         return false;
     }
-    if (tokens_role_rank(who.role) < (int)rt->access) {
+    http_req_set_user(req, who); /* freed with the request */
+    if (tokens_role_rank(who->role) < (int)rt->access) {
         char msg[128];
         snprintf(msg, sizeof(msg), "this needs the %s role; the token has %s",
-                 route_access_name(rt->access), who.role);
+                 route_access_name(rt->access), who->role);
         http_respond_error(req, 403, "forbidden", msg, NULL);
         return false;
     }
@@ -224,6 +240,23 @@ static void on_request(void *ud, http_req *req)
     rt->fn(x, req, &params);
 }
 
+/* Who changed what: one audit line per state-changing request. */
+static void audit(http_req *req, const char *route_name, int status)
+{
+    const char *m = http_req_method(req);
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strncmp(route_name, "/hooks/", 7) ||
+        route_name[0] == '(')
+        return;
+    const principal *who = http_req_user(req);
+    log_ctx lc = {.request_id = http_req_id(req)};
+    json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:i,s:s}", "actor", who ? who->name : "(none)",
+                          "actor_token", who ? who->id : "", "action", m, "route", route_name,
+                          "status", status, "path", http_req_path(req));
+    log_write("audit", LOG_INFO, "api", &lc, f, "%s %s %s -> %d", who ? who->name : "(anonymous)",
+              m, http_req_path(req), status);
+    json_decref(f);
+}
+
 static void on_done(void *ud, http_req *req)
 {
     (void)ud;
@@ -247,6 +280,7 @@ static void on_done(void *ud, http_req *req)
                           "client_ip", http_req_client_ip(req));
     log_write("api", LOG_INFO, "http", &lc, f, "%s %s %d", http_req_method(req), rname, status);
     json_decref(f);
+    audit(req, rname, status);
 }
 
 int api_start(api **out, app *a, char *err, size_t errlen)
@@ -276,6 +310,7 @@ int api_start(api **out, app *a, char *err, size_t errlen)
         free(x);
         return -1;
     }
+    api_metrics_start(a);
     *out = x;
     return 0;
 }
@@ -284,6 +319,7 @@ void api_stop(api *x)
 {
     if (!x)
         return;
+    api_metrics_stop(x->app);
     http_server_stop(x->srv);
     free(x);
 }

@@ -26,10 +26,14 @@ instance *api_instance(api *x, http_req *req, const route_params *p);
 /* Answer 422 from a validator message "path: message". */
 void api_respond_invalid(http_req *req, const char *code, const char *verr);
 
+void api_metrics_start(app *a);
+void api_metrics_stop(app *a);
+
 /* Handlers. */
 void h_health(void *ctx, http_req *req, const route_params *p);
 void h_ready(void *ctx, http_req *req, const route_params *p);
 void h_metrics(void *ctx, http_req *req, const route_params *p);
+void h_openapi(void *ctx, http_req *req, const route_params *p);
 void h_plugins(void *ctx, http_req *req, const route_params *p);
 void h_plugin(void *ctx, http_req *req, const route_params *p);
 void h_instances(void *ctx, http_req *req, const route_params *p);
@@ -39,5 +43,14 @@ void h_instance_enable(void *ctx, http_req *req, const route_params *p);
 void h_instance_disable(void *ctx, http_req *req, const route_params *p);
 void h_instance_log(void *ctx, http_req *req, const route_params *p);
 void h_instance_call(void *ctx, http_req *req, const route_params *p);
+void h_topics(void *ctx, http_req *req, const route_params *p);
+void h_topic(void *ctx, http_req *req, const route_params *p);
+void h_topic_events(void *ctx, http_req *req, const route_params *p);
+void h_topic_publish(void *ctx, http_req *req, const route_params *p);
+void h_consumers(void *ctx, http_req *req, const route_params *p);
+void h_dlq(void *ctx, http_req *req, const route_params *p);
+void h_dlq_requeue(void *ctx, http_req *req, const route_params *p);
+void h_dlq_drop(void *ctx, http_req *req, const route_params *p);
+void h_hook(void *ctx, http_req *req, const route_params *p);
 
 #endif

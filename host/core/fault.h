@@ -4,8 +4,11 @@
  * In a build with AH_FAULTS, AH_FAULT("bus.after_commit_before_ack") kills
  * the process with SIGKILL when the environment variable AGENTHOST_FAULT
  * names that point, after appending the point's name to the file named by
- * AGENTHOST_FAULT_MARK (so a test can assert the point was reached). In
- * other builds it compiles to nothing.
+ * AGENTHOST_FAULT_MARK (so a test can assert the point was reached). With
+ * AGENTHOST_FAULT_SKIP=N the first N hits pass. In other builds it compiles
+ * to nothing. Points: store.before_commit, store.after_commit,
+ * store.before_done, bus.after_commit_before_ack, bus.after_deliver,
+ * bus.before_position_write.
  */
 #ifndef AH_FAULT_H
 #define AH_FAULT_H

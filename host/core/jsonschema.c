@@ -4,6 +4,7 @@
 #include <regex.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 64
@@ -98,20 +99,36 @@ static size_t utf8_len(const char *s)
     return n;
 }
 
+/* "#" or a JSON pointer "#/a/b" (with ~0 and ~1 escapes) into root. */
 static const json_t *resolve_ref(const json_t *root, const char *ref)
 {
-    if (!strcmp(ref, "#"))
+    if (ref[0] != '#')
+        return NULL;
+    if (!ref[1])
         return root;
-    const char *name = NULL;
-    const json_t *defs = NULL;
-    if (!strncmp(ref, "#/$defs/", 8)) {
-        defs = json_object_get(root, "$defs");
-        name = ref + 8;
-    } else if (!strncmp(ref, "#/definitions/", 14)) {
-        defs = json_object_get(root, "definitions");
-        name = ref + 14;
+    if (ref[1] != '/')
+        return NULL;
+    const json_t *cur = root;
+    const char *p = ref + 2;
+    while (cur) {
+        char tok[256];
+        size_t n = 0;
+        for (; *p && *p != '/' && n < sizeof(tok) - 1; p++) {
+            if (*p == '~' && (p[1] == '0' || p[1] == '1')) {
+                tok[n++] = p[1] == '0' ? '~' : '/';
+                p++;
+            } else {
+                tok[n++] = *p;
+            }
+        }
+        tok[n] = 0;
+        cur = json_is_array(cur) ? json_array_get(cur, strtoul(tok, NULL, 10))
+                                 : json_object_get(cur, tok);
+        if (!*p)
+            return cur;
+        p++;
     }
-    return defs && name ? json_object_get(defs, name) : NULL;
+    return NULL;
 }
 
 static int validate(vctx *c, const json_t *schema, const json_t *v, int depth);
@@ -405,6 +422,14 @@ static int validate(vctx *c, const json_t *schema, const json_t *v, int depth)
     return check_combinators(c, schema, v, depth);
 }
 
+int jsonschema_validate_in(const json_t *root, const json_t *schema, const json_t *instance,
+                           char *err, size_t errlen)
+{
+    vctx c = {.root = root, .err = err, .errlen = errlen};
+    err[0] = 0;
+    return validate(&c, schema, instance, 0);
+}
+
 int jsonschema_validate(const json_t *schema, const json_t *instance, char *err, size_t errlen)
 {
     vctx c = {.root = schema, .err = err, .errlen = errlen};
@@ -526,7 +551,8 @@ static int check_schema(vctx *c, const json_t *s, int depth)
         return fail(c, "enum must be a non-empty array", NULL, NULL);
     const json_t *ref = json_object_get(s, "$ref");
     if (ref && (!json_is_string(ref) || !resolve_ref(c->root, json_string_value(ref))))
-        return fail(c, "$ref must point to \"#\" or an entry of $defs", NULL, NULL);
+        return fail(c, "$ref must be a JSON pointer into the schema (\"#/$defs/NAME\")", NULL,
+                    NULL);
     const json_t *defs = json_object_get(s, "$defs");
     if (defs) {
         const char *k;

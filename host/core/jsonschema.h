@@ -6,7 +6,8 @@
  * minProperties, maxProperties, minLength, maxLength (code points), pattern
  * (POSIX extended regex: write patterns in the common ERE/ECMA subset),
  * minimum, maximum, exclusiveMinimum, exclusiveMaximum, anyOf, oneOf, allOf,
- * not, $ref to "#", "#/$defs/NAME" or "#/definitions/NAME". Annotations
+ * not, $ref to "#" or any JSON pointer in the document ("#/$defs/NAME",
+ * "#/components/schemas/NAME"). Annotations
  * (title, description, default, examples, format, ...) are accepted and not
  * enforced; other unknown keywords are ignored, as the standard says.
  *
@@ -22,6 +23,11 @@
 /* 0 when instance is valid against schema; otherwise -1 with the first
  * error in err ("path: message"; the root path is written as "(root)"). */
 int jsonschema_validate(const json_t *schema, const json_t *instance, char *err, size_t errlen);
+
+/* The same, with "$ref"s resolved as JSON pointers in `root` (a document
+ * holding schemas, such as an OpenAPI document's components). */
+int jsonschema_validate_in(const json_t *root, const json_t *schema, const json_t *instance,
+                           char *err, size_t errlen);
 
 /* Check that a schema is usable: an object (or boolean) whose known
  * keywords have the right types and whose patterns compile. */

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define FORMAT_KEY "format"
@@ -331,6 +333,12 @@ static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, 
     return 0;
 }
 
+static bool disk_nearly_full(const char *dir)
+{
+    struct statvfs vs;
+    return statvfs(dir, &vs) == 0 && (uint64_t)vs.f_bavail * vs.f_frsize < (4u << 20);
+}
+
 static void run_batch(store *s, op_vec *b, char *why, size_t whylen)
 {
     for (size_t i = 0; i < b->n; i++)
@@ -358,6 +366,9 @@ static void run_batch(store *s, op_vec *b, char *why, size_t whylen)
         } else if (rc == MDB_TXN_FULL) {
             snprintf(why, whylen, "batch too large for one transaction");
         }
+        /* LMDB reports a short write (a filling disk) as EIO: look. */
+        if (rc == EIO && disk_nearly_full(s->dir))
+            rc = ENOSPC;
         int code = store_map_error(rc);
         if (rc == ENOSPC || rc == EDQUOT)
             snprintf(why, whylen, "disk full: %s", strerror(rc));
@@ -699,4 +710,83 @@ void store_get_stats(store *s, store_stats *st)
         st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
     }
     pthread_rwlock_unlock(&s->maplock);
+}
+
+int store_backup(const char *dir, const char *to, uint64_t *bytes, char *err, size_t errlen)
+{
+    store *s;
+    store_opts o = {.dir = dir, .read_only = true};
+    int rc = store_open(&s, NULL, &o, err, errlen);
+    if (rc)
+        return rc;
+    char tmp[4200];
+    if (ah_fmt(tmp, sizeof(tmp), "%s.partial", to) < 0) {
+        store_close(s);
+        snprintf(err, errlen, "backup path too long");
+        return AH_EINVAL;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        store_close(s);
+        return AH_EIO;
+    }
+    rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    store_close(s);
+    struct stat st;
+    if (rc == 0 && (fsync(fd) < 0 || fstat(fd, &st) < 0))
+        rc = errno;
+    close(fd);
+    if (rc == 0 && rename(tmp, to) < 0)
+        rc = errno;
+    if (rc) {
+        snprintf(err, errlen, "backup to %s failed: %s", to, mdb_strerror(rc));
+        unlink(tmp);
+        return store_map_error(rc);
+    }
+    if (bytes)
+        *bytes = (uint64_t)st.st_size;
+    return 0;
+}
+
+int store_check_file(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return AH_EIO;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size < 2 * 4096) {
+        snprintf(err, errlen, "%s is not an agenthost backup (too small or not a file)", path);
+        return AH_EINVAL;
+    }
+    MDB_env *env;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, STORE_DB_COUNT + 8);
+    int rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
+    if (rc) {
+        snprintf(err, errlen, "%s is not an agenthost backup: %s", path, mdb_strerror(rc));
+        mdb_env_close(env);
+        return AH_EINVAL;
+    }
+    MDB_txn *txn;
+    MDB_dbi meta;
+    MDB_val k = {strlen(FORMAT_KEY), (void *)FORMAT_KEY}, v;
+    rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, db_names[STORE_DB_META], 0, &meta);
+        if (rc == 0)
+            rc = mdb_get(txn, meta, &k, &v);
+        if (rc == 0 && (v.mv_size != strlen(FORMAT_VALUE) ||
+                        memcmp(v.mv_data, FORMAT_VALUE, v.mv_size) != 0))
+            rc = MDB_INCOMPATIBLE;
+        mdb_txn_abort(txn);
+    }
+    mdb_env_close(env);
+    if (rc) {
+        snprintf(err, errlen, "%s is not an agenthost backup (no format marker %s)", path,
+                 FORMAT_VALUE);
+        return AH_EINVAL;
+    }
+    return 0;
 }

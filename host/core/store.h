@@ -98,6 +98,15 @@ typedef struct store_stats {
 } store_stats;
 void store_get_stats(store *s, store_stats *st);
 
+/* Write a hot, compacted copy of the store in dir to the file `to`
+ * (mdb_env_copy2 with MDB_CP_COMPACT: a consistent snapshot taken while a
+ * host may be writing; written to a temporary file, fsynced, renamed).
+ * 0 or AH_E* with err; *bytes gets the size. */
+int store_backup(const char *dir, const char *to, uint64_t *bytes, char *err, size_t errlen);
+
+/* Check that a file is an agenthost store a restore can use. */
+int store_check_file(const char *path, char *err, size_t errlen);
+
 /* Translate an LMDB or errno code to an AH_E* code. */
 int store_map_error(int rc);
 

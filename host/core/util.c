@@ -191,3 +191,37 @@ int ah_exe_dir(char *buf, size_t len)
         *slash = 0;
     return 0;
 }
+
+bool ah_parse_time(const char *s, int64_t *ms)
+{
+    char *end;
+    errno = 0;
+    if (*s >= '0' && *s <= '9') {
+        unsigned long long v = strtoull(s, &end, 10);
+        if (!*end && !errno && v <= (unsigned long long)INT64_MAX) {
+            *ms = (int64_t)v;
+            return true;
+        }
+    }
+    struct tm tm = {0};
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return false;
+    int frac = 0;
+    if (*rest == '.') {
+        rest++;
+        int digits = 0;
+        while (*rest >= '0' && *rest <= '9') {
+            if (digits < 3)
+                frac = frac * 10 + (*rest - '0');
+            digits++;
+            rest++;
+        }
+        while (digits++ < 3)
+            frac *= 10;
+    }
+    if (strcmp(rest, "Z") != 0)
+        return false;
+    *ms = (int64_t)timegm(&tm) * 1000 + frac;
+    return true;
+}

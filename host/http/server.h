@@ -66,6 +66,7 @@ size_t http_req_response_bytes(const http_req *r);
 /* Per-request slots for the layers above (router, auth). */
 void http_req_set_route(http_req *r, const char *pattern);
 const char *http_req_route(const http_req *r);
+/* A malloc'd object owned by the request from now on (freed with it). */
 void http_req_set_user(http_req *r, void *user);
 void *http_req_user(const http_req *r);
 
@@ -81,5 +82,18 @@ void http_respond_error(http_req *r, int status, const char *code, const char *m
 /* The same with extra headers ("Allow: GET", "Retry-After: 60"). */
 void http_respond_error_h(http_req *r, int status, const char *code, const char *message,
                           const char *field, const char *const *headers);
+
+/* Answer with a stream (Server-Sent Events and the like): the status and
+ * headers go out now, the body in pieces as http_stream_write gives them,
+ * until http_stream_end. The request stays valid until http_stream_end
+ * even if its client leaves (writes then fail). */
+void http_respond_stream(http_req *r, int status, const char *content_type,
+                         const char *const *headers);
+/* Append body bytes (copied). 0, or -1 when the client has gone or more
+ * than HTTP_STREAM_BUFFER_MAX bytes wait unsent. */
+int http_stream_write(http_req *r, const void *data, size_t len);
+void http_stream_end(http_req *r);
+
+#define HTTP_STREAM_BUFFER_MAX (8u << 20)
 
 #endif

@@ -160,7 +160,7 @@ static int read_stat(const char *pid, long *ppid, unsigned long long *rss_pages)
 unsigned long long proc_rss(pid_t pid)
 {
     /* A confined instance is three processes (the runner, the init of its
-     * pid namespace and the plugin process, docs/adr/0003): count the
+     * pid namespace and the plugin process, docs/adr/0009): count the
      * runner and its descendants. */
     enum { MAX = 4096 };
     static long pids[MAX], ppids[MAX];

@@ -198,9 +198,14 @@ static void start(const char *attack, const char *when, const char *limits, cons
              "  {\"id\": \"neighbour\", \"plugin\": \"echo\"}]}",
              runner_json, limits ? limits : "{}");
     assert_int_equal(th_config(&H, cfg), 0);
-    if (th_start(&H, g_canary, 10000) != 0) {
+    const char *const env[] = {g_canary, NULL};
+    if (th_start(&H, env, 30000) != 0) {
         /* Unconfined, a constructor may kill the host as it starts. */
-        if (!g_unconfined || H.pid > 0) fail_msg("the host did not start");
+        if (!g_unconfined || H.pid > 0) {
+            char *err = th_read(&H, "stderr.txt");
+            fail_msg("the host did not start (%s): %s", H.pid > 0 ? "no port" : "it exited",
+                     err ? err : "");
+        }
         g_noticed++;
         fprintf(stderr, "    noticed without the sandbox: the host died while starting\n");
     }

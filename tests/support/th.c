@@ -205,7 +205,7 @@ static int find_port(th_host *h)
     return port;
 }
 
-int th_start(th_host *h, const char *extra_env, int timeout_ms)
+int th_spawn_serve(th_host *h, const char *const *env)
 {
     if (!h->token[0] && th_make_token(h) < 0)
         return -1;
@@ -218,10 +218,11 @@ int th_start(th_host *h, const char *extra_env, int timeout_ms)
     unlink(hostlog);
     const char *envp[64];
     int n = 0;
-    for (char **e = environ; *e && n < 60; e++)
+    /* Extra settings first: getenv() finds the first of duplicates. */
+    for (const char *const *e = env; e && *e && n < 12; e++)
         envp[n++] = *e;
-    if (extra_env)
-        envp[n++] = extra_env;
+    for (char **e = environ; *e && n < 63; e++)
+        envp[n++] = *e;
     envp[n] = NULL;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -229,7 +230,27 @@ int th_start(th_host *h, const char *extra_env, int timeout_ms)
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     int rc = posix_spawn(&h->pid, bin, &fa, NULL, (char *const *)argv, (char *const *)envp);
     posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
+    return rc == 0 ? h->pid : -1;
+}
+
+int th_wait_exit(th_host *h, int timeout_ms)
+{
+    long long deadline = th_now_ms() + timeout_ms;
+    while (h->pid > 0 && th_now_ms() < deadline) {
+        int status;
+        if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            h->pid = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        th_sleep_ms(10);
+    }
+    return -1;
+}
+
+int th_start(th_host *h, const char *const *env, int timeout_ms)
+{
+    h->port = 0;
+    if (th_spawn_serve(h, env) < 0)
         return -1;
     long long deadline = th_now_ms() + timeout_ms;
     while (th_now_ms() < deadline) {
@@ -505,4 +526,27 @@ json_t *th_get(json_t *o, const char *path)
             cur = json_object_get(cur, tok);
     }
     return cur;
+}
+
+long long th_topic_depth(th_host *h, const char *topic)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "/api/v1/topics/%s", topic);
+    json_t *o = NULL;
+    long long d = th_http(h, "GET", path, NULL, NULL, &o) == 200
+                      ? (long long)json_integer_value(json_object_get(o, "depth"))
+                      : -1;
+    json_decref(o);
+    return d;
+}
+
+bool th_wait_depth(th_host *h, const char *topic, long long n, int timeout_ms)
+{
+    long long deadline = th_now_ms() + timeout_ms;
+    do {
+        if (th_topic_depth(h, topic) >= n)
+            return true;
+        th_sleep_ms(25);
+    } while (th_now_ms() < deadline);
+    return false;
 }

@@ -38,9 +38,13 @@ int th_config(th_host *h, const char *json_text);
 int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...);
 /* Create an admin token (before start) into h->token. */
 int th_make_token(th_host *h);
-/* Start `agenthost serve` and wait for the port (<= timeout_ms). extra_env
- * is "K=V" or NULL. */
-int th_start(th_host *h, const char *extra_env, int timeout_ms);
+/* Start `agenthost serve` and wait for the port (<= timeout_ms). env is a
+ * NULL-terminated list of extra "K=V", or NULL. */
+int th_start(th_host *h, const char *const *env, int timeout_ms);
+/* Start without waiting for the port; returns the pid or -1. */
+int th_spawn_serve(th_host *h, const char *const *env);
+/* Wait for the serve process to exit (<= timeout_ms): its status, or -1. */
+int th_wait_exit(th_host *h, int timeout_ms);
 /* SIGTERM, wait up to timeout_ms; returns the exit status or -1. */
 int th_stop(th_host *h, int timeout_ms);
 void th_kill(th_host *h);
@@ -69,6 +73,11 @@ bool th_file_contains(th_host *h, const char *rel, const char *needle);
 bool th_logs_contain(th_host *h, const char *needle);
 /* Read a file under the root (malloc'd) or NULL. */
 char *th_read(th_host *h, const char *rel);
+
+/* A topic's depth (events retained), or -1 if the topic does not exist. */
+long long th_topic_depth(th_host *h, const char *topic);
+/* Poll until the topic holds at least n events (<= timeout_ms). */
+bool th_wait_depth(th_host *h, const char *topic, long long n, int timeout_ms);
 
 /* Utilities. */
 void th_sleep_ms(int ms);

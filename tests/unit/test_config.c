@@ -61,12 +61,26 @@ static void test_flags_override_the_file(void **s)
     config_free(&c);
 }
 
+static void test_example_config_is_valid(void **s)
+{
+    (void)s;
+    config c;
+    char err[512];
+    assert_int_equal(config_load(&c, TH_SOURCE_DIR "/etc/agenthost.example.json", err, sizeof(err)), 0);
+    if (config_finalize(&c, "etc/agenthost.example.json", err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(c.data_dir, "/var/lib/agenthost");
+    assert_int_equal(config_int(&c, "bus", "max_attempts"), 5);
+    config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_without_a_file),
         cmocka_unit_test(test_bad_file_names_the_field),
         cmocka_unit_test(test_flags_override_the_file),
+        cmocka_unit_test(test_example_config_is_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

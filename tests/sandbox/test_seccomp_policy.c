@@ -1,5 +1,5 @@
 /*
- * test_policy.c - the seccomp policies (sandbox/policy.c) as libseccomp's
+ * test_seccomp_policy.c - the seccomp policies (sandbox/policy.c) as libseccomp's
  * PFC text, compared with the reviewed files in tests/sandbox/golden/
  * <arch>/: any change to a policy shows up as a diff of those files.
  * AH_UPDATE_GOLDEN=1 rewrites them instead of comparing. And, whatever the

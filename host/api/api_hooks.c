@@ -1,0 +1,133 @@
+/* POST /hooks/{instance}/{path...}: webhook ingress. The request becomes an
+ * event on "hooks.<instance>" (method, path, query, headers, body) and is
+ * answered 200 only once that event is committed. An instance whose
+ * manifest declares a shared-secret header has it checked (in constant
+ * time) before anything is stored; an unknown instance is 404. */
+#include "../../sdk/ipc/b64.h"
+#include "../core/log.h"
+#include "../core/secrets.h"
+#include "api_priv.h"
+
+#include <agenthost/plugin.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void hook_log(http_req *req, instance *inst, const char *event, const char *msg)
+{
+    log_ctx c = {.plugin = inst ? instance_manifest(inst)->name : NULL,
+                 .instance = inst ? instance_id(inst) : NULL,
+                 .request_id = http_req_id(req)};
+    json_t *f = json_pack("{s:s,s:s}", "event", event, "client_ip", http_req_client_ip(req));
+    log_write("security", LOG_WARN, "hooks", &c, f, "%s", msg);
+    json_decref(f);
+}
+
+/* The manifest's secret header, checked against the instance's secret. */
+static bool secret_ok(api *x, http_req *req, instance *inst, const json_t *wh)
+{
+    const char *header = json_string_value(json_object_get(wh, "secret_header"));
+    const char *name = json_string_value(json_object_get(wh, "secret"));
+    if (!header || !name)
+        return true;
+    const char *given = http_req_header(req, header);
+    char *want = NULL;
+    size_t wlen = 0;
+    int rc = secrets_get(x->app->sec, instance_id(inst), name, &want, &wlen);
+    bool ok = rc == 0 && given && strlen(given) == wlen && sodium_memcmp(given, want, wlen) == 0;
+    secrets_free_value(want, wlen);
+    if (rc == AH_ENOTFOUND) {
+        hook_log(req, inst, "webhook_secret_unset", "webhook refused: the instance's secret is not set");
+        http_respond_error(req, 503, "not_configured",
+                           "the instance's webhook secret is not set", NULL);
+        return false;
+    }
+    if (!ok) {
+        hook_log(req, inst, "webhook_secret_mismatch", "webhook refused: wrong or missing secret header");
+        http_respond_error(req, 403, "forbidden", "wrong or missing webhook secret", NULL);
+    }
+    return ok;
+}
+
+typedef struct hook_ctx {
+    http_req *req;
+} hook_ctx;
+
+static void committed(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
+{
+    hook_ctx *c = ud;
+    if (status || n != 1)
+        http_respond_error(c->req, 503, status == AH_ENOSPC ? "store_full" : "store_error",
+                           "the event could not be stored; retry later", NULL);
+    else
+        http_respond_json(c->req, 200, json_pack("{s:b,s:I,s:b}", "ok", 1, "offset",
+                                                 (json_int_t)offsets[0], "duplicate", dup[0]));
+    free(c);
+}
+
+void h_hook(void *ctx, http_req *req, const route_params *p)
+{
+    api *x = ctx;
+    const char *id = route_param(p, "instance");
+    instance *inst = id ? supervisor_find(x->app->sup, id) : NULL;
+    const json_t *wh = inst ? json_object_get(instance_manifest(inst)->json, "webhook") : NULL;
+    if (!inst || !wh) {
+        http_respond_error(req, 404, "not_found", "no instance takes webhooks at this address",
+                           NULL);
+        return;
+    }
+    if (!secret_ok(x, req, inst, wh))
+        return;
+    size_t len;
+    const char *raw = http_req_body(req, &len);
+    json_t *headers = http_req_headers_json(req);
+    /* Credentials stay out of the stored event. */
+    const char *sh = json_string_value(json_object_get(wh, "secret_header"));
+    if (sh) {
+        char low[80];
+        size_t i = 0;
+        for (; sh[i] && i < sizeof(low) - 1; i++)
+            low[i] = (char)(sh[i] >= 'A' && sh[i] <= 'Z' ? sh[i] + 32 : sh[i]);
+        low[i] = 0;
+        json_object_del(headers, low);
+    }
+    json_object_del(headers, "authorization");
+    json_object_del(headers, "cookie");
+    json_t *ev = json_pack("{s:s,s:s,s:o,s:o}", "method", http_req_method(req), "path",
+                           route_param(p, "path"), "query", http_req_query_json(req), "headers",
+                           headers);
+    const char *ct = http_req_header(req, "Content-Type");
+    json_t *parsed = len && ct && !strncasecmp(ct, "application/json", 16)
+                         ? json_loadb(raw, len, JSON_DECODE_ANY, NULL)
+                         : NULL;
+    if (parsed) {
+        json_object_set_new(ev, "body", parsed);
+    } else if (len && ah_utf8_valid(raw, len)) {
+        json_object_set_new(ev, "body", json_stringn(raw, len));
+    } else if (len) {
+        char *b64 = ah_b64_encode(raw, len);
+        json_object_set_new(ev, "body_b64", json_string(b64 ? b64 : ""));
+        free(b64);
+    } else {
+        json_object_set_new(ev, "body", json_null());
+    }
+    char topic[96];
+    snprintf(topic, sizeof(topic), "hooks.%s", instance_id(inst));
+    const char *idem = http_req_header(req, "Idempotency-Key");
+    bus_msg m = {.topic = topic, .body = ev, .idempotency_key = idem,
+                 .key = http_req_header(req, "X-Event-Key")};
+    hook_ctx *c = calloc(1, sizeof(*c));
+    char err[300];
+    int rc = c ? bus_publish(x->app->bus, &m, 1, false, committed, c, err, sizeof(err)) : AH_ENOMEM;
+    if (rc) {
+        free(c);
+        http_respond_error(req, rc == AH_ETOOBIG ? 413 : rc == AH_EINVAL ? 422 : 503,
+                           rc == AH_ETOOBIG ? "payload_too_large" : "rejected",
+                           rc == AH_ENOMEM ? "out of memory" : err, NULL);
+    } else {
+        c->req = req;
+    }
+    json_decref(ev);
+}

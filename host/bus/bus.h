@@ -1,0 +1,169 @@
+/*
+ * bus.h - the durable publish/subscribe event bus.
+ *
+ * Everything in the platform travels as events on topics ("message.in",
+ * "crm.lead.created"). What the bus promises, whatever the backend:
+ *
+ *  - Durable publish: a publisher's callback runs only once its event is on
+ *    disk (for the LMDB backend: committed and fsynced; publishes of one
+ *    loop tick share one commit). An event gets a 64-bit offset, increasing
+ *    within its topic, and an id that never changes.
+ *  - Idempotency: a publish with an idempotency key that repeats one made
+ *    within the window returns the first event's offset and stores nothing.
+ *  - At-least-once delivery to durable named consumers, which subscribe
+ *    with patterns ("message.*" one level, "crm.>" the rest) and start at
+ *    the earliest event, the latest, an offset or a time. An event is
+ *    delivered again when its consumer nacks it, does not ack it within the
+ *    ack timeout, or goes away (its process died); retries back off
+ *    exponentially; after max_attempts it moves to "$dlq.<topic>" with its
+ *    attempts and last error, and the rest of the topic flows on.
+ *  - Per-key ordering: events of one key (a conversation) are delivered one
+ *    at a time, in offset order; different keys go in parallel, up to the
+ *    consumer's max_in_flight (backpressure).
+ *  - Retention by count, bytes and age never drops an event a consumer has
+ *    not acknowledged, unless the topic is configured to (drop_unacked).
+ *  - After a host crash, events acknowledged above a consumer's committed
+ *    position may be delivered again (at-least-once, never at-most-once).
+ *
+ * All functions run on the loop thread. Backends implement bus_backend
+ * (bus_backend.h); users see only this header.
+ */
+#ifndef AH_BUS_H
+#define AH_BUS_H
+
+#include "../core/loop.h"
+#include "../core/store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bus bus;
+typedef struct bus_consumer bus_consumer;
+
+typedef struct bus_opts {
+    size_t max_event_bytes;         /* key + headers + body */
+    uint64_t idempotency_window_ms;
+    uint32_t ack_timeout_ms;        /* consumer defaults */
+    uint32_t max_attempts;
+    uint32_t backoff_ms;
+    uint32_t max_backoff_ms;
+    uint32_t max_in_flight;
+    uint64_t retention_max_count;   /* topic defaults; 0: unlimited */
+    uint64_t retention_max_bytes;
+    uint64_t retention_max_age_ms;
+    uint32_t sweep_interval_ms;     /* retention sweeps; 0: 1000 */
+    /* Per-topic retention by pattern: {"chat.>": {"max_count": N, "max_bytes": N,
+     * "max_age_s": N, "drop_unacked": bool}}; the first match wins. Borrowed. */
+    const json_t *topic_overrides;
+} bus_opts;
+
+/* One event to publish. Strings and JSON are borrowed for the call. */
+typedef struct bus_msg {
+    const char *topic;
+    const char *key;             /* ordering key, or NULL */
+    const char *idempotency_key; /* or NULL */
+    const json_t *headers;       /* object of strings, or NULL */
+    const json_t *body;          /* any JSON value; NULL means null */
+} bus_msg;
+
+#define BUS_KEY_MAX 256
+#define BUS_IDEMPOTENCY_KEY_MAX 256
+
+/* status 0 or AH_E*; offsets[i] for msgs[i]; duplicate[i] when msgs[i]
+ * repeated an idempotency key. Arrays valid for the callback only. */
+typedef void (*bus_publish_cb)(void *ud, int status, const uint64_t *offsets,
+                               const bool *duplicate, size_t n);
+
+/* A delivery to a consumer. Valid for the deliver callback only. */
+typedef struct bus_delivery {
+    uint64_t id; /* pass to bus_ack / bus_nack */
+    const char *topic;
+    uint64_t offset;
+    const char *event_id;
+    const char *key;
+    int64_t time_ms;
+    uint32_t attempt; /* 1 on the first delivery */
+    const json_t *headers;
+    const json_t *body;
+} bus_delivery;
+
+typedef struct bus_consumer_ops {
+    /* Hand a delivery to the consumer; 0 if taken (ack or nack follows),
+     * -1 if the consumer cannot take it now (it is retried later). */
+    int (*deliver)(void *ud, const bus_delivery *d);
+} bus_consumer_ops;
+
+typedef enum bus_start {
+    BUS_START_LATEST = 0, /* only events published from now on */
+    BUS_START_EARLIEST,   /* everything retained */
+    BUS_START_OFFSET,     /* from start_value (inclusive) */
+    BUS_START_TIME,       /* from the first event at or after start_value (Unix ms) */
+} bus_start;
+
+typedef struct bus_consumer_opts {
+    const char *name;            /* durable identity: "instance:echo-1" */
+    const char *const *patterns; /* topic patterns */
+    size_t npatterns;
+    bus_start start;             /* where a new consumer starts on existing topics */
+    uint64_t start_value;
+    uint32_t max_in_flight;      /* 0: the bus default */
+    uint32_t ack_timeout_ms;
+    uint32_t max_attempts;
+} bus_consumer_opts;
+
+int bus_open(bus **out, ah_loop *loop, store *st, const bus_opts *o, char *err, size_t errlen);
+/* Stop deliveries and timers. Writes still queued are answered by
+ * store_close; only then free the bus with bus_free. */
+void bus_close(bus *b);
+void bus_free(bus *b);
+
+/* Publish n events atomically (one commit: all or none). Validation
+ * failures (bad topic, too large, ...) return -1 with err at once and the
+ * callback never runs; otherwise 0 and the callback runs once durable or
+ * failed. reserved: allow "$" topics (the host's own use). */
+int bus_publish(bus *b, const bus_msg *msgs, size_t n, bool reserved, bus_publish_cb cb, void *ud,
+                char *err, size_t errlen);
+
+/* Open (creating if new) a durable consumer. Deliveries start when it is
+ * attached. */
+int bus_consumer_open(bus *b, const bus_consumer_opts *o, const bus_consumer_ops *ops, void *ud,
+                      bus_consumer **out, char *err, size_t errlen);
+/* Attach: the target can take deliveries. Detach: it cannot; everything
+ * in flight counts as a failed attempt with `reason` (retried or
+ * dead-lettered), or with reason NULL (a graceful stop) is simply
+ * delivered again later without counting an attempt. */
+void bus_consumer_attach(bus_consumer *c);
+void bus_consumer_detach(bus_consumer *c, const char *reason);
+/* Move a consumer's position on a topic (replay or skip). */
+int bus_consumer_seek(bus_consumer *c, const char *topic, bus_start where, uint64_t value,
+                      char *err, size_t errlen);
+const char *bus_consumer_name(const bus_consumer *c);
+
+/* Settle a delivery. Unknown or stale ids (already settled, redelivered)
+ * return AH_ENOTFOUND and change nothing. */
+int bus_ack(bus *b, uint64_t delivery_id);
+int bus_nack(bus *b, uint64_t delivery_id, const char *error, uint32_t retry_after_ms);
+
+/* Operations (the HTTP API exposes them). Each returns a new reference. */
+json_t *bus_topics(bus *b);                  /* array of topic stats */
+json_t *bus_topic(bus *b, const char *name); /* stats, or NULL if unknown */
+json_t *bus_consumers(bus *b);               /* array with lag per topic */
+/* Events of a topic from offset `from` (inclusive), at most limit; with
+ * key, only that key's events; *next is the offset to continue from. */
+int bus_read(bus *b, const char *topic, uint64_t from, size_t limit, const char *key,
+             json_t **events, uint64_t *next, char *err, size_t errlen);
+/* Offset of the first event at or after a time (Unix ms). */
+int bus_offset_at(bus *b, const char *topic, int64_t time_ms, uint64_t *offset);
+/* Dead letters of a topic: requeue (publish the original again, then drop
+ * the dead letter, in one commit) or drop. The callback gets 0 or AH_E*. */
+typedef void (*bus_done_cb)(void *ud, int status);
+int bus_dlq_requeue(bus *b, const char *topic, const char *event_id, bus_done_cb cb, void *ud,
+                    char *err, size_t errlen);
+int bus_dlq_drop(bus *b, const char *topic, const char *event_id, bus_done_cb cb, void *ud,
+                 char *err, size_t errlen);
+
+const char *bus_backend_name(const bus *b);
+
+#endif

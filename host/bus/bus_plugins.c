@@ -1,0 +1,282 @@
+#include "bus_plugins.h"
+
+#include "../../sdk/ipc/frame.h"
+#include "../../sdk/ipc/idmap.h"
+#include "../core/log.h"
+
+#include <agenthost/plugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct inst_consumer {
+    bus_plugins *bp;
+    instance *inst;
+    bus_consumer *c;
+} inst_consumer;
+
+struct bus_plugins {
+    bus *b;
+    supervisor *sup;
+    inst_consumer **v;
+    size_t n;
+    ah_idmap owners; /* delivery id -> instance it went to */
+};
+
+static void security(instance *inst, const char *event, const char *fmt, const char *a)
+{
+    log_ctx c = {.plugin = instance_manifest(inst)->name, .instance = instance_id(inst)};
+    json_t *f = json_pack("{s:s}", "event", event);
+    char msg[400];
+    snprintf(msg, sizeof(msg), fmt, a);
+    log_write("security", LOG_WARN, "bus", &c, f, "instance %s: %s", instance_id(inst), msg);
+    json_decref(f);
+}
+
+/* ---- publishing ------------------------------------------------------------ */
+
+static void published(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
+{
+    inst_req *req = ud;
+    if (status || n != 1)
+        instance_answer_error(*req, status ? status : AH_EIO, status == AH_ENOSPC ? "store_full"
+                                                                                 : "store",
+                              ah_strerror(status ? status : AH_EIO));
+    else
+        instance_answer(*req, json_pack("{s:I,s:b}", "offset", (json_int_t)offsets[0],
+                                        "duplicate", dup[0]));
+    free(req);
+}
+
+static void on_publish(void *ud, inst_req req, json_t *body)
+{
+    bus_plugins *bp = ud;
+    const char *topic = json_string_value(json_object_get(body, "topic"));
+    const manifest *m = instance_manifest(req.inst);
+    if (!topic) {
+        instance_answer_error(req, AH_EINVAL, "invalid_topic", "publish needs a topic");
+        return;
+    }
+    if (topic[0] == '$' || !manifest_may_publish(m, topic)) {
+        security(req.inst, "publish_denied", "publish to undeclared topic \"%.200s\" refused",
+                 topic);
+        instance_answer_error(req, AH_EDENIED, "denied",
+                              "the manifest does not declare this topic in publishes");
+        return;
+    }
+    const json_t *key = json_object_get(body, "key");
+    const json_t *idem = json_object_get(body, "idempotency_key");
+    bus_msg msg = {.topic = topic,
+                   .key = json_string_value(key),
+                   .idempotency_key = json_string_value(idem),
+                   .headers = json_object_get(body, "headers"),
+                   .body = json_object_get(body, "body")};
+    inst_req *copy = malloc(sizeof(*copy));
+    char err[300];
+    if (!copy) {
+        instance_answer_error(req, AH_ENOMEM, "no_memory", "out of memory");
+        return;
+    }
+    *copy = req;
+    int rc = bus_publish(bp->b, &msg, 1, false, published, copy, err, sizeof(err));
+    if (rc) {
+        free(copy);
+        instance_answer_error(req, rc, rc == AH_ETOOBIG ? "too_large" : "invalid", err);
+    }
+}
+
+/* ---- deliveries ---------------------------------------------------------------- */
+
+static int deliver(void *ud, const bus_delivery *d)
+{
+    inst_consumer *ic = ud;
+    json_t *msg = json_pack("{s:s,s:s,s:I,s:I,s:i,s:O,s:O}", "topic", d->topic, "id", d->event_id,
+                            "offset", (json_int_t)d->offset, "time_ms", (json_int_t)d->time_ms,
+                            "attempt", (int)d->attempt, "headers", d->headers, "body", d->body);
+    if (d->key)
+        json_object_set_new(msg, "key", json_string(d->key));
+    int rc = msg ? instance_deliver(ic->inst, d->id, msg) : -1;
+    json_decref(msg);
+    if (rc == 0)
+        ah_idmap_put(&ic->bp->owners, d->id, ic->inst);
+    return rc;
+}
+
+static void settle(bus_plugins *bp, inst_req req, json_t *body, bool ack)
+{
+    instance *owner = ah_idmap_get(&bp->owners, req.id);
+    if (owner != req.inst) {
+        if (owner || req.id)
+            security(req.inst, "settle_denied",
+                     "%s of a delivery that was not made to this instance ignored",
+                     ack ? "ack" : "nack");
+        return;
+    }
+    ah_idmap_take(&bp->owners, req.id);
+    if (ack) {
+        bus_ack(bp->b, req.id);
+        return;
+    }
+    const char *error = json_string_value(json_object_get(body, "error"));
+    json_int_t after = json_integer_value(json_object_get(body, "retry_after_ms"));
+    bus_nack(bp->b, req.id, error ? error : "nacked by the plugin",
+             after > 0 && after < 86400000 ? (uint32_t)after : 0);
+}
+
+static void on_ack(void *ud, inst_req req, json_t *body)
+{
+    settle(ud, req, body, true);
+}
+
+static void on_nack(void *ud, inst_req req, json_t *body)
+{
+    settle(ud, req, body, false);
+}
+
+/* ---- instance lifecycle ---------------------------------------------------------- */
+
+static inst_consumer *find(bus_plugins *bp, instance *inst)
+{
+    for (size_t i = 0; i < bp->n; i++)
+        if (bp->v[i]->inst == inst)
+            return bp->v[i];
+    return NULL;
+}
+
+static void on_ready(void *ud, instance *inst)
+{
+    inst_consumer *ic = find(ud, inst);
+    if (ic)
+        bus_consumer_attach(ic->c);
+}
+
+static void forget_owned(bus_plugins *bp, instance *inst)
+{
+    size_t pos = 0, k = 0;
+    uint64_t id;
+    void *v;
+    uint64_t *ids = calloc(bp->owners.n ? bp->owners.n : 1, sizeof(*ids));
+    while (ids && ah_idmap_next(&bp->owners, &pos, &id, &v))
+        if (v == inst)
+            ids[k++] = id;
+    for (size_t i = 0; i < k; i++)
+        ah_idmap_take(&bp->owners, ids[i]);
+    free(ids);
+}
+
+static void on_down(void *ud, instance *inst)
+{
+    bus_plugins *bp = ud;
+    inst_consumer *ic = find(bp, inst);
+    if (!ic)
+        return;
+    forget_owned(bp, inst);
+    /* A stop we asked for puts events back; a crash counts an attempt. */
+    if (instance_get_state(inst) == INST_STOPPING) {
+        bus_consumer_detach(ic->c, NULL);
+        return;
+    }
+    json_t *st = instance_status(inst);
+    char reason[400];
+    snprintf(reason, sizeof(reason), "instance %s went away: %s", instance_id(inst),
+             json_string_value(json_object_get(st, "last_error")) ?: "unknown");
+    json_decref(st);
+    bus_consumer_detach(ic->c, reason);
+}
+
+static const json_t *instance_cfg(const json_t *instances, const char *id)
+{
+    size_t i;
+    const json_t *it;
+    json_array_foreach(instances, i, it)
+    {
+        if (!strcmp(json_string_value(json_object_get(it, "id")) ?: "", id))
+            return it;
+    }
+    return NULL;
+}
+
+static int open_consumer(bus_plugins *bp, instance *inst, const json_t *instances, char *err,
+                         size_t errlen)
+{
+    const manifest *m = instance_manifest(inst);
+    const json_t *subs = json_object_get(m->json, "subscribes");
+    const char *pats[65];
+    size_t np = 0, i;
+    const json_t *p;
+    json_array_foreach(subs, i, p) if (np < 64) pats[np++] = json_string_value(p);
+    /* An instance that takes webhooks reads its own ingress topic. */
+    char hooks[96];
+    if (json_object_get(m->json, "webhook")) {
+        snprintf(hooks, sizeof(hooks), "hooks.%s", instance_id(inst));
+        pats[np++] = hooks;
+    }
+    if (!np)
+        return 0;
+    const json_t *co = json_object_get(instance_cfg(instances, instance_id(inst)), "consumer");
+    const char *start = json_string_value(json_object_get(co, "start"));
+    char name[96];
+    snprintf(name, sizeof(name), "instance:%s", instance_id(inst));
+    bus_consumer_opts o = {
+        .name = name,
+        .patterns = pats,
+        .npatterns = np,
+        .start = start && !strcmp(start, "earliest") ? BUS_START_EARLIEST : BUS_START_LATEST,
+        .max_in_flight = (uint32_t)json_integer_value(json_object_get(co, "max_in_flight")),
+        .ack_timeout_ms = (uint32_t)json_integer_value(json_object_get(co, "ack_timeout_ms")),
+        .max_attempts = (uint32_t)json_integer_value(json_object_get(co, "max_attempts")),
+    };
+    inst_consumer *ic = calloc(1, sizeof(*ic));
+    if (!ic)
+        return AH_ENOMEM;
+    ic->bp = bp;
+    ic->inst = inst;
+    static const bus_consumer_ops ops = {.deliver = deliver};
+    int rc = bus_consumer_open(bp->b, &o, &ops, ic, &ic->c, err, errlen);
+    if (rc) {
+        free(ic);
+        return rc;
+    }
+    bp->v[bp->n++] = ic;
+    return 0;
+}
+
+int bus_plugins_attach(bus_plugins **out, bus *b, supervisor *sup, const json_t *instances,
+                       char *err, size_t errlen)
+{
+    bus_plugins *bp = calloc(1, sizeof(*bp));
+    size_t n = supervisor_count(sup);
+    if (!bp || !(bp->v = calloc(n ? n : 1, sizeof(*bp->v)))) {
+        free(bp);
+        snprintf(err, errlen, "out of memory");
+        return AH_ENOMEM;
+    }
+    bp->b = b;
+    bp->sup = sup;
+    ah_idmap_init(&bp->owners);
+    for (size_t i = 0; i < n; i++) {
+        instance *inst = supervisor_at(sup, i);
+        char why[300];
+        if (open_consumer(bp, inst, instances, why, sizeof(why)) != 0)
+            log_error("bus", "instance %s: %s", instance_id(inst), why);
+    }
+    supervisor_set_handler(sup, AH_MSG_PUBLISH, on_publish, bp);
+    supervisor_set_handler(sup, AH_MSG_ACK, on_ack, bp);
+    supervisor_set_handler(sup, AH_MSG_NACK, on_nack, bp);
+    sup_listener l = {.on_ready = on_ready, .on_down = on_down};
+    supervisor_set_listener(sup, &l, bp);
+    *out = bp;
+    return 0;
+}
+
+void bus_plugins_detach(bus_plugins *bp)
+{
+    if (!bp)
+        return;
+    for (size_t i = 0; i < bp->n; i++)
+        free(bp->v[i]);
+    free(bp->v);
+    ah_idmap_free(&bp->owners);
+    free(bp);
+}

@@ -1,0 +1,389 @@
+/* bl_publish.c - publishing: validation and encoding on the loop, the
+ * append (with idempotency and the key index) in the store's writer
+ * thread, and the mirror update once durable. */
+#include "../../core/fault.h"
+#include "../../core/topic.h"
+#include "../../core/util.h"
+#include "bl.h"
+
+#include <agenthost/plugin.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define META_NEXT_TOPIC "bus.next_topic_id"
+
+struct bl_pub_item {
+    char topic[TOPIC_MAX + 1];
+    uint8_t *rec;
+    size_t rec_len;
+    char *key;
+    char *idem;
+    int64_t time_ms;
+    /* results, written by the writer thread */
+    uint64_t seq;
+    bool dup;
+    uint32_t topic_id;
+};
+
+typedef struct pub_op {
+    bl *b;
+    store *st;
+    bus_publish_cb cb;
+    void *ud;
+    bl_extra extra;
+    uint64_t window_ms;
+    int64_t now_ms;
+    size_t n;
+    bl_pub_item items[];
+} pub_op;
+
+static void free_op(pub_op *op)
+{
+    for (size_t i = 0; i < op->n; i++) {
+        free(op->items[i].rec);
+        free(op->items[i].key);
+        free(op->items[i].idem);
+    }
+    free(op);
+}
+
+/* ---- writer thread ---------------------------------------------------------- */
+
+typedef struct topic_slot {
+    const char *name;
+    topic_rec rec;
+} topic_slot;
+
+static int next_topic_id(MDB_txn *txn, store *st, uint32_t *id)
+{
+    MDB_val k = {strlen(META_NEXT_TOPIC), META_NEXT_TOPIC}, v;
+    uint32_t next = 1;
+    int rc = mdb_get(txn, store_dbi(st, STORE_DB_META), &k, &v);
+    if (rc == 0 && v.mv_size == 4)
+        next = store_rd32(v.mv_data);
+    else if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    uint8_t buf[4];
+    store_be32(buf, next + 1);
+    MDB_val nv = {4, buf};
+    rc = mdb_put(txn, store_dbi(st, STORE_DB_META), &k, &nv, 0);
+    *id = next;
+    return rc;
+}
+
+static int load_topic(MDB_txn *txn, store *st, const char *name, int64_t now, topic_rec *rec)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(txn, store_dbi(st, STORE_DB_TOPICS), &k, &v);
+    if (rc == 0)
+        return bl_topic_rec_decode(v.mv_data, v.mv_size, rec) == 0 ? 0 : MDB_CORRUPTED;
+    if (rc != MDB_NOTFOUND)
+        return rc;
+    memset(rec, 0, sizeof(*rec));
+    rec->first_seq = rec->next_seq = 1;
+    rec->created_ms = now;
+    return next_topic_id(txn, st, &rec->id);
+}
+
+static int append(MDB_txn *txn, pub_op *op, bl_pub_item *it, topic_rec *rec)
+{
+    store *st = op->st;
+    int rc;
+    uint8_t idk[4 + BUS_IDEMPOTENCY_KEY_MAX];
+    size_t idlen = 0;
+    if (it->idem) {
+        idlen = 4 + strlen(it->idem);
+        store_be32(idk, rec->id);
+        memcpy(idk + 4, it->idem, idlen - 4);
+        MDB_val k = {idlen, idk}, v;
+        rc = mdb_get(txn, store_dbi(st, STORE_DB_IDEMPOTENCY), &k, &v);
+        if (rc == 0 && v.mv_size == 16) {
+            int64_t t = (int64_t)store_rd64((const uint8_t *)v.mv_data + 8);
+            if ((uint64_t)(op->now_ms - t) <= op->window_ms) {
+                it->seq = store_rd64(v.mv_data);
+                it->dup = true;
+                return 0;
+            }
+        } else if (rc && rc != MDB_NOTFOUND) {
+            return rc;
+        }
+    }
+    uint64_t seq = rec->next_seq++;
+    uint8_t ek[12];
+    bl_event_key(ek, rec->id, seq);
+    MDB_val k = {12, ek}, v = {it->rec_len, it->rec};
+    rc = mdb_put(txn, store_dbi(st, STORE_DB_EVENTS), &k, &v, MDB_NOOVERWRITE);
+    if (rc)
+        return rc;
+    rec->count++;
+    rec->bytes += it->rec_len;
+    rec->last_ms = it->time_ms;
+    if (it->key) {
+        size_t klen = strlen(it->key);
+        uint8_t kk[4 + BUS_KEY_MAX + 1 + 8];
+        store_be32(kk, rec->id);
+        memcpy(kk + 4, it->key, klen);
+        kk[4 + klen] = 0;
+        store_be64(kk + 5 + klen, seq);
+        MDB_val ik = {13 + klen, kk}, iv = {0, ""};
+        if ((rc = mdb_put(txn, store_dbi(st, STORE_DB_KEYS), &ik, &iv, 0)) != 0)
+            return rc;
+    }
+    if (it->idem) {
+        uint8_t val[16];
+        store_be64(val, seq);
+        store_be64(val + 8, (uint64_t)it->time_ms);
+        MDB_val ik = {idlen, idk}, iv = {16, val};
+        if ((rc = mdb_put(txn, store_dbi(st, STORE_DB_IDEMPOTENCY), &ik, &iv, 0)) != 0)
+            return rc;
+    }
+    it->seq = seq;
+    it->dup = false;
+    return 0;
+}
+
+static int apply_publish(MDB_txn *txn, void *arg)
+{
+    pub_op *op = arg;
+    topic_slot slots[16];
+    size_t nslots = 0;
+    int rc = 0;
+    /* Topic records are read once per topic and written back at the end. */
+    for (size_t i = 0; i < op->n && !rc; i++) {
+        bl_pub_item *it = &op->items[i];
+        topic_slot *ts = NULL;
+        for (size_t s = 0; s < nslots && !ts; s++)
+            if (!strcmp(slots[s].name, it->topic))
+                ts = &slots[s];
+        if (!ts) {
+            if (nslots == sizeof(slots) / sizeof(slots[0])) {
+                /* Flush the cache to make room. */
+                for (size_t s = 0; s < nslots && !rc; s++) {
+                    uint8_t enc[BL_TOPIC_REC_LEN];
+                    bl_topic_rec_encode(&slots[s].rec, enc);
+                    MDB_val k = {strlen(slots[s].name), (void *)slots[s].name};
+                    MDB_val v = {BL_TOPIC_REC_LEN, enc};
+                    rc = mdb_put(txn, store_dbi(op->st, STORE_DB_TOPICS), &k, &v, 0);
+                }
+                nslots = 0;
+                if (rc)
+                    break;
+            }
+            ts = &slots[nslots];
+            ts->name = it->topic;
+            if ((rc = load_topic(txn, op->st, it->topic, op->now_ms, &ts->rec)) != 0)
+                break;
+            nslots++;
+        }
+        it->topic_id = ts->rec.id;
+        rc = append(txn, op, it, &ts->rec);
+    }
+    for (size_t s = 0; s < nslots && !rc; s++) {
+        uint8_t enc[BL_TOPIC_REC_LEN];
+        bl_topic_rec_encode(&slots[s].rec, enc);
+        MDB_val k = {strlen(slots[s].name), (void *)slots[s].name}, v = {BL_TOPIC_REC_LEN, enc};
+        rc = mdb_put(txn, store_dbi(op->st, STORE_DB_TOPICS), &k, &v, 0);
+    }
+    if (!rc && op->extra.apply)
+        rc = op->extra.apply(txn, op->extra.arg);
+    return rc;
+}
+
+/* ---- loop thread ------------------------------------------------------------- */
+
+static void refresh_topic(bl *b, MDB_txn *txn, bl_topic *t)
+{
+    MDB_val k = {strlen(t->name), t->name}, v;
+    topic_rec rec;
+    if (mdb_get(txn, store_dbi(b->st, STORE_DB_TOPICS), &k, &v) == 0 &&
+        bl_topic_rec_decode(v.mv_data, v.mv_size, &rec) == 0)
+        t->rec = rec;
+}
+
+static void done_publish(int status, void *arg)
+{
+    pub_op *op = arg;
+    bl *b = op->b;
+    uint64_t offs[64], *offsets = op->n <= 64 ? offs : malloc(op->n * sizeof(uint64_t));
+    bool dups[64], *dup = op->n <= 64 ? dups : malloc(op->n * sizeof(bool));
+    bl_topic *touched[16];
+    size_t ntouched = 0;
+    if (status == 0) {
+        AH_FAULT("bus.after_commit_before_ack");
+        MDB_txn *txn = NULL;
+        store_read_begin(b->st, &txn);
+        for (size_t i = 0; i < op->n; i++) {
+            bl_pub_item *it = &op->items[i];
+            if (offsets)
+                offsets[i] = it->seq;
+            if (dup)
+                dup[i] = it->dup;
+            bl_topic *t = bl_topic_get(b, it->topic, true);
+            if (!t)
+                continue;
+            bool is_new = t->id == 0;
+            if (is_new) {
+                t->id = it->topic_id;
+                ah_idmap_put(&b->topic_ids, t->id, t);
+            }
+            if (txn)
+                refresh_topic(b, txn, t);
+            if (!it->dup)
+                bl_topic_count_rate(t, 1);
+            if (is_new && !b->closing)
+                bl_consumers_on_new_topic(b, t);
+            bool seen = false;
+            for (size_t k = 0; k < ntouched && !seen; k++)
+                seen = touched[k] == t;
+            if (!seen && ntouched < 16)
+                touched[ntouched++] = t;
+        }
+        if (txn)
+            store_read_end(b->st, txn);
+    }
+    if (op->extra.done)
+        op->extra.done(status, op->extra.arg);
+    if (op->cb)
+        op->cb(op->ud, status, offsets, dup, offsets && dup ? op->n : 0);
+    if (status == 0 && !b->closing)
+        for (size_t k = 0; k < ntouched; k++)
+            bl_pump_topic(b, touched[k]);
+    if (offsets != offs)
+        free(offsets);
+    if (dup != dups)
+        free(dup);
+    free_op(op);
+}
+
+static bool headers_ok(const json_t *h)
+{
+    if (!h)
+        return true;
+    if (!json_is_object(h) || json_object_size(h) > 64)
+        return false;
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)h, k, v) if (!json_is_string(v) || strlen(k) > 128) return false;
+    return true;
+}
+
+static int fill_item(bl *b, bl_pub_item *it, const bus_msg *m, bool reserved, const uint8_t *id,
+                     char *err, size_t errlen)
+{
+    if (!m->topic || !topic_valid(m->topic, reserved)) {
+        snprintf(err, errlen, "topic \"%.64s\" is not a valid name (dot-separated A-Z a-z 0-9 _ -)",
+                 m->topic ? m->topic : "");
+        return AH_EINVAL;
+    }
+    if (m->key && (!*m->key || strlen(m->key) > BUS_KEY_MAX)) {
+        snprintf(err, errlen, "a key is 1-%d bytes", BUS_KEY_MAX);
+        return AH_EINVAL;
+    }
+    if (m->idempotency_key &&
+        (!*m->idempotency_key || strlen(m->idempotency_key) > BUS_IDEMPOTENCY_KEY_MAX)) {
+        snprintf(err, errlen, "an idempotency key is 1-%d bytes", BUS_IDEMPOTENCY_KEY_MAX);
+        return AH_EINVAL;
+    }
+    if (!headers_ok(m->headers)) {
+        snprintf(err, errlen, "headers must be an object of at most 64 string values");
+        return AH_EINVAL;
+    }
+    char *body = json_dumps(m->body ? m->body : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    char *headers = m->headers && json_object_size(m->headers)
+                        ? json_dumps(m->headers, JSON_COMPACT)
+                        : NULL;
+    if (!body || (m->headers && json_object_size(m->headers) && !headers)) {
+        free(body);
+        free(headers);
+        snprintf(err, errlen, "out of memory");
+        return AH_ENOMEM;
+    }
+    size_t blen = strlen(body), hlen = headers ? strlen(headers) : 0;
+    size_t total = blen + hlen + (m->key ? strlen(m->key) : 0);
+    if (total > b->o.max_event_bytes) {
+        snprintf(err, errlen, "event of %zu bytes is larger than the %zu-byte limit", total,
+                 b->o.max_event_bytes);
+        free(body);
+        free(headers);
+        return AH_ETOOBIG;
+    }
+    /* Times never go backwards within a topic (offset_at relies on it). */
+    bl_topic *t = bl_topic_get(b, m->topic, true);
+    int64_t now = ah_now_ms();
+    if (t && t->last_time > now)
+        now = t->last_time;
+    if (t)
+        t->last_time = now;
+    uint8_t idb[16];
+    if (id)
+        memcpy(idb, id, 16);
+    else
+        randombytes_buf(idb, sizeof(idb));
+    snprintf(it->topic, sizeof(it->topic), "%s", m->topic);
+    it->time_ms = now;
+    it->rec = bl_event_encode(now, idb, m->key, headers ? headers : "", hlen, body, blen,
+                              &it->rec_len);
+    it->key = m->key ? strdup(m->key) : NULL;
+    it->idem = m->idempotency_key ? strdup(m->idempotency_key) : NULL;
+    free(body);
+    free(headers);
+    if (!it->rec || (m->key && !it->key) || (m->idempotency_key && !it->idem)) {
+        snprintf(err, errlen, "out of memory");
+        return AH_ENOMEM;
+    }
+    return 0;
+}
+
+int bl_publish_ex(bl *b, const bus_msg *msgs, size_t n, bool reserved, const uint8_t (*ids)[16],
+                  const bl_extra *extra, bus_publish_cb cb, void *ud, char *err, size_t errlen)
+{
+    if (b->closing) {
+        snprintf(err, errlen, "the host is shutting down");
+        return AH_ECLOSED;
+    }
+    if (n == 0 && !extra) {
+        snprintf(err, errlen, "nothing to publish");
+        return AH_EINVAL;
+    }
+    pub_op *op = calloc(1, sizeof(*op) + n * sizeof(bl_pub_item));
+    if (!op) {
+        snprintf(err, errlen, "out of memory");
+        return AH_ENOMEM;
+    }
+    op->b = b;
+    op->st = b->st;
+    op->cb = cb;
+    op->ud = ud;
+    op->n = n;
+    op->window_ms = b->o.idempotency_window_ms;
+    op->now_ms = ah_now_ms();
+    if (extra)
+        op->extra = *extra;
+    for (size_t i = 0; i < n; i++) {
+        int rc = fill_item(b, &op->items[i], &msgs[i], reserved, ids ? ids[i] : NULL, err, errlen);
+        if (rc) {
+            if (n > 1) {
+                char tmp[300];
+                snprintf(tmp, sizeof(tmp), "event %zu: %s", i, err);
+                snprintf(err, errlen, "%s", tmp);
+            }
+            free_op(op);
+            return rc;
+        }
+    }
+    int rc = store_write(b->st, apply_publish, done_publish, op);
+    if (rc) {
+        snprintf(err, errlen, "the store cannot take writes");
+        free_op(op);
+    }
+    return rc;
+}
+
+int bl_publish(bus *bb, const bus_msg *msgs, size_t n, bool reserved, bus_publish_cb cb, void *ud,
+               char *err, size_t errlen)
+{
+    return bl_publish_ex(bl_of(bb), msgs, n, reserved, NULL, NULL, cb, ud, err, errlen);
+}

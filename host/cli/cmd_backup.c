@@ -1,0 +1,140 @@
+#include "../core/util.h"
+#include "cli.h"
+
+#include <agenthost/plugin.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char backup_usage[] =
+    "usage: agenthost backup --to FILE [--data DIR] [--config FILE]\n"
+    "Write a hot, compacted copy of the store (events, state, secrets, tokens) to FILE.\n"
+    "Safe while the host runs. The master key is not in the backup: keep a copy of\n"
+    "DATA_DIR/master.key (or your --master-key file) separately, or the secrets in\n"
+    "the backup cannot be opened.\n";
+
+static const char restore_usage[] =
+    "usage: agenthost restore --from FILE [--data DIR] [--config FILE] [--force]\n"
+    "Put a backup back as the store of DATA_DIR. The host must be stopped. An existing\n"
+    "store is refused unless --force, and then kept as data.mdb.before-restore-TIME.\n";
+
+int cmd_backup(int argc, char **argv)
+{
+    const char *cfgp = NULL, *data = NULL, *to = NULL;
+    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL}, {"--to", &to, NULL}, {0}};
+    int npos;
+    int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, backup_usage);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    if (!to) {
+        fputs(backup_usage, stderr);
+        return 2;
+    }
+    config c;
+    if (cli_load_config(&c, cfgp, data, NULL))
+        return 1;
+    char err[1024];
+    uint64_t bytes = 0;
+    rc = store_backup(c.data_dir, to, &bytes, err, sizeof(err));
+    config_free(&c);
+    if (rc)
+        return cli_fail("%s", err);
+    fprintf(stderr, "backup written: %s (%llu bytes)\n", to, (unsigned long long)bytes);
+    return 0;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+    const char *cfgp = NULL, *data = NULL, *from = NULL;
+    bool force = false;
+    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL},
+                      {"--from", &from, NULL},   {"--force", NULL, &force}, {0}};
+    int npos;
+    int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, restore_usage);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    if (!from) {
+        fputs(restore_usage, stderr);
+        return 2;
+    }
+    config c;
+    if (cli_load_config(&c, cfgp, data, NULL))
+        return 1;
+    char err[1024], path[1200], tmp[1300], lock[1200];
+    rc = 1;
+    int lfd = -1, in = -1, out = -1;
+    if (store_check_file(from, err, sizeof(err)) != 0) {
+        cli_fail("%s", err);
+        goto done;
+    }
+    if (ah_mkdir_p(c.data_dir, 0700) < 0) {
+        cli_fail("%s: %s", c.data_dir, strerror(errno));
+        goto done;
+    }
+    snprintf(lock, sizeof(lock), "%s/agenthost.lock", c.data_dir);
+    lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+        cli_fail("a host is serving %s: stop it before restoring", c.data_dir);
+        goto done;
+    }
+    snprintf(path, sizeof(path), "%s/data.mdb", c.data_dir);
+    struct stat st;
+    bool exists = stat(path, &st) == 0;
+    if (exists && !force) {
+        cli_fail("%s already holds a store; add --force to replace it", c.data_dir);
+        goto done;
+    }
+    snprintf(tmp, sizeof(tmp), "%s/data.mdb.restoring", c.data_dir);
+    in = open(from, O_RDONLY | O_CLOEXEC);
+    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (in < 0 || out < 0) {
+        cli_fail("%s: %s", in < 0 ? from : tmp, strerror(errno));
+        goto done;
+    }
+    char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)n) != n) {
+            n = -1;
+            break;
+        }
+    if (n < 0 || fsync(out) < 0) {
+        cli_fail("copying %s: %s", from, strerror(errno));
+        unlink(tmp);
+        goto done;
+    }
+    if (exists) {
+        char keep[1300];
+        snprintf(keep, sizeof(keep), "%s/data.mdb.before-restore-%lld", c.data_dir,
+                 (long long)time(NULL));
+        if (rename(path, keep) < 0) {
+            cli_fail("cannot set aside %s: %s", path, strerror(errno));
+            unlink(tmp);
+            goto done;
+        }
+        fprintf(stderr, "the previous store is kept as %s\n", keep);
+    }
+    if (rename(tmp, path) < 0) {
+        cli_fail("cannot install %s: %s", path, strerror(errno));
+        goto done;
+    }
+    snprintf(tmp, sizeof(tmp), "%s/lock.mdb", c.data_dir);
+    unlink(tmp); /* its reader table described the old file */
+    fprintf(stderr, "restored %s into %s\n", from, c.data_dir);
+    rc = 0;
+done:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    if (lfd >= 0)
+        close(lfd);
+    config_free(&c);
+    return rc;
+}

@@ -1,0 +1,624 @@
+#include "cmocka_pre.h"
+
+#include "bus/bus.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <agenthost/plugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a host-sized world: loop, store, bus ------------------------------- */
+
+typedef struct world {
+    char dir[64];
+    ah_loop *loop;
+    store *st;
+    bus *b;
+    bus_opts o;
+} world;
+
+static world W;
+
+static void open_world(world *w)
+{
+    char err[256];
+    assert_int_equal(loop_new(&w->loop), 0);
+    store_opts so = {.dir = w->dir};
+    assert_int_equal(store_open(&w->st, w->loop, &so, err, sizeof(err)), 0);
+    assert_int_equal(bus_open(&w->b, w->loop, w->st, &w->o, err, sizeof(err)), 0);
+}
+
+static void close_world(world *w)
+{
+    bus_close(w->b);
+    store_close(w->st);
+    bus_free(w->b);
+    loop_free(w->loop);
+}
+
+static int setup(void **s)
+{
+    (void)s;
+    log_opts lo = {.to_stderr = false, .min_level = LOG_ERROR};
+    log_init(&lo);
+    memset(&W, 0, sizeof(W));
+    snprintf(W.dir, sizeof(W.dir), "/tmp/ah-bus-XXXXXX");
+    if (!mkdtemp(W.dir))
+        return -1;
+    W.o = (bus_opts){.max_event_bytes = 4096,
+                     .idempotency_window_ms = 60000,
+                     .ack_timeout_ms = 30000,
+                     .max_attempts = 3,
+                     .backoff_ms = 5,
+                     .max_backoff_ms = 20,
+                     .max_in_flight = 64,
+                     .sweep_interval_ms = 20};
+    open_world(&W);
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    close_world(&W);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", W.dir);
+    return system(cmd);
+}
+
+static bool flag_fired;
+static void on_deadline(uv_timer_t *t)
+{
+    (void)t;
+    flag_fired = true;
+}
+
+/* Run the loop until *cond becomes true (or fail after timeout_ms). */
+static void run_until(bool (*cond)(void *), void *arg, int timeout_ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop_uv(W.loop), &t);
+    flag_fired = false;
+    uv_timer_start(&t, on_deadline, (uint64_t)timeout_ms, 0);
+    while (!cond(arg) && !flag_fired)
+        uv_run(loop_uv(W.loop), UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop_uv(W.loop), UV_RUN_NOWAIT);
+    if (!cond(arg))
+        fail_msg("condition not reached within %d ms", timeout_ms);
+}
+
+static void run_for(int ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop_uv(W.loop), &t);
+    flag_fired = false;
+    uv_timer_start(&t, on_deadline, (uint64_t)ms, 0);
+    while (!flag_fired)
+        uv_run(loop_uv(W.loop), UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop_uv(W.loop), UV_RUN_NOWAIT);
+}
+
+/* ---- publishing ---------------------------------------------------------------- */
+
+typedef struct pub_result {
+    bool done;
+    int status;
+    uint64_t offsets[16];
+    bool dup[16];
+    size_t n;
+} pub_result;
+
+static void on_published(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
+{
+    pub_result *r = ud;
+    r->done = true;
+    r->status = status;
+    r->n = n;
+    for (size_t i = 0; i < n && i < 16; i++) {
+        r->offsets[i] = offsets[i];
+        r->dup[i] = dup[i];
+    }
+}
+
+static bool is_done(void *arg)
+{
+    return ((pub_result *)arg)->done;
+}
+
+static uint64_t publish(const char *topic, const char *key, const char *body_json,
+                        const char *idem, bool *dup)
+{
+    json_t *body = json_loads(body_json, JSON_DECODE_ANY, NULL);
+    bus_msg m = {.topic = topic, .key = key, .body = body, .idempotency_key = idem};
+    pub_result r = {0};
+    char err[256];
+    assert_int_equal(bus_publish(W.b, &m, 1, false, on_published, &r, err, sizeof(err)), 0);
+    json_decref(body);
+    assert_false(r.done); /* never answered before the commit */
+    run_until(is_done, &r, 5000);
+    assert_int_equal(r.status, 0);
+    if (dup)
+        *dup = r.dup[0];
+    return r.offsets[0];
+}
+
+static void test_publish_is_answered_after_commit_and_reads_back(void **s)
+{
+    (void)s;
+    json_t *h = json_pack("{s:s}", "source", "test");
+    json_t *b1 = json_pack("{s:s}", "text", "привет");
+    bus_msg m[2] = {{.topic = "chat.in", .key = "conv-1", .headers = h, .body = b1},
+                    {.topic = "chat.in", .body = NULL}};
+    pub_result r = {0};
+    char err[256];
+    assert_int_equal(bus_publish(W.b, m, 2, false, on_published, &r, err, sizeof(err)), 0);
+    json_decref(h);
+    json_decref(b1);
+    run_until(is_done, &r, 5000);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.offsets[0], 1);
+    assert_int_equal(r.offsets[1], 2);
+    json_t *events;
+    uint64_t next;
+    assert_int_equal(bus_read(W.b, "chat.in", 1, 10, NULL, &events, &next, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(events), 2);
+    assert_int_equal(next, 3);
+    json_t *e = json_array_get(events, 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "body"), "text")),
+                        "привет");
+    assert_string_equal(json_string_value(json_object_get(e, "key")), "conv-1");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "headers"), "source")),
+                        "test");
+    assert_int_equal(strlen(json_string_value(json_object_get(e, "id"))), 32);
+    assert_true(json_is_null(json_object_get(json_array_get(events, 1), "body")));
+    json_decref(events);
+}
+
+static void test_idempotency_key_returns_the_first_offset_and_stores_nothing(void **s)
+{
+    (void)s;
+    bool dup;
+    uint64_t a = publish("orders", NULL, "{\"n\":1}", "order-77", &dup);
+    assert_false(dup);
+    uint64_t b = publish("orders", NULL, "{\"n\":2}", "order-77", &dup);
+    assert_true(dup);
+    assert_int_equal(a, b);
+    json_t *t = bus_topic(W.b, "orders");
+    assert_int_equal(json_integer_value(json_object_get(t, "depth")), 1);
+    json_decref(t);
+}
+
+static void test_bad_events_are_refused_and_a_batch_is_all_or_nothing(void **s)
+{
+    (void)s;
+    char err[256], big[5000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    json_t *bb = json_string(big), *ok = json_integer(1);
+    bus_msg m[2] = {{.topic = "batch.t", .body = ok}, {.topic = "batch.t", .body = bb}};
+    assert_int_equal(bus_publish(W.b, m, 2, false, on_published, NULL, err, sizeof(err)),
+                     AH_ETOOBIG);
+    assert_non_null(strstr(err, "event 1"));
+    assert_non_null(strstr(err, "limit"));
+    json_decref(bb);
+    bus_msg bad = {.topic = "$dlq.x", .body = ok};
+    assert_int_equal(bus_publish(W.b, &bad, 1, false, on_published, NULL, err, sizeof(err)),
+                     AH_EINVAL);
+    bad.topic = "has space";
+    assert_int_equal(bus_publish(W.b, &bad, 1, false, on_published, NULL, err, sizeof(err)),
+                     AH_EINVAL);
+    json_decref(ok);
+    run_for(50);
+    assert_null(bus_topic(W.b, "batch.t"));
+}
+
+/* ---- a consumer the test drives --------------------------------------------------- */
+
+typedef struct got {
+    uint64_t id, offset;
+    uint32_t attempt;
+    char key[32];
+    char topic[64];
+    long body;
+} got;
+
+typedef struct tcons {
+    bus_consumer *c;
+    got v[256];
+    size_t n;
+    int refuse; /* answer deliver with -1 */
+} tcons;
+
+static int tdeliver(void *ud, const bus_delivery *d)
+{
+    tcons *t = ud;
+    if (t->refuse || t->n == 256)
+        return -1;
+    got *g = &t->v[t->n++];
+    g->id = d->id;
+    g->offset = d->offset;
+    g->attempt = d->attempt;
+    snprintf(g->key, sizeof(g->key), "%s", d->key ? d->key : "");
+    snprintf(g->topic, sizeof(g->topic), "%s", d->topic);
+    g->body = (long)json_integer_value(d->body);
+    return 0;
+}
+
+static const bus_consumer_ops tops = {.deliver = tdeliver};
+
+/* Consumers outlive the test that opens them (the bus keeps them until it
+ * closes), so they live in a static pool. */
+static tcons pool[32];
+static int npool;
+
+static tcons *open_consumer(const char *name, const char *pattern, bus_start start, uint64_t value,
+                            uint32_t max_in_flight, uint32_t ack_timeout)
+{
+    assert_true(npool < 32);
+    tcons *t = &pool[npool++];
+    memset(t, 0, sizeof(*t));
+    const char *pats[] = {pattern};
+    bus_consumer_opts o = {.name = name, .patterns = pats, .npatterns = 1, .start = start,
+                           .start_value = value, .max_in_flight = max_in_flight,
+                           .ack_timeout_ms = ack_timeout};
+    char err[256];
+    assert_int_equal(bus_consumer_open(W.b, &o, &tops, t, &t->c, err, sizeof(err)), 0);
+    bus_consumer_attach(t->c);
+    return t;
+}
+
+typedef struct want {
+    tcons *t;
+    size_t n;
+} want;
+
+static bool has_n(void *arg)
+{
+    want *w = arg;
+    return w->t->n >= w->n;
+}
+
+static void wait_n(tcons *t, size_t n)
+{
+    want w = {t, n};
+    run_until(has_n, &w, 5000);
+}
+
+static void test_per_key_order_holds_while_keys_run_in_parallel(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("order", "ord.k", BUS_START_EARLIEST, 0, 10, 30000);
+    const char *keys[] = {"a", "b", "a", "b", "a", "c"};
+    for (int i = 0; i < 6; i++) {
+        char body[8];
+        snprintf(body, sizeof(body), "%d", i);
+        publish("ord.k", keys[i], body, NULL, NULL);
+    }
+    run_for(30);
+    /* One event per key in flight: a#0, b#1, c#5. */
+    assert_int_equal(t->n, 3);
+    assert_int_equal(t->v[0].body, 0);
+    assert_int_equal(t->v[1].body, 1);
+    assert_int_equal(t->v[2].body, 5);
+    /* Acking a#0 releases a#2 (not a#4), b stays blocked. */
+    assert_int_equal(bus_ack(W.b, t->v[0].id), 0);
+    wait_n(t, 4);
+    assert_int_equal(t->v[3].body, 2);
+    assert_int_equal(bus_ack(W.b, t->v[3].id), 0);
+    assert_int_equal(bus_ack(W.b, t->v[1].id), 0);
+    wait_n(t, 6);
+    for (size_t i = 4; i < 6; i++)
+        assert_int_equal(bus_ack(W.b, t->v[i].id), 0);
+    assert_int_equal(bus_ack(W.b, t->v[2].id), 0);
+    /* A second ack of the same delivery changes nothing. */
+    assert_int_equal(bus_ack(W.b, t->v[0].id), AH_ENOTFOUND);
+    json_t *c = bus_consumers(W.b);
+    char *dump = json_dumps(c, JSON_COMPACT);
+    assert_non_null(strstr(dump, "\"name\":\"order\""));
+    free(dump);
+    json_decref(c);
+}
+
+static void test_nacked_event_retries_then_moves_to_the_dlq_and_the_rest_flows(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("poison", "poison.t", BUS_START_EARLIEST, 0, 1, 30000);
+    publish("poison.t", "k", "666", NULL, NULL);
+    publish("poison.t", "k", "7", NULL, NULL);
+    for (uint32_t attempt = 1; attempt <= 3; attempt++) {
+        wait_n(t, attempt);
+        assert_int_equal(t->v[attempt - 1].body, 666);
+        assert_int_equal(t->v[attempt - 1].attempt, attempt);
+        assert_int_equal(bus_nack(W.b, t->v[attempt - 1].id, "cannot parse", 0), 0);
+    }
+    /* max_attempts = 3: the next delivery is the following event. */
+    wait_n(t, 4);
+    assert_int_equal(t->v[3].body, 7);
+    assert_int_equal(bus_ack(W.b, t->v[3].id), 0);
+    json_t *events;
+    uint64_t next;
+    char err[256];
+    run_for(30);
+    assert_int_equal(bus_read(W.b, "$dlq.poison.t", 1, 10, NULL, &events, &next, err, sizeof(err)),
+                     0);
+    assert_int_equal(json_array_size(events), 1);
+    json_t *h = json_object_get(json_array_get(events, 0), "headers");
+    assert_string_equal(json_string_value(json_object_get(h, "x-dlq-attempts")), "3");
+    assert_string_equal(json_string_value(json_object_get(h, "x-dlq-error")), "cannot parse");
+    assert_string_equal(json_string_value(json_object_get(h, "x-dlq-topic")), "poison.t");
+    json_decref(events);
+}
+
+static void test_unacknowledged_delivery_is_redelivered_after_the_timeout(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("slow", "slow.t", BUS_START_EARLIEST, 0, 4, 60);
+    publish("slow.t", NULL, "1", NULL, NULL);
+    wait_n(t, 1);
+    wait_n(t, 2); /* after the 60 ms ack timeout and a short backoff */
+    assert_int_equal(t->v[1].offset, t->v[0].offset);
+    assert_int_equal(t->v[1].attempt, 2);
+    assert_int_equal(bus_ack(W.b, t->v[0].id), AH_ENOTFOUND); /* stale */
+    assert_int_equal(bus_ack(W.b, t->v[1].id), 0);
+}
+
+static void test_crash_counts_an_attempt_and_a_graceful_stop_does_not(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("det", "det.t", BUS_START_EARLIEST, 0, 4, 30000);
+    publish("det.t", NULL, "1", NULL, NULL);
+    wait_n(t, 1);
+    bus_consumer_detach(t->c, NULL); /* graceful */
+    bus_consumer_attach(t->c);
+    wait_n(t, 2);
+    assert_int_equal(t->v[1].attempt, 1);
+    bus_consumer_detach(t->c, "instance crashed");
+    bus_consumer_attach(t->c);
+    wait_n(t, 3);
+    assert_int_equal(t->v[2].attempt, 2);
+    assert_int_equal(bus_ack(W.b, t->v[2].id), 0);
+    /* While the target refuses, nothing is lost. */
+    t->refuse = 1;
+    publish("det.t", NULL, "2", NULL, NULL);
+    run_for(30);
+    assert_int_equal(t->n, 3);
+    t->refuse = 0;
+    bus_consumer_attach(t->c);
+    wait_n(t, 4);
+    assert_int_equal(t->v[3].body, 2);
+}
+
+static void test_crash_with_several_in_flight_charges_none_and_isolates_them(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("iso", "iso.t", BUS_START_EARLIEST, 0, 8, 30000);
+    publish("iso.t", "a", "1", NULL, NULL);
+    publish("iso.t", "b", "2", NULL, NULL);
+    publish("iso.t", "c", "3", NULL, NULL);
+    wait_n(t, 3);
+    bus_consumer_detach(t->c, "instance crashed");
+    bus_consumer_attach(t->c);
+    /* One suspect at a time, none charged. */
+    wait_n(t, 4);
+    run_for(30);
+    assert_int_equal(t->n, 4);
+    assert_int_equal(t->v[3].attempt, 1);
+    /* It crashes again with only this one in flight: charged to it alone. */
+    bus_consumer_detach(t->c, "instance crashed");
+    bus_consumer_attach(t->c);
+    wait_n(t, 5);
+    run_for(30);
+    assert_int_equal(t->n, 5);
+    assert_int_equal(bus_ack(W.b, t->v[4].id), 0);
+    wait_n(t, 6);
+    assert_int_equal(t->v[5].attempt, 1);
+    assert_int_equal(bus_ack(W.b, t->v[5].id), 0);
+    wait_n(t, 7);
+    assert_int_equal(bus_ack(W.b, t->v[6].id), 0);
+    /* Every suspect settled: parallel again. */
+    publish("iso.t", "d", "4", NULL, NULL);
+    publish("iso.t", "e", "5", NULL, NULL);
+    wait_n(t, 9);
+    uint32_t charged = 0;
+    for (size_t i = 3; i < 7; i++)
+        charged += t->v[i].attempt > 1;
+    assert_int_equal(charged, 1);
+}
+
+static void test_start_positions_latest_earliest_offset_time(void **s)
+{
+    (void)s;
+    for (int i = 1; i <= 5; i++) {
+        char b[4];
+        snprintf(b, sizeof(b), "%d", i);
+        publish("pos.t", NULL, b, NULL, NULL);
+    }
+    tcons *latest = open_consumer("pos-latest", "pos.t", BUS_START_LATEST, 0, 16, 30000);
+    tcons *earliest = open_consumer("pos-earliest", "pos.t", BUS_START_EARLIEST, 0, 16, 30000);
+    tcons *off = open_consumer("pos-offset", "pos.t", BUS_START_OFFSET, 4, 16, 30000);
+    publish("pos.t", NULL, "6", NULL, NULL);
+    wait_n(earliest, 6);
+    wait_n(off, 3);
+    wait_n(latest, 1);
+    run_for(20);
+    assert_int_equal(latest->n, 1);
+    assert_int_equal(latest->v[0].body, 6);
+    assert_int_equal(off->v[0].body, 4);
+    assert_int_equal(earliest->v[0].body, 1);
+    uint64_t at;
+    json_t *events;
+    uint64_t next;
+    char err[128];
+    bus_read(W.b, "pos.t", 3, 1, NULL, &events, &next, err, sizeof(err));
+    int64_t t3 = json_integer_value(json_object_get(json_array_get(events, 0), "time_ms"));
+    json_decref(events);
+    assert_int_equal(bus_offset_at(W.b, "pos.t", t3, &at), 0);
+    assert_true(at <= 3);
+    assert_int_equal(bus_offset_at(W.b, "pos.t", INT64_MAX, &at), 0);
+    assert_int_equal(at, 7);
+}
+
+static void test_positions_survive_a_restart(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("durable", "dur.t", BUS_START_EARLIEST, 0, 1, 30000);
+    for (int i = 1; i <= 5; i++) {
+        char b[4];
+        snprintf(b, sizeof(b), "%d", i);
+        publish("dur.t", NULL, b, NULL, NULL);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        wait_n(t, i + 1);
+        assert_int_equal(bus_ack(W.b, t->v[i].id), 0);
+    }
+    wait_n(t, 4); /* the 4th is in flight, unacked, when the host stops */
+    run_for(20);   /* positions are written at the end of the tick */
+    close_world(&W);
+    open_world(&W);
+    tcons *again = open_consumer("durable", "dur.t", BUS_START_LATEST, 0, 8, 30000);
+    wait_n(again, 2);
+    assert_int_equal(again->v[0].body, 4);
+    assert_int_equal(again->v[1].body, 5);
+}
+
+static void test_retention_never_drops_what_a_consumer_has_not_acked(void **s)
+{
+    (void)s;
+    close_world(&W);
+    W.o.retention_max_count = 2;
+    open_world(&W);
+    tcons *t = open_consumer("keeper", "ret.t", BUS_START_EARLIEST, 0, 1, 30000);
+    for (int i = 1; i <= 10; i++) {
+        char b[4];
+        snprintf(b, sizeof(b), "%d", i);
+        publish("ret.t", NULL, b, NULL, NULL);
+    }
+    for (size_t i = 0; i < 5; i++) {
+        wait_n(t, i + 1);
+        assert_int_equal(bus_ack(W.b, t->v[i].id), 0);
+    }
+    run_for(150); /* several sweeps */
+    json_t *tp = bus_topic(W.b, "ret.t");
+    assert_int_equal(json_integer_value(json_object_get(tp, "first_offset")), 6);
+    json_decref(tp);
+    for (size_t i = 5; i < 10; i++) {
+        wait_n(t, i + 1);
+        assert_int_equal(bus_ack(W.b, t->v[i].id), 0);
+    }
+    run_for(150);
+    tp = bus_topic(W.b, "ret.t");
+    assert_int_equal(json_integer_value(json_object_get(tp, "first_offset")), 9);
+    assert_int_equal(json_integer_value(json_object_get(tp, "depth")), 2);
+    json_decref(tp);
+    close_world(&W);
+    W.o.retention_max_count = 0;
+    open_world(&W);
+}
+
+static void test_wildcards_reach_new_topics_but_not_reserved_ones(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("wild", "wild.>", BUS_START_LATEST, 0, 16, 30000);
+    publish("wild.a.b", NULL, "1", NULL, NULL); /* a topic created after the consumer */
+    wait_n(t, 1);
+    assert_string_equal(t->v[0].topic, "wild.a.b");
+    assert_int_equal(t->v[0].offset, 1);
+    tcons *all = open_consumer("everything", ">", BUS_START_EARLIEST, 0, 256, 30000);
+    run_for(50);
+    for (size_t i = 0; i < all->n; i++)
+        assert_true(all->v[i].topic[0] != '$');
+}
+
+static void test_key_replay_reads_one_conversation(void **s)
+{
+    (void)s;
+    publish("replay.t", "c1", "1", NULL, NULL);
+    publish("replay.t", "c2", "2", NULL, NULL);
+    publish("replay.t", "c1", "3", NULL, NULL);
+    json_t *events;
+    uint64_t next;
+    char err[128];
+    assert_int_equal(bus_read(W.b, "replay.t", 0, 10, "c1", &events, &next, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(events), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(events, 1), "body")), 3);
+    json_decref(events);
+    assert_int_equal(bus_read(W.b, "nope", 0, 10, NULL, &events, &next, err, sizeof(err)),
+                     AH_ENOTFOUND);
+}
+
+static bool int_set(void *arg)
+{
+    return *(int *)arg != -99;
+}
+
+static void on_dlq(void *ud, int status)
+{
+    *(int *)ud = status;
+}
+
+static void test_dead_letters_can_be_requeued_or_dropped(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("dlq-c", "dl.t", BUS_START_EARLIEST, 0, 1, 30000);
+    publish("dl.t", NULL, "1", NULL, NULL);
+    publish("dl.t", NULL, "2", NULL, NULL);
+    size_t seen = 0;
+    while (seen < 6) { /* both fail three times */
+        wait_n(t, seen + 1);
+        bus_nack(W.b, t->v[seen].id, "boom", 0);
+        seen++;
+    }
+    run_for(50);
+    json_t *events;
+    uint64_t next;
+    char err[256];
+    bus_read(W.b, "$dlq.dl.t", 0, 10, NULL, &events, &next, err, sizeof(err));
+    assert_int_equal(json_array_size(events), 2);
+    char id1[40], id2[40];
+    snprintf(id1, sizeof(id1), "%s", json_string_value(json_object_get(json_array_get(events, 0), "id")));
+    snprintf(id2, sizeof(id2), "%s", json_string_value(json_object_get(json_array_get(events, 1), "id")));
+    json_decref(events);
+    int st = -99;
+    assert_int_equal(bus_dlq_requeue(W.b, "dl.t", id1, on_dlq, &st, err, sizeof(err)), 0);
+    run_until(int_set, &st, 5000);
+    assert_int_equal(st, 0);
+    wait_n(t, 7); /* the requeued event comes back to the consumer */
+    assert_int_equal(t->v[6].body, 1);
+    assert_int_equal(bus_ack(W.b, t->v[6].id), 0);
+    st = -99;
+    assert_int_equal(bus_dlq_drop(W.b, "dl.t", id2, on_dlq, &st, err, sizeof(err)), 0);
+    run_until(int_set, &st, 5000);
+    assert_int_equal(st, 0);
+    bus_read(W.b, "$dlq.dl.t", 0, 10, NULL, &events, &next, err, sizeof(err));
+    assert_int_equal(json_array_size(events), 0);
+    json_decref(events);
+    assert_int_equal(bus_dlq_drop(W.b, "dl.t", id2, on_dlq, &st, err, sizeof(err)), AH_ENOTFOUND);
+    assert_int_equal(bus_dlq_drop(W.b, "dl.t", "zz", on_dlq, &st, err, sizeof(err)), AH_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_publish_is_answered_after_commit_and_reads_back),
+        cmocka_unit_test(test_idempotency_key_returns_the_first_offset_and_stores_nothing),
+        cmocka_unit_test(test_bad_events_are_refused_and_a_batch_is_all_or_nothing),
+        cmocka_unit_test(test_per_key_order_holds_while_keys_run_in_parallel),
+        cmocka_unit_test(test_nacked_event_retries_then_moves_to_the_dlq_and_the_rest_flows),
+        cmocka_unit_test(test_unacknowledged_delivery_is_redelivered_after_the_timeout),
+        cmocka_unit_test(test_crash_counts_an_attempt_and_a_graceful_stop_does_not),
+        cmocka_unit_test(test_crash_with_several_in_flight_charges_none_and_isolates_them),
+        cmocka_unit_test(test_start_positions_latest_earliest_offset_time),
+        cmocka_unit_test(test_positions_survive_a_restart),
+        cmocka_unit_test(test_retention_never_drops_what_a_consumer_has_not_acked),
+        cmocka_unit_test(test_wildcards_reach_new_topics_but_not_reserved_ones),
+        cmocka_unit_test(test_key_replay_reads_one_conversation),
+        cmocka_unit_test(test_dead_letters_can_be_requeued_or_dropped),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
