@@ -539,6 +539,16 @@ void instance_answer_error(inst_req r, int code, const char *err_code, const cha
                        err_code ? err_code : "error", "message", message ? message : ""));
 }
 
+int instance_send_partial(inst_req r, uint16_t type, json_t *body)
+{
+    run *cur = live_run(r);
+    if (!cur) {
+        json_decref(body);
+        return AH_ECLOSED;
+    }
+    return run_send(cur, type, r.id, body);
+}
+
 /* ---- calls ------------------------------------------------------------------ */
 
 int instance_call(instance *inst, const char *action, const json_t *args, uint32_t timeout_ms,

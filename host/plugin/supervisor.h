@@ -94,6 +94,10 @@ void supervisor_set_listener(supervisor *s, const sup_listener *l, void *ud);
  * answer, or NULL. Dropped if that process is gone. */
 void instance_answer(inst_req r, json_t *result);
 void instance_answer_error(inst_req r, int code, const char *err_code, const char *message);
+/* Send a non-final frame of `type` for request r (a streamed chunk: body
+ * stolen), before its answer. Dropped if that process is gone. 0, or a
+ * negative AH_E* code (the process is gone or its queue is full). */
+int instance_send_partial(inst_req r, uint16_t type, json_t *body);
 
 /* Call an action. On 0 the callback runs exactly once, later: with result
  * (borrowed) on success, or with err_code and message. On -1 (not ready,
