@@ -41,3 +41,50 @@ ah_test(test_abi integration integration/test_abi.c LIBS kit)
 
 # ---- the SDK installed and used out of tree ----
 ah_test(test_sdk_install integration integration/test_sdk_install.c LIBS kit)
+
+# ---- signed packages ----
+# pkgtest, built as two versions to upgrade one with the other, and once
+# for another architecture (clang and lld cross-build a real ELF for it).
+foreach(v 1.0.0 2.0.0)
+  string(REPLACE "." "_" t "pkgtest_${v}")
+  set(out "${CMAKE_CURRENT_BINARY_DIR}/plugins/pkgtest-${v}")
+  add_library(fixture_${t} MODULE fixtures/plugins/pkgtest/pkgtest.c)
+  set_target_properties(fixture_${t} PROPERTIES OUTPUT_NAME pkgtest PREFIX "lib"
+    LIBRARY_OUTPUT_DIRECTORY "${out}" C_VISIBILITY_PRESET hidden)
+  target_compile_definitions(fixture_${t} PRIVATE PKGTEST_VERSION="${v}")
+  target_include_directories(fixture_${t} PRIVATE ${PROJECT_SOURCE_DIR}/sdk/include)
+  target_link_libraries(fixture_${t} PRIVATE PkgConfig::JANSSON)
+  set(PKGTEST_VERSION ${v})
+  configure_file(fixtures/plugins/pkgtest/manifest.json.in ${out}/manifest.json @ONLY)
+  set_property(GLOBAL APPEND PROPERTY AH_FIXTURES fixture_${t})
+endforeach()
+find_program(AH_CLANG clang)
+find_program(AH_LLD ld.lld)
+if(NOT AH_CLANG OR NOT AH_LLD)
+  message(FATAL_ERROR "the package tests need clang and lld (scripts/deps.sh installs them)")
+endif()
+if(CMAKE_SYSTEM_PROCESSOR STREQUAL "aarch64")
+  set(AH_FOREIGN_TARGET x86_64-linux-gnu)
+else()
+  set(AH_FOREIGN_TARGET aarch64-linux-gnu)
+endif()
+set(_foreign "${CMAKE_CURRENT_BINARY_DIR}/plugins/pkgtest-foreign/libpkgtest.so")
+add_custom_command(OUTPUT ${_foreign}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/plugins/pkgtest-foreign
+  COMMAND ${AH_CLANG} -target ${AH_FOREIGN_TARGET} -ffreestanding -nostdlib -shared -fPIC
+          -fuse-ld=lld -fvisibility=hidden -I${PROJECT_SOURCE_DIR}/sdk/include
+          ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/plugins/pkgtest/foreign.c -o ${_foreign}
+  DEPENDS fixtures/plugins/pkgtest/foreign.c ${PROJECT_SOURCE_DIR}/sdk/include/agenthost/plugin.h
+  VERBATIM)
+add_custom_target(fixture_pkgtest_foreign DEPENDS ${_foreign})
+set_property(GLOBAL APPEND PROPERTY AH_FIXTURES fixture_pkgtest_foreign)
+
+add_library(pkgcraft STATIC support/pkgcraft.c)
+target_link_libraries(pkgcraft PUBLIC PkgConfig::ARCHIVE PkgConfig::SODIUM PkgConfig::JANSSON)
+ah_sanitize_host(pkgcraft)
+ah_test(test_packages integration integration/test_packages.c LIBS kit pkgcraft Threads::Threads)
+ah_test(test_package_units unit unit/test_package_units.c LIBS ah_host)
+target_compile_definitions(test_package_units PRIVATE TH_BUILD_DIR="${PROJECT_BINARY_DIR}"
+  TH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(test_package_units fixture_abi10 fixture_abi2 fixture_newminor
+                 fixture_pkgtest_foreign agenthost agenthost-sdk)

@@ -311,7 +311,7 @@ int elf_read_plugin(const uint8_t *buf, size_t len, elf_plugin_info *out, char *
 int elf_read_plugin_file(const char *path, elf_plugin_info *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         snprintf(err, errlen, "%s", strerror(errno));

@@ -228,17 +228,6 @@ pkg_seckey *key_load_secret(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "libsodium failed to initialise");
         return NULL;
     }
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (st.st_mode & 077) {
-        snprintf(err, errlen,
-                 "%s: permissions %04o let others read the secret key; chmod 600 it first", path,
-                 (unsigned)(st.st_mode & 07777));
-        return NULL;
-    }
     size_t len;
     char *text = ah_read_file(path, KEY_FILE_MAX, &len);
     if (!text) {
@@ -250,6 +239,14 @@ pkg_seckey *key_load_secret(const char *path, char *err, size_t errlen)
     sodium_memzero(text, len);
     free(text);
     if (!o) return NULL;
+    struct stat st;
+    if (stat(path, &st) < 0 || (st.st_mode & 077)) {
+        snprintf(err, errlen,
+                 "%s: permissions %04o let others read the secret key; chmod 600 it first", path,
+                 (unsigned)(st.st_mode & 07777));
+        json_decref(o);
+        return NULL;
+    }
     pkg_seckey *k = sodium_malloc(sizeof(*k));
     if (!k) {
         json_decref(o);
