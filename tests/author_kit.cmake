@@ -35,9 +35,9 @@ ah_test(test_abi_layout unit unit/test_abi_layout.c $<TARGET_OBJECTS:abi_layout_
 ah_test(test_abi integration integration/test_abi.c LIBS kit)
 
 # ---- the harness ----
-#ah_test(test_harness_files unit unit/test_harness_files.c LIBS ah_host)
-#target_compile_definitions(test_harness_files PRIVATE TH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-#ah_test(test_harness integration integration/test_harness.c LIBS kit)
+ah_test(test_harness_files unit unit/test_harness_files.c LIBS ah_host)
+target_compile_definitions(test_harness_files PRIVATE TH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+ah_test(test_harness integration integration/test_harness.c LIBS kit)
 
 # ---- the SDK installed and used out of tree ----
 ah_test(test_sdk_install integration integration/test_sdk_install.c LIBS kit)
