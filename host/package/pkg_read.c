@@ -10,6 +10,7 @@
 
 typedef struct seen {
     char *path;
+    size_t len;
     bool dir;
 } seen;
 
@@ -103,7 +104,7 @@ static int fail_entry(reader *r, const char *path, const char *fmt, const char *
 static seen *find_seen(reader *r, const char *path, size_t len)
 {
     for (size_t i = 0; i < r->nseen; i++)
-        if (strlen(r->seen[i].path) == len && !memcmp(r->seen[i].path, path, len))
+        if (r->seen[i].len == len && !memcmp(r->seen[i].path, path, len))
             return &r->seen[i];
     return NULL;
 }
@@ -119,7 +120,7 @@ static int add_seen(reader *r, const char *path, size_t len, bool dir)
     }
     char *p = strndup(path, len);
     if (!p) return -1;
-    r->seen[r->nseen++] = (seen){p, dir};
+    r->seen[r->nseen++] = (seen){p, len, dir};
     return 0;
 }
 
