@@ -1,10 +1,12 @@
 #include "app.h"
 
 #include "api/api.h"
+#include "broker/broker.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/tokens.h"
 #include "core/util.h"
+#include "plugin/pmetrics.h"
 
 #include <agenthost/plugin.h>
 
@@ -148,10 +150,32 @@ static int open_modules(app *a, char *err, size_t errlen)
         return -1;
     }
     if (supervisor_new(&a->sup, a->loop, a->st, a->sec, &sv) != 0 ||
-        kv_attach(&a->kv, a->sup, a->st) != 0) {
+        kv_attach(&a->kv, a->sup, a->st) != 0 || pmetrics_attach(&a->pmetrics, a->sup) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    broker_opts eo = {
+        .connect_timeout_ms = (uint32_t)config_int(c, "broker", "connect_timeout_ms"),
+        .timeout_ms = (uint32_t)config_int(c, "broker", "timeout_ms"),
+        .max_timeout_ms = (uint32_t)config_int(c, "broker", "max_timeout_ms"),
+        .idle_timeout_ms = (uint32_t)config_int(c, "broker", "idle_timeout_ms"),
+        .max_request_bytes = (size_t)config_int(c, "broker", "max_request_kb") << 10,
+        .max_response_bytes = (size_t)config_int(c, "broker", "max_response_kb") << 10,
+        .max_stream_bytes = (size_t)config_int(c, "broker", "max_stream_kb") << 10,
+        .max_in_flight = (uint32_t)config_int(c, "broker", "max_in_flight"),
+        .max_retries = (uint32_t)config_int(c, "broker", "max_retries"),
+        .retry_base_ms = (uint32_t)config_int(c, "broker", "retry_base_ms"),
+        .retry_max_ms = (uint32_t)config_int(c, "broker", "retry_max_ms"),
+        .max_retry_after_ms = (uint32_t)config_int(c, "broker", "max_retry_after_ms"),
+        .breaker_failures = (uint32_t)config_int(c, "broker", "breaker_failures"),
+        .breaker_cooldown_ms = (uint32_t)config_int(c, "broker", "breaker_cooldown_ms"),
+        .max_redirects = (uint32_t)config_int(c, "broker", "max_redirects"),
+        .max_idle_connections = (uint32_t)config_int(c, "broker", "max_idle_connections"),
+        .listen = c->listen,
+    };
+    if (broker_new(&a->egress, a->loop, &eo, err, errlen) != 0)
+        return -1;
+    broker_attach(a->egress, a->sup);
     add_instances(a);
     if (bus_plugins_attach(&a->busp, a->bus, a->sup, json_object_get(c->json, "instances"), err,
                            errlen) != 0)
@@ -174,6 +198,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     }
     if (api_start(&a->http, a, err, errlen) < 0)
         return -1;
+    broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
     metrics_add_collector(metrics_process_collector, NULL);
     return 0;
 }
@@ -183,6 +208,8 @@ static void close_modules(app *a)
     metrics_remove_collector(metrics_process_collector, NULL);
     api_stop(a->http);
     a->http = NULL;
+    broker_free(a->egress); /* running requests are dropped unanswered */
+    a->egress = NULL;
     bus_close(a->bus);
     if (a->st)
         store_close(a->st); /* answers pending writes; instances and bus still exist */
@@ -192,6 +219,7 @@ static void close_modules(app *a)
     if (a->sup)
         supervisor_free(a->sup);
     kv_detach(a->kv);
+    pmetrics_detach(a->pmetrics);
     registry_free(a->reg);
     secrets_close(a->sec);
     loop_free(a->loop);

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 
 typedef struct api api;
+typedef struct broker broker;
+typedef struct pmetrics pmetrics;
 
 typedef struct app {
     config *cfg;
@@ -27,6 +29,8 @@ typedef struct app {
     registry *reg;
     supervisor *sup;
     kv_service *kv;
+    broker *egress;
+    pmetrics *pmetrics;
     bus *bus;
     bus_plugins *busp;
     api *http;

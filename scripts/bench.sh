@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-smoke}
 BENCH_BUILD=${BENCH_BUILD:-build-bench}
 export BENCH_OUT=${BENCH_OUT:-$PWD/$BENCH_BUILD/results}
-if [[ $mode == smoke && -d ${TEST_BUILD:-build-test}/tests/bench ]]; then
+if [[ $mode == smoke ]]; then
   BENCH_BUILD=${TEST_BUILD:-build-test}   # smoke runs reuse the test build
 else
   cmake -S . -B "$BENCH_BUILD" -DCMAKE_BUILD_TYPE=Release -DAH_TEST_BUILD=ON >/dev/null

@@ -21,6 +21,7 @@ string(REGEX REPLACE ".*AH_ABI_MAJOR +([0-9]+).*" "\\1" AH_ABI_MAJOR_NOW "${_ah_
 string(REGEX REPLACE ".*AH_ABI_MINOR +([0-9]+).*" "\\1" AH_ABI_MINOR_NOW "${_ah_abi}")
 math(EXPR _ah_next "${AH_ABI_MINOR_NOW} + 1")
 set(AH_NEXT_MINOR_ABI "${AH_ABI_MAJOR_NOW}.${_ah_next}")
+set(AH_ABI_NOW "${AH_ABI_MAJOR_NOW}.${AH_ABI_MINOR_NOW}")
 configure_file(fixtures/plugins/newminor/manifest.json.in
                ${CMAKE_CURRENT_BINARY_DIR}/newminor.manifest.json @ONLY)
 ah_fixture_plugin(newminor MANIFEST ${CMAKE_CURRENT_BINARY_DIR}/newminor.manifest.json)

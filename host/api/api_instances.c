@@ -154,11 +154,42 @@ void h_instance_log(void *ctx, http_req *req, const route_params *p)
 
 typedef struct call_ctx {
     http_req *req;
+    bool sse; /* answering as Server-Sent Events */
 } call_ctx;
+
+/* One SSE event: "event: NAME\ndata: JSON\n\n" (o stolen). */
+static void sse_send(http_req *req, const char *event, json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(o);
+    char *frame = NULL;
+    int n = asprintf(&frame, "event: %s\ndata: %s\n\n", event, s ? s : "null");
+    if (n > 0)
+        http_stream_write(req, frame, (size_t)n);
+    free(frame);
+    free(s);
+}
+
+static void call_partial(void *ud, const json_t *partial)
+{
+    call_ctx *c = ud;
+    sse_send(c->req, "partial", json_incref((json_t *)partial));
+}
 
 static void call_done(void *ud, const json_t *result, const char *err_code, const char *message)
 {
     call_ctx *c = ud;
+    if (c->sse) {
+        if (!err_code)
+            sse_send(c->req, "result", json_pack("{s:O}", "result", result));
+        else
+            sse_send(c->req, "error",
+                     json_pack("{s:{s:s,s:s}}", "error", "code", err_code, "message",
+                               message ? message : ""));
+        http_stream_end(c->req);
+        free(c);
+        return;
+    }
     if (!err_code) {
         http_respond_json(c->req, 200, json_pack("{s:O}", "result", result));
     } else {
@@ -192,10 +223,19 @@ void h_instance_call(void *ctx, http_req *req, const route_params *p)
         timeout = (uint32_t)t;
     }
     call_ctx *c = calloc(1, sizeof(*c));
+    if (!c) {
+        json_decref(args);
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        return;
+    }
     c->req = req;
+    /* Accept: text/event-stream: partial results (streamed tokens) as
+     * "partial" events as they come, then one "result" or "error" event. */
+    const char *accept = http_req_header(req, "Accept");
+    c->sse = accept && strstr(accept, "text/event-stream");
     char err[600];
-    if (instance_call(inst, route_param(p, "action"), args, timeout, call_done, c, err,
-                      sizeof(err)) < 0) {
+    if (instance_call_streamed(inst, route_param(p, "action"), args, timeout,
+                               c->sse ? call_partial : NULL, call_done, c, err, sizeof(err)) < 0) {
         free(c);
         json_decref(args);
         char *colon = strchr(err, ':');
@@ -215,4 +255,6 @@ void h_instance_call(void *ctx, http_req *req, const route_params *p)
         return;
     }
     json_decref(args);
+    if (c->sse)
+        http_respond_stream(req, 200, "text/event-stream; charset=utf-8", NULL);
 }

@@ -1,4 +1,5 @@
 /* /health, /ready, /metrics */
+#include "../broker/broker.h"
 #include "../core/metrics.h"
 #include "api_priv.h"
 
@@ -35,6 +36,9 @@ void h_ready(void *ctx, http_req *req, const route_params *p)
                             json_pack("{s:b,s:s}", "ok", ok, "state", instance_state_name(st)));
     }
     json_object_set_new(checks, "instances", insts);
+    /* Informational: an open breaker means a provider is failing, not
+     * that this host is; readiness does not depend on it. */
+    json_object_set_new(checks, "egress", broker_status(x->app->egress));
     http_respond_json(req, ready ? 200 : 503,
                       json_pack("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "checks",
                                 checks));

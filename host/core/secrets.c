@@ -162,6 +162,20 @@ static int valid_names(const char *instance, const char *name)
     return ah_valid_id(instance) && ah_valid_id(name);
 }
 
+/* A write of one secret (value set later for a put; NULL deletes). */
+static put_op *new_op(secrets *s, const char *instance, const char *name,
+                      void (*done)(int status, void *ud), void *ud)
+{
+    put_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return NULL;
+    op->st = s->st;
+    op->done = done;
+    op->ud = ud;
+    op->klen = make_key(op->key, sizeof(op->key), instance, name);
+    return op;
+}
+
 int secrets_set(secrets *s, const char *instance, const char *name, const void *value, size_t len,
                 void (*done)(int status, void *ud), void *ud)
 {
@@ -169,13 +183,9 @@ int secrets_set(secrets *s, const char *instance, const char *name, const void *
         return AH_EINVAL;
     if (len > SECRET_MAX_BYTES)
         return AH_ETOOBIG;
-    put_op *op = calloc(1, sizeof(*op));
+    put_op *op = new_op(s, instance, name, done, ud);
     if (!op)
         return AH_ENOMEM;
-    op->st = s->st;
-    op->done = done;
-    op->ud = ud;
-    op->klen = make_key(op->key, sizeof(op->key), instance, name);
     unsigned char ad[200];
     size_t adlen = make_ad(ad, sizeof(ad), instance, name);
     op->vlen = NONCE + len + ABYTES;
@@ -197,14 +207,8 @@ int secrets_delete(secrets *s, const char *instance, const char *name,
 {
     if (!valid_names(instance, name))
         return AH_EINVAL;
-    put_op *op = calloc(1, sizeof(*op));
-    if (!op)
-        return AH_ENOMEM;
-    op->st = s->st;
-    op->done = done;
-    op->ud = ud;
-    op->klen = make_key(op->key, sizeof(op->key), instance, name);
-    return store_write(s->st, apply_put, done_put, op);
+    put_op *op = new_op(s, instance, name, done, ud);
+    return op ? store_write(s->st, apply_put, done_put, op) : AH_ENOMEM;
 }
 
 int secrets_get(secrets *s, const char *instance, const char *name, char **out, size_t *len)

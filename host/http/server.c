@@ -25,6 +25,9 @@ struct http_req {
     size_t body_len, body_cap;
     bool too_big;
     bool dispatched, suspended, answered, done;
+    bool streaming, stream_ended, stream_waiting; /* http_respond_stream */
+    char *sbuf;                                   /* stream bytes not yet sent */
+    size_t soff, slen, scap;
     struct MHD_Response *response;
     int status;
     size_t response_bytes;
@@ -62,6 +65,7 @@ static void req_free(http_req *r)
     free(r->path);
     free(r->raw_url);
     free(r->body);
+    free(r->sbuf);
     free(r);
 }
 
@@ -206,9 +210,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     r->done = true;
     if (s->done && r->dispatched)
         s->done(s->ud, r);
-    if (r->answered || !r->dispatched)
+    if ((r->answered && (!r->streaming || r->stream_ended)) || !r->dispatched)
         req_free(r);
-    /* else: an asynchronous handler still holds it; freed when it answers. */
+    /* else: an asynchronous handler still holds it; freed when it answers
+     * (or ends its stream). */
 }
 
 /* ---- answering ------------------------------------------------------------ */
@@ -288,6 +293,113 @@ void http_respond_error_h(http_req *r, int status, const char *code, const char 
         extra[k++] = *h;
     http_respond(r, status, "application/json", s, s ? strlen(s) : 0, extra);
     free(s);
+}
+
+/* ---- streamed answers ------------------------------------------------------- */
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    http_req *r = cls;
+    if (r->soff < r->slen) {
+        size_t n = r->slen - r->soff < max ? r->slen - r->soff : max;
+        memcpy(buf, r->sbuf + r->soff, n);
+        r->soff += n;
+        r->response_bytes += n;
+        return (ssize_t)n;
+    }
+    if (r->stream_ended)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    /* Nothing to send yet: park the connection until the next write. */
+    r->stream_waiting = true;
+    MHD_suspend_connection(r->conn);
+    return 0;
+}
+
+static void stream_wake(http_req *r)
+{
+    if (r->stream_waiting && r->conn) {
+        r->stream_waiting = false;
+        MHD_resume_connection(r->conn);
+        kick(r->srv);
+    }
+}
+
+void http_respond_stream(http_req *r, int status, const char *content_type,
+                         const char *const *headers)
+{
+    if (r->answered)
+        return;
+    r->answered = true;
+    r->streaming = true;
+    r->status = status;
+    if (r->done)
+        return; /* the client left: writes fail, http_stream_end frees */
+    r->response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, r, NULL);
+    if (!r->response)
+        return;
+    MHD_add_response_header(r->response, "Content-Type", content_type);
+    MHD_add_response_header(r->response, "X-Request-Id", r->id);
+    MHD_add_response_header(r->response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r->response, "Cache-Control", "no-store");
+    MHD_add_response_header(r->response, "X-Accel-Buffering", "no");
+    for (const char *const *h = headers; h && *h; h++) {
+        const char *colon = strchr(*h, ':');
+        if (!colon)
+            continue;
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)(colon - *h), *h);
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        MHD_add_response_header(r->response, name, v);
+    }
+    if (r->suspended) {
+        r->suspended = false;
+        MHD_resume_connection(r->conn);
+        kick(r->srv);
+    }
+}
+
+int http_stream_write(http_req *r, const void *data, size_t len)
+{
+    if (!r->streaming || r->stream_ended || r->done)
+        return -1;
+    if (r->soff && r->soff == r->slen)
+        r->soff = r->slen = 0;
+    if (r->slen - r->soff + len > HTTP_STREAM_BUFFER_MAX)
+        return -1;
+    if (r->slen + len > r->scap) {
+        if (r->soff) { /* reclaim what was sent */
+            memmove(r->sbuf, r->sbuf + r->soff, r->slen - r->soff);
+            r->slen -= r->soff;
+            r->soff = 0;
+        }
+        size_t cap = r->scap ? r->scap : 4096;
+        while (cap < r->slen + len)
+            cap *= 2;
+        char *nb = realloc(r->sbuf, cap);
+        if (!nb)
+            return -1;
+        r->sbuf = nb;
+        r->scap = cap;
+    }
+    memcpy(r->sbuf + r->slen, data, len);
+    r->slen += len;
+    stream_wake(r);
+    return 0;
+}
+
+void http_stream_end(http_req *r)
+{
+    if (!r->streaming || r->stream_ended)
+        return;
+    r->stream_ended = true;
+    if (r->done) {
+        req_free(r); /* the client left; MHD is done with it */
+        return;
+    }
+    stream_wake(r);
 }
 
 /* ---- accessors ------------------------------------------------------------- */

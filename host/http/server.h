@@ -83,4 +83,17 @@ void http_respond_error(http_req *r, int status, const char *code, const char *m
 void http_respond_error_h(http_req *r, int status, const char *code, const char *message,
                           const char *field, const char *const *headers);
 
+/* Answer with a stream (Server-Sent Events and the like): the status and
+ * headers go out now, the body in pieces as http_stream_write gives them,
+ * until http_stream_end. The request stays valid until http_stream_end
+ * even if its client leaves (writes then fail). */
+void http_respond_stream(http_req *r, int status, const char *content_type,
+                         const char *const *headers);
+/* Append body bytes (copied). 0, or -1 when the client has gone or more
+ * than HTTP_STREAM_BUFFER_MAX bytes wait unsent. */
+int http_stream_write(http_req *r, const void *data, size_t len);
+void http_stream_end(http_req *r);
+
+#define HTTP_STREAM_BUFFER_MAX (8u << 20)
+
 #endif

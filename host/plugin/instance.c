@@ -172,7 +172,9 @@ int run_send(run *r, uint16_t type, uint64_t id, json_t *body)
         free(s);
         return AH_ETOOBIG;
     }
-    uint8_t *buf = r->frame ? malloc(AH_FRAME_MAX) : NULL;
+    /* A small message needs a small frame buffer (most are far below 64 KiB). */
+    size_t cap = AH_FRAME_HDR + (len < AH_FRAME_PAYLOAD_MAX ? len : AH_FRAME_PAYLOAD_MAX);
+    uint8_t *buf = r->frame ? malloc(cap) : NULL;
     if (!buf) {
         free(s);
         return AH_ENOMEM;
@@ -300,15 +302,44 @@ static void handle_result(run *r, uint64_t id, json_t *msg)
     sup_on_call_result(inst, id, msg);
 }
 
+#define LOG_FIELDS_MAX 16384
+
+/* Channels a plugin may write into besides its own log. */
+static bool shared_channel(const char *ch)
+{
+    return ch && !strcmp(ch, "llm");
+}
+
 static void handle_log(run *r, json_t *msg)
 {
     const char *text = json_string_value(json_object_get(msg, "msg"));
     int level = (int)json_integer_value(json_object_get(msg, "level"));
+    const char *channel = json_string_value(json_object_get(msg, "channel"));
+    json_t *fields = json_object_get(msg, "fields");
     if (!text)
         return;
     log_level lv = level <= 0 ? LOG_DEBUG : level == 1 ? LOG_INFO : level == 2 ? LOG_WARN
                                                                                 : LOG_ERROR;
-    plugin_log(r->inst, lv, "sdk", text);
+    if (!shared_channel(channel)) {
+        plugin_log(r->inst, lv, "sdk", text);
+        return;
+    }
+    /* The host's context fields win over the plugin's; fields are capped. */
+    json_t *f = json_is_object(fields) ? json_deep_copy(fields) : json_object();
+    char *dump = json_dumps(f, JSON_COMPACT);
+    if (dump && strlen(dump) > LOG_FIELDS_MAX) {
+        json_decref(f);
+        f = json_pack("{s:b}", "fields_truncated", 1);
+    }
+    free(dump);
+    static const char *const reserved[] = {"time", "level", "component", "msg", "plugin",
+                                           "instance", "request_id"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+        json_object_del(f, reserved[i]);
+    log_ctx c;
+    log_ctx_of(r->inst, &c);
+    log_write(channel, lv, "plugin", &c, f, "%s", text);
+    json_decref(f);
 }
 
 static void on_message(run *r, const ah_msg *m)
@@ -335,6 +366,12 @@ static void on_message(run *r, const ah_msg *m)
         break;
     case AH_MSG_LOG:
         handle_log(r, msg);
+        break;
+    case AH_MSG_PARTIAL:
+        if (!hello_done)
+            violation(r, "partial before hello");
+        else
+            sup_on_call_partial(inst, m->id, msg);
         break;
     case AH_MSG_PUBLISH:
     case AH_MSG_KV_GET:

@@ -321,6 +321,7 @@ static void on_inst_handle_closed(uv_handle_t *h)
     if (--inst->pending_closes > 0)
         return;
     json_decref(inst->config);
+    json_decref(inst->egress);
     json_decref(inst->confinement);
     ah_idmap_free(&inst->calls);
     inst->sup->pending_closes--;
@@ -377,8 +378,8 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
         }
     }
     const json_t *props = json_object_get(manifest_schema(), "properties");
-    static const char *const parts[] = {"limits", "restart"};
-    for (int i = 0; i < 2; i++) {
+    static const char *const parts[] = {"limits", "restart", "egress"};
+    for (int i = 0; i < 3; i++) {
         const json_t *o = json_object_get(overrides, parts[i]);
         if (o && jsonschema_validate(json_object_get(props, parts[i]), o, verr, sizeof(verr)) < 0) {
             snprintf(err, errlen, "instance %s: %s: %s", id, parts[i], verr);
@@ -407,6 +408,7 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
     snprintf(inst->id, sizeof(inst->id), "%s", id);
     inst->m = m;
     inst->config = cfg;
+    inst->egress = json_deep_copy(json_object_get(overrides, "egress"));
     manifest_layer_limits(json_object_get(overrides, "limits"), &m->limits, &inst->limits);
     manifest_layer_restart(json_object_get(overrides, "restart"), &m->restart, &inst->restart);
     inst->enabled = enabled;
@@ -549,10 +551,28 @@ int instance_send_partial(inst_req r, uint16_t type, json_t *body)
     return run_send(cur, type, r.id, body);
 }
 
+size_t instance_queued_bytes(inst_req r)
+{
+    run *cur = live_run(r);
+    return cur ? cur->outq_bytes : 0;
+}
+
+bool instance_req_live(inst_req r)
+{
+    return live_run(r) != NULL;
+}
+
 /* ---- calls ------------------------------------------------------------------ */
 
 int instance_call(instance *inst, const char *action, const json_t *args, uint32_t timeout_ms,
                   instance_call_cb cb, void *ud, char *err, size_t errlen)
+{
+    return instance_call_streamed(inst, action, args, timeout_ms, NULL, cb, ud, err, errlen);
+}
+
+int instance_call_streamed(instance *inst, const char *action, const json_t *args,
+                           uint32_t timeout_ms, instance_partial_cb on_partial,
+                           instance_call_cb cb, void *ud, char *err, size_t errlen)
 {
     if (inst->state != INST_READY || !inst->cur) {
         snprintf(err, errlen, "not_ready: instance %s is %s", inst->id,
@@ -585,6 +605,7 @@ int instance_call(instance *inst, const char *action, const json_t *args, uint32
     pc->timeout_ms = timeout_ms ? timeout_ms : inst->limits.stall_ms;
     pc->deadline_ms = ah_mono_ms() + pc->timeout_ms;
     pc->cb = cb;
+    pc->on_partial = on_partial;
     pc->ud = ud;
     snprintf(pc->action, sizeof(pc->action), "%s", action);
     if (ah_idmap_put(&inst->calls, pc->id, pc) < 0) {
@@ -619,6 +640,15 @@ void sup_on_call_result(instance *inst, uint64_t id, json_t *body)
     free(pc);
 }
 
+void sup_on_call_partial(instance *inst, uint64_t id, json_t *body)
+{
+    /* A partial after the final answer (or for a call that timed out) has
+     * no one to go to: dropped. */
+    pending_call *pc = ah_idmap_get(&inst->calls, id);
+    if (pc && pc->on_partial)
+        pc->on_partial(pc->ud, json_object_get(body, "partial") ?: json_null());
+}
+
 int instance_deliver(instance *inst, uint64_t delivery_id, const json_t *msg)
 {
     if (inst->state != INST_READY || !inst->cur)
@@ -637,6 +667,21 @@ const char *instance_id(const instance *inst)
 const manifest *instance_manifest(const instance *inst)
 {
     return inst->m;
+}
+
+const json_t *instance_config(const instance *inst)
+{
+    return inst->config;
+}
+
+const json_t *instance_egress(const instance *inst)
+{
+    return inst->egress;
+}
+
+const manifest_limits *instance_limits(const instance *inst)
+{
+    return &inst->limits;
 }
 
 instance_state instance_get_state(const instance *inst)

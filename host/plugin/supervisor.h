@@ -74,7 +74,8 @@ void supervisor_free(supervisor *s);
 /* Add an instance of manifest m (borrowed; must outlive the supervisor).
  * config is validated against the manifest's config_schema (defaults
  * applied); overrides may hold "limits" and "restart" objects that replace
- * the manifest's values for this instance. 0, or -1 with a one-line reason
+ * the manifest's values for this instance, and an "egress" array of extra
+ * allowlist entries the operator grants it (same form as the manifest's). 0, or -1 with a one-line reason
  * in err. */
 int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_t *config,
                    const json_t *overrides, bool enabled, char *err, size_t errlen);
@@ -98,6 +99,11 @@ void instance_answer_error(inst_req r, int code, const char *err_code, const cha
  * stolen), before its answer. Dropped if that process is gone. 0, or a
  * negative AH_E* code (the process is gone or its queue is full). */
 int instance_send_partial(inst_req r, uint16_t type, json_t *body);
+/* Bytes queued for r's process and not yet read by it (0 if gone): lets a
+ * streaming producer slow down for a slow reader. */
+size_t instance_queued_bytes(inst_req r);
+/* True while the process that made r is alive. */
+bool instance_req_live(inst_req r);
 
 /* Call an action. On 0 the callback runs exactly once, later: with result
  * (borrowed) on success, or with err_code and message. On -1 (not ready,
@@ -109,6 +115,13 @@ typedef void (*instance_call_cb)(void *ud, const json_t *result, const char *err
                                  const char *message);
 int instance_call(instance *inst, const char *action, const json_t *args, uint32_t timeout_ms,
                   instance_call_cb cb, void *ud, char *err, size_t errlen);
+/* The same, with partial results: on_partial (may be NULL) runs for each
+ * partial result the plugin sends (reply_partial: streamed tokens) before
+ * cb, with the partial borrowed. */
+typedef void (*instance_partial_cb)(void *ud, const json_t *partial);
+int instance_call_streamed(instance *inst, const char *action, const json_t *args,
+                           uint32_t timeout_ms, instance_partial_cb on_partial,
+                           instance_call_cb cb, void *ud, char *err, size_t errlen);
 
 /* Send an event for delivery (the bus). msg is borrowed. 0, or -1 if the
  * instance is not ready. The plugin answers with AH_MSG_ACK/NACK carrying
@@ -117,6 +130,13 @@ int instance_deliver(instance *inst, uint64_t delivery_id, const json_t *msg);
 
 const char *instance_id(const instance *inst);
 const manifest *instance_manifest(const instance *inst);
+/* The instance's validated config (defaults applied), borrowed. */
+const json_t *instance_config(const instance *inst);
+/* Egress entries the operator added for this instance in the host config
+ * ("egress" beside "limits"), borrowed; NULL when none. */
+const json_t *instance_egress(const instance *inst);
+/* The manifest's limits with the instance's overrides. */
+const manifest_limits *instance_limits(const instance *inst);
 instance_state instance_get_state(const instance *inst);
 uint64_t instance_gen(const instance *inst);
 /* A new object: id, plugin, state, pid, restarts, last_error, rss_bytes,

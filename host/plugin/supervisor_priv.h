@@ -54,6 +54,7 @@ typedef struct pending_call {
     uint64_t deadline_ms;
     uint32_t timeout_ms;
     instance_call_cb cb;
+    instance_partial_cb on_partial;
     void *ud;
     char action[72];
 } pending_call;
@@ -63,6 +64,7 @@ struct instance {
     char id[72];
     const manifest *m;
     json_t *config;
+    json_t *egress;           /* operator's extra egress entries, or NULL */
     manifest_limits limits;   /* the manifest's, with the instance's overrides */
     manifest_restart restart;
     instance_state state;
@@ -122,6 +124,7 @@ void sup_on_ready(instance *inst);
 void sup_on_exit(instance *inst, int status, const char *reason);
 void sup_dispatch_request(instance *inst, run *r, uint16_t type, uint64_t id, json_t *body);
 void sup_on_call_result(instance *inst, uint64_t id, json_t *body);
+void sup_on_call_partial(instance *inst, uint64_t id, json_t *body);
 void sup_persist_state(instance *inst);
 
 #endif

@@ -177,6 +177,19 @@ static void echo_call(ah_ctx *ctx, ah_call *call, const char *action, const json
     }
 }
 
+/* The republish is durable: only now is the event done. Acking before
+ * (when the publish was merely sent) would lose it if the host refused or
+ * lost the publish. */
+static void republished(ah_ctx *ctx, int status, uint64_t offset, void *ud)
+{
+    const ah_event *ev = ud;
+    (void)offset;
+    if (status == AH_OK)
+        E.host->ack(ctx, ev);
+    else
+        E.host->nack(ctx, ev, ah_strerror(status), 0);
+}
+
 static void echo_event(ah_ctx *ctx, const ah_event *ev)
 {
     /* A poisoned event (diagnostics only) crashes the plugin every time. */
@@ -184,11 +197,9 @@ static void echo_event(ah_ctx *ctx, const ah_event *ev)
         raise(SIGSEGV);
     /* Republish what arrives (echo.in, or this instance's webhooks) to echo.out. */
     ah_publish_opts o = {.size = sizeof(o), .key = ev->key};
-    if (E.host->publish(ctx, "echo.out", ev->body, &o, NULL, NULL) != AH_OK) {
-        E.host->nack(ctx, ev, "publish failed", 0);
-        return;
-    }
-    E.host->ack(ctx, ev);
+    int rc = E.host->publish(ctx, "echo.out", ev->body, &o, republished, (void *)ev);
+    if (rc != AH_OK)
+        E.host->nack(ctx, ev, ah_strerror(rc), 0);
 }
 
 static int echo_health(ah_ctx *ctx)

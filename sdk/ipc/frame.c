@@ -167,7 +167,7 @@ const char *ah_msg_type_name(uint16_t type)
         [AH_MSG_EVENT] = "event",       [AH_MSG_ACK] = "ack",         [AH_MSG_NACK] = "nack",
         [AH_MSG_PUBLISH] = "publish",   [AH_MSG_KV_GET] = "kv_get",   [AH_MSG_KV_PUT] = "kv_put",
         [AH_MSG_KV_DEL] = "kv_del",     [AH_MSG_KV_SCAN] = "kv_scan", [AH_MSG_LOG] = "log",
-        [AH_MSG_METRIC] = "metric",     [AH_MSG_HTTP] = "http",       [AH_MSG_HTTP_CHUNK] = "http_chunk",
+        [AH_MSG_METRIC] = "metric",     [AH_MSG_HTTP] = "http",       [AH_MSG_HTTP_CHUNK] = "http_chunk", [AH_MSG_PARTIAL] = "partial",
     };
     return type < AH_MSG_TYPE_MAX && names[type] ? names[type] : "unknown";
 }

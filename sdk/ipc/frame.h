@@ -49,7 +49,8 @@ typedef enum ah_msg_type {
     AH_MSG_METRIC = 16,    /* runner -> host: one sample, no answer */
     AH_MSG_HTTP = 17,      /* runner -> host: egress request; RESULT at the end */
     AH_MSG_HTTP_CHUNK = 18,/* host -> runner: a streamed chunk of request `id` */
-    AH_MSG_TYPE_MAX = 19,
+    AH_MSG_PARTIAL = 19,   /* runner -> host: a partial result of call `id` */
+    AH_MSG_TYPE_MAX = 20,
 } ah_msg_type;
 
 typedef struct ah_frame_hdr {

@@ -74,7 +74,8 @@ static const ah_host host_table;
 static int send_raw(ah_ctx *c, uint16_t type, uint64_t id, const char *body, size_t len)
 {
     size_t off = 0;
-    uint8_t *buf = malloc(AH_FRAME_MAX);
+    /* A small message needs a small frame buffer (most are far below 64 KiB). */
+    uint8_t *buf = malloc(AH_FRAME_HDR + (len < AH_FRAME_PAYLOAD_MAX ? len : AH_FRAME_PAYLOAD_MAX));
     if (!buf)
         return AH_ENOMEM;
     int rc = 0;
@@ -169,6 +170,22 @@ static void svc_log(ah_ctx *c, ah_log_level level, const char *fmt, ...)
     send_json(c, AH_MSG_LOG, 0, json_pack("{s:i,s:o}", "level", (int)level, "msg", m));
 }
 
+static int svc_log_record(ah_ctx *c, const char *channel, ah_log_level level,
+                          const json_t *fields, const char *msg)
+{
+    if (!channel || !msg)
+        return AH_EINVAL;
+    json_t *m = json_string(msg);
+    if (!m)
+        return AH_EINVAL; /* not UTF-8 */
+    json_t *o = json_pack("{s:i,s:o,s:s}", "level", (int)level, "msg", m, "channel", channel);
+    if (!o)
+        return AH_EINVAL;
+    if (json_is_object(fields))
+        json_object_set(o, "fields", (json_t *)fields);
+    return send_json(c, AH_MSG_LOG, 0, o);
+}
+
 static const char *svc_secret(ah_ctx *c, const char *name)
 {
     return json_string_value(json_object_get(c->secrets, name));
@@ -199,6 +216,14 @@ static int svc_reply(ah_call *call, json_t *result)
     int rc = send_json(c, AH_MSG_RESULT, call->id, o);
     free(call);
     return rc;
+}
+
+static int svc_reply_partial(ah_call *call, const json_t *partial)
+{
+    if (!call || !partial)
+        return AH_EINVAL;
+    return send_json(call->ctx, AH_MSG_PARTIAL, call->id,
+                     json_pack("{s:O}", "partial", (json_t *)partial));
 }
 
 static int svc_reply_error(ah_call *call, const char *code, const char *message)
@@ -276,6 +301,9 @@ static int svc_http(ah_ctx *c, const ah_http_request *req, ah_http_cb cb, void *
                           (json_int_t)req->flags);
     if (!o)
         return AH_EINVAL; /* not UTF-8 */
+    if (req->size >= offsetof(ah_http_request, idle_timeout_ms) + sizeof(req->idle_timeout_ms) &&
+        req->idle_timeout_ms)
+        json_object_set_new(o, "idle_timeout_ms", json_integer(req->idle_timeout_ms));
     json_t *h = json_array();
     for (const char *const *p = req->headers; p && *p; p++)
         json_array_append_new(h, json_string(*p));
@@ -446,6 +474,8 @@ static const ah_host host_table = {
     .metric = svc_metric,
     .timer_start = svc_timer_start,
     .timer_stop = svc_timer_stop,
+    .reply_partial = svc_reply_partial,
+    .log_record = svc_log_record,
 };
 
 /* ---- incoming messages --------------------------------------------------- */

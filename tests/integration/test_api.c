@@ -287,6 +287,44 @@ static void test_wrong_method_is_405_with_allow_and_wrong_type_is_415(void **s)
     still_serving();
 }
 
+/* TLS: with http.tls_cert and http.tls_key the same API answers over HTTPS. */
+static void test_tls_serves_the_api_over_https(void **s)
+{
+    (void)s;
+    th_host T;
+    assert_int_equal(th_init(&T, "tls"), 0);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+             "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+             T.dir, T.dir);
+    assert_int_equal(system(cmd), 0);
+    char cfg[2048];
+    snprintf(cfg, sizeof(cfg),
+             "{\"http\": {\"tls_cert\": \"%s/cert.pem\", \"tls_key\": \"%s/key.pem\"},"
+             " \"instances\": []}",
+             T.dir, T.dir);
+    assert_int_equal(th_config(&T, cfg), 0);
+    assert_int_equal(th_start(&T, NULL, 15000), 0);
+    snprintf(cmd, sizeof(cmd),
+             "curl -fsS --cacert %s/cert.pem -H 'Authorization: Bearer %s' "
+             "https://127.0.0.1:%d/api/v1/instances >/dev/null",
+             T.dir, T.token, T.port);
+    assert_int_equal(system(cmd), 0);
+    /* Plain HTTP to the TLS port gets nothing useful. */
+    snprintf(cmd, sizeof(cmd), "curl -fsS -m 3 http://127.0.0.1:%d/health >/dev/null 2>&1", T.port);
+    assert_true(system(cmd) != 0);
+    /* A missing key file is a clear error at start. */
+    assert_int_equal(th_stop(&T, 10000), 0);
+    snprintf(cfg, sizeof(cfg), "{\"http\": {\"tls_cert\": \"%s/cert.pem\", \"tls_key\": \"%s/nope.pem\"}}",
+             T.dir, T.dir);
+    assert_int_equal(th_config(&T, cfg), 0);
+    assert_true(th_spawn_serve(&T, NULL) > 0);
+    assert_int_equal(th_wait_exit(&T, 15000), 1);
+    assert_true(th_file_contains(&T, "stderr.txt", "nope.pem"));
+    th_cleanup(&T);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_tokens_roles_and_request_ids),
         cmocka_unit_test(test_repeated_auth_failures_from_an_address_get_429),
         cmocka_unit_test(test_wrong_method_is_405_with_allow_and_wrong_type_is_415),
+        cmocka_unit_test(test_tls_serves_the_api_over_https),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -256,6 +256,7 @@ static void test_shim_detects_an_answer_sent_before_the_sync(void **s)
 static void test_every_acknowledged_publish_was_synced_before_its_answer(void **s)
 {
     (void)s;
+    th_kill(&H); /* a failed test before must not leave its host running */
     char log[700], env_log[800], env_pre[800];
     shim_log_path(log, sizeof(log));
     snprintf(env_log, sizeof(env_log), "AH_SYNCSHIM_LOG=%s", log);
@@ -297,6 +298,7 @@ static void test_every_acknowledged_publish_was_synced_before_its_answer(void **
 static void test_fault_points_kill_at_the_named_moment_and_lose_nothing(void **s)
 {
     (void)s;
+    th_kill(&H); /* a failed test before must not leave its host running */
     static const char *points[] = {"store.before_commit", "store.after_commit",
                                    "store.before_done",   "bus.after_commit_before_ack",
                                    "bus.after_deliver",   "bus.before_position_write"};
@@ -324,6 +326,7 @@ static void test_fault_points_kill_at_the_named_moment_and_lose_nothing(void **s
 static void test_twenty_random_kills_under_publish_and_consume(void **s)
 {
     (void)s;
+    th_kill(&H); /* a failed test before must not leave its host running */
     srand(12345);
     for (int round = 0; round < 20; round++) {
         assert_int_equal(th_start(&H, NULL, 15000), 0);

@@ -50,29 +50,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static json_int_t depth(const char *topic)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "/api/v1/topics/%s", topic);
-    json_t *o;
-    int st = th_http(&H, "GET", path, NULL, NULL, &o);
-    json_int_t d = st == 200 ? json_integer_value(json_object_get(o, "depth")) : -1;
-    json_decref(o);
-    return d;
-}
-
-/* Poll until topic has at least n events. */
-static bool wait_depth(const char *topic, json_int_t n, int ms)
-{
-    long long end = th_now_ms() + ms;
-    do {
-        if (depth(topic) >= n)
-            return true;
-        th_sleep_ms(25);
-    } while (th_now_ms() < end);
-    return false;
-}
-
 static void test_http_publish_is_consumed_and_republished_by_the_plugin(void **s)
 {
     (void)s;
@@ -83,7 +60,7 @@ static void test_http_publish_is_consumed_and_republished_by_the_plugin(void **s
     assert_int_equal(json_array_size(json_object_get(o, "offsets")), 2);
     json_decref(o);
     /* Both instances subscribe to echo.in and republish: 4 events. */
-    assert_true(wait_depth("echo.out", 4, 5000));
+    assert_true(th_wait_depth(&H, "echo.out", 4, 5000));
     assert_int_equal(th_http(&H, "GET", "/api/v1/topics/echo.out/events?key=c1&limit=10", NULL,
                              NULL, &o), 200);
     assert_int_equal(json_array_size(json_object_get(o, "events")), 4);
@@ -103,7 +80,7 @@ static void test_plugin_publish_to_an_undeclared_topic_is_refused_and_logged(voi
     assert_string_equal(json_string_value(th_get(o, "error.code")), "publish_failed");
     json_decref(o);
     assert_true(th_wait_file(&H, "logs/security.log", "publish to undeclared topic", 3000));
-    assert_int_equal(depth("crm.lead"), -1);
+    assert_int_equal(th_topic_depth(&H, "crm.lead"), -1);
     /* A declared one works, with an idempotency key. */
     assert_int_equal(th_call(&H, "echo-b", "publish",
                              "{\"topic\":\"echo.extra\",\"body\":1,\"idempotency_key\":\"x1\"}", &o), 200);
@@ -113,7 +90,7 @@ static void test_plugin_publish_to_an_undeclared_topic_is_refused_and_logged(voi
                              "{\"topic\":\"echo.extra\",\"body\":2,\"idempotency_key\":\"x1\"}", &o), 200);
     assert_int_equal(json_integer_value(th_get(o, "result.offset")), off);
     json_decref(o);
-    assert_int_equal(depth("echo.extra"), 1);
+    assert_int_equal(th_topic_depth(&H, "echo.extra"), 1);
 }
 
 static void test_webhook_needs_the_shared_secret_and_is_answered_once_committed(void **s)
@@ -129,7 +106,7 @@ static void test_webhook_needs_the_shared_secret_and_is_answered_once_committed(
     assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-a/telegram", "application/json", body,
                                  strlen(body), NULL, NULL, &rb), 403);
     free(rb);
-    assert_int_equal(depth("hooks.echo-a"), -1); /* nothing stored */
+    assert_int_equal(th_topic_depth(&H, "hooks.echo-a"), -1); /* nothing stored */
     assert_true(th_file_contains(&H, "logs/security.log", "wrong or missing secret header"));
     /* echo-b has no webhook secret set: refused, nothing stored. */
     assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-b/x", "application/json", body,
@@ -157,7 +134,7 @@ static void test_webhook_needs_the_shared_secret_and_is_answered_once_committed(
 static void test_poisoned_event_ends_in_the_dlq_while_the_rest_flows(void **s)
 {
     (void)s;
-    json_int_t before = depth("echo.out");
+    long long before = th_topic_depth(&H, "echo.out");
     json_t *o;
     assert_int_equal(th_http(&H, "POST", "/api/v1/topics/echo.in/events",
                              "[{\"body\":{\"crash\":true},\"key\":\"p\"},"
@@ -166,8 +143,8 @@ static void test_poisoned_event_ends_in_the_dlq_while_the_rest_flows(void **s)
     json_decref(o);
     /* echo-b (no diagnostics) republishes all three; echo-a crashes three
      * times on the poison, which then moves to the DLQ and the rest flow. */
-    assert_true(wait_depth("$dlq.echo.in", 1, 20000));
-    assert_true(wait_depth("echo.out", before + 3 + 2, 20000));
+    assert_true(th_wait_depth(&H, "$dlq.echo.in", 1, 20000));
+    assert_true(th_wait_depth(&H, "echo.out", before + 3 + 2, 20000));
     assert_int_equal(th_http(&H, "GET", "/api/v1/topics/echo.in/dlq", NULL, NULL, &o), 200);
     json_t *h = th_get(o, "events.0.headers");
     assert_string_equal(json_string_value(json_object_get(h, "x-dlq-attempts")), "3");
@@ -182,7 +159,7 @@ static void test_poisoned_event_ends_in_the_dlq_while_the_rest_flows(void **s)
     snprintf(path, sizeof(path), "/api/v1/topics/echo.in/dlq/%s", id);
     assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 204);
     assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 404);
-    assert_int_equal(depth("$dlq.echo.in"), 0);
+    assert_int_equal(th_topic_depth(&H, "$dlq.echo.in"), 0);
 }
 
 /* ---- backup under load -------------------------------------------------------- */
@@ -212,7 +189,7 @@ static void test_backup_under_load_restores_every_acknowledged_event(void **s)
     load_running = 1;
     pthread_t th;
     pthread_create(&th, NULL, publisher, NULL);
-    assert_true(wait_depth("load.t", 50, 10000));
+    assert_true(th_wait_depth(&H, "load.t", 50, 10000));
     json_int_t acked = __atomic_load_n(&acked_before_backup, __ATOMIC_SEQ_CST);
     char file[700];
     snprintf(file, sizeof(file), "%s/backup.mdb", H.dir);

@@ -25,16 +25,6 @@ static const char *config_json =
     " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true},"
     "   \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50}, \"consumer\": {\"start\": \"earliest\"}}]}";
 
-static json_int_t dlq_depth(void)
-{
-    json_t *o;
-    json_int_t d = th_http(&H, "GET", "/api/v1/topics/$dlq.echo.in", NULL, NULL, &o) == 200
-                       ? json_integer_value(json_object_get(o, "depth"))
-                       : 0;
-    json_decref(o);
-    return d;
-}
-
 static int setup(void **s)
 {
     (void)s;
@@ -48,10 +38,9 @@ static int setup(void **s)
                 "[{\"body\":{\"crash\":true}},{\"body\":{\"crash\":true}}]", NULL, &o) != 201)
         return -1;
     json_decref(o);
-    long long end = th_now_ms() + 20000;
-    while (dlq_depth() < 2 && th_now_ms() < end)
-        th_sleep_ms(50);
-    return dlq_depth() == 2 && th_wait_state(&H, "echo", "ready", 10000) ? 0 : -1;
+    return th_wait_depth(&H, "$dlq.echo.in", 2, 20000) && th_wait_state(&H, "echo", "ready", 10000)
+               ? 0
+               : -1;
 }
 
 static int teardown(void **s)

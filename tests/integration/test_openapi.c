@@ -26,18 +26,6 @@ static const char *config_json =
     " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true},"
     "   \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50}, \"consumer\": {\"start\": \"earliest\"}}]}";
 
-static json_int_t depth(const char *topic)
-{
-    char path[200];
-    snprintf(path, sizeof(path), "/api/v1/topics/%s", topic);
-    json_t *o;
-    json_int_t d = th_http(&H, "GET", path, NULL, NULL, &o) == 200
-                       ? json_integer_value(json_object_get(o, "depth"))
-                       : 0;
-    json_decref(o);
-    return d;
-}
-
 static int setup(void **s)
 {
     (void)s;
@@ -52,9 +40,7 @@ static int setup(void **s)
                 &o) != 201)
         return -1;
     json_decref(o);
-    long long end = th_now_ms() + 20000;
-    while (depth("$dlq.echo.in") < 2 && th_now_ms() < end)
-        th_sleep_ms(50);
+    th_wait_depth(&H, "$dlq.echo.in", 2, 20000);
     if (th_http(&H, "GET", "/api/v1/topics/echo.in/dlq", NULL, NULL, &o) != 200)
         return -1;
     snprintf(dlq_first, sizeof(dlq_first), "%s", json_string_value(th_get(o, "events.0.id")) ?: "");

@@ -527,3 +527,26 @@ json_t *th_get(json_t *o, const char *path)
     }
     return cur;
 }
+
+long long th_topic_depth(th_host *h, const char *topic)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "/api/v1/topics/%s", topic);
+    json_t *o = NULL;
+    long long d = th_http(h, "GET", path, NULL, NULL, &o) == 200
+                      ? (long long)json_integer_value(json_object_get(o, "depth"))
+                      : -1;
+    json_decref(o);
+    return d;
+}
+
+bool th_wait_depth(th_host *h, const char *topic, long long n, int timeout_ms)
+{
+    long long deadline = th_now_ms() + timeout_ms;
+    do {
+        if (th_topic_depth(h, topic) >= n)
+            return true;
+        th_sleep_ms(25);
+    } while (th_now_ms() < deadline);
+    return false;
+}

@@ -74,6 +74,11 @@ bool th_logs_contain(th_host *h, const char *needle);
 /* Read a file under the root (malloc'd) or NULL. */
 char *th_read(th_host *h, const char *rel);
 
+/* A topic's depth (events retained), or -1 if the topic does not exist. */
+long long th_topic_depth(th_host *h, const char *topic);
+/* Poll until the topic holds at least n events (<= timeout_ms). */
+bool th_wait_depth(th_host *h, const char *topic, long long n, int timeout_ms);
+
 /* Utilities. */
 void th_sleep_ms(int ms);
 long long th_now_ms(void);

@@ -144,10 +144,19 @@ typedef struct slot {
     char *error;
 } slot;
 
+/* A FIFO of sequences (a growable ring). */
+typedef struct seqq {
+    uint64_t *v;
+    size_t n, cap, head;
+} seqq;
+
+int seqq_push(seqq *q, uint64_t seq, bool front);
+uint64_t seqq_pop(seqq *q); /* q->n must be > 0 */
+void seqq_free(seqq *q);
+
 typedef struct keystate {
-    bool busy;      /* an event of this key is ready, in flight, retrying or dying */
-    uint64_t *held; /* sequences waiting behind it, in order */
-    size_t nheld, capheld, headheld;
+    bool busy;  /* an event of this key is ready, in flight, retrying or dying */
+    seqq held;  /* sequences waiting behind it, in order */
 } keystate;
 
 struct bl_ctopic {
@@ -159,8 +168,7 @@ struct bl_ctopic {
     slot *ring;             /* slot of floor+1+i at ring[(head+i) % cap] */
     size_t cap, head;
     strmap keys;            /* key -> keystate */
-    uint64_t *ready;        /* sequences ready to deliver, FIFO */
-    size_t nready, capready, headready;
+    seqq ready;             /* sequences ready to deliver */
     uint32_t inflight, retrying, suspects;
     bool dirty;
     bool has_pending;       /* failure records exist on disk */

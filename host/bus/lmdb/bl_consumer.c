@@ -388,12 +388,12 @@ void bl_consumer_free(bl_consumer *c)
         void *v;
         while (strmap_next(&ct->keys, &pos, &k, &v)) {
             keystate *ks = v;
-            free(ks->held);
+            seqq_free(&ks->held);
             free(ks);
         }
         strmap_free(&ct->keys);
         free(ct->ring);
-        free(ct->ready);
+        seqq_free(&ct->ready);
         free(ct);
     }
     for (size_t i = 0; i < c->npatterns; i++)

@@ -59,38 +59,54 @@ static void advance_floor(bl_ctopic *ct)
         mark_dirty(ct);
 }
 
-/* ---- the ready queue (a ring of sequences) ------------------------------- */
+/* ---- queues of sequences ------------------------------------------------------ */
 
-static int ready_push(bl_ctopic *ct, uint64_t seq, bool front)
+int seqq_push(seqq *q, uint64_t seq, bool front)
 {
-    if (ct->nready == ct->capready) {
-        size_t nc = ct->capready ? ct->capready * 2 : 64;
+    if (q->n == q->cap) {
+        size_t nc = q->cap ? q->cap * 2 : 16;
         uint64_t *nv = malloc(nc * sizeof(*nv));
         if (!nv)
             return -1;
-        for (size_t i = 0; i < ct->nready; i++)
-            nv[i] = ct->ready[(ct->headready + i) % ct->capready];
-        free(ct->ready);
-        ct->ready = nv;
-        ct->capready = nc;
-        ct->headready = 0;
+        for (size_t i = 0; i < q->n; i++)
+            nv[i] = q->v[(q->head + i) % q->cap];
+        free(q->v);
+        q->v = nv;
+        q->cap = nc;
+        q->head = 0;
     }
     if (front) {
-        ct->headready = (ct->headready + ct->capready - 1) % ct->capready;
-        ct->ready[ct->headready] = seq;
+        q->head = (q->head + q->cap - 1) % q->cap;
+        q->v[q->head] = seq;
     } else {
-        ct->ready[(ct->headready + ct->nready) % ct->capready] = seq;
+        q->v[(q->head + q->n) % q->cap] = seq;
     }
-    ct->nready++;
+    q->n++;
     return 0;
+}
+
+uint64_t seqq_pop(seqq *q)
+{
+    uint64_t seq = q->v[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->n--;
+    return seq;
+}
+
+void seqq_free(seqq *q)
+{
+    free(q->v);
+    memset(q, 0, sizeof(*q));
+}
+
+static int ready_push(bl_ctopic *ct, uint64_t seq, bool front)
+{
+    return seqq_push(&ct->ready, seq, front);
 }
 
 static uint64_t ready_pop(bl_ctopic *ct)
 {
-    uint64_t seq = ct->ready[ct->headready];
-    ct->headready = (ct->headready + 1) % ct->capready;
-    ct->nready--;
-    return seq;
+    return seqq_pop(&ct->ready);
 }
 
 /* ---- keys: one event of a key at a time ---------------------------------- */
@@ -112,21 +128,7 @@ static bool key_acquire(bl_ctopic *ct, const char *key, uint64_t seq)
         ks->busy = true;
         return true;
     }
-    if (ks->nheld == ks->capheld) {
-        size_t nc = ks->capheld ? ks->capheld * 2 : 4;
-        uint64_t *nv = malloc(nc * sizeof(*nv));
-        if (!nv)
-            return true;
-        for (size_t i = 0; i < ks->nheld; i++)
-            nv[i] = ks->held[(ks->headheld + i) % ks->capheld];
-        free(ks->held);
-        ks->held = nv;
-        ks->capheld = nc;
-        ks->headheld = 0;
-    }
-    ks->held[(ks->headheld + ks->nheld) % ks->capheld] = seq;
-    ks->nheld++;
-    return false;
+    return seqq_push(&ks->held, seq, false) < 0; /* no memory: deliver out of turn */
 }
 
 /* The key's current event is settled: its next held event becomes ready. */
@@ -137,10 +139,8 @@ static void key_release(bl_ctopic *ct, const char *key)
     keystate *ks = strmap_get(&ct->keys, key);
     if (!ks)
         return;
-    while (ks->nheld) {
-        uint64_t seq = ks->held[ks->headheld];
-        ks->headheld = (ks->headheld + 1) % ks->capheld;
-        ks->nheld--;
+    while (ks->held.n) {
+        uint64_t seq = seqq_pop(&ks->held);
         slot *s = bl_slot(ct, seq);
         if (s && s->state == S_HELD) {
             s->state = S_READY;
@@ -149,7 +149,7 @@ static void key_release(bl_ctopic *ct, const char *key)
         }
     }
     strmap_del(&ct->keys, key);
-    free(ks->held);
+    seqq_free(&ks->held);
     free(ks);
 }
 
@@ -255,7 +255,7 @@ static int step(bl_ctopic *ct, MDB_txn **txn)
     }
     if (ct->c->suspects) {
         /* Isolation after a crash: only suspects, one at a time. */
-        for (size_t n = ct->nready; n > 0; n--) {
+        for (size_t n = ct->ready.n; n > 0; n--) {
             uint64_t seq = ready_pop(ct);
             slot *s = bl_slot(ct, seq);
             if (!s || s->state != S_READY)
@@ -266,7 +266,7 @@ static int step(bl_ctopic *ct, MDB_txn **txn)
         }
         return 0;
     }
-    if (ct->nready) {
+    if (ct->ready.n) {
         uint64_t seq = ready_pop(ct);
         slot *s = bl_slot(ct, seq);
         if (!s || s->state != S_READY)
@@ -380,6 +380,12 @@ void bl_dead_letter_done(bl_ctopic *ct, uint64_t seq, int status)
         return;
     }
     ct->c->dead++;
+    json_t *f = json_pack("{s:s,s:s,s:I,s:i,s:s}", "consumer", ct->c->name, "topic", ct->t->name,
+                          "offset", (json_int_t)seq, "attempts", (int)s->attempts, "error",
+                          s->error ? s->error : "");
+    log_write("events", LOG_WARN, "bus", NULL, f, "event %s:%llu moved to $dlq.%s after %u attempts",
+              ct->t->name, (unsigned long long)seq, ct->t->name, s->attempts);
+    json_decref(f);
     settle_done(ct, seq, s);
     bl_pump(ct->c);
 }
@@ -574,7 +580,7 @@ int bl_consumer_seek(bus_consumer *bc, const char *topic, bus_start where, uint6
     const char *k;
     void *v;
     while (strmap_next(&ct->keys, &pos, &k, &v)) {
-        free(((keystate *)v)->held);
+        seqq_free(&((keystate *)v)->held);
         free(v);
     }
     strmap_free(&ct->keys);
@@ -582,7 +588,7 @@ int bl_consumer_seek(bus_consumer *bc, const char *topic, bus_start where, uint6
     c->inflight -= ct->inflight;
     c->suspects -= ct->suspects;
     ct->inflight = ct->retrying = ct->suspects = 0;
-    ct->nready = ct->headready = 0;
+    ct->ready.n = ct->ready.head = 0;
     ct->head = 0;
     ct->floor = floor;
     ct->read_pos = floor + 1;

@@ -219,8 +219,8 @@ static void done_drop(int status, void *arg)
     free(a);
 }
 
-static drop_arg *prepare(bl *b, const char *topic, const char *event_id, char *err, size_t errlen,
-                         int *rc)
+static drop_arg *prepare(bl *b, const char *topic, const char *event_id, bus_done_cb cb, void *ud,
+                         char *err, size_t errlen, int *rc)
 {
     char dlq[TOPIC_MAX + 8];
     uint8_t id[16];
@@ -243,6 +243,8 @@ static drop_arg *prepare(bl *b, const char *topic, const char *event_id, char *e
         return NULL;
     }
     a->b = b;
+    a->cb = cb;
+    a->ud = ud;
     snprintf(a->topic, sizeof(a->topic), "%s", dlq);
     return a;
 }
@@ -252,11 +254,9 @@ int bl_dlq_drop(bus *bb, const char *topic, const char *event_id, bus_done_cb cb
 {
     bl *b = bl_of(bb);
     int rc;
-    drop_arg *a = prepare(b, topic, event_id, err, errlen, &rc);
+    drop_arg *a = prepare(b, topic, event_id, cb, ud, err, errlen, &rc);
     if (!a)
         return rc;
-    a->cb = cb;
-    a->ud = ud;
     rc = store_write(b->st, apply_drop, done_drop, a);
     if (rc) {
         snprintf(err, errlen, "the store cannot take writes");
@@ -266,30 +266,14 @@ int bl_dlq_drop(bus *bb, const char *topic, const char *event_id, bus_done_cb cb
     return rc;
 }
 
-static void requeued(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
-{
-    (void)offsets;
-    (void)dup;
-    (void)n;
-    (void)ud;
-    (void)status;
-}
-
-static void done_requeue_extra(int status, void *arg)
-{
-    done_drop(status, arg);
-}
-
 int bl_dlq_requeue(bus *bb, const char *topic, const char *event_id, bus_done_cb cb, void *ud,
                    char *err, size_t errlen)
 {
     bl *b = bl_of(bb);
     int rc;
-    drop_arg *a = prepare(b, topic, event_id, err, errlen, &rc);
+    drop_arg *a = prepare(b, topic, event_id, cb, ud, err, errlen, &rc);
     if (!a)
         return rc;
-    a->cb = cb;
-    a->ud = ud;
     bl_event e;
     if (bl_event_decode(a->rec, a->len, &e) < 0) {
         snprintf(err, errlen, "the dead letter is unreadable");
@@ -308,9 +292,9 @@ int bl_dlq_requeue(bus *bb, const char *topic, const char *event_id, bus_done_cb
     uint8_t id[1][16];
     memcpy(id[0], e.id, 16);
     bus_msg m = {.topic = topic, .key = key, .headers = headers, .body = body};
-    bl_extra x = {.apply = apply_drop, .done = done_requeue_extra, .arg = a};
-    rc = bl_publish_ex(b, &m, 1, false, (const uint8_t(*)[16])id, &x, requeued, NULL, err,
-                       errlen);
+    /* The dead letter's removal commits with the publish (the extra). */
+    bl_extra x = {.apply = apply_drop, .done = done_drop, .arg = a};
+    rc = bl_publish_ex(b, &m, 1, false, (const uint8_t(*)[16])id, &x, NULL, NULL, err, errlen);
     json_decref(headers);
     json_decref(body);
     free(key);

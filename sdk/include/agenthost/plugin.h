@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define AH_ABI_MAJOR 1
-#define AH_ABI_MINOR 0
+#define AH_ABI_MINOR 1
 
 /* jansson's type, forward-declared so this header does not include jansson. */
 typedef struct json_t json_t;
@@ -69,8 +69,9 @@ typedef enum ah_log_level {
 } ah_log_level;
 
 typedef enum ah_metric_kind {
-    AH_METRIC_COUNTER = 0, /* value is added to the counter */
-    AH_METRIC_GAUGE = 1,   /* value replaces the gauge */
+    AH_METRIC_COUNTER = 0,   /* value is added to the counter */
+    AH_METRIC_GAUGE = 1,     /* value replaces the gauge */
+    AH_METRIC_HISTOGRAM = 2, /* ABI 1.1: value is one observation (seconds) */
 } ah_metric_kind;
 
 /* An event delivered from the bus. Owned by the runtime; valid until the
@@ -95,7 +96,19 @@ typedef struct ah_publish_opts {
     const json_t *headers;        /* object of strings, borrowed, or NULL */
 } ah_publish_opts;
 
-/* An HTTP request made through the host's egress broker. */
+/* An HTTP request made through the host's egress broker.
+ *
+ * The broker checks the URL against the manifest's egress allowlist (and
+ * every redirect, and the address the name resolves to), applies the
+ * host's timeouts and size caps, retries where it is safe, and fails fast
+ * while a destination's circuit breaker is open. Redirects are followed by
+ * the broker (credentials are dropped when one leaves the origin).
+ *
+ * Retries: requests flagged AH_HTTP_IDEMPOTENT are retried after network
+ * errors, timeouts and 408/429/500/502/503/504; any request is retried
+ * after a failure to connect and after 429/503 (the server did not process
+ * it), honouring Retry-After. A stream is never retried once a chunk went
+ * to on_chunk. ah_http_response.retries says how many were made. */
 typedef struct ah_http_request {
     uint32_t size;                /* sizeof(ah_http_request) */
     const char *method;           /* "GET", "POST", ... */
@@ -103,16 +116,25 @@ typedef struct ah_http_request {
     const char *const *headers;   /* NULL-terminated "Name: value" strings, or NULL */
     const void *body;             /* request body, or NULL */
     size_t body_len;
-    uint32_t timeout_ms;          /* total deadline; 0 means the host default */
+    uint32_t timeout_ms;          /* total deadline, retries included; 0: the host default */
     uint32_t flags;               /* AH_HTTP_* */
-    /* Streaming: called for each chunk of the response body as it arrives,
-     * before the completion callback. May be NULL. */
+    /* Streaming: called for each chunk of a 2xx response body as it
+     * arrives, before the completion callback. A non-2xx response's body is
+     * not streamed: it arrives whole in the completion. May be NULL. */
     void (*on_chunk)(ah_ctx *ctx, const void *data, size_t len, void *ud);
+    /* ABI 1.1: streams fail with "timeout" when no byte arrives for this
+     * long; 0: the host default. */
+    uint32_t idle_timeout_ms;
 } ah_http_request;
 
 #define AH_HTTP_IDEMPOTENT 0x1u /* the broker may retry it */
 #define AH_HTTP_STREAM 0x2u     /* deliver the body through on_chunk */
 
+/* error_code, when the broker failed the request: "refused" (policy:
+ * allowlist, address, redirect), "timeout", "too_large" (a size cap),
+ * "circuit_open", "busy" (in-flight cap), "connect", "network" (reset or
+ * cut mid-response: status may be set and chunks may have arrived), "tls",
+ * "invalid" (a malformed request), "redirects" (too many), "unsupported". */
 typedef struct ah_http_response {
     uint32_t size;                /* sizeof(ah_http_response) */
     int status;                   /* HTTP status, or 0 if no response */
@@ -201,6 +223,20 @@ typedef struct ah_host {
     ah_timer *(*timer_start)(ah_ctx *ctx, uint64_t after_ms, uint64_t repeat_ms,
                              ah_timer_cb cb, void *ud);
     void (*timer_stop)(ah_ctx *ctx, ah_timer *timer);
+
+    /* ---- ABI 1.1 (check with AH_HOST_HAS) ---- */
+
+    /* A partial result of a call still running (a streamed token): the
+     * caller receives partials in order, before the final reply. Not
+     * durable; `partial` is borrowed. The call handle stays valid. */
+    int (*reply_partial)(ah_call *call, const json_t *partial);
+
+    /* A structured record into one of the host's shared logs: channel
+     * "llm" writes logs/llm.log. fields (an object, borrowed, may be NULL)
+     * are kept as JSON fields; the host adds time, plugin and instance.
+     * Unknown channels go to the plugin's own log. */
+    int (*log_record)(ah_ctx *ctx, const char *channel, ah_log_level level, const json_t *fields,
+                      const char *msg);
 } ah_host;
 
 /* True when the host table offers `member` (newer members need this check). */
