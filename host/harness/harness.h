@@ -12,6 +12,7 @@
  *   {"type":"log","line":3,"level":"info","stream":"sdk","msg":"..."}
  *   {"type":"publish","line":3,"topic":"t","key":"k","body":{...},"offset":1}
  *   {"type":"http","line":4,"method":"GET","url":"...","status":200,"entry":2}
+ *   {"type":"partial","line":4,"action":"chat","partial":{...}}
  *   {"type":"reply","line":4,"action":"greet","result":{...}}      (or "error")
  *   {"type":"ack","line":3,"id":"line-3"}  /  {"type":"nack",...,"error":"..."}
  *   {"type":"metric","name":"n","kind":"counter","value":1}
@@ -20,7 +21,8 @@
  *
  * The KV store and secrets are the host's own modules, on the temporary
  * store; publishes go to a real bus there (offsets, size limits and
- * idempotency keys behave as in the host). Items run in file order, each
+ * idempotency keys behave as in the host); HTTP requests must pass the
+ * egress allowlist as the broker builds it. Items run in file order, each
  * waiting until it is settled (event), answered (call) or over (sleep),
  * unless marked async.
  */
@@ -45,8 +47,8 @@ typedef struct harness_opts {
 } harness_opts;
 
 /* Run. Returns the exit status: 0 when the plugin started, every event was
- * settled, every call answered, every HTTP request matched a recorded
- * response and nothing crashed; 1 otherwise (the summary says why); 2 when
+ * settled, every call answered, every HTTP request was allowed and matched
+ * a recorded response, no publish was denied and nothing crashed; 1 otherwise (the summary says why); 2 when
  * an input file is unusable (err says which and why; nothing ran). */
 int harness_run(const harness_opts *o, char *err, size_t errlen);
 

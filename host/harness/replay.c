@@ -416,10 +416,12 @@ json_t *replay_answer(const replay *r, int i, bool stream, json_t **chunks)
         low[n] = 0;
         json_object_set(headers, low, (json_t *)v);
     }
+    json_int_t status = json_integer_value(json_object_get(resp, "status"));
     json_t *out =
-        json_pack("{s:I,s:o,s:I}", "status", json_integer_value(json_object_get(resp, "status")),
-                  "headers", headers, "retries", (json_int_t)0);
+        json_pack("{s:I,s:o,s:I}", "status", status, "headers", headers, "retries", (json_int_t)0);
     if (!out) return NULL;
+    /* As the broker does: only a 2xx body is streamed. */
+    stream = stream && status >= 200 && status < 300;
     /* The whole body as bytes. */
     char *body = NULL;
     size_t blen = 0;

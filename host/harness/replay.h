@@ -41,10 +41,11 @@ void replay_free(replay *r);
  * url, headers ["Name: value"], body or body_b64), marked used, or -1. */
 int replay_match(replay *r, const json_t *request);
 
-/* The RESULT body for entry i (a new object). With stream, a recorded
- * body is moved into *chunks (a new array of AH_MSG_HTTP_CHUNK bodies,
- * {"data"} or {"data_b64"}); without, chunks are joined into the body and
- * *chunks is NULL. */
+/* The RESULT body for entry i (a new object). With stream and a 2xx
+ * status, a recorded body is moved into *chunks (a new array of
+ * AH_MSG_HTTP_CHUNK bodies, {"data"} or {"data_b64"}); otherwise chunks are
+ * joined into the body and *chunks is NULL (the broker streams only 2xx
+ * bodies). */
 json_t *replay_answer(const replay *r, int i, bool stream, json_t **chunks);
 
 /* The RESULT body for a request no entry matches. */

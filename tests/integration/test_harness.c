@@ -20,6 +20,7 @@
 #define FIXTURES TH_SOURCE_DIR "/tests/fixtures/plugins"
 #define ABI10 TH_BUILD_DIR "/tests/plugins/abi10/manifest.json"
 #define ECHO TH_BUILD_DIR "/plugins/echo/manifest.json"
+#define PKGTEST TH_BUILD_DIR "/tests/plugins/pkgtest-1.0.0/manifest.json"
 
 static char tmp[512];
 
@@ -257,6 +258,63 @@ static void test_bad_input_files_are_refused_before_anything_runs(void **state)
     kit_out_free(&r);
 }
 
+static void test_request_outside_the_egress_allowlist_is_refused_as_the_broker_would(void **state)
+{
+    (void)state;
+    const char *http = in_tmp(
+        "evil.http.jsonl", "{\"request\": {\"url\": \"https://evil.example.net/x\"}, "
+                           "\"response\": {\"status\": 200, \"body\": \"should not get this\"}}\n");
+    const char *ev = in_tmp("evil.jsonl", "{\"call\": {\"action\": \"fetch\", \"args\": {\"url\": "
+                                          "\"https://evil.example.net/x\"}}}\n");
+    kit_out r;
+    int rc;
+    json_t *l = run(&rc, &r, ABI10, ev, "--http", http, NULL, NULL);
+    assert_int_equal(rc, 1);
+    json_t *h = kit_find(l, "http", "url", "https://evil.example.net/x");
+    assert_true(json_is_true(json_object_get(h, "refused")));
+    assert_string_equal(json_string_value(json_object_get(h, "error")),
+                        "egress to https://evil.example.net:443 refused: destination not in the "
+                        "manifest's egress allowlist");
+    json_t *res = result_of(l, "fetch");
+    assert_string_equal(json_string_value(json_object_get(res, "error")), "refused");
+    assert_int_equal(
+        json_integer_value(json_object_get(kit_find(l, "summary", NULL, NULL), "refused")), 1);
+    json_decref(l);
+    kit_out_free(&r);
+}
+
+static void test_partial_results_and_shared_log_records_are_printed(void **state)
+{
+    (void)state;
+    const char *ev =
+        in_tmp("count.jsonl", "{\"call\": {\"action\": \"count\", \"args\": {\"n\": 3}}}\n"
+                              "{\"call\": {\"action\": \"record\"}}\n");
+    kit_out r;
+    int rc;
+    json_t *l = run(&rc, &r, PKGTEST, ev, NULL, NULL, NULL, NULL);
+    if (rc != 0) fail_msg("%s%s", r.out, r.err);
+    /* Three partials, in order, then the reply. */
+    size_t i, k = 0, reply_at = 0;
+    json_t *o;
+    json_array_foreach(l, i, o)
+    {
+        const char *t = json_string_value(json_object_get(o, "type"));
+        if (!strcmp(t, "partial")) {
+            assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(o, "partial"), "i")),
+                (json_int_t)++k);
+            assert_int_equal(reply_at, 0);
+        }
+        if (!strcmp(t, "reply") && !reply_at) reply_at = i;
+    }
+    assert_int_equal(k, 3);
+    json_t *rec = kit_find(l, "log", "channel", "llm");
+    assert_non_null(rec);
+    assert_string_equal(json_string_value(json_object_get(rec, "msg")), "a completion");
+    json_decref(l);
+    kit_out_free(&r);
+}
+
 static void test_two_runs_print_the_same_lines(void **state)
 {
     (void)state;
@@ -285,6 +343,8 @@ int main(void)
         cmocka_unit_test(test_async_items_do_not_wait_and_all_settle),
         cmocka_unit_test(test_secrets_reach_the_plugin_but_never_the_output),
         cmocka_unit_test(test_bad_input_files_are_refused_before_anything_runs),
+        cmocka_unit_test(test_request_outside_the_egress_allowlist_is_refused_as_the_broker_would),
+        cmocka_unit_test(test_partial_results_and_shared_log_records_are_printed),
         cmocka_unit_test(test_two_runs_print_the_same_lines),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -171,7 +171,9 @@ static void test_replay_answers_as_the_runtime_expects(void **state)
              "{\"request\": {\"url\": \"u3\"}, \"error\": {\"code\": \"timeout\", \"message\": "
              "\"slow\"}}\n"
              "{\"request\": {\"url\": \"u4\"}, \"response\": {\"status\": 200, \"body_b64\": "
-             "\"AP8=\"}}\n");
+             "\"AP8=\"}}\n"
+             "{\"request\": {\"url\": \"u5\"}, \"response\": {\"status\": 404, \"chunks\": "
+             "[\"no \", \"such\"]}}\n");
     json_t *chunks;
     json_t *a = replay_answer(r, 0, false, &chunks);
     assert_null(chunks);
@@ -200,6 +202,11 @@ static void test_replay_answers_as_the_runtime_expects(void **state)
     a = replay_answer(r, 3, false, &chunks);
     assert_string_equal(json_string_value(json_object_get(a, "body_b64")), "AP8=");
     json_decref(a);
+    /* A non-2xx body is never streamed, as the broker does. */
+    a = replay_answer(r, 4, true, &chunks);
+    assert_null(chunks);
+    assert_string_equal(json_string_value(json_object_get(a, "body")), "no such");
+    json_decref(a);
     json_t *q = request("GET", "nowhere", NULL, NULL);
     a = replay_unmatched(q);
     assert_string_equal(json_string_value(json_object_get(json_object_get(a, "error"), "code")),
@@ -209,7 +216,7 @@ static void test_replay_answers_as_the_runtime_expects(void **state)
     json_decref(a);
     json_decref(q);
     json_t *unused = replay_unused(r);
-    assert_int_equal(json_array_size(unused), 4);
+    assert_int_equal(json_array_size(unused), 5);
     json_decref(unused);
     replay_free(r);
 }
