@@ -13,10 +13,8 @@ typedef struct wbuf {
 
 static bool reserve(wbuf *b, size_t more)
 {
-    if (b->failed)
-        return false;
-    if (b->n + more + 1 <= b->cap)
-        return true;
+    if (b->failed) return false;
+    if (b->n + more + 1 <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 512;
     while (cap < b->n + more + 1)
         cap *= 2;
@@ -32,16 +30,14 @@ static bool reserve(wbuf *b, size_t more)
 
 static void put(wbuf *b, const char *s, size_t n)
 {
-    if (!reserve(b, n))
-        return;
+    if (!reserve(b, n)) return;
     memcpy(b->p + b->n, s, n);
     b->n += n;
 }
 
 static void put_c(wbuf *b, char c)
 {
-    if (!reserve(b, 1))
-        return;
+    if (!reserve(b, 1)) return;
     b->p[b->n++] = c;
 }
 
@@ -65,11 +61,9 @@ static size_t utf8_seq(const unsigned char *p, size_t avail)
     } else {
         return 0;
     }
-    if (len > avail)
-        return 0;
+    if (len > avail) return 0;
     for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
+        if ((p[i] & 0xC0) != 0x80) return 0;
         v = v << 6 | (p[i] & 0x3F);
     }
     if ((len == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) ||
@@ -81,7 +75,7 @@ static size_t utf8_seq(const unsigned char *p, size_t avail)
 /* Bytes copied as they are: printable ASCII but the quote and backslash. */
 #define P16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
 static const unsigned char plain[256] = {
-    [0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x20-0x2F, no '"' */
+    [0x20] = 1,   1,   0,          1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2F, no '"' */
     [0x30] = P16, P16, [0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* no '\\' */
     [0x60] = P16, P16,
 };
@@ -91,15 +85,13 @@ static void put_string(wbuf *b, const char *str, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *s = (const unsigned char *)str;
-    if (!reserve(b, len + 2))
-        return;
+    if (!reserve(b, len + 2)) return;
     b->p[b->n++] = '"';
     size_t run = 0; /* start of the bytes not yet copied */
     for (size_t i = 0; i < len;) {
         while (i < len && plain[s[i]])
             i++;
-        if (i == len)
-            break;
+        if (i == len) break;
         unsigned char c = s[i];
         if (c >= 0x80) {
             size_t n = utf8_seq(s + i, len - i);
@@ -157,15 +149,13 @@ static void put_int(wbuf *b, json_int_t v)
         buf[--i] = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    if (v < 0)
-        buf[--i] = '-';
+    if (v < 0) buf[--i] = '-';
     put(b, buf + i, sizeof(buf) - i);
 }
 
 static void put_value(wbuf *b, const json_t *v, int depth)
 {
-    if (b->failed)
-        return;
+    if (b->failed) return;
     if (!v || depth > AH_JSONW_MAX_DEPTH) {
         b->failed = true;
         return;
@@ -201,8 +191,7 @@ static void put_value(wbuf *b, const json_t *v, int depth)
         size_t n = json_array_size(v);
         put_c(b, '[');
         for (size_t i = 0; i < n && !b->failed; i++) {
-            if (i)
-                put_c(b, ',');
+            if (i) put_c(b, ',');
             put_value(b, json_array_get(v, i), depth + 1);
         }
         put_c(b, ']');
@@ -213,8 +202,7 @@ static void put_value(wbuf *b, const json_t *v, int depth)
         bool first = true;
         for (void *it = json_object_iter((json_t *)v); it && !b->failed;
              it = json_object_iter_next((json_t *)v, it)) {
-            if (!first)
-                put_c(b, ',');
+            if (!first) put_c(b, ',');
             first = false;
             put_string(b, json_object_iter_key(it), json_object_iter_key_len(it));
             put_c(b, ':');
@@ -237,7 +225,6 @@ char *ah_json_dumps(const json_t *v, size_t *len)
         return NULL;
     }
     b.p[b.n] = 0;
-    if (len)
-        *len = b.n;
+    if (len) *len = b.n;
     return b.p;
 }

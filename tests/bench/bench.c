@@ -50,10 +50,10 @@ void bench_init(bench *b, const char *name, int argc, char **argv)
     b->full = !strcmp(argv[1], "--full");
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    b->figures = json_pack("{s:s,s:s,s:o}", "benchmark", name, "mode",
-                           b->full ? "full" : "smoke", "machine", machine());
-    printf("bench_%s (%s): %d CPUs, load average %.2f at start\n", name,
-           b->full ? "full" : "smoke", bench_cpus(), bench_load1());
+    b->figures = json_pack("{s:s,s:s,s:o}", "benchmark", name, "mode", b->full ? "full" : "smoke",
+                           "machine", machine());
+    printf("bench_%s (%s): %d CPUs, load average %.2f at start\n", name, b->full ? "full" : "smoke",
+           bench_cpus(), bench_load1());
 }
 
 void bench_fail(bench *b, const char *fmt, ...)
@@ -95,12 +95,10 @@ bool bench_want(const bench *b, const char *part)
 {
     (void)b;
     const char *only = getenv("BENCH_ONLY");
-    if (!only || !*only)
-        return true;
+    if (!only || !*only) return true;
     size_t n = strlen(part);
     for (const char *p = only; (p = strstr(p, part)) != NULL; p += n)
-        if ((p == only || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
-            return true;
+        if ((p == only || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return true;
     return false;
 }
 
@@ -116,8 +114,7 @@ uint64_t bench_now_ns(void)
 static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
-    if (clock_gettime(id, &ts) < 0)
-        return 0;
+    if (clock_gettime(id, &ts) < 0) return 0;
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -143,8 +140,7 @@ void bench_lat_add(bench_lat *l, uint64_t ns)
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4096;
         uint64_t *nv = realloc(l->v, cap * sizeof(*nv));
-        if (!nv)
-            return;
+        if (!nv) return;
         l->v = nv;
         l->cap = cap;
     }
@@ -159,8 +155,7 @@ static int cmp_u64(const void *a, const void *b)
 
 double bench_lat_us(bench_lat *l, double q)
 {
-    if (!l->n)
-        return 0;
+    if (!l->n) return 0;
     qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
     size_t i = (size_t)(q * (double)(l->n - 1) + 0.5);
     return (double)l->v[i < l->n ? i : l->n - 1] / 1000.0;
@@ -206,8 +201,7 @@ void bench_row(bench *b, const char *section, const char *key, double value, con
     snprintf(v, sizeof(v), fmt, value);
     printf("  %-44s %s  %-8s %s\n", key, v, unit, note);
     json_t *row = json_pack("{s:f,s:s}", "value", value, "unit", unit);
-    if (note[0])
-        json_object_set_new(row, "note", json_string(note));
+    if (note[0]) json_object_set_new(row, "note", json_string(note));
     json_object_set_new(section_obj(b, section), key, row);
 }
 
@@ -221,10 +215,8 @@ void bench_set(bench *b, const char *section, const char *key, json_t *value)
 int bench_tmpdir(char *out, size_t len, const char *tag)
 {
     const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    if ((size_t)snprintf(out, len, "%s/ah-bench-%s-XXXXXX", base, tag) >= len)
-        return -1;
-    if (!mkdtemp(out))
-        return -1;
+    if ((size_t)snprintf(out, len, "%s/ah-bench-%s-XXXXXX", base, tag) >= len) return -1;
+    if (!mkdtemp(out)) return -1;
     chmod(out, 0755); /* plugins run as nobody and must reach what is inside */
     return 0;
 }
@@ -235,8 +227,7 @@ static void rm_tree(const char *path)
     if (d) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             char p[2048];
             snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
             struct stat st;
@@ -252,8 +243,7 @@ static void rm_tree(const char *path)
 
 void bench_rmdir(const char *dir)
 {
-    if (dir && dir[0] && !getenv("BENCH_KEEP"))
-        rm_tree(dir);
+    if (dir && dir[0] && !getenv("BENCH_KEEP")) rm_tree(dir);
 }
 
 /* ---- CPUs and memory ---------------------------------------------------------- */
@@ -261,8 +251,7 @@ void bench_rmdir(const char *dir)
 int bench_cpus(void)
 {
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0)
-        return CPU_COUNT(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
     return (int)sysconf(_SC_NPROCESSORS_ONLN);
 }
 
@@ -279,18 +268,15 @@ int bench_pin_pid(pid_t pid, int cpu)
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);
-    if (!d)
-        return -1;
+    if (!d) return -1;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     int rc = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (sched_setaffinity((pid_t)atoi(e->d_name), sizeof(set), &set) < 0)
-            rc = -1;
+        if (e->d_name[0] == '.') continue;
+        if (sched_setaffinity((pid_t)atoi(e->d_name), sizeof(set), &set) < 0) rc = -1;
     }
     closedir(d);
     return rc;
@@ -299,8 +285,7 @@ int bench_pin_pid(pid_t pid, int cpu)
 static uint64_t kb_field(const char *path, const char *field)
 {
     FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
+    if (!f) return 0;
     char line[256];
     size_t flen = strlen(field);
     uint64_t kb = 0;
@@ -332,8 +317,7 @@ uint64_t bench_pss(pid_t pid)
 int bench_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
     int port = -1;
@@ -347,8 +331,7 @@ int bench_free_port(void)
 int bench_connect(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -370,8 +353,7 @@ bool bench_have(const char *prog)
          dir = strtok_r(NULL, ":", &save)) {
         char p[4200];
         snprintf(p, sizeof(p), "%s/%s", dir, prog);
-        if (access(p, X_OK) == 0)
-            return true;
+        if (access(p, X_OK) == 0) return true;
     }
     return false;
 }
@@ -379,8 +361,7 @@ bool bench_have(const char *prog)
 static void print_tail(const char *path)
 {
     FILE *f = fopen(path, "re");
-    if (!f)
-        return;
+    if (!f) return;
     char buf[2048];
     size_t n = 0;
     fseek(f, 0, SEEK_END);
@@ -403,8 +384,7 @@ int bench_server_start(bench_server *s, char *const argv[], int timeout_ms)
 {
     snprintf(s->log, sizeof(s->log), "%s/server.log", s->dir);
     pid_t pid = fork();
-    if (pid < 0)
-        return -1;
+    if (pid < 0) return -1;
     if (pid == 0) {
         int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int null = open("/dev/null", O_RDONLY);
@@ -412,8 +392,7 @@ int bench_server_start(bench_server *s, char *const argv[], int timeout_ms)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        if (null >= 0)
-            dup2(null, 0);
+        if (null >= 0) dup2(null, 0);
         setpgid(0, 0);
         /* Debian installs nats-server in /usr/sbin. */
         const char *path = getenv("PATH");
@@ -455,8 +434,7 @@ void bench_server_stop(bench_server *s, int timeout_ms)
         bool gone = false;
         while (!gone && bench_now_ns() < deadline) {
             gone = waitpid(s->pid, &st, WNOHANG) == s->pid;
-            if (!gone)
-                sleep_ms(10);
+            if (!gone) sleep_ms(10);
         }
         if (!gone) {
             kill(s->pid, SIGKILL);

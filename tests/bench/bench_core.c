@@ -29,8 +29,7 @@ static void on_deadline(uv_timer_t *t)
 
 bool core_run_until(core_world *w, bool (*cond)(void *), void *arg, int timeout_ms)
 {
-    if (cond(arg))
-        return true;
+    if (cond(arg)) return true;
     uv_timer_t t;
     uv_timer_init(loop_uv(w->loop), &t);
     g_deadline = false;
@@ -48,8 +47,7 @@ static void on_ready(void *ud, instance *inst)
     core_world *w = ud;
     w->ready_events++;
     w->last_ready_ns = bench_now_ns();
-    if (!w->first_ready_ns)
-        w->first_ready_ns = w->last_ready_ns;
+    if (!w->first_ready_ns) w->first_ready_ns = w->last_ready_ns;
 }
 
 static void on_down(void *ud, instance *inst)
@@ -83,7 +81,8 @@ int core_open(core_world *w, bench *b)
      * BENCH_NO_SANDBOX=1 runs them unconfined (valgrind needs more address
      * space than the sandbox's RLIMIT_AS allows; test builds only). */
     const char *runner = getenv("BENCH_RUNNER");
-    supervisor_opts o = {.runner = runner && *runner ? runner : BENCH_BUILD_DIR "/agenthost-runner"};
+    supervisor_opts o = {.runner =
+                             runner && *runner ? runner : BENCH_BUILD_DIR "/agenthost-runner"};
 #ifdef AH_TEST_NO_SANDBOX
     o.no_sandbox = getenv("BENCH_NO_SANDBOX") && !strcmp(getenv("BENCH_NO_SANDBOX"), "1");
 #endif
@@ -116,8 +115,7 @@ instance *core_add_echo(core_world *w, bench *b, const char *id, bool enabled)
         return NULL;
     }
     instance *inst = supervisor_find(w->sup, id);
-    if (!enabled)
-        return inst;
+    if (!enabled) return inst;
     if (instance_restart(inst, err, sizeof(err)) != 0) {
         bench_fail(b, "start %s: %s", id, err);
         return NULL;
@@ -163,14 +161,10 @@ void core_close(core_world *w)
         supervisor_stop_all(w->sup, on_stopped, NULL);
         core_run_until(w, stopped, NULL, 10000);
     }
-    if (w->st)
-        store_close(w->st);
-    if (w->sup)
-        supervisor_free(w->sup);
-    if (w->echo)
-        manifest_free(w->echo);
-    if (w->loop)
-        loop_free(w->loop);
+    if (w->st) store_close(w->st);
+    if (w->sup) supervisor_free(w->sup);
+    if (w->echo) manifest_free(w->echo);
+    if (w->loop) loop_free(w->loop);
     bench_rmdir(w->dir);
 }
 
@@ -184,17 +178,13 @@ int main(int argc, char **argv)
     core_world w;
     if (bench_want(&b, "calls") || bench_want(&b, "spawn")) {
         if (core_open(&w, &b) == 0) {
-            if (bench_want(&b, "calls"))
-                bench_core_calls(&b, &w);
-            if (bench_want(&b, "spawn"))
-                bench_core_spawn(&b, &w);
+            if (bench_want(&b, "calls")) bench_core_calls(&b, &w);
+            if (bench_want(&b, "spawn")) bench_core_spawn(&b, &w);
         }
         core_close(&w);
     }
-    if (bench_want(&b, "memory"))
-        bench_core_rss(&b);
-    if (bench_want(&b, "store"))
-        bench_core_store(&b);
+    if (bench_want(&b, "memory")) bench_core_rss(&b);
+    if (bench_want(&b, "store")) bench_core_store(&b);
     log_shutdown();
     return bench_finish(&b);
 }

@@ -5,6 +5,8 @@
  * shared machine hits both sides alike. */
 #include "core.h"
 
+#include "../../sdk/ipc/jsonw.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -52,8 +54,7 @@ static void on_result(void *ud, const json_t *result, const char *err_code, cons
     } else if (r->lat) {
         bench_lat_add(r->lat, now - r->t0[s->i]);
     }
-    if (r->started < r->target)
-        start_call(r, s);
+    if (r->started < r->target) start_call(r, s);
 }
 
 static void start_call(call_run *r, call_slot *s)
@@ -63,8 +64,7 @@ static void start_call(call_run *r, call_slot *s)
     r->t0[s->i] = bench_now_ns();
     if (instance_call(r->inst, "echo", r->args, 0, on_result, s, err, sizeof(err)) != 0) {
         r->done++;
-        if (r->errors++ == 0)
-            bench_fail(r->b, "instance_call: %s", err);
+        if (r->errors++ == 0) bench_fail(r->b, "instance_call: %s", err);
     }
 }
 
@@ -78,8 +78,13 @@ static bool run_done(void *arg)
 static double host_calls(bench *b, core_world *w, instance *inst, json_t *args, size_t text_len,
                          long n, unsigned window, bench_lat *lat)
 {
-    call_run r = {.b = b, .inst = inst, .args = args, .text_len = text_len, .target = n,
-                  .window = window, .lat = lat};
+    call_run r = {.b = b,
+                  .inst = inst,
+                  .args = args,
+                  .text_len = text_len,
+                  .target = n,
+                  .window = window,
+                  .lat = lat};
     r.t0 = calloc(window, sizeof(*r.t0));
     call_slot *slots = calloc(window, sizeof(*slots));
     uint64_t t0 = bench_now_ns();
@@ -105,8 +110,7 @@ typedef struct floor_pair {
 static int floor_start(floor_pair *p, int cpu)
 {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return -1;
     pid_t pid = fork();
     if (pid < 0) {
         close(sv[0]);
@@ -119,10 +123,8 @@ static int floor_start(floor_pair *p, int cpu)
         char buf[FLOOR_BYTES * 2];
         for (;;) {
             ssize_t n = recv(sv[1], buf, sizeof(buf), 0);
-            if (n <= 0)
-                _exit(n == 0 ? 0 : 1);
-            if (send(sv[1], buf, (size_t)n, MSG_NOSIGNAL) != n)
-                _exit(1);
+            if (n <= 0) _exit(n == 0 ? 0 : 1);
+            if (send(sv[1], buf, (size_t)n, MSG_NOSIGNAL) != n) _exit(1);
         }
     }
     close(sv[1]);
@@ -150,26 +152,21 @@ static double floor_calls(floor_pair *p, long n, unsigned window, bench_lat *lat
     for (unsigned i = 0; i < window && sent < n; i++, sent++) {
         memcpy(msg, &i, sizeof(i));
         t0[i] = bench_now_ns();
-        if (send(p->fd, msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
-            goto broken;
+        if (send(p->fd, msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg)) goto broken;
     }
     while (got < n) {
         ssize_t r = recv(p->fd, in, sizeof(in), 0);
-        if (r != FLOOR_BYTES)
-            goto broken;
+        if (r != FLOOR_BYTES) goto broken;
         uint64_t now = bench_now_ns();
         unsigned i;
         memcpy(&i, in, sizeof(i));
-        if (i >= window)
-            goto broken;
-        if (lat)
-            bench_lat_add(lat, now - t0[i]);
+        if (i >= window) goto broken;
+        if (lat) bench_lat_add(lat, now - t0[i]);
         got++;
         if (sent < n) {
             memcpy(msg, &i, sizeof(i));
             t0[i] = bench_now_ns();
-            if (send(p->fd, msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
-                goto broken;
+            if (send(p->fd, msg, sizeof(msg), MSG_NOSIGNAL) != (ssize_t)sizeof(msg)) goto broken;
             sent++;
         }
     }
@@ -197,6 +194,72 @@ static json_t *make_args(size_t *text_len)
         fprintf(stderr, "warning: call arguments are %zu bytes\n", strlen(dump));
     free(dump);
     return args;
+}
+
+/* The JSON work of one call, in this thread, as the host and the runtime
+ * do it: encode the CALL and the RESULT (ah_json_dumps), decode both
+ * (jansson's json_loadb) and copy the arguments as echo does. CPU
+ * microseconds per call, encoding and decoding apart. */
+typedef struct json_work {
+    json_t *call, *reply;
+    char *t1, *t2;
+    size_t l1, l2;
+} json_work;
+
+static void encode_fast(json_work *w)
+{
+    free(ah_json_dumps(w->call, NULL));
+    free(ah_json_dumps(w->reply, NULL));
+}
+
+static void encode_jansson(json_work *w)
+{
+    free(json_dumps(w->call, JSON_COMPACT | JSON_ENCODE_ANY));
+    free(json_dumps(w->reply, JSON_COMPACT | JSON_ENCODE_ANY));
+}
+
+static void decode(json_work *w)
+{
+    json_t *in = json_loadb(w->t1, w->l1, 0, NULL);
+    json_t *copy = json_deep_copy(json_object_get(in, "args"));
+    json_t *back = json_loadb(w->t2, w->l2, JSON_REJECT_DUPLICATES, NULL);
+    json_decref(back);
+    json_decref(copy);
+    json_decref(in);
+}
+
+/* CPU microseconds per run of fn: the best of ten slices of n/10 runs,
+ * so that preemption on the shared machine does not count. */
+static double best_us(void (*fn)(json_work *), json_work *w, long n)
+{
+    long slice = n / 10 > 0 ? n / 10 : 1;
+    double best = 1e18;
+    for (int r = 0; r < 10; r++) {
+        uint64_t t0 = bench_cpu_thread_ns();
+        for (long i = 0; i < slice; i++)
+            fn(w);
+        double us = (double)(bench_cpu_thread_ns() - t0) / 1e3 / (double)slice;
+        best = us < best ? us : best;
+    }
+    return best;
+}
+
+static void json_cost(const json_t *args, long n, double *enc_us, double *dec_us,
+                      double *jansson_us)
+{
+    json_work w;
+    w.call =
+        json_pack("{s:s,s:O,s:I}", "action", "echo", "args", args, "timeout_ms", (json_int_t)10000);
+    w.reply = json_pack("{s:O}", "result", args);
+    w.t1 = ah_json_dumps(w.call, &w.l1);
+    w.t2 = ah_json_dumps(w.reply, &w.l2);
+    *enc_us = best_us(encode_fast, &w, n);
+    *dec_us = best_us(decode, &w, n);
+    *jansson_us = best_us(encode_jansson, &w, n);
+    free(w.t1);
+    free(w.t2);
+    json_decref(w.call);
+    json_decref(w.reply);
 }
 
 typedef struct placement {
@@ -246,8 +309,7 @@ static void measure(bench *b, core_world *w, instance *inst, const placement *p)
             double x = floor_calls(&fp, tn / rounds, windows[i], NULL);
             uint64_t c1 = bench_cpu_thread_ns(), p1 = bench_cpu_pid_ns(plugin);
             cpu_floor += c1 + bench_cpu_pid_ns(fp.child) - c0;
-            if (x < 0)
-                bench_fail(b, "floor: a ping-pong message went astray");
+            if (x < 0) bench_fail(b, "floor: a ping-pong message went astray");
             fs += x;
             hs += host_calls(b, w, inst, args, text_len, tn / rounds, windows[i], NULL);
             cpu_host += bench_cpu_thread_ns() - c1;
@@ -257,8 +319,7 @@ static void measure(bench *b, core_world *w, instance *inst, const placement *p)
         host_tput[i] = (double)(tn / rounds * rounds) / hs;
     }
     double per = 1e3 * 2.0 * (double)(tn / rounds * rounds); /* ns -> us, both windows */
-    if (floor_stop(&fp) < 0)
-        bench_fail(b, "floor: the ping-pong process failed");
+    if (floor_stop(&fp) < 0) bench_fail(b, "floor: the ping-pong process failed");
     json_decref(args);
 
     char sec[32], title[200], k[96];
@@ -274,8 +335,8 @@ static void measure(bench *b, core_world *w, instance *inst, const placement *p)
     bench_row(b, sec, "host call p99 (1 in flight)", h99, "us", NULL);
     bench_row(b, sec, "floor ping-pong median", f50, "us", "bare SOCK_SEQPACKET, 2 processes");
     bench_row(b, sec, "floor ping-pong p99", f99, "us", NULL);
-    bench_row(b, sec, "median ratio host/floor", f50 > 0 ? h50 / f50 : 0, "x",
-              "target <= 2x: %s", f50 > 0 && h50 / f50 <= 2.0 ? "met" : "MISSED");
+    bench_row(b, sec, "median ratio host/floor", f50 > 0 ? h50 / f50 : 0, "x", "target <= 2x: %s",
+              f50 > 0 && h50 / f50 <= 2.0 ? "met" : "MISSED");
     for (int i = 0; i < 2; i++) {
         snprintf(k, sizeof(k), "host calls/s (%u in flight)", windows[i]);
         bench_row(b, sec, k, host_tput[i], "calls/s", NULL);
@@ -288,6 +349,12 @@ static void measure(bench *b, core_world *w, instance *inst, const placement *p)
               "loop thread, user+system");
     bench_row(b, sec, "CPU per call: plugin process", (double)cpu_plugin / per, "us", NULL);
     bench_row(b, sec, "CPU per round trip: floor, both", (double)cpu_floor / per, "us", NULL);
+    double enc, dec, jenc;
+    json_cost(args, tn, &enc, &dec, &jenc);
+    bench_row(b, sec, "of which JSON encode, both sides", enc, "us",
+              "ah_json_dumps of CALL and RESULT (jansson json_dumps: %.2f us)", jenc);
+    bench_row(b, sec, "of which JSON decode, both sides", dec, "us",
+              "jansson json_loadb of both, echo's copy");
     bench_lat_free(&host_lat);
     bench_lat_free(&floor_lat);
 }
@@ -295,15 +362,13 @@ static void measure(bench *b, core_world *w, instance *inst, const placement *p)
 void bench_core_calls(bench *b, core_world *w)
 {
     instance *inst = core_add_echo(w, b, "echo-calls", true);
-    if (!inst)
-        return;
+    if (!inst) return;
     cpu_set_t saved;
     sched_getaffinity(0, sizeof(saved), &saved);
     /* Host and plugin on two CPUs (every message wakes the other CPU), and
      * both on one CPU (every message is a context switch). */
     placement split = {"split", 0, 1}, shared = {"shared", 0, 0};
-    if (bench_cpus() > 1)
-        measure(b, w, inst, &split);
+    if (bench_cpus() > 1) measure(b, w, inst, &split);
     measure(b, w, inst, &shared);
     sched_setaffinity(0, sizeof(saved), &saved);
 }

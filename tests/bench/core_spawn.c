@@ -25,8 +25,7 @@ static bool all_in(void *arg)
     group *g = arg;
     for (size_t i = 0; i < g->n; i++) {
         instance_state s = instance_get_state(g->v[i]);
-        if (s != g->want && s != INST_FAILED && s != INST_QUARANTINED)
-            return false;
+        if (s != g->want && s != INST_FAILED && s != INST_QUARANTINED) return false;
     }
     return true;
 }
@@ -52,13 +51,11 @@ static double start_group(bench *b, core_world *w, group *g, double *first_s)
         took = (double)(w->last_ready_ns - t0) / 1e9;
     else
         bench_fail(b, "%zu instances did not all become ready within 30 s", g->n);
-    if (first_s)
-        *first_s = first ? (double)(first - t0) / 1e9 : took;
+    if (first_s) *first_s = first ? (double)(first - t0) / 1e9 : took;
     for (size_t i = 0; i < g->n; i++)
         instance_disable(g->v[i], err, sizeof(err));
     g->want = INST_DISABLED;
-    if (!core_run_until(w, all_in, g, 15000))
-        bench_fail(b, "instances did not stop within 15 s");
+    if (!core_run_until(w, all_in, g, 15000)) bench_fail(b, "instances did not stop within 15 s");
     return took;
 }
 
@@ -82,11 +79,9 @@ void bench_core_spawn(bench *b, core_world *w)
         char id[32];
         snprintf(id, sizeof(id), "spawn-%02d", i + 1);
         fleet[i] = core_add_echo(w, b, id, false);
-        if (!fleet[i])
-            return;
+        if (!fleet[i]) return;
     }
-    if (!solo)
-        return;
+    if (!solo) return;
     int reps = (int)bench_pick(b, 1, 15);
     double one[16], all[16], first[16];
     group g1 = {&solo, 1, INST_READY};
@@ -187,8 +182,7 @@ static int measure_host(bench *b, int n, mem *out)
     rc = 0;
 out:
     free(text);
-    if (h.pid > 0 && th_stop(&h, 10000) != 0)
-        bench_fail(b, "agenthost serve did not stop cleanly");
+    if (h.pid > 0 && th_stop(&h, 10000) != 0) bench_fail(b, "agenthost serve did not stop cleanly");
     th_cleanup(&h);
     return rc;
 }
@@ -196,8 +190,7 @@ out:
 void bench_core_rss(bench *b)
 {
     mem one, many;
-    if (measure_host(b, 1, &one) < 0 || measure_host(b, FLEET, &many) < 0)
-        return;
+    if (measure_host(b, 1, &one) < 0 || measure_host(b, FLEET, &many) < 0) return;
     const double MiB = 1024.0 * 1024.0;
     bench_section(b, "memory", "Memory of `agenthost serve` (idle, after 1 s), the real binary");
     bench_row(b, "memory", "host RSS, 1 instance", (double)one.host_rss / MiB, "MiB", NULL);

@@ -55,10 +55,8 @@ static void done_put(int status, void *arg)
     writer *w = arg;
     kv_run *r = w->r;
     r->done++;
-    if (status && r->errors++ == 0)
-        bench_fail(r->b, "store_write failed: %s", ah_strerror(status));
-    if (r->started < r->target)
-        issue(r, w);
+    if (status && r->errors++ == 0) bench_fail(r->b, "store_write failed: %s", ah_strerror(status));
+    if (r->started < r->target) issue(r, w);
 }
 
 static void issue(kv_run *r, writer *w)
@@ -68,8 +66,7 @@ static void issue(kv_run *r, writer *w)
     int rc = store_write(r->st, apply_put, done_put, w);
     if (rc) {
         r->done++;
-        if (r->errors++ == 0)
-            bench_fail(r->b, "store_write refused: %s", ah_strerror(rc));
+        if (r->errors++ == 0) bench_fail(r->b, "store_write refused: %s", ah_strerror(rc));
     }
 }
 
@@ -117,8 +114,7 @@ static int raw_open(raw_env *e, const char *dir)
         mdb_env_set_mapsize(e->env, MAP_SIZE) || mdb_env_open(e->env, dir, MDB_NOTLS, 0600) ||
         mdb_txn_begin(e->env, NULL, 0, &txn))
         return -1;
-    if (mdb_dbi_open(txn, "kv", MDB_CREATE, &e->dbi) || mdb_txn_commit(txn))
-        return -1;
+    if (mdb_dbi_open(txn, "kv", MDB_CREATE, &e->dbi) || mdb_txn_commit(txn)) return -1;
     return 0;
 }
 
@@ -175,8 +171,7 @@ void bench_core_store(bench *b)
 
     static const long writers[] = {1, 100, 1000};
     /* commits per round, per writer count */
-    const long commits[] = {bench_pick(b, 30, 300), bench_pick(b, 10, 150),
-                            bench_pick(b, 3, 40)};
+    const long commits[] = {bench_pick(b, 30, 300), bench_pick(b, 10, 150), bench_pick(b, 3, 40)};
     int rounds = (int)bench_pick(b, 1, 3);
     /* Warm-up: fill the working set once, so that both sides update keys. */
     double batch = 0;
@@ -190,8 +185,7 @@ void bench_core_store(bench *b)
         double st_sum = 0, raw_sum = 0;
         for (int r = 0; r < rounds; r++) {
             double x = raw_puts(&raw, writers[i], puts, &lmdb_err);
-            if (x < 0)
-                bench_fail(b, "raw LMDB: %s", mdb_strerror(lmdb_err));
+            if (x < 0) bench_fail(b, "raw LMDB: %s", mdb_strerror(lmdb_err));
             raw_sum += 1.0 / x;
             st_sum += 1.0 / store_puts(b, &w, writers[i], puts, &batch);
         }
@@ -206,12 +200,9 @@ void bench_core_store(bench *b)
                   st_rate / raw_rate >= 0.70 ? "met" : "MISSED");
     }
 out:
-    if (raw.env)
-        mdb_env_close(raw.env);
-    if (w.st)
-        store_close(w.st);
-    if (w.loop)
-        loop_free(w.loop);
+    if (raw.env) mdb_env_close(raw.env);
+    if (w.st) store_close(w.st);
+    if (w.loop) loop_free(w.loop);
     bench_rmdir(w.dir);
     bench_rmdir(rawdir);
 }
