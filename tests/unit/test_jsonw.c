@@ -27,8 +27,7 @@ static void check_text(const char *text)
 {
     json_error_t e;
     json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-    if (!v)
-        fail_msg("bad test JSON %s: %s", text, e.text);
+    if (!v) fail_msg("bad test JSON %s: %s", text, e.text);
     same_as_jansson(v);
     json_decref(v);
 }
@@ -37,9 +36,24 @@ static void test_scalars_and_containers_match_jansson(void **s)
 {
     (void)s;
     static const char *const cases[] = {
-        "null", "true", "false", "0", "-1", "9223372036854775807", "-9223372036854775808",
-        "1.5", "-0.0", "1e300", "3.141592653589793", "1e-7", "123456789012345678.0",
-        "\"\"", "\"plain\"", "[]", "{}", "[[],{},[{}]]",
+        "null",
+        "true",
+        "false",
+        "0",
+        "-1",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "1.5",
+        "-0.0",
+        "1e300",
+        "3.141592653589793",
+        "1e-7",
+        "123456789012345678.0",
+        "\"\"",
+        "\"plain\"",
+        "[]",
+        "{}",
+        "[[],{},[{}]]",
         "{\"a\":1,\"b\":[1,2,{\"c\":null}],\"d\":{\"e\":\"f\"}}",
         "{\"z\":1,\"a\":2,\"m\":3}", /* insertion order, not sorted */
         "\"quote \\\" backslash \\\\ slash / done\"",
@@ -75,7 +89,7 @@ static void test_invalid_utf8_fails_like_jansson(void **s)
 {
     (void)s;
     static const char *const bad[] = {"\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                                      "\xff", "a\x80", "\xe2\x82"};
+                                      "\xff", "a\x80",    "\xe2\x82"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *v = json_stringn_nocheck(bad[i], strlen(bad[i]));
         assert_null(json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
@@ -109,15 +123,14 @@ static uint32_t next_rand(void)
 
 static json_t *random_string(void)
 {
-    static const char *const pieces[] = {"a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\x01",
-                                         "\x1f", "\x7f", "é", "€", "😀", "{", "]", ":"};
+    static const char *const pieces[] = {"a",    "Z",    " ", "\"", "\\", "/", "\n", "\t", "\x01",
+                                         "\x1f", "\x7f", "é", "€",  "😀",  "{", "]",  ":"};
     char buf[256];
     size_t n = 0, k = next_rand() % 24;
     for (size_t i = 0; i < k; i++) {
         const char *p = pieces[next_rand() % (sizeof(pieces) / sizeof(pieces[0]))];
         size_t l = strlen(p);
-        if (n + l >= sizeof(buf))
-            break;
+        if (n + l >= sizeof(buf)) break;
         memcpy(buf + n, p, l);
         n += l;
     }
