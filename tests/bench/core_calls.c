@@ -319,8 +319,8 @@ static void measure(bench *b, core_world *w, instance *inst, const placement *p)
         host_tput[i] = (double)(tn / rounds * rounds) / hs;
     }
     double per = 1e3 * 2.0 * (double)(tn / rounds * rounds); /* ns -> us, both windows */
-    if (floor_stop(&fp) < 0) bench_fail(b, "floor: the ping-pong process failed");
-    json_decref(args);
+    if (floor_stop(&fp) < 0)
+        bench_fail(b, "floor: the ping-pong process failed");
 
     char sec[32], title[200], k[96];
     snprintf(sec, sizeof(sec), "calls_%s", p->name);
@@ -355,6 +355,7 @@ static void measure(bench *b, core_world *w, instance *inst, const placement *p)
               "ah_json_dumps of CALL and RESULT (jansson json_dumps: %.2f us)", jenc);
     bench_row(b, sec, "of which JSON decode, both sides", dec, "us",
               "jansson json_loadb of both, echo's copy");
+    json_decref(args);
     bench_lat_free(&host_lat);
     bench_lat_free(&floor_lat);
 }
