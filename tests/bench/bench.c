@@ -54,6 +54,9 @@ void bench_init(bench *b, const char *name, int argc, char **argv)
                            "machine", machine());
     printf("bench_%s (%s): %d CPUs, load average %.2f at start\n", name, b->full ? "full" : "smoke",
            bench_cpus(), bench_load1());
+    if (!b->full)
+        printf("smoke run: proves the benchmark works; its figures are not measurements "
+               "(short, and often a sanitizer build): see `make bench`\n");
 }
 
 void bench_fail(bench *b, const char *fmt, ...)
