@@ -37,8 +37,8 @@ static void publish_section(bench *b, self_bus *self, raw_log *raw, redis_peer *
                             nats_peer *nats)
 {
     static const unsigned windows[] = {1, 16, 1000};
-    int rounds = (int)bench_pick(b, 1, 3);
-    double seconds = b->full ? 3.0 : 0.25;
+    int rounds = (int)bench_pick(b, 1, 6);
+    double seconds = b->full ? 1.5 : 0.25;
     bench_section(b, "publish",
                   "Publish throughput, 256-byte events, acknowledged once on disk (issue 5)");
     /* Warm-up: files created and grown, caches and allocators primed. */

@@ -172,7 +172,7 @@ void bench_core_store(bench *b)
     static const long writers[] = {1, 100, 1000};
     /* commits per round, per writer count */
     const long commits[] = {bench_pick(b, 30, 300), bench_pick(b, 10, 150), bench_pick(b, 3, 40)};
-    int rounds = (int)bench_pick(b, 1, 3);
+    int rounds = (int)bench_pick(b, 1, 5);
     /* Warm-up: fill the working set once, so that both sides update keys. */
     double batch = 0;
     int lmdb_err = 0;
