@@ -164,6 +164,19 @@ double bench_lat_us(bench_lat *l, double q)
     return (double)l->v[i < l->n ? i : l->n - 1] / 1000.0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, int n)
+{
+    if (n <= 0) return 0;
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 void bench_lat_free(bench_lat *l)
 {
     free(l->v);

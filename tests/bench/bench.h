@@ -60,6 +60,9 @@ void bench_lat_add(bench_lat *l, uint64_t ns);
 double bench_lat_us(bench_lat *l, double q);
 void bench_lat_free(bench_lat *l);
 
+/* The median of n values (v is sorted in place), and their range. */
+double bench_median(double *v, int n);
+
 /* A section of the table: a heading, then rows of name, value, unit,
  * note. Each row is also stored in the figures under section.key. */
 void bench_section(bench *b, const char *section, const char *title);

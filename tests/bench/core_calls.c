@@ -319,8 +319,7 @@ static void measure(bench *b, core_world *w, instance *inst, const placement *p)
         host_tput[i] = (double)(tn / rounds * rounds) / hs;
     }
     double per = 1e3 * 2.0 * (double)(tn / rounds * rounds); /* ns -> us, both windows */
-    if (floor_stop(&fp) < 0)
-        bench_fail(b, "floor: the ping-pong process failed");
+    if (floor_stop(&fp) < 0) bench_fail(b, "floor: the ping-pong process failed");
 
     char sec[32], title[200], k[96];
     snprintf(sec, sizeof(sec), "calls_%s", p->name);
