@@ -25,11 +25,12 @@ struct nats_peer {
     netbuf nb;
     unsigned runs;
     long total; /* messages acknowledged over all runs */
+    char pub_head[96];
     char value[EVENT_BYTES];
 };
 
 typedef struct nats_msg {
-    char subject[128];
+    const char *subject; /* valid until the next read */
     const char *body;
     size_t len;
 } nats_msg;
@@ -58,7 +59,7 @@ static int read_msg(nats_peer *n, nats_msg *m)
             nb_rewind(nb, mark);
             return 0;
         }
-        snprintf(m->subject, sizeof(m->subject), "%s", tok[1]);
+        m->subject = tok[1];
         size_t hdr = line[0] == 'H' ? strtoul(tok[nt - 2], NULL, 10) : 0;
         m->body = body + hdr;
         m->len = total - hdr;
@@ -160,9 +161,9 @@ void nats_stop(nats_peer *n)
     free(n);
 }
 
-static void queue_pub(nats_peer *n, const char *subject)
+static void queue_pub(nats_peer *n)
 {
-    nb_printf(&n->nb, "PUB %s " ACK_SUBJECT " %d\r\n", subject, EVENT_BYTES);
+    nb_write(&n->nb, n->pub_head, strlen(n->pub_head));
     nb_write(&n->nb, n->value, EVENT_BYTES);
     nb_write(&n->nb, "\r\n", 2);
 }
@@ -172,10 +173,12 @@ pub_result nats_publish(nats_peer *n, const pub_plan *p)
     pub_result res = {.ok = true};
     char subject[32];
     snprintf(subject, sizeof(subject), "bench.r%u", ++n->runs);
+    snprintf(n->pub_head, sizeof(n->pub_head), "PUB %s " ACK_SUBJECT " %d\r\n", subject,
+             EVENT_BYTES);
     long issued = 0, answered = 0;
     uint64_t t0 = bench_now_ns(), stop_at = t0 + (uint64_t)(p->seconds * 1e9);
     for (; issued < (long)p->window && issued < p->max_events; issued++)
-        queue_pub(n, subject);
+        queue_pub(n);
     bool stopping = false;
     while (answered < issued && res.ok) {
         if (nb_flush(&n->nb) < 0 || nb_fill(&n->nb) <= 0) {
@@ -201,7 +204,7 @@ pub_result nats_publish(nats_peer *n, const pub_plan *p)
             if (!stopping && (issued >= p->max_events || bench_now_ns() >= stop_at))
                 stopping = true;
             if (!stopping) {
-                queue_pub(n, subject);
+                queue_pub(n);
                 issued++;
             }
         }
