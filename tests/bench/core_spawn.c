@@ -59,18 +59,6 @@ static double start_group(bench *b, core_world *w, group *g, double *first_s)
     return took;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n ? v[n / 2] : 0;
-}
-
 void bench_core_spawn(bench *b, core_world *w)
 {
     instance *solo = core_add_echo(w, b, "spawn-solo", false);
@@ -95,13 +83,13 @@ void bench_core_spawn(bench *b, core_world *w)
     for (int r = 0; r < reps; r++)
         one_max = one[r] > one_max ? one[r] : one_max;
     bench_section(b, "spawn", "Spawn-to-ready (runner exec, sandbox, dlopen, handshake, init)");
-    bench_row(b, "spawn", "1 instance, median", median(one, reps) * 1e3, "ms", "of %d starts",
+    bench_row(b, "spawn", "1 instance, median", bench_median(one, reps) * 1e3, "ms", "of %d starts",
               reps);
     bench_row(b, "spawn", "1 instance, slowest", one_max * 1e3, "ms", NULL);
-    bench_row(b, "spawn", "20 together, all ready (median)", median(all, reps_n) * 1e3, "ms",
+    bench_row(b, "spawn", "20 together, all ready (median)", bench_median(all, reps_n) * 1e3, "ms",
               "of %d starts", reps_n);
-    bench_row(b, "spawn", "20 together, first ready (median)", median(first, reps_n) * 1e3, "ms",
-              NULL);
+    bench_row(b, "spawn", "20 together, first ready (median)", bench_median(first, reps_n) * 1e3,
+              "ms", NULL);
 }
 
 /* ---- memory of the real host --------------------------------------------------- */
