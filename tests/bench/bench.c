@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -410,6 +411,7 @@ int bench_server_start(bench_server *s, char *const argv[], int timeout_ms)
         }
         if (null >= 0) dup2(null, 0);
         setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a benchmark that dies */
         /* Debian installs nats-server in /usr/sbin. */
         const char *path = getenv("PATH");
         char p[4096];
