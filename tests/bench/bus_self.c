@@ -56,10 +56,10 @@ static void on_idle(uv_idle_t *h)
 {
     self_bus *s = h->data;
     /* Acks may deliver more, which queue more acks: take the batch first. */
+    uint64_t *batch = s->acks;
     size_t n = s->nacks;
-    uint64_t *batch = malloc(n * sizeof(*batch));
-    memcpy(batch, s->acks, n * sizeof(*batch));
-    s->nacks = 0;
+    s->acks = NULL;
+    s->nacks = s->capacks = 0;
     uv_idle_stop(h);
     for (size_t i = 0; i < n; i++)
         if (bus_ack(s->bus, batch[i]) != 0)
@@ -70,8 +70,14 @@ static void on_idle(uv_idle_t *h)
 static void defer_ack(self_bus *s, uint64_t id)
 {
     if (s->nacks == s->capacks) {
-        s->capacks = s->capacks ? s->capacks * 2 : 1024;
-        s->acks = realloc(s->acks, s->capacks * sizeof(*s->acks));
+        size_t cap = s->capacks ? s->capacks * 2 : 1024;
+        uint64_t *nv = realloc(s->acks, cap * sizeof(*nv));
+        if (!nv) {
+            bench_fail(s->b, "out of memory");
+            return;
+        }
+        s->acks = nv;
+        s->capacks = cap;
     }
     s->acks[s->nacks++] = id;
     uv_idle_start(&s->idle, on_idle);
