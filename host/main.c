@@ -30,6 +30,9 @@ static const struct command {
     {"routes", cmd_routes, "print the HTTP API's routes (--json)"},
     {"backup", cmd_backup, "hot, compacted copy of the store: backup --to FILE"},
     {"restore", cmd_restore, "put a backup back: restore --from FILE (host stopped)"},
+    {"plugin", cmd_plugin, "run a plugin in the harness; pack, install, list, remove packages"},
+    {"trust", cmd_trust, "keys trusted to sign packages: trust add|list|remove"},
+    {"keygen", cmd_keygen, "make an Ed25519 key pair for signing packages"},
 };
 
 static void usage(FILE *to)

@@ -12,13 +12,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-smoke}
 BENCH_BUILD=${BENCH_BUILD:-build-bench}
-export BENCH_OUT=${BENCH_OUT:-$PWD/$BENCH_BUILD/results}
 if [[ $mode == smoke ]]; then
   BENCH_BUILD=${TEST_BUILD:-build-test}   # smoke runs reuse the test build
 else
   cmake -S . -B "$BENCH_BUILD" -DCMAKE_BUILD_TYPE=Release -DAH_TEST_BUILD=ON >/dev/null
   cmake --build "$BENCH_BUILD" -j"$(nproc)"
 fi
+# Beside the build that ran: smoke figures never overwrite a full run's.
+export BENCH_OUT=${BENCH_OUT:-$PWD/$BENCH_BUILD/results}
 mkdir -p "$BENCH_OUT"
 status=0
 for b in "$BENCH_BUILD"/tests/bench/bench_*; do

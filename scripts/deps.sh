@@ -4,7 +4,7 @@
 # command to run and exits non-zero.
 set -euo pipefail
 
-BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
+BUILD_PKGS=(build-essential cmake pkg-config clang lld libclang-rt-14-dev
   libuv1-dev liblmdb-dev lmdb-utils libjansson-dev libsodium-dev libseccomp-dev
   libcurl4-openssl-dev libmicrohttpd-dev libffi-dev libarchive-dev libcmocka-dev
   libyaml-dev curl jq openssl ca-certificates)

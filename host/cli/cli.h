@@ -43,5 +43,13 @@ int cmd_token(int argc, char **argv);
 int cmd_routes(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_plugin(int argc, char **argv);
+int cmd_plugin_run(int argc, char **argv);
+int cmd_plugin_pack(int argc, char **argv);
+int cmd_plugin_install(int argc, char **argv);
+int cmd_plugin_list(int argc, char **argv);
+int cmd_plugin_remove(int argc, char **argv);
+int cmd_trust(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

@@ -118,6 +118,12 @@ int config_finalize(config *c, const char *path, char *err, size_t errlen)
         resolve(c->master_key, sizeof(c->master_key), mk);
     else
         snprintf(c->master_key, sizeof(c->master_key), "%s/master.key", c->data_dir);
+    const char *tk = json_string_value(json_object_get(c->json, "trusted_keys_dir"));
+    if (tk)
+        resolve(c->trusted_keys_dir, sizeof(c->trusted_keys_dir), tk);
+    else
+        snprintf(c->trusted_keys_dir, sizeof(c->trusted_keys_dir), "%s/trusted-keys",
+                 c->data_dir);
     return 0;
 }
 

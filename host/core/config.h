@@ -19,6 +19,7 @@ typedef struct config {
     char plugins_dir[1024];
     char runner[1024];
     char master_key[1024];
+    char trusted_keys_dir[1024]; /* keys trusted to sign plugin packages */
 } config;
 
 /* Start from a file (path may be NULL for the embedded defaults). On error

@@ -34,6 +34,8 @@ static struct {
     int nfiles;
     char *secrets[MAX_SECRETS];
     int nsecrets;
+    log_tap_fn tap;
+    void *tap_ud;
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER, .to_stderr = true, .min_level = LOG_INFO};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -90,6 +92,14 @@ void log_shutdown(void)
     L.dir[0] = 0;
     pthread_mutex_unlock(&L.mu);
     log_redact_clear();
+}
+
+void log_set_tap(log_tap_fn fn, void *ud)
+{
+    pthread_mutex_lock(&L.mu);
+    L.tap = fn;
+    L.tap_ud = ud;
+    pthread_mutex_unlock(&L.mu);
 }
 
 void log_redact_add(const char *secret)
@@ -298,6 +308,8 @@ void log_write(const char *kind, log_level level, const char *component, const l
             out[len] = '\n';
             out[len + 1] = 0;
             write_file_locked(kind, out, len + 1);
+            if (L.tap)
+                L.tap(L.tap_ud, kind, level, clean);
             if (level >= LOG_ERROR && strcmp(kind, "errors") != 0)
                 write_file_locked("errors", out, len + 1);
             if (L.nsecrets) {

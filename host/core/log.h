@@ -44,6 +44,14 @@ void log_shutdown(void);
 void log_write(const char *kind, log_level level, const char *component, const log_ctx *ctx,
                const json_t *fields, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* A tap sees every record written, after redaction: its kind ("host",
+ * "plugins/<instance>", ...), level and the JSON line (no newline). It runs
+ * under the logger's lock, on whichever thread logged, and must not log.
+ * One tap at a time; NULL removes it. For tools that show logs themselves
+ * (the plugin harness). */
+typedef void (*log_tap_fn)(void *ud, const char *kind, log_level level, const char *line);
+void log_set_tap(log_tap_fn fn, void *ud);
+
 /* Redaction of secret values (copied; strings shorter than 4 bytes are
  * ignored as too ambiguous to mask). */
 void log_redact_add(const char *secret);

@@ -162,7 +162,7 @@ static void on_scan(void *ud, inst_req req, json_t *body)
         instance_answer_error(req, AH_EINVAL, "invalid_key", "prefix or after too long");
         return;
     }
-    size_t plen = 0, slen = 0;
+    size_t plen = 0, slen = 0; /* set by ns_key; -O3 cannot see it (-Wmaybe-uninitialized) */
     char *pk = ns_key(instance_id(req.inst), prefix, &plen);
     char *sk = ns_key(instance_id(req.inst), after && strcmp(after, prefix) > 0 ? after : prefix,
                       &slen);

@@ -9,6 +9,7 @@
 #include "../ipc/chan.h"
 #include "../ipc/frame.h"
 #include "../ipc/idmap.h"
+#include "../ipc/jsonw.h"
 #include "exports.h"
 
 #include <errno.h>
@@ -93,11 +94,12 @@ static int send_raw(ah_ctx *c, uint16_t type, uint64_t id, const char *body, siz
 /* Send a message whose body is `o` (stolen). */
 static int send_json(ah_ctx *c, uint16_t type, uint64_t id, json_t *o)
 {
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    size_t len = 0;
+    char *s = o ? ah_json_dumps(o, &len) : NULL; /* json_dumps's bytes, faster */
     json_decref(o);
     if (o && !s)
         return AH_ENOMEM;
-    int rc = send_raw(c, type, id, s ? s : "", s ? strlen(s) : 0);
+    int rc = send_raw(c, type, id, s ? s : "", len);
     free(s);
     return rc;
 }

@@ -1,0 +1,341 @@
+/*
+ * harness_io.c - what the plugin under the harness asks of the host, and
+ * the lines the harness prints: publishes go to the bus of the temporary
+ * store once the manifest allows them; acks and nacks settle script items;
+ * HTTP requests pass the egress allowlist as the broker builds it, then are
+ * answered from the recorded responses; the plugin's logs arrive through a
+ * tap on the host's logger.
+ */
+#include "../../sdk/ipc/frame.h"
+#include "harness_priv.h"
+
+#include <agenthost/plugin.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- output --------------------------------------------------------------- */
+
+static int current_line(hx *h)
+{
+    if (h->waiting >= 0) return h->sc.items[h->waiting].line;
+    return 0;
+}
+
+/* Print one record (stolen). Secret values the host read are masked, as
+ * in its logs (records from the logger's tap are masked already, and the
+ * tap holds the logger's lock). */
+static void emit_as(hx *h, json_t *o, bool redact)
+{
+    if (!o) return;
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!s) return;
+    if (redact) log_redact_inplace(s);
+    pthread_mutex_lock(&h->out_mu);
+    fputs(s, h->o->out);
+    fputc('\n', h->o->out);
+    fflush(h->o->out);
+    pthread_mutex_unlock(&h->out_mu);
+    free(s);
+}
+
+void hx_emit(hx *h, json_t *o)
+{
+    emit_as(h, o, true);
+}
+
+json_t *hx_record(hx *h, const char *type, int line)
+{
+    if (!line) line = current_line(h);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string(type));
+    if (line > 0) json_object_set_new(o, "line", json_integer(line));
+    return o;
+}
+
+/* The logger's tap: the plugin's own log lines and its security events. */
+void hx_on_log_line(void *ud, const char *kind, log_level level, const char *line)
+{
+    hx *h = ud;
+    char mine[96];
+    snprintf(mine, sizeof(mine), "plugins/%s", h->instance_id);
+    bool plugin = !strcmp(kind, mine), security = !strcmp(kind, "security");
+    /* The host's own records ("host", "errors") are not the plugin's doing. */
+    if (!plugin &&
+        (!strcmp(kind, "host") || !strcmp(kind, "errors") || !strncmp(kind, "plugins/", 8)))
+        return;
+    json_t *rec = json_loads(line, 0, NULL);
+    const char *inst = json_string_value(json_object_get(rec, "instance"));
+    if (rec && (plugin || (inst && !strcmp(inst, h->instance_id)))) {
+        json_t *o = hx_record(h, security ? "security" : "log", 0);
+        json_object_set_new(o, "level", json_string(log_level_name(level)));
+        if (plugin)
+            json_object_set(o, "stream", json_object_get(rec, "stream"));
+        else if (security)
+            json_object_set(o, "event", json_object_get(rec, "event"));
+        else
+            json_object_set_new(o, "channel", json_string(kind)); /* log_record */
+        json_object_set(o, "msg", json_object_get(rec, "msg"));
+        emit_as(h, o, false);
+    }
+    json_decref(rec);
+}
+
+/* ---- the plugin's requests ---------------------------------------------- */
+
+typedef struct pub_op {
+    hx *h;
+    inst_req req;
+    json_t *rec;
+} pub_op;
+
+static void published(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
+{
+    pub_op *op = ud;
+    if (status || n != 1) {
+        int code = status ? status : AH_EIO;
+        json_object_set_new(op->rec, "error", json_string(ah_strerror(code)));
+        instance_answer_error(op->req, code, "store", ah_strerror(code));
+    } else {
+        json_object_set_new(op->rec, "offset", json_integer((json_int_t)offsets[0]));
+        if (dup[0]) json_object_set_new(op->rec, "duplicate", json_true());
+        instance_answer(
+            op->req, json_pack("{s:I,s:b}", "offset", (json_int_t)offsets[0], "duplicate", dup[0]));
+    }
+    hx_emit(op->h, op->rec);
+    free(op);
+}
+
+static void on_publish(void *ud, inst_req req, json_t *body)
+{
+    hx *h = ud;
+    const char *topic = json_string_value(json_object_get(body, "topic"));
+    json_t *rec = hx_record(h, "publish", 0);
+    json_object_set_new(rec, "topic", topic ? json_string(topic) : json_null());
+    static const char *const fields[] = {"key", "idempotency_key", "headers", "body"};
+    for (size_t i = 0; i < 4; i++)
+        if (json_object_get(body, fields[i]))
+            json_object_set(rec, fields[i], json_object_get(body, fields[i]));
+    h->n.publishes++;
+    if (!topic || topic[0] == '$' || !manifest_may_publish(h->m, topic)) {
+        h->n.denied++;
+        json_object_set_new(rec, "denied", json_true());
+        json_object_set_new(rec, "error",
+                            json_string("the manifest does not declare this topic in publishes"));
+        hx_emit(h, rec);
+        instance_answer_error(req, AH_EDENIED, "denied",
+                              "the manifest does not declare this topic in publishes");
+        return;
+    }
+    pub_op *op = malloc(sizeof(*op));
+    char err[300];
+    if (!op) {
+        json_decref(rec);
+        instance_answer_error(req, AH_ENOMEM, "no_memory", "out of memory");
+        return;
+    }
+    *op = (pub_op){.h = h, .req = req, .rec = rec};
+    bus_msg msg = {.topic = topic,
+                   .key = json_string_value(json_object_get(body, "key")),
+                   .idempotency_key = json_string_value(json_object_get(body, "idempotency_key")),
+                   .headers = json_object_get(body, "headers"),
+                   .body = json_object_get(body, "body")};
+    int rc = bus_publish(h->bus, &msg, 1, false, published, op, err, sizeof(err));
+    if (rc) {
+        json_object_set_new(rec, "error", json_string(err));
+        hx_emit(h, rec);
+        free(op);
+        instance_answer_error(req, rc, rc == AH_ETOOBIG ? "too_large" : "invalid", err);
+    }
+}
+
+static void on_settle(hx *h, inst_req req, json_t *body, bool ack)
+{
+    slot *s = ah_idmap_get(&h->deliveries, req.id);
+    if (!s || s->state == DONE) {
+        h->n.protocol++;
+        hx_emit(h,
+                json_pack("{s:s,s:s}", "type", "protocol", "msg",
+                          s ? "an event settled twice" : "ack or nack of a delivery never made"));
+        return;
+    }
+    const script_item *it = &h->sc.items[s->i];
+    json_t *o = hx_record(h, ack ? "ack" : "nack", it->line);
+    json_object_set(o, "id", json_object_get(it->event, "id"));
+    if (!ack) {
+        json_object_set(o, "error", json_object_get(body, "error"));
+        json_object_set(o, "retry_after_ms", json_object_get(body, "retry_after_ms"));
+    }
+    if (s->state == TIMED_OUT) {
+        json_object_set_new(o, "late", json_true());
+    } else if (ack) {
+        h->n.acked++;
+    } else {
+        h->n.nacked++;
+    }
+    hx_emit(h, o);
+    if (s->state == PENDING)
+        hx_settle(s, DONE);
+    else
+        s->state = DONE;
+}
+
+static void on_ack(void *ud, inst_req req, json_t *body)
+{
+    on_settle(ud, req, body, true);
+}
+
+static void on_nack(void *ud, inst_req req, json_t *body)
+{
+    on_settle(ud, req, body, false);
+}
+
+static void on_metric(void *ud, inst_req req, json_t *body)
+{
+    (void)req;
+    static const char *const kinds[] = {"counter", "gauge", "histogram"};
+    json_int_t k = json_integer_value(json_object_get(body, "kind"));
+    json_t *o = hx_record(ud, "metric", 0);
+    json_object_set(o, "name", json_object_get(body, "name"));
+    json_object_set_new(o, "kind", json_string(k >= 0 && k < 3 ? kinds[k] : "unknown"));
+    json_object_set(o, "value", json_object_get(body, "value"));
+    if (json_object_get(body, "labels"))
+        json_object_set(o, "labels", json_object_get(body, "labels"));
+    hx_emit(ud, o);
+}
+
+static void send_answer(inst_req req, json_t *answer, json_t *chunks)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(chunks, i, c) instance_send_partial(req, AH_MSG_HTTP_CHUNK, json_incref(c));
+    json_decref(chunks);
+    instance_answer(req, answer);
+}
+
+static void on_delayed_closed(uv_handle_t *t)
+{
+    free(t->data);
+}
+
+static void drop_delayed(hx *h, delayed *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        h->delayed = d->next;
+    if (d->next) d->next->prev = d->prev;
+    uv_close((uv_handle_t *)&d->t, on_delayed_closed);
+}
+
+static void on_delay_over(uv_timer_t *t)
+{
+    delayed *d = t->data;
+    send_answer(d->req, d->answer, d->chunks);
+    drop_delayed(d->h, d);
+}
+
+/* The broker's first checks on a request: a usable URL, an http(s)
+ * scheme, an allowlist entry, and for an IP literal its address class. No
+ * name is resolved (the recorded responses stand in for the network). */
+static bool allowed(hx *h, const char *url, char *why, size_t len)
+{
+    egress_target t;
+    char perr[300];
+    if (!url || policy_parse_url(url, &t, perr, sizeof(perr)) < 0) {
+        snprintf(why, len, "invalid URL: %s", url ? perr : "none");
+        return false;
+    }
+    const char *bad = NULL;
+    if (!h->egress_ok)
+        bad = h->egress_err;
+    else if (strcmp(t.scheme, "http") != 0 && strcmp(t.scheme, "https") != 0)
+        bad = "only http and https requests are served";
+    else if (!policy_match(&h->egress, &t))
+        bad = "destination not in the manifest's egress allowlist";
+    else if (t.ip_literal) {
+        policy_self self;
+        memset(&self, 0, sizeof(self));
+        if (policy_self_init(&self, "127.0.0.1:0") == 0) {
+            bad = policy_check_target_address(&h->egress, &t, (const struct sockaddr *)&t.ip,
+                                              t.port, &self);
+            policy_self_free(&self);
+        }
+    }
+    if (bad) snprintf(why, len, "egress to %s://%s:%d refused: %s", t.scheme, t.host, t.port, bad);
+    return bad == NULL;
+}
+
+static void on_http(void *ud, inst_req req, json_t *body)
+{
+    hx *h = ud;
+    json_t *rec = hx_record(h, "http", 0);
+    static const char *const fields[] = {"method", "url", "headers", "body", "body_b64"};
+    for (size_t i = 0; i < 5; i++) {
+        const json_t *v = json_object_get(body, fields[i]);
+        if (v && !(json_is_array(v) && !json_array_size(v)))
+            json_object_set(rec, fields[i], (json_t *)v);
+    }
+    bool stream = json_integer_value(json_object_get(body, "flags")) & AH_HTTP_STREAM;
+    if (stream) json_object_set_new(rec, "stream", json_true());
+    h->n.http++;
+    char why[400];
+    if (!allowed(h, json_string_value(json_object_get(body, "url")), why, sizeof(why))) {
+        h->n.refused++;
+        json_object_set_new(rec, "refused", json_true());
+        json_object_set_new(rec, "error", json_string(why));
+        hx_emit(h, rec);
+        instance_answer(req, json_pack("{s:i,s:I,s:{s:i,s:s,s:s}}", "status", 0, "retries",
+                                       (json_int_t)0, "error", "errno", AH_EDENIED, "code",
+                                       "refused", "message", why));
+        return;
+    }
+    int i = replay_match(h->rp, body);
+    json_t *answer, *chunks = NULL;
+    if (i < 0) {
+        h->n.unmatched++;
+        answer = replay_unmatched(body);
+        json_object_set_new(rec, "unmatched", json_true());
+        json_object_set(rec, "error", json_object_get(json_object_get(answer, "error"), "message"));
+    } else {
+        answer = replay_answer(h->rp, i, stream, &chunks);
+        json_object_set_new(rec, "entry", json_integer(replay_line(h->rp, i)));
+        const json_t *e = json_object_get(answer, "error");
+        if (e)
+            json_object_set(rec, "error", json_object_get(e, "code"));
+        else
+            json_object_set(rec, "status", json_object_get(answer, "status"));
+    }
+    hx_emit(h, rec);
+    uint32_t delay = i >= 0 ? replay_delay_ms(h->rp, i) : 0;
+    delayed *d = delay ? calloc(1, sizeof(*d)) : NULL;
+    if (!d) {
+        send_answer(req, answer, chunks);
+        return;
+    }
+    *d = (delayed){.h = h, .req = req, .answer = answer, .chunks = chunks, .next = h->delayed};
+    if (h->delayed) h->delayed->prev = d;
+    h->delayed = d;
+    uv_timer_init(loop_uv(h->loop), &d->t);
+    d->t.data = d;
+    uv_timer_start(&d->t, on_delay_over, delay, 0);
+}
+
+void hx_attach_requests(hx *h)
+{
+    supervisor_set_handler(h->sup, AH_MSG_PUBLISH, on_publish, h);
+    supervisor_set_handler(h->sup, AH_MSG_ACK, on_ack, h);
+    supervisor_set_handler(h->sup, AH_MSG_NACK, on_nack, h);
+    supervisor_set_handler(h->sup, AH_MSG_HTTP, on_http, h);
+    supervisor_set_handler(h->sup, AH_MSG_METRIC, on_metric, h);
+}
+
+void hx_detach_requests(hx *h)
+{
+    while (h->delayed) {
+        json_decref(h->delayed->answer);
+        json_decref(h->delayed->chunks);
+        drop_delayed(h, h->delayed);
+    }
+}

@@ -1,0 +1,44 @@
+/*
+ * pkgcraft.h - writes plugin packages the way an attacker (or a buggy
+ * tool) might: any entry types and paths, optional and possibly wrong
+ * signatures. It implements the package format (docs/adr/0010) on its
+ * own, with libarchive and libsodium, so the tests do not trust the code
+ * they test to build their inputs.
+ */
+#ifndef PKGCRAFT_H
+#define PKGCRAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum craft_type {
+    CRAFT_FILE = 0, /* data/len, or `zeros` bytes of zeros, or the file at `from` */
+    CRAFT_DIR,
+    CRAFT_SYMLINK,  /* target */
+    CRAFT_HARDLINK, /* target */
+    CRAFT_CHARDEV,
+} craft_type;
+
+typedef struct craft_entry {
+    const char *path;
+    craft_type type;
+    const char *data; /* NUL-terminated text, or NULL */
+    const char *from; /* copy this file's bytes, or NULL */
+    uint64_t zeros;   /* that many zero bytes */
+    const char *target;
+} craft_entry;
+
+typedef struct craft_opts {
+    const char *key; /* secret key file (agenthost keygen); NULL: unsigned */
+    /* What the signature covers; NULL: the entries written. Differences
+     * between the two make a package tampered after signing. */
+    const craft_entry *signed_entries;
+    size_t nsigned;
+    bool corrupt_signature; /* flip a bit of the signature itself */
+} craft_opts;
+
+/* Write the package to out. 0, or -1 with a message on stderr. */
+int craft_package(const char *out, const craft_entry *e, size_t n, const craft_opts *o);
+
+#endif
