@@ -329,6 +329,43 @@ uint64_t bench_pss(pid_t pid)
     return kb_field(path, "Pss");
 }
 
+/* Children of pid, from every /proc/N/stat (no /proc/P/task/T/children
+ * on every kernel). Returns how many were stored in out. */
+static size_t children_of(pid_t pid, pid_t *out, size_t cap)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && n < cap && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f) continue;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[k] = 0;
+        char *p = strrchr(buf, ')');
+        int ppid = 0;
+        if (p && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == pid) out[n++] = atoi(e->d_name);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+uint64_t bench_tree(pid_t pid, uint64_t (*measure)(pid_t))
+{
+    pid_t tree[16];
+    size_t n = 0;
+    tree[n++] = pid;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += measure(tree[i]);
+        n += children_of(tree[i], tree + n, sizeof(tree) / sizeof(tree[0]) - n);
+    }
+    return sum;
+}
+
 /* ---- servers ----------------------------------------------------------------- */
 
 int bench_free_port(void)

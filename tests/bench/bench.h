@@ -84,6 +84,10 @@ int bench_cpus(void);
 /* Resident and proportional set size of a process in bytes (0 if gone). */
 uint64_t bench_rss(pid_t pid);
 uint64_t bench_pss(pid_t pid);
+/* The same over pid and its descendants: a confined instance is the runner
+ * the host started, the init of its pid namespace and the plugin process
+ * (docs/adr/0009-pid-namespace-relay.md). bench_tree(pid, bench_pss). */
+uint64_t bench_tree(pid_t pid, uint64_t (*measure)(pid_t));
 
 /* ---- servers on loopback --------------------------------------------------- */
 

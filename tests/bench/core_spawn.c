@@ -148,8 +148,8 @@ static int measure_host(bench *b, int n, mem *out)
     {
         pid_t pid = (pid_t)json_integer_value(json_object_get(it, "pid"));
         if (pid > 0 && k < 64) {
-            rss[k] = bench_rss(pid);
-            pss[k] = bench_pss(pid);
+            rss[k] = bench_tree(pid, bench_rss);
+            pss[k] = bench_tree(pid, bench_pss);
             out->inst_rss_sum += rss[k];
             out->inst_pss_sum += pss[k];
             k++;
