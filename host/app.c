@@ -105,8 +105,7 @@ static int open_modules(app *a, char *err, size_t errlen)
                  strerror(errno));
         return -1;
     }
-    if (lock_data_dir(a, err, errlen) < 0)
-        return -1;
+    if (lock_data_dir(a, err, errlen) < 0) return -1;
     if (loop_new(&a->loop) < 0) {
         snprintf(err, errlen, "cannot create the event loop");
         return -1;
@@ -114,10 +113,8 @@ static int open_modules(app *a, char *err, size_t errlen)
     store_opts so = {.dir = c->data_dir,
                      .map_size = (size_t)config_int(c, "store", "map_mb") << 20,
                      .max_map_size = (size_t)config_int(c, "store", "max_map_mb") << 20};
-    if (store_open(&a->st, a->loop, &so, err, errlen) != 0)
-        return -1;
-    if (secrets_open(&a->sec, a->st, c->master_key, true, err, errlen) != 0)
-        return -1;
+    if (store_open(&a->st, a->loop, &so, err, errlen) != 0) return -1;
+    if (secrets_open(&a->sec, a->st, c->master_key, true, err, errlen) != 0) return -1;
     bus_opts bo = {
         .max_event_bytes = (size_t)config_int(c, "bus", "max_event_kb") << 10,
         .idempotency_window_ms = (uint64_t)config_int(c, "bus", "idempotency_window_s") * 1000u,
@@ -132,10 +129,8 @@ static int open_modules(app *a, char *err, size_t errlen)
         .sweep_interval_ms = (uint32_t)config_int(c, "bus", "sweep_interval_ms"),
         .topic_overrides = json_object_get(json_object_get(c->json, "bus"), "topics"),
     };
-    if (bus_open(&a->bus, a->loop, a->st, &bo, err, errlen) != 0)
-        return -1;
-    if (registry_scan(&a->reg, c->plugins_dir, err, errlen) < 0)
-        return -1;
+    if (bus_open(&a->bus, a->loop, a->st, &bo, err, errlen) != 0) return -1;
+    if (registry_scan(&a->reg, c->plugins_dir, err, errlen) < 0) return -1;
     supervisor_opts sv = {
         .runner = c->runner,
         .ping_interval_ms = (uint32_t)config_int(c, "supervisor", "ping_interval_ms"),
@@ -173,8 +168,7 @@ static int open_modules(app *a, char *err, size_t errlen)
         .max_idle_connections = (uint32_t)config_int(c, "broker", "max_idle_connections"),
         .listen = c->listen,
     };
-    if (broker_new(&a->egress, a->loop, &eo, err, errlen) != 0)
-        return -1;
+    if (broker_new(&a->egress, a->loop, &eo, err, errlen) != 0) return -1;
     broker_attach(a->egress, a->sup);
     add_instances(a);
     if (bus_plugins_attach(&a->busp, a->bus, a->sup, json_object_get(c->json, "instances"), err,
@@ -196,8 +190,7 @@ static int open_modules(app *a, char *err, size_t errlen)
                 token);
         log_info("host", "created the first admin API token (shown once on the terminal)");
     }
-    if (api_start(&a->http, a, err, errlen) < 0)
-        return -1;
+    if (api_start(&a->http, a, err, errlen) < 0) return -1;
     broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
     metrics_add_collector(metrics_process_collector, NULL);
     return 0;
@@ -211,20 +204,17 @@ static void close_modules(app *a)
     broker_free(a->egress); /* running requests are dropped unanswered */
     a->egress = NULL;
     bus_close(a->bus);
-    if (a->st)
-        store_close(a->st); /* answers pending writes; instances and bus still exist */
+    if (a->st) store_close(a->st); /* answers pending writes; instances and bus still exist */
     a->st = NULL;
     bus_free(a->bus);
     bus_plugins_detach(a->busp);
-    if (a->sup)
-        supervisor_free(a->sup);
+    if (a->sup) supervisor_free(a->sup);
     kv_detach(a->kv);
     pmetrics_detach(a->pmetrics);
     registry_free(a->reg);
     secrets_close(a->sec);
     loop_free(a->loop);
-    if (a->lock_fd >= 0)
-        close(a->lock_fd);
+    if (a->lock_fd >= 0) close(a->lock_fd);
 }
 
 int app_run(config *cfg)
@@ -257,8 +247,7 @@ int app_run(config *cfg)
         for (size_t i = 0; i < supervisor_count(a.sup); i++) {
             json_t *st = instance_status(supervisor_at(a.sup, i));
             json_int_t pid = json_integer_value(json_object_get(st, "pid"));
-            if (pid > 0)
-                kill((pid_t)pid, SIGKILL);
+            if (pid > 0) kill((pid_t)pid, SIGKILL);
             json_decref(st);
         }
     }

@@ -35,7 +35,7 @@ typedef struct app {
     bus_plugins *busp;
     api *http;
     int lock_fd;
-    int signals;   /* termination signals received */
+    int signals; /* termination signals received */
     int exit_code;
 } app;
 

@@ -24,22 +24,17 @@ static json_t *scalar(const yaml_event_t *ev)
 {
     const char *v = (const char *)ev->data.scalar.value;
     size_t n = ev->data.scalar.length;
-    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return json_stringn(v, n);
-    if (!strcmp(v, "null") || !strcmp(v, "~") || n == 0)
-        return json_null();
-    if (!strcmp(v, "true"))
-        return json_true();
-    if (!strcmp(v, "false"))
-        return json_false();
+    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return json_stringn(v, n);
+    if (!strcmp(v, "null") || !strcmp(v, "~") || n == 0) return json_null();
+    if (!strcmp(v, "true")) return json_true();
+    if (!strcmp(v, "false")) return json_false();
     char *end;
     errno = 0;
     long long i = strtoll(v, &end, 10);
     if (*end == 0 && !errno && (v[0] != '0' || n == 1 || (v[0] == '-' && v[1] != '0')))
         return json_integer(i);
     double d = strtod(v, &end);
-    if (*end == 0 && !errno && strpbrk(v, ".eE"))
-        return json_real(d);
+    if (*end == 0 && !errno && strpbrk(v, ".eE")) return json_real(d);
     return json_stringn(v, n);
 }
 
@@ -57,8 +52,7 @@ static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev);
 static json_t *next_node(yaml_parser_t *p, int *end_type, yaml_event_type_t end)
 {
     yaml_event_t ev;
-    if (!yaml_parser_parse(p, &ev))
-        return NULL;
+    if (!yaml_parser_parse(p, &ev)) return NULL;
     if (ev.type == end) {
         *end_type = 1;
         yaml_event_delete(&ev);
@@ -88,8 +82,7 @@ static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev)
         json_t *a = json_array();
         for (;;) {
             json_t *v = next_node(p, &done, YAML_SEQUENCE_END_EVENT);
-            if (done)
-                break;
+            if (done) break;
             if (!v) {
                 json_decref(a);
                 return NULL;
@@ -103,8 +96,7 @@ static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev)
         json_t *o = json_object();
         for (;;) {
             json_t *k = next_node(p, &done, YAML_MAPPING_END_EVENT);
-            if (done)
-                break;
+            if (done) break;
             json_t *v = k ? next_node(p, &done, YAML_MAPPING_END_EVENT) : NULL;
             if (!k || !v || !json_is_string(k)) {
                 fprintf(stderr, "yaml2json: mapping keys must be strings\n");
@@ -149,8 +141,7 @@ int main(int argc, char **argv)
             break;
         }
         yaml_event_delete(&ev);
-        if (t == YAML_STREAM_END_EVENT)
-            break;
+        if (t == YAML_STREAM_END_EVENT) break;
     }
     if (p.error != YAML_NO_ERROR || !root) {
         fprintf(stderr, "%s:%zu:%zu: %s\n", argv[1], p.problem_mark.line + 1,

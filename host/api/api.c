@@ -65,20 +65,15 @@ static unsigned *fail_slot(const char *ip, uint64_t now, bool create)
 {
     int free_slot = -1, oldest = 0;
     for (int i = 0; i < AUTH_FAIL_SLOTS; i++) {
-        if (fails[i].ip[0] && now - fails[i].first_ms > AUTH_FAIL_WINDOW_MS)
-            fails[i].ip[0] = 0;
+        if (fails[i].ip[0] && now - fails[i].first_ms > AUTH_FAIL_WINDOW_MS) fails[i].ip[0] = 0;
         if (!fails[i].ip[0]) {
-            if (free_slot < 0)
-                free_slot = i;
+            if (free_slot < 0) free_slot = i;
             continue;
         }
-        if (!strcmp(fails[i].ip, ip))
-            return &fails[i].count;
-        if (fails[i].first_ms < fails[oldest].first_ms)
-            oldest = i;
+        if (!strcmp(fails[i].ip, ip)) return &fails[i].count;
+        if (fails[i].first_ms < fails[oldest].first_ms) oldest = i;
     }
-    if (!create)
-        return NULL;
+    if (!create) return NULL;
     int s = free_slot >= 0 ? free_slot : oldest;
     snprintf(fails[s].ip, sizeof(fails[s].ip), "%s", ip);
     fails[s].count = 0;
@@ -95,8 +90,7 @@ static bool throttled(const char *ip)
 static void note_failure(api *x, http_req *req, const char *why)
 {
     unsigned *c = fail_slot(http_req_client_ip(req), ah_mono_ms(), true);
-    if (c)
-        (*c)++;
+    if (c) (*c)++;
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:s}", "event", "auth_failed", "client_ip",
                           http_req_client_ip(req), "path", http_req_path(req));
@@ -120,20 +114,19 @@ int api_body_json(http_req *req, json_t **out, json_t *empty)
         http_respond_error(req, 400, "empty_body", "a JSON body is required", NULL);
         return -1;
     }
-    if (empty)
-        json_decref(empty);
+    if (empty) json_decref(empty);
     const char *ct = http_req_header(req, "Content-Type");
     if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        http_respond_error(req, 415, "unsupported_media_type",
-                           "send the body as application/json", NULL);
+        http_respond_error(req, 415, "unsupported_media_type", "send the body as application/json",
+                           NULL);
         return -1;
     }
     json_error_t je;
     *out = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!*out) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "malformed JSON at line %d, column %d: %s", je.line,
-                 je.column, je.text);
+        snprintf(msg, sizeof(msg), "malformed JSON at line %d, column %d: %s", je.line, je.column,
+                 je.text);
         http_respond_error(req, 400, "malformed_json", msg, NULL);
         return -1;
     }
@@ -168,8 +161,7 @@ instance *api_instance(api *x, http_req *req, const route_params *p)
 
 static bool authenticate(api *x, http_req *req, const route *rt)
 {
-    if (rt->access == ROUTE_PUBLIC)
-        return true;
+    if (rt->access == ROUTE_PUBLIC) return true;
     if (throttled(http_req_client_ip(req))) {
         const char *h[] = {"Retry-After: 60", NULL};
         http_respond_error_h(req, 429, "too_many_requests",
@@ -212,9 +204,9 @@ static void on_request(void *ud, http_req *req)
     const route *rt;
     route_params params;
     char allow[64];
-    router_result rr = router_match(routes, sizeof(routes) / sizeof(routes[0]),
-                                    http_req_method(req), http_req_path(req), &rt, &params, allow,
-                                    sizeof(allow));
+    router_result rr =
+        router_match(routes, sizeof(routes) / sizeof(routes[0]), http_req_method(req),
+                     http_req_path(req), &rt, &params, allow, sizeof(allow));
     if (rr == ROUTER_BAD_PATH) {
         http_req_set_route(req, "(invalid)");
         http_respond_error(req, 400, "invalid_path", "the path is not valid", NULL);
@@ -235,8 +227,7 @@ static void on_request(void *ud, http_req *req)
         return;
     }
     http_req_set_route(req, rt->pattern);
-    if (!authenticate(x, req, rt))
-        return;
+    if (!authenticate(x, req, rt)) return;
     rt->fn(x, req, &params);
 }
 
@@ -270,12 +261,12 @@ static void on_done(void *ud, http_req *req)
                                        "route", rname, "status", st, NULL),
                         1);
     metrics_observe("agenthost_http_request_duration_seconds",
-                    metrics_labels(labels, sizeof(labels), "method", http_req_method(req),
-                                   "route", rname, NULL),
+                    metrics_labels(labels, sizeof(labels), "method", http_req_method(req), "route",
+                                   rname, NULL),
                     secs);
     log_ctx lc = {.request_id = http_req_id(req)};
-    json_t *f = json_pack("{s:s,s:s,s:s,s:i,s:I,s:f,s:s}", "method", http_req_method(req),
-                          "route", rname, "path", http_req_path(req), "status", status, "bytes",
+    json_t *f = json_pack("{s:s,s:s,s:s,s:i,s:I,s:f,s:s}", "method", http_req_method(req), "route",
+                          rname, "path", http_req_path(req), "status", status, "bytes",
                           (json_int_t)http_req_response_bytes(req), "latency_ms", secs * 1000.0,
                           "client_ip", http_req_client_ip(req));
     log_write("api", LOG_INFO, "http", &lc, f, "%s %s %d", http_req_method(req), rname, status);
@@ -317,8 +308,7 @@ int api_start(api **out, app *a, char *err, size_t errlen)
 
 void api_stop(api *x)
 {
-    if (!x)
-        return;
+    if (!x) return;
     api_metrics_stop(x->app);
     http_server_stop(x->srv);
     free(x);

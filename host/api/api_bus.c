@@ -19,8 +19,7 @@ static bool parse_u64(const char *s, uint64_t *out)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || !*s || s[0] == '-')
-        return false;
+    if (errno || *end || !*s || s[0] == '-') return false;
     *out = v;
     return true;
 }
@@ -39,16 +38,16 @@ void h_topics(void *ctx, http_req *req, const route_params *p)
 {
     (void)p;
     api *x = ctx;
-    http_respond_json(req, 200, json_pack("{s:o,s:s}", "topics", bus_topics(x->app->bus),
-                                          "backend", bus_backend_name(x->app->bus)));
+    http_respond_json(req, 200,
+                      json_pack("{s:o,s:s}", "topics", bus_topics(x->app->bus), "backend",
+                                bus_backend_name(x->app->bus)));
 }
 
 void h_topic(void *ctx, http_req *req, const route_params *p)
 {
     api *x = ctx;
     const char *topic;
-    if (!topic_param(req, p, &topic))
-        return;
+    if (!topic_param(req, p, &topic)) return;
     json_t *t = bus_topic(x->app->bus, topic);
     if (!t) {
         http_respond_error(req, 404, "not_found", "no such topic", NULL);
@@ -80,15 +79,14 @@ static void read_events(api *x, http_req *req, const char *topic)
             return;
         }
         uint64_t off;
-        if (bus_offset_at(x->app->bus, topic, ms, &off) == 0 && off > from)
-            from = off;
+        if (bus_offset_at(x->app->bus, topic, ms, &off) == 0 && off > from) from = off;
     }
     const char *key = http_req_query(req, "key");
     json_t *events;
     uint64_t next;
     char err[256];
-    int rc = bus_read(x->app->bus, topic, from, (size_t)limit, key, &events, &next, err,
-                      sizeof(err));
+    int rc =
+        bus_read(x->app->bus, topic, from, (size_t)limit, key, &events, &next, err, sizeof(err));
     if (rc) {
         http_respond_error(req, rc == AH_ENOTFOUND ? 404 : 503,
                            rc == AH_ENOTFOUND ? "not_found" : "unavailable", err, NULL);
@@ -100,8 +98,7 @@ static void read_events(api *x, http_req *req, const char *topic)
 void h_topic_events(void *ctx, http_req *req, const route_params *p)
 {
     const char *topic;
-    if (topic_param(req, p, &topic))
-        read_events(ctx, req, topic);
+    if (topic_param(req, p, &topic)) read_events(ctx, req, topic);
 }
 
 typedef struct pub_ctx {
@@ -139,8 +136,7 @@ static bool to_msg(http_req *req, const json_t *e, size_t i, bool array, const c
 {
     char field[64];
     const char *msg;
-    if (api_event_from_json(e, i, array, topic, m, field, sizeof(field), &msg) == 0)
-        return true;
+    if (api_event_from_json(e, i, array, topic, m, field, sizeof(field), &msg) == 0) return true;
     http_respond_error(req, 422, "invalid_event", msg, field[0] ? field : NULL);
     return false;
 }
@@ -149,16 +145,13 @@ void h_topic_publish(void *ctx, http_req *req, const route_params *p)
 {
     api *x = ctx;
     const char *topic;
-    if (!topic_param(req, p, &topic))
-        return;
+    if (!topic_param(req, p, &topic)) return;
     if (topic[0] == '$') {
-        http_respond_error(req, 403, "forbidden", "topics starting with $ are the host's",
-                           "topic");
+        http_respond_error(req, 403, "forbidden", "topics starting with $ are the host's", "topic");
         return;
     }
     json_t *body;
-    if (api_body_json(req, &body, NULL) < 0)
-        return;
+    if (api_body_json(req, &body, NULL) < 0) return;
     bool array = json_is_array(body);
     size_t n = array ? json_array_size(body) : 1;
     if (n == 0 || n > BATCH_MAX) {
@@ -171,8 +164,7 @@ void h_topic_publish(void *ctx, http_req *req, const route_params *p)
     for (size_t i = 0; ok && i < n; i++)
         ok = to_msg(req, array ? json_array_get(body, i) : body, i, array, topic, &msgs[i]);
     const char *idem = http_req_header(req, "Idempotency-Key");
-    if (ok && idem && !array && !msgs[0].idempotency_key)
-        msgs[0].idempotency_key = idem;
+    if (ok && idem && !array && !msgs[0].idempotency_key) msgs[0].idempotency_key = idem;
     pub_ctx *c = ok ? calloc(1, sizeof(*c)) : NULL;
     if (ok && c) {
         c->req = req;
@@ -180,9 +172,11 @@ void h_topic_publish(void *ctx, http_req *req, const route_params *p)
         int rc = bus_publish(x->app->bus, msgs, n, false, published, c, err, sizeof(err));
         if (rc) {
             free(c);
-            http_respond_error(req, rc == AH_ETOOBIG ? 413 : rc == AH_ECLOSED ? 503 : 422,
-                               rc == AH_ETOOBIG ? "payload_too_large" : "invalid_event", err,
-                               NULL);
+            http_respond_error(req,
+                               rc == AH_ETOOBIG   ? 413
+                               : rc == AH_ECLOSED ? 503
+                                                  : 422,
+                               rc == AH_ETOOBIG ? "payload_too_large" : "invalid_event", err, NULL);
         }
     } else if (ok) {
         http_respond_error(req, 500, "internal", "out of memory", NULL);
@@ -201,8 +195,7 @@ void h_consumers(void *ctx, http_req *req, const route_params *p)
 void h_dlq(void *ctx, http_req *req, const route_params *p)
 {
     const char *topic;
-    if (!topic_param(req, p, &topic))
-        return;
+    if (!topic_param(req, p, &topic)) return;
     char dlq[TOPIC_MAX + 8];
     snprintf(dlq, sizeof(dlq), "$dlq.%s", topic);
     api *x = ctx;
@@ -229,14 +222,16 @@ static void dlq_op(void *ctx, http_req *req, const route_params *p, bool requeue
 {
     api *x = ctx;
     const char *topic;
-    if (!topic_param(req, p, &topic))
-        return;
+    if (!topic_param(req, p, &topic)) return;
     char err[256];
     const char *id = route_param(p, "id");
     int rc = requeue ? bus_dlq_requeue(x->app->bus, topic, id, dlq_done, req, err, sizeof(err))
                      : bus_dlq_drop(x->app->bus, topic, id, dlq_done, req, err, sizeof(err));
     if (rc)
-        http_respond_error(req, rc == AH_ENOTFOUND ? 404 : rc == AH_EINVAL ? 422 : 503,
+        http_respond_error(req,
+                           rc == AH_ENOTFOUND ? 404
+                           : rc == AH_EINVAL  ? 422
+                                              : 503,
                            rc == AH_ENOTFOUND ? "not_found" : "invalid", err,
                            rc == AH_EINVAL ? "id" : NULL);
 }

@@ -30,8 +30,7 @@ static bool secret_ok(api *x, http_req *req, instance *inst, const json_t *wh)
 {
     const char *header = json_string_value(json_object_get(wh, "secret_header"));
     const char *name = json_string_value(json_object_get(wh, "secret"));
-    if (!header || !name)
-        return true;
+    if (!header || !name) return true;
     const char *given = http_req_header(req, header);
     char *want = NULL;
     size_t wlen = 0;
@@ -39,13 +38,15 @@ static bool secret_ok(api *x, http_req *req, instance *inst, const json_t *wh)
     bool ok = rc == 0 && given && strlen(given) == wlen && sodium_memcmp(given, want, wlen) == 0;
     secrets_free_value(want, wlen);
     if (rc == AH_ENOTFOUND) {
-        hook_log(req, inst, "webhook_secret_unset", "webhook refused: the instance's secret is not set");
-        http_respond_error(req, 503, "not_configured",
-                           "the instance's webhook secret is not set", NULL);
+        hook_log(req, inst, "webhook_secret_unset",
+                 "webhook refused: the instance's secret is not set");
+        http_respond_error(req, 503, "not_configured", "the instance's webhook secret is not set",
+                           NULL);
         return false;
     }
     if (!ok) {
-        hook_log(req, inst, "webhook_secret_mismatch", "webhook refused: wrong or missing secret header");
+        hook_log(req, inst, "webhook_secret_mismatch",
+                 "webhook refused: wrong or missing secret header");
         http_respond_error(req, 403, "forbidden", "wrong or missing webhook secret", NULL);
     }
     return ok;
@@ -62,8 +63,9 @@ static void committed(void *ud, int status, const uint64_t *offsets, const bool 
         http_respond_error(c->req, 503, status == AH_ENOSPC ? "store_full" : "store_error",
                            "the event could not be stored; retry later", NULL);
     else
-        http_respond_json(c->req, 200, json_pack("{s:b,s:I,s:b}", "ok", 1, "offset",
-                                                 (json_int_t)offsets[0], "duplicate", dup[0]));
+        http_respond_json(c->req, 200,
+                          json_pack("{s:b,s:I,s:b}", "ok", 1, "offset", (json_int_t)offsets[0],
+                                    "duplicate", dup[0]));
     free(c);
 }
 
@@ -78,8 +80,7 @@ void h_hook(void *ctx, http_req *req, const route_params *p)
                            NULL);
         return;
     }
-    if (!secret_ok(x, req, inst, wh))
-        return;
+    if (!secret_ok(x, req, inst, wh)) return;
     size_t len;
     const char *raw = http_req_body(req, &len);
     json_t *headers = http_req_headers_json(req);
@@ -95,9 +96,9 @@ void h_hook(void *ctx, http_req *req, const route_params *p)
     }
     json_object_del(headers, "authorization");
     json_object_del(headers, "cookie");
-    json_t *ev = json_pack("{s:s,s:s,s:o,s:o}", "method", http_req_method(req), "path",
-                           route_param(p, "path"), "query", http_req_query_json(req), "headers",
-                           headers);
+    json_t *ev =
+        json_pack("{s:s,s:s,s:o,s:o}", "method", http_req_method(req), "path",
+                  route_param(p, "path"), "query", http_req_query_json(req), "headers", headers);
     const char *ct = http_req_header(req, "Content-Type");
     json_t *parsed = len && ct && !strncasecmp(ct, "application/json", 16)
                          ? json_loadb(raw, len, JSON_DECODE_ANY, NULL)
@@ -116,14 +117,19 @@ void h_hook(void *ctx, http_req *req, const route_params *p)
     char topic[96];
     snprintf(topic, sizeof(topic), "hooks.%s", instance_id(inst));
     const char *idem = http_req_header(req, "Idempotency-Key");
-    bus_msg m = {.topic = topic, .body = ev, .idempotency_key = idem,
+    bus_msg m = {.topic = topic,
+                 .body = ev,
+                 .idempotency_key = idem,
                  .key = http_req_header(req, "X-Event-Key")};
     hook_ctx *c = calloc(1, sizeof(*c));
     char err[300];
     int rc = c ? bus_publish(x->app->bus, &m, 1, false, committed, c, err, sizeof(err)) : AH_ENOMEM;
     if (rc) {
         free(c);
-        http_respond_error(req, rc == AH_ETOOBIG ? 413 : rc == AH_EINVAL ? 422 : 503,
+        http_respond_error(req,
+                           rc == AH_ETOOBIG  ? 413
+                           : rc == AH_EINVAL ? 422
+                                             : 503,
                            rc == AH_ETOOBIG ? "payload_too_large" : "rejected",
                            rc == AH_ENOMEM ? "out of memory" : err, NULL);
     } else {

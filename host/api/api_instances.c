@@ -29,9 +29,8 @@ void h_plugins(void *ctx, http_req *req, const route_params *p)
     json_t *arr = json_array();
     for (size_t i = 0; i < registry_count(x->app->reg); i++)
         json_array_append_new(arr, plugin_json(registry_at(x->app->reg, i)));
-    http_respond_json(req, 200,
-                      json_pack("{s:o,s:O}", "plugins", arr, "errors",
-                                registry_errors(x->app->reg)));
+    http_respond_json(
+        req, 200, json_pack("{s:o,s:O}", "plugins", arr, "errors", registry_errors(x->app->reg)));
 }
 
 void h_plugin(void *ctx, http_req *req, const route_params *p)
@@ -58,8 +57,7 @@ void h_instances(void *ctx, http_req *req, const route_params *p)
 void h_instance(void *ctx, http_req *req, const route_params *p)
 {
     instance *inst = api_instance(ctx, req, p);
-    if (inst)
-        http_respond_json(req, 200, instance_status(inst));
+    if (inst) http_respond_json(req, 200, instance_status(inst));
 }
 
 typedef int (*inst_op)(instance *, char *, size_t);
@@ -67,8 +65,7 @@ typedef int (*inst_op)(instance *, char *, size_t);
 static void operate(void *ctx, http_req *req, const route_params *p, inst_op op)
 {
     instance *inst = api_instance(ctx, req, p);
-    if (!inst)
-        return;
+    if (!inst) return;
     char err[300];
     if (op(inst, err, sizeof(err)) < 0) {
         http_respond_error(req, 409, "conflict", err, NULL);
@@ -96,8 +93,7 @@ void h_instance_log(void *ctx, http_req *req, const route_params *p)
 {
     api *x = ctx;
     instance *inst = api_instance(ctx, req, p);
-    if (!inst)
-        return;
+    if (!inst) return;
     long lines = 100;
     const char *q = http_req_query(req, "lines");
     if (q) {
@@ -115,8 +111,8 @@ void h_instance_log(void *ctx, http_req *req, const route_params *p)
     if (fd >= 0) {
         struct stat st;
         fstat(fd, &st);
-        size_t want = st.st_size > (off_t)LOG_TAIL_MAX_BYTES ? LOG_TAIL_MAX_BYTES
-                                                            : (size_t)st.st_size;
+        size_t want =
+            st.st_size > (off_t)LOG_TAIL_MAX_BYTES ? LOG_TAIL_MAX_BYTES : (size_t)st.st_size;
         char *buf = malloc(want + 1);
         ssize_t n = buf ? pread(fd, buf, want, st.st_size - (off_t)want) : -1;
         close(fd);
@@ -124,8 +120,7 @@ void h_instance_log(void *ctx, http_req *req, const route_params *p)
             buf[n] = 0;
             /* Walk back `lines` newlines from the end. */
             char *end = buf + n;
-            if (end > buf && end[-1] == '\n')
-                *--end = 0;
+            if (end > buf && end[-1] == '\n') *--end = 0;
             char *start = end;
             long count = 0;
             while (start > buf && count < lines) {
@@ -140,8 +135,7 @@ void h_instance_log(void *ctx, http_req *req, const route_params *p)
             }
             for (char *line = start; line && *line;) {
                 char *nl = strchr(line, '\n');
-                if (nl)
-                    *nl = 0;
+                if (nl) *nl = 0;
                 json_t *rec = json_loads(line, 0, NULL);
                 json_array_append_new(out, rec ? rec : json_pack("{s:s}", "msg", line));
                 line = nl ? nl + 1 : NULL;
@@ -149,7 +143,8 @@ void h_instance_log(void *ctx, http_req *req, const route_params *p)
         }
         free(buf);
     }
-    http_respond_json(req, 200, json_pack("{s:s,s:o}", "instance", instance_id(inst), "lines", out));
+    http_respond_json(req, 200,
+                      json_pack("{s:s,s:o}", "instance", instance_id(inst), "lines", out));
 }
 
 typedef struct call_ctx {
@@ -164,8 +159,7 @@ static void sse_send(http_req *req, const char *event, json_t *o)
     json_decref(o);
     char *frame = NULL;
     int n = asprintf(&frame, "event: %s\ndata: %s\n\n", event, s ? s : "null");
-    if (n > 0)
-        http_stream_write(req, frame, (size_t)n);
+    if (n > 0) http_stream_write(req, frame, (size_t)n);
     free(frame);
     free(s);
 }
@@ -204,11 +198,9 @@ static void call_done(void *ud, const json_t *result, const char *err_code, cons
 void h_instance_call(void *ctx, http_req *req, const route_params *p)
 {
     instance *inst = api_instance(ctx, req, p);
-    if (!inst)
-        return;
+    if (!inst) return;
     json_t *args;
-    if (api_body_json(req, &args, json_object()) < 0)
-        return;
+    if (api_body_json(req, &args, json_object()) < 0) return;
     uint32_t timeout = 0;
     const char *q = http_req_query(req, "timeout_ms");
     if (q) {
@@ -240,8 +232,7 @@ void h_instance_call(void *ctx, http_req *req, const route_params *p)
         json_decref(args);
         char *colon = strchr(err, ':');
         const char *msg = colon ? colon + 2 : err;
-        if (colon)
-            *colon = 0;
+        if (colon) *colon = 0;
         if (!strcmp(err, "invalid_args"))
             api_respond_invalid(req, "invalid_args", msg);
         else if (!strcmp(err, "unknown_action"))
@@ -255,6 +246,5 @@ void h_instance_call(void *ctx, http_req *req, const route_params *p)
         return;
     }
     json_decref(args);
-    if (c->sse)
-        http_respond_stream(req, 200, "text/event-stream; charset=utf-8", NULL);
+    if (c->sse) http_respond_stream(req, 200, "text/event-stream; charset=utf-8", NULL);
 }

@@ -5,9 +5,9 @@
 static void collect_instances(void *ud)
 {
     app *a = ud;
-    static const instance_state states[] = {INST_STOPPED, INST_STARTING,    INST_READY,
-                                            INST_STOPPING, INST_BACKOFF,    INST_QUARANTINED,
-                                            INST_FAILED,  INST_DISABLED};
+    static const instance_state states[] = {INST_STOPPED,  INST_STARTING, INST_READY,
+                                            INST_STOPPING, INST_BACKOFF,  INST_QUARANTINED,
+                                            INST_FAILED,   INST_DISABLED};
     for (size_t i = 0; i < supervisor_count(a->sup); i++) {
         instance *inst = supervisor_at(a->sup, i);
         json_t *st = instance_status(inst);
@@ -90,18 +90,23 @@ void api_metrics_start(app *a)
 {
     metrics_describe("agenthost_instance_up", METRIC_GAUGE, "1 when the instance is ready");
     metrics_describe("agenthost_instance_state", METRIC_GAUGE, "1 for the instance's state");
-    metrics_describe("agenthost_instance_restarts_total", METRIC_COUNTER, "Restarts of an instance");
-    metrics_describe("agenthost_instance_rss_bytes", METRIC_GAUGE, "Resident memory of an instance");
+    metrics_describe("agenthost_instance_restarts_total", METRIC_COUNTER,
+                     "Restarts of an instance");
+    metrics_describe("agenthost_instance_rss_bytes", METRIC_GAUGE,
+                     "Resident memory of an instance");
     metrics_describe("agenthost_bus_topic_depth", METRIC_GAUGE, "Events retained in a topic");
     metrics_describe("agenthost_bus_topic_bytes", METRIC_GAUGE, "Bytes retained in a topic");
-    metrics_describe("agenthost_bus_published_total", METRIC_COUNTER, "Events published (this run)");
+    metrics_describe("agenthost_bus_published_total", METRIC_COUNTER,
+                     "Events published (this run)");
     metrics_describe("agenthost_bus_publish_rate", METRIC_GAUGE, "Events per second, last minute");
-    metrics_describe("agenthost_bus_consumer_lag", METRIC_GAUGE, "Events a consumer has not settled");
+    metrics_describe("agenthost_bus_consumer_lag", METRIC_GAUGE,
+                     "Events a consumer has not settled");
     metrics_describe("agenthost_bus_consumer_in_flight", METRIC_GAUGE, "Deliveries awaiting ack");
     metrics_describe("agenthost_bus_consumer_acked_total", METRIC_COUNTER, "Deliveries acked");
     metrics_describe("agenthost_bus_consumer_dead_lettered_total", METRIC_COUNTER,
                      "Events moved to a dead-letter topic");
-    metrics_describe("agenthost_store_commits_total", METRIC_COUNTER, "Store transactions committed");
+    metrics_describe("agenthost_store_commits_total", METRIC_COUNTER,
+                     "Store transactions committed");
     metrics_describe("agenthost_store_writes_total", METRIC_COUNTER, "Writes committed");
     metrics_describe("agenthost_store_failed_writes_total", METRIC_COUNTER, "Writes refused");
     metrics_describe("agenthost_store_map_bytes", METRIC_GAUGE, "LMDB map size");

@@ -20,16 +20,14 @@ void h_ready(void *ctx, http_req *req, const route_params *p)
     json_t *checks = json_object();
     int sh = store_health(x->app->st);
     json_t *store_check = json_pack("{s:b}", "ok", sh == 0);
-    if (sh)
-        json_object_set_new(store_check, "error", json_string(store_last_error(x->app->st)));
+    if (sh) json_object_set_new(store_check, "error", json_string(store_last_error(x->app->st)));
     json_object_set_new(checks, "store", store_check);
     ready &= sh == 0;
     json_t *insts = json_object();
     for (size_t i = 0; i < supervisor_count(x->app->sup); i++) {
         instance *inst = supervisor_at(x->app->sup, i);
         instance_state st = instance_get_state(inst);
-        if (st == INST_DISABLED)
-            continue;
+        if (st == INST_DISABLED) continue;
         bool ok = st == INST_READY;
         ready &= ok;
         json_object_set_new(insts, instance_id(inst),
@@ -39,9 +37,9 @@ void h_ready(void *ctx, http_req *req, const route_params *p)
     /* Informational: an open breaker means a provider is failing, not
      * that this host is; readiness does not depend on it. */
     json_object_set_new(checks, "egress", broker_status(x->app->egress));
-    http_respond_json(req, ready ? 200 : 503,
-                      json_pack("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "checks",
-                                checks));
+    http_respond_json(
+        req, ready ? 200 : 503,
+        json_pack("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "checks", checks));
 }
 
 extern const char ah_embed_openapi[];

@@ -8,8 +8,7 @@ int api_event_from_json(const json_t *e, size_t i, bool array, const char *topic
 {
     field[0] = 0;
     if (!json_is_object(e)) {
-        if (array)
-            snprintf(field, fieldlen, "[%zu]", i);
+        if (array) snprintf(field, fieldlen, "[%zu]", i);
         *message = "an event is an object: {\"body\": ..., \"key\": ..., \"headers\": {...}}";
         return -1;
     }
@@ -25,8 +24,7 @@ int api_event_from_json(const json_t *e, size_t i, bool array, const char *topic
                 snprintf(field, fieldlen, "[%zu].%.40s", i, k);
             else
                 snprintf(field, fieldlen, "%.40s", k);
-            *message = known ? "wrong type"
-                             : "unknown field (body, key, headers, idempotency_key)";
+            *message = known ? "wrong type" : "unknown field (body, key, headers, idempotency_key)";
             return -1;
         }
     }

@@ -25,14 +25,12 @@ int bus_open(bus **out, ah_loop *loop, store *st, const bus_opts *o, char *err, 
 
 void bus_close(bus *b)
 {
-    if (b)
-        b->be->close(b);
+    if (b) b->be->close(b);
 }
 
 void bus_free(bus *b)
 {
-    if (!b)
-        return;
+    if (!b) return;
     b->be->free(b);
     free(b);
 }

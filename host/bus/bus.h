@@ -43,17 +43,17 @@ typedef struct bus bus;
 typedef struct bus_consumer bus_consumer;
 
 typedef struct bus_opts {
-    size_t max_event_bytes;         /* key + headers + body */
+    size_t max_event_bytes; /* key + headers + body */
     uint64_t idempotency_window_ms;
-    uint32_t ack_timeout_ms;        /* consumer defaults */
+    uint32_t ack_timeout_ms; /* consumer defaults */
     uint32_t max_attempts;
     uint32_t backoff_ms;
     uint32_t max_backoff_ms;
     uint32_t max_in_flight;
-    uint64_t retention_max_count;   /* topic defaults; 0: unlimited */
+    uint64_t retention_max_count; /* topic defaults; 0: unlimited */
     uint64_t retention_max_bytes;
     uint64_t retention_max_age_ms;
-    uint32_t sweep_interval_ms;     /* retention sweeps; 0: 1000 */
+    uint32_t sweep_interval_ms; /* retention sweeps; 0: 1000 */
     /* Per-topic retention by pattern: {"chat.>": {"max_count": N, "max_bytes": N,
      * "max_age_s": N, "drop_unacked": bool}}; the first match wins. Borrowed. */
     const json_t *topic_overrides;
@@ -73,8 +73,8 @@ typedef struct bus_msg {
 
 /* status 0 or AH_E*; offsets[i] for msgs[i]; duplicate[i] when msgs[i]
  * repeated an idempotency key. Arrays valid for the callback only. */
-typedef void (*bus_publish_cb)(void *ud, int status, const uint64_t *offsets,
-                               const bool *duplicate, size_t n);
+typedef void (*bus_publish_cb)(void *ud, int status, const uint64_t *offsets, const bool *duplicate,
+                               size_t n);
 
 /* A delivery to a consumer. Valid for the deliver callback only. */
 typedef struct bus_delivery {
@@ -106,9 +106,9 @@ typedef struct bus_consumer_opts {
     const char *name;            /* durable identity: "instance:echo-1" */
     const char *const *patterns; /* topic patterns */
     size_t npatterns;
-    bus_start start;             /* where a new consumer starts on existing topics */
+    bus_start start; /* where a new consumer starts on existing topics */
     uint64_t start_value;
-    uint32_t max_in_flight;      /* 0: the bus default */
+    uint32_t max_in_flight; /* 0: the bus default */
     uint32_t ack_timeout_ms;
     uint32_t max_attempts;
 } bus_consumer_opts;

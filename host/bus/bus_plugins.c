@@ -40,12 +40,12 @@ static void published(void *ud, int status, const uint64_t *offsets, const bool 
 {
     inst_req *req = ud;
     if (status || n != 1)
-        instance_answer_error(*req, status ? status : AH_EIO, status == AH_ENOSPC ? "store_full"
-                                                                                 : "store",
+        instance_answer_error(*req, status ? status : AH_EIO,
+                              status == AH_ENOSPC ? "store_full" : "store",
                               ah_strerror(status ? status : AH_EIO));
     else
-        instance_answer(*req, json_pack("{s:I,s:b}", "offset", (json_int_t)offsets[0],
-                                        "duplicate", dup[0]));
+        instance_answer(
+            *req, json_pack("{s:I,s:b}", "offset", (json_int_t)offsets[0], "duplicate", dup[0]));
     free(req);
 }
 
@@ -94,12 +94,10 @@ static int deliver(void *ud, const bus_delivery *d)
     json_t *msg = json_pack("{s:s,s:s,s:I,s:I,s:i,s:O,s:O}", "topic", d->topic, "id", d->event_id,
                             "offset", (json_int_t)d->offset, "time_ms", (json_int_t)d->time_ms,
                             "attempt", (int)d->attempt, "headers", d->headers, "body", d->body);
-    if (d->key)
-        json_object_set_new(msg, "key", json_string(d->key));
+    if (d->key) json_object_set_new(msg, "key", json_string(d->key));
     int rc = msg ? instance_deliver(ic->inst, d->id, msg) : -1;
     json_decref(msg);
-    if (rc == 0)
-        ah_idmap_put(&ic->bp->owners, d->id, ic->inst);
+    if (rc == 0) ah_idmap_put(&ic->bp->owners, d->id, ic->inst);
     return rc;
 }
 
@@ -139,16 +137,14 @@ static void on_nack(void *ud, inst_req req, json_t *body)
 static inst_consumer *find(bus_plugins *bp, instance *inst)
 {
     for (size_t i = 0; i < bp->n; i++)
-        if (bp->v[i]->inst == inst)
-            return bp->v[i];
+        if (bp->v[i]->inst == inst) return bp->v[i];
     return NULL;
 }
 
 static void on_ready(void *ud, instance *inst)
 {
     inst_consumer *ic = find(ud, inst);
-    if (ic)
-        bus_consumer_attach(ic->c);
+    if (ic) bus_consumer_attach(ic->c);
 }
 
 static void forget_owned(bus_plugins *bp, instance *inst)
@@ -158,8 +154,7 @@ static void forget_owned(bus_plugins *bp, instance *inst)
     void *v;
     uint64_t *ids = calloc(bp->owners.n ? bp->owners.n : 1, sizeof(*ids));
     while (ids && ah_idmap_next(&bp->owners, &pos, &id, &v))
-        if (v == inst)
-            ids[k++] = id;
+        if (v == inst) ids[k++] = id;
     for (size_t i = 0; i < k; i++)
         ah_idmap_take(&bp->owners, ids[i]);
     free(ids);
@@ -169,8 +164,7 @@ static void on_down(void *ud, instance *inst)
 {
     bus_plugins *bp = ud;
     inst_consumer *ic = find(bp, inst);
-    if (!ic)
-        return;
+    if (!ic) return;
     forget_owned(bp, inst);
     /* A stop we asked for puts events back; a crash counts an attempt. */
     if (instance_get_state(inst) == INST_STOPPING) {
@@ -191,8 +185,7 @@ static const json_t *instance_cfg(const json_t *instances, const char *id)
     const json_t *it;
     json_array_foreach(instances, i, it)
     {
-        if (!strcmp(json_string_value(json_object_get(it, "id")) ?: "", id))
-            return it;
+        if (!strcmp(json_string_value(json_object_get(it, "id")) ?: "", id)) return it;
     }
     return NULL;
 }
@@ -212,8 +205,7 @@ static int open_consumer(bus_plugins *bp, instance *inst, const json_t *instance
         snprintf(hooks, sizeof(hooks), "hooks.%s", instance_id(inst));
         pats[np++] = hooks;
     }
-    if (!np)
-        return 0;
+    if (!np) return 0;
     const json_t *co = json_object_get(instance_cfg(instances, instance_id(inst)), "consumer");
     const char *start = json_string_value(json_object_get(co, "start"));
     char name[96];
@@ -228,8 +220,7 @@ static int open_consumer(bus_plugins *bp, instance *inst, const json_t *instance
         .max_attempts = (uint32_t)json_integer_value(json_object_get(co, "max_attempts")),
     };
     inst_consumer *ic = calloc(1, sizeof(*ic));
-    if (!ic)
-        return AH_ENOMEM;
+    if (!ic) return AH_ENOMEM;
     ic->bp = bp;
     ic->inst = inst;
     static const bus_consumer_ops ops = {.deliver = deliver};
@@ -272,8 +263,7 @@ int bus_plugins_attach(bus_plugins **out, bus *b, supervisor *sup, const json_t 
 
 void bus_plugins_detach(bus_plugins *bp)
 {
-    if (!bp)
-        return;
+    if (!bp) return;
     for (size_t i = 0; i < bp->n; i++)
         free(bp->v[i]);
     free(bp->v);

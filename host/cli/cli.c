@@ -32,8 +32,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int 
             size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
             const cli_opt *o = NULL;
             for (const cli_opt *p = opts; p && p->name; p++)
-                if (strlen(p->name) == nlen && !strncmp(p->name, a, nlen))
-                    o = p;
+                if (strlen(p->name) == nlen && !strncmp(p->name, a, nlen)) o = p;
             if (!o) {
                 fprintf(stderr, "agenthost: unknown option %.*s\n%s", (int)nlen, a, usage);
                 return -1;
@@ -64,12 +63,9 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int 
 int cli_load_config(config *c, const char *config_path, const char *data, const char *logs)
 {
     char err[1024];
-    if (config_load(c, config_path, err, sizeof(err)) < 0)
-        return cli_fail("%s", err);
-    if (data)
-        config_set(c, "data_dir", data);
-    if (logs)
-        config_set(c, "logs_dir", logs);
+    if (config_load(c, config_path, err, sizeof(err)) < 0) return cli_fail("%s", err);
+    if (data) config_set(c, "data_dir", data);
+    if (logs) config_set(c, "logs_dir", logs);
     if (config_finalize(c, config_path, err, sizeof(err)) < 0) {
         config_free(c);
         return cli_fail("%s", err);
@@ -81,17 +77,15 @@ int cli_open_store(const config *c, bool read_only, store **st)
 {
     char err[1024];
     store_opts so = {.dir = c->data_dir, .read_only = read_only};
-    if (store_open(st, NULL, &so, err, sizeof(err)) != 0)
-        return cli_fail("%s", err);
+    if (store_open(st, NULL, &so, err, sizeof(err)) != 0) return cli_fail("%s", err);
     return 0;
 }
 
-int cli_open_secrets(const config *c, store *st, const char *master_key, bool create,
-                     secrets **out)
+int cli_open_secrets(const config *c, store *st, const char *master_key, bool create, secrets **out)
 {
     char err[1024];
-    if (secrets_open(out, st, master_key ? master_key : c->master_key, create, err,
-                     sizeof(err)) != 0)
+    if (secrets_open(out, st, master_key ? master_key : c->master_key, create, err, sizeof(err)) !=
+        0)
         return cli_fail("%s", err);
     return 0;
 }

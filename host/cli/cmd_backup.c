@@ -30,21 +30,18 @@ int cmd_backup(int argc, char **argv)
     cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL}, {"--to", &to, NULL}, {0}};
     int npos;
     int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, backup_usage);
-    if (rc)
-        return rc > 0 ? 0 : 2;
+    if (rc) return rc > 0 ? 0 : 2;
     if (!to) {
         fputs(backup_usage, stderr);
         return 2;
     }
     config c;
-    if (cli_load_config(&c, cfgp, data, NULL))
-        return 1;
+    if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     char err[1024];
     uint64_t bytes = 0;
     rc = store_backup(c.data_dir, to, &bytes, err, sizeof(err));
     config_free(&c);
-    if (rc)
-        return cli_fail("%s", err);
+    if (rc) return cli_fail("%s", err);
     fprintf(stderr, "backup written: %s (%llu bytes)\n", to, (unsigned long long)bytes);
     return 0;
 }
@@ -53,19 +50,20 @@ int cmd_restore(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL, *from = NULL;
     bool force = false;
-    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL},
-                      {"--from", &from, NULL},   {"--force", NULL, &force}, {0}};
+    cli_opt opts[] = {{"--config", &cfgp, NULL},
+                      {"--data", &data, NULL},
+                      {"--from", &from, NULL},
+                      {"--force", NULL, &force},
+                      {0}};
     int npos;
     int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, restore_usage);
-    if (rc)
-        return rc > 0 ? 0 : 2;
+    if (rc) return rc > 0 ? 0 : 2;
     if (!from) {
         fputs(restore_usage, stderr);
         return 2;
     }
     config c;
-    if (cli_load_config(&c, cfgp, data, NULL))
-        return 1;
+    if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     char err[1024], path[1200], tmp[1300], lock[1200];
     rc = 1;
     int lfd = -1, in = -1, out = -1;
@@ -129,12 +127,9 @@ int cmd_restore(int argc, char **argv)
     fprintf(stderr, "restored %s into %s\n", from, c.data_dir);
     rc = 0;
 done:
-    if (in >= 0)
-        close(in);
-    if (out >= 0)
-        close(out);
-    if (lfd >= 0)
-        close(lfd);
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    if (lfd >= 0) close(lfd);
     config_free(&c);
     return rc;
 }

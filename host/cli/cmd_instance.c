@@ -13,20 +13,18 @@ int cmd_instance(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL;
     bool as_json = false;
-    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL},
-                      {"--json", NULL, &as_json}, {0}};
+    cli_opt opts[] = {
+        {"--config", &cfgp, NULL}, {"--data", &data, NULL}, {"--json", NULL, &as_json}, {0}};
     const char *pos[2];
     int npos;
     int rc = cli_parse(argc, argv, opts, pos, 2, &npos, usage);
-    if (rc)
-        return rc > 0 ? 0 : 2;
+    if (rc) return rc > 0 ? 0 : 2;
     if (npos != 1 || strcmp(pos[0], "list") != 0) {
         fputs(usage, stderr);
         return 2;
     }
     config c;
-    if (cli_load_config(&c, cfgp, data, NULL))
-        return 1;
+    if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     store *st;
     if (cli_open_store(&c, true, &st)) {
         config_free(&c);
@@ -42,8 +40,7 @@ int cmd_instance(int argc, char **argv)
             for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
                  r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 json_t *o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-                if (o)
-                    json_array_append_new(all, o);
+                if (o) json_array_append_new(all, o);
             }
             mdb_cursor_close(cur);
         }

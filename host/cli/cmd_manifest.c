@@ -13,8 +13,7 @@ int cmd_manifest(int argc, char **argv)
     const char *pos[256];
     int npos;
     int rc = cli_parse(argc, argv, NULL, pos, 256, &npos, usage);
-    if (rc)
-        return rc > 0 ? 0 : 2;
+    if (rc) return rc > 0 ? 0 : 2;
     if (npos < 2 || strcmp(pos[0], "check") != 0) {
         fputs(usage, stderr);
         return 2;

@@ -13,8 +13,7 @@ int cmd_routes(int argc, char **argv)
     cli_opt opts[] = {{"--json", NULL, &as_json}, {0}};
     int npos;
     int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, usage);
-    if (rc)
-        return rc > 0 ? 0 : 2;
+    if (rc) return rc > 0 ? 0 : 2;
     size_t n;
     const route *r = api_routes(&n);
     if (as_json) {

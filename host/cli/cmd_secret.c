@@ -26,8 +26,7 @@ static int read_stdin(char **out, size_t *len)
 {
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
-    if (!buf)
-        return -1;
+    if (!buf) return -1;
     for (;;) {
         if (n == cap) {
             if (cap >= SECRET_MAX_BYTES) {
@@ -48,15 +47,12 @@ static int read_stdin(char **out, size_t *len)
             free(buf);
             return -1;
         }
-        if (r == 0)
-            break;
+        if (r == 0) break;
         n += (size_t)r;
     }
     /* One trailing newline (from echo or a terminal) is not part of it. */
-    if (n && buf[n - 1] == '\n')
-        n--;
-    if (n && buf[n - 1] == '\r')
-        n--;
+    if (n && buf[n - 1] == '\n') n--;
+    if (n && buf[n - 1] == '\r') n--;
     *out = buf;
     *len = n;
     return 0;
@@ -65,13 +61,12 @@ static int read_stdin(char **out, size_t *len)
 int cmd_secret(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL, *mkey = NULL;
-    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL},
-                      {"--master-key", &mkey, NULL}, {0}};
+    cli_opt opts[] = {
+        {"--config", &cfgp, NULL}, {"--data", &data, NULL}, {"--master-key", &mkey, NULL}, {0}};
     const char *pos[4];
     int npos;
     int rc = cli_parse(argc, argv, opts, pos, 4, &npos, usage);
-    if (rc)
-        return rc > 0 ? 0 : 2;
+    if (rc) return rc > 0 ? 0 : 2;
     if (npos < 1) {
         fputs(usage, stderr);
         return 2;
@@ -87,13 +82,11 @@ int cmd_secret(int argc, char **argv)
     if ((is_set || is_del) && (!ah_valid_id(pos[1]) || !ah_valid_id(pos[2])))
         return cli_fail("instance and secret names are 1-64 characters of a-z, 0-9, '-', '_', '.'");
     config c;
-    if (cli_load_config(&c, cfgp, data, NULL))
-        return 1;
+    if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     store *st = NULL;
     secrets *sec = NULL;
     rc = 1;
-    if (cli_open_store(&c, false, &st) || cli_open_secrets(&c, st, mkey, is_set, &sec))
-        goto out;
+    if (cli_open_store(&c, false, &st) || cli_open_secrets(&c, st, mkey, is_set, &sec)) goto out;
     if (is_list) {
         json_t *arr = secrets_list(sec, npos == 2 ? pos[1] : NULL);
         size_t i;

@@ -14,25 +14,19 @@ static const char usage[] =
 int cmd_serve(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL, *logs = NULL, *listen = NULL, *plugins = NULL;
-    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL},
-                      {"--logs", &logs, NULL},   {"--listen", &listen, NULL},
+    cli_opt opts[] = {{"--config", &cfgp, NULL},     {"--data", &data, NULL},
+                      {"--logs", &logs, NULL},       {"--listen", &listen, NULL},
                       {"--plugins", &plugins, NULL}, {0}};
     int npos;
     int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, usage);
-    if (rc)
-        return rc > 0 ? 0 : 2;
+    if (rc) return rc > 0 ? 0 : 2;
     config c;
     char err[1024];
-    if (config_load(&c, cfgp, err, sizeof(err)) < 0)
-        return cli_fail("%s", err);
-    if (data)
-        config_set(&c, "data_dir", data);
-    if (logs)
-        config_set(&c, "logs_dir", logs);
-    if (listen)
-        config_set(&c, "listen", listen);
-    if (plugins)
-        config_set(&c, "plugins_dir", plugins);
+    if (config_load(&c, cfgp, err, sizeof(err)) < 0) return cli_fail("%s", err);
+    if (data) config_set(&c, "data_dir", data);
+    if (logs) config_set(&c, "logs_dir", logs);
+    if (listen) config_set(&c, "listen", listen);
+    if (plugins) config_set(&c, "plugins_dir", plugins);
     if (config_finalize(&c, cfgp, err, sizeof(err)) < 0) {
         config_free(&c);
         return cli_fail("%s", err);

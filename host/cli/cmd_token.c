@@ -17,29 +17,29 @@ static const char usage[] =
 int cmd_token(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL, *name = NULL, *role = "admin";
-    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL},
-                      {"--name", &name, NULL},   {"--role", &role, NULL}, {0}};
+    cli_opt opts[] = {{"--config", &cfgp, NULL},
+                      {"--data", &data, NULL},
+                      {"--name", &name, NULL},
+                      {"--role", &role, NULL},
+                      {0}};
     const char *pos[3];
     int npos;
     int rc = cli_parse(argc, argv, opts, pos, 3, &npos, usage);
-    if (rc)
-        return rc > 0 ? 0 : 2;
+    if (rc) return rc > 0 ? 0 : 2;
     if (npos < 1) {
         fputs(usage, stderr);
         return 2;
     }
     bool create = !strcmp(pos[0], "create"), list = !strcmp(pos[0], "list"),
          revoke = !strcmp(pos[0], "revoke");
-    if ((!create && !list && !revoke) || (create && (npos != 1 || !name)) ||
-        (list && npos != 1) || (revoke && npos != 2)) {
+    if ((!create && !list && !revoke) || (create && (npos != 1 || !name)) || (list && npos != 1) ||
+        (revoke && npos != 2)) {
         fputs(usage, stderr);
         return 2;
     }
-    if (create && !tokens_valid_role(role))
-        return cli_fail("role must be admin, editor or viewer");
+    if (create && !tokens_valid_role(role)) return cli_fail("role must be admin, editor or viewer");
     config c;
-    if (cli_load_config(&c, cfgp, data, NULL))
-        return 1;
+    if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     store *st;
     if (cli_open_store(&c, list, &st)) {
         config_free(&c);
@@ -51,8 +51,9 @@ int cmd_token(int argc, char **argv)
         int r = tokens_create(st, name, role, token);
         if (r)
             rc = cli_fail("cannot create the token: %s",
-                          r == AH_EINVAL ? "the name must be 1-64 characters of a-z, 0-9, '-', '_', '.'"
-                                         : ah_strerror(r));
+                          r == AH_EINVAL
+                              ? "the name must be 1-64 characters of a-z, 0-9, '-', '_', '.'"
+                              : ah_strerror(r));
         else
             printf("%s\n", token);
     } else if (list) {

@@ -38,15 +38,16 @@ int config_load(config *c, const char *path, char *err, size_t errlen)
     size_t len;
     char *text = ah_read_file(path, CONFIG_MAX_BYTES, &len);
     if (!text) {
-        snprintf(err, errlen, "%s: %s", path, errno == EFBIG ? "larger than 4 MiB" : strerror(errno));
+        snprintf(err, errlen, "%s: %s", path,
+                 errno == EFBIG ? "larger than 4 MiB" : strerror(errno));
         return -1;
     }
     json_error_t je;
     c->json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     free(text);
     if (!c->json) {
-        snprintf(err, errlen, "%s: invalid JSON: line %d, column %d: %s", path, je.line,
-                 je.column, je.text);
+        snprintf(err, errlen, "%s: invalid JSON: line %d, column %d: %s", path, je.line, je.column,
+                 je.text);
         return -1;
     }
     if (!json_is_object(c->json)) {
@@ -70,13 +71,11 @@ static void resolve(char *out, size_t len, const char *path)
         return;
     }
     char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof(cwd)))
-        snprintf(cwd, sizeof(cwd), ".");
+    if (!getcwd(cwd, sizeof(cwd))) snprintf(cwd, sizeof(cwd), ".");
     const char *p = path;
     while (p[0] == '.' && p[1] == '/')
         p += 2;
-    if (!strcmp(p, "."))
-        p = "";
+    if (!strcmp(p, ".")) p = "";
     snprintf(out, len, "%s%s%s", cwd, *p ? "/" : "", p);
 }
 
@@ -95,8 +94,7 @@ int config_finalize(config *c, const char *path, char *err, size_t errlen)
     resolve(c->logs_dir, sizeof(c->logs_dir),
             json_string_value(json_object_get(c->json, "logs_dir")));
     char exe[PATH_MAX], tmp[PATH_MAX + 64];
-    if (ah_exe_dir(exe, sizeof(exe)) < 0)
-        snprintf(exe, sizeof(exe), ".");
+    if (ah_exe_dir(exe, sizeof(exe)) < 0) snprintf(exe, sizeof(exe), ".");
     const char *pd = json_string_value(json_object_get(c->json, "plugins_dir"));
     if (pd) {
         resolve(c->plugins_dir, sizeof(c->plugins_dir), pd);
@@ -122,8 +120,7 @@ int config_finalize(config *c, const char *path, char *err, size_t errlen)
     if (tk)
         resolve(c->trusted_keys_dir, sizeof(c->trusted_keys_dir), tk);
     else
-        snprintf(c->trusted_keys_dir, sizeof(c->trusted_keys_dir), "%s/trusted-keys",
-                 c->data_dir);
+        snprintf(c->trusted_keys_dir, sizeof(c->trusted_keys_dir), "%s/trusted-keys", c->data_dir);
     return 0;
 }
 
@@ -137,12 +134,10 @@ static const json_t *lookup(const config *c, const char *section, const char *ke
 {
     const json_t *v = section ? json_object_get(json_object_get(c->json, section), key)
                               : json_object_get(c->json, key);
-    if (v)
-        return v;
+    if (v) return v;
     /* Fall back to the schema's default (a section absent from the file). */
     const json_t *props = json_object_get(config_schema(), "properties");
-    if (section)
-        props = json_object_get(json_object_get(props, section), "properties");
+    if (section) props = json_object_get(json_object_get(props, section), "properties");
     return json_object_get(json_object_get(props, key), "default");
 }
 

@@ -11,7 +11,7 @@
 #define CONFIG_MAX_BYTES (4u << 20)
 
 typedef struct config {
-    json_t *json;          /* the whole validated config, defaults applied (owned) */
+    json_t *json; /* the whole validated config, defaults applied (owned) */
     /* Resolved paths and values (borrowed from json or owned buffers). */
     const char *listen;
     char data_dir[1024];

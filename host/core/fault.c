@@ -18,8 +18,7 @@ void ah_fault_point(const char *name)
         skip = s ? strtol(s, NULL, 10) : 0;
         loaded = 1;
     }
-    if (!want || strcmp(want, name) != 0)
-        return;
+    if (!want || strcmp(want, name) != 0) return;
     if (__atomic_fetch_sub(&skip, 1, __ATOMIC_SEQ_CST) > 0)
         return; /* not this time: AGENTHOST_FAULT_SKIP hits pass first */
     const char *mark = getenv("AGENTHOST_FAULT_MARK");

@@ -62,8 +62,7 @@ static int fail(vctx *c, const char *fmt, const char *a, const char *b)
 
 static bool is_integer(const json_t *v)
 {
-    if (json_is_integer(v))
-        return true;
+    if (json_is_integer(v)) return true;
     if (json_is_real(v)) {
         double d = json_real_value(v);
         return isfinite(d) && d == floor(d);
@@ -73,20 +72,13 @@ static bool is_integer(const json_t *v)
 
 static bool type_matches(const char *t, const json_t *v)
 {
-    if (!strcmp(t, "object"))
-        return json_is_object(v);
-    if (!strcmp(t, "array"))
-        return json_is_array(v);
-    if (!strcmp(t, "string"))
-        return json_is_string(v);
-    if (!strcmp(t, "integer"))
-        return is_integer(v);
-    if (!strcmp(t, "number"))
-        return json_is_number(v);
-    if (!strcmp(t, "boolean"))
-        return json_is_boolean(v);
-    if (!strcmp(t, "null"))
-        return json_is_null(v);
+    if (!strcmp(t, "object")) return json_is_object(v);
+    if (!strcmp(t, "array")) return json_is_array(v);
+    if (!strcmp(t, "string")) return json_is_string(v);
+    if (!strcmp(t, "integer")) return is_integer(v);
+    if (!strcmp(t, "number")) return json_is_number(v);
+    if (!strcmp(t, "boolean")) return json_is_boolean(v);
+    if (!strcmp(t, "null")) return json_is_null(v);
     return false;
 }
 
@@ -94,20 +86,16 @@ static size_t utf8_len(const char *s)
 {
     size_t n = 0;
     for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
+        if (((unsigned char)*s & 0xC0) != 0x80) n++;
     return n;
 }
 
 /* "#" or a JSON pointer "#/a/b" (with ~0 and ~1 escapes) into root. */
 static const json_t *resolve_ref(const json_t *root, const char *ref)
 {
-    if (ref[0] != '#')
-        return NULL;
-    if (!ref[1])
-        return root;
-    if (ref[1] != '/')
-        return NULL;
+    if (ref[0] != '#') return NULL;
+    if (!ref[1]) return root;
+    if (ref[1] != '/') return NULL;
     const json_t *cur = root;
     const char *p = ref + 2;
     while (cur) {
@@ -124,8 +112,7 @@ static const json_t *resolve_ref(const json_t *root, const char *ref)
         tok[n] = 0;
         cur = json_is_array(cur) ? json_array_get(cur, strtoul(tok, NULL, 10))
                                  : json_object_get(cur, tok);
-        if (!*p)
-            return cur;
+        if (!*p) return cur;
         p++;
     }
     return NULL;
@@ -156,8 +143,7 @@ static int validate_child(vctx *c, const json_t *schema, const json_t *v, const 
     size_t saved;
     path_push(c, &saved, key, index);
     int rc = validate(c, schema, v, depth + 1);
-    if (rc == 0)
-        path_pop(c, saved);
+    if (rc == 0) path_pop(c, saved);
     return rc;
 }
 
@@ -173,8 +159,7 @@ static bool quietly_valid(vctx *c, const json_t *schema, const json_t *v, int de
 static int check_type(vctx *c, const json_t *schema, const json_t *v)
 {
     const json_t *t = json_object_get(schema, "type");
-    if (!t)
-        return 0;
+    if (!t) return 0;
     char got[64];
     jsonschema_describe(v, got, sizeof(got));
     if (json_is_string(t)) {
@@ -188,12 +173,10 @@ static int check_type(vctx *c, const json_t *schema, const json_t *v)
         char names[128] = "";
         json_array_foreach(t, i, e)
         {
-            if (json_is_string(e) && type_matches(json_string_value(e), v))
-                return 0;
-            if (json_is_string(e) && strlen(names) + strlen(json_string_value(e)) + 5 <
-                                         sizeof(names)) {
-                if (i)
-                    strcat(names, " or ");
+            if (json_is_string(e) && type_matches(json_string_value(e), v)) return 0;
+            if (json_is_string(e) &&
+                strlen(names) + strlen(json_string_value(e)) + 5 < sizeof(names)) {
+                if (i) strcat(names, " or ");
                 strcat(names, json_string_value(e));
             }
         }
@@ -223,15 +206,13 @@ static int check_object(vctx *c, const json_t *schema, const json_t *v, int dept
     {
         const json_t *ps = props ? json_object_get(props, k) : NULL;
         if (ps) {
-            if (validate_child(c, ps, pv, k, 0, depth) < 0)
-                return -1;
+            if (validate_child(c, ps, pv, k, 0, depth) < 0) return -1;
         } else if (json_is_false(addl)) {
             size_t saved;
             path_push(c, &saved, k, 0);
             return fail(c, "unknown field", NULL, NULL);
         } else if (json_is_object(addl)) {
-            if (validate_child(c, addl, pv, k, 0, depth) < 0)
-                return -1;
+            if (validate_child(c, addl, pv, k, 0, depth) < 0) return -1;
         }
     }
     const json_t *mn = json_object_get(schema, "minProperties");
@@ -260,8 +241,8 @@ static int check_array(vctx *c, const json_t *schema, const json_t *v, int depth
     size_t i;
     const json_t *e;
     if (items && (json_is_object(items) || json_is_boolean(items))) {
-        json_array_foreach(v, i, e) if (validate_child(c, items, e, NULL, (long)i, depth) < 0)
-            return -1;
+        json_array_foreach(v, i,
+                           e) if (validate_child(c, items, e, NULL, (long)i, depth) < 0) return -1;
     }
     if (json_is_true(json_object_get(schema, "uniqueItems"))) {
         for (size_t a = 0; a < json_array_size(v); a++)
@@ -316,11 +297,10 @@ static int check_number(vctx *c, const json_t *schema, const json_t *v)
                                        "must be greater than %s", "must be less than %s"};
     for (int i = 0; i < 4; i++) {
         const json_t *lim = json_object_get(schema, keys[i]);
-        if (!json_is_number(lim))
-            continue;
+        if (!json_is_number(lim)) continue;
         double l = json_number_value(lim);
-        bool bad = (i == 0 && d < l) || (i == 1 && d > l) || (i == 2 && d <= l) ||
-                   (i == 3 && d >= l);
+        bool bad =
+            (i == 0 && d < l) || (i == 1 && d > l) || (i == 2 && d <= l) || (i == 3 && d >= l);
         if (bad) {
             char buf[32];
             jsonschema_describe(lim, buf, sizeof(buf));
@@ -352,10 +332,8 @@ static int check_combinators(vctx *c, const json_t *schema, const json_t *v, int
     if (json_is_array(one) && json_array_size(one)) {
         int hits = 0;
         json_array_foreach(one, i, e) if (quietly_valid(c, e, v, depth)) hits++;
-        if (hits == 0)
-            return fail(c, "matches none of the allowed forms", NULL, NULL);
-        if (hits > 1)
-            return fail(c, "matches more than one of the exclusive forms", NULL, NULL);
+        if (hits == 0) return fail(c, "matches none of the allowed forms", NULL, NULL);
+        if (hits > 1) return fail(c, "matches more than one of the exclusive forms", NULL, NULL);
     }
     const json_t *not = json_object_get(schema, "not");
     if (not &&quietly_valid(c, not, v, depth))
@@ -365,24 +343,17 @@ static int check_combinators(vctx *c, const json_t *schema, const json_t *v, int
 
 static int validate(vctx *c, const json_t *schema, const json_t *v, int depth)
 {
-    if (depth > MAX_DEPTH)
-        return fail(c, "nested too deeply", NULL, NULL);
-    if (json_is_true(schema) || !schema)
-        return 0;
-    if (json_is_false(schema))
-        return fail(c, "not allowed here", NULL, NULL);
-    if (!json_is_object(schema))
-        return 0;
+    if (depth > MAX_DEPTH) return fail(c, "nested too deeply", NULL, NULL);
+    if (json_is_true(schema) || !schema) return 0;
+    if (json_is_false(schema)) return fail(c, "not allowed here", NULL, NULL);
+    if (!json_is_object(schema)) return 0;
     const json_t *ref = json_object_get(schema, "$ref");
     if (json_is_string(ref)) {
         const json_t *target = resolve_ref(c->root, json_string_value(ref));
-        if (!target)
-            return fail(c, "schema reference %s not found", json_string_value(ref), NULL);
-        if (validate(c, target, v, depth + 1) < 0)
-            return -1;
+        if (!target) return fail(c, "schema reference %s not found", json_string_value(ref), NULL);
+        if (validate(c, target, v, depth + 1) < 0) return -1;
     }
-    if (check_type(c, schema, v) < 0)
-        return -1;
+    if (check_type(c, schema, v) < 0) return -1;
     const json_t *en = json_object_get(schema, "enum");
     if (json_is_array(en)) {
         size_t i;
@@ -397,8 +368,7 @@ static int validate(vctx *c, const json_t *schema, const json_t *v, int depth)
                 char one[48];
                 jsonschema_describe(e, one, sizeof(one));
                 if (strlen(allowed) + strlen(one) + 3 < sizeof(allowed)) {
-                    if (i)
-                        strcat(allowed, ", ");
+                    if (i) strcat(allowed, ", ");
                     strcat(allowed, one);
                 }
             }
@@ -411,14 +381,10 @@ static int validate(vctx *c, const json_t *schema, const json_t *v, int depth)
         jsonschema_describe(cn, want, sizeof(want));
         return fail(c, "must be %s", want, NULL);
     }
-    if (json_is_object(v) && check_object(c, schema, v, depth) < 0)
-        return -1;
-    if (json_is_array(v) && check_array(c, schema, v, depth) < 0)
-        return -1;
-    if (json_is_string(v) && check_string(c, schema, v) < 0)
-        return -1;
-    if (json_is_number(v) && check_number(c, schema, v) < 0)
-        return -1;
+    if (json_is_object(v) && check_object(c, schema, v, depth) < 0) return -1;
+    if (json_is_array(v) && check_array(c, schema, v, depth) < 0) return -1;
+    if (json_is_string(v) && check_string(c, schema, v) < 0) return -1;
+    if (json_is_number(v) && check_number(c, schema, v) < 0) return -1;
     return check_combinators(c, schema, v, depth);
 }
 
@@ -446,8 +412,7 @@ static int check_schema_child(vctx *c, const json_t *s, const char *key, int dep
     size_t saved;
     path_push(c, &saved, key, 0);
     int rc = check_schema(c, s, depth + 1);
-    if (rc == 0)
-        path_pop(c, saved);
+    if (rc == 0) path_pop(c, saved);
     return rc;
 }
 
@@ -455,12 +420,9 @@ static int check_schema(vctx *c, const json_t *s, int depth)
 {
     static const char *const types[] = {"object", "array",   "string", "integer",
                                         "number", "boolean", "null"};
-    if (depth > MAX_DEPTH)
-        return fail(c, "schema nested too deeply", NULL, NULL);
-    if (json_is_boolean(s))
-        return 0;
-    if (!json_is_object(s))
-        return fail(c, "a schema must be an object or a boolean", NULL, NULL);
+    if (depth > MAX_DEPTH) return fail(c, "schema nested too deeply", NULL, NULL);
+    if (json_is_boolean(s)) return 0;
+    if (!json_is_object(s)) return fail(c, "a schema must be an object or a boolean", NULL, NULL);
     const json_t *t = json_object_get(s, "type");
     if (t) {
         json_t *list = json_is_string(t) ? json_pack("[O]", t) : json_incref((json_t *)t);
@@ -486,16 +448,14 @@ static int check_schema(vctx *c, const json_t *s, int depth)
     }
     const json_t *props = json_object_get(s, "properties");
     if (props) {
-        if (!json_is_object(props))
-            return fail(c, "properties must be an object", NULL, NULL);
+        if (!json_is_object(props)) return fail(c, "properties must be an object", NULL, NULL);
         const char *k;
         const json_t *v;
         json_object_foreach((json_t *)props, k, v)
         {
             char key[300];
             snprintf(key, sizeof(key), "properties.%s", k);
-            if (check_schema_child(c, v, key, depth) < 0)
-                return -1;
+            if (check_schema_child(c, v, key, depth) < 0) return -1;
         }
     }
     const json_t *req = json_object_get(s, "required");
@@ -504,20 +464,18 @@ static int check_schema(vctx *c, const json_t *s, int depth)
         const json_t *e;
         if (!json_is_array(req))
             return fail(c, "required must be an array of field names", NULL, NULL);
-        json_array_foreach(req, i, e) if (!json_is_string(e))
-            return fail(c, "required must be an array of field names", NULL, NULL);
+        json_array_foreach(req, i, e) if (!json_is_string(e)) return fail(
+            c, "required must be an array of field names", NULL, NULL);
     }
     static const char *const sub[] = {"items", "additionalProperties", "not"};
     for (size_t i = 0; i < 3; i++) {
         const json_t *x = json_object_get(s, sub[i]);
-        if (x && check_schema_child(c, x, sub[i], depth) < 0)
-            return -1;
+        if (x && check_schema_child(c, x, sub[i], depth) < 0) return -1;
     }
     static const char *const lists[] = {"anyOf", "oneOf", "allOf"};
     for (size_t i = 0; i < 3; i++) {
         const json_t *x = json_object_get(s, lists[i]);
-        if (!x)
-            continue;
+        if (!x) continue;
         if (!json_is_array(x) || !json_array_size(x))
             return fail(c, "%s must be a non-empty array of schemas", lists[i], NULL);
         size_t j;
@@ -528,8 +486,7 @@ static int check_schema(vctx *c, const json_t *s, int depth)
                                        "exclusiveMaximum"};
     for (size_t i = 0; i < 4; i++) {
         const json_t *x = json_object_get(s, nums[i]);
-        if (x && !json_is_number(x))
-            return fail(c, "%s must be a number", nums[i], NULL);
+        if (x && !json_is_number(x)) return fail(c, "%s must be a number", nums[i], NULL);
     }
     static const char *const counts[] = {"minLength", "maxLength",     "minItems",
                                          "maxItems",  "minProperties", "maxProperties"};
@@ -557,8 +514,8 @@ static int check_schema(vctx *c, const json_t *s, int depth)
     if (defs) {
         const char *k;
         const json_t *v;
-        json_object_foreach((json_t *)defs, k, v) if (check_schema_child(c, v, k, depth) < 0)
-            return -1;
+        json_object_foreach((json_t *)defs, k,
+                            v) if (check_schema_child(c, v, k, depth) < 0) return -1;
     }
     return 0;
 }
@@ -572,8 +529,7 @@ int jsonschema_check(const json_t *schema, char *err, size_t errlen)
 
 void jsonschema_apply_defaults(const json_t *schema, json_t *instance)
 {
-    if (!json_is_object(schema) || !json_is_object(instance))
-        return;
+    if (!json_is_object(schema) || !json_is_object(instance)) return;
     const json_t *props = json_object_get(schema, "properties");
     const char *k;
     const json_t *ps;

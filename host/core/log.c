@@ -86,8 +86,7 @@ void log_shutdown(void)
 {
     pthread_mutex_lock(&L.mu);
     for (int i = 0; i < L.nfiles; i++)
-        if (L.files[i].fd >= 0)
-            close(L.files[i].fd);
+        if (L.files[i].fd >= 0) close(L.files[i].fd);
     L.nfiles = 0;
     L.dir[0] = 0;
     pthread_mutex_unlock(&L.mu);
@@ -104,16 +103,14 @@ void log_set_tap(log_tap_fn fn, void *ud)
 
 void log_redact_add(const char *secret)
 {
-    if (!secret || strlen(secret) < 4)
-        return;
+    if (!secret || strlen(secret) < 4) return;
     pthread_mutex_lock(&L.mu);
     bool dup = false;
     for (int i = 0; i < L.nsecrets && !dup; i++)
         dup = strcmp(L.secrets[i], secret) == 0;
     if (!dup && L.nsecrets < MAX_SECRETS) {
         char *c = strdup(secret);
-        if (c)
-            L.secrets[L.nsecrets++] = c;
+        if (c) L.secrets[L.nsecrets++] = c;
     }
     pthread_mutex_unlock(&L.mu);
 }
@@ -133,8 +130,7 @@ static char *redact_locked(const char *s)
 {
     size_t n = strlen(s);
     char *out = strdup(s);
-    if (!out)
-        return NULL;
+    if (!out) return NULL;
     for (int i = 0; i < L.nsecrets; i++) {
         const char *sec = L.secrets[i];
         size_t sl = strlen(sec);
@@ -142,8 +138,7 @@ static char *redact_locked(const char *s)
         while ((hit = memmem(out, n, sec, sl)) != NULL) {
             size_t pre = (size_t)(hit - out), rl = strlen(REDACTED);
             char *nb = malloc(n - sl + rl + 1);
-            if (!nb)
-                break;
+            if (!nb) break;
             memcpy(nb, out, pre);
             memcpy(nb + pre, REDACTED, rl);
             memcpy(nb + pre + rl, hit + sl, n - pre - sl + 1);
@@ -177,8 +172,7 @@ static bool credential_name(const char *k)
         low[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
     low[i] = 0;
     for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
-        if (strstr(low, words[w]))
-            return true;
+        if (strstr(low, words[w])) return true;
     return false;
 }
 
@@ -202,10 +196,8 @@ static void rotate_locked(log_file *f)
 static log_file *file_locked(const char *kind)
 {
     for (int i = 0; i < L.nfiles; i++)
-        if (strcmp(L.files[i].kind, kind) == 0)
-            return &L.files[i];
-    if (L.nfiles == MAX_FILES || strlen(kind) >= sizeof(L.files[0].kind))
-        return NULL;
+        if (strcmp(L.files[i].kind, kind) == 0) return &L.files[i];
+    if (L.nfiles == MAX_FILES || strlen(kind) >= sizeof(L.files[0].kind)) return NULL;
     log_file *f = &L.files[L.nfiles++];
     snprintf(f->kind, sizeof(f->kind), "%s", kind);
     f->fd = -1;
@@ -215,33 +207,26 @@ static log_file *file_locked(const char *kind)
 
 static void write_file_locked(const char *kind, const char *line, size_t len)
 {
-    if (!L.dir[0])
-        return;
+    if (!L.dir[0]) return;
     log_file *f = file_locked(kind);
-    if (!f)
-        return;
-    if (f->fd >= 0 && f->size + len > L.rotate_bytes)
-        rotate_locked(f);
+    if (!f) return;
+    if (f->fd >= 0 && f->size + len > L.rotate_bytes) rotate_locked(f);
     if (f->fd < 0) {
         char path[2300];
-        if (ah_fmt(path, sizeof(path), "%s/%s.log", L.dir, kind) < 0)
-            return;
+        if (ah_fmt(path, sizeof(path), "%s/%s.log", L.dir, kind) < 0) return;
         f->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (f->fd < 0)
-            return;
+        if (f->fd < 0) return;
         struct stat st;
         f->size = fstat(f->fd, &st) == 0 ? (size_t)st.st_size : 0;
     }
     ssize_t w = write(f->fd, line, len);
-    if (w > 0)
-        f->size += (size_t)w;
+    if (w > 0) f->size += (size_t)w;
 }
 
 static void write_stderr_locked(log_level level, const char *component, const char *msg,
                                 const char *line, size_t len)
 {
-    if (!L.to_stderr)
-        return;
+    if (!L.to_stderr) return;
     if (!L.stderr_tty) {
         ssize_t w = write(2, line, len);
         (void)w;
@@ -255,8 +240,7 @@ static void write_stderr_locked(log_level level, const char *component, const ch
 void log_write(const char *kind, log_level level, const char *component, const log_ctx *ctx,
                const json_t *fields, const char *fmt, ...)
 {
-    if (level < L.min_level)
-        return;
+    if (level < L.min_level) return;
     char msg[4096];
     va_list ap;
     va_start(ap, fmt);
@@ -266,27 +250,22 @@ void log_write(const char *kind, log_level level, const char *component, const l
     char t[40];
     ah_rfc3339_ms(ah_now_ms(), t, sizeof(t));
     json_t *o = json_object();
-    if (!o)
-        return;
+    if (!o) return;
     json_object_set_new(o, "time", json_string(t));
     json_object_set_new(o, "level", json_string(log_level_name(level)));
     json_object_set_new(o, "component", json_string(component ? component : "host"));
     json_object_set_new(o, "msg", json_string(msg));
     if (ctx) {
-        if (ctx->plugin)
-            json_object_set_new(o, "plugin", json_string(ctx->plugin));
-        if (ctx->instance)
-            json_object_set_new(o, "instance", json_string(ctx->instance));
-        if (ctx->request_id)
-            json_object_set_new(o, "request_id", json_string(ctx->request_id));
+        if (ctx->plugin) json_object_set_new(o, "plugin", json_string(ctx->plugin));
+        if (ctx->instance) json_object_set_new(o, "instance", json_string(ctx->instance));
+        if (ctx->request_id) json_object_set_new(o, "request_id", json_string(ctx->request_id));
     }
     if (json_is_object(fields)) {
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)fields, k, v)
         {
-            if (json_object_get(o, k))
-                continue;
+            if (json_object_get(o, k)) continue;
             if (credential_name(k) && !json_is_null(v) && !json_is_boolean(v))
                 json_object_set_new(o, k, json_string(REDACTED));
             else
@@ -295,8 +274,7 @@ void log_write(const char *kind, log_level level, const char *component, const l
     }
     char *line = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    if (!line)
-        return;
+    if (!line) return;
 
     pthread_mutex_lock(&L.mu);
     char *clean = L.nsecrets ? redact_locked(line) : line;
@@ -308,8 +286,7 @@ void log_write(const char *kind, log_level level, const char *component, const l
             out[len] = '\n';
             out[len + 1] = 0;
             write_file_locked(kind, out, len + 1);
-            if (L.tap)
-                L.tap(L.tap_ud, kind, level, clean);
+            if (L.tap) L.tap(L.tap_ud, kind, level, clean);
             if (level >= LOG_ERROR && strcmp(kind, "errors") != 0)
                 write_file_locked("errors", out, len + 1);
             if (L.nsecrets) {
@@ -322,8 +299,7 @@ void log_write(const char *kind, log_level level, const char *component, const l
             }
             free(out);
         }
-        if (clean != line)
-            free(clean);
+        if (clean != line) free(clean);
     }
     pthread_mutex_unlock(&L.mu);
     free(line);

@@ -33,8 +33,7 @@ static void on_prepare(uv_prepare_t *h)
 int loop_new(ah_loop **out)
 {
     ah_loop *l = calloc(1, sizeof(*l));
-    if (!l)
-        return -1;
+    if (!l) return -1;
     if (uv_loop_init(&l->uv) != 0) {
         free(l);
         return -1;
@@ -54,8 +53,7 @@ uv_loop_t *loop_uv(ah_loop *l)
 
 int loop_on_tick(ah_loop *l, loop_tick_fn fn, void *ud)
 {
-    if (l->nhooks == MAX_HOOKS)
-        return -1;
+    if (l->nhooks == MAX_HOOKS) return -1;
     l->hooks[l->nhooks].fn = fn;
     l->hooks[l->nhooks].ud = ud;
     l->nhooks++;
@@ -82,11 +80,9 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int loop_on_signal(ah_loop *l, int signum, loop_signal_fn fn, void *ud)
 {
-    if (l->nsigs == MAX_SIGNALS)
-        return UV_ENOMEM;
+    if (l->nsigs == MAX_SIGNALS) return UV_ENOMEM;
     sig_entry *e = calloc(1, sizeof(*e));
-    if (!e)
-        return UV_ENOMEM;
+    if (!e) return UV_ENOMEM;
     e->fn = fn;
     e->ud = ud;
     uv_signal_init(&l->uv, &e->h);
@@ -121,14 +117,12 @@ static void free_sig(uv_handle_t *h)
 static void close_stray(uv_handle_t *h, void *arg)
 {
     (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
+    if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 void loop_free(ah_loop *l)
 {
-    if (!l)
-        return;
+    if (!l) return;
     uv_prepare_stop(&l->prepare);
     uv_close((uv_handle_t *)&l->prepare, NULL);
     for (int i = 0; i < l->nsigs; i++)
@@ -136,8 +130,7 @@ void loop_free(ah_loop *l)
     /* Drain close callbacks of every handle, ours and the modules'; a
      * handle a module forgot is closed here rather than hanging the exit. */
     for (int tries = 0; uv_loop_close(&l->uv) == UV_EBUSY; tries++) {
-        if (tries == 8)
-            uv_walk(&l->uv, close_stray, NULL);
+        if (tries == 8) uv_walk(&l->uv, close_stray, NULL);
         uv_run(&l->uv, UV_RUN_NOWAIT);
     }
     free(l);

@@ -49,15 +49,12 @@ static family *find_family(const char *name, metric_type type, bool create)
 {
     family **tail = &M.families;
     for (family *f = M.families; f; f = f->next) {
-        if (!strcmp(f->name, name))
-            return f;
+        if (!strcmp(f->name, name)) return f;
         tail = &f->next;
     }
-    if (!create)
-        return NULL;
+    if (!create) return NULL;
     family *f = calloc(1, sizeof(*f));
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     f->name = strdup(name);
     f->type = type;
     memcpy(f->bounds, default_bounds, sizeof(default_bounds));
@@ -71,13 +68,11 @@ static series *find_series(family *f, const char *labels)
     const char *l = labels ? labels : "";
     series **tail = &f->series;
     for (series *s = f->series; s; s = s->next) {
-        if (!strcmp(s->labels, l))
-            return s;
+        if (!strcmp(s->labels, l)) return s;
         tail = &s->next;
     }
     series *s = calloc(1, sizeof(*s));
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     s->labels = strdup(l);
     *tail = s;
     return s;
@@ -112,8 +107,7 @@ void metrics_counter_add(const char *name, const char *labels, double v)
     pthread_mutex_lock(&M.mu);
     family *f = find_family(name, METRIC_COUNTER, true);
     series *s = f ? find_series(f, labels) : NULL;
-    if (s)
-        s->value += v;
+    if (s) s->value += v;
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -122,8 +116,7 @@ void metrics_gauge_set(const char *name, const char *labels, double v)
     pthread_mutex_lock(&M.mu);
     family *f = find_family(name, METRIC_GAUGE, true);
     series *s = f ? find_series(f, labels) : NULL;
-    if (s)
-        s->value = v;
+    if (s) s->value = v;
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -136,8 +129,7 @@ void metrics_observe(const char *name, const char *labels, double v)
         s->value += v;
         s->count++;
         for (int i = 0; i < f->nbounds; i++)
-            if (v <= f->bounds[i])
-                s->buckets[i]++;
+            if (v <= f->bounds[i]) s->buckets[i]++;
     }
     pthread_mutex_unlock(&M.mu);
 }
@@ -170,13 +162,10 @@ const char *metrics_labels(char *buf, size_t len, ...)
     buf[0] = 0;
     for (;;) {
         const char *k = va_arg(ap, const char *);
-        if (!k)
-            break;
+        if (!k) break;
         const char *v = va_arg(ap, const char *);
-        if (!v)
-            v = "";
-        if (used + strlen(k) + 4 >= len)
-            break;
+        if (!v) v = "";
+        if (used + strlen(k) + 4 >= len) break;
         used += (size_t)snprintf(buf + used, len - used, "%s%s=\"", used ? "," : "", k);
         for (const char *p = v; *p && used + 3 < len; p++) {
             if (*p == '"' || *p == '\\') {
@@ -189,8 +178,7 @@ const char *metrics_labels(char *buf, size_t len, ...)
                 buf[used++] = *p;
             }
         }
-        if (used + 2 < len)
-            buf[used++] = '"';
+        if (used + 2 < len) buf[used++] = '"';
         buf[used] = 0;
     }
     va_end(ap);
@@ -232,8 +220,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
         va_start(ap, fmt);
         int w = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
         va_end(ap);
-        if (w < 0)
-            return;
+        if (w < 0) return;
         if (b->p && b->n + (size_t)w < b->cap) {
             b->n += (size_t)w;
             return;
@@ -242,8 +229,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
         while (cap < b->n + (size_t)w + 1)
             cap *= 2;
         char *np = realloc(b->p, cap);
-        if (!np)
-            return;
+        if (!np) return;
         b->p = np;
         b->cap = cap;
     }
@@ -272,10 +258,8 @@ char *metrics_render(size_t *len)
     sb_printf(&b, "%s", "");
     pthread_mutex_lock(&M.mu);
     for (family *f = M.families; f; f = f->next) {
-        if (!f->series)
-            continue;
-        if (f->help)
-            sb_printf(&b, "# HELP %s %s\n", f->name, f->help);
+        if (!f->series) continue;
+        if (f->help) sb_printf(&b, "# HELP %s %s\n", f->name, f->help);
         sb_printf(&b, "# TYPE %s %s\n", f->name, type_name(f->type));
         for (series *s = f->series; s; s = s->next) {
             const char *l = s->labels;
@@ -287,8 +271,7 @@ char *metrics_render(size_t *len)
             for (int i = 0; i < f->nbounds; i++)
                 sb_printf(&b, "%s_bucket{%s%sle=\"%g\"} %llu\n", f->name, l, *l ? "," : "",
                           f->bounds[i], s->buckets[i]);
-            sb_printf(&b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name, l, *l ? "," : "",
-                      s->count);
+            sb_printf(&b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name, l, *l ? "," : "", s->count);
             sb_printf(&b, "%s_sum%s%s%s %.17g\n", f->name, *l ? "{" : "", l, *l ? "}" : "",
                       s->value);
             sb_printf(&b, "%s_count%s%s%s %llu\n", f->name, *l ? "{" : "", l, *l ? "}" : "",
@@ -296,8 +279,7 @@ char *metrics_render(size_t *len)
         }
     }
     pthread_mutex_unlock(&M.mu);
-    if (len)
-        *len = b.n;
+    if (len) *len = b.n;
     return b.p;
 }
 
@@ -340,8 +322,7 @@ void metrics_process_collector(void *ud)
         pthread_mutex_lock(&M.mu);
         family *f = find_family("process_cpu_seconds_total", METRIC_COUNTER, true);
         series *s = f ? find_series(f, NULL) : NULL;
-        if (s)
-            s->value = cpu;
+        if (s) s->value = cpu;
         pthread_mutex_unlock(&M.mu);
     }
     FILE *fp = fopen("/proc/self/statm", "re");

@@ -27,8 +27,7 @@ struct secrets {
 static size_t make_key(char *buf, size_t len, const char *instance, const char *name)
 {
     size_t a = strlen(instance), b = strlen(name);
-    if (a + b + 1 > len)
-        return 0;
+    if (a + b + 1 > len) return 0;
     memcpy(buf, instance, a);
     buf[a] = 0;
     memcpy(buf + a + 1, name, b);
@@ -55,8 +54,7 @@ static int load_key(secrets *s, const char *path, bool create, char *err, size_t
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 || write(fd, hex, 65) != 65 || fsync(fd) < 0) {
             snprintf(err, errlen, "%s: cannot create the master key: %s", path, strerror(errno));
-            if (fd >= 0)
-                close(fd);
+            if (fd >= 0) close(fd);
             sodium_memzero(hex, sizeof(hex));
             return AH_EIO;
         }
@@ -71,8 +69,10 @@ static int load_key(secrets *s, const char *path, bool create, char *err, size_t
     }
     struct stat st;
     if (stat(path, &st) == 0 && (st.st_mode & 077)) {
-        snprintf(err, errlen, "%s: the master key must not be readable by group or others "
-                              "(chmod 600)", path);
+        snprintf(err, errlen,
+                 "%s: the master key must not be readable by group or others "
+                 "(chmod 600)",
+                 path);
         sodium_memzero(text, len);
         free(text);
         return AH_EDENIED;
@@ -100,8 +100,7 @@ int secrets_open(secrets **out, store *st, const char *key_path, bool create, ch
         return AH_EIO;
     }
     secrets *s = calloc(1, sizeof(*s));
-    if (!s)
-        return AH_ENOMEM;
+    if (!s) return AH_ENOMEM;
     s->st = st;
     s->key = sodium_malloc(32);
     if (!s->key) {
@@ -120,8 +119,7 @@ int secrets_open(secrets **out, store *st, const char *key_path, bool create, ch
 
 void secrets_close(secrets *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     sodium_free(s->key);
     free(s);
 }
@@ -151,8 +149,7 @@ static int apply_put(MDB_txn *txn, void *arg)
 static void done_put(int status, void *arg)
 {
     put_op *op = arg;
-    if (op->done)
-        op->done(status, op->ud);
+    if (op->done) op->done(status, op->ud);
     free(op->val);
     free(op);
 }
@@ -167,8 +164,7 @@ static put_op *new_op(secrets *s, const char *instance, const char *name,
                       void (*done)(int status, void *ud), void *ud)
 {
     put_op *op = calloc(1, sizeof(*op));
-    if (!op)
-        return NULL;
+    if (!op) return NULL;
     op->st = s->st;
     op->done = done;
     op->ud = ud;
@@ -179,13 +175,10 @@ static put_op *new_op(secrets *s, const char *instance, const char *name,
 int secrets_set(secrets *s, const char *instance, const char *name, const void *value, size_t len,
                 void (*done)(int status, void *ud), void *ud)
 {
-    if (!valid_names(instance, name))
-        return AH_EINVAL;
-    if (len > SECRET_MAX_BYTES)
-        return AH_ETOOBIG;
+    if (!valid_names(instance, name)) return AH_EINVAL;
+    if (len > SECRET_MAX_BYTES) return AH_ETOOBIG;
     put_op *op = new_op(s, instance, name, done, ud);
-    if (!op)
-        return AH_ENOMEM;
+    if (!op) return AH_ENOMEM;
     unsigned char ad[200];
     size_t adlen = make_ad(ad, sizeof(ad), instance, name);
     op->vlen = NONCE + len + ABYTES;
@@ -197,16 +190,15 @@ int secrets_set(secrets *s, const char *instance, const char *name, const void *
     }
     randombytes_buf(op->val, NONCE);
     unsigned long long clen;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(op->val + NONCE, &clen, value, len, ad, adlen,
-                                               NULL, op->val, s->key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(op->val + NONCE, &clen, value, len, ad, adlen, NULL,
+                                               op->val, s->key);
     return store_write(s->st, apply_put, done_put, op);
 }
 
 int secrets_delete(secrets *s, const char *instance, const char *name,
                    void (*done)(int status, void *ud), void *ud)
 {
-    if (!valid_names(instance, name))
-        return AH_EINVAL;
+    if (!valid_names(instance, name)) return AH_EINVAL;
     put_op *op = new_op(s, instance, name, done, ud);
     return op ? store_write(s->st, apply_put, done_put, op) : AH_ENOMEM;
 }
@@ -214,14 +206,12 @@ int secrets_delete(secrets *s, const char *instance, const char *name,
 int secrets_get(secrets *s, const char *instance, const char *name, char **out, size_t *len)
 {
     *out = NULL;
-    if (!valid_names(instance, name))
-        return AH_EINVAL;
+    if (!valid_names(instance, name)) return AH_EINVAL;
     char key[200];
     MDB_val k = {make_key(key, sizeof(key), instance, name), key}, v;
     MDB_txn *txn;
     int rc = store_read_begin(s->st, &txn);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = mdb_get(txn, store_dbi(s->st, STORE_DB_SECRETS), &k, &v);
     if (rc) {
         store_read_end(s->st, txn);
@@ -237,9 +227,9 @@ int secrets_get(secrets *s, const char *instance, const char *name, char **out, 
     size_t adlen = make_ad(ad, sizeof(ad), instance, name);
     unsigned long long got = 0;
     const unsigned char *sealed = v.mv_data;
-    rc = plain ? crypto_aead_xchacha20poly1305_ietf_decrypt(
-                     (unsigned char *)plain, &got, NULL, sealed + NONCE, v.mv_size - NONCE, ad,
-                     adlen, sealed, s->key)
+    rc = plain ? crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)plain, &got, NULL,
+                                                            sealed + NONCE, v.mv_size - NONCE, ad,
+                                                            adlen, sealed, s->key)
                : -1;
     store_read_end(s->st, txn);
     if (rc != 0) {
@@ -255,8 +245,7 @@ int secrets_get(secrets *s, const char *instance, const char *name, char **out, 
 
 void secrets_free_value(char *v, size_t len)
 {
-    if (!v)
-        return;
+    if (!v) return;
     sodium_memzero(v, len);
     free(v);
 }
@@ -265,8 +254,7 @@ json_t *secrets_list(secrets *s, const char *instance)
 {
     json_t *arr = json_array();
     MDB_txn *txn;
-    if (store_read_begin(s->st, &txn) != 0)
-        return arr;
+    if (store_read_begin(s->st, &txn) != 0) return arr;
     MDB_cursor *cur;
     if (mdb_cursor_open(txn, store_dbi(s->st, STORE_DB_SECRETS), &cur) == 0) {
         MDB_val k, v;
@@ -274,13 +262,10 @@ json_t *secrets_list(secrets *s, const char *instance)
         for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             const char *inst = k.mv_data;
             size_t ilen = strnlen(inst, k.mv_size);
-            if (ilen >= k.mv_size)
-                continue;
-            if (instance && (strlen(instance) != ilen || memcmp(instance, inst, ilen)))
-                continue;
-            json_array_append_new(
-                arr, json_pack("{s:s%,s:s%}", "instance", inst, ilen, "name", inst + ilen + 1,
-                               k.mv_size - ilen - 1));
+            if (ilen >= k.mv_size) continue;
+            if (instance && (strlen(instance) != ilen || memcmp(instance, inst, ilen))) continue;
+            json_array_append_new(arr, json_pack("{s:s%,s:s%}", "instance", inst, ilen, "name",
+                                                 inst + ilen + 1, k.mv_size - ilen - 1));
         }
         mdb_cursor_close(cur);
     }

@@ -53,9 +53,9 @@ struct store {
     /* Loop side. */
     ah_loop *loop;
     uv_async_t *async; /* heap: it outlives the store until its close callback */
-    op_vec pending; /* queued this tick */
-    bool busy;      /* the writer holds a batch */
-    MDB_txn *rtxn;  /* cached read transaction, reset between uses */
+    op_vec pending;    /* queued this tick */
+    bool busy;         /* the writer holds a batch */
+    MDB_txn *rtxn;     /* cached read transaction, reset between uses */
     bool rtxn_in_use;
     char last_error[256];
 
@@ -103,8 +103,7 @@ static int vec_push(op_vec *v, write_op op)
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 64;
         write_op *nv = realloc(v->v, cap * sizeof(*nv));
-        if (!nv)
-            return -1;
+        if (!nv) return -1;
         v->v = nv;
         v->cap = cap;
     }
@@ -158,8 +157,8 @@ static int open_dbis(store *s, char *err, size_t errlen)
             continue;
         }
         if (rc) {
-            snprintf(err, errlen, "%s/data.mdb: cannot open database %s: %s", s->dir,
-                     db_names[i], mdb_strerror(rc));
+            snprintf(err, errlen, "%s/data.mdb: cannot open database %s: %s", s->dir, db_names[i],
+                     mdb_strerror(rc));
             mdb_txn_abort(txn);
             return store_map_error(rc);
         }
@@ -201,12 +200,11 @@ static int env_open(store *s, char *err, size_t errlen)
     }
     mdb_env_set_maxdbs(s->env, STORE_DB_COUNT + 8);
     mdb_env_set_maxreaders(s->env, 256);
-    if (!s->read_only)
-        mdb_env_set_mapsize(s->env, s->map_size);
+    if (!s->read_only) mdb_env_set_mapsize(s->env, s->map_size);
     unsigned flags = MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0);
     rc = mdb_env_open(s->env, s->dir, flags, 0600);
     if (rc) {
-        const char *why = rc == MDB_INVALID         ? "not an LMDB file (corrupt or foreign)"
+        const char *why = rc == MDB_INVALID            ? "not an LMDB file (corrupt or foreign)"
                           : rc == MDB_VERSION_MISMATCH ? "written by an incompatible LMDB version"
                           : rc == MDB_CORRUPTED        ? "corrupt"
                                                        : mdb_strerror(rc);
@@ -253,8 +251,7 @@ static int precheck_files(const char *dir, char *err, size_t errlen)
 static int grow_map(store *s, char *why, size_t whylen)
 {
     if (s->map_size >= s->max_map) {
-        snprintf(why, whylen, "store map full (%zu MiB, the configured maximum)",
-                 s->max_map >> 20);
+        snprintf(why, whylen, "store map full (%zu MiB, the configured maximum)", s->max_map >> 20);
         return AH_ENOSPC;
     }
     size_t want = s->map_size * 2 > s->max_map ? s->max_map : s->map_size * 2;
@@ -285,8 +282,7 @@ static int reopen_env(store *s, char *why, size_t whylen)
     char err[512];
     int rc = env_open(s, err, sizeof(err));
     pthread_rwlock_unlock(&s->maplock);
-    if (rc)
-        snprintf(why, whylen, "store reopen failed: %s", err);
+    if (rc) snprintf(why, whylen, "store reopen failed: %s", err);
     return rc;
 }
 
@@ -306,8 +302,7 @@ static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, 
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
-        if (ops[i].status)
-            continue;
+        if (ops[i].status) continue;
         rc = ops[i].apply(txn, ops[i].arg);
         if (rc < 0 && rc >= -99) {
             *failed_op = i;
@@ -360,26 +355,21 @@ static void run_batch(store *s, op_vec *b, char *why, size_t whylen)
         }
         if (rc == MDB_MAP_FULL) {
             int g = grow_map(s, why, whylen);
-            if (g == 0)
-                continue;
+            if (g == 0) continue;
             rc = g;
         } else if (rc == MDB_TXN_FULL) {
             snprintf(why, whylen, "batch too large for one transaction");
         }
         /* LMDB reports a short write (a filling disk) as EIO: look. */
-        if (rc == EIO && disk_nearly_full(s->dir))
-            rc = ENOSPC;
+        if (rc == EIO && disk_nearly_full(s->dir)) rc = ENOSPC;
         int code = store_map_error(rc);
-        if (rc == ENOSPC || rc == EDQUOT)
-            snprintf(why, whylen, "disk full: %s", strerror(rc));
+        if (rc == ENOSPC || rc == EDQUOT) snprintf(why, whylen, "disk full: %s", strerror(rc));
         for (size_t i = 0; i < b->n; i++)
-            if (!b->v[i].status)
-                b->v[i].status = code;
+            if (!b->v[i].status) b->v[i].status = code;
         s->health = code;
         if (rc == MDB_PANIC || rc == EIO || rc == ENOSPC || rc == EDQUOT) {
             char rwhy[256];
-            if (reopen_env(s, rwhy, sizeof(rwhy)) != 0)
-                log_error("store", "%s", rwhy);
+            if (reopen_env(s, rwhy, sizeof(rwhy)) != 0) log_error("store", "%s", rwhy);
         }
         return;
     }
@@ -394,16 +384,14 @@ static void *writer_main(void *arg)
     for (;;) {
         while (!s->stop && s->handoff.n == 0)
             pthread_cond_wait(&s->cv, &s->mu);
-        if (s->handoff.n == 0 && s->stop)
-            break;
+        if (s->handoff.n == 0 && s->stop) break;
         vec_swap(&batch, &s->handoff);
         pthread_mutex_unlock(&s->mu);
 
         run_batch(s, &batch, why, sizeof(why));
 
         pthread_mutex_lock(&s->mu);
-        if (why[0])
-            snprintf(s->writer_error, sizeof(s->writer_error), "%s", why);
+        if (why[0]) snprintf(s->writer_error, sizeof(s->writer_error), "%s", why);
         for (size_t i = 0; i < batch.n; i++)
             vec_push(&s->done, batch.v[i]);
         batch.n = 0;
@@ -429,8 +417,7 @@ static void update_ref(store *s)
 
 static void hand_off(store *s)
 {
-    if (s->busy || s->pending.n == 0)
-        return;
+    if (s->busy || s->pending.n == 0) return;
     pthread_mutex_lock(&s->mu);
     vec_swap(&s->handoff, &s->pending);
     s->busy = true;
@@ -451,8 +438,7 @@ static void finish(store *s, op_vec *done)
             s->failed++;
         else
             s->writes++;
-        if (op->done)
-            op->done(op->status, op->arg);
+        if (op->done) op->done(op->status, op->arg);
     }
     done->n = 0;
 }
@@ -509,8 +495,7 @@ int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_
     s->read_only = o->read_only;
     s->map_size = o->map_size ? o->map_size : DEFAULT_MAP;
     s->max_map = o->max_map_size ? o->max_map_size : DEFAULT_MAX_MAP;
-    if (s->max_map < s->map_size)
-        s->max_map = s->map_size;
+    if (s->max_map < s->map_size) s->max_map = s->map_size;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
@@ -518,14 +503,11 @@ int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_
 
     int rc = 0;
     if (!o->read_only && ah_mkdir_p(s->dir, 0700) < 0) {
-        snprintf(err, errlen, "%s: cannot create the data directory: %s", s->dir,
-                 strerror(errno));
+        snprintf(err, errlen, "%s: cannot create the data directory: %s", s->dir, strerror(errno));
         rc = AH_EIO;
     }
-    if (!rc)
-        rc = precheck_files(s->dir, err, errlen);
-    if (!rc)
-        rc = env_open(s, err, errlen);
+    if (!rc) rc = precheck_files(s->dir, err, errlen);
+    if (!rc) rc = env_open(s, err, errlen);
     if (rc) {
         pthread_rwlock_destroy(&s->maplock);
         pthread_cond_destroy(&s->cv);
@@ -562,15 +544,13 @@ int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_
 
 void store_close(store *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     if (s->thread_started) {
         /* Drain: hand off what is queued and wait for every batch; done
          * callbacks may queue more writes, so repeat until quiet. */
         for (;;) {
             hand_off(s);
-            if (!s->busy)
-                break;
+            if (!s->busy) break;
             pthread_mutex_lock(&s->mu);
             while (s->done.n == 0)
                 pthread_cond_wait(&s->done_cv, &s->mu);
@@ -585,10 +565,8 @@ void store_close(store *s)
         loop_remove_tick(s->loop, on_tick, s);
         uv_close((uv_handle_t *)s->async, free_handle);
     }
-    if (s->rtxn)
-        mdb_txn_abort(s->rtxn);
-    if (s->env)
-        mdb_env_close(s->env);
+    if (s->rtxn) mdb_txn_abort(s->rtxn);
+    if (s->env) mdb_env_close(s->env);
     free(s->pending.v);
     free(s->handoff.v);
     free(s->done.v);
@@ -651,8 +629,7 @@ void store_read_end(store *s, MDB_txn *txn)
 
 int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg)
 {
-    if (s->read_only)
-        return AH_EINVAL;
+    if (s->read_only) return AH_EINVAL;
     write_op op = {.apply = apply, .done = done, .arg = arg};
     if (!s->loop) {
         /* Synchronous mode for CLI commands. */
@@ -662,21 +639,17 @@ int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg)
             s->failed++;
         else
             s->writes++;
-        if (done)
-            done(op.status, arg);
+        if (done) done(op.status, arg);
         return 0;
     }
-    if (vec_push(&s->pending, op) < 0)
-        return AH_ENOMEM;
-    if (s->pending.n == 1)
-        update_ref(s);
+    if (vec_push(&s->pending, op) < 0) return AH_ENOMEM;
+    if (s->pending.n == 1) update_ref(s);
     return 0;
 }
 
 int store_write_now(store *s, store_apply_fn apply, void *arg)
 {
-    if (s->read_only)
-        return AH_EINVAL;
+    if (s->read_only) return AH_EINVAL;
     write_op op = {.apply = apply, .arg = arg};
     op_vec b = {.v = &op, .n = 1, .cap = 1};
     char why[256];
@@ -717,8 +690,7 @@ int store_backup(const char *dir, const char *to, uint64_t *bytes, char *err, si
     store *s;
     store_opts o = {.dir = dir, .read_only = true};
     int rc = store_open(&s, NULL, &o, err, errlen);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char tmp[4200];
     if (ah_fmt(tmp, sizeof(tmp), "%s.partial", to) < 0) {
         store_close(s);
@@ -734,18 +706,15 @@ int store_backup(const char *dir, const char *to, uint64_t *bytes, char *err, si
     rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
     store_close(s);
     struct stat st;
-    if (rc == 0 && (fsync(fd) < 0 || fstat(fd, &st) < 0))
-        rc = errno;
+    if (rc == 0 && (fsync(fd) < 0 || fstat(fd, &st) < 0)) rc = errno;
     close(fd);
-    if (rc == 0 && rename(tmp, to) < 0)
-        rc = errno;
+    if (rc == 0 && rename(tmp, to) < 0) rc = errno;
     if (rc) {
         snprintf(err, errlen, "backup to %s failed: %s", to, mdb_strerror(rc));
         unlink(tmp);
         return store_map_error(rc);
     }
-    if (bytes)
-        *bytes = (uint64_t)st.st_size;
+    if (bytes) *bytes = (uint64_t)st.st_size;
     return 0;
 }
 
@@ -775,10 +744,9 @@ int store_check_file(const char *path, char *err, size_t errlen)
     rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
     if (rc == 0) {
         rc = mdb_dbi_open(txn, db_names[STORE_DB_META], 0, &meta);
-        if (rc == 0)
-            rc = mdb_get(txn, meta, &k, &v);
-        if (rc == 0 && (v.mv_size != strlen(FORMAT_VALUE) ||
-                        memcmp(v.mv_data, FORMAT_VALUE, v.mv_size) != 0))
+        if (rc == 0) rc = mdb_get(txn, meta, &k, &v);
+        if (rc == 0 &&
+            (v.mv_size != strlen(FORMAT_VALUE) || memcmp(v.mv_data, FORMAT_VALUE, v.mv_size) != 0))
             rc = MDB_INCOMPATIBLE;
         mdb_txn_abort(txn);
     }

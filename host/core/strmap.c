@@ -25,8 +25,7 @@ void strmap_init(strmap *m)
 void strmap_free(strmap *m)
 {
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key && m->slots[i].key != TOMB)
-            free(m->slots[i].key);
+        if (m->slots[i].key && m->slots[i].key != TOMB) free(m->slots[i].key);
     free(m->slots);
     strmap_init(m);
 }
@@ -34,12 +33,10 @@ void strmap_free(strmap *m)
 static int rehash(strmap *m, size_t cap)
 {
     strmap_slot *ns = calloc(cap, sizeof(*ns));
-    if (!ns)
-        return -1;
+    if (!ns) return -1;
     for (size_t i = 0; i < m->cap; i++) {
         char *k = m->slots[i].key;
-        if (!k || k == TOMB)
-            continue;
+        if (!k || k == TOMB) continue;
         size_t s = hash(k) & (cap - 1);
         while (ns[s].key)
             s = (s + 1) & (cap - 1);
@@ -54,12 +51,10 @@ static int rehash(strmap *m, size_t cap)
 
 static strmap_slot *find(const strmap *m, const char *key)
 {
-    if (!m->cap)
-        return NULL;
+    if (!m->cap) return NULL;
     size_t s = hash(key) & (m->cap - 1);
     while (m->slots[s].key) {
-        if (m->slots[s].key != TOMB && !strcmp(m->slots[s].key, key))
-            return &m->slots[s];
+        if (m->slots[s].key != TOMB && !strcmp(m->slots[s].key, key)) return &m->slots[s];
         s = (s + 1) & (m->cap - 1);
     }
     return NULL;
@@ -72,16 +67,15 @@ int strmap_put(strmap *m, const char *key, void *val)
         hit->val = val;
         return 0;
     }
-    if ((m->used + 1) * 4 > m->cap * 3 && rehash(m, m->cap ? (m->n * 2 > m->cap ? m->cap * 2 : m->cap) : 16) < 0)
+    if ((m->used + 1) * 4 > m->cap * 3 &&
+        rehash(m, m->cap ? (m->n * 2 > m->cap ? m->cap * 2 : m->cap) : 16) < 0)
         return -1;
     char *k = strdup(key);
-    if (!k)
-        return -1;
+    if (!k) return -1;
     size_t s = hash(key) & (m->cap - 1);
     while (m->slots[s].key && m->slots[s].key != TOMB)
         s = (s + 1) & (m->cap - 1);
-    if (!m->slots[s].key)
-        m->used++;
+    if (!m->slots[s].key) m->used++;
     m->slots[s].key = k;
     m->slots[s].val = val;
     m->n++;
@@ -97,8 +91,7 @@ void *strmap_get(const strmap *m, const char *key)
 void *strmap_del(strmap *m, const char *key)
 {
     strmap_slot *hit = find(m, key);
-    if (!hit)
-        return NULL;
+    if (!hit) return NULL;
     void *v = hit->val;
     free(hit->key);
     hit->key = TOMB;

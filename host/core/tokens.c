@@ -18,14 +18,10 @@ bool tokens_valid_role(const char *role)
 
 int tokens_role_rank(const char *role)
 {
-    if (!role)
-        return 0;
-    if (!strcmp(role, "viewer"))
-        return 1;
-    if (!strcmp(role, "editor"))
-        return 2;
-    if (!strcmp(role, "admin"))
-        return 3;
+    if (!role) return 0;
+    if (!strcmp(role, "viewer")) return 1;
+    if (!strcmp(role, "editor")) return 2;
+    if (!strcmp(role, "admin")) return 3;
     return 0;
 }
 
@@ -52,10 +48,8 @@ static int apply_put(MDB_txn *txn, void *arg)
 
 int tokens_create(store *st, const char *name, const char *role, char *token)
 {
-    if (sodium_init() < 0)
-        return AH_EIO;
-    if (!ah_valid_id(name) || !tokens_valid_role(role))
-        return AH_EINVAL;
+    if (sodium_init() < 0) return AH_EIO;
+    if (!ah_valid_id(name) || !tokens_valid_role(role)) return AH_EINVAL;
     unsigned char id[6], secret[24];
     randombytes_buf(id, sizeof(id));
     randombytes_buf(secret, sizeof(secret));
@@ -64,17 +58,15 @@ int tokens_create(store *st, const char *name, const char *role, char *token)
     sodium_bin2hex(sech, sizeof(sech), secret, sizeof(secret));
     hash_secret(sech, hash);
     ah_rfc3339_ms(ah_now_ms(), t, sizeof(t));
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "name", name, "role", role, "hash", hash,
-                          "created_at", t);
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:s}", "name", name, "role", role, "hash", hash, "created_at", t);
     char *js = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    if (!js)
-        return AH_ENOMEM;
+    if (!js) return AH_ENOMEM;
     put_arg a = {.st = st, .id = idh, .json = js};
     int rc = store_write_now(st, apply_put, &a);
     free(js);
-    if (rc)
-        return rc == MDB_KEYEXIST ? AH_EIO : rc;
+    if (rc) return rc == MDB_KEYEXIST ? AH_EIO : rc;
     snprintf(token, TOKEN_LEN + 1, PREFIX "%s%s", idh, sech);
     sodium_memzero(sech, sizeof(sech));
     sodium_memzero(secret, sizeof(secret));
@@ -83,26 +75,22 @@ int tokens_create(store *st, const char *name, const char *role, char *token)
 
 int tokens_verify(store *st, const char *token, principal *who)
 {
-    if (!token || strlen(token) != TOKEN_LEN || strncmp(token, PREFIX, 4) != 0)
-        return AH_EDENIED;
+    if (!token || strlen(token) != TOKEN_LEN || strncmp(token, PREFIX, 4) != 0) return AH_EDENIED;
     char idh[13], sech[49], hash[65];
     memcpy(idh, token + 4, 12);
     idh[12] = 0;
     memcpy(sech, token + 16, 48);
     sech[48] = 0;
     for (int i = 0; i < 12; i++)
-        if (!strchr("0123456789abcdef", idh[i]))
-            return AH_EDENIED;
+        if (!strchr("0123456789abcdef", idh[i])) return AH_EDENIED;
     hash_secret(sech, hash);
     MDB_txn *txn;
-    if (store_read_begin(st, &txn) != 0)
-        return AH_EIO;
+    if (store_read_begin(st, &txn) != 0) return AH_EIO;
     MDB_val k = {12, idh}, v;
     int rc = mdb_get(txn, store_dbi(st, STORE_DB_TOKENS), &k, &v);
     json_t *o = rc == 0 ? json_loadb(v.mv_data, v.mv_size, 0, NULL) : NULL;
     store_read_end(st, txn);
-    if (!o)
-        return AH_EDENIED;
+    if (!o) return AH_EDENIED;
     const char *stored = json_string_value(json_object_get(o, "hash"));
     int ok = stored && strlen(stored) == 64 && sodium_memcmp(stored, hash, 64) == 0;
     if (ok && who) {
@@ -120,16 +108,14 @@ json_t *tokens_list(store *st)
 {
     json_t *arr = json_array();
     MDB_txn *txn;
-    if (store_read_begin(st, &txn) != 0)
-        return arr;
+    if (store_read_begin(st, &txn) != 0) return arr;
     MDB_cursor *cur;
     if (mdb_cursor_open(txn, store_dbi(st, STORE_DB_TOKENS), &cur) == 0) {
         MDB_val k, v;
         for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             json_t *o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-            if (!o)
-                continue;
+            if (!o) continue;
             json_object_del(o, "hash");
             json_object_set_new(o, "id", json_stringn(k.mv_data, k.mv_size));
             json_array_append_new(arr, o);
@@ -152,8 +138,7 @@ static int apply_revoke(MDB_txn *txn, void *arg)
     a->count = 0;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, store_dbi(a->st, STORE_DB_TOKENS), &cur);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     MDB_val k, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -166,8 +151,7 @@ static int apply_revoke(MDB_txn *txn, void *arg)
         }
         if (hit) {
             rc = mdb_cursor_del(cur, 0);
-            if (rc)
-                break;
+            if (rc) break;
             a->count++;
         }
     }
@@ -185,8 +169,7 @@ int tokens_revoke(store *st, const char *id_or_name)
 bool tokens_any(store *st)
 {
     MDB_txn *txn;
-    if (store_read_begin(st, &txn) != 0)
-        return false;
+    if (store_read_begin(st, &txn) != 0) return false;
     MDB_stat ms;
     bool any = mdb_stat(txn, store_dbi(st, STORE_DB_TOKENS), &ms) == 0 && ms.ms_entries > 0;
     store_read_end(st, txn);

@@ -46,18 +46,14 @@ int ah_mkdir_p(const char *path, unsigned mode)
         return -1;
     }
     for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
+        if (*p != '/') continue;
         *p = 0;
-        if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-            return -1;
+        if (mkdir(tmp, mode) < 0 && errno != EEXIST) return -1;
         *p = '/';
     }
-    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-        return -1;
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST) return -1;
     struct stat st;
-    if (stat(tmp, &st) < 0)
-        return -1;
+    if (stat(tmp, &st) < 0) return -1;
     if (!S_ISDIR(st.st_mode)) {
         errno = ENOTDIR;
         return -1;
@@ -68,12 +64,10 @@ int ah_mkdir_p(const char *path, unsigned mode)
 char *ah_read_file(const char *path, size_t max, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
+    if (fd < 0) return NULL;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap + 1);
-    if (!buf)
-        goto fail;
+    if (!buf) goto fail;
     for (;;) {
         if (n == cap) {
             if (cap >= max + 1) {
@@ -82,18 +76,15 @@ char *ah_read_file(const char *path, size_t max, size_t *len)
             }
             cap *= 2;
             char *nb = realloc(buf, cap + 1);
-            if (!nb)
-                goto fail;
+            if (!nb) goto fail;
             buf = nb;
         }
         ssize_t r = read(fd, buf + n, cap - n);
         if (r < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             goto fail;
         }
-        if (r == 0)
-            break;
+        if (r == 0) break;
         n += (size_t)r;
         if (n > max) {
             errno = EFBIG;
@@ -102,10 +93,9 @@ char *ah_read_file(const char *path, size_t max, size_t *len)
     }
     close(fd);
     buf[n] = 0;
-    if (len)
-        *len = n;
+    if (len) *len = n;
     return buf;
-fail: {
+fail : {
     int e = errno;
     free(buf);
     close(fd);
@@ -122,34 +112,29 @@ int ah_write_file_atomic(const char *path, const void *data, size_t len, unsigne
         return -1;
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     const char *p = data;
     size_t left = len;
     while (left) {
         ssize_t w = write(fd, p, left);
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             goto fail;
         }
         p += w;
         left -= (size_t)w;
     }
-    if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
-        goto fail;
+    if (fchmod(fd, mode) < 0 || fsync(fd) < 0) goto fail;
     if (close(fd) < 0) {
         fd = -1;
         goto fail;
     }
     fd = -1;
-    if (rename(tmp, path) < 0)
-        goto fail;
+    if (rename(tmp, path) < 0) goto fail;
     return 0;
-fail: {
+fail : {
     int e = errno;
-    if (fd >= 0)
-        close(fd);
+    if (fd >= 0) close(fd);
     unlink(tmp);
     errno = e;
     return -1;
@@ -158,15 +143,13 @@ fail: {
 
 bool ah_valid_id(const char *s)
 {
-    if (!s || !*s)
-        return false;
+    if (!s || !*s) return false;
     size_t n = 0;
     for (const char *p = s; *p; p++, n++) {
         char c = *p;
         bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                   (p != s && (c == '-' || c == '_' || c == '.'));
-        if (!ok || n >= 64)
-            return false;
+        if (!ok || n >= 64) return false;
     }
     return strstr(s, "..") == NULL;
 }
@@ -183,12 +166,10 @@ int ah_fmt(char *buf, size_t len, const char *fmt, ...)
 int ah_exe_dir(char *buf, size_t len)
 {
     ssize_t n = readlink("/proc/self/exe", buf, len - 1);
-    if (n < 0)
-        return -1;
+    if (n < 0) return -1;
     buf[n] = 0;
     char *slash = strrchr(buf, '/');
-    if (slash)
-        *slash = 0;
+    if (slash) *slash = 0;
     return 0;
 }
 
@@ -205,23 +186,20 @@ bool ah_parse_time(const char *s, int64_t *ms)
     }
     struct tm tm = {0};
     const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return false;
+    if (!rest) return false;
     int frac = 0;
     if (*rest == '.') {
         rest++;
         int digits = 0;
         while (*rest >= '0' && *rest <= '9') {
-            if (digits < 3)
-                frac = frac * 10 + (*rest - '0');
+            if (digits < 3) frac = frac * 10 + (*rest - '0');
             digits++;
             rest++;
         }
         while (digits++ < 3)
             frac *= 10;
     }
-    if (strcmp(rest, "Z") != 0)
-        return false;
+    if (strcmp(rest, "Z") != 0) return false;
     *ms = (int64_t)timegm(&tm) * 1000 + frac;
     return true;
 }

@@ -48,8 +48,8 @@ typedef struct harness_opts {
 
 /* Run. Returns the exit status: 0 when the plugin started, every event was
  * settled, every call answered, every HTTP request was allowed and matched
- * a recorded response, no publish was denied and nothing crashed; 1 otherwise (the summary says why); 2 when
- * an input file is unusable (err says which and why; nothing ran). */
+ * a recorded response, no publish was denied and nothing crashed; 1 otherwise (the summary says
+ * why); 2 when an input file is unusable (err says which and why; nothing ran). */
 int harness_run(const harness_opts *o, char *err, size_t errlen);
 
 #endif

@@ -8,8 +8,7 @@ const char *route_param(const route_params *p, const char *name)
 {
     size_t n = strlen(name);
     for (int i = 0; i < p->n; i++)
-        if (p->p[i].name_len == n && !memcmp(p->p[i].name, name, n))
-            return p->p[i].value;
+        if (p->p[i].name_len == n && !memcmp(p->p[i].name, name, n)) return p->p[i].value;
     return NULL;
 }
 
@@ -22,14 +21,11 @@ const char *route_access_name(route_access a)
 static bool path_ok(const char *path)
 {
     size_t n = strlen(path);
-    if (n == 0 || n > ROUTER_PATH_MAX || path[0] != '/')
-        return false;
+    if (n == 0 || n > ROUTER_PATH_MAX || path[0] != '/') return false;
     for (const unsigned char *c = (const unsigned char *)path; *c; c++)
-        if (*c < 0x20 || *c == 0x7f || *c == '\\')
-            return false;
+        if (*c < 0x20 || *c == 0x7f || *c == '\\') return false;
     /* Segments: "/" alone is the root; otherwise no empty, "." or "..". */
-    if (n == 1)
-        return true;
+    if (n == 1) return true;
     const char *seg = path + 1;
     for (;;) {
         const char *end = strchr(seg, '/');
@@ -38,8 +34,7 @@ static bool path_ok(const char *path)
             return false;
         if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
             return false;
-        if (!end)
-            return true;
+        if (!end) return true;
         seg = end + 1;
     }
 }
@@ -52,14 +47,12 @@ static bool match(const char *pattern, const char *path, route_params *params)
     while (*p && *s) {
         if (*p == '{') {
             const char *close = strchr(p, '}');
-            if (!close || params->n == ROUTER_MAX_PARAMS)
-                return false;
+            if (!close || params->n == ROUTER_MAX_PARAMS) return false;
             bool rest = close - p > 4 && !strncmp(close - 3, "...", 3);
             size_t nlen = (size_t)(close - p - 1) - (rest ? 3 : 0);
             const char *end = rest ? s + strlen(s) : s + strcspn(s, "/");
             size_t vlen = (size_t)(end - s);
-            if ((!rest && vlen == 0) || vlen >= sizeof(params->p[0].value))
-                return false;
+            if ((!rest && vlen == 0) || vlen >= sizeof(params->p[0].value)) return false;
             params->p[params->n].name = p + 1;
             params->p[params->n].name_len = nlen;
             memcpy(params->p[params->n].value, s, vlen);
@@ -69,13 +62,11 @@ static bool match(const char *pattern, const char *path, route_params *params)
             s = end;
             continue;
         }
-        if (*p != *s)
-            return false;
+        if (*p != *s) return false;
         p++;
         s++;
     }
-    if (*s)
-        return false;
+    if (*s) return false;
     /* The path may end right before a trailing "{rest...}" (an empty rest). */
     if (*p == '/' && p[1] == '{') {
         const char *close = strchr(p, '}');
@@ -95,16 +86,13 @@ router_result router_match(const route *routes, size_t n, const char *method, co
                            const route **out, route_params *params, char *allow, size_t allowlen)
 {
     *out = NULL;
-    if (allow && allowlen)
-        allow[0] = 0;
-    if (!path_ok(path))
-        return ROUTER_BAD_PATH;
+    if (allow && allowlen) allow[0] = 0;
+    if (!path_ok(path)) return ROUTER_BAD_PATH;
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     bool path_seen = false;
     route_params tmp;
     for (size_t i = 0; i < n; i++) {
-        if (!match(routes[i].pattern, path, &tmp))
-            continue;
+        if (!match(routes[i].pattern, path, &tmp)) continue;
         path_seen = true;
         if (!strcmp(routes[i].method, want)) {
             *out = &routes[i];
@@ -127,8 +115,8 @@ json_t *router_list(const route *routes, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "method", routes[i].method,
-                                           "path", routes[i].pattern, "access",
+        json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "method", routes[i].method, "path",
+                                           routes[i].pattern, "access",
                                            route_access_name(routes[i].access), "summary",
                                            routes[i].summary ? routes[i].summary : ""));
     return a;

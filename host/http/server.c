@@ -60,8 +60,7 @@ static void kick(http_server *s);
 static void req_free(http_req *r)
 {
     free(r->user);
-    if (r->response)
-        MHD_destroy_response(r->response);
+    if (r->response) MHD_destroy_response(r->response);
     free(r->path);
     free(r->raw_url);
     free(r->body);
@@ -72,8 +71,7 @@ static void req_free(http_req *r)
 static bool valid_request_id(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > REQ_ID_MAX)
-        return false;
+    if (n == 0 || n > REQ_ID_MAX) return false;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '-' || *p == '_' || *p == '.'))
@@ -85,8 +83,7 @@ static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char
                          const char *method)
 {
     http_req *r = calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
+    if (!r) return NULL;
     r->srv = s;
     r->conn = conn;
     r->start_ns = ah_mono_ns();
@@ -131,8 +128,7 @@ static int append_body(http_req *r, const char *data, size_t n)
         while (cap < r->body_len + n + 1)
             cap *= 2;
         char *nb = realloc(r->body, cap);
-        if (!nb)
-            return -1;
+        if (!nb) return -1;
         r->body = nb;
         r->body_cap = cap;
     }
@@ -151,16 +147,15 @@ static enum MHD_Result queue(http_req *r)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     http_server *s = cls;
     http_req *r = *con_cls;
     if (!r) {
         r = req_new(s, conn, url, method);
-        if (!r)
-            return MHD_NO;
+        if (!r) return MHD_NO;
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
@@ -171,16 +166,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         }
         return MHD_YES;
     }
-    if (r->response)
-        return queue(r); /* an answer made while suspended */
+    if (r->response) return queue(r); /* an answer made while suspended */
     if (*upload_data_size) {
-        if (!r->too_big && append_body(r, upload_data, *upload_data_size) < 0)
-            return MHD_NO;
+        if (!r->too_big && append_body(r, upload_data, *upload_data_size) < 0) return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (r->dispatched)
-        return MHD_YES;
+    if (r->dispatched) return MHD_YES;
     r->dispatched = true;
     if (r->too_big) {
         char msg[96];
@@ -189,8 +181,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     } else {
         s->fn(s->ud, r);
     }
-    if (r->response)
-        return queue(r);
+    if (r->response) return queue(r);
     r->suspended = true;
     MHD_suspend_connection(conn);
     return MHD_YES;
@@ -203,26 +194,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     http_server *s = cls;
     http_req *r = *con_cls;
-    if (!r)
-        return;
+    if (!r) return;
     *con_cls = NULL;
     r->conn = NULL;
     r->done = true;
-    if (s->done && r->dispatched)
-        s->done(s->ud, r);
-    if ((r->answered && (!r->streaming || r->stream_ended)) || !r->dispatched)
-        req_free(r);
+    if (s->done && r->dispatched) s->done(s->ud, r);
+    if ((r->answered && (!r->streaming || r->stream_ended)) || !r->dispatched) req_free(r);
     /* else: an asynchronous handler still holds it; freed when it answers
      * (or ends its stream). */
 }
 
 /* ---- answering ------------------------------------------------------------ */
 
-void http_respond(http_req *r, int status, const char *content_type, const void *body,
-                  size_t len, const char *const *headers)
+void http_respond(http_req *r, int status, const char *content_type, const void *body, size_t len,
+                  const char *const *headers)
 {
-    if (r->answered)
-        return;
+    if (r->answered) return;
     r->answered = true;
     r->status = status;
     r->response_bytes = len;
@@ -231,17 +218,14 @@ void http_respond(http_req *r, int status, const char *content_type, const void 
         return;
     }
     r->response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!r->response)
-        return;
-    if (content_type)
-        MHD_add_response_header(r->response, "Content-Type", content_type);
+    if (!r->response) return;
+    if (content_type) MHD_add_response_header(r->response, "Content-Type", content_type);
     MHD_add_response_header(r->response, "X-Request-Id", r->id);
     MHD_add_response_header(r->response, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r->response, "Cache-Control", "no-store");
     for (const char *const *h = headers; h && *h; h++) {
         const char *colon = strchr(*h, ':');
-        if (!colon)
-            continue;
+        if (!colon) continue;
         char name[128];
         snprintf(name, sizeof(name), "%.*s", (int)(colon - *h), *h);
         const char *v = colon + 1;
@@ -280,15 +264,13 @@ void http_respond_error_h(http_req *r, int status, const char *code, const char 
                           const char *field, const char *const *headers)
 {
     json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message ? message : code);
-    if (field)
-        json_object_set_new(e, "field", json_string(field));
+    if (field) json_object_set_new(e, "field", json_string(field));
     json_t *o = json_pack("{s:o}", "error", e);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     const char *extra[8] = {NULL};
     int k = 0;
-    if (status == 401)
-        extra[k++] = "WWW-Authenticate: Bearer realm=\"agenthost\"";
+    if (status == 401) extra[k++] = "WWW-Authenticate: Bearer realm=\"agenthost\"";
     for (const char *const *h = headers; h && *h && k < 7; h++)
         extra[k++] = *h;
     http_respond(r, status, "application/json", s, s ? strlen(s) : 0, extra);
@@ -308,8 +290,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         r->response_bytes += n;
         return (ssize_t)n;
     }
-    if (r->stream_ended)
-        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (r->stream_ended) return MHD_CONTENT_READER_END_OF_STREAM;
     /* Nothing to send yet: park the connection until the next write. */
     r->stream_waiting = true;
     MHD_suspend_connection(r->conn);
@@ -328,16 +309,14 @@ static void stream_wake(http_req *r)
 void http_respond_stream(http_req *r, int status, const char *content_type,
                          const char *const *headers)
 {
-    if (r->answered)
-        return;
+    if (r->answered) return;
     r->answered = true;
     r->streaming = true;
     r->status = status;
-    if (r->done)
-        return; /* the client left: writes fail, http_stream_end frees */
-    r->response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, r, NULL);
-    if (!r->response)
-        return;
+    if (r->done) return; /* the client left: writes fail, http_stream_end frees */
+    r->response =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, r, NULL);
+    if (!r->response) return;
     MHD_add_response_header(r->response, "Content-Type", content_type);
     MHD_add_response_header(r->response, "X-Request-Id", r->id);
     MHD_add_response_header(r->response, "X-Content-Type-Options", "nosniff");
@@ -345,8 +324,7 @@ void http_respond_stream(http_req *r, int status, const char *content_type,
     MHD_add_response_header(r->response, "X-Accel-Buffering", "no");
     for (const char *const *h = headers; h && *h; h++) {
         const char *colon = strchr(*h, ':');
-        if (!colon)
-            continue;
+        if (!colon) continue;
         char name[128];
         snprintf(name, sizeof(name), "%.*s", (int)(colon - *h), *h);
         const char *v = colon + 1;
@@ -363,12 +341,9 @@ void http_respond_stream(http_req *r, int status, const char *content_type,
 
 int http_stream_write(http_req *r, const void *data, size_t len)
 {
-    if (!r->streaming || r->stream_ended || r->done)
-        return -1;
-    if (r->soff && r->soff == r->slen)
-        r->soff = r->slen = 0;
-    if (r->slen - r->soff + len > HTTP_STREAM_BUFFER_MAX)
-        return -1;
+    if (!r->streaming || r->stream_ended || r->done) return -1;
+    if (r->soff && r->soff == r->slen) r->soff = r->slen = 0;
+    if (r->slen - r->soff + len > HTTP_STREAM_BUFFER_MAX) return -1;
     if (r->slen + len > r->scap) {
         if (r->soff) { /* reclaim what was sent */
             memmove(r->sbuf, r->sbuf + r->soff, r->slen - r->soff);
@@ -379,8 +354,7 @@ int http_stream_write(http_req *r, const void *data, size_t len)
         while (cap < r->slen + len)
             cap *= 2;
         char *nb = realloc(r->sbuf, cap);
-        if (!nb)
-            return -1;
+        if (!nb) return -1;
         r->sbuf = nb;
         r->scap = cap;
     }
@@ -392,8 +366,7 @@ int http_stream_write(http_req *r, const void *data, size_t len)
 
 void http_stream_end(http_req *r)
 {
-    if (!r->streaming || r->stream_ended)
-        return;
+    if (!r->streaming || r->stream_ended) return;
     r->stream_ended = true;
     if (r->done) {
         req_free(r); /* the client left; MHD is done with it */
@@ -440,8 +413,7 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
         low[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] + 32 : key[i]);
     low[i] = 0;
     json_t *v = json_string(value ? value : "");
-    if (v)
-        json_object_set_new(o, low, v);
+    if (v) json_object_set_new(o, low, v);
     return MHD_YES;
 }
 
@@ -450,24 +422,21 @@ static enum MHD_Result collect_raw(void *cls, enum MHD_ValueKind kind, const cha
 {
     (void)kind;
     json_t *v = json_string(value ? value : "");
-    if (v)
-        json_object_set_new(cls, key, v);
+    if (v) json_object_set_new(cls, key, v);
     return MHD_YES;
 }
 
 json_t *http_req_query_json(const http_req *r)
 {
     json_t *o = json_object();
-    if (r->conn)
-        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_raw, o);
+    if (r->conn) MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_raw, o);
     return o;
 }
 
 json_t *http_req_headers_json(const http_req *r)
 {
     json_t *o = json_object();
-    if (r->conn)
-        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect, o);
+    if (r->conn) MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect, o);
     return o;
 }
 
@@ -651,8 +620,7 @@ int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http
 {
     *out = NULL;
     struct sockaddr_storage ss;
-    if (parse_listen(o->listen, &ss, err, errlen) < 0)
-        return -1;
+    if (parse_listen(o->listen, &ss, err, errlen) < 0) return -1;
     http_server *s = calloc(1, sizeof(*s));
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -664,8 +632,7 @@ int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http
     s->ud = ud;
     s->o = *o;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     if ((o->tls_cert != NULL) != (o->tls_key != NULL)) {
         snprintf(err, errlen, "TLS needs both http.tls_cert and http.tls_key");
         free(s);
@@ -727,8 +694,7 @@ int http_server_port(const http_server *s)
 static void free_server(uv_handle_t *h)
 {
     http_server *s = h->data;
-    if (--s->closing > 0)
-        return; /* libuv runs close callbacks in no promised order */
+    if (--s->closing > 0) return; /* libuv runs close callbacks in no promised order */
     free(s->tls_cert);
     free(s->tls_key);
     free(s);
@@ -736,8 +702,7 @@ static void free_server(uv_handle_t *h)
 
 void http_server_stop(http_server *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     MHD_stop_daemon(s->d);
     s->closing = 2;
     uv_close((uv_handle_t *)&s->poll, free_server);

@@ -30,7 +30,7 @@ typedef struct http_opts {
     size_t max_body;             /* bytes */
     size_t max_header;           /* bytes of request line + headers */
     unsigned idle_timeout_s;
-    const char *tls_cert;        /* PEM files; both or neither */
+    const char *tls_cert; /* PEM files; both or neither */
     const char *tls_key;
 } http_opts;
 
@@ -47,7 +47,7 @@ int http_server_port(const http_server *s);
 
 /* Request accessors (valid until the request is answered and done). */
 const char *http_req_method(const http_req *r);
-const char *http_req_path(const http_req *r);   /* decoded path, without query */
+const char *http_req_path(const http_req *r); /* decoded path, without query */
 const char *http_req_raw_url(const http_req *r);
 const char *http_req_query(const http_req *r, const char *name);
 const char *http_req_header(const http_req *r, const char *name);
@@ -72,8 +72,8 @@ void *http_req_user(const http_req *r);
 
 /* Answer. headers: NULL-terminated "Name: value" strings, or NULL. The
  * body is copied. */
-void http_respond(http_req *r, int status, const char *content_type, const void *body,
-                  size_t len, const char *const *headers);
+void http_respond(http_req *r, int status, const char *content_type, const void *body, size_t len,
+                  const char *const *headers);
 /* Answer with JSON (body stolen). */
 void http_respond_json(http_req *r, int status, json_t *body);
 /* {"error":{"code":...,"message":...,"field":...}}; field may be NULL. */

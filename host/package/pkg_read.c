@@ -104,8 +104,7 @@ static int fail_entry(reader *r, const char *path, const char *fmt, const char *
 static seen *find_seen(reader *r, const char *path, size_t len)
 {
     for (size_t i = 0; i < r->nseen; i++)
-        if (r->seen[i].len == len && !memcmp(r->seen[i].path, path, len))
-            return &r->seen[i];
+        if (r->seen[i].len == len && !memcmp(r->seen[i].path, path, len)) return &r->seen[i];
     return NULL;
 }
 

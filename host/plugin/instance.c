@@ -49,8 +49,11 @@ static void sanitize(char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                                    : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
         bool ok = len > 0 && i + len <= n;
         for (size_t k = 1; ok && k < len; k++)
             ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
@@ -67,8 +70,7 @@ static void sanitize(char *s, size_t n)
 static void on_handle_closed(uv_handle_t *h)
 {
     run *r = h->data;
-    if (--r->open_handles > 0)
-        return;
+    if (--r->open_handles > 0) return;
     proc_close_fds(&r->proc);
     for (out_frame *f = r->outq, *next; f; f = next) {
         next = f->next;
@@ -84,18 +86,15 @@ static void close_run_handles(run *r)
     uv_handle_t *hs[] = {(uv_handle_t *)&r->ipc_w, (uv_handle_t *)&r->log_w,
                          (uv_handle_t *)&r->viol_w, (uv_handle_t *)&r->pid_w};
     for (size_t i = 0; i < 4; i++)
-        if (!uv_is_closing(hs[i]))
-            uv_close(hs[i], on_handle_closed);
+        if (!uv_is_closing(hs[i])) uv_close(hs[i], on_handle_closed);
 }
 
 void run_kill(run *r, const char *reason)
 {
-    if (r->dead)
-        return;
+    if (r->dead) return;
     if (!r->kill_reason[0] && reason)
         snprintf(r->kill_reason, sizeof(r->kill_reason), "%s", reason);
-    if (r->proc.pid > 0)
-        kill(r->proc.pid, SIGKILL);
+    if (r->proc.pid > 0) kill(r->proc.pid, SIGKILL);
 }
 
 static void violation(run *r, const char *why)
@@ -119,8 +118,7 @@ static void on_ipc(uv_poll_t *h, int status, int events);
 static void watch(run *r)
 {
     int ev = UV_READABLE | (r->outq ? UV_WRITABLE : 0);
-    if (!r->dead && !uv_is_closing((uv_handle_t *)&r->ipc_w))
-        uv_poll_start(&r->ipc_w, ev, on_ipc);
+    if (!r->dead && !uv_is_closing((uv_handle_t *)&r->ipc_w)) uv_poll_start(&r->ipc_w, ev, on_ipc);
     r->watching_write = r->outq != NULL;
 }
 
@@ -129,26 +127,22 @@ static int flush_outq(run *r)
     while (r->outq) {
         out_frame *f = r->outq;
         if (ah_chan_send(r->proc.ipc_fd, f->data, f->len, MSG_DONTWAIT) < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             return -1;
         }
         r->outq = f->next;
-        if (!r->outq)
-            r->outq_tail = NULL;
+        if (!r->outq) r->outq_tail = NULL;
         r->outq_bytes -= f->len;
         free(f);
     }
-    if ((r->outq != NULL) != r->watching_write)
-        watch(r);
+    if ((r->outq != NULL) != r->watching_write) watch(r);
     return 0;
 }
 
 static int enqueue(run *r, const uint8_t *frame, size_t len)
 {
     out_frame *f = malloc(sizeof(*f) + len);
-    if (!f)
-        return -1;
+    if (!f) return -1;
     f->next = NULL;
     f->len = len;
     memcpy(f->data, frame, len);
@@ -184,8 +178,7 @@ int run_send(run *r, uint16_t type, uint64_t id, json_t *body)
     int rc = 0;
     do {
         size_t n = ah_frame_next(buf, type, id, s, len, &off);
-        if (!r->outq && ah_chan_send(r->proc.ipc_fd, buf, n, MSG_DONTWAIT) == 0)
-            continue;
+        if (!r->outq && ah_chan_send(r->proc.ipc_fd, buf, n, MSG_DONTWAIT) == 0) continue;
         if (!r->outq && errno != EAGAIN && errno != EWOULDBLOCK) {
             rc = AH_EIO; /* the process is going away; its exit is handled */
             break;
@@ -197,8 +190,7 @@ int run_send(run *r, uint16_t type, uint64_t id, json_t *body)
     } while (off < len);
     free(buf);
     free(s);
-    if (r->outq && !r->watching_write)
-        watch(r);
+    if (r->outq && !r->watching_write) watch(r);
     if (r->outq_bytes > OUTQ_MAX_BYTES)
         run_kill(r, "stalled: not reading its channel (64 MiB queued)");
     return rc;
@@ -218,8 +210,8 @@ static void handle_hello(run *r, json_t *msg)
 
     if (err && json_object_get(msg, "abi_major"))
         snprintf(why, sizeof(why),
-                 "plugin %s is built for ABI %d.%d; this host runs ABI %d.%d (%s)", m->name,
-                 major, minor, AH_ABI_MAJOR, AH_ABI_MINOR, err);
+                 "plugin %s is built for ABI %d.%d; this host runs ABI %d.%d (%s)", m->name, major,
+                 minor, AH_ABI_MAJOR, AH_ABI_MINOR, err);
     else if (err)
         snprintf(why, sizeof(why), "plugin %s cannot be loaded: %s", m->name, err);
     else if (major != AH_ABI_MAJOR || minor > AH_ABI_MINOR)
@@ -252,8 +244,7 @@ static void handle_hello(run *r, json_t *msg)
         size_t vlen = 0;
         if (inst->sup->sec && secrets_get(inst->sup->sec, inst->id, sname, &val, &vlen) == 0) {
             json_t *js = json_stringn(val, vlen);
-            if (js)
-                json_object_set_new(secrets_obj, sname, js);
+            if (js) json_object_set_new(secrets_obj, sname, js);
             secrets_free_value(val, vlen);
         }
     }
@@ -318,10 +309,11 @@ static void handle_log(run *r, json_t *msg)
     int level = (int)json_integer_value(json_object_get(msg, "level"));
     const char *channel = json_string_value(json_object_get(msg, "channel"));
     json_t *fields = json_object_get(msg, "fields");
-    if (!text)
-        return;
-    log_level lv = level <= 0 ? LOG_DEBUG : level == 1 ? LOG_INFO : level == 2 ? LOG_WARN
-                                                                                : LOG_ERROR;
+    if (!text) return;
+    log_level lv = level <= 0   ? LOG_DEBUG
+                   : level == 1 ? LOG_INFO
+                   : level == 2 ? LOG_WARN
+                                : LOG_ERROR;
     if (!shared_channel(channel)) {
         plugin_log(r->inst, lv, "sdk", text);
         return;
@@ -334,8 +326,8 @@ static void handle_log(run *r, json_t *msg)
         f = json_pack("{s:b}", "fields_truncated", 1);
     }
     free(dump);
-    static const char *const reserved[] = {"time", "level", "component", "msg", "plugin",
-                                           "instance", "request_id"};
+    static const char *const reserved[] = {"time",   "level",    "component", "msg",
+                                           "plugin", "instance", "request_id"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
         json_object_del(f, reserved[i]);
     log_ctx c;
@@ -403,8 +395,7 @@ static void read_frames(run *r)
     for (int i = 0; i < FRAMES_PER_WAKEUP && !r->dead && !r->kill_reason[0]; i++) {
         const char *why = NULL;
         ssize_t n = ah_chan_recv(r->proc.ipc_fd, r->frame, &why);
-        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         if (n == 0 || n == -1) {
             /* The plugin closed its end or the socket failed: it is exiting;
              * the pidfd reports the exit. Stop reading. */
@@ -422,8 +413,7 @@ static void read_frames(run *r)
             violation(r, why);
             return;
         }
-        if (rc == 1)
-            on_message(r, &m);
+        if (rc == 1) on_message(r, &m);
     }
 }
 
@@ -435,19 +425,16 @@ static void on_ipc(uv_poll_t *h, int status, int events)
         return;
     }
     if (events & UV_WRITABLE) {
-        if (flush_outq(r) < 0)
-            run_kill(r, NULL);
+        if (flush_outq(r) < 0) run_kill(r, NULL);
     }
-    if (events & UV_READABLE)
-        read_frames(r);
+    if (events & UV_READABLE) read_frames(r);
 }
 
 /* ---- logs and violations ------------------------------------------------- */
 
 static void flush_log_line(run *r)
 {
-    if (!r->loglen)
-        return;
+    if (!r->loglen) return;
     r->logbuf[r->loglen] = 0;
     sanitize(r->logbuf, r->loglen);
     plugin_log(r->inst, LOG_INFO, "stderr", r->logbuf);
@@ -459,16 +446,14 @@ static void drain_log(run *r)
     char buf[4096];
     for (int rounds = 0; rounds < 64; rounds++) {
         ssize_t n = read(r->proc.log_fd, buf, sizeof(buf));
-        if (n <= 0)
-            return;
+        if (n <= 0) return;
         for (ssize_t i = 0; i < n; i++) {
             if (buf[i] == '\n') {
                 flush_log_line(r);
                 continue;
             }
             r->logbuf[r->loglen++] = buf[i];
-            if (r->loglen == LOG_LINE_MAX - 1)
-                flush_log_line(r);
+            if (r->loglen == LOG_LINE_MAX - 1) flush_log_line(r);
         }
     }
 }
@@ -493,12 +478,11 @@ static void log_violation(run *r, int32_t nr, uint32_t arch, const char *note)
     instance *inst = r->inst;
     log_ctx c;
     log_ctx_of(inst, &c);
-    json_t *f = json_pack("{s:s,s:s,s:i,s:I}", "event", "seccomp_violation", "syscall", shown,
-                          "nr", nr, "arch", (json_int_t)arch);
-    if (note)
-        json_object_set_new(f, "note", json_string(note));
-    log_write("security", LOG_WARN, "sandbox", &c, f, "instance %s killed: forbidden system call %s",
-              inst->id, shown);
+    json_t *f = json_pack("{s:s,s:s,s:i,s:I}", "event", "seccomp_violation", "syscall", shown, "nr",
+                          nr, "arch", (json_int_t)arch);
+    if (note) json_object_set_new(f, "note", json_string(note));
+    log_write("security", LOG_WARN, "sandbox", &c, f,
+              "instance %s killed: forbidden system call %s", inst->id, shown);
     json_decref(f);
     snprintf(r->kill_reason, sizeof(r->kill_reason), "seccomp violation: %s%s%s", shown,
              note ? "; " : "", note ? note : "");
@@ -513,8 +497,7 @@ static void drain_violations(run *r)
     } rec;
     for (int i = 0; i < 16; i++) {
         ssize_t n = read(r->proc.viol_fd, &rec, sizeof(rec));
-        if (n != (ssize_t)sizeof(rec))
-            return;
+        if (n != (ssize_t)sizeof(rec)) return;
         r->violation_reported = true;
         log_violation(r, rec.nr, rec.arch, NULL);
     }
@@ -529,8 +512,7 @@ static void on_viol(uv_poll_t *h, int status, int events)
         return;
     }
     drain_violations(r);
-    if (r->kill_reason[0])
-        run_kill(r, NULL);
+    if (r->kill_reason[0]) run_kill(r, NULL);
     uv_poll_stop(h); /* one report is all a runner sends before exiting */
 }
 
@@ -540,8 +522,7 @@ static void on_pid(uv_poll_t *h, int status, int events)
     (void)events;
     run *r = h->data;
     int wstatus = 0;
-    if (proc_reap(&r->proc, &wstatus) == 0)
-        return; /* spurious */
+    if (proc_reap(&r->proc, &wstatus) == 0) return; /* spurious */
     r->dead = true;
     drain_violations(r);
     /* A plugin that blocked SIGSYS is killed by it without a report. */
@@ -553,8 +534,7 @@ static void on_pid(uv_poll_t *h, int status, int events)
     char reason[300];
     snprintf(reason, sizeof(reason), "%s", r->kill_reason);
     close_run_handles(r);
-    if (inst->cur == r)
-        inst->cur = NULL;
+    if (inst->cur == r) inst->cur = NULL;
     sup_on_exit(inst, wstatus, reason[0] ? reason : NULL);
 }
 
@@ -586,14 +566,12 @@ int run_start(instance *inst, char *err, size_t errlen)
     argv[a++] = cpu;
     argv[a++] = "--host-pid";
     argv[a++] = hostpid;
-    if (s->opts.no_sandbox)
-        argv[a++] = "--no-sandbox";
+    if (s->opts.no_sandbox) argv[a++] = "--no-sandbox";
     argv[a] = NULL;
 
     char tz[128] = "TZ=UTC";
     const char *htz = getenv("TZ");
-    if (htz && strlen(htz) < 100)
-        snprintf(tz, sizeof(tz), "TZ=%s", htz);
+    if (htz && strlen(htz) < 100) snprintf(tz, sizeof(tz), "TZ=%s", htz);
     const char *envp[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", tz,
 #ifdef AH_SANITIZE
                           "UBSAN_OPTIONS=print_stacktrace=0:halt_on_error=1:symbolize=0",
@@ -642,14 +620,12 @@ void run_check_deadlines(run *r, uint64_t now)
 {
     instance *inst = r->inst;
     char why[200];
-    if (r->dead || r->kill_reason[0])
-        return;
+    if (r->dead || r->kill_reason[0]) return;
     if (inst->state == INST_STARTING && now > r->handshake_deadline_ms) {
         run_kill(r, "stalled: handshake not completed in time");
         return;
     }
-    if (inst->state != INST_READY)
-        return;
+    if (inst->state != INST_READY) return;
     if (r->ping_id && now > r->ping_deadline_ms) {
         snprintf(why, sizeof(why), "stalled: ping unanswered after %u ms", inst->limits.stall_ms);
         run_kill(r, why);

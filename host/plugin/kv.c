@@ -23,8 +23,7 @@ static char *ns_key(const char *inst_id, const char *key, size_t *len)
 {
     size_t a = strlen(inst_id), b = strlen(key);
     char *k = malloc(a + b + 2);
-    if (!k)
-        return NULL;
+    if (!k) return NULL;
     memcpy(k, inst_id, a);
     k[a] = 0;
     memcpy(k + a + 1, key, b + 1);
@@ -36,7 +35,8 @@ static const char *check_key(const json_t *body, inst_req req)
 {
     const json_t *k = json_object_get(body, "key");
     const char *key = json_string_value(k);
-    if (!key || !*key || json_string_length(k) > KV_KEY_MAX || strlen(key) != json_string_length(k)) {
+    if (!key || !*key || json_string_length(k) > KV_KEY_MAX ||
+        strlen(key) != json_string_length(k)) {
         instance_answer_error(req, AH_EINVAL, "invalid_key",
                               "a key is 1-512 bytes of UTF-8 without NUL");
         return NULL;
@@ -48,8 +48,7 @@ static void on_get(void *ud, inst_req req, json_t *body)
 {
     kv_service *kv = ud;
     const char *key = check_key(body, req);
-    if (!key)
-        return;
+    if (!key) return;
     size_t klen;
     char *k = ns_key(instance_id(req.inst), key, &klen);
     MDB_txn *txn;
@@ -62,8 +61,7 @@ static void on_get(void *ud, inst_req req, json_t *body)
     MDB_val mk = {klen, k}, mv;
     rc = mdb_get(txn, store_dbi(kv->st, STORE_DB_KV), &mk, &mv);
     json_t *value = NULL;
-    if (rc == 0)
-        value = json_loadb(mv.mv_data, mv.mv_size, JSON_DECODE_ANY, NULL);
+    if (rc == 0) value = json_loadb(mv.mv_data, mv.mv_size, JSON_DECODE_ANY, NULL);
     store_read_end(kv->st, txn);
     free(k);
     if (rc == MDB_NOTFOUND)
@@ -102,8 +100,7 @@ static void done_write(int status, void *arg)
 static void on_write(kv_service *kv, inst_req req, json_t *body, bool del)
 {
     const char *key = check_key(body, req);
-    if (!key)
-        return;
+    if (!key) return;
     kv_op *op = calloc(1, sizeof(*op));
     if (!op) {
         instance_answer_error(req, AH_ENOMEM, "no_memory", "out of memory");
@@ -154,18 +151,16 @@ static void on_scan(void *ud, inst_req req, json_t *body)
     const char *prefix = json_string_value(json_object_get(body, "prefix"));
     const char *after = json_string_value(json_object_get(body, "after"));
     json_int_t limit = json_integer_value(json_object_get(body, "limit"));
-    if (!prefix)
-        prefix = "";
-    if (limit <= 0 || limit > KV_SCAN_MAX)
-        limit = limit <= 0 ? 100 : KV_SCAN_MAX;
+    if (!prefix) prefix = "";
+    if (limit <= 0 || limit > KV_SCAN_MAX) limit = limit <= 0 ? 100 : KV_SCAN_MAX;
     if (strlen(prefix) > KV_KEY_MAX || (after && strlen(after) > KV_KEY_MAX)) {
         instance_answer_error(req, AH_EINVAL, "invalid_key", "prefix or after too long");
         return;
     }
     size_t plen = 0, slen = 0; /* set by ns_key; -O3 cannot see it (-Wmaybe-uninitialized) */
     char *pk = ns_key(instance_id(req.inst), prefix, &plen);
-    char *sk = ns_key(instance_id(req.inst), after && strcmp(after, prefix) > 0 ? after : prefix,
-                      &slen);
+    char *sk =
+        ns_key(instance_id(req.inst), after && strcmp(after, prefix) > 0 ? after : prefix, &slen);
     MDB_txn *txn;
     int rc = pk && sk ? store_read_begin(kv->st, &txn) : AH_ENOMEM;
     if (rc) {
@@ -184,11 +179,10 @@ static void on_scan(void *ud, inst_req req, json_t *body)
         if (r == 0 && after && k.mv_size == slen && !memcmp(k.mv_data, sk, slen))
             r = mdb_cursor_get(cur, &k, &v, MDB_NEXT); /* exclusive of `after` */
         for (; r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size < plen || memcmp(k.mv_data, pk, plen) != 0)
-                break;
+            if (k.mv_size < plen || memcmp(k.mv_data, pk, plen) != 0) break;
             if ((json_int_t)json_array_size(items) == limit) {
-                json_t *last = json_object_get(json_array_get(items, json_array_size(items) - 1),
-                                               "key");
+                json_t *last =
+                    json_object_get(json_array_get(items, json_array_size(items) - 1), "key");
                 json_decref(next);
                 next = json_incref(last);
                 break;
@@ -213,8 +207,7 @@ static void on_scan(void *ud, inst_req req, json_t *body)
 int kv_attach(kv_service **out, supervisor *sup, store *st)
 {
     kv_service *kv = calloc(1, sizeof(*kv));
-    if (!kv)
-        return AH_ENOMEM;
+    if (!kv) return AH_ENOMEM;
     kv->st = st;
     supervisor_set_handler(sup, AH_MSG_KV_GET, on_get, kv);
     supervisor_set_handler(sup, AH_MSG_KV_PUT, on_put, kv);

@@ -48,8 +48,7 @@ static const json_t *empty_array(void)
 
 void manifest_free(manifest *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     free(m->path);
     free(m->dir);
     free(m->library);
@@ -113,8 +112,7 @@ static int semantic_checks(manifest *m, bool check_library, char *err, size_t er
         return ferr(err, errlen, m->path, "webhook.secret",
                     "names \"%s\", which the manifest's secrets do not declare", whsecret);
     if (wh && !!whsecret != !!json_object_get(wh, "secret_header"))
-        return ferr(err, errlen, m->path, "webhook",
-                    "secret_header and secret go together%s", "");
+        return ferr(err, errlen, m->path, "webhook", "secret_header and secret go together%s", "");
 
     if (m->restart.max_backoff_ms < m->restart.backoff_ms)
         return ferr(err, errlen, m->path, "restart.max_backoff_ms",
@@ -134,8 +132,7 @@ int manifest_parse(const char *path, const char *text, size_t len, bool check_li
                    manifest **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (len > MANIFEST_MAX_BYTES)
-        return ferr(err, errlen, path, NULL, "larger than %s", "1 MiB");
+    if (len > MANIFEST_MAX_BYTES) return ferr(err, errlen, path, NULL, "larger than %s", "1 MiB");
     const json_t *schema = manifest_schema();
     if (!schema)
         return ferr(err, errlen, path, NULL, "%s", "internal error: embedded schema unreadable");
@@ -259,8 +256,7 @@ const json_t *manifest_action(const manifest *m, const char *name)
     const json_t *a;
     json_array_foreach(manifest_actions(m), i, a)
     {
-        if (!strcmp(json_string_value(json_object_get(a, "name")), name))
-            return a;
+        if (!strcmp(json_string_value(json_object_get(a, "name")), name)) return a;
     }
     return NULL;
 }
@@ -271,8 +267,7 @@ bool manifest_declares_secret(const manifest *m, const char *name)
     const json_t *s;
     json_array_foreach(manifest_secrets(m), i, s)
     {
-        if (!strcmp(json_string_value(json_object_get(s, "name")), name))
-            return true;
+        if (!strcmp(json_string_value(json_object_get(s, "name")), name)) return true;
     }
     return false;
 }
@@ -283,8 +278,7 @@ static bool any_match(const json_t *patterns, const char *topic)
     const json_t *p;
     json_array_foreach(patterns, i, p)
     {
-        if (topic_matches(json_string_value(p), topic))
-            return true;
+        if (topic_matches(json_string_value(p), topic)) return true;
     }
     return false;
 }

@@ -25,7 +25,11 @@ typedef struct manifest_limits {
     uint32_t cpu_s; /* 0: unlimited */
 } manifest_limits;
 
-typedef enum restart_policy { RESTART_ON_FAILURE = 0, RESTART_ALWAYS, RESTART_NEVER } restart_policy;
+typedef enum restart_policy {
+    RESTART_ON_FAILURE = 0,
+    RESTART_ALWAYS,
+    RESTART_NEVER
+} restart_policy;
 
 typedef struct manifest_restart {
     restart_policy policy;
@@ -36,14 +40,14 @@ typedef struct manifest_restart {
 } manifest_restart;
 
 typedef struct manifest {
-    char *path;     /* the manifest file as given */
-    char *dir;      /* its directory */
-    char *library;  /* absolute path of the library */
+    char *path;                               /* the manifest file as given */
+    char *dir;                                /* its directory */
+    char *library;                            /* absolute path of the library */
     const char *name, *version, *description; /* borrowed from json */
     int abi_major, abi_minor;
     manifest_limits limits;
     manifest_restart restart;
-    json_t *json;   /* the whole manifest with defaults applied (owned) */
+    json_t *json; /* the whole manifest with defaults applied (owned) */
 } manifest;
 
 /* Load and validate a manifest file. Returns 0, or -1 with a one-line
@@ -60,10 +64,10 @@ void manifest_free(manifest *m);
 
 /* Borrowed views into the manifest's JSON (never NULL for arrays/objects:
  * an empty one when absent). */
-const json_t *manifest_config_schema(const manifest *m); /* may be NULL */
-const json_t *manifest_secrets(const manifest *m);       /* array of {name, required} */
-const json_t *manifest_actions(const manifest *m);       /* array */
-const json_t *manifest_egress(const manifest *m);        /* array */
+const json_t *manifest_config_schema(const manifest *m);            /* may be NULL */
+const json_t *manifest_secrets(const manifest *m);                  /* array of {name, required} */
+const json_t *manifest_actions(const manifest *m);                  /* array */
+const json_t *manifest_egress(const manifest *m);                   /* array */
 const json_t *manifest_action(const manifest *m, const char *name); /* or NULL */
 
 bool manifest_declares_secret(const manifest *m, const char *name);
@@ -74,8 +78,7 @@ bool manifest_subscribes(const manifest *m, const char *topic);
 /* Layer a "limits" / "restart" object over base values (fields absent
  * from obj keep base's). obj must be valid against the schema's parts. */
 void manifest_layer_limits(const json_t *obj, const manifest_limits *base, manifest_limits *out);
-void manifest_layer_restart(const json_t *obj, const manifest_restart *base,
-                            manifest_restart *out);
+void manifest_layer_restart(const json_t *obj, const manifest_restart *base, manifest_restart *out);
 
 /* The embedded schema (a new reference is not taken: borrowed, static). */
 const json_t *manifest_schema(void);

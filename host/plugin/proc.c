@@ -15,8 +15,7 @@
 
 static void close_fd(int *fd)
 {
-    if (*fd >= 0)
-        close(*fd);
+    if (*fd >= 0) close(*fd);
     *fd = -1;
 }
 
@@ -61,8 +60,8 @@ int proc_spawn(const proc_spec *spec, proc_handle *out)
     sigdelset(&all, SIGSTOP);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETSID);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
 
     pid_t pid;
     int rc = posix_spawn(&pid, spec->runner, &fa, &at, (char *const *)spec->argv,
@@ -105,16 +104,13 @@ fail:
 
 int proc_reap(proc_handle *p, int *status)
 {
-    if (p->pid <= 0)
-        return -1;
+    if (p->pid <= 0) return -1;
     pid_t r;
     do {
         r = waitpid(p->pid, status, WNOHANG);
     } while (r < 0 && errno == EINTR);
-    if (r == 0)
-        return 0;
-    if (r < 0)
-        return -1;
+    if (r == 0) return 0;
+    if (r < 0) return -1;
     p->pid = -1;
     return 1;
 }
@@ -133,23 +129,21 @@ static int read_stat(const char *pid, long *ppid, unsigned long long *rss_pages)
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%s/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
-    if (n <= 0)
-        return -1;
+    if (n <= 0) return -1;
     buf[n] = 0;
     /* The command name may hold spaces and parentheses: skip past the last ')'. */
     char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
+    if (!p) return -1;
     long pp = 0;
     unsigned long long rss = 0;
     /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
      * cutime cstime priority nice threads itrealvalue starttime vsize rss */
-    if (sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
-                      "%*u %*u %llu",
+    if (sscanf(p + 2,
+               "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d "
+               "%*u %*u %llu",
                &pp, &rss) != 2)
         return -1;
     *ppid = pp;
@@ -169,13 +163,10 @@ unsigned long long proc_rss(pid_t pid)
     DIR *d = opendir("/proc");
     struct dirent *e;
     while (d && n < MAX && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        if (read_stat(e->d_name, &ppids[n], &rss[n]) == 0)
-            pids[n++] = atol(e->d_name);
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        if (read_stat(e->d_name, &ppids[n], &rss[n]) == 0) pids[n++] = atol(e->d_name);
     }
-    if (d)
-        closedir(d);
+    if (d) closedir(d);
     unsigned long long pages = 0;
     long tree[16];
     size_t nt = 0;

@@ -23,10 +23,10 @@ typedef struct proc_spec {
 
 typedef struct proc_handle {
     pid_t pid;
-    int pidfd;     /* readable when the process exits */
-    int ipc_fd;    /* host end, non-blocking */
-    int log_fd;    /* read end of stdout/stderr, non-blocking */
-    int viol_fd;   /* read end of the violation pipe, non-blocking */
+    int pidfd;   /* readable when the process exits */
+    int ipc_fd;  /* host end, non-blocking */
+    int log_fd;  /* read end of stdout/stderr, non-blocking */
+    int viol_fd; /* read end of the violation pipe, non-blocking */
 } proc_handle;
 
 /* 0, or -1 with errno and nothing left open. */

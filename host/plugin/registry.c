@@ -41,27 +41,23 @@ int registry_scan(registry **out, const char *dir, char *err, size_t errlen)
     size_t nn = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
+        if (e->d_name[0] == '.') continue;
         if (nn == cap) {
             cap = cap ? cap * 2 : 32;
             char **nv = realloc(names, cap * sizeof(*nv));
-            if (!nv)
-                break;
+            if (!nv) break;
             names = nv;
         }
         names[nn++] = strdup(e->d_name);
     }
     closedir(d);
-    if (nn)
-        qsort(names, nn, sizeof(*names), cmp_names);
+    if (nn) qsort(names, nn, sizeof(*names), cmp_names);
     for (size_t i = 0; i < nn; i++) {
         char path[2200], merr[1024];
         snprintf(path, sizeof(path), "%s/%s/manifest.json", dir, names[i]);
         free(names[i]);
         FILE *probe = fopen(path, "re");
-        if (!probe)
-            continue; /* not a plugin folder */
+        if (!probe) continue; /* not a plugin folder */
         fclose(probe);
         manifest *m;
         if (manifest_load(path, true, &m, merr, sizeof(merr)) < 0) {
@@ -96,8 +92,7 @@ int registry_scan(registry **out, const char *dir, char *err, size_t errlen)
 
 void registry_free(registry *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     for (size_t i = 0; i < r->n; i++)
         manifest_free(r->v[i]);
     free(r->v);
@@ -118,8 +113,7 @@ const manifest *registry_at(const registry *r, size_t i)
 const manifest *registry_find(const registry *r, const char *name)
 {
     for (size_t i = 0; i < r->n; i++)
-        if (!strcmp(r->v[i]->name, name))
-            return r->v[i];
+        if (!strcmp(r->v[i]->name, name)) return r->v[i];
     return NULL;
 }
 

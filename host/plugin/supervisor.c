@@ -18,9 +18,8 @@
 #define TICK_MS 100
 
 static const char *const state_names[] = {
-    [INST_STOPPED] = "stopped",   [INST_STARTING] = "starting",
-    [INST_READY] = "ready",       [INST_STOPPING] = "stopping",
-    [INST_BACKOFF] = "backoff",   [INST_QUARANTINED] = "quarantined",
+    [INST_STOPPED] = "stopped",   [INST_STARTING] = "starting", [INST_READY] = "ready",
+    [INST_STOPPING] = "stopping", [INST_BACKOFF] = "backoff",   [INST_QUARANTINED] = "quarantined",
     [INST_FAILED] = "failed",     [INST_DISABLED] = "disabled",
 };
 
@@ -62,8 +61,7 @@ static void done_persist(int status, void *arg)
 
 void sup_persist_state(instance *inst)
 {
-    if (!inst->sup->st)
-        return;
+    if (!inst->sup->st) return;
     json_t *st = instance_status(inst);
     json_object_set_new(st, "updated_at_ms", json_integer(ah_now_ms()));
     persist_op *op = calloc(1, sizeof(*op));
@@ -83,8 +81,7 @@ void sup_persist_state(instance *inst)
 
 static void set_state(instance *inst, instance_state s)
 {
-    if (inst->state == s)
-        return;
+    if (inst->state == s) return;
     inst->state = s;
     sup_persist_state(inst);
 }
@@ -115,8 +112,7 @@ static void on_restart_timer(uv_timer_t *t)
 static void on_kill_timer(uv_timer_t *t)
 {
     instance *inst = t->data;
-    if (inst->cur)
-        run_kill(inst->cur, "did not stop within its grace period");
+    if (inst->cur) run_kill(inst->cur, "did not stop within its grace period");
 }
 
 static void stop_instance(instance *inst)
@@ -136,8 +132,7 @@ static unsigned crashes_in_window(instance *inst, uint64_t now)
     uint64_t window = (uint64_t)inst->restart.window_s * 1000u;
     unsigned total = inst->ncrashes < MAX_CRASH_RING ? inst->ncrashes : MAX_CRASH_RING;
     for (unsigned i = 0; i < total; i++)
-        if (now - inst->crash_times[i] <= window)
-            n++;
+        if (now - inst->crash_times[i] <= window) n++;
     return n;
 }
 
@@ -158,11 +153,9 @@ static void describe_exit(int status, const char *reason, char *buf, size_t len)
 
 static void maybe_finish_stop_all(supervisor *s)
 {
-    if (!s->stopping_all || !s->stop_done)
-        return;
+    if (!s->stopping_all || !s->stop_done) return;
     for (size_t i = 0; i < s->n; i++)
-        if (s->v[i]->cur)
-            return;
+        if (s->v[i]->cur) return;
     void (*done)(void *) = s->stop_done;
     s->stop_done = NULL;
     done(s->stop_ud);
@@ -197,8 +190,7 @@ void sup_on_exit(instance *inst, int status, const char *reason)
     uv_timer_stop(&inst->kill_timer);
     bool asked = inst->stop_requested;
     fail_calls(inst, asked ? "instance_stopped" : "instance_crashed", why);
-    if (s->listener.on_down)
-        s->listener.on_down(s->listener_ud, inst);
+    if (s->listener.on_down) s->listener.on_down(s->listener_ud, inst);
 
     if (asked) {
         inst->stop_requested = false;
@@ -247,12 +239,12 @@ void sup_on_exit(instance *inst, int status, const char *reason)
     uint64_t delay = rp->backoff_ms;
     for (unsigned i = 0; i < inst->consecutive && delay < rp->max_backoff_ms; i++)
         delay *= 2;
-    if (delay > rp->max_backoff_ms)
-        delay = rp->max_backoff_ms;
+    if (delay > rp->max_backoff_ms) delay = rp->max_backoff_ms;
     inst->consecutive++;
     log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
-    log_write("host", LOG_ERROR, "supervisor", &c, NULL, "instance %s crashed: %s; restarting in %llu ms",
-              inst->id, why, (unsigned long long)delay);
+    log_write("host", LOG_ERROR, "supervisor", &c, NULL,
+              "instance %s crashed: %s; restarting in %llu ms", inst->id, why,
+              (unsigned long long)delay);
     set_state(inst, INST_BACKOFF);
     uv_timer_start(&inst->restart_timer, on_restart_timer, delay, 0);
 }
@@ -266,14 +258,12 @@ void sup_on_ready(instance *inst)
 {
     supervisor *s = inst->sup;
     inst->ready_since_ms = ah_mono_ms();
-    if (inst->cur)
-        inst->cur->next_ping_ms = inst->ready_since_ms + s->opts.ping_interval_ms;
+    if (inst->cur) inst->cur->next_ping_ms = inst->ready_since_ms + s->opts.ping_interval_ms;
     log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
     log_write("host", LOG_INFO, "supervisor", &c, NULL, "instance %s ready (pid %d)", inst->id,
               inst->pid);
     set_state(inst, INST_READY);
-    if (s->listener.on_ready)
-        s->listener.on_ready(s->listener_ud, inst);
+    if (s->listener.on_ready) s->listener.on_ready(s->listener_ud, inst);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -282,8 +272,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = ah_mono_ms();
     for (size_t i = 0; i < s->n; i++) {
         instance *inst = s->v[i];
-        if (inst->cur)
-            run_check_deadlines(inst->cur, now);
+        if (inst->cur) run_check_deadlines(inst->cur, now);
         /* A stable run forgives earlier crashes' backoff. */
         if (inst->state == INST_READY && inst->consecutive &&
             now - inst->ready_since_ms > (uint64_t)inst->restart.window_s * 1000u)
@@ -297,16 +286,13 @@ int supervisor_new(supervisor **out, ah_loop *loop, store *st, secrets *sec,
                    const supervisor_opts *o)
 {
     supervisor *s = calloc(1, sizeof(*s));
-    if (!s)
-        return AH_ENOMEM;
+    if (!s) return AH_ENOMEM;
     s->loop = loop;
     s->st = st;
     s->sec = sec;
     s->opts = *o;
-    if (!s->opts.ping_interval_ms)
-        s->opts.ping_interval_ms = 5000;
-    if (!s->opts.shutdown_grace_ms)
-        s->opts.shutdown_grace_ms = 5000;
+    if (!s->opts.ping_interval_ms) s->opts.ping_interval_ms = 5000;
+    if (!s->opts.shutdown_grace_ms) s->opts.shutdown_grace_ms = 5000;
     uv_timer_init(loop_uv(loop), &s->tick);
     s->tick.data = s;
     uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
@@ -318,8 +304,7 @@ int supervisor_new(supervisor **out, ah_loop *loop, store *st, secrets *sec,
 static void on_inst_handle_closed(uv_handle_t *h)
 {
     instance *inst = h->data;
-    if (--inst->pending_closes > 0)
-        return;
+    if (--inst->pending_closes > 0) return;
     json_decref(inst->config);
     json_decref(inst->egress);
     json_decref(inst->confinement);
@@ -336,8 +321,7 @@ static void on_tick_closed(uv_handle_t *h)
 
 void supervisor_free(supervisor *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     s->pending_closes = 1;
     uv_close((uv_handle_t *)&s->tick, on_tick_closed);
     for (size_t i = 0; i < s->n; i++) {
@@ -424,8 +408,7 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
 void supervisor_start_all(supervisor *s)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (s->v[i]->enabled && s->v[i]->state == INST_STOPPED)
-            start_instance(s->v[i]);
+        if (s->v[i]->enabled && s->v[i]->state == INST_STOPPED) start_instance(s->v[i]);
 }
 
 void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud)
@@ -436,10 +419,8 @@ void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud)
     for (size_t i = 0; i < s->n; i++) {
         instance *inst = s->v[i];
         uv_timer_stop(&inst->restart_timer);
-        if (inst->state == INST_BACKOFF)
-            set_state(inst, INST_STOPPED);
-        if (inst->cur && inst->state != INST_STOPPING)
-            stop_instance(inst);
+        if (inst->state == INST_BACKOFF) set_state(inst, INST_STOPPED);
+        if (inst->cur && inst->state != INST_STOPPING) stop_instance(inst);
     }
     maybe_finish_stop_all(s);
 }
@@ -447,8 +428,7 @@ void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud)
 instance *supervisor_find(supervisor *s, const char *id)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i]->id, id))
-            return s->v[i];
+        if (!strcmp(s->v[i]->id, id)) return s->v[i];
     return NULL;
 }
 
@@ -489,8 +469,7 @@ void sup_dispatch_request(instance *inst, run *r, uint16_t type, uint64_t id, js
     inst_req req = {.inst = inst, .gen = r->gen, .id = id};
     handler *h = &s->handlers[type];
     if (one_way(type)) {
-        if (h->fn)
-            h->fn(h->ud, req, body);
+        if (h->fn) h->fn(h->ud, req, body);
         return;
     }
     if (r->in_flight >= inst->limits.in_flight) {
@@ -512,8 +491,7 @@ void sup_dispatch_request(instance *inst, run *r, uint16_t type, uint64_t id, js
 static run *live_run(inst_req r)
 {
     instance *inst = r.inst;
-    if (!inst || !inst->cur || inst->cur->gen != r.gen || inst->cur->dead)
-        return NULL;
+    if (!inst || !inst->cur || inst->cur->gen != r.gen || inst->cur->dead) return NULL;
     return inst->cur;
 }
 
@@ -524,18 +502,15 @@ void instance_answer(inst_req r, json_t *result)
         json_decref(result);
         return;
     }
-    if (cur->in_flight)
-        cur->in_flight--;
+    if (cur->in_flight) cur->in_flight--;
     run_send(cur, AH_MSG_RESULT, r.id, result ? result : json_object());
 }
 
 void instance_answer_error(inst_req r, int code, const char *err_code, const char *message)
 {
     run *cur = live_run(r);
-    if (!cur)
-        return;
-    if (cur->in_flight)
-        cur->in_flight--;
+    if (!cur) return;
+    if (cur->in_flight) cur->in_flight--;
     run_send(cur, AH_MSG_RESULT, r.id,
              json_pack("{s:{s:i,s:s,s:s}}", "error", "errno", code, "code",
                        err_code ? err_code : "error", "message", message ? message : ""));
@@ -571,8 +546,8 @@ int instance_call(instance *inst, const char *action, const json_t *args, uint32
 }
 
 int instance_call_streamed(instance *inst, const char *action, const json_t *args,
-                           uint32_t timeout_ms, instance_partial_cb on_partial,
-                           instance_call_cb cb, void *ud, char *err, size_t errlen)
+                           uint32_t timeout_ms, instance_partial_cb on_partial, instance_call_cb cb,
+                           void *ud, char *err, size_t errlen)
 {
     if (inst->state != INST_READY || !inst->cur) {
         snprintf(err, errlen, "not_ready: instance %s is %s", inst->id,
@@ -591,7 +566,8 @@ int instance_call_streamed(instance *inst, const char *action, const json_t *arg
         snprintf(err, errlen, "invalid_args: arguments must be a JSON object");
         return -1;
     }
-    if (schema && jsonschema_validate(schema, args ? args : json_object(), verr, sizeof(verr)) < 0) {
+    if (schema &&
+        jsonschema_validate(schema, args ? args : json_object(), verr, sizeof(verr)) < 0) {
         snprintf(err, errlen, "invalid_args: %s", verr);
         return -1;
     }
@@ -613,8 +589,8 @@ int instance_call_streamed(instance *inst, const char *action, const json_t *arg
         snprintf(err, errlen, "no_memory: out of memory");
         return -1;
     }
-    json_t *msg = json_pack("{s:s,s:O,s:I}", "action", action, "args",
-                            args ? args : json_object(), "timeout_ms", (json_int_t)pc->timeout_ms);
+    json_t *msg = json_pack("{s:s,s:O,s:I}", "action", action, "args", args ? args : json_object(),
+                            "timeout_ms", (json_int_t)pc->timeout_ms);
     int rc = run_send(r, AH_MSG_CALL, pc->id, msg);
     if (rc != 0) {
         ah_idmap_take(&inst->calls, pc->id);
@@ -629,8 +605,7 @@ int instance_call_streamed(instance *inst, const char *action, const json_t *arg
 void sup_on_call_result(instance *inst, uint64_t id, json_t *body)
 {
     pending_call *pc = ah_idmap_take(&inst->calls, id);
-    if (!pc)
-        return;
+    if (!pc) return;
     const json_t *e = json_object_get(body, "error");
     if (e)
         pc->cb(pc->ud, NULL, json_string_value(json_object_get(e, "code")) ?: "error",
@@ -651,10 +626,8 @@ void sup_on_call_partial(instance *inst, uint64_t id, json_t *body)
 
 int instance_deliver(instance *inst, uint64_t delivery_id, const json_t *msg)
 {
-    if (inst->state != INST_READY || !inst->cur)
-        return -1;
-    return run_send(inst->cur, AH_MSG_EVENT, delivery_id, json_incref((json_t *)msg)) == 0 ? 0
-                                                                                          : -1;
+    if (inst->state != INST_READY || !inst->cur) return -1;
+    return run_send(inst->cur, AH_MSG_EVENT, delivery_id, json_incref((json_t *)msg)) == 0 ? 0 : -1;
 }
 
 /* ---- status and operator actions -------------------------------------------- */
@@ -696,10 +669,10 @@ uint64_t instance_gen(const instance *inst)
 
 json_t *instance_status(const instance *inst)
 {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:I,s:I}", "id", inst->id, "plugin", inst->m->name,
-                          "state", instance_state_name(inst->state), "enabled", inst->enabled,
-                          "restarts", (json_int_t)inst->restarts, "crashes",
-                          (json_int_t)inst->ncrashes);
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:b,s:I,s:I}", "id", inst->id, "plugin", inst->m->name, "state",
+                  instance_state_name(inst->state), "enabled", inst->enabled, "restarts",
+                  (json_int_t)inst->restarts, "crashes", (json_int_t)inst->ncrashes);
     json_object_set_new(o, "version", json_string(inst->m->version));
     json_object_set_new(o, "pid", inst->pid > 0 ? json_integer(inst->pid) : json_null());
     json_object_set_new(o, "last_error",
@@ -751,8 +724,7 @@ int instance_enable(instance *inst, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    if (inst->enabled)
-        return 0;
+    if (inst->enabled) return 0;
     inst->enabled = true;
     inst->ncrashes = inst->consecutive = 0;
     inst->permanent_failure = false;
@@ -771,8 +743,7 @@ int instance_disable(instance *inst, char *err, size_t errlen)
     inst->restart_requested = false;
     uv_timer_stop(&inst->restart_timer);
     if (inst->cur) {
-        if (inst->state != INST_STOPPING)
-            stop_instance(inst);
+        if (inst->state != INST_STOPPING) stop_instance(inst);
     } else {
         set_state(inst, INST_DISABLED);
     }

@@ -44,10 +44,10 @@ typedef enum instance_state {
 const char *instance_state_name(instance_state s);
 
 typedef struct supervisor_opts {
-    const char *runner;          /* path of agenthost-runner */
-    uint32_t ping_interval_ms;   /* 0: 5000 */
-    uint32_t shutdown_grace_ms;  /* 0: 5000 */
-    bool no_sandbox;             /* test builds only: run plugins unconfined */
+    const char *runner;         /* path of agenthost-runner */
+    uint32_t ping_interval_ms;  /* 0: 5000 */
+    uint32_t shutdown_grace_ms; /* 0: 5000 */
+    bool no_sandbox;            /* test builds only: run plugins unconfined */
 } supervisor_opts;
 
 /* A request from a plugin, to be answered once. */
@@ -75,8 +75,8 @@ void supervisor_free(supervisor *s);
  * config is validated against the manifest's config_schema (defaults
  * applied); overrides may hold "limits" and "restart" objects that replace
  * the manifest's values for this instance, and an "egress" array of extra
- * allowlist entries the operator grants it (same form as the manifest's). 0, or -1 with a one-line reason
- * in err. */
+ * allowlist entries the operator grants it (same form as the manifest's). 0, or -1 with a one-line
+ * reason in err. */
 int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_t *config,
                    const json_t *overrides, bool enabled, char *err, size_t errlen);
 
@@ -120,8 +120,8 @@ int instance_call(instance *inst, const char *action, const json_t *args, uint32
  * cb, with the partial borrowed. */
 typedef void (*instance_partial_cb)(void *ud, const json_t *partial);
 int instance_call_streamed(instance *inst, const char *action, const json_t *args,
-                           uint32_t timeout_ms, instance_partial_cb on_partial,
-                           instance_call_cb cb, void *ud, char *err, size_t errlen);
+                           uint32_t timeout_ms, instance_partial_cb on_partial, instance_call_cb cb,
+                           void *ud, char *err, size_t errlen);
 
 /* Send an event for delivery (the bus). msg is borrowed. 0, or -1 if the
  * instance is not ready. The plugin answers with AH_MSG_ACK/NACK carrying

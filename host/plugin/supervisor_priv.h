@@ -66,8 +66,8 @@ struct instance {
     char id[72];
     const manifest *m;
     json_t *config;
-    json_t *egress;           /* operator's extra egress entries, or NULL */
-    manifest_limits limits;   /* the manifest's, with the instance's overrides */
+    json_t *egress;         /* operator's extra egress entries, or NULL */
+    manifest_limits limits; /* the manifest's, with the instance's overrides */
     manifest_restart restart;
     instance_state state;
     bool enabled;

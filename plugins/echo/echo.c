@@ -56,8 +56,8 @@ static void kv_got(ah_ctx *ctx, int status, const json_t *value, void *ud)
     (void)ctx;
 }
 
-static void kv_scanned(ah_ctx *ctx, int status, const ah_kv_item *items, size_t n,
-                       const char *next, void *ud)
+static void kv_scanned(ah_ctx *ctx, int status, const ah_kv_item *items, size_t n, const char *next,
+                       void *ud)
 {
     ah_call *call = ud;
     if (status) {
@@ -98,8 +98,7 @@ static int diagnostic(ah_ctx *ctx, ah_call *call, const char *action, const json
         for (volatile unsigned long i = 0;; i++)
             ;
     }
-    if (!strcmp(action, "ignore"))
-        return 1; /* never answered: the host's deadline must catch it */
+    if (!strcmp(action, "ignore")) return 1; /* never answered: the host's deadline must catch it */
     if (!strcmp(action, "exit")) {
         _exit((int)json_integer_value(json_object_get(args, "code")));
     }
@@ -117,23 +116,19 @@ static void echo_call(ah_ctx *ctx, ah_call *call, const char *action, const json
     } else if (!strcmp(action, "kv.put")) {
         int rc = h->kv_put(ctx, json_string_value(json_object_get(args, "key")),
                            json_object_get(args, "value"), kv_done, call);
-        if (rc)
-            h->reply_error(call, "kv_failed", ah_strerror(rc));
+        if (rc) h->reply_error(call, "kv_failed", ah_strerror(rc));
     } else if (!strcmp(action, "kv.get")) {
         int rc = h->kv_get(ctx, json_string_value(json_object_get(args, "key")), kv_got, call);
-        if (rc)
-            h->reply_error(call, "kv_failed", ah_strerror(rc));
+        if (rc) h->reply_error(call, "kv_failed", ah_strerror(rc));
     } else if (!strcmp(action, "kv.delete")) {
         int rc = h->kv_delete(ctx, json_string_value(json_object_get(args, "key")), kv_done, call);
-        if (rc)
-            h->reply_error(call, "kv_failed", ah_strerror(rc));
+        if (rc) h->reply_error(call, "kv_failed", ah_strerror(rc));
     } else if (!strcmp(action, "kv.scan")) {
         int rc = h->kv_scan(ctx, json_string_value(json_object_get(args, "prefix")),
                             json_string_value(json_object_get(args, "after")),
                             (uint32_t)json_integer_value(json_object_get(args, "limit")),
                             kv_scanned, call);
-        if (rc)
-            h->reply_error(call, "kv_failed", ah_strerror(rc));
+        if (rc) h->reply_error(call, "kv_failed", ah_strerror(rc));
     } else if (!strcmp(action, "secret.check")) {
         /* Says whether a secret arrived and equals the expected value,
          * without ever echoing it. */
@@ -148,8 +143,7 @@ static void echo_call(ah_ctx *ctx, ah_call *call, const char *action, const json
                                  json_string_value(json_object_get(args, "idempotency_key"))};
         int rc = h->publish(ctx, json_string_value(json_object_get(args, "topic")),
                             json_object_get(args, "body"), &o, published, call);
-        if (rc)
-            h->reply_error(call, "publish_failed", ah_strerror(rc));
+        if (rc) h->reply_error(call, "publish_failed", ah_strerror(rc));
     } else if (!strcmp(action, "sleep")) {
         uint64_t ms = (uint64_t)json_integer_value(json_object_get(args, "ms"));
         if (!h->timer_start(ctx, ms, 0, delayed_reply, call))
@@ -193,13 +187,11 @@ static void republished(ah_ctx *ctx, int status, uint64_t offset, void *ud)
 static void echo_event(ah_ctx *ctx, const ah_event *ev)
 {
     /* A poisoned event (diagnostics only) crashes the plugin every time. */
-    if (E.diagnostics && json_is_true(json_object_get(ev->body, "crash")))
-        raise(SIGSEGV);
+    if (E.diagnostics && json_is_true(json_object_get(ev->body, "crash"))) raise(SIGSEGV);
     /* Republish what arrives (echo.in, or this instance's webhooks) to echo.out. */
     ah_publish_opts o = {.size = sizeof(o), .key = ev->key};
     int rc = E.host->publish(ctx, "echo.out", ev->body, &o, republished, (void *)ev);
-    if (rc != AH_OK)
-        E.host->nack(ctx, ev, ah_strerror(rc), 0);
+    if (rc != AH_OK) E.host->nack(ctx, ev, ah_strerror(rc), 0);
 }
 
 static int echo_health(ah_ctx *ctx)

@@ -10,8 +10,7 @@ char *ah_b64_encode(const void *data, size_t n)
 {
     const unsigned char *p = data;
     char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
+    if (!out) return NULL;
     size_t i = 0;
     for (; i + 2 < n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -33,27 +32,20 @@ char *ah_b64_encode(const void *data, size_t n)
 
 static int dec(char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
     return -1;
 }
 
 unsigned char *ah_b64_decode(const char *s, size_t *out_len)
 {
     size_t n = strlen(s);
-    if (n % 4)
-        return NULL;
+    if (n % 4) return NULL;
     unsigned char *out = malloc(n / 4 * 3 + 1), *o = out;
-    if (!out)
-        return NULL;
+    if (!out) return NULL;
     for (size_t i = 0; i < n; i += 4) {
         int a = dec(s[i]), b = dec(s[i + 1]);
         int c = s[i + 2] == '=' ? -2 : dec(s[i + 2]);
@@ -67,10 +59,8 @@ unsigned char *ah_b64_decode(const char *s, size_t *out_len)
         uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)(c < 0 ? 0 : c) << 6 |
                      (uint32_t)(d < 0 ? 0 : d);
         *o++ = (unsigned char)(v >> 16);
-        if (c >= 0)
-            *o++ = (unsigned char)(v >> 8);
-        if (d >= 0)
-            *o++ = (unsigned char)v;
+        if (c >= 0) *o++ = (unsigned char)(v >> 8);
+        if (d >= 0) *o++ = (unsigned char)v;
     }
     *o = 0;
     *out_len = (size_t)(o - out);
@@ -83,8 +73,7 @@ bool ah_utf8_valid(const void *data, size_t n)
     size_t i = 0;
     while (i < n) {
         unsigned char c = s[i];
-        if (c == 0)
-            return false;
+        if (c == 0) return false;
         if (c < 0x80) {
             i++;
             continue;
@@ -103,11 +92,9 @@ bool ah_utf8_valid(const void *data, size_t n)
         } else {
             return false;
         }
-        if (i + len > n)
-            return false;
+        if (i + len > n) return false;
         for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
+            if ((s[i + k] & 0xC0) != 0x80) return false;
             cp = cp << 6 | (s[i + k] & 0x3F);
         }
         if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||

@@ -14,14 +14,15 @@ ssize_t ah_chan_recv(int fd, uint8_t *buf, const char **why)
         char buf[CMSG_SPACE(sizeof(int) * 32)];
     } ctl;
     struct iovec iov = {.iov_base = buf, .iov_len = AH_FRAME_MAX};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
     ssize_t n;
     do {
         n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -1;
+    if (n < 0) return -1;
 
     int passed_fds = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -56,8 +57,7 @@ int ah_chan_send(int fd, const void *frame, size_t len, int flags)
     do {
         n = send(fd, frame, len, flags | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -1;
+    if (n < 0) return -1;
     if ((size_t)n != len) {
         errno = EMSGSIZE;
         return -1;

@@ -77,8 +77,7 @@ size_t ah_frame_next(uint8_t *out, uint16_t type, uint64_t id, const void *body,
     out[6] = (uint8_t)flags;
     out[7] = (uint8_t)(flags >> 8);
     wr64(out + 8, id);
-    if (chunk)
-        memcpy(out + AH_FRAME_HDR, (const uint8_t *)body + *off, chunk);
+    if (chunk) memcpy(out + AH_FRAME_HDR, (const uint8_t *)body + *off, chunk);
     *off += chunk;
     return flen;
 }
@@ -107,8 +106,7 @@ static int asm_append(ah_msg_asm *a, const uint8_t *p, size_t n, const char **wh
         size_t cap = a->cap ? a->cap : AH_FRAME_MAX;
         while (cap < a->len + n)
             cap *= 2;
-        if (cap > a->max)
-            cap = a->max;
+        if (cap > a->max) cap = a->max;
         uint8_t *nb = realloc(a->buf, cap);
         if (!nb) {
             *why = "out of memory assembling a message";
@@ -147,10 +145,8 @@ int ah_asm_feed(ah_msg_asm *a, const ah_frame_hdr *hdr, const uint8_t *frame, ah
         a->id = hdr->id;
         a->len = 0;
     }
-    if (asm_append(a, payload, plen, why) < 0)
-        return -1;
-    if (more)
-        return 0;
+    if (asm_append(a, payload, plen, why) < 0) return -1;
+    if (more) return 0;
     a->active = false;
     out->type = a->type;
     out->id = a->id;
@@ -162,12 +158,16 @@ int ah_asm_feed(ah_msg_asm *a, const ah_frame_hdr *hdr, const uint8_t *frame, ah
 const char *ah_msg_type_name(uint16_t type)
 {
     static const char *const names[AH_MSG_TYPE_MAX] = {
-        [AH_MSG_HELLO] = "hello",       [AH_MSG_INIT] = "init",       [AH_MSG_RESULT] = "result",
-        [AH_MSG_PING] = "ping",         [AH_MSG_SHUTDOWN] = "shutdown", [AH_MSG_CALL] = "call",
-        [AH_MSG_EVENT] = "event",       [AH_MSG_ACK] = "ack",         [AH_MSG_NACK] = "nack",
-        [AH_MSG_PUBLISH] = "publish",   [AH_MSG_KV_GET] = "kv_get",   [AH_MSG_KV_PUT] = "kv_put",
-        [AH_MSG_KV_DEL] = "kv_del",     [AH_MSG_KV_SCAN] = "kv_scan", [AH_MSG_LOG] = "log",
-        [AH_MSG_METRIC] = "metric",     [AH_MSG_HTTP] = "http",       [AH_MSG_HTTP_CHUNK] = "http_chunk", [AH_MSG_PARTIAL] = "partial",
+        [AH_MSG_HELLO] = "hello",       [AH_MSG_INIT] = "init",
+        [AH_MSG_RESULT] = "result",     [AH_MSG_PING] = "ping",
+        [AH_MSG_SHUTDOWN] = "shutdown", [AH_MSG_CALL] = "call",
+        [AH_MSG_EVENT] = "event",       [AH_MSG_ACK] = "ack",
+        [AH_MSG_NACK] = "nack",         [AH_MSG_PUBLISH] = "publish",
+        [AH_MSG_KV_GET] = "kv_get",     [AH_MSG_KV_PUT] = "kv_put",
+        [AH_MSG_KV_DEL] = "kv_del",     [AH_MSG_KV_SCAN] = "kv_scan",
+        [AH_MSG_LOG] = "log",           [AH_MSG_METRIC] = "metric",
+        [AH_MSG_HTTP] = "http",         [AH_MSG_HTTP_CHUNK] = "http_chunk",
+        [AH_MSG_PARTIAL] = "partial",
     };
     return type < AH_MSG_TYPE_MAX && names[type] ? names[type] : "unknown";
 }

@@ -31,25 +31,25 @@
 #define AH_MSG_MAX_DEFAULT (16u << 20)
 
 typedef enum ah_msg_type {
-    AH_MSG_HELLO = 1,      /* runner -> host: descriptor facts, once */
-    AH_MSG_INIT = 2,       /* host -> runner: config, secrets; answered by RESULT */
-    AH_MSG_RESULT = 3,     /* either way: the answer to a request with the same id */
-    AH_MSG_PING = 4,       /* host -> runner: health probe; RESULT */
-    AH_MSG_SHUTDOWN = 5,   /* host -> runner: stop gracefully */
-    AH_MSG_CALL = 6,       /* host -> runner: an action call; RESULT */
-    AH_MSG_EVENT = 7,      /* host -> runner: a delivery; settled by ACK/NACK */
-    AH_MSG_ACK = 8,        /* runner -> host: id = the delivery's id */
-    AH_MSG_NACK = 9,       /* runner -> host: id = the delivery's id */
-    AH_MSG_PUBLISH = 10,   /* runner -> host; RESULT {offset} once durable */
-    AH_MSG_KV_GET = 11,    /* runner -> host; RESULT */
-    AH_MSG_KV_PUT = 12,    /* runner -> host; RESULT once durable */
-    AH_MSG_KV_DEL = 13,    /* runner -> host; RESULT once durable */
-    AH_MSG_KV_SCAN = 14,   /* runner -> host; RESULT */
-    AH_MSG_LOG = 15,       /* runner -> host: one log record, no answer */
-    AH_MSG_METRIC = 16,    /* runner -> host: one sample, no answer */
-    AH_MSG_HTTP = 17,      /* runner -> host: egress request; RESULT at the end */
-    AH_MSG_HTTP_CHUNK = 18,/* host -> runner: a streamed chunk of request `id` */
-    AH_MSG_PARTIAL = 19,   /* runner -> host: a partial result of call `id` */
+    AH_MSG_HELLO = 1,       /* runner -> host: descriptor facts, once */
+    AH_MSG_INIT = 2,        /* host -> runner: config, secrets; answered by RESULT */
+    AH_MSG_RESULT = 3,      /* either way: the answer to a request with the same id */
+    AH_MSG_PING = 4,        /* host -> runner: health probe; RESULT */
+    AH_MSG_SHUTDOWN = 5,    /* host -> runner: stop gracefully */
+    AH_MSG_CALL = 6,        /* host -> runner: an action call; RESULT */
+    AH_MSG_EVENT = 7,       /* host -> runner: a delivery; settled by ACK/NACK */
+    AH_MSG_ACK = 8,         /* runner -> host: id = the delivery's id */
+    AH_MSG_NACK = 9,        /* runner -> host: id = the delivery's id */
+    AH_MSG_PUBLISH = 10,    /* runner -> host; RESULT {offset} once durable */
+    AH_MSG_KV_GET = 11,     /* runner -> host; RESULT */
+    AH_MSG_KV_PUT = 12,     /* runner -> host; RESULT once durable */
+    AH_MSG_KV_DEL = 13,     /* runner -> host; RESULT once durable */
+    AH_MSG_KV_SCAN = 14,    /* runner -> host; RESULT */
+    AH_MSG_LOG = 15,        /* runner -> host: one log record, no answer */
+    AH_MSG_METRIC = 16,     /* runner -> host: one sample, no answer */
+    AH_MSG_HTTP = 17,       /* runner -> host: egress request; RESULT at the end */
+    AH_MSG_HTTP_CHUNK = 18, /* host -> runner: a streamed chunk of request `id` */
+    AH_MSG_PARTIAL = 19,    /* runner -> host: a partial result of call `id` */
     AH_MSG_TYPE_MAX = 20,
 } ah_msg_type;
 
@@ -72,8 +72,8 @@ size_t ah_frame_next(uint8_t *out, uint16_t type, uint64_t id, const void *body,
 
 /* Reassembly of fragmented messages. */
 typedef struct ah_msg_asm {
-    size_t max;   /* cap on an assembled message */
-    bool active;  /* a fragmented message is in progress */
+    size_t max;  /* cap on an assembled message */
+    bool active; /* a fragmented message is in progress */
     uint16_t type;
     uint64_t id;
     uint8_t *buf;

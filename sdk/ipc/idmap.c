@@ -35,8 +35,7 @@ static int grow(ah_idmap *m)
         return -1;
     }
     for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i])
-            continue;
+        if (!m->keys[i]) continue;
         size_t s = slot_of(m->keys[i], cap);
         while (keys[s])
             s = (s + 1) & (cap - 1);
@@ -53,13 +52,11 @@ static int grow(ah_idmap *m)
 
 int ah_idmap_put(ah_idmap *m, uint64_t id, void *val)
 {
-    if ((m->n + 1) * 4 > m->cap * 3 && grow(m) < 0)
-        return -1;
+    if ((m->n + 1) * 4 > m->cap * 3 && grow(m) < 0) return -1;
     size_t s = slot_of(id, m->cap);
     while (m->keys[s] && m->keys[s] != id)
         s = (s + 1) & (m->cap - 1);
-    if (!m->keys[s])
-        m->n++;
+    if (!m->keys[s]) m->n++;
     m->keys[s] = id;
     m->vals[s] = val;
     return 0;
@@ -67,12 +64,10 @@ int ah_idmap_put(ah_idmap *m, uint64_t id, void *val)
 
 void *ah_idmap_get(const ah_idmap *m, uint64_t id)
 {
-    if (!m->cap || !id)
-        return NULL;
+    if (!m->cap || !id) return NULL;
     size_t s = slot_of(id, m->cap);
     while (m->keys[s]) {
-        if (m->keys[s] == id)
-            return m->vals[s];
+        if (m->keys[s] == id) return m->vals[s];
         s = (s + 1) & (m->cap - 1);
     }
     return NULL;
@@ -80,21 +75,18 @@ void *ah_idmap_get(const ah_idmap *m, uint64_t id)
 
 void *ah_idmap_take(ah_idmap *m, uint64_t id)
 {
-    if (!m->cap || !id)
-        return NULL;
+    if (!m->cap || !id) return NULL;
     size_t s = slot_of(id, m->cap);
     while (m->keys[s] && m->keys[s] != id)
         s = (s + 1) & (m->cap - 1);
-    if (!m->keys[s])
-        return NULL;
+    if (!m->keys[s]) return NULL;
     void *val = m->vals[s];
     m->n--;
     /* Backward-shift deletion keeps probe chains intact. */
     size_t hole = s, j = s;
     for (;;) {
         j = (j + 1) & (m->cap - 1);
-        if (!m->keys[j])
-            break;
+        if (!m->keys[j]) break;
         size_t home = slot_of(m->keys[j], m->cap);
         if ((j > hole && (home <= hole || home > j)) || (j < hole && (home <= hole && home > j))) {
             m->keys[hole] = m->keys[j];

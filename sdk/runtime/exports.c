@@ -31,8 +31,7 @@ static const struct {
 const char *ah_ctype_name(ah_ctype t)
 {
     for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
-        if (type_names[i].type == t)
-            return type_names[i].name;
+        if (type_names[i].type == t) return type_names[i].name;
     return "?";
 }
 
@@ -48,11 +47,9 @@ static const char *ident(const char *p, char *buf, size_t len)
 {
     p = skip_ws(p);
     size_t n = 0;
-    if (!(isalpha((unsigned char)*p) || *p == '_'))
-        return NULL;
+    if (!(isalpha((unsigned char)*p) || *p == '_')) return NULL;
     while (isalnum((unsigned char)*p) || *p == '_') {
-        if (n + 1 >= len)
-            return NULL;
+        if (n + 1 >= len) return NULL;
         buf[n++] = *p++;
     }
     buf[n] = 0;
@@ -75,8 +72,9 @@ int ah_signature_parse(const char *text, ah_signature *out, char *err, size_t er
     char word[64];
     const char *p = ident(text, word, sizeof(word));
     if (!p || type_of(word, &out->ret) < 0) {
-        snprintf(err, errlen, "signature must start with a return type (void, int64, int32, "
-                              "double, bool, string, json)");
+        snprintf(err, errlen,
+                 "signature must start with a return type (void, int64, int32, "
+                 "double, bool, string, json)");
         return -1;
     }
     p = skip_ws(p);
@@ -159,8 +157,7 @@ const char *ah_exports_error(void)
 int ah_exports_prepare(void *dl, const json_t *exports)
 {
     size_t n = json_array_size(exports);
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     g_exports = calloc(n, sizeof(*g_exports));
     if (!g_exports) {
         snprintf(g_error, sizeof(g_error), "out of memory");
@@ -186,8 +183,8 @@ int ah_exports_prepare(void *dl, const json_t *exports)
         }
         void *f = dl ? dlsym(dl, sym) : NULL;
         if (!f) {
-            snprintf(g_error, sizeof(g_error), "action %s: the library exports no symbol %s",
-                     name, sym);
+            snprintf(g_error, sizeof(g_error), "action %s: the library exports no symbol %s", name,
+                     sym);
             return -1;
         }
         memcpy(&x->fn, &f, sizeof(f));
@@ -279,10 +276,8 @@ int ah_exports_call(const char *action, const json_t *args, json_t **result, cha
 {
     export_fn *x = NULL;
     for (size_t i = 0; i < g_nexports && !x; i++)
-        if (!strcmp(g_exports[i].name, action))
-            x = &g_exports[i];
-    if (!x)
-        return 0;
+        if (!strcmp(g_exports[i].name, action)) x = &g_exports[i];
+    if (!x) return 0;
     if (args && !json_is_object(args)) {
         snprintf(err, errlen, "arguments must be an object");
         return -1;
@@ -295,8 +290,7 @@ int ah_exports_call(const char *action, const json_t *args, json_t **result, cha
             snprintf(err, errlen, "argument %s: missing", x->sig.names[a]);
             return -1;
         }
-        if (convert(x, a, v, &vals[a], err, errlen) < 0)
-            return -1;
+        if (convert(x, a, v, &vals[a], err, errlen) < 0) return -1;
         ptrs[a] = &vals[a];
     }
     const char *k;

@@ -18,7 +18,15 @@
 #define AH_EXPORT_MAX_ARGS 16
 
 /* Parse a signature; 0 or -1 with err. For the host's manifest checks too. */
-typedef enum ah_ctype { AH_T_VOID, AH_T_INT64, AH_T_INT32, AH_T_DOUBLE, AH_T_BOOL, AH_T_STRING, AH_T_JSON } ah_ctype;
+typedef enum ah_ctype {
+    AH_T_VOID,
+    AH_T_INT64,
+    AH_T_INT32,
+    AH_T_DOUBLE,
+    AH_T_BOOL,
+    AH_T_STRING,
+    AH_T_JSON
+} ah_ctype;
 typedef struct ah_signature {
     ah_ctype ret;
     int nargs;

@@ -45,9 +45,9 @@ struct ah_call {
 };
 
 typedef struct rt_event {
-    ah_event ev;        /* first, so an ah_event * is an rt_event * */
-    uint64_t delivery;  /* the frame id to ack */
-    json_t *msg;        /* keeps the strings alive */
+    ah_event ev;       /* first, so an ah_event * is an rt_event * */
+    uint64_t delivery; /* the frame id to ack */
+    json_t *msg;       /* keeps the strings alive */
 } rt_event;
 
 struct ah_ctx {
@@ -77,8 +77,7 @@ static int send_raw(ah_ctx *c, uint16_t type, uint64_t id, const char *body, siz
     size_t off = 0;
     /* A small message needs a small frame buffer (most are far below 64 KiB). */
     uint8_t *buf = malloc(AH_FRAME_HDR + (len < AH_FRAME_PAYLOAD_MAX ? len : AH_FRAME_PAYLOAD_MAX));
-    if (!buf)
-        return AH_ENOMEM;
+    if (!buf) return AH_ENOMEM;
     int rc = 0;
     do {
         size_t n = ah_frame_next(buf, type, id, body, len, &off);
@@ -97,8 +96,7 @@ static int send_json(ah_ctx *c, uint16_t type, uint64_t id, json_t *o)
     size_t len = 0;
     char *s = o ? ah_json_dumps(o, &len) : NULL; /* json_dumps's bytes, faster */
     json_decref(o);
-    if (o && !s)
-        return AH_ENOMEM;
+    if (o && !s) return AH_ENOMEM;
     int rc = send_raw(c, type, id, s ? s : "", len);
     free(s);
     return rc;
@@ -106,17 +104,16 @@ static int send_json(ah_ctx *c, uint16_t type, uint64_t id, json_t *o)
 
 static int send_error_result(ah_ctx *c, uint64_t id, const char *code, const char *message)
 {
-    return send_json(c, AH_MSG_RESULT, id,
-                     json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
-                               message ? message : code));
+    return send_json(
+        c, AH_MSG_RESULT, id,
+        json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message ? message : code));
 }
 
 /* Register a request and send it; on failure nothing stays registered. */
 static int request(ah_ctx *c, uint16_t type, json_t *body, req_kind kind, void *cb, void *ud,
                    void (*on_chunk)(ah_ctx *, const void *, size_t, void *))
 {
-    if (!body)
-        return AH_ENOMEM;
+    if (!body) return AH_ENOMEM;
     if (c->stopping) {
         json_decref(body);
         return AH_ECLOSED;
@@ -167,24 +164,19 @@ static void svc_log(ah_ctx *c, ah_log_level level, const char *fmt, ...)
     va_end(ap);
     /* jansson needs UTF-8; a plugin may print anything. */
     json_t *m = json_string(msg);
-    if (!m)
-        m = json_string("(log message was not valid UTF-8)");
+    if (!m) m = json_string("(log message was not valid UTF-8)");
     send_json(c, AH_MSG_LOG, 0, json_pack("{s:i,s:o}", "level", (int)level, "msg", m));
 }
 
-static int svc_log_record(ah_ctx *c, const char *channel, ah_log_level level,
-                          const json_t *fields, const char *msg)
+static int svc_log_record(ah_ctx *c, const char *channel, ah_log_level level, const json_t *fields,
+                          const char *msg)
 {
-    if (!channel || !msg)
-        return AH_EINVAL;
+    if (!channel || !msg) return AH_EINVAL;
     json_t *m = json_string(msg);
-    if (!m)
-        return AH_EINVAL; /* not UTF-8 */
+    if (!m) return AH_EINVAL; /* not UTF-8 */
     json_t *o = json_pack("{s:i,s:o,s:s}", "level", (int)level, "msg", m, "channel", channel);
-    if (!o)
-        return AH_EINVAL;
-    if (json_is_object(fields))
-        json_object_set(o, "fields", (json_t *)fields);
+    if (!o) return AH_EINVAL;
+    if (json_is_object(fields)) json_object_set(o, "fields", (json_t *)fields);
     return send_json(c, AH_MSG_LOG, 0, o);
 }
 
@@ -196,16 +188,13 @@ static const char *svc_secret(ah_ctx *c, const char *name)
 static int svc_publish(ah_ctx *c, const char *topic, const json_t *body,
                        const ah_publish_opts *opts, ah_publish_cb cb, void *ud)
 {
-    if (!topic || !body)
-        return AH_EINVAL;
+    if (!topic || !body) return AH_EINVAL;
     json_t *o = json_pack("{s:s,s:O}", "topic", topic, "body", body);
     if (o && opts) {
-        if (opts->key)
-            json_object_set_new(o, "key", json_string(opts->key));
+        if (opts->key) json_object_set_new(o, "key", json_string(opts->key));
         if (opts->idempotency_key)
             json_object_set_new(o, "idempotency_key", json_string(opts->idempotency_key));
-        if (opts->headers)
-            json_object_set(o, "headers", (json_t *)opts->headers);
+        if (opts->headers) json_object_set(o, "headers", (json_t *)opts->headers);
     }
     return request(c, AH_MSG_PUBLISH, o, REQ_PUBLISH, (void *)cb, ud, NULL);
 }
@@ -222,8 +211,7 @@ static int svc_reply(ah_call *call, json_t *result)
 
 static int svc_reply_partial(ah_call *call, const json_t *partial)
 {
-    if (!call || !partial)
-        return AH_EINVAL;
+    if (!call || !partial) return AH_EINVAL;
     return send_json(call->ctx, AH_MSG_PARTIAL, call->id,
                      json_pack("{s:O}", "partial", (json_t *)partial));
 }
@@ -237,8 +225,7 @@ static int svc_reply_error(ah_call *call, const char *code, const char *message)
 
 static int settle(ah_ctx *c, const ah_event *ev, uint16_t type, json_t *body)
 {
-    if (!ev)
-        return AH_EINVAL;
+    if (!ev) return AH_EINVAL;
     rt_event *e = (rt_event *)ev;
     int rc = send_json(c, type, e->delivery, body);
     json_decref(e->msg);
@@ -260,24 +247,21 @@ static int svc_nack(ah_ctx *c, const ah_event *ev, const char *error, uint32_t r
 
 static int svc_kv_get(ah_ctx *c, const char *key, ah_kv_get_cb cb, void *ud)
 {
-    if (!key || !cb)
-        return AH_EINVAL;
+    if (!key || !cb) return AH_EINVAL;
     return request(c, AH_MSG_KV_GET, json_pack("{s:s}", "key", key), REQ_KV_GET, (void *)cb, ud,
                    NULL);
 }
 
 static int svc_kv_put(ah_ctx *c, const char *key, const json_t *value, ah_done_cb cb, void *ud)
 {
-    if (!key || !value)
-        return AH_EINVAL;
+    if (!key || !value) return AH_EINVAL;
     return request(c, AH_MSG_KV_PUT, json_pack("{s:s,s:O}", "key", key, "value", value),
                    REQ_KV_DONE, (void *)cb, ud, NULL);
 }
 
 static int svc_kv_delete(ah_ctx *c, const char *key, ah_done_cb cb, void *ud)
 {
-    if (!key)
-        return AH_EINVAL;
+    if (!key) return AH_EINVAL;
     return request(c, AH_MSG_KV_DEL, json_pack("{s:s}", "key", key), REQ_KV_DONE, (void *)cb, ud,
                    NULL);
 }
@@ -285,24 +269,20 @@ static int svc_kv_delete(ah_ctx *c, const char *key, ah_done_cb cb, void *ud)
 static int svc_kv_scan(ah_ctx *c, const char *prefix, const char *after, uint32_t limit,
                        ah_kv_scan_cb cb, void *ud)
 {
-    if (!cb)
-        return AH_EINVAL;
+    if (!cb) return AH_EINVAL;
     json_t *o = json_pack("{s:s,s:I}", "prefix", prefix ? prefix : "", "limit",
                           (json_int_t)(limit ? limit : 100));
-    if (o && after)
-        json_object_set_new(o, "after", json_string(after));
+    if (o && after) json_object_set_new(o, "after", json_string(after));
     return request(c, AH_MSG_KV_SCAN, o, REQ_KV_SCAN, (void *)cb, ud, NULL);
 }
 
 static int svc_http(ah_ctx *c, const ah_http_request *req, ah_http_cb cb, void *ud)
 {
-    if (!req || !req->url || !cb)
-        return AH_EINVAL;
-    json_t *o = json_pack("{s:s,s:s,s:I,s:I}", "method", req->method ? req->method : "GET", "url",
-                          req->url, "timeout_ms", (json_int_t)req->timeout_ms, "flags",
-                          (json_int_t)req->flags);
-    if (!o)
-        return AH_EINVAL; /* not UTF-8 */
+    if (!req || !req->url || !cb) return AH_EINVAL;
+    json_t *o =
+        json_pack("{s:s,s:s,s:I,s:I}", "method", req->method ? req->method : "GET", "url", req->url,
+                  "timeout_ms", (json_int_t)req->timeout_ms, "flags", (json_int_t)req->flags);
+    if (!o) return AH_EINVAL; /* not UTF-8 */
     if (req->size >= offsetof(ah_http_request, idle_timeout_ms) + sizeof(req->idle_timeout_ms) &&
         req->idle_timeout_ms)
         json_object_set_new(o, "idle_timeout_ms", json_integer(req->idle_timeout_ms));
@@ -326,11 +306,9 @@ static int svc_http(ah_ctx *c, const ah_http_request *req, ah_http_cb cb, void *
 static int svc_metric(ah_ctx *c, const char *name, ah_metric_kind kind, double value,
                       const char *labels)
 {
-    if (!name)
-        return AH_EINVAL;
+    if (!name) return AH_EINVAL;
     json_t *o = json_pack("{s:s,s:i,s:f}", "name", name, "kind", (int)kind, "value", value);
-    if (o && labels)
-        json_object_set_new(o, "labels", json_string(labels));
+    if (o && labels) json_object_set_new(o, "labels", json_string(labels));
     return send_json(c, AH_MSG_METRIC, 0, o);
 }
 
@@ -364,12 +342,9 @@ static void heap_down(ah_ctx *c, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < c->nheap && c->heap[l]->due_ms < c->heap[m]->due_ms)
-            m = l;
-        if (r < c->nheap && c->heap[r]->due_ms < c->heap[m]->due_ms)
-            m = r;
-        if (m == i)
-            return;
+        if (l < c->nheap && c->heap[l]->due_ms < c->heap[m]->due_ms) m = l;
+        if (r < c->nheap && c->heap[r]->due_ms < c->heap[m]->due_ms) m = r;
+        if (m == i) return;
         heap_swap(c, i, m);
         i = m;
     }
@@ -380,8 +355,7 @@ static int heap_push(ah_ctx *c, ah_timer *t)
     if (c->nheap == c->capheap) {
         size_t cap = c->capheap ? c->capheap * 2 : 16;
         ah_timer **nh = realloc(c->heap, cap * sizeof(*nh));
-        if (!nh)
-            return -1;
+        if (!nh) return -1;
         c->heap = nh;
         c->capheap = cap;
     }
@@ -394,8 +368,7 @@ static int heap_push(ah_ctx *c, ah_timer *t)
 static void heap_remove(ah_ctx *c, ah_timer *t)
 {
     size_t i = t->heap_index;
-    if (i >= c->nheap || c->heap[i] != t)
-        return;
+    if (i >= c->nheap || c->heap[i] != t) return;
     c->nheap--;
     if (i != c->nheap) {
         heap_swap(c, i, c->nheap);
@@ -408,11 +381,9 @@ static void heap_remove(ah_ctx *c, ah_timer *t)
 static ah_timer *svc_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_ms, ah_timer_cb cb,
                                  void *ud)
 {
-    if (!cb)
-        return NULL;
+    if (!cb) return NULL;
     ah_timer *t = calloc(1, sizeof(*t));
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     t->due_ms = now_ms() + after_ms;
     t->repeat_ms = repeat_ms;
     t->cb = cb;
@@ -426,8 +397,7 @@ static ah_timer *svc_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_m
 
 static void svc_timer_stop(ah_ctx *c, ah_timer *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     heap_remove(c, t);
     if (t->in_callback)
         t->stopped = 1; /* freed when its callback returns */
@@ -448,8 +418,7 @@ static void run_timers(ah_ctx *c)
             free(t);
         } else {
             t->due_ms = now + t->repeat_ms;
-            if (heap_push(c, t) < 0)
-                free(t);
+            if (heap_push(c, t) < 0) free(t);
         }
     }
 }
@@ -534,8 +503,7 @@ static void on_result(ah_ctx *c, uint64_t id, json_t *msg)
         ((ah_kv_get_cb)r->cb)(c, status, status ? NULL : json_object_get(msg, "value"), r->ud);
         break;
     case REQ_KV_DONE:
-        if (r->cb)
-            ((ah_done_cb)r->cb)(c, status, r->ud);
+        if (r->cb) ((ah_done_cb)r->cb)(c, status, r->ud);
         break;
     case REQ_KV_SCAN: {
         const json_t *items = json_object_get(msg, "items");
@@ -568,11 +536,9 @@ static void on_init(ah_ctx *c, uint64_t id, json_t *msg)
     }
     c->instance = strdup(json_string_value(json_object_get(msg, "instance")) ?: "");
     c->config = json_incref(json_object_get(msg, "config"));
-    if (!c->config)
-        c->config = json_object();
+    if (!c->config) c->config = json_object();
     c->secrets = json_incref(json_object_get(msg, "secrets"));
-    if (!c->secrets)
-        c->secrets = json_object();
+    if (!c->secrets) c->secrets = json_object();
     int rc = ah_exports_prepare(c->dl, json_object_get(msg, "exports"));
     if (rc) {
         send_error_result(c, id, "exports", ah_exports_error());
@@ -601,7 +567,8 @@ static void on_call(ah_ctx *c, uint64_t id, json_t *msg)
     char errbuf[256];
     int handled = ah_exports_call(action, args, &result, errbuf, sizeof(errbuf));
     if (handled > 0) {
-        send_json(c, AH_MSG_RESULT, id, json_pack("{s:o}", "result", result ? result : json_null()));
+        send_json(c, AH_MSG_RESULT, id,
+                  json_pack("{s:o}", "result", result ? result : json_null()));
         return;
     }
     if (handled < 0) {
@@ -620,8 +587,7 @@ static void on_call(ah_ctx *c, uint64_t id, json_t *msg)
     call->ctx = c;
     call->id = id;
     json_t *a = json_incref((json_t *)args);
-    if (!a)
-        a = json_object();
+    if (!a) a = json_object();
     c->plugin->call(c, call, action, a);
     json_decref(a);
 }
@@ -654,8 +620,7 @@ static void on_event(ah_ctx *c, uint64_t id, json_t *msg)
 static void on_http_chunk(ah_ctx *c, uint64_t id, json_t *msg)
 {
     rt_req *r = ah_idmap_get(&c->pending, id);
-    if (!r || r->kind != REQ_HTTP || !r->on_chunk)
-        return;
+    if (!r || r->kind != REQ_HTTP || !r->on_chunk) return;
     const json_t *d = json_object_get(msg, "data");
     const json_t *b = json_object_get(msg, "data_b64");
     if (json_is_string(d)) {
@@ -663,8 +628,7 @@ static void on_http_chunk(ah_ctx *c, uint64_t id, json_t *msg)
     } else if (json_is_string(b)) {
         size_t n;
         unsigned char *raw = ah_b64_decode(json_string_value(b), &n);
-        if (raw)
-            r->on_chunk(c, raw, n, r->ud);
+        if (raw) r->on_chunk(c, raw, n, r->ud);
         free(raw);
     }
 }
@@ -693,7 +657,8 @@ static int dispatch(ah_ctx *c, const ah_msg *m)
         break;
     case AH_MSG_PING: {
         int h = c->initialised && c->plugin->health ? c->plugin->health(c) : AH_OK;
-        send_json(c, AH_MSG_RESULT, m->id, json_pack("{s:b,s:i}", "healthy", h == AH_OK, "code", h));
+        send_json(c, AH_MSG_RESULT, m->id,
+                  json_pack("{s:b,s:i}", "healthy", h == AH_OK, "code", h));
         break;
     }
     case AH_MSG_CALL:
@@ -710,8 +675,7 @@ static int dispatch(ah_ctx *c, const ah_msg *m)
         break;
     case AH_MSG_SHUTDOWN:
         c->stopping = 1;
-        if (c->initialised && c->plugin->shutdown)
-            c->plugin->shutdown(c);
+        if (c->initialised && c->plugin->shutdown) c->plugin->shutdown(c);
         keep = 0;
         break;
     default:
@@ -725,16 +689,12 @@ static int dispatch(ah_ctx *c, const ah_msg *m)
 
 const char *ah_runtime_check_descriptor(const ah_plugin *p)
 {
-    if (!p)
-        return "the library exports no agenthost_plugin descriptor";
-    if (p->abi_major != AH_ABI_MAJOR)
-        return "plugin built for another ABI major";
-    if (p->abi_minor > AH_ABI_MINOR)
-        return "plugin built for a newer ABI minor than this host";
+    if (!p) return "the library exports no agenthost_plugin descriptor";
+    if (p->abi_major != AH_ABI_MAJOR) return "plugin built for another ABI major";
+    if (p->abi_minor > AH_ABI_MINOR) return "plugin built for a newer ABI minor than this host";
     if (p->size < offsetof(ah_plugin, shutdown) + sizeof(p->shutdown))
         return "plugin descriptor smaller than ABI 1.0's";
-    if (!p->name || !p->version)
-        return "plugin descriptor has no name or version";
+    if (!p->name || !p->version) return "plugin descriptor has no name or version";
     return NULL;
 }
 
@@ -743,8 +703,7 @@ static int hello(ah_ctx *c, const ah_plugin *p, const char *why, const ah_runtim
     json_t *o = json_pack("{s:i,s:s,s:i}", "pid", (int)getpid(), "library",
                           ro->library ? ro->library : "", "runtime_abi_major", AH_ABI_MAJOR);
     json_t *conf = ro->confinement ? json_loads(ro->confinement, 0, NULL) : NULL;
-    if (conf)
-        json_object_set_new(o, "confinement", conf);
+    if (conf) json_object_set_new(o, "confinement", conf);
     json_object_set_new(o, "runtime_abi_minor", json_integer(AH_ABI_MINOR));
     if (p) {
         /* Only the first 8 bytes are read unless the major matches. */
@@ -752,14 +711,11 @@ static int hello(ah_ctx *c, const ah_plugin *p, const char *why, const ah_runtim
         json_object_set_new(o, "abi_minor", json_integer(p->abi_minor));
         json_object_set_new(o, "size", json_integer(p->size));
         if (!why || p->abi_major == AH_ABI_MAJOR) {
-            if (p->name)
-                json_object_set_new(o, "name", json_string(p->name));
-            if (p->version)
-                json_object_set_new(o, "version", json_string(p->version));
+            if (p->name) json_object_set_new(o, "name", json_string(p->name));
+            if (p->version) json_object_set_new(o, "version", json_string(p->version));
         }
     }
-    if (why)
-        json_object_set_new(o, "error", json_string(why));
+    if (why) json_object_set_new(o, "error", json_string(why));
     return send_json(c, AH_MSG_HELLO, 0, o);
 }
 
@@ -773,10 +729,8 @@ int ah_runtime_run(const ah_plugin *plugin, const char *why_unusable, const ah_r
     ah_idmap_init(&c->pending);
     ah_asm_init(&c->in, AH_MSG_MAX_DEFAULT);
 
-    if (hello(c, plugin, why_unusable, o) != 0)
-        return 2;
-    if (why_unusable)
-        return 3;
+    if (hello(c, plugin, why_unusable, o) != 0) return 2;
+    if (why_unusable) return 3;
 
     for (;;) {
         int timeout = -1;
@@ -786,20 +740,15 @@ int ah_runtime_run(const ah_plugin *plugin, const char *why_unusable, const ah_r
         }
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
         int n = poll(&pfd, 1, timeout);
-        if (n < 0 && errno != EINTR)
-            return 2;
+        if (n < 0 && errno != EINTR) return 2;
         run_timers(c);
-        if (n <= 0)
-            continue;
+        if (n <= 0) continue;
         for (;;) {
             const char *why = NULL;
             ssize_t got = ah_chan_recv(c->fd, c->frame, &why);
-            if (got == 0)
-                return 0; /* the host closed the channel */
-            if (got == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                break;
-            if (got == -1)
-                return 2;
+            if (got == 0) return 0; /* the host closed the channel */
+            if (got == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (got == -1) return 2;
             ah_frame_hdr h;
             ah_msg m;
             if (got == -2 || ah_frame_parse(c->frame, (size_t)got, &h, &why) < 0) {
@@ -811,8 +760,7 @@ int ah_runtime_run(const ah_plugin *plugin, const char *why_unusable, const ah_r
                 fprintf(stderr, "agenthost runtime: bad message from host: %s\n", why);
                 return 2;
             }
-            if (r == 1 && !dispatch(c, &m))
-                return 0;
+            if (r == 1 && !dispatch(c, &m)) return 0;
         }
     }
 }

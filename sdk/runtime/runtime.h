@@ -8,10 +8,10 @@
 #include <agenthost/plugin.h>
 
 typedef struct ah_runtime_opts {
-    int ipc_fd;               /* the socketpair end, SOCK_SEQPACKET */
-    const char *library;      /* for the HELLO message */
-    void *dl_handle;          /* for typed exports (dlsym), may be NULL */
-    const char *confinement;  /* JSON object describing the sandbox, for HELLO */
+    int ipc_fd;              /* the socketpair end, SOCK_SEQPACKET */
+    const char *library;     /* for the HELLO message */
+    void *dl_handle;         /* for typed exports (dlsym), may be NULL */
+    const char *confinement; /* JSON object describing the sandbox, for HELLO */
 } ah_runtime_opts;
 
 /* Send HELLO describing `plugin` (or the reason it is unusable when

@@ -56,10 +56,8 @@ static enum MHD_Result hello(void *cls, struct MHD_Connection *c, const char *ur
 static double to_ms(const char *v, const char *unit)
 {
     double d = atof(v);
-    if (!strcmp(unit, "us"))
-        return d / 1000.0;
-    if (!strcmp(unit, "s"))
-        return d * 1000.0;
+    if (!strcmp(unit, "us")) return d / 1000.0;
+    if (!strcmp(unit, "s")) return d * 1000.0;
     return d;
 }
 
@@ -68,12 +66,10 @@ static double parse_pct(const char *out, const char *pct)
 {
     const char *dist = strstr(out, "Latency Distribution");
     const char *p = dist ? strstr(dist, pct) : NULL;
-    if (!p)
-        return -1;
+    if (!p) return -1;
     p += strlen(pct);
     char num[32] = "", unit[8] = "";
-    if (sscanf(p, " %31[0-9.]%7[a-z]", num, unit) != 2)
-        return -1;
+    if (sscanf(p, " %31[0-9.]%7[a-z]", num, unit) != 2) return -1;
     return to_ms(num, unit);
 }
 
@@ -81,13 +77,11 @@ static int run_wrk(result *r, int port, const char *path, const char *script, in
                    const char *auth)
 {
     char cmd[2048], hdr[300] = "";
-    if (auth)
-        snprintf(hdr, sizeof(hdr), "-H 'Authorization: Bearer %s'", auth);
+    if (auth) snprintf(hdr, sizeof(hdr), "-H 'Authorization: Bearer %s'", auth);
     snprintf(cmd, sizeof(cmd), "wrk -t2 -c%d -d%ds --latency %s %s%s 'http://127.0.0.1:%d%s' 2>&1",
              CONNS, seconds, hdr, script ? "-s " : "", script ? script : "", port, path);
     FILE *p = popen(cmd, "r");
-    if (!p)
-        return -1;
+    if (!p) return -1;
     static char out[16384];
     size_t n = fread(out, 1, sizeof(out) - 1, p);
     out[n] = 0;
@@ -111,7 +105,8 @@ static int run_wrk(result *r, int port, const char *path, const char *script, in
     r->errors = (non ? atol(non + 26) : 0);
     if (sock) {
         long a = 0, b = 0, c = 0, d = 0;
-        sscanf(sock, "Socket errors: connect %ld, read %ld, write %ld, timeout %ld", &a, &b, &c, &d);
+        sscanf(sock, "Socket errors: connect %ld, read %ld, write %ld, timeout %ld", &a, &b, &c,
+               &d);
         r->errors += a + c + d; /* reads at the end of a run are wrk closing */
     }
     return 0;
@@ -142,8 +137,7 @@ static int raw_lmdb(const char *dir, int seconds, result *r)
     MDB_dbi dbi;
     mdb_env_create(&env);
     mdb_env_set_mapsize(env, 1ull << 30);
-    if (mdb_env_open(env, dir, 0, 0600) != 0)
-        return -1;
+    if (mdb_env_open(env, dir, 0, 0600) != 0) return -1;
     size_t cap = 200000, n = 0;
     double *lat = malloc(cap * sizeof(double));
     char val[512];
@@ -152,19 +146,16 @@ static int raw_lmdb(const char *dir, int seconds, result *r)
     double end = now_ms() + seconds * 1000.0, prev = 0;
     while (now_ms() < end && n < cap) {
         double t0 = now_ms();
-        if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, NULL, 0, &dbi))
-            return -1;
+        if (mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, NULL, 0, &dbi)) return -1;
         for (int i = 0; i < CONNS; i++) {
             uint8_t key[8]; /* big-endian: byte order is numeric order */
             seq++;
             for (int b = 0; b < 8; b++)
                 key[b] = (uint8_t)(seq >> (56 - 8 * b));
             MDB_val k = {sizeof(key), key}, v = {sizeof(val), val};
-            if (mdb_put(txn, dbi, &k, &v, MDB_APPEND) != 0)
-                return -1;
+            if (mdb_put(txn, dbi, &k, &v, MDB_APPEND) != 0) return -1;
         }
-        if (mdb_txn_commit(txn) != 0)
-            return -1;
+        if (mdb_txn_commit(txn) != 0) return -1;
         double d = now_ms() - t0;
         lat[n++] = prev + d;
         prev = d;
@@ -198,11 +189,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_http: cannot start the host\n");
         return 1;
     }
-    struct MHD_Daemon *floor = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, hello,
-                                                NULL, MHD_OPTION_CONNECTION_LIMIT, 4096,
-                                                MHD_OPTION_END);
-    const union MHD_DaemonInfo *fi = floor ? MHD_get_daemon_info(floor, MHD_DAEMON_INFO_BIND_PORT)
-                                           : NULL;
+    struct MHD_Daemon *floor =
+        MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, hello, NULL,
+                         MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_END);
+    const union MHD_DaemonInfo *fi =
+        floor ? MHD_get_daemon_info(floor, MHD_DAEMON_INFO_BIND_PORT) : NULL;
     if (!fi) {
         fprintf(stderr, "bench_http: cannot start the floor server\n");
         return 1;
@@ -210,10 +201,11 @@ int main(int argc, char **argv)
     char script[700];
     snprintf(script, sizeof(script), "%s/hook.lua", H.dir);
     FILE *f = fopen(script, "w");
-    fprintf(f, "wrk.method = \"POST\"\n"
-               "wrk.body = '{\"update_id\":1,\"message\":{\"text\":\"%0256d\"}}'\n"
-               "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
-               "wrk.headers[\"X-Agenthost-Secret\"] = \"" HOOK_SECRET "\"\n",
+    fprintf(f,
+            "wrk.method = \"POST\"\n"
+            "wrk.body = '{\"update_id\":1,\"message\":{\"text\":\"%0256d\"}}'\n"
+            "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
+            "wrk.headers[\"X-Agenthost-Secret\"] = \"" HOOK_SECRET "\"\n",
             0);
     fclose(f);
 
@@ -255,16 +247,15 @@ int main(int argc, char **argv)
                               health_ratio, "hook_p99_vs_raw_lmdb_p99", hook_ratio);
         json_t *runs = json_array();
         for (int i = 0; i < 5; i++)
-            json_array_append_new(runs, json_pack("{s:s,s:f,s:f,s:f,s:I}", "name", rs[i].name,
-                                                  "rps", rs[i].rps, "p50_ms", rs[i].p50_ms,
-                                                  "p99_ms", rs[i].p99_ms, "requests",
-                                                  (json_int_t)rs[i].requests));
+            json_array_append_new(runs,
+                                  json_pack("{s:s,s:f,s:f,s:f,s:I}", "name", rs[i].name, "rps",
+                                            rs[i].rps, "p50_ms", rs[i].p50_ms, "p99_ms",
+                                            rs[i].p99_ms, "requests", (json_int_t)rs[i].requests));
         json_object_set_new(o, "runs", runs);
         json_dump_file(o, path, JSON_INDENT(2));
         json_decref(o);
     }
     th_cleanup(&H);
-    if (bad)
-        fprintf(stderr, "bench_http: a run failed or saw errors\n");
+    if (bad) fprintf(stderr, "bench_http: a run failed or saw errors\n");
     return bad ? 1 : 0;
 }

@@ -18,21 +18,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (off + 2 <= size) {
         size_t n = (size_t)data[off] | (size_t)data[off + 1] << 8;
         off += 2;
-        if (n > size - off)
-            n = size - off;
+        if (n > size - off) n = size - off;
         /* A datagram longer than 64 KiB is cut by the kernel (MSG_TRUNC). */
-        if (n > AH_FRAME_MAX)
-            break;
+        if (n > AH_FRAME_MAX) break;
         memcpy(frame, data + off, n);
         off += n;
         ah_frame_hdr h;
         const char *why = NULL;
-        if (ah_frame_parse(frame, n, &h, &why) < 0)
-            break;
+        if (ah_frame_parse(frame, n, &h, &why) < 0) break;
         ah_msg m;
         int rc = ah_asm_feed(&a, &h, frame, &m, &why);
-        if (rc < 0)
-            break;
+        if (rc < 0) break;
         if (rc == 1) {
             json_error_t je;
             json_t *j = json_loadb((const char *)m.body, m.len, JSON_REJECT_DUPLICATES, &je);

@@ -23,8 +23,7 @@ static const char *line(const uint8_t **p, const uint8_t *end, char *buf, size_t
     size_t n = 0;
     while (*p < end && **p != '\n' && n < cap - 1)
         buf[n++] = (char)*(*p)++;
-    if (*p < end && **p == '\n')
-        (*p)++;
+    if (*p < end && **p == '\n') (*p)++;
     buf[n] = 0;
     return buf;
 }
@@ -43,8 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char allow[128];
     if (router_match(routes, n, method, path, &rt, &params, allow, sizeof(allow)) == ROUTER_MATCH) {
         const char *topic = route_param(&params, "topic");
-        if (topic)
-            topic_valid(topic, true);
+        if (topic) topic_valid(topic, true);
     }
     int64_t ms;
     ah_parse_time(when, &ms);
@@ -58,8 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bus_msg m;
             char field[64];
             const char *msg;
-            api_event_from_json(array ? json_array_get(body, i) : body, i, array, "t.t", &m,
-                                field, sizeof(field), &msg);
+            api_event_from_json(array ? json_array_get(body, i) : body, i, array, "t.t", &m, field,
+                                sizeof(field), &msg);
         }
         json_decref(body);
     }

@@ -38,8 +38,7 @@ static int setup(void **s)
                "viewer", NULL) != 0)
         return -1;
     viewer[strcspn(viewer, "\n")] = 0;
-    if (th_start(&H, NULL, 15000) || !th_wait_state(&H, "echo", "ready", 10000))
-        return -1;
+    if (th_start(&H, NULL, 15000) || !th_wait_state(&H, "echo", "ready", 10000)) return -1;
     return 0;
 }
 
@@ -81,20 +80,17 @@ static int dial_from(const char *src)
 static int raw_status(const char *src, const char *bytes, size_t n)
 {
     int fd = dial_from(src);
-    if (fd < 0)
-        return 0;
+    if (fd < 0) return 0;
     size_t off = 0;
     while (off < n) {
         ssize_t w = send(fd, bytes + off, n - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            break;
+        if (w <= 0) break;
         off += (size_t)w;
     }
     char buf[256] = "";
     ssize_t r = recv(fd, buf, sizeof(buf) - 1, 0);
     close(fd);
-    if (r < 12)
-        return 0;
+    if (r < 12) return 0;
     buf[r] = 0;
     return atoi(buf + 9);
 }
@@ -103,7 +99,9 @@ static void test_malformed_json_is_400_with_line_and_column(void **s)
 {
     (void)s;
     json_t *o;
-    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/bad.json/events", "{\"body\":\n  [1, 2,}", NULL, &o), 400);
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/topics/bad.json/events", "{\"body\":\n  [1, 2,}", NULL, &o),
+        400);
     const char *m = json_string_value(th_get(o, "error.message"));
     assert_string_equal(json_string_value(th_get(o, "error.code")), "malformed_json");
     assert_non_null(strstr(m, "line 2"));
@@ -116,22 +114,30 @@ static void test_wrong_missing_and_unknown_fields_are_422_naming_the_field(void 
 {
     (void)s;
     json_t *o;
-    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/bad.fields/events", "{\"bodyy\":1}", NULL, &o), 422);
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/topics/bad.fields/events", "{\"bodyy\":1}", NULL, &o), 422);
     assert_string_equal(json_string_value(th_get(o, "error.field")), "bodyy");
     json_decref(o);
-    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/bad.fields/events", "{\"key\":7,\"body\":1}", NULL, &o), 422);
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/topics/bad.fields/events", "{\"key\":7,\"body\":1}", NULL, &o),
+        422);
     assert_string_equal(json_string_value(th_get(o, "error.field")), "key");
     json_decref(o);
-    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/bad.fields/events", "[{\"body\":1},{\"key\":\"k\"}]", NULL, &o), 422);
+    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/bad.fields/events",
+                             "[{\"body\":1},{\"key\":\"k\"}]", NULL, &o),
+                     422);
     assert_string_equal(json_string_value(th_get(o, "error.field")), "[1].body");
     json_decref(o);
-    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/bad%20name/events", "{\"body\":1}", NULL, &o), 422);
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/topics/bad%20name/events", "{\"body\":1}", NULL, &o), 422);
     assert_string_equal(json_string_value(th_get(o, "error.field")), "topic");
     json_decref(o);
-    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo/actions/add", "{\"a\":1}", NULL, &o), 422);
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/instances/echo/actions/add", "{\"a\":1}", NULL, &o), 422);
     assert_string_equal(json_string_value(th_get(o, "error.field")), "b");
     json_decref(o);
-    assert_int_equal(th_http(&H, "GET", "/api/v1/topics/echo.in/events?limit=abc", NULL, NULL, &o), 422);
+    assert_int_equal(th_http(&H, "GET", "/api/v1/topics/echo.in/events?limit=abc", NULL, NULL, &o),
+                     422);
     assert_string_equal(json_string_value(th_get(o, "error.field")), "limit");
     json_decref(o);
     /* Nothing was stored. */
@@ -207,15 +213,17 @@ static void test_slowloris_from_one_address_does_not_starve_another(void **s)
 static void test_dot_segments_and_encoded_tricks_are_400(void **s)
 {
     (void)s;
-    const char *paths[] = {"/api/v1/instances/../../etc/passwd", "/api/v1/instances/%2e%2e/x",
-                           "/api/v1/instances/echo%00x",         "/health%0a",
-                           "//health",                           "/api/v1/./instances",
+    const char *paths[] = {"/api/v1/instances/../../etc/passwd",
+                           "/api/v1/instances/%2e%2e/x",
+                           "/api/v1/instances/echo%00x",
+                           "/health%0a",
+                           "//health",
+                           "/api/v1/./instances",
                            "/api/v1/instances/echo%5c..%5cx"};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         json_t *o = NULL;
         int st = th_http(&H, "GET", paths[i], NULL, NULL, &o);
-        if (st != 400)
-            fail_msg("%s answered %d", paths[i], st);
+        if (st != 400) fail_msg("%s answered %d", paths[i], st);
         assert_string_equal(json_string_value(th_get(o, "error.code")), "invalid_path");
         json_decref(o);
     }
@@ -230,7 +238,8 @@ static void test_tokens_roles_and_request_ids(void **s)
     assert_int_equal(th_http(&H, "GET", "/api/v1/instances", NULL, "", &o), 401);
     assert_string_equal(json_string_value(th_get(o, "error.code")), "unauthorized");
     json_decref(o);
-    assert_int_equal(th_http(&H, "GET", "/api/v1/instances", NULL, "aht_000000000000nonsense", &o), 401);
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances", NULL, "aht_000000000000nonsense", &o),
+                     401);
     json_decref(o);
     /* A viewer may read but not operate. */
     assert_int_equal(th_http(&H, "GET", "/api/v1/instances", NULL, viewer, &o), 200);
@@ -238,7 +247,8 @@ static void test_tokens_roles_and_request_ids(void **s)
     assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo/restart", "", viewer, &o), 403);
     assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "admin"));
     json_decref(o);
-    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/x.y/events", "{\"body\":1}", viewer, &o), 403);
+    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/x.y/events", "{\"body\":1}", viewer, &o),
+                     403);
     json_decref(o);
     /* The request id is accepted, returned, and in the logs. */
     const char *hdr[] = {"X-Request-Id: trace-abc.123", NULL};
@@ -257,7 +267,8 @@ static void test_tokens_roles_and_request_ids(void **s)
 static void test_repeated_auth_failures_from_an_address_get_429(void **s)
 {
     (void)s;
-    const char *req = "GET /api/v1/instances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n";
+    const char *req =
+        "GET /api/v1/instances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n";
     int st = 0;
     for (int i = 0; i < 25 && st != 429; i++)
         st = raw_status("127.0.0.3", req, strlen(req));
@@ -274,13 +285,15 @@ static void test_wrong_method_is_405_with_allow_and_wrong_type_is_415(void **s)
     char auth[200];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
     const char *hdr[] = {auth, NULL};
-    assert_int_equal(th_http_raw(&H, "DELETE", "/api/v1/instances", NULL, NULL, 0, hdr, &rh, &rb), 405);
+    assert_int_equal(th_http_raw(&H, "DELETE", "/api/v1/instances", NULL, NULL, 0, hdr, &rh, &rb),
+                     405);
     assert_non_null(strstr(rh, "Allow: GET"));
     assert_non_null(strstr(rb, "method_not_allowed"));
     free(rh);
     free(rb);
     assert_int_equal(th_http_raw(&H, "POST", "/api/v1/topics/t.t/events", "text/plain", "hello", 5,
-                                 hdr, NULL, &rb), 415);
+                                 hdr, NULL, &rb),
+                     415);
     assert_non_null(strstr(rb, "unsupported_media_type"));
     free(rb);
     assert_int_equal(th_http(&H, "GET", "/api/v1/nothing/here", NULL, NULL, NULL), 404);
@@ -316,8 +329,9 @@ static void test_tls_serves_the_api_over_https(void **s)
     assert_true(system(cmd) != 0);
     /* A missing key file is a clear error at start. */
     assert_int_equal(th_stop(&T, 10000), 0);
-    snprintf(cfg, sizeof(cfg), "{\"http\": {\"tls_cert\": \"%s/cert.pem\", \"tls_key\": \"%s/nope.pem\"}}",
-             T.dir, T.dir);
+    snprintf(cfg, sizeof(cfg),
+             "{\"http\": {\"tls_cert\": \"%s/cert.pem\", \"tls_key\": \"%s/nope.pem\"}}", T.dir,
+             T.dir);
     assert_int_equal(th_config(&T, cfg), 0);
     assert_true(th_spawn_serve(&T, NULL) > 0);
     assert_int_equal(th_wait_exit(&T, 15000), 1);

@@ -32,8 +32,8 @@
 #define THREADS 4
 
 static th_host H;
-static unsigned char acked[MAX_NONCE];  /* a 2xx answer arrived */
-static unsigned char tried[MAX_NONCE];  /* sent, answer unknown */
+static unsigned char acked[MAX_NONCE]; /* a 2xx answer arrived */
+static unsigned char tried[MAX_NONCE]; /* sent, answer unknown */
 static int next_nonce = 1;
 static pthread_mutex_t nonce_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -80,7 +80,8 @@ static int publish_one(CURL *c, int port, int nonce)
     char url[128], body[160], auth[200];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/topics/echo.in/events", port);
     snprintf(body, sizeof(body),
-             "{\"body\":{\"nonce\":\"nonce-%012d\"},\"key\":\"k%d\",\"idempotency_key\":\"nonce-%012d\"}",
+             "{\"body\":{\"nonce\":\"nonce-%012d\"},\"key\":\"k%d\",\"idempotency_key\":\"nonce-%"
+             "012d\"}",
              nonce, nonce % 16, nonce);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
     struct curl_slist *hl = curl_slist_append(NULL, auth);
@@ -93,8 +94,7 @@ static int publish_one(CURL *c, int port, int nonce)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     long status = 0;
     CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(hl);
     return (int)status;
 }
@@ -107,8 +107,7 @@ static void *publisher(void *arg)
         pthread_mutex_lock(&nonce_mu);
         int nonce = next_nonce < MAX_NONCE ? next_nonce++ : 0;
         pthread_mutex_unlock(&nonce_mu);
-        if (!nonce)
-            break;
+        if (!nonce) break;
         tried[nonce] = 1;
         int st = publish_one(c, l->port, nonce);
         if (st == 200 || st == 201) {
@@ -157,14 +156,12 @@ static void count_topic(const char *topic, int *counts)
         json_array_foreach(events, i, e)
         {
             const char *n = json_string_value(json_object_get(json_object_get(e, "body"), "nonce"));
-            if (n && strlen(n) == 18)
-                counts[atoi(n + 6)]++;
+            if (n && strlen(n) == 18) counts[atoi(n + 6)]++;
         }
         json_int_t next = json_integer_value(json_object_get(o, "next"));
         size_t got = json_array_size(events);
         json_decref(o);
-        if (!got)
-            return;
+        if (!got) return;
         from = next;
     }
 }
@@ -224,8 +221,7 @@ static void load_until_dead(int max_ms)
     l.stop = 1;
     for (int i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
-    if (status == -1)
-        th_kill(&H);
+    if (status == -1) th_kill(&H);
 }
 
 /* ---- durability --------------------------------------------------------------------- */
@@ -242,8 +238,8 @@ static void test_shim_detects_an_answer_sent_before_the_sync(void **s)
     char log[700], cmd[2200];
     shim_log_path(log, sizeof(log));
     snprintf(cmd, sizeof(cmd),
-             "AH_SYNCSHIM_LOG=%s LD_PRELOAD=%s/tests/libsyncshim.so %s/tests/shim_selftest %s",
-             log, TH_BUILD_DIR, TH_BUILD_DIR, H.dir);
+             "AH_SYNCSHIM_LOG=%s LD_PRELOAD=%s/tests/libsyncshim.so %s/tests/shim_selftest %s", log,
+             TH_BUILD_DIR, TH_BUILD_DIR, H.dir);
     assert_int_equal(system(cmd), 0);
     char *text = th_read(&H, "syncshim.log");
     assert_non_null(text);
@@ -313,8 +309,7 @@ static void test_fault_points_kill_at_the_named_moment_and_lose_nothing(void **s
         assert_int_equal(th_start(&H, env, 15000), 0);
         load_until_dead(30000);
         char *m = th_read(&H, "fault.mark");
-        if (!m || !strstr(m, points[i]))
-            fail_msg("fault point %s was not reached", points[i]);
+        if (!m || !strstr(m, points[i])) fail_msg("fault point %s was not reached", points[i]);
         free(m);
         assert_int_equal(th_start(&H, NULL, 15000), 0);
         republish_unknown();
@@ -352,8 +347,7 @@ static void test_twenty_random_kills_under_publish_and_consume(void **s)
 static void test_full_disk_fails_clearly_and_recovers_once_space_is_freed(void **s)
 {
     (void)s;
-    if (geteuid() != 0)
-        skip(); /* needs a private tmpfs mount */
+    if (geteuid() != 0) skip(); /* needs a private tmpfs mount */
     th_host D;
     assert_int_equal(th_init(&D, "full"), 0);
     assert_int_equal(th_install_plugin(&D, "echo"), 0);
@@ -381,8 +375,7 @@ static void test_full_disk_fails_clearly_and_recovers_once_space_is_freed(void *
         json_decref(o);
         o = NULL;
         st = th_http(&D, "POST", "/api/v1/topics/fill.t/events", body, NULL, &o);
-        if (st != 201)
-            break;
+        if (st != 201) break;
         ok++;
     }
     assert_int_equal(st, 503);

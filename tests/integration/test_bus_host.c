@@ -25,7 +25,8 @@ static const char *config_json =
     " \"bus\": {\"max_attempts\": 3, \"backoff_ms\": 20, \"max_backoff_ms\": 100},"
     " \"instances\": ["
     "  {\"id\": \"echo-a\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true},"
-    "   \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 20}, \"consumer\": {\"start\": \"earliest\"}},"
+    "   \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 20}, \"consumer\": {\"start\": "
+    "\"earliest\"}},"
     "  {\"id\": \"echo-b\", \"plugin\": \"echo\"}"
     "]}";
 
@@ -54,15 +55,17 @@ static void test_http_publish_is_consumed_and_republished_by_the_plugin(void **s
 {
     (void)s;
     json_t *o;
-    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/echo.in/events",
-                             "[{\"body\":{\"n\":1},\"key\":\"c1\"},{\"body\":{\"n\":2},\"key\":\"c1\"}]",
-                             NULL, &o), 201);
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/topics/echo.in/events",
+                "[{\"body\":{\"n\":1},\"key\":\"c1\"},{\"body\":{\"n\":2},\"key\":\"c1\"}]", NULL,
+                &o),
+        201);
     assert_int_equal(json_array_size(json_object_get(o, "offsets")), 2);
     json_decref(o);
     /* Both instances subscribe to echo.in and republish: 4 events. */
     assert_true(th_wait_depth(&H, "echo.out", 4, 5000));
-    assert_int_equal(th_http(&H, "GET", "/api/v1/topics/echo.out/events?key=c1&limit=10", NULL,
-                             NULL, &o), 200);
+    assert_int_equal(
+        th_http(&H, "GET", "/api/v1/topics/echo.out/events?key=c1&limit=10", NULL, NULL, &o), 200);
     assert_int_equal(json_array_size(json_object_get(o, "events")), 4);
     json_decref(o);
     assert_int_equal(th_http(&H, "GET", "/api/v1/consumers", NULL, NULL, &o), 200);
@@ -76,18 +79,23 @@ static void test_plugin_publish_to_an_undeclared_topic_is_refused_and_logged(voi
 {
     (void)s;
     json_t *o;
-    assert_int_equal(th_call(&H, "echo-b", "publish", "{\"topic\":\"crm.lead\",\"body\":1}", &o), 502);
+    assert_int_equal(th_call(&H, "echo-b", "publish", "{\"topic\":\"crm.lead\",\"body\":1}", &o),
+                     502);
     assert_string_equal(json_string_value(th_get(o, "error.code")), "publish_failed");
     json_decref(o);
     assert_true(th_wait_file(&H, "logs/security.log", "publish to undeclared topic", 3000));
     assert_int_equal(th_topic_depth(&H, "crm.lead"), -1);
     /* A declared one works, with an idempotency key. */
     assert_int_equal(th_call(&H, "echo-b", "publish",
-                             "{\"topic\":\"echo.extra\",\"body\":1,\"idempotency_key\":\"x1\"}", &o), 200);
+                             "{\"topic\":\"echo.extra\",\"body\":1,\"idempotency_key\":\"x1\"}",
+                             &o),
+                     200);
     json_int_t off = json_integer_value(th_get(o, "result.offset"));
     json_decref(o);
     assert_int_equal(th_call(&H, "echo-b", "publish",
-                             "{\"topic\":\"echo.extra\",\"body\":2,\"idempotency_key\":\"x1\"}", &o), 200);
+                             "{\"topic\":\"echo.extra\",\"body\":2,\"idempotency_key\":\"x1\"}",
+                             &o),
+                     200);
     assert_int_equal(json_integer_value(th_get(o, "result.offset")), off);
     json_decref(o);
     assert_int_equal(th_topic_depth(&H, "echo.extra"), 1);
@@ -101,22 +109,27 @@ static void test_webhook_needs_the_shared_secret_and_is_answered_once_committed(
     const char *body = "{\"update_id\":1,\"message\":{\"text\":\"/start\"}}";
     char *rb = NULL;
     assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-a/telegram", "application/json", body,
-                                 strlen(body), wrong, NULL, &rb), 403);
+                                 strlen(body), wrong, NULL, &rb),
+                     403);
     free(rb);
     assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-a/telegram", "application/json", body,
-                                 strlen(body), NULL, NULL, &rb), 403);
+                                 strlen(body), NULL, NULL, &rb),
+                     403);
     free(rb);
     assert_int_equal(th_topic_depth(&H, "hooks.echo-a"), -1); /* nothing stored */
     assert_true(th_file_contains(&H, "logs/security.log", "wrong or missing secret header"));
     /* echo-b has no webhook secret set: refused, nothing stored. */
     assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-b/x", "application/json", body,
-                                 strlen(body), right, NULL, &rb), 503);
+                                 strlen(body), right, NULL, &rb),
+                     503);
     free(rb);
     assert_int_equal(th_http_raw(&H, "POST", "/hooks/nobody/x", "application/json", body,
-                                 strlen(body), right, NULL, &rb), 404);
+                                 strlen(body), right, NULL, &rb),
+                     404);
     free(rb);
     assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-a/telegram?x=1", "application/json", body,
-                                 strlen(body), right, NULL, &rb), 200);
+                                 strlen(body), right, NULL, &rb),
+                     200);
     json_t *o = json_loads(rb, 0, NULL);
     free(rb);
     assert_int_equal(json_integer_value(json_object_get(o, "offset")), 1);
@@ -139,7 +152,9 @@ static void test_poisoned_event_ends_in_the_dlq_while_the_rest_flows(void **s)
     assert_int_equal(th_http(&H, "POST", "/api/v1/topics/echo.in/events",
                              "[{\"body\":{\"crash\":true},\"key\":\"p\"},"
                              "{\"body\":{\"after\":1},\"key\":\"p\"},"
-                             "{\"body\":{\"other\":1},\"key\":\"q\"}]", NULL, &o), 201);
+                             "{\"body\":{\"other\":1},\"key\":\"q\"}]",
+                             NULL, &o),
+                     201);
     json_decref(o);
     /* echo-b (no diagnostics) republishes all three; echo-a crashes three
      * times on the poison, which then moves to the DLQ and the rest flow. */
@@ -204,7 +219,8 @@ static void test_backup_under_load_restores_every_acknowledged_event(void **s)
     assert_int_equal(th_cli(&R, NULL, NULL, 0, "restore", "--from", file, NULL), 0);
     /* A second restore over it is refused without --force. */
     assert_int_equal(th_cli(&R, NULL, NULL, 0, "restore", "--from", file, NULL), 1);
-    assert_int_equal(th_cli(&R, NULL, NULL, 0, "restore", "--from", "/etc/hostname", "--force", NULL), 1);
+    assert_int_equal(
+        th_cli(&R, NULL, NULL, 0, "restore", "--from", "/etc/hostname", "--force", NULL), 1);
     assert_int_equal(th_start(&R, NULL, 10000), 0);
     json_t *o;
     char path[128];
@@ -214,8 +230,9 @@ static void test_backup_under_load_restores_every_acknowledged_event(void **s)
     /* Every event acknowledged before the backup began is there, once. */
     assert_true((json_int_t)json_array_size(events) >= acked);
     for (json_int_t i = 0; i < acked; i++)
-        assert_int_equal(json_integer_value(th_get(events, "0.offset")) + i,
-                         json_integer_value(json_object_get(json_array_get(events, (size_t)i), "offset")));
+        assert_int_equal(
+            json_integer_value(th_get(events, "0.offset")) + i,
+            json_integer_value(json_object_get(json_array_get(events, (size_t)i), "offset")));
     json_decref(o);
     th_stop(&R, 10000);
     th_cleanup(&R);

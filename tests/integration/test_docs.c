@@ -23,7 +23,8 @@ static th_host H;
 static const char *config_json =
     "{\"bus\": {\"max_attempts\": 1, \"backoff_ms\": 10},"
     " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true},"
-    "   \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50}, \"consumer\": {\"start\": \"earliest\"}}]}";
+    "   \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50}, \"consumer\": {\"start\": "
+    "\"earliest\"}}]}";
 
 static int setup(void **s)
 {
@@ -74,8 +75,7 @@ static size_t blocks_of(const char *file, char **out)
         }
         if (in) {
             size_t l = strlen(line);
-            if (n + l + 2 > cap)
-                buf = realloc(buf, cap *= 2);
+            if (n + l + 2 > cap) buf = realloc(buf, cap *= 2);
             memcpy(buf + n, line, l);
             n += l;
         }
@@ -114,8 +114,7 @@ static void run_file(const char *file, size_t min_blocks)
     const char *b = buf;
     for (size_t i = 0; i < n; i++) {
         int rc = run_block(b);
-        if (rc != 0)
-            fail_msg("%s: example %zu failed (exit %d):\n%s", file, i + 1, rc, b);
+        if (rc != 0) fail_msg("%s: example %zu failed (exit %d):\n%s", file, i + 1, rc, b);
         if (strstr(b, "/restart") || strstr(b, "/enable"))
             th_wait_state(&H, "echo", "ready", 10000);
         b += strlen(b) + 1;
@@ -148,8 +147,7 @@ static void test_every_route_has_an_example(void **s)
         b += strlen(b) + 1;
     }
     for (size_t i = 0; i + 1 < total; i++)
-        if (!buf[i])
-            buf[i] = '\n';
+        if (!buf[i]) buf[i] = '\n';
     char cmd[1100];
     snprintf(cmd, sizeof(cmd), "%s/agenthost routes --json", TH_BUILD_DIR);
     FILE *p = popen(cmd, "r");
@@ -162,10 +160,10 @@ static void test_every_route_has_an_example(void **s)
         char prefix[256];
         snprintf(prefix, sizeof(prefix), "%s", json_string_value(json_object_get(r, "path")));
         char *brace = strchr(prefix, '{');
-        if (brace)
-            *brace = 0;
+        if (brace) *brace = 0;
         if (!strstr(buf, prefix))
-            fail_msg("no example in docs/api.md uses %s %s", json_string_value(json_object_get(r, "method")),
+            fail_msg("no example in docs/api.md uses %s %s",
+                     json_string_value(json_object_get(r, "method")),
                      json_string_value(json_object_get(r, "path")));
     }
     json_decref(routes);

@@ -39,15 +39,15 @@ static int setup(void **state)
     (void)state;
     if (th_init(&H, "host") || th_install_plugin(&H, "echo") ||
         th_install_dir(&H, TH_SOURCE_DIR "/tests/fixtures/plugins/bad-memory", "bad-memory") ||
-        th_install_dir(&H, TH_BUILD_DIR "/tests/plugins/abi2", "abi2") || th_config(&H, config_json))
+        th_install_dir(&H, TH_BUILD_DIR "/tests/plugins/abi2", "abi2") ||
+        th_config(&H, config_json))
         return -1;
     if (th_cli(&H, SECRET_VALUE "\n", NULL, 0, "secret", "set", "echo-a", "token", NULL) != 0 ||
         th_cli(&H, UNDECLARED_VALUE, NULL, 0, "secret", "set", "echo-a", "other", NULL) != 0)
         return -1;
-    if (th_start(&H, NULL, 10000) != 0)
-        return -1;
-    if (!th_wait_state(&H, "echo-a", "ready", 10000) || !th_wait_state(&H, "echo-b", "ready", 5000) ||
-        !th_wait_state(&H, "echo-q", "ready", 5000))
+    if (th_start(&H, NULL, 10000) != 0) return -1;
+    if (!th_wait_state(&H, "echo-a", "ready", 10000) ||
+        !th_wait_state(&H, "echo-b", "ready", 5000) || !th_wait_state(&H, "echo-q", "ready", 5000))
         return -1;
     return 0;
 }
@@ -122,9 +122,11 @@ static void test_kv_is_durable_scannable_and_namespaced(void **state)
 {
     (void)state;
     json_t *o;
-    assert_int_equal(th_call(&H, "echo-a", "kv.put", "{\"key\":\"conv:1\",\"value\":{\"step\":2}}", &o), 200);
+    assert_int_equal(
+        th_call(&H, "echo-a", "kv.put", "{\"key\":\"conv:1\",\"value\":{\"step\":2}}", &o), 200);
     json_decref(o);
-    assert_int_equal(th_call(&H, "echo-a", "kv.put", "{\"key\":\"conv:2\",\"value\":[true]}", &o), 200);
+    assert_int_equal(th_call(&H, "echo-a", "kv.put", "{\"key\":\"conv:2\",\"value\":[true]}", &o),
+                     200);
     json_decref(o);
     assert_int_equal(th_call(&H, "echo-a", "kv.put", "{\"key\":\"other\",\"value\":1}", &o), 200);
     json_decref(o);
@@ -133,13 +135,15 @@ static void test_kv_is_durable_scannable_and_namespaced(void **state)
     assert_int_equal(json_integer_value(th_get(o, "result.value.step")), 2);
     json_decref(o);
     /* Scan by prefix, one item per page. */
-    assert_int_equal(th_call(&H, "echo-a", "kv.scan", "{\"prefix\":\"conv:\",\"limit\":1}", &o), 200);
+    assert_int_equal(th_call(&H, "echo-a", "kv.scan", "{\"prefix\":\"conv:\",\"limit\":1}", &o),
+                     200);
     assert_int_equal(json_array_size(th_get(o, "result.keys")), 1);
     assert_string_equal(json_string_value(th_get(o, "result.keys.0")), "conv:1");
     assert_string_equal(json_string_value(th_get(o, "result.next")), "conv:1");
     json_decref(o);
     assert_int_equal(th_call(&H, "echo-a", "kv.scan",
-                             "{\"prefix\":\"conv:\",\"after\":\"conv:1\",\"limit\":5}", &o), 200);
+                             "{\"prefix\":\"conv:\",\"after\":\"conv:1\",\"limit\":5}", &o),
+                     200);
     assert_int_equal(json_array_size(th_get(o, "result.keys")), 1);
     assert_string_equal(json_string_value(th_get(o, "result.keys.0")), "conv:2");
     json_decref(o);
@@ -159,7 +163,8 @@ static void test_instance_gets_only_declared_secrets_and_none_are_logged(void **
     (void)state;
     json_t *o;
     assert_int_equal(th_call(&H, "echo-a", "secret.check",
-                             "{\"name\":\"token\",\"equals\":\"" SECRET_VALUE "\"}", &o), 200);
+                             "{\"name\":\"token\",\"equals\":\"" SECRET_VALUE "\"}", &o),
+                     200);
     assert_true(json_is_true(th_get(o, "result.present")));
     assert_true(json_is_true(th_get(o, "result.equals")));
     json_decref(o);
@@ -168,7 +173,8 @@ static void test_instance_gets_only_declared_secrets_and_none_are_logged(void **
     assert_true(json_is_false(th_get(o, "result.present")));
     json_decref(o);
     /* A plugin that logs the secret has it redacted. */
-    assert_int_equal(th_call(&H, "echo-a", "log", "{\"message\":\"leak " SECRET_VALUE "\"}", &o), 200);
+    assert_int_equal(th_call(&H, "echo-a", "log", "{\"message\":\"leak " SECRET_VALUE "\"}", &o),
+                     200);
     json_decref(o);
     assert_true(th_wait_file(&H, "logs/plugins/echo-a.log", "leak [REDACTED]", 3000));
     assert_false(th_logs_contain(&H, SECRET_VALUE));
@@ -186,7 +192,8 @@ static void test_plugin_stderr_reaches_its_log_file(void **state)
     assert_int_equal(th_call(&H, "echo-a", "log", "{\"message\":\"hello from stderr\"}", &o), 200);
     json_decref(o);
     assert_true(th_wait_file(&H, "logs/plugins/echo-a.log", "stderr: hello from stderr", 3000));
-    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/echo-a/log?lines=5", NULL, NULL, &o), 200);
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/echo-a/log?lines=5", NULL, NULL, &o),
+                     200);
     assert_true(json_array_size(th_get(o, "lines")) >= 1);
     json_decref(o);
 }
@@ -247,7 +254,8 @@ static void test_unanswered_call_is_caught_at_its_deadline(void **state)
     (void)state;
     json_t *o;
     assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-b/actions/ignore?timeout_ms=300",
-                             "{}", NULL, &o), 503);
+                             "{}", NULL, &o),
+                     503);
     assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "unanswered"));
     json_decref(o);
     assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
@@ -278,10 +286,12 @@ static void test_bad_manifest_is_reported_and_the_others_run(void **state)
     assert_int_equal(th_http(&H, "GET", "/api/v1/plugins", NULL, NULL, &o), 200);
     const char *err = json_string_value(th_get(o, "errors.0"));
     assert_non_null(err);
-    assert_non_null(strstr(err, "bad-memory/manifest.json: limits.memory_mb: expected integer, got \"lots\""));
+    assert_non_null(
+        strstr(err, "bad-memory/manifest.json: limits.memory_mb: expected integer, got \"lots\""));
     json_decref(o);
     assert_true(th_file_contains(&H, "logs/errors.log", "limits.memory_mb: expected integer"));
-    assert_true(th_file_contains(&H, "logs/errors.log", "plugin \\\"not-installed\\\" is not installed"));
+    assert_true(
+        th_file_contains(&H, "logs/errors.log", "plugin \\\"not-installed\\\" is not installed"));
 }
 
 static void test_other_abi_major_is_refused_naming_both_versions(void **state)
@@ -322,19 +332,15 @@ static int runners_alive(pid_t host)
         char path[300], buf[4096];
         snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
         FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
+        if (!f) continue;
         size_t k = fread(buf, 1, sizeof(buf) - 1, f);
         fclose(f);
         for (size_t i = 0; i < k; i++)
-            if (!buf[i])
-                buf[i] = ' ';
+            if (!buf[i]) buf[i] = ' ';
         buf[k] = 0;
-        if (strstr(buf, "agenthost-runner") && strstr(buf, marker))
-            n++;
+        if (strstr(buf, "agenthost-runner") && strstr(buf, marker)) n++;
     }
-    if (d)
-        closedir(d);
+    if (d) closedir(d);
     return n;
 }
 

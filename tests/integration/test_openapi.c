@@ -24,7 +24,8 @@ static char dlq_first[40], dlq_second[40];
 static const char *config_json =
     "{\"bus\": {\"max_attempts\": 1, \"backoff_ms\": 10},"
     " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true},"
-    "   \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50}, \"consumer\": {\"start\": \"earliest\"}}]}";
+    "   \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50}, \"consumer\": {\"start\": "
+    "\"earliest\"}}]}";
 
 static int setup(void **s)
 {
@@ -36,20 +37,18 @@ static int setup(void **s)
     /* Two dead letters for the DLQ operations: poison events. */
     json_t *o;
     if (th_http(&H, "POST", "/api/v1/topics/echo.in/events",
-                "[{\"body\":{\"crash\":true}},{\"body\":{\"crash\":true}},{\"body\":{\"n\":1}}]", NULL,
-                &o) != 201)
+                "[{\"body\":{\"crash\":true}},{\"body\":{\"crash\":true}},{\"body\":{\"n\":1}}]",
+                NULL, &o) != 201)
         return -1;
     json_decref(o);
     th_wait_depth(&H, "$dlq.echo.in", 2, 20000);
-    if (th_http(&H, "GET", "/api/v1/topics/echo.in/dlq", NULL, NULL, &o) != 200)
-        return -1;
+    if (th_http(&H, "GET", "/api/v1/topics/echo.in/dlq", NULL, NULL, &o) != 200) return -1;
     snprintf(dlq_first, sizeof(dlq_first), "%s", json_string_value(th_get(o, "events.0.id")) ?: "");
-    snprintf(dlq_second, sizeof(dlq_second), "%s", json_string_value(th_get(o, "events.1.id")) ?: "");
+    snprintf(dlq_second, sizeof(dlq_second), "%s",
+             json_string_value(th_get(o, "events.1.id")) ?: "");
     json_decref(o);
-    if (!dlq_first[0] || !dlq_second[0] || !th_wait_state(&H, "echo", "ready", 10000))
-        return -1;
-    if (th_http(&H, "GET", "/api/v1/openapi.json", NULL, "", &DOC) != 200 || !DOC)
-        return -1;
+    if (!dlq_first[0] || !dlq_second[0] || !th_wait_state(&H, "echo", "ready", 10000)) return -1;
+    if (th_http(&H, "GET", "/api/v1/openapi.json", NULL, "", &DOC) != 200 || !DOC) return -1;
     return 0;
 }
 
@@ -121,8 +120,7 @@ static void test_document_and_router_list_the_same_routes(void **s)
                     !strcasecmp(json_string_value(json_object_get(r, "method")), method))
                     found = true;
             }
-            if (!found)
-                fail_msg("the document has %s %s, the router does not", method, path);
+            if (!found) fail_msg("the document has %s %s, the router does not", method, path);
             n_doc++;
         }
     }
@@ -152,12 +150,9 @@ static void fill(const char *in, json_t *params, char *out, size_t n)
             char name[64];
             snprintf(name, sizeof(name), "%.*s", (int)(close - p - 1), p + 1);
             const char *v = json_string_value(json_object_get(params, name));
-            if (!v && !strcmp(name, "dlq_first"))
-                v = dlq_first;
-            if (!v && !strcmp(name, "dlq_second"))
-                v = dlq_second;
-            if (!v && !strcmp(name, "hook_secret"))
-                v = HOOK_SECRET;
+            if (!v && !strcmp(name, "dlq_first")) v = dlq_first;
+            if (!v && !strcmp(name, "dlq_second")) v = dlq_second;
+            if (!v && !strcmp(name, "hook_secret")) v = HOOK_SECRET;
             if (v) {
                 char sub[512];
                 fill(v, params, sub, sizeof(sub));
@@ -185,8 +180,7 @@ static void test_every_documented_operation_answers_as_documented(void **s)
         json_object_foreach(item, method, def)
         {
             json_t *xt = json_object_get(def, "x-test");
-            if (!xt)
-                fail_msg("%s %s has no x-test", method, path);
+            if (!xt) fail_msg("%s %s has no x-test", method, path);
             ops[nops++] = (op){path, method, def, json_integer_value(json_object_get(xt, "order"))};
         }
     }
@@ -221,8 +215,7 @@ static void test_every_documented_operation_answers_as_documented(void **s)
             char *rb = NULL;
             int st = th_http_raw(&H, method, url, body ? "application/json" : NULL, body,
                                  body ? strlen(body) : 0, headers, NULL, &rb);
-            if (st != 401)
-                fail_msg("%s %s without a token answered %d", method, url, st);
+            if (st != 401) fail_msg("%s %s without a token answered %d", method, url, st);
             json_t *err = json_loads(rb, 0, NULL);
             assert_non_null(json_object_get(err, "error"));
             json_decref(err);
@@ -236,12 +229,12 @@ static void test_every_documented_operation_answers_as_documented(void **s)
         free(body);
         int want = (int)json_integer_value(json_object_get(xt, "status"));
         if (st != want)
-            fail_msg("%s %s answered %d, x-test expects %d: %s", method, url, st, want, rb ? rb : "");
+            fail_msg("%s %s answered %d, x-test expects %d: %s", method, url, st, want,
+                     rb ? rb : "");
         char code[8];
         snprintf(code, sizeof(code), "%d", st);
         json_t *resp = json_object_get(json_object_get(ops[i].def, "responses"), code);
-        if (!resp)
-            fail_msg("%s %s answered %d, which the document does not list", method, url, st);
+        if (!resp) fail_msg("%s %s answered %d, which the document does not list", method, url, st);
         json_t *ref = json_object_get(resp, "$ref");
         if (ref) {
             /* "#/components/responses/Error" */

@@ -12,14 +12,12 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 2)
-        return 2;
+    if (argc != 2) return 2;
     char path[512];
     snprintf(path, sizeof(path), "%s/data.mdb", argv[1]);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     int sv[2];
-    if (fd < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-        return 1;
+    if (fd < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) return 1;
     char page[4096], buf[256];
     const char *req1 = "POST /x HTTP/1.1\r\n\r\n{\"nonce\":\"nonce-000000000001\"}";
     const char *req2 = "POST /x HTTP/1.1\r\n\r\n{\"nonce\":\"nonce-000000000002\"}";

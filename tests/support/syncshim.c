@@ -40,11 +40,11 @@ enum { FD_UNKNOWN = 0, FD_DATA, FD_SOCKET, FD_OTHER };
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char fdkind[MAX_FDS];
 static unsigned long long step;
-static unsigned long long synced_upto;       /* writes covered by a completed sync */
-static unsigned long long meta_step;         /* the latest meta write ... */
-static unsigned long long meta_data_synced;  /* ... and synced_upto when it was written */
-static unsigned long long durable_upto;      /* nonces written at or before are durable */
-static unsigned char fdsync[MAX_FDS];        /* 1: O_DSYNC/O_SYNC descriptor */
+static unsigned long long synced_upto;            /* writes covered by a completed sync */
+static unsigned long long meta_step;              /* the latest meta write ... */
+static unsigned long long meta_data_synced;       /* ... and synced_upto when it was written */
+static unsigned long long durable_upto;           /* nonces written at or before are durable */
+static unsigned char fdsync[MAX_FDS];             /* 1: O_DSYNC/O_SYNC descriptor */
 static unsigned long long nonce_step[MAX_NONCES]; /* 0: never written */
 static int pending[MAX_FDS][8];                   /* nonces a connection sent */
 static int npending[MAX_FDS];
@@ -78,18 +78,14 @@ __attribute__((constructor)) static void init(void)
     r_send = dlsym(RTLD_NEXT, "send");
     r_sendmsg = dlsym(RTLD_NEXT, "sendmsg");
     const char *path = getenv("AH_SYNCSHIM_LOG");
-    if (path)
-        shimlog = fopen(path, "ae");
-    if (shimlog)
-        setvbuf(shimlog, NULL, _IOLBF, 0);
+    if (path) shimlog = fopen(path, "ae");
+    if (shimlog) setvbuf(shimlog, NULL, _IOLBF, 0);
 }
 
 static int kind(int fd)
 {
-    if (fd < 0 || fd >= MAX_FDS)
-        return FD_OTHER;
-    if (fdkind[fd] != FD_UNKNOWN)
-        return fdkind[fd];
+    if (fd < 0 || fd >= MAX_FDS) return FD_OTHER;
+    if (fdkind[fd] != FD_UNKNOWN) return fdkind[fd];
     struct stat st;
     int k = FD_OTHER;
     if (fstat(fd, &st) == 0) {
@@ -101,8 +97,7 @@ static int kind(int fd)
             ssize_t n = readlink(link, path, sizeof(path) - 1);
             if (n > 9) {
                 path[n] = 0;
-                if (!strcmp(path + n - 9, "/data.mdb"))
-                    k = FD_DATA;
+                if (!strcmp(path + n - 9, "/data.mdb")) k = FD_DATA;
             }
         }
     }
@@ -121,8 +116,7 @@ static void scan(const char *buf, size_t n, void (*fn)(int nonce, void *), void 
 {
     for (const char *p = buf; n >= NONCE_LEN && (size_t)(p - buf) <= n - NONCE_LEN;) {
         const char *hit = memmem(p, n - (size_t)(p - buf), "nonce-", 6);
-        if (!hit || (size_t)(hit - buf) + NONCE_LEN > n)
-            return;
+        if (!hit || (size_t)(hit - buf) + NONCE_LEN > n) return;
         int v = 0, ok = 1;
         for (int i = 6; i < NONCE_LEN; i++) {
             if (hit[i] < '0' || hit[i] > '9') {
@@ -131,8 +125,7 @@ static void scan(const char *buf, size_t n, void (*fn)(int nonce, void *), void 
             }
             v = v * 10 + (hit[i] - '0');
         }
-        if (ok && v > 0 && v < MAX_NONCES)
-            fn(v, arg);
+        if (ok && v > 0 && v < MAX_NONCES) fn(v, arg);
         p = hit + 6;
     }
 }
@@ -140,29 +133,25 @@ static void scan(const char *buf, size_t n, void (*fn)(int nonce, void *), void 
 static void mark_written(int nonce, void *arg)
 {
     unsigned long long s = *(unsigned long long *)arg;
-    if (!nonce_step[nonce])
-        nonce_step[nonce] = s;
+    if (!nonce_step[nonce]) nonce_step[nonce] = s;
 }
 
 static void meta_durable(unsigned long long data_synced)
 {
-    if (data_synced > durable_upto)
-        durable_upto = data_synced;
+    if (data_synced > durable_upto) durable_upto = data_synced;
 }
 
 /* Called after the write returned (rc = bytes written or -1). */
 static void data_write(int fd, const void *buf, size_t n, off_t off, ssize_t rc)
 {
-    if (rc <= 0)
-        return;
+    if (rc <= 0) return;
     pthread_mutex_lock(&mu);
     unsigned long long s = ++step;
     scan(buf, n, mark_written, &s);
     if (off >= 0 && off < META_END) {
         meta_step = s;
         meta_data_synced = synced_upto;
-        if (fdsync[fd])
-            meta_durable(meta_data_synced); /* synchronous by itself */
+        if (fdsync[fd]) meta_durable(meta_data_synced); /* synchronous by itself */
     } else if (fdsync[fd]) {
         synced_upto = s;
     }
@@ -181,10 +170,8 @@ static int synced(int fd, int rc, unsigned long long started_at)
 {
     if (rc == 0 && kind(fd) == FD_DATA) {
         pthread_mutex_lock(&mu);
-        if (started_at > synced_upto)
-            synced_upto = started_at;
-        if (meta_step && meta_step <= started_at)
-            meta_durable(meta_data_synced);
+        if (started_at > synced_upto) synced_upto = started_at;
+        if (meta_step && meta_step <= started_at) meta_durable(meta_data_synced);
         pthread_mutex_unlock(&mu);
     }
     return rc;
@@ -194,16 +181,13 @@ static void note_request(int nonce, void *arg)
 {
     int fd = *(int *)arg;
     for (int i = 0; i < npending[fd]; i++)
-        if (pending[fd][i] == nonce)
-            return;
-    if (npending[fd] < 8)
-        pending[fd][npending[fd]++] = nonce;
+        if (pending[fd][i] == nonce) return;
+    if (npending[fd] < 8) pending[fd][npending[fd]++] = nonce;
 }
 
 static void socket_read(int fd, const void *buf, ssize_t n)
 {
-    if (n <= 0 || fd >= MAX_FDS)
-        return;
+    if (n <= 0 || fd >= MAX_FDS) return;
     pthread_mutex_lock(&mu);
     scan(buf, (size_t)n, note_request, &fd);
     pthread_mutex_unlock(&mu);
@@ -211,14 +195,12 @@ static void socket_read(int fd, const void *buf, ssize_t n)
 
 static void socket_write(int fd, const void *buf, size_t n)
 {
-    if (fd >= MAX_FDS || n < 12 || memcmp(buf, "HTTP/1.1 2", 10) != 0)
-        return;
+    if (fd >= MAX_FDS || n < 12 || memcmp(buf, "HTTP/1.1 2", 10) != 0) return;
     pthread_mutex_lock(&mu);
     for (int i = 0; i < npending[fd]; i++) {
         int nonce = pending[fd][i];
         unsigned long long w = nonce_step[nonce];
-        if (!shimlog)
-            continue;
+        if (!shimlog) continue;
         if (!w)
             fprintf(shimlog, "VIOLATION %d answered but never written\n", nonce);
         else if (w > durable_upto)
@@ -235,35 +217,30 @@ static void socket_write(int fd, const void *buf, size_t n)
 ssize_t write(int fd, const void *buf, size_t n)
 {
     int k = kind(fd);
-    if (k == FD_SOCKET)
-        socket_write(fd, buf, n);
+    if (k == FD_SOCKET) socket_write(fd, buf, n);
     ssize_t rc = r_write(fd, buf, n);
-    if (k == FD_DATA)
-        data_write(fd, buf, n, -1, rc);
+    if (k == FD_DATA) data_write(fd, buf, n, -1, rc);
     return rc;
 }
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     ssize_t rc = r_pwrite(fd, buf, n, off);
-    if (kind(fd) == FD_DATA)
-        data_write(fd, buf, n, off, rc);
+    if (kind(fd) == FD_DATA) data_write(fd, buf, n, off, rc);
     return rc;
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
     ssize_t rc = r_pwrite64(fd, buf, n, off);
-    if (kind(fd) == FD_DATA)
-        data_write(fd, buf, n, off, rc);
+    if (kind(fd) == FD_DATA) data_write(fd, buf, n, off, rc);
     return rc;
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
     int k = kind(fd);
-    if (k == FD_SOCKET && cnt > 0)
-        socket_write(fd, iov[0].iov_base, iov[0].iov_len);
+    if (k == FD_SOCKET && cnt > 0) socket_write(fd, iov[0].iov_base, iov[0].iov_len);
     ssize_t rc = r_writev(fd, iov, cnt);
     for (int i = 0; k == FD_DATA && i < cnt; i++)
         data_write(fd, iov[i].iov_base, iov[i].iov_len, -1, rc);
@@ -298,8 +275,7 @@ int fdatasync(int fd)
 int msync(void *addr, size_t len, int flags)
 {
     /* LMDB without MDB_WRITEMAP never msyncs; a call is logged as suspect. */
-    if (shimlog)
-        fprintf(shimlog, "MSYNC\n");
+    if (shimlog) fprintf(shimlog, "MSYNC\n");
     return r_msync(addr, len, flags);
 }
 
@@ -313,8 +289,7 @@ ssize_t recv(int fd, void *buf, size_t n, int flags)
 ssize_t read(int fd, void *buf, size_t n)
 {
     ssize_t r = r_read(fd, buf, n);
-    if (r > 0 && fd < MAX_FDS && kind(fd) == FD_SOCKET)
-        socket_read(fd, buf, r);
+    if (r > 0 && fd < MAX_FDS && kind(fd) == FD_SOCKET) socket_read(fd, buf, r);
     return r;
 }
 
@@ -326,7 +301,6 @@ ssize_t send(int fd, const void *buf, size_t n, int flags)
 
 ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-    if (m->msg_iovlen > 0)
-        socket_write(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len);
+    if (m->msg_iovlen > 0) socket_write(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len);
     return r_sendmsg(fd, m, flags);
 }

@@ -49,8 +49,7 @@ int th_init(th_host *h, const char *name)
     memset(h, 0, sizeof(*h));
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(h->dir, sizeof(h->dir), "%s/ah-%s-XXXXXX", base, name);
-    if (!mkdtemp(h->dir))
-        return -1;
+    if (!mkdtemp(h->dir)) return -1;
     chmod(h->dir, 0755); /* plugins run as nobody and must reach their library */
     snprintf(h->data, sizeof(h->data), "%s/var", h->dir);
     snprintf(h->logs, sizeof(h->logs), "%s/logs", h->dir);
@@ -88,8 +87,7 @@ int th_write(th_host *h, const char *rel, const char *content)
         mkdirs(dir);
     }
     FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     fputs(content, f);
     return fclose(f);
 }
@@ -105,8 +103,7 @@ int th_config(th_host *h, const char *json_text)
     json_object_set_new(o, "data_dir", json_string(h->data));
     json_object_set_new(o, "logs_dir", json_string(h->logs));
     json_object_set_new(o, "plugins_dir", json_string(h->plugins));
-    if (!json_object_get(o, "listen"))
-        json_object_set_new(o, "listen", json_string("127.0.0.1:0"));
+    if (!json_object_get(o, "listen")) json_object_set_new(o, "listen", json_string("127.0.0.1:0"));
     int rc = json_dump_file(o, h->config, JSON_INDENT(2));
     json_decref(o);
     return rc;
@@ -116,8 +113,7 @@ static int spawn_wait(const char *const *argv, const char *stdin_text, char *out
                       const char *const *envp)
 {
     int in[2], outp[2];
-    if (pipe(in) < 0 || pipe(outp) < 0)
-        return -1;
+    if (pipe(in) < 0 || pipe(outp) < 0) return -1;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
@@ -149,8 +145,7 @@ static int spawn_wait(const char *const *argv, const char *stdin_text, char *out
             n += (size_t)r;
         }
     }
-    if (out && outlen)
-        out[n] = 0;
+    if (out && outlen) out[n] = 0;
     close(outp[0]);
     int status;
     waitpid(pid, &status, 0);
@@ -180,8 +175,7 @@ int th_make_token(th_host *h)
 {
     char out[256];
     int rc = th_cli(h, NULL, out, sizeof(out), "token", "create", "--name", "test", NULL);
-    if (rc != 0)
-        return -1;
+    if (rc != 0) return -1;
     out[strcspn(out, "\n")] = 0;
     snprintf(h->token, sizeof(h->token), "%s", out);
     return 0;
@@ -190,15 +184,12 @@ int th_make_token(th_host *h)
 static int find_port(th_host *h)
 {
     char *text = th_read(h, "logs/host.log");
-    if (!text)
-        return 0;
+    if (!text) return 0;
     int port = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (!strstr(line, "listening on"))
-            continue;
+        if (!strstr(line, "listening on")) continue;
         json_t *o = json_loads(line, 0, NULL);
-        if (o)
-            port = (int)json_integer_value(json_object_get(o, "port"));
+        if (o) port = (int)json_integer_value(json_object_get(o, "port"));
         json_decref(o);
     }
     free(text);
@@ -207,8 +198,7 @@ static int find_port(th_host *h)
 
 int th_spawn_serve(th_host *h, const char *const *env)
 {
-    if (!h->token[0] && th_make_token(h) < 0)
-        return -1;
+    if (!h->token[0] && th_make_token(h) < 0) return -1;
     char bin[1024];
     snprintf(bin, sizeof(bin), "%s/agenthost", TH_BUILD_DIR);
     const char *argv[] = {bin, "serve", "--config", h->config, NULL};
@@ -250,8 +240,7 @@ int th_wait_exit(th_host *h, int timeout_ms)
 int th_start(th_host *h, const char *const *env, int timeout_ms)
 {
     h->port = 0;
-    if (th_spawn_serve(h, env) < 0)
-        return -1;
+    if (th_spawn_serve(h, env) < 0) return -1;
     long long deadline = th_now_ms() + timeout_ms;
     while (th_now_ms() < deadline) {
         int status;
@@ -260,8 +249,7 @@ int th_start(th_host *h, const char *const *env, int timeout_ms)
             return -1;
         }
         h->port = find_port(h);
-        if (h->port > 0)
-            return 0;
+        if (h->port > 0) return 0;
         th_sleep_ms(20);
     }
     return -1;
@@ -269,8 +257,7 @@ int th_start(th_host *h, const char *const *env, int timeout_ms)
 
 int th_stop(th_host *h, int timeout_ms)
 {
-    if (h->pid <= 0)
-        return -1;
+    if (h->pid <= 0) return -1;
     kill(h->pid, SIGTERM);
     long long deadline = th_now_ms() + timeout_ms;
     while (th_now_ms() < deadline) {
@@ -297,12 +284,10 @@ void th_kill(th_host *h)
 void th_cleanup(th_host *h)
 {
     th_kill(h);
-    if (getenv("TH_KEEP") || !h->dir[0])
-        return;
+    if (getenv("TH_KEEP") || !h->dir[0]) return;
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "th_cleanup: cannot remove %s\n", h->dir);
+    if (system(cmd) != 0) fprintf(stderr, "th_cleanup: cannot remove %s\n", h->dir);
 }
 
 typedef struct rbuf {
@@ -315,8 +300,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     rbuf *b = ud;
     size_t k = size * nmemb;
     char *np = realloc(b->p, b->n + k + 1);
-    if (!np)
-        return 0;
+    if (!np) return 0;
     b->p = np;
     memcpy(b->p + b->n, ptr, k);
     b->n += k;
@@ -329,8 +313,7 @@ int th_http_raw(th_host *h, const char *method, const char *path, const char *co
                 char **resp_body)
 {
     CURL *c = curl_easy_init();
-    if (!c)
-        return 0;
+    if (!c) return 0;
     char url[2300];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", h->port, path);
     rbuf hb = {0}, bb = {0};
@@ -349,8 +332,7 @@ int th_http_raw(th_host *h, const char *method, const char *path, const char *co
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
-    if (!strcmp(method, "HEAD"))
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (!strcmp(method, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &bb);
@@ -359,8 +341,7 @@ int th_http_raw(th_host *h, const char *method, const char *path, const char *co
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     long status = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     if (resp_headers)
@@ -374,8 +355,8 @@ int th_http_raw(th_host *h, const char *method, const char *path, const char *co
     return (int)status;
 }
 
-int th_http(th_host *h, const char *method, const char *path, const char *body,
-            const char *token, json_t **out)
+int th_http(th_host *h, const char *method, const char *path, const char *body, const char *token,
+            json_t **out)
 {
     char auth[256];
     const char *t = token ? token : h->token;
@@ -387,8 +368,7 @@ int th_http(th_host *h, const char *method, const char *path, const char *body,
     char *rb = NULL;
     int status = th_http_raw(h, method, path, body ? "application/json" : NULL, body,
                              body ? strlen(body) : 0, headers, NULL, &rb);
-    if (out)
-        *out = rb ? json_loads(rb, JSON_DECODE_ANY, NULL) : NULL;
+    if (out) *out = rb ? json_loads(rb, JSON_DECODE_ANY, NULL) : NULL;
     free(rb);
     return status;
 }
@@ -417,8 +397,7 @@ bool th_wait_state(th_host *h, const char *id, const char *state, int timeout_ms
 {
     long long deadline = th_now_ms() + timeout_ms;
     do {
-        if (!strcmp(th_state(h, id), state))
-            return true;
+        if (!strcmp(th_state(h, id), state)) return true;
         th_sleep_ms(25);
     } while (th_now_ms() < deadline);
     fprintf(stderr, "th_wait_state: %s is \"%s\", wanted \"%s\"\n", id, th_state(h, id), state);
@@ -430,8 +409,7 @@ char *th_read(th_host *h, const char *rel)
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", h->dir, rel);
     FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     size_t cap = 65536, n = 0;
     char *p = malloc(cap + 1);
     size_t r;
@@ -449,8 +427,7 @@ char *th_read(th_host *h, const char *rel)
         }
     }
     fclose(f);
-    if (p)
-        p[n] = 0;
+    if (p) p[n] = 0;
     return p;
 }
 
@@ -466,8 +443,7 @@ bool th_wait_file(th_host *h, const char *rel, const char *needle, int timeout_m
 {
     long long deadline = th_now_ms() + timeout_ms;
     do {
-        if (th_file_contains(h, rel, needle))
-            return true;
+        if (th_file_contains(h, rel, needle)) return true;
         th_sleep_ms(25);
     } while (th_now_ms() < deadline);
     fprintf(stderr, "th_wait_file: %s never contained \"%s\"\n", rel, needle);
@@ -477,25 +453,21 @@ bool th_wait_file(th_host *h, const char *rel, const char *needle, int timeout_m
 static bool dir_contains(const char *dir, const char *needle)
 {
     DIR *d = opendir(dir);
-    if (!d)
-        return false;
+    if (!d) return false;
     bool hit = false;
     struct dirent *e;
     while (!hit && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
+        if (e->d_name[0] == '.') continue;
         char path[2048];
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         struct stat st;
-        if (stat(path, &st) < 0)
-            continue;
+        if (stat(path, &st) < 0) continue;
         if (S_ISDIR(st.st_mode)) {
             hit = dir_contains(path, needle);
             continue;
         }
         FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
+        if (!f) continue;
         char *buf = malloc((size_t)st.st_size + 1);
         size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
         fclose(f);
@@ -544,8 +516,7 @@ bool th_wait_depth(th_host *h, const char *topic, long long n, int timeout_ms)
 {
     long long deadline = th_now_ms() + timeout_ms;
     do {
-        if (th_topic_depth(h, topic) >= n)
-            return true;
+        if (th_topic_depth(h, topic) >= n) return true;
         th_sleep_ms(25);
     } while (th_now_ms() < deadline);
     return false;

@@ -15,9 +15,9 @@
 #endif
 
 typedef struct th_host {
-    char dir[512];      /* temporary root: var/, logs/, plugins/, config.json */
+    char dir[512]; /* temporary root: var/, logs/, plugins/, config.json */
     char data[600], logs[600], plugins[600], config[600];
-    char token[128];    /* an admin token */
+    char token[128]; /* an admin token */
     int port;
     pid_t pid;
     char stderr_path[600];
@@ -54,8 +54,8 @@ void th_cleanup(th_host *h);
 /* HTTP: returns the status (0 on transport error); *out gets the parsed
  * JSON body (NULL if none or not JSON). token NULL: the harness's token;
  * "" for none. */
-int th_http(th_host *h, const char *method, const char *path, const char *body,
-            const char *token, json_t **out);
+int th_http(th_host *h, const char *method, const char *path, const char *body, const char *token,
+            json_t **out);
 /* The same with raw response access: headers and body text (malloc'd). */
 int th_http_raw(th_host *h, const char *method, const char *path, const char *content_type,
                 const char *body, size_t body_len, const char *const *headers, char **resp_headers,

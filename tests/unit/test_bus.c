@@ -46,8 +46,7 @@ static int setup(void **s)
     log_init(&lo);
     memset(&W, 0, sizeof(W));
     snprintf(W.dir, sizeof(W.dir), "/tmp/ah-bus-XXXXXX");
-    if (!mkdtemp(W.dir))
-        return -1;
+    if (!mkdtemp(W.dir)) return -1;
     W.o = (bus_opts){.max_event_bytes = 4096,
                      .idempotency_window_ms = 60000,
                      .ack_timeout_ms = 30000,
@@ -87,8 +86,7 @@ static void run_until(bool (*cond)(void *), void *arg, int timeout_ms)
         uv_run(loop_uv(W.loop), UV_RUN_ONCE);
     uv_close((uv_handle_t *)&t, NULL);
     uv_run(loop_uv(W.loop), UV_RUN_NOWAIT);
-    if (!cond(arg))
-        fail_msg("condition not reached within %d ms", timeout_ms);
+    if (!cond(arg)) fail_msg("condition not reached within %d ms", timeout_ms);
 }
 
 static void run_for(int ms)
@@ -130,8 +128,8 @@ static bool is_done(void *arg)
     return ((pub_result *)arg)->done;
 }
 
-static uint64_t publish(const char *topic, const char *key, const char *body_json,
-                        const char *idem, bool *dup)
+static uint64_t publish(const char *topic, const char *key, const char *body_json, const char *idem,
+                        bool *dup)
 {
     json_t *body = json_loads(body_json, JSON_DECODE_ANY, NULL);
     bus_msg m = {.topic = topic, .key = key, .body = body, .idempotency_key = idem};
@@ -142,8 +140,7 @@ static uint64_t publish(const char *topic, const char *key, const char *body_jso
     assert_false(r.done); /* never answered before the commit */
     run_until(is_done, &r, 5000);
     assert_int_equal(r.status, 0);
-    if (dup)
-        *dup = r.dup[0];
+    if (dup) *dup = r.dup[0];
     return r.offsets[0];
 }
 
@@ -238,8 +235,7 @@ typedef struct tcons {
 static int tdeliver(void *ud, const bus_delivery *d)
 {
     tcons *t = ud;
-    if (t->refuse || t->n == 256)
-        return -1;
+    if (t->refuse || t->n == 256) return -1;
     got *g = &t->v[t->n++];
     g->id = d->id;
     g->offset = d->offset;
@@ -264,8 +260,12 @@ static tcons *open_consumer(const char *name, const char *pattern, bus_start sta
     tcons *t = &pool[npool++];
     memset(t, 0, sizeof(*t));
     const char *pats[] = {pattern};
-    bus_consumer_opts o = {.name = name, .patterns = pats, .npatterns = 1, .start = start,
-                           .start_value = value, .max_in_flight = max_in_flight,
+    bus_consumer_opts o = {.name = name,
+                           .patterns = pats,
+                           .npatterns = 1,
+                           .start = start,
+                           .start_value = value,
+                           .max_in_flight = max_in_flight,
                            .ack_timeout_ms = ack_timeout};
     char err[256];
     assert_int_equal(bus_consumer_open(W.b, &o, &tops, t, &t->c, err, sizeof(err)), 0);
@@ -478,7 +478,7 @@ static void test_positions_survive_a_restart(void **s)
         assert_int_equal(bus_ack(W.b, t->v[i].id), 0);
     }
     wait_n(t, 4); /* the 4th is in flight, unacked, when the host stops */
-    run_for(20);   /* positions are written at the end of the tick */
+    run_for(20);  /* positions are written at the end of the tick */
     close_world(&W);
     open_world(&W);
     tcons *again = open_consumer("durable", "dur.t", BUS_START_LATEST, 0, 8, 30000);
@@ -581,8 +581,10 @@ static void test_dead_letters_can_be_requeued_or_dropped(void **s)
     bus_read(W.b, "$dlq.dl.t", 0, 10, NULL, &events, &next, err, sizeof(err));
     assert_int_equal(json_array_size(events), 2);
     char id1[40], id2[40];
-    snprintf(id1, sizeof(id1), "%s", json_string_value(json_object_get(json_array_get(events, 0), "id")));
-    snprintf(id2, sizeof(id2), "%s", json_string_value(json_object_get(json_array_get(events, 1), "id")));
+    snprintf(id1, sizeof(id1), "%s",
+             json_string_value(json_object_get(json_array_get(events, 0), "id")));
+    snprintf(id2, sizeof(id2), "%s",
+             json_string_value(json_object_get(json_array_get(events, 1), "id")));
     json_decref(events);
     int st = -99;
     assert_int_equal(bus_dlq_requeue(W.b, "dl.t", id1, on_dlq, &st, err, sizeof(err)), 0);

@@ -66,7 +66,8 @@ static void test_example_config_is_valid(void **s)
     (void)s;
     config c;
     char err[512];
-    assert_int_equal(config_load(&c, TH_SOURCE_DIR "/etc/agenthost.example.json", err, sizeof(err)), 0);
+    assert_int_equal(config_load(&c, TH_SOURCE_DIR "/etc/agenthost.example.json", err, sizeof(err)),
+                     0);
     if (config_finalize(&c, "etc/agenthost.example.json", err, sizeof(err)) != 0)
         fail_msg("%s", err);
     assert_string_equal(c.data_dir, "/var/lib/agenthost");

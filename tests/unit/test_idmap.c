@@ -18,15 +18,13 @@ static void test_idmap_matches_a_reference_under_random_operations(void **s)
         uint64_t id = (uint64_t)(rand() % (N - 1)) + 1;
         if (rand() % 3) {
             void *v = (void *)(uintptr_t)(i + 1);
-            if (!ref[id])
-                live++;
+            if (!ref[id]) live++;
             ref[id] = v;
             assert_int_equal(ah_idmap_put(&m, id, v), 0);
         } else {
             void *got = ah_idmap_take(&m, id);
             assert_ptr_equal(got, ref[id]);
-            if (ref[id])
-                live--;
+            if (ref[id]) live--;
             ref[id] = NULL;
         }
         if (i % 1000 == 0)

@@ -8,8 +8,7 @@ static json_t *J(const char *s)
 {
     json_error_t e;
     json_t *j = json_loads(s, JSON_DECODE_ANY, &e);
-    if (!j)
-        fail_msg("bad test JSON: %s: %s", s, e.text);
+    if (!j) fail_msg("bad test JSON: %s: %s", s, e.text);
     return j;
 }
 
@@ -43,9 +42,10 @@ static void test_types_name_the_path_and_the_value(void **st)
 static void test_required_unknown_and_array_paths(void **st)
 {
     (void)st;
-    const char *schema = "{\"type\":\"object\",\"properties\":{\"actions\":{\"type\":\"array\","
-                         "\"items\":{\"type\":\"object\",\"required\":[\"name\"],"
-                         "\"additionalProperties\":false,\"properties\":{\"name\":{\"type\":\"string\"}}}}}}";
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{\"actions\":{\"type\":\"array\","
+        "\"items\":{\"type\":\"object\",\"required\":[\"name\"],"
+        "\"additionalProperties\":false,\"properties\":{\"name\":{\"type\":\"string\"}}}}}}";
     assert_string_equal(check(schema, "{\"actions\":[{\"name\":\"a\"},{}]}"),
                         "actions[1].name: required field missing");
     assert_string_equal(check(schema, "{\"actions\":[{\"name\":\"a\",\"x\":1}]}"),
@@ -61,7 +61,8 @@ static void test_strings_numbers_enums(void **st)
     assert_string_equal(check("{\"pattern\":\"^[a-z]+$\"}", "\"abc\""), "");
     assert_string_equal(check("{\"pattern\":\"^[a-z]+$\"}", "\"ab1\""),
                         "(root): \"ab1\" does not match the pattern ^[a-z]+$");
-    assert_string_equal(check("{\"minimum\":1,\"maximum\":10}", "11"), "(root): must be at most 10");
+    assert_string_equal(check("{\"minimum\":1,\"maximum\":10}", "11"),
+                        "(root): must be at most 10");
     assert_string_equal(check("{\"exclusiveMinimum\":0}", "0"), "(root): must be greater than 0");
     assert_string_equal(check("{\"enum\":[\"a\",\"b\"]}", "\"c\""),
                         "(root): \"c\" is not one of \"a\", \"b\"");
@@ -77,7 +78,8 @@ static void test_combinators_and_refs(void **st)
                          "\"type\":\"object\",\"properties\":{\"n\":{\"$ref\":\"#/$defs/pos\"}}}";
     assert_string_equal(check(schema, "{\"n\":3}"), "");
     assert_string_equal(check(schema, "{\"n\":0}"), "n: must be at least 1");
-    assert_string_equal(check("{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "1"), "");
+    assert_string_equal(check("{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", "1"),
+                        "");
     assert_string_equal(check("{\"oneOf\":[{\"type\":\"integer\"},{\"minimum\":0}]}", "1"),
                         "(root): matches more than one of the exclusive forms");
     assert_string_equal(check("{\"not\":{\"type\":\"null\"}}", "null"),
@@ -113,7 +115,8 @@ static void test_schema_check_and_defaults(void **st)
     assert_int_equal(jsonschema_check(bad, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "properties.a"));
     json_decref(bad);
-    json_t *s = J("{\"properties\":{\"a\":{\"default\":1},\"o\":{\"properties\":{\"b\":{\"default\":\"x\"}}}}}");
+    json_t *s = J("{\"properties\":{\"a\":{\"default\":1},\"o\":{\"properties\":{\"b\":{"
+                  "\"default\":\"x\"}}}}}");
     json_t *v = J("{\"o\":{}}");
     jsonschema_apply_defaults(s, v);
     assert_int_equal(json_integer_value(json_object_get(v, "a")), 1);

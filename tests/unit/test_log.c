@@ -15,8 +15,7 @@ static char *slurp(const char *rel)
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir, rel);
     FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     static char buf[1 << 16];
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     buf[n] = 0;
@@ -28,10 +27,9 @@ static int setup(void **s)
 {
     (void)s;
     snprintf(dir, sizeof(dir), "/tmp/ah-log-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
-    log_opts o = {.dir = dir, .to_stderr = false, .min_level = LOG_DEBUG, .rotate_bytes = 4096,
-                  .keep = 2};
+    if (!mkdtemp(dir)) return -1;
+    log_opts o = {
+        .dir = dir, .to_stderr = false, .min_level = LOG_DEBUG, .rotate_bytes = 4096, .keep = 2};
     return log_init(&o);
 }
 

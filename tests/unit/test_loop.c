@@ -11,8 +11,7 @@ static void on_tick(void *ud)
 {
     (void)ud;
     ticks++;
-    if (timer_fired && !tick_after_timer)
-        tick_after_timer = 1;
+    if (timer_fired && !tick_after_timer) tick_after_timer = 1;
 }
 
 static void on_timer(uv_timer_t *t)

@@ -37,7 +37,8 @@ static void test_wrong_type_names_file_and_field(void **s)
     manifest *m;
     char err[512];
     assert_int_equal(parse(GOOD ",\"limits\":{\"memory_mb\":\"lots\"}}", &m, err), -1);
-    assert_string_equal(err, "plugins/demo/manifest.json: limits.memory_mb: expected integer, got \"lots\"");
+    assert_string_equal(
+        err, "plugins/demo/manifest.json: limits.memory_mb: expected integer, got \"lots\"");
     assert_int_equal(parse("{\"name\":\"demo\"", &m, err), -1);
     assert_non_null(strstr(err, "invalid JSON: line 1"));
     assert_int_equal(parse(GOOD ",\"name\":\"x\"}", &m, err), -1); /* duplicate key */
@@ -53,14 +54,17 @@ static void test_semantic_checks(void **s)
     char err[512];
     assert_int_equal(parse(GOOD ",\"actions\":[{\"name\":\"a\"},{\"name\":\"a\"}]}", &m, err), -1);
     assert_non_null(strstr(err, "actions[1].name: duplicate action"));
-    assert_int_equal(parse(GOOD ",\"webhook\":{\"secret_header\":\"X-S\",\"secret\":\"nope\"}}", &m, err), -1);
+    assert_int_equal(
+        parse(GOOD ",\"webhook\":{\"secret_header\":\"X-S\",\"secret\":\"nope\"}}", &m, err), -1);
     assert_non_null(strstr(err, "webhook.secret"));
     assert_int_equal(parse(GOOD ",\"config_schema\":{\"type\":\"nonsense\"}}", &m, err), -1);
     assert_non_null(strstr(err, "config_schema"));
-    assert_int_equal(parse(GOOD ",\"restart\":{\"backoff_ms\":1000,\"max_backoff_ms\":10}}", &m, err), -1);
+    assert_int_equal(
+        parse(GOOD ",\"restart\":{\"backoff_ms\":1000,\"max_backoff_ms\":10}}", &m, err), -1);
     assert_non_null(strstr(err, "restart.max_backoff_ms"));
     assert_int_equal(manifest_parse("/nonexistent/manifest.json", GOOD "}", strlen(GOOD "}"), true,
-                                    &m, err, sizeof(err)), -1);
+                                    &m, err, sizeof(err)),
+                     -1);
     assert_non_null(strstr(err, "library"));
 }
 
@@ -69,8 +73,11 @@ static void test_topic_permissions_honour_wildcards(void **s)
     (void)s;
     manifest *m;
     char err[512];
-    assert_int_equal(parse(GOOD ",\"publishes\":[\"crm.>\",\"message.out\"],\"subscribes\":[\"message.*\"],"
-                                "\"secrets\":[{\"name\":\"api_key\"}]}", &m, err), 0);
+    assert_int_equal(
+        parse(GOOD ",\"publishes\":[\"crm.>\",\"message.out\"],\"subscribes\":[\"message.*\"],"
+                   "\"secrets\":[{\"name\":\"api_key\"}]}",
+              &m, err),
+        0);
     assert_true(manifest_may_publish(m, "crm.lead.created"));
     assert_true(manifest_may_publish(m, "message.out"));
     assert_false(manifest_may_publish(m, "message.in"));
@@ -102,8 +109,7 @@ static void test_first_party_manifests_are_valid(void **s)
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         manifest *m;
         char err[512];
-        if (manifest_load(files[i], false, &m, err, sizeof(err)) != 0)
-            fail_msg("%s", err);
+        if (manifest_load(files[i], false, &m, err, sizeof(err)) != 0) fail_msg("%s", err);
         manifest_free(m);
     }
 }

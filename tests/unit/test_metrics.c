@@ -17,7 +17,8 @@ static void test_prometheus_text_format(void **s)
     metrics_observe("ah_latency_seconds", NULL, 0.003);
     metrics_observe("ah_latency_seconds", NULL, 20);
     char *t = metrics_render(NULL);
-    assert_non_null(strstr(t, "# HELP ah_requests_total Requests\n# TYPE ah_requests_total counter\n"));
+    assert_non_null(
+        strstr(t, "# HELP ah_requests_total Requests\n# TYPE ah_requests_total counter\n"));
     assert_non_null(strstr(t, "ah_requests_total{route=\"/x\"} 5\n"));
     assert_non_null(strstr(t, "ah_depth{topic=\"a\\\"b\"} 7\n"));
     assert_non_null(strstr(t, "ah_latency_seconds_bucket{le=\"0.0025\"} 0\n"));

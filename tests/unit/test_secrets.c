@@ -21,8 +21,7 @@ static int setup(void **s)
 {
     (void)s;
     snprintf(dir, sizeof(dir), "/tmp/ah-sec-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
+    if (!mkdtemp(dir)) return -1;
     snprintf(keyfile, sizeof(keyfile), "%s/master.key", dir);
     char err[256];
     store_opts o = {.dir = dir};
@@ -59,7 +58,8 @@ static void test_set_get_list_delete(void **s)
     assert_int_equal(secrets_get(sec, "tg-1", "missing", &v, &n), AH_ENOTFOUND);
     json_t *l = secrets_list(sec, "tg-1");
     assert_int_equal(json_array_size(l), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "name")), "bot_token");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "name")),
+                        "bot_token");
     json_decref(l);
     assert_int_equal(secrets_delete(sec, "tg-1", "bot_token", done, &status), 0);
     assert_int_equal(status, 0);

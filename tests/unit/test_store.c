@@ -40,14 +40,12 @@ typedef struct put {
 static int apply_put(MDB_txn *txn, void *arg)
 {
     put *p = arg;
-    if (p->fail_with)
-        return p->fail_with;
+    if (p->fail_with) return p->fail_with;
     MDB_val k = {strlen(p->key), p->key}, v;
     v.mv_size = p->vlen;
     /* MDB_RESERVE: fill the value in place. */
     int rc = mdb_put(txn, store_dbi(p->st, STORE_DB_KV), &k, &v, MDB_RESERVE);
-    if (rc == 0)
-        memset(v.mv_data, 'v', p->vlen);
+    if (rc == 0) memset(v.mv_data, 'v', p->vlen);
     return rc;
 }
 
@@ -74,8 +72,7 @@ static void run_until_done(ah_loop *l, put *ps, int n)
         int pending = 0;
         for (int i = 0; i < n; i++)
             pending += !ps[i].done;
-        if (!pending)
-            return;
+        if (!pending) return;
         uv_run(loop_uv(l), UV_RUN_ONCE);
     }
     fail_msg("writes never completed");

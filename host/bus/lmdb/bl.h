@@ -40,7 +40,7 @@ typedef struct topic_rec {
     uint64_t count;
     uint64_t bytes;
     int64_t created_ms;
-    int64_t last_ms;    /* time of the newest event */
+    int64_t last_ms; /* time of the newest event */
 } topic_rec;
 
 void bl_topic_rec_encode(const topic_rec *r, uint8_t out[BL_TOPIC_REC_LEN]);
@@ -60,8 +60,8 @@ typedef struct bl_event {
 
 /* Encode an event record (malloc'd). */
 uint8_t *bl_event_encode(int64_t time_ms, const uint8_t id[16], const char *key,
-                         const char *headers, size_t headers_len, const char *body,
-                         size_t body_len, size_t *out_len);
+                         const char *headers, size_t headers_len, const char *body, size_t body_len,
+                         size_t *out_len);
 /* Decode in place (pointers into p); -1 if malformed. */
 int bl_event_decode(const void *p, size_t n, bl_event *e);
 /* As a JSON object for the API and deliveries (new reference). */
@@ -81,10 +81,10 @@ typedef struct bl_consumer bl_consumer;
 
 typedef struct bl_topic {
     char *name;
-    uint32_t id;        /* 0 until its creation commits */
-    topic_rec rec;      /* mirror of the committed record */
-    int64_t last_time;  /* for monotonic event times */
-    bl_ctopic **subs;   /* consumers' views of this topic */
+    uint32_t id;       /* 0 until its creation commits */
+    topic_rec rec;     /* mirror of the committed record */
+    int64_t last_time; /* for monotonic event times */
+    bl_ctopic **subs;  /* consumers' views of this topic */
     size_t nsubs, capsubs;
     uint64_t rate[BL_RATE_SLOTS]; /* events per second, ring */
     int64_t rate_sec;
@@ -96,16 +96,16 @@ struct bl {
     ah_loop *loop;
     store *st;
     bus_opts o;
-    strmap topics;        /* name -> bl_topic */
-    ah_idmap topic_ids;   /* id -> bl_topic */
-    strmap consumers;     /* name -> bl_consumer */
-    ah_idmap deliveries;  /* delivery id -> bl_delivery */
+    strmap topics;       /* name -> bl_topic */
+    ah_idmap topic_ids;  /* id -> bl_topic */
+    strmap consumers;    /* name -> bl_consumer */
+    ah_idmap deliveries; /* delivery id -> bl_delivery */
     uint64_t next_delivery;
     uv_timer_t *timer;
     uint64_t last_sweep_ms;
     bool sweeping;
     bool closing;
-    bl_ctopic **dirty;    /* positions to persist at the end of the tick */
+    bl_ctopic **dirty; /* positions to persist at the end of the tick */
     size_t ndirty, capdirty;
     uint8_t idem_cursor[512]; /* where the idempotency sweep resumes */
     size_t idem_cursor_len;
@@ -155,8 +155,8 @@ uint64_t seqq_pop(seqq *q); /* q->n must be > 0 */
 void seqq_free(seqq *q);
 
 typedef struct keystate {
-    bool busy;  /* an event of this key is ready, in flight, retrying or dying */
-    seqq held;  /* sequences waiting behind it, in order */
+    bool busy; /* an event of this key is ready, in flight, retrying or dying */
+    seqq held; /* sequences waiting behind it, in order */
 } keystate;
 
 struct bl_ctopic {
@@ -167,11 +167,11 @@ struct bl_ctopic {
     uint64_t read_pos;      /* next sequence to read */
     slot *ring;             /* slot of floor+1+i at ring[(head+i) % cap] */
     size_t cap, head;
-    strmap keys;            /* key -> keystate */
-    seqq ready;             /* sequences ready to deliver */
+    strmap keys; /* key -> keystate */
+    seqq ready;  /* sequences ready to deliver */
     uint32_t inflight, retrying, suspects;
     bool dirty;
-    bool has_pending;       /* failure records exist on disk */
+    bool has_pending; /* failure records exist on disk */
 };
 
 struct bl_consumer {
@@ -227,8 +227,8 @@ int bl_consumer_open(bus *b, const bus_consumer_opts *o, const bus_consumer_ops 
                      bus_consumer **out, char *err, size_t errlen);
 void bl_consumer_attach(bus_consumer *c);
 void bl_consumer_detach(bus_consumer *c, const char *reason);
-int bl_consumer_seek(bus_consumer *c, const char *topic, bus_start where, uint64_t value,
-                     char *err, size_t errlen);
+int bl_consumer_seek(bus_consumer *c, const char *topic, bus_start where, uint64_t value, char *err,
+                     size_t errlen);
 const char *bl_consumer_name(const bus_consumer *c);
 int bl_ack(bus *b, uint64_t delivery_id);
 int bl_nack(bus *b, uint64_t delivery_id, const char *error, uint32_t retry_after_ms);

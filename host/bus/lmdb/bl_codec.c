@@ -21,8 +21,7 @@ void bl_topic_rec_encode(const topic_rec *r, uint8_t out[BL_TOPIC_REC_LEN])
 int bl_topic_rec_decode(const void *p, size_t n, topic_rec *r)
 {
     const uint8_t *b = p;
-    if (n < BL_TOPIC_REC_LEN || store_rd32(b) != 1)
-        return -1;
+    if (n < BL_TOPIC_REC_LEN || store_rd32(b) != 1) return -1;
     r->id = store_rd32(b + 4);
     r->first_seq = store_rd64(b + 8);
     r->next_seq = store_rd64(b + 16);
@@ -34,14 +33,13 @@ int bl_topic_rec_decode(const void *p, size_t n, topic_rec *r)
 }
 
 uint8_t *bl_event_encode(int64_t time_ms, const uint8_t id[16], const char *key,
-                         const char *headers, size_t headers_len, const char *body,
-                         size_t body_len, size_t *out_len)
+                         const char *headers, size_t headers_len, const char *body, size_t body_len,
+                         size_t *out_len)
 {
     size_t klen = key ? strlen(key) : 0;
     size_t n = BL_EVENT_HDR + klen + headers_len + body_len;
     uint8_t *p = malloc(n);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p[0] = BL_EVENT_VERSION;
     p[1] = key ? 1 : 0; /* flags: has a key */
     p[2] = (uint8_t)(klen >> 8);
@@ -61,12 +59,10 @@ uint8_t *bl_event_encode(int64_t time_ms, const uint8_t id[16], const char *key,
 int bl_event_decode(const void *data, size_t n, bl_event *e)
 {
     const uint8_t *p = data;
-    if (n < BL_EVENT_HDR || p[0] != BL_EVENT_VERSION)
-        return -1;
+    if (n < BL_EVENT_HDR || p[0] != BL_EVENT_VERSION) return -1;
     size_t klen = (size_t)p[2] << 8 | p[3];
     size_t hlen = store_rd32(p + 4), blen = store_rd32(p + 8);
-    if (BL_EVENT_HDR + klen + hlen + blen != n)
-        return -1;
+    if (BL_EVENT_HDR + klen + hlen + blen != n) return -1;
     e->time_ms = (int64_t)store_rd64(p + 12);
     memcpy(e->id, p + 20, 16);
     e->key = (p[1] & 1) ? (const char *)p + BL_EVENT_HDR : NULL;
@@ -90,8 +86,7 @@ void bl_id_hex(const uint8_t id[16], char out[33])
 
 int bl_id_parse(const char *s, uint8_t id[16])
 {
-    if (strlen(s) != 32)
-        return -1;
+    if (strlen(s) != 32) return -1;
     for (int i = 0; i < 16; i++) {
         unsigned v;
         if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdef", s[2 * i]) ||
@@ -126,8 +121,7 @@ void bl_event_key(uint8_t out[12], uint32_t topic_id, uint64_t seq)
 size_t bl_pos_key(uint8_t *out, size_t cap, const char *consumer, uint32_t topic_id)
 {
     size_t n = strlen(consumer);
-    if (n + 5 > cap)
-        return 0;
+    if (n + 5 > cap) return 0;
     memcpy(out, consumer, n);
     out[n] = 0;
     store_be32(out + n + 1, topic_id);

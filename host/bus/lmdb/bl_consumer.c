@@ -20,16 +20,14 @@
 bool bl_pattern_matches(const char *pattern, const char *topic)
 {
     /* Reserved topics ($dlq...) match only patterns that name them. */
-    if (topic[0] == '$' && pattern[0] != '$')
-        return false;
+    if (topic[0] == '$' && pattern[0] != '$') return false;
     return topic_matches(pattern, topic);
 }
 
 static bool matches_any(const bl_consumer *c, const char *topic)
 {
     for (size_t i = 0; i < c->npatterns; i++)
-        if (bl_pattern_matches(c->patterns[i], topic))
-            return true;
+        if (bl_pattern_matches(c->patterns[i], topic)) return true;
     return false;
 }
 
@@ -38,8 +36,7 @@ static int push_ptr(void ***v, size_t *n, size_t *cap, void *p)
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 8;
         void **nv = realloc(*v, nc * sizeof(void *));
-        if (!nv)
-            return -1;
+        if (!nv) return -1;
         *v = nv;
         *cap = nc;
     }
@@ -52,8 +49,7 @@ static int push_ptr(void ***v, size_t *n, size_t *cap, void *p)
 static uint64_t start_floor(bl_consumer *c, bl_topic *t, bool new_topic)
 {
     uint64_t first = t->rec.first_seq, head = bl_topic_head(t);
-    if (new_topic)
-        return first - 1;
+    if (new_topic) return first - 1;
     switch (c->start) {
     case BUS_START_EARLIEST:
         return first - 1;
@@ -61,8 +57,7 @@ static uint64_t start_floor(bl_consumer *c, bl_topic *t, bool new_topic)
         return c->start_value > first ? c->start_value - 1 : first - 1;
     case BUS_START_TIME: {
         uint64_t off;
-        if (bl_offset_at(c->b->bus, t->name, (int64_t)c->start_value, &off) == 0)
-            return off - 1;
+        if (bl_offset_at(c->b->bus, t->name, (int64_t)c->start_value, &off) == 0) return off - 1;
         return head;
     }
     case BUS_START_LATEST:
@@ -77,19 +72,16 @@ static void load_pending(bl_ctopic *ct, MDB_txn *txn)
     uint8_t prefix[CONSUMER_NAME_MAX + 5];
     size_t plen = bl_pos_key(prefix, sizeof(prefix), ct->c->name, ct->t->id);
     MDB_cursor *cur;
-    if (!plen || mdb_cursor_open(txn, store_dbi(b->st, STORE_DB_PENDING), &cur) != 0)
-        return;
+    if (!plen || mdb_cursor_open(txn, store_dbi(b->st, STORE_DB_PENDING), &cur) != 0) return;
     MDB_val k = {plen, prefix}, v;
     for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); r == 0;
          r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != plen + 8 || memcmp(k.mv_data, prefix, plen) != 0)
-            break;
+        if (k.mv_size != plen + 8 || memcmp(k.mv_data, prefix, plen) != 0) break;
         ct->has_pending = true;
         uint64_t seq = store_rd64((const uint8_t *)k.mv_data + plen);
         slot *s = bl_slot(ct, seq);
         const uint8_t *p = v.mv_data;
-        if (!s || v.mv_size < 5)
-            continue;
+        if (!s || v.mv_size < 5) continue;
         s->attempts = store_rd32(p + 1);
         s->settled = p[0] == PENDING_SETTLED;
         if (v.mv_size > 5) {
@@ -104,11 +96,9 @@ int bl_consumer_add_topic(bl_consumer *c, bl_topic *t, bool new_topic)
 {
     bl *b = c->b;
     for (size_t i = 0; i < c->ntopics; i++)
-        if (c->topics[i]->t == t)
-            return 0;
+        if (c->topics[i]->t == t) return 0;
     bl_ctopic *ct = calloc(1, sizeof(*ct));
-    if (!ct)
-        return AH_ENOMEM;
+    if (!ct) return AH_ENOMEM;
     ct->c = c;
     ct->t = t;
     ct->cap = c->max_in_flight * 4 > BL_WINDOW_MIN ? c->max_in_flight * 4 : BL_WINDOW_MIN;
@@ -157,8 +147,7 @@ void bl_consumers_on_new_topic(bl *b, bl_topic *t)
     void *v;
     while (strmap_next(&b->consumers, &pos, &name, &v)) {
         bl_consumer *c = v;
-        if (matches_any(c, t->name))
-            bl_consumer_add_topic(c, t, true);
+        if (matches_any(c, t->name)) bl_consumer_add_topic(c, t, true);
     }
 }
 
@@ -190,25 +179,20 @@ static int apply_positions(MDB_txn *txn, void *arg)
         store_be64(val, w->floor);
         MDB_val k = {klen, key}, v = {8, val};
         int rc = mdb_put(txn, store_dbi(st, STORE_DB_CONSUMERS), &k, &v, 0);
-        if (rc)
-            return rc;
-        if (!w->prune)
-            continue;
+        if (rc) return rc;
+        if (!w->prune) continue;
         MDB_cursor *cur;
-        if ((rc = mdb_cursor_open(txn, store_dbi(st, STORE_DB_PENDING), &cur)) != 0)
-            return rc;
+        if ((rc = mdb_cursor_open(txn, store_dbi(st, STORE_DB_PENDING), &cur)) != 0) return rc;
         MDB_val pk = {klen, key}, pv;
         for (rc = mdb_cursor_get(cur, &pk, &pv, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &pk, &pv, MDB_NEXT)) {
             if (pk.mv_size != klen + 8 || memcmp(pk.mv_data, key, klen) != 0 ||
                 store_rd64((const uint8_t *)pk.mv_data + klen) > w->floor)
                 break;
-            if ((rc = mdb_cursor_del(cur, 0)) != 0)
-                break;
+            if ((rc = mdb_cursor_del(cur, 0)) != 0) break;
         }
         mdb_cursor_close(cur);
-        if (rc && rc != MDB_NOTFOUND)
-            return rc;
+        if (rc && rc != MDB_NOTFOUND) return rc;
     }
     return 0;
 }
@@ -219,8 +203,7 @@ static void done_positions(int status, void *arg)
     for (size_t i = 0; i < op->n; i++) {
         if (status == 0 && !op->b->closing) {
             op->w[i].ct->durable_floor = op->w[i].floor;
-            if (op->w[i].prune)
-                op->w[i].ct->has_pending = false;
+            if (op->w[i].prune) op->w[i].ct->has_pending = false;
         }
         free(op->w[i].consumer);
     }
@@ -240,17 +223,14 @@ static void done_positions(int status, void *arg)
 void bl_flush_positions(void *ud)
 {
     bl *b = ud;
-    if (!b->ndirty || b->closing)
-        return;
+    if (!b->ndirty || b->closing) return;
     pos_op *op = calloc(1, sizeof(*op) + b->ndirty * sizeof(pos_write));
-    if (!op)
-        return;
+    if (!op) return;
     op->b = b;
     for (size_t i = 0; i < b->ndirty; i++) {
         bl_ctopic *ct = b->dirty[i];
         ct->dirty = false;
-        if (ct->floor == ct->durable_floor)
-            continue;
+        if (ct->floor == ct->durable_floor) continue;
         pos_write *w = &op->w[op->n++];
         w->consumer = strdup(ct->c->name);
         w->topic_id = ct->t->id;
@@ -259,8 +239,7 @@ void bl_flush_positions(void *ud)
         w->ct = ct;
     }
     b->ndirty = 0;
-    if (op->n)
-        AH_FAULT("bus.before_position_write");
+    if (op->n) AH_FAULT("bus.before_position_write");
     if (!op->n || store_write(b->st, apply_positions, done_positions, op) != 0) {
         for (size_t i = 0; i < op->n; i++)
             free(op->w[i].consumer);
@@ -297,15 +276,13 @@ static void done_failure(int status, void *arg)
 void bl_record_failure(bl_ctopic *ct, uint64_t seq, uint32_t attempts, const char *error)
 {
     fail_op *op = calloc(1, sizeof(*op));
-    if (!op)
-        return;
+    if (!op) return;
     op->st = ct->c->b->st;
     size_t plen = bl_pos_key(op->key, sizeof(op->key) - 8, ct->c->name, ct->t->id);
     store_be64(op->key + plen, seq);
     op->klen = plen + 8;
     size_t elen = error ? strlen(error) : 0;
-    if (elen > 500)
-        elen = 500;
+    if (elen > 500) elen = 500;
     op->vlen = 5 + elen;
     op->val = malloc(op->vlen);
     if (!op->val) {
@@ -316,8 +293,7 @@ void bl_record_failure(bl_ctopic *ct, uint64_t seq, uint32_t attempts, const cha
     store_be32(op->val + 1, attempts);
     memcpy(op->val + 5, error ? error : "", elen);
     ct->has_pending = true;
-    if (store_write(op->st, apply_failure, done_failure, op) != 0)
-        done_failure(0, op);
+    if (store_write(op->st, apply_failure, done_failure, op) != 0) done_failure(0, op);
 }
 
 /* The apply of a "settled" marker, written with the dead letter. */
@@ -426,8 +402,7 @@ int bl_consumer_open(bus *bb, const bus_consumer_opts *o, const bus_consumer_ops
             return AH_EINVAL;
         }
     bl_consumer *c = calloc(1, sizeof(*c));
-    if (!c)
-        return AH_ENOMEM;
+    if (!c) return AH_ENOMEM;
     c->base.b = bb;
     c->b = b;
     c->name = strdup(o->name);
@@ -440,12 +415,9 @@ int bl_consumer_open(bus *bb, const bus_consumer_opts *o, const bus_consumer_ops
     c->max_in_flight = o->max_in_flight ? o->max_in_flight : b->o.max_in_flight;
     c->ack_timeout_ms = o->ack_timeout_ms ? o->ack_timeout_ms : b->o.ack_timeout_ms;
     c->max_attempts = o->max_attempts ? o->max_attempts : b->o.max_attempts;
-    if (!c->max_in_flight)
-        c->max_in_flight = 256;
-    if (!c->ack_timeout_ms)
-        c->ack_timeout_ms = 30000;
-    if (!c->max_attempts)
-        c->max_attempts = 5;
+    if (!c->max_in_flight) c->max_in_flight = 256;
+    if (!c->ack_timeout_ms) c->ack_timeout_ms = 30000;
+    if (!c->max_attempts) c->max_attempts = 5;
     c->ops = *ops;
     c->ud = ud;
     if (!c->name || !c->patterns || strmap_put(&b->consumers, c->name, c) < 0) {
@@ -457,8 +429,7 @@ int bl_consumer_open(bus *bb, const bus_consumer_opts *o, const bus_consumer_ops
     void *v;
     while (strmap_next(&b->topics, &pos, &name, &v)) {
         bl_topic *t = v;
-        if (t->id && matches_any(c, t->name))
-            bl_consumer_add_topic(c, t, false);
+        if (t->id && matches_any(c, t->name)) bl_consumer_add_topic(c, t, false);
     }
     write_record(c);
     *out = &c->base;
@@ -488,10 +459,10 @@ json_t *bl_consumer_json(bl_consumer *c)
                                               (int)ct->inflight, "retrying", (int)ct->retrying));
     }
     return json_pack("{s:s,s:o,s:b,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:o}", "name", c->name, "patterns",
-                     pats, "attached", c->attached, "in_flight", (int)c->inflight,
-                     "max_in_flight", (int)c->max_in_flight, "lag", lag, "delivered",
-                     (json_int_t)c->delivered, "acked", (json_int_t)c->acked, "nacked",
-                     (json_int_t)c->nacked, "dead_lettered", (json_int_t)c->dead, "topics", tops);
+                     pats, "attached", c->attached, "in_flight", (int)c->inflight, "max_in_flight",
+                     (int)c->max_in_flight, "lag", lag, "delivered", (json_int_t)c->delivered,
+                     "acked", (json_int_t)c->acked, "nacked", (json_int_t)c->nacked,
+                     "dead_lettered", (json_int_t)c->dead, "topics", tops);
 }
 
 json_t *bl_consumers(bus *bb)
@@ -510,7 +481,6 @@ uint64_t bl_min_floor(const bl_topic *t)
 {
     uint64_t m = UINT64_MAX;
     for (size_t i = 0; i < t->nsubs; i++)
-        if (t->subs[i]->floor < m)
-            m = t->subs[i]->floor;
+        if (t->subs[i]->floor < m) m = t->subs[i]->floor;
     return m;
 }

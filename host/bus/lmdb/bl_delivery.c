@@ -15,8 +15,7 @@
 
 slot *bl_slot(bl_ctopic *ct, uint64_t seq)
 {
-    if (seq <= ct->floor || seq > ct->floor + ct->cap)
-        return NULL;
+    if (seq <= ct->floor || seq > ct->floor + ct->cap) return NULL;
     return &ct->ring[(ct->head + (seq - ct->floor - 1)) % ct->cap];
 }
 
@@ -29,14 +28,12 @@ static void clear_slot(slot *s)
 
 static void mark_dirty(bl_ctopic *ct)
 {
-    if (ct->dirty)
-        return;
+    if (ct->dirty) return;
     bl *b = ct->c->b;
     if (b->ndirty == b->capdirty) {
         size_t nc = b->capdirty ? b->capdirty * 2 : 16;
         bl_ctopic **nv = realloc(b->dirty, nc * sizeof(*nv));
-        if (!nv)
-            return;
+        if (!nv) return;
         b->dirty = nv;
         b->capdirty = nc;
     }
@@ -49,14 +46,12 @@ static void advance_floor(bl_ctopic *ct)
     uint64_t before = ct->floor;
     while (ct->read_pos > ct->floor + 1) {
         slot *s = &ct->ring[ct->head];
-        if (s->state != S_DONE)
-            break;
+        if (s->state != S_DONE) break;
         clear_slot(s);
         ct->head = (ct->head + 1) % ct->cap;
         ct->floor++;
     }
-    if (ct->floor != before)
-        mark_dirty(ct);
+    if (ct->floor != before) mark_dirty(ct);
 }
 
 /* ---- queues of sequences ------------------------------------------------------ */
@@ -66,8 +61,7 @@ int seqq_push(seqq *q, uint64_t seq, bool front)
     if (q->n == q->cap) {
         size_t nc = q->cap ? q->cap * 2 : 16;
         uint64_t *nv = malloc(nc * sizeof(*nv));
-        if (!nv)
-            return -1;
+        if (!nv) return -1;
         for (size_t i = 0; i < q->n; i++)
             nv[i] = q->v[(q->head + i) % q->cap];
         free(q->v);
@@ -114,8 +108,7 @@ static uint64_t ready_pop(bl_ctopic *ct)
 /* True when the key was free (and is now taken by seq). */
 static bool key_acquire(bl_ctopic *ct, const char *key, uint64_t seq)
 {
-    if (!key)
-        return true;
+    if (!key) return true;
     keystate *ks = strmap_get(&ct->keys, key);
     if (!ks) {
         ks = calloc(1, sizeof(*ks));
@@ -134,11 +127,9 @@ static bool key_acquire(bl_ctopic *ct, const char *key, uint64_t seq)
 /* The key's current event is settled: its next held event becomes ready. */
 static void key_release(bl_ctopic *ct, const char *key)
 {
-    if (!key)
-        return;
+    if (!key) return;
     keystate *ks = strmap_get(&ct->keys, key);
-    if (!ks)
-        return;
+    if (!ks) return;
     while (ks->held.n) {
         uint64_t seq = seqq_pop(&ks->held);
         slot *s = bl_slot(ct, seq);
@@ -160,15 +151,13 @@ static int read_event(bl *b, MDB_txn *txn, bl_ctopic *ct, uint64_t seq, MDB_val 
     uint8_t key[12];
     bl_event_key(key, ct->t->id, seq);
     MDB_val k = {12, key};
-    if (mdb_get(txn, store_dbi(b->st, STORE_DB_EVENTS), &k, v) != 0)
-        return -1;
+    if (mdb_get(txn, store_dbi(b->st, STORE_DB_EVENTS), &k, v) != 0) return -1;
     return bl_event_decode(v->mv_data, v->mv_size, e);
 }
 
 static void clear_suspect(bl_ctopic *ct, slot *s)
 {
-    if (!s->suspect)
-        return;
+    if (!s->suspect) return;
     s->suspect = false;
     ct->suspects--;
     ct->c->suspects--;
@@ -193,8 +182,7 @@ static int deliver(bl_ctopic *ct, uint64_t seq, MDB_txn *txn)
     slot *s = bl_slot(ct, seq);
     MDB_val v;
     bl_event e;
-    if (!s)
-        return 0;
+    if (!s) return 0;
     if (read_event(b, txn, ct, seq, &v, &e) < 0) {
         settle_done(ct, seq, s); /* removed by retention or a DLQ drop */
         return 0;
@@ -258,10 +246,8 @@ static int step(bl_ctopic *ct, MDB_txn **txn)
         for (size_t n = ct->ready.n; n > 0; n--) {
             uint64_t seq = ready_pop(ct);
             slot *s = bl_slot(ct, seq);
-            if (!s || s->state != S_READY)
-                continue;
-            if (s->suspect)
-                return deliver(ct, seq, *txn) < 0 ? -1 : 1;
+            if (!s || s->state != S_READY) continue;
+            if (s->suspect) return deliver(ct, seq, *txn) < 0 ? -1 : 1;
             ready_push(ct, seq, false);
         }
         return 0;
@@ -269,12 +255,10 @@ static int step(bl_ctopic *ct, MDB_txn **txn)
     if (ct->ready.n) {
         uint64_t seq = ready_pop(ct);
         slot *s = bl_slot(ct, seq);
-        if (!s || s->state != S_READY)
-            return 1;
+        if (!s || s->state != S_READY) return 1;
         return deliver(ct, seq, *txn) < 0 ? -1 : 1;
     }
-    if (ct->read_pos > bl_topic_head(ct->t) || ct->read_pos > ct->floor + ct->cap)
-        return 0;
+    if (ct->read_pos > bl_topic_head(ct->t) || ct->read_pos > ct->floor + ct->cap) return 0;
     uint64_t seq = ct->read_pos++;
     slot *s = bl_slot(ct, seq);
     MDB_val v;
@@ -297,16 +281,14 @@ static int step(bl_ctopic *ct, MDB_txn **txn)
 
 void bl_pump(bl_consumer *c)
 {
-    if (!c->attached || c->b->closing || !c->ntopics)
-        return;
+    if (!c->attached || c->b->closing || !c->ntopics) return;
     MDB_txn *txn = NULL;
     size_t idle = 0;
     uint32_t limit = c->suspects ? 1 : c->max_in_flight;
     while (c->inflight < limit && idle < c->ntopics) {
         bl_ctopic *ct = c->topics[c->rr % c->ntopics];
         int r = step(ct, &txn);
-        if (r < 0)
-            break;
+        if (r < 0) break;
         if (r == 0) {
             idle++;
             c->rr++;
@@ -314,8 +296,7 @@ void bl_pump(bl_consumer *c)
             idle = 0;
         }
     }
-    if (txn)
-        store_read_end(c->b->st, txn);
+    if (txn) store_read_end(c->b->st, txn);
 }
 
 void bl_pump_topic(bl *b, bl_topic *t)
@@ -335,8 +316,7 @@ static uint64_t backoff_ms(bl *b, uint32_t attempts)
     uint64_t cap = b->o.max_backoff_ms ? b->o.max_backoff_ms : 60000;
     for (uint32_t i = 1; i < attempts && d < cap; i++)
         d *= 2;
-    if (d > cap)
-        d = cap;
+    if (d > cap) d = cap;
     /* Jitter of +-20% spreads retries of many events apart. */
     uint64_t j = d / 5;
     return j ? d - j + randombytes_uniform((uint32_t)(2 * j + 1)) : d;
@@ -371,8 +351,7 @@ static void fail(bl_ctopic *ct, uint64_t seq, slot *s, const char *error, uint32
 void bl_dead_letter_done(bl_ctopic *ct, uint64_t seq, int status)
 {
     slot *s = bl_slot(ct, seq);
-    if (!s || s->state != S_DEAD)
-        return;
+    if (!s || s->state != S_DEAD) return;
     if (status != 0) {
         s->state = S_RETRY;
         s->due_ms = ah_mono_ms() + backoff_ms(ct->c->b, s->attempts);
@@ -380,11 +359,12 @@ void bl_dead_letter_done(bl_ctopic *ct, uint64_t seq, int status)
         return;
     }
     ct->c->dead++;
-    json_t *f = json_pack("{s:s,s:s,s:I,s:i,s:s}", "consumer", ct->c->name, "topic", ct->t->name,
-                          "offset", (json_int_t)seq, "attempts", (int)s->attempts, "error",
-                          s->error ? s->error : "");
-    log_write("events", LOG_WARN, "bus", NULL, f, "event %s:%llu moved to $dlq.%s after %u attempts",
-              ct->t->name, (unsigned long long)seq, ct->t->name, s->attempts);
+    json_t *f =
+        json_pack("{s:s,s:s,s:I,s:i,s:s}", "consumer", ct->c->name, "topic", ct->t->name, "offset",
+                  (json_int_t)seq, "attempts", (int)s->attempts, "error", s->error ? s->error : "");
+    log_write("events", LOG_WARN, "bus", NULL, f,
+              "event %s:%llu moved to $dlq.%s after %u attempts", ct->t->name,
+              (unsigned long long)seq, ct->t->name, s->attempts);
     json_decref(f);
     settle_done(ct, seq, s);
     bl_pump(ct->c);
@@ -393,8 +373,7 @@ void bl_dead_letter_done(bl_ctopic *ct, uint64_t seq, int status)
 static slot *take_delivery(bl *b, uint64_t id, bl_ctopic **ct, uint64_t *seq)
 {
     bl_delivery *ref = ah_idmap_take(&b->deliveries, id);
-    if (!ref)
-        return NULL;
+    if (!ref) return NULL;
     *ct = ref->ct;
     *seq = ref->seq;
     free(ref);
@@ -408,8 +387,7 @@ int bl_ack(bus *bb, uint64_t delivery_id)
     bl_ctopic *ct;
     uint64_t seq;
     slot *s = take_delivery(b, delivery_id, &ct, &seq);
-    if (!s)
-        return AH_ENOTFOUND;
+    if (!s) return AH_ENOTFOUND;
     ct->inflight--;
     ct->c->inflight--;
     ct->c->acked++;
@@ -424,8 +402,7 @@ int bl_nack(bus *bb, uint64_t delivery_id, const char *error, uint32_t retry_aft
     bl_ctopic *ct;
     uint64_t seq;
     slot *s = take_delivery(b, delivery_id, &ct, &seq);
-    if (!s)
-        return AH_ENOTFOUND;
+    if (!s) return AH_ENOTFOUND;
     fail(ct, seq, s, error ? error : "nacked", retry_after_ms);
     bl_pump(ct->c);
     return 0;
@@ -438,8 +415,7 @@ static void release(bl_ctopic *ct, uint64_t seq, slot *s)
 {
     ct->inflight--;
     ct->c->inflight--;
-    if (s->attempts)
-        s->attempts--;
+    if (s->attempts) s->attempts--;
     s->state = S_READY;
     ready_push(ct, seq, true);
 }
@@ -452,8 +428,7 @@ static void scan(bl_ctopic *ct, uint64_t now, bool fail_all, const char *reason)
     for (uint64_t i = 0; i < span; i++) {
         uint64_t seq = ct->floor + 1 + i;
         slot *s = bl_slot(ct, seq);
-        if (!s)
-            break;
+        if (!s) break;
         if (s->state == S_INFLIGHT && (fail_all || now > s->due_ms)) {
             free(ah_idmap_take(&b->deliveries, s->delivery_id));
             if (fail_all && !reason) {
@@ -461,8 +436,7 @@ static void scan(bl_ctopic *ct, uint64_t now, bool fail_all, const char *reason)
             } else if (fail_all) {
                 fail(ct, seq, s, reason, 0);
             } else {
-                snprintf(why, sizeof(why), "not acknowledged within %u ms",
-                         ct->c->ack_timeout_ms);
+                snprintf(why, sizeof(why), "not acknowledged within %u ms", ct->c->ack_timeout_ms);
                 fail(ct, seq, s, why, 0);
             }
         } else if (s->state == S_RETRY && !fail_all && now >= s->due_ms) {
@@ -488,8 +462,7 @@ void bl_check_timers(bl *b, uint64_t now)
                 any = true;
             }
         }
-        if (any)
-            bl_pump(c);
+        if (any) bl_pump(c);
     }
 }
 
@@ -507,8 +480,7 @@ static void suspect_all(bl_ctopic *ct)
     for (uint64_t i = 0; i < span; i++) {
         uint64_t seq = ct->floor + 1 + i;
         slot *s = bl_slot(ct, seq);
-        if (!s || s->state != S_INFLIGHT)
-            continue;
+        if (!s || s->state != S_INFLIGHT) continue;
         free(ah_idmap_take(&ct->c->b->deliveries, s->delivery_id));
         if (!s->suspect) {
             s->suspect = true;
@@ -530,8 +502,7 @@ void bl_consumer_detach(bus_consumer *bc, const char *reason)
     bool exact = c->inflight <= 1;
     for (size_t i = 0; i < c->ntopics; i++) {
         bl_ctopic *ct = c->topics[i];
-        if (!ct->inflight)
-            continue;
+        if (!ct->inflight) continue;
         if (reason && !exact)
             suspect_all(ct);
         else
@@ -545,8 +516,7 @@ int bl_consumer_seek(bus_consumer *bc, const char *topic, bus_start where, uint6
     bl_consumer *c = (bl_consumer *)bc;
     bl_ctopic *ct = NULL;
     for (size_t i = 0; i < c->ntopics && !ct; i++)
-        if (!strcmp(c->topics[i]->t->name, topic))
-            ct = c->topics[i];
+        if (!strcmp(c->topics[i]->t->name, topic)) ct = c->topics[i];
     if (!ct) {
         snprintf(err, errlen, "consumer %s does not read topic %s", c->name, topic);
         return AH_ENOTFOUND;
@@ -562,8 +532,7 @@ int bl_consumer_seek(bus_consumer *bc, const char *topic, bus_start where, uint6
         break;
     case BUS_START_TIME: {
         uint64_t off;
-        if (bl_offset_at(c->b->bus, topic, (int64_t)value, &off) != 0)
-            return AH_ENOTFOUND;
+        if (bl_offset_at(c->b->bus, topic, (int64_t)value, &off) != 0) return AH_ENOTFOUND;
         floor = off - 1;
         break;
     }

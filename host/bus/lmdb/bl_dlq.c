@@ -35,8 +35,7 @@ static int apply_settled(MDB_txn *txn, void *arg)
 static void done_settled(int status, void *arg)
 {
     dead_arg *a = arg;
-    if (!a->ct->c->b->closing)
-        bl_dead_letter_done(a->ct, a->seq, status);
+    if (!a->ct->c->b->closing) bl_dead_letter_done(a->ct, a->seq, status);
     free(a);
 }
 
@@ -44,8 +43,7 @@ int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error)
 {
     bl *b = ct->c->b;
     MDB_txn *txn;
-    if (store_read_begin(b->st, &txn) != 0)
-        return -1;
+    if (store_read_begin(b->st, &txn) != 0) return -1;
     uint8_t ek[12];
     bl_event_key(ek, ct->t->id, seq);
     MDB_val k = {12, ek}, v;
@@ -62,8 +60,7 @@ int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error)
     uint8_t id[1][16];
     memcpy(id[0], e.id, 16);
     store_read_end(b->st, txn);
-    if (!headers)
-        headers = json_object();
+    if (!headers) headers = json_object();
     char num[32], t[40];
     snprintf(num, sizeof(num), "%llu", (unsigned long long)seq);
     json_object_set_new(headers, "x-dlq-topic", json_string(ct->t->name));
@@ -91,8 +88,7 @@ int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error)
         bl_extra x = {.apply = apply_settled, .done = done_settled, .arg = a};
         rc = bl_publish_ex(b, &m, 1, true, (const uint8_t(*)[16])id, &x, NULL, NULL, perr,
                            sizeof(perr));
-        if (rc)
-            free(a);
+        if (rc) free(a);
     }
     json_decref(headers);
     json_decref(body);
@@ -107,8 +103,7 @@ static int find_dead(bl *b, bl_topic *dt, const uint8_t id[16], uint64_t *seq, u
                      size_t *len)
 {
     MDB_txn *txn;
-    if (store_read_begin(b->st, &txn) != 0)
-        return AH_EIO;
+    if (store_read_begin(b->st, &txn) != 0) return AH_EIO;
     MDB_cursor *cur;
     int found = AH_ENOTFOUND;
     if (mdb_cursor_open(txn, store_dbi(b->st, STORE_DB_EVENTS), &cur) == 0) {
@@ -117,14 +112,12 @@ static int find_dead(bl *b, bl_topic *dt, const uint8_t id[16], uint64_t *seq, u
         MDB_val k = {12, ek}, v;
         for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); r == 0;
              r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != 12 || store_rd32(k.mv_data) != dt->id)
-                break;
+            if (k.mv_size != 12 || store_rd32(k.mv_data) != dt->id) break;
             bl_event e;
             if (bl_event_decode(v.mv_data, v.mv_size, &e) == 0 && !memcmp(e.id, id, 16)) {
                 *seq = store_rd64((const uint8_t *)k.mv_data + 4);
                 *rec = malloc(v.mv_size);
-                if (*rec)
-                    memcpy(*rec, v.mv_data, v.mv_size);
+                if (*rec) memcpy(*rec, v.mv_data, v.mv_size);
                 *len = v.mv_size;
                 found = *rec ? 0 : AH_ENOMEM;
                 break;
@@ -154,16 +147,13 @@ static int apply_drop(MDB_txn *txn, void *arg)
     MDB_val tk = {strlen(a->topic), a->topic}, tv;
     topic_rec r;
     int rc = mdb_get(txn, store_dbi(st, STORE_DB_TOPICS), &tk, &tv);
-    if (rc)
-        return rc == MDB_NOTFOUND ? AH_ENOTFOUND : rc;
-    if (bl_topic_rec_decode(tv.mv_data, tv.mv_size, &r) < 0)
-        return MDB_CORRUPTED;
+    if (rc) return rc == MDB_NOTFOUND ? AH_ENOTFOUND : rc;
+    if (bl_topic_rec_decode(tv.mv_data, tv.mv_size, &r) < 0) return MDB_CORRUPTED;
     uint8_t ek[12];
     bl_event_key(ek, r.id, a->seq);
     MDB_val k = {12, ek};
     rc = mdb_del(txn, store_dbi(st, STORE_DB_EVENTS), &k, NULL);
-    if (rc)
-        return rc == MDB_NOTFOUND ? AH_ENOTFOUND : rc;
+    if (rc) return rc == MDB_NOTFOUND ? AH_ENOTFOUND : rc;
     bl_event e;
     if (bl_event_decode(a->rec, a->len, &e) == 0 && e.key) {
         uint8_t kk[4 + BUS_KEY_MAX + 1 + 8];
@@ -198,8 +188,7 @@ static void refresh(bl *b, const char *topic)
 {
     bl_topic *t = bl_topic_get(b, topic, false);
     MDB_txn *txn;
-    if (!t || store_read_begin(b->st, &txn) != 0)
-        return;
+    if (!t || store_read_begin(b->st, &txn) != 0) return;
     MDB_val k = {strlen(topic), (void *)topic}, v;
     topic_rec r;
     if (mdb_get(txn, store_dbi(b->st, STORE_DB_TOPICS), &k, &v) == 0 &&
@@ -211,10 +200,8 @@ static void refresh(bl *b, const char *topic)
 static void done_drop(int status, void *arg)
 {
     drop_arg *a = arg;
-    if (status == 0)
-        refresh(a->b, a->topic);
-    if (a->cb)
-        a->cb(a->ud, status);
+    if (status == 0) refresh(a->b, a->topic);
+    if (a->cb) a->cb(a->ud, status);
     free(a->rec);
     free(a);
 }
@@ -255,8 +242,7 @@ int bl_dlq_drop(bus *bb, const char *topic, const char *event_id, bus_done_cb cb
     bl *b = bl_of(bb);
     int rc;
     drop_arg *a = prepare(b, topic, event_id, cb, ud, err, errlen, &rc);
-    if (!a)
-        return rc;
+    if (!a) return rc;
     rc = store_write(b->st, apply_drop, done_drop, a);
     if (rc) {
         snprintf(err, errlen, "the store cannot take writes");
@@ -272,8 +258,7 @@ int bl_dlq_requeue(bus *bb, const char *topic, const char *event_id, bus_done_cb
     bl *b = bl_of(bb);
     int rc;
     drop_arg *a = prepare(b, topic, event_id, cb, ud, err, errlen, &rc);
-    if (!a)
-        return rc;
+    if (!a) return rc;
     bl_event e;
     if (bl_event_decode(a->rec, a->len, &e) < 0) {
         snprintf(err, errlen, "the dead letter is unreadable");
@@ -285,8 +270,8 @@ int bl_dlq_requeue(bus *bb, const char *topic, const char *event_id, bus_done_cb
     json_t *body = json_loadb(e.body, e.body_len, JSON_DECODE_ANY, NULL);
     char *key = e.key ? strndup(e.key, e.key_len) : NULL;
     /* The original goes back without the dead-letter annotations. */
-    const char *strip[] = {"x-dlq-topic",    "x-dlq-offset", "x-dlq-attempts",
-                           "x-dlq-error",    "x-dlq-consumer", "x-dlq-at"};
+    const char *strip[] = {"x-dlq-topic", "x-dlq-offset",   "x-dlq-attempts",
+                           "x-dlq-error", "x-dlq-consumer", "x-dlq-at"};
     for (size_t i = 0; headers && i < sizeof(strip) / sizeof(strip[0]); i++)
         json_object_del(headers, strip[i]);
     uint8_t id[1][16];

@@ -79,10 +79,8 @@ static int load_topic(MDB_txn *txn, store *st, const char *name, int64_t now, to
 {
     MDB_val k = {strlen(name), (void *)name}, v;
     int rc = mdb_get(txn, store_dbi(st, STORE_DB_TOPICS), &k, &v);
-    if (rc == 0)
-        return bl_topic_rec_decode(v.mv_data, v.mv_size, rec) == 0 ? 0 : MDB_CORRUPTED;
-    if (rc != MDB_NOTFOUND)
-        return rc;
+    if (rc == 0) return bl_topic_rec_decode(v.mv_data, v.mv_size, rec) == 0 ? 0 : MDB_CORRUPTED;
+    if (rc != MDB_NOTFOUND) return rc;
     memset(rec, 0, sizeof(*rec));
     rec->first_seq = rec->next_seq = 1;
     rec->created_ms = now;
@@ -117,8 +115,7 @@ static int append(MDB_txn *txn, pub_op *op, bl_pub_item *it, topic_rec *rec)
     bl_event_key(ek, rec->id, seq);
     MDB_val k = {12, ek}, v = {it->rec_len, it->rec};
     rc = mdb_put(txn, store_dbi(st, STORE_DB_EVENTS), &k, &v, MDB_NOOVERWRITE);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rec->count++;
     rec->bytes += it->rec_len;
     rec->last_ms = it->time_ms;
@@ -130,16 +127,14 @@ static int append(MDB_txn *txn, pub_op *op, bl_pub_item *it, topic_rec *rec)
         kk[4 + klen] = 0;
         store_be64(kk + 5 + klen, seq);
         MDB_val ik = {13 + klen, kk}, iv = {0, ""};
-        if ((rc = mdb_put(txn, store_dbi(st, STORE_DB_KEYS), &ik, &iv, 0)) != 0)
-            return rc;
+        if ((rc = mdb_put(txn, store_dbi(st, STORE_DB_KEYS), &ik, &iv, 0)) != 0) return rc;
     }
     if (it->idem) {
         uint8_t val[16];
         store_be64(val, seq);
         store_be64(val + 8, (uint64_t)it->time_ms);
         MDB_val ik = {idlen, idk}, iv = {16, val};
-        if ((rc = mdb_put(txn, store_dbi(st, STORE_DB_IDEMPOTENCY), &ik, &iv, 0)) != 0)
-            return rc;
+        if ((rc = mdb_put(txn, store_dbi(st, STORE_DB_IDEMPOTENCY), &ik, &iv, 0)) != 0) return rc;
     }
     it->seq = seq;
     it->dup = false;
@@ -157,8 +152,7 @@ static int apply_publish(MDB_txn *txn, void *arg)
         bl_pub_item *it = &op->items[i];
         topic_slot *ts = NULL;
         for (size_t s = 0; s < nslots && !ts; s++)
-            if (!strcmp(slots[s].name, it->topic))
-                ts = &slots[s];
+            if (!strcmp(slots[s].name, it->topic)) ts = &slots[s];
         if (!ts) {
             if (nslots == sizeof(slots) / sizeof(slots[0])) {
                 /* Flush the cache to make room. */
@@ -170,13 +164,11 @@ static int apply_publish(MDB_txn *txn, void *arg)
                     rc = mdb_put(txn, store_dbi(op->st, STORE_DB_TOPICS), &k, &v, 0);
                 }
                 nslots = 0;
-                if (rc)
-                    break;
+                if (rc) break;
             }
             ts = &slots[nslots];
             ts->name = it->topic;
-            if ((rc = load_topic(txn, op->st, it->topic, op->now_ms, &ts->rec)) != 0)
-                break;
+            if ((rc = load_topic(txn, op->st, it->topic, op->now_ms, &ts->rec)) != 0) break;
             nslots++;
         }
         it->topic_id = ts->rec.id;
@@ -188,8 +180,7 @@ static int apply_publish(MDB_txn *txn, void *arg)
         MDB_val k = {strlen(slots[s].name), (void *)slots[s].name}, v = {BL_TOPIC_REC_LEN, enc};
         rc = mdb_put(txn, store_dbi(op->st, STORE_DB_TOPICS), &k, &v, 0);
     }
-    if (!rc && op->extra.apply)
-        rc = op->extra.apply(txn, op->extra.arg);
+    if (!rc && op->extra.apply) rc = op->extra.apply(txn, op->extra.arg);
     return rc;
 }
 
@@ -218,53 +209,39 @@ static void done_publish(int status, void *arg)
         store_read_begin(b->st, &txn);
         for (size_t i = 0; i < op->n; i++) {
             bl_pub_item *it = &op->items[i];
-            if (offsets)
-                offsets[i] = it->seq;
-            if (dup)
-                dup[i] = it->dup;
+            if (offsets) offsets[i] = it->seq;
+            if (dup) dup[i] = it->dup;
             bl_topic *t = bl_topic_get(b, it->topic, true);
-            if (!t)
-                continue;
+            if (!t) continue;
             bool is_new = t->id == 0;
             if (is_new) {
                 t->id = it->topic_id;
                 ah_idmap_put(&b->topic_ids, t->id, t);
             }
-            if (txn)
-                refresh_topic(b, txn, t);
-            if (!it->dup)
-                bl_topic_count_rate(t, 1);
-            if (is_new && !b->closing)
-                bl_consumers_on_new_topic(b, t);
+            if (txn) refresh_topic(b, txn, t);
+            if (!it->dup) bl_topic_count_rate(t, 1);
+            if (is_new && !b->closing) bl_consumers_on_new_topic(b, t);
             bool seen = false;
             for (size_t k = 0; k < ntouched && !seen; k++)
                 seen = touched[k] == t;
-            if (!seen && ntouched < 16)
-                touched[ntouched++] = t;
+            if (!seen && ntouched < 16) touched[ntouched++] = t;
         }
-        if (txn)
-            store_read_end(b->st, txn);
+        if (txn) store_read_end(b->st, txn);
     }
-    if (op->extra.done)
-        op->extra.done(status, op->extra.arg);
-    if (op->cb)
-        op->cb(op->ud, status, offsets, dup, offsets && dup ? op->n : 0);
+    if (op->extra.done) op->extra.done(status, op->extra.arg);
+    if (op->cb) op->cb(op->ud, status, offsets, dup, offsets && dup ? op->n : 0);
     if (status == 0 && !b->closing)
         for (size_t k = 0; k < ntouched; k++)
             bl_pump_topic(b, touched[k]);
-    if (offsets != offs)
-        free(offsets);
-    if (dup != dups)
-        free(dup);
+    if (offsets != offs) free(offsets);
+    if (dup != dups) free(dup);
     free_op(op);
 }
 
 static bool headers_ok(const json_t *h)
 {
-    if (!h)
-        return true;
-    if (!json_is_object(h) || json_object_size(h) > 64)
-        return false;
+    if (!h) return true;
+    if (!json_is_object(h) || json_object_size(h) > 64) return false;
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)h, k, v) if (!json_is_string(v) || strlen(k) > 128) return false;
@@ -296,9 +273,8 @@ static int fill_item(bl *b, bl_pub_item *it, const bus_msg *m, bool reserved, co
      * was most of a publish's CPU time; see docs/benchmarks.md). */
     size_t blen = 0, hlen = 0;
     char *body = ah_json_dumps(m->body ? m->body : json_null(), &blen);
-    char *headers = m->headers && json_object_size(m->headers)
-                        ? ah_json_dumps(m->headers, &hlen)
-                        : NULL;
+    char *headers =
+        m->headers && json_object_size(m->headers) ? ah_json_dumps(m->headers, &hlen) : NULL;
     if (!body || (m->headers && json_object_size(m->headers) && !headers)) {
         free(body);
         free(headers);
@@ -316,10 +292,8 @@ static int fill_item(bl *b, bl_pub_item *it, const bus_msg *m, bool reserved, co
     /* Times never go backwards within a topic (offset_at relies on it). */
     bl_topic *t = bl_topic_get(b, m->topic, true);
     int64_t now = ah_now_ms();
-    if (t && t->last_time > now)
-        now = t->last_time;
-    if (t)
-        t->last_time = now;
+    if (t && t->last_time > now) now = t->last_time;
+    if (t) t->last_time = now;
     uint8_t idb[16];
     if (id)
         memcpy(idb, id, 16);
@@ -327,8 +301,8 @@ static int fill_item(bl *b, bl_pub_item *it, const bus_msg *m, bool reserved, co
         randombytes_buf(idb, sizeof(idb));
     memcpy(it->topic, m->topic, strlen(m->topic) + 1); /* topic_valid: <= TOPIC_MAX */
     it->time_ms = now;
-    it->rec = bl_event_encode(now, idb, m->key, headers ? headers : "", hlen, body, blen,
-                              &it->rec_len);
+    it->rec =
+        bl_event_encode(now, idb, m->key, headers ? headers : "", hlen, body, blen, &it->rec_len);
     it->key = m->key ? strdup(m->key) : NULL;
     it->idem = m->idempotency_key ? strdup(m->idempotency_key) : NULL;
     free(body);
@@ -363,8 +337,7 @@ int bl_publish_ex(bl *b, const bus_msg *msgs, size_t n, bool reserved, const uin
     op->n = n;
     op->window_ms = b->o.idempotency_window_ms;
     op->now_ms = ah_now_ms();
-    if (extra)
-        op->extra = *extra;
+    if (extra) op->extra = *extra;
     for (size_t i = 0; i < n; i++) {
         int rc = fill_item(b, &op->items[i], &msgs[i], reserved, ids ? ids[i] : NULL, err, errlen);
         if (rc) {

@@ -22,8 +22,8 @@ typedef struct ret_op {
     uint64_t max_count, max_bytes, max_age_ms;
     bool drop_unacked;
     int64_t now_ms;
-    uint64_t deleted;   /* result */
-    bool blocked;       /* result: a consumer held events back */
+    uint64_t deleted; /* result */
+    bool blocked;     /* result: a consumer held events back */
 } ret_op;
 
 /* The lowest position any consumer (open or not) has on this topic. */
@@ -31,8 +31,7 @@ static uint64_t min_position(MDB_txn *txn, store *st, uint32_t id)
 {
     uint64_t m = UINT64_MAX;
     MDB_cursor *cur;
-    if (mdb_cursor_open(txn, store_dbi(st, STORE_DB_CONSUMERS), &cur) != 0)
-        return 0;
+    if (mdb_cursor_open(txn, store_dbi(st, STORE_DB_CONSUMERS), &cur) != 0) return 0;
     MDB_val k, v;
     for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
          r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -41,8 +40,7 @@ static uint64_t min_position(MDB_txn *txn, store *st, uint32_t id)
             store_rd32(p + k.mv_size - 4) != id)
             continue;
         uint64_t pos = store_rd64(v.mv_data);
-        if (pos < m)
-            m = pos;
+        if (pos < m) m = pos;
     }
     mdb_cursor_close(cur);
     return m;
@@ -57,21 +55,17 @@ static int apply_retention(MDB_txn *txn, void *arg)
     MDB_val tk = {strlen(op->topic), op->topic}, tv;
     topic_rec r;
     int rc = mdb_get(txn, store_dbi(st, STORE_DB_TOPICS), &tk, &tv);
-    if (rc)
-        return rc == MDB_NOTFOUND ? 0 : rc;
-    if (bl_topic_rec_decode(tv.mv_data, tv.mv_size, &r) < 0)
-        return MDB_CORRUPTED;
+    if (rc) return rc == MDB_NOTFOUND ? 0 : rc;
+    if (bl_topic_rec_decode(tv.mv_data, tv.mv_size, &r) < 0) return MDB_CORRUPTED;
     uint64_t floor = op->drop_unacked ? UINT64_MAX : min_position(txn, st, r.id);
     MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, store_dbi(st, STORE_DB_EVENTS), &cur)) != 0)
-        return rc;
+    if ((rc = mdb_cursor_open(txn, store_dbi(st, STORE_DB_EVENTS), &cur)) != 0) return rc;
     uint8_t ek[12];
     bl_event_key(ek, r.id, r.first_seq);
     MDB_val k = {12, ek}, v;
     int got = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (got == 0 && op->deleted < SWEEP_MAX_DELETES) {
-        if (k.mv_size != 12 || store_rd32(k.mv_data) != r.id)
-            break;
+        if (k.mv_size != 12 || store_rd32(k.mv_data) != r.id) break;
         uint64_t seq = store_rd64((const uint8_t *)k.mv_data + 4);
         bl_event e;
         if (bl_event_decode(v.mv_data, v.mv_size, &e) < 0) {
@@ -81,8 +75,7 @@ static int apply_retention(MDB_txn *txn, void *arg)
         bool over = (op->max_count && r.count > op->max_count) ||
                     (op->max_bytes && r.bytes > op->max_bytes) ||
                     (op->max_age_ms && e.time_ms < op->now_ms - (int64_t)op->max_age_ms);
-        if (!over)
-            break;
+        if (!over) break;
         if (seq > floor) {
             op->blocked = true;
             break;
@@ -97,8 +90,7 @@ static int apply_retention(MDB_txn *txn, void *arg)
             MDB_val ik = {13 + e.key_len, kk};
             mdb_del(txn, store_dbi(st, STORE_DB_KEYS), &ik, NULL);
         }
-        if ((rc = mdb_cursor_del(cur, 0)) != 0)
-            break;
+        if ((rc = mdb_cursor_del(cur, 0)) != 0) break;
         r.count--;
         r.bytes -= len < r.bytes ? len : r.bytes;
         op->deleted++;
@@ -114,8 +106,7 @@ static int apply_retention(MDB_txn *txn, void *arg)
             r.first_seq = store_rd64((const uint8_t *)fk.mv_data + 4);
     }
     mdb_cursor_close(cur);
-    if (rc || !op->deleted)
-        return rc;
+    if (rc || !op->deleted) return rc;
     uint8_t enc[BL_TOPIC_REC_LEN];
     bl_topic_rec_encode(&r, enc);
     MDB_val nv = {BL_TOPIC_REC_LEN, enc};
@@ -162,18 +153,15 @@ static int apply_idem(MDB_txn *txn, void *arg)
     idem_op *op = arg;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, store_dbi(op->b->st, STORE_DB_IDEMPOTENCY), &cur);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     MDB_val k = {op->cursor_len, op->cursor}, v;
     int got = op->cursor_len ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
                              : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     size_t seen = 0;
     while (got == 0 && seen++ < IDEM_SWEEP_MAX) {
-        if (v.mv_size == 16 &&
-            op->now_ms - (int64_t)store_rd64((const uint8_t *)v.mv_data + 8) >
-                (int64_t)op->window_ms) {
-            if ((rc = mdb_cursor_del(cur, 0)) != 0)
-                break;
+        if (v.mv_size == 16 && op->now_ms - (int64_t)store_rd64((const uint8_t *)v.mv_data + 8) >
+                                   (int64_t)op->window_ms) {
+            if ((rc = mdb_cursor_del(cur, 0)) != 0) break;
             got = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
         } else {
             got = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -210,13 +198,10 @@ static void limits_for(bl *b, const char *topic, ret_op *op)
     const json_t *o;
     json_object_foreach((json_t *)over, pattern, o)
     {
-        if (!bl_pattern_matches(pattern, topic))
-            continue;
+        if (!bl_pattern_matches(pattern, topic)) continue;
         const json_t *v;
-        if ((v = json_object_get(o, "max_count")))
-            op->max_count = (uint64_t)json_integer_value(v);
-        if ((v = json_object_get(o, "max_bytes")))
-            op->max_bytes = (uint64_t)json_integer_value(v);
+        if ((v = json_object_get(o, "max_count"))) op->max_count = (uint64_t)json_integer_value(v);
+        if ((v = json_object_get(o, "max_bytes"))) op->max_bytes = (uint64_t)json_integer_value(v);
         if ((v = json_object_get(o, "max_age_s")))
             op->max_age_ms = (uint64_t)json_integer_value(v) * 1000u;
         op->drop_unacked = json_is_true(json_object_get(o, "drop_unacked"));
@@ -229,8 +214,7 @@ static int64_t oldest_time(bl *b, bl_topic *t)
 {
     MDB_txn *txn;
     int64_t when = INT64_MAX;
-    if (store_read_begin(b->st, &txn) != 0)
-        return when;
+    if (store_read_begin(b->st, &txn) != 0) return when;
     MDB_cursor *cur;
     if (mdb_cursor_open(txn, store_dbi(b->st, STORE_DB_EVENTS), &cur) == 0) {
         uint8_t ek[12];
@@ -248,26 +232,22 @@ static int64_t oldest_time(bl *b, bl_topic *t)
 
 void bl_retention_sweep(bl *b)
 {
-    if (b->sweeping || b->closing)
-        return;
+    if (b->sweeping || b->closing) return;
     size_t pos = 0;
     const char *name;
     void *v;
     while (strmap_next(&b->topics, &pos, &name, &v)) {
         bl_topic *t = v;
-        if (!t->id || !t->rec.count)
-            continue;
+        if (!t->id || !t->rec.count) continue;
         ret_op probe;
         limits_for(b, t->name, &probe);
         int64_t now = ah_now_ms();
         bool over = (probe.max_count && t->rec.count > probe.max_count) ||
                     (probe.max_bytes && t->rec.bytes > probe.max_bytes) ||
                     (probe.max_age_ms && oldest_time(b, t) < now - (int64_t)probe.max_age_ms);
-        if (!over)
-            continue;
+        if (!over) continue;
         ret_op *op = calloc(1, sizeof(*op));
-        if (!op)
-            return;
+        if (!op) return;
         *op = probe;
         op->b = b;
         op->now_ms = now;
@@ -280,14 +260,12 @@ void bl_retention_sweep(bl *b)
     }
     if (b->o.idempotency_window_ms) {
         idem_op *io = calloc(1, sizeof(*io));
-        if (!io)
-            return;
+        if (!io) return;
         io->b = b;
         io->now_ms = ah_now_ms();
         io->window_ms = b->o.idempotency_window_ms;
         memcpy(io->cursor, b->idem_cursor, b->idem_cursor_len);
         io->cursor_len = b->idem_cursor_len;
-        if (store_write(b->st, apply_idem, done_idem, io) != 0)
-            free(io);
+        if (store_write(b->st, apply_idem, done_idem, io) != 0) free(io);
     }
 }

@@ -24,11 +24,9 @@ uint64_t bl_topic_head(const bl_topic *t)
 bl_topic *bl_topic_get(bl *b, const char *name, bool create)
 {
     bl_topic *t = strmap_get(&b->topics, name);
-    if (t || !create)
-        return t;
+    if (t || !create) return t;
     t = calloc(1, sizeof(*t));
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     t->name = strdup(name);
     t->rec.first_seq = t->rec.next_seq = 1;
     if (!t->name || strmap_put(&b->topics, name, t) < 0) {
@@ -99,8 +97,7 @@ int bl_load_topics(bl *b, char *err, size_t errlen)
         t->rec = rec;
         t->last_time = rec.last_ms;
     }
-    if (!rc)
-        mdb_cursor_close(cur);
+    if (!rc) mdb_cursor_close(cur);
     store_read_end(b->st, txn);
     return rc;
 }
@@ -127,28 +124,26 @@ json_t *bl_topic_stats(bl *b, bl_topic *t)
     uint64_t head = bl_topic_head(t);
     json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:s,s:f,s:I}", "name", t->name, "first_offset",
                           (json_int_t)t->rec.first_seq, "last_offset", (json_int_t)head, "depth",
-                          (json_int_t)t->rec.count, "bytes", (json_int_t)t->rec.bytes,
-                          "created_at", created, "rate_per_s", rate_per_s(t), "published",
+                          (json_int_t)t->rec.count, "bytes", (json_int_t)t->rec.bytes, "created_at",
+                          created, "rate_per_s", rate_per_s(t), "published",
                           (json_int_t)t->published_total);
     json_object_set_new(o, "last_event_at", t->rec.count ? json_string(last) : json_null());
     json_t *cons = json_array();
     uint64_t oldest = 0;
     for (size_t i = 0; i < t->nsubs; i++) {
         bl_ctopic *ct = t->subs[i];
-        json_array_append_new(
-            cons, json_pack("{s:s,s:I,s:I,s:i,s:i}", "consumer", ct->c->name, "position",
-                            (json_int_t)ct->floor, "lag",
-                            (json_int_t)(head > ct->floor ? head - ct->floor : 0), "in_flight",
-                            (int)ct->inflight, "retrying", (int)ct->retrying));
-        if (ct->floor < head && (!oldest || ct->floor + 1 < oldest))
-            oldest = ct->floor + 1;
+        json_array_append_new(cons, json_pack("{s:s,s:I,s:I,s:i,s:i}", "consumer", ct->c->name,
+                                              "position", (json_int_t)ct->floor, "lag",
+                                              (json_int_t)(head > ct->floor ? head - ct->floor : 0),
+                                              "in_flight", (int)ct->inflight, "retrying",
+                                              (int)ct->retrying));
+        if (ct->floor < head && (!oldest || ct->floor + 1 < oldest)) oldest = ct->floor + 1;
     }
     json_object_set_new(o, "consumers", cons);
     json_t *ou = json_null();
     if (oldest && t->id) {
         MDB_txn *txn;
-        if (oldest < t->rec.first_seq)
-            oldest = t->rec.first_seq;
+        if (oldest < t->rec.first_seq) oldest = t->rec.first_seq;
         if (store_read_begin(b->st, &txn) == 0) {
             char ts[40];
             ah_rfc3339_ms(event_time(b, txn, t->id, oldest), ts, sizeof(ts));
@@ -174,10 +169,8 @@ json_t *bl_topics(bus *bb)
     const char *name;
     void *val;
     while (v && strmap_next(&b->topics, &pos, &name, &val))
-        if (((bl_topic *)val)->id)
-            v[k++] = bl_topic_stats(b, val);
-    if (k)
-        qsort(v, k, sizeof(*v), cmp_names);
+        if (((bl_topic *)val)->id) v[k++] = bl_topic_stats(b, val);
+    if (k) qsort(v, k, sizeof(*v), cmp_names);
     json_t *arr = json_array();
     for (size_t i = 0; i < k; i++)
         json_array_append_new(arr, v[i]);
@@ -216,8 +209,7 @@ int bl_read(bus *bb, const char *topic, uint64_t from, size_t limit, const char 
         snprintf(err, errlen, "no topic \"%s\"", topic);
         return AH_ENOTFOUND;
     }
-    if (from < t->rec.first_seq)
-        from = t->rec.first_seq;
+    if (from < t->rec.first_seq) from = t->rec.first_seq;
     MDB_txn *txn;
     int rc = store_read_begin(b->st, &txn);
     if (rc) {
@@ -241,12 +233,10 @@ int bl_read(bus *bb, const char *topic, uint64_t from, size_t limit, const char 
             for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
                  r == 0 && json_array_size(arr) < limit;
                  r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                if (k.mv_size != plen + 8 || memcmp(k.mv_data, ik, plen) != 0)
-                    break;
+                if (k.mv_size != plen + 8 || memcmp(k.mv_data, ik, plen) != 0) break;
                 uint64_t seq = store_rd64((const uint8_t *)k.mv_data + plen);
                 json_t *e = event_at(b, txn, t, seq);
-                if (e)
-                    json_array_append_new(arr, e);
+                if (e) json_array_append_new(arr, e);
                 last = seq;
             }
             mdb_cursor_close(cur);
@@ -258,8 +248,7 @@ int bl_read(bus *bb, const char *topic, uint64_t from, size_t limit, const char 
         MDB_val k = {12, ek}, v;
         for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
              r == 0 && json_array_size(arr) < limit; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != 12 || store_rd32(k.mv_data) != t->id)
-                break;
+            if (k.mv_size != 12 || store_rd32(k.mv_data) != t->id) break;
             uint64_t seq = store_rd64((const uint8_t *)k.mv_data + 4);
             bl_event e;
             if (bl_event_decode(v.mv_data, v.mv_size, &e) == 0)
@@ -278,12 +267,10 @@ int bl_offset_at(bus *bb, const char *topic, int64_t time_ms, uint64_t *offset)
 {
     bl *b = bl_of(bb);
     bl_topic *t = bl_topic_get(b, topic, false);
-    if (!t || !t->id)
-        return AH_ENOTFOUND;
+    if (!t || !t->id) return AH_ENOTFOUND;
     MDB_txn *txn;
     int rc = store_read_begin(b->st, &txn);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     MDB_cursor *cur;
     rc = mdb_cursor_open(txn, store_dbi(b->st, STORE_DB_EVENTS), &cur);
     if (rc) {
@@ -333,14 +320,12 @@ static void on_timer(uv_timer_t *h)
 static int bl_open(bus *bb, ah_loop *loop, store *st, const bus_opts *o, char *err, size_t errlen)
 {
     bl *b = calloc(1, sizeof(*b));
-    if (!b)
-        return AH_ENOMEM;
+    if (!b) return AH_ENOMEM;
     b->bus = bb;
     b->loop = loop;
     b->st = st;
     b->o = *o;
-    if (!b->o.max_event_bytes)
-        b->o.max_event_bytes = 1u << 20;
+    if (!b->o.max_event_bytes) b->o.max_event_bytes = 1u << 20;
     strmap_init(&b->topics);
     strmap_init(&b->consumers);
     ah_idmap_init(&b->topic_ids);
@@ -379,8 +364,7 @@ static void free_handle(uv_handle_t *h)
 static void bl_close(bus *bb)
 {
     bl *b = bl_of(bb);
-    if (!b || b->closing)
-        return;
+    if (!b || b->closing) return;
     bl_flush_positions(b);
     b->closing = true;
     uv_timer_stop(b->timer);

@@ -47,17 +47,17 @@ typedef struct ah_timer ah_timer; /* a timer started with timer_start */
 /* Error codes: 0 is success, failures are negative. ah_strerror() names them. */
 enum {
     AH_OK = 0,
-    AH_EINVAL = -1,    /* invalid argument */
-    AH_ENOMEM = -2,    /* out of memory */
-    AH_ENOTFOUND = -3, /* no such key, topic, action */
-    AH_EDENIED = -4,   /* refused by the host's policy (manifest, allowlist) */
-    AH_ETOOBIG = -5,   /* over a size limit */
-    AH_ETIMEDOUT = -6, /* deadline passed */
-    AH_EIO = -7,       /* the host or the store failed */
-    AH_EBUSY = -8,     /* too many requests in flight */
-    AH_ENOSPC = -9,    /* the store is full */
-    AH_ECLOSED = -10,  /* the instance is shutting down */
-    AH_EPROTO = -11,   /* protocol error */
+    AH_EINVAL = -1,        /* invalid argument */
+    AH_ENOMEM = -2,        /* out of memory */
+    AH_ENOTFOUND = -3,     /* no such key, topic, action */
+    AH_EDENIED = -4,       /* refused by the host's policy (manifest, allowlist) */
+    AH_ETOOBIG = -5,       /* over a size limit */
+    AH_ETIMEDOUT = -6,     /* deadline passed */
+    AH_EIO = -7,           /* the host or the store failed */
+    AH_EBUSY = -8,         /* too many requests in flight */
+    AH_ENOSPC = -9,        /* the store is full */
+    AH_ECLOSED = -10,      /* the instance is shutting down */
+    AH_EPROTO = -11,       /* protocol error */
     AH_EUNSUPPORTED = -12, /* the host does not offer this service */
 };
 
@@ -77,23 +77,23 @@ typedef enum ah_metric_kind {
 /* An event delivered from the bus. Owned by the runtime; valid until the
  * plugin acks or nacks it (which may be long after on_event returns). */
 typedef struct ah_event {
-    uint32_t size;          /* sizeof(ah_event) as built by the runtime */
-    const char *topic;      /* e.g. "message.in" */
-    const char *key;        /* ordering key (a conversation id), or NULL */
-    const char *id;         /* the event's id, stable across redeliveries */
-    uint64_t offset;        /* position in its topic */
-    int64_t time_ms;        /* publish time, Unix milliseconds */
-    uint32_t attempt;       /* 1 on first delivery */
-    const json_t *headers;  /* object, borrowed */
-    const json_t *body;     /* any JSON value, borrowed */
+    uint32_t size;         /* sizeof(ah_event) as built by the runtime */
+    const char *topic;     /* e.g. "message.in" */
+    const char *key;       /* ordering key (a conversation id), or NULL */
+    const char *id;        /* the event's id, stable across redeliveries */
+    uint64_t offset;       /* position in its topic */
+    int64_t time_ms;       /* publish time, Unix milliseconds */
+    uint32_t attempt;      /* 1 on first delivery */
+    const json_t *headers; /* object, borrowed */
+    const json_t *body;    /* any JSON value, borrowed */
 } ah_event;
 
 /* Options for publish; NULL means all defaults. */
 typedef struct ah_publish_opts {
-    uint32_t size;                /* sizeof(ah_publish_opts) */
-    const char *key;              /* ordering key, or NULL */
-    const char *idempotency_key;  /* a repeat returns the first offset, or NULL */
-    const json_t *headers;        /* object of strings, borrowed, or NULL */
+    uint32_t size;               /* sizeof(ah_publish_opts) */
+    const char *key;             /* ordering key, or NULL */
+    const char *idempotency_key; /* a repeat returns the first offset, or NULL */
+    const json_t *headers;       /* object of strings, borrowed, or NULL */
 } ah_publish_opts;
 
 /* An HTTP request made through the host's egress broker.
@@ -110,14 +110,14 @@ typedef struct ah_publish_opts {
  * it), honouring Retry-After. A stream is never retried once a chunk went
  * to on_chunk. ah_http_response.retries says how many were made. */
 typedef struct ah_http_request {
-    uint32_t size;                /* sizeof(ah_http_request) */
-    const char *method;           /* "GET", "POST", ... */
-    const char *url;              /* must match the manifest's egress allowlist */
-    const char *const *headers;   /* NULL-terminated "Name: value" strings, or NULL */
-    const void *body;             /* request body, or NULL */
+    uint32_t size;              /* sizeof(ah_http_request) */
+    const char *method;         /* "GET", "POST", ... */
+    const char *url;            /* must match the manifest's egress allowlist */
+    const char *const *headers; /* NULL-terminated "Name: value" strings, or NULL */
+    const void *body;           /* request body, or NULL */
     size_t body_len;
-    uint32_t timeout_ms;          /* total deadline, retries included; 0: the host default */
-    uint32_t flags;               /* AH_HTTP_* */
+    uint32_t timeout_ms; /* total deadline, retries included; 0: the host default */
+    uint32_t flags;      /* AH_HTTP_* */
     /* Streaming: called for each chunk of a 2xx response body as it
      * arrives, before the completion callback. A non-2xx response's body is
      * not streamed: it arrives whole in the completion. May be NULL. */
@@ -136,15 +136,15 @@ typedef struct ah_http_request {
  * cut mid-response: status may be set and chunks may have arrived), "tls",
  * "invalid" (a malformed request), "redirects" (too many), "unsupported". */
 typedef struct ah_http_response {
-    uint32_t size;                /* sizeof(ah_http_response) */
-    int status;                   /* HTTP status, or 0 if no response */
-    int error;                    /* 0, or an AH_E* code */
-    const char *error_code;       /* stable code ("refused", "timeout", ...), or NULL */
-    const char *error_message;    /* human-readable, or NULL */
-    const json_t *headers;        /* object: lower-case name -> string */
-    const void *body;             /* whole body unless streamed */
+    uint32_t size;             /* sizeof(ah_http_response) */
+    int status;                /* HTTP status, or 0 if no response */
+    int error;                 /* 0, or an AH_E* code */
+    const char *error_code;    /* stable code ("refused", "timeout", ...), or NULL */
+    const char *error_message; /* human-readable, or NULL */
+    const json_t *headers;     /* object: lower-case name -> string */
+    const void *body;          /* whole body unless streamed */
     size_t body_len;
-    uint32_t retries;             /* how many retries the broker made */
+    uint32_t retries; /* how many retries the broker made */
 } ah_http_response;
 
 /* One item of a kv_scan page. */
@@ -189,8 +189,8 @@ typedef struct ah_host {
 
     /* Publish `body` (borrowed) to `topic`, which the manifest must declare.
      * The callback runs once the event is durable, with its offset. */
-    int (*publish)(ah_ctx *ctx, const char *topic, const json_t *body,
-                   const ah_publish_opts *opts, ah_publish_cb cb, void *ud);
+    int (*publish)(ah_ctx *ctx, const char *topic, const json_t *body, const ah_publish_opts *opts,
+                   ah_publish_cb cb, void *ud);
 
     /* Answer a call. reply steals `result` (may be NULL for null). After
      * either function the call handle is freed. */
@@ -220,8 +220,8 @@ typedef struct ah_host {
 
     /* Timers on the plugin's loop. repeat_ms 0 means one-shot; a one-shot
      * timer is freed after its callback. timer_stop frees a timer. */
-    ah_timer *(*timer_start)(ah_ctx *ctx, uint64_t after_ms, uint64_t repeat_ms,
-                             ah_timer_cb cb, void *ud);
+    ah_timer *(*timer_start)(ah_ctx *ctx, uint64_t after_ms, uint64_t repeat_ms, ah_timer_cb cb,
+                             void *ud);
     void (*timer_stop)(ah_ctx *ctx, ah_timer *timer);
 
     /* ---- ABI 1.1 (check with AH_HOST_HAS) ---- */
@@ -240,7 +240,7 @@ typedef struct ah_host {
 } ah_host;
 
 /* True when the host table offers `member` (newer members need this check). */
-#define AH_HOST_HAS(host, member)                                                                \
+#define AH_HOST_HAS(host, member)                                                                  \
     ((host)->size >= offsetof(ah_host, member) + sizeof(((const ah_host *)0)->member))
 
 /* The descriptor every plugin exports. */
@@ -277,10 +277,11 @@ typedef struct ah_plugin {
 /* Define the plugin's descriptor:
  *   AH_PLUGIN(.name = "echo", .version = "1.0.0", .init = echo_init, ...);
  */
-#define AH_PLUGIN(...)                                                                           \
-    AH_EXPORT const ah_plugin agenthost_plugin = {                                               \
-        .abi_major = AH_ABI_MAJOR, .abi_minor = AH_ABI_MINOR, .size = sizeof(ah_plugin),         \
-        __VA_ARGS__}
+#define AH_PLUGIN(...)                                                                             \
+    AH_EXPORT const ah_plugin agenthost_plugin = {.abi_major = AH_ABI_MAJOR,                       \
+                                                  .abi_minor = AH_ABI_MINOR,                       \
+                                                  .size = sizeof(ah_plugin),                       \
+                                                  __VA_ARGS__}
 
 #define AH_PLUGIN_SYMBOL "agenthost_plugin"
 

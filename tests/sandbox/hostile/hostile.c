@@ -422,7 +422,8 @@ static void crash(result *r)
         breach(r, "core dumps can be enabled (hard limit %llu)", (unsigned long long)rl.rlim_max);
     rl.rlim_cur = 0;
     setrlimit(RLIMIT_CORE, &rl);
-    *(volatile int *)(uintptr_t)8 = 1;
+    int *volatile bad = (int *)(uintptr_t)8; /* opaque to the optimiser */
+    *bad = 1;
 }
 
 static void never_answer(result *r)
