@@ -114,6 +114,7 @@ static void violation(run *r, const char *why)
 /* ---- sending ------------------------------------------------------------ */
 
 static void on_ipc(uv_poll_t *h, int status, int events);
+static void drain_log(run *r);
 
 static void watch(run *r)
 {
@@ -427,7 +428,12 @@ static void on_ipc(uv_poll_t *h, int status, int events)
     if (events & UV_WRITABLE) {
         if (flush_outq(r) < 0) run_kill(r, NULL);
     }
-    if (events & UV_READABLE) read_frames(r);
+    if (events & UV_READABLE) {
+        /* What the plugin wrote to stderr before sending a frame is in the
+         * pipe already: log it first, so its log keeps the plugin's order. */
+        drain_log(r);
+        read_frames(r);
+    }
 }
 
 /* ---- logs and violations ------------------------------------------------- */

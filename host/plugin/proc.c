@@ -151,10 +151,10 @@ static int read_stat(const char *pid, long *ppid, unsigned long long *rss_pages)
     return 0;
 }
 
-unsigned long long proc_rss(pid_t pid)
+void proc_rss_trees(const pid_t *roots, size_t nroots, unsigned long long *out)
 {
     /* A confined instance is three processes (the runner, the init of its
-     * pid namespace and the plugin process, docs/adr/0009): count the
+     * pid namespace and the plugin process, docs/adr/0009): count each
      * runner and its descendants. */
     enum { MAX = 4096 };
     static long pids[MAX], ppids[MAX];
@@ -167,16 +167,19 @@ unsigned long long proc_rss(pid_t pid)
         if (read_stat(e->d_name, &ppids[n], &rss[n]) == 0) pids[n++] = atol(e->d_name);
     }
     if (d) closedir(d);
-    unsigned long long pages = 0;
-    long tree[16];
-    size_t nt = 0;
-    tree[nt++] = pid;
-    for (size_t t = 0; t < nt; t++)
-        for (size_t i = 0; i < n; i++) {
-            if (pids[i] == tree[t])
-                pages += rss[i];
-            else if (ppids[i] == tree[t] && nt < sizeof(tree) / sizeof(tree[0]))
-                tree[nt++] = pids[i];
-        }
-    return pages * (unsigned long long)sysconf(_SC_PAGESIZE);
+    long page = sysconf(_SC_PAGESIZE);
+    for (size_t r = 0; r < nroots; r++) {
+        unsigned long long pages = 0;
+        long tree[16];
+        size_t nt = 0;
+        tree[nt++] = roots[r];
+        for (size_t t = 0; t < nt; t++)
+            for (size_t i = 0; i < n; i++) {
+                if (pids[i] == tree[t])
+                    pages += rss[i];
+                else if (ppids[i] == tree[t] && nt < sizeof(tree) / sizeof(tree[0]))
+                    tree[nt++] = pids[i];
+            }
+        out[r] = pages * (unsigned long long)page;
+    }
 }

@@ -39,8 +39,9 @@ int proc_reap(proc_handle *p, int *status);
 /* Close the host's fds (not the pid). */
 void proc_close_fds(proc_handle *p);
 
-/* Resident set size in bytes of pid and its descendants (a confined
- * runner and the processes of its pid namespace), or 0. */
-unsigned long long proc_rss(pid_t pid);
+/* Resident memory, in bytes, of each root process and its descendants (a
+ * confined instance is three processes), in one pass over /proc: out[i]
+ * for roots[i], 0 when gone. */
+void proc_rss_trees(const pid_t *roots, size_t n, unsigned long long *out);
 
 #endif

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #define TICK_MS 100
+#define RSS_EVERY_MS 2000 /* a pass over /proc measures every instance's memory */
 
 static const char *const state_names[] = {
     [INST_STOPPED] = "stopped",   [INST_STARTING] = "starting", [INST_READY] = "ready",
@@ -262,14 +263,33 @@ void sup_on_ready(instance *inst)
     log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
     log_write("host", LOG_INFO, "supervisor", &c, NULL, "instance %s ready (pid %d)", inst->id,
               inst->pid);
+    s->rss_at_ms = 0; /* measure the new process at the next tick */
     set_state(inst, INST_READY);
     if (s->listener.on_ready) s->listener.on_ready(s->listener_ud, inst);
+}
+
+/* One pass over /proc for every running instance, not one per request. */
+static void measure_memory(supervisor *s, uint64_t now)
+{
+    if (now - s->rss_at_ms < RSS_EVERY_MS || !s->n) return;
+    s->rss_at_ms = now;
+    pid_t *pids = calloc(s->n, sizeof(*pids));
+    unsigned long long *rss = calloc(s->n, sizeof(*rss));
+    size_t k = 0;
+    for (size_t i = 0; pids && rss && i < s->n; i++)
+        if (s->v[i]->pid > 0) pids[k++] = s->v[i]->pid;
+    if (k) proc_rss_trees(pids, k, rss);
+    for (size_t i = 0, j = 0; pids && rss && i < s->n; i++)
+        s->v[i]->rss_bytes = s->v[i]->pid > 0 && j < k ? rss[j++] : 0;
+    free(pids);
+    free(rss);
 }
 
 static void on_tick(uv_timer_t *t)
 {
     supervisor *s = t->data;
     uint64_t now = ah_mono_ms();
+    measure_memory(s, now);
     for (size_t i = 0; i < s->n; i++) {
         instance *inst = s->v[i];
         if (inst->cur) run_check_deadlines(inst->cur, now);
@@ -678,7 +698,7 @@ json_t *instance_status(const instance *inst)
     json_object_set_new(o, "last_error",
                         inst->last_error[0] ? json_string(inst->last_error) : json_null());
     json_object_set_new(o, "rss_bytes",
-                        json_integer(inst->pid > 0 ? (json_int_t)proc_rss(inst->pid) : 0));
+                        json_integer(inst->pid > 0 ? (json_int_t)inst->rss_bytes : 0));
     json_object_set_new(o, "confinement",
                         inst->confinement ? json_deep_copy(inst->confinement) : json_null());
     if (inst->started_at_ms) {
@@ -731,6 +751,8 @@ int instance_enable(instance *inst, char *err, size_t errlen)
     if (inst->state == INST_DISABLED) {
         set_state(inst, INST_STOPPED);
         start_instance(inst);
+    } else if (inst->state == INST_STOPPING) {
+        inst->restart_requested = true; /* a disable still stopping it: start once down */
     }
     return 0;
 }

@@ -88,6 +88,7 @@ struct instance {
     json_t *confinement; /* as the runner reported it in HELLO */
     int pending_closes;
     int pid;
+    unsigned long long rss_bytes; /* refreshed by the tick, see RSS_EVERY_MS */
     uv_timer_t restart_timer;
     uv_timer_t kill_timer;
 };
@@ -112,6 +113,7 @@ struct supervisor {
     void *stop_ud;
     bool stopping_all;
     int pending_closes; /* handles closing in supervisor_free */
+    uint64_t rss_at_ms; /* last memory measurement */
 };
 
 /* instance.c */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct echo {
@@ -203,6 +204,15 @@ static int echo_health(ah_ctx *ctx)
 static void echo_shutdown(ah_ctx *ctx)
 {
     E.host->log(ctx, AH_LOG_INFO, "echo stopping after %ld calls", E.calls);
+    /* Diagnostics: a slow stop (a clock loop: the sandbox allows clocks). */
+    json_int_t ms = json_integer_value(json_object_get(E.config, "shutdown_delay_ms"));
+    if (E.diagnostics && ms > 0) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+    }
 }
 
 AH_PLUGIN(.name = "echo", .version = "1.0.0", .init = echo_init, .on_event = echo_event,

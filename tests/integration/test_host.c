@@ -27,6 +27,8 @@ static const char *config_json =
     "  {\"id\": \"echo-q\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true},"
     "   \"restart\": {\"max_crashes\": 3, \"window_s\": 60, \"backoff_ms\": 20,"
     "                \"max_backoff_ms\": 100}},"
+    "  {\"id\": \"echo-s\", \"plugin\": \"echo\","
+    "   \"config\": {\"diagnostics\": true, \"shutdown_delay_ms\": 400}},"
     "  {\"id\": \"abi2\", \"plugin\": \"abi2\"},"
     "  {\"id\": \"ghost\", \"plugin\": \"not-installed\"}"
     "]}";
@@ -321,6 +323,25 @@ static void test_disable_stops_and_enable_starts(void **state)
 }
 
 /* Runner processes whose command line names this host's pid. */
+static void test_restart_disable_enable_in_quick_succession_ends_ready(void **state)
+{
+    (void)state;
+    /* echo-s takes 400 ms to stop: disable and enable arrive while it stops. */
+    assert_true(th_wait_state(&H, "echo-s", "ready", 10000));
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-s/restart", "", NULL, NULL), 202);
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-s/disable", "", NULL, NULL), 202);
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-s/enable", "", NULL, NULL), 202);
+    assert_true(th_wait_state(&H, "echo-s", "ready", 10000));
+    th_sleep_ms(300);
+    assert_string_equal(th_state(&H, "echo-s"), "ready");
+    /* And a disable that arrives last wins. */
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-s/restart", "", NULL, NULL), 202);
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-s/disable", "", NULL, NULL), 202);
+    assert_true(th_wait_state(&H, "echo-s", "disabled", 10000));
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-s/enable", "", NULL, NULL), 202);
+    assert_true(th_wait_state(&H, "echo-s", "ready", 10000));
+}
+
 static int runners_alive(pid_t host)
 {
     char marker[64];
@@ -378,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_bad_manifest_is_reported_and_the_others_run),
         cmocka_unit_test(test_other_abi_major_is_refused_naming_both_versions),
         cmocka_unit_test(test_disable_stops_and_enable_starts),
+        cmocka_unit_test(test_restart_disable_enable_in_quick_succession_ends_ready),
         cmocka_unit_test(test_clean_shutdown_stops_every_instance),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
