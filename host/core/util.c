@@ -104,6 +104,23 @@ fail : {
 }
 }
 
+const char *ah_next_line(const char *text, size_t len, size_t *pos, int *line, size_t *n)
+{
+    while (*pos < len) {
+        const char *start = text + *pos;
+        const char *nl = memchr(start, '\n', len - *pos);
+        size_t k = nl ? (size_t)(nl - start) : len - *pos;
+        *pos += k + (nl ? 1 : 0);
+        (*line)++;
+        for (size_t i = 0; i < k; i++)
+            if (start[i] != ' ' && start[i] != '\t' && start[i] != '\r') {
+                *n = k;
+                return start;
+            }
+    }
+    return NULL;
+}
+
 int ah_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
     char tmp[4096];

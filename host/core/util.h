@@ -25,6 +25,12 @@ int ah_mkdir_p(const char *path, unsigned mode);
  * Returns a malloc'd buffer or NULL with errno set. */
 char *ah_read_file(const char *path, size_t max, size_t *len);
 
+/* The next line of text[0..len) holding more than blanks, from *pos on
+ * (JSON Lines files). Advances *pos past it and *line by every line read.
+ * Returns the line's start with its length in *n (no newline), or NULL at
+ * the end of the text. */
+const char *ah_next_line(const char *text, size_t len, size_t *pos, int *line, size_t *n);
+
 /* Write a file atomically (tmp + fsync + rename) with mode. 0 or -1. */
 int ah_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 

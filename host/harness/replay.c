@@ -243,16 +243,8 @@ int replay_parse(const char *path, const char *text, size_t len, replay **out, c
     }
     size_t cap = 0;
     int line = 0;
-    for (size_t pos = 0; pos < len;) {
-        const char *start = text + pos;
-        const char *nl = memchr(start, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - start) : len - pos;
-        pos += n + (nl ? 1 : 0);
-        line++;
-        size_t k = 0;
-        while (k < n && (start[k] == ' ' || start[k] == '\t' || start[k] == '\r'))
-            k++;
-        if (k == n) continue;
+    size_t pos = 0, n;
+    for (const char *start; (start = ah_next_line(text, len, &pos, &line, &n));) {
         if (r->n == REPLAY_MAX_ENTRIES) {
             replay_free(r);
             return fail(err, errlen, path, line, "more than %d entries", REPLAY_MAX_ENTRIES);

@@ -199,16 +199,8 @@ int script_parse(const char *path, const char *text, size_t len, const manifest 
     size_t cap = 0;
     uint64_t events = 0;
     int line = 0;
-    for (size_t pos = 0; pos < len;) {
-        const char *start = text + pos;
-        const char *nl = memchr(start, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - start) : len - pos;
-        pos += n + (nl ? 1 : 0);
-        line++;
-        size_t k = 0;
-        while (k < n && (start[k] == ' ' || start[k] == '\t' || start[k] == '\r'))
-            k++;
-        if (k == n) continue;
+    size_t pos = 0, n;
+    for (const char *start; (start = ah_next_line(text, len, &pos, &line, &n));) {
         if (out->n == SCRIPT_MAX_ITEMS) {
             script_free(out);
             return fail(err, errlen, path, line, "more than %d items", SCRIPT_MAX_ITEMS);

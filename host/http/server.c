@@ -206,19 +206,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- answering ------------------------------------------------------------ */
 
-void http_respond(http_req *r, int status, const char *content_type, const void *body, size_t len,
-                  const char *const *headers)
+/* The headers every answer carries, then the handler's own "Name: value"
+ * lines. */
+static void add_headers(http_req *r, const char *content_type, const char *const *headers)
 {
-    if (r->answered) return;
-    r->answered = true;
-    r->status = status;
-    r->response_bytes = len;
-    if (r->done) {
-        req_free(r); /* the client left before the answer */
-        return;
-    }
-    r->response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!r->response) return;
     if (content_type) MHD_add_response_header(r->response, "Content-Type", content_type);
     MHD_add_response_header(r->response, "X-Request-Id", r->id);
     MHD_add_response_header(r->response, "X-Content-Type-Options", "nosniff");
@@ -233,11 +224,34 @@ void http_respond(http_req *r, int status, const char *content_type, const void 
             v++;
         MHD_add_response_header(r->response, name, v);
     }
+}
+
+/* A handler that answered asynchronously: MHD acts on a resume only inside
+ * MHD_run, hence the kick. */
+static void resume_answered(http_req *r)
+{
     if (r->suspended) {
         r->suspended = false;
         MHD_resume_connection(r->conn);
-        kick(r->srv); /* MHD acts on a resume only inside MHD_run */
+        kick(r->srv);
     }
+}
+
+void http_respond(http_req *r, int status, const char *content_type, const void *body, size_t len,
+                  const char *const *headers)
+{
+    if (r->answered) return;
+    r->answered = true;
+    r->status = status;
+    r->response_bytes = len;
+    if (r->done) {
+        req_free(r); /* the client left before the answer */
+        return;
+    }
+    r->response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r->response) return;
+    add_headers(r, content_type, headers);
+    resume_answered(r);
 }
 
 void http_respond_json(http_req *r, int status, json_t *body)
@@ -317,26 +331,9 @@ void http_respond_stream(http_req *r, int status, const char *content_type,
     r->response =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, r, NULL);
     if (!r->response) return;
-    MHD_add_response_header(r->response, "Content-Type", content_type);
-    MHD_add_response_header(r->response, "X-Request-Id", r->id);
-    MHD_add_response_header(r->response, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r->response, "Cache-Control", "no-store");
+    add_headers(r, content_type, headers);
     MHD_add_response_header(r->response, "X-Accel-Buffering", "no");
-    for (const char *const *h = headers; h && *h; h++) {
-        const char *colon = strchr(*h, ':');
-        if (!colon) continue;
-        char name[128];
-        snprintf(name, sizeof(name), "%.*s", (int)(colon - *h), *h);
-        const char *v = colon + 1;
-        while (*v == ' ')
-            v++;
-        MHD_add_response_header(r->response, name, v);
-    }
-    if (r->suspended) {
-        r->suspended = false;
-        MHD_resume_connection(r->conn);
-        kick(r->srv);
-    }
+    resume_answered(r);
 }
 
 int http_stream_write(http_req *r, const void *data, size_t len)
