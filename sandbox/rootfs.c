@@ -10,6 +10,12 @@
  * (symlinks become symlinks in the new root) and each file or directory
  * to expose is cloned as a detached read-only mount (open_tree); then the
  * tmpfs is mounted, the skeleton made and the clones attached.
+ *
+ * A runner started as root plans before it enters the user namespace,
+ * while it can still reach every path: once inside, its identity outside
+ * is the unprivileged one, which cannot search a 0700 directory above the
+ * plugin (root's home, a private checkout). The detached clones it holds
+ * are attached inside the new mount namespace all the same.
  */
 #include "sandbox_priv.h"
 
@@ -203,15 +209,14 @@ static int build(plan *pl)
     return 0;
 }
 
-int rootfs_enter(const sb_paths *paths, char *err, size_t errlen)
+static plan pl; /* large; the runner builds one root */
+static bool have_plan;
+
+int rootfs_plan(const sb_paths *paths, char *err, size_t errlen)
 {
-    static plan pl; /* large; the runner builds one root */
     memset(&pl, 0, sizeof(pl));
     pl.err = err;
     pl.errlen = errlen;
-    /* Nothing done here may propagate back to the host's mounts. */
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        return fail(&pl, "make private", "/");
     /* Directories first, so files inside them are not planned twice. */
     for (int dirs = 1; dirs >= 0; dirs--)
         for (size_t i = 0; i < paths->n; i++)
@@ -219,6 +224,31 @@ int rootfs_enter(const sb_paths *paths, char *err, size_t errlen)
                 plan_free(&pl);
                 return -1;
             }
+    have_plan = true;
+    return 0;
+}
+
+void rootfs_discard(void)
+{
+    plan_free(&pl);
+    have_plan = false;
+}
+
+int rootfs_enter(char *err, size_t errlen)
+{
+    if (!have_plan) {
+        snprintf(err, errlen, "mount namespace: no plan of the root");
+        return -1;
+    }
+    have_plan = false;
+    pl.err = err;
+    pl.errlen = errlen;
+    /* Nothing done here may propagate back to the host's mounts. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        fail(&pl, "make private", "/");
+        plan_free(&pl);
+        return -1;
+    }
     if (mount("tmpfs", BASE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOATIME,
               "mode=0755,size=256k,nr_inodes=1024") < 0) {
         fail(&pl, "tmpfs on", BASE);

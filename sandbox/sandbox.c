@@ -115,18 +115,22 @@ static void report(sandbox_report *rep)
         }                                                                                          \
     } while (0)
 
-/* The namespaces the user namespace makes possible, and the minimal root. */
-static void enter_namespaces(const sb_paths *paths, bool have_paths)
+/* The namespaces the user namespace makes possible, and the minimal root
+ * (planned already when the runner started as root). */
+static void enter_namespaces(const sb_paths *paths, bool want_root, bool planned)
 {
     char e[200];
     if (!(S.ns_net = ns_unshare(CLONE_NEWNET, e, sizeof(e)) == 0)) fallback(e);
     if (!(S.ns_ipc = ns_unshare(CLONE_NEWIPC, e, sizeof(e)) == 0)) fallback(e);
-    if (ns_unshare(CLONE_NEWNS, e, sizeof(e)) < 0)
+    if (ns_unshare(CLONE_NEWNS, e, sizeof(e)) < 0) {
         fallback(e);
-    else if (have_paths && rootfs_enter(paths, e, sizeof(e)) < 0)
+        rootfs_discard();
+    } else if (want_root && !planned && rootfs_plan(paths, e, sizeof(e)) < 0)
+        fallback(e);
+    else if (want_root && rootfs_enter(e, sizeof(e)) < 0)
         fallback(e);
     else
-        S.ns_mount = have_paths;
+        S.ns_mount = want_root;
 }
 
 /* The runner the host started, once it has cloned the namespaces' init:
@@ -181,6 +185,9 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
     sb_paths paths = {0};
     bool have_paths = libdeps_collect(o->library, &paths, e, sizeof(e)) == 0;
     if (!have_paths) fallback(e);
+    /* Root plans the minimal root now, while it can reach every path. */
+    bool planned = false;
+    if (root && have_paths && !(planned = rootfs_plan(&paths, e, sizeof(e)) == 0)) fallback(e);
 
     /* New user and pid namespaces, together: the runner stays outside as a
      * relay and goes on here as pid 1, its identity mapped one to one; as
@@ -188,7 +195,10 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
      * namespace's capabilities for the steps below. */
     int sock = -1;
     int child = ns_clone(S.uid, S.gid, root, &sock, e, sizeof(e));
-    if (child > 0) become_relay(o, root, child, sock);
+    if (child > 0) {
+        rootfs_discard();
+        become_relay(o, root, child, sock);
+    }
     S.ns_user = S.ns_pid = child == 0;
     if (!S.ns_user) fallback(e);
     if (root) {
@@ -203,9 +213,11 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
     MANDATORY(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS failed");
 
     if (S.ns_user)
-        enter_namespaces(&paths, have_paths);
-    else
+        enter_namespaces(&paths, have_paths && (planned || !root), planned);
+    else {
         fallback("network, ipc and mount namespaces: no user namespace");
+        rootfs_discard();
+    }
     MANDATORY(confine_drop_capabilities() == 0, "dropping capabilities failed");
     MANDATORY(!root || setresuid(0, 0, 0) < 0, "root could be regained");
 

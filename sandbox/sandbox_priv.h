@@ -56,8 +56,14 @@ int ns_clone(uid_t inside_uid, gid_t inside_gid, bool privileged, int *sock, cha
              size_t errlen);
 int ns_unshare(int flag, char *err, size_t errlen);
 
-/* rootfs.c: a read-only tmpfs root holding only `paths`, then pivot_root. */
-int rootfs_enter(const sb_paths *paths, char *err, size_t errlen);
+/* rootfs.c: a read-only tmpfs root holding only `paths`, then pivot_root.
+ * rootfs_plan walks the real tree and clones what to expose (as root:
+ * before the user namespace); rootfs_enter, in the new mount namespace,
+ * builds the root from the plan and enters it; rootfs_discard drops an
+ * unused plan (the relay's copy). */
+int rootfs_plan(const sb_paths *paths, char *err, size_t errlen);
+int rootfs_enter(char *err, size_t errlen);
+void rootfs_discard(void);
 
 /* landlock.c: read and execute beneath `paths` only; no TCP; no signals
  * or abstract sockets outside the domain. *abi is the kernel's ABI. */

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static th_host H;
 
@@ -68,6 +70,28 @@ static void test_call_round_trip_returns_the_arguments(void **state)
     assert_int_equal(th_call(&H, "echo-a", "echo", "{\"text\":\"привет\",\"n\":[1,2,3]}", &o), 200);
     assert_string_equal(json_string_value(th_get(o, "result.text")), "привет");
     assert_int_equal(json_integer_value(th_get(o, "result.n.2")), 3);
+    json_decref(o);
+}
+
+/* The host's root is a private 0700 directory (as root's home is): a
+ * runner started as root still reaches the plugin, plans the minimal root
+ * before it becomes the unprivileged user, and confines fully. */
+static void test_plugins_below_a_private_directory_run_fully_confined(void **state)
+{
+    (void)state;
+    struct stat st;
+    assert_int_equal(stat(H.dir, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0);
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/echo-a", NULL, NULL, &o), 200);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "ready");
+    json_t *c = json_object_get(o, "confinement");
+    assert_int_equal(json_integer_value(json_object_get(c, "seccomp_filters")), 2);
+    if (geteuid() == 0) assert_true(json_is_true(json_object_get(c, "uid_drop")));
+    if (getenv("CI") && !strcmp(getenv("CI"), "true")) {
+        assert_true(json_is_true(th_get(c, "namespaces.mount")));
+        assert_int_equal(json_array_size(json_object_get(c, "fallbacks")), 0);
+    }
     json_decref(o);
 }
 
@@ -384,6 +408,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_call_round_trip_returns_the_arguments),
+        cmocka_unit_test(test_plugins_below_a_private_directory_run_fully_confined),
         cmocka_unit_test(test_typed_c_export_is_called_through_libffi),
         cmocka_unit_test(test_invalid_arguments_are_422_naming_the_field),
         cmocka_unit_test(test_unknown_action_and_unknown_instance_are_404),

@@ -166,6 +166,9 @@ static int listen_local(int *port)
 static void start(const char *attack, const char *when, const char *limits, const char *runner)
 {
     assert_int_equal(th_init(&H, "sandbox"), 0);
+    /* Searchable by the plugin's unprivileged user, so that breach/ below
+     * is within its reach were the filters not there. */
+    chmod(H.dir, 0755);
     g_running = true;
     g_nsenders = 0;
     assert_int_equal(th_install_plugin(&H, "echo"), 0);

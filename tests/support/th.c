@@ -50,7 +50,8 @@ int th_init(th_host *h, const char *name)
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(h->dir, sizeof(h->dir), "%s/ah-%s-XXXXXX", base, name);
     if (!mkdtemp(h->dir)) return -1;
-    chmod(h->dir, 0755); /* plugins run as nobody and must reach their library */
+    /* Left 0700, as mkdtemp makes it: a runner started as root must reach
+     * plugins below a directory its unprivileged user cannot search. */
     snprintf(h->data, sizeof(h->data), "%s/var", h->dir);
     snprintf(h->logs, sizeof(h->logs), "%s/logs", h->dir);
     snprintf(h->plugins, sizeof(h->plugins), "%s/plugins", h->dir);
