@@ -221,8 +221,10 @@ scmp_filter_ctx policy_preload(const policy_params *p)
     /* Limits of the process itself; hard limits stop any raise. */
     ALLOW_IF(&b, prlimit64, ARG_EQ(0, 0));
     ALLOW(&b, getrlimit);
-    /* Stacking the second filter (a plugin may only add restrictions). */
-    ALLOW_IF(&b, seccomp, ARG_EQ(0, SECCOMP_SET_MODE_FILTER));
+    /* Stacking the second filter, sealed in read-only memory before any
+     * plugin code ran: that program, on every thread, and nothing else. */
+    ALLOW_IF(&b, seccomp, ARG_EQ(0, SECCOMP_SET_MODE_FILTER), ARG_EQ(1, SECCOMP_FILTER_FLAG_TSYNC),
+             ARG_EQ(2, p->second_filter));
 
     own_signals(&b, p);
     clocks(&b);

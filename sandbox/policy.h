@@ -10,6 +10,7 @@
  *             processes, sockets, exec, ptrace, mount, modules, io_uring,
  *             bpf, perf, process_vm_*, keyctl, userfaultfd; openat2 and
  *             clone3 answer ENOSYS; signals only to the process itself.
+ *             seccomp(2) only to stack the sealed postload program.
  *   postload  stacked on it before the first callback: no open at all, no
  *             executable mappings, I/O only on the descriptors held at
  *             that moment, futex, clocks, memory, signals to itself, exit.
@@ -27,7 +28,6 @@
 
 #include <seccomp.h>
 #include <stdbool.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +41,11 @@ typedef struct policy_params {
     int held_fds[POLICY_MAX_FDS]; /* postload: open at lockdown, ascending */
     size_t n_held;
     int status_fd; /* relay: the pipe carrying the exit status */
+    /* preload: the address of the postload filter's sealed program (struct
+     * sock_fprog): seccomp(2) may install that program only, on every
+     * thread, so that plugin code run before lockdown (constructors) can
+     * neither stack a filter of its own nor fake the second one. */
+    uint64_t second_filter;
     /* Sanitizer builds only: after lockdown, answer the legacy open(2) and
      * readlink(2), which libc never uses here but the sanitizer runtime
      * does on its first report (it reads /proc lazily), with ENOENT rather

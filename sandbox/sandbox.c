@@ -28,6 +28,7 @@ static struct {
     int viol_fd;
     uint64_t cookie;
     int own_pid;
+    const void *second; /* the sealed program of the second filter */
     char fallbacks[MAX_FALLBACKS][200];
     int nfallbacks;
 } S;
@@ -242,6 +243,24 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
               "installing the SIGSYS handler failed");
     policy_params p = {
         .own_pid = S.own_pid, .ipc_fd = o->ipc_fd, .violation_fd = S.viol_fd, .cookie = S.cookie};
+#ifdef AH_SANITIZE
+    p.sanitizer_runtime = true;
+#endif
+    /* The second filter, compiled now: the descriptors held now are the
+     * only ones I/O may use after lockdown (any a constructor opens are
+     * not). */
+    for (int fd = 0; fd < S.viol_fd; fd++) {
+        if (fcntl(fd, F_GETFD) < 0) continue;
+        MANDATORY(p.n_held < POLICY_MAX_FDS, "more than 64 descriptors open before loading");
+        p.held_fds[p.n_held++] = fd;
+    }
+    bool sealed;
+    static char sealerr[200];
+    MANDATORY(
+        sealed_filter_make(policy_postload(&p), &S.second, &sealed, sealerr, sizeof(sealerr)) == 0,
+        sealerr);
+    if (!sealed) fallback(sealerr);
+    p.second_filter = (uint64_t)(uintptr_t)S.second;
     MANDATORY(load(policy_preload(&p)) == 0, "loading the first seccomp filter failed");
     S.filters = 1;
     report(rep);
@@ -251,18 +270,7 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
 int sandbox_lockdown(const sandbox_opts *o, sandbox_report *rep, const char **why)
 {
     if (o->disabled || !S.enabled) return 0;
-    policy_params p = {
-        .own_pid = S.own_pid, .ipc_fd = o->ipc_fd, .violation_fd = S.viol_fd, .cookie = S.cookie};
-#ifdef AH_SANITIZE
-    p.sanitizer_runtime = true;
-#endif
-    /* The descriptors held now are the only ones I/O may use from here. */
-    for (int fd = 0; fd < S.viol_fd; fd++) {
-        if (fcntl(fd, F_GETFD) < 0) continue;
-        MANDATORY(p.n_held < POLICY_MAX_FDS, "more than 64 descriptors open at lockdown");
-        p.held_fds[p.n_held++] = fd;
-    }
-    MANDATORY(load(policy_postload(&p)) == 0, "loading the second seccomp filter failed");
+    MANDATORY(sealed_filter_load(S.second) == 0, "loading the second seccomp filter failed");
     S.filters = 2;
     report(rep);
     return 0;

@@ -7,6 +7,7 @@
 
 #include "sandbox.h"
 
+#include <seccomp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,15 @@ int libdeps_collect(const char *library, sb_paths *out, char *err, size_t errlen
 int ns_clone(uid_t inside_uid, gid_t inside_gid, bool privileged, int *sock, char *err,
              size_t errlen);
 int ns_unshare(int flag, char *err, size_t errlen);
+
+/* sealed.c: compile f (released) into read-only, sealed memory; *prog is
+ * the address the first filter allows seccomp(2) to install. Returns -1
+ * when it cannot be made read-only; 0 with *sealed false and err set when
+ * only the seal is missing (a best-effort fallback). */
+int sealed_filter_make(scmp_filter_ctx f, const void **prog, bool *sealed, char *err,
+                       size_t errlen);
+/* Stack it on every thread. 0 or -1 (errno). */
+int sealed_filter_load(const void *prog);
 
 /* rootfs.c: a read-only tmpfs root holding only `paths`, then pivot_root.
  * rootfs_plan walks the real tree and clones what to expose (as root:

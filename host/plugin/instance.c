@@ -199,6 +199,40 @@ int run_send(run *r, uint16_t type, uint64_t id, json_t *body)
 
 /* ---- receiving ------------------------------------------------------------ */
 
+/* The runner's report comes from a process plugin code has run in: the
+ * count of seccomp filters is taken from the kernel instead, before the
+ * instance is sent any config or secret. The plugin process holds the
+ * host's own filters (inherited), the first and the second. */
+static int verify_filters(run *r, json_t *msg)
+{
+    instance *inst = r->inst;
+    json_t *conf = json_copy(json_object_get(msg, "confinement"));
+    if (!conf) conf = json_object();
+    if (!inst->sup->opts.no_sandbox) {
+        int own = proc_seccomp_filters(0);
+        int have = proc_seccomp_filters_tree(r->proc.pid);
+        if (own < 0 || have < own + 2) {
+            log_ctx c;
+            log_ctx_of(inst, &c);
+            json_t *f = json_pack("{s:s,s:i,s:i}", "event", "seccomp_missing", "filters",
+                                  have < 0 ? -1 : have - own, "expected", 2);
+            log_write("security", LOG_WARN, "sandbox", &c, f,
+                      "instance %s killed: the kernel reports %d of its 2 seccomp filters",
+                      inst->id, have < 0 || own < 0 ? 0 : have - own);
+            json_decref(f);
+            json_decref(conf);
+            run_kill(r, own < 0 || have < 0
+                            ? "sandbox not verified: cannot read the seccomp filters of the process"
+                            : "sandbox not in force: the second seccomp filter is missing");
+            return -1;
+        }
+        json_object_set_new(conf, "seccomp_filters", json_integer(have - own));
+    }
+    json_decref(inst->confinement);
+    inst->confinement = conf;
+    return 0;
+}
+
 static void handle_hello(run *r, json_t *msg)
 {
     instance *inst = r->inst;
@@ -230,8 +264,7 @@ static void handle_hello(run *r, json_t *msg)
         run_kill(r, why);
         return;
     }
-    json_decref(inst->confinement);
-    inst->confinement = json_incref(json_object_get(msg, "confinement"));
+    if (verify_filters(r, msg) < 0) return;
     sup_on_hello_ok(inst);
 
     /* INIT: config, the declared secrets that are set, typed exports. */

@@ -123,17 +123,25 @@ void proc_close_fds(proc_handle *p)
     close_fd(&p->viol_fd);
 }
 
-/* ppid and resident pages of a process, from /proc/<pid>/stat. */
-static int read_stat(const char *pid, long *ppid, unsigned long long *rss_pages)
+/* /proc/<pid>/<what> ("self" for this process) into buf, NUL-terminated. */
+static int read_proc(const char *pid, const char *what, char *buf, size_t cap)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%s/%s", pid, what);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    ssize_t n = read(fd, buf, cap - 1);
     close(fd);
     if (n <= 0) return -1;
     buf[n] = 0;
+    return 0;
+}
+
+/* ppid and resident pages of a process, from /proc/<pid>/stat. */
+static int read_stat(const char *pid, long *ppid, unsigned long long *rss_pages)
+{
+    char buf[1024];
+    if (read_proc(pid, "stat", buf, sizeof(buf)) < 0) return -1;
     /* The command name may hold spaces and parentheses: skip past the last ')'. */
     char *p = strrchr(buf, ')');
     if (!p) return -1;
@@ -151,35 +159,74 @@ static int read_stat(const char *pid, long *ppid, unsigned long long *rss_pages)
     return 0;
 }
 
+/* Every process's pid, ppid and resident pages, from one pass over /proc. */
+enum { SCAN_MAX = 4096, TREE_MAX = 16 };
+static long scan_pids[SCAN_MAX], scan_ppids[SCAN_MAX];
+static unsigned long long scan_rss[SCAN_MAX];
+
+static size_t scan_proc(void)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && n < SCAN_MAX && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        if (read_stat(e->d_name, &scan_ppids[n], &scan_rss[n]) == 0)
+            scan_pids[n++] = atol(e->d_name);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* root and its descendants among the n scanned, root first. */
+static size_t tree_of(long root, size_t n, long *tree)
+{
+    size_t nt = 0;
+    tree[nt++] = root;
+    for (size_t t = 0; t < nt; t++)
+        for (size_t i = 0; i < n; i++)
+            if (scan_ppids[i] == tree[t] && nt < TREE_MAX) tree[nt++] = scan_pids[i];
+    return nt;
+}
+
 void proc_rss_trees(const pid_t *roots, size_t nroots, unsigned long long *out)
 {
     /* A confined instance is three processes (the runner, the init of its
      * pid namespace and the plugin process, docs/adr/0009): count each
      * runner and its descendants. */
-    enum { MAX = 4096 };
-    static long pids[MAX], ppids[MAX];
-    static unsigned long long rss[MAX];
-    size_t n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && n < MAX && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-        if (read_stat(e->d_name, &ppids[n], &rss[n]) == 0) pids[n++] = atol(e->d_name);
-    }
-    if (d) closedir(d);
+    size_t n = scan_proc();
     long page = sysconf(_SC_PAGESIZE);
     for (size_t r = 0; r < nroots; r++) {
+        long tree[TREE_MAX];
+        size_t nt = tree_of(roots[r], n, tree);
         unsigned long long pages = 0;
-        long tree[16];
-        size_t nt = 0;
-        tree[nt++] = roots[r];
         for (size_t t = 0; t < nt; t++)
-            for (size_t i = 0; i < n; i++) {
-                if (pids[i] == tree[t])
-                    pages += rss[i];
-                else if (ppids[i] == tree[t] && nt < sizeof(tree) / sizeof(tree[0]))
-                    tree[nt++] = pids[i];
-            }
+            for (size_t i = 0; i < n; i++)
+                if (scan_pids[i] == tree[t]) pages += scan_rss[i];
         out[r] = pages * (unsigned long long)page;
     }
+}
+
+int proc_seccomp_filters(pid_t pid)
+{
+    char id[24], buf[4096];
+    if (pid > 0)
+        snprintf(id, sizeof(id), "%d", (int)pid);
+    else
+        snprintf(id, sizeof(id), "self");
+    if (read_proc(id, "status", buf, sizeof(buf)) < 0) return -1;
+    const char *f = strstr(buf, "\nSeccomp_filters:");
+    return f ? atoi(f + 17) : -1;
+}
+
+int proc_seccomp_filters_tree(pid_t root)
+{
+    long tree[TREE_MAX];
+    size_t nt = tree_of(root, scan_proc(), tree);
+    int most = -1;
+    for (size_t t = 0; t < nt; t++) {
+        int k = proc_seccomp_filters((pid_t)tree[t]);
+        if (k > most) most = k;
+    }
+    return most;
 }

@@ -44,4 +44,11 @@ void proc_close_fds(proc_handle *p);
  * for roots[i], 0 when gone. */
 void proc_rss_trees(const pid_t *roots, size_t n, unsigned long long *out);
 
+/* The seccomp filters the kernel reports for a process (pid 0: this
+ * one), or -1 when it cannot be read. */
+int proc_seccomp_filters(pid_t pid);
+/* The most any process of root's tree (root and its descendants) holds:
+ * the plugin process of a confined instance, whichever its depth. */
+int proc_seccomp_filters_tree(pid_t root);
+
 #endif

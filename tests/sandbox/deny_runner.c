@@ -7,15 +7,20 @@
  *   runner-without-landlock  landlock_*: ENOSYS
  *   runner-without-seccomp   seccomp(2) and prctl(PR_SET_SECCOMP): EPERM
  *   runner-without-setuid    setuid/setresuid/setgid/setresgid: EPERM
+ *   runner-with-silenced-seccomp
+ *                            seccomp(2) and prctl(PR_SET_SECCOMP) answer 0
+ *                            and install nothing
  *
  * The first two are best-effort layers (reported, the runner goes on);
- * the last two are mandatory (the runner must refuse to start). Those two
- * also refuse the user namespace, so that no relay process exists whose
+ * the next two are mandatory (the runner must refuse to start); the last
+ * is a runner deceived into reporting filters it does not have (the host
+ * must catch it). These three also refuse the user namespace, so that no relay process exists whose
  * own failure would end the instance first: what is shown is the plugin
  * process's own refusal.
  */
 #include <errno.h>
 #include <libgen.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -39,7 +44,7 @@ int main(int argc, char **argv)
     scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
     int ok = f != NULL;
     if (!strcmp(name, "runner-without-userns") || !strcmp(name, "runner-without-seccomp") ||
-        !strcmp(name, "runner-without-setuid")) {
+        !strcmp(name, "runner-without-setuid") || !strcmp(name, "runner-with-silenced-seccomp")) {
         DENY(f, EPERM, clone, 1, SCMP_CMP(0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
         DENY(f, EPERM, unshare, 1, SCMP_CMP(0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
     }
@@ -53,6 +58,11 @@ int main(int argc, char **argv)
         /* This filter is loaded first; the runner's own loads then fail. */
         DENY(f, EPERM, seccomp, 0);
         DENY(f, EPERM, prctl, 1, SCMP_CMP(0, SCMP_CMP_EQ, PR_SET_SECCOMP, 0));
+    } else if (!strcmp(name, "runner-with-silenced-seccomp")) {
+        /* Real loads only: libseccomp probes flags with a NULL program. */
+        DENY(f, 0, seccomp, 2, SCMP_CMP(0, SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER, 0),
+             SCMP_CMP(2, SCMP_CMP_NE, 0, 0));
+        DENY(f, 0, prctl, 1, SCMP_CMP(0, SCMP_CMP_EQ, PR_SET_SECCOMP, 0));
     } else if (!strcmp(name, "runner-without-setuid")) {
         DENY(f, EPERM, setuid, 0);
         DENY(f, EPERM, setresuid, 0);

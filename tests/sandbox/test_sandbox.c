@@ -74,6 +74,8 @@ TRAP(test_constructor_mount_traps_mount, "mount", true, "mount")
 TRAP(test_call_mount_traps_mount, "mount", false, "mount")
 TRAP(test_constructor_loading_a_kernel_module_traps_init_module, "load_module", true, "init_module")
 TRAP(test_call_loading_a_kernel_module_traps_init_module, "load_module", false, "init_module")
+TRAP(test_constructor_stacking_its_own_filter_traps_seccomp, "own_filter", true, "seccomp")
+TRAP(test_call_stacking_its_own_filter_traps_seccomp, "own_filter", false, "seccomp")
 TRAP(test_constructor_io_uring_setup_traps, "io_uring", true, "io_uring_setup")
 TRAP(test_call_io_uring_setup_traps, "io_uring", false, "io_uring_setup")
 TRAP(test_constructor_bpf_traps, "bpf", true, "bpf")
@@ -175,6 +177,8 @@ static const struct CMUnitTest hostile[] = {
     T(test_call_mount_traps_mount),
     T(test_constructor_loading_a_kernel_module_traps_init_module),
     T(test_call_loading_a_kernel_module_traps_init_module),
+    T(test_constructor_stacking_its_own_filter_traps_seccomp),
+    T(test_call_stacking_its_own_filter_traps_seccomp),
     T(test_constructor_io_uring_setup_traps),
     T(test_call_io_uring_setup_traps),
     T(test_constructor_bpf_traps),
@@ -346,7 +350,8 @@ static void test_without_user_namespaces_the_rest_still_confines_and_says_so(voi
     for (size_t i = 0; i < 5; i++)
         assert_true(json_is_false(json_object_get(ns, names[i])));
     assert_true(fallback_mentions(c, "user and pid namespaces"));
-    assert_int_equal(json_integer_value(json_object_get(c, "seccomp_filters")), 2);
+    /* As the kernel counts them: deny_runner's own filter and the two. */
+    assert_int_equal(json_integer_value(json_object_get(c, "seccomp_filters")), 3);
     assert_true(json_integer_value(json_object_get(c, "landlock")) > 0);
     if (geteuid() == 0) assert_true(json_is_true(json_object_get(c, "uid_drop")));
     json_decref(c);
@@ -365,7 +370,7 @@ static void test_without_landlock_it_is_reported_as_a_fallback(void **state)
     json_t *c = confinement_of(h, "hostile");
     assert_int_equal(json_integer_value(json_object_get(c, "landlock")), 0);
     assert_true(fallback_mentions(c, "landlock"));
-    assert_int_equal(json_integer_value(json_object_get(c, "seccomp_filters")), 2);
+    assert_int_equal(json_integer_value(json_object_get(c, "seccomp_filters")), 3);
     json_decref(c);
 }
 
@@ -390,6 +395,21 @@ static void test_a_runner_that_cannot_load_seccomp_refuses_to_start(void **state
     assert_fails_closed("runner-without-seccomp");
 }
 
+/* A runner whose seccomp loads answer 0 and install nothing (as a
+ * constructor that patched it, or stacked a filter of its own, would
+ * leave it): it reports two filters; the host counts them in /proc,
+ * refuses the instance before sending it anything, and says why. */
+static void test_filters_missing_despite_the_runners_report_are_caught_by_the_host(void **state)
+{
+    (void)state;
+    th_host *h = hc_start_with_runner("runner-with-silenced-seccomp", "none", true);
+    assert_true(th_wait_file(h, "logs/security.log", "seccomp_missing", 10000));
+    assert_true(th_file_contains(h, "logs/security.log", "of its 2 seccomp filters"));
+    assert_string_not_equal(th_state(h, "hostile"), "ready");
+    /* Refused at the handshake: no config or secret was sent. */
+    assert_false(th_file_contains(h, "logs/plugins/hostile.log", "HOSTILE init"));
+}
+
 static void test_a_runner_that_cannot_drop_root_refuses_to_start(void **state)
 {
     (void)state;
@@ -407,6 +427,7 @@ static const struct CMUnitTest compat[] = {
     T(test_without_landlock_it_is_reported_as_a_fallback),
     T(test_a_runner_that_cannot_load_seccomp_refuses_to_start),
     T(test_a_runner_that_cannot_drop_root_refuses_to_start),
+    T(test_filters_missing_despite_the_runners_report_are_caught_by_the_host),
 #ifdef AH_SANITIZE
     T(test_undefined_behaviour_is_reported_by_ubsan_not_as_a_violation),
 #endif

@@ -30,7 +30,8 @@ static policy_params params(void)
                        .cookie = 0x0123456789abcdefULL,
                        .held_fds = {0, 1, 2, 3},
                        .n_held = 4,
-                       .status_fd = 5};
+                       .status_fd = 5,
+                       .second_filter = 0x7f0000001000ULL};
     return p;
 }
 

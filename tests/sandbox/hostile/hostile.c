@@ -22,9 +22,12 @@
 #include <iconv.h>
 #include <jansson.h>
 #include <limits.h>
+#include <stddef.h>
 #include <linux/bpf.h>
+#include <linux/filter.h>
 #include <linux/keyctl.h>
 #include <linux/perf_event.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -524,6 +527,24 @@ static void enosys(result *r)
         breach(r, "clone3=%ld (%s) openat2=%ld (%s)", c, strerror(ce), o, strerror(oe));
 }
 
+/* Stack a filter of its own that makes seccomp(2) answer 0: were it let
+ * in before lockdown, the runner's second load would seem to succeed and
+ * install nothing. */
+static void own_filter(result *r)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) == 0)
+        breach(r, "stacked its own seccomp filter");
+    else
+        note(r, "seccomp: %s", strerror(errno));
+}
+
 static const struct {
     const char *name;
     void (*fn)(result *);
@@ -561,6 +582,7 @@ static const struct {
     {"block_sigsys", block_sigsys},
     {"touch_violation_fd", touch_violation_fd},
     {"enosys", enosys},
+    {"own_filter", own_filter},
 };
 
 static bool run_attack(result *r)
@@ -627,6 +649,7 @@ static int hostile_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     (void)ctx;
     (void)config;
     C.host = host;
+    fprintf(stderr, "HOSTILE init: configured by the host\n");
     return AH_OK;
 }
 
