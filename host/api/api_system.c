@@ -23,15 +23,26 @@ void h_ready(void *ctx, http_req *req, const route_params *p)
     if (sh) json_object_set_new(store_check, "error", json_string(store_last_error(x->app->st)));
     json_object_set_new(checks, "store", store_check);
     ready &= sh == 0;
+    /* The bus answers reads (its topics) and says which backend it is. */
+    json_t *topics = x->app->bus ? bus_topics(x->app->bus) : NULL;
+    json_t *bus_check = json_pack("{s:b}", "ok", topics != NULL);
+    if (topics) {
+        json_object_set_new(bus_check, "backend", json_string(bus_backend_name(x->app->bus)));
+        json_object_set_new(bus_check, "topics", json_integer((json_int_t)json_array_size(topics)));
+    }
+    json_decref(topics);
+    ready &= json_is_true(json_object_get(bus_check, "ok"));
+    json_object_set_new(checks, "bus", bus_check);
     json_t *insts = json_object();
     for (size_t i = 0; i < supervisor_count(x->app->sup); i++) {
         instance *inst = supervisor_at(x->app->sup, i);
         instance_state st = instance_get_state(inst);
         if (st == INST_DISABLED) continue;
-        bool ok = st == INST_READY;
-        ready &= ok;
+        bool ok = st == INST_READY, required = instance_required(inst);
+        if (required) ready &= ok;
         json_object_set_new(insts, instance_id(inst),
-                            json_pack("{s:b,s:s}", "ok", ok, "state", instance_state_name(st)));
+                            json_pack("{s:b,s:s,s:b}", "ok", ok, "state", instance_state_name(st),
+                                      "required", required));
     }
     json_object_set_new(checks, "instances", insts);
     /* Informational: an open breaker means a provider is failing, not

@@ -416,6 +416,7 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
     manifest_layer_limits(json_object_get(overrides, "limits"), &m->limits, &inst->limits);
     manifest_layer_restart(json_object_get(overrides, "restart"), &m->restart, &inst->restart);
     inst->enabled = enabled;
+    inst->required = !json_is_false(json_object_get(overrides, "required"));
     inst->state = enabled ? INST_STOPPED : INST_DISABLED;
     ah_idmap_init(&inst->calls);
     uv_timer_init(loop_uv(s->loop), &inst->restart_timer);
@@ -675,6 +676,11 @@ const json_t *instance_egress(const instance *inst)
 const manifest_limits *instance_limits(const instance *inst)
 {
     return &inst->limits;
+}
+
+bool instance_required(const instance *inst)
+{
+    return inst->required;
 }
 
 instance_state instance_get_state(const instance *inst)

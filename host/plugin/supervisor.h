@@ -138,6 +138,8 @@ const json_t *instance_egress(const instance *inst);
 /* The manifest's limits with the instance's overrides. */
 const manifest_limits *instance_limits(const instance *inst);
 instance_state instance_get_state(const instance *inst);
+/* Whether /ready waits for it (the instance's "required" in the config). */
+bool instance_required(const instance *inst);
 uint64_t instance_gen(const instance *inst);
 /* A new object: id, plugin, state, pid, restarts, last_error, rss_bytes,
  * confinement, started_at, ... */

@@ -71,6 +71,7 @@ struct instance {
     manifest_restart restart;
     instance_state state;
     bool enabled;
+    bool required;          /* /ready waits for it (config "required", default true) */
     bool stop_requested;    /* we asked it to stop */
     bool restart_requested; /* start again once stopped */
     bool permanent_failure; /* ABI or library problem: do not restart */

@@ -31,7 +31,7 @@ static const char *config_json =
     "                \"max_backoff_ms\": 100}},"
     "  {\"id\": \"echo-s\", \"plugin\": \"echo\","
     "   \"config\": {\"diagnostics\": true, \"shutdown_delay_ms\": 400}},"
-    "  {\"id\": \"abi2\", \"plugin\": \"abi2\"},"
+    "  {\"id\": \"abi2\", \"plugin\": \"abi2\", \"required\": false},"
     "  {\"id\": \"ghost\", \"plugin\": \"not-installed\"}"
     "]}";
 
@@ -300,9 +300,33 @@ static void test_repeated_crashes_quarantine_until_an_operator_restarts(void **s
     th_sleep_ms(300); /* it stays quarantined: no restart by itself */
     assert_string_equal(th_state(&H, "echo-q"), "quarantined");
     assert_true(th_file_contains(&H, "logs/security.log", "quarantined"));
+    /* A required instance down: the host is not ready, and says which. */
+    assert_int_equal(th_http(&H, "GET", "/ready", NULL, NULL, &o), 503);
+    assert_true(json_is_false(th_get(o, "checks.instances.echo-q.ok")));
+    json_decref(o);
     assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-q/restart", "", NULL, &o), 202);
     json_decref(o);
     assert_true(th_wait_state(&H, "echo-q", "ready", 5000));
+    assert_int_equal(th_http(&H, "GET", "/ready", NULL, NULL, &o), 200);
+    json_decref(o);
+}
+
+/* Ready: store, bus and every required instance; abi2, which can never
+ * start, is marked optional and does not hold it back. */
+static void test_ready_counts_the_bus_and_required_instances_only(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_true(th_wait_state(&H, "echo-s", "ready", 5000));
+    assert_int_equal(th_http(&H, "GET", "/ready", NULL, NULL, &o), 200);
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "ready");
+    assert_true(json_is_true(th_get(o, "checks.store.ok")));
+    assert_true(json_is_true(th_get(o, "checks.bus.ok")));
+    assert_string_equal(json_string_value(th_get(o, "checks.bus.backend")), "lmdb");
+    assert_true(json_is_true(th_get(o, "checks.instances.echo-a.required")));
+    assert_true(json_is_false(th_get(o, "checks.instances.abi2.ok")));
+    assert_true(json_is_false(th_get(o, "checks.instances.abi2.required")));
+    json_decref(o);
 }
 
 static void test_bad_manifest_is_reported_and_the_others_run(void **state)
@@ -409,6 +433,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_call_round_trip_returns_the_arguments),
         cmocka_unit_test(test_plugins_below_a_private_directory_run_fully_confined),
+        cmocka_unit_test(test_ready_counts_the_bus_and_required_instances_only),
         cmocka_unit_test(test_typed_c_export_is_called_through_libffi),
         cmocka_unit_test(test_invalid_arguments_are_422_naming_the_field),
         cmocka_unit_test(test_unknown_action_and_unknown_instance_are_404),
