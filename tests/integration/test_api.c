@@ -300,6 +300,65 @@ static void test_wrong_method_is_405_with_allow_and_wrong_type_is_415(void **s)
     still_serving();
 }
 
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* The first start prints an admin token once (stderr only, never a log);
+ * `token create|list|revoke` manage the others, and a revoked token is
+ * refused at once by the running host. */
+static void test_first_admin_token_then_create_list_and_revoke(void **s)
+{
+    (void)s;
+    th_host T;
+    assert_int_equal(th_init(&T, "tokens"), 0);
+    assert_int_equal(th_config(&T, "{\"instances\": []}"), 0);
+    snprintf(T.token, sizeof(T.token), "none yet"); /* th_start must not make one */
+    assert_int_equal(th_start(&T, NULL, 15000), 0);
+    char *err = th_read(&T, "stderr.txt");
+    assert_non_null(err);
+    const char *at = strstr(err, "first start");
+    assert_non_null(at);
+    at = strstr(at, "\n    ");
+    assert_non_null(at);
+    snprintf(T.token, sizeof(T.token), "%.*s", (int)strcspn(at + 5, "\n"), at + 5);
+    free(err);
+    assert_int_equal(strncmp(T.token, "aht_", 4), 0);
+    assert_int_equal(th_http(&T, "GET", "/api/v1/instances", NULL, NULL, NULL), 200);
+    assert_false(th_logs_contain(&T, T.token + 16));
+    /* Only the first start prints one. */
+    assert_int_equal(th_stop(&T, 10000), 0);
+    assert_int_equal(th_start(&T, NULL, 15000), 0);
+    err = th_read(&T, "stderr.txt");
+    assert_int_equal(count_of(err, "first start"), 1);
+    free(err);
+
+    char ops[256], out[4096];
+    assert_int_equal(th_cli(&T, NULL, ops, sizeof(ops), "token", "create", "--name", "ops", NULL),
+                     0);
+    ops[strcspn(ops, "\n")] = 0;
+    assert_int_equal(strncmp(ops, "aht_", 4), 0);
+    assert_int_equal(th_http(&T, "GET", "/api/v1/instances", NULL, ops, NULL), 200);
+    assert_int_equal(th_cli(&T, NULL, out, sizeof(out), "token", "list", NULL), 0);
+    assert_non_null(strstr(out, "admin"));
+    assert_non_null(strstr(out, "ops"));
+    assert_null(strstr(out, ops + 16)); /* names and ids, never the secrets */
+    assert_null(strstr(out, T.token + 16));
+    assert_int_equal(th_cli(&T, NULL, out, sizeof(out), "token", "revoke", "ops", NULL), 0);
+    json_t *o = NULL;
+    assert_int_equal(th_http(&T, "GET", "/api/v1/instances", NULL, ops, &o), 401);
+    json_decref(o);
+    assert_int_equal(th_http(&T, "GET", "/api/v1/instances", NULL, NULL, NULL), 200);
+    /* Revoking what does not exist is an error with a reason. */
+    assert_int_not_equal(th_cli(&T, NULL, out, sizeof(out), "token", "revoke", "ops", NULL), 0);
+    assert_int_equal(th_stop(&T, 10000), 0);
+    th_cleanup(&T);
+}
+
 /* TLS: with http.tls_cert and http.tls_key the same API answers over HTTPS. */
 static void test_tls_serves_the_api_over_https(void **s)
 {
@@ -352,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_repeated_auth_failures_from_an_address_get_429),
         cmocka_unit_test(test_wrong_method_is_405_with_allow_and_wrong_type_is_415),
         cmocka_unit_test(test_tls_serves_the_api_over_https),
+        cmocka_unit_test(test_first_admin_token_then_create_list_and_revoke),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
