@@ -22,6 +22,7 @@
  *                      model string, then normal;   flaky-500:N the same with 500
  *   slow:MS            answer after MS milliseconds
  *   stall-stream:MS    stream one event, then stay silent for MS before the rest
+ *   pause-stream:MS    stream three events (the role, then tokens), then pause MS
  *   openrouter         stream with ": OPENROUTER PROCESSING" comment lines
  *   midstream-error    HTTP 200 stream whose fourth event is an error (OpenRouter)
  *   cut-stream         stream four events, then close the connection
@@ -350,6 +351,10 @@ static void chat(fh_conn *c, const fh_req *r, json_t *req, const char *model)
     } else if (!strcmp(name, "stall-stream")) {
         stream_opts o = {
             .error_at = -1, .cut_after = -1, .stall_after = 0, .stall_ms = (uint32_t)p};
+        play_stream(c, req, &o);
+    } else if (!strcmp(name, "pause-stream")) {
+        stream_opts o = {
+            .error_at = -1, .cut_after = -1, .stall_after = 2, .stall_ms = (uint32_t)p};
         play_stream(c, req, &o);
     } else if (!strcmp(name, "openrouter")) {
         answer_normal(c, req, true);

@@ -308,6 +308,59 @@ static void test_history_and_options_reach_the_provider(void **state)
     json_decref(last);
 }
 
+/* When the first partial and the result reach the HTTP client. */
+typedef struct arrivals {
+    long long first_partial_ms, result_ms;
+    char tail[64]; /* the last bytes seen, for markers split across reads */
+} arrivals;
+
+static size_t on_sse_bytes(char *data, size_t size, size_t n, void *ud)
+{
+    arrivals *a = ud;
+    char seen[16384 + 64];
+    size_t len = size * n < 16384 ? size * n : 16384;
+    size_t tl = strlen(a->tail);
+    memcpy(seen, a->tail, tl);
+    memcpy(seen + tl, data, len);
+    seen[tl + len] = 0;
+    if (!a->first_partial_ms && strstr(seen, "event: partial")) a->first_partial_ms = th_now_ms();
+    if (!a->result_ms && strstr(seen, "event: result")) a->result_ms = th_now_ms();
+    size_t keep = tl + len < 32 ? tl + len : 32;
+    memcpy(a->tail, seen + tl + len - keep, keep);
+    a->tail[keep] = 0;
+    return size * n;
+}
+
+/* The provider sends its first tokens, then holds the rest for 1.5 s: the first
+ * token must reach the caller during that pause, not with the result (a
+ * host or plugin that buffered the stream would deliver both together). */
+static void test_streamed_tokens_reach_the_caller_as_they_arrive(void **state)
+{
+    (void)state;
+    char url[200], auth[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/instances/llm-b/actions/chat", H.port);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
+    const char *args = "{\"model\":\"pause-stream:1500\",\"prompt\":\"x\",\"stream\":true}";
+    CURL *c = curl_easy_init();
+    struct curl_slist *hd = curl_slist_append(NULL, auth);
+    hd = curl_slist_append(hd, "Accept: text/event-stream");
+    hd = curl_slist_append(hd, "Content-Type: application/json");
+    arrivals a = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, args);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_sse_bytes);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_slist_free_all(hd);
+    curl_easy_cleanup(c);
+    assert_true(a.first_partial_ms > 0);
+    assert_true(a.result_ms > 0);
+    /* The pause itself, not a speed: the result cannot come sooner. */
+    assert_true(a.result_ms - a.first_partial_ms >= 1000);
+}
+
 static void test_stream_forwards_tokens_as_partials_before_the_result(void **state)
 {
     (void)state;
@@ -820,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_chat_returns_the_recorded_answer_with_usage),
         cmocka_unit_test(test_history_and_options_reach_the_provider),
         cmocka_unit_test(test_stream_forwards_tokens_as_partials_before_the_result),
+        cmocka_unit_test(test_streamed_tokens_reach_the_caller_as_they_arrive),
         cmocka_unit_test(test_streamed_tool_call_fragments_are_joined_not_executed),
         cmocka_unit_test(test_whole_tool_call_answer_is_returned),
         cmocka_unit_test(test_openrouter_comments_are_skipped_and_attribution_sent),
