@@ -1,4 +1,4 @@
-#include "manifest.h"
+#include "manifest_priv.h"
 
 #include "../core/jsonschema.h"
 #include "../core/topic.h"
@@ -97,6 +97,10 @@ static int semantic_checks(manifest *m, bool check_library, char *err, size_t er
                 return ferr(err, errlen, m->path, field, "duplicate action \"%s\"", name);
             }
         }
+        char prefix[40], msg[300];
+        snprintf(prefix, sizeof(prefix), "actions[%zu]", i);
+        if (manifest_check_export((json_t *)a, field, sizeof(field), prefix, msg, sizeof(msg)) < 0)
+            return ferr(err, errlen, m->path, field, "%s", msg);
         static const char *const schemas[] = {"args", "result"};
         for (int s = 0; s < 2; s++) {
             const json_t *sch = json_object_get(a, schemas[s]);

@@ -223,3 +223,9 @@ AH_EXPORT int64_t echo_add(int64_t a, int64_t b)
 {
     return a + b;
 }
+
+/* "scale": no args schema in the manifest; the host derives it. */
+AH_EXPORT double echo_scale(double x, double k)
+{
+    return x * k;
+}

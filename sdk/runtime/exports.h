@@ -12,29 +12,10 @@
 #ifndef AH_EXPORTS_H
 #define AH_EXPORTS_H
 
+#include "signature.h"
+
 #include <jansson.h>
 #include <stddef.h>
-
-#define AH_EXPORT_MAX_ARGS 16
-
-/* Parse a signature; 0 or -1 with err. For the host's manifest checks too. */
-typedef enum ah_ctype {
-    AH_T_VOID,
-    AH_T_INT64,
-    AH_T_INT32,
-    AH_T_DOUBLE,
-    AH_T_BOOL,
-    AH_T_STRING,
-    AH_T_JSON
-} ah_ctype;
-typedef struct ah_signature {
-    ah_ctype ret;
-    int nargs;
-    ah_ctype types[AH_EXPORT_MAX_ARGS];
-    char names[AH_EXPORT_MAX_ARGS][64];
-} ah_signature;
-int ah_signature_parse(const char *text, ah_signature *out, char *err, size_t errlen);
-const char *ah_ctype_name(ah_ctype t);
 
 /* Resolve the exports listed (array of {name, symbol, signature}) in the
  * library handle. 0 or -1 (ah_exports_error() says why). */

@@ -102,6 +102,16 @@ static void test_typed_c_export_is_called_through_libffi(void **state)
     assert_int_equal(th_call(&H, "echo-a", "add", "{\"a\":40,\"b\":2}", &o), 200);
     assert_int_equal(json_integer_value(th_get(o, "result")), 42);
     json_decref(o);
+    /* "scale" has no args schema in the manifest: derived from
+     * "double (double x, double k)", it is checked in the host. */
+    assert_int_equal(th_call(&H, "echo-a", "scale", "{\"x\":1.5,\"k\":3}", &o), 200);
+    assert_true(json_real_value(th_get(o, "result")) == 4.5);
+    json_decref(o);
+    assert_int_equal(th_call(&H, "echo-a", "scale", "{\"x\":\"1.5\",\"k\":3}", &o), 422);
+    assert_string_equal(json_string_value(th_get(o, "error.field")), "x");
+    json_decref(o);
+    assert_int_equal(th_call(&H, "echo-a", "scale", "{\"x\":1,\"k\":3,\"z\":0}", &o), 422);
+    json_decref(o);
 }
 
 static void test_invalid_arguments_are_422_naming_the_field(void **state)

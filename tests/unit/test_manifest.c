@@ -68,6 +68,70 @@ static void test_semantic_checks(void **s)
     assert_non_null(strstr(err, "library"));
 }
 
+#define EXPORT_ACTION(sig, args)                                                                   \
+    GOOD ",\"actions\":[{\"name\":\"f\",\"export\":{\"symbol\":\"f\",\"signature\":\"" sig         \
+         "\"}" args "}]}"
+
+/* An export without "args" gets them from its signature: what the host
+ * checks calls against, and what an LLM tool made of the action shows. */
+static void test_export_without_args_gets_a_schema_from_its_signature(void **s)
+{
+    (void)s;
+    manifest *m;
+    char err[512];
+    assert_int_equal(
+        parse(EXPORT_ACTION("double (double x, int32 n, bool up, string who, json extra)", ""), &m,
+              err),
+        0);
+    const json_t *args = json_object_get(json_array_get(manifest_actions(m), 0), "args");
+    char *text = json_dumps(args, JSON_SORT_KEYS | JSON_COMPACT);
+    assert_string_equal(text, "{\"additionalProperties\":false,\"properties\":{\"extra\":{},"
+                              "\"n\":{\"type\":\"integer\"},\"up\":{\"type\":\"boolean\"},"
+                              "\"who\":{\"type\":\"string\"},\"x\":{\"type\":\"number\"}},"
+                              "\"required\":[\"x\",\"n\",\"up\",\"who\",\"extra\"],"
+                              "\"type\":\"object\"}");
+    free(text);
+    manifest_free(m);
+}
+
+/* A manifest that disagrees with its own signature is refused, naming
+ * the field, at load (manifest check, pack, install, serve). */
+static void test_export_signature_and_args_must_agree(void **s)
+{
+    (void)s;
+    manifest *m;
+    char err[512];
+    assert_int_equal(parse(EXPORT_ACTION("int64 (int64 a, float b)", ""), &m, err), -1);
+    assert_string_equal(err, "plugins/demo/manifest.json: actions[0].export.signature: "
+                             "argument 2: unknown type");
+    assert_int_equal(parse(EXPORT_ACTION("int64 (int64 a)",
+                                         ",\"args\":{\"type\":\"object\",\"required\":[\"a\"],"
+                                         "\"properties\":{\"a\":{\"type\":\"string\"}}}"),
+                           &m, err),
+                     -1);
+    assert_string_equal(err, "plugins/demo/manifest.json: actions[0].args: argument a is int64 in "
+                             "the signature but \"string\" here");
+    assert_int_equal(
+        parse(EXPORT_ACTION("int64 (int64 a)", ",\"args\":{\"type\":\"object\",\"properties\":{}}"),
+              &m, err),
+        -1);
+    assert_non_null(strstr(err, "argument a of the signature is not among its properties"));
+    assert_int_equal(
+        parse(EXPORT_ACTION("int64 (int64 a)", ",\"args\":{\"type\":\"object\","
+                                               "\"properties\":{\"a\":{\"type\":\"integer\"}}}"),
+              &m, err),
+        -1);
+    assert_non_null(strstr(err, "argument a of the signature must be required"));
+    /* An integer is a fine double. */
+    assert_int_equal(
+        parse(EXPORT_ACTION("double (double a)",
+                            ",\"args\":{\"type\":\"object\",\"required\":[\"a\"],"
+                            "\"properties\":{\"a\":{\"type\":\"integer\",\"minimum\":0}}}"),
+              &m, err),
+        0);
+    manifest_free(m);
+}
+
 static void test_topic_permissions_honour_wildcards(void **s)
 {
     (void)s;
@@ -120,6 +184,8 @@ int main(void)
         cmocka_unit_test(test_minimal_manifest_gets_defaults),
         cmocka_unit_test(test_wrong_type_names_file_and_field),
         cmocka_unit_test(test_semantic_checks),
+        cmocka_unit_test(test_export_without_args_gets_a_schema_from_its_signature),
+        cmocka_unit_test(test_export_signature_and_args_must_agree),
         cmocka_unit_test(test_topic_permissions_honour_wildcards),
         cmocka_unit_test(test_oversized_manifest_is_refused),
         cmocka_unit_test(test_first_party_manifests_are_valid),
