@@ -19,6 +19,7 @@ typedef struct echo {
     const ah_host *host;
     const json_t *config;
     int diagnostics;
+    volatile int health_hangs; /* diagnostics: the next health check never returns */
     long calls;
 } echo;
 
@@ -100,6 +101,11 @@ static int diagnostic(ah_ctx *ctx, ah_call *call, const char *action, const json
             ;
     }
     if (!strcmp(action, "ignore")) return 1; /* never answered: the host's deadline must catch it */
+    if (!strcmp(action, "hang_health")) {
+        E.health_hangs = 1; /* answered now; only the next ping goes unanswered */
+        E.host->reply(call, json_pack("{s:b}", "hang_health", 1));
+        return 1;
+    }
     if (!strcmp(action, "exit")) {
         _exit((int)json_integer_value(json_object_get(args, "code")));
     }
@@ -198,6 +204,8 @@ static void echo_event(ah_ctx *ctx, const ah_event *ev)
 static int echo_health(ah_ctx *ctx)
 {
     (void)ctx;
+    while (E.health_hangs) /* diagnostics: an idle instance that stops answering pings */
+        ;
     return AH_OK;
 }
 

@@ -1,7 +1,8 @@
 /*
  * The real agenthost binary with several echo instances: calls, typed
  * exports, KV, secrets, a SIGSEGV and its restart, a stall, an unanswered
- * call, a quarantine, a bad manifest beside good ones, an ABI refusal, and
+ * call or ping, a quarantine after growing backoffs, a stop past its grace
+ * period, readiness, a bad manifest beside good ones, an ABI refusal, and
  * a clean shutdown.
  */
 #include "../support/th.h"
@@ -31,6 +32,8 @@ static const char *config_json =
     "                \"max_backoff_ms\": 100}},"
     "  {\"id\": \"echo-s\", \"plugin\": \"echo\","
     "   \"config\": {\"diagnostics\": true, \"shutdown_delay_ms\": 400}},"
+    "  {\"id\": \"echo-g\", \"plugin\": \"echo\","
+    "   \"config\": {\"diagnostics\": true, \"shutdown_delay_ms\": 10000}},"
     "  {\"id\": \"abi2\", \"plugin\": \"abi2\", \"required\": false},"
     "  {\"id\": \"ghost\", \"plugin\": \"not-installed\"}"
     "]}";
@@ -285,6 +288,34 @@ static void test_spinning_instance_is_killed_as_stalled(void **state)
     assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
 }
 
+/* An idle instance with no call outstanding that stops answering health
+ * pings: only the ping deadline (stall_ms 1000) can catch it. */
+static void test_idle_instance_not_answering_pings_is_killed_as_stalled(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
+    assert_int_equal(th_call(&H, "echo-b", "hang_health", "{}", &o), 200);
+    json_decref(o);
+    assert_true(th_wait_file(&H, "logs/host.log", "ping unanswered after 1000 ms", 10000));
+    assert_true(th_wait_state(&H, "echo-b", "ready", 10000));
+}
+
+/* A plugin that takes longer to stop than the grace period is killed at
+ * its end (echo-g takes 10 s; the grace is 3 s). */
+static void test_stop_past_the_grace_period_is_a_kill(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_true(th_wait_state(&H, "echo-g", "ready", 5000));
+    long long t0 = th_now_ms();
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-g/disable", "", NULL, &o), 202);
+    json_decref(o);
+    assert_true(th_wait_state(&H, "echo-g", "disabled", 9000));
+    assert_true(th_now_ms() - t0 < 9000); /* well before its own 10 s */
+    assert_true(th_file_contains(&H, "logs/host.log", "did not stop within its grace period"));
+}
+
 static void test_unanswered_call_is_caught_at_its_deadline(void **state)
 {
     (void)state;
@@ -307,6 +338,13 @@ static void test_repeated_crashes_quarantine_until_an_operator_restarts(void **s
         json_decref(o);
     }
     assert_true(th_wait_state(&H, "echo-q", "quarantined", 5000));
+    /* Each restart waited twice as long as the one before (backoff 20 ms). */
+    assert_true(th_file_contains(&H, "logs/host.log",
+                                 "echo-q crashed: killed by signal 11 "
+                                 "(SEGV); restarting in 20 ms"));
+    assert_true(th_file_contains(&H, "logs/host.log",
+                                 "echo-q crashed: killed by signal 11 "
+                                 "(SEGV); restarting in 40 ms"));
     th_sleep_ms(300); /* it stays quarantined: no restart by itself */
     assert_string_equal(th_state(&H, "echo-q"), "quarantined");
     assert_true(th_file_contains(&H, "logs/security.log", "quarantined"));
@@ -328,6 +366,7 @@ static void test_ready_counts_the_bus_and_required_instances_only(void **state)
     (void)state;
     json_t *o;
     assert_true(th_wait_state(&H, "echo-s", "ready", 5000));
+    assert_true(th_wait_state(&H, "echo-g", "ready", 5000));
     assert_int_equal(th_http(&H, "GET", "/ready", NULL, NULL, &o), 200);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "ready");
     assert_true(json_is_true(th_get(o, "checks.store.ok")));
@@ -454,6 +493,8 @@ int main(void)
         cmocka_unit_test(test_timer_answers_later),
         cmocka_unit_test(test_sigsegv_is_reported_and_the_instance_restarts),
         cmocka_unit_test(test_spinning_instance_is_killed_as_stalled),
+        cmocka_unit_test(test_idle_instance_not_answering_pings_is_killed_as_stalled),
+        cmocka_unit_test(test_stop_past_the_grace_period_is_a_kill),
         cmocka_unit_test(test_unanswered_call_is_caught_at_its_deadline),
         cmocka_unit_test(test_repeated_crashes_quarantine_until_an_operator_restarts),
         cmocka_unit_test(test_bad_manifest_is_reported_and_the_others_run),
