@@ -57,6 +57,9 @@ typedef struct bus_opts {
     /* Per-topic retention by pattern: {"chat.>": {"max_count": N, "max_bytes": N,
      * "max_age_s": N, "drop_unacked": bool}}; the first match wins. Borrowed. */
     const json_t *topic_overrides;
+    /* The bus's wall clock (Unix ms): event times, retention by age, the
+     * idempotency window. NULL: the system clock (tests step a clock). */
+    int64_t (*now_ms)(void);
 } bus_opts;
 
 /* One event to publish. Strings and JSON are borrowed for the call. */

@@ -21,6 +21,24 @@ typedef struct world {
 } world;
 
 static world W;
+static bus_opts default_opts;
+
+/* The bus's wall clock: the system's, stepped by clock_step_ms (a test
+ * moves it forward past a window or back as an NTP correction would). */
+static int64_t clock_step_ms;
+
+static int64_t test_clock(void)
+{
+    return ah_now_ms() + clock_step_ms;
+}
+
+/* Bytes of a stored event with a 3-digit body, no key and no headers: the
+ * 40-byte record header and the body. */
+#define EVENT_BYTES (40 + 3)
+
+/* Retention limits of the topics the retention tests use (no other topic
+ * has any, so none competes with them for sweeps). */
+static json_t *overrides;
 
 static void open_world(world *w)
 {
@@ -47,6 +65,9 @@ static int setup(void **s)
     memset(&W, 0, sizeof(W));
     snprintf(W.dir, sizeof(W.dir), "/tmp/ah-bus-XXXXXX");
     if (!mkdtemp(W.dir)) return -1;
+    overrides = json_pack("{s:{s:i},s:{s:i},s:{s:i,s:b},s:{s:i}}", "retb.t", "max_bytes",
+                          4 * EVENT_BYTES, "reta.t", "max_age_s", 60, "drop.t", "max_count", 2,
+                          "drop_unacked", 1, "starve.*", "max_count", 2);
     W.o = (bus_opts){.max_event_bytes = 4096,
                      .idempotency_window_ms = 60000,
                      .ack_timeout_ms = 30000,
@@ -54,7 +75,22 @@ static int setup(void **s)
                      .backoff_ms = 5,
                      .max_backoff_ms = 20,
                      .max_in_flight = 64,
-                     .sweep_interval_ms = 20};
+                     .sweep_interval_ms = 20,
+                     .topic_overrides = overrides,
+                     .now_ms = test_clock};
+    default_opts = W.o;
+    open_world(&W);
+    return 0;
+}
+
+/* After a test that steps the clock or changes options, even one that
+ * failed half-way: the clock and the options as the other tests expect. */
+static int restore_world(void **s)
+{
+    (void)s;
+    clock_step_ms = 0;
+    close_world(&W);
+    W.o = default_opts;
     open_world(&W);
     return 0;
 }
@@ -65,6 +101,7 @@ static int teardown(void **s)
     close_world(&W);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", W.dir);
+    json_decref(overrides);
     return system(cmd);
 }
 
@@ -219,6 +256,7 @@ static void test_bad_events_are_refused_and_a_batch_is_all_or_nothing(void **s)
 
 typedef struct got {
     uint64_t id, offset;
+    uint64_t at_ms; /* monotonic time of the delivery */
     uint32_t attempt;
     char key[32];
     char topic[64];
@@ -238,6 +276,7 @@ static int tdeliver(void *ud, const bus_delivery *d)
     if (t->refuse || t->n == 256) return -1;
     got *g = &t->v[t->n++];
     g->id = d->id;
+    g->at_ms = ah_mono_ms();
     g->offset = d->offset;
     g->attempt = d->attempt;
     snprintf(g->key, sizeof(g->key), "%s", d->key ? d->key : "");
@@ -604,6 +643,207 @@ static void test_dead_letters_can_be_requeued_or_dropped(void **s)
     assert_int_equal(bus_dlq_drop(W.b, "dl.t", "zz", on_dlq, &st, err, sizeof(err)), AH_EINVAL);
 }
 
+/* ---- backpressure, backoff, retention limits, the idempotency window ---------------- */
+
+static json_int_t topic_stat(const char *topic, const char *field)
+{
+    json_t *tp = bus_topic(W.b, topic);
+    assert_non_null(tp);
+    json_int_t v = json_integer_value(json_object_get(tp, field));
+    json_decref(tp);
+    return v;
+}
+
+/* Publish the numbers first..last, one event each. */
+static void publish_numbers(const char *topic, int first, int last)
+{
+    for (int i = first; i <= last; i++) {
+        char b[16];
+        snprintf(b, sizeof(b), "%d", i);
+        publish(topic, NULL, b, NULL, NULL);
+    }
+}
+
+/* Ack deliveries from..to-1 of a consumer as each arrives. */
+static void ack_in_turn(tcons *t, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        wait_n(t, i + 1);
+        assert_int_equal(bus_ack(W.b, t->v[i].id), 0);
+    }
+}
+
+static void test_max_in_flight_caps_unacked_deliveries_until_an_ack(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("capped", "cap.t", BUS_START_EARLIEST, 0, 2, 30000);
+    publish_numbers("cap.t", 1, 5); /* no keys: only the cap holds them back */
+    run_for(100);
+    assert_int_equal(t->n, 2);
+    /* Each ack lets exactly one more through. */
+    assert_int_equal(bus_ack(W.b, t->v[0].id), 0);
+    wait_n(t, 3);
+    run_for(50);
+    assert_int_equal(t->n, 3);
+    assert_int_equal(t->v[2].body, 3);
+    assert_int_equal(bus_ack(W.b, t->v[1].id), 0);
+    wait_n(t, 4);
+    run_for(50);
+    assert_int_equal(t->n, 4);
+    ack_in_turn(t, 2, 5);
+    assert_int_equal(t->v[4].body, 5);
+}
+
+static void test_retry_backoff_doubles_from_one_attempt_to_the_next(void **s)
+{
+    (void)s;
+    close_world(&W);
+    W.o.backoff_ms = 150;
+    W.o.max_backoff_ms = 60000;
+    W.o.max_attempts = 4;
+    open_world(&W);
+    tcons *t = open_consumer("backoff", "backoff.t", BUS_START_EARLIEST, 0, 1, 30000);
+    publish("backoff.t", NULL, "1", NULL, NULL);
+    for (size_t i = 0; i < 3; i++) {
+        wait_n(t, i + 1);
+        assert_int_equal(t->v[i].attempt, i + 1);
+        assert_int_equal(bus_nack(W.b, t->v[i].id, "again", 0), 0);
+    }
+    ack_in_turn(t, 3, 4);
+    assert_int_equal(t->v[3].attempt, 4);
+    uint64_t gap[3];
+    for (size_t i = 0; i < 3; i++)
+        gap[i] = t->v[i + 1].at_ms - t->v[i].at_ms;
+    /* Nominal gaps 150, 300, 600 ms; +-20% jitter and the 50 ms timer tick
+     * make them 120-230, 240-410 and 480-770 ms, so they cannot invert. */
+    assert_true(gap[1] > gap[0]);
+    assert_true(gap[2] > gap[1]);
+    /* Doubling, not a fixed delay: the third wait is at least four bases
+     * less the jitter (a lower bound, which load cannot break). */
+    assert_true(gap[2] >= 150 * 4 * 4 / 5);
+}
+
+static void test_retention_by_bytes_removes_acked_events_beyond_the_budget_only(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("bytes-keeper", "retb.t", BUS_START_EARLIEST, 0, 1, 30000);
+    publish_numbers("retb.t", 100, 109);
+    assert_int_equal(topic_stat("retb.t", "bytes"), 10 * EVENT_BYTES);
+    ack_in_turn(t, 0, 3);
+    wait_n(t, 4); /* the 4th is in flight, unacked */
+    run_for(150);
+    /* Over the 4-event budget, but the unacked 4th and all after it stay. */
+    assert_int_equal(topic_stat("retb.t", "first_offset"), 4);
+    assert_int_equal(topic_stat("retb.t", "depth"), 7);
+    ack_in_turn(t, 3, 10);
+    run_for(150);
+    assert_int_equal(topic_stat("retb.t", "first_offset"), 7);
+    assert_int_equal(topic_stat("retb.t", "depth"), 4);
+    assert_int_equal(topic_stat("retb.t", "bytes"), 4 * EVENT_BYTES);
+}
+
+static void test_retention_by_age_removes_acked_events_older_than_the_limit_only(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("age-keeper", "reta.t", BUS_START_EARLIEST, 0, 1, 30000);
+    publish_numbers("reta.t", 1, 4);
+    ack_in_turn(t, 0, 2);
+    wait_n(t, 3); /* the 3rd is in flight, unacked */
+    run_for(100);
+    assert_int_equal(topic_stat("reta.t", "first_offset"), 1); /* young: all stay */
+    clock_step_ms = 61000;                                     /* past the 60 s limit */
+    run_for(150);
+    /* Old and acked: gone; old and unacked: stays, and so does what follows. */
+    assert_int_equal(topic_stat("reta.t", "first_offset"), 3);
+    publish_numbers("reta.t", 5, 5);
+    ack_in_turn(t, 2, 5);
+    run_for(150);
+    /* Every one acked: the old ones go, the young 5th stays. */
+    assert_int_equal(topic_stat("reta.t", "first_offset"), 5);
+    assert_int_equal(topic_stat("reta.t", "depth"), 1);
+}
+
+static void test_drop_unacked_topic_is_trimmed_past_a_consumer_that_never_acks(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("drop-keeper", "drop.t", BUS_START_EARLIEST, 0, 1, 30000);
+    publish_numbers("drop.t", 1, 5);
+    wait_n(t, 1); /* never acked while retention runs */
+    run_for(150);
+    assert_int_equal(topic_stat("drop.t", "first_offset"), 4);
+    assert_int_equal(topic_stat("drop.t", "depth"), 2);
+    /* The consumer goes on at the first event still there. */
+    ack_in_turn(t, 0, 1);
+    wait_n(t, 2);
+    assert_int_equal(t->v[1].body, 4);
+}
+
+static void test_a_topic_blocked_by_an_unacked_event_does_not_stall_retention_of_others(void **s)
+{
+    (void)s;
+    const char *topics[] = {"starve.a", "starve.b"};
+    tcons *t[2];
+    for (size_t i = 0; i < 2; i++) {
+        t[i] = open_consumer(topics[i], topics[i], BUS_START_EARLIEST, 0, 1, 30000);
+        publish_numbers(topics[i], 1, 6);
+    }
+    /* Both stay over their count of 2, blocked by an unacked 3rd event. */
+    for (size_t i = 0; i < 2; i++) {
+        ack_in_turn(t[i], 0, 2);
+        wait_n(t[i], 3);
+    }
+    run_for(300);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(topic_stat(topics[i], "first_offset"), 3);
+}
+
+static void test_idempotency_key_repeated_after_the_window_stores_a_new_event(void **s)
+{
+    (void)s;
+    bool dup;
+    uint64_t a = publish("idem.t", NULL, "1", "late-1", &dup);
+    assert_false(dup);
+    clock_step_ms = 61000; /* past the 60 s window */
+    uint64_t b = publish("idem.t", NULL, "2", "late-1", &dup);
+    assert_false(dup);
+    assert_int_equal(b, a + 1);
+    /* The key now stands for the new event. */
+    uint64_t c = publish("idem.t", NULL, "3", "late-1", &dup);
+    assert_true(dup);
+    assert_int_equal(c, b);
+    assert_int_equal(topic_stat("idem.t", "depth"), 2);
+}
+
+static void test_idempotency_sweep_forgets_keys_older_than_the_window(void **s)
+{
+    (void)s;
+    bool dup;
+    uint64_t a = publish("idem.sweep", NULL, "1", "swept-1", &dup);
+    clock_step_ms = 61000;
+    run_for(100); /* several sweeps see the key expired */
+    /* Back inside the window: the key would be a duplicate had it stayed. */
+    clock_step_ms = 0;
+    uint64_t b = publish("idem.sweep", NULL, "2", "swept-1", &dup);
+    assert_false(dup);
+    assert_int_equal(b, a + 1);
+}
+
+static void test_idempotency_key_stored_ahead_of_a_clock_stepped_back_is_a_duplicate(void **s)
+{
+    (void)s;
+    bool dup;
+    uint64_t a = publish("idem.back", NULL, "1", "stepped-1", &dup);
+    assert_false(dup);
+    clock_step_ms = -600000; /* the clock is corrected 10 minutes back */
+    uint64_t b = publish("idem.back", NULL, "2", "stepped-1", &dup);
+    assert_true(dup);
+    assert_int_equal(b, a);
+    run_for(100); /* nor does the sweep take the key for an expired one */
+    b = publish("idem.back", NULL, "3", "stepped-1", &dup);
+    assert_true(dup);
+    assert_int_equal(topic_stat("idem.back", "depth"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +861,22 @@ int main(void)
         cmocka_unit_test(test_wildcards_reach_new_topics_but_not_reserved_ones),
         cmocka_unit_test(test_key_replay_reads_one_conversation),
         cmocka_unit_test(test_dead_letters_can_be_requeued_or_dropped),
+        cmocka_unit_test(test_max_in_flight_caps_unacked_deliveries_until_an_ack),
+        cmocka_unit_test_teardown(test_retry_backoff_doubles_from_one_attempt_to_the_next,
+                                  restore_world),
+        cmocka_unit_test(test_retention_by_bytes_removes_acked_events_beyond_the_budget_only),
+        cmocka_unit_test_teardown(
+            test_retention_by_age_removes_acked_events_older_than_the_limit_only, restore_world),
+        cmocka_unit_test(test_drop_unacked_topic_is_trimmed_past_a_consumer_that_never_acks),
+        cmocka_unit_test(
+            test_a_topic_blocked_by_an_unacked_event_does_not_stall_retention_of_others),
+        cmocka_unit_test_teardown(test_idempotency_key_repeated_after_the_window_stores_a_new_event,
+                                  restore_world),
+        cmocka_unit_test_teardown(test_idempotency_sweep_forgets_keys_older_than_the_window,
+                                  restore_world),
+        cmocka_unit_test_teardown(
+            test_idempotency_key_stored_ahead_of_a_clock_stepped_back_is_a_duplicate,
+            restore_world),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -104,6 +104,7 @@ struct bl {
     uv_timer_t *timer;
     uint64_t last_sweep_ms;
     bool sweeping;
+    size_t sweep_cursor; /* where the next retention sweep starts in topics */
     bool closing;
     bl_ctopic **dirty; /* positions to persist at the end of the tick */
     size_t ndirty, capdirty;
@@ -112,6 +113,7 @@ struct bl {
 };
 
 bl *bl_of(bus *b);
+int64_t bl_now_ms(const bl *b); /* the wall clock of bus_opts.now_ms */
 bl_topic *bl_topic_get(bl *b, const char *name, bool create);
 int bl_load_topics(bl *b, char *err, size_t errlen);
 void bl_topic_free(bl_topic *t);

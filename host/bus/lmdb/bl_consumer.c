@@ -337,7 +337,7 @@ static void write_record(bl_consumer *c)
     for (size_t i = 0; i < c->npatterns; i++)
         json_array_append_new(pats, json_string(c->patterns[i]));
     json_t *o = json_pack("{s:o,s:i,s:I}", "patterns", pats, "start", (int)c->start, "updated_ms",
-                          (json_int_t)ah_now_ms());
+                          (json_int_t)bl_now_ms(c->b));
     rec_op *op = calloc(1, sizeof(*op));
     if (!op) {
         json_decref(o);

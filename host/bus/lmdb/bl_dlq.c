@@ -71,7 +71,7 @@ int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error)
     json_t *err = json_string(error ? error : "failed");
     json_object_set_new(headers, "x-dlq-error", err ? err : json_string("(not UTF-8)"));
     json_object_set_new(headers, "x-dlq-consumer", json_string(ct->c->name));
-    ah_rfc3339_ms(ah_now_ms(), t, sizeof(t));
+    ah_rfc3339_ms(bl_now_ms(b), t, sizeof(t));
     json_object_set_new(headers, "x-dlq-at", json_string(t));
 
     char dlq[TOPIC_MAX + 8];

@@ -100,8 +100,10 @@ static int append(MDB_txn *txn, pub_op *op, bl_pub_item *it, topic_rec *rec)
         MDB_val k = {idlen, idk}, v;
         rc = mdb_get(txn, store_dbi(st, STORE_DB_IDEMPOTENCY), &k, &v);
         if (rc == 0 && v.mv_size == 16) {
+            /* A key stored ahead of the clock (the clock stepped back
+             * since) is within the window, not expired. */
             int64_t t = (int64_t)store_rd64((const uint8_t *)v.mv_data + 8);
-            if ((uint64_t)(op->now_ms - t) <= op->window_ms) {
+            if (t >= op->now_ms || (uint64_t)(op->now_ms - t) <= op->window_ms) {
                 it->seq = store_rd64(v.mv_data);
                 it->dup = true;
                 return 0;
@@ -291,7 +293,7 @@ static int fill_item(bl *b, bl_pub_item *it, const bus_msg *m, bool reserved, co
     }
     /* Times never go backwards within a topic (offset_at relies on it). */
     bl_topic *t = bl_topic_get(b, m->topic, true);
-    int64_t now = ah_now_ms();
+    int64_t now = bl_now_ms(b);
     if (t && t->last_time > now) now = t->last_time;
     if (t) t->last_time = now;
     uint8_t idb[16];
@@ -336,7 +338,7 @@ int bl_publish_ex(bl *b, const bus_msg *msgs, size_t n, bool reserved, const uin
     op->ud = ud;
     op->n = n;
     op->window_ms = b->o.idempotency_window_ms;
-    op->now_ms = ah_now_ms();
+    op->now_ms = bl_now_ms(b);
     if (extra) op->extra = *extra;
     for (size_t i = 0; i < n; i++) {
         int rc = fill_item(b, &op->items[i], &msgs[i], reserved, ids ? ids[i] : NULL, err, errlen);

@@ -233,15 +233,26 @@ static int64_t oldest_time(bl *b, bl_topic *t)
 void bl_retention_sweep(bl *b)
 {
     if (b->sweeping || b->closing) return;
-    size_t pos = 0;
+    /* One topic per sweep, resuming after the one swept last: a topic that
+     * stays over its limits (a consumer holds it back) must not take every
+     * sweep from the topics after it. */
+    size_t start = b->sweep_cursor, pos = start;
+    bool wrapped = false;
     const char *name;
     void *v;
-    while (strmap_next(&b->topics, &pos, &name, &v)) {
+    for (;;) {
+        if (!strmap_next(&b->topics, &pos, &name, &v)) {
+            if (wrapped) break;
+            wrapped = true;
+            pos = 0;
+            continue;
+        }
+        if (wrapped && pos > start) break; /* every topic looked at */
         bl_topic *t = v;
         if (!t->id || !t->rec.count) continue;
         ret_op probe;
         limits_for(b, t->name, &probe);
-        int64_t now = ah_now_ms();
+        int64_t now = bl_now_ms(b);
         bool over = (probe.max_count && t->rec.count > probe.max_count) ||
                     (probe.max_bytes && t->rec.bytes > probe.max_bytes) ||
                     (probe.max_age_ms && oldest_time(b, t) < now - (int64_t)probe.max_age_ms);
@@ -256,13 +267,14 @@ void bl_retention_sweep(bl *b)
             b->sweeping = true; /* one sweep op in flight at a time */
         else
             free(op);
-        break; /* next topic at the next sweep */
+        b->sweep_cursor = pos;
+        break; /* the next topic at the next sweep */
     }
     if (b->o.idempotency_window_ms) {
         idem_op *io = calloc(1, sizeof(*io));
         if (!io) return;
         io->b = b;
-        io->now_ms = ah_now_ms();
+        io->now_ms = bl_now_ms(b);
         io->window_ms = b->o.idempotency_window_ms;
         memcpy(io->cursor, b->idem_cursor, b->idem_cursor_len);
         io->cursor_len = b->idem_cursor_len;

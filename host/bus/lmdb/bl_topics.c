@@ -16,6 +16,11 @@ bl *bl_of(bus *b)
     return b->impl;
 }
 
+int64_t bl_now_ms(const bl *b)
+{
+    return b->o.now_ms ? b->o.now_ms() : ah_now_ms();
+}
+
 uint64_t bl_topic_head(const bl_topic *t)
 {
     return t->rec.next_seq ? t->rec.next_seq - 1 : 0;
