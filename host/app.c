@@ -223,7 +223,10 @@ int app_run(config *cfg)
     char err[1024] = "";
     /* No core dumps or ptrace of the host by other users' processes: it
      * holds the master key and every decrypted secret. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        log_error("host", "cannot make the host non-dumpable: %s", strerror(errno));
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
 
     if (open_modules(&a, err, sizeof(err)) < 0) {

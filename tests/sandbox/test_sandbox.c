@@ -134,6 +134,10 @@ CASE(test_constructor_oversized_frame_is_a_protocol_violation, "oversized", true
      "larger than 64 KiB", true, NULL)
 CASE(test_call_oversized_frame_is_a_protocol_violation, "oversized", false, HC_PROTOCOL,
      "larger than 64 KiB", true, NULL)
+CASE(test_constructor_frame_carrying_a_descriptor_is_a_protocol_violation, "send_fd", true,
+     HC_PROTOCOL, "file descriptor", true, NULL)
+CASE(test_call_frame_carrying_a_descriptor_is_a_protocol_violation, "send_fd", false, HC_PROTOCOL,
+     "file descriptor", true, NULL)
 CASE(test_constructor_exiting_at_once_is_noticed, "exit", true, HC_EXITED, "exited with status 0",
      true, NULL)
 CASE(test_call_exiting_at_once_is_noticed, "exit", false, HC_EXITED, "exited with status 3", true,
@@ -213,6 +217,8 @@ static const struct CMUnitTest hostile[] = {
     T(test_call_garbage_frame_is_a_protocol_violation),
     T(test_constructor_oversized_frame_is_a_protocol_violation),
     T(test_call_oversized_frame_is_a_protocol_violation),
+    T(test_constructor_frame_carrying_a_descriptor_is_a_protocol_violation),
+    T(test_call_frame_carrying_a_descriptor_is_a_protocol_violation),
     T(test_constructor_exiting_at_once_is_noticed),
     T(test_call_exiting_at_once_is_noticed),
 };

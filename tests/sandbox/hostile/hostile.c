@@ -444,6 +444,28 @@ static void garbage(result *r)
     note(r, "sent %zd bytes of garbage", n);
 }
 
+/* A frame that carries a descriptor (its own stderr) to the host. */
+static void send_fd(result *r)
+{
+    char payload[32] = "a frame with a descriptor";
+    struct iovec io = {.iov_base = payload, .iov_len = sizeof(payload)};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct msghdr mh = {
+        .msg_iov = &io, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    int fd = 2;
+    memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+    ssize_t n = sendmsg(3, &mh, MSG_NOSIGNAL);
+    note(r, "sent a frame with fd 2 attached (%zd)", n);
+}
+
 static void oversized(result *r)
 {
     static unsigned char big[100 * 1024];
@@ -577,6 +599,7 @@ static const struct {
     {"never_answer", never_answer},
     {"garbage", garbage},
     {"oversized", oversized},
+    {"send_fd", send_fd},
     {"exit", exit_now},
     {"rearm_sigsys", rearm_sigsys},
     {"block_sigsys", block_sigsys},
