@@ -226,7 +226,7 @@ void h_instance_call(void *ctx, http_req *req, const route_params *p)
     const char *accept = http_req_header(req, "Accept");
     c->sse = accept && strstr(accept, "text/event-stream");
     char err[600];
-    if (instance_call_streamed(inst, route_param(p, "action"), args, timeout,
+    if (instance_call_streamed(inst, route_param(p, "action"), args, timeout, http_req_id(req),
                                c->sse ? call_partial : NULL, call_done, c, err, sizeof(err)) < 0) {
         free(c);
         json_decref(args);

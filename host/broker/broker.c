@@ -305,6 +305,9 @@ static void on_http(void *ud, inst_req req, json_t *body)
                             code, msg);
         return;
     }
+    const char *rid = instance_request_id_of(
+        req.inst, (uint64_t)json_integer_value(json_object_get(body, "call")));
+    snprintf(s.request_id, sizeof(s.request_id), "%s", rid ? rid : "");
     xfer_start(b, ie, req, &s);
 }
 

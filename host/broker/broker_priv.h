@@ -36,6 +36,7 @@ typedef struct xfer_spec {
     size_t body_len;
     uint32_t timeout_ms, idle_timeout_ms;
     uint32_t flags;
+    char request_id[64]; /* of the API call the plugin was serving; "" if none */
 } xfer_spec;
 
 typedef struct xfer xfer;

@@ -56,7 +56,7 @@ static void status_class(int status, const char *err, char *out, size_t len)
 
 void egress_log_request(const egress_report *r)
 {
-    log_ctx c = {.plugin = r->plugin, .instance = r->instance};
+    log_ctx c = {.plugin = r->plugin, .instance = r->instance, .request_id = r->request_id};
     json_t *f =
         json_pack("{s:s,s:s,s:s,s:i,s:s,s:i,s:I,s:I,s:f,s:i,s:i,s:b}", "event", "egress", "method",
                   r->method, "host", r->host, "port", r->port, "path", r->path, "status", r->status,

@@ -16,6 +16,7 @@
 
 typedef struct egress_report {
     const char *plugin, *instance;
+    const char *request_id; /* the API request behind it, or NULL */
     const char *method, *scheme, *host;
     int port;
     const char *path;       /* without query */

@@ -128,6 +128,7 @@ static void report(xfer *x, const char *code, const char *msg)
     egress_report r = {
         .plugin = x->ie->plugin,
         .instance = x->ie->id,
+        .request_id = x->s.request_id[0] ? x->s.request_id : NULL,
         .method = x->s.method,
         .scheme = x->target.scheme,
         .host = x->target.host,

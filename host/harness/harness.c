@@ -135,8 +135,8 @@ static void start_item(hx *h, size_t i)
         return;
     case SCRIPT_CALL:
         h->n.calls++;
-        if (instance_call_streamed(h->inst, it->action, it->args, it->timeout_ms, on_call_partial,
-                                   on_call_done, s, err, sizeof(err)) < 0) {
+        if (instance_call_streamed(h->inst, it->action, it->args, it->timeout_ms, NULL,
+                                   on_call_partial, on_call_done, s, err, sizeof(err)) < 0) {
             /* Refused before reaching the plugin: "code: message". */
             char *colon = strstr(err, ": ");
             if (colon) *colon = 0;

@@ -31,11 +31,14 @@ static void log_ctx_of(const instance *inst, log_ctx *c)
     c->request_id = NULL;
 }
 
-static void plugin_log(instance *inst, log_level lvl, const char *stream, const char *msg)
+/* request_id: of the API request the line belongs to, or NULL. */
+static void plugin_log(instance *inst, log_level lvl, const char *stream, const char *msg,
+                       const char *request_id)
 {
     char kind[96];
     log_ctx c;
     log_ctx_of(inst, &c);
+    c.request_id = request_id;
     snprintf(kind, sizeof(kind), "plugins/%s", inst->id);
     json_t *f = json_pack("{s:s}", "stream", stream);
     log_write(kind, lvl, "plugin", &c, f, "%s", msg);
@@ -344,12 +347,15 @@ static void handle_log(run *r, json_t *msg)
     const char *channel = json_string_value(json_object_get(msg, "channel"));
     json_t *fields = json_object_get(msg, "fields");
     if (!text) return;
+    /* A line logged while serving a call carries the call's id. */
+    const char *rid =
+        instance_request_id_of(r->inst, (uint64_t)json_integer_value(json_object_get(msg, "call")));
     log_level lv = level <= 0   ? LOG_DEBUG
                    : level == 1 ? LOG_INFO
                    : level == 2 ? LOG_WARN
                                 : LOG_ERROR;
     if (!shared_channel(channel)) {
-        plugin_log(r->inst, lv, "sdk", text);
+        plugin_log(r->inst, lv, "sdk", text, rid);
         return;
     }
     /* The host's context fields win over the plugin's; fields are capped. */
@@ -366,6 +372,7 @@ static void handle_log(run *r, json_t *msg)
         json_object_del(f, reserved[i]);
     log_ctx c;
     log_ctx_of(r->inst, &c);
+    c.request_id = rid;
     log_write(channel, lv, "plugin", &c, f, "%s", text);
     json_decref(f);
 }
@@ -476,7 +483,7 @@ static void flush_log_line(run *r)
     if (!r->loglen) return;
     r->logbuf[r->loglen] = 0;
     sanitize(r->logbuf, r->loglen);
-    plugin_log(r->inst, LOG_INFO, "stderr", r->logbuf);
+    plugin_log(r->inst, LOG_INFO, "stderr", r->logbuf, NULL);
     r->loglen = 0;
 }
 

@@ -563,12 +563,13 @@ bool instance_req_live(inst_req r)
 int instance_call(instance *inst, const char *action, const json_t *args, uint32_t timeout_ms,
                   instance_call_cb cb, void *ud, char *err, size_t errlen)
 {
-    return instance_call_streamed(inst, action, args, timeout_ms, NULL, cb, ud, err, errlen);
+    return instance_call_streamed(inst, action, args, timeout_ms, NULL, NULL, cb, ud, err, errlen);
 }
 
 int instance_call_streamed(instance *inst, const char *action, const json_t *args,
-                           uint32_t timeout_ms, instance_partial_cb on_partial, instance_call_cb cb,
-                           void *ud, char *err, size_t errlen)
+                           uint32_t timeout_ms, const char *request_id,
+                           instance_partial_cb on_partial, instance_call_cb cb, void *ud, char *err,
+                           size_t errlen)
 {
     if (inst->state != INST_READY || !inst->cur) {
         snprintf(err, errlen, "not_ready: instance %s is %s", inst->id,
@@ -605,6 +606,7 @@ int instance_call_streamed(instance *inst, const char *action, const json_t *arg
     pc->on_partial = on_partial;
     pc->ud = ud;
     snprintf(pc->action, sizeof(pc->action), "%s", action);
+    snprintf(pc->request_id, sizeof(pc->request_id), "%s", request_id ? request_id : "");
     if (ah_idmap_put(&inst->calls, pc->id, pc) < 0) {
         free(pc);
         snprintf(err, errlen, "no_memory: out of memory");
@@ -623,10 +625,29 @@ int instance_call_streamed(instance *inst, const char *action, const json_t *arg
     return 0;
 }
 
+void sup_remember_call(instance *inst, const pending_call *pc)
+{
+    if (!pc->request_id[0]) return;
+    recent_call *rc = &inst->recent[inst->nrecent++ % RECENT_CALLS];
+    rc->id = pc->id;
+    snprintf(rc->request_id, sizeof(rc->request_id), "%s", pc->request_id);
+}
+
+const char *instance_request_id_of(instance *inst, uint64_t call_id)
+{
+    if (!call_id) return NULL;
+    const pending_call *pc = ah_idmap_get(&inst->calls, call_id);
+    if (pc) return pc->request_id[0] ? pc->request_id : NULL;
+    for (unsigned i = 0; i < RECENT_CALLS; i++)
+        if (inst->recent[i].id == call_id) return inst->recent[i].request_id;
+    return NULL;
+}
+
 void sup_on_call_result(instance *inst, uint64_t id, json_t *body)
 {
     pending_call *pc = ah_idmap_take(&inst->calls, id);
     if (!pc) return;
+    sup_remember_call(inst, pc);
     const json_t *e = json_object_get(body, "error");
     if (e)
         pc->cb(pc->ud, NULL, json_string_value(json_object_get(e, "code")) ?: "error",

@@ -119,9 +119,14 @@ int instance_call(instance *inst, const char *action, const json_t *args, uint32
  * partial result the plugin sends (reply_partial: streamed tokens) before
  * cb, with the partial borrowed. */
 typedef void (*instance_partial_cb)(void *ud, const json_t *partial);
+/* request_id (may be NULL): the API request's id, carried into every log
+ * line the call causes (the plugin's own, integration.log, llm.log). */
 int instance_call_streamed(instance *inst, const char *action, const json_t *args,
-                           uint32_t timeout_ms, instance_partial_cb on_partial, instance_call_cb cb,
-                           void *ud, char *err, size_t errlen);
+                           uint32_t timeout_ms, const char *request_id,
+                           instance_partial_cb on_partial, instance_call_cb cb, void *ud, char *err,
+                           size_t errlen);
+/* The request id of call_id (in flight or answered lately), or NULL. */
+const char *instance_request_id_of(instance *inst, uint64_t call_id);
 
 /* Send an event for delivery (the bus). msg is borrowed. 0, or -1 if the
  * instance is not ready. The plugin answers with AH_MSG_ACK/NACK carrying

@@ -59,7 +59,16 @@ typedef struct pending_call {
     instance_partial_cb on_partial;
     void *ud;
     char action[72];
+    char request_id[64]; /* of the API request that made it; "" if none */
 } pending_call;
+
+/* Calls answered lately, so that what a plugin logs or asks for just
+ * after answering is still tied to the API request. */
+#define RECENT_CALLS 32
+typedef struct recent_call {
+    uint64_t id;
+    char request_id[64];
+} recent_call;
 
 struct instance {
     supervisor *sup;
@@ -78,6 +87,8 @@ struct instance {
     uint64_t gen;
     run *cur;
     ah_idmap calls; /* id -> pending_call */
+    recent_call recent[RECENT_CALLS];
+    unsigned nrecent;
     uint64_t crash_times[MAX_CRASH_RING];
     unsigned ncrashes;
     unsigned consecutive;
@@ -129,6 +140,8 @@ void sup_on_ready(instance *inst);
 void sup_on_exit(instance *inst, int status, const char *reason);
 void sup_dispatch_request(instance *inst, run *r, uint16_t type, uint64_t id, json_t *body);
 void sup_on_call_result(instance *inst, uint64_t id, json_t *body);
+/* Keep an answered (or abandoned) call's request id for late logs. */
+void sup_remember_call(instance *inst, const pending_call *pc);
 void sup_on_call_partial(instance *inst, uint64_t id, json_t *body);
 void sup_persist_state(instance *inst);
 

@@ -28,6 +28,7 @@ typedef struct rt_req {
     req_kind kind;
     void *cb;
     void *ud;
+    uint64_t call; /* the call being served when it was made */
     void (*on_chunk)(ah_ctx *, const void *, size_t, void *);
 } rt_req;
 
@@ -35,6 +36,7 @@ struct ah_timer {
     uint64_t due_ms, repeat_ms;
     ah_timer_cb cb;
     void *ud;
+    uint64_t call; /* the call being served when it was started */
     size_t heap_index;
     int in_callback, stopped;
 };
@@ -65,8 +67,20 @@ struct ah_ctx {
     size_t nheap, capheap;
     int initialised;
     int stopping;
+    /* The host's id of the call being served: set while the plugin's call
+     * callback runs, and again while the callbacks of the requests and
+     * timers it started run, so that logs and HTTP requests carry it and
+     * the host can tie them to the API request (its request id). */
+    uint64_t cur_call;
     uint8_t frame[AH_FRAME_MAX];
 };
+
+/* Tag a message with the call being served, if any. */
+static json_t *traced(ah_ctx *c, json_t *o)
+{
+    if (o && c->cur_call) json_object_set_new(o, "call", json_integer((json_int_t)c->cur_call));
+    return o;
+}
 
 static const ah_host host_table;
 
@@ -123,7 +137,7 @@ static int request(ah_ctx *c, uint16_t type, json_t *body, req_kind kind, void *
         json_decref(body);
         return AH_ENOMEM;
     }
-    *r = (rt_req){.kind = kind, .cb = cb, .ud = ud, .on_chunk = on_chunk};
+    *r = (rt_req){.kind = kind, .cb = cb, .ud = ud, .on_chunk = on_chunk, .call = c->cur_call};
     uint64_t id = ++c->next_id;
     if (ah_idmap_put(&c->pending, id, r) < 0) {
         free(r);
@@ -165,7 +179,7 @@ static void svc_log(ah_ctx *c, ah_log_level level, const char *fmt, ...)
     /* jansson needs UTF-8; a plugin may print anything. */
     json_t *m = json_string(msg);
     if (!m) m = json_string("(log message was not valid UTF-8)");
-    send_json(c, AH_MSG_LOG, 0, json_pack("{s:i,s:o}", "level", (int)level, "msg", m));
+    send_json(c, AH_MSG_LOG, 0, traced(c, json_pack("{s:i,s:o}", "level", (int)level, "msg", m)));
 }
 
 static int svc_log_record(ah_ctx *c, const char *channel, ah_log_level level, const json_t *fields,
@@ -177,7 +191,7 @@ static int svc_log_record(ah_ctx *c, const char *channel, ah_log_level level, co
     json_t *o = json_pack("{s:i,s:o,s:s}", "level", (int)level, "msg", m, "channel", channel);
     if (!o) return AH_EINVAL;
     if (json_is_object(fields)) json_object_set(o, "fields", (json_t *)fields);
-    return send_json(c, AH_MSG_LOG, 0, o);
+    return send_json(c, AH_MSG_LOG, 0, traced(c, o));
 }
 
 static const char *svc_secret(ah_ctx *c, const char *name)
@@ -299,7 +313,7 @@ static int svc_http(ah_ctx *c, const ah_http_request *req, ah_http_cb cb, void *
             free(b);
         }
     }
-    return request(c, AH_MSG_HTTP, o, REQ_HTTP, (void *)cb, ud,
+    return request(c, AH_MSG_HTTP, traced(c, o), REQ_HTTP, (void *)cb, ud,
                    (req->flags & AH_HTTP_STREAM) ? req->on_chunk : NULL);
 }
 
@@ -386,6 +400,7 @@ static ah_timer *svc_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_m
     if (!t) return NULL;
     t->due_ms = now_ms() + after_ms;
     t->repeat_ms = repeat_ms;
+    t->call = c->cur_call;
     t->cb = cb;
     t->ud = ud;
     if (heap_push(c, t) < 0) {
@@ -412,7 +427,10 @@ static void run_timers(ah_ctx *c)
         ah_timer *t = c->heap[0];
         heap_remove(c, t);
         t->in_callback = 1;
+        uint64_t outer = c->cur_call;
+        c->cur_call = t->call;
         t->cb(c, t, t->ud);
+        c->cur_call = outer;
         t->in_callback = 0;
         if (t->stopped || !t->repeat_ms) {
             free(t);
@@ -493,6 +511,8 @@ static void on_result(ah_ctx *c, uint64_t id, json_t *msg)
     }
     const json_t *err = json_object_get(msg, "error");
     int status = err ? error_code_of(err) : 0;
+    uint64_t outer = c->cur_call;
+    c->cur_call = r->call;
     switch (r->kind) {
     case REQ_PUBLISH:
         if (r->cb)
@@ -525,6 +545,7 @@ static void on_result(ah_ctx *c, uint64_t id, json_t *msg)
         deliver_http_result(c, r, msg);
         break;
     }
+    c->cur_call = outer;
     free(r);
 }
 
@@ -588,7 +609,10 @@ static void on_call(ah_ctx *c, uint64_t id, json_t *msg)
     call->id = id;
     json_t *a = json_incref((json_t *)args);
     if (!a) a = json_object();
+    uint64_t outer = c->cur_call;
+    c->cur_call = id;
     c->plugin->call(c, call, action, a);
+    c->cur_call = outer;
     json_decref(a);
 }
 
@@ -623,6 +647,8 @@ static void on_http_chunk(ah_ctx *c, uint64_t id, json_t *msg)
     if (!r || r->kind != REQ_HTTP || !r->on_chunk) return;
     const json_t *d = json_object_get(msg, "data");
     const json_t *b = json_object_get(msg, "data_b64");
+    uint64_t outer = c->cur_call;
+    c->cur_call = r->call;
     if (json_is_string(d)) {
         r->on_chunk(c, json_string_value(d), json_string_length(d), r->ud);
     } else if (json_is_string(b)) {
@@ -631,6 +657,7 @@ static void on_http_chunk(ah_ctx *c, uint64_t id, json_t *msg)
         if (raw) r->on_chunk(c, raw, n, r->ud);
         free(raw);
     }
+    c->cur_call = outer;
 }
 
 /* Returns 1 to keep going, 0 to exit cleanly. */

@@ -224,6 +224,30 @@ static void test_instance_gets_only_declared_secrets_and_none_are_logged(void **
     free(mk);
 }
 
+/* What a plugin logs while serving a call carries the API request's id;
+ * what it logs on its own (at start) carries none. */
+static void test_plugin_log_lines_of_a_call_carry_its_request_id(void **state)
+{
+    (void)state;
+    char auth[256];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
+    const char *hdrs[] = {auth, "X-Request-Id: trace-echo-42", NULL};
+    const char *args = "{\"message\":\"logged inside the call\"}";
+    assert_int_equal(th_http_raw(&H, "POST", "/api/v1/instances/echo-a/actions/log",
+                                 "application/json", args, strlen(args), hdrs, NULL, NULL),
+                     200);
+    assert_true(th_wait_file(&H, "logs/plugins/echo-a.log",
+                             "\"msg\":\"logged inside the call\",\"plugin\":\"echo\","
+                             "\"instance\":\"echo-a\",\"request_id\":\"trace-echo-42\"",
+                             3000));
+    char *text = th_read(&H, "logs/plugins/echo-a.log");
+    const char *ready = strstr(text, "echo ready");
+    assert_non_null(ready);
+    const char *eol = strchr(ready, '\n');
+    assert_null(memmem(ready, eol ? (size_t)(eol - ready) : strlen(ready), "request_id", 10));
+    free(text);
+}
+
 static void test_plugin_stderr_reaches_its_log_file(void **state)
 {
     (void)state;
@@ -489,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_five_megabyte_reply_crosses_many_frames),
         cmocka_unit_test(test_kv_is_durable_scannable_and_namespaced),
         cmocka_unit_test(test_instance_gets_only_declared_secrets_and_none_are_logged),
+        cmocka_unit_test(test_plugin_log_lines_of_a_call_carry_its_request_id),
         cmocka_unit_test(test_plugin_stderr_reaches_its_log_file),
         cmocka_unit_test(test_timer_answers_later),
         cmocka_unit_test(test_sigsegv_is_reported_and_the_instance_restarts),

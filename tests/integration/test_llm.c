@@ -858,6 +858,25 @@ static void test_integration_and_llm_logs_and_metrics_record_each_call(void **st
     free(metrics);
 }
 
+/* One X-Request-Id runs through every line the call causes: the API's,
+ * the plugin's llm.log record (written in its HTTP completion callback)
+ * and the broker's integration.log line for the provider request. */
+static void test_request_id_is_carried_into_every_log_line_of_the_call(void **state)
+{
+    (void)state;
+    char auth[256];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
+    const char *hdrs[] = {auth, "X-Request-Id: trace-llm-7781", NULL};
+    const char *args = "{\"prompt\":\"Capital of the UK?\"}";
+    assert_int_equal(th_http_raw(&H, "POST", "/api/v1/instances/llm/actions/chat",
+                                 "application/json", args, strlen(args), hdrs, NULL, NULL),
+                     200);
+    const char *rid = "\"request_id\":\"trace-llm-7781\"";
+    assert_true(th_wait_file(&H, "logs/api.log", rid, 3000));
+    assert_true(th_wait_file(&H, "logs/llm.log", rid, 3000));
+    assert_true(th_wait_file(&H, "logs/integration.log", rid, 3000));
+}
+
 static void test_no_secret_reaches_any_log_file(void **state)
 {
     (void)state;
@@ -894,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_fallback_chain_steps_through_models_then_canned_answer),
         cmocka_unit_test(test_in_flight_cap_per_instance_refuses_the_extra_request),
         cmocka_unit_test(test_integration_and_llm_logs_and_metrics_record_each_call),
+        cmocka_unit_test(test_request_id_is_carried_into_every_log_line_of_the_call),
         cmocka_unit_test(test_no_secret_reaches_any_log_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
