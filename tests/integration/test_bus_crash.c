@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,10 +33,13 @@
 #define THREADS 4
 
 static th_host H;
-static unsigned char acked[MAX_NONCE]; /* a 2xx answer arrived */
-static unsigned char tried[MAX_NONCE]; /* sent, answer unknown */
+static unsigned char acked[MAX_NONCE];  /* a 2xx answer arrived */
+static unsigned char tried[MAX_NONCE];  /* sent, answer unknown */
+static unsigned char hooked[MAX_NONCE]; /* sent as a webhook (topic hooks.echo-a) */
 static int next_nonce = 1;
 static pthread_mutex_t nonce_mu = PTHREAD_MUTEX_INITIALIZER;
+
+#define HOOK_SECRET "hook-secret-5150"
 
 static const char *config_json =
     "{\"supervisor\": {\"ping_interval_ms\": 500, \"shutdown_grace_ms\": 1000},"
@@ -49,6 +53,8 @@ static int setup(void **state)
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (th_init(&H, "crash") || th_install_plugin(&H, "echo") || th_config(&H, config_json))
+        return -1;
+    if (th_cli(&H, HOOK_SECRET "\n", NULL, 0, "secret", "set", "echo-a", "webhook_secret", NULL))
         return -1;
     return th_make_token(&H);
 }
@@ -66,6 +72,7 @@ static int teardown(void **state)
 typedef struct loader {
     volatile int stop;
     int port;
+    bool hooks; /* publish as webhooks to echo-a instead of to the topic API */
 } loader;
 
 static size_t discard(char *p, size_t s, size_t n, void *u)
@@ -75,16 +82,25 @@ static size_t discard(char *p, size_t s, size_t n, void *u)
     return s * n;
 }
 
-static int publish_one(CURL *c, int port, int nonce)
+static int publish_one(CURL *c, int port, int nonce, bool hook)
 {
-    char url[128], body[160], auth[200];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/topics/echo.in/events", port);
-    snprintf(body, sizeof(body),
-             "{\"body\":{\"nonce\":\"nonce-%012d\"},\"key\":\"k%d\",\"idempotency_key\":\"nonce-%"
-             "012d\"}",
-             nonce, nonce % 16, nonce);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
-    struct curl_slist *hl = curl_slist_append(NULL, auth);
+    char url[128], body[160], auth[200], idem[64];
+    struct curl_slist *hl = NULL;
+    if (hook) {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/hooks/echo-a/updates", port);
+        snprintf(body, sizeof(body), "{\"nonce\":\"nonce-%012d\"}", nonce);
+        snprintf(idem, sizeof(idem), "Idempotency-Key: nonce-%012d", nonce);
+        hl = curl_slist_append(hl, "X-Agenthost-Secret: " HOOK_SECRET);
+        hl = curl_slist_append(hl, idem);
+    } else {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/topics/echo.in/events", port);
+        snprintf(body, sizeof(body),
+                 "{\"body\":{\"nonce\":\"nonce-%012d\"},\"key\":\"k%d\",\"idempotency_"
+                 "key\":\"nonce-%012d\"}",
+                 nonce, nonce % 16, nonce);
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
+        hl = curl_slist_append(hl, auth);
+    }
     hl = curl_slist_append(hl, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -109,7 +125,8 @@ static void *publisher(void *arg)
         pthread_mutex_unlock(&nonce_mu);
         if (!nonce) break;
         tried[nonce] = 1;
-        int st = publish_one(c, l->port, nonce);
+        hooked[nonce] = l->hooks;
+        int st = publish_one(c, l->port, nonce, l->hooks);
         if (st == 200 || st == 201) {
             acked[nonce] = 1;
         } else {
@@ -126,7 +143,7 @@ static void republish_unknown(void)
     CURL *c = curl_easy_init();
     for (int n = 1; n < next_nonce; n++)
         if (tried[n] && !acked[n]) {
-            int st = publish_one(c, H.port, n);
+            int st = publish_one(c, H.port, n, hooked[n]);
             assert_true(st == 200 || st == 201);
             acked[n] = 1;
         }
@@ -193,6 +210,7 @@ static void verify(void)
     count_topic("echo.in", counts_in);
     int n_acked = 0;
     for (int n = 1; n < next_nonce; n++) {
+        if (hooked[n]) continue; /* on hooks.echo-a, not echo.in */
         if (acked[n]) {
             n_acked++;
             if (counts_in[n] != 1)
@@ -249,6 +267,7 @@ static void test_shim_detects_an_answer_sent_before_the_sync(void **s)
     unlink(log);
 }
 
+/* Topic publishes and webhooks alike. */
 static void test_every_acknowledged_publish_was_synced_before_its_answer(void **s)
 {
     (void)s;
@@ -261,13 +280,15 @@ static void test_every_acknowledged_publish_was_synced_before_its_answer(void **
                          NULL};
     assert_int_equal(th_start(&H, env, 15000), 0);
     int first = next_nonce;
-    loader l = {.port = H.port};
+    /* Half through the topic API, half as webhooks: both answer 2xx only
+     * once the event is on disk. */
+    loader l = {.port = H.port}, lh = {.port = H.port, .hooks = true};
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++)
-        pthread_create(&th[i], NULL, publisher, &l);
+        pthread_create(&th[i], NULL, publisher, i % 2 ? &lh : &l);
     while (next_nonce < first + 400)
         th_sleep_ms(20);
-    l.stop = 1;
+    l.stop = lh.stop = 1;
     for (int i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
     assert_int_equal(th_stop(&H, 10000), 0);
