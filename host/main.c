@@ -56,7 +56,6 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "--version")) return cmd_version(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "agenthost: unknown command \"%s\"\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "agenthost: unknown command \"%s\" (agenthost --help lists them)\n", argv[1]);
     return 2;
 }

@@ -17,6 +17,13 @@ int cli_fail(const char *fmt, ...)
     return 1;
 }
 
+void cli_usage_error(const char *usage)
+{
+    const char *u = strncmp(usage, "usage: ", 7) ? usage : usage + 7;
+    fprintf(stderr, "agenthost: wrong arguments; usage: %.*s (--help for more)\n",
+            (int)strcspn(u, "\n"), u);
+}
+
 int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int maxpos, int *npos,
               const char *usage)
 {
@@ -34,7 +41,8 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int 
             for (const cli_opt *p = opts; p && p->name; p++)
                 if (strlen(p->name) == nlen && !strncmp(p->name, a, nlen)) o = p;
             if (!o) {
-                fprintf(stderr, "agenthost: unknown option %.*s\n%s", (int)nlen, a, usage);
+                fprintf(stderr, "agenthost: unknown option %.*s (--help lists them)\n", (int)nlen,
+                        a);
                 return -1;
             }
             if (o->flag) {
@@ -52,7 +60,7 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int 
             continue;
         }
         if (*npos == maxpos) {
-            fprintf(stderr, "agenthost: unexpected argument \"%s\"\n%s", a, usage);
+            fprintf(stderr, "agenthost: unexpected argument \"%s\" (--help shows the usage)\n", a);
             return -1;
         }
         pos[(*npos)++] = a;

@@ -24,6 +24,8 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int 
 
 /* Print "agenthost: <message>" to stderr; returns 1 for `return cli_fail(...)`. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Wrong arguments: one line on stderr with the first line of the usage. */
+void cli_usage_error(const char *usage);
 
 /* Load --config (optional) and apply --data / --logs overrides. */
 int cli_load_config(config *c, const char *config_path, const char *data, const char *logs);

@@ -32,7 +32,7 @@ int cmd_backup(int argc, char **argv)
     int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, backup_usage);
     if (rc) return rc > 0 ? 0 : 2;
     if (!to) {
-        fputs(backup_usage, stderr);
+        cli_usage_error(backup_usage);
         return 2;
     }
     config c;
@@ -59,7 +59,7 @@ int cmd_restore(int argc, char **argv)
     int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, restore_usage);
     if (rc) return rc > 0 ? 0 : 2;
     if (!from) {
-        fputs(restore_usage, stderr);
+        cli_usage_error(restore_usage);
         return 2;
     }
     config c;

@@ -20,7 +20,7 @@ int cmd_instance(int argc, char **argv)
     int rc = cli_parse(argc, argv, opts, pos, 2, &npos, usage);
     if (rc) return rc > 0 ? 0 : 2;
     if (npos != 1 || strcmp(pos[0], "list") != 0) {
-        fputs(usage, stderr);
+        cli_usage_error(usage);
         return 2;
     }
     config c;

@@ -15,7 +15,7 @@ int cmd_manifest(int argc, char **argv)
     int rc = cli_parse(argc, argv, NULL, pos, 256, &npos, usage);
     if (rc) return rc > 0 ? 0 : 2;
     if (npos < 2 || strcmp(pos[0], "check") != 0) {
-        fputs(usage, stderr);
+        cli_usage_error(usage);
         return 2;
     }
     int bad = 0;

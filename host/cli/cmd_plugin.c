@@ -23,7 +23,7 @@ int cmd_plugin(int argc, char **argv)
                  {"list", cmd_plugin_list},
                  {"remove", cmd_plugin_remove}};
     if (argc < 2) {
-        fputs(usage, stderr);
+        cli_usage_error(usage);
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -32,7 +32,6 @@ int cmd_plugin(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
         if (!strcmp(argv[1], verbs[i].verb)) return verbs[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "agenthost: plugin: unknown verb \"%s\"\n", argv[1]);
-    fputs(usage, stderr);
+    fprintf(stderr, "agenthost: plugin: unknown verb \"%s\" (--help lists them)\n", argv[1]);
     return 2;
 }

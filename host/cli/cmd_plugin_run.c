@@ -37,7 +37,7 @@ int cmd_plugin_run(int argc, char **argv)
     int rc = cli_parse(argc, argv, opts, pos, 1, &npos, usage);
     if (rc) return rc > 0 ? 0 : 2;
     if (npos != 1 || !events) {
-        fputs(usage, stderr);
+        cli_usage_error(usage);
         return 2;
     }
     harness_opts ho = {.manifest = pos[0],

@@ -68,7 +68,7 @@ int cmd_secret(int argc, char **argv)
     int rc = cli_parse(argc, argv, opts, pos, 4, &npos, usage);
     if (rc) return rc > 0 ? 0 : 2;
     if (npos < 1) {
-        fputs(usage, stderr);
+        cli_usage_error(usage);
         return 2;
     }
     const char *verb = pos[0];
@@ -76,7 +76,7 @@ int cmd_secret(int argc, char **argv)
          is_list = !strcmp(verb, "list");
     if ((!is_set && !is_del && !is_list) || ((is_set || is_del) && npos != 3) ||
         (is_list && npos > 2)) {
-        fputs(usage, stderr);
+        cli_usage_error(usage);
         return 2;
     }
     if ((is_set || is_del) && (!ah_valid_id(pos[1]) || !ah_valid_id(pos[2])))

@@ -27,14 +27,14 @@ int cmd_token(int argc, char **argv)
     int rc = cli_parse(argc, argv, opts, pos, 3, &npos, usage);
     if (rc) return rc > 0 ? 0 : 2;
     if (npos < 1) {
-        fputs(usage, stderr);
+        cli_usage_error(usage);
         return 2;
     }
     bool create = !strcmp(pos[0], "create"), list = !strcmp(pos[0], "list"),
          revoke = !strcmp(pos[0], "revoke");
     if ((!create && !list && !revoke) || (create && (npos != 1 || !name)) || (list && npos != 1) ||
         (revoke && npos != 2)) {
-        fputs(usage, stderr);
+        cli_usage_error(usage);
         return 2;
     }
     if (create && !tokens_valid_role(role)) return cli_fail("role must be admin, editor or viewer");
