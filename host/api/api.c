@@ -17,7 +17,7 @@ static const route routes[] = {
     {"GET", "/health", h_health, ROUTE_PUBLIC, "Liveness: the process answers"},
     {"GET", "/ready", h_ready, ROUTE_PUBLIC, "Readiness: store, bus and instances"},
     {"GET", "/metrics", h_metrics, ROUTE_PUBLIC, "Prometheus metrics"},
-    {"GET", "/api/v1/openapi.json", h_openapi, ROUTE_PUBLIC, "This API's OpenAPI 3.1 document"},
+    {"GET", "/api/v1/openapi.json", h_openapi, ROUTE_VIEWER, "This API's OpenAPI 3.1 document"},
     {"GET", "/api/v1/plugins", h_plugins, ROUTE_VIEWER, "Installed plugins with manifests"},
     {"GET", "/api/v1/plugins/{name}", h_plugin, ROUTE_VIEWER, "One installed plugin"},
     {"GET", "/api/v1/instances", h_instances, ROUTE_VIEWER, "Plugin instances and their state"},
@@ -262,7 +262,7 @@ static void on_done(void *ud, http_req *req)
                         1);
     metrics_observe("agenthost_http_request_duration_seconds",
                     metrics_labels(labels, sizeof(labels), "method", http_req_method(req), "route",
-                                   rname, NULL),
+                                   rname, "status", st, NULL),
                     secs);
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:s,s:i,s:I,s:f,s:s}", "method", http_req_method(req), "route",

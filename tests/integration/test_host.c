@@ -98,6 +98,33 @@ static void test_plugins_below_a_private_directory_run_fully_confined(void **sta
     json_decref(o);
 }
 
+/* Requests by method, route and status (the counter and the latency
+ * histogram alike); instances by state. */
+static void test_metrics_label_requests_by_route_and_status_and_instances_by_state(void **state)
+{
+    (void)state;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/echo-a", NULL, NULL, NULL), 200);
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/nobody", NULL, NULL, NULL), 404);
+    char *text = NULL, auth[256];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
+    const char *hdrs[] = {auth, NULL};
+    assert_int_equal(th_http_raw(&H, "GET", "/metrics", NULL, NULL, 0, hdrs, NULL, &text), 200);
+    static const char *want[] = {
+        "agenthost_http_requests_total{method=\"GET\",route=\"/api/v1/instances/{id}\","
+        "status=\"200\"}",
+        "agenthost_http_requests_total{method=\"GET\",route=\"/api/v1/instances/{id}\","
+        "status=\"404\"}",
+        "agenthost_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/"
+        "instances/{id}\",status=\"404\",le=",
+        "agenthost_instance_state{instance=\"echo-a\",plugin=\"echo\",state=\"ready\"} 1",
+        "agenthost_instance_state{instance=\"echo-a\",plugin=\"echo\",state=\"stopped\"} 0",
+        "agenthost_instance_up{instance=\"echo-a\",plugin=\"echo\"} 1",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!strstr(text, want[i])) fail_msg("/metrics lacks %s", want[i]);
+    free(text);
+}
+
 static void test_typed_c_export_is_called_through_libffi(void **state)
 {
     (void)state;
@@ -338,6 +365,11 @@ static void test_stop_past_the_grace_period_is_a_kill(void **state)
     assert_true(th_wait_state(&H, "echo-g", "disabled", 9000));
     assert_true(th_now_ms() - t0 < 9000); /* well before its own 10 s */
     assert_true(th_file_contains(&H, "logs/host.log", "did not stop within its grace period"));
+    /* A disabled instance cannot be restarted: 409, saying what to do. */
+    assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-g/restart", "", NULL, &o), 409);
+    assert_string_equal(json_string_value(th_get(o, "error.code")), "conflict");
+    assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "enable it first"));
+    json_decref(o);
 }
 
 static void test_unanswered_call_is_caught_at_its_deadline(void **state)
@@ -507,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_call_round_trip_returns_the_arguments),
         cmocka_unit_test(test_plugins_below_a_private_directory_run_fully_confined),
         cmocka_unit_test(test_ready_counts_the_bus_and_required_instances_only),
+        cmocka_unit_test(test_metrics_label_requests_by_route_and_status_and_instances_by_state),
         cmocka_unit_test(test_typed_c_export_is_called_through_libffi),
         cmocka_unit_test(test_invalid_arguments_are_422_naming_the_field),
         cmocka_unit_test(test_unknown_action_and_unknown_instance_are_404),

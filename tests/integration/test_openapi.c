@@ -48,7 +48,8 @@ static int setup(void **s)
              json_string_value(th_get(o, "events.1.id")) ?: "");
     json_decref(o);
     if (!dlq_first[0] || !dlq_second[0] || !th_wait_state(&H, "echo", "ready", 10000)) return -1;
-    if (th_http(&H, "GET", "/api/v1/openapi.json", NULL, "", &DOC) != 200 || !DOC) return -1;
+    if (th_http(&H, "GET", "/api/v1/openapi.json", NULL, "", NULL) != 401) return -1;
+    if (th_http(&H, "GET", "/api/v1/openapi.json", NULL, NULL, &DOC) != 200 || !DOC) return -1;
     return 0;
 }
 
