@@ -264,6 +264,42 @@ static void test_tokens_roles_and_request_ids(void **s)
     assert_false(th_logs_contain(&H, H.token + 16)); /* token secrets never logged */
 }
 
+/* api.log: one line per request with its method, route, status, bytes,
+ * latency and request id, never a body or a token; audit.log: who changed
+ * what (reads are not audited). */
+static void test_api_and_audit_logs_record_requests_without_bodies(void **s)
+{
+    (void)s;
+    char auth[200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
+    const char *hdr[] = {auth, "X-Request-Id: trace-log-5521", NULL};
+    const char *body = "{\"body\":{\"text\":\"body-marker-9913\"}}";
+    assert_int_equal(th_http_raw(&H, "POST", "/api/v1/topics/audit.t/events", "application/json",
+                                 body, strlen(body), hdr, NULL, NULL),
+                     201);
+    assert_true(th_wait_file(&H, "logs/api.log", "trace-log-5521", 3000));
+    char *text = th_read(&H, "logs/api.log");
+    char *line = strstr(text, "trace-log-5521");
+    while (line > text && line[-1] != '\n')
+        line--;
+    line[strcspn(line, "\n")] = 0;
+    json_t *o = json_loads(line, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(o, "route")),
+                        "/api/v1/topics/{topic}/events");
+    assert_int_equal(json_integer_value(json_object_get(o, "status")), 201);
+    assert_true(json_integer_value(json_object_get(o, "bytes")) > 0);
+    assert_true(json_is_number(json_object_get(o, "latency_ms")));
+    json_decref(o);
+    free(text);
+    assert_false(th_file_contains(&H, "logs/api.log", "body-marker-9913"));
+    assert_false(th_logs_contain(&H, "body-marker-9913"));
+    assert_true(th_wait_file(&H, "logs/audit.log", "\"request_id\":\"trace-log-5521\"", 3000));
+    assert_true(th_file_contains(&H, "logs/audit.log", "\"actor\":\"test\""));
+    assert_false(th_file_contains(&H, "logs/audit.log", "\"action\":\"GET\""));
+}
+
 static void test_repeated_auth_failures_from_an_address_get_429(void **s)
 {
     (void)s;
@@ -408,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_slowloris_from_one_address_does_not_starve_another),
         cmocka_unit_test(test_dot_segments_and_encoded_tricks_are_400),
         cmocka_unit_test(test_tokens_roles_and_request_ids),
+        cmocka_unit_test(test_api_and_audit_logs_record_requests_without_bodies),
         cmocka_unit_test(test_repeated_auth_failures_from_an_address_get_429),
         cmocka_unit_test(test_wrong_method_is_405_with_allow_and_wrong_type_is_415),
         cmocka_unit_test(test_tls_serves_the_api_over_https),

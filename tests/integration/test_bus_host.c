@@ -174,6 +174,12 @@ static void test_poisoned_event_ends_in_the_dlq_while_the_rest_flows(void **s)
     snprintf(path, sizeof(path), "/api/v1/topics/echo.in/dlq/%s", id);
     assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 204);
     assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 404);
+    /* The move is in events.log; the operator's drop in audit.log. */
+    assert_true(th_file_contains(&H, "logs/events.log", "moved to $dlq.echo.in after"));
+    assert_true(th_file_contains(&H, "logs/audit.log",
+                                 "\"action\":\"DELETE\",\"route\":"
+                                 "\"/api/v1/topics/{topic}/dlq/{id}\","
+                                 "\"status\":204"));
     assert_int_equal(th_topic_depth(&H, "$dlq.echo.in"), 0);
 }
 
