@@ -24,6 +24,7 @@ struct http_req {
     char *body;
     size_t body_len, body_cap;
     bool too_big;
+    size_t discarded; /* body bytes past the limit, read and dropped */
     bool dispatched, suspended, answered, done;
     bool streaming, stream_ended, stream_waiting; /* http_respond_stream */
     char *sbuf;                                   /* stream bytes not yet sent */
@@ -169,6 +170,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (r->response) return queue(r); /* an answer made while suspended */
     if (*upload_data_size) {
         if (!r->too_big && append_body(r, upload_data, *upload_data_size) < 0) return MHD_NO;
+        /* A body without a Content-Length (chunked) that outgrows the
+         * limit is read on and dropped, to answer 413 at its end (MHD sends
+         * no answer before then); one that goes on past four times the
+         * limit and a mebibyte more is cut: the connection is closed. */
+        if (r->too_big && (r->discarded += *upload_data_size) > 4 * s->o.max_body + (1u << 20))
+            return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <errno.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -168,6 +169,60 @@ static void test_huge_body_is_413_before_it_is_read(void **s)
     assert_string_equal(json_string_value(th_get(o, "error.code")), "payload_too_large");
     json_decref(o);
     free(body);
+    assert_int_equal(th_http(&H, "GET", "/api/v1/topics/big.t", NULL, NULL, NULL), 404);
+    still_serving();
+}
+
+static int connect_local(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)H.port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    struct timeval tv = {.tv_sec = 3};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char head[600];
+    int n = snprintf(head, sizeof(head),
+                     "POST /api/v1/topics/big.t/events HTTP/1.1\r\nHost: x\r\n"
+                     "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n",
+                     H.token);
+    assert_int_equal(send(fd, head, (size_t)n, MSG_NOSIGNAL), n);
+    return fd;
+}
+
+/* Chunked bodies (no Content-Length) over the limit (64 KiB here): four
+ * times over gets its 413 at the end; an endless one is cut, the host
+ * reading no more than a few times the limit before it closes. */
+static void test_chunked_body_over_the_limit_is_413_and_an_endless_one_is_cut(void **s)
+{
+    (void)s;
+    static char chunk[65536 + 16];
+    int hl = snprintf(chunk, sizeof(chunk), "10000\r\n");
+    memset(chunk + hl, 'x', 65536);
+    memcpy(chunk + hl + 65536, "\r\n", 2);
+    size_t clen = (size_t)hl + 65536 + 2;
+    int fd = connect_local();
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(send(fd, chunk, clen, MSG_NOSIGNAL), (ssize_t)clen);
+    assert_int_equal(send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL), 5);
+    char buf[512] = "";
+    ssize_t r = recv(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    assert_true(r > 12);
+    assert_int_equal(strncmp(buf, "HTTP/1.1 413", 12), 0);
+    assert_non_null(strstr(buf, "payload_too_large"));
+
+    fd = connect_local();
+    size_t sent = 0, want = 100u << 20;
+    while (sent < want) {
+        ssize_t w = send(fd, chunk, clen, MSG_NOSIGNAL);
+        if (w <= 0) break; /* closed by the host */
+        sent += (size_t)w;
+    }
+    close(fd);
+    assert_true(sent < want / 4);
     assert_int_equal(th_http(&H, "GET", "/api/v1/topics/big.t", NULL, NULL, NULL), 404);
     still_serving();
 }
@@ -440,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_malformed_json_is_400_with_line_and_column),
         cmocka_unit_test(test_wrong_missing_and_unknown_fields_are_422_naming_the_field),
         cmocka_unit_test(test_huge_body_is_413_before_it_is_read),
+        cmocka_unit_test(test_chunked_body_over_the_limit_is_413_and_an_endless_one_is_cut),
         cmocka_unit_test(test_ten_thousand_headers_are_refused_with_431),
         cmocka_unit_test(test_slowloris_from_one_address_does_not_starve_another),
         cmocka_unit_test(test_dot_segments_and_encoded_tricks_are_400),
