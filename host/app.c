@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int lock_data_dir(app *a, char *err, size_t errlen)
@@ -100,7 +101,8 @@ static void on_signal(int signum, void *ud)
 static int open_modules(app *a, char *err, size_t errlen)
 {
     config *c = a->cfg;
-    if (ah_mkdir_p(c->data_dir, 0700) < 0) {
+    /* 0700 even when it existed before: plugins run as another user. */
+    if (ah_mkdir_p(c->data_dir, 0700) < 0 || chmod(c->data_dir, 0700) < 0) {
         snprintf(err, errlen, "%s: cannot create the data directory: %s", c->data_dir,
                  strerror(errno));
         return -1;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,6 +172,9 @@ static void test_serve_flags_override_the_config_and_ctrl_c_stops_cleanly(void *
     snprintf(data, sizeof(data), "%s", T.data);
     snprintf(logs, sizeof(logs), "%s", T.logs);
     snprintf(plugins, sizeof(plugins), "%s", T.plugins);
+    /* Left open by someone: the host closes them to its own user. */
+    chmod(T.data, 0755);
+    mkdir(T.logs, 0755);
     char bin[1024];
     snprintf(bin, sizeof(bin), "%s/agenthost", TH_BUILD_DIR);
     char *const argv[] = {bin,  "serve",  "--config", T.config,    "--listen", listen, "--data",
@@ -190,6 +194,11 @@ static void test_serve_flags_override_the_config_and_ctrl_c_stops_cleanly(void *
     char elsewhere[800];
     snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", T.dir);
     assert_int_not_equal(access(elsewhere, F_OK), 0);
+    struct stat st;
+    assert_int_equal(stat(T.data, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(stat(T.logs, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
     kill(pid, SIGINT);
     int status = -1;
     long long end = th_now_ms() + 15000;
