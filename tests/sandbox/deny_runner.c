@@ -7,6 +7,11 @@
  *   runner-without-landlock  landlock_*: ENOSYS
  *   runner-without-seccomp   seccomp(2) and prctl(PR_SET_SECCOMP): EPERM
  *   runner-without-setuid    setuid/setresuid/setgid/setresgid: EPERM
+ *   runner-without-close-range   close_range: EPERM
+ *   runner-without-rlimits   setting a resource limit (prlimit64 with a new
+ *                            value, setrlimit): EPERM
+ *   runner-without-no-new-privs  prctl(PR_SET_NO_NEW_PRIVS): EPERM
+ *   runner-without-capset    capset: EPERM
  *   runner-with-silenced-seccomp
  *                            seccomp(2) and prctl(PR_SET_SECCOMP) answer 0
  *                            and install nothing
@@ -44,7 +49,9 @@ int main(int argc, char **argv)
     scmp_filter_ctx f = seccomp_init(SCMP_ACT_ALLOW);
     int ok = f != NULL;
     if (!strcmp(name, "runner-without-userns") || !strcmp(name, "runner-without-seccomp") ||
-        !strcmp(name, "runner-without-setuid") || !strcmp(name, "runner-with-silenced-seccomp")) {
+        !strcmp(name, "runner-without-setuid") || !strcmp(name, "runner-with-silenced-seccomp") ||
+        !strncmp(name, "runner-without-c", 16) || !strcmp(name, "runner-without-rlimits") ||
+        !strcmp(name, "runner-without-no-new-privs")) {
         DENY(f, EPERM, clone, 1, SCMP_CMP(0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
         DENY(f, EPERM, unshare, 1, SCMP_CMP(0, SCMP_CMP_MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER));
     }
@@ -63,6 +70,15 @@ int main(int argc, char **argv)
         DENY(f, 0, seccomp, 2, SCMP_CMP(0, SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER, 0),
              SCMP_CMP(2, SCMP_CMP_NE, 0, 0));
         DENY(f, 0, prctl, 1, SCMP_CMP(0, SCMP_CMP_EQ, PR_SET_SECCOMP, 0));
+    } else if (!strcmp(name, "runner-without-close-range")) {
+        DENY(f, EPERM, close_range, 0);
+    } else if (!strcmp(name, "runner-without-rlimits")) {
+        DENY(f, EPERM, prlimit64, 1, SCMP_CMP(2, SCMP_CMP_NE, 0, 0));
+        DENY(f, EPERM, setrlimit, 0);
+    } else if (!strcmp(name, "runner-without-no-new-privs")) {
+        DENY(f, EPERM, prctl, 1, SCMP_CMP(0, SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS, 0));
+    } else if (!strcmp(name, "runner-without-capset")) {
+        DENY(f, EPERM, capset, 0);
     } else if (!strcmp(name, "runner-without-setuid")) {
         DENY(f, EPERM, setuid, 0);
         DENY(f, EPERM, setresuid, 0);

@@ -416,6 +416,31 @@ static void test_filters_missing_despite_the_runners_report_are_caught_by_the_ho
     assert_false(th_file_contains(h, "logs/plugins/hostile.log", "HOSTILE init"));
 }
 
+static void test_a_runner_that_cannot_close_inherited_descriptors_refuses_to_start(void **state)
+{
+    (void)state;
+    assert_fails_closed("runner-without-close-range");
+}
+
+static void test_a_runner_that_cannot_set_resource_limits_refuses_to_start(void **state)
+{
+    (void)state;
+    assert_fails_closed("runner-without-rlimits");
+}
+
+static void test_a_runner_that_cannot_set_no_new_privs_refuses_to_start(void **state)
+{
+    (void)state;
+    assert_fails_closed("runner-without-no-new-privs");
+}
+
+static void test_a_runner_that_cannot_drop_capabilities_refuses_to_start(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) skip(); /* an unprivileged runner has no capabilities to drop */
+    assert_fails_closed("runner-without-capset");
+}
+
 static void test_a_runner_that_cannot_drop_root_refuses_to_start(void **state)
 {
     (void)state;
@@ -433,6 +458,10 @@ static const struct CMUnitTest compat[] = {
     T(test_without_landlock_it_is_reported_as_a_fallback),
     T(test_a_runner_that_cannot_load_seccomp_refuses_to_start),
     T(test_a_runner_that_cannot_drop_root_refuses_to_start),
+    T(test_a_runner_that_cannot_close_inherited_descriptors_refuses_to_start),
+    T(test_a_runner_that_cannot_set_resource_limits_refuses_to_start),
+    T(test_a_runner_that_cannot_set_no_new_privs_refuses_to_start),
+    T(test_a_runner_that_cannot_drop_capabilities_refuses_to_start),
     T(test_filters_missing_despite_the_runners_report_are_caught_by_the_host),
 #ifdef AH_SANITIZE
     T(test_undefined_behaviour_is_reported_by_ubsan_not_as_a_violation),
