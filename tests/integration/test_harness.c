@@ -62,6 +62,24 @@ static json_t *result_of(json_t *l, const char *action)
     return json_object_get(kit_find(l, "reply", "action", action), "result");
 }
 
+/* The harness runs the plugin through the real sandbox runner: its record
+ * of confinement is among the lines, with both filters' first in force. */
+static void test_the_plugin_runs_confined_in_the_harness(void **state)
+{
+    (void)state;
+    const char *ev = in_tmp("confined.jsonl", "{\"call\": {\"action\": \"tick\"}}\n");
+    kit_out r;
+    int rc;
+    json_t *l = run(&rc, &r, ABI10, ev, NULL, NULL, NULL, NULL);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(r.out, "confinement before loading the plugin"));
+    assert_non_null(strstr(r.out, "\\\"sandbox\\\":true"));
+    assert_non_null(strstr(r.out, "\\\"seccomp_filters\\\":1"));
+    assert_null(strstr(r.out, "\\\"sandbox\\\":false"));
+    json_decref(l);
+    kit_out_free(&r);
+}
+
 static void test_unmatched_http_request_is_an_error_the_plugin_sees_and_is_printed(void **state)
 {
     (void)state;
@@ -335,6 +353,7 @@ static void test_two_runs_print_the_same_lines(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_the_plugin_runs_confined_in_the_harness),
         cmocka_unit_test(test_unmatched_http_request_is_an_error_the_plugin_sees_and_is_printed),
         cmocka_unit_test(test_streamed_response_reaches_the_plugin_in_chunks),
         cmocka_unit_test(test_event_never_settled_times_out_and_fails_the_run),

@@ -258,6 +258,22 @@ static int teardown(void **state)
 
 /* ---- answers ------------------------------------------------------------------ */
 
+/* The plugin talks to providers only through the host: it runs confined
+ * (under CI, with every layer). */
+static void test_the_llm_plugin_runs_confined(void **state)
+{
+    (void)state;
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/llm", NULL, NULL, &o), 200);
+    json_t *c = json_object_get(o, "confinement");
+    assert_true(json_is_true(json_object_get(c, "sandbox")));
+    assert_int_equal(json_integer_value(json_object_get(c, "seccomp_filters")), 2);
+    assert_true(json_is_true(th_get(c, "namespaces.net")) || !getenv("CI"));
+    if (getenv("CI") && !strcmp(getenv("CI"), "true"))
+        assert_int_equal(json_array_size(json_object_get(c, "fallbacks")), 0);
+    json_decref(o);
+}
+
 static void test_chat_returns_the_recorded_answer_with_usage(void **state)
 {
     (void)state;
@@ -889,6 +905,7 @@ static void test_no_secret_reaches_any_log_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_the_llm_plugin_runs_confined),
         cmocka_unit_test(test_chat_returns_the_recorded_answer_with_usage),
         cmocka_unit_test(test_history_and_options_reach_the_provider),
         cmocka_unit_test(test_stream_forwards_tokens_as_partials_before_the_result),
