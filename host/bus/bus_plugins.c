@@ -3,6 +3,7 @@
 #include "../../sdk/ipc/frame.h"
 #include "../../sdk/ipc/idmap.h"
 #include "../core/log.h"
+#include "../core/util.h"
 
 #include <agenthost/plugin.h>
 
@@ -190,6 +191,40 @@ static const json_t *instance_cfg(const json_t *instances, const char *id)
     return NULL;
 }
 
+/* Where an instance's consumer starts the first time: "latest" (default),
+ * "earliest", "offset" (start_offset) or "time" (start_time). */
+static int start_of(const json_t *co, bus_start *where, uint64_t *value, char *err, size_t errlen)
+{
+    const char *start = json_string_value(json_object_get(co, "start"));
+    *value = 0;
+    *where = BUS_START_LATEST;
+    if (!start || !strcmp(start, "latest")) return 0;
+    if (!strcmp(start, "earliest")) {
+        *where = BUS_START_EARLIEST;
+        return 0;
+    }
+    if (!strcmp(start, "offset")) {
+        json_int_t off = json_integer_value(json_object_get(co, "start_offset"));
+        if (off < 1) {
+            snprintf(err, errlen, "consumer.start_offset: needed with start \"offset\"");
+            return -1;
+        }
+        *where = BUS_START_OFFSET;
+        *value = (uint64_t)off;
+        return 0;
+    }
+    int64_t ms;
+    const char *t = json_string_value(json_object_get(co, "start_time"));
+    if (!strcmp(start, "time") && t && ah_parse_time(t, &ms) && ms >= 0) {
+        *where = BUS_START_TIME;
+        *value = (uint64_t)ms;
+        return 0;
+    }
+    snprintf(err, errlen,
+             "consumer.start_time: needed with start \"time\", as RFC 3339 or Unix ms");
+    return -1;
+}
+
 static int open_consumer(bus_plugins *bp, instance *inst, const json_t *instances, char *err,
                          size_t errlen)
 {
@@ -207,14 +242,17 @@ static int open_consumer(bus_plugins *bp, instance *inst, const json_t *instance
     }
     if (!np) return 0;
     const json_t *co = json_object_get(instance_cfg(instances, instance_id(inst)), "consumer");
-    const char *start = json_string_value(json_object_get(co, "start"));
+    bus_start where;
+    uint64_t value;
+    if (start_of(co, &where, &value, err, errlen) < 0) return AH_EINVAL;
     char name[96];
     snprintf(name, sizeof(name), "instance:%s", instance_id(inst));
     bus_consumer_opts o = {
         .name = name,
         .patterns = pats,
         .npatterns = np,
-        .start = start && !strcmp(start, "earliest") ? BUS_START_EARLIEST : BUS_START_LATEST,
+        .start = where,
+        .start_value = value,
         .max_in_flight = (uint32_t)json_integer_value(json_object_get(co, "max_in_flight")),
         .ack_timeout_ms = (uint32_t)json_integer_value(json_object_get(co, "ack_timeout_ms")),
         .max_attempts = (uint32_t)json_integer_value(json_object_get(co, "max_attempts")),

@@ -204,6 +204,55 @@ static void *publisher(void *arg)
     return NULL;
 }
 
+/* An instance's consumer may start at an offset or a time the first time
+ * it runs: echo-x from offset 3 republishes events 3-5 only, echo-y from a
+ * time after them republishes nothing; a start without its value is a
+ * clear error in the logs (the host goes on with the others). */
+static void test_instance_consumers_start_at_an_offset_or_a_time(void **s)
+{
+    (void)s;
+    th_host T;
+    assert_int_equal(th_init(&T, "start"), 0);
+    assert_int_equal(th_install_plugin(&T, "echo"), 0);
+    assert_int_equal(th_config(&T, "{\"instances\": []}"), 0);
+    assert_int_equal(th_start(&T, NULL, 15000), 0);
+    assert_int_equal(th_http(&T, "POST", "/api/v1/topics/echo.in/events",
+                             "[{\"body\":{\"n\":1}},{\"body\":{\"n\":2}},{\"body\":{\"n\":3}},"
+                             "{\"body\":{\"n\":4}},{\"body\":{\"n\":5}}]",
+                             NULL, NULL),
+                     201);
+    assert_int_equal(th_stop(&T, 10000), 0);
+    assert_int_equal(th_config(&T, "{\"instances\": ["
+                                   "{\"id\": \"echo-x\", \"plugin\": \"echo\","
+                                   " \"consumer\": {\"start\": \"offset\", \"start_offset\": 3}},"
+                                   "{\"id\": \"echo-y\", \"plugin\": \"echo\","
+                                   " \"consumer\": {\"start\": \"time\", \"start_time\": "
+                                   "\"2100-01-01T00:00:00Z\"}}]}"),
+                     0);
+    assert_int_equal(th_start(&T, NULL, 15000), 0);
+    assert_true(th_wait_depth(&T, "echo.out", 3, 10000));
+    th_sleep_ms(300);
+    json_t *o = NULL;
+    assert_int_equal(
+        th_http(&T, "GET", "/api/v1/topics/echo.out/events?from=1&limit=10", NULL, NULL, &o), 200);
+    assert_int_equal(json_array_size(json_object_get(o, "events")), 3);
+    for (int i = 0; i < 3; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "events.%d.body.n", i);
+        assert_int_equal(json_integer_value(th_get(o, path)), 3 + i);
+    }
+    json_decref(o);
+    assert_int_equal(th_stop(&T, 10000), 0);
+    assert_int_equal(th_config(&T, "{\"instances\": [{\"id\": \"echo-z\", \"plugin\": "
+                                   "\"echo\", \"consumer\": {\"start\": \"time\"}}]}"),
+                     0);
+    assert_int_equal(th_start(&T, NULL, 15000), 0);
+    assert_true(th_file_contains(&T, "logs/errors.log",
+                                 "instance echo-z: consumer.start_time: needed with start"));
+    assert_int_equal(th_stop(&T, 10000), 0);
+    th_cleanup(&T);
+}
+
 static void test_backup_under_load_restores_every_acknowledged_event(void **s)
 {
     (void)s;
@@ -251,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_plugin_publish_to_an_undeclared_topic_is_refused_and_logged),
         cmocka_unit_test(test_webhook_needs_the_shared_secret_and_is_answered_once_committed),
         cmocka_unit_test(test_poisoned_event_ends_in_the_dlq_while_the_rest_flows),
+        cmocka_unit_test(test_instance_consumers_start_at_an_offset_or_a_time),
         cmocka_unit_test(test_backup_under_load_restores_every_acknowledged_event),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

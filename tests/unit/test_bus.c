@@ -503,6 +503,27 @@ static void test_start_positions_latest_earliest_offset_time(void **s)
     assert_int_equal(at, 7);
 }
 
+/* A new consumer starting at a time gets the first event at or after it. */
+static void test_a_consumer_starting_at_a_time_begins_at_the_first_event_since(void **s)
+{
+    (void)s;
+    for (int i = 1; i <= 3; i++) {
+        char b[4];
+        snprintf(b, sizeof(b), "%d", i);
+        publish("when.t", NULL, b, NULL, NULL);
+    }
+    int64_t cut = test_clock() + 5000;
+    clock_step_ms += 10000; /* the next ones are ten seconds later */
+    publish("when.t", NULL, "4", NULL, NULL);
+    publish("when.t", NULL, "5", NULL, NULL);
+    tcons *t = open_consumer("when-time", "when.t", BUS_START_TIME, (uint64_t)cut, 16, 30000);
+    wait_n(t, 2);
+    run_for(20);
+    assert_int_equal(t->n, 2);
+    assert_int_equal(t->v[0].body, 4);
+    assert_int_equal(t->v[1].body, 5);
+}
+
 static void test_positions_survive_a_restart(void **s)
 {
     (void)s;
@@ -872,6 +893,8 @@ int main(void)
         cmocka_unit_test(test_key_replay_reads_one_conversation),
         cmocka_unit_test(test_dead_letters_can_be_requeued_or_dropped),
         cmocka_unit_test(test_max_in_flight_caps_unacked_deliveries_until_an_ack),
+        cmocka_unit_test_teardown(
+            test_a_consumer_starting_at_a_time_begins_at_the_first_event_since, restore_world),
         cmocka_unit_test_teardown(test_retry_backoff_doubles_from_one_attempt_to_the_next,
                                   restore_world),
         cmocka_unit_test(test_retention_by_bytes_removes_acked_events_beyond_the_budget_only),
