@@ -49,9 +49,9 @@ function(ah_plugin name)
   target_include_directories(plugin_${name} PRIVATE ${PROJECT_SOURCE_DIR}/sdk/include)
   target_link_libraries(plugin_${name} PRIVATE PkgConfig::JANSSON ${P_LIBS})
   ah_sanitize_sandboxed(plugin_${name})
-  add_custom_command(TARGET plugin_${name} POST_BUILD
-    COMMAND ${CMAKE_COMMAND} -E copy_if_different ${P_MANIFEST}
-            "${AH_PLUGINS_OUT}/${name}/manifest.json")
+  # Copied when configuring, and again whenever it changes (CMake re-runs
+  # the configure step for a changed configure_file input).
+  configure_file(${P_MANIFEST} "${AH_PLUGINS_OUT}/${name}/manifest.json" COPYONLY)
   install(TARGETS plugin_${name} LIBRARY DESTINATION ${AH_INSTALL_PLUGINS}/${name})
   install(FILES ${P_MANIFEST} DESTINATION ${AH_INSTALL_PLUGINS}/${name} RENAME manifest.json)
   set_property(GLOBAL APPEND PROPERTY AH_PLUGIN_TARGETS plugin_${name})

@@ -37,53 +37,108 @@ static void security(instance *inst, const char *event, const char *fmt, const c
 
 /* ---- publishing ------------------------------------------------------------ */
 
+#define PUBLISH_BATCH_MAX 1000
+
+size_t bus_plugin_publish_count(const json_t *body)
+{
+    const json_t *events = json_object_get(body, "events");
+    if (!events) return json_is_object(body) ? 1 : 0;
+    size_t n = json_is_array(events) ? json_array_size(events) : 0;
+    return n <= PUBLISH_BATCH_MAX ? n : 0;
+}
+
+int bus_plugin_publish_parse(const manifest *m, const json_t *body, bus_msg *msgs, size_t count,
+                             const char **denied, char *err, size_t errlen)
+{
+    const json_t *events = json_object_get(body, "events");
+    *denied = NULL;
+    for (size_t i = 0; i < count; i++) {
+        const json_t *e = events ? json_array_get(events, i) : body;
+        const char *topic = json_string_value(json_object_get(e, "topic"));
+        if (!topic || !json_object_get(e, "body")) {
+            snprintf(err, errlen, "%s needs a topic and a body",
+                     events ? "every event" : "publish");
+            return AH_EINVAL;
+        }
+        if (topic[0] == '$' || !manifest_may_publish(m, topic)) {
+            *denied = topic;
+            snprintf(err, errlen, "the manifest does not declare this topic in publishes");
+            return AH_EDENIED;
+        }
+        msgs[i] =
+            (bus_msg){.topic = topic,
+                      .key = json_string_value(json_object_get(e, "key")),
+                      .idempotency_key = json_string_value(json_object_get(e, "idempotency_key")),
+                      .headers = json_object_get(e, "headers"),
+                      .body = json_object_get(e, "body")};
+    }
+    return 0;
+}
+
+json_t *bus_plugin_publish_answer(const json_t *request, const uint64_t *offsets, const bool *dup,
+                                  size_t n)
+{
+    if (!json_object_get(request, "events"))
+        return json_pack("{s:I,s:b}", "offset", (json_int_t)offsets[0], "duplicate", dup[0]);
+    json_t *o = json_array(), *d = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(o, json_integer((json_int_t)offsets[i]));
+        json_array_append_new(d, json_boolean(dup[i]));
+    }
+    return json_pack("{s:o,s:o}", "offsets", o, "duplicates", d);
+}
+
+typedef struct pub_op {
+    inst_req req;
+    json_t *request; /* to shape the answer */
+} pub_op;
+
 static void published(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
 {
-    inst_req *req = ud;
-    if (status || n != 1)
-        instance_answer_error(*req, status ? status : AH_EIO,
+    pub_op *op = ud;
+    if (status || n == 0)
+        instance_answer_error(op->req, status ? status : AH_EIO,
                               status == AH_ENOSPC ? "store_full" : "store",
                               ah_strerror(status ? status : AH_EIO));
     else
-        instance_answer(
-            *req, json_pack("{s:I,s:b}", "offset", (json_int_t)offsets[0], "duplicate", dup[0]));
-    free(req);
+        instance_answer(op->req, bus_plugin_publish_answer(op->request, offsets, dup, n));
+    json_decref(op->request);
+    free(op);
 }
 
 static void on_publish(void *ud, inst_req req, json_t *body)
 {
     bus_plugins *bp = ud;
-    const char *topic = json_string_value(json_object_get(body, "topic"));
-    const manifest *m = instance_manifest(req.inst);
-    if (!topic) {
-        instance_answer_error(req, AH_EINVAL, "invalid_topic", "publish needs a topic");
+    size_t n = bus_plugin_publish_count(body);
+    if (!n) {
+        instance_answer_error(req, AH_EINVAL, "invalid",
+                              "publish needs an event, or a batch of 1 to 1000 events");
         return;
     }
-    if (topic[0] == '$' || !manifest_may_publish(m, topic)) {
-        security(req.inst, "publish_denied", "publish to undeclared topic \"%.200s\" refused",
-                 topic);
-        instance_answer_error(req, AH_EDENIED, "denied",
-                              "the manifest does not declare this topic in publishes");
-        return;
-    }
-    const json_t *key = json_object_get(body, "key");
-    const json_t *idem = json_object_get(body, "idempotency_key");
-    bus_msg msg = {.topic = topic,
-                   .key = json_string_value(key),
-                   .idempotency_key = json_string_value(idem),
-                   .headers = json_object_get(body, "headers"),
-                   .body = json_object_get(body, "body")};
-    inst_req *copy = malloc(sizeof(*copy));
+    bus_msg *msgs = calloc(n, sizeof(*msgs));
+    pub_op *op = malloc(sizeof(*op));
     char err[300];
-    if (!copy) {
-        instance_answer_error(req, AH_ENOMEM, "no_memory", "out of memory");
-        return;
+    const char *denied;
+    int rc = msgs && op ? bus_plugin_publish_parse(instance_manifest(req.inst), body, msgs, n,
+                                                   &denied, err, sizeof(err))
+                        : AH_ENOMEM;
+    if (rc == AH_EDENIED)
+        security(req.inst, "publish_denied", "publish to undeclared topic \"%.200s\" refused",
+                 denied);
+    if (rc == 0) {
+        *op = (pub_op){.req = req, .request = json_incref(body)};
+        rc = bus_publish(bp->b, msgs, n, false, published, op, err, sizeof(err));
+        if (rc) json_decref(body);
     }
-    *copy = req;
-    int rc = bus_publish(bp->b, &msg, 1, false, published, copy, err, sizeof(err));
+    free(msgs);
     if (rc) {
-        free(copy);
-        instance_answer_error(req, rc, rc == AH_ETOOBIG ? "too_large" : "invalid", err);
+        free(op);
+        instance_answer_error(req, rc,
+                              rc == AH_EDENIED   ? "denied"
+                              : rc == AH_ETOOBIG ? "too_large"
+                              : rc == AH_ENOMEM  ? "no_memory"
+                                                 : "invalid",
+                              rc == AH_ENOMEM ? "out of memory" : err);
     }
 }
 

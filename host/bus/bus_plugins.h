@@ -21,4 +21,18 @@ int bus_plugins_attach(bus_plugins **out, bus *b, supervisor *sup, const json_t 
                        char *err, size_t errlen);
 void bus_plugins_detach(bus_plugins *bp);
 
+/* A plugin's PUBLISH message (shared with the harness): one event
+ * {"topic", "body", "key", "idempotency_key", "headers"} or, from ABI 1.2,
+ * a batch {"events": [...]} of 1 to 1,000. */
+size_t bus_plugin_publish_count(const json_t *body); /* 0 if malformed */
+/* Fill msgs[0..count) (pointing into body) and check every topic against
+ * the manifest. 0, or AH_EDENIED with *denied the first undeclared topic,
+ * or AH_EINVAL; err says why. */
+int bus_plugin_publish_parse(const manifest *m, const json_t *body, bus_msg *msgs, size_t count,
+                             const char **denied, char *err, size_t errlen);
+/* The answer: {"offset", "duplicate"}, or for a batch {"offsets",
+ * "duplicates"}. */
+json_t *bus_plugin_publish_answer(const json_t *request, const uint64_t *offsets, const bool *dup,
+                                  size_t n);
+
 #endif

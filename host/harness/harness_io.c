@@ -7,6 +7,7 @@
  * tap on the host's logger.
  */
 #include "../../sdk/ipc/frame.h"
+#include "../bus/bus_plugins.h"
 #include "harness_priv.h"
 
 #include <agenthost/plugin.h>
@@ -87,67 +88,96 @@ void hx_on_log_line(void *ud, const char *kind, log_level level, const char *lin
 typedef struct pub_op {
     hx *h;
     inst_req req;
-    json_t *rec;
+    json_t *request; /* the PUBLISH message, to shape the answer */
+    json_t *recs;    /* one "publish" line per event */
 } pub_op;
+
+static void emit_all(hx *h, json_t *recs)
+{
+    size_t i;
+    json_t *rec;
+    json_array_foreach(recs, i, rec) hx_emit(h, json_incref(rec));
+    json_decref(recs);
+}
 
 static void published(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
 {
     pub_op *op = ud;
-    if (status || n != 1) {
+    size_t i;
+    json_t *rec;
+    if (status || n != json_array_size(op->recs)) {
         int code = status ? status : AH_EIO;
-        json_object_set_new(op->rec, "error", json_string(ah_strerror(code)));
+        json_array_foreach(op->recs, i, rec)
+            json_object_set_new(rec, "error", json_string(ah_strerror(code)));
         instance_answer_error(op->req, code, "store", ah_strerror(code));
     } else {
-        json_object_set_new(op->rec, "offset", json_integer((json_int_t)offsets[0]));
-        if (dup[0]) json_object_set_new(op->rec, "duplicate", json_true());
-        instance_answer(
-            op->req, json_pack("{s:I,s:b}", "offset", (json_int_t)offsets[0], "duplicate", dup[0]));
+        json_array_foreach(op->recs, i, rec)
+        {
+            json_object_set_new(rec, "offset", json_integer((json_int_t)offsets[i]));
+            if (dup[i]) json_object_set_new(rec, "duplicate", json_true());
+        }
+        instance_answer(op->req, bus_plugin_publish_answer(op->request, offsets, dup, n));
     }
-    hx_emit(op->h, op->rec);
+    emit_all(op->h, op->recs);
+    json_decref(op->request);
     free(op);
+}
+
+/* The lines printed for a publish: topic, key, idempotency key, headers and
+ * body of each event. */
+static json_t *publish_records(hx *h, const json_t *body, size_t n)
+{
+    json_t *recs = json_array();
+    const json_t *events = json_object_get(body, "events");
+    static const char *const fields[] = {"topic", "key", "idempotency_key", "headers", "body"};
+    for (size_t i = 0; i < (n ? n : 1); i++) {
+        const json_t *e = events ? json_array_get(events, i) : body;
+        json_t *rec = hx_record(h, "publish", 0);
+        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+            if (json_object_get(e, fields[k]))
+                json_object_set(rec, fields[k], json_object_get(e, fields[k]));
+        json_array_append_new(recs, rec);
+    }
+    return recs;
 }
 
 static void on_publish(void *ud, inst_req req, json_t *body)
 {
     hx *h = ud;
-    const char *topic = json_string_value(json_object_get(body, "topic"));
-    json_t *rec = hx_record(h, "publish", 0);
-    json_object_set_new(rec, "topic", topic ? json_string(topic) : json_null());
-    static const char *const fields[] = {"key", "idempotency_key", "headers", "body"};
-    for (size_t i = 0; i < 4; i++)
-        if (json_object_get(body, fields[i]))
-            json_object_set(rec, fields[i], json_object_get(body, fields[i]));
-    h->n.publishes++;
-    if (!topic || topic[0] == '$' || !manifest_may_publish(h->m, topic)) {
-        h->n.denied++;
-        json_object_set_new(rec, "denied", json_true());
-        json_object_set_new(rec, "error",
-                            json_string("the manifest does not declare this topic in publishes"));
-        hx_emit(h, rec);
-        instance_answer_error(req, AH_EDENIED, "denied",
-                              "the manifest does not declare this topic in publishes");
-        return;
-    }
+    size_t n = bus_plugin_publish_count(body);
+    json_t *recs = publish_records(h, body, n);
+    h->n.publishes += json_array_size(recs);
+    bus_msg *msgs = n ? calloc(n, sizeof(*msgs)) : NULL;
     pub_op *op = malloc(sizeof(*op));
-    char err[300];
-    if (!op) {
-        json_decref(rec);
-        instance_answer_error(req, AH_ENOMEM, "no_memory", "out of memory");
-        return;
+    char err[300] = "publish needs an event, or a batch of 1 to 1000 events";
+    const char *denied = NULL;
+    int rc = !n ? AH_EINVAL
+             : !msgs || !op
+                 ? AH_ENOMEM
+                 : bus_plugin_publish_parse(h->m, body, msgs, n, &denied, err, sizeof(err));
+    if (rc == 0) {
+        *op = (pub_op){.h = h, .req = req, .request = json_incref(body), .recs = recs};
+        rc = bus_publish(h->bus, msgs, n, false, published, op, err, sizeof(err));
+        if (rc) json_decref(body);
     }
-    *op = (pub_op){.h = h, .req = req, .rec = rec};
-    bus_msg msg = {.topic = topic,
-                   .key = json_string_value(json_object_get(body, "key")),
-                   .idempotency_key = json_string_value(json_object_get(body, "idempotency_key")),
-                   .headers = json_object_get(body, "headers"),
-                   .body = json_object_get(body, "body")};
-    int rc = bus_publish(h->bus, &msg, 1, false, published, op, err, sizeof(err));
-    if (rc) {
+    free(msgs);
+    if (!rc) return;
+    free(op);
+    size_t i;
+    json_t *rec;
+    if (rc == AH_EDENIED) h->n.denied++;
+    json_array_foreach(recs, i, rec)
+    {
+        if (rc == AH_EDENIED) json_object_set_new(rec, "denied", json_true());
         json_object_set_new(rec, "error", json_string(err));
-        hx_emit(h, rec);
-        free(op);
-        instance_answer_error(req, rc, rc == AH_ETOOBIG ? "too_large" : "invalid", err);
     }
+    emit_all(h, recs);
+    instance_answer_error(req, rc,
+                          rc == AH_EDENIED   ? "denied"
+                          : rc == AH_ETOOBIG ? "too_large"
+                          : rc == AH_ENOMEM  ? "no_memory"
+                                             : "invalid",
+                          err);
 }
 
 static void on_settle(hx *h, inst_req req, json_t *body, bool ack)

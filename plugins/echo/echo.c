@@ -83,6 +83,44 @@ static void published(ah_ctx *ctx, int status, uint64_t offset, void *ud)
     (void)ctx;
 }
 
+static void batch_published(ah_ctx *ctx, int status, const uint64_t *offsets, size_t n, void *ud)
+{
+    (void)ctx;
+    if (status) {
+        E.host->reply_error(ud, "publish_failed", ah_strerror(status));
+        return;
+    }
+    json_t *o = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(o, json_integer((json_int_t)offsets[i]));
+    E.host->reply(ud, json_pack("{s:o}", "offsets", o));
+}
+
+/* publish_batch: every body to `topic` (and one more to extra_topic, if
+ * given), all or nothing. */
+static void publish_batch(ah_ctx *ctx, ah_call *call, const json_t *args)
+{
+    if (!AH_HOST_HAS(E.host, publish_batch)) {
+        E.host->reply_error(call, "unsupported", "this host has no publish_batch (ABI < 1.2)");
+        return;
+    }
+    const json_t *bodies = json_object_get(args, "bodies");
+    const char *extra = json_string_value(json_object_get(args, "extra_topic"));
+    size_t n = json_array_size(bodies);
+    ah_publish_item *items = calloc(n + 1, sizeof(*items));
+    if (!items) {
+        E.host->reply_error(call, "no_memory", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        items[i] = (ah_publish_item){.topic = json_string_value(json_object_get(args, "topic")),
+                                     .body = json_array_get(bodies, i)};
+    if (extra) items[n++] = (ah_publish_item){.topic = extra, .body = json_array_get(bodies, 0)};
+    int rc = E.host->publish_batch(ctx, items, n, batch_published, call);
+    free(items);
+    if (rc) E.host->reply_error(call, "publish_failed", ah_strerror(rc));
+}
+
 static void delayed_reply(ah_ctx *ctx, ah_timer *t, void *ud)
 {
     E.host->reply(ud, json_pack("{s:b}", "slept", 1));
@@ -151,6 +189,8 @@ static void echo_call(ah_ctx *ctx, ah_call *call, const char *action, const json
         int rc = h->publish(ctx, json_string_value(json_object_get(args, "topic")),
                             json_object_get(args, "body"), &o, published, call);
         if (rc) h->reply_error(call, "publish_failed", ah_strerror(rc));
+    } else if (!strcmp(action, "publish_batch")) {
+        publish_batch(ctx, call, args);
     } else if (!strcmp(action, "sleep")) {
         uint64_t ms = (uint64_t)json_integer_value(json_object_get(args, "ms"));
         if (!h->timer_start(ctx, ms, 0, delayed_reply, call))

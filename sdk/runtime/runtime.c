@@ -22,7 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef enum req_kind { REQ_PUBLISH, REQ_KV_GET, REQ_KV_DONE, REQ_KV_SCAN, REQ_HTTP } req_kind;
+typedef enum req_kind {
+    REQ_PUBLISH,
+    REQ_PUBLISH_BATCH,
+    REQ_KV_GET,
+    REQ_KV_DONE,
+    REQ_KV_SCAN,
+    REQ_HTTP
+} req_kind;
 
 typedef struct rt_req {
     req_kind kind;
@@ -199,10 +206,10 @@ static const char *svc_secret(ah_ctx *c, const char *name)
     return json_string_value(json_object_get(c->secrets, name));
 }
 
-static int svc_publish(ah_ctx *c, const char *topic, const json_t *body,
-                       const ah_publish_opts *opts, ah_publish_cb cb, void *ud)
+/* One event as the PUBLISH message carries it, or NULL. */
+static json_t *publish_json(const char *topic, const json_t *body, const ah_publish_opts *opts)
 {
-    if (!topic || !body) return AH_EINVAL;
+    if (!topic || !body) return NULL;
     json_t *o = json_pack("{s:s,s:O}", "topic", topic, "body", body);
     if (o && opts) {
         if (opts->key) json_object_set_new(o, "key", json_string(opts->key));
@@ -210,7 +217,31 @@ static int svc_publish(ah_ctx *c, const char *topic, const json_t *body,
             json_object_set_new(o, "idempotency_key", json_string(opts->idempotency_key));
         if (opts->headers) json_object_set(o, "headers", (json_t *)opts->headers);
     }
+    return o;
+}
+
+static int svc_publish(ah_ctx *c, const char *topic, const json_t *body,
+                       const ah_publish_opts *opts, ah_publish_cb cb, void *ud)
+{
+    json_t *o = publish_json(topic, body, opts);
+    if (!o) return AH_EINVAL;
     return request(c, AH_MSG_PUBLISH, o, REQ_PUBLISH, (void *)cb, ud, NULL);
+}
+
+static int svc_publish_batch(ah_ctx *c, const ah_publish_item *items, size_t n,
+                             ah_publish_batch_cb cb, void *ud)
+{
+    if (!items || n == 0 || n > 1000) return AH_EINVAL;
+    json_t *events = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = publish_json(items[i].topic, items[i].body, items[i].opts);
+        if (!e || json_array_append_new(events, e) < 0) {
+            json_decref(events);
+            return AH_EINVAL;
+        }
+    }
+    return request(c, AH_MSG_PUBLISH, json_pack("{s:o}", "events", events), REQ_PUBLISH_BATCH,
+                   (void *)cb, ud, NULL);
 }
 
 static int svc_reply(ah_call *call, json_t *result)
@@ -465,6 +496,7 @@ static const ah_host host_table = {
     .timer_stop = svc_timer_stop,
     .reply_partial = svc_reply_partial,
     .log_record = svc_log_record,
+    .publish_batch = svc_publish_batch,
 };
 
 /* ---- incoming messages --------------------------------------------------- */
@@ -519,6 +551,16 @@ static void on_result(ah_ctx *c, uint64_t id, json_t *msg)
             ((ah_publish_cb)r->cb)(
                 c, status, (uint64_t)json_integer_value(json_object_get(msg, "offset")), r->ud);
         break;
+    case REQ_PUBLISH_BATCH: {
+        const json_t *offs = json_object_get(msg, "offsets");
+        size_t n = status ? 0 : json_array_size(offs);
+        uint64_t *v = calloc(n ? n : 1, sizeof(*v));
+        for (size_t i = 0; v && i < n; i++)
+            v[i] = (uint64_t)json_integer_value(json_array_get(offs, i));
+        if (r->cb) ((ah_publish_batch_cb)r->cb)(c, v ? status : AH_ENOMEM, v, v ? n : 0, r->ud);
+        free(v);
+        break;
+    }
     case REQ_KV_GET:
         ((ah_kv_get_cb)r->cb)(c, status, status ? NULL : json_object_get(msg, "value"), r->ud);
         break;

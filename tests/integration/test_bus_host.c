@@ -101,6 +101,34 @@ static void test_plugin_publish_to_an_undeclared_topic_is_refused_and_logged(voi
     assert_int_equal(th_topic_depth(&H, "echo.extra"), 1);
 }
 
+/* A plugin publishes a batch in one commit (ABI 1.2), all or nothing: one
+ * undeclared topic refuses the whole batch, stores nothing, and is logged. */
+static void test_plugin_batch_publish_is_all_or_nothing(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    assert_int_equal(
+        th_call(&H, "echo-b", "publish_batch",
+                "{\"topic\":\"echo.batch\",\"bodies\":[{\"n\":1},{\"n\":2},{\"n\":3}]}", &o),
+        200);
+    json_t *offs = th_get(o, "result.offsets");
+    assert_int_equal(json_array_size(offs), 3);
+    for (size_t i = 1; i < 3; i++)
+        assert_int_equal(json_integer_value(json_array_get(offs, i)),
+                         json_integer_value(json_array_get(offs, 0)) + (json_int_t)i);
+    json_decref(o);
+    assert_int_equal(th_topic_depth(&H, "echo.batch"), 3);
+    assert_int_equal(th_call(&H, "echo-b", "publish_batch",
+                             "{\"topic\":\"echo.batch\",\"bodies\":[{\"n\":4},{\"n\":5}],"
+                             "\"extra_topic\":\"billing.charge\"}",
+                             &o),
+                     502);
+    assert_string_equal(json_string_value(th_get(o, "error.message")), "refused by policy");
+    json_decref(o);
+    assert_int_equal(th_topic_depth(&H, "echo.batch"), 3);
+    assert_true(th_file_contains(&H, "logs/security.log", "billing.charge\\\" refused"));
+}
+
 static void test_webhook_needs_the_shared_secret_and_is_answered_once_committed(void **s)
 {
     (void)s;
@@ -313,6 +341,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_publish_is_consumed_and_republished_by_the_plugin),
         cmocka_unit_test(test_plugin_publish_to_an_undeclared_topic_is_refused_and_logged),
+        cmocka_unit_test(test_plugin_batch_publish_is_all_or_nothing),
         cmocka_unit_test(test_webhook_needs_the_shared_secret_and_is_answered_once_committed),
         cmocka_unit_test(test_poisoned_event_ends_in_the_dlq_while_the_rest_flows),
         cmocka_unit_test(test_instance_consumers_start_at_an_offset_or_a_time),

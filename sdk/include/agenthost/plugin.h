@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define AH_ABI_MAJOR 1
-#define AH_ABI_MINOR 1
+#define AH_ABI_MINOR 2
 
 /* jansson's type, forward-declared so this header does not include jansson. */
 typedef struct json_t json_t;
@@ -96,6 +96,13 @@ typedef struct ah_publish_opts {
     const json_t *headers;       /* object of strings, borrowed, or NULL */
 } ah_publish_opts;
 
+/* ABI 1.2: one event of publish_batch. */
+typedef struct ah_publish_item {
+    const char *topic;           /* declared in the manifest's publishes */
+    const json_t *body;          /* borrowed */
+    const ah_publish_opts *opts; /* NULL means all defaults */
+} ah_publish_item;
+
 /* An HTTP request made through the host's egress broker.
  *
  * The broker checks the URL against the manifest's egress allowlist (and
@@ -155,6 +162,10 @@ typedef struct ah_kv_item {
 
 typedef void (*ah_done_cb)(ah_ctx *ctx, int status, void *ud);
 typedef void (*ah_publish_cb)(ah_ctx *ctx, int status, uint64_t offset, void *ud);
+/* ABI 1.2: publish_batch's answer: on success offsets[i] is item i's
+ * offset (borrowed for the callback); on failure none was stored. */
+typedef void (*ah_publish_batch_cb)(ah_ctx *ctx, int status, const uint64_t *offsets, size_t n,
+                                    void *ud);
 /* value is borrowed and NULL when status != 0 (AH_ENOTFOUND if absent). */
 typedef void (*ah_kv_get_cb)(ah_ctx *ctx, int status, const json_t *value, void *ud);
 /* items are borrowed; next is the key to pass as `after` for the next page, or NULL. */
@@ -237,6 +248,15 @@ typedef struct ah_host {
      * Unknown channels go to the plugin's own log. */
     int (*log_record)(ah_ctx *ctx, const char *channel, ah_log_level level, const json_t *fields,
                       const char *msg);
+
+    /* ---- ABI 1.2 (check with AH_HOST_HAS) ---- */
+
+    /* Publish 1 to 1,000 events in one commit, all or nothing: the callback
+     * runs once every one is durable, with their offsets, or with an error
+     * and none stored (one undeclared topic refuses the whole batch).
+     * items and what they point to are borrowed for the call only. */
+    int (*publish_batch)(ah_ctx *ctx, const ah_publish_item *items, size_t n,
+                         ah_publish_batch_cb cb, void *ud);
 } ah_host;
 
 /* True when the host table offers `member` (newer members need this check). */
