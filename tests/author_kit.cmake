@@ -25,6 +25,8 @@ set(AH_ABI_NOW "${AH_ABI_MAJOR_NOW}.${AH_ABI_MINOR_NOW}")
 configure_file(fixtures/plugins/newminor/manifest.json.in
                ${CMAKE_CURRENT_BINARY_DIR}/newminor.manifest.json @ONLY)
 ah_fixture_plugin(newminor MANIFEST ${CMAKE_CURRENT_BINARY_DIR}/newminor.manifest.json)
+# tinydesc's descriptor claims fewer bytes than ABI 1.0's and must be refused.
+ah_fixture_plugin(tinydesc)
 
 # Every 1.0 member keeps its offset and size in the current header.
 add_library(abi_layout_frozen OBJECT unit/abi_layout_frozen.c)

@@ -122,6 +122,25 @@ static void test_newer_minor_is_refused_naming_both_versions(void **state)
     expect_refusal("newminor", v);
 }
 
+static void test_descriptor_smaller_than_abi_1_0_is_refused(void **state)
+{
+    (void)state;
+    char events[700];
+    snprintf(events, sizeof(events), "%s/empty.jsonl", tmp);
+    kit_write(events, "");
+    kit_out r;
+    kit_runl(&r, NULL, NULL, KIT_AGENTHOST, "plugin", "run", BUILT "/tinydesc/manifest.json",
+             "--events", events, NULL);
+    json_t *l = kit_lines(r.out);
+    const char *reason =
+        json_string_value(json_object_get(kit_find(l, "failed", NULL, NULL), "reason"));
+    if (r.status != 1 || !reason || !strstr(reason, "plugin descriptor smaller than ABI 1.0's"))
+        fail_msg("exit %d, reason \"%s\"\n%s%s", r.status, reason ? reason : "", r.out, r.err);
+    assert_null(kit_find(l, "ready", NULL, NULL));
+    json_decref(l);
+    kit_out_free(&r);
+}
+
 static void test_other_major_is_refused_naming_both_versions(void **state)
 {
     (void)state;
@@ -133,6 +152,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plugin_built_against_frozen_1_0_headers_runs_on_this_host),
         cmocka_unit_test(test_newer_minor_is_refused_naming_both_versions),
+        cmocka_unit_test(test_descriptor_smaller_than_abi_1_0_is_refused),
         cmocka_unit_test(test_other_major_is_refused_naming_both_versions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

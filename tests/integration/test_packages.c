@@ -543,6 +543,10 @@ static void test_other_abi_is_refused_naming_both_versions(void **state)
     snprintf(want, sizeof(want), "plugin newminor is built for ABI %d.%d; this host runs ABI %d.%d",
              AH_ABI_MAJOR, AH_ABI_MINOR + 1, AH_ABI_MAJOR, AH_ABI_MINOR);
     expect_refused(p, want);
+    craft_entry et[] = {{.path = "manifest.json", .from = BUILT "/tinydesc/manifest.json"},
+                        {.path = "libtinydesc.so", .from = BUILT "/tinydesc/libtinydesc.so"}};
+    assert_int_equal(craft_package(p, et, 2, &o), 0);
+    expect_refused(p, "libtinydesc.so: its descriptor is 16 bytes, smaller than ABI 1.0's");
 }
 
 static void test_files_that_are_not_packages_are_refused(void **state)
