@@ -46,9 +46,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    th_stop(&H, 10000);
+    int rc = th_stop_clean(&H, 10000);
     th_cleanup(&H);
-    return 0;
+    return rc ? -1 : 0;
 }
 
 static void test_http_publish_is_consumed_and_republished_by_the_plugin(void **s)
@@ -332,7 +332,7 @@ static void test_backup_under_load_restores_every_acknowledged_event(void **s)
         if (empty) break;
     }
     assert_int_equal(expect, acked + 1);
-    th_stop(&R, 10000);
+    assert_int_equal(th_stop_clean(&R, 10000), 0);
     th_cleanup(&R);
 }
 

@@ -47,9 +47,9 @@ static int setup(void **s)
 static int teardown(void **s)
 {
     (void)s;
-    th_stop(&H, 10000);
+    int rc = th_stop_clean(&H, 10000);
     th_cleanup(&H);
-    return 0;
+    return rc ? -1 : 0;
 }
 
 /* The ```sh blocks of a markdown file, concatenated with NUL separators. */

@@ -246,14 +246,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    th_stop(&H, 5000);
+    int rc = th_stop_clean(&H, 5000) | th_stop_clean(&T, 5000);
     th_cleanup(&H);
-    th_stop(&T, 5000);
     th_cleanup(&T);
     fake_stop(&A);
     fake_stop(&B);
     curl_global_cleanup();
-    return 0;
+    return rc ? -1 : 0;
 }
 
 /* ---- answers ------------------------------------------------------------------ */

@@ -57,9 +57,9 @@ static int teardown(void **s)
 {
     (void)s;
     json_decref(DOC);
-    th_stop(&H, 10000);
+    int rc = th_stop_clean(&H, 10000);
     th_cleanup(&H);
-    return 0;
+    return rc ? -1 : 0;
 }
 
 /* "{rest...}" in the router is "{rest}" in OpenAPI. */

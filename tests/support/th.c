@@ -273,6 +273,19 @@ int th_stop(th_host *h, int timeout_ms)
     return -1;
 }
 
+int th_stop_clean(th_host *h, int timeout_ms)
+{
+    int rc = th_stop(h, timeout_ms);
+    if (rc != 0) {
+        char *err = th_read(h, "stderr.txt");
+        size_t n = err ? strlen(err) : 0;
+        fprintf(stderr, "th: the host exited with status %d; the end of its stderr:\n%s\n", rc,
+                err ? err + (n > 4000 ? n - 4000 : 0) : "(none)");
+        free(err);
+    }
+    return rc;
+}
+
 void th_kill(th_host *h)
 {
     if (h->pid > 0) {

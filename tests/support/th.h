@@ -48,6 +48,10 @@ int th_wait_exit(th_host *h, int timeout_ms);
 /* SIGTERM, wait up to timeout_ms; returns the exit status or -1. */
 int th_stop(th_host *h, int timeout_ms);
 void th_kill(th_host *h);
+/* th_stop, and when the host did not exit 0 (a sanitizer report, a crash,
+ * a hang), print the end of its stderr. The teardowns use it: every host a
+ * test starts must stop clean. */
+int th_stop_clean(th_host *h, int timeout_ms);
 /* Remove the temporary root (unless TH_KEEP is set). */
 void th_cleanup(th_host *h);
 
