@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,39 @@ static void test_levels_below_the_minimum_are_dropped(void **s)
     assert_non_null(strstr(t, "loud"));
 }
 
+/* Containers read stderr: with to_stderr every record goes there too, as
+ * the same JSON line when stderr is not a terminal, secrets redacted;
+ * without it, nothing. */
+static void test_stderr_gets_each_record_as_json_for_containers(void **s)
+{
+    (void)s;
+    char path[300];
+    snprintf(path, sizeof(path), "%s/stderr.capture", dir);
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    log_opts o = {.dir = dir, .to_stderr = true, .min_level = LOG_INFO};
+    log_init(&o);
+    log_redact_add("sk-live-stderr-99");
+    log_write("host", LOG_INFO, "api", NULL, NULL, "to the container with sk-live-stderr-99");
+    o.to_stderr = false;
+    log_init(&o);
+    log_write("host", LOG_INFO, "api", NULL, NULL, "files only");
+    log_redact_clear();
+    dup2(saved, 2);
+    close(saved);
+    char *text = slurp("stderr.capture");
+    assert_non_null(text);
+    json_t *line = json_loads(text, 0, NULL);
+    assert_non_null(line);
+    assert_string_equal(json_string_value(json_object_get(line, "msg")),
+                        "to the container with [REDACTED]");
+    json_decref(line);
+    assert_null(strstr(text, "files only"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_secrets_and_credential_fields_are_redacted),
         cmocka_unit_test(test_files_rotate_and_keep_a_bounded_count),
         cmocka_unit_test(test_levels_below_the_minimum_are_dropped),
+        cmocka_unit_test(test_stderr_gets_each_record_as_json_for_containers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
