@@ -2,11 +2,11 @@
 
 #include "../../sdk/ipc/b64.h"
 #include "../core/util.h"
+#include "jsonl.h"
 
 #include <agenthost/plugin.h>
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,20 +32,6 @@ struct replay {
     size_t n;
 };
 
-static int fail(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int fail(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    snprintf(err, errlen, "%s:%d: %s", path, line, msg);
-    return -1;
-}
-
 void replay_free(replay *r)
 {
     if (!r) return;
@@ -60,23 +46,6 @@ void replay_free(replay *r)
     }
     free(r->v);
     free(r);
-}
-
-static bool only_keys(const json_t *o, const char *const *keys, const char **bad)
-{
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        bool ok = false;
-        for (const char *const *p = keys; *p && !ok; p++)
-            ok = !strcmp(*p, k);
-        if (!ok) {
-            *bad = k;
-            return false;
-        }
-    }
-    return true;
 }
 
 static bool strings_object(const json_t *o)
@@ -96,33 +65,37 @@ static int parse_request(const char *path, int line, const json_t *q, entry *e, 
 {
     static const char *const keys[] = {"method", "url", "headers", "body", "json", NULL};
     const char *bad;
-    if (!json_is_object(q)) return fail(err, errlen, path, line, "request: expected an object");
-    if (!only_keys(q, keys, &bad))
-        return fail(err, errlen, path, line, "request.%s: unknown field", bad);
+    if (!json_is_object(q))
+        return jsonl_fail(err, errlen, path, line, "request: expected an object");
+    if (!jsonl_only_keys(q, keys, &bad))
+        return jsonl_fail(err, errlen, path, line, "request.%s: unknown field", bad);
     const json_t *m = json_object_get(q, "method");
     if (m && (!json_is_string(m) || json_string_length(m) == 0 ||
               json_string_length(m) >= sizeof(e->method)))
-        return fail(err, errlen, path, line, "request.method: expected a method name");
+        return jsonl_fail(err, errlen, path, line, "request.method: expected a method name");
     snprintf(e->method, sizeof(e->method), "%s", m ? json_string_value(m) : "GET");
     const char *url = json_string_value(json_object_get(q, "url"));
-    if (!url || !*url) return fail(err, errlen, path, line, "request.url: required (a string)");
+    if (!url || !*url)
+        return jsonl_fail(err, errlen, path, line, "request.url: required (a string)");
     e->url = strdup(url);
     const json_t *h = json_object_get(q, "headers");
     if (h && !strings_object(h))
-        return fail(err, errlen, path, line, "request.headers: expected an object of strings");
+        return jsonl_fail(err, errlen, path, line,
+                          "request.headers: expected an object of strings");
     e->headers = json_incref((json_t *)h);
     const json_t *b = json_object_get(q, "body"), *j = json_object_get(q, "json");
     if (b && j)
-        return fail(err, errlen, path, line, "request: \"body\" and \"json\" exclude each other");
+        return jsonl_fail(err, errlen, path, line,
+                          "request: \"body\" and \"json\" exclude each other");
     if (b && !json_is_string(b))
-        return fail(err, errlen, path, line, "request.body: expected a string");
+        return jsonl_fail(err, errlen, path, line, "request.body: expected a string");
     if (b) {
         e->body_len = json_string_length(b);
         e->body = malloc(e->body_len + 1);
         if (e->body) memcpy(e->body, json_string_value(b), e->body_len + 1);
     }
     e->json = json_incref((json_t *)j);
-    if (!e->url || (b && !e->body)) return fail(err, errlen, path, line, "out of memory");
+    if (!e->url || (b && !e->body)) return jsonl_fail(err, errlen, path, line, "out of memory");
     return 0;
 }
 
@@ -132,28 +105,30 @@ static int parse_response(const char *path, int line, const json_t *r, entry *e,
     static const char *const keys[] = {"status",   "headers", "body", "json",
                                        "body_b64", "chunks",  NULL};
     const char *bad;
-    if (!json_is_object(r)) return fail(err, errlen, path, line, "response: expected an object");
-    if (!only_keys(r, keys, &bad))
-        return fail(err, errlen, path, line, "response.%s: unknown field", bad);
+    if (!json_is_object(r))
+        return jsonl_fail(err, errlen, path, line, "response: expected an object");
+    if (!jsonl_only_keys(r, keys, &bad))
+        return jsonl_fail(err, errlen, path, line, "response.%s: unknown field", bad);
     const json_t *st = json_object_get(r, "status");
     if (!json_is_integer(st) || json_integer_value(st) < 100 || json_integer_value(st) > 599)
-        return fail(err, errlen, path, line, "response.status: required, 100..599");
+        return jsonl_fail(err, errlen, path, line, "response.status: required, 100..599");
     const json_t *h = json_object_get(r, "headers");
     if (h && !strings_object(h))
-        return fail(err, errlen, path, line, "response.headers: expected an object of strings");
+        return jsonl_fail(err, errlen, path, line,
+                          "response.headers: expected an object of strings");
     int bodies = !!json_object_get(r, "body") + !!json_object_get(r, "json") +
                  !!json_object_get(r, "body_b64") + !!json_object_get(r, "chunks");
     if (bodies > 1)
-        return fail(err, errlen, path, line,
-                    "response: at most one of body, json, body_b64, chunks");
+        return jsonl_fail(err, errlen, path, line,
+                          "response: at most one of body, json, body_b64, chunks");
     const json_t *body = json_object_get(r, "body");
     if (body && !json_is_string(body))
-        return fail(err, errlen, path, line, "response.body: expected a string");
+        return jsonl_fail(err, errlen, path, line, "response.body: expected a string");
     const json_t *b64 = json_object_get(r, "body_b64");
     if (b64) {
         size_t n;
         unsigned char *raw = json_is_string(b64) ? ah_b64_decode(json_string_value(b64), &n) : NULL;
-        if (!raw) return fail(err, errlen, path, line, "response.body_b64: expected base64");
+        if (!raw) return jsonl_fail(err, errlen, path, line, "response.body_b64: expected base64");
         free(raw);
     }
     const json_t *chunks = json_object_get(r, "chunks");
@@ -161,11 +136,13 @@ static int parse_response(const char *path, int line, const json_t *r, entry *e,
         size_t i;
         const json_t *c;
         if (!json_is_array(chunks))
-            return fail(err, errlen, path, line, "response.chunks: expected an array of strings");
+            return jsonl_fail(err, errlen, path, line,
+                              "response.chunks: expected an array of strings");
         json_array_foreach(chunks, i, c)
         {
             if (!json_is_string(c))
-                return fail(err, errlen, path, line, "response.chunks[%zu]: expected a string", i);
+                return jsonl_fail(err, errlen, path, line,
+                                  "response.chunks[%zu]: expected a string", i);
         }
     }
     e->response = json_incref((json_t *)r);
@@ -177,16 +154,16 @@ static int parse_error(const char *path, int line, const json_t *x, entry *e, ch
 {
     static const char *const keys[] = {"code", "message", NULL};
     const char *bad;
-    if (!json_is_object(x)) return fail(err, errlen, path, line, "error: expected an object");
-    if (!only_keys(x, keys, &bad))
-        return fail(err, errlen, path, line, "error.%s: unknown field", bad);
+    if (!json_is_object(x)) return jsonl_fail(err, errlen, path, line, "error: expected an object");
+    if (!jsonl_only_keys(x, keys, &bad))
+        return jsonl_fail(err, errlen, path, line, "error.%s: unknown field", bad);
     const json_t *code = json_object_get(x, "code");
     if (!json_is_string(code) || !json_string_length(code))
-        return fail(err, errlen, path, line,
-                    "error.code: required (\"timeout\", \"connect\", ...)");
+        return jsonl_fail(err, errlen, path, line,
+                          "error.code: required (\"timeout\", \"connect\", ...)");
     const json_t *msg = json_object_get(x, "message");
     if (msg && !json_is_string(msg))
-        return fail(err, errlen, path, line, "error.message: expected a string");
+        return jsonl_fail(err, errlen, path, line, "error.message: expected a string");
     e->error = json_incref((json_t *)x);
     return 0;
 }
@@ -196,7 +173,9 @@ static int parse_entry(const char *path, int line, const char *text, size_t len,
 {
     json_error_t je;
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!o) return fail(err, errlen, path, line, "invalid JSON: column %d: %s", je.column, je.text);
+    if (!o)
+        return jsonl_fail(err, errlen, path, line, "invalid JSON: column %d: %s", je.column,
+                          je.text);
     static const char *const keys[] = {"request", "response", "error", "repeat", "delay_ms", NULL};
     const char *bad;
     int rc = -1;
@@ -204,18 +183,18 @@ static int parse_entry(const char *path, int line, const char *text, size_t len,
     const json_t *rep = json_object_get(o, "repeat"), *delay = json_object_get(o, "delay_ms");
     e->line = line;
     if (!json_is_object(o))
-        fail(err, errlen, path, line, "expected an object with \"request\" and \"response\"");
-    else if (!only_keys(o, keys, &bad))
-        fail(err, errlen, path, line, "%s: unknown field", bad);
+        jsonl_fail(err, errlen, path, line, "expected an object with \"request\" and \"response\"");
+    else if (!jsonl_only_keys(o, keys, &bad))
+        jsonl_fail(err, errlen, path, line, "%s: unknown field", bad);
     else if (!json_object_get(o, "request"))
-        fail(err, errlen, path, line, "request: required");
+        jsonl_fail(err, errlen, path, line, "request: required");
     else if (!!resp == !!x)
-        fail(err, errlen, path, line, "exactly one of \"response\" and \"error\"");
+        jsonl_fail(err, errlen, path, line, "exactly one of \"response\" and \"error\"");
     else if (rep && !json_is_boolean(rep))
-        fail(err, errlen, path, line, "repeat: expected true or false");
+        jsonl_fail(err, errlen, path, line, "repeat: expected true or false");
     else if (delay && (!json_is_integer(delay) || json_integer_value(delay) < 0 ||
                        json_integer_value(delay) > 600000))
-        fail(err, errlen, path, line, "delay_ms: expected 0..600000");
+        jsonl_fail(err, errlen, path, line, "delay_ms: expected 0..600000");
     else if (parse_request(path, line, json_object_get(o, "request"), e, err, errlen) == 0 &&
              (resp ? parse_response(path, line, resp, e, err, errlen)
                    : parse_error(path, line, x, e, err, errlen)) == 0)
@@ -247,7 +226,7 @@ int replay_parse(const char *path, const char *text, size_t len, replay **out, c
     for (const char *start; (start = ah_next_line(text, len, &pos, &line, &n));) {
         if (r->n == REPLAY_MAX_ENTRIES) {
             replay_free(r);
-            return fail(err, errlen, path, line, "more than %d entries", REPLAY_MAX_ENTRIES);
+            return jsonl_fail(err, errlen, path, line, "more than %d entries", REPLAY_MAX_ENTRIES);
         }
         if (r->n == cap) {
             cap = cap ? cap * 2 : 16;

@@ -1,29 +1,12 @@
 #include "script.h"
 
 #include "../core/util.h"
+#include "jsonl.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int fail(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
-{
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (line > 0)
-        snprintf(err, errlen, "%s:%d: %s", path, line, msg);
-    else
-        snprintf(err, errlen, "%s: %s", path, msg);
-    return -1;
-}
 
 void script_free(script *s)
 {
@@ -36,23 +19,6 @@ void script_free(script *s)
     free(s->items);
     s->items = NULL;
     s->n = 0;
-}
-
-static bool known_keys(const json_t *o, const char *const *keys, const char **bad)
-{
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        bool ok = false;
-        for (const char *const *p = keys; *p && !ok; p++)
-            ok = !strcmp(*p, k);
-        if (!ok) {
-            *bad = k;
-            return false;
-        }
-    }
-    return true;
 }
 
 static bool may_receive(const manifest *m, const char *instance_id, const char *topic)
@@ -70,40 +36,44 @@ static int parse_event(const char *path, int line, const json_t *e, const manife
     static const char *const keys[] = {"topic", "body",    "key",     "headers",
                                        "id",    "attempt", "time_ms", NULL};
     const char *bad;
-    if (!json_is_object(e)) return fail(err, errlen, path, line, "event: expected an object");
-    if (!known_keys(e, keys, &bad))
-        return fail(err, errlen, path, line, "event.%s: unknown field", bad);
+    if (!json_is_object(e)) return jsonl_fail(err, errlen, path, line, "event: expected an object");
+    if (!jsonl_only_keys(e, keys, &bad))
+        return jsonl_fail(err, errlen, path, line, "event.%s: unknown field", bad);
     const char *topic = json_string_value(json_object_get(e, "topic"));
-    if (!topic || !*topic) return fail(err, errlen, path, line, "event.topic: required (a string)");
+    if (!topic || !*topic)
+        return jsonl_fail(err, errlen, path, line, "event.topic: required (a string)");
     if (!may_receive(m, instance_id, topic))
-        return fail(err, errlen, path, line,
-                    "event.topic: plugin %s does not subscribe to \"%s\" (manifest: subscribes)",
-                    m->name, topic);
+        return jsonl_fail(
+            err, errlen, path, line,
+            "event.topic: plugin %s does not subscribe to \"%s\" (manifest: subscribes)", m->name,
+            topic);
     const json_t *key = json_object_get(e, "key");
     if (key && !json_is_string(key))
-        return fail(err, errlen, path, line, "event.key: expected a string");
+        return jsonl_fail(err, errlen, path, line, "event.key: expected a string");
     const json_t *headers = json_object_get(e, "headers");
     if (headers) {
         if (!json_is_object(headers))
-            return fail(err, errlen, path, line, "event.headers: expected an object of strings");
+            return jsonl_fail(err, errlen, path, line,
+                              "event.headers: expected an object of strings");
         const char *hk;
         const json_t *hv;
         json_object_foreach((json_t *)headers, hk, hv)
         {
             if (!json_is_string(hv))
-                return fail(err, errlen, path, line, "event.headers.%s: expected a string", hk);
+                return jsonl_fail(err, errlen, path, line, "event.headers.%s: expected a string",
+                                  hk);
         }
     }
     const json_t *id = json_object_get(e, "id");
     if (id && !json_is_string(id))
-        return fail(err, errlen, path, line, "event.id: expected a string");
+        return jsonl_fail(err, errlen, path, line, "event.id: expected a string");
     const json_t *attempt = json_object_get(e, "attempt");
     if (attempt && (!json_is_integer(attempt) || json_integer_value(attempt) < 1 ||
                     json_integer_value(attempt) > 1000000))
-        return fail(err, errlen, path, line, "event.attempt: expected an integer >= 1");
+        return jsonl_fail(err, errlen, path, line, "event.attempt: expected an integer >= 1");
     const json_t *tm = json_object_get(e, "time_ms");
     if (tm && !json_is_integer(tm))
-        return fail(err, errlen, path, line, "event.time_ms: expected an integer");
+        return jsonl_fail(err, errlen, path, line, "event.time_ms: expected an integer");
 
     char idbuf[32];
     snprintf(idbuf, sizeof(idbuf), "line-%d", line);
@@ -113,7 +83,7 @@ static int parse_event(const char *path, int line, const json_t *e, const manife
         "offset", (json_int_t)offset, "time_ms", tm ? json_integer_value(tm) : ah_now_ms(),
         "attempt", attempt ? json_integer_value(attempt) : (json_int_t)1, "headers",
         headers ? json_deep_copy(headers) : json_object(), "body", body ? body : json_null());
-    if (!msg) return fail(err, errlen, path, line, "out of memory");
+    if (!msg) return jsonl_fail(err, errlen, path, line, "out of memory");
     if (key) json_object_set(msg, "key", (json_t *)key);
     it->kind = SCRIPT_EVENT;
     it->event = msg;
@@ -125,28 +95,28 @@ static int parse_call(const char *path, int line, const json_t *c, const manifes
 {
     static const char *const keys[] = {"action", "args", "timeout_ms", NULL};
     const char *bad;
-    if (!json_is_object(c)) return fail(err, errlen, path, line, "call: expected an object");
-    if (!known_keys(c, keys, &bad))
-        return fail(err, errlen, path, line, "call.%s: unknown field", bad);
+    if (!json_is_object(c)) return jsonl_fail(err, errlen, path, line, "call: expected an object");
+    if (!jsonl_only_keys(c, keys, &bad))
+        return jsonl_fail(err, errlen, path, line, "call.%s: unknown field", bad);
     const char *action = json_string_value(json_object_get(c, "action"));
-    if (!action) return fail(err, errlen, path, line, "call.action: required (a string)");
+    if (!action) return jsonl_fail(err, errlen, path, line, "call.action: required (a string)");
     if (!manifest_action(m, action))
-        return fail(err, errlen, path, line,
-                    "call.action: \"%s\" is not an action of plugin %s (manifest: actions)", action,
-                    m->name);
+        return jsonl_fail(err, errlen, path, line,
+                          "call.action: \"%s\" is not an action of plugin %s (manifest: actions)",
+                          action, m->name);
     const json_t *args = json_object_get(c, "args");
     if (args && !json_is_object(args))
-        return fail(err, errlen, path, line, "call.args: expected an object");
+        return jsonl_fail(err, errlen, path, line, "call.args: expected an object");
     const json_t *to = json_object_get(c, "timeout_ms");
     if (to && (!json_is_integer(to) || json_integer_value(to) < 1 ||
                json_integer_value(to) > SCRIPT_MAX_SLEEP_MS))
-        return fail(err, errlen, path, line, "call.timeout_ms: expected 1..%u",
-                    SCRIPT_MAX_SLEEP_MS);
+        return jsonl_fail(err, errlen, path, line, "call.timeout_ms: expected 1..%u",
+                          SCRIPT_MAX_SLEEP_MS);
     it->kind = SCRIPT_CALL;
     it->action = strdup(action);
     it->args = args ? json_deep_copy(args) : json_object();
     it->timeout_ms = to ? (uint32_t)json_integer_value(to) : 0;
-    if (!it->action || !it->args) return fail(err, errlen, path, line, "out of memory");
+    if (!it->action || !it->args) return jsonl_fail(err, errlen, path, line, "out of memory");
     return 0;
 }
 
@@ -156,29 +126,32 @@ static int parse_line(const char *path, int line, const char *text, size_t len, 
 {
     json_error_t je;
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    if (!o) return fail(err, errlen, path, line, "invalid JSON: column %d: %s", je.column, je.text);
+    if (!o)
+        return jsonl_fail(err, errlen, path, line, "invalid JSON: column %d: %s", je.column,
+                          je.text);
     int rc = -1;
     static const char *const keys[] = {"event", "call", "sleep_ms", "async", NULL};
     const char *bad;
     const json_t *ev = json_object_get(o, "event"), *call = json_object_get(o, "call"),
                  *sl = json_object_get(o, "sleep_ms"), *async = json_object_get(o, "async");
     if (!json_is_object(o)) {
-        fail(err, errlen, path, line,
-             "expected an object with \"event\", \"call\" or \"sleep_ms\"");
-    } else if (!known_keys(o, keys, &bad)) {
-        fail(err, errlen, path, line, "%s: unknown field (expected event, call, sleep_ms, async)",
-             bad);
+        jsonl_fail(err, errlen, path, line,
+                   "expected an object with \"event\", \"call\" or \"sleep_ms\"");
+    } else if (!jsonl_only_keys(o, keys, &bad)) {
+        jsonl_fail(err, errlen, path, line,
+                   "%s: unknown field (expected event, call, sleep_ms, async)", bad);
     } else if (!!ev + !!call + !!sl != 1) {
-        fail(err, errlen, path, line, "exactly one of \"event\", \"call\", \"sleep_ms\" per line");
+        jsonl_fail(err, errlen, path, line,
+                   "exactly one of \"event\", \"call\", \"sleep_ms\" per line");
     } else if (async && !json_is_boolean(async)) {
-        fail(err, errlen, path, line, "async: expected true or false");
+        jsonl_fail(err, errlen, path, line, "async: expected true or false");
     } else if (ev) {
         rc = parse_event(path, line, ev, m, instance_id, offset, it, err, errlen);
     } else if (call) {
         rc = parse_call(path, line, call, m, it, err, errlen);
     } else if (!json_is_integer(sl) || json_integer_value(sl) < 0 ||
                json_integer_value(sl) > SCRIPT_MAX_SLEEP_MS) {
-        fail(err, errlen, path, line, "sleep_ms: expected 0..%u", SCRIPT_MAX_SLEEP_MS);
+        jsonl_fail(err, errlen, path, line, "sleep_ms: expected 0..%u", SCRIPT_MAX_SLEEP_MS);
     } else {
         it->kind = SCRIPT_SLEEP;
         it->sleep_ms = (uint32_t)json_integer_value(sl);
@@ -195,7 +168,7 @@ int script_parse(const char *path, const char *text, size_t len, const manifest 
 {
     memset(out, 0, sizeof(*out));
     if (len > SCRIPT_MAX_BYTES)
-        return fail(err, errlen, path, 0, "larger than %u MiB", SCRIPT_MAX_BYTES >> 20);
+        return jsonl_fail(err, errlen, path, 0, "larger than %u MiB", SCRIPT_MAX_BYTES >> 20);
     size_t cap = 0;
     uint64_t events = 0;
     int line = 0;
@@ -203,14 +176,14 @@ int script_parse(const char *path, const char *text, size_t len, const manifest 
     for (const char *start; (start = ah_next_line(text, len, &pos, &line, &n));) {
         if (out->n == SCRIPT_MAX_ITEMS) {
             script_free(out);
-            return fail(err, errlen, path, line, "more than %d items", SCRIPT_MAX_ITEMS);
+            return jsonl_fail(err, errlen, path, line, "more than %d items", SCRIPT_MAX_ITEMS);
         }
         if (out->n == cap) {
             cap = cap ? cap * 2 : 64;
             script_item *nv = realloc(out->items, cap * sizeof(*nv));
             if (!nv) {
                 script_free(out);
-                return fail(err, errlen, path, line, "out of memory");
+                return jsonl_fail(err, errlen, path, line, "out of memory");
             }
             out->items = nv;
         }
@@ -236,8 +209,8 @@ int script_load(const char *path, const manifest *m, const char *instance_id, sc
     char *text = ah_read_file(path, SCRIPT_MAX_BYTES, &len);
     if (!text) {
         memset(out, 0, sizeof(*out));
-        return fail(err, errlen, path, 0, "%s",
-                    errno == EFBIG ? "larger than 16 MiB" : strerror(errno));
+        return jsonl_fail(err, errlen, path, 0, "%s",
+                          errno == EFBIG ? "larger than 16 MiB" : strerror(errno));
     }
     int rc = script_parse(path, text, len, m, instance_id, out, err, errlen);
     free(text);
