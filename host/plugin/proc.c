@@ -219,10 +219,36 @@ int proc_seccomp_filters(pid_t pid)
     return f ? atoi(f + 17) : -1;
 }
 
+/* root and its descendants, root first, from the kernel's children lists
+ * (/proc/PID/task/PID/children: the processes here are single-threaded
+ * where they fork); a full scan of /proc where that file is missing. A
+ * handshake walks three processes, not every process on the machine. */
+static size_t tree_by_children(long root, long *tree)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", root, root);
+    if (access(path, F_OK) < 0)
+        return tree_of(root, scan_proc(), tree); /* CONFIG_PROC_CHILDREN off */
+    size_t nt = 0;
+    tree[nt++] = root;
+    for (size_t t = 0; t < nt; t++) {
+        char id[24], what[48], buf[512];
+        snprintf(id, sizeof(id), "%ld", tree[t]);
+        snprintf(what, sizeof(what), "task/%ld/children", tree[t]);
+        if (read_proc(id, what, buf, sizeof(buf)) < 0) continue; /* gone, or no children */
+        for (char *p = buf, *end; nt < TREE_MAX; p = end) {
+            long child = strtol(p, &end, 10);
+            if (end == p) break;
+            tree[nt++] = child;
+        }
+    }
+    return nt;
+}
+
 int proc_seccomp_filters_tree(pid_t root)
 {
     long tree[TREE_MAX];
-    size_t nt = tree_of(root, scan_proc(), tree);
+    size_t nt = tree_by_children(root, tree);
     int most = -1;
     for (size_t t = 0; t < nt; t++) {
         int k = proc_seccomp_filters((pid_t)tree[t]);
