@@ -295,20 +295,25 @@ static struct archive *new_reader(void)
     return a;
 }
 
-int pkg_read_fd(int fd, const pkg_sink *sink, void *ud, pkg_contents *out, char *err, size_t errlen)
+/* A reader for one package, or NULL with err. */
+static struct archive *begin(pkg_contents *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     if (sodium_init() < 0) {
         snprintf(err, errlen, "libsodium failed to initialise");
-        return -1;
+        return NULL;
     }
     struct archive *a = new_reader();
-    if (!a) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    if (!a) snprintf(err, errlen, "out of memory");
+    return a;
+}
+
+/* Read what a opened (opened: the archive_read_open_* result) and free a. */
+static int finish(struct archive *a, int opened, const pkg_sink *sink, void *ud, pkg_contents *out,
+                  char *err, size_t errlen)
+{
     int rc;
-    if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+    if (opened != ARCHIVE_OK) {
         snprintf(err, errlen, "not a valid package archive: %s",
                  archive_error_string(a) ? archive_error_string(a) : "unreadable");
         rc = -1;
@@ -319,29 +324,17 @@ int pkg_read_fd(int fd, const pkg_sink *sink, void *ud, pkg_contents *out, char 
     return rc;
 }
 
+int pkg_read_fd(int fd, const pkg_sink *sink, void *ud, pkg_contents *out, char *err, size_t errlen)
+{
+    struct archive *a = begin(out, err, errlen);
+    return a ? finish(a, archive_read_open_fd(a, fd, 65536), sink, ud, out, err, errlen) : -1;
+}
+
 int pkg_read_memory(const void *buf, size_t len, const pkg_sink *sink, void *ud, pkg_contents *out,
                     char *err, size_t errlen)
 {
-    memset(out, 0, sizeof(*out));
-    if (sodium_init() < 0) {
-        snprintf(err, errlen, "libsodium failed to initialise");
-        return -1;
-    }
-    struct archive *a = new_reader();
-    if (!a) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc;
-    if (archive_read_open_memory(a, buf, len) != ARCHIVE_OK) {
-        snprintf(err, errlen, "not a valid package archive: %s",
-                 archive_error_string(a) ? archive_error_string(a) : "unreadable");
-        rc = -1;
-    } else {
-        rc = run(a, sink, ud, out, err, errlen);
-    }
-    archive_read_free(a);
-    return rc;
+    struct archive *a = begin(out, err, errlen);
+    return a ? finish(a, archive_read_open_memory(a, buf, len), sink, ud, out, err, errlen) : -1;
 }
 
 void pkg_contents_free(pkg_contents *c)
