@@ -129,35 +129,36 @@ static void test_plugin_batch_publish_is_all_or_nothing(void **s)
     assert_true(th_file_contains(&H, "logs/security.log", "billing.charge\\\" refused"));
 }
 
+#define HOOK_BODY "{\"update_id\":1,\"message\":{\"text\":\"/start\"}}"
+
+/* POST a Telegram-like update to a webhook path; the status, and the
+ * answer's body in *rb (or freed when rb is NULL). */
+static int post_hook(const char *path, const char *const *headers, char **rb)
+{
+    char *body = NULL;
+    int st = th_http_raw(&H, "POST", path, "application/json", HOOK_BODY, strlen(HOOK_BODY),
+                         headers, NULL, &body);
+    if (rb)
+        *rb = body;
+    else
+        free(body);
+    return st;
+}
+
 static void test_webhook_needs_the_shared_secret_and_is_answered_once_committed(void **s)
 {
     (void)s;
     const char *wrong[] = {"X-Agenthost-Secret: nope", NULL};
     const char *right[] = {"X-Agenthost-Secret: " HOOK_SECRET, NULL};
-    const char *body = "{\"update_id\":1,\"message\":{\"text\":\"/start\"}}";
     char *rb = NULL;
-    assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-a/telegram", "application/json", body,
-                                 strlen(body), wrong, NULL, &rb),
-                     403);
-    free(rb);
-    assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-a/telegram", "application/json", body,
-                                 strlen(body), NULL, NULL, &rb),
-                     403);
-    free(rb);
+    assert_int_equal(post_hook("/hooks/echo-a/telegram", wrong, NULL), 403);
+    assert_int_equal(post_hook("/hooks/echo-a/telegram", NULL, NULL), 403);
     assert_int_equal(th_topic_depth(&H, "hooks.echo-a"), -1); /* nothing stored */
     assert_true(th_file_contains(&H, "logs/security.log", "wrong or missing secret header"));
     /* echo-b has no webhook secret set: refused, nothing stored. */
-    assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-b/x", "application/json", body,
-                                 strlen(body), right, NULL, &rb),
-                     503);
-    free(rb);
-    assert_int_equal(th_http_raw(&H, "POST", "/hooks/nobody/x", "application/json", body,
-                                 strlen(body), right, NULL, &rb),
-                     404);
-    free(rb);
-    assert_int_equal(th_http_raw(&H, "POST", "/hooks/echo-a/telegram?x=1", "application/json", body,
-                                 strlen(body), right, NULL, &rb),
-                     200);
+    assert_int_equal(post_hook("/hooks/echo-b/x", right, NULL), 503);
+    assert_int_equal(post_hook("/hooks/nobody/x", right, NULL), 404);
+    assert_int_equal(post_hook("/hooks/echo-a/telegram?x=1", right, &rb), 200);
     json_t *o = json_loads(rb, 0, NULL);
     free(rb);
     assert_int_equal(json_integer_value(json_object_get(o, "offset")), 1);

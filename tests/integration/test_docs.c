@@ -20,28 +20,11 @@
 static th_host H;
 #define HOOK_SECRET "docs-hook-secret"
 
-static const char *config_json =
-    "{\"bus\": {\"max_attempts\": 1, \"backoff_ms\": 10},"
-    " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true},"
-    "   \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50}, \"consumer\": {\"start\": "
-    "\"earliest\"}}]}";
-
+/* The dead-letter examples need two dead letters. */
 static int setup(void **s)
 {
     (void)s;
-    if (th_init(&H, "docs") || th_install_plugin(&H, "echo") || th_config(&H, config_json) ||
-        th_cli(&H, HOOK_SECRET, NULL, 0, "secret", "set", "echo", "webhook_secret", NULL) ||
-        th_start(&H, NULL, 15000) || !th_wait_state(&H, "echo", "ready", 10000))
-        return -1;
-    /* The dead-letter examples need two dead letters. */
-    json_t *o;
-    if (th_http(&H, "POST", "/api/v1/topics/echo.in/events",
-                "[{\"body\":{\"crash\":true}},{\"body\":{\"crash\":true}}]", NULL, &o) != 201)
-        return -1;
-    json_decref(o);
-    return th_wait_depth(&H, "$dlq.echo.in", 2, 20000) && th_wait_state(&H, "echo", "ready", 10000)
-               ? 0
-               : -1;
+    return th_start_echo_with_dead_letters(&H, "docs", HOOK_SECRET);
 }
 
 static int teardown(void **s)

@@ -256,12 +256,8 @@ static void test_instance_gets_only_declared_secrets_and_none_are_logged(void **
 static void test_plugin_log_lines_of_a_call_carry_its_request_id(void **state)
 {
     (void)state;
-    char auth[256];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
-    const char *hdrs[] = {auth, "X-Request-Id: trace-echo-42", NULL};
-    const char *args = "{\"message\":\"logged inside the call\"}";
-    assert_int_equal(th_http_raw(&H, "POST", "/api/v1/instances/echo-a/actions/log",
-                                 "application/json", args, strlen(args), hdrs, NULL, NULL),
+    assert_int_equal(th_call_traced(&H, "echo-a", "log", "{\"message\":\"logged inside the call\"}",
+                                    "trace-echo-42"),
                      200);
     assert_true(th_wait_file(&H, "logs/plugins/echo-a.log",
                              "\"msg\":\"logged inside the call\",\"plugin\":\"echo\","

@@ -879,13 +879,9 @@ static void test_integration_and_llm_logs_and_metrics_record_each_call(void **st
 static void test_request_id_is_carried_into_every_log_line_of_the_call(void **state)
 {
     (void)state;
-    char auth[256];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
-    const char *hdrs[] = {auth, "X-Request-Id: trace-llm-7781", NULL};
-    const char *args = "{\"prompt\":\"Capital of the UK?\"}";
-    assert_int_equal(th_http_raw(&H, "POST", "/api/v1/instances/llm/actions/chat",
-                                 "application/json", args, strlen(args), hdrs, NULL, NULL),
-                     200);
+    assert_int_equal(
+        th_call_traced(&H, "llm", "chat", "{\"prompt\":\"Capital of the UK?\"}", "trace-llm-7781"),
+        200);
     const char *rid = "\"request_id\":\"trace-llm-7781\"";
     assert_true(th_wait_file(&H, "logs/api.log", rid, 3000));
     assert_true(th_wait_file(&H, "logs/llm.log", rid, 3000));

@@ -286,6 +286,27 @@ int th_stop_clean(th_host *h, int timeout_ms)
     return rc;
 }
 
+int th_start_echo_with_dead_letters(th_host *h, const char *name, const char *hook_secret)
+{
+    static const char *config_json =
+        "{\"bus\": {\"max_attempts\": 1, \"backoff_ms\": 10},"
+        " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\", \"config\": "
+        "{\"diagnostics\": true}, \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50},"
+        " \"consumer\": {\"start\": \"earliest\"}}]}";
+    if (th_init(h, name) || th_install_plugin(h, "echo") || th_config(h, config_json) ||
+        th_cli(h, hook_secret, NULL, 0, "secret", "set", "echo", "webhook_secret", NULL) ||
+        th_start(h, NULL, 15000) || !th_wait_state(h, "echo", "ready", 10000))
+        return -1;
+    json_t *o = NULL;
+    if (th_http(h, "POST", "/api/v1/topics/echo.in/events",
+                "[{\"body\":{\"crash\":true}},{\"body\":{\"crash\":true}}]", NULL, &o) != 201)
+        return -1;
+    json_decref(o);
+    return th_wait_depth(h, "$dlq.echo.in", 2, 20000) && th_wait_state(h, "echo", "ready", 10000)
+               ? 0
+               : -1;
+}
+
 void th_kill(th_host *h)
 {
     if (h->pid > 0) {
@@ -392,6 +413,17 @@ int th_call(th_host *h, const char *id, const char *action, const char *args, js
     char path[512];
     snprintf(path, sizeof(path), "/api/v1/instances/%s/actions/%s", id, action);
     return th_http(h, "POST", path, args ? args : "{}", NULL, out);
+}
+
+int th_call_traced(th_host *h, const char *id, const char *action, const char *args,
+                   const char *request_id)
+{
+    char path[512], auth[300], rid[200];
+    snprintf(path, sizeof(path), "/api/v1/instances/%s/actions/%s", id, action);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", h->token);
+    snprintf(rid, sizeof(rid), "X-Request-Id: %s", request_id);
+    const char *hdrs[] = {auth, rid, NULL};
+    return th_http_raw(h, "POST", path, "application/json", args, strlen(args), hdrs, NULL, NULL);
 }
 
 const char *th_state(th_host *h, const char *id)

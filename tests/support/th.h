@@ -52,6 +52,10 @@ void th_kill(th_host *h);
  * a hang), print the end of its stderr. The teardowns use it: every host a
  * test starts must stop clean. */
 int th_stop_clean(th_host *h, int timeout_ms);
+/* For the API contract tests: a started host named `name` with one echo
+ * instance "echo" (diagnostics on, its webhook secret set to hook_secret)
+ * and two dead letters on echo.in (poison events). 0 or -1. */
+int th_start_echo_with_dead_letters(th_host *h, const char *name, const char *hook_secret);
 /* Remove the temporary root (unless TH_KEEP is set). */
 void th_cleanup(th_host *h);
 
@@ -66,6 +70,9 @@ int th_http_raw(th_host *h, const char *method, const char *path, const char *co
                 char **resp_body);
 /* POST /api/v1/instances/<id>/actions/<action> with args JSON text. */
 int th_call(th_host *h, const char *id, const char *action, const char *args, json_t **out);
+/* The same with an X-Request-Id; returns the status. */
+int th_call_traced(th_host *h, const char *id, const char *action, const char *args,
+                   const char *request_id);
 /* An instance's state string (static buffer), or "" */
 const char *th_state(th_host *h, const char *id);
 /* Poll until the instance reaches state (<= timeout_ms). */
