@@ -115,7 +115,7 @@ static void on_publish(void *ud, inst_req req, json_t *body)
                               "publish needs an event, or a batch of 1 to 1000 events");
         return;
     }
-    bus_msg *msgs = calloc(n, sizeof(*msgs));
+    bus_msg one, *msgs = n == 1 ? &one : calloc(n, sizeof(*msgs)); /* one: the common case */
     pub_op *op = malloc(sizeof(*op));
     char err[300];
     const char *denied;
@@ -130,7 +130,7 @@ static void on_publish(void *ud, inst_req req, json_t *body)
         rc = bus_publish(bp->b, msgs, n, false, published, op, err, sizeof(err));
         if (rc) json_decref(body);
     }
-    free(msgs);
+    if (msgs != &one) free(msgs);
     if (rc) {
         free(op);
         instance_answer_error(req, rc,
