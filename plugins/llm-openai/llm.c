@@ -291,6 +291,38 @@ static void on_chat_done(ah_ctx *ctx, const ah_http_response *resp, void *ud)
         step_succeeded(cc, result, resp->retries);
 }
 
+/* POST body (stolen) as JSON to the provider's endpoint through the host.
+ * A completion or an embedding has no side effect but its cost: safe to
+ * repeat. Returns the host's AH_* answer (AH_ENOMEM if it could not be
+ * built). */
+static int post_json(const char *endpoint, json_t *body, bool stream, uint32_t timeout_ms,
+                     void (*on_chunk_cb)(ah_ctx *, const void *, size_t, void *), ah_http_cb cb,
+                     void *ud)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    char *url = llm_url(L.config, endpoint);
+    char **headers = llm_headers(L.config, L.api_key, stream);
+    ah_http_request req = {
+        .size = sizeof(req),
+        .method = "POST",
+        .url = url,
+        .headers = (const char *const *)headers,
+        .body = text,
+        .body_len = text ? strlen(text) : 0,
+        .timeout_ms = timeout_ms,
+        .flags = AH_HTTP_IDEMPOTENT | (stream ? AH_HTTP_STREAM : 0),
+        .on_chunk = on_chunk_cb,
+        .idle_timeout_ms =
+            stream ? (uint32_t)json_integer_value(json_object_get(L.config, "stream_idle_ms")) : 0,
+    };
+    int rc = text && url && headers ? L.host->http(L.ctx, &req, cb, ud) : AH_ENOMEM;
+    free(text);
+    free(url);
+    llm_headers_free(headers);
+    return rc;
+}
+
 static void run_step(chat_call *cc)
 {
     char err[300];
@@ -309,30 +341,10 @@ static void run_step(chat_call *cc)
     cc->partials = false;
     cc->ttft_ms = 0;
     cc->step_ms = now_ms();
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    char *url = llm_url(L.config, "chat/completions");
-    char **headers = llm_headers(L.config, L.api_key, cc->stream);
     json_int_t timeout = json_integer_value(json_object_get(cc->args, "timeout_ms"));
     if (!timeout) timeout = json_integer_value(json_object_get(L.config, "timeout_ms"));
-    ah_http_request req = {
-        .size = sizeof(req),
-        .method = "POST",
-        .url = url,
-        .headers = (const char *const *)headers,
-        .body = text,
-        .body_len = text ? strlen(text) : 0,
-        .timeout_ms = (uint32_t)timeout,
-        /* A completion has no side effect but its cost: safe to repeat. */
-        .flags = AH_HTTP_IDEMPOTENT | (cc->stream ? AH_HTTP_STREAM : 0),
-        .on_chunk = cc->stream ? on_chunk : NULL,
-        .idle_timeout_ms =
-            (uint32_t)json_integer_value(json_object_get(L.config, "stream_idle_ms")),
-    };
-    int rc = text && url && headers ? L.host->http(L.ctx, &req, on_chat_done, cc) : AH_ENOMEM;
-    free(text);
-    free(url);
-    llm_headers_free(headers);
+    int rc = post_json("chat/completions", body, cc->stream, (uint32_t)timeout,
+                       cc->stream ? on_chunk : NULL, on_chat_done, cc);
     if (rc != AH_OK) {
         char m[200];
         snprintf(m, sizeof(m), "the host refused the request: %s", ah_strerror(rc));
@@ -512,23 +524,9 @@ static void embed_send(embed_call *ec)
             json_array_append(slice, json_array_get(ec->inputs, b->first + i));
         json_t *body = json_pack("{s:O,s:o}", "model", ec->model, "input", slice);
         if (ec->dimensions) json_object_set_new(body, "dimensions", json_integer(ec->dimensions));
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        char *url = llm_url(L.config, "embeddings");
-        char **headers = llm_headers(L.config, L.api_key, false);
-        ah_http_request req = {
-            .size = sizeof(req),
-            .method = "POST",
-            .url = url,
-            .headers = (const char *const *)headers,
-            .body = text,
-            .body_len = text ? strlen(text) : 0,
-            .timeout_ms = (uint32_t)json_integer_value(json_object_get(L.config, "timeout_ms")),
-            .flags = AH_HTTP_IDEMPOTENT};
-        int rc = text && url && headers ? L.host->http(L.ctx, &req, on_embed_done, b) : AH_ENOMEM;
-        free(text);
-        free(url);
-        llm_headers_free(headers);
+        int rc = post_json("embeddings", body, false,
+                           (uint32_t)json_integer_value(json_object_get(L.config, "timeout_ms")),
+                           NULL, on_embed_done, b);
         if (rc != AH_OK) {
             free(b);
             embed_fail(ec, rc == AH_EBUSY ? "rate_limited" : "provider_error", ah_strerror(rc));
