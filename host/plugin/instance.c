@@ -212,7 +212,7 @@ static int verify_filters(run *r, json_t *msg)
     json_t *conf = json_copy(json_object_get(msg, "confinement"));
     if (!conf) conf = json_object();
     if (!inst->sup->opts.no_sandbox) {
-        int own = proc_seccomp_filters(0);
+        int own = inst->sup->own_filters;
         int have = proc_seccomp_filters_tree(r->proc.pid);
         if (own < 0 || have < own + 2) {
             log_ctx c;

@@ -311,6 +311,7 @@ int supervisor_new(supervisor **out, ah_loop *loop, store *st, secrets *sec,
     s->st = st;
     s->sec = sec;
     s->opts = *o;
+    s->own_filters = proc_seccomp_filters(0); /* inherited by every runner */
     if (!s->opts.ping_interval_ms) s->opts.ping_interval_ms = 5000;
     if (!s->opts.shutdown_grace_ms) s->opts.shutdown_grace_ms = 5000;
     uv_timer_init(loop_uv(loop), &s->tick);

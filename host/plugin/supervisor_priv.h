@@ -126,6 +126,7 @@ struct supervisor {
     bool stopping_all;
     int pending_closes; /* handles closing in supervisor_free */
     uint64_t rss_at_ms; /* last memory measurement */
+    int own_filters;    /* seccomp filters the host itself runs under (-1: unknown) */
 };
 
 /* instance.c */
