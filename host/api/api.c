@@ -28,7 +28,7 @@ static const route routes[] = {
      "Enable (and start) an instance"},
     {"POST", "/api/v1/instances/{id}/disable", h_instance_disable, ROUTE_ADMIN,
      "Disable (and stop) an instance"},
-    {"GET", "/api/v1/instances/{id}/log", h_instance_log, ROUTE_VIEWER,
+    {"GET", "/api/v1/instances/{id}/log", h_instance_log, ROUTE_ADMIN,
      "The tail of the instance's log"},
     {"POST", "/api/v1/instances/{id}/actions/{action}", h_instance_call, ROUTE_EDITOR,
      "Call one of the instance's actions"},

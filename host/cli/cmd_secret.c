@@ -108,9 +108,19 @@ int cmd_secret(int argc, char **argv)
             rc = cli_fail("cannot read the secret from stdin");
             goto out;
         }
-        if (len == 0) {
+        if (len < SECRET_MIN_BYTES) {
+            sodium_memzero(val, len);
             free(val);
-            rc = cli_fail("empty secret on stdin; nothing stored");
+            rc = cli_fail(len ? "a secret needs at least %u bytes (one this short is guessed "
+                                "easily and cannot be told from text in logs); nothing stored"
+                              : "empty secret on stdin; nothing stored",
+                          SECRET_MIN_BYTES);
+            goto out;
+        }
+        if (memchr(val, 0, len)) {
+            sodium_memzero(val, len);
+            free(val);
+            rc = cli_fail("a secret cannot hold a NUL byte; nothing stored");
             goto out;
         }
         int status = 0;

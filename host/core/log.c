@@ -1,6 +1,9 @@
 #include "log.h"
 
+#include "redact.h"
 #include "util.h"
+
+#include "../../sdk/ipc/b64.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +16,7 @@
 #include <unistd.h>
 
 #define MAX_FILES 256
-#define MAX_SECRETS 1024
-#define REDACTED "[REDACTED]"
+#define LOG_MSG_MAX 4096 /* bytes of a record's msg */
 
 typedef struct log_file {
     char kind[96];
@@ -32,8 +34,6 @@ static struct {
     int keep;
     log_file files[MAX_FILES];
     int nfiles;
-    char *secrets[MAX_SECRETS];
-    int nsecrets;
     log_tap_fn tap;
     void *tap_ud;
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER, .to_stderr = true, .min_level = LOG_INFO};
@@ -90,7 +90,6 @@ void log_shutdown(void)
     L.nfiles = 0;
     L.dir[0] = 0;
     pthread_mutex_unlock(&L.mu);
-    log_redact_clear();
 }
 
 void log_set_tap(log_tap_fn fn, void *ud)
@@ -98,67 +97,6 @@ void log_set_tap(log_tap_fn fn, void *ud)
     pthread_mutex_lock(&L.mu);
     L.tap = fn;
     L.tap_ud = ud;
-    pthread_mutex_unlock(&L.mu);
-}
-
-void log_redact_add(const char *secret)
-{
-    if (!secret || strlen(secret) < 4) return;
-    pthread_mutex_lock(&L.mu);
-    bool dup = false;
-    for (int i = 0; i < L.nsecrets && !dup; i++)
-        dup = strcmp(L.secrets[i], secret) == 0;
-    if (!dup && L.nsecrets < MAX_SECRETS) {
-        char *c = strdup(secret);
-        if (c) L.secrets[L.nsecrets++] = c;
-    }
-    pthread_mutex_unlock(&L.mu);
-}
-
-void log_redact_clear(void)
-{
-    pthread_mutex_lock(&L.mu);
-    for (int i = 0; i < L.nsecrets; i++)
-        free(L.secrets[i]);
-    L.nsecrets = 0;
-    pthread_mutex_unlock(&L.mu);
-}
-
-/* Replace every registered secret in s; called with L.mu held. The result
- * may grow (a 4-byte secret becomes 10 bytes), so it returns a new string. */
-static char *redact_locked(const char *s)
-{
-    size_t n = strlen(s);
-    char *out = strdup(s);
-    if (!out) return NULL;
-    for (int i = 0; i < L.nsecrets; i++) {
-        const char *sec = L.secrets[i];
-        size_t sl = strlen(sec);
-        char *hit;
-        while ((hit = memmem(out, n, sec, sl)) != NULL) {
-            size_t pre = (size_t)(hit - out), rl = strlen(REDACTED);
-            char *nb = malloc(n - sl + rl + 1);
-            if (!nb) break;
-            memcpy(nb, out, pre);
-            memcpy(nb + pre, REDACTED, rl);
-            memcpy(nb + pre + rl, hit + sl, n - pre - sl + 1);
-            free(out);
-            out = nb;
-            n = n - sl + rl;
-        }
-    }
-    return out;
-}
-
-void log_redact_inplace(char *s)
-{
-    pthread_mutex_lock(&L.mu);
-    for (int i = 0; i < L.nsecrets; i++) {
-        size_t sl = strlen(L.secrets[i]);
-        char *hit;
-        while ((hit = strstr(s, L.secrets[i])) != NULL)
-            memset(hit, '*', sl);
-    }
     pthread_mutex_unlock(&L.mu);
 }
 
@@ -234,27 +172,28 @@ static void write_stderr_locked(log_level level, const char *component, const ch
     }
     char t[40];
     ah_rfc3339_ms(ah_now_ms(), t, sizeof(t));
-    dprintf(2, "%s %-5s %s: %s\n", t + 11, log_level_name(level), component, msg);
+    /* No control byte reaches a terminal (a plugin could move its cursor). */
+    char *m = strdup(msg);
+    for (char *p = m; p && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    dprintf(2, "%s %-5s %s: %s\n", t + 11, log_level_name(level), component, m ? m : "");
+    free(m);
 }
 
-void log_write(const char *kind, log_level level, const char *component, const log_ctx *ctx,
-               const json_t *fields, const char *fmt, ...)
+/* The record as one JSON object: masked, every string valid UTF-8. NULL
+ * when out of memory (nothing is written then: a record that could not be
+ * masked must not reach a file). */
+static json_t *record(log_level level, const char *component, const log_ctx *ctx,
+                      const json_t *fields, const char *msg, size_t n, bool mask)
 {
-    if (level < L.min_level) return;
-    char msg[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-
     char t[40];
     ah_rfc3339_ms(ah_now_ms(), t, sizeof(t));
     json_t *o = json_object();
-    if (!o) return;
+    if (!o) return NULL;
     json_object_set_new(o, "time", json_string(t));
     json_object_set_new(o, "level", json_string(log_level_name(level)));
     json_object_set_new(o, "component", json_string(component ? component : "host"));
-    json_object_set_new(o, "msg", json_string(msg));
+    json_object_set_new(o, "msg", json_null()); /* its place in the line; set below */
     if (ctx) {
         if (ctx->plugin) json_object_set_new(o, "plugin", json_string(ctx->plugin));
         if (ctx->instance) json_object_set_new(o, "instance", json_string(ctx->instance));
@@ -268,16 +207,53 @@ void log_write(const char *kind, log_level level, const char *component, const l
             if (json_object_get(o, k)) continue;
             if (credential_name(k) && !json_is_null(v) && !json_is_boolean(v))
                 json_object_set_new(o, k, json_string(REDACTED));
-            else
-                json_object_set(o, k, v);
+            else /* masking works in place: never on the caller's values */
+                json_object_set_new(o, k, mask ? json_deep_copy(v) : json_incref(v));
         }
     }
-    char *line = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!line) return;
+    if (mask && redact_json(o) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    /* The message is masked on its raw bytes, before anything escapes them,
+     * and only then cut to its limit (a cut value is no longer found). */
+    char *m = mask ? redact_str(msg, n, &n) : strndup(msg, n);
+    if (!m) {
+        json_decref(o);
+        return NULL;
+    }
+    if (n > LOG_MSG_MAX) n = LOG_MSG_MAX;
+    ah_utf8_repair(m, n);
+    json_object_set_new(o, "msg", json_stringn(m, n));
+    free(m);
+    return o;
+}
 
+void log_write(const char *kind, log_level level, const char *component, const log_ctx *ctx,
+               const json_t *fields, const char *fmt, ...)
+{
+    if (level < L.min_level) return;
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int mn = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (mn < 0) return;
+
+    bool mask = redact_active();
+    json_t *o = record(level, component, ctx, fields, msg, (size_t)mn, mask);
+    free(msg);
+    if (!o) return;
+    char *line = json_dumps(o, JSON_COMPACT);
+    if (!line) {
+        json_decref(o);
+        return;
+    }
+
+    /* A value could still be spelled out across fields: search the line. */
+    char *clean = mask ? redact_line(line) : line;
+    const char *shown = json_string_value(json_object_get(o, "msg"));
     pthread_mutex_lock(&L.mu);
-    char *clean = L.nsecrets ? redact_locked(line) : line;
     if (clean) {
         size_t len = strlen(clean);
         char *out = malloc(len + 2);
@@ -289,18 +265,12 @@ void log_write(const char *kind, log_level level, const char *component, const l
             if (L.tap) L.tap(L.tap_ud, kind, level, clean);
             if (level >= LOG_ERROR && strcmp(kind, "errors") != 0)
                 write_file_locked("errors", out, len + 1);
-            if (L.nsecrets) {
-                char *m = redact_locked(msg);
-                write_stderr_locked(level, component ? component : "host", m ? m : "", out,
-                                    len + 1);
-                free(m);
-            } else {
-                write_stderr_locked(level, component ? component : "host", msg, out, len + 1);
-            }
+            write_stderr_locked(level, component ? component : "host", shown, out, len + 1);
             free(out);
         }
         if (clean != line) free(clean);
     }
     pthread_mutex_unlock(&L.mu);
+    json_decref(o);
     free(line);
 }

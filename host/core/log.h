@@ -7,10 +7,13 @@
  * logs/errors.log; with to_stderr each record is mirrored to stderr (JSON,
  * or a short human form when stderr is a terminal). Files rotate by size.
  *
- * Secrets never reach a file: values registered with log_redact_add are
- * replaced by "[REDACTED]" anywhere in a line, and fields whose name looks
- * like a credential (authorization, password, secret, token, api_key) are
- * masked. Thread-safe.
+ * Secrets never reach a file: values registered with redact_add (redact.h)
+ * are replaced by "[REDACTED]" in the message, in every field's strings and
+ * keys, and in the encoded line; fields whose name looks like a credential
+ * (authorization, password, secret, token, api_key) are masked whole. A
+ * record that cannot be masked (out of memory) is dropped. Messages are
+ * cut at 4 KiB after masking; bytes that are not UTF-8 become '?'.
+ * Thread-safe.
  */
 #ifndef AH_LOG_H
 #define AH_LOG_H
@@ -51,14 +54,6 @@ void log_write(const char *kind, log_level level, const char *component, const l
  * (the plugin harness). */
 typedef void (*log_tap_fn)(void *ud, const char *kind, log_level level, const char *line);
 void log_set_tap(log_tap_fn fn, void *ud);
-
-/* Redaction of secret values (copied; strings shorter than 4 bytes are
- * ignored as too ambiguous to mask). */
-void log_redact_add(const char *secret);
-void log_redact_clear(void);
-
-/* Redact registered secrets in s, in place (same length or shorter). */
-void log_redact_inplace(char *s);
 
 const char *log_level_name(log_level level);
 int log_level_parse(const char *s, log_level *out);

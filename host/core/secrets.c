@@ -1,6 +1,7 @@
 #include "secrets.h"
 
 #include "log.h"
+#include "redact.h"
 #include "util.h"
 
 #include <agenthost/plugin.h>
@@ -175,7 +176,8 @@ static put_op *new_op(secrets *s, const char *instance, const char *name,
 int secrets_set(secrets *s, const char *instance, const char *name, const void *value, size_t len,
                 void (*done)(int status, void *ud), void *ud)
 {
-    if (!valid_names(instance, name)) return AH_EINVAL;
+    if (!valid_names(instance, name) || len < SECRET_MIN_BYTES || memchr(value, 0, len))
+        return AH_EINVAL;
     if (len > SECRET_MAX_BYTES) return AH_ETOOBIG;
     put_op *op = new_op(s, instance, name, done, ud);
     if (!op) return AH_ENOMEM;
@@ -237,7 +239,12 @@ int secrets_get(secrets *s, const char *instance, const char *name, char **out, 
         return plain ? AH_EIO : AH_ENOMEM;
     }
     plain[got] = 0;
-    log_redact_add(plain);
+    /* A value the logger cannot mask is not handed out. */
+    if (!redact_add(plain, (size_t)got)) {
+        sodium_memzero(plain, (size_t)got);
+        free(plain);
+        return AH_ENOMEM;
+    }
     *out = plain;
     *len = (size_t)got;
     return 0;

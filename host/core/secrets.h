@@ -20,6 +20,10 @@
 typedef struct secrets secrets;
 
 #define SECRET_MAX_BYTES (64u << 10)
+/* Shorter values are refused by secrets_set: a value that short is guessed
+ * easily and cannot be masked in logs without masking ordinary text (see
+ * redact.h; shorter values stored before this rule are still masked). */
+#define SECRET_MIN_BYTES 8u
 
 /* Load (or with create, make) the master key at key_path. 0, or a negative
  * AH_E* code with a one-line reason in err. */
@@ -28,7 +32,10 @@ int secrets_open(secrets **out, store *st, const char *key_path, bool create, ch
 void secrets_close(secrets *s);
 
 /* Seal and store. With a loop-driven store, done runs after the commit;
- * without one (CLI), before returning. 0 or AH_E*. */
+ * without one (CLI), before returning. 0; AH_EINVAL for a bad instance or
+ * secret name, a value shorter than SECRET_MIN_BYTES or holding a NUL
+ * byte (plugins read values as C strings); AH_ETOOBIG past
+ * SECRET_MAX_BYTES; AH_ENOMEM; or the store's error. */
 int secrets_set(secrets *s, const char *instance, const char *name, const void *value, size_t len,
                 void (*done)(int status, void *ud), void *ud);
 int secrets_delete(secrets *s, const char *instance, const char *name,

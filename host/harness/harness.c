@@ -262,10 +262,10 @@ static int seed_secrets(hx *h, const char *data, const char *key, char *err, siz
     json_t *v;
     json_object_foreach(vals, name, v)
     {
-        if (!json_is_string(v) || !json_string_length(v) ||
+        if (!json_is_string(v) || json_string_length(v) < SECRET_MIN_BYTES ||
             json_string_length(v) > SECRET_MAX_BYTES) {
-            snprintf(err, errlen, "%s: %s: expected a non-empty string of at most %u bytes",
-                     h->o->secrets, name, SECRET_MAX_BYTES);
+            snprintf(err, errlen, "%s: %s: expected a string of %u to %u bytes, as the host stores",
+                     h->o->secrets, name, SECRET_MIN_BYTES, SECRET_MAX_BYTES);
             goto out;
         }
         if (!manifest_declares_secret(h->m, name))

@@ -8,6 +8,7 @@
  */
 #include "../../sdk/ipc/frame.h"
 #include "../bus/bus_plugins.h"
+#include "../core/redact.h"
 #include "harness_priv.h"
 
 #include <agenthost/plugin.h>
@@ -24,26 +25,22 @@ static int current_line(hx *h)
 }
 
 /* Print one record (stolen). Secret values the host read are masked, as
- * in its logs (records from the logger's tap are masked already, and the
- * tap holds the logger's lock). */
-static void emit_as(hx *h, json_t *o, bool redact)
+ * in its logs; a record that cannot be masked is not printed. */
+void hx_emit(hx *h, json_t *o)
 {
     if (!o) return;
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *line = NULL, *s = NULL;
+    if (redact_json(o) == 0) line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
+    if (line) s = redact_line(line);
+    free(line);
     if (!s) return;
-    if (redact) log_redact_inplace(s);
     pthread_mutex_lock(&h->out_mu);
     fputs(s, h->o->out);
     fputc('\n', h->o->out);
     fflush(h->o->out);
     pthread_mutex_unlock(&h->out_mu);
     free(s);
-}
-
-void hx_emit(hx *h, json_t *o)
-{
-    emit_as(h, o, true);
 }
 
 json_t *hx_record(hx *h, const char *type, int line)
@@ -78,7 +75,7 @@ void hx_on_log_line(void *ud, const char *kind, log_level level, const char *lin
         else
             json_object_set_new(o, "channel", json_string(kind)); /* log_record */
         json_object_set(o, "msg", json_object_get(rec, "msg"));
-        emit_as(h, o, false);
+        hx_emit(h, o);
     }
     json_decref(rec);
 }

@@ -45,29 +45,6 @@ static void plugin_log(instance *inst, log_level lvl, const char *stream, const 
     json_decref(f);
 }
 
-/* Make arbitrary plugin output safe for a JSON string: invalid UTF-8 and
- * control bytes become '?'. */
-static void sanitize(char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80             ? 1
-                     : (c & 0xE0) == 0xC0 ? 2
-                     : (c & 0xF0) == 0xE0 ? 3
-                     : (c & 0xF8) == 0xF0 ? 4
-                                          : 0;
-        bool ok = len > 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
-        if (!ok || (c < 0x20 && c != '\t')) {
-            s[i++] = '?';
-            continue;
-        }
-        i += len;
-    }
-}
-
 /* ---- handles ------------------------------------------------------------ */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -482,7 +459,10 @@ static void flush_log_line(run *r)
 {
     if (!r->loglen) return;
     r->logbuf[r->loglen] = 0;
-    sanitize(r->logbuf, r->loglen);
+    /* The logger masks secrets on these raw bytes, then makes them UTF-8
+     * (secret values hold no NUL: secrets_set refuses them). */
+    for (size_t i = 0; i < r->loglen; i++)
+        if (!r->logbuf[i]) r->logbuf[i] = '?';
     plugin_log(r->inst, LOG_INFO, "stderr", r->logbuf, NULL);
     r->loglen = 0;
 }

@@ -34,12 +34,20 @@ static const char *config_json =
     "   \"config\": {\"diagnostics\": true, \"shutdown_delay_ms\": 400}},"
     "  {\"id\": \"echo-g\", \"plugin\": \"echo\","
     "   \"config\": {\"diagnostics\": true, \"shutdown_delay_ms\": 10000}},"
+    "  {\"id\": \"echo-x\", \"plugin\": \"echo\"},"
     "  {\"id\": \"abi2\", \"plugin\": \"abi2\", \"required\": false},"
     "  {\"id\": \"ghost\", \"plugin\": \"not-installed\"}"
     "]}";
 
 #define SECRET_VALUE "s3cr3t-value-4242"
 #define UNDECLARED_VALUE "undeclared-secret-9999"
+/* Secrets holding what JSON escapes, and a line break (as set on stdin). */
+#define HOSTILE_TOKEN                                                                              \
+    "Qu\"ote\\Back\tTab\x01"                                                                       \
+    "Ctl_999"
+#define HOSTILE_TOKEN_JSON "Qu\\\"ote\\\\Back\\tTab\\u0001Ctl_999"
+#define HOSTILE_HOOK "first-line-abc\nsecond-line-def"
+#define HOSTILE_HOOK_JSON "first-line-abc\\nsecond-line-def"
 
 static int setup(void **state)
 {
@@ -50,7 +58,9 @@ static int setup(void **state)
         th_config(&H, config_json))
         return -1;
     if (th_cli(&H, SECRET_VALUE "\n", NULL, 0, "secret", "set", "echo-a", "token", NULL) != 0 ||
-        th_cli(&H, UNDECLARED_VALUE, NULL, 0, "secret", "set", "echo-a", "other", NULL) != 0)
+        th_cli(&H, UNDECLARED_VALUE, NULL, 0, "secret", "set", "echo-a", "other", NULL) != 0 ||
+        th_cli(&H, HOSTILE_TOKEN, NULL, 0, "secret", "set", "echo-x", "token", NULL) != 0 ||
+        th_cli(&H, HOSTILE_HOOK, NULL, 0, "secret", "set", "echo-x", "webhook_secret", NULL) != 0)
         return -1;
     if (th_start(&H, NULL, 10000) != 0) return -1;
     if (!th_wait_state(&H, "echo-a", "ready", 10000) ||
@@ -249,6 +259,38 @@ static void test_instance_gets_only_declared_secrets_and_none_are_logged(void **
     char *mk = th_read(&H, "var/master.key");
     assert_non_null(mk);
     free(mk);
+}
+
+/* Secrets holding a quote, a backslash, a TAB, a control byte or a line
+ * break are masked too, in what the plugin logs through the host and in
+ * what it writes to stderr (a line at a time), raw and JSON-escaped; and
+ * a viewer cannot read a plugin's log at all. */
+static void test_secrets_with_escaped_bytes_are_masked_in_every_plugin_log(void **state)
+{
+    (void)state;
+    json_t *o;
+    assert_int_equal(
+        th_call(&H, "echo-x", "log",
+                "{\"message\":\"leak " HOSTILE_TOKEN_JSON " and " HOSTILE_HOOK_JSON " end\"}", &o),
+        200);
+    json_decref(o);
+    assert_true(th_wait_file(&H, "logs/plugins/echo-x.log",
+                             "\"msg\":\"leak [REDACTED] and [REDACTED] end\"", 3000));
+    assert_true(th_wait_file(&H, "logs/plugins/echo-x.log",
+                             "stderr: leak [REDACTED] and [REDACTED]", 3000));
+    assert_true(th_wait_file(&H, "logs/plugins/echo-x.log", "\"msg\":\"[REDACTED] end\"", 3000));
+    static const char *const spellings[] = {HOSTILE_TOKEN,     HOSTILE_TOKEN_JSON, HOSTILE_HOOK,
+                                            HOSTILE_HOOK_JSON, "Ctl_999",          "line-abc",
+                                            "second-line"};
+    for (size_t i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++)
+        if (th_logs_contain(&H, spellings[i])) fail_msg("logs hold %s", spellings[i]);
+    char viewer[128] = "";
+    assert_int_equal(th_cli(&H, NULL, viewer, sizeof(viewer), "token", "create", "--name",
+                            "log-reader", "--role", "viewer", NULL),
+                     0);
+    viewer[strcspn(viewer, "\n")] = 0;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/echo-x/log", NULL, viewer, &o), 403);
+    json_decref(o);
 }
 
 /* What a plugin logs while serving a call carries the API request's id;
@@ -542,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_five_megabyte_reply_crosses_many_frames),
         cmocka_unit_test(test_kv_is_durable_scannable_and_namespaced),
         cmocka_unit_test(test_instance_gets_only_declared_secrets_and_none_are_logged),
+        cmocka_unit_test(test_secrets_with_escaped_bytes_are_masked_in_every_plugin_log),
         cmocka_unit_test(test_plugin_log_lines_of_a_call_carry_its_request_id),
         cmocka_unit_test(test_plugin_stderr_reaches_its_log_file),
         cmocka_unit_test(test_timer_answers_later),

@@ -1,6 +1,8 @@
 #include "cmocka_pre.h"
 
 #include "core/log.h"
+#include "core/redact.h"
+#include "core/util.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -87,7 +89,7 @@ static void test_errors_are_copied_and_kinds_have_files(void **s)
 static void test_secrets_and_credential_fields_are_redacted(void **s)
 {
     (void)s;
-    log_redact_add("sk-live-abcdef123456");
+    redact_add("sk-live-abcdef123456", 20);
     json_t *f = json_pack("{s:s,s:s}", "Authorization", "Bearer xyz-not-registered", "note", "ok");
     log_write("host", LOG_WARN, "broker", NULL, f, "calling with key sk-live-abcdef123456 now");
     json_decref(f);
@@ -95,7 +97,7 @@ static void test_secrets_and_credential_fields_are_redacted(void **s)
     assert_null(strstr(text, "sk-live-abcdef123456"));
     assert_null(strstr(text, "xyz-not-registered"));
     assert_non_null(strstr(text, "with key [REDACTED] now"));
-    log_redact_clear();
+    redact_clear();
 }
 
 static void test_files_rotate_and_keep_a_bounded_count(void **s)
@@ -147,12 +149,12 @@ static void test_stderr_gets_each_record_as_json_for_containers(void **s)
     close(fd);
     log_opts o = {.dir = dir, .to_stderr = true, .min_level = LOG_INFO};
     log_init(&o);
-    log_redact_add("sk-live-stderr-99");
+    redact_add("sk-live-stderr-99", 17);
     log_write("host", LOG_INFO, "api", NULL, NULL, "to the container with sk-live-stderr-99");
     o.to_stderr = false;
     log_init(&o);
     log_write("host", LOG_INFO, "api", NULL, NULL, "files only");
-    log_redact_clear();
+    redact_clear();
     dup2(saved, 2);
     close(saved);
     char *text = slurp("stderr.capture");
@@ -165,6 +167,117 @@ static void test_stderr_gets_each_record_as_json_for_containers(void **s)
     assert_null(strstr(text, "files only"));
 }
 
+/* Whether the bytes of secret, or any spelling of them JSON could produce,
+ * are anywhere in the file: raw, as an escaped string, or in any decoded
+ * string value or key of any record. */
+static bool leaks(const char *file, const char *secret, size_t len)
+{
+    char *text = slurp(file);
+    if (memmem(text, strlen(text), secret, len)) return true;
+    json_t *js = json_stringn(secret, len);
+    char *esc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+    json_decref(js);
+    bool found = esc && strlen(esc) > 2 && memmem(text, strlen(text), esc + 1, strlen(esc) - 2);
+    free(esc);
+    size_t pos = 0, n;
+    int line = 0;
+    const char *l;
+    while (!found && (l = ah_next_line(text, strlen(text), &pos, &line, &n)) != NULL) {
+        json_t *o = json_loadb(l, n, JSON_ALLOW_NUL, NULL);
+        assert_non_null(o); /* every record stays valid JSON */
+        const char *k;
+        json_t *v;
+        json_object_foreach(o, k, v)
+        {
+            if (memmem(k, strlen(k), secret, len)) found = true;
+            if (json_is_string(v) &&
+                memmem(json_string_value(v), json_string_length(v), secret, len))
+                found = true;
+            if (json_is_object(v)) {
+                const char *k2;
+                json_t *v2;
+                json_object_foreach(v, k2, v2)
+                {
+                    if (memmem(k2, strlen(k2), secret, len)) found = true;
+                    if (json_is_string(v2) &&
+                        memmem(json_string_value(v2), json_string_length(v2), secret, len))
+                        found = true;
+                }
+            }
+        }
+        json_decref(o);
+    }
+    return found;
+}
+
+/* Every class of byte a secret may hold: each secret is logged in the
+ * message, in a field's value, nested, as a key and across two fields,
+ * and none of its spellings reaches the file. Redaction on the encoded
+ * line alone misses all but the plain one. */
+static void test_secrets_of_every_byte_class_never_reach_the_file(void **s)
+{
+    (void)s;
+    static const struct {
+        const char *what, *value;
+    } cases[] = {
+        {"quote", "Qu\"oteSecret_999"},
+        {"backslash", "back\\slash-secret"},
+        {"tab", "tab\tsecret-value"},
+        {"newline", "line-one\nline-two-secret"},
+        {"carriage return", "cr-part\r\nlf-part-secret"},
+        {"control byte", "ctl\x01\x1f-secret-x"},
+        {"delete", "del\x7f-secret-value"},
+        {"slash and angle", "</script>-secret/x"},
+        {"cyrillic", "пароль-секрет-42"},
+        {"emoji", "key-\xf0\x9f\x94\x91-secret"},
+        {"invalid utf-8", "bad\xff\xfe-secret-value"},
+        {"cut utf-8", "cut-\xd0"},
+        {"json syntax", "\",\"x\":\"y"},
+        {"short", "k9"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *sec = cases[i].value;
+        size_t len = strlen(sec);
+        char file[64];
+        snprintf(file, sizeof(file), "leak-%zu", i);
+        assert_true(redact_add(sec, len));
+        json_t *f = json_object();
+        json_object_set_new(f, "value", json_stringn(sec, len));
+        json_object_set_new(f, "nested", json_pack("{s:[s%]}", "list", sec, len));
+        json_t *key = json_stringn(sec, len);
+        if (key) {
+            json_object_set_new(f, json_string_value(key), json_string("as a key"));
+            json_decref(key);
+        }
+        log_write(file, LOG_INFO, "t", NULL, f, "message with %s inside, and %s again", sec, sec);
+        json_decref(f);
+        char path[64];
+        snprintf(path, sizeof(path), "%s.log", file);
+        if (leaks(path, sec, len)) fail_msg("the %s secret reached the log", cases[i].what);
+        /* A plugin's stderr arrives a line at a time. */
+        const char *nl = strpbrk(sec, "\r\n");
+        if (nl) {
+            log_write(file, LOG_INFO, "t", NULL, NULL, "%.*s", (int)(nl - sec), sec);
+            assert_false(leaks(path, sec, (size_t)(nl - sec)));
+        }
+        redact_clear();
+    }
+}
+
+/* The message is masked before it is cut at its limit: a secret across
+ * the 4 KiB boundary leaves no prefix behind. */
+static void test_a_secret_across_the_message_limit_leaves_no_prefix(void **s)
+{
+    (void)s;
+    assert_true(redact_add("boundary-secret-abcdef", 22));
+    char pad[4090];
+    memset(pad, 'p', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = 0;
+    log_write("cut", LOG_INFO, "t", NULL, NULL, "%sboundary-secret-abcdef", pad);
+    redact_clear();
+    assert_null(strstr(slurp("cut.log"), "bound"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +287,8 @@ int main(void)
         cmocka_unit_test(test_files_rotate_and_keep_a_bounded_count),
         cmocka_unit_test(test_levels_below_the_minimum_are_dropped),
         cmocka_unit_test(test_stderr_gets_each_record_as_json_for_containers),
+        cmocka_unit_test(test_secrets_of_every_byte_class_never_reach_the_file),
+        cmocka_unit_test(test_a_secret_across_the_message_limit_leaves_no_prefix),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -47,13 +47,13 @@ static void test_set_get_list_delete(void **s)
     stat(keyfile, &kst);
     assert_int_equal(kst.st_mode & 0777, 0600);
     int status = -99;
-    assert_int_equal(secrets_set(sec, "tg-1", "bot_token", "123:ABC", 7, done, &status), 0);
+    assert_int_equal(secrets_set(sec, "tg-1", "bot_token", "123:ABC-token", 13, done, &status), 0);
     assert_int_equal(status, 0);
     char *v;
     size_t n;
     assert_int_equal(secrets_get(sec, "tg-1", "bot_token", &v, &n), 0);
-    assert_int_equal(n, 7);
-    assert_string_equal(v, "123:ABC");
+    assert_int_equal(n, 13);
+    assert_string_equal(v, "123:ABC-token");
     secrets_free_value(v, n);
     assert_int_equal(secrets_get(sec, "tg-1", "missing", &v, &n), AH_ENOTFOUND);
     json_t *l = secrets_list(sec, "tg-1");
@@ -64,6 +64,30 @@ static void test_set_get_list_delete(void **s)
     assert_int_equal(secrets_delete(sec, "tg-1", "bot_token", done, &status), 0);
     assert_int_equal(status, 0);
     assert_int_equal(secrets_get(sec, "tg-1", "bot_token", &v, &n), AH_ENOTFOUND);
+    secrets_close(sec);
+}
+
+/* A value shorter than SECRET_MIN_BYTES, or holding a NUL byte, is refused
+ * and nothing is stored: one could not be masked in logs, the other would
+ * reach a plugin cut short. */
+static void test_short_and_nul_holding_values_are_refused(void **s)
+{
+    (void)s;
+    secrets *sec;
+    char err[256];
+    assert_int_equal(secrets_open(&sec, st, keyfile, true, err, sizeof(err)), 0);
+    int status = 0;
+    assert_int_equal(secrets_set(sec, "tg-1", "pin", "1234567", 7, done, &status), AH_EINVAL);
+    assert_int_equal(secrets_set(sec, "tg-1", "pin",
+                                 "1234\0"
+                                 "5678",
+                                 9, done, &status),
+                     AH_EINVAL);
+    assert_int_equal(secrets_set(sec, "tg-1", "pin", "12345678", 8, done, &status), 0);
+    json_t *l = secrets_list(sec, "tg-1");
+    assert_int_equal(json_array_size(l), 1);
+    json_decref(l);
+    assert_int_equal(secrets_delete(sec, "tg-1", "pin", done, &status), 0);
     secrets_close(sec);
 }
 
@@ -118,6 +142,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_get_list_delete),
+        cmocka_unit_test(test_short_and_nul_holding_values_are_refused),
         cmocka_unit_test(test_sealed_value_is_bound_to_its_name),
         cmocka_unit_test(test_wrong_key_and_loose_permissions_are_refused),
     };
