@@ -9,6 +9,14 @@ static const char usage[] =
     "List plugin instances with their last recorded state (a running host keeps\n"
     "it current; the HTTP API shows live details).\n";
 
+static int collect(void *ud, store_val k, store_val v)
+{
+    (void)k;
+    json_t *o = json_loadb(v.data, v.len, 0, NULL);
+    if (o) json_array_append_new(ud, o);
+    return 0;
+}
+
 int cmd_instance(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL;
@@ -31,19 +39,9 @@ int cmd_instance(int argc, char **argv)
         return 1;
     }
     json_t *all = json_array();
-    MDB_txn *txn;
+    store_txn *txn;
     if (store_read_begin(st, &txn) == 0) {
-        MDB_cursor *cur;
-        MDB_dbi dbi = store_dbi(st, STORE_DB_INSTANCES);
-        if (dbi && mdb_cursor_open(txn, dbi, &cur) == 0) {
-            MDB_val k, v;
-            for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
-                 r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-                json_t *o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-                if (o) json_array_append_new(all, o);
-            }
-            mdb_cursor_close(cur);
-        }
+        store_scan(txn, STORE_DB_INSTANCES, NULL, 0, NULL, 0, 0, collect, all);
         store_read_end(st, txn);
     }
     if (as_json) {

@@ -207,7 +207,8 @@ static int redact_object(json_t *o)
             break;
         }
         json_t *mk = masked(k, strlen(k), &failed);
-        if (mk) failed = json_array_append_new(renames, json_pack("{s:s,s:o}", "from", k, "to", mk));
+        if (mk)
+            failed = json_array_append_new(renames, json_pack("{s:s,s:o}", "from", k, "to", mk));
     }
     size_t i;
     json_t *r;

@@ -126,7 +126,6 @@ void secrets_close(secrets *s)
 }
 
 typedef struct put_op {
-    store *st;
     char key[200];
     size_t klen;
     unsigned char *val; /* NULL: delete */
@@ -135,16 +134,11 @@ typedef struct put_op {
     void *ud;
 } put_op;
 
-static int apply_put(MDB_txn *txn, void *arg)
+static int apply_put(store_txn *txn, void *arg)
 {
     put_op *op = arg;
-    MDB_val k = {op->klen, op->key};
-    if (!op->val) {
-        int rc = mdb_del(txn, store_dbi(op->st, STORE_DB_SECRETS), &k, NULL);
-        return rc == MDB_NOTFOUND ? AH_ENOTFOUND : rc;
-    }
-    MDB_val v = {op->vlen, op->val};
-    return mdb_put(txn, store_dbi(op->st, STORE_DB_SECRETS), &k, &v, 0);
+    if (!op->val) return store_del(txn, STORE_DB_SECRETS, op->key, op->klen);
+    return store_put(txn, STORE_DB_SECRETS, op->key, op->klen, op->val, op->vlen);
 }
 
 static void done_put(int status, void *arg)
@@ -166,7 +160,6 @@ static put_op *new_op(secrets *s, const char *instance, const char *name,
 {
     put_op *op = calloc(1, sizeof(*op));
     if (!op) return NULL;
-    op->st = s->st;
     op->done = done;
     op->ud = ud;
     op->klen = make_key(op->key, sizeof(op->key), instance, name);
@@ -210,27 +203,25 @@ int secrets_get(secrets *s, const char *instance, const char *name, char **out, 
     *out = NULL;
     if (!valid_names(instance, name)) return AH_EINVAL;
     char key[200];
-    MDB_val k = {make_key(key, sizeof(key), instance, name), key}, v;
-    MDB_txn *txn;
+    size_t klen = make_key(key, sizeof(key), instance, name);
+    store_val v;
+    store_txn *txn;
     int rc = store_read_begin(s->st, &txn);
     if (rc) return rc;
-    rc = mdb_get(txn, store_dbi(s->st, STORE_DB_SECRETS), &k, &v);
+    rc = store_get(txn, STORE_DB_SECRETS, key, klen, &v);
+    if (rc == 0 && v.len < NONCE + ABYTES) rc = AH_EIO;
     if (rc) {
         store_read_end(s->st, txn);
-        return rc == MDB_NOTFOUND ? AH_ENOTFOUND : AH_EIO;
+        return rc;
     }
-    if (v.mv_size < NONCE + ABYTES) {
-        store_read_end(s->st, txn);
-        return AH_EIO;
-    }
-    size_t plen = v.mv_size - NONCE - ABYTES;
+    size_t plen = v.len - NONCE - ABYTES;
     char *plain = malloc(plen + 1);
     unsigned char ad[200];
     size_t adlen = make_ad(ad, sizeof(ad), instance, name);
     unsigned long long got = 0;
-    const unsigned char *sealed = v.mv_data;
+    const unsigned char *sealed = v.data;
     rc = plain ? crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)plain, &got, NULL,
-                                                            sealed + NONCE, v.mv_size - NONCE, ad,
+                                                            sealed + NONCE, v.len - NONCE, ad,
                                                             adlen, sealed, s->key)
                : -1;
     store_read_end(s->st, txn);
@@ -257,25 +248,26 @@ void secrets_free_value(char *v, size_t len)
     free(v);
 }
 
+/* Keys are "<instance>\0<name>". */
+static int list_one(void *ud, store_val k, store_val v)
+{
+    (void)v;
+    const char *inst = k.data;
+    size_t ilen = strnlen(inst, k.len);
+    if (ilen >= k.len) return 0;
+    json_array_append_new(ud, json_pack("{s:s%,s:s%}", "instance", inst, ilen, "name",
+                                        inst + ilen + 1, k.len - ilen - 1));
+    return 0;
+}
+
 json_t *secrets_list(secrets *s, const char *instance)
 {
     json_t *arr = json_array();
-    MDB_txn *txn;
+    store_txn *txn;
     if (store_read_begin(s->st, &txn) != 0) return arr;
-    MDB_cursor *cur;
-    if (mdb_cursor_open(txn, store_dbi(s->st, STORE_DB_SECRETS), &cur) == 0) {
-        MDB_val k, v;
-        int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            const char *inst = k.mv_data;
-            size_t ilen = strnlen(inst, k.mv_size);
-            if (ilen >= k.mv_size) continue;
-            if (instance && (strlen(instance) != ilen || memcmp(instance, inst, ilen))) continue;
-            json_array_append_new(arr, json_pack("{s:s%,s:s%}", "instance", inst, ilen, "name",
-                                                 inst + ilen + 1, k.mv_size - ilen - 1));
-        }
-        mdb_cursor_close(cur);
-    }
+    /* One instance's secrets are one range of keys: "<instance>\0...". */
+    size_t plen = instance ? strlen(instance) + 1 : 0;
+    store_scan(txn, STORE_DB_SECRETS, instance, plen, NULL, 0, 0, list_one, arr);
     store_read_end(s->st, txn);
     return arr;
 }

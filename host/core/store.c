@@ -1,5 +1,7 @@
 #include "store.h"
 
+#include "store_lmdb.h"
+
 #include "fault.h"
 #include "log.h"
 #include "util.h"
@@ -57,6 +59,7 @@ struct store {
     bool busy;         /* the writer holds a batch */
     MDB_txn *rtxn;     /* cached read transaction, reset between uses */
     bool rtxn_in_use;
+    store_txn rwrap; /* the face of rtxn */
     char last_error[256];
 
     /* Shared with the writer, under mu. */
@@ -301,9 +304,11 @@ static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, 
         snprintf(why, whylen, "cannot begin a write: %s", mdb_strerror(rc));
         return rc;
     }
+    store_txn t = {.txn = txn, .st = s};
     for (size_t i = 0; i < n; i++) {
         if (ops[i].status) continue;
-        rc = ops[i].apply(txn, ops[i].arg);
+        rc = ops[i].apply(&t, ops[i].arg);
+        if (t.err) rc = t.err; /* a failure of the environment, even if ignored */
         if (rc < 0 && rc >= -99) {
             *failed_op = i;
             *failed_code = rc;
@@ -587,7 +592,7 @@ MDB_dbi store_dbi(store *s, store_db db)
     return s->dbi[db];
 }
 
-int store_read_begin(store *s, MDB_txn **txn)
+int store_lmdb_read_begin(store *s, MDB_txn **txn)
 {
     pthread_rwlock_rdlock(&s->maplock);
     int rc;
@@ -616,7 +621,7 @@ int store_read_begin(store *s, MDB_txn **txn)
     return 0;
 }
 
-void store_read_end(store *s, MDB_txn *txn)
+void store_lmdb_read_end(store *s, MDB_txn *txn)
 {
     if (txn == s->rtxn) {
         mdb_txn_reset(txn);
@@ -625,6 +630,28 @@ void store_read_end(store *s, MDB_txn *txn)
         mdb_txn_abort(txn);
     }
     pthread_rwlock_unlock(&s->maplock);
+}
+
+int store_read_begin(store *s, store_txn **out)
+{
+    MDB_txn *txn;
+    int rc = store_lmdb_read_begin(s, &txn);
+    if (rc) return rc;
+    store_txn *t = txn == s->rtxn ? &s->rwrap : malloc(sizeof(*t)); /* nested: its own */
+    if (!t) {
+        store_lmdb_read_end(s, txn);
+        return AH_ENOMEM;
+    }
+    *t = (store_txn){.txn = txn, .st = s, .read_only = true};
+    *out = t;
+    return 0;
+}
+
+void store_read_end(store *s, store_txn *t)
+{
+    MDB_txn *txn = t->txn;
+    if (t != &s->rwrap) free(t);
+    store_lmdb_read_end(s, txn);
 }
 
 int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg)

@@ -15,18 +15,24 @@
  *
  * Without a loop (store_open with loop == NULL, for CLI commands) a write
  * commits at once in the caller's thread and calls done before returning.
+ *
+ * Callers see records, not LMDB: a transaction (store_txn) is read with
+ * store_get and store_scan and written with store_put, store_insert,
+ * store_put_rev, store_del and store_del_prefix. Only the store and the
+ * bus's LMDB backend reach beneath it (store_lmdb.h).
  */
 #ifndef AH_STORE_H
 #define AH_STORE_H
 
 #include "loop.h"
 
-#include <lmdb.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct store store;
+/* A transaction: read-only (store_read_begin) or the batch a write runs in. */
+typedef struct store_txn store_txn;
 
 /* The named databases of the environment. Append only: names are on disk. */
 typedef enum store_db {
@@ -60,21 +66,22 @@ int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_
 /* Commit what is queued, wait for the writer, and close. */
 void store_close(store *s);
 
-MDB_env *store_env(store *s);
-MDB_dbi store_dbi(store *s, store_db db);
-
-/* A read-only transaction for the loop thread; end it before returning to
- * the loop. Returns 0 or a negative AH_E* code. */
-int store_read_begin(store *s, MDB_txn **txn);
-void store_read_end(store *s, MDB_txn *txn);
+/* A read-only transaction for the loop thread (or a CLI command); end it
+ * before returning to the loop. 0, or AH_EIO / AH_ENOMEM (the map was
+ * resized by another process: reads resume after the next write). */
+int store_read_begin(store *s, store_txn **txn);
+void store_read_end(store *s, store_txn *txn);
 
 /* A write runs `apply` on the writer thread inside the batch's transaction
  * and then `done` on the loop thread with 0 once durable, or a negative
  * AH_E* code. apply returns 0; a negative AH_E* code (>= -99) to fail this
  * write alone (the batch is retried without it, so partial writes vanish);
- * or an LMDB/errno code, which fails the batch. apply may run more than
- * once for one write and must give the same result each time. */
-typedef int (*store_apply_fn)(MDB_txn *txn, void *arg);
+ * or the code a store_* write returned that is not an AH_E* code, which
+ * fails the batch (the store grows the map and retries when it is full).
+ * The first such failure also sticks to the transaction, so an apply that
+ * ignores it still fails the batch. apply may run more than once for one
+ * write and must give the same result each time. */
+typedef int (*store_apply_fn)(store_txn *txn, void *arg);
 typedef void (*store_done_fn)(int status, void *arg);
 
 int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg);
@@ -82,6 +89,58 @@ int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg);
 /* Commit one write in the caller's thread and return its status. Blocks on
  * fsync: for startup and CLI commands only, never from a loop callback. */
 int store_write_now(store *s, store_apply_fn apply, void *arg);
+
+/* ---- records --------------------------------------------------------------
+ * Keys are 1..511 bytes; values are bytes. A value read is valid until the
+ * transaction ends. Writes need a write transaction (AH_EINVAL otherwise).
+ * Failures of the environment (a full map, an I/O error) are returned as
+ * the store's own positive or LMDB codes: return them from apply as they
+ * are (see store_apply_fn). */
+
+typedef struct store_val {
+    const void *data;
+    size_t len;
+} store_val;
+
+/* 0, or AH_ENOTFOUND. */
+int store_get(store_txn *txn, store_db db, const void *key, size_t klen, store_val *out);
+/* Create or replace. 0, AH_ETOOBIG (key too long), or an environment code. */
+int store_put(store_txn *txn, store_db db, const void *key, size_t klen, const void *val,
+              size_t vlen);
+/* Create only. 0, AH_EEXIST, AH_ETOOBIG, or an environment code. */
+int store_insert(store_txn *txn, store_db db, const void *key, size_t klen, const void *val,
+                 size_t vlen);
+/* 0, AH_ENOTFOUND, or an environment code. */
+int store_del(store_txn *txn, store_db db, const void *key, size_t klen);
+/* Delete every record whose key starts with prefix (plen 0: the whole
+ * database); *n (may be NULL) gets how many. 0, or an environment code. */
+int store_del_prefix(store_txn *txn, store_db db, const void *prefix, size_t plen, size_t *n);
+/* Records in a database. 0, or AH_EIO. */
+int store_count(store_txn *txn, store_db db, size_t *n);
+
+/* Revisioned records: the value is stored behind an 8-byte revision, 1
+ * for the first write and one more for each. store_put_rev writes only if
+ * the record's revision is `expect` (0: the record must not exist; with
+ * STORE_REV_ANY, whatever it is); *rev gets the new one. 0, AH_ECONFLICT
+ * (another revision: nothing written), AH_ENOTFOUND (expect > 0 but no
+ * record), AH_EEXIST (expect 0 but one exists), or an environment code. */
+#define STORE_REV_ANY UINT64_MAX
+int store_put_rev(store_txn *txn, store_db db, const void *key, size_t klen, const void *val,
+                  size_t vlen, uint64_t expect, uint64_t *rev);
+/* 0 with the value (without the revision) and *rev, or AH_ENOTFOUND;
+ * AH_EIO for a record too short to hold a revision. */
+int store_get_rev(store_txn *txn, store_db db, const void *key, size_t klen, store_val *out,
+                  uint64_t *rev);
+
+/* Visit records in key order: those starting with `prefix` (plen 0: all),
+ * strictly after `after` when alen > 0 (a page's last key), backwards with
+ * STORE_SCAN_REVERSE (then strictly before `after`). fn returns 0 to go on,
+ * 1 to stop, or a negative code to stop with it. store_scan returns 0 (the
+ * end, or fn stopped), fn's negative code, or AH_EIO. */
+typedef int (*store_scan_fn)(void *ud, store_val key, store_val val);
+#define STORE_SCAN_REVERSE 1u
+int store_scan(store_txn *txn, store_db db, const void *prefix, size_t plen, const void *after,
+               size_t alen, unsigned flags, store_scan_fn fn, void *ud);
 
 /* 0 when the last commit succeeded, else its AH_E* code. */
 int store_health(store *s);
@@ -107,7 +166,7 @@ int store_backup(const char *dir, const char *to, uint64_t *bytes, char *err, si
 /* Check that a file is an agenthost store a restore can use. */
 int store_check_file(const char *path, char *err, size_t errlen);
 
-/* Translate an LMDB or errno code to an AH_E* code. */
+/* Translate an LMDB or errno code to an AH_E* code (AH_E* codes pass). */
 int store_map_error(int rc);
 
 /* Big-endian helpers for keys whose byte order must be numeric order. */

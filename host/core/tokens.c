@@ -34,16 +34,14 @@ static void hash_secret(const char *secret_hex, char out[65])
 }
 
 typedef struct put_arg {
-    store *st;
     const char *id;
     const char *json;
 } put_arg;
 
-static int apply_put(MDB_txn *txn, void *arg)
+static int apply_put(store_txn *txn, void *arg)
 {
     put_arg *a = arg;
-    MDB_val k = {strlen(a->id), (void *)a->id}, v = {strlen(a->json), (void *)a->json};
-    return mdb_put(txn, store_dbi(a->st, STORE_DB_TOKENS), &k, &v, MDB_NOOVERWRITE);
+    return store_insert(txn, STORE_DB_TOKENS, a->id, strlen(a->id), a->json, strlen(a->json));
 }
 
 int tokens_create(store *st, const char *name, const char *role, char *token)
@@ -63,10 +61,10 @@ int tokens_create(store *st, const char *name, const char *role, char *token)
     char *js = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!js) return AH_ENOMEM;
-    put_arg a = {.st = st, .id = idh, .json = js};
+    put_arg a = {.id = idh, .json = js};
     int rc = store_write_now(st, apply_put, &a);
     free(js);
-    if (rc) return rc == MDB_KEYEXIST ? AH_EIO : rc;
+    if (rc) return rc == AH_EEXIST ? AH_EIO : rc; /* 48 random bits collided */
     snprintf(token, TOKEN_LEN + 1, PREFIX "%s%s", idh, sech);
     sodium_memzero(sech, sizeof(sech));
     sodium_memzero(secret, sizeof(secret));
@@ -84,11 +82,11 @@ int tokens_verify(store *st, const char *token, principal *who)
     for (int i = 0; i < 12; i++)
         if (!strchr("0123456789abcdef", idh[i])) return AH_EDENIED;
     hash_secret(sech, hash);
-    MDB_txn *txn;
+    store_txn *txn;
     if (store_read_begin(st, &txn) != 0) return AH_EIO;
-    MDB_val k = {12, idh}, v;
-    int rc = mdb_get(txn, store_dbi(st, STORE_DB_TOKENS), &k, &v);
-    json_t *o = rc == 0 ? json_loadb(v.mv_data, v.mv_size, 0, NULL) : NULL;
+    store_val v;
+    int rc = store_get(txn, STORE_DB_TOKENS, idh, 12, &v);
+    json_t *o = rc == 0 ? json_loadb(v.data, v.len, 0, NULL) : NULL;
     store_read_end(st, txn);
     if (!o) return AH_EDENIED;
     const char *stored = json_string_value(json_object_get(o, "hash"));
@@ -104,74 +102,76 @@ int tokens_verify(store *st, const char *token, principal *who)
     return ok ? 0 : AH_EDENIED;
 }
 
+static int list_one(void *ud, store_val k, store_val v)
+{
+    json_t *o = json_loadb(v.data, v.len, 0, NULL);
+    if (!o) return 0;
+    json_object_del(o, "hash");
+    json_object_set_new(o, "id", json_stringn(k.data, k.len));
+    json_array_append_new(ud, o);
+    return 0;
+}
+
 json_t *tokens_list(store *st)
 {
     json_t *arr = json_array();
-    MDB_txn *txn;
+    store_txn *txn;
     if (store_read_begin(st, &txn) != 0) return arr;
-    MDB_cursor *cur;
-    if (mdb_cursor_open(txn, store_dbi(st, STORE_DB_TOKENS), &cur) == 0) {
-        MDB_val k, v;
-        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            json_t *o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-            if (!o) continue;
-            json_object_del(o, "hash");
-            json_object_set_new(o, "id", json_stringn(k.mv_data, k.mv_size));
-            json_array_append_new(arr, o);
-        }
-        mdb_cursor_close(cur);
-    }
+    store_scan(txn, STORE_DB_TOKENS, NULL, 0, NULL, 0, 0, list_one, arr);
     store_read_end(st, txn);
     return arr;
 }
 
 typedef struct revoke_arg {
-    store *st;
     const char *what;
-    int count;
+    json_t *ids; /* the tokens to delete: by id, or by name */
 } revoke_arg;
 
-static int apply_revoke(MDB_txn *txn, void *arg)
+static int match_one(void *ud, store_val k, store_val v)
+{
+    revoke_arg *a = ud;
+    bool hit = k.len == strlen(a->what) && !memcmp(k.data, a->what, k.len);
+    if (!hit) {
+        json_t *o = json_loadb(v.data, v.len, 0, NULL);
+        const char *name = json_string_value(json_object_get(o, "name"));
+        hit = name && !strcmp(name, a->what);
+        json_decref(o);
+    }
+    if (hit && json_array_append_new(a->ids, json_stringn(k.data, k.len))) return AH_ENOMEM;
+    return 0;
+}
+
+static int apply_revoke(store_txn *txn, void *arg)
 {
     revoke_arg *a = arg;
-    a->count = 0;
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, store_dbi(a->st, STORE_DB_TOKENS), &cur);
-    if (rc) return rc;
-    MDB_val k, v;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        bool hit = k.mv_size == strlen(a->what) && !memcmp(k.mv_data, a->what, k.mv_size);
-        if (!hit) {
-            json_t *o = json_loadb(v.mv_data, v.mv_size, 0, NULL);
-            const char *name = json_string_value(json_object_get(o, "name"));
-            hit = name && !strcmp(name, a->what);
-            json_decref(o);
-        }
-        if (hit) {
-            rc = mdb_cursor_del(cur, 0);
-            if (rc) break;
-            a->count++;
-        }
+    json_array_clear(a->ids);
+    int rc = store_scan(txn, STORE_DB_TOKENS, NULL, 0, NULL, 0, 0, match_one, a);
+    size_t i;
+    json_t *id;
+    json_array_foreach(a->ids, i, id)
+    {
+        if (rc) break;
+        rc = store_del(txn, STORE_DB_TOKENS, json_string_value(id), json_string_length(id));
     }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return rc;
 }
 
 int tokens_revoke(store *st, const char *id_or_name)
 {
-    revoke_arg a = {.st = st, .what = id_or_name};
+    revoke_arg a = {.what = id_or_name, .ids = json_array()};
+    if (!a.ids) return AH_ENOMEM;
     int rc = store_write_now(st, apply_revoke, &a);
-    return rc ? rc : a.count;
+    int n = (int)json_array_size(a.ids);
+    json_decref(a.ids);
+    return rc ? rc : n;
 }
 
 bool tokens_any(store *st)
 {
-    MDB_txn *txn;
+    store_txn *txn;
     if (store_read_begin(st, &txn) != 0) return false;
-    MDB_stat ms;
-    bool any = mdb_stat(txn, store_dbi(st, STORE_DB_TOKENS), &ms) == 0 && ms.ms_entries > 0;
+    size_t n = 0;
+    bool any = store_count(txn, STORE_DB_TOKENS, &n) == 0 && n > 0;
     store_read_end(st, txn);
     return any;
 }

@@ -51,20 +51,20 @@ static void on_get(void *ud, inst_req req, json_t *body)
     if (!key) return;
     size_t klen;
     char *k = ns_key(instance_id(req.inst), key, &klen);
-    MDB_txn *txn;
+    store_txn *txn;
     int rc = k ? store_read_begin(kv->st, &txn) : AH_ENOMEM;
     if (rc) {
         free(k);
         instance_answer_error(req, rc, "store", ah_strerror(rc));
         return;
     }
-    MDB_val mk = {klen, k}, mv;
-    rc = mdb_get(txn, store_dbi(kv->st, STORE_DB_KV), &mk, &mv);
+    store_val v;
+    rc = store_get(txn, STORE_DB_KV, k, klen, &v);
     json_t *value = NULL;
-    if (rc == 0) value = json_loadb(mv.mv_data, mv.mv_size, JSON_DECODE_ANY, NULL);
+    if (rc == 0) value = json_loadb(v.data, v.len, JSON_DECODE_ANY, NULL);
     store_read_end(kv->st, txn);
     free(k);
-    if (rc == MDB_NOTFOUND)
+    if (rc == AH_ENOTFOUND)
         instance_answer_error(req, AH_ENOTFOUND, "not_found", "no such key");
     else if (!value)
         instance_answer_error(req, AH_EIO, "store", "stored value unreadable");
@@ -72,17 +72,14 @@ static void on_get(void *ud, inst_req req, json_t *body)
         instance_answer(req, json_pack("{s:o}", "value", value));
 }
 
-static int apply_write(MDB_txn *txn, void *arg)
+static int apply_write(store_txn *txn, void *arg)
 {
     kv_op *op = arg;
-    MDB_val k = {op->klen, op->key};
-    MDB_dbi dbi = store_dbi(op->kv->st, STORE_DB_KV);
     if (!op->val) {
-        int rc = mdb_del(txn, dbi, &k, NULL);
-        return rc == MDB_NOTFOUND ? 0 : rc;
+        int rc = store_del(txn, STORE_DB_KV, op->key, op->klen);
+        return rc == AH_ENOTFOUND ? 0 : rc;
     }
-    MDB_val v = {strlen(op->val), op->val};
-    return mdb_put(txn, dbi, &k, &v, 0);
+    return store_put(txn, STORE_DB_KV, op->key, op->klen, op->val, strlen(op->val));
 }
 
 static void done_write(int status, void *arg)
@@ -145,6 +142,32 @@ static void on_del(void *ud, inst_req req, json_t *body)
     on_write(ud, req, body, true);
 }
 
+typedef struct scan_page {
+    size_t nslen; /* "<instance>\0" before each key */
+    json_int_t limit;
+    json_t *items, *next;
+} scan_page;
+
+static int scan_one(void *ud, store_val k, store_val v)
+{
+    scan_page *pg = ud;
+    if ((json_int_t)json_array_size(pg->items) == pg->limit) {
+        /* One more exists: the page's last key is where the next begins. */
+        json_t *last = json_array_get(pg->items, json_array_size(pg->items) - 1);
+        pg->next = json_incref(json_object_get(last, "key"));
+        return 1;
+    }
+    json_t *val = json_loadb(v.data, v.len, JSON_DECODE_ANY, NULL);
+    json_t *key = json_stringn((const char *)k.data + pg->nslen, k.len - pg->nslen);
+    if (val && key)
+        json_array_append_new(pg->items, json_pack("{s:o,s:o}", "key", key, "value", val));
+    else {
+        json_decref(val);
+        json_decref(key);
+    }
+    return 0;
+}
+
 static void on_scan(void *ud, inst_req req, json_t *body)
 {
     kv_service *kv = ud;
@@ -157,51 +180,27 @@ static void on_scan(void *ud, inst_req req, json_t *body)
         instance_answer_error(req, AH_EINVAL, "invalid_key", "prefix or after too long");
         return;
     }
-    size_t plen = 0, slen = 0; /* set by ns_key; -O3 cannot see it (-Wmaybe-uninitialized) */
+    size_t plen = 0, alen = 0; /* set by ns_key; -O3 cannot see it (-Wmaybe-uninitialized) */
     char *pk = ns_key(instance_id(req.inst), prefix, &plen);
-    char *sk =
-        ns_key(instance_id(req.inst), after && strcmp(after, prefix) > 0 ? after : prefix, &slen);
-    MDB_txn *txn;
-    int rc = pk && sk ? store_read_begin(kv->st, &txn) : AH_ENOMEM;
+    char *ak = after ? ns_key(instance_id(req.inst), after, &alen) : NULL;
+    store_txn *txn;
+    int rc = pk && (ak || !after) ? store_read_begin(kv->st, &txn) : AH_ENOMEM;
     if (rc) {
         free(pk);
-        free(sk);
+        free(ak);
         instance_answer_error(req, rc, "store", ah_strerror(rc));
         return;
     }
-    json_t *items = json_array();
-    json_t *next = json_null();
-    MDB_cursor *cur;
-    size_t nslen = strlen(instance_id(req.inst)) + 1;
-    if (mdb_cursor_open(txn, store_dbi(kv->st, STORE_DB_KV), &cur) == 0) {
-        MDB_val k = {slen, sk}, v;
-        int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        if (r == 0 && after && k.mv_size == slen && !memcmp(k.mv_data, sk, slen))
-            r = mdb_cursor_get(cur, &k, &v, MDB_NEXT); /* exclusive of `after` */
-        for (; r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size < plen || memcmp(k.mv_data, pk, plen) != 0) break;
-            if ((json_int_t)json_array_size(items) == limit) {
-                json_t *last =
-                    json_object_get(json_array_get(items, json_array_size(items) - 1), "key");
-                json_decref(next);
-                next = json_incref(last);
-                break;
-            }
-            json_t *val = json_loadb(v.mv_data, v.mv_size, JSON_DECODE_ANY, NULL);
-            json_t *key = json_stringn((const char *)k.mv_data + nslen, k.mv_size - nslen);
-            if (val && key)
-                json_array_append_new(items, json_pack("{s:o,s:o}", "key", key, "value", val));
-            else {
-                json_decref(val);
-                json_decref(key);
-            }
-        }
-        mdb_cursor_close(cur);
-    }
+    scan_page pg = {.nslen = strlen(instance_id(req.inst)) + 1,
+                    .limit = limit,
+                    .items = json_array(),
+                    .next = NULL};
+    store_scan(txn, STORE_DB_KV, pk, plen, ak, ak ? alen : 0, 0, scan_one, &pg);
     store_read_end(kv->st, txn);
     free(pk);
-    free(sk);
-    instance_answer(req, json_pack("{s:o,s:o}", "items", items, "next", next));
+    free(ak);
+    instance_answer(
+        req, json_pack("{s:o,s:o}", "items", pg.items, "next", pg.next ? pg.next : json_null()));
 }
 
 int kv_attach(kv_service **out, supervisor *sup, store *st)

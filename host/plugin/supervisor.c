@@ -40,16 +40,14 @@ static void ilog(instance *inst, log_level lvl, const char *fmt, const char *a, 
 /* ---- persisted state (for `agenthost instance list` and restarts) --------- */
 
 typedef struct persist_op {
-    store *st;
     char id[72];
     char *json;
 } persist_op;
 
-static int apply_persist(MDB_txn *txn, void *arg)
+static int apply_persist(store_txn *txn, void *arg)
 {
     persist_op *op = arg;
-    MDB_val k = {strlen(op->id), op->id}, v = {strlen(op->json), op->json};
-    return mdb_put(txn, store_dbi(op->st, STORE_DB_INSTANCES), &k, &v, 0);
+    return store_put(txn, STORE_DB_INSTANCES, op->id, strlen(op->id), op->json, strlen(op->json));
 }
 
 static void done_persist(int status, void *arg)
@@ -70,11 +68,10 @@ void sup_persist_state(instance *inst)
         json_decref(st);
         return;
     }
-    op->st = inst->sup->st;
     snprintf(op->id, sizeof(op->id), "%s", inst->id);
     op->json = json_dumps(st, JSON_COMPACT);
     json_decref(st);
-    if (!op->json || store_write(op->st, apply_persist, done_persist, op) != 0) {
+    if (!op->json || store_write(inst->sup->st, apply_persist, done_persist, op) != 0) {
         free(op->json);
         free(op);
     }

@@ -29,6 +29,10 @@ const char *ah_strerror(int code)
         return "protocol error";
     case AH_EUNSUPPORTED:
         return "not supported by this host";
+    case AH_ECONFLICT:
+        return "revision conflict";
+    case AH_EEXIST:
+        return "already exists";
     default:
         return "unknown error";
     }

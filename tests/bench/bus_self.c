@@ -319,24 +319,26 @@ static void on_preloaded(void *ud, int status, const uint64_t *o, const bool *d,
 }
 
 /* The durable position of a consumer: bus.consumers "<name>\0<topic id>". */
+typedef struct position_scan {
+    size_t nlen;
+    uint64_t pos;
+} position_scan;
+
+static int position_of(void *ud, store_val k, store_val v)
+{
+    position_scan *ps = ud;
+    if (k.len == ps->nlen + 4 && v.len == 8) ps->pos = store_rd64(v.data);
+    return 0;
+}
+
 static uint64_t durable_position(self_bus *s, const char *name)
 {
-    MDB_txn *txn;
-    uint64_t pos = 0;
+    store_txn *txn;
+    position_scan ps = {.nlen = strlen(name) + 1};
     if (store_read_begin(s->st, &txn) != 0) return 0;
-    MDB_cursor *cur;
-    size_t nlen = strlen(name) + 1;
-    if (mdb_cursor_open(txn, store_dbi(s->st, STORE_DB_CONSUMERS), &cur) == 0) {
-        MDB_val k = {nlen, (void *)name}, v;
-        int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (k.mv_size < nlen || memcmp(k.mv_data, name, nlen) != 0) break;
-            if (k.mv_size == nlen + 4 && v.mv_size == 8) pos = store_rd64(v.mv_data);
-        }
-        mdb_cursor_close(cur);
-    }
+    store_scan(txn, STORE_DB_CONSUMERS, name, ps.nlen, NULL, 0, 0, position_of, &ps);
     store_read_end(s->st, txn);
-    return pos;
+    return ps.pos;
 }
 
 typedef struct durable_wait {

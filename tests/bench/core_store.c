@@ -40,12 +40,11 @@ struct kv_run {
     long target, started, done, errors;
 };
 
-static int apply_put(MDB_txn *txn, void *arg)
+static int apply_put(store_txn *txn, void *arg)
 {
     writer *w = arg;
     char key[48];
-    MDB_val k = {make_key(key, w->seq), key}, v = {VALUE_BYTES, g_value};
-    return mdb_put(txn, store_dbi(w->r->st, STORE_DB_KV), &k, &v, 0);
+    return store_put(txn, STORE_DB_KV, key, make_key(key, w->seq), g_value, VALUE_BYTES);
 }
 
 static void issue(kv_run *r, writer *w);

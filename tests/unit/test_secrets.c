@@ -91,6 +91,19 @@ static void test_short_and_nul_holding_values_are_refused(void **s)
     secrets_close(sec);
 }
 
+static int copy_sealed(store_txn *txn, void *arg)
+{
+    (void)arg;
+    store_val v;
+    int rc = store_get(txn, STORE_DB_SECRETS, "a\0key", 5, &v);
+    if (rc) return rc;
+    void *copy = malloc(v.len);
+    memcpy(copy, v.data, v.len);
+    rc = store_put(txn, STORE_DB_SECRETS, "b\0key", 5, copy, v.len);
+    free(copy);
+    return rc;
+}
+
 /* A sealed value copied under another name does not open. */
 static void test_sealed_value_is_bound_to_its_name(void **s)
 {
@@ -101,18 +114,7 @@ static void test_sealed_value_is_bound_to_its_name(void **s)
     int status;
     secrets_set(sec, "a", "key", "value-of-a", 10, done, &status);
     /* Copy the raw sealed bytes to b/key. */
-    MDB_txn *txn;
-    MDB_env *env = store_env(st);
-    mdb_txn_begin(env, NULL, 0, &txn);
-    MDB_val k = {5, "a\0key"}, v;
-    assert_int_equal(mdb_get(txn, store_dbi(st, STORE_DB_SECRETS), &k, &v), 0);
-    MDB_val k2 = {5, "b\0key"};
-    void *copy = malloc(v.mv_size);
-    memcpy(copy, v.mv_data, v.mv_size);
-    MDB_val v2 = {v.mv_size, copy};
-    assert_int_equal(mdb_put(txn, store_dbi(st, STORE_DB_SECRETS), &k2, &v2, 0), 0);
-    mdb_txn_commit(txn);
-    free(copy);
+    assert_int_equal(store_write_now(st, copy_sealed, NULL), 0);
     char *out;
     size_t n;
     assert_int_equal(secrets_get(sec, "b", "key", &out, &n), AH_EIO);

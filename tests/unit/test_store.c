@@ -5,6 +5,7 @@
 #include <agenthost/plugin.h>
 
 #include <fcntl.h>
+#include <lmdb.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,15 +38,15 @@ typedef struct put {
     int fail_with; /* apply returns this (an op-level refusal) */
 } put;
 
-static int apply_put(MDB_txn *txn, void *arg)
+static int apply_put(store_txn *txn, void *arg)
 {
     put *p = arg;
     if (p->fail_with) return p->fail_with;
-    MDB_val k = {strlen(p->key), p->key}, v;
-    v.mv_size = p->vlen;
-    /* MDB_RESERVE: fill the value in place. */
-    int rc = mdb_put(txn, store_dbi(p->st, STORE_DB_KV), &k, &v, MDB_RESERVE);
-    if (rc == 0) memset(v.mv_data, 'v', p->vlen);
+    char *v = malloc(p->vlen ? p->vlen : 1);
+    if (!v) return AH_ENOMEM;
+    memset(v, 'v', p->vlen);
+    int rc = store_put(txn, STORE_DB_KV, p->key, strlen(p->key), v, p->vlen);
+    free(v);
     return rc;
 }
 
@@ -58,12 +59,12 @@ static void done_put(int status, void *arg)
 
 static int get_len(store *st, const char *key)
 {
-    MDB_txn *txn;
+    store_txn *txn;
     assert_int_equal(store_read_begin(st, &txn), 0);
-    MDB_val k = {strlen(key), (void *)key}, v;
-    int rc = mdb_get(txn, store_dbi(st, STORE_DB_KV), &k, &v);
+    store_val v;
+    int rc = store_get(txn, STORE_DB_KV, key, strlen(key), &v);
     store_read_end(st, txn);
-    return rc == 0 ? (int)v.mv_size : -1;
+    return rc == 0 ? (int)v.len : -1;
 }
 
 static void run_until_done(ah_loop *l, put *ps, int n)

@@ -21,6 +21,7 @@
 #define AH_BL_H
 
 #include "../../../sdk/ipc/idmap.h"
+#include "../../core/store_lmdb.h"
 #include "../../core/strmap.h"
 #include "../bus_backend.h"
 
@@ -124,7 +125,7 @@ json_t *bl_topic_stats(bl *b, bl_topic *t);
 /* Publish with extra work in the same commit (dead letters, requeues). */
 typedef struct bl_pub_item bl_pub_item;
 typedef struct bl_extra {
-    int (*apply)(MDB_txn *txn, void *arg);
+    int (*apply)(store_txn *txn, void *arg);
     void (*done)(int status, void *arg);
     void *arg;
 } bl_extra;

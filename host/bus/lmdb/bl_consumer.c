@@ -110,7 +110,7 @@ int bl_consumer_add_topic(bl_consumer *c, bl_topic *t, bool new_topic)
     }
     MDB_txn *txn;
     bool known = false;
-    if (store_read_begin(b->st, &txn) == 0) {
+    if (store_lmdb_read_begin(b->st, &txn) == 0) {
         uint8_t pk[CONSUMER_NAME_MAX + 5];
         size_t plen = bl_pos_key(pk, sizeof(pk), c->name, t->id);
         MDB_val k = {plen, pk}, v;
@@ -119,7 +119,7 @@ int bl_consumer_add_topic(bl_consumer *c, bl_topic *t, bool new_topic)
             ct->floor = ct->durable_floor = store_rd64(v.mv_data);
             known = true;
         }
-        store_read_end(b->st, txn);
+        store_lmdb_read_end(b->st, txn);
     }
     if (!known) {
         ct->floor = start_floor(c, t, new_topic);
@@ -130,9 +130,9 @@ int bl_consumer_add_topic(bl_consumer *c, bl_topic *t, bool new_topic)
     if (ct->floor + 1 < t->rec.first_seq)
         ct->floor = t->rec.first_seq - 1; /* the events before are gone */
     ct->read_pos = ct->floor + 1;
-    if (known && store_read_begin(b->st, &txn) == 0) {
+    if (known && store_lmdb_read_begin(b->st, &txn) == 0) {
         load_pending(ct, txn);
-        store_read_end(b->st, txn);
+        store_lmdb_read_end(b->st, txn);
     }
     if (push_ptr((void ***)&t->subs, &t->nsubs, &t->capsubs, ct) < 0 ||
         push_ptr((void ***)&c->topics, &c->ntopics, &c->captopics, ct) < 0)
@@ -167,8 +167,9 @@ typedef struct pos_op {
     pos_write w[];
 } pos_op;
 
-static int apply_positions(MDB_txn *txn, void *arg)
+static int apply_positions(store_txn *stx, void *arg)
 {
+    MDB_txn *txn = store_lmdb_txn(stx);
     pos_op *op = arg;
     store *st = op->b->st;
     for (size_t i = 0; i < op->n; i++) {
@@ -257,8 +258,9 @@ typedef struct fail_op {
     store *st;
 } fail_op;
 
-static int apply_failure(MDB_txn *txn, void *arg)
+static int apply_failure(store_txn *stx, void *arg)
 {
+    MDB_txn *txn = store_lmdb_txn(stx);
     fail_op *op = arg;
     MDB_val k = {op->klen, op->key}, v = {op->vlen, op->val};
     return mdb_put(txn, store_dbi(op->st, STORE_DB_PENDING), &k, &v, 0);
@@ -315,8 +317,9 @@ typedef struct rec_op {
     char *json;
 } rec_op;
 
-static int apply_record(MDB_txn *txn, void *arg)
+static int apply_record(store_txn *stx, void *arg)
 {
+    MDB_txn *txn = store_lmdb_txn(stx);
     rec_op *op = arg;
     MDB_val k = {strlen(op->name), op->name}, v = {strlen(op->json), op->json};
     return mdb_put(txn, store_dbi(op->st, STORE_DB_CONSUMERS), &k, &v, 0);

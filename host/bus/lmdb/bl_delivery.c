@@ -237,7 +237,7 @@ static int deliver(bl_ctopic *ct, uint64_t seq, MDB_txn *txn)
 static int step(bl_ctopic *ct, MDB_txn **txn)
 {
     bl *b = ct->c->b;
-    if (!*txn && store_read_begin(b->st, txn) != 0) {
+    if (!*txn && store_lmdb_read_begin(b->st, txn) != 0) {
         *txn = NULL;
         return 0;
     }
@@ -296,7 +296,7 @@ void bl_pump(bl_consumer *c)
             idle = 0;
         }
     }
-    if (txn) store_read_end(c->b->st, txn);
+    if (txn) store_lmdb_read_end(c->b->st, txn);
 }
 
 void bl_pump_topic(bl *b, bl_topic *t)

@@ -25,8 +25,9 @@ typedef struct dead_arg {
     uint8_t val[5];
 } dead_arg;
 
-static int apply_settled(MDB_txn *txn, void *arg)
+static int apply_settled(store_txn *stx, void *arg)
 {
+    MDB_txn *txn = store_lmdb_txn(stx);
     dead_arg *a = arg;
     MDB_val k = {a->klen, a->key}, v = {5, a->val};
     return mdb_put(txn, store_dbi(a->st, STORE_DB_PENDING), &k, &v, 0);
@@ -43,14 +44,14 @@ int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error)
 {
     bl *b = ct->c->b;
     MDB_txn *txn;
-    if (store_read_begin(b->st, &txn) != 0) return -1;
+    if (store_lmdb_read_begin(b->st, &txn) != 0) return -1;
     uint8_t ek[12];
     bl_event_key(ek, ct->t->id, seq);
     MDB_val k = {12, ek}, v;
     bl_event e;
     int rc = mdb_get(txn, store_dbi(b->st, STORE_DB_EVENTS), &k, &v);
     if (rc || bl_event_decode(v.mv_data, v.mv_size, &e) < 0) {
-        store_read_end(b->st, txn);
+        store_lmdb_read_end(b->st, txn);
         bl_dead_letter_done(ct, seq, 0); /* gone already: nothing to move */
         return 0;
     }
@@ -59,7 +60,7 @@ int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error)
     char *key = e.key ? strndup(e.key, e.key_len) : NULL;
     uint8_t id[1][16];
     memcpy(id[0], e.id, 16);
-    store_read_end(b->st, txn);
+    store_lmdb_read_end(b->st, txn);
     if (!headers) headers = json_object();
     char num[32], t[40];
     snprintf(num, sizeof(num), "%llu", (unsigned long long)seq);
@@ -103,7 +104,7 @@ static int find_dead(bl *b, bl_topic *dt, const uint8_t id[16], uint64_t *seq, u
                      size_t *len)
 {
     MDB_txn *txn;
-    if (store_read_begin(b->st, &txn) != 0) return AH_EIO;
+    if (store_lmdb_read_begin(b->st, &txn) != 0) return AH_EIO;
     MDB_cursor *cur;
     int found = AH_ENOTFOUND;
     if (mdb_cursor_open(txn, store_dbi(b->st, STORE_DB_EVENTS), &cur) == 0) {
@@ -125,7 +126,7 @@ static int find_dead(bl *b, bl_topic *dt, const uint8_t id[16], uint64_t *seq, u
         }
         mdb_cursor_close(cur);
     }
-    store_read_end(b->st, txn);
+    store_lmdb_read_end(b->st, txn);
     return found;
 }
 
@@ -140,8 +141,9 @@ typedef struct drop_arg {
 } drop_arg;
 
 /* Delete one event and keep its topic record right (count, bytes, first). */
-static int apply_drop(MDB_txn *txn, void *arg)
+static int apply_drop(store_txn *stx, void *arg)
 {
+    MDB_txn *txn = store_lmdb_txn(stx);
     drop_arg *a = arg;
     store *st = a->b->st;
     MDB_val tk = {strlen(a->topic), a->topic}, tv;
@@ -188,13 +190,13 @@ static void refresh(bl *b, const char *topic)
 {
     bl_topic *t = bl_topic_get(b, topic, false);
     MDB_txn *txn;
-    if (!t || store_read_begin(b->st, &txn) != 0) return;
+    if (!t || store_lmdb_read_begin(b->st, &txn) != 0) return;
     MDB_val k = {strlen(topic), (void *)topic}, v;
     topic_rec r;
     if (mdb_get(txn, store_dbi(b->st, STORE_DB_TOPICS), &k, &v) == 0 &&
         bl_topic_rec_decode(v.mv_data, v.mv_size, &r) == 0)
         t->rec = r;
-    store_read_end(b->st, txn);
+    store_lmdb_read_end(b->st, txn);
 }
 
 static void done_drop(int status, void *arg)

@@ -143,8 +143,9 @@ static int append(MDB_txn *txn, pub_op *op, bl_pub_item *it, topic_rec *rec)
     return 0;
 }
 
-static int apply_publish(MDB_txn *txn, void *arg)
+static int apply_publish(store_txn *stx, void *arg)
 {
+    MDB_txn *txn = store_lmdb_txn(stx);
     pub_op *op = arg;
     topic_slot slots[16];
     size_t nslots = 0;
@@ -182,7 +183,7 @@ static int apply_publish(MDB_txn *txn, void *arg)
         MDB_val k = {strlen(slots[s].name), (void *)slots[s].name}, v = {BL_TOPIC_REC_LEN, enc};
         rc = mdb_put(txn, store_dbi(op->st, STORE_DB_TOPICS), &k, &v, 0);
     }
-    if (!rc && op->extra.apply) rc = op->extra.apply(txn, op->extra.arg);
+    if (!rc && op->extra.apply) rc = op->extra.apply(stx, op->extra.arg);
     return rc;
 }
 
@@ -208,7 +209,7 @@ static void done_publish(int status, void *arg)
     if (status == 0) {
         AH_FAULT("bus.after_commit_before_ack");
         MDB_txn *txn = NULL;
-        store_read_begin(b->st, &txn);
+        store_lmdb_read_begin(b->st, &txn);
         for (size_t i = 0; i < op->n; i++) {
             bl_pub_item *it = &op->items[i];
             if (offsets) offsets[i] = it->seq;
@@ -228,7 +229,7 @@ static void done_publish(int status, void *arg)
                 seen = touched[k] == t;
             if (!seen && ntouched < 16) touched[ntouched++] = t;
         }
-        if (txn) store_read_end(b->st, txn);
+        if (txn) store_lmdb_read_end(b->st, txn);
     }
     if (op->extra.done) op->extra.done(status, op->extra.arg);
     if (op->cb) op->cb(op->ud, status, offsets, dup, offsets && dup ? op->n : 0);

@@ -46,8 +46,9 @@ static uint64_t min_position(MDB_txn *txn, store *st, uint32_t id)
     return m;
 }
 
-static int apply_retention(MDB_txn *txn, void *arg)
+static int apply_retention(store_txn *stx, void *arg)
 {
+    MDB_txn *txn = store_lmdb_txn(stx);
     ret_op *op = arg;
     store *st = op->b->st;
     op->deleted = 0;
@@ -120,13 +121,13 @@ static void done_retention(int status, void *arg)
     bl_topic *t = bl_topic_get(b, op->topic, false);
     if (status == 0 && t && op->deleted) {
         MDB_txn *txn;
-        if (store_read_begin(b->st, &txn) == 0) {
+        if (store_lmdb_read_begin(b->st, &txn) == 0) {
             MDB_val k = {strlen(t->name), t->name}, v;
             topic_rec r;
             if (mdb_get(txn, store_dbi(b->st, STORE_DB_TOPICS), &k, &v) == 0 &&
                 bl_topic_rec_decode(v.mv_data, v.mv_size, &r) == 0)
                 t->rec = r;
-            store_read_end(b->st, txn);
+            store_lmdb_read_end(b->st, txn);
         }
         json_t *f = json_pack("{s:s,s:I}", "topic", t->name, "deleted", (json_int_t)op->deleted);
         log_write("events", LOG_INFO, "bus", NULL, f, "retention removed %llu events from %s",
@@ -148,8 +149,9 @@ typedef struct idem_op {
     uint64_t window_ms;
 } idem_op;
 
-static int apply_idem(MDB_txn *txn, void *arg)
+static int apply_idem(store_txn *stx, void *arg)
 {
+    MDB_txn *txn = store_lmdb_txn(stx);
     idem_op *op = arg;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, store_dbi(op->b->st, STORE_DB_IDEMPOTENCY), &cur);
@@ -214,7 +216,7 @@ static int64_t oldest_time(bl *b, bl_topic *t)
 {
     MDB_txn *txn;
     int64_t when = INT64_MAX;
-    if (store_read_begin(b->st, &txn) != 0) return when;
+    if (store_lmdb_read_begin(b->st, &txn) != 0) return when;
     MDB_cursor *cur;
     if (mdb_cursor_open(txn, store_dbi(b->st, STORE_DB_EVENTS), &cur) == 0) {
         uint8_t ek[12];
@@ -226,7 +228,7 @@ static int64_t oldest_time(bl *b, bl_topic *t)
             when = e.time_ms;
         mdb_cursor_close(cur);
     }
-    store_read_end(b->st, txn);
+    store_lmdb_read_end(b->st, txn);
     return when;
 }
 

@@ -74,7 +74,7 @@ static double rate_per_s(bl_topic *t)
 int bl_load_topics(bl *b, char *err, size_t errlen)
 {
     MDB_txn *txn;
-    int rc = store_read_begin(b->st, &txn);
+    int rc = store_lmdb_read_begin(b->st, &txn);
     if (rc) {
         snprintf(err, errlen, "bus: cannot read topics: %s", ah_strerror(rc));
         return rc;
@@ -103,7 +103,7 @@ int bl_load_topics(bl *b, char *err, size_t errlen)
         t->last_time = rec.last_ms;
     }
     if (!rc) mdb_cursor_close(cur);
-    store_read_end(b->st, txn);
+    store_lmdb_read_end(b->st, txn);
     return rc;
 }
 
@@ -149,11 +149,11 @@ json_t *bl_topic_stats(bl *b, bl_topic *t)
     if (oldest && t->id) {
         MDB_txn *txn;
         if (oldest < t->rec.first_seq) oldest = t->rec.first_seq;
-        if (store_read_begin(b->st, &txn) == 0) {
+        if (store_lmdb_read_begin(b->st, &txn) == 0) {
             char ts[40];
             ah_rfc3339_ms(event_time(b, txn, t->id, oldest), ts, sizeof(ts));
             ou = json_pack("{s:I,s:s}", "offset", (json_int_t)oldest, "time", ts);
-            store_read_end(b->st, txn);
+            store_lmdb_read_end(b->st, txn);
         }
     }
     json_object_set_new(o, "oldest_unacked", ou);
@@ -216,7 +216,7 @@ int bl_read(bus *bb, const char *topic, uint64_t from, size_t limit, const char 
     }
     if (from < t->rec.first_seq) from = t->rec.first_seq;
     MDB_txn *txn;
-    int rc = store_read_begin(b->st, &txn);
+    int rc = store_lmdb_read_begin(b->st, &txn);
     if (rc) {
         snprintf(err, errlen, "the store cannot be read");
         return rc;
@@ -262,7 +262,7 @@ int bl_read(bus *bb, const char *topic, uint64_t from, size_t limit, const char 
         }
         mdb_cursor_close(cur);
     }
-    store_read_end(b->st, txn);
+    store_lmdb_read_end(b->st, txn);
     *events = arr;
     *next = last + 1;
     return 0;
@@ -274,12 +274,12 @@ int bl_offset_at(bus *bb, const char *topic, int64_t time_ms, uint64_t *offset)
     bl_topic *t = bl_topic_get(b, topic, false);
     if (!t || !t->id) return AH_ENOTFOUND;
     MDB_txn *txn;
-    int rc = store_read_begin(b->st, &txn);
+    int rc = store_lmdb_read_begin(b->st, &txn);
     if (rc) return rc;
     MDB_cursor *cur;
     rc = mdb_cursor_open(txn, store_dbi(b->st, STORE_DB_EVENTS), &cur);
     if (rc) {
-        store_read_end(b->st, txn);
+        store_lmdb_read_end(b->st, txn);
         return AH_EIO;
     }
     /* Event times never decrease within a topic: binary search. */
@@ -303,7 +303,7 @@ int bl_offset_at(bus *bb, const char *topic, int64_t time_ms, uint64_t *offset)
             hi = mid;
     }
     mdb_cursor_close(cur);
-    store_read_end(b->st, txn);
+    store_lmdb_read_end(b->st, txn);
     *offset = lo;
     return 0;
 }

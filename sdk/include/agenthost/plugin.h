@@ -59,6 +59,8 @@ enum {
     AH_ECLOSED = -10,      /* the instance is shutting down */
     AH_EPROTO = -11,       /* protocol error */
     AH_EUNSUPPORTED = -12, /* the host does not offer this service */
+    AH_ECONFLICT = -13,    /* changed meanwhile: the revision given is not the current one */
+    AH_EEXIST = -14,       /* already exists */
 };
 
 typedef enum ah_log_level {
