@@ -6,7 +6,10 @@
 #include "core/metrics.h"
 #include "core/tokens.h"
 #include "core/util.h"
-#include "plugin/pmetrics.h"
+#include "services/bus_service.h"
+#include "services/egress_service.h"
+#include "services/kv_service.h"
+#include "services/metrics_service.h"
 
 #include <agenthost/plugin.h>
 
@@ -147,7 +150,8 @@ static int open_modules(app *a, char *err, size_t errlen)
         return -1;
     }
     if (supervisor_new(&a->sup, a->loop, a->st, a->sec, &sv) != 0 ||
-        kv_attach(&a->kv, a->sup, a->st) != 0 || pmetrics_attach(&a->pmetrics, a->sup) != 0) {
+        kv_service_attach(&a->kv_svc, a->sup, a->st) != 0 ||
+        metrics_service_attach(&a->metrics_svc, a->sup) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -171,9 +175,12 @@ static int open_modules(app *a, char *err, size_t errlen)
         .listen = c->listen,
     };
     if (broker_new(&a->egress, a->loop, &eo, err, errlen) != 0) return -1;
-    broker_attach(a->egress, a->sup);
+    if (egress_service_attach(&a->egress_svc, a->sup, a->egress) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     add_instances(a);
-    if (bus_plugins_attach(&a->busp, a->bus, a->sup, json_object_get(c->json, "instances"), err,
+    if (bus_service_attach(&a->bus_svc, a->bus, a->sup, json_object_get(c->json, "instances"), err,
                            errlen) != 0)
         return -1;
     if (!tokens_any(a->st)) {
@@ -205,14 +212,15 @@ static void close_modules(app *a)
     a->http = NULL;
     broker_free(a->egress); /* running requests are dropped unanswered */
     a->egress = NULL;
+    egress_service_detach(a->egress_svc);
     bus_close(a->bus);
     if (a->st) store_close(a->st); /* answers pending writes; instances and bus still exist */
     a->st = NULL;
     bus_free(a->bus);
-    bus_plugins_detach(a->busp);
+    bus_service_detach(a->bus_svc);
     if (a->sup) supervisor_free(a->sup);
-    kv_detach(a->kv);
-    pmetrics_detach(a->pmetrics);
+    kv_service_detach(a->kv_svc);
+    metrics_service_detach(a->metrics_svc);
     registry_free(a->reg);
     secrets_close(a->sec);
     loop_free(a->loop);

@@ -6,12 +6,10 @@
 #define AH_APP_H
 
 #include "bus/bus.h"
-#include "bus/bus_plugins.h"
 #include "core/config.h"
 #include "core/loop.h"
 #include "core/secrets.h"
 #include "core/store.h"
-#include "plugin/kv.h"
 #include "plugin/registry.h"
 #include "plugin/supervisor.h"
 
@@ -19,7 +17,10 @@
 
 typedef struct api api;
 typedef struct broker broker;
-typedef struct pmetrics pmetrics;
+typedef struct kv_service kv_service;
+typedef struct bus_service bus_service;
+typedef struct egress_service egress_service;
+typedef struct metrics_service metrics_service;
 
 typedef struct app {
     config *cfg;
@@ -28,11 +29,13 @@ typedef struct app {
     secrets *sec;
     registry *reg;
     supervisor *sup;
-    kv_service *kv;
     broker *egress;
-    pmetrics *pmetrics;
     bus *bus;
-    bus_plugins *busp;
+    /* the plugin services table, served from host/services/ */
+    kv_service *kv_svc;
+    egress_service *egress_svc;
+    metrics_service *metrics_svc;
+    bus_service *bus_svc;
     api *http;
     int lock_fd;
     int signals; /* termination signals received */

@@ -1,12 +1,10 @@
 /*
- * broker.c - the broker's face: options, the AH_MSG_HTTP handler that
- * validates what a plugin asks for, per-instance allowlists, status.
- * One request's life is in transfer.c.
+ * broker.c - the broker's face: options, validating a request before its
+ * transfer starts, status. One request's life is in transfer.c.
  */
 #include "broker.h"
 
 #include "../../sdk/ipc/b64.h"
-#include "../../sdk/ipc/frame.h"
 #include "../core/log.h"
 #include "../core/util.h"
 #include "broker_priv.h"
@@ -108,11 +106,6 @@ void broker_free(broker *b)
     xfer_drop_all(b);
     /* Let the transfers' timers close before the driver drains the loop. */
     driver_free(b->drv);
-    for (size_t i = 0; i < b->ninsts; i++) {
-        policy_free(&b->insts[i]->pol);
-        free(b->insts[i]);
-    }
-    free(b->insts);
     breaker_table_free(b->breakers);
     policy_self_free(&b->self);
     proxy_free(&b->proxy);
@@ -120,39 +113,7 @@ void broker_free(broker *b)
     curl_global_cleanup();
 }
 
-/* ---- per instance --------------------------------------------------------- */
-
-static inst_egress *inst_of(broker *b, const instance *inst)
-{
-    for (size_t i = 0; i < b->ninsts; i++)
-        if (b->insts[i]->inst == inst) return b->insts[i];
-    inst_egress *ie = calloc(1, sizeof(*ie));
-    inst_egress **nv = ie ? realloc(b->insts, (b->ninsts + 1) * sizeof(*nv)) : NULL;
-    if (!nv) {
-        free(ie);
-        return NULL;
-    }
-    b->insts = nv;
-    b->insts[b->ninsts++] = ie;
-    ie->inst = inst;
-    snprintf(ie->id, sizeof(ie->id), "%s", instance_id(inst));
-    snprintf(ie->plugin, sizeof(ie->plugin), "%s", instance_manifest(inst)->name);
-    char err[260];
-    const manifest *m = instance_manifest(inst);
-    if (policy_compile(&ie->pol, manifest_egress(m), m->dir, instance_config(inst),
-                       instance_egress(inst), err, sizeof(err)) < 0) {
-        ie->compiled = -1;
-        snprintf(ie->compile_err, sizeof(ie->compile_err), "allowlist unusable: %s", err);
-        log_ctx c = {.plugin = ie->plugin, .instance = ie->id};
-        log_write("host", LOG_ERROR, "broker", &c, NULL, "instance %s: egress %s", ie->id,
-                  ie->compile_err);
-    } else {
-        ie->compiled = 1;
-    }
-    return ie;
-}
-
-/* ---- validating a plugin's request ------------------------------------------ */
+/* ---- validating a request ------------------------------------------------ */
 
 static bool token_char(char c)
 {
@@ -160,7 +121,7 @@ static bool token_char(char c)
            strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
-/* Headers the broker owns: a plugin may not set them. */
+/* Headers the broker owns: a caller may not set them. */
 static bool reserved_header(const char *name, size_t n)
 {
     static const char *const names[] = {"host",
@@ -203,7 +164,7 @@ static const char *check_method(const char *m)
     return "method must be GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS";
 }
 
-/* Fill spec from the plugin's JSON. NULL, or the reason it is invalid
+/* Fill spec from the request's JSON. NULL, or the reason it is invalid
  * (with *code "invalid", "too_large" or "unsupported"). */
 static const char *parse_request(broker *b, const json_t *body, xfer_spec *s, const char **code)
 {
@@ -276,28 +237,23 @@ static const char *parse_request(broker *b, const json_t *body, xfer_spec *s, co
     return NULL;
 }
 
-static void on_http(void *ud, inst_req req, json_t *body)
+void broker_request(broker *b, egress_client *c, const json_t *request, const char *request_id,
+                    const egress_sink *sink, void *ud)
 {
-    broker *b = ud;
-    inst_egress *ie = inst_of(b, req.inst);
-    if (!ie) {
-        broker_answer_error(req, AH_ENOMEM, "busy", "out of memory");
-        return;
-    }
     if (b->in_flight >= b->o.max_in_flight) {
         broker_answer_error(
-            req, AH_EBUSY, "busy",
+            sink, ud, AH_EBUSY, "busy",
             "the host has too many egress requests in flight (broker.max_in_flight)");
         return;
     }
     xfer_spec s = {0};
     const char *code;
-    const char *why = parse_request(b, body, &s, &code);
+    const char *why = parse_request(b, request, &s, &code);
     if (why) {
         xfer_spec_free(&s);
         char msg[300];
         snprintf(msg, sizeof(msg), "bad egress request: %s", why);
-        broker_answer_error(req,
+        broker_answer_error(sink, ud,
                             !strcmp(code, "too_large")     ? AH_ETOOBIG
                             : !strcmp(code, "unsupported") ? AH_EUNSUPPORTED
                             : !strcmp(code, "busy")        ? AH_ENOMEM
@@ -305,21 +261,13 @@ static void on_http(void *ud, inst_req req, json_t *body)
                             code, msg);
         return;
     }
-    const char *rid = instance_request_id_of(
-        req.inst, (uint64_t)json_integer_value(json_object_get(body, "call")));
-    snprintf(s.request_id, sizeof(s.request_id), "%s", rid ? rid : "");
-    xfer_start(b, ie, req, &s);
+    snprintf(s.request_id, sizeof(s.request_id), "%s", request_id ? request_id : "");
+    xfer_start(b, c, &s, sink, ud);
 }
 
 void broker_set_listen_port(broker *b, int port)
 {
     if (b && port > 0) b->self.port = port;
-}
-
-void broker_attach(broker *b, supervisor *sup)
-{
-    b->sup = sup;
-    supervisor_set_handler(sup, AH_MSG_HTTP, on_http, b);
 }
 
 json_t *broker_status(broker *b)

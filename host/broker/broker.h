@@ -1,16 +1,19 @@
 /*
- * broker.h - egress for plugins: the only way a plugin reaches the network.
+ * broker.h - egress: the only way out of the host to the network for
+ * plugins (through the egress service, host/services/egress_service.h)
+ * and, later, for the host's own outgoing requests. The broker knows
+ * nothing of plugins: a caller hands it a request, the client it is made
+ * for and a sink for its answer.
  *
- * A plugin's AH_MSG_HTTP request {method, url, headers: ["Name: value"],
- * body | body_b64, timeout_ms, idle_timeout_ms, flags} is checked against
- * its instance's allowlist (policy.h), run on libcurl's multi interface
- * driven by the host's loop (driver.h), retried and guarded by per-host
- * circuit breakers (resilience.h), logged and measured (egress_log.h), and
+ * A request {method, url, headers: ["Name: value"], body | body_b64,
+ * timeout_ms, idle_timeout_ms, flags} is validated, checked against the
+ * client's allowlist (policy.h), run on libcurl's multi interface driven
+ * by the host's loop (driver.h), retried and guarded by per-host circuit
+ * breakers (resilience.h), logged and measured (egress_log.h), and
  * answered once with {status, headers: {lower-case name: value}, body |
  * body_b64, retries, redirects, error?: {errno, code, message}}. With
- * AH_HTTP_STREAM, a 2xx body goes to the plugin as AH_MSG_HTTP_CHUNK
- * frames {data | data_b64} as it arrives (never through the bus), and the
- * answer carries no body.
+ * AH_HTTP_STREAM, a 2xx body goes to the sink's partial() as chunks
+ * {data | data_b64} as it arrives, and the answer carries no body.
  *
  * The request shape has a "kind" (default "http") so that smtp(s) and
  * imap(s) transfers can join later; only http(s) is served today.
@@ -19,9 +22,10 @@
 #define AH_BROKER_H
 
 #include "../core/loop.h"
-#include "../plugin/supervisor.h"
+#include "policy.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,8 +33,8 @@ typedef struct broker broker;
 
 typedef struct broker_opts {
     uint32_t connect_timeout_ms; /* per connection attempt */
-    uint32_t timeout_ms;         /* total, when the plugin gives none */
-    uint32_t max_timeout_ms;     /* cap on what a plugin may ask for */
+    uint32_t timeout_ms;         /* total, when the request gives none */
+    uint32_t max_timeout_ms;     /* cap on what a request may ask for */
     uint32_t idle_timeout_ms;    /* streams: longest silence */
     size_t max_request_bytes;    /* request body */
     size_t max_response_bytes;   /* buffered (non-streamed) body */
@@ -52,14 +56,46 @@ typedef struct broker_opts {
 void broker_opts_defaults(broker_opts *o);
 
 int broker_new(broker **out, ah_loop *loop, const broker_opts *o, char *err, size_t errlen);
-/* Running transfers are dropped without answers. */
+/* Running transfers are dropped unanswered (each sink's dropped runs). */
 void broker_free(broker *b);
 
 /* The port the host's HTTP server actually bound (when configured as 0). */
 void broker_set_listen_port(broker *b, int port);
 
-/* Serve AH_MSG_HTTP requests of sup's instances. */
-void broker_attach(broker *b, supervisor *sup);
+/* Who requests are made for. The caller owns it and keeps it, unchanged
+ * but for in_flight, until every request made for it has ended (answered
+ * or dropped; broker_free drops whatever still runs). */
+typedef struct egress_client {
+    const char *id;           /* "instance" in logs and metrics */
+    const char *name;         /* "plugin" in logs */
+    const egress_policy *pol; /* the allowlist; NULL: every request is refused */
+    const char *refusal;      /* the reason given when pol is NULL */
+    long in_flight;           /* its running requests, counted by the broker (start at 0) */
+} egress_client;
+
+/* Where a request's outcome goes; every callback is required. Exactly one
+ * of answer or dropped runs for every request, now or later. */
+typedef struct egress_sink {
+    /* The answer (stolen): the object above, or {error} alone for a
+     * request refused before a transfer began. */
+    void (*answer)(void *ud, json_t *answer);
+    /* A chunk of a streamed 2xx body (stolen), before the answer. */
+    void (*partial)(void *ud, json_t *chunk);
+    /* False once whoever asked is gone: the request is then dropped. */
+    bool (*live)(void *ud);
+    /* The request ended unanswered (its asker gone, or broker_free). */
+    void (*dropped)(void *ud);
+} egress_sink;
+
+/* Validate and start `request` (borrowed) for client c. request_id (may
+ * be NULL) is the API request behind it, for the logs. A request refused
+ * before its transfer starts is answered {error: {errno, code, message}}
+ * with code "busy" (AH_EBUSY: broker.max_in_flight reached; AH_ENOMEM:
+ * out of memory), "invalid" (AH_EINVAL), "too_large" (AH_ETOOBIG) or
+ * "unsupported" (AH_EUNSUPPORTED); a transfer's own failures are the
+ * answer's "error" (refused, timeout, connect, tls, ...). */
+void broker_request(broker *b, egress_client *c, const json_t *request, const char *request_id,
+                    const egress_sink *sink, void *ud);
 
 /* A new object for /ready: {"ok": true, "in_flight": n, "breakers": {...}}. */
 json_t *broker_status(broker *b);

@@ -1,8 +1,7 @@
 /*
- * broker_priv.h - what broker.c (the IPC side: validating a plugin's
- * request, per-instance state) and transfer.c (one request's life on
- * curl: attempts, redirects, retries, streaming, the answer) share. Not a
- * public header.
+ * broker_priv.h - what broker.c (options, validating a request) and
+ * transfer.c (one request's life on curl: attempts, redirects, retries,
+ * streaming, the answer) share. Not a public header.
  */
 #ifndef AH_BROKER_PRIV_H
 #define AH_BROKER_PRIV_H
@@ -15,17 +14,6 @@
 
 #include <stdbool.h>
 
-/* An instance as the broker knows it: its compiled allowlist. */
-typedef struct inst_egress {
-    const instance *inst;
-    char id[72];
-    char plugin[72];
-    egress_policy pol;
-    int compiled; /* 0 not yet, 1 ok, -1 failed (compile_err) */
-    char compile_err[300];
-    long in_flight;
-} inst_egress;
-
 /* A validated request (owned by the transfer once started). */
 typedef struct xfer_spec {
     char method[16];
@@ -36,7 +24,7 @@ typedef struct xfer_spec {
     size_t body_len;
     uint32_t timeout_ms, idle_timeout_ms;
     uint32_t flags;
-    char request_id[64]; /* of the API call the plugin was serving; "" if none */
+    char request_id[64]; /* of the API request behind it; "" if none */
 } xfer_spec;
 
 typedef struct xfer xfer;
@@ -50,25 +38,23 @@ struct broker {
     breaker_table *breakers;
     policy_self self;
     proxy_conf proxy;
-    supervisor *sup;
-    inst_egress **insts;
-    size_t ninsts;
     xfer *active; /* running transfers (a list) */
     uint32_t in_flight;
 };
 
 void xfer_spec_free(xfer_spec *s);
 
-/* Start a transfer for request `req` of instance `ie`; takes over spec's
- * contents. The request is answered exactly once (or dropped when its
- * process is gone). */
-void xfer_start(broker *b, inst_egress *ie, inst_req req, xfer_spec *spec);
+/* Start a transfer for client c; takes over spec's contents. It ends
+ * through the sink exactly once (egress_sink). */
+void xfer_start(broker *b, egress_client *c, xfer_spec *spec, const egress_sink *sink, void *ud);
 /* The driver's completion callback. */
 void xfer_on_curl_done(void *ud, CURL *easy, CURLcode rc);
-/* Drop every running transfer without answering (shutdown). */
+/* Drop every running transfer unanswered (shutdown): each sink's dropped
+ * runs. */
 void xfer_drop_all(broker *b);
 
-/* Answer with an error before any transfer exists. */
-void broker_answer_error(inst_req req, int errnum, const char *code, const char *message);
+/* Answer {error: {errno, code, message}} before any transfer exists. */
+void broker_answer_error(const egress_sink *sink, void *ud, int errnum, const char *code,
+                         const char *message);
 
 #endif

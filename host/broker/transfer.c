@@ -1,12 +1,11 @@
 /*
  * transfer.c - one egress request from start to answer: the allowlist
  * check on its URL and every redirect, the address check before each
- * socket is opened, attempts on curl, streaming 2xx bodies to the plugin,
+ * socket is opened, attempts on curl, streaming 2xx bodies to the sink,
  * retries with backoff or Retry-After, the destination's breaker, the log
  * line, and the one answer.
  */
 #include "../../sdk/ipc/b64.h"
-#include "../../sdk/ipc/frame.h"
 #include "../core/util.h"
 #include "broker_priv.h"
 #include "egress_log.h"
@@ -27,8 +26,10 @@ typedef enum timer_mode { T_NONE, T_IDLE, T_BACKOFF } timer_mode;
 
 struct xfer {
     broker *b;
-    inst_egress *ie;
-    inst_req req;
+    egress_client *c;
+    const egress_sink *sink;
+    void *ud;
+    bool answered;
     xfer_spec s;
     struct curl_slist *hdrs;
     egress_target target;
@@ -71,9 +72,11 @@ void xfer_spec_free(xfer_spec *s)
     memset(s, 0, sizeof(*s));
 }
 
-void broker_answer_error(inst_req req, int errnum, const char *code, const char *message)
+void broker_answer_error(const egress_sink *sink, void *ud, int errnum, const char *code,
+                         const char *message)
 {
-    instance_answer_error(req, errnum, code, message);
+    sink->answer(ud, json_pack("{s:{s:i,s:s,s:s}}", "error", "errno", errnum, "code", code,
+                               "message", message));
 }
 
 static int errno_of(const char *code)
@@ -117,8 +120,9 @@ static void destroy(xfer *x)
     curl_slist_free_all(x->hdrs);
     x->hdrs = NULL;
     x->b->in_flight--;
-    x->ie->in_flight--;
-    egress_log_in_flight(x->ie->id, x->ie->in_flight);
+    x->c->in_flight--;
+    egress_log_in_flight(x->c->id, x->c->in_flight);
+    if (!x->answered) x->sink->dropped(x->ud);
     uv_timer_stop(&x->timer);
     uv_close((uv_handle_t *)&x->timer, on_timer_closed);
 }
@@ -126,8 +130,8 @@ static void destroy(xfer *x)
 static void report(xfer *x, const char *code, const char *msg)
 {
     egress_report r = {
-        .plugin = x->ie->plugin,
-        .instance = x->ie->id,
+        .plugin = x->c->name,
+        .instance = x->c->id,
         .request_id = x->s.request_id[0] ? x->s.request_id : NULL,
         .method = x->s.method,
         .scheme = x->target.scheme,
@@ -154,7 +158,7 @@ static bool streaming(const xfer *x)
 
 static void send_chunk(xfer *x, const unsigned char *data, size_t len, bool final);
 
-/* Answer the plugin (code NULL: a complete response) and free the transfer. */
+/* Answer (code NULL: a complete response) and free the transfer. */
 static void finish(xfer *x, const char *code, const char *msg)
 {
     if (x->ncarry) send_chunk(x, NULL, 0, true);
@@ -175,14 +179,15 @@ static void finish(xfer *x, const char *code, const char *msg)
         json_object_set_new(o, "error",
                             json_pack("{s:i,s:s,s:s}", "errno", errno_of(code), "code", code,
                                       "message", msg ? msg : code));
-    instance_answer(x->req, o);
+    x->answered = true;
+    x->sink->answer(x->ud, o);
     destroy(x);
 }
 
 /* Refused by policy: a security.log line, then the error. */
 static void refuse(xfer *x, const char *why, const char *addr)
 {
-    egress_log_refused(x->ie->plugin, x->ie->id, x->s.method, x->target.scheme, x->target.host,
+    egress_log_refused(x->c->name, x->c->id, x->s.method, x->target.scheme, x->target.host,
                        x->target.port, x->path, why, addr);
     char msg[400];
     snprintf(msg, sizeof(msg), "egress to %s://%s:%d refused: %s", x->target.scheme, x->target.host,
@@ -225,7 +230,7 @@ static void send_chunk(xfer *x, const unsigned char *data, size_t len, bool fina
         x->ncarry = 0;
     }
     free(buf);
-    if (o) instance_send_partial(x->req, AH_MSG_HTTP_CHUNK, o);
+    if (o) x->sink->partial(x->ud, o);
 }
 
 /* ---- curl callbacks ----------------------------------------------------------- */
@@ -286,7 +291,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     size_t len = size * n;
     x->bytes_in += len;
     arm_idle(x);
-    if (!instance_req_live(x->req)) {
+    if (!x->sink->live(x->ud)) {
         x->abort = "gone";
         return 0;
     }
@@ -335,7 +340,7 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
     const struct sockaddr *sa = &a->addr;
     if (!x->proxy) {
         const char *why =
-            policy_check_target_address(&x->ie->pol, &x->target, sa, port_of(sa), &x->b->self);
+            policy_check_target_address(x->c->pol, &x->target, sa, port_of(sa), &x->b->self);
         if (why) {
             snprintf(x->refused, sizeof(x->refused), "%s", why);
             policy_addr_str(sa, x->refused_addr, sizeof(x->refused_addr));
@@ -370,7 +375,7 @@ static int setup_easy(xfer *x)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(left ? left : 1));
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    const char *ca = policy_ca_file(&x->ie->pol, &x->target);
+    const char *ca = policy_ca_file(x->c->pol, &x->target);
     if (ca) curl_easy_setopt(e, CURLOPT_CAINFO, ca);
     curl_easy_setopt(e, CURLOPT_PROXY, x->proxy ? x->proxy : "");
     curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
@@ -418,7 +423,7 @@ static void on_backoff_done(uv_timer_t *t)
 static void start_attempt(xfer *x)
 {
     broker *b = x->b;
-    if (!instance_req_live(x->req)) {
+    if (!x->sink->live(x->ud)) {
         destroy(x);
         return;
     }
@@ -587,14 +592,14 @@ static int follow_redirect(xfer *x)
     x->s.url = next;
     x->target = t;
     egress_log_path(next, x->path, sizeof(x->path));
-    x->entry = policy_match(&x->ie->pol, &x->target);
+    x->entry = policy_match(x->c->pol, &x->target);
     if (!x->entry) {
         refuse(x, "redirect to a destination the manifest does not allow", NULL);
         return 1;
     }
     if (t.ip_literal) {
-        const char *bad = policy_check_target_address(
-            &x->ie->pol, &t, (const struct sockaddr *)&t.ip, t.port, &x->b->self);
+        const char *bad = policy_check_target_address(x->c->pol, &t, (const struct sockaddr *)&t.ip,
+                                                      t.port, &x->b->self);
         if (bad) {
             char a[64];
             refuse(x, bad, policy_addr_str((const struct sockaddr *)&t.ip, a, sizeof(a)));
@@ -636,7 +641,7 @@ static int follow_redirect(xfer *x)
 static void retry_later(xfer *x, uint32_t delay_ms, const char *why)
 {
     x->retries++;
-    egress_log_retry(x->ie->id, x->target.host, x->retries, delay_ms, why);
+    egress_log_retry(x->c->id, x->target.host, x->retries, delay_ms, why);
     x->tmode = T_BACKOFF;
     uv_timer_start(&x->timer, on_backoff_done, delay_ms, 0);
 }
@@ -705,17 +710,18 @@ void xfer_on_curl_done(void *ud, CURL *easy, CURLcode rc)
 
 /* ---- start --------------------------------------------------------------------- */
 
-void xfer_start(broker *b, inst_egress *ie, inst_req req, xfer_spec *spec)
+void xfer_start(broker *b, egress_client *c, xfer_spec *spec, const egress_sink *sink, void *ud)
 {
     xfer *x = calloc(1, sizeof(*x));
     if (!x) {
         xfer_spec_free(spec);
-        broker_answer_error(req, AH_ENOMEM, "busy", "out of memory");
+        broker_answer_error(sink, ud, AH_ENOMEM, "busy", "out of memory");
         return;
     }
     x->b = b;
-    x->ie = ie;
-    x->req = req;
+    x->c = c;
+    x->sink = sink;
+    x->ud = ud;
     x->s = *spec;
     memset(spec, 0, sizeof(*spec));
     x->start_ns = ah_mono_ns();
@@ -728,8 +734,8 @@ void xfer_start(broker *b, inst_egress *ie, inst_req req, xfer_spec *spec)
     if (x->next) x->next->prev = x;
     b->active = x;
     b->in_flight++;
-    ie->in_flight++;
-    egress_log_in_flight(ie->id, ie->in_flight);
+    c->in_flight++;
+    egress_log_in_flight(c->id, c->in_flight);
     egress_log_path(x->s.url, x->path, sizeof(x->path));
 
     char why[300];
@@ -747,18 +753,18 @@ void xfer_start(broker *b, inst_egress *ie, inst_req req, xfer_spec *spec)
         finish(x, "unsupported", "only http and https requests are served so far");
         return;
     }
-    if (ie->compiled < 0) {
-        refuse(x, ie->compile_err, NULL);
+    if (!c->pol) {
+        refuse(x, c->refusal, NULL);
         return;
     }
-    x->entry = policy_match(&ie->pol, &x->target);
+    x->entry = policy_match(c->pol, &x->target);
     if (!x->entry) {
         refuse(x, "destination not in the manifest's egress allowlist", NULL);
         return;
     }
     if (x->target.ip_literal) {
         const char *bad = policy_check_target_address(
-            &ie->pol, &x->target, (const struct sockaddr *)&x->target.ip, x->target.port, &b->self);
+            c->pol, &x->target, (const struct sockaddr *)&x->target.ip, x->target.port, &b->self);
         if (bad) {
             char a[64];
             refuse(x, bad, policy_addr_str((const struct sockaddr *)&x->target.ip, a, sizeof(a)));

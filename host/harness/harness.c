@@ -325,7 +325,7 @@ static int open_modules(hx *h, char *err, size_t errlen)
     supervisor_opts sv = {
         .runner = o->runner, .shutdown_grace_ms = 2000, .no_sandbox = o->no_sandbox};
     if (supervisor_new(&h->sup, h->loop, h->st, h->sec, &sv) != 0 ||
-        kv_attach(&h->kv, h->sup, h->st) != 0) {
+        kv_service_attach(&h->kv, h->sup, h->st) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -369,7 +369,7 @@ static void close_modules(hx *h)
     if (h->st) store_close(h->st);
     bus_free(h->bus);
     if (h->sup) supervisor_free(h->sup);
-    kv_detach(h->kv);
+    kv_service_detach(h->kv);
     secrets_close(h->sec);
     if (h->loop) loop_free(h->loop);
 }

@@ -7,7 +7,7 @@
  * tap on the host's logger.
  */
 #include "../../sdk/ipc/frame.h"
-#include "../bus/bus_plugins.h"
+#include "../services/bus_service.h"
 #include "../core/redact.h"
 #include "harness_priv.h"
 
@@ -113,7 +113,7 @@ static void published(void *ud, int status, const uint64_t *offsets, const bool 
             json_object_set_new(rec, "offset", json_integer((json_int_t)offsets[i]));
             if (dup[i]) json_object_set_new(rec, "duplicate", json_true());
         }
-        instance_answer(op->req, bus_plugin_publish_answer(op->request, offsets, dup, n));
+        instance_answer(op->req, bus_service_publish_answer(op->request, offsets, dup, n));
     }
     emit_all(op->h, op->recs);
     json_decref(op->request);
@@ -141,7 +141,7 @@ static json_t *publish_records(hx *h, const json_t *body, size_t n)
 static void on_publish(void *ud, inst_req req, json_t *body)
 {
     hx *h = ud;
-    size_t n = bus_plugin_publish_count(body);
+    size_t n = bus_service_publish_count(body);
     json_t *recs = publish_records(h, body, n);
     h->n.publishes += json_array_size(recs);
     bus_msg *msgs = n ? calloc(n, sizeof(*msgs)) : NULL;
@@ -151,7 +151,7 @@ static void on_publish(void *ud, inst_req req, json_t *body)
     int rc = !n ? AH_EINVAL
              : !msgs || !op
                  ? AH_ENOMEM
-                 : bus_plugin_publish_parse(h->m, body, msgs, n, &denied, err, sizeof(err));
+                 : bus_service_publish_parse(h->m, body, msgs, n, &denied, err, sizeof(err));
     if (rc == 0) {
         *op = (pub_op){.h = h, .req = req, .request = json_incref(body), .recs = recs};
         rc = bus_publish(h->bus, msgs, n, false, published, op, err, sizeof(err));

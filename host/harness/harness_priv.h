@@ -11,7 +11,7 @@
 #include "../bus/bus.h"
 #include "../core/log.h"
 #include "../core/secrets.h"
-#include "../plugin/kv.h"
+#include "../services/kv_service.h"
 #include "../plugin/supervisor.h"
 #include "harness.h"
 #include "replay.h"

@@ -60,7 +60,7 @@ typedef struct inst_req {
 /* body is borrowed for the call; keep a reference to hold on to it. */
 typedef void (*instance_req_fn)(void *ud, inst_req req, json_t *body);
 
-/* Lifecycle notifications (the bus starts and stops deliveries). */
+/* Lifecycle notifications (the bus service starts and stops deliveries). */
 typedef struct sup_listener {
     void (*on_ready)(void *ud, instance *inst);
     void (*on_down)(void *ud, instance *inst); /* process gone; deliveries are void */

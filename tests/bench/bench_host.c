@@ -1,7 +1,7 @@
 /*
  * bench_host.c - the "host" phase of bench_egress: a fresh process
- * assembles the host's loop, logger, supervisor, broker and plugin
- * metrics the way host/app.c does (no HTTP API: the calls come from
+ * assembles the host's loop, logger, supervisor, broker, egress service
+ * and plugin metrics the way host/app.c does (no HTTP API: the calls come from
  * inside, as the engine's will), runs one llm-openai instance unconfined
  * (test build), makes `calls` chat calls at once, and prints its figures
  * as JSON.
@@ -12,8 +12,9 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "plugin/manifest.h"
-#include "plugin/pmetrics.h"
 #include "plugin/supervisor.h"
+#include "services/egress_service.h"
+#include "services/metrics_service.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,7 +124,8 @@ int bench_host_phase(int calls, int delay_ms, int ramp_ms, int port)
     ah_loop *loop;
     supervisor *sup;
     broker *b;
-    pmetrics *pm;
+    metrics_service *pm;
+    egress_service *es;
     char err[600];
     if (loop_new(&loop) < 0) return 1;
     supervisor_opts so = {.runner = TH_BUILD_DIR "/agenthost-runner", .no_sandbox = true};
@@ -133,12 +135,13 @@ int bench_host_phase(int calls, int delay_ms, int ramp_ms, int port)
                       .max_in_flight = 20000,
                       .timeout_ms = 300000,
                       .max_idle_connections = (uint32_t)calls + 100};
-    if (supervisor_new(&sup, loop, NULL, NULL, &so) != 0 || pmetrics_attach(&pm, sup) != 0 ||
-        broker_new(&b, loop, &bo, err, sizeof(err)) != 0) {
+    snprintf(err, sizeof(err), "out of memory");
+    if (supervisor_new(&sup, loop, NULL, NULL, &so) != 0 || metrics_service_attach(&pm, sup) != 0 ||
+        broker_new(&b, loop, &bo, err, sizeof(err)) != 0 ||
+        egress_service_attach(&es, sup, b) != 0) {
         fprintf(stderr, "bench host phase: %s\n", err);
         return 1;
     }
-    broker_attach(b, sup);
     manifest *m;
     if (manifest_load(TH_BUILD_DIR "/plugins/llm-openai/manifest.json", true, &m, err,
                       sizeof(err)) < 0) {

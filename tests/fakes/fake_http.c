@@ -421,6 +421,16 @@ int fh_listen(fh_server **out, uv_loop_t *uv, const char *host, int port, fh_han
     return 0;
 }
 
+static void on_server_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void fh_close(fh_server *s)
+{
+    if (s) uv_close((uv_handle_t *)&s->tcp, on_server_closed);
+}
+
 int fh_port(const fh_server *s)
 {
     return s->port;

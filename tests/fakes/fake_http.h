@@ -28,6 +28,9 @@ typedef struct fh_req {
 typedef void (*fh_handler)(void *ud, fh_conn *c, const fh_req *req);
 
 int fh_listen(fh_server **out, uv_loop_t *uv, const char *host, int port, fh_handler fn, void *ud);
+/* Stop listening and free the server once its handle is closed (run the
+ * loop). Only when fh_open_connections is 0: a connection counts on it. */
+void fh_close(fh_server *s);
 int fh_port(const fh_server *s);
 long fh_open_connections(const fh_server *s);
 long fh_max_connections(const fh_server *s);

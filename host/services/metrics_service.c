@@ -1,7 +1,7 @@
 /*
- * pmetrics.c - plugin-reported metrics. See pmetrics.h.
+ * metrics_service.c - plugin-reported metrics. See metrics_service.h.
  */
-#include "pmetrics.h"
+#include "metrics_service.h"
 
 #include "../../sdk/ipc/frame.h"
 #include "../core/metrics.h"
@@ -23,7 +23,7 @@ typedef struct seen {
     size_t n, cap;
 } seen;
 
-struct pmetrics {
+struct metrics_service {
     seen *v;
     size_t n;
 };
@@ -47,7 +47,7 @@ static uint64_t fnv1a(const char *a, const char *b)
     return h ? h : 1;
 }
 
-static seen *seen_of(pmetrics *p, const instance *inst)
+static seen *seen_of(metrics_service *p, const instance *inst)
 {
     for (size_t i = 0; i < p->n; i++)
         if (p->v[i].inst == inst) return &p->v[i];
@@ -130,7 +130,7 @@ static void dropped(const char *inst, const char *why)
 
 static void on_metric(void *ud, inst_req req, json_t *body)
 {
-    pmetrics *p = ud;
+    metrics_service *p = ud;
     const char *inst = instance_id(req.inst);
     const char *name = json_string_value(json_object_get(body, "name"));
     const json_t *kind = json_object_get(body, "kind");
@@ -168,9 +168,9 @@ static void on_metric(void *ud, inst_req req, json_t *body)
     }
 }
 
-int pmetrics_attach(pmetrics **out, supervisor *sup)
+int metrics_service_attach(metrics_service **out, supervisor *sup)
 {
-    pmetrics *p = calloc(1, sizeof(*p));
+    metrics_service *p = calloc(1, sizeof(*p));
     if (!p) return -1;
     metrics_describe("agenthost_plugin_metrics_dropped_total", METRIC_COUNTER,
                      "Plugin metric samples dropped (invalid, or over the series cap)");
@@ -179,7 +179,7 @@ int pmetrics_attach(pmetrics **out, supervisor *sup)
     return 0;
 }
 
-void pmetrics_detach(pmetrics *p)
+void metrics_service_detach(metrics_service *p)
 {
     if (!p) return;
     for (size_t i = 0; i < p->n; i++)

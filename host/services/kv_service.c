@@ -1,4 +1,7 @@
-#include "kv.h"
+/*
+ * kv_service.c - the KV service. See kv_service.h.
+ */
+#include "kv_service.h"
 
 #include <agenthost/plugin.h>
 
@@ -203,7 +206,7 @@ static void on_scan(void *ud, inst_req req, json_t *body)
         req, json_pack("{s:o,s:o}", "items", pg.items, "next", pg.next ? pg.next : json_null()));
 }
 
-int kv_attach(kv_service **out, supervisor *sup, store *st)
+int kv_service_attach(kv_service **out, supervisor *sup, store *st)
 {
     kv_service *kv = calloc(1, sizeof(*kv));
     if (!kv) return AH_ENOMEM;
@@ -216,7 +219,7 @@ int kv_attach(kv_service **out, supervisor *sup, store *st)
     return 0;
 }
 
-void kv_detach(kv_service *kv)
+void kv_service_detach(kv_service *kv)
 {
     free(kv);
 }

@@ -1,4 +1,7 @@
-#include "bus_plugins.h"
+/*
+ * bus_service.c - plugin instances on the bus. See bus_service.h.
+ */
+#include "bus_service.h"
 
 #include "../../sdk/ipc/frame.h"
 #include "../../sdk/ipc/idmap.h"
@@ -12,12 +15,12 @@
 #include <string.h>
 
 typedef struct inst_consumer {
-    bus_plugins *bp;
+    bus_service *bs;
     instance *inst;
     bus_consumer *c;
 } inst_consumer;
 
-struct bus_plugins {
+struct bus_service {
     bus *b;
     supervisor *sup;
     inst_consumer **v;
@@ -39,7 +42,7 @@ static void security(instance *inst, const char *event, const char *fmt, const c
 
 #define PUBLISH_BATCH_MAX 1000
 
-size_t bus_plugin_publish_count(const json_t *body)
+size_t bus_service_publish_count(const json_t *body)
 {
     const json_t *events = json_object_get(body, "events");
     if (!events) return json_is_object(body) ? 1 : 0;
@@ -47,8 +50,8 @@ size_t bus_plugin_publish_count(const json_t *body)
     return n <= PUBLISH_BATCH_MAX ? n : 0;
 }
 
-int bus_plugin_publish_parse(const manifest *m, const json_t *body, bus_msg *msgs, size_t count,
-                             const char **denied, char *err, size_t errlen)
+int bus_service_publish_parse(const manifest *m, const json_t *body, bus_msg *msgs, size_t count,
+                              const char **denied, char *err, size_t errlen)
 {
     const json_t *events = json_object_get(body, "events");
     *denied = NULL;
@@ -75,8 +78,8 @@ int bus_plugin_publish_parse(const manifest *m, const json_t *body, bus_msg *msg
     return 0;
 }
 
-json_t *bus_plugin_publish_answer(const json_t *request, const uint64_t *offsets, const bool *dup,
-                                  size_t n)
+json_t *bus_service_publish_answer(const json_t *request, const uint64_t *offsets, const bool *dup,
+                                   size_t n)
 {
     if (!json_object_get(request, "events"))
         return json_pack("{s:I,s:b}", "offset", (json_int_t)offsets[0], "duplicate", dup[0]);
@@ -101,15 +104,15 @@ static void published(void *ud, int status, const uint64_t *offsets, const bool 
                               status == AH_ENOSPC ? "store_full" : "store",
                               ah_strerror(status ? status : AH_EIO));
     else
-        instance_answer(op->req, bus_plugin_publish_answer(op->request, offsets, dup, n));
+        instance_answer(op->req, bus_service_publish_answer(op->request, offsets, dup, n));
     json_decref(op->request);
     free(op);
 }
 
 static void on_publish(void *ud, inst_req req, json_t *body)
 {
-    bus_plugins *bp = ud;
-    size_t n = bus_plugin_publish_count(body);
+    bus_service *bs = ud;
+    size_t n = bus_service_publish_count(body);
     if (!n) {
         instance_answer_error(req, AH_EINVAL, "invalid",
                               "publish needs an event, or a batch of 1 to 1000 events");
@@ -119,15 +122,15 @@ static void on_publish(void *ud, inst_req req, json_t *body)
     pub_op *op = malloc(sizeof(*op));
     char err[300];
     const char *denied;
-    int rc = msgs && op ? bus_plugin_publish_parse(instance_manifest(req.inst), body, msgs, n,
-                                                   &denied, err, sizeof(err))
+    int rc = msgs && op ? bus_service_publish_parse(instance_manifest(req.inst), body, msgs, n,
+                                                    &denied, err, sizeof(err))
                         : AH_ENOMEM;
     if (rc == AH_EDENIED)
         security(req.inst, "publish_denied", "publish to undeclared topic \"%.200s\" refused",
                  denied);
     if (rc == 0) {
         *op = (pub_op){.req = req, .request = json_incref(body)};
-        rc = bus_publish(bp->b, msgs, n, false, published, op, err, sizeof(err));
+        rc = bus_publish(bs->b, msgs, n, false, published, op, err, sizeof(err));
         if (rc) json_decref(body);
     }
     if (msgs != &one) free(msgs);
@@ -153,13 +156,13 @@ static int deliver(void *ud, const bus_delivery *d)
     if (d->key) json_object_set_new(msg, "key", json_string(d->key));
     int rc = msg ? instance_deliver(ic->inst, d->id, msg) : -1;
     json_decref(msg);
-    if (rc == 0) ah_idmap_put(&ic->bp->owners, d->id, ic->inst);
+    if (rc == 0) ah_idmap_put(&ic->bs->owners, d->id, ic->inst);
     return rc;
 }
 
-static void settle(bus_plugins *bp, inst_req req, json_t *body, bool ack)
+static void settle(bus_service *bs, inst_req req, json_t *body, bool ack)
 {
-    instance *owner = ah_idmap_get(&bp->owners, req.id);
+    instance *owner = ah_idmap_get(&bs->owners, req.id);
     if (owner != req.inst) {
         if (owner || req.id)
             security(req.inst, "settle_denied",
@@ -167,14 +170,14 @@ static void settle(bus_plugins *bp, inst_req req, json_t *body, bool ack)
                      ack ? "ack" : "nack");
         return;
     }
-    ah_idmap_take(&bp->owners, req.id);
+    ah_idmap_take(&bs->owners, req.id);
     if (ack) {
-        bus_ack(bp->b, req.id);
+        bus_ack(bs->b, req.id);
         return;
     }
     const char *error = json_string_value(json_object_get(body, "error"));
     json_int_t after = json_integer_value(json_object_get(body, "retry_after_ms"));
-    bus_nack(bp->b, req.id, error ? error : "nacked by the plugin",
+    bus_nack(bs->b, req.id, error ? error : "nacked by the plugin",
              after > 0 && after < 86400000 ? (uint32_t)after : 0);
 }
 
@@ -190,10 +193,10 @@ static void on_nack(void *ud, inst_req req, json_t *body)
 
 /* ---- instance lifecycle ---------------------------------------------------------- */
 
-static inst_consumer *find(bus_plugins *bp, instance *inst)
+static inst_consumer *find(bus_service *bs, instance *inst)
 {
-    for (size_t i = 0; i < bp->n; i++)
-        if (bp->v[i]->inst == inst) return bp->v[i];
+    for (size_t i = 0; i < bs->n; i++)
+        if (bs->v[i]->inst == inst) return bs->v[i];
     return NULL;
 }
 
@@ -203,25 +206,25 @@ static void on_ready(void *ud, instance *inst)
     if (ic) bus_consumer_attach(ic->c);
 }
 
-static void forget_owned(bus_plugins *bp, instance *inst)
+static void forget_owned(bus_service *bs, instance *inst)
 {
     size_t pos = 0, k = 0;
     uint64_t id;
     void *v;
-    uint64_t *ids = calloc(bp->owners.n ? bp->owners.n : 1, sizeof(*ids));
-    while (ids && ah_idmap_next(&bp->owners, &pos, &id, &v))
+    uint64_t *ids = calloc(bs->owners.n ? bs->owners.n : 1, sizeof(*ids));
+    while (ids && ah_idmap_next(&bs->owners, &pos, &id, &v))
         if (v == inst) ids[k++] = id;
     for (size_t i = 0; i < k; i++)
-        ah_idmap_take(&bp->owners, ids[i]);
+        ah_idmap_take(&bs->owners, ids[i]);
     free(ids);
 }
 
 static void on_down(void *ud, instance *inst)
 {
-    bus_plugins *bp = ud;
-    inst_consumer *ic = find(bp, inst);
+    bus_service *bs = ud;
+    inst_consumer *ic = find(bs, inst);
     if (!ic) return;
-    forget_owned(bp, inst);
+    forget_owned(bs, inst);
     /* A stop we asked for puts events back; a crash counts an attempt. */
     if (instance_get_state(inst) == INST_STOPPING) {
         bus_consumer_detach(ic->c, NULL);
@@ -280,7 +283,7 @@ static int start_of(const json_t *co, bus_start *where, uint64_t *value, char *e
     return -1;
 }
 
-static int open_consumer(bus_plugins *bp, instance *inst, const json_t *instances, char *err,
+static int open_consumer(bus_service *bs, instance *inst, const json_t *instances, char *err,
                          size_t errlen)
 {
     const manifest *m = instance_manifest(inst);
@@ -314,52 +317,52 @@ static int open_consumer(bus_plugins *bp, instance *inst, const json_t *instance
     };
     inst_consumer *ic = calloc(1, sizeof(*ic));
     if (!ic) return AH_ENOMEM;
-    ic->bp = bp;
+    ic->bs = bs;
     ic->inst = inst;
     static const bus_consumer_ops ops = {.deliver = deliver};
-    int rc = bus_consumer_open(bp->b, &o, &ops, ic, &ic->c, err, errlen);
+    int rc = bus_consumer_open(bs->b, &o, &ops, ic, &ic->c, err, errlen);
     if (rc) {
         free(ic);
         return rc;
     }
-    bp->v[bp->n++] = ic;
+    bs->v[bs->n++] = ic;
     return 0;
 }
 
-int bus_plugins_attach(bus_plugins **out, bus *b, supervisor *sup, const json_t *instances,
+int bus_service_attach(bus_service **out, bus *b, supervisor *sup, const json_t *instances,
                        char *err, size_t errlen)
 {
-    bus_plugins *bp = calloc(1, sizeof(*bp));
+    bus_service *bs = calloc(1, sizeof(*bs));
     size_t n = supervisor_count(sup);
-    if (!bp || !(bp->v = calloc(n ? n : 1, sizeof(*bp->v)))) {
-        free(bp);
+    if (!bs || !(bs->v = calloc(n ? n : 1, sizeof(*bs->v)))) {
+        free(bs);
         snprintf(err, errlen, "out of memory");
         return AH_ENOMEM;
     }
-    bp->b = b;
-    bp->sup = sup;
-    ah_idmap_init(&bp->owners);
+    bs->b = b;
+    bs->sup = sup;
+    ah_idmap_init(&bs->owners);
     for (size_t i = 0; i < n; i++) {
         instance *inst = supervisor_at(sup, i);
         char why[300];
-        if (open_consumer(bp, inst, instances, why, sizeof(why)) != 0)
+        if (open_consumer(bs, inst, instances, why, sizeof(why)) != 0)
             log_error("bus", "instance %s: %s", instance_id(inst), why);
     }
-    supervisor_set_handler(sup, AH_MSG_PUBLISH, on_publish, bp);
-    supervisor_set_handler(sup, AH_MSG_ACK, on_ack, bp);
-    supervisor_set_handler(sup, AH_MSG_NACK, on_nack, bp);
+    supervisor_set_handler(sup, AH_MSG_PUBLISH, on_publish, bs);
+    supervisor_set_handler(sup, AH_MSG_ACK, on_ack, bs);
+    supervisor_set_handler(sup, AH_MSG_NACK, on_nack, bs);
     sup_listener l = {.on_ready = on_ready, .on_down = on_down};
-    supervisor_set_listener(sup, &l, bp);
-    *out = bp;
+    supervisor_set_listener(sup, &l, bs);
+    *out = bs;
     return 0;
 }
 
-void bus_plugins_detach(bus_plugins *bp)
+void bus_service_detach(bus_service *bs)
 {
-    if (!bp) return;
-    for (size_t i = 0; i < bp->n; i++)
-        free(bp->v[i]);
-    free(bp->v);
-    ah_idmap_free(&bp->owners);
-    free(bp);
+    if (!bs) return;
+    for (size_t i = 0; i < bs->n; i++)
+        free(bs->v[i]);
+    free(bs->v);
+    ah_idmap_free(&bs->owners);
+    free(bs);
 }
