@@ -25,12 +25,20 @@
 #define DEFAULT_MAX_MAP (64ull << 30)
 
 static const char *const db_names[STORE_DB_COUNT] = {
-    [STORE_DB_META] = "meta",           [STORE_DB_KV] = "kv",
-    [STORE_DB_SECRETS] = "secrets",     [STORE_DB_INSTANCES] = "instances",
-    [STORE_DB_TOKENS] = "tokens",       [STORE_DB_TOPICS] = "bus.topics",
-    [STORE_DB_EVENTS] = "bus.events",   [STORE_DB_CONSUMERS] = "bus.consumers",
-    [STORE_DB_PENDING] = "bus.pending", [STORE_DB_IDEMPOTENCY] = "bus.idempotency",
-    [STORE_DB_KEYS] = "bus.keys",       [STORE_DB_DOCS] = "docs",
+    [STORE_DB_META] = "meta",
+    [STORE_DB_KV] = "kv",
+    [STORE_DB_SECRETS] = "secrets",
+    [STORE_DB_INSTANCES] = "instances",
+    [STORE_DB_TOKENS] = "tokens",
+    [STORE_DB_TOPICS] = "bus.topics",
+    [STORE_DB_EVENTS] = "bus.events",
+    [STORE_DB_CONSUMERS] = "bus.consumers",
+    [STORE_DB_PENDING] = "bus.pending",
+    [STORE_DB_IDEMPOTENCY] = "bus.idempotency",
+    [STORE_DB_KEYS] = "bus.keys",
+    [STORE_DB_DOCS] = "docs",
+    [STORE_DB_DOC_INDEX] = "docs.index",
+    [STORE_DB_PD_KEYS] = "pd.keys",
 };
 
 typedef struct write_op {

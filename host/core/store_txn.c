@@ -143,7 +143,8 @@ static int scan_first(MDB_cursor *c, MDB_val *k, MDB_val *v, const void *prefix,
         if (alen && plen && memcmp(after, prefix, alen < plen ? alen : plen) < 0)
             alen = 0; /* a page mark before the range: from its start */
         *k = alen ? (MDB_val){alen, (void *)after} : (MDB_val){plen, (void *)prefix};
-        rc = plen || alen ? mdb_cursor_get(c, k, v, MDB_SET_RANGE) : mdb_cursor_get(c, k, v, MDB_FIRST);
+        rc = plen || alen ? mdb_cursor_get(c, k, v, MDB_SET_RANGE)
+                          : mdb_cursor_get(c, k, v, MDB_FIRST);
         if (rc == 0 && alen && k->mv_size == alen && !memcmp(k->mv_data, after, alen))
             rc = mdb_cursor_get(c, k, v, MDB_NEXT); /* strictly after */
         return rc;

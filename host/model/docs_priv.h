@@ -1,0 +1,51 @@
+/*
+ * docs_priv.h - what the model's files share. Not a public header.
+ */
+#ifndef AH_MODEL_DOCS_PRIV_H
+#define AH_MODEL_DOCS_PRIV_H
+
+#include "docs.h"
+#include "pd.h"
+
+/* A document's record: revision (8), format (1), checksum (8), JSON. */
+#define DOCS_REC_SKIP 17
+
+typedef struct deferred {
+    void (*fn)(void *ud, int status);
+    void *ud;
+    bool free_ud;
+} deferred;
+
+struct docs {
+    store *st;
+    uint8_t *keys; /* locked: [0, 32) seals contacts' keys, [32, 64) keys identity hashes */
+    const doc_collection *colls;
+    size_t ncolls;
+    json_t **schemas; /* parsed, one per collection */
+};
+
+struct doc_txn {
+    docs *d;
+    store_txn *st;
+    bool write;
+    int64_t now;
+    doc_error *err;
+    deferred *dv;
+    size_t dn, dcap;
+};
+
+/* The collection, or NULL after failing t with AH_EINVAL. */
+const doc_collection *docs_coll(doc_txn *t, const char *name);
+const doc_index_def *docs_index(const doc_collection *c, const char *name);
+const json_t *docs_schema(const docs *d, const doc_collection *c);
+
+/* Load a document by its key and open its sealed fields. */
+int docs_load(doc_txn *t, const doc_collection *c, const char *id, json_t **out, uint64_t *rev);
+
+/* The key used to hash identities (32 bytes). */
+const uint8_t *docs_identity_key(const docs *d);
+
+/* The product's collections (collections.c). */
+const doc_collection *collections_all(size_t *n);
+
+#endif

@@ -1,0 +1,91 @@
+#include "pd.h"
+
+#include "../../sdk/ipc/b64.h"
+
+#include <agenthost/plugin.h>
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+/* Seal or open n bytes with key, the contact's id as associated data. */
+static int seal(const uint8_t *key, const char *cid, const uint8_t *in, size_t n, uint8_t *out)
+{
+    randombytes_buf(out, NONCE);
+    return crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE, NULL, in, n,
+                                                      (const uint8_t *)cid, strlen(cid), NULL,
+                                                      out, key);
+}
+
+static int open_box(const uint8_t *key, const char *cid, const uint8_t *in, size_t n, uint8_t *out)
+{
+    if (n < NONCE + TAG) return -1;
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, in + NONCE, n - NONCE,
+                                                      (const uint8_t *)cid, strlen(cid), in, key);
+}
+
+int pd_key(store_txn *t, const uint8_t *kek, const char *cid, bool create, uint8_t *key)
+{
+    store_val v;
+    int rc = store_get(t, STORE_DB_PD_KEYS, cid, strlen(cid), &v);
+    if (rc == 0) {
+        if (v.len != NONCE + PD_KEY_BYTES + TAG) return AH_EIO;
+        return open_box(kek, cid, v.data, v.len, key) == 0 ? 0 : AH_EIO;
+    }
+    if (rc != AH_ENOTFOUND || !create) return rc;
+    uint8_t sealed[NONCE + PD_KEY_BYTES + TAG];
+    randombytes_buf(key, PD_KEY_BYTES);
+    seal(kek, cid, key, PD_KEY_BYTES, sealed);
+    return store_put(t, STORE_DB_PD_KEYS, cid, strlen(cid), sealed, sizeof(sealed));
+}
+
+int pd_erase(store_txn *t, const char *cid)
+{
+    return store_del(t, STORE_DB_PD_KEYS, cid, strlen(cid));
+}
+
+bool pd_is_sealed(const json_t *v)
+{
+    return json_is_object(v) && json_object_size(v) == 1 &&
+           json_is_string(json_object_get(v, "$sealed"));
+}
+
+json_t *pd_seal(const uint8_t *key, const char *cid, const json_t *v)
+{
+    char *plain = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!plain) return NULL;
+    size_t n = strlen(plain);
+    uint8_t *box = malloc(NONCE + n + TAG);
+    char *b64 = NULL;
+    if (box) {
+        seal(key, cid, (const uint8_t *)plain, n, box);
+        b64 = ah_b64_encode(box, NONCE + n + TAG);
+    }
+    sodium_memzero(plain, n);
+    free(plain);
+    free(box);
+    json_t *out = b64 ? json_pack("{s:s}", "$sealed", b64) : NULL;
+    free(b64);
+    return out;
+}
+
+json_t *pd_open(const uint8_t *key, const char *cid, const json_t *sealed)
+{
+    size_t n = 0;
+    if (!pd_is_sealed(sealed)) return NULL;
+    uint8_t *box = ah_b64_decode(json_string_value(json_object_get(sealed, "$sealed")), &n);
+    if (!box) return NULL;
+    json_t *out = NULL;
+    if (n >= NONCE + TAG) {
+        uint8_t *plain = malloc(n - NONCE - TAG + 1);
+        if (plain && open_box(key, cid, box, n, plain) == 0)
+            out = json_loadb((const char *)plain, n - NONCE - TAG, JSON_DECODE_ANY, NULL);
+        if (plain) sodium_memzero(plain, n - NONCE - TAG);
+        free(plain);
+    }
+    free(box);
+    return out;
+}
