@@ -34,8 +34,9 @@ static void diff_field(json_t *out, const char *k, const json_t *from, const jso
         json_object_set_new(out, k, json_pack("{s:b}", "changed", 1));
         return;
     }
-    json_object_set_new(out, k, json_pack("{s:O,s:O}", "from", from ? from : json_null(), "to",
-                                          to ? to : json_null()));
+    json_object_set_new(
+        out, k,
+        json_pack("{s:O,s:O}", "from", from ? from : json_null(), "to", to ? to : json_null()));
 }
 
 json_t *audit_diff(const json_t *before, const json_t *after, const char *const *sealed)
@@ -43,8 +44,8 @@ json_t *audit_diff(const json_t *before, const json_t *after, const char *const 
     json_t *out = json_object();
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)after, k, v) diff_field(out, k, json_object_get(before, k), v,
-                                                          sealed);
+    json_object_foreach((json_t *)after, k, v)
+        diff_field(out, k, json_object_get(before, k), v, sealed);
     json_object_foreach((json_t *)before, k, v) if (!json_object_get(after, k))
         diff_field(out, k, v, NULL, sealed);
     return out;
@@ -56,10 +57,10 @@ static void log_entry(void *ud, int status)
     json_t *e = ud;
     if (status == 0) {
         log_ctx c = {.request_id = json_string_value(json_object_get(e, "request_id"))};
-        json_t *f = json_pack("{s:s,s:O,s:O,s:O,s:O}", "event", "change", "entry",
-                              json_object_get(e, "id"), "actor", json_object_get(e, "actor"),
-                              "target", json_object_get(e, "target"), "diff",
-                              json_object_get(e, "diff"));
+        json_t *f =
+            json_pack("{s:s,s:O,s:O,s:O,s:O}", "event", "change", "entry", json_object_get(e, "id"),
+                      "actor", json_object_get(e, "actor"), "target", json_object_get(e, "target"),
+                      "diff", json_object_get(e, "diff"));
         log_write("audit", LOG_INFO, "model", &c, f, "%s %s %s",
                   json_string_value(json_object_get(json_object_get(e, "actor"), "name")) ?: "-",
                   json_string_value(json_object_get(e, "action")),

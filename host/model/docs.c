@@ -206,11 +206,12 @@ static int crypt_fields(doc_txn *t, const doc_collection *c, json_t *doc, bool s
     if (!cid) return doc_fail(t, AH_EINVAL, c->contact_field, "personal data needs a contact");
     uint8_t key[PD_KEY_BYTES];
     int rc = pd_key(t->st, t->d->keys, cid, seal && t->write, key);
-    if (rc && rc != AH_ENOTFOUND) return doc_fail(t, rc, NULL, "the key of %s: %s", cid, ah_strerror(rc));
+    if (rc && rc != AH_ENOTFOUND)
+        return doc_fail(t, rc, NULL, "the key of %s: %s", cid, ah_strerror(rc));
     for (size_t i = 0; c->sealed[i]; i++) {
         json_t *v = json_object_get(doc, c->sealed[i]);
         if (!v || json_is_null(v) || pd_is_sealed(v) == seal) continue;
-        json_t *nv = rc ? json_null() /* erased: gone for good */
+        json_t *nv = rc     ? json_null() /* erased: gone for good */
                      : seal ? pd_seal(key, cid, v)
                             : pd_open(key, cid, v);
         if (!nv) {
@@ -239,8 +240,9 @@ int docs_load(doc_txn *t, const doc_collection *c, const char *id, json_t **out,
     if (v.len < REC_HDR || p[0] != REC_FORMAT ||
         crypto_generichash(h, REC_HASH, p + REC_HDR, v.len - REC_HDR, NULL, 0) != 0 ||
         memcmp(h, p + 1, REC_HASH) != 0) {
-        log_error("model", "document %s/%s fails its checksum: the store is damaged; run "
-                           "`agenthost check` and restore from a backup",
+        log_error("model",
+                  "document %s/%s fails its checksum: the store is damaged; run "
+                  "`agenthost check` and restore from a backup",
                   c->name, id);
         return doc_fail(t, AH_EIO, NULL, "document %s/%s is damaged", c->name, id);
     }
@@ -343,8 +345,8 @@ static bool has_key(const json_t *keys, const json_t *k)
 }
 
 /* Bring ix from old's entries to new's (either may be NULL). */
-static int reindex(doc_txn *t, const doc_collection *c, const doc_index_def *ix,
-                   const json_t *old, const json_t *new_doc)
+static int reindex(doc_txn *t, const doc_collection *c, const doc_index_def *ix, const json_t *old,
+                   const json_t *new_doc)
 {
     json_t *ok = entry_keys(t, c, ix, old), *nk = entry_keys(t, c, ix, new_doc);
     int rc = ok && nk ? 0 : (t->err && t->err->code ? t->err->code : AH_ENOMEM);

@@ -65,10 +65,10 @@ typedef struct doc_index_def {
 typedef int (*doc_migrate_fn)(json_t *doc);
 
 struct doc_collection {
-    const char *name;        /* "agents": in keys, URLs and errors */
-    const char *id_prefix;   /* "agt" */
-    const char *schema_json; /* its JSON Schema (the entity's fields) */
-    uint32_t version;        /* the current schema_version */
+    const char *name;                 /* "agents": in keys, URLs and errors */
+    const char *id_prefix;            /* "agt" */
+    const char *schema_json;          /* its JSON Schema (the entity's fields) */
+    uint32_t version;                 /* the current schema_version */
     const doc_migrate_fn *migrations; /* [v - 1] takes version v to v + 1 */
     size_t max_bytes;                 /* a larger document is AH_ETOOBIG */
     const doc_index_def *indexes;
@@ -82,8 +82,8 @@ struct doc_collection {
 
 /* What went wrong with a write, for an answer that names the field. */
 typedef struct doc_error {
-    int code;            /* AH_E* */
-    char field[128];     /* "languages[2]", "name" (a unique index's field), or "" */
+    int code;        /* AH_E* */
+    char field[128]; /* "languages[2]", "name" (a unique index's field), or "" */
     char message[384];
     char collection[32]; /* the document's */
     char id[64];

@@ -77,10 +77,10 @@ json_t *ikey_tuples(const docs *d, const doc_index_def *ix, const json_t *doc)
 static uint32_t fold_cp(uint32_t c)
 {
     if (c >= 'A' && c <= 'Z') return c + 32;
-    if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;      /* Latin-1 */
-    if (c >= 0x410 && c <= 0x42F) return c + 32;                 /* А-Я */
-    if (c >= 0x400 && c <= 0x40F) return c + 80;                 /* Ѐ-Џ, Ё */
-    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32;   /* Greek */
+    if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;    /* Latin-1 */
+    if (c >= 0x410 && c <= 0x42F) return c + 32;               /* А-Я */
+    if (c >= 0x400 && c <= 0x40F) return c + 80;               /* Ѐ-Џ, Ё */
+    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32; /* Greek */
     return c;
 }
 

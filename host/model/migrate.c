@@ -124,7 +124,8 @@ int docs_migrate(docs *d, size_t *migrated, char *err, size_t errlen)
             b.from_len = b.after_len;
         }
         if (rc) {
-            snprintf(err, errlen, "migrating %s: %s", b.c->name, e.message[0] ? e.message : "failed");
+            snprintf(err, errlen, "migrating %s: %s", b.c->name,
+                     e.message[0] ? e.message : "failed");
             return rc;
         }
     }

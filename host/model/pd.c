@@ -15,9 +15,8 @@
 static int seal(const uint8_t *key, const char *cid, const uint8_t *in, size_t n, uint8_t *out)
 {
     randombytes_buf(out, NONCE);
-    return crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE, NULL, in, n,
-                                                      (const uint8_t *)cid, strlen(cid), NULL,
-                                                      out, key);
+    return crypto_aead_xchacha20poly1305_ietf_encrypt(
+        out + NONCE, NULL, in, n, (const uint8_t *)cid, strlen(cid), NULL, out, key);
 }
 
 static int open_box(const uint8_t *key, const char *cid, const uint8_t *in, size_t n, uint8_t *out)

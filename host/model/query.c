@@ -32,8 +32,8 @@ typedef struct plan {
     const doc_index_def *ix; /* NULL: the collection in id order */
     size_t neq;              /* leading fields fixed by equality filters */
     bool eq_used[QUERY_MAX_EQ];
-    bool ordered;            /* the index gives the sort order */
-    bool ranged;             /* the range bounds the scan */
+    bool ordered; /* the index gives the sort order */
+    bool ranged;  /* the range bounds the scan */
 } plan;
 
 static int score(const doc_query *q, const doc_index_def *ix, plan *p)
@@ -78,8 +78,7 @@ static const json_t *field_of(const json_t *doc, const char *path)
     char buf[128];
     snprintf(buf, sizeof(buf), "%s", path);
     const json_t *v = doc;
-    for (char *save, *tok = strtok_r(buf, ".", &save); tok && v;
-         tok = strtok_r(NULL, ".", &save))
+    for (char *save, *tok = strtok_r(buf, ".", &save); tok && v; tok = strtok_r(NULL, ".", &save))
         v = json_object_get(v, tok);
     return v;
 }

@@ -27,22 +27,22 @@ typedef struct doc_query {
         const json_t *value;
     } eq[QUERY_MAX_EQ];
     size_t neq;
-    const char *range_field;   /* from <= field < to; either bound may be NULL */
+    const char *range_field; /* from <= field < to; either bound may be NULL */
     const json_t *from, *to;
-    const char *text_field;    /* holds `text` (case-insensitive substring) */
+    const char *text_field; /* holds `text` (case-insensitive substring) */
     const char *text;
-    const char *sort;          /* a field; NULL: creation order */
+    const char *sort; /* a field; NULL: creation order */
     bool desc;
-    size_t limit;              /* 1..QUERY_MAX_LIMIT; 0: 50 */
-    const char *cursor;        /* from a previous page, or NULL */
+    size_t limit;       /* 1..QUERY_MAX_LIMIT; 0: 50 */
+    const char *cursor; /* from a previous page, or NULL */
 } doc_query;
 
 typedef struct doc_page {
-    json_t *items;    /* documents, each with "revision" (a new array) */
-    char *next;       /* cursor of the next page, or NULL at the end (malloc'd) */
-    long long total;  /* matching documents, or -1 when not cheap to know */
+    json_t *items;     /* documents, each with "revision" (a new array) */
+    char *next;        /* cursor of the next page, or NULL at the end (malloc'd) */
+    long long total;   /* matching documents, or -1 when not cheap to know */
     const char *index; /* the index that served it ("id": the collection itself) */
-    size_t examined;  /* documents read */
+    size_t examined;   /* documents read */
 } doc_page;
 
 /* Run q in t (a read). 0 with *page filled (free with doc_page_free), or

@@ -94,9 +94,9 @@ static json_t *agent(const char *name, const char *status, const char *updated)
 {
     char id[ID_MAX];
     id_new("agt", 1700000000000, id, sizeof(id));
-    return json_pack("{s:s,s:s,s:s,s:s,s:[s,s],s:s,s:s}", "id", id, "name", name, "status",
-                     status, "default_language", "ru", "languages", "ru", "en", "updated_at",
-                     updated, "created_at", updated);
+    return json_pack("{s:s,s:s,s:s,s:s,s:[s,s],s:s,s:s}", "id", id, "name", name, "status", status,
+                     "default_language", "ru", "languages", "ru", "en", "updated_at", updated,
+                     "created_at", updated);
 }
 
 /* ---- revisions, schema, rules ------------------------------------------------ */
@@ -198,7 +198,8 @@ static void fill_agents(int n)
         snprintf(name, sizeof(name), "bulk-%03d", i);
         snprintf(t, sizeof(t), "2026-02-01T00:00:%02d.%03dZ", i / 1000, i % 1000);
         json_t *a = agent(name, i % 3 == 0 ? "paused" : "active", t);
-        json_object_set_new(a, "tags", i % 2 ? json_pack("[s,s]", "vip", "ru") : json_pack("[s]", "ru"));
+        json_object_set_new(a, "tags",
+                            i % 2 ? json_pack("[s,s]", "vip", "ru") : json_pack("[s]", "ru"));
         assert_int_equal(put(COLL_AGENTS, a, 0, NULL, NULL), 0);
         json_decref(a);
     }
@@ -248,7 +249,10 @@ static void test_filters_outside_the_index_are_checked_within_a_budget(void **s)
 {
     (void)s;
     json_t *vip = json_string("vip");
-    list_arg a = {.q = {.coll = COLL_AGENTS, .sort = "name", .limit = 10, .text_field = "name",
+    list_arg a = {.q = {.coll = COLL_AGENTS,
+                        .sort = "name",
+                        .limit = 10,
+                        .text_field = "name",
                         .text = "BULK-01"}};
     a.q.eq[0].field = "tags";
     a.q.eq[0].value = vip;
@@ -331,8 +335,8 @@ static void test_personal_data_is_sealed_at_rest_and_gone_with_its_key(void **s)
     assert_int_equal(docs_read(D, do_find, found, NULL), 0);
     assert_string_equal(found, id);
     json_t *back = get(COLL_CONTACTS, id, NULL);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(back, "profile"), "name")),
-                        CANARY);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(back, "profile"), "name")), CANARY);
     json_decref(back);
     /* Erased: the key is gone, and with it what every copy says. */
     erase_arg ea = {id};
@@ -400,8 +404,11 @@ static const doc_migrate_fn note_migrations[] = {count_words};
 static void test_documents_of_an_older_version_are_migrated_once(void **s)
 {
     (void)s;
-    doc_collection v1 = {.name = "notes", .id_prefix = "not", .schema_json = note_schema,
-                         .version = 1, .max_bytes = 4096};
+    doc_collection v1 = {.name = "notes",
+                         .id_prefix = "not",
+                         .schema_json = note_schema,
+                         .version = 1,
+                         .max_bytes = 4096};
     doc_collection v2 = v1;
     v2.version = 2;
     v2.migrations = note_migrations;
