@@ -199,7 +199,24 @@ static int open_modules(app *a, char *err, size_t errlen)
                 token);
         log_info("host", "created the first admin API token (shown once on the terminal)");
     }
-    if (api_start(&a->http, a, err, errlen) < 0) return -1;
+    http_opts ho = {
+        .listen = c->listen,
+        .max_connections = (unsigned)config_int(c, "http", "max_connections"),
+        .per_ip_connections = (unsigned)config_int(c, "http", "per_ip_connections"),
+        .max_body = (size_t)config_int(c, "http", "max_body_kb") << 10,
+        .max_header = (size_t)config_int(c, "http", "max_header_kb") << 10,
+        .idle_timeout_s = (unsigned)config_int(c, "http", "idle_timeout_s"),
+        .tls_cert = config_str(c, "http", "tls_cert"),
+        .tls_key = config_str(c, "http", "tls_key"),
+    };
+    api_deps deps = {.st = a->st,
+                     .sec = a->sec,
+                     .reg = a->reg,
+                     .sup = a->sup,
+                     .bus = a->bus,
+                     .egress = a->egress,
+                     .logs_dir = c->logs_dir};
+    if (api_start(&a->http, a->loop, &ho, &deps, err, errlen) < 0) return -1;
     broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
     metrics_add_collector(metrics_process_collector, NULL);
     return 0;

@@ -1,6 +1,7 @@
 #include "api_priv.h"
 
-#include "../core/config.h"
+#include <agenthost/plugin.h>
+
 #include "../core/log.h"
 #include "../core/metrics.h"
 #include "../core/util.h"
@@ -13,44 +14,101 @@
 #define AUTH_FAIL_LIMIT 20
 #define AUTH_FAIL_WINDOW_MS 60000u
 
-static const route routes[] = {
-    {"GET", "/health", h_health, ROUTE_PUBLIC, "Liveness: the process answers"},
-    {"GET", "/ready", h_ready, ROUTE_PUBLIC, "Readiness: store, bus and instances"},
-    {"GET", "/metrics", h_metrics, ROUTE_PUBLIC, "Prometheus metrics"},
-    {"GET", "/api/v1/openapi.json", h_openapi, ROUTE_VIEWER, "This API's OpenAPI 3.1 document"},
-    {"GET", "/api/v1/plugins", h_plugins, ROUTE_VIEWER, "Installed plugins with manifests"},
-    {"GET", "/api/v1/plugins/{name}", h_plugin, ROUTE_VIEWER, "One installed plugin"},
-    {"GET", "/api/v1/instances", h_instances, ROUTE_VIEWER, "Plugin instances and their state"},
-    {"GET", "/api/v1/instances/{id}", h_instance, ROUTE_VIEWER, "One instance"},
-    {"POST", "/api/v1/instances/{id}/restart", h_instance_restart, ROUTE_ADMIN,
-     "Restart an instance"},
-    {"POST", "/api/v1/instances/{id}/enable", h_instance_enable, ROUTE_ADMIN,
-     "Enable (and start) an instance"},
-    {"POST", "/api/v1/instances/{id}/disable", h_instance_disable, ROUTE_ADMIN,
-     "Disable (and stop) an instance"},
-    {"GET", "/api/v1/instances/{id}/log", h_instance_log, ROUTE_ADMIN,
-     "The tail of the instance's log"},
-    {"POST", "/api/v1/instances/{id}/actions/{action}", h_instance_call, ROUTE_EDITOR,
-     "Call one of the instance's actions"},
-    {"GET", "/api/v1/topics", h_topics, ROUTE_VIEWER, "Topics with stats"},
-    {"GET", "/api/v1/topics/{topic}", h_topic, ROUTE_VIEWER, "One topic's stats"},
-    {"GET", "/api/v1/topics/{topic}/events", h_topic_events, ROUTE_VIEWER,
-     "Read a topic's events (paged; by key or time)"},
-    {"POST", "/api/v1/topics/{topic}/events", h_topic_publish, ROUTE_EDITOR,
-     "Publish one event or a batch; answered once durable"},
-    {"GET", "/api/v1/consumers", h_consumers, ROUTE_VIEWER, "Durable consumers with lag"},
-    {"GET", "/api/v1/topics/{topic}/dlq", h_dlq, ROUTE_VIEWER, "A topic's dead letters"},
-    {"POST", "/api/v1/topics/{topic}/dlq/{id}/requeue", h_dlq_requeue, ROUTE_EDITOR,
-     "Publish a dead letter again and drop it"},
-    {"DELETE", "/api/v1/topics/{topic}/dlq/{id}", h_dlq_drop, ROUTE_EDITOR, "Drop a dead letter"},
-    {"POST", "/hooks/{instance}/{path...}", h_hook, ROUTE_PUBLIC,
-     "Webhook ingress: an event for the instance, answered once committed"},
+/* The route families, in the order their routes are matched. */
+static const api_family_fn families[] = {
+    api_system_routes,
+    api_instances_routes,
+    api_bus_routes,
+    api_hooks_routes,
 };
 
-const route *api_routes(size_t *n)
+/* ---- the table of routes ------------------------------------------------------- */
+
+typedef struct owned {
+    void *ctx;
+    void (*fn)(void *ctx);
+} owned;
+
+struct api_table {
+    route *routes;
+    void **ctx;
+    size_t n, cap;
+    owned *own;
+    size_t nown;
+};
+
+struct api {
+    store *st; /* tokens */
+    http_server *srv;
+    api_table table;
+};
+
+int api_table_add(api_table *t, const route *routes, size_t n, void *ctx)
 {
-    *n = sizeof(routes) / sizeof(routes[0]);
-    return routes;
+    if (t->n + n > t->cap) {
+        size_t cap = t->cap ? t->cap : 32;
+        while (cap < t->n + n)
+            cap *= 2;
+        route *nr = realloc(t->routes, cap * sizeof(*nr));
+        if (!nr) return AH_ENOMEM;
+        t->routes = nr;
+        void **nc = realloc(t->ctx, cap * sizeof(*nc));
+        if (!nc) return AH_ENOMEM;
+        t->ctx = nc;
+        t->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->routes[t->n] = routes[i];
+        t->ctx[t->n++] = ctx;
+    }
+    return 0;
+}
+
+int api_table_own(api_table *t, void *ctx, void (*fn)(void *ctx))
+{
+    owned *no = realloc(t->own, (t->nown + 1) * sizeof(*no));
+    if (!no) {
+        fn(ctx);
+        return AH_ENOMEM;
+    }
+    t->own = no;
+    t->own[t->nown++] = (owned){ctx, fn};
+    return 0;
+}
+
+static void table_free(api_table *t)
+{
+    for (size_t i = t->nown; i-- > 0;)
+        t->own[i].fn(t->own[i].ctx);
+    free(t->own);
+    free(t->routes);
+    free(t->ctx);
+    memset(t, 0, sizeof(*t));
+}
+
+static int table_build(api_table *t, const api_deps *deps)
+{
+    memset(t, 0, sizeof(*t));
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        int rc = families[i](t, deps);
+        if (rc) {
+            table_free(t);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+route *api_routes(size_t *n)
+{
+    api_table t;
+    *n = 0;
+    if (table_build(&t, NULL) != 0) return NULL;
+    route *r = t.routes;
+    *n = t.n;
+    t.routes = NULL;
+    table_free(&t);
+    return r;
 }
 
 /* ---- failed-authentication throttle (per client address) ---------------- */
@@ -145,16 +203,11 @@ void api_respond_invalid(http_req *req, const char *code, const char *verr)
     http_respond_error(req, 422, code, verr, field[0] && strcmp(field, "(root)") ? field : NULL);
 }
 
-instance *api_instance(api *x, http_req *req, const route_params *p)
+void api_respond_not_found(http_req *req, const char *what, const char *id)
 {
-    const char *id = route_param(p, "id");
-    instance *inst = id ? supervisor_find(x->app->sup, id) : NULL;
-    if (!inst) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "no instance \"%.64s\"", id ? id : "");
-        http_respond_error(req, 404, "not_found", msg, NULL);
-    }
-    return inst;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "no %s \"%.64s\"", what, id ? id : "");
+    http_respond_error(req, 404, "not_found", msg, NULL);
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */
@@ -181,7 +234,7 @@ static bool authenticate(api *x, http_req *req, const route *rt)
         return false;
     }
     principal *who = calloc(1, sizeof(*who));
-    if (!who || tokens_verify(x->app->st, auth + 7, who) != 0) {
+    if (!who || tokens_verify(x->st, auth + 7, who) != 0) {
         free(who);
         note_failure(x, req, "unknown or revoked token");
         http_respond_error(req, 401, "unauthorized", "unknown or revoked token", NULL);
@@ -204,9 +257,8 @@ static void on_request(void *ud, http_req *req)
     const route *rt;
     route_params params;
     char allow[64];
-    router_result rr =
-        router_match(routes, sizeof(routes) / sizeof(routes[0]), http_req_method(req),
-                     http_req_path(req), &rt, &params, allow, sizeof(allow));
+    router_result rr = router_match(x->table.routes, x->table.n, http_req_method(req),
+                                    http_req_path(req), &rt, &params, allow, sizeof(allow));
     if (rr == ROUTER_BAD_PATH) {
         http_req_set_route(req, "(invalid)");
         http_respond_error(req, 400, "invalid_path", "the path is not valid", NULL);
@@ -228,7 +280,7 @@ static void on_request(void *ud, http_req *req)
     }
     http_req_set_route(req, rt->pattern);
     if (!authenticate(x, req, rt)) return;
-    rt->fn(x, req, &params);
+    rt->fn(x->table.ctx[rt - x->table.routes], req, &params);
 }
 
 /* Who changed what: one audit line per state-changing request. */
@@ -274,34 +326,30 @@ static void on_done(void *ud, http_req *req)
     audit(req, rname, status);
 }
 
-int api_start(api **out, app *a, char *err, size_t errlen)
+int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_deps *deps, char *err,
+              size_t errlen)
 {
     api *x = calloc(1, sizeof(*x));
     if (!x) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    x->app = a;
+    x->st = deps->st;
     metrics_describe("agenthost_http_requests_total", METRIC_COUNTER,
                      "HTTP requests by method, route and status");
     metrics_describe("agenthost_http_request_duration_seconds", METRIC_HISTOGRAM,
                      "HTTP request latency by method and route");
-    const config *c = a->cfg;
-    http_opts ho = {
-        .listen = c->listen,
-        .max_connections = (unsigned)config_int(c, "http", "max_connections"),
-        .per_ip_connections = (unsigned)config_int(c, "http", "per_ip_connections"),
-        .max_body = (size_t)config_int(c, "http", "max_body_kb") << 10,
-        .max_header = (size_t)config_int(c, "http", "max_header_kb") << 10,
-        .idle_timeout_s = (unsigned)config_int(c, "http", "idle_timeout_s"),
-        .tls_cert = config_str(c, "http", "tls_cert"),
-        .tls_key = config_str(c, "http", "tls_key"),
-    };
-    if (http_server_start(&x->srv, a->loop, &ho, on_request, on_done, x, err, errlen) < 0) {
+    int rc = table_build(&x->table, deps);
+    if (rc) {
+        snprintf(err, errlen, "cannot build the routes: %s", ah_strerror(rc));
         free(x);
         return -1;
     }
-    api_metrics_start(a);
+    if (http_server_start(&x->srv, loop, ho, on_request, on_done, x, err, errlen) < 0) {
+        table_free(&x->table);
+        free(x);
+        return -1;
+    }
     *out = x;
     return 0;
 }
@@ -309,8 +357,8 @@ int api_start(api **out, app *a, char *err, size_t errlen)
 void api_stop(api *x)
 {
     if (!x) return;
-    api_metrics_stop(x->app);
     http_server_stop(x->srv);
+    table_free(&x->table);
     free(x);
 }
 

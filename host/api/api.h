@@ -1,7 +1,11 @@
 /*
- * api.h - the HTTP API of the host: the route table, authentication
+ * api.h - the HTTP API of the host: route families, authentication
  * (bearer API tokens; roles decide what a route allows), errors in one
  * shape, one line per request in logs/api.log, and request metrics.
+ *
+ * Each route family (a file of host/api/) registers its own routes with
+ * the modules it uses, taken from api_deps; a new family is one file and
+ * one line in api.c's list of families.
  */
 #ifndef AH_API_H
 #define AH_API_H
@@ -11,14 +15,36 @@
 
 #include <stddef.h>
 
-typedef struct app app;
 typedef struct api api;
+typedef struct store store;
+typedef struct secrets secrets;
+typedef struct registry registry;
+typedef struct supervisor supervisor;
+typedef struct bus bus;
+typedef struct broker broker;
+typedef struct docs docs;
 
-int api_start(api **out, app *a, char *err, size_t errlen);
+/* The modules of a running host, for the families to take what they use.
+ * All borrowed; they outlive the API. */
+typedef struct api_deps {
+    store *st;
+    secrets *sec;
+    registry *reg;
+    supervisor *sup;
+    bus *bus;
+    broker *egress;
+    docs *docs;
+    const char *logs_dir;
+} api_deps;
+
+/* Serve the API on ho->listen. 0, or -1 with err. */
+int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_deps *deps, char *err,
+              size_t errlen);
 void api_stop(api *x);
 int api_port(const api *x);
 
-/* The route table (for `agenthost routes --json` and the OpenAPI check). */
-const route *api_routes(size_t *n);
+/* Every route (for `agenthost routes --json` and the OpenAPI check): a
+ * malloc'd array of *n routes (free it), or NULL when out of memory. */
+route *api_routes(size_t *n);
 
 #endif

@@ -1,4 +1,5 @@
 /* /api/v1/topics..., /api/v1/consumers: the bus over HTTP. */
+#include "../bus/bus.h"
 #include "../core/topic.h"
 #include "../core/util.h"
 #include "api_priv.h"
@@ -13,6 +14,11 @@
 
 #define PAGE_MAX 1000
 #define BATCH_MAX 1000
+
+/* What this family uses. */
+typedef struct bus_ctx {
+    bus *bus;
+} bus_ctx;
 
 static bool parse_u64(const char *s, uint64_t *out)
 {
@@ -34,21 +40,21 @@ static bool topic_param(http_req *req, const route_params *p, const char **topic
     return true;
 }
 
-void h_topics(void *ctx, http_req *req, const route_params *p)
+static void h_topics(void *ctx, http_req *req, const route_params *p)
 {
     (void)p;
-    api *x = ctx;
-    http_respond_json(req, 200,
-                      json_pack("{s:o,s:s}", "topics", bus_topics(x->app->bus), "backend",
-                                bus_backend_name(x->app->bus)));
+    bus_ctx *x = ctx;
+    http_respond_json(
+        req, 200,
+        json_pack("{s:o,s:s}", "topics", bus_topics(x->bus), "backend", bus_backend_name(x->bus)));
 }
 
-void h_topic(void *ctx, http_req *req, const route_params *p)
+static void h_topic(void *ctx, http_req *req, const route_params *p)
 {
-    api *x = ctx;
+    bus_ctx *x = ctx;
     const char *topic;
     if (!topic_param(req, p, &topic)) return;
-    json_t *t = bus_topic(x->app->bus, topic);
+    json_t *t = bus_topic(x->bus, topic);
     if (!t) {
         http_respond_error(req, 404, "not_found", "no such topic", NULL);
         return;
@@ -56,7 +62,7 @@ void h_topic(void *ctx, http_req *req, const route_params *p)
     http_respond_json(req, 200, t);
 }
 
-static void read_events(api *x, http_req *req, const char *topic)
+static void read_events(bus_ctx *x, http_req *req, const char *topic)
 {
     uint64_t from = 0, limit = 100;
     const char *q = http_req_query(req, "from");
@@ -79,14 +85,13 @@ static void read_events(api *x, http_req *req, const char *topic)
             return;
         }
         uint64_t off;
-        if (bus_offset_at(x->app->bus, topic, ms, &off) == 0 && off > from) from = off;
+        if (bus_offset_at(x->bus, topic, ms, &off) == 0 && off > from) from = off;
     }
     const char *key = http_req_query(req, "key");
     json_t *events;
     uint64_t next;
     char err[256];
-    int rc =
-        bus_read(x->app->bus, topic, from, (size_t)limit, key, &events, &next, err, sizeof(err));
+    int rc = bus_read(x->bus, topic, from, (size_t)limit, key, &events, &next, err, sizeof(err));
     if (rc) {
         http_respond_error(req, rc == AH_ENOTFOUND ? 404 : 503,
                            rc == AH_ENOTFOUND ? "not_found" : "unavailable", err, NULL);
@@ -95,7 +100,7 @@ static void read_events(api *x, http_req *req, const char *topic)
     http_respond_json(req, 200, json_pack("{s:o,s:I}", "events", events, "next", (json_int_t)next));
 }
 
-void h_topic_events(void *ctx, http_req *req, const route_params *p)
+static void h_topic_events(void *ctx, http_req *req, const route_params *p)
 {
     const char *topic;
     if (topic_param(req, p, &topic)) read_events(ctx, req, topic);
@@ -141,9 +146,9 @@ static bool to_msg(http_req *req, const json_t *e, size_t i, bool array, const c
     return false;
 }
 
-void h_topic_publish(void *ctx, http_req *req, const route_params *p)
+static void h_topic_publish(void *ctx, http_req *req, const route_params *p)
 {
-    api *x = ctx;
+    bus_ctx *x = ctx;
     const char *topic;
     if (!topic_param(req, p, &topic)) return;
     if (topic[0] == '$') {
@@ -169,7 +174,7 @@ void h_topic_publish(void *ctx, http_req *req, const route_params *p)
     if (ok && c) {
         c->req = req;
         char err[300];
-        int rc = bus_publish(x->app->bus, msgs, n, false, published, c, err, sizeof(err));
+        int rc = bus_publish(x->bus, msgs, n, false, published, c, err, sizeof(err));
         if (rc) {
             free(c);
             http_respond_error(req,
@@ -185,21 +190,21 @@ void h_topic_publish(void *ctx, http_req *req, const route_params *p)
     json_decref(body);
 }
 
-void h_consumers(void *ctx, http_req *req, const route_params *p)
+static void h_consumers(void *ctx, http_req *req, const route_params *p)
 {
     (void)p;
-    api *x = ctx;
-    http_respond_json(req, 200, json_pack("{s:o}", "consumers", bus_consumers(x->app->bus)));
+    bus_ctx *x = ctx;
+    http_respond_json(req, 200, json_pack("{s:o}", "consumers", bus_consumers(x->bus)));
 }
 
-void h_dlq(void *ctx, http_req *req, const route_params *p)
+static void h_dlq(void *ctx, http_req *req, const route_params *p)
 {
     const char *topic;
     if (!topic_param(req, p, &topic)) return;
     char dlq[TOPIC_MAX + 8];
     snprintf(dlq, sizeof(dlq), "$dlq.%s", topic);
-    api *x = ctx;
-    if (!bus_topic(x->app->bus, dlq)) {
+    bus_ctx *x = ctx;
+    if (!bus_topic(x->bus, dlq)) {
         http_respond_json(req, 200, json_pack("{s:[],s:i}", "events", "next", 1));
         return;
     }
@@ -220,13 +225,13 @@ static void dlq_done(void *ud, int status)
 
 static void dlq_op(void *ctx, http_req *req, const route_params *p, bool requeue)
 {
-    api *x = ctx;
+    bus_ctx *x = ctx;
     const char *topic;
     if (!topic_param(req, p, &topic)) return;
     char err[256];
     const char *id = route_param(p, "id");
-    int rc = requeue ? bus_dlq_requeue(x->app->bus, topic, id, dlq_done, req, err, sizeof(err))
-                     : bus_dlq_drop(x->app->bus, topic, id, dlq_done, req, err, sizeof(err));
+    int rc = requeue ? bus_dlq_requeue(x->bus, topic, id, dlq_done, req, err, sizeof(err))
+                     : bus_dlq_drop(x->bus, topic, id, dlq_done, req, err, sizeof(err));
     if (rc)
         http_respond_error(req,
                            rc == AH_ENOTFOUND ? 404
@@ -236,12 +241,38 @@ static void dlq_op(void *ctx, http_req *req, const route_params *p, bool requeue
                            rc == AH_EINVAL ? "id" : NULL);
 }
 
-void h_dlq_requeue(void *ctx, http_req *req, const route_params *p)
+static void h_dlq_requeue(void *ctx, http_req *req, const route_params *p)
 {
     dlq_op(ctx, req, p, true);
 }
 
-void h_dlq_drop(void *ctx, http_req *req, const route_params *p)
+static void h_dlq_drop(void *ctx, http_req *req, const route_params *p)
 {
     dlq_op(ctx, req, p, false);
+}
+
+static const route routes[] = {
+    {"GET", "/api/v1/topics", h_topics, ROUTE_VIEWER, "Topics with stats"},
+    {"GET", "/api/v1/topics/{topic}", h_topic, ROUTE_VIEWER, "One topic's stats"},
+    {"GET", "/api/v1/topics/{topic}/events", h_topic_events, ROUTE_VIEWER,
+     "Read a topic's events (paged; by key or time)"},
+    {"POST", "/api/v1/topics/{topic}/events", h_topic_publish, ROUTE_EDITOR,
+     "Publish one event or a batch; answered once durable"},
+    {"GET", "/api/v1/consumers", h_consumers, ROUTE_VIEWER, "Durable consumers with lag"},
+    {"GET", "/api/v1/topics/{topic}/dlq", h_dlq, ROUTE_VIEWER, "A topic's dead letters"},
+    {"POST", "/api/v1/topics/{topic}/dlq/{id}/requeue", h_dlq_requeue, ROUTE_EDITOR,
+     "Publish a dead letter again and drop it"},
+    {"DELETE", "/api/v1/topics/{topic}/dlq/{id}", h_dlq_drop, ROUTE_EDITOR, "Drop a dead letter"},
+};
+
+int api_bus_routes(api_table *t, const api_deps *deps)
+{
+    bus_ctx *c = NULL;
+    if (deps) {
+        if (!(c = calloc(1, sizeof(*c)))) return AH_ENOMEM;
+        c->bus = deps->bus;
+        int rc = api_table_own(t, c, free);
+        if (rc) return rc;
+    }
+    return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), c);
 }

@@ -5,7 +5,9 @@
  * time) before anything is stored; an unknown instance is 404. */
 #include "../../sdk/ipc/b64.h"
 #include "../core/log.h"
+#include "../bus/bus.h"
 #include "../core/secrets.h"
+#include "../plugin/supervisor.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>
@@ -14,6 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What this family uses. */
+typedef struct hooks_ctx {
+    supervisor *sup;
+    secrets *sec;
+    bus *bus;
+} hooks_ctx;
 
 static void hook_log(http_req *req, instance *inst, const char *event, const char *msg)
 {
@@ -26,7 +35,7 @@ static void hook_log(http_req *req, instance *inst, const char *event, const cha
 }
 
 /* The manifest's secret header, checked against the instance's secret. */
-static bool secret_ok(api *x, http_req *req, instance *inst, const json_t *wh)
+static bool secret_ok(hooks_ctx *x, http_req *req, instance *inst, const json_t *wh)
 {
     const char *header = json_string_value(json_object_get(wh, "secret_header"));
     const char *name = json_string_value(json_object_get(wh, "secret"));
@@ -34,7 +43,7 @@ static bool secret_ok(api *x, http_req *req, instance *inst, const json_t *wh)
     const char *given = http_req_header(req, header);
     char *want = NULL;
     size_t wlen = 0;
-    int rc = secrets_get(x->app->sec, instance_id(inst), name, &want, &wlen);
+    int rc = secrets_get(x->sec, instance_id(inst), name, &want, &wlen);
     bool ok = rc == 0 && given && strlen(given) == wlen && sodium_memcmp(given, want, wlen) == 0;
     secrets_free_value(want, wlen);
     if (rc == AH_ENOTFOUND) {
@@ -69,11 +78,11 @@ static void committed(void *ud, int status, const uint64_t *offsets, const bool 
     free(c);
 }
 
-void h_hook(void *ctx, http_req *req, const route_params *p)
+static void h_hook(void *ctx, http_req *req, const route_params *p)
 {
-    api *x = ctx;
+    hooks_ctx *x = ctx;
     const char *id = route_param(p, "instance");
-    instance *inst = id ? supervisor_find(x->app->sup, id) : NULL;
+    instance *inst = id ? supervisor_find(x->sup, id) : NULL;
     const json_t *wh = inst ? json_object_get(instance_manifest(inst)->json, "webhook") : NULL;
     if (!inst || !wh) {
         http_respond_error(req, 404, "not_found", "no instance takes webhooks at this address",
@@ -123,7 +132,7 @@ void h_hook(void *ctx, http_req *req, const route_params *p)
                  .key = http_req_header(req, "X-Event-Key")};
     hook_ctx *c = calloc(1, sizeof(*c));
     char err[300];
-    int rc = c ? bus_publish(x->app->bus, &m, 1, false, committed, c, err, sizeof(err)) : AH_ENOMEM;
+    int rc = c ? bus_publish(x->bus, &m, 1, false, committed, c, err, sizeof(err)) : AH_ENOMEM;
     if (rc) {
         free(c);
         http_respond_error(req,
@@ -136,4 +145,21 @@ void h_hook(void *ctx, http_req *req, const route_params *p)
         c->req = req;
     }
     json_decref(ev);
+}
+
+static const route routes[] = {
+    {"POST", "/hooks/{instance}/{path...}", h_hook, ROUTE_PUBLIC,
+     "Webhook ingress: an event for the instance, answered once committed"},
+};
+
+int api_hooks_routes(api_table *t, const api_deps *deps)
+{
+    hooks_ctx *c = NULL;
+    if (deps) {
+        if (!(c = calloc(1, sizeof(*c)))) return AH_ENOMEM;
+        *c = (hooks_ctx){.sup = deps->sup, .sec = deps->sec, .bus = deps->bus};
+        int rc = api_table_own(t, c, free);
+        if (rc) return rc;
+    }
+    return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), c);
 }

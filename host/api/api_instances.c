@@ -1,7 +1,10 @@
 /* /api/v1/plugins and /api/v1/instances */
-#include "../core/config.h"
 #include "../core/util.h"
+#include "../plugin/registry.h"
+#include "../plugin/supervisor.h"
 #include "api_priv.h"
+
+#include <agenthost/plugin.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +17,22 @@
 #define LOG_TAIL_MAX_LINES 10000
 #define LOG_TAIL_MAX_BYTES (4u << 20)
 
+/* What this family uses. */
+typedef struct inst_ctx {
+    registry *reg;
+    supervisor *sup;
+    char logs_dir[1024];
+} inst_ctx;
+
+/* 404 for an unknown instance; returns NULL after answering. */
+static instance *find_instance(inst_ctx *x, http_req *req, const route_params *p)
+{
+    const char *id = route_param(p, "id");
+    instance *inst = id ? supervisor_find(x->sup, id) : NULL;
+    if (!inst) api_respond_not_found(req, "instance", id);
+    return inst;
+}
+
 static json_t *plugin_json(const manifest *m)
 {
     json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "name", m->name, "version", m->version,
@@ -22,21 +41,21 @@ static json_t *plugin_json(const manifest *m)
     return o;
 }
 
-void h_plugins(void *ctx, http_req *req, const route_params *p)
+static void h_plugins(void *ctx, http_req *req, const route_params *p)
 {
     (void)p;
-    api *x = ctx;
+    inst_ctx *x = ctx;
     json_t *arr = json_array();
-    for (size_t i = 0; i < registry_count(x->app->reg); i++)
-        json_array_append_new(arr, plugin_json(registry_at(x->app->reg, i)));
-    http_respond_json(
-        req, 200, json_pack("{s:o,s:O}", "plugins", arr, "errors", registry_errors(x->app->reg)));
+    for (size_t i = 0; i < registry_count(x->reg); i++)
+        json_array_append_new(arr, plugin_json(registry_at(x->reg, i)));
+    http_respond_json(req, 200,
+                      json_pack("{s:o,s:O}", "plugins", arr, "errors", registry_errors(x->reg)));
 }
 
-void h_plugin(void *ctx, http_req *req, const route_params *p)
+static void h_plugin(void *ctx, http_req *req, const route_params *p)
 {
-    api *x = ctx;
-    const manifest *m = registry_find(x->app->reg, route_param(p, "name"));
+    inst_ctx *x = ctx;
+    const manifest *m = registry_find(x->reg, route_param(p, "name"));
     if (!m) {
         http_respond_error(req, 404, "not_found", "no such plugin", NULL);
         return;
@@ -44,19 +63,19 @@ void h_plugin(void *ctx, http_req *req, const route_params *p)
     http_respond_json(req, 200, plugin_json(m));
 }
 
-void h_instances(void *ctx, http_req *req, const route_params *p)
+static void h_instances(void *ctx, http_req *req, const route_params *p)
 {
     (void)p;
-    api *x = ctx;
+    inst_ctx *x = ctx;
     json_t *arr = json_array();
-    for (size_t i = 0; i < supervisor_count(x->app->sup); i++)
-        json_array_append_new(arr, instance_status(supervisor_at(x->app->sup, i)));
+    for (size_t i = 0; i < supervisor_count(x->sup); i++)
+        json_array_append_new(arr, instance_status(supervisor_at(x->sup, i)));
     http_respond_json(req, 200, json_pack("{s:o}", "instances", arr));
 }
 
-void h_instance(void *ctx, http_req *req, const route_params *p)
+static void h_instance(void *ctx, http_req *req, const route_params *p)
 {
-    instance *inst = api_instance(ctx, req, p);
+    instance *inst = find_instance(ctx, req, p);
     if (inst) http_respond_json(req, 200, instance_status(inst));
 }
 
@@ -64,7 +83,7 @@ typedef int (*inst_op)(instance *, char *, size_t);
 
 static void operate(void *ctx, http_req *req, const route_params *p, inst_op op)
 {
-    instance *inst = api_instance(ctx, req, p);
+    instance *inst = find_instance(ctx, req, p);
     if (!inst) return;
     char err[300];
     if (op(inst, err, sizeof(err)) < 0) {
@@ -74,25 +93,25 @@ static void operate(void *ctx, http_req *req, const route_params *p, inst_op op)
     http_respond_json(req, 202, instance_status(inst));
 }
 
-void h_instance_restart(void *ctx, http_req *req, const route_params *p)
+static void h_instance_restart(void *ctx, http_req *req, const route_params *p)
 {
     operate(ctx, req, p, instance_restart);
 }
 
-void h_instance_enable(void *ctx, http_req *req, const route_params *p)
+static void h_instance_enable(void *ctx, http_req *req, const route_params *p)
 {
     operate(ctx, req, p, instance_enable);
 }
 
-void h_instance_disable(void *ctx, http_req *req, const route_params *p)
+static void h_instance_disable(void *ctx, http_req *req, const route_params *p)
 {
     operate(ctx, req, p, instance_disable);
 }
 
-void h_instance_log(void *ctx, http_req *req, const route_params *p)
+static void h_instance_log(void *ctx, http_req *req, const route_params *p)
 {
-    api *x = ctx;
-    instance *inst = api_instance(ctx, req, p);
+    inst_ctx *x = ctx;
+    instance *inst = find_instance(ctx, req, p);
     if (!inst) return;
     long lines = 100;
     const char *q = http_req_query(req, "lines");
@@ -105,7 +124,7 @@ void h_instance_log(void *ctx, http_req *req, const route_params *p)
         }
     }
     char path[1200];
-    snprintf(path, sizeof(path), "%s/plugins/%s.log", x->app->cfg->logs_dir, instance_id(inst));
+    snprintf(path, sizeof(path), "%s/plugins/%s.log", x->logs_dir, instance_id(inst));
     json_t *out = json_array();
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
@@ -195,9 +214,9 @@ static void call_done(void *ud, const json_t *result, const char *err_code, cons
     free(c);
 }
 
-void h_instance_call(void *ctx, http_req *req, const route_params *p)
+static void h_instance_call(void *ctx, http_req *req, const route_params *p)
 {
-    instance *inst = api_instance(ctx, req, p);
+    instance *inst = find_instance(ctx, req, p);
     if (!inst) return;
     json_t *args;
     if (api_body_json(req, &args, json_object()) < 0) return;
@@ -247,4 +266,34 @@ void h_instance_call(void *ctx, http_req *req, const route_params *p)
     }
     json_decref(args);
     if (c->sse) http_respond_stream(req, 200, "text/event-stream; charset=utf-8", NULL);
+}
+
+static const route routes[] = {
+    {"GET", "/api/v1/plugins", h_plugins, ROUTE_VIEWER, "Installed plugins with manifests"},
+    {"GET", "/api/v1/plugins/{name}", h_plugin, ROUTE_VIEWER, "One installed plugin"},
+    {"GET", "/api/v1/instances", h_instances, ROUTE_VIEWER, "Plugin instances and their state"},
+    {"GET", "/api/v1/instances/{id}", h_instance, ROUTE_VIEWER, "One instance"},
+    {"POST", "/api/v1/instances/{id}/restart", h_instance_restart, ROUTE_ADMIN,
+     "Restart an instance"},
+    {"POST", "/api/v1/instances/{id}/enable", h_instance_enable, ROUTE_ADMIN,
+     "Enable (and start) an instance"},
+    {"POST", "/api/v1/instances/{id}/disable", h_instance_disable, ROUTE_ADMIN,
+     "Disable (and stop) an instance"},
+    {"GET", "/api/v1/instances/{id}/log", h_instance_log, ROUTE_ADMIN,
+     "The tail of the instance's log"},
+    {"POST", "/api/v1/instances/{id}/actions/{action}", h_instance_call, ROUTE_EDITOR,
+     "Call one of the instance's actions"},
+};
+
+int api_instances_routes(api_table *t, const api_deps *deps)
+{
+    inst_ctx *c = NULL;
+    if (deps) {
+        if (!(c = calloc(1, sizeof(*c)))) return AH_ENOMEM;
+        *c = (inst_ctx){.reg = deps->reg, .sup = deps->sup};
+        snprintf(c->logs_dir, sizeof(c->logs_dir), "%s", deps->logs_dir ? deps->logs_dir : ".");
+        int rc = api_table_own(t, c, free);
+        if (rc) return rc;
+    }
+    return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), c);
 }

@@ -1,10 +1,13 @@
 /* Collectors: bus and instance gauges, refreshed when /metrics renders. */
 #include "../core/metrics.h"
+#include "../bus/bus.h"
+#include "../core/store.h"
+#include "../plugin/supervisor.h"
 #include "api_priv.h"
 
 static void collect_instances(void *ud)
 {
-    app *a = ud;
+    const api_deps *a = ud;
     static const instance_state states[] = {INST_STOPPED,  INST_STARTING, INST_READY,
                                             INST_STOPPING, INST_BACKOFF,  INST_QUARANTINED,
                                             INST_FAILED,   INST_DISABLED};
@@ -32,7 +35,7 @@ static void collect_instances(void *ud)
 
 static void collect_bus(void *ud)
 {
-    app *a = ud;
+    const api_deps *a = ud;
     json_t *topics = bus_topics(a->bus);
     size_t i;
     json_t *t;
@@ -86,7 +89,7 @@ static void collect_bus(void *ud)
     metrics_gauge_set("agenthost_store_healthy", NULL, store_health(a->st) == 0 ? 1 : 0);
 }
 
-void api_metrics_start(app *a)
+void api_metrics_start(const api_deps *a)
 {
     metrics_describe("agenthost_instance_up", METRIC_GAUGE, "1 when the instance is ready");
     metrics_describe("agenthost_instance_state", METRIC_GAUGE, "1 for the instance's state");
@@ -112,12 +115,12 @@ void api_metrics_start(app *a)
     metrics_describe("agenthost_store_map_bytes", METRIC_GAUGE, "LMDB map size");
     metrics_describe("agenthost_store_used_bytes", METRIC_GAUGE, "LMDB pages in use");
     metrics_describe("agenthost_store_healthy", METRIC_GAUGE, "1 when the store takes writes");
-    metrics_add_collector(collect_instances, a);
-    metrics_add_collector(collect_bus, a);
+    metrics_add_collector(collect_instances, (void *)a);
+    metrics_add_collector(collect_bus, (void *)a);
 }
 
-void api_metrics_stop(app *a)
+void api_metrics_stop(const api_deps *a)
 {
-    metrics_remove_collector(collect_instances, a);
-    metrics_remove_collector(collect_bus, a);
+    metrics_remove_collector(collect_instances, (void *)a);
+    metrics_remove_collector(collect_bus, (void *)a);
 }

@@ -1,56 +1,50 @@
 /*
- * api_priv.h - what the handler files share. Not a public header.
+ * api_priv.h - what the route families share with api.c. Not a public
+ * header.
  */
 #ifndef AH_API_PRIV_H
 #define AH_API_PRIV_H
 
-#include "../app.h"
 #include "../core/tokens.h"
 #include "api.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 
-struct api {
-    app *app;
-    http_server *srv;
-};
+/* The routes being gathered, each with its family's context. */
+typedef struct api_table api_table;
+
+/* Add n routes whose handlers get ctx. 0 or AH_ENOMEM. */
+int api_table_add(api_table *t, const route *routes, size_t n, void *ctx);
+/* Hand a family's context to the API: fn(ctx) runs when it stops (after
+ * the server has stopped). 0, or AH_ENOMEM (fn has then run already). */
+int api_table_own(api_table *t, void *ctx, void (*fn)(void *ctx));
+
+/* A route family: registers its routes. With deps NULL only the routes are
+ * wanted (listing them): handlers then get a NULL context and nothing may
+ * be started. 0 or AH_E*. */
+typedef int (*api_family_fn)(api_table *t, const api_deps *deps);
+int api_system_routes(api_table *t, const api_deps *deps);
+int api_instances_routes(api_table *t, const api_deps *deps);
+int api_bus_routes(api_table *t, const api_deps *deps);
+int api_hooks_routes(api_table *t, const api_deps *deps);
+
+/* The gauges /metrics refreshes from the modules, read through d (kept
+ * by the caller until api_metrics_stop). */
+void api_metrics_start(const api_deps *d);
+void api_metrics_stop(const api_deps *d);
+
+/* ---- helpers for handlers ---------------------------------------------------- */
 
 /* Parse the request body as JSON. On failure the request is answered (400
  * with line and column, or 415) and -1 returned. An empty body gives
  * `empty` (a new reference) when not NULL, else 400. */
 int api_body_json(http_req *req, json_t **out, json_t *empty);
 
-/* 404 for an unknown instance; returns NULL after answering. */
-instance *api_instance(api *x, http_req *req, const route_params *p);
-
 /* Answer 422 from a validator message "path: message". */
 void api_respond_invalid(http_req *req, const char *code, const char *verr);
 
-void api_metrics_start(app *a);
-void api_metrics_stop(app *a);
-
-/* Handlers. */
-void h_health(void *ctx, http_req *req, const route_params *p);
-void h_ready(void *ctx, http_req *req, const route_params *p);
-void h_metrics(void *ctx, http_req *req, const route_params *p);
-void h_openapi(void *ctx, http_req *req, const route_params *p);
-void h_plugins(void *ctx, http_req *req, const route_params *p);
-void h_plugin(void *ctx, http_req *req, const route_params *p);
-void h_instances(void *ctx, http_req *req, const route_params *p);
-void h_instance(void *ctx, http_req *req, const route_params *p);
-void h_instance_restart(void *ctx, http_req *req, const route_params *p);
-void h_instance_enable(void *ctx, http_req *req, const route_params *p);
-void h_instance_disable(void *ctx, http_req *req, const route_params *p);
-void h_instance_log(void *ctx, http_req *req, const route_params *p);
-void h_instance_call(void *ctx, http_req *req, const route_params *p);
-void h_topics(void *ctx, http_req *req, const route_params *p);
-void h_topic(void *ctx, http_req *req, const route_params *p);
-void h_topic_events(void *ctx, http_req *req, const route_params *p);
-void h_topic_publish(void *ctx, http_req *req, const route_params *p);
-void h_consumers(void *ctx, http_req *req, const route_params *p);
-void h_dlq(void *ctx, http_req *req, const route_params *p);
-void h_dlq_requeue(void *ctx, http_req *req, const route_params *p);
-void h_dlq_drop(void *ctx, http_req *req, const route_params *p);
-void h_hook(void *ctx, http_req *req, const route_params *p);
+/* 404 naming what is missing ("no instance \"x\""). */
+void api_respond_not_found(http_req *req, const char *what, const char *id);
 
 #endif
