@@ -101,6 +101,26 @@ static void on_signal(int signum, void *ud)
     supervisor_stop_all(a->sup, on_all_stopped, a);
 }
 
+/* Secrets the key does not open (damaged or altered in the store): said at
+ * start, each; their instances fail when they start, saying the same. */
+static void report_unreadable_secrets(secrets *sec)
+{
+    json_t *bad = secrets_unreadable(sec);
+    size_t i;
+    json_t *e;
+    json_array_foreach(bad, i, e)
+    {
+        const char *inst = json_string_value(json_object_get(e, "instance"));
+        const char *name = json_string_value(json_object_get(e, "name"));
+        log_error("secrets",
+                  "secret %s of instance %s cannot be opened with the master key (id %s): it was "
+                  "damaged or altered in the store; the instance fails to start until it is set "
+                  "again (agenthost secret set %s %s)",
+                  name, inst, secrets_key_id(sec), inst, name);
+    }
+    json_decref(bad);
+}
+
 static int open_modules(app *a, char *err, size_t errlen)
 {
     config *c = a->cfg;
@@ -119,7 +139,9 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .map_size = (size_t)config_int(c, "store", "map_mb") << 20,
                      .max_map_size = (size_t)config_int(c, "store", "max_map_mb") << 20};
     if (store_open(&a->st, a->loop, &so, err, errlen) != 0) return -1;
-    if (secrets_open(&a->sec, a->st, c->master_key, true, err, errlen) != 0) return -1;
+    if (secrets_open(&a->sec, a->st, c->master_key, SECRETS_KEY_CREATE, err, errlen) != 0)
+        return -1;
+    report_unreadable_secrets(a->sec);
     bus_opts bo = {
         .max_event_bytes = (size_t)config_int(c, "bus", "max_event_kb") << 10,
         .idempotency_window_ms = (uint64_t)config_int(c, "bus", "idempotency_window_s") * 1000u,

@@ -87,6 +87,7 @@ target_link_libraries(pkgcraft PUBLIC PkgConfig::ARCHIVE PkgConfig::SODIUM PkgCo
 ah_sanitize_host(pkgcraft)
 ah_test(test_packages integration integration/test_packages.c LIBS kit pkgcraft Threads::Threads)
 ah_test(test_package_units unit unit/test_package_units.c LIBS ah_host)
+ah_test(test_pkg_read unit unit/test_pkg_read.c LIBS ah_host PkgConfig::ZLIB)
 target_compile_definitions(test_package_units PRIVATE TH_BUILD_DIR="${PROJECT_BINARY_DIR}"
   TH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(test_package_units fixture_abi10 fixture_abi2 fixture_newminor

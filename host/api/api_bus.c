@@ -204,10 +204,12 @@ static void h_dlq(void *ctx, http_req *req, const route_params *p)
     char dlq[TOPIC_MAX + 8];
     snprintf(dlq, sizeof(dlq), "$dlq.%s", topic);
     bus_ctx *x = ctx;
-    if (!bus_topic(x->bus, dlq)) {
+    json_t *info = bus_topic(x->bus, dlq); /* a new reference, or NULL */
+    if (!info) {
         http_respond_json(req, 200, json_pack("{s:[],s:i}", "events", "next", 1));
         return;
     }
+    json_decref(info);
     read_events(ctx, req, dlq);
 }
 

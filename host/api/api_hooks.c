@@ -2,7 +2,10 @@
  * event on "hooks.<instance>" (method, path, query, headers, body) and is
  * answered 200 only once that event is committed. An instance whose
  * manifest declares a shared-secret header has it checked (in constant
- * time) before anything is stored; an unknown instance is 404. */
+ * time) before anything is stored: 403 when it is wrong or missing, 503
+ * not_configured when the instance's secret is not set or cannot be read
+ * (never a "wrong secret" the sender cannot fix); an unknown instance is
+ * 404. */
 #include "../../sdk/ipc/b64.h"
 #include "../core/log.h"
 #include "../bus/bus.h"
@@ -24,13 +27,14 @@ typedef struct hooks_ctx {
     bus *bus;
 } hooks_ctx;
 
-static void hook_log(http_req *req, instance *inst, const char *event, const char *msg)
+static void hook_log(http_req *req, instance *inst, log_level level, const char *event,
+                     const char *msg)
 {
     log_ctx c = {.plugin = inst ? instance_manifest(inst)->name : NULL,
                  .instance = inst ? instance_id(inst) : NULL,
                  .request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s}", "event", event, "client_ip", http_req_client_ip(req));
-    log_write("security", LOG_WARN, "hooks", &c, f, "%s", msg);
+    log_write("security", level, "hooks", &c, f, "%s", msg);
     json_decref(f);
 }
 
@@ -47,14 +51,28 @@ static bool secret_ok(hooks_ctx *x, http_req *req, instance *inst, const json_t 
     bool ok = rc == 0 && given && strlen(given) == wlen && sodium_memcmp(given, want, wlen) == 0;
     secrets_free_value(want, wlen);
     if (rc == AH_ENOTFOUND) {
-        hook_log(req, inst, "webhook_secret_unset",
+        hook_log(req, inst, LOG_WARN, "webhook_secret_unset",
                  "webhook refused: the instance's secret is not set");
         http_respond_error(req, 503, "not_configured", "the instance's webhook secret is not set",
                            NULL);
         return false;
     }
+    if (rc != 0) {
+        /* Set but unreadable (damaged in the store, or no key): the
+         * sender's header was not wrong, the host cannot check it. */
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "webhook refused: the instance's secret %s cannot be opened (%s); set it again "
+                 "with agenthost secret set",
+                 name, ah_strerror(rc));
+        hook_log(req, inst, LOG_ERROR, "webhook_secret_unreadable", msg);
+        http_respond_error(req, 503, "not_configured",
+                           "the instance's webhook secret cannot be read; see the host's error log",
+                           NULL);
+        return false;
+    }
     if (!ok) {
-        hook_log(req, inst, "webhook_secret_mismatch",
+        hook_log(req, inst, LOG_WARN, "webhook_secret_mismatch",
                  "webhook refused: wrong or missing secret header");
         http_respond_error(req, 403, "forbidden", "wrong or missing webhook secret", NULL);
     }

@@ -89,11 +89,11 @@ int cli_open_store(const config *c, bool read_only, store **st)
     return 0;
 }
 
-int cli_open_secrets(const config *c, store *st, const char *master_key, bool create, secrets **out)
+int cli_open_secrets(const config *c, store *st, const char *master_key, secrets_key_mode mode,
+                     secrets **out)
 {
     char err[1024];
-    if (secrets_open(out, st, master_key ? master_key : c->master_key, create, err, sizeof(err)) !=
-        0)
+    if (secrets_open(out, st, master_key ? master_key : c->master_key, mode, err, sizeof(err)) != 0)
         return cli_fail("%s", err);
     return 0;
 }

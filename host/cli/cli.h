@@ -31,9 +31,10 @@ void cli_usage_error(const char *usage);
 int cli_load_config(config *c, const char *config_path, const char *data, const char *logs);
 
 /* Open the store without a loop (commits are synchronous) and, if asked,
- * the secrets. Returns 0 or 1 after printing the reason. */
+ * the secrets (with the master key as mode says: secrets.h). Returns 0 or
+ * 1 after printing the reason. */
 int cli_open_store(const config *c, bool read_only, store **st);
-int cli_open_secrets(const config *c, store *st, const char *master_key, bool create,
+int cli_open_secrets(const config *c, store *st, const char *master_key, secrets_key_mode mode,
                      secrets **out);
 
 /* The subcommands: each returns the process exit status. */

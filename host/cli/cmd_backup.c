@@ -1,3 +1,5 @@
+#include "../core/master_key.h"
+#include "../core/secrets.h"
 #include "../core/util.h"
 #include "cli.h"
 
@@ -5,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -15,14 +18,103 @@
 static const char backup_usage[] =
     "usage: agenthost backup --to FILE [--data DIR] [--config FILE]\n"
     "Write a hot, compacted copy of the store (events, state, secrets, tokens) to FILE.\n"
-    "Safe while the host runs. The master key is not in the backup: keep a copy of\n"
-    "DATA_DIR/master.key (or your --master-key file) separately, or the secrets in\n"
-    "the backup cannot be opened.\n";
+    "Safe while the host runs. The master key is NOT in the backup (it says where the\n"
+    "key is): keep a copy of DATA_DIR/master.key (or the config's master_key) apart,\n"
+    "as safe as the secrets, or the secrets in the backup cannot be opened.\n";
 
 static const char restore_usage[] =
     "usage: agenthost restore --from FILE [--data DIR] [--config FILE] [--force]\n"
     "Put a backup back as the store of DATA_DIR. The host must be stopped. An existing\n"
-    "store is refused unless --force, and then kept as data.mdb.before-restore-TIME.\n";
+    "store is refused unless --force, and then kept as data.mdb.before-restore-TIME.\n"
+    "Says whether DATA_DIR's master key is the one the backup's secrets were sealed\n"
+    "with; without it, `agenthost serve` refuses to start.\n";
+
+/* What the store in c's data directory holds, read-only. 0 or -1. */
+static int survey(const config *c, secrets_survey *sv)
+{
+    store *st = NULL;
+    char err[1024];
+    store_opts so = {.dir = c->data_dir, .read_only = true};
+    int rc = store_open(&st, NULL, &so, err, sizeof(err)) == 0 ? secrets_survey_store(st, sv) : -1;
+    if (st) store_close(st);
+    return rc ? -1 : 0;
+}
+
+static const char *plural(size_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
+/* Where the master key is, and that the copy does not hold it. */
+static void say_the_key_is_not_in_it(const config *c)
+{
+    secrets_survey sv;
+    char id[40] = "";
+    if (survey(c, &sv) < 0) {
+        fprintf(stderr,
+                "the master key is NOT in this backup: keep a copy of %s apart from it, as safe "
+                "as the secrets, or the secrets in the backup cannot be opened\n",
+                c->master_key);
+        return;
+    }
+    if (sv.count == 0) {
+        fprintf(stderr,
+                "the master key is NOT in this backup (%s); the backup holds no secret, so none "
+                "depends on it\n",
+                c->master_key);
+        return;
+    }
+    if (sv.key_id[0]) snprintf(id, sizeof(id), " (key id %s)", sv.key_id);
+    fprintf(stderr,
+            "the master key is NOT in this backup: the %zu secret%s in it (instances: %s) open "
+            "only with %s%s; copy that file separately and keep it as safe as the secrets "
+            "themselves (mode 0600, stored apart from the backups)\n",
+            sv.count, plural(sv.count), sv.instances, c->master_key, id);
+}
+
+/* Whether the restored store's secrets open with the data directory's key. */
+static void say_whether_the_key_matches(const config *c)
+{
+    secrets_survey sv;
+    if (survey(c, &sv) < 0) return;
+    if (sv.count == 0) {
+        fprintf(stderr, "the backup holds no secret: no master key is needed for it\n");
+        return;
+    }
+    unsigned char key[MASTER_KEY_BYTES];
+    char err[1024], id[MASTER_KEY_ID_HEX + 1], was[40] = "";
+    if (sv.key_id[0]) snprintf(was, sizeof(was), " (id %s)", sv.key_id);
+    int rc = master_key_read(c->master_key, key, err, sizeof(err));
+    if (rc == 0) master_key_id(key, id);
+    sodium_memzero(key, sizeof(key));
+    if (rc == AH_ENOTFOUND)
+        fprintf(stderr,
+                "warning: the master key %s is missing: the %zu secret%s in this backup "
+                "(instances: %s) cannot be opened without the key they were sealed with%s. Copy "
+                "that key file to %s (mode 0600) before starting the host: `agenthost serve` "
+                "refuses to start without it\n",
+                c->master_key, sv.count, plural(sv.count), sv.instances, was, c->master_key);
+    else if (rc)
+        fprintf(stderr,
+                "warning: %s; the %zu secret%s in this backup cannot be opened until it can be "
+                "read\n",
+                err, sv.count, plural(sv.count));
+    else if (!sv.key_id[0])
+        fprintf(stderr,
+                "the backup records no master key id (an older agenthost made it): `agenthost "
+                "serve` checks that %s opens its %zu secret%s when it starts\n",
+                c->master_key, sv.count, plural(sv.count));
+    else if (strcmp(id, sv.key_id) != 0)
+        fprintf(stderr,
+                "warning: the master key %s (id %s) is not the key this backup's secrets were "
+                "sealed with%s: the %zu secret%s in it (instances: %s) cannot be opened with it. "
+                "Put the right key file at %s (mode 0600) before starting the host: `agenthost "
+                "serve` refuses to start with this one\n",
+                c->master_key, id, was, sv.count, plural(sv.count), sv.instances, c->master_key);
+    else
+        fprintf(stderr, "the master key %s matches this backup's %zu secret%s (id %s)\n",
+                c->master_key, sv.count, plural(sv.count), id);
+}
 
 int cmd_backup(int argc, char **argv)
 {
@@ -40,9 +132,13 @@ int cmd_backup(int argc, char **argv)
     char err[1024];
     uint64_t bytes = 0;
     rc = store_backup(c.data_dir, to, &bytes, err, sizeof(err));
-    config_free(&c);
-    if (rc) return cli_fail("%s", err);
+    if (rc) {
+        config_free(&c);
+        return cli_fail("%s", err);
+    }
     fprintf(stderr, "backup written: %s (%llu bytes)\n", to, (unsigned long long)bytes);
+    say_the_key_is_not_in_it(&c);
+    config_free(&c);
     return 0;
 }
 
@@ -125,6 +221,7 @@ int cmd_restore(int argc, char **argv)
     snprintf(tmp, sizeof(tmp), "%s/lock.mdb", c.data_dir);
     unlink(tmp); /* its reader table described the old file */
     fprintf(stderr, "restored %s into %s\n", from, c.data_dir);
+    say_whether_the_key_matches(&c);
     rc = 0;
 done:
     if (in >= 0) close(in);

@@ -86,7 +86,11 @@ int cmd_secret(int argc, char **argv)
     store *st = NULL;
     secrets *sec = NULL;
     rc = 1;
-    if (cli_open_store(&c, false, &st) || cli_open_secrets(&c, st, mkey, is_set, &sec)) goto out;
+    /* Names are listed and deleted without the key (a lost key's secrets
+     * can still be removed); a value is sealed only with the store's key. */
+    if (cli_open_store(&c, false, &st) ||
+        cli_open_secrets(&c, st, mkey, is_set ? SECRETS_KEY_CREATE : SECRETS_KEY_NONE, &sec))
+        goto out;
     if (is_list) {
         json_t *arr = secrets_list(sec, npos == 2 ? pos[1] : NULL);
         size_t i;

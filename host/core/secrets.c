@@ -2,27 +2,19 @@
 
 #include "log.h"
 #include "redact.h"
+#include "secrets_priv.h"
 #include "util.h"
 
 #include <agenthost/plugin.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define AD_PREFIX "agenthost-secret/1"
 #define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
-
-struct secrets {
-    store *st;
-    unsigned char *key; /* sodium_malloc'd, locked */
-};
 
 /* "<instance>\0<name>" */
 static size_t make_key(char *buf, size_t len, const char *instance, const char *name)
@@ -41,58 +33,7 @@ static size_t make_ad(unsigned char *buf, size_t len, const char *instance, cons
     return n < 0 || (size_t)n >= len ? 0 : (size_t)n;
 }
 
-static int load_key(secrets *s, const char *path, bool create, char *err, size_t errlen)
-{
-    size_t len;
-    char *text = ah_read_file(path, 256, &len);
-    if (!text && errno == ENOENT && create) {
-        unsigned char raw[32];
-        char hex[65 + 1];
-        randombytes_buf(raw, sizeof(raw));
-        sodium_bin2hex(hex, sizeof(hex) - 1, raw, sizeof(raw));
-        strcat(hex, "\n");
-        sodium_memzero(raw, sizeof(raw));
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 || write(fd, hex, 65) != 65 || fsync(fd) < 0) {
-            snprintf(err, errlen, "%s: cannot create the master key: %s", path, strerror(errno));
-            if (fd >= 0) close(fd);
-            sodium_memzero(hex, sizeof(hex));
-            return AH_EIO;
-        }
-        close(fd);
-        sodium_memzero(hex, sizeof(hex));
-        log_info("secrets", "created master key %s", path);
-        text = ah_read_file(path, 256, &len);
-    }
-    if (!text) {
-        snprintf(err, errlen, "%s: cannot read the master key: %s", path, strerror(errno));
-        return AH_EIO;
-    }
-    struct stat st;
-    if (stat(path, &st) == 0 && (st.st_mode & 077)) {
-        snprintf(err, errlen,
-                 "%s: the master key must not be readable by group or others "
-                 "(chmod 600)",
-                 path);
-        sodium_memzero(text, len);
-        free(text);
-        return AH_EDENIED;
-    }
-    size_t bin_len = 0;
-    int rc = 0;
-    if (len == 32) {
-        memcpy(s->key, text, 32);
-    } else if (sodium_hex2bin(s->key, 32, text, len, " \r\n", &bin_len, NULL) != 0 ||
-               bin_len != 32) {
-        snprintf(err, errlen, "%s: a master key is 32 bytes or 64 hex digits", path);
-        rc = AH_EINVAL;
-    }
-    sodium_memzero(text, len);
-    free(text);
-    return rc;
-}
-
-int secrets_open(secrets **out, store *st, const char *key_path, bool create, char *err,
+int secrets_open(secrets **out, store *st, const char *key_path, secrets_key_mode mode, char *err,
                  size_t errlen)
 {
     *out = NULL;
@@ -103,19 +44,23 @@ int secrets_open(secrets **out, store *st, const char *key_path, bool create, ch
     secrets *s = calloc(1, sizeof(*s));
     if (!s) return AH_ENOMEM;
     s->st = st;
-    s->key = sodium_malloc(32);
+    s->key = sodium_malloc(MASTER_KEY_BYTES);
     if (!s->key) {
         free(s);
         return AH_ENOMEM;
     }
-    int rc = load_key(s, key_path, create, err, errlen);
+    int rc = mode == SECRETS_KEY_NONE ? 0 : secrets_take_key(s, key_path, mode, err, errlen);
     if (rc) {
-        sodium_free(s->key);
-        free(s);
+        secrets_close(s);
         return rc;
     }
     *out = s;
     return 0;
+}
+
+const char *secrets_key_id(const secrets *s)
+{
+    return s->has_key ? s->key_id : "";
 }
 
 void secrets_close(secrets *s)
@@ -172,6 +117,7 @@ int secrets_set(secrets *s, const char *instance, const char *name, const void *
     if (!valid_names(instance, name) || len < SECRET_MIN_BYTES || memchr(value, 0, len))
         return AH_EINVAL;
     if (len > SECRET_MAX_BYTES) return AH_ETOOBIG;
+    if (!s->has_key) return AH_EDENIED;
     put_op *op = new_op(s, instance, name, done, ud);
     if (!op) return AH_ENOMEM;
     unsigned char ad[200];
@@ -198,10 +144,36 @@ int secrets_delete(secrets *s, const char *instance, const char *name,
     return op ? store_write(s->st, apply_put, done_put, op) : AH_ENOMEM;
 }
 
+int secrets_unseal(const secrets *s, const char *skey, size_t klen, const uint8_t *sealed,
+                   size_t slen, char **plain, size_t *n)
+{
+    *plain = NULL;
+    size_t ilen = strnlen(skey, klen);
+    if (ilen >= klen || slen < NONCE + ABYTES) return AH_EIO;
+    unsigned char ad[200];
+    int adn = snprintf((char *)ad, sizeof(ad), "%s%c%.*s%c%.*s", AD_PREFIX, 0, (int)ilen, skey, 0,
+                       (int)(klen - ilen - 1), skey + ilen + 1);
+    if (adn < 0 || (size_t)adn >= sizeof(ad)) return AH_EIO;
+    char *p = malloc(slen - NONCE - ABYTES + 1);
+    if (!p) return AH_ENOMEM;
+    unsigned long long got = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)p, &got, NULL, sealed + NONCE,
+                                                   slen - NONCE, ad, (size_t)adn, sealed,
+                                                   s->key) != 0) {
+        free(p);
+        return AH_EIO;
+    }
+    p[got] = 0;
+    *plain = p;
+    *n = (size_t)got;
+    return 0;
+}
+
 int secrets_get(secrets *s, const char *instance, const char *name, char **out, size_t *len)
 {
     *out = NULL;
     if (!valid_names(instance, name)) return AH_EINVAL;
+    if (!s->has_key) return AH_EDENIED;
     char key[200];
     size_t klen = make_key(key, sizeof(key), instance, name);
     store_val v;
@@ -214,30 +186,19 @@ int secrets_get(secrets *s, const char *instance, const char *name, char **out, 
         store_read_end(s->st, txn);
         return rc;
     }
-    size_t plen = v.len - NONCE - ABYTES;
-    char *plain = malloc(plen + 1);
-    unsigned char ad[200];
-    size_t adlen = make_ad(ad, sizeof(ad), instance, name);
-    unsigned long long got = 0;
-    const unsigned char *sealed = v.data;
-    rc = plain ? crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)plain, &got, NULL,
-                                                            sealed + NONCE, v.len - NONCE, ad,
-                                                            adlen, sealed, s->key)
-               : -1;
+    char *plain;
+    size_t n;
+    rc = secrets_unseal(s, key, klen, v.data, v.len, &plain, &n);
     store_read_end(s->st, txn);
-    if (rc != 0) {
-        free(plain);
-        return plain ? AH_EIO : AH_ENOMEM;
-    }
-    plain[got] = 0;
+    if (rc) return rc;
     /* A value the logger cannot mask is not handed out. */
-    if (!redact_add(plain, (size_t)got)) {
-        sodium_memzero(plain, (size_t)got);
+    if (!redact_add(plain, n)) {
+        sodium_memzero(plain, n);
         free(plain);
         return AH_ENOMEM;
     }
     *out = plain;
-    *len = (size_t)got;
+    *len = n;
     return 0;
 }
 

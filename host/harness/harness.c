@@ -256,7 +256,7 @@ static int seed_secrets(hx *h, const char *data, const char *key, char *err, siz
     store_opts so = {.dir = data};
     int rc = -1;
     if (store_open(&st, NULL, &so, err, errlen) != 0 ||
-        secrets_open(&sec, st, key, true, err, errlen) != 0)
+        secrets_open(&sec, st, key, SECRETS_KEY_CREATE, err, errlen) != 0)
         goto out;
     const char *name;
     json_t *v;
@@ -305,7 +305,7 @@ static int open_modules(hx *h, char *err, size_t errlen)
     }
     store_opts so = {.dir = data};
     if (store_open(&h->st, h->loop, &so, err, errlen) != 0 ||
-        secrets_open(&h->sec, h->st, key, true, err, errlen) != 0)
+        secrets_open(&h->sec, h->st, key, SECRETS_KEY_CREATE, err, errlen) != 0)
         return -1;
     /* The bus as the host configures it by default. */
     config c;

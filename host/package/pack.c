@@ -173,13 +173,34 @@ static void entry_defaults(struct archive_entry *e, const char *path, int64_t si
     archive_entry_set_gid(e, 0);
 }
 
+/* The entries' time: SOURCE_DATE_EPOCH, or 0. It must fit a ustar header
+ * (11 octal digits), for a package's pax headers carry only paths. */
+static int entry_time(time_t *when, char *err, size_t errlen)
+{
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    *when = 0;
+    if (!sde) return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(sde, &end, 10);
+    if (errno || end == sde || *end || v < 0 || v > 077777777777LL) {
+        snprintf(err, errlen,
+                 "SOURCE_DATE_EPOCH=%.40s: not a whole number of seconds from 0 to %lld (what a "
+                 "tar header holds)",
+                 sde, 077777777777LL);
+        return -1;
+    }
+    *when = (time_t)v;
+    return 0;
+}
+
 /* Write the archive: signature.json, then the files in path order, each
  * re-hashed while written so a file changed meanwhile is caught. */
 static int write_archive(const char *tmp, const plan *p, const char *sigtext, char *err,
                          size_t errlen)
 {
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    time_t when = sde ? (time_t)strtoll(sde, NULL, 10) : 0;
+    time_t when;
+    if (entry_time(&when, err, errlen) < 0) return -1;
     struct archive *a = archive_write_new();
     struct archive_entry *e = archive_entry_new();
     int rc = -1;

@@ -1,7 +1,10 @@
 #include "pkg_read.h"
 
+#include "pkg_stream.h"
+
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@ typedef struct seen {
 
 typedef struct reader {
     struct archive *a;
+    pkg_stream *s;
     const pkg_sink *sink;
     void *ud;
     pkg_contents *out;
@@ -147,15 +151,24 @@ static int check_bomb(reader *r, const char *path, uint64_t file_bytes)
         return fail_entry(r, path, "larger than %s: refused", "128 MiB");
     if (total > PKG_MAX_TOTAL_BYTES)
         return fail_entry(r, path, "the package unpacks to more than %s: refused", "256 MiB");
-    int64_t packed = archive_filter_bytes(r->a, -1);
-    if (total > PKG_RATIO_FLOOR && packed > 0 && total / (uint64_t)packed > PKG_MAX_RATIO) {
+    uint64_t packed = pkg_stream_packed(r->s);
+    if (total > PKG_RATIO_FLOOR && packed > 0 && total / packed > PKG_MAX_RATIO) {
         char d[120];
         snprintf(d, sizeof(d), "%llu MiB unpacked from %llu KiB read, more than %u:1",
-                 (unsigned long long)(total >> 20), (unsigned long long)packed >> 10,
+                 (unsigned long long)(total >> 20), (unsigned long long)(packed >> 10),
                  PKG_MAX_RATIO);
         return fail_entry(r, path, "decompression bomb (%s): refused", d);
     }
     return 0;
+}
+
+/* Why libarchive failed: the format check's finding first, for it saw
+ * the bytes before libarchive did. */
+static const char *why_unreadable(const reader *r)
+{
+    const char *e = pkg_stream_error(r->s);
+    if (!e) e = archive_error_string(r->a);
+    return e ? e : "unreadable";
 }
 
 static int read_signature(reader *r, const char *path)
@@ -168,7 +181,7 @@ static int read_signature(reader *r, const char *path)
         la_ssize_t got = archive_read_data(r->a, buf + n, PKG_SIGNATURE_MAX + 1 - n);
         if (got < 0) {
             free(buf);
-            return fail_entry(r, path, "cannot be read: %s", archive_error_string(r->a));
+            return fail_entry(r, path, "cannot be read: %s", why_unreadable(r));
         }
         if (got == 0) break;
         n += (size_t)got;
@@ -211,8 +224,7 @@ static int read_file(reader *r, const char *path)
         la_int64_t off;
         int rc = archive_read_data_block(r->a, &buf, &n, &off);
         if (rc == ARCHIVE_EOF) break;
-        if (rc < ARCHIVE_WARN)
-            return fail_entry(r, path, "cannot be read: %s", archive_error_string(r->a));
+        if (rc != ARCHIVE_OK) return fail_entry(r, path, "cannot be read: %s", why_unreadable(r));
         if (off < 0 || (uint64_t)off != f->size)
             return fail_entry(r, path, "sparse or out-of-order data: refused%s", NULL);
         f->size += n;
@@ -226,16 +238,32 @@ static int read_file(reader *r, const char *path)
     return 0;
 }
 
+/* The end of the entries: the rest of the stream must be as specified,
+ * and the package signed. */
+static int read_end(reader *r)
+{
+    if (pkg_stream_finish(r->s) < 0) {
+        snprintf(r->err, r->errlen, "not a valid package archive: %s", pkg_stream_error(r->s));
+        return -1;
+    }
+    if (!r->out->signature) {
+        snprintf(r->err, r->errlen,
+                 "unsigned package (no " PKG_SIGNATURE_NAME "): refused; sign it with "
+                 "`agenthost plugin pack DIR --key KEY`");
+        return -1;
+    }
+    return 0;
+}
+
 static int read_entries(reader *r)
 {
     struct archive_entry *e;
     unsigned count = 0;
     for (;;) {
         int rc = archive_read_next_header(r->a, &e);
-        if (rc == ARCHIVE_EOF) return 0;
-        if (rc < ARCHIVE_WARN) {
-            snprintf(r->err, r->errlen, "not a valid package archive: %s",
-                     archive_error_string(r->a) ? archive_error_string(r->a) : "unreadable");
+        if (rc == ARCHIVE_EOF) return read_end(r);
+        if (rc != ARCHIVE_OK || pkg_stream_error(r->s)) {
+            snprintf(r->err, r->errlen, "not a valid package archive: %s", why_unreadable(r));
             return -1;
         }
         const char *raw = archive_entry_pathname(e);
@@ -255,6 +283,12 @@ static int read_entries(reader *r)
                               archive_entry_symlink(e) ? archive_entry_symlink(e) : "?");
         if (type != AE_IFREG && type != AE_IFDIR)
             return fail_entry(r, raw, "special files are not allowed in packages%s", NULL);
+        if (count == 1 && (type != AE_IFREG || strcmp(raw, PKG_SIGNATURE_NAME) != 0))
+            return fail_entry(r, raw,
+                              "the first entry must be " PKG_SIGNATURE_NAME
+                              ": an unsigned package, or one not made by `agenthost plugin "
+                              "pack`; refused%s",
+                              NULL);
         if (type == AE_IFDIR && len > 1 && path[len - 1] == '/') path[--len] = 0;
         char why[200];
         if (pkg_check_path(path, why, sizeof(why)) < 0) return fail_entry(r, raw, "%s", why);
@@ -275,66 +309,61 @@ static int read_entries(reader *r)
     }
 }
 
-static int run(struct archive *a, const pkg_sink *sink, void *ud, pkg_contents *out, char *err,
-               size_t errlen)
+static la_ssize_t read_stream(struct archive *a, void *ud, const void **buf)
 {
-    reader r = {.a = a, .sink = sink, .ud = ud, .out = out, .err = err, .errlen = errlen};
-    int rc = read_entries(&r);
+    ssize_t n = pkg_stream_next(ud, buf);
+    if (n < 0) archive_set_error(a, EINVAL, "%s", pkg_stream_error(ud));
+    return n;
+}
+
+/* Read the package s holds; s is freed. */
+static int read_package(pkg_stream *s, const pkg_sink *sink, void *ud, pkg_contents *out, char *err,
+                        size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        pkg_stream_free(s);
+        return -1;
+    }
+    /* The tar format only, and no filter: s hands over the tar stream
+     * already decompressed, checked block by block. */
+    struct archive *a = archive_read_new();
+    if (!a || archive_read_support_format_tar(a) != ARCHIVE_OK) {
+        snprintf(err, errlen, "out of memory");
+        if (a) archive_read_free(a);
+        pkg_stream_free(s);
+        return -1;
+    }
+    reader r = {.a = a, .s = s, .sink = sink, .ud = ud, .out = out, .err = err, .errlen = errlen};
+    int rc;
+    if (archive_read_open(a, s, NULL, read_stream, NULL) != ARCHIVE_OK) {
+        snprintf(err, errlen, "not a valid package archive: %s", why_unreadable(&r));
+        rc = -1;
+    } else {
+        rc = read_entries(&r);
+    }
     for (size_t i = 0; i < r.nseen; i++)
         free(r.seen[i].path);
     free(r.seen);
-    return rc;
-}
-
-static struct archive *new_reader(void)
-{
-    struct archive *a = archive_read_new();
-    if (!a) return NULL;
-    archive_read_support_filter_gzip(a);
-    archive_read_support_format_tar(a);
-    return a;
-}
-
-/* A reader for one package, or NULL with err. */
-static struct archive *begin(pkg_contents *out, char *err, size_t errlen)
-{
-    memset(out, 0, sizeof(*out));
-    if (sodium_init() < 0) {
-        snprintf(err, errlen, "libsodium failed to initialise");
-        return NULL;
-    }
-    struct archive *a = new_reader();
-    if (!a) snprintf(err, errlen, "out of memory");
-    return a;
-}
-
-/* Read what a opened (opened: the archive_read_open_* result) and free a. */
-static int finish(struct archive *a, int opened, const pkg_sink *sink, void *ud, pkg_contents *out,
-                  char *err, size_t errlen)
-{
-    int rc;
-    if (opened != ARCHIVE_OK) {
-        snprintf(err, errlen, "not a valid package archive: %s",
-                 archive_error_string(a) ? archive_error_string(a) : "unreadable");
-        rc = -1;
-    } else {
-        rc = run(a, sink, ud, out, err, errlen);
-    }
     archive_read_free(a);
+    pkg_stream_free(s);
     return rc;
 }
 
 int pkg_read_fd(int fd, const pkg_sink *sink, void *ud, pkg_contents *out, char *err, size_t errlen)
 {
-    struct archive *a = begin(out, err, errlen);
-    return a ? finish(a, archive_read_open_fd(a, fd, 65536), sink, ud, out, err, errlen) : -1;
+    return read_package(pkg_stream_new_fd(fd), sink, ud, out, err, errlen);
 }
 
 int pkg_read_memory(const void *buf, size_t len, const pkg_sink *sink, void *ud, pkg_contents *out,
                     char *err, size_t errlen)
 {
-    struct archive *a = begin(out, err, errlen);
-    return a ? finish(a, archive_read_open_memory(a, buf, len), sink, ud, out, err, errlen) : -1;
+    return read_package(pkg_stream_new_memory(buf, len), sink, ud, out, err, errlen);
 }
 
 void pkg_contents_free(pkg_contents *c)

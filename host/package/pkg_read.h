@@ -1,8 +1,12 @@
 /*
  * pkg_read.h - reading a plugin package archive (a gzip-compressed POSIX
- * tar read with libarchive; see docs/adr/0010-signed-plugin-packages.md)
- * with every entry checked before a byte of it reaches the caller:
+ * tar; see docs/adr/0010-signed-plugin-packages.md) with every entry
+ * checked before a byte of it reaches the caller:
  *
+ *  - the archive has exactly the specified shape, checked byte by byte
+ *    before libarchive parses it (pkg_stream.h: one gzip member, ustar
+ *    headers, pax only for paths, nothing after the end marker);
+ *  - the first entry is a regular file named signature.json;
  *  - only regular files and directories: symbolic links, hard links,
  *    devices, FIFOs and sparse files are refused;
  *  - paths are relative, at most PKG_MAX_PATH bytes and PKG_MAX_DEPTH
@@ -17,7 +21,8 @@
  *
  * The top-level "signature.json" is kept in memory, not given to the sink.
  * Every other file is streamed to the sink and its SHA-256 computed.
- * Errors are one line; entry errors name the entry.
+ * Errors are one line; entry errors name the entry, format errors start
+ * "not a valid package archive: ".
  */
 #ifndef AH_PKG_READ_H
 #define AH_PKG_READ_H
@@ -54,7 +59,7 @@ typedef struct pkg_file {
 typedef struct pkg_contents {
     pkg_file *files; /* regular files, in archive order, signature.json excluded */
     size_t nfiles;
-    char *signature; /* signature.json's text, or NULL when absent */
+    char *signature; /* signature.json's text (never NULL after a successful read) */
     size_t signature_len;
     uint64_t unpacked;
 } pkg_contents;

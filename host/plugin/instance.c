@@ -256,10 +256,26 @@ static void handle_hello(run *r, json_t *msg)
         const char *sname = json_string_value(json_object_get(sdecl, "name"));
         char *val = NULL;
         size_t vlen = 0;
-        if (inst->sup->sec && secrets_get(inst->sup->sec, inst->id, sname, &val, &vlen) == 0) {
+        int rc = inst->sup->sec ? secrets_get(inst->sup->sec, inst->id, sname, &val, &vlen)
+                                : AH_ENOTFOUND;
+        if (rc == 0) {
             json_t *js = json_stringn(val, vlen);
             if (js) json_object_set_new(secrets_obj, sname, js);
             secrets_free_value(val, vlen);
+        } else if (rc != AH_ENOTFOUND) {
+            /* Never run without a secret that is set but cannot be read. */
+            if (rc == AH_EIO)
+                snprintf(why, sizeof(why),
+                         "secret %s cannot be opened with the master key (damaged or altered in "
+                         "the store): set it again (agenthost secret set %s %s) and restart the "
+                         "instance",
+                         sname, inst->id, sname);
+            else
+                snprintf(why, sizeof(why), "secret %s cannot be read: %s", sname, ah_strerror(rc));
+            inst->permanent_failure = rc == AH_EIO;
+            json_decref(secrets_obj);
+            run_kill(r, why);
+            return;
         }
     }
     json_t *exports = json_array();

@@ -1,10 +1,11 @@
 /*
  * Signed plugin packages through the real CLI: keygen, trust, pack,
  * install, upgrade, list, remove, and the packages install must refuse
- * (unsigned, untrusted, tampered, path traversal, links, a decompression
- * bomb, a manifest lying about its library, another architecture, another
- * ABI, a duplicate name), each with one clear line and the plugins
- * directory left byte for byte as it was.
+ * (unsigned, untrusted, tampered, path traversal, links, an archive of
+ * another shape than ADR 0010's, a decompression bomb, a manifest lying
+ * about its library, another architecture, another ABI, a duplicate
+ * name), each with one clear line and the plugins directory left byte
+ * for byte as it was.
  */
 #include "../support/kit.h"
 #include "../support/pkgcraft.h"
@@ -401,8 +402,8 @@ static void test_package_tampered_after_signing_is_refused(void **state)
     assert_int_equal(kit_runl(&r, NULL, NULL, "tar", "xzf", v1pkg, "-C", dir, NULL), 0);
     kit_out_free(&r);
     kit_write(file_of(dir, "README.md"), "# pkgtest, now with a backdoor\n");
-    assert_int_equal(kit_runl(&r, dir, NULL, "tar", "czf", p, "signature.json", "manifest.json",
-                              "libpkgtest.so", "README.md", "docs", NULL),
+    assert_int_equal(kit_runl(&r, dir, NULL, "tar", "--format=ustar", "-czf", p, "signature.json",
+                              "manifest.json", "libpkgtest.so", "README.md", "docs", NULL),
                      0);
     kit_out_free(&r);
     expect_refused(p, "tampered after signing: README.md differs from what was signed");
@@ -458,6 +459,43 @@ static void test_path_traversal_and_links_are_refused(void **state)
     struct stat st;
     assert_int_equal(stat(abs_target, &st), -1);
     assert_int_equal(stat(escaped, &st), -1);
+}
+
+/* Genuinely signed content in an archive of another shape than ADR 0010's:
+ * refused for the shape, before its signature is looked at. */
+static void test_packages_of_another_shape_are_refused_though_signed(void **state)
+{
+    (void)state;
+    char p[700];
+    path_in(p, sizeof(p), work, "shape.ahpkg");
+    craft_entry e[] = {{.path = "manifest.json", .from = file_of(V1, "manifest.json")},
+                       {.path = "libpkgtest.so", .from = file_of(V1, "libpkgtest.so")}};
+    struct {
+        craft_opts o;
+        const char *why;
+    } cases[] = {
+        {{.key = alice_key, .signature_after = 1},
+         "entry \"manifest.json\": the first entry must be signature.json"},
+        {{.key = alice_key, .signature_after = 2},
+         "entry \"manifest.json\": the first entry must be signature.json"},
+        {{.key = alice_key, .container = CRAFT_PLAIN_TAR},
+         "not a valid package archive: a plain tar archive; a package is gzip-compressed"},
+        {{.key = alice_key, .container = CRAFT_GZIP_TWICE},
+         "not a valid package archive: compressed twice (gzip inside gzip)"},
+        {{.key = alice_key, .container = CRAFT_GNU_TAR_GZ},
+         "not a valid package archive: GNU tar format"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(craft_package(p, e, 2, &cases[i].o), 0);
+        expect_refused(p, cases[i].why);
+    }
+    /* The same content in the specified shape installs. */
+    craft_opts o = {.key = alice_key};
+    assert_int_equal(craft_package(p, e, 2, &o), 0);
+    kit_out r;
+    install(&r, p, true);
+    assert_int_equal(r.status, 0);
+    kit_out_free(&r);
 }
 
 static void test_decompression_bomb_is_refused_early(void **state)
@@ -595,6 +633,23 @@ static void test_pack_refuses_broken_plugins_and_open_keys(void **state)
     kit_out_free(&r);
     unlink(file_of(v1src, "docs/passwd"));
 
+    /* A time a ustar header cannot hold would need a pax "mtime" record,
+     * which install refuses: pack says so first. */
+    const char *sde[] = {KIT_AGENTHOST, "plugin", "pack",    v1src, "--key",
+                         alice_key,     "--out",  "z.ahpkg", NULL};
+    const char *neg[] = {"SOURCE_DATE_EPOCH=-5", NULL},
+               *far[] = {"SOURCE_DATE_EPOCH=9999999999", NULL};
+    assert_int_equal(kit_run(&r, work, neg, sde), 1);
+    assert_non_null(strstr(r.err, "SOURCE_DATE_EPOCH=-5: not a whole number of seconds from 0 to"));
+    kit_out_free(&r);
+    assert_int_equal(kit_run(&r, work, far, sde), 1);
+    kit_out_free(&r);
+    const char *ok[] = {"SOURCE_DATE_EPOCH=1700000000", NULL};
+    const char *a0[] = {KIT_AGENTHOST, "plugin", "pack",    v1src, "--key",
+                        alice_key,     "--out",  "z.ahpkg", NULL};
+    assert_int_equal(kit_run(&r, work, ok, a0), 0);
+    kit_out_free(&r);
+
     const char *again[] = {"keygen", "--out", "alice", NULL};
     assert_int_equal(ah(&r, again), 1);
     assert_non_null(strstr(r.err, "already exists"));
@@ -616,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_key_no_longer_trusted_is_refused),
         cmocka_unit_test(test_package_tampered_after_signing_is_refused),
         cmocka_unit_test(test_path_traversal_and_links_are_refused),
+        cmocka_unit_test(test_packages_of_another_shape_are_refused_though_signed),
         cmocka_unit_test(test_decompression_bomb_is_refused_early),
         cmocka_unit_test(test_manifest_lying_about_its_library_is_refused),
         cmocka_unit_test(test_library_for_another_architecture_is_refused),

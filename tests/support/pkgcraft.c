@@ -180,18 +180,23 @@ int craft_package(const char *out, const craft_entry *e, size_t n, const craft_o
         free(list);
         if (!sig) return -1;
     }
+    craft_container shape = o ? o->container : CRAFT_TAR_GZ;
+    size_t sig_at = !o ? 0 : o->signature_after < n ? o->signature_after : n;
     struct archive *a = archive_write_new();
     struct archive_entry *ae = archive_entry_new();
-    archive_write_add_filter_gzip(a);
-    archive_write_set_format_pax_restricted(a);
-    archive_write_set_options(a, "gzip:compression-level=1");
+    if (shape != CRAFT_PLAIN_TAR) archive_write_add_filter_gzip(a);
+    if (shape == CRAFT_GZIP_TWICE) archive_write_add_filter_gzip(a);
+    if (shape == CRAFT_GNU_TAR_GZ)
+        archive_write_set_format_gnutar(a);
+    else
+        archive_write_set_format_pax_restricted(a);
+    if (shape != CRAFT_PLAIN_TAR) archive_write_set_options(a, "gzip:compression-level=1");
     int rc = archive_write_open_filename(a, out) == ARCHIVE_OK ? 0 : -1;
-    if (rc == 0 && sig) {
-        craft_entry s = {.path = "signature.json", .type = CRAFT_FILE, .data = sig};
-        rc = write_entry(a, ae, &s);
+    craft_entry s = {.path = "signature.json", .type = CRAFT_FILE, .data = sig};
+    for (size_t i = 0; rc == 0 && i <= n; i++) {
+        if (sig && i == sig_at) rc = write_entry(a, ae, &s);
+        if (rc == 0 && i < n) rc = write_entry(a, ae, &e[i]);
     }
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = write_entry(a, ae, &e[i]);
     if (rc == 0 && archive_write_close(a) != ARCHIVE_OK) rc = -1;
     if (rc) fprintf(stderr, "pkgcraft: %s: %s\n", out, archive_error_string(a));
     archive_write_free(a);

@@ -29,6 +29,15 @@ typedef struct craft_entry {
     const char *target;
 } craft_entry;
 
+/* The archive around the entries: ADR 0010's tar.gz, or a shape the
+ * reader must refuse although what it holds may be genuinely signed. */
+typedef enum craft_container {
+    CRAFT_TAR_GZ = 0, /* pax (ustar headers when they suffice) in one gzip member */
+    CRAFT_PLAIN_TAR,  /* the same tar, not compressed */
+    CRAFT_GZIP_TWICE, /* the tar compressed with gzip, and that compressed again */
+    CRAFT_GNU_TAR_GZ, /* GNU tar format (what `tar czf` writes by default) in gzip */
+} craft_container;
+
 typedef struct craft_opts {
     const char *key; /* secret key file (agenthost keygen); NULL: unsigned */
     /* What the signature covers; NULL: the entries written. Differences
@@ -36,6 +45,8 @@ typedef struct craft_opts {
     const craft_entry *signed_entries;
     size_t nsigned;
     bool corrupt_signature; /* flip a bit of the signature itself */
+    craft_container container;
+    size_t signature_after; /* entries written before signature.json (0: first, as specified) */
 } craft_opts;
 
 /* Write the package to out. 0, or -1 with a message on stderr. */

@@ -4,10 +4,12 @@
 
 #include <agenthost/plugin.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char dir[256], keyfile[300];
 static store *st;
@@ -42,7 +44,7 @@ static void test_set_get_list_delete(void **s)
     (void)s;
     secrets *sec;
     char err[256];
-    assert_int_equal(secrets_open(&sec, st, keyfile, true, err, sizeof(err)), 0);
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_CREATE, err, sizeof(err)), 0);
     struct stat kst;
     stat(keyfile, &kst);
     assert_int_equal(kst.st_mode & 0777, 0600);
@@ -110,7 +112,7 @@ static void test_sealed_value_is_bound_to_its_name(void **s)
     (void)s;
     secrets *sec;
     char err[256];
-    assert_int_equal(secrets_open(&sec, st, keyfile, true, err, sizeof(err)), 0);
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_REQUIRED, err, sizeof(err)), 0);
     int status;
     secrets_set(sec, "a", "key", "value-of-a", 10, done, &status);
     /* Copy the raw sealed bytes to b/key. */
@@ -121,23 +123,165 @@ static void test_sealed_value_is_bound_to_its_name(void **s)
     secrets_close(sec);
 }
 
-static void test_wrong_key_and_loose_permissions_are_refused(void **s)
+static void write_key(const char *path, const char *hex)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", hex);
+    fclose(f);
+    chmod(path, 0600);
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* The store now holds a/key (opens) and b/key (sealed for a/key: does not). */
+static void test_no_key_is_made_while_the_store_holds_secrets(void **s)
 {
     (void)s;
     secrets *sec;
-    char err[256], other[320];
+    char err[1024], missing[320];
+    snprintf(missing, sizeof(missing), "%s/missing.key", dir);
+    assert_int_equal(secrets_open(&sec, st, missing, SECRETS_KEY_CREATE, err, sizeof(err)),
+                     AH_ENOTFOUND);
+    assert_false(exists(missing));
+    assert_non_null(strstr(err, "is missing, but the store holds 2 secrets (instances: a, b) "
+                                "sealed with master key id "));
+    assert_non_null(strstr(err, "put that key file back at"));
+    assert_int_equal(secrets_open(&sec, st, missing, SECRETS_KEY_REQUIRED, err, sizeof(err)),
+                     AH_ENOTFOUND);
+    /* Names are listed and deleted without a key; values are not read. */
+    assert_int_equal(secrets_open(&sec, st, missing, SECRETS_KEY_NONE, err, sizeof(err)), 0);
+    json_t *l = secrets_list(sec, NULL);
+    assert_int_equal(json_array_size(l), 2);
+    json_decref(l);
+    char *v;
+    size_t n;
+    assert_int_equal(secrets_get(sec, "a", "key", &v, &n), AH_EDENIED);
+    int status;
+    assert_int_equal(secrets_set(sec, "a", "new", "value-12345", 11, done, &status), AH_EDENIED);
+    assert_string_equal(secrets_key_id(sec), "");
+    secrets_close(sec);
+}
+
+static void test_a_wrong_key_is_refused_naming_both_ids(void **s)
+{
+    (void)s;
+    secrets *sec;
+    char err[1024], other[320];
     snprintf(other, sizeof(other), "%s/other.key", dir);
-    assert_int_equal(secrets_open(&sec, st, other, true, err, sizeof(err)), 0);
+    write_key(other, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    assert_int_equal(secrets_open(&sec, st, other, SECRETS_KEY_CREATE, err, sizeof(err)), AH_EIO);
+    assert_non_null(strstr(err, "is not the key this store's secrets were sealed with (id "));
+    assert_non_null(strstr(err, "it cannot open 2 secrets (instances: a, b)"));
+    chmod(other, 0644);
+    assert_int_equal(secrets_open(&sec, st, other, SECRETS_KEY_REQUIRED, err, sizeof(err)),
+                     AH_EDENIED);
+    assert_non_null(strstr(err, "chmod 600"));
+}
+
+static int del_key_id(store_txn *txn, void *arg)
+{
+    (void)arg;
+    return store_del(txn, STORE_DB_META, SECRETS_META_KEY_ID, strlen(SECRETS_META_KEY_ID));
+}
+
+static void unrecord_key_id(void)
+{
+    assert_int_equal(store_write_now(st, del_key_id, NULL), 0);
+}
+
+/* Flip a bit of a/key's sealed value, as damage in the store would. */
+static int damage_a_key(store_txn *txn, void *arg)
+{
+    (void)arg;
+    store_val v;
+    int rc = store_get(txn, STORE_DB_SECRETS, "a\0key", 5, &v);
+    if (rc) return rc;
+    uint8_t copy[256];
+    memcpy(copy, v.data, v.len);
+    copy[v.len - 1] ^= 1;
+    return store_put(txn, STORE_DB_SECRETS, "a\0key", 5, copy, v.len);
+}
+
+/* Without a recorded id (a store from before ids), every secret is tried. */
+static void test_a_store_without_a_key_id_is_checked_secret_by_secret(void **s)
+{
+    (void)s;
+    secrets *sec;
+    char err[1024], other[320];
+    unrecord_key_id();
+    snprintf(other, sizeof(other), "%s/other.key", dir);
+    chmod(other, 0600);
+    assert_int_equal(secrets_open(&sec, st, other, SECRETS_KEY_REQUIRED, err, sizeof(err)), AH_EIO);
+    assert_non_null(strstr(err, "cannot open 2 of the store's 2 secrets (instances: a, b)"));
+    /* The right key opens a/key, not b/key (bound to another name). */
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_REQUIRED, err, sizeof(err)),
+                     AH_EIO);
+    assert_non_null(strstr(err, "cannot open 1 of the store's 2 secrets (instances: b)"));
+    /* b/key deleted, the key opens everything, and its id is recorded. */
+    int status = -99;
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_NONE, err, sizeof(err)), 0);
+    assert_int_equal(secrets_delete(sec, "b", "key", done, &status), 0);
+    assert_int_equal(status, 0);
+    secrets_close(sec);
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_REQUIRED, err, sizeof(err)), 0);
+    secrets_survey sv;
+    assert_int_equal(secrets_survey_store(st, &sv), 0);
+    assert_int_equal(sv.count, 1);
+    assert_string_equal(sv.key_id, secrets_key_id(sec));
+    assert_string_equal(sv.instances, "a");
+    json_t *bad = secrets_unreadable(sec);
+    assert_int_equal(json_array_size(bad), 0);
+    json_decref(bad);
+    secrets_close(sec);
+}
+
+/* A damaged value is named; the key stays the store's. */
+static void test_damaged_secrets_are_listed_as_unreadable(void **s)
+{
+    (void)s;
+    assert_int_equal(store_write_now(st, damage_a_key, NULL), 0);
+    secrets *sec;
+    char err[1024];
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_REQUIRED, err, sizeof(err)), 0);
+    json_t *bad = secrets_unreadable(sec);
+    assert_int_equal(json_array_size(bad), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(bad, 0), "name")), "key");
+    json_decref(bad);
     char *out;
     size_t n;
     assert_int_equal(secrets_get(sec, "a", "key", &out, &n), AH_EIO);
     secrets_close(sec);
-    chmod(other, 0644);
-    assert_true(secrets_open(&sec, st, other, false, err, sizeof(err)) != 0);
-    assert_non_null(strstr(err, "chmod 600"));
-    char missing[320];
-    snprintf(missing, sizeof(missing), "%s/missing.key", dir);
-    assert_true(secrets_open(&sec, st, missing, false, err, sizeof(err)) != 0);
+}
+
+/* No secret left: a missing key is made anew, replacing the recorded id. */
+static void test_a_key_is_made_only_for_a_store_without_secrets(void **s)
+{
+    (void)s;
+    secrets *sec;
+    char err[1024];
+    int status = -99;
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_NONE, err, sizeof(err)), 0);
+    assert_int_equal(secrets_delete(sec, "a", "key", done, &status), 0);
+    assert_int_equal(status, 0);
+    secrets_close(sec);
+    secrets_survey before;
+    assert_int_equal(secrets_survey_store(st, &before), 0);
+    unlink(keyfile);
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_REQUIRED, err, sizeof(err)),
+                     AH_ENOTFOUND);
+    assert_false(exists(keyfile));
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_CREATE, err, sizeof(err)), 0);
+    assert_true(exists(keyfile));
+    secrets_survey after;
+    assert_int_equal(secrets_survey_store(st, &after), 0);
+    assert_string_equal(after.key_id, secrets_key_id(sec));
+    assert_string_not_equal(after.key_id, before.key_id);
+    secrets_close(sec);
 }
 
 int main(void)
@@ -146,7 +290,11 @@ int main(void)
         cmocka_unit_test(test_set_get_list_delete),
         cmocka_unit_test(test_short_and_nul_holding_values_are_refused),
         cmocka_unit_test(test_sealed_value_is_bound_to_its_name),
-        cmocka_unit_test(test_wrong_key_and_loose_permissions_are_refused),
+        cmocka_unit_test(test_no_key_is_made_while_the_store_holds_secrets),
+        cmocka_unit_test(test_a_wrong_key_is_refused_naming_both_ids),
+        cmocka_unit_test(test_a_store_without_a_key_id_is_checked_secret_by_secret),
+        cmocka_unit_test(test_damaged_secrets_are_listed_as_unreadable),
+        cmocka_unit_test(test_a_key_is_made_only_for_a_store_without_secrets),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
