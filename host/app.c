@@ -6,6 +6,7 @@
 #include "core/metrics.h"
 #include "core/tokens.h"
 #include "core/util.h"
+#include "model/docs.h"
 #include "services/bus_service.h"
 #include "services/egress_service.h"
 #include "services/kv_service.h"
@@ -14,6 +15,7 @@
 #include <agenthost/plugin.h>
 
 #include <errno.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,6 +123,18 @@ static void report_unreadable_secrets(secrets *sec)
     json_decref(bad);
 }
 
+/* The data model, its documents migrated before anything is served. */
+static int open_model(app *a, char *err, size_t errlen)
+{
+    uint8_t root[32];
+    int rc = secrets_derive_key(a->sec, "ahmodel1", root);
+    if (!rc) rc = docs_open(&a->docs, a->st, root, err, errlen);
+    sodium_memzero(root, sizeof(root));
+    size_t migrated = 0;
+    if (!rc) rc = docs_migrate(a->docs, &migrated, err, errlen);
+    return rc ? -1 : 0;
+}
+
 static int open_modules(app *a, char *err, size_t errlen)
 {
     config *c = a->cfg;
@@ -142,6 +156,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     if (secrets_open(&a->sec, a->st, c->master_key, SECRETS_KEY_CREATE, err, errlen) != 0)
         return -1;
     report_unreadable_secrets(a->sec);
+    if (open_model(a, err, errlen) != 0) return -1;
     bus_opts bo = {
         .max_event_bytes = (size_t)config_int(c, "bus", "max_event_kb") << 10,
         .idempotency_window_ms = (uint64_t)config_int(c, "bus", "idempotency_window_s") * 1000u,
@@ -237,6 +252,7 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .sup = a->sup,
                      .bus = a->bus,
                      .egress = a->egress,
+                     .docs = a->docs,
                      .logs_dir = c->logs_dir};
     if (api_start(&a->http, a->loop, &ho, &deps, err, errlen) < 0) return -1;
     broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
@@ -261,6 +277,7 @@ static void close_modules(app *a)
     kv_service_detach(a->kv_svc);
     metrics_service_detach(a->metrics_svc);
     registry_free(a->reg);
+    docs_close(a->docs);
     secrets_close(a->sec);
     loop_free(a->loop);
     if (a->lock_fd >= 0) close(a->lock_fd);

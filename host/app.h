@@ -21,6 +21,7 @@ typedef struct kv_service kv_service;
 typedef struct bus_service bus_service;
 typedef struct egress_service egress_service;
 typedef struct metrics_service metrics_service;
+typedef struct docs docs;
 
 typedef struct app {
     config *cfg;
@@ -31,6 +32,7 @@ typedef struct app {
     supervisor *sup;
     broker *egress;
     bus *bus;
+    docs *docs;
     /* the plugin services table, served from host/services/ */
     kv_service *kv_svc;
     egress_service *egress_svc;

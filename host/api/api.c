@@ -20,6 +20,7 @@ static const api_family_fn families[] = {
     api_instances_routes,
     api_bus_routes,
     api_hooks_routes,
+    api_agents_routes,
 };
 
 /* ---- the table of routes ------------------------------------------------------- */

@@ -202,6 +202,13 @@ int secrets_get(secrets *s, const char *instance, const char *name, char **out, 
     return 0;
 }
 
+int secrets_derive_key(const secrets *s, const char ctx[8], uint8_t *out32)
+{
+    if (!s->has_key) return AH_EDENIED;
+    crypto_kdf_derive_from_key(out32, 32, 1, ctx, s->key);
+    return 0;
+}
+
 void secrets_free_value(char *v, size_t len)
 {
     if (!v) return;

@@ -61,6 +61,11 @@ int secrets_open(secrets **out, store *st, const char *key_path, secrets_key_mod
                  size_t errlen);
 void secrets_close(secrets *s);
 
+/* A 32-byte key for another use, derived from the master key (BLAKE2b
+ * KDF) so that its user never holds the master key itself: ctx names the
+ * use (8 characters, "ahmodel1"). 0, or AH_EDENIED without a key. */
+int secrets_derive_key(const secrets *s, const char ctx[8], uint8_t *out32);
+
 /* The id of the key in use (16 hex digits), or "" without one. */
 const char *secrets_key_id(const secrets *s);
 

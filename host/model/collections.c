@@ -69,7 +69,7 @@ int contact_identity_hash(const docs *d, const char *channel, const char *id, ch
 
 static const doc_index_def agent_ix[] = {
     {"by_name", {"name", NULL}, DOC_INDEX_UNIQUE | DOC_INDEX_FOLD, NULL},
-    {"by_status", {"status", "updated_at", NULL}, 0, NULL},
+    {"by_status", {"status", "name", NULL}, DOC_INDEX_FOLD, NULL},
     {"by_group", {"group_id", "name", NULL}, DOC_INDEX_SPARSE | DOC_INDEX_FOLD, NULL},
     {"by_tag", {"tags[]", "name", NULL}, DOC_INDEX_FOLD, NULL},
     {"by_channel", {"channels[].instance", NULL}, DOC_INDEX_UNIQUE, NULL},

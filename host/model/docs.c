@@ -93,6 +93,12 @@ const doc_collection *docs_collection(const docs *d, const char *name)
     return NULL;
 }
 
+const json_t *docs_collection_schema(const docs *d, const char *name)
+{
+    const doc_collection *c = docs_collection(d, name);
+    return c ? docs_schema(d, c) : NULL;
+}
+
 const json_t *docs_schema(const docs *d, const doc_collection *c)
 {
     return d->schemas[c - d->colls];

@@ -100,6 +100,8 @@ void docs_close(docs *d);
 
 store *docs_store(docs *d);
 const doc_collection *docs_collection(const docs *d, const char *name);
+/* The collection's JSON Schema (borrowed), or NULL. */
+const json_t *docs_collection_schema(const docs *d, const char *name);
 
 /* Migrate every document of an older schema_version, in batches, before
  * the host serves (synchronous: startup and CLI only). *migrated gets how

@@ -14,11 +14,20 @@
 
 /* ---- planning ---------------------------------------------------------------- */
 
-/* The index field's name as a query names it ("tags[]" -> "tags"). */
+/* Whether an index field and a query's name the same path, "[]" aside
+ * ("tags[]" is "tags", "channels[].instance" is "channels.instance"). */
 static bool same_field(const char *ixf, const char *qf)
 {
-    size_t n = strlen(qf);
-    return qf && !strncmp(ixf, qf, n) && (ixf[n] == 0 || !strcmp(ixf + n, "[]"));
+    if (!qf) return false;
+    while (*ixf || *qf) {
+        if (ixf[0] == '[' && ixf[1] == ']') ixf += 2;
+        if (qf[0] == '[' && qf[1] == ']') qf += 2;
+        if (*ixf != *qf) return false;
+        if (!*ixf) break;
+        ixf++;
+        qf++;
+    }
+    return true;
 }
 
 static int eq_index_of(const doc_query *q, const char *ixf)
@@ -73,14 +82,51 @@ static void choose(const doc_collection *c, const doc_query *q, plan *best)
 
 /* ---- residual filters --------------------------------------------------------- */
 
-static const json_t *field_of(const json_t *doc, const char *path)
+/* The values at path: one, or through arrays ("channels.instance" of a
+ * list of channels) several, appended to out. */
+static void values_of(const json_t *v, const char *path, json_t *out)
 {
+    if (json_is_array(v)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(v, i, e) values_of(e, path, out);
+        return;
+    }
+    if (!*path) {
+        if (v) json_array_append(out, (json_t *)v);
+        return;
+    }
+    size_t n = strcspn(path, ".[");
+    char name[64];
+    snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), path);
+    const char *rest = path + n;
+    if (rest[0] == '[' && rest[1] == ']') rest += 2;
+    if (*rest == '.') rest++;
+    values_of(json_object_get(v, name), rest, out);
+}
+
+/* The value at path, or a new array of the values found through arrays.
+ * A new reference (NULL: none). */
+static json_t *field_of(const json_t *doc, const char *path)
+{
+    json_t *all = json_array();
+    values_of(doc, path, all);
+    if (json_array_size(all) == 0) {
+        json_decref(all);
+        return NULL;
+    }
+    /* A plain path naming a scalar or an object: the value itself. */
+    const json_t *direct = doc;
     char buf[128];
     snprintf(buf, sizeof(buf), "%s", path);
-    const json_t *v = doc;
-    for (char *save, *tok = strtok_r(buf, ".", &save); tok && v; tok = strtok_r(NULL, ".", &save))
-        v = json_object_get(v, tok);
-    return v;
+    for (char *save, *tok = strtok_r(buf, ".", &save); tok && direct;
+         tok = strtok_r(NULL, ".", &save))
+        direct = json_is_object(direct) ? json_object_get(direct, tok) : NULL;
+    if (direct && !strchr(path, '[')) {
+        json_decref(all);
+        return json_incref((json_t *)direct);
+    }
+    return all;
 }
 
 static bool eq_match(const json_t *v, const json_t *want)
@@ -123,15 +169,24 @@ static bool text_match(const json_t *v, const char *text)
 
 static bool matches(const doc_query *q, const plan *p, const json_t *doc)
 {
-    for (size_t i = 0; i < q->neq; i++)
-        if (!p->eq_used[i] && !eq_match(field_of(doc, q->eq[i].field), q->eq[i].value))
-            return false;
-    if (q->range_field && !p->ranged) {
-        const json_t *v = field_of(doc, q->range_field);
-        if (q->from && cmp_values(v, q->from) < 0) return false;
-        if (q->to && cmp_values(v, q->to) >= 0) return false;
+    bool ok = true;
+    for (size_t i = 0; ok && i < q->neq; i++) {
+        if (p->eq_used[i]) continue;
+        json_t *v = field_of(doc, q->eq[i].field);
+        ok = eq_match(v, q->eq[i].value);
+        json_decref(v);
     }
-    return !q->text || text_match(field_of(doc, q->text_field), q->text);
+    if (ok && q->range_field && !p->ranged) {
+        json_t *v = field_of(doc, q->range_field);
+        ok = !(q->from && cmp_values(v, q->from) < 0) && !(q->to && cmp_values(v, q->to) >= 0);
+        json_decref(v);
+    }
+    if (ok && q->text) {
+        json_t *v = field_of(doc, q->text_field);
+        ok = text_match(v, q->text);
+        json_decref(v);
+    }
+    return ok;
 }
 
 /* ---- scanning ------------------------------------------------------------------ */
@@ -334,7 +389,7 @@ static int check_query(doc_txn *t, const doc_collection *c, const doc_query *q)
     for (size_t i = 0; i < n; i++) {
         if (!fields[i]) continue;
         char top[64];
-        snprintf(top, sizeof(top), "%.*s", (int)strcspn(fields[i], "."), fields[i]);
+        snprintf(top, sizeof(top), "%.*s", (int)strcspn(fields[i], ".["), fields[i]);
         if (!json_object_get(props, top))
             return doc_fail(t, AH_EINVAL, fields[i], "%s has no field %s", c->name, top);
     }
