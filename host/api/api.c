@@ -12,6 +12,7 @@
 #define AUTH_FAIL_SLOTS 256
 #define AUTH_FAIL_LIMIT 20
 #define AUTH_FAIL_WINDOW_MS 60000u
+#define HOOK_FAIL_SLOTS 256
 
 static const route routes[] = {
     {"GET", "/health", h_health, ROUTE_PUBLIC, "Liveness: the process answers"},
@@ -55,51 +56,37 @@ const route *api_routes(size_t *n)
 
 /* ---- failed-authentication throttle (per client address) ---------------- */
 
-static struct {
-    char ip[48];
-    unsigned count;
-    uint64_t first_ms;
-} fails[AUTH_FAIL_SLOTS];
-
-static unsigned *fail_slot(const char *ip, uint64_t now, bool create)
-{
-    int free_slot = -1, oldest = 0;
-    for (int i = 0; i < AUTH_FAIL_SLOTS; i++) {
-        if (fails[i].ip[0] && now - fails[i].first_ms > AUTH_FAIL_WINDOW_MS) fails[i].ip[0] = 0;
-        if (!fails[i].ip[0]) {
-            if (free_slot < 0) free_slot = i;
-            continue;
-        }
-        if (!strcmp(fails[i].ip, ip)) return &fails[i].count;
-        if (fails[i].first_ms < fails[oldest].first_ms) oldest = i;
-    }
-    if (!create) return NULL;
-    int s = free_slot >= 0 ? free_slot : oldest;
-    snprintf(fails[s].ip, sizeof(fails[s].ip), "%s", ip);
-    fails[s].count = 0;
-    fails[s].first_ms = now;
-    return &fails[s].count;
-}
-
-static bool throttled(const char *ip)
-{
-    unsigned *c = fail_slot(ip, ah_mono_ms(), false);
-    return c && *c >= AUTH_FAIL_LIMIT;
-}
-
 static void note_failure(api *x, http_req *req, const char *why)
 {
-    unsigned *c = fail_slot(http_req_client_ip(req), ah_mono_ms(), true);
-    if (c) (*c)++;
+    throttle_fail(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:s}", "event", "auth_failed", "client_ip",
                           http_req_client_ip(req), "path", http_req_path(req));
     log_write("security", LOG_WARN, "api", &lc, f, "authentication failed: %s", why);
     json_decref(f);
-    (void)x;
+}
+
+void api_respond_throttled(http_req *req, unsigned wait_s, const char *message)
+{
+    char ra[40];
+    snprintf(ra, sizeof(ra), "Retry-After: %u", wait_s);
+    const char *h[] = {ra, NULL};
+    http_respond_error_h(req, 429, "too_many_requests", message, NULL, h);
 }
 
 /* ---- helpers for handlers ------------------------------------------------- */
+
+bool api_is_json_type(const char *ct)
+{
+    if (!ct) return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, "application/json", 16) != 0) return false;
+    ct += 16;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == 0 || *ct == ';'; /* parameters ("; charset=utf-8") are fine */
+}
 
 int api_body_json(http_req *req, json_t **out, json_t *empty)
 {
@@ -116,9 +103,14 @@ int api_body_json(http_req *req, json_t **out, json_t *empty)
     }
     if (empty) json_decref(empty);
     const char *ct = http_req_header(req, "Content-Type");
-    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        http_respond_error(req, 415, "unsupported_media_type", "send the body as application/json",
-                           NULL);
+    if (!api_is_json_type(ct)) {
+        char msg[160];
+        if (ct)
+            snprintf(msg, sizeof(msg), "send the body as application/json, not \"%.60s\"", ct);
+        else
+            snprintf(msg, sizeof(msg),
+                     "send the body as application/json (Content-Type is missing)");
+        http_respond_error(req, 415, "unsupported_media_type", msg, NULL);
         return -1;
     }
     json_error_t je;
@@ -162,10 +154,9 @@ instance *api_instance(api *x, http_req *req, const route_params *p)
 static bool authenticate(api *x, http_req *req, const route *rt)
 {
     if (rt->access == ROUTE_PUBLIC) return true;
-    if (throttled(http_req_client_ip(req))) {
-        const char *h[] = {"Retry-After: 60", NULL};
-        http_respond_error_h(req, 429, "too_many_requests",
-                             "too many failed authentication attempts; retry later", NULL, h);
+    unsigned wait_s = throttle_wait_s(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
+    if (wait_s) {
+        api_respond_throttled(req, wait_s, "too many failed authentication attempts; retry later");
         return false;
     }
     const char *auth = http_req_header(req, "Authorization");
@@ -274,6 +265,13 @@ static void on_done(void *ud, http_req *req)
     audit(req, rname, status);
 }
 
+static void api_free(api *x)
+{
+    throttle_free(x->auth_fails);
+    throttle_free(x->hook_fails);
+    free(x);
+}
+
 int api_start(api **out, app *a, char *err, size_t errlen)
 {
     api *x = calloc(1, sizeof(*x));
@@ -282,6 +280,13 @@ int api_start(api **out, app *a, char *err, size_t errlen)
         return -1;
     }
     x->app = a;
+    x->auth_fails = throttle_new(AUTH_FAIL_SLOTS, AUTH_FAIL_LIMIT, AUTH_FAIL_WINDOW_MS);
+    x->hook_fails = throttle_new(HOOK_FAIL_SLOTS, API_HOOK_FAIL_LIMIT, API_HOOK_FAIL_WINDOW_MS);
+    if (!x->auth_fails || !x->hook_fails) {
+        snprintf(err, errlen, "out of memory");
+        api_free(x);
+        return -1;
+    }
     metrics_describe("agenthost_http_requests_total", METRIC_COUNTER,
                      "HTTP requests by method, route and status");
     metrics_describe("agenthost_http_request_duration_seconds", METRIC_HISTOGRAM,
@@ -294,11 +299,13 @@ int api_start(api **out, app *a, char *err, size_t errlen)
         .max_body = (size_t)config_int(c, "http", "max_body_kb") << 10,
         .max_header = (size_t)config_int(c, "http", "max_header_kb") << 10,
         .idle_timeout_s = (unsigned)config_int(c, "http", "idle_timeout_s"),
+        .header_timeout_s = (unsigned)config_int(c, "http", "header_timeout_s"),
+        .request_id_refused = TOKEN_PREFIX, /* a token sent as a request id stays out of logs */
         .tls_cert = config_str(c, "http", "tls_cert"),
         .tls_key = config_str(c, "http", "tls_key"),
     };
     if (http_server_start(&x->srv, a->loop, &ho, on_request, on_done, x, err, errlen) < 0) {
-        free(x);
+        api_free(x);
         return -1;
     }
     api_metrics_start(a);
@@ -311,7 +318,7 @@ void api_stop(api *x)
     if (!x) return;
     api_metrics_stop(x->app);
     http_server_stop(x->srv);
-    free(x);
+    api_free(x);
 }
 
 int api_port(const api *x)

@@ -2,10 +2,15 @@
  * event on "hooks.<instance>" (method, path, query, headers, body) and is
  * answered 200 only once that event is committed. An instance whose
  * manifest declares a shared-secret header has it checked (in constant
- * time) before anything is stored; an unknown instance is 404. */
+ * time) before anything is stored; an unknown instance is 404. Wrong
+ * secrets are counted per client address and instance: API_HOOK_FAIL_LIMIT
+ * of them within the window and that address gets 429 for that instance
+ * until the window ends, right secret or not. The body is taken as it
+ * comes, of any Content-Type (parsed only when it is JSON). */
 #include "../../sdk/ipc/b64.h"
 #include "../core/log.h"
 #include "../core/secrets.h"
+#include "../core/util.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>
@@ -25,12 +30,39 @@ static void hook_log(http_req *req, instance *inst, const char *event, const cha
     json_decref(f);
 }
 
+/* The throttle's key: the client address and the instance. */
+static void fail_key(http_req *req, instance *inst, char *key, size_t len)
+{
+    snprintf(key, len, "%s %s", http_req_client_ip(req), instance_id(inst));
+}
+
+/* A wrong secret: counted, and the one that reaches the limit logged. */
+static void note_wrong_secret(api *x, http_req *req, instance *inst)
+{
+    char key[THROTTLE_KEY_MAX + 1];
+    fail_key(req, inst, key, sizeof(key));
+    if (throttle_fail(x->hook_fails, key, ah_mono_ms()) != API_HOOK_FAIL_LIMIT) return;
+    char msg[200];
+    snprintf(msg, sizeof(msg),
+             "webhook throttled: %d wrong secrets from %s within %u s; it waits for the rest of "
+             "that time",
+             API_HOOK_FAIL_LIMIT, http_req_client_ip(req), API_HOOK_FAIL_WINDOW_MS / 1000);
+    hook_log(req, inst, "webhook_throttled", msg);
+}
+
 /* The manifest's secret header, checked against the instance's secret. */
 static bool secret_ok(api *x, http_req *req, instance *inst, const json_t *wh)
 {
     const char *header = json_string_value(json_object_get(wh, "secret_header"));
     const char *name = json_string_value(json_object_get(wh, "secret"));
     if (!header || !name) return true;
+    char key[THROTTLE_KEY_MAX + 1];
+    fail_key(req, inst, key, sizeof(key));
+    unsigned wait_s = throttle_wait_s(x->hook_fails, key, ah_mono_ms());
+    if (wait_s) {
+        api_respond_throttled(req, wait_s, "too many wrong webhook secrets from this address");
+        return false;
+    }
     const char *given = http_req_header(req, header);
     char *want = NULL;
     size_t wlen = 0;
@@ -47,6 +79,7 @@ static bool secret_ok(api *x, http_req *req, instance *inst, const json_t *wh)
     if (!ok) {
         hook_log(req, inst, "webhook_secret_mismatch",
                  "webhook refused: wrong or missing secret header");
+        note_wrong_secret(x, req, inst);
         http_respond_error(req, 403, "forbidden", "wrong or missing webhook secret", NULL);
     }
     return ok;
@@ -115,7 +148,7 @@ void h_hook(void *ctx, http_req *req, const route_params *p)
         json_object_set_new(ev, "body", json_null());
     }
     char topic[96];
-    snprintf(topic, sizeof(topic), "hooks.%s", instance_id(inst));
+    snprintf(topic, sizeof(topic), API_HOOK_TOPIC_PREFIX "%s", instance_id(inst));
     const char *idem = http_req_header(req, "Idempotency-Key");
     bus_msg m = {.topic = topic,
                  .body = ev,
