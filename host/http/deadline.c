@@ -2,21 +2,25 @@
 
 #include "../core/log.h"
 #include "../core/util.h"
+#include "tcpinfo.h"
 
 #include <agenthost/plugin.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 typedef struct watched {
     struct watched *prev, *next;
     deadline_watch *w;
     int fd;
-    uint64_t since_ms; /* when the connection became ready for its request */
-    bool waiting;      /* for a request's headers */
-    bool cut;          /* shut down by the sweep */
+    uint64_t baseline;   /* bytes received when it became ready for its request */
+    uint64_t started_ms; /* when the request's first byte came (about); 0: not yet */
+    bool waiting;        /* for a request's headers */
+    bool cut;            /* shut down by the sweep */
     char ip[INET6_ADDRSTRLEN];
 } watched;
 
@@ -51,16 +55,31 @@ static void cut(watched *c)
     json_decref(f);
 }
 
+/* The first sweep to see bytes past the baseline takes now as the
+ * request's start: at most one sweep after its first byte. */
+static bool begun(watched *c, uint64_t now)
+{
+    if (!c->started_ms) {
+        uint64_t n = tcpinfo_bytes_received(c->fd);
+        /* Unknown (a kernel before 4.1): counted as begun at once. */
+        if (n != TCPINFO_UNKNOWN && n <= c->baseline) return false; /* idle */
+        c->started_ms = now;
+    }
+    return true;
+}
+
 static void sweep(uv_timer_t *t)
 {
     deadline_watch *w = t->data;
     uint64_t now = ah_mono_ms();
     bool any = false;
-    for (watched *c = w->head.next; c != &w->head; c = c->next)
-        if (c->waiting && !c->cut && now - c->since_ms >= w->timeout_ms) {
+    for (watched *c = w->head.next; c != &w->head; c = c->next) {
+        if (!c->waiting || c->cut) continue;
+        if (begun(c, now) && now - c->started_ms >= w->timeout_ms) {
             cut(c);
             any = true;
         }
+    }
     if (any) w->kick(w->ud);
 }
 
@@ -115,7 +134,7 @@ void deadline_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
         }
         c->w = w;
         c->fd = fd->connect_fd;
-        c->since_ms = ah_mono_ms();
+        c->baseline = 0; /* what came before the accept is this request's too */
         c->waiting = true;
         client_ip(conn, c->ip, sizeof(c->ip));
         c->prev = w->head.prev;
@@ -151,6 +170,7 @@ void deadline_request_done(struct MHD_Connection *conn)
     watched *c = of(conn);
     if (c) {
         c->waiting = true;
-        c->since_ms = ah_mono_ms();
+        c->baseline = tcpinfo_bytes_received(c->fd);
+        c->started_ms = 0;
     }
 }

@@ -1,18 +1,22 @@
 /*
- * deadline.h - the header deadline of the HTTP server: a connection must
- * bring a request's line and headers complete within header_timeout_s of
- * being ready for that request (accepted, or its previous answer sent), or
- * it is closed without an answer and the closing is logged to
- * security.log (event header_timeout). This is what stops a client that
- * keeps a connection alive by trickling header bytes (slow loris): the idle
- * timeout never fires for it, since a byte comes now and then.
+ * deadline.h - the header deadline of the HTTP server: once the first
+ * byte of a request has come (a TLS handshake's included), its line and
+ * headers must be complete within header_timeout_s, or the connection is
+ * closed without an answer and the closing is logged to security.log
+ * (event header_timeout). This is what stops a client that keeps a
+ * connection by trickling header bytes (slow loris): the idle timeout
+ * never fires for it, since a byte comes now and then. A connection that
+ * sends nothing (an idle kept-alive one) is left to the idle timeout.
  *
  * The watch learns of connections through libmicrohttpd's
  * MHD_OPTION_NOTIFY_CONNECTION (deadline_notify, with the watch as its
- * cls) and of the request's progress from the server (headers complete,
- * request done). A sweep every fraction of the timeout closes the late
- * ones with shutdown(2), which libmicrohttpd sees as the client leaving:
- * it closes the connection itself. Single-threaded, on the host's loop.
+ * cls), of the request's progress from the server (headers complete,
+ * request done), and of its first byte from the kernel (TCP_INFO). A sweep
+ * every quarter of the timeout (a second at most) closes the late ones with
+ * shutdown(2), which libmicrohttpd sees as the client leaving: it closes
+ * the connection itself. So a request is cut between header_timeout_s and
+ * about one and a half times it after its first byte. Single-threaded, on
+ * the host's loop.
  */
 #ifndef AH_HTTP_DEADLINE_H
 #define AH_HTTP_DEADLINE_H

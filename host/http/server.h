@@ -15,7 +15,8 @@
  * short HTML body, then the connection closed); so are a Content-Length
  * or chunk size that does not fit in 64 bits (413) and malformed HTTP
  * (400). A connection whose request headers are not complete within
- * header_timeout_s is closed without an answer (deadline.h). The handler must
+ * header_timeout_s of its first byte is closed without an answer
+ * (deadline.h). The handler must
  * answer exactly once, now or later: a request not answered when the
  * handler returns has its connection suspended until the answer comes. A
  * request whose client went away stays valid until it is answered; the
@@ -41,7 +42,8 @@ typedef struct http_opts {
     size_t max_body;             /* bytes */
     size_t max_header;           /* bytes of request line + headers */
     unsigned idle_timeout_s;
-    unsigned header_timeout_s;      /* request line and headers complete within this */
+    unsigned header_timeout_s;      /* line and headers complete this long after the
+                                       request's first byte (deadline.h) */
     const char *request_id_refused; /* an X-Request-Id starting with this (the API
                                        tokens' prefix) is replaced; NULL: none */
     const char *tls_cert;           /* PEM files; both or neither */

@@ -580,7 +580,8 @@ static void test_webhook_topics_take_no_events_from_the_topics_api(void **s)
 /* Connections from one address that send their headers a byte at a time
  * fill that address's connection slots; each is closed once its headers
  * are late (http.header_timeout_s, 2 s here), so a new request from the
- * address is served while they still trickle. */
+ * address is served while they still trickle. A connection that sends
+ * nothing meanwhile is left to the idle timeout (30 s here). */
 static void test_connections_trickling_headers_are_cut_so_their_address_is_served(void **s)
 {
     (void)s;
@@ -589,6 +590,8 @@ static void test_connections_trickling_headers_are_cut_so_their_address_is_serve
                                    " \"header_timeout_s\": 2}, \"instances\": []}"),
                      0);
     assert_int_equal(th_start(&T, NULL, 15000), 0);
+    int idle = dial(&T, "127.0.0.6", 5000);
+    assert_true(idle >= 0);
     enum { SLOW = 8 };
     int fds[SLOW];
     for (int i = 0; i < SLOW; i++) {
@@ -622,6 +625,13 @@ static void test_connections_trickling_headers_are_cut_so_their_address_is_serve
         close(fds[i]);
     }
     assert_true(th_wait_file(&T, "logs/security.log", "header_timeout", 3000));
+    /* The idle one outlived the deadline: it is served now. */
+    const char *get = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(idle, get, strlen(get), MSG_NOSIGNAL), (ssize_t)strlen(get));
+    char head[16] = "";
+    assert_true(recv(idle, head, sizeof(head) - 1, 0) >= 12);
+    assert_int_equal(strncmp(head, "HTTP/1.1 200", 12), 0);
+    close(idle);
     still_serving(&T);
     assert_int_equal(th_stop_clean(&T, 10000), 0);
     th_cleanup(&T);
