@@ -243,6 +243,8 @@ static int open_modules(app *a, char *err, size_t errlen)
         .max_body = (size_t)config_int(c, "http", "max_body_kb") << 10,
         .max_header = (size_t)config_int(c, "http", "max_header_kb") << 10,
         .idle_timeout_s = (unsigned)config_int(c, "http", "idle_timeout_s"),
+        .header_timeout_s = (unsigned)config_int(c, "http", "header_timeout_s"),
+        .request_id_refused = TOKEN_PREFIX, /* a token sent as a request id stays out of logs */
         .tls_cert = config_str(c, "http", "tls_cert"),
         .tls_key = config_str(c, "http", "tls_key"),
     };
@@ -254,7 +256,8 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .egress = a->egress,
                      .docs = a->docs,
                      .logs_dir = c->logs_dir};
-    if (api_start(&a->http, a->loop, &ho, &deps, err, errlen) < 0) return -1;
+    api_opts ao = {.auth_fail_limit = (unsigned)config_int(c, "http", "auth_fail_limit")};
+    if (api_start(&a->http, a->loop, &ho, &ao, &deps, err, errlen) < 0) return -1;
     broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
     metrics_add_collector(metrics_process_collector, NULL);
     return 0;

@@ -1,6 +1,10 @@
 /*
  * yaml2json - convert a YAML document to JSON (build-time tool).
- *   yaml2json IN.yaml OUT.json
+ *   yaml2json IN.yaml OUT.json [NAME=SCHEMA.json ...]
+ * Each NAME=SCHEMA.json (a JSON Schema file) is put at
+ * components.schemas.NAME of the output, its own "#/$defs/..." references
+ * pointed at its new place, so one file is both the documentation's schema
+ * and the OpenAPI document's.
  * Plain scalars follow the YAML 1.2 core schema (null, booleans, integers,
  * floats); quoted scalars are strings; anchors and aliases are expanded.
  */
@@ -116,10 +120,65 @@ static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev)
     }
 }
 
+/* Point a schema's "#/$defs/X" references at "#/components/schemas/NAME/$defs/X". */
+static void rebase_refs(json_t *v, const char *name)
+{
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) rebase_refs(e, name);
+        return;
+    }
+    if (!json_is_object(v)) return;
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e)
+    {
+        const char *ref = json_string_value(e);
+        if (!strcmp(k, "$ref") && ref && !strncmp(ref, "#/$defs/", 8)) {
+            char buf[512];
+            snprintf(buf, sizeof(buf), "#/components/schemas/%s/$defs/%s", name, ref + 8);
+            json_object_set_new(v, k, json_string(buf));
+        } else {
+            rebase_refs(e, name);
+        }
+    }
+}
+
+static int add_schema(json_t *root, const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq || eq == spec) {
+        fprintf(stderr, "yaml2json: %s: expected NAME=FILE\n", spec);
+        return -1;
+    }
+    char name[128];
+    snprintf(name, sizeof(name), "%.*s", (int)(eq - spec), spec);
+    json_error_t je;
+    json_t *schema = json_load_file(eq + 1, JSON_REJECT_DUPLICATES, &je);
+    if (!schema) {
+        fprintf(stderr, "%s:%d:%d: %s\n", eq + 1, je.line, je.column, je.text);
+        return -1;
+    }
+    json_object_del(schema, "$schema");
+    rebase_refs(schema, name);
+    json_t *comps = json_object_get(root, "components");
+    if (!comps) json_object_set_new(root, "components", comps = json_object());
+    json_t *schemas = json_object_get(comps, "schemas");
+    if (!schemas) json_object_set_new(comps, "schemas", schemas = json_object());
+    if (json_object_get(schemas, name)) {
+        fprintf(stderr, "yaml2json: components.schemas.%s is defined twice\n", name);
+        json_decref(schema);
+        return -1;
+    }
+    json_object_set_new(schemas, name, schema);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: yaml2json IN.yaml OUT.json\n");
+    if (argc < 3) {
+        fprintf(stderr, "usage: yaml2json IN.yaml OUT.json [NAME=SCHEMA.json ...]\n");
         return 2;
     }
     FILE *in = fopen(argv[1], "rb");
@@ -150,6 +209,8 @@ int main(int argc, char **argv)
     }
     yaml_parser_delete(&p);
     fclose(in);
+    for (int i = 3; i < argc; i++)
+        if (add_schema(root, argv[i]) < 0) return 1;
     if (json_dump_file(root, argv[2], JSON_COMPACT) != 0) {
         fprintf(stderr, "yaml2json: cannot write %s\n", argv[2]);
         return 1;

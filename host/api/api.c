@@ -16,11 +16,7 @@
 
 /* The route families, in the order their routes are matched. */
 static const api_family_fn families[] = {
-    api_system_routes,
-    api_instances_routes,
-    api_bus_routes,
-    api_hooks_routes,
-    api_agents_routes,
+    api_system_routes, api_instances_routes, api_bus_routes, api_hooks_routes, api_agents_routes,
 };
 
 /* ---- the table of routes ------------------------------------------------------- */
@@ -42,6 +38,8 @@ struct api {
     store *st; /* tokens */
     http_server *srv;
     api_table table;
+    throttle *auth_fails; /* by client address */
+    unsigned auth_fail_limit;
 };
 
 int api_table_add(api_table *t, const route *routes, size_t n, void *ctx)
@@ -100,65 +98,51 @@ static int table_build(api_table *t, const api_deps *deps)
     return 0;
 }
 
-route *api_routes(size_t *n)
+const route *api_routes(size_t *n)
 {
-    api_table t;
+    /* Built once and kept: route summaries live in the families' memory. */
+    static api_table listed;
+    static bool built;
     *n = 0;
-    if (table_build(&t, NULL) != 0) return NULL;
-    route *r = t.routes;
-    *n = t.n;
-    t.routes = NULL;
-    table_free(&t);
-    return r;
+    if (!built && table_build(&listed, NULL) != 0) return NULL;
+    built = true;
+    *n = listed.n;
+    return listed.routes;
 }
 
 /* ---- failed-authentication throttle (per client address) ---------------- */
 
-static struct {
-    char ip[48];
-    unsigned count;
-    uint64_t first_ms;
-} fails[AUTH_FAIL_SLOTS];
-
-static unsigned *fail_slot(const char *ip, uint64_t now, bool create)
-{
-    int free_slot = -1, oldest = 0;
-    for (int i = 0; i < AUTH_FAIL_SLOTS; i++) {
-        if (fails[i].ip[0] && now - fails[i].first_ms > AUTH_FAIL_WINDOW_MS) fails[i].ip[0] = 0;
-        if (!fails[i].ip[0]) {
-            if (free_slot < 0) free_slot = i;
-            continue;
-        }
-        if (!strcmp(fails[i].ip, ip)) return &fails[i].count;
-        if (fails[i].first_ms < fails[oldest].first_ms) oldest = i;
-    }
-    if (!create) return NULL;
-    int s = free_slot >= 0 ? free_slot : oldest;
-    snprintf(fails[s].ip, sizeof(fails[s].ip), "%s", ip);
-    fails[s].count = 0;
-    fails[s].first_ms = now;
-    return &fails[s].count;
-}
-
-static bool throttled(const char *ip)
-{
-    unsigned *c = fail_slot(ip, ah_mono_ms(), false);
-    return c && *c >= AUTH_FAIL_LIMIT;
-}
-
 static void note_failure(api *x, http_req *req, const char *why)
 {
-    unsigned *c = fail_slot(http_req_client_ip(req), ah_mono_ms(), true);
-    if (c) (*c)++;
+    throttle_fail(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:s}", "event", "auth_failed", "client_ip",
                           http_req_client_ip(req), "path", http_req_path(req));
     log_write("security", LOG_WARN, "api", &lc, f, "authentication failed: %s", why);
     json_decref(f);
-    (void)x;
+}
+
+void api_respond_throttled(http_req *req, unsigned wait_s, const char *message)
+{
+    char ra[40];
+    snprintf(ra, sizeof(ra), "Retry-After: %u", wait_s);
+    const char *h[] = {ra, NULL};
+    http_respond_error_h(req, 429, "too_many_requests", message, NULL, h);
 }
 
 /* ---- helpers for handlers ------------------------------------------------- */
+
+bool api_is_json_type(const char *ct)
+{
+    if (!ct) return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, "application/json", 16) != 0) return false;
+    ct += 16;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == 0 || *ct == ';'; /* parameters ("; charset=utf-8") are fine */
+}
 
 int api_body_json(http_req *req, json_t **out, json_t *empty)
 {
@@ -175,9 +159,14 @@ int api_body_json(http_req *req, json_t **out, json_t *empty)
     }
     if (empty) json_decref(empty);
     const char *ct = http_req_header(req, "Content-Type");
-    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
-        http_respond_error(req, 415, "unsupported_media_type", "send the body as application/json",
-                           NULL);
+    if (!api_is_json_type(ct)) {
+        char msg[160];
+        if (ct)
+            snprintf(msg, sizeof(msg), "send the body as application/json, not \"%.60s\"", ct);
+        else
+            snprintf(msg, sizeof(msg),
+                     "send the body as application/json (Content-Type is missing)");
+        http_respond_error(req, 415, "unsupported_media_type", msg, NULL);
         return -1;
     }
     json_error_t je;
@@ -216,10 +205,9 @@ void api_respond_not_found(http_req *req, const char *what, const char *id)
 static bool authenticate(api *x, http_req *req, const route *rt)
 {
     if (rt->access == ROUTE_PUBLIC) return true;
-    if (throttled(http_req_client_ip(req))) {
-        const char *h[] = {"Retry-After: 60", NULL};
-        http_respond_error_h(req, 429, "too_many_requests",
-                             "too many failed authentication attempts; retry later", NULL, h);
+    unsigned wait_s = throttle_wait_s(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
+    if (wait_s) {
+        api_respond_throttled(req, wait_s, "too many failed authentication attempts; retry later");
         return false;
     }
     const char *auth = http_req_header(req, "Authorization");
@@ -327,8 +315,15 @@ static void on_done(void *ud, http_req *req)
     audit(req, rname, status);
 }
 
-int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_deps *deps, char *err,
-              size_t errlen)
+static void api_free(api *x)
+{
+    table_free(&x->table);
+    throttle_free(x->auth_fails);
+    free(x);
+}
+
+int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
+              const api_deps *deps, char *err, size_t errlen)
 {
     api *x = calloc(1, sizeof(*x));
     if (!x) {
@@ -336,6 +331,13 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_deps *dep
         return -1;
     }
     x->st = deps->st;
+    x->auth_fail_limit = ao && ao->auth_fail_limit ? ao->auth_fail_limit : AUTH_FAIL_LIMIT;
+    x->auth_fails = throttle_new(AUTH_FAIL_SLOTS, x->auth_fail_limit, AUTH_FAIL_WINDOW_MS);
+    if (!x->auth_fails) {
+        snprintf(err, errlen, "out of memory");
+        api_free(x);
+        return -1;
+    }
     metrics_describe("agenthost_http_requests_total", METRIC_COUNTER,
                      "HTTP requests by method, route and status");
     metrics_describe("agenthost_http_request_duration_seconds", METRIC_HISTOGRAM,
@@ -343,12 +345,11 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_deps *dep
     int rc = table_build(&x->table, deps);
     if (rc) {
         snprintf(err, errlen, "cannot build the routes: %s", ah_strerror(rc));
-        free(x);
+        api_free(x);
         return -1;
     }
     if (http_server_start(&x->srv, loop, ho, on_request, on_done, x, err, errlen) < 0) {
-        table_free(&x->table);
-        free(x);
+        api_free(x);
         return -1;
     }
     *out = x;
@@ -359,8 +360,7 @@ void api_stop(api *x)
 {
     if (!x) return;
     http_server_stop(x->srv);
-    table_free(&x->table);
-    free(x);
+    api_free(x);
 }
 
 int api_port(const api *x)

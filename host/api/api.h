@@ -37,14 +37,19 @@ typedef struct api_deps {
     const char *logs_dir;
 } api_deps;
 
+typedef struct api_opts {
+    unsigned auth_fail_limit; /* failed authentications a minute from one address; 0: 20 */
+} api_opts;
+
 /* Serve the API on ho->listen. 0, or -1 with err. */
-int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_deps *deps, char *err,
-              size_t errlen);
+int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
+              const api_deps *deps, char *err, size_t errlen);
 void api_stop(api *x);
 int api_port(const api *x);
 
-/* Every route (for `agenthost routes --json` and the OpenAPI check): a
- * malloc'd array of *n routes (free it), or NULL when out of memory. */
-route *api_routes(size_t *n);
+/* Every route (for `agenthost routes --json` and the OpenAPI check), built
+ * on the first call and kept: *n routes, or NULL when out of memory. Not
+ * thread-safe. */
+const route *api_routes(size_t *n);
 
 #endif

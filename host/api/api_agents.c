@@ -133,11 +133,13 @@ static int agent_before_delete(res_change *c)
     json_object_set_new(doc, "status", json_string("archived"));
     res_stamp(doc, c->req, doc_txn_now(c->t), false);
     uint64_t rev;
-    rc = doc_put(c->t, COLL_AGENTS, doc, (uint64_t)json_integer_value(json_object_get(c->old, "revision")) ?: STORE_REV_ANY, &rev);
+    rc = doc_put(c->t, COLL_AGENTS, doc,
+                 (uint64_t)json_integer_value(json_object_get(c->old, "revision")) ?: STORE_REV_ANY,
+                 &rev);
     audit_actor who = res_actor(c->req);
     if (!rc)
-        rc = audit_record(c->t, &who, http_req_id(c->req), "agent.archive", COLL_AGENTS, id,
-                          c->old, doc);
+        rc = audit_record(c->t, &who, http_req_id(c->req), "agent.archive", COLL_AGENTS, id, c->old,
+                          doc);
     if (rc) {
         json_decref(doc);
         return rc;
@@ -148,10 +150,8 @@ static int agent_before_delete(res_change *c)
 }
 
 static const res_filter agent_filters[] = {
-    {"status", "status"},
-    {"group_id", "group_id"},
-    {"tag", "tags"},
-    {"channel", "channels[].instance"},
+    {"status", "status"}, {"group_id", "group_id"},
+    {"tag", "tags"},      {"channel", "channels[].instance"},
     {NULL, NULL},
 };
 static const res_range agent_ranges[] = {

@@ -155,6 +155,13 @@ static void h_topic_publish(void *ctx, http_req *req, const route_params *p)
         http_respond_error(req, 403, "forbidden", "topics starting with $ are the host's", "topic");
         return;
     }
+    if (!strncmp(topic, API_HOOK_TOPIC_PREFIX, strlen(API_HOOK_TOPIC_PREFIX))) {
+        http_respond_error(req, 403, "forbidden",
+                           "hooks.* topics are the webhook ingress's: their events come only "
+                           "through POST /hooks/INSTANCE/..., which checks the instance's secret",
+                           "topic");
+        return;
+    }
     json_t *body;
     if (api_body_json(req, &body, NULL) < 0) return;
     bool array = json_is_array(body);

@@ -152,8 +152,8 @@ static json_t *object_body(http_req *req, bool patch)
     json_t *o = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : NULL;
     if (!o) {
         char msg[300];
-        snprintf(msg, sizeof(msg), len ? "malformed JSON at line %d, column %d: %s"
-                                       : "a JSON object is required",
+        snprintf(msg, sizeof(msg),
+                 len ? "malformed JSON at line %d, column %d: %s" : "a JSON object is required",
                  je.line, je.column, je.text);
         http_respond_error(req, 400, len ? "malformed_json" : "empty_body", msg, NULL);
         return NULL;
@@ -252,7 +252,8 @@ static bool known_param(const resource *r, const char *k)
         if (!strcmp(k, r->filters[i].param)) return true;
     for (size_t i = 0; r->ranges && r->ranges[i].prefix; i++) {
         size_t n = strlen(r->ranges[i].prefix);
-        if (!strncmp(k, r->ranges[i].prefix, n) && (!strcmp(k + n, "_from") || !strcmp(k + n, "_to")))
+        if (!strncmp(k, r->ranges[i].prefix, n) &&
+            (!strcmp(k + n, "_from") || !strcmp(k + n, "_to")))
             return true;
     }
     return false;
@@ -417,16 +418,21 @@ typedef struct write_arg {
     json_t *body;    /* the create's fields or the patch */
     uint64_t expect; /* If-Match, or 0 */
     bool force;
-    int kind;        /* 0 create, 1 patch, 2 delete */
-    json_t *result;  /* the document written, or what a hook left (delete) */
+    int kind;       /* 0 create, 1 patch, 2 delete */
+    json_t *result; /* the document written, or what a hook left (delete) */
     uint64_t rev;
     bool deleted;
 } write_arg;
 
 static void change_of(write_arg *a, doc_txn *t, const json_t *old, json_t *doc, res_change *c)
 {
-    *c = (res_change){.res = a->res, .t = t, .req = a->req, .ctx = a->ctx, .old = old,
-                      .doc = doc, .force = a->force};
+    *c = (res_change){.res = a->res,
+                      .t = t,
+                      .req = a->req,
+                      .ctx = a->ctx,
+                      .old = old,
+                      .doc = doc,
+                      .force = a->force};
 }
 
 static int audit_change(write_arg *a, doc_txn *t, const char *verb, const json_t *before,
@@ -646,8 +652,8 @@ int res_register(api_table *t, const resource *r, docs *d, void *ctx, route_acce
     snprintf(m->summary[2], 96, "One %s (ETag; If-None-Match)", r->noun);
     snprintf(m->summary[3], 96, "Update %s %s (JSON merge patch; If-Match)",
              strchr("aeiou", r->noun[0]) ? "an" : "a", r->noun);
-    snprintf(m->summary[4], 96, "Delete %s %s (If-Match)",
-             strchr("aeiou", r->noun[0]) ? "an" : "a", r->noun);
+    snprintf(m->summary[4], 96, "Delete %s %s (If-Match)", strchr("aeiou", r->noun[0]) ? "an" : "a",
+             r->noun);
     route rs[5] = {
         {"GET", r->base, res_h_list, read, m->summary[0]},
         {"POST", r->base, res_h_create, write, m->summary[1]},

@@ -31,18 +31,18 @@ typedef struct res_change {
     const resource *res;
     doc_txn *t;
     http_req *req;
-    void *ctx;          /* the family's */
-    const json_t *old;  /* the document before (NULL when creating) */
-    json_t *doc;        /* the document as it will be written (hooks may change it) */
-    bool force;         /* ?force=true */
+    void *ctx;         /* the family's */
+    const json_t *old; /* the document before (NULL when creating) */
+    json_t *doc;       /* the document as it will be written (hooks may change it) */
+    bool force;        /* ?force=true */
 } res_change;
 
 struct resource {
-    const char *coll;  /* the collection */
-    const char *noun;   /* "agent": errors and audit actions ("agent.update") */
-    const char *plural; /* "agents": route summaries */
-    const char *base;   /* "/api/v1/agents" */
-    const char *item;   /* "/api/v1/agents/{id}" */
+    const char *coll;           /* the collection */
+    const char *noun;           /* "agent": errors and audit actions ("agent.update") */
+    const char *plural;         /* "agents": route summaries */
+    const char *base;           /* "/api/v1/agents" */
+    const char *item;           /* "/api/v1/agents/{id}" */
     route_access delete_access; /* 0: as writes */
     const res_filter *filters;
     const res_range *ranges;

@@ -5,12 +5,16 @@
  * time) before anything is stored: 403 when it is wrong or missing, 503
  * not_configured when the instance's secret is not set or cannot be read
  * (never a "wrong secret" the sender cannot fix); an unknown instance is
- * 404. */
+ * 404. Wrong secrets are counted per client address and instance:
+ * API_HOOK_FAIL_LIMIT of them within the window and that address gets 429
+ * for that instance until the window ends, right secret or not. The body
+ * is taken as it comes, of any Content-Type (parsed only when it is JSON). */
 #include "../../sdk/ipc/b64.h"
 #include "../core/log.h"
 #include "../bus/bus.h"
 #include "../core/secrets.h"
 #include "../plugin/supervisor.h"
+#include "../core/util.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>
@@ -20,11 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define HOOK_FAIL_SLOTS 256
+
 /* What this family uses. */
 typedef struct hooks_ctx {
     supervisor *sup;
     secrets *sec;
     bus *bus;
+    throttle *fails; /* wrong secrets, by client address and instance */
 } hooks_ctx;
 
 static void hook_log(http_req *req, instance *inst, log_level level, const char *event,
@@ -38,12 +45,39 @@ static void hook_log(http_req *req, instance *inst, log_level level, const char 
     json_decref(f);
 }
 
+/* The throttle's key: the client address and the instance. */
+static void fail_key(http_req *req, instance *inst, char *key, size_t len)
+{
+    snprintf(key, len, "%s %s", http_req_client_ip(req), instance_id(inst));
+}
+
+/* A wrong secret: counted, and the one that reaches the limit logged. */
+static void note_wrong_secret(hooks_ctx *x, http_req *req, instance *inst)
+{
+    char key[THROTTLE_KEY_MAX + 1];
+    fail_key(req, inst, key, sizeof(key));
+    if (throttle_fail(x->fails, key, ah_mono_ms()) != API_HOOK_FAIL_LIMIT) return;
+    char msg[200];
+    snprintf(msg, sizeof(msg),
+             "webhook throttled: %d wrong secrets from %s within %u s; it waits for the rest of "
+             "that time",
+             API_HOOK_FAIL_LIMIT, http_req_client_ip(req), API_HOOK_FAIL_WINDOW_MS / 1000);
+    hook_log(req, inst, LOG_WARN, "webhook_throttled", msg);
+}
+
 /* The manifest's secret header, checked against the instance's secret. */
 static bool secret_ok(hooks_ctx *x, http_req *req, instance *inst, const json_t *wh)
 {
     const char *header = json_string_value(json_object_get(wh, "secret_header"));
     const char *name = json_string_value(json_object_get(wh, "secret"));
     if (!header || !name) return true;
+    char key[THROTTLE_KEY_MAX + 1];
+    fail_key(req, inst, key, sizeof(key));
+    unsigned wait_s = throttle_wait_s(x->fails, key, ah_mono_ms());
+    if (wait_s) {
+        api_respond_throttled(req, wait_s, "too many wrong webhook secrets from this address");
+        return false;
+    }
     const char *given = http_req_header(req, header);
     char *want = NULL;
     size_t wlen = 0;
@@ -74,6 +108,7 @@ static bool secret_ok(hooks_ctx *x, http_req *req, instance *inst, const json_t 
     if (!ok) {
         hook_log(req, inst, LOG_WARN, "webhook_secret_mismatch",
                  "webhook refused: wrong or missing secret header");
+        note_wrong_secret(x, req, inst);
         http_respond_error(req, 403, "forbidden", "wrong or missing webhook secret", NULL);
     }
     return ok;
@@ -142,7 +177,7 @@ static void h_hook(void *ctx, http_req *req, const route_params *p)
         json_object_set_new(ev, "body", json_null());
     }
     char topic[96];
-    snprintf(topic, sizeof(topic), "hooks.%s", instance_id(inst));
+    snprintf(topic, sizeof(topic), API_HOOK_TOPIC_PREFIX "%s", instance_id(inst));
     const char *idem = http_req_header(req, "Idempotency-Key");
     bus_msg m = {.topic = topic,
                  .body = ev,
@@ -170,14 +205,26 @@ static const route routes[] = {
      "Webhook ingress: an event for the instance, answered once committed"},
 };
 
+static void hooks_free(void *ctx)
+{
+    hooks_ctx *c = ctx;
+    throttle_free(c->fails);
+    free(c);
+}
+
 int api_hooks_routes(api_table *t, const api_deps *deps)
 {
     hooks_ctx *c = NULL;
     if (deps) {
         if (!(c = calloc(1, sizeof(*c)))) return AH_ENOMEM;
-        *c = (hooks_ctx){.sup = deps->sup, .sec = deps->sec, .bus = deps->bus};
-        int rc = api_table_own(t, c, free);
+        *c = (hooks_ctx){
+            .sup = deps->sup,
+            .sec = deps->sec,
+            .bus = deps->bus,
+            .fails = throttle_new(HOOK_FAIL_SLOTS, API_HOOK_FAIL_LIMIT, API_HOOK_FAIL_WINDOW_MS)};
+        int rc = api_table_own(t, c, hooks_free);
         if (rc) return rc;
+        if (!c->fails) return AH_ENOMEM;
     }
     return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), c);
 }

@@ -5,6 +5,7 @@
 #ifndef AH_API_PRIV_H
 #define AH_API_PRIV_H
 
+#include "../core/throttle.h"
 #include "../core/tokens.h"
 #include "api.h"
 
@@ -35,12 +36,26 @@ int api_agents_routes(api_table *t, const api_deps *deps);
 void api_metrics_start(const api_deps *d);
 void api_metrics_stop(const api_deps *d);
 
+/* The webhook ingress publishes each request to "hooks.<instance>"; these
+ * topics take no event from anywhere else (the topics API refuses them). */
+#define API_HOOK_TOPIC_PREFIX "hooks."
+/* Wrong webhook secrets: this many from one address for one instance
+ * within the window, and that address waits (429) for that instance. */
+#define API_HOOK_FAIL_LIMIT 10
+#define API_HOOK_FAIL_WINDOW_MS 60000u
+
 /* ---- helpers for handlers ---------------------------------------------------- */
 
 /* Parse the request body as JSON. On failure the request is answered (400
- * with line and column, or 415) and -1 returned. An empty body gives
- * `empty` (a new reference) when not NULL, else 400. */
+ * with line and column, or 415 when a body comes without a Content-Type of
+ * application/json) and -1 returned. An empty body gives `empty` (a new
+ * reference) when not NULL, else 400; it needs no Content-Type. */
 int api_body_json(http_req *req, json_t **out, json_t *empty);
+/* True when a Content-Type is exactly application/json (any case, with or
+ * without parameters such as "; charset=utf-8"). */
+bool api_is_json_type(const char *content_type);
+/* 429 too_many_requests with Retry-After: wait_s. */
+void api_respond_throttled(http_req *req, unsigned wait_s, const char *message);
 
 /* Answer 422 from a validator message "path: message". */
 void api_respond_invalid(http_req *req, const char *code, const char *verr);

@@ -15,7 +15,7 @@ int cmd_routes(int argc, char **argv)
     int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, usage);
     if (rc) return rc > 0 ? 0 : 2;
     size_t n;
-    route *r = api_routes(&n);
+    const route *r = api_routes(&n);
     if (!r) return cli_fail("out of memory");
     if (as_json) {
         json_t *a = router_list(r, n);
@@ -23,12 +23,10 @@ int cmd_routes(int argc, char **argv)
         printf("%s\n", s);
         free(s);
         json_decref(a);
-        free(r);
         return 0;
     }
     for (size_t i = 0; i < n; i++)
         printf("%-7s %-48s %-7s %s\n", r[i].method, r[i].pattern, route_access_name(r[i].access),
                r[i].summary);
-    free(r);
     return 0;
 }

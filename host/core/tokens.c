@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PREFIX "aht_"
+#define PREFIX TOKEN_PREFIX
 
 bool tokens_valid_role(const char *role)
 {

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#define TOKEN_PREFIX "aht_"
 #define TOKEN_LEN (4 + 12 + 48)
 
 typedef struct principal {

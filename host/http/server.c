@@ -1,7 +1,10 @@
 #include "server.h"
 
 #include "../core/log.h"
+#include "../core/utf8.h"
 #include "../core/util.h"
+#include "deadline.h"
+#include "server_priv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,46 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-
-#define REQ_ID_MAX 128
-
-struct http_req {
-    http_server *srv;
-    struct MHD_Connection *conn; /* NULL once the connection ended */
-    char method[16];
-    char *path;
-    char *raw_url;
-    char *body;
-    size_t body_len, body_cap;
-    bool too_big;
-    size_t discarded; /* body bytes past the limit, read and dropped */
-    bool dispatched, suspended, answered, done;
-    bool streaming, stream_ended, stream_waiting; /* http_respond_stream */
-    char *sbuf;                                   /* stream bytes not yet sent */
-    size_t soff, slen, scap;
-    struct MHD_Response *response;
-    int status;
-    size_t response_bytes;
-    char client_ip[INET6_ADDRSTRLEN];
-    char id[REQ_ID_MAX + 1];
-    uint64_t start_ns;
-    const char *route;
-    void *user;
-};
-
-struct http_server {
-    struct MHD_Daemon *d;
-    ah_loop *loop;
-    uv_poll_t poll;
-    uv_timer_t timer;
-    http_handler_fn fn;
-    http_done_fn done;
-    void *ud;
-    http_opts o;
-    int port;
-    char *tls_cert, *tls_key;
-    int closing; /* handles still closing */
-};
 
 static void schedule(http_server *s);
 static void kick(http_server *s);
@@ -69,28 +32,41 @@ static void req_free(http_req *r)
     free(r);
 }
 
-static bool valid_request_id(const char *s)
+/* A client's request id is taken only in a plain form: ids go into every
+ * log line of the request, so anything else (a pasted token, markup,
+ * control bytes, a long string) is replaced, never logged. */
+static bool valid_request_id(const http_server *s, const char *id)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > REQ_ID_MAX) return false;
-    for (const char *p = s; *p; p++)
+    size_t n = strlen(id);
+    if (n == 0 || n > HTTP_REQUEST_ID_MAX) return false;
+    for (const char *p = id; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
+              *p == '-' || *p == '_' || *p == '.' || *p == ':'))
             return false;
-    return true;
+    const char *refused = s->o.request_id_refused;
+    return !refused || strncmp(id, refused, strlen(refused)) != 0;
 }
 
-static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char *url,
-                         const char *method)
+/* The request as the handlers see it, once its headers are in. r is the
+ * one limits_on_uri made, or NULL (then it is made here). */
+static http_req *req_begin(http_server *s, http_req *r, struct MHD_Connection *conn,
+                           const char *url, const char *method)
 {
-    http_req *r = calloc(1, sizeof(*r));
-    if (!r) return NULL;
-    r->srv = s;
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r) return NULL;
+        r->srv = s;
+        r->start_ns = ah_mono_ns();
+        r->target_len = strlen(url);
+    }
+    r->begun = true;
     r->conn = conn;
-    r->start_ns = ah_mono_ns();
+    /* A method is a token of visible ASCII; anything else is shown as '?'. */
     snprintf(r->method, sizeof(r->method), "%s", method);
-    r->raw_url = strdup(url);
-    r->path = strdup(url);
+    for (char *m = r->method; *m; m++)
+        if (*m <= 0x20 || *m >= 0x7f) *m = '?';
+    r->raw_url = utf8_lossy(url, strlen(url));
+    r->path = r->raw_url ? strdup(r->raw_url) : NULL;
     if (!r->raw_url || !r->path) {
         req_free(r);
         return NULL;
@@ -108,7 +84,7 @@ static http_req *req_new(http_server *s, struct MHD_Connection *conn, const char
                       sizeof(r->client_ip));
     }
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
-    if (rid && valid_request_id(rid)) {
+    if (rid && valid_request_id(s, rid)) {
         snprintf(r->id, sizeof(r->id), "%s", rid);
     } else {
         unsigned char raw[8];
@@ -154,18 +130,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     (void)version;
     http_server *s = cls;
     http_req *r = *con_cls;
-    if (!r) {
-        r = req_new(s, conn, url, method);
-        if (!r) return MHD_NO;
+    if (!r || !r->begun) {
+        deadline_headers_done(conn);
+        r = req_begin(s, r, conn, url, method);
         *con_cls = r;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->o.max_body) {
-            char msg[96];
-            snprintf(msg, sizeof(msg), "request body larger than %zu bytes", s->o.max_body);
-            http_respond_error(r, 413, "payload_too_large", msg, NULL);
+        if (!r) return MHD_NO;
+        switch (limits_check(s, r, conn)) {
+        case LIMITS_PASS:
+            return MHD_YES;
+        case LIMITS_QUEUED:
             return queue(r);
+        case LIMITS_SENT_RAW:
+            return MHD_NO; /* answered on the socket: MHD closes the connection */
         }
-        return MHD_YES;
+        return MHD_NO;
     }
     if (r->response) return queue(r); /* an answer made while suspended */
     if (*upload_data_size) {
@@ -201,6 +179,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     http_server *s = cls;
     http_req *r = *con_cls;
+    deadline_request_done(conn);
     if (!r) return;
     *con_cls = NULL;
     r->conn = NULL;
@@ -281,14 +260,22 @@ void http_respond_error(http_req *r, int status, const char *code, const char *m
     http_respond_error_h(r, status, code, message, field, NULL);
 }
 
+char *http_error_json(const char *code, const char *message, const char *field)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "code", utf8_json_string(code));
+    json_object_set_new(e, "message", utf8_json_string(message ? message : code));
+    if (field) json_object_set_new(e, "field", utf8_json_string(field));
+    json_t *o = json_pack("{s:o}", "error", e);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
 void http_respond_error_h(http_req *r, int status, const char *code, const char *message,
                           const char *field, const char *const *headers)
 {
-    json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message ? message : code);
-    if (field) json_object_set_new(e, "field", json_string(field));
-    json_t *o = json_pack("{s:o}", "error", e);
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
+    char *s = http_error_json(code, message, field);
     const char *extra[8] = {NULL};
     int k = 0;
     if (status == 401) extra[k++] = "WWW-Authenticate: Bearer realm=\"agenthost\"";
@@ -416,8 +403,13 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
     for (; key[i] && i < sizeof(low) - 1; i++)
         low[i] = (char)(key[i] >= 'A' && key[i] <= 'Z' ? key[i] + 32 : key[i]);
     low[i] = 0;
-    json_t *v = json_string(value ? value : "");
-    if (v) json_object_set_new(o, low, v);
+    char *name = utf8_lossy(low, i);
+    json_t *v = utf8_json_string(value ? value : "");
+    if (name && v)
+        json_object_set_new(o, name, v);
+    else
+        json_decref(v);
+    free(name);
     return MHD_YES;
 }
 
@@ -425,8 +417,13 @@ static enum MHD_Result collect_raw(void *cls, enum MHD_ValueKind kind, const cha
                                    const char *value)
 {
     (void)kind;
-    json_t *v = json_string(value ? value : "");
-    if (v) json_object_set_new(cls, key, v);
+    char *name = utf8_lossy(key, strlen(key));
+    json_t *v = utf8_json_string(value ? value : "");
+    if (name && v)
+        json_object_set_new(cls, name, v);
+    else
+        json_decref(v);
+    free(name);
     return MHD_YES;
 }
 
@@ -532,6 +529,11 @@ static void schedule(http_server *s)
 static void kick(http_server *s)
 {
     uv_timer_start(&s->timer, on_timer, 0, 0);
+}
+
+static void kick_cb(void *ud)
+{
+    kick(ud);
 }
 
 static int hexval(char c)
@@ -655,15 +657,26 @@ int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http
         }
         flags |= MHD_USE_TLS;
     }
+    if (deadline_start(&s->deadlines, loop, o->header_timeout_s ? o->header_timeout_s : 10, kick_cb,
+                       s) < 0) {
+        snprintf(err, errlen, "out of memory");
+        free(s->tls_cert);
+        free(s->tls_key);
+        free(s);
+        return -1;
+    }
+    s->pool_bytes = limits_pool_bytes(o);
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)deadline_notify, s->deadlines},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)limits_on_uri, s},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, o->max_connections, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_connections, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(o->max_header + 16384), NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->pool_bytes, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {o->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
         {o->tls_cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->tls_key},
@@ -673,6 +686,7 @@ int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http
                             MHD_OPTION_END);
     if (!s->d) {
         snprintf(err, errlen, "cannot listen on %s (address in use, or not allowed)", o->listen);
+        deadline_stop(s->deadlines);
         free(s->tls_cert);
         free(s->tls_key);
         free(s);
@@ -708,6 +722,7 @@ void http_server_stop(http_server *s)
 {
     if (!s) return;
     MHD_stop_daemon(s->d);
+    deadline_stop(s->deadlines);
     s->closing = 2;
     uv_close((uv_handle_t *)&s->poll, free_server);
     uv_close((uv_handle_t *)&s->timer, free_server);

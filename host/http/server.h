@@ -4,7 +4,19 @@
  * MHD_get_timeout; never select()).
  *
  * Each request reaches the handler once its body is complete (bounded by
- * max_body; larger bodies get 413 before they are read). The handler must
+ * max_body; larger bodies get 413 before they are read). Requests over the
+ * limits below are answered before any handler, in the API's JSON error
+ * shape: 414 uri_too_long (more than HTTP_MAX_QUERY_ARGS query
+ * parameters), 431 headers_too_large (request line and headers over
+ * max_header bytes, or more than HTTP_MAX_HEADER_FIELDS header fields),
+ * 413 payload_too_large (a Content-Length over max_body). A request whose
+ * line and headers outgrow even the connection's memory (about twice
+ * max_header) is answered by libmicrohttpd itself (431 or 414 with its own
+ * short HTML body, then the connection closed); so are a Content-Length
+ * or chunk size that does not fit in 64 bits (413) and malformed HTTP
+ * (400). A connection whose request headers are not complete within
+ * header_timeout_s of its first byte is closed without an answer
+ * (deadline.h). The handler must
  * answer exactly once, now or later: a request not answered when the
  * handler returns has its connection suspended until the answer comes. A
  * request whose client went away stays valid until it is answered; the
@@ -30,9 +42,19 @@ typedef struct http_opts {
     size_t max_body;             /* bytes */
     size_t max_header;           /* bytes of request line + headers */
     unsigned idle_timeout_s;
-    const char *tls_cert; /* PEM files; both or neither */
+    unsigned header_timeout_s;      /* line and headers complete this long after the
+                                       request's first byte (deadline.h) */
+    const char *request_id_refused; /* an X-Request-Id starting with this (the API
+                                       tokens' prefix) is replaced; NULL: none */
+    const char *tls_cert;           /* PEM files; both or neither */
     const char *tls_key;
 } http_opts;
+
+/* Limits of every request (documented in docs/operations.md). */
+#define HTTP_MAX_QUERY_ARGS 100
+#define HTTP_MAX_HEADER_FIELDS 100
+/* X-Request-Id: 1 to 64 characters of A-Z a-z 0-9 . _ : - (else replaced). */
+#define HTTP_REQUEST_ID_MAX 64
 
 typedef void (*http_handler_fn)(void *ud, http_req *req);
 /* Called when a request ends (answered and sent, or its client gone). */
@@ -47,11 +69,15 @@ int http_server_port(const http_server *s);
 
 /* Request accessors (valid until the request is answered and done). */
 const char *http_req_method(const http_req *r);
-const char *http_req_path(const http_req *r); /* decoded path, without query */
-const char *http_req_raw_url(const http_req *r);
+/* The decoded path, without query; bytes that are not UTF-8 are replaced
+ * by U+FFFD (utf8.h), so the path can be quoted in JSON and logs. */
+const char *http_req_path(const http_req *r);
+const char *http_req_raw_url(const http_req *r); /* the URL as MHD gave it: the same */
 const char *http_req_query(const http_req *r, const char *name);
 const char *http_req_header(const http_req *r, const char *name);
-/* Every query argument as a JSON object (new reference); repeated keys keep the last. */
+/* Every query argument as a JSON object (new reference); repeated keys keep
+ * the last. Here and in http_req_headers_json, bytes that are not UTF-8
+ * become U+FFFD. */
 json_t *http_req_query_json(const http_req *r);
 /* Every header as a JSON object of lower-case names (new reference). */
 json_t *http_req_headers_json(const http_req *r);
@@ -76,7 +102,9 @@ void http_respond(http_req *r, int status, const char *content_type, const void 
                   const char *const *headers);
 /* Answer with JSON (body stolen). */
 void http_respond_json(http_req *r, int status, json_t *body);
-/* {"error":{"code":...,"message":...,"field":...}}; field may be NULL. */
+/* {"error":{"code":...,"message":...,"field":...}}; field may be NULL. Any
+ * bytes (a quoted path, a plugin's message) are fine: what is not UTF-8
+ * becomes U+FFFD, so the answer always has its JSON body. */
 void http_respond_error(http_req *r, int status, const char *code, const char *message,
                         const char *field);
 /* The same with extra headers ("Allow: GET", "Retry-After: 60"). */

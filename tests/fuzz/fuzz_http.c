@@ -1,12 +1,16 @@
 /*
  * Fuzz target: what the HTTP layer does with a request it did not write:
- * the router (path checks and matching against the real route table), the
- * time parameter, and JSON bodies of published events.
+ * the path made fit for JSON (bytes that are not UTF-8 replaced, as the
+ * server does: the result must be a JSON string, and valid text must come
+ * out unchanged), the router (path checks and matching against the real
+ * route table), the time parameter, and JSON bodies of published events.
  * Input: "METHOD\nPATH\nTIME\nBODY".
  */
+#include "../../sdk/ipc/b64.h"
 #include "api/api.h"
 #include "api/event_json.h"
 #include "core/topic.h"
+#include "core/utf8.h"
 #include "core/util.h"
 
 #include <stdint.h>
@@ -35,11 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     line(&p, end, method, sizeof(method));
     line(&p, end, path, sizeof(path));
     line(&p, end, when, sizeof(when));
+    char *clean = utf8_lossy(path, strlen(path));
+    if (!clean) return 0;
+    json_t *quoted = json_string(clean);
+    if (!quoted) abort(); /* not fit for JSON after all */
+    json_decref(quoted);
+    if (ah_utf8_valid(path, strlen(path)) && strcmp(clean, path) != 0) abort(); /* valid, changed */
+    snprintf(path, sizeof(path), "%s", clean);
+    free(clean);
     size_t n;
-    static route *routes; /* built once: the table is the same for every input */
-    static size_t nroutes;
-    if (!routes) routes = api_routes(&nroutes);
-    n = nroutes;
+    const route *routes = api_routes(&n);
     const route *rt;
     route_params params;
     char allow[128];

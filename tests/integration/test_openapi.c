@@ -130,6 +130,10 @@ static int by_order(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Values saved from earlier answers (x-test "save": {"var": "field"}), for
+ * later operations' "{var}" placeholders: ids of the documents created. */
+static json_t *saved;
+
 static void fill(const char *in, json_t *params, char *out, size_t n)
 {
     /* Replace {name} by params[name], then placeholders by test values. */
@@ -140,6 +144,7 @@ static void fill(const char *in, json_t *params, char *out, size_t n)
             char name[64];
             snprintf(name, sizeof(name), "%.*s", (int)(close - p - 1), p + 1);
             const char *v = json_string_value(json_object_get(params, name));
+            if (!v) v = json_string_value(json_object_get(saved, name));
             if (!v && !strcmp(name, "dlq_first")) v = dlq_first;
             if (!v && !strcmp(name, "dlq_second")) v = dlq_second;
             if (!v && !strcmp(name, "hook_secret")) v = HOOK_SECRET;
@@ -156,10 +161,53 @@ static void fill(const char *in, json_t *params, char *out, size_t n)
     out[o < n ? o : n - 1] = 0;
 }
 
+/* Keep what x-test "save" asks for from an answer's body. */
+static void save_from(const json_t *xt, const char *body)
+{
+    json_t *got = body ? json_loads(body, 0, NULL) : NULL;
+    const char *var;
+    json_t *field;
+    json_object_foreach(json_object_get(xt, "save"), var, field)
+    {
+        json_t *v = th_get(got, json_string_value(field));
+        if (!json_is_string(v))
+            fail_msg("cannot save %s: the answer has no string %s", var, json_string_value(field));
+        json_object_set(saved, var, v);
+    }
+    json_decref(got);
+}
+
+/* x-test "setup": requests made first (with the token), each with its own
+ * "save". */
+static void run_setup(const json_t *xt)
+{
+    size_t i;
+    json_t *st;
+    json_array_foreach(json_object_get(xt, "setup"), i, st)
+    {
+        char path[512], auth[256], body[4096] = "";
+        fill(json_string_value(json_object_get(st, "path")), NULL, path, sizeof(path));
+        json_t *jb = json_object_get(st, "body");
+        char *raw = jb ? json_dumps(jb, JSON_COMPACT) : NULL;
+        if (raw) fill(raw, NULL, body, sizeof(body));
+        free(raw);
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
+        const char *hs[] = {auth, NULL};
+        char *rb = NULL;
+        int status = th_http_raw(&H, json_string_value(json_object_get(st, "method")), path,
+                                 jb ? "application/json" : NULL, jb ? body : NULL,
+                                 jb ? strlen(body) : 0, hs, NULL, &rb);
+        if (status >= 300) fail_msg("setup %s answered %d: %s", path, status, rb ? rb : "");
+        save_from(st, rb);
+        free(rb);
+    }
+}
+
 static void test_every_documented_operation_answers_as_documented(void **s)
 {
     (void)s;
-    op ops[64];
+    saved = json_object();
+    op ops[256];
     size_t nops = 0;
     const char *path;
     json_t *item;
@@ -171,6 +219,8 @@ static void test_every_documented_operation_answers_as_documented(void **s)
         {
             json_t *xt = json_object_get(def, "x-test");
             if (!xt) fail_msg("%s %s has no x-test", method, path);
+            if (nops == sizeof(ops) / sizeof(ops[0]))
+                fail_msg("more operations than the test holds");
             ops[nops++] = (op){path, method, def, json_integer_value(json_object_get(xt, "order"))};
         }
     }
@@ -178,6 +228,7 @@ static void test_every_documented_operation_answers_as_documented(void **s)
     for (size_t i = 0; i < nops; i++) {
         json_t *xt = json_object_get(ops[i].def, "x-test");
         json_t *params = json_object_get(xt, "params");
+        run_setup(xt);
         char url[1024], filled[900];
         fill(ops[i].path, params, filled, sizeof(filled));
         const char *q = json_string_value(json_object_get(xt, "query"));
@@ -199,7 +250,10 @@ static void test_every_documented_operation_answers_as_documented(void **s)
         for (k = 0; ops[i].method[k] && k < sizeof(method) - 1; k++)
             method[k] = (char)(ops[i].method[k] - 32), method[k + 1] = 0;
         json_t *jb = json_object_get(xt, "body");
-        char *body = jb ? json_dumps(jb, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char *rawbody = jb ? json_dumps(jb, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        char *body = rawbody ? malloc(strlen(rawbody) + 4096) : NULL;
+        if (body) fill(rawbody, params, body, strlen(rawbody) + 4096);
+        free(rawbody);
         if (secured) {
             /* Without a token: 401 in the documented error shape. */
             char *rb = NULL;
@@ -242,6 +296,7 @@ static void test_every_documented_operation_answers_as_documented(void **s)
                          got ? err : "not JSON");
             json_decref(got);
         }
+        save_from(xt, rb);
         free(rh);
         free(rb);
         if (!strcmp(ops[i].path, "/api/v1/instances/{id}/restart") ||
@@ -250,6 +305,7 @@ static void test_every_documented_operation_answers_as_documented(void **s)
         if (!strcmp(ops[i].path, "/api/v1/instances/{id}/disable"))
             th_wait_state(&H, "echo", "disabled", 10000);
     }
+    json_decref(saved);
 }
 
 int main(void)
