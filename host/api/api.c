@@ -132,16 +132,22 @@ void api_respond_throttled(http_req *req, unsigned wait_s, const char *message)
 
 /* ---- helpers for handlers ------------------------------------------------- */
 
-bool api_is_json_type(const char *ct)
+bool api_is_media_type(const char *ct, const char *type)
 {
     if (!ct) return false;
     while (*ct == ' ' || *ct == '\t')
         ct++;
-    if (strncasecmp(ct, "application/json", 16) != 0) return false;
-    ct += 16;
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n) != 0) return false;
+    ct += n;
     while (*ct == ' ' || *ct == '\t')
         ct++;
     return *ct == 0 || *ct == ';'; /* parameters ("; charset=utf-8") are fine */
+}
+
+bool api_is_json_type(const char *ct)
+{
+    return api_is_media_type(ct, "application/json");
 }
 
 int api_body_json(http_req *req, json_t **out, json_t *empty)

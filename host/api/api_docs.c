@@ -122,16 +122,6 @@ void res_stamp(json_t *doc, http_req *req, int64_t now_ms, bool create)
 
 /* ---- input -------------------------------------------------------------------------- */
 
-static bool media_type_is(const char *ct, const char *want)
-{
-    size_t n = strlen(want);
-    if (!ct || strncasecmp(ct, want, n) != 0) return false;
-    const char *rest = ct + n;
-    while (*rest == ' ')
-        rest++;
-    return *rest == 0 || *rest == ';';
-}
-
 /* A JSON object body (application/json, or for a patch also
  * application/merge-patch+json), or NULL after answering. */
 static json_t *object_body(http_req *req, bool patch)
@@ -139,8 +129,8 @@ static json_t *object_body(http_req *req, bool patch)
     size_t len;
     const char *body = http_req_body(req, &len);
     const char *ct = http_req_header(req, "Content-Type");
-    if (!media_type_is(ct, "application/json") &&
-        !(patch && media_type_is(ct, "application/merge-patch+json"))) {
+    if (!api_is_json_type(ct) &&
+        !(patch && api_is_media_type(ct, "application/merge-patch+json"))) {
         http_respond_error(req, 415, "unsupported_media_type",
                            patch ? "send the body as application/merge-patch+json or "
                                    "application/json"

@@ -54,6 +54,8 @@ int api_body_json(http_req *req, json_t **out, json_t *empty);
 /* True when a Content-Type is exactly application/json (any case, with or
  * without parameters such as "; charset=utf-8"). */
 bool api_is_json_type(const char *content_type);
+/* Whether content_type is exactly type (any case), parameters aside. */
+bool api_is_media_type(const char *content_type, const char *type);
 /* 429 too_many_requests with Retry-After: wait_s. */
 void api_respond_throttled(http_req *req, unsigned wait_s, const char *message);
 

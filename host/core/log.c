@@ -1,9 +1,8 @@
 #include "log.h"
 
 #include "redact.h"
+#include "utf8.h"
 #include "util.h"
-
-#include "../../sdk/ipc/b64.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -223,9 +222,14 @@ static json_t *record(log_level level, const char *component, const log_ctx *ctx
         return NULL;
     }
     if (n > LOG_MSG_MAX) n = LOG_MSG_MAX;
-    ah_utf8_repair(m, n);
-    json_object_set_new(o, "msg", json_stringn(m, n));
+    char *clean = utf8_lossy(m, n); /* a cut character, or bytes not UTF-8: U+FFFD */
     free(m);
+    if (!clean) {
+        json_decref(o);
+        return NULL;
+    }
+    json_object_set_new(o, "msg", json_string(clean));
+    free(clean);
     return o;
 }
 

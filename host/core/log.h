@@ -12,7 +12,7 @@
  * keys, and in the encoded line; fields whose name looks like a credential
  * (authorization, password, secret, token, api_key) are masked whole. A
  * record that cannot be masked (out of memory) is dropped. Messages are
- * cut at 4 KiB after masking; bytes that are not UTF-8 become '?'.
+ * cut at 4 KiB after masking; bytes that are not UTF-8 become U+FFFD.
  * Thread-safe.
  */
 #ifndef AH_LOG_H

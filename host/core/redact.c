@@ -1,6 +1,6 @@
 #include "redact.h"
 
-#include "../../sdk/ipc/b64.h"
+#include "utf8.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -175,7 +175,7 @@ char *redact_line(const char *line)
 
 /* A masked copy of s[0..len) as a JSON string, or NULL when nothing
  * matched (*failed on out of memory). Masking can cut a multi-byte
- * character; what is left of it becomes '?'. */
+ * character; what is left of it becomes U+FFFD. */
 static json_t *masked(const char *s, size_t len, bool *failed)
 {
     size_t n;
@@ -186,8 +186,9 @@ static json_t *masked(const char *s, size_t len, bool *failed)
     }
     json_t *out = NULL;
     if (n != len || memcmp(r, s, len)) {
-        ah_utf8_repair(r, n);
-        out = json_stringn(r, n);
+        char *clean = utf8_lossy(r, n);
+        out = clean ? json_string(clean) : NULL;
+        free(clean);
         if (!out) *failed = true;
     }
     free(r);

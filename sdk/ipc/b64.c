@@ -67,12 +67,11 @@ unsigned char *ah_b64_decode(const char *s, size_t *out_len)
     return out;
 }
 
-/* The length of the well-formed UTF-8 character (no NUL, no overlong
- * form, no surrogate, at most U+10FFFF) at s[0..n), or 0. */
-static size_t utf8_char(const unsigned char *s, size_t n)
+size_t ah_utf8_char(const void *data, size_t n)
 {
+    const unsigned char *s = data;
+    if (n == 0) return 0;
     unsigned char c = s[0];
-    if (c == 0) return 0;
     if (c < 0x80) return 1;
     size_t len;
     uint32_t cp;
@@ -86,16 +85,15 @@ static size_t utf8_char(const unsigned char *s, size_t n)
         len = 4;
         cp = c & 0x07;
     } else {
-        return 0;
+        return 0; /* a continuation byte, or 0xF8-0xFF */
     }
     if (len > n) return 0;
     for (size_t k = 1; k < len; k++) {
         if ((s[k] & 0xC0) != 0x80) return 0;
         cp = cp << 6 | (s[k] & 0x3F);
     }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
+    static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
     return len;
 }
 
@@ -103,19 +101,6 @@ bool ah_utf8_valid(const void *data, size_t n)
 {
     const unsigned char *s = data;
     for (size_t i = 0, len; i < n; i += len)
-        if ((len = utf8_char(s + i, n - i)) == 0) return false;
+        if (!s[i] || (len = ah_utf8_char(s + i, n - i)) == 0) return false;
     return true;
-}
-
-size_t ah_utf8_repair(void *data, size_t n)
-{
-    unsigned char *s = data;
-    size_t fixed = 0;
-    for (size_t i = 0, len; i < n; i += len)
-        if ((len = utf8_char(s + i, n - i)) == 0) {
-            s[i] = '?';
-            len = 1;
-            fixed++;
-        }
-    return fixed;
 }

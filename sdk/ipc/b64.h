@@ -12,8 +12,8 @@ char *ah_b64_encode(const void *data, size_t n);
 unsigned char *ah_b64_decode(const char *s, size_t *out_len);
 /* True when s[0..n) is valid UTF-8 without NUL bytes (safe as a JSON string). */
 bool ah_utf8_valid(const void *s, size_t n);
-/* Make s[0..n) valid UTF-8 without NUL bytes, in place: each byte that does
- * not start a well-formed character becomes '?'. Returns how many did. */
-size_t ah_utf8_repair(void *s, size_t n);
+/* The length of the well-formed UTF-8 character at s[0..n) (NUL is one;
+ * no overlong form, surrogate or code point past U+10FFFF), or 0. */
+size_t ah_utf8_char(const void *s, size_t n);
 
 #endif
