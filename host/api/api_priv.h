@@ -30,6 +30,7 @@ int api_instances_routes(api_table *t, const api_deps *deps);
 int api_bus_routes(api_table *t, const api_deps *deps);
 int api_hooks_routes(api_table *t, const api_deps *deps);
 int api_agents_routes(api_table *t, const api_deps *deps);
+int api_scenarios_routes(api_table *t, const api_deps *deps);
 
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */

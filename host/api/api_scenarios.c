@@ -1,0 +1,374 @@
+/*
+ * /api/v1/scenarios and their versions: a scenario is a named line of
+ * immutable versions; saving content makes the next version (number,
+ * author, time, message, content hash). Versions are never changed.
+ */
+#include "../core/util.h"
+#include "../model/collections.h"
+#include "../model/ids.h"
+#include "api_docs.h"
+
+#include <agenthost/plugin.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VERSIONS_PAGE_MAX 500
+
+/* What this family uses. */
+typedef struct scn_ctx {
+    docs *d;
+} scn_ctx;
+
+typedef struct id_list {
+    json_t *ids;
+    size_t max;
+} id_list;
+
+static int collect_id(void *ud, const char *id)
+{
+    id_list *l = ud;
+    if (json_array_size(l->ids) >= l->max) return 1;
+    json_array_append_new(l->ids, json_string(id));
+    return 0;
+}
+
+static json_t *ids_by(doc_txn *t, const char *coll, const char *ix, const char *value, size_t max,
+                      bool newest_first)
+{
+    id_list l = {json_array(), max};
+    json_t *v = json_pack("[s]", value);
+    doc_scan_ids(t, coll, ix, v, newest_first, collect_id, &l);
+    json_decref(v);
+    return l.ids;
+}
+
+/* ---- scenarios ------------------------------------------------------------------ */
+
+static int scenario_prepare(res_change *c)
+{
+    const char *agent = json_string_value(json_object_get(c->doc, "agent_id"));
+    if (!c->old) json_object_set_new(c->doc, "latest_version", json_integer(0));
+    if (!agent) return 0;
+    json_t *a = NULL;
+    int rc = doc_get(c->t, COLL_AGENTS, agent, &a, NULL);
+    json_decref(a);
+    return rc == AH_ENOTFOUND ? doc_fail(c->t, AH_EINVAL, "agent_id", "no agent %s", agent) : rc;
+}
+
+/* A scenario an agent runs is not deleted (409 naming the agents);
+ * deleting one deletes its versions. */
+static int scenario_before_delete(res_change *c)
+{
+    const char *id = json_string_value(json_object_get(c->old, "id"));
+    json_t *users = ids_by(c->t, COLL_AGENTS, "by_scenario", id, 4, false);
+    int rc = 0;
+    if (json_array_size(users)) {
+        rc = doc_fail(c->t, AH_EBUSY, NULL, "agent %s%s runs scenario %s: give it another first",
+                      json_string_value(json_array_get(users, 0)),
+                      json_array_size(users) > 1 ? " (and others)" : "", id);
+    }
+    json_decref(users);
+    json_t *versions = rc ? NULL : ids_by(c->t, COLL_SCENARIO_VERSIONS, "by_number", id, SIZE_MAX, false);
+    size_t i;
+    json_t *v;
+    json_array_foreach(versions, i, v)
+    {
+        if (rc) break;
+        rc = doc_delete(c->t, COLL_SCENARIO_VERSIONS, json_string_value(v), STORE_REV_ANY);
+    }
+    json_decref(versions);
+    return rc;
+}
+
+static const res_filter scenario_filters[] = {
+    {"agent_id", "agent_id"}, {"tag", "tags"}, {NULL, NULL}};
+static const res_range scenario_ranges[] = {
+    {"created", "created_at"}, {"updated", "updated_at"}, {NULL, NULL}};
+static const char *const scenario_sorts[] = {"name", "created_at", "updated_at", NULL};
+static const char *const scenario_read_only[] = {"latest_version", NULL};
+
+static const resource scenarios_res = {
+    .coll = COLL_SCENARIOS,
+    .noun = "scenario",
+    .plural = "scenarios",
+    .base = "/api/v1/scenarios",
+    .item = "/api/v1/scenarios/{id}",
+    .filters = scenario_filters,
+    .ranges = scenario_ranges,
+    .sorts = scenario_sorts,
+    .default_sort = "name",
+    .text_field = "name",
+    .read_only = scenario_read_only,
+    .defaults = "{\"tags\": []}",
+    .prepare = scenario_prepare,
+    .before_delete = scenario_before_delete,
+};
+
+/* ---- versions -------------------------------------------------------------------- */
+
+/* BLAKE2b-256 of the content's canonical JSON (keys sorted, compact). */
+static int content_hash(const json_t *content, char *hex, size_t *size)
+{
+    char *js = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!js) return AH_ENOMEM;
+    uint8_t h[32];
+    *size = strlen(js);
+    crypto_generichash(h, sizeof(h), (const uint8_t *)js, *size, NULL, 0);
+    free(js);
+    sodium_bin2hex(hex, 65, h, sizeof(h));
+    return 0;
+}
+
+typedef struct version_arg {
+    scn_ctx *x;
+    http_req *req;
+    char scenario[ID_MAX];
+    json_t *body;    /* the new version's content and message */
+    json_int_t number; /* a version to read */
+    bool list;
+    json_t *result;
+    uint64_t rev;
+    int status;      /* 200 or 201 */
+} version_arg;
+
+static int load_scenario(doc_txn *t, version_arg *v, json_t **s, uint64_t *rev)
+{
+    int rc = doc_get(t, COLL_SCENARIOS, v->scenario, s, rev);
+    return rc == AH_ENOTFOUND ? doc_fail(t, rc, NULL, "no scenario %s", v->scenario) : rc;
+}
+
+static int version_by_number(doc_txn *t, const char *scenario, json_int_t n, json_t **out,
+                             uint64_t *rev)
+{
+    char id[ID_MAX];
+    json_t *key = json_pack("[s,I]", scenario, n);
+    int rc = doc_find(t, COLL_SCENARIO_VERSIONS, "by_number", key, id, sizeof(id));
+    json_decref(key);
+    if (!rc) rc = doc_get(t, COLL_SCENARIO_VERSIONS, id, out, rev);
+    if (rc == AH_ENOTFOUND)
+        rc = doc_fail(t, rc, NULL, "scenario %s has no version %lld", scenario, (long long)n);
+    return rc;
+}
+
+static int run_save(doc_txn *t, void *ud)
+{
+    version_arg *v = ud;
+    json_t *s = NULL, *latest = NULL;
+    uint64_t srev;
+    int rc = load_scenario(t, v, &s, &srev);
+    if (rc) return rc;
+    json_int_t n = json_integer_value(json_object_get(s, "latest_version"));
+    char hash[65];
+    size_t size = 0;
+    rc = content_hash(json_object_get(v->body, "content"), hash, &size);
+    /* Saving what the latest version holds makes no new version. */
+    if (!rc && n > 0 && (rc = version_by_number(t, v->scenario, n, &latest, &v->rev)) == 0 &&
+        !strcmp(json_string_value(json_object_get(latest, "content_hash")), hash)) {
+        json_decref(v->result);
+        v->result = latest;
+        v->status = 200;
+        json_decref(s);
+        return 0;
+    }
+    json_decref(latest);
+    char id[ID_MAX], at[40];
+    id_new("scv", doc_txn_now(t), id, sizeof(id));
+    ah_rfc3339_ms(doc_txn_now(t), at, sizeof(at));
+    const principal *who = http_req_user(v->req);
+    json_t *doc = json_pack("{s:s,s:s,s:I,s:O,s:s,s:I,s:s,s:s}", "id", id, "scenario_id",
+                            v->scenario, "number", n + 1, "content",
+                            json_object_get(v->body, "content"), "content_hash", hash, "size",
+                            (json_int_t)size, "created_at", at, "created_by",
+                            who ? who->name : "host");
+    const char *msg = json_string_value(json_object_get(v->body, "message"));
+    if (msg) json_object_set_new(doc, "message", json_string(msg));
+    if (!rc) rc = doc_put(t, COLL_SCENARIO_VERSIONS, doc, 0, &v->rev);
+    json_t *before = json_deep_copy(s);
+    json_object_set_new(s, "latest_version", json_integer(n + 1));
+    res_stamp(s, v->req, doc_txn_now(t), false);
+    if (!rc) rc = doc_put(t, COLL_SCENARIOS, s, srev, NULL);
+    audit_actor a = res_actor(v->req);
+    if (!rc)
+        rc = audit_record(t, &a, http_req_id(v->req), "scenario.save_version", COLL_SCENARIOS,
+                          v->scenario, before, s);
+    json_decref(before);
+    json_decref(s);
+    json_decref(v->result);
+    v->result = rc ? NULL : doc;
+    if (rc) json_decref(doc);
+    v->status = 201;
+    return rc;
+}
+
+static int run_read(doc_txn *t, void *ud)
+{
+    version_arg *v = ud;
+    json_t *s = NULL;
+    int rc = load_scenario(t, v, &s, NULL);
+    json_decref(s);
+    if (rc) return rc;
+    if (!v->list) return version_by_number(t, v->scenario, v->number, &v->result, &v->rev);
+    /* Newest first, without their content (read one version for it). */
+    json_t *ids = ids_by(t, COLL_SCENARIO_VERSIONS, "by_number", v->scenario, VERSIONS_PAGE_MAX,
+                         true);
+    v->result = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id)
+    {
+        json_t *doc = NULL;
+        uint64_t rev;
+        if ((rc = doc_get(t, COLL_SCENARIO_VERSIONS, json_string_value(id), &doc, &rev)) != 0)
+            break;
+        json_object_del(doc, "content");
+        json_object_set_new(doc, "revision", json_integer((json_int_t)rev));
+        json_array_append_new(v->result, doc);
+    }
+    json_decref(ids);
+    return rc;
+}
+
+static void version_done(int status, const doc_error *e, void *ud)
+{
+    version_arg *v = ud;
+    if (status)
+        res_respond_error(v->req, status, e);
+    else if (v->list)
+        http_respond_json(v->req, 200, json_pack("{s:O}", "versions", v->result));
+    else
+        res_respond_doc(v->req, v->status ? v->status : 200, json_incref(v->result), v->rev, NULL);
+    json_decref(v->result);
+    json_decref(v->body);
+    free(v);
+}
+
+static version_arg *version_arg_new(void *ctx, http_req *req, const route_params *p)
+{
+    version_arg *v = calloc(1, sizeof(*v));
+    if (!v) {
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        return NULL;
+    }
+    v->x = ctx;
+    v->req = req;
+    snprintf(v->scenario, sizeof(v->scenario), "%s", route_param(p, "id"));
+    return v;
+}
+
+static void h_versions(void *ctx, http_req *req, const route_params *p)
+{
+    version_arg *v = version_arg_new(ctx, req, p);
+    if (!v) return;
+    v->list = true;
+    doc_error e;
+    int rc = docs_read(v->x->d, run_read, v, &e);
+    version_done(rc, &e, v);
+}
+
+static bool parse_number(http_req *req, const route_params *p, json_int_t *n)
+{
+    char *end;
+    const char *s = route_param(p, "number");
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || *end || v < 1) {
+        http_respond_error(req, 404, "not_found", "a version is a number from 1", "number");
+        return false;
+    }
+    *n = (json_int_t)v;
+    return true;
+}
+
+static void h_version(void *ctx, http_req *req, const route_params *p)
+{
+    json_int_t n;
+    if (!parse_number(req, p, &n)) return;
+    version_arg *v = version_arg_new(ctx, req, p);
+    if (!v) return;
+    v->number = n;
+    doc_error e;
+    int rc = docs_read(v->x->d, run_read, v, &e);
+    version_done(rc, &e, v);
+}
+
+static void h_save_version(void *ctx, http_req *req, const route_params *p)
+{
+    json_t *body;
+    if (api_body_json(req, &body, NULL) < 0) return;
+    const char *k;
+    json_t *val;
+    json_object_foreach(body, k, val)
+    {
+        if (strcmp(k, "content") && strcmp(k, "message")) {
+            json_decref(body);
+            http_respond_error(req, 422, "invalid", "a version has content and a message", k);
+            return;
+        }
+    }
+    if (!json_is_object(json_object_get(body, "content"))) {
+        json_decref(body);
+        http_respond_error(req, 422, "invalid", "content must be the scenario, an object",
+                           "content");
+        return;
+    }
+    json_t *msg = json_object_get(body, "message");
+    if (msg && (!json_is_string(msg) || json_string_length(msg) > 1000)) {
+        json_decref(body);
+        http_respond_error(req, 422, "invalid", "message is a string of at most 1000 bytes",
+                           "message");
+        return;
+    }
+    version_arg *v = version_arg_new(ctx, req, p);
+    if (!v) {
+        json_decref(body);
+        return;
+    }
+    v->body = body;
+    int rc = docs_write(v->x->d, run_save, v, version_done);
+    if (rc) {
+        doc_error e = {.code = rc};
+        snprintf(e.message, sizeof(e.message), "%s", ah_strerror(rc));
+        version_done(rc, &e, v);
+    }
+}
+
+/* Versions are immutable: a change is a new version. */
+static void h_version_immutable(void *ctx, http_req *req, const route_params *p)
+{
+    (void)ctx;
+    (void)p;
+    http_respond_error(req, 409, "immutable",
+                       "a scenario version never changes: save the content as a new version "
+                       "(POST /api/v1/scenarios/ID/versions)",
+                       NULL);
+}
+
+static const route extra[] = {
+    {"GET", "/api/v1/scenarios/{id}/versions", h_versions, ROUTE_VIEWER,
+     "A scenario's versions, newest first (without their content)"},
+    {"POST", "/api/v1/scenarios/{id}/versions", h_save_version, ROUTE_EDITOR,
+     "Save content as the scenario's next version"},
+    {"GET", "/api/v1/scenarios/{id}/versions/{number}", h_version, ROUTE_VIEWER,
+     "One version with its content"},
+    {"PATCH", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, ROUTE_EDITOR,
+     "Refused: versions are immutable (409)"},
+    {"DELETE", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, ROUTE_EDITOR,
+     "Refused: versions are immutable (409)"},
+};
+
+int api_scenarios_routes(api_table *t, const api_deps *deps)
+{
+    scn_ctx *x = NULL;
+    if (deps) {
+        if (!(x = calloc(1, sizeof(*x)))) return AH_ENOMEM;
+        x->d = deps->docs;
+        int rc = api_table_own(t, x, free);
+        if (rc) return rc;
+    }
+    int rc = res_register(t, &scenarios_res, deps ? deps->docs : NULL, x, ROUTE_VIEWER,
+                          ROUTE_EDITOR);
+    if (!rc) rc = api_table_add(t, extra, sizeof(extra) / sizeof(extra[0]), x);
+    return rc;
+}
