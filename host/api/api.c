@@ -286,17 +286,8 @@ int api_start(api **out, app *a, char *err, size_t errlen)
                      "HTTP requests by method, route and status");
     metrics_describe("agenthost_http_request_duration_seconds", METRIC_HISTOGRAM,
                      "HTTP request latency by method and route");
-    const config *c = a->cfg;
-    http_opts ho = {
-        .listen = c->listen,
-        .max_connections = (unsigned)config_int(c, "http", "max_connections"),
-        .per_ip_connections = (unsigned)config_int(c, "http", "per_ip_connections"),
-        .max_body = (size_t)config_int(c, "http", "max_body_kb") << 10,
-        .max_header = (size_t)config_int(c, "http", "max_header_kb") << 10,
-        .idle_timeout_s = (unsigned)config_int(c, "http", "idle_timeout_s"),
-        .tls_cert = config_str(c, "http", "tls_cert"),
-        .tls_key = config_str(c, "http", "tls_key"),
-    };
+    http_opts ho = a->opts->http;
+    ho.listen = a->cfg->listen;
     if (http_server_start(&x->srv, a->loop, &ho, on_request, on_done, x, err, errlen) < 0) {
         free(x);
         return -1;

@@ -5,7 +5,7 @@
 #ifndef AH_CLI_H
 #define AH_CLI_H
 
-#include "../core/config.h"
+#include "../options.h"
 #include "../core/secrets.h"
 #include "../core/store.h"
 
