@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -290,6 +291,71 @@ static void test_the_merged_schema_is_usable_and_keeps_the_structured_parts(void
     json_decref(schema);
 }
 
+/* ---- the documentation ---- */
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("%s: cannot open", path);
+    static char buf[1 << 18];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    assert_true(n < sizeof(buf) - 1);
+    buf[n] = 0;
+    return buf;
+}
+
+static void test_the_docs_options_table_is_the_declarations(void **s)
+{
+    (void)s;
+    const char *begin = "<!-- options:begin -->\n", *end = "<!-- options:end -->\n";
+    char *doc = read_text(TH_SOURCE_DIR "/docs/operations.md");
+    char *b = strstr(doc, begin), *e = b ? strstr(b, end) : NULL;
+    if (!b || !e) fail_msg("docs/operations.md: no %s ... %s markers", begin, end);
+    b += strlen(begin);
+    *e = 0;
+    char *want = optmap_markdown(host_option_tables);
+    assert_non_null(want);
+    if (strcmp(b, want) != 0) {
+        size_t i = 0, line = 1;
+        for (; b[i] && b[i] == want[i]; i++)
+            line += b[i] == '\n';
+        while (i && b[i - 1] != '\n')
+            i--; /* from the start of the line that differs */
+        fail_msg("docs/operations.md: the options table differs from the declarations at its "
+                 "line %zu (run `make docs`, or scripts/options-doc.sh BUILD/agenthost):\n"
+                 "  doc:  %.*s\n  code: %.*s",
+                 line, (int)strcspn(b + i, "\n"), b + i, (int)strcspn(want + i, "\n"), want + i);
+    }
+    free(want);
+}
+
+static void test_the_json_listing_holds_every_option_once_with_its_range(void **s)
+{
+    (void)s;
+    json_t *a = optmap_json(host_option_tables);
+    size_t n = 0;
+    for (const opt_decl *const *t = host_option_tables; *t; t++)
+        for (const opt_decl *d = *t; d->name; d++)
+            n++;
+    assert_int_equal(json_array_size(a), n);
+    size_t i;
+    json_t *o;
+    bool found = false;
+    json_array_foreach(a, i, o)
+    {
+        if (strcmp(json_string_value(json_object_get(o, "key")), "bus.max_event_kb") != 0) continue;
+        found = true;
+        assert_string_equal(json_string_value(json_object_get(o, "type")), "size");
+        assert_string_equal(json_string_value(json_object_get(o, "unit")), "KiB");
+        assert_int_equal(json_integer_value(json_object_get(o, "default")), 1024);
+        assert_int_equal(json_integer_value(json_object_get(o, "minimum")), 1);
+        assert_int_equal(json_integer_value(json_object_get(o, "maximum")), 65536);
+    }
+    assert_true(found);
+    json_decref(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +369,8 @@ int main(void)
         cmocka_unit_test(test_the_engine_writes_each_field_type_and_refuses_what_does_not_fit),
         cmocka_unit_test(test_every_declaration_is_consistent),
         cmocka_unit_test(test_the_merged_schema_is_usable_and_keeps_the_structured_parts),
+        cmocka_unit_test(test_the_docs_options_table_is_the_declarations),
+        cmocka_unit_test(test_the_json_listing_holds_every_option_once_with_its_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
