@@ -2,6 +2,7 @@
 #   make run    install what is missing, build, start the host on 127.0.0.1:8080
 #   make test   install what is missing, build with sanitizers, run every test
 #   make bench  the full benchmarks (docs/benchmarks.md)
+#   make docs   rewrite the generated parts of the docs (the options table)
 
 BUILD      ?= build
 TEST_BUILD ?= build-test
@@ -9,7 +10,7 @@ FUZZ_BUILD ?= build-fuzz
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test test-unit fuzz bench install format clean
+.PHONY: all deps build run test test-unit fuzz bench install format docs clean
 
 all: build
 
@@ -37,6 +38,9 @@ bench:
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
+
+docs: build
+	@scripts/options-doc.sh $(BUILD)/agenthost
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^tests/fixtures/sdk-1.0/')

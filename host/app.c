@@ -56,7 +56,7 @@ static int lock_data_dir(app *a, char *err, size_t errlen)
 static void add_instances(app *a)
 {
     char err[1024];
-    const json_t *list = json_object_get(a->cfg->json, "instances");
+    const json_t *list = a->opts->instances;
     if (!list) {
         for (size_t i = 0; i < registry_count(a->reg); i++) {
             const manifest *m = registry_at(a->reg, i);
@@ -149,39 +149,21 @@ static int open_modules(app *a, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the event loop");
         return -1;
     }
-    store_opts so = {.dir = c->data_dir,
-                     .map_size = (size_t)config_int(c, "store", "map_mb") << 20,
-                     .max_map_size = (size_t)config_int(c, "store", "max_map_mb") << 20};
+    store_opts so = a->opts->store;
+    so.dir = c->data_dir;
     if (store_open(&a->st, a->loop, &so, err, errlen) != 0) return -1;
     if (secrets_open(&a->sec, a->st, c->master_key, SECRETS_KEY_CREATE, err, errlen) != 0)
         return -1;
     report_unreadable_secrets(a->sec);
     if (open_model(a, err, errlen) != 0) return -1;
-    bus_opts bo = {
-        .max_event_bytes = (size_t)config_int(c, "bus", "max_event_kb") << 10,
-        .idempotency_window_ms = (uint64_t)config_int(c, "bus", "idempotency_window_s") * 1000u,
-        .ack_timeout_ms = (uint32_t)config_int(c, "bus", "ack_timeout_ms"),
-        .max_attempts = (uint32_t)config_int(c, "bus", "max_attempts"),
-        .backoff_ms = (uint32_t)config_int(c, "bus", "backoff_ms"),
-        .max_backoff_ms = (uint32_t)config_int(c, "bus", "max_backoff_ms"),
-        .max_in_flight = (uint32_t)config_int(c, "bus", "max_in_flight"),
-        .retention_max_count = (uint64_t)config_int(c, "bus", "retention_max_count"),
-        .retention_max_bytes = (uint64_t)config_int(c, "bus", "retention_max_mb") << 20,
-        .retention_max_age_ms = (uint64_t)config_int(c, "bus", "retention_max_age_s") * 1000u,
-        .sweep_interval_ms = (uint32_t)config_int(c, "bus", "sweep_interval_ms"),
-        .topic_overrides = json_object_get(json_object_get(c->json, "bus"), "topics"),
-    };
-    if (bus_open(&a->bus, a->loop, a->st, &bo, err, errlen) != 0) return -1;
+    if (bus_open(&a->bus, a->loop, a->st, &a->opts->bus, err, errlen) != 0) return -1;
     if (registry_scan(&a->reg, c->plugins_dir, err, errlen) < 0) return -1;
-    supervisor_opts sv = {
-        .runner = c->runner,
-        .ping_interval_ms = (uint32_t)config_int(c, "supervisor", "ping_interval_ms"),
-        .shutdown_grace_ms = (uint32_t)config_int(c, "supervisor", "shutdown_grace_ms"),
+    supervisor_opts sv = a->opts->supervisor;
+    sv.runner = c->runner;
 #ifdef AH_TEST_NO_SANDBOX
-        .no_sandbox = getenv("AGENTHOST_TEST_NO_SANDBOX") &&
-                      !strcmp(getenv("AGENTHOST_TEST_NO_SANDBOX"), "1"),
+    sv.no_sandbox =
+        getenv("AGENTHOST_TEST_NO_SANDBOX") && !strcmp(getenv("AGENTHOST_TEST_NO_SANDBOX"), "1");
 #endif
-    };
     if (access(c->runner, X_OK) < 0) {
         snprintf(err, errlen, "%s: the sandbox runner is missing or not executable", c->runner);
         return -1;
@@ -192,33 +174,15 @@ static int open_modules(app *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    broker_opts eo = {
-        .connect_timeout_ms = (uint32_t)config_int(c, "broker", "connect_timeout_ms"),
-        .timeout_ms = (uint32_t)config_int(c, "broker", "timeout_ms"),
-        .max_timeout_ms = (uint32_t)config_int(c, "broker", "max_timeout_ms"),
-        .idle_timeout_ms = (uint32_t)config_int(c, "broker", "idle_timeout_ms"),
-        .max_request_bytes = (size_t)config_int(c, "broker", "max_request_kb") << 10,
-        .max_response_bytes = (size_t)config_int(c, "broker", "max_response_kb") << 10,
-        .max_stream_bytes = (size_t)config_int(c, "broker", "max_stream_kb") << 10,
-        .max_in_flight = (uint32_t)config_int(c, "broker", "max_in_flight"),
-        .max_retries = (uint32_t)config_int(c, "broker", "max_retries"),
-        .retry_base_ms = (uint32_t)config_int(c, "broker", "retry_base_ms"),
-        .retry_max_ms = (uint32_t)config_int(c, "broker", "retry_max_ms"),
-        .max_retry_after_ms = (uint32_t)config_int(c, "broker", "max_retry_after_ms"),
-        .breaker_failures = (uint32_t)config_int(c, "broker", "breaker_failures"),
-        .breaker_cooldown_ms = (uint32_t)config_int(c, "broker", "breaker_cooldown_ms"),
-        .max_redirects = (uint32_t)config_int(c, "broker", "max_redirects"),
-        .max_idle_connections = (uint32_t)config_int(c, "broker", "max_idle_connections"),
-        .listen = c->listen,
-    };
+    broker_opts eo = a->opts->broker;
+    eo.listen = c->listen;
     if (broker_new(&a->egress, a->loop, &eo, err, errlen) != 0) return -1;
     if (egress_service_attach(&a->egress_svc, a->sup, a->egress) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     add_instances(a);
-    if (bus_service_attach(&a->bus_svc, a->bus, a->sup, json_object_get(c->json, "instances"), err,
-                           errlen) != 0)
+    if (bus_service_attach(&a->bus_svc, a->bus, a->sup, a->opts->instances, err, errlen) != 0)
         return -1;
     if (!tokens_any(a->st)) {
         char token[TOKEN_LEN + 1];
@@ -236,18 +200,9 @@ static int open_modules(app *a, char *err, size_t errlen)
                 token);
         log_info("host", "created the first admin API token (shown once on the terminal)");
     }
-    http_opts ho = {
-        .listen = c->listen,
-        .max_connections = (unsigned)config_int(c, "http", "max_connections"),
-        .per_ip_connections = (unsigned)config_int(c, "http", "per_ip_connections"),
-        .max_body = (size_t)config_int(c, "http", "max_body_kb") << 10,
-        .max_header = (size_t)config_int(c, "http", "max_header_kb") << 10,
-        .idle_timeout_s = (unsigned)config_int(c, "http", "idle_timeout_s"),
-        .header_timeout_s = (unsigned)config_int(c, "http", "header_timeout_s"),
-        .request_id_refused = TOKEN_PREFIX, /* a token sent as a request id stays out of logs */
-        .tls_cert = config_str(c, "http", "tls_cert"),
-        .tls_key = config_str(c, "http", "tls_key"),
-    };
+    http_opts ho = a->opts->http;
+    ho.listen = c->listen;
+    ho.request_id_refused = TOKEN_PREFIX; /* a token sent as a request id stays out of logs */
     api_deps deps = {.st = a->st,
                      .sec = a->sec,
                      .reg = a->reg,
@@ -256,8 +211,7 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .egress = a->egress,
                      .docs = a->docs,
                      .logs_dir = c->logs_dir};
-    api_opts ao = {.auth_fail_limit = (unsigned)config_int(c, "http", "auth_fail_limit")};
-    if (api_start(&a->http, a->loop, &ho, &ao, &deps, err, errlen) < 0) return -1;
+    if (api_start(&a->http, a->loop, &ho, &a->opts->api, &deps, err, errlen) < 0) return -1;
     broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
     metrics_add_collector(metrics_process_collector, NULL);
     return 0;
@@ -286,9 +240,9 @@ static void close_modules(app *a)
     if (a->lock_fd >= 0) close(a->lock_fd);
 }
 
-int app_run(config *cfg)
+int app_run(config *cfg, const host_settings *opts)
 {
-    app a = {.cfg = cfg, .lock_fd = -1};
+    app a = {.cfg = cfg, .opts = opts, .lock_fd = -1};
     char err[1024] = "";
     /* No core dumps or ptrace of the host by other users' processes: it
      * holds the master key and every decrypted secret. */

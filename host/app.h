@@ -10,6 +10,7 @@
 #include "core/loop.h"
 #include "core/secrets.h"
 #include "core/store.h"
+#include "options.h"
 #include "plugin/registry.h"
 #include "plugin/supervisor.h"
 
@@ -25,6 +26,7 @@ typedef struct docs docs;
 
 typedef struct app {
     config *cfg;
+    const host_settings *opts; /* the modules' options, from cfg */
     ah_loop *loop;
     store *st;
     secrets *sec;
@@ -44,7 +46,8 @@ typedef struct app {
     int exit_code;
 } app;
 
-/* Run the host until SIGINT/SIGTERM; returns the process exit status. */
-int app_run(config *cfg);
+/* Run the host until SIGINT/SIGTERM; returns the process exit status.
+ * opts: the settings host_config_finalize wrote from cfg. */
+int app_run(config *cfg, const host_settings *opts);
 
 #endif

@@ -28,6 +28,7 @@ static const struct command {
     {"instance", cmd_instance, "list instances and their last known state"},
     {"token", cmd_token, "manage API tokens: token create|list|revoke"},
     {"routes", cmd_routes, "print the HTTP API's routes (--json)"},
+    {"config", cmd_config, "the config file's options (--markdown, --json), schema; check FILE"},
     {"backup", cmd_backup, "hot, compacted copy of the store: backup --to FILE"},
     {"restore", cmd_restore, "put a backup back: restore --from FILE (host stopped)"},
     {"plugin", cmd_plugin, "run a plugin in the harness; pack, install, list, remove packages"},

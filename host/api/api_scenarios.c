@@ -71,7 +71,8 @@ static int scenario_before_delete(res_change *c)
                       json_array_size(users) > 1 ? " (and others)" : "", id);
     }
     json_decref(users);
-    json_t *versions = rc ? NULL : ids_by(c->t, COLL_SCENARIO_VERSIONS, "by_number", id, SIZE_MAX, false);
+    json_t *versions =
+        rc ? NULL : ids_by(c->t, COLL_SCENARIO_VERSIONS, "by_number", id, SIZE_MAX, false);
     size_t i;
     json_t *v;
     json_array_foreach(versions, i, v)
@@ -126,12 +127,12 @@ typedef struct version_arg {
     scn_ctx *x;
     http_req *req;
     char scenario[ID_MAX];
-    json_t *body;    /* the new version's content and message */
+    json_t *body;      /* the new version's content and message */
     json_int_t number; /* a version to read */
     bool list;
     json_t *result;
     uint64_t rev;
-    int status;      /* 200 or 201 */
+    int status; /* 200 or 201 */
 } version_arg;
 
 static int load_scenario(doc_txn *t, version_arg *v, json_t **s, uint64_t *rev)
@@ -178,11 +179,10 @@ static int run_save(doc_txn *t, void *ud)
     id_new("scv", doc_txn_now(t), id, sizeof(id));
     ah_rfc3339_ms(doc_txn_now(t), at, sizeof(at));
     const principal *who = http_req_user(v->req);
-    json_t *doc = json_pack("{s:s,s:s,s:I,s:O,s:s,s:I,s:s,s:s}", "id", id, "scenario_id",
-                            v->scenario, "number", n + 1, "content",
-                            json_object_get(v->body, "content"), "content_hash", hash, "size",
-                            (json_int_t)size, "created_at", at, "created_by",
-                            who ? who->name : "host");
+    json_t *doc = json_pack(
+        "{s:s,s:s,s:I,s:O,s:s,s:I,s:s,s:s}", "id", id, "scenario_id", v->scenario, "number", n + 1,
+        "content", json_object_get(v->body, "content"), "content_hash", hash, "size",
+        (json_int_t)size, "created_at", at, "created_by", who ? who->name : "host");
     const char *msg = json_string_value(json_object_get(v->body, "message"));
     if (msg) json_object_set_new(doc, "message", json_string(msg));
     if (!rc) rc = doc_put(t, COLL_SCENARIO_VERSIONS, doc, 0, &v->rev);
@@ -212,8 +212,8 @@ static int run_read(doc_txn *t, void *ud)
     if (rc) return rc;
     if (!v->list) return version_by_number(t, v->scenario, v->number, &v->result, &v->rev);
     /* Newest first, without their content (read one version for it). */
-    json_t *ids = ids_by(t, COLL_SCENARIO_VERSIONS, "by_number", v->scenario, VERSIONS_PAGE_MAX,
-                         true);
+    json_t *ids =
+        ids_by(t, COLL_SCENARIO_VERSIONS, "by_number", v->scenario, VERSIONS_PAGE_MAX, true);
     v->result = json_array();
     size_t i;
     json_t *id;
@@ -367,8 +367,8 @@ int api_scenarios_routes(api_table *t, const api_deps *deps)
         int rc = api_table_own(t, x, free);
         if (rc) return rc;
     }
-    int rc = res_register(t, &scenarios_res, deps ? deps->docs : NULL, x, ROUTE_VIEWER,
-                          ROUTE_EDITOR);
+    int rc =
+        res_register(t, &scenarios_res, deps ? deps->docs : NULL, x, ROUTE_VIEWER, ROUTE_EDITOR);
     if (!rc) rc = api_table_add(t, extra, sizeof(extra) / sizeof(extra[0]), x);
     return rc;
 }

@@ -74,7 +74,7 @@ int cli_load_config(config *c, const char *config_path, const char *data, const 
     if (config_load(c, config_path, err, sizeof(err)) < 0) return cli_fail("%s", err);
     if (data) config_set(c, "data_dir", data);
     if (logs) config_set(c, "logs_dir", logs);
-    if (config_finalize(c, config_path, err, sizeof(err)) < 0) {
+    if (host_config_finalize(c, NULL, config_path, err, sizeof(err)) < 0) {
         config_free(c);
         return cli_fail("%s", err);
     }

@@ -5,7 +5,7 @@
 #ifndef AH_CLI_H
 #define AH_CLI_H
 
-#include "../core/config.h"
+#include "../options.h"
 #include "../core/secrets.h"
 #include "../core/store.h"
 
@@ -44,6 +44,7 @@ int cmd_secret(int argc, char **argv);
 int cmd_instance(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_routes(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_plugin(int argc, char **argv);

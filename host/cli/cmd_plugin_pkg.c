@@ -41,7 +41,7 @@ static int resolve(const where *w, config *c)
     if (w->data) config_set(c, "data_dir", w->data);
     if (w->plugins) config_set(c, "plugins_dir", w->plugins);
     if (w->trusted) config_set(c, "trusted_keys_dir", w->trusted);
-    if (config_finalize(c, w->config, err, sizeof(err)) < 0) {
+    if (host_config_finalize(c, NULL, w->config, err, sizeof(err)) < 0) {
         config_free(c);
         return cli_fail("%s", err);
     }

@@ -1,4 +1,4 @@
-#include "../core/config.h"
+#include "../options.h"
 #include "../harness/harness.h"
 #include "cli.h"
 
@@ -61,7 +61,7 @@ int cmd_plugin_run(int argc, char **argv)
     config c;
     char err[1500];
     if (config_load(&c, NULL, err, sizeof(err)) < 0 ||
-        config_finalize(&c, NULL, err, sizeof(err)) < 0) {
+        host_config_finalize(&c, NULL, NULL, err, sizeof(err)) < 0) {
         cli_fail("%s", err);
         return 2;
     }

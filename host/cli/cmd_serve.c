@@ -1,5 +1,6 @@
 #include "../app.h"
 #include "../core/log.h"
+#include "../options.h"
 #include "cli.h"
 
 #include <stdio.h>
@@ -21,28 +22,24 @@ int cmd_serve(int argc, char **argv)
     int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, usage);
     if (rc) return rc > 0 ? 0 : 2;
     config c;
+    host_settings hs;
     char err[1024];
     if (config_load(&c, cfgp, err, sizeof(err)) < 0) return cli_fail("%s", err);
     if (data) config_set(&c, "data_dir", data);
     if (logs) config_set(&c, "logs_dir", logs);
     if (listen) config_set(&c, "listen", listen);
     if (plugins) config_set(&c, "plugins_dir", plugins);
-    if (config_finalize(&c, cfgp, err, sizeof(err)) < 0) {
+    if (host_config_finalize(&c, &hs, cfgp, err, sizeof(err)) < 0) {
         config_free(&c);
         return cli_fail("%s", err);
     }
-    log_level lvl = LOG_INFO;
-    log_level_parse(config_str(&c, "log", "level"), &lvl);
-    log_opts lo = {.dir = c.logs_dir,
-                   .to_stderr = config_bool(&c, "log", "stderr"),
-                   .min_level = lvl,
-                   .rotate_bytes = (size_t)config_int(&c, "log", "rotate_mb") << 20,
-                   .keep = (int)config_int(&c, "log", "keep")};
+    log_opts lo = hs.log;
+    lo.dir = c.logs_dir;
     if (log_init(&lo) < 0) {
         config_free(&c);
         return cli_fail("%s: cannot create the logs directory", c.logs_dir);
     }
-    rc = app_run(&c);
+    rc = app_run(&c, &hs);
     log_shutdown();
     config_free(&c);
     return rc;

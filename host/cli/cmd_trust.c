@@ -42,7 +42,7 @@ int cmd_trust(int argc, char **argv)
     if (config_load(&c, cfgp, err, sizeof(err)) < 0) return cli_fail("%s", err);
     if (data) config_set(&c, "data_dir", data);
     if (dir) config_set(&c, "trusted_keys_dir", dir);
-    if (config_finalize(&c, cfgp, err, sizeof(err)) < 0) {
+    if (host_config_finalize(&c, NULL, cfgp, err, sizeof(err)) < 0) {
         config_free(&c);
         return cli_fail("%s", err);
     }

@@ -4,7 +4,7 @@
  * instance; the driver that feeds it the script; the summary (see
  * harness.h; the plugin's requests are served in harness_io.c).
  */
-#include "../core/config.h"
+#include "../options.h"
 #include "../core/fsutil.h"
 #include "../core/util.h"
 #include "harness_priv.h"
@@ -308,19 +308,9 @@ static int open_modules(hx *h, char *err, size_t errlen)
         secrets_open(&h->sec, h->st, key, SECRETS_KEY_CREATE, err, errlen) != 0)
         return -1;
     /* The bus as the host configures it by default. */
-    config c;
-    if (config_load(&c, NULL, err, errlen) < 0) return -1;
-    config_finalize(&c, NULL, err, errlen);
-    bus_opts bo = {
-        .max_event_bytes = (size_t)config_int(&c, "bus", "max_event_kb") << 10,
-        .idempotency_window_ms = (uint64_t)config_int(&c, "bus", "idempotency_window_s") * 1000u,
-        .ack_timeout_ms = (uint32_t)config_int(&c, "bus", "ack_timeout_ms"),
-        .max_attempts = (uint32_t)config_int(&c, "bus", "max_attempts"),
-        .backoff_ms = (uint32_t)config_int(&c, "bus", "backoff_ms"),
-        .max_backoff_ms = (uint32_t)config_int(&c, "bus", "max_backoff_ms"),
-        .max_in_flight = (uint32_t)config_int(&c, "bus", "max_in_flight"),
-    };
-    config_free(&c);
+    host_settings defaults;
+    if (host_settings_defaults(&defaults, err, errlen) < 0) return -1;
+    bus_opts bo = defaults.bus;
     if (bus_open(&h->bus, h->loop, h->st, &bo, err, errlen) != 0) return -1;
     supervisor_opts sv = {
         .runner = o->runner, .shutdown_grace_ms = 2000, .no_sandbox = o->no_sandbox};

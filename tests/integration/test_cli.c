@@ -65,9 +65,9 @@ static void test_version_names_the_plugin_abi(void **s)
 static void test_every_command_answers_help(void **s)
 {
     (void)s;
-    static const char *cmds[] = {"serve",    "version", "manifest check", "secret",
-                                 "instance", "token",   "routes",         "backup",
-                                 "restore",  "plugin",  "trust",          "keygen"};
+    static const char *cmds[] = {"serve",  "version", "manifest check", "secret", "instance",
+                                 "token",  "routes",  "config",         "backup", "restore",
+                                 "plugin", "trust",   "keygen"};
     char out[8192];
     assert_int_equal(run(NULL, out, sizeof(out), "--help"), 0);
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
@@ -211,6 +211,59 @@ static void test_serve_flags_override_the_config_and_ctrl_c_stops_cleanly(void *
     th_cleanup(&T);
 }
 
+/* `config` lists the options the host declares (text, Markdown, JSON) and
+ * the file's whole schema; a file with a misspelt key is refused by
+ * `config check` and by `serve` alike, naming the key and the nearest one. */
+static void test_config_lists_the_declared_options_and_refuses_a_misspelt_key(void **s)
+{
+    (void)s;
+    static char out[1 << 17];
+    assert_int_equal(run(NULL, out, sizeof(out), "config options --json"), 0);
+    json_t *a = json_loads(out, 0, NULL);
+    assert_true(json_is_array(a));
+    size_t i;
+    json_t *o;
+    bool found = false;
+    json_array_foreach(a, i, o)
+    {
+        if (strcmp(json_string_value(json_object_get(o, "key")), "bus.max_attempts") != 0) continue;
+        found = true;
+        assert_int_equal(json_integer_value(json_object_get(o, "default")), 5);
+        assert_int_equal(json_integer_value(json_object_get(o, "maximum")), 1000);
+    }
+    assert_true(found);
+    json_decref(a);
+    assert_int_equal(run(NULL, out, sizeof(out), "config options --markdown"), 0);
+    assert_non_null(strstr(out, "| `bus.max_attempts` | integer | 5 | 1–1000 |"));
+    assert_int_equal(run(NULL, out, sizeof(out), "config options"), 0);
+    assert_non_null(strstr(out, "http.max_body_kb"));
+    assert_int_equal(run(NULL, out, sizeof(out), "config schema"), 0);
+    json_t *schema = json_loads(out, 0, NULL);
+    assert_non_null(schema);
+    assert_non_null(th_get(schema, "properties.bus.properties.max_attempts"));
+    assert_non_null(th_get(schema, "properties.bus.properties.topics.additionalProperties"));
+    assert_non_null(th_get(schema, "properties.instances.items"));
+    json_decref(schema);
+
+    th_host T;
+    assert_int_equal(th_init(&T, "config"), 0);
+    assert_int_equal(th_config(&T, "{\"bus\": {\"max_attempts\": 3}}"), 0);
+    assert_int_equal(run(NULL, out, sizeof(out), "config check %s", T.config), 0);
+    assert_non_null(strstr(out, ": ok"));
+    assert_int_equal(th_config(&T, "{\"bus\": {\"max_atempts\": 3}}"), 0);
+    char want[1200];
+    snprintf(want, sizeof(want), "%s: bus.max_atempts: unknown option; did you mean max_attempts?",
+             T.config);
+    assert_int_equal(run(NULL, out, sizeof(out), "config check %s", T.config), 1);
+    assert_int_equal(lines(out), 1);
+    assert_non_null(strstr(out, want));
+    assert_int_not_equal(
+        run(NULL, out, sizeof(out), "serve --config %s --data %s", T.config, T.data), 0);
+    assert_int_equal(lines(out), 1);
+    assert_non_null(strstr(out, want));
+    th_cleanup(&T);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_manifest_check_names_file_and_field_per_bad_manifest),
         cmocka_unit_test(test_secrets_are_set_from_stdin_listed_by_name_and_deleted),
         cmocka_unit_test(test_serve_flags_override_the_config_and_ctrl_c_stops_cleanly),
+        cmocka_unit_test(test_config_lists_the_declared_options_and_refuses_a_misspelt_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,165 @@
+/*
+ * options.c - the host's options, one declaration each. Keys, defaults and
+ * ranges are part of the configuration file's contract: change one and the
+ * file's users change with it. `make docs` rewrites the table in
+ * docs/operations.md from here; test_options fails until it is rewritten.
+ */
+#include "options.h"
+
+#include <string.h>
+
+#define HS host_settings
+
+static const opt_enum log_levels[] = {
+    {"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"warn", LOG_WARN}, {"error", LOG_ERROR}, {0}};
+
+/* One declaration per option, laid out as a table. */
+/* clang-format off */
+const opt_decl host_options[] = {
+    /* log: the host's log files (log.h) */
+    {.section = "log", .name = "level", OPT_ENUM(HS, log.min_level, log_levels), .def_str = "info",
+     .doc = "Records below this level are dropped."},
+    {.section = "log", .name = "stderr", OPT_BOOL(HS, log.to_stderr), .def = 1,
+     .doc = "Mirror records to stderr: JSON lines, or a short form on a terminal."},
+    {.section = "log", .name = "rotate_mb", OPT_MIB(HS, log.rotate_bytes), .def = 16, .min = 1,
+     .max = 10240, .doc = "A log file is rotated past this size."},
+    {.section = "log", .name = "keep", OPT_INT(HS, log.keep), .def = 5, .min = 1, .max = 100,
+     .doc = "Rotated generations kept per log file."},
+
+    /* store: LMDB (store.h) */
+    {.section = "store", .name = "map_mb", OPT_MIB(HS, store.map_size), .def = 64, .min = 1,
+     .max = OPT_NO_MAX, .doc = "The LMDB map's initial size; it grows as the store fills."},
+    {.section = "store", .name = "max_map_mb", OPT_MIB(HS, store.max_map_size), .def = 65536,
+     .min = 1, .max = OPT_NO_MAX, .doc = "The size the LMDB map may grow to."},
+
+    /* supervisor: plugin processes (supervisor.h) */
+    {.section = "supervisor", .name = "ping_interval_ms", OPT_MS(HS, supervisor.ping_interval_ms),
+     .def = 5000, .min = 10, .max = 600000,
+     .doc = "How often each instance is pinged to prove it is alive."},
+    {.section = "supervisor", .name = "shutdown_grace_ms", OPT_MS(HS, supervisor.shutdown_grace_ms),
+     .def = 5000, .min = 0, .max = 600000,
+     .doc = "After SHUTDOWN, how long an instance has to exit before SIGKILL."},
+
+    /* http: the API's server (server.h) */
+    {.section = "http", .name = "max_connections", OPT_INT(HS, http.max_connections), .def = 1024,
+     .min = 1, .max = 100000, .doc = "Open connections, all clients together."},
+    {.section = "http", .name = "per_ip_connections", OPT_INT(HS, http.per_ip_connections),
+     .def = 64, .min = 0, .max = 100000,
+     .doc = "Open connections per client address (0: no limit)."},
+    {.section = "http", .name = "max_body_kb", OPT_KIB(HS, http.max_body), .def = 8192, .min = 1,
+     .max = 1048576, .doc = "Largest request body."},
+    {.section = "http", .name = "max_header_kb", OPT_KIB(HS, http.max_header), .def = 32, .min = 1,
+     .max = 1024, .doc = "Largest request line and headers together."},
+    {.section = "http", .name = "idle_timeout_s", OPT_S(HS, http.idle_timeout_s), .def = 30,
+     .min = 1, .max = 3600, .doc = "A connection with nothing to do is closed after this long."},
+    {.section = "http", .name = "header_timeout_s", OPT_S(HS, http.header_timeout_s), .def = 10,
+     .min = 1, .max = 3600,
+     .doc = "A request's line and headers must be complete this long after its first byte (a "
+            "TLS handshake's included), or the connection is closed."},
+    {.section = "http", .name = "auth_fail_limit", OPT_INT(HS, api.auth_fail_limit), .def = 20,
+     .min = 1, .max = 1000000,
+     .doc = "Failed authentications from one address within a minute before it gets 429 with "
+            "Retry-After."},
+    {.section = "http", .name = "tls_cert", OPT_STRING(HS, http.tls_cert),
+     .doc = "PEM certificate file for HTTPS; both tls_cert and tls_key, or neither."},
+    {.section = "http", .name = "tls_key", OPT_STRING(HS, http.tls_key),
+     .doc = "PEM private key file for HTTPS."},
+
+    /* bus: events (bus.h) */
+    {.section = "bus", .name = "max_event_kb", OPT_KIB(HS, bus.max_event_bytes), .def = 1024,
+     .min = 1, .max = 65536, .doc = "Largest event: key, headers and body together."},
+    {.section = "bus", .name = "idempotency_window_s", OPT_S_AS_MS(HS, bus.idempotency_window_ms),
+     .def = 86400, .min = 1, .max = OPT_NO_MAX,
+     .doc = "How long a publish's idempotency key is remembered."},
+    {.section = "bus", .name = "ack_timeout_ms", OPT_MS(HS, bus.ack_timeout_ms), .def = 30000,
+     .min = 10, .max = OPT_NO_MAX,
+     .doc = "Consumer default: an event not acknowledged within this is delivered again."},
+    {.section = "bus", .name = "max_attempts", OPT_INT(HS, bus.max_attempts), .def = 5, .min = 1,
+     .max = 1000, .doc = "Consumer default: deliveries of an event before it is dead-lettered."},
+    {.section = "bus", .name = "backoff_ms", OPT_MS(HS, bus.backoff_ms), .def = 500, .min = 1,
+     .max = OPT_NO_MAX,
+     .doc = "Consumer default: the first wait before a redelivery; it grows exponentially."},
+    {.section = "bus", .name = "max_backoff_ms", OPT_MS(HS, bus.max_backoff_ms), .def = 60000,
+     .min = 1, .max = OPT_NO_MAX, .doc = "Consumer default: the longest wait before a redelivery."},
+    {.section = "bus", .name = "max_in_flight", OPT_INT(HS, bus.max_in_flight), .def = 256,
+     .min = 1, .max = 100000,
+     .doc = "Consumer default: events delivered and not yet acknowledged."},
+    {.section = "bus", .name = "retention_max_count", OPT_INT(HS, bus.retention_max_count),
+     .def = 0, .min = 0, .max = OPT_NO_MAX,
+     .doc = "Keep at most this many events per topic (0: no limit)."},
+    {.section = "bus", .name = "retention_max_mb", OPT_MIB(HS, bus.retention_max_bytes), .def = 0,
+     .min = 0, .max = OPT_NO_MAX, .doc = "Keep at most this much per topic (0: no limit)."},
+    {.section = "bus", .name = "retention_max_age_s", OPT_S_AS_MS(HS, bus.retention_max_age_ms),
+     .def = 604800, .min = 0, .max = OPT_NO_MAX,
+     .doc = "Drop events older than this (0: keep forever)."},
+    {.section = "bus", .name = "sweep_interval_ms", OPT_MS(HS, bus.sweep_interval_ms), .def = 1000,
+     .min = 10, .max = 3600000, .doc = "How often retention runs."},
+    {.section = "bus", .name = "topics", OPT_OBJECT(HS, bus.topic_overrides), .def_doc = "none",
+     .doc = "Per-topic retention by pattern, the first match winning: {\"PATTERN\": {max_count, "
+            "max_bytes, max_age_s, drop_unacked}}; drop_unacked lets retention drop events a "
+            "consumer has not acknowledged."},
+
+    /* broker: egress for plugins (broker.h; docs/architecture.md, Egress broker) */
+    {.section = "broker", .name = "connect_timeout_ms", OPT_MS(HS, broker.connect_timeout_ms),
+     .def = 10000, .min = 1, .max = 600000, .doc = "Deadline of one connection attempt."},
+    {.section = "broker", .name = "timeout_ms", OPT_MS(HS, broker.timeout_ms), .def = 60000,
+     .min = 1, .max = 3600000,
+     .doc = "Total deadline of a request (retries included) when the plugin gives none."},
+    {.section = "broker", .name = "max_timeout_ms", OPT_MS(HS, broker.max_timeout_ms),
+     .def = 600000, .min = 1, .max = 3600000, .doc = "The longest deadline a plugin may ask for."},
+    {.section = "broker", .name = "idle_timeout_ms", OPT_MS(HS, broker.idle_timeout_ms),
+     .def = 60000, .min = 1, .max = 3600000,
+     .doc = "A stream fails when no byte arrives for this long."},
+    {.section = "broker", .name = "max_request_kb", OPT_KIB(HS, broker.max_request_bytes),
+     .def = 8192, .min = 1, .max = 16384, .doc = "Largest request body a plugin may send."},
+    {.section = "broker", .name = "max_response_kb", OPT_KIB(HS, broker.max_response_bytes),
+     .def = 8192, .min = 1, .max = 1048576, .doc = "Largest response body kept whole."},
+    {.section = "broker", .name = "max_stream_kb", OPT_KIB(HS, broker.max_stream_bytes),
+     .def = 32768, .min = 1, .max = 1048576, .doc = "Largest streamed response body, all chunks."},
+    {.section = "broker", .name = "max_in_flight", OPT_INT(HS, broker.max_in_flight), .def = 16000,
+     .min = 1, .max = 100000,
+     .doc = "Requests in flight for the whole host (each may hold a socket)."},
+    {.section = "broker", .name = "max_retries", OPT_INT(HS, broker.max_retries), .def = 2,
+     .min = 0, .max = 10, .doc = "Retries of a failed request, when it is safe to repeat."},
+    {.section = "broker", .name = "retry_base_ms", OPT_MS(HS, broker.retry_base_ms), .def = 250,
+     .min = 1, .max = 600000,
+     .doc = "The first wait before a retry; it grows exponentially, with jitter."},
+    {.section = "broker", .name = "retry_max_ms", OPT_MS(HS, broker.retry_max_ms), .def = 8000,
+     .min = 1, .max = 600000, .doc = "The longest wait before a retry."},
+    {.section = "broker", .name = "max_retry_after_ms", OPT_MS(HS, broker.max_retry_after_ms),
+     .def = 30000, .min = 0, .max = 3600000,
+     .doc = "A longer Retry-After is returned to the plugin instead of waited for."},
+    {.section = "broker", .name = "breaker_failures", OPT_INT(HS, broker.breaker_failures),
+     .def = 5, .min = 1, .max = 1000,
+     .doc = "Consecutive failures of a destination that open its circuit breaker."},
+    {.section = "broker", .name = "breaker_cooldown_ms", OPT_MS(HS, broker.breaker_cooldown_ms),
+     .def = 30000, .min = 1, .max = 3600000,
+     .doc = "How long an open breaker refuses requests before one is tried again."},
+    {.section = "broker", .name = "max_redirects", OPT_INT(HS, broker.max_redirects), .def = 5,
+     .min = 0, .max = 20, .doc = "Redirects followed per request (0: none)."},
+    {.section = "broker", .name = "max_idle_connections", OPT_INT(HS, broker.max_idle_connections),
+     .def = 1024, .min = 1, .max = 100000,
+     .doc = "Idle connections kept open for reuse (each holds a file descriptor)."},
+
+    /* the plugin instances (its schema: etc/config.schema.json) */
+    {.name = "instances", OPT_ARRAY(HS, instances), .def_doc = "one per installed plugin",
+     .doc = "Plugin instances to run: [{id, plugin, enabled, required, config, limits, restart, "
+            "egress, consumer}], detailed below."},
+    {0}};
+/* clang-format on */
+
+const opt_decl *const host_option_tables[] = {config_options, host_options, NULL};
+
+int host_settings_defaults(host_settings *s, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof(*s));
+    return optmap_apply(host_options, NULL, s, err, errlen);
+}
+
+int host_config_finalize(config *c, host_settings *s, const char *path, char *err, size_t errlen)
+{
+    host_settings scratch;
+    if (!s) s = &scratch;
+    memset(s, 0, sizeof(*s)); /* the fields no option fills are the caller's */
+    return config_finalize(c, host_options, s, path, err, errlen);
+}
