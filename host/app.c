@@ -4,6 +4,7 @@
 #include "broker/broker.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/store_guard.h"
 #include "core/tokens.h"
 #include "core/util.h"
 #include "plugin/pmetrics.h"
@@ -116,6 +117,7 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .map_size = (size_t)config_int(c, "store", "map_mb") << 20,
                      .max_map_size = (size_t)config_int(c, "store", "max_map_mb") << 20};
     if (store_open(&a->st, a->loop, &so, err, errlen) != 0) return -1;
+    store_guard_install(c->data_dir);
     if (secrets_open(&a->sec, a->st, c->master_key, true, err, errlen) != 0) return -1;
     bus_opts bo = {
         .max_event_bytes = (size_t)config_int(c, "bus", "max_event_kb") << 10,

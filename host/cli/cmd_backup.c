@@ -21,8 +21,10 @@ static const char backup_usage[] =
 
 static const char restore_usage[] =
     "usage: agenthost restore --from FILE [--data DIR] [--config FILE] [--force]\n"
-    "Put a backup back as the store of DATA_DIR. The host must be stopped. An existing\n"
-    "store is refused unless --force, and then kept as data.mdb.before-restore-TIME.\n";
+    "Put a backup back as the store of DATA_DIR. The host must be stopped. The backup\n"
+    "is verified first as `agenthost check` verifies a store, and a damaged one is\n"
+    "refused. An existing store is refused unless --force, and then kept as\n"
+    "data.mdb.before-restore-TIME.\n";
 
 int cmd_backup(int argc, char **argv)
 {
@@ -69,6 +71,12 @@ int cmd_restore(int argc, char **argv)
     int lfd = -1, in = -1, out = -1;
     if (store_check_file(from, err, sizeof(err)) != 0) {
         cli_fail("%s", err);
+        goto done;
+    }
+    int damaged = cli_check_store(from, NULL, stderr, true, err, sizeof(err));
+    if (damaged) {
+        cli_fail("%s%s: refusing to restore it; nothing was changed", damaged < 0 ? err : from,
+                 damaged < 0 ? "" : " is damaged");
         goto done;
     }
     if (ah_mkdir_p(c.data_dir, 0700) < 0) {

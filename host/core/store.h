@@ -28,6 +28,10 @@
 
 typedef struct store store;
 
+/* The meta database's format marker: an agenthost store has it. */
+#define STORE_FORMAT_KEY "format"
+#define STORE_FORMAT "agenthost-store/1"
+
 /* The named databases of the environment. Append only: names are on disk. */
 typedef enum store_db {
     STORE_DB_META = 0,    /* format marker and host-wide settings */
@@ -52,16 +56,25 @@ typedef struct store_opts {
     bool read_only;      /* open read-only (CLI listing, backups) */
 } store_opts;
 
-/* Open (and on first use initialise) the store in o->dir. On failure
- * returns a negative AH_E* code with a one-line reason in err. A directory
- * holding foreign or corrupt files is refused, never reinitialised. */
+/* Open the store in o->dir, or make it when the directory holds no
+ * data.mdb (a first start; made under a temporary name and linked into
+ * place, so a data.mdb is never left half made). Before LMDB maps the file
+ * it is checked (store_file.h): an empty data.mdb, one cut shorter than its
+ * pages in use, one with a damaged meta page, a foreign LMDB file or one
+ * without the format marker is refused with AH_EINVAL and a reason naming
+ * the file, never reinitialised. Other failures: AH_EIO (unreadable, or
+ * read_only and no store), AH_ENOMEM, AH_ENOSPC. */
 int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_t errlen);
 
 /* Commit what is queued, wait for the writer, and close. */
 void store_close(store *s);
 
 MDB_env *store_env(store *s);
+/* The handle of a database, for use in this thread's transaction now: it
+ * also marks the database this thread is reading (store_guard.h). */
 MDB_dbi store_dbi(store *s, store_db db);
+/* The name of a database on disk ("bus.events"), or NULL. */
+const char *store_db_name(store_db db);
 
 /* A read-only transaction for the loop thread; end it before returning to
  * the loop. Returns 0 or a negative AH_E* code. */
@@ -104,7 +117,10 @@ void store_get_stats(store *s, store_stats *st);
  * 0 or AH_E* with err; *bytes gets the size. */
 int store_backup(const char *dir, const char *to, uint64_t *bytes, char *err, size_t errlen);
 
-/* Check that a file is an agenthost store a restore can use. */
+/* Check that a file is an agenthost store a restore can use: the file
+ * checks of store_open (as a standalone copy) and the format marker. 0, or
+ * AH_EINVAL / AH_EIO with err naming the file. The records themselves are
+ * verified by store_check (store_check.h). */
 int store_check_file(const char *path, char *err, size_t errlen);
 
 /* Translate an LMDB or errno code to an AH_E* code. */
