@@ -1,3 +1,4 @@
+#include "../core/store_guard.h"
 #include "../core/util.h"
 #include "cli.h"
 
@@ -14,7 +15,8 @@
 
 static const char backup_usage[] =
     "usage: agenthost backup --to FILE [--data DIR] [--config FILE]\n"
-    "Write a hot, compacted copy of the store (events, state, secrets, tokens) to FILE.\n"
+    "Write a hot, compacted copy of the store (events, state, secrets, tokens) to FILE,\n"
+    "then verify it as `agenthost check` verifies a store (exit 1 if it is damaged).\n"
     "Safe while the host runs. The master key is not in the backup: keep a copy of\n"
     "DATA_DIR/master.key (or your --master-key file) separately, or the secrets in\n"
     "the backup cannot be opened.\n";
@@ -41,11 +43,23 @@ int cmd_backup(int argc, char **argv)
     if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     char err[1024];
     uint64_t bytes = 0;
+    store_guard_install(c.data_dir);
     rc = store_backup(c.data_dir, to, &bytes, err, sizeof(err));
+    if (rc) {
+        config_free(&c);
+        return cli_fail("%s", err);
+    }
+    /* A copy holds the records as they are: a damaged one is damaged in it. */
+    int damaged = cli_check_store(to, NULL, stderr, true, err, sizeof(err));
+    if (damaged)
+        cli_fail("backup written to %s, but %s: the store it was taken from is damaged; run "
+                 "`agenthost check --data %s`",
+                 to, damaged < 0 ? err : "it is damaged", c.data_dir);
+    else
+        fprintf(stderr, "backup written and verified: %s (%llu bytes)\n", to,
+                (unsigned long long)bytes);
     config_free(&c);
-    if (rc) return cli_fail("%s", err);
-    fprintf(stderr, "backup written: %s (%llu bytes)\n", to, (unsigned long long)bytes);
-    return 0;
+    return damaged ? 1 : 0;
 }
 
 int cmd_restore(int argc, char **argv)

@@ -33,7 +33,9 @@ int store_backup(const char *dir, const char *to, uint64_t *bytes, char *err, si
         store_close(s);
         return AH_EIO;
     }
+    store_guard_mark("(every database, copying them)");
     rc = mdb_env_copyfd2(store_env(s), fd, MDB_CP_COMPACT);
+    store_guard_mark(NULL);
     store_close(s);
     struct stat st;
     if (rc == 0 && (fsync(fd) < 0 || fstat(fd, &st) < 0)) rc = errno;

@@ -1,8 +1,9 @@
 /*
  * A damaged store through the real binary: an empty or truncated data.mdb
  * refused at start, `agenthost check` on intact, damaged and crashing
- * stores, a damaged event never served, restore refusing a damaged backup,
- * a store written before checksums, and a fault inside the store named.
+ * stores, a damaged event never served nor delivered, backup reporting and
+ * restore refusing a damaged copy, a store written before checksums, and a
+ * fault inside the store named.
  *
  * One source store (events published over HTTP, host stopped) is made
  * once; each test damages its own copy.
@@ -352,6 +353,24 @@ static void test_restore_refuses_a_damaged_backup_and_changes_nothing(void **s)
     th_cleanup(&H);
 }
 
+static void test_a_backup_of_a_damaged_store_is_written_and_reported_damaged(void **s)
+{
+    (void)s;
+    th_host H;
+    char backup[1024], out[16384], path[1024];
+    host_with_copy(&H, "integrity-backup-damaged");
+    snprintf(backup, sizeof(backup), "%s/backup.mdb", H.dir);
+    assert_int_equal(run(out, sizeof(out), "backup --to %s --data %s", backup, H.data), 0);
+    assert_non_null(strstr(out, "backup written and verified"));
+    snprintf(path, sizeof(path), "%s/data.mdb", H.data);
+    damage_body(path, 25);
+    assert_int_equal(run(out, sizeof(out), "backup --to %s --data %s", backup, H.data), 1);
+    assert_non_null(strstr(out, "offset 25: fails its checksum"));
+    assert_non_null(strstr(out, "the store it was taken from is damaged"));
+    assert_true(file_size(backup) > 0); /* kept: it may still be the best copy there is */
+    th_cleanup(&H);
+}
+
 static void test_a_store_written_before_checksums_opens_serves_and_passes_check(void **s)
 {
     (void)s;
@@ -417,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_a_damaged_event_is_never_delivered_nor_taken_for_settled),
         cmocka_unit_test(test_check_reports_a_page_that_crashes_its_walk_and_carries_on),
         cmocka_unit_test(test_restore_refuses_a_damaged_backup_and_changes_nothing),
+        cmocka_unit_test(test_a_backup_of_a_damaged_store_is_written_and_reported_damaged),
         cmocka_unit_test(test_a_store_written_before_checksums_opens_serves_and_passes_check),
         cmocka_unit_test(test_a_fault_reading_the_store_names_the_database_and_what_to_do),
     };
