@@ -4,6 +4,7 @@
 #include "broker/broker.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/store_guard.h"
 #include "core/tokens.h"
 #include "core/util.h"
 #include "model/docs.h"
@@ -152,6 +153,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     store_opts so = a->opts->store;
     so.dir = c->data_dir;
     if (store_open(&a->st, a->loop, &so, err, errlen) != 0) return -1;
+    store_guard_install(c->data_dir);
     if (secrets_open(&a->sec, a->st, c->master_key, SECRETS_KEY_CREATE, err, errlen) != 0)
         return -1;
     report_unreadable_secrets(a->sec);

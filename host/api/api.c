@@ -15,9 +15,12 @@
 #define AUTH_FAIL_WINDOW_MS 60000u
 
 /* The route families, in the order their routes are matched. */
+/* clang-format off: one family a line */
 static const api_family_fn families[] = {
-    api_system_routes, api_instances_routes, api_bus_routes, api_hooks_routes, api_agents_routes,
+    api_system_routes, api_instances_routes, api_bus_routes,
+    api_hooks_routes,  api_agents_routes,    api_scenarios_routes,
 };
+/* clang-format on */
 
 /* ---- the table of routes ------------------------------------------------------- */
 

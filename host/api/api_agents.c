@@ -224,6 +224,7 @@ static const char *const group_read_only[] = {"members", NULL};
 static const resource groups_res = {
     .coll = COLL_AGENT_GROUPS,
     .noun = "agent_group",
+    .label = "agent group",
     .plural = "agent groups",
     .base = "/api/v1/agent-groups",
     .item = "/api/v1/agent-groups/{id}",

@@ -40,6 +40,7 @@ typedef struct res_change {
 struct resource {
     const char *coll;           /* the collection */
     const char *noun;           /* "agent": errors and audit actions ("agent.update") */
+    const char *label;          /* "agent group": route summaries (NULL: the noun) */
     const char *plural;         /* "agents": route summaries */
     const char *base;           /* "/api/v1/agents" */
     const char *item;           /* "/api/v1/agents/{id}" */

@@ -24,6 +24,9 @@
  *    not acknowledged, unless the topic is configured to (drop_unacked).
  *  - After a host crash, events acknowledged above a consumer's committed
  *    position may be delivered again (at-least-once, never at-most-once).
+ *  - An event damaged in the store (its checksum fails, ADR 0014) is never
+ *    delivered or read back as data, and never taken for settled: it waits
+ *    (retrying, read again every minute) and each read of it is logged.
  *
  * All functions run on the loop thread. Backends implement bus_backend
  * (bus_backend.h); users see only this header.
@@ -154,10 +157,14 @@ json_t *bus_topics(bus *b);                  /* array of topic stats */
 json_t *bus_topic(bus *b, const char *name); /* stats, or NULL if unknown */
 json_t *bus_consumers(bus *b);               /* array with lag per topic */
 /* Events of a topic from offset `from` (inclusive), at most limit; with
- * key, only that key's events; *next is the offset to continue from. */
+ * key, only that key's events; *next is the offset to continue from.
+ * 0; AH_ENOTFOUND (no such topic); AH_EIO when the store cannot be read or
+ * an event on the way is damaged in it (err names its offset; nothing is
+ * returned rather than a list with a hole). */
 int bus_read(bus *b, const char *topic, uint64_t from, size_t limit, const char *key,
              json_t **events, uint64_t *next, char *err, size_t errlen);
-/* Offset of the first event at or after a time (Unix ms). */
+/* Offset of the first event at or after a time (Unix ms). 0; AH_ENOTFOUND;
+ * AH_EIO (the store cannot be read, or an event searched is damaged). */
 int bus_offset_at(bus *b, const char *topic, int64_t time_ms, uint64_t *offset);
 /* Dead letters of a topic: requeue (publish the original again, then drop
  * the dead letter, in one commit) or drop. The callback gets 0 or AH_E*. */
@@ -168,5 +175,10 @@ int bus_dlq_drop(bus *b, const char *topic, const char *event_id, bus_done_cb cb
                  char *err, size_t errlen);
 
 const char *bus_backend_name(const bus *b);
+
+/* The checks `agenthost check` applies to the bus's records in the store
+ * (store_check.h): events by their checksum, topics by their format. */
+struct store_check_opts;
+void bus_store_checks(struct store_check_opts *o);
 
 #endif

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "../core/log.h"
+#include "../core/store_guard.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,6 +87,7 @@ int cli_open_store(const config *c, bool read_only, store **st)
     char err[1024];
     store_opts so = {.dir = c->data_dir, .read_only = read_only};
     if (store_open(st, NULL, &so, err, sizeof(err)) != 0) return cli_fail("%s", err);
+    store_guard_install(c->data_dir);
     return 0;
 }
 

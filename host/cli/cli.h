@@ -10,6 +10,7 @@
 #include "../core/store.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 
 typedef struct cli_opt {
     const char *name;   /* "--data" */
@@ -37,6 +38,14 @@ int cli_open_store(const config *c, bool read_only, store **st);
 int cli_open_secrets(const config *c, store *st, const char *master_key, secrets_key_mode mode,
                      secrets **out);
 
+/* Verify the store file at path (store_check.h, with the core's and the
+ * bus's record checks): 0 intact, 1 damaged (the report is printed to
+ * out), -1 when it could not be checked (err says why: a missing,
+ * empty, truncated or unreadable file). env_dir: the data directory, or
+ * NULL for a standalone copy. quiet_if_intact: print nothing when intact. */
+int cli_check_store(const char *path, const char *env_dir, FILE *out, bool quiet_if_intact,
+                    char *err, size_t errlen);
+
 /* The subcommands: each returns the process exit status. */
 int cmd_serve(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
@@ -47,6 +56,7 @@ int cmd_routes(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_plugin(int argc, char **argv);
 int cmd_plugin_run(int argc, char **argv);
 int cmd_plugin_pack(int argc, char **argv);

@@ -1,5 +1,6 @@
 #include "../core/master_key.h"
 #include "../core/secrets.h"
+#include "../core/store_guard.h"
 #include "../core/util.h"
 #include "cli.h"
 
@@ -17,15 +18,18 @@
 
 static const char backup_usage[] =
     "usage: agenthost backup --to FILE [--data DIR] [--config FILE]\n"
-    "Write a hot, compacted copy of the store (events, state, secrets, tokens) to FILE.\n"
+    "Write a hot, compacted copy of the store (events, state, secrets, tokens) to FILE,\n"
+    "then verify it as `agenthost check` verifies a store (exit 1 if it is damaged).\n"
     "Safe while the host runs. The master key is NOT in the backup (it says where the\n"
     "key is): keep a copy of DATA_DIR/master.key (or the config's master_key) apart,\n"
     "as safe as the secrets, or the secrets in the backup cannot be opened.\n";
 
 static const char restore_usage[] =
     "usage: agenthost restore --from FILE [--data DIR] [--config FILE] [--force]\n"
-    "Put a backup back as the store of DATA_DIR. The host must be stopped. An existing\n"
-    "store is refused unless --force, and then kept as data.mdb.before-restore-TIME.\n"
+    "Put a backup back as the store of DATA_DIR. The host must be stopped. The backup\n"
+    "is verified first as `agenthost check` verifies a store, and a damaged one is\n"
+    "refused. An existing store is refused unless --force, and then kept as\n"
+    "data.mdb.before-restore-TIME.\n"
     "Says whether DATA_DIR's master key is the one the backup's secrets were sealed\n"
     "with; without it, `agenthost serve` refuses to start.\n";
 
@@ -131,15 +135,24 @@ int cmd_backup(int argc, char **argv)
     if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     char err[1024];
     uint64_t bytes = 0;
+    store_guard_install(c.data_dir);
     rc = store_backup(c.data_dir, to, &bytes, err, sizeof(err));
     if (rc) {
         config_free(&c);
         return cli_fail("%s", err);
     }
-    fprintf(stderr, "backup written: %s (%llu bytes)\n", to, (unsigned long long)bytes);
+    /* A copy holds the records as they are: a damaged one is damaged in it. */
+    int damaged = cli_check_store(to, NULL, stderr, true, err, sizeof(err));
+    if (damaged)
+        cli_fail("backup written to %s, but %s: the store it was taken from is damaged; run "
+                 "`agenthost check --data %s`",
+                 to, damaged < 0 ? err : "it is damaged", c.data_dir);
+    else
+        fprintf(stderr, "backup written and verified: %s (%llu bytes)\n", to,
+                (unsigned long long)bytes);
     say_the_key_is_not_in_it(&c);
     config_free(&c);
-    return 0;
+    return damaged ? 1 : 0;
 }
 
 int cmd_restore(int argc, char **argv)
@@ -165,6 +178,12 @@ int cmd_restore(int argc, char **argv)
     int lfd = -1, in = -1, out = -1;
     if (store_check_file(from, err, sizeof(err)) != 0) {
         cli_fail("%s", err);
+        goto done;
+    }
+    int damaged = cli_check_store(from, NULL, stderr, true, err, sizeof(err));
+    if (damaged) {
+        cli_fail("%s%s: refusing to restore it; nothing was changed", damaged < 0 ? err : from,
+                 damaged < 0 ? "" : " is damaged");
         goto done;
     }
     if (ah_mkdir_p(c.data_dir, 0700) < 0) {

@@ -3,7 +3,10 @@
 #include "store_lmdb.h"
 
 #include "fault.h"
+#include "fsutil.h"
 #include "log.h"
+#include "store_file.h"
+#include "store_guard.h"
 #include "util.h"
 
 #include <agenthost/plugin.h>
@@ -19,8 +22,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#define FORMAT_KEY "format"
-#define FORMAT_VALUE "agenthost-store/1"
 #define DEFAULT_MAP (64ull << 20)
 #define DEFAULT_MAX_MAP (64ull << 30)
 
@@ -131,7 +132,35 @@ static void vec_swap(op_vec *a, op_vec *b)
 
 /* ---- opening --------------------------------------------------------- */
 
-static int open_dbis(store *s, char *err, size_t errlen)
+/* LMDB's list of databases must read whole: with a damaged page there,
+ * databases would look absent, and opening them would make empty ones. */
+static int walk_catalogue(store *s, MDB_txn *txn, char *err, size_t errlen)
+{
+    MDB_dbi main_db;
+    MDB_stat st;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t n = 0;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main_db);
+    if (!rc) rc = mdb_stat(txn, main_db, &st);
+    if (!rc) rc = mdb_cursor_open(txn, main_db, &cur);
+    if (rc) goto out;
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+        n++;
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND) rc = n == st.ms_entries ? 0 : MDB_CORRUPTED;
+out:
+    if (rc)
+        snprintf(err, errlen,
+                 "%s/data.mdb: its list of databases is damaged (%s); refusing to use it: run "
+                 "`agenthost check --data %s` and restore a backup",
+                 s->dir, mdb_strerror(rc), s->dir);
+    return rc ? AH_EINVAL : 0;
+}
+
+/* creating: a new environment of create_store, the only one that gets
+ * databases and the format marker; any other file must have them. */
+static int open_dbis(store *s, bool creating, char *err, size_t errlen)
 {
     MDB_txn *txn;
     unsigned flags = s->read_only ? MDB_RDONLY : 0;
@@ -139,6 +168,11 @@ static int open_dbis(store *s, char *err, size_t errlen)
     if (rc) {
         snprintf(err, errlen, "%s: cannot begin transaction: %s", s->dir, mdb_strerror(rc));
         return store_map_error(rc);
+    }
+    store_guard_mark("(the list of databases)");
+    if ((rc = walk_catalogue(s, txn, err, errlen)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
     }
     /* The marker tells an agenthost store from a foreign LMDB file. */
     MDB_dbi meta;
@@ -148,7 +182,7 @@ static int open_dbis(store *s, char *err, size_t errlen)
         MDB_dbi main_db;
         mdb_dbi_open(txn, NULL, 0, &main_db);
         mdb_stat(txn, main_db, &st);
-        if (st.ms_entries != 0 || s->read_only) {
+        if (st.ms_entries != 0 || !creating) {
             snprintf(err, errlen,
                      "%s/data.mdb is not an agenthost store (an LMDB file without the "
                      "agenthost format marker); refusing to touch it",
@@ -174,17 +208,25 @@ static int open_dbis(store *s, char *err, size_t errlen)
             return store_map_error(rc);
         }
     }
-    MDB_val k = {strlen(FORMAT_KEY), (void *)FORMAT_KEY}, v;
+    MDB_val k = {strlen(STORE_FORMAT_KEY), (void *)STORE_FORMAT_KEY}, v;
     rc = mdb_get(txn, s->dbi[STORE_DB_META], &k, &v);
-    if (rc == MDB_NOTFOUND && !s->read_only) {
-        v.mv_data = (void *)FORMAT_VALUE;
-        v.mv_size = strlen(FORMAT_VALUE);
+    if (rc == MDB_NOTFOUND && !creating) {
+        snprintf(err, errlen,
+                 "%s/data.mdb has lost its agenthost format marker (damaged); refusing to touch "
+                 "it: run `agenthost check --data %s`",
+                 s->dir, s->dir);
+        mdb_txn_abort(txn);
+        return AH_EINVAL;
+    }
+    if (rc == MDB_NOTFOUND) {
+        v.mv_data = (void *)STORE_FORMAT;
+        v.mv_size = strlen(STORE_FORMAT);
         rc = mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0);
     } else if (rc == 0 &&
-               (v.mv_size != strlen(FORMAT_VALUE) || memcmp(v.mv_data, FORMAT_VALUE, v.mv_size))) {
+               (v.mv_size != strlen(STORE_FORMAT) || memcmp(v.mv_data, STORE_FORMAT, v.mv_size))) {
         snprintf(err, errlen, "%s/data.mdb has store format \"%.*s\"; this host reads \"%s\"",
                  s->dir, (int)(v.mv_size > 64 ? 64 : v.mv_size), (const char *)v.mv_data,
-                 FORMAT_VALUE);
+                 STORE_FORMAT);
         mdb_txn_abort(txn);
         return AH_EINVAL;
     }
@@ -228,7 +270,8 @@ static int env_open(store *s, char *err, size_t errlen)
     mdb_env_info(s->env, &info);
     if (info.me_mapsize > s->map_size)
         s->map_size = info.me_mapsize; /* the file is bigger than our default */
-    rc = open_dbis(s, err, errlen);
+    rc = open_dbis(s, false, err, errlen);
+    store_guard_mark(NULL);
     if (rc) {
         mdb_env_close(s->env);
         s->env = NULL;
@@ -236,25 +279,68 @@ static int env_open(store *s, char *err, size_t errlen)
     return rc;
 }
 
-/* A data.mdb shorter than two meta pages, or a lock file that is not one,
- * makes LMDB fail in ways that do not always say "corrupt"; look first. */
+/* Look before LMDB maps the file (store_file.h): an empty, truncated or
+ * damaged data.mdb is refused, never initialised. 0 when it can be opened,
+ * 1 when there is none (a first start), or AH_E* with err. */
 static int precheck_files(const char *dir, char *err, size_t errlen)
 {
     char path[2200];
-    struct stat st;
+    store_file_info info;
     ah_fmt(path, sizeof(path), "%s/data.mdb", dir);
-    if (stat(path, &st) == 0) {
-        if (!S_ISREG(st.st_mode)) {
-            snprintf(err, errlen, "%s is not a regular file", path);
-            return AH_EINVAL;
-        }
-        if (st.st_size > 0 && st.st_size < 2 * 4096) {
-            snprintf(err, errlen, "%s is truncated (%lld bytes; corrupt or foreign)", path,
-                     (long long)st.st_size);
-            return AH_EINVAL;
+    int rc = store_file_check(path, dir, &info, err, errlen);
+    return rc == AH_ENOTFOUND ? 1 : rc;
+}
+
+/* A first start makes the store under a temporary name, with its format
+ * marker committed, and links it into place: data.mdb never exists half
+ * made, so an empty one is always damage. A second process starting at the
+ * same moment finds the link taken and uses the store that won. */
+static int create_store(store *s, char *err, size_t errlen)
+{
+    char path[2200], tmp[2200], lock[2300];
+    ah_fmt(path, sizeof(path), "%s/data.mdb", s->dir);
+    if (ah_fmt(tmp, sizeof(tmp), "%s/data.mdb.creating-%d", s->dir, (int)getpid()) < 0 ||
+        ah_fmt(lock, sizeof(lock), "%s-lock", tmp) < 0) {
+        snprintf(err, errlen, "data directory path too long");
+        return AH_EINVAL;
+    }
+    unlink(tmp);
+    unlink(lock);
+    int rc = mdb_env_create(&s->env);
+    if (rc) {
+        snprintf(err, errlen, "lmdb: %s", mdb_strerror(rc));
+        return AH_ENOMEM;
+    }
+    mdb_env_set_maxdbs(s->env, STORE_DB_COUNT + 8);
+    mdb_env_set_mapsize(s->env, s->map_size);
+    rc = mdb_env_open(s->env, tmp, MDB_NOSUBDIR | MDB_NOTLS, 0600);
+    if (rc) {
+        snprintf(err, errlen, "%s: cannot create the store: %s", tmp, mdb_strerror(rc));
+        rc = store_map_error(rc);
+    } else {
+        rc = open_dbis(s, true, err, errlen); /* commits the marker, fsynced */
+        store_guard_mark(NULL);
+    }
+    mdb_env_close(s->env);
+    s->env = NULL;
+    if (!rc && link(tmp, path) < 0 && errno != EEXIST) {
+        /* No hard links on this file system: rename, which would replace a
+         * store another process made in the same instant. */
+        if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP) {
+            snprintf(err, errlen, "%s: cannot create the store: %s", path, strerror(errno));
+            rc = AH_EIO;
+        } else if (rename(tmp, path) < 0) {
+            snprintf(err, errlen, "%s: cannot create the store: %s", path, strerror(errno));
+            rc = AH_EIO;
         }
     }
-    return 0;
+    unlink(tmp);
+    unlink(lock);
+    if (!rc && fs_fsync_dir(s->dir) < 0) {
+        snprintf(err, errlen, "%s: cannot sync the directory: %s", s->dir, strerror(errno));
+        rc = AH_EIO;
+    }
+    return rc;
 }
 
 /* ---- the writer ------------------------------------------------------- */
@@ -356,6 +442,7 @@ static void run_batch(store *s, op_vec *b, char *why, size_t whylen)
         size_t failed_op = 0;
         int failed_code = 0;
         int rc = run_batch_once(s, b->v, b->n, &failed_op, &failed_code, why, whylen);
+        store_guard_mark(NULL);
         if (rc == -1000) {
             /* One write refused itself: answer it and commit the rest. */
             b->v[failed_op].status = failed_code;
@@ -520,6 +607,7 @@ int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_
         rc = AH_EIO;
     }
     if (!rc) rc = precheck_files(s->dir, err, errlen);
+    if (rc == 1) rc = o->read_only ? 0 : create_store(s, err, errlen);
     if (!rc) rc = env_open(s, err, errlen);
     if (rc) {
         pthread_rwlock_destroy(&s->maplock);
@@ -597,7 +685,13 @@ MDB_env *store_env(store *s)
 
 MDB_dbi store_dbi(store *s, store_db db)
 {
+    store_guard_mark(db_names[db]);
     return s->dbi[db];
+}
+
+const char *store_db_name(store_db db)
+{
+    return db >= 0 && db < STORE_DB_COUNT ? db_names[db] : NULL;
 }
 
 int store_lmdb_read_begin(store *s, MDB_txn **txn)
@@ -631,6 +725,7 @@ int store_lmdb_read_begin(store *s, MDB_txn **txn)
 
 void store_lmdb_read_end(store *s, MDB_txn *txn)
 {
+    store_guard_mark(NULL);
     if (txn == s->rtxn) {
         mdb_txn_reset(txn);
         s->rtxn_in_use = false;
@@ -718,78 +813,4 @@ void store_get_stats(store *s, store_stats *st)
         st->used_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
     }
     pthread_rwlock_unlock(&s->maplock);
-}
-
-int store_backup(const char *dir, const char *to, uint64_t *bytes, char *err, size_t errlen)
-{
-    store *s;
-    store_opts o = {.dir = dir, .read_only = true};
-    int rc = store_open(&s, NULL, &o, err, errlen);
-    if (rc) return rc;
-    char tmp[4200];
-    if (ah_fmt(tmp, sizeof(tmp), "%s.partial", to) < 0) {
-        store_close(s);
-        snprintf(err, errlen, "backup path too long");
-        return AH_EINVAL;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-        store_close(s);
-        return AH_EIO;
-    }
-    rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
-    store_close(s);
-    struct stat st;
-    if (rc == 0 && (fsync(fd) < 0 || fstat(fd, &st) < 0)) rc = errno;
-    close(fd);
-    if (rc == 0 && rename(tmp, to) < 0) rc = errno;
-    if (rc) {
-        snprintf(err, errlen, "backup to %s failed: %s", to, mdb_strerror(rc));
-        unlink(tmp);
-        return store_map_error(rc);
-    }
-    if (bytes) *bytes = (uint64_t)st.st_size;
-    return 0;
-}
-
-int store_check_file(const char *path, char *err, size_t errlen)
-{
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return AH_EIO;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size < 2 * 4096) {
-        snprintf(err, errlen, "%s is not an agenthost backup (too small or not a file)", path);
-        return AH_EINVAL;
-    }
-    MDB_env *env;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, STORE_DB_COUNT + 8);
-    int rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
-    if (rc) {
-        snprintf(err, errlen, "%s is not an agenthost backup: %s", path, mdb_strerror(rc));
-        mdb_env_close(env);
-        return AH_EINVAL;
-    }
-    MDB_txn *txn;
-    MDB_dbi meta;
-    MDB_val k = {strlen(FORMAT_KEY), (void *)FORMAT_KEY}, v;
-    rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, db_names[STORE_DB_META], 0, &meta);
-        if (rc == 0) rc = mdb_get(txn, meta, &k, &v);
-        if (rc == 0 &&
-            (v.mv_size != strlen(FORMAT_VALUE) || memcmp(v.mv_data, FORMAT_VALUE, v.mv_size) != 0))
-            rc = MDB_INCOMPATIBLE;
-        mdb_txn_abort(txn);
-    }
-    mdb_env_close(env);
-    if (rc) {
-        snprintf(err, errlen, "%s is not an agenthost backup (no format marker %s)", path,
-                 FORMAT_VALUE);
-        return AH_EINVAL;
-    }
-    return 0;
 }

@@ -34,6 +34,10 @@ typedef struct store store;
 /* A transaction: read-only (store_read_begin) or the batch a write runs in. */
 typedef struct store_txn store_txn;
 
+/* The meta database's format marker: an agenthost store has it. */
+#define STORE_FORMAT_KEY "format"
+#define STORE_FORMAT "agenthost-store/1"
+
 /* The named databases of the environment. Append only: names are on disk. */
 typedef enum store_db {
     STORE_DB_META = 0,    /* format marker and host-wide settings */
@@ -60,13 +64,21 @@ typedef struct store_opts {
     bool read_only;      /* open read-only (CLI listing, backups) */
 } store_opts;
 
-/* Open (and on first use initialise) the store in o->dir. On failure
- * returns a negative AH_E* code with a one-line reason in err. A directory
- * holding foreign or corrupt files is refused, never reinitialised. */
+/* Open the store in o->dir, or make it when the directory holds no
+ * data.mdb (a first start; made under a temporary name and linked into
+ * place, so a data.mdb is never left half made). Before LMDB maps the file
+ * it is checked (store_file.h): an empty data.mdb, one cut shorter than its
+ * pages in use, one with a damaged meta page, a foreign LMDB file or one
+ * without the format marker is refused with AH_EINVAL and a reason naming
+ * the file, never reinitialised. Other failures: AH_EIO (unreadable, or
+ * read_only and no store), AH_ENOMEM, AH_ENOSPC. */
 int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_t errlen);
 
 /* Commit what is queued, wait for the writer, and close. */
 void store_close(store *s);
+
+/* The name of a database on disk ("bus.events"), or NULL. */
+const char *store_db_name(store_db db);
 
 /* A read-only transaction for the loop thread (or a CLI command); end it
  * before returning to the loop. 0, or AH_EIO / AH_ENOMEM (the map was
@@ -121,7 +133,9 @@ int store_del_prefix(store_txn *txn, store_db db, const void *prefix, size_t ple
 int store_count(store_txn *txn, store_db db, size_t *n);
 
 /* Revisioned records: the value is stored behind an 8-byte revision, 1
- * for the first write and one more for each. store_put_rev writes only if
+ * for the first write and one more for each, in a checksummed record
+ * (store_rec.h: a damaged one is never read as data, and `agenthost check`
+ * verifies it). store_put_rev writes only if
  * the record's revision is `expect` (0: the record must not exist; with
  * STORE_REV_ANY, whatever it is); *rev gets the new one. 0, AH_ECONFLICT
  * (another revision: nothing written), AH_ENOTFOUND (expect > 0 but no
@@ -130,9 +144,12 @@ int store_count(store_txn *txn, store_db db, size_t *n);
 int store_put_rev(store_txn *txn, store_db db, const void *key, size_t klen, const void *val,
                   size_t vlen, uint64_t expect, uint64_t *rev);
 /* 0 with the value (without the revision) and *rev, or AH_ENOTFOUND;
- * AH_EIO for a record too short to hold a revision. */
+ * AH_EIO for a damaged record (logged, naming the database and key). */
 int store_get_rev(store_txn *txn, store_db db, const void *key, size_t klen, store_val *out,
                   uint64_t *rev);
+/* The same for a record a scan visited (raw: the stored value). 0 or
+ * AH_EIO (damaged). */
+int store_rev_decode(store_val key, store_val raw, store_val *out, uint64_t *rev);
 
 /* Visit records in key order: those starting with `prefix` (plen 0: all),
  * strictly after `after` when alen > 0 (a page's last key), backwards with
@@ -165,7 +182,10 @@ void store_get_stats(store *s, store_stats *st);
  * 0 or AH_E* with err; *bytes gets the size. */
 int store_backup(const char *dir, const char *to, uint64_t *bytes, char *err, size_t errlen);
 
-/* Check that a file is an agenthost store a restore can use. */
+/* Check that a file is an agenthost store a restore can use: the file
+ * checks of store_open (as a standalone copy) and the format marker. 0, or
+ * AH_EINVAL / AH_EIO with err naming the file. The records themselves are
+ * verified by store_check (store_check.h). */
 int store_check_file(const char *path, char *err, size_t errlen);
 
 /* Translate an LMDB or errno code to an AH_E* code (AH_E* codes pass). */

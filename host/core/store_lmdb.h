@@ -18,6 +18,8 @@ struct store_txn {
 };
 
 MDB_env *store_env(store *s);
+/* The handle of a database, for use in this thread's transaction now: it
+ * also marks the database this thread is reading (store_guard.h). */
 MDB_dbi store_dbi(store *s, store_db db);
 
 /* The LMDB transaction under txn. */

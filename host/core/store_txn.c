@@ -3,9 +3,11 @@
  * deleted inside a transaction, with LMDB's codes translated here once.
  */
 #include "store_lmdb.h"
+#include "store_rec.h"
 
 #include <agenthost/plugin.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #define KEY_MAX 511 /* LMDB's default maximum key size */
@@ -89,16 +91,31 @@ int store_count(store_txn *t, store_db db, size_t *n)
 
 /* ---- revisions ------------------------------------------------------------ */
 
+/* A revisioned record is a checksummed one (store_rec.h) whose payload is
+ * the revision (8 bytes, big-endian) then the value. */
+
+int store_rev_decode(store_val key, store_val raw, store_val *out, uint64_t *rev)
+{
+    MDB_val k = {key.len, (void *)key.data}, v = {raw.len, (void *)raw.data}, p;
+    if (store_rec_verify(&k, &v, &p) != 1 || p.mv_size < 8) return AH_EIO;
+    *rev = store_rd64(p.mv_data);
+    out->data = (const uint8_t *)p.mv_data + 8;
+    out->len = p.mv_size - 8;
+    return 0;
+}
+
 int store_get_rev(store_txn *t, store_db db, const void *key, size_t klen, store_val *out,
                   uint64_t *rev)
 {
-    store_val v;
-    int rc = store_get(t, db, key, klen, &v);
+    MDB_dbi dbi;
+    if (!key_ok(klen) || !dbi_of(t, db, &dbi)) return AH_ENOTFOUND;
+    MDB_val k = {klen, (void *)key}, p;
+    int rc = store_rec_get(t->txn, t->st, db, &k, &p); /* a damaged one is logged there */
     if (rc) return rc;
-    if (v.len < 8) return AH_EIO;
-    *rev = store_rd64(v.data);
-    out->data = (const uint8_t *)v.data + 8;
-    out->len = v.len - 8;
+    if (p.mv_size < 8) return AH_EIO;
+    *rev = store_rd64(p.mv_data);
+    out->data = (const uint8_t *)p.mv_data + 8;
+    out->len = p.mv_size - 8;
     return 0;
 }
 
@@ -117,12 +134,14 @@ int store_put_rev(store_txn *t, store_db db, const void *key, size_t klen, const
         if (rc == 0 && expect == 0) return AH_EEXIST;
         if (rc == 0 && have != expect) return AH_ECONFLICT;
     }
-    /* Reserve the value in place: no copy of the document on the heap. */
-    MDB_val k = {klen, (void *)key}, v = {vlen + 8, NULL};
-    rc = mdb_put(t->txn, store_dbi(t->st, db), &k, &v, MDB_RESERVE);
+    uint8_t *payload = malloc(8 + vlen);
+    if (!payload) return AH_ENOMEM;
+    store_be64(payload, have + 1);
+    if (vlen) memcpy(payload + 8, val, vlen);
+    MDB_val k = {klen, (void *)key};
+    rc = store_rec_put(t->txn, t->st, db, &k, payload, 8 + vlen, 0);
+    free(payload);
     if (rc) return store_txn_fail(t, rc);
-    store_be64(v.mv_data, have + 1);
-    if (vlen) memcpy((uint8_t *)v.mv_data + 8, val, vlen);
     if (rev) *rev = have + 1;
     return 0;
 }

@@ -7,9 +7,6 @@
 #include "docs.h"
 #include "pd.h"
 
-/* A document's record: revision (8), format (1), checksum (8), JSON. */
-#define DOCS_REC_SKIP 17
-
 typedef struct deferred {
     void (*fn)(void *ud, int status);
     void *ud;

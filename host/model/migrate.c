@@ -52,9 +52,10 @@ static int older(void *ud, store_val k, store_val v)
     b->after_len = k.len;
     /* The version is read from the record itself: a cheap look, no parse
      * of sealed fields (they are opened when the document is migrated). */
-    json_t *doc = v.len > DOCS_REC_SKIP ? json_loadb((const char *)v.data + DOCS_REC_SKIP,
-                                                     v.len - DOCS_REC_SKIP, 0, NULL)
-                                        : NULL;
+    store_val js;
+    uint64_t rev;
+    json_t *doc =
+        store_rev_decode(k, v, &js, &rev) == 0 ? json_loadb(js.data, js.len, 0, NULL) : NULL;
     json_int_t ver = json_integer_value(json_object_get(doc, "schema_version"));
     const char *id = json_string_value(json_object_get(doc, "id"));
     if (id && ver < (json_int_t)b->c->version && strlen(id) < ID_MAX)

@@ -26,11 +26,14 @@
 #include "../bus_backend.h"
 
 #define BL_EVENT_VERSION 1
-#define BL_EVENT_HDR 40 /* version, flags, key_len, headers_len, body_len, time, id[16] */
+#define BL_EVENT_HDR 40 /* version, flags, key_len, headers_len, body_len, time, id[16], crc */
+#define BL_EVENT_HAS_KEY 1
+#define BL_EVENT_SEALED 2 /* bytes 36..39 hold the record's CRC-32C (ADR 0014) */
 #define BL_TOPIC_REC_LEN 56
 #define BL_WINDOW_MIN 1024
 #define BL_TICK_MS 50
 #define BL_RATE_SLOTS 60
+#define BL_DAMAGED_RETRY_MS 60000 /* a damaged event is read again this often */
 
 /* ---- records (bl_codec.c) ---------------------------------------------- */
 
@@ -63,8 +66,21 @@ typedef struct bl_event {
 uint8_t *bl_event_encode(int64_t time_ms, const uint8_t id[16], const char *key,
                          const char *headers, size_t headers_len, const char *body, size_t body_len,
                          size_t *out_len);
-/* Decode in place (pointers into p); -1 if malformed. */
+/* Decode in place (pointers into p); -1 if malformed. No checksum is
+ * verified: for copies of records bl_event_read verified. */
 int bl_event_decode(const void *p, size_t n, bl_event *e);
+/* Seal an encoded record for the key it is stored under (bl_event_key):
+ * set BL_EVENT_SEALED and the CRC-32C of the key, then the record with
+ * bytes 36..39 taken as zero. Sealing again for another key is allowed. */
+void bl_event_seal(uint8_t *rec, size_t n, const uint8_t key[12]);
+/* A stored record against its key: 1 sealed and intact; 0 intact as far as
+ * can be told, written before checksums (no seal, bytes 36..39 zero); -1
+ * damaged (malformed, or the checksum or key does not match). */
+int bl_event_verify(const void *key, size_t klen, const void *rec, size_t n);
+/* Verify, then decode, the record stored under k: 0, or -1 when damaged,
+ * which is logged (at most once a minute for one record) naming the
+ * database, the topic and the offset: it is never served as an event. */
+int bl_event_read(const MDB_val *k, const MDB_val *v, const char *topic, bl_event *e);
 /* As a JSON object for the API and deliveries (new reference). */
 json_t *bl_event_json(const bl_event *e, const char *topic, uint64_t seq);
 void bl_id_hex(const uint8_t id[16], char out[33]);

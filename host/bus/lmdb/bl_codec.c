@@ -1,4 +1,6 @@
 /* bl_codec.c - the LMDB bus backend's on-disk records and keys. */
+#include "../../core/crc32c.h"
+#include "../../core/log.h"
 #include "../../core/util.h"
 #include "bl.h"
 
@@ -41,7 +43,7 @@ uint8_t *bl_event_encode(int64_t time_ms, const uint8_t id[16], const char *key,
     uint8_t *p = malloc(n);
     if (!p) return NULL;
     p[0] = BL_EVENT_VERSION;
-    p[1] = key ? 1 : 0; /* flags: has a key */
+    p[1] = key ? BL_EVENT_HAS_KEY : 0;
     p[2] = (uint8_t)(klen >> 8);
     p[3] = (uint8_t)klen;
     store_be32(p + 4, (uint32_t)headers_len);
@@ -65,13 +67,60 @@ int bl_event_decode(const void *data, size_t n, bl_event *e)
     if (BL_EVENT_HDR + klen + hlen + blen != n) return -1;
     e->time_ms = (int64_t)store_rd64(p + 12);
     memcpy(e->id, p + 20, 16);
-    e->key = (p[1] & 1) ? (const char *)p + BL_EVENT_HDR : NULL;
+    e->key = (p[1] & BL_EVENT_HAS_KEY) ? (const char *)p + BL_EVENT_HDR : NULL;
     e->key_len = klen;
     e->headers = (const char *)p + BL_EVENT_HDR + klen;
     e->headers_len = hlen;
     e->body = e->headers + hlen;
     e->body_len = blen;
     return 0;
+}
+
+/* ---- checksums (ADR 0014) ---------------------------------------------------- */
+
+static uint32_t event_crc(const uint8_t *key, size_t klen, const uint8_t *rec, size_t n)
+{
+    static const uint8_t zero[4];
+    uint32_t c = crc32c(0, key, klen);
+    c = crc32c(c, rec, 36);
+    c = crc32c(c, zero, 4);
+    return crc32c(c, rec + BL_EVENT_HDR, n - BL_EVENT_HDR);
+}
+
+void bl_event_seal(uint8_t *rec, size_t n, const uint8_t key[12])
+{
+    rec[1] |= BL_EVENT_SEALED;
+    store_be32(rec + 36, event_crc(key, 12, rec, n));
+}
+
+int bl_event_verify(const void *key, size_t klen, const void *rec, size_t n)
+{
+    const uint8_t *p = rec;
+    bl_event e;
+    if (klen != 12 || bl_event_decode(rec, n, &e) < 0) return -1;
+    if (!(p[1] & BL_EVENT_SEALED)) return store_rd32(p + 36) == 0 ? 0 : -1;
+    return store_rd32(p + 36) == event_crc(key, klen, p, n) ? 1 : -1;
+}
+
+int bl_event_read(const MDB_val *k, const MDB_val *v, const char *topic, bl_event *e)
+{
+    static _Thread_local uint8_t last_key[12];
+    static _Thread_local uint64_t last_ms;
+    if (bl_event_verify(k->mv_data, k->mv_size, v->mv_data, v->mv_size) >= 0)
+        return bl_event_decode(v->mv_data, v->mv_size, e);
+    uint64_t now = ah_mono_ms();
+    if (k->mv_size == 12 && memcmp(last_key, k->mv_data, 12) == 0 && now - last_ms < 60000)
+        return -1;
+    if (k->mv_size == 12) memcpy(last_key, k->mv_data, 12);
+    last_ms = now;
+    log_error("store",
+              "damaged record in database bus.events: topic %s, offset %llu fails its "
+              "checksum or format check; it is not served. Run `agenthost check` and restore "
+              "a backup (docs/operations.md, \"Damaged store\")",
+              topic ? topic : "?",
+              k->mv_size == 12 ? (unsigned long long)store_rd64((const uint8_t *)k->mv_data + 4)
+                               : 0ull);
+    return -1;
 }
 
 void bl_id_hex(const uint8_t id[16], char out[33])

@@ -146,13 +146,31 @@ static void key_release(bl_ctopic *ct, const char *key)
 
 /* ---- reading and delivering ------------------------------------------------ */
 
+/* 0 read; -1 gone (removed by retention or a DLQ drop); -2 damaged in the
+ * store (logged): never delivered, never taken for gone. */
 static int read_event(bl *b, MDB_txn *txn, bl_ctopic *ct, uint64_t seq, MDB_val *v, bl_event *e)
 {
     uint8_t key[12];
     bl_event_key(key, ct->t->id, seq);
     MDB_val k = {12, key};
-    if (mdb_get(txn, store_dbi(b->st, STORE_DB_EVENTS), &k, v) != 0) return -1;
-    return bl_event_decode(v->mv_data, v->mv_size, e);
+    int rc = mdb_get(txn, store_dbi(b->st, STORE_DB_EVENTS), &k, v);
+    if (rc == MDB_NOTFOUND) return -1;
+    if (rc) {
+        log_error("store", "database bus.events: reading topic %s offset %llu: %s", ct->t->name,
+                  (unsigned long long)seq, mdb_strerror(rc));
+        return -2;
+    }
+    return bl_event_read(&k, v, ct->t->name, e) < 0 ? -2 : 0;
+}
+
+/* A damaged event waits, read again now and then, never delivered nor
+ * settled; its key, if known, stays busy meanwhile. The way on is a
+ * restored store (docs/operations.md, "Damaged store"). */
+static void park_damaged(bl_ctopic *ct, slot *s)
+{
+    s->state = S_RETRY;
+    s->due_ms = ah_mono_ms() + BL_DAMAGED_RETRY_MS;
+    ct->retrying++;
 }
 
 static void clear_suspect(bl_ctopic *ct, slot *s)
@@ -183,8 +201,13 @@ static int deliver(bl_ctopic *ct, uint64_t seq, MDB_txn *txn)
     MDB_val v;
     bl_event e;
     if (!s) return 0;
-    if (read_event(b, txn, ct, seq, &v, &e) < 0) {
+    int r = read_event(b, txn, ct, seq, &v, &e);
+    if (r == -1) {
         settle_done(ct, seq, s); /* removed by retention or a DLQ drop */
+        return 0;
+    }
+    if (r < 0) {
+        park_damaged(ct, s);
         return 0;
     }
     json_t *headers = e.headers_len ? json_loadb(e.headers, e.headers_len, 0, NULL) : NULL;
@@ -263,9 +286,14 @@ static int step(bl_ctopic *ct, MDB_txn **txn)
     slot *s = bl_slot(ct, seq);
     MDB_val v;
     bl_event e;
-    if (s->settled || read_event(b, *txn, ct, seq, &v, &e) < 0) {
+    int r = s->settled ? -1 : read_event(b, *txn, ct, seq, &v, &e);
+    if (r == -1) {
         s->state = S_DONE; /* dead-lettered before a restart, or gone */
         advance_floor(ct);
+        return 1;
+    }
+    if (r < 0) {
+        park_damaged(ct, s);
         return 1;
     }
     if (e.key) {

@@ -50,10 +50,14 @@ int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error)
     MDB_val k = {12, ek}, v;
     bl_event e;
     int rc = mdb_get(txn, store_dbi(b->st, STORE_DB_EVENTS), &k, &v);
-    if (rc || bl_event_decode(v.mv_data, v.mv_size, &e) < 0) {
+    if (rc == MDB_NOTFOUND) {
         store_lmdb_read_end(b->st, txn);
         bl_dead_letter_done(ct, seq, 0); /* gone already: nothing to move */
         return 0;
+    }
+    if (rc || bl_event_read(&k, &v, ct->t->name, &e) < 0) {
+        store_lmdb_read_end(b->st, txn);
+        return -1; /* damaged: it stays, and the move is tried again later */
     }
     json_t *headers = e.headers_len ? json_loadb(e.headers, e.headers_len, 0, NULL) : NULL;
     json_t *body = json_loadb(e.body, e.body_len, JSON_DECODE_ANY, NULL);
@@ -107,6 +111,7 @@ static int find_dead(bl *b, bl_topic *dt, const uint8_t id[16], uint64_t *seq, u
     if (store_lmdb_read_begin(b->st, &txn) != 0) return AH_EIO;
     MDB_cursor *cur;
     int found = AH_ENOTFOUND;
+    bool damaged = false;
     if (mdb_cursor_open(txn, store_dbi(b->st, STORE_DB_EVENTS), &cur) == 0) {
         uint8_t ek[12];
         bl_event_key(ek, dt->id, 0);
@@ -115,7 +120,11 @@ static int find_dead(bl *b, bl_topic *dt, const uint8_t id[16], uint64_t *seq, u
              r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
             if (k.mv_size != 12 || store_rd32(k.mv_data) != dt->id) break;
             bl_event e;
-            if (bl_event_decode(v.mv_data, v.mv_size, &e) == 0 && !memcmp(e.id, id, 16)) {
+            if (bl_event_read(&k, &v, dt->name, &e) < 0) {
+                damaged = true; /* it may be the one sought: say so if none is found */
+                continue;
+            }
+            if (!memcmp(e.id, id, 16)) {
                 *seq = store_rd64((const uint8_t *)k.mv_data + 4);
                 *rec = malloc(v.mv_size);
                 if (*rec) memcpy(*rec, v.mv_data, v.mv_size);
@@ -127,7 +136,7 @@ static int find_dead(bl *b, bl_topic *dt, const uint8_t id[16], uint64_t *seq, u
         mdb_cursor_close(cur);
     }
     store_lmdb_read_end(b->st, txn);
-    return found;
+    return found == AH_ENOTFOUND && damaged ? AH_EIO : found;
 }
 
 typedef struct drop_arg {
@@ -226,6 +235,14 @@ static drop_arg *prepare(bl *b, const char *topic, const char *event_id, bus_don
         return NULL;
     }
     *rc = dt && dt->id ? find_dead(b, dt, id, &a->seq, &a->rec, &a->len) : AH_ENOTFOUND;
+    if (*rc == AH_EIO) {
+        snprintf(err, errlen,
+                 "no intact dead letter %s for topic %s: some of its dead letters are damaged "
+                 "in the store; run `agenthost check`",
+                 event_id, topic);
+        free(a);
+        return NULL;
+    }
     if (*rc) {
         snprintf(err, errlen, "no dead letter %s for topic %s", event_id, topic);
         free(a);

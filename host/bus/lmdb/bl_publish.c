@@ -115,6 +115,7 @@ static int append(MDB_txn *txn, pub_op *op, bl_pub_item *it, topic_rec *rec)
     uint64_t seq = rec->next_seq++;
     uint8_t ek[12];
     bl_event_key(ek, rec->id, seq);
+    bl_event_seal(it->rec, it->rec_len, ek);
     MDB_val k = {12, ek}, v = {it->rec_len, it->rec};
     rc = mdb_put(txn, store_dbi(st, STORE_DB_EVENTS), &k, &v, MDB_NOOVERWRITE);
     if (rc) return rc;

@@ -69,8 +69,8 @@ static int apply_retention(store_txn *stx, void *arg)
         if (k.mv_size != 12 || store_rd32(k.mv_data) != r.id) break;
         uint64_t seq = store_rd64((const uint8_t *)k.mv_data + 4);
         bl_event e;
-        if (bl_event_decode(v.mv_data, v.mv_size, &e) < 0) {
-            rc = MDB_CORRUPTED;
+        if (bl_event_read(&k, &v, op->topic, &e) < 0) {
+            rc = AH_EIO; /* damaged (logged): this sweep fails alone and stops there */
             break;
         }
         bool over = (op->max_count && r.count > op->max_count) ||
@@ -224,7 +224,7 @@ static int64_t oldest_time(bl *b, bl_topic *t)
         MDB_val k = {12, ek}, v;
         bl_event e;
         if (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == 12 &&
-            store_rd32(k.mv_data) == t->id && bl_event_decode(v.mv_data, v.mv_size, &e) == 0)
+            store_rd32(k.mv_data) == t->id && bl_event_read(&k, &v, t->name, &e) == 0)
             when = e.time_ms;
         mdb_cursor_close(cur);
     }

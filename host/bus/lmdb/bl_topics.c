@@ -109,14 +109,14 @@ int bl_load_topics(bl *b, char *err, size_t errlen)
 
 /* ---- stats ---------------------------------------------------------------- */
 
-static int64_t event_time(bl *b, MDB_txn *txn, uint32_t id, uint64_t seq)
+static int64_t event_time(bl *b, MDB_txn *txn, const bl_topic *t, uint64_t seq)
 {
     uint8_t key[12];
-    bl_event_key(key, id, seq);
+    bl_event_key(key, t->id, seq);
     MDB_val k = {12, key}, v;
     bl_event e;
     if (mdb_get(txn, store_dbi(b->st, STORE_DB_EVENTS), &k, &v) == 0 &&
-        bl_event_decode(v.mv_data, v.mv_size, &e) == 0)
+        bl_event_read(&k, &v, t->name, &e) == 0)
         return e.time_ms;
     return 0;
 }
@@ -151,7 +151,7 @@ json_t *bl_topic_stats(bl *b, bl_topic *t)
         if (oldest < t->rec.first_seq) oldest = t->rec.first_seq;
         if (store_lmdb_read_begin(b->st, &txn) == 0) {
             char ts[40];
-            ah_rfc3339_ms(event_time(b, txn, t->id, oldest), ts, sizeof(ts));
+            ah_rfc3339_ms(event_time(b, txn, t, oldest), ts, sizeof(ts));
             ou = json_pack("{s:I,s:s}", "offset", (json_int_t)oldest, "time", ts);
             store_lmdb_read_end(b->st, txn);
         }
@@ -192,16 +192,28 @@ json_t *bl_topic_info(bus *bb, const char *name)
 
 /* ---- reading -------------------------------------------------------------- */
 
-static json_t *event_at(bl *b, MDB_txn *txn, bl_topic *t, uint64_t seq)
+/* The event at seq appended to arr (nothing when it is gone): 0, or -1
+ * when it is damaged (logged). */
+static int event_at(bl *b, MDB_txn *txn, bl_topic *t, uint64_t seq, json_t *arr)
 {
     uint8_t key[12];
     bl_event_key(key, t->id, seq);
     MDB_val k = {12, key}, v;
     bl_event e;
-    if (mdb_get(txn, store_dbi(b->st, STORE_DB_EVENTS), &k, &v) != 0 ||
-        bl_event_decode(v.mv_data, v.mv_size, &e) < 0)
-        return NULL;
-    return bl_event_json(&e, t->name, seq);
+    int rc = mdb_get(txn, store_dbi(b->st, STORE_DB_EVENTS), &k, &v);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc || bl_event_read(&k, &v, t->name, &e) < 0) return -1;
+    json_array_append_new(arr, bl_event_json(&e, t->name, seq));
+    return 0;
+}
+
+static int damaged(const bl_topic *t, uint64_t seq, char *err, size_t errlen)
+{
+    snprintf(err, errlen,
+             "the event at offset %llu of topic %s is damaged in the store; run `agenthost "
+             "check` (docs/operations.md, \"Damaged store\")",
+             (unsigned long long)seq, t->name);
+    return AH_EIO;
 }
 
 int bl_read(bus *bb, const char *topic, uint64_t from, size_t limit, const char *key,
@@ -240,8 +252,10 @@ int bl_read(bus *bb, const char *topic, uint64_t from, size_t limit, const char 
                  r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
                 if (k.mv_size != plen + 8 || memcmp(k.mv_data, ik, plen) != 0) break;
                 uint64_t seq = store_rd64((const uint8_t *)k.mv_data + plen);
-                json_t *e = event_at(b, txn, t, seq);
-                if (e) json_array_append_new(arr, e);
+                if (event_at(b, txn, t, seq, arr) < 0) {
+                    rc = damaged(t, seq, err, errlen);
+                    break;
+                }
                 last = seq;
             }
             mdb_cursor_close(cur);
@@ -256,13 +270,20 @@ int bl_read(bus *bb, const char *topic, uint64_t from, size_t limit, const char 
             if (k.mv_size != 12 || store_rd32(k.mv_data) != t->id) break;
             uint64_t seq = store_rd64((const uint8_t *)k.mv_data + 4);
             bl_event e;
-            if (bl_event_decode(v.mv_data, v.mv_size, &e) == 0)
-                json_array_append_new(arr, bl_event_json(&e, t->name, seq));
+            if (bl_event_read(&k, &v, t->name, &e) < 0) {
+                rc = damaged(t, seq, err, errlen);
+                break;
+            }
+            json_array_append_new(arr, bl_event_json(&e, t->name, seq));
             last = seq;
         }
         mdb_cursor_close(cur);
     }
     store_lmdb_read_end(b->st, txn);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
     *events = arr;
     *next = last + 1;
     return 0;
@@ -291,10 +312,13 @@ int bl_offset_at(bus *bb, const char *topic, int64_t time_ms, uint64_t *offset)
         MDB_val k = {12, ek}, v;
         bl_event e;
         int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        if (r != 0 || k.mv_size != 12 || store_rd32(k.mv_data) != t->id ||
-            bl_event_decode(v.mv_data, v.mv_size, &e) < 0) {
+        if (r != 0 || k.mv_size != 12 || store_rd32(k.mv_data) != t->id) {
             hi = mid; /* nothing at or after mid */
             continue;
+        }
+        if (bl_event_read(&k, &v, t->name, &e) < 0) {
+            rc = AH_EIO; /* damaged: no offset is better than a wrong one */
+            break;
         }
         uint64_t seq = store_rd64((const uint8_t *)k.mv_data + 4);
         if (e.time_ms < time_ms)
@@ -305,7 +329,7 @@ int bl_offset_at(bus *bb, const char *topic, int64_t time_ms, uint64_t *offset)
     mdb_cursor_close(cur);
     store_lmdb_read_end(b->st, txn);
     *offset = lo;
-    return 0;
+    return rc;
 }
 
 /* ---- open and close --------------------------------------------------------- */
