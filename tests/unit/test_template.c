@@ -618,6 +618,43 @@ static void test_lang_pick_prefers_wanted_then_default_and_says_so(void **s)
     json_decref(text);
 }
 
+/* ---- the documentation ------------------------------------------------------ */
+
+/* Every example of the filter table in docs/scenario-format.md ("`{{ … }}`
+ * → `…`" in a table row; "\|" is a "|") renders as it says. */
+static void test_filter_examples_in_the_docs_render_as_written(void **s)
+{
+    (void)s;
+    FILE *f = fopen(TH_SOURCE_DIR "/docs/scenario-format.md", "r");
+    assert_non_null(f);
+    const char *ctx =
+        "{\"contact\": {\"name\": \"Анна\"}, \"pi\": 3.14159, \"created\": "
+        "\"2026-03-05T10:00:00Z\", \"tags\": [\"new\", \"vip\"], \"items\": [1, 2, 3]}";
+    char line[2048];
+    int checked = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char *src = strstr(line, "`{{"), *arrow = src ? strstr(src, "}}` → `") : NULL;
+        if (line[0] != '|' || !arrow) continue;
+        char *want = arrow + strlen("}}` → `"), *end = strchr(want, '`');
+        assert_non_null(end);
+        arrow[2] = '\0';
+        *end = '\0';
+        char tsrc[512], twant[512];
+        size_t n = 0;
+        for (char *p = src + 1; *p && n + 1 < sizeof(tsrc); p++) /* "\|" is "|" */
+            if (!(p[0] == '\\' && p[1] == '|')) tsrc[n++] = *p;
+        tsrc[n] = '\0';
+        n = 0;
+        for (char *p = want; *p && n + 1 < sizeof(twant); p++)
+            if (!(p[0] == '\\' && p[1] == '|')) twant[n++] = *p;
+        twant[n] = '\0';
+        expect(tsrc, ctx, twant);
+        checked++;
+    }
+    fclose(f);
+    assert_true(checked >= 12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -643,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_lenient_mode_renders_empty_and_tells_each_tag_once),
         cmocka_unit_test(test_paths_lists_every_variable_with_loops_spelled_out),
         cmocka_unit_test(test_lang_pick_prefers_wanted_then_default_and_says_so),
+        cmocka_unit_test(test_filter_examples_in_the_docs_render_as_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
