@@ -355,6 +355,7 @@ static void test_block_tags_alone_on_a_line_leave_no_blank_line(void **s)
            "Заказ:\n  - чай\n  - кофе\nИтого: 5\n");
     /* not alone: the text around it stays */
     expect("a {{#if t}}b{{/if}} c\n", "{\"t\": 1}", "a b c\n");
+    expect("x {{#if t}}\ny\n{{/if}} z", "{\"t\": 1}", "x \ny\n z");
 }
 
 /* ---- errors ----------------------------------------------------------------- */
