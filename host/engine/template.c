@@ -290,6 +290,8 @@ static int parse_filter(cc *c, expr *e)
             if (c->pos < c->n && c->s[c->pos] == ',') {
                 c->pos++;
                 skip_ws(c);
+                if (c->pos < c->n && c->s[c->pos] == ')')
+                    return FAIL(c, AH_EINVAL, c->pos, "expected an argument after ,");
             } else if (c->pos < c->n && c->s[c->pos] != ')')
                 return FAIL(c, AH_EINVAL, c->pos, "expected , or ) in the arguments of \"%s\"",
                             def->name);

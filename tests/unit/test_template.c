@@ -385,6 +385,7 @@ static void test_compile_errors_name_their_place(void **s)
     compile_fails_s("{{ a | default(x) }}", AH_EINVAL, 1, 16, "expected an argument");
     compile_fails_s("{{ a | default(\"x\" \"y\") }}", AH_EINVAL, 1, 20, "expected , or )");
     compile_fails_s("{{ a | default(\"x\"", AH_EINVAL, 1, 8, "unclosed arguments");
+    compile_fails_s("{{ a | default(\"x\", ) }}", AH_EINVAL, 1, 21, "expected an argument after ,");
     compile_fails_s("{{ a | }}", AH_EINVAL, 1, 8, "expected a filter name");
     compile_fails_s("{{ \"abc }}", AH_EINVAL, 1, 4, "unterminated string");
     compile_fails_s("{{ \"a\\qb\" }}", AH_EINVAL, 1, 6, "unknown escape");
