@@ -306,7 +306,7 @@ static int parse_filter(cc *c, expr *e)
                     def->min_args == 1 ? "" : "s");
     char why[160] = "";
     size_t bad = 0;
-    json_t *const *args = t->args + f->first_arg;
+    json_t *const *args = f->nargs ? t->args + f->first_arg : NULL; /* t->args may be NULL */
     if (def->check) {
         if (def->check(args, f->nargs, &bad, why, sizeof(why)) < 0)
             return FAIL(c, AH_EINVAL, arg_off[bad], "filter \"%s\": %s", def->name, why);

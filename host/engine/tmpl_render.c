@@ -83,8 +83,9 @@ static int eval(rs *r, const expr *e, val *v)
     for (uint32_t i = 0; i < e->nfilts; i++) {
         const filt *f = &r->t->filts[e->first_filt + i];
         if (!v->j && !f->def->takes_missing) continue;
+        json_t *const *args = f->nargs ? r->t->args + f->first_arg : NULL; /* may be NULL */
         r->f.what[0] = '\0';
-        if ((rc = f->def->apply(&r->f, v, r->t->args + f->first_arg, f->nargs)) < 0) {
+        if ((rc = f->def->apply(&r->f, v, args, f->nargs)) < 0) {
             val_drop(v);
             return rfail(r, rc, f->off, "%s", r->f.what);
         }

@@ -30,6 +30,14 @@ static const char CONTEXT[] =
 
 static json_t *g_ctx;
 
+/* Undefined behaviour is a failure here, not a line in the log: the
+ * sanitizer's checks are built recoverable, so stop at the first report. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+    return "halt_on_error=1:print_stacktrace=1";
+}
+
 static void on_missing(void *ud, const char *path, const tmpl_pos *pos)
 {
     if (!path || pos->line < 1 || pos->column < 1) __builtin_trap();
