@@ -34,7 +34,9 @@ if [[ $what == all || $what == fuzz ]]; then
     seeds="tests/fuzz/corpus/${name#fuzz_}"
     [[ -d $seeds ]] && cp -r "$seeds"/. "$work"/
     log="$FUZZ_BUILD/artifacts/$name.log"
-    if ! "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+    dict=()   # the language's tokens, where a target has them (tests/fuzz/<name>.dict)
+    [[ -f tests/fuzz/${name#fuzz_}.dict ]] && dict=(-dict="tests/fuzz/${name#fuzz_}.dict")
+    if ! "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
          -artifact_prefix="$FUZZ_BUILD/artifacts/$name-" "$work" >"$log" 2>&1; then
       tail -40 "$log"
       echo "fuzzer $name found a failure; the input is in $FUZZ_BUILD/artifacts/"
