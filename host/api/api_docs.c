@@ -233,6 +233,14 @@ static int run_list(doc_txn *t, void *ud)
     return rc;
 }
 
+/* The names of a range's two parameters: "<prefix>_from" and "<prefix>_to",
+ * or "from" and "to" for an empty prefix. */
+static void range_params(const res_range *rg, char *from, char *to, size_t len)
+{
+    snprintf(from, len, "%s%sfrom", rg->prefix, rg->prefix[0] ? "_" : "");
+    snprintf(to, len, "%s%sto", rg->prefix, rg->prefix[0] ? "_" : "");
+}
+
 static bool known_param(const resource *r, const char *k)
 {
     static const char *const common[] = {"limit", "cursor", "sort", "q"};
@@ -241,11 +249,12 @@ static bool known_param(const resource *r, const char *k)
     for (size_t i = 0; r->filters && r->filters[i].param; i++)
         if (!strcmp(k, r->filters[i].param)) return true;
     for (size_t i = 0; r->ranges && r->ranges[i].prefix; i++) {
-        size_t n = strlen(r->ranges[i].prefix);
-        if (!strncmp(k, r->ranges[i].prefix, n) &&
-            (!strcmp(k + n, "_from") || !strcmp(k + n, "_to")))
-            return true;
+        char from[64], to[64];
+        range_params(&r->ranges[i], from, to, sizeof(from));
+        if (!strcmp(k, from) || !strcmp(k, to)) return true;
     }
+    for (size_t i = 0; r->extra_params && r->extra_params[i]; i++)
+        if (!strcmp(k, r->extra_params[i])) return true;
     return false;
 }
 
@@ -302,10 +311,10 @@ static bool parse_list(http_req *req, const resource *r, list_arg *a, json_t *ke
         q->eq[q->neq++].value = jv;
     }
     for (size_t i = 0; r->ranges && r->ranges[i].prefix; i++) {
-        const char *ends[2] = {"_from", "_to"};
+        char names[2][64];
+        range_params(&r->ranges[i], names[0], names[1], sizeof(names[0]));
         for (int e = 0; e < 2; e++) {
-            char name[64];
-            snprintf(name, sizeof(name), "%s%s", r->ranges[i].prefix, ends[e]);
+            const char *name = names[e];
             const char *val = http_req_query(req, name);
             int64_t ms;
             if (!val) continue;
@@ -328,29 +337,36 @@ static bool parse_list(http_req *req, const resource *r, list_arg *a, json_t *ke
     return true;
 }
 
-void res_h_list(void *ctx, http_req *req, const route_params *p)
+int res_list_page(const resource *r, docs *d, void *ctx, http_req *req, doc_page *page)
 {
-    (void)p;
-    res_ctx *rc = ctx;
-    list_arg a = {.res = rc->res, .ctx = rc->ctx};
+    list_arg a = {.res = r, .ctx = ctx};
     json_t *keep = json_array();
-    if (!parse_list(req, rc->res, &a, keep)) {
+    if (!parse_list(req, r, &a, keep)) {
         json_decref(keep);
-        return;
+        return -1;
     }
     doc_error e;
-    docs *d = rc->d;
     int status = docs_read(d, run_list, &a, &e);
     json_decref(keep);
     if (status) {
         res_respond_error(req, status, &e);
-        return;
+        return -1;
     }
-    json_t *out = json_pack("{s:o,s:o,s:o}", "items", a.page.items, "next",
-                            a.page.next ? json_string(a.page.next) : json_null(), "total",
-                            a.page.total >= 0 ? json_integer(a.page.total) : json_null());
-    a.page.items = NULL;
-    doc_page_free(&a.page);
+    *page = a.page;
+    return 0;
+}
+
+void res_h_list(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    res_ctx *rc = ctx;
+    doc_page page;
+    if (res_list_page(rc->res, rc->d, rc->ctx, req, &page) < 0) return;
+    json_t *out = json_pack("{s:o,s:o,s:o}", "items", page.items, "next",
+                            page.next ? json_string(page.next) : json_null(), "total",
+                            page.total >= 0 ? json_integer(page.total) : json_null());
+    page.items = NULL;
+    doc_page_free(&page);
     http_respond_json(req, 200, out);
 }
 
@@ -498,8 +514,9 @@ static int run_delete(doc_txn *t, void *ud)
         res_change c;
         change_of(a, t, old, NULL, &c);
         rc = a->res->before_delete(&c);
-        if (rc == 1) { /* the hook archived or erased it itself */
+        if (rc == 1) { /* the hook archived it (c.doc) or erased it (NULL) itself */
             a->result = c.doc;
+            a->deleted = c.doc == NULL;
             json_decref(old);
             return 0;
         }

@@ -10,6 +10,7 @@
 
 #include "../model/audit.h"
 #include "../model/docs.h"
+#include "../model/query.h"
 #include "api_priv.h"
 
 typedef struct resource resource;
@@ -20,7 +21,8 @@ typedef struct res_filter {
     const char *field; /* the document's field (an array field: has the element) */
 } res_filter;
 
-/* A time range over a field: ?<prefix>_from=...&<prefix>_to=... (RFC 3339). */
+/* A time range over a field: ?<prefix>_from=...&<prefix>_to=... (RFC 3339;
+ * an empty prefix: ?from=...&to=...). */
 typedef struct res_range {
     const char *prefix; /* "updated" */
     const char *field;  /* "updated_at" */
@@ -50,6 +52,9 @@ struct resource {
     const char *const *sorts; /* allowed ?sort= fields (prefix '-' for descending) */
     const char *default_sort; /* NULL: newest first */
     const char *text_field;   /* ?q= searches it */
+    /* Other query parameters a family's own list handler reads (NULL-
+     * terminated, may be NULL). */
+    const char *const *extra_params;
     /* Fields a client may not set (besides id, revision, schema_version,
      * created_*, updated_*). NULL-terminated, may be NULL. */
     const char *const *read_only;
@@ -59,7 +64,8 @@ struct resource {
      * 0 or doc_fail's code. May be NULL. */
     int (*prepare)(res_change *c);
     /* Before a delete: 0 to delete, 1 when the hook did what deleting means
-     * (archived it, erased it), or doc_fail's code. May be NULL. */
+     * itself (archived it: c->doc is the document now, with its revision;
+     * erased it: c->doc NULL), or doc_fail's code. May be NULL. */
     int (*before_delete)(res_change *c);
     /* Add what a read shows besides the document (members, ...). May be
      * NULL. */
@@ -87,6 +93,11 @@ int res_register(api_table *t, const resource *r, docs *d, void *ctx, route_acce
                  route_access write);
 
 /* ---- shared with the families' own routes ------------------------------------ */
+
+/* A page of r's list as the query string asks (filters, sort, cursor,
+ * limit): 0 with *page (free with doc_page_free), or -1 after answering
+ * (a bad parameter, a failed read). */
+int res_list_page(const resource *r, docs *d, void *ctx, http_req *req, doc_page *page);
 
 /* The actor of req for audit entries. */
 audit_actor res_actor(http_req *req);

@@ -31,6 +31,10 @@ int api_bus_routes(api_table *t, const api_deps *deps);
 int api_hooks_routes(api_table *t, const api_deps *deps);
 int api_agents_routes(api_table *t, const api_deps *deps);
 int api_scenarios_routes(api_table *t, const api_deps *deps);
+int api_contacts_routes(api_table *t, const api_deps *deps);
+int api_conversations_routes(api_table *t, const api_deps *deps);
+int api_audit_routes(api_table *t, const api_deps *deps);
+int api_integrations_routes(api_table *t, const api_deps *deps);
 
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */
