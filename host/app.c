@@ -6,6 +6,7 @@
 #include "core/metrics.h"
 #include "core/tokens.h"
 #include "core/util.h"
+#include "expr/expr.h"
 #include "services/bus_service.h"
 #include "services/egress_service.h"
 #include "services/kv_service.h"
@@ -58,6 +59,7 @@ static void add_instances(app *a)
     if (!list) {
         for (size_t i = 0; i < registry_count(a->reg); i++) {
             const manifest *m = registry_at(a->reg, i);
+            if (json_is_false(json_object_get(m->json, "default_instance"))) continue;
             if (supervisor_add(a->sup, m->name, m, NULL, NULL, true, err, sizeof(err)) < 0)
                 log_error("host", "%s", err);
         }
@@ -180,6 +182,12 @@ static int open_modules(app *a, char *err, size_t errlen)
         return -1;
     }
     add_instances(a);
+    expr_opts xo;
+    expr_opts_from_config(c, &xo);
+    if (expr_pool_attach(&a->expr, a->loop, a->sup, registry_find(a->reg, EXPR_PLUGIN), &xo) != 0) {
+        snprintf(err, errlen, "cannot start the expression pool");
+        return -1;
+    }
     if (bus_service_attach(&a->bus_svc, a->bus, a->sup, json_object_get(c->json, "instances"), err,
                            errlen) != 0)
         return -1;
@@ -219,6 +227,7 @@ static void close_modules(app *a)
     bus_free(a->bus);
     bus_service_detach(a->bus_svc);
     if (a->sup) supervisor_free(a->sup);
+    expr_pool_detach(a->expr); /* after the supervisor: its failing calls come through it */
     kv_service_detach(a->kv_svc);
     metrics_service_detach(a->metrics_svc);
     registry_free(a->reg);

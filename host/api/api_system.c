@@ -1,6 +1,7 @@
 /* /health, /ready, /metrics */
 #include "../broker/broker.h"
 #include "../core/metrics.h"
+#include "../expr/expr.h"
 #include "api_priv.h"
 
 #include <stdlib.h>
@@ -45,6 +46,12 @@ void h_ready(void *ctx, http_req *req, const route_params *p)
                                       "required", required));
     }
     json_object_set_new(checks, "instances", insts);
+    /* The expression pool is ready while one of its workers is. */
+    json_t *expr = x->app->expr ? expr_pool_status(x->app->expr) : NULL;
+    if (expr) {
+        ready &= json_is_true(json_object_get(expr, "ok"));
+        json_object_set_new(checks, "expressions", expr);
+    }
     /* Informational: an open breaker means a provider is failing, not
      * that this host is; readiness does not depend on it. */
     json_object_set_new(checks, "egress", broker_status(x->app->egress));

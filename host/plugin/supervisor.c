@@ -187,8 +187,10 @@ void sup_on_exit(instance *inst, int status, const char *reason)
     inst->last_exit_status = status;
     uv_timer_stop(&inst->kill_timer);
     bool asked = inst->stop_requested;
+    bool charged = inst->charge_calls && inst->calls.n > 0; /* before fail_calls empties them */
     fail_calls(inst, asked ? "instance_stopped" : "instance_crashed", why);
-    if (s->listener.on_down) s->listener.on_down(s->listener_ud, inst);
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].on_down) s->listeners[i].on_down(s->listener_uds[i], inst);
 
     if (asked) {
         inst->stop_requested = false;
@@ -216,6 +218,16 @@ void sup_on_exit(instance *inst, int status, const char *reason)
         ilog(inst, clean ? LOG_INFO : LOG_ERROR, "instance %s ended: %s", inst->id, why);
         set_state(inst, clean || s->stopping_all ? INST_STOPPED : INST_FAILED);
         maybe_finish_stop_all(s);
+        return;
+    }
+    if (charged) {
+        /* The call's doing, not the plugin's: no crash counted, no backoff. */
+        log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
+        log_write("host", LOG_WARN, "supervisor", &c, NULL,
+                  "instance %s ended while serving a call, charged to the call: %s; restarting now",
+                  inst->id, why);
+        set_state(inst, INST_BACKOFF);
+        uv_timer_start(&inst->restart_timer, on_restart_timer, 0, 0);
         return;
     }
     uint64_t now = ah_mono_ms();
@@ -262,7 +274,8 @@ void sup_on_ready(instance *inst)
               inst->pid);
     s->rss_at_ms = 0; /* measure the new process at the next tick */
     set_state(inst, INST_READY);
-    if (s->listener.on_ready) s->listener.on_ready(s->listener_ud, inst);
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].on_ready) s->listeners[i].on_ready(s->listener_uds[i], inst);
 }
 
 /* One pass over /proc for every running instance, not one per request. */
@@ -415,6 +428,7 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
     manifest_layer_restart(json_object_get(overrides, "restart"), &m->restart, &inst->restart);
     inst->enabled = enabled;
     inst->required = !json_is_false(json_object_get(overrides, "required"));
+    inst->last_exit_status = -1;
     inst->state = enabled ? INST_STOPPED : INST_DISABLED;
     ah_idmap_init(&inst->calls);
     uv_timer_init(loop_uv(s->loop), &inst->restart_timer);
@@ -469,10 +483,12 @@ void supervisor_set_handler(supervisor *s, uint16_t msg_type, instance_req_fn fn
     }
 }
 
-void supervisor_set_listener(supervisor *s, const sup_listener *l, void *ud)
+int supervisor_add_listener(supervisor *s, const sup_listener *l, void *ud)
 {
-    s->listener = *l;
-    s->listener_ud = ud;
+    if (s->nlisteners == SUP_MAX_LISTENERS) return AH_EBUSY;
+    s->listeners[s->nlisteners] = *l;
+    s->listener_uds[s->nlisteners++] = ud;
+    return 0;
 }
 
 /* ---- requests from plugins ------------------------------------------------ */
@@ -700,6 +716,16 @@ const manifest_limits *instance_limits(const instance *inst)
 bool instance_required(const instance *inst)
 {
     return inst->required;
+}
+
+void instance_charge_calls(instance *inst)
+{
+    inst->charge_calls = true;
+}
+
+int instance_last_exit_status(const instance *inst)
+{
+    return inst->last_exit_status;
 }
 
 instance_state instance_get_state(const instance *inst)
