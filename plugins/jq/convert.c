@@ -112,8 +112,7 @@ static char *utf8_clean(const char *s, size_t n, size_t *out_len)
     return out;
 }
 
-/* A JSON string of s, repaired if it is not valid UTF-8. */
-static json_t *string_json(const char *s, size_t n)
+json_t *jqw_json_string(const char *s, size_t n)
 {
     json_t *r = json_stringn(s, n);
     if (!r) {
@@ -186,12 +185,14 @@ static json_t *object_to_json(jv x, jqw_budget *b, unsigned depth)
 {
     json_t *o = json_object();
     if (!o) jqw_no_memory();
-    if (!charge(b, 1)) goto refused; /* the braces with the commas: one byte per member */
+    if (!charge(b, 2)) goto refused; /* the braces */
+    bool first = true;
     for (int it = jv_object_iter(x); jv_object_iter_valid(x, it); it = jv_object_iter_next(x, it)) {
         jv k = jv_object_iter_key(x, it);
         const char *ks = jv_string_value(k);
         size_t klen = (size_t)jv_string_length_bytes(jv_copy(k));
-        json_t *e = charge(b, string_bytes(ks, klen) + 2)
+        /* the key, its colon, and a comma before every member but the first */
+        json_t *e = charge(b, string_bytes(ks, klen) + (first ? 1 : 2))
                         ? to_json(jv_object_iter_value(x, it), b, depth + 1)
                         : NULL;
         if (!e) {
@@ -200,6 +201,7 @@ static json_t *object_to_json(jv x, jqw_budget *b, unsigned depth)
         }
         set_member(o, ks, klen, e);
         jv_free(k);
+        first = false;
     }
     jv_free(x);
     return o;
@@ -227,7 +229,7 @@ static json_t *to_json(jv x, jqw_budget *b, unsigned depth)
         size_t n = (size_t)jv_string_length_bytes(jv_copy(x));
         const char *s = jv_string_value(x);
         if (charge(b, n + 2) && charge(b, string_bytes(s, n) - n - 2)) {
-            r = string_json(s, n);
+            r = jqw_json_string(s, n);
         }
         break;
     }

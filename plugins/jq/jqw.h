@@ -32,6 +32,12 @@ typedef struct jqw_budget {
  * becomes null and infinities the largest finite doubles, as jq prints. */
 json_t *jqw_to_json(jv x, jqw_budget *b);
 
+/* A JSON string of the n bytes at s; every byte that is not valid UTF-8
+ * (as jansson checks it) becomes U+FFFD, so the answer is always a valid
+ * message. libjq 1.6 repairs its strings itself as far as known: this is
+ * the last line. */
+json_t *jqw_json_string(const char *s, size_t n);
+
 /* jq's message of an invalid value (consumed) as text, into buf. */
 void jqw_error_text(jv invalid, char *buf, size_t len);
 
