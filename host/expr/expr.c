@@ -206,12 +206,20 @@ static int dispatch(expr_pool *p, call *c, const char **code, char *err, size_t 
 /* Whether some worker is serving or will be again without an operator. */
 static bool may_serve(const expr_pool *p)
 {
+    if (supervisor_stopping(p->sup)) return false; /* the host is shutting down */
     for (size_t i = 0; i < p->n; i++) {
         instance_state s = instance_get_state(p->w[i].inst);
         if (s == INST_READY || s == INST_STARTING || s == INST_BACKOFF || s == INST_STOPPING)
             return true;
     }
     return false;
+}
+
+static const char *why_unavailable(const expr_pool *p)
+{
+    if (!p->n) return "expressions are unavailable: no jq worker is configured or installed";
+    if (supervisor_stopping(p->sup)) return "the host is shutting down";
+    return "no expression worker can serve: they are stopped, quarantined, failed or disabled";
 }
 
 static call *pop(expr_pool *p)
@@ -238,7 +246,7 @@ static void arm(expr_pool *p)
 
 static void pump(expr_pool *p)
 {
-    while (p->head) {
+    while (p->head && may_serve(p)) {
         const char *code = NULL;
         char err[700];
         int rc = dispatch(p, p->head, &code, err, sizeof(err));
@@ -246,13 +254,8 @@ static void pump(expr_pool *p)
         call *c = pop(p);
         if (rc < 0) finish(c, code, err, NULL);
     }
-    if (p->head && !may_serve(p)) {
-        while (p->head)
-            finish(pop(p), "unavailable",
-                   "no expression worker can serve: they are stopped, quarantined, failed or "
-                   "disabled",
-                   NULL);
-    }
+    while (p->head && !may_serve(p))
+        finish(pop(p), "unavailable", why_unavailable(p), NULL);
     arm(p);
 }
 
@@ -283,10 +286,7 @@ static void on_lifecycle(void *ud, instance *inst)
 static int submit(expr_pool *p, call *c, char *err, size_t errlen)
 {
     if (!may_serve(p)) {
-        snprintf(err, errlen, "%s",
-                 p->n ? "no expression worker can serve: they are stopped, quarantined, failed "
-                        "or disabled"
-                      : "expressions are unavailable: no jq worker is configured or installed");
+        snprintf(err, errlen, "%s", why_unavailable(p));
         return AH_ECLOSED;
     }
     if (p->head) pump(p); /* those waiting go first */

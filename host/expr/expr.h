@@ -41,8 +41,9 @@
  *   "crashed"     its worker died otherwise while running it (a libjq
  *                 fault, a C stack overflow); the worker was restarted
  *   "busy"        no worker was free within expressions.queue_timeout_ms
- *   "unavailable" no worker can serve: they stopped (the host is shutting
- *                 down), or are quarantined, failed or disabled
+ *   "unavailable" no worker can serve: the host is shutting down (no call
+ *                 is sent once supervisor_stop_all ran), or the workers are
+ *                 quarantined, failed or disabled
  *   "too_large"   the input and variables do not fit in one message (16 MiB)
  *   "invalid"     arguments the worker refused
  */
@@ -114,8 +115,8 @@ typedef struct expr_eval_opts {
  *              NUL; vars not an object, more than 64, or a name that is not
  *              an identifier, is a jq keyword or starts with "__"
  *   AH_ECLOSED no worker can serve (none configured, the plugin is not
- *              installed, or every worker is stopped, quarantined, failed
- *              or disabled)
+ *              installed, every worker is stopped, quarantined, failed or
+ *              disabled, or the host is shutting down: supervisor_stop_all)
  *   AH_EBUSY   every worker is busy and the queue is full
  *   AH_ETOOBIG the input and variables do not fit in one message (16 MiB)
  *   AH_ENOMEM  out of memory

@@ -458,6 +458,11 @@ void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud)
     maybe_finish_stop_all(s);
 }
 
+bool supervisor_stopping(const supervisor *s)
+{
+    return s->stopping_all;
+}
+
 instance *supervisor_find(supervisor *s, const char *id)
 {
     for (size_t i = 0; i < s->n; i++)

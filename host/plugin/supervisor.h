@@ -84,6 +84,9 @@ void supervisor_start_all(supervisor *s);
 /* Stop every running instance gracefully; done runs once all are down. */
 void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud);
 
+/* True once supervisor_stop_all was called: no new work should be sent. */
+bool supervisor_stopping(const supervisor *s);
+
 instance *supervisor_find(supervisor *s, const char *id);
 size_t supervisor_count(supervisor *s);
 instance *supervisor_at(supervisor *s, size_t i);

@@ -196,7 +196,7 @@ static int setup(void **state)
     snprintf(logs, sizeof(logs), "%s/logs", W.dir);
     log_opts lo = {.dir = logs, .to_stderr = false, .min_level = LOG_INFO};
     if (log_init(&lo) < 0 || loop_new(&W.loop) < 0) return -1;
-    supervisor_opts so = {.runner = TH_BUILD_DIR "/agenthost-runner"};
+    supervisor_opts so = {.runner = TH_BUILD_DIR "/agenthost-runner", .shutdown_grace_ms = 500};
     if (supervisor_new(&W.sup, W.loop, NULL, NULL, &so) != 0) return -1;
     if (manifest_load(TH_BUILD_DIR "/plugins/jq/manifest.json", true, &W.m, err, sizeof(err))) {
         fprintf(stderr, "%s\n", err);
@@ -582,6 +582,45 @@ static void test_a_pool_without_the_plugin_refuses_every_call(void **state)
     assert_false(o.done);
 }
 
+static void on_stopped_flag(void *ud)
+{
+    *(bool *)ud = true;
+}
+
+/* Last of the in-process tests: it stops the workers for good. */
+static void test_once_the_host_stops_no_call_is_sent_and_queued_ones_fail(void **state)
+{
+    (void)state;
+    wait_all_ready(); /* the test before restarted one */
+    outcome busy[2], queued = {.done = false}, later = {.done = false};
+    char err[300];
+    expr_eval_opts eo = {.timeout_ms = LONG_MS};
+    for (int i = 0; i < 2; i++) {
+        busy[i] = (outcome){.done = false};
+        assert_int_equal(expr_eval(W.pool, i ? "until(false; 1)" : "until(false; .)", NULL, NULL,
+                                   &eo, on_result, &busy[i], err, sizeof(err)),
+                         0);
+    }
+    assert_int_equal(expr_eval(W.pool, ".", NULL, NULL, &eo, on_result, &queued, err, sizeof(err)),
+                     0);
+    json_t *st = expr_pool_status(W.pool);
+    assert_int_equal(json_integer_value(json_object_get(st, "queued")), 1);
+    json_decref(st);
+    bool stopped = false;
+    supervisor_stop_all(W.sup, on_stopped_flag, &stopped);
+    assert_int_equal(expr_eval(W.pool, ".", NULL, NULL, &eo, on_result, &later, err, sizeof(err)),
+                     AH_ECLOSED);
+    assert_non_null(strstr(err, "shutting down"));
+    assert_true(run_until(&stopped));
+    for (int i = 0; i < 2; i++) {
+        assert_true(busy[i].done);
+        assert_error(&busy[i], "unavailable", "instance_stopped");
+    }
+    assert_true(queued.done);
+    assert_error(&queued, "unavailable", "shutting down");
+    assert_false(later.done);
+}
+
 /* ---- the real binary ------------------------------------------------------ */
 
 static json_t *wait_ready(th_host *h)
@@ -660,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_calls_beyond_the_workers_wait_in_the_queue_and_are_all_answered),
         cmocka_unit_test(test_a_hostile_call_takes_down_no_other_call),
         cmocka_unit_test(test_a_pool_without_the_plugin_refuses_every_call),
+        cmocka_unit_test(test_once_the_host_stops_no_call_is_sent_and_queued_ones_fail),
         cmocka_unit_test(test_the_host_runs_its_workers_as_instances_and_ready_waits_for_them),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
