@@ -587,6 +587,67 @@ static void on_stopped_flag(void *ud)
     *(bool *)ud = true;
 }
 
+static bool one_ready(void *arg)
+{
+    return instance_get_state(arg) == INST_READY;
+}
+
+static void on_poll_one(uv_timer_t *t)
+{
+    bool **flag_and_inst = t->data;
+    *flag_and_inst[0] = one_ready(flag_and_inst[1]);
+}
+
+/* A pool of one worker and a queue of one: the next call is refused at
+ * once, and the queued one fails as busy when no worker frees in time. */
+static void test_a_full_queue_refuses_and_a_long_wait_fails_as_busy(void **state)
+{
+    (void)state;
+    supervisor *sup;
+    expr_pool *pool;
+    supervisor_opts so = {.runner = TH_BUILD_DIR "/agenthost-runner", .shutdown_grace_ms = 500};
+    assert_int_equal(supervisor_new(&sup, W.loop, NULL, NULL, &so), 0);
+    expr_opts o = test_opts;
+    o.workers = 1;
+    o.queue = 1;
+    o.queue_timeout_ms = 300; /* the worker stays busy for 3 s */
+    assert_int_equal(expr_pool_attach(&pool, W.loop, sup, W.m, &o), 0);
+    supervisor_start_all(sup);
+    instance *only = supervisor_find(sup, "jq-1");
+    bool ready = one_ready(only);
+    void *poll_data[2] = {&ready, only};
+    uv_timer_t poll;
+    uv_timer_init(loop_uv(W.loop), &poll);
+    poll.data = poll_data;
+    uv_timer_start(&poll, on_poll_one, 5, 5);
+    assert_true(run_until(&ready));
+    uv_close((uv_handle_t *)&poll, NULL);
+
+    outcome hostile = {.done = false}, waiting = {.done = false}, refused = {.done = false};
+    char err[300];
+    expr_eval_opts slow = {.timeout_ms = 3000};
+    assert_int_equal(expr_eval(pool, "until(false; .)", NULL, NULL, &slow, on_result, &hostile, err,
+                               sizeof(err)),
+                     0);
+    assert_int_equal(expr_eval(pool, ".", NULL, NULL, NULL, on_result, &waiting, err, sizeof(err)),
+                     0);
+    assert_int_equal(expr_eval(pool, ".", NULL, NULL, NULL, on_result, &refused, err, sizeof(err)),
+                     AH_EBUSY);
+    assert_non_null(strstr(err, "expressions.queue"));
+    assert_true(run_until(&waiting.done));
+    assert_error(&waiting, "busy", "expressions.queue_timeout_ms");
+    assert_false(hostile.done);
+    assert_true(run_until(&hostile.done));
+    assert_error(&hostile, "timeout", "3000 ms");
+    assert_false(refused.done);
+
+    bool stopped = false;
+    supervisor_stop_all(sup, on_stopped_flag, &stopped);
+    assert_true(run_until(&stopped));
+    supervisor_free(sup);
+    expr_pool_detach(pool);
+}
+
 /* Last of the in-process tests: it stops the workers for good. */
 static void test_once_the_host_stops_no_call_is_sent_and_queued_ones_fail(void **state)
 {
@@ -699,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_calls_beyond_the_workers_wait_in_the_queue_and_are_all_answered),
         cmocka_unit_test(test_a_hostile_call_takes_down_no_other_call),
         cmocka_unit_test(test_a_pool_without_the_plugin_refuses_every_call),
+        cmocka_unit_test(test_a_full_queue_refuses_and_a_long_wait_fails_as_busy),
         cmocka_unit_test(test_once_the_host_stops_no_call_is_sent_and_queued_ones_fail),
         cmocka_unit_test(test_the_host_runs_its_workers_as_instances_and_ready_waits_for_them),
     };
