@@ -8,6 +8,7 @@
 #include "core/tokens.h"
 #include "core/util.h"
 #include "model/docs.h"
+#include "expr/expr.h"
 #include "services/bus_service.h"
 #include "services/egress_service.h"
 #include "services/kv_service.h"
@@ -61,6 +62,7 @@ static void add_instances(app *a)
     if (!list) {
         for (size_t i = 0; i < registry_count(a->reg); i++) {
             const manifest *m = registry_at(a->reg, i);
+            if (json_is_false(json_object_get(m->json, "default_instance"))) continue;
             if (supervisor_add(a->sup, m->name, m, NULL, NULL, true, err, sizeof(err)) < 0)
                 log_error("host", "%s", err);
         }
@@ -184,6 +186,11 @@ static int open_modules(app *a, char *err, size_t errlen)
         return -1;
     }
     add_instances(a);
+    if (expr_pool_attach(&a->expr, a->loop, a->sup, registry_find(a->reg, EXPR_PLUGIN),
+                         &a->opts->expr) != 0) {
+        snprintf(err, errlen, "cannot start the expression pool");
+        return -1;
+    }
     if (bus_service_attach(&a->bus_svc, a->bus, a->sup, a->opts->instances, err, errlen) != 0)
         return -1;
     if (!tokens_any(a->st)) {
@@ -212,6 +219,7 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .bus = a->bus,
                      .egress = a->egress,
                      .docs = a->docs,
+                     .expr = a->expr,
                      .logs_dir = c->logs_dir};
     if (api_start(&a->http, a->loop, &ho, &a->opts->api, &deps, err, errlen) < 0) return -1;
     broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
@@ -233,6 +241,7 @@ static void close_modules(app *a)
     bus_free(a->bus);
     bus_service_detach(a->bus_svc);
     if (a->sup) supervisor_free(a->sup);
+    expr_pool_detach(a->expr); /* after the supervisor: its failing calls come through it */
     kv_service_detach(a->kv_svc);
     metrics_service_detach(a->metrics_svc);
     registry_free(a->reg);

@@ -23,6 +23,7 @@ typedef struct bus_service bus_service;
 typedef struct egress_service egress_service;
 typedef struct metrics_service metrics_service;
 typedef struct docs docs;
+typedef struct expr_pool expr_pool;
 
 typedef struct app {
     config *cfg;
@@ -40,6 +41,7 @@ typedef struct app {
     egress_service *egress_svc;
     metrics_service *metrics_svc;
     bus_service *bus_svc;
+    expr_pool *expr; /* jq expressions, for the scenario engine (ADR 0016) */
     api *http;
     int lock_fd;
     int signals; /* termination signals received */

@@ -141,6 +141,36 @@ const opt_decl host_options[] = {
      .def = 1024, .min = 1, .max = 100000,
      .doc = "Idle connections kept open for reuse (each holds a file descriptor)."},
 
+    /* expressions: the jq worker pool (expr.h; ADR 0016) */
+    {.section = "expressions", .name = "workers", OPT_INT(HS, expr.workers), .def = 2, .min = 0,
+     .max = 64, .doc = "jq worker processes (instances jq-1 .. jq-N); 0: no expressions."},
+    {.section = "expressions", .name = "timeout_ms", OPT_MS(HS, expr.timeout_ms), .def = 200,
+     .min = 10, .max = 10000,
+     .doc = "An expression's deadline when its caller gives none; past it its worker is killed "
+            "and restarted."},
+    {.section = "expressions", .name = "compile_timeout_ms", OPT_MS(HS, expr.compile_timeout_ms),
+     .def = 2000, .min = 10, .max = 10000,
+     .doc = "The deadline of a compile-only check (validation on save)."},
+    {.section = "expressions", .name = "memory_mb", OPT_INT(HS, expr.memory_mb), .def = 256,
+     .min = 32, .max = 65536,
+     .doc = "Each worker's memory in MiB (RLIMIT_AS); an expression that exhausts it fails with "
+            "memory."},
+    {.section = "expressions", .name = "queue", OPT_INT(HS, expr.queue), .def = 1024, .min = 0,
+     .max = 1000000,
+     .doc = "Calls that may wait for a free worker; past it a call is refused as busy."},
+    {.section = "expressions", .name = "queue_timeout_ms", OPT_MS(HS, expr.queue_timeout_ms),
+     .def = 1000, .min = 1, .max = 600000,
+     .doc = "How long a call may wait for a free worker before it fails as busy."},
+    {.section = "expressions", .name = "max_outputs", OPT_INT(HS, expr.max_outputs), .def = 100,
+     .min = 1, .max = 1000000,
+     .doc = "Outputs an expression may produce when its caller gives no bound."},
+    {.section = "expressions", .name = "max_output_kb", OPT_INT(HS, expr.max_output_kb),
+     .def = 1024, .min = 1, .max = 8192,
+     .doc = "KiB of compact JSON an expression's outputs may take together."},
+    {.section = "expressions", .name = "cache_entries", OPT_INT(HS, expr.cache_entries),
+     .def = 256, .min = 1, .max = 65536,
+     .doc = "Compiled programs each worker keeps (about 20 KiB each)."},
+
     /* the plugin instances (its schema: etc/config.schema.json) */
     {.name = "instances", OPT_ARRAY(HS, instances), .def_doc = "one per installed plugin",
      .doc = "Plugin instances to run: [{id, plugin, enabled, required, config, limits, restart, "

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/optmap.h"
 #include "core/store.h"
+#include "expr/expr.h"
 #include "http/server.h"
 #include "plugin/supervisor.h"
 
@@ -33,6 +34,7 @@ typedef struct host_settings {
     api_opts api;
     bus_opts bus;
     broker_opts broker;
+    expr_opts expr;
     const json_t *instances; /* the "instances" array, or NULL: one per installed plugin */
 } host_settings;
 

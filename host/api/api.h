@@ -23,6 +23,7 @@ typedef struct supervisor supervisor;
 typedef struct bus bus;
 typedef struct broker broker;
 typedef struct docs docs;
+typedef struct expr_pool expr_pool;
 
 /* The modules of a running host, for the families to take what they use.
  * All borrowed; they outlive the API. */
@@ -34,6 +35,7 @@ typedef struct api_deps {
     bus *bus;
     broker *egress;
     docs *docs;
+    expr_pool *expr; /* NULL: no expression pool */
     const char *logs_dir;
 } api_deps;
 

@@ -18,12 +18,10 @@ typedef struct audit_ctx {
     docs *d;
 } audit_ctx;
 
-static const res_filter audit_filters[] = {{"actor", "actor.id"},
-                                           {"actor_name", "actor.name"},
-                                           {"target", "target.id"},
-                                           {"collection", "target.collection"},
-                                           {"action", "action"},
-                                           {NULL, NULL}};
+static const res_filter audit_filters[] = {
+    {"actor", "actor.id"},   {"actor_name", "actor.name"},
+    {"target", "target.id"}, {"collection", "target.collection"},
+    {"action", "action"},    {NULL, NULL}};
 static const res_range audit_ranges[] = {{"", "at"}, {NULL, NULL}};
 static const char *const audit_sorts[] = {"at", NULL};
 static const char *const audit_params[] = {"format", NULL};
@@ -156,8 +154,8 @@ static void h_audit(void *ctx, http_req *req, const route_params *p)
     snprintf(disp, sizeof(disp), "Content-Disposition: attachment; filename=\"audit.%s\"",
              csv ? "csv" : "jsonl");
     const char *hs[] = {disp, page.next ? next : NULL, NULL};
-    http_respond(req, 200, csv ? "text/csv; charset=utf-8" : "application/x-ndjson",
-                 b.p ? b.p : "", b.n, hs);
+    http_respond(req, 200, csv ? "text/csv; charset=utf-8" : "application/x-ndjson", b.p ? b.p : "",
+                 b.n, hs);
     free(b.p);
     doc_page_free(&page);
 }

@@ -89,8 +89,8 @@ static int contact_erase(res_change *c)
     audit_actor who = res_actor(c->req);
     json_t *what = json_pack("{s:I}", "conversations_deleted", (json_int_t)json_array_size(convs));
     if (!rc)
-        rc = audit_record(c->t, &who, http_req_id(c->req), "contact.erase", COLL_CONTACTS, id,
-                          NULL, what);
+        rc = audit_record(c->t, &who, http_req_id(c->req), "contact.erase", COLL_CONTACTS, id, NULL,
+                          what);
     json_decref(what);
     json_decref(convs);
     c->doc = NULL;
@@ -198,10 +198,12 @@ static void merge_contact(json_t *keep, const json_t *other)
     }
     const char *f1 = json_string_value(json_object_get(keep, "first_seen_at"));
     const char *f2 = json_string_value(json_object_get(other, "first_seen_at"));
-    if (f2 && (!f1 || strcmp(f2, f1) < 0)) json_object_set_new(keep, "first_seen_at", json_string(f2));
+    if (f2 && (!f1 || strcmp(f2, f1) < 0))
+        json_object_set_new(keep, "first_seen_at", json_string(f2));
     const char *l1 = json_string_value(json_object_get(keep, "last_seen_at"));
     const char *l2 = json_string_value(json_object_get(other, "last_seen_at"));
-    if (l2 && (!l1 || strcmp(l2, l1) > 0)) json_object_set_new(keep, "last_seen_at", json_string(l2));
+    if (l2 && (!l1 || strcmp(l2, l1) > 0))
+        json_object_set_new(keep, "last_seen_at", json_string(l2));
 }
 
 /* other's conversations become keep's: opened with other's key, sealed
@@ -322,7 +324,7 @@ int api_contacts_routes(api_table *t, const api_deps *deps)
     /* /lookup before /{id}: the router takes the first match. */
     int rc = api_table_add(t, extra, sizeof(extra) / sizeof(extra[0]), x);
     if (!rc)
-        rc = res_register(t, &contacts_res, deps ? deps->docs : NULL, x, ROUTE_EDITOR,
-                          ROUTE_EDITOR);
+        rc =
+            res_register(t, &contacts_res, deps ? deps->docs : NULL, x, ROUTE_EDITOR, ROUTE_EDITOR);
     return rc;
 }

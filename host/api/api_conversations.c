@@ -38,7 +38,8 @@ static int conversation_prepare(res_change *c)
     const char *agent = json_string_value(json_object_get(doc, "agent_id"));
     const char *contact = json_string_value(json_object_get(doc, "contact_id"));
     int rc = 0;
-    if (!c->old || !json_equal(json_object_get(c->old, "agent_id"), json_object_get(doc, "agent_id")))
+    if (!c->old ||
+        !json_equal(json_object_get(c->old, "agent_id"), json_object_get(doc, "agent_id")))
         rc = must_exist(c->t, COLL_AGENTS, agent, "agent_id", "agent");
     if (!rc && (!c->old || !json_equal(json_object_get(c->old, "contact_id"),
                                        json_object_get(doc, "contact_id"))))
@@ -99,9 +100,12 @@ static json_t *context_of(const json_t *conv)
     json_t *out = json_object();
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         json_t *v = json_object_get(conv, fields[i]);
-        if (!v && !i) v = json_object();
-        else if (!v) v = json_null();
-        else json_incref(v);
+        if (!v && !i)
+            v = json_object();
+        else if (!v)
+            v = json_null();
+        else
+            json_incref(v);
         json_object_set_new(out, fields[i], v);
     }
     return out;
@@ -131,8 +135,8 @@ static int run_context(doc_txn *t, void *ud)
     int rc = doc_get(t, COLL_CONVERSATIONS, a->id, &conv, &have);
     if (rc == AH_ENOTFOUND) rc = doc_fail(t, rc, NULL, "no conversation %s", a->id);
     if (!rc && a->patch && a->expect && a->expect != have)
-        rc = doc_fail(t, AH_ECONFLICT, NULL, "conversation %s is at revision %llu, not %llu",
-                      a->id, (unsigned long long)have, (unsigned long long)a->expect);
+        rc = doc_fail(t, AH_ECONFLICT, NULL, "conversation %s is at revision %llu, not %llu", a->id,
+                      (unsigned long long)have, (unsigned long long)a->expect);
     a->rev = have;
     if (!rc && a->patch) {
         json_t *before = json_deep_copy(conv);

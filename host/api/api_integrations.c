@@ -52,10 +52,9 @@ static json_t *integration_of(integ_ctx *x, instance *inst)
         bool present = false;
         json_array_foreach(set, k, s) present |=
             name && !strcmp(name, json_string_value(json_object_get(s, "name")));
-        json_array_append_new(declared,
-                              json_pack("{s:s,s:b,s:b}", "name", name ? name : "", "present",
-                                        present, "required",
-                                        json_is_true(json_object_get(decl, "required"))));
+        json_array_append_new(declared, json_pack("{s:s,s:b,s:b}", "name", name ? name : "",
+                                                  "present", present, "required",
+                                                  json_is_true(json_object_get(decl, "required"))));
     }
     json_decref(set);
     agents_arg a = {instance_id(inst), json_array()};

@@ -5,6 +5,7 @@
 #include "../core/metrics.h"
 #include "../core/store.h"
 #include "../plugin/supervisor.h"
+#include "../expr/expr.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>
@@ -57,6 +58,12 @@ static void h_ready(void *ctx, http_req *req, const route_params *p)
                                       "required", required));
     }
     json_object_set_new(checks, "instances", insts);
+    /* The expression pool is ready while one of its workers is. */
+    json_t *expr = x->expr ? expr_pool_status(x->expr) : NULL;
+    if (expr) {
+        ready &= json_is_true(json_object_get(expr, "ok"));
+        json_object_set_new(checks, "expressions", expr);
+    }
     /* Informational: an open breaker means a provider is failing, not
      * that this host is; readiness does not depend on it. */
     json_object_set_new(checks, "egress", broker_status(x->egress));

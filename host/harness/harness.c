@@ -341,7 +341,7 @@ static int open_modules(hx *h, char *err, size_t errlen)
     if (!h->egress_ok)
         snprintf(h->egress_err, sizeof(h->egress_err), "allowlist unusable: %s", perr);
     sup_listener l = {.on_ready = on_ready, .on_down = on_down};
-    supervisor_set_listener(h->sup, &l, h);
+    supervisor_add_listener(h->sup, &l, h); /* the only one: cannot be full */
     uv_timer_init(loop_uv(h->loop), &h->timer);
     uv_timer_init(loop_uv(h->loop), &h->kick);
     h->timer.data = h->kick.data = h;

@@ -187,8 +187,10 @@ void sup_on_exit(instance *inst, int status, const char *reason)
     inst->last_exit_status = status;
     uv_timer_stop(&inst->kill_timer);
     bool asked = inst->stop_requested;
+    bool charged = inst->charge_calls && inst->calls.n > 0; /* before fail_calls empties them */
     fail_calls(inst, asked ? "instance_stopped" : "instance_crashed", why);
-    if (s->listener.on_down) s->listener.on_down(s->listener_ud, inst);
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].on_down) s->listeners[i].on_down(s->listener_uds[i], inst);
 
     if (asked) {
         inst->stop_requested = false;
@@ -216,6 +218,16 @@ void sup_on_exit(instance *inst, int status, const char *reason)
         ilog(inst, clean ? LOG_INFO : LOG_ERROR, "instance %s ended: %s", inst->id, why);
         set_state(inst, clean || s->stopping_all ? INST_STOPPED : INST_FAILED);
         maybe_finish_stop_all(s);
+        return;
+    }
+    if (charged) {
+        /* The call's doing, not the plugin's: no crash counted, no backoff. */
+        log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
+        log_write("host", LOG_WARN, "supervisor", &c, NULL,
+                  "instance %s ended while serving a call, charged to the call: %s; restarting now",
+                  inst->id, why);
+        set_state(inst, INST_BACKOFF);
+        uv_timer_start(&inst->restart_timer, on_restart_timer, 0, 0);
         return;
     }
     uint64_t now = ah_mono_ms();
@@ -262,7 +274,8 @@ void sup_on_ready(instance *inst)
               inst->pid);
     s->rss_at_ms = 0; /* measure the new process at the next tick */
     set_state(inst, INST_READY);
-    if (s->listener.on_ready) s->listener.on_ready(s->listener_ud, inst);
+    for (size_t i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].on_ready) s->listeners[i].on_ready(s->listener_uds[i], inst);
 }
 
 /* One pass over /proc for every running instance, not one per request. */
@@ -415,6 +428,7 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
     manifest_layer_restart(json_object_get(overrides, "restart"), &m->restart, &inst->restart);
     inst->enabled = enabled;
     inst->required = !json_is_false(json_object_get(overrides, "required"));
+    inst->last_exit_status = -1;
     inst->state = enabled ? INST_STOPPED : INST_DISABLED;
     ah_idmap_init(&inst->calls);
     uv_timer_init(loop_uv(s->loop), &inst->restart_timer);
@@ -444,6 +458,11 @@ void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud)
     maybe_finish_stop_all(s);
 }
 
+bool supervisor_stopping(const supervisor *s)
+{
+    return s->stopping_all;
+}
+
 instance *supervisor_find(supervisor *s, const char *id)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -469,10 +488,12 @@ void supervisor_set_handler(supervisor *s, uint16_t msg_type, instance_req_fn fn
     }
 }
 
-void supervisor_set_listener(supervisor *s, const sup_listener *l, void *ud)
+int supervisor_add_listener(supervisor *s, const sup_listener *l, void *ud)
 {
-    s->listener = *l;
-    s->listener_ud = ud;
+    if (s->nlisteners == SUP_MAX_LISTENERS) return AH_EBUSY;
+    s->listeners[s->nlisteners] = *l;
+    s->listener_uds[s->nlisteners++] = ud;
+    return 0;
 }
 
 /* ---- requests from plugins ------------------------------------------------ */
@@ -670,70 +691,7 @@ int instance_deliver(instance *inst, uint64_t delivery_id, const json_t *msg)
     return run_send(inst->cur, AH_MSG_EVENT, delivery_id, json_incref((json_t *)msg)) == 0 ? 0 : -1;
 }
 
-/* ---- status and operator actions -------------------------------------------- */
-
-const char *instance_id(const instance *inst)
-{
-    return inst->id;
-}
-
-const manifest *instance_manifest(const instance *inst)
-{
-    return inst->m;
-}
-
-const json_t *instance_config(const instance *inst)
-{
-    return inst->config;
-}
-
-const json_t *instance_egress(const instance *inst)
-{
-    return inst->egress;
-}
-
-const manifest_limits *instance_limits(const instance *inst)
-{
-    return &inst->limits;
-}
-
-bool instance_required(const instance *inst)
-{
-    return inst->required;
-}
-
-instance_state instance_get_state(const instance *inst)
-{
-    return inst->state;
-}
-
-uint64_t instance_gen(const instance *inst)
-{
-    return inst->cur ? inst->cur->gen : 0;
-}
-
-json_t *instance_status(const instance *inst)
-{
-    json_t *o =
-        json_pack("{s:s,s:s,s:s,s:b,s:I,s:I}", "id", inst->id, "plugin", inst->m->name, "state",
-                  instance_state_name(inst->state), "enabled", inst->enabled, "restarts",
-                  (json_int_t)inst->restarts, "crashes", (json_int_t)inst->ncrashes);
-    json_object_set_new(o, "version", json_string(inst->m->version));
-    json_object_set_new(o, "pid", inst->pid > 0 ? json_integer(inst->pid) : json_null());
-    json_object_set_new(o, "last_error",
-                        inst->last_error[0] ? json_string(inst->last_error) : json_null());
-    json_object_set_new(o, "rss_bytes",
-                        json_integer(inst->pid > 0 ? (json_int_t)inst->rss_bytes : 0));
-    json_object_set_new(o, "confinement",
-                        inst->confinement ? json_deep_copy(inst->confinement) : json_null());
-    if (inst->started_at_ms) {
-        char t[40];
-        ah_rfc3339_ms(inst->started_at_ms, t, sizeof(t));
-        json_object_set_new(o, "started_at", json_string(t));
-    }
-    json_object_set_new(o, "calls_in_flight", json_integer((json_int_t)inst->calls.n));
-    return o;
-}
+/* ---- operator actions --------------------------------------------------------- */
 
 int instance_restart(instance *inst, char *err, size_t errlen)
 {

@@ -84,12 +84,20 @@ void supervisor_start_all(supervisor *s);
 /* Stop every running instance gracefully; done runs once all are down. */
 void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud);
 
+/* True once supervisor_stop_all was called: no new work should be sent. */
+bool supervisor_stopping(const supervisor *s);
+
 instance *supervisor_find(supervisor *s, const char *id);
 size_t supervisor_count(supervisor *s);
 instance *supervisor_at(supervisor *s, size_t i);
 
 void supervisor_set_handler(supervisor *s, uint16_t msg_type, instance_req_fn fn, void *ud);
-void supervisor_set_listener(supervisor *s, const sup_listener *l, void *ud);
+/* Add a lifecycle listener (l is copied): each is told, in the order
+ * added, of every instance that becomes ready or goes down. At most
+ * SUP_MAX_LISTENERS; listeners live as long as the supervisor. 0, or
+ * AH_EBUSY when that many are registered already. */
+#define SUP_MAX_LISTENERS 4
+int supervisor_add_listener(supervisor *s, const sup_listener *l, void *ud);
 
 /* Answer a plugin's request: result (stolen) is an object merged into the
  * answer, or NULL. Dropped if that process is gone. */
@@ -145,6 +153,19 @@ const manifest_limits *instance_limits(const instance *inst);
 instance_state instance_get_state(const instance *inst);
 /* Whether /ready waits for it (the instance's "required" in the config). */
 bool instance_required(const instance *inst);
+/* Charge the instance's deaths to its calls, as the bus charges a crash to
+ * the event being handled (ADR 0005): when its process dies while a call
+ * is in flight (that call's deadline, a ping unanswered meanwhile, a crash,
+ * an exit), the instance restarts at once and the death does not count
+ * toward restart.max_crashes; a death with no call in flight counts as
+ * usual, so a plugin that cannot start is still quarantined. For host code
+ * that hands an instance untrusted work it cannot bound otherwise (the
+ * expression pool's jq workers, ADR 0016); never set from a manifest. */
+void instance_charge_calls(instance *inst);
+/* How the last process ended: its wait status (waitpid form), or -1 when
+ * it could not start or none has ended. Read it in the callback of a call
+ * that failed with "instance_crashed" to tell an exit code from a signal. */
+int instance_last_exit_status(const instance *inst);
 uint64_t instance_gen(const instance *inst);
 /* A new object: id, plugin, state, pid, restarts, last_error, rss_bytes,
  * confinement, started_at, ... */

@@ -84,6 +84,7 @@ struct instance {
     bool stop_requested;    /* we asked it to stop */
     bool restart_requested; /* start again once stopped */
     bool permanent_failure; /* ABI or library problem: do not restart */
+    bool charge_calls; /* a death with a call in flight is the call's (instance_charge_calls) */
     uint64_t gen;
     run *cur;
     ah_idmap calls; /* id -> pending_call */
@@ -118,8 +119,9 @@ struct supervisor {
     instance **v;
     size_t n, cap;
     handler handlers[MAX_HANDLERS];
-    sup_listener listener;
-    void *listener_ud;
+    sup_listener listeners[SUP_MAX_LISTENERS];
+    void *listener_uds[SUP_MAX_LISTENERS];
+    size_t nlisteners;
     uv_timer_t tick;
     void (*stop_done)(void *);
     void *stop_ud;

@@ -352,7 +352,7 @@ int bus_service_attach(bus_service **out, bus *b, supervisor *sup, const json_t 
     supervisor_set_handler(sup, AH_MSG_ACK, on_ack, bs);
     supervisor_set_handler(sup, AH_MSG_NACK, on_nack, bs);
     sup_listener l = {.on_ready = on_ready, .on_down = on_down};
-    supervisor_set_listener(sup, &l, bs);
+    supervisor_add_listener(sup, &l, bs); /* the first one: cannot be full */
     *out = bs;
     return 0;
 }

@@ -91,7 +91,7 @@ int core_open(core_world *w, bench *b)
         return -1;
     }
     sup_listener l = {.on_ready = on_ready, .on_down = on_down};
-    supervisor_set_listener(w->sup, &l, w);
+    supervisor_add_listener(w->sup, &l, w);
     return 0;
 }
 
