@@ -7,6 +7,7 @@
 #include "core/store_guard.h"
 #include "core/tokens.h"
 #include "core/util.h"
+#include "core/store_keys.h"
 #include "model/docs.h"
 #include "expr/expr.h"
 #include "services/bus_service.h"
@@ -129,9 +130,12 @@ static void report_unreadable_secrets(secrets *sec)
 /* The data model, its documents migrated before anything is served. */
 static int open_model(app *a, char *err, size_t errlen)
 {
+    char keys[1100];
+    snprintf(keys, sizeof(keys), "%s/keys", a->cfg->data_dir);
     uint8_t root[32];
-    int rc = secrets_derive_key(a->sec, "ahmodel1", root);
-    if (!rc) rc = docs_open(&a->docs, a->st, root, err, errlen);
+    int rc = keystore_open(&a->keys, keys, err, errlen);
+    if (!rc) rc = secrets_derive_key(a->sec, "ahmodel1", root);
+    if (!rc) rc = docs_open(&a->docs, a->st, a->keys, root, err, errlen);
     sodium_memzero(root, sizeof(root));
     size_t migrated = 0;
     if (!rc) rc = docs_migrate(a->docs, &migrated, err, errlen);
@@ -246,6 +250,7 @@ static void close_modules(app *a)
     metrics_service_detach(a->metrics_svc);
     registry_free(a->reg);
     docs_close(a->docs);
+    keystore_close(a->keys);
     secrets_close(a->sec);
     loop_free(a->loop);
     if (a->lock_fd >= 0) close(a->lock_fd);

@@ -23,6 +23,7 @@ typedef struct bus_service bus_service;
 typedef struct egress_service egress_service;
 typedef struct metrics_service metrics_service;
 typedef struct docs docs;
+typedef struct keystore keystore;
 typedef struct expr_pool expr_pool;
 
 typedef struct app {
@@ -36,6 +37,7 @@ typedef struct app {
     broker *egress;
     bus *bus;
     docs *docs;
+    keystore *keys; /* personal-data keys (DATA_DIR/keys) */
     /* the plugin services table, served from host/services/ */
     kv_service *kv_svc;
     egress_service *egress_svc;

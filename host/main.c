@@ -31,6 +31,7 @@ static const struct command {
     {"config", cmd_config, "the config file's options (--markdown, --json), schema; check FILE"},
     {"backup", cmd_backup, "hot, compacted copy of the store: backup --to FILE"},
     {"restore", cmd_restore, "put a backup back: restore --from FILE (host stopped)"},
+    {"keys", cmd_keys, "the keys of personal data: keys backup --to FILE / restore --from FILE"},
     {"check", cmd_check, "verify the store: every page, record and checksum"},
     {"plugin", cmd_plugin, "run a plugin in the harness; pack, install, list, remove packages"},
     {"trust", cmd_trust, "keys trusted to sign packages: trust add|list|remove"},

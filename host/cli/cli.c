@@ -1,11 +1,15 @@
 #include "cli.h"
 
 #include "../core/log.h"
+#include "../model/audit.h"
+#include "../model/docs.h"
 #include "../core/store_guard.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_fail(const char *fmt, ...)
 {
@@ -97,5 +101,42 @@ int cli_open_secrets(const config *c, store *st, const char *master_key, secrets
     char err[1024];
     if (secrets_open(out, st, master_key ? master_key : c->master_key, mode, err, sizeof(err)) != 0)
         return cli_fail("%s", err);
+    return 0;
+}
+
+typedef struct audit_arg {
+    const char *action, *coll, *id;
+    const json_t *what;
+} audit_arg;
+
+static int run_audit(doc_txn *t, void *ud)
+{
+    audit_arg *a = ud;
+    char user[96];
+    const char *name = getenv("SUDO_USER") ? getenv("SUDO_USER") : getenv("USER");
+    if (!name) {
+        snprintf(user, sizeof(user), "uid %u", (unsigned)getuid());
+        name = user;
+    }
+    audit_actor who = {.kind = "cli", .name = name};
+    return audit_record(t, &who, NULL, a->action, a->coll, a->id, NULL, a->what);
+}
+
+int cli_audit(const config *c, store *st, const char *action, const char *coll, const char *id,
+              const json_t *what)
+{
+    char err[512];
+    docs *d = NULL;
+    if (docs_open(&d, st, NULL, NULL, err, sizeof(err)) != 0)
+        return cli_fail("cannot record the audit entry: %s", err);
+    log_opts lo = {.dir = c->logs_dir, .to_stderr = false, .min_level = LOG_INFO};
+    log_init(&lo);
+    audit_arg a = {action, coll, id, what};
+    doc_error e;
+    int rc = docs_write_now(d, run_audit, &a, &e);
+    log_shutdown();
+    docs_close(d);
+    if (rc)
+        return cli_fail("the change is made, but its audit entry was not recorded: %s", e.message);
     return 0;
 }

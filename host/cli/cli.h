@@ -38,6 +38,14 @@ int cli_open_store(const config *c, bool read_only, store **st);
 int cli_open_secrets(const config *c, store *st, const char *master_key, secrets_key_mode mode,
                      secrets **out);
 
+/* Record a change this command made: an audit entry in the store (its own
+ * commit, right after the change's) and a line in LOGS_DIR/audit.log, the
+ * actor being the command and the system user running it. what (borrowed,
+ * may be NULL) says what changed, never a secret. 0, or 1 after printing
+ * why (the change itself stands). */
+int cli_audit(const config *c, store *st, const char *action, const char *coll, const char *id,
+              const json_t *what);
+
 /* Verify the store file at path (store_check.h, with the core's and the
  * bus's record checks): 0 intact, 1 damaged (the report is printed to
  * out), -1 when it could not be checked (err says why: a missing,
@@ -56,6 +64,7 @@ int cmd_routes(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plugin(int argc, char **argv);
 int cmd_plugin_run(int argc, char **argv);

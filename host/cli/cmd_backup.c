@@ -1,6 +1,7 @@
 #include "../core/master_key.h"
 #include "../core/secrets.h"
 #include "../core/store_guard.h"
+#include "../core/fsutil.h"
 #include "../core/util.h"
 #include "cli.h"
 
@@ -151,6 +152,11 @@ int cmd_backup(int argc, char **argv)
         fprintf(stderr, "backup written and verified: %s (%llu bytes)\n", to,
                 (unsigned long long)bytes);
     say_the_key_is_not_in_it(&c);
+    fprintf(stderr,
+            "the keys of personal data are NOT in this backup either (%s/keys): back them up "
+            "with `agenthost keys backup --to FILE`, and keep only the latest such copy, so "
+            "that an erased contact's data can be read from no backup\n",
+            c.data_dir);
     config_free(&c);
     return damaged ? 1 : 0;
 }
@@ -175,7 +181,7 @@ int cmd_restore(int argc, char **argv)
     if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     char err[1024], path[1200], tmp[1300], lock[1200];
     rc = 1;
-    int lfd = -1, in = -1, out = -1;
+    int lfd = -1;
     if (store_check_file(from, err, sizeof(err)) != 0) {
         cli_fail("%s", err);
         goto done;
@@ -204,22 +210,8 @@ int cmd_restore(int argc, char **argv)
         goto done;
     }
     snprintf(tmp, sizeof(tmp), "%s/data.mdb.restoring", c.data_dir);
-    in = open(from, O_RDONLY | O_CLOEXEC);
-    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (in < 0 || out < 0) {
-        cli_fail("%s: %s", in < 0 ? from : tmp, strerror(errno));
-        goto done;
-    }
-    char buf[1 << 16];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof(buf))) > 0)
-        if (write(out, buf, (size_t)n) != n) {
-            n = -1;
-            break;
-        }
-    if (n < 0 || fsync(out) < 0) {
+    if (fs_copy_file(from, tmp, 0600) < 0) {
         cli_fail("copying %s: %s", from, strerror(errno));
-        unlink(tmp);
         goto done;
     }
     if (exists) {
@@ -243,8 +235,6 @@ int cmd_restore(int argc, char **argv)
     say_whether_the_key_matches(&c);
     rc = 0;
 done:
-    if (in >= 0) close(in);
-    if (out >= 0) close(out);
     if (lfd >= 0) close(lfd);
     config_free(&c);
     return rc;

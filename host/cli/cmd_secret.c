@@ -58,6 +58,15 @@ static int read_stdin(char **out, size_t *len)
     return 0;
 }
 
+/* The audit entry names the secret, never its value. */
+static void audit_secret(const config *c, store *st, const char *action, const char *inst,
+                         const char *name)
+{
+    char id[160];
+    snprintf(id, sizeof(id), "%s/%s", inst, name);
+    cli_audit(c, st, action, "secrets", id, NULL);
+}
+
 int cmd_secret(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL, *mkey = NULL;
@@ -137,6 +146,7 @@ int cmd_secret(int argc, char **argv)
         }
         fprintf(stderr, "secret %s of instance %s stored\n", pos[2], pos[1]);
         rc = 0;
+        audit_secret(&c, st, "secret.set", pos[1], pos[2]);
     } else {
         int status = 0;
         int r = secrets_delete(sec, pos[1], pos[2], on_done, &status);
@@ -147,6 +157,7 @@ int cmd_secret(int argc, char **argv)
             goto out;
         }
         rc = 0;
+        audit_secret(&c, st, "secret.delete", pos[1], pos[2]);
     }
 out:
     secrets_close(sec);

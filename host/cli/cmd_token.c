@@ -54,8 +54,14 @@ int cmd_token(int argc, char **argv)
                           r == AH_EINVAL
                               ? "the name must be 1-64 characters of a-z, 0-9, '-', '_', '.'"
                               : ah_strerror(r));
-        else
+        else {
             printf("%s\n", token);
+            json_t *what = json_pack("{s:s,s:s}", "name", name, "role", role);
+            char id[16];
+            snprintf(id, sizeof(id), "%.12s", token + 4); /* the token's id, never its secret */
+            cli_audit(&c, st, "token.create", "tokens", id, what);
+            json_decref(what);
+        }
     } else if (list) {
         json_t *arr = tokens_list(st);
         size_t i;
@@ -73,8 +79,12 @@ int cmd_token(int argc, char **argv)
             rc = cli_fail("cannot revoke: %s", ah_strerror(n));
         else if (n == 0)
             rc = cli_fail("no token with id or name \"%s\"", pos[1]);
-        else
+        else {
             fprintf(stderr, "revoked %d token%s\n", n, n == 1 ? "" : "s");
+            json_t *what = json_pack("{s:i}", "revoked", n);
+            cli_audit(&c, st, "token.revoke", "tokens", pos[1], what);
+            json_decref(what);
+        }
     }
     store_close(st);
     config_free(&c);

@@ -84,3 +84,33 @@ int fs_make_temp_dir(const char *base, const char *prefix, unsigned mode, char *
     }
     return 0;
 }
+
+int fs_copy_file(const char *from, const char *to, unsigned mode)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return -1;
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        errno = e;
+        return -1;
+    }
+    char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)n) != n) {
+            n = -1;
+            break;
+        }
+    int e = errno;
+    if (n == 0 && fsync(out) < 0) n = -1, e = errno;
+    close(in);
+    close(out);
+    if (n < 0) {
+        unlink(to);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}

@@ -19,6 +19,10 @@ int fs_remove_tree_at(int dirfd, const char *name);
 /* fsync a directory (after creating, renaming or removing entries). */
 int fs_fsync_dir(const char *path);
 
+/* Copy the file from into a new file to (mode; replaced if there), synced
+ * before returning. 0, or -1 with errno (to is then removed). */
+int fs_copy_file(const char *from, const char *to, unsigned mode);
+
 /* A new temporary directory "<base>/<prefix>XXXXXX" with mode (0700
  * from mkdtemp, then chmod). base NULL: $TMPDIR or /tmp. 0, or -1. */
 int fs_make_temp_dir(const char *base, const char *prefix, unsigned mode, char *out, size_t len);

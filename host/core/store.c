@@ -39,7 +39,7 @@ static const char *const db_names[STORE_DB_COUNT] = {
     [STORE_DB_KEYS] = "bus.keys",
     [STORE_DB_DOCS] = "docs",
     [STORE_DB_DOC_INDEX] = "docs.index",
-    [STORE_DB_PD_KEYS] = "pd.keys",
+
 };
 
 typedef struct write_op {

@@ -53,7 +53,6 @@ typedef enum store_db {
     STORE_DB_KEYS,        /* bus: (topic id, key, seq) index for key replay */
     STORE_DB_DOCS,        /* documents: "<collection>\0<id>" -> revision, checksum, JSON */
     STORE_DB_DOC_INDEX,   /* documents' indexes: "<collection>\0<index>\0" values [id] */
-    STORE_DB_PD_KEYS,     /* personal data: contact id -> its key, sealed */
     STORE_DB_COUNT
 } store_db;
 

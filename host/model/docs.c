@@ -23,15 +23,15 @@
 
 /* ---- opening ------------------------------------------------------------- */
 
-int docs_open(docs **out, store *st, const uint8_t *key32, char *err, size_t errlen)
+int docs_open(docs **out, store *st, keystore *keys, const uint8_t *key32, char *err, size_t errlen)
 {
     size_t n;
     const doc_collection *colls = collections_all(&n);
-    return docs_open_with(out, st, key32, colls, n, err, errlen);
+    return docs_open_with(out, st, keys, key32, colls, n, err, errlen);
 }
 
-int docs_open_with(docs **out, store *st, const uint8_t *key32, const doc_collection *colls,
-                   size_t ncolls, char *err, size_t errlen)
+int docs_open_with(docs **out, store *st, keystore *keys, const uint8_t *key32,
+                   const doc_collection *colls, size_t ncolls, char *err, size_t errlen)
 {
     *out = NULL;
     docs *d = calloc(1, sizeof(*d));
@@ -41,6 +41,7 @@ int docs_open_with(docs **out, store *st, const uint8_t *key32, const doc_collec
         return AH_ENOMEM;
     }
     d->st = st;
+    d->keys_db = keys;
     d->colls = colls;
     d->ncolls = ncolls;
     d->schemas = calloc(d->ncolls, sizeof(*d->schemas));
@@ -50,9 +51,16 @@ int docs_open_with(docs **out, store *st, const uint8_t *key32, const doc_collec
         snprintf(err, errlen, "out of memory");
         return AH_ENOMEM;
     }
-    /* Two keys derived from the master key: one never serves the other. */
-    crypto_kdf_derive_from_key(d->keys, 32, 1, "ahpdkeys", key32);
-    crypto_kdf_derive_from_key(d->keys + 32, 32, 2, "ahidhash", key32);
+    /* Two keys derived from the master key: one never serves the other.
+     * Without one (a command writing audit entries), both are random:
+     * nothing sealed or hashed with them is ever read back. */
+    if (key32) {
+        crypto_kdf_derive_from_key(d->keys, 32, 1, "ahpdkeys", key32);
+        crypto_kdf_derive_from_key(d->keys + 32, 32, 2, "ahidhash", key32);
+    } else {
+        randombytes_buf(d->keys, 64);
+        d->keys_db = NULL;
+    }
     for (size_t i = 0; i < d->ncolls; i++) {
         json_error_t je;
         d->schemas[i] = json_loads(d->colls[i].schema_json, 0, &je);
@@ -208,7 +216,8 @@ static int crypt_fields(doc_txn *t, const doc_collection *c, json_t *doc, bool s
     if (!any) return 0;
     if (!cid) return doc_fail(t, AH_EINVAL, c->contact_field, "personal data needs a contact");
     uint8_t key[PD_KEY_BYTES];
-    int rc = pd_key(t->st, t->d->keys, cid, seal && t->write, key);
+    if (!t->d->keys_db) return doc_fail(t, AH_EDENIED, NULL, "no key store for personal data");
+    int rc = pd_key(t->d->keys_db, t->d->keys, cid, seal && t->write, key);
     if (rc && rc != AH_ENOTFOUND)
         return doc_fail(t, rc, NULL, "the key of %s: %s", cid, ah_strerror(rc));
     for (size_t i = 0; c->sealed[i]; i++) {
@@ -490,7 +499,9 @@ int doc_delete(doc_txn *t, const char *coll, const char *id, uint64_t expect)
 
 int doc_erase_key(doc_txn *t, const char *contact_id)
 {
-    int rc = pd_erase(t->st, contact_id);
+    if (!t->write) return doc_fail(t, AH_EINVAL, NULL, "a read cannot write");
+    if (!t->d->keys_db) return 0; /* without a key store no key was ever made */
+    int rc = pd_erase(t->d->keys_db, contact_id);
     return rc == AH_ENOTFOUND ? 0 : rc;
 }
 

@@ -33,6 +33,7 @@
 #define AH_MODEL_DOCS_H
 
 #include "../core/store.h"
+#include "../core/store_keys.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -90,12 +91,17 @@ typedef struct doc_error {
 } doc_error;
 
 /* Open the layer over st with the product's collections (collections.h).
- * key32: the master key's 32 bytes (for personal data and identity
- * hashes; copied into locked memory). 0 or AH_E* with err. */
-int docs_open(docs **out, store *st, const uint8_t *key32, char *err, size_t errlen);
+ * keys: the key store of personal data (store_keys.h; borrowed, may be
+ * NULL: then sealed fields can be neither written nor read, AH_EDENIED);
+ * key32: a 32-byte root key derived from the master key (for personal
+ * data and identity hashes; copied into locked memory), or NULL with keys
+ * NULL for a layer that never touches personal data (a command writing
+ * audit entries). 0 or AH_E* with err. */
+int docs_open(docs **out, store *st, keystore *keys, const uint8_t *key32, char *err,
+              size_t errlen);
 /* The same over another table of collections (borrowed; tests, tools). */
-int docs_open_with(docs **out, store *st, const uint8_t *key32, const doc_collection *colls,
-                   size_t ncolls, char *err, size_t errlen);
+int docs_open_with(docs **out, store *st, keystore *keys, const uint8_t *key32,
+                   const doc_collection *colls, size_t ncolls, char *err, size_t errlen);
 void docs_close(docs *d);
 
 store *docs_store(docs *d);
@@ -167,7 +173,9 @@ int doc_scan_ids(doc_txn *t, const char *coll, const char *index, const json_t *
 /* Documents in a collection (kept with every write: exact, cheap). */
 int doc_count(doc_txn *t, const char *coll, uint64_t *n);
 
-/* Destroy a contact's personal-data key (the erasure of pd.h). */
+/* Destroy a contact's personal-data key (the erasure of pd.h): done at
+ * once, synced, before the write commits: even if the write then fails,
+ * what was sealed with it stays unreadable. 0 or AH_EIO. */
 int doc_erase_key(doc_txn *t, const char *contact_id);
 
 /* The store transaction under t (for other tables written in the same

@@ -15,7 +15,8 @@ typedef struct deferred {
 
 struct docs {
     store *st;
-    uint8_t *keys; /* locked: [0, 32) seals contacts' keys, [32, 64) keys identity hashes */
+    keystore *keys_db; /* personal-data keys (NULL: no personal data can be written or read) */
+    uint8_t *keys;     /* locked: [0, 32) seals contacts' keys, [32, 64) keys identity hashes */
     const doc_collection *colls;
     size_t ncolls;
     json_t **schemas; /* parsed, one per collection */

@@ -26,24 +26,33 @@ static int open_box(const uint8_t *key, const char *cid, const uint8_t *in, size
                                                       (const uint8_t *)cid, strlen(cid), in, key);
 }
 
-int pd_key(store_txn *t, const uint8_t *kek, const char *cid, bool create, uint8_t *key)
+#define SEALED_KEY (NONCE + PD_KEY_BYTES + TAG)
+
+int pd_key(keystore *ks, const uint8_t *kek, const char *cid, bool create, uint8_t *key)
 {
-    store_val v;
-    int rc = store_get(t, STORE_DB_PD_KEYS, cid, strlen(cid), &v);
-    if (rc == 0) {
-        if (v.len != NONCE + PD_KEY_BYTES + TAG) return AH_EIO;
-        return open_box(kek, cid, v.data, v.len, key) == 0 ? 0 : AH_EIO;
+    uint8_t sealed[SEALED_KEY];
+    size_t n = 0;
+    int rc = keystore_get(ks, cid, sealed, sizeof(sealed), &n);
+    if (rc == AH_ENOTFOUND && create) {
+        /* A write may run twice: a key made by the first run is kept. */
+        uint8_t fresh[PD_KEY_BYTES];
+        randombytes_buf(fresh, sizeof(fresh));
+        seal(kek, cid, fresh, PD_KEY_BYTES, sealed);
+        sodium_memzero(fresh, sizeof(fresh));
+        rc = keystore_put_new(ks, cid, sealed, sizeof(sealed));
+        if (rc == AH_EEXIST)
+            rc = keystore_get(ks, cid, sealed, sizeof(sealed), &n);
+        else if (rc == 0)
+            n = sizeof(sealed);
     }
-    if (rc != AH_ENOTFOUND || !create) return rc;
-    uint8_t sealed[NONCE + PD_KEY_BYTES + TAG];
-    randombytes_buf(key, PD_KEY_BYTES);
-    seal(kek, cid, key, PD_KEY_BYTES, sealed);
-    return store_put(t, STORE_DB_PD_KEYS, cid, strlen(cid), sealed, sizeof(sealed));
+    if (rc) return rc == AH_ETOOBIG ? AH_EIO : rc;
+    if (n != SEALED_KEY) return AH_EIO;
+    return open_box(kek, cid, sealed, n, key) == 0 ? 0 : AH_EIO;
 }
 
-int pd_erase(store_txn *t, const char *cid)
+int pd_erase(keystore *ks, const char *cid)
 {
-    return store_del(t, STORE_DB_PD_KEYS, cid, strlen(cid));
+    return keystore_del(ks, cid);
 }
 
 bool pd_is_sealed(const json_t *v)

@@ -1,8 +1,9 @@
 /*
  * pd.h - personal data, sealed with a key of each contact's own.
  *
- * A contact's key (32 random bytes) is kept in the store's pd.keys
- * database, sealed with a key-encryption key derived from the master key,
+ * A contact's key (32 random bytes) is kept in the key store
+ * (store_keys.h: an environment of its own, never in a backup of the
+ * store), sealed with a key-encryption key derived from the master key,
  * bound to the contact's id. A sealed value is the JSON object
  * {"$sealed": "<base64 of nonce, ciphertext and tag>"}: XChaCha20-Poly1305
  * of the value's compact JSON, with the contact's id as associated data.
@@ -12,7 +13,7 @@
 #ifndef AH_MODEL_PD_H
 #define AH_MODEL_PD_H
 
-#include "../core/store.h"
+#include "../core/store_keys.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -20,13 +21,15 @@
 
 #define PD_KEY_BYTES 32
 
-/* The contact's key into key. With create, one is made (in t's write)
- * when there is none. 0, AH_ENOTFOUND (none: erased, or never made), AH_EIO
- * (it does not open under kek), or a store code. */
-int pd_key(store_txn *t, const uint8_t *kek, const char *contact_id, bool create, uint8_t *key);
+/* The contact's key into key. With create, one is made (and synced) when
+ * there is none: for writes, on the store's writer thread. 0, AH_ENOTFOUND
+ * (none: erased, or never made), AH_EIO (it does not open under kek, or
+ * the key store fails), AH_ENOSPC. */
+int pd_key(keystore *ks, const uint8_t *kek, const char *contact_id, bool create, uint8_t *key);
 
-/* Destroy the contact's key. 0 or AH_ENOTFOUND, or a store code. */
-int pd_erase(store_txn *t, const char *contact_id);
+/* Destroy the contact's key (synced before returning). 0, AH_ENOTFOUND,
+ * AH_EIO. */
+int pd_erase(keystore *ks, const char *contact_id);
 
 /* Seal v (borrowed) for the contact: a new {"$sealed": ...}, or NULL. */
 json_t *pd_seal(const uint8_t *key, const char *contact_id, const json_t *v);

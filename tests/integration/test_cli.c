@@ -67,7 +67,7 @@ static void test_every_command_answers_help(void **s)
     (void)s;
     static const char *cmds[] = {"serve", "version", "manifest check", "secret", "instance",
                                  "token", "routes",  "config",         "backup", "restore",
-                                 "check", "plugin",  "trust",          "keygen"};
+                                 "check", "keys",    "plugin",         "trust",  "keygen"};
     char out[8192];
     assert_int_equal(run(NULL, out, sizeof(out), "--help"), 0);
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {

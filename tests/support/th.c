@@ -168,6 +168,15 @@ int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...)
     va_end(ap);
     argv[n++] = "--data";
     argv[n++] = h->data;
+    /* Commands that log (audit lines) read the host's config for its logs
+     * directory: the one the host under test writes. */
+    static const char *const with_config[] = {"token", "secret", "keys"};
+    struct stat cst;
+    for (size_t i = 0; n > 1 && i < sizeof(with_config) / sizeof(with_config[0]); i++)
+        if (!strcmp(argv[1], with_config[i]) && stat(h->config, &cst) == 0) {
+            argv[n++] = "--config";
+            argv[n++] = h->config;
+        }
     argv[n] = NULL;
     return spawn_wait(argv, stdin_text, out, outlen, NULL);
 }

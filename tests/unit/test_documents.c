@@ -23,6 +23,7 @@
 
 static char dir[256];
 static store *st;
+static keystore *KS;
 static docs *D;
 static uint8_t key[32];
 
@@ -35,7 +36,10 @@ static int setup(void **s)
     char err[256];
     store_opts o = {.dir = dir};
     if (store_open(&st, NULL, &o, err, sizeof(err))) return -1;
-    return docs_open(&D, st, key, err, sizeof(err));
+    char kdir[300];
+    snprintf(kdir, sizeof(kdir), "%s/keys", dir);
+    if (keystore_open(&KS, kdir, err, sizeof(err))) return -1;
+    return docs_open(&D, st, KS, key, err, sizeof(err));
 }
 
 static int teardown(void **s)
@@ -43,6 +47,7 @@ static int teardown(void **s)
     (void)s;
     docs_close(D);
     store_close(st);
+    keystore_close(KS);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     return system(cmd);
@@ -377,7 +382,7 @@ static void test_a_damaged_document_is_refused_not_served(void **s)
     store_opts o = {.dir = dir};
     assert_int_equal(store_open(&st, NULL, &o, err, sizeof(err)), 0);
     docs_close(D);
-    assert_int_equal(docs_open(&D, st, key, err, sizeof(err)), 0);
+    assert_int_equal(docs_open(&D, st, KS, key, err, sizeof(err)), 0);
     get_arg a = {COLL_AGENT_GROUPS, id, NULL, 0};
     doc_error e;
     assert_int_equal(docs_read(D, do_get, &a, &e), AH_EIO);
@@ -414,7 +419,7 @@ static void test_documents_of_an_older_version_are_migrated_once(void **s)
     v2.migrations = note_migrations;
     char err[256];
     docs *old;
-    assert_int_equal(docs_open_with(&old, st, key, &v1, 1, err, sizeof(err)), 0);
+    assert_int_equal(docs_open_with(&old, st, KS, key, &v1, 1, err, sizeof(err)), 0);
     docs *saved = D;
     D = old;
     for (int i = 0; i < 1200; i++) { /* more than one batch */
@@ -426,7 +431,7 @@ static void test_documents_of_an_older_version_are_migrated_once(void **s)
     }
     docs_close(old);
     docs *now;
-    assert_int_equal(docs_open_with(&now, st, key, &v2, 1, err, sizeof(err)), 0);
+    assert_int_equal(docs_open_with(&now, st, KS, key, &v2, 1, err, sizeof(err)), 0);
     size_t migrated = 0;
     assert_int_equal(docs_migrate(now, &migrated, err, sizeof(err)), 0);
     assert_int_equal(migrated, 1200);
