@@ -9,6 +9,7 @@
 #include "core/util.h"
 #include "core/store_keys.h"
 #include "model/docs.h"
+#include "model/retention.h"
 #include "expr/expr.h"
 #include "services/bus_service.h"
 #include "services/egress_service.h"
@@ -139,6 +140,9 @@ static int open_model(app *a, char *err, size_t errlen)
     sodium_memzero(root, sizeof(root));
     size_t migrated = 0;
     if (!rc) rc = docs_migrate(a->docs, &migrated, err, errlen);
+    if (!rc &&
+        (rc = audit_retention_start(&a->retention, a->docs, a->loop, &a->opts->retention)) != 0)
+        snprintf(err, errlen, "out of memory");
     return rc ? -1 : 0;
 }
 
@@ -234,6 +238,8 @@ static int open_modules(app *a, char *err, size_t errlen)
 static void close_modules(app *a)
 {
     metrics_remove_collector(metrics_process_collector, NULL);
+    audit_retention_stop(a->retention);
+    a->retention = NULL;
     api_stop(a->http);
     a->http = NULL;
     broker_free(a->egress); /* running requests are dropped unanswered */

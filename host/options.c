@@ -171,6 +171,11 @@ const opt_decl host_options[] = {
      .def = 256, .min = 1, .max = 65536,
      .doc = "Compiled programs each worker keeps (about 20 KiB each)."},
 
+    /* audit: the trail of changes (model/audit.h) */
+    {.section = "audit", .name = "retention_days", OPT_INT(HS, retention.audit_days), .def = 365,
+     .min = 0, .max = 36500,
+     .doc = "Audit entries older than this are removed (checked hourly); 0 keeps them forever."},
+
     /* the plugin instances (its schema: etc/config.schema.json) */
     {.name = "instances", OPT_ARRAY(HS, instances), .def_doc = "one per installed plugin",
      .doc = "Plugin instances to run: [{id, plugin, enabled, required, config, limits, restart, "

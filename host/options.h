@@ -17,6 +17,7 @@
 #include "core/optmap.h"
 #include "core/store.h"
 #include "expr/expr.h"
+#include "model/retention.h"
 #include "http/server.h"
 #include "plugin/supervisor.h"
 
@@ -35,6 +36,7 @@ typedef struct host_settings {
     bus_opts bus;
     broker_opts broker;
     expr_opts expr;
+    retention_opts retention;
     const json_t *instances; /* the "instances" array, or NULL: one per installed plugin */
 } host_settings;
 

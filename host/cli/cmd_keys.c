@@ -33,8 +33,7 @@ static int backup_keys(const config *c, const char *to)
     if (!rc) rc = keystore_backup(k, to, err, sizeof(err));
     keystore_close(k);
     if (rc) return cli_fail("%s", err);
-    fprintf(stderr, "keys backup written: %s; keep only the latest (it holds no erased key)\n",
-            to);
+    fprintf(stderr, "keys backup written: %s; keep only the latest (it holds no erased key)\n", to);
     return 0;
 }
 
@@ -77,7 +76,7 @@ int cmd_keys(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL, *to = NULL, *from = NULL;
     bool force = false;
-    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL}, {"--to", &to, NULL},
+    cli_opt opts[] = {{"--config", &cfgp, NULL}, {"--data", &data, NULL},   {"--to", &to, NULL},
                       {"--from", &from, NULL},   {"--force", NULL, &force}, {0}};
     const char *pos[2];
     int npos;

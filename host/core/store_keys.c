@@ -42,7 +42,8 @@ int keystore_open(keystore **out, const char *dir, char *err, size_t errlen)
     MDB_txn *txn = NULL;
     if (!rc) rc = mdb_txn_begin(k->env, NULL, 0, &txn);
     if (!rc) rc = mdb_dbi_open(txn, NULL, 0, &k->dbi);
-    if (!rc) rc = mdb_txn_commit(txn);
+    if (!rc)
+        rc = mdb_txn_commit(txn);
     else if (txn)
         mdb_txn_abort(txn);
     if (rc) {
@@ -85,8 +86,9 @@ static int write_one(keystore *k, const char *id, const void *val, size_t len)
     rc = val ? mdb_put(txn, k->dbi, &key, &v, MDB_NOOVERWRITE) : mdb_del(txn, k->dbi, &key, NULL);
     if (rc) {
         mdb_txn_abort(txn);
-        return rc == MDB_KEYEXIST ? AH_EEXIST : rc == MDB_NOTFOUND ? AH_ENOTFOUND
-                                                                   : store_map_error(rc);
+        return rc == MDB_KEYEXIST   ? AH_EEXIST
+               : rc == MDB_NOTFOUND ? AH_ENOTFOUND
+                                    : store_map_error(rc);
     }
     rc = mdb_txn_commit(txn); /* synchronous: on disk when it returns */
     return rc ? store_map_error(rc) : 0;

@@ -15,6 +15,9 @@
 #define COLL_CONVERSATIONS "conversations"
 #define COLL_AUDIT "audit"
 
+/* The product's collections (collections.c): *n of them. */
+const doc_collection *collections_all(size_t *n);
+
 /* The keyed hash a contact's identity is found by (the by_identity index):
  * 64 hex digits and a NUL into hex. E-mail addresses are folded to lower
  * case first. 0, or -1 for a missing channel or id. */

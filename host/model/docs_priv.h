@@ -4,6 +4,7 @@
 #ifndef AH_MODEL_DOCS_PRIV_H
 #define AH_MODEL_DOCS_PRIV_H
 
+#include "collections.h"
 #include "docs.h"
 #include "pd.h"
 
@@ -42,8 +43,5 @@ int docs_load(doc_txn *t, const doc_collection *c, const char *id, json_t **out,
 
 /* The key used to hash identities (32 bytes). */
 const uint8_t *docs_identity_key(const docs *d);
-
-/* The product's collections (collections.c). */
-const doc_collection *collections_all(size_t *n);
 
 #endif

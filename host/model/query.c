@@ -97,6 +97,7 @@ static void values_of(const json_t *v, const char *path, json_t *out)
         return;
     }
     size_t n = strcspn(path, ".[");
+    if (n == 0) return; /* "[x", "..": a path no document holds */
     char name[64];
     snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), path);
     const char *rest = path + n;

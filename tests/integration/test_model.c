@@ -90,9 +90,9 @@ static void test_bad_input_is_refused_naming_the_field_and_changes_nothing(void 
 {
     (void)s;
     json_t *o = NULL;
-    assert_int_equal(th_http(&H, "POST", "/api/v1/agents", "{\"name\": \"A\", \"colour\": \"red\"}",
-                             NULL, &o),
-                     422);
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/agents", "{\"name\": \"A\", \"colour\": \"red\"}", NULL, &o),
+        422);
     assert_string_equal(json_string_value(th_get(o, "error.field")), "colour");
     json_decref(o);
     assert_int_equal(th_http(&H, "POST", "/api/v1/agents",
@@ -103,9 +103,9 @@ static void test_bad_input_is_refused_naming_the_field_and_changes_nothing(void 
     assert_int_equal(th_http(&H, "POST", "/api/v1/agents", "{\"name\": \"desk\"}", NULL, &o), 409);
     assert_string_equal(json_string_value(th_get(o, "error.field")), "name");
     json_decref(o);
-    assert_int_equal(th_http(&H, "POST", "/api/v1/agents", "{\"id\": \"agt_x\", \"name\": \"B\"}",
-                             NULL, &o),
-                     422);
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/agents", "{\"id\": \"agt_x\", \"name\": \"B\"}", NULL, &o),
+        422);
     assert_string_equal(json_string_value(th_get(o, "error.field")), "id");
     json_decref(o);
     assert_int_equal(th_http(&H, "POST", "/api/v1/agents", "{\"name\": ", NULL, &o), 400);
@@ -127,9 +127,8 @@ static void test_bad_input_is_refused_naming_the_field_and_changes_nothing(void 
     char auth[256];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
     const char *hs[] = {auth, NULL};
-    assert_int_equal(th_http_raw(&H, "POST", "/api/v1/agents", "text/plain", "{}", 2, hs, NULL,
-                                 NULL),
-                     415);
+    assert_int_equal(
+        th_http_raw(&H, "POST", "/api/v1/agents", "text/plain", "{}", 2, hs, NULL, NULL), 415);
 }
 
 static void test_versions_never_change_and_an_agent_in_use_is_only_archived(void **s)
@@ -152,7 +151,8 @@ static void test_versions_never_change_and_an_agent_in_use_is_only_archived(void
     json_decref(o);
     char body[400];
     snprintf(body, sizeof(body),
-             "{\"name\": \"Surveyor\", \"scenario\": {\"scenario_id\": \"%s\", \"version\": 1}}", scn);
+             "{\"name\": \"Surveyor\", \"scenario\": {\"scenario_id\": \"%s\", \"version\": 1}}",
+             scn);
     char *agent = post_id("/api/v1/agents", body);
     char *contact = post_id("/api/v1/contacts", "{\"profile\": {\"name\": \"X\"}}");
     snprintf(body, sizeof(body), "{\"agent_id\": \"%s\", \"contact_id\": \"%s\"}", agent, contact);
@@ -350,8 +350,7 @@ static void test_documents_keep_their_revisions_across_a_restart(void **s)
     json_t *o = NULL;
     assert_int_equal(th_http(&H, "GET", "/api/v1/agents?q=desk", NULL, NULL, &o), 200);
     char path[200];
-    snprintf(path, sizeof(path), "/api/v1/agents/%s",
-             json_string_value(th_get(o, "items.0.id")));
+    snprintf(path, sizeof(path), "/api/v1/agents/%s", json_string_value(th_get(o, "items.0.id")));
     json_decref(o);
     assert_int_equal(th_stop_clean(&H, 10000), 0);
     assert_int_equal(th_start(&H, NULL, 15000), 0);

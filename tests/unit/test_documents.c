@@ -472,6 +472,47 @@ static void test_audit_diffs_name_changes_and_never_copy_personal_data(void **s)
     json_decref(after);
 }
 
+static void count_swept(void *ud, int status, size_t deleted)
+{
+    assert_int_equal(status, 0);
+    *(size_t *)ud = deleted;
+}
+
+/* Retention: entries older than the cutoff go, oldest first, a batch at a
+ * time; newer ones stay. */
+static void test_audit_retention_removes_only_entries_past_the_cutoff(void **s)
+{
+    (void)s;
+    int64_t day = 24 * 3600 * 1000LL, now = 1800000000000LL;
+    for (int i = 0; i < 30; i++) {
+        char id[ID_MAX], at[40];
+        int64_t t = now - (30 - i) * day; /* 30 days ago .. yesterday */
+        id_new("aud", t, id, sizeof(id));
+        snprintf(at, sizeof(at), "%s", "2027-01-01T00:00:00.000Z");
+        json_t *e = json_pack("{s:s,s:s,s:{s:s},s:s,s:{s:s}}", "id", id, "at", at, "actor", "kind",
+                              "host", "action", "test.age", "target", "collection", "tests");
+        assert_int_equal(put(COLL_AUDIT, e, 0, NULL, NULL), 0);
+        json_decref(e);
+    }
+    size_t deleted = 99;
+    /* Older than 10 days: 20 of them, in batches of 8. */
+    assert_int_equal(audit_sweep(D, now - 10 * day - 1, 8, count_swept, &deleted), 0);
+    assert_int_equal(deleted, 8);
+    assert_int_equal(audit_sweep(D, now - 10 * day - 1, 100, count_swept, &deleted), 0);
+    assert_int_equal(deleted, 12);
+    assert_int_equal(audit_sweep(D, now - 10 * day - 1, 100, count_swept, &deleted), 0);
+    assert_int_equal(deleted, 0);
+    list_arg a = {.q = {.coll = COLL_AUDIT, .limit = 100}};
+    a.q.eq[0].field = "action";
+    json_t *act = json_string("test.age");
+    a.q.eq[0].value = act;
+    a.q.neq = 1;
+    assert_int_equal(list(&a), 0);
+    assert_int_equal(json_array_size(a.page.items), 10);
+    doc_page_free(&a.page);
+    json_decref(act);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_filters_outside_the_index_are_checked_within_a_budget),
         cmocka_unit_test(test_personal_data_is_sealed_at_rest_and_gone_with_its_key),
         cmocka_unit_test(test_audit_diffs_name_changes_and_never_copy_personal_data),
+        cmocka_unit_test(test_audit_retention_removes_only_entries_past_the_cutoff),
         cmocka_unit_test(test_documents_of_an_older_version_are_migrated_once),
         cmocka_unit_test(test_a_damaged_document_is_refused_not_served),
     };
