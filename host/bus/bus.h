@@ -147,6 +147,29 @@ int bus_consumer_seek(bus_consumer *c, const char *topic, bus_start where, uint6
                       char *err, size_t errlen);
 const char *bus_consumer_name(const bus_consumer *c);
 
+/* What handling one delivery leaves behind, committed as one transaction
+ * (one commit, one flush): the delivery settled (after a crash it is never
+ * delivered again), the events it emits published, and the caller's own
+ * writes (apply: a store write's function, e.g. a conversation's new state).
+ * Either all of it is durable or none. */
+typedef struct bus_commit_req {
+    uint64_t settle;     /* the delivery to settle, or 0 */
+    const bus_msg *msgs; /* events to publish (as bus_publish), n may be 0 */
+    size_t n;
+    store_apply_fn apply; /* more writes in the same transaction, or NULL */
+    void *apply_arg;
+} bus_commit_req;
+
+/* Commit r. From the call on, the delivery is the commit's: it is neither
+ * timed out nor delivered again while the commit runs. cb runs once with
+ * the outcome: on 0 the delivery is settled and the events published; on
+ * failure nothing was written and the delivery is retried after a backoff,
+ * as after a nack. Validation failures (a bad topic, too large, an unknown
+ * or stale delivery: AH_ENOTFOUND) return an AH_E* code with err at once
+ * and cb never runs (the delivery is then left as it was). */
+int bus_commit(bus *b, const bus_commit_req *r, bus_publish_cb cb, void *ud, char *err,
+               size_t errlen);
+
 /* Settle a delivery. Unknown or stale ids (already settled, redelivered)
  * return AH_ENOTFOUND and change nothing. */
 int bus_ack(bus *b, uint64_t delivery_id);

@@ -28,6 +28,8 @@ typedef struct bus_backend {
     int (*consumer_seek)(bus_consumer *c, const char *topic, bus_start where, uint64_t value,
                          char *err, size_t errlen);
     const char *(*consumer_name)(const bus_consumer *c);
+    int (*commit)(bus *b, const bus_commit_req *r, bus_publish_cb cb, void *ud, char *err,
+                  size_t errlen);
     int (*ack)(bus *b, uint64_t delivery_id);
     int (*nack)(bus *b, uint64_t delivery_id, const char *error, uint32_t retry_after_ms);
     json_t *(*topics)(bus *b);

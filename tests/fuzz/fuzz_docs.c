@@ -36,10 +36,10 @@ static int fill(doc_txn *t, void *ud)
         id_new("agt", 1700000000000 + i * 1000, id, sizeof(id));
         snprintf(name, sizeof(name), "%s %d", names[i % 6], i);
         snprintf(at, sizeof(at), "2026-0%d-1%dT00:00:00.000Z", 1 + i % 9, i % 10);
-        json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:[s],s:[s],s:s,s:s}", "id", id, "name", name,
-                              "status", i % 3 ? "active" : "paused", "default_language", "ru",
-                              "languages", "ru", "tags", i % 2 ? "vip" : "new", "updated_at", at,
-                              "created_at", at);
+        json_t *a =
+            json_pack("{s:s,s:s,s:s,s:s,s:[s],s:[s],s:s,s:s}", "id", id, "name", name, "status",
+                      i % 3 ? "active" : "paused", "default_language", "ru", "languages", "ru",
+                      "tags", i % 2 ? "vip" : "new", "updated_at", at, "created_at", at);
         int rc = doc_put(t, COLL_AGENTS, a, 0, NULL);
         json_decref(a);
         if (rc) return rc;
@@ -55,7 +55,8 @@ static void init(void)
     char kdir[64];
     snprintf(kdir, sizeof(kdir), "%s/keys", dir);
     uint8_t key[32] = {1};
-    if (store_open(&g_st, NULL, &o, err, sizeof(err)) || keystore_open(&g_keys, kdir, err, sizeof(err)) ||
+    if (store_open(&g_st, NULL, &o, err, sizeof(err)) ||
+        keystore_open(&g_keys, kdir, err, sizeof(err)) ||
         docs_open(&g_docs, g_st, g_keys, key, err, sizeof(err)) ||
         docs_write_now(g_docs, fill, NULL, NULL))
         abort();
@@ -99,8 +100,7 @@ static void spell(const json_t *doc)
             json_array_foreach(tuples, j, tu)
             {
                 uint8_t key[IKEY_MAX];
-                ikey_encode(key, sizeof(key), c[i].name, &c[i].indexes[k], tu,
-                            json_array_size(tu));
+                ikey_encode(key, sizeof(key), c[i].name, &c[i].indexes[k], tu, json_array_size(tu));
             }
             json_decref(tuples);
         }

@@ -249,6 +249,8 @@ void bl_consumer_detach(bus_consumer *c, const char *reason);
 int bl_consumer_seek(bus_consumer *c, const char *topic, bus_start where, uint64_t value, char *err,
                      size_t errlen);
 const char *bl_consumer_name(const bus_consumer *c);
+int bl_commit(bus *b, const bus_commit_req *r, bus_publish_cb cb, void *ud, char *err,
+              size_t errlen);
 int bl_ack(bus *b, uint64_t delivery_id);
 int bl_nack(bus *b, uint64_t delivery_id, const char *error, uint32_t retry_after_ms);
 json_t *bl_topics(bus *b);

@@ -424,6 +424,95 @@ int bl_ack(bus *bb, uint64_t delivery_id)
     return 0;
 }
 
+/* ---- a delivery settled in the commit of what it caused --------------------- */
+
+typedef struct commit_op {
+    bl *b;
+    bl_ctopic *ct; /* the settled delivery's, or NULL */
+    uint64_t seq;
+    uint8_t key[160]; /* its settled record */
+    size_t klen;
+    uint8_t val[5];
+    store_apply_fn apply;
+    void *apply_arg;
+    bus_publish_cb cb;
+    void *ud;
+} commit_op;
+
+static int apply_commit(store_txn *stx, void *arg)
+{
+    commit_op *op = arg;
+    if (op->klen) {
+        MDB_val k = {op->klen, op->key}, v = {5, op->val};
+        int rc = mdb_put(store_lmdb_txn(stx), store_dbi(op->b->st, STORE_DB_PENDING), &k, &v, 0);
+        if (rc) return store_txn_fail(stx, rc);
+    }
+    return op->apply ? op->apply(stx, op->apply_arg) : 0;
+}
+
+/* The slot waited in S_DEAD (a settling write in flight: no timeout, no
+ * redelivery); it is now settled, or back to a retry. */
+static void committed(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
+{
+    commit_op *op = ud;
+    slot *s = op->ct ? bl_slot(op->ct, op->seq) : NULL;
+    if (s && s->state == S_DEAD && !op->b->closing) {
+        if (status == 0) {
+            op->ct->c->acked++;
+            settle_done(op->ct, op->seq, s);
+        } else {
+            s->state = S_RETRY;
+            s->due_ms = ah_mono_ms() + backoff_ms(op->b, s->attempts);
+            op->ct->retrying++;
+        }
+        bl_pump(op->ct->c);
+    }
+    if (op->cb) op->cb(op->ud, status, offsets, dup, n);
+    free(op);
+}
+
+int bl_commit(bus *bb, const bus_commit_req *r, bus_publish_cb cb, void *ud, char *err,
+              size_t errlen)
+{
+    bl *b = bl_of(bb);
+    commit_op *op = calloc(1, sizeof(*op));
+    if (!op) {
+        snprintf(err, errlen, "out of memory");
+        return AH_ENOMEM;
+    }
+    *op = (commit_op){.b = b, .apply = r->apply, .apply_arg = r->apply_arg, .cb = cb, .ud = ud};
+    slot *s = NULL;
+    if (r->settle) {
+        bl_delivery *ref = ah_idmap_get(&b->deliveries, r->settle);
+        s = ref ? bl_slot(ref->ct, ref->seq) : NULL;
+        if (!s || s->state != S_INFLIGHT || s->delivery_id != r->settle) {
+            free(op);
+            snprintf(err, errlen,
+                     "no delivery %llu in flight (settled, or timed out and "
+                     "delivered again)",
+                     (unsigned long long)r->settle);
+            return AH_ENOTFOUND;
+        }
+        op->ct = ref->ct;
+        op->seq = ref->seq;
+        op->klen = bl_settled_record(op->ct, op->seq, op->key, sizeof(op->key), op->val);
+    }
+    bl_extra x = {.apply = apply_commit, .arg = op};
+    int rc = bl_publish_ex(b, r->msgs, r->n, false, NULL, &x, committed, op, err, errlen);
+    if (rc) {
+        free(op);
+        return rc;
+    }
+    if (s) { /* the delivery is the commit's now */
+        slot *t = take_delivery(b, r->settle, &op->ct, &op->seq);
+        (void)t;
+        op->ct->inflight--;
+        op->ct->c->inflight--;
+        s->state = S_DEAD;
+    }
+    return 0;
+}
+
 int bl_nack(bus *bb, uint64_t delivery_id, const char *error, uint32_t retry_after_ms)
 {
     bl *b = bl_of(bb);

@@ -438,6 +438,7 @@ const bus_backend bus_lmdb_backend = {
     .consumer_detach = bl_consumer_detach,
     .consumer_seek = bl_consumer_seek,
     .consumer_name = bl_consumer_name,
+    .commit = bl_commit,
     .ack = bl_ack,
     .nack = bl_nack,
     .topics = bl_topics,

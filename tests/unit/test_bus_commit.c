@@ -1,0 +1,265 @@
+/*
+ * bus_commit: a delivery settled, the events it caused published and the
+ * consumer's own state written, as one transaction: all of it after a
+ * restart, or (when the transaction fails) none of it and the delivery
+ * comes again.
+ */
+#include "cmocka_pre.h"
+
+#include "bus/bus.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <agenthost/plugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char dir[64];
+static ah_loop *loop;
+static store *st;
+static bus *B;
+
+static void open_world(void)
+{
+    char err[256];
+    assert_int_equal(loop_new(&loop), 0);
+    store_opts so = {.dir = dir};
+    assert_int_equal(store_open(&st, loop, &so, err, sizeof(err)), 0);
+    bus_opts o = {.max_event_bytes = 4096,
+                  .idempotency_window_ms = 60000,
+                  .ack_timeout_ms = 30000,
+                  .max_attempts = 5,
+                  .backoff_ms = 5,
+                  .max_backoff_ms = 20,
+                  .max_in_flight = 16};
+    assert_int_equal(bus_open(&B, loop, st, &o, err, sizeof(err)), 0);
+}
+
+static void close_world(void)
+{
+    bus_close(B);
+    store_close(st);
+    bus_free(B);
+    loop_free(loop);
+}
+
+static int setup(void **s)
+{
+    (void)s;
+    log_opts lo = {.to_stderr = false, .min_level = LOG_ERROR};
+    log_init(&lo);
+    snprintf(dir, sizeof(dir), "/tmp/ah-bus-commit-XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    open_world();
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    close_world();
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd);
+}
+
+/* ---- a consumer that remembers its deliveries ------------------------------ */
+
+typedef struct inbox {
+    uint64_t ids[16];
+    char bodies[16][32];
+    int n;
+} inbox;
+
+static int take(void *ud, const bus_delivery *d)
+{
+    inbox *in = ud;
+    if (in->n == 16) return -1;
+    in->ids[in->n] = d->id;
+    snprintf(in->bodies[in->n], sizeof(in->bodies[0]), "%s", json_string_value(d->body) ?: "");
+    in->n++;
+    return 0;
+}
+
+static const bus_consumer_ops ops = {.deliver = take};
+
+/* The loop runs while a timer of ours keeps it alive (the bus's own
+ * timers do not hold a loop open). */
+static void noop(uv_timer_t *t)
+{
+    (void)t;
+}
+
+static void run_while(bool (*more)(const int *, int), const int *n, int want, int ms)
+{
+    uv_timer_t keep;
+    uv_timer_init(loop_uv(loop), &keep);
+    uv_timer_start(&keep, noop, 5, 5);
+    uint64_t until = ah_mono_ms() + (uint64_t)ms;
+    while (ah_mono_ms() < until && more(n, want))
+        uv_run(loop_uv(loop), UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&keep, NULL);
+    uv_run(loop_uv(loop), UV_RUN_NOWAIT);
+}
+
+static bool always(const int *n, int want)
+{
+    (void)n, (void)want;
+    return true;
+}
+
+static bool below(const int *n, int want)
+{
+    return *n < want;
+}
+
+static void spin(int ms)
+{
+    run_while(always, NULL, 0, ms);
+}
+
+static void wait_for_at(const int *n, int want, int ms, int line)
+{
+    run_while(below, n, want, ms);
+    if (*n < want) fail_msg("line %d: %d of %d", line, *n, want);
+}
+
+#define wait_for(n, w, ms) wait_for_at(n, w, ms, __LINE__)
+
+static bus_consumer *consumer(inbox *in, const char *name, const char *topic)
+{
+    char err[256];
+    const char *pats[] = {topic};
+    bus_consumer_opts co = {.name = name, .patterns = pats, .npatterns = 1,
+                            .start = BUS_START_EARLIEST};
+    bus_consumer *c = NULL;
+    assert_int_equal(bus_consumer_open(B, &co, &ops, in, &c, err, sizeof(err)), 0);
+    bus_consumer_attach(c);
+    return c;
+}
+
+static int published;
+static void on_pub(void *ud, int status, const uint64_t *o, const bool *d, size_t n)
+{
+    (void)ud, (void)o, (void)d, (void)n;
+    assert_int_equal(status, 0);
+    published++;
+}
+
+static void publish(const char *topic, const char *text)
+{
+    json_t *body = json_string(text);
+    bus_msg m = {.topic = topic, .key = "conv-1", .body = body};
+    char err[256];
+    int before = published;
+    assert_int_equal(bus_publish(B, &m, 1, false, on_pub, NULL, err, sizeof(err)), 0);
+    json_decref(body);
+    wait_for(&published, before + 1, 5000);
+}
+
+/* The consumer's own state: a KV record written in the commit. */
+static int apply_state(store_txn *t, void *arg)
+{
+    const char *v = arg;
+    if (!strcmp(v, "refuse")) return AH_EINVAL; /* this write alone fails */
+    return store_put(t, STORE_DB_KV, "conv-1", 6, v, strlen(v));
+}
+
+static int commit_status = 99, commits;
+static void on_commit(void *ud, int status, const uint64_t *o, const bool *d, size_t n)
+{
+    (void)ud, (void)o, (void)d, (void)n;
+    commit_status = status;
+    commits++;
+}
+
+static int state_of(char *out, size_t len)
+{
+    store_txn *t;
+    store_val v;
+    assert_int_equal(store_read_begin(st, &t), 0);
+    int rc = store_get(t, STORE_DB_KV, "conv-1", 6, &v);
+    if (!rc) snprintf(out, len, "%.*s", (int)v.len, (const char *)v.data);
+    store_read_end(st, t);
+    return rc;
+}
+
+static void test_a_commit_settles_publishes_and_writes_together(void **s)
+{
+    (void)s;
+    inbox in = {0};
+    consumer(&in, "worker", "work.in");
+    publish("work.in", "hello");
+    wait_for(&in.n, 1, 5000);
+    json_t *reply = json_string("hi back");
+    bus_msg out = {.topic = "work.out", .key = "conv-1", .body = reply};
+    bus_commit_req r = {.settle = in.ids[0], .msgs = &out, .n = 1, .apply = apply_state,
+                        .apply_arg = "asked"};
+    char err[256];
+    assert_int_equal(bus_commit(B, &r, on_commit, NULL, err, sizeof(err)), 0);
+    json_decref(reply);
+    wait_for(&commits, 1, 5000);
+    assert_int_equal(commit_status, 0);
+    /* A stale id (settled by the commit) changes nothing. */
+    assert_int_equal(bus_ack(B, in.ids[0]), AH_ENOTFOUND);
+    assert_int_equal(bus_commit(B, &r, on_commit, NULL, err, sizeof(err)), AH_ENOTFOUND);
+    /* After a restart: the state and the reply are there, the input is not
+     * delivered again. */
+    close_world();
+    open_world();
+    char state[32] = "";
+    assert_int_equal(state_of(state, sizeof(state)), 0);
+    assert_string_equal(state, "asked");
+    json_t *events = NULL;
+    uint64_t next = 0;
+    assert_int_equal(bus_read(B, "work.out", 1, 10, NULL, &events, &next, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(events), 1);
+    json_decref(events);
+    inbox again = {0};
+    consumer(&again, "worker", "work.in");
+    spin(200);
+    assert_int_equal(again.n, 0);
+}
+
+/* A commit whose write fails leaves nothing: no reply, no state, and the
+ * input comes again (a retry, as after a nack). */
+static void test_a_failed_commit_leaves_nothing_and_the_input_comes_again(void **s)
+{
+    (void)s;
+    inbox in = {0};
+    consumer(&in, "worker2", "work2.in");
+    publish("work2.in", "second");
+    wait_for(&in.n, 1, 5000);
+    json_t *reply = json_string("lost");
+    bus_msg out = {.topic = "work.out", .key = "conv-1", .body = reply};
+    bus_commit_req r = {.settle = in.ids[0], .msgs = &out, .n = 1, .apply = apply_state,
+                        .apply_arg = "refuse"};
+    char err[256];
+    int before = commits;
+    assert_int_equal(bus_commit(B, &r, on_commit, NULL, err, sizeof(err)), 0);
+    json_decref(reply);
+    wait_for(&commits, before + 1, 5000);
+    assert_int_equal(commit_status, AH_EINVAL);
+    char state[32] = "";
+    assert_int_equal(state_of(state, sizeof(state)), 0);
+    assert_string_equal(state, "asked"); /* the previous test's, unchanged */
+    json_t *events = NULL;
+    uint64_t next = 0;
+    assert_int_equal(bus_read(B, "work.out", 1, 10, NULL, &events, &next, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(events), 1); /* still only the first reply */
+    json_decref(events);
+    wait_for(&in.n, 2, 5000);
+    assert_string_equal(in.bodies[1], "second"); /* the same input, again */
+    assert_int_equal(bus_ack(B, in.ids[1]), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_commit_settles_publishes_and_writes_together),
+        cmocka_unit_test(test_a_failed_commit_leaves_nothing_and_the_input_comes_again),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
