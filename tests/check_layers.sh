@@ -7,8 +7,8 @@
 #   host/bus/, host/broker/   nothing from host/plugin/ or host/services/
 #   host/plugin/              nothing from host/bus/, host/broker/ or host/services/
 #
-#   everything in host/ but the store (host/core/store*) and the bus's LMDB backend:
-#                             nothing of LMDB (lmdb.h, host/core/store_lmdb.h):
+#   everything in host/ but the store (host/store/store*) and the bus's LMDB backend:
+#                             nothing of LMDB (lmdb.h, host/store/store_lmdb.h):
 #                             records go through store.h's typed face
 #
 # The services (host/services/) sit above them all and wire plugins to the
@@ -53,13 +53,13 @@ done
 # LMDB stays beneath the store: a direct include of lmdb.h (a system
 # header, which -MM leaves out) or a reach of store_lmdb.h by any other way.
 for f in $(find host -name '*.c' -o -name '*.h' | sort); do
-  case $f in host/core/store*.[ch] | host/bus/lmdb/*) continue ;; esac
+  case $f in host/store/store*.[ch] | host/bus/lmdb/*) continue ;; esac
   if grep -Eq '^[[:space:]]*#[[:space:]]*include[[:space:]]*<lmdb\.h>' "$f"; then
     echo "$f includes lmdb.h: only the store and host/bus/lmdb/ may" >&2
     status=1
   fi
   if "$cc" -x c -std=gnu17 -D_GNU_SOURCE -MM -MG -Ihost -Isdk/include "$f" 2>/dev/null | grep -q 'store_lmdb\.h'; then
-    echo "$f reaches host/core/store_lmdb.h: only the store and host/bus/lmdb/ may" >&2
+    echo "$f reaches host/store/store_lmdb.h: only the store and host/bus/lmdb/ may" >&2
     status=1
   fi
 done

@@ -10,8 +10,8 @@
 #ifndef AH_API_H
 #define AH_API_H
 
-#include "../http/router.h"
-#include "../http/server.h"
+#include "http/router.h"
+#include "http/server.h"
 
 #include <stddef.h>
 

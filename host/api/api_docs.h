@@ -8,8 +8,8 @@
 #ifndef AH_API_DOCS_H
 #define AH_API_DOCS_H
 
-#include "../model/audit.h"
-#include "../model/docs.h"
+#include "model/audit.h"
+#include "model/docs.h"
 #include "api_priv.h"
 
 typedef struct resource resource;

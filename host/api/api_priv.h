@@ -5,8 +5,8 @@
 #ifndef AH_API_PRIV_H
 #define AH_API_PRIV_H
 
-#include "../core/throttle.h"
-#include "../core/tokens.h"
+#include "core/throttle.h"
+#include "store/tokens.h"
 #include "api.h"
 
 #include <jansson.h>

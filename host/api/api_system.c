@@ -1,10 +1,10 @@
 /* /health, /ready, /metrics, the OpenAPI document, and the gauges
  * /metrics refreshes. */
-#include "../broker/broker.h"
-#include "../bus/bus.h"
-#include "../core/metrics.h"
-#include "../core/store.h"
-#include "../plugin/supervisor.h"
+#include "broker/broker.h"
+#include "bus/bus.h"
+#include "core/metrics.h"
+#include "store/store.h"
+#include "plugin/supervisor.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>

@@ -21,7 +21,7 @@
 #ifndef AH_BROKER_H
 #define AH_BROKER_H
 
-#include "../core/loop.h"
+#include "core/loop.h"
 #include "policy.h"
 
 #include <jansson.h>

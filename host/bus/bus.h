@@ -34,8 +34,8 @@
 #ifndef AH_BUS_H
 #define AH_BUS_H
 
-#include "../core/loop.h"
-#include "../core/store.h"
+#include "core/loop.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -1,7 +1,7 @@
 #include "cli.h"
 
-#include "../core/log.h"
-#include "../core/store_guard.h"
+#include "core/log.h"
+#include "store/store_guard.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -5,9 +5,9 @@
 #ifndef AH_CLI_H
 #define AH_CLI_H
 
-#include "../options.h"
-#include "../core/secrets.h"
-#include "../core/store.h"
+#include "app/options.h"
+#include "store/secrets.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
-#include "../core/master_key.h"
-#include "../core/secrets.h"
-#include "../core/store_guard.h"
-#include "../core/util.h"
+#include "core/master_key.h"
+#include "store/secrets.h"
+#include "store/store_guard.h"
+#include "core/util.h"
 #include "cli.h"
 
 #include <agenthost/plugin.h>

@@ -17,7 +17,7 @@
 #ifndef AH_HARNESS_SCRIPT_H
 #define AH_HARNESS_SCRIPT_H
 
-#include "../plugin/manifest.h"
+#include "plugin/manifest.h"
 
 #include <jansson.h>
 #include <stdbool.h>

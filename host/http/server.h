@@ -25,7 +25,7 @@
 #ifndef AH_HTTP_SERVER_H
 #define AH_HTTP_SERVER_H
 
-#include "../core/loop.h"
+#include "core/loop.h"
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -32,7 +32,7 @@
 #ifndef AH_MODEL_DOCS_H
 #define AH_MODEL_DOCS_H
 
-#include "../core/store.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -12,7 +12,7 @@
 #ifndef AH_MODEL_PD_H
 #define AH_MODEL_PD_H
 
-#include "../core/store.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <stdbool.h>

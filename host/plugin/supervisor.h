@@ -18,8 +18,8 @@
 #ifndef AH_SUPERVISOR_H
 #define AH_SUPERVISOR_H
 
-#include "../core/loop.h"
-#include "../core/store.h"
+#include "core/loop.h"
+#include "store/store.h"
 #include "manifest.h"
 
 #include <jansson.h>

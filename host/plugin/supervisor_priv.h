@@ -6,8 +6,8 @@
 #ifndef AH_SUPERVISOR_PRIV_H
 #define AH_SUPERVISOR_PRIV_H
 
-#include "../../sdk/ipc/frame.h"
-#include "../../sdk/ipc/idmap.h"
+#include "sdk/ipc/frame.h"
+#include "sdk/ipc/idmap.h"
 #include "proc.h"
 #include "supervisor.h"
 

@@ -3,8 +3,8 @@
  */
 #include "metrics_service.h"
 
-#include "../../sdk/ipc/frame.h"
-#include "../core/metrics.h"
+#include "sdk/ipc/frame.h"
+#include "core/metrics.h"
 
 #include <agenthost/plugin.h>
 

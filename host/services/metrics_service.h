@@ -12,7 +12,7 @@
 #ifndef AH_METRICS_SERVICE_H
 #define AH_METRICS_SERVICE_H
 
-#include "../plugin/supervisor.h"
+#include "plugin/supervisor.h"
 
 typedef struct metrics_service metrics_service;
 

@@ -4,7 +4,7 @@
  */
 #include "cmocka_pre.h"
 
-#include "core/store.h"
+#include "store/store.h"
 
 #include <agenthost/plugin.h>
 

@@ -20,10 +20,10 @@
 #ifndef AH_BL_H
 #define AH_BL_H
 
-#include "../../../sdk/ipc/idmap.h"
-#include "../../core/store_lmdb.h"
-#include "../../core/strmap.h"
-#include "../bus_backend.h"
+#include "sdk/ipc/idmap.h"
+#include "store/store_lmdb.h"
+#include "core/strmap.h"
+#include "bus/bus_backend.h"
 
 #define BL_EVENT_VERSION 1
 #define BL_EVENT_HDR 40 /* version, flags, key_len, headers_len, body_len, time, id[16], crc */

@@ -1,9 +1,9 @@
 /* bl_delivery.c - delivering events to consumers: the window of events
  * between a consumer's position and its read head, per-key ordering,
  * acks, nacks, ack timeouts, retries with backoff, attach and detach. */
-#include "../../core/fault.h"
-#include "../../core/log.h"
-#include "../../core/util.h"
+#include "core/fault.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "bl.h"
 
 #include <agenthost/plugin.h>

@@ -1,8 +1,8 @@
 /* bl_dlq.c - dead letters: moving an event that failed max_attempts times
  * to "$dlq.<topic>" (with its attempts and last error, in the same commit
  * as the consumer's "settled" record), and requeueing or dropping one. */
-#include "../../core/topic.h"
-#include "../../core/util.h"
+#include "core/topic.h"
+#include "core/util.h"
 #include "bl.h"
 
 #include <agenthost/plugin.h>

@@ -24,7 +24,7 @@
 #ifndef AH_STORE_H
 #define AH_STORE_H
 
-#include "loop.h"
+#include "core/loop.h"
 
 #include <stdbool.h>
 #include <stddef.h>

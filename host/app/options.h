@@ -15,7 +15,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/optmap.h"
-#include "core/store.h"
+#include "store/store.h"
 #include "http/server.h"
 #include "plugin/supervisor.h"
 
