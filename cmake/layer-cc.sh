@@ -75,15 +75,14 @@ owner() {
 # layer, else 1 with each file named on stderr, as a compiler error.
 verdict() {
   local src=$1 depfile=$2 status=0 rel p
-  local -a deps=()
+  local -a deps=() real=()
   # The depfile: "target: dep dep \" lines; paths hold no blanks here.
-  mapfile -t deps < <(sed -e 's/\\$//' "$depfile" | tr -s ' \t' '\n' | grep -v ':$' | grep -v '^$')
+  mapfile -t deps < <(tr -s ' \t\134' '\n' <"$depfile" | grep -v -e ':$' -e '^$')
   [[ ${#deps[@]} -gt 0 ]] || die "the depfile $depfile lists nothing"
-  local -a real=()
-  mapfile -t real < <(realpath -m -- "${deps[@]}")
-  local srcrel
-  srcrel=$(realpath -m -- "$src")
-  srcrel=${srcrel#"$root"/}
+  # One realpath for them all, the source first.
+  mapfile -t real < <(realpath -m -- "$src" "${deps[@]}")
+  local srcrel=${real[0]#"$root"/}
+  real=("${real[@]:1}")
   if under "$srcrel" "${layered[@]}" && ! under "$srcrel" "${public[@]}" &&
     ! under "$srcrel" "${own[@]}"; then
     echo "$src: error: layer $layer compiles a source of $(owner "$srcrel") (its own directories: ${own[*]})" >&2
