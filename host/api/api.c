@@ -2,9 +2,9 @@
 
 #include <agenthost/plugin.h>
 
-#include "../core/log.h"
-#include "../core/metrics.h"
-#include "../core/util.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,8 +10,8 @@
 #ifndef AH_API_H
 #define AH_API_H
 
-#include "../http/router.h"
-#include "../http/server.h"
+#include "http/router.h"
+#include "http/server.h"
 
 #include <stddef.h>
 
@@ -47,7 +47,7 @@ typedef struct api_opts {
 int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
               const api_deps *deps, char *err, size_t errlen);
 void api_stop(api *x);
-int api_port(const api *x);
+int api_port(const api *x); /* the port bound (for a listen address HOST:0) */
 
 /* Every route (for `agenthost routes --json` and the OpenAPI check), built
  * on the first call and kept: *n routes, or NULL when out of memory. Not

@@ -2,9 +2,9 @@
  * /api/v1/agents and /api/v1/agent-groups: agents, the channels they are
  * bound to, their groups; merging two groups.
  */
-#include "../model/collections.h"
-#include "../model/ids.h"
-#include "../plugin/supervisor.h"
+#include "model/collections.h"
+#include "model/ids.h"
+#include "plugin/supervisor.h"
 #include "api_docs.h"
 
 #include <agenthost/plugin.h>

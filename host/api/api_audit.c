@@ -4,7 +4,7 @@
  * filtered by actor, target, action and time; exported as JSON Lines or
  * CSV a page at a time.
  */
-#include "../model/collections.h"
+#include "model/collections.h"
 #include "api_docs.h"
 
 #include <agenthost/plugin.h>

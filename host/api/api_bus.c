@@ -1,7 +1,7 @@
 /* /api/v1/topics..., /api/v1/consumers: the bus over HTTP. */
-#include "../bus/bus.h"
-#include "../core/topic.h"
-#include "../core/util.h"
+#include "bus/bus.h"
+#include "core/topic.h"
+#include "core/util.h"
 #include "api_priv.h"
 #include "event_json.h"
 

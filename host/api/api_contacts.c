@@ -5,9 +5,9 @@
  * key, so every copy of its data, in old events and backups too, can never
  * be read again. Linking merges a second contact into a first.
  */
-#include "../core/util.h"
-#include "../model/collections.h"
-#include "../model/ids.h"
+#include "core/util.h"
+#include "model/collections.h"
+#include "model/ids.h"
 #include "api_docs.h"
 
 #include <agenthost/plugin.h>

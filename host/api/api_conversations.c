@@ -3,9 +3,9 @@
  * its context (variables, language, current step) read and changed on its
  * own. Variables and messages are sealed with the contact's key.
  */
-#include "../core/util.h"
-#include "../model/collections.h"
-#include "../model/ids.h"
+#include "core/util.h"
+#include "model/collections.h"
+#include "model/ids.h"
 #include "api_docs.h"
 
 #include <agenthost/plugin.h>

@@ -6,9 +6,9 @@
  */
 #include "api_docs.h"
 
-#include "../core/util.h"
-#include "../model/ids.h"
-#include "../model/query.h"
+#include "core/util.h"
+#include "model/ids.h"
+#include "model/query.h"
 
 #include <agenthost/plugin.h>
 

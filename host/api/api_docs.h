@@ -8,9 +8,9 @@
 #ifndef AH_API_DOCS_H
 #define AH_API_DOCS_H
 
-#include "../model/audit.h"
-#include "../model/docs.h"
-#include "../model/query.h"
+#include "model/audit.h"
+#include "model/docs.h"
+#include "model/query.h"
 #include "api_priv.h"
 
 typedef struct resource resource;
@@ -88,7 +88,8 @@ void res_h_delete(void *ctx, http_req *req, const route_params *p);
 
 /* Register r's five routes: GET and POST base, GET, PATCH and DELETE
  * item, the reads needing `read`, the writes `write`. d and ctx (the
- * family's, for the hooks) are NULL when the routes are only listed. */
+ * family's, for the hooks) are NULL when the routes are only listed. 0,
+ * or AH_ENOMEM. */
 int res_register(api_table *t, const resource *r, docs *d, void *ctx, route_access read,
                  route_access write);
 
@@ -105,8 +106,8 @@ audit_actor res_actor(http_req *req);
 void res_respond_error(http_req *req, int status, const doc_error *e);
 /* Answer a document (stolen) with its ETag; status 200 or 201. */
 void res_respond_doc(http_req *req, int status, json_t *doc, uint64_t rev, const char *location);
-/* The revision If-Match asks for: 0 without one; -1 after answering 412
- * for a malformed one. */
+/* The revision If-Match asks for: 0 with *rev (0 without one, or for "*");
+ * -1 after answering 412 for a malformed one. */
 int res_if_match(http_req *req, uint64_t *rev);
 /* The time stamps of a change (created_* on create, updated_* always). */
 void res_stamp(json_t *doc, http_req *req, int64_t now_ms, bool create);

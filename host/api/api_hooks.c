@@ -9,12 +9,12 @@
  * API_HOOK_FAIL_LIMIT of them within the window and that address gets 429
  * for that instance until the window ends, right secret or not. The body
  * is taken as it comes, of any Content-Type (parsed only when it is JSON). */
-#include "../../sdk/ipc/b64.h"
-#include "../core/log.h"
-#include "../bus/bus.h"
-#include "../core/secrets.h"
-#include "../plugin/supervisor.h"
-#include "../core/util.h"
+#include "sdk/ipc/b64.h"
+#include "core/log.h"
+#include "bus/bus.h"
+#include "store/secrets.h"
+#include "plugin/supervisor.h"
+#include "core/util.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>

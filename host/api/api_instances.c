@@ -1,7 +1,7 @@
 /* /api/v1/plugins and /api/v1/instances */
-#include "../core/util.h"
-#include "../plugin/registry.h"
-#include "../plugin/supervisor.h"
+#include "core/util.h"
+#include "plugin/registry.h"
+#include "plugin/supervisor.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>

@@ -4,9 +4,9 @@
  * its configuration, the secrets it declares (set or not, never their
  * values), its state, and the agents whose channels it serves.
  */
-#include "../core/secrets.h"
-#include "../model/collections.h"
-#include "../plugin/supervisor.h"
+#include "store/secrets.h"
+#include "model/collections.h"
+#include "plugin/supervisor.h"
 #include "api_docs.h"
 
 #include <agenthost/plugin.h>

@@ -1,8 +1,8 @@
 /* Collectors: bus and instance gauges, refreshed when /metrics renders. */
-#include "../core/metrics.h"
-#include "../bus/bus.h"
-#include "../core/store.h"
-#include "../plugin/supervisor.h"
+#include "core/metrics.h"
+#include "bus/bus.h"
+#include "store/store.h"
+#include "plugin/supervisor.h"
 #include "api_priv.h"
 
 static void collect_instances(void *ud)

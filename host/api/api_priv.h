@@ -5,8 +5,8 @@
 #ifndef AH_API_PRIV_H
 #define AH_API_PRIV_H
 
-#include "../core/throttle.h"
-#include "../core/tokens.h"
+#include "core/throttle.h"
+#include "store/tokens.h"
 #include "api.h"
 
 #include <jansson.h>
@@ -23,7 +23,8 @@ int api_table_own(api_table *t, void *ctx, void (*fn)(void *ctx));
 
 /* A route family: registers its routes. With deps NULL only the routes are
  * wanted (listing them): handlers then get a NULL context and nothing may
- * be started. 0 or AH_E*. */
+ * be started. 0, or a negative AH_E* code (AH_ENOMEM, the only one the
+ * families return today). */
 typedef int (*api_family_fn)(api_table *t, const api_deps *deps);
 int api_system_routes(api_table *t, const api_deps *deps);
 int api_instances_routes(api_table *t, const api_deps *deps);

@@ -3,9 +3,9 @@
  * immutable versions; saving content makes the next version (number,
  * author, time, message, content hash). Versions are never changed.
  */
-#include "../core/util.h"
-#include "../model/collections.h"
-#include "../model/ids.h"
+#include "core/util.h"
+#include "model/collections.h"
+#include "model/ids.h"
 #include "api_docs.h"
 
 #include <agenthost/plugin.h>

@@ -1,11 +1,11 @@
 /* /health, /ready, /metrics, the OpenAPI document, and the gauges
  * /metrics refreshes. */
-#include "../broker/broker.h"
-#include "../bus/bus.h"
-#include "../core/metrics.h"
-#include "../core/store.h"
-#include "../plugin/supervisor.h"
-#include "../expr/expr.h"
+#include "broker/broker.h"
+#include "bus/bus.h"
+#include "core/metrics.h"
+#include "expr/expr.h"
+#include "plugin/supervisor.h"
+#include "store/store.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>

@@ -7,7 +7,7 @@
 #ifndef AH_EVENT_JSON_H
 #define AH_EVENT_JSON_H
 
-#include "../bus/bus.h"
+#include "bus/bus.h"
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -4,9 +4,9 @@
  */
 #include "broker.h"
 
-#include "../../sdk/ipc/b64.h"
-#include "../core/log.h"
-#include "../core/util.h"
+#include "sdk/ipc/b64.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "broker_priv.h"
 #include "egress_log.h"
 

@@ -21,7 +21,7 @@
 #ifndef AH_BROKER_H
 #define AH_BROKER_H
 
-#include "../core/loop.h"
+#include "core/loop.h"
 #include "policy.h"
 
 #include <jansson.h>
@@ -55,6 +55,8 @@ typedef struct broker_opts {
  * counts max_retries, max_redirects and max_retry_after_ms stay as given). */
 void broker_opts_defaults(broker_opts *o);
 
+/* 0, or -1 with err (libcurl cannot start, or lacks an asynchronous
+ * resolver; out of memory). */
 int broker_new(broker **out, ah_loop *loop, const broker_opts *o, char *err, size_t errlen);
 /* Running transfers are dropped unanswered (each sink's dropped runs). */
 void broker_free(broker *b);

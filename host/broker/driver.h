@@ -20,6 +20,7 @@
 typedef struct driver driver;
 typedef void (*driver_done_fn)(void *ud, CURL *easy, CURLcode result);
 
+/* 0, or -1 (out of memory, or libcurl cannot make a multi handle). */
 int driver_new(driver **out, uv_loop_t *uv, driver_done_fn done, void *ud);
 /* Transfers still running are removed without their callback; the caller
  * owns and frees their easy handles. Closes the driver's handles. */

@@ -3,8 +3,8 @@
  */
 #include "egress_log.h"
 
-#include "../core/log.h"
-#include "../core/metrics.h"
+#include "core/log.h"
+#include "core/metrics.h"
 
 #include <curl/curl.h>
 #include <stdio.h>

@@ -5,8 +5,8 @@
  * retries with backoff or Retry-After, the destination's breaker, the log
  * line, and the one answer.
  */
-#include "../../sdk/ipc/b64.h"
-#include "../core/util.h"
+#include "sdk/ipc/b64.h"
+#include "core/util.h"
 #include "broker_priv.h"
 #include "egress_log.h"
 

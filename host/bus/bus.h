@@ -34,8 +34,8 @@
 #ifndef AH_BUS_H
 #define AH_BUS_H
 
-#include "../core/loop.h"
-#include "../core/store.h"
+#include "core/loop.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -119,21 +119,27 @@ typedef struct bus_consumer_opts {
     uint32_t max_attempts;
 } bus_consumer_opts;
 
+/* Open the bus over st, loading its topics. 0; or, with err: AH_EIO (a
+ * topic record is damaged, or the store cannot be read: store_read_begin's
+ * code), AH_ENOMEM. */
 int bus_open(bus **out, ah_loop *loop, store *st, const bus_opts *o, char *err, size_t errlen);
 /* Stop deliveries and timers. Writes still queued are answered by
  * store_close; only then free the bus with bus_free. */
 void bus_close(bus *b);
 void bus_free(bus *b);
 
-/* Publish n events atomically (one commit: all or none). Validation
- * failures (bad topic, too large, ...) return -1 with err at once and the
- * callback never runs; otherwise 0 and the callback runs once durable or
- * failed. reserved: allow "$" topics (the host's own use). */
+/* Publish n events atomically (one commit: all or none). 0: the callback
+ * runs once durable or failed. Otherwise the callback never runs, and err
+ * says why: AH_EINVAL (no event; a topic, key, idempotency key or headers
+ * that are not valid), AH_ETOOBIG (an event over max_event_bytes),
+ * AH_ECLOSED (the bus is closing), AH_ENOMEM, or store_write's code.
+ * reserved: allow "$" topics (the host's own use). */
 int bus_publish(bus *b, const bus_msg *msgs, size_t n, bool reserved, bus_publish_cb cb, void *ud,
                 char *err, size_t errlen);
 
 /* Open (creating if new) a durable consumer. Deliveries start when it is
- * attached. */
+ * attached. 0; or, with err: AH_EINVAL (a name empty or too long, one
+ * already open, no pattern, or a pattern that is not valid), AH_ENOMEM. */
 int bus_consumer_open(bus *b, const bus_consumer_opts *o, const bus_consumer_ops *ops, void *ud,
                       bus_consumer **out, char *err, size_t errlen);
 /* Attach: the target can take deliveries. Detach: it cannot; everything
@@ -142,7 +148,9 @@ int bus_consumer_open(bus *b, const bus_consumer_opts *o, const bus_consumer_ops
  * delivered again later without counting an attempt. */
 void bus_consumer_attach(bus_consumer *c);
 void bus_consumer_detach(bus_consumer *c, const char *reason);
-/* Move a consumer's position on a topic (replay or skip). */
+/* Move a consumer's position on a topic (replay or skip). 0, or
+ * AH_ENOTFOUND (the consumer does not read the topic, with err; or, for
+ * BUS_START_TIME, the time cannot be looked up). */
 int bus_consumer_seek(bus_consumer *c, const char *topic, bus_start where, uint64_t value,
                       char *err, size_t errlen);
 const char *bus_consumer_name(const bus_consumer *c);
@@ -170,8 +178,8 @@ typedef struct bus_commit_req {
 int bus_commit(bus *b, const bus_commit_req *r, bus_publish_cb cb, void *ud, char *err,
                size_t errlen);
 
-/* Settle a delivery. Unknown or stale ids (already settled, redelivered)
- * return AH_ENOTFOUND and change nothing. */
+/* Settle a delivery: 0. Unknown or stale ids (already settled,
+ * redelivered) return AH_ENOTFOUND and change nothing. */
 int bus_ack(bus *b, uint64_t delivery_id);
 int bus_nack(bus *b, uint64_t delivery_id, const char *error, uint32_t retry_after_ms);
 
@@ -190,7 +198,11 @@ int bus_read(bus *b, const char *topic, uint64_t from, size_t limit, const char 
  * AH_EIO (the store cannot be read, or an event searched is damaged). */
 int bus_offset_at(bus *b, const char *topic, int64_t time_ms, uint64_t *offset);
 /* Dead letters of a topic: requeue (publish the original again, then drop
- * the dead letter, in one commit) or drop. The callback gets 0 or AH_E*. */
+ * the dead letter, in one commit) or drop. 0: the callback will run, with
+ * 0 or AH_E*. Otherwise it will not, and err says why: AH_EINVAL (an event
+ * id that is not 32 hex digits), AH_ENOTFOUND (no such dead letter), AH_EIO
+ * (it, or another of the topic's, is damaged; or the store cannot be
+ * read), AH_ENOMEM, store_write's code, or (requeue) bus_publish's. */
 typedef void (*bus_done_cb)(void *ud, int status);
 int bus_dlq_requeue(bus *b, const char *topic, const char *event_id, bus_done_cb cb, void *ud,
                     char *err, size_t errlen);

@@ -14,6 +14,7 @@ struct bus_consumer {
     bus *b;
 };
 
+/* Each entry returns what the bus.h function of its name promises. */
 typedef struct bus_backend {
     const char *name;
     int (*open)(bus *b, ah_loop *loop, store *st, const bus_opts *o, char *err, size_t errlen);

@@ -1,9 +1,9 @@
 #include "cli.h"
 
-#include "../core/log.h"
-#include "../model/audit.h"
-#include "../model/docs.h"
-#include "../core/store_guard.h"
+#include "core/log.h"
+#include "model/audit.h"
+#include "model/docs.h"
+#include "store/store_guard.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -5,9 +5,9 @@
 #ifndef AH_CLI_H
 #define AH_CLI_H
 
-#include "../options.h"
-#include "../core/secrets.h"
-#include "../core/store.h"
+#include "app/options.h"
+#include "store/secrets.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,7 +28,8 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Wrong arguments: one line on stderr with the first line of the usage. */
 void cli_usage_error(const char *usage);
 
-/* Load --config (optional) and apply --data / --logs overrides. */
+/* Load --config (optional) and apply --data / --logs overrides. 0, or 1
+ * after printing the reason. */
 int cli_load_config(config *c, const char *config_path, const char *data, const char *logs);
 
 /* Open the store without a loop (commits are synchronous) and, if asked,

@@ -1,8 +1,8 @@
-#include "../core/master_key.h"
-#include "../core/secrets.h"
-#include "../core/store_guard.h"
-#include "../core/fsutil.h"
-#include "../core/util.h"
+#include "core/fsutil.h"
+#include "core/master_key.h"
+#include "core/util.h"
+#include "store/secrets.h"
+#include "store/store_guard.h"
 #include "cli.h"
 
 #include <agenthost/plugin.h>

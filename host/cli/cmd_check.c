@@ -1,5 +1,5 @@
-#include "../bus/bus.h"
-#include "../core/store_check.h"
+#include "bus/bus.h"
+#include "store/store_check.h"
 #include "cli.h"
 
 #include <agenthost/plugin.h>

@@ -13,7 +13,7 @@ static const char usage[] =
     "       agenthost config schema                          the file's whole JSON Schema\n"
     "       agenthost config check FILE                      validate a configuration file\n"
     "The options come from the declarations the host validates its file against\n"
-    "(host/options.c); docs/operations.md holds the --markdown table (make docs).\n";
+    "(host/app/options.c); docs/operations.md holds the --markdown table (make docs).\n";
 
 static int print_json(json_t *j)
 {

@@ -3,9 +3,9 @@
  * (DATA_DIR/keys), kept apart from the store's backups so that erasing a
  * contact makes its data unreadable in every backup of the store.
  */
-#include "../core/fsutil.h"
-#include "../core/store_keys.h"
-#include "../core/util.h"
+#include "core/fsutil.h"
+#include "store/store_keys.h"
+#include "core/util.h"
 #include "cli.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "../plugin/manifest.h"
+#include "plugin/manifest.h"
 #include "cli.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* cmd_plugin_pkg.c - agenthost plugin pack|install|list|remove. */
-#include "../package/install.h"
-#include "../package/pack.h"
+#include "package/install.h"
+#include "package/pack.h"
 #include "cli.h"
 
 #include <stdio.h>

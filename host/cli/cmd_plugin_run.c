@@ -1,5 +1,5 @@
-#include "../options.h"
-#include "../harness/harness.h"
+#include "app/options.h"
+#include "harness/harness.h"
 #include "cli.h"
 
 #include <errno.h>

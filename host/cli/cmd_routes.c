@@ -1,4 +1,4 @@
-#include "../api/api.h"
+#include "api/api.h"
 #include "cli.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "../core/util.h"
+#include "core/util.h"
 #include "cli.h"
 
 #include <agenthost/plugin.h>

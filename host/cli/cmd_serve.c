@@ -1,6 +1,6 @@
-#include "../app.h"
-#include "../core/log.h"
-#include "../options.h"
+#include "app/app.h"
+#include "core/log.h"
+#include "app/options.h"
 #include "cli.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "../core/tokens.h"
+#include "store/tokens.h"
 #include "cli.h"
 
 #include <agenthost/plugin.h>

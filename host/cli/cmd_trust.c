@@ -1,6 +1,6 @@
 /* cmd_trust.c - agenthost trust add|list|remove, and agenthost keygen. */
-#include "../package/keys.h"
-#include "../package/trust.h"
+#include "package/keys.h"
+#include "package/trust.h"
 #include "cli.h"
 
 #include <stdio.h>

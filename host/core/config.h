@@ -1,7 +1,7 @@
 /*
  * config.h - the host's configuration file: JSON, flags on top, validated
  * against the declared options (config_options below for the top-level
- * paths, and the caller's table, host/options.c, for the rest) merged with
+ * paths, and the caller's table, host/app/options.c, for the rest) merged with
  * the structured parts of etc/config.schema.json (embedded); defaults
  * applied, paths resolved, every declared option written into its field.
  */

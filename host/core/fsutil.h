@@ -16,7 +16,8 @@ int fs_remove_tree(const char *path);
  * same way (for trees reached through a directory descriptor). */
 int fs_remove_tree_at(int dirfd, const char *name);
 
-/* fsync a directory (after creating, renaming or removing entries). */
+/* fsync a directory (after creating, renaming or removing entries). 0, or
+ * -1 with errno. */
 int fs_fsync_dir(const char *path);
 
 /* Copy the file from into a new file to (mode; replaced if there), synced
@@ -24,7 +25,8 @@ int fs_fsync_dir(const char *path);
 int fs_copy_file(const char *from, const char *to, unsigned mode);
 
 /* A new temporary directory "<base>/<prefix>XXXXXX" with mode (0700
- * from mkdtemp, then chmod). base NULL: $TMPDIR or /tmp. 0, or -1. */
+ * from mkdtemp, then chmod). base NULL: $TMPDIR or /tmp. 0, or -1 with
+ * errno (ENAMETOOLONG when it does not fit out). */
 int fs_make_temp_dir(const char *base, const char *prefix, unsigned mode, char *out, size_t len);
 
 #endif

@@ -24,13 +24,15 @@
  * error in err ("path: message"; the root path is written as "(root)"). */
 int jsonschema_validate(const json_t *schema, const json_t *instance, char *err, size_t errlen);
 
-/* The same, with "$ref"s resolved as JSON pointers in `root` (a document
- * holding schemas, such as an OpenAPI document's components). */
+/* The same (0, or -1 with err), with "$ref"s resolved as JSON pointers in
+ * `root` (a document holding schemas, such as an OpenAPI document's
+ * components). */
 int jsonschema_validate_in(const json_t *root, const json_t *schema, const json_t *instance,
                            char *err, size_t errlen);
 
 /* Check that a schema is usable: an object (or boolean) whose known
- * keywords have the right types and whose patterns compile. */
+ * keywords have the right types and whose patterns compile. 0, or -1 with
+ * the first problem in err, as above. */
 int jsonschema_check(const json_t *schema, char *err, size_t errlen);
 
 /* Fill in absent object members that the schema gives a default for

@@ -56,6 +56,7 @@ typedef void (*log_tap_fn)(void *ud, const char *kind, log_level level, const ch
 void log_set_tap(log_tap_fn fn, void *ud);
 
 const char *log_level_name(log_level level);
+/* "debug", "info", "warn" or "error" into *out: 0, or -1 for another word. */
 int log_level_parse(const char *s, log_level *out);
 
 #define log_debug(comp, ...) log_write("host", LOG_DEBUG, comp, NULL, NULL, __VA_ARGS__)

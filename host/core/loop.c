@@ -1,5 +1,7 @@
 #include "loop.h"
 
+#include <agenthost/plugin.h>
+
 #include <stdlib.h>
 
 #define MAX_HOOKS 16
@@ -33,10 +35,10 @@ static void on_prepare(uv_prepare_t *h)
 int loop_new(ah_loop **out)
 {
     ah_loop *l = calloc(1, sizeof(*l));
-    if (!l) return -1;
+    if (!l) return AH_ENOMEM;
     if (uv_loop_init(&l->uv) != 0) {
         free(l);
-        return -1;
+        return AH_EIO;
     }
     uv_prepare_init(&l->uv, &l->prepare);
     l->prepare.data = l;
@@ -53,7 +55,7 @@ uv_loop_t *loop_uv(ah_loop *l)
 
 int loop_on_tick(ah_loop *l, loop_tick_fn fn, void *ud)
 {
-    if (l->nhooks == MAX_HOOKS) return -1;
+    if (l->nhooks == MAX_HOOKS) return AH_ETOOBIG;
     l->hooks[l->nhooks].fn = fn;
     l->hooks[l->nhooks].ud = ud;
     l->nhooks++;
@@ -80,9 +82,9 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int loop_on_signal(ah_loop *l, int signum, loop_signal_fn fn, void *ud)
 {
-    if (l->nsigs == MAX_SIGNALS) return UV_ENOMEM;
+    if (l->nsigs == MAX_SIGNALS) return AH_ETOOBIG;
     sig_entry *e = calloc(1, sizeof(*e));
-    if (!e) return UV_ENOMEM;
+    if (!e) return AH_ENOMEM;
     e->fn = fn;
     e->ud = ud;
     uv_signal_init(&l->uv, &e->h);
@@ -92,7 +94,7 @@ int loop_on_signal(ah_loop *l, int signum, loop_signal_fn fn, void *ud)
         uv_close((uv_handle_t *)&e->h, NULL);
         uv_run(&l->uv, UV_RUN_NOWAIT);
         free(e);
-        return rc;
+        return AH_EINVAL; /* libuv's only refusal: not a signal it can watch */
     }
     l->sigs[l->nsigs++] = e; /* referenced: a serving loop lives until stopped */
     return 0;

@@ -18,16 +18,19 @@ typedef struct ah_loop ah_loop;
 typedef void (*loop_tick_fn)(void *ud);
 typedef void (*loop_signal_fn)(int signum, void *ud);
 
+/* 0; AH_ENOMEM; AH_EIO when libuv cannot make a loop. */
 int loop_new(ah_loop **out);
 uv_loop_t *loop_uv(ah_loop *l);
 
-/* Register a tick hook. Hooks run in registration order. 0 or -1. */
+/* Register a tick hook. Hooks run in registration order. 0, or AH_ETOOBIG
+ * when 16 are registered already. */
 int loop_on_tick(ah_loop *l, loop_tick_fn fn, void *ud);
 
 /* Remove a tick hook (before freeing what ud points to). */
 void loop_remove_tick(ah_loop *l, loop_tick_fn fn, void *ud);
 
-/* Handle a signal on the loop (not in signal context). 0 or a uv error. */
+/* Handle a signal on the loop (not in signal context). 0; AH_ETOOBIG (8
+ * handled already); AH_ENOMEM; AH_EINVAL (not a signal libuv can watch). */
 int loop_on_signal(ah_loop *l, int signum, loop_signal_fn fn, void *ud);
 
 /* Run until loop_stop; returns 0. */

@@ -2,6 +2,8 @@
 
 #include "utf8.h"
 
+#include <agenthost/plugin.h>
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,7 +224,7 @@ static int redact_object(json_t *o)
         failed = json_object_set_new(o, json_string_value(json_object_get(r, "to")), v) != 0;
     }
     json_decref(renames);
-    return failed ? -1 : 0;
+    return failed ? AH_ENOMEM : 0;
 }
 
 int redact_json(json_t *v)
@@ -240,5 +242,5 @@ int redact_json(json_t *v)
     } else if (json_is_object(v)) {
         failed = redact_object(v) < 0;
     }
-    return failed ? -1 : 0;
+    return failed ? AH_ENOMEM : 0;
 }

@@ -44,8 +44,8 @@ bool redact_active(void);
 char *redact_str(const char *s, size_t len, size_t *outlen);
 
 /* Mask every string in v, object keys included, recursively (in place;
- * v is borrowed). Returns 0, or -1 when out of memory (v may then be
- * partly masked and must not be written). */
+ * v is borrowed). Returns 0, or AH_ENOMEM (v may then be partly masked
+ * and must not be written). */
 int redact_json(json_t *v);
 
 /* The second pass over an encoded line: a copy with the raw and escaped

@@ -1,5 +1,7 @@
 #include "strmap.h"
 
+#include <agenthost/plugin.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +71,9 @@ int strmap_put(strmap *m, const char *key, void *val)
     }
     if ((m->used + 1) * 4 > m->cap * 3 &&
         rehash(m, m->cap ? (m->n * 2 > m->cap ? m->cap * 2 : m->cap) : 16) < 0)
-        return -1;
+        return AH_ENOMEM;
     char *k = strdup(key);
-    if (!k) return -1;
+    if (!k) return AH_ENOMEM;
     size_t s = hash(key) & (m->cap - 1);
     while (m->slots[s].key && m->slots[s].key != TOMB)
         s = (s + 1) & (m->cap - 1);

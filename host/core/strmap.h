@@ -20,7 +20,7 @@ typedef struct strmap {
 void strmap_init(strmap *m);
 /* Frees the keys; values are the caller's. */
 void strmap_free(strmap *m);
-/* Insert or replace. 0 or -1 (no memory). */
+/* Insert or replace. 0, or AH_ENOMEM (nothing changed). */
 int strmap_put(strmap *m, const char *key, void *val);
 void *strmap_get(const strmap *m, const char *key);
 /* Remove and return the value (NULL if absent). */

@@ -1,6 +1,6 @@
 #include "utf8.h"
 
-#include "../../sdk/ipc/b64.h"
+#include "sdk/ipc/b64.h"
 
 #include <stdint.h>
 #include <stdlib.h>

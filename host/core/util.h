@@ -31,17 +31,20 @@ char *ah_read_file(const char *path, size_t max, size_t *len);
  * the end of the text. */
 const char *ah_next_line(const char *text, size_t len, size_t *pos, int *line, size_t *n);
 
-/* Write a file atomically (tmp + fsync + rename) with mode. 0 or -1. */
+/* Write a file atomically (tmp + fsync + rename) with mode. 0, or -1 with
+ * errno. */
 int ah_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
 /* Identifiers (instance ids, plugin names, secret names): 1-64 chars of
  * [a-z0-9_-], starting with a letter or digit. Safe in paths and keys. */
 bool ah_valid_id(const char *s);
 
-/* snprintf into a fixed buffer, reporting truncation as -1. */
+/* snprintf into a fixed buffer: the length written, or -1 when it was cut
+ * short (or vsnprintf failed). */
 int ah_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Directory of the running executable (for finding the runner and plugins). */
+/* Directory of the running executable (for finding the runner and plugins).
+ * 0, or -1 with errno. */
 int ah_exe_dir(char *buf, size_t len);
 
 #endif

@@ -72,7 +72,8 @@ typedef struct tmpl_opts {
  * err (may be NULL) filled in and *out NULL. */
 int tmpl_compile(const char *src, size_t len, tmpl **out, tmpl_error *err);
 
-/* Validate a template, as on save: tmpl_compile without keeping it. */
+/* Validate a template, as on save: tmpl_compile without keeping it (and
+ * its results). */
 int tmpl_check(const char *src, size_t len, tmpl_error *err);
 
 void tmpl_free(tmpl *t);

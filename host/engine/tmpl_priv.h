@@ -105,7 +105,7 @@ typedef struct sbuf {
     size_t n, cap, max;
 } sbuf;
 int sbuf_add(sbuf *b, const char *s, size_t n); /* 0, AH_ETOOBIG, AH_ENOMEM */
-int sbuf_addc(sbuf *b, char c);
+int sbuf_addc(sbuf *b, char c);                 /* sbuf_add's */
 void sbuf_free(sbuf *b);
 
 /* The text of a value: strings as they are, numbers in their shortest
@@ -159,6 +159,7 @@ bool tz_parse(const char *s, int *minutes);
 bool date_value(const json_t *j, int tz_minutes, int64_t *ms);
 /* Check a format at compile time: the index of the bad token, or -1. */
 long date_format_check(const char *fmt);
+/* Format ms into out: 0, or sbuf_add's AH_ETOOBIG or AH_ENOMEM. */
 int date_format(sbuf *out, const char *fmt, int64_t ms, int tz_minutes, const char *lang);
 
 #endif

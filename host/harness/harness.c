@@ -4,9 +4,9 @@
  * instance; the driver that feeds it the script; the summary (see
  * harness.h; the plugin's requests are served in harness_io.c).
  */
-#include "../options.h"
-#include "../core/fsutil.h"
-#include "../core/util.h"
+#include "app/options.h"
+#include "core/fsutil.h"
+#include "core/util.h"
 #include "harness_priv.h"
 
 #include <agenthost/plugin.h>

@@ -6,9 +6,9 @@
  * answered from the recorded responses; the plugin's logs arrive through a
  * tap on the host's logger.
  */
-#include "../../sdk/ipc/frame.h"
-#include "../services/bus_service.h"
-#include "../core/redact.h"
+#include "sdk/ipc/frame.h"
+#include "services/bus_service.h"
+#include "core/redact.h"
 #include "harness_priv.h"
 
 #include <agenthost/plugin.h>

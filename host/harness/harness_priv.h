@@ -6,13 +6,13 @@
 #ifndef AH_HARNESS_PRIV_H
 #define AH_HARNESS_PRIV_H
 
-#include "../../sdk/ipc/idmap.h"
-#include "../broker/policy.h"
-#include "../bus/bus.h"
-#include "../core/log.h"
-#include "../core/secrets.h"
-#include "../services/kv_service.h"
-#include "../plugin/supervisor.h"
+#include "sdk/ipc/idmap.h"
+#include "broker/policy.h"
+#include "bus/bus.h"
+#include "core/log.h"
+#include "store/secrets.h"
+#include "services/kv_service.h"
+#include "plugin/supervisor.h"
 #include "harness.h"
 #include "replay.h"
 #include "script.h"

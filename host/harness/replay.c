@@ -1,7 +1,7 @@
 #include "replay.h"
 
-#include "../../sdk/ipc/b64.h"
-#include "../core/util.h"
+#include "sdk/ipc/b64.h"
+#include "core/util.h"
 #include "jsonl.h"
 
 #include <agenthost/plugin.h>

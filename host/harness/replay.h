@@ -34,11 +34,14 @@ typedef struct replay replay;
 /* 0, or -1 with "FILE:LINE: FIELD: MESSAGE". An empty file is valid. */
 int replay_parse(const char *path, const char *text, size_t len, replay **out, char *err,
                  size_t errlen);
+/* The same, from the file at path (-1 with "FILE: reason" when it cannot be
+ * read). */
 int replay_load(const char *path, replay **out, char *err, size_t errlen);
 void replay_free(replay *r);
 
 /* The entry answering `request` (the plugin's AH_MSG_HTTP body: method,
- * url, headers ["Name: value"], body or body_b64), marked used, or -1. */
+ * url, headers ["Name: value"], body or body_b64), marked used: its index,
+ * or -1 when none matches. */
 int replay_match(replay *r, const json_t *request);
 
 /* The RESULT body for entry i (a new object). With stream and a 2xx
@@ -52,7 +55,7 @@ json_t *replay_answer(const replay *r, int i, bool stream, json_t **chunks);
 json_t *replay_unmatched(const json_t *request);
 
 uint32_t replay_delay_ms(const replay *r, int i);
-int replay_line(const replay *r, int i);
+int replay_line(const replay *r, int i); /* the line entry i was read from */
 /* Lines of entries (not "repeat") never used: a new array of integers. */
 json_t *replay_unused(const replay *r);
 

@@ -1,6 +1,6 @@
 #include "script.h"
 
-#include "../core/util.h"
+#include "core/util.h"
 #include "jsonl.h"
 
 #include <errno.h>

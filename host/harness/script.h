@@ -17,7 +17,7 @@
 #ifndef AH_HARNESS_SCRIPT_H
 #define AH_HARNESS_SCRIPT_H
 
-#include "../plugin/manifest.h"
+#include "plugin/manifest.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -54,6 +54,8 @@ typedef struct script {
  * named instance_id. 0, or -1 with a one-line error. */
 int script_parse(const char *path, const char *text, size_t len, const manifest *m,
                  const char *instance_id, script *out, char *err, size_t errlen);
+/* The same, from the file at path (-1 with "FILE: reason" when it cannot be
+ * read). */
 int script_load(const char *path, const manifest *m, const char *instance_id, script *out,
                 char *err, size_t errlen);
 void script_free(script *s);

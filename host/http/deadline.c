@@ -1,7 +1,7 @@
 #include "deadline.h"
 
-#include "../core/log.h"
-#include "../core/util.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "tcpinfo.h"
 
 #include <agenthost/plugin.h>

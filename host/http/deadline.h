@@ -21,7 +21,7 @@
 #ifndef AH_HTTP_DEADLINE_H
 #define AH_HTTP_DEADLINE_H
 
-#include "../core/loop.h"
+#include "core/loop.h"
 
 #include <microhttpd.h>
 

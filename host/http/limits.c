@@ -20,7 +20,7 @@
  *   silently: a request refused there is answered on the socket directly
  *   (through the TLS session when there is one), then closed.
  */
-#include "../core/util.h"
+#include "core/util.h"
 #include "server_priv.h"
 
 #include <errno.h>

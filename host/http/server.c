@@ -1,8 +1,8 @@
 #include "server.h"
 
-#include "../core/log.h"
-#include "../core/utf8.h"
-#include "../core/util.h"
+#include "core/log.h"
+#include "core/utf8.h"
+#include "core/util.h"
 #include "deadline.h"
 #include "server_priv.h"
 

@@ -25,7 +25,7 @@
 #ifndef AH_HTTP_SERVER_H
 #define AH_HTTP_SERVER_H
 
-#include "../core/loop.h"
+#include "core/loop.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -60,6 +60,10 @@ typedef void (*http_handler_fn)(void *ud, http_req *req);
 /* Called when a request ends (answered and sent, or its client gone). */
 typedef void (*http_done_fn)(void *ud, http_req *req);
 
+/* Listen on o->listen and serve on loop: fn gets each request, done each
+ * ending. 0, or -1 with err (a listen address that is not HOST:PORT, TLS
+ * files half given or unreadable, an address that cannot be listened on,
+ * out of memory). */
 int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http_handler_fn fn,
                       http_done_fn done, void *ud, char *err, size_t errlen);
 /* Stop accepting and close every connection. */
@@ -86,7 +90,7 @@ const char *http_req_client_ip(const http_req *r);
 const char *http_req_id(const http_req *r); /* X-Request-Id, accepted or generated */
 uint64_t http_req_start_ns(const http_req *r);
 bool http_req_answered(const http_req *r);
-int http_req_status(const http_req *r);
+int http_req_status(const http_req *r); /* the status answered; 0 before an answer */
 size_t http_req_response_bytes(const http_req *r);
 
 /* Per-request slots for the layers above (router, auth). */

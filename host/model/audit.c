@@ -1,7 +1,7 @@
 #include "audit.h"
 
-#include "../core/log.h"
-#include "../core/util.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "collections.h"
 #include "ids.h"
 

@@ -23,7 +23,8 @@ typedef struct audit_actor {
 
 /* Record that `action` ("agent.update") was done to coll/id by who, with
  * the fields that differ between before and after (either may be NULL:
- * created, deleted; both borrowed). 0 or AH_E* (the write then fails). */
+ * created, deleted; both borrowed). 0, AH_ENOMEM, or doc_put's code (the
+ * write then fails). */
 int audit_record(doc_txn *t, const audit_actor *who, const char *request_id, const char *action,
                  const char *coll, const char *id, const json_t *before, const json_t *after);
 
@@ -34,7 +35,7 @@ json_t *audit_diff(const json_t *before, const json_t *after, const char *const 
 
 /* Delete entries older than cutoff_ms, at most max in this call, as one
  * write; done (may be NULL) gets its status and how many went. 0 (done
- * will run) or AH_E*. */
+ * will run), AH_ENOMEM, or docs_write's code (it will not). */
 int audit_sweep(docs *d, int64_t cutoff_ms, size_t max,
                 void (*done)(void *ud, int status, size_t deleted), void *ud);
 

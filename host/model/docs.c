@@ -5,9 +5,9 @@
  */
 #include "docs_priv.h"
 
-#include "../core/jsonschema.h"
-#include "../core/log.h"
-#include "../core/util.h"
+#include "core/jsonschema.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "index_key.h"
 #include "ids.h"
 

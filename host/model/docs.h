@@ -32,8 +32,8 @@
 #ifndef AH_MODEL_DOCS_H
 #define AH_MODEL_DOCS_H
 
-#include "../core/store.h"
-#include "../core/store_keys.h"
+#include "store/store.h"
+#include "store/store_keys.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -96,7 +96,8 @@ typedef struct doc_error {
  * key32: a 32-byte root key derived from the master key (for personal
  * data and identity hashes; copied into locked memory), or NULL with keys
  * NULL for a layer that never touches personal data (a command writing
- * audit entries). 0 or AH_E* with err. */
+ * audit entries). 0; or, with err: AH_ENOMEM, AH_EINVAL (a collection's
+ * schema is unusable). */
 int docs_open(docs **out, store *st, keystore *keys, const uint8_t *key32, char *err,
               size_t errlen);
 /* The same over another table of collections (borrowed; tests, tools). */
@@ -111,7 +112,8 @@ const json_t *docs_collection_schema(const docs *d, const char *name);
 
 /* Migrate every document of an older schema_version, in batches, before
  * the host serves (synchronous: startup and CLI only). *migrated gets how
- * many. 0 or AH_E* with err naming the document. */
+ * many. 0, or the code of the read or write that failed (docs_read,
+ * docs_write_now) with err naming the document. */
 int docs_migrate(docs *d, size_t *migrated, char *err, size_t errlen);
 
 /* ---- transactions ------------------------------------------------------ */
@@ -121,12 +123,14 @@ typedef int (*doc_txn_fn)(doc_txn *t, void *ud);
  * the error (status != 0; borrowed for the call). */
 typedef void (*doc_done_fn)(int status, const doc_error *err, void *ud);
 
-/* Run fn in a read-only snapshot. Returns fn's result. */
+/* Run fn in a read-only snapshot. Returns fn's result, or store_read_begin's
+ * code (err says so) when no snapshot can be taken. */
 int docs_read(docs *d, doc_txn_fn fn, void *ud, doc_error *err);
 /* Queue fn as one store write: fn's changes commit together or not at
  * all. 0 (done will run) or AH_E* (it will not). */
 int docs_write(docs *d, doc_txn_fn fn, void *ud, doc_done_fn done);
-/* The same, committed before returning (startup, CLI). */
+/* The same, committed before returning (startup, CLI): 0, fn's code or the
+ * commit's (err says which), or AH_ENOMEM. */
 int docs_write_now(docs *d, doc_txn_fn fn, void *ud, doc_error *err);
 
 docs *doc_txn_docs(doc_txn *t);
@@ -135,14 +139,17 @@ int doc_fail(doc_txn *t, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Run after the commit (status 0) or after the write failed, on the loop;
- * runs are reset when fn runs again. ud is freed by fn if free_ud. */
+ * runs are reset when fn runs again. ud is freed by fn if free_ud. 0, or
+ * AH_ENOMEM (t's error set; ud freed if free_ud). */
 int doc_txn_defer(doc_txn *t, void (*fn)(void *ud, int status), void *ud, bool free_ud);
 
 /* The time of the write (ms), one for the whole transaction. */
 int64_t doc_txn_now(doc_txn *t);
 
 /* 0 with *out (a new reference: sealed fields opened, "id" set) and *rev;
- * AH_ENOTFOUND; AH_EIO for a damaged record. */
+ * AH_ENOTFOUND; AH_EIO for a damaged record or sealed fields that do not
+ * open; AH_EINVAL for a collection that is not one, or sealed fields
+ * without a contact. */
 int doc_get(doc_txn *t, const char *coll, const char *id, json_t **out, uint64_t *rev);
 
 /* Write doc (borrowed; its "id" names it) at revision `expect` (0: create
@@ -159,18 +166,23 @@ int doc_put(doc_txn *t, const char *coll, const json_t *doc, uint64_t expect, ui
 int doc_delete(doc_txn *t, const char *coll, const char *id, uint64_t expect);
 
 /* The id of the document whose unique index `index` holds `values` (an
- * array, one per field: borrowed). 0 with id, or AH_ENOTFOUND. */
+ * array, one per field: borrowed). 0 with id; AH_ENOTFOUND; AH_EINVAL (no
+ * such collection, or `index` is not one of its unique indexes); AH_EIO
+ * (the store cannot be read, or the id stored does not fit idlen). */
 int doc_find(doc_txn *t, const char *coll, const char *index, const json_t *values, char *id,
              size_t idlen);
 
 /* Visit the ids under an index whose leading fields equal `values` (an
  * array, borrowed; may be empty), in index order (reverse: descending).
- * fn returns 0 to go on, 1 to stop, < 0 to stop with it. 0 or the code. */
+ * fn returns 0 to go on, 1 to stop, < 0 to stop with it. 0, fn's code,
+ * AH_EINVAL (no such collection or index, or values that make no key), or
+ * AH_EIO (store_scan). */
 typedef int (*doc_id_fn)(void *ud, const char *id);
 int doc_scan_ids(doc_txn *t, const char *coll, const char *index, const json_t *values,
                  bool reverse, doc_id_fn fn, void *ud);
 
-/* Documents in a collection (kept with every write: exact, cheap). */
+/* Documents in a collection (kept with every write: exact, cheap). 0,
+ * AH_EINVAL (no such collection), or AH_EIO (the store cannot be read). */
 int doc_count(doc_txn *t, const char *coll, uint64_t *n);
 
 /* Destroy a contact's personal-data key (the erasure of pd.h): done at

@@ -38,7 +38,8 @@ const doc_collection *docs_coll(doc_txn *t, const char *name);
 const doc_index_def *docs_index(const doc_collection *c, const char *name);
 const json_t *docs_schema(const docs *d, const doc_collection *c);
 
-/* Load a document by its key and open its sealed fields. */
+/* Load a document by its key and open its sealed fields: doc_get's
+ * results but for the unknown collection. */
 int docs_load(doc_txn *t, const doc_collection *c, const char *id, json_t **out, uint64_t *rev);
 
 /* The key used to hash identities (32 bytes). */

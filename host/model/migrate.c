@@ -8,7 +8,7 @@
  */
 #include "docs_priv.h"
 
-#include "../core/log.h"
+#include "core/log.h"
 #include "ids.h"
 
 #include <agenthost/plugin.h>

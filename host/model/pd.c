@@ -1,6 +1,6 @@
 #include "pd.h"
 
-#include "../../sdk/ipc/b64.h"
+#include "sdk/ipc/b64.h"
 
 #include <agenthost/plugin.h>
 

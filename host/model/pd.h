@@ -13,7 +13,7 @@
 #ifndef AH_MODEL_PD_H
 #define AH_MODEL_PD_H
 
-#include "../core/store_keys.h"
+#include "store/store_keys.h"
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 #include "query.h"
 
-#include "../../sdk/ipc/b64.h"
+#include "sdk/ipc/b64.h"
 #include "docs_priv.h"
 #include "ids.h"
 #include "index_key.h"

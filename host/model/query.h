@@ -45,8 +45,10 @@ typedef struct doc_page {
     size_t examined;   /* documents read */
 } doc_page;
 
-/* Run q in t (a read). 0 with *page filled (free with doc_page_free), or
- * AH_EINVAL (a bad cursor, field or limit: t's error names it). */
+/* Run q in t (a read). 0 with *page filled (free with doc_page_free);
+ * AH_EINVAL (no such collection; a bad cursor, field or limit, or filters
+ * too long to look up: t's error names it); AH_EIO (a document on the way
+ * is damaged, or the store cannot be read). */
 int doc_list(doc_txn *t, const doc_query *q, doc_page *page);
 void doc_page_free(doc_page *page);
 

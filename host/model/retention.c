@@ -1,7 +1,7 @@
 #include "retention.h"
 
-#include "../core/log.h"
-#include "../core/util.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "audit.h"
 
 #include <agenthost/plugin.h>

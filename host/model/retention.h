@@ -5,7 +5,7 @@
 #ifndef AH_MODEL_RETENTION_H
 #define AH_MODEL_RETENTION_H
 
-#include "../core/loop.h"
+#include "core/loop.h"
 #include "docs.h"
 
 #include <stdint.h>

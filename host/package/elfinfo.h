@@ -34,6 +34,7 @@ typedef struct elf_plugin_info {
  * the library exports no descriptor), or -1 with a one-line reason when it
  * is not an ELF shared object this host could load, or is malformed. */
 int elf_read_plugin(const uint8_t *buf, size_t len, elf_plugin_info *out, char *err, size_t errlen);
+/* The same, from the file at path (-1 too when it cannot be read). */
 int elf_read_plugin_file(const char *path, elf_plugin_info *out, char *err, size_t errlen);
 
 /* "x86_64", "aarch64", ... or "machine 1234". */

@@ -1,8 +1,8 @@
 #include "install.h"
 
-#include "../core/fsutil.h"
-#include "../core/util.h"
-#include "../plugin/manifest.h"
+#include "core/fsutil.h"
+#include "core/util.h"
+#include "plugin/manifest.h"
 #include "pkg_read.h"
 #include "pkgdir.h"
 #include "plugincheck.h"

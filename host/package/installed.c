@@ -1,6 +1,6 @@
 /* installed.c - removing and listing installed plugins (install.h). */
-#include "../core/fsutil.h"
-#include "../plugin/manifest.h"
+#include "core/fsutil.h"
+#include "plugin/manifest.h"
 #include "install.h"
 #include "pkgdir.h"
 

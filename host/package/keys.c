@@ -1,6 +1,6 @@
 #include "keys.h"
 
-#include "../core/util.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -47,7 +47,8 @@ bool key_id_valid(const char *id);
 int key_write_secret(const char *path, const pkg_seckey *k, char *err, size_t errlen);
 int key_write_public(const char *path, const pkg_pubkey *k, char *err, size_t errlen);
 
-/* Read and check a key file. Errors are one line naming the file. */
+/* Read and check a key file. 0, or -1 with one line naming the file;
+ * key_load_secret returns NULL for the same. */
 int key_parse_public(const char *path, const char *text, size_t len, pkg_pubkey *out, char *err,
                      size_t errlen);
 int key_load_public(const char *path, pkg_pubkey *out, char *err, size_t errlen);

@@ -1,7 +1,7 @@
 #include "pack.h"
 
-#include "../core/util.h"
-#include "../plugin/manifest.h"
+#include "core/util.h"
+#include "plugin/manifest.h"
 #include "keys.h"
 #include "pkg_read.h"
 #include "plugincheck.h"

@@ -1,8 +1,8 @@
 #include "pkgdir.h"
 
-#include "../core/fsutil.h"
-#include "../core/util.h"
-#include "../plugin/manifest.h"
+#include "core/fsutil.h"
+#include "core/util.h"
+#include "plugin/manifest.h"
 
 #include <errno.h>
 #include <fcntl.h>

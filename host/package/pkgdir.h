@@ -26,7 +26,8 @@ typedef struct pkgdir {
 int pkgdir_open(pkgdir *d, const char *plugins_dir, bool create, char *err, size_t errlen);
 void pkgdir_close(pkgdir *d);
 
-/* A new empty scratch directory (mode 0755) named after `what`. */
+/* A new empty scratch directory (mode 0755) named after `what`. 0, or -1
+ * with err. */
 int pkgdir_scratch(pkgdir *d, const char *what, char *out, size_t len, char *err, size_t errlen);
 
 /* The plugin name declared by the manifest of folder `entry` of the plugins

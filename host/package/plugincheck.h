@@ -10,7 +10,7 @@
 #ifndef AH_PKG_PLUGINCHECK_H
 #define AH_PKG_PLUGINCHECK_H
 
-#include "../plugin/manifest.h"
+#include "plugin/manifest.h"
 
 #include <stddef.h>
 

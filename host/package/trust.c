@@ -1,6 +1,6 @@
 #include "trust.h"
 
-#include "../core/util.h"
+#include "core/util.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -4,11 +4,11 @@
  * process), its stderr into logs/plugins/<id>.log, and seccomp violation
  * reports into logs/security.log.
  */
-#include "../../sdk/ipc/chan.h"
-#include "../../sdk/ipc/jsonw.h"
-#include "../core/log.h"
-#include "../core/secrets.h"
-#include "../core/util.h"
+#include "sdk/ipc/chan.h"
+#include "sdk/ipc/jsonw.h"
+#include "core/log.h"
+#include "store/secrets.h"
+#include "core/util.h"
 #include "supervisor_priv.h"
 
 #include <agenthost/plugin.h>

@@ -4,7 +4,7 @@
  * and `agenthost instance list` show. Read-only views into the instance
  * (supervisor_priv.h), apart from instance_charge_calls.
  */
-#include "../core/util.h"
+#include "core/util.h"
 #include "supervisor_priv.h"
 
 #include <stdio.h>

@@ -1,8 +1,8 @@
 #include "manifest_priv.h"
 
-#include "../core/jsonschema.h"
-#include "../core/topic.h"
-#include "../core/util.h"
+#include "core/jsonschema.h"
+#include "core/topic.h"
+#include "core/util.h"
 
 #include <agenthost/plugin.h>
 

@@ -56,7 +56,8 @@ typedef struct manifest {
 int manifest_load(const char *path, bool check_library, manifest **out, char *err, size_t errlen);
 
 /* Validate manifest text (no file access beyond the library check when
- * check_library). path is used for messages and to locate the library. */
+ * check_library). path is used for messages and to locate the library.
+ * Returns as manifest_load. */
 int manifest_parse(const char *path, const char *text, size_t len, bool check_library,
                    manifest **out, char *err, size_t errlen);
 

@@ -9,7 +9,7 @@
  */
 #include "manifest_priv.h"
 
-#include "../../sdk/runtime/signature.h"
+#include "sdk/runtime/signature.h"
 
 #include <stdio.h>
 #include <string.h>

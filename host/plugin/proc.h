@@ -48,7 +48,8 @@ void proc_rss_trees(const pid_t *roots, size_t n, unsigned long long *out);
  * one), or -1 when it cannot be read. */
 int proc_seccomp_filters(pid_t pid);
 /* The most any process of root's tree (root and its descendants) holds:
- * the plugin process of a confined instance, whichever its depth. */
+ * the plugin process of a confined instance, whichever its depth (-1
+ * when none can be read). */
 int proc_seccomp_filters_tree(pid_t root);
 
 #endif

@@ -1,6 +1,6 @@
 #include "registry.h"
 
-#include "../core/log.h"
+#include "core/log.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -2,9 +2,9 @@
  * supervisor.c - the set of plugin instances: restart policy, quarantine,
  * calls, routing of plugin requests, operator actions, status.
  */
-#include "../core/jsonschema.h"
-#include "../core/log.h"
-#include "../core/util.h"
+#include "core/jsonschema.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "supervisor_priv.h"
 
 #include <agenthost/plugin.h>

@@ -18,8 +18,8 @@
 #ifndef AH_SUPERVISOR_H
 #define AH_SUPERVISOR_H
 
-#include "../core/loop.h"
-#include "../core/store.h"
+#include "core/loop.h"
+#include "store/store.h"
 #include "manifest.h"
 
 #include <jansson.h>
@@ -66,6 +66,7 @@ typedef struct sup_listener {
     void (*on_down)(void *ud, instance *inst); /* process gone; deliveries are void */
 } sup_listener;
 
+/* 0, or AH_ENOMEM. */
 int supervisor_new(supervisor **out, ah_loop *loop, store *st, secrets *sec,
                    const supervisor_opts *o);
 /* Instances must be stopped first (supervisor_stop_all). */
@@ -104,8 +105,9 @@ int supervisor_add_listener(supervisor *s, const sup_listener *l, void *ud);
 void instance_answer(inst_req r, json_t *result);
 void instance_answer_error(inst_req r, int code, const char *err_code, const char *message);
 /* Send a non-final frame of `type` for request r (a streamed chunk: body
- * stolen), before its answer. Dropped if that process is gone. 0, or a
- * negative AH_E* code (the process is gone or its queue is full). */
+ * stolen), before its answer. 0; AH_ECLOSED (that process is gone: the
+ * frame is dropped); AH_ETOOBIG (over the plugin's message limit); AH_EIO
+ * (its channel failed: the process is going away); AH_ENOMEM. */
 int instance_send_partial(inst_req r, uint16_t type, json_t *body);
 /* Bytes queued for r's process and not yet read by it (0 if gone): lets a
  * streaming producer slow down for a slow reader. */
@@ -125,7 +127,7 @@ int instance_call(instance *inst, const char *action, const json_t *args, uint32
                   instance_call_cb cb, void *ud, char *err, size_t errlen);
 /* The same, with partial results: on_partial (may be NULL) runs for each
  * partial result the plugin sends (reply_partial: streamed tokens) before
- * cb, with the partial borrowed. */
+ * cb, with the partial borrowed. Returns as instance_call. */
 typedef void (*instance_partial_cb)(void *ud, const json_t *partial);
 /* request_id (may be NULL): the API request's id, carried into every log
  * line the call causes (the plugin's own, integration.log, llm.log). */
@@ -171,7 +173,8 @@ uint64_t instance_gen(const instance *inst);
  * confinement, started_at, ... */
 json_t *instance_status(const instance *inst);
 
-/* Operator actions. 0, or -1 with err. */
+/* Operator actions. Restart: 0, or -1 with err (the instance is disabled).
+ * Enable and disable: 0 (err is not written). */
 int instance_restart(instance *inst, char *err, size_t errlen);
 int instance_enable(instance *inst, char *err, size_t errlen);
 int instance_disable(instance *inst, char *err, size_t errlen);

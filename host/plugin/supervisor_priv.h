@@ -6,8 +6,8 @@
 #ifndef AH_SUPERVISOR_PRIV_H
 #define AH_SUPERVISOR_PRIV_H
 
-#include "../../sdk/ipc/frame.h"
-#include "../../sdk/ipc/idmap.h"
+#include "sdk/ipc/frame.h"
+#include "sdk/ipc/idmap.h"
 #include "proc.h"
 #include "supervisor.h"
 
@@ -132,9 +132,14 @@ struct supervisor {
 };
 
 /* instance.c */
+/* Spawn the instance's process. 0; or, with err: AH_ENOMEM, AH_EIO (it
+ * cannot be spawned). */
 int run_start(instance *inst, char *err, size_t errlen);
 void run_kill(run *r, const char *reason);
-int run_send(run *r, uint16_t type, uint64_t id, json_t *body); /* steals body */
+/* Queue a frame (steals body). 0; AH_ECLOSED (the process is gone);
+ * AH_ETOOBIG (over the frame limit); AH_EIO (its channel failed: the
+ * process is going away); AH_ENOMEM. */
+int run_send(run *r, uint16_t type, uint64_t id, json_t *body);
 void run_check_deadlines(run *r, uint64_t now_ms);
 
 /* supervisor.c, called by instance.c */

@@ -3,10 +3,10 @@
  */
 #include "bus_service.h"
 
-#include "../../sdk/ipc/frame.h"
-#include "../../sdk/ipc/idmap.h"
-#include "../core/log.h"
-#include "../core/util.h"
+#include "sdk/ipc/frame.h"
+#include "sdk/ipc/idmap.h"
+#include "core/log.h"
+#include "core/util.h"
 
 #include <agenthost/plugin.h>
 

@@ -10,8 +10,8 @@
 #ifndef AH_BUS_SERVICE_H
 #define AH_BUS_SERVICE_H
 
-#include "../bus/bus.h"
-#include "../plugin/supervisor.h"
+#include "bus/bus.h"
+#include "plugin/supervisor.h"
 
 typedef struct bus_service bus_service;
 

@@ -4,8 +4,8 @@
  */
 #include "egress_service.h"
 
-#include "../../sdk/ipc/frame.h"
-#include "../core/log.h"
+#include "sdk/ipc/frame.h"
+#include "core/log.h"
 
 #include <agenthost/plugin.h>
 

@@ -15,8 +15,8 @@
 #ifndef AH_EGRESS_SERVICE_H
 #define AH_EGRESS_SERVICE_H
 
-#include "../broker/broker.h"
-#include "../plugin/supervisor.h"
+#include "broker/broker.h"
+#include "plugin/supervisor.h"
 
 typedef struct egress_service egress_service;
 

@@ -5,7 +5,7 @@
 
 #include <agenthost/plugin.h>
 
-#include "../../sdk/ipc/frame.h"
+#include "sdk/ipc/frame.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,8 +8,8 @@
 #ifndef AH_KV_SERVICE_H
 #define AH_KV_SERVICE_H
 
-#include "../core/store.h"
-#include "../plugin/supervisor.h"
+#include "store/store.h"
+#include "plugin/supervisor.h"
 
 #define KV_KEY_MAX 512
 #define KV_VALUE_MAX (1u << 20)

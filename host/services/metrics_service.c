@@ -3,8 +3,8 @@
  */
 #include "metrics_service.h"
 
-#include "../../sdk/ipc/frame.h"
-#include "../core/metrics.h"
+#include "sdk/ipc/frame.h"
+#include "core/metrics.h"
 
 #include <agenthost/plugin.h>
 
@@ -171,7 +171,7 @@ static void on_metric(void *ud, inst_req req, json_t *body)
 int metrics_service_attach(metrics_service **out, supervisor *sup)
 {
     metrics_service *p = calloc(1, sizeof(*p));
-    if (!p) return -1;
+    if (!p) return AH_ENOMEM;
     metrics_describe("agenthost_plugin_metrics_dropped_total", METRIC_COUNTER,
                      "Plugin metric samples dropped (invalid, or over the series cap)");
     supervisor_set_handler(sup, AH_MSG_METRIC, on_metric, p);

@@ -12,11 +12,11 @@
 #ifndef AH_METRICS_SERVICE_H
 #define AH_METRICS_SERVICE_H
 
-#include "../plugin/supervisor.h"
+#include "plugin/supervisor.h"
 
 typedef struct metrics_service metrics_service;
 
-/* Register the AH_MSG_METRIC handler. 0, or -1 (out of memory). */
+/* Register the AH_MSG_METRIC handler. 0, or AH_ENOMEM. */
 int metrics_service_attach(metrics_service **out, supervisor *sup);
 /* NULL is fine. */
 void metrics_service_detach(metrics_service *p);

@@ -1,7 +1,7 @@
 /*
  * bench_host.c - the "host" phase of bench_egress: a fresh process
  * assembles the host's loop, logger, supervisor, broker, egress service
- * and plugin metrics the way host/app.c does (no HTTP API: the calls come from
+ * and plugin metrics the way host/app/app.c does (no HTTP API: the calls come from
  * inside, as the engine's will), runs one llm-openai instance unconfined
  * (test build), makes `calls` chat calls at once, and prints its figures
  * as JSON.

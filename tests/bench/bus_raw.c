@@ -6,7 +6,7 @@
  * topic record: only what any durable LMDB log must do. */
 #include "bus.h"
 
-#include "core/store.h"
+#include "store/store.h"
 
 #include <lmdb.h>
 #include <stdio.h>

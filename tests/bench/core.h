@@ -13,7 +13,7 @@
 #include "bench.h"
 
 #include "core/loop.h"
-#include "core/store.h"
+#include "store/store.h"
 #include "plugin/manifest.h"
 #include "plugin/supervisor.h"
 

@@ -1,7 +1,7 @@
 /* Fuzz target: a configuration file through the declared options: the
  * unknown-key walk (with its nearest-key suggestion), the schema, the
  * values written into the host's settings and the paths resolved. */
-#include "options.h"
+#include "app/options.h"
 
 #include <stdint.h>
 

@@ -10,7 +10,7 @@
  * budget allows.
  */
 #include "core/jsonschema.h"
-#include "core/store.h"
+#include "store/store.h"
 #include "model/collections.h"
 #include "model/docs.h"
 #include "model/ids.h"

@@ -6,8 +6,8 @@
  * and frames the first 12 bytes are the key.
  */
 #include "../../host/bus/lmdb/bl.h"
-#include "../../host/core/store_file.h"
-#include "../../host/core/store_rec.h"
+#include "../../host/store/store_file.h"
+#include "../../host/store/store_rec.h"
 
 #include <stdint.h>
 #include <stdlib.h>

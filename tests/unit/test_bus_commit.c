@@ -132,8 +132,8 @@ static bus_consumer *consumer(inbox *in, const char *name, const char *topic)
 {
     char err[256];
     const char *pats[] = {topic};
-    bus_consumer_opts co = {.name = name, .patterns = pats, .npatterns = 1,
-                            .start = BUS_START_EARLIEST};
+    bus_consumer_opts co = {
+        .name = name, .patterns = pats, .npatterns = 1, .start = BUS_START_EARLIEST};
     bus_consumer *c = NULL;
     assert_int_equal(bus_consumer_open(B, &co, &ops, in, &c, err, sizeof(err)), 0);
     bus_consumer_attach(c);
@@ -195,8 +195,8 @@ static void test_a_commit_settles_publishes_and_writes_together(void **s)
     wait_for(&in.n, 1, 5000);
     json_t *reply = json_string("hi back");
     bus_msg out = {.topic = "work.out", .key = "conv-1", .body = reply};
-    bus_commit_req r = {.settle = in.ids[0], .msgs = &out, .n = 1, .apply = apply_state,
-                        .apply_arg = "asked"};
+    bus_commit_req r = {
+        .settle = in.ids[0], .msgs = &out, .n = 1, .apply = apply_state, .apply_arg = "asked"};
     char err[256];
     assert_int_equal(bus_commit(B, &r, on_commit, NULL, err, sizeof(err)), 0);
     json_decref(reply);
@@ -234,8 +234,8 @@ static void test_a_failed_commit_leaves_nothing_and_the_input_comes_again(void *
     wait_for(&in.n, 1, 5000);
     json_t *reply = json_string("lost");
     bus_msg out = {.topic = "work.out", .key = "conv-1", .body = reply};
-    bus_commit_req r = {.settle = in.ids[0], .msgs = &out, .n = 1, .apply = apply_state,
-                        .apply_arg = "refuse"};
+    bus_commit_req r = {
+        .settle = in.ids[0], .msgs = &out, .n = 1, .apply = apply_state, .apply_arg = "refuse"};
     char err[256];
     int before = commits;
     assert_int_equal(bus_commit(B, &r, on_commit, NULL, err, sizeof(err)), 0);

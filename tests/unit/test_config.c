@@ -1,6 +1,6 @@
 #include "cmocka_pre.h"
 
-#include "options.h"
+#include "app/options.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  */
 #include "cmocka_pre.h"
 
-#include "core/store.h"
+#include "store/store.h"
 #include "model/audit.h"
 #include "model/collections.h"
 #include "model/docs.h"

@@ -2,6 +2,8 @@
 
 #include "core/loop.h"
 
+#include <agenthost/plugin.h>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -55,10 +57,36 @@ static void test_tick_hook_follows_callbacks_and_signals_stop_the_loop(void **s)
     loop_free(l);
 }
 
+static void noop_tick(void *ud)
+{
+    (void)ud;
+}
+
+static void noop_signal(int signum, void *ud)
+{
+    (void)signum;
+    (void)ud;
+}
+
+/* The errors loop.h lists, as AH_E* codes: a full table of tick hooks,
+ * a signal libuv cannot watch. */
+static void test_a_seventeenth_hook_and_a_bad_signal_are_refused_with_ah_codes(void **s)
+{
+    (void)s;
+    ah_loop *l;
+    assert_int_equal(loop_new(&l), 0);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(loop_on_tick(l, noop_tick, NULL), 0);
+    assert_int_equal(loop_on_tick(l, noop_tick, NULL), AH_ETOOBIG);
+    assert_int_equal(loop_on_signal(l, 0, noop_signal, NULL), AH_EINVAL);
+    loop_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tick_hook_follows_callbacks_and_signals_stop_the_loop),
+        cmocka_unit_test(test_a_seventeenth_hook_and_a_bad_signal_are_refused_with_ah_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

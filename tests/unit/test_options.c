@@ -1,5 +1,5 @@
 /*
- * test_options.c - the declared options (host/options.c, config_options)
+ * test_options.c - the declared options (host/app/options.c, config_options)
  * and the engine that applies them (core/optmap.c): defaults, unit
  * conversions, ranges and unknown keys refused with the key named, and the
  * table's own consistency.
@@ -7,7 +7,7 @@
 #include "cmocka_pre.h"
 
 #include "core/jsonschema.h"
-#include "options.h"
+#include "app/options.h"
 
 #include <agenthost/plugin.h>
 

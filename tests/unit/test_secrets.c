@@ -1,6 +1,6 @@
 #include "cmocka_pre.h"
 
-#include "core/secrets.h"
+#include "store/secrets.h"
 
 #include <agenthost/plugin.h>
 

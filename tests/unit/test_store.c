@@ -1,6 +1,6 @@
 #include "cmocka_pre.h"
 
-#include "core/store.h"
+#include "store/store.h"
 
 #include <agenthost/plugin.h>
 

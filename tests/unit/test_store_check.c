@@ -6,10 +6,10 @@
 #include "bus/bus.h"
 #include "bus/lmdb/bl.h"
 #include "core/crc32c.h"
-#include "core/store.h"
-#include "core/store_lmdb.h"
-#include "core/store_check.h"
-#include "core/store_rec.h"
+#include "store/store.h"
+#include "store/store_lmdb.h"
+#include "store/store_check.h"
+#include "store/store_rec.h"
 
 #include <agenthost/plugin.h>
 

@@ -3,9 +3,9 @@
  * (a file whose pages past its end are all free). */
 #include "cmocka_pre.h"
 
-#include "core/store.h"
-#include "core/store_lmdb.h"
-#include "core/store_file.h"
+#include "store/store.h"
+#include "store/store_lmdb.h"
+#include "store/store_file.h"
 
 #include <agenthost/plugin.h>
 

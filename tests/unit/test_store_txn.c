@@ -4,7 +4,7 @@
  */
 #include "cmocka_pre.h"
 
-#include "core/store.h"
+#include "store/store.h"
 
 #include <agenthost/plugin.h>
 
@@ -195,6 +195,40 @@ static void test_inserts_refuse_existing_keys_and_keys_too_long(void **state)
     assert_int_equal(store_health(st), 0);
 }
 
+static int never(void *ud, store_val k, store_val v)
+{
+    (void)ud;
+    (void)k;
+    (void)v;
+    fail_msg("a refused scan visited a record");
+    return 1;
+}
+
+/* The errors store.h lists for a read transaction and for keys out of
+ * range, as the header names them. */
+static void test_reads_refuse_writes_and_keys_out_of_range_with_the_listed_codes(void **state)
+{
+    (void)state;
+    static const char long_key[600] = {'k'};
+    store_txn *t;
+    store_val v;
+    uint64_t rev;
+    size_t n;
+    assert_int_equal(store_read_begin(st, &t), 0);
+    assert_int_equal(store_get(t, STORE_DB_KV, "", 0, &v), AH_ENOTFOUND);
+    assert_int_equal(store_get(t, STORE_DB_KV, long_key, sizeof(long_key), &v), AH_ENOTFOUND);
+    assert_int_equal(store_put(t, STORE_DB_KV, "k", 1, "v", 1), AH_EINVAL);
+    assert_int_equal(store_insert(t, STORE_DB_KV, "k", 1, "v", 1), AH_EINVAL);
+    assert_int_equal(store_del(t, STORE_DB_KV, "k", 1), AH_EINVAL);
+    assert_int_equal(store_del_prefix(t, STORE_DB_KV, "k", 1, &n), AH_EINVAL);
+    assert_int_equal(store_put_rev(t, STORE_DB_KV, "k", 1, "v", 1, 0, &rev), AH_EINVAL);
+    assert_int_equal(
+        store_scan(t, STORE_DB_KV, long_key, sizeof(long_key), NULL, 0, 0, never, NULL), AH_EINVAL);
+    assert_int_equal(
+        store_scan(t, STORE_DB_KV, NULL, 0, long_key, sizeof(long_key), 0, never, NULL), AH_EINVAL);
+    store_read_end(st, t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_a_prefix_delete_removes_exactly_its_range),
         cmocka_unit_test(test_revisioned_puts_refuse_a_stale_revision),
         cmocka_unit_test(test_inserts_refuse_existing_keys_and_keys_too_long),
+        cmocka_unit_test(test_reads_refuse_writes_and_keys_out_of_range_with_the_listed_codes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -51,7 +51,8 @@ static void expect_lang(const char *src, const char *ctx, const char *lang, cons
     tmpl_opts o = {.lang = lang};
     char *out = render_with(src, ctx, &o);
     if (strcmp(out, want))
-        fail_msg("\"%s\" (%s) rendered \"%s\", expected \"%s\"", src, lang, out, want);
+        fail_msg("\"%s\" (%s) rendered \"%s\", expected \"%s\"", src, lang ? lang : "no language",
+                 out, want);
     free(out);
 }
 

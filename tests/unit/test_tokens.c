@@ -1,6 +1,6 @@
 #include "cmocka_pre.h"
 
-#include "core/tokens.h"
+#include "store/tokens.h"
 
 #include <agenthost/plugin.h>
 

@@ -20,10 +20,10 @@
 #ifndef AH_BL_H
 #define AH_BL_H
 
-#include "../../../sdk/ipc/idmap.h"
-#include "../../core/store_lmdb.h"
-#include "../../core/strmap.h"
-#include "../bus_backend.h"
+#include "sdk/ipc/idmap.h"
+#include "store/store_lmdb.h"
+#include "core/strmap.h"
+#include "bus/bus_backend.h"
 
 #define BL_EVENT_VERSION 1
 #define BL_EVENT_HDR 40 /* version, flags, key_len, headers_len, body_len, time, id[16], crc */
@@ -48,6 +48,7 @@ typedef struct topic_rec {
 } topic_rec;
 
 void bl_topic_rec_encode(const topic_rec *r, uint8_t out[BL_TOPIC_REC_LEN]);
+/* 0, or -1 when malformed (too short, another version, impossible sequences). */
 int bl_topic_rec_decode(const void *p, size_t n, topic_rec *r);
 
 /* An event as stored. */
@@ -84,6 +85,7 @@ int bl_event_read(const MDB_val *k, const MDB_val *v, const char *topic, bl_even
 /* As a JSON object for the API and deliveries (new reference). */
 json_t *bl_event_json(const bl_event *e, const char *topic, uint64_t seq);
 void bl_id_hex(const uint8_t id[16], char out[33]);
+/* 0, or -1 when hex is not 32 hex digits. */
 int bl_id_parse(const char *hex, uint8_t id[16]);
 
 /* Keys: events, key index, pending, consumer positions. */
@@ -132,13 +134,15 @@ struct bl {
 bl *bl_of(bus *b);
 int64_t bl_now_ms(const bl *b); /* the wall clock of bus_opts.now_ms */
 bl_topic *bl_topic_get(bl *b, const char *name, bool create);
+/* Load the topic records into the mirror: bus_open's results. */
 int bl_load_topics(bl *b, char *err, size_t errlen);
 void bl_topic_free(bl_topic *t);
 void bl_topic_count_rate(bl_topic *t, uint64_t n);
 uint64_t bl_topic_head(const bl_topic *t); /* last committed sequence, 0 if none */
 json_t *bl_topic_stats(bl *b, bl_topic *t);
 
-/* Publish with extra work in the same commit (dead letters, requeues). */
+/* Publish with extra work in the same commit (dead letters, requeues):
+ * bus_publish's results; with extra, n may be 0. */
 typedef struct bl_pub_item bl_pub_item;
 typedef struct bl_extra {
     int (*apply)(store_txn *txn, void *arg);
@@ -169,6 +173,7 @@ typedef struct seqq {
     size_t n, cap, head;
 } seqq;
 
+/* 0, or AH_ENOMEM (nothing pushed). */
 int seqq_push(seqq *q, uint64_t seq, bool front);
 uint64_t seqq_pop(seqq *q); /* q->n must be > 0 */
 void seqq_free(seqq *q);
@@ -219,6 +224,7 @@ typedef struct bl_delivery {
 } bl_delivery;
 
 bool bl_pattern_matches(const char *pattern, const char *topic);
+/* 0, or AH_ENOMEM (the consumer does not read t). */
 int bl_consumer_add_topic(bl_consumer *c, bl_topic *t, bool new_topic);
 void bl_consumers_on_new_topic(bl *b, bl_topic *t);
 void bl_consumer_free(bl_consumer *c);
@@ -233,13 +239,17 @@ json_t *bl_consumer_json(bl_consumer *c);
 /* ---- retention and dead letters (bl_retention.c, bl_dlq.c) ---------------- */
 
 void bl_retention_sweep(bl *b);
-/* Move an event to "$dlq.<topic>"; bl_dead_letter_done settles it. */
+/* Move an event to "$dlq.<topic>"; bl_dead_letter_done settles it. 0 (an
+ * event already gone is settled at once); AH_EIO when the store cannot be
+ * read or the event is damaged (it stays; the move is tried again later);
+ * AH_ENOMEM; or bl_publish_ex's code. */
 int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error);
 void bl_dead_letter_done(bl_ctopic *ct, uint64_t seq, int status);
 void bl_record_failure(bl_ctopic *ct, uint64_t seq, uint32_t attempts, const char *error);
 size_t bl_settled_record(bl_ctopic *ct, uint64_t seq, uint8_t *key, size_t keycap, uint8_t *val);
 
-/* Backend entry points implemented across the files. */
+/* Backend entry points implemented across the files: each returns what
+ * the bus.h function of its name promises. */
 int bl_publish(bus *b, const bus_msg *msgs, size_t n, bool reserved, bus_publish_cb cb, void *ud,
                char *err, size_t errlen);
 int bl_consumer_open(bus *b, const bus_consumer_opts *o, const bus_consumer_ops *ops, void *ud,

@@ -1,7 +1,7 @@
 /* bl_check.c - the bus's records as `agenthost check` verifies them: events
  * by their checksum (or as written before checksums), topics by format. */
-#include "../../core/store_check.h"
-#include "../../core/topic.h"
+#include "store/store_check.h"
+#include "core/topic.h"
 #include "bl.h"
 
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* bl_codec.c - the LMDB bus backend's on-disk records and keys. */
-#include "../../core/crc32c.h"
-#include "../../core/log.h"
-#include "../../core/util.h"
+#include "core/crc32c.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "bl.h"
 
 #include <stdio.h>

@@ -1,10 +1,10 @@
 /* bl_consumer.c - durable consumers: opening (positions and failure
  * records from disk), topics they match, persisting positions, seeking,
  * and their stats. Delivery itself is in bl_delivery.c. */
-#include "../../core/fault.h"
-#include "../../core/log.h"
-#include "../../core/topic.h"
-#include "../../core/util.h"
+#include "core/fault.h"
+#include "core/log.h"
+#include "core/topic.h"
+#include "core/util.h"
 #include "bl.h"
 
 #include <agenthost/plugin.h>

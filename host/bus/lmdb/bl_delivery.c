@@ -1,9 +1,9 @@
 /* bl_delivery.c - delivering events to consumers: the window of events
  * between a consumer's position and its read head, per-key ordering,
  * acks, nacks, ack timeouts, retries with backoff, attach and detach. */
-#include "../../core/fault.h"
-#include "../../core/log.h"
-#include "../../core/util.h"
+#include "core/fault.h"
+#include "core/log.h"
+#include "core/util.h"
 #include "bl.h"
 
 #include <agenthost/plugin.h>
@@ -61,7 +61,7 @@ int seqq_push(seqq *q, uint64_t seq, bool front)
     if (q->n == q->cap) {
         size_t nc = q->cap ? q->cap * 2 : 16;
         uint64_t *nv = malloc(nc * sizeof(*nv));
-        if (!nv) return -1;
+        if (!nv) return AH_ENOMEM;
         for (size_t i = 0; i < q->n; i++)
             nv[i] = q->v[(q->head + i) % q->cap];
         free(q->v);

@@ -1,8 +1,8 @@
 /* bl_dlq.c - dead letters: moving an event that failed max_attempts times
  * to "$dlq.<topic>" (with its attempts and last error, in the same commit
  * as the consumer's "settled" record), and requeueing or dropping one. */
-#include "../../core/topic.h"
-#include "../../core/util.h"
+#include "core/topic.h"
+#include "core/util.h"
 #include "bl.h"
 
 #include <agenthost/plugin.h>
@@ -44,7 +44,7 @@ int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error)
 {
     bl *b = ct->c->b;
     MDB_txn *txn;
-    if (store_lmdb_read_begin(b->st, &txn) != 0) return -1;
+    if (store_lmdb_read_begin(b->st, &txn) != 0) return AH_EIO;
     uint8_t ek[12];
     bl_event_key(ek, ct->t->id, seq);
     MDB_val k = {12, ek}, v;
@@ -57,7 +57,7 @@ int bl_dead_letter(bl_ctopic *ct, uint64_t seq, const char *error)
     }
     if (rc || bl_event_read(&k, &v, ct->t->name, &e) < 0) {
         store_lmdb_read_end(b->st, txn);
-        return -1; /* damaged: it stays, and the move is tried again later */
+        return AH_EIO; /* damaged: it stays, and the move is tried again later */
     }
     json_t *headers = e.headers_len ? json_loadb(e.headers, e.headers_len, 0, NULL) : NULL;
     json_t *body = json_loadb(e.body, e.body_len, JSON_DECODE_ANY, NULL);

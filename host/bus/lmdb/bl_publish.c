@@ -1,10 +1,10 @@
 /* bl_publish.c - publishing: validation and encoding on the loop, the
  * append (with idempotency and the key index) in the store's writer
  * thread, and the mirror update once durable. */
-#include "../../../sdk/ipc/jsonw.h"
-#include "../../core/fault.h"
-#include "../../core/topic.h"
-#include "../../core/util.h"
+#include "sdk/ipc/jsonw.h"
+#include "core/fault.h"
+#include "core/topic.h"
+#include "core/util.h"
 #include "bl.h"
 
 #include <agenthost/plugin.h>

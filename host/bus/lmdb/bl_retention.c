@@ -2,9 +2,9 @@
  * count, bytes or age limits, never past the position of any consumer
  * (open or not) unless the topic allows dropping unacknowledged events;
  * and expire idempotency keys older than the window. */
-#include "../../core/log.h"
-#include "../../core/topic.h"
-#include "../../core/util.h"
+#include "core/log.h"
+#include "core/topic.h"
+#include "core/util.h"
 #include "bl.h"
 
 #include <agenthost/plugin.h>

@@ -1,8 +1,8 @@
 /* bl_topics.c - the LMDB bus backend: opening, the topic mirror, stats and
  * reading events back (pages, key replay, time lookups). */
-#include "../../core/log.h"
-#include "../../core/topic.h"
-#include "../../core/util.h"
+#include "core/log.h"
+#include "core/topic.h"
+#include "core/util.h"
 #include "bl.h"
 
 #include <agenthost/plugin.h>

@@ -1,7 +1,7 @@
 #include "store_keys.h"
 
 #include "store.h"
-#include "util.h"
+#include "core/util.h"
 
 #include <agenthost/plugin.h>
 

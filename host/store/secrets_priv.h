@@ -6,7 +6,7 @@
 #ifndef AH_SECRETS_PRIV_H
 #define AH_SECRETS_PRIV_H
 
-#include "master_key.h"
+#include "core/master_key.h"
 #include "secrets.h"
 
 #include <stdbool.h>

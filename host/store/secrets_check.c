@@ -1,9 +1,9 @@
 /* Holding a master key against the store before any secret is read or
  * written (see secrets_open in secrets.h): the store's record of its key's
  * id, a census of its secrets, and the refusals that name them. */
-#include "log.h"
+#include "core/log.h"
 #include "secrets_priv.h"
-#include "util.h"
+#include "core/util.h"
 
 #include <agenthost/plugin.h>
 

@@ -1,7 +1,7 @@
 #include "store_rec.h"
 
-#include "crc32c.h"
-#include "log.h"
+#include "core/crc32c.h"
+#include "core/log.h"
 
 #include <agenthost/plugin.h>
 

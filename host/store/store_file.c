@@ -1,7 +1,7 @@
 #include "store_file.h"
 #include "store_lmdb.h"
 
-#include "forked.h"
+#include "core/forked.h"
 
 #include <agenthost/plugin.h>
 

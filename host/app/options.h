@@ -15,9 +15,9 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/optmap.h"
-#include "core/store.h"
 #include "expr/expr.h"
 #include "model/retention.h"
+#include "store/store.h"
 #include "http/server.h"
 #include "plugin/supervisor.h"
 

@@ -24,7 +24,7 @@
 #ifndef AH_STORE_H
 #define AH_STORE_H
 
-#include "loop.h"
+#include "core/loop.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -69,8 +69,9 @@ typedef struct store_opts {
  * it is checked (store_file.h): an empty data.mdb, one cut shorter than its
  * pages in use, one with a damaged meta page, a foreign LMDB file or one
  * without the format marker is refused with AH_EINVAL and a reason naming
- * the file, never reinitialised. Other failures: AH_EIO (unreadable, or
- * read_only and no store), AH_ENOMEM, AH_ENOSPC. */
+ * the file, never reinitialised; so is a data directory path too long.
+ * Other failures: AH_EIO (unreadable, or read_only and no store),
+ * AH_ENOMEM, AH_ENOSPC. err says why. */
 int store_open(store **out, ah_loop *loop, const store_opts *o, char *err, size_t errlen);
 
 /* Commit what is queued, wait for the writer, and close. */
@@ -97,9 +98,15 @@ void store_read_end(store *s, store_txn *txn);
 typedef int (*store_apply_fn)(store_txn *txn, void *arg);
 typedef void (*store_done_fn)(int status, void *arg);
 
+/* Queue a write. 0: done will run (with a loop, after the batch's commit;
+ * without one, before store_write returns). AH_EINVAL when the store was
+ * opened read-only, AH_ENOMEM when the write cannot be queued: done will
+ * then not run. */
 int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg);
 
-/* Commit one write in the caller's thread and return its status. Blocks on
+/* Commit one write in the caller's thread and return its status: 0, apply's
+ * negative AH_E* code, or the failed commit's (AH_ENOSPC, AH_EIO, ...:
+ * store_map_error); AH_EINVAL when the store was opened read-only. Blocks on
  * fsync: for startup and CLI commands only, never from a loop callback. */
 int store_write_now(store *s, store_apply_fn apply, void *arg);
 
@@ -115,18 +122,23 @@ typedef struct store_val {
     size_t len;
 } store_val;
 
-/* 0, or AH_ENOTFOUND. */
+/* 0; AH_ENOTFOUND (also for a key of 0 or more than 511 bytes); AH_EIO when
+ * LMDB cannot read it. */
 int store_get(store_txn *txn, store_db db, const void *key, size_t klen, store_val *out);
-/* Create or replace. 0, AH_ETOOBIG (key too long), or an environment code. */
+/* Create or replace. 0; AH_ETOOBIG (a key of 0 or more than 511 bytes);
+ * AH_EINVAL (a read transaction); or an environment code (this write's, or
+ * the one that already failed the transaction). */
 int store_put(store_txn *txn, store_db db, const void *key, size_t klen, const void *val,
               size_t vlen);
-/* Create only. 0, AH_EEXIST, AH_ETOOBIG, or an environment code. */
+/* Create only. 0, AH_EEXIST, or store_put's errors. */
 int store_insert(store_txn *txn, store_db db, const void *key, size_t klen, const void *val,
                  size_t vlen);
-/* 0, AH_ENOTFOUND, or an environment code. */
+/* 0; AH_ENOTFOUND (also for a key of 0 or more than 511 bytes); AH_EINVAL
+ * (a read transaction); or an environment code. */
 int store_del(store_txn *txn, store_db db, const void *key, size_t klen);
 /* Delete every record whose key starts with prefix (plen 0: the whole
- * database); *n (may be NULL) gets how many. 0, or an environment code. */
+ * database); *n (may be NULL) gets how many. 0; AH_EINVAL (a read
+ * transaction, or a prefix of more than 511 bytes); or an environment code. */
 int store_del_prefix(store_txn *txn, store_db db, const void *prefix, size_t plen, size_t *n);
 /* Records in a database. 0, or AH_EIO. */
 int store_count(store_txn *txn, store_db db, size_t *n);
@@ -138,7 +150,9 @@ int store_count(store_txn *txn, store_db db, size_t *n);
  * the record's revision is `expect` (0: the record must not exist; with
  * STORE_REV_ANY, whatever it is); *rev gets the new one. 0, AH_ECONFLICT
  * (another revision: nothing written), AH_ENOTFOUND (expect > 0 but no
- * record), AH_EEXIST (expect 0 but one exists), or an environment code. */
+ * record), AH_EEXIST (expect 0 but one exists), AH_EIO (the record there is
+ * damaged, or cannot be read), AH_ENOMEM, or store_put's errors (AH_EINVAL,
+ * AH_ETOOBIG, an environment code). */
 #define STORE_REV_ANY UINT64_MAX
 int store_put_rev(store_txn *txn, store_db db, const void *key, size_t klen, const void *val,
                   size_t vlen, uint64_t expect, uint64_t *rev);
@@ -154,7 +168,8 @@ int store_rev_decode(store_val key, store_val raw, store_val *out, uint64_t *rev
  * strictly after `after` when alen > 0 (a page's last key), backwards with
  * STORE_SCAN_REVERSE (then strictly before `after`). fn returns 0 to go on,
  * 1 to stop, or a negative code to stop with it. store_scan returns 0 (the
- * end, or fn stopped), fn's negative code, or AH_EIO. */
+ * end, or fn stopped), fn's negative code, AH_EIO (LMDB failed), or
+ * AH_EINVAL (a prefix or `after` of more than 511 bytes). */
 typedef int (*store_scan_fn)(void *ud, store_val key, store_val val);
 #define STORE_SCAN_REVERSE 1u
 int store_scan(store_txn *txn, store_db db, const void *prefix, size_t plen, const void *after,

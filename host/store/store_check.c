@@ -1,6 +1,6 @@
 #include "store_check.h"
 
-#include "forked.h"
+#include "core/forked.h"
 #include "store_rec.h"
 
 #include <agenthost/plugin.h>

@@ -17,7 +17,7 @@
 #ifndef AH_SECRETS_H
 #define AH_SECRETS_H
 
-#include "master_key.h"
+#include "core/master_key.h"
 #include "store.h"
 
 #include <jansson.h>

@@ -5,7 +5,7 @@
 
 #include "store_file.h"
 #include "store_guard.h"
-#include "util.h"
+#include "core/util.h"
 
 #include <agenthost/plugin.h>
 

@@ -2,12 +2,12 @@
 
 #include "store_lmdb.h"
 
-#include "fault.h"
-#include "fsutil.h"
-#include "log.h"
+#include "core/fault.h"
+#include "core/fsutil.h"
+#include "core/log.h"
 #include "store_file.h"
 #include "store_guard.h"
-#include "util.h"
+#include "core/util.h"
 
 #include <agenthost/plugin.h>
 

@@ -1,9 +1,9 @@
 #include "secrets.h"
 
-#include "log.h"
-#include "redact.h"
+#include "core/log.h"
+#include "core/redact.h"
 #include "secrets_priv.h"
-#include "util.h"
+#include "core/util.h"
 
 #include <agenthost/plugin.h>
 

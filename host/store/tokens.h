@@ -24,14 +24,19 @@ typedef struct principal {
 } principal;
 
 /* Create a token (committed before returning: startup and CLI only).
- * token receives TOKEN_LEN + 1 bytes. 0 or AH_E*. */
+ * token receives TOKEN_LEN + 1 bytes. 0; AH_EINVAL (a name that is not an
+ * id, or an unknown role); AH_ENOMEM; AH_EIO (libsodium cannot start, or
+ * the random id is taken); or the write's status (store_write_now). */
 int tokens_create(store *st, const char *name, const char *role, char *token);
-/* Check a presented token. 0 with *who, or AH_EDENIED. */
+/* Check a presented token. 0 with *who; AH_EDENIED (malformed, unknown,
+ * wrong secret, or its record unreadable); AH_EIO when the store cannot be
+ * read. */
 int tokens_verify(store *st, const char *token, principal *who);
 /* [{id, name, role, created_at}] (new reference). */
 json_t *tokens_list(store *st);
 /* Revoke by id or by name (all tokens of that name). Returns how many were
- * revoked (0: none matched) or AH_E*. Committed before returning. */
+ * revoked (0: none matched), AH_ENOMEM, or the write's negative status
+ * (store_write_now). Committed before returning. */
 int tokens_revoke(store *st, const char *id_or_name);
 bool tokens_any(store *st);
 bool tokens_valid_role(const char *role);

@@ -1,6 +1,6 @@
 #include "tokens.h"
 
-#include "util.h"
+#include "core/util.h"
 
 #include <agenthost/plugin.h>
 
