@@ -3,8 +3,9 @@
  * every schema is usable and versioned; every valid example passes its
  * schema and the topic, key and idempotency rules; every invalid one is
  * refused with the error it names; the personal fields are exactly the
- * sealable ones and seal as host/model/pd.h seals them; and the real
- * Telegram updates among the examples map as the document says.
+ * sealable ones and seal as host/model/pd.h seals them; the real
+ * Telegram updates among the examples map as the document says; and the
+ * document's own whole examples pass their schemas.
  */
 #include "cmocka_pre.h"
 
@@ -555,6 +556,47 @@ static void test_real_telegram_updates_map_as_documented(void **st)
     assert_true(real >= 3);
 }
 
+/* ---- the document's examples ---------------------------------------------- */
+
+/* Every ```json block of docs/channels.md that is not abridged (no "...")
+ * passes its schema: the message's, or its event type's. */
+static void test_the_documents_whole_examples_pass_their_schemas(void **st)
+{
+    (void)st;
+    FILE *f = fopen(TH_SOURCE_DIR "/docs/channels.md", "r");
+    assert_non_null(f);
+    static char doc[1 << 17];
+    size_t len = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    assert_true(len < sizeof(doc) - 1);
+    doc[len] = 0;
+    size_t whole = 0;
+    for (char *p = doc; (p = strstr(p, "```json\n")) != NULL;) {
+        p += 8;
+        char *end = strstr(p, "```");
+        assert_non_null(end);
+        *end = 0;
+        if (!strstr(p, "...")) {
+            json_error_t e;
+            json_t *body = json_loads(p, 0, &e);
+            if (!body) fail_msg("docs/channels.md: an example is not JSON: %s", e.text);
+            char rel[200];
+            if (str(body, "direction"))
+                snprintf(rel, sizeof(rel), "message.json");
+            else
+                snprintf(rel, sizeof(rel), "events/%s.json", str(body, "type"));
+            json_t *s = schema(rel);
+            const char *err = validate(s, body);
+            if (err[0]) fail_msg("docs/channels.md: an example (%s): %s", rel, err);
+            json_decref(s);
+            json_decref(body);
+            whole++;
+        }
+        p = end + 3;
+    }
+    assert_true(whole >= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_personal_fields_are_exactly_the_sealable_ones),
         cmocka_unit_test(test_sealing_the_personal_fields_keeps_every_example_valid),
         cmocka_unit_test(test_real_telegram_updates_map_as_documented),
+        cmocka_unit_test(test_the_documents_whole_examples_pass_their_schemas),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
