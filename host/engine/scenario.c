@@ -452,6 +452,7 @@ int scenario_validate(const json_t *content, const scenario_check_env *env, json
     } else {
         check_whole(&c);
     }
+    scn_schema_done(&c);
     json_decref(c.seen);
     json_decref(c.declared);
     json_decref(c.languages);

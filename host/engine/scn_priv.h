@@ -24,8 +24,11 @@ typedef struct scn_check {
     json_t *seen;        /* path -> true: one problem per path */
     json_t *declared;    /* variable name -> true: "variables" and set steps' keys */
     json_t *languages;   /* the declared languages (strings) */
-    bool full;           /* SCENARIO_MAX_ERRORS reached */
-    int rc;              /* AH_ENOMEM once memory ran out */
+    json_t *patterns;    /* the schema's patterns, compiled once a check: text -> index */
+    struct scn_regex *regex;
+    size_t nregex;
+    bool full; /* SCENARIO_MAX_ERRORS reached */
+    int rc;    /* AH_ENOMEM once memory ran out */
 } scn_check;
 
 /* A problem at path (a printf message). The first one at a path wins. */
@@ -44,6 +47,7 @@ void scn_path_index(char *out, const char *path, size_t i);
 void scn_quote(char *out, size_t n, const char *s);
 
 /* Check v against schema (a part of the content schema), every problem. */
+void scn_schema_done(scn_check *c); /* frees the compiled patterns */
 void scn_schema_collect(scn_check *c, const json_t *schema, const json_t *v, const char *path);
 /* A definition of the content schema ("say", "text"), or NULL. */
 const json_t *scn_schema_def(const scn_check *c, const char *name);

@@ -13,15 +13,80 @@
 #include "engine/scn_priv.h"
 
 #include <agenthost/plugin.h>
+#include <regex.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SCHEMA_MAX_DEPTH 32 /* $refs and nesting of the content schema: far above its own */
 
-/* Structural keywords: the walk itself applies them. */
+/* Structural keywords: the walk itself applies them ("pattern" too: each
+ * is compiled once a check, not once a value). */
 static const char *const STRUCTURAL[] = {
-    "$ref",  "$defs",       "properties", "required", "additionalProperties", "items", "$schema",
-    "title", "description", "default",    NULL};
+    "$ref",    "$defs",   "properties", "required",    "additionalProperties",
+    "items",   "$schema", "title",      "description", "default",
+    "pattern", NULL};
+
+struct scn_regex {
+    regex_t re;
+    bool ok;
+};
+
+/* The compiled pattern (NULL when it does not compile). */
+static const regex_t *compiled(scn_check *c, const char *pattern)
+{
+    const json_t *at = json_object_get(c->patterns, pattern);
+    if (at) {
+        struct scn_regex *r = &c->regex[json_integer_value(at)];
+        return r->ok ? &r->re : NULL;
+    }
+    struct scn_regex *grown = realloc(c->regex, (c->nregex + 1) * sizeof(*grown));
+    if (!grown) {
+        c->rc = AH_ENOMEM;
+        return NULL;
+    }
+    c->regex = grown;
+    struct scn_regex *r = &c->regex[c->nregex];
+    r->ok = regcomp(&r->re, pattern, REG_EXTENDED | REG_NOSUB) == 0;
+    if (!c->patterns) c->patterns = json_object();
+    if (!c->patterns ||
+        json_object_set_new(c->patterns, pattern, json_integer((json_int_t)c->nregex)) != 0) {
+        if (r->ok) regfree(&r->re);
+        c->rc = AH_ENOMEM;
+        return NULL;
+    }
+    c->nregex++;
+    return r->ok ? &r->re : NULL;
+}
+
+void scn_schema_done(scn_check *c)
+{
+    for (size_t i = 0; i < c->nregex; i++)
+        if (c->regex[i].ok) regfree(&c->regex[i].re);
+    free(c->regex);
+    json_decref(c->patterns);
+    c->regex = NULL;
+    c->nregex = 0;
+    c->patterns = NULL;
+}
+
+/* "pattern", as the validator says it. */
+static bool pattern_ok(scn_check *c, const json_t *schema, const json_t *v, const char *path)
+{
+    const char *pattern = json_string_value(json_object_get(schema, "pattern"));
+    if (!pattern || !json_is_string(v)) return true;
+    const regex_t *re = compiled(c, pattern);
+    if (c->rc) return false;
+    if (!re) {
+        scn_error(c, path, "schema pattern %s does not compile", pattern);
+        return false;
+    }
+    if (regexec(re, json_string_value(v), 0, NULL, 0) == 0) return true;
+    char got[64];
+    jsonschema_describe(v, got, sizeof(got));
+    scn_error(c, path, "%s does not match the pattern %s", got, pattern);
+    return false;
+}
 
 static bool is_structural(const char *k)
 {
@@ -84,7 +149,7 @@ static bool own_keywords(scn_check *c, const json_t *schema, const json_t *v, co
         }
     }
     json_decref(own);
-    return ok;
+    return ok && pattern_ok(c, schema, v, path);
 }
 
 static void collect(scn_check *c, const json_t *schema, const json_t *v, const char *path,
