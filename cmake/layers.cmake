@@ -43,7 +43,7 @@ add_library(ah_layer_deps INTERFACE)
 target_include_directories(ah_layer_deps INTERFACE ${PROJECT_SOURCE_DIR}/sdk/include)
 target_link_libraries(ah_layer_deps INTERFACE PkgConfig::UV PkgConfig::LMDB PkgConfig::JANSSON
   PkgConfig::SODIUM PkgConfig::SECCOMP PkgConfig::MHD PkgConfig::GNUTLS PkgConfig::CURL
-  PkgConfig::ARCHIVE PkgConfig::ZLIB PkgConfig::FFI Threads::Threads m)
+  PkgConfig::ARCHIVE PkgConfig::ZLIB PkgConfig::FFI PkgConfig::YAML Threads::Threads m)
 
 # The fuzz build compiles every layer again with the fuzzer's coverage
 # (ah_fuzz_<name>, linked the same way); tests/CMakeLists.txt links them.

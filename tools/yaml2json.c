@@ -120,7 +120,28 @@ static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev)
     }
 }
 
-/* Point a schema's "#/$defs/X" references at "#/components/schemas/NAME/$defs/X". */
+/* The NAME=FILE arguments, for references from one schema file to another. */
+static char **schema_args;
+static int nschema_args;
+
+/* The component a sibling file ("scenario-content.json") became, or NULL. */
+static const char *component_of(const char *file)
+{
+    for (int i = 0; i < nschema_args; i++) {
+        const char *eq = strchr(schema_args[i], '=');
+        const char *base = eq ? strrchr(eq + 1, '/') : NULL;
+        base = base ? base + 1 : eq ? eq + 1 : NULL;
+        if (base && !strcmp(base, file)) {
+            static char name[128];
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - schema_args[i]), schema_args[i]);
+            return name;
+        }
+    }
+    return NULL;
+}
+
+/* Point a schema's "#/$defs/X" references at "#/components/schemas/NAME/$defs/X",
+ * and a reference to another schema's file at that schema's component. */
 static void rebase_refs(json_t *v, const char *name)
 {
     if (json_is_array(v)) {
@@ -139,6 +160,14 @@ static void rebase_refs(json_t *v, const char *name)
             char buf[512];
             snprintf(buf, sizeof(buf), "#/components/schemas/%s/$defs/%s", name, ref + 8);
             json_object_set_new(v, k, json_string(buf));
+        } else if (!strcmp(k, "$ref") && ref && ref[0] != '#' && component_of(ref)) {
+            char buf[512];
+            snprintf(buf, sizeof(buf), "#/components/schemas/%s", component_of(ref));
+            json_object_set_new(v, k, json_string(buf));
+        } else if (!strcmp(k, "$ref") && ref && ref[0] != '#') {
+            fprintf(stderr, "yaml2json: %s references %s, which is not among the schemas given\n",
+                    name, ref);
+            exit(1);
         } else {
             rebase_refs(e, name);
         }
@@ -209,6 +238,8 @@ int main(int argc, char **argv)
     }
     yaml_parser_delete(&p);
     fclose(in);
+    schema_args = argv + 3;
+    nschema_args = argc - 3;
     for (int i = 3; i < argc; i++)
         if (add_schema(root, argv[i]) < 0) return 1;
     if (json_dump_file(root, argv[2], JSON_COMPACT) != 0) {

@@ -1,12 +1,17 @@
 /*
  * /api/v1/scenarios and their versions: a scenario is a named line of
  * immutable versions; saving content makes the next version (number,
- * author, time, message, content hash). Versions are never changed.
+ * author, time, message, content hash), once the content is checked
+ * (scenario_check.h: every problem at once, 422). Versions are never
+ * changed. Content comes and goes as JSON or as YAML.
  */
+#include "core/utf8.h"
 #include "core/util.h"
+#include "engine/scenario_yaml.h"
 #include "model/collections.h"
 #include "model/ids.h"
 #include "api_docs.h"
+#include "scenario_check.h"
 
 #include <agenthost/plugin.h>
 
@@ -20,6 +25,9 @@
 /* What this family uses. */
 typedef struct scn_ctx {
     docs *d;
+    const registry *reg; /* the installed plugins' step kinds */
+    supervisor *sup;     /* the configured instances */
+    expr_pool *expr;     /* compiles the content's jq programs */
 } scn_ctx;
 
 typedef struct id_list {
@@ -130,6 +138,7 @@ typedef struct version_arg {
     json_t *body;      /* the new version's content and message */
     json_int_t number; /* a version to read */
     bool list;
+    bool yaml; /* answer a version's content as YAML */
     json_t *result;
     uint64_t rev;
     int status; /* 200 or 201 */
@@ -231,11 +240,32 @@ static int run_read(doc_txn *t, void *ud)
     return rc;
 }
 
+/* A version's content as YAML, with the version's ETag. */
+static void respond_yaml(http_req *req, const json_t *doc, uint64_t rev)
+{
+    char *y = NULL;
+    size_t n = 0;
+    int rc = scenario_yaml_export(json_object_get(doc, "content"), &y, &n);
+    if (rc) {
+        http_respond_error(req, rc == AH_ENOMEM ? 503 : 500,
+                           rc == AH_ENOMEM ? "no_memory" : "internal",
+                           "the content cannot be written as YAML", NULL);
+        return;
+    }
+    char et[80];
+    snprintf(et, sizeof(et), "ETag: \"%llu\"", (unsigned long long)rev);
+    const char *hs[] = {et, NULL};
+    http_respond(req, 200, "application/yaml; charset=utf-8", y, n, hs);
+    free(y);
+}
+
 static void version_done(int status, const doc_error *e, void *ud)
 {
     version_arg *v = ud;
     if (status)
         res_respond_error(v->req, status, e);
+    else if (v->yaml)
+        respond_yaml(v->req, v->result, v->rev);
     else if (v->list)
         http_respond_json(v->req, 200, json_pack("{s:O}", "versions", v->result));
     else
@@ -285,18 +315,140 @@ static void h_version(void *ctx, http_req *req, const route_params *p)
 {
     json_int_t n;
     if (!parse_number(req, p, &n)) return;
+    const char *format = http_req_query(req, "format");
+    if (format && strcmp(format, "json") && strcmp(format, "yaml")) {
+        http_respond_error(req, 422, "invalid_query", "format is json or yaml", "format");
+        return;
+    }
     version_arg *v = version_arg_new(ctx, req, p);
     if (!v) return;
     v->number = n;
+    v->yaml = format && !strcmp(format, "yaml");
     doc_error e;
     int rc = docs_read(v->x->d, run_read, v, &e);
     version_done(rc, &e, v);
 }
 
+/* {"error": {"code", "message": "N problems", "errors": [...]}}. */
+static void respond_problems(http_req *req, scn_outcome outcome, const json_t *errors)
+{
+    size_t n = json_array_size(errors);
+    char msg[160];
+    if (outcome == SCN_INVALID)
+        snprintf(msg, sizeof(msg), "%zu problem%s", n, n == 1 ? "" : "s");
+    else
+        snprintf(msg, sizeof(msg),
+                 "%zu expression%s could not be checked: the scenario is saved once they are", n,
+                 n == 1 ? "" : "s");
+    json_t *body =
+        json_pack("{s:{s:s,s:s,s:O}}", "error", "code",
+                  outcome == SCN_INVALID ? "invalid_scenario" : "expressions_unavailable",
+                  "message", msg, "errors", errors);
+    if (!body) {
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        return;
+    }
+    if (outcome == SCN_INVALID) {
+        http_respond_json(req, 422, body);
+        return;
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    const char *hs[] = {"Retry-After: 5", NULL};
+    if (text)
+        http_respond(req, 503, "application/json", text, strlen(text), hs);
+    else
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+    free(text);
+}
+
+/* The check is done: save, or answer every problem. */
+static void on_checked(void *ud, scn_outcome outcome, const json_t *errors)
+{
+    version_arg *v = ud;
+    if (outcome != SCN_VALID) {
+        respond_problems(v->req, outcome, errors);
+        json_decref(v->body);
+        free(v);
+        return;
+    }
+    int rc = docs_write(v->x->d, run_save, v, version_done);
+    if (rc) {
+        doc_error e = {.code = rc};
+        snprintf(e.message, sizeof(e.message), "%s", ah_strerror(rc));
+        version_done(rc, &e, v);
+    }
+}
+
+/* A YAML body is the content alone; the message comes as ?message=. */
+static json_t *yaml_body(http_req *req)
+{
+    size_t len;
+    const char *text = http_req_body(req, &len);
+    json_t *content = NULL;
+    char err[300];
+    int rc = scenario_yaml_import(text, len, &content, err, sizeof(err));
+    if (rc) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "malformed YAML at %s", err);
+        if (rc == AH_ENOMEM)
+            http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        else if (rc == AH_ETOOBIG)
+            http_respond_error(req, 413, "payload_too_large", msg, NULL);
+        else
+            http_respond_error(req, 400, "malformed_yaml", msg, NULL);
+        return NULL;
+    }
+    const char *message = http_req_query(req, "message");
+    json_t *body = json_pack("{s:o}", "content", content);
+    if (body && message) {
+        json_t *m = utf8_json_string(message);
+        if (m) json_object_set_new(body, "message", m);
+    }
+    if (!body) http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+    return body;
+}
+
+/* The body as {content, message}: JSON, or YAML of the content. NULL
+ * after answering. */
+static json_t *version_body(http_req *req)
+{
+    const char *ct = http_req_header(req, "Content-Type");
+    size_t len;
+    http_req_body(req, &len);
+    if (ct && api_is_media_type(ct, "application/yaml")) {
+        if (len == 0) {
+            http_respond_error(req, 400, "empty_body", "a YAML body is required", NULL);
+            return NULL;
+        }
+        return yaml_body(req);
+    }
+    if (len && ct && !api_is_json_type(ct)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "send the body as application/json or application/yaml, not \"%.60s\"", ct);
+        http_respond_error(req, 415, "unsupported_media_type", msg, NULL);
+        return NULL;
+    }
+    if (http_req_query(req, "message")) {
+        http_respond_error(req, 422, "invalid_query",
+                           "?message= goes with a YAML body; a JSON body carries its message",
+                           "message");
+        return NULL;
+    }
+    json_t *body;
+    return api_body_json(req, &body, NULL) < 0 ? NULL : body;
+}
+
 static void h_save_version(void *ctx, http_req *req, const route_params *p)
 {
-    json_t *body;
-    if (api_body_json(req, &body, NULL) < 0) return;
+    json_t *body = version_body(req);
+    if (!body) return;
+    if (!json_is_object(body)) {
+        json_decref(body);
+        http_respond_error(req, 422, "invalid", "a version is {\"content\", \"message\"}", NULL);
+        return;
+    }
     const char *k;
     json_t *val;
     json_object_foreach(body, k, val)
@@ -326,11 +478,11 @@ static void h_save_version(void *ctx, http_req *req, const route_params *p)
         return;
     }
     v->body = body;
-    int rc = docs_write(v->x->d, run_save, v, version_done);
-    if (rc) {
-        doc_error e = {.code = rc};
-        snprintf(e.message, sizeof(e.message), "%s", ah_strerror(rc));
-        version_done(rc, &e, v);
+    scn_ctx *x = v->x;
+    if (scenario_check(json_object_get(body, "content"), x->reg, x->sup, x->expr, on_checked, v)) {
+        json_decref(v->body);
+        free(v);
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
     }
 }
 
@@ -349,9 +501,10 @@ static const route extra[] = {
     {"GET", "/api/v1/scenarios/{id}/versions", h_versions, ROUTE_VIEWER,
      "A scenario's versions, newest first (without their content)"},
     {"POST", "/api/v1/scenarios/{id}/versions", h_save_version, ROUTE_EDITOR,
-     "Save content as the scenario's next version"},
+     "Check content (every problem at once: 422) and save it as the scenario's next version; "
+     "JSON, or YAML"},
     {"GET", "/api/v1/scenarios/{id}/versions/{number}", h_version, ROUTE_VIEWER,
-     "One version with its content"},
+     "One version with its content (?format=yaml: the content as YAML)"},
     {"PATCH", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, ROUTE_EDITOR,
      "Refused: versions are immutable (409)"},
     {"DELETE", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, ROUTE_EDITOR,
@@ -364,6 +517,9 @@ int api_scenarios_routes(api_table *t, const api_deps *deps)
     if (deps) {
         if (!(x = calloc(1, sizeof(*x)))) return AH_ENOMEM;
         x->d = deps->docs;
+        x->reg = deps->reg;
+        x->sup = deps->sup;
+        x->expr = deps->expr;
         int rc = api_table_own(t, x, free);
         if (rc) return rc;
     }

@@ -138,11 +138,14 @@ static void test_versions_never_change_and_an_agent_in_use_is_only_archived(void
     char path[300];
     snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
     json_t *o = NULL;
-    assert_int_equal(th_http(&H, "POST", path, "{\"content\": {\"start\": \"a\"}}", NULL, &o), 201);
+    static const char version[] =
+        "{\"content\": {\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\","
+        " \"languages\": [\"en\"], \"start\": \"a\", \"steps\": {\"a\": {\"kind\": \"end\"}}}}";
+    assert_int_equal(th_http(&H, "POST", path, version, NULL, &o), 201);
     assert_int_equal(json_integer_value(json_object_get(o, "number")), 1);
     json_decref(o);
     /* The same content: no new version. */
-    assert_int_equal(th_http(&H, "POST", path, "{\"content\": {\"start\": \"a\"}}", NULL, &o), 200);
+    assert_int_equal(th_http(&H, "POST", path, version, NULL, &o), 200);
     assert_int_equal(json_integer_value(json_object_get(o, "number")), 1);
     json_decref(o);
     snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions/1", scn);
