@@ -37,6 +37,7 @@ typedef struct stage_q {
     double first_p50, first_p99, next_p50, next_p99, ranged_p50, ranged_p99;
     size_t examined_max, items_max;
     double examined_mean;
+    double us_per_doc; /* time of all pages / documents they examined */
     char index[32];
     bool index_varied;
 } stage_q;
@@ -151,7 +152,7 @@ static const char *verdict(const mb_query_kind *k, const stage_q *r)
 
 /* A page of q: its time, and the cursor of the next (malloc'd) or NULL. */
 static int one_page(scale *s, const mb_query_kind *k, doc_query *q, bench_lat *lat, stage_q *r,
-                    double *examined_sum, long *pages, char **next)
+                    double *examined_sum, double *ns_sum, long *pages, char **next)
 {
     doc_page page;
     doc_error e;
@@ -161,6 +162,7 @@ static int one_page(scale *s, const mb_query_kind *k, doc_query *q, bench_lat *l
         return -1;
     }
     bench_lat_add(lat, ns);
+    *ns_sum += (double)ns;
     if (!r->index[0]) snprintf(r->index, sizeof(r->index), "%s", page.index);
     r->index_varied |= strcmp(r->index, page.index) != 0;
     if (page.examined > r->examined_max) r->examined_max = page.examined;
@@ -177,7 +179,7 @@ static void query_kind(scale *s, const mb_query_kind *k, long n, long samples, s
 {
     bench_lat first = {0}, next = {0}, ranged = {0};
     uint64_t rng = 0xC0FFEE + (uint64_t)n;
-    double examined = 0;
+    double examined = 0, ns = 0;
     long pages = 0;
     /* Times span the documents loaded so far (and their activity after). */
     int64_t span = mb_conv_ms(&s->g, n) - MB_T0_MS;
@@ -187,9 +189,9 @@ static void query_kind(scale *s, const mb_query_kind *k, long n, long samples, s
         k->fill(&s->g, n, &rng, &q, vals);
         q.limit = PAGE;
         char *cursor = NULL;
-        if (one_page(s, k, &q, &first, r, &examined, &pages, &cursor) == 0 && cursor) {
+        if (one_page(s, k, &q, &first, r, &examined, &ns, &pages, &cursor) == 0 && cursor) {
             q.cursor = cursor;
-            one_page(s, k, &q, &next, r, &examined, &pages, NULL);
+            one_page(s, k, &q, &next, r, &examined, &ns, &pages, NULL);
             q.cursor = NULL;
         }
         free(cursor);
@@ -199,7 +201,7 @@ static void query_kind(scale *s, const mb_query_kind *k, long n, long samples, s
         q.range_field = q.sort;
         q.to = json_string(t);
         json_array_append_new(vals, (json_t *)q.to);
-        one_page(s, k, &q, &ranged, r, &examined, &pages, NULL);
+        one_page(s, k, &q, &ranged, r, &examined, &ns, &pages, NULL);
         json_decref(vals);
     }
     r->first_p50 = bench_lat_us(&first, 0.5);
@@ -209,6 +211,7 @@ static void query_kind(scale *s, const mb_query_kind *k, long n, long samples, s
     r->ranged_p50 = bench_lat_us(&ranged, 0.5);
     r->ranged_p99 = bench_lat_us(&ranged, 0.99);
     r->examined_mean = pages ? examined / (double)pages : 0;
+    r->us_per_doc = examined > 0 ? ns / examined / 1000.0 : 0;
     bench_lat_free(&first);
     bench_lat_free(&next);
     bench_lat_free(&ranged);
@@ -228,10 +231,10 @@ static void query_stage(scale *s, long n)
         snprintf(key, sizeof(key), "%s @%ld, first page p50", k->key, n);
         bench_row(s->b, s->sec, key, r->first_p50, "us",
                   "p99 %.0f; next page %.0f/%.0f; before a random time %.0f/%.0f; examined <= %zu "
-                  "(mean %.1f); index %s%s: %s",
+                  "(mean %.1f, %.1f us each); index %s%s: %s",
                   r->first_p99, r->next_p50, r->next_p99, r->ranged_p50, r->ranged_p99,
-                  r->examined_max, r->examined_mean, r->index, r->index_varied ? " (varied)" : "",
-                  verdict(k, r));
+                  r->examined_max, r->examined_mean, r->us_per_doc, r->index,
+                  r->index_varied ? " (varied)" : "", verdict(k, r));
     }
 }
 
@@ -246,10 +249,11 @@ static void growth_rows(scale *s)
         snprintf(key, sizeof(key), "%s %ld/%ld", mb_queries[i].key, s->qsize[z], s->qsize[a]);
         double g = p->first_p50 > 0 ? q->first_p50 / p->first_p50 : 0;
         bench_row(s->b, "growth", key, g, "x",
-                  "first page p50; next page %.2fx, random time %.2fx; examined <= %zu -> <= %zu; "
-                  "index %s (ideal %s)",
+                  "first page p50; next page %.2fx, random time %.2fx; per document examined "
+                  "%.2fx; examined <= %zu -> <= %zu; index %s (ideal %s)",
                   p->next_p50 > 0 ? q->next_p50 / p->next_p50 : 0,
-                  p->ranged_p50 > 0 ? q->ranged_p50 / p->ranged_p50 : 0, p->examined_max,
+                  p->ranged_p50 > 0 ? q->ranged_p50 / p->ranged_p50 : 0,
+                  p->us_per_doc > 0 ? q->us_per_doc / p->us_per_doc : 0, p->examined_max,
                   q->examined_max, q->index, mb_queries[i].ideal);
     }
 }
