@@ -229,6 +229,15 @@ static void query_stage(scale *s, long n)
         query_kind(s, k, n, k->covered ? samples : (samples + 3) / 4, r);
         char key[96];
         snprintf(key, sizeof(key), "%s @%ld, first page p50", k->key, n);
+        char raw[96];
+        snprintf(raw, sizeof(raw), "%s@%ld", k->key, n);
+        bench_set(s->b, "lists_raw", raw,
+                  json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:f,s:f,s:s}", "first_p50_us",
+                            r->first_p50, "first_p99_us", r->first_p99, "next_p50_us", r->next_p50,
+                            "next_p99_us", r->next_p99, "ranged_p50_us", r->ranged_p50,
+                            "ranged_p99_us", r->ranged_p99, "examined_max",
+                            (json_int_t)r->examined_max, "examined_mean", r->examined_mean,
+                            "us_per_examined", r->us_per_doc, "index", r->index));
         bench_row(s->b, s->sec, key, r->first_p50, "us",
                   "p99 %.0f; next page %.0f/%.0f; before a random time %.0f/%.0f; examined <= %zu "
                   "(mean %.1f, %.1f us each); index %s%s: %s",
