@@ -130,36 +130,44 @@ static void issue(wrun *r, writer *w)
     }
 }
 
+/* Every write issued is answered, and no more will be. */
 static bool wrun_done(void *arg)
 {
     wrun *r = arg;
-    return r->done >= r->target;
+    return r->done == r->started && (r->errors || r->started >= r->target);
 }
 
-/* Writes/s with n writers in flight; *batch gets the writes per commit. */
+/* Writes/s with n writers in flight (-1: broken); *batch gets the writes
+ * per commit. */
 static double docs_writes(crud *c, int kind, bool update, long n, long ops, double *batch)
 {
-    wrun r = {.c = c, .kind = kind, .update = update, .target = ops};
+    wrun *r = calloc(1, sizeof(*r));
     writer *ws = calloc((size_t)n, sizeof(*ws));
+    *r = (wrun){.c = c, .kind = kind, .update = update, .target = ops};
     for (long i = 0; i < n; i++) {
-        ws[i].r = &r;
+        ws[i].r = r;
         ws[i].doc = json_deep_copy(c->tmpl[kind]);
     }
     store_stats s0, s1;
     store_get_stats(c->w.st, &s0);
     uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n && r.started < ops; i++)
-        issue(&r, &ws[i]);
-    if (!mb_run_until(&c->w, wrun_done, &r, 300000))
-        bench_fail(c->b, "%ld of %ld writes answered within 300 s", r.done, ops);
-    double s = (double)(bench_now_ns() - t0) / 1e9;
+    for (long i = 0; i < n && r->started < ops; i++)
+        issue(r, &ws[i]);
+    if (!mb_run_until(&c->w, wrun_done, r, 300000)) {
+        /* Writes still in flight point at r and ws: left allocated. */
+        bench_fail(c->b, "%ld of %ld writes answered within 300 s", r->done, ops);
+        return -1;
+    }
+    double s = (double)(bench_now_ns() - t0) / 1e9, rate = (double)r->done / s;
     store_get_stats(c->w.st, &s1);
     uint64_t commits = s1.commits - s0.commits;
     *batch = commits ? (double)(s1.writes - s0.writes) / (double)commits : 0;
     for (long i = 0; i < n; i++)
         json_decref(ws[i].doc);
     free(ws);
-    return (double)r.done / s;
+    if (r->errors) rate = -1;
+    free(r);
+    return rate;
 }
 
 typedef struct get_run {
@@ -388,6 +396,7 @@ static void write_rows(crud *c, int kind, bool update, long n, long commits, int
         double x = 0, y;
         if (r % 2 == 0) x = raw_puts(c, kind, update, n, ops, &err);
         y = docs_writes(c, kind, update, n, ops, &batch);
+        if (y < 0) return;
         if (r % 2 == 1) x = raw_puts(c, kind, update, n, ops, &err);
         if (x < 0) {
             bench_fail(c->b, "raw LMDB: %s", mdb_strerror(err));
