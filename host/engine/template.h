@@ -93,6 +93,11 @@ int tmpl_render(const tmpl *t, const json_t *ctx, const tmpl_opts *opts, char **
 typedef int (*tmpl_path_fn)(void *ud, const char *path, const tmpl_pos *pos);
 int tmpl_paths(const tmpl *t, tmpl_path_fn fn, void *ud);
 
+/* s[0..n) in lower case, as the lower filter changes it (for matching
+ * answers without regard to case): a new string for free(), NULL when out
+ * of memory. Bad UTF-8 bytes become U+FFFD. */
+char *tmpl_fold(const char *s, size_t n);
+
 /* "where:line:column: message" (or "where: message" with no place) into
  * buf, for the errors a scenario check reports ("steps.greet.text.ru"). */
 void tmpl_error_format(const tmpl_error *err, const char *where, char *buf, size_t len);

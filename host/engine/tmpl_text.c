@@ -291,3 +291,14 @@ void describe(const json_t *j, char *buf, size_t len)
     }
     }
 }
+
+char *tmpl_fold(const char *s, size_t n)
+{
+    char *out = malloc(n * 3 + 1); /* a bad byte becomes U+FFFD: three bytes */
+    if (!out) return NULL;
+    size_t i = 0, o = 0;
+    while (i < n)
+        o += utf8_put(out + o, cp_lower(utf8_next(s, n, &i)));
+    out[o] = '\0';
+    return out;
+}

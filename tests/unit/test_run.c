@@ -1,0 +1,950 @@
+/*
+ * test_run.c - the interpreter (host/engine/run.h) step by step, against a
+ * fake outside: jq is real (libjq in this process), plugin actions, HTTP
+ * and other agents answer from a script, and every callback runs later, as
+ * the loop runs them.
+ */
+#include "cmocka_pre.h"
+
+#include "../support/jqlocal.h"
+#include "engine/run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the fake outside ------------------------------------------------------------ */
+
+typedef struct job {
+    run_cb cb;
+    json_t *result;
+    char *error, *message;
+    struct job *next;
+} job;
+
+typedef struct fake {
+    job *head, *tail;
+    json_t *answers; /* "kind or instance__action", "http", "load:REF" -> [answers] */
+    json_t *calls;   /* [{"what", "args"}] */
+    json_t *delays;  /* [ms] */
+    json_t *missing; /* [path] */
+    int done;
+    run_stop stop;
+    char error[800];
+} fake;
+
+static void later(fake *f, run_cb cb, const json_t *result, const char *error, const char *msg)
+{
+    job *j = calloc(1, sizeof(*j));
+    j->cb = cb;
+    j->result = result ? json_deep_copy(result) : NULL;
+    j->error = error ? strdup(error) : NULL;
+    j->message = msg ? strdup(msg) : NULL;
+    if (f->tail)
+        f->tail->next = j;
+    else
+        f->head = j;
+    f->tail = j;
+}
+
+static void f_eval(void *ud, run_turn *t, const char *program, const json_t *input, run_cb cb)
+{
+    (void)t;
+    json_t *out = NULL;
+    char err[300] = "";
+    if (jqlocal_eval(program, input, &out, err, sizeof(err)) != 0)
+        later(ud, cb, NULL, "runtime", err);
+    else
+        later(ud, cb, out, NULL, NULL);
+    json_decref(out);
+}
+
+/* The next scripted answer for key: {"result": ...} or {"error", "message"}. */
+static void answer(fake *f, const char *key, run_cb cb)
+{
+    json_t *list = json_object_get(f->answers, key);
+    json_t *a = json_incref(json_array_get(list, 0));
+    if (a) json_array_remove(list, 0);
+    if (!a)
+        later(f, cb, NULL, "unavailable", "nothing scripted");
+    else if (json_object_get(a, "error"))
+        later(f, cb, NULL, json_string_value(json_object_get(a, "error")),
+              json_string_value(json_object_get(a, "message")));
+    else
+        later(f, cb, json_object_get(a, "result"), NULL, NULL);
+    json_decref(a);
+}
+
+static void f_call(void *ud, run_turn *t, const char *kind, const char *instance,
+                   const char *action, const json_t *args, uint32_t timeout_ms, run_cb cb)
+{
+    (void)t, (void)timeout_ms;
+    fake *f = ud;
+    char key[200];
+    if (kind)
+        snprintf(key, sizeof(key), "%s", kind);
+    else
+        snprintf(key, sizeof(key), "%s__%s", instance, action);
+    json_array_append_new(f->calls, json_pack("{s:s,s:O}", "what", key, "args", args));
+    answer(f, key, cb);
+}
+
+static json_t *f_tools(void *ud, run_turn *t, const json_t *tools, char *err, size_t errlen)
+{
+    (void)ud, (void)t;
+    json_t *out = json_array();
+    size_t i;
+    const json_t *tool;
+    json_array_foreach(tools, i, tool)
+    {
+        if (!strcmp(json_string_value(json_object_get(tool, "action")), "missing")) {
+            snprintf(err, errlen, "no action missing");
+            json_decref(out);
+            return NULL;
+        }
+        json_array_append_new(out, json_pack("{s:s,s:{s:s}}", "description", "a tool", "parameters",
+                                             "type", "object"));
+    }
+    return out;
+}
+
+static void f_http(void *ud, run_turn *t, const json_t *req, uint32_t timeout_ms, run_cb cb)
+{
+    (void)t, (void)timeout_ms;
+    fake *f = ud;
+    json_array_append_new(f->calls, json_pack("{s:s,s:O}", "what", "http", "args", req));
+    answer(f, "http", cb);
+}
+
+static void f_load(void *ud, run_turn *t, const json_t *ref, run_cb cb)
+{
+    (void)t;
+    fake *f = ud;
+    char key[200];
+    const char *agent = json_string_value(json_object_get(ref, "agent"));
+    snprintf(key, sizeof(key), "load:%s",
+             agent ? agent : json_string_value(json_object_get(ref, "scenario_id")));
+    answer(f, key, cb);
+    /* Loads may be asked again (a return after a call): keep answering. */
+}
+
+static void f_delay(void *ud, run_turn *t, uint32_t ms, run_cb cb)
+{
+    (void)t;
+    fake *f = ud;
+    json_array_append_new(f->delays, json_integer(ms));
+    later(f, cb, NULL, NULL, NULL);
+}
+
+static void f_missing(void *ud, run_turn *t, const char *path, const char *lang)
+{
+    (void)t;
+    json_array_append_new(((fake *)ud)->missing, json_sprintf("%s@%s", path, lang));
+}
+
+static const run_env ENV_TEMPLATE = {.eval = f_eval,
+                                     .call = f_call,
+                                     .tools = f_tools,
+                                     .http = f_http,
+                                     .load = f_load,
+                                     .delay = f_delay,
+                                     .missing_text = f_missing};
+
+static void on_done(run_turn *t, run_stop stop, const char *error)
+{
+    fake *f = t->ud;
+    f->done++;
+    f->stop = stop;
+    snprintf(f->error, sizeof(f->error), "%s", error ? error : "");
+}
+
+/* JSON written with ' for " (no ' in the texts). */
+static json_t *J(const char *s)
+{
+    char *c = strdup(s);
+    for (char *p = c; *p; p++)
+        if (*p == '\'') *p = '"';
+    json_error_t e;
+    json_t *j = json_loads(c, JSON_DECODE_ANY, &e);
+    if (!j) fail_msg("bad test JSON: %s: %s", e.text, s);
+    free(c);
+    return j;
+}
+
+typedef struct world {
+    fake f;
+    run_env env;
+    run_turn t;
+    json_t *scenario, *conv;
+} world;
+
+static void w_init(world *w, const char *scenario)
+{
+    memset(w, 0, sizeof(*w));
+    w->f.answers = json_object();
+    w->f.calls = json_array();
+    w->f.delays = json_array();
+    w->f.missing = json_array();
+    w->env = ENV_TEMPLATE;
+    w->env.ud = &w->f;
+    w->scenario = J(scenario);
+    w->conv = J("{'id': 'cnv_1', 'agent_id': 'agt_1', 'contact_id': 'con_1', 'state': 'active',"
+                " 'language': 'en', 'scenario': {'scenario_id': 'scn_1', 'version': 1}}");
+}
+
+static void w_free(world *w)
+{
+    run_turn_clear(&w->t);
+    json_decref(w->scenario);
+    json_decref(w->conv);
+    json_decref(w->f.answers);
+    json_decref(w->f.calls);
+    json_decref(w->f.delays);
+    json_decref(w->f.missing);
+}
+
+static void script(world *w, const char *key, const char *answers)
+{
+    json_object_set_new(w->f.answers, key, J(answers));
+}
+
+/* One turn, run until it stops; the stop. */
+static run_stop turn(world *w, run_wake wake, const char *input_json, const char *timer_step)
+{
+    json_t *input = input_json ? J(input_json) : NULL;
+    w->t.scenario = w->scenario;
+    w->t.conv = w->conv;
+    w->t.contact = NULL;
+    w->t.wake = wake;
+    w->t.input = input;
+    w->t.timer_step = timer_step;
+    w->t.now_ms = 1772700000000; /* 2026-03-05 */
+    w->t.env = &w->env;
+    w->t.done = on_done;
+    w->t.ud = &w->f;
+    w->f.done = 0;
+    run_turn_start(&w->t);
+    for (int n = 0; w->f.head && n < 10000; n++) {
+        job *j = w->f.head;
+        w->f.head = j->next;
+        if (!w->f.head) w->f.tail = NULL;
+        j->cb(&w->t, j->result, j->error, j->message);
+        json_decref(j->result);
+        free(j->error);
+        free(j->message);
+        free(j);
+    }
+    if (w->f.done != 1) fail_msg("done ran %d times", w->f.done);
+    if (getenv("TEST_RUN_DEBUG")) {
+        char *d = json_dumps(w->t.path, JSON_COMPACT);
+        fprintf(stderr, "path %s error %s\n", d, w->f.error);
+        free(d);
+    }
+    json_decref(input);
+    return w->f.stop;
+}
+
+static const char *text_at(world *w, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(w->t.messages, i), "text"));
+}
+
+static const char *conv_str(world *w, const char *k)
+{
+    return json_string_value(json_object_get(w->conv, k));
+}
+
+static json_t *var(world *w, const char *k)
+{
+    return json_object_get(json_object_get(w->conv, "variables"), k);
+}
+
+/* The n-th event on a topic other than the conversation's own stream. */
+static json_t *other_event(world *w, size_t n)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(w->t.events, i, e)
+    {
+        if (!strcmp(json_string_value(json_object_get(e, "topic")), "platform.conversation"))
+            continue;
+        if (n-- == 0) return e;
+    }
+    return NULL;
+}
+
+static size_t events_of(world *w, const char *type)
+{
+    size_t n = 0, i;
+    json_t *e;
+    json_array_foreach(w->t.events, i, e)
+    {
+        const char *ty = json_string_value(json_object_get(json_object_get(e, "body"), "type"));
+        n += ty && !strcmp(ty, type);
+    }
+    return n;
+}
+
+/* ---- the tests ------------------------------------------------------------------------ */
+
+static const char *ONBOARD =
+    "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en', 'ru'],"
+    " 'variables': {'name': {'type': 'string'}, 'age': {'type': 'integer', 'default': 0}},"
+    " 'start': 'hello',"
+    " 'fallback': {'en': 'Sorry.', 'ru': 'Извините.'},"
+    " 'steps': {"
+    "  'hello': {'kind': 'say', 'text': {'en': 'Hi!', 'ru': 'Привет!'}, 'next': 'ask_name'},"
+    "  'ask_name': {'kind': 'ask', 'text': {'en': 'Name?', 'ru': 'Имя?'}, 'var': 'name',"
+    "     'validate': {'type': 'text', 'min_length': 2, 'message': {'en': 'Too short.', 'ru': "
+    "'Коротко.'}},"
+    "     'retries': 1, 'reprompt': {'en': 'Your name, please.', 'ru': 'Имя, пожалуйста.'},"
+    "     'on_invalid': 'bye', 'next': 'ask_age'},"
+    "  'ask_age': {'kind': 'ask', 'text': 'Age?', 'var': 'age',"
+    "     'validate': {'type': 'integer', 'min': 1, 'max': 150}, 'next': 'greet'},"
+    "  'greet': {'kind': 'say', 'text': {'en': 'Nice to meet you, {{ vars.name }} ({{ vars.age "
+    "}})!',"
+    "     'ru': 'Приятно, {{ vars.name }}!'}, 'next': 'bye'},"
+    "  'bye': {'kind': 'end', 'outcome': 'done'}}}";
+
+static void a_conversation_runs_from_start_to_end_through_its_questions(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, ONBOARD);
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    assert_int_equal(json_array_size(w.t.messages), 2);
+    assert_string_equal(text_at(&w, 0), "Hi!");
+    assert_string_equal(text_at(&w, 1), "Name?");
+    assert_string_equal(conv_str(&w, "state"), "waiting");
+    assert_string_equal(conv_str(&w, "current_step"), "ask_name");
+    assert_int_equal(json_integer_value(var(&w, "age")), 0); /* the default */
+
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': '  Anna '}", NULL), RUN_WAITING);
+    assert_string_equal(json_string_value(var(&w, "name")), "Anna");
+    assert_string_equal(text_at(&w, 0), "Age?");
+
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': '41'}", NULL), RUN_ENDED);
+    assert_int_equal(json_integer_value(var(&w, "age")), 41);
+    assert_string_equal(text_at(&w, 0), "Nice to meet you, Anna (41)!");
+    assert_string_equal(conv_str(&w, "state"), "ended");
+    assert_string_equal(conv_str(&w, "outcome"), "done");
+    assert_int_equal(events_of(&w, "conversation.ended"), 1);
+    /* The conversation keeps its messages, in and out. */
+    json_t *msgs = json_object_get(w.conv, "messages");
+    assert_int_equal(json_array_size(msgs), 6);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 2), "direction")),
+                        "in");
+    w_free(&w);
+}
+
+static void an_invalid_answer_is_reprompted_then_leaves_by_on_invalid(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, ONBOARD);
+    json_object_set_new(w.conv, "language", json_string("ru"));
+    turn(&w, RUN_WAKE_START, NULL, NULL);
+    assert_string_equal(text_at(&w, 1), "Имя?");
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'A'}", NULL), RUN_WAITING);
+    assert_int_equal(json_array_size(w.t.messages), 2);
+    assert_string_equal(text_at(&w, 0), "Коротко.");
+    assert_string_equal(text_at(&w, 1), "Имя, пожалуйста.");
+    assert_null(var(&w, "name"));
+    /* retries: 1 spent: the next invalid answer leaves by on_invalid. */
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'B'}", NULL), RUN_ENDED);
+    assert_string_equal(conv_str(&w, "outcome"), "done");
+    assert_null(var(&w, "name"));
+    w_free(&w);
+}
+
+static void answers_are_checked_and_stored_by_type(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *validate, *answer, *stored; /* stored: JSON, or NULL: refused */
+    } cases[] = {
+        {"{'type': 'number'}", "3,5", "3.5"},
+        {"{'type': 'number'}", "1 000", "1000"},
+        {"{'type': 'number'}", "three", NULL},
+        {"{'type': 'integer', 'min': 18}", "17", NULL},
+        {"{'type': 'integer', 'max': 10}", "10", "10"},
+        {"{'type': 'integer'}", "2.5", NULL},
+        {"{'type': 'email'}", "anna@example.com", "'anna@example.com'"},
+        {"{'type': 'email'}", "anna@example", NULL},
+        {"{'type': 'email'}", "a b@example.com", NULL},
+        {"{'type': 'phone'}", "+7 (912) 345-67-89", "'+79123456789'"},
+        {"{'type': 'phone'}", "12-34", NULL},
+        {"{'type': 'date'}", "05.03.2026", "'2026-03-05'"},
+        {"{'type': 'date'}", "2026-02-29", NULL},
+        {"{'type': 'date'}", "2024-02-29", "'2024-02-29'"},
+        {"{'type': 'choice', 'choices': ['Да', 'Нет']}", "ДА", "'Да'"},
+        {"{'type': 'choice', 'choices': ['Да', 'Нет']}", "может", NULL},
+        {"{'pattern': '^[0-9]{6}$'}", "123456", "'123456'"},
+        {"{'pattern': '^[0-9]{6}$'}", "12345", NULL},
+        {"{'max_length': 3}", "абвг", NULL},
+        {"{'max_length': 4}", "абвг", "'абвг'"},
+        {"{'condition': '.value | test(\\\"^A\\\")'}", "Anna", "'Anna'"},
+        {"{'condition': '.value | test(\\\"^A\\\")'}", "Boris", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char sc[1024];
+        snprintf(sc, sizeof(sc),
+                 "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': "
+                 "['en'], 'variables': {'x': {'type': 'string'}}, 'start': 'q', 'steps': {"
+                 "'q': {'kind': 'ask', 'text': 'Q?', 'var': 'x', 'validate': %s, 'retries': 0,"
+                 " 'on_invalid': 'no', 'next': 'yes'},"
+                 "'yes': {'kind': 'end', 'outcome': 'yes'}, 'no': {'kind': 'end', 'outcome': "
+                 "'no'}}}",
+                 cases[i].validate);
+        world w;
+        w_init(&w, sc);
+        turn(&w, RUN_WAKE_START, NULL, NULL);
+        char in[200];
+        snprintf(in, sizeof(in), "{'text': '%s'}", cases[i].answer);
+        assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, in, NULL), RUN_ENDED);
+        if (!cases[i].stored) {
+            if (strcmp(conv_str(&w, "outcome"), "no") != 0)
+                fail_msg("case %zu (%s): %s was accepted", i, cases[i].validate, cases[i].answer);
+        } else {
+            json_t *want = J(cases[i].stored);
+            if (strcmp(conv_str(&w, "outcome"), "yes") != 0 || !json_equal(var(&w, "x"), want))
+                fail_msg("case %zu (%s): %s not stored as %s", i, cases[i].validate,
+                         cases[i].answer, cases[i].stored);
+            json_decref(want);
+        }
+        w_free(&w);
+    }
+}
+
+static const char *CHOOSE =
+    "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en', 'ru'],"
+    " 'variables': {'plan': {'type': 'string'}}, 'start': 'pick', 'steps': {"
+    "  'pick': {'kind': 'choice', 'text': {'en': 'Plan?', 'ru': 'Тариф?'}, 'var': 'plan',"
+    "    'layout': 'LAYOUT', 'options': ["
+    "      {'id': 'basic', 'label': {'en': 'Basic', 'ru': 'Базовый'}, 'match': ['cheap', "
+    "'дешёвый']},"
+    "      {'id': 'pro', 'label': {'en': 'Pro', 'ru': 'Профи'}, 'next': 'pro_end'}],"
+    "    'retries': 0, 'on_invalid': 'none', 'next': 'basic_end'},"
+    "  'basic_end': {'kind': 'end', 'outcome': 'basic'},"
+    "  'pro_end': {'kind': 'end', 'outcome': 'pro'},"
+    "  'none': {'kind': 'end', 'outcome': 'none'}}}";
+
+static void a_choice_is_picked_by_button_number_label_or_match_word(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *layout, *input, *outcome;
+    } cases[] = {
+        {"buttons", "{'payload': 'pro'}", "pro"},    {"list", "{'text': '2'}", "pro"},
+        {"list", "{'text': '3'}", "none"},           {"buttons", "{'text': 'ПРОФИ'}", "pro"},
+        {"buttons", "{'text': 'Дешёвый'}", "basic"}, {"buttons", "{'text': 'basic'}", "basic"},
+        {"buttons", "{'text': 'gold'}", "none"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char sc[2048];
+        snprintf(sc, sizeof(sc), "%s", CHOOSE);
+        char *at = strstr(sc, "LAYOUT");
+        char tail[2048];
+        snprintf(tail, sizeof(tail), "%s%s", cases[i].layout, at + 6);
+        snprintf(at, sizeof(sc) - (size_t)(at - sc), "%s", tail);
+        world w;
+        w_init(&w, sc);
+        json_object_set_new(w.conv, "language", json_string("ru"));
+        turn(&w, RUN_WAKE_START, NULL, NULL);
+        if (!strcmp(cases[i].layout, "list")) {
+            assert_string_equal(text_at(&w, 0), "Тариф?\n1. Базовый\n2. Профи");
+        } else {
+            json_t *b = json_object_get(json_array_get(w.t.messages, 0), "buttons");
+            assert_int_equal(json_array_size(b), 2);
+            assert_string_equal(json_string_value(json_object_get(json_array_get(b, 1), "label")),
+                                "Профи");
+            assert_string_equal(json_string_value(json_object_get(json_array_get(b, 1), "payload")),
+                                "pro");
+        }
+        assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, cases[i].input, NULL), RUN_ENDED);
+        if (strcmp(conv_str(&w, "outcome"), cases[i].outcome) != 0)
+            fail_msg("case %zu: %s gave %s, not %s", i, cases[i].input, conv_str(&w, "outcome"),
+                     cases[i].outcome);
+        if (strcmp(cases[i].outcome, "none") != 0)
+            assert_string_equal(json_string_value(var(&w, "plan")), cases[i].outcome);
+        w_free(&w);
+    }
+}
+
+static const char *BRANCH =
+    "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+    " 'variables': {'n': {'type': 'integer', 'default': 7}, 'double': {'type': 'integer'}},"
+    " 'fallback': 'Sorry, {{ vars.n }}.',"
+    " 'start': 'calc', 'steps': {"
+    "  'calc': {'kind': 'set', 'set': {'double': '.vars.n * 2', 'n': '.vars.n + 1'}, 'next': "
+    "'route'},"
+    "  'route': {'kind': 'switch', 'cases': [{'if': '.vars.double > 100', 'next': 'big'},"
+    "     {'if': '.vars.double == 14', 'next': 'fourteen'}] DEFAULT},"
+    "  'big': {'kind': 'end', 'outcome': 'big'},"
+    "  'fourteen': {'kind': 'end', 'outcome': 'fourteen'},"
+    "  'other': {'kind': 'end', 'outcome': 'other'}}}";
+
+static world *branch(const char *dflt, const char *n)
+{
+    char sc[2048], *at;
+    snprintf(sc, sizeof(sc), "%s", BRANCH);
+    at = strstr(sc, "DEFAULT");
+    char tail[2048];
+    snprintf(tail, sizeof(tail), "%s%s", dflt, at + 7);
+    snprintf(at, sizeof(sc) - (size_t)(at - sc), "%s", tail);
+    world *w = malloc(sizeof(*w));
+    w_init(w, sc);
+    if (n) json_object_set_new(w->conv, "variables", J(n));
+    turn(w, RUN_WAKE_START, NULL, NULL);
+    return w;
+}
+
+static void set_maps_with_jq_and_switch_takes_the_first_true_case(void **state)
+{
+    (void)state;
+    world *w = branch(", 'default': 'other'", NULL);
+    assert_string_equal(conv_str(w, "outcome"), "fourteen");
+    /* set's values are all computed from the context before the step. */
+    assert_int_equal(json_integer_value(var(w, "double")), 14);
+    assert_int_equal(json_integer_value(var(w, "n")), 8);
+    w_free(w);
+    free(w);
+    w = branch(", 'default': 'other'", "{'n': 60}");
+    assert_string_equal(conv_str(w, "outcome"), "big");
+    w_free(w);
+    free(w);
+    w = branch(", 'default': 'other'", "{'n': 1}");
+    assert_string_equal(conv_str(w, "outcome"), "other");
+    w_free(w);
+    free(w);
+}
+
+static void no_true_case_without_a_default_fails_to_the_fallback(void **state)
+{
+    (void)state;
+    world *w = branch("", "{'n': 1}");
+    assert_int_equal(w->f.stop, RUN_ENDED);
+    assert_string_equal(conv_str(w, "outcome"), "error");
+    assert_string_equal(text_at(w, 0), "Sorry, 2.");
+    assert_non_null(strstr(w->f.error, "no_case"));
+    w_free(w);
+    free(w);
+}
+
+static const char *CALLS =
+    "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+    " 'variables': {'deal': {'type': 'string'}},"
+    " 'fallback': 'We are sorry.', 'start': 'find', 'steps': {"
+    "  'find': {'kind': 'crm.find_deal', 'args': {'q': 'order {{ vars.deal }}'}, 'retries': 2,"
+    "    'retry_backoff_ms': 100, 'result': {'deal': '.result.id'}, 'next': 'ok' ON_ERROR},"
+    "  'ok': {'kind': 'say', 'text': 'Deal {{ vars.deal }}', 'next': 'done'},"
+    "  'apologise': {'kind': 'say', 'text': 'Failed: {{ vars._error.code }}', 'next': 'done'},"
+    "  'done': {'kind': 'end'}}}";
+
+static world *calls(const char *on_error)
+{
+    char sc[2048], *at;
+    snprintf(sc, sizeof(sc), "%s", CALLS);
+    at = strstr(sc, "ON_ERROR");
+    char tail[2048];
+    snprintf(tail, sizeof(tail), "%s%s", on_error, at + 8);
+    snprintf(at, sizeof(sc) - (size_t)(at - sc), "%s", tail);
+    world *w = malloc(sizeof(*w));
+    w_init(w, sc);
+    json_object_set_new(w->conv, "variables", J("{'deal': '5512'}"));
+    return w;
+}
+
+static void a_plugin_step_maps_its_result_into_variables(void **state)
+{
+    (void)state;
+    world *w = calls("");
+    script(w, "crm.find_deal", "[{'result': {'id': 'D-77'}}]");
+    assert_int_equal(turn(w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    json_t *call = json_array_get(w->f.calls, 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(call, "args"), "q")),
+                        "order 5512");
+    assert_string_equal(text_at(w, 0), "Deal D-77");
+    assert_int_equal(events_of(w, "step.completed"), 1); /* the action step, not say or end */
+    w_free(w);
+    free(w);
+}
+
+static void a_failing_step_is_retried_with_backoff_then_takes_on_error(void **state)
+{
+    (void)state;
+    world *w = calls(", 'on_error': 'apologise'");
+    script(w, "crm.find_deal",
+           "[{'error': 'timeout', 'message': 'slow'}, {'error': 'timeout', 'message': 'slow'},"
+           " {'error': 'timeout', 'message': 'slower'}]");
+    assert_int_equal(turn(w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    assert_int_equal(json_array_size(w->f.calls), 3); /* the first try and two retries */
+    assert_int_equal(json_array_size(w->f.delays), 2);
+    assert_int_equal(json_integer_value(json_array_get(w->f.delays, 0)), 100);
+    assert_int_equal(json_integer_value(json_array_get(w->f.delays, 1)), 200);
+    assert_string_equal(text_at(w, 0), "Failed: timeout");
+    json_t *err = var(w, "_error");
+    assert_string_equal(json_string_value(json_object_get(err, "step")), "find");
+    assert_string_equal(json_string_value(json_object_get(err, "message")), "slower");
+    assert_string_equal(conv_str(w, "outcome"), "completed");
+    assert_int_equal(events_of(w, "step.completed"), 1);
+    w_free(w);
+    free(w);
+}
+
+static void a_failing_step_without_on_error_sends_the_fallback_and_ends(void **state)
+{
+    (void)state;
+    world *w = calls("");
+    script(w, "crm.find_deal", "[{'error': 'crashed', 'message': 'the plugin died'}]");
+    json_object_set_new(json_object_get(json_object_get(w->scenario, "steps"), "find"), "retries",
+                        json_integer(0));
+    assert_int_equal(turn(w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    assert_int_equal(json_array_size(w->t.messages), 1);
+    assert_string_equal(text_at(w, 0), "We are sorry.");
+    assert_string_equal(conv_str(w, "outcome"), "error");
+    assert_non_null(strstr(w->f.error, "the plugin died"));
+    w_free(w);
+    free(w);
+}
+
+static void a_template_error_is_not_retried(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'start': 's', 'steps': {'s': {'kind': 'say', 'text': '{{ vars.n | number }}',"
+               " 'retries': 3}}}");
+    json_object_set_new(w.conv, "variables", J("{'n': 'abc'}"));
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    assert_int_equal(json_array_size(w.f.delays), 0);
+    assert_string_equal(conv_str(&w, "outcome"), "error");
+    assert_non_null(strstr(w.f.error, "number"));
+    w_free(&w);
+}
+
+static const char *LLM =
+    "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+    " 'variables': {'answer': {'type': 'string'}}, 'start': 'q', 'steps': {"
+    "  'q': {'kind': 'wait', 'for': 'input', 'next': 'a'},"
+    "  'a': {'kind': 'llm.chat', 'args': {'messages': [{'role': 'user', 'content': '{{ "
+    "input.text }}'}]},"
+    "    TOOLS 'result': {'answer': '.result.content'}, 'next': 'q'}}}";
+
+static world *llm(const char *tools)
+{
+    char sc[2048], *at;
+    snprintf(sc, sizeof(sc), "%s", LLM);
+    at = strstr(sc, "TOOLS");
+    char tail[2048];
+    snprintf(tail, sizeof(tail), "%s%s", tools, at + 5);
+    snprintf(at, sizeof(sc) - (size_t)(at - sc), "%s", tail);
+    world *w = malloc(sizeof(*w));
+    w_init(w, sc);
+    turn(w, RUN_WAKE_START, NULL, NULL);
+    return w;
+}
+
+static void llm_chat_sends_the_answer_and_maps_it(void **state)
+{
+    (void)state;
+    world *w = llm("");
+    script(w, "llm.chat", "[{'result': {'content': 'Paris.', 'tool_calls': []}}]");
+    assert_int_equal(turn(w, RUN_WAKE_MESSAGE, "{'text': 'Capital of France?'}", NULL),
+                     RUN_WAITING);
+    json_t *args = json_object_get(json_array_get(w->f.calls, 0), "args");
+    json_t *m = json_array_get(json_object_get(args, "messages"), 0);
+    assert_string_equal(json_string_value(json_object_get(m, "content")), "Capital of France?");
+    assert_string_equal(text_at(w, 0), "Paris.");
+    assert_string_equal(json_string_value(var(w, "answer")), "Paris.");
+    assert_string_equal(conv_str(w, "current_step"), "q");
+    w_free(w);
+    free(w);
+}
+
+static void llm_chat_runs_the_models_tool_calls_and_feeds_results_back(void **state)
+{
+    (void)state;
+    world *w = llm("'tools': [{'instance': 'crm', 'action': 'find'}],");
+    script(w, "llm.chat",
+           "[{'result': {'content': null, 'tool_calls': [{'id': 'c1', 'name': 'crm__find',"
+           "   'arguments': '{\\\"q\\\": \\\"5512\\\"}', 'arguments_json': {'q': '5512'}}]}},"
+           " {'result': {'content': 'It ships today.', 'tool_calls': []}}]");
+    script(w, "crm__find", "[{'result': {'status': 'shipping'}}]");
+    assert_int_equal(turn(w, RUN_WAKE_MESSAGE, "{'text': 'Where is 5512?'}", NULL), RUN_WAITING);
+    assert_int_equal(json_array_size(w->f.calls), 3);
+    json_t *first = json_object_get(json_array_get(w->f.calls, 0), "args");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(first, "tools"), 0), "name")),
+                        "crm__find");
+    json_t *tool = json_array_get(w->f.calls, 1);
+    assert_string_equal(json_string_value(json_object_get(tool, "what")), "crm__find");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(tool, "args"), "q")),
+                        "5512");
+    json_t *second =
+        json_object_get(json_object_get(json_array_get(w->f.calls, 2), "args"), "messages");
+    assert_int_equal(json_array_size(second), 3); /* user, assistant's calls, the tool's result */
+    json_t *res = json_array_get(second, 2);
+    assert_string_equal(json_string_value(json_object_get(res, "role")), "tool");
+    assert_string_equal(json_string_value(json_object_get(res, "tool_call_id")), "c1");
+    assert_string_equal(json_string_value(json_object_get(res, "content")),
+                        "{\"status\":\"shipping\"}");
+    assert_string_equal(text_at(w, 0), "It ships today.");
+    w_free(w);
+    free(w);
+}
+
+static void a_model_that_never_stops_calling_tools_is_cut_at_the_bound(void **state)
+{
+    (void)state;
+    world *w = llm("'tools': [{'instance': 'crm', 'action': 'find'}], 'max_tool_calls': 2,");
+    const char *call = "{'result': {'content': null, 'tool_calls': [{'id': 'c', 'name': "
+                       "'crm__find', 'arguments': '{}', 'arguments_json': {}}]}}";
+    char list[1024];
+    snprintf(list, sizeof(list), "[%s, %s, %s, %s]", call, call, call, call);
+    script(w, "llm.chat", list);
+    script(w, "crm__find", "[{'result': 1}, {'result': 2}, {'result': 3}]");
+    assert_int_equal(turn(w, RUN_WAKE_MESSAGE, "{'text': 'loop'}", NULL), RUN_ENDED);
+    assert_non_null(strstr(w->f.error, "tool_limit"));
+    size_t tools = 0, i;
+    json_t *c;
+    json_array_foreach(w->f.calls, i, c) tools +=
+        !strcmp(json_string_value(json_object_get(c, "what")), "crm__find");
+    assert_int_equal(tools, 2);
+    w_free(w);
+    free(w);
+}
+
+static const char *HTTP =
+    "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+    " 'variables': {'email': {'type': 'string'}, 'lead': {'type': 'string'}},"
+    " 'start': 'post', 'steps': {"
+    "  'post': {'kind': 'http.request', 'method': 'POST', 'url': 'https://crm.example/leads?src={{ "
+    "conversation.id }}',"
+    "    'headers': {'X-Agent': '{{ conversation.agent_id }}'}, 'body': {'email': '{{ vars.email "
+    "}}', 'n': 3},"
+    "    'result': {'lead': '.result.body.id'}, 'on_error': 'failed', 'next': 'ok'},"
+    "  'ok': {'kind': 'end', 'outcome': 'lead'}, 'failed': {'kind': 'end', 'outcome': "
+    "'failed'}}}";
+
+static void http_request_renders_its_templates_and_maps_the_answer(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, HTTP);
+    json_object_set_new(w.conv, "variables", J("{'email': 'a@b.co'}"));
+    script(&w, "http", "[{'result': {'status': 201, 'headers': {}, 'body': {'id': 'L1'}}}]");
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    json_t *req = json_object_get(json_array_get(w.f.calls, 0), "args");
+    json_t *want = J("{'method': 'POST', 'url': 'https://crm.example/leads?src=cnv_1', 'headers': "
+                     "{'X-Agent': 'agt_1'}, 'body': {'email': 'a@b.co', 'n': 3}}");
+    assert_true(json_equal(req, want));
+    json_decref(want);
+    assert_string_equal(json_string_value(var(&w, "lead")), "L1");
+    assert_string_equal(conv_str(&w, "outcome"), "lead");
+    w_free(&w);
+
+    w_init(&w, HTTP);
+    script(&w, "http", "[{'result': {'status': 404, 'headers': {}, 'body': 'no'}}]");
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    assert_string_equal(conv_str(&w, "outcome"), "failed");
+    assert_string_equal(json_string_value(json_object_get(var(&w, "_error"), "code")),
+                        "http_status");
+    w_free(&w);
+}
+
+static void a_loop_that_never_waits_is_cut_and_ends_with_the_fallback(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'fallback': 'Oops.', 'settings': {'max_steps_per_turn': 20},"
+               " 'start': 'a', 'steps': {'a': {'kind': 'goto', 'next': 'b', 'on_error': 'a'},"
+               " 'b': {'kind': 'goto', 'next': 'a'}}}");
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    assert_int_equal(json_array_size(w.t.path), 20);
+    assert_string_equal(text_at(&w, 0), "Oops.");
+    assert_non_null(strstr(w.f.error, "loop"));
+    w_free(&w);
+}
+
+static const char *WAITS =
+    "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+    " 'variables': {'x': {'type': 'string'}}, 'start': 'pause', 'steps': {"
+    "  'pause': {'kind': 'wait', 'for': 'duration', 'duration_ms': 60000, 'next': 'q'},"
+    "  'q': {'kind': 'ask', 'text': 'Still there?', 'var': 'x', 'timeout_ms': 5000, "
+    "'on_timeout': 'gone', 'next': 'here'},"
+    "  'here': {'kind': 'end', 'outcome': 'here'}, 'gone': {'kind': 'end', 'outcome': "
+    "'gone'}}}";
+
+static void waits_set_durable_timers_and_a_due_timer_moves_on(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, WAITS);
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    json_t *timer = json_object_get(json_object_get(w.conv, "engine"), "timer");
+    assert_string_equal(json_string_value(json_object_get(timer, "step")), "pause");
+    assert_int_equal(json_integer_value(json_object_get(timer, "due_ms")), 1772700000000 + 60000);
+    /* A message while waiting for a time is kept, and answered by nothing. */
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'hello?'}", NULL), RUN_IDLE);
+    assert_int_equal(json_array_size(w.t.messages), 0);
+    /* A timer for a step the conversation has left does nothing. */
+    assert_int_equal(turn(&w, RUN_WAKE_TIMER, NULL, "q"), RUN_IDLE);
+    assert_int_equal(turn(&w, RUN_WAKE_TIMER, NULL, "pause"), RUN_WAITING);
+    assert_string_equal(text_at(&w, 0), "Still there?");
+    timer = json_object_get(json_object_get(w.conv, "engine"), "timer");
+    assert_string_equal(json_string_value(json_object_get(timer, "kind")), "timeout");
+    /* The question's timeout takes on_timeout. */
+    assert_int_equal(turn(&w, RUN_WAKE_TIMER, NULL, "q"), RUN_ENDED);
+    assert_string_equal(conv_str(&w, "outcome"), "gone");
+    w_free(&w);
+
+    /* An answer in time cancels the timeout. */
+    w_init(&w, WAITS);
+    turn(&w, RUN_WAKE_START, NULL, NULL);
+    turn(&w, RUN_WAKE_TIMER, NULL, "pause");
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'yes'}", NULL), RUN_ENDED);
+    assert_string_equal(conv_str(&w, "outcome"), "here");
+    assert_null(json_object_get(json_object_get(w.conv, "engine"), "timer"));
+    w_free(&w);
+}
+
+static void a_handed_off_conversation_stays_silent_until_resumed(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'start': 'h', 'steps': {'h': {'kind': 'handoff', 'text': 'A person will answer.',"
+               " 'queue': 'l2', 'next': 'back'}, 'back': {'kind': 'say', 'text': 'I am back.'}}}");
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    assert_string_equal(conv_str(&w, "state"), "handed_off");
+    assert_int_equal(events_of(&w, "handoff.requested"), 1);
+    json_t *ev = json_object_get(json_array_get(w.t.events, 0), "body");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "target"), "queue")),
+                        "l2");
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'hello?'}", NULL), RUN_IDLE);
+    assert_int_equal(json_array_size(w.t.messages), 0);
+    assert_string_equal(conv_str(&w, "state"), "handed_off");
+    assert_int_equal(turn(&w, RUN_WAKE_RESUME, NULL, NULL), RUN_ENDED);
+    assert_string_equal(text_at(&w, 0), "I am back.");
+    /* A resume of a conversation not handed off does nothing. */
+    assert_int_equal(turn(&w, RUN_WAKE_RESUME, NULL, NULL), RUN_IDLE);
+    w_free(&w);
+}
+
+static void a_text_missing_in_the_conversations_language_falls_back_and_is_told(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'start': 's', 'steps': {'s': {'kind': 'say', 'text': {'en': 'Hello'}}}}");
+    json_object_set_new(w.conv, "language", json_string("ru"));
+    turn(&w, RUN_WAKE_START, NULL, NULL);
+    assert_string_equal(text_at(&w, 0), "Hello");
+    assert_int_equal(json_array_size(w.f.missing), 1);
+    assert_string_equal(json_string_value(json_array_get(w.f.missing, 0)), "steps.s.text@ru");
+    w_free(&w);
+}
+
+static void trigger_publishes_an_event_and_refuses_the_platforms_topics(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'variables': {'n': {'type': 'integer', 'default': 2}}, 'start': 't', 'steps': {"
+               " 't': {'kind': 'trigger', 'event': 'orders.paid', 'input': {'n': '.vars.n * 10'}, "
+               "'next': 'a'},"
+               " 'a': {'kind': 'trigger', 'agent': 'billing', 'input': {'why': '\\\"paid\\\"'}, "
+               "'next': 'x'},"
+               " 'x': {'kind': 'trigger', 'event': 'platform.contact', 'on_error': 'e'},"
+               " 'e': {'kind': 'end', 'outcome': 'refused'}}}");
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    json_t *e0 = other_event(&w, 0);
+    assert_string_equal(json_string_value(json_object_get(e0, "topic")), "orders.paid");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(e0, "body"), "n")), 20);
+    json_t *e1 = other_event(&w, 1);
+    assert_null(other_event(&w, 2));
+    assert_string_equal(json_string_value(json_object_get(e1, "topic")), "engine.start");
+    json_t *b1 = json_object_get(e1, "body");
+    assert_string_equal(json_string_value(json_object_get(b1, "agent")), "billing");
+    assert_string_equal(json_string_value(json_object_get(b1, "contact_id")), "con_1");
+    assert_string_equal(conv_str(&w, "outcome"), "refused");
+    w_free(&w);
+}
+
+static void call_agent_runs_another_scenario_and_returns_with_its_outputs(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'variables': {'mail': {'type': 'string'}, 'keep': {'type': 'string', 'default': "
+               "'mine'}},"
+               " 'start': 'sub', 'steps': {"
+               " 'sub': {'kind': 'call_agent', 'agent': 'collector', 'input': {'why': "
+               "'\\\"newsletter\\\"'},"
+               "   'output': {'mail': '.vars.email'}, 'next': 'thanks'},"
+               " 'thanks': {'kind': 'say', 'text': 'Thanks, {{ vars.mail }} ({{ vars.keep }})'}}}");
+    const char *sub = "{'agent_id': 'agt_2', 'scenario': {'scenario_id': 'scn_2', 'version': 4},"
+                      " 'content': {'format': 'agenthost.scenario/1', 'default_language': 'en',"
+                      " 'languages': ['en'], 'variables': {'email': {'type': 'string'}, 'why': "
+                      "{'type': 'string'}},"
+                      " 'start': 'ask', 'steps': {'ask': {'kind': 'ask', 'text': 'E-mail for {{ "
+                      "vars.why }}?', 'var': 'email',"
+                      " 'validate': {'type': 'email'}, 'next': 'bye'}, 'bye': {'kind': 'end'}}}}";
+    char list[2048];
+    snprintf(list, sizeof(list), "[{'result': %s}]", sub);
+    script(&w, "load:collector", list);
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    assert_string_equal(text_at(&w, 0), "E-mail for newsletter?");
+    json_t *eng = json_object_get(w.conv, "engine");
+    assert_int_equal(json_array_size(json_object_get(eng, "stack")), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(eng, "active"), "scenario"), "scenario_id")),
+        "scn_2");
+    assert_null(var(&w, "keep")); /* the sub-agent's own variables */
+
+    /* The next turn runs in the sub-agent's scenario (the engine loads the
+     * active one); the end returns to the caller's. */
+    json_t *mine = w.scenario, *subj = J(sub);
+    w.scenario = json_incref(json_object_get(subj, "content"));
+    json_decref(subj);
+    json_t *back = J("[{'result': {'agent_id': 'agt_1', 'scenario': {'scenario_id': 'scn_1', "
+                     "'version': 1}}}]");
+    json_object_set(json_object_get(json_array_get(back, 0), "result"), "content", mine);
+    json_object_set_new(w.f.answers, "load:scn_1", back);
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'a@b.co'}", NULL), RUN_ENDED);
+    assert_string_equal(text_at(&w, 0), "Thanks, a@b.co (mine)");
+    assert_null(json_object_get(json_object_get(w.conv, "engine"), "stack"));
+    assert_int_equal(events_of(&w, "conversation.ended"), 1);
+    json_decref(mine);
+    w_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_conversation_runs_from_start_to_end_through_its_questions),
+        cmocka_unit_test(an_invalid_answer_is_reprompted_then_leaves_by_on_invalid),
+        cmocka_unit_test(answers_are_checked_and_stored_by_type),
+        cmocka_unit_test(a_choice_is_picked_by_button_number_label_or_match_word),
+        cmocka_unit_test(set_maps_with_jq_and_switch_takes_the_first_true_case),
+        cmocka_unit_test(no_true_case_without_a_default_fails_to_the_fallback),
+        cmocka_unit_test(a_plugin_step_maps_its_result_into_variables),
+        cmocka_unit_test(a_failing_step_is_retried_with_backoff_then_takes_on_error),
+        cmocka_unit_test(a_failing_step_without_on_error_sends_the_fallback_and_ends),
+        cmocka_unit_test(a_template_error_is_not_retried),
+        cmocka_unit_test(llm_chat_sends_the_answer_and_maps_it),
+        cmocka_unit_test(llm_chat_runs_the_models_tool_calls_and_feeds_results_back),
+        cmocka_unit_test(a_model_that_never_stops_calling_tools_is_cut_at_the_bound),
+        cmocka_unit_test(http_request_renders_its_templates_and_maps_the_answer),
+        cmocka_unit_test(a_loop_that_never_waits_is_cut_and_ends_with_the_fallback),
+        cmocka_unit_test(waits_set_durable_timers_and_a_due_timer_moves_on),
+        cmocka_unit_test(a_handed_off_conversation_stays_silent_until_resumed),
+        cmocka_unit_test(a_text_missing_in_the_conversations_language_falls_back_and_is_told),
+        cmocka_unit_test(trigger_publishes_an_event_and_refuses_the_platforms_topics),
+        cmocka_unit_test(call_agent_runs_another_scenario_and_returns_with_its_outputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
