@@ -24,6 +24,7 @@ typedef struct bus bus;
 typedef struct broker broker;
 typedef struct docs docs;
 typedef struct expr_pool expr_pool;
+typedef struct runtime runtime;
 
 /* The modules of a running host, for the families to take what they use.
  * All borrowed; they outlive the API. */
@@ -36,6 +37,7 @@ typedef struct api_deps {
     broker *egress;
     docs *docs;
     expr_pool *expr; /* NULL: no expression pool */
+    runtime *rt;     /* the engine; NULL: its routes are left out */
     const char *logs_dir;
 } api_deps;
 

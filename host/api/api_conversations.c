@@ -67,8 +67,12 @@ static const res_range conv_ranges[] = {
     {"last_activity", "last_activity_at"}, {"started", "started_at"}, {NULL, NULL}};
 static const char *const conv_sorts[] = {"last_activity_at", "started_at", NULL};
 
+/* The engine's own fields: what it keeps to run the conversation. */
+static const char *const conv_read_only[] = {"engine", "wake_at", NULL};
+
 static const resource conversations_res = {
     .coll = COLL_CONVERSATIONS,
+    .read_only = conv_read_only,
     .noun = "conversation",
     .plural = "conversations",
     .base = "/api/v1/conversations",

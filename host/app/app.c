@@ -11,6 +11,7 @@
 #include "model/docs.h"
 #include "model/retention.h"
 #include "expr/expr.h"
+#include "runtime/runtime.h"
 #include "services/bus_service.h"
 #include "services/egress_service.h"
 #include "services/kv_service.h"
@@ -105,6 +106,7 @@ static void on_signal(int signum, void *ud)
         return;
     }
     log_info("host", "SIG%s received: stopping (again to force)", sigabbrev_np(signum));
+    runtime_stop(a->rt); /* turns in flight are left: their inputs come back after a restart */
     supervisor_stop_all(a->sup, on_all_stopped, a);
 }
 
@@ -201,6 +203,15 @@ static int open_modules(app *a, char *err, size_t errlen)
     }
     if (bus_service_attach(&a->bus_svc, a->bus, a->sup, a->opts->instances, err, errlen) != 0)
         return -1;
+    runtime_deps rd = {.loop = a->loop,
+                       .bus = a->bus,
+                       .docs = a->docs,
+                       .sup = a->sup,
+                       .expr = a->expr,
+                       .egress = a->egress};
+    if (runtime_new(&a->rt, &rd, &a->opts->engine, err, errlen) != 0 ||
+        runtime_start(a->rt, err, errlen) != 0)
+        return -1;
     if (!tokens_any(a->st)) {
         char token[TOKEN_LEN + 1];
         int rc = tokens_create(a->st, "admin", "admin", token);
@@ -228,6 +239,7 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .egress = a->egress,
                      .docs = a->docs,
                      .expr = a->expr,
+                     .rt = a->rt,
                      .logs_dir = c->logs_dir};
     if (api_start(&a->http, a->loop, &ho, &a->opts->api, &deps, err, errlen) < 0) return -1;
     broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
@@ -238,6 +250,7 @@ static int open_modules(app *a, char *err, size_t errlen)
 static void close_modules(app *a)
 {
     metrics_remove_collector(metrics_process_collector, NULL);
+    runtime_stop(a->rt);
     audit_retention_stop(a->retention);
     a->retention = NULL;
     api_stop(a->http);
@@ -252,6 +265,7 @@ static void close_modules(app *a)
     bus_service_detach(a->bus_svc);
     if (a->sup) supervisor_free(a->sup);
     expr_pool_detach(a->expr); /* after the supervisor: its failing calls come through it */
+    runtime_free(a->rt);       /* after everything that could still answer one of its calls */
     kv_service_detach(a->kv_svc);
     metrics_service_detach(a->metrics_svc);
     registry_free(a->reg);

@@ -26,6 +26,7 @@ typedef struct docs docs;
 typedef struct keystore keystore;
 typedef struct audit_retention audit_retention;
 typedef struct expr_pool expr_pool;
+typedef struct runtime runtime;
 
 typedef struct app {
     config *cfg;
@@ -46,6 +47,7 @@ typedef struct app {
     metrics_service *metrics_svc;
     bus_service *bus_svc;
     expr_pool *expr; /* jq expressions, for the scenario engine (ADR 0016) */
+    runtime *rt;     /* the engine: agents at work */
     api *http;
     int lock_fd;
     int signals; /* termination signals received */

@@ -171,6 +171,32 @@ const opt_decl host_options[] = {
      .def = 256, .min = 1, .max = 65536,
      .doc = "Compiled programs each worker keeps (about 20 KiB each)."},
 
+    /* engine: agents at work (runtime/runtime.h) */
+    {.section = "engine", .name = "max_in_flight", OPT_INT(HS, engine.max_in_flight), .def = 64,
+     .min = 1, .max = 100000,
+     .doc = "Inputs (messages, agent starts) the engine handles at once; one conversation's "
+            "always one at a time, in order."},
+    {.section = "engine", .name = "queue_per_conversation", OPT_INT(HS, engine.queue_per_conv),
+     .def = 100, .min = 1, .max = 100000,
+     .doc = "Turns that may wait behind a busy conversation; past it an input stays on the bus "
+            "and comes back a second later (nothing is dropped)."},
+    {.section = "engine", .name = "flood_per_minute", OPT_INT(HS, engine.flood_per_minute),
+     .def = 60, .min = 1, .max = 1000000,
+     .doc = "Messages one chat may send a minute; the rest of that minute's are dropped, "
+            "logged to events.log and counted (agenthost_engine_dropped_total)."},
+    {.section = "engine", .name = "timer_scan_ms", OPT_MS(HS, engine.timer_scan_ms), .def = 250,
+     .min = 10, .max = 60000,
+     .doc = "How often the timers of waiting steps (waits, question timeouts) are looked for: "
+            "a timer fires at most this late."},
+    {.section = "engine", .name = "turn_timeout_ms", OPT_MS(HS, engine.turn_timeout_ms),
+     .def = 300000, .min = 1000, .max = 86400000,
+     .doc = "A turn's bound from its input to its commit; an input whose turn takes longer is "
+            "delivered again."},
+    {.section = "engine", .name = "http_allow", OPT_ARRAY(HS, engine.http_allow),
+     .def_doc = "none",
+     .doc = "Where http.request steps may go: egress entries as in an instance's egress "
+            "({\"host\", \"scheme\", \"port\", \"private\"}); none allows nothing."},
+
     /* audit: the trail of changes (model/audit.h) */
     {.section = "audit", .name = "retention_days", OPT_INT(HS, retention.audit_days), .def = 365,
      .min = 0, .max = 36500,

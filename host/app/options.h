@@ -20,12 +20,13 @@
 #include "store/store.h"
 #include "http/server.h"
 #include "plugin/supervisor.h"
+#include "runtime/runtime.h"
 
 /* The modules' options as the file sets them. Fields no option fills stay
  * zero for the caller to set: log.dir, store.dir and read_only,
  * supervisor.runner and no_sandbox, http.listen, bus.now_ms, broker.listen
  * and max_header_bytes. Strings and JSON values (http.tls_cert, tls_key,
- * bus.topic_overrides, instances) are borrowed from the config's JSON: valid
+ * bus.topic_overrides, engine.http_allow, instances) are borrowed from the config's JSON: valid
  * until config_free. */
 typedef struct host_settings {
     log_opts log;
@@ -37,6 +38,7 @@ typedef struct host_settings {
     broker_opts broker;
     expr_opts expr;
     retention_opts retention;
+    runtime_opts engine;
     const json_t *instances; /* the "instances" array, or NULL: one per installed plugin */
 } host_settings;
 

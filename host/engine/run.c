@@ -236,7 +236,7 @@ static void keep_message(run_turn *t, json_t *m)
         json_array_remove(list, 0);
 }
 
-void run_send(run_turn *t, char *text, json_t *buttons, json_t *attachments)
+void run_say(run_turn *t, char *text, json_t *buttons, json_t *attachments)
 {
     json_t *m = json_object();
     if (text) json_object_set_new(m, "text", json_string(text));
@@ -427,7 +427,7 @@ static st_rc give_up(run_turn *t, const char *message)
             tmpl_free(tp);
             json_decref(ctx);
             /* A fallback that does not render is sent as written. */
-            run_send(t, out ? out : strndup(src, len), NULL, NULL);
+            run_say(t, out ? out : strndup(src, len), NULL, NULL);
         }
     }
     return conversation_ended(t, "error", "error", message);
@@ -503,7 +503,7 @@ static st_rc say(run_turn *t, const json_t *step)
             return rc;
         }
     }
-    run_send(t, text, buttons, att);
+    run_say(t, text, buttons, att);
     return run_go(t, str_of(step, "next"));
 }
 
@@ -514,7 +514,7 @@ static st_rc handoff(run_turn *t, const json_t *step)
         st_rc rc;
         char *text = run_render(t, json_object_get(step, "text"), "text", &rc);
         if (!text) return rc;
-        run_send(t, text, NULL, NULL);
+        run_say(t, text, NULL, NULL);
     }
     json_t *ev = run_conv_event(t, "handoff.requested");
     json_object_set_new(ev, "step", json_pack("{s:s,s:s}", "id", s->cur, "kind", "handoff"));
@@ -536,7 +536,7 @@ static st_rc end_step(run_turn *t, const json_t *step)
         st_rc rc;
         char *text = run_render(t, json_object_get(step, "text"), "text", &rc);
         if (!text) return rc;
-        run_send(t, text, NULL, NULL);
+        run_say(t, text, NULL, NULL);
     }
     const char *outcome = str_of(step, "outcome");
     return run_end(t, outcome ? outcome : "completed", "completed");
@@ -686,10 +686,14 @@ static void wake(run_turn *t)
     case RUN_WAKE_TIMER: {
         const json_t *timer = json_object_get(eng, "timer");
         const char *tstep = str_of(timer, "step");
-        if (strcmp(state, "waiting") != 0 || !tstep || !t->timer_step ||
-            strcmp(tstep, t->timer_step) != 0 || !str_of(t->conv, "current_step") ||
+        if (!tstep || !t->timer_step || strcmp(tstep, t->timer_step) != 0) {
+            finish(t, RUN_IDLE, NULL); /* not the conversation's timer */
+            return;
+        }
+        if (strcmp(state, "waiting") != 0 || !str_of(t->conv, "current_step") ||
             strcmp(tstep, str_of(t->conv, "current_step")) != 0) {
-            finish(t, RUN_IDLE, NULL); /* a timer left behind: the step moved on */
+            json_object_del(eng, "timer"); /* left behind: the step moved on */
+            finish(t, RUN_IDLE, NULL);
             return;
         }
         bool timeout = str_of(timer, "kind") && !strcmp(str_of(timer, "kind"), "timeout");

@@ -540,7 +540,7 @@ static void chat_done(run_turn *t, const json_t *result, const char *error, cons
     }
     const json_t *say = json_object_get(s->step, "say");
     const char *content = str_of(result, "content");
-    if (!json_is_false(say) && content && *content) run_send(t, strdup(content), NULL, NULL);
+    if (!json_is_false(say) && content && *content) run_say(t, strdup(content), NULL, NULL);
     run_resume(t, answered(t, result));
 }
 

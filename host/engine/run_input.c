@@ -97,7 +97,7 @@ static st_rc question(run_turn *t, const json_t *step, const json_t *text)
             return rc;
         }
     }
-    run_send(t, body, buttons, NULL);
+    run_say(t, body, buttons, NULL);
     json_int_t ms = json_integer_value(json_object_get(step, "timeout_ms"));
     bool timed = options == NULL && ms > 0 && str_of(step, "on_timeout");
     return run_wait(t, timed ? t->now_ms + ms : 0, "timeout");
@@ -318,7 +318,7 @@ static st_rc reject(run_turn *t, const json_t *step)
         st_rc rc;
         char *text = run_render(t, msg, "validate.message", &rc);
         if (!text) return rc;
-        run_send(t, text, NULL, NULL);
+        run_say(t, text, NULL, NULL);
     }
     const json_t *again = json_object_get(step, "reprompt");
     return question(t, step, again ? again : json_object_get(step, "text"));

@@ -68,7 +68,7 @@ char *run_render(run_turn *t, const json_t *text, const char *what, st_rc *rc);
 json_t *run_render_leaves(run_turn *t, const json_t *v, const char *what, st_rc *rc);
 /* Send a message (text owned, may be NULL; buttons and attachments new
  * references, may be NULL). */
-void run_send(run_turn *t, char *text, json_t *buttons, json_t *attachments);
+void run_say(run_turn *t, char *text, json_t *buttons, json_t *attachments);
 /* The step's buttons, rendered: a new array, NULL with none or on failure
  * (*rc set to the failure; ST_NEXT otherwise). */
 json_t *run_buttons(run_turn *t, const json_t *buttons, st_rc *rc);

@@ -108,6 +108,7 @@ static const doc_index_def conversation_ix[] = {
     {"by_agent_state", {"agent_id", "state", "last_activity_at", NULL}, 0, NULL},
     {"by_channel", {"channel.instance", "last_activity_at", NULL}, 0, NULL},
     {"by_activity", {"last_activity_at", NULL}, 0, NULL},
+    {"by_wake", {"wake_at", NULL}, DOC_INDEX_SPARSE, NULL}, /* the engine's due timers */
 };
 
 static const doc_index_def audit_ix[] = {
@@ -118,7 +119,7 @@ static const doc_index_def audit_ix[] = {
 };
 
 static const char *const contact_sealed[] = {"identities", "profile", NULL};
-static const char *const conversation_sealed[] = {"variables", "messages", NULL};
+static const char *const conversation_sealed[] = {"variables", "messages", "engine", NULL};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

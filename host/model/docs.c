@@ -605,6 +605,34 @@ static void done_write(int status, void *arg)
     free(op);
 }
 
+struct doc_op {
+    write_op w;
+};
+
+doc_op *docs_op_new(docs *d, doc_txn_fn fn, void *ud)
+{
+    doc_op *op = calloc(1, sizeof(*op));
+    if (!op) return NULL;
+    op->w = (write_op){.d = d, .fn = fn, .ud = ud, .now = ah_now_ms()};
+    op->w.t.err = &op->w.err;
+    return op;
+}
+
+int docs_op_apply(store_txn *st, void *op)
+{
+    return apply_write(st, &((doc_op *)op)->w);
+}
+
+void docs_op_finish(doc_op *op, int status, doc_error *err)
+{
+    write_op *w = &op->w;
+    if (status && !w->err.code) doc_fail(&w->t, status, NULL, "%s", ah_strerror(status));
+    deferred_finish(&w->t, true, status);
+    if (err) *err = w->err;
+    free(w->t.dv);
+    free(op);
+}
+
 int docs_write(docs *d, doc_txn_fn fn, void *ud, doc_done_fn done)
 {
     write_op *op = calloc(1, sizeof(*op));

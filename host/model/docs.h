@@ -133,6 +133,18 @@ int docs_write(docs *d, doc_txn_fn fn, void *ud, doc_done_fn done);
  * commit's (err says which), or AH_ENOMEM. */
 int docs_write_now(docs *d, doc_txn_fn fn, void *ud, doc_error *err);
 
+/* Document writes inside a store write that someone else runs (the
+ * engine's bus_commit, whose delivery, events and documents commit as one):
+ * docs_op_new makes the op, docs_op_apply is the store_apply_fn to hand over
+ * with the op as its arg (it runs fn, perhaps more than once), and
+ * docs_op_finish, once the write has committed (status 0) or failed, runs
+ * what fn deferred, fills err (may be NULL) and frees the op. NULL from
+ * docs_op_new: out of memory. */
+typedef struct doc_op doc_op;
+doc_op *docs_op_new(docs *d, doc_txn_fn fn, void *ud);
+int docs_op_apply(store_txn *st, void *op);
+void docs_op_finish(doc_op *op, int status, doc_error *err);
+
 docs *doc_txn_docs(doc_txn *t);
 /* Set the transaction's error and return code (for fn's own refusals). */
 int doc_fail(doc_txn *t, int code, const char *field, const char *fmt, ...)

@@ -1,0 +1,157 @@
+/*
+ * rt_priv.h - the runtime's internals, shared by its files:
+ *   runtime.c   jobs: one turn each, one at a time per conversation
+ *   rt_load.c   what a turn needs, read from the documents
+ *   rt_commit.c the turn's outcome as one transaction (bus_commit)
+ *   rt_env.c    what steps reach outside (run_env): jq, plugins, HTTP
+ *   rt_inbox.c  message.in and engine.start, the REST channel, timers
+ */
+#ifndef AH_RUNTIME_PRIV_H
+#define AH_RUNTIME_PRIV_H
+
+#include "broker/policy.h"
+#include "core/strmap.h"
+#include "engine/run.h"
+#include "runtime/runtime.h"
+
+#include <uv.h>
+
+typedef enum rt_kind {
+    JOB_MESSAGE, /* a person wrote (message.in) */
+    JOB_START,   /* start an agent (the API's run, engine.start) */
+    JOB_TIMER,   /* a waiting step's timer is due */
+    JOB_RESUME,  /* an operator resumes a conversation handed off */
+    JOB_DROP,    /* an input no turn takes: acknowledged, logged (error says why) */
+} rt_kind;
+
+/* Everything of the runtime's that the loop may still call back (a timer,
+ * a job running): listed, so that runtime_free closes or frees what is
+ * left and nothing fires into a runtime that is gone. */
+typedef struct rt_link {
+    struct rt_link *prev, *next;
+    uv_timer_t *timer;              /* closed by runtime_free, or NULL (a job) */
+    void (*closed)(uv_handle_t *h); /* frees the owner, calling nothing */
+} rt_link;
+
+void rt_link_add(runtime *rt, rt_link *l);
+void rt_link_del(rt_link *l);
+
+typedef struct rt_job rt_job;
+struct rt_job {
+    rt_link link; /* while it runs */
+    runtime *rt;
+    rt_kind kind;
+    uint64_t delivery; /* the bus delivery to settle, or 0 */
+    json_t *msg;       /* JOB_MESSAGE: the message.in body */
+    json_t *input;     /* the turn's input: {text, payload, attachments, command} */
+    json_t *identity;  /* who: {"channel", "id", "instance"?, "name"?, "language"?} */
+    json_t *vars;      /* JOB_START: input variables */
+    json_t *trigger;   /* how the conversation started (conversation.started) */
+    char agent_id[40];
+    char conv_id[40];
+    char contact_id[40];
+    char rest_request[40]; /* a REST channel waiter to answer */
+    char from_conv[40];    /* JOB_START by a trigger step: the conversation it ran in */
+
+    /* Loaded (rt_load.c). */
+    json_t *agent, *contact, *conv, *scenario;
+    uint64_t contact_rev, conv_rev;
+    bool new_contact, new_conv;
+    bool ran; /* its turn ran: it holds its conversation */
+
+    run_turn turn;
+    run_stop stop;
+    char error[600];
+    json_t *sent; /* the message.out bodies, in order */
+    doc_op *op;
+    uint64_t started_ns;
+
+    runtime_cb cb; /* the API's, or NULL */
+    void *cb_ud;
+    rt_job *next; /* in a conversation's queue */
+};
+
+/* A conversation some job holds: the jobs waiting behind it. */
+typedef struct rt_busy {
+    rt_job *head, *tail;
+    size_t n;
+} rt_busy;
+
+/* Inputs a conversation took in the current minute. */
+typedef struct rt_flood {
+    int64_t minute;
+    uint32_t n;
+} rt_flood;
+
+/* A REST channel request waiting for its answer. */
+typedef struct rt_waiter {
+    runtime *rt;
+    char id[40];
+    runtime_cb cb;
+    void *ud;
+    uv_timer_t timer;
+    bool answered;
+} rt_waiter;
+
+struct runtime {
+    runtime_deps d;
+    runtime_opts o;
+    run_env env;
+    bus_consumer *inbox;
+    strmap busy;      /* conversation id -> rt_busy */
+    strmap waiters;   /* REST request id -> rt_waiter */
+    strmap flood;     /* conversation id -> rt_flood */
+    strmap scenarios; /* "scn_id:version" -> content (json_t *) */
+    size_t nscenarios;
+    strmap told;     /* missing translations already logged: "path@lang" */
+    rt_link handles; /* the list's head */
+    egress_policy http_pol;
+    egress_client http_client;
+    uv_timer_t scan;
+    bool scan_open, stopped;
+    size_t running, queued;
+};
+
+/* ---- runtime.c ---- */
+
+rt_job *rt_job_new(runtime *rt, rt_kind kind);
+void rt_job_free(rt_job *j);
+/* Run j: load, wait for its conversation, run the turn, commit. Whatever
+ * happens, j ends (its delivery settled or retried, its cb told). */
+void rt_submit(rt_job *j);
+/* End j with a failure before or instead of a turn (code, message). The
+ * delivery is acknowledged (drop: nothing to do for it) or retried. */
+void rt_fail(rt_job *j, bool retry, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* After the commit (or its failure): tell, log, free, start the next. */
+void rt_finish(rt_job *j, int status, const char *code, const char *message);
+bool rt_busy_has(runtime *rt, const char *conv_id);
+
+/* ---- rt_load.c ---- */
+
+/* Read what j needs (agent, contact, conversation, scenario): 0, or an
+ * AH_E* code with j failed (rt_fail has run). */
+int rt_load(rt_job *j);
+/* The content of a scenario version (*version; 0: the latest, then set),
+ * cached and borrowed from the cache until the next call; or NULL with err. */
+const json_t *rt_scenario(runtime *rt, const char *scenario_id, json_int_t *version, char *err,
+                          size_t errlen);
+
+/* ---- rt_commit.c ---- */
+
+/* Commit j's turn (run_turn's outputs in j->turn). */
+void rt_commit(rt_job *j);
+
+/* ---- rt_env.c ---- */
+
+void rt_env_init(runtime *rt);
+
+/* ---- rt_inbox.c ---- */
+
+int rt_inbox_open(runtime *rt, char *err, size_t errlen);
+void rt_inbox_close(runtime *rt);
+/* A REST channel request's answer, when j carried one. */
+void rt_waiter_answer(rt_job *j, const runtime_outcome *o);
+void rt_timers_start(runtime *rt);
+
+#endif
