@@ -127,10 +127,31 @@ typedef struct var_reads {
     const char *path;
 } var_reads;
 
-/* A template reads vars.NAME: NAME is declared (or the engine's _error). */
+/* What a template can read (run_context in run.c): anything else renders
+ * as nothing, which is a mistake ("{{ name }}" for "{{ vars.name }}"). */
+static bool known_root(const char *p)
+{
+    static const char *const roots[] = {"vars",  "contact", "conversation",
+                                        "input", "result",  "now"};
+    size_t n = strcspn(p, ".");
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
+        if (strlen(roots[i]) == n && !strncmp(p, roots[i], n)) return true;
+    return false;
+}
+
+/* A template reads vars.NAME: NAME is declared (or the engine's _error);
+ * any other path starts at what a template can read. */
 static int on_path(void *ud, const char *p, const tmpl_pos *pos)
 {
     var_reads *r = ud;
+    if (!known_root(p)) {
+        size_t n = strcspn(p, ".");
+        scn_error(r->c, r->path,
+                  "%d:%d: reads %.*s, which is nothing a template can read (vars.%.*s? the "
+                  "others: contact, conversation, input, result, now)",
+                  pos->line, pos->column, (int)n, p, (int)n, p);
+        return 1;
+    }
     if (strncmp(p, "vars.", 5)) return 0;
     const char *name = p + 5;
     size_t n = strcspn(name, ".");

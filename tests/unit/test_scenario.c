@@ -563,6 +563,9 @@ static void test_variables_must_be_declared_to_be_stored_or_read(void **s)
               "\"nick\" is not a declared variable");
     one_error("steps.greet.text.en", "\"Hi {{ vars.nme }}\"", "steps.greet.text.en",
               "1:7: reads vars.nme, which is not a declared variable");
+    /* A bare name renders as nothing at run time: a mistake, caught on save. */
+    one_error("steps.greet.text.en", "\"Hi {{ name }}\"", "steps.greet.text.en",
+              "1:7: reads name, which is nothing a template can read (vars.name?");
     one_error("variables.age.default", "\"old\"", "variables.age.default", "expected integer");
     one_error("variables.2fast", "{\"type\": \"string\"}", "variables.2fast",
               "not a variable name");
