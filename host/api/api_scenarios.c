@@ -10,6 +10,7 @@
 #include "engine/scenario_yaml.h"
 #include "model/collections.h"
 #include "model/ids.h"
+#include "model/scenarios.h"
 #include "api_docs.h"
 #include "scenario_check.h"
 
@@ -118,19 +119,6 @@ static const resource scenarios_res = {
 
 /* ---- versions -------------------------------------------------------------------- */
 
-/* BLAKE2b-256 of the content's canonical JSON (keys sorted, compact). */
-static int content_hash(const json_t *content, char *hex, size_t *size)
-{
-    char *js = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!js) return AH_ENOMEM;
-    uint8_t h[32];
-    *size = strlen(js);
-    crypto_generichash(h, sizeof(h), (const uint8_t *)js, *size, NULL, 0);
-    free(js);
-    sodium_bin2hex(hex, 65, h, sizeof(h));
-    return 0;
-}
-
 typedef struct version_arg {
     scn_ctx *x;
     http_req *req;
@@ -173,7 +161,7 @@ static int run_save(doc_txn *t, void *ud)
     json_int_t n = json_integer_value(json_object_get(s, "latest_version"));
     char hash[65];
     size_t size = 0;
-    rc = content_hash(json_object_get(v->body, "content"), hash, &size);
+    rc = scenario_content_hash(json_object_get(v->body, "content"), hash, &size);
     /* Saving what the latest version holds makes no new version. */
     if (!rc && n > 0 && (rc = version_by_number(t, v->scenario, n, &latest, &v->rev)) == 0 &&
         !strcmp(json_string_value(json_object_get(latest, "content_hash")), hash)) {
@@ -184,17 +172,12 @@ static int run_save(doc_txn *t, void *ud)
         return 0;
     }
     json_decref(latest);
-    char id[ID_MAX], at[40];
-    id_new("scv", doc_txn_now(t), id, sizeof(id));
-    ah_rfc3339_ms(doc_txn_now(t), at, sizeof(at));
     const principal *who = http_req_user(v->req);
-    json_t *doc = json_pack(
-        "{s:s,s:s,s:I,s:O,s:s,s:I,s:s,s:s}", "id", id, "scenario_id", v->scenario, "number", n + 1,
-        "content", json_object_get(v->body, "content"), "content_hash", hash, "size",
-        (json_int_t)size, "created_at", at, "created_by", who ? who->name : "host");
-    const char *msg = json_string_value(json_object_get(v->body, "message"));
-    if (msg) json_object_set_new(doc, "message", json_string(msg));
-    if (!rc) rc = doc_put(t, COLL_SCENARIO_VERSIONS, doc, 0, &v->rev);
+    json_t *doc = NULL;
+    if (!rc)
+        rc = scenario_version_put(t, v->scenario, n + 1, json_object_get(v->body, "content"),
+                                  json_string_value(json_object_get(v->body, "message")),
+                                  who ? who->name : "host", &doc, &v->rev);
     json_t *before = json_deep_copy(s);
     json_object_set_new(s, "latest_version", json_integer(n + 1));
     res_stamp(s, v->req, doc_txn_now(t), false);

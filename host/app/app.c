@@ -1,4 +1,5 @@
 #include "app.h"
+#include "app/example.h"
 
 #include "api/api.h"
 #include "broker/broker.h"
@@ -148,6 +149,37 @@ static int open_model(app *a, char *err, size_t errlen)
     return rc ? -1 : 0;
 }
 
+/* The host's first start: its first admin token, shown once on the
+ * terminal (never in a log file), and the example agent to talk to. */
+static int first_start(app *a, const config *c, char *err, size_t errlen)
+{
+    char token[TOKEN_LEN + 1];
+    int rc = tokens_create(a->st, "admin", "admin", token);
+    if (rc) {
+        snprintf(err, errlen, "cannot create the first admin token: %s", ah_strerror(rc));
+        return -1;
+    }
+    fprintf(stderr,
+            "\nagenthost: first start: this is the admin API token; it is shown once, "
+            "store it now:\n\n    %s\n\n"
+            "Use it as \"Authorization: Bearer <token>\". Create more with "
+            "`agenthost token create`.\n\n",
+            token);
+    log_info("host", "created the first admin API token (shown once on the terminal)");
+    if (!a->opts->example_agent) return 0;
+    char agent[64];
+    if (example_agent_create(a->docs, agent, err, errlen) != 0) return -1;
+    log_info("engine", "made the example agent %s (%s)", EXAMPLE_AGENT_NAME, agent);
+    fprintf(stderr,
+            "agenthost: the example agent \"%s\" is ready. Talk to it over the REST "
+            "channel:\n\n"
+            "    curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
+            "         -d '{\"user\": \"me\", \"text\": \"hi\"}' "
+            "http://%s/api/v1/agents/%s/messages\n\n",
+            EXAMPLE_AGENT_NAME, token, c->listen, agent);
+    return 0;
+}
+
 static int open_modules(app *a, char *err, size_t errlen)
 {
     config *c = a->cfg;
@@ -212,22 +244,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     if (runtime_new(&a->rt, &rd, &a->opts->engine, err, errlen) != 0 ||
         runtime_start(a->rt, err, errlen) != 0)
         return -1;
-    if (!tokens_any(a->st)) {
-        char token[TOKEN_LEN + 1];
-        int rc = tokens_create(a->st, "admin", "admin", token);
-        if (rc) {
-            snprintf(err, errlen, "cannot create the first admin token: %s", ah_strerror(rc));
-            return -1;
-        }
-        /* Shown once, on the terminal only: never in a log file. */
-        fprintf(stderr,
-                "\nagenthost: first start: this is the admin API token; it is shown once, "
-                "store it now:\n\n    %s\n\n"
-                "Use it as \"Authorization: Bearer <token>\". Create more with "
-                "`agenthost token create`.\n\n",
-                token);
-        log_info("host", "created the first admin API token (shown once on the terminal)");
-    }
+    if (!tokens_any(a->st) && first_start(a, c, err, errlen) != 0) return -1;
     http_opts ho = a->opts->http;
     ho.listen = c->listen;
     ho.request_id_refused = TOKEN_PREFIX; /* a token sent as a request id stays out of logs */

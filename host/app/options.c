@@ -192,6 +192,10 @@ const opt_decl host_options[] = {
      .def = 300000, .min = 1000, .max = 86400000,
      .doc = "A turn's bound from its input to its commit; an input whose turn takes longer is "
             "delivered again."},
+    {.section = "engine", .name = "example_agent", OPT_BOOL(HS, example_agent), .def = 1,
+     .doc = "On a first start (the host makes its first admin token), also make the example "
+            "agent \"Onboarding\" (docs/examples/scenarios/onboarding-survey.json) to talk to "
+            "over the REST channel."},
     {.section = "engine", .name = "http_allow", OPT_ARRAY(HS, engine.http_allow),
      .def_doc = "none",
      .doc = "Where http.request steps may go: egress entries as in an instance's egress "

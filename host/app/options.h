@@ -39,6 +39,7 @@ typedef struct host_settings {
     expr_opts expr;
     retention_opts retention;
     runtime_opts engine;
+    bool example_agent;      /* engine.example_agent: offered on a first start (app/example.h) */
     const json_t *instances; /* the "instances" array, or NULL: one per installed plugin */
 } host_settings;
 

@@ -20,11 +20,48 @@
 static th_host H;
 #define HOOK_SECRET "docs-hook-secret"
 
+/* The example agent a first start makes (app/example.h), which the
+ * README's first look talks to; this host's token was made before it
+ * started, so it is made here the same way, over the API. */
+static int make_example_agent(void)
+{
+    FILE *f = fopen(TH_SOURCE_DIR "/docs/examples/scenarios/onboarding-survey.json", "rb");
+    if (!f) return -1;
+    json_t *content = json_loadf(f, 0, NULL);
+    fclose(f);
+    json_t *o = NULL;
+    int rc = -1;
+    if (content && th_http(&H, "POST", "/api/v1/scenarios", "{\"name\": \"Onboarding survey\"}",
+                           NULL, &o) == 201) {
+        char path[200];
+        const char *scn = json_string_value(json_object_get(o, "id"));
+        snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
+        json_t *v = json_pack("{s:O}", "content", content);
+        char *vb = json_dumps(v, 0);
+        json_t *a = json_pack("{s:s,s:s,s:[s,s],s:{s:s}}", "name", "Onboarding", "default_language",
+                              "en", "languages", "en", "ru", "scenario", "scenario_id", scn);
+        char *ab = json_dumps(a, 0);
+        json_t *r1 = NULL, *r2 = NULL;
+        if (th_http(&H, "POST", path, vb, NULL, &r1) == 201 &&
+            th_http(&H, "POST", "/api/v1/agents", ab, NULL, &r2) == 201)
+            rc = 0;
+        json_decref(r1);
+        json_decref(r2);
+        free(vb);
+        free(ab);
+        json_decref(v);
+        json_decref(a);
+    }
+    json_decref(o);
+    json_decref(content);
+    return rc;
+}
+
 /* The dead-letter examples need two dead letters. */
 static int setup(void **s)
 {
     (void)s;
-    return th_start_echo_with_dead_letters(&H, "docs", HOOK_SECRET);
+    return th_start_echo_with_dead_letters(&H, "docs", HOOK_SECRET) || make_example_agent();
 }
 
 static int teardown(void **s)

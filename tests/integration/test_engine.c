@@ -297,6 +297,52 @@ static void test_an_llm_chat_step_answers_through_the_llm_plugin(void **s)
     json_decref(o);
 }
 
+/* A fresh host, started as `make run` starts it (no token made before):
+ * its first-start message shows the token and the example agent, and a
+ * person talks to that agent at once. With engine.example_agent off, no
+ * agent is made. */
+static void test_a_first_start_offers_the_example_agent_to_talk_to(void **s)
+{
+    (void)s;
+    for (int on = 1; on >= 0; on--) {
+        th_host F;
+        assert_int_equal(th_init(&F, "first"), 0);
+        assert_int_equal(th_install_plugin(&F, "jq"), 0);
+        assert_int_equal(th_config(&F, on ? "{}" : "{\"engine\": {\"example_agent\": false}}"), 0);
+        snprintf(F.token, sizeof(F.token), "none yet"); /* the host makes the first one */
+        assert_int_equal(th_start(&F, NULL, 15000), 0);
+        char *err = th_read(&F, "stderr.txt");
+        assert_non_null(err);
+        const char *t = strstr(err, "store it now:");
+        assert_non_null(t);
+        assert_int_equal(sscanf(t, "store it now: %127s", F.token), 1);
+        const char *hint = strstr(err, "/api/v1/agents/agt_");
+        json_t *o = NULL;
+        assert_int_equal(th_http(&F, "GET", "/api/v1/agents?q=onboarding", NULL, NULL, &o), 200);
+        if (!on) {
+            assert_null(hint);
+            assert_int_equal(json_array_size(json_object_get(o, "items")), 0);
+        } else {
+            assert_non_null(hint);
+            json_t *agent = json_array_get(json_object_get(o, "items"), 0);
+            const char *id = json_string_value(json_object_get(agent, "id"));
+            assert_non_null(id);
+            assert_non_null(strstr(hint, id)); /* the hint names the agent made */
+            char path[200];
+            snprintf(path, sizeof(path), "/api/v1/agents/%s/messages", id);
+            json_t *r = NULL;
+            assert_int_equal(
+                th_http(&F, "POST", path, "{\"user\": \"me\", \"text\": \"hi\"}", NULL, &r), 200);
+            assert_string_equal(reply(r, 1), "What should we call you?");
+            json_decref(r);
+        }
+        json_decref(o);
+        free(err);
+        assert_int_equal(th_stop_clean(&F, 10000), 0);
+        th_cleanup(&F);
+    }
+}
+
 static void test_unknown_agents_and_bad_messages_are_refused_clearly(void **s)
 {
     (void)s;
@@ -325,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_a_run_waits_across_a_restart_then_hands_off_until_resumed),
         cmocka_unit_test(test_an_llm_chat_step_answers_through_the_llm_plugin),
         cmocka_unit_test(test_unknown_agents_and_bad_messages_are_refused_clearly),
+        cmocka_unit_test(test_a_first_start_offers_the_example_agent_to_talk_to),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

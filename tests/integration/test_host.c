@@ -64,7 +64,7 @@ static int setup(void **state)
         return -1;
     if (th_start(&H, NULL, 10000) != 0) return -1;
     if (!th_wait_state(&H, "echo-a", "ready", 10000) ||
-        !th_wait_state(&H, "echo-b", "ready", 5000) || !th_wait_state(&H, "echo-q", "ready", 5000))
+        !th_wait_state(&H, "echo-b", "ready", 15000) || !th_wait_state(&H, "echo-q", "ready", 5000))
         return -1;
     return 0;
 }
@@ -357,7 +357,7 @@ static void test_sigsegv_is_reported_and_the_instance_restarts(void **state)
     assert_string_equal(json_string_value(th_get(o, "error.code")), "instance_crashed");
     assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "signal 11"));
     json_decref(o);
-    assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
+    assert_true(th_wait_state(&H, "echo-b", "ready", 15000));
     assert_int_equal(restarts_of("echo-b"), before + 1);
     assert_true(th_file_contains(&H, "logs/errors.log", "instance echo-b crashed"));
     /* The others never noticed. */
@@ -374,7 +374,7 @@ static void test_spinning_instance_is_killed_as_stalled(void **state)
     assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "stalled"));
     json_decref(o);
     assert_true(th_now_ms() - t0 < 5000);
-    assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
+    assert_true(th_wait_state(&H, "echo-b", "ready", 15000));
 }
 
 /* An idle instance with no call outstanding that stops answering health
@@ -383,7 +383,7 @@ static void test_idle_instance_not_answering_pings_is_killed_as_stalled(void **s
 {
     (void)state;
     json_t *o;
-    assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
+    assert_true(th_wait_state(&H, "echo-b", "ready", 15000));
     assert_int_equal(th_call(&H, "echo-b", "hang_health", "{}", &o), 200);
     json_decref(o);
     assert_true(th_wait_file(&H, "logs/host.log", "ping unanswered after 1000 ms", 10000));
@@ -396,7 +396,7 @@ static void test_stop_past_the_grace_period_is_a_kill(void **state)
 {
     (void)state;
     json_t *o;
-    assert_true(th_wait_state(&H, "echo-g", "ready", 5000));
+    assert_true(th_wait_state(&H, "echo-g", "ready", 15000));
     long long t0 = th_now_ms();
     assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-g/disable", "", NULL, &o), 202);
     json_decref(o);
@@ -419,7 +419,7 @@ static void test_unanswered_call_is_caught_at_its_deadline(void **state)
                      503);
     assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "unanswered"));
     json_decref(o);
-    assert_true(th_wait_state(&H, "echo-b", "ready", 5000));
+    assert_true(th_wait_state(&H, "echo-b", "ready", 15000));
 }
 
 static void test_repeated_crashes_quarantine_until_an_operator_restarts(void **state)
@@ -427,7 +427,7 @@ static void test_repeated_crashes_quarantine_until_an_operator_restarts(void **s
     (void)state;
     json_t *o;
     for (int i = 0; i < 3; i++) {
-        assert_true(th_wait_state(&H, "echo-q", "ready", 5000));
+        assert_true(th_wait_state(&H, "echo-q", "ready", 15000));
         assert_int_equal(th_call(&H, "echo-q", "crash", "{}", &o), 503);
         json_decref(o);
     }
@@ -448,7 +448,7 @@ static void test_repeated_crashes_quarantine_until_an_operator_restarts(void **s
     json_decref(o);
     assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-q/restart", "", NULL, &o), 202);
     json_decref(o);
-    assert_true(th_wait_state(&H, "echo-q", "ready", 5000));
+    assert_true(th_wait_state(&H, "echo-q", "ready", 15000));
     assert_int_equal(th_http(&H, "GET", "/ready", NULL, NULL, &o), 200);
     json_decref(o);
 }
@@ -459,8 +459,8 @@ static void test_ready_counts_the_bus_and_required_instances_only(void **state)
 {
     (void)state;
     json_t *o;
-    assert_true(th_wait_state(&H, "echo-s", "ready", 5000));
-    assert_true(th_wait_state(&H, "echo-g", "ready", 5000));
+    assert_true(th_wait_state(&H, "echo-s", "ready", 15000));
+    assert_true(th_wait_state(&H, "echo-g", "ready", 15000));
     assert_int_equal(th_http(&H, "GET", "/ready", NULL, NULL, &o), 200);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "ready");
     assert_true(json_is_true(th_get(o, "checks.store.ok")));
@@ -510,7 +510,7 @@ static void test_disable_stops_and_enable_starts(void **state)
     json_decref(o);
     assert_int_equal(th_http(&H, "POST", "/api/v1/instances/echo-q/enable", "", NULL, &o), 202);
     json_decref(o);
-    assert_true(th_wait_state(&H, "echo-q", "ready", 5000));
+    assert_true(th_wait_state(&H, "echo-q", "ready", 15000));
 }
 
 /* Runner processes whose command line names this host's pid. */

@@ -305,7 +305,9 @@ int th_start_echo_with_dead_letters(th_host *h, const char *name, const char *ho
         " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\", \"config\": "
         "{\"diagnostics\": true}, \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50},"
         " \"consumer\": {\"start\": \"earliest\"}}]}";
-    if (th_init(h, name) || th_install_plugin(h, "echo") || th_config(h, config_json) ||
+    /* jq: the expression workers that check and run scenarios' expressions. */
+    if (th_init(h, name) || th_install_plugin(h, "echo") || th_install_plugin(h, "jq") ||
+        th_config(h, config_json) ||
         th_cli(h, hook_secret, NULL, 0, "secret", "set", "echo", "webhook_secret", NULL) ||
         th_start(h, NULL, 15000) || !th_wait_state(h, "echo", "ready", 10000))
         return -1;

@@ -53,8 +53,9 @@ void th_kill(th_host *h);
  * test starts must stop clean. */
 int th_stop_clean(th_host *h, int timeout_ms);
 /* For the API contract tests: a started host named `name` with one echo
- * instance "echo" (diagnostics on, its webhook secret set to hook_secret)
- * and two dead letters on echo.in (poison events). 0 or -1. */
+ * instance "echo" (diagnostics on, its webhook secret set to hook_secret),
+ * the jq plugin (expression workers), and two dead letters on echo.in
+ * (poison events). 0 or -1. */
 int th_start_echo_with_dead_letters(th_host *h, const char *name, const char *hook_secret);
 /* Remove the temporary root (unless TH_KEEP is set). */
 void th_cleanup(th_host *h);
