@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-static uint64_t mono_ns(void)
+uint64_t run_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -287,13 +287,23 @@ static void close_entry(run_turn *t, const char *code, const char *message, cons
     if (!s->entry_open) return;
     s->entry_open = false;
     json_t *e = json_array_get(t->path, json_array_size(t->path) - 1);
-    double ms = (double)(mono_ns() - (uint64_t)s->started_ns) / 1e6;
+    double ms = (double)(run_mono_ns() - (uint64_t)s->started_ns) / 1e6;
     json_object_set_new(e, "ms", json_real(ms));
     json_object_set_new(e, "attempt", json_integer(s->attempt));
     if (code)
         json_object_set_new(e, "error", json_pack("{s:s,s:s}", "code", code, "message", message));
     if (next) json_object_set_new(e, "next", json_string(next));
     if (t->env->log_step) t->env->log_step(t->env->ud, t, e);
+    if (run_hooks_want(t, "after_step")) { /* told at the next step or the turn's end */
+        json_t *a = json_pack("{s:{s:O,s:O},s:O,s:O}", "step", "id", json_object_get(e, "step"),
+                              "kind", json_object_get(e, "kind"), "ms", json_object_get(e, "ms"),
+                              "attempt", json_object_get(e, "attempt"));
+        if (code) json_object_set(a, "error", json_object_get(e, "error"));
+        if (next) json_object_set_new(a, "next", json_string(next));
+        if (s->result) json_object_set(a, "result", s->result);
+        if (!s->closed) s->closed = json_array();
+        json_array_append_new(s->closed, a);
+    }
     const char *kind = str_of(e, "kind");
     if (!code && !(kind && is_action(kind))) return;
     json_t *ev = run_conv_event(t, "step.completed");
@@ -313,14 +323,41 @@ static void open_entry(run_turn *t, const char *id, const char *kind)
 {
     struct run_state *s = t->st;
     s->entry_open = true;
-    s->started_ns = (int64_t)mono_ns();
+    s->started_ns = (int64_t)run_mono_ns();
     json_array_append_new(t->path, json_pack("{s:s,s:s}", "step", id, "kind", kind));
 }
 
 /* ---- stopping ------------------------------------------------------------------------- */
 
+static st_rc finish(run_turn *t, run_stop stop, const char *error);
+
+/* The after_step hooks of the first step closed and not yet told. */
+static st_rc after_hooks(run_turn *t, run_kont kont)
+{
+    json_t *a = json_incref(json_array_get(t->st->closed, 0));
+    json_array_remove(t->st->closed, 0);
+    return run_hooks(t, "after_step", a, kont);
+}
+
+static st_rc finish_told(run_turn *t)
+{
+    char error[512];
+    snprintf(error, sizeof(error), "%s", t->st->stop_error ? t->st->stop_error : "");
+    return finish(t, t->st->stop, t->st->stop_error ? error : NULL);
+}
+
 static st_rc finish(run_turn *t, run_stop stop, const char *error)
 {
+    struct run_state *s = t->st;
+    if (json_array_size(s->closed)) { /* the hooks first: then the turn stops */
+        s->stop = stop;
+        if (error != s->stop_error) {
+            char *copy = error ? strdup(error) : NULL;
+            free(s->stop_error);
+            s->stop_error = copy;
+        }
+        return after_hooks(t, finish_told);
+    }
     t->st->stopped = true;
     set_time(t->conv, "last_activity_at", t->now_ms);
     t->done(t, stop, error); /* may free t: nothing after this */
@@ -570,6 +607,22 @@ static st_rc exec(run_turn *t)
     return run_action(t, step, kind);
 }
 
+/* A step starts: the hooks of the steps closed before it, its
+ * before_step hooks, then the step. */
+static st_rc start_step(run_turn *t)
+{
+    struct run_state *s = t->st;
+    if (json_array_size(s->closed)) return after_hooks(t, start_step);
+    if (!s->before_told && run_hooks_want(t, "before_step")) {
+        s->before_told = true;
+        json_t *a =
+            json_pack("{s:{s:s,s:s?}}", "step", "id", s->cur, "kind", str_of(s->step, "kind"));
+        return run_hooks(t, "before_step", a, start_step);
+    }
+    s->before_told = false;
+    return exec(t);
+}
+
 static void advance(run_turn *t)
 {
     struct run_state *s = t->st;
@@ -591,7 +644,7 @@ static void advance(run_turn *t)
             s->attempt = 1;
             json_decref(s->result); /* .result is the previous action's, until the next one */
             s->result = NULL;
-            rc = exec(t);
+            rc = start_step(t);
         }
         if (rc != ST_NEXT) return;
     }
@@ -642,9 +695,22 @@ static const json_t *at_current(run_turn *t)
     return t->st->step;
 }
 
+static void wake(run_turn *t);
+
+static st_rc wake_told(run_turn *t)
+{
+    wake(t);
+    return ST_ASYNC; /* wake goes on by itself */
+}
+
 static void wake(run_turn *t)
 {
     struct run_state *s = t->st;
+    if (t->input && !s->message_told && run_hooks_want(t, "on_message")) {
+        s->message_told = true;
+        run_hooks(t, "on_message", NULL, wake_told);
+        return;
+    }
     const char *state = str_of(t->conv, "state");
     if (!state) state = "active";
     json_t *eng = run_engine_field(t);
@@ -753,6 +819,10 @@ void run_turn_clear(run_turn *t)
     json_decref(s->tool_queue);
     json_decref(s->loaded);
     json_decref(s->scenario);
+    json_decref(s->hook_args);
+    json_decref(s->input);
+    json_decref(s->closed);
+    free(s->stop_error);
     free(s);
     t->st = NULL;
 }

@@ -43,11 +43,24 @@ struct run_state {
     json_t *loaded;   /* call_agent: the scenario loaded */
     json_t *scenario; /* the reference t->scenario points at */
     bool stopped;
+    /* hooks (run_hooks.c) */
+    const char *hook_point; /* running: "on_message", "before_step", "after_step" */
+    size_t hook_i;          /* the agent's hook being called */
+    run_kont hook_kont;     /* what runs when the point's hooks are done */
+    json_t *hook_args;      /* what they are told */
+    int64_t hook_ns;        /* when the hook was called */
+    json_t *input;          /* the input as an on_message hook changed it (t->input) */
+    json_t *closed;         /* after_step: the steps closed, not told yet */
+    bool before_told;       /* the running step's before_step hooks were called */
+    bool message_told;      /* the on_message hooks were called */
+    run_stop stop;          /* a turn stopping once the after_step hooks are told */
+    char *stop_error;
 };
 
 /* ---- run.c ---------------------------------------------------------------- */
 
 const json_t *run_step_of(const run_turn *t, const char *id);
+uint64_t run_mono_ns(void); /* CLOCK_MONOTONIC in ns */
 json_t *run_vars(run_turn *t);
 json_t *run_engine_field(run_turn *t); /* conv.engine, made when missing */
 const char *run_lang(const run_turn *t);
@@ -83,6 +96,15 @@ void run_event(run_turn *t, const char *topic, json_t *body);
 json_t *run_conv_event(run_turn *t, const char *type);
 /* End the scenario (or return to the agent that called it). */
 st_rc run_end(run_turn *t, const char *outcome, const char *reason);
+
+/* ---- run_hooks.c: the agent's hooks ---------------------------------------- */
+
+/* Whether a hook of the agent is called at point. */
+bool run_hooks_want(const run_turn *t, const char *point);
+/* Call the hooks at point, one by one, telling each args (taken; NULL: {})
+ * with the point, the agent, the conversation, the input and the
+ * variables; then kont. ST_ASYNC. */
+st_rc run_hooks(run_turn *t, const char *point, json_t *args, run_kont kont);
 
 /* ---- run_input.c: an answer to the step waiting ------------------------------- */
 

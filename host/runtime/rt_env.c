@@ -440,9 +440,31 @@ static void env_delay(void *ud, run_turn *t, uint32_t ms, run_cb cb)
     tell_after(ud, t, cb, ms, NULL, NULL, NULL);
 }
 
+/* A hook called (run_hooks.c): events.log; a failed one at warn level. */
+static void log_hook(run_turn *t, const json_t *entry)
+{
+    const char *agent = str_of(t->conv, "agent_id");
+    const json_t *err = json_object_get(entry, "error");
+    json_t *f = json_deep_copy(entry);
+    json_object_set_new(f, "agent_id", json_string(agent ? agent : "-"));
+    if (str_of(t->conv, "id"))
+        json_object_set_new(f, "conversation_id", json_string(str_of(t->conv, "id")));
+    log_write("events", err ? LOG_WARN : LOG_INFO, "engine", NULL, f,
+              err ? "hook failed, skipped" : "hook");
+    json_decref(f);
+    char labels[300];
+    metrics_labels(labels, sizeof(labels), "agent", agent ? agent : "-", "point",
+                   str_of(entry, "point"), "result", err ? "error" : "ok", NULL);
+    metrics_counter_add("agenthost_engine_hooks_total", labels, 1);
+}
+
 static void env_log_step(void *ud, run_turn *t, const json_t *entry)
 {
     (void)ud;
+    if (json_object_get(entry, "hook")) {
+        log_hook(t, entry);
+        return;
+    }
     const char *agent = str_of(t->conv, "agent_id"), *kind = str_of(entry, "kind");
     const json_t *err = json_object_get(entry, "error");
     json_t *f = json_pack(

@@ -299,6 +299,8 @@ int runtime_new(runtime **out, const runtime_deps *deps, const runtime_opts *o, 
                      "Steps run, by agent, step, kind and result");
     metrics_describe("agenthost_engine_step_seconds", METRIC_HISTOGRAM,
                      "How long steps took, by agent and kind");
+    metrics_describe("agenthost_engine_hooks_total", METRIC_COUNTER,
+                     "Hooks called, by agent, point and result (a failed one is skipped)");
     metrics_describe("agenthost_engine_conversations_started_total", METRIC_COUNTER,
                      "Conversations started, by agent");
     metrics_describe("agenthost_engine_conversations_ended_total", METRIC_COUNTER,

@@ -152,12 +152,43 @@ static int diagnostic(ah_ctx *ctx, ah_call *call, const char *action, const json
     return 0;
 }
 
+/* A scenario hook: digit runs of 6 or more become ***. */
+static json_t *redact(const json_t *args)
+{
+    const char *text = json_string_value(json_object_get(json_object_get(args, "input"), "text"));
+    if (!text) return json_object();
+    size_t n = strlen(text), o = 0, runs = 0;
+    char *out = malloc(n + 1);
+    if (!out) return NULL;
+    for (size_t i = 0; i < n;) {
+        size_t d = 0;
+        while (i + d < n && text[i + d] >= '0' && text[i + d] <= '9')
+            d++;
+        if (d >= 6) {
+            memcpy(out + o, "***", 3); /* never longer: d >= 6 > 3 */
+            o += 3, i += d, runs++;
+        } else if (d) {
+            memcpy(out + o, text + i, d);
+            o += d, i += d;
+        } else {
+            out[o++] = text[i++];
+        }
+    }
+    out[o] = 0;
+    json_t *r = json_pack("{s:{s:s},s:{s:I}}", "input", "text", out, "vars", "redactions",
+                          (json_int_t)runs);
+    free(out);
+    return r;
+}
+
 static void echo_call(ah_ctx *ctx, ah_call *call, const char *action, const json_t *args)
 {
     const ah_host *h = E.host;
     E.calls++;
     if (!strcmp(action, "echo")) {
         h->reply(call, json_deep_copy(args));
+    } else if (!strcmp(action, "redact")) {
+        h->reply(call, redact(args));
     } else if (!strcmp(action, "kv.put")) {
         int rc = h->kv_put(ctx, json_string_value(json_object_get(args, "key")),
                            json_object_get(args, "value"), kv_done, call);

@@ -117,17 +117,20 @@ static int setup(void **s)
     char *cfg = NULL;
     if (asprintf(&cfg,
                  "{\"expressions\": {\"workers\": 1}, \"engine\": {\"timer_scan_ms\": 50},"
-                 " \"instances\": [{\"id\": \"llm\", \"plugin\": \"llm-openai\","
+                 " \"instances\": [{\"id\": \"guard\", \"plugin\": \"echo\","
+                 "   \"config\": {\"diagnostics\": true}},"
+                 "  {\"id\": \"llm\", \"plugin\": \"llm-openai\","
                  "   \"config\": {\"base_url\": \"http://127.0.0.1:%d/v1\", \"model\": \"gpt-4o\"},"
                  "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
                  "                \"private\": true}]}]}",
                  LLM.port, LLM.port) < 0)
         return -1;
-    int rc = th_init(&H, "engine") || th_install_plugin(&H, "jq") ||
-             th_install_plugin(&H, "llm-openai") || th_config(&H, cfg) ||
-             th_cli(&H, API_KEY "\n", NULL, 0, "secret", "set", "llm", "api_key", NULL) ||
-             th_start(&H, NULL, 15000) || !th_wait_state(&H, "jq-1", "ready", 15000) ||
-             !th_wait_state(&H, "llm", "ready", 15000);
+    int rc =
+        th_init(&H, "engine") || th_install_plugin(&H, "jq") || th_install_plugin(&H, "echo") ||
+        th_install_plugin(&H, "llm-openai") || th_config(&H, cfg) ||
+        th_cli(&H, API_KEY "\n", NULL, 0, "secret", "set", "llm", "api_key", NULL) ||
+        th_start(&H, NULL, 15000) || !th_wait_state(&H, "jq-1", "ready", 15000) ||
+        !th_wait_state(&H, "llm", "ready", 15000) || !th_wait_state(&H, "guard", "ready", 15000);
     free(cfg);
     return rc ? -1 : 0;
 }
@@ -276,6 +279,44 @@ static void test_a_run_waits_across_a_restart_then_hands_off_until_resumed(void 
     json_decref(o);
 }
 
+/* The agent's hooks through real plugin calls: an on_message hook (echo's
+ * redact) masks a card number before the scenario or the conversation's
+ * record sees it; a hook that never answers (echo's ignore) costs its
+ * deadline, is logged as failed, and the conversation goes on. */
+static void test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped(void **s)
+{
+    (void)s;
+    char agent[64];
+    static const char *scn =
+        "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": "
+        "[\"en\"], \"variables\": {\"card\": {\"type\": \"string\"}}, \"start\": \"ask\","
+        " \"steps\": {\"ask\": {\"kind\": \"ask\", \"text\": {\"en\": \"Your card?\"}, \"var\": "
+        "\"card\", \"next\": \"bye\"}, \"bye\": {\"kind\": \"say\", \"text\": {\"en\": \"Noted: "
+        "{{ vars.card }}\"}, \"next\": \"end\"}, \"end\": {\"kind\": \"end\", \"outcome\": "
+        "\"ok\"}}}";
+    make_agent("Guarded", scn,
+               "\"hooks\": [{\"instance\": \"guard\", \"action\": \"redact\", \"points\": "
+               "[\"on_message\"], \"modify\": true}, {\"instance\": \"guard\", \"action\": "
+               "\"ignore\", \"points\": [\"before_step\"], \"timeout_ms\": 200}]",
+               agent, sizeof(agent));
+    json_t *o = say(agent, "carla", "hi");
+    assert_string_equal(reply(o, 0), "Your card?");
+    json_decref(o);
+    o = say(agent, "carla", "4111 1111 1111 1111 or 4111111111111111");
+    assert_string_equal(reply(o, 0), "Noted: 4111 1111 1111 1111 or ***");
+    char conv[64];
+    snprintf(conv, sizeof(conv), "%s", json_string_value(json_object_get(o, "conversation_id")));
+    json_decref(o);
+    json_t *c = conversation(conv);
+    char *d = json_dumps(json_object_get(c, "messages"), 0);
+    assert_null(strstr(d, "4111111111111111"));
+    free(d);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(c, "variables"), "redactions")), 1);
+    json_decref(c);
+    assert_true(th_wait_file(&H, "logs/events.log", "hook failed, skipped", 5000));
+}
+
 static void test_an_llm_chat_step_answers_through_the_llm_plugin(void **s)
 {
     (void)s;
@@ -370,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_a_person_talks_to_the_onboarding_example_over_the_rest_channel),
         cmocka_unit_test(test_a_run_waits_across_a_restart_then_hands_off_until_resumed),
         cmocka_unit_test(test_an_llm_chat_step_answers_through_the_llm_plugin),
+        cmocka_unit_test(test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped),
         cmocka_unit_test(test_unknown_agents_and_bad_messages_are_refused_clearly),
         cmocka_unit_test(test_a_first_start_offers_the_example_agent_to_talk_to),
     };

@@ -922,6 +922,103 @@ static void call_agent_runs_another_scenario_and_returns_with_its_outputs(void *
     w_free(&w);
 }
 
+/* ---- hooks ------------------------------------------------------------------------------ */
+
+static const json_t *call_args(world *w, size_t i, const char *what)
+{
+    json_t *c = json_array_get(w->f.calls, i);
+    if (!c) fail_msg("no call %zu (wanted %s)", i, what);
+    assert_string_equal(json_string_value(json_object_get(c, "what")), what);
+    return json_object_get(c, "args");
+}
+
+static const char *point_of(world *w, size_t i)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_array_get(w->f.calls, i), "args"), "point"));
+}
+
+static void hooks_are_told_each_step_in_order_and_may_change_the_input_and_variables(void **s)
+{
+    (void)s;
+    world w;
+    w_init(&w, ONBOARD);
+    json_t *agent = J("{'id': 'agt_1', 'hooks': ["
+                      " {'instance': 'guard', 'action': 'redact', 'points': ['on_message'], "
+                      "  'modify': true},"
+                      " {'instance': 'audit', 'points': ['before_step', 'after_step']}]}");
+    w.t.agent = agent;
+    /* The start: hello (say) runs, ask_name asks and waits. */
+    script(&w, "audit__hook", "[{'result': {}}, {'result': {}}, {'result': {}}, {'result': {}}]");
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    assert_int_equal(json_array_size(w.f.calls), 4);
+    assert_string_equal(point_of(&w, 0), "before_step");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(call_args(&w, 0, "audit__hook"), "step"), "id")),
+                        "hello");
+    assert_string_equal(point_of(&w, 1), "after_step");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(call_args(&w, 1, "audit__hook"), "step"), "id")),
+                        "hello");
+    assert_string_equal(point_of(&w, 2), "before_step");
+    assert_string_equal(point_of(&w, 3), "after_step"); /* ask_name waits: its entry closed */
+    assert_string_equal(
+        json_string_value(json_object_get(call_args(&w, 3, "audit__hook"), "conversation_id")),
+        "cnv_1");
+
+    /* The answer: the on_message hook changes it before anything reads it. */
+    json_array_clear(w.f.calls);
+    script(&w, "guard__redact",
+           "[{'result': {'input': {'text': 'Anna ***'}, 'vars': {'redactions': 1}}}]");
+    script(&w, "audit__hook",
+           "[{'result': {}}, {'result': {}}, {'result': {}}, {'result': {}},"
+           " {'result': {}}, {'result': {}}]");
+    turn(&w, RUN_WAKE_MESSAGE, "{'text': 'Anna 4111111111111111'}", NULL);
+    assert_string_equal(point_of(&w, 0), "on_message");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(call_args(&w, 0, "guard__redact"), "input"), "text")),
+                        "Anna 4111111111111111");
+    assert_string_equal(json_string_value(var(&w, "name")), "Anna ***");
+    assert_int_equal(json_integer_value(var(&w, "redactions")), 1);
+    /* What is kept of the conversation is what the hook left. */
+    const json_t *msgs = json_object_get(w.conv, "messages");
+    bool kept_clear = false;
+    size_t i;
+    const json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        const char *t = json_string_value(json_object_get(m, "text"));
+        kept_clear |= t && strstr(t, "4111") != NULL;
+    }
+    assert_false(kept_clear);
+    json_decref(agent);
+    w_free(&w);
+}
+
+static void a_failing_or_garbage_hook_is_skipped_and_the_conversation_goes_on(void **s)
+{
+    (void)s;
+    world w;
+    w_init(&w, ONBOARD);
+    json_t *agent = J("{'id': 'agt_1', 'hooks': ["
+                      " {'instance': 'slow', 'points': ['on_message', 'before_step'], "
+                      "  'timeout_ms': 50},"
+                      " {'instance': 'bad', 'points': ['on_message'], 'modify': true}]}");
+    w.t.agent = agent;
+    script(&w, "slow__hook",
+           "[{'error': 'timeout', 'message': 'no answer in 50 ms'},"
+           " {'error': 'crashed', 'message': 'the plugin crashed'},"
+           " {'error': 'timeout', 'message': 'no answer'}]");
+    script(&w, "bad__hook", "[{'result': {'vars': 'not an object'}}]");
+    assert_int_equal(turn(&w, RUN_WAKE_START, "{'text': 'hi'}", NULL), RUN_WAITING);
+    assert_string_equal(text_at(&w, 0), "Hi!");
+    assert_string_equal(text_at(&w, 1), "Name?");
+    assert_string_equal(conv_str(&w, "state"), "waiting");
+    assert_null(var(&w, "name"));
+    json_decref(agent);
+    w_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -945,6 +1042,8 @@ int main(void)
         cmocka_unit_test(a_text_missing_in_the_conversations_language_falls_back_and_is_told),
         cmocka_unit_test(trigger_publishes_an_event_and_refuses_the_platforms_topics),
         cmocka_unit_test(call_agent_runs_another_scenario_and_returns_with_its_outputs),
+        cmocka_unit_test(hooks_are_told_each_step_in_order_and_may_change_the_input_and_variables),
+        cmocka_unit_test(a_failing_or_garbage_hook_is_skipped_and_the_conversation_goes_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
