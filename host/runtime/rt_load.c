@@ -59,7 +59,8 @@ static int refuse(doc_txn *t, load *l, bool drop, int code, const char *fmt, ...
 
 static void cache_put(runtime *rt, const char *key, json_t *content)
 {
-    if (rt->nscenarios >= SCENARIO_CACHE_MAX) { /* forget them all: a rare, cheap refill */
+    if (strmap_get(&rt->scenarios, key)) return; /* cached already (read as "the latest") */
+    if (rt->nscenarios >= SCENARIO_CACHE_MAX) {  /* forget them all: a rare, cheap refill */
         size_t pos = 0;
         const char *k;
         void *v;
