@@ -351,6 +351,39 @@ static void test_the_lead_capture_example_files_a_lead_or_hands_off_without_an_a
     json_decref(o);
 }
 
+static void test_the_yaml_examples_run_as_drafts_to_the_same_outcomes(void **s)
+{
+    (void)s;
+    static const struct {
+        const char *file, *language, *answers, *outcome, *state;
+    } cases[] = {
+        {"onboarding-survey.yaml", "ru", "{}", "onboarded", "ended"},
+        {"faq-agent.yaml", "en", "{\"llm.chat\": [{\"content\": \"Yes.\"}]}", "idle", "ended"},
+        {"lead-capture.yaml", "en", "{\"http.request\": {\"status\": 201, \"body\": {\"id\": 9}}}",
+         "lead_captured", "ended"},
+    };
+    static const char *const walks[][6] = {
+        {"Анна", "anna@example.ru", "разработчик", "3", NULL},
+        {"Do you deliver on Sundays?", "yes", "!advance 1800000", NULL},
+        {"Anna", "+44 20 7946 0958", "-", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *yaml = read_example(cases[i].file);
+        assert_non_null(yaml);
+        json_t *msgs = messages(walks[i][0], walks[i][1], walks[i][2], walks[i][3], NULL);
+        json_t *o =
+            simulate(onboarding,
+                     json_pack("{s:s,s:s,s:o,s:o}", "scenario", yaml, "language", cases[i].language,
+                               "messages", msgs, "answers", json_loads(cases[i].answers, 0, NULL)),
+                     200);
+        free(yaml);
+        assert_true(json_is_true(json_object_get(o, "draft")));
+        assert_string_equal(str(o, "state"), cases[i].state);
+        assert_string_equal(str(o, "outcome"), cases[i].outcome);
+        json_decref(o);
+    }
+}
+
 /* ---- drafts ------------------------------------------------------------------------------ */
 
 static void test_a_draft_with_errors_is_refused_naming_every_path(void **s)
@@ -518,6 +551,7 @@ int main(void)
         cmocka_unit_test(
             test_the_faq_example_answers_with_a_canned_llm_and_falls_back_on_its_failure),
         cmocka_unit_test(test_the_lead_capture_example_files_a_lead_or_hands_off_without_an_answer),
+        cmocka_unit_test(test_the_yaml_examples_run_as_drafts_to_the_same_outcomes),
         cmocka_unit_test(test_a_draft_with_errors_is_refused_naming_every_path),
         cmocka_unit_test(
             test_a_hostile_expression_in_a_draft_is_cut_and_reported_as_its_steps_error),
