@@ -49,7 +49,9 @@ static const json_t *failure_of(const json_t *a)
 /* Note a call out in the turn's record. */
 static json_t *note(sim *s, const char *kind, const char *key, const json_t *args)
 {
-    json_t *c = json_pack("{s:s,s:s,s:O?}", "kind", kind, "key", key, "args", args);
+    /* A copy: the engine goes on changing what it sent (llm.chat's messages). */
+    json_t *c = json_pack("{s:s,s:s,s:o?}", "kind", kind, "key", key, "args",
+                          args ? json_deep_copy(args) : NULL);
     json_array_append_new(s->calls, c);
     return c;
 }

@@ -384,6 +384,47 @@ static void test_the_yaml_examples_run_as_drafts_to_the_same_outcomes(void **s)
     }
 }
 
+static void test_llm_tools_take_real_manifests_and_canned_answers_in_order(void **s)
+{
+    (void)s;
+    /* The model (canned, two answers in order) calls a tool of a real
+     * instance (jq-1's eval); its definition comes from jq's manifest, its
+     * answer is canned too: no plugin is called. */
+    json_t *draft = json_loads(
+        "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": "
+        "[\"en\"], \"variables\": {\"reply\": {\"type\": \"string\"}}, \"start\": \"think\","
+        " \"steps\": {"
+        "  \"think\": {\"kind\": \"llm.chat\", \"args\": {\"prompt\": \"Add 1 and 2\"},"
+        "    \"tools\": [{\"instance\": \"jq-1\", \"action\": \"eval\"}],"
+        "    \"result\": {\"reply\": \".result.content\"}, \"next\": \"done\"},"
+        "  \"done\": {\"kind\": \"end\", \"outcome\": \"answered\"}}}",
+        0, NULL);
+    assert_non_null(draft);
+    json_t *answers =
+        json_loads("{\"llm.chat\": [{\"tool_calls\": [{\"id\": \"c1\", \"name\": \"jq-1__eval\","
+                   "   \"arguments\": \"{}\", \"arguments_json\": {\"program\": \"1 + 2\"}}]},"
+                   "  {\"content\": \"It is 3.\"}],"
+                   " \"jq-1.eval\": {\"outputs\": [3]}}",
+                   0, NULL);
+    assert_non_null(answers);
+    json_t *o =
+        simulate(onboarding, json_pack("{s:o,s:o}", "scenario", draft, "answers", answers), 200);
+    assert_string_equal(str(o, "outcome"), "answered");
+    assert_string_equal(str(o, "variables.reply"), "It is 3.");
+    assert_string_equal(str(o, "turns.0.path.0.tool_calls.0.name"), "jq-1__eval");
+    assert_string_equal(str(o, "turns.0.calls.0.key"), "llm.chat");
+    assert_string_equal(str(o, "turns.0.calls.0.args.tools.0.name"), "jq-1__eval");
+    assert_string_equal(str(o, "turns.0.calls.0.args.tools.0.parameters.properties.program.type"),
+                        "string");
+    assert_string_equal(str(o, "turns.0.calls.1.key"), "jq-1.eval");
+    assert_string_equal(str(o, "turns.0.calls.1.args.program"), "1 + 2");
+    assert_string_equal(str(o, "turns.0.calls.2.key"), "llm.chat");
+    /* Each call as it was made: the second holds the tool's answer, the first not. */
+    assert_int_equal(json_array_size(th_get(o, "turns.0.calls.0.args.messages")), 1);
+    assert_string_equal(str(o, "turns.0.calls.2.args.messages.2.role"), "tool");
+    json_decref(o);
+}
+
 /* ---- drafts ------------------------------------------------------------------------------ */
 
 static void test_a_draft_with_errors_is_refused_naming_every_path(void **s)
@@ -552,6 +593,7 @@ int main(void)
             test_the_faq_example_answers_with_a_canned_llm_and_falls_back_on_its_failure),
         cmocka_unit_test(test_the_lead_capture_example_files_a_lead_or_hands_off_without_an_answer),
         cmocka_unit_test(test_the_yaml_examples_run_as_drafts_to_the_same_outcomes),
+        cmocka_unit_test(test_llm_tools_take_real_manifests_and_canned_answers_in_order),
         cmocka_unit_test(test_a_draft_with_errors_is_refused_naming_every_path),
         cmocka_unit_test(
             test_a_hostile_expression_in_a_draft_is_cut_and_reported_as_its_steps_error),
