@@ -620,14 +620,6 @@ int sim_session_del(runtime *rt, const char *id, const char *owner)
     return 0;
 }
 
-json_t *sim_session_status(runtime *rt)
-{
-    sweep(rt);
-    return json_pack("{s:I,s:I,s:I}", "sessions", (json_int_t)rt->sessions.n, "max",
-                     (json_int_t)(rt->o.sim_sessions ? rt->o.sim_sessions : SESSIONS_DEFAULT),
-                     "idle_ms", (json_int_t)idle_ms(rt));
-}
-
 /* ---- the runtime stopping -------------------------------------------------------------------- */
 
 void rt_sims_stop(runtime *rt)

@@ -18,8 +18,9 @@
  *                 answers.tools["instance.action"] ({description, parameters})
  *   call_agent    other agents' saved scenarios, read only
  *   delays        none: a retry's backoff is immediate
- * Nothing is written: no conversation, contact, bus event, log line or
- * metric; no plugin is called and no request leaves the host.
+ * Nothing is written: no conversation, contact, bus event, engine log
+ * (events.log, agent_launch.log, locale_errors.log) or metric; no plugin
+ * is called and no request leaves the host.
  *
  * A simulation keeps its own clock, starting at the real time: a wait or
  * a question's timeout sets a timer that fires when a message advances
@@ -99,7 +100,5 @@ int sim_session_add(runtime *rt, sim *s, const char *owner, char *err, size_t er
 sim *sim_session_get(runtime *rt, const char *id, const char *owner);
 /* End owner's session id: 0, or AH_ENOTFOUND. */
 int sim_session_del(runtime *rt, const char *id, const char *owner);
-/* {"sessions", "max", "idle_ms"} (a new object). */
-json_t *sim_session_status(runtime *rt);
 
 #endif

@@ -425,6 +425,40 @@ static void test_llm_tools_take_real_manifests_and_canned_answers_in_order(void 
     json_decref(o);
 }
 
+static void test_a_draft_calls_a_saved_agent_and_gets_its_output_back(void **s)
+{
+    (void)s;
+    /* The draft hands over to the lead-capture agent (its saved scenario,
+     * read only), which asks its questions over three turns; when it ends,
+     * its lead id comes back to the draft. */
+    char *text = NULL;
+    assert_true(
+        asprintf(&text,
+                 "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", "
+                 "\"languages\": [\"en\"], \"variables\": {\"lead\": {\"type\": \"string\"}},"
+                 " \"start\": \"hello\", \"steps\": {"
+                 "  \"hello\": {\"kind\": \"say\", \"text\": \"Let me take your details.\","
+                 "              \"next\": \"capture\"},"
+                 "  \"capture\": {\"kind\": \"call_agent\", \"agent\": \"%s\","
+                 "                \"output\": {\"lead\": \".vars.lead_id\"}, \"next\": \"bye\"},"
+                 "  \"bye\": {\"kind\": \"end\", \"text\": \"Lead {{ vars.lead }} noted.\","
+                 "            \"outcome\": \"delegated\"}}}",
+                 lead) > 0);
+    json_t *draft = json_loads(text, 0, NULL);
+    free(text);
+    assert_non_null(draft);
+    json_t *o = simulate(onboarding,
+                         json_pack("{s:o,s:o,s:{s:{s:i,s:{s:s}}}}", "scenario", draft, "messages",
+                                   messages("Anna", "+44 20 7946 0958", "Acme", NULL), "answers",
+                                   "http.request", "status", 201, "body", "id", "L-77"),
+                         200);
+    assert_string_equal(path_of(o, 0), "hello capture intro ask_name");
+    assert_string_equal(path_of(o, 3), "ask_company send check notify thanks done bye");
+    assert_string_equal(last_said(o), "Lead L-77 noted.");
+    assert_string_equal(str(o, "outcome"), "delegated");
+    json_decref(o);
+}
+
 /* ---- drafts ------------------------------------------------------------------------------ */
 
 static void test_a_draft_with_errors_is_refused_naming_every_path(void **s)
@@ -594,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_the_lead_capture_example_files_a_lead_or_hands_off_without_an_answer),
         cmocka_unit_test(test_the_yaml_examples_run_as_drafts_to_the_same_outcomes),
         cmocka_unit_test(test_llm_tools_take_real_manifests_and_canned_answers_in_order),
+        cmocka_unit_test(test_a_draft_calls_a_saved_agent_and_gets_its_output_back),
         cmocka_unit_test(test_a_draft_with_errors_is_refused_naming_every_path),
         cmocka_unit_test(
             test_a_hostile_expression_in_a_draft_is_cut_and_reported_as_its_steps_error),
