@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IDLE_MS 3000 /* engine.simulation_idle_ms here */
+#define IDLE_MS 5000 /* engine.simulation_idle_ms here: far above a request's time */
 
 static th_host H;
 static char other[200]; /* a second editor token */
