@@ -312,45 +312,12 @@ static void h_version(void *ctx, http_req *req, const route_params *p)
     version_done(rc, &e, v);
 }
 
-/* {"error": {"code", "message": "N problems", "errors": [...]}}. */
-static void respond_problems(http_req *req, scn_outcome outcome, const json_t *errors)
-{
-    size_t n = json_array_size(errors);
-    char msg[160];
-    if (outcome == SCN_INVALID)
-        snprintf(msg, sizeof(msg), "%zu problem%s", n, n == 1 ? "" : "s");
-    else
-        snprintf(msg, sizeof(msg),
-                 "%zu expression%s could not be checked: the scenario is saved once they are", n,
-                 n == 1 ? "" : "s");
-    json_t *body =
-        json_pack("{s:{s:s,s:s,s:O}}", "error", "code",
-                  outcome == SCN_INVALID ? "invalid_scenario" : "expressions_unavailable",
-                  "message", msg, "errors", errors);
-    if (!body) {
-        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
-        return;
-    }
-    if (outcome == SCN_INVALID) {
-        http_respond_json(req, 422, body);
-        return;
-    }
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    const char *hs[] = {"Retry-After: 5", NULL};
-    if (text)
-        http_respond(req, 503, "application/json", text, strlen(text), hs);
-    else
-        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
-    free(text);
-}
-
 /* The check is done: save, or answer every problem. */
 static void on_checked(void *ud, scn_outcome outcome, const json_t *errors)
 {
     version_arg *v = ud;
     if (outcome != SCN_VALID) {
-        respond_problems(v->req, outcome, errors);
+        scenario_respond_problems(v->req, outcome, errors);
         json_decref(v->body);
         free(v);
         return;

@@ -3,6 +3,7 @@
  * validation, then its jq programs through the expression pool.
  */
 #include "scenario_check.h"
+#include "http/server.h"
 
 #include "core/utf8.h"
 #include "engine/scenario.h"
@@ -240,4 +241,37 @@ out:
     json_decref(expressions);
     env_free(&env);
     return rc;
+}
+
+/* {"error": {"code", "message": "N problems", "errors": [...]}}. */
+void scenario_respond_problems(http_req *req, scn_outcome outcome, const json_t *errors)
+{
+    size_t n = json_array_size(errors);
+    char msg[160];
+    if (outcome == SCN_INVALID)
+        snprintf(msg, sizeof(msg), "%zu problem%s", n, n == 1 ? "" : "s");
+    else
+        snprintf(msg, sizeof(msg),
+                 "%zu expression%s could not be checked: the scenario is saved once they are", n,
+                 n == 1 ? "" : "s");
+    json_t *body =
+        json_pack("{s:{s:s,s:s,s:O}}", "error", "code",
+                  outcome == SCN_INVALID ? "invalid_scenario" : "expressions_unavailable",
+                  "message", msg, "errors", errors);
+    if (!body) {
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        return;
+    }
+    if (outcome == SCN_INVALID) {
+        http_respond_json(req, 422, body);
+        return;
+    }
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    const char *hs[] = {"Retry-After: 5", NULL};
+    if (text)
+        http_respond(req, 503, "application/json", text, strlen(text), hs);
+    else
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+    free(text);
 }

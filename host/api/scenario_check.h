@@ -45,4 +45,11 @@ typedef void (*scn_checked_fn)(void *ud, scn_outcome outcome, const json_t *erro
 int scenario_check(const json_t *content, const registry *reg, supervisor *sup, expr_pool *pool,
                    scn_checked_fn done, void *ud);
 
+/* Answer a check's problems: 422 invalid_scenario (SCN_INVALID) or 503
+ * expressions_unavailable with Retry-After (SCN_UNCHECKED), the body
+ * {"error": {"code", "message": "N problems", "errors": [...]}}. */
+typedef struct http_req http_req;
+
+void scenario_respond_problems(http_req *req, scn_outcome outcome, const json_t *errors);
+
 #endif

@@ -196,6 +196,13 @@ const opt_decl host_options[] = {
      .doc = "On a first start (the host makes its first admin token), also make the example "
             "agent \"Onboarding\" (docs/examples/scenarios/onboarding-survey.json) to talk to "
             "over the REST channel."},
+    {.section = "engine", .name = "simulation_sessions", OPT_INT(HS, engine.sim_sessions),
+     .def = 100, .min = 1, .max = 10000,
+     .doc = "Simulation sessions (POST /api/v1/agents/{id}/simulations) kept at once; past it a "
+            "new one is refused (429) until one ends or expires."},
+    {.section = "engine", .name = "simulation_idle_ms", OPT_MS(HS, engine.sim_idle_ms),
+     .def = 1800000, .min = 100, .max = 86400000,
+     .doc = "A simulation session unused this long is gone (its id answers 404)."},
     {.section = "engine", .name = "http_allow", OPT_ARRAY(HS, engine.http_allow),
      .def_doc = "none",
      .doc = "Where http.request steps may go: egress entries as in an instance's egress "

@@ -148,6 +148,12 @@ static void tell_later(runtime *rt, run_turn *t, run_cb cb, json_t *result, cons
     tell_after(rt, t, cb, 0, result, error, message);
 }
 
+void rt_tell_later(runtime *rt, run_turn *t, run_cb cb, json_t *result, const char *error,
+                   const char *message)
+{
+    tell_after(rt, t, cb, 0, result, error, message);
+}
+
 /* A call that could not be made: told later, its context let go. */
 static void ctx_refused(call_ctx *c, const char *error, const char *message)
 {
@@ -410,27 +416,35 @@ static int load_ref(doc_txn *t, void *ud)
     return 0;
 }
 
-static void env_load(void *ud, run_turn *t, const json_t *ref, run_cb cb)
+json_t *rt_load_ref(runtime *rt, const json_t *ref, char *err, size_t errlen)
 {
-    runtime *rt = ud;
     load_arg a = {.rt = rt, .ref = ref};
     doc_error e;
     if (docs_read(rt->d.docs, load_ref, &a, &e) != 0) {
-        tell_later(rt, t, cb, NULL, "not_found", a.err[0] ? a.err : e.message);
-        return;
+        snprintf(err, errlen, "%s", a.err[0] ? a.err : e.message);
+        return NULL;
     }
     json_t *s = json_object_get(a.result, "scenario");
     json_int_t version = json_integer_value(json_object_get(s, "version"));
-    char err[300] = "";
-    const json_t *content = rt_scenario(rt, str_of(s, "scenario_id"), &version, err, sizeof(err));
+    const json_t *content = rt_scenario(rt, str_of(s, "scenario_id"), &version, err, errlen);
     if (!content) {
         json_decref(a.result);
-        tell_later(rt, t, cb, NULL, "not_found", err);
-        return;
+        return NULL;
     }
     json_object_set_new(s, "version", json_integer(version));
     json_object_set(a.result, "content", (json_t *)content);
-    tell_later(rt, t, cb, a.result, NULL, NULL);
+    return a.result;
+}
+
+static void env_load(void *ud, run_turn *t, const json_t *ref, run_cb cb)
+{
+    runtime *rt = ud;
+    char err[300] = "";
+    json_t *r = rt_load_ref(rt, ref, err, sizeof(err));
+    if (!r)
+        tell_later(rt, t, cb, NULL, "not_found", err);
+    else
+        tell_later(rt, t, cb, r, NULL, NULL);
 }
 
 /* ---- delays, logs, metrics ------------------------------------------------------------- */

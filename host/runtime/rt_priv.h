@@ -5,6 +5,8 @@
  *   rt_commit.c the turn's outcome as one transaction (bus_commit)
  *   rt_env.c    what steps reach outside (run_env): jq, plugins, HTTP
  *   rt_inbox.c  message.in and engine.start, the REST channel, timers
+ *   simulate.c  simulations (simulate.h): turns over a conversation in memory
+ *   sim_env.c   a simulation's run_env: real jq, canned plugins and HTTP
  */
 #ifndef AH_RUNTIME_PRIV_H
 #define AH_RUNTIME_PRIV_H
@@ -110,6 +112,8 @@ struct runtime {
     uv_timer_t scan;
     bool scan_open, stopped;
     size_t running, queued;
+    struct sim *sims; /* every simulation alive (simulate.c) */
+    strmap sessions;  /* simulation session id -> sim */
 };
 
 /* ---- runtime.c ---- */
@@ -145,6 +149,19 @@ void rt_commit(rt_job *j);
 /* ---- rt_env.c ---- */
 
 void rt_env_init(runtime *rt);
+/* Tell t's cb later, from the loop (result taken; error NULL on success). */
+void rt_tell_later(runtime *rt, run_turn *t, run_cb cb, json_t *result, const char *error,
+                   const char *message);
+/* run_env.load's answer, read now: {"agent_id", "scenario", "content"} (a
+ * new reference), or NULL with err. Reads only. */
+json_t *rt_load_ref(runtime *rt, const json_t *ref, char *err, size_t errlen);
+
+/* ---- simulate.c ---- */
+
+/* runtime_stop: simulations running are told the engine stops. */
+void rt_sims_stop(runtime *rt);
+/* runtime_free: every simulation freed. */
+void rt_sims_free(runtime *rt);
 
 /* ---- rt_inbox.c ---- */
 

@@ -277,6 +277,7 @@ int runtime_new(runtime **out, const runtime_deps *deps, const runtime_opts *o, 
     strmap_init(&rt->flood);
     strmap_init(&rt->scenarios);
     strmap_init(&rt->told);
+    strmap_init(&rt->sessions);
     if (rt->o.http_allow && json_array_size(rt->o.http_allow)) {
         char why[300] = "";
         if (policy_compile(&rt->http_pol, NULL, NULL, NULL, rt->o.http_allow, why, sizeof(why))) {
@@ -344,6 +345,7 @@ void runtime_stop(runtime *rt)
         for (rt_job *q = ((rt_busy *)v)->head; q; q = q->next)
             tell_stopping(q);
     rt_inbox_close(rt); /* REST waiters are told too */
+    rt_sims_stop(rt);
     rt->stopped = true;
 }
 
@@ -361,6 +363,7 @@ void runtime_free(runtime *rt)
 {
     if (!rt) return;
     rt->stopped = true;
+    rt_sims_free(rt);
     /* What is left: jobs frozen mid-turn (their inputs are not settled: the
      * bus delivers them again after a restart) and timers not fired. */
     while (rt->handles.next != &rt->handles) {

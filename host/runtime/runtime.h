@@ -38,6 +38,8 @@ typedef struct runtime_opts {
     uint32_t timer_scan_ms;    /* how often due timers are looked for; 0: 250 */
     uint32_t turn_timeout_ms;  /* a whole turn's bound (the ack timeout); 0: 300000 */
     const json_t *http_allow;  /* engine.http_allow: egress entries for http.request */
+    uint32_t sim_sessions;     /* simulation sessions kept at once; 0: 100 */
+    uint32_t sim_idle_ms;      /* a session unused this long is gone; 0: 1800000 */
 } runtime_opts;
 
 typedef struct runtime_deps {
