@@ -10,6 +10,7 @@
  * between deciding a turn and committing it, and after committing, the
  * conversation neither loses a reply nor sends one twice.
  */
+#include "../fakes/fake_http.h"
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
 
@@ -18,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,22 +110,88 @@ static size_t replies(json_t *o)
     return json_array_size(json_object_get(o, "messages"));
 }
 
+/* ---- a fake CRM (lead-capture's http.request), on its own thread -------------------- */
+
+static struct {
+    uv_loop_t loop;
+    uv_async_t stop;
+    fh_server *srv;
+    pthread_t th;
+    pthread_mutex_t mu;
+    json_t *leads; /* the bodies POSTed to /api/v2/leads */
+} CRM = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void crm_serve(void *ud, fh_conn *c, const fh_req *req)
+{
+    (void)ud;
+    if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/api/v2/leads") != 0) {
+        fh_respond(c, 404, "application/json", NULL, "{\"error\": \"not found\"}", 22);
+        return;
+    }
+    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    if (!body) {
+        fh_respond(c, 400, "application/json", NULL, "{\"error\": \"bad json\"}", 21);
+        return;
+    }
+    const char *conv = json_string_value(json_object_get(req->headers, "x-conversation"));
+    json_object_set_new(body, "_conversation", json_string(conv ? conv : ""));
+    pthread_mutex_lock(&CRM.mu);
+    json_array_append_new(CRM.leads, body);
+    pthread_mutex_unlock(&CRM.mu);
+    static const char ok[] = "{\"id\": 4242, \"status\": \"new\"}";
+    fh_respond(c, 201, "application/json", NULL, ok, sizeof(ok) - 1);
+}
+
+static void crm_stop(uv_async_t *a)
+{
+    fh_close(CRM.srv);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *crm_run(void *arg)
+{
+    (void)arg;
+    uv_run(&CRM.loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int crm_start(void)
+{
+    CRM.leads = json_array();
+    if (uv_loop_init(&CRM.loop) || uv_async_init(&CRM.loop, &CRM.stop, crm_stop) ||
+        fh_listen(&CRM.srv, &CRM.loop, "127.0.0.1", 0, crm_serve, NULL))
+        return -1;
+    return pthread_create(&CRM.th, NULL, crm_run, NULL) ? -1 : fh_port(CRM.srv);
+}
+
+static void crm_finish(void)
+{
+    uv_async_send(&CRM.stop);
+    pthread_join(CRM.th, NULL);
+    uv_loop_close(&CRM.loop);
+    json_decref(CRM.leads);
+}
+
 /* ---- setup ----------------------------------------------------------------------- */
+
+static int CRM_PORT;
 
 static int setup(void **s)
 {
     (void)s;
-    if (fake_start(&LLM, FAKE_BIN, 5000)) return -1;
+    if (fake_start(&LLM, FAKE_BIN, 5000) || (CRM_PORT = crm_start()) <= 0) return -1;
     char *cfg = NULL;
     if (asprintf(&cfg,
-                 "{\"expressions\": {\"workers\": 1}, \"engine\": {\"timer_scan_ms\": 50},"
+                 "{\"expressions\": {\"workers\": 1}, \"engine\": {\"timer_scan_ms\": 50,"
+                 "   \"http_allow\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                     \"private\": true}]},"
                  " \"instances\": [{\"id\": \"guard\", \"plugin\": \"echo\","
                  "   \"config\": {\"diagnostics\": true}},"
                  "  {\"id\": \"llm\", \"plugin\": \"llm-openai\","
                  "   \"config\": {\"base_url\": \"http://127.0.0.1:%d/v1\", \"model\": \"gpt-4o\"},"
                  "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
                  "                \"private\": true}]}]}",
-                 LLM.port, LLM.port) < 0)
+                 CRM_PORT, LLM.port, LLM.port) < 0)
         return -1;
     int rc =
         th_init(&H, "engine") || th_install_plugin(&H, "jq") || th_install_plugin(&H, "echo") ||
@@ -141,6 +209,7 @@ static int teardown(void **s)
     int rc = th_stop_clean(&H, 10000);
     th_cleanup(&H);
     fake_stop(&LLM);
+    crm_finish();
     return rc ? -1 : 0;
 }
 
@@ -317,6 +386,64 @@ static void test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped(vo
     assert_true(th_wait_file(&H, "logs/events.log", "hook failed, skipped", 5000));
 }
 
+/* The lead-capture example in Russian over the REST channel: its
+ * http.request step reaches the (fake) CRM through the egress broker,
+ * allowed by engine.http_allow, with the templated headers and body; the
+ * CRM's answer maps into variables the thank-you text reads, and the
+ * leads.captured event is published. */
+static void test_the_lead_capture_example_files_a_lead_with_the_crm_in_russian(void **s)
+{
+    (void)s;
+    char *content = read_example("lead-capture.json"), *url = NULL;
+    assert_non_null(content);
+    assert_true(asprintf(&url, "http://127.0.0.1:%d/api/v2/leads", CRM_PORT) > 0);
+    char *at = strstr(content, "https://crm.example.com/api/v2/leads");
+    assert_non_null(at);
+    char *patched = NULL;
+    assert_true(asprintf(&patched, "%.*s%s%s", (int)(at - content), content, url,
+                         at + strlen("https://crm.example.com/api/v2/leads")) > 0);
+    char agent[64];
+    make_agent("Leads", patched, NULL, agent, sizeof(agent));
+    free(content), free(url), free(patched);
+    long long captured = th_topic_depth(&H, "leads.captured");
+
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages", agent);
+    json_t *o = NULL;
+    assert_int_equal(
+        th_http(&H, "POST", path,
+                "{\"user\": \"olga\", \"text\": \"Здравствуйте\", \"language\": \"ru\"}", NULL, &o),
+        200);
+    json_decref(o);
+    o = say(agent, "olga", "Ольга");
+    json_decref(o);
+    o = say(agent, "olga", "12"); /* not a phone: said why, asked again */
+    assert_string_equal(reply(o, 0), "Номер в виде +7 912 345-67-89, пожалуйста.");
+    json_decref(o);
+    o = say(agent, "olga", "+7 912 345-67-89");
+    json_decref(o);
+    o = say(agent, "olga", "  ООО Ромашка ");
+    const char *thanks = reply(o, 0);
+    assert_non_null(thanks);
+    assert_non_null(strstr(thanks, "Ольга"));
+    assert_non_null(strstr(thanks, "4242"));
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "ended");
+    char conv[64];
+    snprintf(conv, sizeof(conv), "%s", json_string_value(json_object_get(o, "conversation_id")));
+    json_decref(o);
+
+    pthread_mutex_lock(&CRM.mu);
+    json_t *lead = json_incref(json_array_get(CRM.leads, json_array_size(CRM.leads) - 1));
+    pthread_mutex_unlock(&CRM.mu);
+    assert_non_null(lead);
+    assert_string_equal(json_string_value(json_object_get(lead, "name")), "Ольга");
+    assert_string_equal(json_string_value(json_object_get(lead, "company")), "ООО Ромашка");
+    assert_string_equal(json_string_value(json_object_get(lead, "language")), "ru");
+    assert_string_equal(json_string_value(json_object_get(lead, "_conversation")), conv);
+    json_decref(lead);
+    assert_true(th_wait_depth(&H, "leads.captured", captured + 1, 5000));
+}
+
 static void test_an_llm_chat_step_answers_through_the_llm_plugin(void **s)
 {
     (void)s;
@@ -411,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_a_person_talks_to_the_onboarding_example_over_the_rest_channel),
         cmocka_unit_test(test_a_run_waits_across_a_restart_then_hands_off_until_resumed),
         cmocka_unit_test(test_an_llm_chat_step_answers_through_the_llm_plugin),
+        cmocka_unit_test(test_the_lead_capture_example_files_a_lead_with_the_crm_in_russian),
         cmocka_unit_test(test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped),
         cmocka_unit_test(test_unknown_agents_and_bad_messages_are_refused_clearly),
         cmocka_unit_test(test_a_first_start_offers_the_example_agent_to_talk_to),
