@@ -1,8 +1,10 @@
 #include "jsonschema.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +258,67 @@ static int check_array(vctx *c, const json_t *schema, const json_t *v, int depth
     return 0;
 }
 
+/* ---- patterns, compiled once ------------------------------------------------------ */
+
+/* A schema's patterns are few and fixed (ids, languages, names), and
+ * compiling one costs far more than matching it: compiled regexes are kept
+ * for the process, keyed by their text, in a table shared by every thread
+ * (glibc's regexec is safe on a shared regex_t). Past PATTERNS_MAX
+ * distinct patterns, the rest are compiled for each use, as before. */
+#define PATTERNS_MAX 512 /* slots; a power of two */
+
+static struct pattern_slot {
+    char *text;
+    regex_t re;
+    bool ok; /* compiled */
+} g_patterns[PATTERNS_MAX];
+static size_t g_npatterns;
+static pthread_mutex_t g_patterns_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The kept regex for text (compiled now if new), or NULL when the table is
+ * full or memory ran out (the caller compiles its own). *bad: the pattern
+ * does not compile. */
+static const regex_t *pattern_of(const char *text, bool *bad)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = text; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    const regex_t *out = NULL;
+    *bad = false;
+    pthread_mutex_lock(&g_patterns_mu);
+    for (size_t i = 0; i < PATTERNS_MAX; i++) {
+        struct pattern_slot *sl = &g_patterns[(h + i) & (PATTERNS_MAX - 1)];
+        if (sl->text && !strcmp(sl->text, text)) {
+            *bad = !sl->ok;
+            out = sl->ok ? &sl->re : NULL;
+            break;
+        }
+        if (sl->text) continue;
+        if (g_npatterns >= PATTERNS_MAX / 2 || !(sl->text = strdup(text))) break; /* full */
+        g_npatterns++;
+        sl->ok = regcomp(&sl->re, text, REG_EXTENDED | REG_NOSUB) == 0;
+        *bad = !sl->ok;
+        out = sl->ok ? &sl->re : NULL;
+        break;
+    }
+    pthread_mutex_unlock(&g_patterns_mu);
+    return out;
+}
+
+/* 0 (matches), REG_NOMATCH, or -1 (the pattern does not compile). */
+static int pattern_match(const char *pattern, const char *s)
+{
+    bool bad;
+    const regex_t *kept = pattern_of(pattern, &bad);
+    if (bad) return -1;
+    if (kept) return regexec(kept, s, 0, NULL, 0);
+    regex_t re;
+    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0) return -1;
+    int m = regexec(&re, s, 0, NULL, 0);
+    regfree(&re);
+    return m;
+}
+
 static int check_string(vctx *c, const json_t *schema, const json_t *v)
 {
     const char *s = json_string_value(v);
@@ -274,11 +337,9 @@ static int check_string(vctx *c, const json_t *schema, const json_t *v)
         return fail(c, "longer than %s characters", lim, NULL);
     }
     if (json_is_string(pat)) {
-        regex_t re;
-        if (regcomp(&re, json_string_value(pat), REG_EXTENDED | REG_NOSUB) != 0)
+        int m = pattern_match(json_string_value(pat), s);
+        if (m < 0)
             return fail(c, "schema pattern %s does not compile", json_string_value(pat), NULL);
-        int m = regexec(&re, s, 0, NULL, 0);
-        regfree(&re);
         if (m != 0) {
             char got[64];
             jsonschema_describe(v, got, sizeof(got));
