@@ -324,6 +324,8 @@ static st_rc reject(run_turn *t, const json_t *step)
     return question(t, step, again ? again : json_object_get(step, "text"));
 }
 
+static st_rc llm_judge(run_turn *t, const json_t *step, const char *ans);
+
 static void condition_done(run_turn *t, const json_t *outputs, const char *error,
                            const char *message)
 {
@@ -339,7 +341,92 @@ static void condition_done(run_turn *t, const json_t *outputs, const char *error
         run_resume(t, reject(t, s->step));
         return;
     }
+    if (json_object_get(json_object_get(s->step, "validate"), "llm")) {
+        json_decref(value); /* kept in s->mapped */
+        const char *ans = json_string_value(json_object_get(s->mapped, "answer"));
+        run_resume(t, llm_judge(t, s->step, ans ? ans : ""));
+        return;
+    }
     run_resume(t, accept(t, s->step, value, NULL));
+}
+
+/* ---- an LLM as the judge (validate.llm) -------------------------------------------- */
+
+/* The verdict in an answer that should be {"valid": bool, "reason": "..."},
+ * perhaps wrapped in prose or a code fence: 1 valid, 0 not (reason set
+ * when the model gave one), -1 no verdict found. */
+static int verdict(const char *content, char *reason, size_t n)
+{
+    reason[0] = 0;
+    const char *a = content ? strchr(content, '{') : NULL;
+    const char *b = content ? strrchr(content, '}') : NULL;
+    if (!a || !b || b < a) return -1;
+    json_t *j = json_loadb(a, (size_t)(b - a + 1), 0, NULL);
+    const json_t *valid = json_object_get(j, "valid");
+    int out = json_is_boolean(valid) ? json_is_true(valid) : -1;
+    const char *why = json_string_value(json_object_get(j, "reason"));
+    if (why) snprintf(reason, n, "%s", why);
+    json_decref(j);
+    return out;
+}
+
+static void llm_judged(run_turn *t, const json_t *result, const char *error, const char *message)
+{
+    struct run_state *s = t->st;
+    json_t *value = json_incref(json_object_get(s->mapped, "value"));
+    if (error) {
+        json_decref(value);
+        run_resume(t, run_fail(t, error, "validate.llm: %s", message ? message : error));
+        return;
+    }
+    char reason[600];
+    int v = verdict(json_string_value(json_object_get(result, "content")), reason, sizeof(reason));
+    if (v < 0) {
+        json_decref(value);
+        run_resume(t, run_fail(t, "llm_check", "validate.llm: the model gave no verdict"));
+        return;
+    }
+    if (v) {
+        run_resume(t, accept(t, s->step, value, NULL));
+        return;
+    }
+    json_decref(value);
+    /* The model's reason, unless the step says what to say itself. */
+    if (reason[0] && !json_object_get(json_object_get(s->step, "validate"), "message"))
+        run_say(t, strdup(reason), NULL, NULL);
+    run_resume(t, reject(t, s->step));
+}
+
+/* Ask the LLM whether ans is what validate.llm.prompt wants. */
+static st_rc llm_judge(run_turn *t, const json_t *step, const char *ans)
+{
+    const json_t *llm = json_object_get(json_object_get(step, "validate"), "llm");
+    st_rc rc;
+    char *prompt = run_render(t, json_object_get(llm, "prompt"), "validate.llm.prompt", &rc);
+    if (!prompt) return rc;
+    char *question = run_render(t, json_object_get(step, "text"), "text", &rc);
+    if (!question) {
+        free(prompt);
+        return rc;
+    }
+    char *system = NULL;
+    if (asprintf(&system,
+                 "You check one answer a person gave to a question in a conversation.\n"
+                 "The question: %s\nA valid answer: %s\n"
+                 "Reply with JSON only: {\"valid\": true} or {\"valid\": false, \"reason\": "
+                 "\"what is wrong, one short sentence in the language of the conversation (%s)\"}.",
+                 question, prompt, run_lang(t)) < 0)
+        system = NULL;
+    free(prompt);
+    free(question);
+    if (!system) return run_fail(t, "internal", "out of memory");
+    json_t *args = json_pack("{s:[{s:s,s:s},{s:s,s:s}],s:f}", "messages", "role", "system",
+                             "content", system, "role", "user", "content", ans, "temperature", 0.0);
+    free(system);
+    t->env->call(t->env->ud, t, "llm.chat", json_string_value(json_object_get(llm, "instance")),
+                 NULL, args, run_step_timeout(t, step), llm_judged);
+    json_decref(args);
+    return ST_ASYNC;
 }
 
 static const json_t *match_option(const json_t *options, const char *payload, const char *ans)
@@ -392,15 +479,19 @@ st_rc run_answer(run_turn *t, const json_t *step)
         json_t *value = NULL;
         if (!check(v, ans, &value)) {
             rc = reject(t, step);
-        } else if (str_of(v, "condition")) {
+        } else if (str_of(v, "condition")) { /* then the LLM's check, if any */
             json_decref(s->mapped);
-            s->mapped = json_pack("{s:o}", "value", value);
+            s->mapped = json_pack("{s:o,s:s}", "value", value, "answer", ans);
             json_t *ctx = run_context(t);
             json_object_set(ctx, "value", value);
             json_decref(s->ctx);
             s->ctx = ctx;
             t->env->eval(t->env->ud, t, str_of(v, "condition"), s->ctx, condition_done);
             rc = ST_ASYNC;
+        } else if (json_object_get(v, "llm")) {
+            json_decref(s->mapped);
+            s->mapped = json_pack("{s:o,s:s}", "value", value, "answer", ans);
+            rc = llm_judge(t, step, ans);
         } else {
             rc = accept(t, step, value, NULL);
         }

@@ -22,6 +22,10 @@ typedef struct kind_def {
 
 /* ---- parts several kinds have ---------------------------------------------------- */
 
+static const scenario_plugin_step *declared_kind(const scn_check *c, const char *kind);
+static void check_instance(scn_check *c, const json_t *step, const char *path,
+                           const scenario_plugin_step *ps);
+
 static void field_path(char *out, const char *path, const char *key)
 {
     scn_path_key(out, path, key);
@@ -138,6 +142,18 @@ static void check_validate(scn_check *c, const json_t *v, const char *path)
     scn_add_expression(c, json_object_get(v, "condition"), sub);
     field_path(sub, path, "message");
     scn_check_text(c, json_object_get(v, "message"), sub);
+    const json_t *llm = json_object_get(v, "llm");
+    if (json_is_object(llm)) { /* an LLM judges: llm.chat must be there to call */
+        field_path(sub, path, "llm");
+        const scenario_plugin_step *ps = declared_kind(c, "llm.chat");
+        if (!ps)
+            scn_error(c, sub, "an LLM check needs llm.chat: no installed plugin declares it");
+        else
+            check_instance(c, llm, sub, ps);
+        char leaf[SCN_PATH_MAX];
+        field_path(leaf, sub, "prompt");
+        scn_check_template(c, json_object_get(llm, "prompt"), leaf);
+    }
 }
 
 static void check_ask(scn_check *c, const json_t *step, const char *path)

@@ -1019,6 +1019,52 @@ static void a_failing_or_garbage_hook_is_skipped_and_the_conversation_goes_on(vo
     w_free(&w);
 }
 
+static void an_llm_judges_an_answer_and_its_reason_is_said_before_asking_again(void **s)
+{
+    (void)s;
+    world w;
+    w_init(&w,
+           "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+           " 'variables': {'city': {'type': 'string'}}, 'start': 'ask',"
+           " 'steps': {'ask': {'kind': 'ask', 'text': {'en': 'Where do you live?'}, 'var': 'city',"
+           "   'validate': {'type': 'text', 'llm': {'prompt': 'the name of a city'}},"
+           "   'on_error': 'oops', 'next': 'bye'},"
+           "  'oops': {'kind': 'end', 'outcome': 'judge_failed'},"
+           "  'bye': {'kind': 'end', 'outcome': 'done'}}}");
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    script(&w, "llm.chat",
+           "[{'result': {'content': 'Verdict: {\\'valid\\': false, \\'reason\\': \\'That is not a "
+           "city.\\'}'}},"
+           " {'result': {'content': '```json\\n{\\'valid\\': true}\\n```'}},"
+           " {'result': {'content': 'I cannot tell.'}}]");
+    json_array_clear(w.f.calls);
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'blue'}", NULL), RUN_WAITING);
+    assert_string_equal(text_at(&w, 0), "That is not a city.");
+    assert_string_equal(text_at(&w, 1), "Where do you live?");
+    const json_t *msgs = json_object_get(call_args(&w, 0, "llm.chat"), "messages");
+    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(msgs, 0), "content")),
+                           "The question: Where do you live?\nA valid answer: the name of a city"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 1), "content")),
+                        "blue");
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'Kazan'}", NULL), RUN_ENDED);
+    assert_string_equal(json_string_value(var(&w, "city")), "Kazan");
+    assert_string_equal(conv_str(&w, "outcome"), "done");
+    w_free(&w);
+
+    /* A model that gives no verdict fails the step: its on_error follows. */
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'variables': {'city': {'type': 'string'}}, 'start': 'ask',"
+               " 'steps': {'ask': {'kind': 'ask', 'text': {'en': 'Where?'}, 'var': 'city',"
+               "   'validate': {'llm': {'prompt': 'a city'}}, 'on_error': 'oops', 'next': 'bye'},"
+               "  'oops': {'kind': 'end', 'outcome': 'judge_failed'},"
+               "  'bye': {'kind': 'end', 'outcome': 'done'}}}");
+    turn(&w, RUN_WAKE_START, NULL, NULL);
+    script(&w, "llm.chat", "[{'result': {'content': 'I cannot tell.'}}]");
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'Kazan'}", NULL), RUN_ENDED);
+    assert_string_equal(conv_str(&w, "outcome"), "judge_failed");
+    w_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1044,6 +1090,7 @@ int main(void)
         cmocka_unit_test(call_agent_runs_another_scenario_and_returns_with_its_outputs),
         cmocka_unit_test(hooks_are_told_each_step_in_order_and_may_change_the_input_and_variables),
         cmocka_unit_test(a_failing_or_garbage_hook_is_skipped_and_the_conversation_goes_on),
+        cmocka_unit_test(an_llm_judges_an_answer_and_its_reason_is_said_before_asking_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

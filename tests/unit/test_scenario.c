@@ -403,6 +403,28 @@ static void test_a_plugin_step_needs_one_instance_of_its_plugin(void **s)
     json_decref(c);
 }
 
+static void test_an_llm_check_needs_llm_chat_and_an_instance_of_it(void **s)
+{
+    (void)s;
+    json_t *c = parse(BASE);
+    put(c, "steps.ask_name.validate", "{\"llm\": {\"prompt\": \"a first name, {{ vars.nme }}\"}}");
+    json_t *e = run(c);
+    expect_error(e, "steps.ask_name.validate.llm.prompt", "reads vars.nme");
+    expect_count(e, 1);
+    json_decref(e);
+    put(c, "steps.ask_name.validate",
+        "{\"llm\": {\"prompt\": \"a first name\", \"instance\": \"amo\"}}");
+    e = run(c);
+    expect_error(e, "steps.ask_name.validate.llm.instance", "runs plugin crm-amo");
+    json_decref(e);
+    scenario_check_env no_llm = {STEPS + 1, 1, INSTANCES, 4};
+    put(c, "steps.ask_name.validate", "{\"llm\": {\"prompt\": \"a first name\"}}");
+    e = run_env(c, &no_llm, NULL);
+    expect_error(e, "steps.ask_name.validate.llm", "no installed plugin declares it");
+    json_decref(e);
+    json_decref(c);
+}
+
 static void test_llm_chat_tools_name_configured_instances_and_declared_actions(void **s)
 {
     (void)s;
@@ -750,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_unknown_step_kinds_are_errors_including_a_plugins_not_installed),
         cmocka_unit_test(test_a_plugin_step_needs_one_instance_of_its_plugin),
         cmocka_unit_test(test_llm_chat_tools_name_configured_instances_and_declared_actions),
+        cmocka_unit_test(test_an_llm_check_needs_llm_chat_and_an_instance_of_it),
         cmocka_unit_test(test_every_target_must_name_a_step),
         cmocka_unit_test(test_a_step_no_path_reaches_is_unreachable),
         cmocka_unit_test(test_a_loop_that_never_waits_for_input_is_an_error),
