@@ -71,6 +71,12 @@ static void answer_error(http_req *req, const runtime_outcome *o)
     int status = 500;
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (o->error && !strcmp(o->error, map[i].code)) status = map[i].status;
+    if (o->error && !strcmp(o->error, "flooded")) { /* the chat's minute is spent */
+        static const char *const wait[] = {"Retry-After: 60", NULL};
+        http_respond_error_h(req, 429, "flooded", o->message ? o->message : "too many messages",
+                             NULL, wait);
+        return;
+    }
     if (status == 503) {
         respond_unavailable(req, o->error, o->message ? o->message : o->error);
         return;

@@ -143,7 +143,7 @@ void rt_fail(rt_job *j, bool retry, int status, const char *code, const char *fm
             bus_ack(j->rt->d.bus, j->delivery);
         j->delivery = 0;
     }
-    if (!retry && strcmp(code, "dropped") == 0) {
+    if (!retry && (!strcmp(code, "dropped") || !strcmp(code, "flooded"))) {
         json_t *f = json_pack("{s:s,s:s}", "turn", kind_name(j->kind), "reason", msg);
         log_write("events", LOG_INFO, "engine", NULL, f, "input dropped");
         json_decref(f);
@@ -203,7 +203,7 @@ void rt_submit(rt_job *j)
         char why[sizeof(j->error)];
         snprintf(why, sizeof(why), "%s", j->error);
         j->error[0] = '\0';
-        rt_fail(j, false, AH_EINVAL, "dropped", "%s", why);
+        rt_fail(j, false, AH_EINVAL, "flooded", "%s", why);
         return;
     }
     drop_loaded(j);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_openai"
 #define API_KEY "sk-test-Zq8vN3kLpW5xR2mT7yB4"
@@ -511,6 +512,45 @@ static void test_a_first_start_offers_the_example_agent_to_talk_to(void **s)
     }
 }
 
+/* A chat flooding an agent: past engine.flood_per_minute (60 by default)
+ * its messages that minute are dropped with 429 and Retry-After, logged
+ * and counted; another chat is served all the same. */
+static void test_a_flooding_chat_is_cut_at_its_rate_and_others_are_served(void **s)
+{
+    (void)s;
+    static const char *echo =
+        "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": "
+        "[\"en\"], \"variables\": {\"said\": {\"type\": \"string\"}}, \"start\": \"listen\","
+        " \"steps\": {\"listen\": {\"kind\": \"ask\", \"text\": {\"en\": \"?\"}, \"var\": "
+        "\"said\", \"next\": \"echo\"}, \"echo\": {\"kind\": \"say\", \"text\": {\"en\": \"got "
+        "{{ vars.said }}\"}, \"next\": \"listen\"}}}";
+    char agent[64], path[200];
+    make_agent("Echoer", echo, NULL, agent, sizeof(agent));
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages", agent);
+    /* The allowance is per wall-clock minute: start early in one. */
+    while (time(NULL) % 60 > 40)
+        th_sleep_ms(500);
+    int ok = 0, flooded = 0;
+    for (int i = 0; i < 70 && !flooded; i++) {
+        char body[100];
+        snprintf(body, sizeof(body), "{\"user\": \"flood\", \"text\": \"m%d\"}", i);
+        json_t *o = NULL;
+        int st = th_http(&H, "POST", path, body, NULL, &o);
+        if (st == 200) ok++;
+        if (st == 429) {
+            assert_string_equal(json_string_value(th_get(o, "error.code")), "flooded");
+            flooded = 1;
+        }
+        json_decref(o);
+    }
+    assert_int_equal(flooded, 1);
+    assert_int_equal(ok, 60); /* the minute's allowance, then no more */
+    json_t *o = say(agent, "calm", "hello");
+    assert_string_equal(reply(o, 0), "?");
+    json_decref(o);
+    assert_true(th_wait_file(&H, "logs/events.log", "input dropped", 5000));
+}
+
 static void test_unknown_agents_and_bad_messages_are_refused_clearly(void **s)
 {
     (void)s;
@@ -540,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_an_llm_chat_step_answers_through_the_llm_plugin),
         cmocka_unit_test(test_the_lead_capture_example_files_a_lead_with_the_crm_in_russian),
         cmocka_unit_test(test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped),
+        cmocka_unit_test(test_a_flooding_chat_is_cut_at_its_rate_and_others_are_served),
         cmocka_unit_test(test_unknown_agents_and_bad_messages_are_refused_clearly),
         cmocka_unit_test(test_a_first_start_offers_the_example_agent_to_talk_to),
     };
