@@ -287,6 +287,79 @@ static void h_run(void *ctx, http_req *req, const route_params *p)
     json_decref(body);
 }
 
+/* ---- firing a trigger (on_internal, or any by hand) ---------------------------------- */
+
+static int read_trigger(doc_txn *t, void *ud)
+{
+    json_t **out = ud;
+    const char *id = json_string_value(json_object_get(*out, "id"));
+    json_t *doc = NULL;
+    int rc = doc_get(t, COLL_TRIGGERS, id, &doc, NULL);
+    if (rc == AH_ENOTFOUND) return doc_fail(t, rc, NULL, "no trigger %s", id);
+    if (rc) return rc;
+    json_decref(*out);
+    *out = doc;
+    return 0;
+}
+
+static void h_fire(void *ctx, http_req *req, const route_params *p)
+{
+    eng_ctx *x = ctx;
+    const char *id = route_param(p, "id");
+    if (!id_valid(id, "trg")) {
+        api_respond_not_found(req, "trigger", id);
+        return;
+    }
+    json_t *body;
+    if (api_body_json(req, &body, json_object()) < 0) return;
+    const json_t *vars = json_object_get(body, "variables");
+    const char *k;
+    json_t *v;
+    const char *bad = json_is_object(body) ? NULL : "send a JSON object: {\"variables\": {...}}";
+    if (!bad && vars && !json_is_object(vars)) bad = "variables: expected an object";
+    if (!bad) json_object_foreach(body, k, v) if (strcmp(k, "variables")) bad = "unknown field";
+    if (bad) {
+        http_respond_error(req, 422, "invalid", bad,
+                           vars && !json_is_object(vars) ? "variables" : NULL);
+        json_decref(body);
+        return;
+    }
+    json_t *trg = json_pack("{s:s}", "id", id);
+    doc_error e;
+    int rc = docs_read(x->d, read_trigger, &trg, &e);
+    if (rc) {
+        json_decref(trg);
+        json_decref(body);
+        http_respond_error(req, rc == AH_ENOTFOUND ? 404 : 503,
+                           rc == AH_ENOTFOUND ? "not_found" : "unavailable", e.message, NULL);
+        return;
+    }
+    if (json_is_false(json_object_get(trg, "enabled"))) {
+        json_decref(trg);
+        json_decref(body);
+        http_respond_error(req, 409, "disabled", "the trigger is disabled", "enabled");
+        return;
+    }
+    /* The trigger's variables, then the call's over them. */
+    json_t *all = json_deep_copy(json_object_get(trg, "variables"));
+    if (!all) all = json_object();
+    json_object_update(all, vars ? (json_t *)vars : json_object());
+    json_t *contact = str_of(trg, "contact_id")
+                          ? json_pack("{s:s}", "contact_id", str_of(trg, "contact_id"))
+                          : NULL;
+    eng_req *a = req_new(req, p, 201);
+    char err[300] = "";
+    if (a) snprintf(a->agent, sizeof(a->agent), "%s", str_of(trg, "agent_id"));
+    if (a && runtime_run(x->rt, a->agent, contact, all, turn_answered, a, err, sizeof(err))) {
+        free(a);
+        http_respond_error(req, 422, "invalid", err, NULL);
+    }
+    json_decref(contact);
+    json_decref(all);
+    json_decref(trg);
+    json_decref(body);
+}
+
 static void resumed(void *ud, const runtime_outcome *o)
 {
     eng_req *a = ud;
@@ -323,6 +396,8 @@ static const route routes[] = {
      "Start an agent's scenario in a new conversation with input variables"},
     {"POST", "/api/v1/conversations/{id}/resume", h_resume, ROUTE_EDITOR,
      "Resume a conversation handed off to a person"},
+    {"POST", "/api/v1/triggers/{id}/fire", h_fire, ROUTE_EDITOR,
+     "Start a trigger's agent now, with its variables and the call's"},
 };
 
 int api_engine_routes(api_table *t, const api_deps *deps)

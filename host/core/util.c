@@ -216,7 +216,16 @@ bool ah_parse_time(const char *s, int64_t *ms)
         while (digits++ < 3)
             frac *= 10;
     }
-    if (strcmp(rest, "Z") != 0) return false;
-    *ms = (int64_t)timegm(&tm) * 1000 + frac;
+    int64_t offset = 0; /* seconds east of UTC */
+    if ((rest[0] == '+' || rest[0] == '-') && rest[1] >= '0' && rest[1] <= '2' && rest[2] >= '0' &&
+        rest[2] <= '9' && rest[3] == ':' && rest[4] >= '0' && rest[4] <= '5' && rest[5] >= '0' &&
+        rest[5] <= '9' && !rest[6]) {
+        offset = ((rest[1] - '0') * 10 + (rest[2] - '0')) * 3600 +
+                 ((rest[4] - '0') * 10 + (rest[5] - '0')) * 60;
+        if (rest[0] == '-') offset = -offset;
+    } else if (strcmp(rest, "Z") != 0) {
+        return false;
+    }
+    *ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;
     return true;
 }

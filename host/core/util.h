@@ -15,7 +15,7 @@ uint64_t ah_mono_ns(void);
 /* Format Unix ms as RFC 3339 UTC with milliseconds into buf (>= 32 bytes). */
 void ah_rfc3339_ms(int64_t ms, char *buf, size_t len);
 
-/* Parse "2026-11-23T12:00:00Z" (optionally with .mmm) or Unix ms. */
+/* Parse "2026-11-23T12:00:00Z" or "...+03:00" (optionally with .mmm) or Unix ms. */
 bool ah_parse_time(const char *s, int64_t *ms);
 
 /* mkdir -p with mode for every created component. Returns 0 or -1 (errno). */

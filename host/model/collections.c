@@ -15,7 +15,7 @@
 
 extern const char ah_schema_agent[], ah_schema_agent_group[], ah_schema_scenario[],
     ah_schema_scenario_version[], ah_schema_contact[], ah_schema_conversation[],
-    ah_schema_audit_entry[];
+    ah_schema_audit_entry[], ah_schema_trigger[];
 
 /* ---- rules beyond the schema ---------------------------------------------- */
 
@@ -118,6 +118,29 @@ static const doc_index_def audit_ix[] = {
     {"by_at", {"at", NULL}, 0, NULL},
 };
 
+static const doc_index_def trigger_ix[] = {
+    {"by_agent", {"agent_id", "created_at", NULL}, 0, NULL},
+    {"by_kind", {"kind", "created_at", NULL}, 0, NULL},
+    {"by_next_run", {"next_run_at", NULL}, DOC_INDEX_SPARSE, NULL}, /* schedules due */
+};
+
+/* A trigger has the part its kind needs. */
+static int check_trigger(doc_txn *t, const json_t *doc)
+{
+    const char *kind = json_string_value(json_object_get(doc, "kind"));
+    if (kind && !strcmp(kind, "on_command") && !json_object_get(doc, "command"))
+        return doc_fail(t, AH_EINVAL, "command",
+                        "required: an on_command trigger names its command");
+    if (kind && !strcmp(kind, "on_schedule")) {
+        const json_t *s = json_object_get(doc, "schedule");
+        bool cron = json_object_get(s, "cron") != NULL, at = json_object_get(s, "at") != NULL;
+        if (cron == at)
+            return doc_fail(t, AH_EINVAL, "schedule",
+                            "an on_schedule trigger has cron or at, not both");
+    }
+    return 0;
+}
+
 static const char *const contact_sealed[] = {"identities", "profile", NULL};
 static const char *const conversation_sealed[] = {"variables", "messages", "engine", NULL};
 
@@ -171,6 +194,14 @@ static const doc_collection all[] = {
      .nindexes = N(conversation_ix),
      .sealed = conversation_sealed,
      .contact_field = "contact_id"},
+    {.name = COLL_TRIGGERS,
+     .id_prefix = "trg",
+     .schema_json = ah_schema_trigger,
+     .version = 1,
+     .max_bytes = 64u << 10,
+     .indexes = trigger_ix,
+     .nindexes = N(trigger_ix),
+     .check = check_trigger},
     {.name = COLL_AUDIT,
      .id_prefix = "aud",
      .schema_json = ah_schema_audit_entry,

@@ -14,6 +14,7 @@
 #define COLL_CONTACTS "contacts"
 #define COLL_CONVERSATIONS "conversations"
 #define COLL_AUDIT "audit"
+#define COLL_TRIGGERS "triggers"
 
 /* The product's collections (collections.c): *n of them. */
 const doc_collection *collections_all(size_t *n);

@@ -56,6 +56,17 @@ static int write_docs(doc_txn *t, void *ud)
         stamp(j->contact, j->new_contact, now);
         rc = doc_put(t, COLL_CONTACTS, j->contact, j->contact_rev, NULL);
     }
+    if (!rc && j->ended) { /* a command restarted the chat: the open conversation ends */
+        char at[40];
+        ah_rfc3339_ms(now, at, sizeof(at));
+        json_object_set_new(j->ended, "state", json_string("ended"));
+        json_object_set_new(j->ended, "outcome", json_string("restarted"));
+        json_object_set_new(j->ended, "ended_at", json_string(at));
+        json_object_set_new(j->ended, "wake_at", json_null());
+        json_object_del(json_object_get(j->ended, "engine"), "timer");
+        stamp(j->ended, false, now);
+        rc = doc_put(t, COLL_CONVERSATIONS, j->ended, j->ended_rev, NULL);
+    }
     if (rc) return rc;
     const json_t *timer = json_object_get(json_object_get(j->conv, "engine"), "timer");
     const json_t *due = json_object_get(timer, "due_ms");

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "engine/command.h"
 #include "model/collections.h"
 #include "model/ids.h"
 
@@ -118,6 +119,11 @@ static rt_job *message_job(runtime *rt, const bus_delivery *d)
     if (text) json_object_set_new(j->input, "text", json_string(text));
     if (str_of(action, "data"))
         json_object_set(j->input, "payload", json_object_get(action, "data"));
+    if (!json_object_get(b, "command") && text) { /* a channel that left commands to us */
+        json_t *cmd = command_parse(text);
+        if (cmd) json_object_set_new(j->msg, "command", cmd);
+        b = j->msg;
+    }
     static const char *const kept[] = {"attachments", "command", "language", "id"};
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
         if (json_object_get(b, kept[i]))
@@ -150,7 +156,9 @@ static rt_job *start_job(runtime *rt, const bus_delivery *d)
     j->vars = json_is_object(input) ? json_deep_copy(input) : json_object();
     const char *from = str_of(d->body, "from_conversation");
     if (from) snprintf(j->from_conv, sizeof(j->from_conv), "%s", from);
-    j->trigger = json_pack("{s:s,s:s}", "kind", "event", "name", "trigger");
+    const json_t *trg = json_object_get(d->body, "trigger");
+    j->trigger = json_is_object(trg) ? json_deep_copy(trg)
+                                     : json_pack("{s:s,s:s}", "kind", "event", "name", "trigger");
     return j;
 }
 
@@ -395,6 +403,7 @@ static void scan_fire(uv_timer_t *h)
         }
     }
     json_decref(s.ids);
+    rt_triggers_scan(rt);
 }
 
 void rt_timers_start(runtime *rt)

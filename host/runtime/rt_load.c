@@ -347,6 +347,65 @@ static int load_existing(doc_txn *t, load *l)
     return load_scenario_of(t, l);
 }
 
+/* ---- on_command triggers -------------------------------------------------------------- */
+
+typedef struct cmd_find {
+    doc_txn *t;
+    const char *name, *instance;
+    json_t *found;
+} cmd_find;
+
+static int cmd_one(void *ud, const char *id)
+{
+    cmd_find *f = ud;
+    json_t *doc = NULL;
+    if (doc_get(f->t, COLL_TRIGGERS, id, &doc, NULL) != 0) return 0;
+    const json_t *c = json_object_get(doc, "command");
+    const char *kind = str_of(doc, "kind"), *name = str_of(c, "name");
+    bool ok = kind && !strcmp(kind, "on_command") &&
+              !json_is_false(json_object_get(doc, "enabled")) && name && !strcmp(name + 1, f->name);
+    const json_t *only = json_object_get(c, "channels");
+    if (ok && json_array_size(only)) {
+        bool listed = false;
+        size_t i;
+        const json_t *ch;
+        json_array_foreach(only, i, ch) listed |=
+            f->instance && json_is_string(ch) && !strcmp(json_string_value(ch), f->instance);
+        ok = listed;
+    }
+    if (!ok) {
+        json_decref(doc);
+        return 0;
+    }
+    f->found = doc;
+    return 1;
+}
+
+/* The agent's on_command trigger for the message's command, or NULL. */
+static json_t *command_trigger(doc_txn *t, const char *agent, const json_t *cmd, const char *inst)
+{
+    if (!str_of(cmd, "name")) return NULL;
+    cmd_find f = {.t = t, .name = str_of(cmd, "name"), .instance = inst};
+    json_t *v = json_pack("[s]", agent);
+    doc_scan_ids(t, COLL_TRIGGERS, "by_agent", v, false, cmd_one, &f);
+    json_decref(v);
+    return f.found;
+}
+
+/* The conversation a command trigger starts: its variables, the command's
+ * argument in the trigger's var. */
+static void start_by_command(rt_job *j, const json_t *trg, const json_t *cmd)
+{
+    json_decref(j->vars);
+    j->vars = json_deep_copy(json_object_get(trg, "variables"));
+    if (!j->vars) j->vars = json_object();
+    const char *var = str_of(json_object_get(trg, "command"), "var");
+    if (var && str_of(cmd, "args")) json_object_set(j->vars, var, json_object_get(cmd, "args"));
+    json_decref(j->trigger);
+    j->trigger = json_pack("{s:s,s:O,s:O}", "kind", "on_command", "id", json_object_get(trg, "id"),
+                           "command", json_object_get(cmd, "name"));
+}
+
 static int load_message(doc_txn *t, load *l)
 {
     rt_job *j = l->j;
@@ -356,14 +415,23 @@ static int load_message(doc_txn *t, load *l)
     int rc = load_agent(t, l, inst);
     if (!rc) rc = load_contact(t, l);
     if (rc) return rc;
+    const json_t *cmd = json_object_get(j->msg, "command");
+    json_t *trg = cmd ? command_trigger(t, j->agent_id, cmd, inst) : NULL;
     if (!j->new_contact) {
         open_conv o = {.t = t, .instance = inst, .chat = chat};
         json_t *v = json_pack("[s,s]", j->agent_id, j->contact_id);
         rc = doc_scan_ids(t, COLL_CONVERSATIONS, "by_agent_contact", v, true, newest, &o);
         json_decref(v);
         if (rc >= 0 && o.rc) rc = o.rc;
-        if (rc < 0) return refuse(t, l, false, rc, "reading conversations: %s", ah_strerror(rc));
-        if (o.doc) {
+        if (rc < 0) {
+            json_decref(trg);
+            return refuse(t, l, false, rc, "reading conversations: %s", ah_strerror(rc));
+        }
+        if (o.doc && trg) { /* the command starts over: the open one ends with the new */
+            json_decref(j->ended);
+            j->ended = o.doc;
+            j->ended_rev = o.rev;
+        } else if (o.doc) {
             j->conv = o.doc;
             j->conv_rev = o.rev;
             snprintf(j->conv_id, sizeof(j->conv_id), "%s", str_of(o.doc, "id"));
@@ -372,11 +440,12 @@ static int load_message(doc_txn *t, load *l)
     }
     json_t *channel = json_pack("{s:s?,s:s?,s:s?}", "kind", str_of(ch, "kind"), "instance", inst,
                                 "chat_id", chat);
-    const json_t *cmd = json_object_get(j->msg, "command");
     json_decref(j->trigger);
     j->trigger =
         cmd ? json_pack("{s:s,s:O}", "kind", "command", "command", json_object_get(cmd, "name"))
             : json_pack("{s:s}", "kind", "message");
+    if (trg) start_by_command(j, trg, cmd);
+    json_decref(trg);
     rc = new_conversation(t, l, channel);
     json_decref(channel);
     return rc ? rc : load_scenario_of(t, l);

@@ -49,6 +49,8 @@ struct rt_job {
     json_t *identity;  /* who: {"channel", "id", "instance"?, "name"?, "language"?} */
     json_t *vars;      /* JOB_START: input variables */
     json_t *trigger;   /* how the conversation started (conversation.started) */
+    json_t *ended;     /* an on_command restart: the open conversation, ended with it */
+    uint64_t ended_rev;
     char agent_id[40];
     char conv_id[40];
     char contact_id[40];
@@ -103,6 +105,7 @@ struct runtime {
     strmap busy;      /* conversation id -> rt_busy */
     strmap waiters;   /* REST request id -> rt_waiter */
     strmap flood;     /* conversation id -> rt_flood */
+    strmap firing;    /* trigger id -> its id (malloc'd): a schedule's run being committed */
     strmap scenarios; /* "scn_id:version" -> content (json_t *) */
     size_t nscenarios;
     strmap told;     /* missing translations already logged: "path@lang" */
@@ -170,5 +173,10 @@ void rt_inbox_close(runtime *rt);
 /* A REST channel request's answer, when j carried one. */
 void rt_waiter_answer(rt_job *j, const runtime_outcome *o);
 void rt_timers_start(runtime *rt);
+
+/* ---- rt_triggers.c: schedules ------------------------------------------------------ */
+
+/* Fire the on_schedule triggers that are due (called by the timer scan). */
+void rt_triggers_scan(runtime *rt);
 
 #endif

@@ -48,6 +48,7 @@ void rt_job_free(rt_job *j)
     json_decref(j->identity);
     json_decref(j->vars);
     json_decref(j->trigger);
+    json_decref(j->ended);
     free(j);
 }
 
@@ -275,6 +276,7 @@ int runtime_new(runtime **out, const runtime_deps *deps, const runtime_opts *o, 
     strmap_init(&rt->busy);
     strmap_init(&rt->waiters);
     strmap_init(&rt->flood);
+    strmap_init(&rt->firing);
     strmap_init(&rt->scenarios);
     strmap_init(&rt->told);
     strmap_init(&rt->sessions);
@@ -393,6 +395,7 @@ void runtime_free(runtime *rt)
     strmap_free(&rt->busy);
     strmap_free(&rt->waiters); /* closed with their timers by rt_inbox_close */
     free_map_values(&rt->flood);
+    free_map_values(&rt->firing);
     pos = 0;
     while (strmap_next(&rt->scenarios, &pos, &k, &v))
         json_decref(v);

@@ -1,0 +1,277 @@
+/*
+ * Triggers through the real binary: schedules refused with the field
+ * named (cron, time zone, cron and at together), their next run computed
+ * on save; a one-off schedule that fires once, on time, starting its
+ * agent with the trigger's variables and then has no next run; a command
+ * (/start with a deep-link payload) that ends the chat's open conversation
+ * and starts a new one with the payload in a variable; and a trigger fired
+ * by hand.
+ */
+#include "../support/th.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static th_host H;
+static char AGENT[64];
+
+/* The wall clock in Unix ms (th_now_ms is monotonic). */
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *SCENARIO =
+    "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": [\"en\"],"
+    " \"variables\": {\"ref\": {\"type\": \"string\", \"default\": \"none\"},"
+    "                 \"plan\": {\"type\": \"string\", \"default\": \"free\"},"
+    "                 \"name\": {\"type\": \"string\"}},"
+    " \"start\": \"hello\","
+    " \"steps\": {\"hello\": {\"kind\": \"say\", \"text\": {\"en\": \"Hi ({{ vars.ref }}, {{ "
+    "vars.plan }})\"},"
+    "                        \"next\": \"ask\"},"
+    "            \"ask\": {\"kind\": \"ask\", \"text\": {\"en\": \"Name?\"}, \"var\": \"name\", "
+    "\"next\": \"bye\"},"
+    "            \"bye\": {\"kind\": \"end\", \"outcome\": \"named\"}}}";
+
+static int setup(void **s)
+{
+    (void)s;
+    if (th_init(&H, "triggers") || th_config(&H, "{\"engine\": {\"timer_scan_ms\": 50}}") ||
+        th_start(&H, NULL, 15000))
+        return -1;
+    json_t *o = NULL;
+    if (th_http(&H, "POST", "/api/v1/scenarios", "{\"name\": \"Hello\"}", NULL, &o) != 201)
+        return -1;
+    char scn[64], path[200], *body = NULL;
+    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
+    if (asprintf(&body, "{\"content\": %s}", SCENARIO) < 0) return -1;
+    int st = th_http(&H, "POST", path, body, NULL, &o);
+    free(body);
+    json_decref(o);
+    if (st != 201) return -1;
+    if (asprintf(&body, "{\"name\": \"Greeter\", \"scenario\": {\"scenario_id\": \"%s\"}}", scn) <
+        0)
+        return -1;
+    st = th_http(&H, "POST", "/api/v1/agents", body, NULL, &o);
+    free(body);
+    if (st != 201) return -1;
+    snprintf(AGENT, sizeof(AGENT), "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    int rc = th_stop_clean(&H, 10000);
+    th_cleanup(&H);
+    return rc ? -1 : 0;
+}
+
+/* POST a trigger (body's "%s" is the agent): the status; *out the answer. */
+static int make(const char *fmt, json_t **out)
+{
+    char *body = NULL;
+    assert_true(asprintf(&body, fmt, AGENT) > 0);
+    int st = th_http(&H, "POST", "/api/v1/triggers", body, NULL, out);
+    free(body);
+    return st;
+}
+
+static void refused(const char *fmt, const char *field, const char *why)
+{
+    json_t *o = NULL;
+    int st = make(fmt, &o);
+    const char *f = json_string_value(th_get(o, "error.field"));
+    const char *m = json_string_value(th_get(o, "error.message"));
+    if (st != 422 || !f || strcmp(f, field) || !m || !strstr(m, why))
+        fail_msg("%s: %d %s %s", fmt, st, f ? f : "-", m ? m : "-");
+    json_decref(o);
+}
+
+static void test_bad_schedules_and_commands_are_refused_naming_the_field(void **s)
+{
+    (void)s;
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_schedule\", \"schedule\": {\"cron\": \"0 25 * * "
+            "*\"}}",
+            "schedule.cron", "field 2 (hour): 25 is out of 0-23");
+    refused(
+        "{\"agent_id\": \"%s\", \"kind\": \"on_schedule\", \"schedule\": {\"cron\": \"0 9 * * *\","
+        " \"timezone\": \"Mars/Olympus\"}}",
+        "schedule.timezone", "no time zone Mars/Olympus");
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_schedule\", \"schedule\": {\"cron\": \"@daily\","
+            " \"at\": \"2030-01-01T00:00:00Z\"}}",
+            "schedule", "cron or at, not both");
+    refused(
+        "{\"agent_id\": \"%s\", \"kind\": \"on_schedule\", \"schedule\": {\"at\": \"tomorrow\"}}",
+        "schedule.at", "RFC 3339");
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_command\"}", "command", "names its command");
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_command\", \"command\": {\"name\": \"start\"}}",
+            "command.name", "");
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "POST", "/api/v1/triggers",
+                             "{\"agent_id\": \"agt_00000000000000000000000000\", \"kind\": "
+                             "\"on_internal\"}",
+                             NULL, &o),
+                     422);
+    assert_string_equal(json_string_value(th_get(o, "error.field")), "agent_id");
+    json_decref(o);
+}
+
+static void test_a_cron_schedule_knows_its_next_run_in_its_time_zone(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    assert_int_equal(
+        make("{\"agent_id\": \"%s\", \"kind\": \"on_schedule\", \"name\": \"Morning\","
+             " \"schedule\": {\"cron\": \"0 9 * * *\", \"timezone\": \"Europe/Moscow\"}}",
+             &o),
+        201);
+    json_int_t next = json_integer_value(json_object_get(o, "next_run_at"));
+    /* 09:00 in Moscow is 06:00 UTC: a whole number of days after an epoch 06:00. */
+    assert_true(next > wall_ms());
+    assert_true(next - wall_ms() <= 86400000);
+    assert_int_equal((next / 1000) % 86400, 6 * 3600);
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/triggers/%s",
+             json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    /* Disabled: no next run. */
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"enabled\": false}", NULL, &o), 200);
+    assert_true(json_is_null(json_object_get(o, "next_run_at")));
+    json_decref(o);
+    assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 204);
+}
+
+static long long conversations_of_agent(void)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/conversations?agent_id=%s&limit=500", AGENT);
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    long long n = (long long)json_array_size(json_object_get(o, "items"));
+    json_decref(o);
+    return n;
+}
+
+static void test_a_one_off_schedule_fires_once_with_its_variables(void **s)
+{
+    (void)s;
+    long long before = conversations_of_agent();
+    char at[40], *body = NULL;
+    long long due = wall_ms() + 1200;
+    time_t secs = (time_t)(due / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
+    assert_true(asprintf(&body,
+                         "{\"agent_id\": \"%%s\", \"kind\": \"on_schedule\", \"name\": \"Once\","
+                         " \"schedule\": {\"at\": \"%s.%03lldZ\"}, \"variables\": {\"plan\": "
+                         "\"pro\"}}",
+                         at, due % 1000) > 0);
+    json_t *o = NULL;
+    assert_int_equal(make(body, &o), 201);
+    free(body);
+    assert_int_equal(json_integer_value(json_object_get(o, "next_run_at")), due);
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/triggers/%s",
+             json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    for (int i = 0; i < 100 && conversations_of_agent() == before; i++)
+        th_sleep_ms(100);
+    assert_int_equal(conversations_of_agent(), before + 1);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "runs")), 1);
+    assert_true(json_is_null(json_object_get(o, "next_run_at")));
+    assert_non_null(json_object_get(o, "last_run_at"));
+    json_decref(o);
+    th_sleep_ms(500); /* and never again */
+    assert_int_equal(conversations_of_agent(), before + 1);
+    assert_true(th_wait_file(&H, "logs/agent_launch.log", "schedule fired", 5000));
+}
+
+static void test_start_with_a_payload_restarts_the_chat_with_it(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    assert_int_equal(
+        make("{\"agent_id\": \"%s\", \"kind\": \"on_command\", \"name\": \"Deep link\","
+             " \"command\": {\"name\": \"/start\", \"var\": \"ref\"},"
+             " \"variables\": {\"plan\": \"trial\"}}",
+             &o),
+        201);
+    json_decref(o);
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages", AGENT);
+    assert_int_equal(
+        th_http(&H, "POST", path, "{\"user\": \"ivan\", \"text\": \"hello\"}", NULL, &o), 200);
+    char first[64];
+    snprintf(first, sizeof(first), "%s", json_string_value(json_object_get(o, "conversation_id")));
+    assert_string_equal(json_string_value(th_get(o, "messages.0.text")), "Hi (none, free)");
+    json_decref(o);
+    assert_int_equal(th_http(&H, "POST", path,
+                             "{\"user\": \"ivan\", \"text\": \"/start@greeter_bot promo42\"}", NULL,
+                             &o),
+                     200);
+    assert_string_not_equal(json_string_value(json_object_get(o, "conversation_id")), first);
+    assert_string_equal(json_string_value(th_get(o, "messages.0.text")), "Hi (promo42, trial)");
+    json_decref(o);
+    snprintf(path, sizeof(path), "/api/v1/conversations/%s", first);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "ended");
+    assert_string_equal(json_string_value(json_object_get(o, "outcome")), "restarted");
+    json_decref(o);
+    /* Another command is just text to the question waiting. */
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages", AGENT);
+    assert_int_equal(
+        th_http(&H, "POST", path, "{\"user\": \"ivan\", \"text\": \"/help\"}", NULL, &o), 200);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "ended");
+    json_decref(o);
+}
+
+static void test_a_trigger_fired_by_hand_starts_its_agent(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    assert_int_equal(
+        make("{\"agent_id\": \"%s\", \"kind\": \"on_internal\", \"name\": \"CRM hook\","
+             " \"variables\": {\"ref\": \"crm\"}}",
+             &o),
+        201);
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/triggers/%s/fire",
+             json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    assert_int_equal(th_http(&H, "POST", path, "{\"variables\": {\"plan\": \"vip\"}}", NULL, &o),
+                     201);
+    assert_string_equal(json_string_value(th_get(o, "messages.0.text")), "Hi (crm, vip)");
+    json_decref(o);
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/triggers/trg_00000000000000000000000000/fire", NULL, NULL, &o),
+        404);
+    json_decref(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_schedules_and_commands_are_refused_naming_the_field),
+        cmocka_unit_test(test_a_cron_schedule_knows_its_next_run_in_its_time_zone),
+        cmocka_unit_test(test_a_one_off_schedule_fires_once_with_its_variables),
+        cmocka_unit_test(test_start_with_a_payload_restarts_the_chat_with_it),
+        cmocka_unit_test(test_a_trigger_fired_by_hand_starts_its_agent),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
