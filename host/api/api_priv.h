@@ -38,6 +38,7 @@ int api_audit_routes(api_table *t, const api_deps *deps);
 int api_integrations_routes(api_table *t, const api_deps *deps);
 int api_engine_routes(api_table *t, const api_deps *deps);
 int api_triggers_routes(api_table *t, const api_deps *deps);
+int api_versions_routes(api_table *t, const api_deps *deps);
 int api_simulate_routes(api_table *t, const api_deps *deps);
 
 /* The gauges /metrics refreshes from the modules, read through d (kept

@@ -138,60 +138,33 @@ static int load_scenario(doc_txn *t, version_arg *v, json_t **s, uint64_t *rev)
     return rc == AH_ENOTFOUND ? doc_fail(t, rc, NULL, "no scenario %s", v->scenario) : rc;
 }
 
-static int version_by_number(doc_txn *t, const char *scenario, json_int_t n, json_t **out,
-                             uint64_t *rev)
-{
-    char id[ID_MAX];
-    json_t *key = json_pack("[s,I]", scenario, n);
-    int rc = doc_find(t, COLL_SCENARIO_VERSIONS, "by_number", key, id, sizeof(id));
-    json_decref(key);
-    if (!rc) rc = doc_get(t, COLL_SCENARIO_VERSIONS, id, out, rev);
-    if (rc == AH_ENOTFOUND)
-        rc = doc_fail(t, rc, NULL, "scenario %s has no version %lld", scenario, (long long)n);
-    return rc;
-}
-
 static int run_save(doc_txn *t, void *ud)
 {
     version_arg *v = ud;
-    json_t *s = NULL, *latest = NULL;
+    json_t *s = NULL, *doc = NULL;
     uint64_t srev;
     int rc = load_scenario(t, v, &s, &srev);
     if (rc) return rc;
-    json_int_t n = json_integer_value(json_object_get(s, "latest_version"));
-    char hash[65];
-    size_t size = 0;
-    rc = scenario_content_hash(json_object_get(v->body, "content"), hash, &size);
-    /* Saving what the latest version holds makes no new version. */
-    if (!rc && n > 0 && (rc = version_by_number(t, v->scenario, n, &latest, &v->rev)) == 0 &&
-        !strcmp(json_string_value(json_object_get(latest, "content_hash")), hash)) {
-        json_decref(v->result);
-        v->result = latest;
-        v->status = 200;
-        json_decref(s);
-        return 0;
-    }
-    json_decref(latest);
-    const principal *who = http_req_user(v->req);
-    json_t *doc = NULL;
-    if (!rc)
-        rc = scenario_version_put(t, v->scenario, n + 1, json_object_get(v->body, "content"),
-                                  json_string_value(json_object_get(v->body, "message")),
-                                  who ? who->name : "host", &doc, &v->rev);
     json_t *before = json_deep_copy(s);
-    json_object_set_new(s, "latest_version", json_integer(n + 1));
-    res_stamp(s, v->req, doc_txn_now(t), false);
-    if (!rc) rc = doc_put(t, COLL_SCENARIOS, s, srev, NULL);
-    audit_actor a = res_actor(v->req);
-    if (!rc)
-        rc = audit_record(t, &a, http_req_id(v->req), "scenario.save_version", COLL_SCENARIOS,
-                          v->scenario, before, s);
+    const principal *who = http_req_user(v->req);
+    bool created = false;
+    rc = scenario_version_next(t, s, json_object_get(v->body, "content"),
+                               json_string_value(json_object_get(v->body, "message")),
+                               who ? who->name : "host", &doc, &v->rev, &created);
+    if (!rc && created) {
+        res_stamp(s, v->req, doc_txn_now(t), false);
+        rc = doc_put(t, COLL_SCENARIOS, s, srev, NULL);
+        audit_actor a = res_actor(v->req);
+        if (!rc)
+            rc = audit_record(t, &a, http_req_id(v->req), "scenario.save_version", COLL_SCENARIOS,
+                              v->scenario, before, s);
+    }
     json_decref(before);
     json_decref(s);
     json_decref(v->result);
     v->result = rc ? NULL : doc;
     if (rc) json_decref(doc);
-    v->status = 201;
+    v->status = created ? 201 : 200;
     return rc;
 }
 
@@ -202,7 +175,7 @@ static int run_read(doc_txn *t, void *ud)
     int rc = load_scenario(t, v, &s, NULL);
     json_decref(s);
     if (rc) return rc;
-    if (!v->list) return version_by_number(t, v->scenario, v->number, &v->result, &v->rev);
+    if (!v->list) return scenario_version_get(t, v->scenario, v->number, &v->result, &v->rev);
     /* Newest first, without their content (read one version for it). */
     json_t *ids =
         ids_by(t, COLL_SCENARIO_VERSIONS, "by_number", v->scenario, VERSIONS_PAGE_MAX, true);

@@ -46,3 +46,43 @@ int scenario_version_put(doc_txn *t, const char *scenario_id, json_int_t number,
         *out = doc;
     return rc;
 }
+
+int scenario_version_get(doc_txn *t, const char *scenario_id, json_int_t number, json_t **out,
+                         uint64_t *rev)
+{
+    char id[ID_MAX];
+    json_t *key = json_pack("[s,I]", scenario_id, number);
+    int rc = doc_find(t, COLL_SCENARIO_VERSIONS, "by_number", key, id, sizeof(id));
+    json_decref(key);
+    if (!rc) rc = doc_get(t, COLL_SCENARIO_VERSIONS, id, out, rev);
+    if (rc == AH_ENOTFOUND)
+        rc = doc_fail(t, rc, NULL, "scenario %s has no version %lld", scenario_id,
+                      (long long)number);
+    return rc;
+}
+
+int scenario_version_next(doc_txn *t, json_t *s, const json_t *content, const char *message,
+                          const char *author, json_t **out, uint64_t *rev, bool *created)
+{
+    const char *sid = json_string_value(json_object_get(s, "id"));
+    json_int_t n = json_integer_value(json_object_get(s, "latest_version"));
+    char hash[65];
+    size_t size = 0;
+    int rc = scenario_content_hash(content, hash, &size);
+    if (rc) return rc;
+    *created = false;
+    if (n > 0) { /* saving what the latest version holds makes no new version */
+        json_t *latest = NULL;
+        if ((rc = scenario_version_get(t, sid, n, &latest, rev)) != 0) return rc;
+        if (!strcmp(json_string_value(json_object_get(latest, "content_hash")), hash)) {
+            *out = latest;
+            return 0;
+        }
+        json_decref(latest);
+    }
+    rc = scenario_version_put(t, sid, n + 1, content, message, author, out, rev);
+    if (rc) return rc;
+    json_object_set_new(s, "latest_version", json_integer(n + 1));
+    *created = true;
+    return 0;
+}
