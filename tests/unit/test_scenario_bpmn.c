@@ -218,6 +218,30 @@ static void test_waits_become_timer_and_message_events_and_calls_call_activities
     json_decref(back);
 }
 
+/* Content that would not validate exports too, and comes back the same:
+ * a start and targets naming no step, an id that is no step id, a kind
+ * no plugin declares, more options than flows are drawn for. */
+static void test_content_that_does_not_validate_still_round_trips(void **s)
+{
+    (void)s;
+    json_t *options = json_array();
+    for (int i = 0; i < 300; i++)
+        json_array_append_new(options, json_pack("{s:s,s:s,s:s}", "id", "o", "label", "L", "next",
+                                                 i % 2 ? "Bad-Id" : "nowhere"));
+    json_t *v =
+        json_pack("{s:s,s:s,s:{s:{s:s,s:s},s:{s:s,s:o},s:{s:s,s:s}}}", "start", "missing", "format",
+                  "x", "steps", "Bad-Id", "kind", "crm.fly", "next", "nowhere", "pick", "kind",
+                  "choice", "options", options, "ok", "kind", "end", "on_error", "Bad-Id");
+    size_t l;
+    char *x = export_ok(v, &l);
+    assert_non_null(strstr(x, "<bpmn:serviceTask id=\"Step_1\""));
+    json_t *back = import_ok(x, l);
+    assert_true(same(v, back));
+    free(x);
+    json_decref(back);
+    json_decref(v);
+}
+
 /* Flows are the diagram's truth for targets: one moved in a modeller moves
  * the target it stands for. */
 static void test_a_reconnected_flow_moves_its_target(void **s)
@@ -480,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_every_example_round_trips_exactly_and_exports_the_same_twice),
         cmocka_unit_test(test_each_step_kind_becomes_its_bpmn_element_with_a_diagram),
         cmocka_unit_test(test_waits_become_timer_and_message_events_and_calls_call_activities),
+        cmocka_unit_test(test_content_that_does_not_validate_still_round_trips),
         cmocka_unit_test(test_a_reconnected_flow_moves_its_target),
         cmocka_unit_test(test_bpmn_drawn_elsewhere_maps_tasks_gateways_events_and_calls),
         cmocka_unit_test(test_every_element_that_cannot_be_mapped_is_named_with_its_id),
