@@ -132,10 +132,12 @@ static void measure(bench *b, job *jobs, op *ops, int nops, int rounds, long ite
         for (int k = 0; k < nops; k++) {
             int which = r % 2 ? nops - 1 - k : k;
             uint64_t t0 = bench_now_ns();
-            for (long i = 0; i < iters; i++) ops[which](&jobs[which]);
+            for (long i = 0; i < iters; i++)
+                ops[which](&jobs[which]);
             v[which][r] = (double)(bench_now_ns() - t0) / 1e6 / (double)iters;
         }
-    for (int k = 0; k < nops; k++) ms[k] = b->failures ? 0 : bench_median(v[k], rounds);
+    for (int k = 0; k < nops; k++)
+        ms[k] = b->failures ? 0 : bench_median(v[k], rounds);
 }
 
 static void largest_diagram(bench *b, int rounds, long iters)
