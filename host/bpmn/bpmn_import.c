@@ -35,8 +35,18 @@ static void on_entity(void *ctx, const xmlChar *name, int type, const xmlChar *p
     on_doctype(ctx, name, pub, sys);
 }
 
+/* libxml2 prints some errors (an encoding that fails: "I/O error :
+ * encoder error") through its generic handler, to stderr, whatever the
+ * parse options: they are the parse's errors, reported by it, not logs. */
+static void quiet(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
 static int parse(const char *text, size_t len, xmlDocPtr *doc, char *err, size_t errlen)
 {
+    xmlSetGenericErrorFunc(NULL, quiet);
     xmlParserCtxtPtr c = xmlNewParserCtxt();
     if (!c || !c->sax) {
         xmlFreeParserCtxt(c);
