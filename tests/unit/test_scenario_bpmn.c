@@ -1,7 +1,8 @@
 /* Scenarios as BPMN 2.0 (host/bpmn/scenario_bpmn.h): every example exports
  * and imports back the same JSON, key order included, with its diagram and
  * the BPMN element each step kind maps to; a flow reconnected in a modeller
- * moves the target it stands for; BPMN drawn elsewhere maps what it can
+ * moves the target it stands for; our exports saved again by bpmn-js's
+ * model (bpmn-moddle) import the same; BPMN drawn elsewhere maps what it can
  * and names every element it cannot, with its id; the 30 real diagrams of
  * tests/fixtures/bpmn each import or are refused with the reason we expect;
  * external entities, entity bombs, a DOCTYPE, broken XML and oversized
@@ -240,6 +241,29 @@ static void test_content_that_does_not_validate_still_round_trips(void **s)
     free(x);
     json_decref(back);
     json_decref(v);
+}
+
+/* What bpmn-js saves: our exports read and written again by bpmn-moddle
+ * (tests/fixtures/bpmn/resaved/README.md) import as the examples, exactly. */
+static void test_our_exports_saved_again_by_bpmn_js_import_the_same(void **s)
+{
+    (void)s;
+    static const char *const names[] = {"lead-capture", "faq-agent", "onboarding-survey", NULL};
+    for (size_t i = 0; names[i]; i++) {
+        char rel[200];
+        size_t n, l;
+        snprintf(rel, sizeof(rel), "docs/examples/scenarios/%s.json", names[i]);
+        char *text = read_file(rel, &n);
+        json_t *want = parse(text);
+        snprintf(rel, sizeof(rel), "tests/fixtures/bpmn/resaved/%s.bpmn", names[i]);
+        char *x = read_file(rel, &l);
+        json_t *v = import_ok(x, l);
+        if (!same(v, want)) fail_msg("%s changed: %s", rel, json_dumps(v, JSON_INDENT(1)));
+        json_decref(v);
+        json_decref(want);
+        free(x);
+        free(text);
+    }
 }
 
 /* Flows are the diagram's truth for targets: one moved in a modeller moves
@@ -505,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_each_step_kind_becomes_its_bpmn_element_with_a_diagram),
         cmocka_unit_test(test_waits_become_timer_and_message_events_and_calls_call_activities),
         cmocka_unit_test(test_content_that_does_not_validate_still_round_trips),
+        cmocka_unit_test(test_our_exports_saved_again_by_bpmn_js_import_the_same),
         cmocka_unit_test(test_a_reconnected_flow_moves_its_target),
         cmocka_unit_test(test_bpmn_drawn_elsewhere_maps_tasks_gateways_events_and_calls),
         cmocka_unit_test(test_every_element_that_cannot_be_mapped_is_named_with_its_id),
