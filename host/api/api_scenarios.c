@@ -5,6 +5,7 @@
  * (scenario_check.h: every problem at once, 422). Versions are never
  * changed. Content comes and goes as JSON, as YAML or as BPMN 2.0.
  */
+#include "core/log.h"
 #include "core/utf8.h"
 #include "bpmn/scenario_bpmn.h"
 #include "core/util.h"
@@ -420,6 +421,13 @@ static json_t *bpmn_body(http_req *req)
     char err[300];
     int rc = problems ? scenario_bpmn_import(text, len, &content, problems, err, sizeof(err))
                       : AH_ENOMEM;
+    if (rc && rc != AH_ENOMEM) { /* hostile XML (a DOCTYPE) included: logged with why */
+        log_ctx lc = {.request_id = http_req_id(req)};
+        json_t *f = json_pack("{s:s,s:I}", "reason", err, "elements",
+                              (json_int_t)json_array_size(problems));
+        log_write("api", LOG_WARN, "bpmn", &lc, f, "BPMN import refused: %s", err);
+        json_decref(f);
+    }
     if (rc == AH_ENOMEM)
         http_respond_error(req, 503, "no_memory", "out of memory", NULL);
     else if (rc == AH_ETOOBIG)

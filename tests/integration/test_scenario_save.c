@@ -305,6 +305,7 @@ static void test_bpmn_drawn_elsewhere_is_checked_like_a_save_and_never_half_impo
     assert_string_equal(json_string_value(th_get(o, "error.code")), "malformed_bpmn");
     assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "DOCTYPE"));
     json_decref(o);
+    assert_true(th_logs_contain(&H, "BPMN import refused: line 2: a DOCTYPE"));
     assert_int_equal(post_bpmn("application/xml", "<a>", 3, &o), 400);
     json_decref(o);
     assert_int_equal(version_count(), before);
