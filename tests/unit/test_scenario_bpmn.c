@@ -109,6 +109,18 @@ static bool has_problem(const json_t *problems, const char *element, const char 
     return false;
 }
 
+/* The x of an element's shape in the export (its dc:Bounds), or -1. */
+static long shape_x(const char *x, const char *element)
+{
+    char key[120];
+    snprintf(key, sizeof(key), "bpmnElement=\"%s\"", element);
+    const char *p = strstr(x, key);
+    for (; p; p = strstr(p + 1, key))
+        if (!strncmp(p - 4, "di\" ", 4)) break; /* the shape's, not a flow's */
+    p = p ? strstr(p, "<dc:Bounds x=\"") : NULL;
+    return p ? strtol(p + 14, NULL, 10) : -1;
+}
+
 /* ---- our scenarios, there and back ----------------------------------------------------- */
 
 static const char *const EXAMPLES[] = {"docs/examples/scenarios/onboarding-survey.json",
@@ -183,6 +195,15 @@ static void test_each_step_kind_becomes_its_bpmn_element_with_a_diagram(void **s
     assert_int_equal(shapes, json_object_size(json_object_get(v, "steps")) + 1);
     assert_int_equal(edges, flows);
     assert_int_equal(flows, 13); /* 12 targets that name a step, and the start */
+    /* Columns by breadth-first depth from the start: intro, ask_name,
+     * ask_phone; manager (on ask_phone's on_invalid) a column after it;
+     * done after manager; check after send. */
+    long start = shape_x(x, "StartEvent_1"), intro = shape_x(x, "intro"),
+         name = shape_x(x, "ask_name"), phone = shape_x(x, "ask_phone"),
+         company = shape_x(x, "ask_company"), manager = shape_x(x, "manager");
+    assert_true(start >= 0 && start < intro && intro < name && name < phone && phone < company);
+    assert_int_equal(manager - company, 0); /* both one column after ask_phone */
+    assert_true(shape_x(x, "send") < shape_x(x, "check"));
     free(x);
     free(text);
     json_decref(v);
