@@ -3,6 +3,8 @@
  * largest diagram of tests/fixtures/bpmn (complex.bpmn, 169 KB, 9 pools:
  * read, mapped, refused with its problems), beside its floor, libxml2
  * parsing the same bytes into a tree (what the import cannot do without);
+ * the largest diagram that imports (distribute-elements.bpmn), imported
+ * and exported, beside the same floor;
  * and the time to export and import a scenario of SCENARIO_MAX_STEPS steps
  * (the largest a save takes) and the largest example, beside jansson
  * writing and reading the same content as JSON. Medians of rounds that
@@ -161,6 +163,38 @@ static void largest_diagram(bench *b, int rounds, long iters)
     free(xml);
 }
 
+/* The largest diagram that imports (distribute-elements.bpmn, drawn in
+ * bpmn-js): imported, and what it imports as exported, beside the parse. */
+static void largest_importable(bench *b, int rounds, long iters)
+{
+    size_t len;
+    char *xml = slurp("tests/fixtures/bpmn/bpmn-js/distribute-elements.bpmn", &len);
+    json_t *v = NULL, *problems = json_array();
+    char err[300];
+    if (!xml || scenario_bpmn_import(xml, len, &v, problems, err, sizeof(err))) {
+        bench_fail(b, "distribute-elements.bpmn does not import: %s", xml ? err : "missing");
+        free(xml);
+        json_decref(problems);
+        return;
+    }
+    job jobs[3] = {{b, xml, len, NULL, true}, {b, NULL, 0, v, true}, {b, xml, len, NULL, true}};
+    op ops[3] = {op_import, op_export, op_xml_parse};
+    double ms[3];
+    measure(b, jobs, ops, 3, rounds, iters, ms);
+    bench_section(b, "drawn",
+                  "BPMN import and export of the largest diagram that imports "
+                  "(distribute-elements.bpmn)");
+    bench_row(b, "drawn", "scenario_bpmn_import", ms[0], "ms", "%zu bytes, %zu steps", len,
+              json_object_size(json_object_get(v, "steps")));
+    bench_row(b, "drawn", "scenario_bpmn_export of what it imports as", ms[1], "ms", NULL);
+    bench_row(b, "drawn", "floor: libxml2 parse of the same bytes", ms[2], "ms", NULL);
+    bench_row(b, "drawn", "import / parse floor", ms[0] / ms[2], "x", "median of %d rounds",
+              rounds);
+    json_decref(v);
+    json_decref(problems);
+    free(xml);
+}
+
 static void round_trip(bench *b, const char *label, const char *key, json_t *content, int rounds,
                        long iters)
 {
@@ -198,6 +232,7 @@ int main(int argc, char **argv)
     long iters = bench_pick(&b, 3, 50);
     xmlInitParser();
     if (bench_want(&b, "import")) largest_diagram(&b, rounds, iters);
+    if (bench_want(&b, "drawn")) largest_importable(&b, rounds, iters * 10);
     if (bench_want(&b, "steps")) {
         json_t *big = big_scenario();
         round_trip(&b, "BPMN export and import of a scenario of 1,000 steps", "steps", big, rounds,
