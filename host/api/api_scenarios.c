@@ -3,9 +3,11 @@
  * immutable versions; saving content makes the next version (number,
  * author, time, message, content hash), once the content is checked
  * (scenario_check.h: every problem at once, 422). Versions are never
- * changed. Content comes and goes as JSON or as YAML.
+ * changed. Content comes and goes as JSON, as YAML or as BPMN 2.0.
  */
+#include "core/log.h"
 #include "core/utf8.h"
+#include "bpmn/scenario_bpmn.h"
 #include "core/util.h"
 #include "engine/scenario_yaml.h"
 #include "model/collections.h"
@@ -127,6 +129,7 @@ typedef struct version_arg {
     json_int_t number; /* a version to read */
     bool list;
     bool yaml; /* answer a version's content as YAML */
+    bool bpmn; /* or as BPMN 2.0 */
     json_t *result;
     uint64_t rev;
     int status; /* 200 or 201 */
@@ -215,6 +218,25 @@ static void respond_yaml(http_req *req, const json_t *doc, uint64_t rev)
     free(y);
 }
 
+/* A version's content as BPMN 2.0 with its diagram, with the version's ETag. */
+static void respond_bpmn(http_req *req, const json_t *doc, uint64_t rev)
+{
+    char *x = NULL;
+    size_t n = 0;
+    int rc = scenario_bpmn_export(json_object_get(doc, "content"), &x, &n);
+    if (rc) {
+        http_respond_error(req, rc == AH_ENOMEM ? 503 : 500,
+                           rc == AH_ENOMEM ? "no_memory" : "internal",
+                           "the content cannot be written as BPMN", NULL);
+        return;
+    }
+    char et[80];
+    snprintf(et, sizeof(et), "ETag: \"%llu\"", (unsigned long long)rev);
+    const char *hs[] = {et, NULL};
+    http_respond(req, 200, "application/xml; charset=utf-8", x, n, hs);
+    free(x);
+}
+
 static void version_done(int status, const doc_error *e, void *ud)
 {
     version_arg *v = ud;
@@ -222,6 +244,8 @@ static void version_done(int status, const doc_error *e, void *ud)
         res_respond_error(v->req, status, e);
     else if (v->yaml)
         respond_yaml(v->req, v->result, v->rev);
+    else if (v->bpmn)
+        respond_bpmn(v->req, v->result, v->rev);
     else if (v->list)
         http_respond_json(v->req, 200, json_pack("{s:O}", "versions", v->result));
     else
@@ -272,14 +296,15 @@ static void h_version(void *ctx, http_req *req, const route_params *p)
     json_int_t n;
     if (!parse_number(req, p, &n)) return;
     const char *format = http_req_query(req, "format");
-    if (format && strcmp(format, "json") && strcmp(format, "yaml")) {
-        http_respond_error(req, 422, "invalid_query", "format is json or yaml", "format");
+    if (format && strcmp(format, "json") && strcmp(format, "yaml") && strcmp(format, "bpmn")) {
+        http_respond_error(req, 422, "invalid_query", "format is json, yaml or bpmn", "format");
         return;
     }
     version_arg *v = version_arg_new(ctx, req, p);
     if (!v) return;
     v->number = n;
     v->yaml = format && !strcmp(format, "yaml");
+    v->bpmn = format && !strcmp(format, "bpmn");
     doc_error e;
     int rc = docs_read(v->x->d, run_read, v, &e);
     version_done(rc, &e, v);
@@ -303,6 +328,19 @@ static void on_checked(void *ud, scn_outcome outcome, const json_t *errors)
     }
 }
 
+/* The content alone with ?message=, as the version's body. */
+static json_t *body_of(http_req *req, json_t *content)
+{
+    const char *message = http_req_query(req, "message");
+    json_t *body = json_pack("{s:o}", "content", content);
+    if (body && message) {
+        json_t *m = utf8_json_string(message);
+        if (m) json_object_set_new(body, "message", m);
+    }
+    if (!body) http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+    return body;
+}
+
 /* A YAML body is the content alone; the message comes as ?message=. */
 static json_t *yaml_body(http_req *req)
 {
@@ -322,23 +360,79 @@ static json_t *yaml_body(http_req *req)
             http_respond_error(req, 400, "malformed_yaml", msg, NULL);
         return NULL;
     }
-    const char *message = http_req_query(req, "message");
-    json_t *body = json_pack("{s:o}", "content", content);
-    if (body && message) {
-        json_t *m = utf8_json_string(message);
-        if (m) json_object_set_new(body, "message", m);
-    }
-    if (!body) http_respond_error(req, 503, "no_memory", "out of memory", NULL);
-    return body;
+    return body_of(req, content);
 }
 
-/* The body as {content, message}: JSON, or YAML of the content. NULL
- * after answering. */
+/* Elements a BPMN import cannot map: 422 unmappable_bpmn, each in
+ * error.errors as {path (the element's id), element, type, message}. */
+static void respond_unmappable(http_req *req, const json_t *problems, const char *msg)
+{
+    json_t *errors = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(problems, i, p)
+    {
+        const char *el = json_string_value(json_object_get(p, "element"));
+        json_array_append_new(errors, json_pack("{s:s,s:s?,s:O,s:O}", "path", el ? el : "",
+                                                "element", el, "type", json_object_get(p, "type"),
+                                                "message", json_object_get(p, "message")));
+    }
+    json_t *body = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", "unmappable_bpmn", "message",
+                             msg, "errors", errors);
+    if (body)
+        http_respond_json(req, 422, body);
+    else
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+}
+
+/* A BPMN body is the content alone, all of it mapped, or nothing. */
+static json_t *bpmn_body(http_req *req)
+{
+    size_t len;
+    const char *text = http_req_body(req, &len);
+    json_t *content = NULL, *problems = json_array();
+    char err[300];
+    int rc = problems ? scenario_bpmn_import(text, len, &content, problems, err, sizeof(err))
+                      : AH_ENOMEM;
+    if (rc && rc != AH_ENOMEM) { /* hostile XML (a DOCTYPE) included: logged with why */
+        log_ctx lc = {.request_id = http_req_id(req)};
+        json_t *f = json_pack("{s:s,s:I}", "reason", err, "elements",
+                              (json_int_t)json_array_size(problems));
+        log_write("api", LOG_WARN, "bpmn", &lc, f, "BPMN import refused: %s", err);
+        json_decref(f);
+    }
+    if (rc == AH_ENOMEM)
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+    else if (rc == AH_ETOOBIG)
+        http_respond_error(req, 413, "payload_too_large", err, NULL);
+    else if (rc && json_array_size(problems))
+        respond_unmappable(req, problems, err);
+    else if (rc)
+        http_respond_error(req, 400, "malformed_bpmn", err, NULL);
+    json_decref(problems);
+    return rc ? NULL : body_of(req, content);
+}
+
+static bool is_bpmn_type(const char *ct)
+{
+    return api_is_media_type(ct, "application/xml") ||
+           api_is_media_type(ct, "application/bpmn+xml") || api_is_media_type(ct, "text/xml");
+}
+
+/* The body as {content, message}: JSON, or the content as YAML or BPMN.
+ * NULL after answering. */
 static json_t *version_body(http_req *req)
 {
     const char *ct = http_req_header(req, "Content-Type");
     size_t len;
     http_req_body(req, &len);
+    if (ct && is_bpmn_type(ct)) {
+        if (len == 0) {
+            http_respond_error(req, 400, "empty_body", "a BPMN body is required", NULL);
+            return NULL;
+        }
+        return bpmn_body(req);
+    }
     if (ct && api_is_media_type(ct, "application/yaml")) {
         if (len == 0) {
             http_respond_error(req, 400, "empty_body", "a YAML body is required", NULL);
@@ -349,13 +443,16 @@ static json_t *version_body(http_req *req)
     if (len && ct && !api_is_json_type(ct)) {
         char msg[200];
         snprintf(msg, sizeof(msg),
-                 "send the body as application/json or application/yaml, not \"%.60s\"", ct);
+                 "send the body as application/json, application/yaml or application/xml "
+                 "(BPMN), not \"%.60s\"",
+                 ct);
         http_respond_error(req, 415, "unsupported_media_type", msg, NULL);
         return NULL;
     }
     if (http_req_query(req, "message")) {
         http_respond_error(req, 422, "invalid_query",
-                           "?message= goes with a YAML body; a JSON body carries its message",
+                           "?message= goes with a YAML or BPMN body; a JSON body carries its "
+                           "message",
                            "message");
         return NULL;
     }
@@ -425,9 +522,10 @@ static const route extra[] = {
      "A scenario's versions, newest first (without their content)"},
     {"POST", "/api/v1/scenarios/{id}/versions", h_save_version, ROUTE_EDITOR,
      "Check content (every problem at once: 422) and save it as the scenario's next version; "
-     "JSON, or YAML"},
+     "JSON, YAML or BPMN 2.0 (application/xml)"},
     {"GET", "/api/v1/scenarios/{id}/versions/{number}", h_version, ROUTE_VIEWER,
-     "One version with its content (?format=yaml: the content as YAML)"},
+     "One version with its content (?format=yaml: the content as YAML; ?format=bpmn: as "
+     "BPMN 2.0 with its diagram)"},
     {"PATCH", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, ROUTE_EDITOR,
      "Refused: versions are immutable (409)"},
     {"DELETE", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, ROUTE_EDITOR,

@@ -3,7 +3,8 @@
  * is refused with every one of them at once (422), jq compile errors
  * included, found by the real expression workers (the jq plugin, sandboxed);
  * a plugin step needs its plugin installed and an instance configured;
- * nothing is saved until all is well; YAML goes in and comes out the same;
+ * nothing is saved until all is well; YAML and BPMN go in and come out the
+ * same, BPMN drawn elsewhere is checked like a save and never half-imported;
  * and without expression workers a scenario with expressions is not saved
  * (503), one without them is.
  */
@@ -224,6 +225,101 @@ static void test_bad_yaml_and_other_bodies_are_refused(void **s)
     assert_int_equal(version_count(), before);
 }
 
+/* POST a BPMN body; the status, and the answer (json_decref). */
+static int post_bpmn(const char *ctype, const char *xml, size_t len, json_t **out)
+{
+    char path[200], auth[256], *rb = NULL;
+    versions_path(path, sizeof(path), "?message=from%20BPMN");
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
+    const char *hs[] = {auth, NULL};
+    int st = th_http_raw(&H, "POST", path, ctype, xml, len, hs, NULL, &rb);
+    *out = json_loads(rb ? rb : "", 0, NULL);
+    free(rb);
+    return st;
+}
+
+static void test_bpmn_goes_out_and_comes_back_the_same(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    char path[200], auth[256], *rh = NULL, *xml = NULL;
+    versions_path(path, sizeof(path), NULL);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    json_int_t n = json_integer_value(th_get(o, "versions.0.number"));
+    json_decref(o);
+    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions/%lld?format=bpmn", SCN,
+             (long long)n);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", H.token);
+    const char *hs[] = {auth, NULL};
+    assert_int_equal(th_http_raw(&H, "GET", path, NULL, NULL, 0, hs, &rh, &xml), 200);
+    assert_non_null(strcasestr(rh, "Content-Type: application/xml"));
+    assert_non_null(strstr(xml, "<bpmndi:BPMNDiagram"));
+    /* Saved back: the same content, so the same version (200, not 201). */
+    assert_int_equal(post_bpmn("application/bpmn+xml", xml, strlen(xml), &o), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "number")), n);
+    json_decref(o);
+    free(rh);
+    free(xml);
+}
+
+#define DRAWN(body)                                                                                \
+    "<?xml version=\"1.0\"?><definitions xmlns=\"http://www.omg.org/spec/BPMN/20100524/MODEL\" "   \
+    "id=\"d\"><process id=\"P\"><startEvent id=\"S\"/>" body "</process></definitions>"
+
+/* Drawn elsewhere: saved when all of it maps and it validates; else
+ * nothing is, with every element that cannot be mapped or every problem. */
+static void test_bpmn_drawn_elsewhere_is_checked_like_a_save_and_never_half_imported(void **s)
+{
+    (void)s;
+    json_int_t before = version_count();
+    json_t *o = NULL;
+    /* A FEEL condition is no jq: the save's own check refuses it. */
+    static const char feel[] = DRAWN(
+        "<exclusiveGateway id=\"G\" default=\"f3\"/><task id=\"A\" name=\"Yes\"/>"
+        "<endEvent id=\"E\"/><sequenceFlow id=\"f1\" sourceRef=\"S\" targetRef=\"G\"/>"
+        "<sequenceFlow id=\"f2\" sourceRef=\"G\" targetRef=\"A\"><conditionExpression>${x &gt; 1}"
+        "</conditionExpression></sequenceFlow>"
+        "<sequenceFlow id=\"f3\" sourceRef=\"G\" targetRef=\"E\"/>"
+        "<sequenceFlow id=\"f4\" sourceRef=\"A\" targetRef=\"E\"/>");
+    assert_int_equal(post_bpmn("application/xml", feel, strlen(feel), &o), 422);
+    assert_string_equal(json_string_value(th_get(o, "error.code")), "invalid_scenario");
+    expect_problem(o, "steps.g.cases[0].if", "jq");
+    json_decref(o);
+    /* Elements that cannot be mapped: each named with its id. */
+    static const char fork[] =
+        DRAWN("<parallelGateway id=\"Fork\"/><subProcess id=\"Sub\"/><task id=\"A\"/>"
+              "<sequenceFlow id=\"f1\" sourceRef=\"S\" targetRef=\"Fork\"/>"
+              "<sequenceFlow id=\"f2\" sourceRef=\"Fork\" targetRef=\"A\"/>"
+              "<sequenceFlow id=\"f3\" sourceRef=\"Fork\" targetRef=\"Sub\"/>");
+    assert_int_equal(post_bpmn("application/xml", fork, strlen(fork), &o), 422);
+    assert_string_equal(json_string_value(th_get(o, "error.code")), "unmappable_bpmn");
+    assert_int_equal(json_array_size(th_get(o, "error.errors")), 2);
+    expect_problem(o, "Fork", "one step at a time");
+    expect_problem(o, "Sub", "sub-process");
+    assert_string_equal(json_string_value(th_get(o, "error.errors.0.type")), "parallelGateway");
+    json_decref(o);
+    /* Entities never: refused where the DOCTYPE stands. */
+    static const char xxe[] = "<?xml version=\"1.0\"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "
+                              "\"file:///etc/passwd\">]><definitions>&x;</definitions>";
+    assert_int_equal(post_bpmn("text/xml", xxe, strlen(xxe), &o), 400);
+    assert_string_equal(json_string_value(th_get(o, "error.code")), "malformed_bpmn");
+    assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "DOCTYPE"));
+    json_decref(o);
+    assert_true(th_logs_contain(&H, "BPMN import refused: line 2: a DOCTYPE"));
+    assert_int_equal(post_bpmn("application/xml", "<a>", 3, &o), 400);
+    json_decref(o);
+    assert_int_equal(version_count(), before);
+    /* All of it maps and validates: saved. */
+    static const char ok[] = DRAWN("<userTask id=\"Hi\" name=\"Hello!\"/><endEvent id=\"E\"/>"
+                                   "<sequenceFlow id=\"f1\" sourceRef=\"S\" targetRef=\"Hi\"/>"
+                                   "<sequenceFlow id=\"f2\" sourceRef=\"Hi\" targetRef=\"E\"/>");
+    assert_int_equal(post_bpmn("application/xml", ok, strlen(ok), &o), 201);
+    assert_string_equal(json_string_value(th_get(o, "content.steps.hi.text")), "Hello!");
+    assert_string_equal(json_string_value(json_object_get(o, "message")), "from BPMN");
+    json_decref(o);
+    assert_int_equal(version_count(), before + 1);
+}
+
 /* A host without expression workers cannot check expressions: such a
  * scenario is not saved (503, each listed); one without any is. */
 static void test_without_expression_workers_expressions_are_not_saved_unchecked(void **s)
@@ -276,6 +372,8 @@ int main(void)
         cmocka_unit_test(test_a_valid_scenario_is_saved_once),
         cmocka_unit_test(test_yaml_goes_in_and_comes_out_the_same),
         cmocka_unit_test(test_bad_yaml_and_other_bodies_are_refused),
+        cmocka_unit_test(test_bpmn_goes_out_and_comes_back_the_same),
+        cmocka_unit_test(test_bpmn_drawn_elsewhere_is_checked_like_a_save_and_never_half_imported),
         cmocka_unit_test(test_without_expression_workers_expressions_are_not_saved_unchecked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
