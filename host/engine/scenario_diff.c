@@ -40,20 +40,7 @@ static bool is_text(const json_t *v)
     return true;
 }
 
-/* The languages whose text differs between a and b. */
-static json_t *text_langs(const json_t *a, const json_t *b)
-{
-    json_t *out = json_array();
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)a, k, v) if (!json_equal(v, json_object_get(b, k)))
-        json_array_append_new(out, json_string(k));
-    json_object_foreach((json_t *)b, k, v) if (!json_object_get(a, k))
-        json_array_append_new(out, json_string(k));
-    return sorted(out);
-}
-
-/* The keys of a and b whose values differ. */
+/* The keys of a and b whose values differ (for texts: the languages). */
 static json_t *changed_keys(const json_t *a, const json_t *b)
 {
     json_t *out = json_array();
@@ -76,7 +63,7 @@ static json_t *step_change(const json_t *a, const json_t *b)
         const char *k = json_string_value(f);
         const json_t *va = json_object_get(a, k), *vb = json_object_get(b, k);
         if ((!va || is_text(va)) && (!vb || is_text(vb)))
-            json_object_set_new(texts, k, text_langs(va, vb));
+            json_object_set_new(texts, k, changed_keys(va, vb));
     }
     json_t *out = json_pack("{s:o}", "fields", fields);
     if (json_object_size(texts))
