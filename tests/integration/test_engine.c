@@ -35,51 +35,16 @@ static fake_proc LLM;
 
 static char *read_example(const char *name)
 {
-    char path[600];
-    snprintf(path, sizeof(path), TH_SOURCE_DIR "/docs/examples/scenarios/%s", name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) b[0] = 0;
-    fclose(f);
-    return b;
+    char rel[300];
+    snprintf(rel, sizeof(rel), "docs/examples/scenarios/%s", name);
+    return th_read_source(rel);
 }
 
-/* A scenario with one version of content, and an agent running it: the
- * agent's id into agent. */
+/* A scenario with one version of content, and an agent running it. */
 static void make_agent(const char *name, const char *content, const char *extra, char *agent,
                        size_t n)
 {
-    json_t *o = NULL;
-    char body[300];
-    snprintf(body, sizeof(body), "{\"name\": \"%s\"}", name);
-    assert_int_equal(th_http(&H, "POST", "/api/v1/scenarios", body, NULL, &o), 201);
-    char scn[64], path[200];
-    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
-    char *ver = NULL;
-    assert_true(asprintf(&ver, "{\"message\": \"first\", \"content\": %s}", content) > 0);
-    int st = th_http(&H, "POST", path, ver, NULL, &o);
-    if (st != 201) {
-        char *d = json_dumps(o, 0);
-        fail_msg("saving %s: %d %s", name, st, d);
-    }
-    json_decref(o);
-    free(ver);
-    char *agent_body = NULL;
-    assert_true(asprintf(&agent_body,
-                         "{\"name\": \"%s\", \"status\": \"active\", \"default_language\": "
-                         "\"en\", \"languages\": [\"en\", \"ru\"], \"scenario\": "
-                         "{\"scenario_id\": \"%s\"}%s%s}",
-                         name, scn, extra ? ", " : "", extra ? extra : "") > 0);
-    assert_int_equal(th_http(&H, "POST", "/api/v1/agents", agent_body, NULL, &o), 201);
-    snprintf(agent, n, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    free(agent_body);
+    if (th_make_agent(&H, name, content, extra, agent, n) != 0) fail_msg("making agent %s", name);
 }
 
 /* Say text as user to agent over the REST channel: the answer (200). */

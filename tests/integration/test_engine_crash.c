@@ -54,28 +54,8 @@ static int setup(void **s)
                       " \"engine\": {\"flood_per_minute\": 1000000}, \"instances\": []}") ||
         th_start(&H, NULL, 15000))
         return -1;
+    if (th_make_agent(&H, "Echo", scenario, NULL, AGENT, sizeof(AGENT)) != 0) return -1;
     json_t *o = NULL;
-    if (th_http(&H, "POST", "/api/v1/scenarios", "{\"name\": \"Echo\"}", NULL, &o) != 201)
-        return -1;
-    char scn[64], path[200], *body = NULL;
-    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
-    if (asprintf(&body, "{\"content\": %s}", scenario) < 0) return -1;
-    int st = th_http(&H, "POST", path, body, NULL, &o);
-    free(body);
-    json_decref(o);
-    if (st != 201) {
-        fprintf(stderr, "saving the scenario: %d\n", st);
-        return -1;
-    }
-    if (asprintf(&body, "{\"name\": \"Echo\", \"scenario\": {\"scenario_id\": \"%s\"}}", scn) < 0)
-        return -1;
-    st = th_http(&H, "POST", "/api/v1/agents", body, NULL, &o);
-    free(body);
-    if (st != 201) return -1;
-    snprintf(AGENT, sizeof(AGENT), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
     /* Each user's conversation started, its question asked: from now on
      * every message is an answer. */
     for (int t = 0; t < THREADS; t++) {

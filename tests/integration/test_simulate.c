@@ -30,48 +30,15 @@ static char onboarding[64], faq[64], lead[64];
 
 static char *read_example(const char *name)
 {
-    char path[600];
-    snprintf(path, sizeof(path), TH_SOURCE_DIR "/docs/examples/scenarios/%s", name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) b[0] = 0;
-    fclose(f);
-    return b;
+    char rel[300];
+    snprintf(rel, sizeof(rel), "docs/examples/scenarios/%s", name);
+    return th_read_source(rel);
 }
 
 /* A scenario with one version of content and an agent running it. */
 static int make_agent(const char *name, const char *content, char *agent, size_t n)
 {
-    json_t *o = NULL;
-    char body[300], path[200];
-    snprintf(body, sizeof(body), "{\"name\": \"%s\"}", name);
-    if (th_http(&H, "POST", "/api/v1/scenarios", body, NULL, &o) != 201) return -1;
-    char scn[64];
-    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
-    char *ver = NULL;
-    if (asprintf(&ver, "{\"message\": \"first\", \"content\": %s}", content) < 0) return -1;
-    int st = th_http(&H, "POST", path, ver, NULL, &o);
-    free(ver);
-    json_decref(o);
-    if (st != 201) return -1;
-    char *ab = NULL;
-    if (asprintf(&ab,
-                 "{\"name\": \"%s\", \"status\": \"active\", \"default_language\": \"en\", "
-                 "\"languages\": [\"en\", \"ru\"], \"scenario\": {\"scenario_id\": \"%s\"}}",
-                 name, scn) < 0)
-        return -1;
-    st = th_http(&H, "POST", "/api/v1/agents", ab, NULL, &o);
-    free(ab);
-    if (st != 201) return -1;
-    snprintf(agent, n, "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    return 0;
+    return th_make_agent(&H, name, content, NULL, agent, n);
 }
 
 static int make_example(const char *file, const char *name, char *agent, size_t n)

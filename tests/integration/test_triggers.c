@@ -49,27 +49,7 @@ static int setup(void **s)
     if (th_init(&H, "triggers") || th_config(&H, "{\"engine\": {\"timer_scan_ms\": 50}}") ||
         th_start(&H, NULL, 15000))
         return -1;
-    json_t *o = NULL;
-    if (th_http(&H, "POST", "/api/v1/scenarios", "{\"name\": \"Hello\"}", NULL, &o) != 201)
-        return -1;
-    char scn[64], path[200], *body = NULL;
-    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
-    if (asprintf(&body, "{\"content\": %s}", SCENARIO) < 0) return -1;
-    int st = th_http(&H, "POST", path, body, NULL, &o);
-    free(body);
-    json_decref(o);
-    if (st != 201) return -1;
-    if (asprintf(&body, "{\"name\": \"Greeter\", \"scenario\": {\"scenario_id\": \"%s\"}}", scn) <
-        0)
-        return -1;
-    st = th_http(&H, "POST", "/api/v1/agents", body, NULL, &o);
-    free(body);
-    if (st != 201) return -1;
-    snprintf(AGENT, sizeof(AGENT), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    return 0;
+    return th_make_agent(&H, "Greeter", SCENARIO, NULL, AGENT, sizeof(AGENT));
 }
 
 static int teardown(void **s)

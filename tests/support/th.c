@@ -581,3 +581,64 @@ bool th_wait_depth(th_host *h, const char *topic, long long n, int timeout_ms)
     } while (th_now_ms() < deadline);
     return false;
 }
+
+char *th_read_source(const char *rel)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/%s", TH_SOURCE_DIR, rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = n >= 0 ? calloc(1, (size_t)n + 1) : NULL;
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) b[0] = 0;
+    fclose(f);
+    return b;
+}
+
+int th_make_agent(th_host *h, const char *name, const char *content, const char *extra, char *agent,
+                  size_t n)
+{
+    json_t *o = NULL;
+    json_t *sb = json_pack("{s:s}", "name", name);
+    char *body = json_dumps(sb, 0), *ver = NULL, *ab = NULL;
+    json_decref(sb);
+    int st = th_http(h, "POST", "/api/v1/scenarios", body, NULL, &o);
+    free(body);
+    if (st != 201) {
+        fprintf(stderr, "th_make_agent %s: the scenario: %d\n", name, st);
+        json_decref(o);
+        return -1;
+    }
+    char scn[64], path[200];
+    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
+    if (asprintf(&ver, "{\"message\": \"first\", \"content\": %s}", content) < 0) return -1;
+    st = th_http(h, "POST", path, ver, NULL, &o);
+    free(ver);
+    if (st != 201) {
+        char *d = json_dumps(o, 0);
+        fprintf(stderr, "th_make_agent %s: the version: %d %s\n", name, st, d ? d : "");
+        free(d);
+        json_decref(o);
+        return -1;
+    }
+    json_decref(o);
+    if (asprintf(&ab,
+                 "{\"name\": \"%s\", \"status\": \"active\", \"default_language\": \"en\", "
+                 "\"languages\": [\"en\", \"ru\"], \"scenario\": {\"scenario_id\": \"%s\"}%s%s}",
+                 name, scn, extra ? ", " : "", extra ? extra : "") < 0)
+        return -1;
+    st = th_http(h, "POST", "/api/v1/agents", ab, NULL, &o);
+    free(ab);
+    if (st != 201) {
+        fprintf(stderr, "th_make_agent %s: the agent: %d\n", name, st);
+        json_decref(o);
+        return -1;
+    }
+    snprintf(agent, n, "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    return 0;
+}

@@ -57,6 +57,15 @@ int th_stop_clean(th_host *h, int timeout_ms);
  * the jq plugin (expression workers), and two dead letters on echo.in
  * (poison events). 0 or -1. */
 int th_start_echo_with_dead_letters(th_host *h, const char *name, const char *hook_secret);
+/* A file of the source tree (rel: "docs/examples/scenarios/faq-agent.json"),
+ * malloc'd and NUL-terminated, or NULL. */
+char *th_read_source(const char *rel);
+/* A scenario named `name` with one version of content (a JSON text), and
+ * an agent of the same name running it, active, speaking en and ru, with
+ * extra (more fields of the agent, "\"hooks\": [...]", or NULL): the
+ * agent's id into agent. 0, or -1 with the reason on stderr. */
+int th_make_agent(th_host *h, const char *name, const char *content, const char *extra, char *agent,
+                  size_t n);
 /* Remove the temporary root (unless TH_KEEP is set). */
 void th_cleanup(th_host *h);
 
