@@ -65,9 +65,9 @@ static int next_plain(const json_t *s, int64_t after_ms, int64_t *next, char *er
         if (ms > after_ms) *next = ms;
         return 0;
     }
-    const char *tzname = str_of(s, "timezone");
+    const char *zone_name = str_of(s, "timezone");
     char why[200];
-    const ah_tz *z = zone(tzname ? tzname : "UTC", why, sizeof(why));
+    const ah_tz *z = zone(zone_name ? zone_name : "UTC", why, sizeof(why));
     if (!z) {
         snprintf(err, errlen, "schedule.timezone: %s", why);
         return AH_EINVAL;
@@ -76,7 +76,7 @@ static int next_plain(const json_t *s, int64_t after_ms, int64_t *next, char *er
     int rc = cron_parse(&c, str_of(s, "cron"), why, sizeof(why));
     int64_t t = 0;
     if (!rc && cron_next(&c, z, after_ms / 1000, &t) == 0) *next = t * 1000;
-    if (Z.n == ZONES_KEPT && tzname) { /* not kept: free it unless it is */
+    if (Z.n == ZONES_KEPT && zone_name) { /* not kept: free it unless it is */
         bool kept = false;
         for (size_t i = 0; i < Z.n; i++)
             kept |= Z.zones[i] == z;
