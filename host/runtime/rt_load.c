@@ -69,6 +69,9 @@ static void cache_put(runtime *rt, const char *key, json_t *content)
         strmap_init(&rt->scenarios);
         rt->nscenarios = 0;
     }
+    /* A new conversation reads its agent's latest version without looking
+     * here first (it does not know the number yet): keep the copy cached. */
+    if (strmap_get(&rt->scenarios, key)) return;
     if (strmap_put(&rt->scenarios, key, json_incref(content)) == 0)
         rt->nscenarios++;
     else
