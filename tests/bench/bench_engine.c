@@ -95,6 +95,14 @@ static void lat_merge(bench_lat *into, bench_lat *from)
     bench_lat_free(from);
 }
 
+/* BENCH_ENGINE_ONLY=turns,floor,calls: some kinds only (for profiling). */
+static bool kind_wanted(eb_kind k)
+{
+    const char *only = getenv("BENCH_ENGINE_ONLY");
+    const char *name = k == EB_TURNS ? "turns" : k == EB_FLOOR ? "floor" : "calls";
+    return !only || strstr(only, name);
+}
+
 /* One concurrency: warm its conversations, then rounds of turns and floor
  * (and calls at 1), the order reversing each round. */
 static int run_level(eb_load *l, int conc, int rounds, int round_ms, json_t *out)
@@ -118,6 +126,7 @@ static int run_level(eb_load *l, int conc, int rounds, int round_ms, json_t *out
             order[2] = EB_TURNS;
         }
         for (int k = 0; k < 3; k++) {
+            if (!kind_wanted(order[k])) continue;
             eb_round x;
             if (eb_round_run(l, order[k], tag, conc, round_ms, true, &x) < 0) return -1;
             failed += x.failed;
