@@ -20,7 +20,7 @@
  * Then the process's memory with that many conversations active: the host
  * (VmRSS, its heap RssAnon, LMDB's mapped pages RssFile), the llm plugin
  * and the jq worker pool. Full: 1,000 and 1,000,000 stored conversations
- * (BENCH_ENGINE_STORED=N for a shorter second size); smoke: 100 and 1,000,
+ * (BENCH_ENGINE_STORED=N for a shorter second size); smoke: 300 and 100,
  * at 1, 10 and 100 chats.
  *
  * Figures go to stdout and $BENCH_OUT/engine.json. The exit status is
@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ typedef struct mode {
     int rounds, round_ms;
 } mode;
 
-static const mode SMOKE = {{1000, 100}, {"1,10,100", "100"}, 1, 500};
+static const mode SMOKE = {{300, 100}, {"1,10,100", "100"}, 1, 500};
 static const mode FULL = {{1000, 1000000}, {"1,100,10000", "10000"}, 5, 2000};
 
 /* ---- the host process ------------------------------------------------------------------ */
@@ -173,11 +174,15 @@ static json_t *memory(eb_host *h, long active)
             jq_pss += (double)bench_tree(p, bench_pss) / 1024.0;
         }
     }
-    return json_pack("{s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:f,s:f}", "active", (int)active,
-                     "host_rss_mb", status_kb(self, "VmRSS:") / 1024, "host_anon_mb",
-                     status_kb(self, "RssAnon:") / 1024, "host_file_mb",
-                     status_kb(self, "RssFile:") / 1024, "host_hwm_mb",
-                     status_kb(self, "VmHWM:") / 1024, "llm_rss_mb",
+    double rss = status_kb(self, "VmRSS:") / 1024, anon = status_kb(self, "RssAnon:") / 1024;
+    double file = status_kb(self, "RssFile:") / 1024, hwm = status_kb(self, "VmHWM:") / 1024;
+    /* What the heap holds, apart from what malloc keeps after the peak
+     * (freed but not given back to the system). */
+    malloc_trim(0);
+    double held = status_kb(self, "RssAnon:") / 1024;
+    return json_pack("{s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:f,s:f}", "active", (int)active,
+                     "host_rss_mb", rss, "host_anon_mb", anon, "host_anon_held_mb", held,
+                     "host_file_mb", file, "host_hwm_mb", hwm, "llm_rss_mb",
                      llm > 0 ? (double)bench_tree(llm, bench_rss) / 1048576.0 : 0.0, "llm_pss_mb",
                      llm > 0 ? (double)bench_tree(llm, bench_pss) / 1048576.0 : 0.0, "jq_workers",
                      workers, "jq_rss_mb", jq_kb / 1024, "jq_pss_mb", jq_pss / 1024);
@@ -388,6 +393,7 @@ static void report_memory(bench *b, const json_t *small, const json_t *big)
         MEMROW("host_rss_mb", "host VmRSS");
         MEMROW("host_anon_mb", "host RssAnon (its heap)");
         MEMROW("host_file_mb", "host RssFile (LMDB's pages mapped)");
+        MEMROW("host_anon_held_mb", "host RssAnon after malloc_trim (what the heap holds)");
         MEMROW("llm_rss_mb", "llm-openai plugin (runner tree)");
         MEMROW("jq_rss_mb", "jq worker pool, every worker's tree");
         MEMROW("jq_pss_mb", "jq worker pool, proportional");
@@ -398,7 +404,8 @@ static void report_memory(bench *b, const json_t *small, const json_t *big)
                   stored / 4 ? stored / 4 : 1);
     }
     if (small && big) {
-        double a = num(small, "memory", "host_anon_mb"), z = num(big, "memory", "host_anon_mb");
+        double a = num(small, "memory", "host_anon_held_mb"),
+               z = num(big, "memory", "host_anon_held_mb");
         bench_row(b, "memory", "anon_growth", a > 0 ? z / a : 0, "x",
                   "host heap, %lld stored against %lld (flat: ~1.0)",
                   (long long)json_integer_value(json_object_get(big, "stored")),
