@@ -20,7 +20,7 @@
  * Then the process's memory with that many conversations active: the host
  * (VmRSS, its heap RssAnon, LMDB's mapped pages RssFile), the llm plugin
  * and the jq worker pool. Full: 1,000 and 1,000,000 stored conversations
- * (BENCH_ENGINE_STORED=N for a shorter second size); smoke: 300 and 100,
+ * (BENCH_ENGINE_STORED=N for a shorter second size); smoke: 200 and 50,
  * at 1, 10 and 100 chats.
  *
  * Figures go to stdout and $BENCH_OUT/engine.json. The exit status is
@@ -53,7 +53,7 @@ typedef struct mode {
     int rounds, round_ms;
 } mode;
 
-static const mode SMOKE = {{300, 100}, {"1,10,100", "100"}, 1, 500};
+static const mode SMOKE = {{200, 50}, {"1,10,100", "100"}, 1, 500};
 static const mode FULL = {{1000, 1000000}, {"1,100,10000", "10000"}, 5, 2000};
 
 /* ---- the host process ------------------------------------------------------------------ */
