@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH 2000
+#define BATCH 20000 /* documents per docs_write: fewer rewrites of the same index pages */
 
 /* ---- running the loop ------------------------------------------------------------- */
 
