@@ -59,8 +59,11 @@ static int refuse(doc_txn *t, load *l, bool drop, int code, const char *fmt, ...
 
 static void cache_put(runtime *rt, const char *key, json_t *content)
 {
-    if (strmap_get(&rt->scenarios, key)) return; /* versions never change: the one cached holds */
-    if (rt->nscenarios >= SCENARIO_CACHE_MAX) {  /* forget them all: a rare, cheap refill */
+    /* A new conversation reads its agent's latest version without looking
+     * here first (it does not know the number yet): the copy cached holds,
+     * versions never change. */
+    if (strmap_get(&rt->scenarios, key)) return;
+    if (rt->nscenarios >= SCENARIO_CACHE_MAX) { /* forget them all: a rare, cheap refill */
         size_t pos = 0;
         const char *k;
         void *v;

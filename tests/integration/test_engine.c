@@ -516,6 +516,37 @@ static void test_a_flooding_chat_is_cut_at_its_rate_and_others_are_served(void *
     assert_true(th_wait_file(&H, "logs/events.log", "input dropped", 5000));
 }
 
+static const char ASK_SCN[] =
+    "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": [\"en\"],"
+    " \"variables\": {\"name\": {\"type\": \"string\"}}, \"start\": \"ask\", \"steps\": {"
+    "  \"ask\": {\"kind\": \"ask\", \"text\": \"Your name?\", \"var\": \"name\", \"next\": "
+    "\"bye\"},"
+    "  \"bye\": {\"kind\": \"end\", \"text\": \"Bye, {{ vars.name }}.\", \"outcome\": \"done\"}}}";
+
+/* Every new conversation reads its agent's latest scenario version: the
+ * engine keeps one copy of it, not one per conversation (under the
+ * sanitizer build a copy lost per conversation fails the clean stop). */
+static void test_many_conversations_of_one_agent_keep_one_copy_of_its_scenario(void **s)
+{
+    (void)s;
+    char agent[64];
+    make_agent("Names", ASK_SCN, NULL, agent, sizeof(agent));
+    for (int i = 0; i < 5; i++) {
+        char user[32];
+        snprintf(user, sizeof(user), "visitor-%d", i);
+        json_t *o = say(agent, user, "hi");
+        assert_string_equal(reply(o, 0), "Your name?");
+        json_decref(o);
+        o = say(agent, user, user);
+        assert_string_equal(json_string_value(json_object_get(o, "state")), "ended");
+        json_decref(o);
+    }
+    assert_int_equal(th_stop_clean(&H, 10000), 0);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    assert_true(th_wait_state(&H, "jq-1", "ready", 15000));
+    assert_true(th_wait_state(&H, "llm", "ready", 15000));
+}
+
 static void test_unknown_agents_and_bad_messages_are_refused_clearly(void **s)
 {
     (void)s;
@@ -546,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_the_lead_capture_example_files_a_lead_with_the_crm_in_russian),
         cmocka_unit_test(test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped),
         cmocka_unit_test(test_a_flooding_chat_is_cut_at_its_rate_and_others_are_served),
+        cmocka_unit_test(test_many_conversations_of_one_agent_keep_one_copy_of_its_scenario),
         cmocka_unit_test(test_unknown_agents_and_bad_messages_are_refused_clearly),
         cmocka_unit_test(test_a_first_start_offers_the_example_agent_to_talk_to),
     };
