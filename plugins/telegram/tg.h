@@ -1,0 +1,82 @@
+/*
+ * tg.h - the telegram plugin's shared state and its parts: the Bot API
+ * client (api.c), updates in (inbound.c: long polling and the webhook),
+ * messages out (outbound.c). Internal to the plugin.
+ */
+#ifndef TG_H
+#define TG_H
+
+#include <agenthost/plugin.h>
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum tg_mode { TG_POLLING = 0, TG_WEBHOOK = 1 } tg_mode;
+
+typedef struct tg {
+    const ah_host *host;
+    ah_ctx *ctx;
+    const json_t *config;
+    char instance[128];
+    const char *token; /* the secret; never logged */
+    char base[600];    /* the Bot API root, no trailing slash */
+    char bot[80];      /* the bot's username, from getMe */
+    tg_mode mode;
+    bool ready;    /* getMe answered and the mode is set up */
+    bool failed;   /* the token was refused: unhealthy until restarted */
+    bool stopping; /* shutdown began */
+    uint32_t backoff_ms;
+    /* Long polling. */
+    int64_t offset; /* the next update_id to ask for */
+    uint32_t poll_timeout_s;
+    /* 429 holds, chat id -> Unix ms until which nothing is sent to it. */
+    json_t *holds;
+} tg;
+
+/* ---- api.c ---------------------------------------------------------------------------- */
+
+/* A Bot API answer. ok: the envelope said so; status: HTTP (0: none);
+ * error_code/description from the envelope, or the broker's error code in
+ * description when there was no answer; retry_after in seconds (429);
+ * result borrowed for the callback. */
+typedef struct tg_result {
+    bool ok;
+    int status;
+    int error_code;
+    const char *description;
+    int retry_after;
+    int64_t migrate_to;
+    const json_t *result;
+} tg_result;
+
+typedef void (*tg_api_cb)(tg *t, const tg_result *r, void *ud);
+
+/* Call a Bot API method with params (borrowed; JSON body). timeout_ms 0:
+ * the host's default. The callback always runs once, unless this returns
+ * nonzero. */
+int tg_call(tg *t, const char *method, const json_t *params, uint32_t timeout_ms, tg_api_cb cb,
+            void *ud);
+
+/* A permanent failure (4xx other than 429): retrying cannot help. */
+bool tg_permanent(const tg_result *r);
+
+/* ---- inbound.c ------------------------------------------------------------------------- */
+
+/* Start receiving: delete any webhook and poll, or set the webhook. */
+void tg_inbound_start(tg *t);
+/* A webhook delivery from hooks.INSTANCE: map, publish, then ack. */
+void tg_on_hook(tg *t, const ah_event *ev);
+
+/* ---- outbound.c ------------------------------------------------------------------------- */
+
+/* A message.out delivery: send it (idempotently) or ack it as not ours. */
+void tg_on_out(tg *t, const ah_event *ev);
+
+/* ---- telegram.c ------------------------------------------------------------------------- */
+
+int64_t tg_now_ms(void);
+/* Mark a chat blocked (true) or reachable again (false), durably. */
+void tg_set_blocked(tg *t, const char *chat, bool blocked, const char *why);
+
+#endif
