@@ -233,10 +233,19 @@ static json_t *attachments_of(const json_t *msg)
 static json_t *command_of(const char *text, const json_t *entities)
 {
     const json_t *e = json_array_get(entities, 0);
-    if (!text || text[0] != '/' || !e || json_integer_value(json_object_get(e, "offset")) != 0 ||
-        !str(e, "type") || strcmp(str(e, "type"), "bot_command"))
-        return NULL;
-    size_t len = utf16_bytes(text, (size_t)json_integer_value(json_object_get(e, "length")));
+    if (!text || text[0] != '/') return NULL;
+    size_t len;
+    if (e) {
+        if (json_integer_value(json_object_get(e, "offset")) != 0 || !str(e, "type") ||
+            strcmp(str(e, "type"), "bot_command"))
+            return NULL;
+        len = utf16_bytes(text, (size_t)json_integer_value(json_object_get(e, "length")));
+    } else { /* no entities (a hand-made update): the command's own characters */
+        len = 1;
+        while (isalnum((unsigned char)text[len]) || text[len] == '_' || text[len] == '@')
+            len++;
+        if (len == 1) return NULL;
+    }
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "%.*s", (int)(len > 1 ? len - 1 : 0), text + 1);
     char *at = strchr(cmd, '@');
@@ -330,26 +339,117 @@ static void set_content(json_t *m, const json_t *msg, json_t *att)
     if (json_array_size(att)) json_object_set(m, "attachments", att);
 }
 
+/* Service messages: what happened in the chat, not what someone wrote. */
+static const char *const SERVICE[] = {"new_chat_members",
+                                      "left_chat_member",
+                                      "new_chat_title",
+                                      "new_chat_photo",
+                                      "delete_chat_photo",
+                                      "group_chat_created",
+                                      "supergroup_chat_created",
+                                      "channel_chat_created",
+                                      "message_auto_delete_timer_changed",
+                                      "migrate_to_chat_id",
+                                      "migrate_from_chat_id",
+                                      "pinned_message",
+                                      "successful_payment",
+                                      "refunded_payment",
+                                      "users_shared",
+                                      "chat_shared",
+                                      "connected_website",
+                                      "write_access_allowed",
+                                      "passport_data",
+                                      "proximity_alert_triggered",
+                                      "boost_added",
+                                      "chat_background_set",
+                                      "forum_topic_created",
+                                      "forum_topic_edited",
+                                      "forum_topic_closed",
+                                      "forum_topic_reopened",
+                                      "general_forum_topic_hidden",
+                                      "general_forum_topic_unhidden",
+                                      "giveaway_created",
+                                      "giveaway_completed",
+                                      "video_chat_scheduled",
+                                      "video_chat_started",
+                                      "video_chat_ended",
+                                      "video_chat_participants_invited"};
+
+/* The fields every message may carry beside its content. */
+static const char *const ENVELOPE[] = {"message_id",
+                                       "from",
+                                       "chat",
+                                       "date",
+                                       "sender_chat",
+                                       "message_thread_id",
+                                       "is_topic_message",
+                                       "reply_to_message",
+                                       "forward_origin",
+                                       "forward_from",
+                                       "forward_from_chat",
+                                       "forward_from_message_id",
+                                       "forward_signature",
+                                       "forward_sender_name",
+                                       "forward_date",
+                                       "via_bot",
+                                       "edit_date",
+                                       "has_protected_content",
+                                       "is_automatic_forward",
+                                       "author_signature",
+                                       "media_group_id",
+                                       "entities",
+                                       "caption_entities",
+                                       "link_preview_options",
+                                       "reply_markup",
+                                       "business_connection_id",
+                                       "sender_boost_count",
+                                       "sender_business_bot",
+                                       "quote",
+                                       "external_reply",
+                                       "reply_to_story",
+                                       "is_from_offline",
+                                       "effect_id",
+                                       "show_caption_above_media",
+                                       "has_media_spoiler",
+                                       "text",
+                                       "caption"};
+
+static bool listed(const char *k, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(k, list[i])) return true;
+    return false;
+}
+
 static json_t *from_message(const json_t *msg, const char *kind, const char *instance,
                             const char *bot, char *why, size_t whylen)
 {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)msg, k,
+                        v) if (listed(k, SERVICE, sizeof(SERVICE) / sizeof(*SERVICE)))
+    {
+        snprintf(why, whylen, "a service message (%s), not a message", k);
+        return NULL;
+    }
     json_t *att = attachments_of(msg);
     const json_t *wad = json_object_get(msg, "web_app_data");
     if (!str(msg, "text") && !str(msg, "caption") && !json_array_size(att) &&
         !json_is_object(wad)) {
-        const char *first = "service message";
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)msg, k, v) if (strcmp(k, "message_id") && strcmp(k, "from") &&
-                                                     strcmp(k, "chat") && strcmp(k, "date") &&
-                                                     strcmp(k, "sender_chat"))
+        /* Content this mapping does not know: named, so that it is not silence. */
+        const char *what = NULL;
+        json_object_foreach((json_t *)msg, k,
+                            v) if (!listed(k, ENVELOPE, sizeof(ENVELOPE) / sizeof(*ENVELOPE)))
         {
-            first = k;
+            what = k;
             break;
         }
-        snprintf(why, whylen, "a service message (%s), not a message", first);
-        json_decref(att);
-        return NULL;
+        if (!what) {
+            snprintf(why, whylen, "a message with nothing in it");
+            json_decref(att);
+            return NULL;
+        }
+        json_array_append_new(att, json_pack("{s:s,s:s}", "kind", "other", "name", what));
     }
     json_t *m = envelope(json_is_object(wad) ? "action" : kind, instance);
     set_id(m, "external_id", json_object_get(msg, "message_id"));

@@ -77,14 +77,19 @@ char *tg_escape_html(const char *s)
 
 static void render(buf *b, const char *s, size_t n, int depth);
 
+static bool space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
+
 /* A span opened by `mark` at s[0]: its inner length (the closing marker
  * found within n), or -1. */
 static long closing(const char *s, size_t n, const char *mark)
 {
     size_t m = strlen(mark);
-    if (n < 2 * m + 1) return -1;
+    if (n < 2 * m + 1 || space(s[m])) return -1; /* "2 * 3": not an opening */
     for (size_t i = m + 1; i + m <= n; i++)
-        if (!memcmp(s + i, mark, m)) return (long)(i - m);
+        if (!memcmp(s + i, mark, m) && !space(s[i - 1])) return (long)(i - m);
     return -1;
 }
 
@@ -201,11 +206,6 @@ static size_t last_boundary(const char *s, size_t room)
     for (size_t i = room; i > 0; i--) /* a word */
         if (s[i - 1] == ' ' || s[i - 1] == '\t') return i;
     return 0;
-}
-
-static bool space(char c)
-{
-    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
 }
 
 json_t *tg_split(const char *s, size_t limit)
