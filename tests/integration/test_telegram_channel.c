@@ -1,0 +1,364 @@
+/*
+ * The Telegram channel through the real binary: two bots on two fake Bot
+ * API servers (tests/fakes/fake_telegram), one polling ("tg") and one on
+ * the webhook ("tgw"), each bound to an agent running the onboarding
+ * example. A person sends /start, answers, gives an invalid answer that is
+ * asked again, taps an inline button (answered with answerCallbackQuery)
+ * and reaches the end, in both modes. Also: the webhook refuses a request
+ * without Telegram's secret header (logged to logs/security.log); a chat
+ * rate-limited with 429 is held for retry_after and gets each reply
+ * exactly once, while another chat gets its replies; a chat that blocked the bot is marked and not
+ * sent to again; a wrong token is a clear error and is never logged.
+ */
+#include "../fakes/fake_proc.h"
+#include "../support/th.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_telegram"
+#define TOKEN "7000000001:AAH-fake-token_for-tests"
+#define BAD_TOKEN "7000000001:AAH-wrong-token_Zq8vN3kLpW5x"
+#define HOOK_SECRET "hook-secret_9f2c41d7Xk"
+
+static th_host H;
+static fake_proc TGP, TGW; /* the polling bot's server, the webhook bot's */
+static char AGENT_P[64], AGENT_W[64];
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+        getsockname(fd, (struct sockaddr *)&a, &len))
+        return -1;
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* A request to a fake server's control endpoints. */
+static json_t *fake(const fake_proc *f, const char *method, const char *path, const char *body)
+{
+    th_host x = {.port = f->port};
+    json_t *o = NULL;
+    int st = th_http(&x, method, path, body, "", &o);
+    if (st != 200) fail_msg("%s %s: %d", method, path, st);
+    return o;
+}
+
+static void say(const fake_proc *f, long long chat, const char *text)
+{
+    json_t *b = json_pack("{s:I,s:s}", "chat_id", (json_int_t)chat, "text", text);
+    char *s = json_dumps(b, 0);
+    json_decref(fake(f, "POST", "/_fake/text", s));
+    free(s);
+    json_decref(b);
+}
+
+/* What the bot sent to chat with sendMessage (texts in order), once there
+ * are at least n; fails after the deadline. */
+static json_t *wait_sent(const fake_proc *f, long long chat, size_t n)
+{
+    char path[100];
+    snprintf(path, sizeof(path), "/_fake/sent?chat_id=%lld", chat);
+    long long deadline = th_now_ms() + 30000;
+    for (;;) {
+        json_t *o = fake(f, "GET", path, NULL);
+        json_t *msgs = json_array();
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(o, "sent"), i,
+                           s) if (!strcmp(json_string_value(json_object_get(s, "method")),
+                                          "sendMessage")) json_array_append(msgs, s);
+        json_decref(o);
+        if (json_array_size(msgs) >= n) return msgs;
+        if (th_now_ms() > deadline) {
+            char *d = json_dumps(msgs, JSON_COMPACT);
+            fail_msg("chat %lld: %zu of %zu messages after 30 s: %s", chat, json_array_size(msgs),
+                     n, d);
+        }
+        json_decref(msgs);
+        th_sleep_ms(50);
+    }
+}
+
+static const char *text_of(const json_t *sent, size_t i)
+{
+    return json_string_value(th_get((json_t *)json_array_get(sent, i), "params.text"));
+}
+
+static long long stat_of(const fake_proc *f, const char *name)
+{
+    json_t *o = fake(f, "GET", "/_fake/stats", NULL);
+    long long v = json_integer_value(json_object_get(o, name));
+    json_decref(o);
+    return v;
+}
+
+static char *read_example(const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof(path), TH_SOURCE_DIR "/docs/examples/scenarios/%s", name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = calloc(1, (size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) b[0] = 0;
+    fclose(f);
+    return b;
+}
+
+/* The onboarding example as an agent bound to a channel instance. */
+static void make_agent(const char *name, const char *instance, char *agent, size_t n)
+{
+    json_t *o = NULL;
+    char body[300], path[200];
+    snprintf(body, sizeof(body), "{\"name\": \"%s\"}", name);
+    assert_int_equal(th_http(&H, "POST", "/api/v1/scenarios", body, NULL, &o), 201);
+    char scn[64];
+    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    char *content = read_example("onboarding-survey.json"), *ver = NULL;
+    assert_non_null(content);
+    assert_true(asprintf(&ver, "{\"message\": \"first\", \"content\": %s}", content) > 0);
+    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
+    assert_int_equal(th_http(&H, "POST", path, ver, NULL, &o), 201);
+    json_decref(o);
+    free(ver);
+    free(content);
+    char *ab = NULL;
+    assert_true(asprintf(&ab,
+                         "{\"name\": \"%s\", \"status\": \"active\", \"default_language\": \"en\", "
+                         "\"scenario\": {\"scenario_id\": \"%s\"}, \"channels\": [{\"instance\": "
+                         "\"%s\"}]}",
+                         name, scn, instance) > 0);
+    int st = th_http(&H, "POST", "/api/v1/agents", ab, NULL, &o);
+    if (st != 201) fail_msg("agent: %d %s", st, json_dumps(o, 0));
+    snprintf(agent, n, "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    free(ab);
+}
+
+/* ---- setup ----------------------------------------------------------------------------- */
+
+static int setup(void **s)
+{
+    (void)s;
+    if (fake_start(&TGP, FAKE_BIN, 5000) || fake_start(&TGW, FAKE_BIN, 5000)) return -1;
+    int port = free_port();
+    char *cfg = NULL;
+    if (port < 0 ||
+        asprintf(&cfg,
+                 "{\"listen\": \"127.0.0.1:%d\", \"expressions\": {\"workers\": 1},"
+                 " \"instances\": ["
+                 "  {\"id\": \"tg\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
+                 "   \"http://127.0.0.1:%d\", \"mode\": \"polling\", \"poll_timeout_s\": 2},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]},"
+                 "  {\"id\": \"tgw\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
+                 "   \"http://127.0.0.1:%d\", \"mode\": \"webhook\", \"webhook_url\": "
+                 "   \"http://127.0.0.1:%d/hooks/tgw/telegram\"},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]},"
+                 "  {\"id\": \"tgbad\", \"plugin\": \"telegram\", \"required\": false, \"config\": "
+                 "   {\"api_base_url\": \"http://127.0.0.1:%d\", \"poll_timeout_s\": 1},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]}]}",
+                 port, TGP.port, TGP.port, TGW.port, port, TGW.port, TGP.port, TGP.port) < 0)
+        return -1;
+    int rc =
+        th_init(&H, "telegram") || th_install_plugin(&H, "jq") ||
+        th_install_plugin(&H, "telegram") || th_config(&H, cfg) ||
+        th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tg", "token", NULL) ||
+        th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tgw", "token", NULL) ||
+        th_cli(&H, HOOK_SECRET "\n", NULL, 0, "secret", "set", "tgw", "webhook_secret", NULL) ||
+        th_cli(&H, BAD_TOKEN "\n", NULL, 0, "secret", "set", "tgbad", "token", NULL) ||
+        th_start(&H, NULL, 15000) || !th_wait_state(&H, "jq-1", "ready", 15000) ||
+        !th_wait_state(&H, "tg", "ready", 15000) || !th_wait_state(&H, "tgw", "ready", 15000);
+    free(cfg);
+    if (rc) return -1;
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    int rc = th_stop_clean(&H, 10000);
+    th_cleanup(&H);
+    fake_stop(&TGP);
+    fake_stop(&TGW);
+    return rc ? -1 : 0;
+}
+
+/* ---- the tests ---------------------------------------------------------------------------- */
+
+/* The onboarding conversation with chat `chat` on the bot behind f. */
+static void onboarding(const fake_proc *f, long long chat)
+{
+    say(f, chat, "/start");
+    json_t *sent = wait_sent(f, chat, 2);
+    assert_string_equal(text_of(sent, 0), "Welcome aboard! Four quick questions and you are set.");
+    assert_string_equal(text_of(sent, 1), "What should we call you?");
+    json_decref(sent);
+
+    say(f, chat, "A"); /* too short: said why, asked again */
+    sent = wait_sent(f, chat, 4);
+    assert_string_equal(text_of(sent, 2), "A name of 2 to 60 characters, please.");
+    assert_string_equal(text_of(sent, 3), "What should we call you?");
+    json_decref(sent);
+
+    say(f, chat, "Anna");
+    sent = wait_sent(f, chat, 5);
+    assert_string_equal(text_of(sent, 4), "Anna, what is your work email?");
+    json_decref(sent);
+
+    say(f, chat, "anna@example.com");
+    sent = wait_sent(f, chat, 6);
+    assert_string_equal(text_of(sent, 5), "What do you do?");
+    json_t *kb = th_get(json_array_get(sent, 5), "params.reply_markup.inline_keyboard");
+    assert_int_equal(json_array_size(kb), 3);
+    const char *data = json_string_value(th_get(kb, "0.0.callback_data"));
+    assert_non_null(data);
+    long long mid = json_integer_value(json_object_get(json_array_get(sent, 5), "message_id"));
+    long long answered = stat_of(f, "answerCallbackQuery");
+
+    json_t *press = json_pack("{s:I,s:s,s:I}", "chat_id", (json_int_t)chat, "data", data,
+                              "message_id", (json_int_t)mid);
+    char *ps = json_dumps(press, 0);
+    json_decref(fake(f, "POST", "/_fake/press", ps));
+    free(ps);
+    json_decref(press);
+    json_decref(sent);
+    sent = wait_sent(f, chat, 7);
+    assert_string_equal(text_of(sent, 6), "How many people are on your team?");
+    json_decref(sent);
+    /* The button press was answered (the spinner stops). */
+    long long deadline = th_now_ms() + 10000;
+    while (stat_of(f, "answerCallbackQuery") <= answered && th_now_ms() < deadline)
+        th_sleep_ms(50);
+    assert_true(stat_of(f, "answerCallbackQuery") > answered);
+
+    say(f, chat, "5");
+    sent = wait_sent(f, chat, 8);
+    assert_string_equal(text_of(sent, 7), "Here is where developers start:");
+    json_decref(sent);
+}
+
+static void test_onboarding_over_a_polling_bot(void **s)
+{
+    (void)s;
+    make_agent("Onboarding (polling)", "tg", AGENT_P, sizeof(AGENT_P));
+    onboarding(&TGP, 100001);
+    assert_true(stat_of(&TGP, "getUpdates") > 0);
+    assert_int_equal(stat_of(&TGP, "webhook_delivered"), 0);
+    /* Every update was confirmed: none is left with the server. */
+    long long deadline = th_now_ms() + 10000;
+    while (stat_of(&TGP, "pending") && th_now_ms() < deadline)
+        th_sleep_ms(50);
+    assert_int_equal(stat_of(&TGP, "pending"), 0);
+}
+
+static void test_onboarding_over_a_webhook_bot(void **s)
+{
+    (void)s;
+    make_agent("Onboarding (webhook)", "tgw", AGENT_W, sizeof(AGENT_W));
+    onboarding(&TGW, 200001);
+    assert_true(stat_of(&TGW, "webhook_delivered") >= 6);
+    assert_int_equal(stat_of(&TGW, "webhook_refused"), 0);
+    assert_int_equal(stat_of(&TGW, "getUpdates"), 0);
+}
+
+static void test_the_webhook_refuses_a_request_without_telegrams_secret(void **s)
+{
+    (void)s;
+    static const char update[] = "{\"update_id\": 1, \"message\": {\"message_id\": 1, \"date\": 1, "
+                                 "\"chat\": {\"id\": 5, \"type\": \"private\"}, \"from\": {\"id\": "
+                                 "5, \"is_bot\": false, \"first_name\": \"X\"}, \"text\": \"hi\"}}";
+    const char *wrong[] = {"X-Telegram-Bot-Api-Secret-Token: not-the-secret", NULL};
+    assert_int_equal(th_http_raw(&H, "POST", "/hooks/tgw/telegram", "application/json", update,
+                                 strlen(update), NULL, NULL, NULL),
+                     403);
+    assert_int_equal(th_http_raw(&H, "POST", "/hooks/tgw/telegram", "application/json", update,
+                                 strlen(update), wrong, NULL, NULL),
+                     403);
+    assert_true(th_wait_file(&H, "logs/security.log", "webhook_secret_mismatch", 5000));
+}
+
+static void test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on(void **s)
+{
+    (void)s;
+    long long before = stat_of(&TGP, "rate_limited");
+    json_decref(fake(&TGP, "POST", "/_fake/rate_limit",
+                     "{\"chat_id\": 100003, \"count\": 4, \"retry_after\": 1}"));
+    say(&TGP, 100003, "/start");
+    say(&TGP, 100004, "/start");
+    json_t *other = wait_sent(&TGP, 100004, 2);
+    json_decref(other);
+    json_t *held = wait_sent(&TGP, 100003, 2);
+    assert_string_equal(text_of(held, 0), "Welcome aboard! Four quick questions and you are set.");
+    assert_string_equal(text_of(held, 1), "What should we call you?");
+    json_decref(held);
+    /* The broker's own retries (broker.max_retries, 2) take the first three
+     * 429s; the third reaches the plugin, which holds the chat for
+     * retry_after and has the bus deliver the reply again after it. */
+    assert_int_equal(stat_of(&TGP, "rate_limited"), before + 4);
+    assert_true(
+        th_file_contains(&H, "logs/plugins/tg.log", "to chat 100003: 429, held for 1000 ms"));
+    /* Nothing more arrives for that chat: no reply was sent twice. */
+    say(&TGP, 100003, "Bo");
+    held = wait_sent(&TGP, 100003, 3);
+    assert_int_equal(json_array_size(held), 3);
+    assert_string_equal(text_of(held, 2), "Bo, what is your work email?");
+    json_decref(held);
+}
+
+static void test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again(void **s)
+{
+    (void)s;
+    json_decref(fake(&TGP, "POST", "/_fake/block", "{\"chat_id\": 100005}"));
+    long long before = stat_of(&TGP, "forbidden");
+    say(&TGP, 100005, "/start");
+    assert_true(th_wait_file(&H, "logs/plugins/tg.log", "is unreachable on this bot", 30000));
+    assert_int_equal(stat_of(&TGP, "forbidden"), before + 1);
+    say(&TGP, 100005, "Anna");
+    assert_true(th_wait_file(&H, "logs/plugins/tg.log", "blocked the bot; not sent", 30000));
+    assert_int_equal(stat_of(&TGP, "forbidden"), before + 1);
+}
+
+static void test_a_wrong_token_is_a_clear_error_and_never_logged(void **s)
+{
+    (void)s;
+    assert_true(
+        th_wait_file(&H, "logs/plugins/tgbad.log", "Telegram refused the bot token", 15000));
+    assert_false(th_logs_contain(&H, BAD_TOKEN));
+    assert_false(th_logs_contain(&H, TOKEN));
+    assert_false(th_logs_contain(&H, HOOK_SECRET));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_onboarding_over_a_polling_bot),
+        cmocka_unit_test(test_onboarding_over_a_webhook_bot),
+        cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
+        cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
+        cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
+        cmocka_unit_test(test_a_wrong_token_is_a_clear_error_and_never_logged),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
