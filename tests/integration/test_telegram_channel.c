@@ -27,12 +27,15 @@
 #include <unistd.h>
 
 #define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_telegram"
+#define FAKE_LLM TH_BUILD_DIR "/tests/fakes/fake_openai"
+#define API_KEY "sk-test-Zq8vN3kLpW5xR2mT7yB4"
 #define TOKEN "7000000001:AAH-fake-token_for-tests"
 #define BAD_TOKEN "7000000001:AAH-wrong-token_Zq8vN3kLpW5x"
 #define HOOK_SECRET "hook-secret_9f2c41d7Xk"
 
 static th_host H;
-static fake_proc TGP, TGW; /* the polling bot's server, the webhook bot's */
+static fake_proc TGP, TGW, TGL; /* the polling bot's server, the webhook bot's, the FAQ bot's */
+static fake_proc LLM;
 static char AGENT_P[64], AGENT_W[64];
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -124,7 +127,8 @@ static char *read_example(const char *name)
 }
 
 /* The onboarding example as an agent bound to a channel instance. */
-static void make_agent(const char *name, const char *instance, char *agent, size_t n)
+static void make_agent(const char *name, const char *example, const char *instance, char *agent,
+                       size_t n)
 {
     json_t *o = NULL;
     char body[300], path[200];
@@ -133,11 +137,12 @@ static void make_agent(const char *name, const char *instance, char *agent, size
     char scn[64];
     snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
     json_decref(o);
-    char *content = read_example("onboarding-survey.json"), *ver = NULL;
+    char *content = read_example(example), *ver = NULL;
     assert_non_null(content);
     assert_true(asprintf(&ver, "{\"message\": \"first\", \"content\": %s}", content) > 0);
     snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
-    assert_int_equal(th_http(&H, "POST", path, ver, NULL, &o), 201);
+    int vst = th_http(&H, "POST", path, ver, NULL, &o);
+    if (vst != 201) fail_msg("saving %s: %d %s", example, vst, json_dumps(o, 0));
     json_decref(o);
     free(ver);
     free(content);
@@ -159,7 +164,9 @@ static void make_agent(const char *name, const char *instance, char *agent, size
 static int setup(void **s)
 {
     (void)s;
-    if (fake_start(&TGP, FAKE_BIN, 5000) || fake_start(&TGW, FAKE_BIN, 5000)) return -1;
+    if (fake_start(&TGP, FAKE_BIN, 5000) || fake_start(&TGW, FAKE_BIN, 5000) ||
+        fake_start(&TGL, FAKE_BIN, 5000) || fake_start(&LLM, FAKE_LLM, 5000))
+        return -1;
     int port = free_port();
     char *cfg = NULL;
     if (port < 0 ||
@@ -178,18 +185,31 @@ static int setup(void **s)
                  "  {\"id\": \"tgbad\", \"plugin\": \"telegram\", \"required\": false, \"config\": "
                  "   {\"api_base_url\": \"http://127.0.0.1:%d\", \"poll_timeout_s\": 1},"
                  "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]},"
+                 "  {\"id\": \"tgl\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
+                 "   \"http://127.0.0.1:%d\", \"poll_timeout_s\": 2},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]},"
+                 "  {\"id\": \"llm\", \"plugin\": \"llm-openai\","
+                 "   \"config\": {\"base_url\": \"http://127.0.0.1:%d/v1\", \"model\": \"gpt-4o\"},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
                  "                \"private\": true}]}]}",
-                 port, TGP.port, TGP.port, TGW.port, port, TGW.port, TGP.port, TGP.port) < 0)
+                 port, TGP.port, TGP.port, TGW.port, port, TGW.port, TGP.port, TGP.port, TGL.port,
+                 TGL.port, LLM.port, LLM.port) < 0)
         return -1;
     int rc =
         th_init(&H, "telegram") || th_install_plugin(&H, "jq") ||
-        th_install_plugin(&H, "telegram") || th_config(&H, cfg) ||
+        th_install_plugin(&H, "telegram") || th_install_plugin(&H, "llm-openai") ||
+        th_config(&H, cfg) ||
+        th_cli(&H, API_KEY "\n", NULL, 0, "secret", "set", "llm", "api_key", NULL) ||
+        th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tgl", "token", NULL) ||
         th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tg", "token", NULL) ||
         th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tgw", "token", NULL) ||
         th_cli(&H, HOOK_SECRET "\n", NULL, 0, "secret", "set", "tgw", "webhook_secret", NULL) ||
         th_cli(&H, BAD_TOKEN "\n", NULL, 0, "secret", "set", "tgbad", "token", NULL) ||
         th_start(&H, NULL, 15000) || !th_wait_state(&H, "jq-1", "ready", 15000) ||
-        !th_wait_state(&H, "tg", "ready", 15000) || !th_wait_state(&H, "tgw", "ready", 15000);
+        !th_wait_state(&H, "tg", "ready", 15000) || !th_wait_state(&H, "tgw", "ready", 15000) ||
+        !th_wait_state(&H, "tgl", "ready", 15000) || !th_wait_state(&H, "llm", "ready", 15000);
     free(cfg);
     if (rc) return -1;
     return 0;
@@ -202,6 +222,8 @@ static int teardown(void **s)
     th_cleanup(&H);
     fake_stop(&TGP);
     fake_stop(&TGW);
+    fake_stop(&TGL);
+    fake_stop(&LLM);
     return rc ? -1 : 0;
 }
 
@@ -262,7 +284,7 @@ static void onboarding(const fake_proc *f, long long chat)
 static void test_onboarding_over_a_polling_bot(void **s)
 {
     (void)s;
-    make_agent("Onboarding (polling)", "tg", AGENT_P, sizeof(AGENT_P));
+    make_agent("Onboarding (polling)", "onboarding-survey.json", "tg", AGENT_P, sizeof(AGENT_P));
     onboarding(&TGP, 100001);
     assert_true(stat_of(&TGP, "getUpdates") > 0);
     assert_int_equal(stat_of(&TGP, "webhook_delivered"), 0);
@@ -276,11 +298,54 @@ static void test_onboarding_over_a_polling_bot(void **s)
 static void test_onboarding_over_a_webhook_bot(void **s)
 {
     (void)s;
-    make_agent("Onboarding (webhook)", "tgw", AGENT_W, sizeof(AGENT_W));
+    make_agent("Onboarding (webhook)", "onboarding-survey.json", "tgw", AGENT_W, sizeof(AGENT_W));
     onboarding(&TGW, 200001);
     assert_true(stat_of(&TGW, "webhook_delivered") >= 6);
     assert_int_equal(stat_of(&TGW, "webhook_refused"), 0);
     assert_int_equal(stat_of(&TGW, "getUpdates"), 0);
+}
+
+static void test_in_a_group_only_commands_for_this_bot_start_a_conversation(void **s)
+{
+    (void)s;
+    /* Two members of a supergroup: one addresses another bot, the other this
+     * one. The poller publishes in update order, so when the second has its
+     * answer the first would have been published before it. */
+    long long in_before = th_topic_depth(&H, "message.in");
+    json_decref(fake(&TGP, "POST", "/_fake/text",
+                     "{\"chat_id\": -1001234567890, \"chat_type\": \"supergroup\", \"title\": "
+                     "\"Support group\", \"from_id\": 556, \"text\": \"/start@other_bot\"}"));
+    json_decref(fake(&TGP, "POST", "/_fake/text",
+                     "{\"chat_id\": -1001234567890, \"chat_type\": \"supergroup\", \"title\": "
+                     "\"Support group\", \"from_id\": 557, \"text\": "
+                     "\"/start@agenthost_test_bot\"}"));
+    json_t *sent = wait_sent(&TGP, -1001234567890LL, 2);
+    assert_int_equal(json_array_size(sent), 2);
+    assert_string_equal(text_of(sent, 0), "Welcome aboard! Four quick questions and you are set.");
+    assert_string_equal(text_of(sent, 1), "What should we call you?");
+    json_decref(sent);
+    assert_int_equal(th_topic_depth(&H, "message.in"), in_before + 1);
+}
+
+static void test_a_question_is_answered_by_the_llm(void **s)
+{
+    (void)s;
+    char agent[64];
+    make_agent("FAQ", "faq-agent.json", "tgl", agent, sizeof(agent));
+    say(&TGL, 400001, "/start");
+    json_t *sent = wait_sent(&TGL, 400001, 1);
+    assert_non_null(strstr(text_of(sent, 0), "I answer questions about Acme"));
+    size_t greeting = json_array_size(sent);
+    json_decref(sent);
+    say(&TGL, 400001, "Where is my parcel?");
+    sent = wait_sent(&TGL, 400001, greeting + 2);
+    /* The fake model's recorded answer, then the scenario's follow-up. */
+    assert_string_equal(text_of(sent, greeting), "The capital of England is London.");
+    assert_string_equal(text_of(sent, greeting + 1), "Did that help?");
+    assert_int_equal(json_array_size(th_get(json_array_get(sent, greeting + 1),
+                                            "params.reply_markup.inline_keyboard")),
+                     2);
+    json_decref(sent);
 }
 
 static void test_the_webhook_refuses_a_request_without_telegrams_secret(void **s)
@@ -355,6 +420,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_onboarding_over_a_polling_bot),
         cmocka_unit_test(test_onboarding_over_a_webhook_bot),
+        cmocka_unit_test(test_in_a_group_only_commands_for_this_bot_start_a_conversation),
+        cmocka_unit_test(test_a_question_is_answered_by_the_llm),
         cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
         cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
         cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
