@@ -23,8 +23,11 @@
 
 typedef struct job {
     tg *t;
-    const ah_event *ev;
-    const json_t *msg; /* the event's body, valid until settled */
+    const ah_event *ev; /* the delivery, or NULL for the action send */
+    ah_call *call;      /* the action send's call, or NULL */
+    bool durable;       /* records in KV (every delivery; send with an idempotency_key) */
+    json_t *own;        /* the message the action made */
+    const json_t *msg;  /* the event's body (valid until settled) or own */
     char id[96], chat[64], key[128];
     json_t *plan; /* [{method, params}] */
     json_t *ids;  /* Telegram's message ids, in order */
@@ -39,6 +42,7 @@ static const char *str(const json_t *o, const char *k)
 
 static void finish(job *j)
 {
+    json_decref(j->own);
     json_decref(j->plan);
     json_decref(j->ids);
     free(j);
@@ -46,13 +50,20 @@ static void finish(job *j)
 
 static void ack(job *j)
 {
-    j->t->host->ack(j->t->ctx, j->ev);
+    if (j->call)
+        j->t->host->reply(j->call,
+                          json_pack("{s:s,s:O}", "chat_id", j->chat, "message_ids", j->ids));
+    else
+        j->t->host->ack(j->t->ctx, j->ev);
     finish(j);
 }
 
 static void nack(job *j, const char *why, uint32_t after_ms)
 {
-    j->t->host->nack(j->t->ctx, j->ev, why, after_ms);
+    if (j->call)
+        j->t->host->reply_error(j->call, after_ms ? "rate_limited" : "send_failed", why);
+    else
+        j->t->host->nack(j->t->ctx, j->ev, why, after_ms);
     finish(j);
 }
 
@@ -234,6 +245,10 @@ static json_t *record(const job *j, const char *state)
 
 static void put_then(job *j, const char *state, ah_done_cb cb)
 {
+    if (!j->durable) {
+        cb(j->t->ctx, 0, j);
+        return;
+    }
     json_t *r = record(j, state);
     int rc = j->t->host->kv_put(j->t->ctx, j->key, r, cb, j);
     json_decref(r);
@@ -333,6 +348,10 @@ static void call_now(ah_ctx *ctx, int status, void *ud)
 /* Record "sending" (with what is done), then make the next call. */
 static void next_call(job *j)
 {
+    if (!j->durable) {
+        call_now(j->t->ctx, 0, j);
+        return;
+    }
     json_t *r = record(j, "sending");
     int rc = j->t->host->kv_put(j->t->ctx, j->key, r, call_now, j);
     json_decref(r);
@@ -407,6 +426,7 @@ static void got_record(ah_ctx *ctx, int status, const json_t *value, void *ud)
     }
     const char *state = str(value, "state");
     if (state && (!strcmp(state, "sent") || !strcmp(state, "blocked"))) {
+        json_array_extend(j->ids, json_object_get(value, "ids")); /* the action's answer */
         t->host->metric(t->ctx, "telegram_redelivered_settled", AH_METRIC_COUNTER, 1, NULL);
         ack(j);
         return;
@@ -420,7 +440,7 @@ static void got_record(ah_ctx *ctx, int status, const json_t *value, void *ud)
         t->host->log(t->ctx, AH_LOG_WARN,
                      "%s was in mid-call to chat %s (attempt %u): sending call %zu again, which "
                      "Telegram may already have delivered (a possible duplicate)",
-                     j->id, j->chat, j->ev->attempt, j->done + 1);
+                     j->id, j->chat, j->ev ? j->ev->attempt : 0, j->done + 1);
     }
     char key[160];
     snprintf(key, sizeof(key), "blocked:%s", j->chat);
@@ -457,9 +477,47 @@ void tg_on_out(tg *t, const ah_event *ev)
         t->host->nack(t->ctx, ev, "out of memory", 0);
         return;
     }
-    *j = (job){.t = t, .ev = ev, .msg = b, .ids = json_array()};
+    *j = (job){.t = t, .ev = ev, .durable = true, .msg = b, .ids = json_array()};
     snprintf(j->id, sizeof(j->id), "%s", id);
     snprintf(j->chat, sizeof(j->chat), "%s", chat);
     snprintf(j->key, sizeof(j->key), "out:%s", id);
+    if (t->host->kv_get(t->ctx, j->key, got_record, j)) nack(j, "kv", 0);
+}
+
+/* ---- the action send ------------------------------------------------------------------- */
+
+void tg_send_action(tg *t, ah_call *call, const json_t *args)
+{
+    const json_t *cid = json_object_get(args, "chat_id");
+    char chat[64];
+    if (json_is_integer(cid))
+        snprintf(chat, sizeof(chat), "%lld", (long long)json_integer_value(cid));
+    else
+        snprintf(chat, sizeof(chat), "%s", json_string_value(cid) ? json_string_value(cid) : "");
+    if (!t->ready || !*chat) {
+        t->host->reply_error(call, t->ready ? "invalid" : "not_ready",
+                             t->ready ? "chat_id is needed" : "the bot is not ready yet");
+        return;
+    }
+    job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        t->host->reply_error(call, "no_memory", "out of memory");
+        return;
+    }
+    const char *idem = str(args, "idempotency_key");
+    *j = (job){.t = t, .call = call, .durable = idem != NULL, .ids = json_array()};
+    j->own = json_pack("{s:s,s:{s:s}}", "kind", "message", "chat", "id", chat);
+    static const char *const kept[] = {"text", "format", "keyboard", "attachments", "options"};
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        if (json_object_get(args, kept[i]))
+            json_object_set(j->own, kept[i], json_object_get(args, kept[i]));
+    j->msg = j->own;
+    snprintf(j->chat, sizeof(j->chat), "%s", chat);
+    snprintf(j->id, sizeof(j->id), "send:%.80s", idem ? idem : "-");
+    snprintf(j->key, sizeof(j->key), "out:send:%.100s", idem ? idem : "-");
+    if (!j->durable) {
+        start_plan(j);
+        return;
+    }
     if (t->host->kv_get(t->ctx, j->key, got_record, j)) nack(j, "kv", 0);
 }

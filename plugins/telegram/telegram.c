@@ -170,13 +170,16 @@ void tg_set_blocked(tg *t, const char *chat, bool blocked, const char *why)
 static void tg_call_action(ah_ctx *ctx, ah_call *call, const char *action, const json_t *args)
 {
     (void)ctx;
-    (void)args;
     tg *t = &T;
     if (!strcmp(action, "status")) {
         t->host->reply(call,
                        json_pack("{s:s,s:s,s:b,s:b,s:I}", "bot", t->bot, "mode",
                                  t->mode == TG_WEBHOOK ? "webhook" : "polling", "ready", t->ready,
                                  "token_refused", t->failed, "offset", (json_int_t)t->offset));
+        return;
+    }
+    if (!strcmp(action, "send")) {
+        tg_send_action(t, call, args);
         return;
     }
     t->host->reply_error(call, "unknown_action", action);

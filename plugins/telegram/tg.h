@@ -72,6 +72,11 @@ void tg_on_hook(tg *t, const ah_event *ev);
 
 /* A message.out delivery: send it (idempotently) or ack it as not ours. */
 void tg_on_out(tg *t, const ah_event *ev);
+/* The action send: {chat_id, text, format, keyboard, attachments, options,
+ * idempotency_key}: one message to a chat or a channel (@name) now; with an
+ * idempotency_key it is recorded and sent at most once per key (a repeat
+ * answers the first ids), without one nothing is written. */
+void tg_send_action(tg *t, ah_call *call, const json_t *args);
 
 /* ---- telegram.c ------------------------------------------------------------------------- */
 

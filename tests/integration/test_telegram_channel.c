@@ -348,6 +348,49 @@ static void test_a_question_is_answered_by_the_llm(void **s)
     json_decref(sent);
 }
 
+static void test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts(void **s)
+{
+    (void)s;
+    static const char args[] = "{\"chat_id\": \"@acme_news\", \"text\": \"**Sale** today < 50% "
+                               "off & more\", \"format\": \"markdown\", \"idempotency_key\": "
+                               "\"post-1\"}";
+    json_t *o = NULL;
+    assert_int_equal(th_call(&H, "tg", "send", args, &o), 200);
+    json_int_t id = json_integer_value(th_get(o, "result.message_ids.0"));
+    assert_true(id > 0);
+    json_decref(o);
+    json_t *sent = fake(&TGP, "GET", "/_fake/sent?chat_id=@acme_news", NULL);
+    assert_int_equal(json_array_size(json_object_get(sent, "sent")), 1);
+    json_t *p = th_get(sent, "sent.0.params");
+    assert_string_equal(json_string_value(json_object_get(p, "parse_mode")), "HTML");
+    assert_string_equal(json_string_value(json_object_get(p, "text")),
+                        "<b>Sale</b> today &lt; 50% off &amp; more");
+    json_decref(sent);
+    /* The same key again: the first message's id, nothing sent. */
+    assert_int_equal(th_call(&H, "tg", "send", args, &o), 200);
+    assert_int_equal(json_integer_value(th_get(o, "result.message_ids.0")), id);
+    json_decref(o);
+    sent = fake(&TGP, "GET", "/_fake/sent?chat_id=@acme_news", NULL);
+    assert_int_equal(json_array_size(json_object_get(sent, "sent")), 1);
+    json_decref(sent);
+    /* 6,000 characters in two paragraphs: two messages, each within the limit. */
+    char *para = malloc(3001);
+    memset(para, 'x', 3000);
+    para[3000] = 0;
+    json_t *a = json_pack("{s:s,s:s++}", "chat_id", "100009", "text", para, "\n\n", para);
+    char *as = json_dumps(a, 0);
+    assert_int_equal(th_call(&H, "tg", "send", as, &o), 200);
+    assert_int_equal(json_array_size(th_get(o, "result.message_ids")), 2);
+    json_decref(o);
+    json_t *parts = wait_sent(&TGP, 100009, 2);
+    assert_string_equal(text_of(parts, 0), para);
+    assert_string_equal(text_of(parts, 1), para);
+    json_decref(parts);
+    free(as);
+    json_decref(a);
+    free(para);
+}
+
 static void test_the_webhook_refuses_a_request_without_telegrams_secret(void **s)
 {
     (void)s;
@@ -422,6 +465,8 @@ int main(void)
         cmocka_unit_test(test_onboarding_over_a_webhook_bot),
         cmocka_unit_test(test_in_a_group_only_commands_for_this_bot_start_a_conversation),
         cmocka_unit_test(test_a_question_is_answered_by_the_llm),
+        cmocka_unit_test(
+            test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts),
         cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
         cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
         cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
