@@ -16,7 +16,8 @@
  *                         (forgets) every earlier one; 409 while a webhook is set
  *   setWebhook            url, secret_token (checked: 1-256 of A-Z a-z 0-9 _ -),
  *                         drop_pending_updates; then every update is POSTed to
- *                         the url, one at a time in order, with the header
+ *                         the url (40 connections, one update per chat at a time,
+ *                         in order within a chat), with the header
  *                         X-Telegram-Bot-Api-Secret-Token, and sent again after a
  *                         non-2xx answer (as Telegram does)
  *   deleteWebhook, getWebhookInfo
@@ -66,7 +67,11 @@ static struct {
     json_t *pending; /* updates not yet confirmed, in order */
     json_int_t next_update_id, next_message_id;
     char *webhook_url, *webhook_secret;
-    bool webhook_busy;
+    json_t *in_flight;  /* update id -> its chat, while POSTed */
+    json_t *chats_busy; /* chat -> true while one of its updates is POSTed */
+    int64_t hold_until_ms;
+    json_t *injected;  /* chat -> when its last update was injected (ms) */
+    json_t *latencies; /* ms from an update's injection to the first sendMessage to its chat */
     json_t *sent;      /* [{method, chat_id, params, message_id}] */
     json_t *callbacks; /* query id -> answered */
     json_t *blocked;   /* chat id -> true */
@@ -78,15 +83,23 @@ static struct {
     fh_server *srv;
 } F;
 
-/* ---- the webhook sender: one thread, one POST at a time ----------------------------- */
+/* ---- the webhook sender: a pool of connections, one update per chat at a time ------- */
+
+#define SENDERS 40 /* Telegram's default max_connections */
+
+typedef struct wjob {
+    struct wjob *next;
+    json_int_t update_id;
+    char *url, *secret, *body;
+    int status;
+} wjob;
 
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *url, *secret, *body; /* the job, or body NULL */
-    int status;                /* its answer, -1 none yet */
-    bool done, quit;
-} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .status = -1};
+    wjob *todo, *done; /* FIFO in, any order out */
+    bool quit;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* POST body to an http:// URL; the HTTP status, or 0. */
 static int post(const char *url, const char *secret, const char *body)
@@ -146,18 +159,17 @@ static void *sender(void *arg)
     (void)arg;
     pthread_mutex_lock(&W.mu);
     while (!W.quit) {
-        if (!W.body || W.done) {
+        wjob *j = W.todo;
+        if (!j) {
             pthread_cond_wait(&W.cv, &W.mu);
             continue;
         }
-        char *url = strdup(W.url), *secret = W.secret ? strdup(W.secret) : NULL,
-             *body = strdup(W.body);
+        W.todo = j->next;
         pthread_mutex_unlock(&W.mu);
-        int st = post(url, secret, body);
-        free(url), free(secret), free(body);
+        j->status = post(j->url, j->secret, j->body);
         pthread_mutex_lock(&W.mu);
-        W.status = st;
-        W.done = true;
+        j->next = W.done;
+        W.done = j;
         uv_async_send(&F.async);
     }
     pthread_mutex_unlock(&W.mu);
@@ -170,20 +182,63 @@ static void count(const char *what)
                         json_integer(json_integer_value(json_object_get(F.stats, what)) + 1));
 }
 
-/* Send the first pending update to the webhook, if it is set and idle. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The chat an update is about, for ordering ("" when none). */
+static void update_chat(const json_t *u, char *out, size_t n)
+{
+    const json_t *m = json_object_get(u, "message");
+    if (!m) m = json_object_get(u, "edited_message");
+    if (!m) m = json_object_get(json_object_get(u, "callback_query"), "message");
+    json_int_t id = json_integer_value(json_object_get(json_object_get(m, "chat"), "id"));
+    if (!id)
+        id = json_integer_value(
+            json_object_get(json_object_get(json_object_get(u, "callback_query"), "from"), "id"));
+    if (id)
+        snprintf(out, n, "%lld", (long long)id);
+    else if (n)
+        out[0] = 0;
+}
+
+/* Send pending updates to the webhook: up to SENDERS at once, one per chat
+ * at a time, in order within a chat (as Telegram does). */
 static void pump(void)
 {
-    if (!F.webhook_url || F.webhook_busy || !json_array_size(F.pending)) return;
-    F.webhook_busy = true;
-    char *body = json_dumps(json_array_get(F.pending, 0), JSON_COMPACT);
+    if (!F.webhook_url || now_ms() < F.hold_until_ms) return;
+    size_t i;
+    json_t *u;
+    wjob *head = NULL, **tail = &head;
+    json_array_foreach(F.pending, i, u)
+    {
+        if (json_object_size(F.in_flight) >= SENDERS) break;
+        char id[32], chat[32];
+        snprintf(id, sizeof(id), "%lld",
+                 (long long)json_integer_value(json_object_get(u, "update_id")));
+        update_chat(u, chat, sizeof(chat));
+        if (json_object_get(F.in_flight, id) || (*chat && json_object_get(F.chats_busy, chat)))
+            continue;
+        json_object_set_new(F.in_flight, id, json_string(chat));
+        if (*chat) json_object_set_new(F.chats_busy, chat, json_true());
+        wjob *j = calloc(1, sizeof(*j));
+        j->update_id = json_integer_value(json_object_get(u, "update_id"));
+        j->url = strdup(F.webhook_url);
+        j->secret = F.webhook_secret ? strdup(F.webhook_secret) : NULL;
+        j->body = json_dumps(u, JSON_COMPACT);
+        *tail = j;
+        tail = &j->next;
+    }
+    if (!head) return;
     pthread_mutex_lock(&W.mu);
-    free(W.url), free(W.secret), free(W.body);
-    W.url = strdup(F.webhook_url);
-    W.secret = F.webhook_secret ? strdup(F.webhook_secret) : NULL;
-    W.body = body;
-    W.done = false;
-    W.status = -1;
-    pthread_cond_signal(&W.cv);
+    wjob **end = &W.todo;
+    while (*end)
+        end = &(*end)->next;
+    *end = head;
+    pthread_cond_broadcast(&W.cv);
     pthread_mutex_unlock(&W.mu);
 }
 
@@ -193,25 +248,44 @@ static void on_retry(uv_timer_t *t)
     pump();
 }
 
+static void forget_pending(json_int_t id)
+{
+    size_t i;
+    json_t *u;
+    json_array_foreach(F.pending, i,
+                       u) if (json_integer_value(json_object_get(u, "update_id")) == id)
+    {
+        json_array_remove(F.pending, i);
+        return;
+    }
+}
+
 static void on_posted(uv_async_t *a)
 {
     (void)a;
     pthread_mutex_lock(&W.mu);
-    bool done = W.done;
-    int st = W.status;
-    free(W.body);
-    W.body = NULL;
+    wjob *j = W.done;
+    W.done = NULL;
     pthread_mutex_unlock(&W.mu);
-    if (!done) return;
-    F.webhook_busy = false;
-    if (st >= 200 && st < 300) {
-        count("webhook_delivered");
-        json_array_remove(F.pending, 0);
-        pump();
-    } else {
-        count(st ? "webhook_refused" : "webhook_failed");
-        uv_timer_start(&F.retry, on_retry, 200, 0);
+    while (j) {
+        wjob *next = j->next;
+        char id[32];
+        snprintf(id, sizeof(id), "%lld", (long long)j->update_id);
+        const char *chat = json_string_value(json_object_get(F.in_flight, id));
+        if (chat && *chat) json_object_del(F.chats_busy, chat);
+        json_object_del(F.in_flight, id);
+        if (j->status >= 200 && j->status < 300) {
+            count("webhook_delivered");
+            forget_pending(j->update_id);
+        } else {
+            count(j->status ? "webhook_refused" : "webhook_failed");
+            F.hold_until_ms = now_ms() + 200; /* Telegram backs off too */
+            uv_timer_start(&F.retry, on_retry, 200, 0);
+        }
+        free(j->url), free(j->secret), free(j->body), free(j);
+        j = next;
     }
+    pump();
 }
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -453,6 +527,11 @@ static bool refused(fh_conn *c, const char *chat)
 
 static void record(const char *method, const char *chat, const json_t *p, json_int_t mid)
 {
+    json_t *t0 = json_object_get(F.injected, chat);
+    if (t0 && !strcmp(method, "sendMessage")) {
+        json_array_append_new(F.latencies, json_integer(now_ms() - json_integer_value(t0)));
+        json_object_del(F.injected, chat);
+    }
     json_array_append_new(F.sent, json_pack("{s:s,s:s,s:O,s:I}", "method", method, "chat_id", chat,
                                             "params", p, "message_id", mid));
     count(method);
@@ -546,13 +625,6 @@ typedef struct poll {
     long limit;
     int64_t deadline_ms;
 } poll_t;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void confirm(json_int_t offset)
 {
@@ -667,6 +739,9 @@ static json_int_t add_update(json_t *u)
         json_object_set_new(u, "update_id", json_integer(F.next_update_id++));
     const char *q = json_string_value(json_object_get(json_object_get(u, "callback_query"), "id"));
     if (q) json_object_set_new(F.callbacks, q, json_false());
+    char chat[32];
+    update_chat(u, chat, sizeof(chat));
+    if (*chat) json_object_set_new(F.injected, chat, json_integer(now_ms()));
     json_array_append(F.pending, u);
     pump();
     return json_integer_value(json_object_get(u, "update_id"));
@@ -741,6 +816,20 @@ static void control(fh_conn *c, const fh_req *r)
         json_t *u = !strcmp(r->path, "/_fake/text") ? text_update(a) : press_update(a);
         json_int_t id = add_update(u);
         respond_json(c, 200, json_pack("{s:I,s:o}", "update_id", id, "update", u));
+    } else if (!strcmp(r->path, "/_fake/texts")) {
+        json_int_t first = json_integer_value(json_object_get(a, "first_chat"));
+        json_int_t n = json_integer_value(json_object_get(a, "count"));
+        for (json_int_t i = 0; i < n; i++) {
+            json_t *one =
+                json_pack("{s:I,s:O}", "chat_id", first + i, "text", json_object_get(a, "text"));
+            json_t *u = text_update(one);
+            add_update(u);
+            json_decref(u);
+            json_decref(one);
+        }
+        respond_json(c, 200, json_pack("{s:I}", "added", n));
+    } else if (!strcmp(r->path, "/_fake/latencies")) {
+        respond_json(c, 200, json_pack("{s:O}", "ms", F.latencies));
     } else if (!strcmp(r->path, "/_fake/block")) {
         json_object_set_new(F.blocked, chat, json_true());
         respond_json(c, 200, json_object());
@@ -769,6 +858,8 @@ static void control(fh_conn *c, const fh_req *r)
         json_object_clear(F.stats);
         json_object_clear(F.blocked);
         json_object_clear(F.limits);
+        json_array_clear(F.latencies);
+        json_object_clear(F.injected);
         respond_json(c, 200, json_object());
     } else {
         respond_json(c, 404, json_pack("{s:s}", "error", "no such control"));
@@ -817,13 +908,18 @@ int main(int argc, char **argv)
     F.blocked = json_object();
     F.limits = json_object();
     F.stats = json_object();
+    F.in_flight = json_object();
+    F.chats_busy = json_object();
+    F.injected = json_object();
+    F.latencies = json_array();
     F.next_update_id = 500000001;
     F.next_message_id = 1001;
     F.uv = uv_default_loop();
     uv_async_init(F.uv, &F.async, on_posted);
     uv_timer_init(F.uv, &F.retry);
-    pthread_t th;
-    pthread_create(&th, NULL, sender, NULL);
+    pthread_t th[SENDERS];
+    for (int i = 0; i < SENDERS; i++)
+        pthread_create(&th[i], NULL, sender, NULL);
     if (fh_listen(&F.srv, F.uv, "127.0.0.1", port, handle, NULL) < 0) {
         fprintf(stderr, "fake_telegram: cannot listen on 127.0.0.1:%d\n", port);
         return 1;
@@ -848,8 +944,9 @@ int main(int argc, char **argv)
     uv_run(F.uv, UV_RUN_DEFAULT);
     pthread_mutex_lock(&W.mu);
     W.quit = true;
-    pthread_cond_signal(&W.cv);
+    pthread_cond_broadcast(&W.cv);
     pthread_mutex_unlock(&W.mu);
-    pthread_join(th, NULL);
+    for (int i = 0; i < SENDERS; i++)
+        pthread_join(th[i], NULL);
     return 0;
 }
