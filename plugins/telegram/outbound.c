@@ -332,17 +332,27 @@ static void answered(tg *t, const tg_result *r, void *ud)
     nack(j, r->description, 0);
 }
 
-static void call_now(ah_ctx *ctx, int status, void *ud)
+static void call_paced(ah_ctx *ctx, ah_timer *timer, void *ud)
 {
     (void)ctx;
+    (void)timer;
+    job *j = ud;
+    const json_t *c = json_array_get(j->plan, j->done);
+    if (tg_call(j->t, str(c, "method"), json_object_get(c, "params"), 30000, answered, j))
+        nack(j, "the host refused the request", 0);
+}
+
+/* Once "sending" is durable: the call, when the scheduler lets it go. */
+static void call_now(ah_ctx *ctx, int status, void *ud)
+{
     job *j = ud;
     if (status) {
         nack(j, ah_strerror(status), 0);
         return;
     }
-    const json_t *c = json_array_get(j->plan, j->done);
-    if (tg_call(j->t, str(c, "method"), json_object_get(c, "params"), 30000, answered, j))
-        nack(j, "the host refused the request", 0);
+    uint32_t wait = tg_pace(j->t, j->chat);
+    if (wait && j->t->host->timer_start(ctx, wait, 0, call_paced, j)) return;
+    call_paced(ctx, NULL, j);
 }
 
 /* Record "sending" (with what is done), then make the next call. */

@@ -197,6 +197,8 @@ static void tg_shutdown(ah_ctx *ctx)
     T.stopping = true;
     json_decref(T.holds);
     T.holds = NULL;
+    json_decref(T.pace);
+    T.pace = NULL;
 }
 
 AH_PLUGIN(.name = "telegram", .version = "1.0.0", .init = tg_init, .on_event = tg_on_event,

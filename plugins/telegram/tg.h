@@ -32,6 +32,9 @@ typedef struct tg {
     uint32_t poll_timeout_s;
     /* 429 holds, chat id -> Unix ms until which nothing is sent to it. */
     json_t *holds;
+    /* The scheduler (pace.c): the bot's bucket, and chat id -> its bucket. */
+    double bot_tat;
+    json_t *pace;
 } tg;
 
 /* ---- api.c ---------------------------------------------------------------------------- */
@@ -77,6 +80,12 @@ void tg_on_out(tg *t, const ah_event *ev);
  * idempotency_key it is recorded and sent at most once per key (a repeat
  * answers the first ids), without one nothing is written. */
 void tg_send_action(tg *t, ah_call *call, const json_t *args);
+
+/* ---- pace.c ------------------------------------------------------------------------------ */
+
+/* The ms a call to chat must wait to keep within Telegram's limits
+ * (config.send_limits); its slot is reserved, so call it once per call. */
+uint32_t tg_pace(tg *t, const char *chat);
 
 /* ---- telegram.c ------------------------------------------------------------------------- */
 

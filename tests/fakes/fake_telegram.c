@@ -34,14 +34,22 @@
  * parameters.retry_after.
  *
  * Control (for tests):
- *   POST /_fake/updates   an Update or an array of them (update_id given if absent)
- *   POST /_fake/text      {"chat_id", "text", "from_id"?, "chat_type"?, "title"?}:
- *                         a message update in the real shape (bot_command entity
- *                         for a leading /command)
- *   POST /_fake/press     {"chat_id", "data", "message_id"}: a callback_query update
- *   POST /_fake/block     {"chat_id"}        POST /_fake/rate_limit {"chat_id", "count",
- * "retry_after"} GET  /_fake/sent[?chat_id=X]   what the bot sent: {method, chat_id, params,
- * message_id} GET  /_fake/stats     POST /_fake/reset
+ *   POST /_fake/updates     an Update or an array of them (update_id given if absent)
+ *   POST /_fake/text        {"chat_id", "text", "from_id"?, "chat_type"?, "title"?}: a
+ *                           message update in the real shape (bot_command entity for a
+ *                           leading /command)
+ *   POST /_fake/texts       {"first_chat", "count", "text"}: one text update for each of
+ *                           count chats (for load)
+ *   POST /_fake/press       {"chat_id", "data", "message_id"}: a callback_query update
+ *   POST /_fake/block       {"chat_id"}: 403 from now on
+ *   POST /_fake/rate_limit  {"chat_id", "count", "retry_after"}: its next sends get 429
+ *   POST /_fake/enforce     {"per_chat_per_second": N}: Telegram's flood control, 429
+ *                           retry_after 1 past N sends to one chat within a second (0: off)
+ *   GET  /_fake/sent        [?chat_id=X] what the bot sent: {method, chat_id, params,
+ *                           message_id}
+ *   GET  /_fake/latencies   ms from each update's injection to the first sendMessage to
+ *                           its chat
+ *   GET  /_fake/stats, POST /_fake/reset
  */
 #include "fake_http.h"
 
@@ -70,12 +78,14 @@ static struct {
     json_t *in_flight;  /* update id -> its chat, while POSTed */
     json_t *chats_busy; /* chat -> true while one of its updates is POSTed */
     int64_t hold_until_ms;
-    json_t *injected;  /* chat -> when its last update was injected (ms) */
-    json_t *latencies; /* ms from an update's injection to the first sendMessage to its chat */
-    json_t *sent;      /* [{method, chat_id, params, message_id}] */
-    json_t *callbacks; /* query id -> answered */
-    json_t *blocked;   /* chat id -> true */
-    json_t *limits;    /* chat id -> {count, retry_after} */
+    json_t *injected;    /* chat -> when its last update was injected (ms) */
+    json_t *latencies;   /* ms from an update's injection to the first sendMessage to its chat */
+    json_t *sent;        /* [{method, chat_id, params, message_id}] */
+    json_t *callbacks;   /* query id -> answered */
+    json_t *blocked;     /* chat id -> true */
+    json_t *limits;      /* chat id -> {count, retry_after} */
+    long per_chat_per_s; /* enforced like Telegram when > 0: more in a second is 429 */
+    json_t *recent;      /* chat id -> [send times, ms] within the last second */
     json_t *stats;
     uv_loop_t *uv;
     uv_async_t async;
@@ -502,6 +512,21 @@ static json_t *chat_json(const char *chat)
 /* ---- the methods ------------------------------------------------------------------------ */
 
 /* 403 or 429 for this chat, answered here; or false. */
+/* Telegram's own flood control, when enforced: a chat sent more than
+ * per_chat_per_s in the last second gets 429 retry_after 1. */
+static bool over_rate(const char *chat)
+{
+    if (F.per_chat_per_s <= 0) return false;
+    json_t *r = json_object_get(F.recent, chat);
+    if (!r) json_object_set_new(F.recent, chat, r = json_array());
+    int64_t now = now_ms();
+    while (json_array_size(r) && now - json_integer_value(json_array_get(r, 0)) >= 1000)
+        json_array_remove(r, 0);
+    if ((long)json_array_size(r) >= F.per_chat_per_s) return true;
+    json_array_append_new(r, json_integer(now));
+    return false;
+}
+
 static bool refused(fh_conn *c, const char *chat)
 {
     if (json_is_true(json_object_get(F.blocked, chat))) {
@@ -511,9 +536,10 @@ static bool refused(fh_conn *c, const char *chat)
     }
     json_t *l = json_object_get(F.limits, chat);
     json_int_t left = json_integer_value(json_object_get(l, "count"));
-    if (left > 0) {
-        json_object_set_new(l, "count", json_integer(left - 1));
-        json_int_t ra = json_integer_value(json_object_get(l, "retry_after"));
+    bool flood = over_rate(chat);
+    if (left > 0 || flood) {
+        if (left > 0) json_object_set_new(l, "count", json_integer(left - 1));
+        json_int_t ra = flood ? 1 : json_integer_value(json_object_get(l, "retry_after"));
         char d[100];
         snprintf(d, sizeof(d), "Too Many Requests: retry after %lld", (long long)ra);
         count("rate_limited");
@@ -830,6 +856,9 @@ static void control(fh_conn *c, const fh_req *r)
         respond_json(c, 200, json_pack("{s:I}", "added", n));
     } else if (!strcmp(r->path, "/_fake/latencies")) {
         respond_json(c, 200, json_pack("{s:O}", "ms", F.latencies));
+    } else if (!strcmp(r->path, "/_fake/enforce")) {
+        F.per_chat_per_s = (long)json_integer_value(json_object_get(a, "per_chat_per_second"));
+        respond_json(c, 200, json_object());
     } else if (!strcmp(r->path, "/_fake/block")) {
         json_object_set_new(F.blocked, chat, json_true());
         respond_json(c, 200, json_object());
@@ -912,6 +941,7 @@ int main(int argc, char **argv)
     F.chats_busy = json_object();
     F.injected = json_object();
     F.latencies = json_array();
+    F.recent = json_object();
     F.next_update_id = 500000001;
     F.next_message_id = 1001;
     F.uv = uv_default_loop();

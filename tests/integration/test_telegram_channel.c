@@ -391,6 +391,32 @@ static void test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long
     free(para);
 }
 
+static void test_the_scheduler_keeps_a_burst_to_one_chat_under_telegrams_flood_control(void **s)
+{
+    (void)s;
+    /* The fake answers 429 past 4 messages within any second to one chat;
+     * the plugin's scheduler (one a second after a burst of 3: at most 4 in
+     * any second) must never get there. Unpaced, 6 at once would. */
+    json_decref(fake(&TGP, "POST", "/_fake/enforce", "{\"per_chat_per_second\": 4}"));
+    long long before = stat_of(&TGP, "rate_limited");
+    for (int i = 0; i < 6; i++) {
+        char args[100];
+        snprintf(args, sizeof(args), "{\"chat_id\": 100011, \"text\": \"news %d\"}", i);
+        json_t *o = NULL;
+        assert_int_equal(th_call(&H, "tg", "send", args, &o), 200);
+        json_decref(o);
+    }
+    json_t *sent = wait_sent(&TGP, 100011, 6);
+    for (size_t i = 0; i < 6; i++) {
+        char want[20];
+        snprintf(want, sizeof(want), "news %zu", i);
+        assert_string_equal(text_of(sent, i), want);
+    }
+    json_decref(sent);
+    assert_int_equal(stat_of(&TGP, "rate_limited"), before);
+    json_decref(fake(&TGP, "POST", "/_fake/enforce", "{\"per_chat_per_second\": 0}"));
+}
+
 static void test_the_webhook_refuses_a_request_without_telegrams_secret(void **s)
 {
     (void)s;
@@ -467,6 +493,8 @@ int main(void)
         cmocka_unit_test(test_a_question_is_answered_by_the_llm),
         cmocka_unit_test(
             test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts),
+        cmocka_unit_test(
+            test_the_scheduler_keeps_a_burst_to_one_chat_under_telegrams_flood_control),
         cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
         cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
         cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
