@@ -86,3 +86,38 @@ bool tg_permanent(const tg_result *r)
 {
     return !r->ok && r->error_code >= 400 && r->error_code < 500 && r->error_code != 429;
 }
+
+typedef struct dl {
+    tg *t;
+    tg_download_cb cb;
+    void *ud;
+} dl;
+
+static void downloaded(ah_ctx *ctx, const ah_http_response *resp, void *ud)
+{
+    (void)ctx;
+    dl *d = ud;
+    d->cb(d->t, resp, d->ud);
+    free(d);
+}
+
+int tg_download(tg *t, const char *file_path, uint32_t timeout_ms, tg_download_cb cb, void *ud)
+{
+    char *url = NULL;
+    dl *d = calloc(1, sizeof(*d));
+    if (!d || asprintf(&url, "%s/file/bot%s/%s", t->base, t->token, file_path) < 0) {
+        free(d);
+        return AH_ENOMEM;
+    }
+    *d = (dl){.t = t, .cb = cb, .ud = ud};
+    ah_http_request req = {.size = sizeof(req),
+                           .method = "GET",
+                           .url = url,
+                           .timeout_ms = timeout_ms,
+                           .flags = AH_HTTP_IDEMPOTENT};
+    int rc = t->host->http(t->ctx, &req, downloaded, d);
+    memset(url, 0, strlen(url));
+    free(url);
+    if (rc) free(d);
+    return rc;
+}

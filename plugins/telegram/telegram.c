@@ -178,6 +178,10 @@ static void tg_call_action(ah_ctx *ctx, ah_call *call, const char *action, const
                                  "token_refused", t->failed, "offset", (json_int_t)t->offset));
         return;
     }
+    if (!strcmp(action, "attachment.fetch")) {
+        tg_fetch_action(t, call, args);
+        return;
+    }
     if (!strcmp(action, "send")) {
         tg_send_action(t, call, args);
         return;

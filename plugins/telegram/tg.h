@@ -61,6 +61,11 @@ typedef void (*tg_api_cb)(tg *t, const tg_result *r, void *ud);
 int tg_call(tg *t, const char *method, const json_t *params, uint32_t timeout_ms, tg_api_cb cb,
             void *ud);
 
+/* GET a file Telegram keeps (BASE/file/bot<token>/<file_path>); the
+ * callback gets the broker's response (borrowed). */
+typedef void (*tg_download_cb)(tg *t, const ah_http_response *resp, void *ud);
+int tg_download(tg *t, const char *file_path, uint32_t timeout_ms, tg_download_cb cb, void *ud);
+
 /* A permanent failure (4xx other than 429): retrying cannot help. */
 bool tg_permanent(const tg_result *r);
 
@@ -80,6 +85,13 @@ void tg_on_out(tg *t, const ah_event *ev);
  * idempotency_key it is recorded and sent at most once per key (a repeat
  * answers the first ids), without one nothing is written. */
 void tg_send_action(tg *t, ah_call *call, const json_t *args);
+
+/* ---- files.c ----------------------------------------------------------------------------- */
+
+/* The action attachment.fetch: {ref: "telegram:FILE_ID", max_bytes}: getFile,
+ * then the bytes through the broker, answered as {ref, name, size,
+ * content_b64}. */
+void tg_fetch_action(tg *t, ah_call *call, const json_t *args);
 
 /* ---- pace.c ------------------------------------------------------------------------------ */
 

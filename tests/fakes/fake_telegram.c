@@ -25,6 +25,7 @@
  *                         parse_mode HTML (tags and entities checked) or
  *                         MarkdownV2 (reserved characters must be escaped),
  *                         reply_markup (callback_data <= 64 bytes); answers the Message
+ *   getFile, and the file at /file/bot<token>/<file_path>
  *   editMessageText, editMessageReplyMarkup (the message must exist),
  *   sendPhoto, sendDocument, ..., sendChatAction, answerCallbackQuery (the
  *                         query must exist and be unanswered)
@@ -43,6 +44,8 @@
  *   POST /_fake/press       {"chat_id", "data", "message_id"}: a callback_query update
  *   POST /_fake/block       {"chat_id"}: 403 from now on
  *   POST /_fake/rate_limit  {"chat_id", "count", "retry_after"}: its next sends get 429
+ *   POST /_fake/file        {"file_id", "file_path", "content"}: a file getFile finds and
+ *                           /file/bot<token>/<file_path> serves
  *   POST /_fake/enforce     {"per_chat_per_second": N}: Telegram's flood control, 429
  *                           retry_after 1 past N sends to one chat within a second (0: off)
  *   GET  /_fake/sent        [?chat_id=X] what the bot sent: {method, chat_id, params,
@@ -83,6 +86,7 @@ static struct {
     json_t *sent;        /* [{method, chat_id, params, message_id}] */
     json_t *callbacks;   /* query id -> answered */
     json_t *blocked;     /* chat id -> true */
+    json_t *files;       /* file_id -> {file_path, content} */
     json_t *limits;      /* chat id -> {count, retry_after} */
     long per_chat_per_s; /* enforced like Telegram when > 0: more in a second is 429 */
     json_t *recent;      /* chat id -> [send times, ms] within the last second */
@@ -748,6 +752,16 @@ static void bot_method(fh_conn *c, const fh_req *r)
         edit_message(c, m, p);
     } else if (!strcmp(m, "answerCallbackQuery")) {
         answer_callback(c, p);
+    } else if (!strcmp(m, "getFile")) {
+        const char *id = json_string_value(json_object_get(p, "file_id"));
+        const json_t *f = id ? json_object_get(F.files, id) : NULL;
+        if (!f)
+            fail(c, 400, "Bad Request: wrong file_id or the file is temporarily unavailable");
+        else
+            ok(c, json_pack("{s:s,s:s,s:I,s:O}", "file_id", id, "file_unique_id", "AgADfake",
+                            "file_size",
+                            (json_int_t)strlen(json_string_value(json_object_get(f, "content"))),
+                            "file_path", json_object_get(f, "file_path")));
     } else if (!strcmp(m, "sendChatAction")) {
         count("sendChatAction");
         ok(c, json_true());
@@ -856,6 +870,11 @@ static void control(fh_conn *c, const fh_req *r)
         respond_json(c, 200, json_pack("{s:I}", "added", n));
     } else if (!strcmp(r->path, "/_fake/latencies")) {
         respond_json(c, 200, json_pack("{s:O}", "ms", F.latencies));
+    } else if (!strcmp(r->path, "/_fake/file")) {
+        json_object_set_new(F.files, json_string_value(json_object_get(a, "file_id")),
+                            json_pack("{s:O,s:O}", "file_path", json_object_get(a, "file_path"),
+                                      "content", json_object_get(a, "content")));
+        respond_json(c, 200, json_object());
     } else if (!strcmp(r->path, "/_fake/enforce")) {
         F.per_chat_per_s = (long)json_integer_value(json_object_get(a, "per_chat_per_second"));
         respond_json(c, 200, json_object());
@@ -896,6 +915,26 @@ static void control(fh_conn *c, const fh_req *r)
     json_decref(a);
 }
 
+/* GET /file/bot<token>/<file_path>: the bytes getFile pointed at. */
+static void file_download(fh_conn *c, const fh_req *r)
+{
+    const char *rest = r->path + 9, *slash = strchr(rest, '/');
+    if (!slash || strlen(F.token) != (size_t)(slash - rest) ||
+        strncmp(rest, F.token, (size_t)(slash - rest)) != 0)
+        return fail(c, 401, "Unauthorized");
+    const char *k;
+    json_t *f;
+    json_object_foreach(F.files, k, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "file_path")), slash + 1)) continue;
+        const char *body = json_string_value(json_object_get(f, "content"));
+        fh_respond(c, 200, "application/octet-stream", NULL, body, strlen(body));
+        count("file_downloads");
+        return;
+    }
+    fail(c, 404, "Not Found");
+}
+
 static void handle(void *ud, fh_conn *c, const fh_req *r)
 {
     (void)ud;
@@ -903,6 +942,8 @@ static void handle(void *ud, fh_conn *c, const fh_req *r)
         control(c, r);
     else if (!strncmp(r->path, "/bot", 4))
         bot_method(c, r);
+    else if (!strncmp(r->path, "/file/bot", 9))
+        file_download(c, r);
     else
         fail(c, 404, "Not Found");
 }
@@ -942,6 +983,7 @@ int main(int argc, char **argv)
     F.injected = json_object();
     F.latencies = json_array();
     F.recent = json_object();
+    F.files = json_object();
     F.next_update_id = 500000001;
     F.next_message_id = 1001;
     F.uv = uv_default_loop();

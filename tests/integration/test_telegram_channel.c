@@ -417,6 +417,34 @@ static void test_the_scheduler_keeps_a_burst_to_one_chat_under_telegrams_flood_c
     json_decref(fake(&TGP, "POST", "/_fake/enforce", "{\"per_chat_per_second\": 0}"));
 }
 
+static void test_an_attachment_is_fetched_on_demand_within_its_size_limit(void **s)
+{
+    (void)s;
+    json_decref(fake(&TGP, "POST", "/_fake/file",
+                     "{\"file_id\": \"BQACAgIAAxkBAAIBfake\", \"file_path\": "
+                     "\"documents/file_7.txt\", \"content\": \"invoice 5512: 42 EUR\"}"));
+    json_t *o = NULL;
+    assert_int_equal(
+        th_call(&H, "tg", "attachment.fetch", "{\"ref\": \"telegram:BQACAgIAAxkBAAIBfake\"}", &o),
+        200);
+    assert_string_equal(json_string_value(th_get(o, "result.name")), "file_7.txt");
+    assert_int_equal(json_integer_value(th_get(o, "result.size")), 20);
+    assert_string_equal(json_string_value(th_get(o, "result.content_b64")),
+                        "aW52b2ljZSA1NTEyOiA0MiBFVVI=");
+    json_decref(o);
+    assert_int_not_equal(th_call(&H, "tg", "attachment.fetch",
+                                 "{\"ref\": \"telegram:BQACAgIAAxkBAAIBfake\", \"max_bytes\": 10}",
+                                 &o),
+                         200);
+    char *d = json_dumps(o, 0);
+    assert_non_null(strstr(d, "too_large"));
+    free(d);
+    json_decref(o);
+    assert_int_not_equal(th_call(&H, "tg", "attachment.fetch", "{\"ref\": \"telegram:nope\"}", &o),
+                         200);
+    json_decref(o);
+}
+
 static void test_the_webhook_refuses_a_request_without_telegrams_secret(void **s)
 {
     (void)s;
@@ -495,6 +523,7 @@ int main(void)
             test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts),
         cmocka_unit_test(
             test_the_scheduler_keeps_a_burst_to_one_chat_under_telegrams_flood_control),
+        cmocka_unit_test(test_an_attachment_is_fetched_on_demand_within_its_size_limit),
         cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
         cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
         cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
