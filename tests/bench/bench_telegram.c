@@ -61,6 +61,7 @@ static int start_host(bench *b)
     if (asprintf(&cfg,
                  "{\"listen\": \"127.0.0.1:%d\", \"expressions\": {\"workers\": 2},"
                  " \"engine\": {\"flood_per_minute\": 1000000},"
+                 " \"http\": {\"per_ip_connections\": 0, \"max_connections\": 4096},"
                  " \"instances\": ["
                  "  {\"id\": \"tgw\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
                  "   \"http://127.0.0.1:%d\", \"mode\": \"webhook\", \"webhook_url\": "
