@@ -33,6 +33,7 @@ typedef struct job {
     json_t *ids;  /* Telegram's message ids, in order */
     size_t done;
     json_int_t edit_target; /* the Telegram message an edit changes, or 0 */
+    bool migrated;          /* sent on to the supergroup a group became */
 } job;
 
 static const char *str(const json_t *o, const char *k)
@@ -298,6 +299,21 @@ static void answered(tg *t, const tg_result *r, void *ud)
             next_call(j);
         else
             put_then(j, "sent", sent_recorded);
+        return;
+    }
+    if (r->migrate_to && !j->migrated) {
+        /* A group became a supergroup: the same calls to its new id. */
+        char to[32];
+        snprintf(to, sizeof(to), "%lld", (long long)r->migrate_to);
+        t->host->log(t->ctx, AH_LOG_INFO, "chat %s is now supergroup %s: sending there", j->chat,
+                     to);
+        snprintf(j->chat, sizeof(j->chat), "%s", to);
+        size_t i;
+        json_t *c;
+        json_array_foreach(j->plan, i, c) json_object_set_new(
+            json_object_get(c, "params"), "chat_id", json_integer(r->migrate_to));
+        j->migrated = true;
+        next_call(j);
         return;
     }
     if (r->error_code == 429) {

@@ -46,6 +46,8 @@
  *   POST /_fake/rate_limit  {"chat_id", "count", "retry_after"}: its next sends get 429
  *   POST /_fake/file        {"file_id", "file_path", "content"}: a file getFile finds and
  *                           /file/bot<token>/<file_path> serves
+ *   POST /_fake/migrate     {"chat_id", "to"}: the group became supergroup `to`; sends to
+ *                           the old id get 400 with parameters.migrate_to_chat_id
  *   POST /_fake/enforce     {"per_chat_per_second": N}: Telegram's flood control, 429
  *                           retry_after 1 past N sends to one chat within a second (0: off)
  *   GET  /_fake/sent        [?chat_id=X] what the bot sent: {method, chat_id, params,
@@ -87,6 +89,7 @@ static struct {
     json_t *callbacks;   /* query id -> answered */
     json_t *blocked;     /* chat id -> true */
     json_t *files;       /* file_id -> {file_path, content} */
+    json_t *migrated;    /* old group chat id -> its supergroup's id */
     json_t *limits;      /* chat id -> {count, retry_after} */
     long per_chat_per_s; /* enforced like Telegram when > 0: more in a second is 429 */
     json_t *recent;      /* chat id -> [send times, ms] within the last second */
@@ -533,6 +536,15 @@ static bool over_rate(const char *chat)
 
 static bool refused(fh_conn *c, const char *chat)
 {
+    const json_t *to = json_object_get(F.migrated, chat);
+    if (to) {
+        count("migrated");
+        respond_json(c, 400,
+                     json_pack("{s:b,s:i,s:s,s:{s:O}}", "ok", 0, "error_code", 400, "description",
+                               "Bad Request: group chat was upgraded to a supergroup chat",
+                               "parameters", "migrate_to_chat_id", to));
+        return true;
+    }
     if (json_is_true(json_object_get(F.blocked, chat))) {
         count("forbidden");
         fail(c, 403, "Forbidden: bot was blocked by the user");
@@ -875,6 +887,9 @@ static void control(fh_conn *c, const fh_req *r)
                             json_pack("{s:O,s:O}", "file_path", json_object_get(a, "file_path"),
                                       "content", json_object_get(a, "content")));
         respond_json(c, 200, json_object());
+    } else if (!strcmp(r->path, "/_fake/migrate")) {
+        json_object_set(F.migrated, chat, json_object_get(a, "to"));
+        respond_json(c, 200, json_object());
     } else if (!strcmp(r->path, "/_fake/enforce")) {
         F.per_chat_per_s = (long)json_integer_value(json_object_get(a, "per_chat_per_second"));
         respond_json(c, 200, json_object());
@@ -984,6 +999,7 @@ int main(int argc, char **argv)
     F.latencies = json_array();
     F.recent = json_object();
     F.files = json_object();
+    F.migrated = json_object();
     F.next_update_id = 500000001;
     F.next_message_id = 1001;
     F.uv = uv_default_loop();

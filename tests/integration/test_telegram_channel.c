@@ -445,6 +445,21 @@ static void test_an_attachment_is_fetched_on_demand_within_its_size_limit(void *
     json_decref(o);
 }
 
+static void test_a_message_to_a_group_that_became_a_supergroup_follows_it(void **s)
+{
+    (void)s;
+    json_decref(
+        fake(&TGP, "POST", "/_fake/migrate", "{\"chat_id\": -4242, \"to\": -1004242424242}"));
+    json_t *o = NULL;
+    assert_int_equal(
+        th_call(&H, "tg", "send", "{\"chat_id\": -4242, \"text\": \"hello group\"}", &o), 200);
+    assert_string_equal(json_string_value(th_get(o, "result.chat_id")), "-1004242424242");
+    json_decref(o);
+    json_t *sent = wait_sent(&TGP, -1004242424242LL, 1);
+    assert_string_equal(text_of(sent, 0), "hello group");
+    json_decref(sent);
+}
+
 static void test_the_webhook_refuses_a_request_without_telegrams_secret(void **s)
 {
     (void)s;
@@ -524,6 +539,7 @@ int main(void)
         cmocka_unit_test(
             test_the_scheduler_keeps_a_burst_to_one_chat_under_telegrams_flood_control),
         cmocka_unit_test(test_an_attachment_is_fetched_on_demand_within_its_size_limit),
+        cmocka_unit_test(test_a_message_to_a_group_that_became_a_supergroup_follows_it),
         cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
         cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
         cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
