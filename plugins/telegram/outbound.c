@@ -34,6 +34,10 @@ typedef struct job {
     size_t done;
     json_int_t edit_target; /* the Telegram message an edit changes, or 0 */
     bool migrated;          /* sent on to the supergroup a group became */
+    const char *outcome;    /* "sent" (default) or "blocked", for on_done */
+    bool permanent;         /* a nack that retrying cannot help */
+    tg_done_cb on_done;     /* a broadcast's recipient: told instead of ack/nack */
+    void *done_ud;
 } job;
 
 static const char *str(const json_t *o, const char *k)
@@ -51,7 +55,9 @@ static void finish(job *j)
 
 static void ack(job *j)
 {
-    if (j->call)
+    if (j->on_done)
+        j->on_done(j->t, j->done_ud, j->outcome ? j->outcome : "sent", 0, NULL);
+    else if (j->call)
         j->t->host->reply(j->call,
                           json_pack("{s:s,s:O}", "chat_id", j->chat, "message_ids", j->ids));
     else
@@ -61,7 +67,13 @@ static void ack(job *j)
 
 static void nack(job *j, const char *why, uint32_t after_ms)
 {
-    if (j->call)
+    if (j->on_done)
+        j->on_done(j->t, j->done_ud,
+                   after_ms       ? "held"
+                   : j->permanent ? "failed"
+                                  : "retry",
+                   after_ms, why);
+    else if (j->call)
         j->t->host->reply_error(j->call, after_ms ? "rate_limited" : "send_failed", why);
     else
         j->t->host->nack(j->t->ctx, j->ev, why, after_ms);
@@ -272,7 +284,9 @@ static void settled_recorded(ah_ctx *ctx, int status, void *ud)
 {
     (void)ctx;
     (void)status;
-    ack(ud);
+    job *j = ud;
+    j->outcome = "blocked";
+    ack(j);
 }
 
 static void failed_recorded(ah_ctx *ctx, int status, void *ud)
@@ -340,6 +354,7 @@ static void answered(tg *t, const tg_result *r, void *ud)
         snprintf(why, sizeof(why), "%d %s", r->error_code, r->description);
         json_object_set_new(json_object_get(json_array_get(j->plan, j->done), "params"), "$error",
                             json_string(why));
+        j->permanent = true;
         put_then(j, "failed", failed_recorded);
         return;
     }
@@ -424,6 +439,7 @@ static void got_blocked(ah_ctx *ctx, int status, const json_t *value, void *ud)
         j->t->host->metric(j->t->ctx, "telegram_out_to_blocked", AH_METRIC_COUNTER, 1, NULL);
         j->t->host->log(j->t->ctx, AH_LOG_INFO, "%s: chat %s blocked the bot; not sent", j->id,
                         j->chat);
+        j->outcome = "blocked";
         ack(j);
         return;
     }
@@ -452,6 +468,7 @@ static void got_record(ah_ctx *ctx, int status, const json_t *value, void *ud)
     }
     const char *state = str(value, "state");
     if (state && (!strcmp(state, "sent") || !strcmp(state, "blocked"))) {
+        j->outcome = !strcmp(state, "blocked") ? "blocked" : "sent";
         json_array_extend(j->ids, json_object_get(value, "ids")); /* the action's answer */
         t->host->metric(t->ctx, "telegram_redelivered_settled", AH_METRIC_COUNTER, 1, NULL);
         ack(j);
@@ -546,4 +563,29 @@ void tg_send_action(tg *t, ah_call *call, const json_t *args)
         return;
     }
     if (t->host->kv_get(t->ctx, j->key, got_record, j)) nack(j, "kv", 0);
+}
+
+/* ---- a broadcast's recipient ---------------------------------------------------------------- */
+
+void tg_send_one(tg *t, json_t *msg, const char *key, tg_done_cb cb, void *ud)
+{
+    job *j = calloc(1, sizeof(*j));
+    const char *chat = str(json_object_get(msg, "chat"), "id");
+    if (!j || !chat) {
+        free(j);
+        json_decref(msg);
+        cb(t, ud, "failed", 0, "out of memory or no chat");
+        return;
+    }
+    *j = (job){.t = t,
+               .durable = true,
+               .own = msg,
+               .msg = msg,
+               .ids = json_array(),
+               .on_done = cb,
+               .done_ud = ud};
+    snprintf(j->chat, sizeof(j->chat), "%s", chat);
+    snprintf(j->id, sizeof(j->id), "%.95s", key);
+    snprintf(j->key, sizeof(j->key), "%.127s", key);
+    if (t->host->kv_get(t->ctx, j->key, got_record, j)) nack(j, "kv", 1000);
 }

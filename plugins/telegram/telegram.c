@@ -182,6 +182,10 @@ static void tg_call_action(ah_ctx *ctx, ah_call *call, const char *action, const
         tg_fetch_action(t, call, args);
         return;
     }
+    if (!strncmp(action, "broadcast.", 10)) {
+        tg_broadcast_action(t, call, action, args);
+        return;
+    }
     if (!strcmp(action, "send")) {
         tg_send_action(t, call, args);
         return;
@@ -203,6 +207,7 @@ static void tg_shutdown(ah_ctx *ctx)
     T.holds = NULL;
     json_decref(T.pace);
     T.pace = NULL;
+    tg_broadcast_free_all(&T);
 }
 
 AH_PLUGIN(.name = "telegram", .version = "1.0.0", .init = tg_init, .on_event = tg_on_event,

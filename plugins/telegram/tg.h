@@ -32,6 +32,8 @@ typedef struct tg {
     uint32_t poll_timeout_s;
     /* 429 holds, chat id -> Unix ms until which nothing is sent to it. */
     json_t *holds;
+    /* Broadcasts in this process: id -> their state (broadcast.c). */
+    json_t *broadcasts;
     /* The scheduler (pace.c): the bot's bucket, and chat id -> its bucket. */
     double bot_tat;
     json_t *pace;
@@ -85,6 +87,24 @@ void tg_on_out(tg *t, const ah_event *ev);
  * idempotency_key it is recorded and sent at most once per key (a repeat
  * answers the first ids), without one nothing is written. */
 void tg_send_action(tg *t, ah_call *call, const json_t *args);
+
+/* How a message sent for someone else ended: outcome "sent" (now or
+ * before), "blocked", "held" (429: again after retry_ms), "failed"
+ * (permanent, why says it) or "retry" (transient). */
+typedef void (*tg_done_cb)(tg *t, void *ud, const char *outcome, uint32_t retry_ms,
+                           const char *why);
+/* Send msg (stolen: {chat: {id}, text, ...}) idempotently under the KV key
+ * `key`, as message.out deliveries are sent, and tell cb how it ended. */
+void tg_send_one(tg *t, json_t *msg, const char *key, tg_done_cb cb, void *ud);
+
+/* ---- broadcast.c ---------------------------------------------------------------------------- */
+
+/* The actions broadcast.start, .status, .pause, .resume, .cancel. */
+void tg_broadcast_action(tg *t, ah_call *call, const char *action, const json_t *args);
+/* Resume the broadcasts that were running (after a restart). */
+void tg_broadcast_resume_all(tg *t);
+/* At shutdown: forget them (their state is in KV). */
+void tg_broadcast_free_all(tg *t);
 
 /* ---- files.c ----------------------------------------------------------------------------- */
 

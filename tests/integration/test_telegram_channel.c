@@ -460,6 +460,53 @@ static void test_a_message_to_a_group_that_became_a_supergroup_follows_it(void *
     json_decref(sent);
 }
 
+static json_t *broadcast(const char *action, const char *args)
+{
+    json_t *o = NULL;
+    int st = th_call(&H, "tg", action, args, &o);
+    if (st != 200) fail_msg("%s: %d %s", action, st, json_dumps(o, 0));
+    json_t *r = json_incref(json_object_get(o, "result"));
+    json_decref(o);
+    return r;
+}
+
+static void test_a_broadcast_reaches_each_chat_once_and_skips_the_blocked(void **s)
+{
+    (void)s;
+    json_decref(fake(&TGP, "POST", "/_fake/block", "{\"chat_id\": 100030}"));
+    static const char start[] =
+        "{\"id\": \"spring\", \"text\": \"Spring sale: 20% off\", \"chat_ids\": [100020, "
+        "100021, 100022, 100023, 100024, 100025, 100026, 100027, 100028, 100029, 100030]}";
+    json_t *st = broadcast("broadcast.start", start);
+    assert_int_equal(json_integer_value(json_object_get(st, "total")), 11);
+    json_decref(st);
+    long long deadline = th_now_ms() + 30000;
+    for (;;) {
+        st = broadcast("broadcast.status", "{\"id\": \"spring\"}");
+        if (!strcmp(json_string_value(json_object_get(st, "state")), "done")) break;
+        json_decref(st);
+        if (th_now_ms() > deadline) fail_msg("the broadcast did not finish in 30 s");
+        th_sleep_ms(50);
+    }
+    /* The blocked chat: 403 once, marked, counted. */
+    assert_int_equal(json_integer_value(json_object_get(st, "sent")), 10);
+    assert_int_equal(json_integer_value(json_object_get(st, "blocked")), 1);
+    assert_int_equal(json_integer_value(json_object_get(st, "remaining")), 0);
+    json_decref(st);
+    for (long long c = 100020; c < 100030; c++) {
+        json_t *sent = wait_sent(&TGP, c, 1);
+        assert_int_equal(json_array_size(sent), 1);
+        assert_string_equal(text_of(sent, 0), "Spring sale: 20% off");
+        json_decref(sent);
+    }
+    /* Started again with the same id: where it stands, nothing sent. */
+    long long before = stat_of(&TGP, "sendMessage");
+    st = broadcast("broadcast.start", start);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "done");
+    json_decref(st);
+    assert_int_equal(stat_of(&TGP, "sendMessage"), before);
+}
+
 static void test_the_webhook_refuses_a_request_without_telegrams_secret(void **s)
 {
     (void)s;
@@ -510,10 +557,12 @@ static void test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again(voi
     json_decref(fake(&TGP, "POST", "/_fake/block", "{\"chat_id\": 100005}"));
     long long before = stat_of(&TGP, "forbidden");
     say(&TGP, 100005, "/start");
-    assert_true(th_wait_file(&H, "logs/plugins/tg.log", "is unreachable on this bot", 30000));
+    assert_true(
+        th_wait_file(&H, "logs/plugins/tg.log", "chat 100005 is unreachable on this bot", 30000));
     assert_int_equal(stat_of(&TGP, "forbidden"), before + 1);
     say(&TGP, 100005, "Anna");
-    assert_true(th_wait_file(&H, "logs/plugins/tg.log", "blocked the bot; not sent", 30000));
+    assert_true(
+        th_wait_file(&H, "logs/plugins/tg.log", "chat 100005 blocked the bot; not sent", 30000));
     assert_int_equal(stat_of(&TGP, "forbidden"), before + 1);
 }
 
@@ -540,6 +589,7 @@ int main(void)
             test_the_scheduler_keeps_a_burst_to_one_chat_under_telegrams_flood_control),
         cmocka_unit_test(test_an_attachment_is_fetched_on_demand_within_its_size_limit),
         cmocka_unit_test(test_a_message_to_a_group_that_became_a_supergroup_follows_it),
+        cmocka_unit_test(test_a_broadcast_reaches_each_chat_once_and_skips_the_blocked),
         cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
         cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
         cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
