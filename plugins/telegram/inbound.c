@@ -230,8 +230,7 @@ static void got_offset(ah_ctx *ctx, int status, const json_t *value, void *ud)
         return;
     }
     t->offset = json_is_integer(value) ? json_integer_value(value) : 0;
-    t->ready = true;
-    tg_broadcast_resume_all(t);
+    tg_became_ready(t);
     poll_now(t);
 }
 
@@ -252,9 +251,8 @@ static void webhook_set(tg *t, const tg_result *r, void *ud)
 {
     (void)ud;
     if (r->ok) {
-        if (!t->ready) tg_broadcast_resume_all(t);
-        t->ready = true;
         t->backoff_ms = 0;
+        if (!t->ready) tg_became_ready(t);
         t->host->log(t->ctx, AH_LOG_INFO, "webhook set");
         return;
     }

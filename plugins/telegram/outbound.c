@@ -300,6 +300,17 @@ static void failed_recorded(ah_ctx *ctx, int status, void *ud)
     nack(j, why, 0);
 }
 
+/* 429s of up to this long are waited out in the process. */
+#define HOLD_IN_PROCESS_MS 10000
+
+static void call_now(ah_ctx *ctx, int status, void *ud);
+
+static void call_again(ah_ctx *ctx, ah_timer *timer, void *ud)
+{
+    (void)timer;
+    call_now(ctx, 0, ud);
+}
+
 static void answered(tg *t, const tg_result *r, void *ud)
 {
     job *j = ud;
@@ -336,6 +347,9 @@ static void answered(tg *t, const tg_result *r, void *ud)
         t->host->metric(t->ctx, "telegram_rate_limited", AH_METRIC_COUNTER, 1, NULL);
         t->host->log(t->ctx, AH_LOG_INFO, "%s to chat %s: 429, held for %u ms", method, j->chat,
                      ms);
+        /* A short wait is waited here, the delivery kept: a nack would spend
+         * one of the bus's attempts. A long one goes back to the bus. */
+        if (ms <= HOLD_IN_PROCESS_MS && t->host->timer_start(t->ctx, ms, 0, call_again, j)) return;
         nack(j, "429 Too Many Requests", ms);
         return;
     }

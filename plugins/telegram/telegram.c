@@ -125,9 +125,41 @@ static int tg_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     return AH_OK;
 }
 
+/* Held, not nacked: a nack would spend one of the bus's attempts on
+ * nothing but a slow start. */
+static bool wait_for_ready(tg *t, const ah_event *ev)
+{
+    if (t->ready || t->failed) return false;
+    if (t->nwaiting == t->capwaiting) {
+        size_t cap = t->capwaiting ? t->capwaiting * 2 : 64;
+        const ah_event **v = realloc(t->waiting, cap * sizeof(*v));
+        if (!v) return false; /* nacked below as before */
+        t->waiting = v;
+        t->capwaiting = cap;
+    }
+    t->waiting[t->nwaiting++] = ev;
+    return true;
+}
+
+static void tg_on_event(ah_ctx *ctx, const ah_event *ev);
+
+void tg_became_ready(tg *t)
+{
+    t->ready = true;
+    tg_broadcast_resume_all(t);
+    const ah_event **v = t->waiting;
+    size_t n = t->nwaiting;
+    t->waiting = NULL;
+    t->nwaiting = t->capwaiting = 0;
+    for (size_t i = 0; i < n; i++)
+        tg_on_event(t->ctx, v[i]);
+    free(v);
+}
+
 static void tg_on_event(ah_ctx *ctx, const ah_event *ev)
 {
     tg *t = &T;
+    if (wait_for_ready(t, ev)) return;
     if (!strcmp(ev->topic, "message.out")) {
         tg_on_out(t, ev);
         return;
@@ -208,6 +240,8 @@ static void tg_shutdown(ah_ctx *ctx)
     json_decref(T.pace);
     T.pace = NULL;
     tg_broadcast_free_all(&T);
+    free(T.waiting);
+    T.waiting = NULL;
 }
 
 AH_PLUGIN(.name = "telegram", .version = "1.0.0", .init = tg_init, .on_event = tg_on_event,

@@ -32,6 +32,9 @@ typedef struct tg {
     uint32_t poll_timeout_s;
     /* 429 holds, chat id -> Unix ms until which nothing is sent to it. */
     json_t *holds;
+    /* Deliveries that came before the bot was ready, settled once it is. */
+    const ah_event **waiting;
+    size_t nwaiting, capwaiting;
     /* Broadcasts in this process: id -> their state (broadcast.c). */
     json_t *broadcasts;
     /* The scheduler (pace.c): the bot's bucket, and chat id -> its bucket. */
@@ -122,6 +125,8 @@ uint32_t tg_pace(tg *t, const char *chat);
 /* ---- telegram.c ------------------------------------------------------------------------- */
 
 int64_t tg_now_ms(void);
+/* getMe answered and receiving is set up: handle what waited. */
+void tg_became_ready(tg *t);
 /* Mark a chat blocked (true) or reachable again (false), durably. */
 void tg_set_blocked(tg *t, const char *chat, bool blocked, const char *why);
 

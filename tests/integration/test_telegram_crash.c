@@ -156,6 +156,10 @@ static int setup(void **s)
     if (port < 0 ||
         asprintf(&cfg,
                  "{\"listen\": \"127.0.0.1:%d\", \"expressions\": {\"workers\": 1},"
+                 /* Five kills within seconds: an event in flight at each of them
+                  * is delivered five times, which the default max_attempts (5)
+                  * would dead-letter; a host killed this often needs more. */
+                 " \"bus\": {\"max_attempts\": 20},"
                  " \"instances\": ["
                  "  {\"id\": \"tg\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
                  "   \"http://127.0.0.1:%d\", \"poll_timeout_s\": 1},"
