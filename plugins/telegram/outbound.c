@@ -58,8 +58,8 @@ static void ack(job *j)
     if (j->on_done)
         j->on_done(j->t, j->done_ud, j->outcome ? j->outcome : "sent", 0, NULL);
     else if (j->call)
-        j->t->host->reply(j->call,
-                          json_pack("{s:s,s:O}", "chat_id", j->chat, "message_ids", j->ids));
+        j->t->host->reply(j->call, json_pack("{s:s,s:O,s:s}", "chat_id", j->chat, "message_ids",
+                                             j->ids, "outcome", j->outcome ? j->outcome : "sent"));
     else
         j->t->host->ack(j->t->ctx, j->ev);
     finish(j);

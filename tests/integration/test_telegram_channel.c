@@ -358,6 +358,7 @@ static void test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long
     assert_int_equal(th_call(&H, "tg", "send", args, &o), 200);
     json_int_t id = json_integer_value(th_get(o, "result.message_ids.0"));
     assert_true(id > 0);
+    assert_string_equal(json_string_value(th_get(o, "result.outcome")), "sent");
     json_decref(o);
     json_t *sent = fake(&TGP, "GET", "/_fake/sent?chat_id=@acme_news", NULL);
     assert_int_equal(json_array_size(json_object_get(sent, "sent")), 1);
