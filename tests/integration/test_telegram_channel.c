@@ -187,7 +187,7 @@ static int setup(void **s)
                  "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
                  "                \"private\": true}]},"
                  "  {\"id\": \"tgl\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
-                 "   \"http://127.0.0.1:%d\", \"poll_timeout_s\": 2},"
+                 "   \"http://127.0.0.1:%d\", \"poll_timeout_s\": 2, \"typing\": true},"
                  "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
                  "                \"private\": true}]},"
                  "  {\"id\": \"llm\", \"plugin\": \"llm-openai\","
@@ -342,6 +342,8 @@ static void test_a_question_is_answered_by_the_llm(void **s)
     /* The fake model's recorded answer, then the scenario's follow-up. */
     assert_string_equal(text_of(sent, greeting), "The capital of England is London.");
     assert_string_equal(text_of(sent, greeting + 1), "Did that help?");
+    /* typing: true on this bot: the chat saw "typing" while the model ran. */
+    assert_true(stat_of(&TGL, "sendChatAction") >= 1);
     assert_int_equal(json_array_size(th_get(json_array_get(sent, greeting + 1),
                                             "params.reply_markup.inline_keyboard")),
                      2);
