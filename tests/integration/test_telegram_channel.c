@@ -1,0 +1,602 @@
+/*
+ * The Telegram channel through the real binary: two bots on two fake Bot
+ * API servers (tests/fakes/fake_telegram), one polling ("tg") and one on
+ * the webhook ("tgw"), each bound to an agent running the onboarding
+ * example. A person sends /start, answers, gives an invalid answer that is
+ * asked again, taps an inline button (answered with answerCallbackQuery)
+ * and reaches the end, in both modes. Also: the webhook refuses a request
+ * without Telegram's secret header (logged to logs/security.log); a chat
+ * rate-limited with 429 is held for retry_after and gets each reply
+ * exactly once, while another chat gets its replies; a chat that blocked the bot is marked and not
+ * sent to again; a wrong token is a clear error and is never logged.
+ */
+#include "../fakes/fake_proc.h"
+#include "../support/th.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_telegram"
+#define FAKE_LLM TH_BUILD_DIR "/tests/fakes/fake_openai"
+#define API_KEY "sk-test-Zq8vN3kLpW5xR2mT7yB4"
+#define TOKEN "7000000001:AAH-fake-token_for-tests"
+#define BAD_TOKEN "7000000001:AAH-wrong-token_Zq8vN3kLpW5x"
+#define HOOK_SECRET "hook-secret_9f2c41d7Xk"
+
+static th_host H;
+static fake_proc TGP, TGW, TGL; /* the polling bot's server, the webhook bot's, the FAQ bot's */
+static fake_proc LLM;
+static char AGENT_P[64], AGENT_W[64];
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+        getsockname(fd, (struct sockaddr *)&a, &len))
+        return -1;
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* A request to a fake server's control endpoints. */
+static json_t *fake(const fake_proc *f, const char *method, const char *path, const char *body)
+{
+    th_host x = {.port = f->port};
+    json_t *o = NULL;
+    int st = th_http(&x, method, path, body, "", &o);
+    if (st != 200) fail_msg("%s %s: %d", method, path, st);
+    return o;
+}
+
+static void say(const fake_proc *f, long long chat, const char *text)
+{
+    json_t *b = json_pack("{s:I,s:s}", "chat_id", (json_int_t)chat, "text", text);
+    char *s = json_dumps(b, 0);
+    json_decref(fake(f, "POST", "/_fake/text", s));
+    free(s);
+    json_decref(b);
+}
+
+/* What the bot sent to chat with sendMessage (texts in order), once there
+ * are at least n; fails after the deadline. */
+static json_t *wait_sent(const fake_proc *f, long long chat, size_t n)
+{
+    char path[100];
+    snprintf(path, sizeof(path), "/_fake/sent?chat_id=%lld", chat);
+    long long deadline = th_now_ms() + 30000;
+    for (;;) {
+        json_t *o = fake(f, "GET", path, NULL);
+        json_t *msgs = json_array();
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(o, "sent"), i,
+                           s) if (!strcmp(json_string_value(json_object_get(s, "method")),
+                                          "sendMessage")) json_array_append(msgs, s);
+        json_decref(o);
+        if (json_array_size(msgs) >= n) return msgs;
+        if (th_now_ms() > deadline) {
+            char *d = json_dumps(msgs, JSON_COMPACT);
+            fail_msg("chat %lld: %zu of %zu messages after 30 s: %s", chat, json_array_size(msgs),
+                     n, d);
+        }
+        json_decref(msgs);
+        th_sleep_ms(50);
+    }
+}
+
+static const char *text_of(const json_t *sent, size_t i)
+{
+    return json_string_value(th_get((json_t *)json_array_get(sent, i), "params.text"));
+}
+
+static long long stat_of(const fake_proc *f, const char *name)
+{
+    json_t *o = fake(f, "GET", "/_fake/stats", NULL);
+    long long v = json_integer_value(json_object_get(o, name));
+    json_decref(o);
+    return v;
+}
+
+static char *read_example(const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof(path), TH_SOURCE_DIR "/docs/examples/scenarios/%s", name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = calloc(1, (size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) b[0] = 0;
+    fclose(f);
+    return b;
+}
+
+/* The onboarding example as an agent bound to a channel instance. */
+static void make_agent(const char *name, const char *example, const char *instance, char *agent,
+                       size_t n)
+{
+    json_t *o = NULL;
+    char body[300], path[200];
+    snprintf(body, sizeof(body), "{\"name\": \"%s\"}", name);
+    assert_int_equal(th_http(&H, "POST", "/api/v1/scenarios", body, NULL, &o), 201);
+    char scn[64];
+    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    char *content = read_example(example), *ver = NULL;
+    assert_non_null(content);
+    assert_true(asprintf(&ver, "{\"message\": \"first\", \"content\": %s}", content) > 0);
+    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
+    int vst = th_http(&H, "POST", path, ver, NULL, &o);
+    if (vst != 201) fail_msg("saving %s: %d %s", example, vst, json_dumps(o, 0));
+    json_decref(o);
+    free(ver);
+    free(content);
+    char *ab = NULL;
+    assert_true(asprintf(&ab,
+                         "{\"name\": \"%s\", \"status\": \"active\", \"default_language\": \"en\", "
+                         "\"scenario\": {\"scenario_id\": \"%s\"}, \"channels\": [{\"instance\": "
+                         "\"%s\"}]}",
+                         name, scn, instance) > 0);
+    int st = th_http(&H, "POST", "/api/v1/agents", ab, NULL, &o);
+    if (st != 201) fail_msg("agent: %d %s", st, json_dumps(o, 0));
+    snprintf(agent, n, "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    free(ab);
+}
+
+/* ---- setup ----------------------------------------------------------------------------- */
+
+static int setup(void **s)
+{
+    (void)s;
+    if (fake_start(&TGP, FAKE_BIN, 5000) || fake_start(&TGW, FAKE_BIN, 5000) ||
+        fake_start(&TGL, FAKE_BIN, 5000) || fake_start(&LLM, FAKE_LLM, 5000))
+        return -1;
+    int port = free_port();
+    char *cfg = NULL;
+    if (port < 0 ||
+        asprintf(&cfg,
+                 "{\"listen\": \"127.0.0.1:%d\", \"expressions\": {\"workers\": 1},"
+                 " \"instances\": ["
+                 "  {\"id\": \"tg\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
+                 "   \"http://127.0.0.1:%d\", \"mode\": \"polling\", \"poll_timeout_s\": 2},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]},"
+                 "  {\"id\": \"tgw\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
+                 "   \"http://127.0.0.1:%d\", \"mode\": \"webhook\", \"webhook_url\": "
+                 "   \"http://127.0.0.1:%d/hooks/tgw/telegram\"},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]},"
+                 "  {\"id\": \"tgbad\", \"plugin\": \"telegram\", \"required\": false, \"config\": "
+                 "   {\"api_base_url\": \"http://127.0.0.1:%d\", \"poll_timeout_s\": 1},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]},"
+                 "  {\"id\": \"tgl\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
+                 "   \"http://127.0.0.1:%d\", \"poll_timeout_s\": 2, \"typing\": true},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]},"
+                 "  {\"id\": \"llm\", \"plugin\": \"llm-openai\","
+                 "   \"config\": {\"base_url\": \"http://127.0.0.1:%d/v1\", \"model\": \"gpt-4o\"},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]}]}",
+                 port, TGP.port, TGP.port, TGW.port, port, TGW.port, TGP.port, TGP.port, TGL.port,
+                 TGL.port, LLM.port, LLM.port) < 0)
+        return -1;
+    int rc =
+        th_init(&H, "telegram") || th_install_plugin(&H, "jq") ||
+        th_install_plugin(&H, "telegram") || th_install_plugin(&H, "llm-openai") ||
+        th_config(&H, cfg) ||
+        th_cli(&H, API_KEY "\n", NULL, 0, "secret", "set", "llm", "api_key", NULL) ||
+        th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tgl", "token", NULL) ||
+        th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tg", "token", NULL) ||
+        th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tgw", "token", NULL) ||
+        th_cli(&H, HOOK_SECRET "\n", NULL, 0, "secret", "set", "tgw", "webhook_secret", NULL) ||
+        th_cli(&H, BAD_TOKEN "\n", NULL, 0, "secret", "set", "tgbad", "token", NULL) ||
+        th_start(&H, NULL, 15000) || !th_wait_state(&H, "jq-1", "ready", 15000) ||
+        !th_wait_state(&H, "tg", "ready", 15000) || !th_wait_state(&H, "tgw", "ready", 15000) ||
+        !th_wait_state(&H, "tgl", "ready", 15000) || !th_wait_state(&H, "llm", "ready", 15000);
+    free(cfg);
+    if (rc) return -1;
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    int rc = th_stop_clean(&H, 10000);
+    th_cleanup(&H);
+    fake_stop(&TGP);
+    fake_stop(&TGW);
+    fake_stop(&TGL);
+    fake_stop(&LLM);
+    return rc ? -1 : 0;
+}
+
+/* ---- the tests ---------------------------------------------------------------------------- */
+
+/* The onboarding conversation with chat `chat` on the bot behind f. */
+static void onboarding(const fake_proc *f, long long chat)
+{
+    say(f, chat, "/start");
+    json_t *sent = wait_sent(f, chat, 2);
+    assert_string_equal(text_of(sent, 0), "Welcome aboard! Four quick questions and you are set.");
+    assert_string_equal(text_of(sent, 1), "What should we call you?");
+    json_decref(sent);
+
+    say(f, chat, "A"); /* too short: said why, asked again */
+    sent = wait_sent(f, chat, 4);
+    assert_string_equal(text_of(sent, 2), "A name of 2 to 60 characters, please.");
+    assert_string_equal(text_of(sent, 3), "What should we call you?");
+    json_decref(sent);
+
+    say(f, chat, "Anna");
+    sent = wait_sent(f, chat, 5);
+    assert_string_equal(text_of(sent, 4), "Anna, what is your work email?");
+    json_decref(sent);
+
+    say(f, chat, "anna@example.com");
+    sent = wait_sent(f, chat, 6);
+    assert_string_equal(text_of(sent, 5), "What do you do?");
+    json_t *kb = th_get(json_array_get(sent, 5), "params.reply_markup.inline_keyboard");
+    assert_int_equal(json_array_size(kb), 3);
+    const char *data = json_string_value(th_get(kb, "0.0.callback_data"));
+    assert_non_null(data);
+    long long mid = json_integer_value(json_object_get(json_array_get(sent, 5), "message_id"));
+    long long answered = stat_of(f, "answerCallbackQuery");
+
+    json_t *press = json_pack("{s:I,s:s,s:I}", "chat_id", (json_int_t)chat, "data", data,
+                              "message_id", (json_int_t)mid);
+    char *ps = json_dumps(press, 0);
+    json_decref(fake(f, "POST", "/_fake/press", ps));
+    free(ps);
+    json_decref(press);
+    json_decref(sent);
+    sent = wait_sent(f, chat, 7);
+    assert_string_equal(text_of(sent, 6), "How many people are on your team?");
+    json_decref(sent);
+    /* The button press was answered (the spinner stops). */
+    long long deadline = th_now_ms() + 10000;
+    while (stat_of(f, "answerCallbackQuery") <= answered && th_now_ms() < deadline)
+        th_sleep_ms(50);
+    assert_true(stat_of(f, "answerCallbackQuery") > answered);
+
+    say(f, chat, "5");
+    sent = wait_sent(f, chat, 8);
+    assert_string_equal(text_of(sent, 7), "Here is where developers start:");
+    json_decref(sent);
+}
+
+static void test_onboarding_over_a_polling_bot(void **s)
+{
+    (void)s;
+    make_agent("Onboarding (polling)", "onboarding-survey.json", "tg", AGENT_P, sizeof(AGENT_P));
+    onboarding(&TGP, 100001);
+    assert_true(stat_of(&TGP, "getUpdates") > 0);
+    assert_int_equal(stat_of(&TGP, "webhook_delivered"), 0);
+    /* Every update was confirmed: none is left with the server. */
+    long long deadline = th_now_ms() + 10000;
+    while (stat_of(&TGP, "pending") && th_now_ms() < deadline)
+        th_sleep_ms(50);
+    assert_int_equal(stat_of(&TGP, "pending"), 0);
+}
+
+static void test_onboarding_over_a_webhook_bot(void **s)
+{
+    (void)s;
+    make_agent("Onboarding (webhook)", "onboarding-survey.json", "tgw", AGENT_W, sizeof(AGENT_W));
+    onboarding(&TGW, 200001);
+    assert_true(stat_of(&TGW, "webhook_delivered") >= 6);
+    assert_int_equal(stat_of(&TGW, "webhook_refused"), 0);
+    assert_int_equal(stat_of(&TGW, "getUpdates"), 0);
+}
+
+static void test_in_a_group_only_commands_for_this_bot_start_a_conversation(void **s)
+{
+    (void)s;
+    /* Two members of a supergroup: one addresses another bot, the other this
+     * one. The poller publishes in update order, so when the second has its
+     * answer the first would have been published before it. */
+    long long in_before = th_topic_depth(&H, "message.in");
+    json_decref(fake(&TGP, "POST", "/_fake/text",
+                     "{\"chat_id\": -1001234567890, \"chat_type\": \"supergroup\", \"title\": "
+                     "\"Support group\", \"from_id\": 556, \"text\": \"/start@other_bot\"}"));
+    json_decref(fake(&TGP, "POST", "/_fake/text",
+                     "{\"chat_id\": -1001234567890, \"chat_type\": \"supergroup\", \"title\": "
+                     "\"Support group\", \"from_id\": 557, \"text\": "
+                     "\"/start@agenthost_test_bot\"}"));
+    json_t *sent = wait_sent(&TGP, -1001234567890LL, 2);
+    assert_int_equal(json_array_size(sent), 2);
+    assert_string_equal(text_of(sent, 0), "Welcome aboard! Four quick questions and you are set.");
+    assert_string_equal(text_of(sent, 1), "What should we call you?");
+    json_decref(sent);
+    assert_int_equal(th_topic_depth(&H, "message.in"), in_before + 1);
+}
+
+static void test_a_question_is_answered_by_the_llm(void **s)
+{
+    (void)s;
+    char agent[64];
+    make_agent("FAQ", "faq-agent.json", "tgl", agent, sizeof(agent));
+    say(&TGL, 400001, "/start");
+    json_t *sent = wait_sent(&TGL, 400001, 1);
+    assert_non_null(strstr(text_of(sent, 0), "I answer questions about Acme"));
+    size_t greeting = json_array_size(sent);
+    json_decref(sent);
+    say(&TGL, 400001, "Where is my parcel?");
+    sent = wait_sent(&TGL, 400001, greeting + 2);
+    /* The fake model's recorded answer, then the scenario's follow-up. */
+    assert_string_equal(text_of(sent, greeting), "The capital of England is London.");
+    assert_string_equal(text_of(sent, greeting + 1), "Did that help?");
+    /* typing: true on this bot: the chat saw "typing" while the model ran. */
+    assert_true(stat_of(&TGL, "sendChatAction") >= 1);
+    assert_int_equal(json_array_size(th_get(json_array_get(sent, greeting + 1),
+                                            "params.reply_markup.inline_keyboard")),
+                     2);
+    json_decref(sent);
+}
+
+static void test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts(void **s)
+{
+    (void)s;
+    static const char args[] = "{\"chat_id\": \"@acme_news\", \"text\": \"**Sale** today < 50% "
+                               "off & more\", \"format\": \"markdown\", \"idempotency_key\": "
+                               "\"post-1\"}";
+    json_t *o = NULL;
+    assert_int_equal(th_call(&H, "tg", "send", args, &o), 200);
+    json_int_t id = json_integer_value(th_get(o, "result.message_ids.0"));
+    assert_true(id > 0);
+    assert_string_equal(json_string_value(th_get(o, "result.outcome")), "sent");
+    json_decref(o);
+    json_t *sent = fake(&TGP, "GET", "/_fake/sent?chat_id=@acme_news", NULL);
+    assert_int_equal(json_array_size(json_object_get(sent, "sent")), 1);
+    json_t *p = th_get(sent, "sent.0.params");
+    assert_string_equal(json_string_value(json_object_get(p, "parse_mode")), "HTML");
+    assert_string_equal(json_string_value(json_object_get(p, "text")),
+                        "<b>Sale</b> today &lt; 50% off &amp; more");
+    json_decref(sent);
+    /* The same key again: the first message's id, nothing sent. */
+    assert_int_equal(th_call(&H, "tg", "send", args, &o), 200);
+    assert_int_equal(json_integer_value(th_get(o, "result.message_ids.0")), id);
+    json_decref(o);
+    sent = fake(&TGP, "GET", "/_fake/sent?chat_id=@acme_news", NULL);
+    assert_int_equal(json_array_size(json_object_get(sent, "sent")), 1);
+    json_decref(sent);
+    /* 6,000 characters in two paragraphs: two messages, each within the limit. */
+    char *para = malloc(3001);
+    memset(para, 'x', 3000);
+    para[3000] = 0;
+    json_t *a = json_pack("{s:s,s:s++}", "chat_id", "100009", "text", para, "\n\n", para);
+    char *as = json_dumps(a, 0);
+    assert_int_equal(th_call(&H, "tg", "send", as, &o), 200);
+    assert_int_equal(json_array_size(th_get(o, "result.message_ids")), 2);
+    json_decref(o);
+    json_t *parts = wait_sent(&TGP, 100009, 2);
+    assert_string_equal(text_of(parts, 0), para);
+    assert_string_equal(text_of(parts, 1), para);
+    json_decref(parts);
+    free(as);
+    json_decref(a);
+    free(para);
+}
+
+static void test_the_scheduler_keeps_a_burst_to_one_chat_under_telegrams_flood_control(void **s)
+{
+    (void)s;
+    /* The fake answers 429 past 4 messages within any second to one chat;
+     * the plugin's scheduler (one a second after a burst of 3: at most 4 in
+     * any second) must never get there. Unpaced, 6 at once would. */
+    json_decref(fake(&TGP, "POST", "/_fake/enforce", "{\"per_chat_per_second\": 4}"));
+    long long before = stat_of(&TGP, "rate_limited");
+    for (int i = 0; i < 6; i++) {
+        char args[100];
+        snprintf(args, sizeof(args), "{\"chat_id\": 100011, \"text\": \"news %d\"}", i);
+        json_t *o = NULL;
+        assert_int_equal(th_call(&H, "tg", "send", args, &o), 200);
+        json_decref(o);
+    }
+    json_t *sent = wait_sent(&TGP, 100011, 6);
+    for (size_t i = 0; i < 6; i++) {
+        char want[20];
+        snprintf(want, sizeof(want), "news %zu", i);
+        assert_string_equal(text_of(sent, i), want);
+    }
+    json_decref(sent);
+    assert_int_equal(stat_of(&TGP, "rate_limited"), before);
+    json_decref(fake(&TGP, "POST", "/_fake/enforce", "{\"per_chat_per_second\": 0}"));
+}
+
+static void test_an_attachment_is_fetched_on_demand_within_its_size_limit(void **s)
+{
+    (void)s;
+    json_decref(fake(&TGP, "POST", "/_fake/file",
+                     "{\"file_id\": \"BQACAgIAAxkBAAIBfake\", \"file_path\": "
+                     "\"documents/file_7.txt\", \"content\": \"invoice 5512: 42 EUR\"}"));
+    json_t *o = NULL;
+    assert_int_equal(
+        th_call(&H, "tg", "attachment.fetch", "{\"ref\": \"telegram:BQACAgIAAxkBAAIBfake\"}", &o),
+        200);
+    assert_string_equal(json_string_value(th_get(o, "result.name")), "file_7.txt");
+    assert_int_equal(json_integer_value(th_get(o, "result.size")), 20);
+    assert_string_equal(json_string_value(th_get(o, "result.content_b64")),
+                        "aW52b2ljZSA1NTEyOiA0MiBFVVI=");
+    json_decref(o);
+    assert_int_not_equal(th_call(&H, "tg", "attachment.fetch",
+                                 "{\"ref\": \"telegram:BQACAgIAAxkBAAIBfake\", \"max_bytes\": 10}",
+                                 &o),
+                         200);
+    char *d = json_dumps(o, 0);
+    assert_non_null(strstr(d, "too_large"));
+    free(d);
+    json_decref(o);
+    assert_int_not_equal(th_call(&H, "tg", "attachment.fetch", "{\"ref\": \"telegram:nope\"}", &o),
+                         200);
+    json_decref(o);
+}
+
+static void test_a_message_to_a_group_that_became_a_supergroup_follows_it(void **s)
+{
+    (void)s;
+    json_decref(
+        fake(&TGP, "POST", "/_fake/migrate", "{\"chat_id\": -4242, \"to\": -1004242424242}"));
+    json_t *o = NULL;
+    assert_int_equal(
+        th_call(&H, "tg", "send", "{\"chat_id\": -4242, \"text\": \"hello group\"}", &o), 200);
+    assert_string_equal(json_string_value(th_get(o, "result.chat_id")), "-1004242424242");
+    json_decref(o);
+    json_t *sent = wait_sent(&TGP, -1004242424242LL, 1);
+    assert_string_equal(text_of(sent, 0), "hello group");
+    json_decref(sent);
+}
+
+static json_t *broadcast(const char *action, const char *args)
+{
+    json_t *o = NULL;
+    int st = th_call(&H, "tg", action, args, &o);
+    if (st != 200) fail_msg("%s: %d %s", action, st, json_dumps(o, 0));
+    json_t *r = json_incref(json_object_get(o, "result"));
+    json_decref(o);
+    return r;
+}
+
+static void test_a_broadcast_reaches_each_chat_once_and_skips_the_blocked(void **s)
+{
+    (void)s;
+    json_decref(fake(&TGP, "POST", "/_fake/block", "{\"chat_id\": 100030}"));
+    static const char start[] =
+        "{\"id\": \"spring\", \"text\": \"Spring sale: 20% off\", \"chat_ids\": [100020, "
+        "100021, 100022, 100023, 100024, 100025, 100026, 100027, 100028, 100029, 100030]}";
+    json_t *st = broadcast("broadcast.start", start);
+    assert_int_equal(json_integer_value(json_object_get(st, "total")), 11);
+    json_decref(st);
+    long long deadline = th_now_ms() + 30000;
+    for (;;) {
+        st = broadcast("broadcast.status", "{\"id\": \"spring\"}");
+        if (!strcmp(json_string_value(json_object_get(st, "state")), "done")) break;
+        json_decref(st);
+        if (th_now_ms() > deadline) fail_msg("the broadcast did not finish in 30 s");
+        th_sleep_ms(50);
+    }
+    /* The blocked chat: 403 once, marked, counted. */
+    assert_int_equal(json_integer_value(json_object_get(st, "sent")), 10);
+    assert_int_equal(json_integer_value(json_object_get(st, "blocked")), 1);
+    assert_int_equal(json_integer_value(json_object_get(st, "remaining")), 0);
+    json_decref(st);
+    for (long long c = 100020; c < 100030; c++) {
+        json_t *sent = wait_sent(&TGP, c, 1);
+        assert_int_equal(json_array_size(sent), 1);
+        assert_string_equal(text_of(sent, 0), "Spring sale: 20% off");
+        json_decref(sent);
+    }
+    /* Started again with the same id: where it stands, nothing sent. */
+    long long before = stat_of(&TGP, "sendMessage");
+    st = broadcast("broadcast.start", start);
+    assert_string_equal(json_string_value(json_object_get(st, "state")), "done");
+    json_decref(st);
+    assert_int_equal(stat_of(&TGP, "sendMessage"), before);
+}
+
+static void test_the_webhook_refuses_a_request_without_telegrams_secret(void **s)
+{
+    (void)s;
+    static const char update[] = "{\"update_id\": 1, \"message\": {\"message_id\": 1, \"date\": 1, "
+                                 "\"chat\": {\"id\": 5, \"type\": \"private\"}, \"from\": {\"id\": "
+                                 "5, \"is_bot\": false, \"first_name\": \"X\"}, \"text\": \"hi\"}}";
+    const char *wrong[] = {"X-Telegram-Bot-Api-Secret-Token: not-the-secret", NULL};
+    assert_int_equal(th_http_raw(&H, "POST", "/hooks/tgw/telegram", "application/json", update,
+                                 strlen(update), NULL, NULL, NULL),
+                     403);
+    assert_int_equal(th_http_raw(&H, "POST", "/hooks/tgw/telegram", "application/json", update,
+                                 strlen(update), wrong, NULL, NULL),
+                     403);
+    assert_true(th_wait_file(&H, "logs/security.log", "webhook_secret_mismatch", 5000));
+}
+
+static void test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on(void **s)
+{
+    (void)s;
+    long long before = stat_of(&TGP, "rate_limited");
+    json_decref(fake(&TGP, "POST", "/_fake/rate_limit",
+                     "{\"chat_id\": 100003, \"count\": 4, \"retry_after\": 1}"));
+    say(&TGP, 100003, "/start");
+    say(&TGP, 100004, "/start");
+    json_t *other = wait_sent(&TGP, 100004, 2);
+    json_decref(other);
+    json_t *held = wait_sent(&TGP, 100003, 2);
+    assert_string_equal(text_of(held, 0), "Welcome aboard! Four quick questions and you are set.");
+    assert_string_equal(text_of(held, 1), "What should we call you?");
+    json_decref(held);
+    /* The broker's own retries (broker.max_retries, 2) take the first three
+     * 429s; the third reaches the plugin, which holds the chat for
+     * retry_after and has the bus deliver the reply again after it. */
+    assert_int_equal(stat_of(&TGP, "rate_limited"), before + 4);
+    assert_true(
+        th_file_contains(&H, "logs/plugins/tg.log", "to chat 100003: 429, held for 1000 ms"));
+    /* Nothing more arrives for that chat: no reply was sent twice. */
+    say(&TGP, 100003, "Bo");
+    held = wait_sent(&TGP, 100003, 3);
+    assert_int_equal(json_array_size(held), 3);
+    assert_string_equal(text_of(held, 2), "Bo, what is your work email?");
+    json_decref(held);
+}
+
+static void test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again(void **s)
+{
+    (void)s;
+    json_decref(fake(&TGP, "POST", "/_fake/block", "{\"chat_id\": 100005}"));
+    long long before = stat_of(&TGP, "forbidden");
+    say(&TGP, 100005, "/start");
+    assert_true(
+        th_wait_file(&H, "logs/plugins/tg.log", "chat 100005 is unreachable on this bot", 30000));
+    assert_int_equal(stat_of(&TGP, "forbidden"), before + 1);
+    say(&TGP, 100005, "Anna");
+    assert_true(
+        th_wait_file(&H, "logs/plugins/tg.log", "chat 100005 blocked the bot; not sent", 30000));
+    assert_int_equal(stat_of(&TGP, "forbidden"), before + 1);
+}
+
+static void test_a_wrong_token_is_a_clear_error_and_never_logged(void **s)
+{
+    (void)s;
+    assert_true(
+        th_wait_file(&H, "logs/plugins/tgbad.log", "Telegram refused the bot token", 15000));
+    assert_false(th_logs_contain(&H, BAD_TOKEN));
+    assert_false(th_logs_contain(&H, TOKEN));
+    assert_false(th_logs_contain(&H, HOOK_SECRET));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_onboarding_over_a_polling_bot),
+        cmocka_unit_test(test_onboarding_over_a_webhook_bot),
+        cmocka_unit_test(test_in_a_group_only_commands_for_this_bot_start_a_conversation),
+        cmocka_unit_test(test_a_question_is_answered_by_the_llm),
+        cmocka_unit_test(
+            test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts),
+        cmocka_unit_test(
+            test_the_scheduler_keeps_a_burst_to_one_chat_under_telegrams_flood_control),
+        cmocka_unit_test(test_an_attachment_is_fetched_on_demand_within_its_size_limit),
+        cmocka_unit_test(test_a_message_to_a_group_that_became_a_supergroup_follows_it),
+        cmocka_unit_test(test_a_broadcast_reaches_each_chat_once_and_skips_the_blocked),
+        cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
+        cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
+        cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
+        cmocka_unit_test(test_a_wrong_token_is_a_clear_error_and_never_logged),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
