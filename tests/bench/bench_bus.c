@@ -36,7 +36,7 @@ static double rate(const totals *t)
 static void publish_section(bench *b, self_bus *self, raw_log *raw, redis_peer *redis,
                             nats_peer *nats)
 {
-    static const unsigned windows[] = {1, 16, 1000};
+    static const unsigned windows[] = {1, 16, 100, 1000};
     int rounds = (int)bench_pick(b, 1, 8);
     double seconds = b->full ? 1.0 : 0.25;
     bench_section(b, "publish",
