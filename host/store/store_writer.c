@@ -129,6 +129,8 @@ static int sync_held(store *s)
     int rc = mdb_env_sync(s->env, 1);
     s->syncs++;
     int code = rc ? store_map_error(rc) : 0;
+    /* Flushed with commit_mu held: the newest commit is durable now. */
+    if (!code && !s->held_snap && s->loop) s->held_snap = snapshot_now(s);
     if (code) {
         s->health = code;
         log_error("store", "flush of %s/data.mdb failed: %s", s->dir, strerror(rc));
