@@ -83,6 +83,18 @@ static void publish_snap(store *s, MDB_txn *t)
     if (old) mdb_txn_abort(old);
 }
 
+/* The loop takes the newest durable snapshot offered (maplock held shared,
+ * no read in progress): the one it had is let go, so a snapshot pins old
+ * pages only until the next answer even when the loop reads nothing. */
+static void take_next_snap(store *s)
+{
+    MDB_txn *n = atomic_exchange(&s->next_snap, NULL);
+    if (n) {
+        if (s->snap) mdb_txn_abort(s->snap);
+        s->snap = n;
+    }
+}
+
 void store_snapshots_drop(store *s)
 {
     MDB_txn *n = atomic_exchange(&s->next_snap, NULL);
@@ -457,6 +469,11 @@ static void on_async(uv_async_t *h)
         s->writer_error[0] = 0;
     }
     pthread_mutex_unlock(&s->mu);
+    if (s->snap_depth == 0) {
+        pthread_rwlock_rdlock(&s->maplock);
+        take_next_snap(s);
+        pthread_rwlock_unlock(&s->maplock);
+    }
     AH_FAULT("store.before_done");
     bool failed = false;
     for (size_t i = 0; i < done.n && !failed; i++)
@@ -554,11 +571,7 @@ int store_lmdb_read_begin(store *s, MDB_txn **txn)
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
     } else {
         if (s->snap_depth == 0) {
-            MDB_txn *n = atomic_exchange(&s->next_snap, NULL);
-            if (n) {
-                if (s->snap) mdb_txn_abort(s->snap);
-                s->snap = n;
-            }
+            take_next_snap(s);
             if (s->snap) adopt_foreign_commit(s);
         }
         if (!s->snap) {
