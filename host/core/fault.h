@@ -7,7 +7,8 @@
  * AGENTHOST_FAULT_MARK (so a test can assert the point was reached). With
  * AGENTHOST_FAULT_SKIP=N the first N hits pass. In other builds it compiles
  * to nothing. Points: store.before_commit, store.after_commit,
- * store.before_done, bus.after_commit_before_ack, bus.after_deliver,
+ * store.before_done, store.before_meta_sync (a commit whose meta page is
+ * not yet flushed, no next commit to carry it), bus.after_commit_before_ack, bus.after_deliver,
  * bus.before_position_write, engine.before_commit (a turn decided, nothing
  * written), engine.after_commit (a turn committed, nobody told yet).
  */

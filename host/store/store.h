@@ -1,12 +1,16 @@
 /*
  * store.h - the host's one LMDB environment.
  *
- * Reads run on the loop thread in short read-only transactions. Writes are
- * queued during a loop tick and committed together, as one transaction, by
- * a writer thread (group commit); each writer's done callback runs on the
- * loop only after that transaction is durable (LMDB's default synchronous
- * commit: no MDB_WRITEMAP, MDB_NOSYNC or MDB_MAPASYNC). KV, bus, documents
- * and tokens share these batches, so state and events commit atomically.
+ * Reads run on the loop thread in short read-only transactions, and see the
+ * newest durable commit only (a snapshot: a commit whose writers have not
+ * been answered is not visible to them). Writes are queued during a loop
+ * tick and committed together, as one transaction, by a writer thread
+ * (group commit); each writer's done callback runs on the loop only after
+ * that transaction is durable. One flush per commit under load (ADR 0022):
+ * a commit flushes its pages, its meta page is flushed by the next
+ * commit's flush, or at once when no next batch waits; never MDB_WRITEMAP,
+ * MDB_NOSYNC or MDB_MAPASYNC. KV, bus, documents and tokens share these
+ * batches, so state and events commit atomically.
  *
  * The map grows by doubling up to max_map_size; past that, and when the
  * disk is full, writes fail with AH_ENOSPC and a clear store_last_error(),
@@ -187,6 +191,7 @@ typedef struct store_stats {
     uint64_t map_size;      /* current map size, bytes */
     uint64_t used_bytes;    /* pages in use, bytes */
     uint64_t commit_ns_sum; /* time spent committing */
+    uint64_t syncs;         /* flushes beyond the commits' own (idle, ADR 0022) */
 } store_stats;
 void store_get_stats(store *s, store_stats *st);
 

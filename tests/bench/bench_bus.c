@@ -12,6 +12,7 @@
 #include "core/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct totals {
@@ -36,7 +37,7 @@ static double rate(const totals *t)
 static void publish_section(bench *b, self_bus *self, raw_log *raw, redis_peer *redis,
                             nats_peer *nats)
 {
-    static const unsigned windows[] = {1, 16, 1000};
+    static const unsigned windows[] = {1, 16, 100, 1000};
     int rounds = (int)bench_pick(b, 1, 8);
     double seconds = b->full ? 1.0 : 0.25;
     bench_section(b, "publish",
@@ -48,8 +49,10 @@ static void publish_section(bench *b, self_bus *self, raw_log *raw, redis_peer *
     if (redis) redis_publish(redis, &warm);
     if (nats) nats_publish(nats, &warm);
     enum { MAX_ROUNDS = 8 };
-    for (int i = 0; i < 3; i++) {
+    const char *only_w = getenv("BENCH_BUS_WINDOW"); /* one window alone (profiling) */
+    for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
         unsigned w = windows[i];
+        if (only_w && (unsigned)atoi(only_w) != w) continue;
         pub_plan p = {.window = w, .max_events = bench_pick(b, 20000, 5000000), .seconds = seconds};
         totals ts = {0}, tr = {0}, tre = {0}, tn = {0};
         double vs_raw[MAX_ROUNDS], vs_redis[MAX_ROUNDS], vs_nats[MAX_ROUNDS];

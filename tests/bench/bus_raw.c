@@ -1,9 +1,11 @@
 /* bus_raw.c - the floor of this design: 256-byte events appended to an
  * LMDB database under (topic id, sequence) big-endian keys, in one thread,
- * one transaction per window's worth of events, with the store's
- * environment flags (MDB_NOTLS; synchronous commits: no WRITEMAP, NOSYNC,
- * NOMETASYNC or MAPASYNC). No loop, no writer thread, no encoding, no
- * topic record: only what any durable LMDB log must do. */
+ * one transaction per window's worth of events, each durable when its
+ * commit returns (MDB_NOTLS; synchronous commits: no WRITEMAP, NOSYNC,
+ * NOMETASYNC or MAPASYNC; the store's MDB_NOMETASYNC needs the next commit
+ * or a flush before it answers, ADR 0022, which a closed loop cannot give
+ * it). No loop, no writer thread, no encoding, no topic record: only what
+ * any durable LMDB log must do. */
 #include "bus.h"
 
 #include "store/store.h"

@@ -15,7 +15,16 @@
  *    nonce the connection sent must have been written to data.mdb before a
  *    meta page that a completed sync covers.
  * Each answer is logged to $AH_SYNCSHIM_LOG as "ACK <nonce>" when durable or
- * "VIOLATION <nonce> <why>" when not.
+ * "VIOLATION <nonce> <why>" when not. At exit it logs
+ * "COUNTS syncs=<fsync/fdatasync of data.mdb> dsync=<writes through an
+ * O_DSYNC descriptor> metas=<meta-page writes>".
+ *
+ * With $AH_SYNCSHIM_UNDO naming a file, it also keeps there, for every
+ * write to data.mdb not yet covered by a completed flush, the bytes it
+ * overwrote (records of offset, length, file size before, old bytes);
+ * a completed flush empties it. Applied backwards to a data.mdb after
+ * SIGKILL (tests/integration/test_bus_crash.c), it leaves the file as a
+ * power cut at that moment could: every unflushed write lost.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -49,6 +58,8 @@ static unsigned long long nonce_step[MAX_NONCES]; /* 0: never written */
 static int pending[MAX_FDS][8];                   /* nonces a connection sent */
 static int npending[MAX_FDS];
 static FILE *shimlog;
+static int undo_fd = -1;
+static unsigned long long n_syncs, n_dsync, n_metas;
 
 static ssize_t (*r_write)(int, const void *, size_t);
 static ssize_t (*r_pwrite)(int, const void *, size_t, off_t);
@@ -80,6 +91,58 @@ __attribute__((constructor)) static void init(void)
     const char *path = getenv("AH_SYNCSHIM_LOG");
     if (path) shimlog = fopen(path, "ae");
     if (shimlog) setvbuf(shimlog, NULL, _IOLBF, 0);
+    const char *undo = getenv("AH_SYNCSHIM_UNDO");
+    if (undo) undo_fd = open(undo, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+}
+
+__attribute__((destructor)) static void fini(void)
+{
+    if (shimlog && (n_syncs || n_metas))
+        fprintf(shimlog, "COUNTS syncs=%llu dsync=%llu metas=%llu\n", n_syncs, n_dsync, n_metas);
+}
+
+/* Before a write of n bytes at off to data file fd: keep what it replaces. */
+static void undo_note(int fd, size_t n, off_t off)
+{
+    if (undo_fd < 0 || off < 0 || fdsync[fd]) return; /* O_DSYNC: durable at once */
+    struct stat st;
+    if (fstat(fd, &st) < 0) return;
+    unsigned long long hdr[3] = {(unsigned long long)off, n, (unsigned long long)st.st_size};
+    char *old = calloc(1, n ? n : 1);
+    if (!old) return;
+    if (off < st.st_size) {
+        ssize_t r = pread(fd, old, n, off);
+        (void)r;
+    }
+    pthread_mutex_lock(&mu);
+    off_t end = lseek(undo_fd, 0, SEEK_END);
+    if (pwrite(undo_fd, hdr, sizeof(hdr), end) == (ssize_t)sizeof(hdr)) {
+        ssize_t w = pwrite(undo_fd, old, n, end + (off_t)sizeof(hdr));
+        (void)w;
+    }
+    pthread_mutex_unlock(&mu);
+    free(old);
+}
+
+/* A flush that began when the undo file was `len` long returned: the
+ * writes before it are durable. */
+static void undo_flushed(off_t len)
+{
+    if (undo_fd < 0 || len <= 0) return;
+    pthread_mutex_lock(&mu);
+    off_t end = lseek(undo_fd, 0, SEEK_END);
+    if (end == len) {
+        if (ftruncate(undo_fd, 0) < 0) abort();
+    } else if (end > len) {
+        size_t tail = (size_t)(end - len);
+        char *buf = malloc(tail);
+        if (buf && pread(undo_fd, buf, tail, len) == (ssize_t)tail &&
+            pwrite(undo_fd, buf, tail, 0) == (ssize_t)tail) {
+            if (ftruncate(undo_fd, (off_t)tail) < 0) abort();
+        }
+        free(buf);
+    }
+    pthread_mutex_unlock(&mu);
 }
 
 static int kind(int fd)
@@ -148,7 +211,9 @@ static void data_write(int fd, const void *buf, size_t n, off_t off, ssize_t rc)
     pthread_mutex_lock(&mu);
     unsigned long long s = ++step;
     scan(buf, n, mark_written, &s);
+    if (fdsync[fd]) n_dsync++;
     if (off >= 0 && off < META_END) {
+        n_metas++;
         meta_step = s;
         meta_data_synced = synced_upto;
         if (fdsync[fd]) meta_durable(meta_data_synced); /* synchronous by itself */
@@ -170,6 +235,7 @@ static int synced(int fd, int rc, unsigned long long started_at)
 {
     if (rc == 0 && kind(fd) == FD_DATA) {
         pthread_mutex_lock(&mu);
+        n_syncs++;
         if (started_at > synced_upto) synced_upto = started_at;
         if (meta_step && meta_step <= started_at) meta_durable(meta_data_synced);
         pthread_mutex_unlock(&mu);
@@ -225,6 +291,7 @@ ssize_t write(int fd, const void *buf, size_t n)
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+    if (kind(fd) == FD_DATA) undo_note(fd, n, off);
     ssize_t rc = r_pwrite(fd, buf, n, off);
     if (kind(fd) == FD_DATA) data_write(fd, buf, n, off, rc);
     return rc;
@@ -232,6 +299,7 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 
 ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
+    if (kind(fd) == FD_DATA) undo_note(fd, n, off);
     ssize_t rc = r_pwrite64(fd, buf, n, off);
     if (kind(fd) == FD_DATA) data_write(fd, buf, n, off, rc);
     return rc;
@@ -241,6 +309,13 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
     int k = kind(fd);
     if (k == FD_SOCKET && cnt > 0) socket_write(fd, iov[0].iov_base, iov[0].iov_len);
+    if (k == FD_DATA) {
+        off_t o = lseek(fd, 0, SEEK_CUR);
+        for (int i = 0; o >= 0 && i < cnt; i++) {
+            undo_note(fd, iov[i].iov_len, o);
+            o += (off_t)iov[i].iov_len;
+        }
+    }
     ssize_t rc = r_writev(fd, iov, cnt);
     for (int i = 0; k == FD_DATA && i < cnt; i++)
         data_write(fd, iov[i].iov_base, iov[i].iov_len, -1, rc);
@@ -249,6 +324,13 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
+    if (kind(fd) == FD_DATA) {
+        off_t o = off;
+        for (int i = 0; i < cnt; i++) {
+            undo_note(fd, iov[i].iov_len, o);
+            o += (off_t)iov[i].iov_len;
+        }
+    }
     ssize_t rc = r_pwritev(fd, iov, cnt, off);
     if (kind(fd) == FD_DATA) {
         off_t o = off;
@@ -260,16 +342,27 @@ ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
     return rc;
 }
 
+static off_t undo_len(int fd)
+{
+    return undo_fd >= 0 && kind(fd) == FD_DATA ? lseek(undo_fd, 0, SEEK_END) : 0;
+}
+
 int fsync(int fd)
 {
+    off_t u = undo_len(fd);
     unsigned long long s = sync_start();
-    return synced(fd, r_fsync(fd), s);
+    int rc = synced(fd, r_fsync(fd), s);
+    if (rc == 0) undo_flushed(u);
+    return rc;
 }
 
 int fdatasync(int fd)
 {
+    off_t u = undo_len(fd);
     unsigned long long s = sync_start();
-    return synced(fd, r_fdatasync(fd), s);
+    int rc = synced(fd, r_fdatasync(fd), s);
+    if (rc == 0) undo_flushed(u);
+    return rc;
 }
 
 int msync(void *addr, size_t len, int flags)

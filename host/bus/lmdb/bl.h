@@ -102,6 +102,7 @@ typedef struct bl_topic {
     char *name;
     uint32_t id;       /* 0 until its creation commits */
     topic_rec rec;     /* mirror of the committed record */
+    size_t mirror_txn; /* the store snapshot rec was last read from */
     int64_t last_time; /* for monotonic event times */
     bl_ctopic **subs;  /* consumers' views of this topic */
     size_t nsubs, capsubs;

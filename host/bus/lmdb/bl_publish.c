@@ -222,7 +222,12 @@ static void done_publish(int status, void *arg)
                 t->id = it->topic_id;
                 ah_idmap_put(&b->topic_ids, t->id, t);
             }
-            if (txn) refresh_topic(b, txn, t);
+            /* Once per topic and snapshot: every publish a commit answers
+             * reads the same durable snapshot (store.h). */
+            if (txn && t->mirror_txn != mdb_txn_id(txn)) {
+                refresh_topic(b, txn, t);
+                t->mirror_txn = mdb_txn_id(txn);
+            }
             if (!it->dup) bl_topic_count_rate(t, 1);
             if (is_new && !b->closing) bl_consumers_on_new_topic(b, t);
             bool seen = false;
