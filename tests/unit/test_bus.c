@@ -547,6 +547,39 @@ static void test_positions_survive_a_restart(void **s)
     assert_int_equal(again->v[1].body, 5);
 }
 
+/* The crash of a host between a topic's first events and its consumers'
+ * first position write: the positions of "late" are erased as if never
+ * written. Reopened, the consumer (not new: it was open before the topic
+ * was made) reads the topic from its first event, not from its end. */
+static int erase_positions(store_txn *txn, void *arg)
+{
+    const char *name = arg;
+    size_t n;
+    return store_del_prefix(txn, STORE_DB_CONSUMERS, name, strlen(name) + 1, &n);
+}
+
+static void test_a_topic_made_after_a_consumer_opened_is_read_from_its_first_event(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("late", "late.*", BUS_START_LATEST, 0, 8, 30000);
+    run_for(20); /* the consumer's record is written */
+    publish("late.t", NULL, "1", NULL, NULL);
+    publish("late.t", NULL, "2", NULL, NULL);
+    wait_n(t, 2); /* delivered, never acked */
+    close_world(&W);
+    open_world(&W);
+    assert_int_equal(store_write_now(W.st, erase_positions, "late"), 0);
+    tcons *again = open_consumer("late", "late.*", BUS_START_LATEST, 0, 8, 30000);
+    wait_n(again, 2);
+    assert_int_equal(again->v[0].body, 1);
+    assert_int_equal(again->v[1].body, 2);
+    /* A new consumer still starts where it says. */
+    tcons *fresh = open_consumer("fresh", "late.*", BUS_START_LATEST, 0, 8, 30000);
+    publish("late.t", NULL, "3", NULL, NULL);
+    wait_n(fresh, 1);
+    assert_int_equal(fresh->v[0].body, 3);
+}
+
 static json_int_t topic_stat(const char *topic, const char *field)
 {
     json_t *tp = bus_topic(W.b, topic);
@@ -888,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_crash_with_several_in_flight_charges_none_and_isolates_them),
         cmocka_unit_test(test_start_positions_latest_earliest_offset_time),
         cmocka_unit_test(test_positions_survive_a_restart),
+        cmocka_unit_test(test_a_topic_made_after_a_consumer_opened_is_read_from_its_first_event),
         cmocka_unit_test(test_retention_never_drops_what_a_consumer_has_not_acked),
         cmocka_unit_test(test_wildcards_reach_new_topics_but_not_reserved_ones),
         cmocka_unit_test(test_key_replay_reads_one_conversation),

@@ -205,8 +205,13 @@ struct bl_consumer {
     char *name;
     char **patterns;
     size_t npatterns;
-    bus_start start;
+    bus_start start; /* where a topic without a position starts */
     uint64_t start_value;
+    /* When this consumer was last opened before (its record's updated_ms),
+     * 0 when it is new: a topic made since then starts from its first
+     * event whatever start says (its position may not have been written
+     * before a crash). */
+    int64_t opened_before_ms;
     uint32_t max_in_flight, ack_timeout_ms, max_attempts;
     bus_consumer_ops ops;
     void *ud;

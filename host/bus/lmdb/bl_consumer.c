@@ -122,7 +122,10 @@ int bl_consumer_add_topic(bl_consumer *c, bl_topic *t, bool new_topic)
         store_lmdb_read_end(b->st, txn);
     }
     if (!known) {
-        ct->floor = start_floor(c, t, new_topic);
+        /* A topic made after this consumer was last open is new to it too:
+         * its first events were published before its position was written. */
+        bool since = c->opened_before_ms && t->rec.created_ms >= c->opened_before_ms;
+        ct->floor = start_floor(c, t, new_topic || since);
         ct->durable_floor = (uint64_t)-1; /* never written: persist it */
         ct->dirty = true;
         push_ptr((void ***)&b->dirty, &b->ndirty, &b->capdirty, ct);
@@ -383,6 +386,22 @@ void bl_consumer_free(bl_consumer *c)
     free(c);
 }
 
+/* When the consumer named was last opened (its record's updated_ms), or 0. */
+static int64_t last_opened(bl *b, const char *name)
+{
+    MDB_txn *txn;
+    int64_t at = 0;
+    if (store_lmdb_read_begin(b->st, &txn) != 0) return 0;
+    MDB_val k = {strlen(name), (void *)name}, v;
+    if (mdb_get(txn, store_dbi(b->st, STORE_DB_CONSUMERS), &k, &v) == 0) {
+        json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+        at = (int64_t)json_integer_value(json_object_get(rec, "updated_ms"));
+        json_decref(rec);
+    }
+    store_lmdb_read_end(b->st, txn);
+    return at;
+}
+
 int bl_consumer_open(bus *bb, const bus_consumer_opts *o, const bus_consumer_ops *ops, void *ud,
                      bus_consumer **out, char *err, size_t errlen)
 {
@@ -427,6 +446,7 @@ int bl_consumer_open(bus *bb, const bus_consumer_opts *o, const bus_consumer_ops
         bl_consumer_free(c);
         return AH_ENOMEM;
     }
+    c->opened_before_ms = last_opened(b, c->name);
     size_t pos = 0;
     const char *name;
     void *v;
