@@ -115,6 +115,14 @@ void run_turn_clear(run_turn *t);
  * contact, conversation, input, result, now. */
 json_t *run_context(const run_turn *t);
 
+/* Tell the turn a plugin action it asked for (its env's call) has been
+ * answered: an integration.called event of the running step (none when no
+ * step runs, as for an on_message hook) with the instance and action
+ * called, result "ok", "error", "timeout" or "refused", how long it took,
+ * and for an error its code and message. Committed with the turn. */
+void run_turn_integration(run_turn *t, const char *instance, const char *action, const char *result,
+                          int64_t ms, const char *code, const char *message);
+
 #define RUN_MAX_STEPS_PER_TURN 100 /* settings.max_steps_per_turn's default */
 #define RUN_STEP_TIMEOUT_MS 30000  /* settings.step_timeout_ms's default */
 #define RUN_MESSAGES_KEPT 50       /* the conversation's messages: the last ones */

@@ -613,3 +613,31 @@ st_rc run_action(run_turn *t, const json_t *step, const char *kind)
     if (strchr(kind, '.')) return plugin_step(t, step, kind);
     return run_fail(t, "invalid", "unknown step kind \"%s\"", kind);
 }
+
+/* ---- integration.called -------------------------------------------------------------- */
+
+void run_turn_integration(run_turn *t, const char *instance, const char *action, const char *result,
+                          int64_t ms, const char *code, const char *message)
+{
+    struct run_state *s = t->st;
+    if (!s || s->stopped || s->hook_point || !s->cur || !s->step || !instance || !action) return;
+    json_t *e = run_conv_event(t, "integration.called");
+    json_object_del(e, "scenario");
+    const char *kind = str_of(s->step, "kind");
+    json_object_set_new(e, "step", json_pack("{s:s,s:s}", "id", s->cur, "kind", kind ? kind : "?"));
+    json_object_set_new(e, "integration",
+                        json_pack("{s:s,s:s}", "instance", instance, "action", action));
+    json_object_set_new(e, "result", json_string(result));
+    json_object_set_new(e, "attempt", json_integer(s->attempt > 0 ? s->attempt : 1));
+    json_object_set_new(e, "duration_ms", json_integer(ms > 0 ? (json_int_t)ms : 0));
+    if (code) {
+        bool plain = *code >= 'a' && *code <= 'z' && strlen(code) <= 64;
+        for (const char *p = code; plain && *p; p++)
+            plain = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+        json_t *err = json_pack("{s:s}", "code", plain ? code : "error");
+        if (message)
+            json_object_set_new(err, "message", json_stringn(message, strnlen(message, 2000)));
+        json_object_set_new(e, "error", err);
+    }
+    run_event(t, "platform.conversation", e);
+}

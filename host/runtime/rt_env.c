@@ -35,6 +35,9 @@ typedef struct call_ctx {
     int refs;      /* the timer's close, the outside's answer */
     bool answered; /* the turn was told */
     bool timer_on;
+    /* A plugin action: told to the turn as integration.called. */
+    char instance[64], action[64];
+    int64_t started_ms;
 } call_ctx;
 
 static void ctx_unref(call_ctx *c)
@@ -67,7 +70,15 @@ static void ctx_answer(call_ctx *c, const json_t *result, const char *error, con
     if (c->answered) return;
     c->answered = true;
     ctx_stop_timer(c);
-    if (!c->rt->stopped) c->cb(c->t, result, error, msg);
+    if (c->rt->stopped) return;
+    if (c->instance[0])
+        run_turn_integration(c->t, c->instance, c->action,
+                             !error                      ? "ok"
+                             : !strcmp(error, "timeout") ? "timeout"
+                             : !strcmp(error, "config")  ? "refused"
+                                                         : "error",
+                             ah_now_ms() - c->started_ms, error, msg);
+    c->cb(c->t, result, error, msg);
 }
 
 static void deadline_fired(uv_timer_t *h)
@@ -159,6 +170,8 @@ static void ctx_refused(call_ctx *c, const char *error, const char *message)
 {
     c->answered = true;
     ctx_stop_timer(c);
+    if (c->instance[0] && !c->rt->stopped)
+        run_turn_integration(c->t, c->instance, c->action, "refused", 0, error, message);
     tell_later(c->rt, c->t, c->cb, NULL, error, message);
     ctx_unref(c);
 }
@@ -249,6 +262,9 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
         return;
     }
     call_ctx *c = ctx_new(rt, t, cb, timeout_ms);
+    snprintf(c->instance, sizeof(c->instance), "%s", instance_id(in));
+    snprintf(c->action, sizeof(c->action), "%s", act ? act : "");
+    c->started_ms = ah_now_ms();
     if (instance_call(in, act, args, 0, call_done, c, err, sizeof(err)) != 0) {
         /* err is "code: message" */
         char code[40] = "unavailable";

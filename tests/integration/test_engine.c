@@ -428,6 +428,25 @@ static void test_an_llm_chat_step_answers_through_the_llm_plugin(void **s)
     const char *answer = reply(o, 0);
     assert_non_null(answer);
     assert_true(strlen(answer) > 0);
+    /* The call is on the conversation's stream: integration.called. */
+    char path[300];
+    snprintf(path, sizeof(path), "/api/v1/topics/platform.conversation/events?key=%s&limit=100",
+             json_string_value(json_object_get(o, "conversation_id")));
+    json_decref(o);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    const json_t *called = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(o, "events"), i, e)
+    {
+        const char *type = json_string_value(th_get(e, "body.type"));
+        if (type && !strcmp(type, "integration.called")) called = json_object_get(e, "body");
+    }
+    assert_non_null(called);
+    assert_string_equal(json_string_value(th_get((json_t *)called, "integration.instance")), "llm");
+    assert_string_equal(json_string_value(th_get((json_t *)called, "result")), "ok");
+    assert_string_equal(json_string_value(th_get((json_t *)called, "step.kind")), "llm.chat");
+    assert_null(json_object_get(called, "scenario"));
     json_decref(o);
 }
 
