@@ -206,8 +206,8 @@ static void start(const char *attack, const char *when, const char *limits, cons
         /* Unconfined, a constructor may kill the host as it starts. */
         if (!g_unconfined || H.pid > 0) {
             char *err = th_read(&H, "stderr.txt");
-            fail_msg("the host did not start (%s): %s", H.pid > 0 ? "no port" : "it exited",
-                     err ? err : "");
+            fail_msg("the host did not start (%s, status %d): %s",
+                     H.pid > 0 ? "no port" : "it exited", H.exit_status, err ? err : "");
         }
         g_noticed++;
         fprintf(stderr, "    noticed without the sandbox: the host died while starting\n");

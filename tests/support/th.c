@@ -256,6 +256,7 @@ int th_start(th_host *h, const char *const *env, int timeout_ms)
         int status;
         if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
             h->pid = -1;
+            h->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
             return -1;
         }
         h->port = find_port(h);

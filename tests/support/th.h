@@ -20,6 +20,7 @@ typedef struct th_host {
     char token[128]; /* an admin token */
     int port;
     pid_t pid;
+    int exit_status; /* how the host ended when th_start saw it exit: code, or 128 + signal */
     char stderr_path[600];
 } th_host;
 
