@@ -152,13 +152,6 @@ static void tell_after(runtime *rt, run_turn *t, run_cb cb, uint32_t ms, json_t 
     uv_timer_start(&l->timer, later_fire, ms, 0);
 }
 
-/* result is taken. */
-static void tell_later(runtime *rt, run_turn *t, run_cb cb, json_t *result, const char *error,
-                       const char *message)
-{
-    tell_after(rt, t, cb, 0, result, error, message);
-}
-
 void rt_tell_later(runtime *rt, run_turn *t, run_cb cb, json_t *result, const char *error,
                    const char *message)
 {
@@ -172,7 +165,7 @@ static void ctx_refused(call_ctx *c, const char *error, const char *message)
     ctx_stop_timer(c);
     if (c->instance[0] && !c->rt->stopped)
         run_turn_integration(c->t, c->instance, c->action, "refused", 0, error, message);
-    tell_later(c->rt, c->t, c->cb, NULL, error, message);
+    rt_tell_later(c->rt, c->t, c->cb, NULL, error, message);
     ctx_unref(c);
 }
 
@@ -190,7 +183,7 @@ static void env_eval(void *ud, run_turn *t, const char *program, const json_t *i
     runtime *rt = ud;
     char err[300] = "";
     if (!rt->d.expr) {
-        tell_later(rt, t, cb, NULL, "unavailable", "no expression workers are configured");
+        rt_tell_later(rt, t, cb, NULL, "unavailable", "no expression workers are configured");
         return;
     }
     call_ctx *c = ctx_new(rt, t, cb, 0);
@@ -258,7 +251,7 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
     const char *act = action;
     instance *in = find_instance(rt, kind, inst_name, &act, err, sizeof(err));
     if (!in) {
-        tell_later(rt, t, cb, NULL, "config", err);
+        rt_tell_later(rt, t, cb, NULL, "config", err);
         return;
     }
     call_ctx *c = ctx_new(rt, t, cb, timeout_ms);
@@ -357,7 +350,7 @@ static void env_http(void *ud, run_turn *t, const json_t *request, uint32_t time
 {
     runtime *rt = ud;
     if (!rt->d.egress) {
-        tell_later(rt, t, cb, NULL, "unavailable", "no egress broker");
+        rt_tell_later(rt, t, cb, NULL, "unavailable", "no egress broker");
         return;
     }
     json_t *req =
@@ -458,9 +451,9 @@ static void env_load(void *ud, run_turn *t, const json_t *ref, run_cb cb)
     char err[300] = "";
     json_t *r = rt_load_ref(rt, ref, err, sizeof(err));
     if (!r)
-        tell_later(rt, t, cb, NULL, "not_found", err);
+        rt_tell_later(rt, t, cb, NULL, "not_found", err);
     else
-        tell_later(rt, t, cb, r, NULL, NULL);
+        rt_tell_later(rt, t, cb, r, NULL, NULL);
 }
 
 /* ---- delays, logs, metrics ------------------------------------------------------------- */
