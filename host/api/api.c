@@ -1,4 +1,5 @@
 #include "api_priv.h"
+#include "sdk/ipc/b64.h"
 
 #include <agenthost/plugin.h>
 
@@ -17,10 +18,10 @@
 /* The route families, in the order their routes are matched. */
 /* clang-format off: one family a line */
 static const api_family_fn families[] = {
-    api_system_routes,   api_instances_routes,    api_bus_routes,      api_hooks_routes,
-    api_agents_routes,   api_scenarios_routes,    api_contacts_routes, api_conversations_routes,
-    api_audit_routes,    api_integrations_routes, api_engine_routes,   api_simulate_routes,
-    api_triggers_routes, api_versions_routes,
+    api_system_routes,   api_instances_routes,     api_bus_routes,      api_hooks_routes,
+    api_agents_routes,   api_scenarios_routes,     api_contacts_routes, api_conversations_routes,
+    api_audit_routes,    api_integrations_routes,  api_engine_routes,   api_simulate_routes,
+    api_triggers_routes, api_trigger_hooks_routes, api_versions_routes,
 };
 /* clang-format on */
 
@@ -190,6 +191,49 @@ int api_body_json(http_req *req, json_t **out, json_t *empty)
         return -1;
     }
     return 0;
+}
+
+/* The header name in lower case (as http_req_headers_json keys them). */
+static void lower_name(const char *name, char *out, size_t len)
+{
+    size_t i = 0;
+    for (; name[i] && i < len - 1; i++)
+        out[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    out[i] = 0;
+}
+
+json_t *api_request_json(http_req *req, const char *path, const char *credential_header)
+{
+    size_t len;
+    const char *raw = http_req_body(req, &len);
+    json_t *headers = http_req_headers_json(req);
+    if (!headers) return NULL;
+    /* Credentials stay out of what is stored. */
+    if (credential_header) {
+        char low[80];
+        lower_name(credential_header, low, sizeof(low));
+        json_object_del(headers, low);
+    }
+    json_object_del(headers, "authorization");
+    json_object_del(headers, "cookie");
+    json_t *ev = json_pack("{s:s,s:s,s:o,s:o}", "method", http_req_method(req), "path",
+                           path ? path : "", "query", http_req_query_json(req), "headers", headers);
+    if (!ev) return NULL;
+    const char *ct = http_req_header(req, "Content-Type");
+    json_t *parsed =
+        len && api_is_json_type(ct) ? json_loadb(raw, len, JSON_DECODE_ANY, NULL) : NULL;
+    if (parsed) {
+        json_object_set_new(ev, "body", parsed);
+    } else if (len && ah_utf8_valid(raw, len)) {
+        json_object_set_new(ev, "body", json_stringn(raw, len));
+    } else if (len) {
+        char *b64 = ah_b64_encode(raw, len);
+        json_object_set_new(ev, "body_b64", json_string(b64 ? b64 : ""));
+        free(b64);
+    } else {
+        json_object_set_new(ev, "body", json_null());
+    }
+    return ev;
 }
 
 void api_respond_invalid(http_req *req, const char *code, const char *verr)

@@ -143,38 +143,11 @@ static void h_hook(void *ctx, http_req *req, const route_params *p)
         return;
     }
     if (!secret_ok(x, req, inst, wh)) return;
-    size_t len;
-    const char *raw = http_req_body(req, &len);
-    json_t *headers = http_req_headers_json(req);
-    /* Credentials stay out of the stored event. */
-    const char *sh = json_string_value(json_object_get(wh, "secret_header"));
-    if (sh) {
-        char low[80];
-        size_t i = 0;
-        for (; sh[i] && i < sizeof(low) - 1; i++)
-            low[i] = (char)(sh[i] >= 'A' && sh[i] <= 'Z' ? sh[i] + 32 : sh[i]);
-        low[i] = 0;
-        json_object_del(headers, low);
-    }
-    json_object_del(headers, "authorization");
-    json_object_del(headers, "cookie");
-    json_t *ev =
-        json_pack("{s:s,s:s,s:o,s:o}", "method", http_req_method(req), "path",
-                  route_param(p, "path"), "query", http_req_query_json(req), "headers", headers);
-    const char *ct = http_req_header(req, "Content-Type");
-    json_t *parsed = len && ct && !strncasecmp(ct, "application/json", 16)
-                         ? json_loadb(raw, len, JSON_DECODE_ANY, NULL)
-                         : NULL;
-    if (parsed) {
-        json_object_set_new(ev, "body", parsed);
-    } else if (len && ah_utf8_valid(raw, len)) {
-        json_object_set_new(ev, "body", json_stringn(raw, len));
-    } else if (len) {
-        char *b64 = ah_b64_encode(raw, len);
-        json_object_set_new(ev, "body_b64", json_string(b64 ? b64 : ""));
-        free(b64);
-    } else {
-        json_object_set_new(ev, "body", json_null());
+    json_t *ev = api_request_json(req, route_param(p, "path"),
+                                  json_string_value(json_object_get(wh, "secret_header")));
+    if (!ev) {
+        http_respond_error(req, 503, "unavailable", "out of memory", NULL);
+        return;
     }
     char topic[96];
     snprintf(topic, sizeof(topic), API_HOOK_TOPIC_PREFIX "%s", instance_id(inst));

@@ -38,6 +38,7 @@ int api_audit_routes(api_table *t, const api_deps *deps);
 int api_integrations_routes(api_table *t, const api_deps *deps);
 int api_engine_routes(api_table *t, const api_deps *deps);
 int api_triggers_routes(api_table *t, const api_deps *deps);
+int api_trigger_hooks_routes(api_table *t, const api_deps *deps);
 int api_versions_routes(api_table *t, const api_deps *deps);
 int api_simulate_routes(api_table *t, const api_deps *deps);
 
@@ -68,6 +69,13 @@ bool api_is_json_type(const char *content_type);
 bool api_is_media_type(const char *content_type, const char *type);
 /* 429 too_many_requests with Retry-After: wait_s. */
 void api_respond_throttled(http_req *req, unsigned wait_s, const char *message);
+
+/* A request as JSON for an event: {"method", "path", "query", "headers",
+ * "body"} (body: parsed when the Content-Type is JSON and it parses, else
+ * the text, or "body_b64" for bytes that are not UTF-8; null when empty).
+ * The Authorization and Cookie headers and credential_header (may be NULL)
+ * are left out. A new reference, or NULL when out of memory. */
+json_t *api_request_json(http_req *req, const char *path, const char *credential_header);
 
 /* Answer 422 from a validator message "path: message". */
 void api_respond_invalid(http_req *req, const char *code, const char *verr);

@@ -54,7 +54,8 @@ static const res_filter trigger_filters[] = {
     {"agent_id", "agent_id"}, {"kind", "kind"}, {NULL, NULL}};
 static const res_range trigger_ranges[] = {{"created", "created_at"}, {NULL, NULL}};
 static const char *const trigger_sorts[] = {"created_at", "name", NULL};
-static const char *const trigger_read_only[] = {"next_run_at", "last_run_at", "runs", NULL};
+static const char *const trigger_read_only[] = {"next_run_at", "last_run_at", "runs",
+                                                "webhook_generation", NULL};
 
 static const resource triggers_res = {
     .coll = COLL_TRIGGERS,

@@ -4,8 +4,10 @@
  * on save; a one-off schedule that fires once, on time, starting its
  * agent with the trigger's variables and then has no next run; a command
  * (/start with a deep-link payload) that ends the chat's open conversation
- * and starts a new one with the payload in a variable; and a trigger fired
- * by hand.
+ * and starts a new one with the payload in a variable; a trigger fired
+ * by hand; and webhooks (on_webhook) proved by an HMAC signature or a
+ * token, mapped into variables with jq, deduplicated by Idempotency-Key,
+ * refused with a wrong proof or a rotated secret.
  */
 #include "../support/th.h"
 
@@ -14,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +49,10 @@ static const char *SCENARIO =
 static int setup(void **s)
 {
     (void)s;
-    if (th_init(&H, "triggers") || th_config(&H, "{\"engine\": {\"timer_scan_ms\": 50}}") ||
-        th_start(&H, NULL, 15000))
+    /* jq: the expression workers that run a webhook's map. */
+    if (th_init(&H, "triggers") || th_install_plugin(&H, "jq") ||
+        th_config(&H, "{\"engine\": {\"timer_scan_ms\": 50}}") || th_start(&H, NULL, 15000) ||
+        !th_wait_state(&H, "jq-1", "ready", 15000))
         return -1;
     return th_make_agent(&H, "Greeter", SCENARIO, NULL, AGENT, sizeof(AGENT));
 }
@@ -244,6 +249,148 @@ static void test_a_trigger_fired_by_hand_starts_its_agent(void **s)
     json_decref(o);
 }
 
+/* The newest conversation of the agent: a new reference. */
+static json_t *newest_conversation(void)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/conversations?agent_id=%s&sort=-started_at&limit=1",
+             AGENT);
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    snprintf(path, sizeof(path), "/api/v1/conversations/%s",
+             json_string_value(th_get(o, "items.0.id")));
+    json_decref(o);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    return o;
+}
+
+/* POST body to a trigger's webhook with extra headers: the status. */
+static int hook(const char *path, const char *body, const char *h1, const char *h2, json_t **out)
+{
+    const char *hs[] = {h1, h2, NULL};
+    char *rh = NULL, *rb = NULL;
+    int st = th_http_raw(&H, "POST", path, "application/json", body, strlen(body), h1 ? hs : NULL,
+                         &rh, &rb);
+    if (out) *out = rb ? json_loads(rb, 0, NULL) : NULL;
+    free(rh);
+    free(rb);
+    return st;
+}
+
+/* "X-Agenthost-Signature: sha256=<hex>" of body keyed with secret. */
+static void sign(const char *secret, const char *body, char *out, size_t len)
+{
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, strlen(body));
+    crypto_auth_hmacsha256_final(&st, mac);
+    char hex[2 * sizeof(mac) + 1];
+    sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+    snprintf(out, len, "X-Agenthost-Signature: sha256=%s", hex);
+}
+
+static void test_a_signed_webhook_starts_its_agent_with_mapped_variables(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    assert_int_equal(
+        make("{\"agent_id\": \"%s\", \"kind\": \"on_webhook\", \"name\": \"Site form\","
+             " \"variables\": {\"plan\": \"free\"},"
+             " \"webhook\": {\"map\": \"{ref: .body.lead.source, plan: .query.plan}\"}}",
+             &o),
+        201);
+    char cfg[200], path[200], rotate[220];
+    snprintf(cfg, sizeof(cfg), "/api/v1/triggers/%s/webhook",
+             json_string_value(json_object_get(o, "id")));
+    snprintf(path, sizeof(path), "%s?plan=gold", cfg);
+    snprintf(rotate, sizeof(rotate), "%s/rotate", cfg);
+    json_decref(o);
+    assert_int_equal(th_http(&H, "GET", cfg, NULL, NULL, &o), 200);
+    char secret[80];
+    snprintf(secret, sizeof(secret), "%s", json_string_value(json_object_get(o, "secret")));
+    assert_int_equal(strlen(secret), 64);
+    assert_string_equal(json_string_value(json_object_get(o, "header")), "X-Agenthost-Signature");
+    json_decref(o);
+    /* The configuration is the editor's: no token, no secret. */
+    assert_int_equal(th_http(&H, "GET", cfg, NULL, "", &o), 401);
+    json_decref(o);
+
+    const char *body = "{\"lead\": {\"source\": \"web\"}}";
+    char sig[120];
+    sign(secret, body, sig, sizeof(sig));
+    long long before = conversations_of_agent();
+    assert_int_equal(hook(path, body, NULL, NULL, NULL), 403);
+    assert_int_equal(hook(path, "{\"lead\": {\"source\": \"forged\"}}", sig, NULL, NULL), 403);
+    assert_int_equal(conversations_of_agent(), before);
+    assert_true(th_wait_file(&H, "logs/security.log", "webhook_proof_mismatch", 5000));
+
+    assert_int_equal(hook(path, body, sig, "Idempotency-Key: form-1", &o), 202);
+    assert_false(json_is_true(json_object_get(o, "duplicate")));
+    json_decref(o);
+    for (int i = 0; i < 100 && conversations_of_agent() == before; i++)
+        th_sleep_ms(50);
+    assert_int_equal(conversations_of_agent(), before + 1);
+    o = newest_conversation();
+    assert_string_equal(json_string_value(th_get(o, "variables.ref")), "web");
+    assert_string_equal(json_string_value(th_get(o, "variables.plan")), "gold");
+    json_decref(o);
+    assert_true(th_wait_file(&H, "logs/agent_launch.log", "on_webhook", 5000));
+    /* The sender's retry with the same key starts nothing new. */
+    assert_int_equal(hook(path, body, sig, "Idempotency-Key: form-1", &o), 202);
+    assert_true(json_is_true(json_object_get(o, "duplicate")));
+    json_decref(o);
+
+    /* A rotated secret: the old signature stops working at once. */
+    assert_int_equal(th_http(&H, "POST", rotate, NULL, NULL, &o), 200);
+    assert_string_not_equal(json_string_value(json_object_get(o, "secret")), secret);
+    snprintf(secret, sizeof(secret), "%s", json_string_value(json_object_get(o, "secret")));
+    json_decref(o);
+    assert_int_equal(hook(path, body, sig, NULL, NULL), 403);
+    sign(secret, body, sig, sizeof(sig));
+    assert_int_equal(hook(path, body, sig, NULL, NULL), 202);
+    /* A map that gives no object is the trigger's fault, named. */
+    snprintf(path, sizeof(path), "/api/v1/triggers/%s", cfg + strlen("/api/v1/triggers/"));
+    *strrchr(path, '/') = 0;
+    assert_int_equal(
+        th_http(&H, "PATCH", path, "{\"webhook\": {\"map\": \".body.lead.source\"}}", NULL, &o),
+        200);
+    json_decref(o);
+    assert_int_equal(hook(cfg, body, sig, NULL, &o), 422);
+    assert_string_equal(json_string_value(th_get(o, "error.field")), "webhook.map");
+    json_decref(o);
+}
+
+static void test_a_token_webhook_takes_its_body_as_variables(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    assert_int_equal(make("{\"agent_id\": \"%s\", \"kind\": \"on_webhook\", \"name\": \"Token\","
+                          " \"webhook\": {\"auth\": \"token\"}}",
+                          &o),
+                     201);
+    char cfg[200], tok[120];
+    snprintf(cfg, sizeof(cfg), "/api/v1/triggers/%s/webhook",
+             json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    assert_int_equal(th_http(&H, "GET", cfg, NULL, NULL, &o), 200);
+    snprintf(tok, sizeof(tok), "X-Agenthost-Token: %s",
+             json_string_value(json_object_get(o, "secret")));
+    json_decref(o);
+    long long before = conversations_of_agent();
+    assert_int_equal(hook(cfg, "{\"ref\": \"zap\"}", "X-Agenthost-Token: nope", NULL, NULL), 403);
+    assert_int_equal(hook(cfg, "{\"ref\": \"zap\"}", tok, NULL, NULL), 202);
+    for (int i = 0; i < 100 && conversations_of_agent() == before; i++)
+        th_sleep_ms(50);
+    o = newest_conversation();
+    assert_string_equal(json_string_value(th_get(o, "variables.ref")), "zap");
+    json_decref(o);
+    /* Not a webhook trigger, or none: 404 alike. */
+    assert_int_equal(
+        hook("/api/v1/triggers/trg_00000000000000000000000000/webhook", "{}", tok, NULL, NULL),
+        404);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +399,8 @@ int main(void)
         cmocka_unit_test(test_a_one_off_schedule_fires_once_with_its_variables),
         cmocka_unit_test(test_start_with_a_payload_restarts_the_chat_with_it),
         cmocka_unit_test(test_a_trigger_fired_by_hand_starts_its_agent),
+        cmocka_unit_test(test_a_signed_webhook_starts_its_agent_with_mapped_variables),
+        cmocka_unit_test(test_a_token_webhook_takes_its_body_as_variables),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
