@@ -39,6 +39,7 @@ int api_integrations_routes(api_table *t, const api_deps *deps);
 int api_engine_routes(api_table *t, const api_deps *deps);
 int api_triggers_routes(api_table *t, const api_deps *deps);
 int api_trigger_hooks_routes(api_table *t, const api_deps *deps);
+int api_texts_routes(api_table *t, const api_deps *deps);
 int api_versions_routes(api_table *t, const api_deps *deps);
 int api_simulate_routes(api_table *t, const api_deps *deps);
 
@@ -76,6 +77,21 @@ void api_respond_throttled(http_req *req, unsigned wait_s, const char *message);
  * The Authorization and Cookie headers and credential_header (may be NULL)
  * are left out. A new reference, or NULL when out of memory. */
 json_t *api_request_json(http_req *req, const char *path, const char *credential_header);
+
+/* What checking and saving a scenario's content needs. */
+typedef struct api_scenario_env {
+    docs *d;
+    const registry *reg;
+    supervisor *sup;
+    expr_pool *expr;
+} api_scenario_env;
+
+/* Check content (stolen) as a save is and write it as the next version of
+ * scenario_id with message, audited as action ("scenario.rollback"); the
+ * request is answered: 201 with the new version, 200 with the latest when
+ * nothing changed, 422/503 with the problems (api_versions.c). */
+void api_version_save(const api_scenario_env *env, http_req *req, const char *scenario_id,
+                      json_t *content, const char *message, const char *action);
 
 /* Answer 422 from a validator message "path: message". */
 void api_respond_invalid(http_req *req, const char *code, const char *verr);

@@ -20,13 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct ver_ctx {
-    docs *d;
-    const registry *reg;
-    supervisor *sup;
-    expr_pool *expr;
-} ver_ctx;
-
 /* A version number from the query or the path: false after answering. */
 static bool number_of(http_req *req, const char *text, const char *field, json_int_t *n)
 {
@@ -58,7 +51,7 @@ static int read_two(doc_txn *t, void *ud)
 
 static void h_diff(void *ctx, http_req *req, const route_params *p)
 {
-    ver_ctx *x = ctx;
+    api_scenario_env *x = ctx;
     diff_arg a = {.scenario = route_param(p, "id")};
     if (!id_valid(a.scenario, "scn")) {
         api_respond_not_found(req, "scenario", a.scenario);
@@ -84,32 +77,23 @@ static void h_diff(void *ctx, http_req *req, const route_params *p)
     http_respond_json(req, 200, d);
 }
 
-/* ---- rollback ---------------------------------------------------------------------------- */
+/* ---- a new version from content ---------------------------------------------------------- */
 
-typedef struct rollback {
-    ver_ctx *x;
+typedef struct saving {
+    api_scenario_env env;
     http_req *req;
     char scenario[ID_MAX];
-    json_int_t number;
-    json_t *content; /* the old version's */
+    char message[160];
+    const char *action; /* the audit's: "scenario.rollback" */
+    json_t *content;
     json_t *result;
     uint64_t rev;
     bool created;
-} rollback;
+} saving;
 
-static int read_old(doc_txn *t, void *ud)
+static int write_next(doc_txn *t, void *ud)
 {
-    rollback *r = ud;
-    json_t *v = NULL;
-    int rc = scenario_version_get(t, r->scenario, r->number, &v, NULL);
-    if (!rc) r->content = json_incref(json_object_get(v, "content"));
-    json_decref(v);
-    return rc;
-}
-
-static int write_rollback(doc_txn *t, void *ud)
-{
-    rollback *r = ud;
+    saving *r = ud;
     json_t *s = NULL;
     uint64_t srev;
     int rc = doc_get(t, COLL_SCENARIOS, r->scenario, &s, &srev);
@@ -117,35 +101,33 @@ static int write_rollback(doc_txn *t, void *ud)
     if (rc) return rc;
     json_t *before = json_deep_copy(s);
     const principal *who = http_req_user(r->req);
-    char msg[80];
-    snprintf(msg, sizeof(msg), "Rollback to version %lld", (long long)r->number);
     json_decref(r->result);
     r->result = NULL;
-    rc = scenario_version_next(t, s, r->content, msg, who ? who->name : "host", &r->result, &r->rev,
-                               &r->created);
+    rc = scenario_version_next(t, s, r->content, r->message, who ? who->name : "host", &r->result,
+                               &r->rev, &r->created);
     if (!rc && r->created) {
         res_stamp(s, r->req, doc_txn_now(t), false);
         rc = doc_put(t, COLL_SCENARIOS, s, srev, NULL);
         audit_actor a = res_actor(r->req);
         if (!rc)
-            rc = audit_record(t, &a, http_req_id(r->req), "scenario.rollback", COLL_SCENARIOS,
-                              r->scenario, before, s);
+            rc = audit_record(t, &a, http_req_id(r->req), r->action, COLL_SCENARIOS, r->scenario,
+                              before, s);
     }
     json_decref(before);
     json_decref(s);
     return rc;
 }
 
-static void rollback_free(rollback *r)
+static void saving_free(saving *r)
 {
     json_decref(r->content);
     json_decref(r->result);
     free(r);
 }
 
-static void rolled_back(int status, const doc_error *e, void *ud)
+static void written(int status, const doc_error *e, void *ud)
 {
-    rollback *r = ud;
+    saving *r = ud;
     if (status) {
         res_respond_error(r->req, status == AH_ENOTFOUND ? 404 : 503, e);
     } else {
@@ -154,54 +136,81 @@ static void rolled_back(int status, const doc_error *e, void *ud)
                  (long long)json_integer_value(json_object_get(r->result, "number")));
         res_respond_doc(r->req, r->created ? 201 : 200, json_incref(r->result), r->rev, loc);
     }
-    rollback_free(r);
+    saving_free(r);
 }
 
-/* The old content checked as a save is: a plugin removed since is refused. */
 static void checked(void *ud, scn_outcome outcome, const json_t *errors)
 {
-    rollback *r = ud;
+    saving *r = ud;
     if (outcome != SCN_VALID) {
         scenario_respond_problems(r->req, outcome, errors);
-        rollback_free(r);
+        saving_free(r);
         return;
     }
-    int rc = docs_write(r->x->d, write_rollback, r, rolled_back);
+    int rc = docs_write(r->env.d, write_next, r, written);
     if (rc) {
         http_respond_error(r->req, 503, "store_error", ah_strerror(rc), NULL);
-        rollback_free(r);
+        saving_free(r);
     }
 }
 
-static void h_rollback(void *ctx, http_req *req, const route_params *p)
+void api_version_save(const api_scenario_env *env, http_req *req, const char *scenario_id,
+                      json_t *content, const char *message, const char *action)
 {
-    ver_ctx *x = ctx;
-    const char *sid = route_param(p, "id");
-    if (!id_valid(sid, "scn")) {
-        api_respond_not_found(req, "scenario", sid);
-        return;
-    }
-    json_int_t n;
-    if (!number_of(req, route_param(p, "number"), "number", &n)) return;
-    rollback *r = calloc(1, sizeof(*r));
+    saving *r = calloc(1, sizeof(*r));
     if (!r) {
+        json_decref(content);
         http_respond_error(req, 503, "no_memory", "out of memory", NULL);
         return;
     }
-    *r = (rollback){.x = x, .req = req, .number = n};
-    snprintf(r->scenario, sizeof(r->scenario), "%s", sid);
+    *r = (saving){.env = *env, .req = req, .action = action, .content = content};
+    snprintf(r->scenario, sizeof(r->scenario), "%s", scenario_id);
+    snprintf(r->message, sizeof(r->message), "%s", message ? message : "");
+    if (scenario_check(r->content, env->reg, env->sup, env->expr, checked, r)) {
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        saving_free(r);
+    }
+}
+
+/* ---- rollback ---------------------------------------------------------------------------- */
+
+typedef struct old_arg {
+    const char *scenario;
+    json_int_t number;
+    json_t *content;
+} old_arg;
+
+static int read_old(doc_txn *t, void *ud)
+{
+    old_arg *r = ud;
+    json_t *v = NULL;
+    int rc = scenario_version_get(t, r->scenario, r->number, &v, NULL);
+    if (!rc) r->content = json_incref(json_object_get(v, "content"));
+    json_decref(v);
+    return rc;
+}
+
+/* The old content, checked as a save is (a plugin removed since is
+ * refused), becomes the next version. */
+static void h_rollback(void *ctx, http_req *req, const route_params *p)
+{
+    api_scenario_env *x = ctx;
+    old_arg a = {.scenario = route_param(p, "id")};
+    if (!id_valid(a.scenario, "scn")) {
+        api_respond_not_found(req, "scenario", a.scenario);
+        return;
+    }
+    if (!number_of(req, route_param(p, "number"), "number", &a.number)) return;
     doc_error e;
-    int rc = docs_read(x->d, read_old, r, &e);
+    int rc = docs_read(x->d, read_old, &a, &e);
     if (rc) {
         http_respond_error(req, rc == AH_ENOTFOUND ? 404 : 503,
                            rc == AH_ENOTFOUND ? "not_found" : "unavailable", e.message, NULL);
-        rollback_free(r);
         return;
     }
-    if (scenario_check(r->content, x->reg, x->sup, x->expr, checked, r)) {
-        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
-        rollback_free(r);
-    }
+    char msg[80];
+    snprintf(msg, sizeof(msg), "Rollback to version %lld", (long long)a.number);
+    api_version_save(x, req, a.scenario, a.content, msg, "scenario.rollback");
 }
 
 static const route routes[] = {
@@ -213,10 +222,11 @@ static const route routes[] = {
 
 int api_versions_routes(api_table *t, const api_deps *deps)
 {
-    ver_ctx *x = NULL;
+    api_scenario_env *x = NULL;
     if (deps) {
         if (!(x = calloc(1, sizeof(*x)))) return AH_ENOMEM;
-        *x = (ver_ctx){.d = deps->docs, .reg = deps->reg, .sup = deps->sup, .expr = deps->expr};
+        *x = (api_scenario_env){
+            .d = deps->docs, .reg = deps->reg, .sup = deps->sup, .expr = deps->expr};
         int rc = api_table_own(t, x, free);
         if (rc) return rc;
     }

@@ -12,6 +12,18 @@ static size_t base_len(const char *tag)
     return strcspn(tag, "-_");
 }
 
+bool lang_tag_valid(const char *tag)
+{
+    if (!tag) return false;
+    size_t n = 0;
+    while (tag[n] >= 'a' && tag[n] <= 'z')
+        n++;
+    if (n < 2 || n > 3) return false;
+    if (!tag[n]) return true;
+    const char *r = tag + n;
+    return r[0] == '-' && r[1] >= 'A' && r[1] <= 'Z' && r[2] >= 'A' && r[2] <= 'Z' && !r[3];
+}
+
 bool lang_base_is(const char *tag, const char *base)
 {
     if (!tag || !*tag) tag = "en";

@@ -13,6 +13,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Whether tag is a scenario's language tag: two or three lower-case
+ * letters, then perhaps '-' and two upper-case ones ("ru", "pt-BR"), as
+ * the scenario format's "language" pattern says. */
+bool lang_tag_valid(const char *tag);
+
 /* Whether tag's base language is base ("ru-RU" is "ru"). NULL is "en". */
 bool lang_base_is(const char *tag, const char *base);
 

@@ -220,6 +220,9 @@ static void language_list(const scn_check *c, char *out, size_t n)
 void scn_check_text(scn_check *c, const json_t *text, const char *path)
 {
     char sub[SCN_PATH_MAX];
+    if (c->texts && (json_is_string(text) || json_is_object(text)) &&
+        json_array_append_new(c->texts, json_pack("{s:s,s:O}", "path", path, "text", text)) != 0)
+        c->rc = AH_ENOMEM;
     if (json_is_string(text)) {
         scn_check_template(c, text, path);
         return;
@@ -449,15 +452,15 @@ static void check_whole(scn_check *c)
     if (json_is_object(steps)) scn_check_graph(c);
 }
 
-int scenario_validate(const json_t *content, const scenario_check_env *env, json_t *errors,
-                      json_t *expressions)
+static int check(const json_t *content, const scenario_check_env *env, json_t *errors,
+                 json_t *expressions, json_t *texts)
 {
-    if (!json_is_array(errors) || (expressions && !json_is_array(expressions))) return AH_EINVAL;
     scn_check c = {.schema = scenario_schema(),
                    .content = content,
                    .env = env,
                    .errors = errors,
                    .expressions = expressions,
+                   .texts = texts,
                    .seen = json_object(),
                    .declared = json_object(),
                    .languages = json_array()};
@@ -478,4 +481,20 @@ int scenario_validate(const json_t *content, const scenario_check_env *env, json
     json_decref(c.declared);
     json_decref(c.languages);
     return c.rc;
+}
+
+int scenario_validate(const json_t *content, const scenario_check_env *env, json_t *errors,
+                      json_t *expressions)
+{
+    if (!json_is_array(errors) || (expressions && !json_is_array(expressions))) return AH_EINVAL;
+    return check(content, env, errors, expressions, NULL);
+}
+
+int scenario_texts(const json_t *content, json_t *texts)
+{
+    if (!json_is_array(texts)) return AH_EINVAL;
+    json_t *errors = json_array();
+    int rc = errors ? check(content, NULL, errors, NULL, texts) : AH_ENOMEM;
+    json_decref(errors);
+    return rc;
 }

@@ -88,6 +88,13 @@ typedef struct scenario_check_env {
 int scenario_validate(const json_t *content, const scenario_check_env *env, json_t *errors,
                       json_t *expressions);
 
+/* Every text of content (borrowed) that a person may be sent, appended to
+ * texts (an array) as {"path", "text"} in the order of the check (the
+ * fallback, then the steps): "steps.ask.buttons[0].label", and the text a
+ * string (the same in every language) or an object of language -> text.
+ * 0, AH_EINVAL (texts not an array) or AH_ENOMEM. */
+int scenario_texts(const json_t *content, json_t *texts);
+
 /* The content schema (docs/schemas/scenario-content.json), parsed once;
  * borrowed, never NULL unless out of memory. */
 const json_t *scenario_schema(void);

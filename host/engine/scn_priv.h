@@ -21,6 +21,7 @@ typedef struct scn_check {
     const scenario_check_env *env;
     json_t *errors;
     json_t *expressions; /* or NULL */
+    json_t *texts;       /* or NULL: every text met, {"path", "text"} */
     json_t *seen;        /* path -> true: one problem per path */
     json_t *declared;    /* variable name -> true: "variables" and set steps' keys */
     json_t *languages;   /* the declared languages (strings) */
