@@ -263,7 +263,7 @@ static void control(fh_conn *c, const fh_req *req)
         json_t *v;
         json_object_foreach(F.access, k, v) json_integer_set(v, 0);
         if (!strcmp(what, "revoke")) {
-            json_object_foreach(F.refresh, k, v) json_object_set_new(F.refresh, k, json_false());
+            json_object_clear(F.refresh);
             free((char *)F.long_lived);
             F.long_lived = NULL;
         }
