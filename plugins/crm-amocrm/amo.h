@@ -41,8 +41,9 @@ typedef struct amo {
     /* The scheduler (sched.c). */
     amo_req *head, *tail;
     size_t queued;
-    int64_t sent_at[AMO_MAX_RPS]; /* monotonic ms of the last rps sends */
-    size_t sent_i;
+    /* rps slots: when each may start a request again (monotonic ms;
+     * INT64_MAX while its request is on the way). */
+    int64_t slot_free_at[AMO_MAX_RPS];
     int rps;
     ah_timer *pump_timer;
     int64_t pump_at;

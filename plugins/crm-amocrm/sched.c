@@ -1,7 +1,10 @@
 /*
  * sched.c - every amoCRM API call goes through this queue, in order:
- *  - at most `rate_per_second` (amoCRM: 7) requests start within any
- *    second, with a small margin so jitter on the way never makes eight;
+ *  - at most `rate_per_second` (amoCRM: 7) requests within any second as
+ *    amoCRM sees them, whatever the delays on the way: there are that many
+ *    slots, a request holds one from its start until its answer, and the
+ *    slot starts another request a second after that answer (amoCRM counted
+ *    the request at the latest when it answered);
  *  - nothing goes while the tokens are loading or a refresh is in flight
  *    (amo_auth_ready), so callers wait for the one refresh;
  *  - adds of one kind waiting together share one request (up to 50
@@ -22,7 +25,7 @@
 #include <string.h>
 
 #define MAX_ATTEMPTS 5
-#define RATE_MARGIN_MS 60
+#define RATE_MARGIN_MS 10
 
 struct amo_req {
     amo_req *next;
@@ -45,6 +48,7 @@ typedef struct flight {
     size_t n;
     char token[600];
     int64_t started;
+    int slot;
 } flight;
 
 /* ---- the queue --------------------------------------------------------------------- */
@@ -114,19 +118,22 @@ void amo_fail_all(amo *a, const char *error, const char *message)
 
 /* ---- the rate ---------------------------------------------------------------------- */
 
-/* Milliseconds until another request may start (0: now). */
-static int64_t rate_wait(amo *a, int64_t now)
+/* A free slot (its index), or -1 and the milliseconds until one frees
+ * (-1: when an answer comes). */
+static int rate_slot(amo *a, int64_t now, int64_t *wait)
 {
-    int64_t oldest = a->sent_at[a->sent_i];
-    if (!oldest) return 0;
-    int64_t free_at = oldest + 1000 + RATE_MARGIN_MS;
-    return free_at > now ? free_at - now : 0;
+    int64_t soonest = INT64_MAX;
+    for (int i = 0; i < a->rps; i++) {
+        if (a->slot_free_at[i] <= now) return i;
+        if (a->slot_free_at[i] < soonest) soonest = a->slot_free_at[i];
+    }
+    *wait = soonest == INT64_MAX ? -1 : soonest - now;
+    return -1;
 }
 
-static void rate_take(amo *a, int64_t now)
+static void rate_release(amo *a, int slot)
 {
-    a->sent_at[a->sent_i] = now;
-    a->sent_i = (a->sent_i + 1) % (size_t)a->rps;
+    a->slot_free_at[slot] = amo_mono_ms() + 1000 + RATE_MARGIN_MS;
 }
 
 static void pump_fired(ah_ctx *ctx, ah_timer *t, void *ud)
@@ -242,22 +249,27 @@ void amo_pump(amo *a)
                          "the instance is not authorised: open oauth.url, or set long_lived_token");
             return;
         }
-        int64_t now = amo_mono_ms();
-        int64_t wait = rate_wait(a, now);
-        if (a->head->not_before > now + wait) wait = a->head->not_before - now;
-        if (wait > 0) {
-            pump_later(a, wait);
+        int64_t now = amo_mono_ms(), wait = 0;
+        if (a->head->not_before > now) {
+            pump_later(a, a->head->not_before - now);
+            return;
+        }
+        int slot = rate_slot(a, now, &wait);
+        if (slot < 0) {
+            if (wait > 0) pump_later(a, wait); /* else an answer pumps */
             return;
         }
         flight *f = calloc(1, sizeof(*f));
         if (!f) return;
         f->a = a;
+        f->slot = slot;
         take_flight(a, f);
-        rate_take(a, now);
+        a->slot_free_at[slot] = INT64_MAX;
         for (size_t i = 0; i < f->n; i++)
             f->reqs[i]->attempts++;
         a->calls++;
         if (!send_flight(a, f, token)) {
+            rate_release(a, slot);
             for (size_t i = 0; i < f->n; i++) {
                 amo_res res = {.error = "unavailable", .message = "the host refused the request"};
                 finish(a, f->reqs[i], &res);
@@ -325,6 +337,7 @@ static void answered(ah_ctx *ctx, const ah_http_response *resp, void *ud)
     json_t *body = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
     int st = resp->status;
     amo_req *r = f->reqs[0];
+    rate_release(a, f->slot);
     if (a->stopping) {
         requeue(a, f, 0, false);
     } else if (st == 401 && !r->retried_401) {

@@ -59,19 +59,19 @@ static int start_host(bench *b)
                  port, AMO.port, AMO.port) < 0)
         return -1;
     json_decref(fake_req("POST", "/_fake/config", "{\"long_lived_token\": \"" LONG_LIVED "\"}"));
-    int rc = th_init(&H, "bench-amocrm") || th_install_plugin(&H, "jq") ||
-             th_install_plugin(&H, "crm-amocrm") || th_config(&H, cfg) ||
-             th_cli(&H, LONG_LIVED "\n", NULL, 0, "secret", "set", "amo", "long_lived_token",
-                    NULL) ||
-             th_start(&H, NULL, 30000) || !th_wait_state(&H, "amo", "ready", 30000);
+    int rc =
+        th_init(&H, "bench-amocrm") || th_install_plugin(&H, "jq") ||
+        th_install_plugin(&H, "crm-amocrm") || th_config(&H, cfg) ||
+        th_cli(&H, LONG_LIVED "\n", NULL, 0, "secret", "set", "amo", "long_lived_token", NULL) ||
+        th_start(&H, NULL, 30000) || !th_wait_state(&H, "amo", "ready", 30000);
     free(cfg);
     if (rc) bench_fail(b, "the host did not start");
     return rc ? -1 : 0;
 }
 
 /* A closed loop on an action: calls a second. */
-static double closed_loop(bench *b, const char *action, const char *body, int concurrency,
-                          int ms, int *ok)
+static double closed_loop(bench *b, const char *action, const char *body, int concurrency, int ms,
+                          int *ok)
 {
     char url[200], auth[200];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/instances/amo/actions/%s", H.port,
@@ -119,8 +119,8 @@ int main(int argc, char **argv)
     bench_section(&b, "batch", "note.add from many callers: adds share requests (up to 50)");
     long long n0 = stat_of("notes");
     api0 = stat_of("api");
-    double notes = closed_loop(&b, "note.add", "{\"entity_id\": 1, \"text\": \"bench\"}", 100,
-                               ms, &ok);
+    double notes =
+        closed_loop(&b, "note.add", "{\"entity_id\": 1, \"text\": \"bench\"}", 100, ms, &ok);
     api = stat_of("api") - api0;
     bench_row(&b, "batch", "notes_per_s", notes, "calls/s", "note.add, 100 callers, %d calls", ok);
     bench_row(&b, "batch", "notes_per_request", api ? (double)ok / (double)api : 0, "",
