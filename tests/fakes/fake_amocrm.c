@@ -301,12 +301,6 @@ static void handle(void *ud, fh_conn *c, const fh_req *req)
         problem(c, 404, "Not Found", "no such path");
 }
 
-static void on_signal(uv_signal_t *h, int sig)
-{
-    (void)sig;
-    uv_stop(h->loop);
-}
-
 int main(int argc, char **argv)
 {
     int port = 0;
@@ -338,27 +332,5 @@ int main(int argc, char **argv)
                    .next_id = 1000001,
                    .stats = json_object(),
                    .uv = uv_default_loop()};
-    if (fh_listen(&F.srv, F.uv, "127.0.0.1", port, handle, NULL) < 0) {
-        fprintf(stderr, "fake_amocrm: cannot listen on 127.0.0.1:%d\n", port);
-        return 1;
-    }
-    if (port_file) {
-        char tmp[1100];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%d\n", fh_port(F.srv)) < 0 || fclose(f) != 0 ||
-            rename(tmp, port_file) != 0) {
-            fprintf(stderr, "fake_amocrm: cannot write %s\n", port_file);
-            return 1;
-        }
-    }
-    printf("fake_amocrm listening on 127.0.0.1:%d\n", fh_port(F.srv));
-    fflush(stdout);
-    uv_signal_t sigterm, sigint;
-    uv_signal_init(F.uv, &sigterm);
-    uv_signal_init(F.uv, &sigint);
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
-    uv_signal_start(&sigint, on_signal, SIGINT);
-    uv_run(F.uv, UV_RUN_DEFAULT);
-    return 0;
+    return fh_serve(F.uv, &F.srv, "fake_amocrm", port, port_file, handle, NULL);
 }
