@@ -22,6 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
+#define MAX_PAGES 5 /* of a contact search, 50 contacts each */
+
 typedef struct job job;
 typedef void (*job_fn)(job *j);
 
@@ -33,6 +35,8 @@ struct job {
     char phone[24];
     const char *email;
     char *pending; /* the path of a list being read for the cache */
+    int pages;     /* of a search */
+    json_t *found; /* a search's matches so far */
     job_fn next;
 };
 
@@ -237,23 +241,40 @@ static void create_contact(job *j)
     json_decref(c);
 }
 
+static void searched(amo *a, const amo_res *r, void *ud);
+
+/* The next page of a search, when amoCRM says there is one and the
+ * search may go on: true when asked. */
+static bool next_page(job *j, const amo_res *r)
+{
+    const char *next = amo_hal_next(r->body);
+    const char *at = next ? strstr(next, "/api/v4/contacts") : NULL;
+    if (!at || ++j->pages >= MAX_PAGES) return false;
+    return amo_request(j->a, "GET", at, NULL, NULL, searched, j) == 0;
+}
+
 static void searched(amo *a, const amo_res *r, void *ud)
 {
     job *j = ud;
     if (r->error) {
+        json_decref(j->found);
         failed(j, r->error, "amoCRM: %s", r->message ? r->message : r->error);
         return;
     }
-    json_t *found = json_array();
+    if (!j->found) j->found = json_array();
     size_t i;
     const json_t *c;
     json_array_foreach(amo_hal_items(r->body, "contacts"), i, c)
     {
         if (same_person(a, c, j->phone[0] ? j->phone : NULL, j->email))
-            json_array_append_new(found, json_pack("{s:O,s:O}", "id", json_object_get(c, "id"),
-                                                   "name", json_object_get(c, "name")));
+            json_array_append_new(j->found, json_pack("{s:O,s:O}", "id", json_object_get(c, "id"),
+                                                      "name", json_object_get(c, "name")));
     }
-    if (!strcmp(j->action, "contact.find")) {
+    bool find = !strcmp(j->action, "contact.find");
+    if ((find || !json_array_size(j->found)) && next_page(j, r)) return;
+    json_t *found = j->found;
+    j->found = NULL;
+    if (find) {
         done(j, json_pack("{s:o}", "contacts", found));
         return;
     }

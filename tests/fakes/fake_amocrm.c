@@ -27,6 +27,7 @@
  *   POST /_fake/expire    every access token expires now
  *   POST /_fake/revoke    every token is revoked (the user removed the integration)
  *   POST /_fake/fail      {"status", "count"}: the next count API calls get status
+ *   POST /_fake/contacts  [contact...]: stored as they are, with new ids (seeding)
  *   GET  /_fake/state     {contacts, leads, notes, tasks}
  *   GET  /_fake/stats     counters: token_code, token_refresh, refresh_reused,
  *                         401, 429, api, max_rps_seen, max_batch, ...
@@ -266,6 +267,15 @@ static void control(fh_conn *c, const fh_req *req)
             json_object_clear(F.refresh);
             free((char *)F.long_lived);
             F.long_lived = NULL;
+        }
+        respond(c, 200, "application/json", json_pack("{s:b}", "ok", 1));
+    } else if (!strcmp(what, "contacts") && json_is_array(b)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(b, i, e)
+        {
+            json_object_set_new(e, "id", json_integer(F.next_id++));
+            json_array_append(F.contacts, e);
         }
         respond(c, 200, "application/json", json_pack("{s:b}", "ok", 1));
     } else if (!strcmp(what, "fail")) {

@@ -201,6 +201,29 @@ static void test_lead_capture_files_the_contact_lead_note_and_task_in_amocrm(voi
     assert_false(th_file_contains(&H, "logs/crm_integration.log", "345"));
 }
 
+/* amoCRM's query matches text anywhere: the exact contact may be on a
+ * later page (_links.next), and is found there rather than created twice. */
+static void test_a_contact_on_a_later_page_is_found_not_created_again(void **s)
+{
+    (void)s;
+    json_t *seed = json_array();
+    for (int i = 0; i < 60; i++) {
+        char email[64];
+        snprintf(email, sizeof(email), "p%d-zz@example.org", i);
+        if (i == 59) snprintf(email, sizeof(email), "zz@example.org");
+        json_array_append_new(seed, json_pack("{s:s,s:[{s:s,s:[{s:s}]}]}", "name", "Seeded",
+                                              "custom_fields_values", "field_code", "EMAIL",
+                                              "values", "value", email));
+    }
+    char *body = json_dumps(seed, 0);
+    json_decref(seed);
+    json_decref(fake("POST", "/_fake/contacts", body));
+    free(body);
+    json_t *o = call_ok("contact.find_or_create", "{\"email\": \"ZZ@example.org\"}");
+    assert_false(json_is_true(th_get(o, "result.created")));
+    json_decref(o);
+}
+
 static void test_a_lead_moves_between_statuses_by_name_and_a_wrong_status_is_named(void **s)
 {
     (void)s;
@@ -344,6 +367,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lead_capture_files_the_contact_lead_note_and_task_in_amocrm),
+        cmocka_unit_test(test_a_contact_on_a_later_page_is_found_not_created_again),
         cmocka_unit_test(test_a_lead_moves_between_statuses_by_name_and_a_wrong_status_is_named),
         cmocka_unit_test(
             test_concurrent_calls_after_expiry_make_one_refresh_and_never_reuse_the_old_token),
