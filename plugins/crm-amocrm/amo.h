@@ -31,6 +31,7 @@ typedef struct amo {
     const char *client_id, *client_secret, *long_lived;
     char *access, *refresh;
     int64_t expires_ms; /* wall clock */
+    int64_t ttl_ms;     /* the access token's lifetime when issued */
     bool loaded;        /* the stored tokens were read */
     bool refreshing;    /* one refresh (or code exchange) in flight */
     bool needs_reauth;  /* the grant was refused: nothing is sent until a new code */

@@ -50,10 +50,10 @@ static void set_tokens(amo *a, const char *access, const char *refresh, int64_t 
 
 static json_t *stored(amo *a)
 {
-    return json_pack("{s:s*,s:s*,s:I,s:b,s:s,s:I}", "access_token", a->access, "refresh_token",
-                     a->refresh, "expires_at_ms", (json_int_t)a->expires_ms, "needs_reauth",
-                     a->needs_reauth, "reason", a->reauth_reason, "updated_at_ms",
-                     (json_int_t)amo_now_ms());
+    return json_pack("{s:s*,s:s*,s:I,s:I,s:b,s:s,s:I}", "access_token", a->access, "refresh_token",
+                     a->refresh, "expires_at_ms", (json_int_t)a->expires_ms, "ttl_ms",
+                     (json_int_t)a->ttl_ms, "needs_reauth", a->needs_reauth, "reason",
+                     a->reauth_reason, "updated_at_ms", (json_int_t)amo_now_ms());
 }
 
 /* ---- loading -------------------------------------------------------------------------- */
@@ -66,6 +66,7 @@ static void loaded(ah_ctx *ctx, int status, const json_t *v, void *ud)
         set_tokens(a, json_string_value(json_object_get(v, "access_token")),
                    json_string_value(json_object_get(v, "refresh_token")),
                    json_integer_value(json_object_get(v, "expires_at_ms")));
+        a->ttl_ms = json_integer_value(json_object_get(v, "ttl_ms"));
         a->needs_reauth = json_is_true(json_object_get(v, "needs_reauth"));
         snprintf(a->reauth_reason, sizeof(a->reauth_reason), "%s",
                  json_string_value(json_object_get(v, "reason"))
@@ -150,6 +151,7 @@ static void token_answered(ah_ctx *ctx, const ah_http_response *resp, void *ud)
     json_decref(f);
     if (resp->status == 200 && at && rt && ttl > 0) {
         set_tokens(a, at, rt, amo_now_ms() + ttl * 1000);
+        a->ttl_ms = ttl * 1000;
         a->needs_reauth = false;
         a->reauth_reason[0] = 0;
         a->refreshes++;
@@ -222,10 +224,12 @@ static void refresh_due(ah_ctx *ctx, ah_timer *t, void *ud)
     refresh_now(a);
 }
 
+/* How early a refresh is due: a minute, or half the lifetime of a token
+ * shorter than two (so a short-lived token is not refreshed in a loop). */
 static int64_t margin_ms(amo *a)
 {
-    (void)a;
-    return 60000;
+    int64_t half = a->ttl_ms > 0 ? a->ttl_ms / 2 : 60000;
+    return half < 60000 ? half : 60000;
 }
 
 static void schedule_refresh(amo *a)
@@ -236,7 +240,7 @@ static void schedule_refresh(amo *a)
     int64_t left = a->expires_ms - amo_now_ms();
     int64_t early = left / 10 > margin_ms(a) ? left / 10 : margin_ms(a);
     int64_t in = left - early;
-    if (in < 1000) in = 1000;
+    if (in < 500) in = 500;
     a->refresh_timer = a->host->timer_start(a->ctx, (uint64_t)in, 0, refresh_due, a);
 }
 

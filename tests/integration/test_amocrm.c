@@ -313,7 +313,7 @@ static void test_a_burst_of_calls_stays_within_seven_a_second(void **s)
     assert_true(stat_of("max_rps_seen") <= 7);
 }
 
-static void test_amocrm_webhooks_become_events_and_a_wrong_token_is_refused(void **s)
+static void test_amocrm_webhooks_become_events_and_wrong_tokens_or_accounts_are_refused(void **s)
 {
     (void)s;
     long long before = th_topic_depth(&H, "crm.lead.status_changed");
@@ -336,6 +336,45 @@ static void test_amocrm_webhooks_become_events_and_a_wrong_token_is_refused(void
     th_sleep_ms(300);
     assert_int_equal(th_topic_depth(&H, "crm.lead.status_changed"), before + 1);
     assert_true(th_wait_file(&H, "logs/crm_integration.log", "wrong or unset webhook_token", 5000));
+
+    /* A note added to a lead. */
+    long long notes = th_topic_depth(&H, "crm.note.added");
+    if (notes < 0) notes = 0;
+    static const char note[] =
+        "leads%5Bnote%5D%5B0%5D%5Bnote%5D%5Bid%5D=77&leads%5Bnote%5D%5B0%5D%5Bnote%5D%5Belement_id"
+        "%5D=1000123&leads%5Bnote%5D%5B0%5D%5Bnote%5D%5Bnote_type%5D=4&leads%5Bnote%5D%5B0%5D%5B"
+        "note%5D%5Btext%5D=Called+back&account%5Bid%5D=31337";
+    st = th_http_raw(&H, "POST", "/hooks/amo/amocrm/" HOOK_TOKEN,
+                     "application/x-www-form-urlencoded", note, strlen(note), hdr, &rh, &rb);
+    assert_int_equal(st, 200);
+    free(rh), free(rb);
+    assert_true(th_wait_depth(&H, "crm.note.added", notes + 1, 10000));
+    /* Another account's form is refused. */
+    static const char other[] = "leads%5Bstatus%5D%5B0%5D%5Bid%5D=5&account%5Bid%5D=999";
+    st = th_http_raw(&H, "POST", "/hooks/amo/amocrm/" HOOK_TOKEN,
+                     "application/x-www-form-urlencoded", other, strlen(other), hdr, &rh, &rb);
+    assert_int_equal(st, 200);
+    free(rh), free(rb);
+    assert_true(th_wait_file(&H, "logs/crm_integration.log", "not a form of this account", 5000));
+    assert_int_equal(th_topic_depth(&H, "crm.lead.status_changed"), before + 1);
+}
+
+/* A token about to expire is refreshed ahead of time, with no call
+ * waiting for it (a short lifetime from the fake makes it due at once). */
+static void test_a_token_is_refreshed_before_it_expires_without_a_call(void **s)
+{
+    (void)s;
+    json_decref(fake("POST", "/_fake/config", "{\"access_ttl_s\": 3}"));
+    json_decref(fake("POST", "/_fake/expire", "{}"));
+    json_decref(call_ok("contact.find", "{\"email\": \"ahead@example.com\"}")); /* a 3 s token */
+    json_decref(fake("POST", "/_fake/config", "{\"access_ttl_s\": 86400}"));
+    long long refreshes = stat_of("token_refresh"), calls = stat_of("requests");
+    for (long long end = th_now_ms() + 10000;
+         stat_of("token_refresh") == refreshes && th_now_ms() < end;)
+        th_sleep_ms(100);
+    assert_true(stat_of("token_refresh") > refreshes);
+    assert_int_equal(stat_of("requests"), calls); /* no call made it */
+    assert_int_equal(stat_of("refresh_reused"), 0);
 }
 
 static void test_a_revoked_grant_needs_reauthorisation_without_a_crash_loop(void **s)
@@ -373,7 +412,9 @@ int main(void)
             test_concurrent_calls_after_expiry_make_one_refresh_and_never_reuse_the_old_token),
         cmocka_unit_test(test_429_and_504_are_waited_out_and_the_call_succeeds),
         cmocka_unit_test(test_a_burst_of_calls_stays_within_seven_a_second),
-        cmocka_unit_test(test_amocrm_webhooks_become_events_and_a_wrong_token_is_refused),
+        cmocka_unit_test(
+            test_amocrm_webhooks_become_events_and_wrong_tokens_or_accounts_are_refused),
+        cmocka_unit_test(test_a_token_is_refreshed_before_it_expires_without_a_call),
         cmocka_unit_test(test_a_revoked_grant_needs_reauthorisation_without_a_crash_loop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
