@@ -1,4 +1,4 @@
-/* POST /hooks/{instance}/{path...}: webhook ingress. The request becomes an
+/* POST (and GET) /hooks/{instance}/{path...}: webhook ingress. The request becomes an
  * event on "hooks.<instance>" (method, path, query, headers, body) and is
  * answered 200 only once that event is committed. An instance whose
  * manifest declares a shared-secret header has it checked (in constant
@@ -176,6 +176,9 @@ static void h_hook(void *ctx, http_req *req, const route_params *p)
 static const route routes[] = {
     {"POST", "/hooks/{instance}/{path...}", h_hook, ROUTE_PUBLIC,
      "Webhook ingress: an event for the instance, answered once committed"},
+    /* OAuth redirects (amoCRM's ?code=...&state=...) arrive as GETs. */
+    {"GET", "/hooks/{instance}/{path...}", h_hook, ROUTE_PUBLIC,
+     "Webhook ingress for GET requests (OAuth redirects): an event for the instance"},
 };
 
 static void hooks_free(void *ctx)

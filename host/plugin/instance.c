@@ -330,7 +330,7 @@ static void handle_result(run *r, uint64_t id, json_t *msg)
 /* Channels a plugin may write into besides its own log. */
 static bool shared_channel(const char *ch)
 {
-    return ch && !strcmp(ch, "llm");
+    return ch && (!strcmp(ch, "llm") || !strcmp(ch, "crm_integration"));
 }
 
 static void handle_log(run *r, json_t *msg)

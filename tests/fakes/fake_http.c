@@ -3,6 +3,7 @@
  */
 #include "fake_http.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,4 +445,36 @@ long fh_open_connections(const fh_server *s)
 long fh_max_connections(const fh_server *s)
 {
     return s->max_open;
+}
+
+static void serve_stop(uv_signal_t *h, int sig)
+{
+    (void)sig;
+    uv_stop(h->loop);
+}
+
+int fh_serve(uv_loop_t *uv, fh_server **srv, const char *name, int port, const char *port_file,
+             fh_handler fn, void *ud)
+{
+    if (fh_listen(srv, uv, "127.0.0.1", port, fn, ud) < 0) {
+        fprintf(stderr, "%s: cannot listen on 127.0.0.1:%d\n", name, port);
+        return 1;
+    }
+    char tmp[1100];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", port_file ? port_file : "");
+    FILE *f = port_file ? fopen(tmp, "w") : NULL;
+    if (port_file && (!f || fprintf(f, "%d\n", fh_port(*srv)) < 0 || fclose(f) != 0 ||
+                      rename(tmp, port_file) != 0)) {
+        fprintf(stderr, "%s: cannot write %s\n", name, port_file);
+        return 1;
+    }
+    printf("%s listening on 127.0.0.1:%d\n", name, fh_port(*srv));
+    fflush(stdout);
+    uv_signal_t term, intr;
+    uv_signal_init(uv, &term);
+    uv_signal_init(uv, &intr);
+    uv_signal_start(&term, serve_stop, SIGTERM);
+    uv_signal_start(&intr, serve_stop, SIGINT);
+    uv_run(uv, UV_RUN_DEFAULT);
+    return 0;
 }

@@ -59,6 +59,13 @@ void fh_script_free(fh_script *s);
 void fh_play(fh_conn *c, int status, const char *content_type, const char *extra_headers,
              fh_script *script);
 
+/* A fake's life after its state is ready: listen on 127.0.0.1:port (0: any),
+ * write the port to port_file (if not NULL; atomically, for fake_proc),
+ * announce it on stdout, and run uv until SIGTERM or SIGINT. The process's
+ * exit status: 0, or 1 with the reason on stderr (name prefixes it). */
+int fh_serve(uv_loop_t *uv, fh_server **srv, const char *name, int port, const char *port_file,
+             fh_handler fn, void *ud);
+
 /* Run fn after ms on this connection (dropped if it closes first). */
 void fh_later(fh_conn *c, uint32_t ms, void (*fn)(fh_conn *c, void *ud), void *ud,
               void (*free_ud)(void *ud));

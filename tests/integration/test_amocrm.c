@@ -1,0 +1,421 @@
+/*
+ * The crm-amocrm plugin through the real binary, against the fake amoCRM
+ * (tests/fakes/fake_amocrm): the instance is authorised through the OAuth
+ * redirect at /hooks/amo/oauth; the lead-capture scenario with the crm.*
+ * steps collects a name and a phone, and the contact (phone in E.164),
+ * the lead (with the contact, in the named status), a note and a task
+ * appear in the CRM; a second capture with the same number finds the
+ * contact; concurrent calls after the token expired make ONE refresh and
+ * never present a retired refresh token; 429s are waited out; amoCRM's
+ * webhooks become events, a wrong URL token is refused; a revoked grant
+ * puts the instance in "needs re-authorisation" (calls fail at once, the
+ * instance keeps running) until a new code arrives.
+ */
+#include "../fakes/fake_proc.h"
+#include "../support/th.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_amocrm"
+#define CLIENT_ID "3f1c9a52-7e0b-4d7a-9c1e-amo-test-client"
+#define CLIENT_SECRET "amo-test-secret-Qx7Lr2Vn9Tb4"
+#define HOOK_TOKEN "wh-Rk29fLq8ZtV3"
+
+static th_host H;
+static fake_proc AMO;
+
+static json_t *fake(const char *method, const char *path, const char *body)
+{
+    th_host x = {.port = AMO.port};
+    json_t *o = NULL;
+    int st = th_http(&x, method, path, body, "", &o);
+    if (st != 200) fail_msg("fake %s %s: %d", method, path, st);
+    return o;
+}
+
+static long long stat_of(const char *name)
+{
+    json_t *o = fake("GET", "/_fake/stats", NULL);
+    long long v = json_integer_value(json_object_get(o, name));
+    json_decref(o);
+    return v;
+}
+
+/* An action of the instance "amo": its result (status into *st). */
+static json_t *call(const char *action, const char *args, int *st)
+{
+    json_t *o = NULL;
+    *st = th_call(&H, "amo", action, args, &o);
+    return o;
+}
+
+static json_t *call_ok(const char *action, const char *args)
+{
+    int st;
+    json_t *o = call(action, args, &st);
+    if (st != 200) {
+        char *d = json_dumps(o, 0);
+        fail_msg("%s %s: %d %s", action, args, st, d ? d : "");
+    }
+    return o;
+}
+
+/* The OAuth dance: oauth.url's state, a code from the fake, the redirect. */
+static bool authorise(void)
+{
+    json_t *u = call_ok("oauth.url", "{}");
+    char state[64];
+    snprintf(state, sizeof(state), "%s", json_string_value(th_get(u, "result.state")));
+    json_decref(u);
+    json_t *c = fake("POST", "/_fake/code", "{}");
+    char path[300];
+    snprintf(path, sizeof(path), "/hooks/amo/oauth?code=%s&state=%s&referer=testaccount.amocrm.ru",
+             json_string_value(json_object_get(c, "code")), state);
+    json_decref(c);
+    json_t *o = NULL;
+    if (th_http(&H, "GET", path, NULL, "", &o) != 200) return false;
+    json_decref(o);
+    for (long long end = th_now_ms() + 10000; th_now_ms() < end; th_sleep_ms(50)) {
+        json_t *s = call_ok("status", "{}");
+        bool ok = json_is_true(th_get(s, "result.authorized"));
+        json_decref(s);
+        if (ok) return true;
+    }
+    return false;
+}
+
+static int setup(void **s)
+{
+    (void)s;
+    if (fake_start(&AMO, FAKE_BIN, 5000)) return -1;
+    char *cfg = NULL;
+    if (asprintf(&cfg,
+                 "{\"listen\": \"127.0.0.1:0\", \"expressions\": {\"workers\": 1},"
+                 " \"instances\": ["
+                 "  {\"id\": \"amo\", \"plugin\": \"crm-amocrm\", \"config\": {\"base_url\": "
+                 "   \"http://127.0.0.1:%d\", \"account_id\": 31337, \"redirect_uri\": "
+                 "   \"https://bot.example.com/hooks/amo/oauth\", \"contact_fields\": {\"source\": "
+                 "   \"Source\"}},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]}]}",
+                 AMO.port, AMO.port) < 0)
+        return -1;
+    int rc =
+        th_init(&H, "amocrm") || th_install_plugin(&H, "jq") ||
+        th_install_plugin(&H, "crm-amocrm") || th_config(&H, cfg) ||
+        th_cli(&H, CLIENT_ID "\n", NULL, 0, "secret", "set", "amo", "client_id", NULL) ||
+        th_cli(&H, CLIENT_SECRET "\n", NULL, 0, "secret", "set", "amo", "client_secret", NULL) ||
+        th_cli(&H, HOOK_TOKEN "\n", NULL, 0, "secret", "set", "amo", "webhook_token", NULL) ||
+        th_start(&H, NULL, 15000) || !th_wait_state(&H, "jq-1", "ready", 15000) ||
+        !th_wait_state(&H, "amo", "ready", 15000) || !authorise();
+    free(cfg);
+    return rc ? -1 : 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    int rc = th_stop_clean(&H, 10000);
+    th_cleanup(&H);
+    fake_stop(&AMO);
+    return rc ? -1 : 0;
+}
+
+/* ---- the tests ------------------------------------------------------------------------- */
+
+static json_t *say(const char *agent, const char *user, const char *text)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages", agent);
+    json_t *b = json_pack("{s:s,s:s}", "user", user, "text", text), *o = NULL;
+    char *body = json_dumps(b, 0);
+    json_decref(b);
+    int st = th_http(&H, "POST", path, body, NULL, &o);
+    free(body);
+    if (st != 200) fail_msg("POST %s %s: %d", path, text, st);
+    return o;
+}
+
+/* Whether one of the turn's replies contains text. */
+static bool replied(json_t *turn, const char *text)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(turn, "messages"), i, m)
+    {
+        const char *t = json_string_value(json_object_get(m, "text"));
+        if (t && strstr(t, text)) return true;
+    }
+    return false;
+}
+
+static void test_lead_capture_files_the_contact_lead_note_and_task_in_amocrm(void **s)
+{
+    (void)s;
+    char *content = th_read_source("tests/fixtures/amocrm/lead-capture-amocrm.json");
+    assert_non_null(content);
+    char agent[64];
+    assert_int_equal(th_make_agent(&H, "Leads", content, NULL, agent, sizeof(agent)), 0);
+    free(content);
+    json_decref(say(agent, "olga", "Hello"));
+    json_decref(say(agent, "olga", "Olga"));
+    json_t *o = say(agent, "olga", "8 (912) 345-67-89");
+    assert_true(replied(o, "Thank you, Olga! Your request number is 1"));
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "ended");
+    json_decref(o);
+
+    json_t *st = fake("GET", "/_fake/state", NULL);
+    json_t *contact = json_array_get(json_object_get(st, "contacts"), 0);
+    assert_string_equal(json_string_value(th_get(contact, "name")), "Olga");
+    assert_string_equal(json_string_value(th_get(contact, "custom_fields_values.0.values.0.value")),
+                        "+79123456789");
+    json_t *lead = json_array_get(json_object_get(st, "leads"), 0);
+    assert_int_equal(json_integer_value(th_get(lead, "_embedded.contacts.0.id")),
+                     json_integer_value(json_object_get(contact, "id")));
+    assert_int_equal(json_integer_value(json_object_get(lead, "status_id")), 6002);
+    json_t *note = json_array_get(json_object_get(st, "notes"), 0);
+    assert_int_equal(json_integer_value(json_object_get(note, "entity_id")),
+                     json_integer_value(json_object_get(lead, "id")));
+    assert_non_null(strstr(json_string_value(th_get(note, "params.text")), "Olga"));
+    assert_int_equal(json_array_size(json_object_get(st, "tasks")), 1);
+    json_decref(st);
+
+    /* The same person again, typed another way: the contact is found. */
+    o = call_ok("contact.find_or_create", "{\"name\": \"Olga\", \"phone\": \"+7 912 345 67 89\"}");
+    assert_false(json_is_true(th_get(o, "result.created")));
+    json_decref(o);
+    st = fake("GET", "/_fake/state", NULL);
+    assert_int_equal(json_array_size(json_object_get(st, "contacts")), 1);
+    json_decref(st);
+    /* No personal data in the integration log without debug. */
+    assert_true(th_file_contains(&H, "logs/crm_integration.log", "amoCRM call"));
+    assert_false(th_file_contains(&H, "logs/crm_integration.log", "345"));
+}
+
+/* amoCRM's query matches text anywhere: the exact contact may be on a
+ * later page (_links.next), and is found there rather than created twice. */
+static void test_a_contact_on_a_later_page_is_found_not_created_again(void **s)
+{
+    (void)s;
+    json_t *seed = json_array();
+    for (int i = 0; i < 60; i++) {
+        char email[64];
+        snprintf(email, sizeof(email), "p%d-zz@example.org", i);
+        if (i == 59) snprintf(email, sizeof(email), "zz@example.org");
+        json_array_append_new(seed, json_pack("{s:s,s:[{s:s,s:[{s:s}]}]}", "name", "Seeded",
+                                              "custom_fields_values", "field_code", "EMAIL",
+                                              "values", "value", email));
+    }
+    char *body = json_dumps(seed, 0);
+    json_decref(seed);
+    json_decref(fake("POST", "/_fake/contacts", body));
+    free(body);
+    json_t *o = call_ok("contact.find_or_create", "{\"email\": \"ZZ@example.org\"}");
+    assert_false(json_is_true(th_get(o, "result.created")));
+    json_decref(o);
+}
+
+static void test_a_lead_moves_between_statuses_by_name_and_a_wrong_status_is_named(void **s)
+{
+    (void)s;
+    json_t *o = call_ok("lead.create", "{\"name\": \"Move me\", \"price\": 1500}");
+    long long id = json_integer_value(th_get(o, "result.lead_id"));
+    json_decref(o);
+    char args[200];
+    snprintf(args, sizeof(args),
+             "{\"lead_id\": %lld, \"status\": \"Negotiation\", \"price\": 2500}", id);
+    o = call_ok("lead.move", args);
+    assert_int_equal(json_integer_value(th_get(o, "result.status_id")), 6003);
+    json_decref(o);
+    snprintf(args, sizeof(args), "{\"lead_id\": %lld, \"status\": \"Nowhere\"}", id);
+    int st;
+    o = call("lead.move", args, &st);
+    assert_int_not_equal(st, 200);
+    char *d = json_dumps(o, 0);
+    assert_non_null(strstr(d, "status"));
+    free(d);
+    json_decref(o);
+}
+
+typedef struct worker {
+    int status;
+    char args[100];
+} worker;
+
+static void *one_call(void *ud)
+{
+    worker *w = ud;
+    th_host x = H;
+    json_t *o = NULL;
+    w->status = th_call(&x, "amo", "note.add", w->args, &o);
+    json_decref(o);
+    return NULL;
+}
+
+static void
+test_concurrent_calls_after_expiry_make_one_refresh_and_never_reuse_the_old_token(void **s)
+{
+    (void)s;
+    json_t *o = call_ok("lead.create", "{\"name\": \"Notes\"}");
+    long long lead = json_integer_value(th_get(o, "result.lead_id"));
+    json_decref(o);
+    json_decref(fake("POST", "/_fake/config", "{\"refresh_delay_ms\": 400}"));
+    json_decref(fake("POST", "/_fake/expire", "{}"));
+    long long refreshes = stat_of("token_refresh"), notes = stat_of("notes");
+    enum { N = 12 };
+    worker w[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(w[i].args, sizeof(w[i].args), "{\"entity_id\": %lld, \"text\": \"note %d\"}", lead,
+                 i);
+        assert_int_equal(pthread_create(&th[i], NULL, one_call, &w[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].status, 200);
+    }
+    assert_int_equal(stat_of("token_refresh"), refreshes + 1);
+    assert_int_equal(stat_of("refresh_reused"), 0);
+    assert_int_equal(stat_of("429"), 0);
+    /* Notes waiting together went in shared requests. */
+    assert_true(stat_of("notes") < notes + N);
+    json_decref(fake("POST", "/_fake/config", "{\"refresh_delay_ms\": 0}"));
+}
+
+static void test_429_and_504_are_waited_out_and_the_call_succeeds(void **s)
+{
+    (void)s;
+    json_decref(fake("POST", "/_fake/fail", "{\"status\": 504, \"count\": 3}"));
+    json_t *o = call_ok("task.create", "{\"text\": \"Call back\", \"due_in_s\": 3600}");
+    assert_true(json_integer_value(th_get(o, "result.task_id")) > 0);
+    json_decref(o);
+    assert_int_equal(stat_of("injected"), 3);
+}
+
+static void test_a_burst_of_calls_stays_within_seven_a_second(void **s)
+{
+    (void)s;
+    long long before = stat_of("429");
+    for (int i = 0; i < 20; i++) {
+        json_t *o = call_ok("contact.find", "{\"email\": \"nobody@example.com\"}");
+        json_decref(o);
+    }
+    assert_int_equal(stat_of("429"), before);
+    assert_true(stat_of("max_rps_seen") <= 7);
+}
+
+static void test_amocrm_webhooks_become_events_and_wrong_tokens_or_accounts_are_refused(void **s)
+{
+    (void)s;
+    long long before = th_topic_depth(&H, "crm.lead.status_changed");
+    if (before < 0) before = 0; /* no such topic yet */
+    static const char form[] =
+        "leads%5Bstatus%5D%5B0%5D%5Bid%5D=1000123&leads%5Bstatus%5D%5B0%5D%5Bstatus_id%5D=142&"
+        "leads%5Bstatus%5D%5B0%5D%5Bpipeline_id%5D=5001&leads%5Bstatus%5D%5B0%5D%5Bold_status_id"
+        "%5D=6003&account%5Bid%5D=31337&account%5Bsubdomain%5D=testaccount";
+    static const char *const hdr[] = {NULL};
+    char *rh = NULL, *rb = NULL;
+    int st = th_http_raw(&H, "POST", "/hooks/amo/amocrm/wrong-token",
+                         "application/x-www-form-urlencoded", form, strlen(form), hdr, &rh, &rb);
+    assert_int_equal(st, 200);
+    free(rh), free(rb);
+    st = th_http_raw(&H, "POST", "/hooks/amo/amocrm/" HOOK_TOKEN,
+                     "application/x-www-form-urlencoded", form, strlen(form), hdr, &rh, &rb);
+    assert_int_equal(st, 200);
+    free(rh), free(rb);
+    assert_true(th_wait_depth(&H, "crm.lead.status_changed", before + 1, 10000));
+    th_sleep_ms(300);
+    assert_int_equal(th_topic_depth(&H, "crm.lead.status_changed"), before + 1);
+    assert_true(th_wait_file(&H, "logs/crm_integration.log", "wrong or unset webhook_token", 5000));
+
+    /* A note added to a lead. */
+    long long notes = th_topic_depth(&H, "crm.note.added");
+    if (notes < 0) notes = 0;
+    static const char note[] =
+        "leads%5Bnote%5D%5B0%5D%5Bnote%5D%5Bid%5D=77&leads%5Bnote%5D%5B0%5D%5Bnote%5D%5Belement_id"
+        "%5D=1000123&leads%5Bnote%5D%5B0%5D%5Bnote%5D%5Bnote_type%5D=4&leads%5Bnote%5D%5B0%5D%5B"
+        "note%5D%5Btext%5D=Called+back&account%5Bid%5D=31337";
+    st = th_http_raw(&H, "POST", "/hooks/amo/amocrm/" HOOK_TOKEN,
+                     "application/x-www-form-urlencoded", note, strlen(note), hdr, &rh, &rb);
+    assert_int_equal(st, 200);
+    free(rh), free(rb);
+    assert_true(th_wait_depth(&H, "crm.note.added", notes + 1, 10000));
+    /* Another account's form is refused. */
+    static const char other[] = "leads%5Bstatus%5D%5B0%5D%5Bid%5D=5&account%5Bid%5D=999";
+    st = th_http_raw(&H, "POST", "/hooks/amo/amocrm/" HOOK_TOKEN,
+                     "application/x-www-form-urlencoded", other, strlen(other), hdr, &rh, &rb);
+    assert_int_equal(st, 200);
+    free(rh), free(rb);
+    assert_true(th_wait_file(&H, "logs/crm_integration.log", "not a form of this account", 5000));
+    assert_int_equal(th_topic_depth(&H, "crm.lead.status_changed"), before + 1);
+}
+
+/* A token about to expire is refreshed ahead of time, with no call
+ * waiting for it (a short lifetime from the fake makes it due at once). */
+static void test_a_token_is_refreshed_before_it_expires_without_a_call(void **s)
+{
+    (void)s;
+    json_decref(fake("POST", "/_fake/config", "{\"access_ttl_s\": 3}"));
+    json_decref(fake("POST", "/_fake/expire", "{}"));
+    json_decref(call_ok("contact.find", "{\"email\": \"ahead@example.com\"}")); /* a 3 s token */
+    json_decref(fake("POST", "/_fake/config", "{\"access_ttl_s\": 86400}"));
+    long long refreshes = stat_of("token_refresh"), calls = stat_of("requests");
+    for (long long end = th_now_ms() + 10000;
+         stat_of("token_refresh") == refreshes && th_now_ms() < end;)
+        th_sleep_ms(100);
+    assert_true(stat_of("token_refresh") > refreshes);
+    assert_int_equal(stat_of("requests"), calls); /* no call made it */
+    assert_int_equal(stat_of("refresh_reused"), 0);
+}
+
+static void test_a_revoked_grant_needs_reauthorisation_without_a_crash_loop(void **s)
+{
+    (void)s;
+    json_decref(fake("POST", "/_fake/revoke", "{}"));
+    int st;
+    json_t *o = call("contact.find", "{\"phone\": \"+79123456789\"}", &st);
+    assert_int_not_equal(st, 200);
+    json_decref(o);
+    o = call_ok("status", "{}");
+    assert_true(json_is_true(th_get(o, "result.needs_reauthorization")));
+    json_decref(o);
+    long long refused = stat_of("refresh_unknown") + stat_of("refresh_reused");
+    /* Calls now fail at once, without asking amoCRM again. */
+    o = call("contact.find", "{\"phone\": \"+79123456789\"}", &st);
+    char *d = json_dumps(o, 0);
+    assert_non_null(strstr(d, "needs_reauthorization"));
+    free(d);
+    json_decref(o);
+    assert_int_equal(stat_of("refresh_unknown") + stat_of("refresh_reused"), refused);
+    assert_string_equal(th_state(&H, "amo"), "ready");
+    /* A new code puts it right. */
+    assert_true(authorise());
+    json_decref(call_ok("contact.find", "{\"phone\": \"+79123456789\"}"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lead_capture_files_the_contact_lead_note_and_task_in_amocrm),
+        cmocka_unit_test(test_a_contact_on_a_later_page_is_found_not_created_again),
+        cmocka_unit_test(test_a_lead_moves_between_statuses_by_name_and_a_wrong_status_is_named),
+        cmocka_unit_test(
+            test_concurrent_calls_after_expiry_make_one_refresh_and_never_reuse_the_old_token),
+        cmocka_unit_test(test_429_and_504_are_waited_out_and_the_call_succeeds),
+        cmocka_unit_test(test_a_burst_of_calls_stays_within_seven_a_second),
+        cmocka_unit_test(
+            test_amocrm_webhooks_become_events_and_wrong_tokens_or_accounts_are_refused),
+        cmocka_unit_test(test_a_token_is_refreshed_before_it_expires_without_a_call),
+        cmocka_unit_test(test_a_revoked_grant_needs_reauthorisation_without_a_crash_loop),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
