@@ -193,59 +193,6 @@ static int add_query_term(void *ud, const char *t, size_t n, const rag_token *to
     return 0;
 }
 
-/* Is a worse than b? (lower score, or equal score and higher id) */
-static int worse(const rag_hit *a, const rag_hit *b)
-{
-    return a->score < b->score || (a->score == b->score && a->doc > b->doc);
-}
-
-static void sift_down(rag_hit *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && worse(&h[l], &h[m])) m = l;
-        if (r < n && worse(&h[r], &h[m])) m = r;
-        if (m == i) return;
-        rag_hit t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-static void sift_up(rag_hit *h, size_t i)
-{
-    while (i && worse(&h[i], &h[(i - 1) / 2])) {
-        rag_hit t = h[i];
-        h[i] = h[(i - 1) / 2];
-        h[(i - 1) / 2] = t;
-        i = (i - 1) / 2;
-    }
-}
-
-/* Keeps the k best of the scores in a min-heap, then sorts best first. */
-static size_t top_k(const double *score, const uint32_t *touched, size_t nt, rag_hit *h, size_t k)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < nt; i++) {
-        rag_hit c = {touched[i], score[touched[i]]};
-        if (n < k) {
-            h[n] = c;
-            sift_up(h, n++);
-        } else if (k && worse(&h[0], &c)) {
-            h[0] = c;
-            sift_down(h, n, 0);
-        }
-    }
-    for (size_t m = n; m > 1; m--) {
-        rag_hit t = h[0];
-        h[0] = h[m - 1];
-        h[m - 1] = t;
-        sift_down(h, m - 1, 0);
-    }
-    return n;
-}
-
 static size_t accumulate(rag_index *ix, const query *q, double *score, uint32_t *touched,
                          rag_keep_fn keep, void *ud)
 {
@@ -285,7 +232,7 @@ int rag_index_search(rag_index *ix, const char *text, size_t n, rag_keep_fn keep
     touched = malloc(ix->ndocs * sizeof *touched);
     if (!score || !touched) goto out;
     size_t nt = accumulate(ix, &q, score, touched, keep, ud);
-    rc = (int)top_k(score, touched, nt, hits, k);
+    rc = (int)rag_topk(score, touched, nt, hits, k);
 out:
     free(q.terms);
     free(score);

@@ -11,16 +11,12 @@
 #define RAG_BM25_H
 
 #include "analyze.h"
+#include "topk.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct rag_index rag_index;
-
-typedef struct {
-    uint32_t doc;
-    double score;
-} rag_hit;
 
 /* The analyzer is borrowed and must outlive the index. */
 rag_index *rag_index_new(rag_analyzer *a);

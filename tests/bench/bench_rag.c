@@ -5,7 +5,10 @@
  *   quality  nDCG@10, Recall@1, Recall@5 over XQuAD (240 paragraphs, 1,190
  *            questions; tests/fixtures/rag) in Russian and English: BM25
  *            with Snowball stemming beside the peer, plain BM25 over folded
- *            tokens only, in the same run
+ *            tokens only, in the same run; vectors alone (exact cosine over
+ *            stand-in embeddings: hashed character trigrams, tests/fakes/
+ *            ngram_embed.c) and hybrid (reciprocal rank fusion, weights 1:1
+ *            and 1:0.3)
  *   scale    generated chunks (about 100 tokens of Russian and English
  *            words, Zipf-distributed): chunks indexed per second (analysis
  *            and posting, no provider), query latency p50/p99 for 2-4 word
@@ -22,6 +25,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void row3(bench *b, const char *lang, const char *sys, const rag_scores *r, const char *note)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s_%s_ndcg10", lang, sys);
+    bench_row(b, "quality", key, r->ndcg10, "", "%s", note);
+    snprintf(key, sizeof key, "%s_%s_recall1", lang, sys);
+    bench_row(b, "quality", key, r->r1, "", "%s", "");
+    snprintf(key, sizeof key, "%s_%s_recall5", lang, sys);
+    bench_row(b, "quality", key, r->r5, "", "%s", "");
+}
+
+/* Vectors alone (stand-in embeddings) and hybrid RRF at two weightings. */
+static void vectors(bench *b, const rag_set *s, const char *lang)
+{
+    rag_scores r;
+    if (rag_eval_vectors(s, 1024, &r) < 0) bench_fail(b, "vectors %s", lang);
+    row3(b, lang, "vectors", &r, "stand-in: hashed trigrams, 1,024 dims");
+    static const double w[][2] = {{1.0, 1.0}, {1.0, 0.3}};
+    for (int i = 0; i < 2; i++) {
+        char sys[64];
+        snprintf(sys, sizeof sys, "hybrid_%.1f_%.1f", w[i][0], w[i][1]);
+        if (rag_eval_hybrid(s, 1024, w[i][0], w[i][1], 50, &r) < 0)
+            bench_fail(b, "hybrid %s", lang);
+        row3(b, lang, sys, &r, "RRF c=60, BM25 and vector lists of 50");
+    }
+}
 
 static void quality(bench *b)
 {
@@ -41,15 +71,9 @@ static void quality(bench *b)
                 bench_fail(b, "evaluation of %s failed", langs[l]);
                 continue;
             }
-            const char *sys = stem ? "bm25_stemmed" : "bm25_plain";
-            char key[64];
-            snprintf(key, sizeof key, "%s_%s_ndcg10", langs[l], sys);
-            bench_row(b, "quality", key, r.ndcg10, "", "%s", stem ? "" : "peer");
-            snprintf(key, sizeof key, "%s_%s_recall1", langs[l], sys);
-            bench_row(b, "quality", key, r.r1, "", "%s", "");
-            snprintf(key, sizeof key, "%s_%s_recall5", langs[l], sys);
-            bench_row(b, "quality", key, r.r5, "", "%s", "");
+            row3(b, langs[l], stem ? "bm25_stemmed" : "bm25_plain", &r, stem ? "" : "peer");
         }
+        vectors(b, &s, langs[l]);
         rag_set_free(&s);
     }
 }

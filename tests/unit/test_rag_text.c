@@ -15,6 +15,7 @@
 #include "../../plugins/rag/chunk.h"
 #include "../../plugins/rag/html.h"
 #include "../../plugins/rag/text.h"
+#include "../../plugins/rag/vec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +268,39 @@ static void bm25_ranks_filters_and_forgets_removed_chunks(void **state)
     rag_analyzer_free(a);
 }
 
+static void vectors_find_the_nearest_and_fusion_weighs_the_lists(void **state)
+{
+    (void)state;
+    rag_vecs v = {.dim = 3};
+    const float a[3] = {1, 0, 0}, b[3] = {0, 2, 0}, c[3] = {1, 1, 0}, z[3] = {0, 0, 0};
+    assert_int_equal(rag_vecs_add(&v, a), 0);
+    assert_int_equal(rag_vecs_add(&v, b), 1);
+    assert_int_equal(rag_vecs_add(&v, c), 2);
+    assert_int_equal(rag_vecs_add(&v, z), 3);
+    const float q[3] = {0.1f, 0.9f, 0};
+    rag_hit h[4];
+    assert_int_equal(rag_vecs_search(&v, q, NULL, NULL, h, 2), 2);
+    assert_int_equal(h[0].doc, 1); /* b, normalised */
+    assert_int_equal(h[1].doc, 2);
+    assert_int_equal(rag_vecs_search(&v, q, keep_even, NULL, h, 4), 2);
+    assert_int_equal(h[0].doc, 2);
+    rag_vecs_free(&v);
+
+    /* lexical says 5, 6, 7; vectors say 7, 6: equal weights put 7 and 6 first */
+    const rag_hit lex[] = {{5, 9}, {6, 8}, {7, 1}}, vec[] = {{7, 0.9}, {6, 0.8}};
+    const rag_hit *lists[] = {lex, vec};
+    size_t lens[] = {3, 2};
+    double even[] = {1, 1}, lexical[] = {1, 0};
+    rag_hit out[3];
+    assert_int_equal(rag_rrf(lists, lens, even, 2, 60, 10, out, 3), 3);
+    assert_int_equal(out[0].doc, 7); /* 1/63 + 1/61 */
+    assert_int_equal(out[1].doc, 6); /* 1/62 + 1/62, a hair less */
+    assert_int_equal(out[2].doc, 5);
+    assert_int_equal(rag_rrf(lists, lens, lexical, 2, 60, 10, out, 3), 3);
+    assert_int_equal(out[0].doc, 5);
+    assert_int_equal(out[1].doc, 6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +312,7 @@ int main(void)
         cmocka_unit_test(chunks_pack_whole_blocks_and_overlap_in_tokens),
         cmocka_unit_test(html_reduces_to_headings_items_and_paragraphs),
         cmocka_unit_test(bm25_ranks_filters_and_forgets_removed_chunks),
+        cmocka_unit_test(vectors_find_the_nearest_and_fusion_weighs_the_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
