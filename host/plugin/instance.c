@@ -327,10 +327,11 @@ static void handle_result(run *r, uint64_t id, json_t *msg)
 
 #define LOG_FIELDS_MAX 16384
 
-/* Channels a plugin may write into besides its own log. */
+/* Channels a plugin may write into besides its own log: llm.log, and
+ * rag_integration.log (the rag plugin's queries, issue 18). */
 static bool shared_channel(const char *ch)
 {
-    return ch && !strcmp(ch, "llm");
+    return ch && (!strcmp(ch, "llm") || !strcmp(ch, "rag_integration"));
 }
 
 static void handle_log(run *r, json_t *msg)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 rag_plugin R;
 
@@ -24,6 +25,7 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
         (size_t)json_integer_value(json_object_get(config, "max_document_bytes"));
     R.max_tokens = (size_t)json_integer_value(json_object_get(config, "max_tokens"));
     R.overlap_tokens = (size_t)json_integer_value(json_object_get(config, "overlap_tokens"));
+    R.log_queries = json_is_true(json_object_get(config, "log_queries"));
     R.kbs.a = rag_analyzer_new(1);
     if (!R.kbs.a) return AH_ENOMEM;
     rag_store_load();
@@ -332,14 +334,47 @@ static void doc_list(ah_call *call, const json_t *args)
     R.host->reply(call, json_pack("{s:o}", "documents", out));
 }
 
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One line per query in logs/rag_integration.log: the base, the query's
+ * hash (its text only with log_queries), the time taken and the hits. */
+static void log_query(const rag_kb *kb, const char *query, const json_t *passages, long long us)
+{
+    if (!AH_HOST_HAS(R.host, log_record)) return;
+    char hash[17];
+    rag_hash(query, strlen(query), hash);
+    json_t *docs = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(passages, i, p)
+    {
+        json_array_append_new(
+            docs, json_pack("{s:O,s:O,s:O}", "document", json_object_get(p, "document"), "chunk",
+                            json_object_get(p, "chunk"), "score", json_object_get(p, "score")));
+    }
+    json_t *f =
+        json_pack("{s:s,s:s,s:I,s:I,s:o}", "kb", kb->name, "query_hash", hash, "took_us",
+                  (json_int_t)us, "hits", (json_int_t)json_array_size(passages), "passages", docs);
+    if (R.log_queries) json_object_set_new(f, "query", json_string(query));
+    R.host->log_record(R.ctx, "rag_integration", AH_LOG_INFO, f, "rag.search");
+    json_decref(f);
+}
+
 static void search(ah_call *call, const json_t *args)
 {
     rag_kb *kb = need_kb(call, args);
     if (!kb) return;
+    long long t0 = now_us();
     json_int_t k = json_integer_value(json_object_get(args, "top_k"));
     json_t *p = rag_kb_search(kb, str(args, "query"), k > 0 ? (size_t)k : 5,
                               json_object_get(args, "tags"), str(args, "language"));
     if (!p) return (void)R.host->reply_error(call, "no_memory", "out of memory");
+    log_query(kb, str(args, "query"), p, now_us() - t0);
     R.host->reply(call, json_pack("{s:s,s:o}", "kb", kb->name, "passages", p));
 }
 

@@ -27,6 +27,7 @@ typedef struct {
     int loaded; /* 1 once the KV is loaded, -1 if that failed */
     size_t max_document_bytes;
     size_t max_tokens, overlap_tokens; /* defaults for new bases */
+    int log_queries;                   /* query texts in rag_integration.log */
 } rag_plugin;
 
 extern rag_plugin R;

@@ -79,8 +79,8 @@ static int setup(void **s)
     snprintf(cfg, sizeof cfg,
              "{\"listen\":\"127.0.0.1:0\",\"instances\":[{\"id\":\"kb\",\"plugin\":\"rag\","
              "\"config\":{\"max_document_bytes\":8192,\"max_tokens\":40,\"overlap_tokens\":5}}]}");
-    if (th_init(&H, "rag") || th_install_plugin(&H, "rag") || th_config(&H, cfg) ||
-        th_start(&H, NULL, 15000) || !th_wait_state(&H, "kb", "ready", 15000))
+    if (th_init(&H, "rag") || th_install_plugin(&H, "rag") || th_install_plugin(&H, "jq") ||
+        th_config(&H, cfg) || th_start(&H, NULL, 15000) || !th_wait_state(&H, "kb", "ready", 15000))
         return -1;
     return 0;
 }
@@ -171,6 +171,49 @@ static void bases_documents_and_cited_passages_in_russian_and_english(void **s)
     json_decref(o);
 }
 
+/* A scenario: greet, wait for a question, rag.search it (a plugin step the
+ * manifest declares), say the best passage's document and heading. */
+static const char SCENARIO[] =
+    "{\"format\":\"agenthost.scenario/1\",\"default_language\":\"ru\",\"languages\":[\"ru\","
+    "\"en\"],\"variables\":{\"question\":{\"type\":\"string\"},\"source\":{\"type\":\"string\"},"
+    "\"heading\":{\"type\":\"string\"}},\"start\":\"greet\",\"steps\":{"
+    "\"greet\":{\"kind\":\"say\",\"text\":\"Ask\",\"next\":\"listen\"},"
+    "\"listen\":{\"kind\":\"wait\",\"for\":\"input\",\"var\":\"question\",\"next\":\"find\"},"
+    "\"find\":{\"kind\":\"rag.search\",\"instance\":\"kb\",\"args\":{\"kb\":\"help\","
+    "\"query\":\"{{ vars.question }}\",\"top_k\":2},\"result\":{\"source\":"
+    "\".result.passages[0].document // \\\"none\\\"\",\"heading\":"
+    "\".result.passages[0].heading_path[-1] // \\\"\\\"\"},\"next\":\"tell\"},"
+    "\"tell\":{\"kind\":\"say\",\"text\":\"{{ vars.source }}: {{ vars.heading }}\","
+    "\"next\":\"listen\"}}}";
+
+static json_t *say_to(const char *agent, const char *text)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/agents/%s/messages", agent);
+    json_t *b = json_pack("{s:s,s:s}", "user", "anna", "text", text), *o = NULL;
+    char *body = json_dumps(b, 0);
+    assert_int_equal(th_http(&H, "POST", path, body, NULL, &o), 200);
+    free(body);
+    json_decref(b);
+    return o;
+}
+
+static void a_scenario_searches_with_the_rag_search_step_and_each_query_is_logged(void **s)
+{
+    (void)s;
+    char agent[64];
+    assert_int_equal(th_make_agent(&H, "Help", SCENARIO, NULL, agent, sizeof agent), 0);
+    json_decref(say_to(agent, "привет"));
+    json_t *o = say_to(agent, "как оформить возврат в личном кабинете");
+    assert_string_equal(json_string_value(th_get(o, "messages.0.text")), "returns: Как оформить");
+    json_decref(o);
+    /* logs/rag_integration.log: base, query hash, time, hits; no text */
+    assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"query_hash\"", 5000));
+    assert_true(th_file_contains(&H, "logs/rag_integration.log", "\"kb\":\"help\""));
+    assert_true(th_file_contains(&H, "logs/rag_integration.log", "\"took_us\""));
+    assert_false(th_file_contains(&H, "logs/rag_integration.log", "кабинете"));
+}
+
 static void bad_documents_are_refused_naming_the_field(void **s)
 {
     (void)s;
@@ -244,6 +287,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bases_documents_and_cited_passages_in_russian_and_english),
+        cmocka_unit_test(a_scenario_searches_with_the_rag_search_step_and_each_query_is_logged),
         cmocka_unit_test(bad_documents_are_refused_naming_the_field),
         cmocka_unit_test(replaced_and_deleted_documents_survive_a_restart_as_they_were_left),
     };
