@@ -375,7 +375,13 @@ static void search(ah_call *call, const json_t *args)
                               json_object_get(args, "tags"), str(args, "language"));
     if (!p) return (void)R.host->reply_error(call, "no_memory", "out of memory");
     log_query(kb, str(args, "query"), p, now_us() - t0);
-    R.host->reply(call, json_pack("{s:s,s:o}", "kb", kb->name, "passages", p));
+    json_t *out = json_pack("{s:s,s:o}", "kb", kb->name, "passages", p);
+    /* a query in a language the base does not hold lands here too */
+    if (!json_array_size(p))
+        json_object_set_new(out, "note",
+                            json_string("no passage matches: no word of the query "
+                                        "occurs in this base (or its filters)"));
+    R.host->reply(call, out);
 }
 
 static void rag_call(ah_ctx *ctx, ah_call *call, const char *action, const json_t *args)

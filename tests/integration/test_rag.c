@@ -159,6 +159,11 @@ static void bases_documents_and_cited_passages_in_russian_and_english(void **s)
     o = search("{\"kb\":\"help\",\"query\":\"refund\"}");
     assert_int_equal(json_array_size(th_get(o, "result.passages")), 0);
     json_decref(o);
+    /* a language the base does not have: nothing, and said so */
+    o = search("{\"kb\":\"help\",\"query\":\"Rückerstattung des Geldes\"}");
+    assert_int_equal(json_array_size(th_get(o, "result.passages")), 0);
+    assert_non_null(strstr(json_string_value(th_get(o, "result.note")), "no passage matches"));
+    json_decref(o);
 
     /* filters: language and tags */
     o = search("{\"kb\":\"help\",\"query\":\"заказ orders\",\"language\":\"en\"}");
