@@ -327,10 +327,13 @@ static void handle_result(run *r, uint64_t id, json_t *msg)
 
 #define LOG_FIELDS_MAX 16384
 
-/* Channels a plugin may write into besides its own log. */
+/* Channels a plugin may write into besides its own log: llm.log,
+ * crm_integration.log (the amoCRM plugin's calls, issue 19) and
+ * rag_integration.log (the rag plugin's queries, issue 18). */
 static bool shared_channel(const char *ch)
 {
-    return ch && (!strcmp(ch, "llm") || !strcmp(ch, "crm_integration"));
+    return ch && (!strcmp(ch, "llm") || !strcmp(ch, "crm_integration") ||
+                  !strcmp(ch, "rag_integration"));
 }
 
 static void handle_log(run *r, json_t *msg)

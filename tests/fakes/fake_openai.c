@@ -32,11 +32,14 @@
  *   huge:BYTES         200 with a body of about BYTES bytes
  *   redirect           302 to http://127.0.0.1:8080/v1/chat/completions
  *   redirect-local     307 to /ok/v1/chat/completions on this server (served normally)
+ *   ngram*             embeddings: hashed character trigrams, words sharing a stem near
+ *                      each other (ngram_embed.h; other models: a random vector per text)
  *
  * Control: GET /_fake/stats, GET /_fake/last?model=M (the last request of
  * that model: headers and body), POST /_fake/reset.
  */
 #include "fake_http.h"
+#include "ngram_embed.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -405,6 +408,16 @@ static void embed_one(const char *text, int dims, json_t *out)
         json_array_append_new(out, json_real(v[i] / (norm > 0 ? __builtin_sqrt(norm) : 1)));
 }
 
+/* Models named ngram-*: hashed character trigrams, words sharing a stem
+ * near each other (ngram_embed.h). */
+static void ngram_one(const char *text, int dims, json_t *out)
+{
+    float v[4096];
+    ngram_embed(text, strlen(text), v, dims);
+    for (int i = 0; i < dims; i++)
+        json_array_append_new(out, json_real(v[i]));
+}
+
 static void embeddings(fh_conn *c, json_t *req, const char *model)
 {
     if (!strncmp(model, "fail-", 5) || !strncmp(model, "rate-", 5)) {
@@ -430,7 +443,10 @@ static void embeddings(fh_conn *c, json_t *req, const char *model)
     {
         const char *text = json_string_value(t);
         json_t *vec = json_array();
-        embed_one(text ? text : "", dims, vec);
+        if (!strncmp(model, "ngram", 5)) /* semantic stand-in (issue 18) */
+            ngram_one(text ? text : "", dims, vec);
+        else
+            embed_one(text ? text : "", dims, vec);
         json_array_append_new(data, json_pack("{s:s,s:I,s:o}", "object", "embedding", "index",
                                               (json_int_t)i, "embedding", vec));
         for (const char *s = text ? text : ""; *s; s++)

@@ -1,0 +1,196 @@
+/*
+ * Knowledge bases in memory (kb.h).
+ */
+#include "kb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+rag_kb *rag_kbs_find(const rag_kbs *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->kbs[i]->name, name) == 0) return s->kbs[i];
+    return NULL;
+}
+
+static void kb_free(rag_kb *kb)
+{
+    if (!kb) return;
+    for (size_t i = 0; i < kb->nchunks; i++) {
+        free(kb->chunks[i].text);
+        json_decref(kb->chunks[i].path);
+    }
+    for (size_t i = 0; i < kb->ndocs; i++) {
+        free(kb->docs[i].id);
+        json_decref(kb->docs[i].rec);
+    }
+    free(kb->chunks);
+    free(kb->docs);
+    rag_index_free(kb->ix);
+    json_decref(kb->rec);
+    free(kb->name);
+    free(kb);
+}
+
+rag_kb *rag_kbs_add(rag_kbs *s, const char *name, const json_t *rec)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        rag_kb **nk = realloc(s->kbs, cap * sizeof *nk);
+        if (!nk) return NULL;
+        s->kbs = nk;
+        s->cap = cap;
+    }
+    rag_kb *kb = calloc(1, sizeof *kb);
+    if (!kb) return NULL;
+    kb->name = strdup(name);
+    kb->rec = json_deep_copy(rec);
+    kb->ix = rag_index_new(s->a);
+    if (!kb->name || !kb->rec || !kb->ix) {
+        kb_free(kb);
+        return NULL;
+    }
+    s->kbs[s->n++] = kb;
+    return kb;
+}
+
+void rag_kbs_remove(rag_kbs *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->kbs[i]->name, name) != 0) continue;
+        kb_free(s->kbs[i]);
+        s->kbs[i] = s->kbs[--s->n];
+        return;
+    }
+}
+
+void rag_kbs_free(rag_kbs *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        kb_free(s->kbs[i]);
+    free(s->kbs);
+    s->kbs = NULL;
+    s->n = s->cap = 0;
+}
+
+rag_doc *rag_kb_doc(rag_kb *kb, const char *id)
+{
+    for (size_t i = 0; i < kb->ndocs; i++)
+        if (kb->docs[i].live && strcmp(kb->docs[i].id, id) == 0) return &kb->docs[i];
+    return NULL;
+}
+
+rag_doc *rag_kb_doc_add(rag_kb *kb, const char *id, const json_t *rec)
+{
+    if (kb->ndocs == kb->dcap) {
+        size_t cap = kb->dcap ? kb->dcap * 2 : 16;
+        rag_doc *nd = realloc(kb->docs, cap * sizeof *nd);
+        if (!nd) return NULL;
+        kb->docs = nd;
+        kb->dcap = cap;
+    }
+    rag_doc *d = &kb->docs[kb->ndocs];
+    *d = (rag_doc){strdup(id), json_deep_copy(rec), 1, 0};
+    if (!d->id || !d->rec) {
+        free(d->id);
+        json_decref(d->rec);
+        return NULL;
+    }
+    kb->ndocs++;
+    return d;
+}
+
+void rag_kb_doc_drop(rag_kb *kb, rag_doc *d)
+{
+    uint32_t di = (uint32_t)(d - kb->docs);
+    d->live = 0;
+    for (size_t i = 0; i < kb->nchunks; i++) {
+        if (kb->chunks[i].doc != di || !kb->chunks[i].live) continue;
+        kb->chunks[i].live = 0;
+        free(kb->chunks[i].text);
+        kb->chunks[i].text = NULL;
+        rag_index_remove(kb->ix, (uint32_t)i);
+    }
+}
+
+int rag_kb_chunk_add(rag_kb *kb, rag_doc *d, uint32_t seq, const char *text, size_t start,
+                     size_t end, size_t tokens, const json_t *path)
+{
+    if (kb->nchunks == kb->ccap) {
+        size_t cap = kb->ccap ? kb->ccap * 2 : 64;
+        rag_chunk_rec *nc = realloc(kb->chunks, cap * sizeof *nc);
+        if (!nc) return -1;
+        kb->chunks = nc;
+        kb->ccap = cap;
+    }
+    char *t = strdup(text);
+    if (!t) return -1;
+    int64_t id = rag_index_add(kb->ix, text, strlen(text));
+    if (id != (int64_t)kb->nchunks) {
+        free(t);
+        return -1;
+    }
+    kb->chunks[kb->nchunks++] = (rag_chunk_rec){
+        (uint32_t)(d - kb->docs), seq, start, end, tokens, t, json_incref((json_t *)path), 1};
+    return 0;
+}
+
+typedef struct {
+    rag_kb *kb;
+    const json_t *tags;
+    const char *language;
+} filter;
+
+static int has_tag(const json_t *tags, const char *tag)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i,
+                       t) if (json_is_string(t) && strcmp(json_string_value(t), tag) == 0) return 1;
+    return 0;
+}
+
+static int keep(void *ud, uint32_t id)
+{
+    filter *f = ud;
+    const rag_chunk_rec *c = &f->kb->chunks[id];
+    const json_t *rec = f->kb->docs[c->doc].rec;
+    if (!c->live) return 0;
+    if (f->language) {
+        const char *l = json_string_value(json_object_get(rec, "language"));
+        if (!l || strcmp(l, f->language) != 0) return 0;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(f->tags, i, t)
+    {
+        if (!has_tag(json_object_get(rec, "tags"), json_string_value(t))) return 0;
+    }
+    return 1;
+}
+
+json_t *rag_kb_search(rag_kb *kb, const char *query, size_t top_k, const json_t *tags,
+                      const char *language)
+{
+    rag_hit *hits = calloc(top_k ? top_k : 1, sizeof *hits);
+    json_t *out = json_array();
+    if (!hits || !out) goto fail;
+    filter f = {kb, tags, language};
+    int n = rag_index_search(kb->ix, query, strlen(query), keep, &f, hits, top_k);
+    if (n < 0) goto fail;
+    for (int i = 0; i < n; i++) {
+        const rag_chunk_rec *c = &kb->chunks[hits[i].doc];
+        const rag_doc *d = &kb->docs[c->doc];
+        json_array_append_new(out, json_pack("{s:s,s:O?,s:i,s:O,s:I,s:I,s:s,s:f}", "document",
+                                             d->id, "title", json_object_get(d->rec, "title"),
+                                             "chunk", (int)c->seq, "heading_path", c->path, "start",
+                                             (json_int_t)c->start, "end", (json_int_t)c->end,
+                                             "text", c->text, "score", hits[i].score));
+    }
+    free(hits);
+    return out;
+fail:
+    free(hits);
+    json_decref(out);
+    return NULL;
+}

@@ -1,0 +1,71 @@
+/*
+ * The RAG plugin's knowledge bases in memory: bases, their documents (the
+ * records the KV holds) and their searchable chunks, each base with its own
+ * BM25 index (bm25.h) whose document ids are the chunks' indexes. No host:
+ * rag.c and store.c keep it in step with the KV (ADR 0029).
+ */
+#ifndef RAG_KB_H
+#define RAG_KB_H
+
+#include "bm25.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint32_t doc; /* index in the base's docs */
+    uint32_t seq; /* the chunk's number in its document */
+    size_t start, end, tokens;
+    char *text;
+    json_t *path; /* array of heading titles */
+    int live;
+} rag_chunk_rec;
+
+typedef struct {
+    char *id;
+    json_t *rec; /* the document record (title, format, language, tags, hash, state...) */
+    int live;
+    size_t done; /* chunks written by the ingestion job */
+} rag_doc;
+
+typedef struct {
+    char *name;
+    json_t *rec; /* the base record (name, max_tokens, overlap_tokens) */
+    rag_index *ix;
+    rag_chunk_rec *chunks;
+    size_t nchunks, ccap;
+    rag_doc *docs;
+    size_t ndocs, dcap;
+} rag_kb;
+
+typedef struct {
+    rag_analyzer *a;
+    rag_kb **kbs;
+    size_t n, cap;
+} rag_kbs;
+
+rag_kb *rag_kbs_find(const rag_kbs *s, const char *name);
+/* Adds a base (rec borrowed, copied); NULL when out of memory. */
+rag_kb *rag_kbs_add(rag_kbs *s, const char *name, const json_t *rec);
+void rag_kbs_remove(rag_kbs *s, const char *name);
+void rag_kbs_free(rag_kbs *s);
+
+/* The live document of that id, or NULL; rag_kb_doc_add replaces none. */
+rag_doc *rag_kb_doc(rag_kb *kb, const char *id);
+rag_doc *rag_kb_doc_add(rag_kb *kb, const char *id, const json_t *rec);
+/* Tombstones the document and its chunks. */
+void rag_kb_doc_drop(rag_kb *kb, rag_doc *d);
+
+/* Indexes one chunk of document d (text copied, path borrowed). 0 or -1. */
+int rag_kb_chunk_add(rag_kb *kb, rag_doc *d, uint32_t seq, const char *text, size_t start,
+                     size_t end, size_t tokens, const json_t *path);
+
+/* Searches: passages [{document, title, chunk, heading_path, start, end,
+ * text, score}] best first, at most top_k, among documents whose record
+ * has every tag in tags (an array or NULL) and, when language is given,
+ * that language. NULL when out of memory. */
+json_t *rag_kb_search(rag_kb *kb, const char *query, size_t top_k, const json_t *tags,
+                      const char *language);
+
+#endif

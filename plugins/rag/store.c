@@ -1,0 +1,282 @@
+/*
+ * The RAG plugin's KV: loading, ingestion jobs, purges (rag.h).
+ */
+#include "rag.h"
+
+#include "chunk.h"
+#include "html.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void rag_hash(const char *s, size_t n, char out[17])
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* ---- purges -------------------------------------------------------------- */
+
+typedef struct {
+    char *prefix;
+    char **keys;
+    size_t n, i, failed;
+    char *next;
+} purge;
+
+static void purge_page(purge *p);
+
+static void purge_free(purge *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->keys[i]);
+    free(p->keys);
+    free(p->next);
+    free(p->prefix);
+    free(p);
+}
+
+static void purge_deleted(ah_ctx *ctx, int status, void *ud)
+{
+    (void)ctx;
+    purge *p = ud;
+    if (status) {
+        R.host->log(R.ctx, AH_LOG_WARN, "rag: delete %s: %s", p->keys[p->i], ah_strerror(status));
+        p->failed++;
+    }
+    p->i++;
+    purge_page(p);
+}
+
+static void purge_scanned(ah_ctx *ctx, int status, const ah_kv_item *items, size_t n,
+                          const char *next, void *ud)
+{
+    (void)ctx;
+    purge *p = ud;
+    for (size_t i = 0; i < p->n; i++)
+        free(p->keys[i]);
+    free(p->keys);
+    p->keys = NULL;
+    p->n = p->i = 0;
+    if (status || n == 0 || (p->failed && p->failed >= n)) {
+        purge_free(p); /* done, or no progress: what is left goes at the next load */
+        return;
+    }
+    p->failed = 0;
+    p->keys = calloc(n, sizeof *p->keys);
+    for (size_t i = 0; p->keys && i < n; i++)
+        p->keys[p->n++] = strdup(items[i].key);
+    free(p->next);
+    p->next = NULL;
+    purge_page(p);
+}
+
+static void purge_page(purge *p)
+{
+    if (p->i < p->n && p->keys[p->i]) {
+        if (R.host->kv_delete(R.ctx, p->keys[p->i], purge_deleted, p) == AH_OK) return;
+        purge_free(p); /* refused (busy, closing): the next load finishes it */
+        return;
+    }
+    /* the page is gone: scan from the start of what remains */
+    if (R.host->kv_scan(R.ctx, p->prefix, NULL, 200, purge_scanned, p) != AH_OK) purge_free(p);
+}
+
+void rag_store_purge(const char *prefix)
+{
+    purge *p = calloc(1, sizeof *p);
+    if (!p || !(p->prefix = strdup(prefix))) {
+        free(p);
+        return;
+    }
+    purge_page(p);
+}
+
+/* ---- ingestion jobs ------------------------------------------------------ */
+
+typedef struct {
+    char *kb, *doc, *hash; /* the version being ingested: its document hash */
+    json_int_t gen;
+    char *text;
+    size_t len;
+    rag_chunk *c;
+    size_t n, next;
+    char (*hashes)[17];
+} job;
+
+static void job_free(job *j)
+{
+    rag_chunks_free(j->c, j->n);
+    free(j->hashes);
+    free(j->kb);
+    free(j->doc);
+    free(j->hash);
+    free(j->text);
+    free(j);
+}
+
+/* The document as the job knows it, or NULL when deleted or replaced. */
+static rag_doc *job_doc(job *j, rag_kb **kb)
+{
+    *kb = rag_kbs_find(&R.kbs, j->kb);
+    rag_doc *d = *kb ? rag_kb_doc(*kb, j->doc) : NULL;
+    if (!d) return NULL;
+    const char *h = json_string_value(json_object_get(d->rec, "hash"));
+    return h && strcmp(h, j->hash) == 0 ? d : NULL;
+}
+
+static size_t chars(const char *s, size_t from, size_t to)
+{
+    size_t n = 0;
+    for (size_t i = from; i < to; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+static json_t *path_json(const rag_chunk *c)
+{
+    json_t *p = json_array();
+    for (size_t i = 0; i < c->depth; i++)
+        json_array_append_new(p, json_string(c->path[i]));
+    return p;
+}
+
+static int duplicate(const job *j, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        if (memcmp(j->hashes[i], j->hashes[k], 17) == 0) return 1;
+    return 0;
+}
+
+static void job_step(job *j);
+
+static void job_indexed(job *j, rag_kb *kb, rag_doc *d)
+{
+    size_t indexed = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        const rag_chunk *c = &j->c[i];
+        if (duplicate(j, i)) continue;
+        char *t = strndup(j->text + c->start, c->end - c->start);
+        json_t *p = path_json(c);
+        size_t cs = chars(j->text, 0, c->start), ce = cs + chars(j->text, c->start, c->end);
+        if (!t || rag_kb_chunk_add(kb, d, (uint32_t)i, t, cs, ce, c->tokens, p) < 0)
+            R.host->log(R.ctx, AH_LOG_ERROR, "rag: cannot index %s/%s", j->kb, j->doc);
+        else
+            indexed++;
+        json_decref(p);
+        free(t);
+    }
+    json_object_set_new(d->rec, "state", json_string("ready"));
+    json_object_set_new(d->rec, "chunks", json_integer((json_int_t)indexed));
+}
+
+static void job_marked(ah_ctx *ctx, int status, void *ud)
+{
+    (void)ctx;
+    job *j = ud;
+    rag_kb *kb;
+    rag_doc *d = job_doc(j, &kb);
+    if (status) {
+        R.host->log(R.ctx, AH_LOG_ERROR, "rag: %s/%s: %s (resumed at the next start)", j->kb,
+                    j->doc, ah_strerror(status));
+    } else if (d) {
+        job_indexed(j, kb, d);
+        char key[600];
+        snprintf(key, sizeof key, "src/%s/%s", j->kb, j->doc);
+        R.host->kv_delete(R.ctx, key, NULL, NULL);
+        R.host->log(R.ctx, AH_LOG_INFO, "rag: %s/%s ready: %zu chunks", j->kb, j->doc, j->n);
+    }
+    job_free(j);
+}
+
+static void job_put(ah_ctx *ctx, int status, void *ud)
+{
+    (void)ctx;
+    job *j = ud;
+    rag_kb *kb;
+    rag_doc *d = job_doc(j, &kb);
+    if (status || !d) {
+        if (status)
+            R.host->log(R.ctx, AH_LOG_ERROR, "rag: %s/%s chunk %zu: %s (resumed at the next start)",
+                        j->kb, j->doc, j->next, ah_strerror(status));
+        job_free(j);
+        return;
+    }
+    d->done = ++j->next;
+    job_step(j);
+}
+
+static json_t *chunk_json(const job *j, size_t i)
+{
+    const rag_chunk *c = &j->c[i];
+    size_t cs = chars(j->text, 0, c->start), ce = cs + chars(j->text, c->start, c->end);
+    return json_pack("{s:s%,s:I,s:I,s:[I,I],s:I,s:o,s:s}", "text", j->text + c->start,
+                     c->end - c->start, "start", (json_int_t)cs, "end", (json_int_t)ce, "bytes",
+                     (json_int_t)c->start, (json_int_t)c->end, "tokens", (json_int_t)c->tokens,
+                     "path", path_json(c), "hash", j->hashes[i]);
+}
+
+static void job_step(job *j)
+{
+    rag_kb *kb;
+    rag_doc *d = job_doc(j, &kb);
+    if (!d) {
+        job_free(j);
+        return;
+    }
+    while (j->next < j->n && duplicate(j, j->next))
+        d->done = ++j->next; /* never twice */
+    char key[700];
+    int rc;
+    if (j->next < j->n) {
+        snprintf(key, sizeof key, "chunk/%s/%s/%lld/%06zu", j->kb, j->doc, (long long)j->gen,
+                 j->next);
+        json_t *v = chunk_json(j, j->next);
+        rc = R.host->kv_put(R.ctx, key, v, job_put, j);
+        json_decref(v);
+    } else {
+        json_t *rec = json_deep_copy(d->rec);
+        json_object_set_new(rec, "state", json_string("ready"));
+        json_object_set_new(rec, "chunks", json_integer((json_int_t)j->n));
+        snprintf(key, sizeof key, "doc/%s/%s", j->kb, j->doc);
+        rc = R.host->kv_put(R.ctx, key, rec, job_marked, j);
+        json_decref(rec);
+    }
+    if (rc != AH_OK) {
+        R.host->log(R.ctx, AH_LOG_ERROR, "rag: %s/%s: %s (resumed at the next start)", j->kb,
+                    j->doc, ah_strerror(rc));
+        job_free(j);
+    }
+}
+
+void rag_store_ingest(rag_kb *kb, rag_doc *d, char *text, size_t len)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        free(text);
+        return;
+    }
+    j->text = text;
+    j->len = len;
+    j->kb = strdup(kb->name);
+    j->doc = strdup(d->id);
+    j->hash = strdup(json_string_value(json_object_get(d->rec, "hash")));
+    j->gen = json_integer_value(json_object_get(d->rec, "gen"));
+    rag_chunk_opts o = {(size_t)json_integer_value(json_object_get(kb->rec, "max_tokens")),
+                        (size_t)json_integer_value(json_object_get(kb->rec, "overlap_tokens"))};
+    if (!j->kb || !j->doc || !j->hash || rag_chunk_markdown(text, len, &o, &j->c, &j->n) < 0 ||
+        !(j->hashes = calloc(j->n + 1, sizeof *j->hashes))) {
+        R.host->log(R.ctx, AH_LOG_ERROR, "rag: cannot chunk %s/%s", kb->name, d->id);
+        job_free(j);
+        return;
+    }
+    for (size_t i = 0; i < j->n; i++)
+        rag_hash(text + j->c[i].start, j->c[i].end - j->c[i].start, j->hashes[i]);
+    json_object_set_new(d->rec, "chunks", json_integer((json_int_t)j->n));
+    d->done = 0;
+    job_step(j);
+}

@@ -1,0 +1,177 @@
+/*
+ * bench_rag - knowledge bases (issue 18): retrieval quality and the lexical
+ * index's cost.
+ *
+ *   quality  nDCG@10, Recall@1, Recall@5 over XQuAD (240 paragraphs, 1,190
+ *            questions; tests/fixtures/rag) in Russian and English: BM25
+ *            with Snowball stemming beside the peer, plain BM25 over folded
+ *            tokens only, in the same run; vectors alone (exact cosine over
+ *            stand-in embeddings: hashed character trigrams, tests/fakes/
+ *            ngram_embed.c) and hybrid (reciprocal rank fusion, weights 1:1
+ *            and 1:0.3)
+ *   scale    generated chunks (about 100 tokens of Russian and English
+ *            words, Zipf-distributed): chunks indexed per second (analysis
+ *            and posting, no provider), query latency p50/p99 for 2-4 word
+ *            queries, index memory per chunk; stemmed beside plain
+ *
+ *   bench_rag --smoke | --full      (smoke: 1,000 chunks; full: 10,000 and 100,000)
+ */
+#include "bench.h"
+
+#include "../../plugins/rag/bm25.h"
+#include "../support/rag_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void row3(bench *b, const char *lang, const char *sys, const rag_scores *r, const char *note)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s_%s_ndcg10", lang, sys);
+    bench_row(b, "quality", key, r->ndcg10, "", "%s", note);
+    snprintf(key, sizeof key, "%s_%s_recall1", lang, sys);
+    bench_row(b, "quality", key, r->r1, "", "%s", "");
+    snprintf(key, sizeof key, "%s_%s_recall5", lang, sys);
+    bench_row(b, "quality", key, r->r5, "", "%s", "");
+}
+
+/* Vectors alone (stand-in embeddings) and hybrid RRF at two weightings. */
+static void vectors(bench *b, const rag_set *s, const char *lang)
+{
+    rag_scores r;
+    if (rag_eval_vectors(s, 1024, &r) < 0) bench_fail(b, "vectors %s", lang);
+    row3(b, lang, "vectors", &r, "stand-in: hashed trigrams, 1,024 dims");
+    static const double w[][2] = {{1.0, 1.0}, {1.0, 0.3}};
+    for (int i = 0; i < 2; i++) {
+        char sys[64];
+        snprintf(sys, sizeof sys, "hybrid_%.1f_%.1f", w[i][0], w[i][1]);
+        if (rag_eval_hybrid(s, 1024, w[i][0], w[i][1], 50, &r) < 0)
+            bench_fail(b, "hybrid %s", lang);
+        row3(b, lang, sys, &r, "RRF c=60, BM25 and vector lists of 50");
+    }
+}
+
+static void quality(bench *b)
+{
+    static const char *const langs[] = {"ru", "en"};
+    bench_section(b, "quality", "XQuAD retrieval (240 paragraphs, 1,190 questions)");
+    for (int l = 0; l < 2; l++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/tests/fixtures/rag/xquad_%s", BENCH_SOURCE_DIR, langs[l]);
+        rag_set s;
+        if (rag_set_load(&s, dir) < 0) {
+            bench_fail(b, "cannot load %s", dir);
+            return;
+        }
+        for (int stem = 1; stem >= 0; stem--) {
+            rag_scores r;
+            if (rag_eval_bm25(&s, stem, &r) < 0 || r.queries != s.nqueries) {
+                bench_fail(b, "evaluation of %s failed", langs[l]);
+                continue;
+            }
+            row3(b, langs[l], stem ? "bm25_stemmed" : "bm25_plain", &r, stem ? "" : "peer");
+        }
+        vectors(b, &s, langs[l]);
+        rag_set_free(&s);
+    }
+}
+
+static const char *const WORDS[] = {
+    "возврат",   "денег",    "доставка", "заказ",    "оплата",    "картой",   "курьером",
+    "адрес",     "товар",    "гарантия", "сервис",   "поддержка", "клиент",   "договор",
+    "тариф",     "счёт",     "refund",   "delivery", "order",     "payment",  "card",
+    "courier",   "address",  "product",  "warranty", "service",   "support",  "customer",
+    "contract",  "plan",     "invoice",  "account",  "возвраты",  "заказов",  "оплаты",
+    "товаров",   "клиента",  "договора", "orders",   "payments",  "products", "services",
+    "customers", "accounts", "в",        "и",        "the",       "of"};
+#define NWORDS (sizeof WORDS / sizeof WORDS[0])
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* A word: one of the vocabulary (Zipf-like), or a generated rare one. */
+static int word(char *out, size_t cap)
+{
+    double u = (double)(next_rand() % 1000000) / 1e6;
+    size_t rank = (size_t)pow(2000.0, u) - 1; /* log-uniform over 2,000 ranks */
+    if (rank < NWORDS) return snprintf(out, cap, "%s", WORDS[rank]);
+    return snprintf(out, cap, "%s%zu", WORDS[rank % NWORDS], rank);
+}
+
+static char *gen_text(size_t words)
+{
+    char *t = malloc(words * 24 + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < words; i++) {
+        n += (size_t)word(t + n, 24);
+        t[n++] = (i % 15 == 14) ? '.' : ' ';
+    }
+    t[n] = 0;
+    return t;
+}
+
+static void scale_one(bench *b, size_t chunks, int stem)
+{
+    rag_analyzer *a = rag_analyzer_new(stem);
+    rag_index *ix = rag_index_new(a);
+    char **texts = malloc(chunks * sizeof *texts);
+    for (size_t i = 0; i < chunks; i++)
+        texts[i] = gen_text(100);
+    uint64_t t0 = bench_now_ns();
+    for (size_t i = 0; i < chunks; i++)
+        if (rag_index_add(ix, texts[i], strlen(texts[i])) != (int64_t)i)
+            bench_fail(b, "add %zu", i);
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    bench_lat lat = {0};
+    size_t queries = chunks < 10000 ? 200 : 1000;
+    for (size_t q = 0; q < queries; q++) {
+        char *qt = gen_text(2 + q % 3);
+        rag_hit hits[10];
+        uint64_t s0 = bench_now_ns();
+        if (rag_index_search(ix, qt, strlen(qt), NULL, NULL, hits, 10) < 0) bench_fail(b, "search");
+        bench_lat_add(&lat, bench_now_ns() - s0);
+        free(qt);
+    }
+    char key[96];
+    const char *sys = stem ? "stemmed" : "plain";
+    snprintf(key, sizeof key, "%s_%zu_chunks_per_s", sys, chunks);
+    bench_row(b, "scale", key, (double)chunks / secs, "chunks/s", "100 tokens each%s",
+              stem ? "" : " (peer)");
+    snprintf(key, sizeof key, "%s_%zu_query_p50", sys, chunks);
+    bench_row(b, "scale", key, bench_lat_us(&lat, 0.5), "us", "%zu queries", queries);
+    snprintf(key, sizeof key, "%s_%zu_query_p99", sys, chunks);
+    bench_row(b, "scale", key, bench_lat_us(&lat, 0.99), "us", "%s", "");
+    snprintf(key, sizeof key, "%s_%zu_index_bytes_per_chunk", sys, chunks);
+    bench_row(b, "scale", key, (double)rag_index_bytes(ix) / (double)chunks, "B", "%zu terms",
+              rag_index_terms(ix));
+    bench_lat_free(&lat);
+    for (size_t i = 0; i < chunks; i++)
+        free(texts[i]);
+    free(texts);
+    rag_index_free(ix);
+    rag_analyzer_free(a);
+}
+
+int main(int argc, char **argv)
+{
+    bench b;
+    bench_init(&b, "rag", argc, argv);
+    if (bench_want(&b, "quality")) quality(&b);
+    if (bench_want(&b, "scale")) {
+        bench_section(&b, "scale", "BM25 index over generated chunks");
+        size_t sizes[] = {1000, 10000, 100000};
+        for (int i = b.full ? 1 : 0; i < (b.full ? 3 : 1); i++) {
+            scale_one(&b, sizes[i], 1);
+            scale_one(&b, sizes[i], 0);
+        }
+    }
+    return bench_finish(&b);
+}
