@@ -1,5 +1,5 @@
 // UI texts in English and Russian, chosen from the script tag's data-lang,
-// then the widget's configured language, then the page's <html lang>, then
+// then the page's <html lang>, then the widget's configured language, then
 // the browser's language; English when none of them is supported.
 
 export type Texts = {

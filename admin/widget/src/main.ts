@@ -71,7 +71,7 @@ function mount(script: HTMLScriptElement): void {
   const start = (): Promise<void> =>
     (started ||= (async () => {
       const cfg = await client.config();
-      const lang = pickLang(d.lang, cfg.lang as string, document.documentElement.lang, navigator.language);
+      const lang = pickLang(d.lang, document.documentElement.lang, cfg.lang as string, navigator.language);
       if (lang !== lang0) ui.setTexts(textsFor(lang, cfg.texts as Record<string, unknown>));
       const name = d.agent || (cfg.agent_name as string);
       if (name) ui.setTitle(name);
@@ -86,7 +86,7 @@ function mount(script: HTMLScriptElement): void {
     }));
 
   const sendWith = (body: { text: string } | { payload: string }, shown: string): void => {
-    const p = ui.pendingUser(shown);
+    const p = ui.pendingUser(shown, "payload" in body ? body.payload : undefined);
     const id = "c" + Date.now().toString(36) + (seq++).toString(36) + Math.random().toString(36).slice(2, 8);
     void (async () => {
       await start();

@@ -194,9 +194,10 @@ export class ChatUi {
   }
 
   /** The user's message shown at once, greyed until the host's copy arrives. */
-  pendingUser(text: string): El {
+  pendingUser(text: string, payload?: string): El {
     const m = el("div", "msg user pending", text);
     m.dataset.text = text;
+    if (payload != null) m.dataset.payload = payload;
     this.pending.push(m);
     this.log.appendChild(m);
     this.scroll();
@@ -224,7 +225,9 @@ export class ChatUi {
 
   message(m: Message): void {
     if (m.role === "user") {
-      const i = this.pending.findIndex((p) => p.dataset.text === (m.text || "").trim());
+      // The host's copy of a pending message: its text, or the tapped button's payload.
+      const t = (m.text || "").trim();
+      const i = this.pending.findIndex((p) => p.dataset.text === t || p.dataset.payload === t);
       if (i >= 0) {
         const [p] = this.pending.splice(i, 1);
         p.classList.remove("pending", "failed");
@@ -260,7 +263,7 @@ export class ChatUi {
       img.loading = "lazy";
       parent.appendChild(img);
     } else {
-      const l = el("a", "file", "📎 " + (a.name || this.t.file));
+      const l = el("a", "file", a.name || this.t.file);
       l.href = url;
       l.target = "_blank";
       l.rel = "noopener noreferrer";
