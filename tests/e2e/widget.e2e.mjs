@@ -30,7 +30,8 @@ function startSite() {
     if (q("csp"))
       headers["Content-Security-Policy"] =
         `default-src 'none'; script-src ${host.origin}; connect-src ${host.origin}; ` +
-        `img-src ${host.origin}; style-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+        `img-src ${host.origin}; style-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; ` +
+        "require-trusted-types-for 'script'";
     res.writeHead(200, headers);
     res.end(`<!doctype html><html lang="${q("lang") || "en"}"><head><meta charset="utf-8"><title>Shop</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"></head>
