@@ -26,6 +26,18 @@ export type Handlers = {
 
 type Session = { token: string; session_id?: string; conversation_id?: string };
 
+/** A signed-in user as the site vouches for them (webchat.md: identity signing). */
+export type Identity = { user_id: string; email?: string; name?: string; ts: number; sig: string };
+
+/** The identity of the script tag's data-user-* attributes, when id, ts and sig are all there. */
+export function identityOf(d: Record<string, string | undefined>): Identity | undefined {
+  if (!d.userId || !d.userTs || !d.userSig) return undefined;
+  const id: Identity = { user_id: d.userId, ts: Number(d.userTs), sig: d.userSig };
+  if (d.userEmail) id.email = d.userEmail;
+  if (d.userName) id.name = d.userName;
+  return id;
+}
+
 const POLL_WAIT_MS = 25000;
 
 /** The seq of a message id, for ordering and for "after" cursors. */
@@ -84,9 +96,15 @@ export class ChatClient {
     }
   }
 
-  /** Resumes the stored session, or starts a new one when there is none or it was refused. */
-  async start(lang: string, identity?: unknown): Promise<void> {
+  /** Resumes the stored session, or starts a new one when there is none, it was
+   *  refused, or it belongs to another signed-in user than this page's. */
+  async start(lang: string, identity?: Identity): Promise<void> {
     this.token = this.safeGet() || "";
+    const uid = identity ? identity.user_id : "";
+    if (this.token && (this.safeGet(".uid") || "") !== uid) {
+      this.token = "";
+      this.safeRemove();
+    }
     let r: Response | null = null;
     if (this.token) {
       r = await this.req("POST", "/sessions", { lang });
@@ -101,6 +119,7 @@ export class ChatClient {
     const s = (await r.json()) as Session;
     this.token = s.token;
     this.safeSet(s.token);
+    this.safeSet(uid, ".uid");
   }
 
   /** Every durable message of the conversation (pages of history), delivered in order. */
@@ -212,16 +231,16 @@ export class ChatClient {
     this.mode = "off";
   }
 
-  private safeGet(): string | null {
+  private safeGet(suffix = ""): string | null {
     try {
-      return this.store?.getItem(this.key) ?? null;
+      return this.store?.getItem(this.key + suffix) ?? null;
     } catch {
       return null;
     }
   }
-  private safeSet(v: string): void {
+  private safeSet(v: string, suffix = ""): void {
     try {
-      this.store?.setItem(this.key, v);
+      this.store?.setItem(this.key + suffix, v);
     } catch {
       /* storage full or denied: the session lasts this page only */
     }

@@ -2,7 +2,7 @@
 // shadow root (styles through adoptedStyleSheets, so a strict CSP needs no
 // 'unsafe-inline'), and wires the UI to the chat client.
 
-import { ChatClient } from "./client";
+import { ChatClient, identityOf } from "./client";
 import { pickLang, textsFor } from "./i18n";
 import { STYLES } from "./styles";
 import { ChatUi } from "./ui";
@@ -76,7 +76,7 @@ function mount(script: HTMLScriptElement): void {
       const name = d.agent || (cfg.agent_name as string);
       if (name) ui.setTitle(name);
       if (!d.color && typeof cfg.color === "string" && CSS_supports("color", cfg.color)) hostEl.style.setProperty("--ah-color", cfg.color);
-      await client.start(lang);
+      await client.start(lang, identityOf(d));
       await client.history();
       client.connect();
     })().catch((e) => {

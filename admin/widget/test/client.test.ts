@@ -98,3 +98,25 @@ test("without EventSource the client long-polls after the cursor", async () => {
   assert.match(calls[0].url, /\/poll\?token=TK&after=8&wait_ms=25000$/);
   assert.deepEqual(got, ["9"]);
 });
+
+test("a signed-in user from data-user-* is sent with a new session", async () => {
+  const { identityOf } = await import("../src/client");
+  assert.equal(identityOf({ userId: "u1", userTs: "5" }), undefined, "no signature, no identity");
+  const id = identityOf({ userId: "u1", userTs: "1700000000", userSig: "ab", userName: "Ann" });
+  assert.deepEqual(id, { user_id: "u1", ts: 1700000000, sig: "ab", name: "Ann" });
+  const calls = fakeFetch([() => json(201, { token: "T" })]);
+  const store = memStore();
+  await new ChatClient("https://h", "w", noop, store).start("en", id);
+  assert.deepEqual(JSON.parse(String(calls[0].init?.body)), { lang: "en", identity: id });
+  assert.equal(store.m.get("agenthost.chat.w.uid"), "u1");
+});
+
+test("another signed-in user on the same browser does not resume the previous one's conversation", async () => {
+  const calls = fakeFetch([() => json(201, { token: "NEW" })]);
+  const store = memStore({ "agenthost.chat.w": "ANNS", "agenthost.chat.w.uid": "ann" });
+  await new ChatClient("https://h", "w", noop, store).start("en", { user_id: "bob", ts: 1, sig: "s" });
+  assert.equal(calls.length, 1);
+  assert.equal((calls[0].init?.headers as Record<string, string>).Authorization, undefined);
+  assert.equal(store.m.get("agenthost.chat.w"), "NEW");
+  assert.equal(store.m.get("agenthost.chat.w.uid"), "bob");
+});
