@@ -210,6 +210,9 @@ test("on a phone the panel fills the screen; the keyboard opens it, Tab stays in
   await page.keyboard.press("Escape");
   assert.equal(await page.locator(".panel").isHidden(), true);
   assert.equal(await page.evaluate(() => document.querySelector("#agenthost-chat").shadowRoot.activeElement?.className), "bubble");
+  await page.reload();
+  await page.locator(".bubble").waitFor(WAIT);
+  assert.equal(await page.locator(".panel").isHidden(), true, "closed stays closed after a reload");
   assert.deepEqual(errors, []);
   await ctx.close();
 });

@@ -99,11 +99,9 @@ function mount(script: HTMLScriptElement): void {
       safe(() => store?.setItem(openKey, "1"));
       void start();
     },
+    closed: () => safe(() => store?.removeItem(openKey)),
     send: (text) => sendWith({ text }, text),
     button: (b) => sendWith({ payload: String(b.payload ?? "") }, String(b.text ?? "")),
-  });
-  ui.bubble.addEventListener("click", () => {
-    if (!ui.isOpen) safe(() => store?.removeItem(openKey));
   });
   if (d.agent) ui.setTitle(d.agent);
   // A returning visitor: the conversation continues, the panel as it was left.

@@ -30,6 +30,7 @@ const CHAT_ICON = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2
 
 export type UiEvents = {
   opened(): void;
+  closed(): void;
   send(text: string): void;
   button(b: Button): void;
 };
@@ -132,6 +133,7 @@ export class ChatUi {
     this.bubble.setAttribute("aria-expanded", "false");
     this.bubble.setAttribute("aria-label", this.t.open);
     this.bubble.focus();
+    this.ev.closed();
   }
 
   /** Focus stays inside the open panel; Esc closes it. */
