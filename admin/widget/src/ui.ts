@@ -48,6 +48,7 @@ export class ChatUi {
   private sendBtn: HTMLButtonElement;
   private streams = new Map<string, El>();
   private pending: El[] = [];
+  private typingTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private shadow: ShadowRoot,
@@ -191,8 +192,11 @@ export class ChatUi {
     this.status.textContent = on ? "" : this.t.offline;
   }
 
+  /** The typing indicator; it goes by itself after 30 s if no "off" (or answer) comes. */
   typing(on: boolean): void {
     this.typingEl.hidden = !on;
+    clearTimeout(this.typingTimer);
+    if (on) this.typingTimer = setTimeout(() => (this.typingEl.hidden = true), 30000);
   }
 
   /** The user's message shown at once, greyed until the host's copy arrives. */
