@@ -14,6 +14,7 @@ const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>
 // allowedOrigin: a function giving the one origin CORS allows.
 export function startStandin(widgetJs, allowedOrigin) {
   let seq = 0;
+  let gate = { promise: Promise.resolve(), open: () => {} };
   const sessions = new Map(); // token -> conversation
   const stats = { sse: 0, poll: 0, lastEventIds: [] };
 
@@ -62,8 +63,10 @@ export function startStandin(widgetJs, allowedOrigin) {
         await later(40);
         frame(conv, "token", { stream, delta: piece });
       }
-      // The final message comes a moment after the last token, as the host commits it.
-      await later(300);
+      // The final message comes after the last token, as the host commits it;
+      // a test may hold it back to look at the stream first (holdFinals).
+      await later(50);
+      await gate.promise;
       post(conv, { role: "agent", text: answer, stream });
     },
     async xss(conv) {
@@ -190,6 +193,12 @@ export function startStandin(widgetJs, allowedOrigin) {
         origin,
         stats,
         widgets: { onboarding: "onboarding", faq: "faq", xss: "xss" },
+        /** Until release(), streamed answers stop before their final message. */
+        holdFinals: () => {
+          let open;
+          gate = { promise: new Promise((r) => (open = r)), open };
+        },
+        release: () => gate.open(),
         dropStreams: () => {
           for (const c of sessions.values()) for (const s of c.subs) s.destroy();
         },

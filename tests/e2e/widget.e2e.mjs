@@ -118,14 +118,17 @@ test("an LLM answer streams token by token and the final message replaces the st
   const { ctx, page, errors } = await open({ widget: host.widgets.faq });
   await page.locator(".bubble").click();
   await agentSays(page, "Ask me about refunds.").waitFor(WAIT);
+  host.holdFinals();
   await page.locator("textarea").fill("How do refunds work?");
   await page.locator("textarea").press("Enter");
-  const stream = page.locator(".msg.agent.stream");
+  // Every token shown, as plain text, while the final message is held back.
+  const stream = page.locator(".msg.agent.stream", { hasText: "write to [support](https://example.com/help)" });
   await stream.waitFor(WAIT);
-  const partial = await stream.textContent();
+  assert.ok((await stream.textContent()).startsWith("Refunds take **5 business days**."));
+  await shot(page, "streaming");
+  host.release();
   await page.locator(".msg.agent strong", { hasText: "5 business days" }).waitFor(WAIT);
-  assert.ok(partial.length > 0 && !partial.includes("write to [support]"), `tokens arrived before the final message: ${partial}`);
-  assert.equal(await stream.count(), 0, "the stream bubble is gone");
+  assert.equal(await page.locator(".msg.agent.stream").count(), 0, "the stream bubble is gone");
   assert.equal(await agentSays(page, "Refunds take").count(), 1, "one answer, not the stream and the answer");
   const link = page.locator(".msg.agent a", { hasText: "support" });
   assert.equal(await link.getAttribute("href"), "https://example.com/help");
