@@ -115,7 +115,7 @@ export function startStandin(widgetJs, allowedOrigin) {
     if (req.method === "OPTIONS") {
       res.writeHead(204, {
         "Access-Control-Allow-Methods": "GET, POST",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key, Last-Event-ID",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Filename",
         "Access-Control-Max-Age": "600",
       });
       return res.end();
@@ -127,6 +127,11 @@ export function startStandin(widgetJs, allowedOrigin) {
     if (url.pathname === "/files/a.pdf") {
       res.writeHead(200, { "Content-Type": "application/pdf" });
       return res.end("pdf");
+    }
+    const file = /^\/chat\/[a-z]+\/uploads\/upl_[0-9a-f]+$/.test(url.pathname);
+    if (file) {
+      res.writeHead(200, { "Content-Type": "application/octet-stream" });
+      return res.end("stored");
     }
     const m = /^\/chat\/([a-z]+)\/([a-z]+)$/.exec(url.pathname);
     const agent = m && agents[m[1]];
@@ -141,15 +146,28 @@ export function startStandin(widgetJs, allowedOrigin) {
         return send(res, 200, { token: old, session_id: conv.id, conversation_id: conv.id });
       }
       const token = randomBytes(16).toString("hex");
-      const conv = { id: "cnv_" + token.slice(0, 8), widget: m[1], messages: [], subs: new Set(), waiters: [], state: { step: "name" }, keys: new Set() };
+      const conv = { id: "cnv_" + token.slice(0, 8), widget: m[1], messages: [], subs: new Set(), waiters: [], state: { step: "name" }, keys: new Set(), uploads: new Map() };
       sessions.set(token, conv);
       greetings[m[1]](conv);
       return send(res, 201, { token, session_id: conv.id, conversation_id: conv.id, expires_at: Date.now() + 864e5 });
     }
     const conv = auth(req, url);
     if (!conv || conv.widget !== m[1]) return send(res, 401, { error: { code: "unauthorized", message: "a session token is needed", field: "token" } });
+    if (what === "uploads" && req.method === "POST") {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const id = "upl_" + randomBytes(4).toString("hex");
+      const up = { id, name: decodeURIComponent(req.headers["x-filename"] || "file"), type: String(req.headers["content-type"] || ""), size: Buffer.concat(chunks).length, url: `/chat/${m[1]}/uploads/${id}` };
+      conv.uploads.set(id, up);
+      return send(res, 201, up);
+    }
     if (what === "messages" && req.method === "POST") {
       const b = await body(req);
+      if (Array.isArray(b.attachments) && b.attachments.length) {
+        if (!b.attachments.every((a) => conv.uploads.has(a.id))) return send(res, 422, { error: { code: "invalid", message: "attachments: uploads of this widget", field: "attachments" } });
+        post(conv, { role: "user", text: "", attachments: b.attachments.map((a) => conv.uploads.get(a.id)) });
+        return send(res, 202, { id: String(seq) });
+      }
       const key = req.headers["idempotency-key"] || b.client_id;
       if (key && conv.keys.has(key)) return send(res, 202, { id: "dup" });
       if (key) conv.keys.add(key);

@@ -147,6 +147,24 @@ test("an LLM answer streams token by token and the final message replaces the st
   await ctx.close();
 });
 
+test("a visitor attaches a file: it is uploaded, sent, shown as a file link, and still there after a reload", async () => {
+  const { ctx, page, errors } = await open({ widget: host.widgets.faq });
+  await page.locator(".bubble").click();
+  await agentSays(page, "Ask me about refunds.").waitFor(WAIT);
+  assert.equal(await page.locator(".clip").getAttribute("aria-label"), "Attach a file");
+  const chooser = page.waitForEvent("filechooser");
+  await page.locator(".clip").click();
+  await (await chooser).setFiles({ name: "receipt <b>1</b>.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 test") });
+  const link = page.locator(".msg.user:not(.pending) a.file", { hasText: "receipt <b>1</b>.pdf" });
+  await link.waitFor(WAIT);
+  assert.match(await link.getAttribute("href"), new RegExp(`^${host.origin}/chat/faq/uploads/upl_`));
+  await page.reload();
+  await link.waitFor(WAIT);
+  assert.equal(await link.count(), 1, "once, from the history");
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test("under a strict Content-Security-Policy the widget is styled, works and causes no violation", async () => {
   const { ctx, page, errors } = await open({ widget: host.widgets.onboarding, csp: "1" });
   await onboard(page);
@@ -165,7 +183,7 @@ test("script payloads in agent texts, button labels and file names render as tex
   await say(page, "hi");
   await page.locator(".btns button").waitFor(WAIT);
   const root = (sel) => page.evaluate((s) => Array.from(document.querySelector("#agenthost-chat").shadowRoot.querySelectorAll(s)).map((e) => e.getAttribute("href") ?? e.outerHTML), sel);
-  assert.deepEqual(await root("script, img, svg:not(.bubble svg), iframe"), []);
+  assert.deepEqual(await root("script, .log img, .log svg, iframe, object, embed"), []);
   assert.ok((await agentSays(page, "<script>window.__xss=1</script>").count()) >= 1, "the payload is shown as text");
   assert.equal(await page.locator(".btns button").textContent(), '<img src=x onerror="window.__xss=1">');
   assert.ok((await page.locator("a.file").first().textContent()).includes('<svg onload="window.__xss=1">.pdf'));

@@ -17,6 +17,8 @@ export type Message = {
   stream?: string;
 };
 
+export type Outgoing = { text: string } | { payload: string } | { attachments: Attachment[] };
+
 export type Handlers = {
   message(m: Message): void;
   token(stream: string, delta: string): void;
@@ -213,8 +215,25 @@ export class ChatClient {
     }
   }
 
-  /** Sends a text or a button's payload; the id makes a retried send count once. */
-  async send(body: { text: string } | { payload: string }, clientId: string): Promise<void> {
+  /** Stores a file the visitor picked; the answer is the attachment to send. Names
+   *  outside ASCII travel percent-encoded (a header carries Latin-1 only). */
+  async upload(file: Blob, name: string): Promise<Attachment> {
+    const r = await fetch(this.url("/uploads"), {
+      method: "POST",
+      headers: {
+        Authorization: "Bearer " + this.token,
+        "Content-Type": file.type || "application/octet-stream",
+        "X-Filename": /^[\x20-\x7e]*$/.test(name) ? name : encodeURIComponent(name),
+      },
+      body: file,
+      credentials: "omit",
+    });
+    if (!r.ok) throw new Error("upload: HTTP " + r.status);
+    return (await r.json()) as Attachment;
+  }
+
+  /** Sends a text, a button's payload or uploads; the id makes a retried send count once. */
+  async send(body: Outgoing, clientId: string): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const r = await this.req("POST", "/messages", { ...body, client_id: clientId }, true, { "Idempotency-Key": clientId });
       if (r.ok) return;

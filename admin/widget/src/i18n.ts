@@ -14,6 +14,7 @@ export type Texts = {
   file: string;
   image: string;
   you: string;
+  attach: string;
 };
 
 export const TEXTS: Record<"en" | "ru", Texts> = {
@@ -29,6 +30,7 @@ export const TEXTS: Record<"en" | "ru", Texts> = {
     file: "File",
     image: "Image",
     you: "You",
+    attach: "Attach a file",
   },
   ru: {
     open: "Открыть чат",
@@ -42,6 +44,7 @@ export const TEXTS: Record<"en" | "ru", Texts> = {
     file: "Файл",
     image: "Изображение",
     you: "Вы",
+    attach: "Прикрепить файл",
   },
 };
 

@@ -85,12 +85,22 @@ function mount(script: HTMLScriptElement): void {
       console.warn("agenthost chat:", e);
     }));
 
+  const clientId = () => "c" + Date.now().toString(36) + (seq++).toString(36) + Math.random().toString(36).slice(2, 8);
   const sendWith = (body: { text: string } | { payload: string }, shown: string): void => {
     const p = ui.pendingUser(shown, "payload" in body ? body.payload : undefined);
-    const id = "c" + Date.now().toString(36) + (seq++).toString(36) + Math.random().toString(36).slice(2, 8);
+    const id = clientId();
     void (async () => {
       await start();
       await client.send(body, id);
+    })().catch(() => ui.failed(p));
+  };
+  const sendFile = (f: File): void => {
+    const p = ui.pendingUser(f.name, undefined, f.name);
+    const id = clientId();
+    void (async () => {
+      await start();
+      const a = await client.upload(f, f.name);
+      await client.send({ attachments: [a] }, id);
     })().catch(() => ui.failed(p));
   };
 
@@ -101,6 +111,7 @@ function mount(script: HTMLScriptElement): void {
     },
     closed: () => safe(() => store?.removeItem(openKey)),
     send: (text) => sendWith({ text }, text),
+    file: sendFile,
     button: (b) => sendWith({ payload: String(b.payload ?? "") }, String(b.text ?? "")),
   });
   if (d.agent) ui.setTitle(d.agent);

@@ -35,6 +35,7 @@ header h2{flex:1;margin:0;font-size:15px;font-weight:600}
 .typing[hidden]{display:none}
 form{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb}
 textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:10px;padding:8px 10px;font:inherit;color:var(--ah-fg);background:var(--ah-bg);max-height:120px}
+.clip{border:0;background:none;color:var(--ah-muted);padding:0 2px;display:flex;align-items:center}.clip svg{width:20px;height:20px;fill:currentColor}
 .send{border:0;border-radius:10px;background:var(--ah-color);color:var(--ah-text-on-color);padding:0 14px}
 @media (max-width:480px){.root.open{inset:0}.root.open .bubble{display:none}.root.open .panel{position:fixed;inset:0;width:100%;height:100%;max-height:none;border-radius:0}}
 @media (prefers-reduced-motion:no-preference){.panel{transition:opacity .15s}}

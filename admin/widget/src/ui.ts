@@ -26,12 +26,14 @@ function icon(d: string): SVGSVGElement {
   return s;
 }
 
+const CLIP_ICON = "M16.5 6.5v9a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10a1.5 1.5 0 0 1-3 0V6.5H9V15a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v10.5a6 6 0 0 0 12 0v-9z";
 const CHAT_ICON = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
 
 export type UiEvents = {
   opened(): void;
   closed(): void;
   send(text: string): void;
+  file(f: File): void;
   button(b: Button): void;
 };
 
@@ -45,6 +47,7 @@ export class ChatUi {
   readonly typingEl: El;
   readonly input: HTMLTextAreaElement;
   private x: HTMLButtonElement;
+  private clip: HTMLButtonElement;
   private sendBtn: HTMLButtonElement;
   private streams = new Map<string, El>();
   private pending: El[] = [];
@@ -88,13 +91,26 @@ export class ChatUi {
     this.typingEl.hidden = true;
 
     const form = el("form");
+    const picker = el("input");
+    picker.type = "file";
+    picker.hidden = true;
+    picker.tabIndex = -1;
+    const clip = (this.clip = el("button", "clip"));
+    clip.type = "button";
+    clip.setAttribute("aria-label", t.attach);
+    clip.appendChild(icon(CLIP_ICON));
+    clip.addEventListener("click", () => picker.click());
+    picker.addEventListener("change", () => {
+      for (const f of Array.from(picker.files || [])) this.ev.file(f);
+      picker.value = "";
+    });
     this.input = el("textarea");
     this.input.rows = 1;
     this.input.placeholder = t.placeholder;
     this.input.setAttribute("aria-label", t.placeholder);
     const send = (this.sendBtn = el("button", "send", t.send));
     send.type = "submit";
-    form.append(this.input, send);
+    form.append(picker, clip, this.input, send);
     this.panel.append(head, this.log, this.typingEl, form);
     this.root.append(this.panel, this.bubble);
     shadow.appendChild(this.root);
@@ -176,6 +192,7 @@ export class ChatUi {
     this.t = t;
     this.bubble.setAttribute("aria-label", this.isOpen ? t.close : t.open);
     this.x.setAttribute("aria-label", t.close);
+    this.clip.setAttribute("aria-label", t.attach);
     this.input.placeholder = t.placeholder;
     this.input.setAttribute("aria-label", t.placeholder);
     this.sendBtn.textContent = t.send;
@@ -200,10 +217,11 @@ export class ChatUi {
   }
 
   /** The user's message shown at once, greyed until the host's copy arrives. */
-  pendingUser(text: string, payload?: string): El {
+  pendingUser(text: string, payload?: string, file?: string): El {
     const m = el("div", "msg user pending", text);
     m.dataset.text = text;
     if (payload != null) m.dataset.payload = payload;
+    if (file != null) m.dataset.file = file;
     this.pending.push(m);
     this.log.appendChild(m);
     this.scroll();
@@ -233,11 +251,16 @@ export class ChatUi {
     if (m.role === "user") {
       // The host's copy of a pending message: its text, or the tapped button's payload.
       const t = (m.text || "").trim();
-      const i = this.pending.findIndex((p) => p.dataset.text === t || p.dataset.payload === t);
+      const file = m.attachments && m.attachments[0] && m.attachments[0].name;
+      const i = this.pending.findIndex((p) => (t && (p.dataset.text === t || p.dataset.payload === t)) || (file && p.dataset.file === file));
       if (i >= 0) {
         const [p] = this.pending.splice(i, 1);
         p.classList.remove("pending", "failed");
         p.dataset.id = m.id;
+        if (p.dataset.file != null) {
+          p.textContent = "";
+          for (const a of m.attachments || []) this.attachment(p, a);
+        }
         return;
       }
     } else this.typing(false);
