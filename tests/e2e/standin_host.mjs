@@ -73,7 +73,11 @@ export function startStandin(widgetJs, allowedOrigin) {
       post(conv, {
         role: "agent",
         text: `${XSS} **bold** [link](javascript:window.__xss=1)`,
-        buttons: [{ text: `<img src=x onerror="window.__xss=1">`, payload: "p1" }],
+        buttons: [
+          { text: `<img src=x onerror="window.__xss=1">`, payload: "p1" },
+          { text: "Docs", payload: "Docs", url: "https://example.com/docs" },
+          { text: "Evil link", payload: "evil", url: "javascript:window.__xss=1" },
+        ],
         attachments: [
           { name: `<svg onload="window.__xss=1">.pdf`, url: "/files/a.pdf", type: "application/pdf", size: 3 },
           { name: "evil", url: "javascript:window.__xss=1", type: "application/pdf", size: 1 },

@@ -181,15 +181,17 @@ test("script payloads in agent texts, button labels and file names render as tex
   await page.locator(".bubble").click();
   await agentSays(page, "<script>").first().waitFor(WAIT);
   await say(page, "hi");
-  await page.locator(".btns button").waitFor(WAIT);
+  await page.locator(".btns button").first().waitFor(WAIT);
   const root = (sel) => page.evaluate((s) => Array.from(document.querySelector("#agenthost-chat").shadowRoot.querySelectorAll(s)).map((e) => e.getAttribute("href") ?? e.outerHTML), sel);
   assert.deepEqual(await root("script, .log img, .log svg, iframe, object, embed"), []);
   assert.ok((await agentSays(page, "<script>window.__xss=1</script>").count()) >= 1, "the payload is shown as text");
-  assert.equal(await page.locator(".btns button").textContent(), '<img src=x onerror="window.__xss=1">');
+  assert.equal(await page.locator(".btns button").first().textContent(), '<img src=x onerror="window.__xss=1">');
+  assert.equal(await page.locator(".btns a", { hasText: "Docs" }).getAttribute("href"), "https://example.com/docs", "a link button");
+  assert.equal(await page.locator(".btns button", { hasText: "Evil link" }).count(), 1, "a javascript: button is a plain button");
   assert.ok((await page.locator("a.file").first().textContent()).includes('<svg onload="window.__xss=1">.pdf'));
   const hrefs = await root("a");
   assert.ok(hrefs.length >= 1 && hrefs.every((h) => /^https?:/.test(h)), `only http(s) links: ${hrefs}`);
-  await page.locator(".btns button").click();
+  await page.locator(".btns button").first().click();
   await page.locator(".msg.agent").nth(2).waitFor(WAIT); // the agent's answer to the tap
   assert.equal(await page.evaluate(() => window.__xss), undefined, "no script ran");
   await shot(page, "xss");

@@ -5,7 +5,7 @@
 
 import { Backoff, retryAfterMs } from "./backoff";
 
-export type Button = { text: string; payload: string };
+export type Button = { text: string; payload: string; url?: string };
 export type Attachment = { name: string; url: string; type?: string; size?: number };
 export type Message = {
   id: string;

@@ -27,7 +27,8 @@ header h2{flex:1;margin:0;font-size:15px;font-weight:600}
 .pending{opacity:.6}.failed{outline:1px solid #dc2626}
 .stream{white-space:pre-wrap}
 .btns{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start}
-.btns button{border:1px solid var(--ah-color);color:var(--ah-color);background:var(--ah-bg);border-radius:999px;padding:5px 12px}
+.btns a{text-decoration:none}
+.btns button,.btns a{border:1px solid var(--ah-color);color:var(--ah-color);background:var(--ah-bg);border-radius:999px;padding:5px 12px}
 .btns button:disabled{opacity:.5;cursor:default}
 .msg img{display:block;max-width:100%;border-radius:8px;margin-top:4px}
 .file{display:block;margin-top:4px}

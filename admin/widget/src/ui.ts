@@ -305,6 +305,16 @@ export class ChatUi {
     const row = el("div", "btns");
     row.setAttribute("role", "group");
     for (const b of bs) {
+      // A link button opens its http(s) URL; any other scheme is dropped and it sends its payload.
+      const href = b.url ? safeUrl(String(b.url)) : null;
+      if (href) {
+        const a = el("a", "", String(b.text ?? ""));
+        a.href = href;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        row.appendChild(a);
+        continue;
+      }
       const btn = el("button", "", String(b.text ?? ""));
       btn.type = "button";
       btn.addEventListener("click", () => {
