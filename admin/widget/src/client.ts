@@ -57,6 +57,8 @@ export class ChatClient {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private pollAbort: AbortController | null = null;
   private seen = new Set<string>();
+  private lang = "";
+  private identity: Identity | undefined;
   private readonly base: string;
   private readonly key: string;
 
@@ -101,6 +103,8 @@ export class ChatClient {
   /** Resumes the stored session, or starts a new one when there is none, it was
    *  refused, or it belongs to another signed-in user than this page's. */
   async start(lang: string, identity?: Identity): Promise<void> {
+    this.lang = lang;
+    this.identity = identity;
     this.token = this.safeGet() || "";
     const uid = identity ? identity.user_id : "";
     if (this.token && (this.safeGet(".uid") || "") !== uid) {
@@ -169,17 +173,25 @@ export class ChatClient {
       // EventSource retries by itself while CONNECTING; count the failures
       // and take over (backoff, last_event_id, maybe long-poll) once it gives
       // up or keeps failing without ever opening.
+      // A stream the host closed for good (a refused or expired token reads
+      // the same to EventSource) reconnects after renewing the session.
       if (es.readyState === 2 || !this.backoff.everOpened) {
         es.close();
         this.es = null;
-        this.retry(this.backoff.failed());
+        this.retry(this.backoff.failed(), es.readyState === 2);
       }
     };
   }
 
-  private retry(ms: number): void {
+  private retry(ms: number, renew = false): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.connect(), ms);
+    this.timer = setTimeout(() => {
+      if (!renew) return this.connect();
+      this.start(this.lang, this.identity).then(
+        () => this.connect(),
+        () => this.retry(this.backoff.failed(), true),
+      );
+    }, ms);
   }
 
   private onFrame(e: MessageEvent, kind: string): void {

@@ -120,3 +120,39 @@ test("another signed-in user on the same browser does not resume the previous on
   assert.equal(store.m.get("agenthost.chat.w"), "NEW");
   assert.equal(store.m.get("agenthost.chat.w.uid"), "bob");
 });
+
+test("an event stream the host closed for good renews the session, then reconnects after the last message", async () => {
+  const made: Array<{ url: string; es: any }> = [];
+  class FakeES {
+    readyState = 0;
+    onopen: (() => void) | null = null;
+    onerror: (() => void) | null = null;
+    constructor(readonly url: string) {
+      made.push({ url, es: this });
+    }
+    addEventListener() {}
+    close() {
+      this.readyState = 2;
+    }
+  }
+  (globalThis as any).EventSource = FakeES;
+  try {
+    const calls = fakeFetch([() => json(201, { token: "T1" }), () => json(200, { token: "T2" })]);
+    const store = memStore();
+    const c = new ChatClient("https://h", "w", noop, store);
+    (c as any).backoff = new (await import("../src/backoff")).Backoff(1, 1, 3, () => 0.5);
+    await c.start("en");
+    c.last = "41";
+    c.connect();
+    made[0].es.onopen();
+    made[0].es.readyState = 2; // the host answered 401: EventSource gives up
+    made[0].es.onerror();
+    for (let i = 0; i < 50 && made.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    c.close();
+    assert.equal((calls[1].init?.headers as Record<string, string>).Authorization, "Bearer T1", "resumed with the old token");
+    assert.match(made[1].url, /\/events\?token=T2&last_event_id=41$/);
+    assert.equal(store.m.get("agenthost.chat.w"), "T2");
+  } finally {
+    delete (globalThis as any).EventSource;
+  }
+});
