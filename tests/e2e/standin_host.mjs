@@ -215,6 +215,10 @@ export function startStandin(widgetJs, allowedOrigin) {
         origin,
         stats,
         widgets: { onboarding: "onboarding", faq: "faq", xss: "xss" },
+        /** An agent message to every conversation of a widget, unprompted (a proactive message). */
+        push: (widget, text) => {
+          for (const c of sessions.values()) if (c.widget === widget) post(c, { role: "agent", text });
+        },
         /** Until release(), streamed answers stop before their final message. */
         holdFinals: () => {
           let open;

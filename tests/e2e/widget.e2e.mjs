@@ -165,6 +165,23 @@ test("a visitor attaches a file: it is uploaded, sent, shown as a file link, and
   await ctx.close();
 });
 
+test("a message arriving while the panel is closed shows an unread count on the bubble until it is opened", async () => {
+  const { ctx, page, errors } = await open({ widget: host.widgets.faq });
+  await page.locator(".bubble").click();
+  await agentSays(page, "Ask me about refunds.").waitFor(WAIT);
+  await page.keyboard.press("Escape");
+  host.push("faq", "A new offer for you");
+  const badge = page.locator(".badge");
+  await badge.waitFor(WAIT);
+  assert.equal(await badge.textContent(), "1");
+  assert.equal(await page.locator(".bubble").getAttribute("aria-label"), "Open chat (1)");
+  await page.locator(".bubble").click();
+  await agentSays(page, "A new offer for you").waitFor(WAIT);
+  assert.equal(await badge.isHidden(), true);
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
 test("under a strict Content-Security-Policy the widget is styled, works and causes no violation", async () => {
   const { ctx, page, errors } = await open({ widget: host.widgets.onboarding, csp: "1" });
   await onboard(page);

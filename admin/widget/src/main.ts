@@ -54,11 +54,15 @@ function mount(script: HTMLScriptElement): void {
   let ui: ChatUi;
   let started: Promise<void> | null = null;
   let seq = 0;
+  let live = false; // past the history: new messages count as unread while closed
   const client = new ChatClient(
     host,
     widget,
     {
-      message: (m) => ui.message(m),
+      message: (m) => {
+        ui.message(m);
+        if (live && m.role === "agent" && !ui.isOpen) ui.unread();
+      },
       token: (s, delta) => ui.token(s, delta),
       typing: (on) => ui.typing(on),
       status: (on) => ui.setOnline(on),
@@ -78,6 +82,7 @@ function mount(script: HTMLScriptElement): void {
       if (!d.color && typeof cfg.color === "string" && CSS_supports("color", cfg.color)) hostEl.style.setProperty("--ah-color", cfg.color);
       await client.start(lang, identityOf(d));
       await client.history();
+      live = true;
       client.connect();
     })().catch((e) => {
       started = null;

@@ -9,6 +9,7 @@ export const STYLES = `
 button{font:inherit;cursor:pointer}
 :focus-visible{outline:2px solid var(--ah-color);outline-offset:2px}
 .bubble{width:56px;height:56px;border-radius:50%;border:0;background:var(--ah-color);color:var(--ah-text-on-color);box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center}
+.bubble{position:relative}.badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;background:#dc2626;color:#fff;font-size:12px;line-height:20px;font-weight:600}.badge[hidden]{display:none}
 .bubble svg{width:28px;height:28px;fill:currentColor}
 .panel{position:absolute;right:0;bottom:72px;width:370px;height:560px;max-height:calc(100vh - 100px);background:var(--ah-bg);border-radius:var(--ah-radius);box-shadow:0 10px 40px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden}
 .panel[hidden]{display:none}

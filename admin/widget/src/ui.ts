@@ -52,6 +52,8 @@ export class ChatUi {
   private streams = new Map<string, El>();
   private pending: El[] = [];
   private typingTimer: ReturnType<typeof setTimeout> | undefined;
+  private unseen = 0;
+  private badge: El;
 
   constructor(
     private shadow: ShadowRoot,
@@ -66,6 +68,10 @@ export class ChatUi {
     this.bubble.setAttribute("aria-expanded", "false");
     this.bubble.setAttribute("aria-controls", "ah-panel");
     this.bubble.appendChild(icon(CHAT_ICON));
+    this.badge = el("span", "badge");
+    this.badge.hidden = true;
+    this.badge.setAttribute("aria-hidden", "true");
+    this.bubble.appendChild(this.badge);
 
     this.panel = el("div", "panel");
     this.panel.id = "ah-panel";
@@ -134,7 +140,17 @@ export class ChatUi {
     return !this.panel.hidden;
   }
 
+  /** One more agent message the visitor has not seen (the panel closed): a count on the bubble. */
+  unread(): void {
+    this.unseen++;
+    this.badge.textContent = String(Math.min(this.unseen, 99));
+    this.badge.hidden = false;
+    this.bubble.setAttribute("aria-label", `${this.t.open} (${this.unseen})`);
+  }
+
   open(): void {
+    this.unseen = 0;
+    this.badge.hidden = true;
     this.panel.hidden = false;
     this.root.classList.add("open");
     this.bubble.setAttribute("aria-expanded", "true");
