@@ -107,6 +107,7 @@ test("a visitor answers the onboarding agent's questions, taps a button, reloads
   await page.reload();
   await agentSays(page, "Thanks, Anna").waitFor(WAIT);
   assert.equal(await agentSays(page, "What should we call you?").count(), 1, "history shown once");
+  assert.notEqual(await page.evaluate(() => document.activeElement?.id), "agenthost-chat", "the reopened panel leaves the page's focus alone");
   assert.equal(await page.locator(".msg.user", { hasText: /^Anna$/ }).count(), 1);
   assert.equal(await page.evaluate((w) => localStorage.getItem("agenthost.chat." + w), host.widgets.onboarding), token, "the same session");
   await shot(page, "onboarding-reloaded");

@@ -76,7 +76,7 @@ function mount(script: HTMLScriptElement): void {
     (started ||= (async () => {
       const cfg = await client.config();
       const lang = pickLang(d.lang, document.documentElement.lang, cfg.lang as string, navigator.language);
-      if (lang !== lang0) ui.setTexts(textsFor(lang, cfg.texts as Record<string, unknown>));
+      if (lang !== lang0 || cfg.texts) ui.setTexts(textsFor(lang, cfg.texts as Record<string, unknown>));
       const name = d.agent || (cfg.agent_name as string);
       if (name) ui.setTitle(name);
       if (!d.color && typeof cfg.color === "string" && CSS_supports("color", cfg.color)) hostEl.style.setProperty("--ah-color", cfg.color);
@@ -120,8 +120,9 @@ function mount(script: HTMLScriptElement): void {
     button: (b) => sendWith({ payload: String(b.payload ?? "") }, String(b.text ?? "")),
   });
   if (d.agent) ui.setTitle(d.agent);
-  // A returning visitor: the conversation continues, the panel as it was left.
-  if (safe(() => store?.getItem(openKey)) === "1") ui.open();
+  // A returning visitor: the conversation continues, the panel as it was left
+  // (reopened without taking the focus from the page).
+  if (safe(() => store?.getItem(openKey)) === "1") ui.open(false);
   else if (safe(() => store?.getItem("agenthost.chat." + widget))) void start();
 
   window.AgentHostChat = { open: () => ui.open(), close: () => ui.close(), mode: () => client.mode };

@@ -148,14 +148,14 @@ export class ChatUi {
     this.bubble.setAttribute("aria-label", `${this.t.open} (${this.unseen})`);
   }
 
-  open(): void {
+  open(focus = true): void {
     this.unseen = 0;
     this.badge.hidden = true;
     this.panel.hidden = false;
     this.root.classList.add("open");
     this.bubble.setAttribute("aria-expanded", "true");
     this.bubble.setAttribute("aria-label", this.t.close);
-    this.input.focus();
+    if (focus) this.input.focus();
     this.scroll();
     this.ev.opened();
   }
