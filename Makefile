@@ -3,6 +3,7 @@
 #   make test   install what is missing, build with sanitizers, run every test
 #   make bench  the full benchmarks (docs/benchmarks.md)
 #   make docs   rewrite the generated parts of the docs (the options table)
+#   make widget build the web chat widget, admin/widget/dist/widget.js
 
 BUILD      ?= build
 TEST_BUILD ?= build-test
@@ -10,7 +11,7 @@ FUZZ_BUILD ?= build-fuzz
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test test-unit fuzz bench install format docs clean
+.PHONY: all deps build run test test-unit fuzz bench install format docs clean widget
 
 all: build
 
@@ -35,6 +36,10 @@ fuzz:
 bench:
 	@scripts/deps.sh --bench
 	@scripts/bench.sh full
+
+widget: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAH_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD) --target widget
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -16,6 +16,16 @@ if [[ "${1:-}" == "--bench" || "${1:-}" == "--test" ]]; then
   want+=("${BENCH_PKGS[@]}")
 fi
 
+# The chat widget (admin/widget) is built with node and npm: Debian's, unless
+# a node that brings its own npm (NodeSource) is already there. Its browser
+# tests drive Debian's chromium headless.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  want+=(nodejs npm)
+fi
+if [[ "${1:-}" == "--test" ]]; then
+  want+=(chromium fonts-dejavu-core)
+fi
+
 missing=()
 for p in "${want[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
