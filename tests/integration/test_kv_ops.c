@@ -209,6 +209,12 @@ static void test_seeded_store_is_kept_across_two_runs(void **state)
     json_decref(d);
     json_decref(l);
     kit_out_free(&r);
+    /* `agenthost check` reads the values' envelopes as intact. */
+    char data[760];
+    snprintf(data, sizeof(data), "%s/data", store);
+    kit_runl(&r, NULL, NULL, KIT_AGENTHOST, "check", "--data", data, NULL);
+    if (r.status != 0) fail_msg("check exited %d\n%s%s", r.status, r.out, r.err);
+    kit_out_free(&r);
 }
 
 int main(void)
