@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char root[512], prefix[600], hello[600], pcpath[700], pcenv[800];
 
@@ -150,6 +151,12 @@ static void test_plugin_new_scaffolds_a_plugin_that_builds_tests_and_checks(void
             assert_int_equal(kit_count(l, "publish"), 2);
             json_decref(l);
         }
+        kit_out_free(&r);
+    }
+    /* The unit test under valgrind: the fake host leaks nothing. */
+    if (access("/usr/bin/valgrind", X_OK) == 0) {
+        kit_runl(&r, dir, env, "make", "memcheck", NULL);
+        if (r.status != 0) fail_msg("make memcheck: %s%s", r.out, r.err);
         kit_out_free(&r);
     }
     snprintf(pp, sizeof(pp), "-DCMAKE_PREFIX_PATH=%s", prefix);
