@@ -19,6 +19,7 @@
  */
 #include "sandbox_priv.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -118,6 +119,39 @@ static int add(plan *pl, op_kind kind, const char *path, const char *target)
     return 0;
 }
 
+static int walk(plan *pl, const char *path, bool whole_dir);
+
+/* A directory to expose whole that others may not search (the plugin's own
+ * folder made by `mktemp -d`, mode 0700): bound as it is, it would stay
+ * closed to the unprivileged user the runner becomes, and dlopen would fail
+ * with EACCES. Its entries are bound one by one instead, below a directory
+ * of the new root that is searchable: regular files and directories (by the
+ * same rule); symbolic links and special files are left out, as a bound
+ * directory would not let them lead anywhere else either. */
+static int expose_entries(plan *pl, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return fail(pl, "cannot list", dir);
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char child[PATH_MAX];
+        struct stat st;
+        if ((size_t)snprintf(child, sizeof(child), "%s/%s", dir, e->d_name) >= sizeof(child)) {
+            errno = ENAMETOOLONG;
+            rc = fail(pl, "walking", child);
+        } else if (lstat(child, &st) < 0)
+            rc = fail(pl, "cannot find", child);
+        else if (S_ISDIR(st.st_mode))
+            rc = walk(pl, child, true);
+        else if (S_ISREG(st.st_mode))
+            rc = add(pl, OP_BIND_FILE, child, NULL);
+    }
+    closedir(d);
+    return rc;
+}
+
 /* Walk `path` component by component in the real tree, planning the
  * directories, symlinks and the final file or directory. */
 static int walk(plan *pl, const char *path, bool whole_dir)
@@ -165,7 +199,9 @@ static int walk(plan *pl, const char *path, bool whole_dir)
             return walk(pl, resolved, whole_dir);
         }
         bool last = !*remaining;
-        if (S_ISDIR(st.st_mode)) {
+        if (S_ISDIR(st.st_mode) && last && whole_dir && !(st.st_mode & S_IXOTH)) {
+            if (add(pl, OP_DIR, next, NULL) < 0 || expose_entries(pl, next) < 0) return -1;
+        } else if (S_ISDIR(st.st_mode)) {
             if (add(pl, last && whole_dir ? OP_BIND_DIR : OP_DIR, next, NULL) < 0) return -1;
         } else if (S_ISREG(st.st_mode) && last) {
             if (add(pl, OP_BIND_FILE, next, NULL) < 0) return -1;

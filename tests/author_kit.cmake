@@ -27,6 +27,21 @@ configure_file(fixtures/plugins/newminor/manifest.json.in
 ah_fixture_plugin(newminor MANIFEST ${CMAKE_CURRENT_BINARY_DIR}/newminor.manifest.json)
 # tinydesc's descriptor claims fewer bytes than ABI 1.0's and must be refused.
 ah_fixture_plugin(tinydesc)
+# kvplus uses the KV operations of ABI 1.3 (test_kv_ops).
+ah_fixture_plugin(kvplus)
+# reloadme, built twice with one manifest (test_plugin_reload).
+foreach(v 1 2)
+  set(out "${CMAKE_CURRENT_BINARY_DIR}/plugins/reloadme-${v}")
+  add_library(fixture_reloadme_${v} MODULE fixtures/plugins/reloadme/reloadme.c)
+  set_target_properties(fixture_reloadme_${v} PROPERTIES OUTPUT_NAME reloadme PREFIX "lib"
+    LIBRARY_OUTPUT_DIRECTORY "${out}" C_VISIBILITY_PRESET hidden)
+  target_compile_definitions(fixture_reloadme_${v} PRIVATE RELOADME_VARIANT=${v})
+  target_include_directories(fixture_reloadme_${v} PRIVATE ${PROJECT_SOURCE_DIR}/sdk/include)
+  target_link_libraries(fixture_reloadme_${v} PRIVATE PkgConfig::JANSSON)
+  ah_sanitize_sandboxed(fixture_reloadme_${v})
+  configure_file(fixtures/plugins/reloadme/manifest.json "${out}/manifest.json" COPYONLY)
+  set_property(GLOBAL APPEND PROPERTY AH_FIXTURES fixture_reloadme_${v})
+endforeach()
 
 # Every 1.0 member keeps its offset and size in the current header.
 add_library(abi_layout_frozen OBJECT unit/abi_layout_frozen.c)
@@ -41,9 +56,13 @@ ah_test(test_abi integration integration/test_abi.c LIBS kit)
 ah_test(test_harness_files unit unit/test_harness_files.c LIBS ah_host)
 target_compile_definitions(test_harness_files PRIVATE TH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 ah_test(test_harness integration integration/test_harness.c LIBS kit)
+ah_test(test_kv_ops integration integration/test_kv_ops.c LIBS kit)
+ah_test(test_plugin_reload integration integration/test_plugin_reload.c LIBS th)
 
 # ---- the SDK installed and used out of tree ----
 ah_test(test_sdk_install integration integration/test_sdk_install.c LIBS kit)
+# docs/plugin-guide.md's marked shell blocks, run in order against the installed SDK.
+ah_test(test_guide integration integration/test_guide.c LIBS kit)
 
 # ---- signed packages ----
 # pkgtest, built as two versions to upgrade one with the other, and once

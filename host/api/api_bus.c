@@ -62,13 +62,54 @@ static void h_topic(void *ctx, http_req *req, const route_params *p)
     http_respond_json(req, 200, t);
 }
 
+/* false after answering 422 naming the first query parameter the route does
+ * not know (a typo must not be read as "no filter"). */
+static bool only_known_query(http_req *req, const char *const *known)
+{
+    json_t *args = http_req_query_json(req);
+    const char *k;
+    json_t *v;
+    json_object_foreach(args, k, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; known[i] && !ok; i++)
+            ok = !strcmp(k, known[i]);
+        if (!ok) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     "unknown query parameter %.64s (known: from, after, limit, since, key)", k);
+            http_respond_error(req, 422, "invalid_query", msg, k);
+            json_decref(args);
+            return false;
+        }
+    }
+    json_decref(args);
+    return true;
+}
+
 static void read_events(bus_ctx *x, http_req *req, const char *topic)
 {
+    static const char *const known[] = {"from", "after", "limit", "since", "key", NULL};
+    if (!only_known_query(req, known)) return;
     uint64_t from = 0, limit = 100;
     const char *q = http_req_query(req, "from");
     if (q && !parse_u64(q, &from)) {
         http_respond_error(req, 422, "invalid_query", "from must be an offset", "from");
         return;
+    }
+    q = http_req_query(req, "after");
+    if (q) {
+        uint64_t after;
+        if (http_req_query(req, "from")) {
+            http_respond_error(req, 422, "invalid_query",
+                               "give from (inclusive) or after (exclusive), not both", "after");
+            return;
+        }
+        if (!parse_u64(q, &after) || after == UINT64_MAX) {
+            http_respond_error(req, 422, "invalid_query", "after must be an offset", "after");
+            return;
+        }
+        from = after + 1;
     }
     q = http_req_query(req, "limit");
     if (q && (!parse_u64(q, &limit) || limit < 1 || limit > PAGE_MAX)) {

@@ -1,4 +1,5 @@
 /* /api/v1/plugins and /api/v1/instances */
+#include "core/log.h"
 #include "core/util.h"
 #include "plugin/registry.h"
 #include "plugin/supervisor.h"
@@ -61,6 +62,50 @@ static void h_plugin(void *ctx, http_req *req, const route_params *p)
         return;
     }
     http_respond_json(req, 200, plugin_json(m));
+}
+
+/* Reload a plugin's library: every instance of it restarts (gracefully:
+ * events it has not settled are delivered again to the new process), and
+ * the new process loads the file now at the library's path (replaced by
+ * rename, as `agenthost plugin reload` does). The manifest is not
+ * reloaded: one that changed on disk is refused (restart the host). */
+static void h_plugin_reload(void *ctx, http_req *req, const route_params *p)
+{
+    inst_ctx *x = ctx;
+    const char *name = route_param(p, "name");
+    const manifest *m = registry_find(x->reg, name);
+    if (!m) {
+        api_respond_not_found(req, "plugin", name);
+        return;
+    }
+    manifest *now;
+    char err[600];
+    if (manifest_load(m->path, true, &now, err, sizeof(err)) < 0) {
+        http_respond_error(req, 409, "conflict", err, NULL);
+        return;
+    }
+    bool same = json_equal(now->json, m->json);
+    manifest_free(now);
+    if (!same) {
+        http_respond_error(req, 409, "manifest_changed",
+                           "the manifest changed on disk since the host loaded it: restart the "
+                           "host to load it (a reload replaces the library only)",
+                           NULL);
+        return;
+    }
+    json_t *done = json_array(), *failed = json_object();
+    for (size_t i = 0; i < supervisor_count(x->sup); i++) {
+        instance *inst = supervisor_at(x->sup, i);
+        if (instance_manifest(inst) != m) continue;
+        if (instance_restart(inst, err, sizeof(err)) < 0)
+            json_object_set_new(failed, instance_id(inst), json_string(err));
+        else
+            json_array_append_new(done, json_string(instance_id(inst)));
+    }
+    log_info("api", "plugin %s reloaded: %zu instances restarted", m->name, json_array_size(done));
+    http_respond_json(req, 202,
+                      json_pack("{s:s,s:s,s:o,s:o}", "plugin", m->name, "library", m->library,
+                                "restarted", done, "failed", failed));
 }
 
 static void h_instances(void *ctx, http_req *req, const route_params *p)
@@ -271,6 +316,8 @@ static void h_instance_call(void *ctx, http_req *req, const route_params *p)
 static const route routes[] = {
     {"GET", "/api/v1/plugins", h_plugins, ROUTE_VIEWER, "Installed plugins with manifests"},
     {"GET", "/api/v1/plugins/{name}", h_plugin, ROUTE_VIEWER, "One installed plugin"},
+    {"POST", "/api/v1/plugins/{name}/reload", h_plugin_reload, ROUTE_ADMIN,
+     "Restart a plugin's instances on its replaced library"},
     {"GET", "/api/v1/instances", h_instances, ROUTE_VIEWER, "Plugin instances and their state"},
     {"GET", "/api/v1/instances/{id}", h_instance, ROUTE_VIEWER, "One instance"},
     {"POST", "/api/v1/instances/{id}/restart", h_instance_restart, ROUTE_ADMIN,

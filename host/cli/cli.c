@@ -5,6 +5,7 @@
 #include "model/docs.h"
 #include "store/store_guard.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,4 +140,16 @@ int cli_audit(const config *c, store *st, const char *action, const char *coll, 
     if (rc)
         return cli_fail("the change is made, but its audit entry was not recorded: %s", e.message);
     return 0;
+}
+
+const char *cli_abspath(const char *path, char *buf, size_t len)
+{
+    char real[PATH_MAX], cwd[PATH_MAX];
+    if (realpath(path, real))
+        snprintf(buf, len, "%s", real);
+    else if (path[0] != '/' && getcwd(cwd, sizeof(cwd)))
+        snprintf(buf, len, "%s/%s", cwd, path[0] == '.' && path[1] == '/' ? path + 2 : path);
+    else
+        snprintf(buf, len, "%s", path);
+    return buf;
 }

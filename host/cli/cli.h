@@ -27,6 +27,9 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int 
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Wrong arguments: one line on stderr with the first line of the usage. */
 void cli_usage_error(const char *usage);
+/* path made absolute (resolved when it exists, else joined to the current
+ * directory) into buf, for output that says where a command wrote. */
+const char *cli_abspath(const char *path, char *buf, size_t len);
 
 /* Load --config (optional) and apply --data / --logs overrides. 0, or 1
  * after printing the reason. */
@@ -69,6 +72,8 @@ int cmd_keys(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_plugin(int argc, char **argv);
 int cmd_plugin_run(int argc, char **argv);
+int cmd_plugin_new(int argc, char **argv);
+int cmd_plugin_reload(int argc, char **argv);
 int cmd_plugin_pack(int argc, char **argv);
 int cmd_plugin_install(int argc, char **argv);
 int cmd_plugin_list(int argc, char **argv);

@@ -1,12 +1,19 @@
+#include "package/plugincheck.h"
 #include "plugin/manifest.h"
 #include "cli.h"
 
+#include <agenthost/plugin.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-static const char usage[] = "usage: agenthost manifest check FILE...\n"
-                            "Validate plugin manifests against manifests/schema.json. Prints one\n"
-                            "line per file; exits non-zero if any is invalid.\n";
+static const char usage[] =
+    "usage: agenthost manifest check FILE...\n"
+    "Validate plugin manifests against manifests/schema.json, check that this\n"
+    "host runs their ABI and, when the library is built, that it declares\n"
+    "the same name, version and ABI and defines the typed exports (read\n"
+    "from the file; no plugin code runs). Prints one line per file; exits\n"
+    "non-zero if any is invalid.\n";
 
 int cmd_manifest(int argc, char **argv)
 {
@@ -27,8 +34,24 @@ int cmd_manifest(int argc, char **argv)
             bad++;
             continue;
         }
-        printf("%s: ok (%s %s, ABI %d.%d)\n", pos[i], m->name, m->version, m->abi_major,
-               m->abi_minor);
+        if (m->abi_major != AH_ABI_MAJOR || m->abi_minor > AH_ABI_MINOR) {
+            fprintf(stderr, "%s: abi: %d.%d is not run by this host (ABI %d.%d): %s\n", pos[i],
+                    m->abi_major, m->abi_minor, AH_ABI_MAJOR, AH_ABI_MINOR,
+                    m->abi_major != AH_ABI_MAJOR ? "another major"
+                                                 : "a newer minor; build against these headers");
+            manifest_free(m);
+            bad++;
+            continue;
+        }
+        bool built = access(m->library, F_OK) == 0;
+        if (built && plugin_check(m, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s: %s\n", pos[i], err);
+            manifest_free(m);
+            bad++;
+            continue;
+        }
+        printf("%s: ok (%s %s, ABI %d.%d%s)\n", pos[i], m->name, m->version, m->abi_major,
+               m->abi_minor, built ? ", library checked" : "; library not built yet, not checked");
         manifest_free(m);
     }
     return bad ? 1 : 0;

@@ -4,7 +4,9 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: agenthost plugin run MANIFEST --events FILE.jsonl [...]   run one instance (harness)\n"
+    "usage: agenthost plugin new NAME [--dir DIR]                     scaffold a new plugin\n"
+    "       agenthost plugin run MANIFEST --events FILE.jsonl [...]   run one instance (harness)\n"
+    "       agenthost plugin reload NAME --from DIR                   reload a running plugin\n"
     "       agenthost plugin pack DIR --key KEY [--out FILE]          build a signed package\n"
     "       agenthost plugin install FILE [--upgrade]                 verify and install a "
     "package\n"
@@ -17,10 +19,9 @@ int cmd_plugin(int argc, char **argv)
     static const struct {
         const char *verb;
         int (*fn)(int, char **);
-    } verbs[] = {{"run", cmd_plugin_run},
-                 {"pack", cmd_plugin_pack},
-                 {"install", cmd_plugin_install},
-                 {"list", cmd_plugin_list},
+    } verbs[] = {{"new", cmd_plugin_new},         {"run", cmd_plugin_run},
+                 {"reload", cmd_plugin_reload},   {"pack", cmd_plugin_pack},
+                 {"install", cmd_plugin_install}, {"list", cmd_plugin_list},
                  {"remove", cmd_plugin_remove}};
     if (argc < 2) {
         cli_usage_error(usage);

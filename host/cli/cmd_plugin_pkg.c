@@ -115,13 +115,17 @@ int cmd_plugin_install(int argc, char **argv)
     if (rc < 0) {
         cli_fail("%s: %s", pos[0], err);
     } else {
-        if (res.previous[0])
+        if (res.previous[0] && res.replaced_by_hand && !strcmp(res.previous, res.version))
+            printf("installed %s %s from its signed package, replacing a copy made by hand",
+                   res.name, res.version);
+        else if (res.previous[0])
             printf("upgraded %s %s -> %s", res.name, res.previous, res.version);
         else
             printf("installed %s %s", res.name, res.version);
-        printf(" in %s/%s (%zu files, signed by key %s%s%s%s)\n", c.plugins_dir, res.name,
-               res.files, res.key_id, res.signer[0] ? " \"" : "", res.signer,
-               res.signer[0] ? "\"" : "");
+        char abs[4096];
+        printf(" in %s/%s (%zu files, signed by key %s%s%s%s)\n",
+               cli_abspath(c.plugins_dir, abs, sizeof(abs)), res.name, res.files, res.key_id,
+               res.signer[0] ? " \"" : "", res.signer, res.signer[0] ? "\"" : "");
         printf("restart the host (or its instances of %s) to load it\n", res.name);
     }
     config_free(&c);

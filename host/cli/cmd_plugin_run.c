@@ -10,6 +10,7 @@
 static const char usage[] =
     "usage: agenthost plugin run MANIFEST --events FILE.jsonl [--config FILE] [--secrets FILE]\n"
     "                            [--http FILE.jsonl] [--instance ID] [--timeout MS]\n"
+    "                            [--store DIR] [--kv-seed FILE] [--kv-dump FILE]\n"
     "Run one instance of a plugin through the real sandbox runner, against a temporary\n"
     "store, feeding it the events and calls of FILE.jsonl in order; print what it\n"
     "published, replied, acked, nacked, logged and asked over HTTP as JSON lines.\n"
@@ -18,20 +19,21 @@ static const char usage[] =
     "  --http FILE      recorded responses for its HTTP requests; an unmatched request\n"
     "                   is answered with the error \"unmatched\" and printed\n"
     "  --timeout MS     how long an event may stay unsettled (default: limits.stall_ms)\n"
+    "  --store DIR      keep the store in DIR (KV, bus) from one run to the next\n"
+    "  --kv-seed FILE   write these keys ({\"key\": value}) into the KV before the start\n"
+    "  --kv-dump FILE   write the instance's KV ({\"key\": value}) to FILE at the end\n"
     "Exit status: 0 when everything was answered and settled, 1 when not, 2 on bad input.\n"
     "See docs/plugin-guide.md, \"The harness\".\n";
 
 int cmd_plugin_run(int argc, char **argv)
 {
     const char *events = NULL, *cfg = NULL, *sec = NULL, *http = NULL, *inst = NULL,
-               *timeout = NULL;
-    cli_opt opts[] = {{"--events", &events, NULL},
-                      {"--config", &cfg, NULL},
-                      {"--secrets", &sec, NULL},
-                      {"--http", &http, NULL},
-                      {"--instance", &inst, NULL},
-                      {"--timeout", &timeout, NULL},
-                      {0}};
+               *timeout = NULL, *store_dir = NULL, *seed = NULL, *dump = NULL;
+    cli_opt opts[] = {{"--events", &events, NULL},   {"--config", &cfg, NULL},
+                      {"--secrets", &sec, NULL},     {"--http", &http, NULL},
+                      {"--instance", &inst, NULL},   {"--timeout", &timeout, NULL},
+                      {"--store", &store_dir, NULL}, {"--kv-seed", &seed, NULL},
+                      {"--kv-dump", &dump, NULL},    {0}};
     const char *pos[1];
     int npos;
     int rc = cli_parse(argc, argv, opts, pos, 1, &npos, usage);
@@ -46,6 +48,9 @@ int cmd_plugin_run(int argc, char **argv)
                        .secrets = sec,
                        .http = http,
                        .instance = inst,
+                       .store_dir = store_dir,
+                       .kv_seed = seed,
+                       .kv_dump = dump,
                        .out = stdout};
     if (timeout) {
         char *end;

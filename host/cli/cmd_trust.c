@@ -50,12 +50,22 @@ int cmd_trust(int argc, char **argv)
     pkg_pubkey k;
     rc = 0;
     if (add) {
-        bool already;
-        if (trust_add(tdir, pos[1], &k, &already, err, sizeof(err)) < 0)
+        bool already, fresh = access(c.data_dir, F_OK) != 0;
+        char abs[4096], absdata[4096];
+        if (trust_add(tdir, pos[1], &k, &already, err, sizeof(err)) < 0) {
             rc = cli_fail("%s", err);
-        else
-            printf("%s key %s%s%s%s\n", already ? "already trusted:" : "trusted", k.id,
-                   k.comment[0] ? " (" : "", k.comment, k.comment[0] ? ")" : "");
+        } else {
+            printf("%s key %s%s%s%s\n  in %s/%s.pub\n", already ? "already trusted:" : "trusted",
+                   k.id, k.comment[0] ? " (" : "", k.comment, k.comment[0] ? ")" : "",
+                   cli_abspath(tdir, abs, sizeof(abs)), k.id);
+            /* A data directory made just now is one no host has used yet:
+             * most likely the command ran in the wrong folder. */
+            if (fresh && !dir)
+                fprintf(stderr,
+                        "agenthost: note: created the data directory %s; a host reads these "
+                        "keys only when it runs with --data %s (or the same --config)\n",
+                        cli_abspath(c.data_dir, absdata, sizeof(absdata)), absdata);
+        }
     } else if (rm) {
         if (trust_remove(tdir, pos[1], &k, err, sizeof(err)) < 0)
             rc = cli_fail("%s", err);

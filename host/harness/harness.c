@@ -292,12 +292,21 @@ static int open_modules(hx *h, char *err, size_t errlen)
 {
     const harness_opts *o = h->o;
     char data[PATH_MAX + 16], key[PATH_MAX + 16];
-    if (fs_make_temp_dir(NULL, "agenthost-run-", 0700, h->tmp, sizeof(h->tmp)) < 0) {
+    if (o->store_dir) {
+        /* A store kept from one run to the next (its KV, bus and offsets). */
+        if (ah_mkdir_p(o->store_dir, 0700) < 0) {
+            snprintf(err, errlen, "--store %s: %s", o->store_dir, strerror(errno));
+            return -1;
+        }
+        snprintf(data, sizeof(data), "%s/data", o->store_dir);
+        snprintf(key, sizeof(key), "%s/master.key", o->store_dir);
+    } else if (fs_make_temp_dir(NULL, "agenthost-run-", 0700, h->tmp, sizeof(h->tmp)) < 0) {
         snprintf(err, errlen, "cannot create a temporary directory: %s", strerror(errno));
         return -1;
+    } else {
+        snprintf(data, sizeof(data), "%s/data", h->tmp);
+        snprintf(key, sizeof(key), "%s/master.key", h->tmp);
     }
-    snprintf(data, sizeof(data), "%s/data", h->tmp);
-    snprintf(key, sizeof(key), "%s/master.key", h->tmp);
     if (o->secrets && seed_secrets(h, data, key, err, errlen) < 0) return -1;
     if (loop_new(&h->loop) < 0) {
         snprintf(err, errlen, "cannot create the event loop");
@@ -318,6 +327,16 @@ static int open_modules(hx *h, char *err, size_t errlen)
         kv_service_attach(&h->kv, h->sup, h->st) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
+    }
+    if (o->kv_seed) {
+        json_t *seed = load_object(o->kv_seed, "key -> JSON value", err, errlen);
+        char serr[300];
+        int src = seed ? kv_service_seed(h->st, h->instance_id, seed, serr, sizeof(serr)) : -1;
+        json_decref(seed);
+        if (src < 0) {
+            if (seed) snprintf(err, errlen, "%s: %s", o->kv_seed, serr);
+            return -1;
+        }
     }
     json_t *cfg = NULL;
     if (o->config && !(cfg = load_object(o->config, "the instance's configuration", err, errlen)))
@@ -374,7 +393,10 @@ static void summary(hx *h, bool ok)
                   n->unanswered, "publishes", n->publishes, "denied", n->denied, "http", n->http,
                   "unmatched", n->unmatched, "protocol_errors", n->protocol);
     json_object_set_new(o, "refused", json_integer(n->refused));
-    json_object_set_new(o, "crashed", json_boolean(h->crashed));
+    /* A refusal to start (an ABI or name mismatch, a failing init) is not a
+     * crash: "started" says whether the instance ever became ready. */
+    json_object_set_new(o, "started", json_boolean(h->ready));
+    json_object_set_new(o, "crashed", json_boolean(h->crashed && h->ready));
     json_t *unused = replay_unused(h->rp);
     if (json_array_size(unused))
         json_object_set_new(o, "unused_responses", unused);
@@ -382,6 +404,16 @@ static void summary(hx *h, bool ok)
         json_decref(unused);
     h->waiting = -1;
     hx_emit(h, o);
+}
+
+/* --kv-dump: the instance's keys at the end, one JSON object. */
+static int dump_kv(hx *h)
+{
+    json_t *kv = kv_service_dump(h->st, h->instance_id);
+    int rc = kv ? json_dump_file(kv, h->o->kv_dump, JSON_INDENT(2) | JSON_SORT_KEYS) : -1;
+    json_decref(kv);
+    if (rc < 0) hx_emit(h, json_pack("{s:s,s:s}", "type", "kv_dump_failed", "file", h->o->kv_dump));
+    return rc;
 }
 
 int harness_run(const harness_opts *o, char *err, size_t errlen)
@@ -423,6 +455,7 @@ int harness_run(const harness_opts *o, char *err, size_t errlen)
     }
     bool ok = h->ready && !h->crashed && !h->n.unsettled && !h->n.unanswered && !h->n.unmatched &&
               !h->n.refused && !h->n.denied && !h->n.protocol;
+    if (o->kv_dump && dump_kv(h) < 0) ok = false;
     summary(h, ok);
     rc = ok ? 0 : 1;
 out:

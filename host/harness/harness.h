@@ -34,16 +34,19 @@
 #include <stdio.h>
 
 typedef struct harness_opts {
-    const char *manifest; /* the plugin's manifest.json */
-    const char *events;   /* the script */
-    const char *config;   /* JSON object file: the instance's config, or NULL */
-    const char *secrets;  /* JSON object file: {"name": "value"}, or NULL */
-    const char *http;     /* recorded responses, or NULL: every request is unmatched */
-    const char *instance; /* instance id; NULL: the plugin's name */
-    const char *runner;   /* path of agenthost-runner */
-    uint32_t timeout_ms;  /* how long an event may stay unsettled; 0: limits.stall_ms */
-    bool no_sandbox;      /* test builds only */
-    FILE *out;            /* where the JSON lines go */
+    const char *manifest;  /* the plugin's manifest.json */
+    const char *events;    /* the script */
+    const char *config;    /* JSON object file: the instance's config, or NULL */
+    const char *secrets;   /* JSON object file: {"name": "value"}, or NULL */
+    const char *http;      /* recorded responses, or NULL: every request is unmatched */
+    const char *instance;  /* instance id; NULL: the plugin's name */
+    const char *runner;    /* path of agenthost-runner */
+    uint32_t timeout_ms;   /* how long an event may stay unsettled; 0: limits.stall_ms */
+    const char *store_dir; /* a directory kept from run to run; NULL: a temporary store */
+    const char *kv_seed;   /* JSON object file: keys written into the KV before the start */
+    const char *kv_dump;   /* file the instance's KV is written to at the end (an object) */
+    bool no_sandbox;       /* test builds only */
+    FILE *out;             /* where the JSON lines go */
 } harness_opts;
 
 /* Run. Returns the exit status: 0 when the plugin started, every event was

@@ -234,8 +234,27 @@ static int read_descriptor(const elf *e, unsigned dynsym, uint64_t va, uint64_t 
     return 0;
 }
 
+/* Is the dynamic symbol at s a visible definition of a function? */
+static bool visible_function(const uint8_t *s)
+{
+    uint8_t info = s[offsetof(Elf64_Sym, st_info)], other = s[offsetof(Elf64_Sym, st_other)];
+    unsigned bind = ELF64_ST_BIND(info), vis = ELF64_ST_VISIBILITY(other);
+    return rd16(s + offsetof(Elf64_Sym, st_shndx)) != SHN_UNDEF &&
+           ELF64_ST_TYPE(info) == STT_FUNC && (bind == STB_GLOBAL || bind == STB_WEAK) &&
+           (vis == STV_DEFAULT || vis == STV_PROTECTED);
+}
+
 int elf_read_plugin(const uint8_t *buf, size_t len, elf_plugin_info *out, char *err, size_t errlen)
 {
+    return elf_read_plugin_exports(buf, len, out, NULL, NULL, 0, err, errlen);
+}
+
+int elf_read_plugin_exports(const uint8_t *buf, size_t len, elf_plugin_info *out,
+                            const char *const *want_fn, bool *found, size_t nwant, char *err,
+                            size_t errlen)
+{
+    for (size_t k = 0; k < nwant; k++)
+        found[k] = false;
     memset(out, 0, sizeof(*out));
     if (len < EI_NIDENT || memcmp(buf, ELFMAG, SELFMAG) != 0)
         return fail(err, errlen, "not an ELF file");
@@ -283,15 +302,23 @@ int elf_read_plugin(const uint8_t *buf, size_t len, elf_plugin_info *out, char *
     uint64_t nsyms = syms.size / sizeof(Elf64_Sym);
     if (nsyms > MAX_SYMBOLS) return fail(err, errlen, "more than a million dynamic symbols");
     static const char want[] = AH_PLUGIN_SYMBOL;
+    const uint8_t *desc = NULL;
     for (uint64_t i = 1; i < nsyms; i++) {
         const uint8_t *s = buf + syms.offset + i * sizeof(Elf64_Sym);
         uint32_t name = rd32(s + offsetof(Elf64_Sym, st_name));
-        if (name >= strs.size || strs.size - name < sizeof(want) ||
-            memcmp(buf + strs.offset + name, want, sizeof(want)) != 0)
-            continue;
+        if (name >= strs.size) continue;
+        const char *nm = (const char *)buf + strs.offset + name;
+        size_t room = strs.size - name;
+        for (size_t k = 0; k < nwant; k++)
+            if (strnlen(nm, room) < room && !strcmp(nm, want_fn[k]) && visible_function(s))
+                found[k] = true;
+        if (!desc && room >= sizeof(want) && memcmp(nm, want, sizeof(want)) == 0 &&
+            rd16(s + offsetof(Elf64_Sym, st_shndx)) != SHN_UNDEF)
+            desc = s;
+    }
+    if (desc) {
+        const uint8_t *s = desc;
         uint8_t info = s[offsetof(Elf64_Sym, st_info)], other = s[offsetof(Elf64_Sym, st_other)];
-        uint16_t shndx = rd16(s + offsetof(Elf64_Sym, st_shndx));
-        if (shndx == SHN_UNDEF) continue; /* a reference, not a definition */
         unsigned bind = ELF64_ST_BIND(info), type = ELF64_ST_TYPE(info),
                  vis = ELF64_ST_VISIBILITY(other);
         if (type != STT_OBJECT || (bind != STB_GLOBAL && bind != STB_WEAK) ||
@@ -309,6 +336,12 @@ int elf_read_plugin(const uint8_t *buf, size_t len, elf_plugin_info *out, char *
 }
 
 int elf_read_plugin_file(const char *path, elf_plugin_info *out, char *err, size_t errlen)
+{
+    return elf_read_plugin_file_exports(path, out, NULL, NULL, 0, err, errlen);
+}
+
+int elf_read_plugin_file_exports(const char *path, elf_plugin_info *out, const char *const *want_fn,
+                                 bool *found, size_t nwant, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -330,7 +363,8 @@ int elf_read_plugin_file(const char *path, elf_plugin_info *out, char *err, size
         if (p == MAP_FAILED) {
             snprintf(err, errlen, "cannot read: %s", strerror(errno));
         } else {
-            rc = elf_read_plugin(p, (size_t)st.st_size, out, err, errlen);
+            rc = elf_read_plugin_exports(p, (size_t)st.st_size, out, want_fn, found, nwant, err,
+                                         errlen);
             munmap(p, (size_t)st.st_size);
         }
     }

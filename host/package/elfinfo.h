@@ -34,8 +34,15 @@ typedef struct elf_plugin_info {
  * the library exports no descriptor), or -1 with a one-line reason when it
  * is not an ELF shared object this host could load, or is malformed. */
 int elf_read_plugin(const uint8_t *buf, size_t len, elf_plugin_info *out, char *err, size_t errlen);
+/* The same, and found[k] tells whether the library defines a visible
+ * function named want_fn[k] (a typed export), for k < nwant. */
+int elf_read_plugin_exports(const uint8_t *buf, size_t len, elf_plugin_info *out,
+                            const char *const *want_fn, bool *found, size_t nwant, char *err,
+                            size_t errlen);
 /* The same, from the file at path (-1 too when it cannot be read). */
 int elf_read_plugin_file(const char *path, elf_plugin_info *out, char *err, size_t errlen);
+int elf_read_plugin_file_exports(const char *path, elf_plugin_info *out, const char *const *want_fn,
+                                 bool *found, size_t nwant, char *err, size_t errlen);
 
 /* "x86_64", "aarch64", ... or "machine 1234". */
 const char *elf_machine_name(int machine, char *buf, size_t len);

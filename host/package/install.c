@@ -128,6 +128,7 @@ typedef struct job {
     size_t ntrusted;
     char existing[72]; /* the installed version being replaced, or "" */
     bool replace;
+    bool by_hand; /* the folder replaced was not installed from a package */
 } job;
 
 /* Messages about files in the staging directory name them as in the package. */
@@ -244,6 +245,8 @@ static int check_name(job *j, char *err, size_t errlen)
                     snprintf(j->existing, sizeof(j->existing), "%s", old->version);
                     manifest_free(old);
                 }
+                snprintf(path, sizeof(path), "%s/%s/" PKG_PROVENANCE, j->d.path, e->d_name);
+                j->by_hand = access(path, F_OK) != 0;
                 j->replace = true;
             }
         } else if (has && !strcmp(name, j->m->name)) {
@@ -254,7 +257,11 @@ static int check_name(job *j, char *err, size_t errlen)
         }
     }
     closedir(dir);
-    if (rc == 0 && j->replace && !j->o->upgrade) {
+    /* The same version copied there by hand (an author who ran the plugin
+     * from a copy first) is replaced by its signed package without
+     * --upgrade; any other installed version needs it. */
+    bool same_by_hand = j->by_hand && !strcmp(j->existing, j->m->version);
+    if (rc == 0 && j->replace && !j->o->upgrade && !same_by_hand) {
         snprintf(err, errlen,
                  "duplicate name: plugin %s %s is already installed; use --upgrade to replace it "
                  "with %s",
@@ -351,6 +358,7 @@ int pkg_install(const char *package, const pkg_install_opts *o, pkg_installed *r
     snprintf(res->name, sizeof(res->name), "%s", j.m->name);
     snprintf(res->version, sizeof(res->version), "%s", j.m->version);
     snprintf(res->previous, sizeof(res->previous), "%s", j.existing);
+    res->replaced_by_hand = j.by_hand;
     snprintf(res->key_id, sizeof(res->key_id), "%s", signer->id);
     snprintf(res->signer, sizeof(res->signer), "%s", signer->comment);
     res->files = j.c.nfiles;

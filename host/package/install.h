@@ -31,7 +31,8 @@ typedef struct pkg_install_opts {
 typedef struct pkg_installed {
     char name[72];
     char version[72];
-    char previous[72]; /* the version replaced, or "" */
+    char previous[72];     /* the version replaced, or "" */
+    bool replaced_by_hand; /* what was replaced was a copy made by hand */
     char key_id[KEY_ID_HEX + 1];
     char signer[KEY_COMMENT_MAX];
     size_t files;

@@ -4,6 +4,7 @@
 
 #include <agenthost/plugin.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +13,18 @@ int plugin_check(const manifest *m, char *err, size_t errlen)
     const char *lib = json_string_value(json_object_get(m->json, "library"));
     elf_plugin_info info;
     char why[300], a[32], b[32];
-    if (elf_read_plugin_file(m->library, &info, why, sizeof(why)) < 0) {
+    /* The typed exports' symbols (actions[].export.symbol) must be defined. */
+    const char *syms[64];
+    size_t nsyms = 0, i;
+    bool found[64];
+    const json_t *act;
+    json_array_foreach(manifest_actions(m), i, act)
+    {
+        const char *sym =
+            json_string_value(json_object_get(json_object_get(act, "export"), "symbol"));
+        if (sym && nsyms < 64) syms[nsyms++] = sym;
+    }
+    if (elf_read_plugin_file_exports(m->library, &info, syms, found, nsyms, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "%s: %s", lib, why);
         return -1;
     }
@@ -56,5 +68,13 @@ int plugin_check(const manifest *m, char *err, size_t errlen)
                  m->abi_major, m->abi_minor, lib, info.abi_major, info.abi_minor);
         return -1;
     }
+    for (size_t k = 0; k < nsyms; k++)
+        if (!found[k]) {
+            snprintf(err, errlen,
+                     "%s exports no function %s (the manifest's typed export; mark it "
+                     "AH_EXPORT)",
+                     lib, syms[k]);
+            return -1;
+        }
     return 0;
 }

@@ -223,13 +223,14 @@ static void handle_hello(run *r, json_t *msg)
     const char *name = json_string_value(json_object_get(msg, "name"));
     char why[400] = "";
 
-    if (err && json_object_get(msg, "abi_major"))
+    bool abi_differs = major != AH_ABI_MAJOR || minor > AH_ABI_MINOR;
+    if (err && json_object_get(msg, "abi_major") && abi_differs)
         snprintf(why, sizeof(why),
                  "plugin %s is built for ABI %d.%d; this host runs ABI %d.%d (%s)", m->name, major,
                  minor, AH_ABI_MAJOR, AH_ABI_MINOR, err);
     else if (err)
         snprintf(why, sizeof(why), "plugin %s cannot be loaded: %s", m->name, err);
-    else if (major != AH_ABI_MAJOR || minor > AH_ABI_MINOR)
+    else if (abi_differs)
         snprintf(why, sizeof(why), "plugin %s is built for ABI %d.%d; this host runs ABI %d.%d",
                  m->name, major, minor, AH_ABI_MAJOR, AH_ABI_MINOR);
     else if (!name || strcmp(name, m->name) != 0)
@@ -411,6 +412,8 @@ static void on_message(run *r, const ah_msg *m)
     case AH_MSG_KV_PUT:
     case AH_MSG_KV_DEL:
     case AH_MSG_KV_SCAN:
+    case AH_MSG_KV_INCR:
+    case AH_MSG_KV_MANY:
     case AH_MSG_HTTP:
     case AH_MSG_ACK:
     case AH_MSG_NACK:

@@ -54,6 +54,19 @@ static int check_json(store_val k, store_val v, char *why, size_t whylen)
     return 0;
 }
 
+/* KV values: bare JSON, or services/kv_service.h's envelope (the byte
+ * 0x02, a revision and an expiry of 8 bytes each, then JSON). */
+static int check_kv(store_val k, store_val v, char *why, size_t whylen)
+{
+    const uint8_t *p = v.data;
+    if (v.len == 0 || p[0] != 0x02) return check_json(k, v, why, whylen);
+    if (v.len < 17) {
+        snprintf(why, whylen, "a value's envelope is truncated");
+        return -1;
+    }
+    return check_json(k, (store_val){.data = p + 17, .len = v.len - 17}, why, whylen);
+}
+
 static int check_framed(store_val k, store_val v, char *why, size_t whylen)
 {
     MDB_val payload, mk = {k.len, (void *)k.data}, mv = {v.len, (void *)v.data};
@@ -66,7 +79,7 @@ static int check_framed(store_val k, store_val v, char *why, size_t whylen)
 void store_check_core(store_check_opts *o)
 {
     o->checks[STORE_DB_META] = check_meta;
-    o->checks[STORE_DB_KV] = check_json;
+    o->checks[STORE_DB_KV] = check_kv;
     o->checks[STORE_DB_INSTANCES] = check_json;
     o->checks[STORE_DB_TOKENS] = check_json;
     o->checks[STORE_DB_DOCS] = check_framed;

@@ -167,7 +167,8 @@ const char *ah_msg_type_name(uint16_t type)
         [AH_MSG_KV_DEL] = "kv_del",     [AH_MSG_KV_SCAN] = "kv_scan",
         [AH_MSG_LOG] = "log",           [AH_MSG_METRIC] = "metric",
         [AH_MSG_HTTP] = "http",         [AH_MSG_HTTP_CHUNK] = "http_chunk",
-        [AH_MSG_PARTIAL] = "partial",
+        [AH_MSG_PARTIAL] = "partial",   [AH_MSG_KV_INCR] = "kv_incr",
+        [AH_MSG_KV_MANY] = "kv_many",
     };
     return type < AH_MSG_TYPE_MAX && names[type] ? names[type] : "unknown";
 }

@@ -50,7 +50,9 @@ typedef enum ah_msg_type {
     AH_MSG_HTTP = 17,       /* runner -> host: egress request; RESULT at the end */
     AH_MSG_HTTP_CHUNK = 18, /* host -> runner: a streamed chunk of request `id` */
     AH_MSG_PARTIAL = 19,    /* runner -> host: a partial result of call `id` */
-    AH_MSG_TYPE_MAX = 20,
+    AH_MSG_KV_INCR = 20,    /* runner -> host (ABI 1.3); RESULT {value, rev} once durable */
+    AH_MSG_KV_MANY = 21,    /* runner -> host (ABI 1.3): {get: keys} or {put: items}; RESULT */
+    AH_MSG_TYPE_MAX = 22,
 } ah_msg_type;
 
 typedef struct ah_frame_hdr {

@@ -11,6 +11,7 @@
 #include "../ipc/idmap.h"
 #include "../ipc/jsonw.h"
 #include "exports.h"
+#include "rt_priv.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -21,15 +22,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-typedef enum req_kind {
-    REQ_PUBLISH,
-    REQ_PUBLISH_BATCH,
-    REQ_KV_GET,
-    REQ_KV_DONE,
-    REQ_KV_SCAN,
-    REQ_HTTP
-} req_kind;
 
 typedef struct rt_req {
     req_kind kind;
@@ -157,6 +149,11 @@ static int request(ah_ctx *c, uint16_t type, json_t *body, req_kind kind, void *
         return rc;
     }
     return AH_OK;
+}
+
+int rt_request(ah_ctx *c, uint16_t type, json_t *body, req_kind kind, void *cb, void *ud)
+{
+    return request(c, type, body, kind, cb, ud, NULL);
 }
 
 /* ---- the host services table --------------------------------------------- */
@@ -288,37 +285,6 @@ static int svc_nack(ah_ctx *c, const ah_event *ev, const char *error, uint32_t r
     json_t *b = json_pack("{s:s,s:I}", "error", error ? error : "nack", "retry_after_ms",
                           (json_int_t)retry_after_ms);
     return settle(c, ev, AH_MSG_NACK, b);
-}
-
-static int svc_kv_get(ah_ctx *c, const char *key, ah_kv_get_cb cb, void *ud)
-{
-    if (!key || !cb) return AH_EINVAL;
-    return request(c, AH_MSG_KV_GET, json_pack("{s:s}", "key", key), REQ_KV_GET, (void *)cb, ud,
-                   NULL);
-}
-
-static int svc_kv_put(ah_ctx *c, const char *key, const json_t *value, ah_done_cb cb, void *ud)
-{
-    if (!key || !value) return AH_EINVAL;
-    return request(c, AH_MSG_KV_PUT, json_pack("{s:s,s:O}", "key", key, "value", value),
-                   REQ_KV_DONE, (void *)cb, ud, NULL);
-}
-
-static int svc_kv_delete(ah_ctx *c, const char *key, ah_done_cb cb, void *ud)
-{
-    if (!key) return AH_EINVAL;
-    return request(c, AH_MSG_KV_DEL, json_pack("{s:s}", "key", key), REQ_KV_DONE, (void *)cb, ud,
-                   NULL);
-}
-
-static int svc_kv_scan(ah_ctx *c, const char *prefix, const char *after, uint32_t limit,
-                       ah_kv_scan_cb cb, void *ud)
-{
-    if (!cb) return AH_EINVAL;
-    json_t *o = json_pack("{s:s,s:I}", "prefix", prefix ? prefix : "", "limit",
-                          (json_int_t)(limit ? limit : 100));
-    if (o && after) json_object_set_new(o, "after", json_string(after));
-    return request(c, AH_MSG_KV_SCAN, o, REQ_KV_SCAN, (void *)cb, ud, NULL);
 }
 
 static int svc_http(ah_ctx *c, const ah_http_request *req, ah_http_cb cb, void *ud)
@@ -486,10 +452,10 @@ static const ah_host host_table = {
     .reply_error = svc_reply_error,
     .ack = svc_ack,
     .nack = svc_nack,
-    .kv_get = svc_kv_get,
-    .kv_put = svc_kv_put,
-    .kv_delete = svc_kv_delete,
-    .kv_scan = svc_kv_scan,
+    .kv_get = rt_kv_get,
+    .kv_put = rt_kv_put,
+    .kv_delete = rt_kv_delete,
+    .kv_scan = rt_kv_scan,
     .http = svc_http,
     .metric = svc_metric,
     .timer_start = svc_timer_start,
@@ -497,6 +463,11 @@ static const ah_host host_table = {
     .reply_partial = svc_reply_partial,
     .log_record = svc_log_record,
     .publish_batch = svc_publish_batch,
+    .kv_get_rev = rt_kv_get_rev,
+    .kv_put_ex = rt_kv_put_ex,
+    .kv_incr = rt_kv_incr,
+    .kv_get_many = rt_kv_get_many,
+    .kv_put_many = rt_kv_put_many,
 };
 
 /* ---- incoming messages --------------------------------------------------- */
@@ -561,30 +532,11 @@ static void on_result(ah_ctx *c, uint64_t id, json_t *msg)
         free(v);
         break;
     }
-    case REQ_KV_GET:
-        ((ah_kv_get_cb)r->cb)(c, status, status ? NULL : json_object_get(msg, "value"), r->ud);
-        break;
-    case REQ_KV_DONE:
-        if (r->cb) ((ah_done_cb)r->cb)(c, status, r->ud);
-        break;
-    case REQ_KV_SCAN: {
-        const json_t *items = json_object_get(msg, "items");
-        size_t n = json_array_size(items);
-        ah_kv_item *v = calloc(n ? n : 1, sizeof(*v));
-        size_t i;
-        const json_t *it;
-        json_array_foreach(items, i, it)
-        {
-            v[i].key = json_string_value(json_object_get(it, "key"));
-            v[i].value = json_object_get(it, "value");
-        }
-        ((ah_kv_scan_cb)r->cb)(c, v ? status : AH_ENOMEM, v, v ? n : 0,
-                               json_string_value(json_object_get(msg, "next")), r->ud);
-        free(v);
-        break;
-    }
     case REQ_HTTP:
         deliver_http_result(c, r, msg);
+        break;
+    default:
+        rt_kv_result(c, r->kind, r->cb, r->ud, status, msg);
         break;
     }
     c->cur_call = outer;

@@ -76,9 +76,15 @@ int ah_signature_parse(const char *text, ah_signature *out, char *err, size_t er
                 return -1;
             }
             ah_ctype t;
+            const char *at = skip_ws(p);
             p = ident(p, word, sizeof(word));
             if (!p || type_of(word, &t) < 0 || t == AH_T_VOID) {
-                snprintf(err, errlen, "argument %d: unknown type", out->nargs + 1);
+                /* Name the token as written (up to its end) and the valid types. */
+                size_t n = strcspn(at, " \t\n,()");
+                snprintf(err, errlen,
+                         "argument %d: unknown type \"%.*s\" (an argument's type is one of int64, "
+                         "int32, double, bool, string, json)",
+                         out->nargs + 1, (int)(n > 32 ? 32 : n), at);
                 return -1;
             }
             p = ident(p, out->names[out->nargs], sizeof(out->names[0]));

@@ -109,9 +109,49 @@ static void expect_refusal(const char *plugin, const char *built_for)
     if (!reason || !strstr(reason, want))
         fail_msg("reason \"%s\" does not say \"%s\"", reason, want);
     assert_null(kit_find(l, "ready", NULL, NULL));
-    assert_false(json_is_true(json_object_get(kit_find(l, "summary", NULL, NULL), "ok")));
+    json_t *sum = kit_find(l, "summary", NULL, NULL);
+    assert_false(json_is_true(json_object_get(sum, "ok")));
+    /* A refusal to start is not a crash. */
+    assert_true(json_is_false(json_object_get(sum, "started")));
+    assert_true(json_is_false(json_object_get(sum, "crashed")));
     json_decref(l);
     kit_out_free(&r);
+}
+
+/* The reason of a refusal that has nothing to do with the ABI names the
+ * real problem first, without an ABI sentence in front of it. */
+static void expect_reason_without_abi(const char *manifest, const char *want)
+{
+    char events[700];
+    snprintf(events, sizeof(events), "%s/empty.jsonl", tmp);
+    kit_write(events, "");
+    kit_out r;
+    kit_runl(&r, NULL, NULL, KIT_AGENTHOST, "plugin", "run", manifest, "--events", events, NULL);
+    json_t *l = kit_lines(r.out);
+    const char *reason =
+        json_string_value(json_object_get(kit_find(l, "failed", NULL, NULL), "reason"));
+    if (r.status != 1 || !reason || !strstr(reason, want) || strstr(reason, "built for ABI"))
+        fail_msg("exit %d, reason \"%s\", want \"%s\"\n%s%s", r.status, reason ? reason : "", want,
+                 r.out, r.err);
+    json_t *sum = kit_find(l, "summary", NULL, NULL);
+    assert_true(json_is_false(json_object_get(sum, "crashed")));
+    json_decref(l);
+    kit_out_free(&r);
+}
+
+static void test_a_manifest_named_unlike_its_library_is_refused_by_name_alone(void **state)
+{
+    (void)state;
+    char dir[700], path[760];
+    snprintf(dir, sizeof(dir), "%s/misnamed", tmp);
+    assert_int_equal(kit_copy_tree(BUILT "/abi10", dir), 0);
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    json_t *m = json_load_file(path, 0, NULL);
+    assert_non_null(m);
+    json_object_set_new(m, "name", json_string("wordcount"));
+    assert_int_equal(json_dump_file(m, path, 0), 0);
+    json_decref(m);
+    expect_reason_without_abi(path, "declares plugin \"abi10\", expected \"wordcount\"");
 }
 
 static void test_newer_minor_is_refused_naming_both_versions(void **state)
@@ -134,7 +174,8 @@ static void test_descriptor_smaller_than_abi_1_0_is_refused(void **state)
     json_t *l = kit_lines(r.out);
     const char *reason =
         json_string_value(json_object_get(kit_find(l, "failed", NULL, NULL), "reason"));
-    if (r.status != 1 || !reason || !strstr(reason, "plugin descriptor smaller than ABI 1.0's"))
+    if (r.status != 1 || !reason || !strstr(reason, "plugin descriptor smaller than ABI 1.0's") ||
+        strstr(reason, "built for ABI"))
         fail_msg("exit %d, reason \"%s\"\n%s%s", r.status, reason ? reason : "", r.out, r.err);
     assert_null(kit_find(l, "ready", NULL, NULL));
     json_decref(l);
@@ -154,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_newer_minor_is_refused_naming_both_versions),
         cmocka_unit_test(test_descriptor_smaller_than_abi_1_0_is_refused),
         cmocka_unit_test(test_other_major_is_refused_naming_both_versions),
+        cmocka_unit_test(test_a_manifest_named_unlike_its_library_is_refused_by_name_alone),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

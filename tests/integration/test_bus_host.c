@@ -70,6 +70,20 @@ static void test_http_publish_is_consumed_and_republished_by_the_plugin(void **s
         th_http(&H, "GET", "/api/v1/topics/echo.out/events?key=c1&limit=10", NULL, NULL, &o), 200);
     assert_int_equal(json_array_size(json_object_get(o, "events")), 4);
     json_decref(o);
+    /* after=N is exclusive (the offset of the last event read); an unknown
+     * parameter is refused by name rather than read as "no filter". */
+    assert_int_equal(th_http(&H, "GET", "/api/v1/topics/echo.out/events?after=3", NULL, NULL, &o),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(o, "events")), 1);
+    assert_int_equal(json_integer_value(th_get(o, "events.0.offset")), 4);
+    json_decref(o);
+    assert_int_equal(th_http(&H, "GET", "/api/v1/topics/echo.out/events?afterr=3", NULL, NULL, &o),
+                     422);
+    assert_string_equal(json_string_value(th_get(o, "error.field")), "afterr");
+    json_decref(o);
+    assert_int_equal(
+        th_http(&H, "GET", "/api/v1/topics/echo.out/events?after=1&from=1", NULL, NULL, &o), 422);
+    json_decref(o);
     assert_int_equal(th_http(&H, "GET", "/api/v1/consumers", NULL, NULL, &o), 200);
     char *dump = json_dumps(o, JSON_COMPACT);
     assert_non_null(strstr(dump, "\"name\":\"instance:echo-a\""));

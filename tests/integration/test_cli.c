@@ -58,7 +58,7 @@ static void test_version_names_the_plugin_abi(void **s)
     char out[512];
     assert_int_equal(run(NULL, out, sizeof(out), "version"), 0);
     assert_non_null(strstr(out, "agenthost "));
-    assert_non_null(strstr(out, "(plugin ABI 1.2)"));
+    assert_non_null(strstr(out, "(plugin ABI 1.3)"));
     assert_int_equal(run(NULL, out, sizeof(out), "--version"), 0);
 }
 
@@ -115,6 +115,30 @@ static void test_manifest_check_names_file_and_field_per_bad_manifest(void **s)
     assert_non_null(strstr(out, "echo/manifest.json: ok (echo "));
     assert_non_null(strstr(out, "bad-memory/manifest.json: limits.memory_mb: expected integer, "
                                 "got \"lots\""));
+}
+
+/* manifest check refuses an ABI this host would refuse at start, and reads
+ * the built library: its typed exports must be defined. */
+static void test_manifest_check_refuses_a_newer_abi_and_a_missing_export(void **s)
+{
+    (void)s;
+    char out[4096], dir[] = "/tmp/ah-mcheck-XXXXXX", cmd[512];
+    assert_non_null(mkdtemp(dir));
+    assert_int_not_equal(run(NULL, out, sizeof(out),
+                             "manifest check %s/tests/plugins/newminor/"
+                             "manifest.json",
+                             TH_BUILD_DIR),
+                         0);
+    assert_non_null(strstr(out, "a newer minor"));
+    snprintf(cmd, sizeof(cmd),
+             "cp %s/plugins/echo/* %s/ && sed -i 's/\"echo_add\"/\"echo_plus\"/' "
+             "%s/manifest.json",
+             TH_BUILD_DIR, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_not_equal(run(NULL, out, sizeof(out), "manifest check %s/manifest.json", dir), 0);
+    assert_non_null(strstr(out, "exports no function echo_plus"));
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_secrets_are_set_from_stdin_listed_by_name_and_deleted(void **s)
@@ -271,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_every_command_answers_help),
         cmocka_unit_test(test_failures_exit_non_zero_with_one_line),
         cmocka_unit_test(test_manifest_check_names_file_and_field_per_bad_manifest),
+        cmocka_unit_test(test_manifest_check_refuses_a_newer_abi_and_a_missing_export),
         cmocka_unit_test(test_secrets_are_set_from_stdin_listed_by_name_and_deleted),
         cmocka_unit_test(test_serve_flags_override_the_config_and_ctrl_c_stops_cleanly),
         cmocka_unit_test(test_config_lists_the_declared_options_and_refuses_a_misspelt_key),

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define FIXTURES TH_SOURCE_DIR "/tests/fixtures/plugins"
@@ -76,6 +77,28 @@ static void test_the_plugin_runs_confined_in_the_harness(void **state)
     assert_non_null(strstr(r.out, "\\\"sandbox\\\":true"));
     assert_non_null(strstr(r.out, "\\\"seccomp_filters\\\":1"));
     assert_null(strstr(r.out, "\\\"sandbox\\\":false"));
+    json_decref(l);
+    kit_out_free(&r);
+}
+
+/* The plugin's own folder is private (mode 0700, as `mktemp -d` makes it):
+ * a runner that drops to the unprivileged user still loads the library,
+ * fully confined. */
+static void test_a_plugin_in_a_private_folder_of_its_own_loads(void **state)
+{
+    (void)state;
+    char dir[700];
+    snprintf(dir, sizeof(dir), "%s/private", tmp);
+    assert_int_equal(kit_copy_tree(TH_BUILD_DIR "/tests/plugins/abi10", dir), 0);
+    assert_int_equal(chmod(dir, 0700), 0);
+    const char *ev = in_tmp("private.jsonl", "{\"call\": {\"action\": \"tick\"}}\n");
+    kit_out r;
+    int rc;
+    json_t *l = run(&rc, &r, in_tmp("private/manifest.json", NULL), ev, NULL, NULL, NULL, NULL);
+    if (rc != 0) fprintf(stderr, "%s\n%s\n", r.out, r.err);
+    assert_int_equal(rc, 0);
+    assert_non_null(kit_find(l, "ready", NULL, NULL));
+    assert_null(strstr(r.out, "Permission denied"));
     json_decref(l);
     kit_out_free(&r);
 }
@@ -354,6 +377,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_plugin_runs_confined_in_the_harness),
+        cmocka_unit_test(test_a_plugin_in_a_private_folder_of_its_own_loads),
         cmocka_unit_test(test_unmatched_http_request_is_an_error_the_plugin_sees_and_is_printed),
         cmocka_unit_test(test_streamed_response_reaches_the_plugin_in_chunks),
         cmocka_unit_test(test_event_never_settled_times_out_and_fails_the_run),

@@ -328,6 +328,62 @@ static void test_same_plugin_in_another_folder_is_a_duplicate_name(void **state)
     kit_rmtree(other);
 }
 
+/* An author who copied the plugin into a plugins folder by hand, then
+ * installs its signed package of the same version: the copy is replaced
+ * (no --upgrade needed), and the output says so and where, as an absolute
+ * path. Another version still needs --upgrade. */
+static void test_install_replaces_the_same_version_copied_by_hand(void **state)
+{
+    (void)state;
+    char hand[700], copy[760];
+    path_in(hand, sizeof(hand), work, "hand-plugins");
+    path_in(copy, sizeof(copy), hand, "pkgtest");
+    mkdir(hand, 0755);
+    assert_int_equal(kit_copy_tree(V1, copy), 0);
+    kit_out r;
+    const char *a[] = {
+        "plugin", "install", "pkgtest-1.0.0.ahpkg", "--plugins", "hand-plugins", "--data",
+        var,      NULL};
+    ah(&r, a);
+    if (r.status != 0) fail_msg("exit %d: %s", r.status, r.err);
+    assert_non_null(strstr(r.out, "replacing a copy made by hand"));
+    char want[800];
+    snprintf(want, sizeof(want), " in %s/pkgtest (", hand);
+    if (!strstr(r.out, want)) fail_msg("\"%s\" does not say \"%s\"", r.out, want);
+    kit_out_free(&r);
+    assert_int_equal(access(file_of(copy, ".agenthost-package.json"), F_OK), 0);
+    const char *b[] = {
+        "plugin", "install", "pkgtest-2.0.0.ahpkg", "--plugins", "hand-plugins", "--data",
+        var,      NULL};
+    ah(&r, b);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "use --upgrade"));
+    kit_out_free(&r);
+    kit_rmtree(hand);
+}
+
+/* trust add says where the key went (absolute), and warns when it had to
+ * create the data directory (a command run in the wrong folder). */
+static void test_trust_add_says_where_the_key_went(void **state)
+{
+    (void)state;
+    kit_out r;
+    const char *a[] = {"trust", "add", "alice.pub", "--data", "fresh-var", NULL};
+    ah(&r, a);
+    assert_int_equal(r.status, 0);
+    char want[800];
+    snprintf(want, sizeof(want), "  in %s/fresh-var/trusted-keys/", work);
+    if (!strstr(r.out, want)) fail_msg("\"%s\" does not say \"%s\"", r.out, want);
+    assert_non_null(strstr(r.err, "created the data directory"));
+    kit_out_free(&r);
+    ah(&r, a);
+    assert_null(strstr(r.err, "created the data directory"));
+    kit_out_free(&r);
+    char fresh[700];
+    path_in(fresh, sizeof(fresh), work, "fresh-var");
+    kit_rmtree(fresh);
+}
+
 static void test_remove_uninstalls_and_says_when_nothing_is_there(void **state)
 {
     (void)state;
@@ -665,6 +721,8 @@ int main(void)
         cmocka_unit_test(test_upgrade_swaps_versions_without_a_moment_missing),
         cmocka_unit_test(test_install_without_upgrade_refuses_a_duplicate_name),
         cmocka_unit_test(test_same_plugin_in_another_folder_is_a_duplicate_name),
+        cmocka_unit_test(test_install_replaces_the_same_version_copied_by_hand),
+        cmocka_unit_test(test_trust_add_says_where_the_key_went),
         cmocka_unit_test(test_remove_uninstalls_and_says_when_nothing_is_there),
         cmocka_unit_test(test_unsigned_package_is_refused),
         cmocka_unit_test(test_package_signed_by_an_untrusted_key_is_refused),

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char root[512], prefix[600], hello[600], pcpath[700], pcenv[800];
 
@@ -118,12 +119,62 @@ static void test_template_builds_with_the_cmake_package_and_runs_in_the_harness(
     run_hello("build/manifest.json");
 }
 
+/* `agenthost plugin new` from the installed SDK: the template installed
+ * with it, built with make, its unit test (agenthost/testing.h) passing,
+ * its harness check passing, and its CMake build too; all as generated. */
+static void test_plugin_new_scaffolds_a_plugin_that_builds_tests_and_checks(void **state)
+{
+    (void)state;
+    char dir[700], agenthost[700], path[900], pp[700];
+    snprintf(dir, sizeof(dir), "%s/wordcount", root);
+    snprintf(agenthost, sizeof(agenthost), "%s/bin/agenthost", prefix);
+    snprintf(path, sizeof(path), "PATH=%s/bin:/usr/local/bin:/usr/bin:/bin", prefix);
+    const char *env[] = {pcenv, path, NULL};
+    kit_out r;
+    kit_runl(&r, root, env, agenthost, "plugin", "new", "wordcount", "--dir", dir, NULL);
+    if (r.status != 0) fail_msg("plugin new: %s%s", r.out, r.err);
+    assert_non_null(strstr(r.out, dir));
+    kit_out_free(&r);
+    /* A second time into the same folder is refused, changing nothing. */
+    kit_runl(&r, root, env, agenthost, "plugin", "new", "wordcount", "--dir", dir, NULL);
+    assert_int_equal(r.status, 1);
+    kit_out_free(&r);
+    static const char *const steps[] = {"all", "test", "check"};
+    for (size_t i = 0; i < 3; i++) {
+        kit_runl(&r, dir, env, "make", steps[i], NULL);
+        if (r.status != 0) fail_msg("make %s: %s%s", steps[i], r.out, r.err);
+        if (!strcmp(steps[i], "check")) {
+            json_t *l = kit_lines(r.out);
+            json_t *reply = kit_find(l, "reply", "action", "total");
+            assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(reply, "result"), "total")), 5);
+            assert_int_equal(kit_count(l, "publish"), 2);
+            json_decref(l);
+        }
+        kit_out_free(&r);
+    }
+    /* The unit test under valgrind: the fake host leaks nothing. */
+    if (access("/usr/bin/valgrind", X_OK) == 0) {
+        kit_runl(&r, dir, env, "make", "memcheck", NULL);
+        if (r.status != 0) fail_msg("make memcheck: %s%s", r.out, r.err);
+        kit_out_free(&r);
+    }
+    snprintf(pp, sizeof(pp), "-DCMAKE_PREFIX_PATH=%s", prefix);
+    kit_runl(&r, dir, NULL, "cmake", "-S", ".", "-B", "build", pp, NULL);
+    if (r.status != 0) fail_msg("cmake: %s%s", r.out, r.err);
+    kit_out_free(&r);
+    kit_runl(&r, dir, NULL, "cmake", "--build", "build", NULL);
+    if (r.status != 0) fail_msg("cmake --build: %s%s", r.out, r.err);
+    kit_out_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_installed_pkg_config_file_finds_its_prefix_wherever_installed),
         cmocka_unit_test(test_template_builds_with_only_pkg_config_and_runs_in_the_harness),
         cmocka_unit_test(test_template_builds_with_the_cmake_package_and_runs_in_the_harness),
+        cmocka_unit_test(test_plugin_new_scaffolds_a_plugin_that_builds_tests_and_checks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

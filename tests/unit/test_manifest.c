@@ -103,7 +103,8 @@ static void test_export_signature_and_args_must_agree(void **s)
     char err[512];
     assert_int_equal(parse(EXPORT_ACTION("int64 (int64 a, float b)", ""), &m, err), -1);
     assert_string_equal(err, "plugins/demo/manifest.json: actions[0].export.signature: "
-                             "argument 2: unknown type");
+                             "argument 2: unknown type \"float\" (an argument's type is one of "
+                             "int64, int32, double, bool, string, json)");
     assert_int_equal(parse(EXPORT_ACTION("int64 (int64 a)",
                                          ",\"args\":{\"type\":\"object\",\"required\":[\"a\"],"
                                          "\"properties\":{\"a\":{\"type\":\"string\"}}}"),

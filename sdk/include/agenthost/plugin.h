@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define AH_ABI_MAJOR 1
-#define AH_ABI_MINOR 2
+#define AH_ABI_MINOR 3
 
 /* jansson's type, forward-declared so this header does not include jansson. */
 typedef struct json_t json_t;
@@ -162,6 +162,24 @@ typedef struct ah_kv_item {
     const json_t *value;
 } ah_kv_item;
 
+/* ABI 1.3: one entry of kv_get_many's answer, or of kv_put_many's input. */
+typedef struct ah_kv_entry {
+    const char *key;
+    const json_t *value; /* get_many: NULL when absent; put_many: NULL deletes the key */
+    uint64_t rev;        /* get_many: the key's revision (0 when absent) */
+    uint64_t ttl_ms;     /* put_many: the value expires after ttl_ms (0: never) */
+} ah_kv_entry;
+
+/* ABI 1.3: options of kv_put_ex. Set size to sizeof(ah_kv_put_opts). */
+typedef struct ah_kv_put_opts {
+    uint32_t size;
+    uint32_t flags;  /* AH_KV_IF_REV: write only if the key's revision is if_rev */
+    uint64_t if_rev; /* with AH_KV_IF_REV: the revision read (0: the key must be absent) */
+    uint64_t ttl_ms; /* the value expires (reads as absent) after ttl_ms; 0: never */
+} ah_kv_put_opts;
+
+#define AH_KV_IF_REV 1u
+
 typedef void (*ah_done_cb)(ah_ctx *ctx, int status, void *ud);
 typedef void (*ah_publish_cb)(ah_ctx *ctx, int status, uint64_t offset, void *ud);
 /* ABI 1.2: publish_batch's answer: on success offsets[i] is item i's
@@ -173,6 +191,17 @@ typedef void (*ah_kv_get_cb)(ah_ctx *ctx, int status, const json_t *value, void 
 /* items are borrowed; next is the key to pass as `after` for the next page, or NULL. */
 typedef void (*ah_kv_scan_cb)(ah_ctx *ctx, int status, const ah_kv_item *items, size_t n,
                               const char *next, void *ud);
+/* ABI 1.3. value borrowed, NULL when status != 0; rev is the key's
+ * revision (each write adds one), 0 when absent. */
+typedef void (*ah_kv_get_rev_cb)(ah_ctx *ctx, int status, const json_t *value, uint64_t rev,
+                                 void *ud);
+/* ABI 1.3. The revision written, or AH_ECONFLICT (another revision: nothing written). */
+typedef void (*ah_kv_rev_cb)(ah_ctx *ctx, int status, uint64_t rev, void *ud);
+/* ABI 1.3. The value after the increment. */
+typedef void (*ah_kv_incr_cb)(ah_ctx *ctx, int status, int64_t value, void *ud);
+/* ABI 1.3. items[i] answers keys[i] (borrowed for the callback). */
+typedef void (*ah_kv_many_cb)(ah_ctx *ctx, int status, const ah_kv_entry *items, size_t n,
+                              void *ud);
 /* resp is borrowed, valid for the callback only. */
 typedef void (*ah_http_cb)(ah_ctx *ctx, const ah_http_response *resp, void *ud);
 typedef void (*ah_timer_cb)(ah_ctx *ctx, ah_timer *timer, void *ud);
@@ -259,6 +288,24 @@ typedef struct ah_host {
      * items and what they point to are borrowed for the call only. */
     int (*publish_batch)(ah_ctx *ctx, const ah_publish_item *items, size_t n,
                          ah_publish_batch_cb cb, void *ud);
+
+    /* ---- ABI 1.3 (check with AH_HOST_HAS): KV for concurrent handlers ---- */
+
+    /* kv_get with the key's revision, for a compare-and-swap with kv_put_ex. */
+    int (*kv_get_rev)(ah_ctx *ctx, const char *key, ah_kv_get_rev_cb cb, void *ud);
+    /* kv_put with options (opts may be NULL): a write only if the revision
+     * is still the one read (AH_ECONFLICT otherwise), a time to live. */
+    int (*kv_put_ex)(ah_ctx *ctx, const char *key, const json_t *value, const ah_kv_put_opts *opts,
+                     ah_kv_rev_cb cb, void *ud);
+    /* Add delta to the integer under key (absent: 0) in one atomic step;
+     * the callback gets the new value. AH_EINVAL if the value is not an
+     * integer or the sum overflows. A TTL set on the key is kept. */
+    int (*kv_incr)(ah_ctx *ctx, const char *key, int64_t delta, ah_kv_incr_cb cb, void *ud);
+    /* Read 1 to 1,000 keys in one consistent snapshot. */
+    int (*kv_get_many)(ah_ctx *ctx, const char *const *keys, size_t n, ah_kv_many_cb cb, void *ud);
+    /* Write (or, with a NULL value, delete) 1 to 1,000 keys in one commit,
+     * all or nothing. items are borrowed for the call only. */
+    int (*kv_put_many)(ah_ctx *ctx, const ah_kv_entry *items, size_t n, ah_done_cb cb, void *ud);
 } ah_host;
 
 /* True when the host table offers `member` (newer members need this check). */
@@ -279,7 +326,8 @@ typedef struct ah_plugin {
     int (*init)(ah_ctx *ctx, const ah_host *host, const json_t *config);
 
     /* An event from a subscribed topic; settle it with ack or nack, now or
-     * later. May be NULL if the plugin subscribes to nothing. */
+     * later. May be NULL: the runtime then acks every event at once,
+     * unhandled (only right for a plugin that subscribes to nothing). */
     void (*on_event)(ah_ctx *ctx, const ah_event *ev);
 
     /* An action call; answer with reply or reply_error, now or later.

@@ -1,0 +1,88 @@
+/*
+ * agenthost/testing.h - a fake host for unit tests of a plugin's callbacks,
+ * in the test's own process: no host, no sandbox, no socket. Link the
+ * plugin's sources into the test and libagenthost-testing (cmocka or any
+ * runner, gdb and valgrind work as on any program):
+ *
+ *   cc -o test_words test_words.c words.c $(pkg-config --cflags --libs agenthost-sdk) \
+ *      -lagenthost-testing
+ *
+ *   extern const ah_plugin agenthost_plugin;        // what AH_PLUGIN defines
+ *   aht *t = aht_new(&agenthost_plugin, "words-test");
+ *   assert(aht_init(t, "{\"greeting\": \"hi\"}") == AH_OK);
+ *   aht_event(t, "words.in", "{\"text\": \"a b\"}", NULL);
+ *   aht_run(t);                                      // completions run here
+ *   assert(aht_acked(t) == 1);
+ *   json_t *r = aht_call(t, "total", "{}");          // runs until the reply
+ *   aht_free(t);
+ *
+ * The fake keeps the host's promises: services never call back inside the
+ * call that asked (completions are queued and run by aht_run, aht_call or
+ * aht_advance), a borrowed argument is copied, and the KV store, topics
+ * and timers behave as the host's do, with these differences: every
+ * publish is accepted (aht_deny_topics refuses some), HTTP requests are
+ * answered only from canned answers (else AH_ENOTFOUND, "unmatched"), and
+ * time moves only with aht_advance (timers, and KV TTLs).
+ */
+#ifndef AGENTHOST_TESTING_H
+#define AGENTHOST_TESTING_H
+
+#include <agenthost/plugin.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct aht aht;
+
+/* A fake host for one instance of `plugin`. */
+aht *aht_new(const ah_plugin *plugin, const char *instance_id);
+void aht_free(aht *t);
+
+/* Before aht_init: a secret the plugin reads with secret(). */
+void aht_secret(aht *t, const char *name, const char *value);
+/* Call the plugin's init with this config (JSON text, or NULL for {}). */
+int aht_init(aht *t, const char *config_json);
+
+/* Deliver an event (body as JSON text; key may be NULL); the plugin's
+ * on_event runs now. Returns the event's number (1, 2, ...), or -1. */
+int aht_event(aht *t, const char *topic, const char *body_json, const char *key);
+/* Run queued completions until none is left. */
+void aht_run(aht *t);
+/* Call an action (args as JSON text) and run until it is answered; returns
+ * the answer (owned by the fake, valid until aht_free): {"result": ...} or
+ * {"error": {"code", "message"}}, partials in {"partials": [...]}; NULL if
+ * nothing answered it. */
+const json_t *aht_call(aht *t, const char *action, const char *args_json);
+/* Move the fake clock on by ms, firing the timers due (and what they
+ * start), then run the completions. */
+void aht_advance(aht *t, uint64_t ms);
+
+/* What the plugin did. */
+size_t aht_acked(const aht *t);
+size_t aht_nacked(const aht *t);
+/* Published events, in order: [{"topic", "body", "key", "idempotency_key"}]. */
+const json_t *aht_published(const aht *t);
+/* Log lines, in order: [{"level", "msg"}] (log and log_record). */
+const json_t *aht_logs(const aht *t);
+/* Metrics, in order: [{"name", "kind", "value", "labels"}]. */
+const json_t *aht_metrics(const aht *t);
+/* The KV store: an object key -> value, to read or to seed (live: the
+ * plugin sees what the test puts there). */
+json_t *aht_kv(aht *t);
+
+/* HTTP: answer a request of this method (NULL: GET) and exact URL with
+ * status and body (text), once, or every time with repeat. */
+void aht_http_answer(aht *t, const char *method, const char *url, int status, const char *body,
+                     int repeat);
+/* Requests the plugin made, in order: [{"method", "url", "body"}]. */
+const json_t *aht_http_requests(const aht *t);
+/* Refuse publishes to topics starting with prefix (AH_EDENIED). */
+void aht_deny_topics(aht *t, const char *prefix);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * rt_priv.h - what the runtime's files share (internal to the runtime):
+ * the kinds of requests awaiting a RESULT, the way to send one, and the
+ * KV services (kv.c), which answer their own kinds of results.
+ */
+#ifndef AH_RT_PRIV_H
+#define AH_RT_PRIV_H
+
+#include <agenthost/plugin.h>
+#include <jansson.h>
+
+typedef enum req_kind {
+    REQ_PUBLISH,
+    REQ_PUBLISH_BATCH,
+    REQ_HTTP,
+    REQ_KV_GET,
+    REQ_KV_DONE,
+    REQ_KV_SCAN,
+    REQ_KV_GET_REV,
+    REQ_KV_REV,
+    REQ_KV_INCR,
+    REQ_KV_MANY,
+} req_kind;
+
+/* Register a request and send it (body stolen); on failure nothing stays
+ * registered and the callback will not run. */
+int rt_request(ah_ctx *c, uint16_t type, json_t *body, req_kind kind, void *cb, void *ud);
+
+/* kv.c: the ah_host KV members, and the RESULT of a REQ_KV_* request. */
+int rt_kv_get(ah_ctx *c, const char *key, ah_kv_get_cb cb, void *ud);
+int rt_kv_put(ah_ctx *c, const char *key, const json_t *value, ah_done_cb cb, void *ud);
+int rt_kv_delete(ah_ctx *c, const char *key, ah_done_cb cb, void *ud);
+int rt_kv_scan(ah_ctx *c, const char *prefix, const char *after, uint32_t limit, ah_kv_scan_cb cb,
+               void *ud);
+int rt_kv_get_rev(ah_ctx *c, const char *key, ah_kv_get_rev_cb cb, void *ud);
+int rt_kv_put_ex(ah_ctx *c, const char *key, const json_t *value, const ah_kv_put_opts *opts,
+                 ah_kv_rev_cb cb, void *ud);
+int rt_kv_incr(ah_ctx *c, const char *key, int64_t delta, ah_kv_incr_cb cb, void *ud);
+int rt_kv_get_many(ah_ctx *c, const char *const *keys, size_t n, ah_kv_many_cb cb, void *ud);
+int rt_kv_put_many(ah_ctx *c, const ah_kv_entry *items, size_t n, ah_done_cb cb, void *ud);
+void rt_kv_result(ah_ctx *c, req_kind kind, void *cb, void *ud, int status, const json_t *msg);
+
+#endif
