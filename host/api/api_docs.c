@@ -213,6 +213,12 @@ static void merge_patch(json_t *target, const json_t *patch)
 
 /* ---- list ---------------------------------------------------------------------------- */
 
+static void hide_fields(const resource *r, json_t *doc)
+{
+    for (size_t i = 0; r->hidden && r->hidden[i]; i++)
+        json_object_del(doc, r->hidden[i]);
+}
+
 typedef struct list_arg {
     doc_query q;
     doc_page page;
@@ -230,6 +236,7 @@ static int run_list(doc_txn *t, void *ud)
         {
             if ((rc = a->res->decorate(t, a->ctx, d)) != 0) break;
         }
+    if (!rc) json_array_foreach(a->page.items, i, d) hide_fields(a->res, d);
     return rc;
 }
 
@@ -386,6 +393,7 @@ static int run_get(doc_txn *t, void *ud)
     int rc = doc_get(t, a->res->coll, a->id, &a->doc, &a->rev);
     if (rc == AH_ENOTFOUND) return doc_fail(t, rc, NULL, "no %s %s", a->res->noun, a->id);
     if (!rc && a->res->decorate) rc = a->res->decorate(t, a->ctx, a->doc);
+    if (!rc) hide_fields(a->res, a->doc);
     return rc;
 }
 
@@ -531,6 +539,7 @@ static int run_delete(doc_txn *t, void *ud)
 static void write_done(int status, const doc_error *e, void *ud)
 {
     write_arg *a = ud;
+    if (a->result) hide_fields(a->res, a->result);
     if (status) {
         res_respond_error(a->req, status, e);
     } else if (a->kind == 0) {

@@ -67,6 +67,9 @@ struct resource {
      * itself (archived it: c->doc is the document now, with its revision;
      * erased it: c->doc NULL), or doc_fail's code. May be NULL. */
     int (*before_delete)(res_change *c);
+    /* Fields stored but never shown in an answer (a sealed secret).
+     * NULL-terminated, may be NULL. */
+    const char *const *hidden;
     /* Add what a read shows besides the document (members, ...). May be
      * NULL. */
     int (*decorate)(doc_txn *t, void *ctx, json_t *doc);

@@ -35,7 +35,7 @@ struct xfer {
     egress_target target;
     const egress_entry *entry;
     const char *proxy;
-    char bkey[POLICY_HOST_MAX + 8];
+    char bkey[POLICY_HOST_MAX + 96];
     bool probe;
     CURL *easy;
     uv_timer_t timer;
@@ -565,6 +565,17 @@ static void classify(xfer *x, CURLcode rc, outcome *o)
 
 /* 3xx with a Location: 1 if a new attempt was started or the transfer
  * finished, 0 if it is not a redirect. */
+
+/* The breaker a request counts on: its destination's, or with
+ * own_breakers its destination's for its client alone. */
+static void breaker_key(xfer *x)
+{
+    if (x->c && x->c->own_breakers && x->c->id)
+        snprintf(x->bkey, sizeof(x->bkey), "%s:%d#%.80s", x->target.host, x->target.port, x->c->id);
+    else
+        snprintf(x->bkey, sizeof(x->bkey), "%s:%d", x->target.host, x->target.port);
+}
+
 static int follow_redirect(xfer *x)
 {
     int s = x->status;
@@ -633,7 +644,7 @@ static int follow_redirect(xfer *x)
         build_headers(x);
     }
     x->proxy = proxy_for(&x->b->proxy, &x->target);
-    snprintf(x->bkey, sizeof(x->bkey), "%s:%d", x->target.host, x->target.port);
+    breaker_key(x);
     start_attempt(x);
     return 1;
 }
@@ -772,7 +783,7 @@ void xfer_start(broker *b, egress_client *c, xfer_spec *spec, const egress_sink 
         }
     }
     x->proxy = proxy_for(&b->proxy, &x->target);
-    snprintf(x->bkey, sizeof(x->bkey), "%s:%d", x->target.host, x->target.port);
+    breaker_key(x);
     build_headers(x);
     start_attempt(x);
 }
