@@ -96,8 +96,8 @@ static double run_bare(bench *b, int port, int total, const char *body)
     bare x = {.total = total};
     egress_policy pol = {0};
     char err[300] = "", url[200];
-    json_t *allow = json_pack("[{s:s,s:s,s:i,s:b}]", "scheme", "http", "host", "127.0.0.1",
-                              "port", port, "private", 1);
+    json_t *allow = json_pack("[{s:s,s:s,s:i,s:b}]", "scheme", "http", "host", "127.0.0.1", "port",
+                              port, "private", 1);
     broker_opts o = {0};
     broker_opts_defaults(&o);
     if (loop_new(&x.loop) < 0 || broker_new(&x.br, x.loop, &o, err, sizeof(err)) != 0 ||
@@ -110,8 +110,8 @@ static double run_bare(bench *b, int port, int total, const char *body)
     x.client = (egress_client){.id = "bench", .name = "bench", .pol = &pol};
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/r/bare", port);
     x.req = json_pack("{s:s,s:s,s:[s,s],s:s,s:i}", "method", "POST", "url", url, "headers",
-                      "Content-Type: application/json", "X-Agenthost-Signature: t=1,v1=00",
-                      "body", body, "timeout_ms", 10000);
+                      "Content-Type: application/json", "X-Agenthost-Signature: t=1,v1=00", "body",
+                      body, "timeout_ms", 10000);
     uint64_t t0 = bench_now_ns();
     for (int i = 0; i < CONCURRENCY; i++)
         bare_next(&x);
@@ -171,15 +171,15 @@ static void run_hooks(bench *b, int port, int total, double bare_rps)
         for (int j = i; j < i + BATCH && j < total; j++) {
             char key[40];
             snprintf(key, sizeof(key), "cnv_bench_%02d", j % KEYS);
-            json_array_append_new(
-                batch, json_pack("{s:s,s:{s:s,s:i,s:s,s:s,s:i,s:s,s:i}}", "key", key, "body",
-                                 "type", "step.completed", "event_version", 1, "conversation_id",
-                                 key, "result", "ok", "n", j, "next_step", "ask_phone",
-                                 "duration_ms", 12));
+            json_array_append_new(batch,
+                                  json_pack("{s:s,s:{s:s,s:i,s:s,s:s,s:i,s:s,s:i}}", "key", key,
+                                            "body", "type", "step.completed", "event_version", 1,
+                                            "conversation_id", key, "result", "ok", "n", j,
+                                            "next_step", "ask_phone", "duration_ms", 12));
         }
         char *text = json_dumps(batch, JSON_COMPACT);
-        if (th_http(&h, "POST", "/api/v1/topics/platform.conversation/events", text, NULL,
-                    NULL) != 201)
+        if (th_http(&h, "POST", "/api/v1/topics/platform.conversation/events", text, NULL, NULL) !=
+            201)
             bench_fail(b, "publishing a batch failed");
         free(text);
         json_decref(batch);
@@ -207,8 +207,7 @@ static void run_hooks(bench *b, int port, int total, double bare_rps)
     {
         long long at = json_integer_value(json_object_get(e, "at_ms"));
         int64_t made = 0;
-        if (ah_parse_time(json_string_value(json_object_get(e, "created_at")), &made) &&
-            at >= made)
+        if (ah_parse_time(json_string_value(json_object_get(e, "created_at")), &made) && at >= made)
             bench_lat_add(&lag, (uint64_t)(at - made) * 1000000u);
         if (at > last) last = at;
     }
