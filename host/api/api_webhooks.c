@@ -243,8 +243,8 @@ int api_webhooks_routes(api_table *t, const api_deps *deps)
             return AH_ENOMEM;
         }
         if (api_table_own(t, log, free) != 0) return AH_ENOMEM;
-        *hooks = (res_ctx){&webhooks_res, deps->docs, deps->webhooks};
-        *log = (res_ctx){&deliveries_res, deps->docs, deps->webhooks};
+        *hooks = (res_ctx){&webhooks_res, deps->docs, deps->webhooks, NULL};
+        *log = (res_ctx){&deliveries_res, deps->docs, deps->webhooks, NULL};
     }
     static const route hook_routes[] = {
         {"GET", "/api/v1/webhooks", res_h_list, ROUTE_VIEWER,

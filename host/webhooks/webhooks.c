@@ -122,7 +122,7 @@ static int sub_open(webhooks *w, const char *id, const json_t *doc, char *err, s
         snprintf(s->id, sizeof(s->id), "%s", id);
         snprintf(s->client_name, sizeof(s->client_name), "webhook:%s", id);
         s->client = (egress_client){.id = s->client_name,
-                                    .own_breakers = true,
+                                    .no_breakers = true,
                                     .name = "webhook",
                                     .pol = w->has_pol ? &w->pol : NULL,
                                     .refusal = "no destination is allowed: add it to "

@@ -24,7 +24,7 @@ typedef struct wh_sub {
     bool attached; /* its consumer takes deliveries */
     bus_consumer *c;
     egress_client client;
-    egress_client by_hand; /* redeliveries: a breaker of their own, closed */
+    egress_client by_hand; /* redeliveries by hand, counted apart */
     char client_name[80], by_hand_name[96];
     long refs; /* the table's, and one per delivery in flight */
 } wh_sub;

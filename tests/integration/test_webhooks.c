@@ -198,7 +198,7 @@ static void test_a_subscriber_receives_signed_events_of_its_types_only(void **s)
     subscribe("signed", "[\"step.completed\"]", "", id, sizeof(id));
     publish("conversation.ended", "cnv_signed", 0, 1); /* not subscribed */
     publish("step.completed", "cnv_signed", 0, 3);
-    json_t *r = wait_received("signed", 3, 10000);
+    json_t *r = wait_received("signed", 3, 30000);
     const json_t *ev = json_object_get(r, "events");
     assert_int_equal(check_once_in_order(ev), 3);
     size_t i;
@@ -240,7 +240,7 @@ static void test_a_subscriber_down_for_a_while_gets_every_event_once_in_order(vo
     publish("step.completed", "cnv_b", 0, 2);
     publish("step.completed", "cnv_a", 3, 6);
     publish("step.completed", "cnv_b", 2, 4);
-    json_t *r = wait_received("flaky", 10, 20000);
+    json_t *r = wait_received("flaky", 10, 60000);
     assert_int_equal(json_integer_value(json_object_get(r, "failed")), 4);
     assert_int_equal(check_once_in_order(json_object_get(r, "events")), 10);
     json_decref(r);
@@ -260,21 +260,19 @@ static void test_a_subscriber_that_never_answers_goes_dead_without_delaying_anot
     subscribe("fast", "[\"step.completed\"]", "", fast, sizeof(fast));
     publish("step.completed", "cnv_h1", 0, 1);
     publish("step.completed", "cnv_h2", 0, 1);
-    json_t *r = wait_received("fast", 2, 10000);
+    json_t *r = wait_received("fast", 2, 30000);
     assert_int_equal(json_array_size(json_object_get(r, "events")), 2);
     json_decref(r);
     /* The fast one had both before the hung one's first attempt could end. */
     json_t *dead = deliveries(hung, "dead");
     assert_int_equal(json_array_size(json_object_get(dead, "items")), 0);
     json_decref(dead);
-    assert_int_equal(wait_deliveries(hung, "dead", 2, 30000), 2);
+    assert_int_equal(wait_deliveries(hung, "dead", 2, 60000), 2);
     dead = deliveries(hung, "dead");
     json_t *d = json_array_get(json_object_get(dead, "items"), 0);
     assert_int_equal(json_integer_value(json_object_get(d, "attempts")), 6);
     const char *why = json_string_value(json_object_get(d, "error"));
-    /* Timeouts, then the subscription's own breaker refusing at once. */
-    if (!why || (!strstr(why, "timeout") && !strstr(why, "circuit_open")))
-        fail_msg("dead for %s", why);
+    if (!why || !strstr(why, "timeout")) fail_msg("dead for %s, not a timeout", why);
     assert_true(json_is_object(json_object_get(d, "payload")));
     /* Sent again by hand once the subscriber is back. */
     mode("hung", "hang=0");
@@ -313,7 +311,7 @@ static void test_a_restart_in_the_middle_of_retries_loses_nothing(void **s)
     assert_int_equal(th_stop(&H, 10000), 0);
     mode("restart", "fail=0");
     assert_int_equal(th_start(&H, NULL, 15000), 0);
-    r = wait_received("restart", 3, 20000);
+    r = wait_received("restart", 3, 60000);
     assert_int_equal(check_once_in_order(json_object_get(r, "events")), 3);
     json_decref(r);
     assert_true(th_wait_state(&H, "jq-1", "ready", 10000));
@@ -325,12 +323,50 @@ static void test_a_jq_filter_picks_the_events_sent(void **s)
     char id[64];
     subscribe("filtered", "[\"step.completed\"]", ", \"filter\": \".data.n >= 2\"", id, sizeof(id));
     publish("step.completed", "cnv_f", 0, 4);
-    json_t *r = wait_received("filtered", 2, 10000);
+    json_t *r = wait_received("filtered", 2, 30000);
     const json_t *ev = json_object_get(r, "events");
     assert_int_equal(json_array_size(ev), 2);
     assert_int_equal(json_integer_value(th_get(r, "events.0.n")), 2);
     assert_int_equal(json_integer_value(th_get(r, "events.1.n")), 3);
     json_decref(r);
+}
+
+/* A contact made and changed through the API: contact.created, then
+ * contact.updated naming what changed, committed with each change. */
+static void test_contact_changes_through_the_api_are_events(void **s)
+{
+    (void)s;
+    char id[64];
+    subscribe("contacts", "[\"contact.created\", \"contact.updated\"]", "", id, sizeof(id));
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "POST", "/api/v1/contacts",
+                             "{\"profile\": {\"name\": \"Anna\"}, \"tags\": [\"lead\"]}", NULL, &o),
+                     201);
+    char contact[64], path[200];
+    snprintf(contact, sizeof(contact), "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    snprintf(path, sizeof(path), "/api/v1/contacts/%s", contact);
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"tags\": [\"lead\", \"vip\"]}", NULL, &o), 200);
+    json_decref(o);
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"tags\": [\"lead\", \"vip\"]}", NULL, &o),
+                     200); /* nothing changed: no event */
+    json_decref(o);
+    json_t *r = wait_received("contacts", 2, 30000);
+    assert_int_equal(json_array_size(json_object_get(r, "events")), 2);
+    assert_string_equal(json_string_value(th_get(r, "events.0.type")), "contact.created");
+    assert_string_equal(json_string_value(th_get(r, "events.0.key")), contact);
+    assert_string_equal(json_string_value(th_get(r, "events.1.type")), "contact.updated");
+    json_decref(r);
+    /* On the bus: what changed, and the revision it made. */
+    char q[200];
+    snprintf(q, sizeof(q), "/api/v1/topics/platform.contact/events?key=%s", contact);
+    assert_int_equal(th_http(&H, "GET", q, NULL, NULL, &o), 200);
+    json_t *up = th_get(o, "events.1.body");
+    assert_string_equal(json_string_value(json_object_get(up, "type")), "contact.updated");
+    assert_string_equal(json_string_value(th_get(up, "changed.0")), "tags");
+    assert_int_equal(json_integer_value(json_object_get(up, "revision")), 2);
+    assert_null(th_get(o, "events.2"));
+    json_decref(o);
 }
 
 static void refused(const char *body, const char *field)
@@ -386,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_a_subscriber_down_for_a_while_gets_every_event_once_in_order),
         cmocka_unit_test(test_a_subscriber_that_never_answers_goes_dead_without_delaying_another),
         cmocka_unit_test(test_a_jq_filter_picks_the_events_sent),
+        cmocka_unit_test(test_contact_changes_through_the_api_are_events),
         cmocka_unit_test(test_bad_subscriptions_are_refused_naming_the_field),
         cmocka_unit_test(test_a_restart_in_the_middle_of_retries_loses_nothing),
     };
