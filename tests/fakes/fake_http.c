@@ -445,3 +445,19 @@ long fh_max_connections(const fh_server *s)
 {
     return s->max_open;
 }
+
+int fh_announce(const fh_server *s, const char *name, const char *path)
+{
+    if (path) {
+        char tmp[1100];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%d\n", fh_port(s)) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+            fprintf(stderr, "%s: cannot write %s\n", name, path);
+            return -1;
+        }
+    }
+    printf("%s listening on 127.0.0.1:%d\n", name, fh_port(s));
+    fflush(stdout);
+    return 0;
+}

@@ -175,18 +175,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake_webhook: cannot listen on 127.0.0.1:%d\n", port);
         return 1;
     }
-    if (port_file) {
-        char tmp[1100];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%d\n", fh_port(F.srv)) < 0 || fclose(f) != 0 ||
-            rename(tmp, port_file) != 0) {
-            fprintf(stderr, "fake_webhook: cannot write %s\n", port_file);
-            return 1;
-        }
-    }
-    printf("fake_webhook listening on 127.0.0.1:%d\n", fh_port(F.srv));
-    fflush(stdout);
+    if (fh_announce(F.srv, "fake_webhook", port_file) < 0) return 1;
     uv_run(uv, UV_RUN_DEFAULT);
     return 0;
 }
