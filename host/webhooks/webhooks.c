@@ -34,6 +34,7 @@ int webhooks_new(webhooks **out, const webhooks_deps *d, const webhooks_opts *o,
     if (!w->o.concurrency) w->o.concurrency = 4;
     strmap_init(&w->subs);
     w->starting_tail = &w->starting;
+    w->log_batch = json_array();
     if (o->allow && json_array_size(o->allow)) {
         char why[300] = "";
         if (policy_compile(&w->pol, NULL, NULL, NULL, o->allow, why, sizeof(why))) {
@@ -206,6 +207,7 @@ static void on_idle(uv_idle_t *h)
     webhooks *w = h->data;
     uv_idle_stop(h);
     wh_start_taken(w);
+    wh_flush_log(w);
 }
 
 void wh_wake(webhooks *w)
@@ -261,6 +263,7 @@ void webhooks_stop(webhooks *w)
     void *v;
     while (strmap_next(&w->subs, &pos, &k, &v))
         sub_attach(v, false);
+    wh_flush_log(w); /* before the store closes */
     w->stopped = true;
     if (w->idle_init) uv_idle_stop(&w->idle);
     wh_drop_taken(w);
@@ -282,6 +285,7 @@ void webhooks_free(webhooks *w)
         wh_sub_unref(v);
     strmap_free(&w->subs);
     if (w->has_pol) policy_free(&w->pol);
+    json_decref(w->log_batch);
     sodium_memzero(w->key, sizeof(w->key));
     if (w->idle_init) {
         uv_close((uv_handle_t *)&w->idle, idle_closed); /* freed once closed */

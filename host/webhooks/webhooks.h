@@ -20,9 +20,11 @@
  *    re-deliverable by hand (webhooks_redeliver), and the key flows on.
  *  - Each subscription has its own consumer, at most `concurrency`
  *    requests in flight: a slow or dead subscriber delays no other.
- *  - Every settled event (delivered or dead) is one delivery-log document
- *    (collection "webhook_deliveries"), written in the same commit as the
- *    consumer's acknowledgement.
+ *  - Every settled event is one delivery-log document (collection
+ *    "webhook_deliveries"): a dead one's (with its payload) is written in
+ *    the same commit as the consumer's acknowledgement; delivered ones are
+ *    acknowledged at once and their entries written in batches, one write
+ *    per loop tick (a crash in between may lose an entry, never an event).
  *  - A paused subscription's events wait on the bus; a deleted one's
  *    consumer drains (acknowledges without sending) from then on.
  */

@@ -73,11 +73,11 @@ json_t *wh_request(wh_sub *s, const char *event_id, const char *type, uint32_t a
 
 /* ---- the outcome ----------------------------------------------------------------- */
 
-static int write_log(doc_txn *t, void *ud)
+/* The delivery-log entry of x's outcome at now (a new reference). Its id is
+ * made once, so a write that runs again writes the same entry. */
+static json_t *log_doc(dlv *x, int64_t now)
 {
-    dlv *x = ud;
-    char at[40], id[64];
-    int64_t now = doc_txn_now(t);
+    char at[40];
     ah_rfc3339_ms(now, at, sizeof(at));
     bool dead = x->http_status < 200 || x->http_status > 299;
     json_t *doc;
@@ -86,10 +86,10 @@ static int write_log(doc_txn *t, void *ud)
         json_object_set_new(doc, "attempts",
                             json_integer(json_integer_value(json_object_get(doc, "attempts")) + 1));
     } else {
-        id_new("dlv", now, id, sizeof(id));
-        doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:o,s:i,s:s}", "id", id, "webhook_id", x->s->id,
-                        "event_id", x->event_id, "event_type", x->et->type, "topic", x->topic,
-                        "offset", (json_int_t)x->offset, "key",
+        if (!x->dlv_id[0]) id_new("dlv", now, x->dlv_id, sizeof(x->dlv_id));
+        doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:o,s:i,s:s}", "id", x->dlv_id, "webhook_id",
+                        x->s->id, "event_id", x->event_id, "event_type", x->et->type, "topic",
+                        x->topic, "offset", (json_int_t)x->offset, "key",
                         x->has_key ? json_string(x->key) : json_null(), "attempts", (int)x->attempt,
                         "created_at", at);
     }
@@ -109,6 +109,13 @@ static int write_log(doc_txn *t, void *ud)
         json_object_del(doc, "error");
         json_object_del(doc, "payload");
     }
+    return doc;
+}
+
+static int write_log(doc_txn *t, void *ud)
+{
+    dlv *x = ud;
+    json_t *doc = log_doc(x, doc_txn_now(t));
     uint64_t rev = 0;
     int rc = doc_put(t, COLL_WEBHOOK_DELIVERIES, doc, x->doc ? STORE_REV_ANY : 0, &rev);
     if (!rc && x->doc) {
@@ -118,6 +125,40 @@ static int write_log(doc_txn *t, void *ud)
     }
     json_decref(doc);
     return rc;
+}
+
+/* ---- delivered: acknowledged at once, logged in batches ----------------------------- */
+
+static int put_batch(doc_txn *t, void *ud)
+{
+    size_t i;
+    json_t *doc;
+    json_array_foreach((json_t *)ud, i, doc)
+    {
+        int rc = doc_put(t, COLL_WEBHOOK_DELIVERIES, doc, 0, NULL);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static void batch_done(int status, const doc_error *e, void *ud)
+{
+    json_t *batch = ud;
+    if (status)
+        log_error("webhooks", "%zu delivery-log entries were not written: %s",
+                  json_array_size(batch), e && e->message[0] ? e->message : "failed");
+    json_decref(batch);
+}
+
+void wh_flush_log(webhooks *w)
+{
+    if (!json_array_size(w->log_batch)) return;
+    json_t *batch = w->log_batch;
+    w->log_batch = json_array();
+    if (docs_write(w->d.docs, put_batch, batch, batch_done) != 0) {
+        log_error("webhooks", "%zu delivery-log entries were not written", json_array_size(batch));
+        json_decref(batch);
+    }
 }
 
 static void count(dlv *x, const char *outcome)
@@ -188,8 +229,18 @@ static void answered(dlv *x)
         }
         return;
     }
-    if (ok || x->attempt >= x->s->w->o.max_attempts) {
-        settle(x, !ok);
+    if (ok) {
+        /* The acknowledgement is the bus's (at least once); the log entry
+         * joins the next batch, one write for all answered in a tick. */
+        count(x, "delivered");
+        bus_ack(x->s->w->d.bus, x->id);
+        json_array_append_new(x->s->w->log_batch, log_doc(x, ah_now_ms()));
+        wh_wake(x->s->w);
+        dlv_free(x);
+        return;
+    }
+    if (x->attempt >= x->s->w->o.max_attempts) {
+        settle(x, true);
         return;
     }
     count(x, "retried");

@@ -36,6 +36,7 @@ struct webhooks {
     uv_idle_t idle; /* starts the deliveries taken, out of the bus's callback */
     bool idle_init;
     dlv *starting, **starting_tail;
+    json_t *log_batch; /* delivery-log entries of delivered events, not written yet */
     webhooks_opts o;
     egress_policy pol;
     bool has_pol;
@@ -62,6 +63,8 @@ uint32_t wh_backoff_ms(const webhooks_opts *o, uint32_t attempt);
 /* ---- wh_deliver.c ---- */
 /* Start the deliveries taken since the last call. */
 void wh_start_taken(webhooks *w);
+/* Write the delivery-log entries gathered since the last call. */
+void wh_flush_log(webhooks *w);
 /* Free them unstarted (the host is stopping). */
 void wh_drop_taken(webhooks *w);
 extern const bus_consumer_ops wh_consumer_ops;
