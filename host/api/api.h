@@ -36,8 +36,9 @@ typedef struct api_deps {
     bus *bus;
     broker *egress;
     docs *docs;
-    expr_pool *expr; /* NULL: no expression pool */
-    runtime *rt;     /* the engine; NULL: its routes are left out */
+    expr_pool *expr;           /* NULL: no expression pool */
+    runtime *rt;               /* the engine; NULL: its routes are left out */
+    struct webhooks *webhooks; /* outgoing webhooks (webhooks/webhooks.h) */
     const char *logs_dir;
 } api_deps;
 

@@ -97,6 +97,36 @@ static int contact_erase(res_change *c)
     return rc ? rc : 1;
 }
 
+/* contact.created (source api) and contact.updated, in the commit of the
+ * change (docs/schemas/events/). */
+static void contact_events(const json_t *before, const json_t *after, uint64_t rev, json_t *out)
+{
+    const char *id = json_string_value(json_object_get(after, "id"));
+    char at[40], idem[96];
+    ah_rfc3339_ms(ah_now_ms(), at, sizeof(at));
+    json_t *body;
+    if (!before) {
+        body = json_pack("{s:s,s:i,s:s,s:s,s:s}", "type", "contact.created", "event_version", 1,
+                         "at", at, "contact_id", id, "source", "api");
+    } else {
+        static const char *const fields[] = {"identities", "profile", "consent", "tags"};
+        json_t *changed = json_array();
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+            if (!json_equal(json_object_get(before, fields[i]), json_object_get(after, fields[i])))
+                json_array_append_new(changed, json_string(fields[i]));
+        if (!json_array_size(changed)) {
+            json_decref(changed);
+            return;
+        }
+        body =
+            json_pack("{s:s,s:i,s:s,s:s,s:I,s:o}", "type", "contact.updated", "event_version", 1,
+                      "at", at, "contact_id", id, "revision", (json_int_t)rev, "changed", changed);
+    }
+    snprintf(idem, sizeof(idem), "%s:r%llu:0", id, (unsigned long long)rev);
+    json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:o}", "topic", "platform.contact", "key",
+                                         id, "idempotency_key", idem, "body", body));
+}
+
 static const res_filter contact_filters[] = {
     {"channel", "channels"}, {"tag", "tags"}, {NULL, NULL}};
 static const res_range contact_ranges[] = {
@@ -120,6 +150,7 @@ static const resource contacts_res = {
     .defaults = "{\"identities\": [], \"profile\": {}, \"consent\": {}, \"tags\": []}",
     .prepare = contact_prepare,
     .before_delete = contact_erase,
+    .events = contact_events,
 };
 
 /* ---- finding by identity ------------------------------------------------------------ */
@@ -324,7 +355,7 @@ int api_contacts_routes(api_table *t, const api_deps *deps)
     /* /lookup before /{id}: the router takes the first match. */
     int rc = api_table_add(t, extra, sizeof(extra) / sizeof(extra[0]), x);
     if (!rc)
-        rc =
-            res_register(t, &contacts_res, deps ? deps->docs : NULL, x, ROUTE_EDITOR, ROUTE_EDITOR);
+        rc = res_register_with_bus(t, &contacts_res, deps ? deps->docs : NULL,
+                                   deps ? deps->bus : NULL, x, ROUTE_EDITOR, ROUTE_EDITOR);
     return rc;
 }

@@ -6,6 +6,7 @@
  */
 #include "api_docs.h"
 
+#include "bus/bus.h"
 #include "core/util.h"
 #include "model/ids.h"
 #include "model/query.h"
@@ -213,6 +214,12 @@ static void merge_patch(json_t *target, const json_t *patch)
 
 /* ---- list ---------------------------------------------------------------------------- */
 
+static void hide_fields(const resource *r, json_t *doc)
+{
+    for (size_t i = 0; r->hidden && r->hidden[i]; i++)
+        json_object_del(doc, r->hidden[i]);
+}
+
 typedef struct list_arg {
     doc_query q;
     doc_page page;
@@ -230,6 +237,7 @@ static int run_list(doc_txn *t, void *ud)
         {
             if ((rc = a->res->decorate(t, a->ctx, d)) != 0) break;
         }
+    if (!rc) json_array_foreach(a->page.items, i, d) hide_fields(a->res, d);
     return rc;
 }
 
@@ -386,6 +394,7 @@ static int run_get(doc_txn *t, void *ud)
     int rc = doc_get(t, a->res->coll, a->id, &a->doc, &a->rev);
     if (rc == AH_ENOTFOUND) return doc_fail(t, rc, NULL, "no %s %s", a->res->noun, a->id);
     if (!rc && a->res->decorate) rc = a->res->decorate(t, a->ctx, a->doc);
+    if (!rc) hide_fields(a->res, a->doc);
     return rc;
 }
 
@@ -428,6 +437,14 @@ typedef struct write_arg {
     json_t *result; /* the document written, or what a hook left (delete) */
     uint64_t rev;
     bool deleted;
+    /* with events (resource.events): the write runs in a bus_commit */
+    res_ctx *rc;
+    doc_txn_fn fn;
+    doc_op *op;
+    uint64_t asked; /* If-Match as the client sent it */
+    json_t *before; /* the document the events were made from */
+    uint64_t before_rev;
+    int tries;
 } write_arg;
 
 static void change_of(write_arg *a, doc_txn *t, const json_t *old, json_t *doc, res_change *c)
@@ -531,6 +548,7 @@ static int run_delete(doc_txn *t, void *ud)
 static void write_done(int status, const doc_error *e, void *ud)
 {
     write_arg *a = ud;
+    if (a->result) hide_fields(a->res, a->result);
     if (status) {
         res_respond_error(a->req, status, e);
     } else if (a->kind == 0) {
@@ -548,7 +566,73 @@ static void write_done(int status, const doc_error *e, void *ud)
     }
     json_decref(a->body);
     json_decref(a->result);
+    json_decref(a->before);
     free(a);
+}
+
+/* ---- writes that publish events -------------------------------------------------------- */
+
+static int run_before(doc_txn *t, void *ud)
+{
+    write_arg *a = ud;
+    return doc_get(t, a->res->coll, a->id, &a->before, &a->before_rev);
+}
+
+static int write_with_events(write_arg *a);
+
+static void committed_with_events(void *ud, int status, const uint64_t *offsets, const bool *dup,
+                                  size_t n)
+{
+    (void)offsets, (void)dup, (void)n;
+    write_arg *a = ud;
+    doc_error e = {0};
+    docs_op_finish(a->op, status, &e);
+    a->op = NULL;
+    /* Written meanwhile: the events told of another revision; again. */
+    if (status == AH_ECONFLICT && !a->asked && a->tries < 3 && write_with_events(a) == 0) return;
+    write_done(status, &e, a);
+}
+
+/* The document before (patch), the events of the change, then one
+ * bus_commit: the events and the write (at the revision they were made
+ * from) commit together. 0 when write_done will run, else a code. */
+static int write_with_events(write_arg *a)
+{
+    a->tries++;
+    json_decref(a->before);
+    a->before = NULL;
+    a->before_rev = 0;
+    doc_error e = {0};
+    int rc = a->kind == 1 ? docs_read(a->rc->d, run_before, a, &e) : 0;
+    if (rc) return rc;
+    json_t *after = a->before ? json_deep_copy(a->before) : json_object();
+    if (!a->before && a->res->defaults)
+        json_object_update_new(after, json_loads(a->res->defaults, 0, NULL));
+    merge_patch(after, a->body);
+    json_object_set_new(after, "id", json_string(a->id));
+    json_t *ev = json_array();
+    a->res->events(a->before, after, a->before_rev + 1, ev);
+    json_decref(after);
+    if (a->kind == 1) a->expect = a->asked ? a->asked : a->before_rev;
+    size_t n = json_array_size(ev);
+    bus_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));
+    a->op = msgs ? docs_op_new(a->rc->d, a->fn, a) : NULL;
+    for (size_t i = 0; a->op && i < n; i++) {
+        json_t *x = json_array_get(ev, i);
+        msgs[i] =
+            (bus_msg){.topic = json_string_value(json_object_get(x, "topic")),
+                      .key = json_string_value(json_object_get(x, "key")),
+                      .idempotency_key = json_string_value(json_object_get(x, "idempotency_key")),
+                      .body = json_object_get(x, "body")};
+    }
+    char err[300] = "out of memory";
+    bus_commit_req r = {.msgs = msgs, .n = n, .apply = docs_op_apply, .apply_arg = a->op};
+    rc = a->op ? bus_commit(a->rc->bus, &r, committed_with_events, a, err, sizeof(err)) : AH_ENOMEM;
+    free(msgs);
+    json_decref(ev);
+    if (rc && a->op) docs_op_finish(a->op, rc, NULL);
+    if (rc) a->op = NULL;
+    return rc;
 }
 
 static void start_write(res_ctx *rc, http_req *req, write_arg *a, doc_txn_fn fn)
@@ -558,12 +642,17 @@ static void start_write(res_ctx *rc, http_req *req, write_arg *a, doc_txn_fn fn)
     a->req = req;
     const char *force = http_req_query(req, "force");
     a->force = force && (!strcmp(force, "true") || !strcmp(force, "1"));
-    int status = docs_write(rc->d, fn, a, write_done);
+    a->rc = rc;
+    a->fn = fn;
+    a->asked = a->expect;
+    bool events = rc->bus && rc->res->events && a->kind != 2;
+    int status = events ? write_with_events(a) : docs_write(rc->d, fn, a, write_done);
     if (status) {
         doc_error e = {.code = status};
         snprintf(e.message, sizeof(e.message), "%s", ah_strerror(status));
         res_respond_error(req, status, &e);
         json_decref(a->body);
+        json_decref(a->before);
         free(a);
     }
 }
@@ -642,11 +731,17 @@ typedef struct res_routes_mem {
 int res_register(api_table *t, const resource *r, docs *d, void *ctx, route_access read,
                  route_access write)
 {
+    return res_register_with_bus(t, r, d, NULL, ctx, read, write);
+}
+
+int res_register_with_bus(api_table *t, const resource *r, docs *d, struct bus *b, void *ctx,
+                          route_access read, route_access write)
+{
     res_ctx *c = NULL;
     if (d) {
         c = calloc(1, sizeof(*c));
         if (!c) return AH_ENOMEM;
-        *c = (res_ctx){r, d, ctx};
+        *c = (res_ctx){r, d, ctx, b};
         int rc = api_table_own(t, c, free);
         if (rc) return rc;
     }

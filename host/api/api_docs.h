@@ -67,6 +67,15 @@ struct resource {
      * itself (archived it: c->doc is the document now, with its revision;
      * erased it: c->doc NULL), or doc_fail's code. May be NULL. */
     int (*before_delete)(res_change *c);
+    /* Fields stored but never shown in an answer (a sealed secret).
+     * NULL-terminated, may be NULL. */
+    const char *const *hidden;
+    /* The platform events a create or update reports, published in the
+     * same commit as it (ADR 0021): {topic, key, idempotency_key, body}
+     * objects appended to out, from the document before (NULL: created)
+     * and as it will be (with the merge patch applied), and its revision
+     * after. Needs the bus (res_register_with_bus). May be NULL. */
+    void (*events)(const json_t *before, const json_t *after, uint64_t rev, json_t *out);
     /* Add what a read shows besides the document (members, ...). May be
      * NULL. */
     int (*decorate)(doc_txn *t, void *ctx, json_t *doc);
@@ -77,6 +86,7 @@ typedef struct res_ctx {
     const resource *res;
     docs *d;
     void *ctx;
+    struct bus *bus; /* for resources with events, else NULL */
 } res_ctx;
 
 /* Handlers (ctx: a res_ctx). */
@@ -92,6 +102,9 @@ void res_h_delete(void *ctx, http_req *req, const route_params *p);
  * or AH_ENOMEM. */
 int res_register(api_table *t, const resource *r, docs *d, void *ctx, route_access read,
                  route_access write);
+/* The same for a resource whose changes publish events (r->events). */
+int res_register_with_bus(api_table *t, const resource *r, docs *d, struct bus *b, void *ctx,
+                          route_access read, route_access write);
 
 /* ---- shared with the families' own routes ------------------------------------ */
 

@@ -42,6 +42,8 @@ int api_trigger_hooks_routes(api_table *t, const api_deps *deps);
 int api_texts_routes(api_table *t, const api_deps *deps);
 int api_versions_routes(api_table *t, const api_deps *deps);
 int api_simulate_routes(api_table *t, const api_deps *deps);
+int api_events_routes(api_table *t, const api_deps *deps);
+int api_webhooks_routes(api_table *t, const api_deps *deps);
 
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */

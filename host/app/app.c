@@ -244,6 +244,15 @@ static int open_modules(app *a, char *err, size_t errlen)
     if (runtime_new(&a->rt, &rd, &a->opts->engine, err, errlen) != 0 ||
         runtime_start(a->rt, err, errlen) != 0)
         return -1;
+    webhooks_deps wd = {.loop = a->loop,
+                        .bus = a->bus,
+                        .docs = a->docs,
+                        .egress = a->egress,
+                        .expr = a->expr,
+                        .sec = a->sec};
+    if (webhooks_new(&a->hooks, &wd, &a->opts->webhooks, err, errlen) != 0 ||
+        webhooks_start(a->hooks, err, errlen) != 0)
+        return -1;
     if (!tokens_any(a->st) && first_start(a, c, err, errlen) != 0) return -1;
     http_opts ho = a->opts->http;
     ho.listen = c->listen;
@@ -257,6 +266,7 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .docs = a->docs,
                      .expr = a->expr,
                      .rt = a->rt,
+                     .webhooks = a->hooks,
                      .logs_dir = c->logs_dir};
     if (api_start(&a->http, a->loop, &ho, &a->opts->api, &deps, err, errlen) < 0) return -1;
     broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
@@ -268,6 +278,7 @@ static void close_modules(app *a)
 {
     metrics_remove_collector(metrics_process_collector, NULL);
     runtime_stop(a->rt);
+    webhooks_stop(a->hooks);
     audit_retention_stop(a->retention);
     a->retention = NULL;
     api_stop(a->http);
@@ -283,6 +294,7 @@ static void close_modules(app *a)
     if (a->sup) supervisor_free(a->sup);
     expr_pool_detach(a->expr); /* after the supervisor: its failing calls come through it */
     runtime_free(a->rt);       /* after everything that could still answer one of its calls */
+    webhooks_free(a->hooks);   /* after the broker and the store: nothing of theirs comes back */
     kv_service_detach(a->kv_svc);
     metrics_service_detach(a->metrics_svc);
     registry_free(a->reg);

@@ -48,6 +48,7 @@ typedef struct app {
     bus_service *bus_svc;
     expr_pool *expr; /* jq expressions, for the scenario engine (ADR 0016) */
     runtime *rt;     /* the engine: agents at work */
+    webhooks *hooks; /* outgoing webhooks */
     api *http;
     int lock_fd;
     int signals; /* termination signals received */

@@ -208,6 +208,27 @@ const opt_decl host_options[] = {
      .doc = "Where http.request steps may go: egress entries as in an instance's egress "
             "({\"host\", \"scheme\", \"port\", \"private\"}); none allows nothing."},
 
+    /* webhooks: outgoing webhooks (webhooks/webhooks.h, docs/webhooks.md) */
+    {.section = "webhooks", .name = "allow", OPT_ARRAY(HS, webhooks.allow), .def_doc = "none",
+     .doc = "Where webhooks may be delivered: egress entries ({\"host\", \"scheme\", \"port\", "
+            "\"private\"}); a subscription's URL must match one. None allows nothing."},
+    {.section = "webhooks", .name = "max_attempts", OPT_INT(HS, webhooks.max_attempts), .def = 8,
+     .min = 1, .max = 100,
+     .doc = "Attempts to deliver an event before it is dead (in the delivery log, status dead, "
+            "re-deliverable by hand)."},
+    {.section = "webhooks", .name = "backoff_ms", OPT_MS(HS, webhooks.backoff_ms), .def = 1000,
+     .min = 10, .max = 3600000,
+     .doc = "The first retry's delay; each next one doubles, up to max_backoff_ms, with jitter "
+            "(between half and all of it)."},
+    {.section = "webhooks", .name = "max_backoff_ms", OPT_MS(HS, webhooks.max_backoff_ms),
+     .def = 600000, .min = 10, .max = 86400000, .doc = "The longest delay between two attempts."},
+    {.section = "webhooks", .name = "timeout_ms", OPT_MS(HS, webhooks.timeout_ms), .def = 10000,
+     .min = 100, .max = 120000,
+     .doc = "One attempt, from the request to the subscriber's answer: longer is a failure."},
+    {.section = "webhooks", .name = "concurrency", OPT_INT(HS, webhooks.concurrency), .def = 4,
+     .min = 1, .max = 256,
+     .doc = "Requests in flight per subscription (events of one conversation go one at a time)."},
+
     /* audit: the trail of changes (model/audit.h) */
     {.section = "audit", .name = "retention_days", OPT_INT(HS, retention.audit_days), .def = 365,
      .min = 0, .max = 36500,

@@ -21,6 +21,7 @@
 #include "http/server.h"
 #include "plugin/supervisor.h"
 #include "runtime/runtime.h"
+#include "webhooks/webhooks.h"
 
 /* The modules' options as the file sets them. Fields no option fills stay
  * zero for the caller to set: log.dir, store.dir and read_only,
@@ -39,6 +40,7 @@ typedef struct host_settings {
     expr_opts expr;
     retention_opts retention;
     runtime_opts engine;
+    webhooks_opts webhooks;  /* webhooks.allow is borrowed like engine.http_allow */
     bool example_agent;      /* engine.example_agent: offered on a first start (app/example.h) */
     const json_t *instances; /* the "instances" array, or NULL: one per installed plugin */
 } host_settings;

@@ -73,6 +73,12 @@ typedef struct egress_client {
     const egress_policy *pol; /* the allowlist; NULL: every request is refused */
     const char *refusal;      /* the reason given when pol is NULL */
     long in_flight;           /* its running requests, counted by the broker (start at 0) */
+    /* Its requests skip the circuit breakers: neither counted nor refused
+     * by them. For a caller that paces its own retries per client (a
+     * webhook subscription: webhooks.h), so that one subscriber's failures
+     * never open a breaker for others on the same host, and its events are
+     * retried on its own schedule rather than refused at once. */
+    bool no_breakers;
 } egress_client;
 
 /* Where a request's outcome goes; every callback is required. Exactly one

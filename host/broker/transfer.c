@@ -432,7 +432,9 @@ static void start_attempt(xfer *x)
         return;
     }
     uint64_t retry_in = 0;
-    breaker_verdict v = breaker_allow(b->breakers, x->bkey, ah_mono_ms(), &retry_in);
+    breaker_verdict v = x->c->no_breakers
+                            ? BREAKER_ALLOW
+                            : breaker_allow(b->breakers, x->bkey, ah_mono_ms(), &retry_in);
     if (v == BREAKER_DENY) {
         char msg[400];
         snprintf(msg, sizeof(msg),
@@ -451,7 +453,7 @@ static void start_attempt(xfer *x)
     setup_easy(x);
     x->bytes_out += x->s.body_len;
     if (driver_add(b->drv, x->easy) < 0) {
-        breaker_abandon(b->breakers, x->bkey, x->probe);
+        if (!x->c->no_breakers) breaker_abandon(b->breakers, x->bkey, x->probe);
         finish(x, "network", "the transfer could not start");
         return;
     }
@@ -565,6 +567,7 @@ static void classify(xfer *x, CURLcode rc, outcome *o)
 
 /* 3xx with a Location: 1 if a new attempt was started or the transfer
  * finished, 0 if it is not a redirect. */
+
 static int follow_redirect(xfer *x)
 {
     int s = x->status;
@@ -658,13 +661,15 @@ void xfer_on_curl_done(void *ud, CURL *easy, CURLcode rc)
         x->tmode = T_NONE;
     }
     if (x->abort && !strcmp(x->abort, "gone")) {
-        breaker_abandon(b->breakers, x->bkey, x->probe);
+        if (!x->c->no_breakers) breaker_abandon(b->breakers, x->bkey, x->probe);
         destroy(x);
         return;
     }
     outcome o;
     classify(x, rc, &o);
-    if (o.breaker > 0)
+    if (x->c->no_breakers)
+        ; /* its caller paces its retries itself */
+    else if (o.breaker > 0)
         breaker_success(b->breakers, x->bkey, x->probe);
     else if (o.breaker < 0)
         breaker_failure(b->breakers, x->bkey, x->probe, ah_mono_ms());

@@ -15,7 +15,7 @@
 
 extern const char ah_schema_agent[], ah_schema_agent_group[], ah_schema_scenario[],
     ah_schema_scenario_version[], ah_schema_contact[], ah_schema_conversation[],
-    ah_schema_audit_entry[], ah_schema_trigger[];
+    ah_schema_audit_entry[], ah_schema_trigger[], ah_schema_webhook[], ah_schema_webhook_delivery[];
 
 /* ---- rules beyond the schema ---------------------------------------------- */
 
@@ -141,6 +141,14 @@ static int check_trigger(doc_txn *t, const json_t *doc)
     return 0;
 }
 
+static const doc_index_def webhook_ix[] = {
+    {"by_status", {"status", "created_at", NULL}, 0, NULL},
+};
+static const doc_index_def delivery_ix[] = {
+    {"by_webhook", {"webhook_id", "created_at", NULL}, 0, NULL},
+    {"by_webhook_status", {"webhook_id", "status", "created_at", NULL}, 0, NULL},
+};
+
 static const char *const contact_sealed[] = {"identities", "profile", NULL};
 static const char *const conversation_sealed[] = {"variables", "messages", "engine", NULL};
 
@@ -202,6 +210,20 @@ static const doc_collection all[] = {
      .indexes = trigger_ix,
      .nindexes = N(trigger_ix),
      .check = check_trigger},
+    {.name = COLL_WEBHOOKS,
+     .id_prefix = "whk",
+     .schema_json = ah_schema_webhook,
+     .version = 1,
+     .max_bytes = 16u << 10,
+     .indexes = webhook_ix,
+     .nindexes = N(webhook_ix)},
+    {.name = COLL_WEBHOOK_DELIVERIES,
+     .id_prefix = "dlv",
+     .schema_json = ah_schema_webhook_delivery,
+     .version = 1,
+     .max_bytes = 256u << 10,
+     .indexes = delivery_ix,
+     .nindexes = N(delivery_ix)},
     {.name = COLL_AUDIT,
      .id_prefix = "aud",
      .schema_json = ah_schema_audit_entry,

@@ -333,8 +333,8 @@ static void handle_result(run *r, uint64_t id, json_t *msg)
  * rag_integration.log (the rag plugin's queries, issue 18). */
 static bool shared_channel(const char *ch)
 {
-    return ch && (!strcmp(ch, "llm") || !strcmp(ch, "crm_integration") ||
-                  !strcmp(ch, "rag_integration"));
+    return ch &&
+           (!strcmp(ch, "llm") || !strcmp(ch, "crm_integration") || !strcmp(ch, "rag_integration"));
 }
 
 static void handle_log(run *r, json_t *msg)

@@ -447,6 +447,22 @@ long fh_max_connections(const fh_server *s)
     return s->max_open;
 }
 
+int fh_announce(const fh_server *s, const char *name, const char *path)
+{
+    if (path) {
+        char tmp[1100];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%d\n", fh_port(s)) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+            fprintf(stderr, "%s: cannot write %s\n", name, path);
+            return -1;
+        }
+    }
+    printf("%s listening on 127.0.0.1:%d\n", name, fh_port(s));
+    fflush(stdout);
+    return 0;
+}
+
 static void serve_stop(uv_signal_t *h, int sig)
 {
     (void)sig;
@@ -460,16 +476,7 @@ int fh_serve(uv_loop_t *uv, fh_server **srv, const char *name, int port, const c
         fprintf(stderr, "%s: cannot listen on 127.0.0.1:%d\n", name, port);
         return 1;
     }
-    char tmp[1100];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", port_file ? port_file : "");
-    FILE *f = port_file ? fopen(tmp, "w") : NULL;
-    if (port_file && (!f || fprintf(f, "%d\n", fh_port(*srv)) < 0 || fclose(f) != 0 ||
-                      rename(tmp, port_file) != 0)) {
-        fprintf(stderr, "%s: cannot write %s\n", name, port_file);
-        return 1;
-    }
-    printf("%s listening on 127.0.0.1:%d\n", name, fh_port(*srv));
-    fflush(stdout);
+    if (fh_announce(*srv, name, port_file) != 0) return 1;
     uv_signal_t term, intr;
     uv_signal_init(uv, &term);
     uv_signal_init(uv, &intr);

@@ -32,6 +32,10 @@ int fh_listen(fh_server **out, uv_loop_t *uv, const char *host, int port, fh_han
  * loop). Only when fh_open_connections is 0: a connection counts on it. */
 void fh_close(fh_server *s);
 int fh_port(const fh_server *s);
+/* Announce the server for fake_proc.h's fake_start: write its port to
+ * path (atomically, when path is not NULL) and "NAME listening on ..." to
+ * stdout. 0, or -1 after saying why on stderr. */
+int fh_announce(const fh_server *s, const char *name, const char *path);
 long fh_open_connections(const fh_server *s);
 long fh_max_connections(const fh_server *s);
 

@@ -27,7 +27,7 @@
 
 static const char *const event_types[] = {
     "contact.created",    "contact.updated",   "conversation.started", "step.completed",
-    "integration.called", "handoff.requested", "conversation.ended",
+    "integration.called", "handoff.requested", "conversation.ended",   "lead.created",
 };
 #define N_EVENTS (sizeof(event_types) / sizeof(event_types[0]))
 
@@ -139,9 +139,12 @@ static void test_every_schema_is_usable_and_versioned(void **st)
         assert_string_equal(str(json_object_get(props, "type"), "const"), event_types[i]);
         const char *topic = str(s, "x-topic");
         bool contact = !strncmp(event_types[i], "contact.", 8);
-        assert_string_equal(topic, contact ? "platform.contact" : "platform.conversation");
+        bool lead = !strncmp(event_types[i], "lead.", 5);
+        assert_string_equal(topic, lead      ? "platform.lead"
+                                   : contact ? "platform.contact"
+                                             : "platform.conversation");
         const char *key = str(s, "x-key");
-        assert_string_equal(key, contact ? "contact_id" : "conversation_id");
+        assert_string_equal(key, contact || lead ? "contact_id" : "conversation_id");
         json_decref(s);
     }
     free_list(names, n);
@@ -219,7 +222,8 @@ static void check_keys(const char *name, const json_t *fx)
         if (strcmp(idem, str(body, "id")) != 0)
             fail_msg("%s: idempotency key %s is not the message id", name, idem);
     } else {
-        const char *field = !strcmp(topic, "platform.contact") ? "contact_id" : "conversation_id";
+        bool by_contact = !strcmp(topic, "platform.contact") || !strcmp(topic, "platform.lead");
+        const char *field = by_contact ? "contact_id" : "conversation_id";
         snprintf(want, sizeof(want), "%s", str(body, field));
         char pfx[80];
         snprintf(pfx, sizeof(pfx), "%s:r", want);
