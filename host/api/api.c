@@ -1,4 +1,5 @@
 #include "api_priv.h"
+#include "api_webchat.h"
 
 #include <agenthost/plugin.h>
 
@@ -17,10 +18,11 @@
 /* The route families, in the order their routes are matched. */
 /* clang-format off: one family a line */
 static const api_family_fn families[] = {
-    api_system_routes,   api_instances_routes,    api_bus_routes,      api_hooks_routes,
-    api_agents_routes,   api_scenarios_routes,    api_contacts_routes, api_conversations_routes,
-    api_audit_routes,    api_integrations_routes, api_engine_routes,   api_simulate_routes,
-    api_triggers_routes, api_versions_routes,
+    api_system_routes,    api_instances_routes,    api_bus_routes,      api_hooks_routes,
+    api_agents_routes,    api_scenarios_routes,    api_contacts_routes, api_conversations_routes,
+    api_audit_routes,     api_integrations_routes, api_engine_routes,   api_simulate_routes,
+    api_triggers_routes,  api_versions_routes,     api_widgets_routes,  api_webchat_routes,
+    webchat_pages_routes,
 };
 /* clang-format on */
 
@@ -37,6 +39,8 @@ struct api_table {
     size_t n, cap;
     owned *own;
     size_t nown;
+    owned *stopping; /* api_table_before_stop's */
+    size_t nstopping;
 };
 
 struct api {
@@ -80,11 +84,21 @@ int api_table_own(api_table *t, void *ctx, void (*fn)(void *ctx))
     return 0;
 }
 
+int api_table_before_stop(api_table *t, void *ctx, void (*fn)(void *ctx))
+{
+    owned *no = realloc(t->stopping, (t->nstopping + 1) * sizeof(*no));
+    if (!no) return AH_ENOMEM;
+    t->stopping = no;
+    t->stopping[t->nstopping++] = (owned){ctx, fn};
+    return 0;
+}
+
 static void table_free(api_table *t)
 {
     for (size_t i = t->nown; i-- > 0;)
         t->own[i].fn(t->own[i].ctx);
     free(t->own);
+    free(t->stopping);
     free(t->routes);
     free(t->ctx);
     memset(t, 0, sizeof(*t));
@@ -353,7 +367,10 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
                      "HTTP requests by method, route and status");
     metrics_describe("agenthost_http_request_duration_seconds", METRIC_HISTOGRAM,
                      "HTTP request latency by method and route");
-    int rc = table_build(&x->table, deps);
+    api_deps with_opts = *deps;
+    with_opts.opts = ao;
+    if (!with_opts.loop) with_opts.loop = loop;
+    int rc = table_build(&x->table, &with_opts);
     if (rc) {
         snprintf(err, errlen, "cannot build the routes: %s", ah_strerror(rc));
         api_free(x);
@@ -370,6 +387,8 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
 void api_stop(api *x)
 {
     if (!x) return;
+    for (size_t i = 0; i < x->table.nstopping; i++)
+        x->table.stopping[i].fn(x->table.stopping[i].ctx);
     http_server_stop(x->srv);
     api_free(x);
 }

@@ -15,6 +15,7 @@
 #define COLL_CONVERSATIONS "conversations"
 #define COLL_AUDIT "audit"
 #define COLL_TRIGGERS "triggers"
+#define COLL_WIDGETS "widgets"
 
 /* The product's collections (collections.c): *n of them. */
 const doc_collection *collections_all(size_t *n);
