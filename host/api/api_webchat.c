@@ -716,7 +716,10 @@ static void hub_close(void *hub)
 static void ctx_free(void *p)
 {
     wc_ctx *x = p;
-    if (x->rt) runtime_watch(x->rt, NULL, NULL);
+    if (x->rt) {
+        runtime_watch(x->rt, NULL, NULL);
+        runtime_watch_partials(x->rt, NULL, NULL, NULL);
+    }
     wc_hub_free(x->hub);
     size_t pos = 0;
     const char *k;
@@ -759,6 +762,7 @@ int api_webchat_routes(api_table *t, const api_deps *deps)
             return AH_ENOMEM;
         }
         runtime_watch(x->rt, wc_hub_committed, x->hub);
+        runtime_watch_partials(x->rt, "webchat", wc_hub_partial, x->hub);
         int rc = api_table_own(t, x, ctx_free);
         if (!rc) rc = api_table_before_stop(t, x->hub, hub_close);
         if (rc) return rc;

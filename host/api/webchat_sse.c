@@ -387,6 +387,17 @@ void wc_hub_event(wc_hub *h, const char *widget, const char *session, const char
     json_decref(data);
 }
 
+void wc_hub_partial(void *ud, const char *widget, const char *session, const char *stream,
+                    const json_t *partial)
+{
+    const json_t *delta = json_object_get(partial, "delta");
+    json_t *data = json_is_string(delta) ? json_pack("{s:s,s:O}", "stream", stream, "delta", delta)
+                   : json_is_true(json_object_get(partial, "restart"))
+                       ? json_pack("{s:s,s:b}", "stream", stream, "restart", 1)
+                       : NULL;
+    if (data) wc_hub_event(ud, widget, session, "token", data);
+}
+
 void wc_hub_committed(void *ud, const char *conv_id, const json_t *conv)
 {
     (void)conv_id;

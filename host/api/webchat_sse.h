@@ -60,6 +60,11 @@ int wc_hub_poll(wc_hub *h, http_req *req, const wc_who *who, int64_t after, uint
 void wc_hub_event(wc_hub *h, const char *widget, const char *session, const char *event,
                   json_t *data /* stolen */);
 
+/* runtime_watch_partials' callback: an LLM token for a chat, sent as a
+ * "token" frame {"stream", "delta"} (or {"stream", "restart": true}). */
+void wc_hub_partial(void *ud, const char *widget, const char *session, const char *stream,
+                    const json_t *partial);
+
 /* runtime_watch's callback: a conversation committed. */
 void wc_hub_committed(void *ud, const char *conv_id, const json_t *conv);
 

@@ -115,6 +115,17 @@ typedef void (*runtime_watch_fn)(void *ud, const char *conv_id, const json_t *co
 /* One watcher (the web chat); fn NULL stops watching. */
 void runtime_watch(runtime *rt, runtime_watch_fn fn, void *ud);
 
+/* While a turn of a conversation on a channel of kind `kind` runs: a
+ * streamed partial of an LLM call ({"delta": "..."}, or {"restart": true}
+ * when the model failed and another starts over), for instance and chat
+ * (the conversation's channel), stream naming the call. Only channels
+ * whose kind is watched stream: LLM chat calls of their conversations ask
+ * the plugin for a stream. */
+typedef void (*runtime_partial_fn)(void *ud, const char *instance, const char *chat,
+                                   const char *stream, const json_t *partial);
+/* One watcher, for one channel kind (the web chat); fn NULL stops it. */
+void runtime_watch_partials(runtime *rt, const char *kind, runtime_partial_fn fn, void *ud);
+
 /* A new object for /ready and the API: {"running", "queued", "timers"}. */
 json_t *runtime_status(const runtime *rt);
 

@@ -7,6 +7,7 @@
  * CORS allowed and denied, rate limits, oversized and malformed input,
  * forged tokens and forged identities.
  */
+#include "../fakes/fake_proc.h"
 #include "../support/th.h"
 #include "api/webchat_token.h"
 
@@ -25,8 +26,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_openai"
+#define API_KEY "sk-test-Zq8vN3kLpW5xR2mT7yB4"
+
 static th_host H;
+static fake_proc LLM;
 static char AGENT[64], WIDGET[64];
+
+/* An agent that hands each question to the model, which streams three
+ * events, pauses, then ends (the fake's pause-stream). */
+static const char *ASKS_LLM =
+    "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": [\"en\"],"
+    " \"variables\": {\"q\": {\"type\": \"string\"}}, \"start\": \"listen\","
+    " \"steps\": {\"listen\": {\"kind\": \"ask\", \"text\": {\"en\": \"Ask me.\"}, \"var\": \"q\","
+    "                         \"next\": \"answer\"},"
+    "            \"answer\": {\"kind\": \"llm.chat\", \"args\": {\"messages\": [{\"role\": "
+    "\"user\", \"content\": \"{{ vars.q }}\"}]}, \"say\": true, \"timeout_ms\": 30000,"
+    "                       \"next\": \"listen\"}}}";
 
 #define SECRET "site-identity-secret-0123456789"
 
@@ -156,11 +172,21 @@ static void sse_close(sse *s)
 static int setup(void **st)
 {
     (void)st;
-    if (th_init(&H, "webchat") ||
-        th_config(&H, "{\"engine\": {\"flood_per_minute\": 1000000},"
-                      " \"webchat\": {\"keepalive_ms\": 200, \"connections_per_session\": 3}}"))
+    char cfg[1200];
+    if (fake_start(&LLM, FAKE_BIN, 5000)) return -1;
+    snprintf(cfg, sizeof(cfg),
+             "{\"engine\": {\"flood_per_minute\": 1000000},"
+             " \"webchat\": {\"keepalive_ms\": 200, \"connections_per_session\": 3},"
+             " \"instances\": [{\"id\": \"llm\", \"plugin\": \"llm-openai\","
+             "   \"config\": {\"base_url\": \"http://127.0.0.1:%d/v1\", \"model\": "
+             "\"pause-stream:1500\"},"
+             "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+             "                \"private\": true}]}]}",
+             LLM.port, LLM.port);
+    if (th_init(&H, "webchat") || th_install_plugin(&H, "llm-openai") || th_config(&H, cfg) ||
+        th_cli(&H, API_KEY "\n", NULL, 0, "secret", "set", "llm", "api_key", NULL))
         return -1;
-    if (th_start(&H, NULL, 15000)) {
+    if (th_start(&H, NULL, 15000) || !th_wait_state(&H, "llm", "ready", 15000)) {
         fprintf(stderr, "the host did not start (%d)\n", H.exit_status);
         return -1;
     }
@@ -189,6 +215,7 @@ static int teardown(void **st)
     (void)st;
     int rc = th_stop_clean(&H, 10000);
     th_cleanup(&H);
+    fake_stop(&LLM);
     return rc ? -1 : 0;
 }
 
@@ -546,6 +573,35 @@ static void test_the_script_and_the_demo_page_are_served(void **st)
     json_decref(o);
 }
 
+/* An LLM answer streams: its tokens come as non-durable "token" events
+ * (no id) while the model is still answering, then the whole answer as a
+ * durable message. */
+static void test_llm_tokens_stream_before_the_final_message(void **st)
+{
+    (void)st;
+    char agent[64], body[300];
+    assert_int_equal(th_make_agent(&H, "Asker", ASKS_LLM, NULL, agent, sizeof(agent)), 0);
+    snprintf(body, sizeof(body), "{\"name\": \"LLM chat\", \"agent_id\": \"%s\"}", agent);
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "POST", "/api/v1/widgets", body, NULL, &o), 201);
+    char wid[64], tok[300];
+    snprintf(wid, sizeof(wid), "%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    new_session(wid, tok, sizeof(tok), NULL, 0);
+    sse s;
+    sse_open(&s, wid, tok, NULL);
+    assert_int_equal(send_text(wid, tok, "hi"), 202);
+    assert_true(sse_wait(&s, "Ask me.", 10000));
+    assert_int_equal(send_text(wid, tok, "what is up"), 202);
+    assert_true(sse_wait(&s, "id: 4\n", 20000)); /* hi, Ask me., what is up, the answer */
+    const char *token = strstr(s.buf, "event: token");
+    const char *final = strstr(s.buf, "id: 4\n");
+    assert_non_null(token);
+    assert_true(token < final);
+    assert_non_null(strstr(token, "\"delta\":"));
+    sse_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_bad_input_is_refused_naming_the_field),
         cmocka_unit_test(test_rate_limits_answer_429_with_retry_after),
         cmocka_unit_test(test_the_script_and_the_demo_page_are_served),
+        cmocka_unit_test(test_llm_tokens_stream_before_the_final_message),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
