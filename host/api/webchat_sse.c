@@ -308,18 +308,27 @@ static void poll_expired(uv_timer_t *t)
     poll_answer(s, json_array(), s->last);
 }
 
+/* What was missed, then a subscriber: 0 with *out, or wc_hub_stream's
+ * codes (1: a bound reached). */
+static int sub_open(wc_hub *h, http_req *req, const wc_who *who, int64_t after, json_t **frames,
+                    int64_t *last, wc_sub **out)
+{
+    int rc = wc_read(h, who->agent, who->session, after, 0, frames, last);
+    if (rc) return rc;
+    bool full;
+    *out = sub_new(h, req, who, after, &full);
+    if (*out) return 0;
+    json_decref(*frames);
+    return full ? 1 : AH_ENOMEM;
+}
+
 int wc_hub_stream(wc_hub *h, http_req *req, const wc_who *who, int64_t after)
 {
     json_t *frames;
     int64_t last;
-    int rc = wc_read(h, who->agent, who->session, after, 0, &frames, &last);
+    wc_sub *s;
+    int rc = sub_open(h, req, who, after, &frames, &last, &s);
     if (rc) return rc;
-    bool full;
-    wc_sub *s = sub_new(h, req, who, after, &full);
-    if (!s) {
-        json_decref(frames);
-        return full ? 1 : AH_ENOMEM;
-    }
     http_respond_stream(req, 200, "text/event-stream; charset=utf-8", who->headers);
     /* The retry hint, then what was missed. */
     static const char hello[] = "retry: 3000\n: agenthost web chat\n\n";
@@ -347,14 +356,9 @@ int wc_hub_poll(wc_hub *h, http_req *req, const wc_who *who, int64_t after, uint
 {
     json_t *frames;
     int64_t last;
-    int rc = wc_read(h, who->agent, who->session, after, 0, &frames, &last);
+    wc_sub *s;
+    int rc = sub_open(h, req, who, after, &frames, &last, &s);
     if (rc) return rc;
-    bool full;
-    wc_sub *s = sub_new(h, req, who, after, &full);
-    if (!s) {
-        json_decref(frames);
-        return full ? 1 : AH_ENOMEM;
-    }
     s->poll = true;
     s->headers = copy_headers(who->headers);
     uv_timer_init(loop_uv(h->loop), &s->timer);
