@@ -301,7 +301,9 @@ static void on_request(void *ud, http_req *req)
 static void audit(http_req *req, const char *route_name, int status)
 {
     const char *m = http_req_method(req);
-    if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strncmp(route_name, "/hooks/", 7) ||
+    /* Webhooks and the web chat's visitors change no configuration. */
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS") ||
+        !strncmp(route_name, "/hooks/", 7) || !strncmp(route_name, "/chat/", 6) ||
         route_name[0] == '(')
         return;
     const principal *who = http_req_user(req);
