@@ -1,5 +1,6 @@
 #include "api_priv.h"
 #include "sdk/ipc/b64.h"
+#include "api_webchat.h"
 
 #include <agenthost/plugin.h>
 
@@ -18,11 +19,12 @@
 /* The route families, in the order their routes are matched. */
 /* clang-format off: one family a line */
 static const api_family_fn families[] = {
-    api_system_routes,   api_instances_routes,     api_bus_routes,      api_hooks_routes,
-    api_agents_routes,   api_scenarios_routes,     api_contacts_routes, api_conversations_routes,
-    api_audit_routes,    api_integrations_routes,  api_engine_routes,   api_simulate_routes,
-    api_triggers_routes, api_trigger_hooks_routes, api_versions_routes, api_texts_routes,
-    api_events_routes,   api_webhooks_routes,
+    api_system_routes,    api_instances_routes,     api_bus_routes,      api_hooks_routes,
+    api_agents_routes,    api_scenarios_routes,     api_contacts_routes, api_conversations_routes,
+    api_audit_routes,     api_integrations_routes,  api_engine_routes,   api_simulate_routes,
+    api_triggers_routes,  api_trigger_hooks_routes, api_versions_routes, api_texts_routes,
+    api_events_routes,    api_webhooks_routes,      api_widgets_routes,  api_webchat_routes,
+    webchat_pages_routes,
 };
 /* clang-format on */
 
@@ -39,6 +41,8 @@ struct api_table {
     size_t n, cap;
     owned *own;
     size_t nown;
+    owned *stopping; /* api_table_before_stop's */
+    size_t nstopping;
 };
 
 struct api {
@@ -82,11 +86,21 @@ int api_table_own(api_table *t, void *ctx, void (*fn)(void *ctx))
     return 0;
 }
 
+int api_table_before_stop(api_table *t, void *ctx, void (*fn)(void *ctx))
+{
+    owned *no = realloc(t->stopping, (t->nstopping + 1) * sizeof(*no));
+    if (!no) return AH_ENOMEM;
+    t->stopping = no;
+    t->stopping[t->nstopping++] = (owned){ctx, fn};
+    return 0;
+}
+
 static void table_free(api_table *t)
 {
     for (size_t i = t->nown; i-- > 0;)
         t->own[i].fn(t->own[i].ctx);
     free(t->own);
+    free(t->stopping);
     free(t->routes);
     free(t->ctx);
     memset(t, 0, sizeof(*t));
@@ -332,7 +346,9 @@ static void on_request(void *ud, http_req *req)
 static void audit(http_req *req, const char *route_name, int status)
 {
     const char *m = http_req_method(req);
-    if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strncmp(route_name, "/hooks/", 7) ||
+    /* Webhooks and the web chat's visitors change no configuration. */
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS") ||
+        !strncmp(route_name, "/hooks/", 7) || !strncmp(route_name, "/chat/", 6) ||
         route_name[0] == '(')
         return;
     const principal *who = http_req_user(req);
@@ -398,7 +414,10 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
                      "HTTP requests by method, route and status");
     metrics_describe("agenthost_http_request_duration_seconds", METRIC_HISTOGRAM,
                      "HTTP request latency by method and route");
-    int rc = table_build(&x->table, deps);
+    api_deps with_opts = *deps;
+    with_opts.opts = ao;
+    if (!with_opts.loop) with_opts.loop = loop;
+    int rc = table_build(&x->table, &with_opts);
     if (rc) {
         snprintf(err, errlen, "cannot build the routes: %s", ah_strerror(rc));
         api_free(x);
@@ -415,6 +434,8 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
 void api_stop(api *x)
 {
     if (!x) return;
+    for (size_t i = 0; i < x->table.nstopping; i++)
+        x->table.stopping[i].fn(x->table.stopping[i].ctx);
     http_server_stop(x->srv);
     api_free(x);
 }

@@ -40,10 +40,17 @@ typedef struct api_deps {
     runtime *rt;               /* the engine; NULL: its routes are left out */
     struct webhooks *webhooks; /* outgoing webhooks (webhooks/webhooks.h) */
     const char *logs_dir;
+    const char *data_dir;        /* web chat uploads go under it (NULL: none taken) */
+    ah_loop *loop;               /* the web chat's streams and timers */
+    const struct api_opts *opts; /* set by api_start */
 } api_deps;
 
 typedef struct api_opts {
-    unsigned auth_fail_limit; /* failed authentications a minute from one address; 0: 20 */
+    unsigned auth_fail_limit;      /* failed authentications a minute from one address; 0: 20 */
+    const char *webchat_script;    /* the widget script served at /chat/widget.js */
+    unsigned webchat_keepalive_ms; /* SSE keepalive comments; 0: 15000 */
+    unsigned webchat_per_ip;       /* web chat streams and polls from one address; 0: 50 */
+    unsigned webchat_per_session;  /* ... for one session; 0: 5 */
 } api_opts;
 
 /* Serve the API on ho->listen. 0, or -1 with err. */

@@ -21,6 +21,10 @@ int api_table_add(api_table *t, const route *routes, size_t n, void *ctx);
  * the server has stopped). 0, or AH_ENOMEM (fn has then run already). */
 int api_table_own(api_table *t, void *ctx, void (*fn)(void *ctx));
 
+/* fn(ctx) runs when the API stops, before the server stops (streams still
+ * open end then). 0, or AH_ENOMEM. */
+int api_table_before_stop(api_table *t, void *ctx, void (*fn)(void *ctx));
+
 /* A route family: registers its routes. With deps NULL only the routes are
  * wanted (listing them): handlers then get a NULL context and nothing may
  * be started. 0, or a negative AH_E* code (AH_ENOMEM, the only one the
@@ -44,6 +48,8 @@ int api_versions_routes(api_table *t, const api_deps *deps);
 int api_simulate_routes(api_table *t, const api_deps *deps);
 int api_events_routes(api_table *t, const api_deps *deps);
 int api_webhooks_routes(api_table *t, const api_deps *deps);
+int api_widgets_routes(api_table *t, const api_deps *deps);
+int api_webchat_routes(api_table *t, const api_deps *deps);
 
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */

@@ -267,7 +267,9 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .expr = a->expr,
                      .rt = a->rt,
                      .webhooks = a->hooks,
-                     .logs_dir = c->logs_dir};
+                     .logs_dir = c->logs_dir,
+                     .data_dir = c->data_dir,
+                     .loop = a->loop};
     if (api_start(&a->http, a->loop, &ho, &a->opts->api, &deps, err, errlen) < 0) return -1;
     broker_set_listen_port(a->egress, api_port(a->http)); /* "HOST:0" binds any port */
     metrics_add_collector(metrics_process_collector, NULL);

@@ -65,6 +65,23 @@ const opt_decl host_options[] = {
     {.section = "http", .name = "tls_key", OPT_STRING(HS, http.tls_key),
      .doc = "PEM private key file for HTTPS."},
 
+    /* webchat: the web chat channel (docs/channels/webchat.md) */
+    {.section = "webchat", .name = "script", OPT_STRING(HS, api.webchat_script),
+     .def_str = AH_WEBCHAT_SCRIPT,
+     .doc = "The widget script served at /chat/widget.js (built by make widget into "
+            "admin/widget/dist/widget.js; the default is that file in the source tree the host "
+            "was built from). Missing: /chat/widget.js answers 404 widget_script_missing."},
+    {.section = "webchat", .name = "keepalive_ms", OPT_MS(HS, api.webchat_keepalive_ms),
+     .def = 15000, .min = 100, .max = 600000,
+     .doc = "A comment line on every open SSE stream this often, so proxies keep it open and a "
+            "client that left is noticed."},
+    {.section = "webchat", .name = "connections_per_ip", OPT_INT(HS, api.webchat_per_ip),
+     .def = 50, .min = 1, .max = 1000000,
+     .doc = "SSE streams and long polls open at once from one address; past it 429."},
+    {.section = "webchat", .name = "connections_per_session",
+     OPT_INT(HS, api.webchat_per_session), .def = 5, .min = 1, .max = 1000,
+     .doc = "SSE streams and long polls open at once for one session (tabs); past it 429."},
+
     /* bus: events (bus.h) */
     {.section = "bus", .name = "max_event_kb", OPT_KIB(HS, bus.max_event_bytes), .def = 1024,
      .min = 1, .max = 65536, .doc = "Largest event: key, headers and body together."},

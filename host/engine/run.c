@@ -231,6 +231,11 @@ static void keep_message(run_turn *t, json_t *m)
         list = json_array();
         json_object_set_new(t->conv, "messages", list);
     }
+    /* Numbered in the conversation, so a client can ask for what follows
+     * a message it has (the web chat's Last-Event-ID). */
+    json_int_t seq = json_integer_value(json_object_get(t->conv, "message_seq")) + 1;
+    json_object_set_new(t->conv, "message_seq", json_integer(seq));
+    json_object_set_new(m, "seq", json_integer(seq));
     json_array_append_new(list, m);
     while (json_array_size(list) > RUN_MESSAGES_KEPT)
         json_array_remove(list, 0);
@@ -249,6 +254,8 @@ void run_say(run_turn *t, char *text, json_t *buttons, json_t *attachments)
     if (t->st->cur) json_object_set_new(kept, "step", json_string(t->st->cur));
     if (json_object_get(m, "attachments"))
         json_object_set(kept, "attachments", json_object_get(m, "attachments"));
+    if (json_array_size(json_object_get(m, "buttons")))
+        json_object_set(kept, "buttons", json_object_get(m, "buttons"));
     keep_message(t, kept);
     json_decref(m);
     free(text);

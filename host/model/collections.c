@@ -15,7 +15,8 @@
 
 extern const char ah_schema_agent[], ah_schema_agent_group[], ah_schema_scenario[],
     ah_schema_scenario_version[], ah_schema_contact[], ah_schema_conversation[],
-    ah_schema_audit_entry[], ah_schema_trigger[], ah_schema_webhook[], ah_schema_webhook_delivery[];
+    ah_schema_audit_entry[], ah_schema_trigger[], ah_schema_webhook[], ah_schema_webhook_delivery[],
+    ah_schema_widget[];
 
 /* ---- rules beyond the schema ---------------------------------------------- */
 
@@ -124,6 +125,11 @@ static const doc_index_def trigger_ix[] = {
     {"by_next_run", {"next_run_at", NULL}, DOC_INDEX_SPARSE, NULL}, /* schedules due */
 };
 
+static const doc_index_def widget_ix[] = {
+    {"by_agent", {"agent_id", "created_at", NULL}, 0, NULL},
+    {"by_created", {"created_at", NULL}, 0, NULL},
+};
+
 /* A trigger has the part its kind needs. */
 static int check_trigger(doc_txn *t, const json_t *doc)
 {
@@ -224,6 +230,13 @@ static const doc_collection all[] = {
      .max_bytes = 256u << 10,
      .indexes = delivery_ix,
      .nindexes = N(delivery_ix)},
+    {.name = COLL_WIDGETS,
+     .id_prefix = "wdg",
+     .schema_json = ah_schema_widget,
+     .version = 1,
+     .max_bytes = 64u << 10,
+     .indexes = widget_ix,
+     .nindexes = N(widget_ix)},
     {.name = COLL_AUDIT,
      .id_prefix = "aud",
      .schema_json = ah_schema_audit_entry,

@@ -17,6 +17,7 @@
 #define COLL_TRIGGERS "triggers"
 #define COLL_WEBHOOKS "webhooks"
 #define COLL_WEBHOOK_DELIVERIES "webhook_deliveries"
+#define COLL_WIDGETS "widgets"
 
 /* The product's collections (collections.c): *n of them. */
 const doc_collection *collections_all(size_t *n);

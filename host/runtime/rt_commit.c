@@ -249,6 +249,7 @@ static void committed(void *ud, int status, const uint64_t *offsets, const bool 
     }
     AH_FAULT("engine.after_commit"); /* written, nobody told yet */
     told_after(j);
+    if (j->rt->watch && j->conv) j->rt->watch(j->rt->watch_ud, j->conv_id, j->conv);
     rt_finish(j, 0, NULL, NULL);
 }
 

@@ -38,6 +38,8 @@ typedef struct call_ctx {
     /* A plugin action: told to the turn as integration.called. */
     char instance[64], action[64];
     int64_t started_ms;
+    /* A streamed LLM call: where its partials go (runtime_watch_partials). */
+    char chan_instance[64], chan_chat[128], stream[40];
 } call_ctx;
 
 static void ctx_unref(call_ctx *c)
@@ -243,6 +245,38 @@ static void call_done(void *ud, const json_t *result, const char *err_code, cons
     ctx_unref(c);
 }
 
+static void call_partial(void *ud, const json_t *partial)
+{
+    call_ctx *c = ud;
+    runtime *rt = c->rt;
+    if (rt->partials && !c->answered)
+        rt->partials(rt->partials_ud, c->chan_instance, c->chan_chat, c->stream, partial);
+}
+
+/* Whether an LLM chat call of t's conversation streams: its channel's kind
+ * is watched. Then c knows where the partials go. */
+static bool wants_stream(runtime *rt, run_turn *t, const char *act, const json_t *args, call_ctx *c)
+{
+    const json_t *ch = json_object_get(t->conv, "channel");
+    const char *kind = json_string_value(json_object_get(ch, "kind"));
+    if (!rt->partials || !kind || strcmp(kind, rt->partials_kind) != 0 || !act ||
+        strcmp(act, "chat") != 0 || !json_is_array(json_object_get(args, "messages")))
+        return false;
+    snprintf(c->chan_instance, sizeof(c->chan_instance), "%s",
+             json_string_value(json_object_get(ch, "instance")) ?: "");
+    snprintf(c->chan_chat, sizeof(c->chan_chat), "%s",
+             json_string_value(json_object_get(ch, "chat_id")) ?: "");
+    snprintf(c->stream, sizeof(c->stream), "st%llu", (unsigned long long)++rt->streams);
+    return true;
+}
+
+void runtime_watch_partials(runtime *rt, const char *kind, runtime_partial_fn fn, void *ud)
+{
+    rt->partials = fn;
+    rt->partials_ud = ud;
+    snprintf(rt->partials_kind, sizeof(rt->partials_kind), "%s", kind ? kind : "");
+}
+
 static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_name,
                      const char *action, const json_t *args, uint32_t timeout_ms, run_cb cb)
 {
@@ -258,7 +292,17 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
     snprintf(c->instance, sizeof(c->instance), "%s", instance_id(in));
     snprintf(c->action, sizeof(c->action), "%s", act ? act : "");
     c->started_ms = ah_now_ms();
-    if (instance_call(in, act, args, 0, call_done, c, err, sizeof(err)) != 0) {
+    int rc;
+    if (wants_stream(rt, t, act, args, c)) {
+        json_t *streamed = json_deep_copy(args);
+        json_object_set_new(streamed, "stream", json_true());
+        rc = instance_call_streamed(in, act, streamed, 0, NULL, call_partial, call_done, c, err,
+                                    sizeof(err));
+        json_decref(streamed);
+    } else {
+        rc = instance_call(in, act, args, 0, call_done, c, err, sizeof(err));
+    }
+    if (rc != 0) {
         /* err is "code: message" */
         char code[40] = "unavailable";
         const char *colon = strchr(err, ':');

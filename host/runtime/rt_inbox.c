@@ -287,38 +287,19 @@ static void published(void *ud, int status, const uint64_t *offsets, const bool 
     }
 }
 
-int runtime_rest_message(runtime *rt, const char *agent_id, const json_t *msg,
-                         const char *idempotency_key, uint32_t wait_ms, runtime_cb cb, void *ud,
-                         char *err, size_t errlen)
+/* message.in's body for a message from a person on a host-served channel. */
+static json_t *in_body(const char *kind, const char *inst, const char *external_id,
+                       const json_t *msg)
 {
     const char *user = str_of(msg, "user"), *text = str_of(msg, "text");
     const char *payload = str_of(msg, "payload");
-    if (!agent_id || !id_valid(agent_id, "agt")) {
-        snprintf(err, errlen, "not an agent id");
-        return AH_EINVAL;
-    }
-    if (!user || !*user || strlen(user) > 256) {
-        snprintf(err, errlen, "user: required, 1 to 256 characters (who is writing)");
-        return AH_EINVAL;
-    }
-    if (!text && !payload) {
-        snprintf(err, errlen, "text: required (or payload, a button's)");
-        return AH_EINVAL;
-    }
-    rt_waiter *w = calloc(1, sizeof(*w));
-    if (!w) return AH_ENOMEM;
-    w->rt = rt;
-    w->cb = cb;
-    w->ud = ud;
-    int64_t now = ah_now_ms();
-    id_new("req", now, w->id, sizeof(w->id));
     char at[40];
-    ah_rfc3339_ms(now, at, sizeof(at));
+    ah_rfc3339_ms(ah_now_ms(), at, sizeof(at));
     json_t *body =
         json_pack("{s:i,s:s,s:s,s:{s:s,s:s},s:s,s:s,s:{s:s},s:{s:s,s:s}}", "event_version", 1,
                   "direction", "in", "kind", payload && !text ? "action" : "message", "channel",
-                  "kind", "rest", "instance", "rest", "external_id", w->id, "at", at, "chat", "id",
-                  user, "from", "id", user, "type", "user");
+                  "kind", kind, "instance", inst, "external_id", external_id, "at", at, "chat",
+                  "id", user, "from", "id", user, "type", "user");
     if (text) json_object_set_new(body, "text", json_string(text));
     if (payload) {
         json_t *a = json_pack("{s:s}", "data", payload);
@@ -329,6 +310,44 @@ int runtime_rest_message(runtime *rt, const char *agent_id, const json_t *msg,
         json_object_set(json_object_get(body, "from"), "name", json_object_get(msg, "name"));
     if (str_of(msg, "language"))
         json_object_set(body, "language", json_object_get(msg, "language"));
+    if (json_is_array(json_object_get(msg, "attachments")))
+        json_object_set(body, "attachments", json_object_get(msg, "attachments"));
+    return body;
+}
+
+static int check_message(const char *agent_id, const json_t *msg, char *err, size_t errlen)
+{
+    const char *user = str_of(msg, "user");
+    if (!agent_id || !id_valid(agent_id, "agt")) {
+        snprintf(err, errlen, "not an agent id");
+        return AH_EINVAL;
+    }
+    if (!user || !*user || strlen(user) > 256) {
+        snprintf(err, errlen, "user: required, 1 to 256 characters (who is writing)");
+        return AH_EINVAL;
+    }
+    if (!str_of(msg, "text") && !str_of(msg, "payload") &&
+        !json_array_size(json_object_get(msg, "attachments"))) {
+        snprintf(err, errlen, "text: required (or payload, a button's)");
+        return AH_EINVAL;
+    }
+    return 0;
+}
+
+int runtime_rest_message(runtime *rt, const char *agent_id, const json_t *msg,
+                         const char *idempotency_key, uint32_t wait_ms, runtime_cb cb, void *ud,
+                         char *err, size_t errlen)
+{
+    int rc = check_message(agent_id, msg, err, errlen);
+    if (rc) return rc;
+    const char *user = str_of(msg, "user");
+    rt_waiter *w = calloc(1, sizeof(*w));
+    if (!w) return AH_ENOMEM;
+    w->rt = rt;
+    w->cb = cb;
+    w->ud = ud;
+    id_new("req", ah_now_ms(), w->id, sizeof(w->id));
+    json_t *body = in_body("rest", "rest", w->id, msg);
     json_t *headers = json_pack("{s:s,s:s}", "agent", agent_id, "rest_request", w->id);
     char key[400], idem[400];
     snprintf(key, sizeof(key), "rest:%s:%s", agent_id, user);
@@ -340,7 +359,7 @@ int runtime_rest_message(runtime *rt, const char *agent_id, const json_t *msg,
                  .body = body};
     uv_timer_init(loop_uv(rt->d.loop), &w->timer);
     w->timer.data = w;
-    int rc = strmap_put(&rt->waiters, w->id, w);
+    rc = strmap_put(&rt->waiters, w->id, w);
     if (!rc) rc = bus_publish(rt->d.bus, &m, 1, false, published, w, err, errlen);
     json_decref(body);
     json_decref(headers);
@@ -352,6 +371,59 @@ int runtime_rest_message(runtime *rt, const char *agent_id, const json_t *msg,
     }
     uv_timer_start(&w->timer, waiter_timeout, wait_ms ? wait_ms : 1, 0);
     return 0;
+}
+
+/* ---- channels the host serves (the web chat) ----------------------------------------- */
+
+typedef struct accept_req {
+    runtime_cb cb;
+    void *ud;
+} accept_req;
+
+static void accepted(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
+{
+    (void)offsets, (void)dup, (void)n;
+    accept_req *a = ud;
+    runtime_outcome o = {.status = status,
+                         .error = status ? "unavailable" : NULL,
+                         .message = status ? ah_strerror(status) : NULL,
+                         .stop = status ? NULL : "accepted"};
+    a->cb(a->ud, &o);
+    free(a);
+}
+
+int runtime_channel_message(runtime *rt, const char *kind, const char *inst, const char *agent_id,
+                            const json_t *msg, const char *idempotency_key, runtime_cb cb, void *ud,
+                            char *err, size_t errlen)
+{
+    int rc = check_message(agent_id, msg, err, errlen);
+    if (rc) return rc;
+    accept_req *a = calloc(1, sizeof(*a));
+    if (!a) return AH_ENOMEM;
+    a->cb = cb;
+    a->ud = ud;
+    char ext[40], key[400], idem[400];
+    id_new("msg", ah_now_ms(), ext, sizeof(ext));
+    json_t *body = in_body(kind, inst, ext, msg);
+    json_t *headers = json_pack("{s:s}", "agent", agent_id);
+    snprintf(key, sizeof(key), "%s:%s:%s", kind, inst, str_of(msg, "user"));
+    if (idempotency_key) snprintf(idem, sizeof(idem), "%s:%s:%s", kind, inst, idempotency_key);
+    bus_msg m = {.topic = "message.in",
+                 .key = key,
+                 .idempotency_key = idempotency_key ? idem : NULL,
+                 .headers = headers,
+                 .body = body};
+    rc = bus_publish(rt->d.bus, &m, 1, false, accepted, a, err, errlen);
+    json_decref(body);
+    json_decref(headers);
+    if (rc) free(a);
+    return rc;
+}
+
+void runtime_watch(runtime *rt, runtime_watch_fn fn, void *ud)
+{
+    rt->watch = fn;
+    rt->watch_ud = ud;
 }
 
 /* ---- timers ----------------------------------------------------------------------------- */

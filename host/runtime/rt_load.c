@@ -263,6 +263,7 @@ typedef struct open_conv {
     json_t *doc;
     uint64_t rev;
     int rc;
+    json_int_t seq; /* the newest's message_seq on this chat, open or ended */
 } open_conv;
 
 /* The newest conversation of the agent with the contact: still open on
@@ -279,6 +280,7 @@ static int newest(void *ud, const char *id)
     bool same = (!o->instance ||
                  (str_of(ch, "instance") && !strcmp(str_of(ch, "instance"), o->instance))) &&
                 (!o->chat || (str_of(ch, "chat_id") && !strcmp(str_of(ch, "chat_id"), o->chat)));
+    if (same) o->seq = json_integer_value(json_object_get(doc, "message_seq"));
     if (same && state && strcmp(state, "ended") != 0) {
         o->doc = doc;
         o->rev = rev;
@@ -420,8 +422,8 @@ static int load_message(doc_txn *t, load *l)
     if (rc) return rc;
     const json_t *cmd = json_object_get(j->msg, "command");
     json_t *trg = cmd ? command_trigger(t, j->agent_id, cmd, inst) : NULL;
+    open_conv o = {.t = t, .instance = inst, .chat = chat};
     if (!j->new_contact) {
-        open_conv o = {.t = t, .instance = inst, .chat = chat};
         json_t *v = json_pack("[s,s]", j->agent_id, j->contact_id);
         rc = doc_scan_ids(t, COLL_CONVERSATIONS, "by_agent_contact", v, true, newest, &o);
         json_decref(v);
@@ -451,6 +453,8 @@ static int load_message(doc_txn *t, load *l)
     json_decref(trg);
     rc = new_conversation(t, l, channel);
     json_decref(channel);
+    /* A chat's messages stay numbered on from its last conversation's. */
+    if (!rc && o.seq > 0) json_object_set_new(j->conv, "message_seq", json_integer(o.seq));
     return rc ? rc : load_scenario_of(t, l);
 }
 

@@ -115,8 +115,14 @@ struct runtime {
     uv_timer_t scan;
     bool scan_open, stopped;
     size_t running, queued;
-    struct sim *sims; /* every simulation alive (simulate.c) */
-    strmap sessions;  /* simulation session id -> sim */
+    struct sim *sims;       /* every simulation alive (simulate.c) */
+    strmap sessions;        /* simulation session id -> sim */
+    runtime_watch_fn watch; /* runtime_watch's */
+    void *watch_ud;
+    runtime_partial_fn partials; /* runtime_watch_partials' */
+    void *partials_ud;
+    char partials_kind[32];
+    uint64_t streams; /* streamed calls made, for their names */
 };
 
 /* ---- runtime.c ---- */

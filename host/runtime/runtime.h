@@ -100,6 +100,32 @@ int runtime_rest_message(runtime *rt, const char *agent_id, const json_t *msg,
                          const char *idempotency_key, uint32_t wait_ms, runtime_cb cb, void *ud,
                          char *err, size_t errlen);
 
+/* A channel served by the host itself (the web chat): msg {"user",
+ * "text"?, "payload"?, "name"?, "language"?, "attachments"?} from a
+ * person to agent_id, published durably on message.in as channel kind
+ * and instance (with idempotency_key, may be NULL). cb runs once, after
+ * the publish's commit: status 0 (stop "accepted"; the agent answers
+ * later: runtime_watch), or the failure. 0, or AH_EINVAL with err. */
+int runtime_channel_message(runtime *rt, const char *kind, const char *inst, const char *agent_id,
+                            const json_t *msg, const char *idempotency_key, runtime_cb cb, void *ud,
+                            char *err, size_t errlen);
+
+/* After each turn's commit: the conversation as written (borrowed). */
+typedef void (*runtime_watch_fn)(void *ud, const char *conv_id, const json_t *conv);
+/* One watcher (the web chat); fn NULL stops watching. */
+void runtime_watch(runtime *rt, runtime_watch_fn fn, void *ud);
+
+/* While a turn of a conversation on a channel of kind `kind` runs: a
+ * streamed partial of an LLM call ({"delta": "..."}, or {"restart": true}
+ * when the model failed and another starts over), for instance and chat
+ * (the conversation's channel), stream naming the call. Only channels
+ * whose kind is watched stream: LLM chat calls of their conversations ask
+ * the plugin for a stream. */
+typedef void (*runtime_partial_fn)(void *ud, const char *instance, const char *chat,
+                                   const char *stream, const json_t *partial);
+/* One watcher, for one channel kind (the web chat); fn NULL stops it. */
+void runtime_watch_partials(runtime *rt, const char *kind, runtime_partial_fn fn, void *ud);
+
 /* A new object for /ready and the API: {"running", "queued", "timers"}. */
 json_t *runtime_status(const runtime *rt);
 

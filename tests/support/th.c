@@ -304,6 +304,7 @@ int th_start_echo_with_dead_letters(th_host *h, const char *name, const char *ho
         "{\"bus\": {\"max_attempts\": 1, \"backoff_ms\": 10},"
         " \"webhooks\": {\"allow\": [{\"scheme\": \"https\", \"host\": \"hooks.example.com\"}]},"
         " \"http\": {\"auth_fail_limit\": 10000},"
+        " \"webchat\": {\"script\": \"/nonexistent/widget.js\"},"
         " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\", \"config\": "
         "{\"diagnostics\": true}, \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50},"
         " \"consumer\": {\"start\": \"earliest\"}}]}";
