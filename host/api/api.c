@@ -2,6 +2,7 @@
 
 #include <agenthost/plugin.h>
 
+#include "auth/perm.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -34,7 +35,9 @@ typedef struct owned {
 struct api_table {
     route *routes;
     void **ctx;
+    int *perm; /* each route's permission (auth_perm), or -1: public */
     size_t n, cap;
+    const route *bad; /* the first route that declares no known permission */
     owned *own;
     size_t nown;
 };
@@ -45,6 +48,7 @@ struct api {
     api_table table;
     throttle *auth_fails; /* by client address */
     unsigned auth_fail_limit;
+    bool skip_perm_check;
 };
 
 int api_table_add(api_table *t, const route *routes, size_t n, void *ctx)
@@ -59,10 +63,21 @@ int api_table_add(api_table *t, const route *routes, size_t n, void *ctx)
         void **nc = realloc(t->ctx, cap * sizeof(*nc));
         if (!nc) return AH_ENOMEM;
         t->ctx = nc;
+        int *np = realloc(t->perm, cap * sizeof(*np));
+        if (!np) return AH_ENOMEM;
+        t->perm = np;
         t->cap = cap;
     }
     for (size_t i = 0; i < n; i++) {
+        int perm = routes[i].perm && !strcmp(routes[i].perm, AUTH_PUBLIC)
+                       ? -1
+                       : auth_perm_parse(routes[i].perm);
+        if (perm == -1 && !(routes[i].perm && !strcmp(routes[i].perm, AUTH_PUBLIC))) {
+            t->bad = &routes[i];
+            return AH_EINVAL;
+        }
         t->routes[t->n] = routes[i];
+        t->perm[t->n] = perm;
         t->ctx[t->n++] = ctx;
     }
     return 0;
@@ -87,14 +102,24 @@ static void table_free(api_table *t)
     free(t->own);
     free(t->routes);
     free(t->ctx);
+    free(t->perm);
     memset(t, 0, sizeof(*t));
 }
 
-static int table_build(api_table *t, const api_deps *deps)
+/* 0, or an AH_E* code with err saying why (a route without a known
+ * permission names itself). */
+static int table_build(api_table *t, const api_deps *deps, char *err, size_t errlen)
 {
     memset(t, 0, sizeof(*t));
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         int rc = families[i](t, deps);
+        if (rc == AH_EINVAL && t->bad)
+            snprintf(err, errlen,
+                     "the route %s %s declares the permission \"%s\", which host/auth/perm.h "
+                     "does not list (name one, or \"public\")",
+                     t->bad->method, t->bad->pattern, t->bad->perm ? t->bad->perm : "(none)");
+        else if (rc)
+            snprintf(err, errlen, "cannot build the routes: %s", ah_strerror(rc));
         if (rc) {
             table_free(t);
             return rc;
@@ -103,13 +128,13 @@ static int table_build(api_table *t, const api_deps *deps)
     return 0;
 }
 
-const route *api_routes(size_t *n)
+const route *api_routes(size_t *n, char *err, size_t errlen)
 {
     /* Built once and kept: route summaries live in the families' memory. */
     static api_table listed;
     static bool built;
     *n = 0;
-    if (!built && table_build(&listed, NULL) != 0) return NULL;
+    if (!built && table_build(&listed, NULL, err, errlen) != 0) return NULL;
     built = true;
     *n = listed.n;
     return listed.routes;
@@ -213,9 +238,29 @@ void api_respond_not_found(http_req *req, const char *what, const char *id)
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-static bool authenticate(api *x, http_req *req, const route *rt)
+/* 403 naming the missing permission; logged to security.log. */
+static void deny(http_req *req, const principal *who, auth_perm perm)
 {
-    if (rt->access == ROUTE_PUBLIC) return true;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "this needs the permission %s, which the role %s does not have",
+             auth_perm_name(perm), who->role);
+    log_ctx lc = {.request_id = http_req_id(req)};
+    json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "event", "permission_denied",
+                          "actor", who->name, "actor_token", who->id, "role", who->role,
+                          "permission", auth_perm_name(perm), "method", http_req_method(req),
+                          "path", http_req_path(req), "client_ip", http_req_client_ip(req));
+    log_write("security", LOG_WARN, "api", &lc, f, "permission denied: %s", msg);
+    json_decref(f);
+    http_respond_json(req, 403,
+                      json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "forbidden", "message", msg,
+                                "permission", auth_perm_name(perm)));
+}
+
+/* Before any handler: who is asking (a bearer token), and whether their
+ * role holds the route's permission (perm -1: public). */
+static bool authenticate(api *x, http_req *req, int perm)
+{
+    if (perm < 0) return true;
     unsigned wait_s = throttle_wait_s(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
     if (wait_s) {
         api_respond_throttled(req, wait_s, "too many failed authentication attempts; retry later");
@@ -240,12 +285,10 @@ static bool authenticate(api *x, http_req *req, const route *rt)
         http_respond_error(req, 401, "unauthorized", "unknown or revoked token", NULL);
         return false;
     }
-    http_req_set_user(req, who); /* freed with the request */
-    if (tokens_role_rank(who->role) < (int)rt->access) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "this needs the %s role; the token has %s",
-                 route_access_name(rt->access), who->role);
-        http_respond_error(req, 403, "forbidden", msg, NULL);
+    http_req_set_user(req, who);         /* freed with the request */
+    if (x->skip_perm_check) return true; /* the benchmark's baseline only */
+    if (!auth_role_allows(who->role, (auth_perm)perm)) {
+        deny(req, who, (auth_perm)perm);
         return false;
     }
     return true;
@@ -279,8 +322,9 @@ static void on_request(void *ud, http_req *req)
         return;
     }
     http_req_set_route(req, rt->pattern);
-    if (!authenticate(x, req, rt)) return;
-    rt->fn(x->table.ctx[rt - x->table.routes], req, &params);
+    size_t i = (size_t)(rt - x->table.routes);
+    if (!authenticate(x, req, x->table.perm[i])) return;
+    rt->fn(x->table.ctx[i], req, &params);
 }
 
 /* Who changed what: one audit line per state-changing request. */
@@ -343,6 +387,7 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
     }
     x->st = deps->st;
     x->auth_fail_limit = ao && ao->auth_fail_limit ? ao->auth_fail_limit : AUTH_FAIL_LIMIT;
+    x->skip_perm_check = ao && ao->skip_perm_check;
     x->auth_fails = throttle_new(AUTH_FAIL_SLOTS, x->auth_fail_limit, AUTH_FAIL_WINDOW_MS);
     if (!x->auth_fails) {
         snprintf(err, errlen, "out of memory");
@@ -353,9 +398,8 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
                      "HTTP requests by method, route and status");
     metrics_describe("agenthost_http_request_duration_seconds", METRIC_HISTOGRAM,
                      "HTTP request latency by method and route");
-    int rc = table_build(&x->table, deps);
+    int rc = table_build(&x->table, deps, err, errlen);
     if (rc) {
-        snprintf(err, errlen, "cannot build the routes: %s", ah_strerror(rc));
         api_free(x);
         return -1;
     }

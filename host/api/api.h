@@ -1,6 +1,7 @@
 /*
  * api.h - the HTTP API of the host: route families, authentication
- * (bearer API tokens; roles decide what a route allows), errors in one
+ * (bearer API tokens), authorization (each route's row names the
+ * permission it needs; the caller's role must hold it), errors in one
  * shape, one line per request in logs/api.log, and request metrics.
  *
  * Each route family (a file of host/api/) registers its own routes with
@@ -43,6 +44,9 @@ typedef struct api_deps {
 
 typedef struct api_opts {
     unsigned auth_fail_limit; /* failed authentications a minute from one address; 0: 20 */
+    /* Benchmarks only: authenticate but skip the permission check, to
+     * measure what it costs. Never set by the host's options. */
+    bool skip_perm_check;
 } api_opts;
 
 /* Serve the API on ho->listen. 0, or -1 with err. */
@@ -52,8 +56,9 @@ void api_stop(api *x);
 int api_port(const api *x); /* the port bound (for a listen address HOST:0) */
 
 /* Every route (for `agenthost routes --json` and the OpenAPI check), built
- * on the first call and kept: *n routes, or NULL when out of memory. Not
+ * on the first call and kept: *n routes, or NULL with err (out of memory,
+ * or a route whose permission host/auth/perm.h does not list). Not
  * thread-safe. */
-const route *api_routes(size_t *n);
+const route *api_routes(size_t *n, char *err, size_t errlen);
 
 #endif

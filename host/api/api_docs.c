@@ -639,8 +639,8 @@ typedef struct res_routes_mem {
     char summary[5][96];
 } res_routes_mem;
 
-int res_register(api_table *t, const resource *r, docs *d, void *ctx, route_access read,
-                 route_access write)
+int res_register(api_table *t, const resource *r, docs *d, void *ctx, const char *read,
+                 const char *write)
 {
     res_ctx *c = NULL;
     if (d) {
@@ -666,8 +666,7 @@ int res_register(api_table *t, const resource *r, docs *d, void *ctx, route_acce
         {"POST", r->base, res_h_create, write, m->summary[1]},
         {"GET", r->item, res_h_get, read, m->summary[2]},
         {"PATCH", r->item, res_h_patch, write, m->summary[3]},
-        {"DELETE", r->item, res_h_delete, r->delete_access ? r->delete_access : write,
-         m->summary[4]},
+        {"DELETE", r->item, res_h_delete, r->delete_perm ? r->delete_perm : write, m->summary[4]},
     };
     memcpy(m->routes, rs, sizeof(rs));
     return api_table_add(t, m->routes, 5, c);

@@ -201,7 +201,7 @@ static void h_hook(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"POST", "/hooks/{instance}/{path...}", h_hook, ROUTE_PUBLIC,
+    {"POST", "/hooks/{instance}/{path...}", h_hook, "public",
      "Webhook ingress: an event for the instance, answered once committed"},
 };
 
