@@ -3,6 +3,7 @@
 #include <agenthost/plugin.h>
 
 #include "auth/perm.h"
+#include "auth/sessions.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -21,7 +22,7 @@ static const api_family_fn families[] = {
     api_system_routes,   api_instances_routes,    api_bus_routes,      api_hooks_routes,
     api_agents_routes,   api_scenarios_routes,    api_contacts_routes, api_conversations_routes,
     api_audit_routes,    api_integrations_routes, api_engine_routes,   api_simulate_routes,
-    api_triggers_routes, api_versions_routes,
+    api_triggers_routes, api_versions_routes,     api_users_routes,    api_auth_routes,
 };
 /* clang-format on */
 
@@ -49,6 +50,8 @@ struct api {
     throttle *auth_fails; /* by client address */
     unsigned auth_fail_limit;
     bool skip_perm_check;
+    auth_sessions *sessions;
+    docs *docs;
 };
 
 int api_table_add(api_table *t, const route *routes, size_t n, void *ctx)
@@ -256,6 +259,16 @@ static void deny(http_req *req, const principal *who, auth_perm perm)
                                 "permission", auth_perm_name(perm)));
 }
 
+static bool authorize(api *x, http_req *req, const principal *who, int perm)
+{
+    if (x->skip_perm_check) return true; /* the benchmark's baseline only */
+    if (!auth_role_allows(who->role, (auth_perm)perm)) {
+        deny(req, who, (auth_perm)perm);
+        return false;
+    }
+    return true;
+}
+
 /* Before any handler: who is asking (a bearer token), and whether their
  * role holds the route's permission (perm -1: public). */
 static bool authenticate(api *x, http_req *req, int perm)
@@ -267,31 +280,42 @@ static bool authenticate(api *x, http_req *req, int perm)
         return false;
     }
     const char *auth = http_req_header(req, "Authorization");
+    principal *who = calloc(1, sizeof(*who));
+    if (!who) {
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        return false;
+    }
+    int s = auth ? 0 : api_session_principal(x->sessions, x->docs, req, who);
+    if (s < 0) {
+        free(who);
+        throttle_fail(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
+        return false;
+    }
+    if (s > 0) {
+        http_req_set_user(req, who); /* freed with the request */
+        return authorize(x, req, who, perm);
+    }
     if (!auth) {
+        free(who);
         note_failure(x, req, "no token");
         http_respond_error(req, 401, "unauthorized",
                            "send an API token: Authorization: Bearer <token>", NULL);
         return false;
     }
     if (strncasecmp(auth, "Bearer ", 7) != 0) {
+        free(who);
         note_failure(x, req, "not a bearer token");
         http_respond_error(req, 401, "unauthorized", "use Authorization: Bearer <token>", NULL);
         return false;
     }
-    principal *who = calloc(1, sizeof(*who));
-    if (!who || tokens_verify(x->st, auth + 7, who) != 0) {
+    if (tokens_verify(x->st, auth + 7, who) != 0) {
         free(who);
         note_failure(x, req, "unknown or revoked token");
         http_respond_error(req, 401, "unauthorized", "unknown or revoked token", NULL);
         return false;
     }
-    http_req_set_user(req, who);         /* freed with the request */
-    if (x->skip_perm_check) return true; /* the benchmark's baseline only */
-    if (!auth_role_allows(who->role, (auth_perm)perm)) {
-        deny(req, who, (auth_perm)perm);
-        return false;
-    }
-    return true;
+    http_req_set_user(req, who); /* freed with the request */
+    return authorize(x, req, who, perm);
 }
 
 static void on_request(void *ud, http_req *req)
@@ -374,6 +398,7 @@ static void api_free(api *x)
 {
     table_free(&x->table);
     throttle_free(x->auth_fails);
+    sessions_free(x->sessions);
     free(x);
 }
 
@@ -394,6 +419,18 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
         api_free(x);
         return -1;
     }
+    x->docs = deps->docs;
+    x->sessions = sessions_new(ao && ao->session_idle_s ? ao->session_idle_s : 1800,
+                               ao && ao->session_absolute_s ? ao->session_absolute_s : 43200);
+    if (!x->sessions) {
+        snprintf(err, errlen, "out of memory");
+        api_free(x);
+        return -1;
+    }
+    api_deps with = *deps;
+    with.sessions = x->sessions;
+    with.tls = ho->tls_cert != NULL;
+    deps = &with;
     metrics_describe("agenthost_http_requests_total", METRIC_COUNTER,
                      "HTTP requests by method, route and status");
     metrics_describe("agenthost_http_request_duration_seconds", METRIC_HISTOGRAM,

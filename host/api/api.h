@@ -26,6 +26,7 @@ typedef struct broker broker;
 typedef struct docs docs;
 typedef struct expr_pool expr_pool;
 typedef struct runtime runtime;
+typedef struct auth_sessions auth_sessions;
 
 /* The modules of a running host, for the families to take what they use.
  * All borrowed; they outlive the API. */
@@ -40,6 +41,9 @@ typedef struct api_deps {
     expr_pool *expr; /* NULL: no expression pool */
     runtime *rt;     /* the engine; NULL: its routes are left out */
     const char *logs_dir;
+    ah_loop *loop;           /* for work off the loop thread (password hashing) */
+    auth_sessions *sessions; /* set by api_start: the web sessions */
+    bool tls;                /* set by api_start: cookies are Secure */
 } api_deps;
 
 typedef struct api_opts {
@@ -47,6 +51,8 @@ typedef struct api_opts {
     /* Benchmarks only: authenticate but skip the permission check, to
      * measure what it costs. Never set by the host's options. */
     bool skip_perm_check;
+    unsigned session_idle_s;     /* a web session ends after this long unused; 0: 1800 */
+    unsigned session_absolute_s; /* and this long after it began; 0: 43200 */
 } api_opts;
 
 /* Serve the API on ho->listen. 0, or -1 with err. */

@@ -103,7 +103,7 @@ audit_actor res_actor(http_req *req)
 {
     const principal *who = http_req_user(req);
     if (!who) return (audit_actor){.kind = "host"};
-    return (audit_actor){.kind = "token", .id = who->id, .name = who->name, .role = who->role};
+    return (audit_actor){.kind = who->kind, .id = who->id, .name = who->name, .role = who->role};
 }
 
 void res_stamp(json_t *doc, http_req *req, int64_t now_ms, bool create)

@@ -40,6 +40,15 @@ int api_engine_routes(api_table *t, const api_deps *deps);
 int api_triggers_routes(api_table *t, const api_deps *deps);
 int api_versions_routes(api_table *t, const api_deps *deps);
 int api_simulate_routes(api_table *t, const api_deps *deps);
+int api_users_routes(api_table *t, const api_deps *deps);
+int api_auth_routes(api_table *t, const api_deps *deps);
+
+/* A request with the web session cookie (api_auth.c): 1 with *who filled
+ * (the user's current role); 0 when it carries no session cookie; -1 when
+ * it was answered: 401 (unknown, expired or ended session: logout, password
+ * change, deactivation) or 403 (a state-changing request without the
+ * session's X-CSRF-Token). */
+int api_session_principal(auth_sessions *s, docs *d, http_req *req, principal *who);
 
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */

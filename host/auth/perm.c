@@ -20,7 +20,8 @@ _Static_assert(PERM_COUNT <= 64, "auth_perms holds 64 permissions");
 #define P(e) ((auth_perms)1 << PERM_##e)
 
 /* What every signed-in person may read. */
-#define VIEWER (P(SYSTEM_READ) | P(PLUGINS_READ) | P(AGENTS_READ) | P(SCENARIOS_READ))
+#define VIEWER                                                                                     \
+    (P(SYSTEM_READ) | P(PLUGINS_READ) | P(AGENTS_READ) | P(SCENARIOS_READ) | P(ACCOUNT_SELF))
 /* Reads analytics and conversations; changes nothing. */
 #define ANALYST (VIEWER | P(BUS_READ) | P(CONTACTS_READ) | P(CONVERSATIONS_READ))
 /* Hands conversations over and replies as a human. */

@@ -40,7 +40,8 @@
     X(CONVERSATIONS_WRITE, "conversations:write", "change a conversation's context; resume it")    \
     X(CONVERSATIONS_REPLY, "conversations:reply", "take over a conversation and reply as a human") \
     X(AUDIT_READ, "audit:read", "read the audit trail")                                            \
-    X(USERS_MANAGE, "users:manage", "create, change and deactivate users; invite; reset")
+    X(USERS_MANAGE, "users:manage", "create, change and deactivate users; invite; reset")          \
+    X(ACCOUNT_SELF, "account:self", "one's own sessions: list, end, sign out")
 
 typedef enum auth_perm {
 #define AUTH_PERM_ENUM(e, name, what) PERM_##e,

@@ -15,7 +15,7 @@
 
 extern const char ah_schema_agent[], ah_schema_agent_group[], ah_schema_scenario[],
     ah_schema_scenario_version[], ah_schema_contact[], ah_schema_conversation[],
-    ah_schema_audit_entry[], ah_schema_trigger[];
+    ah_schema_audit_entry[], ah_schema_trigger[], ah_schema_user[], ah_schema_credential[];
 
 /* ---- rules beyond the schema ---------------------------------------------- */
 
@@ -141,6 +141,12 @@ static int check_trigger(doc_txn *t, const json_t *doc)
     return 0;
 }
 
+static const doc_index_def user_ix[] = {
+    {"by_email", {"email", NULL}, DOC_INDEX_UNIQUE | DOC_INDEX_FOLD, NULL},
+    {"by_role", {"role", "email", NULL}, DOC_INDEX_FOLD, NULL},
+    {"by_status", {"status", "email", NULL}, DOC_INDEX_FOLD, NULL},
+};
+
 static const char *const contact_sealed[] = {"identities", "profile", NULL};
 static const char *const conversation_sealed[] = {"variables", "messages", "engine", NULL};
 
@@ -202,6 +208,18 @@ static const doc_collection all[] = {
      .indexes = trigger_ix,
      .nindexes = N(trigger_ix),
      .check = check_trigger},
+    {.name = COLL_USERS,
+     .id_prefix = "usr",
+     .schema_json = ah_schema_user,
+     .version = 1,
+     .max_bytes = 16u << 10,
+     .indexes = user_ix,
+     .nindexes = N(user_ix)},
+    {.name = COLL_CREDENTIALS,
+     .id_prefix = "crd",
+     .schema_json = ah_schema_credential,
+     .version = 1,
+     .max_bytes = 4u << 10},
     {.name = COLL_AUDIT,
      .id_prefix = "aud",
      .schema_json = ah_schema_audit_entry,

@@ -15,6 +15,8 @@
 #define COLL_CONVERSATIONS "conversations"
 #define COLL_AUDIT "audit"
 #define COLL_TRIGGERS "triggers"
+#define COLL_USERS "users"
+#define COLL_CREDENTIALS "credentials" /* internal: never served over REST */
 
 /* The product's collections (collections.c): *n of them. */
 const doc_collection *collections_all(size_t *n);

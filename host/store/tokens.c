@@ -90,6 +90,8 @@ int tokens_verify(store *st, const char *token, principal *who)
                  json_string_value(json_object_get(o, "name")) ?: "");
         snprintf(who->role, sizeof(who->role), "%s",
                  json_string_value(json_object_get(o, "role")) ?: "");
+        snprintf(who->kind, sizeof(who->kind), "token");
+        who->session_id[0] = 0;
     }
     json_decref(o);
     return ok ? 0 : AH_EDENIED;

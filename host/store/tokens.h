@@ -19,10 +19,14 @@
 #define TOKEN_PREFIX "aht_"
 #define TOKEN_LEN (4 + 12 + 48)
 
+/* Who a request comes from: an API token, or a signed-in user (a web
+ * session: host/auth/sessions.h). */
 typedef struct principal {
-    char id[13];
-    char name[65];
+    char id[32];   /* the token's id, or the user's ("usr_...") */
+    char name[65]; /* the token's name, or the user's e-mail (cut) */
     char role[16];
+    char kind[8];        /* "token" or "user" */
+    char session_id[17]; /* a user's session, or "" */
 } principal;
 
 /* Create a token (committed before returning: startup and CLI only).
