@@ -474,6 +474,12 @@ static void test_tls_serves_the_api_over_https(void **s)
              "https://127.0.0.1:%d/api/v1/instances >/dev/null",
              T.dir, T.token, T.port);
     assert_int_equal(system(cmd), 0);
+    /* Under TLS every answer carries HSTS (issue 17). */
+    snprintf(cmd, sizeof(cmd),
+             "curl -fsS -D - -o /dev/null --cacert %s/cert.pem https://127.0.0.1:%d/health "
+             "| grep -qi '^Strict-Transport-Security: max-age='",
+             T.dir, T.port);
+    assert_int_equal(system(cmd), 0);
     /* Plain HTTP to the TLS port gets nothing useful. */
     snprintf(cmd, sizeof(cmd), "curl -fsS -m 3 http://127.0.0.1:%d/health >/dev/null 2>&1", T.port);
     assert_true(system(cmd) != 0);

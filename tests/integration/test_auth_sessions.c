@@ -200,6 +200,23 @@ static void test_repeated_failures_lock_the_account_with_retry_after(void **s)
     assert_true(th_wait_file(&H, "logs/security.log", "account_locked", 3000));
 }
 
+static void test_every_answer_carries_the_security_headers(void **s)
+{
+    (void)s;
+    const char *paths[] = {"/health", "/api/v1/agents", "/no/such/thing"};
+    for (size_t i = 0; i < 3; i++) {
+        char *rh = NULL;
+        th_http_raw(&H, "GET", paths[i], NULL, NULL, 0, NULL, &rh, NULL);
+        assert_non_null(rh);
+        assert_non_null(strcasestr(rh, "X-Content-Type-Options: nosniff"));
+        assert_non_null(strcasestr(rh, "X-Frame-Options: DENY"));
+        assert_non_null(strcasestr(rh, "Referrer-Policy: no-referrer"));
+        assert_non_null(strcasestr(rh, "frame-ancestors 'none'"));
+        assert_null(strcasestr(rh, "Strict-Transport-Security")); /* no TLS here */
+        free(rh);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_oversized_credentials_are_refused_before_hashing),
         cmocka_unit_test(test_repeated_failures_lock_the_account_with_retry_after),
         cmocka_unit_test(test_disabling_a_user_ends_their_sessions),
+        cmocka_unit_test(test_every_answer_carries_the_security_headers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
