@@ -54,3 +54,30 @@ int users_end_sessions(doc_txn *t, const char *user_id)
     json_decref(c);
     return rc;
 }
+
+int users_set_password(doc_txn *t, const char *user_id, const char *pw_hash)
+{
+    char cid[32];
+    if (users_cred_id(user_id, cid)) return AH_EINVAL;
+    json_t *c = NULL, *u = NULL;
+    uint64_t rev = 0, urev = 0;
+    int rc = doc_get(t, COLL_CREDENTIALS, cid, &c, &rev);
+    if (rc == AH_ENOTFOUND) {
+        c = json_pack("{s:s,s:i}", "id", cid, "sessions_epoch", 0);
+        rev = 0;
+        rc = c ? 0 : AH_ENOMEM;
+    }
+    if (!rc) rc = doc_get(t, COLL_USERS, user_id, &u, &urev);
+    if (!rc) {
+        json_int_t e = json_integer_value(json_object_get(c, "sessions_epoch"));
+        json_object_set_new(c, "sessions_epoch", json_integer(e + 1));
+        json_object_set_new(c, "password_hash", json_string(pw_hash));
+        json_object_set_new(c, "password_changed_at", json_integer(doc_txn_now(t)));
+        json_object_set_new(u, "password_set", json_true());
+        rc = doc_put(t, COLL_CREDENTIALS, c, rev, NULL);
+    }
+    if (!rc) rc = doc_put(t, COLL_USERS, u, urev, NULL);
+    json_decref(c);
+    json_decref(u);
+    return rc;
+}

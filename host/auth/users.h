@@ -26,4 +26,8 @@ int users_create(doc_txn *t, const char *email, const char *name, const char *ro
  * session carries the epoch it began with). 0 or a doc code. */
 int users_end_sessions(doc_txn *t, const char *user_id);
 
+/* A new password hash for a user: every session of theirs ends (the epoch
+ * rises) and the user shows password_set. 0 or a doc code. */
+int users_set_password(doc_txn *t, const char *user_id, const char *pw_hash);
+
 #endif

@@ -200,6 +200,39 @@ static void test_repeated_failures_lock_the_account_with_retry_after(void **s)
     assert_true(th_wait_file(&H, "logs/security.log", "account_locked", 3000));
 }
 
+static void test_a_password_change_ends_every_session_of_the_user(void **s)
+{
+    (void)s;
+    session a, b;
+    assert_int_equal(login("vi@example.com", PW, &a, NULL), 200);
+    assert_int_equal(login("vi@example.com", PW, &b, NULL), 200);
+    char *rb = NULL;
+    /* The wrong current password, or a weak new one, changes nothing. */
+    assert_int_equal(with(&a, true, "POST", "/api/v1/auth/password",
+                          "{\"current_password\": \"not-it-at-all-2026\","
+                          " \"new_password\": \"b-Long-enough-pass-2026\"}",
+                          NULL),
+                     401);
+    assert_int_equal(with(&a, true, "POST", "/api/v1/auth/password",
+                          "{\"current_password\": \"" PW "\", \"new_password\": \"password1234\"}",
+                          &rb),
+                     422);
+    assert_non_null(strstr(rb, "new_password"));
+    free(rb);
+    assert_int_equal(with(&b, false, "GET", "/api/v1/agents", NULL, NULL), 200);
+    assert_int_equal(with(&a, true, "POST", "/api/v1/auth/password",
+                          "{\"current_password\": \"" PW "\","
+                          " \"new_password\": \"b-Long-enough-pass-2026\"}",
+                          NULL),
+                     204);
+    /* Both sessions from before the change are refused. */
+    assert_int_equal(with(&a, false, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(with(&b, false, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(login("vi@example.com", PW, NULL, NULL), 401);
+    assert_int_equal(login("vi@example.com", "b-Long-enough-pass-2026", NULL, NULL), 200);
+    assert_false(th_logs_contain(&H, "b-Long-enough-pass-2026"));
+}
+
 static void test_every_answer_carries_the_security_headers(void **s)
 {
     (void)s;
@@ -227,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_oversized_credentials_are_refused_before_hashing),
         cmocka_unit_test(test_repeated_failures_lock_the_account_with_retry_after),
         cmocka_unit_test(test_disabling_a_user_ends_their_sessions),
+        cmocka_unit_test(test_a_password_change_ends_every_session_of_the_user),
         cmocka_unit_test(test_every_answer_carries_the_security_headers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
