@@ -83,6 +83,7 @@ static http_req *req_begin(http_server *s, http_req *r, struct MHD_Connection *c
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client_ip,
                       sizeof(r->client_ip));
     }
+    forwarded_client_ip(&s->o, conn, r->client_ip, sizeof(r->client_ip));
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (rid && valid_request_id(s, rid)) {
         snprintf(r->id, sizeof(r->id), "%s", rid);

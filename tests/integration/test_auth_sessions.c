@@ -25,7 +25,9 @@ static char user_id[64];
 static int setup(void **s)
 {
     (void)s;
-    if (th_init(&H, "auth-sessions") || th_config(&H, "{\"instances\": []}") || th_make_token(&H))
+    if (th_init(&H, "auth-sessions") ||
+        th_config(&H, "{\"http\": {\"trusted_proxies\": \"127.0.0.1, ::1\"}, \"instances\": []}") ||
+        th_make_token(&H))
         return -1;
     if (th_cli(&H, PW "\n", user_id, sizeof(user_id), "user", "create", "--email", "ed@example.com",
                "--role", "editor", NULL) ||
@@ -233,6 +235,31 @@ static void test_a_password_change_ends_every_session_of_the_user(void **s)
     assert_false(th_logs_contain(&H, "b-Long-enough-pass-2026"));
 }
 
+/* A failed login sent through a proxy chain; the address security.log names. */
+static bool logged_as(const char *xff, const char *ip)
+{
+    char hdr[200], body[] = "{\"email\": \"proxied@example.com\", \"password\": \"x-2026-x\"}";
+    snprintf(hdr, sizeof(hdr), "X-Forwarded-For: %s", xff);
+    const char *hs[] = {hdr, NULL};
+    th_http_raw(&H, "POST", "/api/v1/auth/login", "application/json", body, strlen(body), hs, NULL,
+                NULL);
+    char needle[100];
+    snprintf(needle, sizeof(needle), "\"client_ip\":\"%s\"", ip);
+    return th_wait_file(&H, "logs/security.log", needle, 3000);
+}
+
+static void test_the_client_address_comes_from_x_forwarded_for_of_trusted_proxies(void **s)
+{
+    (void)s;
+    assert_true(logged_as("203.0.113.9", "203.0.113.9"));
+    /* What the client wrote left of the proxy's entry proves nothing. */
+    assert_true(logged_as("198.51.100.1, 203.0.113.10", "203.0.113.10"));
+    /* A trusted proxy's own hop is skipped. */
+    assert_true(logged_as("203.0.113.11, 127.0.0.1", "203.0.113.11"));
+    /* Garbage is not an address: the peer stays the client. */
+    assert_false(logged_as("not-an-address", "not-an-address"));
+}
+
 static void test_every_answer_carries_the_security_headers(void **s)
 {
     (void)s;
@@ -261,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_repeated_failures_lock_the_account_with_retry_after),
         cmocka_unit_test(test_disabling_a_user_ends_their_sessions),
         cmocka_unit_test(test_a_password_change_ends_every_session_of_the_user),
+        cmocka_unit_test(test_the_client_address_comes_from_x_forwarded_for_of_trusted_proxies),
         cmocka_unit_test(test_every_answer_carries_the_security_headers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
