@@ -243,7 +243,7 @@ void api_respond_not_found(http_req *req, const char *what, const char *id)
 /* ---- dispatch ---------------------------------------------------------------- */
 
 /* 403 naming the missing permission; logged to security.log. */
-static void deny(http_req *req, const principal *who, auth_perm perm)
+static void deny(api *x, http_req *req, const principal *who, auth_perm perm)
 {
     char msg[200];
     snprintf(msg, sizeof(msg), "this needs the permission %s, which the role %s does not have",
@@ -255,6 +255,9 @@ static void deny(http_req *req, const principal *who, auth_perm perm)
                           "path", http_req_path(req), "client_ip", http_req_client_ip(req));
     log_write("security", LOG_WARN, "api", &lc, f, "permission denied: %s", msg);
     json_decref(f);
+    api_audit_access(x->docs, req, "auth.denied", who, NULL,
+                     json_pack("{s:s,s:s,s:s}", "permission", auth_perm_name(perm), "method",
+                               http_req_method(req), "path", http_req_path(req)));
     http_respond_json(req, 403,
                       json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "forbidden", "message", msg,
                                 "permission", auth_perm_name(perm)));
@@ -264,7 +267,7 @@ static bool authorize(api *x, http_req *req, const principal *who, int perm)
 {
     if (x->skip_perm_check) return true; /* the benchmark's baseline only */
     if (!auth_role_allows(who->role, (auth_perm)perm)) {
-        deny(req, who, (auth_perm)perm);
+        deny(x, req, who, (auth_perm)perm);
         return false;
     }
     return true;

@@ -122,6 +122,7 @@ static void login_refused(login_req *l)
     throttle_fail(l->x->by_addr, http_req_client_ip(l->req), now);
     throttle_fail(l->x->by_account, l->email, now);
     security(l->req, "login_failed", l->email, "login failed: wrong e-mail or password");
+    api_audit_access(l->x->d, l->req, "auth.login_failed", NULL, l->email, NULL);
     http_respond_error(l->req, 401, "invalid_credentials", "wrong e-mail or password", NULL);
 }
 
@@ -148,6 +149,8 @@ static void login_accept(login_req *l)
                           http_req_client_ip(l->req));
     log_write("security", LOG_INFO, "auth", &lc, f, "signed in: %s", l->email);
     json_decref(f);
+    api_audit_access(l->x->d, l->req, "auth.login", NULL, l->email,
+                     json_pack("{s:s,s:s}", "user_id", l->user_id, "session_id", ss->id));
 }
 
 static void verify_done(uv_work_t *w, int status)
@@ -167,6 +170,7 @@ static int login_throttled(auth_ctx *x, http_req *req, const char *email)
     unsigned wait = throttle_wait_s(x->by_addr, http_req_client_ip(req), now);
     if (wait) {
         security(req, "login_throttled", email, "login refused: too many failures from here");
+        api_audit_access(x->d, req, "auth.throttled", NULL, email, NULL);
         api_respond_throttled(req, wait, "too many failed logins from this address; retry later");
         return -1;
     }
@@ -176,6 +180,7 @@ static int login_throttled(auth_ctx *x, http_req *req, const char *email)
     snprintf(ra, sizeof(ra), "Retry-After: %u", wait);
     const char *hs[] = {ra, NULL};
     security(req, "account_locked", email, "login refused: the account is locked for a while");
+    api_audit_access(x->d, req, "auth.locked", NULL, email, NULL);
     http_respond_error_h(req, 423, "locked",
                          "too many failed logins for this account; it is locked for a while", NULL,
                          hs);
@@ -243,6 +248,7 @@ static void h_logout(void *ctx, http_req *req, const route_params *p)
         return;
     }
     sessions_end(x->sessions, who->id, who->session_id);
+    api_audit_access(x->d, req, "auth.logout", who, NULL, NULL);
     const char *hs[] = {"Set-Cookie: " SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; "
                         "Max-Age=0",
                         NULL};

@@ -79,6 +79,8 @@ static void set_done(int status, const doc_error *err, void *ud)
         json_t *f = json_pack("{s:s,s:s}", "event", "password_changed", "user", r->user_id);
         log_write("security", LOG_INFO, "auth", &lc, f, "password changed; sessions ended");
         json_decref(f);
+        api_audit_access(r->x->d, r->req, "auth.password_changed", http_req_user(r->req), NULL,
+                         NULL);
         const char *hs[] = {
             "Set-Cookie: " SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", NULL};
         http_respond(r->req, 204, NULL, "", 0, hs);

@@ -51,6 +51,13 @@ int api_password_routes(api_table *t, const api_deps *deps);
  * session's X-CSRF-Token). */
 int api_session_principal(auth_sessions *s, docs *d, http_req *req, principal *who);
 
+/* An access event ("auth.login_failed", "auth.denied") as an audit entry,
+ * written with the next commit (api_access_audit.c): who (may be NULL:
+ * then email names the account tried), what (stolen, may be NULL; the
+ * client address is added). d NULL: nothing. */
+void api_audit_access(docs *d, http_req *req, const char *action, const principal *who,
+                      const char *email, json_t *what);
+
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */
 void api_metrics_start(const api_deps *d);

@@ -8,6 +8,8 @@
  * written by the client and proves nothing). A malformed entry stops the
  * walk: the last trusted hop's peer is kept.
  */
+#include "forwarded.h"
+
 #include "server_priv.h"
 
 #include <arpa/inet.h>
@@ -43,9 +45,14 @@ static bool valid_ip(const char *s, size_t n, char *out, size_t outlen)
 
 void forwarded_client_ip(const http_opts *o, struct MHD_Connection *conn, char *ip, size_t n)
 {
-    if (!o->trusted_proxies || !listed(o->trusted_proxies, ip, strlen(ip))) return;
-    const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
-    if (!xff) return;
+    if (!o->trusted_proxies) return;
+    forwarded_pick(o->trusted_proxies,
+                   MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For"), ip, n);
+}
+
+void forwarded_pick(const char *trusted, const char *xff, char *ip, size_t n)
+{
+    if (!trusted || !xff || !listed(trusted, ip, strlen(ip))) return;
     size_t end = strlen(xff);
     while (end > 0) {
         size_t start = end;
@@ -60,7 +67,7 @@ void forwarded_client_ip(const http_opts *o, struct MHD_Connection *conn, char *
         char hop[64];
         if (!valid_ip(e, len, hop, sizeof(hop))) return;
         snprintf(ip, n, "%s", hop);
-        if (!listed(o->trusted_proxies, hop, strlen(hop))) return;
+        if (!listed(trusted, hop, strlen(hop))) return;
         end = start ? start - 1 : 0;
     }
 }

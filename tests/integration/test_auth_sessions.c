@@ -200,6 +200,22 @@ static void test_repeated_failures_lock_the_account_with_retry_after(void **s)
     assert_non_null(strcasestr(rh, "Retry-After: "));
     free(rh);
     assert_true(th_wait_file(&H, "logs/security.log", "account_locked", 3000));
+    /* The same events are in the audit, searchable. */
+    const char *actions[] = {"auth.login_failed", "auth.locked", "auth.login", "auth.denied",
+                             "auth.logout"};
+    for (size_t i = 0; i < 5; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/api/v1/audit?action=%s", actions[i]);
+        size_t n = 0;
+        for (int tries = 0; tries < 50 && n == 0; tries++) { /* written with a later commit */
+            json_t *o = NULL;
+            assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+            n = json_array_size(json_object_get(o, "items"));
+            json_decref(o);
+            if (!n) th_sleep_ms(100);
+        }
+        if (n == 0) fail_msg("no %s entry", actions[i]);
+    }
 }
 
 static void test_a_password_change_ends_every_session_of_the_user(void **s)
