@@ -46,6 +46,7 @@ install: build
 
 docs: build
 	@scripts/options-doc.sh $(BUILD)/agenthost
+	@scripts/permissions-doc.sh $(BUILD)/agenthost
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^tests/fixtures/sdk-1.0/')

@@ -4,6 +4,8 @@
 
 #include <agenthost/plugin.h>
 
+#include "auth/perm.h"
+#include "auth/sessions.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -19,12 +21,12 @@
 /* The route families, in the order their routes are matched. */
 /* clang-format off: one family a line */
 static const api_family_fn families[] = {
-    api_system_routes,    api_instances_routes,     api_bus_routes,      api_hooks_routes,
-    api_agents_routes,    api_scenarios_routes,     api_contacts_routes, api_conversations_routes,
-    api_audit_routes,     api_integrations_routes,  api_engine_routes,   api_simulate_routes,
-    api_triggers_routes,  api_trigger_hooks_routes, api_versions_routes, api_texts_routes,
-    api_events_routes,    api_webhooks_routes,      api_widgets_routes,  api_webchat_routes,
-    webchat_pages_routes,
+    api_system_routes,   api_instances_routes,    api_bus_routes,      api_hooks_routes,
+    api_agents_routes,   api_scenarios_routes,    api_contacts_routes, api_conversations_routes,
+    api_audit_routes,    api_integrations_routes, api_engine_routes,   api_simulate_routes,
+    api_triggers_routes, api_trigger_hooks_routes, api_versions_routes, api_texts_routes,
+    api_events_routes,   api_webhooks_routes,     api_widgets_routes,  api_webchat_routes,
+    webchat_pages_routes, api_users_routes,       api_auth_routes,     api_password_routes,
 };
 /* clang-format on */
 
@@ -38,7 +40,9 @@ typedef struct owned {
 struct api_table {
     route *routes;
     void **ctx;
+    int *perm; /* each route's permission (auth_perm), or -1: public */
     size_t n, cap;
+    const route *bad; /* the first route that declares no known permission */
     owned *own;
     size_t nown;
     owned *stopping; /* api_table_before_stop's */
@@ -51,6 +55,9 @@ struct api {
     api_table table;
     throttle *auth_fails; /* by client address */
     unsigned auth_fail_limit;
+    bool skip_perm_check;
+    auth_sessions *sessions;
+    docs *docs;
 };
 
 int api_table_add(api_table *t, const route *routes, size_t n, void *ctx)
@@ -65,10 +72,21 @@ int api_table_add(api_table *t, const route *routes, size_t n, void *ctx)
         void **nc = realloc(t->ctx, cap * sizeof(*nc));
         if (!nc) return AH_ENOMEM;
         t->ctx = nc;
+        int *np = realloc(t->perm, cap * sizeof(*np));
+        if (!np) return AH_ENOMEM;
+        t->perm = np;
         t->cap = cap;
     }
     for (size_t i = 0; i < n; i++) {
+        int perm = routes[i].perm && !strcmp(routes[i].perm, AUTH_PUBLIC)
+                       ? -1
+                       : auth_perm_parse(routes[i].perm);
+        if (perm == -1 && !(routes[i].perm && !strcmp(routes[i].perm, AUTH_PUBLIC))) {
+            t->bad = &routes[i];
+            return AH_EINVAL;
+        }
         t->routes[t->n] = routes[i];
+        t->perm[t->n] = perm;
         t->ctx[t->n++] = ctx;
     }
     return 0;
@@ -103,14 +121,24 @@ static void table_free(api_table *t)
     free(t->stopping);
     free(t->routes);
     free(t->ctx);
+    free(t->perm);
     memset(t, 0, sizeof(*t));
 }
 
-static int table_build(api_table *t, const api_deps *deps)
+/* 0, or an AH_E* code with err saying why (a route without a known
+ * permission names itself). */
+static int table_build(api_table *t, const api_deps *deps, char *err, size_t errlen)
 {
     memset(t, 0, sizeof(*t));
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         int rc = families[i](t, deps);
+        if (rc == AH_EINVAL && t->bad)
+            snprintf(err, errlen,
+                     "the route %s %s declares the permission \"%s\", which host/auth/perm.h "
+                     "does not list (name one, or \"public\")",
+                     t->bad->method, t->bad->pattern, t->bad->perm ? t->bad->perm : "(none)");
+        else if (rc)
+            snprintf(err, errlen, "cannot build the routes: %s", ah_strerror(rc));
         if (rc) {
             table_free(t);
             return rc;
@@ -119,13 +147,13 @@ static int table_build(api_table *t, const api_deps *deps)
     return 0;
 }
 
-const route *api_routes(size_t *n)
+const route *api_routes(size_t *n, char *err, size_t errlen)
 {
     /* Built once and kept: route summaries live in the families' memory. */
     static api_table listed;
     static bool built;
     *n = 0;
-    if (!built && table_build(&listed, NULL) != 0) return NULL;
+    if (!built && table_build(&listed, NULL, err, errlen) != 0) return NULL;
     built = true;
     *n = listed.n;
     return listed.routes;
@@ -272,42 +300,84 @@ void api_respond_not_found(http_req *req, const char *what, const char *id)
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
-static bool authenticate(api *x, http_req *req, const route *rt)
+/* 403 naming the missing permission; logged to security.log. */
+static void deny(api *x, http_req *req, const principal *who, auth_perm perm)
 {
-    if (rt->access == ROUTE_PUBLIC) return true;
+    char msg[200];
+    snprintf(msg, sizeof(msg), "this needs the permission %s, which the role %s does not have",
+             auth_perm_name(perm), who->role);
+    log_ctx lc = {.request_id = http_req_id(req)};
+    json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "event", "permission_denied",
+                          "actor", who->name, "actor_token", who->id, "role", who->role,
+                          "permission", auth_perm_name(perm), "method", http_req_method(req),
+                          "path", http_req_path(req), "client_ip", http_req_client_ip(req));
+    log_write("security", LOG_WARN, "api", &lc, f, "permission denied: %s", msg);
+    json_decref(f);
+    api_audit_access(x->docs, req, "auth.denied", who, NULL,
+                     json_pack("{s:s,s:s,s:s}", "permission", auth_perm_name(perm), "method",
+                               http_req_method(req), "path", http_req_path(req)));
+    http_respond_json(req, 403,
+                      json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "forbidden", "message", msg,
+                                "permission", auth_perm_name(perm)));
+}
+
+static bool authorize(api *x, http_req *req, const principal *who, int perm)
+{
+    if (x->skip_perm_check) return true; /* the benchmark's baseline only */
+    if (!auth_role_allows(who->role, (auth_perm)perm)) {
+        deny(x, req, who, (auth_perm)perm);
+        return false;
+    }
+    return true;
+}
+
+/* Before any handler: who is asking (a bearer token), and whether their
+ * role holds the route's permission (perm -1: public). */
+static bool authenticate(api *x, http_req *req, int perm)
+{
+    if (perm < 0) return true;
     unsigned wait_s = throttle_wait_s(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
     if (wait_s) {
         api_respond_throttled(req, wait_s, "too many failed authentication attempts; retry later");
         return false;
     }
     const char *auth = http_req_header(req, "Authorization");
+    principal *who = calloc(1, sizeof(*who));
+    if (!who) {
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        return false;
+    }
+    int s = auth ? 0 : api_session_principal(x->sessions, x->docs, req, who);
+    if (s < 0) {
+        free(who);
+        throttle_fail(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
+        return false;
+    }
+    if (s > 0) {
+        http_req_set_user(req, who); /* freed with the request */
+        return authorize(x, req, who, perm);
+    }
     if (!auth) {
+        free(who);
         note_failure(x, req, "no token");
         http_respond_error(req, 401, "unauthorized",
                            "send an API token: Authorization: Bearer <token>", NULL);
         return false;
     }
     if (strncasecmp(auth, "Bearer ", 7) != 0) {
+        free(who);
         note_failure(x, req, "not a bearer token");
         http_respond_error(req, 401, "unauthorized", "use Authorization: Bearer <token>", NULL);
         return false;
     }
-    principal *who = calloc(1, sizeof(*who));
-    if (!who || tokens_verify(x->st, auth + 7, who) != 0) {
+    if (tokens_verify(x->st, auth + 7, who) != 0) {
         free(who);
         note_failure(x, req, "unknown or revoked token");
         http_respond_error(req, 401, "unauthorized", "unknown or revoked token", NULL);
         return false;
     }
     http_req_set_user(req, who); /* freed with the request */
-    if (tokens_role_rank(who->role) < (int)rt->access) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "this needs the %s role; the token has %s",
-                 route_access_name(rt->access), who->role);
-        http_respond_error(req, 403, "forbidden", msg, NULL);
-        return false;
-    }
-    return true;
+    return authorize(x, req, who, perm);
 }
 
 static void on_request(void *ud, http_req *req)
@@ -338,8 +408,9 @@ static void on_request(void *ud, http_req *req)
         return;
     }
     http_req_set_route(req, rt->pattern);
-    if (!authenticate(x, req, rt)) return;
-    rt->fn(x->table.ctx[rt - x->table.routes], req, &params);
+    size_t i = (size_t)(rt - x->table.routes);
+    if (!authenticate(x, req, x->table.perm[i])) return;
+    rt->fn(x->table.ctx[i], req, &params);
 }
 
 /* Who changed what: one audit line per state-changing request. */
@@ -391,6 +462,7 @@ static void api_free(api *x)
 {
     table_free(&x->table);
     throttle_free(x->auth_fails);
+    sessions_free(x->sessions);
     free(x);
 }
 
@@ -404,12 +476,25 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
     }
     x->st = deps->st;
     x->auth_fail_limit = ao && ao->auth_fail_limit ? ao->auth_fail_limit : AUTH_FAIL_LIMIT;
+    x->skip_perm_check = ao && ao->skip_perm_check;
     x->auth_fails = throttle_new(AUTH_FAIL_SLOTS, x->auth_fail_limit, AUTH_FAIL_WINDOW_MS);
     if (!x->auth_fails) {
         snprintf(err, errlen, "out of memory");
         api_free(x);
         return -1;
     }
+    x->docs = deps->docs;
+    x->sessions = sessions_new(ao && ao->session_idle_s ? ao->session_idle_s : 1800,
+                               ao && ao->session_absolute_s ? ao->session_absolute_s : 43200);
+    if (!x->sessions) {
+        snprintf(err, errlen, "out of memory");
+        api_free(x);
+        return -1;
+    }
+    api_deps with = *deps;
+    with.sessions = x->sessions;
+    with.tls = ho->tls_cert != NULL;
+    deps = &with;
     metrics_describe("agenthost_http_requests_total", METRIC_COUNTER,
                      "HTTP requests by method, route and status");
     metrics_describe("agenthost_http_request_duration_seconds", METRIC_HISTOGRAM,
@@ -417,9 +502,8 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
     api_deps with_opts = *deps;
     with_opts.opts = ao;
     if (!with_opts.loop) with_opts.loop = loop;
-    int rc = table_build(&x->table, &with_opts);
+    int rc = table_build(&x->table, &with_opts, err, errlen);
     if (rc) {
-        snprintf(err, errlen, "cannot build the routes: %s", ah_strerror(rc));
         api_free(x);
         return -1;
     }

@@ -1,6 +1,7 @@
 /*
  * api.h - the HTTP API of the host: route families, authentication
- * (bearer API tokens; roles decide what a route allows), errors in one
+ * (bearer API tokens), authorization (each route's row names the
+ * permission it needs; the caller's role must hold it), errors in one
  * shape, one line per request in logs/api.log, and request metrics.
  *
  * Each route family (a file of host/api/) registers its own routes with
@@ -25,6 +26,7 @@ typedef struct broker broker;
 typedef struct docs docs;
 typedef struct expr_pool expr_pool;
 typedef struct runtime runtime;
+typedef struct auth_sessions auth_sessions;
 
 /* The modules of a running host, for the families to take what they use.
  * All borrowed; they outlive the API. */
@@ -41,12 +43,19 @@ typedef struct api_deps {
     struct webhooks *webhooks; /* outgoing webhooks (webhooks/webhooks.h) */
     const char *logs_dir;
     const char *data_dir;        /* web chat uploads go under it (NULL: none taken) */
-    ah_loop *loop;               /* the web chat's streams and timers */
+    ah_loop *loop;               /* the web chat's streams and timers; work off the loop thread */
     const struct api_opts *opts; /* set by api_start */
+    auth_sessions *sessions;     /* set by api_start: the web sessions */
+    bool tls;                    /* set by api_start: cookies are Secure */
 } api_deps;
 
 typedef struct api_opts {
     unsigned auth_fail_limit;      /* failed authentications a minute from one address; 0: 20 */
+    /* Benchmarks only: authenticate but skip the permission check, to
+     * measure what it costs. Never set by the host's options. */
+    bool skip_perm_check;
+    unsigned session_idle_s;       /* a web session ends after this long unused; 0: 1800 */
+    unsigned session_absolute_s;   /* and this long after it began; 0: 43200 */
     const char *webchat_script;    /* the widget script served at /chat/widget.js */
     unsigned webchat_keepalive_ms; /* SSE keepalive comments; 0: 15000 */
     unsigned webchat_per_ip;       /* web chat streams and polls from one address; 0: 50 */
@@ -60,8 +69,9 @@ void api_stop(api *x);
 int api_port(const api *x); /* the port bound (for a listen address HOST:0) */
 
 /* Every route (for `agenthost routes --json` and the OpenAPI check), built
- * on the first call and kept: *n routes, or NULL when out of memory. Not
+ * on the first call and kept: *n routes, or NULL with err (out of memory,
+ * or a route whose permission host/auth/perm.h does not list). Not
  * thread-safe. */
-const route *api_routes(size_t *n);
+const route *api_routes(size_t *n, char *err, size_t errlen);
 
 #endif

@@ -315,7 +315,7 @@ static void h_group_merge(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route extra[] = {
-    {"POST", "/api/v1/agent-groups/{id}/merge", h_group_merge, ROUTE_EDITOR,
+    {"POST", "/api/v1/agent-groups/{id}/merge", h_group_merge, "agents:write",
      "Merge a group into another: its agents move, it is deleted"},
 };
 
@@ -329,8 +329,8 @@ int api_agents_routes(api_table *t, const api_deps *deps)
         if (rc) return rc;
     }
     docs *d = deps ? deps->docs : NULL;
-    int rc = res_register(t, &agents_res, d, x, ROUTE_VIEWER, ROUTE_EDITOR);
-    if (!rc) rc = res_register(t, &groups_res, d, x, ROUTE_VIEWER, ROUTE_EDITOR);
+    int rc = res_register(t, &agents_res, d, x, "agents:read", "agents:write");
+    if (!rc) rc = res_register(t, &groups_res, d, x, "agents:read", "agents:write");
     if (!rc) rc = api_table_add(t, extra, sizeof(extra) / sizeof(extra[0]), x);
     return rc;
 }

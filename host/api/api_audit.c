@@ -188,9 +188,9 @@ static void h_entry(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/api/v1/audit", h_audit, ROUTE_ADMIN,
+    {"GET", "/api/v1/audit", h_audit, "audit:read",
      "Audit entries: filters, time range, pages; JSON, JSON Lines or CSV"},
-    {"GET", "/api/v1/audit/{id}", h_entry, ROUTE_ADMIN, "One audit entry"},
+    {"GET", "/api/v1/audit/{id}", h_entry, "audit:read", "One audit entry"},
 };
 
 int api_audit_routes(api_table *t, const api_deps *deps)

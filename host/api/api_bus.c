@@ -302,17 +302,17 @@ static void h_dlq_drop(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/api/v1/topics", h_topics, ROUTE_VIEWER, "Topics with stats"},
-    {"GET", "/api/v1/topics/{topic}", h_topic, ROUTE_VIEWER, "One topic's stats"},
-    {"GET", "/api/v1/topics/{topic}/events", h_topic_events, ROUTE_VIEWER,
+    {"GET", "/api/v1/topics", h_topics, "bus:read", "Topics with stats"},
+    {"GET", "/api/v1/topics/{topic}", h_topic, "bus:read", "One topic's stats"},
+    {"GET", "/api/v1/topics/{topic}/events", h_topic_events, "bus:read",
      "Read a topic's events (paged; by key or time)"},
-    {"POST", "/api/v1/topics/{topic}/events", h_topic_publish, ROUTE_EDITOR,
+    {"POST", "/api/v1/topics/{topic}/events", h_topic_publish, "bus:write",
      "Publish one event or a batch; answered once durable"},
-    {"GET", "/api/v1/consumers", h_consumers, ROUTE_VIEWER, "Durable consumers with lag"},
-    {"GET", "/api/v1/topics/{topic}/dlq", h_dlq, ROUTE_VIEWER, "A topic's dead letters"},
-    {"POST", "/api/v1/topics/{topic}/dlq/{id}/requeue", h_dlq_requeue, ROUTE_EDITOR,
+    {"GET", "/api/v1/consumers", h_consumers, "bus:read", "Durable consumers with lag"},
+    {"GET", "/api/v1/topics/{topic}/dlq", h_dlq, "bus:read", "A topic's dead letters"},
+    {"POST", "/api/v1/topics/{topic}/dlq/{id}/requeue", h_dlq_requeue, "bus:write",
      "Publish a dead letter again and drop it"},
-    {"DELETE", "/api/v1/topics/{topic}/dlq/{id}", h_dlq_drop, ROUTE_EDITOR, "Drop a dead letter"},
+    {"DELETE", "/api/v1/topics/{topic}/dlq/{id}", h_dlq_drop, "bus:write", "Drop a dead letter"},
 };
 
 int api_bus_routes(api_table *t, const api_deps *deps)

@@ -140,7 +140,7 @@ static const resource contacts_res = {
     .plural = "contacts",
     .base = "/api/v1/contacts",
     .item = "/api/v1/contacts/{id}",
-    .delete_access = ROUTE_ADMIN,
+    .delete_perm = "contacts:erase",
     .filters = contact_filters,
     .ranges = contact_ranges,
     .sorts = contact_sorts,
@@ -337,9 +337,9 @@ static void h_link(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route extra[] = {
-    {"GET", "/api/v1/contacts/lookup", h_lookup, ROUTE_EDITOR,
+    {"GET", "/api/v1/contacts/lookup", h_lookup, "contacts:read",
      "The contact with an identity (?channel=&id=)"},
-    {"POST", "/api/v1/contacts/{id}/link", h_link, ROUTE_EDITOR,
+    {"POST", "/api/v1/contacts/{id}/link", h_link, "contacts:write",
      "Merge another contact into this one: identities, profile, conversations"},
 };
 
@@ -356,6 +356,6 @@ int api_contacts_routes(api_table *t, const api_deps *deps)
     int rc = api_table_add(t, extra, sizeof(extra) / sizeof(extra[0]), x);
     if (!rc)
         rc = res_register_with_bus(t, &contacts_res, deps ? deps->docs : NULL,
-                                   deps ? deps->bus : NULL, x, ROUTE_EDITOR, ROUTE_EDITOR);
+                                   deps ? deps->bus : NULL, x, "contacts:read", "contacts:write");
     return rc;
 }

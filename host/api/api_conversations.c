@@ -250,9 +250,9 @@ static void h_context_patch(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route extra[] = {
-    {"GET", "/api/v1/conversations/{id}/context", h_context, ROUTE_EDITOR,
+    {"GET", "/api/v1/conversations/{id}/context", h_context, "conversations:read",
      "A conversation's variables, language, state and step (ETag)"},
-    {"PATCH", "/api/v1/conversations/{id}/context", h_context_patch, ROUTE_EDITOR,
+    {"PATCH", "/api/v1/conversations/{id}/context", h_context_patch, "conversations:write",
      "Change a conversation's variables (merge patch) or language (If-Match)"},
 };
 
@@ -265,8 +265,8 @@ int api_conversations_routes(api_table *t, const api_deps *deps)
         int rc = api_table_own(t, x, free);
         if (rc) return rc;
     }
-    int rc = res_register(t, &conversations_res, deps ? deps->docs : NULL, x, ROUTE_EDITOR,
-                          ROUTE_EDITOR);
+    int rc = res_register(t, &conversations_res, deps ? deps->docs : NULL, x, "conversations:read",
+                          "conversations:write");
     if (!rc) rc = api_table_add(t, extra, sizeof(extra) / sizeof(extra[0]), x);
     return rc;
 }

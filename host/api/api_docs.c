@@ -104,7 +104,7 @@ audit_actor res_actor(http_req *req)
 {
     const principal *who = http_req_user(req);
     if (!who) return (audit_actor){.kind = "host"};
-    return (audit_actor){.kind = "token", .id = who->id, .name = who->name, .role = who->role};
+    return (audit_actor){.kind = who->kind, .id = who->id, .name = who->name, .role = who->role};
 }
 
 void res_stamp(json_t *doc, http_req *req, int64_t now_ms, bool create)
@@ -728,14 +728,14 @@ typedef struct res_routes_mem {
     char summary[5][96];
 } res_routes_mem;
 
-int res_register(api_table *t, const resource *r, docs *d, void *ctx, route_access read,
-                 route_access write)
+int res_register(api_table *t, const resource *r, docs *d, void *ctx, const char *read,
+                 const char *write)
 {
     return res_register_with_bus(t, r, d, NULL, ctx, read, write);
 }
 
 int res_register_with_bus(api_table *t, const resource *r, docs *d, struct bus *b, void *ctx,
-                          route_access read, route_access write)
+                          const char *read, const char *write)
 {
     res_ctx *c = NULL;
     if (d) {
@@ -761,8 +761,7 @@ int res_register_with_bus(api_table *t, const resource *r, docs *d, struct bus *
         {"POST", r->base, res_h_create, write, m->summary[1]},
         {"GET", r->item, res_h_get, read, m->summary[2]},
         {"PATCH", r->item, res_h_patch, write, m->summary[3]},
-        {"DELETE", r->item, res_h_delete, r->delete_access ? r->delete_access : write,
-         m->summary[4]},
+        {"DELETE", r->item, res_h_delete, r->delete_perm ? r->delete_perm : write, m->summary[4]},
     };
     memcpy(m->routes, rs, sizeof(rs));
     return api_table_add(t, m->routes, 5, c);

@@ -40,13 +40,13 @@ typedef struct res_change {
 } res_change;
 
 struct resource {
-    const char *coll;           /* the collection */
-    const char *noun;           /* "agent": errors and audit actions ("agent.update") */
-    const char *label;          /* "agent group": route summaries (NULL: the noun) */
-    const char *plural;         /* "agents": route summaries */
-    const char *base;           /* "/api/v1/agents" */
-    const char *item;           /* "/api/v1/agents/{id}" */
-    route_access delete_access; /* 0: as writes */
+    const char *coll;        /* the collection */
+    const char *noun;        /* "agent": errors and audit actions ("agent.update") */
+    const char *label;       /* "agent group": route summaries (NULL: the noun) */
+    const char *plural;      /* "agents": route summaries */
+    const char *base;        /* "/api/v1/agents" */
+    const char *item;        /* "/api/v1/agents/{id}" */
+    const char *delete_perm; /* NULL: as writes */
     const res_filter *filters;
     const res_range *ranges;
     const char *const *sorts; /* allowed ?sort= fields (prefix '-' for descending) */
@@ -97,14 +97,15 @@ void res_h_patch(void *ctx, http_req *req, const route_params *p);
 void res_h_delete(void *ctx, http_req *req, const route_params *p);
 
 /* Register r's five routes: GET and POST base, GET, PATCH and DELETE
- * item, the reads needing `read`, the writes `write`. d and ctx (the
+ * item, the reads needing the permission `read` ("agents:read"), the
+ * writes `write` (DELETE: r->delete_perm when set). d and ctx (the
  * family's, for the hooks) are NULL when the routes are only listed. 0,
  * or AH_ENOMEM. */
-int res_register(api_table *t, const resource *r, docs *d, void *ctx, route_access read,
-                 route_access write);
+int res_register(api_table *t, const resource *r, docs *d, void *ctx, const char *read,
+                 const char *write);
 /* The same for a resource whose changes publish events (r->events). */
 int res_register_with_bus(api_table *t, const resource *r, docs *d, struct bus *b, void *ctx,
-                          route_access read, route_access write);
+                          const char *read, const char *write);
 
 /* ---- shared with the families' own routes ------------------------------------ */
 

@@ -388,15 +388,15 @@ static void h_resume(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"POST", "/api/v1/agents/{id}/messages", h_message, ROUTE_EDITOR,
+    {"POST", "/api/v1/agents/{id}/messages", h_message, "agents:run",
      "The REST channel: write to an agent as a person and get its answer"},
-    {"GET", "/api/v1/agents/{id}/messages", h_poll, ROUTE_VIEWER,
+    {"GET", "/api/v1/agents/{id}/messages", h_poll, "agents:run",
      "The REST channel: what a person and the agent said (?user=, ?after=)"},
-    {"POST", "/api/v1/agents/{id}/run", h_run, ROUTE_EDITOR,
+    {"POST", "/api/v1/agents/{id}/run", h_run, "agents:run",
      "Start an agent's scenario in a new conversation with input variables"},
-    {"POST", "/api/v1/conversations/{id}/resume", h_resume, ROUTE_EDITOR,
+    {"POST", "/api/v1/conversations/{id}/resume", h_resume, "conversations:write",
      "Resume a conversation handed off to a person"},
-    {"POST", "/api/v1/triggers/{id}/fire", h_fire, ROUTE_EDITOR,
+    {"POST", "/api/v1/triggers/{id}/fire", h_fire, "agents:run",
      "Start a trigger's agent now, with its variables and the call's"},
 };
 

@@ -19,7 +19,7 @@ static void h_types(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/api/v1/events/types", h_types, ROUTE_VIEWER,
+    {"GET", "/api/v1/events/types", h_types, "webhooks:read",
      "The platform's event types (topics, keys, versions, JSON Schemas)"},
 };
 

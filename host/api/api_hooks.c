@@ -174,10 +174,10 @@ static void h_hook(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"POST", "/hooks/{instance}/{path...}", h_hook, ROUTE_PUBLIC,
+    {"POST", "/hooks/{instance}/{path...}", h_hook, "public",
      "Webhook ingress: an event for the instance, answered once committed"},
     /* OAuth redirects (amoCRM's ?code=...&state=...) arrive as GETs. */
-    {"GET", "/hooks/{instance}/{path...}", h_hook, ROUTE_PUBLIC,
+    {"GET", "/hooks/{instance}/{path...}", h_hook, "public",
      "Webhook ingress for GET requests (OAuth redirects): an event for the instance"},
 };
 

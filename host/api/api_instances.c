@@ -314,21 +314,21 @@ static void h_instance_call(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/api/v1/plugins", h_plugins, ROUTE_VIEWER, "Installed plugins with manifests"},
-    {"GET", "/api/v1/plugins/{name}", h_plugin, ROUTE_VIEWER, "One installed plugin"},
-    {"POST", "/api/v1/plugins/{name}/reload", h_plugin_reload, ROUTE_ADMIN,
+    {"GET", "/api/v1/plugins", h_plugins, "plugins:read", "Installed plugins with manifests"},
+    {"GET", "/api/v1/plugins/{name}", h_plugin, "plugins:read", "One installed plugin"},
+    {"POST", "/api/v1/plugins/{name}/reload", h_plugin_reload, "plugins:manage",
      "Restart a plugin's instances on its replaced library"},
-    {"GET", "/api/v1/instances", h_instances, ROUTE_VIEWER, "Plugin instances and their state"},
-    {"GET", "/api/v1/instances/{id}", h_instance, ROUTE_VIEWER, "One instance"},
-    {"POST", "/api/v1/instances/{id}/restart", h_instance_restart, ROUTE_ADMIN,
+    {"GET", "/api/v1/instances", h_instances, "plugins:read", "Plugin instances and their state"},
+    {"GET", "/api/v1/instances/{id}", h_instance, "plugins:read", "One instance"},
+    {"POST", "/api/v1/instances/{id}/restart", h_instance_restart, "plugins:manage",
      "Restart an instance"},
-    {"POST", "/api/v1/instances/{id}/enable", h_instance_enable, ROUTE_ADMIN,
+    {"POST", "/api/v1/instances/{id}/enable", h_instance_enable, "plugins:manage",
      "Enable (and start) an instance"},
-    {"POST", "/api/v1/instances/{id}/disable", h_instance_disable, ROUTE_ADMIN,
+    {"POST", "/api/v1/instances/{id}/disable", h_instance_disable, "plugins:manage",
      "Disable (and stop) an instance"},
-    {"GET", "/api/v1/instances/{id}/log", h_instance_log, ROUTE_ADMIN,
+    {"GET", "/api/v1/instances/{id}/log", h_instance_log, "plugins:manage",
      "The tail of the instance's log"},
-    {"POST", "/api/v1/instances/{id}/actions/{action}", h_instance_call, ROUTE_EDITOR,
+    {"POST", "/api/v1/instances/{id}/actions/{action}", h_instance_call, "actions:call",
      "Call one of the instance's actions"},
 };
 

@@ -96,9 +96,9 @@ static void h_integration(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/api/v1/integrations", h_integrations, ROUTE_VIEWER,
+    {"GET", "/api/v1/integrations", h_integrations, "plugins:read",
      "Configured plugin instances: config, secrets set, state, agents served"},
-    {"GET", "/api/v1/integrations/{id}", h_integration, ROUTE_VIEWER, "One integration"},
+    {"GET", "/api/v1/integrations/{id}", h_integration, "plugins:read", "One integration"},
 };
 
 int api_integrations_routes(api_table *t, const api_deps *deps)

@@ -50,6 +50,23 @@ int api_events_routes(api_table *t, const api_deps *deps);
 int api_webhooks_routes(api_table *t, const api_deps *deps);
 int api_widgets_routes(api_table *t, const api_deps *deps);
 int api_webchat_routes(api_table *t, const api_deps *deps);
+int api_users_routes(api_table *t, const api_deps *deps);
+int api_auth_routes(api_table *t, const api_deps *deps);
+int api_password_routes(api_table *t, const api_deps *deps);
+
+/* A request with the web session cookie (api_auth.c): 1 with *who filled
+ * (the user's current role); 0 when it carries no session cookie; -1 when
+ * it was answered: 401 (unknown, expired or ended session: logout, password
+ * change, deactivation) or 403 (a state-changing request without the
+ * session's X-CSRF-Token). */
+int api_session_principal(auth_sessions *s, docs *d, http_req *req, principal *who);
+
+/* An access event ("auth.login_failed", "auth.denied") as an audit entry,
+ * written with the next commit (api_access_audit.c): who (may be NULL:
+ * then email names the account tried), what (stolen, may be NULL; the
+ * client address is added). d NULL: nothing. */
+void api_audit_access(docs *d, http_req *req, const char *action, const principal *who,
+                      const char *email, json_t *what);
 
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */

@@ -518,17 +518,17 @@ static void h_version_immutable(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route extra[] = {
-    {"GET", "/api/v1/scenarios/{id}/versions", h_versions, ROUTE_VIEWER,
+    {"GET", "/api/v1/scenarios/{id}/versions", h_versions, "scenarios:read",
      "A scenario's versions, newest first (without their content)"},
-    {"POST", "/api/v1/scenarios/{id}/versions", h_save_version, ROUTE_EDITOR,
+    {"POST", "/api/v1/scenarios/{id}/versions", h_save_version, "scenarios:write",
      "Check content (every problem at once: 422) and save it as the scenario's next version; "
      "JSON, YAML or BPMN 2.0 (application/xml)"},
-    {"GET", "/api/v1/scenarios/{id}/versions/{number}", h_version, ROUTE_VIEWER,
+    {"GET", "/api/v1/scenarios/{id}/versions/{number}", h_version, "scenarios:read",
      "One version with its content (?format=yaml: the content as YAML; ?format=bpmn: as "
      "BPMN 2.0 with its diagram)"},
-    {"PATCH", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, ROUTE_EDITOR,
+    {"PATCH", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, "scenarios:write",
      "Refused: versions are immutable (409)"},
-    {"DELETE", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, ROUTE_EDITOR,
+    {"DELETE", "/api/v1/scenarios/{id}/versions/{number}", h_version_immutable, "scenarios:write",
      "Refused: versions are immutable (409)"},
 };
 
@@ -544,8 +544,8 @@ int api_scenarios_routes(api_table *t, const api_deps *deps)
         int rc = api_table_own(t, x, free);
         if (rc) return rc;
     }
-    int rc =
-        res_register(t, &scenarios_res, deps ? deps->docs : NULL, x, ROUTE_VIEWER, ROUTE_EDITOR);
+    int rc = res_register(t, &scenarios_res, deps ? deps->docs : NULL, x, "scenarios:read",
+                          "scenarios:write");
     if (!rc) rc = api_table_add(t, extra, sizeof(extra) / sizeof(extra[0]), x);
     return rc;
 }

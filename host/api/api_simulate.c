@@ -317,15 +317,16 @@ static void h_session_del(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"POST", "/api/v1/agents/{id}/simulate", h_simulate, ROUTE_EDITOR,
+    {"POST", "/api/v1/agents/{id}/simulate", h_simulate, "scenarios:simulate",
      "Walk an agent's scenario (a version or a draft) with canned answers: nothing is written"},
-    {"POST", "/api/v1/agents/{id}/simulations", h_session_new, ROUTE_EDITOR,
+    {"POST", "/api/v1/agents/{id}/simulations", h_session_new, "scenarios:simulate",
      "Start a simulation session (kept in memory) for walking a scenario step by step"},
-    {"POST", "/api/v1/simulations/{id}/messages", h_session_send, ROUTE_EDITOR,
+    {"POST", "/api/v1/simulations/{id}/messages", h_session_send, "scenarios:simulate",
      "Send messages to a simulation session: the turns they ran"},
-    {"GET", "/api/v1/simulations/{id}", h_session_get, ROUTE_EDITOR,
+    {"GET", "/api/v1/simulations/{id}", h_session_get, "scenarios:simulate",
      "A simulation session: its transcript, turns and variables"},
-    {"DELETE", "/api/v1/simulations/{id}", h_session_del, ROUTE_EDITOR, "End a simulation session"},
+    {"DELETE", "/api/v1/simulations/{id}", h_session_del, "scenarios:simulate",
+     "End a simulation session"},
 };
 
 int api_simulate_routes(api_table *t, const api_deps *deps)

@@ -94,10 +94,10 @@ static void h_metrics(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/health", h_health, ROUTE_PUBLIC, "Liveness: the process answers"},
-    {"GET", "/ready", h_ready, ROUTE_PUBLIC, "Readiness: store, bus and instances"},
-    {"GET", "/metrics", h_metrics, ROUTE_PUBLIC, "Prometheus metrics"},
-    {"GET", "/api/v1/openapi.json", h_openapi, ROUTE_VIEWER, "This API's OpenAPI 3.1 document"},
+    {"GET", "/health", h_health, "public", "Liveness: the process answers"},
+    {"GET", "/ready", h_ready, "public", "Readiness: store, bus and instances"},
+    {"GET", "/metrics", h_metrics, "public", "Prometheus metrics"},
+    {"GET", "/api/v1/openapi.json", h_openapi, "system:read", "This API's OpenAPI 3.1 document"},
 };
 
 static void sys_free(void *ctx)

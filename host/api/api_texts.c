@@ -226,11 +226,11 @@ static void h_report(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/api/v1/scenarios/{id}/texts", h_texts, ROUTE_VIEWER,
+    {"GET", "/api/v1/scenarios/{id}/texts", h_texts, "scenarios:read",
      "A scenario's texts in each language, for translators (JSON or ?format=csv)"},
-    {"POST", "/api/v1/scenarios/{id}/translations", h_import, ROUTE_EDITOR,
+    {"POST", "/api/v1/scenarios/{id}/translations", h_import, "scenarios:write",
      "Put translations (JSON or text/csv) into the next version, checked like a save"},
-    {"GET", "/api/v1/scenarios/{id}/translations/report", h_report, ROUTE_VIEWER,
+    {"GET", "/api/v1/scenarios/{id}/translations/report", h_report, "scenarios:read",
      "How complete each language is: missing, untranslated and stale texts"},
 };
 

@@ -385,11 +385,11 @@ static void h_rotate(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"POST", "/api/v1/triggers/{id}/webhook", h_ingress, ROUTE_PUBLIC,
+    {"POST", "/api/v1/triggers/{id}/webhook", h_ingress, "public",
      "An on_webhook trigger's ingress: start its agent (proved by the trigger's secret)"},
-    {"GET", "/api/v1/triggers/{id}/webhook", h_config, ROUTE_EDITOR,
+    {"GET", "/api/v1/triggers/{id}/webhook", h_config, "agents:write",
      "An on_webhook trigger's address, secret and how a sender proves it"},
-    {"POST", "/api/v1/triggers/{id}/webhook/rotate", h_rotate, ROUTE_EDITOR,
+    {"POST", "/api/v1/triggers/{id}/webhook/rotate", h_rotate, "agents:write",
      "Give an on_webhook trigger a new secret (the old one stops working)"},
 };
 

@@ -74,6 +74,6 @@ static const resource triggers_res = {
 
 int api_triggers_routes(api_table *t, const api_deps *deps)
 {
-    return res_register(t, &triggers_res, deps ? deps->docs : NULL, NULL, ROUTE_VIEWER,
-                        ROUTE_EDITOR);
+    return res_register(t, &triggers_res, deps ? deps->docs : NULL, NULL, "agents:read",
+                        "agents:write");
 }

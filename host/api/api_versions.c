@@ -214,9 +214,9 @@ static void h_rollback(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/api/v1/scenarios/{id}/diff", h_diff, ROUTE_VIEWER,
+    {"GET", "/api/v1/scenarios/{id}/diff", h_diff, "scenarios:read",
      "What changed between two versions (?from=&to=): fields, steps added, removed, changed"},
-    {"POST", "/api/v1/scenarios/{id}/versions/{number}/rollback", h_rollback, ROUTE_EDITOR,
+    {"POST", "/api/v1/scenarios/{id}/versions/{number}/rollback", h_rollback, "scenarios:write",
      "Roll back: the next version holds this one's content again"},
 };
 

@@ -693,19 +693,19 @@ static void h_preflight(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/chat/{widget}/config", h_config, ROUTE_PUBLIC,
+    {"GET", "/chat/{widget}/config", h_config, "public",
      "Web chat: what the widget shows (agent name, language, color)"},
-    {"POST", "/chat/{widget}/sessions", h_session, ROUTE_PUBLIC,
+    {"POST", "/chat/{widget}/sessions", h_session, "public",
      "Web chat: start or resume a session (a signed token)"},
-    {"POST", "/chat/{widget}/messages", h_message, ROUTE_PUBLIC,
+    {"POST", "/chat/{widget}/messages", h_message, "public",
      "Web chat: send a message (answered after its commit)"},
-    {"GET", "/chat/{widget}/events", h_events, ROUTE_PUBLIC,
+    {"GET", "/chat/{widget}/events", h_events, "public",
      "Web chat: the agent's messages as Server-Sent Events (Last-Event-ID replays)"},
-    {"GET", "/chat/{widget}/poll", h_poll, ROUTE_PUBLIC,
+    {"GET", "/chat/{widget}/poll", h_poll, "public",
      "Web chat: long-poll fallback for clients without SSE"},
-    {"GET", "/chat/{widget}/history", h_history, ROUTE_PUBLIC,
+    {"GET", "/chat/{widget}/history", h_history, "public",
      "Web chat: the session's conversation so far"},
-    {"OPTIONS", "/chat/{widget}/{rest...}", h_preflight, ROUTE_PUBLIC, "Web chat: CORS preflight"},
+    {"OPTIONS", "/chat/{widget}/{rest...}", h_preflight, "public", "Web chat: CORS preflight"},
 };
 
 static void hub_close(void *hub)

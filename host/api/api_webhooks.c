@@ -247,21 +247,21 @@ int api_webhooks_routes(api_table *t, const api_deps *deps)
         *log = (res_ctx){&deliveries_res, deps->docs, deps->webhooks, NULL};
     }
     static const route hook_routes[] = {
-        {"GET", "/api/v1/webhooks", res_h_list, ROUTE_VIEWER,
+        {"GET", "/api/v1/webhooks", res_h_list, "webhooks:read",
          "List webhooks (filters, sort, cursor pages)"},
-        {"POST", "/api/v1/webhooks", h_create, ROUTE_ADMIN,
+        {"POST", "/api/v1/webhooks", h_create, "webhooks:manage",
          "Create a webhook (URL, event types, filter, secret)"},
-        {"GET", "/api/v1/webhooks/{id}", res_h_get, ROUTE_VIEWER, "One webhook (ETag)"},
-        {"PATCH", "/api/v1/webhooks/{id}", h_patch, ROUTE_ADMIN,
+        {"GET", "/api/v1/webhooks/{id}", res_h_get, "webhooks:read", "One webhook (ETag)"},
+        {"PATCH", "/api/v1/webhooks/{id}", h_patch, "webhooks:manage",
          "Update a webhook (JSON merge patch; If-Match): pause, resume, change"},
-        {"DELETE", "/api/v1/webhooks/{id}", res_h_delete, ROUTE_ADMIN,
+        {"DELETE", "/api/v1/webhooks/{id}", res_h_delete, "webhooks:manage",
          "Delete a webhook (If-Match)"},
     };
     static const route log_routes[] = {
-        {"GET", "/api/v1/webhook-deliveries", res_h_list, ROUTE_VIEWER,
+        {"GET", "/api/v1/webhook-deliveries", res_h_list, "webhooks:read",
          "Webhook deliveries: status, attempts, latency; dead letters (status=dead)"},
-        {"GET", "/api/v1/webhook-deliveries/{id}", res_h_get, ROUTE_VIEWER, "One webhook delivery"},
-        {"POST", "/api/v1/webhook-deliveries/{id}/redeliver", h_redeliver, ROUTE_ADMIN,
+        {"GET", "/api/v1/webhook-deliveries/{id}", res_h_get, "webhooks:read", "One webhook delivery"},
+        {"POST", "/api/v1/webhook-deliveries/{id}/redeliver", h_redeliver, "webhooks:manage",
          "Send a dead delivery again, now"},
     };
     int rc = api_table_add(t, hook_routes, sizeof(hook_routes) / sizeof(hook_routes[0]), hooks);

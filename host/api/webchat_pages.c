@@ -245,12 +245,12 @@ static void h_upload_get(void *ctx, http_req *req, const route_params *p)
 }
 
 static const route routes[] = {
-    {"GET", "/chat/widget.js", h_script, ROUTE_PUBLIC, "Web chat: the widget script"},
-    {"GET", "/chat/{widget}/demo", h_demo, ROUTE_PUBLIC,
+    {"GET", "/chat/widget.js", h_script, "public", "Web chat: the widget script"},
+    {"GET", "/chat/{widget}/demo", h_demo, "public",
      "Web chat: a demo page embedding the widget"},
-    {"POST", "/chat/{widget}/uploads", h_upload, ROUTE_PUBLIC,
+    {"POST", "/chat/{widget}/uploads", h_upload, "public",
      "Web chat: upload a file to attach to a message"},
-    {"GET", "/chat/{widget}/uploads/{id}", h_upload_get, ROUTE_PUBLIC,
+    {"GET", "/chat/{widget}/uploads/{id}", h_upload_get, "public",
      "Web chat: a file a visitor uploaded"},
 };
 

@@ -64,6 +64,9 @@ const opt_decl host_options[] = {
      .doc = "PEM certificate file for HTTPS; both tls_cert and tls_key, or neither."},
     {.section = "http", .name = "tls_key", OPT_STRING(HS, http.tls_key),
      .doc = "PEM private key file for HTTPS."},
+    {.section = "http", .name = "trusted_proxies", OPT_STRING(HS, http.trusted_proxies),
+     .doc = "Comma-separated addresses of reverse proxies whose X-Forwarded-For gives the "
+            "client's address (throttles, logs); none by default: the peer is the client."},
 
     /* webchat: the web chat channel (docs/channels/webchat.md) */
     {.section = "webchat", .name = "script", OPT_STRING(HS, api.webchat_script),

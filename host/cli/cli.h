@@ -64,6 +64,7 @@ int cmd_manifest(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
 int cmd_instance(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_user(int argc, char **argv);
 int cmd_routes(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_backup(int argc, char **argv);

@@ -1,3 +1,4 @@
+#include "auth/perm.h"
 #include "store/tokens.h"
 #include "cli.h"
 
@@ -7,12 +8,14 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: agenthost token create --name NAME [--role admin|editor|viewer]\n"
+    "usage: agenthost token create --name NAME [--role ROLE]\n"
     "       agenthost token list\n"
     "       agenthost token revoke ID|NAME\n"
     "options: --config FILE  --data DIR\n"
     "API tokens authenticate the HTTP API (Authorization: Bearer TOKEN). A new token\n"
-    "is printed alone on stdout, once; only its hash is stored.\n";
+    "is printed alone on stdout, once; only its hash is stored. ROLE is one of\n"
+    "admin (the default), editor, operator, analyst, viewer (`agenthost routes\n"
+    "--markdown` prints what each may do).\n";
 
 int cmd_token(int argc, char **argv)
 {
@@ -37,7 +40,8 @@ int cmd_token(int argc, char **argv)
         cli_usage_error(usage);
         return 2;
     }
-    if (create && !tokens_valid_role(role)) return cli_fail("role must be admin, editor or viewer");
+    if (create && !auth_role_valid(role))
+        return cli_fail("role must be one of %s", auth_role_names());
     config c;
     if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     store *st;

@@ -12,12 +12,6 @@ const char *route_param(const route_params *p, const char *name)
     return NULL;
 }
 
-const char *route_access_name(route_access a)
-{
-    static const char *const names[] = {"public", "viewer", "editor", "admin"};
-    return a <= ROUTE_ADMIN ? names[a] : "admin";
-}
-
 static bool path_ok(const char *path)
 {
     size_t n = strlen(path);
@@ -116,8 +110,8 @@ json_t *router_list(const route *routes, size_t n)
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "method", routes[i].method, "path",
-                                           routes[i].pattern, "access",
-                                           route_access_name(routes[i].access), "summary",
+                                           routes[i].pattern, "permission",
+                                           routes[i].perm ? routes[i].perm : "", "summary",
                                            routes[i].summary ? routes[i].summary : ""));
     return a;
 }

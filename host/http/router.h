@@ -30,21 +30,16 @@ typedef struct route_params {
 /* The value of a parameter, or NULL. */
 const char *route_param(const route_params *p, const char *name);
 
-/* Roles, in increasing power; a route names the least it needs. */
-typedef enum route_access {
-    ROUTE_PUBLIC = 0, /* no token */
-    ROUTE_VIEWER,
-    ROUTE_EDITOR,
-    ROUTE_ADMIN,
-} route_access;
-
 typedef void (*route_fn)(void *ctx, http_req *req, const route_params *p);
 
 typedef struct route {
     const char *method;
     const char *pattern;
     route_fn fn;
-    route_access access;
+    /* The permission the route needs ("agents:read"), or "public" for no
+     * credential: the one place a route's access is declared. The API
+     * refuses to start on a route without one (host/auth/perm.h). */
+    const char *perm;
     const char *summary;
 } route;
 
@@ -59,9 +54,7 @@ typedef enum router_result {
 router_result router_match(const route *routes, size_t n, const char *method, const char *path,
                            const route **out, route_params *params, char *allow, size_t allowlen);
 
-/* [{"method": ..., "path": ..., "access": ..., "summary": ...}] (new reference). */
+/* [{"method": ..., "path": ..., "permission": ..., "summary": ...}] (new reference). */
 json_t *router_list(const route *routes, size_t n);
-
-const char *route_access_name(route_access a);
 
 #endif

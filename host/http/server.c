@@ -83,6 +83,7 @@ static http_req *req_begin(http_server *s, http_req *r, struct MHD_Connection *c
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client_ip,
                       sizeof(r->client_ip));
     }
+    forwarded_client_ip(&s->o, conn, r->client_ip, sizeof(r->client_ip));
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (rid && valid_request_id(s, rid)) {
         snprintf(r->id, sizeof(r->id), "%s", rid);
@@ -200,6 +201,16 @@ static void add_headers(http_req *r, const char *content_type, const char *const
     MHD_add_response_header(r->response, "X-Request-Id", r->id);
     MHD_add_response_header(r->response, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r->response, "Cache-Control", "no-store");
+    /* Security headers (issue 17): the API serves data, never pages to
+     * frame or scripts to run; the admin's static files will carry their
+     * own policy. HSTS only when this server speaks TLS itself. */
+    MHD_add_response_header(r->response, "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(r->response, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r->response, "Referrer-Policy", "no-referrer");
+    if (r->srv->tls_cert)
+        MHD_add_response_header(r->response, "Strict-Transport-Security",
+                                "max-age=31536000; includeSubDomains");
     for (const char *const *h = headers; h && *h; h++) {
         const char *colon = strchr(*h, ':');
         if (!colon) continue;

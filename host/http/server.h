@@ -48,6 +48,9 @@ typedef struct http_opts {
                                        tokens' prefix) is replaced; NULL: none */
     const char *tls_cert;           /* PEM files; both or neither */
     const char *tls_key;
+    /* Comma-separated addresses of reverse proxies whose X-Forwarded-For
+     * is believed (forwarded.c); NULL: none, the peer is the client. */
+    const char *trusted_proxies;
 } http_opts;
 
 /* Limits of every request (documented in docs/operations.md). */

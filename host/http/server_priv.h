@@ -60,6 +60,12 @@ struct http_server {
  * U+FFFD. field may be NULL. */
 char *http_error_json(const char *code, const char *message, const char *field);
 
+/* ---- forwarded.c ---------------------------------------------------------- */
+
+/* ip (the peer's address, n bytes) becomes the client's as
+ * X-Forwarded-For gives it, when the peer is a trusted proxy. */
+void forwarded_client_ip(const http_opts *o, struct MHD_Connection *conn, char *ip, size_t n);
+
 /* ---- limits.c ---------------------------------------------------------- */
 
 /* The memory libmicrohttpd may use per connection, for opts. */

@@ -16,7 +16,7 @@
 extern const char ah_schema_agent[], ah_schema_agent_group[], ah_schema_scenario[],
     ah_schema_scenario_version[], ah_schema_contact[], ah_schema_conversation[],
     ah_schema_audit_entry[], ah_schema_trigger[], ah_schema_webhook[], ah_schema_webhook_delivery[],
-    ah_schema_widget[];
+    ah_schema_widget[], ah_schema_user[], ah_schema_credential[];
 
 /* ---- rules beyond the schema ---------------------------------------------- */
 
@@ -153,6 +153,10 @@ static const doc_index_def webhook_ix[] = {
 static const doc_index_def delivery_ix[] = {
     {"by_webhook", {"webhook_id", "created_at", NULL}, 0, NULL},
     {"by_webhook_status", {"webhook_id", "status", "created_at", NULL}, 0, NULL},
+static const doc_index_def user_ix[] = {
+    {"by_email", {"email", NULL}, DOC_INDEX_UNIQUE | DOC_INDEX_FOLD, NULL},
+    {"by_role", {"role", "email", NULL}, DOC_INDEX_FOLD, NULL},
+    {"by_status", {"status", "email", NULL}, DOC_INDEX_FOLD, NULL},
 };
 
 static const char *const contact_sealed[] = {"identities", "profile", NULL};
@@ -237,6 +241,18 @@ static const doc_collection all[] = {
      .max_bytes = 64u << 10,
      .indexes = widget_ix,
      .nindexes = N(widget_ix)},
+    {.name = COLL_USERS,
+     .id_prefix = "usr",
+     .schema_json = ah_schema_user,
+     .version = 1,
+     .max_bytes = 16u << 10,
+     .indexes = user_ix,
+     .nindexes = N(user_ix)},
+    {.name = COLL_CREDENTIALS,
+     .id_prefix = "crd",
+     .schema_json = ah_schema_credential,
+     .version = 1,
+     .max_bytes = 4u << 10},
     {.name = COLL_AUDIT,
      .id_prefix = "aud",
      .schema_json = ah_schema_audit_entry,

@@ -18,6 +18,8 @@
 #define COLL_WEBHOOKS "webhooks"
 #define COLL_WEBHOOK_DELIVERIES "webhook_deliveries"
 #define COLL_WIDGETS "widgets"
+#define COLL_USERS "users"
+#define COLL_CREDENTIALS "credentials" /* internal: never served over REST */
 
 /* The product's collections (collections.c): *n of them. */
 const doc_collection *collections_all(size_t *n);

@@ -4,7 +4,9 @@
  * A token is "aht_" + 12 hex digits of id + 48 hex digits of secret (192
  * bits). Only its id and a BLAKE2b hash of the secret are stored (the
  * store's tokens database, id -> {name, role, hash, created_at}); the
- * token itself is shown once, when created. Roles: admin, editor, viewer.
+ * token itself is shown once, when created. A token carries a role by name;
+ * what a role allows is auth's (host/auth/perm.h), which callers check
+ * before creating one.
  */
 #ifndef AH_TOKENS_H
 #define AH_TOKENS_H
@@ -17,15 +19,19 @@
 #define TOKEN_PREFIX "aht_"
 #define TOKEN_LEN (4 + 12 + 48)
 
+/* Who a request comes from: an API token, or a signed-in user (a web
+ * session: host/auth/sessions.h). */
 typedef struct principal {
-    char id[13];
-    char name[65];
+    char id[32];   /* the token's id, or the user's ("usr_...") */
+    char name[65]; /* the token's name, or the user's e-mail (cut) */
     char role[16];
+    char kind[8];        /* "token" or "user" */
+    char session_id[17]; /* a user's session, or "" */
 } principal;
 
 /* Create a token (committed before returning: startup and CLI only).
  * token receives TOKEN_LEN + 1 bytes. 0; AH_EINVAL (a name that is not an
- * id, or an unknown role); AH_ENOMEM; AH_EIO (libsodium cannot start, or
+ * id, or a role that is not 1-15 id characters); AH_ENOMEM; AH_EIO (libsodium cannot start, or
  * the random id is taken); or the write's status (store_write_now). */
 int tokens_create(store *st, const char *name, const char *role, char *token);
 /* Check a presented token. 0 with *who; AH_EDENIED (malformed, unknown,
@@ -39,8 +45,5 @@ json_t *tokens_list(store *st);
  * (store_write_now). Committed before returning. */
 int tokens_revoke(store *st, const char *id_or_name);
 bool tokens_any(store *st);
-bool tokens_valid_role(const char *role);
-/* Rank of a role: viewer 1, editor 2, admin 3; 0 if unknown. */
-int tokens_role_rank(const char *role);
 
 #endif

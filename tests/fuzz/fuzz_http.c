@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(path, sizeof(path), "%s", clean);
     free(clean);
     size_t n;
-    const route *routes = api_routes(&n);
+    char rerr[256];
+    const route *routes = api_routes(&n, rerr, sizeof(rerr));
     const route *rt;
     route_params params;
     char allow[128];

@@ -1,5 +1,6 @@
 /*
- * The OpenAPI document and the router agree, both ways, and every
+ * The OpenAPI document and the router agree, both ways (routes and the
+ * permission each needs, x-permission), and every
  * documented operation, called as its x-test says, answers with a
  * documented status and a body matching the documented schema.
  */
@@ -88,8 +89,14 @@ static void test_document_and_router_list_the_same_routes(void **s)
         const char *m = json_string_value(json_object_get(r, "method"));
         for (size_t k = 0; m[k] && k < sizeof(method) - 1; k++)
             method[k] = (char)(m[k] + 32), method[k + 1] = 0;
-        if (!json_object_get(json_object_get(paths, path), method))
-            fail_msg("router has %s %s, the document does not", m, path);
+        json_t *op = json_object_get(json_object_get(paths, path), method);
+        if (!op) fail_msg("router has %s %s, the document does not", m, path);
+        /* The permission the document lists is the route table's. */
+        const char *want = json_string_value(json_object_get(r, "permission"));
+        const char *doc_perm = json_string_value(json_object_get(op, "x-permission"));
+        if (!doc_perm || strcmp(doc_perm, want))
+            fail_msg("%s %s: x-permission is %s, the route table says %s", m, path,
+                     doc_perm ? doc_perm : "missing", want);
         n_router++;
     }
     int n_doc = 0;

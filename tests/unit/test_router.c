@@ -12,12 +12,12 @@ static void fn(void *c, http_req *r, const route_params *p)
 }
 
 static const route R[] = {
-    {"GET", "/health", fn, ROUTE_PUBLIC, ""},
-    {"GET", "/api/v1/instances/{id}", fn, ROUTE_VIEWER, ""},
-    {"POST", "/api/v1/instances/{id}/restart", fn, ROUTE_ADMIN, ""},
-    {"GET", "/api/v1/topics/{topic}/events", fn, ROUTE_VIEWER, ""},
-    {"POST", "/api/v1/topics/{topic}/events", fn, ROUTE_EDITOR, ""},
-    {"POST", "/hooks/{instance}/{path...}", fn, ROUTE_PUBLIC, ""},
+    {"GET", "/health", fn, "public", ""},
+    {"GET", "/api/v1/instances/{id}", fn, "plugins:read", ""},
+    {"POST", "/api/v1/instances/{id}/restart", fn, "plugins:manage", ""},
+    {"GET", "/api/v1/topics/{topic}/events", fn, "plugins:read", ""},
+    {"POST", "/api/v1/topics/{topic}/events", fn, "bus:write", ""},
+    {"POST", "/hooks/{instance}/{path...}", fn, "public", ""},
 };
 #define N (sizeof(R) / sizeof(R[0]))
 
@@ -76,8 +76,8 @@ static void test_route_list_is_complete(void **s)
     (void)s;
     json_t *l = router_list(R, N);
     assert_int_equal(json_array_size(l), N);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 2), "access")),
-                        "admin");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 2), "permission")),
+                        "plugins:manage");
     json_decref(l);
 }
 
