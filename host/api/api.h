@@ -50,7 +50,7 @@ typedef struct api_deps {
 } api_deps;
 
 typedef struct api_opts {
-    unsigned auth_fail_limit;      /* failed authentications a minute from one address; 0: 20 */
+    unsigned auth_fail_limit; /* failed authentications a minute from one address; 0: 20 */
     /* Benchmarks only: authenticate but skip the permission check, to
      * measure what it costs. Never set by the host's options. */
     bool skip_perm_check;

@@ -260,7 +260,8 @@ int api_webhooks_routes(api_table *t, const api_deps *deps)
     static const route log_routes[] = {
         {"GET", "/api/v1/webhook-deliveries", res_h_list, "webhooks:read",
          "Webhook deliveries: status, attempts, latency; dead letters (status=dead)"},
-        {"GET", "/api/v1/webhook-deliveries/{id}", res_h_get, "webhooks:read", "One webhook delivery"},
+        {"GET", "/api/v1/webhook-deliveries/{id}", res_h_get, "webhooks:read",
+         "One webhook delivery"},
         {"POST", "/api/v1/webhook-deliveries/{id}/redeliver", h_redeliver, "webhooks:manage",
          "Send a dead delivery again, now"},
     };

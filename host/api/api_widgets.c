@@ -118,5 +118,6 @@ int api_widgets_routes(api_table *t, const api_deps *deps)
         int rc = api_table_own(t, x, free);
         if (rc) return rc;
     }
-    return res_register(t, &widgets_res, deps ? deps->docs : NULL, x, "agents:read", "agents:write");
+    return res_register(t, &widgets_res, deps ? deps->docs : NULL, x, "agents:read",
+                        "agents:write");
 }

@@ -246,8 +246,7 @@ static void h_upload_get(void *ctx, http_req *req, const route_params *p)
 
 static const route routes[] = {
     {"GET", "/chat/widget.js", h_script, "public", "Web chat: the widget script"},
-    {"GET", "/chat/{widget}/demo", h_demo, "public",
-     "Web chat: a demo page embedding the widget"},
+    {"GET", "/chat/{widget}/demo", h_demo, "public", "Web chat: a demo page embedding the widget"},
     {"POST", "/chat/{widget}/uploads", h_upload, "public",
      "Web chat: upload a file to attach to a message"},
     {"GET", "/chat/{widget}/uploads/{id}", h_upload_get, "public",

@@ -271,6 +271,7 @@ static int open_modules(app *a, char *err, size_t errlen)
                      .data_dir = c->data_dir,
                      .loop = a->loop};
     api_opts ao = a->opts->api;
+    if (!ao.webchat_script) ao.webchat_script = AH_WEBCHAT_SCRIPT; /* as make widget builds it */
 #ifdef AH_FAULTS
     /* Test builds only (bench_auth): the same host without the permission
      * check, to measure what the check costs. */

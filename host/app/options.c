@@ -70,10 +70,9 @@ const opt_decl host_options[] = {
 
     /* webchat: the web chat channel (docs/channels/webchat.md) */
     {.section = "webchat", .name = "script", OPT_STRING(HS, api.webchat_script),
-     .def_str = AH_WEBCHAT_SCRIPT,
      .doc = "The widget script served at /chat/widget.js (built by make widget into "
-            "admin/widget/dist/widget.js; the default is that file in the source tree the host "
-            "was built from). Missing: /chat/widget.js answers 404 widget_script_missing."},
+            "admin/widget/dist/widget.js; unset: that file in the source tree the host was built "
+            "from). Missing: /chat/widget.js answers 404 widget_script_missing."},
     {.section = "webchat", .name = "keepalive_ms", OPT_MS(HS, api.webchat_keepalive_ms),
      .def = 15000, .min = 100, .max = 600000,
      .doc = "A comment line on every open SSE stream this often, so proxies keep it open and a "

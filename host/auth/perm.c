@@ -23,8 +23,7 @@ _Static_assert(PERM_COUNT <= 64, "auth_perms holds 64 permissions");
 #define VIEWER                                                                                     \
     (P(SYSTEM_READ) | P(PLUGINS_READ) | P(AGENTS_READ) | P(SCENARIOS_READ) | P(ACCOUNT_SELF))
 /* Reads analytics and conversations; changes nothing. */
-#define ANALYST                                                                                    \
-    (VIEWER | P(BUS_READ) | P(CONTACTS_READ) | P(CONVERSATIONS_READ) | P(WEBHOOKS_READ))
+#define ANALYST (VIEWER | P(BUS_READ) | P(CONTACTS_READ) | P(CONVERSATIONS_READ) | P(WEBHOOKS_READ))
 /* Hands conversations over and replies as a human. */
 #define OPERATOR                                                                                   \
     (VIEWER | P(CONTACTS_READ) | P(CONVERSATIONS_READ) | P(CONVERSATIONS_WRITE) |                  \

@@ -41,8 +41,8 @@
     X(CONVERSATIONS_REPLY, "conversations:reply", "take over a conversation and reply as a human") \
     X(AUDIT_READ, "audit:read", "read the audit trail")                                            \
     X(USERS_MANAGE, "users:manage", "create, change and deactivate users; invite; reset")          \
-    X(ACCOUNT_SELF, "account:self", "one's own sessions: list, end, sign out")                    \
-    X(WEBHOOKS_READ, "webhooks:read", "read outgoing webhooks, their deliveries and event types") \
+    X(ACCOUNT_SELF, "account:self", "one's own sessions: list, end, sign out")                     \
+    X(WEBHOOKS_READ, "webhooks:read", "read outgoing webhooks, their deliveries and event types")  \
     X(WEBHOOKS_MANAGE, "webhooks:manage", "create, change, delete webhooks; redeliver")
 
 typedef enum auth_perm {

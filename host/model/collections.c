@@ -153,6 +153,7 @@ static const doc_index_def webhook_ix[] = {
 static const doc_index_def delivery_ix[] = {
     {"by_webhook", {"webhook_id", "created_at", NULL}, 0, NULL},
     {"by_webhook_status", {"webhook_id", "status", "created_at", NULL}, 0, NULL},
+};
 static const doc_index_def user_ix[] = {
     {"by_email", {"email", NULL}, DOC_INDEX_UNIQUE | DOC_INDEX_FOLD, NULL},
     {"by_role", {"role", "email", NULL}, DOC_INDEX_FOLD, NULL},
