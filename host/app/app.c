@@ -167,16 +167,19 @@ static int first_start(app *a, const config *c, char *err, size_t errlen)
             token);
     log_info("host", "created the first admin API token (shown once on the terminal)");
     if (!a->opts->example_agent) return 0;
-    char agent[64];
-    if (example_agent_create(a->docs, agent, err, errlen) != 0) return -1;
-    log_info("engine", "made the example agent %s (%s)", EXAMPLE_AGENT_NAME, agent);
+    char agent[64], widget[64];
+    if (example_agent_create(a->docs, agent, widget, err, errlen) != 0) return -1;
+    log_info("engine", "made the example agent %s (%s) and its web chat widget %s",
+             EXAMPLE_AGENT_NAME, agent, widget);
     fprintf(stderr,
             "agenthost: the example agent \"%s\" is ready. Talk to it over the REST "
             "channel:\n\n"
             "    curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
             "         -d '{\"user\": \"me\", \"text\": \"hi\"}' "
-            "http://%s/api/v1/agents/%s/messages\n\n",
-            EXAMPLE_AGENT_NAME, token, c->listen, agent);
+            "http://%s/api/v1/agents/%s/messages\n\n"
+            "or in a browser, in the web chat's demo page:\n\n"
+            "    http://%s/chat/%s/demo\n\n",
+            EXAMPLE_AGENT_NAME, token, c->listen, agent, c->listen, widget);
     return 0;
 }
 

@@ -18,6 +18,7 @@ extern const char ah_example_onboarding[]; /* docs/examples/scenarios/onboarding
 typedef struct example {
     json_t *content;
     char agent[ID_MAX];
+    char widget[ID_MAX];
 } example;
 
 /* A new document of coll stamped as made by the host now: put and audited. */
@@ -54,19 +55,27 @@ static int write_example(doc_txn *t, void *ud)
         "description", "The example agent: talk to it over the REST channel (README, First look)",
         "status", "active", "default_language", "en", "languages", "en", "ru", "tags", "example",
         "scenario", "scenario_id", scn);
-    int rc = s && a ? 0 : AH_ENOMEM;
+    /* A web chat widget for it: its demo page on the host needs no origin. */
+    id_new("wdg", doc_txn_now(t), e->widget, sizeof(e->widget));
+    json_t *w = json_pack("{s:s,s:s,s:s,s:b,s:[],s:s,s:b,s:{s:s}}", "id", e->widget, "name",
+                          EXAMPLE_AGENT_NAME " (example)", "agent_id", e->agent, "enabled", 1,
+                          "allowed_origins", "lang", "en", "identity_secret_set", 0, "theme",
+                          "title", EXAMPLE_AGENT_NAME);
+    int rc = s && a && w ? 0 : AH_ENOMEM;
     if (!rc) rc = create(t, COLL_SCENARIOS, "scenario.create", s);
     if (!rc)
         rc = scenario_version_put(t, scn, 1, e->content, "The example of a first start", "host",
                                   &version, NULL);
     if (!rc) rc = create(t, COLL_AGENTS, "agent.create", a);
+    if (!rc) rc = create(t, COLL_WIDGETS, "widget.create", w);
+    json_decref(w);
     json_decref(version);
     json_decref(s);
     json_decref(a);
     return rc;
 }
 
-int example_agent_create(docs *d, char *agent_id, char *err, size_t errlen)
+int example_agent_create(docs *d, char *agent_id, char *widget_id, char *err, size_t errlen)
 {
     json_error_t je;
     example e = {.content = json_loads(ah_example_onboarding, 0, &je)};
@@ -79,7 +88,9 @@ int example_agent_create(docs *d, char *agent_id, char *err, size_t errlen)
     json_decref(e.content);
     if (rc)
         snprintf(err, errlen, "%s", de.message);
-    else
+    else {
         snprintf(agent_id, ID_MAX, "%s", e.agent);
+        snprintf(widget_id, ID_MAX, "%s", e.widget);
+    }
     return rc;
 }

@@ -488,6 +488,18 @@ static void test_a_first_start_offers_the_example_agent_to_talk_to(void **s)
                 th_http(&F, "POST", path, "{\"user\": \"me\", \"text\": \"hi\"}", NULL, &r), 200);
             assert_string_equal(reply(r, 1), "What should we call you?");
             json_decref(r);
+            /* ... and the same agent in the web chat's demo page. */
+            const char *demo = strstr(err, "/chat/wdg_");
+            assert_non_null(demo);
+            char page[120], *rh = NULL, *rb = NULL;
+            assert_int_equal(sscanf(demo, "%119s", page), 1);
+            assert_int_equal(th_http_raw(&F, "GET", page, NULL, NULL, 0, NULL, &rh, &rb), 200);
+            assert_non_null(strstr(rb, "chat/widget.js"));
+            free(rh);
+            free(rb);
+            assert_int_equal(th_http(&F, "GET", "/api/v1/widgets", NULL, NULL, &r), 200);
+            assert_string_equal(json_string_value(th_get(r, "items.0.agent_id")), id);
+            json_decref(r);
         }
         json_decref(o);
         free(err);
