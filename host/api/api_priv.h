@@ -117,6 +117,9 @@ typedef struct api_scenario_env {
  * nothing changed, 422/503 with the problems (api_versions.c). */
 void api_version_save(const api_scenario_env *env, http_req *req, const char *scenario_id,
                       json_t *content, const char *message, const char *action);
+/* Add rs (n routes) with an api_scenario_env from deps as their context
+ * (deps NULL: only listed). 0 or AH_ENOMEM. */
+int api_scenario_env_routes(api_table *t, const api_deps *deps, const route *rs, size_t n);
 
 /* Answer 422 from a validator message "path: message". */
 void api_respond_invalid(http_req *req, const char *code, const char *verr);

@@ -236,13 +236,5 @@ static const route routes[] = {
 
 int api_texts_routes(api_table *t, const api_deps *deps)
 {
-    api_scenario_env *x = NULL;
-    if (deps) {
-        if (!(x = calloc(1, sizeof(*x)))) return AH_ENOMEM;
-        *x = (api_scenario_env){
-            .d = deps->docs, .reg = deps->reg, .sup = deps->sup, .expr = deps->expr};
-        int rc = api_table_own(t, x, free);
-        if (rc) return rc;
-    }
-    return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), x);
+    return api_scenario_env_routes(t, deps, routes, sizeof(routes) / sizeof(routes[0]));
 }

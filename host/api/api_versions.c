@@ -220,7 +220,7 @@ static const route routes[] = {
      "Roll back: the next version holds this one's content again"},
 };
 
-int api_versions_routes(api_table *t, const api_deps *deps)
+int api_scenario_env_routes(api_table *t, const api_deps *deps, const route *rs, size_t n)
 {
     api_scenario_env *x = NULL;
     if (deps) {
@@ -230,5 +230,10 @@ int api_versions_routes(api_table *t, const api_deps *deps)
         int rc = api_table_own(t, x, free);
         if (rc) return rc;
     }
-    return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), x);
+    return api_table_add(t, rs, n, x);
+}
+
+int api_versions_routes(api_table *t, const api_deps *deps)
+{
+    return api_scenario_env_routes(t, deps, routes, sizeof(routes) / sizeof(routes[0]));
 }
