@@ -1,7 +1,7 @@
 // The real agenthost for the widget's browser test (issue 15): a temporary
 // data directory, the llm-openai plugin against tests/fakes/fake_openai,
 // `agenthost serve` on 127.0.0.1:0 (the port read from logs/host.log, as
-// tests/support/th.c does), and widgets made over /api/v1/widgets:
+// tests/support/th.c does), the jq plugin, and widgets made over /api/v1/widgets:
 //   onboarding  the example "Onboarding" agent made on first start
 //   faq         an ask step, then an llm.chat step whose answer streams
 //   xss         texts and button labels carrying script payloads
@@ -62,7 +62,8 @@ export async function startRealHost(bin, widgetJs, siteOrigin) {
   const dir = mkdtempSync(join(process.env.TMPDIR || tmpdir(), "ah-e2e-"));
   const data = join(dir, "var"), logs = join(dir, "logs"), plugins = join(dir, "plugins");
   for (const d of [data, logs, plugins]) mkdirSync(d, { recursive: true });
-  symlinkSync(join(build, "plugins", "llm-openai"), join(plugins, "llm-openai"));
+  // jq: the example agent's switch step evaluates expressions.
+  for (const p of ["llm-openai", "jq"]) symlinkSync(join(build, "plugins", p), join(plugins, p));
 
   // The fake model: "pause-stream" sends the role and two tokens, pauses, then the rest.
   const portFile = join(dir, "llm.port");
