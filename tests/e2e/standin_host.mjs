@@ -4,7 +4,9 @@
 //   onboarding  the first-start example's questions (docs/examples/scenarios/onboarding-survey.json)
 //   faq         an "LLM" answer streamed as token frames, then the durable message
 //   xss         texts, button labels and file names carrying script payloads
-// The browser test (widget.e2e.mjs) picks the real host when it serves /chat.
+// The browser test (widget.e2e.mjs) runs against the real host; it keeps this
+// stand-in for the one case the real host cannot be made to do from outside:
+// dropping the event stream (dropStreams) so the browser resumes with Last-Event-ID.
 import { createServer } from "node:http";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";

@@ -1,7 +1,13 @@
 // The chat widget in a real browser: Debian's chromium, headless, driven by
 // playwright-core, one browser shared by every case. A test page on one
-// loopback origin embeds widget.js from the chat host on another.
-//   node widget.e2e.mjs   (env: WIDGET_JS, E2E_ARTIFACTS, CHROMIUM)
+// loopback origin embeds widget.js from the chat host on another: the REAL
+// agenthost (AH_HOST_BIN; real_host.mjs: the example Onboarding agent, an
+// llm.chat agent against tests/fakes/fake_openai, an agent with script
+// payloads). One case runs against the node stand-in (standin_host.mjs):
+// the host dropping the event stream mid-conversation and the browser
+// reconnecting with Last-Event-ID, which the real host cannot be made to
+// do from outside without a restart (test_webchat covers the restart).
+//   node widget.e2e.mjs   (env: AH_HOST_BIN, WIDGET_JS, E2E_ARTIFACTS, CHROMIUM)
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { createServer } from "node:http";
@@ -10,27 +16,30 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startStandin } from "./standin_host.mjs";
+import { startRealHost } from "./real_host.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WIDGET_JS = process.env.WIDGET_JS || resolve(here, "../../admin/widget/dist/widget.js");
 const ARTIFACTS = process.env.E2E_ARTIFACTS || resolve(here, "../../build-test/e2e-artifacts");
 const WAIT = { timeout: 20000 };
+const HOST_BIN = process.env.AH_HOST_BIN || resolve(here, "../../build-test/agenthost");
 
-let browser, host, site, siteOrigin;
+let browser, host, standin, site, siteOrigin;
 
-// The embedding site: /?widget=W[&csp=1][&lang=ru][&color=...]; no inline script or style.
+// The embedding site: /?widget=W[&csp=1][&lang=ru][&color=...][&standin=1]; no inline script or style.
 function startSite() {
   const server = createServer((req, res) => {
     const u = new URL(req.url, "http://x");
     const q = (k) => u.searchParams.get(k);
-    const attrs = [`src="${host.origin}/chat/widget.js"`, `data-widget="${q("widget")}"`, "async"];
+    const h = q("standin") ? standin : host;
+    const attrs = [`src="${h.origin}/chat/widget.js"`, `data-widget="${q("widget")}"`, "async"];
     if (q("color")) attrs.push(`data-color="${q("color")}"`);
     if (q("dlang")) attrs.push(`data-lang="${q("dlang")}"`);
     const headers = { "Content-Type": "text/html; charset=utf-8" };
     if (q("csp"))
       headers["Content-Security-Policy"] =
-        `default-src 'none'; script-src ${host.origin}; connect-src ${host.origin}; ` +
-        `img-src ${host.origin}; style-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; ` +
+        `default-src 'none'; script-src ${h.origin}; connect-src ${h.origin}; ` +
+        `img-src ${h.origin}; style-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; ` +
         "require-trusted-types-for 'script'";
     res.writeHead(200, headers);
     res.end(`<!doctype html><html lang="${q("lang") || "en"}"><head><meta charset="utf-8"><title>Shop</title>
@@ -43,15 +52,17 @@ function startSite() {
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   // The site's origin is http://localhost:<port>; the host's http://127.0.0.1:<other port>.
-  host = await startStandin(WIDGET_JS, () => siteOrigin);
   site = await startSite();
   siteOrigin = `http://localhost:${site.address().port}`;
+  standin = await startStandin(WIDGET_JS, () => siteOrigin);
+  host = await startRealHost(HOST_BIN, WIDGET_JS, siteOrigin);
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true });
 });
 
 after(async () => {
   await browser?.close();
   await host?.close();
+  await standin?.close();
   site?.closeAllConnections?.();
   site?.close();
 });
@@ -82,6 +93,7 @@ const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, name + ".pn
 /** The example agent's onboarding, up to the summary. */
 async function onboard(page) {
   await page.locator(".bubble").click();
+  await say(page, "hi");
   await agentSays(page, "What should we call you?").waitFor(WAIT);
   await say(page, "Anna");
   await agentSays(page, "Anna, what is your work email?").waitFor(WAIT);
@@ -90,13 +102,13 @@ async function onboard(page) {
   await page.locator(".btns button", { hasText: "Development" }).click();
   await agentSays(page, "How many people are on your team?").waitFor(WAIT);
   await say(page, "5");
-  await agentSays(page, "Thanks, Anna").waitFor(WAIT);
+  await agentSays(page, "Thanks, Anna! Role: developer; team: 5 people.").waitFor(WAIT);
 }
 
 test("a visitor answers the onboarding agent's questions, taps a button, reloads and sees the history once", async () => {
   const { ctx, page, errors } = await open({ widget: host.widgets.onboarding, color: "#00aa77" });
   await onboard(page);
-  assert.equal(await page.locator(".msg.agent strong", { hasText: "Anna" }).count(), 1, "Markdown bold rendered");
+  assert.equal(await page.locator(".btns a", { hasText: "Quick start" }).getAttribute("href"), "https://docs.example.com/en/quickstart", "a link button");
   assert.equal(await page.locator(".btns button:disabled").count(), 3, "a tapped button row is spent");
   assert.equal(await page.evaluate(() => window.AgentHostChat.mode()), "sse");
   assert.equal(await page.locator(".bubble").evaluate((b) => getComputedStyle(b).backgroundColor), "rgb(0, 170, 119)", "data-color themes it");
@@ -109,56 +121,88 @@ test("a visitor answers the onboarding agent's questions, taps a button, reloads
   assert.equal(await agentSays(page, "What should we call you?").count(), 1, "history shown once");
   assert.notEqual(await page.evaluate(() => document.activeElement?.id), "agenthost-chat", "the reopened panel leaves the page's focus alone");
   assert.equal(await page.locator(".msg.user", { hasText: /^Anna$/ }).count(), 1);
-  assert.equal(await page.evaluate((w) => localStorage.getItem("agenthost.chat." + w), host.widgets.onboarding), token, "the same session");
+  const token2 = await page.evaluate((w) => localStorage.getItem("agenthost.chat." + w), host.widgets.onboarding);
+  assert.equal(token2.split(".")[2], token.split(".")[2], "the same session (a fresh token)");
   await shot(page, "onboarding-reloaded");
   assert.deepEqual(errors, []);
   await ctx.close();
 });
 
+/** The faq agent (real host): the first message starts it, it asks. */
+async function faqStarted(page) {
+  await page.locator(".bubble").click();
+  await say(page, "hi");
+  await agentSays(page, "Ask me about refunds.").waitFor(WAIT);
+}
+const ANSWER = "The capital of the UK is London.";
+
+// Found by running against the real host (issue 15), left to the host's owners:
+// the user message the host echoes for a button press has an empty text, so
+// the widget's pending bubble with the label is never confirmed.
+test("a tapped button's message is echoed with its label and confirmed", { todo: "host: the echo of a payload message has an empty text" }, async () => {
+  const { ctx, page } = await open({ widget: host.widgets.onboarding });
+  try {
+    await onboard(page);
+    assert.equal(await page.locator(".msg.user.pending").count(), 0, "the tapped button's message confirmed");
+  } finally {
+    await ctx.close();
+  }
+});
+
 test("an LLM answer streams token by token and the final message replaces the stream", async () => {
   const { ctx, page, errors } = await open({ widget: host.widgets.faq });
+  await faqStarted(page);
+  await page.locator("textarea").fill("What is the capital?");
+  await page.locator("textarea").press("Enter");
+  // The fake model sends two tokens, then pauses 1.5 s before the rest: the
+  // stream is on screen, as plain text, before the final message.
+  const stream = page.locator(".msg.agent.stream", { hasText: "The" });
+  await stream.waitFor(WAIT);
+  assert.equal(await agentSays(page, ANSWER).count(), 0, "the answer is not there yet");
+  await shot(page, "streaming");
+  await page.locator(".msg.agent:not(.stream)", { hasText: ANSWER }).waitFor(WAIT);
+  assert.equal(await page.locator(".msg.agent.stream").count(), 0, "the stream bubble is gone");
+  assert.equal(await agentSays(page, ANSWER).count(), 1, "one answer, not the stream and the answer");
+  await shot(page, "streamed");
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test("(stand-in) when the host drops the event stream the browser reconnects with Last-Event-ID and misses nothing", async () => {
+  const { ctx, page, errors } = await open({ widget: standin.widgets.faq, standin: "1" });
   await page.locator(".bubble").click();
   await agentSays(page, "Ask me about refunds.").waitFor(WAIT);
-  host.holdFinals();
-  await page.locator("textarea").fill("How do refunds work?");
-  await page.locator("textarea").press("Enter");
-  // Every token shown, as plain text, while the final message is held back.
-  const stream = page.locator(".msg.agent.stream", { hasText: "write to [support](https://example.com/help)" });
-  await stream.waitFor(WAIT);
-  assert.ok((await stream.textContent()).startsWith("Refunds take **5 business days**."));
-  await shot(page, "streaming");
-  host.release();
+  await say(page, "How do refunds work?");
   await page.locator(".msg.agent strong", { hasText: "5 business days" }).waitFor(WAIT);
-  assert.equal(await page.locator(".msg.agent.stream").count(), 0, "the stream bubble is gone");
-  assert.equal(await agentSays(page, "Refunds take").count(), 1, "one answer, not the stream and the answer");
   const link = page.locator(".msg.agent a", { hasText: "support" });
   assert.equal(await link.getAttribute("href"), "https://example.com/help");
   assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
-  await shot(page, "streamed");
-
-  // The host drops the event stream; the browser reconnects with Last-Event-ID and misses nothing.
-  const before = host.stats.lastEventIds.length;
-  host.dropStreams();
+  const before = standin.stats.lastEventIds.length;
+  standin.dropStreams();
   await page.locator("textarea").fill("And exchanges?");
   await page.locator("textarea").press("Enter");
   await page.waitForFunction(() => document.querySelector("#agenthost-chat").shadowRoot.querySelectorAll(".msg.agent strong").length === 2, null, WAIT);
-  assert.ok(host.stats.lastEventIds.slice(before).some((id) => Number(id) > 0), "the reconnect said where it was");
+  assert.ok(standin.stats.lastEventIds.slice(before).some((id) => Number(id) > 0), "the reconnect said where it was");
   assert.equal(await page.locator(".msg.user", { hasText: "And exchanges?" }).count(), 1, "nothing twice");
   assert.deepEqual(errors, []);
   await ctx.close();
 });
 
+/** Attaches a file through the widget's clip button. */
+async function attach(page, name) {
+  const chooser = page.waitForEvent("filechooser", WAIT);
+  await page.locator(".clip").click();
+  await (await chooser).setFiles({ name, mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 test") });
+}
+
 test("a visitor attaches a file: it is uploaded, sent, shown as a file link, and still there after a reload", async () => {
   const { ctx, page, errors } = await open({ widget: host.widgets.faq });
-  await page.locator(".bubble").click();
-  await agentSays(page, "Ask me about refunds.").waitFor(WAIT);
+  await faqStarted(page);
   assert.equal(await page.locator(".clip").getAttribute("aria-label"), "Attach a file");
-  const chooser = page.waitForEvent("filechooser");
-  await page.locator(".clip").click();
-  await (await chooser).setFiles({ name: "receipt <b>1</b>.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 test") });
-  const link = page.locator(".msg.user:not(.pending) a.file", { hasText: "receipt <b>1</b>.pdf" });
+  await attach(page, "receipt <b>1<b>.pdf");
+  const link = page.locator(".msg.user:not(.pending) a.file", { hasText: "receipt <b>1<b>.pdf" });
   await link.waitFor(WAIT);
-  assert.match(await link.getAttribute("href"), new RegExp(`^${host.origin}/chat/faq/uploads/upl_`));
+  assert.ok((await link.getAttribute("href")).startsWith(`${host.origin}/chat/${host.widgets.faq}/uploads/`));
   await page.reload();
   await link.waitFor(WAIT);
   assert.equal(await link.count(), 1, "once, from the history");
@@ -168,16 +212,19 @@ test("a visitor attaches a file: it is uploaded, sent, shown as a file link, and
 
 test("a message arriving while the panel is closed shows an unread count on the bubble until it is opened", async () => {
   const { ctx, page, errors } = await open({ widget: host.widgets.faq });
-  await page.locator(".bubble").click();
-  await agentSays(page, "Ask me about refunds.").waitFor(WAIT);
-  await page.keyboard.press("Escape");
-  host.push("faq", "A new offer for you");
+  await faqStarted(page);
+  await page.locator("textarea").fill("What is the capital?");
+  await page.locator("textarea").press("Enter");
+  await page.keyboard.press("Escape"); // the model's answer comes 1.5 s later
+  assert.equal(await page.locator(".panel").isHidden(), true);
   const badge = page.locator(".badge");
   await badge.waitFor(WAIT);
-  assert.equal(await badge.textContent(), "1");
-  assert.equal(await page.locator(".bubble").getAttribute("aria-label"), "Open chat (1)");
+  await agentSays(page, "Ask me about refunds.").nth(1).waitFor({ state: "attached", ...WAIT });
+  // Two: the answer, and the agent asking again.
+  assert.equal(await badge.textContent(), "2");
+  assert.equal(await page.locator(".bubble").getAttribute("aria-label"), "Open chat (2)");
   await page.locator(".bubble").click();
-  await agentSays(page, "A new offer for you").waitFor(WAIT);
+  await agentSays(page, ANSWER).waitFor(WAIT);
   assert.equal(await badge.isHidden(), true);
   assert.deepEqual(errors, []);
   await ctx.close();
@@ -197,20 +244,22 @@ test("under a strict Content-Security-Policy the widget is styled, works and cau
 test("script payloads in agent texts, button labels and file names render as text and never run", async () => {
   const { ctx, page, errors } = await open({ widget: host.widgets.xss });
   await page.locator(".bubble").click();
-  await agentSays(page, "<script>").first().waitFor(WAIT);
   await say(page, "hi");
+  await agentSays(page, "<script>").first().waitFor(WAIT);
   await page.locator(".btns button").first().waitFor(WAIT);
+  await attach(page, '<svg onload="window.__xss=1">.pdf');
+  await page.locator(".msg.user:not(.pending) a.file").first().waitFor(WAIT);
   const root = (sel) => page.evaluate((s) => Array.from(document.querySelector("#agenthost-chat").shadowRoot.querySelectorAll(s)).map((e) => e.getAttribute("href") ?? e.outerHTML), sel);
   assert.deepEqual(await root("script, .log img, .log svg, iframe, object, embed"), []);
   assert.ok((await agentSays(page, "<script>window.__xss=1</script>").count()) >= 1, "the payload is shown as text");
+  assert.equal(await page.locator(".msg.agent strong", { hasText: "bold" }).count(), 1, "Markdown still rendered");
   assert.equal(await page.locator(".btns button").first().textContent(), '<img src=x onerror="window.__xss=1">');
   assert.equal(await page.locator(".btns a", { hasText: "Docs" }).getAttribute("href"), "https://example.com/docs", "a link button");
-  assert.equal(await page.locator(".btns button", { hasText: "Evil link" }).count(), 1, "a javascript: button is a plain button");
   assert.ok((await page.locator("a.file").first().textContent()).includes('<svg onload="window.__xss=1">.pdf'));
   const hrefs = await root("a");
   assert.ok(hrefs.length >= 1 && hrefs.every((h) => /^https?:/.test(h)), `only http(s) links: ${hrefs}`);
   await page.locator(".btns button").first().click();
-  await page.locator(".msg.agent").nth(2).waitFor(WAIT); // the agent's answer to the tap
+  await agentSays(page, "You picked").waitFor(WAIT); // the agent's answer to the tap
   assert.equal(await page.evaluate(() => window.__xss), undefined, "no script ran");
   await shot(page, "xss");
   assert.deepEqual(errors, []);
@@ -218,14 +267,11 @@ test("script payloads in agent texts, button labels and file names render as tex
 });
 
 test("without EventSource the widget long-polls and still gets every answer", async () => {
-  const polls = host.stats.poll;
   const { ctx, page, errors } = await open({ widget: host.widgets.faq }, {}, () => delete window.EventSource);
-  await page.locator(".bubble").click();
-  await agentSays(page, "Ask me about refunds.").waitFor(WAIT);
-  await say(page, "How do refunds work?");
-  await page.locator(".msg.agent strong", { hasText: "5 business days" }).waitFor(WAIT);
+  await faqStarted(page);
+  await say(page, "What is the capital?");
+  await agentSays(page, ANSWER).waitFor(WAIT);
   assert.equal(await page.evaluate(() => window.AgentHostChat.mode()), "poll");
-  assert.ok(host.stats.poll > polls);
   assert.deepEqual(errors, []);
   await ctx.close();
 });
@@ -236,7 +282,7 @@ test("on a phone the panel fills the screen; the keyboard opens it, Tab stays in
   assert.equal(await bubble.getAttribute("aria-label"), "Открыть чат");
   await bubble.focus();
   await page.keyboard.press("Enter");
-  await agentSays(page, "Ask me about refunds.").waitFor(WAIT);
+  await page.locator("textarea").waitFor(WAIT);
   assert.deepEqual(await page.locator(".panel").boundingBox(), { x: 0, y: 0, width: 375, height: 667 });
   assert.equal(await page.locator("textarea").getAttribute("placeholder"), "Напишите сообщение…");
   const inside = () => page.evaluate(() => {
