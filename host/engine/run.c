@@ -676,10 +676,34 @@ static void defaults(run_turn *t)
     }
 }
 
+/* The label of the button with payload in the agent's latest message
+ * that had buttons (what a person tapped reads as what they said), or
+ * NULL. */
+static const char *tapped_label(run_turn *t, const char *payload)
+{
+    const json_t *list = json_object_get(t->conv, "messages");
+    for (size_t i = json_array_size(list); i-- > 0;) {
+        const json_t *m = json_array_get(list, i), *b;
+        const char *dir = str_of(m, "direction");
+        if (dir && !strcmp(dir, "in")) return NULL; /* only the buttons just offered */
+        size_t k;
+        json_array_foreach(json_object_get(m, "buttons"), k, b)
+        {
+            const char *p = str_of(b, "payload");
+            if (p && !strcmp(p, payload)) return str_of(b, "label");
+        }
+        if (json_array_size(json_object_get(m, "buttons"))) return NULL;
+    }
+    return NULL;
+}
+
 static void keep_input(run_turn *t)
 {
     const char *text = str_of(t->input, "text");
+    const char *payload = str_of(t->input, "payload");
+    if (!text && payload) text = tapped_label(t, payload);
     json_t *m = json_pack("{s:s,s:s}", "direction", "in", "text", text ? text : "");
+    if (payload) json_object_set_new(m, "payload", json_string(payload));
     set_time(m, "at", t->now_ms);
     const json_t *att = json_object_get(t->input, "attachments");
     if (json_array_size(att)) json_object_set(m, "attachments", (json_t *)att);

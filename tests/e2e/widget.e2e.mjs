@@ -136,10 +136,10 @@ async function faqStarted(page) {
 }
 const ANSWER = "The capital of the UK is London.";
 
-// Found by running against the real host (issue 15), left to the host's owners:
-// the user message the host echoes for a button press has an empty text, so
-// the widget's pending bubble with the label is never confirmed.
-test("a tapped button's message is echoed with its label and confirmed", { todo: "host: the echo of a payload message has an empty text" }, async () => {
+// Found by running against the real host: the host kept a button press as a
+// message with an empty text, so the widget's pending bubble (the label) was
+// never confirmed; the engine now keeps the tapped button's label.
+test("a tapped button's message is echoed with its label and confirmed", async () => {
   const { ctx, page } = await open({ widget: host.widgets.onboarding });
   try {
     await onboard(page);
