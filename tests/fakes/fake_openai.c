@@ -527,12 +527,6 @@ static void handle(void *ud, fh_conn *c, const fh_req *r)
     json_decref(req);
 }
 
-static void on_signal(uv_signal_t *s, int signum)
-{
-    (void)signum;
-    uv_stop(s->loop);
-}
-
 int main(int argc, char **argv)
 {
     int port = 0;
@@ -558,27 +552,5 @@ int main(int argc, char **argv)
     F.last = json_object();
     F.batches = json_array();
     uv_loop_t *uv = uv_default_loop();
-    if (fh_listen(&F.srv, uv, "127.0.0.1", port, handle, NULL) < 0) {
-        fprintf(stderr, "fake_openai: cannot listen on 127.0.0.1:%d\n", port);
-        return 1;
-    }
-    if (port_file) {
-        char tmp[1100];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%d\n", fh_port(F.srv)) < 0 || fclose(f) != 0 ||
-            rename(tmp, port_file) != 0) {
-            fprintf(stderr, "fake_openai: cannot write %s\n", port_file);
-            return 1;
-        }
-    }
-    printf("fake_openai listening on 127.0.0.1:%d\n", fh_port(F.srv));
-    fflush(stdout);
-    uv_signal_t sigterm, sigint;
-    uv_signal_init(uv, &sigterm);
-    uv_signal_init(uv, &sigint);
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
-    uv_signal_start(&sigint, on_signal, SIGINT);
-    uv_run(uv, UV_RUN_DEFAULT);
-    return 0;
+    return fh_serve(uv, &F.srv, "fake_openai", port, port_file, handle, NULL);
 }

@@ -735,12 +735,6 @@ static void handle(void *ud, fh_conn *c, const fh_req *r)
         fail(c, 404, "Not Found");
 }
 
-static void on_signal(uv_signal_t *s, int sig)
-{
-    (void)sig;
-    uv_stop(s->loop);
-}
-
 int main(int argc, char **argv)
 {
     int port = 0;
@@ -780,28 +774,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake_telegram: cannot start the webhook senders\n");
         return 1;
     }
-    if (fh_listen(&F.srv, F.uv, "127.0.0.1", port, handle, NULL) < 0) {
-        fprintf(stderr, "fake_telegram: cannot listen on 127.0.0.1:%d\n", port);
-        return 1;
-    }
-    if (port_file) {
-        char tmp[1100];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
-        FILE *f = fopen(tmp, "w");
-        if (!f || fprintf(f, "%d\n", fh_port(F.srv)) < 0 || fclose(f) != 0 ||
-            rename(tmp, port_file) != 0) {
-            fprintf(stderr, "fake_telegram: cannot write %s\n", port_file);
-            return 1;
-        }
-    }
-    printf("fake_telegram listening on 127.0.0.1:%d\n", fh_port(F.srv));
-    fflush(stdout);
-    uv_signal_t sigterm, sigint;
-    uv_signal_init(F.uv, &sigterm);
-    uv_signal_init(F.uv, &sigint);
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
-    uv_signal_start(&sigint, on_signal, SIGINT);
-    uv_run(F.uv, UV_RUN_DEFAULT);
+    int rc = fh_serve(F.uv, &F.srv, "fake_telegram", port, port_file, handle, NULL);
     hooks_stop(th);
-    return 0;
+    return rc;
 }
