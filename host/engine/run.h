@@ -123,6 +123,15 @@ json_t *run_context(const run_turn *t);
 void run_turn_integration(run_turn *t, const char *instance, const char *action, const char *result,
                           int64_t ms, const char *code, const char *message);
 
+/* Tell the turn a plugin step whose manifest declares `emits` has been
+ * answered with result: the catalogue event it causes, committed with the
+ * turn. Only "lead.created" (on platform.lead, keyed by the contact): its
+ * lead is the result's lead_id, pipeline_id, status_id, price and url (the
+ * step's price argument when the result has none); the crm, the plugin's
+ * name and the instance. Nothing when the result has no lead_id. */
+void run_turn_emit(run_turn *t, const char *type, const char *plugin, const char *instance,
+                   const json_t *result);
+
 #define RUN_MAX_STEPS_PER_TURN 100 /* settings.max_steps_per_turn's default */
 #define RUN_STEP_TIMEOUT_MS 30000  /* settings.step_timeout_ms's default */
 #define RUN_MESSAGES_KEPT 50       /* the conversation's messages: the last ones */

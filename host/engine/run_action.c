@@ -641,3 +641,50 @@ void run_turn_integration(run_turn *t, const char *instance, const char *action,
     }
     run_event(t, "platform.conversation", e);
 }
+
+/* ---- events a plugin step causes (manifest steps[].emits) --------------------------- */
+
+/* A CRM's id: a string, or an integer written as one; NULL when neither. */
+static json_t *id_string(const json_t *v)
+{
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 64)
+        return json_incref((json_t *)v);
+    if (json_is_integer(v)) {
+        char b[24];
+        snprintf(b, sizeof(b), "%lld", (long long)json_integer_value(v));
+        return json_string(b);
+    }
+    return NULL;
+}
+
+void run_turn_emit(run_turn *t, const char *type, const char *plugin, const char *instance,
+                   const json_t *result)
+{
+    struct run_state *s = t->st;
+    if (!s || s->stopped || !type || strcmp(type, "lead.created") != 0 || !plugin || !instance)
+        return;
+    json_t *id = id_string(json_object_get(result, "lead_id"));
+    const char *contact = str_of(t->conv, "contact_id");
+    if (!id || !contact) {
+        json_decref(id);
+        return;
+    }
+    json_t *lead = json_pack("{s:o}", "id", id);
+    static const char *const ids[] = {"pipeline_id", "status_id"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = id_string(json_object_get(result, ids[i]));
+        if (v) json_object_set_new(lead, ids[i], v);
+    }
+    const json_t *price = json_object_get(result, "price");
+    if (!json_is_number(price)) price = json_object_get(s->ctx, "price"); /* the step's args */
+    if (json_is_number(price) && json_number_value(price) >= 0)
+        json_object_set(lead, "price", (json_t *)price);
+    const char *url = str_of(result, "url");
+    if (url && strlen(url) <= 2048) json_object_set_new(lead, "url", json_string(url));
+    json_t *e = run_conv_event(t, "lead.created");
+    json_object_del(e, "scenario");
+    json_object_set_new(e, "crm", json_pack("{s:s,s:s}", "kind", plugin, "instance", instance));
+    json_object_set_new(e, "lead", lead);
+    json_array_append_new(
+        t->events, json_pack("{s:s,s:s,s:o}", "topic", "platform.lead", "key", contact, "body", e));
+}

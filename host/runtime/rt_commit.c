@@ -201,8 +201,10 @@ static json_t *outgoing(rt_job *j)
     json_array_foreach(j->turn.events, i, e)
     {
         const char *topic = str_of(e, "topic");
-        if (!strcmp(topic, "platform.conversation")) {
-            PLATFORM(topic, j->conv_id, json_incref(json_object_get(e, "body")));
+        if (!strncmp(topic, "platform.",
+                     9)) { /* keyed by the turn's choice, else the conversation */
+            const char *key = str_of(e, "key") ? str_of(e, "key") : j->conv_id;
+            PLATFORM(topic, key, json_incref(json_object_get(e, "body")));
         } else {
             json_array_append_new(all, json_pack("{s:s,s:s,s:O}", "topic", topic, "key", j->conv_id,
                                                  "body", json_object_get(e, "body")));
