@@ -101,6 +101,8 @@ struct run_turn {
     json_t *messages; /* sent: [{"text", "buttons"?, "attachments"?, "step"}] */
     json_t *events;   /* to publish: [{"topic", "key"?, "body"}] */
     json_t *path;     /* the steps run: [{"step", "kind", "ms", "attempt", "error"?}] */
+    json_t *profile;  /* the contact's profile fields set (contact.* targets), NULL if none:
+                         {"phone": "+7...", "attributes": {"k": v}}; null removes a field */
 
     struct run_state *st; /* internal */
 };
@@ -110,6 +112,10 @@ struct run_turn {
 void run_turn_start(run_turn *t);
 /* Free what the turn holds (not what the caller gave). */
 void run_turn_clear(run_turn *t);
+
+/* Apply a turn's profile changes (run_turn's profile) to a contact's
+ * profile object in place: attributes merged key by key, null removes. */
+void run_profile_apply(json_t *profile, const json_t *changes);
 
 /* The context expressions and templates see (a new object): vars,
  * contact, conversation, input, result, now. */

@@ -87,17 +87,22 @@ st_rc run_map(run_turn *t, const json_t *mapping, run_kont kont)
     return ST_ASYNC;
 }
 
-/* Every mapped value into its variable. */
-static void assign(run_turn *t)
+/* Every mapped value into its variable (or the contact's profile): 0, or
+ * -1 with why when a profile field refused its value. */
+static int assign(run_turn *t, char *why, size_t n)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(t->st->mapped, k, v) run_set_var(t, k, json_incref(v));
+    int rc = 0;
+    json_object_foreach(t->st->mapped, k, v) if (run_set_var(t, k, json_incref(v), why, n) != 0)
+        rc = -1;
+    return rc;
 }
 
 static st_rc assign_next(run_turn *t)
 {
-    assign(t);
+    char why[300];
+    if (assign(t, why, sizeof(why)) != 0) return run_fail(t, "invalid", "%s", why);
     return run_go(t, str_of(t->st->step, "next"));
 }
 
@@ -296,13 +301,14 @@ static void caller_loaded(run_turn *t, const json_t *r, const char *error, const
     json_object_set_new(t->conv, "variables",
                         json_is_object(vars) ? json_incref(vars) : json_object());
     switch_scenario(t, content);
-    assign(t); /* the sub-agent's output */
+    char why[300];
+    bool refused = assign(t, why, sizeof(why)) != 0; /* the sub-agent's output */
     const json_t *call = run_step_of(t, str_of(frame, "step"));
     s->cur = json_object_iter_key(
         json_object_iter_at(json_object_get(t->scenario, "steps"), str_of(frame, "step")));
     s->step = call;
     json_decref(frame);
-    run_resume(t, run_go(t, str_of(call, "next")));
+    run_resume(t, refused ? run_fail(t, "invalid", "%s", why) : run_go(t, str_of(call, "next")));
 }
 
 static st_rc return_mapped(run_turn *t)
