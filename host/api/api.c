@@ -27,6 +27,7 @@ static const api_family_fn families[] = {
     api_triggers_routes,  api_trigger_hooks_routes, api_versions_routes, api_texts_routes,
     api_events_routes,    api_webhooks_routes,      api_widgets_routes,  api_webchat_routes,
     webchat_pages_routes, api_users_routes,         api_auth_routes,     api_password_routes,
+    api_2fa_routes,
 };
 /* clang-format on */
 
@@ -321,6 +322,26 @@ static void deny(api *x, http_req *req, const principal *who, auth_perm perm)
                                 "permission", auth_perm_name(perm)));
 }
 
+/* Each name in roles (comma-separated) a role: 0, or -1 with err. */
+static int require_2fa(auth_sessions *s, const char *roles, char *err, size_t errlen)
+{
+    for (const char *p = roles; *p;) {
+        p += strspn(p, ", ");
+        size_t n = strcspn(p, ", ");
+        if (!n) break;
+        char name[40];
+        snprintf(name, sizeof(name), "%.*s", (int)(n < 39 ? n : 39), p);
+        if (!auth_role_valid(name)) {
+            snprintf(err, errlen, "auth.require_2fa_roles: no role \"%s\" (%s)", name,
+                     auth_role_names());
+            return -1;
+        }
+        p += n;
+    }
+    sessions_require_2fa(s, roles);
+    return 0;
+}
+
 static bool authorize(api *x, http_req *req, const principal *who, int perm)
 {
     if (x->skip_perm_check) return true; /* the benchmark's baseline only */
@@ -488,6 +509,11 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
                                ao && ao->session_absolute_s ? ao->session_absolute_s : 43200);
     if (!x->sessions) {
         snprintf(err, errlen, "out of memory");
+        api_free(x);
+        return -1;
+    }
+    if (ao && ao->require_2fa_roles &&
+        require_2fa(x->sessions, ao->require_2fa_roles, err, errlen)) {
         api_free(x);
         return -1;
     }

@@ -6,7 +6,9 @@
  * TLS); the answer carries the session's CSRF token, which every
  * state-changing request made with the cookie sends as X-CSRF-Token.
  * Failed logins are throttled per address (429) and per account (423),
- * both with Retry-After, and logged to logs/security.log.
+ * both with Retry-After, and logged to logs/security.log. A user with a
+ * second factor gets a pending token instead of a session, to be turned
+ * into one with a code (api_2fa.c).
  */
 #include "auth/password.h"
 #include "auth/sessions.h"
@@ -63,7 +65,7 @@ typedef struct login_req {
     char email[EMAIL_MAX + 1];
     char password[AUTH_PW_MAX + 1];
     char hash[AUTH_PW_HASH_MAX];
-    bool known, active, ok;
+    bool known, active, ok, totp;
     char user_id[32];
     int64_t epoch;
     json_t *user;
@@ -94,6 +96,7 @@ static int run_find(doc_txn *t, void *ud)
         l->known = true;
         l->active = !strcmp(json_string_value(json_object_get(u, "status")) ?: "", "active");
         l->epoch = json_integer_value(json_object_get(c, "sessions_epoch"));
+        l->totp = json_is_true(json_object_get(c, "totp_enabled"));
         snprintf(l->user_id, sizeof(l->user_id), "%s", id);
         l->user = u;
         u = NULL;
@@ -126,38 +129,60 @@ static void login_refused(login_req *l)
     http_respond_error(l->req, 401, "invalid_credentials", "wrong e-mail or password", NULL);
 }
 
-static void login_accept(login_req *l)
+void api_login_session(auth_sessions *s, docs *d, http_req *req, bool tls, const json_t *user,
+                       const char *user_id, const char *email, int64_t epoch)
 {
     char token[SESSION_TOKEN_LEN + 1], cookie[256];
-    const auth_session *ss = sessions_create(l->x->sessions, l->user_id, l->email, l->epoch,
-                                             http_req_client_ip(l->req), ah_now_ms(), token);
+    const auth_session *ss =
+        sessions_create(s, user_id, email, epoch, http_req_client_ip(req), ah_now_ms(), token);
     snprintf(cookie, sizeof(cookie),
              "Set-Cookie: " SESSION_COOKIE "=%s; Path=/; HttpOnly; "
              "SameSite=Strict%s",
-             token, l->x->tls ? "; Secure" : "");
+             token, tls ? "; Secure" : "");
     sodium_memzero(token, sizeof(token));
-    json_t *body =
-        json_pack("{s:O,s:s,s:s}", "user", l->user, "session_id", ss->id, "csrf_token", ss->csrf);
+    bool enrol = sessions_2fa_required(s, json_string_value(json_object_get(user, "role"))) &&
+                 !json_is_true(json_object_get(user, "two_factor"));
+    json_t *body = json_pack("{s:O,s:s,s:s,s:b}", "user", user, "session_id", ss->id, "csrf_token",
+                             ss->csrf, "two_factor_enrolment_required", enrol);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     const char *hs[] = {cookie, "Cache-Control: no-store", NULL};
-    http_respond(l->req, 200, "application/json", text, strlen(text), hs);
+    http_respond(req, 200, "application/json", text, strlen(text), hs);
     free(text);
     sodium_memzero(cookie, sizeof(cookie));
-    log_ctx lc = {.request_id = http_req_id(l->req)};
-    json_t *f = json_pack("{s:s,s:s,s:s}", "event", "login", "user", l->user_id, "client_ip",
-                          http_req_client_ip(l->req));
-    log_write("security", LOG_INFO, "auth", &lc, f, "signed in: %s", l->email);
+    log_ctx lc = {.request_id = http_req_id(req)};
+    json_t *f = json_pack("{s:s,s:s,s:s}", "event", "login", "user", user_id, "client_ip",
+                          http_req_client_ip(req));
+    log_write("security", LOG_INFO, "auth", &lc, f, "signed in: %s", email);
     json_decref(f);
-    api_audit_access(l->x->d, l->req, "auth.login", NULL, l->email,
-                     json_pack("{s:s,s:s}", "user_id", l->user_id, "session_id", ss->id));
+    api_audit_access(d, req, "auth.login", NULL, email,
+                     json_pack("{s:s,s:s}", "user_id", user_id, "session_id", ss->id));
+}
+
+/* The password was right and a second factor is enrolled: a pending token. */
+static void login_challenge(login_req *l)
+{
+    char token[SESSION_TOKEN_LEN + 1];
+    sessions_challenge_create(l->x->sessions, l->user_id, l->email, l->epoch, ah_now_ms(), token);
+    json_t *body = json_pack("{s:b,s:s,s:i}", "two_factor_required", 1, "pending_token", token,
+                             "expires_in_s", SESSION_CHALLENGE_TTL_MS / 1000);
+    sodium_memzero(token, sizeof(token));
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    const char *hs[] = {"Cache-Control: no-store", NULL};
+    http_respond(l->req, 200, "application/json", text, strlen(text), hs);
+    sodium_memzero(text, strlen(text));
+    free(text);
 }
 
 static void verify_done(uv_work_t *w, int status)
 {
     login_req *l = w->data;
-    if (status == 0 && l->ok && l->active)
-        login_accept(l);
+    if (status == 0 && l->ok && l->active && l->totp)
+        login_challenge(l);
+    else if (status == 0 && l->ok && l->active)
+        api_login_session(l->x->sessions, l->x->d, l->req, l->x->tls, l->user, l->user_id, l->email,
+                          l->epoch);
     else
         login_refused(l);
     login_free(l);
@@ -330,7 +355,7 @@ static const char *session_cookie(http_req *req, char *out, size_t n)
 typedef struct live_arg {
     const auth_session *ss;
     principal *who;
-    bool live;
+    bool live, totp;
 } live_arg;
 
 /* The user is active and the session's epoch is still the credential's. */
@@ -343,6 +368,7 @@ static int run_live(doc_txn *t, void *ud)
         !doc_get(t, COLL_CREDENTIALS, cid, &c, NULL)) {
         a->live = !strcmp(json_string_value(json_object_get(u, "status")) ?: "", "active") &&
                   json_integer_value(json_object_get(c, "sessions_epoch")) == a->ss->epoch;
+        a->totp = json_is_true(json_object_get(c, "totp_enabled"));
         snprintf(a->who->role, sizeof(a->who->role), "%s",
                  json_string_value(json_object_get(u, "role")) ?: "");
     }
@@ -357,7 +383,7 @@ int api_session_principal(auth_sessions *s, docs *d, http_req *req, principal *w
     if (!s || !session_cookie(req, token, sizeof(token))) return 0;
     auth_session *ss = sessions_find(s, token, ah_now_ms());
     sodium_memzero(token, sizeof(token));
-    live_arg a = {ss, who, false};
+    live_arg a = {ss, who, false, false};
     doc_error e;
     if (ss) docs_read(d, run_live, &a, &e);
     if (!a.live) {
@@ -373,6 +399,16 @@ int api_session_principal(auth_sessions *s, docs *d, http_req *req, principal *w
         security(req, "csrf_refused", ss->email, "a state-changing request without its CSRF token");
         http_respond_error(req, 403, "csrf_token_required",
                            "send the session's CSRF token in X-CSRF-Token", NULL);
+        return -1;
+    }
+    if (!a.totp && sessions_2fa_required(s, who->role) &&
+        strncmp(http_req_path(req), "/api/v1/auth/", 13)) {
+        security(req, "two_factor_enrolment_required", ss->email,
+                 "a role that needs a second factor, none enrolled: only enrolment is open");
+        http_respond_error(req, 403, "two_factor_enrolment_required",
+                           "your role needs a second factor: enrol one at "
+                           "POST /api/v1/auth/2fa/enrol first",
+                           NULL);
         return -1;
     }
     snprintf(who->id, sizeof(who->id), "%s", ss->user_id);

@@ -53,6 +53,7 @@ int api_webchat_routes(api_table *t, const api_deps *deps);
 int api_users_routes(api_table *t, const api_deps *deps);
 int api_auth_routes(api_table *t, const api_deps *deps);
 int api_password_routes(api_table *t, const api_deps *deps);
+int api_2fa_routes(api_table *t, const api_deps *deps);
 
 /* A request with the web session cookie (api_auth.c): 1 with *who filled
  * (the user's current role); 0 when it carries no session cookie; -1 when
@@ -60,6 +61,12 @@ int api_password_routes(api_table *t, const api_deps *deps);
  * change, deactivation) or 403 (a state-changing request without the
  * session's X-CSRF-Token). */
 int api_session_principal(auth_sessions *s, docs *d, http_req *req, principal *who);
+
+/* Start a web session for a user who has proven who they are: 200 with
+ * the cookie and {user, session_id, csrf_token,
+ * two_factor_enrolment_required}, logged and audited (api_auth.c). */
+void api_login_session(auth_sessions *s, docs *d, http_req *req, bool tls, const json_t *user,
+                       const char *user_id, const char *email, int64_t epoch);
 
 /* An access event ("auth.login_failed", "auth.denied") as an audit entry,
  * written with the next commit (api_access_audit.c): who (may be NULL:

@@ -39,7 +39,7 @@ static int user_before_delete(res_change *c)
 static const res_filter user_filters[] = {{"role", "role"}, {"status", "status"}, {NULL, NULL}};
 static const res_range user_ranges[] = {{"created", "created_at"}, {NULL, NULL}};
 static const char *const user_sorts[] = {"email", "created_at", NULL};
-static const char *const user_read_only[] = {"password_set", NULL};
+static const char *const user_read_only[] = {"password_set", "two_factor", NULL};
 
 static const resource users_res = {
     .coll = COLL_USERS,

@@ -74,6 +74,12 @@ const opt_decl host_options[] = {
      .doc = "Comma-separated addresses of reverse proxies whose X-Forwarded-For gives the "
             "client's address (throttles, logs); none by default: the peer is the client."},
 
+    /* auth: signing in to the web admin (docs/security-model.md) */
+    {.section = "auth", .name = "require_2fa_roles", OPT_STRING(HS, api.require_2fa_roles),
+     .doc = "Comma-separated roles whose users must sign in with a second factor (TOTP); such a "
+            "user without one can only enrol it (every other route answers 403 "
+            "two_factor_enrolment_required). None by default."},
+
     /* webchat: the web chat channel (docs/channels/webchat.md) */
     {.section = "webchat", .name = "script", OPT_STRING(HS, api.webchat_script),
      .doc = "The widget script served at /chat/widget.js (built by make widget into "

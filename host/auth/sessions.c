@@ -11,6 +11,9 @@ struct auth_sessions {
     auth_session *v;
     size_t n;
     int64_t idle_ms, absolute_ms;
+    auth_challenge *c;
+    size_t nc;
+    char require_2fa[256]; /* ",admin,editor," */
 };
 
 auth_sessions *sessions_new(unsigned idle_s, unsigned absolute_s)
@@ -21,7 +24,10 @@ auth_sessions *sessions_new(unsigned idle_s, unsigned absolute_s)
         return NULL;
     }
     s->v = calloc(SESSION_MAX, sizeof(*s->v));
-    if (!s->v) {
+    s->c = calloc(SESSION_CHALLENGE_MAX, sizeof(*s->c));
+    if (!s->v || !s->c) {
+        free(s->v);
+        free(s->c);
         free(s);
         return NULL;
     }
@@ -35,7 +41,22 @@ void sessions_free(auth_sessions *s)
     if (!s) return;
     sodium_memzero(s->v, SESSION_MAX * sizeof(*s->v));
     free(s->v);
+    sodium_memzero(s->c, SESSION_CHALLENGE_MAX * sizeof(*s->c));
+    free(s->c);
     free(s);
+}
+
+static void hash_token(const char *token, unsigned char out[32]);
+
+/* A fresh random token: prefix + 64 hex digits, and its hash. */
+static void new_token(const char *prefix, char *token, unsigned char hash[32])
+{
+    unsigned char r[32];
+    randombytes_buf(r, sizeof(r));
+    memcpy(token, prefix, 4);
+    sodium_bin2hex(token + 4, SESSION_TOKEN_LEN - 3, r, sizeof(r));
+    sodium_memzero(r, sizeof(r));
+    hash_token(token, hash);
 }
 
 static void hash_token(const char *token, unsigned char out[32])
@@ -67,14 +88,10 @@ const auth_session *sessions_create(auth_sessions *s, const char *user_id, const
     }
     auth_session *x = &s->v[s->n++];
     memset(x, 0, sizeof(*x));
-    unsigned char r[32], id[8], csrf[32];
-    randombytes_buf(r, sizeof(r));
+    unsigned char id[8], csrf[32];
     randombytes_buf(id, sizeof(id));
     randombytes_buf(csrf, sizeof(csrf));
-    memcpy(token, "ahs_", 4);
-    sodium_bin2hex(token + 4, SESSION_TOKEN_LEN - 3, r, sizeof(r));
-    sodium_memzero(r, sizeof(r));
-    hash_token(token, x->key_hash);
+    new_token("ahs_", token, x->key_hash);
     sodium_bin2hex(x->id, sizeof(x->id), id, sizeof(id));
     sodium_bin2hex(x->csrf, sizeof(x->csrf), csrf, sizeof(csrf));
     snprintf(x->user_id, sizeof(x->user_id), "%s", user_id);
@@ -143,4 +160,78 @@ bool sessions_csrf_ok(const auth_session *ss, const char *presented)
 {
     return presented && strlen(presented) == SESSION_CSRF_LEN &&
            sodium_memcmp(ss->csrf, presented, SESSION_CSRF_LEN) == 0;
+}
+
+static void challenge_drop(auth_sessions *s, size_t i)
+{
+    s->c[i] = s->c[--s->nc];
+    sodium_memzero(&s->c[s->nc], sizeof(s->c[s->nc]));
+}
+
+void sessions_challenge_create(auth_sessions *s, const char *user_id, const char *email,
+                               int64_t epoch, int64_t now_ms, char *token)
+{
+    if (s->nc == SESSION_CHALLENGE_MAX) {
+        size_t oldest = 0;
+        for (size_t i = 1; i < s->nc; i++)
+            if (s->c[i].created_ms < s->c[oldest].created_ms) oldest = i;
+        challenge_drop(s, oldest);
+    }
+    auth_challenge *x = &s->c[s->nc++];
+    memset(x, 0, sizeof(*x));
+    new_token("ahc_", token, x->key_hash);
+    snprintf(x->user_id, sizeof(x->user_id), "%s", user_id);
+    snprintf(x->email, sizeof(x->email), "%s", email);
+    x->epoch = epoch;
+    x->created_ms = now_ms;
+}
+
+/* The index of a token's challenge, or -1. */
+static long challenge_at(auth_sessions *s, const char *token)
+{
+    if (!token || strlen(token) != SESSION_TOKEN_LEN || strncmp(token, "ahc_", 4)) return -1;
+    unsigned char h[32];
+    hash_token(token, h);
+    for (size_t i = 0; i < s->nc; i++)
+        if (sodium_memcmp(s->c[i].key_hash, h, sizeof(h)) == 0) return (long)i;
+    return -1;
+}
+
+bool sessions_challenge_try(auth_sessions *s, const char *token, int64_t now_ms,
+                            auth_challenge *out)
+{
+    long i = challenge_at(s, token);
+    if (i < 0) return false;
+    auth_challenge *x = &s->c[i];
+    if (now_ms - x->created_ms >= SESSION_CHALLENGE_TTL_MS || x->tries >= SESSION_CHALLENGE_TRIES) {
+        challenge_drop(s, (size_t)i);
+        return false;
+    }
+    x->tries++;
+    *out = *x;
+    return true;
+}
+
+void sessions_challenge_end(auth_sessions *s, const char *token)
+{
+    long i = challenge_at(s, token);
+    if (i >= 0) challenge_drop(s, (size_t)i);
+}
+
+void sessions_require_2fa(auth_sessions *s, const char *roles)
+{
+    size_t at = 0;
+    s->require_2fa[at++] = ',';
+    for (const char *p = roles ? roles : ""; *p && at + 2 < sizeof(s->require_2fa); p++)
+        if (*p != ' ') s->require_2fa[at++] = *p;
+    if (s->require_2fa[at - 1] != ',') s->require_2fa[at++] = ',';
+    s->require_2fa[at] = 0;
+}
+
+bool sessions_2fa_required(const auth_sessions *s, const char *role)
+{
+    char needle[40];
+    if (!role || !role[0] || strlen(role) > 32) return false;
+    snprintf(needle, sizeof(needle), ",%s,", role);
+    return strstr(s->require_2fa, needle) != NULL;
 }

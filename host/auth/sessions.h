@@ -9,6 +9,13 @@
  * `absolute_s` after it began, on logout or revocation, and when its user's
  * sessions epoch (users.h) no longer matches: password change or
  * deactivation.
+ *
+ * A user with a second factor gets no session from the password alone but
+ * a challenge: "ahc_" + 64 hex digits, kept hashed, that ends after
+ * SESSION_CHALLENGE_TTL_MS or SESSION_CHALLENGE_TRIES wrong codes, and
+ * that a right code turns into a session. Roles can be made to need a
+ * second factor (auth.require_2fa_roles): a session of such a user who has
+ * none may only enrol one.
  */
 #ifndef AH_AUTH_SESSIONS_H
 #define AH_AUTH_SESSIONS_H
@@ -55,6 +62,36 @@ int sessions_end_user(auth_sessions *s, const char *user_id);
  * current}] (new reference). */
 json_t *sessions_list(auth_sessions *s, const char *user_id, const char *current_id,
                       int64_t now_ms);
+#define SESSION_CHALLENGE_MAX 1024
+#define SESSION_CHALLENGE_TTL_MS (5 * 60 * 1000)
+#define SESSION_CHALLENGE_TRIES 5
+
+typedef struct auth_challenge {
+    unsigned char key_hash[32];
+    char user_id[32];
+    char email[256];
+    int64_t epoch;
+    int64_t created_ms;
+    int tries;
+} auth_challenge;
+
+/* A new challenge (the oldest goes when full): its token into token
+ * (SESSION_TOKEN_LEN + 1 bytes). */
+void sessions_challenge_create(auth_sessions *s, const char *user_id, const char *email,
+                               int64_t epoch, int64_t now_ms, char *token);
+/* The live challenge for a token, copied into out with one more try
+ * counted: true; false when unknown, malformed, expired or out of tries
+ * (then dropped). */
+bool sessions_challenge_try(auth_sessions *s, const char *token, int64_t now_ms,
+                            auth_challenge *out);
+/* Drop the challenge of a token (used). */
+void sessions_challenge_end(auth_sessions *s, const char *token);
+
+/* The roles that need a second factor: comma-separated names (NULL or ""
+ * for none). */
+void sessions_require_2fa(auth_sessions *s, const char *roles);
+bool sessions_2fa_required(const auth_sessions *s, const char *role);
+
 /* Whether a presented CSRF token is the session's (constant time). */
 bool sessions_csrf_ok(const auth_session *ss, const char *presented);
 

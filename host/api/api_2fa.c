@@ -1,0 +1,489 @@
+/*
+ * Two-factor login (TOTP, RFC 6238; host/auth/totp.h). A signed-in user
+ * enrols: POST /api/v1/auth/2fa/enrol answers the secret and its
+ * otpauth:// URI once (kept pending in their credential), and POST
+ * /api/v1/auth/2fa/confirm with a first right code turns it on and answers
+ * ten one-time recovery codes, kept only as hashes. From then on the
+ * password alone gives a pending token (api_auth.c), which POST
+ * /api/v1/auth/login/2fa turns into a session with a code or a recovery
+ * code. Each code is checked and its step recorded in one store write, so
+ * a code used once is refused for the rest of its window, even by two
+ * requests at once. Turning it off takes a code (one's own), or
+ * users:manage (another user's reset, which ends their sessions); both are
+ * audited and logged to logs/security.log.
+ */
+#include "auth/sessions.h"
+#include "auth/totp.h"
+#include "auth/users.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "model/collections.h"
+#include "api_priv.h"
+
+#include <agenthost/plugin.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOTP_ISSUER "agenthost"
+
+typedef struct tfa_ctx {
+    docs *d;
+    auth_sessions *sessions;
+    bool tls;
+} tfa_ctx;
+
+typedef enum tfa_op { OP_LOGIN, OP_ENROL, OP_CONFIRM, OP_DISABLE, OP_RESET } tfa_op;
+
+/* What a store write found: the answer to give. */
+typedef enum tfa_result {
+    TF_OK,
+    TF_WRONG,     /* wrong code */
+    TF_REPLAYED,  /* a right code already used */
+    TF_NONE,      /* no second factor enrolled (or none pending) */
+    TF_ENROLLED,  /* enrolling again */
+    TF_NO_USER,   /* reset: no such user */
+    TF_STALE,     /* the credential changed since the password was checked */
+    TF_BAD_SECRET /* the stored secret is unreadable */
+} tfa_result;
+
+typedef struct tfa_req {
+    tfa_ctx *x;
+    http_req *req;
+    tfa_op op;
+    char user_id[32], email[256];
+    int64_t epoch;
+    char token[SESSION_TOKEN_LEN + 1]; /* login: the pending token */
+    char code[TOTP_DIGITS + 1];
+    char recovery_hash[TOTP_HASH_HEX]; /* a recovery code's, or "" */
+    char secret[TOTP_SECRET_B32];      /* enrol: the new one */
+    char codes[TOTP_RECOVERY_CODES * TOTP_RECOVERY_LEN];
+    char hashes[TOTP_RECOVERY_CODES * TOTP_HASH_HEX];
+    tfa_result result;
+    bool by_recovery; /* the login used a recovery code */
+    json_t *user;     /* login: the user, for the answer */
+} tfa_req;
+
+static void tfa_free(tfa_req *r)
+{
+    json_decref(r->user);
+    sodium_memzero(r, sizeof(*r));
+    free(r);
+}
+
+static void security(http_req *req, int level, const char *event, const char *user, const char *msg)
+{
+    log_ctx lc = {.request_id = http_req_id(req)};
+    json_t *f = json_pack("{s:s,s:s,s:s}", "event", event, "client_ip", http_req_client_ip(req),
+                          "user", user ? user : "");
+    log_write("security", level, "auth", &lc, f, "%s", msg);
+    json_decref(f);
+}
+
+static void clear_totp(json_t *c)
+{
+    json_object_del(c, "totp_secret");
+    json_object_del(c, "totp_pending");
+    json_object_del(c, "totp_last_step");
+    json_object_del(c, "recovery_hashes");
+    json_object_set_new(c, "totp_enabled", json_false());
+}
+
+/* A presented code (or recovery code) against credential c: TF_OK with c
+ * changed (the step recorded, or the recovery code spent). */
+static tfa_result check_factor(tfa_req *r, json_t *c, int64_t now_s)
+{
+    if (!json_is_true(json_object_get(c, "totp_enabled"))) return TF_NONE;
+    if (r->recovery_hash[0]) {
+        json_t *hs = json_object_get(c, "recovery_hashes");
+        size_t i;
+        json_t *h;
+        json_array_foreach(hs, i, h)
+        {
+            const char *v = json_string_value(h);
+            if (v && strlen(v) == TOTP_HASH_HEX - 1 &&
+                sodium_memcmp(v, r->recovery_hash, TOTP_HASH_HEX - 1) == 0) {
+                json_array_remove(hs, i);
+                r->by_recovery = true;
+                return TF_OK;
+            }
+        }
+        return TF_WRONG;
+    }
+    json_t *last = json_object_get(c, "totp_last_step");
+    int64_t step = 0;
+    int ok = totp_check(json_string_value(json_object_get(c, "totp_secret")), r->code, now_s,
+                        last ? json_integer_value(last) : -1, &step);
+    if (ok == -1) return TF_BAD_SECRET;
+    if (ok == -2) return TF_REPLAYED;
+    if (ok == 0) return TF_WRONG;
+    json_object_set_new(c, "totp_last_step", json_integer(step));
+    return TF_OK;
+}
+
+static int set_user_flag(doc_txn *t, const char *user_id, bool on)
+{
+    json_t *u = NULL;
+    uint64_t rev = 0;
+    int rc = doc_get(t, COLL_USERS, user_id, &u, &rev);
+    if (rc) return rc;
+    json_object_set_new(u, "two_factor", json_boolean(on));
+    rc = doc_put(t, COLL_USERS, u, rev, NULL);
+    json_decref(u);
+    return rc;
+}
+
+static tfa_result apply(tfa_req *r, doc_txn *t, json_t *c, int *rc)
+{
+    int64_t now_s = doc_txn_now(t) / 1000;
+    const char *pending = json_string_value(json_object_get(c, "totp_pending"));
+    tfa_result res = TF_OK;
+    switch (r->op) {
+    case OP_LOGIN:
+        if (json_integer_value(json_object_get(c, "sessions_epoch")) != r->epoch) return TF_STALE;
+        res = check_factor(r, c, now_s);
+        if (res == TF_OK) *rc = doc_get(t, COLL_USERS, r->user_id, &r->user, NULL);
+        return res;
+    case OP_ENROL:
+        if (json_is_true(json_object_get(c, "totp_enabled"))) return TF_ENROLLED;
+        json_object_set_new(c, "totp_pending", json_string(r->secret));
+        return TF_OK;
+    case OP_CONFIRM: {
+        if (json_is_true(json_object_get(c, "totp_enabled"))) return TF_ENROLLED;
+        if (!pending) return TF_NONE;
+        int64_t step = 0;
+        int ok = totp_check(pending, r->code, now_s, -1, &step);
+        if (ok != 1) return ok == -1 ? TF_BAD_SECRET : TF_WRONG;
+        json_t *hs = json_array();
+        for (size_t i = 0; i < TOTP_RECOVERY_CODES; i++)
+            json_array_append_new(hs, json_string(r->hashes + i * TOTP_HASH_HEX));
+        json_object_set_new(c, "totp_secret", json_string(pending));
+        json_object_del(c, "totp_pending");
+        json_object_set_new(c, "totp_enabled", json_true());
+        json_object_set_new(c, "totp_last_step", json_integer(step));
+        json_object_set_new(c, "recovery_hashes", hs);
+        *rc = set_user_flag(t, r->user_id, true);
+        return TF_OK;
+    }
+    case OP_DISABLE:
+        res = check_factor(r, c, now_s);
+        if (res != TF_OK) return res;
+        clear_totp(c);
+        *rc = set_user_flag(t, r->user_id, false);
+        return TF_OK;
+    case OP_RESET:
+        clear_totp(c);
+        *rc = set_user_flag(t, r->user_id, false);
+        if (!*rc) *rc = users_end_sessions(t, r->user_id);
+        return TF_OK;
+    }
+    return TF_NONE;
+}
+
+static int run_op(doc_txn *t, void *ud)
+{
+    tfa_req *r = ud;
+    json_decref(r->user);
+    r->user = NULL;
+    r->by_recovery = false;
+    char cid[32];
+    json_t *c = NULL;
+    uint64_t rev = 0;
+    if (users_cred_id(r->user_id, cid)) {
+        r->result = TF_NO_USER;
+        return 0;
+    }
+    int rc = doc_get(t, COLL_CREDENTIALS, cid, &c, &rev);
+    if (rc == AH_ENOTFOUND && r->op == OP_RESET) {
+        rc = doc_get(t, COLL_USERS, r->user_id, NULL, NULL);
+        r->result = rc == AH_ENOTFOUND ? TF_NO_USER : TF_OK;
+        return rc == AH_ENOTFOUND ? 0 : rc;
+    }
+    if (rc) {
+        r->result = rc == AH_ENOTFOUND ? TF_NONE : TF_OK;
+        return rc == AH_ENOTFOUND ? 0 : rc;
+    }
+    rc = 0;
+    r->result = apply(r, t, c, &rc);
+    if (!rc && r->result == TF_OK) rc = doc_put(t, COLL_CREDENTIALS, c, rev, NULL);
+    /* A code tried and refused changes nothing. */
+    json_decref(c);
+    return rc;
+}
+
+/* ---- answers -------------------------------------------------------------------------- */
+
+static void refuse(tfa_req *r)
+{
+    http_req *req = r->req;
+    const char *who = r->op == OP_LOGIN ? r->email : r->user_id;
+    switch (r->result) {
+    case TF_REPLAYED:
+        security(req, LOG_WARN, "2fa_replayed", who, "a second-factor code used again: refused");
+        api_audit_access(r->x->d, req, "auth.2fa_replayed", http_req_user(req), r->email, NULL);
+        http_respond_error(req, 401, "code_already_used",
+                           "this code has been used already; wait for the next one", "code");
+        return;
+    case TF_WRONG:
+        security(req, LOG_WARN, "2fa_failed", who, "a wrong second-factor code");
+        api_audit_access(r->x->d, req, "auth.2fa_failed", http_req_user(req), r->email, NULL);
+        http_respond_error(req, 401, "invalid_code", "wrong code", "code");
+        return;
+    case TF_STALE:
+    case TF_NONE:
+        if (r->op == OP_LOGIN) {
+            http_respond_error(req, 401, "invalid_pending_token",
+                               "the sign-in is unknown, expired or used up; sign in again",
+                               "pending_token");
+            return;
+        }
+        http_respond_error(req, 409, "no_second_factor",
+                           r->op == OP_CONFIRM ? "no enrolment pending: POST /api/v1/auth/2fa/enrol"
+                                               : "no second factor is enrolled",
+                           NULL);
+        return;
+    case TF_ENROLLED:
+        http_respond_error(req, 409, "two_factor_enabled",
+                           "a second factor is enrolled already; disable it first", NULL);
+        return;
+    case TF_NO_USER:
+        api_respond_not_found(req, "user", r->user_id);
+        return;
+    case TF_BAD_SECRET:
+    case TF_OK:
+        break;
+    }
+    http_respond_error(req, 500, "bad_secret", "the stored second factor is unreadable", NULL);
+}
+
+static void answer_ok(tfa_req *r)
+{
+    http_req *req = r->req;
+    const principal *who = http_req_user(req);
+    char uri[512];
+    json_t *a;
+    switch (r->op) {
+    case OP_LOGIN:
+        sessions_challenge_end(r->x->sessions, r->token);
+        if (r->by_recovery)
+            security(req, LOG_INFO, "2fa_recovery_used", r->email,
+                     "signed in with a recovery code");
+        api_login_session(r->x->sessions, r->x->d, req, r->x->tls, r->user, r->user_id, r->email,
+                          r->epoch);
+        return;
+    case OP_ENROL:
+        if (totp_uri(r->secret, TOTP_ISSUER, r->email, uri, sizeof(uri))) uri[0] = 0;
+        api_audit_access(r->x->d, req, "auth.2fa_enrol_started", who, NULL, NULL);
+        http_respond_json(req, 200,
+                          json_pack("{s:s,s:s,s:s,s:i,s:i}", "secret", r->secret, "otpauth_uri",
+                                    uri, "algorithm", "SHA1", "digits", TOTP_DIGITS, "period",
+                                    TOTP_STEP_S));
+        return;
+    case OP_CONFIRM:
+        a = json_array();
+        for (size_t i = 0; i < TOTP_RECOVERY_CODES; i++)
+            json_array_append_new(a, json_string(r->codes + i * TOTP_RECOVERY_LEN));
+        security(req, LOG_INFO, "2fa_enabled", r->user_id, "second factor enabled");
+        api_audit_access(r->x->d, req, "auth.2fa_enabled", who, NULL, NULL);
+        http_respond_json(req, 200, json_pack("{s:o}", "recovery_codes", a));
+        return;
+    case OP_DISABLE:
+        security(req, LOG_WARN, "2fa_disabled", r->user_id, "second factor disabled by its user");
+        api_audit_access(r->x->d, req, "auth.2fa_disabled", who, NULL, NULL);
+        http_respond(req, 204, NULL, "", 0, NULL);
+        return;
+    case OP_RESET:
+        sessions_end_user(r->x->sessions, r->user_id);
+        security(req, LOG_WARN, "2fa_reset", r->user_id,
+                 "second factor reset by an administrator; the user's sessions ended");
+        api_audit_access(r->x->d, req, "auth.2fa_reset", who, NULL,
+                         json_pack("{s:s}", "user_id", r->user_id));
+        http_respond(req, 204, NULL, "", 0, NULL);
+        return;
+    }
+}
+
+static void op_done(int status, const doc_error *err, void *ud)
+{
+    tfa_req *r = ud;
+    if (status)
+        http_respond_error(r->req, 500, "store_error", err ? err->message : "cannot save", NULL);
+    else if (r->result == TF_OK)
+        answer_ok(r);
+    else
+        refuse(r);
+    tfa_free(r);
+}
+
+static void submit(tfa_req *r)
+{
+    if (docs_write(r->x->d, run_op, r, op_done) != 0) {
+        http_respond_error(r->req, 503, "unavailable", "cannot save now", NULL);
+        tfa_free(r);
+    }
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+static tfa_req *req_new(tfa_ctx *x, http_req *req, tfa_op op)
+{
+    tfa_req *r = calloc(1, sizeof(*r));
+    if (!r) {
+        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        return NULL;
+    }
+    r->x = x;
+    r->req = req;
+    r->op = op;
+    return r;
+}
+
+/* The body's "code" or "recovery_code" into r: 0, or answered (422). */
+static int read_factor(http_req *req, json_t *body, tfa_req *r)
+{
+    const char *code = json_string_value(json_object_get(body, "code"));
+    const char *rec = json_string_value(json_object_get(body, "recovery_code"));
+    if (code && strlen(code) == TOTP_DIGITS && strspn(code, "0123456789") == TOTP_DIGITS) {
+        memcpy(r->code, code, sizeof(r->code));
+        return 0;
+    }
+    if (!code && rec && r->op != OP_CONFIRM && strlen(rec) < 32 &&
+        totp_recovery_hash(rec, r->recovery_hash) == 0)
+        return 0;
+    http_respond_error(req, 422, "invalid_code_request",
+                       r->op == OP_CONFIRM ? "code: 6 digits"
+                                           : "code: 6 digits, or recovery_code: xxxxx-xxxxx",
+                       code || r->op == OP_CONFIRM ? "code" : "recovery_code");
+    return -1;
+}
+
+/* The signed-in user (a session, not a token): 0, or answered. */
+static int session_user(http_req *req, tfa_req *r)
+{
+    const principal *who = http_req_user(req);
+    if (strcmp(who->kind, "user")) {
+        http_respond_error(req, 400, "not_a_session", "an API token has no second factor", NULL);
+        return -1;
+    }
+    snprintf(r->user_id, sizeof(r->user_id), "%s", who->id);
+    snprintf(r->email, sizeof(r->email), "%s", who->name);
+    return 0;
+}
+
+static void h_login_2fa(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    tfa_ctx *x = ctx;
+    json_t *body;
+    if (api_body_json(req, &body, NULL)) return;
+    tfa_req *r = req_new(x, req, OP_LOGIN);
+    const char *tok = json_string_value(json_object_get(body, "pending_token"));
+    auth_challenge ch;
+    if (!r || read_factor(req, body, r)) {
+        /* answered */
+    } else if (!tok || !sessions_challenge_try(x->sessions, tok, ah_now_ms(), &ch)) {
+        security(req, LOG_WARN, "2fa_pending_refused", NULL,
+                 "a second-factor sign-in with an unknown, expired or used-up pending token");
+        http_respond_error(req, 401, "invalid_pending_token",
+                           "the sign-in is unknown, expired or used up; sign in again",
+                           "pending_token");
+    } else {
+        snprintf(r->token, sizeof(r->token), "%s", tok);
+        snprintf(r->user_id, sizeof(r->user_id), "%s", ch.user_id);
+        snprintf(r->email, sizeof(r->email), "%s", ch.email);
+        r->epoch = ch.epoch;
+        sodium_memzero(&ch, sizeof(ch));
+        json_decref(body);
+        submit(r);
+        return;
+    }
+    json_decref(body);
+    if (r) tfa_free(r);
+}
+
+static void h_enrol(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    tfa_req *r = req_new(ctx, req, OP_ENROL);
+    if (!r) return;
+    if (session_user(req, r)) {
+        tfa_free(r);
+        return;
+    }
+    if (totp_secret_new(r->secret)) {
+        http_respond_error(req, 500, "no_random", "cannot make a secret", NULL);
+        tfa_free(r);
+        return;
+    }
+    submit(r);
+}
+
+/* confirm and disable: a session user and a code. */
+static void with_code(tfa_ctx *x, http_req *req, tfa_op op)
+{
+    tfa_req *r = req_new(x, req, op);
+    if (!r) return;
+    json_t *body = NULL;
+    if (session_user(req, r) || api_body_json(req, &body, NULL) || read_factor(req, body, r)) {
+        json_decref(body);
+        tfa_free(r);
+        return;
+    }
+    json_decref(body);
+    if (op == OP_CONFIRM && totp_recovery_new(r->codes, r->hashes, TOTP_RECOVERY_CODES)) {
+        http_respond_error(req, 500, "no_random", "cannot make recovery codes", NULL);
+        tfa_free(r);
+        return;
+    }
+    submit(r);
+}
+
+static void h_confirm(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    with_code(ctx, req, OP_CONFIRM);
+}
+
+static void h_disable(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    with_code(ctx, req, OP_DISABLE);
+}
+
+static void h_reset(void *ctx, http_req *req, const route_params *p)
+{
+    tfa_req *r = req_new(ctx, req, OP_RESET);
+    if (!r) return;
+    snprintf(r->user_id, sizeof(r->user_id), "%s", route_param(p, "id"));
+    submit(r);
+}
+
+/* clang-format off */
+static const route routes[] = {
+    {"POST", "/api/v1/auth/login/2fa", h_login_2fa, "public",
+     "Finish signing in with a second-factor code or a recovery code"},
+    {"POST", "/api/v1/auth/2fa/enrol", h_enrol, "account:self",
+     "Begin enrolling a second factor: the secret and its otpauth:// URI, shown once"},
+    {"POST", "/api/v1/auth/2fa/confirm", h_confirm, "account:self",
+     "Confirm enrolment with a first code: the second factor is on; recovery codes, shown once"},
+    {"POST", "/api/v1/auth/2fa/disable", h_disable, "account:self",
+     "Turn my second factor off (with a code or a recovery code)"},
+    {"POST", "/api/v1/users/{id}/2fa/reset", h_reset, "users:manage",
+     "Remove a user's second factor and end their sessions"},
+};
+/* clang-format on */
+
+int api_2fa_routes(api_table *t, const api_deps *deps)
+{
+    tfa_ctx *x = NULL;
+    if (deps) {
+        x = calloc(1, sizeof(*x));
+        if (!x) return AH_ENOMEM;
+        *x = (tfa_ctx){.d = deps->docs, .sessions = deps->sessions, .tls = deps->tls};
+        int rc = api_table_own(t, x, free);
+        if (rc) return rc;
+    }
+    return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), x);
+}
