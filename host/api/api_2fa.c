@@ -174,9 +174,11 @@ static tfa_result apply(tfa_req *r, doc_txn *t, json_t *c, int *rc)
         *rc = set_user_flag(t, r->user_id, false);
         return TF_OK;
     case OP_RESET:
-        clear_totp(c);
+        clear_totp(c); /* and every session ends: the epoch rises */
+        json_object_set_new(
+            c, "sessions_epoch",
+            json_integer(json_integer_value(json_object_get(c, "sessions_epoch")) + 1));
         *rc = set_user_flag(t, r->user_id, false);
-        if (!*rc) *rc = users_end_sessions(t, r->user_id);
         return TF_OK;
     }
     return TF_NONE;
@@ -197,7 +199,9 @@ static int run_op(doc_txn *t, void *ud)
     }
     int rc = doc_get(t, COLL_CREDENTIALS, cid, &c, &rev);
     if (rc == AH_ENOTFOUND && r->op == OP_RESET) {
-        rc = doc_get(t, COLL_USERS, r->user_id, NULL, NULL);
+        json_t *u = NULL;
+        rc = doc_get(t, COLL_USERS, r->user_id, &u, NULL);
+        json_decref(u);
         r->result = rc == AH_ENOTFOUND ? TF_NO_USER : TF_OK;
         return rc == AH_ENOTFOUND ? 0 : rc;
     }
