@@ -54,6 +54,7 @@ int api_users_routes(api_table *t, const api_deps *deps);
 int api_auth_routes(api_table *t, const api_deps *deps);
 int api_password_routes(api_table *t, const api_deps *deps);
 int api_2fa_routes(api_table *t, const api_deps *deps);
+int api_invites_routes(api_table *t, const api_deps *deps);
 
 /* A request with the web session cookie (api_auth.c): 1 with *who filled
  * (the user's current role); 0 when it carries no session cookie; -1 when

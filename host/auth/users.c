@@ -24,14 +24,17 @@ int users_create(doc_txn *t, const char *email, const char *name, const char *ro
     ah_rfc3339_ms(now, when, sizeof(when));
     id_new("usr", now, id, 32);
     users_cred_id(id, cid);
-    json_t *u =
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:s}", "id", id, "email", email, "role",
-                  role, "status", "active", "language", "en", "password_set", 1, "created_at", when,
-                  "created_by", actor, "updated_at", when, "updated_by", actor);
+    json_t *u = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:s}", "id", id, "email", email,
+                          "role", role, "status", pw_hash ? "active" : "invited", "language", "en",
+                          "password_set", pw_hash != NULL, "created_at", when, "created_by", actor,
+                          "updated_at", when, "updated_by", actor);
     if (u && name) json_object_set_new(u, "name", json_string(name));
-    json_t *c = json_pack("{s:s,s:s,s:I,s:i,s:s,s:s}", "id", cid, "password_hash", pw_hash,
-                          "password_changed_at", (json_int_t)now, "sessions_epoch", 0, "created_at",
-                          when, "created_by", actor);
+    json_t *c = json_pack("{s:s,s:i,s:s,s:s}", "id", cid, "sessions_epoch", 0, "created_at", when,
+                          "created_by", actor);
+    if (c && pw_hash) {
+        json_object_set_new(c, "password_hash", json_string(pw_hash));
+        json_object_set_new(c, "password_changed_at", json_integer(now));
+    }
     int rc = u && c ? doc_put(t, COLL_USERS, u, 0, NULL) : AH_ENOMEM;
     if (!rc) rc = doc_put(t, COLL_CREDENTIALS, c, 0, NULL);
     json_decref(u);

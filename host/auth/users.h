@@ -16,7 +16,8 @@
 /* "usr_X..." -> "crd_X..." into out (32 bytes). 0, or -1 for no user id. */
 int users_cred_id(const char *user_id, char *out);
 
-/* A new user (active, with a password hash) and its credential, in t: 0
+/* A new user (active, with a password hash; or invited, pw_hash NULL:
+ * no password yet) and its credential, in t: 0
  * with id (32 bytes), or doc_fail's code (a taken e-mail: AH_EEXIST naming
  * "email"). actor: "cli:<name>" or a user or token id. */
 int users_create(doc_txn *t, const char *email, const char *name, const char *role,

@@ -1,0 +1,36 @@
+/*
+ * invites.h - single-use tokens that let someone set a password:
+ * invitations (a new user, status "invited", no password yet) and password
+ * resets. A token is "<user id>.<64 hex digits>" (256 random bits); only
+ * its BLAKE2b hash is kept, in the user's credential with its kind and
+ * expiry, and a new one replaces the old. Taking a token checks the hash
+ * (constant time), the kind and the expiry, and removes it: it works once.
+ */
+#ifndef AH_AUTH_INVITES_H
+#define AH_AUTH_INVITES_H
+
+#include "model/docs.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define INVITE_TOKEN_LEN (30 + 1 + 64)
+#define INVITE_TTL_MS (7LL * 24 * 3600 * 1000) /* an invitation: a week */
+#define RESET_TTL_MS (60LL * 60 * 1000)        /* a password reset: an hour */
+
+/* A new user invited: status "invited", no password, and an invitation
+ * token into token (INVITE_TOKEN_LEN + 1 bytes), its user's id into id (32
+ * bytes). 0, or doc_fail's code (a taken e-mail: AH_EEXIST). */
+int invite_create(doc_txn *t, const char *email, const char *name, const char *role,
+                  const char *actor, char *id, char *token);
+
+/* A password reset token for an existing user into token. 0, AH_ENOTFOUND
+ * (no such user), AH_EDENIED (a disabled user), or a doc code. */
+int invite_reset(doc_txn *t, const char *user_id, char *token);
+
+/* Check a presented token: 0 with its user's id (32 bytes) and whether it
+ * is an invitation; AH_ENOTFOUND for anything wrong (unknown, malformed,
+ * expired, used), all alike. consume: remove it in t as well. */
+int invite_take(doc_txn *t, const char *token, bool consume, char *user_id, bool *invite);
+
+#endif
