@@ -55,6 +55,7 @@ struct api {
     http_server *srv;
     api_table table;
     throttle *auth_fails; /* by client address */
+    api_block *block;     /* NULL: no automatic blocking */
     unsigned auth_fail_limit;
     bool skip_perm_check;
     auth_sessions *sessions;
@@ -165,6 +166,7 @@ const route *api_routes(size_t *n, char *err, size_t errlen)
 static void note_failure(api *x, http_req *req, const char *why)
 {
     throttle_fail(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
+    api_block_note(x->block, req);
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:s}", "event", "auth_failed", "client_ip",
                           http_req_client_ip(req), "path", http_req_path(req));
@@ -372,6 +374,7 @@ static bool authenticate(api *x, http_req *req, int perm)
     if (s < 0) {
         free(who);
         throttle_fail(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
+        api_block_note(x->block, req);
         return false;
     }
     if (s > 0) {
@@ -407,6 +410,7 @@ static void on_request(void *ud, http_req *req)
     const route *rt;
     route_params params;
     char allow[64];
+    if (api_block_refuse(x->block, req)) return;
     router_result rr = router_match(x->table.routes, x->table.n, http_req_method(req),
                                     http_req_path(req), &rt, &params, allow, sizeof(allow));
     if (rr == ROUTER_BAD_PATH) {
@@ -483,6 +487,7 @@ static void api_free(api *x)
 {
     table_free(&x->table);
     throttle_free(x->auth_fails);
+    api_block_free(x->block);
     sessions_free(x->sessions);
     free(x);
 }
@@ -499,7 +504,9 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
     x->auth_fail_limit = ao && ao->auth_fail_limit ? ao->auth_fail_limit : AUTH_FAIL_LIMIT;
     x->skip_perm_check = ao && ao->skip_perm_check;
     x->auth_fails = throttle_new(AUTH_FAIL_SLOTS, x->auth_fail_limit, AUTH_FAIL_WINDOW_MS);
-    if (!x->auth_fails) {
+    if (ao && ao->block_after)
+        x->block = api_block_new(ao->block_after, ao->block_window_s, ao->block_for_s);
+    if (!x->auth_fails || (ao && ao->block_after && !x->block)) {
         snprintf(err, errlen, "out of memory");
         api_free(x);
         return -1;

@@ -51,6 +51,9 @@ typedef struct api_deps {
 
 typedef struct api_opts {
     unsigned auth_fail_limit; /* failed authentications a minute from one address; 0: 20 */
+    unsigned block_after;     /* unauthorised requests that block an address; 0: never */
+    unsigned block_window_s;  /* ... counted within this long */
+    unsigned block_for_s;     /* ... blocked for this long */
     /* Benchmarks only: authenticate but skip the permission check, to
      * measure what it costs. Never set by the host's options. */
     bool skip_perm_check;

@@ -69,6 +69,19 @@ int api_session_principal(auth_sessions *s, docs *d, http_req *req, principal *w
 void api_login_session(auth_sessions *s, docs *d, http_req *req, bool tls, const json_t *user,
                        const char *user_id, const char *email, int64_t epoch);
 
+/* Automatic blocking of client addresses (api_block.c). NULL from
+ * api_block_new when after is 0 (off) or out of memory; every function
+ * takes NULL (nothing blocked). */
+typedef struct api_block api_block;
+api_block *api_block_new(unsigned after, unsigned window_s, unsigned for_s);
+void api_block_free(api_block *b);
+/* Count an unauthorised request from req's address; the after-th within
+ * the window blocks it (logged to security.log). */
+void api_block_note(api_block *b, http_req *req);
+/* When req's address is blocked: answered 403 address_blocked with
+ * Retry-After, and true. */
+bool api_block_refuse(api_block *b, http_req *req);
+
 /* An access event ("auth.login_failed", "auth.denied") as an audit entry,
  * written with the next commit (api_access_audit.c): who (may be NULL:
  * then email names the account tried), what (stolen, may be NULL; the

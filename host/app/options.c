@@ -66,6 +66,16 @@ const opt_decl host_options[] = {
      .min = 1, .max = 1000000,
      .doc = "Failed authentications from one address within a minute before it gets 429 with "
             "Retry-After."},
+    {.section = "http", .name = "block_after", OPT_INT(HS, api.block_after), .def = 50, .min = 0,
+     .max = 1000000,
+     .doc = "Unauthorised requests (401: no, bad or revoked credential, unknown session; a "
+            "missing CSRF token) from one address within block_window_s that block "
+            "it: every request from it then answers 403 address_blocked with Retry-After for "
+            "block_for_s (logged to security.log as address_blocked). 0: never block."},
+    {.section = "http", .name = "block_window_s", OPT_S(HS, api.block_window_s), .def = 600,
+     .min = 1, .max = 86400, .doc = "The window in which block_after is counted."},
+    {.section = "http", .name = "block_for_s", OPT_S(HS, api.block_for_s), .def = 3600, .min = 1,
+     .max = 604800, .doc = "How long a blocked address stays blocked."},
     {.section = "http", .name = "tls_cert", OPT_STRING(HS, http.tls_cert),
      .doc = "PEM certificate file for HTTPS; both tls_cert and tls_key, or neither."},
     {.section = "http", .name = "tls_key", OPT_STRING(HS, http.tls_key),

@@ -301,11 +301,12 @@ int th_stop_clean(th_host *h, int timeout_ms)
 int th_start_echo_with_dead_letters(th_host *h, const char *name, const char *hook_secret)
 {
     /* The contract suites call every route once without a token: more
-     * failed authentications than the default throttle allows a minute. */
+     * failed authentications than the default throttle allows a minute,
+     * and than block the address (http.block_after). */
     static const char *config_json =
         "{\"bus\": {\"max_attempts\": 1, \"backoff_ms\": 10},"
         " \"webhooks\": {\"allow\": [{\"scheme\": \"https\", \"host\": \"hooks.example.com\"}]},"
-        " \"http\": {\"auth_fail_limit\": 10000},"
+        " \"http\": {\"auth_fail_limit\": 10000, \"block_after\": 0},"
         " \"webchat\": {\"script\": \"/nonexistent/widget.js\"},"
         " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\", \"config\": "
         "{\"diagnostics\": true}, \"restart\": {\"backoff_ms\": 20, \"max_crashes\": 50},"
