@@ -73,15 +73,6 @@ static void tfa_free(tfa_req *r)
     free(r);
 }
 
-static void security(http_req *req, int level, const char *event, const char *user, const char *msg)
-{
-    log_ctx lc = {.request_id = http_req_id(req)};
-    json_t *f = json_pack("{s:s,s:s,s:s}", "event", event, "client_ip", http_req_client_ip(req),
-                          "user", user ? user : "");
-    log_write("security", level, "auth", &lc, f, "%s", msg);
-    json_decref(f);
-}
-
 static void clear_totp(json_t *c)
 {
     json_object_del(c, "totp_secret");
@@ -225,13 +216,14 @@ static void refuse(tfa_req *r)
     const char *who = r->op == OP_LOGIN ? r->email : r->user_id;
     switch (r->result) {
     case TF_REPLAYED:
-        security(req, LOG_WARN, "2fa_replayed", who, "a second-factor code used again: refused");
+        api_security_log(req, LOG_WARN, "2fa_replayed", who,
+                         "a second-factor code used again: refused");
         api_audit_access(r->x->d, req, "auth.2fa_replayed", http_req_user(req), r->email, NULL);
         http_respond_error(req, 401, "code_already_used",
                            "this code has been used already; wait for the next one", "code");
         return;
     case TF_WRONG:
-        security(req, LOG_WARN, "2fa_failed", who, "a wrong second-factor code");
+        api_security_log(req, LOG_WARN, "2fa_failed", who, "a wrong second-factor code");
         api_audit_access(r->x->d, req, "auth.2fa_failed", http_req_user(req), r->email, NULL);
         http_respond_error(req, 401, "invalid_code", "wrong code", "code");
         return;
@@ -272,8 +264,8 @@ static void answer_ok(tfa_req *r)
     case OP_LOGIN:
         sessions_challenge_end(r->x->sessions, r->token);
         if (r->by_recovery)
-            security(req, LOG_INFO, "2fa_recovery_used", r->email,
-                     "signed in with a recovery code");
+            api_security_log(req, LOG_INFO, "2fa_recovery_used", r->email,
+                             "signed in with a recovery code");
         api_login_session(r->x->sessions, r->x->d, req, r->x->tls, r->user, r->user_id, r->email,
                           r->epoch);
         return;
@@ -289,19 +281,20 @@ static void answer_ok(tfa_req *r)
         a = json_array();
         for (size_t i = 0; i < TOTP_RECOVERY_CODES; i++)
             json_array_append_new(a, json_string(r->codes + i * TOTP_RECOVERY_LEN));
-        security(req, LOG_INFO, "2fa_enabled", r->user_id, "second factor enabled");
+        api_security_log(req, LOG_INFO, "2fa_enabled", r->user_id, "second factor enabled");
         api_audit_access(r->x->d, req, "auth.2fa_enabled", who, NULL, NULL);
         http_respond_json(req, 200, json_pack("{s:o}", "recovery_codes", a));
         return;
     case OP_DISABLE:
-        security(req, LOG_WARN, "2fa_disabled", r->user_id, "second factor disabled by its user");
+        api_security_log(req, LOG_WARN, "2fa_disabled", r->user_id,
+                         "second factor disabled by its user");
         api_audit_access(r->x->d, req, "auth.2fa_disabled", who, NULL, NULL);
         http_respond(req, 204, NULL, "", 0, NULL);
         return;
     case OP_RESET:
         sessions_end_user(r->x->sessions, r->user_id);
-        security(req, LOG_WARN, "2fa_reset", r->user_id,
-                 "second factor reset by an administrator; the user's sessions ended");
+        api_security_log(req, LOG_WARN, "2fa_reset", r->user_id,
+                         "second factor reset by an administrator; the user's sessions ended");
         api_audit_access(r->x->d, req, "auth.2fa_reset", who, NULL,
                          json_pack("{s:s}", "user_id", r->user_id));
         http_respond(req, 204, NULL, "", 0, NULL);
@@ -388,8 +381,9 @@ static void h_login_2fa(void *ctx, http_req *req, const route_params *p)
     if (!r || read_factor(req, body, r)) {
         /* answered */
     } else if (!tok || !sessions_challenge_try(x->sessions, tok, ah_now_ms(), &ch)) {
-        security(req, LOG_WARN, "2fa_pending_refused", NULL,
-                 "a second-factor sign-in with an unknown, expired or used-up pending token");
+        api_security_log(
+            req, LOG_WARN, "2fa_pending_refused", NULL,
+            "a second-factor sign-in with an unknown, expired or used-up pending token");
         http_respond_error(req, 401, "invalid_pending_token",
                            "the sign-in is unknown, expired or used up; sign in again",
                            "pending_token");

@@ -58,3 +58,13 @@ void api_audit_access(docs *d, http_req *req, const char *action, const principa
     json_object_set_new(a->what, "client_ip", json_string(http_req_client_ip(req)));
     if (docs_write(d, run_access, a, access_done) != 0) access_done(AH_ENOMEM, NULL, a);
 }
+
+void api_security_log(http_req *req, int level, const char *event, const char *user,
+                      const char *msg)
+{
+    log_ctx lc = {.request_id = http_req_id(req)};
+    json_t *f = json_pack("{s:s,s:s,s:s}", "event", event, "client_ip", http_req_client_ip(req),
+                          "user", user ? user : "");
+    log_write("security", level, "auth", &lc, f, "%s", msg);
+    json_decref(f);
+}

@@ -61,15 +61,6 @@ static void inv_free(inv_req *r)
     free(r);
 }
 
-static void security(http_req *req, int level, const char *event, const char *user, const char *msg)
-{
-    log_ctx lc = {.request_id = http_req_id(req)};
-    json_t *f = json_pack("{s:s,s:s,s:s}", "event", event, "client_ip", http_req_client_ip(req),
-                          "user", user ? user : "");
-    log_write("security", level, "auth", &lc, f, "%s", msg);
-    json_decref(f);
-}
-
 /* ---- issuing: an invitation, a reset ------------------------------------------------ */
 
 static void answer_token(inv_req *r)
@@ -191,8 +182,8 @@ static void h_reset_self(void *ctx, http_req *req, const route_params *p)
 static void token_refused(inv_req *r)
 {
     throttle_fail(r->x->fails, http_req_client_ip(r->req), ah_mono_ms());
-    security(r->req, LOG_WARN, "token_refused", NULL,
-             "an invitation or reset token unknown, expired, used or malformed");
+    api_security_log(r->req, LOG_WARN, "token_refused", NULL,
+                     "an invitation or reset token unknown, expired, used or malformed");
     api_audit_access(r->x->d, r->req, "auth.token_refused", NULL, NULL, NULL);
     http_respond_error(r->req, 400, "invalid_token",
                        "the link is unknown, expired or used; ask for a new one", "token");
@@ -241,8 +232,8 @@ static void use_done(int status, const doc_error *err, void *ud)
         token_refused(r);
     else {
         sessions_end_user(r->x->sessions, r->user_id);
-        security(r->req, LOG_INFO, r->invite ? "invitation_accepted" : "password_reset", r->user_id,
-                 "a password set with a single-use token; sessions ended");
+        api_security_log(r->req, LOG_INFO, r->invite ? "invitation_accepted" : "password_reset",
+                         r->user_id, "a password set with a single-use token; sessions ended");
         api_audit_access(r->x->d, r->req,
                          r->invite ? "auth.invitation_accepted" : "auth.password_reset", NULL,
                          r->email, json_pack("{s:s}", "user_id", r->user_id));
@@ -275,7 +266,7 @@ static void h_set_password(void *ctx, http_req *req, const route_params *p)
     inv_ctx *x = ctx;
     unsigned wait = throttle_wait_s(x->fails, http_req_client_ip(req), ah_mono_ms());
     if (wait) {
-        security(req, LOG_WARN, "token_throttled", NULL, "too many wrong tokens from here");
+        api_security_log(req, LOG_WARN, "token_throttled", NULL, "too many wrong tokens from here");
         api_respond_throttled(req, wait, "too many wrong tokens from this address; retry later");
         return;
     }

@@ -82,6 +82,11 @@ void api_block_note(api_block *b, http_req *req);
  * Retry-After, and true. */
 bool api_block_refuse(api_block *b, http_req *req);
 
+/* A line of logs/security.log from the sign-in routes: {event,
+ * client_ip, user} and msg (api_access_audit.c). */
+void api_security_log(http_req *req, int level, const char *event, const char *user,
+                      const char *msg);
+
 /* An access event ("auth.login_failed", "auth.denied") as an audit entry,
  * written with the next commit (api_access_audit.c): who (may be NULL:
  * then email names the account tried), what (stolen, may be NULL; the
