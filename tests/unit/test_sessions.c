@@ -72,12 +72,57 @@ static void test_a_users_sessions_end_together_and_only_theirs(void **s)
     sessions_free(ss);
 }
 
+static void test_a_pending_challenge_expires_runs_out_of_tries_and_ends_when_used(void **s)
+{
+    (void)s;
+    auth_sessions *ss = sessions_new(60, 600);
+    char a[SESSION_TOKEN_LEN + 1], b[SESSION_TOKEN_LEN + 1];
+    auth_challenge c;
+    sessions_challenge_create(ss, "usr_a", "a@example.com", 3, 1000, a);
+    sessions_challenge_create(ss, "usr_b", "b@example.com", 0, 1000, b);
+    assert_memory_equal(a, "ahc_", 4);
+    /* Not a session, and a session token is not a challenge. */
+    assert_null(sessions_find(ss, a, 1000));
+    assert_true(sessions_challenge_try(ss, a, 1001, &c));
+    assert_string_equal(c.user_id, "usr_a");
+    assert_int_equal(c.epoch, 3);
+    /* Five tries in all. */
+    for (int i = 1; i < SESSION_CHALLENGE_TRIES; i++)
+        assert_true(sessions_challenge_try(ss, a, 1002, &c));
+    assert_false(sessions_challenge_try(ss, a, 1003, &c));
+    /* Expired after its time to live. */
+    assert_true(sessions_challenge_try(ss, b, 1000 + SESSION_CHALLENGE_TTL_MS - 1, &c));
+    assert_false(sessions_challenge_try(ss, b, 1000 + SESSION_CHALLENGE_TTL_MS, &c));
+    /* Used: gone. */
+    sessions_challenge_create(ss, "usr_a", "a@example.com", 3, 5000, a);
+    sessions_challenge_end(ss, a);
+    assert_false(sessions_challenge_try(ss, a, 5001, &c));
+    assert_false(sessions_challenge_try(ss, "ahc_nonsense", 5001, &c));
+    sessions_free(ss);
+}
+
+static void test_roles_that_need_a_second_factor(void **s)
+{
+    (void)s;
+    auth_sessions *ss = sessions_new(60, 600);
+    assert_false(sessions_2fa_required(ss, "admin"));
+    sessions_require_2fa(ss, "admin, editor");
+    assert_true(sessions_2fa_required(ss, "admin"));
+    assert_true(sessions_2fa_required(ss, "editor"));
+    assert_false(sessions_2fa_required(ss, "edit"));
+    assert_false(sessions_2fa_required(ss, "viewer"));
+    assert_false(sessions_2fa_required(ss, ""));
+    sessions_free(ss);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_and_absolute_timeouts_end_a_session),
         cmocka_unit_test(test_forged_tokens_and_csrf_are_refused),
         cmocka_unit_test(test_a_users_sessions_end_together_and_only_theirs),
+        cmocka_unit_test(test_a_pending_challenge_expires_runs_out_of_tries_and_ends_when_used),
+        cmocka_unit_test(test_roles_that_need_a_second_factor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
