@@ -277,6 +277,7 @@ int runtime_new(runtime **out, const runtime_deps *deps, const runtime_opts *o, 
     strmap_init(&rt->waiters);
     strmap_init(&rt->flood);
     strmap_init(&rt->firing);
+    strmap_init(&rt->evtrgs);
     strmap_init(&rt->scenarios);
     strmap_init(&rt->told);
     strmap_init(&rt->sessions);
@@ -318,6 +319,7 @@ int runtime_start(runtime *rt, char *err, size_t errlen)
 {
     int rc = rt_inbox_open(rt, err, errlen);
     if (rc) return rc;
+    if ((rc = rt_events_start(rt, err, errlen)) != 0) return rc;
     rt_timers_start(rt);
     return 0;
 }
@@ -347,6 +349,7 @@ void runtime_stop(runtime *rt)
         for (rt_job *q = ((rt_busy *)v)->head; q; q = q->next)
             tell_stopping(q);
     rt_inbox_close(rt); /* REST waiters are told too */
+    rt_events_stop(rt);
     rt_sims_stop(rt);
     rt->stopped = true;
 }
@@ -396,6 +399,7 @@ void runtime_free(runtime *rt)
     strmap_free(&rt->waiters); /* closed with their timers by rt_inbox_close */
     free_map_values(&rt->flood);
     free_map_values(&rt->firing);
+    rt_events_free(rt);
     pos = 0;
     while (strmap_next(&rt->scenarios, &pos, &k, &v))
         json_decref(v);
