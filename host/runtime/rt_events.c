@@ -24,6 +24,7 @@
  */
 #include "runtime/rt_priv.h"
 
+#include "core/fault.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "model/collections.h"
@@ -324,6 +325,7 @@ static void evtrg_drop(runtime *rt, const char *id, bool retake_after)
         e->gone = true; /* deliveries under way find it so and stop */
         e->c = NULL;
         evtrg_unref(e);
+        AH_FAULT("triggers.before_consumer_delete"); /* left behind: deleted at the next start */
     }
     delete_consumer(rt, consumer, retake_after ? id : NULL);
 }

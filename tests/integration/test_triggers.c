@@ -417,16 +417,14 @@ static json_t *consumer(const char *name)
 /* Wait until the consumer is there (want) or gone (!want). */
 static void wait_consumer(const char *name, bool want)
 {
-    json_t *c = NULL;
-    for (int i = 0; i < 100; i++) {
-        c = consumer(name);
-        if ((c != NULL) == want) break;
+    bool there = !want;
+    for (int i = 0; i < 100 && there != want; i++) {
+        json_t *c = consumer(name);
+        there = c != NULL;
         json_decref(c);
-        c = NULL;
-        th_sleep_ms(50);
+        if (there != want) th_sleep_ms(50);
     }
-    if ((c != NULL) != want) fail_msg("consumer %s %s", name, want ? "never came" : "never went");
-    json_decref(c);
+    if (there != want) fail_msg("consumer %s %s", name, want ? "never came" : "never went");
 }
 
 /* Wait until the consumer has settled everything on its topic (lag 0). */
@@ -542,6 +540,39 @@ static void test_a_hostile_filter_is_cut_and_its_event_dead_lettered(void **s)
     wait_consumer(name, false);
 }
 
+/* The trigger's deletion commits, the host dies before its consumer's
+ * deletion is queued: the next start deletes the consumer left behind. */
+static void test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start(void **s)
+{
+    (void)s;
+    assert_int_equal(th_stop(&H, 10000), 0);
+    char mark[700], e1[] = "AGENTHOST_FAULT=triggers.before_consumer_delete", e2[800];
+    snprintf(mark, sizeof(mark), "%s/fault.mark", H.dir);
+    snprintf(e2, sizeof(e2), "AGENTHOST_FAULT_MARK=%s", mark);
+    const char *env[] = {e1, e2, NULL};
+    assert_int_equal(th_start(&H, env, 15000), 0);
+    json_t *o = NULL;
+    assert_int_equal(make("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Crash\","
+                          " \"event\": {\"topic\": \"crm.crash\"}}",
+                          &o),
+                     201);
+    char path[200], name[120];
+    snprintf(path, sizeof(path), "/api/v1/triggers/%s",
+             json_string_value(json_object_get(o, "id")));
+    snprintf(name, sizeof(name), "trigger:%s", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    wait_consumer(name, true);
+    th_http(&H, "DELETE", path, NULL, NULL, NULL); /* the host dies on the way */
+    assert_int_not_equal(th_wait_exit(&H, 10000), -1);
+    char *m = th_read(&H, "fault.mark");
+    assert_non_null(m);
+    assert_non_null(strstr(m, "triggers.before_consumer_delete"));
+    free(m);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, NULL), 404); /* the deletion held */
+    wait_consumer(name, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_bad_event_triggers_are_refused_naming_the_field),
         cmocka_unit_test(test_an_event_trigger_starts_its_agent_only_when_its_filter_holds),
         cmocka_unit_test(test_a_hostile_filter_is_cut_and_its_event_dead_lettered),
+        cmocka_unit_test(test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

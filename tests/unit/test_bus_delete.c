@@ -244,6 +244,8 @@ static void test_a_consumer_from_a_run_before_is_listed_held_and_deleted_for_goo
     json_t *l = listed("gone-owner");
     assert_non_null(l);
     assert_false(json_is_true(json_object_get(l, "open")));
+    assert_int_equal(json_integer_value(json_object_get(l, "in_flight")), 0);
+    assert_int_equal(json_integer_value(json_object_get(l, "lag")), 3);
     json_t *t0 = json_array_get(json_object_get(l, "topics"), 0);
     assert_string_equal(json_string_value(json_object_get(t0, "topic")), "keep.b");
     assert_int_equal(json_integer_value(json_object_get(t0, "position")), 1);

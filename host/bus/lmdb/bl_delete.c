@@ -209,9 +209,10 @@ static int list_one(void *ud, store_val key, store_val val)
     if (strmap_get(&a->b->consumers, name) || strmap_get(&a->b->deleting, name)) return 0;
     json_t *rec = json_loadb(val.data, val.len, 0, NULL);
     json_t *pats = json_object_get(rec, "patterns");
-    a->cur = json_pack("{s:s,s:b,s:o,s:b,s:I,s:O?,s:[]}", "name", name, "open", 0, "patterns",
-                       pats ? json_incref(pats) : json_array(), "attached", 0, "lag", (json_int_t)0,
-                       "updated_ms", json_object_get(rec, "updated_ms"), "topics");
+    a->cur =
+        json_pack("{s:s,s:b,s:o,s:b,s:i,s:I,s:O?,s:[]}", "name", name, "open", 0, "patterns",
+                  pats ? json_incref(pats) : json_array(), "attached", 0, "in_flight", 0, "lag",
+                  (json_int_t)0, "updated_ms", json_object_get(rec, "updated_ms"), "topics");
     json_decref(rec);
     if (!a->cur) return 0;
     json_array_append_new(a->arr, a->cur);
