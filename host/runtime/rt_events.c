@@ -215,34 +215,16 @@ static void begin(ev_dlv *x)
         fail_event(x, "its filter cannot run: %s", err);
 }
 
-/* ---- deliveries: taken now, begun on the next loop pass ---------------------------------- */
+/* ---- deliveries: taken now, begun on the next loop pass (rt_soon) ------------------------- */
 
-/* The bus registers a delivery after its deliver callback returns. */
-typedef struct soon {
-    rt_link link;
-    uv_timer_t timer;
-    ev_dlv *x;
-} soon;
-
-static void soon_closed(uv_handle_t *h)
+static void begin_soon(void *ud)
 {
-    free(h->data);
+    begin(ud);
 }
 
-static void soon_dropped(uv_handle_t *h) /* runtime_free: never begun */
+static void dropped(void *ud) /* runtime_free: never begun */
 {
-    soon *s = h->data;
-    ev_free(s->x);
-    free(s);
-}
-
-static void soon_run(uv_timer_t *h)
-{
-    soon *s = h->data;
-    rt_link_del(&s->link);
-    ev_dlv *x = s->x;
-    uv_close((uv_handle_t *)h, soon_closed);
-    begin(x);
+    ev_free(ud);
 }
 
 static int deliver(void *ud, const bus_delivery *d)
@@ -251,12 +233,7 @@ static int deliver(void *ud, const bus_delivery *d)
     runtime *rt = e->rt;
     if (rt->stopped || e->gone) return -1;
     ev_dlv *x = calloc(1, sizeof(*x));
-    soon *s = calloc(1, sizeof(*s));
-    if (!x || !s) {
-        free(x);
-        free(s);
-        return -1;
-    }
+    if (!x) return -1;
     *x = (ev_dlv){.e = e, .doc = json_incref(e->doc), .id = d->id};
     e->refs++;
     x->event = json_pack("{s:s,s:I,s:s,s:s?,s:I,s:O,s:O}", "topic", d->topic, "offset",
@@ -265,13 +242,10 @@ static int deliver(void *ud, const bus_delivery *d)
     char *text = json_dumps(d->body, JSON_COMPACT | JSON_ENCODE_ANY);
     x->bytes = text ? strlen(text) : 0;
     free(text);
-    s->x = x;
-    uv_timer_init(loop_uv(rt->d.loop), &s->timer);
-    s->timer.data = s;
-    s->link.timer = &s->timer;
-    s->link.closed = soon_dropped;
-    rt_link_add(rt, &s->link);
-    uv_timer_start(&s->timer, soon_run, 0, 0);
+    if (!x->event || rt_soon(rt, begin_soon, dropped, x) != 0) { /* the bus tries again later */
+        ev_free(x);
+        return -1;
+    }
     return 0;
 }
 

@@ -38,6 +38,11 @@ typedef struct rt_link {
 
 void rt_link_add(runtime *rt, rt_link *l);
 void rt_link_del(rt_link *l);
+/* Run fn(ud) on the next loop pass, out of the caller's callback (a bus
+ * delivery is registered only after its deliver callback returns); when
+ * the runtime is freed first, drop(ud) runs instead. 0, or -1 (no memory:
+ * neither runs). */
+int rt_soon(runtime *rt, void (*fn)(void *ud), void (*drop)(void *ud), void *ud);
 
 typedef struct rt_job rt_job;
 struct rt_job {

@@ -81,6 +81,50 @@ void rt_link_del(rt_link *l)
     l->next = l->prev = NULL;
 }
 
+/* ---- on the next loop pass ------------------------------------------------------- */
+
+typedef struct soon {
+    rt_link link;
+    uv_timer_t timer;
+    void (*fn)(void *ud);
+    void (*drop)(void *ud);
+    void *ud;
+} soon;
+
+static void soon_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void soon_dropped(uv_handle_t *h) /* runtime_free: never run */
+{
+    soon *s = h->data;
+    s->drop(s->ud);
+    free(s);
+}
+
+static void soon_run(uv_timer_t *h)
+{
+    soon *s = h->data;
+    rt_link_del(&s->link);
+    s->fn(s->ud);
+    uv_close((uv_handle_t *)h, soon_closed);
+}
+
+int rt_soon(runtime *rt, void (*fn)(void *ud), void (*drop)(void *ud), void *ud)
+{
+    soon *s = calloc(1, sizeof(*s));
+    if (!s) return -1;
+    *s = (soon){.fn = fn, .drop = drop, .ud = ud};
+    uv_timer_init(loop_uv(rt->d.loop), &s->timer);
+    s->timer.data = s;
+    s->link.timer = &s->timer;
+    s->link.closed = soon_dropped;
+    rt_link_add(rt, &s->link);
+    uv_timer_start(&s->timer, soon_run, 0, 0);
+    return 0;
+}
+
 /* ---- ending --------------------------------------------------------------------- */
 
 static void release(rt_job *j);

@@ -447,6 +447,19 @@ static void publish(const char *topic, const char *body)
     assert_int_equal(th_http(&H, "POST", path, body, NULL, NULL), 201);
 }
 
+/* POST an on_event trigger (fmt as make's): its path and its consumer's
+ * name (200 bytes each), once the consumer is there. */
+static void make_event_trigger(const char *fmt, char *path, char *name)
+{
+    json_t *o = NULL;
+    assert_int_equal(make(fmt, &o), 201);
+    const char *id = json_string_value(json_object_get(o, "id"));
+    snprintf(path, 200, "/api/v1/triggers/%s", id);
+    snprintf(name, 200, "trigger:%s", id);
+    json_decref(o);
+    wait_consumer(name, true); /* made with the trigger */
+}
+
 static void test_bad_event_triggers_are_refused_naming_the_field(void **s)
 {
     (void)s;
@@ -464,20 +477,13 @@ static void test_bad_event_triggers_are_refused_naming_the_field(void **s)
 static void test_an_event_trigger_starts_its_agent_only_when_its_filter_holds(void **s)
 {
     (void)s;
-    json_t *o = NULL;
-    assert_int_equal(
-        make("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Won deals\","
-             " \"variables\": {\"plan\": \"free\"},"
-             " \"event\": {\"topic\": \"crm.deal\", \"filter\": \".body.status == \\\"won\\\"\","
-             " \"map\": \"{ref: .body.source, plan: .body.plan}\"}}",
-             &o),
-        201);
-    char path[200], name[120];
-    snprintf(path, sizeof(path), "/api/v1/triggers/%s",
-             json_string_value(json_object_get(o, "id")));
-    snprintf(name, sizeof(name), "trigger:%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    wait_consumer(name, true); /* made with the trigger */
+    char path[200], name[200];
+    make_event_trigger(
+        "{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Won deals\","
+        " \"variables\": {\"plan\": \"free\"},"
+        " \"event\": {\"topic\": \"crm.deal\", \"filter\": \".body.status == \\\"won\\\"\","
+        " \"map\": \"{ref: .body.source, plan: .body.plan}\"}}",
+        path, name);
     long long before = conversations_of_agent();
     publish("crm.deal", "{\"body\": {\"status\": \"lost\", \"source\": \"cold\"}}");
     wait_settled(name); /* filtered out and acknowledged */
@@ -487,7 +493,7 @@ static void test_an_event_trigger_starts_its_agent_only_when_its_filter_holds(vo
     for (int i = 0; i < 100 && conversations_of_agent() == before; i++)
         th_sleep_ms(50);
     assert_int_equal(conversations_of_agent(), before + 1);
-    o = newest_conversation();
+    json_t *o = newest_conversation();
     assert_string_equal(json_string_value(th_get(o, "variables.ref")), "fair");
     assert_string_equal(json_string_value(th_get(o, "variables.plan")), "gold");
     json_decref(o);
@@ -511,23 +517,17 @@ static void test_an_event_trigger_starts_its_agent_only_when_its_filter_holds(vo
 static void test_a_hostile_filter_is_cut_and_its_event_dead_lettered(void **s)
 {
     (void)s;
-    json_t *o = NULL;
-    assert_int_equal(make("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Loop\","
-                          " \"event\": {\"topic\": \"crm.loop\", \"filter\": \"def f: f; f\"}}",
-                          &o),
-                     201);
-    char path[200], name[120];
-    snprintf(path, sizeof(path), "/api/v1/triggers/%s",
-             json_string_value(json_object_get(o, "id")));
-    snprintf(name, sizeof(name), "trigger:%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    wait_consumer(name, true);
+    char path[200], name[200];
+    make_event_trigger("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Loop\","
+                       " \"event\": {\"topic\": \"crm.loop\", \"filter\": \"def f: f; f\"}}",
+                       path, name);
     long long before = conversations_of_agent();
     publish("crm.loop", "{\"body\": {\"status\": \"won\"}}");
     /* Each attempt is cut at the workers' deadline; after the last the
      * event is in $dlq.crm.loop and the topic flows on. */
     size_t dead = 0;
     for (int i = 0; i < 300 && !dead; i++) {
+        json_t *o = NULL;
         assert_int_equal(th_http(&H, "GET", "/api/v1/topics/crm.loop/dlq", NULL, NULL, &o), 200);
         dead = json_array_size(json_object_get(o, "events"));
         json_decref(o);
@@ -551,17 +551,10 @@ static void test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start(void **
     snprintf(e2, sizeof(e2), "AGENTHOST_FAULT_MARK=%s", mark);
     const char *env[] = {e1, e2, NULL};
     assert_int_equal(th_start(&H, env, 15000), 0);
-    json_t *o = NULL;
-    assert_int_equal(make("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Crash\","
-                          " \"event\": {\"topic\": \"crm.crash\"}}",
-                          &o),
-                     201);
-    char path[200], name[120];
-    snprintf(path, sizeof(path), "/api/v1/triggers/%s",
-             json_string_value(json_object_get(o, "id")));
-    snprintf(name, sizeof(name), "trigger:%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    wait_consumer(name, true);
+    char path[200], name[200];
+    make_event_trigger("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Crash\","
+                       " \"event\": {\"topic\": \"crm.crash\"}}",
+                       path, name);
     th_http(&H, "DELETE", path, NULL, NULL, NULL); /* the host dies on the way */
     assert_int_not_equal(th_wait_exit(&H, 10000), -1);
     char *m = th_read(&H, "fault.mark");
