@@ -11,8 +11,9 @@
  * not yet flushed, no next commit to carry it), bus.after_commit_before_ack, bus.after_deliver,
  * bus.before_position_write, engine.before_commit (a turn decided, nothing
  * written), engine.after_commit (a turn committed, nobody told yet),
- * triggers.before_consumer_delete (an on_event trigger gone, its bus
- * consumer not yet deleted).
+ * triggers.before_consumer_delete, webhooks.before_consumer_delete (an
+ * on_event trigger or a subscription gone, its bus consumer not yet
+ * deleted).
  */
 #ifndef AH_FAULT_H
 #define AH_FAULT_H

@@ -3,6 +3,7 @@
  * documents, each with its own durable bus consumer, taken up again after
  * every change.
  */
+#include "core/fault.h"
 #include "core/log.h"
 #include "model/collections.h"
 #include "webhooks/wh_priv.h"
@@ -149,6 +150,7 @@ static void sub_gone(webhooks *w, const char *id)
         s->attached = false;
         s->c = NULL;
         wh_sub_unref(s);
+        AH_FAULT("webhooks.before_consumer_delete"); /* left behind: deleted at the next start */
     }
     delete_consumer(w, name);
 }

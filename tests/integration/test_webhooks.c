@@ -372,6 +372,39 @@ static void test_a_deleted_subscription_takes_its_consumer_with_it(void **s)
     json_decref(r);
 }
 
+/* The subscription's deletion commits, the host dies before its
+ * consumer's deletion is queued: the next start deletes the consumer left
+ * behind (it would hold the platform's topics back from retention). */
+static void test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start(void **s)
+{
+    (void)s;
+    assert_int_equal(th_stop(&H, 10000), 0);
+    char mark[700], e1[] = "AGENTHOST_FAULT=webhooks.before_consumer_delete", e2[800];
+    snprintf(mark, sizeof(mark), "%s/fault.mark", H.dir);
+    snprintf(e2, sizeof(e2), "AGENTHOST_FAULT_MARK=%s", mark);
+    const char *env[] = {e1, e2, NULL};
+    assert_int_equal(th_start(&H, env, 15000), 0);
+    char id[64], name[100], path[120];
+    subscribe("crashing", "[\"step.completed\"]", "", id, sizeof(id));
+    snprintf(name, sizeof(name), "webhook:%s", id);
+    snprintf(path, sizeof(path), "/api/v1/webhooks/%s", id);
+    for (int i = 0; i < 100 && !has_consumer(name); i++)
+        th_sleep_ms(50);
+    assert_true(has_consumer(name));
+    th_http(&H, "DELETE", path, NULL, NULL, NULL); /* the host dies on the way */
+    assert_int_not_equal(th_wait_exit(&H, 10000), -1);
+    char *m = th_read(&H, "fault.mark");
+    assert_non_null(m);
+    assert_non_null(strstr(m, "webhooks.before_consumer_delete"));
+    free(m);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, NULL), 404); /* the deletion held */
+    for (int i = 0; i < 100 && has_consumer(name); i++)
+        th_sleep_ms(50);
+    assert_false(has_consumer(name));
+    assert_true(th_wait_state(&H, "jq-1", "ready", 10000));
+}
+
 /* A contact made and changed through the API: contact.created, then
  * contact.updated naming what changed, committed with each change. */
 static void test_contact_changes_through_the_api_are_events(void **s)
@@ -467,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_contact_changes_through_the_api_are_events),
         cmocka_unit_test(test_bad_subscriptions_are_refused_naming_the_field),
         cmocka_unit_test(test_a_restart_in_the_middle_of_retries_loses_nothing),
+        cmocka_unit_test(test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
