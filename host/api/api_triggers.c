@@ -67,6 +67,10 @@ static int trigger_prepare(res_change *c)
     if (rc) return rc;
     const char *kind = str_of(doc, "kind");
     const char *was = str_of(c->old, "kind");
+    const char *topic = str_of(json_object_get(doc, "event"), "topic");
+    if (kind && !strcmp(kind, "on_event") && topic && !strcmp(topic, "engine.start"))
+        return doc_fail(c->t, AH_EINVAL, "event.topic",
+                        "engine.start is the engine's own: each start would start another");
     if ((kind && !strcmp(kind, "on_event")) || (was && !strcmp(was, "on_event"))) {
         rc = defer_change(c, str_of(doc, "id")); /* its consumer */
         if (rc) return rc;

@@ -466,6 +466,9 @@ static void test_bad_event_triggers_are_refused_naming_the_field(void **s)
     refused("{\"agent_id\": \"%s\", \"kind\": \"on_event\"}", "event", "names its topic");
     refused("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"event\": {\"topic\": \"crm.>\"}}",
             "event.topic", "");
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"event\": {\"topic\": "
+            "\"engine.start\"}}",
+            "event.topic", "each start would start another");
     refused("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"event\": {\"topic\": \"crm.lead\","
             " \"filter\": \".body.status ==\"}}",
             "event.filter", "");
