@@ -284,13 +284,16 @@ static void delete_consumer(runtime *rt, const char *consumer, const char *retak
         rc = bus_consumer_delete(rt->d.bus, consumer, consumer_deleted, r, err, sizeof(err));
     }
     if (rc) free(r);
-    if (rc && rc != AH_ENOTFOUND)
+    /* AH_EBUSY: a deletion under way takes the trigger up when it is done */
+    if (rc && rc != AH_ENOTFOUND && rc != AH_EBUSY)
         log_error("triggers", "%s: its bus consumer cannot be deleted now: %s", consumer, err);
 }
 
-/* The trigger's consumer goes (and, with retake, comes back on its
- * current topic once the deletion is durable). */
-static void evtrg_drop(runtime *rt, const char *id, bool retake_after)
+/* The trigger's consumer goes. Once the deletion is durable the trigger
+ * is taken up again as it is then: enabled again meanwhile, or on another
+ * topic, it gets a new consumer (which could not be opened while the
+ * deletion was under way). */
+static void evtrg_drop(runtime *rt, const char *id)
 {
     char consumer[64];
     snprintf(consumer, sizeof(consumer), "trigger:%s", id);
@@ -301,7 +304,7 @@ static void evtrg_drop(runtime *rt, const char *id, bool retake_after)
         evtrg_unref(e);
         AH_FAULT("triggers.before_consumer_delete"); /* left behind: deleted at the next start */
     }
-    delete_consumer(rt, consumer, retake_after ? id : NULL);
+    delete_consumer(rt, consumer, id);
 }
 
 static bool wants_consumer(const json_t *doc)
@@ -321,11 +324,11 @@ static void take_up(runtime *rt, const char *id, const json_t *doc)
 {
     evtrg *e = strmap_get(&rt->evtrgs, id);
     if (!wants_consumer(doc) || !topic_of(doc)) {
-        evtrg_drop(rt, id, false);
+        evtrg_drop(rt, id);
         return;
     }
     if (e && strcmp(topic_of(e->doc), topic_of(doc)) != 0) {
-        evtrg_drop(rt, id, true); /* another topic: a new consumer, once this one is gone */
+        evtrg_drop(rt, id); /* another topic: a new consumer, once this one is gone */
         return;
     }
     if (e) { /* filter, map, variables: the next events use them */
@@ -348,7 +351,7 @@ static void take_up(runtime *rt, const char *id, const json_t *doc)
                             .max_attempts = EV_ATTEMPTS};
     char err[300];
     int rc = bus_consumer_open(rt->d.bus, &co, &OPS, e, &e->c, err, sizeof(err));
-    if (rc == AH_EBUSY) { /* its deletion is under way: taken up when it is done */
+    if (rc == AH_EBUSY) { /* its deletion is under way: taken up again when it is done */
         evtrg_unref(e);
         return;
     }

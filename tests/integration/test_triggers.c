@@ -508,13 +508,22 @@ static void test_an_event_trigger_starts_its_agent_only_when_its_filter_holds(vo
     wait_consumer(name, false);
     assert_int_equal(th_http(&H, "PATCH", path, "{\"enabled\": true}", NULL, NULL), 200);
     wait_consumer(name, true);
+    /* Disabled and enabled again at once (the deletion still under way when
+     * the trigger wants its consumer back): it comes back, and works. */
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"enabled\": false}", NULL, NULL), 200);
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"enabled\": true}", NULL, NULL), 200);
+    wait_consumer(name, true);
+    publish("crm.deal", "{\"body\": {\"status\": \"won\", \"source\": \"again\"}}");
+    for (int i = 0; i < 100 && conversations_of_agent() == before + 1; i++)
+        th_sleep_ms(50);
+    assert_int_equal(conversations_of_agent(), before + 2);
 
     /* Deleted: its consumer goes, and no event starts anything. */
     assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 204);
     wait_consumer(name, false);
     publish("crm.deal", "{\"body\": {\"status\": \"won\", \"source\": \"late\"}}");
     th_sleep_ms(500);
-    assert_int_equal(conversations_of_agent(), before + 1);
+    assert_int_equal(conversations_of_agent(), before + 2);
 }
 
 static void test_a_hostile_filter_is_cut_and_its_event_dead_lettered(void **s)
