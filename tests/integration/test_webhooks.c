@@ -346,6 +346,14 @@ static bool has_consumer(const char *name)
     return found;
 }
 
+/* Wait until the bus lists the consumer (want) or no longer does. */
+static void wait_consumer(const char *name, bool want)
+{
+    for (int i = 0; i < 100 && has_consumer(name) != want; i++)
+        th_sleep_ms(50);
+    assert_true(has_consumer(name) == want);
+}
+
 /* A deleted subscription's consumer is deleted with it: it no longer holds
  * the platform's topics back from retention. */
 static void test_a_deleted_subscription_takes_its_consumer_with_it(void **s)
@@ -355,15 +363,11 @@ static void test_a_deleted_subscription_takes_its_consumer_with_it(void **s)
     subscribe("leaving", "[\"step.completed\"]", "", id, sizeof(id));
     snprintf(name, sizeof(name), "webhook:%s", id);
     snprintf(path, sizeof(path), "/api/v1/webhooks/%s", id);
-    for (int i = 0; i < 100 && !has_consumer(name); i++)
-        th_sleep_ms(50);
-    assert_true(has_consumer(name));
+    wait_consumer(name, true);
     publish("step.completed", "cnv_leave", 0, 2);
     assert_int_equal(wait_deliveries(id, "delivered", 2, 30000), 2);
     assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 204);
-    for (int i = 0; i < 100 && has_consumer(name); i++)
-        th_sleep_ms(50);
-    assert_false(has_consumer(name));
+    wait_consumer(name, false);
     /* Nothing more reaches it. */
     publish("step.completed", "cnv_leave", 2, 3);
     th_sleep_ms(300);
@@ -384,16 +388,12 @@ static void test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start(void **
     subscribe("crashing", "[\"step.completed\"]", "", id, sizeof(id));
     snprintf(name, sizeof(name), "webhook:%s", id);
     snprintf(path, sizeof(path), "/api/v1/webhooks/%s", id);
-    for (int i = 0; i < 100 && !has_consumer(name); i++)
-        th_sleep_ms(50);
-    assert_true(has_consumer(name));
+    wait_consumer(name, true);
     th_http(&H, "DELETE", path, NULL, NULL, NULL); /* the host dies on the way */
     assert_true(th_died_at(&H, "webhooks.before_consumer_delete", 10000));
     assert_int_equal(th_start(&H, NULL, 15000), 0);
     assert_int_equal(th_http(&H, "GET", path, NULL, NULL, NULL), 404); /* the deletion held */
-    for (int i = 0; i < 100 && has_consumer(name); i++)
-        th_sleep_ms(50);
-    assert_false(has_consumer(name));
+    wait_consumer(name, false);
     assert_true(th_wait_state(&H, "jq-1", "ready", 10000));
 }
 
