@@ -144,7 +144,7 @@ static int open_model(app *a, char *err, size_t errlen)
     size_t migrated = 0;
     if (!rc) rc = docs_migrate(a->docs, &migrated, err, errlen);
     if (!rc &&
-        (rc = audit_retention_start(&a->retention, a->docs, a->loop, &a->opts->retention)) != 0)
+        (rc = doc_retention_start(&a->retention, a->docs, a->loop, &a->opts->retention)) != 0)
         snprintf(err, errlen, "out of memory");
     return rc ? -1 : 0;
 }
@@ -293,7 +293,7 @@ static void close_modules(app *a)
     metrics_remove_collector(metrics_process_collector, NULL);
     runtime_stop(a->rt);
     webhooks_stop(a->hooks);
-    audit_retention_stop(a->retention);
+    doc_retention_stop(a->retention);
     a->retention = NULL;
     api_stop(a->http);
     a->http = NULL;

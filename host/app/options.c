@@ -253,6 +253,10 @@ const opt_decl host_options[] = {
     {.section = "webhooks", .name = "concurrency", OPT_INT(HS, webhooks.concurrency), .def = 4,
      .min = 1, .max = 256,
      .doc = "Requests in flight per subscription (events of one conversation go one at a time)."},
+    {.section = "webhooks", .name = "log_retention_days", OPT_INT(HS, retention.webhook_log_days),
+     .def = 30, .min = 0, .max = 36500,
+     .doc = "Delivery-log entries older than this are removed (checked hourly); 0 keeps them "
+            "forever."},
 
     /* audit: the trail of changes (model/audit.h) */
     {.section = "audit", .name = "retention_days", OPT_INT(HS, retention.audit_days), .def = 365,

@@ -137,6 +137,9 @@ static int check_trigger(doc_txn *t, const json_t *doc)
     if (kind && !strcmp(kind, "on_command") && !json_object_get(doc, "command"))
         return doc_fail(t, AH_EINVAL, "command",
                         "required: an on_command trigger names its command");
+    if (kind && !strcmp(kind, "on_event") && !json_object_get(doc, "event"))
+        return doc_fail(t, AH_EINVAL, "event",
+                        "required: an on_event trigger names its topic ({\"topic\": ...})");
     if (kind && !strcmp(kind, "on_schedule")) {
         const json_t *s = json_object_get(doc, "schedule");
         bool cron = json_object_get(s, "cron") != NULL, at = json_object_get(s, "at") != NULL;

@@ -5,6 +5,7 @@
  *   rt_commit.c the turn's outcome as one transaction (bus_commit)
  *   rt_env.c    what steps reach outside (run_env): jq, plugins, HTTP
  *   rt_inbox.c  message.in and engine.start, the REST channel, timers
+ *   rt_triggers.c schedules; rt_events.c on_event triggers' consumers
  *   simulate.c  simulations (simulate.h): turns over a conversation in memory
  *   sim_env.c   a simulation's run_env: real jq, canned plugins and HTTP
  */
@@ -37,6 +38,11 @@ typedef struct rt_link {
 
 void rt_link_add(runtime *rt, rt_link *l);
 void rt_link_del(rt_link *l);
+/* Run fn(ud) on the next loop pass, out of the caller's callback (a bus
+ * delivery is registered only after its deliver callback returns); when
+ * the runtime is freed first, drop(ud) runs instead. 0, or -1 (no memory:
+ * neither runs). */
+int rt_soon(runtime *rt, void (*fn)(void *ud), void (*drop)(void *ud), void *ud);
 
 typedef struct rt_job rt_job;
 struct rt_job {
@@ -107,6 +113,7 @@ struct runtime {
     strmap waiters;   /* REST request id -> rt_waiter */
     strmap flood;     /* conversation id -> rt_flood */
     strmap firing;    /* trigger id -> its id (malloc'd): a schedule's run being committed */
+    strmap evtrgs;    /* on_event trigger id -> its consumer (rt_events.c) */
     strmap scenarios; /* "scn_id:version" -> content (json_t *) */
     size_t nscenarios;
     strmap told;     /* missing translations already logged: "path@lang" */
@@ -185,5 +192,14 @@ void rt_timers_start(runtime *rt);
 
 /* Fire the on_schedule triggers that are due (called by the timer scan). */
 void rt_triggers_scan(runtime *rt);
+
+/* ---- rt_events.c: on_event triggers ------------------------------------------------ */
+
+/* Open the consumers of the on_event triggers; delete those of triggers
+ * gone. 0, or AH_E* with err (the triggers cannot be read). */
+int rt_events_start(runtime *rt, char *err, size_t errlen);
+/* Detach them (deliveries under way come again later). */
+void rt_events_stop(runtime *rt);
+void rt_events_free(runtime *rt);
 
 #endif

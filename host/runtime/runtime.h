@@ -3,6 +3,7 @@
  *
  * It consumes message.in (a person wrote: the agent bound to the channel
  * instance answers) and engine.start (a trigger step started an agent),
+ * reads the topics of on_event triggers (each through its own consumer),
  * fires the timers of waiting steps, and runs the turns the API asks for
  * (an agent run with input variables, a conversation resumed after a
  * handoff, the REST channel). Each turn (host/engine/run.h) works on
@@ -125,6 +126,10 @@ typedef void (*runtime_partial_fn)(void *ud, const char *instance, const char *c
                                    const char *stream, const json_t *partial);
 /* One watcher, for one channel kind (the web chat); fn NULL stops it. */
 void runtime_watch_partials(runtime *rt, const char *kind, runtime_partial_fn fn, void *ud);
+
+/* A trigger was written or deleted (after its commit): an on_event
+ * trigger's consumer is opened, kept, or deleted (rt_events.c). */
+void runtime_trigger_changed(runtime *rt, const char *trigger_id);
 
 /* A new object for /ready and the API: {"running", "queued", "timers"}. */
 json_t *runtime_status(const runtime *rt);
