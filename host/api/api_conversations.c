@@ -68,7 +68,7 @@ static const res_range conv_ranges[] = {
 static const char *const conv_sorts[] = {"last_activity_at", "started_at", NULL};
 
 /* The engine's own fields: what it keeps to run the conversation. */
-static const char *const conv_read_only[] = {"engine", "wake_at", NULL};
+static const char *const conv_read_only[] = {"engine", "wake_at", "experiment", NULL};
 
 static const resource conversations_res = {
     .coll = COLL_CONVERSATIONS,
