@@ -155,7 +155,8 @@ static void h_stop(void *ctx, http_req *req, const route_params *p)
     if (!json_is_integer(v) || json_integer_value(v) < 1) {
         json_decref(body);
         http_respond_error(req, 422, "invalid",
-                           "send {\"version\": N}: the variant that becomes the agent's", "version");
+                           "send {\"version\": N}: the variant that becomes the agent's",
+                           "version");
         return;
     }
     stop_arg *s = calloc(1, sizeof(*s));

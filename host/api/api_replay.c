@@ -145,11 +145,11 @@ static void h_replay(void *ctx, http_req *req, const route_params *p)
      * recorded before retention dropped them or before turns were, are not). */
     const json_t *first = json_array_get(turns, 0);
     bool whole = from > 0 || (first && !strcmp(str_of(first, "wake") ?: "", "start"));
-    json_t *o = json_pack("{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:o,s:b}", "conversation_id", id,
-                          "agent_id", json_object_get(conv, "agent_id"), "scenario",
-                          json_object_get(conv, "scenario"), "state", json_object_get(conv, "state"),
-                          "outcome", json_object_get(conv, "outcome"), "started_at",
-                          json_object_get(conv, "started_at"), "turns", turns, "from_start", whole);
+    json_t *o = json_pack(
+        "{s:s,s:O?,s:O?,s:O?,s:O?,s:O?,s:o,s:b}", "conversation_id", id, "agent_id",
+        json_object_get(conv, "agent_id"), "scenario", json_object_get(conv, "scenario"), "state",
+        json_object_get(conv, "state"), "outcome", json_object_get(conv, "outcome"), "started_at",
+        json_object_get(conv, "started_at"), "turns", turns, "from_start", whole);
     json_object_set_new(o, "next", next ? json_integer((json_int_t)next) : json_null());
     json_decref(conv);
     http_respond_json(req, 200, o);
@@ -170,7 +170,8 @@ static json_t *messages_of(const json_t *turns, bool *cut)
         if (!strcmp(wake, "message")) {
             const json_t *in = json_object_get(t, "input");
             m = json_pack("{s:s}", "text", str_of(in, "text") ? str_of(in, "text") : "");
-            if (str_of(in, "payload")) json_object_set(m, "payload", json_object_get(in, "payload"));
+            if (str_of(in, "payload"))
+                json_object_set(m, "payload", json_object_get(in, "payload"));
         } else if (!strcmp(wake, "timer")) {
             m = json_pack("{s:b}", "timer", 1);
         } else if (!strcmp(wake, "resume")) {
@@ -266,16 +267,16 @@ static void whatif_done(void *ud, http_req *req, json_t *report)
     const json_t *t;
     json_array_foreach(w->turns, i, t)
     {
-        json_t *o = json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?}", "wake", json_object_get(t, "wake"),
-                              "input", json_object_get(t, "input"), "path",
-                              json_object_get(t, "path"), "messages",
-                              json_object_get(t, "messages"), "state", json_object_get(t, "state"));
+        json_t *o =
+            json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?}", "wake", json_object_get(t, "wake"), "input",
+                      json_object_get(t, "input"), "path", json_object_get(t, "path"), "messages",
+                      json_object_get(t, "messages"), "state", json_object_get(t, "state"));
         json_array_append_new(orig, o);
     }
     json_t *d = parting(orig, json_object_get(report, "turns"));
-    json_t *o = json_pack("{s:s,s:O,s:b,s:o,s:o,s:o}", "conversation_id", w->id, "against",
-                          w->against, "truncated", w->cut, "diverged", d, "original", orig,
-                          "what_if", report);
+    json_t *o =
+        json_pack("{s:s,s:O,s:b,s:o,s:o,s:o}", "conversation_id", w->id, "against", w->against,
+                  "truncated", w->cut, "diverged", d, "original", orig, "what_if", report);
     http_respond_json(req, 200, o);
 }
 
@@ -292,7 +293,8 @@ static void h_whatif(void *ctx, http_req *req, const route_params *p)
     json_object_foreach(body, k, v)
     {
         bool ok = false;
-        for (size_t i = 0; WHATIF_FIELDS[i]; i++) ok |= !strcmp(k, WHATIF_FIELDS[i]);
+        for (size_t i = 0; WHATIF_FIELDS[i]; i++)
+            ok |= !strcmp(k, WHATIF_FIELDS[i]);
         if (!ok) bad = k;
     }
     if (bad || (!json_object_get(body, "version") && !json_object_get(body, "scenario"))) {
@@ -336,7 +338,8 @@ static void h_whatif(void *ctx, http_req *req, const route_params *p)
     const json_t *first = json_array_get(turns, 0);
     if (json_is_object(json_object_get(first, "variables_in")))
         json_object_set(sb, "variables", json_object_get(first, "variables_in"));
-    if (str_of(conv, "language")) json_object_set(sb, "language", json_object_get(conv, "language"));
+    if (str_of(conv, "language"))
+        json_object_set(sb, "language", json_object_get(conv, "language"));
     char agent[ID_MAX];
     snprintf(agent, sizeof(agent), "%s", str_of(conv, "agent_id") ?: "");
     json_decref(conv);
@@ -358,10 +361,10 @@ int api_replay_routes(api_table *t, const api_deps *deps)
     if (deps) {
         if (!deps->rt) return 0; /* no engine: no routes */
         if (!(x = calloc(1, sizeof(*x)))) return AH_ENOMEM;
-        *x = (replay_ctx){.bus = deps->bus,
-                          .d = deps->docs,
-                          .sim = {.rt = deps->rt, .reg = deps->reg, .sup = deps->sup,
-                                  .expr = deps->expr}};
+        *x = (replay_ctx){
+            .bus = deps->bus,
+            .d = deps->docs,
+            .sim = {.rt = deps->rt, .reg = deps->reg, .sup = deps->sup, .expr = deps->expr}};
         int rc = api_table_own(t, x, free);
         if (rc) return rc;
     }

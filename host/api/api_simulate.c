@@ -29,9 +29,9 @@ typedef struct sim_req {
     json_t *draft; /* the unsaved scenario, or NULL */
     char agent[48];
     char owner[16];
-    bool session;  /* a session's start (201, kept) */
-    bool one_shot; /* /simulate: freed once answered */
-    size_t from;   /* the first turn to answer */
+    bool session;          /* a session's start (201, kept) */
+    bool one_shot;         /* /simulate: freed once answered */
+    size_t from;           /* the first turn to answer */
     api_sim_finish finish; /* api_simulate_run's: answers instead */
     void *finish_ud;
     void (*finish_free)(void *ud);

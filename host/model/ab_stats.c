@@ -54,8 +54,8 @@ static json_t *drop_off(const json_t *steps)
     {
         uint64_t reached = count_of(s, "reached"), stopped = count_of(s, "stopped");
         rows[i++] = json_pack("{s:s,s:I,s:I,s:f}", "step", id, "reached", (json_int_t)reached,
-                              "stopped", (json_int_t)stopped,
-                              "rate", reached ? (double)stopped / (double)reached : 0.0);
+                              "stopped", (json_int_t)stopped, "rate",
+                              reached ? (double)stopped / (double)reached : 0.0);
     }
     qsort(rows, i, sizeof(*rows), by_stopped);
     for (size_t k = 0; k < i; k++)
@@ -68,12 +68,11 @@ static json_t *variant_stats(const json_t *split_part, const json_t *v)
 {
     uint64_t starts = count_of(v, "starts"), ended = count_of(v, "ended");
     uint64_t completed = count_of(v, "completed");
-    json_t *o = json_pack("{s:O,s:O,s:I,s:I,s:I,s:I,s:I}", "version",
-                          json_object_get(split_part, "version"), "percent",
-                          json_object_get(split_part, "percent"), "starts", (json_int_t)starts,
-                          "ended", (json_int_t)ended, "in_progress",
-                          (json_int_t)(starts > ended ? starts - ended : 0), "completed",
-                          (json_int_t)completed, "errors", (json_int_t)count_of(v, "errors"));
+    json_t *o = json_pack(
+        "{s:O,s:O,s:I,s:I,s:I,s:I,s:I}", "version", json_object_get(split_part, "version"),
+        "percent", json_object_get(split_part, "percent"), "starts", (json_int_t)starts, "ended",
+        (json_int_t)ended, "in_progress", (json_int_t)(starts > ended ? starts - ended : 0),
+        "completed", (json_int_t)completed, "errors", (json_int_t)count_of(v, "errors"));
     json_object_set_new(o, "completion_rate",
                         starts ? json_real((double)completed / (double)starts) : json_null());
     double sum = (double)count_of(v, "completion_ms_sum");
@@ -90,12 +89,11 @@ static json_t *compare(const json_t *a, const json_t *b)
     uint64_t n1 = count_of(a, "starts"), c1 = count_of(a, "completed");
     uint64_t n2 = count_of(b, "starts"), c2 = count_of(b, "completed");
     ab_ztest z = ab_ztest_of(c1, n1, c2, n2);
-    json_t *o = json_pack("{s:O,s:O,s:I,s:I,s:I,s:I,s:f,s:f,s:f}", "control",
-                          json_object_get(a, "version"), "variant", json_object_get(b, "version"),
-                          "n_control", (json_int_t)n1, "n_variant", (json_int_t)n2,
-                          "completed_control", (json_int_t)c1, "completed_variant",
-                          (json_int_t)c2, "rate_control", z.p1, "rate_variant", z.p2,
-                          "difference", z.diff, "alpha", AB_ALPHA);
+    json_t *o = json_pack(
+        "{s:O,s:O,s:I,s:I,s:I,s:I,s:f,s:f,s:f}", "control", json_object_get(a, "version"),
+        "variant", json_object_get(b, "version"), "n_control", (json_int_t)n1, "n_variant",
+        (json_int_t)n2, "completed_control", (json_int_t)c1, "completed_variant", (json_int_t)c2,
+        "rate_control", z.p1, "rate_variant", z.p2, "difference", z.diff, "alpha", AB_ALPHA);
     if (!z.defined) {
         json_object_set_new(o, "z", json_null());
         json_object_set_new(o, "p_value", json_null());
@@ -108,8 +106,9 @@ static json_t *compare(const json_t *a, const json_t *b)
     json_object_set_new(o, "p_value", json_real(z.p_value));
     json_object_set_new(o, "significant", json_boolean(z.p_value < AB_ALPHA));
     if (z.z == 0 && z.p1 == z.p2 && (z.p1 == 0 || z.p1 == 1))
-        json_object_set_new(o, "note", json_string(z.p1 == 0 ? "both variants at 0%: no difference"
-                                                             : "both variants at 100%: no difference"));
+        json_object_set_new(o, "note",
+                            json_string(z.p1 == 0 ? "both variants at 0%: no difference"
+                                                  : "both variants at 100%: no difference"));
     return o;
 }
 

@@ -66,8 +66,8 @@ static int check_split(doc_txn *t, const json_t *split, const char *scenario_id)
                                 (long long)v);
     }
     if (sum != 100)
-        return doc_fail(t, AH_EINVAL, "scenario.split",
-                        "the split's percents sum to %lld, not 100", (long long)sum);
+        return doc_fail(t, AH_EINVAL, "scenario.split", "the split's percents sum to %lld, not 100",
+                        (long long)sum);
     return 0;
 }
 
@@ -144,14 +144,14 @@ static int start_experiment(doc_txn *t, const char *agent_id, const json_t *scen
                             json_pack("{s:i,s:i,s:i,s:i,s:i,s:{},s:{}}", "starts", 0, "ended", 0,
                                       "completed", 0, "completion_ms_sum", 0, "errors", 0,
                                       "outcomes", "steps"));
-        json_array_append_new(split, json_pack("{s:O,s:O}", "version",
-                                               json_object_get(part, "version"), "percent",
-                                               json_object_get(part, "percent")));
+        json_array_append_new(split,
+                              json_pack("{s:O,s:O}", "version", json_object_get(part, "version"),
+                                        "percent", json_object_get(part, "percent")));
     }
-    json_t *e = json_pack("{s:s,s:s,s:O,s:s,s:o,s:o,s:o}", "id", id, "agent_id", agent_id,
-                          "scenario_id", json_object_get(scenario, "scenario_id"), "state",
-                          "running", "split", split, "goal", goal_of(scenario), "variants",
-                          variants);
+    json_t *e =
+        json_pack("{s:s,s:s,s:O,s:s,s:o,s:o,s:o}", "id", id, "agent_id", agent_id, "scenario_id",
+                  json_object_get(scenario, "scenario_id"), "state", "running", "split", split,
+                  "goal", goal_of(scenario), "variants", variants);
     set_time(e, "started_at", now);
     json_object_set_new(e, "ended_at", json_null());
     stamp(e, by, now, true);
@@ -171,7 +171,8 @@ static int same_test(doc_txn *t, const char *id, const json_t *scenario, bool *s
     *same = json_equal(json_object_get(e, "goal"), goal) &&
             json_equal(json_object_get(e, "scenario_id"), json_object_get(scenario, "scenario_id"));
     for (size_t i = 0; *same && i < json_array_size(split); i++) {
-        const json_t *a = json_array_get(split, i), *b = json_array_get(json_object_get(e, "split"), i);
+        const json_t *a = json_array_get(split, i),
+                     *b = json_array_get(json_object_get(e, "split"), i);
         *same = json_equal(json_object_get(a, "version"), json_object_get(b, "version")) &&
                 json_equal(json_object_get(a, "percent"), json_object_get(b, "percent"));
     }
@@ -214,7 +215,8 @@ static json_t *step_of(json_t *variant, const char *step)
     json_t *steps = json_object_get(variant, "steps");
     if (!steps) json_object_set_new(variant, "steps", steps = json_object());
     json_t *s = json_object_get(steps, step);
-    if (!s) json_object_set_new(steps, step, s = json_pack("{s:i,s:i}", "reached", 0, "stopped", 0));
+    if (!s)
+        json_object_set_new(steps, step, s = json_pack("{s:i,s:i}", "reached", 0, "stopped", 0));
     return s;
 }
 
@@ -276,7 +278,8 @@ int experiment_count_turn(doc_txn *t, const json_t *base, json_t *conv, bool sta
     if (rc == AH_ENOTFOUND) return 0; /* deleted with its agent: nothing to count into */
     if (rc) return rc;
     char key[24];
-    snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(mark, "version")));
+    snprintf(key, sizeof(key), "%lld",
+             (long long)json_integer_value(json_object_get(mark, "version")));
     json_t *variants = json_object_get(e, "variants");
     json_t *v = json_object_get(variants, key);
     if (!v) json_object_set_new(variants, key, v = json_object());
@@ -317,8 +320,9 @@ static bool has_variant(const json_t *e, json_int_t version)
 {
     size_t i;
     const json_t *p;
-    json_array_foreach(json_object_get(e, "split"), i, p) if (
-        json_integer_value(json_object_get(p, "version")) == version) return true;
+    json_array_foreach(json_object_get(e, "split"), i,
+                       p) if (json_integer_value(json_object_get(p, "version")) ==
+                              version) return true;
     return false;
 }
 
@@ -335,7 +339,8 @@ static int choose(doc_txn *t, const char *agent_id, json_int_t version, const au
     json_object_set_new(sc, "version", json_integer(version));
     stamp(a, who->id ? who->id : who->kind, doc_txn_now(t), false);
     rc = doc_put(t, COLL_AGENTS, a, rev, NULL);
-    if (!rc) rc = audit_record(t, who, request_id, "agent.update", COLL_AGENTS, agent_id, before, a);
+    if (!rc)
+        rc = audit_record(t, who, request_id, "agent.update", COLL_AGENTS, agent_id, before, a);
     json_decref(before);
     json_decref(a);
     return rc;
@@ -353,10 +358,11 @@ int experiment_stop(doc_txn *t, const char *agent_id, const char *id, json_int_t
     if (rc) return rc;
     const char *state = str_of(e, "state");
     if (strcmp(state, "running") != 0)
-        rc = doc_fail(t, AH_ECONFLICT, NULL, "experiment %s is %s already", id, state);
+        rc = doc_fail(t, AH_EEXIST, NULL, "experiment %s is %s already", id, state);
     else if (!has_variant(e, version))
-        rc = doc_fail(t, AH_EINVAL, "version", "version %lld is not one of experiment %s's variants",
-                      (long long)version, id);
+        rc =
+            doc_fail(t, AH_EINVAL, "version", "version %lld is not one of experiment %s's variants",
+                     (long long)version, id);
     json_t *before = e;
     e = NULL;
     if (!rc) rc = end_experiment(t, id, "stopped", who->id ? who->id : who->kind, version, &e);

@@ -55,8 +55,8 @@ int experiment_count_turn(doc_txn *t, const json_t *base, json_t *conv, bool sta
  * ("stopped", chosen_version) and the agent runs that version (its split
  * removed, its goal kept), both audited. *exp_out: the experiment as
  * written (a new reference). 0; AH_ENOTFOUND; AH_EINVAL (version not one
- * of its variants: doc_fail names "version"); AH_ECONFLICT (it is not
- * running); a store code. */
+ * of its variants: doc_fail names "version"); AH_EEXIST (it is not
+ * running: 409 conflict); a store code. */
 int experiment_stop(doc_txn *t, const char *agent_id, const char *id, json_int_t version,
                     const audit_actor *who, const char *request_id, json_t **exp_out);
 

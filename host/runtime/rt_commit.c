@@ -218,9 +218,9 @@ static json_t *outgoing(rt_job *j)
 #undef PLATFORM
     /* The turn as it ran, for its replay (rt_record.c). */
     snprintf(idem, sizeof(idem), "%s:r%llu:turn", j->conv_id, rev);
-    json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:o}", "topic", RT_TURNS_TOPIC, "key",
-                                         j->conv_id, "idempotency_key", idem, "body",
-                                         rt_record_turn(j, at)));
+    json_array_append_new(all,
+                          json_pack("{s:s,s:s,s:s,s:o}", "topic", RT_TURNS_TOPIC, "key", j->conv_id,
+                                    "idempotency_key", idem, "body", rt_record_turn(j, at)));
     return all;
 }
 

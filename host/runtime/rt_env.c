@@ -288,8 +288,15 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
     const char *act = action;
     instance *in = find_instance(rt, kind, inst_name, &act, err, sizeof(err));
     char key[200];
-    snprintf(key, sizeof(key), "%s%s%s", kind ? kind : in ? instance_id(in) : inst_name ? inst_name : "",
-             kind ? "" : ".", kind ? "" : act ? act : "");
+    snprintf(key, sizeof(key), "%s%s%s",
+             kind        ? kind
+             : in        ? instance_id(in)
+             : inst_name ? inst_name
+                         : "",
+             kind ? "" : ".",
+             kind  ? ""
+             : act ? act
+                   : "");
     json_t *rec = rt_record_call(t, key, in ? instance_id(in) : inst_name, act, args);
     if (!in) {
         rt_record_answer(rec, NULL, "config", err, 0);
@@ -430,7 +437,8 @@ static void env_http(void *ud, run_turn *t, const json_t *request, uint32_t time
     }
     call_ctx *c = ctx_new(rt, t, cb, 0);
     char key[600];
-    snprintf(key, sizeof(key), "%s %s", str_of(request, "method") ? str_of(request, "method") : "GET",
+    snprintf(key, sizeof(key), "%s %s",
+             str_of(request, "method") ? str_of(request, "method") : "GET",
              str_of(request, "url") ? str_of(request, "url") : "");
     c->started_ms = ah_now_ms();
     c->rec = rt_record_call(t, key, NULL, NULL, json_object_get(request, "body"));

@@ -316,9 +316,9 @@ static int new_conversation(doc_txn *t, load *l, const json_t *channel)
                         j->vars ? json_deep_copy(j->vars) : json_object(), "messages");
     if (lang) json_object_set_new(j->conv, "language", json_string(lang));
     if (!rc) /* counted into its experiment turn by turn (rt_commit.c) */
-        json_object_set_new(j->conv, "experiment",
-                            json_pack("{s:s,s:I,s:[],s:n}", "id", exp, "version", variant, "seen",
-                                      "at"));
+        json_object_set_new(
+            j->conv, "experiment",
+            json_pack("{s:s,s:I,s:[],s:n}", "id", exp, "version", variant, "seen", "at"));
     set_now(j->conv, "started_at", now);
     j->new_conv = true;
     j->conv_rev = 0;

@@ -52,7 +52,7 @@ struct rt_job {
     json_t *trigger;   /* how the conversation started (conversation.started) */
     json_t *ended;     /* an on_command restart: the open conversation, ended with it */
     json_t *exp_base, *ended_exp_base; /* their "experiment" before the turn (rt_commit.c) */
-    json_t *last_vars; /* the variables as the last step left them (rt_record.c) */
+    json_t *last_vars;                 /* the variables as the last step left them (rt_record.c) */
     uint64_t ended_rev;
     char agent_id[40];
     char conv_id[40];

@@ -37,8 +37,8 @@ json_t *rt_record_call(run_turn *t, const char *key, const char *inst, const cha
     json_t *calls = json_object_get(entry, "calls");
     if (!calls) json_object_set_new(entry, "calls", calls = json_array());
     if (json_array_size(calls) >= RT_RECORD_CALLS_MAX) return NULL;
-    json_t *rec = json_pack("{s:s,s:s?,s:s?,s:o}", "key", key, "instance", inst, "action",
-                            action, "args", bounded(args));
+    json_t *rec = json_pack("{s:s,s:s?,s:s?,s:o}", "key", key, "instance", inst, "action", action,
+                            "args", bounded(args));
     json_array_append_new(calls, rec);
     return json_incref(rec);
 }
@@ -48,8 +48,8 @@ void rt_record_answer(json_t *rec, const json_t *result, const char *error, cons
 {
     if (!rec) return;
     if (error)
-        json_object_set_new(rec, "error", json_pack("{s:s,s:s}", "code", error, "message",
-                                                    message ? message : ""));
+        json_object_set_new(
+            rec, "error", json_pack("{s:s,s:s}", "code", error, "message", message ? message : ""));
     else
         json_object_set_new(rec, "result", bounded(result));
     json_object_set_new(rec, "ms", json_integer(ms > 0 ? (json_int_t)ms : 0));
@@ -78,8 +78,8 @@ json_t *rt_record_turn(rt_job *j, const char *at)
                           "turn.recorded", "event_version", 1, "at", at, "conversation_id",
                           j->conv_id, "agent_id", j->agent_id, "contact_id", j->contact_id,
                           "scenario", json_object_get(j->conv, "scenario"), "wake",
-                          wake_name(t->wake), "path", t->path, "state",
-                          str_of(j->conv, "state"), "step", json_object_get(j->conv, "current_step"));
+                          wake_name(t->wake), "path", t->path, "state", str_of(j->conv, "state"),
+                          "step", json_object_get(j->conv, "current_step"));
     if (t->wake == RUN_WAKE_MESSAGE || (t->wake == RUN_WAKE_START && j->input)) {
         json_t *in = json_object();
         static const char *const keep[] = {"text", "payload", "command"};
@@ -101,7 +101,8 @@ json_t *rt_record_turn(rt_job *j, const char *at)
         json_array_append_new(out, o);
     }
     json_object_set_new(e, "messages", out);
-    if (str_of(j->conv, "outcome")) json_object_set(e, "outcome", json_object_get(j->conv, "outcome"));
+    if (str_of(j->conv, "outcome"))
+        json_object_set(e, "outcome", json_object_get(j->conv, "outcome"));
     if (j->error[0]) json_object_set_new(e, "error", json_string(j->error));
     return e;
 }

@@ -86,7 +86,8 @@ static void test_the_report_gives_rates_times_drop_off_and_the_comparison(void *
         "       \"errors\": 2, \"outcomes\": {\"completed\": 45, \"declined\": 5},"
         "       \"steps\": {\"ask\": {\"reached\": 100, \"stopped\": 40},"
         "                   \"confirm\": {\"reached\": 60, \"stopped\": 15}}},"
-        " \"2\": {\"starts\": 100, \"ended\": 60, \"completed\": 60, \"completion_ms_sum\": 60000}}}",
+        " \"2\": {\"starts\": 100, \"ended\": 60, \"completed\": 60, \"completion_ms_sum\": "
+        "60000}}}",
         0, NULL);
     assert_non_null(e);
     json_t *r = ab_stats_report(e);
