@@ -298,11 +298,11 @@ static void h_whatif(void *ctx, http_req *req, const route_params *p)
         if (!ok) bad = k;
     }
     if (bad || (!json_object_get(body, "version") && !json_object_get(body, "scenario"))) {
-        json_decref(body);
         http_respond_error(req, 422, "invalid",
                            "send {\"version\": N} or {\"scenario\": a draft}, and optionally "
                            "\"answers\" (canned, over the recorded ones)",
                            bad && *bad ? bad : "version");
+        json_decref(body);
         return;
     }
     json_t *conv = conversation(x, req, id);

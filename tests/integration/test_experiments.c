@@ -125,17 +125,20 @@ static void test_a_split_not_summing_to_100_is_refused_naming_the_field(void **s
 {
     (void)s;
     json_t *o = NULL;
-    assert_int_equal(set_split("[{\"version\": 1, \"percent\": 50}, {\"version\": 2, \"percent\": 40}]", &o),
-                     422);
+    assert_int_equal(
+        set_split("[{\"version\": 1, \"percent\": 50}, {\"version\": 2, \"percent\": 40}]", &o),
+        422);
     assert_string_equal(field_of(o), "scenario.split");
     assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "sum to 90, not 100"));
     json_decref(o);
-    assert_int_equal(set_split("[{\"version\": 1, \"percent\": 50}, {\"version\": 7, \"percent\": 50}]", &o),
-                     422);
+    assert_int_equal(
+        set_split("[{\"version\": 1, \"percent\": 50}, {\"version\": 7, \"percent\": 50}]", &o),
+        422);
     assert_string_equal(field_of(o), "scenario.split[1].version");
     json_decref(o);
-    assert_int_equal(set_split("[{\"version\": 2, \"percent\": 50}, {\"version\": 2, \"percent\": 50}]", &o),
-                     422);
+    assert_int_equal(
+        set_split("[{\"version\": 2, \"percent\": 50}, {\"version\": 2, \"percent\": 50}]", &o),
+        422);
     assert_string_equal(field_of(o), "scenario.split[1].version");
     json_decref(o);
     assert_int_equal(set_split("[{\"version\": 2, \"percent\": 100}]", &o), 422);
@@ -168,8 +171,9 @@ static json_t *variant_stats(json_t *e, json_int_t version)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(th_get(e, "stats.variants"), i, v) if (
-        json_integer_value(json_object_get(v, "version")) == version) return v;
+    json_array_foreach(th_get(e, "stats.variants"), i,
+                       v) if (json_integer_value(json_object_get(v, "version")) ==
+                              version) return v;
     fail_msg("no variant %lld", (long long)version);
     return NULL;
 }
@@ -178,8 +182,9 @@ static json_int_t stopped_at(json_t *v, const char *step, const char *what)
 {
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(v, "drop_off"), i, d) if (
-        !strcmp(json_string_value(json_object_get(d, "step")), step)) return json_integer_value(json_object_get(d, what));
+    json_array_foreach(json_object_get(v, "drop_off"), i,
+                       d) if (!strcmp(json_string_value(json_object_get(d, "step")),
+                                      step)) return json_integer_value(json_object_get(d, what));
     return 0;
 }
 
@@ -197,7 +202,8 @@ static void check_stats(json_t *e, const expect *x)
         assert_int_equal(json_integer_value(json_object_get(st, "completed")), w->completed);
         assert_int_equal(json_integer_value(th_get(st, "outcomes.completed")), w->completed);
         assert_int_equal(json_integer_value(th_get(st, "outcomes.declined")), w->declined);
-        assert_int_equal(json_integer_value(json_object_get(st, "ended")), w->completed + w->declined);
+        assert_int_equal(json_integer_value(json_object_get(st, "ended")),
+                         w->completed + w->declined);
         assert_int_equal(stopped_at(st, "q1", "stopped"), w->at_q1);
         assert_int_equal(stopped_at(st, "q1", "reached"), w->starts);
         assert_int_equal(stopped_at(st, "q2", "stopped"), w->at_q2);
@@ -225,8 +231,9 @@ static void test_scripted_conversations_are_counted_per_variant_and_survive_a_re
 {
     (void)s;
     json_t *o = NULL;
-    assert_int_equal(set_split("[{\"version\": 1, \"percent\": 50}, {\"version\": 2, \"percent\": 50}]", &o),
-                     200);
+    assert_int_equal(
+        set_split("[{\"version\": 1, \"percent\": 50}, {\"version\": 2, \"percent\": 50}]", &o),
+        200);
     json_decref(o);
     json_t *e = experiment("current", 200);
     assert_string_equal(json_string_value(json_object_get(e, "state")), "running");
@@ -307,7 +314,8 @@ static void test_stopping_makes_the_chosen_version_active_and_is_audited(void **
     assert_int_equal(json_integer_value(th_get(o, "scenario.version")), 2);
     assert_null(th_get(o, "scenario.split"));
     json_decref(o);
-    assert_int_equal(th_http(&H, "GET", "/api/v1/audit?action=experiment.stop", NULL, NULL, &o), 200);
+    assert_int_equal(th_http(&H, "GET", "/api/v1/audit?action=experiment.stop", NULL, NULL, &o),
+                     200);
     assert_int_equal(json_array_size(json_object_get(o, "items")), 1);
     json_decref(o);
     e = experiment("current", 404);
@@ -315,9 +323,9 @@ static void test_stopping_makes_the_chosen_version_active_and_is_audited(void **
     /* A new person now runs version 2, in no experiment. */
     json_decref(say("newcomer", "hi"));
     json_t *r = say("newcomer", "Bob");
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(r, "messages"), 0), "text")),
-        "Sure?");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r, "messages"), 0), "text")),
+                        "Sure?");
     json_decref(r);
 }
 
