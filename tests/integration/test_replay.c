@@ -93,7 +93,8 @@ static char *scenario(int port, bool scored)
         "\"integer\"}, \"again\": {\"type\": \"string\"}}, \"start\": \"q1\", \"steps\": {"
         " \"q1\": {\"kind\": \"ask\", \"text\": {\"en\": \"Name?\"}, \"var\": \"name\", \"next\": "
         "\"%s\"},%s"
-        " \"q2\": {\"kind\": \"ask\", \"text\": {\"en\": \"Again?\"}, \"var\": \"again\", \"next\": "
+        " \"q2\": {\"kind\": \"ask\", \"text\": {\"en\": \"Again?\"}, \"var\": \"again\", "
+        "\"next\": "
         "\"bye\"},"
         " \"bye\": {\"kind\": \"end\", \"outcome\": \"completed\"}}}",
         scored ? "score" : "q2", scored ? steps : "");
@@ -150,8 +151,9 @@ static json_t *entry(json_t *turn, const char *step)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(turn, "path"), i, e) if (
-        !strcmp(json_string_value(json_object_get(e, "step")), step)) return e;
+    json_array_foreach(
+        json_object_get(turn, "path"), i,
+        e) if (!strcmp(json_string_value(json_object_get(e, "step")), step)) return e;
     fail_msg("no step %s in the turn", step);
     return NULL;
 }
@@ -185,16 +187,17 @@ static void test_the_replay_rebuilds_inputs_steps_calls_variables_and_messages(v
     /* The steps of the second turn, in order, with the variables after each. */
     static const char *const steps[] = {"q1", "score", "tell", "q2"};
     for (size_t i = 0; i < 4; i++)
-        assert_string_equal(json_string_value(th_get(json_array_get(json_object_get(t1, "path"), i),
-                                                     "step")),
-                            steps[i]);
+        assert_string_equal(
+            json_string_value(th_get(json_array_get(json_object_get(t1, "path"), i), "step")),
+            steps[i]);
     assert_string_equal(json_string_value(th_get(entry(t1, "q1"), "variables.name")), "Zoe");
     json_t *score = entry(t1, "score");
     assert_true(json_number_value(th_get(score, "variables.score")) == 42);
     /* The request it made and the answer it got. */
     json_t *call = th_get(score, "calls.0");
     assert_non_null(call);
-    assert_non_null(strstr(json_string_value(json_object_get(call, "key")), "POST http://127.0.0.1:"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(call, "key")), "POST http://127.0.0.1:"));
     assert_string_equal(json_string_value(th_get(call, "args.name")), "Zoe");
     assert_int_equal(json_integer_value(th_get(call, "result.status")), 200);
     assert_int_equal(json_integer_value(th_get(call, "result.body.score")), 42);
@@ -217,8 +220,9 @@ static void test_the_replay_rebuilds_inputs_steps_calls_variables_and_messages(v
     snprintf(path, sizeof(path), "/api/v1/conversations/%s/replay?limit=0", CONV);
     assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 422);
     json_decref(o);
-    assert_int_equal(th_http(&H, "GET", "/api/v1/conversations/cnv_01KEKNJD80M630623EBFFSVY4C/replay",
-                             NULL, NULL, &o),
+    assert_int_equal(th_http(&H, "GET",
+                             "/api/v1/conversations/cnv_01KEKNJD80M630623EBFFSVY4C/replay", NULL,
+                             NULL, &o),
                      404);
     json_decref(o);
 }
