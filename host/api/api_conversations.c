@@ -5,6 +5,7 @@
  */
 #include "core/util.h"
 #include "model/collections.h"
+#include "model/experiments.h"
 #include "model/ids.h"
 #include "api_docs.h"
 
@@ -55,6 +56,11 @@ static int conversation_prepare(res_change *c)
     json_t *msgs = json_object_get(doc, "messages");
     while (json_array_size(msgs) > MESSAGES_KEPT)
         json_array_remove(msgs, 0);
+    /* Ended here rather than by a turn: its A/B test counts the end too. */
+    const char *was = json_string_value(json_object_get(c->old, "state"));
+    if (!rc && c->old && json_object_get(c->old, "experiment") && state &&
+        !strcmp(state, "ended") && !(was && !strcmp(was, "ended")))
+        rc = experiment_count_turn(c->t, json_object_get(c->old, "experiment"), doc, false, NULL);
     return rc;
 }
 

@@ -5,7 +5,8 @@
  * conversations over the REST channel land in sticky variants and the
  * experiment's statistics count exactly what they did (starts, completions
  * by outcome, drop-off per step, mean time to completion, the z-test with
- * its sample sizes), the same after a restart; stopping the test makes the
+ * its sample sizes), the same after a restart, counted once when the host
+ * is killed before or after a turn's commit; stopping the test makes the
  * chosen version the agent's, audited, and new conversations run it.
  */
 #include "../support/th.h"
@@ -291,6 +292,103 @@ static void test_scripted_conversations_are_counted_per_variant_and_survive_a_re
     json_decref(o);
 }
 
+static json_int_t total_starts(void)
+{
+    json_t *e = experiment("current", 200);
+    json_int_t n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(th_get(e, "stats.variants"), i, v) n +=
+        json_integer_value(json_object_get(v, "starts"));
+    json_decref(e);
+    return n;
+}
+
+/* The host killed at a fault point of the first turn's commit (a new
+ * user's first message), then started again. */
+static void crash_at(const char *point, const char *user)
+{
+    assert_int_equal(th_stop(&H, 10000), 0);
+    char e1[128], e2[800];
+    snprintf(e1, sizeof(e1), "AGENTHOST_FAULT=%s", point);
+    snprintf(e2, sizeof(e2), "AGENTHOST_FAULT_MARK=%s/fault.mark", H.dir);
+    const char *env[] = {e1, e2, NULL};
+    assert_int_equal(th_start(&H, env, 15000), 0);
+    char path[200], body[200];
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages", AGENT);
+    snprintf(body, sizeof(body), "{\"user\": \"%s\", \"text\": \"hi\"}", user);
+    json_t *o = NULL;
+    th_http(&H, "POST", path, body, NULL, &o); /* no answer: the host dies */
+    json_decref(o);
+    if (th_wait_exit(&H, 30000) == -1) th_kill(&H);
+    char *m = th_read(&H, "fault.mark");
+    if (!m || !strstr(m, point)) fail_msg("fault point %s was not reached", point);
+    free(m);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+}
+
+static bool has_conversation(const char *user)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages?user=%s", AGENT, user);
+    json_t *o = NULL;
+    int st = th_http(&H, "GET", path, NULL, NULL, &o);
+    json_decref(o);
+    return st == 200;
+}
+
+static void test_a_turn_killed_before_or_after_its_commit_is_counted_once(void **s)
+{
+    (void)s;
+    json_int_t before = total_starts();
+    /* Killed before: nothing written; the input comes back and the turn
+     * runs again, counted then. */
+    crash_at("engine.before_commit", "crash-before");
+    long long end = th_now_ms() + 30000;
+    while (!has_conversation("crash-before") && th_now_ms() < end)
+        th_sleep_ms(50);
+    assert_true(has_conversation("crash-before"));
+    assert_int_equal(total_starts(), before + 1);
+    /* Killed after: written and counted with the turn; nothing runs again. */
+    crash_at("engine.after_commit", "crash-after");
+    assert_true(has_conversation("crash-after"));
+    assert_int_equal(total_starts(), before + 2);
+}
+
+static json_int_t total_of(const char *field)
+{
+    json_t *e = experiment("current", 200);
+    json_int_t n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(th_get(e, "stats.variants"), i, v) n += json_integer_value(th_get(v, field));
+    json_decref(e);
+    return n;
+}
+
+static void test_a_conversation_ended_over_rest_is_counted_as_ended(void **s)
+{
+    (void)s;
+    json_int_t ended = total_of("ended");
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages?user=crash-before", AGENT);
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    snprintf(path, sizeof(path), "/api/v1/conversations/%s",
+             json_string_value(json_object_get(o, "conversation_id")));
+    json_decref(o);
+    assert_int_equal(
+        th_http(&H, "PATCH", path, "{\"state\": \"ended\", \"outcome\": \"abandoned\"}", NULL, &o),
+        200);
+    json_decref(o);
+    assert_int_equal(total_of("ended"), ended + 1);
+    assert_int_equal(total_of("outcomes.abandoned"), 1);
+    /* Ending it again changes nothing. */
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"outcome\": \"abandoned\"}", NULL, &o), 200);
+    json_decref(o);
+    assert_int_equal(total_of("ended"), ended + 1);
+}
+
 static void test_stopping_makes_the_chosen_version_active_and_is_audited(void **s)
 {
     (void)s;
@@ -334,6 +432,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_split_not_summing_to_100_is_refused_naming_the_field),
         cmocka_unit_test(test_scripted_conversations_are_counted_per_variant_and_survive_a_restart),
+        cmocka_unit_test(test_a_turn_killed_before_or_after_its_commit_is_counted_once),
+        cmocka_unit_test(test_a_conversation_ended_over_rest_is_counted_as_ended),
         cmocka_unit_test(test_stopping_makes_the_chosen_version_active_and_is_audited),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
