@@ -161,8 +161,9 @@ void rt_commit(rt_job *j);
 /* ---- rt_record.c: what a turn did, for its replay ---- */
 
 #define RT_TURNS_TOPIC RUNTIME_TURNS_TOPIC
-#define RT_RECORD_VALUE_MAX 8192 /* bytes of one recorded value (args, result, variables) */
-#define RT_RECORD_CALLS_MAX 20   /* calls recorded per step */
+#define RT_RECORD_VALUE_MAX 8192        /* bytes of one recorded value (args, result, variables) */
+#define RT_RECORD_CALLS_MAX 20          /* calls recorded per step */
+#define RT_RECORD_TURN_MAX (256u << 10) /* bytes of a turn's record (then reduced) */
 
 /* Note a call out of the running step in its path entry: {key (the
  * simulator's canned-answer key), instance, action, args}. A new reference

@@ -5,7 +5,8 @@
  * changed them, and the whole turn as one "turn.recorded" event on
  * RT_TURNS_TOPIC, keyed by the conversation and committed with the turn
  * (rt_commit.c). Values past RT_RECORD_VALUE_MAX bytes are recorded as
- * {"truncated": true, "bytes": n}. See rt_priv.h.
+ * {"truncated": true, "bytes": n}; a whole record past RT_RECORD_TURN_MAX
+ * is reduced (fit). See rt_priv.h.
  */
 #include "runtime/rt_priv.h"
 
@@ -65,6 +66,40 @@ void rt_record_vars(rt_job *j, json_t *entry)
     j->last_vars = json_deep_copy(vars);
 }
 
+static size_t size_of(const json_t *v)
+{
+    return json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* A record past RT_RECORD_TURN_MAX loses its steps' variables and calls'
+ * arguments and answers (each call's key and outcome kept), then, still too
+ * large, its texts: "reduced" says so. A record never fails its turn's
+ * commit for being too large. */
+static json_t *fit(json_t *e)
+{
+    if (size_of(e) <= RT_RECORD_TURN_MAX) return e;
+    json_t *path = json_deep_copy(json_object_get(e, "path"));
+    size_t i, k;
+    json_t *entry, *call;
+    json_array_foreach(path, i, entry)
+    {
+        json_object_del(entry, "variables");
+        json_array_foreach(json_object_get(entry, "calls"), k, call)
+        {
+            json_object_del(call, "args");
+            json_object_del(call, "result");
+        }
+    }
+    json_object_set_new(e, "path", path);
+    json_object_del(e, "variables_in");
+    json_object_set_new(e, "reduced", json_string("variables, arguments and answers"));
+    if (size_of(e) <= RT_RECORD_TURN_MAX) return e;
+    json_object_set_new(e, "messages", json_array());
+    json_object_del(e, "input");
+    json_object_set_new(e, "reduced", json_string("variables, arguments, answers and texts"));
+    return e;
+}
+
 static const char *wake_name(run_wake w)
 {
     static const char *const names[] = {"start", "message", "timer", "resume"};
@@ -104,5 +139,5 @@ json_t *rt_record_turn(rt_job *j, const char *at)
     if (str_of(j->conv, "outcome"))
         json_object_set(e, "outcome", json_object_get(j->conv, "outcome"));
     if (j->error[0]) json_object_set_new(e, "error", json_string(j->error));
-    return e;
+    return fit(e);
 }
