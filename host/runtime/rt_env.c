@@ -35,8 +35,9 @@ typedef struct call_ctx {
     int refs;      /* the timer's close, the outside's answer */
     bool answered; /* the turn was told */
     bool timer_on;
-    /* A plugin action: told to the turn as integration.called. */
-    char instance[64], action[64];
+    /* A plugin action: told to the turn as integration.called; a step
+     * declaring emits (manifest steps[].emits) also as that event. */
+    char instance[64], action[64], plugin[64], emits[32];
     int64_t started_ms;
     json_t *rec; /* its record in the step's path entry (rt_record.c), or NULL */
     /* A streamed LLM call: where its partials go (runtime_watch_partials). */
@@ -83,6 +84,7 @@ static void ctx_answer(call_ctx *c, const json_t *result, const char *error, con
                              : !strcmp(error, "config")  ? "refused"
                                                          : "error",
                              ah_now_ms() - c->started_ms, error, msg);
+    if (c->emits[0] && !error) run_turn_emit(c->t, c->emits, c->plugin, c->instance, result);
     c->cb(c->t, result, error, msg);
 }
 
@@ -201,7 +203,7 @@ static void env_eval(void *ud, run_turn *t, const char *program, const json_t *i
 
 /* The instance to call for a step kind (or a named one), and the action. */
 static instance *find_instance(runtime *rt, const char *kind, const char *name, const char **action,
-                               char *err, size_t errlen)
+                               const json_t **decl, char *err, size_t errlen)
 {
     instance *found = NULL;
     if (name) {
@@ -223,6 +225,7 @@ static instance *find_instance(runtime *rt, const char *kind, const char *name, 
         {
             if (!str_of(st, "kind") || strcmp(str_of(st, "kind"), kind) != 0) continue;
             *action = str_of(st, "action");
+            *decl = st;
             if (!found || in == found) {
                 if (!name) matches++;
                 if (!name && matches > 1) {
@@ -286,7 +289,8 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
     runtime *rt = ud;
     char err[300] = "";
     const char *act = action;
-    instance *in = find_instance(rt, kind, inst_name, &act, err, sizeof(err));
+    const json_t *decl = NULL;
+    instance *in = find_instance(rt, kind, inst_name, &act, &decl, err, sizeof(err));
     char key[200];
     snprintf(key, sizeof(key), "%s%s%s",
              kind        ? kind
@@ -306,6 +310,10 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
     call_ctx *c = ctx_new(rt, t, cb, timeout_ms);
     snprintf(c->instance, sizeof(c->instance), "%s", instance_id(in));
     snprintf(c->action, sizeof(c->action), "%s", act ? act : "");
+    if (str_of(decl, "emits")) {
+        snprintf(c->emits, sizeof(c->emits), "%s", str_of(decl, "emits"));
+        snprintf(c->plugin, sizeof(c->plugin), "%s", str_of(instance_manifest(in)->json, "name"));
+    }
     c->started_ms = ah_now_ms();
     c->rec = rec;
     int rc;
