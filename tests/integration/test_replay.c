@@ -26,14 +26,9 @@ static char AGENT[64], CONV[64];
 
 /* ---- the scoring service ---------------------------------------------------------------- */
 
-static struct {
-    uv_loop_t loop;
-    uv_async_t stop;
-    fh_server *srv;
-    pthread_t th;
-    pthread_mutex_t mu;
-    int calls;
-} SVC = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static fh_thread *SVC;
+static pthread_mutex_t SVC_MU = PTHREAD_MUTEX_INITIALIZER;
+static int SVC_CALLS;
 
 static void svc_serve(void *ud, fh_conn *c, const fh_req *req)
 {
@@ -42,31 +37,18 @@ static void svc_serve(void *ud, fh_conn *c, const fh_req *req)
         fh_respond(c, 404, "application/json", NULL, "{}", 2);
         return;
     }
-    pthread_mutex_lock(&SVC.mu);
-    SVC.calls++;
-    pthread_mutex_unlock(&SVC.mu);
+    pthread_mutex_lock(&SVC_MU);
+    SVC_CALLS++;
+    pthread_mutex_unlock(&SVC_MU);
     static const char ok[] = "{\"score\": 42}";
     fh_respond(c, 200, "application/json", NULL, ok, sizeof(ok) - 1);
 }
 
-static void svc_stop(uv_async_t *a)
-{
-    fh_close(SVC.srv);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *svc_run(void *arg)
-{
-    (void)arg;
-    uv_run(&SVC.loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
 static int svc_calls(void)
 {
-    pthread_mutex_lock(&SVC.mu);
-    int n = SVC.calls;
-    pthread_mutex_unlock(&SVC.mu);
+    pthread_mutex_lock(&SVC_MU);
+    int n = SVC_CALLS;
+    pthread_mutex_unlock(&SVC_MU);
     return n;
 }
 
@@ -105,11 +87,8 @@ static char *scenario(int port, bool scored)
 static int setup(void **s)
 {
     (void)s;
-    if (uv_loop_init(&SVC.loop) || uv_async_init(&SVC.loop, &SVC.stop, svc_stop) ||
-        fh_listen(&SVC.srv, &SVC.loop, "127.0.0.1", 0, svc_serve, NULL) ||
-        pthread_create(&SVC.th, NULL, svc_run, NULL))
-        return -1;
-    int port = fh_port(SVC.srv);
+    if (fh_thread_start(&SVC, svc_serve, NULL)) return -1;
+    int port = fh_thread_port(SVC);
     char *cfg = NULL, *content = scenario(port, true);
     if (asprintf(&cfg,
                  "{\"expressions\": {\"workers\": 1}, \"engine\": {\"http_allow\": [{\"scheme\": "
@@ -130,9 +109,7 @@ static int teardown(void **s)
     (void)s;
     int rc = th_stop_clean(&H, 10000);
     th_cleanup(&H);
-    uv_async_send(&SVC.stop);
-    pthread_join(SVC.th, NULL);
-    uv_loop_close(&SVC.loop);
+    fh_thread_stop(SVC);
     return rc ? -1 : 0;
 }
 
