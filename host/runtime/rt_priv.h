@@ -4,6 +4,7 @@
  *   rt_load.c   what a turn needs, read from the documents
  *   rt_commit.c the turn's outcome as one transaction (bus_commit)
  *   rt_env.c    what steps reach outside (run_env): jq, plugins, HTTP
+ *   rt_record.c what a turn did, recorded on the bus for its replay
  *   rt_inbox.c  message.in and engine.start, the REST channel, timers
  *   rt_triggers.c schedules; rt_events.c on_event triggers' consumers
  *   simulate.c  simulations (simulate.h): turns over a conversation in memory
@@ -56,6 +57,8 @@ struct rt_job {
     json_t *vars;      /* JOB_START: input variables */
     json_t *trigger;   /* how the conversation started (conversation.started) */
     json_t *ended;     /* an on_command restart: the open conversation, ended with it */
+    json_t *exp_base, *ended_exp_base; /* their "experiment" before the turn (rt_commit.c) */
+    json_t *last_vars;                 /* the variables as the last step left them (rt_record.c) */
     uint64_t ended_rev;
     char agent_id[40];
     char conv_id[40];
@@ -162,6 +165,27 @@ const json_t *rt_scenario(runtime *rt, const char *scenario_id, json_int_t *vers
 
 /* Commit j's turn (run_turn's outputs in j->turn). */
 void rt_commit(rt_job *j);
+
+/* ---- rt_record.c: what a turn did, for its replay ---- */
+
+#define RT_TURNS_TOPIC RUNTIME_TURNS_TOPIC
+#define RT_RECORD_VALUE_MAX 8192        /* bytes of one recorded value (args, result, variables) */
+#define RT_RECORD_CALLS_MAX 20          /* calls recorded per step */
+#define RT_RECORD_TURN_MAX (256u << 10) /* bytes of a turn's record (then reduced) */
+
+/* Note a call out of the running step in its path entry: {key (the
+ * simulator's canned-answer key), instance, action, args}. A new reference
+ * to the record for rt_record_answer, or NULL (no step open: not kept). */
+json_t *rt_record_call(run_turn *t, const char *key, const char *inst, const char *action,
+                       const json_t *args);
+/* Its answer: result, or error and message; how long. rec (may be NULL)
+ * is released. */
+void rt_record_answer(json_t *rec, const json_t *result, const char *error, const char *message,
+                      int64_t ms);
+/* A step closed (its path entry): the variables after it, when changed. */
+void rt_record_vars(rt_job *j, json_t *entry);
+/* The turn as a turn.recorded event (a new object). */
+json_t *rt_record_turn(rt_job *j, const char *at);
 
 /* ---- rt_env.c ---- */
 

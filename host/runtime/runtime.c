@@ -49,6 +49,9 @@ void rt_job_free(rt_job *j)
     json_decref(j->vars);
     json_decref(j->trigger);
     json_decref(j->ended);
+    json_decref(j->exp_base);
+    json_decref(j->last_vars);
+    json_decref(j->ended_exp_base);
     free(j);
 }
 
@@ -231,6 +234,8 @@ static void run_job(rt_job *j)
     t->env = &rt->env;
     t->done = turn_done;
     t->ud = j;
+    json_decref(j->last_vars);
+    j->last_vars = json_deep_copy(json_object_get(j->conv, "variables"));
     j->ran = true;
     rt->running++;
     rt_link_add(rt, &j->link);

@@ -52,6 +52,14 @@ typedef struct runtime_deps {
     broker *egress;  /* NULL: http.request fails as unavailable */
 } runtime_deps;
 
+/* Every committed turn is recorded on this topic, keyed by its
+ * conversation, as a "turn.recorded" event: its input, the steps it ran
+ * (each with the plugin calls and HTTP requests it made and their answers,
+ * and the variables after it when it changed them), the messages it sent,
+ * where the conversation stood after it. GET
+ * /api/v1/conversations/{id}/replay reads them back. */
+#define RUNTIME_TURNS_TOPIC "engine.turns"
+
 /* 0; or AH_ENOMEM, AH_EINVAL (an http_allow entry that is not valid) with
  * err. Nothing runs until runtime_start. */
 int runtime_new(runtime **out, const runtime_deps *deps, const runtime_opts *o, char *err,

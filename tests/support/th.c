@@ -623,6 +623,18 @@ char *th_read_source(const char *rel)
     return b;
 }
 
+int th_save_version(th_host *h, const char *scenario_id, const char *content)
+{
+    char path[200], *body = NULL;
+    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scenario_id);
+    if (asprintf(&body, "{\"content\": %s}", content) < 0) return -1;
+    json_t *o = NULL;
+    int st = th_http(h, "POST", path, body, NULL, &o);
+    free(body);
+    json_decref(o);
+    return st;
+}
+
 int th_make_agent(th_host *h, const char *name, const char *content, const char *extra, char *agent,
                   size_t n)
 {

@@ -69,6 +69,9 @@ int th_start_echo_with_dead_letters(th_host *h, const char *name, const char *ho
 /* A file of the source tree (rel: "docs/examples/scenarios/faq-agent.json"),
  * malloc'd and NUL-terminated, or NULL. */
 char *th_read_source(const char *rel);
+/* Save content (scenario JSON text) as the next version of scenario_id:
+ * the HTTP status (201 saved). */
+int th_save_version(th_host *h, const char *scenario_id, const char *content);
 /* A scenario named `name` with one version of content (a JSON text), and
  * an agent of the same name running it, active, speaking en and ru, with
  * extra (more fields of the agent, "\"hooks\": [...]", or NULL): the
