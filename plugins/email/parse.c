@@ -23,6 +23,8 @@ void em_init(void)
     if (g_once_init_enter(&once)) {
         g_mime_init();
         em_charsets_probe();
+        /* GLib seeds its generator from /dev/urandom on first use: now. */
+        (void)g_random_int();
         g_mime_parser_options_set_fallback_charsets(g_mime_parser_options_get_default(),
                                                     (const char **)fallback_charsets);
         g_once_init_leave(&once, 1);

@@ -67,6 +67,7 @@ static char *convert(iconv_t cd, const char *bytes, size_t n)
 char *em_to_utf8(const char *bytes, size_t n, const char *charset, const char **problem)
 {
     *problem = NULL;
+    if (!bytes) bytes = "", n = 0; /* an empty GByteArray has no data */
     bool unknown = !charset || is_unknown_name(charset);
     if (unknown || is_utf8_name(charset)) {
         if (g_utf8_validate(bytes, (gssize)n, NULL) || !unknown) return make_valid(bytes, n);

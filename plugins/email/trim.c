@@ -10,7 +10,8 @@
  *    wherever they are (bottom-posting and inline replies keep the rest);
  *  - the signature goes from its "-- " delimiter (RFC 3676) or a mobile
  *    client's footer ("Sent from my iPhone", "Отправлено с iPhone").
- * When nothing would be left, the text less its quoted lines is kept.
+ * When nothing would be left, the text less its quoted lines is kept (or,
+ * when it is all quotes, the whole text).
  */
 #include "mail.h"
 
@@ -212,6 +213,11 @@ char *em_trim_reply(const char *text, const char **cut)
         free(out);
         out = keep(l, n);
         sig = q = n;
+        any_quoted = false;
+    }
+    if (!*out) { /* nothing but quotes: the text as it is */
+        free(out);
+        out = g_strstrip(strdup(text));
     }
     free(l);
     bool quote_cut = q < n || any_quoted, sig_cut = sig < q;
