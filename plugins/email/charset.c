@@ -35,9 +35,34 @@ static const char *const candidates[] = {
     "Big5",         "Shift_JIS",    "EUC-JP",       "ISO-2022-JP",  "EUC-KR",       "TIS-620"};
 #define N_CANDIDATES (sizeof(candidates) / sizeof(candidates[0]))
 
-static const char *usable[N_CANDIDATES]; /* iconv names (GMime's spelling) */
+static const char *usable[N_CANDIDATES];              /* iconv names (GMime's spelling) */
+static char keys[N_CANDIDATES * 2][NAME_MAX_LEN + 1]; /* both spellings, normalised */
 static iconv_t held[N_CANDIDATES];
-static size_t n_usable;
+static size_t n_usable, n_keys;
+
+/* Lower-case letters and digits only, "cp125x" as "windows125x":
+ * "ISO_8859-5", "iso-8859-5" and "ISO8859-5" are one key. Names are
+ * compared this way rather than through g_mime_charset_iconv_name, which
+ * remembers every name it is given (a hostile stream of names would grow
+ * its table without end). */
+static void normalise(const char *name, char *out)
+{
+    size_t n = 0;
+    if (!g_ascii_strncasecmp(name, "x-", 2)) name += 2;
+    if (!g_ascii_strncasecmp(name, "cp125", 5)) {
+        memcpy(out, "windows", 7);
+        n = 7;
+        name += 2;
+    }
+    for (; *name && n < NAME_MAX_LEN; name++)
+        if (g_ascii_isalnum(*name)) out[n++] = g_ascii_tolower(*name);
+    out[n] = 0;
+}
+
+static void add_key(const char *name)
+{
+    if (n_keys < sizeof(keys) / sizeof(keys[0])) normalise(name, keys[n_keys++]);
+}
 
 void em_charsets_probe(void)
 {
@@ -50,15 +75,18 @@ void em_charsets_probe(void)
         if (cd == (iconv_t)-1) continue;
         held[n_usable] = cd;
         usable[n_usable++] = name;
+        add_key(candidates[i]);
+        add_key(name);
     }
 }
 
 bool em_charset_usable(const char *charset)
 {
     if (!charset || !*charset || strlen(charset) > NAME_MAX_LEN) return false;
-    const char *name = g_mime_charset_iconv_name(charset);
-    for (size_t i = 0; name && i < n_usable; i++)
-        if (!g_ascii_strcasecmp(name, usable[i])) return true;
+    char key[NAME_MAX_LEN + 1];
+    normalise(charset, key);
+    for (size_t i = 0; i < n_keys; i++)
+        if (!strcmp(key, keys[i])) return true;
     return false;
 }
 

@@ -65,7 +65,8 @@ static int teardown(void **state)
 
 static void add_parse(json_t *lines, json_t *args)
 {
-    json_array_append_new(lines, json_pack("{s:{s:s,s:o}}", "call", "action", "parse", "args", args));
+    json_array_append_new(lines,
+                          json_pack("{s:{s:s,s:o}}", "call", "action", "parse", "args", args));
 }
 
 static json_t *run(const json_t *calls, kit_out *r)
@@ -76,15 +77,16 @@ static json_t *run(const json_t *calls, kit_out *r)
     FILE *f = fopen(events, "w");
     size_t i;
     json_t *c;
-    json_array_foreach(calls, i, c) {
+    json_array_foreach(calls, i, c)
+    {
         char *line = json_dumps(c, JSON_COMPACT);
         fprintf(f, "%s\n", line);
         free(line);
     }
     fclose(f);
     kit_write(config, "{\"address\": \"support@example.com\"}");
-    kit_runl(r, NULL, NULL, KIT_AGENTHOST, "plugin", "run", MANIFEST, "--events", events, "--config",
-             config, NULL);
+    kit_runl(r, NULL, NULL, KIT_AGENTHOST, "plugin", "run", MANIFEST, "--events", events,
+             "--config", config, NULL);
     return kit_lines(r->out);
 }
 
@@ -93,7 +95,8 @@ static json_t *result(json_t *lines, int n)
 {
     size_t i;
     json_t *l;
-    json_array_foreach(lines, i, l) {
+    json_array_foreach(lines, i, l)
+    {
         if (strcmp(json_string_value(json_object_get(l, "type")) ?: "", "reply")) continue;
         if (json_integer_value(json_object_get(l, "line")) != n) continue;
         json_t *err = json_object_get(l, "error");
@@ -113,8 +116,9 @@ static bool problem(json_t *r, const char *code, const char *item)
 {
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(r, "problems"), i, p) if (!strcmp(str(p, "code"), code) &&
-                                                                 !strcmp(str(p, "item") ?: "", item)) return true;
+    json_array_foreach(json_object_get(r, "problems"), i,
+                       p) if (!strcmp(str(p, "code"), code) &&
+                              !strcmp(str(p, "item") ?: "", item)) return true;
     return false;
 }
 
@@ -135,13 +139,13 @@ static void test_koi8r_cp1251_and_iso8859_5_mail_parse_inside_the_sandbox(void *
                                "Content-Type: text/plain; charset=iso-8859-7\n\nhello\n"));
     /* The attachment of the Outlook mail, fetched on demand. */
     char *b = b64_of_file("cp1251_outlook.eml");
-    json_array_append_new(calls, json_pack("{s:{s:s,s:{s:s,s:s}}}", "call", "action", "part", "args",
-                                           "raw_base64", b, "part", "2"));
+    json_array_append_new(calls, json_pack("{s:{s:s,s:{s:s,s:s}}}", "call", "action", "part",
+                                           "args", "raw_base64", b, "part", "2"));
     free(b);
     json_array_append_new(calls,
-                          json_pack("{s:{s:s,s:{s:s,s:s,s:s,s:s}}}", "call", "action", "compose", "args",
-                                    "from", "support@example.com", "to", "ivan@example.ru", "subject",
-                                    "Где мой заказ?", "text", "Заказ в пути."));
+                          json_pack("{s:{s:s,s:{s:s,s:s,s:s,s:s}}}", "call", "action", "compose",
+                                    "args", "from", "support@example.com", "to", "ivan@example.ru",
+                                    "subject", "Где мой заказ?", "text", "Заказ в пути."));
     kit_out r;
     json_t *lines = run(calls, &r);
     if (r.status != 0) fprintf(stderr, "%s\n%s\n", r.out, r.err);
@@ -163,7 +167,8 @@ static void test_koi8r_cp1251_and_iso8859_5_mail_parse_inside_the_sandbox(void *
     assert_int_equal(json_array_size(json_object_get(cp, "problems")), 0);
     json_t *iso = result(lines, 3);
     assert_string_equal(str(iso, "subject"), "Посылка получена");
-    assert_string_equal(str(iso, "new_text"), "Здравствуйте!\nПодтверждаю получение посылки, спасибо.");
+    assert_string_equal(str(iso, "new_text"),
+                        "Здравствуйте!\nПодтверждаю получение посылки, спасибо.");
     json_t *greek = result(lines, 4);
     assert_true(problem(greek, "charset_unsupported", "iso-8859-7"));
     assert_string_equal(str(greek, "new_text"), "hello");
@@ -177,11 +182,43 @@ static void test_koi8r_cp1251_and_iso8859_5_mail_parse_inside_the_sandbox(void *
     kit_out_free(&r);
 }
 
+/* Every fixture (HTML reduced by libxml2, DSNs, nested parts, broken MIME)
+ * parses confined: nothing on these paths opens a file after lockdown. */
+static void test_every_fixture_parses_confined_without_a_violation(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "broken_mime.eml", "broken_truncated.eml",  "dsn_bounce.eml",        "gmail_autoreply.eml",
+        "gmail_reply.eml", "html_only.eml",         "outlook_autoreply.eml", "plus_token.eml",
+        "self.eml",        "thunderbird_nested.eml"};
+    size_t n = sizeof(files) / sizeof(files[0]);
+    json_t *calls = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char *b = b64_of_file(files[i]);
+        add_parse(calls, json_pack("{s:s}", "raw_base64", b));
+        free(b);
+    }
+    kit_out r;
+    json_t *lines = run(calls, &r);
+    if (r.status != 0) fprintf(stderr, "%s\n%s\n", r.out, r.err);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, "seccomp_violation"));
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(json_object_get(result(lines, (int)i + 1), "classification"));
+    assert_string_equal(str(json_object_get(result(lines, 3), "classification"), "kind"), "bounce");
+    assert_string_equal(str(result(lines, 6), "text_from"), "html");
+    json_decref(lines);
+    json_decref(calls);
+    kit_out_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_koi8r_cp1251_and_iso8859_5_mail_parse_inside_the_sandbox, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_every_fixture_parses_confined_without_a_violation,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_koi8r_cp1251_and_iso8859_5_mail_parse_inside_the_sandbox, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
