@@ -62,14 +62,15 @@ static mail big_mail(size_t bytes)
     memcpy(pdf, "%PDF-1.7\n", 9);
     gchar *b64 = g_base64_encode(pdf, bytes);
     free(pdf);
-    GString *s = g_string_new("Message-ID: <big-1@example.org>\r\nFrom: Ivan <ivan@example.ru>\r\n"
-                              "To: support@example.com\r\nSubject: =?utf-8?B?0KHRh9GR0YI=?=\r\n"
-                              "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
-                              "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-                              "Добрый день, счёт во вложении.\r\n\r\n"
-                              "--b\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n"
-                              "Content-Disposition: attachment; filename=\"invoice.pdf\"\r\n"
-                              "Content-Transfer-Encoding: base64\r\n\r\n");
+    GString *s =
+        g_string_new("Message-ID: <big-1@example.org>\r\nFrom: Ivan <ivan@example.ru>\r\n"
+                     "To: support@example.com\r\nSubject: =?utf-8?B?0KHRh9GR0YI=?=\r\n"
+                     "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+                     "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                     "Добрый день, счёт во вложении.\r\n\r\n"
+                     "--b\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n"
+                     "Content-Disposition: attachment; filename=\"invoice.pdf\"\r\n"
+                     "Content-Transfer-Encoding: base64\r\n\r\n");
     size_t n = strlen(b64);
     for (size_t i = 0; i < n; i += 76) {
         g_string_append_len(s, b64 + i, (gssize)(n - i < 76 ? n - i : 76));
@@ -158,7 +159,8 @@ int main(int argc, char **argv)
     double floor_rate = rate(&b, mails, n, rounds, true);
     bench_row(&b, "mix", "em_parse", ours_rate, "mails/s", "%zu mails x %ld rounds", n, rounds);
     bench_row(&b, "mix", "gmime_only", floor_rate, "mails/s", "floor: GMime constructing them");
-    bench_row(&b, "mix", "ratio", floor_rate > 0 ? ours_rate / floor_rate : 0, "x", "em_parse / floor");
+    bench_row(&b, "mix", "ratio", floor_rate > 0 ? ours_rate / floor_rate : 0, "x",
+              "em_parse / floor");
 
     /* The 5 MB attachment: parsed and listed as metadata. */
     mail big = big_mail(5u << 20);
@@ -171,16 +173,19 @@ int main(int argc, char **argv)
     json_t *j = em_parse(big.raw, big.len, &opts, err, sizeof(err));
     json_t *a = json_array_get(json_object_get(j, "attachments"), 0);
     if (json_integer_value(json_object_get(a, "size")) != 5 << 20)
-        bench_fail(&b, "the attachment's size reads %lld", (long long)json_integer_value(json_object_get(a, "size")));
+        bench_fail(&b, "the attachment's size reads %lld",
+                   (long long)json_integer_value(json_object_get(a, "size")));
     json_decref(j);
     double big_rate = rate(&b, &big, 1, big_rounds, false);
     long after_kb = status_kb("VmHWM:"); /* before the floor, which copies the mail */
     double big_floor = rate(&b, &big, 1, big_rounds, true);
-    bench_row(&b, "attachment", "em_parse", big_rate, "mails/s", "%.1f MB raw", (double)big.len / 1e6);
+    bench_row(&b, "attachment", "em_parse", big_rate, "mails/s", "%.1f MB raw",
+              (double)big.len / 1e6);
     bench_row(&b, "attachment", "gmime_only", big_floor, "mails/s", "floor");
     bench_row(&b, "attachment", "peak_rss_growth", (double)(after_kb - before_kb), "kB",
               "peak RSS added by parsing, beside the %.1f MB mail", (double)big.len / 1e6);
-    bench_row(&b, "attachment", "peak_rss", (double)after_kb / 1024.0, "MB", "the whole process, the mail included");
+    bench_row(&b, "attachment", "peak_rss", (double)after_kb / 1024.0, "MB",
+              "the whole process, the mail included");
 
     /* The realistic mix: every fixture, then the big mail, once per round. */
     mails[n] = big;

@@ -60,7 +60,8 @@ static bool has_problem(const json_t *j, const char *code)
 {
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(j, "problems"), i, p) if (!strcmp(s(p, "code"), code)) return true;
+    json_array_foreach(json_object_get(j, "problems"), i,
+                       p) if (!strcmp(s(p, "code"), code)) return true;
     return false;
 }
 
@@ -81,7 +82,8 @@ static void test_koi8r_body_and_encoded_words_become_utf8_and_the_reply_is_trimm
     json_decref(j);
 }
 
-static void test_windows1251_outlook_mail_keeps_its_attachment_name_and_loses_the_quoted_block(void **state)
+static void
+test_windows1251_outlook_mail_keeps_its_attachment_name_and_loses_the_quoted_block(void **state)
 {
     (void)state;
     json_t *j = parse_fixture("cp1251_outlook.eml");
@@ -89,8 +91,9 @@ static void test_windows1251_outlook_mail_keeps_its_attachment_name_and_loses_th
     assert_string_equal(s(j, "from.0.name"), "Ольга Смирнова");
     assert_true(json_is_true(json_object_get(j, "has_html")));
     assert_string_equal(s(j, "text_from"), "plain");
-    assert_string_equal(s(j, "new_text"), "Здравствуйте,\n\nпришлите, пожалуйста, счёт на оплату во "
-                                          "вложении — реквизиты внутри.\n\nС уважением,\nОльга");
+    assert_string_equal(s(j, "new_text"),
+                        "Здравствуйте,\n\nпришлите, пожалуйста, счёт на оплату во "
+                        "вложении — реквизиты внутри.\n\nС уважением,\nОльга");
     json_t *a = json_array_get(json_object_get(j, "attachments"), 0);
     assert_string_equal(s(a, "filename"), "Реквизиты.docx");
     assert_string_equal(s(a, "part"), "2");
@@ -110,12 +113,14 @@ static void test_iso8859_5_base64_body_and_q_encoded_name_decode(void **state)
     json_decref(j);
 }
 
-static void test_a_charset_iconv_cannot_convert_is_reported_and_decoded_with_the_fallbacks(void **state)
+static void
+test_a_charset_iconv_cannot_convert_is_reported_and_decoded_with_the_fallbacks(void **state)
 {
     (void)state;
-    const char *raw = "From: =?x-klingon?B?SGVsbG8=?= <k@example.org>\nTo: support@example.com\n"
-                      "Subject: =?x-klingon?Q?caf=E9?=\nContent-Type: text/plain; charset=x-klingon\n\n"
-                      "caf\xe9 ok\n";
+    const char *raw =
+        "From: =?x-klingon?B?SGVsbG8=?= <k@example.org>\nTo: support@example.com\n"
+        "Subject: =?x-klingon?Q?caf=E9?=\nContent-Type: text/plain; charset=x-klingon\n\n"
+        "caf\xe9 ok\n";
     char err[256];
     json_t *j = em_parse(raw, strlen(raw), &opts, err, sizeof(err));
     assert_non_null(j);
@@ -140,7 +145,8 @@ static void test_a_charset_iconv_cannot_convert_is_reported_and_decoded_with_the
 
 /* ---- structure, attachments ---- */
 
-static void test_nested_multiparts_list_attachments_by_imap_part_and_fetch_one_on_demand(void **state)
+static void
+test_nested_multiparts_list_attachments_by_imap_part_and_fetch_one_on_demand(void **state)
 {
     (void)state;
     json_t *j = parse_fixture("thunderbird_nested.eml");
@@ -151,7 +157,8 @@ static void test_nested_multiparts_list_attachments_by_imap_part_and_fetch_one_o
     assert_string_equal(s(as, "0.content_id"), "part1.shot@example.net");
     assert_string_equal(s(as, "1.part"), "2");
     assert_string_equal(s(as, "1.filename"), "invoice 2024-05.pdf"); /* RFC 2231 */
-    assert_string_equal(s(j, "new_text"), "Hello,\n\nthe invoice is attached, the error is in the screenshot.");
+    assert_string_equal(s(j, "new_text"),
+                        "Hello,\n\nthe invoice is attached, the error is in the screenshot.");
     json_int_t size = json_integer_value(json_object_get(json_array_get(as, 1), "size"));
     json_decref(j);
 
@@ -166,7 +173,7 @@ static void test_nested_multiparts_list_attachments_by_imap_part_and_fetch_one_o
     assert_memory_equal(pdf, "%PDF-1.4", 8);
     g_free(pdf);
     json_decref(p);
-    assert_null(em_part(raw, n, "2", 100, err, sizeof(err))); /* over max */
+    assert_null(em_part(raw, n, "2", 100, err, sizeof(err)));     /* over max */
     assert_null(em_part(raw, n, "1", 1 << 20, err, sizeof(err))); /* a multipart */
     assert_null(em_part(raw, n, "9", 1 << 20, err, sizeof(err)));
     assert_null(em_part(raw, n, "1.x", 1 << 20, err, sizeof(err)));
@@ -198,8 +205,9 @@ static void test_gmail_reply_threads_by_references_and_trims_a_wrapped_attributi
     assert_string_equal(s(j, "thread.by"), "references");
     assert_string_equal(s(j, "thread.token"), "T7x9Q");
     assert_string_equal(s(j, "thread.subject_base"), "Router keeps dropping");
-    assert_string_equal(s(j, "new_text"),
-                        "Thanks, that fixed it! One more question: can I change the delivery address?");
+    assert_string_equal(
+        s(j, "new_text"),
+        "Thanks, that fixed it! One more question: can I change the delivery address?");
     json_decref(j);
 }
 
@@ -251,7 +259,8 @@ static void test_auto_replies_bounces_and_own_mail_are_never_to_be_answered(void
     (void)state;
     classified("outlook_autoreply.eml", "auto_reply", "Auto-Submitted: auto-generated");
     classified("gmail_autoreply.eml", "auto_reply", "Auto-Submitted: auto-replied");
-    classified("dsn_bounce.eml", "bounce", "Content-Type: multipart/report; report-type=delivery-status");
+    classified("dsn_bounce.eml", "bounce",
+               "Content-Type: multipart/report; report-type=delivery-status");
     classified("self.eml", "self", "From: Support@Example.com is the agent's own address");
     classified("koi8r_reply.eml", "normal", "");
 }
@@ -270,7 +279,8 @@ static void test_each_auto_reply_header_is_recognised_with_its_reason(void **sta
         {"Auto-Submitted: no", ""}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char raw[512];
-        snprintf(raw, sizeof(raw), "From: a@example.org\nTo: support@example.com\n%s\nSubject: hi\n\nbody\n",
+        snprintf(raw, sizeof(raw),
+                 "From: a@example.org\nTo: support@example.com\n%s\nSubject: hi\n\nbody\n",
                  cases[i][0]);
         char err[256];
         json_t *j = em_parse(raw, strlen(raw), &opts, err, sizeof(err));
@@ -336,11 +346,15 @@ static void trims(const char *text, const char *expect)
 static void test_quotes_of_each_client_are_cut_and_bottom_posted_answers_kept(void **state)
 {
     (void)state;
-    trims("Да, подходит.\n\nпн, 13 мая 2024 г. в 10:00, Support <support@example.com>:\n> Вам удобно?\n",
+    trims("Да, подходит.\n\nпн, 13 мая 2024 г. в 10:00, Support <support@example.com>:\n> Вам "
+          "удобно?\n",
           "Да, подходит.");
-    trims("Ok\n\n-----Original Message-----\nFrom: Support\nSent: Monday\nTo: me\nSubject: x\n\nold\n", "Ok");
+    trims("Ok\n\n-----Original Message-----\nFrom: Support\nSent: Monday\nTo: me\nSubject: "
+          "x\n\nold\n",
+          "Ok");
     trims("Ок\n\n-----Исходное сообщение-----\nОт: Поддержка\n", "Ок");
-    trims("Fine\n\n________________________________\nFrom: Support\nSent: Monday\nTo: me\nSubject: y\n",
+    trims("Fine\n\n________________________________\nFrom: Support\nSent: Monday\nTo: me\nSubject: "
+          "y\n",
           "Fine");
     trims("Иван Петров написал(а):\n> вопрос\n\nмой ответ\n", "мой ответ");
     trims("On Mon, Anna wrote:\n> q1\nanswer one\n> q2\nanswer two\n", "answer one\nanswer two");
@@ -354,9 +368,9 @@ static void test_a_composed_reply_reparses_threaded_with_one_re_and_its_signatur
 {
     (void)state;
     json_t *in = parse_fixture("koi8r_reply.eml");
-    json_t *msg = json_pack("{s:s,s:O,s:s,s:s,s:O,s:I,s:s}", "from", "Support <support@example.com>", "to",
-                            json_object_get(in, "from"), "text",
-                            "Здравствуйте, Иван!\nЗаказ в пути, будет завтра.", "signature",
+    json_t *msg = json_pack("{s:s,s:O,s:s,s:s,s:O,s:I,s:s}", "from",
+                            "Support <support@example.com>", "to", json_object_get(in, "from"),
+                            "text", "Здравствуйте, Иван!\nЗаказ в пути, будет завтра.", "signature",
                             "Служба поддержки", "in_reply_to", in, "date", (json_int_t)1715850000,
                             "reply_token", "T7x9Q");
     char err[256];
@@ -390,7 +404,8 @@ static void test_a_composed_reply_reparses_threaded_with_one_re_and_its_signatur
     assert_string_equal(s(back, "classification.kind"), "auto_reply");
     json_decref(back);
     /* And a reply to the reply does not stack "Re:". */
-    json_object_set_new(msg, "in_reply_to", json_pack("{s:s,s:s}", "message_id", "x@y", "subject", s(out, "subject")));
+    json_object_set_new(msg, "in_reply_to",
+                        json_pack("{s:s,s:s}", "message_id", "x@y", "subject", s(out, "subject")));
     json_t *again = em_compose(msg, err, sizeof(err));
     assert_string_equal(s(again, "subject"), "Re: Где мой заказ?");
     json_decref(again);
@@ -425,10 +440,13 @@ int main(void)
     em_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_koi8r_body_and_encoded_words_become_utf8_and_the_reply_is_trimmed),
-        cmocka_unit_test(test_windows1251_outlook_mail_keeps_its_attachment_name_and_loses_the_quoted_block),
+        cmocka_unit_test(
+            test_windows1251_outlook_mail_keeps_its_attachment_name_and_loses_the_quoted_block),
         cmocka_unit_test(test_iso8859_5_base64_body_and_q_encoded_name_decode),
-        cmocka_unit_test(test_a_charset_iconv_cannot_convert_is_reported_and_decoded_with_the_fallbacks),
-        cmocka_unit_test(test_nested_multiparts_list_attachments_by_imap_part_and_fetch_one_on_demand),
+        cmocka_unit_test(
+            test_a_charset_iconv_cannot_convert_is_reported_and_decoded_with_the_fallbacks),
+        cmocka_unit_test(
+            test_nested_multiparts_list_attachments_by_imap_part_and_fetch_one_on_demand),
         cmocka_unit_test(test_html_only_mail_is_reduced_to_text_without_script_or_style),
         cmocka_unit_test(test_gmail_reply_threads_by_references_and_trims_a_wrapped_attribution),
         cmocka_unit_test(test_a_reply_without_references_threads_by_the_plus_address_token),
