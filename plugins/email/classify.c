@@ -92,17 +92,10 @@ static GMimeObject *find_type(GMimeObject *o, const char *type, const char *sub,
 
 static char *part_bytes(GMimeObject *o, size_t max)
 {
-    GByteArray *b = g_byte_array_new();
-    GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(b);
-    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
-    if (GMIME_IS_PART(o)) {
-        GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(o));
-        if (dw) g_mime_data_wrapper_write_to_stream(dw, mem);
-    }
-    g_object_unref(mem);
-    if (b->len > max) g_byte_array_set_size(b, (guint)max);
-    g_byte_array_append(b, (const guint8 *)"", 1);
-    return (char *)g_byte_array_free(b, FALSE);
+    size_t len;
+    char *b = em_content(o, &len);
+    if (len > max) b[max] = 0;
+    return b;
 }
 
 /* The value of "Name:" in a block of header-like lines, first occurrence,

@@ -58,32 +58,45 @@ static int email_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     return AH_OK;
 }
 
-/* The raw message of a call: "raw" (text) or "raw_base64" (any bytes). */
-static bool raw_of(const json_t *args, GBytes **out, const char **why)
+/* The raw message of a call: "raw" (text, borrowed from args) or
+ * "raw_base64" (any bytes, decoded into *owned: g_free it). False when
+ * neither is there, the call answered with the error. */
+static bool raw_of(email *e, ah_call *call, const json_t *args, const char **raw, size_t *len,
+                   guchar **owned)
 {
-    const json_t *raw = json_object_get(args, "raw"), *b64 = json_object_get(args, "raw_base64");
-    if (json_is_string(raw)) {
-        *out = g_bytes_new(json_string_value(raw), json_string_length(raw));
+    const json_t *text = json_object_get(args, "raw"), *b64 = json_object_get(args, "raw_base64");
+    *owned = NULL;
+    if (json_is_string(text)) {
+        *raw = json_string_value(text);
+        *len = json_string_length(text);
         return true;
     }
     if (!json_is_string(b64)) {
-        *why = "give the message as raw (text) or raw_base64 (any bytes)";
+        e->host->reply_error(call, "invalid",
+                             "give the message as raw (text) or raw_base64 (any bytes)");
         return false;
     }
     gsize n = 0;
-    guchar *bytes = g_base64_decode(json_string_value(b64), &n);
-    *out = g_bytes_new_take(bytes, n);
+    *owned = g_base64_decode(json_string_value(b64), &n);
+    *raw = (const char *)*owned;
+    *len = n;
     return true;
+}
+
+static void answer(email *e, ah_call *call, json_t *out, const char *code, const char *err)
+{
+    if (out)
+        e->host->reply(call, out);
+    else
+        e->host->reply_error(call, code, err);
 }
 
 static void do_parse(email *e, ah_call *call, const json_t *args)
 {
-    GBytes *raw;
-    const char *why = NULL;
-    if (!raw_of(args, &raw, &why)) {
-        e->host->reply_error(call, "invalid", why);
-        return;
-    }
+    const char *raw;
+    size_t len;
+    guchar *owned;
+    if (!raw_of(e, call, args, &raw, &len, &owned)) return;
     const char *own[OWN_MAX * 2 + 1];
     size_t n = 0;
     for (size_t i = 0; i < e->own_n; i++)
@@ -98,45 +111,29 @@ static void do_parse(email *e, ah_call *call, const json_t *args)
     json_int_t mt = json_integer_value(json_object_get(args, "max_text_bytes"));
     em_parse_opts o = {.own = own, .own_n = n, .max_text = mt > 0 ? (size_t)mt : e->max_text};
     char err[256];
-    gsize len;
-    const char *bytes = g_bytes_get_data(raw, &len);
-    json_t *out = em_parse(bytes, len, &o, err, sizeof(err));
-    g_bytes_unref(raw);
-    if (out)
-        e->host->reply(call, out);
-    else
-        e->host->reply_error(call, "not_a_message", err);
+    json_t *out = em_parse(raw, len, &o, err, sizeof(err));
+    g_free(owned);
+    answer(e, call, out, "not_a_message", err);
 }
 
 static void do_part(email *e, ah_call *call, const json_t *args)
 {
-    GBytes *raw;
-    const char *why = NULL;
-    if (!raw_of(args, &raw, &why)) {
-        e->host->reply_error(call, "invalid", why);
-        return;
-    }
+    const char *raw;
+    size_t len;
+    guchar *owned;
+    if (!raw_of(e, call, args, &raw, &len, &owned)) return;
     json_int_t max = json_integer_value(json_object_get(args, "max_bytes"));
     char err[256];
-    gsize len;
-    const char *bytes = g_bytes_get_data(raw, &len);
-    json_t *out = em_part(bytes, len, json_string_value(json_object_get(args, "part")),
+    json_t *out = em_part(raw, len, json_string_value(json_object_get(args, "part")),
                           max > 0 ? (size_t)max : 10u << 20, err, sizeof(err));
-    g_bytes_unref(raw);
-    if (out)
-        e->host->reply(call, out);
-    else
-        e->host->reply_error(call, "not_found", err);
+    g_free(owned);
+    answer(e, call, out, "not_found", err);
 }
 
 static void do_compose(email *e, ah_call *call, const json_t *args)
 {
     char err[256];
-    json_t *out = em_compose(args, err, sizeof(err));
-    if (out)
-        e->host->reply(call, out);
-    else
-        e->host->reply_error(call, "invalid", err);
+    answer(e, call, em_compose(args, err, sizeof(err)), "invalid", err);
 }
 
 static void email_call(ah_ctx *ctx, ah_call *call, const char *action, const json_t *args)

@@ -50,6 +50,11 @@ json_t *em_parse(const char *raw, size_t len, const em_parse_opts *o, char *err,
 json_t *em_part(const char *raw, size_t len, const char *path, size_t max, char *err,
                 size_t errlen);
 
+/* The content of a part, decoded from its transfer encoding (an embedded
+ * message: its bytes), NUL-terminated, *len bytes without the NUL. obj is a
+ * GMimeObject. g_free it. */
+char *em_content(void *obj, size_t *len);
+
 /* ---- charset.c: what iconv can convert without loading a module ---- */
 
 /* Opens (and keeps) a converter for each common charset: call before the

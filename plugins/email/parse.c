@@ -288,23 +288,36 @@ static void walk_part(walk *w, GMimeObject *o, const char *path, int depth)
 
 /* ---- the body's text ---- */
 
+char *em_content(void *obj, size_t *len)
+{
+    GMimeObject *o = obj;
+    GByteArray *b = g_byte_array_new();
+    GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(b);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+    if (GMIME_IS_PART(o)) {
+        GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(o));
+        if (dw) g_mime_data_wrapper_write_to_stream(dw, mem);
+    } else if (o) {
+        g_mime_object_write_to_stream(o, NULL, mem);
+    }
+    g_object_unref(mem);
+    *len = b->len;
+    g_byte_array_append(b, (const guint8 *)"", 1);
+    return (char *)g_byte_array_free(b, FALSE);
+}
+
 /* The decoded bytes of a part, at most max of them, converted to UTF-8. */
 static char *part_text(GMimePart *p, size_t max, json_t *problems, const char **charset_out)
 {
-    GMimeDataWrapper *dw = g_mime_part_get_content(p);
-    GByteArray *bytes = g_byte_array_new();
-    GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(bytes);
-    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
-    if (dw) g_mime_data_wrapper_write_to_stream(dw, mem);
-    g_object_unref(mem);
-    size_t n = bytes->len < max ? bytes->len : max;
+    size_t len;
+    char *bytes = em_content(p, &len);
     const char *cs = g_mime_object_get_content_type_parameter(GMIME_OBJECT(p), "charset");
     *charset_out = cs;
     const char *problem;
-    char *t = em_to_utf8((const char *)bytes->data, n, cs, &problem);
+    char *t = em_to_utf8(bytes, len < max ? len : max, cs, &problem);
     if (problem) add_problem(problems, problem, cs, -1);
-    if (bytes->len > max) add_problem(problems, "text_truncated", NULL, -1);
-    g_byte_array_free(bytes, TRUE);
+    if (len > max) add_problem(problems, "text_truncated", NULL, -1);
+    g_free(bytes);
     return t;
 }
 
@@ -510,30 +523,21 @@ json_t *em_part(const char *raw, size_t len, const char *path, size_t max, char 
         snprintf(err, errlen, "no part %s: parse the message to list its parts", path ? path : "");
         goto out;
     }
-    GByteArray *bytes = g_byte_array_new();
-    GMimeStream *mem = g_mime_stream_mem_new_with_byte_array(bytes);
-    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
-    if (GMIME_IS_PART(o)) {
-        GMimeDataWrapper *dw = g_mime_part_get_content(GMIME_PART(o));
-        if (dw) g_mime_data_wrapper_write_to_stream(dw, mem);
+    size_t n;
+    char *bytes = em_content(o, &n);
+    if (n > max) {
+        snprintf(err, errlen, "part %s has %zu bytes, over the %zu asked for", path, n, max);
     } else {
-        g_mime_object_write_to_stream(o, NULL, mem);
-    }
-    g_object_unref(mem);
-    if (bytes->len > max) {
-        snprintf(err, errlen, "part %s has %u bytes, over the %zu asked for", path, bytes->len,
-                 max);
-    } else {
-        gchar *b64 = g_base64_encode(bytes->data, bytes->len);
+        gchar *b64 = g_base64_encode((const guchar *)bytes, n);
         GMimeContentType *ct = g_mime_object_get_content_type(o);
         char *type = g_mime_content_type_get_mime_type(ct);
         out = json_pack("{s:s,s:s,s:I,s:s}", "part", path, "content_type", type, "size",
-                        (json_int_t)bytes->len, "content_base64", b64);
+                        (json_int_t)n, "content_base64", b64);
         g_free(type);
         g_free(b64);
         if (GMIME_IS_PART(o)) put_str(out, "filename", g_mime_part_get_filename(GMIME_PART(o)));
     }
-    g_byte_array_free(bytes, TRUE);
+    g_free(bytes);
 out:
     release(m);
     return out;
