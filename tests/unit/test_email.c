@@ -194,6 +194,38 @@ static void test_html_only_mail_is_reduced_to_text_without_script_or_style(void 
     json_decref(j);
 }
 
+static void test_html_only_replies_of_gmail_and_outlook_are_trimmed_too(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"<div dir=\"ltr\">Thanks, fixed!<div><br></div>-- <br><div "
+         "class=\"gmail_signature\">Anna</div>"
+         "</div><br><div class=\"gmail_quote\"><div class=\"gmail_attr\">On Tue, May 14, 2024 at "
+         "6:03 PM "
+         "Support &lt;<a href=\"mailto:support@example.com\">support@example.com</a>&gt; "
+         "wrote:<br></div>"
+         "<blockquote class=\"gmail_quote\">Hello Anna,<br>please restart the "
+         "router.</blockquote></div>",
+         "Thanks, fixed!"},
+        {"<html><body><p>Спасибо, получила.</p><p>Ольга</p><div style=\"border-top:solid #E1E1E1 "
+         "1.0pt\">"
+         "<p><b>From:</b> Support &lt;support@example.com&gt;<br><b>Sent:</b> Tuesday, May 14, "
+         "2024<br>"
+         "<b>To:</b> Olga<br><b>Subject:</b> x</p></div><p>Old text</p></body></html>",
+         "Спасибо, получила.\n\nОльга"}};
+    for (size_t i = 0; i < 2; i++) {
+        char *raw = g_strdup_printf("From: c@example.org\nTo: support@example.com\nSubject: Re: x\n"
+                                    "Content-Type: text/html; charset=utf-8\n\n%s\n",
+                                    cases[i][0]);
+        char err[256];
+        json_t *j = em_parse(raw, strlen(raw), &opts, err, sizeof(err));
+        assert_string_equal(s(j, "text_from"), "html");
+        assert_string_equal(s(j, "new_text"), cases[i][1]);
+        json_decref(j);
+        g_free(raw);
+    }
+}
+
 /* ---- threading ---- */
 
 static void test_gmail_reply_threads_by_references_and_trims_a_wrapped_attribution(void **state)
@@ -448,6 +480,7 @@ int main(void)
         cmocka_unit_test(
             test_nested_multiparts_list_attachments_by_imap_part_and_fetch_one_on_demand),
         cmocka_unit_test(test_html_only_mail_is_reduced_to_text_without_script_or_style),
+        cmocka_unit_test(test_html_only_replies_of_gmail_and_outlook_are_trimmed_too),
         cmocka_unit_test(test_gmail_reply_threads_by_references_and_trims_a_wrapped_attribution),
         cmocka_unit_test(test_a_reply_without_references_threads_by_the_plus_address_token),
         cmocka_unit_test(test_reply_subjects_get_one_re_and_bases_lose_every_prefix),
