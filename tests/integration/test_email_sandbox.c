@@ -170,8 +170,15 @@ static void test_koi8r_cp1251_and_iso8859_5_mail_parse_inside_the_sandbox(void *
     assert_string_equal(str(iso, "new_text"),
                         "Здравствуйте!\nПодтверждаю получение посылки, спасибо.");
     json_t *greek = result(lines, 4);
-    assert_true(problem(greek, "charset_unsupported", "iso-8859-7"));
     assert_string_equal(str(greek, "new_text"), "hello");
+    /* With the minimal root (the mount namespace) no ISO-8859-7 module can
+     * be loaded, not even by the constructor: reported. Where the kernel
+     * refused the namespace (a reported fallback) the constructor could
+     * load it, and it converts. A violation in either case fails above. */
+    if (strstr(r.out, "\\\"mount\\\":true"))
+        assert_true(problem(greek, "charset_unsupported", "iso-8859-7"));
+    else
+        assert_string_equal(str(greek, "subject"), "\u0393\u03b5\u03b9\u03ac");
     json_t *part = result(lines, 5);
     assert_int_equal(json_integer_value(json_object_get(part, "size")), 4 + 256 * 8);
     assert_string_equal(str(part, "filename"), "Реквизиты.docx");
