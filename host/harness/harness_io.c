@@ -263,9 +263,10 @@ static void on_delay_over(uv_timer_t *t)
     drop_delayed(d->h, d);
 }
 
-/* The broker's first checks on a request: a usable URL, an http(s)
- * scheme, an allowlist entry, and for an IP literal its address class. No
- * name is resolved (the recorded responses stand in for the network). */
+/* The broker's first checks on a request: a usable URL, a scheme the
+ * broker speaks (http(s), or smtp(s) and imap(s): ADR 0034), an allowlist entry, and for an IP
+ * literal its address class. No name is resolved (the recorded responses stand in for the network).
+ */
 static bool allowed(hx *h, const char *url, char *why, size_t len)
 {
     egress_target t;
@@ -277,8 +278,6 @@ static bool allowed(hx *h, const char *url, char *why, size_t len)
     const char *bad = NULL;
     if (!h->egress_ok)
         bad = h->egress_err;
-    else if (strcmp(t.scheme, "http") != 0 && strcmp(t.scheme, "https") != 0)
-        bad = "only http and https requests are served";
     else if (!policy_match(&h->egress, &t))
         bad = "destination not in the manifest's egress allowlist";
     else if (t.ip_literal) {
