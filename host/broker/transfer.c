@@ -406,7 +406,8 @@ static int setup_easy(xfer *x)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     if (x->s.mail) {
-        mail_setup(e, &x->s, x->target.scheme, x->entry->private_ok, &x->mio);
+        mail_setup(e, &x->s, x->target.scheme, policy_private_match(x->c->pol, &x->target),
+                   &x->mio);
         return 0;
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
