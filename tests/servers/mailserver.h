@@ -5,7 +5,8 @@
  * temporary directory (no system configuration is read or touched).
  *
  * One mailbox, user "agent@example.test" with a random password; mail to
- * any address @example.test lands in its INBOX. IMAP without TLS on
+ * any address @example.test lands in its INBOX, but for
+ * refused@example.test, which Postfix refuses at RCPT TO (554 5.7.1). IMAP without TLS on
  * 127.0.0.1:imap_port, SMTP on 127.0.0.1:smtp_port (plain, no auth; the
  * loopback client is a trusted network).
  */

@@ -10,7 +10,8 @@
 #   mailserver.sh stop DIR
 #
 # USER is a full address in the test domain (its part after @); mail to any
-# address of that domain lands in USER's INBOX. start returns once both
+# address of that domain lands in USER's INBOX, but for refused@DOMAIN,
+# which Postfix refuses at RCPT TO (554). start returns once both
 # servers accept connections (exit 0) or fails with the servers' own logs
 # on stderr (exit 1; what did start is stopped). stop ends both and waits
 # for their processes to exit. Postfix's master must run as root; Dovecot
@@ -144,6 +145,7 @@ mynetworks = 127.0.0.0/8
 relay_domains = $domain
 transport_maps = inline:{ $domain=lmtp:inet:127.0.0.1:$lmtp }
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = check_recipient_access inline:{ refused@$domain=REJECT }
 maillog_file_prefixes = $d
 maillog_file = $d/postfix.log
 syslog_name = agenthost-test-postfix

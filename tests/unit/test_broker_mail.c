@@ -229,20 +229,12 @@ static void test_message_sent_by_smtp_is_read_back_over_imap_by_uid(void **s)
     json_decref(a);
 }
 
-static long uidvalidity(void)
+/* The number after "UIDVALIDITY " in the answer to an IMAP command: EXAMINE
+ * ("* OK [UIDVALIDITY n]"), or STATUS, which reads it without touching the
+ * selected mailbox ("* STATUS INBOX (UIDVALIDITY n UIDNEXT m)"). */
+static long uidvalidity_by(const char *command)
 {
-    json_t *a = ask(imap("", "EXAMINE INBOX"));
-    assert_null(err_code(a));
-    const char *v = strstr(body_of(a), "[UIDVALIDITY ");
-    long n = v ? strtol(v + 13, NULL, 10) : 0;
-    json_decref(a);
-    return n;
-}
-
-/* STATUS reads it without touching the selected mailbox. */
-static long status_uidvalidity(void)
-{
-    json_t *a = ask(imap("", "STATUS INBOX (UIDVALIDITY UIDNEXT)"));
+    json_t *a = ask(imap("", command));
     assert_null(err_code(a));
     const char *v = strstr(body_of(a), "UIDVALIDITY ");
     long n = v ? strtol(v + 12, NULL, 10) : 0;
@@ -255,10 +247,10 @@ static long status_uidvalidity(void)
 static void test_uidvalidity_is_read_with_examine_or_status_and_stays_the_same(void **s)
 {
     (void)s;
-    long v = uidvalidity();
+    long v = uidvalidity_by("EXAMINE INBOX");
     assert_true(v > 0);
-    assert_int_equal(status_uidvalidity(), v);
-    assert_int_equal(uidvalidity(), v);
+    assert_int_equal(uidvalidity_by("STATUS INBOX (UIDVALIDITY UIDNEXT)"), v);
+    assert_int_equal(uidvalidity_by("EXAMINE INBOX"), v);
 }
 
 static void test_marked_seen_leaves_the_unseen_search_and_moves_to_a_folder(void **s)
@@ -360,6 +352,35 @@ static void test_wrong_password_is_rejected_by_the_server(void **s)
     json_decref(a);
 }
 
+/* A server's refusals say nothing about its health: however many, the
+ * breaker (open after 2 failures here) stays closed. */
+static void test_refusals_are_rejected_and_leave_the_breaker_closed(void **s)
+{
+    (void)s;
+    for (int i = 0; i < 3; i++) {
+        json_t *req = smtp_send("refused-rcpt", "x");
+        json_object_set_new(req, "headers",
+                            json_pack("[s,s]", "Mail-From: <customer@example.org>",
+                                      "Rcpt-To: <refused@example.test>"));
+        json_t *a = ask(req);
+        assert_string_equal(err_code(a), "rejected");
+        assert_int_equal(json_integer_value(json_object_get(a, "status")), 554);
+        assert_int_equal(json_integer_value(json_object_get(a, "retries")), 0);
+        json_decref(a);
+    }
+    json_t *a = ask(smtp_send("after-refusals", "still open for business"));
+    assert_null(err_code(a));
+    json_decref(a);
+    for (int i = 0; i < 3; i++) {
+        a = ask(imap("NoSuchFolder", "UID SEARCH ALL"));
+        assert_string_equal(err_code(a), "rejected");
+        json_decref(a);
+    }
+    a = ask(imap("INBOX", "UID SEARCH ALL"));
+    assert_null(err_code(a));
+    json_decref(a);
+}
+
 /* A server that accepts connections (the kernel's backlog) and never
  * greets: the broker's deadline ends each attempt, and after
  * breaker_failures of them the destination's breaker answers at once. */
@@ -416,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_mail_host_outside_the_allowlist_is_refused),
         cmocka_unit_test(test_invalid_mail_requests_are_refused_before_any_transfer),
         cmocka_unit_test(test_wrong_password_is_rejected_by_the_server),
+        cmocka_unit_test(test_refusals_are_rejected_and_leave_the_breaker_closed),
         cmocka_unit_test(test_silent_mail_server_times_out_and_opens_the_breaker),
         cmocka_unit_test(test_credentials_reach_no_log),
     };
