@@ -10,6 +10,7 @@
 #include "broker/broker.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "sdk/ipc/b64.h"
 
 #include <agenthost/plugin.h>
@@ -247,6 +248,15 @@ static long uidvalidity_by(const char *command)
 static void test_uidvalidity_is_read_with_examine_or_status_and_stays_the_same(void **s)
 {
     (void)s;
+    /* The requests so far are counted by kind of outcome: SMTP by its
+     * reply class, IMAP (no status) as ok. */
+    size_t len;
+    char *m = metrics_render(&len);
+    assert_non_null(strstr(m, "agenthost_egress_requests_total{instance=\"mail-1\","
+                              "host=\"127.0.0.1\",outcome=\"2xx\"}"));
+    assert_non_null(strstr(m, "agenthost_egress_requests_total{instance=\"mail-1\","
+                              "host=\"127.0.0.1\",outcome=\"ok\"}"));
+    free(m);
     long v = uidvalidity_by("EXAMINE INBOX");
     assert_true(v > 0);
     assert_int_equal(uidvalidity_by("STATUS INBOX (UIDVALIDITY UIDNEXT)"), v);
