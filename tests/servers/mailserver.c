@@ -68,11 +68,13 @@ int mailserver_start(mailserver *m, const char *source_dir)
     m->imap_port = free_port();
     m->smtp_port = free_port();
     m->lmtp_port = free_port();
-    char ip[16], sp[16], lp[16];
+    m->submission_port = free_port();
+    char ip[16], sp[16], lp[16], up[16];
     snprintf(ip, sizeof(ip), "%d", m->imap_port);
     snprintf(sp, sizeof(sp), "%d", m->smtp_port);
     snprintf(lp, sizeof(lp), "%d", m->lmtp_port);
-    char *argv[] = {script, "start", m->dir, ip, sp, lp, m->user, m->password, NULL};
+    snprintf(up, sizeof(up), "%d", m->submission_port);
+    char *argv[] = {script, "start", m->dir, ip, sp, up, lp, m->user, m->password, NULL};
     if (run(argv) != 0) {
         snprintf(m->why, sizeof(m->why), "%s start failed (see its message above)", script);
         mailserver_stop(m);

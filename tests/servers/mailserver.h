@@ -8,7 +8,9 @@
  * any address @example.test lands in its INBOX, but for
  * refused@example.test, which Postfix refuses at RCPT TO (554 5.7.1). IMAP without TLS on
  * 127.0.0.1:imap_port, SMTP on 127.0.0.1:smtp_port (plain, no auth; the
- * loopback client is a trusted network).
+ * loopback client is a trusted network) and on 127.0.0.1:submission_port
+ * (AUTH PLAIN or LOGIN as the mailbox's user required, as a provider's
+ * submission server does; no TLS).
  */
 #ifndef AH_TEST_MAILSERVER_H
 #define AH_TEST_MAILSERVER_H
@@ -16,6 +18,7 @@
 typedef struct mailserver {
     char dir[256];
     int imap_port, smtp_port, lmtp_port;
+    int submission_port; /* SMTP that takes mail only after AUTH as user/password */
     char user[64];
     char password[40];
     char why[200]; /* why start failed */

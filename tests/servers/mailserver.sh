@@ -6,12 +6,15 @@
 # (dovecot -c, postfix -c): nothing of /etc/dovecot or /etc/postfix is read
 # or changed, no system service is started.
 #
-#   mailserver.sh start DIR IMAP_PORT SMTP_PORT LMTP_PORT USER PASSWORD
+#   mailserver.sh start DIR IMAP_PORT SMTP_PORT SUBMISSION_PORT LMTP_PORT USER PASSWORD
 #   mailserver.sh stop DIR
 #
 # USER is a full address in the test domain (its part after @); mail to any
 # address of that domain lands in USER's INBOX, but for refused@DOMAIN,
-# which Postfix refuses at RCPT TO (554). start returns once both
+# which Postfix refuses at RCPT TO (554). SMTP_PORT takes mail from
+# loopback without a login (a trusted network); SUBMISSION_PORT takes it
+# only after AUTH (PLAIN or LOGIN, checked by Dovecot against the same
+# passwd file), as a provider's submission server does. start returns once both
 # servers accept connections (exit 0) or fails with the servers' own logs
 # on stderr (exit 1; what did start is stopped). stop ends both and waits
 # for their processes to exit. Postfix's master must run as root; Dovecot
@@ -56,7 +59,7 @@ stop() {
 }
 
 start() {
-  local d=$1 imap=$2 smtp=$3 lmtp=$4 user=$5 pass=$6
+  local d=$1 imap=$2 smtp=$3 submission=$4 lmtp=$5 user=$6 pass=$7
   local domain=${user#*@}
   [[ "$domain" != "$user" && -n "$domain" ]] || die "USER must be an address (user@domain)"
   [[ "$pass" != *:* ]] || die "PASSWORD must not contain ':'"
@@ -67,9 +70,10 @@ start() {
     getent passwd postfix >/dev/null || die "the dovecot, dovenull and postfix users are missing"
   mkdir -p "$d"
   d=$(cd "$d" && pwd)
-  mkdir -p "$d/run" "$d/state" "$d/mail" "$d/postfix" "$d/queue" "$d/pfdata"
+  mkdir -p "$d/run" "$d/state" "$d/mail" "$d/postfix" "$d/queue/private" "$d/pfdata"
   chown dovecot:dovecot "$d/mail"
-  chown postfix "$d/pfdata"
+  chown postfix "$d/pfdata" "$d/queue/private"
+  chmod 700 "$d/queue/private"
   chmod 755 "$d"
   printf '%s:{PLAIN}%s::::::\n' "$user" "$pass" >"$d/passwd"
   chgrp dovecot "$d/passwd"
@@ -118,6 +122,13 @@ service lmtp {
     mode = 0
   }
 }
+service auth {
+  unix_listener $d/queue/private/auth {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}
 protocol lmtp {
   postmaster_address = postmaster@$domain
 }
@@ -156,6 +167,14 @@ local_recipient_maps =
 EOF
   cat >"$d/postfix/master.cf" <<EOF
 127.0.0.1:$smtp inet n - n - - smtpd
+127.0.0.1:$submission inet n - n - - smtpd
+  -o syslog_name=agenthost-test-postfix/submission
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_type=dovecot
+  -o smtpd_sasl_path=private/auth
+  -o smtpd_sasl_security_options=noanonymous
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -183,7 +202,8 @@ EOF
     stop "$d"
     die "dovecot did not start"
   fi
-  if ! postfix -c "$d/postfix" start >/dev/null 2>&1 || ! wait_port "$smtp"; then
+  if ! postfix -c "$d/postfix" start >/dev/null 2>&1 || ! wait_port "$smtp" ||
+    ! wait_port "$submission"; then
     cat "$d/postfix.log" >&2 2>/dev/null || true
     stop "$d"
     die "postfix did not start"
@@ -192,8 +212,9 @@ EOF
 
 case "${1:-}" in
 start)
-  [[ $# -eq 7 ]] || die "usage: $0 start DIR IMAP_PORT SMTP_PORT LMTP_PORT USER PASSWORD"
-  start "$2" "$3" "$4" "$5" "$6" "$7"
+  [[ $# -eq 8 ]] ||
+    die "usage: $0 start DIR IMAP_PORT SMTP_PORT SUBMISSION_PORT LMTP_PORT USER PASSWORD"
+  start "$2" "$3" "$4" "$5" "$6" "$7" "$8"
   ;;
 stop)
   [[ $# -eq 2 ]] || die "usage: $0 stop DIR"

@@ -180,11 +180,12 @@ static int group_setup(void **s)
     char *b64 = ah_b64_encode(up, strlen(up));
     snprintf(W.auth, sizeof(W.auth), "Authorization: Basic %s", b64);
     free(b64);
-    char text[400], err[300];
+    char text[600], err[300];
     snprintf(text, sizeof(text),
              "[{\"scheme\":\"imap\",\"host\":\"127.0.0.1\",\"port\":%d,\"private\":true},"
+             "{\"scheme\":\"smtp\",\"host\":\"127.0.0.1\",\"port\":%d,\"private\":true},"
              "{\"scheme\":\"smtp\",\"host\":\"127.0.0.1\",\"port\":%d,\"private\":true}]",
-             W.ms.imap_port, W.ms.smtp_port);
+             W.ms.imap_port, W.ms.smtp_port, W.ms.submission_port);
     json_t *allow = json_loads(text, 0, NULL);
     int rc = policy_compile(&W.pol, allow, "/nowhere", NULL, NULL, err, sizeof(err));
     json_decref(allow);
@@ -233,6 +234,26 @@ static void test_message_sent_by_smtp_is_read_back_over_imap_by_uid(void **s)
 /* The number after "UIDVALIDITY " in the answer to an IMAP command: EXAMINE
  * ("* OK [UIDVALIDITY n]"), or STATUS, which reads it without touching the
  * selected mailbox ("* STATUS INBOX (UIDVALIDITY n UIDNEXT m)"). */
+/* A submission server takes mail only from a logged-in sender: the
+ * broker logs in with the request's Authorization (SMTP AUTH). */
+static void test_submission_needs_the_login_and_takes_mail_with_it(void **s)
+{
+    (void)s;
+    char url[100];
+    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", W.ms.submission_port);
+    json_t *req = smtp_send("submitted", "sent after AUTH");
+    json_object_set_new(req, "url", json_string(url));
+    json_t *a = ask(json_deep_copy(req));
+    assert_string_equal(err_code(a), "rejected"); /* RCPT refused: no relaying for strangers */
+    json_decref(a);
+    json_array_append_new(json_object_get(req, "headers"), json_string(W.auth));
+    a = ask(req);
+    assert_null(err_code(a));
+    assert_int_equal(json_integer_value(json_object_get(a, "status")), 250);
+    json_decref(a);
+    assert_true(uid_of_subject("submitted") > 0);
+}
+
 static long uidvalidity_by(const char *command)
 {
     json_t *a = ask(imap("", command));
@@ -442,6 +463,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_message_sent_by_smtp_is_read_back_over_imap_by_uid),
+        cmocka_unit_test(test_submission_needs_the_login_and_takes_mail_with_it),
         cmocka_unit_test(test_uidvalidity_is_read_with_examine_or_status_and_stays_the_same),
         cmocka_unit_test(test_marked_seen_leaves_the_unseen_search_and_moves_to_a_folder),
         cmocka_unit_test(test_mail_host_outside_the_allowlist_is_refused),
