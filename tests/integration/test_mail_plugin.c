@@ -55,6 +55,7 @@ static int teardown(void **state)
 {
     (void)state;
     int rc = th_stop_clean(&H, 10000);
+    th_cleanup(&H);
     mailserver_stop(&M);
     return rc == 0 ? 0 : -1;
 }
