@@ -234,6 +234,37 @@ static void test_message_sent_by_smtp_is_read_back_over_imap_by_uid(void **s)
 /* The number after "UIDVALIDITY " in the answer to an IMAP command: EXAMINE
  * ("* OK [UIDVALIDITY n]"), or STATUS, which reads it without touching the
  * selected mailbox ("* STATUS INBOX (UIDVALIDITY n UIDNEXT m)"). */
+/* What a plugin reads a message with: FETCH items without literals
+ * (FLAGS, BODYSTRUCTURE) as a command; contents (the whole message, a
+ * section, a part) by URL, since curl passes a command's untagged lines
+ * but not the literals inside them. A fetch by URL is curl's BODY[], not
+ * BODY.PEEK[]: it marks the message \Seen. */
+static void test_sections_fetch_by_url_and_mark_the_message_seen(void **s)
+{
+    (void)s;
+    json_t *a = ask(smtp_send("sectioned", "the text part"));
+    assert_null(err_code(a));
+    json_decref(a);
+    long uid = uid_of_subject("sectioned");
+    assert_true(uid > 0);
+    char cmd[100], mb[100];
+    snprintf(cmd, sizeof(cmd), "UID FETCH %ld (FLAGS BODYSTRUCTURE)", uid);
+    a = ask(imap("INBOX", cmd));
+    assert_non_null(
+        strstr(body_of(a), "BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"utf-8\")"));
+    assert_null(strstr(body_of(a), "\\Seen"));
+    json_decref(a);
+    snprintf(mb, sizeof(mb), "INBOX;UID=%ld;SECTION=TEXT", uid);
+    a = ask(imap(mb, "GET"));
+    assert_null(err_code(a));
+    assert_string_equal(body_of(a), "the text part\r\n.leading dot\r\n");
+    json_decref(a);
+    snprintf(cmd, sizeof(cmd), "UID FETCH %ld (FLAGS)", uid);
+    a = ask(imap("INBOX", cmd));
+    assert_non_null(strstr(body_of(a), "\\Seen"));
+    json_decref(a);
+}
+
 /* A submission server takes mail only from a logged-in sender: the
  * broker logs in with the request's Authorization (SMTP AUTH). */
 static void test_submission_needs_the_login_and_takes_mail_with_it(void **s)
@@ -464,6 +495,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_message_sent_by_smtp_is_read_back_over_imap_by_uid),
         cmocka_unit_test(test_submission_needs_the_login_and_takes_mail_with_it),
+        cmocka_unit_test(test_sections_fetch_by_url_and_mark_the_message_seen),
         cmocka_unit_test(test_uidvalidity_is_read_with_examine_or_status_and_stays_the_same),
         cmocka_unit_test(test_marked_seen_leaves_the_unseen_search_and_moves_to_a_folder),
         cmocka_unit_test(test_mail_host_outside_the_allowlist_is_refused),
