@@ -27,7 +27,8 @@ static char agent[64];
 
 static const char SCENARIO[] =
     "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": [\"en\"],"
-    " \"start\": \"hello\", \"steps\": {\"hello\": {\"kind\": \"say\", \"text\": {\"en\": \"Time!\"},"
+    " \"start\": \"hello\", \"steps\": {\"hello\": {\"kind\": \"say\", \"text\": {\"en\": "
+    "\"Time!\"},"
     " \"next\": \"bye\"}, \"bye\": {\"kind\": \"end\", \"outcome\": \"done\"}}}";
 
 static int start_host(bench *b, const char *tag)
@@ -35,10 +36,8 @@ static int start_host(bench *b, const char *tag)
     int port = bench_free_port();
     char cfg[300];
     snprintf(cfg, sizeof(cfg),
-             "{\"listen\": \"127.0.0.1:%d\", \"http\": {\"per_ip_connections\": 0}}",
-             port);
-    if (th_init(&H, tag) || th_config(&H, cfg) || th_make_token(&H) ||
-        th_start(&H, NULL, 30000) ||
+             "{\"listen\": \"127.0.0.1:%d\", \"http\": {\"per_ip_connections\": 0}}", port);
+    if (th_init(&H, tag) || th_config(&H, cfg) || th_make_token(&H) || th_start(&H, NULL, 30000) ||
         th_make_agent(&H, "Scheduled", SCENARIO, NULL, agent, sizeof(agent))) {
         bench_fail(b, "the host did not start");
         return -1;
@@ -193,7 +192,8 @@ static void run_host(bench *b, const char *section, long n, int d, int idle_ms)
         int got = lateness(due, lat, spread + 30000);
         if (got != d) bench_fail(b, "%s: %d of %d due schedules fired", section, got, d);
         bench_row(b, section, "due", d, "", "one-off schedules due over %d s", spread / 1000);
-        bench_row(b, section, "late_p50_ms", bench_median(lat, got), "ms", "fired after due, median");
+        bench_row(b, section, "late_p50_ms", bench_median(lat, got), "ms",
+                  "fired after due, median");
         double mx = 0;
         for (int i = 0; i < got; i++)
             mx = lat[i] > mx ? lat[i] : mx;

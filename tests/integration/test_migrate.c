@@ -42,7 +42,8 @@ static const char V2[] =
     "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": [\"en\"],"
     " \"variables\": {\"name\": {\"type\": \"string\"}, \"email\": {\"type\": \"string\"}},"
     " \"start\": \"ask_full_name\", \"steps\": {"
-    "  \"ask_full_name\": {\"kind\": \"ask\", \"text\": {\"en\": \"v2: your full name?\"}, \"var\": "
+    "  \"ask_full_name\": {\"kind\": \"ask\", \"text\": {\"en\": \"v2: your full name?\"}, "
+    "\"var\": "
     "\"name\", \"next\": \"ask_email\"},"
     "  \"ask_email\": {\"kind\": \"ask\", \"text\": {\"en\": \"v2: your e-mail, please?\"}, "
     "\"var\": \"email\", \"next\": \"note\"},"
@@ -104,8 +105,8 @@ static const char *str(json_t *o, const char *path)
 static int setup(void **s)
 {
     (void)s;
-    if (th_init(&H, "migrate") || th_config(&H, "{}") || th_make_token(&H) || th_start(&H, NULL, 15000) ||
-        th_make_agent(&H, "Signup", V1, NULL, agent, sizeof(agent)))
+    if (th_init(&H, "migrate") || th_config(&H, "{}") || th_make_token(&H) ||
+        th_start(&H, NULL, 15000) || th_make_agent(&H, "Signup", V1, NULL, agent, sizeof(agent)))
         return -1;
     char path[200];
     snprintf(path, sizeof(path), "/api/v1/agents/%s", agent);

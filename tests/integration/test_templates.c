@@ -10,6 +10,7 @@
  * template and a name already taken are refused, and nothing is written.
  */
 #include "../support/th.h"
+#include "../support/th_sim.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,23 +56,6 @@ static void instantiate(const char *id, const char *name, json_t *vars, char *ag
     json_decref(o);
 }
 
-static json_t *messages(const char *first, ...)
-{
-    json_t *a = json_array();
-    va_list ap;
-    va_start(ap, first);
-    for (const char *m = first; m; m = va_arg(ap, const char *)) {
-        if (!strncmp(m, "!advance ", 9))
-            json_array_append_new(a, json_pack("{s:I}", "advance_ms", atoll(m + 9)));
-        else if (!strcmp(m, "!resume"))
-            json_array_append_new(a, json_pack("{s:b}", "resume", 1));
-        else
-            json_array_append_new(a, json_pack("{s:s}", "text", m));
-    }
-    va_end(ap);
-    return a;
-}
-
 /* Simulate agent in lang with msgs (stolen) and answers (stolen, may be NULL). */
 static json_t *simulate(const char *agent, const char *lang, json_t *msgs, json_t *answers)
 {
@@ -80,22 +64,6 @@ static json_t *simulate(const char *agent, const char *lang, json_t *msgs, json_
     json_t *b = json_pack("{s:s,s:o}", "language", lang, "messages", msgs);
     if (answers) json_object_set_new(b, "answers", answers);
     return call("POST", path, b, 200);
-}
-
-/* The step ids of turn i's path, joined by spaces. */
-static const char *path_of(json_t *o, size_t i)
-{
-    static char buf[1000];
-    buf[0] = 0;
-    size_t k;
-    json_t *e;
-    json_array_foreach(json_object_get(json_array_get(json_object_get(o, "turns"), i), "path"), k,
-                       e)
-    {
-        if (buf[0]) strncat(buf, " ", sizeof(buf) - strlen(buf) - 1);
-        strncat(buf, json_string_value(json_object_get(e, "step")), sizeof(buf) - strlen(buf) - 1);
-    }
-    return buf;
 }
 
 static bool said(json_t *o, const char *text)
@@ -261,16 +229,18 @@ static void test_the_onboarding_template_walks_to_onboarded(void **s)
     char a[64];
     instantiate("onboarding-survey", "Newcomers",
                 json_pack("{s:s,s:i}", "company", "Acme", "demo_team_size", 10), a, sizeof(a));
-    json_t *o = simulate(a, "en", messages("Anna", "anna@example.com", "dev", "5", NULL), NULL);
-    assert_string_equal(path_of(o, 0), "welcome ask_name");
+    json_t *o =
+        simulate(a, "en", th_sim_messages("Anna", "anna@example.com", "dev", "5", NULL), NULL);
+    assert_string_equal(th_sim_path(o, 0), "welcome ask_name");
     assert_true(said(o, "Welcome to Acme!"));
-    assert_string_equal(path_of(o, 4), "ask_team route dev_docs summary done");
+    assert_string_equal(th_sim_path(o, 4), "ask_team route dev_docs summary done");
     expect_outcome(o, "onboarded");
     json_decref(o);
     /* 12 people: over this agent's threshold of 10, so the demo is offered */
-    o = simulate(a, "ru", messages("Анна", "anna@example.ru", "менеджер", "12", "да", NULL), NULL);
+    o = simulate(a, "ru", th_sim_messages("Анна", "anna@example.ru", "менеджер", "12", "да", NULL),
+                 NULL);
     assert_true(said(o, "Добро пожаловать в Acme!"));
-    assert_string_equal(path_of(o, 4), "ask_team route offer_demo");
+    assert_string_equal(th_sim_path(o, 4), "ask_team route offer_demo");
     assert_true(json_is_true(th_get(o, "variables.wants_demo")));
     expect_outcome(o, "onboarded");
     json_decref(o);
@@ -283,11 +253,11 @@ static void test_the_faq_template_answers_from_the_knowledge_base_or_falls_back_
     instantiate("faq-knowledge-base", "Acme FAQ",
                 json_pack("{s:s,s:s}", "company", "Acme", "kb", "acme-help"), a, sizeof(a));
     /* English: a passage scores well: it is the answer, and the model is not asked. */
-    json_t *o =
-        simulate(a, "en", messages("How do I reset my password?", "yes", "!advance 1800000", NULL),
-                 json_pack("{s:{s:s,s:[{s:s,s:f}]}}", "rag.search", "kb", "acme-help", "passages",
-                           "text", "Open Settings, then Password.", "score", 3.5));
-    assert_string_equal(path_of(o, 1), "listen route count search found from_kb say_kb helped");
+    json_t *o = simulate(
+        a, "en", th_sim_messages("How do I reset my password?", "yes", "!advance 1800000", NULL),
+        json_pack("{s:{s:s,s:[{s:s,s:f}]}}", "rag.search", "kb", "acme-help", "passages", "text",
+                  "Open Settings, then Password.", "score", 3.5));
+    assert_string_equal(th_sim_path(o, 1), "listen route count search found from_kb say_kb helped");
     assert_true(said(o, "Open Settings, then Password."));
     assert_string_equal(str(o, "turns.1.calls.0.args.kb"), "acme-help");
     assert_string_equal(str(o, "turns.1.calls.0.args.query"), "How do I reset my password?");
@@ -295,11 +265,11 @@ static void test_the_faq_template_answers_from_the_knowledge_base_or_falls_back_
     expect_outcome(o, "idle");
     json_decref(o);
     /* Russian: only a weak passage: the model answers instead. */
-    o = simulate(a, "ru", messages("Где мой заказ?", "да", "!advance 1800000", NULL),
+    o = simulate(a, "ru", th_sim_messages("Где мой заказ?", "да", "!advance 1800000", NULL),
                  json_pack("{s:{s:[{s:s,s:f}]},s:{s:s}}", "rag.search", "passages", "text",
                            "Доставка занимает день.", "score", 0.1, "llm.chat", "content",
                            "Заказ в пути, номер отслеживания в письме."));
-    assert_string_equal(path_of(o, 1), "listen route count search found ask_model helped");
+    assert_string_equal(th_sim_path(o, 1), "listen route count search found ask_model helped");
     assert_true(said(o, "Заказ в пути"));
     assert_false(said(o, "Доставка занимает день."));
     assert_string_equal(str(o, "variables.source"), "llm");
@@ -318,9 +288,10 @@ static void test_the_lead_template_creates_the_contact_and_the_lead_in_amocrm(vo
     json_t *answers =
         json_pack("{s:{s:i,s:b},s:{s:i},s:{s:i}}", "crm.find_or_create_contact", "contact_id", 77,
                   "created", 1, "crm.create_lead", "lead_id", 9001, "crm.add_note", "note_id", 5);
-    json_t *o = simulate(a, "en", messages("Anna", "+44 20 7946 0958", "A demo for 20 seats", NULL),
-                         json_incref(answers));
-    assert_string_equal(path_of(o, 3), "ask_interest contact create_lead note thanks");
+    json_t *o =
+        simulate(a, "en", th_sim_messages("Anna", "+44 20 7946 0958", "A demo for 20 seats", NULL),
+                 json_incref(answers));
+    assert_string_equal(th_sim_path(o, 3), "ask_interest contact create_lead note thanks");
     assert_string_equal(str(o, "turns.3.calls.0.key"), "crm.find_or_create_contact");
     assert_string_equal(str(o, "turns.3.calls.0.args.phone"), "+442079460958"); /* normalised */
     assert_int_equal(json_integer_value(th_get(o, "turns.3.calls.1.args.pipeline")), 4242);
@@ -331,7 +302,7 @@ static void test_the_lead_template_creates_the_contact_and_the_lead_in_amocrm(vo
     assert_true(said(o, "Your request number is 9001"));
     expect_outcome(o, "lead_created");
     json_decref(o);
-    o = simulate(a, "ru", messages("Анна", "+7 912 345-67-89", "Нужна демонстрация", NULL),
+    o = simulate(a, "ru", th_sim_messages("Анна", "+7 912 345-67-89", "Нужна демонстрация", NULL),
                  answers);
     assert_true(said(o, "Номер вашей заявки 9001"));
     assert_string_equal(str(o, "turns.3.calls.1.args.name"), "Chat request: Анна");
@@ -346,17 +317,18 @@ static void test_the_troubleshooting_template_resolves_or_escalates(void **s)
     instantiate("troubleshooting", "Device help",
                 json_pack("{s:s,s:s}", "product", "the box", "support_phone", "+44 20 7946 0000"),
                 a, sizeof(a));
-    json_t *o = simulate(a, "en", messages("2", "no", "yes", NULL), NULL);
-    assert_string_equal(path_of(o, 0), "hello what");
-    assert_string_equal(path_of(o, 2), "restart_router check_wifi");
+    json_t *o = simulate(a, "en", th_sim_messages("2", "no", "yes", NULL), NULL);
+    assert_string_equal(th_sim_path(o, 0), "hello what");
+    assert_string_equal(th_sim_path(o, 2), "restart_router check_wifi");
     assert_string_equal(str(o, "variables.problem"), "no_network");
     assert_string_equal(str(o, "variables.resolved_by"), "wifi_rejoin");
     expect_outcome(o, "resolved");
     json_decref(o);
     o = simulate(
         a, "ru",
-        messages("Не включается", "нет", "нет", "Горит красный индикатор", "!resume", NULL), NULL);
-    assert_string_equal(path_of(o, 4), "describe escalate");
+        th_sim_messages("Не включается", "нет", "нет", "Горит красный индикатор", "!resume", NULL),
+        NULL);
+    assert_string_equal(th_sim_path(o, 4), "describe escalate");
     assert_true(said(o, "Звоните +44 20 7946 0000"));
     assert_string_equal(str(o, "variables.details"), "Горит красный индикатор");
     expect_outcome(o, "escalated");
@@ -382,14 +354,14 @@ static void test_the_booking_template_books_and_reminds_before_the_visit(void **
                 a, sizeof(a));
     date_in(3, false, d, sizeof(d));
     /* Booked; nothing more until the clock reaches a day before the visit. */
-    json_t *o = simulate(
-        a, "en",
-        messages("Anna", d, "14", "yes", "!advance 3600000", "!advance 259200000", "yes", NULL),
-        NULL);
-    assert_string_equal(path_of(o, 3), "ask_slot slot_time confirm");
-    assert_string_equal(path_of(o, 4), "confirm plan booked wait_reminder");
-    assert_string_equal(path_of(o, 5), ""); /* an hour on: still waiting */
-    assert_string_equal(path_of(o, 6), "wait_reminder remind");
+    json_t *o = simulate(a, "en",
+                         th_sim_messages("Anna", d, "14", "yes", "!advance 3600000",
+                                         "!advance 259200000", "yes", NULL),
+                         NULL);
+    assert_string_equal(th_sim_path(o, 3), "ask_slot slot_time confirm");
+    assert_string_equal(th_sim_path(o, 4), "confirm plan booked wait_reminder");
+    assert_string_equal(th_sim_path(o, 5), ""); /* an hour on: still waiting */
+    assert_string_equal(th_sim_path(o, 6), "wait_reminder remind");
     snprintf(want, sizeof(want),
              "Reminder: Anna, your visit to Dr. Smith's clinic is on %s at 14:00", d);
     assert_true(said(o, want));
@@ -397,7 +369,8 @@ static void test_the_booking_template_books_and_reminds_before_the_visit(void **
     json_decref(o);
     date_in(2, true, d, sizeof(d));
     date_in(2, false, iso, sizeof(iso));
-    o = simulate(a, "ru", messages("Анна", d, "17", "да", "!advance 172800000", "нет", NULL), NULL);
+    o = simulate(a, "ru", th_sim_messages("Анна", d, "17", "да", "!advance 172800000", "нет", NULL),
+                 NULL);
     assert_string_equal(str(o, "variables.date"), iso);
     assert_string_equal(str(o, "variables.time"), "17:00");
     snprintf(want, sizeof(want),
@@ -415,26 +388,27 @@ static void test_the_nps_template_sorts_scores_and_follows_up_with_detractors(vo
                 json_pack("{s:s,s:i}", "company", "Acme", "follow_up_hours", 48), a, sizeof(a));
     /* A detractor: asked why, then 48 hours later whether it was put right. */
     json_t *o = simulate(a, "en",
-                         messages("3", "The courier was late", "!advance 86400000",
-                                  "!advance 86400000", "no", "!resume", NULL),
+                         th_sim_messages("3", "The courier was late", "!advance 86400000",
+                                         "!advance 86400000", "no", "!resume", NULL),
                          NULL);
-    assert_string_equal(path_of(o, 1), "ask_score classify route ask_reason");
-    assert_string_equal(path_of(o, 2), "ask_reason promise wait_follow_up");
-    assert_string_equal(path_of(o, 3), ""); /* a day on: not yet */
-    assert_string_equal(path_of(o, 4), "wait_follow_up follow_up");
+    assert_string_equal(th_sim_path(o, 1), "ask_score classify route ask_reason");
+    assert_string_equal(th_sim_path(o, 2), "ask_reason promise wait_follow_up");
+    assert_string_equal(th_sim_path(o, 3), ""); /* a day on: not yet */
+    assert_string_equal(th_sim_path(o, 4), "wait_follow_up follow_up");
     assert_true(said(o, "Has Acme put things right for you?"));
     assert_string_equal(str(o, "variables.segment"), "detractor");
     expect_outcome(o, "detractor_unresolved");
     json_decref(o);
-    o = simulate(a, "ru", messages("2", "Долго везли", "!advance 172800000", "да", NULL), NULL);
+    o = simulate(a, "ru", th_sim_messages("2", "Долго везли", "!advance 172800000", "да", NULL),
+                 NULL);
     assert_true(said(o, "вернусь к вам через 48 ч"));
     expect_outcome(o, "detractor_recovered");
     json_decref(o);
-    o = simulate(a, "ru", messages("8", "Быстрее доставку", NULL), NULL);
+    o = simulate(a, "ru", th_sim_messages("8", "Быстрее доставку", NULL), NULL);
     assert_string_equal(str(o, "variables.segment"), "passive");
     expect_outcome(o, "passive");
     json_decref(o);
-    o = simulate(a, "en", messages("10", NULL), NULL);
+    o = simulate(a, "en", th_sim_messages("10", NULL), NULL);
     expect_outcome(o, "promoter");
     json_decref(o);
 }
