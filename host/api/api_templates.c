@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRIGGERS_MAX 20
-
 typedef struct tpl_ctx {
     api_scenario_env env;
     json_t *catalogue;
