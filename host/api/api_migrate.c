@@ -180,8 +180,9 @@ static int plan_one(void *ud, const char *id)
         json_decref(c);
         return 0;
     }
+    /* no current step (a turn about to run): only the version moves */
     const char *step = str_of(c, "current_step") ? str_of(c, "current_step") : "";
-    const char *to = target_of(m, step);
+    const char *to = *step ? target_of(m, step) : "";
     if (!to) {
         count(m->unmapped, step);
         m->unmapped_n++;
