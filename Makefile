@@ -1,5 +1,8 @@
 # agenthost: a small front for CMake. See README.md.
 #   make run    install what is missing, build, start the host on 127.0.0.1:8080
+#   make debug INSTANCE=ID [WRAPPER='gdb -q -batch -ex run -ex bt --args']
+#               the same host with that one instance unconfined, under WRAPPER
+#               (docs/plugin-guide.md#unit-tests-and-debugging)
 #   make test   install what is missing, build with sanitizers, run every test
 #   make bench  the full benchmarks (docs/benchmarks.md)
 #   make docs   rewrite the generated parts of the docs (the options table)
@@ -11,7 +14,7 @@ FUZZ_BUILD ?= build-fuzz
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test test-unit fuzz bench install format docs clean widget
+.PHONY: all deps build run debug test test-unit fuzz bench install format docs clean widget
 
 all: build
 
@@ -24,6 +27,14 @@ build: deps
 
 run: build
 	$(BUILD)/agenthost serve --data ./var --logs ./logs --listen 127.0.0.1:8080
+
+# The config must allow it (supervisor.allow_debug_unconfined): this one
+# does, and nothing else.
+DEBUG_CONFIG ?= etc/agenthost.debug.json
+debug: build
+	@test -n "$(INSTANCE)" || { echo "usage: make debug INSTANCE=ID [WRAPPER='valgrind ...'] [DEBUG_CONFIG=FILE]" >&2; exit 2; }
+	$(BUILD)/agenthost serve --config $(DEBUG_CONFIG) --data ./var --logs ./logs \
+	  --listen 127.0.0.1:8080 --debug-instance $(INSTANCE) $(if $(WRAPPER),--debug-wrapper '$(WRAPPER)')
 
 test:
 	@scripts/deps.sh --test

@@ -5,8 +5,15 @@
  *
  *   agenthost-runner --library PATH --plugin NAME --instance ID
  *                    [--memory-mb N] [--open-files N] [--cpu-s N]
- *                    [--host-pid PID] [--no-sandbox]
+ *                    [--host-pid PID] [--no-sandbox] [--debug-unconfined]
  * fd 3 is the IPC socket and fd 4 the violation pipe (see host/plugin/proc.h).
+ *
+ * --debug-unconfined (every build) runs the plugin with no confinement at
+ * all, for a debugger: the host passes it only for the one instance an
+ * operator named with `serve --debug-instance` on a host whose config sets
+ * supervisor.allow_debug_unconfined (docs/security-model.md). It gives
+ * nothing a caller lacks: whoever can exec this program can load the
+ * library in a process of their own.
  */
 #include "../sdk/runtime/runtime.h"
 #include "sandbox.h"
@@ -33,6 +40,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: agenthost-runner --library PATH --plugin NAME --instance ID "
                     "[--memory-mb N] [--open-files N] [--cpu-s N] [--host-pid PID]\n"
+                    "       [--debug-unconfined]\n"
                     "The host starts this program; it is not meant to be run by hand.\n");
 }
 
@@ -94,11 +102,17 @@ int main(int argc, char **argv)
 {
     const char *library = NULL, *plugin = NULL, *instance = NULL;
     uint32_t host_pid = 0;
+    bool debug = false;
     sandbox_opts so = {
         .memory_mb = 256, .open_files = 64, .ipc_fd = IPC_FD, .violation_fd = VIOLATION_FD};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
+        if (!strcmp(a, "--debug-unconfined")) {
+            so.disabled = debug = true;
+            i--; /* a flag without a value */
+            continue;
+        }
         if (!strcmp(a, "--no-sandbox")) {
 #ifdef AH_TEST_NO_SANDBOX
             so.disabled = true;
@@ -166,6 +180,18 @@ int main(int argc, char **argv)
     if (sandbox_prepare(&so, &rep, &why) < 0) {
         fprintf(stderr, "agenthost-runner: %s: sandbox: %s\n", instance, why);
         return 71; /* fail closed */
+    }
+    if (debug) {
+        /* Any process of this user may attach (gdb -p), whatever the
+         * kernel's Yama ptrace scope says about non-descendants. */
+        prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+        snprintf(rep.json, sizeof(rep.json),
+                 "{\"sandbox\":false,\"debug_unconfined\":true,\"uid\":%u,\"pid\":%d}",
+                 (unsigned)geteuid(), (int)getpid());
+        fprintf(stderr,
+                "agenthost-runner: %s: DEBUG: RUNNING UNCONFINED (pid %d, uid %u): no seccomp, no "
+                "Landlock, no namespaces, no resource limits, no uid drop\n",
+                instance, (int)getpid(), (unsigned)geteuid());
     }
     /* What this incarnation got, before any plugin code runs: the record
      * of confinement even for a plugin that dies in its constructor. */

@@ -30,7 +30,8 @@ typedef struct sandbox_opts {
     int ipc_fd;          /* kept open */
     int violation_fd;    /* kept open (moved to RLIMIT_NOFILE - 1) */
     pid_t parent_pid;    /* the host; 0: not checked */
-    bool disabled;       /* test builds only: no confinement at all */
+    bool disabled;       /* no confinement at all: test builds (--no-sandbox), or the
+                          * host's one debug instance (--debug-unconfined) */
 } sandbox_opts;
 
 /* A JSON object describing what was applied (the instance's confinement):

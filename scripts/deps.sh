@@ -23,7 +23,8 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   want+=(nodejs npm)
 fi
 if [[ "${1:-}" == "--test" ]]; then
-  want+=(chromium fonts-dejavu-core)
+  # gdb: test_debug_instance runs an instance under it; valgrind: test_sdk_install.
+  want+=(chromium fonts-dejavu-core gdb valgrind)
 fi
 
 missing=()

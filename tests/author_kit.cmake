@@ -58,6 +58,9 @@ target_compile_definitions(test_harness_files PRIVATE TH_SOURCE_DIR="${PROJECT_S
 ah_test(test_harness integration integration/test_harness.c LIBS kit)
 ah_test(test_kv_ops integration integration/test_kv_ops.c LIBS kit)
 ah_test(test_plugin_reload integration integration/test_plugin_reload.c LIBS th)
+# An instance run without its sandbox for a debugger (serve --debug-instance).
+ah_fixture_plugin(sysprobe)
+ah_test(test_debug_instance integration integration/test_debug_instance.c LIBS th)
 
 # ---- the SDK installed and used out of tree ----
 ah_test(test_sdk_install integration integration/test_sdk_install.c LIBS kit)

@@ -236,6 +236,8 @@ static int open_modules(app *a, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the expression pool");
         return -1;
     }
+    /* Every instance is known now (the expression pool's too), none started. */
+    if (supervisor_check_debug(a->sup, err, errlen) != 0) return -1;
     if (bus_service_attach(&a->bus_svc, a->bus, a->sup, a->opts->instances, err, errlen) != 0)
         return -1;
     runtime_deps rd = {.loop = a->loop,

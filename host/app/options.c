@@ -39,6 +39,12 @@ const opt_decl host_options[] = {
     {.section = "supervisor", .name = "shutdown_grace_ms", OPT_MS(HS, supervisor.shutdown_grace_ms),
      .def = 5000, .min = 0, .max = 600000,
      .doc = "After SHUTDOWN, how long an instance has to exit before SIGKILL."},
+    {.section = "supervisor", .name = "allow_debug_unconfined",
+     OPT_BOOL(HS, supervisor.allow_debug_unconfined), .def = 0,
+     .doc = "Let `serve --debug-instance ID` run that one instance without its sandbox (no "
+            "seccomp, Landlock, namespaces, resource limits or uid drop), under a debugger with "
+            "--debug-wrapper; every start is logged to security.log. A developer's machine "
+            "only; off, the flag is refused."},
 
     /* http: the API's server (server.h) */
     {.section = "http", .name = "max_connections", OPT_INT(HS, http.max_connections), .def = 1024,

@@ -25,8 +25,8 @@
 
 /* The modules' options as the file sets them. Fields no option fills stay
  * zero for the caller to set: log.dir, store.dir and read_only,
- * supervisor.runner and no_sandbox, http.listen, bus.now_ms, broker.listen
- * and max_header_bytes. Strings and JSON values (http.tls_cert, tls_key,
+ * supervisor.runner, no_sandbox, debug_instance and debug_wrapper, http.listen, bus.now_ms,
+ * broker.listen and max_header_bytes. Strings and JSON values (http.tls_cert, tls_key,
  * bus.topic_overrides, engine.http_allow, instances) are borrowed from the config's JSON: valid
  * until config_free. */
 typedef struct host_settings {

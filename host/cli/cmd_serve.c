@@ -7,20 +7,31 @@
 
 static const char usage[] =
     "usage: agenthost serve [--config FILE] [--data DIR] [--logs DIR] [--listen HOST:PORT]\n"
-    "                       [--plugins DIR]\n"
+    "                       [--plugins DIR] [--debug-instance ID [--debug-wrapper CMD]]\n"
     "Run the host: the HTTP API, the bus and the plugin instances. Flags override\n"
     "the config file; without one the embedded defaults apply (data in ./var, logs\n"
-    "in ./logs, listening on 127.0.0.1:8080). Ctrl-C stops it cleanly.\n";
+    "in ./logs, listening on 127.0.0.1:8080). Ctrl-C stops it cleanly.\n"
+    "--debug-instance runs that one instance WITHOUT ITS SANDBOX, for a debugger, and\n"
+    "--debug-wrapper starts it under CMD (\"valgrind --leak-check=full\", \"gdb -q -batch\n"
+    "-ex run -ex bt --args\"); refused unless the config sets\n"
+    "supervisor.allow_debug_unconfined (a developer's machine only).\n";
 
 int cmd_serve(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL, *logs = NULL, *listen = NULL, *plugins = NULL;
-    cli_opt opts[] = {{"--config", &cfgp, NULL},     {"--data", &data, NULL},
-                      {"--logs", &logs, NULL},       {"--listen", &listen, NULL},
-                      {"--plugins", &plugins, NULL}, {0}};
+    const char *debug = NULL, *wrapper = NULL;
+    cli_opt opts[] = {{"--config", &cfgp, NULL},
+                      {"--data", &data, NULL},
+                      {"--logs", &logs, NULL},
+                      {"--listen", &listen, NULL},
+                      {"--plugins", &plugins, NULL},
+                      {"--debug-instance", &debug, NULL},
+                      {"--debug-wrapper", &wrapper, NULL},
+                      {0}};
     int npos;
     int rc = cli_parse(argc, argv, opts, NULL, 0, &npos, usage);
     if (rc) return rc > 0 ? 0 : 2;
+    if (wrapper && !debug) return cli_fail("--debug-wrapper needs --debug-instance ID");
     config c;
     host_settings hs;
     char err[1024];
@@ -33,6 +44,8 @@ int cmd_serve(int argc, char **argv)
         config_free(&c);
         return cli_fail("%s", err);
     }
+    hs.supervisor.debug_instance = debug;
+    hs.supervisor.debug_wrapper = wrapper;
     log_opts lo = hs.log;
     lo.dir = c.logs_dir;
     if (log_init(&lo) < 0) {

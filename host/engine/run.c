@@ -82,9 +82,11 @@ uint32_t run_step_timeout(const run_turn *t, const json_t *step)
     return ms > 0 && ms < UINT32_MAX ? (uint32_t)ms : RUN_STEP_TIMEOUT_MS;
 }
 
-void run_set_var(run_turn *t, const char *name, json_t *value)
+int run_set_var(run_turn *t, const char *name, json_t *value, char *why, size_t n)
 {
+    if (!strncmp(name, "contact.", 8)) return run_profile_set(t, name, value, why, n);
     json_object_set_new(run_vars(t), name, value ? value : json_null());
+    return 0;
 }
 
 json_t *run_context(const run_turn *t)
@@ -95,6 +97,14 @@ json_t *run_context(const run_turn *t)
     json_t *contact = json_object();
     const json_t *profile = json_object_get(t->contact, "profile");
     if (json_is_object(profile)) json_object_update(contact, (json_t *)profile);
+    if (t->profile) { /* what this turn set: seen at once */
+        json_t *now = json_deep_copy(json_is_object(profile) ? profile : NULL);
+        if (!now) now = json_object();
+        run_profile_apply(now, t->profile);
+        json_object_clear(contact);
+        json_object_update(contact, now);
+        json_decref(now);
+    }
     if (str_of(t->contact, "id")) json_object_set(contact, "id", json_object_get(t->contact, "id"));
     json_object_set_new(ctx, "contact", contact);
     json_t *conv = json_object();
@@ -502,8 +512,10 @@ st_rc run_fail(run_turn *t, const char *code, const char *fmt, ...)
     const char *on_error = step ? str_of(step, "on_error") : NULL;
     if (on_error && strcmp(code, "loop") != 0) {
         close_entry(t, code, msg, on_error);
+        char why[8];
         run_set_var(t, "_error",
-                    json_pack("{s:s,s:s,s:s}", "code", code, "message", msg, "step", s->cur));
+                    json_pack("{s:s,s:s,s:s}", "code", code, "message", msg, "step", s->cur), why,
+                    sizeof(why));
         s->cur = json_object_iter_key(
             json_object_iter_at(json_object_get(t->scenario, "steps"), on_error));
         return ST_NEXT;
@@ -838,7 +850,8 @@ void run_turn_clear(run_turn *t)
     json_decref(t->messages);
     json_decref(t->events);
     json_decref(t->path);
-    t->messages = t->events = t->path = NULL;
+    json_decref(t->profile);
+    t->messages = t->events = t->path = t->profile = NULL;
     struct run_state *s = t->st;
     if (!s) return;
     json_decref(s->result);

@@ -101,6 +101,8 @@ struct run_turn {
     json_t *messages; /* sent: [{"text", "buttons"?, "attachments"?, "step"}] */
     json_t *events;   /* to publish: [{"topic", "key"?, "body"}] */
     json_t *path;     /* the steps run: [{"step", "kind", "ms", "attempt", "error"?}] */
+    json_t *profile;  /* the contact's profile fields set (contact.* targets), NULL if none:
+                         {"phone": "+7...", "attributes": {"k": v}}; null removes a field */
 
     struct run_state *st; /* internal */
 };
@@ -110,6 +112,10 @@ struct run_turn {
 void run_turn_start(run_turn *t);
 /* Free what the turn holds (not what the caller gave). */
 void run_turn_clear(run_turn *t);
+
+/* Apply a turn's profile changes (run_turn's profile) to a contact's
+ * profile object in place: attributes merged key by key, null removes. */
+void run_profile_apply(json_t *profile, const json_t *changes);
 
 /* The context expressions and templates see (a new object): vars,
  * contact, conversation, input, result, now. */
@@ -122,6 +128,15 @@ json_t *run_context(const run_turn *t);
  * and for an error its code and message. Committed with the turn. */
 void run_turn_integration(run_turn *t, const char *instance, const char *action, const char *result,
                           int64_t ms, const char *code, const char *message);
+
+/* Tell the turn a plugin step whose manifest declares `emits` has been
+ * answered with result: the catalogue event it causes, committed with the
+ * turn. Only "lead.created" (on platform.lead, keyed by the contact): its
+ * lead is the result's lead_id, pipeline_id, status_id, price and url (the
+ * step's price argument when the result has none); the crm, the plugin's
+ * name and the instance. Nothing when the result has no lead_id. */
+void run_turn_emit(run_turn *t, const char *type, const char *plugin, const char *instance,
+                   const json_t *result);
 
 #define RUN_MAX_STEPS_PER_TURN 100 /* settings.max_steps_per_turn's default */
 #define RUN_STEP_TIMEOUT_MS 30000  /* settings.step_timeout_ms's default */

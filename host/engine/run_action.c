@@ -87,17 +87,22 @@ st_rc run_map(run_turn *t, const json_t *mapping, run_kont kont)
     return ST_ASYNC;
 }
 
-/* Every mapped value into its variable. */
-static void assign(run_turn *t)
+/* Every mapped value into its variable (or the contact's profile): 0, or
+ * -1 with why when a profile field refused its value. */
+static int assign(run_turn *t, char *why, size_t n)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(t->st->mapped, k, v) run_set_var(t, k, json_incref(v));
+    int rc = 0;
+    json_object_foreach(t->st->mapped, k, v) if (run_set_var(t, k, json_incref(v), why, n) != 0)
+        rc = -1;
+    return rc;
 }
 
 static st_rc assign_next(run_turn *t)
 {
-    assign(t);
+    char why[300];
+    if (assign(t, why, sizeof(why)) != 0) return run_fail(t, "invalid", "%s", why);
     return run_go(t, str_of(t->st->step, "next"));
 }
 
@@ -296,13 +301,14 @@ static void caller_loaded(run_turn *t, const json_t *r, const char *error, const
     json_object_set_new(t->conv, "variables",
                         json_is_object(vars) ? json_incref(vars) : json_object());
     switch_scenario(t, content);
-    assign(t); /* the sub-agent's output */
+    char why[300];
+    bool refused = assign(t, why, sizeof(why)) != 0; /* the sub-agent's output */
     const json_t *call = run_step_of(t, str_of(frame, "step"));
     s->cur = json_object_iter_key(
         json_object_iter_at(json_object_get(t->scenario, "steps"), str_of(frame, "step")));
     s->step = call;
     json_decref(frame);
-    run_resume(t, run_go(t, str_of(call, "next")));
+    run_resume(t, refused ? run_fail(t, "invalid", "%s", why) : run_go(t, str_of(call, "next")));
 }
 
 static st_rc return_mapped(run_turn *t)
@@ -640,4 +646,51 @@ void run_turn_integration(run_turn *t, const char *instance, const char *action,
         json_object_set_new(e, "error", err);
     }
     run_event(t, "platform.conversation", e);
+}
+
+/* ---- events a plugin step causes (manifest steps[].emits) --------------------------- */
+
+/* A CRM's id: a string, or an integer written as one; NULL when neither. */
+static json_t *id_string(const json_t *v)
+{
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 64)
+        return json_incref((json_t *)v);
+    if (json_is_integer(v)) {
+        char b[24];
+        snprintf(b, sizeof(b), "%lld", (long long)json_integer_value(v));
+        return json_string(b);
+    }
+    return NULL;
+}
+
+void run_turn_emit(run_turn *t, const char *type, const char *plugin, const char *instance,
+                   const json_t *result)
+{
+    struct run_state *s = t->st;
+    if (!s || s->stopped || !type || strcmp(type, "lead.created") != 0 || !plugin || !instance)
+        return;
+    json_t *id = id_string(json_object_get(result, "lead_id"));
+    const char *contact = str_of(t->conv, "contact_id");
+    if (!id || !contact) {
+        json_decref(id);
+        return;
+    }
+    json_t *lead = json_pack("{s:o}", "id", id);
+    static const char *const ids[] = {"pipeline_id", "status_id"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = id_string(json_object_get(result, ids[i]));
+        if (v) json_object_set_new(lead, ids[i], v);
+    }
+    const json_t *price = json_object_get(result, "price");
+    if (!json_is_number(price)) price = json_object_get(s->ctx, "price"); /* the step's args */
+    if (json_is_number(price) && json_number_value(price) >= 0)
+        json_object_set(lead, "price", (json_t *)price);
+    const char *url = str_of(result, "url");
+    if (url && strlen(url) <= 2048) json_object_set_new(lead, "url", json_string(url));
+    json_t *e = run_conv_event(t, "lead.created");
+    json_object_del(e, "scenario");
+    json_object_set_new(e, "crm", json_pack("{s:s,s:s}", "kind", plugin, "instance", instance));
+    json_object_set_new(e, "lead", lead);
+    json_array_append_new(
+        t->events, json_pack("{s:s,s:s,s:o}", "topic", "platform.lead", "key", contact, "body", e));
 }

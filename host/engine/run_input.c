@@ -289,10 +289,11 @@ static bool check(const json_t *v, const char *ans, json_t **value)
 static st_rc accept(run_turn *t, const json_t *step, json_t *value, const char *next)
 {
     const char *var = str_of(step, "var");
-    if (var)
-        run_set_var(t, var, value);
-    else
+    char why[300];
+    if (!var)
         json_decref(value);
+    else if (run_set_var(t, var, value, why, sizeof(why)) != 0)
+        return run_fail(t, "invalid", "%s", why);
     json_object_set_new(run_engine_field(t), "attempts", json_integer(0));
     return run_go(t, next ? next : str_of(step, "next"));
 }

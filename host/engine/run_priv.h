@@ -89,7 +89,14 @@ json_t *run_buttons(run_turn *t, const json_t *buttons, st_rc *rc);
  * (0: none) of kind ("wait", "timeout"). Stops the turn. */
 st_rc run_wait(run_turn *t, int64_t due_ms, const char *kind);
 /* Set a variable (its value is taken). */
-void run_set_var(run_turn *t, const char *name, json_t *value);
+/* Store value (stolen) into a variable, or into the contact's profile for
+ * a contact.* target (run_profile_set): 0, or -1 with why. */
+int run_set_var(run_turn *t, const char *name, json_t *value, char *why, size_t n);
+
+/* run_profile.c: set a contact.* target (scenario_profile_target) into
+ * t->profile, checked as the contact's schema checks it (value stolen): 0,
+ * or -1 with why. */
+int run_profile_set(run_turn *t, const char *name, json_t *value, char *why, size_t n);
 /* Add an event to publish (body taken). */
 void run_event(run_turn *t, const char *topic, json_t *body);
 /* An event of the conversation's stream, its common fields filled in. */

@@ -291,12 +291,45 @@ void scn_add_expression(scn_check *c, const json_t *program, const char *path)
     if (!e || json_array_append_new(c->expressions, e) != 0) c->rc = AH_ENOMEM;
 }
 
+bool scenario_profile_target(const char *name)
+{
+    if (strncmp(name, "contact.", 8) != 0) return false;
+    const char *f = name + 8;
+    if (!strcmp(f, "name") || !strcmp(f, "phone") || !strcmp(f, "email") || !strcmp(f, "language"))
+        return true;
+    return !strncmp(f, "attributes.", 11) && scn_var_name_ok(f + 11);
+}
+
+static void not_a_profile_field(scn_check *c, const char *path, const char *quoted)
+{
+    scn_error(c, path,
+              "%s is not a field of the contact's profile: contact.name, contact.phone, "
+              "contact.email, contact.language or contact.attributes.KEY",
+              quoted);
+}
+
+void scn_check_target_name(scn_check *c, const char *name, const char *path)
+{
+    if (scn_var_name_ok(name) || scenario_profile_target(name)) return;
+    char q[80];
+    scn_quote(q, sizeof(q), name);
+    if (!strncmp(name, "contact.", 8))
+        not_a_profile_field(c, path, q);
+    else
+        scn_error(c, path,
+                  "%s is not a variable name: a letter, then letters, digits or _ (at most 64)", q);
+}
+
 void scn_check_stored_var(scn_check *c, const json_t *name, const char *path)
 {
     const char *n = json_string_value(name);
-    if (!n || json_object_get(c->declared, n)) return;
+    if (!n || json_object_get(c->declared, n) || scenario_profile_target(n)) return;
     char q[80];
     scn_quote(q, sizeof(q), n);
+    if (!strncmp(n, "contact.", 8)) {
+        not_a_profile_field(c, path, q);
+        return;
+    }
     scn_error(c, path,
               "%s is not a declared variable: declare it in variables (or assign it in a set "
               "step)",

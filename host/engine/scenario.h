@@ -49,6 +49,7 @@
 #define AH_SCENARIO_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SCENARIO_FORMAT "agenthost.scenario/1"
@@ -94,6 +95,11 @@ int scenario_validate(const json_t *content, const scenario_check_env *env, json
  * string (the same in every language) or an object of language -> text.
  * 0, AH_EINVAL (texts not an array) or AH_ENOMEM. */
 int scenario_texts(const json_t *content, json_t *texts);
+
+/* Whether a stored-into name is a field of the contact's profile:
+ * contact.name, contact.phone, contact.email, contact.language or
+ * contact.attributes.KEY (a set key, ask's var, a result mapping). */
+bool scenario_profile_target(const char *name);
 
 /* The content schema (docs/schemas/scenario-content.json), parsed once;
  * borrowed, never NULL unless out of memory. */

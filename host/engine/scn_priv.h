@@ -63,6 +63,8 @@ void scn_check_template_leaves(scn_check *c, const json_t *v, const char *path, 
 void scn_add_expression(scn_check *c, const json_t *program, const char *path);
 /* A variable a step stores into: declared, or an error. */
 void scn_check_stored_var(scn_check *c, const json_t *name, const char *path);
+/* A set step's key: a variable name or a profile field (contact.phone). */
+void scn_check_target_name(scn_check *c, const char *name, const char *path);
 
 /* One step (its kind's schema and rules); id is valid or not. */
 void scn_check_step(scn_check *c, const char *id, const json_t *step);

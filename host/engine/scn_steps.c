@@ -218,14 +218,7 @@ static void check_set(scn_check *c, const json_t *step, const char *path)
     json_object_foreach(json_object_get(step, "set"), name, prog)
     {
         scn_path_key(leaf, sub, name);
-        if (!scn_var_name_ok(name)) {
-            char q[80];
-            scn_quote(q, sizeof(q), name);
-            scn_error(c, leaf,
-                      "%s is not a variable name: a letter, then letters, digits or _ (at most "
-                      "64)",
-                      q);
-        }
+        scn_check_target_name(c, name, leaf);
         scn_add_expression(c, prog, leaf);
     }
 }

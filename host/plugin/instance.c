@@ -188,7 +188,7 @@ static int verify_filters(run *r, json_t *msg)
     instance *inst = r->inst;
     json_t *conf = json_copy(json_object_get(msg, "confinement"));
     if (!conf) conf = json_object();
-    if (!inst->sup->opts.no_sandbox) {
+    if (!inst->sup->opts.no_sandbox && !debug_target(inst)) {
         int own = inst->sup->own_filters;
         int have = proc_seccomp_filters_tree(r->proc.pid);
         if (own < 0 || have < own + 2) {
@@ -597,8 +597,13 @@ int run_start(instance *inst, char *err, size_t errlen)
     snprintf(files, sizeof(files), "%u", inst->limits.open_files);
     snprintf(cpu, sizeof(cpu), "%u", inst->limits.cpu_s);
     snprintf(hostpid, sizeof(hostpid), "%d", (int)getpid());
-    const char *argv[32];
+    bool debug = debug_target(inst);
+    debug_cmd wrap = {.argc = 0};
+    if (debug && debug_wrapper_parse(s->opts.debug_wrapper, &wrap, err, errlen) != 0) return AH_EIO;
+    const char *argv[32 + DEBUG_WRAPPER_MAX];
     int a = 0;
+    for (int i = 0; i < wrap.argc; i++)
+        argv[a++] = wrap.argv[i];
     argv[a++] = s->opts.runner;
     argv[a++] = "--library";
     argv[a++] = m->library;
@@ -612,9 +617,12 @@ int run_start(instance *inst, char *err, size_t errlen)
     argv[a++] = files;
     argv[a++] = "--cpu-s";
     argv[a++] = cpu;
-    argv[a++] = "--host-pid";
-    argv[a++] = hostpid;
+    if (!wrap.argc) { /* under a debugger the runner's parent is the debugger */
+        argv[a++] = "--host-pid";
+        argv[a++] = hostpid;
+    }
     if (s->opts.no_sandbox) argv[a++] = "--no-sandbox";
+    if (debug) argv[a++] = "--debug-unconfined";
     argv[a] = NULL;
 
     char tz[128] = "TZ=UTC";
@@ -625,7 +633,8 @@ int run_start(instance *inst, char *err, size_t errlen)
                           "UBSAN_OPTIONS=print_stacktrace=0:halt_on_error=1:symbolize=0",
 #endif
                           NULL};
-    proc_spec spec = {.runner = s->opts.runner, .argv = argv, .envp = envp};
+    proc_spec spec = {
+        .runner = wrap.argc ? wrap.program : s->opts.runner, .argv = argv, .envp = envp};
 
     run *r = calloc(1, sizeof(*r));
     uint8_t *frame = malloc(AH_FRAME_MAX);
@@ -661,6 +670,7 @@ int run_start(instance *inst, char *err, size_t errlen)
     inst->cur = r;
     inst->pid = r->proc.pid;
     inst->started_at_ms = ah_now_ms();
+    if (debug) debug_log_start(inst, r->proc.pid);
     return 0;
 }
 
@@ -669,6 +679,7 @@ void run_check_deadlines(run *r, uint64_t now)
     instance *inst = r->inst;
     char why[200];
     if (r->dead || r->kill_reason[0]) return;
+    if (debug_target(inst)) return; /* a debugger may hold it at a breakpoint */
     if (inst->state == INST_STARTING && now > r->handshake_deadline_ms) {
         run_kill(r, "stalled: handshake not completed in time");
         return;

@@ -48,6 +48,17 @@ typedef struct supervisor_opts {
     uint32_t ping_interval_ms;  /* 0: 5000 */
     uint32_t shutdown_grace_ms; /* 0: 5000 */
     bool no_sandbox;            /* test builds only: run plugins unconfined */
+    /* One instance run without its sandbox, for a debugger (`serve
+     * --debug-instance ID [--debug-wrapper CMD]`): only where the host's
+     * config allows it (supervisor.allow_debug_unconfined), checked by
+     * supervisor_check_debug. Every start of it is logged to security.log
+     * and the host log, and it is never killed as stalled (a breakpoint may
+     * hold it). debug_wrapper is a command line split at spaces (no shell)
+     * that the runner is started under, e.g. "valgrind --leak-check=full"
+     * or "gdb -q -batch -ex run -ex bt --args"; NULL: none. */
+    bool allow_debug_unconfined;
+    const char *debug_instance;
+    const char *debug_wrapper;
 } supervisor_opts;
 
 /* A request from a plugin, to be answered once. */
@@ -80,6 +91,13 @@ void supervisor_free(supervisor *s);
  * reason in err. */
 int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_t *config,
                    const json_t *overrides, bool enabled, char *err, size_t errlen);
+
+/* Once every instance is added, before supervisor_start_all: 0 when no
+ * debug instance is asked for, or when the config allows one and it
+ * names an instance (both said in security.log and the host log); else
+ * AH_EDENIED (not allowed: logged to security.log too) or AH_ENOTFOUND
+ * (no such instance), with the reason in err. */
+int supervisor_check_debug(supervisor *s, char *err, size_t errlen);
 
 void supervisor_start_all(supervisor *s);
 /* Stop every running instance gracefully; done runs once all are down. */

@@ -142,6 +142,22 @@ void run_kill(run *r, const char *reason);
 int run_send(run *r, uint16_t type, uint64_t id, json_t *body);
 void run_check_deadlines(run *r, uint64_t now_ms);
 
+/* debug_run.c: the instance run unconfined for a debugger */
+#define DEBUG_WRAPPER_MAX 16
+typedef struct debug_cmd {
+    char words[1024];   /* the wrapper's command line, cut into words */
+    char program[4096]; /* its program, found in PATH */
+    const char *argv[DEBUG_WRAPPER_MAX];
+    int argc; /* 0: no wrapper */
+} debug_cmd;
+/* Whether inst is the debug instance the config allows. */
+bool debug_target(const instance *inst);
+/* Cut line (NULL: none) into d. 0; AH_EINVAL (too long, too many words)
+ * or AH_ENOTFOUND (no such program), with err. */
+int debug_wrapper_parse(const char *line, debug_cmd *d, char *err, size_t errlen);
+/* Say in security.log and the host log that inst started unconfined. */
+void debug_log_start(const instance *inst, int pid);
+
 /* supervisor.c, called by instance.c */
 void sup_on_hello_ok(instance *inst);
 void sup_on_ready(instance *inst);

@@ -40,7 +40,7 @@ static void stamp(json_t *doc, bool created, int64_t now)
 /* Whether the contact needs writing: new, or last seen a while ago. */
 static bool contact_due(rt_job *j)
 {
-    if (j->new_contact) return true;
+    if (j->new_contact || j->profile_changed) return true;
     if (!j->contact || !j->contact_rev || j->kind != JOB_MESSAGE) return false;
     const char *was = str_of(j->contact, "updated_at");
     int64_t at = 0;
@@ -185,6 +185,11 @@ static json_t *outgoing(rt_job *j)
                                              "idempotency_key", idem, "body", body));              \
     } while (0)
     if (j->new_contact) PLATFORM("platform.contact", j->contact_id, contact_event(j, at));
+    if (j->profile_changed && !j->new_contact)
+        PLATFORM("platform.contact", j->contact_id,
+                 json_pack("{s:s,s:i,s:s,s:s,s:I,s:[s],s:s}", "type", "contact.updated",
+                           "event_version", 1, "at", at, "contact_id", j->contact_id, "revision",
+                           (json_int_t)j->contact_rev + 1, "changed", "profile", "by", "engine"));
     if (j->new_conv) PLATFORM("platform.conversation", j->conv_id, started_event(j, at));
     j->sent = json_array();
     size_t i;
@@ -201,8 +206,10 @@ static json_t *outgoing(rt_job *j)
     json_array_foreach(j->turn.events, i, e)
     {
         const char *topic = str_of(e, "topic");
-        if (!strcmp(topic, "platform.conversation")) {
-            PLATFORM(topic, j->conv_id, json_incref(json_object_get(e, "body")));
+        if (!strncmp(topic, "platform.",
+                     9)) { /* keyed by the turn's choice, else the conversation */
+            const char *key = str_of(e, "key") ? str_of(e, "key") : j->conv_id;
+            PLATFORM(topic, key, json_incref(json_object_get(e, "body")));
         } else {
             json_array_append_new(all, json_pack("{s:s,s:s,s:O}", "topic", topic, "key", j->conv_id,
                                                  "body", json_object_get(e, "body")));
@@ -253,9 +260,23 @@ static void committed(void *ud, int status, const uint64_t *offsets, const bool 
     rt_finish(j, 0, NULL, NULL);
 }
 
+/* The profile fields the turn set (contact.* targets) into the contact. */
+static void apply_profile(rt_job *j)
+{
+    if (!j->turn.profile || !j->contact) return;
+    json_t *profile = json_object_get(j->contact, "profile");
+    if (!json_is_object(profile))
+        json_object_set_new(j->contact, "profile", profile = json_object());
+    json_t *before = json_deep_copy(profile);
+    run_profile_apply(profile, j->turn.profile);
+    j->profile_changed = !json_equal(before, profile);
+    json_decref(before);
+}
+
 void rt_commit(rt_job *j)
 {
     runtime *rt = j->rt;
+    apply_profile(j);
     json_t *out = outgoing(j);
     size_t n = json_array_size(out);
     bus_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));

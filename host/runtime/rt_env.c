@@ -35,8 +35,9 @@ typedef struct call_ctx {
     int refs;      /* the timer's close, the outside's answer */
     bool answered; /* the turn was told */
     bool timer_on;
-    /* A plugin action: told to the turn as integration.called. */
-    char instance[64], action[64];
+    /* A plugin action: told to the turn as integration.called; a step
+     * declaring emits (manifest steps[].emits) also as that event. */
+    char instance[64], action[64], plugin[64], emits[32];
     int64_t started_ms;
     /* A streamed LLM call: where its partials go (runtime_watch_partials). */
     char chan_instance[64], chan_chat[128], stream[40];
@@ -80,6 +81,7 @@ static void ctx_answer(call_ctx *c, const json_t *result, const char *error, con
                              : !strcmp(error, "config")  ? "refused"
                                                          : "error",
                              ah_now_ms() - c->started_ms, error, msg);
+    if (c->emits[0] && !error) run_turn_emit(c->t, c->emits, c->plugin, c->instance, result);
     c->cb(c->t, result, error, msg);
 }
 
@@ -198,7 +200,7 @@ static void env_eval(void *ud, run_turn *t, const char *program, const json_t *i
 
 /* The instance to call for a step kind (or a named one), and the action. */
 static instance *find_instance(runtime *rt, const char *kind, const char *name, const char **action,
-                               char *err, size_t errlen)
+                               const json_t **decl, char *err, size_t errlen)
 {
     instance *found = NULL;
     if (name) {
@@ -220,6 +222,7 @@ static instance *find_instance(runtime *rt, const char *kind, const char *name, 
         {
             if (!str_of(st, "kind") || strcmp(str_of(st, "kind"), kind) != 0) continue;
             *action = str_of(st, "action");
+            *decl = st;
             if (!found || in == found) {
                 if (!name) matches++;
                 if (!name && matches > 1) {
@@ -283,7 +286,8 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
     runtime *rt = ud;
     char err[300] = "";
     const char *act = action;
-    instance *in = find_instance(rt, kind, inst_name, &act, err, sizeof(err));
+    const json_t *decl = NULL;
+    instance *in = find_instance(rt, kind, inst_name, &act, &decl, err, sizeof(err));
     if (!in) {
         rt_tell_later(rt, t, cb, NULL, "config", err);
         return;
@@ -291,6 +295,10 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
     call_ctx *c = ctx_new(rt, t, cb, timeout_ms);
     snprintf(c->instance, sizeof(c->instance), "%s", instance_id(in));
     snprintf(c->action, sizeof(c->action), "%s", act ? act : "");
+    if (str_of(decl, "emits")) {
+        snprintf(c->emits, sizeof(c->emits), "%s", str_of(decl, "emits"));
+        snprintf(c->plugin, sizeof(c->plugin), "%s", str_of(instance_manifest(in)->json, "name"));
+    }
     c->started_ms = ah_now_ms();
     int rc;
     if (wants_stream(rt, t, act, args, c)) {

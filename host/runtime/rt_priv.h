@@ -61,7 +61,8 @@ struct rt_job {
     json_t *agent, *contact, *conv, *scenario;
     uint64_t contact_rev, conv_rev;
     bool new_contact, new_conv;
-    bool ran; /* its turn ran: it holds its conversation */
+    bool profile_changed; /* the turn set profile fields (contact.*) that differ */
+    bool ran;             /* its turn ran: it holds its conversation */
 
     run_turn turn;
     run_stop stop;

@@ -336,6 +336,10 @@ static void turn_done(run_turn *t, run_stop stop, const char *error)
     json_object_set(r, "path", t->path);
     json_object_set(r, "events", t->events);
     json_object_set(r, "messages", t->messages);
+    if (t->profile) { /* the simulated contact keeps what the scenario set */
+        json_object_set(r, "profile_set", t->profile);
+        run_profile_apply(json_object_get(s->contact, "profile"), t->profile);
+    }
     record(s, NULL);
     json_decref(s->scn);
     s->scn = NULL;

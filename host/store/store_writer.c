@@ -89,10 +89,13 @@ static void publish_snap(store *s, MDB_txn *t)
 static void take_next_snap(store *s)
 {
     MDB_txn *n = atomic_exchange(&s->next_snap, NULL);
-    if (n) {
-        if (s->snap) mdb_txn_abort(s->snap);
-        s->snap = n;
+    if (!n) return;
+    if (s->snap && mdb_txn_id(s->snap) > mdb_txn_id(n)) {
+        mdb_txn_abort(n); /* the loop adopted a newer commit of another process */
+        return;
     }
+    if (s->snap) mdb_txn_abort(s->snap);
+    s->snap = n;
 }
 
 void store_snapshots_drop(store *s)
@@ -228,7 +231,11 @@ static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, 
         snprintf(why, whylen, "cannot begin a write: %s", mdb_strerror(rc));
         return rc;
     }
-    size_t id = mdb_txn_id(txn);
+    /* Claimed before the commit, so that the loop never takes our commit
+     * for another process's; given back when no commit gets this id (an
+     * abort, or a commit that wrote nothing): LMDB then hands it to the
+     * next commit, which may be another process's. */
+    size_t id = mdb_txn_id(txn), ours_before = s->ours_max;
     s->ours_max = id;
     store_txn t = {.txn = txn, .st = s};
     for (size_t i = 0; i < n; i++) {
@@ -239,11 +246,13 @@ static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, 
             *failed_op = i;
             *failed_code = rc;
             mdb_txn_abort(txn);
+            s->ours_max = ours_before;
             return -1000; /* retry without this write */
         }
         if (rc) {
             snprintf(why, whylen, "write failed: %s", mdb_strerror(rc));
             mdb_txn_abort(txn);
+            s->ours_max = ours_before;
             return rc;
         }
     }
@@ -253,11 +262,13 @@ static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, 
     s->commit_ns += ah_mono_ns() - t0;
     if (rc) {
         snprintf(why, whylen, "commit failed: %s", mdb_strerror(rc));
+        s->ours_max = ours_before;
         return rc;
     }
     /* A transaction that changed nothing writes no page and no meta. */
     MDB_envinfo info;
     *wrote = mdb_env_info(s->env, &info) == 0 && info.me_last_txnid == id;
+    if (!*wrote) s->ours_max = ours_before;
     AH_FAULT("store.after_commit"); /* data flushed, meta page not: nobody told */
     return 0;
 }
@@ -478,7 +489,7 @@ static void on_async(uv_async_t *h)
     bool failed = false;
     for (size_t i = 0; i < done.n && !failed; i++)
         failed = done.v[i].status != 0;
-    if (failed)
+    if (failed && s->last_error[0]) /* else a write refused itself: its own answer */
         log_error("store", "write failed: %s", s->last_error);
     else
         s->last_error[0] = 0;

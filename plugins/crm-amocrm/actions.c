@@ -401,6 +401,12 @@ static void lead_saved(amo *a, const amo_res *r, void *ud)
     json_t *o = json_pack("{s:I}", "lead_id", id);
     json_object_set(o, "pipeline_id", json_object_get(j->args, "_pipeline_id"));
     json_object_set(o, "status_id", json_object_get(j->args, "_status_id"));
+    const char *base = json_string_value(json_object_get(j->a->config, "base_url"));
+    if (base) { /* the lead in amoCRM's web interface */
+        char url[400];
+        snprintf(url, sizeof(url), "%s/leads/detail/%lld", base, (long long)id);
+        json_object_set_new(o, "url", json_string(url));
+    }
     done(j, o);
 }
 

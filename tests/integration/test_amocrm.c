@@ -13,6 +13,7 @@
  */
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
+#include "core/jsonschema.h"
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -158,6 +159,37 @@ static bool replied(json_t *turn, const char *text)
     return false;
 }
 
+/* The crm.create_lead step declares emits lead.created: the host published
+ * it on platform.lead, keyed by the contact, in the turn's commit, as the
+ * catalogue's schema says. */
+static void lead_created_was_published(const char *lead_id)
+{
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/topics/platform.lead/events", NULL, NULL, &o),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(o, "events")), 1);
+    json_t *ev = th_get(o, "events.0");
+    json_t *body = json_object_get(ev, "body");
+    assert_string_equal(json_string_value(json_object_get(body, "type")), "lead.created");
+    assert_string_equal(json_string_value(json_object_get(ev, "key")),
+                        json_string_value(json_object_get(body, "contact_id")));
+    assert_string_equal(json_string_value(th_get(body, "lead.id")), lead_id);
+    assert_string_equal(json_string_value(th_get(body, "lead.status_id")), "6002");
+    assert_string_equal(json_string_value(th_get(body, "crm.kind")), "crm-amocrm");
+    assert_string_equal(json_string_value(th_get(body, "crm.instance")), "amo");
+    char url[200];
+    snprintf(url, sizeof(url), "/leads/detail/%s", lead_id);
+    assert_non_null(strstr(json_string_value(th_get(body, "lead.url")), url));
+    assert_non_null(json_object_get(body, "conversation_id"));
+    char *schema_text = th_read_source("docs/schemas/events/lead.created.json");
+    json_t *schema = json_loads(schema_text, 0, NULL);
+    free(schema_text);
+    char err[300];
+    if (jsonschema_validate(schema, body, err, sizeof(err)) != 0) fail_msg("lead.created: %s", err);
+    json_decref(schema);
+    json_decref(o);
+}
+
 static void test_lead_capture_files_the_contact_lead_note_and_task_in_amocrm(void **s)
 {
     (void)s;
@@ -187,7 +219,11 @@ static void test_lead_capture_files_the_contact_lead_note_and_task_in_amocrm(voi
                      json_integer_value(json_object_get(lead, "id")));
     assert_non_null(strstr(json_string_value(th_get(note, "params.text")), "Olga"));
     assert_int_equal(json_array_size(json_object_get(st, "tasks")), 1);
+    char lead_id[24];
+    snprintf(lead_id, sizeof(lead_id), "%lld",
+             (long long)json_integer_value(json_object_get(lead, "id")));
     json_decref(st);
+    lead_created_was_published(lead_id);
 
     /* The same person again, typed another way: the contact is found. */
     o = call_ok("contact.find_or_create", "{\"name\": \"Olga\", \"phone\": \"+7 912 345 67 89\"}");

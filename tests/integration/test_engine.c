@@ -352,6 +352,60 @@ static void test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped(vo
     assert_true(th_wait_file(&H, "logs/events.log", "hook failed, skipped", 5000));
 }
 
+/* A scenario saves answers into the contact's profile (ask's var and set
+ * keys contact.*): the contact document changes in the turn's commit and
+ * contact.updated (by the engine) announces it. */
+static void test_answers_saved_into_the_contact_profile_are_committed_and_announced(void **s)
+{
+    (void)s;
+    const char *content =
+        "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": "
+        "[\"en\"],"
+        " \"fallback\": \"Sorry.\", \"start\": \"ask_name\", \"steps\": {"
+        " \"ask_name\": {\"kind\": \"ask\", \"text\": \"Name?\", \"var\": \"contact.name\","
+        "  \"next\": \"ask_phone\"},"
+        " \"ask_phone\": {\"kind\": \"ask\", \"text\": \"Phone?\", \"var\": \"contact.phone\","
+        "  \"validate\": {\"type\": \"phone\"}, \"next\": \"tag\"},"
+        " \"tag\": {\"kind\": \"set\", \"set\": {\"contact.attributes.source\": \"\\\"bot\\\"\"},"
+        "  \"next\": \"bye\"},"
+        " \"bye\": {\"kind\": \"say\", \"text\": \"Thanks, {{ contact.name }} ({{ contact.phone "
+        "}})\","
+        "  \"next\": \"done\"},"
+        " \"done\": {\"kind\": \"end\"}}}";
+    char agent[64];
+    make_agent("Profile", content, NULL, agent, sizeof(agent));
+    json_decref(say(agent, "pavel", "hi"));
+    json_decref(say(agent, "pavel", "Pavel"));
+    json_t *o = say(agent, "pavel", "+7 912 345-67-89");
+    assert_string_equal(reply(o, 0), "Thanks, Pavel (+79123456789)");
+    char conv[64];
+    snprintf(conv, sizeof(conv), "%s", json_string_value(json_object_get(o, "conversation_id")));
+    json_decref(o);
+
+    char path[300];
+    snprintf(path, sizeof(path), "/api/v1/conversations/%s", conv);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    char contact[64];
+    snprintf(contact, sizeof(contact), "%s", json_string_value(json_object_get(o, "contact_id")));
+    json_decref(o);
+    snprintf(path, sizeof(path), "/api/v1/contacts/%s", contact);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    assert_string_equal(json_string_value(th_get(o, "profile.name")), "Pavel");
+    assert_string_equal(json_string_value(th_get(o, "profile.attributes.source")), "bot");
+    assert_string_equal(json_string_value(th_get(o, "profile.phone")), "+79123456789");
+    json_int_t revision = json_integer_value(json_object_get(o, "revision"));
+    json_decref(o);
+    snprintf(path, sizeof(path), "/api/v1/topics/platform.contact/events?key=%s", contact);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    json_t *events = json_object_get(o, "events");
+    json_t *last = th_get(json_array_get(events, json_array_size(events) - 1), "body");
+    assert_string_equal(json_string_value(json_object_get(last, "type")), "contact.updated");
+    assert_string_equal(json_string_value(json_object_get(last, "by")), "engine");
+    assert_string_equal(json_string_value(th_get(last, "changed.0")), "profile");
+    assert_int_equal(json_integer_value(json_object_get(last, "revision")), revision);
+    json_decref(o);
+}
+
 /* The lead-capture example in Russian over the REST channel: its
  * http.request step reaches the (fake) CRM through the egress broker,
  * allowed by engine.http_allow, with the templated headers and body; the
@@ -606,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_a_run_waits_across_a_restart_then_hands_off_until_resumed),
         cmocka_unit_test(test_an_llm_chat_step_answers_through_the_llm_plugin),
         cmocka_unit_test(test_the_lead_capture_example_files_a_lead_with_the_crm_in_russian),
+        cmocka_unit_test(test_answers_saved_into_the_contact_profile_are_committed_and_announced),
         cmocka_unit_test(test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped),
         cmocka_unit_test(test_a_flooding_chat_is_cut_at_its_rate_and_others_are_served),
         cmocka_unit_test(test_many_conversations_of_one_agent_keep_one_copy_of_its_scenario),

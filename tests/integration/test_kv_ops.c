@@ -103,7 +103,14 @@ static void test_revisions_cas_increments_batches_ttl_and_pages(void **state)
         "{\"sleep_ms\": 20}\n"
         "{\"call\": {\"action\": \"get\", \"args\": {\"key\": \"t\"}}}\n"
         "{\"call\": {\"action\": \"scan\", \"args\": {\"limit\": 2}}}\n"
-        "{\"call\": {\"action\": \"scan\", \"args\": {\"limit\": 2, \"after\": \"b\"}}}\n");
+        "{\"call\": {\"action\": \"scan\", \"args\": {\"limit\": 2, \"after\": \"b\"}}}\n"
+        "{\"call\": {\"action\": \"put_many\", \"args\": {\"items\": [{\"key\": \"user:1\", "
+        "\"value\": 1}, {\"key\": \"user:2\", \"value\": 2}, {\"key\": \"user:3\", \"value\": 3},"
+        " {\"key\": \"userx\", \"value\": 0}]}}}\n"
+        "{\"call\": {\"action\": \"scan\", \"args\": {\"prefix\": \"user:\", \"limit\": 2}}}\n"
+        "{\"call\": {\"action\": \"scan\", \"args\": {\"prefix\": \"user:\", \"limit\": 2, "
+        "\"after\": \"user:2\"}}}\n"
+        "{\"call\": {\"action\": \"scan\", \"args\": {\"prefix\": \"nosuch\", \"limit\": 2}}}\n");
     const char *dump = in_tmp("ops-dump.json", NULL);
     kit_out r;
     json_t *l = run(&r, ev, "--kv-dump", dump, NULL, NULL, NULL, NULL);
@@ -138,10 +145,26 @@ static void test_revisions_cas_increments_batches_ttl_and_pages(void **state)
     json_t *p2 = json_object_get(reply_at(l, 15), "result");
     assert_string_equal(json_string_value(json_array_get(json_object_get(p2, "keys"), 0)), "c");
     assert_string_equal(json_string_value(json_array_get(json_object_get(p2, "keys"), 1)), "n");
+    /* Pages of a prefix scan: only the prefix's keys ("userx" is not one),
+     * in byte order, the last page without a next mark. */
+    json_t *q1 = json_object_get(reply_at(l, 17), "result");
+    json_t *k1 = json_object_get(q1, "keys");
+    assert_int_equal(json_array_size(k1), 2);
+    assert_string_equal(json_string_value(json_array_get(k1, 0)), "user:1");
+    assert_string_equal(json_string_value(json_array_get(k1, 1)), "user:2");
+    assert_string_equal(json_string_value(json_object_get(q1, "next")), "user:2");
+    json_t *q2 = json_object_get(reply_at(l, 18), "result");
+    assert_int_equal(json_array_size(json_object_get(q2, "keys")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(q2, "keys"), 0)),
+                        "user:3");
+    assert_true(json_is_null(json_object_get(q2, "next")) || !json_object_get(q2, "next"));
+    json_t *q3 = json_object_get(reply_at(l, 19), "result");
+    assert_int_equal(json_array_size(json_object_get(q3, "keys")), 0);
+    assert_true(json_is_null(json_object_get(q3, "next")) || !json_object_get(q3, "next"));
     /* The dump: live keys only. */
     json_t *d = json_load_file(dump, 0, NULL);
     assert_non_null(d);
-    assert_int_equal(json_object_size(d), 5);
+    assert_int_equal(json_object_size(d), 9);
     assert_int_equal(json_integer_value(json_object_get(d, "a")), 10);
     assert_int_equal(json_integer_value(json_object_get(d, "n")), 3);
     assert_null(json_object_get(d, "t"));

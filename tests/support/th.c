@@ -211,7 +211,9 @@ int th_spawn_serve(th_host *h, const char *const *env)
     if (!h->token[0] && th_make_token(h) < 0) return -1;
     char bin[1024];
     snprintf(bin, sizeof(bin), "%s/agenthost", TH_BUILD_DIR);
-    const char *argv[] = {bin, "serve", "--config", h->config, NULL};
+    const char *argv[16] = {bin, "serve", "--config", h->config};
+    for (int i = 0; h->serve_args && h->serve_args[i] && i < 11; i++)
+        argv[4 + i] = h->serve_args[i];
     /* The host's log file is how the port is found: start from empty. */
     char hostlog[1024];
     snprintf(hostlog, sizeof(hostlog), "%s/host.log", h->logs);

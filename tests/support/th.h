@@ -22,6 +22,7 @@ typedef struct th_host {
     pid_t pid;
     int exit_status; /* how the host ended when th_start saw it exit: code, or 128 + signal */
     char stderr_path[600];
+    const char *const *serve_args; /* more arguments of `serve` (NULL-terminated), or NULL */
 } th_host;
 
 /* Make a temporary root with an empty plugins dir. */

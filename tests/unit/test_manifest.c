@@ -45,6 +45,13 @@ static void test_wrong_type_names_file_and_field(void **s)
     assert_int_equal(parse(GOOD ",\"surprise\":1}", &m, err), -1);
     assert_string_equal(err, "plugins/demo/manifest.json: surprise: unknown field");
     assert_int_equal(parse(GOOD ",\"library\":\"../evil.so\"}", &m, err), -1);
+    /* A step may emit only what the host knows how to build from a result. */
+    assert_int_equal(
+        parse(GOOD
+              ",\"steps\":[{\"kind\":\"crm.x\",\"action\":\"a\",\"emits\":\"contact.created\"}]}",
+              &m, err),
+        -1);
+    assert_non_null(strstr(err, "steps[0].emits"));
 }
 
 static void test_semantic_checks(void **s)

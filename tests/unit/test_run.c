@@ -19,6 +19,7 @@ typedef struct job {
     run_cb cb;
     json_t *result;
     char *error, *message;
+    bool emits; /* as the runtime does for a step declaring emits: lead.created */
     struct job *next;
 } job;
 
@@ -70,8 +71,10 @@ static void answer(fake *f, const char *key, run_cb cb)
     else if (json_object_get(a, "error"))
         later(f, cb, NULL, json_string_value(json_object_get(a, "error")),
               json_string_value(json_object_get(a, "message")));
-    else
+    else {
         later(f, cb, json_object_get(a, "result"), NULL, NULL);
+        f->tail->emits = json_is_true(json_object_get(a, "emits"));
+    }
     json_decref(a);
 }
 
@@ -192,6 +195,15 @@ static void w_init(world *w, const char *scenario)
                 " 'language': 'en', 'scenario': {'scenario_id': 'scn_1', 'version': 1}}");
 }
 
+/* w_init with marker in scenario replaced by with. */
+static void w_init_marked(world *w, const char *scenario, const char *marker, const char *with)
+{
+    char sc[2048];
+    const char *at = strstr(scenario, marker);
+    snprintf(sc, sizeof(sc), "%.*s%s%s", (int)(at - scenario), scenario, with, at + strlen(marker));
+    w_init(w, sc);
+}
+
 static void w_free(world *w)
 {
     run_turn_clear(&w->t);
@@ -228,6 +240,7 @@ static run_stop turn(world *w, run_wake wake, const char *input_json, const char
         job *j = w->f.head;
         w->f.head = j->next;
         if (!w->f.head) w->f.tail = NULL;
+        if (j->emits) run_turn_emit(&w->t, "lead.created", "crm-x", "crm1", j->result);
         j->cb(&w->t, j->result, j->error, j->message);
         json_decref(j->result);
         free(j->error);
@@ -486,14 +499,8 @@ static const char *BRANCH =
 
 static world *branch(const char *dflt, const char *n)
 {
-    char sc[2048], *at;
-    snprintf(sc, sizeof(sc), "%s", BRANCH);
-    at = strstr(sc, "DEFAULT");
-    char tail[2048];
-    snprintf(tail, sizeof(tail), "%s%s", dflt, at + 7);
-    snprintf(at, sizeof(sc) - (size_t)(at - sc), "%s", tail);
     world *w = malloc(sizeof(*w));
-    w_init(w, sc);
+    w_init_marked(w, BRANCH, "DEFAULT", dflt);
     if (n) json_object_set_new(w->conv, "variables", J(n));
     turn(w, RUN_WAKE_START, NULL, NULL);
     return w;
@@ -543,14 +550,8 @@ static const char *CALLS =
 
 static world *calls(const char *on_error)
 {
-    char sc[2048], *at;
-    snprintf(sc, sizeof(sc), "%s", CALLS);
-    at = strstr(sc, "ON_ERROR");
-    char tail[2048];
-    snprintf(tail, sizeof(tail), "%s%s", on_error, at + 8);
-    snprintf(at, sizeof(sc) - (size_t)(at - sc), "%s", tail);
     world *w = malloc(sizeof(*w));
-    w_init(w, sc);
+    w_init_marked(w, CALLS, "ON_ERROR", on_error);
     json_object_set_new(w->conv, "variables", J("{'deal': '5512'}"));
     return w;
 }
@@ -623,6 +624,102 @@ static void a_template_error_is_not_retried(void **state)
     w_free(&w);
 }
 
+static const char *PROFILE =
+    "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+    " 'fallback': 'Sorry.', 'start': 'ask_phone', 'steps': {"
+    "  'ask_phone': {'kind': 'ask', 'text': 'Phone?', 'var': 'contact.phone',"
+    "     'validate': {'type': 'phone'}, 'next': 'tag'},"
+    "  'tag': {'kind': 'set', 'set': {'contact.attributes.source': '\\\"bot\\\"',"
+    "     'contact.email': 'EMAIL | ascii_downcase', 'contact.name': '42'}, 'next': 'thanks'},"
+    "  'thanks': {'kind': 'say', 'text': 'Saved {{ contact.phone }}, {{ contact.email }},"
+    " {{ contact.attributes.source }}, {{ contact.name }}', 'next': 'done'},"
+    "  'done': {'kind': 'end'}}}";
+
+static void profile_world(world *w, const char *email)
+{
+    w_init_marked(w, PROFILE, "EMAIL", email);
+}
+
+/* contact.* targets write the contact's profile: the turn's profile output
+ * (for the commit), seen by the same turn's templates at once; a value the
+ * contact's schema refuses fails the step with the field's name. */
+static void contact_targets_set_the_profile_and_a_bad_value_fails_naming_the_field(void **state)
+{
+    (void)state;
+    world w;
+    profile_world(&w, "\\\"Olga@Example.ORG\\\"");
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    assert_null(w.t.profile);
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'call me'}", NULL), RUN_WAITING);
+    assert_null(w.t.profile); /* not a phone: asked again, nothing set */
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': '+7 912 345 67 89'}", NULL), RUN_ENDED);
+    assert_null(var(&w, "contact.phone")); /* not a variable */
+    assert_string_equal(text_at(&w, 0), "Saved +79123456789, olga@example.org, bot, 42");
+    json_t *want = J("{'phone': '+79123456789', 'email': 'olga@example.org', 'name': '42',"
+                     " 'attributes': {'source': 'bot'}}");
+    assert_true(json_equal(w.t.profile, want));
+    json_decref(want);
+    w_free(&w);
+
+    /* The e-mail check refuses it: the step fails, naming contact.email. */
+    profile_world(&w, "\\\"no address\\\"");
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': '+7 912 345 67 89'}", NULL), RUN_ENDED);
+    assert_non_null(strstr(w.f.error, "contact.email: not an e-mail address"));
+    assert_string_equal(text_at(&w, 0), "Sorry.");
+    w_free(&w);
+
+    /* Applying changes merges attributes and removes what is set to null. */
+    json_t *profile = J("{'name': 'Old', 'phone': '+1', 'attributes': {'keep': 1, 'source': 'x'}}");
+    json_t *changes = J("{'name': 'New', 'phone': null, 'attributes': {'source': 'bot'}}");
+    run_profile_apply(profile, changes);
+    want = J("{'name': 'New', 'attributes': {'keep': 1, 'source': 'bot'}}");
+    assert_true(json_equal(profile, want));
+    json_decref(want);
+    json_decref(profile);
+    json_decref(changes);
+}
+
+/* A step whose manifest declares emits: lead.created, answered: the event
+ * on platform.lead, keyed by the contact, with the lead from the result
+ * and the price from the step's arguments. */
+static void an_emitting_step_adds_lead_created_keyed_by_the_contact(void **state)
+{
+    (void)state;
+    world *w = calls("");
+    json_object_set_new(w->conv, "variables", J("{'deal': '5512'}"));
+    script(w, "crm.find_deal",
+           "[{'emits': true, 'result': {'id': 'D-77', 'lead_id': 991, 'status_id': 7,"
+           " 'url': 'https://x.amocrm.ru/leads/detail/991'}}]");
+    assert_int_equal(turn(w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    json_t *ev = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(
+        w->t.events, i,
+        e) if (!strcmp(json_string_value(json_object_get(e, "topic")), "platform.lead")) ev = e;
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "key")), "con_1");
+    json_t *want =
+        J("{'type': 'lead.created', 'event_version': 1, 'at': '2026-03-05T08:40:00.000Z',"
+          " 'conversation_id': 'cnv_1', 'agent_id': 'agt_1', 'contact_id': 'con_1',"
+          " 'crm': {'kind': 'crm-x', 'instance': 'crm1'},"
+          " 'lead': {'id': '991', 'status_id': '7',"
+          "          'url': 'https://x.amocrm.ru/leads/detail/991'}}");
+    json_t *got = json_object_get(ev, "body");
+    if (!json_equal(got, want)) {
+        char *d = json_dumps(got, JSON_SORT_KEYS);
+        fail_msg("lead.created: %s", d);
+    }
+    json_decref(want);
+    /* Outside a running step (the turn has stopped): nothing. */
+    size_t before = json_array_size(w->t.events);
+    run_turn_emit(&w->t, "lead.created", "crm-x", "crm1", json_object_get(ev, "body"));
+    assert_int_equal(json_array_size(w->t.events), before);
+    w_free(w);
+    free(w);
+}
+
 static const char *LLM =
     "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
     " 'variables': {'answer': {'type': 'string'}}, 'start': 'q', 'steps': {"
@@ -633,14 +730,8 @@ static const char *LLM =
 
 static world *llm(const char *tools)
 {
-    char sc[2048], *at;
-    snprintf(sc, sizeof(sc), "%s", LLM);
-    at = strstr(sc, "TOOLS");
-    char tail[2048];
-    snprintf(tail, sizeof(tail), "%s%s", tools, at + 5);
-    snprintf(at, sizeof(sc) - (size_t)(at - sc), "%s", tail);
     world *w = malloc(sizeof(*w));
-    w_init(w, sc);
+    w_init_marked(w, LLM, "TOOLS", tools);
     turn(w, RUN_WAKE_START, NULL, NULL);
     return w;
 }
@@ -1075,6 +1166,8 @@ int main(void)
         cmocka_unit_test(set_maps_with_jq_and_switch_takes_the_first_true_case),
         cmocka_unit_test(no_true_case_without_a_default_fails_to_the_fallback),
         cmocka_unit_test(a_plugin_step_maps_its_result_into_variables),
+        cmocka_unit_test(contact_targets_set_the_profile_and_a_bad_value_fails_naming_the_field),
+        cmocka_unit_test(an_emitting_step_adds_lead_created_keyed_by_the_contact),
         cmocka_unit_test(a_failing_step_is_retried_with_backoff_then_takes_on_error),
         cmocka_unit_test(a_failing_step_without_on_error_sends_the_fallback_and_ends),
         cmocka_unit_test(a_template_error_is_not_retried),

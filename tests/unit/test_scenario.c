@@ -608,6 +608,22 @@ static void test_variables_must_be_declared_to_be_stored_or_read(void **s)
               "{\"kind\": \"http.request\", \"url\": \"https://x\", \"result\": {\"code\": "
               "\".result.status\"}, \"next\": \"bye\"}",
               "steps.greet.result.code", "not a declared variable");
+    /* The contact's profile fields are targets too, and nothing else of it. */
+    c = parse(BASE);
+    put(c, "steps.ask_name.var", "\"contact.name\"");
+    put(c, "steps.hello",
+        "{\"kind\": \"set\", \"set\": {\"contact.attributes.tier\": \"1\", \"contact.email\": "
+        "\"\\\"a@b.c\\\"\"}, \"next\": \"ask_name\"}");
+    expect_valid(c);
+    json_decref(c);
+    one_error("steps.hello",
+              "{\"kind\": \"set\", \"set\": {\"contact.age\": \"1\"}, \"next\": \"ask_name\"}",
+              "steps.hello.set.contact.age",
+              "\"contact.age\" is not a field of the contact's profile");
+    one_error("steps.greet",
+              "{\"kind\": \"http.request\", \"url\": \"https://x\", \"result\": {\"contact.id\": "
+              "\".result.status\"}, \"next\": \"bye\"}",
+              "steps.greet.result.contact.id", "is not a field of the contact's profile");
 }
 
 static void test_what_a_schema_cannot_say(void **s)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -139,6 +140,48 @@ static void test_a_refused_write_fails_alone(void **s)
     loop_free(l);
 }
 
+/* A CLI command (another process) commits while the host runs: the host's
+ * next read sees it, even right after a batch of the host's own that wrote
+ * nothing (a refused write: LMDB gives the next commit, the other
+ * process's, the transaction id that empty batch had begun). */
+static void test_another_process_commit_is_seen_after_an_empty_batch(void **s)
+{
+    (void)s;
+    char sub[300], err[256];
+    snprintf(sub, sizeof(sub), "%s/cli", dir);
+    ah_loop *l;
+    store *st;
+    loop_new(&l);
+    store_opts o = {.dir = sub};
+    assert_int_equal(store_open(&st, l, &o, err, sizeof(err)), 0);
+    put ps[2] = {{.st = st, .key = "host", .vlen = 3},
+                 {.st = st, .key = "refused", .vlen = 1, .fail_with = AH_EINVAL}};
+    store_write(st, apply_put, done_put, &ps[0]);
+    run_until_done(l, ps, 1);
+    store_write(st, apply_put, done_put, &ps[1]);
+    run_until_done(l, ps + 1, 1);
+    assert_int_equal(ps[1].status, AH_EINVAL);
+    assert_int_equal(get_len(st, "host"), 3);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store *cli;
+        if (store_open(&cli, NULL, &o, err, sizeof(err)) != 0) _exit(2);
+        put p = {.st = cli, .key = "from-cli", .vlen = 7};
+        int rc = store_write_now(cli, apply_put, &p);
+        store_close(cli);
+        _exit(rc == 0 ? 0 : 3);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(get_len(st, "from-cli"), 7);
+    assert_int_equal(get_len(st, "host"), 3);
+    store_close(st);
+    loop_free(l);
+}
+
 static void test_map_grows_then_fills_with_a_clear_error_and_recovers(void **s)
 {
     (void)s;
@@ -237,6 +280,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writes_of_one_tick_share_one_commit),
         cmocka_unit_test(test_a_refused_write_fails_alone),
+        cmocka_unit_test(test_another_process_commit_is_seen_after_an_empty_batch),
         cmocka_unit_test(test_map_grows_then_fills_with_a_clear_error_and_recovers),
         cmocka_unit_test(test_foreign_and_corrupt_files_are_refused),
     };
