@@ -12,7 +12,9 @@
 #include "model/collections.h"
 #include "model/ids.h"
 #include "model/scenarios.h"
+#include "plugin/manifest.h"
 #include "plugin/registry.h"
+#include "plugin/supervisor.h"
 #include "api_docs.h"
 #include "scenario_check.h"
 
@@ -46,12 +48,41 @@ static json_t *missing_plugins(const tpl_ctx *x, const json_t *tmpl)
     return miss;
 }
 
+/* Whether some configured instance runs plugin name. */
+static bool has_instance(const tpl_ctx *x, const char *name)
+{
+    size_t n = x->env.sup ? supervisor_count(x->env.sup) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const manifest *m = instance_manifest(supervisor_at(x->env.sup, i));
+        if (m && m->name && !strcmp(m->name, name)) return true;
+    }
+    return false;
+}
+
+/* The plugins a template needs that are installed but have no instance
+ * configured (an integration to set up: the scenario check refuses it). */
+static json_t *missing_instances(const tpl_ctx *x, const json_t *tmpl)
+{
+    json_t *miss = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(json_object_get(tmpl, "requires"), "plugins"), i, p)
+    {
+        const char *name = json_string_value(p);
+        if (x->env.reg && registry_find(x->env.reg, name) && !has_instance(x, name))
+            json_array_append(miss, p);
+    }
+    return miss;
+}
+
 static json_t *described(const tpl_ctx *x, const json_t *tmpl, bool whole)
 {
     json_t *o = whole ? json_deep_copy(tmpl) : atpl_summary(tmpl);
-    json_t *miss = missing_plugins(x, tmpl);
-    json_object_set_new(o, "available", json_boolean(!json_array_size(miss)));
+    json_t *miss = missing_plugins(x, tmpl), *unset = missing_instances(x, tmpl);
+    json_object_set_new(o, "available",
+                        json_boolean(!json_array_size(miss) && !json_array_size(unset)));
     json_object_set_new(o, "missing_plugins", miss);
+    json_object_set_new(o, "missing_instances", unset);
     return o;
 }
 

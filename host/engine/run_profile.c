@@ -43,7 +43,9 @@ static json_t *text_value(const char *field, json_t *v, size_t max, char *why, s
     }
     if (!json_is_string(v)) {
         snprintf(why, n, "contact.%s: a text is needed, not %s", field,
-                 json_is_object(v) ? "an object" : json_is_array(v) ? "an array" : "this value");
+                 json_is_object(v)  ? "an object"
+                 : json_is_array(v) ? "an array"
+                                    : "this value");
         return NULL;
     }
     if (json_string_length(v) > max) {
@@ -110,7 +112,8 @@ void run_profile_apply(json_t *profile, const json_t *changes)
     {
         if (!strcmp(k, "attributes")) {
             json_t *attrs = json_object_get(profile, "attributes");
-            if (!json_is_object(attrs)) json_object_set_new(profile, "attributes", attrs = json_object());
+            if (!json_is_object(attrs))
+                json_object_set_new(profile, "attributes", attrs = json_object());
             const char *a;
             json_t *av;
             json_object_foreach(v, a, av)

@@ -8,7 +8,9 @@
  * another kind is refused; with the mapping every conversation on
  * version 1 moves (audited, one entry each) and its next message is
  * answered by version 2, while a conversation that ended and one that
- * started on version 2 are left alone.
+ * started on version 2 are left alone. And, this host having no plugin,
+ * the template library says what each template lacks (and refuses to
+ * make one, naming the plugin step).
  */
 #include "../support/th.h"
 
@@ -218,9 +220,29 @@ static void test_conversations_in_flight_move_to_the_new_version_through_a_step_
     assert_int_equal(version_of(late), 2);
 }
 
+static void test_on_a_host_without_plugins_the_templates_say_what_they_lack(void **s)
+{
+    (void)s;
+    json_t *o = call("GET", "/api/v1/templates", NULL, 200);
+    assert_string_equal(str(o, "items.1.id"), "faq-knowledge-base");
+    assert_true(json_is_false(th_get(o, "items.1.available")));
+    char *d = json_dumps(th_get(o, "items.1.missing_plugins"), 0);
+    assert_string_equal(d, "[\"jq\", \"rag\", \"llm-openai\"]");
+    free(d);
+    json_decref(o);
+    o = call("POST", "/api/v1/templates/faq-knowledge-base/instantiate",
+             "{\"name\": \"FAQ\", \"variables\": {\"company\": \"Acme\", \"kb\": \"help\"}}", 422);
+    assert_string_equal(str(o, "error.code"), "invalid_scenario");
+    d = json_dumps(o, 0);
+    assert_non_null(strstr(d, "no installed plugin declares it"));
+    free(d);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_on_a_host_without_plugins_the_templates_say_what_they_lack),
         cmocka_unit_test(
             test_conversations_in_flight_move_to_the_new_version_through_a_step_mapping),
     };

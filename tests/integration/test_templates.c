@@ -145,6 +145,7 @@ static void test_the_library_lists_six_templates_with_needs_and_variables_in_two
         assert_true(json_is_object(json_object_get(t, "variables")));
         assert_null(json_object_get(t, "scenario")); /* the listing is a summary */
         assert_true(json_is_true(json_object_get(t, "available")));
+        assert_int_equal(json_array_size(json_object_get(t, "missing_instances")), 0);
     }
     assert_string_equal(str(o, "items.1.id"), "faq-knowledge-base");
     assert_string_equal(str(o, "items.1.requires.plugins.1"), "rag");
