@@ -55,6 +55,8 @@ int api_webchat_routes(api_table *t, const api_deps *deps);
 int api_users_routes(api_table *t, const api_deps *deps);
 int api_auth_routes(api_table *t, const api_deps *deps);
 int api_password_routes(api_table *t, const api_deps *deps);
+int api_templates_routes(api_table *t, const api_deps *deps);
+int api_migrate_routes(api_table *t, const api_deps *deps);
 
 /* A request with the web session cookie (api_auth.c): 1 with *who filled
  * (the user's current role); 0 when it carries no session cookie; -1 when
