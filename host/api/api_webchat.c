@@ -145,7 +145,7 @@ static void respond_json(wc_call *c, http_req *req, int status, json_t *body)
     free(s);
 }
 
-static void log_refused(http_req *req, const char *widget, const char *what)
+void webchat_log_refused(http_req *req, const char *widget, const char *what)
 {
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:s,s:s}", "event", "webchat_refused", "client_ip",
@@ -162,7 +162,7 @@ static bool begin(wc_ctx *x, http_req *req, const route_params *p, wc_call *c)
     if (!c->widget) return false;
     c->agent = str_of(c->widget, "agent_id");
     if (!webchat_cors(c->widget, req, c->buf, c->hs)) {
-        log_refused(req, route_param(p, "widget"), "origin not allowed");
+        webchat_log_refused(req, route_param(p, "widget"), "origin not allowed");
         http_respond_error(req, 403, "origin_not_allowed",
                            "this widget does not allow calls from this origin (allowed_origins)",
                            NULL);
@@ -193,15 +193,17 @@ static int session_of(wc_ctx *x, http_req *req, wc_call *c, bool answer_missing)
     }
     wct_status st = wct_parse(x->key, tok, strlen(tok), ah_now_ms(), &c->tok);
     const char *why = NULL;
-    if (st == WCT_EXPIRED)
-        why = "the session has expired: start a new one";
-    else if (st != WCT_OK || strcmp(c->tok.widget, str_of(c->widget, "id")) != 0)
+    bool ours =
+        (st == WCT_OK || st == WCT_EXPIRED) && !strcmp(c->tok.widget, str_of(c->widget, "id"));
+    if (!ours)
         why = "not a session token of this widget";
+    else if (st == WCT_EXPIRED)
+        why = "the session has expired: start a new one";
     if (why) {
-        log_refused(req, str_of(c->widget, "id"),
-                    st == WCT_EXPIRED ? "expired session token" : "invalid session token");
-        respond_err(c, req, 401, st == WCT_EXPIRED ? "session_expired" : "invalid_token", why,
-                    "token");
+        bool expired = ours && st == WCT_EXPIRED;
+        webchat_log_refused(req, str_of(c->widget, "id"),
+                            expired ? "expired session token" : "invalid session token");
+        respond_err(c, req, 401, expired ? "session_expired" : "invalid_token", why, "token");
         return -1;
     }
     return 0;
@@ -314,7 +316,7 @@ static int identity_session(wc_ctx *x, http_req *req, wc_call *c, const json_t *
     size_t slen = 0;
     webchat_secret_name(wid, name, sizeof(name));
     if (!x->sec || secrets_get(x->sec, name, "identity_secret", &secret, &slen) != 0) {
-        log_refused(req, wid, "identity sent but the widget has no identity secret");
+        webchat_log_refused(req, wid, "identity sent but the widget has no identity secret");
         respond_err(c, req, 403, "identity_not_accepted",
                     "this widget has no identity secret: identities cannot be checked", "identity");
         return -1;
@@ -323,7 +325,8 @@ static int identity_session(wc_ctx *x, http_req *req, wc_call *c, const json_t *
                         json_integer_value(ts), sig, ah_now_ms() / 1000);
     secrets_free_value(secret, slen);
     if (rc) {
-        log_refused(req, wid, rc == -2 ? "identity signed too long ago" : "forged identity");
+        webchat_log_refused(req, wid,
+                            rc == -2 ? "identity signed too long ago" : "forged identity");
         respond_err(c, req, 403, rc == -2 ? "identity_expired" : "identity_forged",
                     rc == -2 ? "identity.ts is out of range: sign it again"
                              : "identity.sig does not match: not signed with this widget's secret",
@@ -379,7 +382,7 @@ static void h_session(void *ctx, http_req *req, const route_params *p)
         if (idn) {
             if (identity_session(x, req, &c, idn, session, sizeof(session)) < 0) goto out;
         } else if (json_is_true(json_object_get(c.widget, "identity_required"))) {
-            log_refused(req, wid, "no identity where one is required");
+            webchat_log_refused(req, wid, "no identity where one is required");
             respond_err(&c, req, 401, "identity_required",
                         "this widget talks only to signed-in users: send an identity", "identity");
             goto out;

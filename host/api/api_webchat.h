@@ -23,6 +23,9 @@ void webchat_secret_name(const char *widget_id, char *out, size_t n);
  * allow that origin. */
 bool webchat_cors(const json_t *widget, http_req *req, char buf[2][400], const char *hs[5]);
 
+/* A refused /chat call, to logs/security.log: what was refused and why. */
+void webchat_log_refused(http_req *req, const char *widget, const char *what);
+
 /* A widget by id, enabled: a new reference, or NULL after answering 404
  * (or 503). */
 json_t *webchat_widget(docs *d, http_req *req, const char *id);

@@ -155,6 +155,7 @@ static void h_upload(void *ctx, http_req *req, const route_params *p)
     const char *auth = http_req_header(req, "Authorization");
     const char *tok = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
     wct t;
+    wct_status ts;
     size_t len;
     const char *body = http_req_body(req, &len);
     const char *type = http_req_header(req, "Content-Type");
@@ -163,11 +164,18 @@ static void h_upload(void *ctx, http_req *req, const route_params *p)
     if (!json_is_integer(json_object_get(json_object_get(w, "limits"), "upload_max_bytes")))
         max = UPLOAD_DEFAULT_MAX;
     if (!webchat_cors(w, req, buf, hs)) {
+        webchat_log_refused(req, wid, "origin not allowed");
         http_respond_error(req, 403, "origin_not_allowed",
                            "this widget does not allow calls from this origin", NULL);
-    } else if (!tok || wct_parse(x->key, tok, strlen(tok), ah_now_ms(), &t) != WCT_OK ||
+    } else if ((ts = tok ? wct_parse(x->key, tok, strlen(tok), ah_now_ms(), &t) : WCT_MALFORMED) !=
+                   WCT_OK ||
                strcmp(t.widget, wid) != 0) {
-        http_respond_error_h(req, 401, "invalid_token", "send a valid session token", "token", hs);
+        bool expired = ts == WCT_EXPIRED && !strcmp(t.widget, wid);
+        webchat_log_refused(req, wid, expired ? "expired session token" : "invalid session token");
+        http_respond_error_h(req, 401, expired ? "session_expired" : "invalid_token",
+                             expired ? "the session has expired: start a new one"
+                                     : "send a valid session token",
+                             "token", hs);
     } else if (!x->uploads[0]) {
         http_respond_error_h(req, 503, "unavailable", "this host takes no uploads", NULL, hs);
     } else if (len == 0 || (json_int_t)len > max) {
