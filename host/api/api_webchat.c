@@ -14,6 +14,7 @@
 #include "runtime/runtime.h"
 #include "store/secrets.h"
 #include "api_webchat.h"
+#include "webchat_rate.h"
 #include "webchat_sse.h"
 #include "webchat_token.h"
 
@@ -25,21 +26,13 @@
 #include <string.h>
 
 #define POLL_WAIT_MAX_MS 25000
-#define RATE_WINDOW_MS 60000
-#define RATE_KEYS_MAX 100000
-
-typedef struct rate {
-    uint64_t start;
-    uint32_t n;
-} rate;
-
 typedef struct wc_ctx {
     docs *d;
     secrets *sec;
     runtime *rt;
     wc_hub *hub;
     uint8_t key[WCT_KEY_BYTES];
-    strmap rates; /* "what:key" -> rate */
+    wc_rates rates;
     strmap names; /* session -> the name its signed identity gave */
 } wc_ctx;
 
@@ -209,42 +202,6 @@ static int session_of(wc_ctx *x, http_req *req, wc_call *c, bool answer_missing)
     return 0;
 }
 
-/* A fixed-window count: 0 when key may go on, else seconds to wait. */
-static unsigned rate_hit(wc_ctx *x, const char *what, const char *key, uint32_t limit)
-{
-    char k[200];
-    snprintf(k, sizeof(k), "%s:%s", what, key);
-    uint64_t now = ah_mono_ms();
-    rate *r = strmap_get(&x->rates, k);
-    if (!r) {
-        if (x->rates.n >= RATE_KEYS_MAX) { /* forget the old windows */
-            size_t pos = 0;
-            const char *kk;
-            void *v;
-            while (strmap_next(&x->rates, &pos, &kk, &v))
-                free(v);
-            strmap_free(&x->rates);
-            strmap_init(&x->rates);
-        }
-        r = calloc(1, sizeof(*r));
-        if (!r || strmap_put(&x->rates, k, r) != 0) {
-            free(r);
-            return 0;
-        }
-        r->start = now;
-    }
-    if (now - r->start >= RATE_WINDOW_MS) {
-        r->start = now;
-        r->n = 0;
-    }
-    if (r->n >= limit) {
-        unsigned s = (unsigned)((RATE_WINDOW_MS - (now - r->start) + 999) / 1000);
-        return s ? s : 1;
-    }
-    r->n++;
-    return 0;
-}
-
 static bool throttled(wc_call *c, http_req *req, unsigned wait_s, const char *msg)
 {
     if (!wait_s) return false;
@@ -375,8 +332,8 @@ static void h_session(void *ctx, http_req *req, const route_params *p)
         snprintf(session, sizeof(session), "%s", c.tok.session);
     } else {
         if (throttled(&c, req,
-                      rate_hit(x, "sessions", http_req_client_ip(req),
-                               (uint32_t)limit_of(c.widget, "sessions_per_minute_per_ip", 10)),
+                      wc_rate_hit(&x->rates, "sessions", http_req_client_ip(req),
+                                  (uint32_t)limit_of(c.widget, "sessions_per_minute_per_ip", 10)),
                       "too many new sessions from this address; retry later"))
             goto out;
         if (idn) {
@@ -531,9 +488,9 @@ static void h_message(void *ctx, http_req *req, const route_params *p)
         goto out;
     }
     uint32_t per_min = (uint32_t)limit_of(c.widget, "messages_per_minute", 20);
-    if (throttled(&c, req, rate_hit(x, "msg", c.tok.session, per_min),
+    if (throttled(&c, req, wc_rate_hit(&x->rates, "msg", c.tok.session, per_min),
                   "too many messages in this session; retry later") ||
-        throttled(&c, req, rate_hit(x, "msgip", http_req_client_ip(req), per_min * 5),
+        throttled(&c, req, wc_rate_hit(&x->rates, "msgip", http_req_client_ip(req), per_min * 5),
                   "too many messages from this address; retry later"))
         goto out;
     send_req *s = calloc(1, sizeof(*s));
@@ -727,10 +684,7 @@ static void ctx_free(void *p)
     size_t pos = 0;
     const char *k;
     void *v;
-    while (strmap_next(&x->rates, &pos, &k, &v))
-        free(v);
-    strmap_free(&x->rates);
-    pos = 0;
+    wc_rates_free(&x->rates);
     while (strmap_next(&x->names, &pos, &k, &v))
         free(v);
     strmap_free(&x->names);
@@ -747,7 +701,7 @@ int api_webchat_routes(api_table *t, const api_deps *deps)
         x->d = deps->docs;
         x->sec = deps->sec;
         x->rt = deps->rt;
-        strmap_init(&x->rates);
+        wc_rates_init(&x->rates);
         strmap_init(&x->names);
         /* Tokens outlive restarts when the master key is there. */
         if (!x->sec || secrets_derive_key(x->sec, "ahwchat1", x->key) != 0) {

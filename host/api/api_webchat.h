@@ -6,6 +6,7 @@
  *   webchat_pages.c /chat/widget.js, the demo page, uploads
  *   webchat_sse.c   the streams and long polls (webchat_sse.h)
  *   webchat_token.c session tokens and signed identities (webchat_token.h)
+ *   webchat_rate.c  the rate limits' one-minute windows (webchat_rate.h)
  */
 #ifndef AH_API_WEBCHAT_H
 #define AH_API_WEBCHAT_H

@@ -585,6 +585,20 @@ static void test_rate_limits_answer_429_with_retry_after(void **st)
     assert_non_null(strcasestr(h, "Retry-After:"));
     json_decref(o);
     free(h);
+    /* Uploads count the same way: two a minute here, the third waits. */
+    char auth[400];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+    const char *up[] = {auth, "X-Filename: a.png", NULL};
+    snprintf(path, sizeof(path), "/chat/%s/uploads", wid);
+    for (int i = 0; i < 3; i++) {
+        char *rb = NULL;
+        h = NULL;
+        int status = th_http_raw(&H, "POST", path, "image/png", "\x89PNG", 4, up, &h, &rb);
+        assert_int_equal(status, i < 2 ? 201 : 429);
+        if (i == 2) assert_non_null(strcasestr(h, "Retry-After:"));
+        free(rb);
+        free(h);
+    }
     /* Streams per session are bounded (3 in this host's config). */
     sse s[4];
     for (int i = 0; i < 3; i++) {
