@@ -75,8 +75,7 @@ static int start_host(bench *b, int n, int keepalive_ms)
                  n + 1000, keepalive_ms, LLM.port, STALL_MS, LLM.port) < 0)
         return -1;
     int rc = th_init(&H, "bench-webchat") || th_install_plugin(&H, "jq") ||
-             th_install_plugin(&H, "llm-openai") ||
-             th_config(&H, cfg) ||
+             th_install_plugin(&H, "llm-openai") || th_config(&H, cfg) ||
              th_cli(&H, "sk-bench\n", NULL, 0, "secret", "set", "llm", "api_key", NULL) ||
              th_start(&H, NULL, 30000) || !th_wait_state(&H, "llm", "ready", 30000);
     free(cfg);
@@ -121,7 +120,8 @@ static int new_session(const char *w, int ip, char *tok, size_t n)
     const char *t = json_string_value(json_object_get(o, "token"));
     snprintf(tok, n, "%s", t ? t : "");
     json_decref(o);
-    if (!t) fprintf(stderr, "bench_webchat: POST %s from 127.0.0.%d: %d %s\n", path, ip + 2, st, out);
+    if (!t)
+        fprintf(stderr, "bench_webchat: POST %s from 127.0.0.%d: %d %s\n", path, ip + 2, st, out);
     return t ? 0 : -1;
 }
 
@@ -164,6 +164,7 @@ typedef struct held {
     int open, still_open;
     double per_s, p50, p99, e2e_p50, e2e_p99; /* fan-out */
     int delivered;
+    double cpu_us_per_msg; /* the server's CPU during the fan-out, per answer */
 } held;
 
 static int open_count(sse_load *l, int n)
@@ -237,10 +238,12 @@ static int floor_run(bench *b, int n, int keepalive_ms, int idle_ms, held *h)
     h->rss_per_stream = h->open ? (double)(bench_rss(pid) - rss0) / h->open : 0;
     idle(l, pid, idle_ms, h);
     h->still_open = open_count(l, n);
+    uint64_t c0 = bench_cpu_pid_ns(pid);
     kill(pid, SIGUSR1);
     double end = now_ms() + 60000;
     while (!floor_done(l, &r) && now_ms() < end)
         sse_load_pump(l, 20);
+    h->cpu_us_per_msg = (double)(bench_cpu_pid_ns(pid) - c0) / 1e3 / n;
     delivery(l, n, h);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
@@ -274,7 +277,9 @@ static int host_run(bench *b, run *r, int idle_ms, held *h)
                   .auth_of = token_of,
                   .done = all_answered,
                   .ud = r};
+    uint64_t c0 = bench_cpu_pid_ns(H.pid);
     int accepted = sse_load_post(l, n, H.port, &p, 600000);
+    h->cpu_us_per_msg = (double)(bench_cpu_pid_ns(H.pid) - c0) / 1e3 / (n ? n : 1);
     delivery(l, n, h);
     sse_load_free(l);
     if (h->open != n || h->still_open != n || accepted != n || h->delivered != n)
@@ -375,10 +380,10 @@ static void first_token(bench *b, int samples)
               "the fake alone: its first token after a %d ms pause", STALL_MS);
     bench_row(b, "first_token", "host_p50_ms", pct_of(host, (size_t)k, 50), "ms",
               "POST /chat/{w}/messages to the first \"token\" frame, %d samples", k);
-    bench_row(b, "first_token", "added_p50_ms", pct_of(added, (size_t)k, 50), "ms",
-              "%s", "host - direct, pairwise");
-    bench_row(b, "first_token", "added_p99_ms", pct_of(added, (size_t)k, 99), "ms",
-              "%s", "the same, 99th percentile");
+    bench_row(b, "first_token", "added_p50_ms", pct_of(added, (size_t)k, 50), "ms", "%s",
+              "host - direct, pairwise");
+    bench_row(b, "first_token", "added_p99_ms", pct_of(added, (size_t)k, 99), "ms", "%s",
+              "the same, 99th percentile");
     free(host);
     free(direct);
     free(added);
@@ -403,6 +408,9 @@ static void report(bench *b, int n, const held *f, const held *h)
     bench_row(b, "fanout", "host_delivery_p50_ms", h->p50, "ms",
               "answer's ts to its frame; floor %.1f ms", f->p50);
     bench_row(b, "fanout", "host_delivery_p99_ms", h->p99, "ms", "floor %.1f ms", f->p99);
+    bench_row(b, "fanout", "host_cpu_us_per_msg", h->cpu_us_per_msg, "us",
+              "the host's CPU per answer (turn, commit, frame); floor %.1f us (a frame)",
+              f->cpu_us_per_msg);
     bench_row(b, "fanout", "host_e2e_p50_ms", h->e2e_p50, "ms", "%s",
               "POST to the answer's frame (engine turn included)");
     bench_row(b, "fanout", "host_e2e_p99_ms", h->e2e_p99, "ms", "%s", "the same, 99th percentile");

@@ -431,7 +431,8 @@ static void floor_serve(int lfd, int max, int keepalive_ms)
             uint64_t tag = ev[j].data.u64;
             if (tag == UINT64_MAX) {
                 int c;
-                while (n < max && (c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+                while (n < max &&
+                       (c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
                     fds[n] = c;
                     struct epoll_event ce = {.events = EPOLLIN, .data.u64 = (uint64_t)n++};
                     epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);

@@ -19,14 +19,14 @@
 /* One stream: what the bench needs to know of it. */
 typedef struct sse_stream {
     int fd;
-    int status;         /* the answer's status, 0 until its head arrived */
-    bool eof;           /* the server closed it */
-    double sent_ms;     /* when its message was sent (0: none) */
-    double got_ms;      /* when the first agent message frame arrived (0: none yet) */
-    double ts_ms;       /* that frame's "ts" (the server's time of the message) */
-    double token_ms;    /* when the first token frame with text arrived (0: none) */
-    int frames;         /* message frames seen */
-    char buf[1024];     /* the unparsed tail */
+    int status;      /* the answer's status, 0 until its head arrived */
+    bool eof;        /* the server closed it */
+    double sent_ms;  /* when its message was sent (0: none) */
+    double got_ms;   /* when the first agent message frame arrived (0: none yet) */
+    double ts_ms;    /* that frame's "ts" (the server's time of the message) */
+    double token_ms; /* when the first token frame with text arrived (0: none) */
+    int frames;      /* message frames seen */
+    char buf[1024];  /* the unparsed tail */
     size_t len;
 } sse_stream;
 
