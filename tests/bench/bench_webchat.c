@@ -397,8 +397,8 @@ static void report(bench *b, int n, const held *f, const held *h)
     bench_row(b, "held", "streams", n, "", "%d open on the host, %d on the floor", h->open,
               f->open);
     bench_row(b, "held", "host_rss_per_stream_kb", h->rss_per_stream / 1024, "KiB",
-              "floor %.1f KiB (%.1fx)", f->rss_per_stream / 1024,
-              f->rss_per_stream > 0 ? h->rss_per_stream / f->rss_per_stream : 0);
+              "floor %.0f bytes (its socket buffers are the kernel's, as the host's)",
+              f->rss_per_stream);
     bench_row(b, "held", "host_idle_cpu_pct", h->idle_cpu_pct, "% core",
               "floor %.2f%% (the same keepalives)", f->idle_cpu_pct);
     bench_section(b, "fanout", "one answer per session, delivered on its stream");
@@ -422,6 +422,8 @@ int main(int argc, char **argv)
     bench_init(&b, "webchat", argc, argv);
     long nofile = sse_raise_nofile();
     int n = (int)bench_pick(&b, 200, 10000);
+    if (getenv("BENCH_WEBCHAT_STREAMS")) n = atoi(getenv("BENCH_WEBCHAT_STREAMS"));
+    if (n < 1) n = 1;
     if (nofile < n + 1000) {
         bench_fail(&b, "RLIMIT_NOFILE is %ld: %d streams need %d", nofile, n, n + 1000);
         return bench_finish(&b);

@@ -392,10 +392,11 @@ int sse_http(int ip, int port, const char *method, const char *path, const char 
 
 /* ---- the floor: a bare SSE server ------------------------------------------------------- */
 
-static void floor_write_all(const int *fds, int n, const char *text, size_t len)
+/* To every stream whose head was written (headed[i]). */
+static void floor_write_all(const int *fds, const bool *headed, int n, const char *text, size_t len)
 {
     for (int i = 0; i < n; i++)
-        if (fds[i] >= 0 && write(fds[i], text, len) < 0) { /* gone: read() will see it */
+        if (fds[i] >= 0 && headed[i] && write(fds[i], text, len) < 0) { /* gone: read() sees it */
         }
 }
 
@@ -403,6 +404,7 @@ static void floor_serve(int lfd, int max, int keepalive_ms)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     int *fds = malloc((size_t)max * sizeof(int));
+    bool *headed = calloc((size_t)max, sizeof(bool));
     for (int i = 0; i < max; i++)
         fds[i] = -1;
     sigset_t set;
@@ -446,11 +448,11 @@ static void floor_serve(int lfd, int max, int keepalive_ms)
                                    "id: 2\nevent: message\ndata: {\"id\":\"2\",\"role\":\"agent\","
                                    "\"text\":\"Hello\",\"ts\":%.3f}\n\n",
                                    sse_now_ms());
-                floor_write_all(fds, n, frame, (size_t)len);
+                floor_write_all(fds, headed, n, frame, (size_t)len);
             } else if (tag == UINT64_MAX - 2) {
                 uint64_t ticks;
                 if (read(tfd, &ticks, sizeof(ticks)) < 0) continue;
-                floor_write_all(fds, n, ": keepalive\n\n", 13);
+                floor_write_all(fds, headed, n, ": keepalive\n\n", 13);
             } else {
                 int c = fds[tag];
                 char buf[2048];
@@ -459,9 +461,8 @@ static void floor_serve(int lfd, int max, int keepalive_ms)
                     epoll_ctl(ep, EPOLL_CTL_DEL, c, NULL);
                     close(c);
                     fds[tag] = -1;
-                } else if (r > 0 && memmem(buf, (size_t)r, "\r\n\r\n", 4)) {
-                    if (write(c, head, sizeof(head) - 1) < 0) { /* read() will see it */
-                    }
+                } else if (r > 0 && !headed[tag] && memmem(buf, (size_t)r, "\r\n\r\n", 4)) {
+                    headed[tag] = write(c, head, sizeof(head) - 1) > 0;
                 }
             }
         }
