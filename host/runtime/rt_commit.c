@@ -233,8 +233,30 @@ static json_t *outgoing(rt_job *j)
 
 /* ---- the commit ------------------------------------------------------------------------ */
 
+/* One line of logs/messages.log for a message in or out: its ids, channel,
+ * direction and size; the text only with debug logging on. */
+static void log_message(rt_job *j, const json_t *m, const char *direction, bool debug)
+{
+    const json_t *ch = json_object_get(m, "channel");
+    const char *text = str_of(m, "text");
+    json_t *f =
+        json_pack("{s:s,s:s?,s:s?,s:s?,s:s,s:s,s:s,s:I,s:I}", "direction", direction, "message_id",
+                  str_of(m, "id"), "channel", str_of(ch, "kind"), "instance",
+                  str_of(ch, "instance"), "agent_id", j->agent_id, "conversation_id", j->conv_id,
+                  "contact_id", j->contact_id, "size", (json_int_t)(text ? strlen(text) : 0),
+                  "attachments", (json_int_t)json_array_size(json_object_get(m, "attachments")));
+    if (debug && text) json_object_set_new(f, "text", json_string(text));
+    log_write("messages", LOG_INFO, "engine", NULL, f, "message %s", direction);
+    json_decref(f);
+}
+
 static void told_after(rt_job *j)
 {
+    bool debug = log_enabled(LOG_DEBUG);
+    if (j->kind == JOB_MESSAGE && j->msg) log_message(j, j->msg, "in", debug);
+    size_t i;
+    const json_t *m;
+    json_array_foreach(j->sent, i, m) log_message(j, m, "out", debug);
     char labels[200];
     if (j->new_conv) {
         metrics_labels(labels, sizeof(labels), "agent", j->agent_id, NULL);

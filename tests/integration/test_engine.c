@@ -357,6 +357,15 @@ static void test_answers_saved_into_the_contact_profile_are_committed_and_announ
     json_decref(say(agent, "pavel", "Pavel"));
     json_t *o = say(agent, "pavel", "+7 912 345-67-89");
     assert_string_equal(reply(o, 0), "Thanks, Pavel (+79123456789)");
+    /* messages.log has each message in and out, sizes and ids, no text. */
+    char line[200];
+    snprintf(line, sizeof(line), "\"message_id\":\"%s\"",
+             json_string_value(th_get(o, "messages.0.id")));
+    assert_true(th_wait_file(&H, "logs/messages.log", line, 5000));
+    assert_true(th_file_contains(&H, "logs/messages.log", "\"direction\":\"in\""));
+    assert_true(th_file_contains(&H, "logs/messages.log", "\"size\":16,")); /* the phone's bytes */
+    assert_false(th_file_contains(&H, "logs/messages.log", "345-67-89"));
+    assert_false(th_file_contains(&H, "logs/messages.log", "Thanks, Pavel"));
     char conv[64];
     snprintf(conv, sizeof(conv), "%s", json_string_value(json_object_get(o, "conversation_id")));
     json_decref(o);
