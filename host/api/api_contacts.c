@@ -121,6 +121,8 @@ static void contact_events(const json_t *before, const json_t *after, uint64_t r
         body =
             json_pack("{s:s,s:i,s:s,s:s,s:I,s:o}", "type", "contact.updated", "event_version", 1,
                       "at", at, "contact_id", id, "revision", (json_int_t)rev, "changed", changed);
+        const json_t *links = json_object_get(after, "links");
+        if (json_array_size(links)) json_object_set(body, "links", (json_t *)links);
     }
     snprintf(idem, sizeof(idem), "%s:r%llu:0", id, (unsigned long long)rev);
     json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:o}", "topic", "platform.contact", "key",
