@@ -207,7 +207,8 @@ typedef struct link_arg {
 } link_arg;
 
 /* What other knows that keep does not: identities, profile fields,
- * consent, tags, the earlier first and later last sighting. */
+ * consent, tags, links (per instance), the earlier first and later last
+ * sighting. */
 static void merge_contact(json_t *keep, const json_t *other)
 {
     json_t *ids = json_object_get(keep, "identities");
@@ -228,6 +229,17 @@ static void merge_contact(json_t *keep, const json_t *other)
         bool have = false;
         json_array_foreach(tags, k, e) have |= json_equal(e, t);
         if (!have) json_array_append(tags, t);
+    }
+    /* Links to outside records: other's for instances keep has none for. */
+    json_t *links = json_object_get(keep, "links");
+    json_array_foreach(json_object_get(other, "links"), i, t)
+    {
+        bool have = false;
+        json_array_foreach(links, k, e) have |=
+            json_equal(json_object_get(e, "instance"), json_object_get(t, "instance"));
+        if (have) continue;
+        if (!links) json_object_set_new(keep, "links", links = json_array());
+        json_array_append(links, t);
     }
     const char *f1 = json_string_value(json_object_get(keep, "first_seen_at"));
     const char *f2 = json_string_value(json_object_get(other, "first_seen_at"));
