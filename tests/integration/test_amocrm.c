@@ -163,6 +163,18 @@ static bool replied(json_t *turn, const char *text)
     return false;
 }
 
+/* body is what the catalogue's schema of its type says. */
+static void assert_conforms(const json_t *body, const char *type)
+{
+    char path[120], err[300];
+    snprintf(path, sizeof(path), "docs/schemas/events/%s.json", type);
+    char *text = th_read_source(path);
+    json_t *schema = json_loads(text, 0, NULL);
+    free(text);
+    if (jsonschema_validate(schema, body, err, sizeof(err)) != 0) fail_msg("%s: %s", type, err);
+    json_decref(schema);
+}
+
 /* The crm.create_lead step declares emits lead.created: the host published
  * it on platform.lead, keyed by the contact, in the turn's commit, as the
  * catalogue's schema says. */
@@ -185,12 +197,7 @@ static void lead_created_was_published(const char *lead_id)
     snprintf(url, sizeof(url), "/leads/detail/%s", lead_id);
     assert_non_null(strstr(json_string_value(th_get(body, "lead.url")), url));
     assert_non_null(json_object_get(body, "conversation_id"));
-    char *schema_text = th_read_source("docs/schemas/events/lead.created.json");
-    json_t *schema = json_loads(schema_text, 0, NULL);
-    free(schema_text);
-    char err[300];
-    if (jsonschema_validate(schema, body, err, sizeof(err)) != 0) fail_msg("lead.created: %s", err);
-    json_decref(schema);
+    assert_conforms(body, "lead.created");
     json_decref(o);
 }
 
@@ -343,13 +350,7 @@ static void test_a_linked_contacts_profile_change_reaches_amocrm_exactly_once(vo
     assert_non_null(json_string_value(th_get(ev, "links.0.id")));
     snprintf(crm, sizeof(crm), "%s", json_string_value(th_get(ev, "links.0.id")));
     json_int_t crm_id = strtoll(crm, NULL, 10);
-    char *schema_text = th_read_source("docs/schemas/events/contact.updated.json");
-    json_t *schema = json_loads(schema_text, 0, NULL);
-    free(schema_text);
-    char err[300];
-    if (jsonschema_validate(schema, ev, err, sizeof(err)) != 0)
-        fail_msg("contact.updated: %s", err);
-    json_decref(schema);
+    assert_conforms(ev, "contact.updated");
     char contact[64];
     snprintf(contact, sizeof(contact), "%s", json_string_value(json_object_get(ev, "contact_id")));
     json_decref(ev);
