@@ -146,9 +146,12 @@ void amo_add_multitext(json_t *cfv, const char *code, const char *value);
 json_t *amo_sync_values(amo *a, const char *name, const char *phone, const char *email);
 /* Record values as what the CRM contact holds (after creating it). */
 void amo_sync_remember(amo *a, json_int_t crm_id, const json_t *values);
-/* A platform.contact event: settled now, or when its write is done. */
+/* A platform.contact event: acked once its values are kept (KV
+ * "pending:<crm id>"), written when its window closes. */
 void amo_sync_event(amo *a, const ah_event *ev);
-/* Forget the windows (their events go back to the bus unsettled). */
+/* Resume the writes a stop or a crash left pending. */
+void amo_sync_start(amo *a);
+/* Forget the windows (what they hold stays pending in KV). */
 void amo_sync_stop(amo *a);
 
 /* ---- inbound.c ----------------------------------------------------------------------- */

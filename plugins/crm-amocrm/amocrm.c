@@ -87,6 +87,7 @@ static int amo_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
         return AH_EINVAL;
     }
     amo_auth_start(a);
+    amo_sync_start(a);
     return AH_OK;
 }
 

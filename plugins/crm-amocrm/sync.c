@@ -7,16 +7,18 @@
  * CRM contact:
  *  - debounced: the first change of a contact opens a window of
  *    config.sync_debounce_ms; every change within it makes ONE PATCH, of
- *    the latest values; changes during a write wait for the next window;
+ *    the latest values; changes during a write wait for the next window.
+ *    The bus hands over one event of a contact at a time (per-key order),
+ *    so each is acked as soon as its values are kept in KV
+ *    ("pending:<crm id>"); a start writes what a stop left there;
  *  - idempotent: KV "sync:<crm id>" holds a hash of the values last
  *    written (or created with, by contact.find_or_create); values equal to
  *    it write nothing, so a redelivered event or a change of something
  *    else (tags, language) costs no call. The hash is stored after the
  *    write with a compare-and-set on the revision read before it;
  *  - through the scheduler like every call (the rate, retries, 401);
- *  - the events are acked once the write is done (or found unneeded), and
- *    nacked to come again when it fails: a crash in between redelivers
- *    them, and the hash makes the second pass write nothing new.
+ *  - a failed write stays pending and is tried again, backing off from 5 s
+ *    to 5 min; the pending record goes once the latest values are written.
  */
 #include "amo.h"
 
@@ -24,22 +26,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SYNC_RETRY_MS 5000
-#define SYNC_MAX_HELD 64 /* events of one contact in a window: past that it closes at once */
+#define SYNC_RETRY_MS 5000       /* the first retry of a failed write */
+#define SYNC_RETRY_MAX_MS 300000 /* backing off to */
+#define SYNC_SCAN_PAGE 100
 
 typedef struct pending pending;
 struct pending {
     pending *next;
     amo *a;
     json_int_t crm_id;
-    json_t *values;        /* the latest: {name?, phone?, email?} */
-    const ah_event **held; /* changes waiting for the next write */
-    size_t nheld, cap;
-    const ah_event **writing; /* settled when the write in flight ends */
-    size_t nwriting;
-    json_t *wvalues; /* what is being written */
+    json_t *values;  /* the latest: {name?, phone?, email?} */
+    json_t *wvalues; /* what the write in flight writes, or NULL */
     char hash[20];
     uint64_t rev;
+    uint32_t backoff_ms;
     ah_timer *timer;
 };
 
@@ -102,6 +102,11 @@ static void sync_log(amo *a, const pending *p, const char *msg)
     json_decref(f);
 }
 
+static void pending_key(json_int_t crm_id, char *out, size_t n)
+{
+    snprintf(out, n, "pending:%lld", (long long)crm_id);
+}
+
 static void window_closed(ah_ctx *ctx, ah_timer *timer, void *ud);
 
 static void drop(pending *p)
@@ -114,33 +119,69 @@ static void drop(pending *p)
     if (p->timer) p->a->host->timer_stop(p->a->ctx, p->timer);
     json_decref(p->values);
     json_decref(p->wvalues);
-    free(p->held);
-    free(p->writing);
     free(p);
 }
 
-/* The write in flight is over: settle its events; another window for the
- * changes that came meanwhile. */
-static void finish(pending *p, bool ok, const char *why)
+static void arm(pending *p, uint32_t after_ms)
 {
     amo *a = p->a;
-    for (size_t i = 0; i < p->nwriting; i++) {
-        if (ok)
-            a->host->ack(a->ctx, p->writing[i]);
-        else
-            a->host->nack(a->ctx, p->writing[i], why, SYNC_RETRY_MS);
-    }
-    free(p->writing);
-    p->writing = NULL;
-    p->nwriting = 0;
+    if (p->timer || p->wvalues) return; /* a window is open, or a write runs */
+    p->timer = a->host->timer_start(a->ctx, after_ms, 0, window_closed, p);
+    if (!p->timer) window_closed(a->ctx, NULL, p);
+}
+
+static pending *pending_of(amo *a, json_int_t id)
+{
+    pending *p = Pending;
+    while (p && p->crm_id != id)
+        p = p->next;
+    if (p) return p;
+    p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    *p = (pending){.next = Pending, .a = a, .crm_id = id};
+    Pending = p;
+    return p;
+}
+
+static void key_done(ah_ctx *ctx, int status, void *ud)
+{
+    (void)ctx, (void)status, (void)ud;
+}
+
+/* The write in flight is over (or was not needed). With the latest values
+ * written, the pending record goes; a change that came meanwhile opens
+ * another window. */
+static void write_over(pending *p)
+{
+    amo *a = p->a;
+    bool latest = json_equal(p->values, p->wvalues);
     json_decref(p->wvalues);
     p->wvalues = NULL;
-    if (!p->nheld) {
-        drop(p);
+    p->backoff_ms = 0;
+    if (!latest) {
+        arm(p, (uint32_t)a->sync_debounce_ms);
         return;
     }
-    p->timer = a->host->timer_start(a->ctx, (uint64_t)a->sync_debounce_ms, 0, window_closed, p);
-    if (!p->timer) window_closed(a->ctx, NULL, p);
+    char key[48];
+    pending_key(p->crm_id, key, sizeof(key));
+    a->host->kv_delete(a->ctx, key, key_done, NULL);
+    drop(p);
+}
+
+/* The write failed: the pending record stays; again later, backing off. */
+static void write_failed(pending *p, const char *why)
+{
+    amo *a = p->a;
+    json_decref(p->wvalues);
+    p->wvalues = NULL;
+    p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : SYNC_RETRY_MS;
+    if (p->backoff_ms > SYNC_RETRY_MAX_MS) p->backoff_ms = SYNC_RETRY_MAX_MS;
+    json_t *f = json_pack("{s:s,s:I,s:s,s:I}", "kind", "sync", "contact_id", (json_int_t)p->crm_id,
+                          "error", why, "retry_in_ms", (json_int_t)p->backoff_ms);
+    amo_log(a, AH_LOG_WARN, f, "sync failed: written again later");
+    json_decref(f);
+    uint32_t after = p->backoff_ms;
+    arm(p, after);
 }
 
 static void stored(ah_ctx *ctx, int status, uint64_t rev, void *ud)
@@ -154,15 +195,14 @@ static void stored(ah_ctx *ctx, int status, uint64_t rev, void *ud)
     } else if (status) {
         sync_log(p->a, p, "the sync hash was not stored: the next change writes again");
     }
-    finish(p, true, NULL);
+    write_over(p);
 }
 
 static void patched(amo *a, const amo_res *r, void *ud)
 {
     pending *p = ud;
     if (r->error) {
-        sync_log(a, p, "sync failed: the changes come again");
-        finish(p, false, r->error);
+        write_failed(p, r->error);
         return;
     }
     a->calls_synced++;
@@ -171,7 +211,7 @@ static void patched(amo *a, const amo_res *r, void *ud)
     sync_key(p->crm_id, key, sizeof(key));
     json_t *v = json_pack("{s:s}", "hash", p->hash);
     ah_kv_put_opts o = {.size = sizeof(o), .flags = AH_KV_IF_REV, .if_rev = p->rev};
-    if (a->host->kv_put_ex(a->ctx, key, v, &o, stored, p) != AH_OK) finish(p, true, NULL);
+    if (a->host->kv_put_ex(a->ctx, key, v, &o, stored, p) != AH_OK) write_over(p);
     json_decref(v);
 }
 
@@ -181,7 +221,7 @@ static void got_last(ah_ctx *ctx, int status, const json_t *value, uint64_t rev,
     pending *p = ud;
     amo *a = p->a;
     if (status && status != AH_ENOTFOUND) {
-        finish(p, false, "the sync state could not be read");
+        write_failed(p, "the sync state could not be read");
         return;
     }
     p->rev = status ? 0 : rev;
@@ -189,7 +229,7 @@ static void got_last(ah_ctx *ctx, int status, const json_t *value, uint64_t rev,
     if (last && !strcmp(last, p->hash)) {
         a->sync_unchanged++;
         sync_log(a, p, "contact unchanged since the last write: nothing sent");
-        finish(p, true, NULL);
+        write_over(p);
         return;
     }
     json_t *cfv = json_array();
@@ -204,7 +244,8 @@ static void got_last(ah_ctx *ctx, int status, const json_t *value, uint64_t rev,
     snprintf(path, sizeof(path), "/api/v4/contacts/%lld", (long long)p->crm_id);
     int rc = json_object_size(body) ? amo_request(a, "PATCH", path, body, NULL, patched, p) : 1;
     json_decref(body);
-    if (rc) finish(p, rc > 0, rc > 0 ? NULL : "out of memory"); /* nothing to write: done */
+    if (rc > 0) write_over(p); /* nothing to write */
+    if (rc < 0) write_failed(p, "out of memory");
 }
 
 static void window_closed(ah_ctx *ctx, ah_timer *timer, void *ud)
@@ -213,16 +254,12 @@ static void window_closed(ah_ctx *ctx, ah_timer *timer, void *ud)
     pending *p = ud;
     amo *a = p->a;
     p->timer = NULL;
-    p->writing = p->held;
-    p->nwriting = p->nheld;
-    p->held = NULL;
-    p->nheld = p->cap = 0;
     p->wvalues = json_incref(p->values);
     values_hash(p->wvalues, p->hash);
     char key[40];
     sync_key(p->crm_id, key, sizeof(key));
     if (a->host->kv_get_rev(a->ctx, key, got_last, p) != AH_OK)
-        finish(p, false, "the sync state could not be read");
+        write_failed(p, "the sync state could not be read");
 }
 
 /* ---- the events --------------------------------------------------------------------------- */
@@ -241,8 +278,21 @@ static json_int_t linked_id(amo *a, const json_t *links)
     return 0;
 }
 
+static amo *Amo; /* for the callbacks that get an event */
+
+static void pending_saved(ah_ctx *ctx, int status, uint64_t rev, void *ud)
+{
+    (void)ctx, (void)rev;
+    const ah_event *ev = ud;
+    if (status)
+        Amo->host->nack(Amo->ctx, ev, "the change could not be kept", SYNC_RETRY_MS);
+    else
+        Amo->host->ack(Amo->ctx, ev);
+}
+
 void amo_sync_event(amo *a, const ah_event *ev)
 {
+    Amo = a;
     const json_t *b = ev->body;
     const char *type = json_string_value(json_object_get(b, "type"));
     const json_t *profile = json_object_get(b, "profile");
@@ -253,50 +303,55 @@ void amo_sync_event(amo *a, const ah_event *ev)
         a->host->ack(a->ctx, ev);
         return;
     }
-    pending *p = Pending;
-    while (p && p->crm_id != id)
-        p = p->next;
+    pending *p = pending_of(a, id);
     if (!p) {
-        p = calloc(1, sizeof(*p));
-        if (!p) {
-            a->host->nack(a->ctx, ev, "out of memory", SYNC_RETRY_MS);
-            return;
-        }
-        *p = (pending){.next = Pending, .a = a, .crm_id = id};
-        Pending = p;
+        a->host->nack(a->ctx, ev, "out of memory", SYNC_RETRY_MS);
+        return;
     }
-    if (p->nheld == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 4;
-        const ah_event **h = realloc(p->held, cap * sizeof(*h));
-        if (!h) {
-            a->host->nack(a->ctx, ev, "out of memory", SYNC_RETRY_MS);
-            return;
-        }
-        p->held = h;
-        p->cap = cap;
-    }
-    p->held[p->nheld++] = ev;
     json_decref(p->values);
     p->values = amo_sync_values(a, json_string_value(json_object_get(profile, "name")),
                                 json_string_value(json_object_get(profile, "phone")),
                                 json_string_value(json_object_get(profile, "email")));
-    if (p->nwriting) return; /* the next window opens when the write ends */
-    if (!p->timer)
-        p->timer = a->host->timer_start(a->ctx, (uint64_t)a->sync_debounce_ms, 0, window_closed, p);
-    if (!p->timer || p->nheld >= SYNC_MAX_HELD) {
-        if (p->timer) a->host->timer_stop(a->ctx, p->timer);
-        p->timer = NULL;
-        window_closed(a->ctx, NULL, p);
+    /* Kept before the event is acked: the next change of this contact is
+     * delivered only then (one at a time per key), and a restart finds it. */
+    char key[48];
+    pending_key(id, key, sizeof(key));
+    json_t *rec = json_pack("{s:O}", "values", p->values);
+    if (a->host->kv_put_ex(a->ctx, key, rec, NULL, pending_saved, (void *)ev) != AH_OK)
+        a->host->nack(a->ctx, ev, "the change could not be kept", SYNC_RETRY_MS);
+    json_decref(rec);
+    arm(p, (uint32_t)a->sync_debounce_ms);
+}
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+static void scanned(ah_ctx *ctx, int status, const ah_kv_item *items, size_t n, const char *next,
+                    void *ud)
+{
+    (void)ctx;
+    amo *a = ud;
+    if (status || a->stopping) return;
+    for (size_t i = 0; i < n; i++) {
+        json_int_t id = strtoll(items[i].key + strlen("pending:"), NULL, 10);
+        const json_t *v = json_object_get(items[i].value, "values");
+        pending *p = id > 0 && json_is_object(v) ? pending_of(a, id) : NULL;
+        if (!p || p->values) continue; /* an event came first: it is newer */
+        p->values = json_deep_copy(v);
+        arm(p, (uint32_t)a->sync_debounce_ms);
     }
+    if (next) a->host->kv_scan(a->ctx, "pending:", next, SYNC_SCAN_PAGE, scanned, a);
+}
+
+void amo_sync_start(amo *a)
+{
+    if (a->sync_debounce_ms >= 0)
+        a->host->kv_scan(a->ctx, "pending:", NULL, SYNC_SCAN_PAGE, scanned, a);
 }
 
 void amo_sync_stop(amo *a)
 {
     (void)a;
-    /* Events still held are neither acked nor nacked: the host puts them
-     * back for the next start. */
-    while (Pending) {
-        Pending->nwriting = 0;
+    /* What was not written is in KV (pending:<id>): the next start writes it. */
+    while (Pending)
         drop(Pending);
-    }
 }

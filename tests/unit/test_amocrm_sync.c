@@ -4,10 +4,12 @@
  * on a clock that moves only when told, canned HTTP answers):
  * contact.updated events for a contact linked to this instance, with the
  * profile the host adds, make ONE PATCH per debounce window with the
- * latest values; a redelivered event, or values equal to those last
- * written or created with, write nothing; a failed write nacks its events
- * and the next delivery writes; events naming another instance, or no
- * profile, are acked without a call.
+ * latest values; each event is acked once its values are kept (the bus
+ * hands over a contact's next change only then) and a start writes what
+ * was left pending; a redelivered event, or values equal to those last
+ * written or created with, write nothing; a failed write stays pending
+ * and is written later; events naming another instance, or no profile,
+ * are acked without a call.
  */
 #include <agenthost/testing.h>
 
@@ -93,7 +95,8 @@ static void test_changes_within_the_window_make_one_write_of_the_latest_values(v
         "{\"name\": \"Olga\", \"phone\": \"8 (912) 345-67-89\", \"email\": \"olga@example.com\"}");
     aht_advance(t, 400);
     assert_int_equal(patches(t, NULL), 0); /* the window is still open */
-    assert_int_equal(aht_acked(t), 0);     /* held until written */
+    assert_int_equal(aht_acked(t), 2);     /* each acked once kept */
+    assert_non_null(json_object_get(aht_kv(t), "pending:77"));
     aht_advance(t, 300);
     json_t *body;
     assert_int_equal(patches(t, &body), 1);
@@ -104,6 +107,28 @@ static void test_changes_within_the_window_make_one_write_of_the_latest_values(v
     assert_int_equal(aht_acked(t), 2);
     assert_int_equal(aht_nacked(t), 0);
     assert_non_null(json_object_get(aht_kv(t), "sync:77"));
+    assert_null(json_object_get(aht_kv(t), "pending:77")); /* the latest written */
+    aht_free(t);
+}
+
+static void test_a_change_left_pending_by_a_stop_is_written_at_the_next_start(void **s)
+{
+    (void)s;
+    aht *t = aht_new(&agenthost_plugin, "amo");
+    aht_secret(t, "long_lived_token", "llt-test-token");
+    json_object_set_new(
+        aht_kv(t), "pending:77",
+        json_pack("{s:{s:s,s:s}}", "values", "name", "Olga", "email", "olga@example.com"));
+    aht_http_answer(t, "PATCH", PATCH_77, 200, "{\"id\": 77, \"updated_at\": 1}", 1);
+    assert_int_equal(aht_init(t, "{\"base_url\": \"" BASE "\", \"sync_debounce_ms\": 1000}"),
+                     AH_OK);
+    aht_run(t);
+    aht_advance(t, 1000);
+    json_t *body;
+    assert_int_equal(patches(t, &body), 1);
+    assert_string_equal(field(body, "EMAIL"), "olga@example.com");
+    json_decref(body);
+    assert_null(json_object_get(aht_kv(t), "pending:77"));
     aht_free(t);
 }
 
@@ -155,24 +180,25 @@ static void test_a_contact_created_by_find_or_create_is_not_written_back_unchang
     aht_free(t);
 }
 
-static void test_a_failed_write_is_nacked_and_written_when_it_comes_again(void **s)
+static void test_a_failed_write_stays_pending_and_is_written_later(void **s)
 {
     (void)s;
     aht *t = start();
     aht_http_answer(t, "PATCH", PATCH_77, 400,
                     "{\"title\": \"Bad Request\", \"status\": 400, \"detail\": \"invalid\"}", 0);
-    const char *p = "{\"name\": \"Olga\"}";
-    updated(t, "amo", "77", p);
+    updated(t, "amo", "77", "{\"name\": \"Olga\"}");
     aht_advance(t, 1000);
     assert_int_equal(patches(t, NULL), 1);
-    assert_int_equal(aht_nacked(t), 1);
-    assert_int_equal(aht_acked(t), 0);
-    assert_null(json_object_get(aht_kv(t), "sync:77")); /* nothing recorded as written */
-    aht_http_answer(t, "PATCH", PATCH_77, 200, "{\"id\": 77, \"updated_at\": 1}", 0);
-    updated(t, "amo", "77", p); /* the redelivery */
-    aht_advance(t, 1000);
-    assert_int_equal(patches(t, NULL), 2);
     assert_int_equal(aht_acked(t), 1);
+    assert_null(json_object_get(aht_kv(t), "sync:77")); /* nothing recorded as written */
+    assert_non_null(json_object_get(aht_kv(t), "pending:77"));
+    aht_http_answer(t, "PATCH", PATCH_77, 200, "{\"id\": 77, \"updated_at\": 1}", 0);
+    aht_advance(t, 4900);
+    assert_int_equal(patches(t, NULL), 1); /* backing off: 5 s */
+    aht_advance(t, 100);
+    assert_int_equal(patches(t, NULL), 2);
+    assert_non_null(json_object_get(aht_kv(t), "sync:77"));
+    assert_null(json_object_get(aht_kv(t), "pending:77"));
     aht_free(t);
 }
 
@@ -194,7 +220,8 @@ int main(void)
         cmocka_unit_test(test_changes_within_the_window_make_one_write_of_the_latest_values),
         cmocka_unit_test(test_a_redelivered_event_or_the_same_values_write_nothing_again),
         cmocka_unit_test(test_a_contact_created_by_find_or_create_is_not_written_back_unchanged),
-        cmocka_unit_test(test_a_failed_write_is_nacked_and_written_when_it_comes_again),
+        cmocka_unit_test(test_a_failed_write_stays_pending_and_is_written_later),
+        cmocka_unit_test(test_a_change_left_pending_by_a_stop_is_written_at_the_next_start),
         cmocka_unit_test(
             test_events_for_another_instance_or_without_a_profile_are_acked_without_a_call),
     };
