@@ -369,9 +369,11 @@ static st_rc http_request(run_turn *t, const json_t *step)
     const char *method = str_of(step, "method");
     json_t *req = json_pack("{s:s,s:s}", "method", method ? method : "GET", "url", url);
     free(url);
-    json_t *headers = run_render_leaves(t, json_object_get(step, "headers"), "headers", &rc);
-    json_t *body =
-        headers ? run_render_leaves(t, json_object_get(step, "body"), "body", &rc) : NULL;
+    /* A step without headers or body renders none (not a failure that
+     * leaves the step to run again until max_steps_per_turn). */
+    const json_t *hv = json_object_get(step, "headers"), *bv = json_object_get(step, "body");
+    json_t *headers = hv ? run_render_leaves(t, hv, "headers", &rc) : json_object();
+    json_t *body = !headers ? NULL : bv ? run_render_leaves(t, bv, "body", &rc) : json_null();
     if (!headers || !body) {
         json_decref(headers);
         json_decref(req);

@@ -11,6 +11,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "model/collections.h"
+#include "model/experiments.h"
 #include "model/ids.h"
 
 #include <agenthost/plugin.h>
@@ -65,8 +66,14 @@ static int write_docs(doc_txn *t, void *ud)
         json_object_set_new(j->ended, "wake_at", json_null());
         json_object_del(json_object_get(j->ended, "engine"), "timer");
         stamp(j->ended, false, now);
-        rc = doc_put(t, COLL_CONVERSATIONS, j->ended, j->ended_rev, NULL);
+        if (!j->ended_exp_base)
+            j->ended_exp_base = json_deep_copy(json_object_get(j->ended, "experiment"));
+        rc = experiment_count_turn(t, j->ended_exp_base, j->ended, false, NULL);
+        if (!rc) rc = doc_put(t, COLL_CONVERSATIONS, j->ended, j->ended_rev, NULL);
     }
+    /* Its A/B test's counters, in the same commit (experiments.h). */
+    if (!j->exp_base) j->exp_base = json_deep_copy(json_object_get(j->conv, "experiment"));
+    if (!rc) rc = experiment_count_turn(t, j->exp_base, j->conv, j->new_conv, j->turn.path);
     if (rc) return rc;
     const json_t *timer = json_object_get(json_object_get(j->conv, "engine"), "timer");
     const json_t *due = json_object_get(timer, "due_ms");
@@ -219,6 +226,11 @@ static json_t *outgoing(rt_job *j)
         }
     }
 #undef PLATFORM
+    /* The turn as it ran, for its replay (rt_record.c). */
+    snprintf(idem, sizeof(idem), "%s:r%llu:turn", j->conv_id, rev);
+    json_array_append_new(all,
+                          json_pack("{s:s,s:s,s:s,s:o}", "topic", RT_TURNS_TOPIC, "key", j->conv_id,
+                                    "idempotency_key", idem, "body", rt_record_turn(j, at)));
     return all;
 }
 

@@ -79,10 +79,7 @@ static size_t replies(json_t *o)
 /* ---- a fake CRM (lead-capture's http.request), on its own thread -------------------- */
 
 static struct {
-    uv_loop_t loop;
-    uv_async_t stop;
-    fh_server *srv;
-    pthread_t th;
+    fh_thread *srv;
     pthread_mutex_t mu;
     json_t *leads; /* the bodies POSTed to /api/v2/leads */
 } CRM = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -108,33 +105,15 @@ static void crm_serve(void *ud, fh_conn *c, const fh_req *req)
     fh_respond(c, 201, "application/json", NULL, ok, sizeof(ok) - 1);
 }
 
-static void crm_stop(uv_async_t *a)
-{
-    fh_close(CRM.srv);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *crm_run(void *arg)
-{
-    (void)arg;
-    uv_run(&CRM.loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
 static int crm_start(void)
 {
     CRM.leads = json_array();
-    if (uv_loop_init(&CRM.loop) || uv_async_init(&CRM.loop, &CRM.stop, crm_stop) ||
-        fh_listen(&CRM.srv, &CRM.loop, "127.0.0.1", 0, crm_serve, NULL))
-        return -1;
-    return pthread_create(&CRM.th, NULL, crm_run, NULL) ? -1 : fh_port(CRM.srv);
+    return fh_thread_start(&CRM.srv, crm_serve, NULL) ? -1 : fh_thread_port(CRM.srv);
 }
 
 static void crm_finish(void)
 {
-    uv_async_send(&CRM.stop);
-    pthread_join(CRM.th, NULL);
-    uv_loop_close(&CRM.loop);
+    fh_thread_stop(CRM.srv);
     json_decref(CRM.leads);
 }
 
