@@ -29,7 +29,7 @@ static const api_family_fn families[] = {
     api_texts_routes,        api_experiments_routes,   api_replay_routes,
     api_events_routes,       api_webhooks_routes,      api_widgets_routes,
     api_webchat_routes,      webchat_pages_routes,     api_users_routes,
-    api_auth_routes,         api_password_routes,     api_templates_routes,
+    api_auth_routes,         api_password_routes,      api_templates_routes,
     api_migrate_routes,
 };
 /* clang-format on */

@@ -8,6 +8,7 @@
 #include "runtime/rt_priv.h"
 
 #include "core/util.h"
+#include "engine/lang.h"
 #include "model/collections.h"
 #include "model/experiments.h"
 #include "model/ids.h"
@@ -307,9 +308,11 @@ static int new_conversation(doc_txn *t, load *l, const json_t *channel)
     }
     int64_t now = doc_txn_now(t);
     id_new("cnv", now, j->conv_id, sizeof(j->conv_id));
-    const char *lang = str_of(j->identity, "language");
-    if (!lang) lang = str_of(json_object_get(j->contact, "profile"), "language");
-    if (!lang) lang = str_of(j->agent, "default_language");
+    /* The language: the contact's profile, then the channel's hint (the
+     * client's language); else the text, once the scenario is known
+     * (conversation_language). */
+    const char *lang = str_of(json_object_get(j->contact, "profile"), "language");
+    if (!lang) lang = str_of(j->identity, "language");
     j->conv = json_pack("{s:s,s:s,s:s,s:s,s:o,s:O,s:o,s:[]}", "id", j->conv_id, "agent_id",
                         j->agent_id, "contact_id", j->contact_id, "state", "active", "scenario",
                         ref, "channel", channel ? channel : json_object(), "variables",
@@ -323,6 +326,17 @@ static int new_conversation(doc_txn *t, load *l, const json_t *channel)
     j->new_conv = true;
     j->conv_rev = 0;
     return 0;
+}
+
+/* A new conversation neither the profile nor the channel gave a language:
+ * its first message's, among the scenario's languages (lang_detect), else
+ * the agent's default (else the scenario's, at run time). */
+static void conversation_language(rt_job *j)
+{
+    const char *lang =
+        lang_detect(str_of(j->input, "text"), json_object_get(j->scenario, "languages"));
+    if (!lang) lang = str_of(j->agent, "default_language");
+    if (lang) json_object_set_new(j->conv, "language", json_string(lang));
 }
 
 static int load_scenario_of(doc_txn *t, load *l)
@@ -340,6 +354,7 @@ static int load_scenario_of(doc_txn *t, load *l)
     if (j->new_conv) /* the latest, when the agent names none: now it is fixed */
         json_object_set_new(json_object_get(j->conv, "scenario"), "version", json_integer(version));
     j->scenario = json_incref((json_t *)c);
+    if (j->new_conv && !str_of(j->conv, "language")) conversation_language(j);
     return 0;
 }
 

@@ -385,6 +385,32 @@ static void test_answers_saved_into_the_contact_profile_are_committed_and_announ
     json_decref(o);
 }
 
+/* A new person's first message, with no language from a profile or the
+ * channel, is answered in the language of its letters when the scenario
+ * speaks it; a person whose profile has one keeps it. */
+static void test_the_first_message_picks_the_conversations_language(void **s)
+{
+    (void)s;
+    const char *content =
+        "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\","
+        " \"languages\": [\"en\", \"ru\"], \"start\": \"ask\", \"steps\": {"
+        " \"ask\": {\"kind\": \"ask\", \"text\": {\"en\": \"How can I help?\", \"ru\": \"Чем "
+        "помочь?\"},"
+        "  \"var\": \"q\", \"next\": \"done\"},"
+        " \"done\": {\"kind\": \"end\"}}, \"variables\": {\"q\": {\"type\": \"string\"}}}";
+    char agent[64];
+    make_agent("Polyglot", content, NULL, agent, sizeof(agent));
+    json_t *o = say(agent, "ivan", "Здравствуйте, у меня вопрос");
+    assert_string_equal(reply(o, 0), "Чем помочь?");
+    json_decref(o);
+    o = say(agent, "john", "Hello, I have a question");
+    assert_string_equal(reply(o, 0), "How can I help?");
+    json_decref(o);
+    o = say(agent, "anon", "42");
+    assert_string_equal(reply(o, 0), "How can I help?"); /* undecided: the default */
+    json_decref(o);
+}
+
 /* The lead-capture example in Russian over the REST channel: its
  * http.request step reaches the (fake) CRM through the egress broker,
  * allowed by engine.http_allow, with the templated headers and body; the
@@ -640,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_an_llm_chat_step_answers_through_the_llm_plugin),
         cmocka_unit_test(test_the_lead_capture_example_files_a_lead_with_the_crm_in_russian),
         cmocka_unit_test(test_answers_saved_into_the_contact_profile_are_committed_and_announced),
+        cmocka_unit_test(test_the_first_message_picks_the_conversations_language),
         cmocka_unit_test(test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped),
         cmocka_unit_test(test_a_flooding_chat_is_cut_at_its_rate_and_others_are_served),
         cmocka_unit_test(test_many_conversations_of_one_agent_keep_one_copy_of_its_scenario),

@@ -684,6 +684,33 @@ static void contact_targets_set_the_profile_and_a_bad_value_fails_naming_the_fie
     json_decref(changes);
 }
 
+/* A language menu: choice into conversation.language switches the texts
+ * from the next one on; a value that is no language tag fails the step. */
+static void conversation_language_switches_the_texts_mid_conversation(void **state)
+{
+    (void)state;
+    const char *menu =
+        "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en', 'ru'],"
+        " 'fallback': {'en': 'Sorry.', 'ru': 'Извините.'}, 'start': 'pick', 'steps': {"
+        "  'pick': {'kind': 'choice', 'text': {'en': 'Language?', 'ru': 'Язык?'},"
+        "     'var': 'conversation.language', 'options': ["
+        "       {'id': 'ru', 'label': 'Русский'}, {'id': 'en', 'label': 'English'}], 'next': 'hi'},"
+        "  'hi': {'kind': 'say', 'text': {'en': 'Hello!', 'ru': 'Здравствуйте!'}, 'next': 'bad'},"
+        "  'bad': {'kind': 'set', 'set': {'conversation.language': '\\\"Russian\\\"'}, 'next': "
+        "'e'},"
+        "  'e': {'kind': 'end'}}}";
+    world w;
+    w_init(&w, menu);
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    assert_string_equal(text_at(&w, 0), "Language?");
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'Русский'}", NULL), RUN_ENDED);
+    assert_string_equal(conv_str(&w, "language"), "ru");
+    assert_string_equal(text_at(&w, 0), "Здравствуйте!");
+    assert_non_null(strstr(w.f.error, "conversation.language: not a language tag"));
+    assert_string_equal(text_at(&w, 1), "Извините."); /* the fallback, in the new language */
+    w_free(&w);
+}
+
 /* A step whose manifest declares emits: lead.created, answered: the event
  * on platform.lead, keyed by the contact, with the lead from the result
  * and the price from the step's arguments. */
@@ -1214,6 +1241,7 @@ int main(void)
         cmocka_unit_test(contact_targets_set_the_profile_and_a_bad_value_fails_naming_the_field),
         cmocka_unit_test(an_emitting_step_adds_lead_created_keyed_by_the_contact),
         cmocka_unit_test(a_linking_step_links_the_contact_one_link_per_instance),
+        cmocka_unit_test(conversation_language_switches_the_texts_mid_conversation),
         cmocka_unit_test(a_failing_step_is_retried_with_backoff_then_takes_on_error),
         cmocka_unit_test(a_failing_step_without_on_error_sends_the_fallback_and_ends),
         cmocka_unit_test(a_template_error_is_not_retried),
