@@ -858,7 +858,8 @@ void run_turn_clear(run_turn *t)
     json_decref(t->events);
     json_decref(t->path);
     json_decref(t->profile);
-    t->messages = t->events = t->path = t->profile = NULL;
+    json_decref(t->links);
+    t->messages = t->events = t->path = t->profile = t->links = NULL;
     struct run_state *s = t->st;
     if (!s) return;
     json_decref(s->result);

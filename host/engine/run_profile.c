@@ -131,3 +131,45 @@ void run_profile_apply(json_t *profile, const json_t *changes)
         }
     }
 }
+
+/* ---- links to outside records (manifest steps[].links_contact) ------------------- */
+
+void run_turn_link(run_turn *t, const char *plugin, const char *instance, const char *field,
+                   const json_t *result)
+{
+    struct run_state *s = t->st;
+    if (!s || s->stopped || !plugin || !instance || !field || !t->contact) return;
+    json_t *id = run_id_string(json_object_get(result, field));
+    if (!id) return;
+    if (!t->links) t->links = json_array();
+    json_array_append_new(
+        t->links, json_pack("{s:s,s:s,s:o}", "plugin", plugin, "instance", instance, "id", id));
+}
+
+bool run_links_apply(json_t *contact, const json_t *links)
+{
+    if (!json_array_size(links)) return false;
+    json_t *have = json_object_get(contact, "links");
+    json_t *before = json_deep_copy(have);
+    if (!json_is_array(have)) json_object_set_new(contact, "links", have = json_array());
+    size_t i, k;
+    const json_t *l;
+    json_array_foreach(links, i, l)
+    {
+        const char *inst = json_string_value(json_object_get(l, "instance"));
+        bool replaced = false;
+        json_t *h;
+        json_array_foreach(have, k, h)
+        {
+            if (!inst || strcmp(json_string_value(json_object_get(h, "instance")) ?: "", inst))
+                continue;
+            json_array_set(have, k, (json_t *)l);
+            replaced = true;
+            break;
+        }
+        if (!replaced) json_array_append(have, (json_t *)l);
+    }
+    bool changed = !json_equal(before, have);
+    json_decref(before);
+    return changed;
+}

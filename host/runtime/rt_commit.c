@@ -41,7 +41,7 @@ static void stamp(json_t *doc, bool created, int64_t now)
 /* Whether the contact needs writing: new, or last seen a while ago. */
 static bool contact_due(rt_job *j)
 {
-    if (j->new_contact || j->profile_changed) return true;
+    if (j->new_contact || j->profile_changed || j->links_changed) return true;
     if (!j->contact || !j->contact_rev || j->kind != JOB_MESSAGE) return false;
     const char *was = str_of(j->contact, "updated_at");
     int64_t at = 0;
@@ -192,11 +192,14 @@ static json_t *outgoing(rt_job *j)
                                              "idempotency_key", idem, "body", body));              \
     } while (0)
     if (j->new_contact) PLATFORM("platform.contact", j->contact_id, contact_event(j, at));
-    if (j->profile_changed && !j->new_contact)
-        PLATFORM("platform.contact", j->contact_id,
-                 json_pack("{s:s,s:i,s:s,s:s,s:I,s:[s],s:s}", "type", "contact.updated",
-                           "event_version", 1, "at", at, "contact_id", j->contact_id, "revision",
-                           (json_int_t)j->contact_rev + 1, "changed", "profile", "by", "engine"));
+    if (j->profile_changed && !j->new_contact) {
+        json_t *e = json_pack("{s:s,s:i,s:s,s:s,s:I,s:[s],s:s}", "type", "contact.updated",
+                              "event_version", 1, "at", at, "contact_id", j->contact_id, "revision",
+                              (json_int_t)j->contact_rev + 1, "changed", "profile", "by", "engine");
+        const json_t *links = json_object_get(j->contact, "links");
+        if (json_array_size(links)) json_object_set(e, "links", (json_t *)links);
+        PLATFORM("platform.contact", j->contact_id, e);
+    }
     if (j->new_conv) PLATFORM("platform.conversation", j->conv_id, started_event(j, at));
     j->sent = json_array();
     size_t i;
@@ -311,6 +314,7 @@ void rt_commit(rt_job *j)
 {
     runtime *rt = j->rt;
     apply_profile(j);
+    if (j->contact) j->links_changed = run_links_apply(j->contact, j->turn.links);
     json_t *out = outgoing(j);
     size_t n = json_array_size(out);
     bus_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));

@@ -36,8 +36,9 @@ typedef struct call_ctx {
     bool answered; /* the turn was told */
     bool timer_on;
     /* A plugin action: told to the turn as integration.called; a step
-     * declaring emits (manifest steps[].emits) also as that event. */
-    char instance[64], action[64], plugin[64], emits[32];
+     * declaring emits (manifest steps[].emits) also as that event; one
+     * declaring links_contact links the contact to the record it names. */
+    char instance[64], action[64], plugin[64], emits[32], link_field[64];
     int64_t started_ms;
     json_t *rec; /* its record in the step's path entry (rt_record.c), or NULL */
     /* A streamed LLM call: where its partials go (runtime_watch_partials). */
@@ -85,6 +86,8 @@ static void ctx_answer(call_ctx *c, const json_t *result, const char *error, con
                                                          : "error",
                              ah_now_ms() - c->started_ms, error, msg);
     if (c->emits[0] && !error) run_turn_emit(c->t, c->emits, c->plugin, c->instance, result);
+    if (c->link_field[0] && !error)
+        run_turn_link(c->t, c->plugin, c->instance, c->link_field, result);
     c->cb(c->t, result, error, msg);
 }
 
@@ -310,10 +313,11 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
     call_ctx *c = ctx_new(rt, t, cb, timeout_ms);
     snprintf(c->instance, sizeof(c->instance), "%s", instance_id(in));
     snprintf(c->action, sizeof(c->action), "%s", act ? act : "");
-    if (str_of(decl, "emits")) {
-        snprintf(c->emits, sizeof(c->emits), "%s", str_of(decl, "emits"));
+    if (str_of(decl, "emits")) snprintf(c->emits, sizeof(c->emits), "%s", str_of(decl, "emits"));
+    if (str_of(decl, "links_contact"))
+        snprintf(c->link_field, sizeof(c->link_field), "%s", str_of(decl, "links_contact"));
+    if (c->emits[0] || c->link_field[0])
         snprintf(c->plugin, sizeof(c->plugin), "%s", str_of(instance_manifest(in)->json, "name"));
-    }
     c->started_ms = ah_now_ms();
     c->rec = rec;
     int rc;

@@ -71,6 +71,7 @@ struct rt_job {
     uint64_t contact_rev, conv_rev;
     bool new_contact, new_conv;
     bool profile_changed; /* the turn set profile fields (contact.*) that differ */
+    bool links_changed;   /* a step linked the contact to an outside record (contact.links) */
     bool ran;             /* its turn ran: it holds its conversation */
 
     run_turn turn;
