@@ -170,6 +170,10 @@ scmp_filter_ctx policy_preload(const policy_params *p)
     ALLOW(&b, lstat);
     ALLOW(&b, newfstatat);
     ALLOW(&b, statx);
+    /* A file system's type, read-only: libselinux's constructor asks
+     * whether selinuxfs is mounted (GMime's GIO pulls it in, issue 16). */
+    ALLOW(&b, statfs);
+    ALLOW(&b, fstatfs);
     ALLOW(&b, access);
     ALLOW(&b, faccessat);
     ALLOW(&b, faccessat2);

@@ -51,8 +51,9 @@ static void usage(void)
  * that they stay loaded; a plugin's iconv_open of these then needs no
  * file). */
 static const char *const preload_charsets[] = {
-    "UTF-16",      "UTF-16LE",     "UTF-16BE",     "UTF-32", "ISO-8859-1",
-    "ISO-8859-15", "WINDOWS-1251", "WINDOWS-1252", "KOI8-R", "CP866"};
+    "UTF-16",      "UTF-16LE",     "UTF-16BE",     "UTF-32",      "ISO-8859-1",
+    "ISO-8859-15", "WINDOWS-1251", "WINDOWS-1252", "KOI8-R",      "CP866",
+    "ISO-8859-2",  "ISO-8859-5",   "KOI8-U",       "WINDOWS-1250"};
 static iconv_t iconv_kept[sizeof(preload_charsets) / sizeof(preload_charsets[0])];
 
 #ifdef AH_SANITIZE

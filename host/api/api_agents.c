@@ -3,6 +3,7 @@
  * bound to, their groups; merging two groups.
  */
 #include "model/collections.h"
+#include "model/experiments.h"
 #include "model/ids.h"
 #include "plugin/supervisor.h"
 #include "api_docs.h"
@@ -99,6 +100,8 @@ static int agent_prepare(res_change *c)
                           sid, (long long)v);
         json_decref(s);
     }
+    /* A split is an A/B test: checked, and its experiment kept in step. */
+    if (!rc) rc = experiment_agent_saved(c->t, doc);
     return rc;
 }
 

@@ -245,6 +245,37 @@ static void h_consumers(void *ctx, http_req *req, const route_params *p)
     http_respond_json(req, 200, json_pack("{s:o}", "consumers", bus_consumers(x->bus)));
 }
 
+static void consumer_deleted(void *ud, int status)
+{
+    http_req *req = ud;
+    if (status == 0)
+        http_respond(req, 204, NULL, "", 0, NULL);
+    else
+        http_respond_error(req, 503, status == AH_ENOSPC ? "store_full" : "store_error",
+                           ah_strerror(status), NULL);
+}
+
+/* Delete a consumer (one left behind by a plugin or subscription that is
+ * gone holds its topics' events back from retention). */
+static void h_consumer_delete(void *ctx, http_req *req, const route_params *p)
+{
+    bus_ctx *x = ctx;
+    char err[256];
+    int rc = bus_consumer_delete(x->bus, route_param(p, "name"), consumer_deleted, req, err,
+                                 sizeof(err));
+    if (rc)
+        http_respond_error(req,
+                           rc == AH_ENOTFOUND ? 404
+                           : rc == AH_EINVAL  ? 422
+                           : rc == AH_EBUSY   ? 409
+                                              : 503,
+                           rc == AH_ENOTFOUND ? "not_found"
+                           : rc == AH_EINVAL  ? "invalid"
+                           : rc == AH_EBUSY   ? "conflict"
+                                              : "unavailable",
+                           err, rc == AH_EINVAL ? "name" : NULL);
+}
+
 static void h_dlq(void *ctx, http_req *req, const route_params *p)
 {
     const char *topic;
@@ -309,6 +340,8 @@ static const route routes[] = {
     {"POST", "/api/v1/topics/{topic}/events", h_topic_publish, "bus:write",
      "Publish one event or a batch; answered once durable"},
     {"GET", "/api/v1/consumers", h_consumers, "bus:read", "Durable consumers with lag"},
+    {"DELETE", "/api/v1/consumers/{name}", h_consumer_delete, "bus:write",
+     "Delete a durable consumer (its positions stop holding events back)"},
     {"GET", "/api/v1/topics/{topic}/dlq", h_dlq, "bus:read", "A topic's dead letters"},
     {"POST", "/api/v1/topics/{topic}/dlq/{id}/requeue", h_dlq_requeue, "bus:write",
      "Publish a dead letter again and drop it"},

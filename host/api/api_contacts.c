@@ -121,6 +121,8 @@ static void contact_events(const json_t *before, const json_t *after, uint64_t r
         body =
             json_pack("{s:s,s:i,s:s,s:s,s:I,s:o}", "type", "contact.updated", "event_version", 1,
                       "at", at, "contact_id", id, "revision", (json_int_t)rev, "changed", changed);
+        const json_t *links = json_object_get(after, "links");
+        if (json_array_size(links)) json_object_set(body, "links", (json_t *)links);
     }
     snprintf(idem, sizeof(idem), "%s:r%llu:0", id, (unsigned long long)rev);
     json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:o}", "topic", "platform.contact", "key",
@@ -205,7 +207,8 @@ typedef struct link_arg {
 } link_arg;
 
 /* What other knows that keep does not: identities, profile fields,
- * consent, tags, the earlier first and later last sighting. */
+ * consent, tags, links (per instance), the earlier first and later last
+ * sighting. */
 static void merge_contact(json_t *keep, const json_t *other)
 {
     json_t *ids = json_object_get(keep, "identities");
@@ -226,6 +229,17 @@ static void merge_contact(json_t *keep, const json_t *other)
         bool have = false;
         json_array_foreach(tags, k, e) have |= json_equal(e, t);
         if (!have) json_array_append(tags, t);
+    }
+    /* Links to outside records: other's for instances keep has none for. */
+    json_t *links = json_object_get(keep, "links");
+    json_array_foreach(json_object_get(other, "links"), i, t)
+    {
+        bool have = false;
+        json_array_foreach(links, k, e) have |=
+            json_equal(json_object_get(e, "instance"), json_object_get(t, "instance"));
+        if (have) continue;
+        if (!links) json_object_set_new(keep, "links", links = json_array());
+        json_array_append(links, t);
     }
     const char *f1 = json_string_value(json_object_get(keep, "first_seen_at"));
     const char *f2 = json_string_value(json_object_get(other, "first_seen_at"));

@@ -5,6 +5,7 @@
  */
 #include "core/util.h"
 #include "model/collections.h"
+#include "model/experiments.h"
 #include "model/ids.h"
 #include "api_docs.h"
 
@@ -55,6 +56,11 @@ static int conversation_prepare(res_change *c)
     json_t *msgs = json_object_get(doc, "messages");
     while (json_array_size(msgs) > MESSAGES_KEPT)
         json_array_remove(msgs, 0);
+    /* Ended here rather than by a turn: its A/B test counts the end too. */
+    const char *was = json_string_value(json_object_get(c->old, "state"));
+    if (!rc && c->old && json_object_get(c->old, "experiment") && state &&
+        !strcmp(state, "ended") && !(was && !strcmp(was, "ended")))
+        rc = experiment_count_turn(c->t, json_object_get(c->old, "experiment"), doc, false, NULL);
     return rc;
 }
 
@@ -68,7 +74,7 @@ static const res_range conv_ranges[] = {
 static const char *const conv_sorts[] = {"last_activity_at", "started_at", NULL};
 
 /* The engine's own fields: what it keeps to run the conversation. */
-static const char *const conv_read_only[] = {"engine", "wake_at", NULL};
+static const char *const conv_read_only[] = {"engine", "wake_at", "experiment", NULL};
 
 static const resource conversations_res = {
     .coll = COLL_CONVERSATIONS,

@@ -278,10 +278,10 @@ static bool parse_list(http_req *req, const resource *r, list_arg *a, json_t *ke
     json_object_foreach(args, k, v)
     {
         if (!known_param(r, k)) {
-            json_decref(args);
             char msg[160];
             snprintf(msg, sizeof(msg), "unknown query parameter %.64s", k);
             http_respond_error(req, 422, "invalid_query", msg, k);
+            json_decref(args); /* k is one of its keys */
             return false;
         }
     }

@@ -45,6 +45,8 @@ int api_triggers_routes(api_table *t, const api_deps *deps);
 int api_trigger_hooks_routes(api_table *t, const api_deps *deps);
 int api_texts_routes(api_table *t, const api_deps *deps);
 int api_versions_routes(api_table *t, const api_deps *deps);
+int api_experiments_routes(api_table *t, const api_deps *deps);
+int api_replay_routes(api_table *t, const api_deps *deps);
 int api_simulate_routes(api_table *t, const api_deps *deps);
 int api_events_routes(api_table *t, const api_deps *deps);
 int api_webhooks_routes(api_table *t, const api_deps *deps);
@@ -53,6 +55,8 @@ int api_webchat_routes(api_table *t, const api_deps *deps);
 int api_users_routes(api_table *t, const api_deps *deps);
 int api_auth_routes(api_table *t, const api_deps *deps);
 int api_password_routes(api_table *t, const api_deps *deps);
+int api_templates_routes(api_table *t, const api_deps *deps);
+int api_migrate_routes(api_table *t, const api_deps *deps);
 int api_2fa_routes(api_table *t, const api_deps *deps);
 int api_invites_routes(api_table *t, const api_deps *deps);
 
@@ -146,6 +150,23 @@ void api_version_save(const api_scenario_env *env, http_req *req, const char *sc
 /* Add rs (n routes) with an api_scenario_env from deps as their context
  * (deps NULL: only listed). 0 or AH_ENOMEM. */
 int api_scenario_env_routes(api_table *t, const api_deps *deps, const route *rs, size_t n);
+
+/* What a simulation over REST needs (api_simulate.c). */
+typedef struct api_sim_ctx {
+    runtime *rt;
+    const registry *reg;
+    supervisor *sup;
+    expr_pool *expr;
+} api_sim_ctx;
+/* What a simulation came to (report taken), for a caller that answers
+ * the request itself. */
+typedef void (*api_sim_finish)(void *ud, http_req *req, json_t *report);
+/* Run a one-shot simulation of agent from body (POST .../simulate's,
+ * taken): checked (a draft as a save is), run, then finish(ud, req,
+ * report); failures are answered here. ud_free(ud) (may be NULL) runs
+ * once the request is done with, whatever happened. */
+void api_simulate_run(api_sim_ctx *x, http_req *req, const char *agent, json_t *body,
+                      api_sim_finish finish, void *ud, void (*ud_free)(void *ud));
 
 /* Answer 422 from a validator message "path: message". */
 void api_respond_invalid(http_req *req, const char *code, const char *verr);

@@ -19,12 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct sim_ctx {
-    runtime *rt;
-    const registry *reg;
-    supervisor *sup;
-    expr_pool *expr;
-} sim_ctx;
+typedef api_sim_ctx sim_ctx;
 
 /* One request: what it asked, until the simulation answers. */
 typedef struct sim_req {
@@ -34,9 +29,12 @@ typedef struct sim_req {
     json_t *draft; /* the unsaved scenario, or NULL */
     char agent[48];
     char owner[16];
-    bool session;  /* a session's start (201, kept) */
-    bool one_shot; /* /simulate: freed once answered */
-    size_t from;   /* the first turn to answer */
+    bool session;          /* a session's start (201, kept) */
+    bool one_shot;         /* /simulate: freed once answered */
+    size_t from;           /* the first turn to answer */
+    api_sim_finish finish; /* api_simulate_run's: answers instead */
+    void *finish_ud;
+    void (*finish_free)(void *ud);
 } sim_req;
 
 static const char *str_of(const json_t *o, const char *k)
@@ -52,6 +50,7 @@ static void owner_of(http_req *req, char *out, size_t n)
 
 static void req_free(sim_req *r)
 {
+    if (r->finish_free) r->finish_free(r->finish_ud);
     json_decref(r->body);
     json_decref(r->draft);
     free(r);
@@ -134,7 +133,10 @@ static void sent(void *ud, sim *s, int status, const char *code, const char *mes
     } else {
         json_t *report = sim_report(s, r->from);
         if (!r->session) json_object_del(report, "id");
-        http_respond_json(r->req, r->session ? 201 : 200, report);
+        if (r->finish)
+            r->finish(r->finish_ud, r->req, report);
+        else
+            http_respond_json(r->req, r->session ? 201 : 200, report);
     }
     if (r->one_shot) sim_free(s);
     req_free(r);
@@ -208,28 +210,29 @@ static json_t *draft_of(http_req *req, const json_t *scn)
     return content;
 }
 
-static void begin(sim_ctx *x, http_req *req, const route_params *p, bool session)
+/* Check body (taken) and run it; finish (may be NULL) answers instead. */
+static void run_body(sim_ctx *x, http_req *req, const char *agent, json_t *body, bool session,
+                     api_sim_finish finish, void *ud, void (*ud_free)(void *ud))
 {
-    const char *agent = route_param(p, "id");
-    if (!id_valid(agent, "agt")) {
-        api_respond_not_found(req, "agent", agent);
-        return;
-    }
-    json_t *body;
-    if (api_body_json(req, &body, json_object()) < 0) return;
     const char *field = NULL, *why = check_start(body, &field);
-    if (why) {
-        http_respond_error(req, 422, "invalid", why, field);
-        json_decref(body);
-        return;
-    }
-    sim_req *r = calloc(1, sizeof(*r));
+    sim_req *r = why ? NULL : calloc(1, sizeof(*r));
     if (!r) {
+        if (why)
+            http_respond_error(req, 422, "invalid", why, field);
+        else
+            http_respond_error(req, 503, "no_memory", "out of memory", NULL);
         json_decref(body);
-        http_respond_error(req, 503, "no_memory", "out of memory", NULL);
+        if (ud_free) ud_free(ud);
         return;
     }
-    *r = (sim_req){.x = x, .req = req, .body = body, .session = session, .one_shot = !session};
+    *r = (sim_req){.x = x,
+                   .req = req,
+                   .body = body,
+                   .session = session,
+                   .one_shot = !session,
+                   .finish = finish,
+                   .finish_ud = ud,
+                   .finish_free = ud_free};
     snprintf(r->agent, sizeof(r->agent), "%s", agent);
     owner_of(req, r->owner, sizeof(r->owner));
     const json_t *scn = json_object_get(body, "scenario");
@@ -245,6 +248,24 @@ static void begin(sim_ctx *x, http_req *req, const route_params *p, bool session
         http_respond_error(req, 503, "no_memory", "out of memory", NULL);
         req_free(r);
     }
+}
+
+void api_simulate_run(api_sim_ctx *x, http_req *req, const char *agent, json_t *body,
+                      api_sim_finish finish, void *ud, void (*ud_free)(void *ud))
+{
+    run_body(x, req, agent, body, false, finish, ud, ud_free);
+}
+
+static void begin(sim_ctx *x, http_req *req, const route_params *p, bool session)
+{
+    const char *agent = route_param(p, "id");
+    if (!id_valid(agent, "agt")) {
+        api_respond_not_found(req, "agent", agent);
+        return;
+    }
+    json_t *body;
+    if (api_body_json(req, &body, json_object()) < 0) return;
+    run_body(x, req, agent, body, session, NULL, NULL, NULL);
 }
 
 static void h_simulate(void *ctx, http_req *req, const route_params *p)

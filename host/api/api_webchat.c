@@ -14,6 +14,7 @@
 #include "runtime/runtime.h"
 #include "store/secrets.h"
 #include "api_webchat.h"
+#include "webchat_rate.h"
 #include "webchat_sse.h"
 #include "webchat_token.h"
 
@@ -25,21 +26,13 @@
 #include <string.h>
 
 #define POLL_WAIT_MAX_MS 25000
-#define RATE_WINDOW_MS 60000
-#define RATE_KEYS_MAX 100000
-
-typedef struct rate {
-    uint64_t start;
-    uint32_t n;
-} rate;
-
 typedef struct wc_ctx {
     docs *d;
     secrets *sec;
     runtime *rt;
     wc_hub *hub;
     uint8_t key[WCT_KEY_BYTES];
-    strmap rates; /* "what:key" -> rate */
+    wc_rates rates;
     strmap names; /* session -> the name its signed identity gave */
 } wc_ctx;
 
@@ -145,7 +138,7 @@ static void respond_json(wc_call *c, http_req *req, int status, json_t *body)
     free(s);
 }
 
-static void log_refused(http_req *req, const char *widget, const char *what)
+void webchat_log_refused(http_req *req, const char *widget, const char *what)
 {
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:s,s:s}", "event", "webchat_refused", "client_ip",
@@ -162,7 +155,7 @@ static bool begin(wc_ctx *x, http_req *req, const route_params *p, wc_call *c)
     if (!c->widget) return false;
     c->agent = str_of(c->widget, "agent_id");
     if (!webchat_cors(c->widget, req, c->buf, c->hs)) {
-        log_refused(req, route_param(p, "widget"), "origin not allowed");
+        webchat_log_refused(req, route_param(p, "widget"), "origin not allowed");
         http_respond_error(req, 403, "origin_not_allowed",
                            "this widget does not allow calls from this origin (allowed_origins)",
                            NULL);
@@ -193,53 +186,19 @@ static int session_of(wc_ctx *x, http_req *req, wc_call *c, bool answer_missing)
     }
     wct_status st = wct_parse(x->key, tok, strlen(tok), ah_now_ms(), &c->tok);
     const char *why = NULL;
-    if (st == WCT_EXPIRED)
-        why = "the session has expired: start a new one";
-    else if (st != WCT_OK || strcmp(c->tok.widget, str_of(c->widget, "id")) != 0)
+    bool ours =
+        (st == WCT_OK || st == WCT_EXPIRED) && !strcmp(c->tok.widget, str_of(c->widget, "id"));
+    if (!ours)
         why = "not a session token of this widget";
+    else if (st == WCT_EXPIRED)
+        why = "the session has expired: start a new one";
     if (why) {
-        log_refused(req, str_of(c->widget, "id"),
-                    st == WCT_EXPIRED ? "expired session token" : "invalid session token");
-        respond_err(c, req, 401, st == WCT_EXPIRED ? "session_expired" : "invalid_token", why,
-                    "token");
+        bool expired = ours && st == WCT_EXPIRED;
+        webchat_log_refused(req, str_of(c->widget, "id"),
+                            expired ? "expired session token" : "invalid session token");
+        respond_err(c, req, 401, expired ? "session_expired" : "invalid_token", why, "token");
         return -1;
     }
-    return 0;
-}
-
-/* A fixed-window count: 0 when key may go on, else seconds to wait. */
-static unsigned rate_hit(wc_ctx *x, const char *what, const char *key, uint32_t limit)
-{
-    char k[200];
-    snprintf(k, sizeof(k), "%s:%s", what, key);
-    uint64_t now = ah_mono_ms();
-    rate *r = strmap_get(&x->rates, k);
-    if (!r) {
-        if (x->rates.n >= RATE_KEYS_MAX) { /* forget the old windows */
-            size_t pos = 0;
-            const char *kk;
-            void *v;
-            while (strmap_next(&x->rates, &pos, &kk, &v))
-                free(v);
-            strmap_free(&x->rates);
-            strmap_init(&x->rates);
-        }
-        r = calloc(1, sizeof(*r));
-        if (!r || strmap_put(&x->rates, k, r) != 0) {
-            free(r);
-            return 0;
-        }
-        r->start = now;
-    }
-    if (now - r->start >= RATE_WINDOW_MS) {
-        r->start = now;
-        r->n = 0;
-    }
-    if (r->n >= limit) {
-        unsigned s = (unsigned)((RATE_WINDOW_MS - (now - r->start) + 999) / 1000);
-        return s ? s : 1;
-    }
-    r->n++;
     return 0;
 }
 
@@ -314,7 +273,7 @@ static int identity_session(wc_ctx *x, http_req *req, wc_call *c, const json_t *
     size_t slen = 0;
     webchat_secret_name(wid, name, sizeof(name));
     if (!x->sec || secrets_get(x->sec, name, "identity_secret", &secret, &slen) != 0) {
-        log_refused(req, wid, "identity sent but the widget has no identity secret");
+        webchat_log_refused(req, wid, "identity sent but the widget has no identity secret");
         respond_err(c, req, 403, "identity_not_accepted",
                     "this widget has no identity secret: identities cannot be checked", "identity");
         return -1;
@@ -323,7 +282,8 @@ static int identity_session(wc_ctx *x, http_req *req, wc_call *c, const json_t *
                         json_integer_value(ts), sig, ah_now_ms() / 1000);
     secrets_free_value(secret, slen);
     if (rc) {
-        log_refused(req, wid, rc == -2 ? "identity signed too long ago" : "forged identity");
+        webchat_log_refused(req, wid,
+                            rc == -2 ? "identity signed too long ago" : "forged identity");
         respond_err(c, req, 403, rc == -2 ? "identity_expired" : "identity_forged",
                     rc == -2 ? "identity.ts is out of range: sign it again"
                              : "identity.sig does not match: not signed with this widget's secret",
@@ -372,14 +332,14 @@ static void h_session(void *ctx, http_req *req, const route_params *p)
         snprintf(session, sizeof(session), "%s", c.tok.session);
     } else {
         if (throttled(&c, req,
-                      rate_hit(x, "sessions", http_req_client_ip(req),
-                               (uint32_t)limit_of(c.widget, "sessions_per_minute_per_ip", 10)),
+                      wc_rate_hit(&x->rates, "sessions", http_req_client_ip(req),
+                                  (uint32_t)limit_of(c.widget, "sessions_per_minute_per_ip", 10)),
                       "too many new sessions from this address; retry later"))
             goto out;
         if (idn) {
             if (identity_session(x, req, &c, idn, session, sizeof(session)) < 0) goto out;
         } else if (json_is_true(json_object_get(c.widget, "identity_required"))) {
-            log_refused(req, wid, "no identity where one is required");
+            webchat_log_refused(req, wid, "no identity where one is required");
             respond_err(&c, req, 401, "identity_required",
                         "this widget talks only to signed-in users: send an identity", "identity");
             goto out;
@@ -528,9 +488,9 @@ static void h_message(void *ctx, http_req *req, const route_params *p)
         goto out;
     }
     uint32_t per_min = (uint32_t)limit_of(c.widget, "messages_per_minute", 20);
-    if (throttled(&c, req, rate_hit(x, "msg", c.tok.session, per_min),
+    if (throttled(&c, req, wc_rate_hit(&x->rates, "msg", c.tok.session, per_min),
                   "too many messages in this session; retry later") ||
-        throttled(&c, req, rate_hit(x, "msgip", http_req_client_ip(req), per_min * 5),
+        throttled(&c, req, wc_rate_hit(&x->rates, "msgip", http_req_client_ip(req), per_min * 5),
                   "too many messages from this address; retry later"))
         goto out;
     send_req *s = calloc(1, sizeof(*s));
@@ -724,10 +684,7 @@ static void ctx_free(void *p)
     size_t pos = 0;
     const char *k;
     void *v;
-    while (strmap_next(&x->rates, &pos, &k, &v))
-        free(v);
-    strmap_free(&x->rates);
-    pos = 0;
+    wc_rates_free(&x->rates);
     while (strmap_next(&x->names, &pos, &k, &v))
         free(v);
     strmap_free(&x->names);
@@ -744,7 +701,7 @@ int api_webchat_routes(api_table *t, const api_deps *deps)
         x->d = deps->docs;
         x->sec = deps->sec;
         x->rt = deps->rt;
-        strmap_init(&x->rates);
+        wc_rates_init(&x->rates);
         strmap_init(&x->names);
         /* Tokens outlive restarts when the master key is there. */
         if (!x->sec || secrets_derive_key(x->sec, "ahwchat1", x->key) != 0) {

@@ -6,6 +6,7 @@
  *   webchat_pages.c /chat/widget.js, the demo page, uploads
  *   webchat_sse.c   the streams and long polls (webchat_sse.h)
  *   webchat_token.c session tokens and signed identities (webchat_token.h)
+ *   webchat_rate.c  the rate limits' one-minute windows (webchat_rate.h)
  */
 #ifndef AH_API_WEBCHAT_H
 #define AH_API_WEBCHAT_H
@@ -22,6 +23,9 @@ void webchat_secret_name(const char *widget_id, char *out, size_t n);
  * (room for 4 and a NULL; strings in buf). false when the widget does not
  * allow that origin. */
 bool webchat_cors(const json_t *widget, http_req *req, char buf[2][400], const char *hs[5]);
+
+/* A refused /chat call, to logs/security.log: what was refused and why. */
+void webchat_log_refused(http_req *req, const char *widget, const char *what);
 
 /* A widget by id, enabled: a new reference, or NULL after answering 404
  * (or 503). */

@@ -8,6 +8,7 @@
 #include "model/ids.h"
 #include "store/secrets.h"
 #include "api_webchat.h"
+#include "webchat_rate.h"
 #include "webchat_token.h"
 
 #include <agenthost/plugin.h>
@@ -27,6 +28,7 @@ typedef struct pages_ctx {
     char script[1024];
     char uploads[1024]; /* "" : no uploads */
     uint8_t key[WCT_KEY_BYTES];
+    wc_rates rates; /* uploads per session and per address */
 } pages_ctx;
 
 static const char *str_of(const json_t *o, const char *k)
@@ -144,6 +146,28 @@ static void clean_name(const char *in, char *out, size_t n)
     if (!o) snprintf(out, n, "file");
 }
 
+/* Uploads count like messages (limits.messages_per_minute a session, five
+ * times that an address): true after answering 429. */
+static bool upload_throttled(pages_ctx *x, const json_t *w, http_req *req, const char *session,
+                             const char *const *cors)
+{
+    const json_t *lim = json_object_get(json_object_get(w, "limits"), "messages_per_minute");
+    uint32_t per_min = json_is_integer(lim) ? (uint32_t)json_integer_value(lim) : 20;
+    unsigned wait = wc_rate_hit(&x->rates, "upload", session, per_min);
+    if (!wait) wait = wc_rate_hit(&x->rates, "uploadip", http_req_client_ip(req), per_min * 5);
+    if (!wait) return false;
+    char ra[40];
+    snprintf(ra, sizeof(ra), "Retry-After: %u", wait);
+    const char *hs[6];
+    int n = 0;
+    for (; cors[n] && n < 4; n++)
+        hs[n] = cors[n];
+    hs[n++] = ra;
+    hs[n] = NULL;
+    http_respond_error_h(req, 429, "too_many_requests", "too many uploads; retry later", NULL, hs);
+    return true;
+}
+
 static void h_upload(void *ctx, http_req *req, const route_params *p)
 {
     pages_ctx *x = ctx;
@@ -155,6 +179,7 @@ static void h_upload(void *ctx, http_req *req, const route_params *p)
     const char *auth = http_req_header(req, "Authorization");
     const char *tok = auth && !strncasecmp(auth, "Bearer ", 7) ? auth + 7 : NULL;
     wct t;
+    wct_status ts;
     size_t len;
     const char *body = http_req_body(req, &len);
     const char *type = http_req_header(req, "Content-Type");
@@ -163,11 +188,19 @@ static void h_upload(void *ctx, http_req *req, const route_params *p)
     if (!json_is_integer(json_object_get(json_object_get(w, "limits"), "upload_max_bytes")))
         max = UPLOAD_DEFAULT_MAX;
     if (!webchat_cors(w, req, buf, hs)) {
+        webchat_log_refused(req, wid, "origin not allowed");
         http_respond_error(req, 403, "origin_not_allowed",
                            "this widget does not allow calls from this origin", NULL);
-    } else if (!tok || wct_parse(x->key, tok, strlen(tok), ah_now_ms(), &t) != WCT_OK ||
+    } else if ((ts = tok ? wct_parse(x->key, tok, strlen(tok), ah_now_ms(), &t) : WCT_MALFORMED) !=
+                   WCT_OK ||
                strcmp(t.widget, wid) != 0) {
-        http_respond_error_h(req, 401, "invalid_token", "send a valid session token", "token", hs);
+        bool expired = ts == WCT_EXPIRED && !strcmp(t.widget, wid);
+        webchat_log_refused(req, wid, expired ? "expired session token" : "invalid session token");
+        http_respond_error_h(req, 401, expired ? "session_expired" : "invalid_token",
+                             expired ? "the session has expired: start a new one"
+                                     : "send a valid session token",
+                             "token", hs);
+    } else if (upload_throttled(x, w, req, t.session, hs)) {
     } else if (!x->uploads[0]) {
         http_respond_error_h(req, 503, "unavailable", "this host takes no uploads", NULL, hs);
     } else if (len == 0 || (json_int_t)len > max) {
@@ -253,6 +286,13 @@ static const route routes[] = {
      "Web chat: a file a visitor uploaded"},
 };
 
+static void pages_free(void *p)
+{
+    pages_ctx *x = p;
+    wc_rates_free(&x->rates);
+    free(x);
+}
+
 int webchat_pages_routes(api_table *t, const api_deps *deps)
 {
     pages_ctx *x = NULL;
@@ -267,7 +307,8 @@ int webchat_pages_routes(api_table *t, const api_deps *deps)
             snprintf(x->uploads, sizeof(x->uploads), "%s/webchat-uploads", deps->data_dir);
         if (!x->sec || secrets_derive_key(x->sec, "ahwchat1", x->key) != 0)
             x->uploads[0] = 0; /* tokens this file cannot check: no uploads */
-        int rc = api_table_own(t, x, free);
+        wc_rates_init(&x->rates);
+        int rc = api_table_own(t, x, pages_free);
         if (rc) return rc;
     }
     return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), x);

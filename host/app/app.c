@@ -1,5 +1,6 @@
 #include "app.h"
 #include "app/example.h"
+#include "app/linked_profile.h"
 
 #include "api/api.h"
 #include "broker/broker.h"
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -144,7 +146,7 @@ static int open_model(app *a, char *err, size_t errlen)
     size_t migrated = 0;
     if (!rc) rc = docs_migrate(a->docs, &migrated, err, errlen);
     if (!rc &&
-        (rc = audit_retention_start(&a->retention, a->docs, a->loop, &a->opts->retention)) != 0)
+        (rc = doc_retention_start(&a->retention, a->docs, a->loop, &a->opts->retention)) != 0)
         snprintf(err, errlen, "out of memory");
     return rc ? -1 : 0;
 }
@@ -181,6 +183,27 @@ static int first_start(app *a, const config *c, char *err, size_t errlen)
             "    http://%s/chat/%s/demo\n\n",
             EXAMPLE_AGENT_NAME, token, c->listen, agent, c->listen, widget);
     return 0;
+}
+
+/* Every open connection is a descriptor: take the hard limit on open
+ * files (a shell's soft one is often 1,024, fewer than http.max_connections
+ * allows), and say so when even that is too few. Plugins are unaffected:
+ * the sandbox sets their own limit. */
+static void raise_open_files(const http_opts *ho)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+    if (r.rlim_cur < r.rlim_max) {
+        r.rlim_cur = r.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &r) != 0) getrlimit(RLIMIT_NOFILE, &r);
+    }
+    uint64_t want = (uint64_t)ho->max_connections + 256; /* the store, logs, plugins */
+    if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want)
+        log_write("host", LOG_WARN, "http", NULL, NULL,
+                  "open files limit %llu is below http.max_connections %u and the host's own "
+                  "files (%llu): raise it (ulimit -n, systemd LimitNOFILE=)",
+                  (unsigned long long)r.rlim_cur, (unsigned)ho->max_connections,
+                  (unsigned long long)want);
 }
 
 static int open_modules(app *a, char *err, size_t errlen)
@@ -240,6 +263,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     if (supervisor_check_debug(a->sup, err, errlen) != 0) return -1;
     if (bus_service_attach(&a->bus_svc, a->bus, a->sup, a->opts->instances, err, errlen) != 0)
         return -1;
+    bus_service_set_enrich(a->bus_svc, linked_profile_enrich, a->docs);
     runtime_deps rd = {.loop = a->loop,
                        .bus = a->bus,
                        .docs = a->docs,
@@ -262,6 +286,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     http_opts ho = a->opts->http;
     ho.listen = c->listen;
     ho.request_id_refused = TOKEN_PREFIX; /* a token sent as a request id stays out of logs */
+    raise_open_files(&ho);
     api_deps deps = {.st = a->st,
                      .sec = a->sec,
                      .reg = a->reg,
@@ -293,7 +318,7 @@ static void close_modules(app *a)
     metrics_remove_collector(metrics_process_collector, NULL);
     runtime_stop(a->rt);
     webhooks_stop(a->hooks);
-    audit_retention_stop(a->retention);
+    doc_retention_stop(a->retention);
     a->retention = NULL;
     api_stop(a->http);
     a->http = NULL;

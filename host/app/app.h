@@ -24,7 +24,7 @@ typedef struct egress_service egress_service;
 typedef struct metrics_service metrics_service;
 typedef struct docs docs;
 typedef struct keystore keystore;
-typedef struct audit_retention audit_retention;
+typedef struct doc_retention doc_retention;
 typedef struct expr_pool expr_pool;
 typedef struct runtime runtime;
 
@@ -40,7 +40,7 @@ typedef struct app {
     bus *bus;
     docs *docs;
     keystore *keys; /* personal-data keys (DATA_DIR/keys) */
-    audit_retention *retention;
+    doc_retention *retention;
     /* the plugin services table, served from host/services/ */
     kv_service *kv_svc;
     egress_service *egress_svc;

@@ -48,7 +48,9 @@ const opt_decl host_options[] = {
 
     /* http: the API's server (server.h) */
     {.section = "http", .name = "max_connections", OPT_INT(HS, http.max_connections), .def = 1024,
-     .min = 1, .max = 100000, .doc = "Open connections, all clients together."},
+     .min = 1, .max = 100000,
+     .doc = "Open connections, all clients together; each is a descriptor (the host takes the "
+            "hard open-files limit at start and warns when it is below this and 256 more)."},
     {.section = "http", .name = "per_ip_connections", OPT_INT(HS, http.per_ip_connections),
      .def = 64, .min = 0, .max = 100000,
      .doc = "Open connections per client address (0: no limit)."},
@@ -269,6 +271,10 @@ const opt_decl host_options[] = {
     {.section = "webhooks", .name = "concurrency", OPT_INT(HS, webhooks.concurrency), .def = 4,
      .min = 1, .max = 256,
      .doc = "Requests in flight per subscription (events of one conversation go one at a time)."},
+    {.section = "webhooks", .name = "log_retention_days", OPT_INT(HS, retention.webhook_log_days),
+     .def = 30, .min = 0, .max = 36500,
+     .doc = "Delivery-log entries older than this are removed (checked hourly); 0 keeps them "
+            "forever."},
 
     /* audit: the trail of changes (model/audit.h) */
     {.section = "audit", .name = "retention_days", OPT_INT(HS, retention.audit_days), .def = 365,

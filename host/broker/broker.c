@@ -9,6 +9,7 @@
 #include "core/util.h"
 #include "broker_priv.h"
 #include "egress_log.h"
+#include "mail.h"
 
 #include <agenthost/plugin.h>
 
@@ -164,27 +165,31 @@ static const char *check_method(const char *m)
     return "method must be GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS";
 }
 
-/* Fill spec from the request's JSON. NULL, or the reason it is invalid
- * (with *code "invalid", "too_large" or "unsupported"). */
-static const char *parse_request(broker *b, const json_t *body, xfer_spec *s, const char **code)
+/* A request's "kind", when given, must be its URL's: "http" for http(s)
+ * URLs, "smtp" or "imap" (or their s forms) for mail URLs. */
+static const char *check_kind(const char *kind, const char *url, const char **code)
 {
-    *code = "invalid";
-    const char *kind = json_string_value(json_object_get(body, "kind"));
-    if (kind && strcmp(kind, "http") != 0) {
-        *code = "unsupported";
-        return "only http requests are served so far";
-    }
+    if (!kind) return NULL;
+    static const struct {
+        const char *kind;
+        mail_kind mk;
+    } k[] = {{"http", MAIL_NONE},  {"https", MAIL_NONE}, {"smtp", MAIL_SMTP},
+             {"smtps", MAIL_SMTP}, {"imap", MAIL_IMAP},  {"imaps", MAIL_IMAP}};
+    for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+        if (!strcmp(kind, k[i].kind))
+            return k[i].mk == mail_kind_of_url(url) ? NULL
+                                                    : "the kind does not match the URL's scheme";
+    *code = "unsupported";
+    return "kind must be http, smtp, smtps, imap or imaps";
+}
+
+/* An HTTP request's method and headers. */
+static const char *parse_http_head(const json_t *body, xfer_spec *s, const char **code)
+{
     const char *method = json_string_value(json_object_get(body, "method"));
-    const char *url = json_string_value(json_object_get(body, "url"));
-    if (!method || !url) return "a request needs a method and a url";
     const char *why = check_method(method);
     if (why) return why;
     snprintf(s->method, sizeof(s->method), "%s", method);
-    if (strlen(url) > URL_MAX) {
-        *code = "too_large";
-        return "URL longer than 8 KiB";
-    }
-    s->url = strdup(url);
     const json_t *hs = json_object_get(body, "headers");
     if (hs && !json_is_array(hs)) return "headers must be an array of \"Name: value\" strings";
     if (json_array_size(hs) > HEADERS_MAX) {
@@ -192,7 +197,7 @@ static const char *parse_request(broker *b, const json_t *body, xfer_spec *s, co
         return "more than 64 headers";
     }
     s->headers = calloc(json_array_size(hs) + 1, sizeof(char *));
-    if (!s->url || !s->headers) {
+    if (!s->headers) {
         *code = "busy";
         return "out of memory";
     }
@@ -211,6 +216,30 @@ static const char *parse_request(broker *b, const json_t *body, xfer_spec *s, co
         }
         s->headers[s->nheaders++] = strdup(line);
     }
+    return NULL;
+}
+
+/* Fill spec from the request's JSON. NULL, or the reason it is invalid
+ * (with *code "invalid", "too_large" or "unsupported"). */
+static const char *parse_request(broker *b, const json_t *body, xfer_spec *s, const char **code)
+{
+    *code = "invalid";
+    const char *method = json_string_value(json_object_get(body, "method"));
+    const char *url = json_string_value(json_object_get(body, "url"));
+    if (!method || !url) return "a request needs a method and a url";
+    const char *why = check_kind(json_string_value(json_object_get(body, "kind")), url, code);
+    if (why) return why;
+    if (strlen(url) > URL_MAX) {
+        *code = "too_large";
+        return "URL longer than 8 KiB";
+    }
+    if (!(s->url = strdup(url))) {
+        *code = "busy";
+        return "out of memory";
+    }
+    bool mail = mail_kind_of_url(url) != MAIL_NONE;
+    why = mail ? mail_parse_head(body, s, code) : parse_http_head(body, s, code);
+    if (why) return why;
     const json_t *bt = json_object_get(body, "body");
     const json_t *bb = json_object_get(body, "body_b64");
     if (json_is_string(bt)) {
@@ -234,7 +263,7 @@ static const char *parse_request(broker *b, const json_t *body, xfer_spec *s, co
         idle ? (uint32_t)(idle < s->timeout_ms ? idle : s->timeout_ms) : b->o.idle_timeout_ms;
     s->flags = (uint32_t)json_integer_value(json_object_get(body, "flags")) &
                (AH_HTTP_IDEMPOTENT | AH_HTTP_STREAM);
-    return NULL;
+    return mail ? mail_check(s) : NULL;
 }
 
 void broker_request(broker *b, egress_client *c, const json_t *request, const char *request_id,

@@ -15,8 +15,14 @@
  * AH_HTTP_STREAM, a 2xx body goes to the sink's partial() as chunks
  * {data | data_b64} as it arrives, and the answer carries no body.
  *
- * The request shape has a "kind" (default "http") so that smtp(s) and
- * imap(s) transfers can join later; only http(s) is served today.
+ * Mail goes the same way (mail.h, docs/adr/0034): a request whose URL is
+ * smtp(s):// sends a message (method "SEND", headers Mail-From and
+ * Rcpt-To, the message as body), one whose URL is imap(s):// fetches by
+ * UID or runs an IMAP command (the method); credentials only in an
+ * "Authorization: Basic" header. Its answer is {status: SMTP reply code
+ * or 0, headers: {}, body: the message or the server's untagged answers,
+ * retries, redirects: 0, error?}; a server's refusal is error code
+ * "rejected". An optional "kind" must agree with the URL's scheme.
  */
 #ifndef AH_BROKER_H
 #define AH_BROKER_H

@@ -14,6 +14,9 @@
 
 #include <stdbool.h>
 
+/* What a request speaks: HTTP, or mail (docs/adr/0034). */
+typedef enum mail_kind { MAIL_NONE = 0, MAIL_SMTP, MAIL_IMAP } mail_kind;
+
 /* A validated request (owned by the transfer once started). */
 typedef struct xfer_spec {
     char method[16];
@@ -25,6 +28,13 @@ typedef struct xfer_spec {
     uint32_t timeout_ms, idle_timeout_ms;
     uint32_t flags;
     char request_id[64]; /* of the API request behind it; "" if none */
+    /* mail (mail.h): method is then the verb for the logs */
+    mail_kind mail;
+    char *command;   /* IMAP: the command line sent after login/select, or NULL */
+    char *mail_from; /* SMTP: the envelope sender ("" for a bounce) */
+    char **rcpt;     /* SMTP: envelope recipients */
+    size_t nrcpt;
+    char *user, *password; /* from "Authorization: Basic", wiped when freed */
 } xfer_spec;
 
 typedef struct xfer xfer;

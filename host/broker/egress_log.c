@@ -50,8 +50,10 @@ static void status_class(int status, const char *err, char *out, size_t len)
 {
     if (err)
         snprintf(out, len, "%s", err);
-    else
+    else if (status)
         snprintf(out, len, "%dxx", status / 100);
+    else
+        snprintf(out, len, "ok"); /* IMAP: no status (ADR 0034) */
 }
 
 void egress_log_request(const egress_report *r)

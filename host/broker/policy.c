@@ -368,6 +368,13 @@ const char *policy_ca_file(const egress_policy *p, const egress_target *t)
     return NULL;
 }
 
+bool policy_private_match(const egress_policy *p, const egress_target *t)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].private_ok && entry_matches(&p->v[i], t)) return true;
+    return false;
+}
+
 const char *policy_check_target_address(const egress_policy *p, const egress_target *t,
                                         const struct sockaddr *sa, int port,
                                         const policy_self *self)

@@ -89,6 +89,10 @@ int policy_parse_url(const char *url, egress_target *t, char *err, size_t errlen
 /* The CA file of the first entry matching t that names one, or NULL. */
 const char *policy_ca_file(const egress_policy *p, const egress_target *t);
 
+/* True when an entry matching t is marked private (an operator's grant
+ * for a destination on a private network). */
+bool policy_private_match(const egress_policy *p, const egress_target *t);
+
 /* The first entry allowing the target, or NULL. */
 const egress_entry *policy_match(const egress_policy *p, const egress_target *t);
 

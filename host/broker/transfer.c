@@ -9,6 +9,8 @@
 #include "core/util.h"
 #include "broker_priv.h"
 #include "egress_log.h"
+#include "mail.h"
+#include "outcome.h"
 
 #include <agenthost/plugin.h>
 
@@ -32,6 +34,7 @@ struct xfer {
     bool answered;
     xfer_spec s;
     struct curl_slist *hdrs;
+    mail_io mio;
     egress_target target;
     const egress_entry *entry;
     const char *proxy;
@@ -69,6 +72,15 @@ void xfer_spec_free(xfer_spec *s)
     free(s->headers);
     if (s->body) sodium_memzero(s->body, s->body_len);
     free(s->body);
+    free(s->command);
+    free(s->mail_from);
+    for (size_t i = 0; i < s->nrcpt; i++)
+        free(s->rcpt[i]);
+    free(s->rcpt);
+    if (s->user) sodium_memzero(s->user, strlen(s->user));
+    if (s->password) sodium_memzero(s->password, strlen(s->password));
+    free(s->user);
+    free(s->password);
     memset(s, 0, sizeof(*s));
 }
 
@@ -119,6 +131,7 @@ static void destroy(xfer *x)
     x->easy = NULL;
     curl_slist_free_all(x->hdrs);
     x->hdrs = NULL;
+    mail_io_free(&x->mio);
     x->b->in_flight--;
     x->c->in_flight--;
     egress_log_in_flight(x->c->id, x->c->in_flight);
@@ -252,6 +265,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
         return 0;
     }
     arm_idle(x);
+    if (x->s.mail) return len; /* a mail server's protocol lines: not headers */
     if (len >= 5 && !memcmp(buf, "HTTP/", 5)) {
         /* A new response (after 100 Continue, or the real one). */
         const char *sp = memchr(buf, ' ', len);
@@ -391,6 +405,11 @@ static int setup_easy(xfer *x)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    if (x->s.mail) {
+        mail_setup(e, &x->s, x->target.scheme, policy_private_match(x->c->pol, &x->target),
+                   &x->mio);
+        return 0;
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
     const char *m = x->s.method;
     if (!strcmp(m, "GET")) {
@@ -471,98 +490,20 @@ static void on_idle(uv_timer_t *t)
 
 /* ---- outcomes ---------------------------------------------------------------------- */
 
-typedef struct outcome {
-    const char *code; /* NULL: an HTTP response */
-    char msg[400];
-    bool retry_any;  /* safe to repeat whatever the method */
-    bool retry_idem; /* safe to repeat an idempotent request */
-    int breaker;     /* 1 success, -1 failure, 0 neither */
-} outcome;
-
-static bool tls_error(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CRL_BADFILE:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static void classify(xfer *x, CURLcode rc, outcome *o)
 {
-    memset(o, 0, sizeof(*o));
-    const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-    if (rc == CURLE_OK) {
-        int s = x->status;
-        o->breaker = (s == 500 || s == 502 || s == 503 || s == 504) ? -1 : s == 429 ? 0 : 1;
-        o->retry_any = s == 429 || s == 503;
-        o->retry_idem = o->retry_any || s == 408 || s == 500 || s == 502 || s == 504;
-        return;
-    }
-    if (x->abort && !strcmp(x->abort, "too_large")) {
-        o->code = "too_large";
-        snprintf(o->msg, sizeof(o->msg), "response over the broker's size cap (%zu bytes%s)",
-                 streaming(x) ? x->b->o.max_stream_bytes : x->b->o.max_response_bytes,
-                 streaming(x) ? " streamed" : "");
-        o->breaker = 0;
-        return;
-    }
-    if (x->abort && !strcmp(x->abort, "idle")) {
-        o->code = "timeout";
-        snprintf(o->msg, sizeof(o->msg), "no data for %u ms (stream idle timeout)",
-                 x->s.idle_timeout_ms);
-        o->retry_idem = true;
-        o->breaker = -1;
-        return;
-    }
-    if (rc == CURLE_COULDNT_CONNECT && x->refused[0]) {
-        o->code = "refused";
-        snprintf(o->msg, sizeof(o->msg), "%s", x->refused);
-        return;
-    }
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
-        o->code = "timeout";
-        snprintf(o->msg, sizeof(o->msg), "%s", detail);
-        o->retry_idem = true;
-        o->breaker = -1;
-    } else if (rc == CURLE_COULDNT_CONNECT) {
-        o->code = "connect";
-        snprintf(o->msg, sizeof(o->msg), "%s", detail);
-        o->retry_any = o->retry_idem = true;
-        o->breaker = -1;
-    } else if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY) {
-        o->code = "connect";
-        snprintf(o->msg, sizeof(o->msg), "%s", detail);
-        o->retry_idem = true;
-        o->breaker = -1;
-    } else if (tls_error(rc)) {
-        o->code = "tls";
-        snprintf(o->msg, sizeof(o->msg), "%s", detail);
-        o->breaker = -1;
-    } else if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
-        o->code = "invalid";
-        snprintf(o->msg, sizeof(o->msg), "%s", detail);
-    } else {
-        o->code = "network";
-        if (x->status && (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR))
-            snprintf(o->msg, sizeof(o->msg), "connection closed mid-response (HTTP %d): %s",
-                     x->status, detail);
-        else
-            snprintf(o->msg, sizeof(o->msg), "%s", detail);
-        o->retry_idem = true;
-        o->breaker = -1;
-    }
+    attempt_end e = {
+        .rc = rc,
+        .status = x->status,
+        .errbuf = x->errbuf,
+        .abort = x->abort,
+        .refused = x->refused[0] != 0,
+        .streaming = streaming(x),
+        .size_cap = streaming(x) ? x->b->o.max_stream_bytes : x->b->o.max_response_bytes,
+        .idle_ms = x->s.idle_timeout_ms,
+        .mail = x->s.mail != MAIL_NONE,
+    };
+    outcome_classify(&e, o);
 }
 
 /* 3xx with a Location: 1 if a new attempt was started or the transfer
@@ -665,6 +606,11 @@ void xfer_on_curl_done(void *ud, CURL *easy, CURLcode rc)
         destroy(x);
         return;
     }
+    if (x->s.mail) {
+        long code = 0; /* SMTP's last reply code; IMAP has none */
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+        x->status = (int)code;
+    }
     outcome o;
     classify(x, rc, &o);
     if (x->c->no_breakers)
@@ -680,8 +626,8 @@ void xfer_on_curl_done(void *ud, CURL *easy, CURLcode rc)
         refuse(x, x->refused, x->refused_addr[0] ? x->refused_addr : NULL);
         return;
     }
-    if (!o.code && follow_redirect(x)) return;
-    if (!o.code && x->status == 0) {
+    if (!o.code && !x->s.mail && follow_redirect(x)) return;
+    if (!o.code && !x->s.mail && x->status == 0) {
         o.code = "network";
         snprintf(o.msg, sizeof(o.msg), "no HTTP response");
     }
@@ -754,8 +700,9 @@ void xfer_start(broker *b, egress_client *c, xfer_spec *spec, const egress_sink 
         finish(x, "busy", "out of memory");
         return;
     }
-    if (strcmp(x->target.scheme, "http") != 0 && strcmp(x->target.scheme, "https") != 0) {
-        finish(x, "unsupported", "only http and https requests are served so far");
+    if (!x->s.mail && strcmp(x->target.scheme, "http") != 0 &&
+        strcmp(x->target.scheme, "https") != 0) {
+        finish(x, "invalid", "an http request's URL is http:// or https://");
         return;
     }
     if (!c->pol) {
@@ -776,7 +723,8 @@ void xfer_start(broker *b, egress_client *c, xfer_spec *spec, const egress_sink 
             return;
         }
     }
-    x->proxy = proxy_for(&b->proxy, &x->target);
+    /* Mail goes straight to its server: the address check always applies. */
+    x->proxy = x->s.mail ? NULL : proxy_for(&b->proxy, &x->target);
     snprintf(x->bkey, sizeof(x->bkey), "%s:%d", x->target.host, x->target.port);
     build_headers(x);
     start_attempt(x);

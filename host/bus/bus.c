@@ -68,6 +68,12 @@ const char *bus_consumer_name(const bus_consumer *c)
     return c->b->be->consumer_name(c);
 }
 
+int bus_consumer_delete(bus *b, const char *name, bus_done_cb cb, void *ud, char *err,
+                        size_t errlen)
+{
+    return b->be->consumer_delete(b, name, cb, ud, err, errlen);
+}
+
 int bus_commit(bus *b, const bus_commit_req *r, bus_publish_cb cb, void *ud, char *err,
                size_t errlen)
 {

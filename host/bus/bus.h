@@ -82,6 +82,9 @@ typedef struct bus_msg {
 typedef void (*bus_publish_cb)(void *ud, int status, const uint64_t *offsets, const bool *duplicate,
                                size_t n);
 
+/* The outcome of an operation that ends later: 0 or AH_E*. */
+typedef void (*bus_done_cb)(void *ud, int status);
+
 /* A delivery to a consumer. Valid for the deliver callback only. */
 typedef struct bus_delivery {
     uint64_t id; /* pass to bus_ack / bus_nack */
@@ -139,7 +142,8 @@ int bus_publish(bus *b, const bus_msg *msgs, size_t n, bool reserved, bus_publis
 
 /* Open (creating if new) a durable consumer. Deliveries start when it is
  * attached. 0; or, with err: AH_EINVAL (a name empty or too long, one
- * already open, no pattern, or a pattern that is not valid), AH_ENOMEM. */
+ * already open, no pattern, or a pattern that is not valid), AH_EBUSY (a
+ * deletion of the name is under way), AH_ENOMEM. */
 int bus_consumer_open(bus *b, const bus_consumer_opts *o, const bus_consumer_ops *ops, void *ud,
                       bus_consumer **out, char *err, size_t errlen);
 /* Attach: the target can take deliveries. Detach: it cannot; everything
@@ -154,6 +158,25 @@ void bus_consumer_detach(bus_consumer *c, const char *reason);
 int bus_consumer_seek(bus_consumer *c, const char *topic, bus_start where, uint64_t value,
                       char *err, size_t errlen);
 const char *bus_consumer_name(const bus_consumer *c);
+
+/* Delete the consumer named, open or only stored: its record, its
+ * positions and its failure records go in one commit, so it holds no
+ * topic's events back from retention any more. An open consumer is closed
+ * at the call: it takes no delivery from then on, the handle must not be
+ * used again, and deliveries still out are stale (bus_ack, bus_nack and
+ * bus_commit answer AH_ENOTFOUND). Its writes queued before the call
+ * (positions, failure records, commits of its deliveries) commit before
+ * the deletion and are deleted with it (writes are committed and answered
+ * in the order queued, ADR 0004). Until cb has run, the name cannot be
+ * opened again (bus_consumer_open answers AH_EBUSY).
+ * 0: cb runs once, with 0 (durable) or the store's AH_E* (nothing
+ * deleted on disk; the consumer stays closed: delete it again). Otherwise
+ * cb never runs and err says why: AH_EINVAL (a name empty or too long),
+ * AH_ENOTFOUND (no consumer of that name, open or stored), AH_EBUSY (a
+ * deletion of it is under way), AH_ECLOSED (the bus is closing), AH_EIO
+ * (the store cannot be read), AH_ENOMEM, or store_write's code. */
+int bus_consumer_delete(bus *b, const char *name, bus_done_cb cb, void *ud, char *err,
+                        size_t errlen);
 
 /* What handling one delivery leaves behind, committed as one transaction
  * (one commit, one flush): the delivery settled (after a crash it is never
@@ -186,7 +209,11 @@ int bus_nack(bus *b, uint64_t delivery_id, const char *error, uint32_t retry_aft
 /* Operations (the HTTP API exposes them). Each returns a new reference. */
 json_t *bus_topics(bus *b);                  /* array of topic stats */
 json_t *bus_topic(bus *b, const char *name); /* stats, or NULL if unknown */
-json_t *bus_consumers(bus *b);               /* array with lag per topic */
+/* Array of the consumers with lag per topic: the open ones ("open": true)
+ * and those only stored, from a run before ("open": false, their patterns
+ * and positions), which hold events back from retention until opened
+ * again or deleted. */
+json_t *bus_consumers(bus *b);
 /* Events of a topic from offset `from` (inclusive), at most limit; with
  * key, only that key's events; *next is the offset to continue from.
  * 0; AH_ENOTFOUND (no such topic); AH_EIO when the store cannot be read or
@@ -203,7 +230,6 @@ int bus_offset_at(bus *b, const char *topic, int64_t time_ms, uint64_t *offset);
  * id that is not 32 hex digits), AH_ENOTFOUND (no such dead letter), AH_EIO
  * (it, or another of the topic's, is damaged; or the store cannot be
  * read), AH_ENOMEM, store_write's code, or (requeue) bus_publish's. */
-typedef void (*bus_done_cb)(void *ud, int status);
 int bus_dlq_requeue(bus *b, const char *topic, const char *event_id, bus_done_cb cb, void *ud,
                     char *err, size_t errlen);
 int bus_dlq_drop(bus *b, const char *topic, const char *event_id, bus_done_cb cb, void *ud,

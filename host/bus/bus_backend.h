@@ -29,6 +29,8 @@ typedef struct bus_backend {
     int (*consumer_seek)(bus_consumer *c, const char *topic, bus_start where, uint64_t value,
                          char *err, size_t errlen);
     const char *(*consumer_name)(const bus_consumer *c);
+    int (*consumer_delete)(bus *b, const char *name, bus_done_cb cb, void *ud, char *err,
+                           size_t errlen);
     int (*commit)(bus *b, const bus_commit_req *r, bus_publish_cb cb, void *ud, char *err,
                   size_t errlen);
     int (*ack)(bus *b, uint64_t delivery_id);

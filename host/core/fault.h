@@ -10,7 +10,10 @@
  * store.before_done, store.before_meta_sync (a commit whose meta page is
  * not yet flushed, no next commit to carry it), bus.after_commit_before_ack, bus.after_deliver,
  * bus.before_position_write, engine.before_commit (a turn decided, nothing
- * written), engine.after_commit (a turn committed, nobody told yet).
+ * written), engine.after_commit (a turn committed, nobody told yet),
+ * triggers.before_consumer_delete, webhooks.before_consumer_delete (an
+ * on_event trigger or a subscription gone, its bus consumer not yet
+ * deleted).
  */
 #ifndef AH_FAULT_H
 #define AH_FAULT_H

@@ -39,6 +39,14 @@ static struct {
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
+bool log_enabled(log_level level)
+{
+    pthread_mutex_lock(&L.mu);
+    bool on = level >= L.min_level;
+    pthread_mutex_unlock(&L.mu);
+    return on;
+}
+
 const char *log_level_name(log_level level)
 {
     return level <= LOG_ERROR ? level_names[level] : "info";

@@ -47,6 +47,9 @@ void log_shutdown(void);
 void log_write(const char *kind, log_level level, const char *component, const log_ctx *ctx,
                const json_t *fields, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Whether records at level are written (debug logging on: LOG_DEBUG). */
+bool log_enabled(log_level level);
+
 /* A tap sees every record written, after redaction: its kind ("host",
  * "plugins/<instance>", ...), level and the JSON line (no newline). It runs
  * under the logger's lock, on whichever thread logged, and must not log.

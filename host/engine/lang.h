@@ -36,6 +36,17 @@ bool lang_base_is(const char *tag, const char *base);
 int lang_pick(const json_t *text, const char *want, const char *fallback, const char **out,
               size_t *len, bool *fell_back, char *err, size_t errlen);
 
+/* The language of a person's first message, among a scenario's languages
+ * (an array of tags), by its script: the letters counted, Cyrillic
+ * (U+0400-U+04FF) against Latin (A-Z, and U+00C0-U+024F); at least three
+ * letters of one script and twice as many as of the other decide it.
+ * Cyrillic picks the scenario's one Cyrillic-script language (ru, uk, be,
+ * bg, sr, mk, kk, ky, tg, mn), or among several uk when the text has
+ * Ukrainian's own letters (і ї є ґ), else ru; Latin picks the scenario's
+ * one language of neither set. NULL (borrowed otherwise) when the text
+ * does not decide: too short, mixed, digits only, or several candidates. */
+const char *lang_detect(const char *text, const json_t *languages);
+
 /* Which plural form a number takes, as an index into a list of forms
  * written in the order one, few, many (Russian, Ukrainian, Belarusian:
  * 1 товар, 2 товара, 5 товаров, 21 товар, 11 товаров; fractions take

@@ -85,6 +85,13 @@ uint32_t run_step_timeout(const run_turn *t, const json_t *step)
 int run_set_var(run_turn *t, const char *name, json_t *value, char *why, size_t n)
 {
     if (!strncmp(name, "contact.", 8)) return run_profile_set(t, name, value, why, n);
+    if (!strcmp(name, "conversation.language")) { /* texts from now on in that language */
+        bool ok = json_is_string(value) && lang_tag_valid(json_string_value(value));
+        if (ok) json_object_set(t->conv, "language", value);
+        json_decref(value);
+        if (!ok) snprintf(why, n, "conversation.language: not a language tag (ru, en, pt-BR)");
+        return ok ? 0 : -1;
+    }
     json_object_set_new(run_vars(t), name, value ? value : json_null());
     return 0;
 }
@@ -851,7 +858,8 @@ void run_turn_clear(run_turn *t)
     json_decref(t->events);
     json_decref(t->path);
     json_decref(t->profile);
-    t->messages = t->events = t->path = t->profile = NULL;
+    json_decref(t->links);
+    t->messages = t->events = t->path = t->profile = t->links = NULL;
     struct run_state *s = t->st;
     if (!s) return;
     json_decref(s->result);

@@ -103,6 +103,8 @@ struct run_turn {
     json_t *path;     /* the steps run: [{"step", "kind", "ms", "attempt", "error"?}] */
     json_t *profile;  /* the contact's profile fields set (contact.* targets), NULL if none:
                          {"phone": "+7...", "attributes": {"k": v}}; null removes a field */
+    json_t *links;    /* the contact's links to outside records made (run_turn_link), NULL if
+                         none: [{"plugin", "instance", "id"}] */
 
     struct run_state *st; /* internal */
 };
@@ -137,6 +139,18 @@ void run_turn_integration(run_turn *t, const char *instance, const char *action,
  * name and the instance. Nothing when the result has no lead_id. */
 void run_turn_emit(run_turn *t, const char *type, const char *plugin, const char *instance,
                    const json_t *result);
+
+/* Tell the turn a plugin step whose manifest declares `links_contact`
+ * has been answered with result: the platform contact is linked to the
+ * record result[field] names in that instance (a CRM contact's id, an
+ * integer or a string of at most 64 characters), recorded with the turn
+ * (contact.links: one link per instance, the latest kept). Nothing when
+ * the result has no such id or the conversation has no contact. */
+void run_turn_link(run_turn *t, const char *plugin, const char *instance, const char *field,
+                   const json_t *result);
+/* Apply a turn's links (run_turn's links) to a contact document in
+ * place: one link per instance. true when the contact's links changed. */
+bool run_links_apply(json_t *contact, const json_t *links);
 
 #define RUN_MAX_STEPS_PER_TURN 100 /* settings.max_steps_per_turn's default */
 #define RUN_STEP_TIMEOUT_MS 30000  /* settings.step_timeout_ms's default */

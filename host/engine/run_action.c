@@ -369,9 +369,11 @@ static st_rc http_request(run_turn *t, const json_t *step)
     const char *method = str_of(step, "method");
     json_t *req = json_pack("{s:s,s:s}", "method", method ? method : "GET", "url", url);
     free(url);
-    json_t *headers = run_render_leaves(t, json_object_get(step, "headers"), "headers", &rc);
-    json_t *body =
-        headers ? run_render_leaves(t, json_object_get(step, "body"), "body", &rc) : NULL;
+    /* A step without headers or body renders none (not a failure that
+     * leaves the step to run again until max_steps_per_turn). */
+    const json_t *hv = json_object_get(step, "headers"), *bv = json_object_get(step, "body");
+    json_t *headers = hv ? run_render_leaves(t, hv, "headers", &rc) : json_object();
+    json_t *body = !headers ? NULL : bv ? run_render_leaves(t, bv, "body", &rc) : json_null();
     if (!headers || !body) {
         json_decref(headers);
         json_decref(req);
@@ -651,7 +653,7 @@ void run_turn_integration(run_turn *t, const char *instance, const char *action,
 /* ---- events a plugin step causes (manifest steps[].emits) --------------------------- */
 
 /* A CRM's id: a string, or an integer written as one; NULL when neither. */
-static json_t *id_string(const json_t *v)
+json_t *run_id_string(const json_t *v)
 {
     if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 64)
         return json_incref((json_t *)v);
@@ -669,7 +671,7 @@ void run_turn_emit(run_turn *t, const char *type, const char *plugin, const char
     struct run_state *s = t->st;
     if (!s || s->stopped || !type || strcmp(type, "lead.created") != 0 || !plugin || !instance)
         return;
-    json_t *id = id_string(json_object_get(result, "lead_id"));
+    json_t *id = run_id_string(json_object_get(result, "lead_id"));
     const char *contact = str_of(t->conv, "contact_id");
     if (!id || !contact) {
         json_decref(id);
@@ -678,7 +680,7 @@ void run_turn_emit(run_turn *t, const char *type, const char *plugin, const char
     json_t *lead = json_pack("{s:o}", "id", id);
     static const char *const ids[] = {"pipeline_id", "status_id"};
     for (int i = 0; i < 2; i++) {
-        json_t *v = id_string(json_object_get(result, ids[i]));
+        json_t *v = run_id_string(json_object_get(result, ids[i]));
         if (v) json_object_set_new(lead, ids[i], v);
     }
     const json_t *price = json_object_get(result, "price");

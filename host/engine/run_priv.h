@@ -93,6 +93,10 @@ st_rc run_wait(run_turn *t, int64_t due_ms, const char *kind);
  * a contact.* target (run_profile_set): 0, or -1 with why. */
 int run_set_var(run_turn *t, const char *name, json_t *value, char *why, size_t n);
 
+/* An outside record's id as a string: a string of 1 to 64 characters as
+ * it is, an integer in decimal; else NULL. A new reference. */
+json_t *run_id_string(const json_t *v);
+
 /* run_profile.c: set a contact.* target (scenario_profile_target) into
  * t->profile, checked as the contact's schema checks it (value stolen): 0,
  * or -1 with why. */

@@ -43,7 +43,9 @@ static json_t *text_value(const char *field, json_t *v, size_t max, char *why, s
     }
     if (!json_is_string(v)) {
         snprintf(why, n, "contact.%s: a text is needed, not %s", field,
-                 json_is_object(v) ? "an object" : json_is_array(v) ? "an array" : "this value");
+                 json_is_object(v)  ? "an object"
+                 : json_is_array(v) ? "an array"
+                                    : "this value");
         return NULL;
     }
     if (json_string_length(v) > max) {
@@ -110,7 +112,8 @@ void run_profile_apply(json_t *profile, const json_t *changes)
     {
         if (!strcmp(k, "attributes")) {
             json_t *attrs = json_object_get(profile, "attributes");
-            if (!json_is_object(attrs)) json_object_set_new(profile, "attributes", attrs = json_object());
+            if (!json_is_object(attrs))
+                json_object_set_new(profile, "attributes", attrs = json_object());
             const char *a;
             json_t *av;
             json_object_foreach(v, a, av)
@@ -127,4 +130,46 @@ void run_profile_apply(json_t *profile, const json_t *changes)
             json_object_set(profile, k, v);
         }
     }
+}
+
+/* ---- links to outside records (manifest steps[].links_contact) ------------------- */
+
+void run_turn_link(run_turn *t, const char *plugin, const char *instance, const char *field,
+                   const json_t *result)
+{
+    struct run_state *s = t->st;
+    if (!s || s->stopped || !plugin || !instance || !field || !t->contact) return;
+    json_t *id = run_id_string(json_object_get(result, field));
+    if (!id) return;
+    if (!t->links) t->links = json_array();
+    json_array_append_new(
+        t->links, json_pack("{s:s,s:s,s:o}", "plugin", plugin, "instance", instance, "id", id));
+}
+
+bool run_links_apply(json_t *contact, const json_t *links)
+{
+    if (!json_array_size(links)) return false;
+    json_t *have = json_object_get(contact, "links");
+    json_t *before = json_deep_copy(have);
+    if (!json_is_array(have)) json_object_set_new(contact, "links", have = json_array());
+    size_t i, k;
+    const json_t *l;
+    json_array_foreach(links, i, l)
+    {
+        const char *inst = json_string_value(json_object_get(l, "instance"));
+        bool replaced = false;
+        json_t *h;
+        json_array_foreach(have, k, h)
+        {
+            if (!inst || strcmp(json_string_value(json_object_get(h, "instance")) ?: "", inst))
+                continue;
+            json_array_set(have, k, (json_t *)l);
+            replaced = true;
+            break;
+        }
+        if (!replaced) json_array_append(have, (json_t *)l);
+    }
+    bool changed = !json_equal(before, have);
+    json_decref(before);
+    return changed;
 }

@@ -291,6 +291,12 @@ void scn_add_expression(scn_check *c, const json_t *program, const char *path)
     if (!e || json_array_append_new(c->expressions, e) != 0) c->rc = AH_ENOMEM;
 }
 
+bool scenario_target(const char *name)
+{
+    return scn_var_name_ok(name) || scenario_profile_target(name) ||
+           !strcmp(name, "conversation.language");
+}
+
 bool scenario_profile_target(const char *name)
 {
     if (strncmp(name, "contact.", 8) != 0) return false;
@@ -310,7 +316,7 @@ static void not_a_profile_field(scn_check *c, const char *path, const char *quot
 
 void scn_check_target_name(scn_check *c, const char *name, const char *path)
 {
-    if (scn_var_name_ok(name) || scenario_profile_target(name)) return;
+    if (scenario_target(name)) return;
     char q[80];
     scn_quote(q, sizeof(q), name);
     if (!strncmp(name, "contact.", 8))
@@ -323,7 +329,8 @@ void scn_check_target_name(scn_check *c, const char *name, const char *path)
 void scn_check_stored_var(scn_check *c, const json_t *name, const char *path)
 {
     const char *n = json_string_value(name);
-    if (!n || json_object_get(c->declared, n) || scenario_profile_target(n)) return;
+    if (!n || json_object_get(c->declared, n) || (!scn_var_name_ok(n) && scenario_target(n)))
+        return;
     char q[80];
     scn_quote(q, sizeof(q), n);
     if (!strncmp(n, "contact.", 8)) {

@@ -96,6 +96,11 @@ int scenario_validate(const json_t *content, const scenario_check_env *env, json
  * 0, AH_EINVAL (texts not an array) or AH_ENOMEM. */
 int scenario_texts(const json_t *content, json_t *texts);
 
+/* Whether a name may be stored into: a variable name, a field of the
+ * contact's profile (scenario_profile_target) or conversation.language
+ * (the conversation's texts switch to that language). */
+bool scenario_target(const char *name);
+
 /* Whether a stored-into name is a field of the contact's profile:
  * contact.name, contact.phone, contact.email, contact.language or
  * contact.attributes.KEY (a set key, ask's var, a result mapping). */

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- output --------------------------------------------------------------- */
 
@@ -263,9 +264,10 @@ static void on_delay_over(uv_timer_t *t)
     drop_delayed(d->h, d);
 }
 
-/* The broker's first checks on a request: a usable URL, an http(s)
- * scheme, an allowlist entry, and for an IP literal its address class. No
- * name is resolved (the recorded responses stand in for the network). */
+/* The broker's first checks on a request: a usable URL, a scheme the
+ * broker speaks (http(s), or smtp(s) and imap(s): ADR 0034), an allowlist entry, and for an IP
+ * literal its address class. No name is resolved (the recorded responses stand in for the network).
+ */
 static bool allowed(hx *h, const char *url, char *why, size_t len)
 {
     egress_target t;
@@ -277,8 +279,6 @@ static bool allowed(hx *h, const char *url, char *why, size_t len)
     const char *bad = NULL;
     if (!h->egress_ok)
         bad = h->egress_err;
-    else if (strcmp(t.scheme, "http") != 0 && strcmp(t.scheme, "https") != 0)
-        bad = "only http and https requests are served";
     else if (!policy_match(&h->egress, &t))
         bad = "destination not in the manifest's egress allowlist";
     else if (t.ip_literal) {
@@ -294,6 +294,27 @@ static bool allowed(hx *h, const char *url, char *why, size_t len)
     return bad == NULL;
 }
 
+/* The request's headers for the record, credentials masked: a value such
+ * as Basic base64(user:password) is not a registered secret (mail logins,
+ * ADR 0034), so redaction alone would not hide it. */
+static json_t *recorded_headers(const json_t *hs)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *h;
+    json_array_foreach(hs, i, h)
+    {
+        const char *line = json_string_value(h);
+        if (line && (!strncasecmp(line, "authorization:", 14) ||
+                     !strncasecmp(line, "proxy-authorization:", 20)))
+            json_array_append_new(out,
+                                  json_sprintf("%.*s: " REDACTED, (int)strcspn(line, ":"), line));
+        else
+            json_array_append(out, (json_t *)h);
+    }
+    return out;
+}
+
 static void on_http(void *ud, inst_req req, json_t *body)
 {
     hx *h = ud;
@@ -301,7 +322,9 @@ static void on_http(void *ud, inst_req req, json_t *body)
     static const char *const fields[] = {"method", "url", "headers", "body", "body_b64"};
     for (size_t i = 0; i < 5; i++) {
         const json_t *v = json_object_get(body, fields[i]);
-        if (v && !(json_is_array(v) && !json_array_size(v)))
+        if (v && json_is_array(v) && json_array_size(v))
+            json_object_set_new(rec, fields[i], recorded_headers(v));
+        else if (v && !json_is_array(v))
             json_object_set(rec, fields[i], (json_t *)v);
     }
     bool stream = json_integer_value(json_object_get(body, "flags")) & AH_HTTP_STREAM;

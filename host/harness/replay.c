@@ -14,7 +14,7 @@
 
 typedef struct entry {
     int line;
-    char method[16];
+    char method[1008]; /* an HTTP method, or an IMAP command line (ADR 0034) */
     char *url;
     json_t *headers; /* request constraints {name: value}, or NULL */
     char *body;      /* exact request body, or NULL */
@@ -110,8 +110,13 @@ static int parse_response(const char *path, int line, const json_t *r, entry *e,
     if (!jsonl_only_keys(r, keys, &bad))
         return jsonl_fail(err, errlen, path, line, "response.%s: unknown field", bad);
     const json_t *st = json_object_get(r, "status");
-    if (!json_is_integer(st) || json_integer_value(st) < 100 || json_integer_value(st) > 599)
-        return jsonl_fail(err, errlen, path, line, "response.status: required, 100..599");
+    /* IMAP answers carry no status: 0 (ADR 0034). */
+    bool imap = e->url && !strncasecmp(e->url, "imap", 4);
+    if (!json_is_integer(st) ||
+        (json_integer_value(st) < 100 && !(imap && json_integer_value(st) == 0)) ||
+        json_integer_value(st) > 599)
+        return jsonl_fail(err, errlen, path, line,
+                          "response.status: required, 100..599 (0 for an imap URL)");
     const json_t *h = json_object_get(r, "headers");
     if (h && !strings_object(h))
         return jsonl_fail(err, errlen, path, line,

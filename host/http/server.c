@@ -333,8 +333,7 @@ void http_respond_stream(http_req *r, int status, const char *content_type,
     r->streaming = true;
     r->status = status;
     if (r->done) return; /* the client left: writes fail, http_stream_end frees */
-    r->response =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, r, NULL);
+    r->response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, r, NULL);
     if (!r->response) return;
     add_headers(r, content_type, headers);
     MHD_add_response_header(r->response, "X-Accel-Buffering", "no");

@@ -33,10 +33,4 @@ int audit_record(doc_txn *t, const audit_actor *who, const char *request_id, con
  * changed. A new object. */
 json_t *audit_diff(const json_t *before, const json_t *after, const char *const *sealed);
 
-/* Delete entries older than cutoff_ms, at most max in this call, as one
- * write; done (may be NULL) gets its status and how many went. 0 (done
- * will run), AH_ENOMEM, or docs_write's code (it will not). */
-int audit_sweep(docs *d, int64_t cutoff_ms, size_t max,
-                void (*done)(void *ud, int status, size_t deleted), void *ud);
-
 #endif

@@ -16,7 +16,7 @@
 extern const char ah_schema_agent[], ah_schema_agent_group[], ah_schema_scenario[],
     ah_schema_scenario_version[], ah_schema_contact[], ah_schema_conversation[],
     ah_schema_audit_entry[], ah_schema_trigger[], ah_schema_webhook[], ah_schema_webhook_delivery[],
-    ah_schema_widget[], ah_schema_user[], ah_schema_credential[];
+    ah_schema_widget[], ah_schema_user[], ah_schema_credential[], ah_schema_experiment[];
 
 /* ---- rules beyond the schema ---------------------------------------------- */
 
@@ -130,6 +130,11 @@ static const doc_index_def widget_ix[] = {
     {"by_created", {"created_at", NULL}, 0, NULL},
 };
 
+static const doc_index_def experiment_ix[] = {
+    {"by_agent", {"agent_id", "started_at", NULL}, 0, NULL},
+    {"by_agent_state", {"agent_id", "state", "started_at", NULL}, 0, NULL},
+};
+
 /* A trigger has the part its kind needs. */
 static int check_trigger(doc_txn *t, const json_t *doc)
 {
@@ -137,6 +142,9 @@ static int check_trigger(doc_txn *t, const json_t *doc)
     if (kind && !strcmp(kind, "on_command") && !json_object_get(doc, "command"))
         return doc_fail(t, AH_EINVAL, "command",
                         "required: an on_command trigger names its command");
+    if (kind && !strcmp(kind, "on_event") && !json_object_get(doc, "event"))
+        return doc_fail(t, AH_EINVAL, "event",
+                        "required: an on_event trigger names its topic ({\"topic\": ...})");
     if (kind && !strcmp(kind, "on_schedule")) {
         const json_t *s = json_object_get(doc, "schedule");
         bool cron = json_object_get(s, "cron") != NULL, at = json_object_get(s, "at") != NULL;
@@ -249,6 +257,13 @@ static const doc_collection all[] = {
      .max_bytes = 16u << 10,
      .indexes = user_ix,
      .nindexes = N(user_ix)},
+    {.name = COLL_EXPERIMENTS,
+     .id_prefix = "exp",
+     .schema_json = ah_schema_experiment,
+     .version = 1,
+     .max_bytes = 256u << 10,
+     .indexes = experiment_ix,
+     .nindexes = N(experiment_ix)},
     {.name = COLL_CREDENTIALS,
      .id_prefix = "crd",
      .schema_json = ah_schema_credential,

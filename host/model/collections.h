@@ -19,6 +19,7 @@
 #define COLL_WEBHOOK_DELIVERIES "webhook_deliveries"
 #define COLL_WIDGETS "widgets"
 #define COLL_USERS "users"
+#define COLL_EXPERIMENTS "experiments"
 #define COLL_CREDENTIALS "credentials" /* internal: never served over REST */
 
 /* The product's collections (collections.c): *n of them. */

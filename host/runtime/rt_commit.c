@@ -11,6 +11,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "model/collections.h"
+#include "model/experiments.h"
 #include "model/ids.h"
 
 #include <agenthost/plugin.h>
@@ -40,7 +41,7 @@ static void stamp(json_t *doc, bool created, int64_t now)
 /* Whether the contact needs writing: new, or last seen a while ago. */
 static bool contact_due(rt_job *j)
 {
-    if (j->new_contact || j->profile_changed) return true;
+    if (j->new_contact || j->profile_changed || j->links_changed) return true;
     if (!j->contact || !j->contact_rev || j->kind != JOB_MESSAGE) return false;
     const char *was = str_of(j->contact, "updated_at");
     int64_t at = 0;
@@ -65,8 +66,14 @@ static int write_docs(doc_txn *t, void *ud)
         json_object_set_new(j->ended, "wake_at", json_null());
         json_object_del(json_object_get(j->ended, "engine"), "timer");
         stamp(j->ended, false, now);
-        rc = doc_put(t, COLL_CONVERSATIONS, j->ended, j->ended_rev, NULL);
+        if (!j->ended_exp_base)
+            j->ended_exp_base = json_deep_copy(json_object_get(j->ended, "experiment"));
+        rc = experiment_count_turn(t, j->ended_exp_base, j->ended, false, NULL);
+        if (!rc) rc = doc_put(t, COLL_CONVERSATIONS, j->ended, j->ended_rev, NULL);
     }
+    /* Its A/B test's counters, in the same commit (experiments.h). */
+    if (!j->exp_base) j->exp_base = json_deep_copy(json_object_get(j->conv, "experiment"));
+    if (!rc) rc = experiment_count_turn(t, j->exp_base, j->conv, j->new_conv, j->turn.path);
     if (rc) return rc;
     const json_t *timer = json_object_get(json_object_get(j->conv, "engine"), "timer");
     const json_t *due = json_object_get(timer, "due_ms");
@@ -185,11 +192,14 @@ static json_t *outgoing(rt_job *j)
                                              "idempotency_key", idem, "body", body));              \
     } while (0)
     if (j->new_contact) PLATFORM("platform.contact", j->contact_id, contact_event(j, at));
-    if (j->profile_changed && !j->new_contact)
-        PLATFORM("platform.contact", j->contact_id,
-                 json_pack("{s:s,s:i,s:s,s:s,s:I,s:[s],s:s}", "type", "contact.updated",
-                           "event_version", 1, "at", at, "contact_id", j->contact_id, "revision",
-                           (json_int_t)j->contact_rev + 1, "changed", "profile", "by", "engine"));
+    if (j->profile_changed && !j->new_contact) {
+        json_t *e = json_pack("{s:s,s:i,s:s,s:s,s:I,s:[s],s:s}", "type", "contact.updated",
+                              "event_version", 1, "at", at, "contact_id", j->contact_id, "revision",
+                              (json_int_t)j->contact_rev + 1, "changed", "profile", "by", "engine");
+        const json_t *links = json_object_get(j->contact, "links");
+        if (json_array_size(links)) json_object_set(e, "links", (json_t *)links);
+        PLATFORM("platform.contact", j->contact_id, e);
+    }
     if (j->new_conv) PLATFORM("platform.conversation", j->conv_id, started_event(j, at));
     j->sent = json_array();
     size_t i;
@@ -216,13 +226,40 @@ static json_t *outgoing(rt_job *j)
         }
     }
 #undef PLATFORM
+    /* The turn as it ran, for its replay (rt_record.c). */
+    snprintf(idem, sizeof(idem), "%s:r%llu:turn", j->conv_id, rev);
+    json_array_append_new(all,
+                          json_pack("{s:s,s:s,s:s,s:o}", "topic", RT_TURNS_TOPIC, "key", j->conv_id,
+                                    "idempotency_key", idem, "body", rt_record_turn(j, at)));
     return all;
 }
 
 /* ---- the commit ------------------------------------------------------------------------ */
 
+/* One line of logs/messages.log for a message in or out: its ids, channel,
+ * direction and size; the text only with debug logging on. */
+static void log_message(rt_job *j, const json_t *m, const char *direction, bool debug)
+{
+    const json_t *ch = json_object_get(m, "channel");
+    const char *text = str_of(m, "text");
+    json_t *f =
+        json_pack("{s:s,s:s?,s:s?,s:s?,s:s,s:s,s:s,s:I,s:I}", "direction", direction, "message_id",
+                  str_of(m, "id"), "channel", str_of(ch, "kind"), "instance",
+                  str_of(ch, "instance"), "agent_id", j->agent_id, "conversation_id", j->conv_id,
+                  "contact_id", j->contact_id, "size", (json_int_t)(text ? strlen(text) : 0),
+                  "attachments", (json_int_t)json_array_size(json_object_get(m, "attachments")));
+    if (debug && text) json_object_set_new(f, "text", json_string(text));
+    log_write("messages", LOG_INFO, "engine", NULL, f, "message %s", direction);
+    json_decref(f);
+}
+
 static void told_after(rt_job *j)
 {
+    bool debug = log_enabled(LOG_DEBUG);
+    if (j->kind == JOB_MESSAGE && j->msg) log_message(j, j->msg, "in", debug);
+    size_t i;
+    const json_t *m;
+    json_array_foreach(j->sent, i, m) log_message(j, m, "out", debug);
     char labels[200];
     if (j->new_conv) {
         metrics_labels(labels, sizeof(labels), "agent", j->agent_id, NULL);
@@ -277,6 +314,7 @@ void rt_commit(rt_job *j)
 {
     runtime *rt = j->rt;
     apply_profile(j);
+    if (j->contact) j->links_changed = run_links_apply(j->contact, j->turn.links);
     json_t *out = outgoing(j);
     size_t n = json_array_size(out);
     bus_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));

@@ -36,9 +36,11 @@ typedef struct call_ctx {
     bool answered; /* the turn was told */
     bool timer_on;
     /* A plugin action: told to the turn as integration.called; a step
-     * declaring emits (manifest steps[].emits) also as that event. */
-    char instance[64], action[64], plugin[64], emits[32];
+     * declaring emits (manifest steps[].emits) also as that event; one
+     * declaring links_contact links the contact to the record it names. */
+    char instance[64], action[64], plugin[64], emits[32], link_field[64];
     int64_t started_ms;
+    json_t *rec; /* its record in the step's path entry (rt_record.c), or NULL */
     /* A streamed LLM call: where its partials go (runtime_watch_partials). */
     char chan_instance[64], chan_chat[128], stream[40];
 } call_ctx;
@@ -73,6 +75,8 @@ static void ctx_answer(call_ctx *c, const json_t *result, const char *error, con
     if (c->answered) return;
     c->answered = true;
     ctx_stop_timer(c);
+    rt_record_answer(c->rec, result, error, msg, ah_now_ms() - c->started_ms);
+    c->rec = NULL;
     if (c->rt->stopped) return;
     if (c->instance[0])
         run_turn_integration(c->t, c->instance, c->action,
@@ -82,6 +86,8 @@ static void ctx_answer(call_ctx *c, const json_t *result, const char *error, con
                                                          : "error",
                              ah_now_ms() - c->started_ms, error, msg);
     if (c->emits[0] && !error) run_turn_emit(c->t, c->emits, c->plugin, c->instance, result);
+    if (c->link_field[0] && !error)
+        run_turn_link(c->t, c->plugin, c->instance, c->link_field, result);
     c->cb(c->t, result, error, msg);
 }
 
@@ -288,18 +294,32 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
     const char *act = action;
     const json_t *decl = NULL;
     instance *in = find_instance(rt, kind, inst_name, &act, &decl, err, sizeof(err));
+    char key[200];
+    snprintf(key, sizeof(key), "%s%s%s",
+             kind        ? kind
+             : in        ? instance_id(in)
+             : inst_name ? inst_name
+                         : "",
+             kind ? "" : ".",
+             kind  ? ""
+             : act ? act
+                   : "");
+    json_t *rec = rt_record_call(t, key, in ? instance_id(in) : inst_name, act, args);
     if (!in) {
+        rt_record_answer(rec, NULL, "config", err, 0);
         rt_tell_later(rt, t, cb, NULL, "config", err);
         return;
     }
     call_ctx *c = ctx_new(rt, t, cb, timeout_ms);
     snprintf(c->instance, sizeof(c->instance), "%s", instance_id(in));
     snprintf(c->action, sizeof(c->action), "%s", act ? act : "");
-    if (str_of(decl, "emits")) {
-        snprintf(c->emits, sizeof(c->emits), "%s", str_of(decl, "emits"));
+    if (str_of(decl, "emits")) snprintf(c->emits, sizeof(c->emits), "%s", str_of(decl, "emits"));
+    if (str_of(decl, "links_contact"))
+        snprintf(c->link_field, sizeof(c->link_field), "%s", str_of(decl, "links_contact"));
+    if (c->emits[0] || c->link_field[0])
         snprintf(c->plugin, sizeof(c->plugin), "%s", str_of(instance_manifest(in)->json, "name"));
-    }
     c->started_ms = ah_now_ms();
+    c->rec = rec;
     int rc;
     if (wants_stream(rt, t, act, args, c)) {
         json_t *streamed = json_deep_copy(args);
@@ -428,6 +448,12 @@ static void env_http(void *ud, run_turn *t, const json_t *request, uint32_t time
         if (!typed) json_array_append_new(headers, json_string("Content-Type: application/json"));
     }
     call_ctx *c = ctx_new(rt, t, cb, 0);
+    char key[600];
+    snprintf(key, sizeof(key), "%s %s",
+             str_of(request, "method") ? str_of(request, "method") : "GET",
+             str_of(request, "url") ? str_of(request, "url") : "");
+    c->started_ms = ah_now_ms();
+    c->rec = rt_record_call(t, key, NULL, NULL, json_object_get(request, "body"));
     broker_request(rt->d.egress, &rt->http_client, req, NULL, &HTTP_SINK, c);
     json_decref(req);
 }
@@ -540,6 +566,7 @@ static void env_log_step(void *ud, run_turn *t, const json_t *entry)
         log_hook(t, entry);
         return;
     }
+    rt_record_vars(t->ud, (json_t *)entry); /* for the replay, not the log */
     const char *agent = str_of(t->conv, "agent_id"), *kind = str_of(entry, "kind");
     const json_t *err = json_object_get(entry, "error");
     json_t *f = json_pack(

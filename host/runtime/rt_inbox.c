@@ -29,45 +29,19 @@ static const char *str_of(const json_t *o, const char *k)
 
 /* The bus registers a delivery after its deliver callback returns: a job
  * settles its delivery only from a later callback. */
-typedef struct pending {
-    rt_link link;
-    uv_timer_t timer;
-    rt_job *j;
-} pending;
-
-static void pending_closed(uv_handle_t *h)
+static void submit(void *ud)
 {
-    free(h->data);
+    rt_submit(ud);
 }
 
-/* runtime_free: the job never ran (its delivery comes back after a restart). */
-static void pending_dropped(uv_handle_t *h)
+static void dropped(void *ud) /* the job never ran: its delivery comes back after a restart */
 {
-    pending *p = h->data;
-    rt_job_free(p->j);
-    free(p);
-}
-
-static void pending_run(uv_timer_t *h)
-{
-    pending *p = h->data;
-    rt_link_del(&p->link);
-    rt_submit(p->j);
-    uv_close((uv_handle_t *)h, pending_closed);
+    rt_job_free(ud);
 }
 
 static int submit_soon(runtime *rt, rt_job *j)
 {
-    pending *p = calloc(1, sizeof(*p));
-    if (!p) return -1;
-    p->j = j;
-    uv_timer_init(loop_uv(rt->d.loop), &p->timer);
-    p->timer.data = p;
-    p->link.timer = &p->timer;
-    p->link.closed = pending_dropped;
-    rt_link_add(rt, &p->link);
-    uv_timer_start(&p->timer, pending_run, 0, 0);
-    return 0;
+    return rt_soon(rt, submit, dropped, j);
 }
 
 /* Too many inputs from one chat this minute: the rest of the minute's are

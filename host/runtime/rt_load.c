@@ -8,7 +8,9 @@
 #include "runtime/rt_priv.h"
 
 #include "core/util.h"
+#include "engine/lang.h"
 #include "model/collections.h"
+#include "model/experiments.h"
 #include "model/ids.h"
 
 #include <agenthost/plugin.h>
@@ -147,9 +149,11 @@ const json_t *rt_scenario(runtime *rt, const char *scenario_id, json_int_t *vers
 }
 
 /* The version a new conversation with agent runs: {scenario_id, version},
- * the A/B split decided by the contact. */
-static json_t *pick_version(const json_t *agent, const char *contact_id)
+ * the A/B split decided by the contact (the same contact, the same
+ * variant); *variant set to it when the split chose. */
+static json_t *pick_version(const json_t *agent, const char *contact_id, json_int_t *variant)
 {
+    *variant = 0;
     const json_t *s = json_object_get(agent, "scenario");
     const char *id = str_of(s, "scenario_id");
     if (!id) return NULL;
@@ -165,7 +169,7 @@ static json_t *pick_version(const json_t *agent, const char *contact_id)
         {
             acc += (unsigned)json_integer_value(json_object_get(part, "percent"));
             if (point < acc) {
-                version = json_integer_value(json_object_get(part, "version"));
+                version = *variant = json_integer_value(json_object_get(part, "version"));
                 break;
             }
         }
@@ -293,22 +297,46 @@ static int newest(void *ud, const char *id)
 static int new_conversation(doc_txn *t, load *l, const json_t *channel)
 {
     rt_job *j = l->j;
-    json_t *ref = pick_version(j->agent, j->contact_id);
+    json_int_t variant = 0;
+    json_t *ref = pick_version(j->agent, j->contact_id, &variant);
     if (!ref) return refuse(t, l, true, AH_ENOTFOUND, "agent %s has no scenario", j->agent_id);
+    char exp[ID_MAX];
+    int rc = variant ? experiment_running(t, j->agent_id, exp, sizeof(exp)) : AH_ENOTFOUND;
+    if (rc && rc != AH_ENOTFOUND) {
+        json_decref(ref);
+        return refuse(t, l, false, rc, "reading the agent's experiment: %s", ah_strerror(rc));
+    }
     int64_t now = doc_txn_now(t);
     id_new("cnv", now, j->conv_id, sizeof(j->conv_id));
-    const char *lang = str_of(j->identity, "language");
-    if (!lang) lang = str_of(json_object_get(j->contact, "profile"), "language");
-    if (!lang) lang = str_of(j->agent, "default_language");
+    /* The language: the contact's profile, then the channel's hint (the
+     * client's language); else the text, once the scenario is known
+     * (conversation_language). */
+    const char *lang = str_of(json_object_get(j->contact, "profile"), "language");
+    if (!lang) lang = str_of(j->identity, "language");
     j->conv = json_pack("{s:s,s:s,s:s,s:s,s:o,s:O,s:o,s:[]}", "id", j->conv_id, "agent_id",
                         j->agent_id, "contact_id", j->contact_id, "state", "active", "scenario",
                         ref, "channel", channel ? channel : json_object(), "variables",
                         j->vars ? json_deep_copy(j->vars) : json_object(), "messages");
     if (lang) json_object_set_new(j->conv, "language", json_string(lang));
+    if (!rc) /* counted into its experiment turn by turn (rt_commit.c) */
+        json_object_set_new(
+            j->conv, "experiment",
+            json_pack("{s:s,s:I,s:[],s:n}", "id", exp, "version", variant, "seen", "at"));
     set_now(j->conv, "started_at", now);
     j->new_conv = true;
     j->conv_rev = 0;
     return 0;
+}
+
+/* A new conversation neither the profile nor the channel gave a language:
+ * its first message's, among the scenario's languages (lang_detect), else
+ * the agent's default (else the scenario's, at run time). */
+static void conversation_language(rt_job *j)
+{
+    const char *lang =
+        lang_detect(str_of(j->input, "text"), json_object_get(j->scenario, "languages"));
+    if (!lang) lang = str_of(j->agent, "default_language");
+    if (lang) json_object_set_new(j->conv, "language", json_string(lang));
 }
 
 static int load_scenario_of(doc_txn *t, load *l)
@@ -326,6 +354,7 @@ static int load_scenario_of(doc_txn *t, load *l)
     if (j->new_conv) /* the latest, when the agent names none: now it is fixed */
         json_object_set_new(json_object_get(j->conv, "scenario"), "version", json_integer(version));
     j->scenario = json_incref((json_t *)c);
+    if (j->new_conv && !str_of(j->conv, "language")) conversation_language(j);
     return 0;
 }
 

@@ -4,7 +4,9 @@
  *   rt_load.c   what a turn needs, read from the documents
  *   rt_commit.c the turn's outcome as one transaction (bus_commit)
  *   rt_env.c    what steps reach outside (run_env): jq, plugins, HTTP
+ *   rt_record.c what a turn did, recorded on the bus for its replay
  *   rt_inbox.c  message.in and engine.start, the REST channel, timers
+ *   rt_triggers.c schedules; rt_events.c on_event triggers' consumers
  *   simulate.c  simulations (simulate.h): turns over a conversation in memory
  *   sim_env.c   a simulation's run_env: real jq, canned plugins and HTTP
  */
@@ -37,6 +39,11 @@ typedef struct rt_link {
 
 void rt_link_add(runtime *rt, rt_link *l);
 void rt_link_del(rt_link *l);
+/* Run fn(ud) on the next loop pass, out of the caller's callback (a bus
+ * delivery is registered only after its deliver callback returns); when
+ * the runtime is freed first, drop(ud) runs instead. 0, or -1 (no memory:
+ * neither runs). */
+int rt_soon(runtime *rt, void (*fn)(void *ud), void (*drop)(void *ud), void *ud);
 
 typedef struct rt_job rt_job;
 struct rt_job {
@@ -50,6 +57,8 @@ struct rt_job {
     json_t *vars;      /* JOB_START: input variables */
     json_t *trigger;   /* how the conversation started (conversation.started) */
     json_t *ended;     /* an on_command restart: the open conversation, ended with it */
+    json_t *exp_base, *ended_exp_base; /* their "experiment" before the turn (rt_commit.c) */
+    json_t *last_vars;                 /* the variables as the last step left them (rt_record.c) */
     uint64_t ended_rev;
     char agent_id[40];
     char conv_id[40];
@@ -62,6 +71,7 @@ struct rt_job {
     uint64_t contact_rev, conv_rev;
     bool new_contact, new_conv;
     bool profile_changed; /* the turn set profile fields (contact.*) that differ */
+    bool links_changed;   /* a step linked the contact to an outside record (contact.links) */
     bool ran;             /* its turn ran: it holds its conversation */
 
     run_turn turn;
@@ -107,6 +117,7 @@ struct runtime {
     strmap waiters;   /* REST request id -> rt_waiter */
     strmap flood;     /* conversation id -> rt_flood */
     strmap firing;    /* trigger id -> its id (malloc'd): a schedule's run being committed */
+    strmap evtrgs;    /* on_event trigger id -> its consumer (rt_events.c) */
     strmap scenarios; /* "scn_id:version" -> content (json_t *) */
     size_t nscenarios;
     strmap told;     /* missing translations already logged: "path@lang" */
@@ -156,6 +167,27 @@ const json_t *rt_scenario(runtime *rt, const char *scenario_id, json_int_t *vers
 /* Commit j's turn (run_turn's outputs in j->turn). */
 void rt_commit(rt_job *j);
 
+/* ---- rt_record.c: what a turn did, for its replay ---- */
+
+#define RT_TURNS_TOPIC RUNTIME_TURNS_TOPIC
+#define RT_RECORD_VALUE_MAX 8192        /* bytes of one recorded value (args, result, variables) */
+#define RT_RECORD_CALLS_MAX 20          /* calls recorded per step */
+#define RT_RECORD_TURN_MAX (256u << 10) /* bytes of a turn's record (then reduced) */
+
+/* Note a call out of the running step in its path entry: {key (the
+ * simulator's canned-answer key), instance, action, args}. A new reference
+ * to the record for rt_record_answer, or NULL (no step open: not kept). */
+json_t *rt_record_call(run_turn *t, const char *key, const char *inst, const char *action,
+                       const json_t *args);
+/* Its answer: result, or error and message; how long. rec (may be NULL)
+ * is released. */
+void rt_record_answer(json_t *rec, const json_t *result, const char *error, const char *message,
+                      int64_t ms);
+/* A step closed (its path entry): the variables after it, when changed. */
+void rt_record_vars(rt_job *j, json_t *entry);
+/* The turn as a turn.recorded event (a new object). */
+json_t *rt_record_turn(rt_job *j, const char *at);
+
 /* ---- rt_env.c ---- */
 
 void rt_env_init(runtime *rt);
@@ -185,5 +217,14 @@ void rt_timers_start(runtime *rt);
 
 /* Fire the on_schedule triggers that are due (called by the timer scan). */
 void rt_triggers_scan(runtime *rt);
+
+/* ---- rt_events.c: on_event triggers ------------------------------------------------ */
+
+/* Open the consumers of the on_event triggers; delete those of triggers
+ * gone. 0, or AH_E* with err (the triggers cannot be read). */
+int rt_events_start(runtime *rt, char *err, size_t errlen);
+/* Detach them (deliveries under way come again later). */
+void rt_events_stop(runtime *rt);
+void rt_events_free(runtime *rt);
 
 #endif

@@ -49,6 +49,9 @@ void rt_job_free(rt_job *j)
     json_decref(j->vars);
     json_decref(j->trigger);
     json_decref(j->ended);
+    json_decref(j->exp_base);
+    json_decref(j->last_vars);
+    json_decref(j->ended_exp_base);
     free(j);
 }
 
@@ -79,6 +82,50 @@ void rt_link_del(rt_link *l)
     l->prev->next = l->next;
     l->next->prev = l->prev;
     l->next = l->prev = NULL;
+}
+
+/* ---- on the next loop pass ------------------------------------------------------- */
+
+typedef struct soon {
+    rt_link link;
+    uv_timer_t timer;
+    void (*fn)(void *ud);
+    void (*drop)(void *ud);
+    void *ud;
+} soon;
+
+static void soon_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void soon_dropped(uv_handle_t *h) /* runtime_free: never run */
+{
+    soon *s = h->data;
+    s->drop(s->ud);
+    free(s);
+}
+
+static void soon_run(uv_timer_t *h)
+{
+    soon *s = h->data;
+    rt_link_del(&s->link);
+    s->fn(s->ud);
+    uv_close((uv_handle_t *)h, soon_closed);
+}
+
+int rt_soon(runtime *rt, void (*fn)(void *ud), void (*drop)(void *ud), void *ud)
+{
+    soon *s = calloc(1, sizeof(*s));
+    if (!s) return -1;
+    *s = (soon){.fn = fn, .drop = drop, .ud = ud};
+    uv_timer_init(loop_uv(rt->d.loop), &s->timer);
+    s->timer.data = s;
+    s->link.timer = &s->timer;
+    s->link.closed = soon_dropped;
+    rt_link_add(rt, &s->link);
+    uv_timer_start(&s->timer, soon_run, 0, 0);
+    return 0;
 }
 
 /* ---- ending --------------------------------------------------------------------- */
@@ -187,6 +234,8 @@ static void run_job(rt_job *j)
     t->env = &rt->env;
     t->done = turn_done;
     t->ud = j;
+    json_decref(j->last_vars);
+    j->last_vars = json_deep_copy(json_object_get(j->conv, "variables"));
     j->ran = true;
     rt->running++;
     rt_link_add(rt, &j->link);
@@ -277,6 +326,7 @@ int runtime_new(runtime **out, const runtime_deps *deps, const runtime_opts *o, 
     strmap_init(&rt->waiters);
     strmap_init(&rt->flood);
     strmap_init(&rt->firing);
+    strmap_init(&rt->evtrgs);
     strmap_init(&rt->scenarios);
     strmap_init(&rt->told);
     strmap_init(&rt->sessions);
@@ -318,6 +368,7 @@ int runtime_start(runtime *rt, char *err, size_t errlen)
 {
     int rc = rt_inbox_open(rt, err, errlen);
     if (rc) return rc;
+    if ((rc = rt_events_start(rt, err, errlen)) != 0) return rc;
     rt_timers_start(rt);
     return 0;
 }
@@ -347,6 +398,7 @@ void runtime_stop(runtime *rt)
         for (rt_job *q = ((rt_busy *)v)->head; q; q = q->next)
             tell_stopping(q);
     rt_inbox_close(rt); /* REST waiters are told too */
+    rt_events_stop(rt);
     rt_sims_stop(rt);
     rt->stopped = true;
 }
@@ -396,6 +448,7 @@ void runtime_free(runtime *rt)
     strmap_free(&rt->waiters); /* closed with their timers by rt_inbox_close */
     free_map_values(&rt->flood);
     free_map_values(&rt->firing);
+    rt_events_free(rt);
     pos = 0;
     while (strmap_next(&rt->scenarios, &pos, &k, &v))
         json_decref(v);

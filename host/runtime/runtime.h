@@ -3,6 +3,7 @@
  *
  * It consumes message.in (a person wrote: the agent bound to the channel
  * instance answers) and engine.start (a trigger step started an agent),
+ * reads the topics of on_event triggers (each through its own consumer),
  * fires the timers of waiting steps, and runs the turns the API asks for
  * (an agent run with input variables, a conversation resumed after a
  * handoff, the REST channel). Each turn (host/engine/run.h) works on
@@ -50,6 +51,14 @@ typedef struct runtime_deps {
     expr_pool *expr; /* NULL: expressions fail as unavailable */
     broker *egress;  /* NULL: http.request fails as unavailable */
 } runtime_deps;
+
+/* Every committed turn is recorded on this topic, keyed by its
+ * conversation, as a "turn.recorded" event: its input, the steps it ran
+ * (each with the plugin calls and HTTP requests it made and their answers,
+ * and the variables after it when it changed them), the messages it sent,
+ * where the conversation stood after it. GET
+ * /api/v1/conversations/{id}/replay reads them back. */
+#define RUNTIME_TURNS_TOPIC "engine.turns"
 
 /* 0; or AH_ENOMEM, AH_EINVAL (an http_allow entry that is not valid) with
  * err. Nothing runs until runtime_start. */
@@ -125,6 +134,10 @@ typedef void (*runtime_partial_fn)(void *ud, const char *instance, const char *c
                                    const char *stream, const json_t *partial);
 /* One watcher, for one channel kind (the web chat); fn NULL stops it. */
 void runtime_watch_partials(runtime *rt, const char *kind, runtime_partial_fn fn, void *ud);
+
+/* A trigger was written or deleted (after its commit): an on_event
+ * trigger's consumer is opened, kept, or deleted (rt_events.c). */
+void runtime_trigger_changed(runtime *rt, const char *trigger_id);
 
 /* A new object for /ready and the API: {"running", "queued", "timers"}. */
 json_t *runtime_status(const runtime *rt);

@@ -26,7 +26,15 @@ struct bus_service {
     inst_consumer **v;
     size_t n;
     ah_idmap owners; /* delivery id -> instance it went to */
+    bus_service_enrich_fn enrich;
+    void *enrich_ud;
 };
+
+void bus_service_set_enrich(bus_service *bs, bus_service_enrich_fn fn, void *ud)
+{
+    bs->enrich = fn;
+    bs->enrich_ud = ud;
+}
 
 static void security(instance *inst, const char *event, const char *fmt, const char *a)
 {
@@ -150,9 +158,13 @@ static void on_publish(void *ud, inst_req req, json_t *body)
 static int deliver(void *ud, const bus_delivery *d)
 {
     inst_consumer *ic = ud;
-    json_t *msg = json_pack("{s:s,s:s,s:I,s:I,s:i,s:O,s:O}", "topic", d->topic, "id", d->event_id,
+    bus_service *bs = ic->bs;
+    json_t *more =
+        bs->enrich ? bs->enrich(bs->enrich_ud, instance_id(ic->inst), d->topic, d->body) : NULL;
+    json_t *msg = json_pack("{s:s,s:s,s:I,s:I,s:i,s:O,s:o}", "topic", d->topic, "id", d->event_id,
                             "offset", (json_int_t)d->offset, "time_ms", (json_int_t)d->time_ms,
-                            "attempt", (int)d->attempt, "headers", d->headers, "body", d->body);
+                            "attempt", (int)d->attempt, "headers", d->headers, "body",
+                            more ? more : json_incref((json_t *)d->body));
     if (d->key) json_object_set_new(msg, "key", json_string(d->key));
     int rc = msg ? instance_deliver(ic->inst, d->id, msg) : -1;
     json_decref(msg);

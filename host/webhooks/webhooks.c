@@ -3,6 +3,7 @@
  * documents, each with its own durable bus consumer, taken up again after
  * every change.
  */
+#include "core/fault.h"
 #include "core/log.h"
 #include "model/collections.h"
 #include "webhooks/wh_priv.h"
@@ -113,8 +114,53 @@ static void sub_attach(wh_sub *s, bool on)
         bus_consumer_detach(s->c, NULL); /* in flight: delivered again later, no attempt counted */
 }
 
+static void consumer_deleted(void *ud, int status)
+{
+    char *name = ud;
+    if (status)
+        log_error("webhooks",
+                  "%s: deleting its bus consumer failed (%s); it is tried again at "
+                  "the next start",
+                  name, ah_strerror(status));
+    free(name);
+}
+
+/* Delete the bus consumer named (the subscription's, open or only stored). */
+static void delete_consumer(webhooks *w, const char *name)
+{
+    char err[300];
+    char *n = strdup(name);
+    int rc =
+        n ? bus_consumer_delete(w->d.bus, n, consumer_deleted, n, err, sizeof(err)) : AH_ENOMEM;
+    if (rc && rc != AH_ENOTFOUND)
+        log_error("webhooks", "%s: its bus consumer cannot be deleted now: %s", name, err);
+    if (rc) free(n);
+}
+
+/* A subscription deleted: its consumer goes, so it holds no event back
+ * from retention; deliveries under way find it gone (start() skips them,
+ * and the bus answers their settling AH_ENOTFOUND). */
+static void sub_gone(webhooks *w, const char *id)
+{
+    char name[80];
+    snprintf(name, sizeof(name), "webhook:%s", id);
+    wh_sub *s = strmap_del(&w->subs, id);
+    if (s) {
+        s->gone = true;
+        s->attached = false;
+        s->c = NULL;
+        wh_sub_unref(s);
+        AH_FAULT("webhooks.before_consumer_delete"); /* left behind: deleted at the next start */
+    }
+    delete_consumer(w, name);
+}
+
 static int sub_open(webhooks *w, const char *id, const json_t *doc, char *err, size_t errlen)
 {
+    if (!doc) {
+        sub_gone(w, id);
+        return 0;
+    }
     wh_sub *s = strmap_get(&w->subs, id);
     if (!s) {
         if (!(s = calloc(1, sizeof(*s)))) return AH_ENOMEM;
@@ -136,8 +182,7 @@ static int sub_open(webhooks *w, const char *id, const json_t *doc, char *err, s
             return AH_ENOMEM;
         }
     }
-    if (doc) sub_set(s, doc);
-    s->gone = doc == NULL;
+    sub_set(s, doc);
     if (!s->c) {
         uint32_t timeout = w->o.timeout_ms;
         bus_consumer_opts co = {.name = s->client_name,
@@ -153,7 +198,7 @@ static int sub_open(webhooks *w, const char *id, const json_t *doc, char *err, s
         int rc = bus_consumer_open(w->d.bus, &co, &wh_consumer_ops, s, &s->c, err, errlen);
         if (rc) return rc;
     }
-    sub_attach(s, s->gone || s->active);
+    sub_attach(s, s->active);
     return 0;
 }
 
@@ -215,6 +260,24 @@ void wh_wake(webhooks *w)
     uv_idle_start(&w->idle, on_idle);
 }
 
+/* Consumers of subscriptions deleted while their consumer's deletion
+ * could not finish (a crash between the document's commit and it). */
+static void delete_orphans(webhooks *w)
+{
+    json_t *all = bus_consumers(w->d.bus);
+    size_t i;
+    json_t *c;
+    json_array_foreach(all, i, c)
+    {
+        const char *name = str_of(c, "name");
+        if (json_is_true(json_object_get(c, "open")) || strncmp(name, "webhook:", 8) != 0) continue;
+        log_info("webhooks", "%s: its subscription is gone: deleting the consumer left behind",
+                 name);
+        delete_consumer(w, name);
+    }
+    json_decref(all);
+}
+
 int webhooks_start(webhooks *w, char *err, size_t errlen)
 {
     if (uv_idle_init(loop_uv(w->d.loop), &w->idle) != 0) {
@@ -238,6 +301,7 @@ int webhooks_start(webhooks *w, char *err, size_t errlen)
         if ((rc = sub_open(w, str_of(doc, "id"), doc, err, errlen)) != 0) break;
     }
     json_decref(a.docs);
+    if (!rc) delete_orphans(w);
     return rc;
 }
 

@@ -26,7 +26,11 @@
  *    acknowledged at once and their entries written in batches, one write
  *    per loop tick (a crash in between may lose an entry, never an event).
  *  - A paused subscription's events wait on the bus; a deleted one's
- *    consumer drains (acknowledges without sending) from then on.
+ *    consumer is deleted (bus_consumer_delete), so it holds nothing back
+ *    from the bus's retention; one left behind by a crash is deleted at
+ *    the next start.
+ *  - The delivery log is kept webhooks.log_retention_days (entries older
+ *    are removed in the background, hourly).
  */
 #ifndef AH_WEBHOOKS_H
 #define AH_WEBHOOKS_H

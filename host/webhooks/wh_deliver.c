@@ -221,6 +221,10 @@ static void redelivered(int status, const doc_error *e, void *ud)
 static void answered(dlv *x)
 {
     bool ok = x->http_status >= 200 && x->http_status <= 299;
+    if (x->s->gone && !x->done) { /* deleted meanwhile: nothing left to settle or log */
+        dlv_free(x);
+        return;
+    }
     if (x->done) { /* by hand */
         int rc = docs_write(x->s->w->d.docs, write_log, x, redelivered);
         if (rc) {
@@ -335,6 +339,10 @@ static void filtered(void *ud, const expr_result *r)
 static void start(dlv *x)
 {
     wh_sub *s = x->s;
+    if (s->gone) { /* deleted meanwhile: its consumer is gone, nothing to settle */
+        dlv_free(x);
+        return;
+    }
     if (x->skip) {
         bus_ack(s->w->d.bus, x->id);
         dlv_free(x);
@@ -389,7 +397,7 @@ static int deliver(void *ud, const bus_delivery *d)
     x->s = s;
     s->refs++;
     x->id = d->id;
-    x->skip = s->gone || !et || !wh_sub_wants(s, et);
+    x->skip = !et || !wh_sub_wants(s, et);
     x->et = et;
     x->attempt = d->attempt;
     x->offset = d->offset;

@@ -20,7 +20,7 @@ typedef struct wh_sub {
     char *secret;   /* opened, or NULL (not set, or cannot be opened) */
     size_t secret_len;
     bool active;
-    bool gone;     /* deleted: its consumer drains */
+    bool gone;     /* deleted: its consumer is deleted, deliveries under way dropped */
     bool attached; /* its consumer takes deliveries */
     bus_consumer *c;
     egress_client client;

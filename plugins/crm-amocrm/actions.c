@@ -186,7 +186,7 @@ static json_t *mapped_fields(job *j, const char *entity, json_t *out)
     return out;
 }
 
-static void add_multitext(json_t *cfv, const char *code, const char *value)
+void amo_add_multitext(json_t *cfv, const char *code, const char *value)
 {
     if (value)
         json_array_append_new(cfv, json_pack("{s:s,s:[{s:s,s:s}]}", "field_code", code, "values",
@@ -219,17 +219,22 @@ static bool same_person(amo *a, const json_t *c, const char *phone, const char *
 
 static void contact_created(amo *a, const amo_res *r, void *ud)
 {
-    (void)a;
     job *j = ud;
     json_int_t id = new_id(j, r);
-    if (id) done(j, json_pack("{s:I,s:b}", "contact_id", id, "created", 1));
+    if (!id) return;
+    /* What it was created with is what it holds: a sync of the same values
+     * (the turn that linked it also set the profile) writes nothing. */
+    json_t *v = amo_sync_values(a, sarg(j, "name"), j->phone, j->email);
+    amo_sync_remember(a, id, v);
+    json_decref(v);
+    done(j, json_pack("{s:I,s:b}", "contact_id", id, "created", 1));
 }
 
 static void create_contact(job *j)
 {
     json_t *cfv = json_array();
-    add_multitext(cfv, "PHONE", j->phone[0] ? j->phone : NULL);
-    add_multitext(cfv, "EMAIL", j->email);
+    amo_add_multitext(cfv, "PHONE", j->phone[0] ? j->phone : NULL);
+    amo_add_multitext(cfv, "EMAIL", j->email);
     if (!(cfv = mapped_fields(j, "contacts", cfv))) return;
     const char *name = sarg(j, "name");
     json_t *c = json_pack("{s:s,s:o}", "name", name ? name : (j->phone[0] ? j->phone : j->email),
@@ -334,8 +339,8 @@ static void contact_updated(amo *a, const amo_res *r, void *ud)
 static void update_contact(job *j)
 {
     json_t *cfv = json_array();
-    add_multitext(cfv, "PHONE", j->phone[0] ? j->phone : NULL);
-    add_multitext(cfv, "EMAIL", j->email);
+    amo_add_multitext(cfv, "PHONE", j->phone[0] ? j->phone : NULL);
+    amo_add_multitext(cfv, "EMAIL", j->email);
     if (!(cfv = mapped_fields(j, "contacts", cfv))) return;
     json_t *c = json_object();
     if (sarg(j, "name")) json_object_set_new(c, "name", json_string(sarg(j, "name")));

@@ -1,8 +1,9 @@
 /*
  * amo.h - the crm-amocrm plugin's shared state and its parts: OAuth and
  * the tokens (auth.c), the request scheduler (sched.c), the pure readers
- * (hal.c: phones, HAL bodies, webhook forms), the actions (actions.c) and
- * amoCRM's webhooks and the OAuth redirect (inbound.c). Internal.
+ * (hal.c: phones, HAL bodies, webhook forms), the actions (actions.c),
+ * amoCRM's webhooks and the OAuth redirect (inbound.c) and the sync of
+ * linked contacts' profile changes (sync.c). Internal.
  */
 #ifndef AMO_H
 #define AMO_H
@@ -49,6 +50,9 @@ typedef struct amo {
     ah_timer *pump_timer;
     int64_t pump_at;
     long calls, retries, batched, failures;
+    /* Sync (sync.c): the debounce window (-1: off), counters. */
+    int sync_debounce_ms;
+    long calls_synced, sync_unchanged;
     /* Caches (actions.c): pipelines, custom fields by entity. */
     json_t *pipelines, *contact_fields, *lead_fields;
 } amo;
@@ -131,6 +135,24 @@ void amo_fail_all(amo *a, const char *error, const char *message);
 
 /* true when the action was one of the CRM actions (answered, now or later). */
 bool amo_action(amo *a, ah_call *call, const char *action, const json_t *args);
+
+/* A multitext field (PHONE, EMAIL) with one WORK value into cfv (none when
+ * value is NULL). */
+void amo_add_multitext(json_t *cfv, const char *code, const char *value);
+
+/* ---- sync.c: linked contacts' profile changes (ADR 0039) ------------------------------ */
+
+/* The values a contact is synced by: {name?, phone? (E.164), email?}. */
+json_t *amo_sync_values(amo *a, const char *name, const char *phone, const char *email);
+/* Record values as what the CRM contact holds (after creating it). */
+void amo_sync_remember(amo *a, json_int_t crm_id, const json_t *values);
+/* A platform.contact event: acked once its values are kept (KV
+ * "pending:<crm id>"), written when its window closes. */
+void amo_sync_event(amo *a, const ah_event *ev);
+/* Resume the writes a stop or a crash left pending. */
+void amo_sync_start(amo *a);
+/* Forget the windows (what they hold stays pending in KV). */
+void amo_sync_stop(amo *a);
 
 /* ---- inbound.c ----------------------------------------------------------------------- */
 

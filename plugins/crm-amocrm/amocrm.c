@@ -2,7 +2,8 @@
  * crm-amocrm - amoCRM (API v4), one instance per account: contacts found
  * by phone or e-mail and created, leads created and moved through the
  * pipelines, notes and tasks, from scenario steps (crm.*) or actions;
- * amoCRM's webhooks published as events. See docs/plugins/amocrm.md.
+ * amoCRM's webhooks published as events; linked contacts' profile changes
+ * written back (sync.c). See docs/plugins/amocrm.md.
  *
  * This file: start-up, the action dispatch, health, the log record.
  */
@@ -71,6 +72,9 @@ static int amo_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     a->debug = json_is_true(json_object_get(config, "debug"));
     json_int_t rps = json_integer_value(json_object_get(config, "rate_per_second"));
     a->rps = rps > 0 && rps <= AMO_MAX_RPS ? (int)rps : 7;
+    const json_t *deb = json_object_get(config, "sync_debounce_ms");
+    a->sync_debounce_ms = json_is_integer(deb) ? (int)json_integer_value(deb) : 2000;
+    if (json_is_false(json_object_get(config, "sync"))) a->sync_debounce_ms = -1;
     a->long_lived = host->secret(ctx, "long_lived_token");
     if (a->long_lived && !*a->long_lived) a->long_lived = NULL;
     a->client_id = host->secret(ctx, "client_id");
@@ -83,6 +87,7 @@ static int amo_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
         return AH_EINVAL;
     }
     amo_auth_start(a);
+    amo_sync_start(a);
     return AH_OK;
 }
 
@@ -90,6 +95,10 @@ static void amo_on_event(ah_ctx *ctx, const ah_event *ev)
 {
     if (!strncmp(ev->topic, "hooks.", 6)) {
         amo_on_hook(&A, ev);
+        return;
+    }
+    if (!strcmp(ev->topic, "platform.contact")) {
+        amo_sync_event(&A, ev);
         return;
     }
     A.host->ack(ctx, ev);
@@ -115,6 +124,8 @@ static void amo_call(ah_ctx *ctx, ah_call *call, const char *action, const json_
         json_object_set_new(s, "retries", json_integer(a->retries));
         json_object_set_new(s, "batched", json_integer(a->batched));
         json_object_set_new(s, "failures", json_integer(a->failures));
+        json_object_set_new(s, "synced", json_integer(a->calls_synced));
+        json_object_set_new(s, "sync_unchanged", json_integer(a->sync_unchanged));
         json_object_set_new(s, "rate_per_second", json_integer(a->rps));
         a->host->reply(call, s);
         return;
@@ -150,6 +161,7 @@ static void amo_shutdown(ah_ctx *ctx)
     amo *a = &A;
     a->stopping = true;
     amo_fail_all(a, "unavailable", "the instance is stopping");
+    amo_sync_stop(a);
     if (a->pump_timer) a->host->timer_stop(a->ctx, a->pump_timer);
     a->pump_timer = NULL;
     amo_auth_stop(a);

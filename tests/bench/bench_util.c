@@ -150,7 +150,7 @@ void loadgen(const lg_opts *o, lg_result *r)
             long code = 0;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
             double done = now_ms();
-            if (msg->data.result == CURLE_OK && code == 200) {
+            if (msg->data.result == CURLE_OK && code >= 200 && code < 300) {
                 r->ok++;
                 add_latency(r, done - sl->start);
             } else {

@@ -3,6 +3,7 @@
  */
 #include "fake_http.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -484,4 +485,59 @@ int fh_serve(uv_loop_t *uv, fh_server **srv, const char *name, int port, const c
     uv_signal_start(&intr, serve_stop, SIGINT);
     uv_run(uv, UV_RUN_DEFAULT);
     return 0;
+}
+
+/* ---- a server on its own thread ------------------------------------------------------------ */
+
+struct fh_thread {
+    uv_loop_t loop;
+    uv_async_t stop;
+    fh_server *srv;
+    pthread_t th;
+};
+
+static void thread_stop(uv_async_t *a)
+{
+    fh_thread *t = a->data;
+    fh_close(t->srv);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *thread_run(void *arg)
+{
+    fh_thread *t = arg;
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+int fh_thread_start(fh_thread **out, fh_handler fn, void *ud)
+{
+    fh_thread *t = calloc(1, sizeof(*t));
+    if (!t || uv_loop_init(&t->loop) != 0) {
+        free(t);
+        return -1;
+    }
+    t->stop.data = t;
+    if (uv_async_init(&t->loop, &t->stop, thread_stop) != 0 ||
+        fh_listen(&t->srv, &t->loop, "127.0.0.1", 0, fn, ud) != 0 ||
+        pthread_create(&t->th, NULL, thread_run, t) != 0) {
+        fprintf(stderr, "fh_thread_start: cannot start the server\n");
+        return -1; /* a test's setup fails: the process ends */
+    }
+    *out = t;
+    return 0;
+}
+
+int fh_thread_port(const fh_thread *t)
+{
+    return fh_port(t->srv);
+}
+
+void fh_thread_stop(fh_thread *t)
+{
+    if (!t) return;
+    uv_async_send(&t->stop);
+    pthread_join(t->th, NULL);
+    uv_loop_close(&t->loop);
+    free(t);
 }

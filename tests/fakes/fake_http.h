@@ -74,4 +74,13 @@ int fh_serve(uv_loop_t *uv, fh_server **srv, const char *name, int port, const c
 void fh_later(fh_conn *c, uint32_t ms, void (*fn)(fh_conn *c, void *ud), void *ud,
               void (*free_ud)(void *ud));
 
+/* A server with a loop and a thread of its own, for a fake living inside
+ * a test process (a CRM, a scoring service): listening on 127.0.0.1 on a
+ * free port. fn runs on that thread. 0 with *out, or -1. */
+typedef struct fh_thread fh_thread;
+int fh_thread_start(fh_thread **out, fh_handler fn, void *ud);
+int fh_thread_port(const fh_thread *t);
+/* Stop the server, join its thread, free it. */
+void fh_thread_stop(fh_thread *t);
+
 #endif

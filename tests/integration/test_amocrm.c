@@ -9,7 +9,11 @@
  * never present a retired refresh token; 429s are waited out; amoCRM's
  * webhooks become events, a wrong URL token is refused; a revoked grant
  * puts the instance in "needs re-authorisation" (calls fail at once, the
- * instance keeps running) until a new code arrives.
+ * instance keeps running) until a new code arrives. The sync (ADR 0039):
+ * the capture links the platform contact to the CRM contact; the linking
+ * turn's own profile writes nothing more; an e-mail set later through the
+ * contacts API reaches the CRM contact in exactly one write; a change of
+ * something else (tags) writes nothing.
  */
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
@@ -105,7 +109,7 @@ static int setup(void **s)
                  "  {\"id\": \"amo\", \"plugin\": \"crm-amocrm\", \"config\": {\"base_url\": "
                  "   \"http://127.0.0.1:%d\", \"account_id\": 31337, \"redirect_uri\": "
                  "   \"https://bot.example.com/hooks/amo/oauth\", \"contact_fields\": {\"source\": "
-                 "   \"Source\"}},"
+                 "   \"Source\"}, \"sync_debounce_ms\": 300},"
                  "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
                  "                \"private\": true}]}]}",
                  AMO.port, AMO.port) < 0)
@@ -159,6 +163,18 @@ static bool replied(json_t *turn, const char *text)
     return false;
 }
 
+/* body is what the catalogue's schema of its type says. */
+static void assert_conforms(const json_t *body, const char *type)
+{
+    char path[120], err[300];
+    snprintf(path, sizeof(path), "docs/schemas/events/%s.json", type);
+    char *text = th_read_source(path);
+    json_t *schema = json_loads(text, 0, NULL);
+    free(text);
+    if (jsonschema_validate(schema, body, err, sizeof(err)) != 0) fail_msg("%s: %s", type, err);
+    json_decref(schema);
+}
+
 /* The crm.create_lead step declares emits lead.created: the host published
  * it on platform.lead, keyed by the contact, in the turn's commit, as the
  * catalogue's schema says. */
@@ -181,12 +197,7 @@ static void lead_created_was_published(const char *lead_id)
     snprintf(url, sizeof(url), "/leads/detail/%s", lead_id);
     assert_non_null(strstr(json_string_value(th_get(body, "lead.url")), url));
     assert_non_null(json_object_get(body, "conversation_id"));
-    char *schema_text = th_read_source("docs/schemas/events/lead.created.json");
-    json_t *schema = json_loads(schema_text, 0, NULL);
-    free(schema_text);
-    char err[300];
-    if (jsonschema_validate(schema, body, err, sizeof(err)) != 0) fail_msg("lead.created: %s", err);
-    json_decref(schema);
+    assert_conforms(body, "lead.created");
     json_decref(o);
 }
 
@@ -235,6 +246,148 @@ static void test_lead_capture_files_the_contact_lead_note_and_task_in_amocrm(voi
     /* No personal data in the integration log without debug. */
     assert_true(th_file_contains(&H, "logs/crm_integration.log", "amoCRM call"));
     assert_false(th_file_contains(&H, "logs/crm_integration.log", "345"));
+}
+
+/* ---- the sync of linked contacts (ADR 0039) ---------------------------------------------- */
+
+/* The last contact.updated on platform.contact (a new reference), as stored. */
+static json_t *last_contact_updated(void)
+{
+    json_t *o = NULL, *last = NULL;
+    assert_int_equal(
+        th_http(&H, "GET", "/api/v1/topics/platform.contact/events?limit=100", NULL, NULL, &o),
+        200);
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(o, "events"), i, ev)
+    {
+        json_t *b = json_object_get(ev, "body");
+        if (!strcmp(json_string_value(json_object_get(b, "type")) ?: "", "contact.updated"))
+            last = b;
+    }
+    json_incref(last);
+    json_decref(o);
+    return last;
+}
+
+static long long amo_status(const char *field)
+{
+    json_t *st = call_ok("status", "{}");
+    char path[80];
+    snprintf(path, sizeof(path), "result.%s", field);
+    long long v = json_integer_value(th_get(st, path));
+    json_decref(st);
+    return v;
+}
+
+/* Wait until the instance's counter passes was (the event was handled). */
+static bool counter_passes(const char *field, long long was)
+{
+    for (long long end = th_now_ms() + 15000; th_now_ms() < end; th_sleep_ms(50))
+        if (amo_status(field) > was) return true;
+    return false;
+}
+
+/* The fake CRM contact with this id (a new reference). */
+static json_t *crm_contact(json_int_t id)
+{
+    json_t *st = fake("GET", "/_fake/state", NULL), *found = NULL;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(st, "contacts"), i, c)
+    {
+        if (json_integer_value(json_object_get(c, "id")) == id) found = json_incref(c);
+    }
+    json_decref(st);
+    return found;
+}
+
+/* A multitext value (PHONE, EMAIL) of a CRM contact, or NULL. */
+static const char *crm_field(const json_t *c, const char *code)
+{
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(c, "custom_fields_values"), i, f)
+    {
+        if (!strcmp(json_string_value(json_object_get(f, "field_code")) ?: "", code))
+            return json_string_value(th_get((json_t *)f, "values.0.value"));
+    }
+    return NULL;
+}
+
+static void patch_contact(const char *id, const char *body)
+{
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/contacts/%s", id);
+    json_t *o = NULL;
+    int st = th_http(&H, "PATCH", path, body, NULL, &o);
+    if (st != 200) fail_msg("PATCH %s %s: %d", path, body, st);
+    json_decref(o);
+}
+
+static void test_a_linked_contacts_profile_change_reaches_amocrm_exactly_once(void **s)
+{
+    (void)s;
+    char *content = th_read_source("tests/fixtures/amocrm/lead-capture-amocrm.json");
+    char agent[64];
+    assert_int_equal(th_make_agent(&H, "Sync leads", content, NULL, agent, sizeof(agent)), 0);
+    free(content);
+    long long unchanged = amo_status("sync_unchanged"), synced = amo_status("synced");
+    json_decref(say(agent, "ivan", "Hello"));
+    json_decref(say(agent, "ivan", "Ivan"));
+    json_t *o = say(agent, "ivan", "+7 903 111-22-33");
+    assert_true(replied(o, "Thank you, Ivan!"));
+    json_decref(o);
+
+    /* The linking turn's contact.updated names the link (ids only): on the
+     * bus it carries no profile, and it is what the catalogue says. */
+    json_t *ev = last_contact_updated();
+    assert_non_null(ev);
+    assert_null(json_object_get(ev, "profile"));
+    assert_string_equal(json_string_value(th_get(ev, "links.0.instance")), "amo");
+    assert_string_equal(json_string_value(th_get(ev, "links.0.plugin")), "crm-amocrm");
+    char crm[32];
+    assert_non_null(json_string_value(th_get(ev, "links.0.id")));
+    snprintf(crm, sizeof(crm), "%s", json_string_value(th_get(ev, "links.0.id")));
+    json_int_t crm_id = strtoll(crm, NULL, 10);
+    assert_conforms(ev, "contact.updated");
+    char contact[64];
+    snprintf(contact, sizeof(contact), "%s", json_string_value(json_object_get(ev, "contact_id")));
+    json_decref(ev);
+
+    /* The platform contact keeps the link. */
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/contacts/%s", contact);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    assert_string_equal(json_string_value(th_get(o, "links.0.instance")), "amo");
+    assert_string_equal(json_string_value(th_get(o, "links.0.id")), crm);
+    json_decref(o);
+
+    /* The instance got the event with the profile it created the contact
+     * with (the same name and phone): nothing written. */
+    long long edits = stat_of("contact_edits");
+    assert_true(counter_passes("sync_unchanged", unchanged));
+    assert_int_equal(stat_of("contact_edits"), edits);
+
+    /* An e-mail set later reaches the CRM contact: one write, with the
+     * name and phone kept. */
+    patch_contact(contact, "{\"profile\": {\"email\": \"ivan@example.com\"}}");
+    assert_true(counter_passes("synced", synced));
+    json_t *c = crm_contact(crm_id);
+    assert_non_null(c);
+    assert_string_equal(crm_field(c, "EMAIL"), "ivan@example.com");
+    assert_string_equal(crm_field(c, "PHONE"), "+79031112233");
+    assert_string_equal(json_string_value(json_object_get(c, "name")), "Ivan");
+    json_decref(c);
+    assert_int_equal(stat_of("contact_edits"), edits + 1);
+
+    /* A change of something else comes with the same values: nothing is
+     * written again. */
+    unchanged = amo_status("sync_unchanged");
+    patch_contact(contact, "{\"tags\": [\"vip\"]}");
+    assert_true(counter_passes("sync_unchanged", unchanged));
+    assert_int_equal(stat_of("contact_edits"), edits + 1);
+    assert_int_equal(amo_status("synced"), synced + 1);
 }
 
 /* amoCRM's query matches text anywhere: the exact contact may be on a
@@ -442,6 +595,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lead_capture_files_the_contact_lead_note_and_task_in_amocrm),
+        cmocka_unit_test(test_a_linked_contacts_profile_change_reaches_amocrm_exactly_once),
         cmocka_unit_test(test_a_contact_on_a_later_page_is_found_not_created_again),
         cmocka_unit_test(test_a_lead_moves_between_statuses_by_name_and_a_wrong_status_is_named),
         cmocka_unit_test(

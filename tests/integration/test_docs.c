@@ -108,13 +108,17 @@ static size_t blocks_of(const char *file, char **out)
 
 static int run_block(const char *block)
 {
-    char ah[64], tok[200];
+    char ah[64], tok[200], tmp[1100];
     snprintf(ah, sizeof(ah), "AH=http://127.0.0.1:%d", H.port);
     snprintf(tok, sizeof(tok), "TOKEN=%s", H.token);
+    /* The examples keep what one hands the next in $TMPDIR: this run's own,
+     * so two runs at once never read each other's files. */
+    snprintf(tmp, sizeof(tmp), "TMPDIR=%s", H.dir);
     pid_t pid = fork();
     if (pid == 0) {
         putenv(ah);
         putenv(tok);
+        putenv(tmp);
         putenv("HOOK_SECRET=" HOOK_SECRET);
         int devnull = open("/dev/null", 1);
         dup2(devnull, 1);

@@ -79,10 +79,7 @@ static size_t replies(json_t *o)
 /* ---- a fake CRM (lead-capture's http.request), on its own thread -------------------- */
 
 static struct {
-    uv_loop_t loop;
-    uv_async_t stop;
-    fh_server *srv;
-    pthread_t th;
+    fh_thread *srv;
     pthread_mutex_t mu;
     json_t *leads; /* the bodies POSTed to /api/v2/leads */
 } CRM = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -108,33 +105,15 @@ static void crm_serve(void *ud, fh_conn *c, const fh_req *req)
     fh_respond(c, 201, "application/json", NULL, ok, sizeof(ok) - 1);
 }
 
-static void crm_stop(uv_async_t *a)
-{
-    fh_close(CRM.srv);
-    uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *crm_run(void *arg)
-{
-    (void)arg;
-    uv_run(&CRM.loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
 static int crm_start(void)
 {
     CRM.leads = json_array();
-    if (uv_loop_init(&CRM.loop) || uv_async_init(&CRM.loop, &CRM.stop, crm_stop) ||
-        fh_listen(&CRM.srv, &CRM.loop, "127.0.0.1", 0, crm_serve, NULL))
-        return -1;
-    return pthread_create(&CRM.th, NULL, crm_run, NULL) ? -1 : fh_port(CRM.srv);
+    return fh_thread_start(&CRM.srv, crm_serve, NULL) ? -1 : fh_thread_port(CRM.srv);
 }
 
 static void crm_finish(void)
 {
-    uv_async_send(&CRM.stop);
-    pthread_join(CRM.th, NULL);
-    uv_loop_close(&CRM.loop);
+    fh_thread_stop(CRM.srv);
     json_decref(CRM.leads);
 }
 
@@ -378,6 +357,15 @@ static void test_answers_saved_into_the_contact_profile_are_committed_and_announ
     json_decref(say(agent, "pavel", "Pavel"));
     json_t *o = say(agent, "pavel", "+7 912 345-67-89");
     assert_string_equal(reply(o, 0), "Thanks, Pavel (+79123456789)");
+    /* messages.log has each message in and out, sizes and ids, no text. */
+    char line[200];
+    snprintf(line, sizeof(line), "\"message_id\":\"%s\"",
+             json_string_value(th_get(o, "messages.0.id")));
+    assert_true(th_wait_file(&H, "logs/messages.log", line, 5000));
+    assert_true(th_file_contains(&H, "logs/messages.log", "\"direction\":\"in\""));
+    assert_true(th_file_contains(&H, "logs/messages.log", "\"size\":16,")); /* the phone's bytes */
+    assert_false(th_file_contains(&H, "logs/messages.log", "345-67-89"));
+    assert_false(th_file_contains(&H, "logs/messages.log", "Thanks, Pavel"));
     char conv[64];
     snprintf(conv, sizeof(conv), "%s", json_string_value(json_object_get(o, "conversation_id")));
     json_decref(o);
@@ -403,6 +391,32 @@ static void test_answers_saved_into_the_contact_profile_are_committed_and_announ
     assert_string_equal(json_string_value(json_object_get(last, "by")), "engine");
     assert_string_equal(json_string_value(th_get(last, "changed.0")), "profile");
     assert_int_equal(json_integer_value(json_object_get(last, "revision")), revision);
+    json_decref(o);
+}
+
+/* A new person's first message, with no language from a profile or the
+ * channel, is answered in the language of its letters when the scenario
+ * speaks it; a person whose profile has one keeps it. */
+static void test_the_first_message_picks_the_conversations_language(void **s)
+{
+    (void)s;
+    const char *content =
+        "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\","
+        " \"languages\": [\"en\", \"ru\"], \"start\": \"ask\", \"steps\": {"
+        " \"ask\": {\"kind\": \"ask\", \"text\": {\"en\": \"How can I help?\", \"ru\": \"Чем "
+        "помочь?\"},"
+        "  \"var\": \"q\", \"next\": \"done\"},"
+        " \"done\": {\"kind\": \"end\"}}, \"variables\": {\"q\": {\"type\": \"string\"}}}";
+    char agent[64];
+    make_agent("Polyglot", content, NULL, agent, sizeof(agent));
+    json_t *o = say(agent, "ivan", "Здравствуйте, у меня вопрос");
+    assert_string_equal(reply(o, 0), "Чем помочь?");
+    json_decref(o);
+    o = say(agent, "john", "Hello, I have a question");
+    assert_string_equal(reply(o, 0), "How can I help?");
+    json_decref(o);
+    o = say(agent, "anon", "42");
+    assert_string_equal(reply(o, 0), "How can I help?"); /* undecided: the default */
     json_decref(o);
 }
 
@@ -661,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_an_llm_chat_step_answers_through_the_llm_plugin),
         cmocka_unit_test(test_the_lead_capture_example_files_a_lead_with_the_crm_in_russian),
         cmocka_unit_test(test_answers_saved_into_the_contact_profile_are_committed_and_announced),
+        cmocka_unit_test(test_the_first_message_picks_the_conversations_language),
         cmocka_unit_test(test_hooks_change_what_the_agent_reads_and_a_dead_hook_is_skipped),
         cmocka_unit_test(test_a_flooding_chat_is_cut_at_its_rate_and_others_are_served),
         cmocka_unit_test(test_many_conversations_of_one_agent_keep_one_copy_of_its_scenario),

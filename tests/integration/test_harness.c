@@ -21,6 +21,7 @@
 #define FIXTURES TH_SOURCE_DIR "/tests/fixtures/plugins"
 #define ABI10 TH_BUILD_DIR "/tests/plugins/abi10/manifest.json"
 #define ECHO TH_BUILD_DIR "/plugins/echo/manifest.json"
+#define MAILPROBE TH_BUILD_DIR "/tests/plugins/mailprobe/manifest.json"
 #define PKGTEST TH_BUILD_DIR "/tests/plugins/pkgtest-1.0.0/manifest.json"
 
 static char tmp[512];
@@ -271,6 +272,43 @@ static void test_secrets_reach_the_plugin_but_never_the_output(void **state)
     kit_out_free(&r);
 }
 
+/* A mail request (ADR 0034) is judged and replayed like an HTTP one, and
+ * its login, which no secret spells out (base64 of user:password), is
+ * masked in the record of the request. */
+static void test_mail_requests_replay_with_the_login_masked(void **state)
+{
+    (void)state;
+    const char *cfg = in_tmp("mail.config.json", "{\"smtp_url\": \"smtps://smtp.example.com\","
+                                                 " \"imap_url\": \"imaps://imap.example.com\"}");
+    const char *sec = in_tmp("mail.secrets.json", "{\"imap_user\": \"agent@example.com\","
+                                                  " \"imap_password\": \"Mail-Pa55word\"}");
+    const char *http = in_tmp("mail.http.jsonl",
+                              "{\"request\": {\"method\": \"UID SEARCH UNSEEN\", \"url\": "
+                              "\"imaps://imap.example.com/INBOX\"}, \"response\": {\"status\": 0, "
+                              "\"body\": \"* SEARCH 41 42\\r\\n\"}}\n");
+    const char *ev =
+        in_tmp("mail.jsonl",
+               "{\"call\": {\"action\": \"mail\", \"args\": {\"method\": \"UID SEARCH UNSEEN\", "
+               "\"url\": \"imaps://imap.example.com/INBOX\", \"login\": true}}}\n"
+               "{\"call\": {\"action\": \"mail\", \"args\": {\"method\": \"SEND\", "
+               "\"url\": \"smtps://smtp.elsewhere.example\", \"headers\": [\"Mail-From: <a@b.c>\", "
+               "\"Rcpt-To: <d@e.f>\"], \"body\": \"Subject: x\\r\\n\\r\\nx\\r\\n\"}}}\n");
+    kit_out r;
+    kit_runl(&r, NULL, NULL, KIT_AGENTHOST, "plugin", "run", MAILPROBE, "--events", ev, "--config",
+             cfg, "--secrets", sec, "--http", http, NULL);
+    json_t *l = kit_lines(r.out);
+    assert_int_equal(r.status, 1); /* the refused request fails the run */
+    assert_non_null(strstr(r.out, "* SEARCH 41 42"));
+    assert_non_null(strstr(r.out, "Authorization: [REDACTED]"));
+    assert_non_null(strstr(r.out, "smtp.elsewhere.example"));
+    assert_non_null(strstr(r.out, "refused"));
+    /* base64("agent@example.com:Mail-Pa55word") */
+    assert_null(strstr(r.out, "YWdlbnRAZXhhbXBsZS5jb206TWFpbC1QYTU1d29yZA"));
+    assert_null(strstr(r.out, "Mail-Pa55word"));
+    json_decref(l);
+    kit_out_free(&r);
+}
+
 static void test_bad_input_files_are_refused_before_anything_runs(void **state)
 {
     (void)state;
@@ -385,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_publish_the_manifest_does_not_declare_is_denied),
         cmocka_unit_test(test_async_items_do_not_wait_and_all_settle),
         cmocka_unit_test(test_secrets_reach_the_plugin_but_never_the_output),
+        cmocka_unit_test(test_mail_requests_replay_with_the_login_masked),
         cmocka_unit_test(test_bad_input_files_are_refused_before_anything_runs),
         cmocka_unit_test(test_request_outside_the_egress_allowlist_is_refused_as_the_broker_would),
         cmocka_unit_test(test_partial_results_and_shared_log_records_are_printed),

@@ -46,14 +46,7 @@ static const char V2[] =
 
 static int save(const char *content)
 {
-    char path[200], *body = NULL;
-    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", SCN);
-    if (asprintf(&body, "{\"content\": %s}", content) < 0) return -1;
-    json_t *o = NULL;
-    int st = th_http(&H, "POST", path, body, NULL, &o);
-    free(body);
-    json_decref(o);
-    return st;
+    return th_save_version(&H, SCN, content);
 }
 
 static int setup(void **s)

@@ -10,6 +10,7 @@
  * read, ended, invisible to another token, gone after their idle bound.
  */
 #include "../support/th.h"
+#include "../support/th_sim.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,41 +71,6 @@ static json_t *simulate(const char *agent, json_t *body, int expect)
     char path[200];
     snprintf(path, sizeof(path), "/api/v1/agents/%s/simulate", agent);
     return post(path, body, NULL, expect);
-}
-
-/* Messages from texts: "!advance N" moves the clock N ms on, "!resume" is an
- * operator's resume. */
-static json_t *messages(const char *first, ...)
-{
-    json_t *a = json_array();
-    va_list ap;
-    va_start(ap, first);
-    for (const char *m = first; m; m = va_arg(ap, const char *)) {
-        if (!strncmp(m, "!advance ", 9))
-            json_array_append_new(a, json_pack("{s:I}", "advance_ms", atoll(m + 9)));
-        else if (!strcmp(m, "!resume"))
-            json_array_append_new(a, json_pack("{s:b}", "resume", 1));
-        else
-            json_array_append_new(a, json_pack("{s:s}", "text", m));
-    }
-    va_end(ap);
-    return a;
-}
-
-/* The step ids of turn i's path, joined by spaces. */
-static const char *path_of(json_t *o, size_t i)
-{
-    static char buf[1000];
-    buf[0] = 0;
-    size_t k;
-    json_t *e;
-    json_array_foreach(json_object_get(json_array_get(json_object_get(o, "turns"), i), "path"), k,
-                       e)
-    {
-        if (buf[0]) strncat(buf, " ", sizeof(buf) - strlen(buf) - 1);
-        strncat(buf, json_string_value(json_object_get(e, "step")), sizeof(buf) - strlen(buf) - 1);
-    }
-    return buf;
 }
 
 static size_t turns(json_t *o)
@@ -194,15 +160,16 @@ static int teardown(void **s)
 static void test_the_onboarding_example_walks_to_its_outcome_in_english_and_russian(void **s)
 {
     (void)s;
-    json_t *o = simulate(
-        onboarding,
-        json_pack("{s:o}", "messages", messages("A", "Anna", "anna@example.com", "dev", "5", NULL)),
-        200);
+    json_t *o =
+        simulate(onboarding,
+                 json_pack("{s:o}", "messages",
+                           th_sim_messages("A", "Anna", "anna@example.com", "dev", "5", NULL)),
+                 200);
     assert_int_equal(turns(o), 6); /* the start, then one a message */
-    assert_string_equal(path_of(o, 0), "welcome ask_name");
+    assert_string_equal(th_sim_path(o, 0), "welcome ask_name");
     assert_true(transcript_has(o, "agent", "A name of 2 to 60 characters, please."));
-    assert_string_equal(path_of(o, 2), "ask_name ask_email");
-    assert_string_equal(path_of(o, 5), "ask_team route dev_docs summary done");
+    assert_string_equal(th_sim_path(o, 2), "ask_name ask_email");
+    assert_string_equal(th_sim_path(o, 5), "ask_team route dev_docs summary done");
     assert_string_equal(str(o, "turns.2.variables.name"), "Anna");
     assert_string_equal(str(o, "turns.3.variables.email"), "anna@example.com");
     assert_string_equal(str(o, "turns.4.variables.role"), "developer");
@@ -215,14 +182,15 @@ static void test_the_onboarding_example_walks_to_its_outcome_in_english_and_russ
     assert_string_equal(str(o, "turns.2.path.0.variables.name"), "Anna");
     json_decref(o);
 
-    o = simulate(onboarding,
-                 json_pack("{s:s,s:o}", "language", "ru", "messages",
-                           messages("Анна", "anna@example.ru", "менеджер", "60", "да", NULL)),
-                 200);
+    o = simulate(
+        onboarding,
+        json_pack("{s:s,s:o}", "language", "ru", "messages",
+                  th_sim_messages("Анна", "anna@example.ru", "менеджер", "60", "да", NULL)),
+        200);
     assert_string_equal(str(o, "transcript.0.text"),
                         "Добро пожаловать! Четыре коротких вопроса, и всё готово.");
-    assert_string_equal(path_of(o, 4), "ask_team route offer_demo");
-    assert_string_equal(path_of(o, 5), "offer_demo book_demo summary done");
+    assert_string_equal(th_sim_path(o, 4), "ask_team route offer_demo");
+    assert_string_equal(th_sim_path(o, 5), "offer_demo book_demo summary done");
     assert_string_equal(str(o, "variables.role"), "manager");
     assert_true(json_is_true(th_get(o, "variables.wants_demo")));
     assert_string_equal(str(o, "outcome"), "onboarded");
@@ -234,22 +202,22 @@ static void test_the_faq_example_answers_with_a_canned_llm_and_falls_back_on_its
 {
     (void)s;
     /* English: the model's canned answer is said; the wait's timeout ends it. */
-    json_t *o =
-        simulate(faq,
-                 json_pack("{s:s,s:o,s:{s:{s:s}}}", "language", "en", "messages",
-                           messages("How do I reset my password?", "yes", "!advance 1800000", NULL),
-                           "answers", "llm.chat", "content", "Open Settings, then Password."),
-                 200);
-    assert_string_equal(path_of(o, 1), "listen route count answer helped");
+    json_t *o = simulate(
+        faq,
+        json_pack("{s:s,s:o,s:{s:{s:s}}}", "language", "en", "messages",
+                  th_sim_messages("How do I reset my password?", "yes", "!advance 1800000", NULL),
+                  "answers", "llm.chat", "content", "Open Settings, then Password."),
+        200);
+    assert_string_equal(th_sim_path(o, 1), "listen route count answer helped");
     assert_true(transcript_has(o, "agent", "Open Settings, then Password."));
     assert_string_equal(str(o, "turns.1.variables.answer"), "Open Settings, then Password.");
     assert_int_equal(json_integer_value(th_get(o, "turns.1.variables.asked")), 1);
     assert_string_equal(str(o, "turns.1.calls.0.key"), "llm.chat");
     assert_string_equal(str(o, "turns.1.calls.0.args.messages.1.content"),
                         "How do I reset my password?");
-    assert_string_equal(path_of(o, 2), "helped more listen");
+    assert_string_equal(th_sim_path(o, 2), "helped more listen");
     assert_string_equal(str(o, "turns.3.wake"), "timer");
-    assert_string_equal(path_of(o, 3), "listen bye");
+    assert_string_equal(th_sim_path(o, 3), "listen bye");
     assert_string_equal(str(o, "outcome"), "idle");
     assert_string_equal(last_said(o), "If you have more questions, just write. Have a nice day!");
     json_decref(o);
@@ -258,10 +226,11 @@ static void test_the_faq_example_answers_with_a_canned_llm_and_falls_back_on_its
      * an operator resumes. */
     o = simulate(faq,
                  json_pack("{s:s,s:o,s:{s:{s:{s:s,s:s}}}}", "language", "ru", "messages",
-                           messages("Где мой заказ?", "!resume", NULL), "answers", "llm.chat",
-                           "error", "code", "unavailable", "message", "the model is down"),
+                           th_sim_messages("Где мой заказ?", "!resume", NULL), "answers",
+                           "llm.chat", "error", "code", "unavailable", "message",
+                           "the model is down"),
                  200);
-    assert_string_equal(path_of(o, 1), "listen route count answer sorry to_human");
+    assert_string_equal(th_sim_path(o, 1), "listen route count answer sorry to_human");
     assert_string_equal(str(o, "turns.1.path.3.error.code"), "unavailable");
     assert_int_equal(json_integer_value(th_get(o, "turns.1.path.3.attempt")), 2);
     assert_string_equal(str(o, "turns.1.state"), "handed_off");
@@ -277,11 +246,11 @@ static void test_the_lead_capture_example_files_a_lead_or_hands_off_without_an_a
     (void)s;
     json_t *o = simulate(lead,
                          json_pack("{s:o,s:{s:{s:i,s:{s:i}}}}", "messages",
-                                   messages("Anna", "+44 20 7946 0958", "Acme", NULL), "answers",
-                                   "POST https://crm.example.com/api/v2/leads", "status", 201,
-                                   "body", "id", 4711),
+                                   th_sim_messages("Anna", "+44 20 7946 0958", "Acme", NULL),
+                                   "answers", "POST https://crm.example.com/api/v2/leads", "status",
+                                   201, "body", "id", 4711),
                          200);
-    assert_string_equal(path_of(o, 3), "ask_company send check notify thanks done");
+    assert_string_equal(th_sim_path(o, 3), "ask_company send check notify thanks done");
     assert_string_equal(str(o, "variables.lead_id"), "4711");
     assert_int_equal(json_integer_value(th_get(o, "variables.status")), 201);
     assert_string_equal(str(o, "turns.3.calls.0.kind"), "http");
@@ -305,9 +274,9 @@ static void test_the_lead_capture_example_files_a_lead_or_hands_off_without_an_a
      * retried, and on_error hands off to a manager. */
     o = simulate(lead,
                  json_pack("{s:s,s:o}", "language", "ru", "messages",
-                           messages("Анна", "+7 912 345-67-89", "-", NULL)),
+                           th_sim_messages("Анна", "+7 912 345-67-89", "-", NULL)),
                  200);
-    assert_string_equal(path_of(o, 3), "ask_company send manager");
+    assert_string_equal(th_sim_path(o, 3), "ask_company send manager");
     assert_string_equal(str(o, "turns.3.path.1.error.code"), "no_answer");
     assert_string_equal(str(o, "turns.3.path.1.error.message"),
                         "no canned answer for POST https://crm.example.com/api/v2/leads");
@@ -337,7 +306,7 @@ static void test_the_yaml_examples_run_as_drafts_to_the_same_outcomes(void **s)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *yaml = read_example(cases[i].file);
         assert_non_null(yaml);
-        json_t *msgs = messages(walks[i][0], walks[i][1], walks[i][2], walks[i][3], NULL);
+        json_t *msgs = th_sim_messages(walks[i][0], walks[i][1], walks[i][2], walks[i][3], NULL);
         json_t *o =
             simulate(onboarding,
                      json_pack("{s:s,s:s,s:o,s:o}", "scenario", yaml, "language", cases[i].language,
@@ -416,11 +385,11 @@ static void test_a_draft_calls_a_saved_agent_and_gets_its_output_back(void **s)
     assert_non_null(draft);
     json_t *o = simulate(onboarding,
                          json_pack("{s:o,s:o,s:{s:{s:i,s:{s:s}}}}", "scenario", draft, "messages",
-                                   messages("Anna", "+44 20 7946 0958", "Acme", NULL), "answers",
-                                   "http.request", "status", 201, "body", "id", "L-77"),
+                                   th_sim_messages("Anna", "+44 20 7946 0958", "Acme", NULL),
+                                   "answers", "http.request", "status", 201, "body", "id", "L-77"),
                          200);
-    assert_string_equal(path_of(o, 0), "hello capture intro ask_name");
-    assert_string_equal(path_of(o, 3), "ask_company send check notify thanks done bye");
+    assert_string_equal(th_sim_path(o, 0), "hello capture intro ask_name");
+    assert_string_equal(th_sim_path(o, 3), "ask_company send check notify thanks done bye");
     assert_string_equal(last_said(o), "Lead L-77 noted.");
     assert_string_equal(str(o, "outcome"), "delegated");
     json_decref(o);
@@ -470,7 +439,7 @@ static void test_a_hostile_expression_in_a_draft_is_cut_and_reported_as_its_step
     assert_non_null(draft);
     json_t *o = simulate(onboarding, json_pack("{s:o}", "scenario", draft), 200);
     assert_true(json_is_true(json_object_get(o, "draft")));
-    assert_string_equal(path_of(o, 0), "spin cut done");
+    assert_string_equal(th_sim_path(o, 0), "spin cut done");
     assert_string_equal(str(o, "turns.0.path.0.error.code"), "timeout");
     assert_string_equal(last_said(o), "The expression was cut.");
     assert_string_equal(str(o, "outcome"), "finished");
@@ -498,8 +467,8 @@ static void test_a_simulation_writes_no_conversation_contact_or_message(void **s
     long long events = th_topic_depth(&H, "platform.conversation");
     json_t *o = simulate(lead,
                          json_pack("{s:o,s:{s:{s:i,s:{s:s}}}}", "messages",
-                                   messages("Anna", "+44 20 7946 0958", "Acme", NULL), "answers",
-                                   "http.request", "status", 200, "body", "id", "L-1"),
+                                   th_sim_messages("Anna", "+44 20 7946 0958", "Acme", NULL),
+                                   "answers", "http.request", "status", 200, "body", "id", "L-1"),
                          200);
     assert_string_equal(str(o, "outcome"), "lead_captured");
     json_decref(o);

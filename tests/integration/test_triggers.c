@@ -7,7 +7,12 @@
  * and starts a new one with the payload in a variable; a trigger fired
  * by hand; and webhooks (on_webhook) proved by an HMAC signature or a
  * token, mapped into variables with jq, deduplicated by Idempotency-Key,
- * refused with a wrong proof or a rotated secret.
+ * refused with a wrong proof or a rotated secret; and events (on_event):
+ * a jq filter and map refused at save naming the field, an event on the
+ * topic starting the agent when the filter holds and not otherwise, the
+ * trigger's bus consumer made with it and deleted with it (or when it is
+ * disabled), and a hostile filter cut by the workers' deadline and its
+ * event dead-lettered, never starting anything.
  */
 #include "../support/th.h"
 
@@ -51,8 +56,9 @@ static int setup(void **s)
     (void)s;
     /* jq: the expression workers that run a webhook's map. */
     if (th_init(&H, "triggers") || th_install_plugin(&H, "jq") ||
-        th_config(&H, "{\"engine\": {\"timer_scan_ms\": 50}}") || th_start(&H, NULL, 15000) ||
-        !th_wait_state(&H, "jq-1", "ready", 15000))
+        th_config(&H, "{\"engine\": {\"timer_scan_ms\": 50},"
+                      " \"bus\": {\"backoff_ms\": 20, \"max_backoff_ms\": 100}}") ||
+        th_start(&H, NULL, 15000) || !th_wait_state(&H, "jq-1", "ready", 15000))
         return -1;
     return th_make_agent(&H, "Greeter", SCENARIO, NULL, AGENT, sizeof(AGENT));
 }
@@ -391,6 +397,179 @@ static void test_a_token_webhook_takes_its_body_as_variables(void **s)
         404);
 }
 
+/* ---- on_event ------------------------------------------------------------------------------ */
+
+/* The consumer named, as GET /api/v1/consumers lists it (a new reference),
+ * or NULL. */
+static json_t *consumer(const char *name)
+{
+    json_t *o = NULL, *v, *found = NULL;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/consumers", NULL, NULL, &o), 200);
+    size_t i;
+    json_array_foreach(json_object_get(o, "consumers"), i, v)
+    {
+        if (!strcmp(json_string_value(json_object_get(v, "name")), name)) found = json_incref(v);
+    }
+    json_decref(o);
+    return found;
+}
+
+/* Wait until the consumer is there (want) or gone (!want). */
+static void wait_consumer(const char *name, bool want)
+{
+    bool there = !want;
+    for (int i = 0; i < 100 && there != want; i++) {
+        json_t *c = consumer(name);
+        there = c != NULL;
+        json_decref(c);
+        if (there != want) th_sleep_ms(50);
+    }
+    if (there != want) fail_msg("consumer %s %s", name, want ? "never came" : "never went");
+}
+
+/* Wait until the consumer has settled everything on its topic (lag 0). */
+static void wait_settled(const char *name)
+{
+    json_int_t lag = -1;
+    for (int i = 0; i < 200 && lag != 0; i++) {
+        json_t *c = consumer(name);
+        lag = c ? json_integer_value(json_object_get(c, "lag")) : -1;
+        json_decref(c);
+        if (lag) th_sleep_ms(50);
+    }
+    assert_int_equal(lag, 0);
+}
+
+static void publish(const char *topic, const char *body)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/topics/%s/events", topic);
+    assert_int_equal(th_http(&H, "POST", path, body, NULL, NULL), 201);
+}
+
+/* POST an on_event trigger (fmt as make's): its path and its consumer's
+ * name (200 bytes each), once the consumer is there. */
+static void make_event_trigger(const char *fmt, char *path, char *name)
+{
+    json_t *o = NULL;
+    assert_int_equal(make(fmt, &o), 201);
+    const char *id = json_string_value(json_object_get(o, "id"));
+    snprintf(path, 200, "/api/v1/triggers/%s", id);
+    snprintf(name, 200, "trigger:%s", id);
+    json_decref(o);
+    wait_consumer(name, true); /* made with the trigger */
+}
+
+static void test_bad_event_triggers_are_refused_naming_the_field(void **s)
+{
+    (void)s;
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_event\"}", "event", "names its topic");
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"event\": {\"topic\": \"crm.>\"}}",
+            "event.topic", "");
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"event\": {\"topic\": "
+            "\"engine.start\"}}",
+            "event.topic", "each start would start another");
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"event\": {\"topic\": \"crm.lead\","
+            " \"filter\": \".body.status ==\"}}",
+            "event.filter", "");
+    refused("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"event\": {\"topic\": \"crm.lead\","
+            " \"filter\": \"true\", \"map\": \"{ref: }\"}}",
+            "event.map", "");
+}
+
+static void test_an_event_trigger_starts_its_agent_only_when_its_filter_holds(void **s)
+{
+    (void)s;
+    char path[200], name[200];
+    make_event_trigger(
+        "{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Won deals\","
+        " \"variables\": {\"plan\": \"free\"},"
+        " \"event\": {\"topic\": \"crm.deal\", \"filter\": \".body.status == \\\"won\\\"\","
+        " \"map\": \"{ref: .body.source, plan: .body.plan}\"}}",
+        path, name);
+    long long before = conversations_of_agent();
+    publish("crm.deal", "{\"body\": {\"status\": \"lost\", \"source\": \"cold\"}}");
+    wait_settled(name); /* filtered out and acknowledged */
+    assert_int_equal(conversations_of_agent(), before);
+    publish("crm.deal",
+            "{\"body\": {\"status\": \"won\", \"source\": \"fair\", \"plan\": \"gold\"}}");
+    for (int i = 0; i < 100 && conversations_of_agent() == before; i++)
+        th_sleep_ms(50);
+    assert_int_equal(conversations_of_agent(), before + 1);
+    json_t *o = newest_conversation();
+    assert_string_equal(json_string_value(th_get(o, "variables.ref")), "fair");
+    assert_string_equal(json_string_value(th_get(o, "variables.plan")), "gold");
+    json_decref(o);
+    assert_true(th_wait_file(&H, "logs/agent_launch.log", "on_event", 5000));
+    assert_true(th_wait_file(&H, "logs/agent_launch.log", "event matched", 5000));
+
+    /* Disabled: its consumer goes; enabled again: it is back. */
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"enabled\": false}", NULL, NULL), 200);
+    wait_consumer(name, false);
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"enabled\": true}", NULL, NULL), 200);
+    wait_consumer(name, true);
+    /* Disabled and enabled again at once (the deletion still under way when
+     * the trigger wants its consumer back): it comes back, and works. */
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"enabled\": false}", NULL, NULL), 200);
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"enabled\": true}", NULL, NULL), 200);
+    wait_consumer(name, true);
+    publish("crm.deal", "{\"body\": {\"status\": \"won\", \"source\": \"again\"}}");
+    for (int i = 0; i < 100 && conversations_of_agent() == before + 1; i++)
+        th_sleep_ms(50);
+    assert_int_equal(conversations_of_agent(), before + 2);
+
+    /* Deleted: its consumer goes, and no event starts anything. */
+    assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 204);
+    wait_consumer(name, false);
+    publish("crm.deal", "{\"body\": {\"status\": \"won\", \"source\": \"late\"}}");
+    th_sleep_ms(500);
+    assert_int_equal(conversations_of_agent(), before + 2);
+}
+
+static void test_a_hostile_filter_is_cut_and_its_event_dead_lettered(void **s)
+{
+    (void)s;
+    char path[200], name[200];
+    make_event_trigger("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Loop\","
+                       " \"event\": {\"topic\": \"crm.loop\", \"filter\": \"def f: f; f\"}}",
+                       path, name);
+    long long before = conversations_of_agent();
+    publish("crm.loop", "{\"body\": {\"status\": \"won\"}}");
+    /* Each attempt is cut at the workers' deadline; after the last the
+     * event is in $dlq.crm.loop and the topic flows on. */
+    size_t dead = 0;
+    for (int i = 0; i < 300 && !dead; i++) {
+        json_t *o = NULL;
+        assert_int_equal(th_http(&H, "GET", "/api/v1/topics/crm.loop/dlq", NULL, NULL, &o), 200);
+        dead = json_array_size(json_object_get(o, "events"));
+        json_decref(o);
+        if (!dead) th_sleep_ms(100);
+    }
+    assert_int_equal(dead, 1);
+    assert_true(th_wait_file(&H, "logs/errors.log", "its filter failed", 5000));
+    assert_int_equal(conversations_of_agent(), before);
+    assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 204);
+    wait_consumer(name, false);
+}
+
+/* The trigger's deletion commits, the host dies before its consumer's
+ * deletion is queued: the next start deletes the consumer left behind. */
+static void test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start(void **s)
+{
+    (void)s;
+    assert_int_equal(th_stop(&H, 10000), 0);
+    assert_int_equal(th_start_fault(&H, "triggers.before_consumer_delete", 15000), 0);
+    char path[200], name[200];
+    make_event_trigger("{\"agent_id\": \"%s\", \"kind\": \"on_event\", \"name\": \"Crash\","
+                       " \"event\": {\"topic\": \"crm.crash\"}}",
+                       path, name);
+    th_http(&H, "DELETE", path, NULL, NULL, NULL); /* the host dies on the way */
+    assert_true(th_died_at(&H, "triggers.before_consumer_delete", 10000));
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, NULL), 404); /* the deletion held */
+    wait_consumer(name, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +580,10 @@ int main(void)
         cmocka_unit_test(test_a_trigger_fired_by_hand_starts_its_agent),
         cmocka_unit_test(test_a_signed_webhook_starts_its_agent_with_mapped_variables),
         cmocka_unit_test(test_a_token_webhook_takes_its_body_as_variables),
+        cmocka_unit_test(test_bad_event_triggers_are_refused_naming_the_field),
+        cmocka_unit_test(test_an_event_trigger_starts_its_agent_only_when_its_filter_holds),
+        cmocka_unit_test(test_a_hostile_filter_is_cut_and_its_event_dead_lettered),
+        cmocka_unit_test(test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,7 +5,7 @@
  * reconnect with Last-Event-ID after the host was killed and restarted
  * (nothing lost, nothing twice), the long-poll fallback and the history,
  * CORS allowed and denied, rate limits, oversized and malformed input,
- * forged tokens and forged identities.
+ * forged and expired tokens, and forged identities.
  */
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
@@ -436,6 +436,51 @@ static void test_forged_and_foreign_tokens_are_refused(void **st)
     assert_true(th_wait_file(&H, "logs/security.log", "invalid session token", 5000));
 }
 
+/* A token past its expiry (a widget whose sessions last 1 s) is refused
+ * as session_expired on every route that takes one, resuming included;
+ * the same token while fresh was taken on each, and a new session works. */
+static void test_an_expired_session_token_is_refused_on_every_route(void **st)
+{
+    (void)st;
+    json_t *w = make_widget("\"limits\": {\"session_ttl_s\": 1}", 201);
+    char wid[64], tok[300], path[800];
+    snprintf(wid, sizeof(wid), "%s", json_string_value(json_object_get(w, "id")));
+    json_decref(w);
+    new_session(wid, tok, sizeof(tok), NULL, 0);
+    snprintf(path, sizeof(path), "/chat/%s/history?token=%s", wid, tok);
+    assert_int_equal(chat("GET", path, NULL, NULL, NULL, NULL, NULL), 200);
+    th_sleep_ms(1200);
+    char auth[400];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+    const char *hs[] = {auth, "X-Filename: a.png", NULL};
+    static const char *const routes[][3] = {
+        {"POST", "/sessions", "{}"},      {"POST", "/messages", "{\"text\": \"hi\"}"},
+        {"GET", "/events?token=", NULL},  {"GET", "/poll?wait_ms=0&token=", NULL},
+        {"GET", "/history?token=", NULL}, {"POST", "/uploads", "\x89PNG"},
+    };
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        bool in_query = routes[i][1][strlen(routes[i][1]) - 1] == '=';
+        snprintf(path, sizeof(path), "/chat/%s%s%s", wid, routes[i][1], in_query ? tok : "");
+        bool upload = !strcmp(routes[i][1], "/uploads");
+        const char *body = routes[i][2];
+        char *rb = NULL;
+        int status = th_http_raw(&H, routes[i][0], path,
+                                 body ? (upload ? "image/png" : "application/json") : NULL, body,
+                                 body ? strlen(body) : 0, in_query ? NULL : hs, NULL, &rb);
+        json_t *o = rb ? json_loads(rb, 0, NULL) : NULL;
+        if (status != 401 || !json_string_value(th_get(o, "error.code")) ||
+            strcmp(json_string_value(th_get(o, "error.code")), "session_expired") != 0)
+            fail_msg("%s %s answered %d %s, not 401 session_expired", routes[i][0], routes[i][1],
+                     status, rb ? rb : "");
+        json_decref(o);
+        free(rb);
+    }
+    assert_true(th_wait_file(&H, "logs/security.log", "expired session token", 5000));
+    /* Without the stale token, the visitor starts again. */
+    new_session(wid, tok, sizeof(tok), NULL, 0);
+    assert_int_equal(send_text(wid, tok, "again"), 202);
+}
+
 static void test_signed_identities_are_recognised_and_forged_ones_refused(void **st)
 {
     (void)st;
@@ -540,6 +585,20 @@ static void test_rate_limits_answer_429_with_retry_after(void **st)
     assert_non_null(strcasestr(h, "Retry-After:"));
     json_decref(o);
     free(h);
+    /* Uploads count the same way: two a minute here, the third waits. */
+    char auth[400];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+    const char *up[] = {auth, "X-Filename: a.png", NULL};
+    snprintf(path, sizeof(path), "/chat/%s/uploads", wid);
+    for (int i = 0; i < 3; i++) {
+        char *rb = NULL;
+        h = NULL;
+        int status = th_http_raw(&H, "POST", path, "image/png", "\x89PNG", 4, up, &h, &rb);
+        assert_int_equal(status, i < 2 ? 201 : 429);
+        if (i == 2) assert_non_null(strcasestr(h, "Retry-After:"));
+        free(rb);
+        free(h);
+    }
     /* Streams per session are bounded (3 in this host's config). */
     sse s[4];
     for (int i = 0; i < 3; i++) {
@@ -611,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_reconnecting_after_a_restart_loses_nothing_and_repeats_nothing),
         cmocka_unit_test(test_cors_allows_the_widgets_origins_only),
         cmocka_unit_test(test_forged_and_foreign_tokens_are_refused),
+        cmocka_unit_test(test_an_expired_session_token_is_refused_on_every_route),
         cmocka_unit_test(test_signed_identities_are_recognised_and_forged_ones_refused),
         cmocka_unit_test(test_bad_input_is_refused_naming_the_field),
         cmocka_unit_test(test_rate_limits_answer_429_with_retry_after),

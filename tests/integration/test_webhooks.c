@@ -331,6 +331,72 @@ static void test_a_jq_filter_picks_the_events_sent(void **s)
     json_decref(r);
 }
 
+/* Whether the bus lists a consumer of that name. */
+static bool has_consumer(const char *name)
+{
+    json_t *o = NULL, *v;
+    bool found = false;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/consumers", NULL, NULL, &o), 200);
+    size_t i;
+    json_array_foreach(json_object_get(o, "consumers"), i, v)
+    {
+        found |= !strcmp(json_string_value(json_object_get(v, "name")), name);
+    }
+    json_decref(o);
+    return found;
+}
+
+/* Wait until the bus lists the consumer (want) or no longer does. */
+static void wait_consumer(const char *name, bool want)
+{
+    for (int i = 0; i < 100 && has_consumer(name) != want; i++)
+        th_sleep_ms(50);
+    assert_true(has_consumer(name) == want);
+}
+
+/* A deleted subscription's consumer is deleted with it: it no longer holds
+ * the platform's topics back from retention. */
+static void test_a_deleted_subscription_takes_its_consumer_with_it(void **s)
+{
+    (void)s;
+    char id[64], name[100], path[120];
+    subscribe("leaving", "[\"step.completed\"]", "", id, sizeof(id));
+    snprintf(name, sizeof(name), "webhook:%s", id);
+    snprintf(path, sizeof(path), "/api/v1/webhooks/%s", id);
+    wait_consumer(name, true);
+    publish("step.completed", "cnv_leave", 0, 2);
+    assert_int_equal(wait_deliveries(id, "delivered", 2, 30000), 2);
+    assert_int_equal(th_http(&H, "DELETE", path, NULL, NULL, NULL), 204);
+    wait_consumer(name, false);
+    /* Nothing more reaches it. */
+    publish("step.completed", "cnv_leave", 2, 3);
+    th_sleep_ms(300);
+    json_t *r = received("leaving");
+    assert_int_equal(json_array_size(json_object_get(r, "events")), 2);
+    json_decref(r);
+}
+
+/* The subscription's deletion commits, the host dies before its
+ * consumer's deletion is queued: the next start deletes the consumer left
+ * behind (it would hold the platform's topics back from retention). */
+static void test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start(void **s)
+{
+    (void)s;
+    assert_int_equal(th_stop(&H, 10000), 0);
+    assert_int_equal(th_start_fault(&H, "webhooks.before_consumer_delete", 15000), 0);
+    char id[64], name[100], path[120];
+    subscribe("crashing", "[\"step.completed\"]", "", id, sizeof(id));
+    snprintf(name, sizeof(name), "webhook:%s", id);
+    snprintf(path, sizeof(path), "/api/v1/webhooks/%s", id);
+    wait_consumer(name, true);
+    th_http(&H, "DELETE", path, NULL, NULL, NULL); /* the host dies on the way */
+    assert_true(th_died_at(&H, "webhooks.before_consumer_delete", 10000));
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, NULL), 404); /* the deletion held */
+    wait_consumer(name, false);
+    assert_true(th_wait_state(&H, "jq-1", "ready", 10000));
+}
+
 /* A contact made and changed through the API: contact.created, then
  * contact.updated naming what changed, committed with each change. */
 static void test_contact_changes_through_the_api_are_events(void **s)
@@ -422,9 +488,11 @@ int main(void)
         cmocka_unit_test(test_a_subscriber_down_for_a_while_gets_every_event_once_in_order),
         cmocka_unit_test(test_a_subscriber_that_never_answers_goes_dead_without_delaying_another),
         cmocka_unit_test(test_a_jq_filter_picks_the_events_sent),
+        cmocka_unit_test(test_a_deleted_subscription_takes_its_consumer_with_it),
         cmocka_unit_test(test_contact_changes_through_the_api_are_events),
         cmocka_unit_test(test_bad_subscriptions_are_refused_naming_the_field),
         cmocka_unit_test(test_a_restart_in_the_middle_of_retries_loses_nothing),
+        cmocka_unit_test(test_a_consumer_left_by_a_crash_is_deleted_at_the_next_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -470,6 +470,27 @@ bool th_wait_state(th_host *h, const char *id, const char *state, int timeout_ms
     return false;
 }
 
+int th_start_fault(th_host *h, const char *point, int timeout_ms)
+{
+    char e1[300], e2[1100];
+    snprintf(e1, sizeof(e1), "AGENTHOST_FAULT=%s", point);
+    snprintf(e2, sizeof(e2), "AGENTHOST_FAULT_MARK=%s/fault.mark", h->dir);
+    const char *env[] = {e1, e2, NULL};
+    char mark[1050];
+    snprintf(mark, sizeof(mark), "%s/fault.mark", h->dir);
+    unlink(mark);
+    return th_start(h, env, timeout_ms);
+}
+
+bool th_died_at(th_host *h, const char *point, int timeout_ms)
+{
+    if (th_wait_exit(h, timeout_ms) == -1) return false;
+    char *m = th_read(h, "fault.mark");
+    bool at = m && strstr(m, point);
+    free(m);
+    return at;
+}
+
 char *th_read(th_host *h, const char *rel)
 {
     char path[1024];
@@ -601,6 +622,18 @@ char *th_read_source(const char *rel)
     if (b && fread(b, 1, (size_t)n, f) != (size_t)n) b[0] = 0;
     fclose(f);
     return b;
+}
+
+int th_save_version(th_host *h, const char *scenario_id, const char *content)
+{
+    char path[200], *body = NULL;
+    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scenario_id);
+    if (asprintf(&body, "{\"content\": %s}", content) < 0) return -1;
+    json_t *o = NULL;
+    int st = th_http(h, "POST", path, body, NULL, &o);
+    free(body);
+    json_decref(o);
+    return st;
 }
 
 int th_make_agent(th_host *h, const char *name, const char *content, const char *extra, char *agent,

@@ -47,6 +47,13 @@ int th_start(th_host *h, const char *const *env, int timeout_ms);
 int th_spawn_serve(th_host *h, const char *const *env);
 /* Wait for the serve process to exit (<= timeout_ms): its status, or -1. */
 int th_wait_exit(th_host *h, int timeout_ms);
+/* Start `agenthost serve` with the fault point `point` armed (core/fault.h:
+ * the host dies there, after marking it in the root's fault.mark). As
+ * th_start. */
+int th_start_fault(th_host *h, const char *point, int timeout_ms);
+/* Wait for the host to die (<= timeout_ms) and say whether it was at
+ * `point`. */
+bool th_died_at(th_host *h, const char *point, int timeout_ms);
 /* SIGTERM, wait up to timeout_ms; returns the exit status or -1. */
 int th_stop(th_host *h, int timeout_ms);
 void th_kill(th_host *h);
@@ -62,6 +69,9 @@ int th_start_echo_with_dead_letters(th_host *h, const char *name, const char *ho
 /* A file of the source tree (rel: "docs/examples/scenarios/faq-agent.json"),
  * malloc'd and NUL-terminated, or NULL. */
 char *th_read_source(const char *rel);
+/* Save content (scenario JSON text) as the next version of scenario_id:
+ * the HTTP status (201 saved). */
+int th_save_version(th_host *h, const char *scenario_id, const char *content);
 /* A scenario named `name` with one version of content (a JSON text), and
  * an agent of the same name running it, active, speaking en and ru, with
  * extra (more fields of the agent, "\"hooks\": [...]", or NULL): the

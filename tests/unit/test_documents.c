@@ -11,6 +11,7 @@
 #include "model/docs.h"
 #include "model/ids.h"
 #include "model/query.h"
+#include "model/retention.h"
 
 #include <agenthost/plugin.h>
 
@@ -496,11 +497,14 @@ static void test_audit_retention_removes_only_entries_past_the_cutoff(void **s)
     }
     size_t deleted = 99;
     /* Older than 10 days: 20 of them, in batches of 8. */
-    assert_int_equal(audit_sweep(D, now - 10 * day - 1, 8, count_swept, &deleted), 0);
+    assert_int_equal(doc_sweep_older(D, COLL_AUDIT, now - 10 * day - 1, 8, count_swept, &deleted),
+                     0);
     assert_int_equal(deleted, 8);
-    assert_int_equal(audit_sweep(D, now - 10 * day - 1, 100, count_swept, &deleted), 0);
+    assert_int_equal(doc_sweep_older(D, COLL_AUDIT, now - 10 * day - 1, 100, count_swept, &deleted),
+                     0);
     assert_int_equal(deleted, 12);
-    assert_int_equal(audit_sweep(D, now - 10 * day - 1, 100, count_swept, &deleted), 0);
+    assert_int_equal(doc_sweep_older(D, COLL_AUDIT, now - 10 * day - 1, 100, count_swept, &deleted),
+                     0);
     assert_int_equal(deleted, 0);
     list_arg a = {.q = {.coll = COLL_AUDIT, .limit = 100}};
     a.q.eq[0].field = "action";
@@ -511,6 +515,40 @@ static void test_audit_retention_removes_only_entries_past_the_cutoff(void **s)
     assert_int_equal(json_array_size(a.page.items), 10);
     doc_page_free(&a.page);
     json_decref(act);
+}
+
+/* The webhooks' delivery log: entries older than the cutoff go, newer stay. */
+static void test_delivery_log_retention_removes_only_entries_past_the_cutoff(void **s)
+{
+    (void)s;
+    int64_t day = 24 * 3600 * 1000LL, now = 1800000000000LL;
+    char whk[ID_MAX];
+    id_new("whk", now - 7 * day, whk, sizeof(whk));
+    for (int i = 0; i < 6; i++) {
+        char id[ID_MAX];
+        id_new("dlv", now - (6 - i) * day, id, sizeof(id)); /* 6 days ago .. yesterday */
+        json_t *e =
+            json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:n,s:i,s:s,s:s,s:s}", "id", id, "webhook_id", whk,
+                      "event_id", "0123456789abcdef0123456789abcdef", "event_type",
+                      "conversation.started", "topic", "platform.conversation", "offset",
+                      (json_int_t)i + 1, "key", "attempts", 1, "status", "delivered", "created_at",
+                      "2027-01-01T00:00:00.000Z", "updated_at", "2027-01-01T00:00:00.000Z");
+        assert_int_equal(put(COLL_WEBHOOK_DELIVERIES, e, 0, NULL, NULL), 0);
+        json_decref(e);
+    }
+    size_t deleted = 99;
+    assert_int_equal(
+        doc_sweep_older(D, COLL_WEBHOOK_DELIVERIES, now - 3 * day - 1, 100, count_swept, &deleted),
+        0);
+    assert_int_equal(deleted, 3);
+    assert_int_equal(
+        doc_sweep_older(D, COLL_WEBHOOK_DELIVERIES, now - 3 * day - 1, 100, count_swept, &deleted),
+        0);
+    assert_int_equal(deleted, 0);
+    list_arg a = {.q = {.coll = COLL_WEBHOOK_DELIVERIES, .limit = 100}};
+    assert_int_equal(list(&a), 0);
+    assert_int_equal(json_array_size(a.page.items), 3);
+    doc_page_free(&a.page);
 }
 
 int main(void)
@@ -524,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_personal_data_is_sealed_at_rest_and_gone_with_its_key),
         cmocka_unit_test(test_audit_diffs_name_changes_and_never_copy_personal_data),
         cmocka_unit_test(test_audit_retention_removes_only_entries_past_the_cutoff),
+        cmocka_unit_test(test_delivery_log_retention_removes_only_entries_past_the_cutoff),
         cmocka_unit_test(test_documents_of_an_older_version_are_migrated_once),
         cmocka_unit_test(test_a_damaged_document_is_refused_not_served),
     };

@@ -20,6 +20,7 @@ typedef struct job {
     json_t *result;
     char *error, *message;
     bool emits; /* as the runtime does for a step declaring emits: lead.created */
+    bool links; /* ... and for one declaring links_contact: contact_id */
     struct job *next;
 } job;
 
@@ -74,6 +75,7 @@ static void answer(fake *f, const char *key, run_cb cb)
     else {
         later(f, cb, json_object_get(a, "result"), NULL, NULL);
         f->tail->emits = json_is_true(json_object_get(a, "emits"));
+        f->tail->links = json_is_true(json_object_get(a, "links"));
     }
     json_decref(a);
 }
@@ -179,6 +181,7 @@ typedef struct world {
     run_env env;
     run_turn t;
     json_t *scenario, *conv;
+    const json_t *contact; /* the turn's contact (NULL: none) */
 } world;
 
 static void w_init(world *w, const char *scenario)
@@ -226,7 +229,7 @@ static run_stop turn(world *w, run_wake wake, const char *input_json, const char
     json_t *input = input_json ? J(input_json) : NULL;
     w->t.scenario = w->scenario;
     w->t.conv = w->conv;
-    w->t.contact = NULL;
+    w->t.contact = w->contact;
     w->t.wake = wake;
     w->t.input = input;
     w->t.timer_step = timer_step;
@@ -241,6 +244,7 @@ static run_stop turn(world *w, run_wake wake, const char *input_json, const char
         w->f.head = j->next;
         if (!w->f.head) w->f.tail = NULL;
         if (j->emits) run_turn_emit(&w->t, "lead.created", "crm-x", "crm1", j->result);
+        if (j->links) run_turn_link(&w->t, "crm-x", "crm1", "contact_id", j->result);
         j->cb(&w->t, j->result, j->error, j->message);
         json_decref(j->result);
         free(j->error);
@@ -680,6 +684,33 @@ static void contact_targets_set_the_profile_and_a_bad_value_fails_naming_the_fie
     json_decref(changes);
 }
 
+/* A language menu: choice into conversation.language switches the texts
+ * from the next one on; a value that is no language tag fails the step. */
+static void conversation_language_switches_the_texts_mid_conversation(void **state)
+{
+    (void)state;
+    const char *menu =
+        "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en', 'ru'],"
+        " 'fallback': {'en': 'Sorry.', 'ru': 'Извините.'}, 'start': 'pick', 'steps': {"
+        "  'pick': {'kind': 'choice', 'text': {'en': 'Language?', 'ru': 'Язык?'},"
+        "     'var': 'conversation.language', 'options': ["
+        "       {'id': 'ru', 'label': 'Русский'}, {'id': 'en', 'label': 'English'}], 'next': 'hi'},"
+        "  'hi': {'kind': 'say', 'text': {'en': 'Hello!', 'ru': 'Здравствуйте!'}, 'next': 'bad'},"
+        "  'bad': {'kind': 'set', 'set': {'conversation.language': '\\\"Russian\\\"'}, 'next': "
+        "'e'},"
+        "  'e': {'kind': 'end'}}}";
+    world w;
+    w_init(&w, menu);
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    assert_string_equal(text_at(&w, 0), "Language?");
+    assert_int_equal(turn(&w, RUN_WAKE_MESSAGE, "{'text': 'Русский'}", NULL), RUN_ENDED);
+    assert_string_equal(conv_str(&w, "language"), "ru");
+    assert_string_equal(text_at(&w, 0), "Здравствуйте!");
+    assert_non_null(strstr(w.f.error, "conversation.language: not a language tag"));
+    assert_string_equal(text_at(&w, 1), "Извините."); /* the fallback, in the new language */
+    w_free(&w);
+}
+
 /* A step whose manifest declares emits: lead.created, answered: the event
  * on platform.lead, keyed by the contact, with the lead from the result
  * and the price from the step's arguments. */
@@ -718,6 +749,47 @@ static void an_emitting_step_adds_lead_created_keyed_by_the_contact(void **state
     assert_int_equal(json_array_size(w->t.events), before);
     w_free(w);
     free(w);
+}
+
+/* A step whose manifest declares links_contact, answered: the turn links
+ * the contact to the record the result names; applied to the contact,
+ * one link per instance (the latest replaces), others kept. */
+static void a_linking_step_links_the_contact_one_link_per_instance(void **state)
+{
+    (void)state;
+    world *w = calls("");
+    json_t *contact = J("{'id': 'con_1', 'profile': {},"
+                        " 'links': [{'plugin': 'crm-x', 'instance': 'crm1', 'id': '5'},"
+                        "           {'plugin': 'crm-y', 'instance': 'crm2', 'id': '9'}]}");
+    w->contact = contact;
+    script(w, "crm.find_deal", "[{'links': true, 'result': {'contact_id': 4521}}]");
+    assert_int_equal(turn(w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    json_t *want = J("[{'plugin': 'crm-x', 'instance': 'crm1', 'id': '4521'}]");
+    assert_true(json_equal(w->t.links, want));
+    json_decref(want);
+    assert_true(run_links_apply(contact, w->t.links));
+    want = J("[{'plugin': 'crm-x', 'instance': 'crm1', 'id': '4521'},"
+             " {'plugin': 'crm-y', 'instance': 'crm2', 'id': '9'}]");
+    assert_true(json_equal(json_object_get(contact, "links"), want));
+    json_decref(want);
+    assert_false(run_links_apply(contact, w->t.links)); /* the same again: no change */
+    /* Without a contact, or an id in the result: no link. */
+    w_free(w);
+    free(w);
+    w = calls("");
+    script(w, "crm.find_deal", "[{'links': true, 'result': {'contact_id': 4521}}]");
+    assert_int_equal(turn(w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    assert_null(w->t.links);
+    w_free(w);
+    free(w);
+    w = calls("");
+    w->contact = contact;
+    script(w, "crm.find_deal", "[{'links': true, 'result': {'created': true}}]");
+    assert_int_equal(turn(w, RUN_WAKE_START, NULL, NULL), RUN_ENDED);
+    assert_null(w->t.links);
+    w_free(w);
+    free(w);
+    json_decref(contact);
 }
 
 static const char *LLM =
@@ -1168,6 +1240,8 @@ int main(void)
         cmocka_unit_test(a_plugin_step_maps_its_result_into_variables),
         cmocka_unit_test(contact_targets_set_the_profile_and_a_bad_value_fails_naming_the_field),
         cmocka_unit_test(an_emitting_step_adds_lead_created_keyed_by_the_contact),
+        cmocka_unit_test(a_linking_step_links_the_contact_one_link_per_instance),
+        cmocka_unit_test(conversation_language_switches_the_texts_mid_conversation),
         cmocka_unit_test(a_failing_step_is_retried_with_backoff_then_takes_on_error),
         cmocka_unit_test(a_failing_step_without_on_error_sends_the_fallback_and_ends),
         cmocka_unit_test(a_template_error_is_not_retried),

@@ -658,6 +658,33 @@ static void test_filter_examples_in_the_docs_render_as_written(void **s)
     assert_true(checked >= 12);
 }
 
+/* The first message's language by its letters, among the scenario's. */
+static void test_lang_detect_picks_by_script_among_the_scenarios_languages(void **s)
+{
+    (void)s;
+    json_t *en_ru = json_pack("[s,s]", "en", "ru"), *three = json_pack("[s,s,s]", "ru", "uk", "en"),
+           *latin2 = json_pack("[s,s]", "en", "de"), *ru_only = json_pack("[s]", "ru");
+    assert_string_equal(lang_detect("Здравствуйте, как оформить заказ?", en_ru), "ru");
+    assert_string_equal(lang_detect("How do I reset my password?", en_ru), "en");
+    assert_string_equal(lang_detect("Hi, Привет всем", en_ru), "ru"); /* 2 Latin, 10 Cyrillic */
+    assert_string_equal(lang_detect("Привіт! Як справи? Їжак", three), "uk");
+    assert_string_equal(lang_detect("Привет, как дела?", three), "ru");
+    assert_string_equal(lang_detect("Çok güzel, merci", en_ru), "en"); /* Latin-1 letters count */
+    /* Undecided: too short, digits, half and half, two Latin-script languages, none in the script.
+     */
+    assert_null(lang_detect("ok", en_ru));
+    assert_null(lang_detect("+7 912 345-67-89", en_ru));
+    assert_null(lang_detect("abc где", en_ru));
+    assert_null(lang_detect("Good morning", latin2));
+    assert_null(lang_detect("Good morning", ru_only));
+    assert_null(lang_detect(NULL, en_ru));
+    assert_null(lang_detect("\xff\xfe\xd0", en_ru)); /* broken UTF-8 is no letter */
+    json_decref(en_ru);
+    json_decref(three);
+    json_decref(latin2);
+    json_decref(ru_only);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_lenient_mode_renders_empty_and_tells_each_tag_once),
         cmocka_unit_test(test_paths_lists_every_variable_with_loops_spelled_out),
         cmocka_unit_test(test_lang_pick_prefers_wanted_then_default_and_says_so),
+        cmocka_unit_test(test_lang_detect_picks_by_script_among_the_scenarios_languages),
         cmocka_unit_test(test_filter_examples_in_the_docs_render_as_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

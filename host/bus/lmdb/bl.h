@@ -119,6 +119,7 @@ struct bl {
     strmap topics;       /* name -> bl_topic */
     ah_idmap topic_ids;  /* id -> bl_topic */
     strmap consumers;    /* name -> bl_consumer */
+    strmap deleting;     /* name -> closed bl_consumer whose deletion is in flight */
     ah_idmap deliveries; /* delivery id -> bl_delivery */
     uint64_t next_delivery;
     uv_timer_t *timer;
@@ -216,6 +217,7 @@ struct bl_consumer {
     bus_consumer_ops ops;
     void *ud;
     bool attached;
+    bool deleted; /* closed by bus_consumer_delete: no delivery, no write */
     uint32_t inflight;
     uint32_t suspects; /* while any, one suspect at a time is delivered */
     bl_ctopic **topics;
@@ -241,6 +243,9 @@ void bl_flush_positions(void *ud); /* a tick hook */
 slot *bl_slot(bl_ctopic *ct, uint64_t seq);
 uint64_t bl_min_floor(const bl_topic *t);
 json_t *bl_consumer_json(bl_consumer *c);
+/* The consumers stored but not open, appended to arr (bl_delete.c). */
+void bl_stored_consumers(bl *b, json_t *arr);
+#define BL_CONSUMER_NAME_MAX 128
 
 /* ---- retention and dead letters (bl_retention.c, bl_dlq.c) ---------------- */
 
@@ -265,6 +270,8 @@ void bl_consumer_detach(bus_consumer *c, const char *reason);
 int bl_consumer_seek(bus_consumer *c, const char *topic, bus_start where, uint64_t value, char *err,
                      size_t errlen);
 const char *bl_consumer_name(const bus_consumer *c);
+int bl_consumer_delete(bus *b, const char *name, bus_done_cb cb, void *ud, char *err,
+                       size_t errlen);
 int bl_commit(bus *b, const bus_commit_req *r, bus_publish_cb cb, void *ud, char *err,
               size_t errlen);
 int bl_ack(bus *b, uint64_t delivery_id);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONSUMER_NAME_MAX 128
+#define CONSUMER_NAME_MAX BL_CONSUMER_NAME_MAX
 #define PENDING_FAILED 1
 #define PENDING_SETTLED 2
 
@@ -215,7 +215,7 @@ static void done_positions(int status, void *arg)
         /* Try again at the next tick. */
         for (size_t i = 0; i < op->n; i++) {
             bl_ctopic *ct = op->w[i].ct;
-            if (!ct->dirty) {
+            if (!ct->dirty && !ct->c->deleted) {
                 ct->dirty = true;
                 push_ptr((void ***)&op->b->dirty, &op->b->ndirty, &op->b->capdirty, ct);
             }
@@ -410,6 +410,10 @@ int bl_consumer_open(bus *bb, const bus_consumer_opts *o, const bus_consumer_ops
         snprintf(err, errlen, "a consumer name is 1-%d bytes", CONSUMER_NAME_MAX);
         return AH_EINVAL;
     }
+    if (strmap_get(&b->deleting, o->name)) {
+        snprintf(err, errlen, "consumer %s is being deleted", o->name);
+        return AH_EBUSY;
+    }
     if (strmap_get(&b->consumers, o->name)) {
         snprintf(err, errlen, "consumer %s is already open", o->name);
         return AH_EINVAL;
@@ -481,11 +485,11 @@ json_t *bl_consumer_json(bl_consumer *c)
                                               (json_int_t)head, "lag", l, "in_flight",
                                               (int)ct->inflight, "retrying", (int)ct->retrying));
     }
-    return json_pack("{s:s,s:o,s:b,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:o}", "name", c->name, "patterns",
-                     pats, "attached", c->attached, "in_flight", (int)c->inflight, "max_in_flight",
-                     (int)c->max_in_flight, "lag", lag, "delivered", (json_int_t)c->delivered,
-                     "acked", (json_int_t)c->acked, "nacked", (json_int_t)c->nacked,
-                     "dead_lettered", (json_int_t)c->dead, "topics", tops);
+    return json_pack("{s:s,s:b,s:o,s:b,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:o}", "name", c->name, "open",
+                     1, "patterns", pats, "attached", c->attached, "in_flight", (int)c->inflight,
+                     "max_in_flight", (int)c->max_in_flight, "lag", lag, "delivered",
+                     (json_int_t)c->delivered, "acked", (json_int_t)c->acked, "nacked",
+                     (json_int_t)c->nacked, "dead_lettered", (json_int_t)c->dead, "topics", tops);
 }
 
 json_t *bl_consumers(bus *bb)
@@ -497,6 +501,7 @@ json_t *bl_consumers(bus *bb)
     void *v;
     while (strmap_next(&b->consumers, &pos, &name, &v))
         json_array_append_new(arr, bl_consumer_json(v));
+    bl_stored_consumers(b, arr);
     return arr;
 }
 

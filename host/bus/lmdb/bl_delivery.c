@@ -28,7 +28,7 @@ static void clear_slot(slot *s)
 
 static void mark_dirty(bl_ctopic *ct)
 {
-    if (ct->dirty) return;
+    if (ct->dirty || ct->c->deleted) return;
     bl *b = ct->c->b;
     if (b->ndirty == b->capdirty) {
         size_t nc = b->capdirty ? b->capdirty * 2 : 16;

@@ -357,6 +357,7 @@ static int bl_open(bus *bb, ah_loop *loop, store *st, const bus_opts *o, char *e
     if (!b->o.max_event_bytes) b->o.max_event_bytes = 1u << 20;
     strmap_init(&b->topics);
     strmap_init(&b->consumers);
+    strmap_init(&b->deleting);
     ah_idmap_init(&b->topic_ids);
     ah_idmap_init(&b->deliveries);
     bb->impl = b;
@@ -418,7 +419,11 @@ static void bl_free(bus *bb)
         uint64_t id;
         while (ah_idmap_next(&b->deliveries, &pos, &id, &v))
             free(v);
+        pos = 0;
+        while (strmap_next(&b->deleting, &pos, &k, &v))
+            bl_consumer_free(v);
         strmap_free(&b->consumers);
+        strmap_free(&b->deleting);
         strmap_free(&b->topics);
         ah_idmap_free(&b->topic_ids);
         ah_idmap_free(&b->deliveries);
@@ -438,6 +443,7 @@ const bus_backend bus_lmdb_backend = {
     .consumer_detach = bl_consumer_detach,
     .consumer_seek = bl_consumer_seek,
     .consumer_name = bl_consumer_name,
+    .consumer_delete = bl_consumer_delete,
     .commit = bl_commit,
     .ack = bl_ack,
     .nack = bl_nack,

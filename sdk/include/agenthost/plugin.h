@@ -117,7 +117,15 @@ typedef struct ah_publish_item {
  * errors, timeouts and 408/429/500/502/503/504; any request is retried
  * after a failure to connect and after 429/503 (the server did not process
  * it), honouring Retry-After. A stream is never retried once a chunk went
- * to on_chunk. ah_http_response.retries says how many were made. */
+ * to on_chunk. ah_http_response.retries says how many were made.
+ *
+ * Mail takes the same call (docs/plugin-guide.md, ADR 0034): with an
+ * smtp(s):// URL, method "SEND", headers "Mail-From: <a@b>" and "Rcpt-To:
+ * <c@d>", the RFC 5322 message as body; with an imap(s):// URL, method
+ * "GET" (imap://host/INBOX;UID=5 fetches a message), "APPEND", or an IMAP
+ * command line ("UID SEARCH UNSEEN", "UID STORE 5 +FLAGS (\Seen)") whose
+ * untagged answers are the body. Credentials only as "Authorization: Basic
+ * base64(user:password)". */
 typedef struct ah_http_request {
     uint32_t size;              /* sizeof(ah_http_request) */
     const char *method;         /* "GET", "POST", ... */
@@ -143,7 +151,9 @@ typedef struct ah_http_request {
  * allowlist, address, redirect), "timeout", "too_large" (a size cap),
  * "circuit_open", "busy" (in-flight cap), "connect", "network" (reset or
  * cut mid-response: status may be set and chunks may have arrived), "tls",
- * "invalid" (a malformed request), "redirects" (too many), "unsupported". */
+ * "invalid" (a malformed request), "redirects" (too many), "unsupported",
+ * "rejected" (mail: the server refused a login, mailbox, command, sender or
+ * recipient). */
 typedef struct ah_http_response {
     uint32_t size;             /* sizeof(ah_http_response) */
     int status;                /* HTTP status, or 0 if no response */
