@@ -35,6 +35,7 @@ typedef struct inv_ctx {
     ah_loop *loop;
     auth_sessions *sessions;
     throttle *fails;
+    int64_t invite_ttl_ms, reset_ttl_ms;
 } inv_ctx;
 
 static void ctx_free(void *p)
@@ -76,17 +77,17 @@ static int run_invite(doc_txn *t, void *ud)
 {
     inv_req *r = ud;
     const principal *who = http_req_user(r->req);
-    r->expires = doc_txn_now(t) + INVITE_TTL_MS;
-    int rc = invite_create(t, r->email, r->name[0] ? r->name : NULL, r->role, who->id, r->user_id,
-                           r->token);
+    r->expires = doc_txn_now(t) + r->x->invite_ttl_ms;
+    int rc = invite_create(t, r->email, r->name[0] ? r->name : NULL, r->role, who->id,
+                           r->x->invite_ttl_ms, r->user_id, r->token);
     return rc == AH_EEXIST ? doc_fail(t, rc, "email", "a user has this e-mail address") : rc;
 }
 
 static int run_reset(doc_txn *t, void *ud)
 {
     inv_req *r = ud;
-    r->expires = doc_txn_now(t) + RESET_TTL_MS;
-    return invite_reset(t, r->user_id, r->token);
+    r->expires = doc_txn_now(t) + r->x->reset_ttl_ms;
+    return invite_reset(t, r->user_id, r->x->reset_ttl_ms, r->token);
 }
 
 static void issue_done(int status, const doc_error *err, void *ud)
@@ -326,7 +327,13 @@ int api_invites_routes(api_table *t, const api_deps *deps)
     if (deps) {
         x = calloc(1, sizeof(*x));
         if (!x) return AH_ENOMEM;
-        *x = (inv_ctx){.d = deps->docs, .loop = deps->loop, .sessions = deps->sessions};
+        const api_opts *o = deps->opts;
+        *x = (inv_ctx){.d = deps->docs,
+                       .loop = deps->loop,
+                       .sessions = deps->sessions,
+                       .invite_ttl_ms =
+                           (o && o->invite_ttl_s ? o->invite_ttl_s : 7 * 86400) * 1000LL,
+                       .reset_ttl_ms = (o && o->reset_ttl_s ? o->reset_ttl_s : 3600) * 1000LL};
         x->fails = throttle_new(1024, TOKEN_FAIL_LIMIT, 60000u);
         int rc = api_table_own(t, x, ctx_free);
         if (rc) return rc;

@@ -91,6 +91,11 @@ const opt_decl host_options[] = {
      .doc = "Comma-separated roles whose users must sign in with a second factor (TOTP); such a "
             "user without one can only enrol it (every other route answers 403 "
             "two_factor_enrolment_required). None by default."},
+    {.section = "auth", .name = "invite_ttl_s", OPT_S(HS, api.invite_ttl_s), .def = 604800,
+     .min = 1, .max = 2592000,
+     .doc = "An invitation token (POST /api/v1/invitations) works once within this long."},
+    {.section = "auth", .name = "reset_ttl_s", OPT_S(HS, api.reset_ttl_s), .def = 3600, .min = 1,
+     .max = 604800, .doc = "A password reset token works once within this long."},
 
     /* webchat: the web chat channel (docs/channels/webchat.md) */
     {.section = "webchat", .name = "script", OPT_STRING(HS, api.webchat_script),

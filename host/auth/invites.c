@@ -34,7 +34,7 @@ static void issue(doc_txn *t, json_t *c, const char *user_id, const char *kind, 
 }
 
 int invite_create(doc_txn *t, const char *email, const char *name, const char *role,
-                  const char *actor, char *id, char *token)
+                  const char *actor, int64_t ttl_ms, char *id, char *token)
 {
     int rc = users_create(t, email, name, role, NULL, actor, id);
     char cid[32];
@@ -43,13 +43,13 @@ int invite_create(doc_txn *t, const char *email, const char *name, const char *r
     if (!rc) users_cred_id(id, cid);
     if (!rc) rc = doc_get(t, COLL_CREDENTIALS, cid, &c, &rev);
     if (rc) return rc;
-    issue(t, c, id, "invite", INVITE_TTL_MS, token);
+    issue(t, c, id, "invite", ttl_ms, token);
     rc = doc_put(t, COLL_CREDENTIALS, c, rev, NULL);
     json_decref(c);
     return rc;
 }
 
-int invite_reset(doc_txn *t, const char *user_id, char *token)
+int invite_reset(doc_txn *t, const char *user_id, int64_t ttl_ms, char *token)
 {
     char cid[32];
     if (users_cred_id(user_id, cid)) return AH_ENOTFOUND;
@@ -67,7 +67,7 @@ int invite_reset(doc_txn *t, const char *user_id, char *token)
         rc = c ? 0 : AH_ENOMEM;
     }
     if (rc) return rc;
-    issue(t, c, user_id, "reset", RESET_TTL_MS, token);
+    issue(t, c, user_id, "reset", ttl_ms, token);
     rc = doc_put(t, COLL_CREDENTIALS, c, rev, NULL);
     json_decref(c);
     return rc;

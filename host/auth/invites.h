@@ -15,18 +15,16 @@
 #include <stdint.h>
 
 #define INVITE_TOKEN_LEN (30 + 1 + 64)
-#define INVITE_TTL_MS (7LL * 24 * 3600 * 1000) /* an invitation: a week */
-#define RESET_TTL_MS (60LL * 60 * 1000)        /* a password reset: an hour */
 
 /* A new user invited: status "invited", no password, and an invitation
- * token into token (INVITE_TOKEN_LEN + 1 bytes), its user's id into id (32
+ * token valid ttl_ms into token (INVITE_TOKEN_LEN + 1 bytes), its user's id into id (32
  * bytes). 0, or doc_fail's code (a taken e-mail: AH_EEXIST). */
 int invite_create(doc_txn *t, const char *email, const char *name, const char *role,
-                  const char *actor, char *id, char *token);
+                  const char *actor, int64_t ttl_ms, char *id, char *token);
 
-/* A password reset token for an existing user into token. 0, AH_ENOTFOUND
+/* A password reset token valid ttl_ms for an existing user into token. 0, AH_ENOTFOUND
  * (no such user), AH_EDENIED (a disabled user), or a doc code. */
-int invite_reset(doc_txn *t, const char *user_id, char *token);
+int invite_reset(doc_txn *t, const char *user_id, int64_t ttl_ms, char *token);
 
 /* Check a presented token: 0 with its user's id (32 bytes) and whether it
  * is an invitation; AH_ENOTFOUND for anything wrong (unknown, malformed,

@@ -3,7 +3,8 @@
  * user has no password until the token sets one under the policy; a token
  * works once; a reset ends every session of the user once used; the
  * public route gives one answer for any wrong token and throttles an
- * address that keeps trying; a signed-in user can ask for their own reset.
+ * address that keeps trying; expired tokens are refused alike; a signed-in
+ * user can ask for their own reset.
  */
 #include "../support/th.h"
 
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PW "a-Long-enough-pass-2026"
 #define PW2 "b-Other-good-pass-2027"
@@ -201,12 +203,54 @@ static void test_wrong_tokens_get_one_answer_and_are_throttled(void **s)
     assert_int_equal(st, 429);
 }
 
+static void test_expired_tokens_are_refused_like_any_wrong_token(void **s)
+{
+    (void)s;
+    /* A host of its own whose tokens last a second. */
+    th_host E;
+    th_host saved = H;
+    assert_int_equal(th_init(&E, "auth-invites-expiry"), 0);
+    assert_int_equal(
+        th_config(&E, "{\"auth\": {\"invite_ttl_s\": 1, \"reset_ttl_s\": 1}, \"instances\": []}"),
+        0);
+    assert_int_equal(th_make_token(&E), 0);
+    char id[64];
+    assert_int_equal(th_cli(&E, PW "\n", id, sizeof(id), "user", "create", "--email",
+                            "old@example.com", "--role", "viewer", NULL),
+                     0);
+    id[strcspn(id, "\n")] = 0;
+    assert_int_equal(th_start(&E, NULL, 15000), 0);
+    H = E; /* the helpers talk to H */
+    json_t *o = NULL;
+    char invite[128], reset[128], path[128], code[64];
+    assert_int_equal(th_http(&H, "POST", "/api/v1/invitations",
+                             "{\"email\": \"late@example.com\", \"role\": \"viewer\"}", NULL, &o),
+                     201);
+    snprintf(invite, sizeof(invite), "%s", json_string_value(json_object_get(o, "token")));
+    json_decref(o);
+    snprintf(path, sizeof(path), "/api/v1/users/%s/password-reset", id);
+    assert_int_equal(th_http(&H, "POST", path, NULL, NULL, &o), 201);
+    snprintf(reset, sizeof(reset), "%s", json_string_value(json_object_get(o, "token")));
+    json_decref(o);
+    sleep(2); /* both have expired: they lasted 1 s from their making */
+    assert_int_equal(set_password(invite, PW, code), 400);
+    assert_string_equal(code, "invalid_token");
+    assert_int_equal(set_password(reset, PW2, code), 400);
+    assert_string_equal(code, "invalid_token");
+    assert_int_equal(login("late@example.com", PW, NULL), 401);
+    assert_int_equal(login("old@example.com", PW, NULL), 200);
+    H = saved;
+    assert_int_equal(th_stop_clean(&E, 10000), 0);
+    th_cleanup(&E);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_an_invitation_sets_a_password_once_under_the_policy),
         cmocka_unit_test(test_a_reset_ends_every_session_once_used),
         cmocka_unit_test(test_wrong_tokens_get_one_answer_and_are_throttled),
+        cmocka_unit_test(test_expired_tokens_are_refused_like_any_wrong_token),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
