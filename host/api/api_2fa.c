@@ -28,12 +28,25 @@
 #include <string.h>
 
 #define TOTP_ISSUER "agenthost"
+/* Wrong or replayed codes for one user, across sign-ins, before their
+ * second factor is locked for a while (423): a password alone must not
+ * buy unlimited guesses five at a time. */
+#define CODE_FAIL_LIMIT 10
+#define CODE_LOCK_MS (15u * 60u * 1000u)
 
 typedef struct tfa_ctx {
     docs *d;
     auth_sessions *sessions;
     bool tls;
+    throttle *fails; /* wrong codes by user id */
 } tfa_ctx;
+
+static void ctx_free(void *p)
+{
+    tfa_ctx *x = p;
+    throttle_free(x->fails);
+    free(x);
+}
 
 typedef enum tfa_op { OP_LOGIN, OP_ENROL, OP_CONFIRM, OP_DISABLE, OP_RESET } tfa_op;
 
@@ -214,6 +227,8 @@ static void refuse(tfa_req *r)
 {
     http_req *req = r->req;
     const char *who = r->op == OP_LOGIN ? r->email : r->user_id;
+    if (r->op != OP_CONFIRM && (r->result == TF_WRONG || r->result == TF_REPLAYED))
+        throttle_fail(r->x->fails, r->user_id, ah_mono_ms()); /* not a factor yet: uncounted */
     switch (r->result) {
     case TF_REPLAYED:
         api_security_log(req, LOG_WARN, "2fa_replayed", who,
@@ -378,6 +393,7 @@ static void h_login_2fa(void *ctx, http_req *req, const route_params *p)
     tfa_req *r = req_new(x, req, OP_LOGIN);
     const char *tok = json_string_value(json_object_get(body, "pending_token"));
     auth_challenge ch;
+    unsigned wait = 0;
     if (!r || read_factor(req, body, r)) {
         /* answered */
     } else if (!tok || !sessions_challenge_try(x->sessions, tok, ah_now_ms(), &ch)) {
@@ -387,6 +403,16 @@ static void h_login_2fa(void *ctx, http_req *req, const route_params *p)
         http_respond_error(req, 401, "invalid_pending_token",
                            "the sign-in is unknown, expired or used up; sign in again",
                            "pending_token");
+    } else if ((wait = throttle_wait_s(x->fails, ch.user_id, ah_mono_ms()))) {
+        char ra[40];
+        snprintf(ra, sizeof(ra), "Retry-After: %u", wait);
+        const char *hs[] = {ra, NULL};
+        api_security_log(req, LOG_WARN, "2fa_locked", ch.user_id,
+                         "too many wrong second-factor codes: locked for a while");
+        api_audit_access(x->d, req, "auth.2fa_locked", NULL, ch.email, NULL);
+        http_respond_error_h(req, 423, "locked",
+                             "too many wrong codes for this account; it is locked for a while",
+                             NULL, hs);
     } else {
         snprintf(r->token, sizeof(r->token), "%s", tok);
         snprintf(r->user_id, sizeof(r->user_id), "%s", ch.user_id);
@@ -480,8 +506,10 @@ int api_2fa_routes(api_table *t, const api_deps *deps)
         x = calloc(1, sizeof(*x));
         if (!x) return AH_ENOMEM;
         *x = (tfa_ctx){.d = deps->docs, .sessions = deps->sessions, .tls = deps->tls};
-        int rc = api_table_own(t, x, free);
+        x->fails = throttle_new(1024, CODE_FAIL_LIMIT, CODE_LOCK_MS);
+        int rc = api_table_own(t, x, ctx_free);
         if (rc) return rc;
+        if (!x->fails) return AH_ENOMEM;
     }
     return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), x);
 }

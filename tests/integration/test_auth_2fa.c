@@ -5,8 +5,9 @@
  * refused (replay), a recovery code works once, a pending token dies after
  * its tries; turning 2FA off takes a code and is logged; an admin reset
  * ends the user's sessions; a role that needs 2FA can only enrol until it
- * has one. Codes are computed with liboath (auth/totp.h) from the secret
- * the host handed out, at the time of the request.
+ * has one; ten wrong codes across sign-ins lock the second factor (423).
+ * Codes are computed with liboath (auth/totp.h) from the secret the host
+ * handed out, at the time of the request.
  */
 #include "../support/th.h"
 #include "auth/totp.h"
@@ -278,12 +279,31 @@ static void test_a_role_that_needs_2fa_can_only_enrol_until_it_has_it(void **s)
     assert_int_equal(with(&ss, "GET", "/api/v1/agents", NULL, NULL), 200);
 }
 
+static void test_ten_wrong_codes_across_sign_ins_lock_the_second_factor(void **s)
+{
+    (void)s;
+    /* op enrolled in the test above. Two sign-ins of five wrong codes. */
+    char pending[80], *err = NULL;
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(login("op@example.com", NULL, pending, NULL), 200);
+        for (int i = 0; i < 5; i++)
+            assert_int_equal(second(pending, "code", "000000", NULL, NULL), 401);
+    }
+    /* A third sign-in: locked, whatever the code. */
+    assert_int_equal(login("op@example.com", NULL, pending, NULL), 200);
+    assert_int_equal(second(pending, "recovery_code", "aaaaa-aaaaa", NULL, &err), 423);
+    assert_string_equal(err, "locked");
+    free(err);
+    assert_true(th_wait_file(&H, "logs/security.log", "2fa_locked", 3000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_step_login_refuses_replayed_codes_and_spent_recovery_codes),
         cmocka_unit_test(test_an_admin_reset_removes_the_factor_and_ends_sessions),
         cmocka_unit_test(test_a_role_that_needs_2fa_can_only_enrol_until_it_has_it),
+        cmocka_unit_test(test_ten_wrong_codes_across_sign_ins_lock_the_second_factor),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
