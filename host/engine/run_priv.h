@@ -82,6 +82,9 @@ json_t *run_render_leaves(run_turn *t, const json_t *v, const char *what, st_rc 
 /* Send a message (text owned, may be NULL; buttons and attachments new
  * references, may be NULL). */
 void run_say(run_turn *t, char *text, json_t *buttons, json_t *attachments);
+/* Append a message (stolen) to the conversation's, numbered (message_seq),
+ * the last RUN_MESSAGES_KEPT kept. */
+void run_keep_message(run_turn *t, json_t *m);
 /* The step's buttons, rendered: a new array, NULL with none or on failure
  * (*rc set to the failure; ST_NEXT otherwise). */
 json_t *run_buttons(run_turn *t, const json_t *buttons, st_rc *rc);
