@@ -37,12 +37,8 @@
 
 #define MIGRATE_MAX 10000 /* conversations one call moves; the rest: call again */
 
-typedef struct mig_ctx {
-    docs *d;
-} mig_ctx;
-
 typedef struct migration {
-    mig_ctx *x;
+    docs *d;
     http_req *req;
     char agent[ID_MAX];
     char scenario[ID_MAX];
@@ -334,7 +330,7 @@ static void planned(migration *m)
         mig_free(m);
         return;
     }
-    int rc = docs_write(m->x->d, write_moves, m, moved);
+    int rc = docs_write(m->d, write_moves, m, moved);
     if (rc) {
         http_respond_error(m->req, 503, "store_error", ah_strerror(rc), NULL);
         mig_free(m);
@@ -376,7 +372,7 @@ static const char *check_body(const json_t *b, const char **field)
 
 static void h_migrate(void *ctx, http_req *req, const route_params *p)
 {
-    mig_ctx *x = ctx;
+    docs *d = ctx; /* the family's context is the documents store */
     const char *agent = route_param(p, "id");
     if (!id_valid(agent, "agt")) {
         api_respond_not_found(req, "agent", agent);
@@ -397,7 +393,7 @@ static void h_migrate(void *ctx, http_req *req, const route_params *p)
         http_respond_error(req, 503, "no_memory", "out of memory", NULL);
         return;
     }
-    *m = (migration){.x = x,
+    *m = (migration){.d = d,
                      .req = req,
                      .problems = json_array(),
                      .from = json_integer_value(json_object_get(body, "from")),
@@ -408,7 +404,7 @@ static void h_migrate(void *ctx, http_req *req, const route_params *p)
     json_decref(body);
     snprintf(m->agent, sizeof(m->agent), "%s", agent);
     doc_error e;
-    int rc = docs_read(x->d, read_plan, m, &e);
+    int rc = docs_read(d, read_plan, m, &e);
     if (rc) {
         res_respond_error(req, rc, &e);
         mig_free(m);
@@ -424,12 +420,5 @@ static const route routes[] = {
 
 int api_migrate_routes(api_table *t, const api_deps *deps)
 {
-    mig_ctx *x = NULL;
-    if (deps) {
-        if (!(x = calloc(1, sizeof(*x)))) return AH_ENOMEM;
-        x->d = deps->docs;
-        int rc = api_table_own(t, x, free);
-        if (rc) return rc;
-    }
-    return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), x);
+    return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), deps ? deps->docs : NULL);
 }
