@@ -12,8 +12,6 @@
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_telegram"
@@ -46,18 +43,6 @@ typedef struct person {
     long long chat;
     int step; /* how many things said */
 } person;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-        getsockname(fd, (struct sockaddr *)&a, &len))
-        return -1;
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static json_t *fake(const fake_proc *f, const char *method, const char *path, const char *body)
 {
@@ -151,7 +136,7 @@ static int setup(void **s)
 {
     (void)s;
     if (fake_start(&TGP, FAKE_BIN, 5000) || fake_start(&TGW, FAKE_BIN, 5000)) return -1;
-    int port = free_port();
+    int port = th_free_port();
     char *cfg = NULL;
     if (port < 0 ||
         asprintf(&cfg,

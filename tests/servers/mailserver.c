@@ -4,34 +4,18 @@
  */
 #include "mailserver.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include "../support/th.h"
+
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
 
 static char script[512];
-
-/* A port nothing listens on right now (the kernel's choice). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 /* Run the script with argv; its exit status, or -1. */
 static int run(char *const argv[])
@@ -65,10 +49,10 @@ int mailserver_start(mailserver *m, const char *source_dir)
     fclose(u);
     for (size_t i = 0; i < sizeof(r); i++)
         snprintf(m->password + 2 * i, 3, "%02x", r[i]);
-    m->imap_port = free_port();
-    m->smtp_port = free_port();
-    m->lmtp_port = free_port();
-    m->submission_port = free_port();
+    m->imap_port = th_free_port();
+    m->smtp_port = th_free_port();
+    m->lmtp_port = th_free_port();
+    m->submission_port = th_free_port();
     char ip[16], sp[16], lp[16], up[16];
     snprintf(ip, sizeof(ip), "%d", m->imap_port);
     snprintf(sp, sizeof(sp), "%d", m->smtp_port);

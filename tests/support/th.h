@@ -101,6 +101,8 @@ const char *th_state(th_host *h, const char *id);
 bool th_wait_state(th_host *h, const char *id, const char *state, int timeout_ms);
 /* Poll until a file under the root contains needle. */
 bool th_wait_file(th_host *h, const char *rel, const char *needle, int timeout_ms);
+/* A loopback port nothing listens on right now (the kernel's choice), or -1. */
+int th_free_port(void);
 bool th_file_contains(th_host *h, const char *rel, const char *needle);
 /* Search every file under logs/ (recursively) for needle. */
 bool th_logs_contain(th_host *h, const char *needle);
