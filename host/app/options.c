@@ -194,8 +194,9 @@ const opt_decl host_options[] = {
      .max = 64, .doc = "jq worker processes (instances jq-1 .. jq-N); 0: no expressions."},
     {.section = "expressions", .name = "timeout_ms", OPT_MS(HS, expr.timeout_ms), .def = 200,
      .min = 10, .max = 10000,
-     .doc = "An expression's deadline when its caller gives none; past it its worker is killed "
-            "and restarted."},
+     .doc = "An expression's deadline when its caller gives none, in CPU time its worker spends "
+            "(a worker kept waiting for a core is not cut before ten times it in wall time); past "
+            "it its worker is killed and restarted."},
     {.section = "expressions", .name = "compile_timeout_ms", OPT_MS(HS, expr.compile_timeout_ms),
      .def = 2000, .min = 10, .max = 10000,
      .doc = "The deadline of a compile-only check (validation on save)."},

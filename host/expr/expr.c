@@ -36,6 +36,8 @@ typedef struct call {
     uint64_t affinity;     /* the program's hash: the worker it prefers */
     uint64_t submitted_ms; /* for the queue's timeout and the duration */
     uint64_t deadline_ms;  /* once a worker took it */
+    int64_t cpu0;          /* its worker's CPU ms when it took it; -1: timed by the wall clock */
+    uint64_t check_ms;     /* when to look at the CPU it has spent next */
     double submitted_s;    /* monotonic, fractional, for the histogram */
     expr_cb cb;
     void *ud;
@@ -154,6 +156,40 @@ static void on_answer(void *ud, const json_t *result, const char *err_code, cons
     pump(p);
 }
 
+/* ---- deadlines in CPU time -------------------------------------------------------- */
+
+/* A call's deadline counts the CPU its worker spends on it: a loaded
+ * machine that keeps the worker waiting for a core does not cut a quick
+ * expression (and fail a conversation), while a runaway one burns its
+ * CPU and is cut about as before. The supervisor's deadline, in wall
+ * time, still stops a worker that never gets to run: ten times the
+ * deadline, at least 2 s more, at most EXPR_MAX_TIMEOUT_MS (stall_ms). */
+static uint32_t wall_ms(uint32_t timeout_ms)
+{
+    uint64_t w = (uint64_t)timeout_ms * 10;
+    if (w < (uint64_t)timeout_ms + 2000) w = (uint64_t)timeout_ms + 2000;
+    return w > EXPR_MAX_TIMEOUT_MS ? EXPR_MAX_TIMEOUT_MS : (uint32_t)w;
+}
+
+/* Busy calls past their check time: cut when the worker has spent the
+ * deadline in CPU since taking the call, else looked at again when it
+ * could have. */
+static void check_cpu(expr_pool *p, uint64_t now)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        call *c = p->w[i].busy;
+        if (!c || c->cpu0 < 0 || now < c->check_ms) continue;
+        int64_t cpu = instance_cpu_ms(p->w[i].inst), used = cpu - c->cpu0;
+        if (cpu < 0 || used >= (int64_t)c->timeout_ms) {
+            c->cpu0 = -1; /* answered by its worker's death */
+            instance_kill(p->w[i].inst, "an expression ran past its deadline");
+        } else {
+            int64_t left = (int64_t)c->timeout_ms - used;
+            c->check_ms = now + (uint64_t)(left > 10 ? left : 10);
+        }
+    }
+}
+
 /* ---- dispatching -------------------------------------------------------------- */
 
 /* 1: a worker took c; 0: none is free; -1: the arguments were refused
@@ -166,11 +202,14 @@ static int dispatch(expr_pool *p, call *c, const char **code, char *err, size_t 
         char why[600];
         uint64_t start = ah_mono_ms();
         const char *action = c->kind == CALL_EVAL ? "eval" : "compile";
-        if (instance_call(w->inst, action, c->args, c->timeout_ms, on_answer, c, why,
+        int64_t cpu0 = instance_cpu_ms(w->inst);
+        if (instance_call(w->inst, action, c->args,
+                          cpu0 < 0 ? c->timeout_ms : wall_ms(c->timeout_ms), on_answer, c, why,
                           sizeof(why)) == 0) {
             w->busy = c;
             c->w = w;
-            c->deadline_ms = start + c->timeout_ms; /* never after the supervisor's */
+            c->deadline_ms = c->check_ms = start + c->timeout_ms; /* never after the supervisor's */
+            c->cpu0 = cpu0;
             return 1;
         }
         const char *colon = strchr(why, ':');
@@ -221,13 +260,19 @@ static call *pop(expr_pool *p)
 
 static void on_timer(uv_timer_t *t);
 
+/* The timer, at the queue's first timeout or a busy call's CPU check. */
 static void arm(expr_pool *p)
 {
-    if (!p->head) {
+    uint64_t due = p->head ? p->head->submitted_ms + p->o.queue_timeout_ms : UINT64_MAX;
+    for (size_t i = 0; i < p->n; i++) {
+        const call *c = p->w[i].busy;
+        if (c && c->cpu0 >= 0 && c->check_ms < due) due = c->check_ms;
+    }
+    if (due == UINT64_MAX) {
         uv_timer_stop(&p->timer);
         return;
     }
-    uint64_t due = p->head->submitted_ms + p->o.queue_timeout_ms, now = ah_mono_ms();
+    uint64_t now = ah_mono_ms();
     uv_timer_start(&p->timer, on_timer, due > now ? due - now : 0, 0);
 }
 
@@ -250,6 +295,7 @@ static void on_timer(uv_timer_t *t)
 {
     expr_pool *p = t->data;
     uint64_t now = ah_mono_ms();
+    check_cpu(p, now);
     pump(p);
     while (p->head && now >= p->head->submitted_ms + p->o.queue_timeout_ms) {
         char msg[200];
@@ -280,7 +326,10 @@ static int submit(expr_pool *p, call *c, char *err, size_t errlen)
     const char *code = NULL;
     int rc = p->head ? 0 : dispatch(p, c, &code, err, errlen);
     if (rc < 0) return !strcmp(code, "too_large") ? AH_ETOOBIG : AH_EINVAL;
-    if (rc == 1) return 0;
+    if (rc == 1) {
+        arm(p);
+        return 0;
+    }
     if (p->queued >= p->o.queue) {
         snprintf(err, errlen,
                  "every expression worker is busy and %u calls wait (expressions.queue)",

@@ -22,11 +22,16 @@
  *    worker takes it; when none is, the call waits in a bounded FIFO
  *    queue (expressions.queue) for at most expressions.queue_timeout_ms.
  *  - A call's deadline (expressions.timeout_ms, 200 ms, unless the caller
- *    gives one, at most EXPR_MAX_TIMEOUT_MS) runs from when a worker takes
- *    it and covers compiling the program on a worker that has not cached
- *    it (about 25 ms with jq 1.6). The supervisor checks deadlines every
- *    100 ms, so a runaway expression is cut up to 100 ms after its
- *    deadline.
+ *    gives one, at most EXPR_MAX_TIMEOUT_MS) is CPU time its worker spends
+ *    from when it takes the call, compiling included on a worker that has
+ *    not cached the program (about 25 ms with jq 1.6): a worker left
+ *    waiting for a core on a loaded machine is not cut, a runaway one is
+ *    (checked when the deadline could have been spent, at clock-tick
+ *    granularity). A worker that does not answer within ten times the
+ *    deadline of wall time (at least 2 s more, at most
+ *    EXPR_MAX_TIMEOUT_MS) is cut by the supervisor, which checks every
+ *    100 ms. Where the worker's CPU cannot be read, the deadline is wall
+ *    time.
  *  - Outputs are bounded: at most max_outputs values and
  *    expressions.max_output_kb of compact JSON between them.
  *

@@ -5,6 +5,7 @@
  * (supervisor_priv.h), apart from instance_charge_calls.
  */
 #include "core/util.h"
+#include "proc.h"
 #include "supervisor_priv.h"
 
 #include <stdio.h>
@@ -57,6 +58,16 @@ instance_state instance_get_state(const instance *inst)
 uint64_t instance_gen(const instance *inst)
 {
     return inst->cur ? inst->cur->gen : 0;
+}
+
+int64_t instance_cpu_ms(const instance *inst)
+{
+    return inst->pid > 0 ? proc_cpu_ms_tree(inst->pid) : -1;
+}
+
+void instance_kill(instance *inst, const char *why)
+{
+    if (inst->cur) run_kill(inst->cur, why);
 }
 
 json_t *instance_status(const instance *inst)

@@ -245,6 +245,41 @@ static size_t tree_by_children(long root, long *tree)
     return nt;
 }
 
+/* CPU time (user and system) of one process, in clock ticks. */
+static int read_cpu(const char *pid, unsigned long long *ticks)
+{
+    char buf[1024];
+    if (read_proc(pid, "stat", buf, sizeof(buf)) < 0) return -1;
+    char *p = strrchr(buf, ')');
+    unsigned long long user = 0, sys = 0;
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &user, &sys) != 2)
+        return -1;
+    *ticks = user + sys;
+    return 0;
+}
+
+int64_t proc_cpu_ms_tree(pid_t root)
+{
+    static long hz;
+    if (!hz) hz = sysconf(_SC_CLK_TCK);
+    if (root <= 0 || hz <= 0) return -1;
+    long tree[TREE_MAX];
+    size_t nt = tree_by_children(root, tree);
+    unsigned long long sum = 0;
+    int read = 0;
+    for (size_t t = 0; t < nt; t++) {
+        char id[24];
+        unsigned long long ticks;
+        snprintf(id, sizeof(id), "%ld", tree[t]);
+        if (read_cpu(id, &ticks) == 0) {
+            sum += ticks;
+            read++;
+        }
+    }
+    return read ? (int64_t)(sum * 1000 / (unsigned long long)hz) : -1;
+}
+
 int proc_seccomp_filters_tree(pid_t root)
 {
     long tree[TREE_MAX];

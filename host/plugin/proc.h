@@ -13,6 +13,7 @@
 #ifndef AH_PROC_H
 #define AH_PROC_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct proc_spec {
@@ -51,5 +52,8 @@ int proc_seccomp_filters(pid_t pid);
  * the plugin process of a confined instance, whichever its depth (-1
  * when none can be read). */
 int proc_seccomp_filters_tree(pid_t root);
+/* CPU time (user and system) that root's tree has spent, in ms (clock-tick
+ * granularity), or -1 when none of it can be read. */
+int64_t proc_cpu_ms_tree(pid_t root);
 
 #endif

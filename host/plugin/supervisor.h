@@ -187,6 +187,15 @@ void instance_charge_calls(instance *inst);
  * that failed with "instance_crashed" to tell an exit code from a signal. */
 int instance_last_exit_status(const instance *inst);
 uint64_t instance_gen(const instance *inst);
+/* CPU time (ms, user and system, clock-tick granularity) the instance's
+ * current process tree has spent, or -1 when none runs or it cannot be
+ * read. A host component timing untrusted work by what it burns rather
+ * than by the wall clock (the expression pool) reads it around a call. */
+int64_t instance_cpu_ms(const instance *inst);
+/* SIGKILL the instance's current process now, why recorded as the cause
+ * (calls in flight fail with "instance_crashed"; it restarts as after any
+ * death). No-op when none runs. */
+void instance_kill(instance *inst, const char *why);
 /* A new object: id, plugin, state, pid, restarts, last_error, rss_bytes,
  * confinement, started_at, ... */
 json_t *instance_status(const instance *inst);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -448,6 +449,55 @@ static void test_a_runaway_expression_is_cut_at_its_deadline_and_never_quarantin
     assert_pool_answers();
 }
 
+/* Send sig to a process and its descendants (a confined worker is three
+ * processes; the jq one is the deepest). */
+static void signal_tree(long pid, int sig)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", pid, pid);
+    FILE *f = fopen(path, "r");
+    long child;
+    while (f && fscanf(f, "%ld", &child) == 1)
+        signal_tree(child, sig);
+    if (f) fclose(f);
+    kill((pid_t)pid, sig);
+}
+
+static void on_continue(uv_timer_t *t)
+{
+    for (int i = 1; i <= 2; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "jq-%d", i);
+        signal_tree((long)status_int(id, "pid"), SIGCONT);
+    }
+    (void)t;
+}
+
+/* A machine too busy to give the worker a core for longer than the
+ * deadline (here: the workers stopped for 800 ms around a 200 ms call)
+ * does not cut a quick expression: the deadline is CPU the worker spends.
+ * With a wall-clock deadline this call fails as "timeout". */
+static void test_a_worker_kept_from_running_past_the_deadline_is_not_cut(void **state)
+{
+    (void)state;
+    wait_all_ready();
+    json_int_t restarts = status_int("jq-1", "restarts") + status_int("jq-2", "restarts");
+    for (int i = 1; i <= 2; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "jq-%d", i);
+        assert_true(status_int(id, "pid") > 0);
+        signal_tree((long)status_int(id, "pid"), SIGSTOP);
+    }
+    uv_timer_t cont;
+    uv_timer_init(loop_uv(W.loop), &cont);
+    uv_timer_start(&cont, on_continue, 800, 0);
+    outcome o = eval_with(".a + 1", "{\"a\": 1}", NULL, 200, 0);
+    uv_close((uv_handle_t *)&cont, NULL);
+    uv_run(loop_uv(W.loop), UV_RUN_NOWAIT);
+    assert_outputs(&o, "[2]");
+    assert_int_equal(status_int("jq-1", "restarts") + status_int("jq-2", "restarts"), restarts);
+}
+
 static void test_memory_exhaustion_fails_as_memory_and_the_pool_recovers(void **state)
 {
     (void)state;
@@ -754,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_compile_errors_are_reported_with_jqs_message_and_line),
         cmocka_unit_test(test_arguments_the_pool_cannot_use_are_refused_at_once),
         cmocka_unit_test(test_a_runaway_expression_is_cut_at_its_deadline_and_never_quarantines),
+        cmocka_unit_test(test_a_worker_kept_from_running_past_the_deadline_is_not_cut),
         cmocka_unit_test(test_memory_exhaustion_fails_as_memory_and_the_pool_recovers),
         cmocka_unit_test(test_deep_recursion_is_cut),
         cmocka_unit_test(test_huge_output_is_refused_by_the_output_bound),
