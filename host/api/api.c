@@ -560,6 +560,11 @@ void api_stop(api *x)
     api_free(x);
 }
 
+int api_reload_tls(api *x, char *err, size_t errlen)
+{
+    return http_server_reload_tls(x->srv, err, errlen);
+}
+
 int api_port(const api *x)
 {
     return http_server_port(x->srv);

@@ -73,6 +73,9 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
               const api_deps *deps, char *err, size_t errlen);
 void api_stop(api *x);
 int api_port(const api *x); /* the port bound (for a listen address HOST:0) */
+/* Read http.tls_cert and http.tls_key again (SIGHUP): as
+ * http_server_reload_tls. */
+int api_reload_tls(api *x, char *err, size_t errlen);
 
 /* Every route (for `agenthost routes --json` and the OpenAPI check), built
  * on the first call and kept: *n routes, or NULL with err (out of memory,

@@ -113,6 +113,24 @@ static void on_signal(int signum, void *ud)
     supervisor_stop_all(a->sup, on_all_stopped, a);
 }
 
+/* SIGHUP: the TLS certificate and key read again (renewed by an ACME
+ * client, say); a pair that cannot be used leaves the old one served. */
+static void on_hangup(int signum, void *ud)
+{
+    (void)signum;
+    app *a = ud;
+    char err[600] = "";
+    int rc = api_reload_tls(a->http, err, sizeof(err));
+    if (rc == 0)
+        log_info("http", "SIGHUP: TLS certificate and key reloaded from %s and %s",
+                 a->opts->http.tls_cert, a->opts->http.tls_key);
+    else if (rc > 0)
+        log_info("http", "SIGHUP: nothing to reload (the API does not serve TLS)");
+    else
+        log_error("http", "SIGHUP: TLS reload failed, the previous certificate is still served: %s",
+                  err);
+}
+
 /* Secrets the key does not open (damaged or altered in the store): said at
  * start, each; their instances fail when they start, saying the same. */
 static void report_unreadable_secrets(secrets *sec)
@@ -363,6 +381,7 @@ int app_run(config *cfg, const host_settings *opts)
     }
     loop_on_signal(a.loop, SIGINT, on_signal, &a);
     loop_on_signal(a.loop, SIGTERM, on_signal, &a);
+    loop_on_signal(a.loop, SIGHUP, on_hangup, &a);
     json_t *f = json_pack("{s:i,s:s}", "port", api_port(a.http), "version", AH_VERSION);
     log_write("host", LOG_INFO, "host", NULL, f,
               "agenthost %s listening on http://%s (port %d): data %s, logs %s, %zu plugins, "

@@ -79,7 +79,9 @@ const opt_decl host_options[] = {
     {.section = "http", .name = "block_for_s", OPT_S(HS, api.block_for_s), .def = 3600, .min = 1,
      .max = 604800, .doc = "How long a blocked address stays blocked."},
     {.section = "http", .name = "tls_cert", OPT_STRING(HS, http.tls_cert),
-     .doc = "PEM certificate file for HTTPS; both tls_cert and tls_key, or neither."},
+     .doc = "PEM certificate file (the chain, leaf first) for HTTPS; both tls_cert and tls_key, "
+            "or neither. Read again on SIGHUP: new connections get the new pair; a pair that "
+            "cannot be used is logged and the old one kept."},
     {.section = "http", .name = "tls_key", OPT_STRING(HS, http.tls_key),
      .doc = "PEM private key file for HTTPS."},
     {.section = "http", .name = "trusted_proxies", OPT_STRING(HS, http.trusted_proxies),

@@ -74,15 +74,15 @@ void *limits_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static bool send_all(http_server *s, struct MHD_Connection *conn, const char *buf, size_t len)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-        conn, s->tls_cert ? MHD_CONNECTION_INFO_GNUTLS_SESSION : MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn, s->tls ? MHD_CONNECTION_INFO_GNUTLS_SESSION : MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci) return false;
     for (size_t off = 0; off < len;) {
         ssize_t w;
-        if (s->tls_cert)
+        if (s->tls)
             w = gnutls_record_send((gnutls_session_t)ci->tls_session, buf + off, len - off);
         else
             w = send(ci->connect_fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w == GNUTLS_E_INTERRUPTED || (w < 0 && !s->tls_cert && errno == EINTR)) continue;
+        if (w == GNUTLS_E_INTERRUPTED || (w < 0 && !s->tls && errno == EINTR)) continue;
         if (w <= 0) return false; /* full, or gone: the connection is closed anyway */
         off += (size_t)w;
     }

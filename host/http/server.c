@@ -5,6 +5,7 @@
 #include "core/util.h"
 #include "deadline.h"
 #include "server_priv.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -208,7 +209,7 @@ static void add_headers(http_req *r, const char *content_type, const char *const
                             "default-src 'none'; frame-ancestors 'none'");
     MHD_add_response_header(r->response, "X-Frame-Options", "DENY");
     MHD_add_response_header(r->response, "Referrer-Policy", "no-referrer");
-    if (r->srv->tls_cert)
+    if (r->srv->tls)
         MHD_add_response_header(r->response, "Strict-Transport-Security",
                                 "max-age=31536000; includeSubDomains");
     for (const char *const *h = headers; h && *h; h++) {
@@ -655,23 +656,17 @@ int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http
         return -1;
     }
     if (o->tls_cert) {
-        s->tls_cert = ah_read_file(o->tls_cert, 1 << 20, NULL);
-        s->tls_key = ah_read_file(o->tls_key, 1 << 20, NULL);
-        if (!s->tls_cert || !s->tls_key) {
-            snprintf(err, errlen, "cannot read %s: %s", s->tls_cert ? o->tls_key : o->tls_cert,
-                     strerror(errno));
-            free(s->tls_cert);
-            free(s->tls_key);
+        if (tls_load(o->tls_cert, o->tls_key, err, errlen) < 0) {
             free(s);
             return -1;
         }
+        s->tls = true;
         flags |= MHD_USE_TLS;
     }
     if (deadline_start(&s->deadlines, loop, o->header_timeout_s ? o->header_timeout_s : 10, kick_cb,
                        s) < 0) {
         snprintf(err, errlen, "out of memory");
-        free(s->tls_cert);
-        free(s->tls_key);
+        if (s->tls) tls_close();
         free(s);
         return -1;
     }
@@ -688,8 +683,8 @@ int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http
         {MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)s->pool_bytes, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
-        {o->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
-        {o->tls_cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->tls_key},
+        {s->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, 0,
+         s->tls ? tls_callback() : NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_ARRAY, opts,
@@ -697,8 +692,7 @@ int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http
     if (!s->d) {
         snprintf(err, errlen, "cannot listen on %s (address in use, or not allowed)", o->listen);
         deadline_stop(s->deadlines);
-        free(s->tls_cert);
-        free(s->tls_key);
+        if (s->tls) tls_close();
         free(s);
         return -1;
     }
@@ -714,6 +708,12 @@ int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http
     return 0;
 }
 
+int http_server_reload_tls(http_server *s, char *err, size_t errlen)
+{
+    if (!s->tls) return 1;
+    return tls_load(s->o.tls_cert, s->o.tls_key, err, errlen) < 0 ? -1 : 0;
+}
+
 int http_server_port(const http_server *s)
 {
     return s->port;
@@ -723,8 +723,7 @@ static void free_server(uv_handle_t *h)
 {
     http_server *s = h->data;
     if (--s->closing > 0) return; /* libuv runs close callbacks in no promised order */
-    free(s->tls_cert);
-    free(s->tls_key);
+    if (s->tls) tls_close();
     free(s);
 }
 

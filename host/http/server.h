@@ -71,6 +71,11 @@ int http_server_start(http_server **out, ah_loop *loop, const http_opts *o, http
                       http_done_fn done, void *ud, char *err, size_t errlen);
 /* Stop accepting and close every connection. */
 void http_server_stop(http_server *s);
+/* Read the TLS files again (on SIGHUP): connections made from now on get
+ * the new certificate, open ones keep theirs (tls.h). 0; 1 when the server
+ * does not speak TLS; -1 with err (unreadable, not PEM, a key that is not
+ * the certificate's), the previous pair still served. */
+int http_server_reload_tls(http_server *s, char *err, size_t errlen);
 /* The port actually bound (for --listen HOST:0). */
 int http_server_port(const http_server *s);
 

@@ -51,7 +51,7 @@ struct http_server {
     size_t pool_bytes; /* MHD's memory limit per connection (limits_pool_bytes) */
     deadline_watch *deadlines;
     int port;
-    char *tls_cert, *tls_key;
+    bool tls;    /* serving the pair of tls.h */
     int closing; /* handles still closing */
 };
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,6 +496,97 @@ static void test_tls_serves_the_api_over_https(void **s)
     th_cleanup(&T);
 }
 
+/* curl over TLS trusting only ca (a PEM file): 0 when the handshake and
+ * the answer succeed. */
+static int curl_trusting(th_host *T, const char *ca)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "curl -fsS -m 5 --cacert %s/%s https://127.0.0.1:%d/health >/dev/null 2>&1", T->dir,
+             ca, T->port);
+    return system(cmd);
+}
+
+static void make_cert(th_host *T, const char *name)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+             "-keyout %s/%s.key -out %s/%s.pem >/dev/null 2>&1",
+             T->dir, name, T->dir, name);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Install name's pair as the served files (renamed into place, as a
+ * certificate renewal does). */
+static void install_cert(th_host *T, const char *name)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "cp %s/%s.pem %s/new.pem && cp %s/%s.key %s/new.key && mv %s/new.pem %s/cert.pem && "
+             "mv %s/new.key %s/key.pem",
+             T->dir, name, T->dir, T->dir, name, T->dir, T->dir, T->dir, T->dir, T->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* SIGHUP reads the certificate again: new connections get the renewed
+ * one; a broken or mismatched pair is refused, logged, and the served one
+ * stays; the host keeps running throughout. */
+static void test_sighup_reloads_the_tls_certificate_and_keeps_it_when_the_new_one_is_bad(void **s)
+{
+    (void)s;
+    th_host T;
+    assert_int_equal(th_init(&T, "tls-reload"), 0);
+    make_cert(&T, "first");
+    make_cert(&T, "second");
+    install_cert(&T, "first");
+    char cfg[2048];
+    snprintf(cfg, sizeof(cfg),
+             "{\"http\": {\"tls_cert\": \"%s/cert.pem\", \"tls_key\": \"%s/key.pem\"},"
+             " \"instances\": []}",
+             T.dir, T.dir);
+    assert_int_equal(th_config(&T, cfg), 0);
+    assert_int_equal(th_start(&T, NULL, 15000), 0);
+    assert_int_equal(curl_trusting(&T, "first.pem"), 0);
+    assert_int_not_equal(curl_trusting(&T, "second.pem"), 0);
+
+    install_cert(&T, "second");
+    assert_int_equal(kill(T.pid, SIGHUP), 0);
+    bool renewed = false;
+    for (int i = 0; i < 100 && !renewed; i++) {
+        renewed = curl_trusting(&T, "second.pem") == 0;
+        if (!renewed) th_sleep_ms(100);
+    }
+    assert_true(renewed);
+    assert_int_not_equal(curl_trusting(&T, "first.pem"), 0);
+
+    /* A key that is not the certificate's: refused, the second pair kept. */
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cp %s/first.key %s/key.pem", T.dir, T.dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(kill(T.pid, SIGHUP), 0);
+    bool logged = false;
+    for (int i = 0; i < 100 && !logged; i++) {
+        logged = th_logs_contain(&T, "is not the key of the certificate");
+        if (!logged) th_sleep_ms(100);
+    }
+    assert_true(logged);
+    assert_int_equal(curl_trusting(&T, "second.pem"), 0);
+    /* Not PEM at all: the same. */
+    snprintf(cmd, sizeof(cmd), "echo garbage > %s/cert.pem", T.dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(kill(T.pid, SIGHUP), 0);
+    logged = false;
+    for (int i = 0; i < 100 && !logged; i++) {
+        logged = th_logs_contain(&T, "no PEM certificate");
+        if (!logged) th_sleep_ms(100);
+    }
+    assert_true(logged);
+    assert_int_equal(curl_trusting(&T, "second.pem"), 0);
+    assert_int_equal(th_stop(&T, 10000), 0);
+    th_cleanup(&T);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +602,8 @@ int main(void)
         cmocka_unit_test(test_repeated_auth_failures_from_an_address_get_429),
         cmocka_unit_test(test_wrong_method_is_405_with_allow_and_wrong_type_is_415),
         cmocka_unit_test(test_tls_serves_the_api_over_https),
+        cmocka_unit_test(
+            test_sighup_reloads_the_tls_certificate_and_keeps_it_when_the_new_one_is_bad),
         cmocka_unit_test(test_first_admin_token_then_create_list_and_revoke),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
