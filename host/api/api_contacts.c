@@ -153,6 +153,7 @@ static const resource contacts_res = {
     .prepare = contact_prepare,
     .before_delete = contact_erase,
     .events = contact_events,
+    .audit_reads = true, /* the profile */
 };
 
 /* ---- finding by identity ------------------------------------------------------------ */
@@ -193,6 +194,9 @@ static void h_lookup(void *ctx, http_req *req, const route_params *p)
         res_respond_error(req, rc, &e);
         return;
     }
+    api_audit_read(x->d, req, "contact.read", COLL_CONTACTS,
+                   json_string_value(json_object_get(a.doc, "id")),
+                   json_pack("{s:s}", "by", "identity"));
     res_respond_doc(req, 200, a.doc, a.rev, NULL);
 }
 

@@ -89,6 +89,7 @@ static const resource conversations_res = {
     .default_sort = "-last_activity_at",
     .defaults = "{\"state\": \"active\", \"variables\": {}, \"messages\": []}",
     .prepare = conversation_prepare,
+    .audit_reads = true, /* the transcript */
 };
 
 /* ---- the context ------------------------------------------------------------------- */
@@ -203,6 +204,8 @@ static void h_context(void *ctx, http_req *req, const route_params *p)
     if (!a) return;
     doc_error e;
     int rc = docs_read(a->x->d, run_context, a, &e);
+    if (!rc)
+        api_audit_read(a->x->d, req, "conversation.context_read", COLL_CONVERSATIONS, a->id, NULL);
     context_done(rc, &e, a);
 }
 

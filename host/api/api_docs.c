@@ -375,6 +375,13 @@ void res_h_list(void *ctx, http_req *req, const route_params *p)
                             page.total >= 0 ? json_integer(page.total) : json_null());
     page.items = NULL;
     doc_page_free(&page);
+    if (rc->res->audit_reads) {
+        char action[64];
+        snprintf(action, sizeof(action), "%s.list", rc->res->noun);
+        api_audit_read(rc->d, req, action, rc->res->coll, NULL,
+                       json_pack("{s:I}", "count",
+                                 (json_int_t)json_array_size(json_object_get(out, "items"))));
+    }
     http_respond_json(req, 200, out);
 }
 
@@ -419,6 +426,11 @@ void res_h_get(void *ctx, http_req *req, const route_params *p)
         const char *hs[] = {et, NULL};
         http_respond(req, 304, NULL, NULL, 0, hs);
         return;
+    }
+    if (rc->res->audit_reads) {
+        char action[64];
+        snprintf(action, sizeof(action), "%s.read", rc->res->noun);
+        api_audit_read(rc->d, req, action, rc->res->coll, a.id, NULL);
     }
     res_respond_doc(req, 200, a.doc, a.rev, NULL);
 }

@@ -79,6 +79,9 @@ struct resource {
     /* Add what a read shows besides the document (members, ...). May be
      * NULL. */
     int (*decorate)(doc_txn *t, void *ctx, json_t *doc);
+    /* Personal data: every read of a document ("NOUN.read") and of a list
+     * page ("NOUN.list", with how many it showed) is audited. */
+    bool audit_reads;
 };
 
 /* The resource with the family context its handlers receive. */

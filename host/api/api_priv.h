@@ -98,6 +98,14 @@ void api_security_log(http_req *req, int level, const char *event, const char *u
 void api_audit_access(docs *d, http_req *req, const char *action, const principal *who,
                       const char *email, json_t *what);
 
+/* A read of personal data ("contact.read", "conversation.list") as an
+ * audit entry naming who read what (coll and target: the document, or
+ * "-" for a list; what, stolen, may be NULL: the client address is
+ * added), written with the next commit (api_access_audit.c). d NULL:
+ * nothing. */
+void api_audit_read(docs *d, http_req *req, const char *action, const char *coll,
+                    const char *target, json_t *what);
+
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */
 void api_metrics_start(const api_deps *d);

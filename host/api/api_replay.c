@@ -152,6 +152,7 @@ static void h_replay(void *ctx, http_req *req, const route_params *p)
         json_object_get(conv, "started_at"), "turns", turns, "from_start", whole);
     json_object_set_new(o, "next", next ? json_integer((json_int_t)next) : json_null());
     json_decref(conv);
+    api_audit_read(x->d, req, "conversation.replay_read", COLL_CONVERSATIONS, id, NULL);
     http_respond_json(req, 200, o);
 }
 

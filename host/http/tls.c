@@ -78,7 +78,7 @@ int tls_load(const char *cert_path, const char *key_path, char *err, size_t errl
     if (!p) {
         snprintf(err, errlen, "out of memory");
     } else if ((rc = gnutls_pcert_list_import_x509_raw(p->certs, &n, &cert, GNUTLS_X509_FMT_PEM,
-                                                        0)) < 0 ||
+                                                       0)) < 0 ||
                n == 0) {
         snprintf(err, errlen, "%s: no PEM certificate (chain of at most %d) in it: %s", cert_path,
                  MAX_CHAIN, rc < 0 ? gnutls_strerror(rc) : "empty");
