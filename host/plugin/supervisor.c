@@ -366,20 +366,24 @@ void sup_forget(instance *inst)
             s->n--;
             break;
         }
+    instance **nv = realloc(s->gone, (s->ngone + 1) * sizeof(*nv));
+    if (nv) {
+        s->gone = nv;
+        s->gone[s->ngone++] = inst;
+    } else {
+        s->v[s->n++] = inst; /* out of memory: it stays hidden in the set (v had room) */
+    }
     void (*done)(void *) = inst->removed_done;
     void *ud = inst->removed_ud;
+    inst->removed_done = NULL;
     fail_calls(inst, "instance_stopped", "instance removed");
-    inst->pending_closes = 2;
-    s->pending_closes++;
-    uv_close((uv_handle_t *)&inst->restart_timer, on_inst_handle_closed);
-    uv_close((uv_handle_t *)&inst->kill_timer, on_inst_handle_closed);
     if (done) done(ud);
 }
 
 void supervisor_free(supervisor *s)
 {
     if (!s) return;
-    s->pending_closes++; /* removed instances may still be closing */
+    s->pending_closes = 1;
     uv_close((uv_handle_t *)&s->tick, on_tick_closed);
     for (size_t i = 0; i < s->n; i++) {
         instance *inst = s->v[i];
@@ -389,9 +393,17 @@ void supervisor_free(supervisor *s)
         uv_close((uv_handle_t *)&inst->restart_timer, on_inst_handle_closed);
         uv_close((uv_handle_t *)&inst->kill_timer, on_inst_handle_closed);
     }
+    for (size_t i = 0; i < s->ngone; i++) {
+        instance *inst = s->gone[i];
+        inst->pending_closes = 2;
+        s->pending_closes++;
+        uv_close((uv_handle_t *)&inst->restart_timer, on_inst_handle_closed);
+        uv_close((uv_handle_t *)&inst->kill_timer, on_inst_handle_closed);
+    }
     while (s->pending_closes > 0)
         uv_run(loop_uv(s->loop), UV_RUN_NOWAIT);
     free(s->v);
+    free(s->gone);
     free(s);
 }
 

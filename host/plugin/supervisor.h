@@ -110,8 +110,10 @@ void supervisor_start_one(supervisor *s, instance *inst);
 /* Take an instance away for good: from now on supervisor_find, _count and
  * _at no longer see it, the listeners' on_removed runs, and it is stopped
  * gracefully (SHUTDOWN, the grace period, then SIGKILL). done (may be
- * NULL) runs once its process is gone and it is freed: at once when none
- * runs. Its calls in flight fail with "instance_stopped". What is stored
+ * NULL) runs once its process is gone: at once when none runs. Its calls
+ * in flight fail with "instance_stopped". Its memory is kept until the
+ * supervisor is freed (a request of its may still be answered later, as
+ * for any process that died). What is stored
  * for it (state, KV, secrets) is the caller's (instances_def.h). */
 void supervisor_remove(supervisor *s, instance *inst, void (*done)(void *ud), void *ud);
 /* Stop every running instance gracefully; done runs once all are down. */
