@@ -148,6 +148,21 @@ static void test_an_instance_made_over_the_api_survives_a_restart_with_its_kv(vo
     assert_int_equal(th_call(&H, "e2", "kv.get", "{\"key\": \"k\"}", &o), 200);
     assert_int_equal(json_integer_value(th_get(o, "result.value")), 42);
     json_decref(o);
+    /* `agenthost instance list` shows it once, with its state (its stored
+     * definition is not an instance of its own). */
+    char out[8192];
+    assert_int_equal(th_cli(&H, NULL, out, sizeof(out), "instance", "list", "--json", NULL), 0);
+    json_t *all = json_loads(out, 0, NULL);
+    assert_true(json_is_array(all));
+    size_t i, seen = 0;
+    json_t *e;
+    json_array_foreach(all, i, e)
+    {
+        assert_non_null(json_string_value(json_object_get(e, "state")));
+        seen += !strcmp(json_string_value(json_object_get(e, "id")) ?: "", "e2");
+    }
+    assert_int_equal(seen, 1);
+    json_decref(all);
 }
 
 static void test_an_instance_of_the_config_file_is_not_removed(void **s)
