@@ -1,6 +1,7 @@
 /* /api/v1/plugins and /api/v1/instances */
 #include "core/log.h"
 #include "core/util.h"
+#include "plugin/instances_def.h"
 #include "plugin/registry.h"
 #include "plugin/supervisor.h"
 #include "api_priv.h"
@@ -22,6 +23,8 @@
 typedef struct inst_ctx {
     registry *reg;
     supervisor *sup;
+    store *st;
+    secrets *sec;
     char logs_dir[1024];
 } inst_ctx;
 
@@ -151,6 +154,88 @@ static void h_instance_enable(void *ctx, http_req *req, const route_params *p)
 static void h_instance_disable(void *ctx, http_req *req, const route_params *p)
 {
     operate(ctx, req, p, instance_disable);
+}
+
+/* ---- instances made and removed over the API (instances_def.h) ------------------------ */
+
+static int status_of(int rc)
+{
+    switch (rc) {
+    case AH_EINVAL:
+        return 422;
+    case AH_EEXIST:
+        return 409;
+    case AH_ENOTFOUND:
+        return 404;
+    case AH_EDENIED:
+        return 409;
+    default:
+        return 503;
+    }
+}
+
+static const char *code_of(int rc)
+{
+    switch (rc) {
+    case AH_EINVAL:
+        return "invalid";
+    case AH_EEXIST:
+        return "exists";
+    case AH_ENOTFOUND:
+        return "not_found";
+    case AH_EDENIED:
+        return "conflict";
+    default:
+        return "unavailable";
+    }
+}
+
+static void created(void *ud, int status, const char *field, const char *message, instance *inst)
+{
+    http_req *req = ud;
+    if (status) {
+        http_respond_error(req, status_of(status), code_of(status), message, field);
+        return;
+    }
+    http_respond_json(req, 201, instance_status(inst));
+}
+
+/* Create and start an instance of an installed plugin; its secrets are
+ * sealed in the secrets store and never answered back. */
+static void h_instance_create(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    inst_ctx *x = ctx;
+    json_t *body;
+    if (api_body_json(req, &body, NULL) < 0) return;
+    char field[160], err[700];
+    int rc = instances_def_create(x->sup, x->st, x->sec, x->reg, body, created, req, field,
+                                  sizeof(field), err, sizeof(err));
+    json_decref(body);
+    if (rc) http_respond_error(req, status_of(rc), code_of(rc), err, field[0] ? field : NULL);
+}
+
+static void removed(void *ud, int status, const char *field, const char *message, instance *inst)
+{
+    (void)inst;
+    http_req *req = ud;
+    if (status)
+        http_respond_error(req, status_of(status), code_of(status), message, field);
+    else
+        http_respond(req, 204, NULL, "", 0, NULL);
+}
+
+/* Stop and remove an instance made over the API, with its KV and secrets. */
+static void h_instance_delete(void *ctx, http_req *req, const route_params *p)
+{
+    inst_ctx *x = ctx;
+    const char *id = route_param(p, "id");
+    char err[300];
+    int rc = instances_def_remove(x->sup, x->st, id, removed, req, err, sizeof(err));
+    if (rc == AH_ENOTFOUND)
+        api_respond_not_found(req, "instance", id);
+    else if (rc)
+        http_respond_error(req, status_of(rc), code_of(rc), err, NULL);
 }
 
 static void h_instance_log(void *ctx, http_req *req, const route_params *p)
@@ -319,7 +404,11 @@ static const route routes[] = {
     {"POST", "/api/v1/plugins/{name}/reload", h_plugin_reload, "plugins:manage",
      "Restart a plugin's instances on its replaced library"},
     {"GET", "/api/v1/instances", h_instances, "plugins:read", "Plugin instances and their state"},
+    {"POST", "/api/v1/instances", h_instance_create, "plugins:manage",
+     "Create and start an instance of an installed plugin"},
     {"GET", "/api/v1/instances/{id}", h_instance, "plugins:read", "One instance"},
+    {"DELETE", "/api/v1/instances/{id}", h_instance_delete, "plugins:manage",
+     "Stop and remove an instance made over the API (its KV and secrets too)"},
     {"POST", "/api/v1/instances/{id}/restart", h_instance_restart, "plugins:manage",
      "Restart an instance"},
     {"POST", "/api/v1/instances/{id}/enable", h_instance_enable, "plugins:manage",
@@ -337,7 +426,7 @@ int api_instances_routes(api_table *t, const api_deps *deps)
     inst_ctx *c = NULL;
     if (deps) {
         if (!(c = calloc(1, sizeof(*c)))) return AH_ENOMEM;
-        *c = (inst_ctx){.reg = deps->reg, .sup = deps->sup};
+        *c = (inst_ctx){.reg = deps->reg, .sup = deps->sup, .st = deps->st, .sec = deps->sec};
         snprintf(c->logs_dir, sizeof(c->logs_dir), "%s", deps->logs_dir ? deps->logs_dir : ".");
         int rc = api_table_own(t, c, free);
         if (rc) return rc;

@@ -32,6 +32,7 @@ int api_table_before_stop(api_table *t, void *ctx, void (*fn)(void *ctx));
 typedef int (*api_family_fn)(api_table *t, const api_deps *deps);
 int api_system_routes(api_table *t, const api_deps *deps);
 int api_instances_routes(api_table *t, const api_deps *deps);
+int api_bots_routes(api_table *t, const api_deps *deps);
 int api_bus_routes(api_table *t, const api_deps *deps);
 int api_hooks_routes(api_table *t, const api_deps *deps);
 int api_agents_routes(api_table *t, const api_deps *deps);

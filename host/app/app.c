@@ -14,6 +14,7 @@
 #include "model/retention.h"
 #include "expr/expr.h"
 #include "runtime/runtime.h"
+#include "plugin/instances_def.h"
 #include "services/bus_service.h"
 #include "services/egress_service.h"
 #include "services/kv_service.h"
@@ -59,9 +60,19 @@ static int lock_data_dir(app *a, char *err, size_t errlen)
     return 0;
 }
 
-/* Instances from the config, or one per installed plugin. A bad instance
- * is reported and skipped; the host goes on with the others. */
+static void add_config_instances(app *a);
+
+/* Instances from the config (or one per installed plugin), then those
+ * made over the API (instances_def.h). A bad instance is reported and
+ * skipped; the host goes on with the others. */
 static void add_instances(app *a)
+{
+    add_config_instances(a);
+    size_t n = instances_def_load(a->sup, a->st, a->reg);
+    if (n) log_info("host", "%zu instances made over the API", n);
+}
+
+static void add_config_instances(app *a)
 {
     char err[1024];
     const json_t *list = a->opts->instances;

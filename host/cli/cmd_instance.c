@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "plugin/instances_def.h"
 #include <stdlib.h>
 
 #include <stdio.h>
@@ -11,7 +12,9 @@ static const char usage[] =
 
 static int collect(void *ud, store_val k, store_val v)
 {
-    (void)k;
+    /* Definitions of instances made over the API share the database. */
+    size_t pl = strlen(INSTANCES_DEF_PREFIX);
+    if (k.len >= pl && !memcmp(k.data, INSTANCES_DEF_PREFIX, pl)) return 0;
     json_t *o = json_loadb(v.data, v.len, 0, NULL);
     if (o) json_array_append_new(ud, o);
     return 0;

@@ -60,7 +60,7 @@ static void done_persist(int status, void *arg)
 
 void sup_persist_state(instance *inst)
 {
-    if (!inst->sup->st) return;
+    if (!inst->sup->st || inst->removed) return;
     json_t *st = instance_status(inst);
     json_object_set_new(st, "updated_at_ms", json_integer(ah_now_ms()));
     persist_op *op = calloc(1, sizeof(*op));
@@ -86,7 +86,7 @@ static void set_state(instance *inst, instance_state s)
 
 /* ---- starting and stopping ------------------------------------------------ */
 
-static void start_instance(instance *inst)
+void sup_start_instance(instance *inst)
 {
     char err[300];
     inst->stop_requested = false;
@@ -103,7 +103,7 @@ static void on_restart_timer(uv_timer_t *t)
     instance *inst = t->data;
     if (inst->state == INST_BACKOFF && !inst->sup->stopping_all) {
         inst->restarts++;
-        start_instance(inst);
+        sup_start_instance(inst);
     }
 }
 
@@ -113,7 +113,7 @@ static void on_kill_timer(uv_timer_t *t)
     if (inst->cur) run_kill(inst->cur, "did not stop within its grace period");
 }
 
-static void stop_instance(instance *inst)
+void sup_stop_instance(instance *inst)
 {
     if (!inst->cur) {
         return;
@@ -191,6 +191,12 @@ void sup_on_exit(instance *inst, int status, const char *reason)
     fail_calls(inst, asked ? "instance_stopped" : "instance_crashed", why);
     for (size_t i = 0; i < s->nlisteners; i++)
         if (s->listeners[i].on_down) s->listeners[i].on_down(s->listener_uds[i], inst);
+    if (inst->removed) {
+        ilog(inst, LOG_INFO, "instance %s removed (%s)", inst->id, why);
+        sup_forget(inst);
+        maybe_finish_stop_all(s);
+        return;
+    }
 
     if (asked) {
         inst->stop_requested = false;
@@ -199,7 +205,7 @@ void sup_on_exit(instance *inst, int status, const char *reason)
         if (inst->restart_requested && !s->stopping_all) {
             inst->restart_requested = false;
             inst->restarts++;
-            start_instance(inst);
+            sup_start_instance(inst);
         }
         maybe_finish_stop_all(s);
         return;
@@ -267,6 +273,7 @@ void sup_on_hello_ok(instance *inst)
 void sup_on_ready(instance *inst)
 {
     supervisor *s = inst->sup;
+    if (inst->removed) return; /* stopping for good: nobody is told */
     inst->ready_since_ms = ah_mono_ms();
     if (inst->cur) inst->cur->next_ping_ms = inst->ready_since_ms + s->opts.ping_interval_ms;
     log_ctx c = {.plugin = inst->m->name, .instance = inst->id};
@@ -350,6 +357,29 @@ static void on_tick_closed(uv_handle_t *h)
     s->pending_closes--;
 }
 
+void sup_forget(instance *inst)
+{
+    supervisor *s = inst->sup;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i] == inst) {
+            memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
+            s->n--;
+            break;
+        }
+    instance **nv = realloc(s->gone, (s->ngone + 1) * sizeof(*nv));
+    if (nv) {
+        s->gone = nv;
+        s->gone[s->ngone++] = inst;
+    } else {
+        s->v[s->n++] = inst; /* out of memory: it stays hidden in the set (v had room) */
+    }
+    void (*done)(void *) = inst->removed_done;
+    void *ud = inst->removed_ud;
+    inst->removed_done = NULL;
+    fail_calls(inst, "instance_stopped", "instance removed");
+    if (done) done(ud);
+}
+
 void supervisor_free(supervisor *s)
 {
     if (!s) return;
@@ -363,9 +393,17 @@ void supervisor_free(supervisor *s)
         uv_close((uv_handle_t *)&inst->restart_timer, on_inst_handle_closed);
         uv_close((uv_handle_t *)&inst->kill_timer, on_inst_handle_closed);
     }
+    for (size_t i = 0; i < s->ngone; i++) {
+        instance *inst = s->gone[i];
+        inst->pending_closes = 2;
+        s->pending_closes++;
+        uv_close((uv_handle_t *)&inst->restart_timer, on_inst_handle_closed);
+        uv_close((uv_handle_t *)&inst->kill_timer, on_inst_handle_closed);
+    }
     while (s->pending_closes > 0)
         uv_run(loop_uv(s->loop), UV_RUN_NOWAIT);
     free(s->v);
+    free(s->gone);
     free(s);
 }
 
@@ -441,7 +479,7 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
 void supervisor_start_all(supervisor *s)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (s->v[i]->enabled && s->v[i]->state == INST_STOPPED) start_instance(s->v[i]);
+        if (s->v[i]->enabled && s->v[i]->state == INST_STOPPED) sup_start_instance(s->v[i]);
 }
 
 void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud)
@@ -453,7 +491,7 @@ void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud)
         instance *inst = s->v[i];
         uv_timer_stop(&inst->restart_timer);
         if (inst->state == INST_BACKOFF) set_state(inst, INST_STOPPED);
-        if (inst->cur && inst->state != INST_STOPPING) stop_instance(inst);
+        if (inst->cur && inst->state != INST_STOPPING) sup_stop_instance(inst);
     }
     maybe_finish_stop_all(s);
 }
@@ -463,21 +501,27 @@ bool supervisor_stopping(const supervisor *s)
     return s->stopping_all;
 }
 
+/* Removed instances still stopping stay in s->v, out of sight. */
 instance *supervisor_find(supervisor *s, const char *id)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i]->id, id)) return s->v[i];
+        if (!s->v[i]->removed && !strcmp(s->v[i]->id, id)) return s->v[i];
     return NULL;
 }
 
 size_t supervisor_count(supervisor *s)
 {
-    return s->n;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += !s->v[i]->removed;
+    return n;
 }
 
 instance *supervisor_at(supervisor *s, size_t i)
 {
-    return i < s->n ? s->v[i] : NULL;
+    for (size_t k = 0; k < s->n; k++)
+        if (!s->v[k]->removed && i-- == 0) return s->v[k];
+    return NULL;
 }
 
 void supervisor_set_handler(supervisor *s, uint16_t msg_type, instance_req_fn fn, void *ud)
@@ -702,7 +746,7 @@ int instance_restart(instance *inst, char *err, size_t errlen)
     case INST_STARTING:
     case INST_READY:
         inst->restart_requested = true;
-        stop_instance(inst);
+        sup_stop_instance(inst);
         return 0;
     case INST_STOPPING:
         inst->restart_requested = true;
@@ -717,7 +761,7 @@ int instance_restart(instance *inst, char *err, size_t errlen)
         inst->consecutive = 0;
         inst->permanent_failure = false;
         inst->restarts++;
-        start_instance(inst);
+        sup_start_instance(inst);
         return 0;
     }
     return 0;
@@ -733,7 +777,7 @@ int instance_enable(instance *inst, char *err, size_t errlen)
     inst->permanent_failure = false;
     if (inst->state == INST_DISABLED) {
         set_state(inst, INST_STOPPED);
-        start_instance(inst);
+        sup_start_instance(inst);
     } else if (inst->state == INST_STOPPING) {
         inst->restart_requested = true; /* a disable still stopping it: start once down */
     }
@@ -748,7 +792,7 @@ int instance_disable(instance *inst, char *err, size_t errlen)
     inst->restart_requested = false;
     uv_timer_stop(&inst->restart_timer);
     if (inst->cur) {
-        if (inst->state != INST_STOPPING) stop_instance(inst);
+        if (inst->state != INST_STOPPING) sup_stop_instance(inst);
     } else {
         set_state(inst, INST_DISABLED);
     }

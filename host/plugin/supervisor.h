@@ -75,6 +75,9 @@ typedef void (*instance_req_fn)(void *ud, inst_req req, json_t *body);
 typedef struct sup_listener {
     void (*on_ready)(void *ud, instance *inst);
     void (*on_down)(void *ud, instance *inst); /* process gone; deliveries are void */
+    /* supervisor_remove: the instance is going for good (its process may
+     * still be stopping); drop what is kept for it. May be NULL. */
+    void (*on_removed)(void *ud, instance *inst);
 } sup_listener;
 
 /* 0, or AH_ENOMEM. */
@@ -100,6 +103,19 @@ int supervisor_add(supervisor *s, const char *id, const manifest *m, const json_
 int supervisor_check_debug(supervisor *s, char *err, size_t errlen);
 
 void supervisor_start_all(supervisor *s);
+/* An instance added while the host runs (supervisor_add after
+ * supervisor_start_all): start it now if it is enabled and the host is
+ * not stopping. */
+void supervisor_start_one(supervisor *s, instance *inst);
+/* Take an instance away for good: from now on supervisor_find, _count and
+ * _at no longer see it, the listeners' on_removed runs, and it is stopped
+ * gracefully (SHUTDOWN, the grace period, then SIGKILL). done (may be
+ * NULL) runs once its process is gone: at once when none runs. Its calls
+ * in flight fail with "instance_stopped". Its memory is kept until the
+ * supervisor is freed (a request of its may still be answered later, as
+ * for any process that died). What is stored
+ * for it (state, KV, secrets) is the caller's (instances_def.h). */
+void supervisor_remove(supervisor *s, instance *inst, void (*done)(void *ud), void *ud);
 /* Stop every running instance gracefully; done runs once all are down. */
 void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud);
 

@@ -85,6 +85,9 @@ struct instance {
     bool restart_requested; /* start again once stopped */
     bool permanent_failure; /* ABI or library problem: do not restart */
     bool charge_calls; /* a death with a call in flight is the call's (instance_charge_calls) */
+    bool removed;      /* supervisor_remove: hidden, freed once its process is gone */
+    void (*removed_done)(void *ud);
+    void *removed_ud;
     uint64_t gen;
     run *cur;
     ah_idmap calls; /* id -> pending_call */
@@ -118,6 +121,11 @@ struct supervisor {
     supervisor_opts opts;
     instance **v;
     size_t n, cap;
+    /* Removed instances whose process is gone: requests of theirs may
+     * still be answered (an egress call in flight holds the instance), so
+     * they are freed with the supervisor. */
+    instance **gone;
+    size_t ngone;
     handler handlers[MAX_HANDLERS];
     sup_listener listeners[SUP_MAX_LISTENERS];
     void *listener_uds[SUP_MAX_LISTENERS];
@@ -168,5 +176,10 @@ void sup_on_call_result(instance *inst, uint64_t id, json_t *body);
 void sup_remember_call(instance *inst, const pending_call *pc);
 void sup_on_call_partial(instance *inst, uint64_t id, json_t *body);
 void sup_persist_state(instance *inst);
+void sup_start_instance(instance *inst);
+void sup_stop_instance(instance *inst);
+/* A removed instance whose process is gone: out of the set (kept aside
+ * until the supervisor is freed), its calls failed; its removed_done runs. */
+void sup_forget(instance *inst);
 
 #endif

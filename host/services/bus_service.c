@@ -24,7 +24,7 @@ struct bus_service {
     bus *b;
     supervisor *sup;
     inst_consumer **v;
-    size_t n;
+    size_t n, cap;
     ah_idmap owners; /* delivery id -> instance it went to */
     bus_service_enrich_fn enrich;
     void *enrich_ud;
@@ -212,10 +212,52 @@ static inst_consumer *find(bus_service *bs, instance *inst)
     return NULL;
 }
 
+static int open_consumer(bus_service *bs, instance *inst, const json_t *instances, char *err,
+                         size_t errlen);
+static void forget_owned(bus_service *bs, instance *inst);
+
 static void on_ready(void *ud, instance *inst)
 {
-    inst_consumer *ic = find(ud, inst);
+    bus_service *bs = ud;
+    inst_consumer *ic = find(bs, inst);
+    if (!ic) {
+        /* An instance added while the host runs (POST /api/v1/instances):
+         * its consumer is opened the first time it is ready, with the
+         * default options. */
+        char why[300];
+        int rc = open_consumer(bs, inst, NULL, why, sizeof(why));
+        if (rc) log_error("bus", "instance %s: %s", instance_id(inst), why);
+        ic = find(bs, inst);
+    }
     if (ic) bus_consumer_attach(ic->c);
+}
+
+static void consumer_deleted(void *ud, int status)
+{
+    char *name = ud;
+    if (status) log_error("bus", "deleting consumer %s failed: %s", name, ah_strerror(status));
+    free(name);
+}
+
+/* The instance goes for good: so does its consumer, with its position. */
+static void on_removed(void *ud, instance *inst)
+{
+    bus_service *bs = ud;
+    inst_consumer *ic = find(bs, inst);
+    if (!ic) return;
+    forget_owned(bs, inst);
+    for (size_t i = 0; i < bs->n; i++)
+        if (bs->v[i] == ic) {
+            bs->v[i] = bs->v[--bs->n];
+            break;
+        }
+    char *name = strdup(bus_consumer_name(ic->c));
+    free(ic);
+    char err[300];
+    if (name && bus_consumer_delete(bs->b, name, consumer_deleted, name, err, sizeof(err)) != 0) {
+        log_error("bus", "deleting consumer %s: %s", name, err);
+        free(name);
+    }
 }
 
 static void forget_owned(bus_service *bs, instance *inst)
@@ -327,6 +369,13 @@ static int open_consumer(bus_service *bs, instance *inst, const json_t *instance
         .ack_timeout_ms = (uint32_t)json_integer_value(json_object_get(co, "ack_timeout_ms")),
         .max_attempts = (uint32_t)json_integer_value(json_object_get(co, "max_attempts")),
     };
+    if (bs->n == bs->cap) {
+        size_t cap = bs->cap ? bs->cap * 2 : 8;
+        inst_consumer **nv = realloc(bs->v, cap * sizeof(*nv));
+        if (!nv) return AH_ENOMEM;
+        bs->v = nv;
+        bs->cap = cap;
+    }
     inst_consumer *ic = calloc(1, sizeof(*ic));
     if (!ic) return AH_ENOMEM;
     ic->bs = bs;
@@ -353,6 +402,7 @@ int bus_service_attach(bus_service **out, bus *b, supervisor *sup, const json_t 
     }
     bs->b = b;
     bs->sup = sup;
+    bs->cap = n ? n : 1;
     ah_idmap_init(&bs->owners);
     for (size_t i = 0; i < n; i++) {
         instance *inst = supervisor_at(sup, i);
@@ -363,7 +413,7 @@ int bus_service_attach(bus_service **out, bus *b, supervisor *sup, const json_t 
     supervisor_set_handler(sup, AH_MSG_PUBLISH, on_publish, bs);
     supervisor_set_handler(sup, AH_MSG_ACK, on_ack, bs);
     supervisor_set_handler(sup, AH_MSG_NACK, on_nack, bs);
-    sup_listener l = {.on_ready = on_ready, .on_down = on_down};
+    sup_listener l = {.on_ready = on_ready, .on_down = on_down, .on_removed = on_removed};
     supervisor_add_listener(sup, &l, bs); /* the first one: cannot be full */
     *out = bs;
     return 0;

@@ -279,7 +279,7 @@ static void set_webhook(ah_ctx *ctx, ah_timer *timer, void *ud)
     (void)ctx;
     (void)timer;
     tg *t = ud;
-    if (t->stopping) return;
+    if (t->stopping || t->webhook_removed) return;
     const json_t *c = t->config;
     json_t *p =
         json_pack("{s:O,s:s,s:o,s:b}", "url", json_object_get(c, "webhook_url"), "secret_token",

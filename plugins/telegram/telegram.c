@@ -199,6 +199,18 @@ void tg_set_blocked(tg *t, const char *chat, bool blocked, const char *why)
 
 /* ---- actions ----------------------------------------------------------------------- */
 
+static void webhook_gone(tg *t, const tg_result *r, void *ud)
+{
+    ah_call *call = ud;
+    if (r->ok) {
+        t->webhook_removed = true; /* not set again by this process */
+        t->host->log(t->ctx, AH_LOG_INFO, "webhook deleted (the bot is being removed)");
+        t->host->reply(call, json_pack("{s:b}", "deleted", 1));
+    } else {
+        t->host->reply_error(call, "telegram_error", r->description ? r->description : "failed");
+    }
+}
+
 static void tg_call_action(ah_ctx *ctx, ah_call *call, const char *action, const json_t *args)
 {
     (void)ctx;
@@ -208,6 +220,11 @@ static void tg_call_action(ah_ctx *ctx, ah_call *call, const char *action, const
                        json_pack("{s:s,s:s,s:b,s:b,s:I}", "bot", t->bot, "mode",
                                  t->mode == TG_WEBHOOK ? "webhook" : "polling", "ready", t->ready,
                                  "token_refused", t->failed, "offset", (json_int_t)t->offset));
+        return;
+    }
+    if (!strcmp(action, "webhook.delete")) {
+        if (tg_call(t, "deleteWebhook", NULL, 30000, webhook_gone, call) != 0)
+            t->host->reply_error(call, "unavailable", "cannot call deleteWebhook now");
         return;
     }
     if (!strcmp(action, "attachment.fetch")) {

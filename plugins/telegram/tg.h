@@ -23,9 +23,10 @@ typedef struct tg {
     char base[600];    /* the Bot API root, no trailing slash */
     char bot[80];      /* the bot's username, from getMe */
     tg_mode mode;
-    bool ready;    /* getMe answered and the mode is set up */
-    bool failed;   /* the token was refused: unhealthy until restarted */
-    bool stopping; /* shutdown began */
+    bool ready;           /* getMe answered and the mode is set up */
+    bool failed;          /* the token was refused: unhealthy until restarted */
+    bool webhook_removed; /* webhook.delete ran: the bot is going away; not set again */
+    bool stopping;        /* shutdown began */
     uint32_t backoff_ms;
     /* Long polling. */
     int64_t offset; /* the next update_id to ask for */
