@@ -8,7 +8,8 @@
  * given in the web chat) and one history. A code used once, forged or
  * expired links nothing (logged to security.log). When the bot is blocked
  * (403), the answer goes out on the contact's web chat (the agent's
- * fallback_channels), logged to logs/messages.log with failover_of.
+ * fallback_channels), logged to logs/messages.log with failover_of. A
+ * Telegram user the bot knew already moves to the linking contact.
  */
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
@@ -373,12 +374,56 @@ static void test_a_used_forged_or_expired_code_links_nothing(void **s)
     json_decref(conv);
 }
 
+/* A Telegram user the bot already knew (a contact of its own) follows a
+ * link: the identity moves to the web chat's contact, the conversation
+ * follows; the old contact keeps its own conversation. */
+static void test_a_known_telegram_user_is_moved_to_the_linking_contact(void **s)
+{
+    (void)s;
+    tg_say(500005, "/start");
+    json_t *sent = tg_sent(500005, 1);
+    assert_string_equal(json_string_value(json_array_get(sent, 0)), "What is your name?");
+    json_decref(sent);
+    char tok[400], code[64], start[100];
+    web_until_offer(tok, sizeof(tok), "Boris", "We can go on in Telegram.", code, sizeof(code));
+    snprintf(start, sizeof(start), "/start %s", code);
+    tg_say(500005, start);
+    sent = tg_sent(500005, 2);
+    assert_string_equal(json_string_value(json_array_get(sent, 1)),
+                        "What is your question, Boris?");
+    json_decref(sent);
+    tg_say(500005, "Delivery?");
+    sent = tg_sent(500005, 4);
+    assert_string_equal(json_string_value(json_array_get(sent, 2)), "Noted, Boris: Delivery?");
+    json_decref(sent);
+    json_t *conv = conversation_of(tok);
+    assert_string_equal(json_string_value(th_get(conv, "channel.instance")), "tg");
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/contacts/%s",
+             json_string_value(json_object_get(conv, "contact_id")));
+    json_decref(conv);
+    json_t *c = NULL;
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &c), 200);
+    json_t *ids = json_object_get(c, "identities");
+    bool tg = false;
+    size_t i;
+    json_t *idn;
+    json_array_foreach(ids, i, idn) tg |=
+        !strcmp(json_string_value(json_object_get(idn, "channel")), "telegram") &&
+        !strcmp(json_string_value(json_object_get(idn, "id")), "500005") &&
+        json_is_true(json_object_get(idn, "verified"));
+    assert_true(tg);
+    assert_int_equal(json_array_size(ids), 2);
+    json_decref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_web_chat_conversation_continues_in_telegram_with_one_history),
         cmocka_unit_test(test_a_telegram_403_fails_over_to_the_contacts_web_chat),
         cmocka_unit_test(test_a_used_forged_or_expired_code_links_nothing),
+        cmocka_unit_test(test_a_known_telegram_user_is_moved_to_the_linking_contact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
