@@ -312,6 +312,20 @@ static void test_a_web_chat_conversation_continues_in_telegram_with_one_history(
     assert_int_equal(json_array_size(json_object_get(conv, "channels")), 2);
     json_decref(conv);
     assert_true(th_wait_file(&H, "logs/host.log", "identity linked across channels", 10000));
+
+    /* Back in the web chat: answered there; then Telegram again: there. */
+    web_say(TOK, "Back here");
+    json_decref(web_history(TOK, "Noted, Anna: Back here"));
+    conv = conversation_of(TOK);
+    assert_string_equal(json_string_value(th_get(conv, "channel.kind")), "webchat");
+    json_decref(conv);
+    sent = tg_sent(500001, 3);
+    assert_int_equal(json_array_size(sent), 3); /* nothing of it went to Telegram */
+    json_decref(sent);
+    tg_say(500001, "Once more");
+    sent = tg_sent(500001, 5);
+    assert_string_equal(json_string_value(json_array_get(sent, 3)), "Noted, Anna: Once more");
+    json_decref(sent);
 }
 
 static void test_a_telegram_403_fails_over_to_the_contacts_web_chat(void **s)
