@@ -72,11 +72,15 @@ bool run_link_code_find(const char *text, char out[RUN_LINK_CODE_LEN + 1])
     return false;
 }
 
-/* A new code for the contact (its id "con_" + 26). */
+/* A new code for the contact (its id "con_" + 26; a simulation's contact,
+ * which is no document, gets zeros: its code links nothing). */
 static bool new_code(const char *contact_id, char out[RUN_LINK_CODE_LEN + 1])
 {
-    if (!contact_id || strlen(contact_id) != 30 || strncmp(contact_id, "con_", 4) != 0)
-        return false;
+    if (!contact_id) return false;
+    bool real = strlen(contact_id) == 30 && !strncmp(contact_id, "con_", 4);
+    for (size_t i = 4; real && i < 30; i++)
+        real = ulid_char(contact_id[i]);
+    if (!real) contact_id = "con_00000000000000000000000000";
     uint8_t rnd[16];
     randombytes_buf(rnd, sizeof(rnd));
     char b64[sodium_base64_ENCODED_LEN(16, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];

@@ -847,6 +847,20 @@ static void continue_in_offers_a_single_use_code_keeping_only_its_hash(void **st
     assert_false(run_link_code_find("hello there", code));
     w_free(&w);
     json_decref(contact);
+    /* A simulation's contact (no document): offered all the same, with a
+     * code that names no contact. */
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'start': 'offer', 'steps': {'offer': {'kind': 'continue_in', 'channel': "
+               "'telegram', 'instance': 'tg', 'bot': 'acme_bot', 'text': 'Go on', 'next': 'w'},"
+               "  'w': {'kind': 'wait', 'for': 'input', 'next': 'offer'}}}");
+    contact = J("{'id': 'con_simulated'}");
+    w.contact = contact;
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    url = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_array_get(w.t.messages, 0), "buttons"), 0), "url"));
+    assert_non_null(strstr(url, "?start=L00000000000000000000000000"));
+    w_free(&w);
+    json_decref(contact);
 }
 
 static const char *LLM =
