@@ -8,8 +8,10 @@
  * given in the web chat) and one history. A code used once, forged or
  * expired links nothing (logged to security.log). When the bot is blocked
  * (403), the answer goes out on the contact's web chat (the agent's
- * fallback_channels), logged to logs/messages.log with failover_of. A
- * Telegram user the bot knew already moves to the linking contact.
+ * fallback_channels), logged to logs/messages.log with failover_of; for
+ * a contact with no web chat but a REST identity (merged by an operator),
+ * to the REST channel. A Telegram user the bot knew already moves to the
+ * linking contact.
  */
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
@@ -205,6 +207,21 @@ static json_t *conversation_of(const char *tok)
     return o;
 }
 
+/* Whether logs/messages.log has a failover line naming want (a field). */
+static bool failover_logged(const char *want)
+{
+    char *log = th_read(&H, "logs/messages.log");
+    bool found = false;
+    for (char *line = log; line && *line && !found;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        found = strstr(line, "\"failover_of\"") && strstr(line, want);
+        line = end ? end + 1 : NULL;
+    }
+    free(log);
+    return found;
+}
+
 /* ---- setup ------------------------------------------------------------------------------ */
 
 static int setup(void **s)
@@ -250,7 +267,7 @@ static int setup(void **s)
     if (asprintf(&ab,
                  "{\"name\": \"support\", \"status\": \"active\", \"scenario\": {\"scenario_id\": "
                  "\"%s\"}, \"channels\": [{\"instance\": \"tg\"}], \"fallback_channels\": "
-                 "[\"webchat\"]}",
+                 "[\"webchat\", \"rest\"]}",
                  scn) < 0)
         return -1;
     st = th_http(&H, "POST", "/api/v1/agents", ab, NULL, &o);
@@ -336,7 +353,9 @@ static void test_a_telegram_403_fails_over_to_the_contacts_web_chat(void **s)
     /* Not sent to Telegram (blocked): the answer goes to the web chat. */
     json_decref(web_history(TOK, "Noted, Anna: And my invoice?"));
     assert_true(th_wait_file(&H, "logs/messages.log", "\"failover_of\"", 30000));
-    assert_true(th_wait_file(&H, "logs/messages.log", "\"failed_instance\":\"tg\"", 10000));
+    assert_true(failover_logged("\"channel\":\"webchat\""));
+    assert_true(failover_logged("\"failed_instance\":\"tg\""));
+    assert_true(failover_logged("\"reason\":\"blocked\""));
     long long deadline = th_now_ms() + 30000;
     for (;;) { /* the conversation now answers on the web chat */
         json_t *conv = conversation_of(TOK);
@@ -431,6 +450,59 @@ static void test_a_known_telegram_user_is_moved_to_the_linking_contact(void **s)
     json_decref(c);
 }
 
+/* A contact known on Telegram and, merged by an operator, on the REST
+ * channel: a 403 sends the answers to the REST channel (the agent's order
+ * webchat, rest: it has no web chat), where its caller reads them. */
+static void test_a_telegram_403_fails_over_to_the_rest_channel(void **s)
+{
+    (void)s;
+    char path[200], body[300];
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages", AGENT);
+    json_t *o = NULL;
+    int st = th_http(&H, "POST", path, "{\"user\": \"crm-7\", \"text\": \"hi\"}", NULL, &o);
+    assert_true(st == 200 || st == 202);
+    json_decref(o);
+    tg_say(500009, "/start");
+    json_decref(tg_sent(500009, 1));
+    /* One person: the operator merges the REST contact into the Telegram one. */
+    json_t *tgc = NULL, *rc = NULL;
+    assert_int_equal(
+        th_http(&H, "GET", "/api/v1/contacts/lookup?channel=telegram&id=500009", NULL, NULL, &tgc),
+        200);
+    assert_int_equal(
+        th_http(&H, "GET", "/api/v1/contacts/lookup?channel=rest&id=crm-7", NULL, NULL, &rc), 200);
+    snprintf(path, sizeof(path), "/api/v1/contacts/%s/link",
+             json_string_value(json_object_get(tgc, "id")));
+    snprintf(body, sizeof(body), "{\"contact_id\": \"%s\"}",
+             json_string_value(json_object_get(rc, "id")));
+    st = th_http(&H, "POST", path, body, NULL, &o);
+    if (st != 200) fail_msg("merging: %d %s", st, json_dumps(o, 0));
+    json_decref(o);
+    json_decref(tgc);
+    json_decref(rc);
+
+    json_decref(fake("POST", "/_fake/block", "{\"chat_id\": 500009}"));
+    tg_say(500009, "Rita");
+    /* The REST caller reads the conversation: it now answers there. */
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/messages?user=crm-7", AGENT);
+    long long deadline = th_now_ms() + 30000;
+    for (;;) {
+        assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+        char conv[200];
+        snprintf(conv, sizeof(conv), "/api/v1/conversations/%s",
+                 json_string_value(json_object_get(o, "conversation_id")));
+        json_decref(o);
+        assert_int_equal(th_http(&H, "GET", conv, NULL, NULL, &o), 200);
+        const char *kind = json_string_value(th_get(o, "channel.kind"));
+        bool moved = kind && !strcmp(kind, "rest");
+        json_decref(o);
+        if (moved) break;
+        if (th_now_ms() > deadline) fail_msg("the conversation never moved to the REST channel");
+        th_sleep_ms(50);
+    }
+    assert_true(failover_logged("\"channel\":\"rest\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_a_telegram_403_fails_over_to_the_contacts_web_chat),
         cmocka_unit_test(test_a_used_forged_or_expired_code_links_nothing),
         cmocka_unit_test(test_a_known_telegram_user_is_moved_to_the_linking_contact),
+        cmocka_unit_test(test_a_telegram_403_fails_over_to_the_rest_channel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
