@@ -496,6 +496,7 @@ static st_rc exec(run_turn *t)
     if (!strcmp(kind, "end")) return end_step(t, step);
     if (!strcmp(kind, "handoff")) return handoff(t, step);
     if (!strcmp(kind, "wait")) return wait_step(t, step);
+    if (!strcmp(kind, "continue_in")) return run_continue_in(t, step);
     return run_action(t, step, kind);
 }
 
@@ -725,7 +726,8 @@ void run_turn_clear(run_turn *t)
     json_decref(t->path);
     json_decref(t->profile);
     json_decref(t->links);
-    t->messages = t->events = t->path = t->profile = t->links = NULL;
+    json_decref(t->link_codes);
+    t->messages = t->events = t->path = t->profile = t->links = t->link_codes = NULL;
     struct run_state *s = t->st;
     if (!s) return;
     json_decref(s->result);

@@ -98,13 +98,15 @@ struct run_turn {
     void *ud;
 
     /* What the turn leaves (owned by the turn, freed by run_turn_clear). */
-    json_t *messages; /* sent: [{"text", "buttons"?, "attachments"?, "step"}] */
-    json_t *events;   /* to publish: [{"topic", "key"?, "body"}] */
-    json_t *path;     /* the steps run: [{"step", "kind", "ms", "attempt", "error"?}] */
-    json_t *profile;  /* the contact's profile fields set (contact.* targets), NULL if none:
-                         {"phone": "+7...", "attributes": {"k": v}}; null removes a field */
-    json_t *links;    /* the contact's links to outside records made (run_turn_link), NULL if
-                         none: [{"plugin", "instance", "id"}] */
+    json_t *messages;   /* sent: [{"text", "buttons"?, "attachments"?, "step"}] */
+    json_t *events;     /* to publish: [{"topic", "key"?, "body"}] */
+    json_t *path;       /* the steps run: [{"step", "kind", "ms", "attempt", "error"?}] */
+    json_t *profile;    /* the contact's profile fields set (contact.* targets), NULL if none:
+                           {"phone": "+7...", "attributes": {"k": v}}; null removes a field */
+    json_t *links;      /* the contact's links to outside records made (run_turn_link), NULL if
+                           none: [{"plugin", "instance", "id"}] */
+    json_t *link_codes; /* codes a continue_in step offered, NULL if none: [{"hash" (hex of
+                           the code's BLAKE2b), "channel", "instance", "expires_ms"}] */
 
     struct run_state *st; /* internal */
 };
@@ -151,6 +153,17 @@ void run_turn_link(run_turn *t, const char *plugin, const char *instance, const 
 /* Apply a turn's links (run_turn's links) to a contact document in
  * place: one link per instance. true when the contact's links changed. */
 bool run_links_apply(json_t *contact, const json_t *links);
+
+/* ---- cross-channel continuation (run_continue.c) ---- */
+
+/* A link code: "L", the contact id's 26 characters after "con_", and 22 of
+ * base64url (16 random bytes): 49 characters of [A-Za-z0-9_-], as a
+ * Telegram /start parameter must be. */
+#define RUN_LINK_CODE_LEN 49
+/* The code's hash as stored (contact.link_codes[].hash): 32 hex digits. */
+void run_link_code_hash(const char *code, char hex[33]);
+/* The first link code in text (a word of it), copied to out; false if none. */
+bool run_link_code_find(const char *text, char out[RUN_LINK_CODE_LEN + 1]);
 
 #define RUN_MAX_STEPS_PER_TURN 100 /* settings.max_steps_per_turn's default */
 #define RUN_STEP_TIMEOUT_MS 30000  /* settings.step_timeout_ms's default */

@@ -82,6 +82,8 @@ json_t *run_render_leaves(run_turn *t, const json_t *v, const char *what, st_rc 
 /* Send a message (text owned, may be NULL; buttons and attachments new
  * references, may be NULL). */
 void run_say(run_turn *t, char *text, json_t *buttons, json_t *attachments);
+/* The continue_in step (run_continue.c). */
+st_rc run_continue_in(run_turn *t, const json_t *step);
 /* Append a message (stolen) to the conversation's, numbered (message_seq),
  * the last RUN_MESSAGES_KEPT kept. */
 void run_keep_message(run_turn *t, json_t *m);

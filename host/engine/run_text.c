@@ -154,6 +154,9 @@ void run_say(run_turn *t, char *text, json_t *buttons, json_t *attachments)
     if (json_array_size(json_object_get(m, "buttons")))
         json_object_set(kept, "buttons", json_object_get(m, "buttons"));
     run_keep_message(t, kept);
+    /* The same number on the message sent: the commit names the kept one
+     * with the platform's id (a failover finds it by that id). */
+    json_object_set(m, "seq", json_object_get(kept, "seq"));
     json_decref(m);
     free(text);
 }

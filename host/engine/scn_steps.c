@@ -308,6 +308,27 @@ static void check_http(scn_check *c, const json_t *step, const char *path)
     mapping(c, step, path, "result", true);
 }
 
+static void check_continue_in(scn_check *c, const json_t *step, const char *path)
+{
+    char sub[SCN_PATH_MAX];
+    text_field(c, step, path, "text");
+    if (json_object_get(step, "button")) text_field(c, step, path, "button");
+    const char *ch = json_string_value(json_object_get(step, "channel"));
+    bool tg = ch && !strcmp(ch, "telegram"), mail = ch && !strcmp(ch, "email");
+    if (tg && !json_object_get(step, "bot")) {
+        field_path(sub, path, "bot");
+        scn_error(c, sub, "required for channel telegram: the bot's username (the t.me link)");
+    }
+    if (mail && !json_object_get(step, "to")) {
+        field_path(sub, path, "to");
+        scn_error(c, sub, "required for channel email: the address to verify");
+    }
+    if (json_object_get(step, "to")) {
+        field_path(sub, path, "to");
+        scn_check_template(c, json_object_get(step, "to"), sub);
+    }
+}
+
 static const kind_def BUILT_IN[] = {
     {"say", "say", check_say},
     {"ask", "ask", check_ask},
@@ -321,6 +342,7 @@ static const kind_def BUILT_IN[] = {
     {"call_agent", "call_agent", check_call_agent},
     {"end", "end", check_end},
     {"http.request", "http_request", check_http},
+    {"continue_in", "continue_in", check_continue_in},
     {NULL, NULL, NULL},
 };
 
@@ -499,6 +521,6 @@ void scn_check_step(scn_check *c, const char *id, const json_t *step)
     scn_quote(q, sizeof(q), kind);
     scn_error(c, sub,
               "unknown step kind %s: say, ask, choice, switch, set, goto, wait, handoff, trigger, "
-              "call_agent, end, http.request, or a plugin's (ns.name)",
+              "call_agent, end, http.request, continue_in, or a plugin's (ns.name)",
               q);
 }

@@ -53,7 +53,11 @@ static int write_docs(doc_txn *t, void *ud)
     rt_job *j = ud;
     int64_t now = doc_txn_now(t);
     int rc = 0;
-    if (contact_due(j)) {
+    if (j->unlinked) { /* first: an identity is one contact's at a time (by_identity) */
+        stamp(j->unlinked, false, now);
+        rc = doc_put(t, COLL_CONTACTS, j->unlinked, j->unlinked_rev, NULL);
+    }
+    if (!rc && contact_due(j)) {
         stamp(j->contact, j->new_contact, now);
         rc = doc_put(t, COLL_CONTACTS, j->contact, j->contact_rev, NULL);
     }
@@ -96,17 +100,21 @@ static const char *attachment_kind(const char *mime)
 }
 
 /* A message the turn sent, as message.out (docs/channels.md). */
-static json_t *outbound(rt_job *j, const json_t *m, const char *id, const char *at)
+json_t *rt_outbound(const json_t *conv, const char *agent_id, const char *contact_id,
+                    const json_t *m, const char *id, const char *at)
 {
-    const json_t *ch = json_object_get(j->conv, "channel");
+    const json_t *ch = json_object_get(m, "channel"); /* continue_in's mail */
+    if (!json_is_object(ch)) ch = json_object_get(conv, "channel");
     const char *kind = str_of(ch, "kind"), *inst = str_of(ch, "instance");
     const char *chat = str_of(ch, "chat_id");
     json_t *o = json_pack("{s:i,s:s,s:s,s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s,s:{s:s}}", "event_version",
                           1, "id", id, "direction", "out", "kind", "message", "channel", "kind",
                           kind ? kind : "api", "instance", inst ? inst : "api", "agent_id",
-                          j->agent_id, "conversation_id", j->conv_id, "contact_id", j->contact_id,
-                          "at", at, "chat", "id", chat ? chat : j->contact_id);
-    const char *lang = str_of(j->conv, "language");
+                          agent_id, "conversation_id", str_of(conv, "id"), "contact_id", contact_id,
+                          "at", at, "chat", "id", chat ? chat : contact_id);
+    if (json_is_object(json_object_get(m, "email")))
+        json_object_set(o, "email", json_object_get(m, "email"));
+    const char *lang = str_of(conv, "language");
     if (lang) json_object_set_new(o, "language", json_string(lang));
     const char *text = str_of(m, "text");
     if (text && *text) json_object_set_new(o, "text", json_string(text));
@@ -177,6 +185,22 @@ static json_t *contact_event(rt_job *j, const char *at)
     return e;
 }
 
+/* The conversation's copy of message m (the same seq) takes its id: a
+ * message.failed names it (rt_failover.c). */
+static void name_kept(json_t *conv, const json_t *m, const char *id)
+{
+    const json_t *seq = json_object_get(m, "seq");
+    if (!json_is_integer(seq)) return;
+    json_t *list = json_object_get(conv, "messages");
+    for (size_t i = json_array_size(list); i-- > 0;) {
+        json_t *k = json_array_get(list, i);
+        if (json_equal(json_object_get(k, "seq"), seq)) {
+            json_object_set_new(k, "id", json_string(id));
+            return;
+        }
+    }
+}
+
 /* Everything to publish, as {topic, key, idempotency_key, body}. */
 static json_t *outgoing(rt_job *j)
 {
@@ -207,7 +231,8 @@ static json_t *outgoing(rt_job *j)
     json_array_foreach(j->turn.messages, i, m)
     {
         id_new("msg", j->turn.now_ms, id, sizeof(id));
-        json_t *body = outbound(j, m, id, at);
+        json_t *body = rt_outbound(j->conv, j->agent_id, j->contact_id, m, id, at);
+        name_kept(j->conv, m, id);
         json_array_append_new(j->sent, json_incref(body));
         json_array_append_new(all, json_pack("{s:s,s:s,s:s,s:o}", "topic", "message.out", "key",
                                              j->conv_id, "idempotency_key", id, "body", body));
@@ -238,28 +263,34 @@ static json_t *outgoing(rt_job *j)
 
 /* One line of logs/messages.log for a message in or out: its ids, channel,
  * direction and size; the text only with debug logging on. */
-static void log_message(rt_job *j, const json_t *m, const char *direction, bool debug)
+void rt_log_message(const json_t *m, const char *direction, const char *agent_id,
+                    const char *conv_id, const char *contact_id, const json_t *extra)
 {
     const json_t *ch = json_object_get(m, "channel");
     const char *text = str_of(m, "text");
     json_t *f =
         json_pack("{s:s,s:s?,s:s?,s:s?,s:s,s:s,s:s,s:I,s:I}", "direction", direction, "message_id",
                   str_of(m, "id"), "channel", str_of(ch, "kind"), "instance",
-                  str_of(ch, "instance"), "agent_id", j->agent_id, "conversation_id", j->conv_id,
-                  "contact_id", j->contact_id, "size", (json_int_t)(text ? strlen(text) : 0),
+                  str_of(ch, "instance"), "agent_id", agent_id, "conversation_id", conv_id,
+                  "contact_id", contact_id, "size", (json_int_t)(text ? strlen(text) : 0),
                   "attachments", (json_int_t)json_array_size(json_object_get(m, "attachments")));
-    if (debug && text) json_object_set_new(f, "text", json_string(text));
+    if (json_is_object(extra)) json_object_update(f, (json_t *)extra);
+    if (log_enabled(LOG_DEBUG) && text) json_object_set_new(f, "text", json_string(text));
     log_write("messages", LOG_INFO, "engine", NULL, f, "message %s", direction);
     json_decref(f);
 }
 
+static void log_message(rt_job *j, const json_t *m, const char *direction)
+{
+    rt_log_message(m, direction, j->agent_id, j->conv_id, j->contact_id, NULL);
+}
+
 static void told_after(rt_job *j)
 {
-    bool debug = log_enabled(LOG_DEBUG);
-    if (j->kind == JOB_MESSAGE && j->msg) log_message(j, j->msg, "in", debug);
+    if (j->kind == JOB_MESSAGE && j->msg) log_message(j, j->msg, "in");
     size_t i;
     const json_t *m;
-    json_array_foreach(j->sent, i, m) log_message(j, m, "out", debug);
+    json_array_foreach(j->sent, i, m) log_message(j, m, "out");
     char labels[200];
     if (j->new_conv) {
         metrics_labels(labels, sizeof(labels), "agent", j->agent_id, NULL);
@@ -314,7 +345,9 @@ void rt_commit(rt_job *j)
 {
     runtime *rt = j->rt;
     apply_profile(j);
-    if (j->contact) j->links_changed = run_links_apply(j->contact, j->turn.links);
+    if (j->contact) j->links_changed |= run_links_apply(j->contact, j->turn.links);
+    j->links_changed |=
+        rt_link_codes_apply(j->contact, j->turn.link_codes, j->conv_id, j->turn.now_ms);
     json_t *out = outgoing(j);
     size_t n = json_array_size(out);
     bus_msg *msgs = calloc(n ? n : 1, sizeof(*msgs));

@@ -185,7 +185,7 @@ int rt_inbox_open(runtime *rt, char *err, size_t errlen)
     int rc = bus_consumer_open(rt->d.bus, &co, &OPS, rt, &rt->inbox, err, errlen);
     if (rc) return rc;
     bus_consumer_attach(rt->inbox);
-    return 0;
+    return rt_failover_open(rt, err, errlen);
 }
 
 static void waiter_closed(uv_handle_t *h)
@@ -196,6 +196,7 @@ static void waiter_closed(uv_handle_t *h)
 void rt_inbox_close(runtime *rt)
 {
     if (rt->inbox) bus_consumer_detach(rt->inbox, NULL);
+    rt_failover_close(rt);
     if (rt->scan_open) {
         rt->scan_open = false;
         uv_close((uv_handle_t *)&rt->scan, NULL);

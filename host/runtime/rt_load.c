@@ -284,6 +284,9 @@ static int newest(void *ud, const char *id)
     bool same = (!o->instance ||
                  (str_of(ch, "instance") && !strcmp(str_of(ch, "instance"), o->instance))) &&
                 (!o->chat || (str_of(ch, "chat_id") && !strcmp(str_of(ch, "chat_id"), o->chat)));
+    /* A conversation that moved across channels (rt_link.c) goes on from
+     * any of its chats. */
+    same |= rt_conv_on_chat(doc, o->instance, o->chat);
     if (same) o->seq = json_integer_value(json_object_get(doc, "message_seq"));
     if (same && state && strcmp(state, "ended") != 0) {
         o->doc = doc;
@@ -447,9 +450,13 @@ static int load_message(doc_txn *t, load *l)
     const char *inst = str_of(ch, "instance");
     const char *chat = str_of(json_object_get(j->msg, "chat"), "id");
     int rc = load_agent(t, l, inst);
-    if (!rc) rc = load_contact(t, l);
+    int linked = rc ? 0 : rt_link_try(t, j);
+    if (linked < 0) return refuse(t, l, false, linked, "linking: %s", ah_strerror(linked));
+    if (linked) set_now(j->contact, "last_seen_at", doc_txn_now(t));
+    if (j->link_turn) return load_scenario_of(t, l);
+    if (!rc && !linked) rc = load_contact(t, l);
     if (rc) return rc;
-    const json_t *cmd = json_object_get(j->msg, "command");
+    const json_t *cmd = linked ? NULL : json_object_get(j->msg, "command");
     json_t *trg = cmd ? command_trigger(t, j->agent_id, cmd, inst) : NULL;
     open_conv o = {.t = t, .instance = inst, .chat = chat};
     if (!j->new_contact) {
@@ -466,6 +473,15 @@ static int load_message(doc_txn *t, load *l)
             j->ended = o.doc;
             j->ended_rev = o.rev;
         } else if (o.doc) {
+            const json_t *was = json_object_get(o.doc, "channel");
+            if (!str_of(was, "instance") || strcmp(str_of(was, "instance"), inst) != 0 ||
+                !str_of(was, "chat_id") || strcmp(str_of(was, "chat_id"), chat) != 0) {
+                /* the contact wrote from another of its chats: answered there */
+                json_t *here = json_pack("{s:s?,s:s?,s:s?}", "kind", str_of(ch, "kind"), "instance",
+                                         inst, "chat_id", chat);
+                rt_conv_move(o.doc, here);
+                json_decref(here);
+            }
             j->conv = o.doc;
             j->conv_rev = o.rev;
             snprintf(j->conv_id, sizeof(j->conv_id), "%s", str_of(o.doc, "id"));

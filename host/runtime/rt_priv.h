@@ -73,6 +73,9 @@ struct rt_job {
     bool profile_changed; /* the turn set profile fields (contact.*) that differ */
     bool links_changed;   /* a step linked the contact to an outside record (contact.links) */
     bool ran;             /* its turn ran: it holds its conversation */
+    bool link_turn;       /* a link code linked the sender (rt_link.c): no scenario step runs */
+    json_t *unlinked;     /* the contact the linked identity moved from, or NULL */
+    uint64_t unlinked_rev;
 
     run_turn turn;
     run_stop stop;
@@ -134,7 +137,8 @@ struct runtime {
     runtime_partial_fn partials; /* runtime_watch_partials' */
     void *partials_ud;
     char partials_kind[32];
-    uint64_t streams; /* streamed calls made, for their names */
+    uint64_t streams;       /* streamed calls made, for their names */
+    bus_consumer *failover; /* message.failed (rt_failover.c) */
 };
 
 /* ---- runtime.c ---- */
@@ -212,6 +216,45 @@ void rt_inbox_close(runtime *rt);
 /* A REST channel request's answer, when j carried one. */
 void rt_waiter_answer(rt_job *j, const runtime_outcome *o);
 void rt_timers_start(runtime *rt);
+
+/* ---- rt_link.c: cross-channel identity links ---------------------------------------- */
+
+/* A message carrying a link code (docs/channels.md, Cross-channel): when
+ * the code is valid for the message's channel instance, the sender's
+ * identity moves to the code's contact (j->contact, j->unlinked), the code
+ * is spent, and the code's conversation, when still open with this agent,
+ * continues on this chat (j->conv, j->link_turn). 1 linked, 0 no code or a
+ * code refused (logged to security.log; the message goes on as any
+ * other), or an AH_E* code (the store failed). */
+int rt_link_try(doc_txn *t, rt_job *j);
+/* The turn's new link codes (run_turn's link_codes) into the contact
+ * (contact.link_codes: the expired dropped, at most RT_LINK_CODES_MAX kept,
+ * the newest). true when it changed. */
+#define RT_LINK_CODES_MAX 5
+bool rt_link_codes_apply(json_t *contact, const json_t *codes, const char *conv_id, int64_t now);
+/* Whether chat {instance, chat_id} is one of the conversation's chats
+ * (conversation.channels: those it moved across). */
+bool rt_conv_on_chat(const json_t *conv, const char *inst, const char *chat);
+/* Move the conversation to chat channel {kind, instance, chat_id}: its
+ * channel, and the chat added to its channels. */
+void rt_conv_move(json_t *conv, const json_t *channel);
+/* The link turn: the agent's last message said again on the new chat. */
+void rt_link_turn(rt_job *j);
+
+/* ---- rt_commit.c, shared ---- */
+
+/* A message the agent sent (a turn's, or one kept in the conversation) as
+ * message.out on the conversation's channel, or m's own "channel". */
+json_t *rt_outbound(const json_t *conv, const char *agent_id, const char *contact_id,
+                    const json_t *m, const char *id, const char *at);
+/* One line of logs/messages.log (extra fields may be NULL). */
+void rt_log_message(const json_t *m, const char *direction, const char *agent_id,
+                    const char *conv_id, const char *contact_id, const json_t *extra);
+
+/* ---- rt_failover.c: message.failed ---------------------------------------------------- */
+
+int rt_failover_open(runtime *rt, char *err, size_t errlen);
+void rt_failover_close(runtime *rt);
 
 /* ---- rt_triggers.c: schedules ------------------------------------------------------ */
 

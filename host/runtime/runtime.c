@@ -35,7 +35,9 @@ static void drop_loaded(rt_job *j)
     json_decref(j->conv);
     json_decref(j->scenario);
     json_decref(j->sent);
-    j->agent = j->contact = j->conv = j->scenario = j->sent = NULL;
+    json_decref(j->unlinked);
+    j->agent = j->contact = j->conv = j->scenario = j->sent = j->unlinked = NULL;
+    j->link_turn = j->links_changed = false;
 }
 
 void rt_job_free(rt_job *j)
@@ -239,6 +241,11 @@ static void run_job(rt_job *j)
     j->ran = true;
     rt->running++;
     rt_link_add(rt, &j->link);
+    if (j->link_turn) { /* linked from another channel: the conversation goes on here */
+        rt_link_turn(j);
+        turn_done(t, RUN_WAITING, NULL);
+        return;
+    }
     run_turn_start(t);
 }
 

@@ -280,13 +280,48 @@ static void sent_recorded(ah_ctx *ctx, int status, void *ud)
     ack(j);
 }
 
+static void failed_published(ah_ctx *ctx, int status, uint64_t offset, void *ud)
+{
+    (void)ctx, (void)offset;
+    job *j = ud;
+    if (status) { /* not durable: delivered again, the blocked record answers at once */
+        nack(j, "publishing message.failed", 0);
+        return;
+    }
+    ack(j);
+}
+
+/* A delivery the chat will never take (the bot blocked): message.failed
+ * tells the host, which sends the answer on another channel of the
+ * contact (docs/channels.md, Cross-channel), then the delivery is acked. */
+static void blocked_ack(job *j, const char *why)
+{
+    j->outcome = "blocked";
+    const json_t *b = j->msg;
+    if (!j->ev || j->on_done || !str(b, "conversation_id")) {
+        ack(j);
+        return;
+    }
+    json_t *ev = json_pack("{s:s,s:i,s:s,s:s,s:s?,s:s?,s:{s:s,s:s},s:s,s:s,s:b}", "type",
+                           "message.failed", "event_version", 1, "message_id", j->id,
+                           "conversation_id", str(b, "conversation_id"), "contact_id",
+                           str(b, "contact_id"), "agent_id", str(b, "agent_id"), "channel", "kind",
+                           "telegram", "instance", j->t->instance, "reason", "blocked",
+                           "description", why ? why : "the bot was blocked", "permanent", 1);
+    char idem[128];
+    snprintf(idem, sizeof(idem), "%s:failed", j->id);
+    ah_publish_opts o = {
+        .size = sizeof(o), .key = str(b, "conversation_id"), .idempotency_key = idem};
+    int rc = j->t->host->publish(j->t->ctx, "message.failed", ev, &o, failed_published, j);
+    json_decref(ev);
+    if (rc) nack(j, "publishing message.failed", 0);
+}
+
 static void settled_recorded(ah_ctx *ctx, int status, void *ud)
 {
     (void)ctx;
     (void)status;
-    job *j = ud;
-    j->outcome = "blocked";
-    ack(j);
+    blocked_ack(ud, "403: the bot was blocked");
 }
 
 static void failed_recorded(ah_ctx *ctx, int status, void *ud)
@@ -453,8 +488,7 @@ static void got_blocked(ah_ctx *ctx, int status, const json_t *value, void *ud)
         j->t->host->metric(j->t->ctx, "telegram_out_to_blocked", AH_METRIC_COUNTER, 1, NULL);
         j->t->host->log(j->t->ctx, AH_LOG_INFO, "%s: chat %s blocked the bot; not sent", j->id,
                         j->chat);
-        j->outcome = "blocked";
-        ack(j);
+        blocked_ack(j, "the chat blocked the bot");
         return;
     }
     const json_t *edit = json_object_get(j->msg, "edit_of");
@@ -485,7 +519,10 @@ static void got_record(ah_ctx *ctx, int status, const json_t *value, void *ud)
         j->outcome = !strcmp(state, "blocked") ? "blocked" : "sent";
         json_array_extend(j->ids, json_object_get(value, "ids")); /* the action's answer */
         t->host->metric(t->ctx, "telegram_redelivered_settled", AH_METRIC_COUNTER, 1, NULL);
-        ack(j);
+        if (!strcmp(state, "blocked")) /* its message.failed again: a repeat stores nothing */
+            blocked_ack(j, "403: the bot was blocked");
+        else
+            ack(j);
         return;
     }
     if (state) {

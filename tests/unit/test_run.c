@@ -792,6 +792,77 @@ static void a_linking_step_links_the_contact_one_link_per_instance(void **state)
     json_decref(contact);
 }
 
+/* continue_in offers a Telegram deep link: a button to t.me/BOT?start=CODE
+ * (49 characters naming the contact), only the code's hash in the turn's
+ * link_codes with its instance and expiry; the code found again in a
+ * "/start CODE" text hashes the same. By e-mail: the code goes to the
+ * address as a message on the mail instance, its subject carrying it. */
+static void continue_in_offers_a_single_use_code_keeping_only_its_hash(void **state)
+{
+    (void)state;
+    world w;
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'start': 'offer', 'variables': {'email': {'type': 'string', 'default': "
+               "'ann@example.org'}},"
+               " 'steps': {'offer': {'kind': 'continue_in', 'channel': 'telegram', 'instance': "
+               "'tg-main', 'bot': 'acme_bot', 'text': 'Go on in Telegram', 'ttl_s': 60,"
+               " 'next': 'mail'},"
+               "  'mail': {'kind': 'continue_in', 'channel': 'email', 'instance': 'mail-1',"
+               "   'to': '{{ vars.email }}', 'text': 'Sent you a code', 'next': 'wait'},"
+               "  'wait': {'kind': 'wait', 'for': 'input', 'next': 'offer'}}}");
+    json_t *contact = J("{'id': 'con_01KKNS5VK8E1250R9F87ZRTZHZ', 'profile': {}}");
+    w.contact = contact;
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    const char *url = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_array_get(w.t.messages, 0), "buttons"), 0), "url"));
+    assert_non_null(url);
+    assert_true(!strncmp(url, "https://t.me/acme_bot?start=L01KKNS5VK8E1250R9F87ZRTZHZ", 55));
+    char code[RUN_LINK_CODE_LEN + 1], text[100], hex[33];
+    snprintf(text, sizeof(text), "/start %s", strstr(url, "=") + 1);
+    assert_true(run_link_code_find(text, code));
+    assert_int_equal(strlen(code), RUN_LINK_CODE_LEN);
+    run_link_code_hash(code, hex);
+    assert_int_equal(json_array_size(w.t.link_codes), 2);
+    const json_t *lc = json_array_get(w.t.link_codes, 0);
+    assert_string_equal(json_string_value(json_object_get(lc, "hash")), hex);
+    assert_string_equal(json_string_value(json_object_get(lc, "instance")), "tg-main");
+    assert_int_equal(json_integer_value(json_object_get(lc, "expires_ms")), 1772700000000 + 60000);
+    /* The code itself is in no variable (the history keeps the button:
+     * the web chat shows it). */
+    char *conv = json_dumps(json_object_get(w.conv, "variables"), 0);
+    assert_null(strstr(conv, code));
+    free(conv);
+    /* The mail: to the address, on the mail instance, the code in its subject. */
+    const json_t *m = json_array_get(w.t.messages, 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(m, "channel"), "chat_id")),
+        "ann@example.org");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(m, "channel"), "instance")), "mail-1");
+    assert_true(run_link_code_find(
+        json_string_value(json_object_get(json_object_get(m, "email"), "subject")), code));
+    assert_string_equal(text_at(&w, 2), "Sent you a code");
+    /* Not a code: too short, or not a contact id's letters. */
+    assert_false(run_link_code_find("/start L01KKNS5VK8E", code));
+    assert_false(run_link_code_find("hello there", code));
+    w_free(&w);
+    json_decref(contact);
+    /* A simulation's contact (no document): offered all the same, with a
+     * code that names no contact. */
+    w_init(&w, "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
+               " 'start': 'offer', 'steps': {'offer': {'kind': 'continue_in', 'channel': "
+               "'telegram', 'instance': 'tg', 'bot': 'acme_bot', 'text': 'Go on', 'next': 'w'},"
+               "  'w': {'kind': 'wait', 'for': 'input', 'next': 'offer'}}}");
+    contact = J("{'id': 'con_simulated'}");
+    w.contact = contact;
+    assert_int_equal(turn(&w, RUN_WAKE_START, NULL, NULL), RUN_WAITING);
+    url = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_array_get(w.t.messages, 0), "buttons"), 0), "url"));
+    assert_non_null(strstr(url, "?start=L00000000000000000000000000"));
+    w_free(&w);
+    json_decref(contact);
+}
+
 static const char *LLM =
     "{'format': 'agenthost.scenario/1', 'default_language': 'en', 'languages': ['en'],"
     " 'variables': {'answer': {'type': 'string'}}, 'start': 'q', 'steps': {"
@@ -1241,6 +1312,7 @@ int main(void)
         cmocka_unit_test(contact_targets_set_the_profile_and_a_bad_value_fails_naming_the_field),
         cmocka_unit_test(an_emitting_step_adds_lead_created_keyed_by_the_contact),
         cmocka_unit_test(a_linking_step_links_the_contact_one_link_per_instance),
+        cmocka_unit_test(continue_in_offers_a_single_use_code_keeping_only_its_hash),
         cmocka_unit_test(conversation_language_switches_the_texts_mid_conversation),
         cmocka_unit_test(a_failing_step_is_retried_with_backoff_then_takes_on_error),
         cmocka_unit_test(a_failing_step_without_on_error_sends_the_fallback_and_ends),

@@ -127,6 +127,15 @@ static void expect_valid(const json_t *c)
     json_decref(e);
 }
 
+/* BASE with one change is valid. */
+static void expect_valid_with(const char *at, const char *value)
+{
+    json_t *c = parse(BASE);
+    put(c, at, value);
+    expect_valid(c);
+    json_decref(c);
+}
+
 /* One change to BASE makes exactly one error, at path, saying part. */
 static void one_error(const char *at, const char *value, const char *path, const char *part)
 {
@@ -357,6 +366,30 @@ static void test_required_fields_are_named_each(void **s)
     expect_count(e, 3);
     json_decref(e);
     json_decref(c);
+}
+
+/* continue_in: telegram needs the bot's username, email the address, and
+ * the texts are checked in every language like any step's. */
+static void test_continue_in_needs_its_channels_field(void **s)
+{
+    (void)s;
+    expect_valid_with("steps.greet",
+                      "{\"kind\": \"continue_in\", \"channel\": \"telegram\", \"instance\": "
+                      "\"tg-main\", \"bot\": \"acme_bot\", \"text\": {\"en\": \"Go\", \"ru\": "
+                      "\"Да\"}, \"next\": \"bye\"}");
+    one_error("steps.greet",
+              "{\"kind\": \"continue_in\", \"channel\": \"telegram\", \"instance\": \"tg-main\","
+              " \"text\": {\"en\": \"Go\", \"ru\": \"Да\"}, \"next\": \"bye\"}",
+              "steps.greet.bot", "required for channel telegram");
+    one_error("steps.greet",
+              "{\"kind\": \"continue_in\", \"channel\": \"email\", \"instance\": \"mail\","
+              " \"text\": {\"en\": \"Go\", \"ru\": \"Да\"}, \"next\": \"bye\"}",
+              "steps.greet.to", "required for channel email");
+    one_error("steps.greet",
+              "{\"kind\": \"continue_in\", \"channel\": \"email\", \"instance\": \"mail\","
+              " \"to\": \"{{ vars.nme }}\", \"text\": {\"en\": \"Go\", \"ru\": \"Да\"},"
+              " \"next\": \"bye\"}",
+              "steps.greet.to", "vars.nme");
 }
 
 static void test_unknown_step_kinds_are_errors_including_a_plugins_not_installed(void **s)
@@ -785,6 +818,7 @@ int main(void)
         cmocka_unit_test(test_the_example_scenarios_are_valid_and_their_yaml_is_the_same),
         cmocka_unit_test(test_schema_errors_name_the_field),
         cmocka_unit_test(test_required_fields_are_named_each),
+        cmocka_unit_test(test_continue_in_needs_its_channels_field),
         cmocka_unit_test(test_unknown_step_kinds_are_errors_including_a_plugins_not_installed),
         cmocka_unit_test(test_a_plugin_step_needs_one_instance_of_its_plugin),
         cmocka_unit_test(test_llm_chat_tools_name_configured_instances_and_declared_actions),
