@@ -5,10 +5,12 @@
  * public key, a flipped signature bit, another issuer, audience or nonce,
  * expired, not yet valid, an unknown kid after a rotation); malformed
  * JWKS documents are refused naming the key; a state works once; roles
- * map from a nested claim; e-mail domains are enforced.
+ * map from a nested claim; e-mail domains are enforced; oidc.* options
+ * that cannot work are refused naming the option.
  */
 #include "../fakes/fake_oidc.h"
 #include "auth/jwt.h"
+#include "api/oidc_provider.h"
 #include "auth/oidc.h"
 
 #include <setjmp.h>
@@ -228,6 +230,49 @@ static void roles_map_from_a_nested_claim_and_domains_are_enforced(void **s)
     json_decref(map);
 }
 
+/* Options that cannot work stop the host at start, naming the option. */
+static void bad_options_are_refused_naming_the_option(void **s)
+{
+    (void)s;
+    json_t *map = json_pack("{s:s}", "ops", "root");
+    api_oidc_opts good = {.issuer = "https://sso.example.com/realms/company",
+                          .client_id = "agenthost",
+                          .redirect_uri = "https://ah.example.com/api/v1/auth/oidc/callback",
+                          .scopes = "openid email",
+                          .after_login = "/admin/"};
+    char err[256] = "";
+    assert_int_equal(oidc_opts_check(&good, err, sizeof(err)), 0);
+    api_oidc_opts off = {0};
+    assert_int_equal(oidc_opts_check(&off, err, sizeof(err)), 0);
+    struct {
+        api_oidc_opts o;
+        const char *needle;
+    } bad[] = {
+        {good, "oidc.client_id"},    {good, "oidc.issuer: must be https"},
+        {good, "oidc.redirect_uri"}, {good, "oidc.scopes"},
+        {good, "oidc.role_map.ops"}, {good, "oidc.after_login"},
+        {good, "oidc.default_role"},
+    };
+    bad[0].o.client_id = NULL;
+    bad[1].o.issuer = "http://sso.example.com";
+    bad[2].o.redirect_uri = NULL;
+    bad[3].o.scopes = "email profile";
+    bad[4].o.role_map = map;
+    bad[5].o.after_login = "//evil.example/";
+    bad[6].o.default_role = "superuser";
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        assert_int_equal(oidc_opts_check(&bad[i].o, err, sizeof(err)), -1);
+        if (!strstr(err, bad[i].needle))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].needle);
+    }
+    /* http is for tests, when asked for */
+    good.issuer = "http://127.0.0.1:9";
+    good.insecure_http = true;
+    assert_int_equal(oidc_opts_check(&good, err, sizeof(err)), 0);
+    json_decref(map);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +284,7 @@ int main(void)
         cmocka_unit_test(malformed_tokens_are_refused),
         cmocka_unit_test(a_state_works_once_and_carries_its_pkce_challenge),
         cmocka_unit_test(roles_map_from_a_nested_claim_and_domains_are_enforced),
+        cmocka_unit_test(bad_options_are_refused_naming_the_option),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
