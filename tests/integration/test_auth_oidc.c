@@ -288,6 +288,8 @@ static void a_rotated_key_is_fetched_once_and_a_forged_kid_fetches_nothing(void 
     assert_non_null(strstr(error_message(&r), "(unknown_kid)"));
     assert_int_equal(fake_oidc_counts(F).jwks, before + 1);
     assert_true(th_file_contains(&H, "logs/security.log", "oidc_jwks_refetch_limited"));
+    /* The discovery document was read once for every login so far (kept oidc.cache_ttl_s). */
+    assert_int_equal(fake_oidc_counts(F).discovery, 1);
     json_decref(r.body);
     json_decref(g);
 }
