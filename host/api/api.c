@@ -1,4 +1,5 @@
 #include "api_priv.h"
+#include "oidc_provider.h"
 #include "sdk/ipc/b64.h"
 #include "api_webchat.h"
 
@@ -31,7 +32,7 @@ static const api_family_fn families[] = {
     api_widgets_routes,   api_webchat_routes,      webchat_pages_routes,
     api_users_routes,     api_auth_routes,         api_password_routes,
     api_templates_routes, api_migrate_routes,      api_2fa_routes,
-    api_invites_routes,
+    api_invites_routes,   api_oidc_routes,
 };
 /* clang-format on */
 
@@ -525,6 +526,10 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
     }
     if (ao && ao->require_2fa_roles &&
         require_2fa(x->sessions, ao->require_2fa_roles, err, errlen)) {
+        api_free(x);
+        return -1;
+    }
+    if (ao && oidc_opts_check(&ao->oidc, err, errlen)) {
         api_free(x);
         return -1;
     }

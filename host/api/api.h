@@ -14,6 +14,8 @@
 #include "http/router.h"
 #include "http/server.h"
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct api api;
@@ -49,6 +51,27 @@ typedef struct api_deps {
     bool tls;                    /* set by api_start: cookies are Secure */
 } api_deps;
 
+/* Single sign-on with an OpenID provider (api_oidc.c; docs/security-model.md). */
+typedef struct api_oidc_opts {
+    const char *issuer;          /* unset: single sign-on is off */
+    const char *client_id;       /* the client secret is the secret host/oidc_client_secret */
+    const char *redirect_uri;    /* this host's public .../api/v1/auth/oidc/callback */
+    const char *scopes;          /* "openid email profile" */
+    const char *role_claim;      /* a dotted path into the ID token: "realm_access.roles" */
+    const json_t *role_map;      /* {"claim value": "role"} */
+    const char *default_role;    /* when no value maps; unset: refused */
+    const char *email_domains;   /* "example.com, example.org"; unset: any */
+    const char *after_login;     /* where the browser goes once signed in */
+    const char *ca_file;         /* the provider's CA (PEM), instead of the system's */
+    bool require_email_verified; /* refuse an e-mail the provider has not verified */
+    bool link_existing;          /* a user made otherwise may sign in with the provider */
+    bool allow_private;          /* the provider on a private or loopback address */
+    bool insecure_http;          /* http:// for the provider: tests only */
+    unsigned clock_skew_s;       /* on exp, iat, nbf */
+    unsigned cache_ttl_s;        /* discovery and keys kept this long */
+    unsigned jwks_min_refetch_s; /* an unknown kid fetches the keys again at most this often */
+} api_oidc_opts;
+
 typedef struct api_opts {
     unsigned auth_fail_limit; /* failed authentications a minute from one address; 0: 20 */
     unsigned block_after;     /* unauthorised requests that block an address; 0: never */
@@ -66,6 +89,7 @@ typedef struct api_opts {
     unsigned webchat_keepalive_ms; /* SSE keepalive comments; 0: 15000 */
     unsigned webchat_per_ip;       /* web chat streams and polls from one address; 0: 50 */
     unsigned webchat_per_session;  /* ... for one session; 0: 5 */
+    api_oidc_opts oidc;
 } api_opts;
 
 /* Serve the API on ho->listen. 0, or -1 with err. */

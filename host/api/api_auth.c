@@ -159,6 +159,33 @@ void api_login_session(auth_sessions *s, docs *d, http_req *req, bool tls, const
                      json_pack("{s:s,s:s}", "user_id", user_id, "session_id", ss->id));
 }
 
+void api_sso_session(auth_sessions *s, docs *d, http_req *req, bool tls, const char *user_id,
+                     const char *email, int64_t epoch, const char *location, json_t *what)
+{
+    char token[SESSION_TOKEN_LEN + 1], cookie[256], loc[1100];
+    const auth_session *ss =
+        sessions_create(s, user_id, email, epoch, http_req_client_ip(req), ah_now_ms(), token);
+    sessions_set_sso(s, ss->id);
+    snprintf(cookie, sizeof(cookie),
+             "Set-Cookie: " SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict%s", token,
+             tls ? "; Secure" : "");
+    sodium_memzero(token, sizeof(token));
+    snprintf(loc, sizeof(loc), "Location: %s", location);
+    const char *hs[] = {cookie, loc, "Cache-Control: no-store", NULL};
+    http_respond(req, 303, NULL, "", 0, hs);
+    sodium_memzero(cookie, sizeof(cookie));
+    log_ctx lc = {.request_id = http_req_id(req)};
+    json_t *f = json_pack("{s:s,s:s,s:s,s:s}", "event", "login", "user", user_id, "client_ip",
+                          http_req_client_ip(req), "via", "oidc");
+    log_write("security", LOG_INFO, "auth", &lc, f, "signed in through single sign-on: %s", email);
+    json_decref(f);
+    if (!what) what = json_object();
+    json_object_set_new(what, "user_id", json_string(user_id));
+    json_object_set_new(what, "session_id", json_string(ss->id));
+    json_object_set_new(what, "via", json_string("oidc"));
+    api_audit_access(d, req, "auth.login", NULL, email, what);
+}
+
 /* The password was right and a second factor is enrolled: a pending token. */
 static void login_challenge(login_req *l)
 {
@@ -294,6 +321,28 @@ static void h_sessions(void *ctx, http_req *req, const route_params *p)
                                 sessions_list(x->sessions, who->id, who->session_id, ah_now_ms())));
 }
 
+/* This session: what a page loaded after a single sign-on needs (its CSRF
+ * token, which no login answer handed it). */
+static void h_session(void *ctx, http_req *req, const route_params *p)
+{
+    (void)p;
+    auth_ctx *x = ctx;
+    const principal *who = http_req_user(req);
+    const auth_session *ss =
+        strcmp(who->kind, "user") ? NULL : sessions_get(x->sessions, who->id, who->session_id);
+    if (!ss) {
+        http_respond_error(req, 400, "not_a_session", "this request carries no session", NULL);
+        return;
+    }
+    json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:b}", "session_id", ss->id, "user_id", ss->user_id,
+                             "email", ss->email, "csrf_token", ss->csrf, "sso", ss->sso);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    const char *hs[] = {"Cache-Control: no-store", NULL};
+    http_respond(req, 200, "application/json", text, strlen(text), hs);
+    free(text);
+}
+
 static void h_session_revoke(void *ctx, http_req *req, const route_params *p)
 {
     auth_ctx *x = ctx;
@@ -312,6 +361,8 @@ static const route routes[] = {
      "Sign in with e-mail and password: a session cookie and its CSRF token"},
     {"POST", "/api/v1/auth/logout", h_logout, "account:self", "End this session"},
     {"GET", "/api/v1/auth/sessions", h_sessions, "account:self", "My live sessions"},
+    {"GET", "/api/v1/auth/session", h_session, "account:self",
+     "This session: its id, user and CSRF token"},
     {"DELETE", "/api/v1/auth/sessions/{id}", h_session_revoke, "account:self",
      "End one of my sessions"},
 };
@@ -401,7 +452,7 @@ int api_session_principal(auth_sessions *s, docs *d, http_req *req, principal *w
                            "send the session's CSRF token in X-CSRF-Token", NULL);
         return -1;
     }
-    if (!a.totp && sessions_2fa_required(s, who->role) &&
+    if (!a.totp && !ss->sso && sessions_2fa_required(s, who->role) &&
         strncmp(http_req_path(req), "/api/v1/auth/", 13)) {
         security(req, "two_factor_enrolment_required", ss->email,
                  "a role that needs a second factor, none enrolled: only enrolment is open");

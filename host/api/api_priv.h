@@ -60,6 +60,7 @@ int api_templates_routes(api_table *t, const api_deps *deps);
 int api_migrate_routes(api_table *t, const api_deps *deps);
 int api_2fa_routes(api_table *t, const api_deps *deps);
 int api_invites_routes(api_table *t, const api_deps *deps);
+int api_oidc_routes(api_table *t, const api_deps *deps);
 
 /* A request with the web session cookie (api_auth.c): 1 with *who filled
  * (the user's current role); 0 when it carries no session cookie; -1 when
@@ -73,6 +74,13 @@ int api_session_principal(auth_sessions *s, docs *d, http_req *req, principal *w
  * two_factor_enrolment_required}, logged and audited (api_auth.c). */
 void api_login_session(auth_sessions *s, docs *d, http_req *req, bool tls, const json_t *user,
                        const char *user_id, const char *email, int64_t epoch);
+
+/* The same for a user signed in through single sign-on (api_oidc.c): the
+ * session is marked so (the provider's MFA stands for the second factor),
+ * and the answer is 303 to location with the cookie. what (stolen, may be
+ * NULL) goes into the audit entry. */
+void api_sso_session(auth_sessions *s, docs *d, http_req *req, bool tls, const char *user_id,
+                     const char *email, int64_t epoch, const char *location, json_t *what);
 
 /* Automatic blocking of client addresses (api_block.c). NULL from
  * api_block_new when after is 0 (off) or out of memory; every function

@@ -99,6 +99,60 @@ const opt_decl host_options[] = {
     {.section = "auth", .name = "reset_ttl_s", OPT_S(HS, api.reset_ttl_s), .def = 3600, .min = 1,
      .max = 604800, .doc = "A password reset token works once within this long."},
 
+    /* oidc: single sign-on with an OpenID provider (docs/security-model.md) */
+    {.section = "oidc", .name = "issuer", OPT_STRING(HS, api.oidc.issuer),
+     .doc = "The OpenID provider's issuer URL (https; its /.well-known/openid-configuration is "
+            "read through the egress broker). Unset: single sign-on is off (its routes answer "
+            "404 oidc_off). The client secret is the secret `host` `oidc_client_secret` "
+            "(`agenthost secret set host oidc_client_secret`)."},
+    {.section = "oidc", .name = "client_id", OPT_STRING(HS, api.oidc.client_id),
+     .doc = "The client id registered with the provider (required with issuer)."},
+    {.section = "oidc", .name = "redirect_uri", OPT_STRING(HS, api.oidc.redirect_uri),
+     .doc = "This host's callback as the browser reaches it, registered with the provider: "
+            "https://HOST/api/v1/auth/oidc/callback (required with issuer)."},
+    {.section = "oidc", .name = "scopes", OPT_STRING(HS, api.oidc.scopes),
+     .def_str = "openid email profile", .doc = "The scopes asked for (openid is required)."},
+    {.section = "oidc", .name = "role_claim", OPT_STRING(HS, api.oidc.role_claim),
+     .def_str = "roles",
+     .doc = "The ID token claim holding the user's groups or roles, a dotted path "
+            "(Keycloak: realm_access.roles; a string or an array of strings)."},
+    {.section = "oidc", .name = "role_map", OPT_OBJECT(HS, api.oidc.role_map), .def_doc = "none",
+     .doc = "Claim values to roles: {\"agenthost-admins\": \"admin\"}; of several values that "
+            "map, the strongest role wins (admin, editor, operator, analyst, viewer). The role is "
+            "set again at every login (audited)."},
+    {.section = "oidc", .name = "default_role", OPT_STRING(HS, api.oidc.default_role),
+     .doc = "The role of a user none of whose claim values map; unset: such a user is refused."},
+    {.section = "oidc", .name = "email_domains", OPT_STRING(HS, api.oidc.email_domains),
+     .doc = "Comma-separated e-mail domains allowed to sign in (unset: any the provider "
+            "vouches for)."},
+    {.section = "oidc", .name = "require_email_verified",
+     OPT_BOOL(HS, api.oidc.require_email_verified), .def = 1,
+     .doc = "Refuse an ID token whose email_verified is not true."},
+    {.section = "oidc", .name = "link_existing", OPT_BOOL(HS, api.oidc.link_existing), .def = 0,
+     .doc = "Let a user made by other means (CLI, invitation) sign in through the provider with "
+            "the same e-mail; the account is then bound to the provider's subject (audited). "
+            "Off: such a login is refused (409 oidc_account_not_linked)."},
+    {.section = "oidc", .name = "after_login", OPT_STRING(HS, api.oidc.after_login),
+     .def_str = "/admin/", .doc = "Where the browser is sent (303) once signed in: a path on "
+            "this host."},
+    {.section = "oidc", .name = "ca_file", OPT_STRING(HS, api.oidc.ca_file),
+     .doc = "PEM CA certificates to trust for the provider instead of the system's."},
+    {.section = "oidc", .name = "allow_private", OPT_BOOL(HS, api.oidc.allow_private), .def = 0,
+     .doc = "The provider is on a private or loopback address (a Keycloak inside the network): "
+            "the broker refuses those otherwise."},
+    {.section = "oidc", .name = "insecure_http", OPT_BOOL(HS, api.oidc.insecure_http), .def = 0,
+     .doc = "Allow an http:// provider. Tests and development only: tokens then cross the "
+            "network in the clear."},
+    {.section = "oidc", .name = "clock_skew_s", OPT_S(HS, api.oidc.clock_skew_s), .def = 60,
+     .min = 0, .max = 300, .doc = "Clock skew allowed on an ID token's exp, iat and nbf."},
+    {.section = "oidc", .name = "cache_ttl_s", OPT_S(HS, api.oidc.cache_ttl_s), .def = 3600,
+     .min = 1, .max = 86400, .doc = "The discovery document and the signing keys are kept this "
+            "long."},
+    {.section = "oidc", .name = "jwks_min_refetch_s", OPT_S(HS, api.oidc.jwks_min_refetch_s),
+     .def = 60, .min = 0, .max = 86400,
+     .doc = "An ID token whose kid the kept keys lack fetches them again (key rotation), at most "
+            "this often."},
+
     /* webchat: the web chat channel (docs/channels/webchat.md) */
     {.section = "webchat", .name = "script", OPT_STRING(HS, api.webchat_script),
      .doc = "The widget script served at /chat/widget.js (built by make widget into "

@@ -235,3 +235,16 @@ bool sessions_2fa_required(const auth_sessions *s, const char *role)
     snprintf(needle, sizeof(needle), ",%s,", role);
     return strstr(s->require_2fa, needle) != NULL;
 }
+
+void sessions_set_sso(auth_sessions *s, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i].id, id)) s->v[i].sso = true;
+}
+
+const auth_session *sessions_get(auth_sessions *s, const char *user_id, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i].id, id) && !strcmp(s->v[i].user_id, user_id)) return &s->v[i];
+    return NULL;
+}

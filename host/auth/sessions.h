@@ -40,6 +40,7 @@ typedef struct auth_session {
     int64_t epoch;
     int64_t created_ms, last_ms;
     char client_ip[64];
+    bool sso; /* began through single sign-on: the provider's MFA stands for the second factor */
 } auth_session;
 
 auth_sessions *sessions_new(unsigned idle_s, unsigned absolute_s);
@@ -50,6 +51,10 @@ void sessions_free(auth_sessions *s);
 const auth_session *sessions_create(auth_sessions *s, const char *user_id, const char *email,
                                     int64_t epoch, const char *client_ip, int64_t now_ms,
                                     char *token);
+/* A user's live session by id (borrowed, valid until the next call), or NULL. */
+const auth_session *sessions_get(auth_sessions *s, const char *user_id, const char *id);
+/* Mark a session (by id) as begun through single sign-on. */
+void sessions_set_sso(auth_sessions *s, const char *id);
 /* The live session for a cookie value (its last use set to now), or NULL
  * (unknown, malformed, expired: an expired one is dropped). */
 auth_session *sessions_find(auth_sessions *s, const char *token, int64_t now_ms);

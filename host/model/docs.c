@@ -167,12 +167,14 @@ int doc_txn_defer(doc_txn *t, void (*fn)(void *ud, int status), void *ud, bool f
     return 0;
 }
 
-/* Run (status >= 0: after the write, with it) or drop (status < 0 and
- * run false: the write's function runs again) the deferred work. */
+/* Run (status >= 0: after the write, with it) or drop (run false: the
+ * write's function runs again) the deferred work. A dropped run is told
+ * AH_ECONFLICT, so that it lets go of what it holds (an audit entry's
+ * line) without acting. */
 static void deferred_finish(doc_txn *t, bool run, int status)
 {
     for (size_t i = 0; i < t->dn; i++) {
-        if (run) t->dv[i].fn(t->dv[i].ud, status);
+        t->dv[i].fn(t->dv[i].ud, run ? status : AH_ECONFLICT);
         if (t->dv[i].free_ud) free(t->dv[i].ud);
     }
     t->dn = 0;

@@ -151,8 +151,9 @@ int doc_fail(doc_txn *t, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Run after the commit (status 0) or after the write failed, on the loop;
- * runs are reset when fn runs again. ud is freed by fn if free_ud. 0, or
- * AH_ENOMEM (t's error set; ud freed if free_ud). */
+ * runs are reset when fn runs again (the dropped ones are called with
+ * AH_ECONFLICT, on the writer's thread: they only let go of ud). ud is freed by fn if free_ud. 0,
+ * or AH_ENOMEM (t's error set; ud freed if free_ud). */
 int doc_txn_defer(doc_txn *t, void (*fn)(void *ud, int status), void *ud, bool free_ud);
 
 /* The time of the write (ms), one for the whole transaction. */
