@@ -42,6 +42,10 @@
  *   POST /_fake/texts       {"first_chat", "count", "text"}: one text update for each of
  *                           count chats (for load)
  *   POST /_fake/press       {"chat_id", "data", "message_id"}: a callback_query update
+ *   POST /_fake/member      {"kind": "my_chat_member" | "chat_member", "chat_id", "chat_type"?,
+ *                           "from_id"?, "user_id"?, "old", "new"}: a membership update;
+ *                           the bot blocked ("kicked") in a private chat answers 403 from
+ *                           then on, unblocked it does not
  *   POST /_fake/block       {"chat_id"}: 403 from now on
  *   POST /_fake/rate_limit  {"chat_id", "count", "retry_after"}: its next sends get 429
  *   POST /_fake/file        {"file_id", "file_path", "content"}: a file getFile finds and
@@ -636,8 +640,11 @@ static void control(fh_conn *c, const fh_req *r)
         json_array_foreach(json_is_array(a) ? a : NULL, i, u)
             json_array_append_new(ids, json_integer(add_update(u)));
         respond_json(c, 200, json_pack("{s:o}", "update_ids", ids));
-    } else if (!strcmp(r->path, "/_fake/text") || !strcmp(r->path, "/_fake/press")) {
-        json_t *u = !strcmp(r->path, "/_fake/text") ? text_update(a) : press_update(a);
+    } else if (!strcmp(r->path, "/_fake/text") || !strcmp(r->path, "/_fake/press") ||
+               !strcmp(r->path, "/_fake/member")) {
+        json_t *u = !strcmp(r->path, "/_fake/text")    ? text_update(a)
+                    : !strcmp(r->path, "/_fake/press") ? press_update(a)
+                                                       : member_update(a);
         json_int_t id = add_update(u);
         respond_json(c, 200, json_pack("{s:I,s:o}", "update_id", id, "update", u));
     } else if (!strcmp(r->path, "/_fake/texts")) {

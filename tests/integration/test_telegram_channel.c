@@ -569,6 +569,135 @@ static void test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again(voi
     assert_int_equal(stat_of(&TGP, "forbidden"), before + 1);
 }
 
+/* The events on platform.chat whose body has type `type` (a new array), once
+ * there are at least n of them; fails after the deadline. */
+static json_t *wait_chat_events(const char *type, size_t n)
+{
+    long long deadline = th_now_ms() + 30000;
+    for (;;) {
+        json_t *o = NULL, *out = json_array();
+        int st =
+            th_http(&H, "GET", "/api/v1/topics/platform.chat/events?limit=1000", NULL, NULL, &o);
+        size_t i;
+        json_t *ev;
+        json_array_foreach(st == 200 ? json_object_get(o, "events") : NULL, i, ev)
+        {
+            json_t *b = json_object_get(ev, "body");
+            if (!strcmp(json_string_value(json_object_get(b, "type")) ?: "", type))
+                json_array_append(out, b);
+        }
+        json_decref(o);
+        if (json_array_size(out) >= n) return out;
+        json_decref(out);
+        if (th_now_ms() > deadline) fail_msg("fewer than %zu %s events after 30 s", n, type);
+        th_sleep_ms(50);
+    }
+}
+
+static void member(const fake_proc *f, const char *args)
+{
+    json_decref(fake(f, "POST", "/_fake/member", args));
+}
+
+/* How many times needle is in the file (0 when it is not there). */
+static int times_in(const char *rel, const char *needle)
+{
+    char *t = th_read(&H, rel);
+    int n = 0;
+    for (const char *p = t ? strstr(t, needle) : NULL; p; p = strstr(p + 1, needle))
+        n++;
+    free(t);
+    return n;
+}
+
+static void wait_times_in(const char *rel, const char *needle, int n)
+{
+    long long deadline = th_now_ms() + 30000;
+    while (times_in(rel, needle) < n) {
+        if (th_now_ms() > deadline) fail_msg("%s: \"%s\" fewer than %d times", rel, needle, n);
+        th_sleep_ms(50);
+    }
+}
+
+static void test_blocking_and_unblocking_are_published_and_unblocking_clears_the_mark(void **s)
+{
+    (void)s;
+    static const char log[] = "logs/plugins/tg.log";
+    static const char not_sent[] = "chat 100040 blocked the bot; not sent";
+    /* A person who blocked the bot: the welcome gets 403, the chat is
+     * marked, the question after it is not even tried. */
+    json_decref(fake(&TGP, "POST", "/_fake/block", "{\"chat_id\": 100040}"));
+    say(&TGP, 100040, "/start");
+    assert_true(th_wait_file(&H, log, "chat 100040 is unreachable on this bot", 30000));
+    wait_times_in(log, not_sent, 1);
+    /* They unblock it (my_chat_member kicked -> member): published, and the
+     * mark the 403 set is cleared, so the next reply goes out. */
+    member(&TGP, "{\"kind\": \"my_chat_member\", \"chat_id\": 100040, \"old\": \"kicked\", "
+                 "\"new\": \"member\"}");
+    json_t *evs = wait_chat_events("chat.bot_status_changed", 1);
+    json_t *e = json_array_get(evs, json_array_size(evs) - 1);
+    assert_string_equal(json_string_value(json_object_get(e, "change")), "unblocked");
+    assert_string_equal(json_string_value(th_get(e, "chat.id")), "100040");
+    assert_string_equal(json_string_value(th_get(e, "chat.type")), "private");
+    assert_string_equal(json_string_value(th_get(e, "channel.instance")), "tg");
+    assert_string_equal(json_string_value(th_get(e, "status.old")), "kicked");
+    assert_string_equal(json_string_value(th_get(e, "status.new")), "member");
+    assert_string_equal(json_string_value(th_get(e, "by_id")), "100040");
+    json_decref(evs);
+    assert_true(th_wait_file(&H, log, "chat 100040 can be reached on this bot again", 30000));
+    say(&TGP, 100040, "Anna");
+    json_t *sent = wait_sent(&TGP, 100040, 1);
+    assert_int_equal(json_array_size(sent), 1);
+    assert_string_equal(text_of(sent, 0), "Anna, what is your work email?");
+    json_decref(sent);
+    /* They block it again: published as blocked, and the next reply is not
+     * sent (the plugin knows without asking Telegram: no new 403). */
+    member(&TGP, "{\"kind\": \"my_chat_member\", \"chat_id\": 100040, \"old\": \"member\", "
+                 "\"new\": \"kicked\"}");
+    evs = wait_chat_events("chat.bot_status_changed", 2);
+    e = json_array_get(evs, json_array_size(evs) - 1);
+    assert_string_equal(json_string_value(json_object_get(e, "change")), "blocked");
+    json_decref(evs);
+    long long forbidden = stat_of(&TGP, "forbidden");
+    say(&TGP, 100040, "anna@example.com");
+    wait_times_in(log, not_sent, 2);
+    assert_int_equal(stat_of(&TGP, "forbidden"), forbidden);
+}
+
+static void test_joins_and_leaves_in_a_group_are_published_once_each(void **s)
+{
+    (void)s;
+    /* The bot added to a group, then a member joins and leaves (chat_member,
+     * which Telegram sends to a bot administering the group). */
+    member(&TGP, "{\"kind\": \"my_chat_member\", \"chat_id\": -1009000000001, \"chat_type\": "
+                 "\"supergroup\", \"from_id\": 556, \"old\": \"left\", \"new\": "
+                 "\"administrator\"}");
+    member(&TGP, "{\"kind\": \"chat_member\", \"chat_id\": -1009000000001, \"chat_type\": "
+                 "\"supergroup\", \"from_id\": 558, \"old\": \"left\", \"new\": \"member\"}");
+    member(&TGP, "{\"kind\": \"chat_member\", \"chat_id\": -1009000000001, \"chat_type\": "
+                 "\"supergroup\", \"from_id\": 558, \"old\": \"member\", \"new\": \"left\"}");
+    json_t *evs = wait_chat_events("chat.member_changed", 2);
+    assert_int_equal(json_array_size(evs), 2);
+    assert_string_equal(json_string_value(th_get(evs, "0.change")), "joined");
+    assert_string_equal(json_string_value(th_get(evs, "1.change")), "left");
+    assert_string_equal(json_string_value(th_get(evs, "0.user_id")), "558");
+    assert_string_equal(json_string_value(th_get(evs, "0.chat.type")), "group");
+    json_decref(evs);
+    evs = wait_chat_events("chat.bot_status_changed", 1);
+    bool added = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(evs, i, e) added |=
+        !strcmp(json_string_value(th_get(e, "chat.id")), "-1009000000001") &&
+        !strcmp(json_string_value(json_object_get(e, "change")), "added");
+    assert_true(added);
+    json_decref(evs);
+    /* Not messages: nothing of it reached a conversation. */
+    json_t *sent = fake(&TGP, "GET", "/_fake/sent?chat_id=-1009000000001", NULL);
+    assert_int_equal(json_array_size(json_object_get(sent, "sent")), 0);
+    json_decref(sent);
+}
+
 static void test_a_wrong_token_is_a_clear_error_and_never_logged(void **s)
 {
     (void)s;
@@ -596,6 +725,8 @@ int main(void)
         cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
         cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
         cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
+        cmocka_unit_test(test_blocking_and_unblocking_are_published_and_unblocking_clears_the_mark),
+        cmocka_unit_test(test_joins_and_leaves_in_a_group_are_published_once_each),
         cmocka_unit_test(test_a_wrong_token_is_a_clear_error_and_never_logged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

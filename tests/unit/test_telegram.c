@@ -203,6 +203,61 @@ static void test_my_chat_member_says_whether_the_bot_was_blocked(void **st)
     json_decref(t);
 }
 
+/* The recorded my_chat_member and chat_member updates become the platform
+ * events their schemas describe; a private chat's block and unblock are
+ * named so, a group's join and leave too; anything else publishes none. */
+static void test_membership_updates_become_valid_platform_events(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *sample, *schema, *type;
+    } rec[] = {{"my_chat_member", "chat.bot_status_changed", "chat.bot_status_changed"},
+               {"chat_member", "chat.member_changed", "chat.member_changed"}};
+    char err[400], path[300];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), TH_SOURCE_DIR "/docs/schemas/events/%s.json", rec[i].schema);
+        json_t *schema = load(path);
+        json_t *u = sample(FIX "/telegram/updates_samples.json", rec[i].sample);
+        json_t *e = tg_member_event(u, "tg-main");
+        assert_non_null(e);
+        if (jsonschema_validate(schema, e, err, sizeof(err)) != 0)
+            fail_msg("%s: %s\n%s", rec[i].sample, err, json_dumps(e, JSON_COMPACT));
+        assert_string_equal(json_string_value(json_object_get(e, "type")), rec[i].type);
+        assert_string_equal(json_string_value(json_object_get(e, "external_id")), "123456789");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(e, "chat"), "id")),
+                            "987654321");
+        json_decref(e);
+        /* Recast: the bot blocked, unblocked; a member who joins, leaves. */
+        json_t *cm = json_object_get(u, rec[i].sample);
+        json_object_set_new(json_object_get(cm, "old_chat_member"), "status",
+                            json_string(i ? "left" : "member"));
+        json_object_set_new(json_object_get(cm, "new_chat_member"), "status",
+                            json_string(i ? "member" : "kicked"));
+        if (i) json_object_set_new(json_object_get(cm, "chat"), "type", json_string("supergroup"));
+        e = tg_member_event(u, "tg-main");
+        assert_string_equal(json_string_value(json_object_get(e, "change")),
+                            i ? "joined" : "blocked");
+        if (i)
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(e, "chat"), "type")), "group");
+        assert_int_equal(jsonschema_validate(schema, e, err, sizeof(err)), 0);
+        json_decref(e);
+        json_object_set_new(json_object_get(cm, "old_chat_member"), "status",
+                            json_string(i ? "member" : "kicked"));
+        json_object_set_new(json_object_get(cm, "new_chat_member"), "status",
+                            json_string(i ? "left" : "member"));
+        e = tg_member_event(u, "tg-main");
+        assert_string_equal(json_string_value(json_object_get(e, "change")),
+                            i ? "left" : "unblocked");
+        json_decref(e);
+        json_decref(u);
+        json_decref(schema);
+    }
+    json_t *t = sample(FIX "/telegram/updates_samples.json", "text");
+    assert_null(tg_member_event(t, "tg-main"));
+    json_decref(t);
+}
+
 static void test_language_codes_become_bcp47(void **st)
 {
     (void)st;
@@ -364,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_a_command_addressed_to_another_bot_is_not_for_this_instance),
         cmocka_unit_test(test_a_2017_update_reads_like_a_current_one),
         cmocka_unit_test(test_my_chat_member_says_whether_the_bot_was_blocked),
+        cmocka_unit_test(test_membership_updates_become_valid_platform_events),
         cmocka_unit_test(test_language_codes_become_bcp47),
         cmocka_unit_test(test_markdown_v2_escapes_every_special_character),
         cmocka_unit_test(test_html_escapes_every_special_character),
