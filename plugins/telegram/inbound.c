@@ -68,29 +68,18 @@ static void no_answer(tg *t, const tg_result *r, void *ud)
 }
 
 /* Once published, best effort: a button press gets its answer (or the
- * client keeps a spinner), and with config.typing a message shows "typing"
- * in its chat until the reply comes (Telegram shows it 5 s at most). */
+ * client keeps a spinner). */
 static void answer_callbacks(tg *t, const json_t *mapped)
 {
-    bool typing = json_is_true(json_object_get(t->config, "typing"));
     size_t i;
     const json_t *m;
     json_array_foreach(mapped, i, m)
     {
-        if (json_object_get(m, "type")) continue; /* a platform event, not a message */
         const char *q =
             json_string_value(json_object_get(json_object_get(m, "action"), "query_id"));
-        const json_t *chat = json_object_get(m, "chat");
-        json_t *p = NULL;
-        if (q) {
-            p = json_pack("{s:s}", "callback_query_id", q);
-            tg_call(t, "answerCallbackQuery", p, 10000, no_answer, NULL);
-        } else if (typing && json_string_value(json_object_get(chat, "id"))) {
-            p = json_pack("{s:O,s:s}", "chat_id", json_object_get(chat, "id"), "action", "typing");
-            const char *thread = json_string_value(json_object_get(chat, "thread_id"));
-            if (thread) json_object_set_new(p, "message_thread_id", json_integer(atoll(thread)));
-            tg_call(t, "sendChatAction", p, 10000, no_answer, NULL);
-        }
+        if (!q) continue;
+        json_t *p = json_pack("{s:s}", "callback_query_id", q);
+        tg_call(t, "answerCallbackQuery", p, 10000, no_answer, NULL);
         json_decref(p);
     }
 }

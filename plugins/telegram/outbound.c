@@ -55,6 +55,7 @@ static void finish(job *j)
 
 static void ack(job *j)
 {
+    tg_typing_stop(j->t, j->chat); /* the answer is out (or will never be) */
     if (j->on_done)
         j->on_done(j->t, j->done_ud, j->outcome ? j->outcome : "sent", 0, NULL);
     else if (j->call)

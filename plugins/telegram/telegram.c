@@ -227,9 +227,14 @@ static void tg_call_action(ah_ctx *ctx, ah_call *call, const char *action, const
     tg *t = &T;
     if (!strcmp(action, "status")) {
         t->host->reply(call,
-                       json_pack("{s:s,s:s,s:b,s:b,s:I}", "bot", t->bot, "mode",
+                       json_pack("{s:s,s:s,s:b,s:b,s:I,s:I}", "bot", t->bot, "mode",
                                  t->mode == TG_WEBHOOK ? "webhook" : "polling", "ready", t->ready,
-                                 "token_refused", t->failed, "offset", (json_int_t)t->offset));
+                                 "token_refused", t->failed, "offset", (json_int_t)t->offset,
+                                 "typing_chats", (json_int_t)tg_typing_count(t)));
+        return;
+    }
+    if (!strcmp(action, "typing")) {
+        tg_typing_action(t, call, args);
         return;
     }
     if (!strcmp(action, "attachment.fetch")) {
@@ -262,6 +267,7 @@ static void tg_shutdown(ah_ctx *ctx)
     json_decref(T.pace);
     T.pace = NULL;
     tg_broadcast_free_all(&T);
+    tg_typing_free_all(&T);
     free(T.waiting);
     T.waiting = NULL;
 }

@@ -40,6 +40,8 @@ typedef struct tg {
     /* The scheduler (pace.c): the bot's bucket, and chat id -> its bucket. */
     double bot_tat;
     json_t *pace;
+    /* Chats shown "typing" (typing.c): chat id -> its state. */
+    json_t *typing;
 } tg;
 
 /* ---- api.c ---------------------------------------------------------------------------- */
@@ -115,6 +117,17 @@ void tg_broadcast_free_all(tg *t);
  * then the bytes through the broker, answered as {ref, name, size,
  * content_b64}. */
 void tg_fetch_action(tg *t, ah_call *call, const json_t *args);
+
+/* ---- typing.c ----------------------------------------------------------------------------- */
+
+/* The action typing: {chat_id, on}: "typing" shown in the chat, renewed,
+ * from on until off, a message sent to the chat, or a cap. */
+void tg_typing_action(tg *t, ah_call *call, const json_t *args);
+/* A message went out to chat: stop showing "typing" there. */
+void tg_typing_stop(tg *t, const char *chat);
+/* Chats shown "typing" now (the action status). */
+size_t tg_typing_count(const tg *t);
+void tg_typing_free_all(tg *t);
 
 /* ---- pace.c ------------------------------------------------------------------------------ */
 

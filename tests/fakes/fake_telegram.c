@@ -551,8 +551,26 @@ static void bot_method(fh_conn *c, const fh_req *r)
                             (json_int_t)strlen(json_string_value(json_object_get(f, "content"))),
                             "file_path", json_object_get(f, "file_path")));
     } else if (!strcmp(m, "sendChatAction")) {
-        count("sendChatAction");
-        ok(c, json_true());
+        static const char *const actions[] = {
+            "typing",        "upload_photo",      "record_video",     "upload_video",
+            "record_voice",  "upload_voice",      "upload_document",  "choose_sticker",
+            "find_location", "record_video_note", "upload_video_note"};
+        const char *a = json_string_value(json_object_get(p, "action"));
+        bool known = false;
+        for (size_t i = 0; a && i < sizeof(actions) / sizeof(actions[0]); i++)
+            known |= !strcmp(a, actions[i]);
+        char chat[64];
+        chat_of(p, chat, sizeof(chat));
+        if (!*chat)
+            fail(c, 400, "Bad Request: chat_id is empty");
+        else if (!known)
+            fail(c, 400, "Bad Request: wrong parameter action in request");
+        else if (json_is_true(json_object_get(F.blocked, chat)))
+            fail(c, 403, "Forbidden: bot was blocked by the user");
+        else {
+            record("sendChatAction", chat, p, 0);
+            ok(c, json_true());
+        }
     } else {
         fail(c, 404, "Not Found");
     }

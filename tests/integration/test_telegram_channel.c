@@ -35,6 +35,7 @@
 
 static th_host H;
 static fake_proc TGP, TGW, TGL; /* the polling bot's server, the webhook bot's, the FAQ bot's */
+static fake_proc TGS;           /* the slow FAQ bot's (typing while the model thinks) */
 static fake_proc LLM;
 static char AGENT_P[64], AGENT_W[64];
 
@@ -126,9 +127,19 @@ static char *read_example(const char *name)
     return b;
 }
 
-/* The onboarding example as an agent bound to a channel instance. */
+static void make_agent_of(const char *name, char *content, const char *instance, char *agent,
+                          size_t n);
+
+/* An example scenario as an agent bound to a channel instance. */
 static void make_agent(const char *name, const char *example, const char *instance, char *agent,
                        size_t n)
+{
+    make_agent_of(name, read_example(example), instance, agent, n);
+}
+
+/* Scenario content (freed here) as an agent bound to a channel instance. */
+static void make_agent_of(const char *name, char *content, const char *instance, char *agent,
+                          size_t n)
 {
     json_t *o = NULL;
     char body[300], path[200];
@@ -137,12 +148,12 @@ static void make_agent(const char *name, const char *example, const char *instan
     char scn[64];
     snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
     json_decref(o);
-    char *content = read_example(example), *ver = NULL;
+    char *ver = NULL;
     assert_non_null(content);
     assert_true(asprintf(&ver, "{\"message\": \"first\", \"content\": %s}", content) > 0);
     snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
     int vst = th_http(&H, "POST", path, ver, NULL, &o);
-    if (vst != 201) fail_msg("saving %s: %d %s", example, vst, json_dumps(o, 0));
+    if (vst != 201) fail_msg("saving %s: %d %s", name, vst, json_dumps(o, 0));
     json_decref(o);
     free(ver);
     free(content);
@@ -165,7 +176,8 @@ static int setup(void **s)
 {
     (void)s;
     if (fake_start(&TGP, FAKE_BIN, 5000) || fake_start(&TGW, FAKE_BIN, 5000) ||
-        fake_start(&TGL, FAKE_BIN, 5000) || fake_start(&LLM, FAKE_LLM, 5000))
+        fake_start(&TGL, FAKE_BIN, 5000) || fake_start(&TGS, FAKE_BIN, 5000) ||
+        fake_start(&LLM, FAKE_LLM, 5000))
         return -1;
     int port = free_port();
     char *cfg = NULL;
@@ -190,12 +202,16 @@ static int setup(void **s)
                  "   \"http://127.0.0.1:%d\", \"poll_timeout_s\": 2, \"typing\": true},"
                  "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
                  "                \"private\": true}]},"
+                 "  {\"id\": \"tgs\", \"plugin\": \"telegram\", \"config\": {\"api_base_url\": "
+                 "   \"http://127.0.0.1:%d\", \"poll_timeout_s\": 2, \"typing_interval_ms\": 1000},"
+                 "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
+                 "                \"private\": true}]},"
                  "  {\"id\": \"llm\", \"plugin\": \"llm-openai\","
                  "   \"config\": {\"base_url\": \"http://127.0.0.1:%d/v1\", \"model\": \"gpt-4o\"},"
                  "   \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
                  "                \"private\": true}]}]}",
                  port, TGP.port, TGP.port, TGW.port, port, TGW.port, TGP.port, TGP.port, TGL.port,
-                 TGL.port, LLM.port, LLM.port) < 0)
+                 TGL.port, TGS.port, TGS.port, LLM.port, LLM.port) < 0)
         return -1;
     int rc =
         th_init(&H, "telegram") || th_install_plugin(&H, "jq") ||
@@ -203,13 +219,15 @@ static int setup(void **s)
         th_config(&H, cfg) ||
         th_cli(&H, API_KEY "\n", NULL, 0, "secret", "set", "llm", "api_key", NULL) ||
         th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tgl", "token", NULL) ||
+        th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tgs", "token", NULL) ||
         th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tg", "token", NULL) ||
         th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tgw", "token", NULL) ||
         th_cli(&H, HOOK_SECRET "\n", NULL, 0, "secret", "set", "tgw", "webhook_secret", NULL) ||
         th_cli(&H, BAD_TOKEN "\n", NULL, 0, "secret", "set", "tgbad", "token", NULL) ||
         th_start(&H, NULL, 15000) || !th_wait_state(&H, "jq-1", "ready", 15000) ||
         !th_wait_state(&H, "tg", "ready", 15000) || !th_wait_state(&H, "tgw", "ready", 15000) ||
-        !th_wait_state(&H, "tgl", "ready", 15000) || !th_wait_state(&H, "llm", "ready", 15000);
+        !th_wait_state(&H, "tgl", "ready", 15000) || !th_wait_state(&H, "tgs", "ready", 15000) ||
+        !th_wait_state(&H, "llm", "ready", 15000);
     free(cfg);
     if (rc) return -1;
     return 0;
@@ -223,6 +241,7 @@ static int teardown(void **s)
     fake_stop(&TGP);
     fake_stop(&TGW);
     fake_stop(&TGL);
+    fake_stop(&TGS);
     fake_stop(&LLM);
     return rc ? -1 : 0;
 }
@@ -342,12 +361,84 @@ static void test_a_question_is_answered_by_the_llm(void **s)
     /* The fake model's recorded answer, then the scenario's follow-up. */
     assert_string_equal(text_of(sent, greeting), "The capital of England is London.");
     assert_string_equal(text_of(sent, greeting + 1), "Did that help?");
-    /* typing: true on this bot: the chat saw "typing" while the model ran. */
+    /* The chat saw "typing" while the model ran. */
     assert_true(stat_of(&TGL, "sendChatAction") >= 1);
     assert_int_equal(json_array_size(th_get(json_array_get(sent, greeting + 1),
                                             "params.reply_markup.inline_keyboard")),
                      2);
     json_decref(sent);
+}
+
+/* The bot's calls to chat, every method in order (a new array). */
+static json_t *calls_to(const fake_proc *f, long long chat)
+{
+    char path[100];
+    snprintf(path, sizeof(path), "/_fake/sent?chat_id=%lld", chat);
+    json_t *o = fake(f, "GET", path, NULL);
+    json_t *out = json_incref(json_object_get(o, "sent"));
+    json_decref(o);
+    return out;
+}
+
+static void
+test_typing_is_shown_and_renewed_while_the_llm_step_runs_and_stops_with_the_answer(void **s)
+{
+    (void)s;
+    /* The FAQ agent whose model takes 3.5 s (the fake's slow:MS); the bot
+     * renews "typing" every second (typing_interval_ms). */
+    char agent[64], *content = read_example("faq-agent.json"), *slow = NULL;
+    assert_non_null(content);
+    char *at = strstr(content, "\"temperature\": 0.2,");
+    assert_non_null(at);
+    assert_true(
+        asprintf(&slow, "%.*s\"model\": \"slow:3500\", %s", (int)(at - content), content, at) > 0);
+    free(content);
+    make_agent_of("FAQ (slow model)", slow, "tgs", agent, sizeof(agent));
+    say(&TGS, 500001, "/start");
+    json_t *sent = wait_sent(&TGS, 500001, 1);
+    size_t greeting = json_array_size(sent);
+    json_decref(sent);
+    /* No LLM step ran yet: no "typing" for the greeting. */
+    json_t *calls = calls_to(&TGS, 500001);
+    size_t i;
+    json_t *c;
+    json_array_foreach(calls, i, c)
+        assert_string_not_equal(json_string_value(json_object_get(c, "method")), "sendChatAction");
+    json_decref(calls);
+    say(&TGS, 500001, "Where is my parcel?");
+    sent = wait_sent(&TGS, 500001, greeting + 2);
+    assert_string_equal(text_of(sent, greeting), "The capital of England is London.");
+    json_decref(sent);
+    /* "typing" from the step's start, renewed while the model thought
+     * (3.5 s at one a second: several), all before the answer. */
+    calls = calls_to(&TGS, 500001);
+    size_t typing = 0, answer = 0;
+    json_array_foreach(calls, i, c)
+    {
+        const char *m = json_string_value(json_object_get(c, "method"));
+        if (!strcmp(m, "sendChatAction")) {
+            assert_string_equal(json_string_value(th_get(c, "params.action")), "typing");
+            assert_int_equal(answer, 0); /* none after the answer went out */
+            typing++;
+        } else if (!strcmp(m, "sendMessage") && !strcmp(json_string_value(th_get(c, "params.text")),
+                                                        "The capital of England is London.")) {
+            answer = i;
+        }
+    }
+    json_decref(calls);
+    assert_true(answer > 0);
+    assert_true(typing >= 2);
+    /* And nothing is left renewing it once the answer is out. */
+    long long deadline = th_now_ms() + 10000;
+    for (;;) {
+        json_t *o = NULL;
+        assert_int_equal(th_call(&H, "tgs", "status", "{}", &o), 200);
+        long long left = json_integer_value(th_get(o, "result.typing_chats"));
+        json_decref(o);
+        if (!left) break;
+        if (th_now_ms() > deadline) fail_msg("still typing in %lld chats", left);
+        th_sleep_ms(50);
+    }
 }
 
 static void test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts(void **s)
@@ -715,6 +806,8 @@ int main(void)
         cmocka_unit_test(test_onboarding_over_a_webhook_bot),
         cmocka_unit_test(test_in_a_group_only_commands_for_this_bot_start_a_conversation),
         cmocka_unit_test(test_a_question_is_answered_by_the_llm),
+        cmocka_unit_test(
+            test_typing_is_shown_and_renewed_while_the_llm_step_runs_and_stops_with_the_answer),
         cmocka_unit_test(
             test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts),
         cmocka_unit_test(
