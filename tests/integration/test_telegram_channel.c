@@ -441,6 +441,114 @@ test_typing_is_shown_and_renewed_while_the_llm_step_runs_and_stops_with_the_answ
     }
 }
 
+static void test_files_given_as_bytes_are_uploaded_as_multipart_and_reusable(void **s)
+{
+    (void)s;
+    /* A document and a photo, as bytes: one sendDocument (the caption with
+     * it) and one sendPhoto, multipart, as the fake parses them. */
+    static const char args[] =
+        "{\"chat_id\": 100050, \"text\": \"Your invoice\", \"attachments\": ["
+        "{\"kind\": \"document\", \"name\": \"invoice-5512.pdf\", \"mime_type\": "
+        "\"application/pdf\", \"content_b64\": \"JVBERi0xLjQgaW52b2ljZSA1NTEyOiA0MiBFVVI=\"},"
+        "{\"kind\": \"image\", \"name\": \"parcel.png\", \"mime_type\": \"image/png\", "
+        "\"content_b64\": \"iVBORw0KGgpmYWtlLXBob3Rv\"}]}";
+    long long refused = stat_of(&TGP, "multipart_refused");
+    json_t *o = NULL;
+    int st = th_call(&H, "tg", "send", args, &o);
+    if (st != 200) fail_msg("send: %d %s", st, json_dumps(o, 0));
+    json_t *fids = th_get(o, "result.file_ids");
+    assert_int_equal(json_array_size(fids), 2);
+    char reuse[200];
+    snprintf(reuse, sizeof(reuse), "%s", json_string_value(json_array_get(fids, 1)));
+    assert_true(!strncmp(reuse, "telegram:AgACAgIAAxkBfakeupload", 31));
+    json_decref(o);
+    json_t *calls = calls_to(&TGP, 100050);
+    assert_int_equal(json_array_size(calls), 2);
+    json_t *doc = json_array_get(calls, 0), *photo = json_array_get(calls, 1);
+    assert_string_equal(json_string_value(json_object_get(doc, "method")), "sendDocument");
+    assert_string_equal(json_string_value(th_get(doc, "params.caption")), "Your invoice");
+    assert_int_equal(json_integer_value(th_get(doc, "params.chat_id")), 100050);
+    assert_true(json_is_true(th_get(doc, "params.document.upload")));
+    assert_string_equal(json_string_value(th_get(doc, "params.document.filename")),
+                        "invoice-5512.pdf");
+    assert_string_equal(json_string_value(th_get(doc, "params.document.content_type")),
+                        "application/pdf");
+    assert_string_equal(json_string_value(th_get(doc, "params.document.content_b64")),
+                        "JVBERi0xLjQgaW52b2ljZSA1NTEyOiA0MiBFVVI=");
+    assert_string_equal(json_string_value(json_object_get(photo, "method")), "sendPhoto");
+    assert_string_equal(json_string_value(th_get(photo, "params.photo.content_b64")),
+                        "iVBORw0KGgpmYWtlLXBob3Rv");
+    json_decref(calls);
+    assert_int_equal(stat_of(&TGP, "multipart_refused"), refused);
+    /* The file_id it answered sends the same photo again, without bytes. */
+    char *again = NULL;
+    assert_true(asprintf(&again,
+                         "{\"chat_id\": 100051, \"attachments\": [{\"kind\": \"image\", "
+                         "\"ref\": \"%s\"}]}",
+                         reuse) > 0);
+    assert_int_equal(th_call(&H, "tg", "send", again, &o), 200);
+    json_decref(o);
+    free(again);
+    calls = calls_to(&TGP, 100051);
+    assert_string_equal(json_string_value(th_get(calls, "0.params.photo")), reuse + 9);
+    json_decref(calls);
+    /* A broadcast takes no bytes: it says how to give it the file. */
+    assert_int_not_equal(
+        th_call(&H, "tg", "broadcast.start",
+                "{\"id\": \"with-bytes\", \"chat_ids\": [100052], \"attachments\": [{\"kind\": "
+                "\"image\", \"content_b64\": \"iVBORw0KGgpmYWtlLXBob3Rv\"}]}",
+                &o),
+        200);
+    char *d = json_dumps(o, 0);
+    assert_non_null(strstr(d, "attachments[0].content_b64: upload the file once"));
+    free(d);
+    json_decref(o);
+    /* Bytes that are not base64: refused naming the field, nothing sent. */
+    assert_int_not_equal(th_call(&H, "tg", "send",
+                                 "{\"chat_id\": 100053, \"attachments\": [{\"kind\": "
+                                 "\"document\", \"content_b64\": \"not*base64\"}]}",
+                                 &o),
+                         200);
+    d = json_dumps(o, 0);
+    assert_non_null(strstr(d, "attachments[0].content_b64: not base64"));
+    free(d);
+    json_decref(o);
+    calls = calls_to(&TGP, 100053);
+    assert_int_equal(json_array_size(calls), 0);
+    json_decref(calls);
+}
+
+static void test_the_fake_refuses_malformed_multipart_as_telegram_does(void **s)
+{
+    (void)s;
+    th_host x = {.port = TGP.port};
+    static const char *const bodies[] = {
+        /* no closing delimiter */
+        "--b1\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n5\r\n",
+        /* a part without its name */
+        "--b1\r\nContent-Disposition: form-data\r\n\r\n5\r\n--b1--\r\n",
+        /* no part at all */
+        "chat_id=5"};
+    for (size_t i = 0; i < 3; i++) {
+        char *resp = NULL;
+        int st = th_http_raw(&x, "POST", "/bot" TOKEN "/sendDocument",
+                             "multipart/form-data; boundary=b1", bodies[i], strlen(bodies[i]), NULL,
+                             NULL, &resp);
+        assert_int_equal(st, 400);
+        assert_non_null(strstr(resp, "\"ok\":false"));
+        free(resp);
+    }
+    char *resp = NULL;
+    static const char good[] =
+        "--b1\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n5\r\n--b1--\r\n";
+    assert_int_equal(th_http_raw(&x, "POST", "/bot" TOKEN "/sendDocument",
+                                 "multipart/form-data; boundary=b1", good, strlen(good), NULL, NULL,
+                                 &resp),
+                     400);
+    assert_non_null(strstr(resp, "there is no document in the request"));
+    free(resp);
+}
+
 static void test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts(void **s)
 {
     (void)s;
@@ -810,6 +918,8 @@ int main(void)
             test_typing_is_shown_and_renewed_while_the_llm_step_runs_and_stops_with_the_answer),
         cmocka_unit_test(
             test_the_send_action_posts_to_a_channel_once_per_key_and_splits_long_texts),
+        cmocka_unit_test(test_files_given_as_bytes_are_uploaded_as_multipart_and_reusable),
+        cmocka_unit_test(test_the_fake_refuses_malformed_multipart_as_telegram_does),
         cmocka_unit_test(
             test_the_scheduler_keeps_a_burst_to_one_chat_under_telegrams_flood_control),
         cmocka_unit_test(test_an_attachment_is_fetched_on_demand_within_its_size_limit),
