@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FAKE_BIN TH_BUILD_DIR "/tests/fakes/fake_telegram"
@@ -709,6 +710,117 @@ static void test_a_broadcast_reaches_each_chat_once_and_skips_the_blocked(void *
     assert_int_equal(stat_of(&TGP, "sendMessage"), before);
 }
 
+/* POST /api/v1/instances/tg/broadcasts with body: the status, or fails. */
+static json_t *segment_broadcast(const char *body, int want)
+{
+    json_t *o = NULL;
+    int st = th_http(&H, "POST", "/api/v1/instances/tg/broadcasts", body, NULL, &o);
+    if (st != want) fail_msg("broadcasts: %d, not %d: %s", st, want, json_dumps(o, 0));
+    return o;
+}
+
+static size_t texts_to(long long chat, const char *text)
+{
+    json_t *calls = calls_to(&TGP, chat);
+    size_t n = 0, i;
+    json_t *c;
+    json_array_foreach(calls, i, c) n += json_string_value(th_get(c, "params.text")) &&
+                                         !strcmp(json_string_value(th_get(c, "params.text")), text);
+    json_decref(calls);
+    return n;
+}
+
+static void wait_broadcast_done(const char *id)
+{
+    char args[100];
+    snprintf(args, sizeof(args), "{\"id\": \"%s\"}", id);
+    long long deadline = th_now_ms() + 30000;
+    for (;;) {
+        json_t *st = broadcast("broadcast.status", args);
+        bool done = !strcmp(json_string_value(json_object_get(st, "state")), "done");
+        json_decref(st);
+        if (done) return;
+        if (th_now_ms() > deadline) fail_msg("broadcast %s did not finish in 30 s", id);
+        th_sleep_ms(50);
+    }
+}
+
+static void test_a_broadcast_to_a_segment_reaches_only_the_segment(void **s)
+{
+    (void)s;
+    /* Every onboarding chat of this bot so far is older than t1; one more
+     * person starts after it. */
+    char t1[40];
+    time_t secs = time(NULL); /* wall-clock: th_now_ms is monotonic */
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(t1, sizeof(t1), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    th_sleep_ms(1100); /* t1 is whole seconds: the next activity is after it */
+    say(&TGP, 100060, "/start");
+    json_decref(wait_sent(&TGP, 100060, 2));
+    /* By agent and last activity: only the newcomer. */
+    char *body = NULL;
+    assert_true(asprintf(&body,
+                         "{\"id\": \"seg-new\", \"segment\": {\"agent_id\": \"%s\", "
+                         "\"active_since\": \"%s\"}, \"text\": \"Welcome offer\"}",
+                         AGENT_P, t1) > 0);
+    json_t *o = segment_broadcast(body, 200);
+    free(body);
+    assert_int_equal(json_integer_value(th_get(o, "result.matched")), 1);
+    assert_int_equal(json_integer_value(th_get(o, "result.total")), 1);
+    json_decref(o);
+    wait_broadcast_done("seg-new");
+    assert_int_equal(texts_to(100060, "Welcome offer"), 1);
+    assert_int_equal(texts_to(100001, "Welcome offer"), 0);
+    /* By tag: the contact of chat 100001 tagged vip, then only it, and
+     * with active_before t1 still only it (the newcomer is after t1). */
+    assert_int_equal(
+        th_http(&H, "GET", "/api/v1/contacts/lookup?channel=telegram&id=100001", NULL, NULL, &o),
+        200);
+    char path[120];
+    snprintf(path, sizeof(path), "/api/v1/contacts/%s",
+             json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    assert_int_equal(th_http(&H, "PATCH", path, "{\"tags\": [\"vip\"]}", NULL, &o), 200);
+    json_decref(o);
+    o = segment_broadcast("{\"id\": \"seg-vip\", \"segment\": {\"tag\": \"vip\"}, \"text\": "
+                          "\"VIP preview\"}",
+                          200);
+    assert_int_equal(json_integer_value(th_get(o, "result.matched")), 1);
+    json_decref(o);
+    wait_broadcast_done("seg-vip");
+    assert_int_equal(texts_to(100001, "VIP preview"), 1);
+    assert_int_equal(texts_to(100060, "VIP preview"), 0);
+    assert_true(asprintf(&body,
+                         "{\"id\": \"seg-vip-old\", \"segment\": {\"tag\": \"vip\", "
+                         "\"active_before\": \"%s\"}, \"text\": \"Old VIP\"}",
+                         t1) > 0);
+    o = segment_broadcast(body, 200);
+    free(body);
+    assert_int_equal(json_integer_value(th_get(o, "result.matched")), 1);
+    json_decref(o);
+    wait_broadcast_done("seg-vip-old");
+    assert_int_equal(texts_to(100001, "Old VIP"), 1);
+    /* A segment that is not one, and one that matches nobody: 422, the
+     * field named, nothing started. */
+    o = segment_broadcast("{\"id\": \"seg-bad\", \"segment\": {\"colour\": \"red\"}, \"text\": "
+                          "\"x\"}",
+                          422);
+    char *d = json_dumps(o, 0);
+    assert_non_null(strstr(d, "segment: only agent_id, tag, attribute"));
+    free(d);
+    json_decref(o);
+    o = segment_broadcast("{\"id\": \"seg-none\", \"segment\": {\"tag\": \"nobody-has-it\"}, "
+                          "\"text\": \"x\"}",
+                          422);
+    d = json_dumps(o, 0);
+    assert_non_null(strstr(d, "matches no chat"));
+    free(d);
+    json_decref(o);
+    assert_int_not_equal(th_call(&H, "tg", "broadcast.status", "{\"id\": \"seg-none\"}", &o), 200);
+    json_decref(o);
+}
+
 static void test_the_webhook_refuses_a_request_without_telegrams_secret(void **s)
 {
     (void)s;
@@ -925,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_an_attachment_is_fetched_on_demand_within_its_size_limit),
         cmocka_unit_test(test_a_message_to_a_group_that_became_a_supergroup_follows_it),
         cmocka_unit_test(test_a_broadcast_reaches_each_chat_once_and_skips_the_blocked),
+        cmocka_unit_test(test_a_broadcast_to_a_segment_reaches_only_the_segment),
         cmocka_unit_test(test_the_webhook_refuses_a_request_without_telegrams_secret),
         cmocka_unit_test(test_a_rate_limited_chat_gets_each_reply_once_and_others_go_on),
         cmocka_unit_test(test_a_chat_that_blocked_the_bot_is_marked_and_not_sent_to_again),
