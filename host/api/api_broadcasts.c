@@ -9,7 +9,8 @@
  * A chat is in the segment when a conversation on this instance (its
  * channel.instance) has it as channel.chat_id and matches every condition
  * given: agent_id (the conversation's agent), tag (its contact's tags),
- * attribute {name, value} (its contact's profile field, opened here),
+ * attribute {name, value} (its contact's profile.attributes.NAME, or a
+ * profile field such as language; sealed, opened here),
  * active_since / active_before (its last_activity_at); contacts whose
  * consent.marketing is false are left out. Each chat once, in the order
  * found.
@@ -66,8 +67,11 @@ static bool contact_in(seg *s, const char *id)
             json_is_string(tg) && !strcmp(json_string_value(tg), s->tag);
         in = has;
     }
-    if (in && s->attr)
-        in = json_equal(json_object_get(json_object_get(c, "profile"), s->attr), s->value);
+    if (in && s->attr) { /* profile.attributes.NAME, or a profile field (language...) */
+        const json_t *pr = json_object_get(c, "profile");
+        const json_t *v = json_object_get(json_object_get(pr, "attributes"), s->attr);
+        in = json_equal(v ? v : json_object_get(pr, s->attr), s->value);
+    }
     json_decref(c);
     if (id) json_object_set_new(s->contacts, id, json_boolean(in));
     return in;

@@ -801,6 +801,37 @@ static void test_a_broadcast_to_a_segment_reaches_only_the_segment(void **s)
     json_decref(o);
     wait_broadcast_done("seg-vip-old");
     assert_int_equal(texts_to(100001, "Old VIP"), 1);
+    /* By a profile attribute (sealed: opened by the host). */
+    assert_int_equal(th_http(&H, "PATCH", path,
+                             "{\"profile\": {\"attributes\": {\"city\": \"Porto\"}}}", NULL, &o),
+                     200);
+    json_decref(o);
+    o = segment_broadcast("{\"id\": \"seg-porto\", \"segment\": {\"attribute\": {\"name\": "
+                          "\"city\", \"value\": \"Porto\"}}, \"text\": \"Porto news\"}",
+                          200);
+    assert_int_equal(json_integer_value(th_get(o, "result.matched")), 1);
+    json_decref(o);
+    wait_broadcast_done("seg-porto");
+    assert_int_equal(texts_to(100001, "Porto news"), 1);
+    assert_int_equal(texts_to(100060, "Porto news"), 0);
+    /* The newcomer refuses marketing: the first segment now matches nobody. */
+    assert_int_equal(
+        th_http(&H, "GET", "/api/v1/contacts/lookup?channel=telegram&id=100060", NULL, NULL, &o),
+        200);
+    char path2[120];
+    snprintf(path2, sizeof(path2), "/api/v1/contacts/%s",
+             json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    assert_int_equal(th_http(&H, "PATCH", path2, "{\"consent\": {\"marketing\": false}}", NULL, &o),
+                     200);
+    json_decref(o);
+    assert_true(asprintf(&body,
+                         "{\"id\": \"seg-new-2\", \"segment\": {\"agent_id\": \"%s\", "
+                         "\"active_since\": \"%s\"}, \"text\": \"Second offer\"}",
+                         AGENT_P, t1) > 0);
+    json_decref(segment_broadcast(body, 422));
+    free(body);
+    assert_int_equal(texts_to(100060, "Second offer"), 0);
     /* A segment that is not one, and one that matches nobody: 422, the
      * field named, nothing started. */
     o = segment_broadcast("{\"id\": \"seg-bad\", \"segment\": {\"colour\": \"red\"}, \"text\": "
