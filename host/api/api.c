@@ -23,6 +23,7 @@
 /* clang-format off: one family a line */
 static const api_family_fn families[] = {
     api_system_routes,    api_instances_routes,    api_bots_routes,
+    api_broadcasts_routes,
     api_bus_routes,       api_hooks_routes,        api_agents_routes,
     api_scenarios_routes, api_contacts_routes,     api_conversations_routes,
     api_audit_routes,     api_integrations_routes, api_engine_routes,

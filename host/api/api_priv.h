@@ -38,6 +38,7 @@ int api_hooks_routes(api_table *t, const api_deps *deps);
 int api_agents_routes(api_table *t, const api_deps *deps);
 int api_scenarios_routes(api_table *t, const api_deps *deps);
 int api_contacts_routes(api_table *t, const api_deps *deps);
+int api_broadcasts_routes(api_table *t, const api_deps *deps);
 int api_conversations_routes(api_table *t, const api_deps *deps);
 int api_audit_routes(api_table *t, const api_deps *deps);
 int api_integrations_routes(api_table *t, const api_deps *deps);

@@ -43,7 +43,40 @@ typedef struct call_ctx {
     json_t *rec; /* its record in the step's path entry (rt_record.c), or NULL */
     /* A streamed LLM call: where its partials go (runtime_watch_partials). */
     char chan_instance[64], chan_chat[128], stream[40];
+    bool typing; /* an LLM call whose channel was told it runs (rt_typing) */
 } call_ctx;
+
+static void typing_told(void *ud, const json_t *result, const char *err_code, const char *message)
+{
+    (void)ud, (void)result, (void)err_code, (void)message;
+}
+
+/* Tell the channel instance of t's conversation that an LLM call runs
+ * (on) or has answered (off), for a "typing" indicator: its action
+ * "typing" ({chat_id, on}), when its manifest declares one. A hint: not
+ * durable, not waited for, its failures ignored; a channel that misses
+ * "off" stops by itself (docs/channels.md#typing). True when told. */
+static bool rt_typing(runtime *rt, run_turn *t, bool on)
+{
+    const json_t *ch = json_object_get(t->conv, "channel");
+    const char *name = json_string_value(json_object_get(ch, "instance"));
+    const char *chat = json_string_value(json_object_get(ch, "chat_id"));
+    instance *in = name && chat ? supervisor_find(rt->d.sup, name) : NULL;
+    if (!in || rt->stopped) return false;
+    size_t i;
+    const json_t *a;
+    bool declared = false;
+    json_array_foreach(json_object_get(instance_manifest(in)->json, "actions"), i, a) declared |=
+        json_string_value(json_object_get(a, "name")) &&
+        !strcmp(json_string_value(json_object_get(a, "name")), "typing");
+    if (!declared) return false;
+    json_t *args = json_pack("{s:s,s:b}", "chat_id", chat, "on", on);
+    char err[200];
+    int rc =
+        args ? instance_call(in, "typing", args, 10000, typing_told, NULL, err, sizeof(err)) : -1;
+    json_decref(args);
+    return rc == 0;
+}
 
 static void ctx_unref(call_ctx *c)
 {
@@ -78,6 +111,7 @@ static void ctx_answer(call_ctx *c, const json_t *result, const char *error, con
     rt_record_answer(c->rec, result, error, msg, ah_now_ms() - c->started_ms);
     c->rec = NULL;
     if (c->rt->stopped) return;
+    if (c->typing) rt_typing(c->rt, c->t, false);
     if (c->instance[0])
         run_turn_integration(c->t, c->instance, c->action,
                              !error                      ? "ok"
@@ -320,6 +354,7 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
         snprintf(c->plugin, sizeof(c->plugin), "%s", str_of(instance_manifest(in)->json, "name"));
     c->started_ms = ah_now_ms();
     c->rec = rec;
+    if (kind && !strcmp(kind, "llm.chat")) c->typing = rt_typing(rt, t, true);
     int rc;
     if (wants_stream(rt, t, act, args, c)) {
         json_t *streamed = json_deep_copy(args);

@@ -8,7 +8,7 @@
 extern const char ah_event_conversation_started[], ah_event_step_completed[],
     ah_event_integration_called[], ah_event_handoff_requested[], ah_event_conversation_ended[],
     ah_event_contact_created[], ah_event_contact_updated[], ah_event_lead_created[],
-    ah_event_message[];
+    ah_event_chat_bot_status_changed[], ah_event_chat_member_changed[], ah_event_message[];
 
 #define EV(t) "schemas/events/" t ".json"
 
@@ -36,6 +36,12 @@ static const event_type catalogue[] = {
      EV("contact.updated")},
     {"lead.created", "platform.lead", "contact_id", "CRM plugins",
      "A CRM plugin made a lead (a deal) for a contact", ah_event_lead_created, EV("lead.created")},
+    {"chat.bot_status_changed", "platform.chat", "channel.instance:chat.id", "channel instances",
+     "A bot was blocked or unblocked by a person, added to or removed from a group",
+     ah_event_chat_bot_status_changed, EV("chat.bot_status_changed")},
+    {"chat.member_changed", "platform.chat", "channel.instance:chat.id", "channel instances",
+     "Someone joined or left a group or channel a bot administers", ah_event_chat_member_changed,
+     EV("chat.member_changed")},
     {"message.in", "message.in", "contact_id", "channel instances",
      "A message from a person, attached to its contact", ah_event_message, "schemas/message.json"},
     {"message.out", "message.out", "conversation_id", "the engine",

@@ -52,33 +52,41 @@ static void answered(ah_ctx *ctx, const ah_http_response *resp, void *ud)
     free(c);
 }
 
-int tg_call(tg *t, const char *method, const json_t *params, uint32_t timeout_ms, tg_api_cb cb,
-            void *ud)
+int tg_post(tg *t, const char *method, const char *content_type, const void *body, size_t len,
+            uint32_t timeout_ms, tg_api_cb cb, void *ud)
 {
-    char *url = NULL;
-    char *body = params ? json_dumps(params, JSON_COMPACT) : strdup("{}");
+    char *url = NULL, ct[200];
     call *c = calloc(1, sizeof(*c));
-    if (!body || !c || asprintf(&url, "%s/bot%s/%s", t->base, t->token, method) < 0) {
-        free(body);
+    if (!c || asprintf(&url, "%s/bot%s/%s", t->base, t->token, method) < 0) {
         free(c);
         return AH_ENOMEM;
     }
     *c = (call){.t = t, .cb = cb, .ud = ud};
     snprintf(c->method, sizeof(c->method), "%s", method);
-    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+    const char *headers[] = {ct, NULL};
     ah_http_request req = {.size = sizeof(req),
                            .method = "POST",
                            .url = url,
                            .headers = headers,
                            .body = body,
-                           .body_len = strlen(body),
+                           .body_len = len,
                            .timeout_ms = timeout_ms};
     int rc = t->host->http(t->ctx, &req, answered, c);
     /* The url and body are copied by the runtime before http returns. */
     memset(url, 0, strlen(url));
     free(url);
-    free(body);
     if (rc) free(c);
+    return rc;
+}
+
+int tg_call(tg *t, const char *method, const json_t *params, uint32_t timeout_ms, tg_api_cb cb,
+            void *ud)
+{
+    char *body = params ? json_dumps(params, JSON_COMPACT) : strdup("{}");
+    if (!body) return AH_ENOMEM;
+    int rc = tg_post(t, method, "application/json", body, strlen(body), timeout_ms, cb, ud);
+    free(body);
     return rc;
 }
 

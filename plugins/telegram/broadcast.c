@@ -177,6 +177,19 @@ static void begin(tg *t, ah_call *call, const json_t *args)
         t->host->reply(call, status_of(b));
         return;
     }
+    size_t ai;
+    const json_t *a;
+    json_array_foreach(json_object_get(args, "attachments"), ai,
+                       a) if (json_object_get(a, "content_b64"))
+    {
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "attachments[%zu].content_b64: upload the file once with the action send (to "
+                 "any chat) and give the broadcast its file_ids[0] as ref",
+                 ai);
+        t->host->reply_error(call, "invalid", why);
+        return;
+    }
     json_t *message = json_object();
     static const char *const kept[] = {"text", "format", "keyboard", "attachments", "options"};
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)

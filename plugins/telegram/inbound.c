@@ -19,7 +19,7 @@
 #define ALLOWED_UPDATES                                                                            \
     "[\"message\", \"edited_message\", \"channel_post\", \"edited_channel_post\", "                \
     "\"business_message\", \"edited_business_message\", \"callback_query\", "                      \
-    "\"my_chat_member\"]"
+    "\"my_chat_member\", \"chat_member\"]"
 
 static json_t *allowed_updates(const tg *t)
 {
@@ -27,13 +27,20 @@ static json_t *allowed_updates(const tg *t)
     return json_is_array(a) ? json_incref((json_t *)a) : json_loads(ALLOWED_UPDATES, 0, NULL);
 }
 
-/* What an update that is not a message still says: the bot blocked or
- * admitted. Then the mapping, or NULL. */
-static json_t *take(tg *t, const json_t *u)
+/* What an update says: a message (on message.in), or a change of
+ * membership (on platform.chat; the bot blocked or unblocked is recorded
+ * too), or nothing (NULL). *topic says where it goes. */
+static json_t *take(tg *t, const json_t *u, const char **topic)
 {
     char chat[64], why[200];
     int change = tg_member_change(u, chat, sizeof(chat));
     if (change >= 0) tg_set_blocked(t, chat, change == 1, "my_chat_member: the bot was blocked");
+    json_t *e = tg_member_event(u, t->instance);
+    if (e) {
+        *topic = "platform.chat";
+        return e;
+    }
+    *topic = "message.in";
     json_t *m =
         tg_map_update(u, t->instance, t->bot[0] ? t->bot : NULL, tg_now_ms(), why, sizeof(why));
     if (!m)
@@ -61,28 +68,18 @@ static void no_answer(tg *t, const tg_result *r, void *ud)
 }
 
 /* Once published, best effort: a button press gets its answer (or the
- * client keeps a spinner), and with config.typing a message shows "typing"
- * in its chat until the reply comes (Telegram shows it 5 s at most). */
+ * client keeps a spinner). */
 static void answer_callbacks(tg *t, const json_t *mapped)
 {
-    bool typing = json_is_true(json_object_get(t->config, "typing"));
     size_t i;
     const json_t *m;
     json_array_foreach(mapped, i, m)
     {
         const char *q =
             json_string_value(json_object_get(json_object_get(m, "action"), "query_id"));
-        const json_t *chat = json_object_get(m, "chat");
-        json_t *p = NULL;
-        if (q) {
-            p = json_pack("{s:s}", "callback_query_id", q);
-            tg_call(t, "answerCallbackQuery", p, 10000, no_answer, NULL);
-        } else if (typing && json_string_value(json_object_get(chat, "id"))) {
-            p = json_pack("{s:O,s:s}", "chat_id", json_object_get(chat, "id"), "action", "typing");
-            const char *thread = json_string_value(json_object_get(chat, "thread_id"));
-            if (thread) json_object_set_new(p, "message_thread_id", json_integer(atoll(thread)));
-            tg_call(t, "sendChatAction", p, 10000, no_answer, NULL);
-        }
+        if (!q) continue;
+        json_t *p = json_pack("{s:s}", "callback_query_id", q);
+        tg_call(t, "answerCallbackQuery", p, 10000, no_answer, NULL);
         json_decref(p);
     }
 }
@@ -174,14 +171,15 @@ static void publish_updates(tg *t, const json_t *updates)
     {
         int64_t id = json_integer_value(json_object_get(u, "update_id"));
         if (id + 1 > b->next) b->next = id + 1;
-        json_t *m = take(t, u);
+        const char *topic;
+        json_t *m = take(t, u, &topic);
         if (!m) continue;
         json_array_append_new(b->mapped, m);
         key_of(t, m, keys[k], sizeof(keys[k]));
         idem_of(t, u, idems[k], sizeof(idems[k]));
         opts[k] =
             (ah_publish_opts){.size = sizeof(opts[k]), .key = keys[k], .idempotency_key = idems[k]};
-        items[k] = (ah_publish_item){.topic = "message.in", .body = m, .opts = &opts[k]};
+        items[k] = (ah_publish_item){.topic = topic, .body = m, .opts = &opts[k]};
         k++;
     }
     int rc = k ? t->host->publish_batch(t->ctx, items, k, batch_published, b) : 0;
@@ -336,7 +334,8 @@ void tg_on_hook(tg *t, const ah_event *ev)
         t->host->ack(t->ctx, ev);
         return;
     }
-    json_t *m = take(t, u);
+    const char *topic;
+    json_t *m = take(t, u, &topic);
     if (!m) {
         t->host->ack(t->ctx, ev);
         return;
@@ -352,7 +351,7 @@ void tg_on_hook(tg *t, const ah_event *ev)
         return;
     }
     *h = (hook){.t = t, .ev = ev, .mapped = json_pack("[o]", m)};
-    int rc = t->host->publish(t->ctx, "message.in", m, &o, hook_published, h);
+    int rc = t->host->publish(t->ctx, topic, m, &o, hook_published, h);
     if (rc) {
         json_decref(h->mapped);
         free(h);

@@ -538,3 +538,72 @@ int tg_member_change(const json_t *u, char *chat, size_t chatlen)
     if (!strcmp(st, "kicked") || !strcmp(st, "left")) return 1;
     return 0;
 }
+
+/* ---- membership: platform events ------------------------------------------------------ */
+
+static bool status_in(const char *s)
+{
+    return s && (!strcmp(s, "member") || !strcmp(s, "administrator") || !strcmp(s, "creator") ||
+                 !strcmp(s, "restricted"));
+}
+
+static bool status_out(const char *s)
+{
+    return s && (!strcmp(s, "left") || !strcmp(s, "kicked"));
+}
+
+/* What a change of status means, for the bot itself (self) or a member. */
+static const char *change_of(const char *chat_type, const char *old, const char *now, bool self)
+{
+    bool private_chat = chat_type && !strcmp(chat_type, "private");
+    if (self && private_chat) {
+        if (now && !strcmp(now, "kicked")) return "blocked";
+        if (old && !strcmp(old, "kicked") && status_in(now)) return "unblocked";
+    }
+    if (status_out(old) && status_in(now)) return self ? "added" : "joined";
+    if (status_in(old) && now && !strcmp(now, "kicked")) return self ? "removed" : "banned";
+    if (status_in(old) && now && !strcmp(now, "left")) return self ? "removed" : "left";
+    if (old && now && strcmp(old, "administrator") && strcmp(old, "creator") &&
+        (!strcmp(now, "administrator") || !strcmp(now, "creator")))
+        return "promoted";
+    if (old && now && (!strcmp(old, "administrator") || !strcmp(old, "creator")) &&
+        !strcmp(now, "member"))
+        return "demoted";
+    if (now && !strcmp(now, "restricted")) return "restricted";
+    return "other";
+}
+
+json_t *tg_member_event(const json_t *u, const char *instance)
+{
+    const char *field = json_is_object(json_object_get(u, "my_chat_member")) ? "my_chat_member"
+                        : json_is_object(json_object_get(u, "chat_member"))  ? "chat_member"
+                                                                             : NULL;
+    if (!field) return NULL;
+    bool self = !strcmp(field, "my_chat_member");
+    const json_t *cm = json_object_get(u, field);
+    const json_t *oldm = json_object_get(cm, "old_chat_member");
+    const json_t *newm = json_object_get(cm, "new_chat_member");
+    const char *old = str(oldm, "status"), *now = str(newm, "status");
+    json_t *chat = chat_of(json_object_get(cm, "chat"), NULL);
+    json_object_del(chat, "title");
+    json_t *user = id_of(json_object_get(json_object_get(newm, "user"), "id"));
+    if (!str(chat, "id") || !str(chat, "type") || !now || !user) {
+        json_decref(chat);
+        json_decref(user);
+        return NULL;
+    }
+    const char *ctype = str(json_object_get(cm, "chat"), "type");
+    char at[40], upd[32];
+    tg_rfc3339(json_integer_value(json_object_get(cm, "date")), 0, at, sizeof(at));
+    snprintf(upd, sizeof(upd), "%lld",
+             (long long)json_integer_value(json_object_get(u, "update_id")));
+    json_t *e = json_pack("{s:s,s:i,s:s,s:{s:s,s:s},s:o,s:s,s:{s:s,s:s},s:o,s:s}", "type",
+                          self ? "chat.bot_status_changed" : "chat.member_changed", "event_version",
+                          1, "at", at, "channel", "kind", "telegram", "instance", instance, "chat",
+                          chat, "change", change_of(ctype, old, now, self), "status", "old",
+                          old ? old : "unknown", "new", now, "user_id", user, "external_id", upd);
+    set_id(e, "by_id", json_object_get(json_object_get(cm, "from"), "id"));
+    if (!self && json_is_true(json_object_get(json_object_get(newm, "user"), "is_bot")))
+        json_object_set_new(e, "user_is_bot", json_true());
+    return e;
+}

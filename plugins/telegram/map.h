@@ -27,6 +27,13 @@ json_t *tg_map_update(const json_t *update, const char *instance, const char *bo
  * into chat. */
 int tg_member_change(const json_t *update, char *chat, size_t chatlen);
 
+/* A my_chat_member or chat_member update as the platform event it
+ * publishes on platform.chat (docs/channels/telegram.md, "Membership"):
+ * chat.bot_status_changed (the bot blocked, unblocked, added, removed...)
+ * or chat.member_changed (someone joined, left...), a new reference; NULL
+ * for any other update or one missing its chat, status or user. */
+json_t *tg_member_event(const json_t *update, const char *instance);
+
 /* A Telegram language_code as BCP 47 the way the model wants it ("pt-br"
  * -> "pt-BR", "zh-hans" -> "zh", "en" -> "en"), into out; false when it
  * is not one. */

@@ -29,8 +29,9 @@ typedef struct job {
     json_t *own;        /* the message the action made */
     const json_t *msg;  /* the event's body (valid until settled) or own */
     char id[96], chat[64], key[128];
-    json_t *plan; /* [{method, params}] */
-    json_t *ids;  /* Telegram's message ids, in order */
+    json_t *plan;     /* [{method, params}] */
+    json_t *ids;      /* Telegram's message ids, in order */
+    json_t *file_ids; /* the file_ids Telegram gave uploaded files, or NULL */
     size_t done;
     json_int_t edit_target; /* the Telegram message an edit changes, or 0 */
     bool migrated;          /* sent on to the supergroup a group became */
@@ -50,16 +51,20 @@ static void finish(job *j)
     json_decref(j->own);
     json_decref(j->plan);
     json_decref(j->ids);
+    json_decref(j->file_ids);
     free(j);
 }
 
 static void ack(job *j)
 {
+    tg_typing_stop(j->t, j->chat); /* the answer is out (or will never be) */
     if (j->on_done)
         j->on_done(j->t, j->done_ud, j->outcome ? j->outcome : "sent", 0, NULL);
     else if (j->call)
-        j->t->host->reply(j->call, json_pack("{s:s,s:O,s:s}", "chat_id", j->chat, "message_ids",
-                                             j->ids, "outcome", j->outcome ? j->outcome : "sent"));
+        j->t->host->reply(j->call,
+                          json_pack("{s:s,s:O,s:s,s:O*}", "chat_id", j->chat, "message_ids", j->ids,
+                                    "outcome", j->outcome ? j->outcome : "sent", "file_ids",
+                                    j->file_ids));
     else
         j->t->host->ack(j->t->ctx, j->ev);
     finish(j);
@@ -181,7 +186,8 @@ static const char *send_method(const char *kind, const char **field)
     return "sendDocument";
 }
 
-/* Files by URL or by this bot's own file_id ("telegram:FILE_ID"). */
+/* Files by URL, by this bot's own file_id ("telegram:FILE_ID"), or as
+ * bytes (content_b64: uploaded as multipart/form-data, upload.c). */
 static void plan_attachments(const job *j, json_t *plan, const char *caption, bool html)
 {
     size_t i;
@@ -191,6 +197,17 @@ static void plan_attachments(const job *j, json_t *plan, const char *caption, bo
         const char *src = str(a, "url");
         const char *ref = str(a, "ref");
         if (!src && ref && !strncmp(ref, "telegram:", 9)) src = ref + 9;
+        if (!src && str(a, "content_b64")) {
+            const char *field;
+            const char *method = send_method(str(a, "kind"), &field);
+            json_t *p = base_params(j);
+            if (caption && i == 0) add_text(p, "caption", caption, html);
+            plan_add(plan, method, p);
+            json_t *c = json_array_get(plan, json_array_size(plan) - 1);
+            json_object_set_new(c, "upload_field", json_string(field));
+            json_object_set(c, "upload", (json_t *)a);
+            continue;
+        }
         if (!src) continue;
         const char *field;
         const char *method = send_method(str(a, "kind"), &field);
@@ -354,6 +371,13 @@ static void answered(tg *t, const tg_result *r, void *ud)
     if (r->ok || unchanged) {
         json_t *mid = json_object_get(r->result, "message_id");
         json_array_append_new(j->ids, json_is_integer(mid) ? json_incref(mid) : json_null());
+        const char *fid = json_object_get(json_array_get(j->plan, j->done), "upload")
+                              ? tg_uploaded_file_id(r->result)
+                              : NULL;
+        if (fid) {
+            if (!j->file_ids) j->file_ids = json_array();
+            json_array_append_new(j->file_ids, json_sprintf("telegram:%s", fid));
+        }
         j->done++;
         if (j->done < json_array_size(j->plan))
             next_call(j);
@@ -418,8 +442,11 @@ static void call_paced(ah_ctx *ctx, ah_timer *timer, void *ud)
     (void)timer;
     job *j = ud;
     const json_t *c = json_array_get(j->plan, j->done);
-    if (tg_call(j->t, str(c, "method"), json_object_get(c, "params"), 30000, answered, j))
-        nack(j, "the host refused the request", 0);
+    const json_t *up = json_object_get(c, "upload");
+    int rc = up ? tg_call_upload(j->t, str(c, "method"), json_object_get(c, "params"),
+                                 str(c, "upload_field"), up, 120000, answered, j)
+                : tg_call(j->t, str(c, "method"), json_object_get(c, "params"), 30000, answered, j);
+    if (rc) nack(j, "the host refused the request", 0);
 }
 
 /* Once "sending" is durable: the call, when the scheduler lets it go. */
@@ -592,6 +619,17 @@ void tg_send_action(tg *t, ah_call *call, const json_t *args)
         t->host->reply_error(call, t->ready ? "invalid" : "not_ready",
                              t->ready ? "chat_id is needed" : "the bot is not ready yet");
         return;
+    }
+    size_t ai;
+    const json_t *a;
+    char why[300];
+    json_array_foreach(json_object_get(args, "attachments"), ai, a)
+    {
+        if (!str(a, "content_b64")) continue;
+        if (tg_upload_check(a, ai, why, sizeof(why))) {
+            t->host->reply_error(call, strstr(why, " MB is over") ? "too_large" : "invalid", why);
+            return;
+        }
     }
     job *j = calloc(1, sizeof(*j));
     if (!j) {

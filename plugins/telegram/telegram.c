@@ -176,7 +176,27 @@ static void tg_on_event(ah_ctx *ctx, const ah_event *ev)
 static void put_done(ah_ctx *ctx, int status, void *ud)
 {
     (void)ud;
-    if (status) T.host->log(ctx, AH_LOG_WARN, "recording a chat's state: %s", ah_strerror(status));
+    if (status && status != AH_ENOTFOUND)
+        T.host->log(ctx, AH_LOG_WARN, "recording a chat's state: %s", ah_strerror(status));
+}
+
+static void cleared(ah_ctx *ctx, int status, void *ud)
+{
+    char *chat = ud;
+    if (status == 0)
+        T.host->log(ctx, AH_LOG_INFO, "chat %s can be reached on this bot again", chat);
+    else
+        put_done(ctx, status, NULL);
+    free(chat);
+}
+
+/* The mark, if there is one, is deleted (and that logged). */
+static void got_mark(ah_ctx *ctx, int status, const json_t *value, void *ud)
+{
+    (void)value;
+    char *chat = ud, key[160];
+    snprintf(key, sizeof(key), "blocked:%s", chat);
+    if (status || T.host->kv_delete(ctx, key, cleared, chat)) free(chat);
 }
 
 void tg_set_blocked(tg *t, const char *chat, bool blocked, const char *why)
@@ -184,7 +204,9 @@ void tg_set_blocked(tg *t, const char *chat, bool blocked, const char *why)
     char key[160];
     snprintf(key, sizeof(key), "blocked:%s", chat);
     if (!blocked) {
-        t->host->kv_delete(t->ctx, key, put_done, NULL);
+        /* Unblocking clears what a 403 (or a block) set. */
+        char *c = strdup(chat);
+        if (c && t->host->kv_get(t->ctx, key, got_mark, c)) free(c);
         return;
     }
     json_t *v = json_pack("{s:I,s:s}", "at_ms", (json_int_t)tg_now_ms(), "reason", why ? why : "");
@@ -217,9 +239,14 @@ static void tg_call_action(ah_ctx *ctx, ah_call *call, const char *action, const
     tg *t = &T;
     if (!strcmp(action, "status")) {
         t->host->reply(call,
-                       json_pack("{s:s,s:s,s:b,s:b,s:I}", "bot", t->bot, "mode",
+                       json_pack("{s:s,s:s,s:b,s:b,s:I,s:I}", "bot", t->bot, "mode",
                                  t->mode == TG_WEBHOOK ? "webhook" : "polling", "ready", t->ready,
-                                 "token_refused", t->failed, "offset", (json_int_t)t->offset));
+                                 "token_refused", t->failed, "offset", (json_int_t)t->offset,
+                                 "typing_chats", (json_int_t)tg_typing_count(t)));
+        return;
+    }
+    if (!strcmp(action, "typing")) {
+        tg_typing_action(t, call, args);
         return;
     }
     if (!strcmp(action, "webhook.delete")) {
@@ -257,6 +284,7 @@ static void tg_shutdown(ah_ctx *ctx)
     json_decref(T.pace);
     T.pace = NULL;
     tg_broadcast_free_all(&T);
+    tg_typing_free_all(&T);
     free(T.waiting);
     T.waiting = NULL;
 }

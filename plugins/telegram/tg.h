@@ -41,6 +41,8 @@ typedef struct tg {
     /* The scheduler (pace.c): the bot's bucket, and chat id -> its bucket. */
     double bot_tat;
     json_t *pace;
+    /* Chats shown "typing" (typing.c): chat id -> its state. */
+    json_t *typing;
 } tg;
 
 /* ---- api.c ---------------------------------------------------------------------------- */
@@ -66,6 +68,11 @@ typedef void (*tg_api_cb)(tg *t, const tg_result *r, void *ud);
  * nonzero. */
 int tg_call(tg *t, const char *method, const json_t *params, uint32_t timeout_ms, tg_api_cb cb,
             void *ud);
+
+/* POST a body already made (content_type: its Content-Type) to a Bot API
+ * method; as tg_call. */
+int tg_post(tg *t, const char *method, const char *content_type, const void *body, size_t len,
+            uint32_t timeout_ms, tg_api_cb cb, void *ud);
 
 /* GET a file Telegram keeps (BASE/file/bot<token>/<file_path>); the
  * callback gets the broker's response (borrowed). */
@@ -116,6 +123,35 @@ void tg_broadcast_free_all(tg *t);
  * then the bytes through the broker, answered as {ref, name, size,
  * content_b64}. */
 void tg_fetch_action(tg *t, ah_call *call, const json_t *args);
+
+/* ---- typing.c ----------------------------------------------------------------------------- */
+
+/* The action typing: {chat_id, on}: "typing" shown in the chat, renewed,
+ * from on until off, a message sent to the chat, or a cap. */
+void tg_typing_action(tg *t, ah_call *call, const json_t *args);
+/* A message went out to chat: stop showing "typing" there. */
+void tg_typing_stop(tg *t, const char *chat);
+/* Chats shown "typing" now (the action status). */
+size_t tg_typing_count(const tg *t);
+void tg_typing_free_all(tg *t);
+
+/* ---- upload.c ---------------------------------------------------------------------------- */
+
+/* Telegram's limits on an uploaded file: photos 10 MB, anything else 50 MB. */
+#define TG_PHOTO_MAX (10u << 20)
+#define TG_UPLOAD_MAX (50u << 20)
+
+/* An attachment given as bytes ({kind, name, mime_type, content_b64}): NULL
+ * when it can be uploaded, else why not (into why, naming the field
+ * attachments[i]...). */
+const char *tg_upload_check(const json_t *attachment, size_t i, char *why, size_t n);
+/* Call method with params (borrowed) and the file as multipart/form-data
+ * (a random boundary), the file in the part `field`; as tg_call. */
+int tg_call_upload(tg *t, const char *method, const json_t *params, const char *field,
+                   const json_t *attachment, uint32_t timeout_ms, tg_api_cb cb, void *ud);
+/* The file_id Telegram gave an uploaded file in its answer (the Message),
+ * or NULL. */
+const char *tg_uploaded_file_id(const json_t *message);
 
 /* ---- pace.c ------------------------------------------------------------------------------ */
 

@@ -26,6 +26,8 @@
  *                         MarkdownV2 (reserved characters must be escaped),
  *                         reply_markup (callback_data <= 64 bytes); answers the Message
  *   getFile, and the file at /file/bot<token>/<file_path>
+ *   uploads: any method's parameters as multipart/form-data (fake_telegram_upload.c);
+ *                         a file part answers with its new file_id
  *   editMessageText, editMessageReplyMarkup (the message must exist),
  *   sendPhoto, sendDocument, ..., sendChatAction, answerCallbackQuery (the
  *                         query must exist and be unanswered)
@@ -42,6 +44,10 @@
  *   POST /_fake/texts       {"first_chat", "count", "text"}: one text update for each of
  *                           count chats (for load)
  *   POST /_fake/press       {"chat_id", "data", "message_id"}: a callback_query update
+ *   POST /_fake/member      {"kind": "my_chat_member" | "chat_member", "chat_id", "chat_type"?,
+ *                           "from_id"?, "user_id"?, "old", "new"}: a membership update;
+ *                           the bot blocked ("kicked") in a private chat answers 403 from
+ *                           then on, unblocked it does not
  *   POST /_fake/block       {"chat_id"}: 403 from now on
  *   POST /_fake/rate_limit  {"chat_id", "count", "retry_after"}: its next sends get 429
  *   POST /_fake/file        {"file_id", "file_path", "content"}: a file getFile finds and
@@ -154,7 +160,7 @@ static json_t *params_of(const fh_req *r)
         json_t *b = json_loadb(r->body, r->body_len, 0, NULL);
         if (json_is_object(b)) json_object_update(p, b);
         json_decref(b);
-    } else if (r->body_len) {
+    } else if (r->body_len && !(ct && !strncasecmp(ct, "multipart/form-data", 19))) {
         form_into(p, r->body, r->body_len);
     }
     return p;
@@ -371,6 +377,15 @@ static void send_message(fh_conn *c, const char *method, const json_t *p)
                     is_text ? "Bad Request: message is too long"
                             : "Bad Request: message caption is too long");
     if (!markup_ok(p, why, sizeof(why))) return fail(c, 400, why);
+    const char *field = is_text ? NULL : method + 4; /* sendPhoto -> Photo */
+    char media[32] = "";
+    for (size_t i = 0; field && field[i] && i < sizeof(media) - 1; i++)
+        media[i] = (char)(i ? field[i] : field[i] - 'A' + 'a');
+    const json_t *file = *media ? json_object_get(p, media) : NULL;
+    if (*media && !file) {
+        snprintf(why, sizeof(why), "Bad Request: there is no %s in the request", media);
+        return fail(c, 400, why);
+    }
     if (refused(c, chat)) return;
     json_int_t mid = F.next_message_id++;
     record(method, chat, p, mid);
@@ -379,6 +394,21 @@ static void send_message(fh_conn *c, const char *method, const json_t *p)
     if (text) json_object_set_new(m, is_text ? "text" : "caption", json_string(text));
     if (json_is_object(json_object_get(p, "reply_markup")))
         json_object_set(m, "reply_markup", json_object_get(p, "reply_markup"));
+    if (json_is_true(json_object_get(file, "upload"))) { /* a new file: its file_id */
+        char fid[64];
+        snprintf(fid, sizeof(fid), "AgACAgIAAxkBfakeupload%lld", (long long)mid);
+        json_t *f = json_pack("{s:s,s:s,s:O}", "file_id", fid, "file_unique_id", fid + 10,
+                              "file_size", json_object_get(file, "size"));
+        if (!strcmp(media, "photo")) {
+            json_object_set_new(f, "width", json_integer(90));
+            json_object_set_new(f, "height", json_integer(90));
+            json_object_set_new(m, "photo", json_pack("[o]", f));
+        } else {
+            json_object_set(f, "file_name", json_object_get(file, "filename"));
+            json_object_set(f, "mime_type", json_object_get(file, "content_type"));
+            json_object_set_new(m, media, f);
+        }
+    }
     ok(c, m);
 }
 
@@ -507,6 +537,14 @@ static void bot_method(fh_conn *c, const fh_req *r)
     }
     const char *m = slash + 1;
     json_t *p = params_of(r);
+    const char *ct = json_string_value(json_object_get(r->headers, "content-type"));
+    char why[200];
+    if (ct && !strncasecmp(ct, "multipart/form-data", 19) &&
+        multipart_into(p, ct, r->body, r->body_len, why, sizeof(why))) {
+        count("multipart_refused");
+        json_decref(p);
+        return fail(c, 400, why);
+    }
     if (!strcmp(m, "getMe")) {
         json_t *me = bot_user();
         json_object_set_new(me, "can_join_groups", json_true());
@@ -547,8 +585,26 @@ static void bot_method(fh_conn *c, const fh_req *r)
                             (json_int_t)strlen(json_string_value(json_object_get(f, "content"))),
                             "file_path", json_object_get(f, "file_path")));
     } else if (!strcmp(m, "sendChatAction")) {
-        count("sendChatAction");
-        ok(c, json_true());
+        static const char *const actions[] = {
+            "typing",        "upload_photo",      "record_video",     "upload_video",
+            "record_voice",  "upload_voice",      "upload_document",  "choose_sticker",
+            "find_location", "record_video_note", "upload_video_note"};
+        const char *a = json_string_value(json_object_get(p, "action"));
+        bool known = false;
+        for (size_t i = 0; a && i < sizeof(actions) / sizeof(actions[0]); i++)
+            known |= !strcmp(a, actions[i]);
+        char chat[64];
+        chat_of(p, chat, sizeof(chat));
+        if (!*chat)
+            fail(c, 400, "Bad Request: chat_id is empty");
+        else if (!known)
+            fail(c, 400, "Bad Request: wrong parameter action in request");
+        else if (json_is_true(json_object_get(F.blocked, chat)))
+            fail(c, 403, "Forbidden: bot was blocked by the user");
+        else {
+            record("sendChatAction", chat, p, 0);
+            ok(c, json_true());
+        }
     } else {
         fail(c, 404, "Not Found");
     }
@@ -636,8 +692,11 @@ static void control(fh_conn *c, const fh_req *r)
         json_array_foreach(json_is_array(a) ? a : NULL, i, u)
             json_array_append_new(ids, json_integer(add_update(u)));
         respond_json(c, 200, json_pack("{s:o}", "update_ids", ids));
-    } else if (!strcmp(r->path, "/_fake/text") || !strcmp(r->path, "/_fake/press")) {
-        json_t *u = !strcmp(r->path, "/_fake/text") ? text_update(a) : press_update(a);
+    } else if (!strcmp(r->path, "/_fake/text") || !strcmp(r->path, "/_fake/press") ||
+               !strcmp(r->path, "/_fake/member")) {
+        json_t *u = !strcmp(r->path, "/_fake/text")    ? text_update(a)
+                    : !strcmp(r->path, "/_fake/press") ? press_update(a)
+                                                       : member_update(a);
         json_int_t id = add_update(u);
         respond_json(c, 200, json_pack("{s:I,s:o}", "update_id", id, "update", u));
     } else if (!strcmp(r->path, "/_fake/texts")) {

@@ -50,6 +50,16 @@ int64_t now_ms(void);
 /* The chat an update is about ("" when none). */
 void update_chat(const json_t *u, char *out, size_t n);
 
+/* A my_chat_member or chat_member update (fake_telegram_member.c) from
+ * {"kind", "chat_id", "chat_type"?, "from_id"?, "user_id"?, "old", "new"};
+ * blocking or unblocking the bot in a private chat changes its 403s. */
+json_t *member_update(const json_t *args);
+
+/* A multipart/form-data body (content type ct) into params: 0, or -1 with
+ * Telegram's kind of 400 description in why (fake_telegram_upload.c). */
+int multipart_into(json_t *params, const char *ct, const char *body, size_t len, char *why,
+                   size_t whyn);
+
 /* Webhook deliveries: start the sender threads (and the loop's handles),
  * send what is pending, stop the threads. */
 int hooks_start(pthread_t *threads);

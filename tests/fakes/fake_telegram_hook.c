@@ -126,6 +126,8 @@ void update_chat(const json_t *u, char *out, size_t n)
     const json_t *m = json_object_get(u, "message");
     if (!m) m = json_object_get(u, "edited_message");
     if (!m) m = json_object_get(json_object_get(u, "callback_query"), "message");
+    if (!m) m = json_object_get(u, "my_chat_member");
+    if (!m) m = json_object_get(u, "chat_member");
     json_int_t id = json_integer_value(json_object_get(json_object_get(m, "chat"), "id"));
     if (!id)
         id = json_integer_value(

@@ -26,8 +26,9 @@
 #define MAX_FILES 128
 
 static const char *const event_types[] = {
-    "contact.created",    "contact.updated",   "conversation.started", "step.completed",
-    "integration.called", "handoff.requested", "conversation.ended",   "lead.created",
+    "contact.created",         "contact.updated",     "conversation.started", "step.completed",
+    "integration.called",      "handoff.requested",   "conversation.ended",   "lead.created",
+    "chat.bot_status_changed", "chat.member_changed",
 };
 #define N_EVENTS (sizeof(event_types) / sizeof(event_types[0]))
 
@@ -140,11 +141,15 @@ static void test_every_schema_is_usable_and_versioned(void **st)
         const char *topic = str(s, "x-topic");
         bool contact = !strncmp(event_types[i], "contact.", 8);
         bool lead = !strncmp(event_types[i], "lead.", 5);
+        bool chat = !strncmp(event_types[i], "chat.", 5);
         assert_string_equal(topic, lead      ? "platform.lead"
                                    : contact ? "platform.contact"
+                                   : chat    ? "platform.chat"
                                              : "platform.conversation");
         const char *key = str(s, "x-key");
-        assert_string_equal(key, contact || lead ? "contact_id" : "conversation_id");
+        assert_string_equal(key, chat              ? "channel.instance:chat.id"
+                                 : contact || lead ? "contact_id"
+                                                   : "conversation_id");
         json_decref(s);
     }
     free_list(names, n);
@@ -221,6 +226,13 @@ static void check_keys(const char *name, const json_t *fx)
         snprintf(want, sizeof(want), "%s", str(body, "conversation_id"));
         if (strcmp(idem, str(body, "id")) != 0)
             fail_msg("%s: idempotency key %s is not the message id", name, idem);
+    } else if (!strcmp(topic, "platform.chat")) {
+        /* A channel's event: keyed by its chat, idempotent by its update. */
+        snprintf(want, sizeof(want), "%s:%s", instance, str(json_object_get(body, "chat"), "id"));
+        char pfx[80];
+        snprintf(pfx, sizeof(pfx), "%s:", instance);
+        if (!starts_with(idem, pfx))
+            fail_msg("%s: idempotency key %s is not %s...", name, idem, pfx);
     } else {
         bool by_contact = !strcmp(topic, "platform.contact") || !strcmp(topic, "platform.lead");
         const char *field = by_contact ? "contact_id" : "conversation_id";
@@ -363,9 +375,11 @@ static void test_personal_fields_are_exactly_the_sealable_ones(void **st)
 static void check_sealing(const char *name, const json_t *s, const json_t *body)
 {
     json_t *b = json_deep_copy(body);
-    if (!json_object_get(b, "contact_id"))
+    /* A channel's own events (platform.chat) hold ids only, no contact. */
+    bool has_contact = json_object_get(json_object_get(s, "properties"), "contact_id") != NULL;
+    if (!json_object_get(b, "contact_id") && has_contact)
         json_object_set_new(b, "contact_id", json_string(CONTACT));
-    const char *cid = str(b, "contact_id");
+    const char *cid = str(b, "contact_id") ? str(b, "contact_id") : CONTACT;
     if (!json_object_get(b, "id") && json_object_get(json_object_get(s, "properties"), "direction"))
         json_object_set_new(b, "id", json_string("msg_01KKNSVWNRANBSPNBRJV8CW5V4"));
     const char *k;

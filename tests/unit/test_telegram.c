@@ -15,6 +15,7 @@
 
 #include "../../plugins/telegram/map.h"
 #include "../../plugins/telegram/text.h"
+#include "../../plugins/telegram/tg.h"
 
 #include <dirent.h>
 #include <stdbool.h>
@@ -203,6 +204,61 @@ static void test_my_chat_member_says_whether_the_bot_was_blocked(void **st)
     json_decref(t);
 }
 
+/* The recorded my_chat_member and chat_member updates become the platform
+ * events their schemas describe; a private chat's block and unblock are
+ * named so, a group's join and leave too; anything else publishes none. */
+static void test_membership_updates_become_valid_platform_events(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *sample, *schema, *type;
+    } rec[] = {{"my_chat_member", "chat.bot_status_changed", "chat.bot_status_changed"},
+               {"chat_member", "chat.member_changed", "chat.member_changed"}};
+    char err[400], path[300];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), TH_SOURCE_DIR "/docs/schemas/events/%s.json", rec[i].schema);
+        json_t *schema = load(path);
+        json_t *u = sample(FIX "/telegram/updates_samples.json", rec[i].sample);
+        json_t *e = tg_member_event(u, "tg-main");
+        assert_non_null(e);
+        if (jsonschema_validate(schema, e, err, sizeof(err)) != 0)
+            fail_msg("%s: %s\n%s", rec[i].sample, err, json_dumps(e, JSON_COMPACT));
+        assert_string_equal(json_string_value(json_object_get(e, "type")), rec[i].type);
+        assert_string_equal(json_string_value(json_object_get(e, "external_id")), "123456789");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(e, "chat"), "id")),
+                            "987654321");
+        json_decref(e);
+        /* Recast: the bot blocked, unblocked; a member who joins, leaves. */
+        json_t *cm = json_object_get(u, rec[i].sample);
+        json_object_set_new(json_object_get(cm, "old_chat_member"), "status",
+                            json_string(i ? "left" : "member"));
+        json_object_set_new(json_object_get(cm, "new_chat_member"), "status",
+                            json_string(i ? "member" : "kicked"));
+        if (i) json_object_set_new(json_object_get(cm, "chat"), "type", json_string("supergroup"));
+        e = tg_member_event(u, "tg-main");
+        assert_string_equal(json_string_value(json_object_get(e, "change")),
+                            i ? "joined" : "blocked");
+        if (i)
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(e, "chat"), "type")), "group");
+        assert_int_equal(jsonschema_validate(schema, e, err, sizeof(err)), 0);
+        json_decref(e);
+        json_object_set_new(json_object_get(cm, "old_chat_member"), "status",
+                            json_string(i ? "member" : "kicked"));
+        json_object_set_new(json_object_get(cm, "new_chat_member"), "status",
+                            json_string(i ? "left" : "member"));
+        e = tg_member_event(u, "tg-main");
+        assert_string_equal(json_string_value(json_object_get(e, "change")),
+                            i ? "left" : "unblocked");
+        json_decref(e);
+        json_decref(u);
+        json_decref(schema);
+    }
+    json_t *t = sample(FIX "/telegram/updates_samples.json", "text");
+    assert_null(tg_member_event(t, "tg-main"));
+    json_decref(t);
+}
+
 static void test_language_codes_become_bcp47(void **st)
 {
     (void)st;
@@ -356,6 +412,108 @@ static void test_a_text_without_boundaries_is_cut_between_characters(void **st)
     free(text);
 }
 
+/* ---- uploads (upload.c) ---------------------------------------------------------------- */
+
+/* tg_post as upload.c calls it: the body and its type kept here. */
+static char *posted, posted_type[200], posted_method[40];
+static size_t posted_len;
+
+int tg_post(tg *t, const char *method, const char *content_type, const void *body, size_t len,
+            uint32_t timeout_ms, tg_api_cb cb, void *ud)
+{
+    (void)t, (void)timeout_ms, (void)cb, (void)ud;
+    free(posted);
+    posted = malloc(len + 1);
+    memcpy(posted, body, len);
+    posted[len] = 0;
+    posted_len = len;
+    snprintf(posted_type, sizeof(posted_type), "%s", content_type);
+    snprintf(posted_method, sizeof(posted_method), "%s", method);
+    return 0;
+}
+
+/* An attachment of `bytes` decoded bytes ("A" repeated: zeros). */
+static json_t *sized(const char *kind, size_t bytes)
+{
+    size_t n = (bytes + 2) / 3 * 4;
+    char *b = malloc(n + 1);
+    memset(b, 'A', n);
+    size_t pad = (3 - bytes % 3) % 3;
+    for (size_t i = 0; i < pad; i++)
+        b[n - 1 - i] = '=';
+    b[n] = 0;
+    json_t *a = json_pack("{s:s,s:s}", "kind", kind, "content_b64", b);
+    free(b);
+    return a;
+}
+
+static void test_uploads_over_telegrams_limits_are_refused_naming_the_field(void **st)
+{
+    (void)st;
+    char why[300];
+    json_t *a = sized("image", TG_PHOTO_MAX);
+    assert_null(tg_upload_check(a, 0, why, sizeof(why)));
+    json_decref(a);
+    a = sized("image", TG_PHOTO_MAX + 1);
+    assert_non_null(tg_upload_check(a, 2, why, sizeof(why)));
+    assert_non_null(strstr(why, "attachments[2].content_b64: "));
+    assert_non_null(strstr(why, "over Telegram's 10 MB for a photo"));
+    json_decref(a);
+    a = sized("document", TG_PHOTO_MAX + 1); /* a document may be larger */
+    assert_null(tg_upload_check(a, 0, why, sizeof(why)));
+    json_decref(a);
+    a = sized("document", TG_UPLOAD_MAX + 1);
+    assert_non_null(tg_upload_check(a, 0, why, sizeof(why)));
+    assert_non_null(strstr(why, "over Telegram's 50 MB for a file"));
+    json_decref(a);
+    a = json_pack("{s:s,s:s}", "kind", "document", "content_b64", "not*base64");
+    assert_non_null(tg_upload_check(a, 0, why, sizeof(why)));
+    assert_string_equal(why, "attachments[0].content_b64: not base64");
+    json_decref(a);
+    a = json_pack("{s:s,s:s,s:s}", "kind", "document", "content_b64", "aGk=", "name", "a\"b.pdf");
+    assert_non_null(tg_upload_check(a, 1, why, sizeof(why)));
+    assert_non_null(strstr(why, "attachments[1].name"));
+    json_decref(a);
+}
+
+static void test_an_upload_is_multipart_with_a_fresh_random_boundary(void **st)
+{
+    (void)st;
+    /* "%PDF hi\r\n--" as bytes: a file may hold what looks like a delimiter. */
+    json_t *a = json_pack("{s:s,s:s,s:s,s:s}", "kind", "document", "name", "invoice.pdf",
+                          "mime_type", "application/pdf", "content_b64", "JVBERiBoaQ0KLS0=");
+    json_t *p = json_pack("{s:I,s:s,s:{s:[[{s:s,s:s}]]}}", "chat_id", (json_int_t)42, "caption",
+                          "Your invoice", "reply_markup", "inline_keyboard", "text", "Paid",
+                          "callback_data", "paid");
+    tg t = {0};
+    assert_int_equal(tg_call_upload(&t, "sendDocument", p, "document", a, 0, NULL, NULL), 0);
+    assert_string_equal(posted_method, "sendDocument");
+    const char *bd = strstr(posted_type, "multipart/form-data; boundary=");
+    assert_non_null(bd);
+    char first[100];
+    snprintf(first, sizeof(first), "%s", bd + 30);
+    assert_true(strlen(first) >= 26); /* "agenthost-" and 128 random bits */
+    char want[600];
+    snprintf(want, sizeof(want),
+             "--%s\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n42\r\n"
+             "--%s\r\nContent-Disposition: form-data; name=\"caption\"\r\n\r\nYour invoice\r\n"
+             "--%s\r\nContent-Disposition: form-data; name=\"reply_markup\"\r\n\r\n"
+             "{\"inline_keyboard\":[[{\"text\":\"Paid\",\"callback_data\":\"paid\"}]]}\r\n"
+             "--%s\r\nContent-Disposition: form-data; name=\"document\"; "
+             "filename=\"invoice.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+             "%%PDF hi\r\n--\r\n--%s--\r\n",
+             first, first, first, first, first);
+    assert_int_equal(posted_len, strlen(want));
+    assert_memory_equal(posted, want, posted_len);
+    /* The next upload has another boundary. */
+    assert_int_equal(tg_call_upload(&t, "sendDocument", p, "document", a, 0, NULL, NULL), 0);
+    assert_string_not_equal(strstr(posted_type, "boundary=") + 9, first);
+    free(posted);
+    posted = NULL;
+    json_decref(p);
+    json_decref(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +522,9 @@ int main(void)
         cmocka_unit_test(test_a_command_addressed_to_another_bot_is_not_for_this_instance),
         cmocka_unit_test(test_a_2017_update_reads_like_a_current_one),
         cmocka_unit_test(test_my_chat_member_says_whether_the_bot_was_blocked),
+        cmocka_unit_test(test_membership_updates_become_valid_platform_events),
+        cmocka_unit_test(test_uploads_over_telegrams_limits_are_refused_naming_the_field),
+        cmocka_unit_test(test_an_upload_is_multipart_with_a_fresh_random_boundary),
         cmocka_unit_test(test_language_codes_become_bcp47),
         cmocka_unit_test(test_markdown_v2_escapes_every_special_character),
         cmocka_unit_test(test_html_escapes_every_special_character),
