@@ -22,18 +22,17 @@
 /* The route families, in the order their routes are matched. */
 /* clang-format off: one family a line */
 static const api_family_fn families[] = {
-    api_system_routes,    api_instances_routes,    api_bots_routes,
-    api_broadcasts_routes,
-    api_bus_routes,       api_hooks_routes,        api_agents_routes,
-    api_scenarios_routes, api_contacts_routes,     api_conversations_routes,
-    api_audit_routes,     api_integrations_routes, api_engine_routes,
-    api_simulate_routes,  api_triggers_routes,     api_trigger_hooks_routes,
-    api_versions_routes,  api_texts_routes,        api_experiments_routes,
-    api_replay_routes,    api_events_routes,       api_webhooks_routes,
-    api_widgets_routes,   api_webchat_routes,      webchat_pages_routes,
-    api_users_routes,     api_auth_routes,         api_password_routes,
-    api_templates_routes, api_migrate_routes,      api_2fa_routes,
-    api_invites_routes,   api_oidc_routes,
+    api_system_routes,        api_instances_routes, api_bots_routes,
+    api_broadcasts_routes,    api_bus_routes,       api_hooks_routes,
+    api_agents_routes,        api_scenarios_routes, api_contacts_routes,
+    api_conversations_routes, api_audit_routes,     api_integrations_routes,
+    api_engine_routes,        api_simulate_routes,  api_triggers_routes,
+    api_trigger_hooks_routes, api_versions_routes,  api_texts_routes,
+    api_experiments_routes,   api_replay_routes,    api_events_routes,
+    api_webhooks_routes,      api_widgets_routes,   api_webchat_routes,
+    webchat_pages_routes,     api_users_routes,     api_auth_routes,
+    api_password_routes,      api_templates_routes, api_migrate_routes,
+    api_2fa_routes,           api_invites_routes,   api_oidc_routes,
 };
 /* clang-format on */
 
