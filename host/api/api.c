@@ -5,6 +5,7 @@
 #include <agenthost/plugin.h>
 
 #include "auth/perm.h"
+#include "auth/roles.h"
 #include "auth/sessions.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -31,6 +32,7 @@ static const api_family_fn families[] = {
     api_webchat_routes,      webchat_pages_routes,     api_users_routes,
     api_auth_routes,         api_password_routes,      api_templates_routes,
     api_migrate_routes,      api_2fa_routes,           api_invites_routes,
+    api_roles_routes,
 };
 /* clang-format on */
 
@@ -310,8 +312,14 @@ void api_respond_not_found(http_req *req, const char *what, const char *id)
 static void deny(api *x, http_req *req, const principal *who, auth_perm perm)
 {
     char msg[200];
-    snprintf(msg, sizeof(msg), "this needs the permission %s, which the role %s does not have",
-             auth_perm_name(perm), who->role);
+    if (!strcmp(who->kind, "user"))
+        snprintf(msg, sizeof(msg),
+                 "this needs the permission %s, which neither the role %s nor the user's teams "
+                 "give",
+                 auth_perm_name(perm), who->role);
+    else
+        snprintf(msg, sizeof(msg), "this needs the permission %s, which the role %s does not have",
+                 auth_perm_name(perm), who->role);
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "event", "permission_denied",
                           "actor", who->name, "actor_token", who->id, "role", who->role,
@@ -347,10 +355,36 @@ static int require_2fa(auth_sessions *s, const char *roles, char *err, size_t er
     return 0;
 }
 
+typedef struct resolve_arg {
+    principal *who;
+} resolve_arg;
+
+static int run_resolve(doc_txn *t, void *ud)
+{
+    principal *who = ((resolve_arg *)ud)->who;
+    auth_perms p = 0;
+    int rc = roles_effective(t, NULL, who->role, &p);
+    who->perms = p;
+    return rc;
+}
+
+/* A token's permissions: its role's (a custom role read from the store). */
+static int resolve_token(api *x, principal *who)
+{
+    auth_perms p;
+    if (auth_role_perms(who->role, &p)) {
+        who->perms = p;
+        return 0;
+    }
+    resolve_arg a = {who};
+    doc_error e;
+    return x->docs ? docs_read(x->docs, run_resolve, &a, &e) : 0;
+}
+
 static bool authorize(api *x, http_req *req, const principal *who, int perm)
 {
     if (x->skip_perm_check) return true; /* the benchmark's baseline only */
-    if (!auth_role_allows(who->role, (auth_perm)perm)) {
+    if (!(who->perms >> perm & 1)) {
         deny(x, req, who, (auth_perm)perm);
         return false;
     }
@@ -401,6 +435,11 @@ static bool authenticate(api *x, http_req *req, int perm)
         free(who);
         note_failure(x, req, "unknown or revoked token");
         http_respond_error(req, 401, "unauthorized", "unknown or revoked token", NULL);
+        return false;
+    }
+    if (resolve_token(x, who)) {
+        free(who);
+        http_respond_error(req, 503, "store_unavailable", "cannot read the roles", NULL);
         return false;
     }
     http_req_set_user(req, who); /* freed with the request */

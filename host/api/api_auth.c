@@ -11,6 +11,7 @@
  * into one with a code (api_2fa.c).
  */
 #include "auth/password.h"
+#include "auth/roles.h"
 #include "auth/sessions.h"
 #include "auth/users.h"
 #include "core/log.h"
@@ -371,6 +372,9 @@ static int run_live(doc_txn *t, void *ud)
         a->totp = json_is_true(json_object_get(c, "totp_enabled"));
         snprintf(a->who->role, sizeof(a->who->role), "%s",
                  json_string_value(json_object_get(u, "role")) ?: "");
+        auth_perms p = 0;
+        if (roles_effective(t, a->ss->user_id, a->who->role, &p)) a->live = false;
+        a->who->perms = p;
     }
     json_decref(u);
     json_decref(c);

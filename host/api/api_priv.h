@@ -53,6 +53,7 @@ int api_webhooks_routes(api_table *t, const api_deps *deps);
 int api_widgets_routes(api_table *t, const api_deps *deps);
 int api_webchat_routes(api_table *t, const api_deps *deps);
 int api_users_routes(api_table *t, const api_deps *deps);
+int api_roles_routes(api_table *t, const api_deps *deps);
 int api_auth_routes(api_table *t, const api_deps *deps);
 int api_password_routes(api_table *t, const api_deps *deps);
 int api_templates_routes(api_table *t, const api_deps *deps);

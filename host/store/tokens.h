@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define TOKEN_PREFIX "aht_"
 #define TOKEN_LEN (4 + 12 + 48)
@@ -27,6 +28,9 @@ typedef struct principal {
     char role[16];
     char kind[8];        /* "token" or "user" */
     char session_id[17]; /* a user's session, or "" */
+    /* What it may do (a set of host/auth/perm.h's permissions): its role's,
+     * and a user's teams' roles', resolved by the API before each request. */
+    uint64_t perms;
 } principal;
 
 /* Create a token (committed before returning: startup and CLI only).
