@@ -362,10 +362,7 @@ typedef struct resolve_arg {
 static int run_resolve(doc_txn *t, void *ud)
 {
     principal *who = ((resolve_arg *)ud)->who;
-    auth_perms p = 0;
-    int rc = roles_effective(t, NULL, who->role, &p);
-    who->perms = p;
-    return rc;
+    return roles_effective(t, NULL, who->role, NULL, who);
 }
 
 /* A token's permissions: its role's (a custom role read from the store). */
@@ -381,10 +378,15 @@ static int resolve_token(api *x, principal *who)
     return x->docs ? docs_read(x->docs, run_resolve, &a, &e) : 0;
 }
 
-static bool authorize(api *x, http_req *req, const principal *who, int perm)
+static bool authorize(api *x, http_req *req, principal *who, int perm, const route *rt,
+                      const route_params *params)
 {
+    who->need = perm;
     if (x->skip_perm_check) return true; /* the benchmark's baseline only */
     if (!(who->perms >> perm & 1)) {
+        int s = api_scope_route(x->docs, req, rt->method, rt->pattern, params, who, perm);
+        if (s > 0) return true;
+        if (s < 0) return false;
         deny(x, req, who, (auth_perm)perm);
         return false;
     }
@@ -393,7 +395,8 @@ static bool authorize(api *x, http_req *req, const principal *who, int perm)
 
 /* Before any handler: who is asking (a bearer token), and whether their
  * role holds the route's permission (perm -1: public). */
-static bool authenticate(api *x, http_req *req, int perm)
+static bool authenticate(api *x, http_req *req, int perm, const route *rt,
+                         const route_params *params)
 {
     if (perm < 0) return true;
     unsigned wait_s = throttle_wait_s(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
@@ -416,7 +419,7 @@ static bool authenticate(api *x, http_req *req, int perm)
     }
     if (s > 0) {
         http_req_set_user(req, who); /* freed with the request */
-        return authorize(x, req, who, perm);
+        return authorize(x, req, who, perm, rt, params);
     }
     if (!auth) {
         free(who);
@@ -443,7 +446,7 @@ static bool authenticate(api *x, http_req *req, int perm)
         return false;
     }
     http_req_set_user(req, who); /* freed with the request */
-    return authorize(x, req, who, perm);
+    return authorize(x, req, who, perm, rt, params);
 }
 
 static void on_request(void *ud, http_req *req)
@@ -476,7 +479,7 @@ static void on_request(void *ud, http_req *req)
     }
     http_req_set_route(req, rt->pattern);
     size_t i = (size_t)(rt - x->table.routes);
-    if (!authenticate(x, req, x->table.perm[i])) return;
+    if (!authenticate(x, req, x->table.perm[i], rt, &params)) return;
     rt->fn(x->table.ctx[i], req, &params);
 }
 

@@ -372,9 +372,8 @@ static int run_live(doc_txn *t, void *ud)
         a->totp = json_is_true(json_object_get(c, "totp_enabled"));
         snprintf(a->who->role, sizeof(a->who->role), "%s",
                  json_string_value(json_object_get(u, "role")) ?: "");
-        auth_perms p = 0;
-        if (roles_effective(t, a->ss->user_id, a->who->role, &p)) a->live = false;
-        a->who->perms = p;
+        if (roles_effective(t, a->ss->user_id, a->who->role, json_object_get(u, "grants"), a->who))
+            a->live = false;
     }
     json_decref(u);
     json_decref(c);

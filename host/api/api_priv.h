@@ -6,6 +6,7 @@
 #define AH_API_PRIV_H
 
 #include "core/throttle.h"
+#include "model/docs.h"
 #include "store/tokens.h"
 #include "api.h"
 
@@ -98,6 +99,25 @@ void api_security_log(http_req *req, int level, const char *event, const char *u
  * client address is added). d NULL: nothing. */
 void api_audit_access(docs *d, http_req *req, const char *action, const principal *who,
                       const char *email, json_t *what);
+
+/* ---- grants per agent (api_scope.c) ---- */
+
+/* Before the handler, for a caller holding the route's permission (perm)
+ * only through grants: 1 when the route may run (an item of an agent the
+ * grants cover, a missing item, a list to be filtered, a create to be
+ * checked), 0 when the route is about no agent (refuse as usual), -1 when
+ * answered (403 naming the agent, or 503). */
+int api_scope_route(docs *d, http_req *req, const char *method, const char *pattern,
+                    const route_params *p, const principal *who, int perm);
+/* In a write of doc to coll: 0, or doc_fail's AH_EDENIED when the caller
+ * holds the route's permission only through grants that do not cover the
+ * agent the document is about (its agent_id; an agent's group_id). */
+int api_scope_doc(doc_txn *t, http_req *req, const char *coll, const json_t *doc);
+/* Drop from items (a list's page of coll) what the caller's grants do not
+ * cover; true when the list was filtered (its total no longer holds). */
+bool api_scope_filter(docs *d, http_req *req, const char *coll, json_t *items);
+/* The caller's grants: [{"agent_id"|"agent_group_id", "permissions"}]. */
+json_t *api_scope_grants_json(const principal *who);
 
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */

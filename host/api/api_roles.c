@@ -112,7 +112,8 @@ static int team_prepare(res_change *c)
         }
         if (rc) return rc;
     }
-    return roles_check_names(c->t, json_object_get(c->doc, "roles"), "roles");
+    int rc = roles_check_names(c->t, json_object_get(c->doc, "roles"), "roles");
+    return rc ? rc : roles_check_grants(c->t, json_object_get(c->doc, "grants"), "grants");
 }
 
 static const res_filter team_filters[] = {{"member", "members"}, {"role", "roles"}, {NULL, NULL}};
@@ -128,7 +129,7 @@ static const resource teams_res = {
     .sorts = team_sorts,
     .default_sort = "name",
     .text_field = "name",
-    .defaults = "{\"members\": [], \"roles\": []}",
+    .defaults = "{\"members\": [], \"roles\": [], \"grants\": []}",
     .prepare = team_prepare,
 };
 
@@ -182,9 +183,9 @@ static void h_me(void *ctx, http_req *req, const route_params *p)
         res_respond_error(req, 503, &e);
         return;
     }
-    json_t *out =
-        json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "kind", who->kind, "id", who->id, "name", who->name,
-                  "role", who->role, "teams", a.teams, "permissions", roles_perm_names(who->perms));
+    json_t *out = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "kind", who->kind, "id", who->id,
+                            "name", who->name, "role", who->role, "teams", a.teams, "permissions",
+                            roles_perm_names(who->perms), "grants", api_scope_grants_json(who));
     http_respond_json(req, 200, out);
 }
 

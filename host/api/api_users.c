@@ -29,6 +29,8 @@ static int user_prepare(res_change *c)
                         "no role \"%.40s\" (built-in: %s; or a custom role)", role ?: "",
                         auth_role_names());
     if (rc) return rc;
+    rc = roles_check_grants(c->t, json_object_get(c->doc, "grants"), "grants");
+    if (rc) return rc;
     const char *now = str_of(c->doc, "status");
     const char *was = c->old ? str_of(c->old, "status") : NULL;
     if (!c->old) json_object_set_new(c->doc, "password_set", json_false());

@@ -20,6 +20,14 @@
 #define TOKEN_PREFIX "aht_"
 #define TOKEN_LEN (4 + 12 + 48)
 
+/* Permissions (a set) on one agent or on every agent of a group. */
+#define PRINCIPAL_GRANTS 16
+typedef struct principal_grant {
+    uint64_t perms;
+    char agent_id[32]; /* "agt_...", or "" */
+    char group_id[32]; /* "grp_...", or "" */
+} principal_grant;
+
 /* Who a request comes from: an API token, or a signed-in user (a web
  * session: host/auth/sessions.h). */
 typedef struct principal {
@@ -31,6 +39,12 @@ typedef struct principal {
     /* What it may do (a set of host/auth/perm.h's permissions): its role's,
      * and a user's teams' roles', resolved by the API before each request. */
     uint64_t perms;
+    /* What it may do to some agents only (a user's and their teams' grants,
+     * host/auth/roles.h): granted is the union of the grants' sets. */
+    uint64_t granted;
+    unsigned ngrants;
+    principal_grant grants[PRINCIPAL_GRANTS];
+    int need; /* the permission of the route being served (auth_perm), or -1 */
 } principal;
 
 /* Create a token (committed before returning: startup and CLI only).
