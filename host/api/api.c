@@ -569,6 +569,9 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
         api_free(x);
         return -1;
     }
+    /* Pending second-factor sign-ins and blocks outlive a restart. */
+    api_keep_challenges(x->st, x->sessions);
+    api_block_keep(x->block, x->st);
     api_deps with = *deps;
     with.sessions = x->sessions;
     with.tls = ho->tls_cert != NULL;

@@ -82,8 +82,22 @@ typedef struct api_block api_block;
 api_block *api_block_new(unsigned after, unsigned window_s, unsigned for_s);
 void api_block_free(api_block *b);
 /* Count an unauthorised request from req's address; the after-th within
- * the window blocks it (logged to security.log). */
+ * the window blocks it (logged to security.log, and kept in st when set:
+ * api_block_keep). */
 void api_block_note(api_block *b, http_req *req);
+/* Keep blocks in st (api_persist.c): those stored before, still running,
+ * are restored. */
+void api_block_keep(api_block *b, store *st);
+/* Block ip for remaining_ms more (a block kept from before a restart):
+ * true, or false when it cannot be held. */
+bool api_block_restore(api_block *b, const char *ip, int64_t remaining_ms);
+
+/* Keeping sign-in state across restarts (api_persist.c): pending
+ * second-factor sign-ins (restored now, each change stored from now on),
+ * blocks (a block made now, until until_ms; restored). */
+void api_keep_challenges(store *st, auth_sessions *s);
+void api_persist_block(store *st, const char *ip, int64_t until_ms);
+void api_keep_blocks(store *st, api_block *b);
 /* When req's address is blocked: answered 403 address_blocked with
  * Retry-After, and true. */
 bool api_block_refuse(api_block *b, http_req *req);

@@ -383,6 +383,26 @@ static void test_a_secret_stored_in_the_clear_is_sealed_at_start_and_still_works
     assert_int_equal(th_start(&H, NULL, 15000), 0);
 }
 
+static void test_a_pending_sign_in_outlives_a_restart(void **s)
+{
+    (void)s;
+    char pending[80], code[16];
+    /* pat's second factor is the clear secret sealed above. */
+    assert_int_equal(login("pat@example.com", NULL, pending, NULL), 200);
+    assert_int_equal(second(pending, "code", "000000", NULL, NULL), 401); /* a try spent */
+    assert_int_equal(th_stop_clean(&H, 10000), 0);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    /* The next step's code: the one before was used by the test above. */
+    code_at(CLEAR_SECRET, 30, code);
+    session ss;
+    assert_int_equal(second(pending, "code", code, &ss, NULL), 200);
+    /* Used: gone, here and in the store. */
+    assert_int_equal(th_stop_clean(&H, 10000), 0);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    code_at(CLEAR_SECRET, 30, code);
+    assert_int_equal(second(pending, "code", code, NULL, NULL), 401);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -391,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_a_role_that_needs_2fa_can_only_enrol_until_it_has_it),
         cmocka_unit_test(test_ten_wrong_codes_across_sign_ins_lock_the_second_factor),
         cmocka_unit_test(test_a_secret_stored_in_the_clear_is_sealed_at_start_and_still_works),
+        cmocka_unit_test(test_a_pending_sign_in_outlives_a_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
