@@ -6,6 +6,7 @@
 #include <agenthost/plugin.h>
 
 #include "auth/perm.h"
+#include "auth/roles.h"
 #include "auth/sessions.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -33,6 +34,7 @@ static const api_family_fn families[] = {
     webchat_pages_routes,     api_users_routes,     api_auth_routes,
     api_password_routes,      api_templates_routes, api_migrate_routes,
     api_2fa_routes,           api_invites_routes,   api_oidc_routes,
+    api_roles_routes,
 };
 /* clang-format on */
 
@@ -312,8 +314,14 @@ void api_respond_not_found(http_req *req, const char *what, const char *id)
 static void deny(api *x, http_req *req, const principal *who, auth_perm perm)
 {
     char msg[200];
-    snprintf(msg, sizeof(msg), "this needs the permission %s, which the role %s does not have",
-             auth_perm_name(perm), who->role);
+    if (!strcmp(who->kind, "user"))
+        snprintf(msg, sizeof(msg),
+                 "this needs the permission %s, which neither the role %s nor the user's teams "
+                 "give",
+                 auth_perm_name(perm), who->role);
+    else
+        snprintf(msg, sizeof(msg), "this needs the permission %s, which the role %s does not have",
+                 auth_perm_name(perm), who->role);
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "event", "permission_denied",
                           "actor", who->name, "actor_token", who->id, "role", who->role,
@@ -349,10 +357,38 @@ static int require_2fa(auth_sessions *s, const char *roles, char *err, size_t er
     return 0;
 }
 
-static bool authorize(api *x, http_req *req, const principal *who, int perm)
+typedef struct resolve_arg {
+    principal *who;
+} resolve_arg;
+
+static int run_resolve(doc_txn *t, void *ud)
 {
+    principal *who = ((resolve_arg *)ud)->who;
+    return roles_effective(t, NULL, who->role, NULL, who);
+}
+
+/* A token's permissions: its role's (a custom role read from the store). */
+static int resolve_token(api *x, principal *who)
+{
+    auth_perms p;
+    if (auth_role_perms(who->role, &p)) {
+        who->perms = p;
+        return 0;
+    }
+    resolve_arg a = {who};
+    doc_error e;
+    return x->docs ? docs_read(x->docs, run_resolve, &a, &e) : 0;
+}
+
+static bool authorize(api *x, http_req *req, principal *who, int perm, const route *rt,
+                      const route_params *params)
+{
+    who->need = perm;
     if (x->skip_perm_check) return true; /* the benchmark's baseline only */
-    if (!auth_role_allows(who->role, (auth_perm)perm)) {
+    if (!(who->perms >> perm & 1)) {
+        int s = api_scope_route(x->docs, req, rt->method, rt->pattern, params, who, perm);
+        if (s > 0) return true;
+        if (s < 0) return false;
         deny(x, req, who, (auth_perm)perm);
         return false;
     }
@@ -361,7 +397,8 @@ static bool authorize(api *x, http_req *req, const principal *who, int perm)
 
 /* Before any handler: who is asking (a bearer token), and whether their
  * role holds the route's permission (perm -1: public). */
-static bool authenticate(api *x, http_req *req, int perm)
+static bool authenticate(api *x, http_req *req, int perm, const route *rt,
+                         const route_params *params)
 {
     if (perm < 0) return true;
     unsigned wait_s = throttle_wait_s(x->auth_fails, http_req_client_ip(req), ah_mono_ms());
@@ -384,7 +421,7 @@ static bool authenticate(api *x, http_req *req, int perm)
     }
     if (s > 0) {
         http_req_set_user(req, who); /* freed with the request */
-        return authorize(x, req, who, perm);
+        return authorize(x, req, who, perm, rt, params);
     }
     if (!auth) {
         free(who);
@@ -405,8 +442,13 @@ static bool authenticate(api *x, http_req *req, int perm)
         http_respond_error(req, 401, "unauthorized", "unknown or revoked token", NULL);
         return false;
     }
+    if (resolve_token(x, who)) {
+        free(who);
+        http_respond_error(req, 503, "store_unavailable", "cannot read the roles", NULL);
+        return false;
+    }
     http_req_set_user(req, who); /* freed with the request */
-    return authorize(x, req, who, perm);
+    return authorize(x, req, who, perm, rt, params);
 }
 
 static void on_request(void *ud, http_req *req)
@@ -439,7 +481,7 @@ static void on_request(void *ud, http_req *req)
     }
     http_req_set_route(req, rt->pattern);
     size_t i = (size_t)(rt - x->table.routes);
-    if (!authenticate(x, req, x->table.perm[i])) return;
+    if (!authenticate(x, req, x->table.perm[i], rt, &params)) return;
     rt->fn(x->table.ctx[i], req, &params);
 }
 
@@ -533,6 +575,9 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
         api_free(x);
         return -1;
     }
+    /* Pending second-factor sign-ins and blocks outlive a restart. */
+    api_keep_challenges(x->st, x->sessions);
+    api_block_keep(x->block, x->st);
     api_deps with = *deps;
     with.sessions = x->sessions;
     with.tls = ho->tls_cert != NULL;

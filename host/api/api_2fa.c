@@ -17,7 +17,9 @@
 #include "auth/users.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "auth/totp_seal.h"
 #include "model/collections.h"
+#include "store/secrets.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>
@@ -39,12 +41,15 @@ typedef struct tfa_ctx {
     auth_sessions *sessions;
     bool tls;
     throttle *fails; /* wrong codes by user id */
+    bool has_key;    /* the sealing key (totp_seal.h): without it, no enrolment */
+    uint8_t key[32];
 } tfa_ctx;
 
 static void ctx_free(void *p)
 {
     tfa_ctx *x = p;
     throttle_free(x->fails);
+    sodium_memzero(x->key, sizeof(x->key));
     free(x);
 }
 
@@ -90,9 +95,30 @@ static void clear_totp(json_t *c)
 {
     json_object_del(c, "totp_secret");
     json_object_del(c, "totp_pending");
+    json_object_del(c, "totp_secret_sealed");
+    json_object_del(c, "totp_pending_sealed");
     json_object_del(c, "totp_last_step");
     json_object_del(c, "recovery_hashes");
     json_object_set_new(c, "totp_enabled", json_false());
+}
+
+/* A secret of credential c into b32: the sealed field opened, or (stored
+ * before secrets were sealed, when no key could seal it) the clear one.
+ * 0, or -1 when there is none or it does not open. */
+static int secret_of(const tfa_req *r, const json_t *c, const char *sealed, const char *clear,
+                     char *b32)
+{
+    const char *v = json_string_value(json_object_get(c, sealed));
+    char cid[32];
+    if (v)
+        return r->x->has_key && !users_cred_id(r->user_id, cid) &&
+                       !totp_unseal(r->x->key, cid, v, b32)
+                   ? 0
+                   : -1;
+    v = json_string_value(json_object_get(c, clear));
+    if (!v || strlen(v) >= TOTP_SECRET_B32) return -1;
+    snprintf(b32, TOTP_SECRET_B32, "%s", v);
+    return 0;
 }
 
 /* A presented code (or recovery code) against credential c: TF_OK with c
@@ -118,8 +144,10 @@ static tfa_result check_factor(tfa_req *r, json_t *c, int64_t now_s)
     }
     json_t *last = json_object_get(c, "totp_last_step");
     int64_t step = 0;
-    int ok = totp_check(json_string_value(json_object_get(c, "totp_secret")), r->code, now_s,
-                        last ? json_integer_value(last) : -1, &step);
+    char secret[TOTP_SECRET_B32];
+    if (secret_of(r, c, "totp_secret_sealed", "totp_secret", secret)) return TF_BAD_SECRET;
+    int ok = totp_check(secret, r->code, now_s, last ? json_integer_value(last) : -1, &step);
+    sodium_memzero(secret, sizeof(secret));
     if (ok == -1) return TF_BAD_SECRET;
     if (ok == -2) return TF_REPLAYED;
     if (ok == 0) return TF_WRONG;
@@ -142,7 +170,8 @@ static int set_user_flag(doc_txn *t, const char *user_id, bool on)
 static tfa_result apply(tfa_req *r, doc_txn *t, json_t *c, int *rc)
 {
     int64_t now_s = doc_txn_now(t) / 1000;
-    const char *pending = json_string_value(json_object_get(c, "totp_pending"));
+    char pending[TOTP_SECRET_B32], sealed[TOTP_SEALED_MAX], cid[32];
+    bool has_pending = !secret_of(r, c, "totp_pending_sealed", "totp_pending", pending);
     tfa_result res = TF_OK;
     switch (r->op) {
     case OP_LOGIN:
@@ -152,19 +181,27 @@ static tfa_result apply(tfa_req *r, doc_txn *t, json_t *c, int *rc)
         return res;
     case OP_ENROL:
         if (json_is_true(json_object_get(c, "totp_enabled"))) return TF_ENROLLED;
-        json_object_set_new(c, "totp_pending", json_string(r->secret));
+        if (users_cred_id(r->user_id, cid) || totp_seal(r->x->key, cid, r->secret, sealed))
+            return TF_BAD_SECRET;
+        json_object_del(c, "totp_pending");
+        json_object_set_new(c, "totp_pending_sealed", json_string(sealed));
         return TF_OK;
     case OP_CONFIRM: {
         if (json_is_true(json_object_get(c, "totp_enabled"))) return TF_ENROLLED;
-        if (!pending) return TF_NONE;
+        if (!has_pending) return TF_NONE;
         int64_t step = 0;
         int ok = totp_check(pending, r->code, now_s, -1, &step);
         if (ok != 1) return ok == -1 ? TF_BAD_SECRET : TF_WRONG;
+        if (users_cred_id(r->user_id, cid) || totp_seal(r->x->key, cid, pending, sealed))
+            return TF_BAD_SECRET;
+        sodium_memzero(pending, sizeof(pending));
         json_t *hs = json_array();
         for (size_t i = 0; i < TOTP_RECOVERY_CODES; i++)
             json_array_append_new(hs, json_string(r->hashes + i * TOTP_HASH_HEX));
-        json_object_set_new(c, "totp_secret", json_string(pending));
+        json_object_set_new(c, "totp_secret_sealed", json_string(sealed));
+        json_object_del(c, "totp_secret");
         json_object_del(c, "totp_pending");
+        json_object_del(c, "totp_pending_sealed");
         json_object_set_new(c, "totp_enabled", json_true());
         json_object_set_new(c, "totp_last_step", json_integer(step));
         json_object_set_new(c, "recovery_hashes", hs);
@@ -436,6 +473,13 @@ static void h_enrol(void *ctx, http_req *req, const route_params *p)
         tfa_free(r);
         return;
     }
+    if (!r->x->has_key) { /* a secret is never stored in the clear */
+        http_respond_error(req, 503, "no_master_key",
+                           "second factors need the master key (secrets.key_file) to seal them",
+                           NULL);
+        tfa_free(r);
+        return;
+    }
     if (totp_secret_new(r->secret)) {
         http_respond_error(req, 500, "no_random", "cannot make a secret", NULL);
         tfa_free(r);
@@ -484,6 +528,29 @@ static void h_reset(void *ctx, http_req *req, const route_params *p)
     submit(r);
 }
 
+static int run_seal_all(doc_txn *t, void *ud)
+{
+    tfa_ctx *x = ((void **)ud)[0];
+    return totp_seal_all(t, x->key, ((void **)ud)[1]);
+}
+
+/* Secrets stored in the clear before they were sealed: sealed now, before
+ * any request. */
+static void seal_at_start(tfa_ctx *x)
+{
+    size_t n = 0;
+    void *arg[2] = {x, &n};
+    doc_error e;
+    int rc = docs_write_now(x->d, run_seal_all, arg, &e);
+    if (rc)
+        log_write("security", LOG_ERROR, "auth", NULL, NULL,
+                  "cannot seal the second-factor secrets stored in the clear: %s", e.message);
+    else if (n)
+        log_write("security", LOG_INFO, "auth", NULL, NULL,
+                  "sealed the second-factor secrets of %zu credentials, stored in the clear before",
+                  n);
+}
+
 /* clang-format off */
 static const route routes[] = {
     {"POST", "/api/v1/auth/login/2fa", h_login_2fa, "public",
@@ -506,6 +573,8 @@ int api_2fa_routes(api_table *t, const api_deps *deps)
         x = calloc(1, sizeof(*x));
         if (!x) return AH_ENOMEM;
         *x = (tfa_ctx){.d = deps->docs, .sessions = deps->sessions, .tls = deps->tls};
+        x->has_key = deps->sec && secrets_derive_key(deps->sec, TOTP_SEAL_KDF_CTX, x->key) == 0;
+        if (x->has_key) seal_at_start(x);
         x->fails = throttle_new(1024, CODE_FAIL_LIMIT, CODE_LOCK_MS);
         int rc = api_table_own(t, x, ctx_free);
         if (rc) return rc;

@@ -11,6 +11,7 @@
  * into one with a code (api_2fa.c).
  */
 #include "auth/password.h"
+#include "auth/roles.h"
 #include "auth/sessions.h"
 #include "auth/users.h"
 #include "core/log.h"
@@ -422,6 +423,8 @@ static int run_live(doc_txn *t, void *ud)
         a->totp = json_is_true(json_object_get(c, "totp_enabled"));
         snprintf(a->who->role, sizeof(a->who->role), "%s",
                  json_string_value(json_object_get(u, "role")) ?: "");
+        if (roles_effective(t, a->ss->user_id, a->who->role, json_object_get(u, "grants"), a->who))
+            a->live = false;
     }
     json_decref(u);
     json_decref(c);

@@ -27,6 +27,7 @@ struct api_block {
     throttle *attempts; /* unauthorised requests per address, in the window */
     throttle *blocked;  /* one entry: blocked until its window ends */
     unsigned after, for_s;
+    store *st; /* where blocks are kept across restarts, or NULL */
 };
 
 api_block *api_block_new(unsigned after, unsigned window_s, unsigned for_s)
@@ -61,12 +62,30 @@ void api_block_note(api_block *b, http_req *req)
     if (throttle_wait_s(b->blocked, ip, now) || throttle_fail(b->attempts, ip, now) != b->after)
         return;
     throttle_fail(b->blocked, ip, now);
+    api_persist_block(b->st, ip, ah_now_ms() + (int64_t)b->for_s * 1000);
     log_ctx lc = {.request_id = http_req_id(req)};
     json_t *f = json_pack("{s:s,s:s,s:i,s:i}", "event", "address_blocked", "client_ip", ip,
                           "attempts", (int)b->after, "blocked_for_s", (int)b->for_s);
     log_write("security", LOG_WARN, "api", &lc, f,
               "address blocked after %u unauthorised requests, for %u s", b->after, b->for_s);
     json_decref(f);
+}
+
+void api_block_keep(api_block *b, store *st)
+{
+    if (!b) return;
+    b->st = st;
+    api_keep_blocks(st, b);
+}
+
+bool api_block_restore(api_block *b, const char *ip, int64_t remaining_ms)
+{
+    uint64_t now = ah_mono_ms(), for_ms = (uint64_t)b->for_s * 1000u;
+    if (remaining_ms <= 0 || (uint64_t)remaining_ms > for_ms) return false;
+    /* As if blocked for_ms - remaining_ms ago: it ends when it would have. */
+    uint64_t since = for_ms - (uint64_t)remaining_ms;
+    throttle_fail(b->blocked, ip, now > since ? now - since : 0);
+    return throttle_wait_s(b->blocked, ip, now) > 0;
 }
 
 bool api_block_refuse(api_block *b, http_req *req)

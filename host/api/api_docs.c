@@ -41,6 +41,9 @@ void res_respond_error(http_req *req, int status, const doc_error *e)
     case AH_ENOTFOUND:
         http_respond_error(req, 404, "not_found", msg, field);
         break;
+    case AH_EDENIED: /* outside the caller's grants (api_scope.c) */
+        http_respond_error(req, 403, "forbidden", msg, field);
+        break;
     case AH_ETOOBIG:
         http_respond_error(req, 413, "payload_too_large", msg, field);
         break;
@@ -370,6 +373,8 @@ void res_h_list(void *ctx, http_req *req, const route_params *p)
     res_ctx *rc = ctx;
     doc_page page;
     if (res_list_page(rc->res, rc->d, rc->ctx, req, &page) < 0) return;
+    /* Grants on some agents only: their items, and no total. */
+    if (api_scope_filter(rc->d, req, rc->res->coll, page.items)) page.total = -1;
     json_t *out = json_pack("{s:o,s:o,s:o}", "items", page.items, "next",
                             page.next ? json_string(page.next) : json_null(), "total",
                             page.total >= 0 ? json_integer(page.total) : json_null());
@@ -498,6 +503,7 @@ static int run_create(doc_txn *t, void *ud)
     res_change c;
     change_of(a, t, NULL, a->result, &c);
     int rc = a->res->prepare ? a->res->prepare(&c) : 0;
+    if (!rc) rc = api_scope_doc(t, a->req, a->res->coll, a->result);
     if (!rc) rc = doc_put(t, a->res->coll, a->result, 0, &a->rev);
     if (!rc) rc = audit_change(a, t, "create", NULL, a->result);
     if (!rc) set_version(t, a);
@@ -519,6 +525,7 @@ static int run_patch(doc_txn *t, void *ud)
     res_change c;
     change_of(a, t, old, a->result, &c);
     rc = a->res->prepare ? a->res->prepare(&c) : 0;
+    if (!rc) rc = api_scope_doc(t, a->req, a->res->coll, a->result);
     if (!rc) rc = doc_put(t, a->res->coll, a->result, a->expect ? a->expect : have, &a->rev);
     if (!rc) rc = audit_change(a, t, "update", old, a->result);
     if (!rc) set_version(t, a);

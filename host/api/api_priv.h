@@ -6,6 +6,7 @@
 #define AH_API_PRIV_H
 
 #include "core/throttle.h"
+#include "model/docs.h"
 #include "store/tokens.h"
 #include "api.h"
 
@@ -55,6 +56,7 @@ int api_webhooks_routes(api_table *t, const api_deps *deps);
 int api_widgets_routes(api_table *t, const api_deps *deps);
 int api_webchat_routes(api_table *t, const api_deps *deps);
 int api_users_routes(api_table *t, const api_deps *deps);
+int api_roles_routes(api_table *t, const api_deps *deps);
 int api_auth_routes(api_table *t, const api_deps *deps);
 int api_password_routes(api_table *t, const api_deps *deps);
 int api_templates_routes(api_table *t, const api_deps *deps);
@@ -90,8 +92,22 @@ typedef struct api_block api_block;
 api_block *api_block_new(unsigned after, unsigned window_s, unsigned for_s);
 void api_block_free(api_block *b);
 /* Count an unauthorised request from req's address; the after-th within
- * the window blocks it (logged to security.log). */
+ * the window blocks it (logged to security.log, and kept in st when set:
+ * api_block_keep). */
 void api_block_note(api_block *b, http_req *req);
+/* Keep blocks in st (api_persist.c): those stored before, still running,
+ * are restored. */
+void api_block_keep(api_block *b, store *st);
+/* Block ip for remaining_ms more (a block kept from before a restart):
+ * true, or false when it cannot be held. */
+bool api_block_restore(api_block *b, const char *ip, int64_t remaining_ms);
+
+/* Keeping sign-in state across restarts (api_persist.c): pending
+ * second-factor sign-ins (restored now, each change stored from now on),
+ * blocks (a block made now, until until_ms; restored). */
+void api_keep_challenges(store *st, auth_sessions *s);
+void api_persist_block(store *st, const char *ip, int64_t until_ms);
+void api_keep_blocks(store *st, api_block *b);
 /* When req's address is blocked: answered 403 address_blocked with
  * Retry-After, and true. */
 bool api_block_refuse(api_block *b, http_req *req);
@@ -115,6 +131,24 @@ void api_audit_access(docs *d, http_req *req, const char *action, const principa
  * nothing. */
 void api_audit_read(docs *d, http_req *req, const char *action, const char *coll,
                     const char *target, json_t *what);
+/* ---- grants per agent (api_scope.c) ---- */
+
+/* Before the handler, for a caller holding the route's permission (perm)
+ * only through grants: 1 when the route may run (an item of an agent the
+ * grants cover, a missing item, a list to be filtered, a create to be
+ * checked), 0 when the route is about no agent (refuse as usual), -1 when
+ * answered (403 naming the agent, or 503). */
+int api_scope_route(docs *d, http_req *req, const char *method, const char *pattern,
+                    const route_params *p, const principal *who, int perm);
+/* In a write of doc to coll: 0, or doc_fail's AH_EDENIED when the caller
+ * holds the route's permission only through grants that do not cover the
+ * agent the document is about (its agent_id; an agent's group_id). */
+int api_scope_doc(doc_txn *t, http_req *req, const char *coll, const json_t *doc);
+/* Drop from items (a list's page of coll) what the caller's grants do not
+ * cover; true when the list was filtered (its total no longer holds). */
+bool api_scope_filter(docs *d, http_req *req, const char *coll, json_t *items);
+/* The caller's grants: [{"agent_id"|"agent_group_id", "permissions"}]. */
+json_t *api_scope_grants_json(const principal *who);
 
 /* The gauges /metrics refreshes from the modules, read through d (kept
  * by the caller until api_metrics_stop). */

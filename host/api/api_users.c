@@ -5,6 +5,7 @@
  * user ends every session of theirs in the same commit; deleting one
  * deletes its credential too.
  */
+#include "auth/roles.h"
 #include "auth/users.h"
 #include "model/collections.h"
 #include "api_docs.h"
@@ -20,6 +21,16 @@ static const char *str_of(const json_t *o, const char *k)
 
 static int user_prepare(res_change *c)
 {
+    auth_perms p;
+    const char *role = str_of(c->doc, "role");
+    int rc = roles_perms(c->t, role, &p);
+    if (rc == AH_ENOTFOUND)
+        return doc_fail(c->t, AH_EINVAL, "role",
+                        "no role \"%.40s\" (built-in: %s; or a custom role)", role ?: "",
+                        auth_role_names());
+    if (rc) return rc;
+    rc = roles_check_grants(c->t, json_object_get(c->doc, "grants"), "grants");
+    if (rc) return rc;
     const char *now = str_of(c->doc, "status");
     const char *was = c->old ? str_of(c->old, "status") : NULL;
     if (!c->old) json_object_set_new(c->doc, "password_set", json_false());

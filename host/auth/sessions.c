@@ -13,6 +13,8 @@ struct auth_sessions {
     int64_t idle_ms, absolute_ms;
     auth_challenge *c;
     size_t nc;
+    sessions_challenge_fn on_challenge;
+    void *on_challenge_ud;
     char require_2fa[256]; /* ",admin,editor," */
 };
 
@@ -162,8 +164,14 @@ bool sessions_csrf_ok(const auth_session *ss, const char *presented)
            sodium_memcmp(ss->csrf, presented, SESSION_CSRF_LEN) == 0;
 }
 
+static void challenge_changed(auth_sessions *s, const auth_challenge *c, bool gone)
+{
+    if (s->on_challenge) s->on_challenge(s->on_challenge_ud, c, gone);
+}
+
 static void challenge_drop(auth_sessions *s, size_t i)
 {
+    challenge_changed(s, &s->c[i], true);
     s->c[i] = s->c[--s->nc];
     sodium_memzero(&s->c[s->nc], sizeof(s->c[s->nc]));
 }
@@ -184,6 +192,7 @@ void sessions_challenge_create(auth_sessions *s, const char *user_id, const char
     snprintf(x->email, sizeof(x->email), "%s", email);
     x->epoch = epoch;
     x->created_ms = now_ms;
+    challenge_changed(s, x, false);
 }
 
 /* The index of a token's challenge, or -1. */
@@ -209,6 +218,7 @@ bool sessions_challenge_try(auth_sessions *s, const char *token, int64_t now_ms,
     }
     x->tries++;
     *out = *x;
+    challenge_changed(s, x, false);
     return true;
 }
 
@@ -216,6 +226,21 @@ void sessions_challenge_end(auth_sessions *s, const char *token)
 {
     long i = challenge_at(s, token);
     if (i >= 0) challenge_drop(s, (size_t)i);
+}
+
+void sessions_on_challenge(auth_sessions *s, sessions_challenge_fn fn, void *ud)
+{
+    s->on_challenge = fn;
+    s->on_challenge_ud = ud;
+}
+
+bool sessions_challenge_restore(auth_sessions *s, const auth_challenge *c, int64_t now_ms)
+{
+    if (now_ms - c->created_ms >= SESSION_CHALLENGE_TTL_MS || c->tries >= SESSION_CHALLENGE_TRIES ||
+        c->created_ms > now_ms || s->nc == SESSION_CHALLENGE_MAX)
+        return false;
+    s->c[s->nc++] = *c;
+    return true;
 }
 
 void sessions_require_2fa(auth_sessions *s, const char *roles)

@@ -92,6 +92,15 @@ bool sessions_challenge_try(auth_sessions *s, const char *token, int64_t now_ms,
 /* Drop the challenge of a token (used). */
 void sessions_challenge_end(auth_sessions *s, const char *token);
 
+/* Keeping challenges across a restart: fn(ud, c, gone) runs after every
+ * change of one (made, a try counted: gone false; used, expired, out of
+ * tries or pushed out: gone true), for the caller to store it; a restored
+ * one (sessions_challenge_restore) is taken back as it was, unless it has
+ * expired or is out of tries (false). */
+typedef void (*sessions_challenge_fn)(void *ud, const auth_challenge *c, bool gone);
+void sessions_on_challenge(auth_sessions *s, sessions_challenge_fn fn, void *ud);
+bool sessions_challenge_restore(auth_sessions *s, const auth_challenge *c, int64_t now_ms);
+
 /* The roles that need a second factor: comma-separated names (NULL or ""
  * for none). */
 void sessions_require_2fa(auth_sessions *s, const char *roles);

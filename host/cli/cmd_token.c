@@ -1,4 +1,6 @@
 #include "auth/perm.h"
+#include "auth/roles.h"
+#include "model/docs.h"
 #include "store/tokens.h"
 #include "cli.h"
 
@@ -15,7 +17,34 @@ static const char usage[] =
     "API tokens authenticate the HTTP API (Authorization: Bearer TOKEN). A new token\n"
     "is printed alone on stdout, once; only its hash is stored. ROLE is one of\n"
     "admin (the default), editor, operator, analyst, viewer (`agenthost routes\n"
-    "--markdown` prints what each may do).\n";
+    "--markdown` prints what each may do), or a custom role made with the API\n"
+    "(/api/v1/roles).\n";
+
+typedef struct custom_arg {
+    const char *role;
+    int found;
+} custom_arg;
+
+static int run_custom(doc_txn *t, void *ud)
+{
+    custom_arg *a = ud;
+    auth_perms p;
+    a->found = roles_perms(t, a->role, &p);
+    return 0;
+}
+
+/* Whether role names a custom role in the store. */
+static bool custom_role(store *st, const char *role)
+{
+    char err[512];
+    docs *d = NULL;
+    if (docs_open(&d, st, NULL, NULL, err, sizeof(err)) != 0) return false;
+    custom_arg a = {role, AH_ENOTFOUND};
+    doc_error e;
+    docs_read(d, run_custom, &a, &e);
+    docs_close(d);
+    return a.found == 0;
+}
 
 int cmd_token(int argc, char **argv)
 {
@@ -40,8 +69,6 @@ int cmd_token(int argc, char **argv)
         cli_usage_error(usage);
         return 2;
     }
-    if (create && !auth_role_valid(role))
-        return cli_fail("role must be one of %s", auth_role_names());
     config c;
     if (cli_load_config(&c, cfgp, data, NULL)) return 1;
     store *st;
@@ -50,6 +77,11 @@ int cmd_token(int argc, char **argv)
         return 1;
     }
     rc = 0;
+    if (create && !auth_role_valid(role) && !custom_role(st, role)) {
+        store_close(st);
+        config_free(&c);
+        return cli_fail("role must be one of %s, or a custom role", auth_role_names());
+    }
     if (create) {
         char token[TOKEN_LEN + 1];
         int r = tokens_create(st, name, role, token);

@@ -16,7 +16,8 @@
 extern const char ah_schema_agent[], ah_schema_agent_group[], ah_schema_scenario[],
     ah_schema_scenario_version[], ah_schema_contact[], ah_schema_conversation[],
     ah_schema_audit_entry[], ah_schema_trigger[], ah_schema_webhook[], ah_schema_webhook_delivery[],
-    ah_schema_widget[], ah_schema_user[], ah_schema_credential[], ah_schema_experiment[];
+    ah_schema_widget[], ah_schema_user[], ah_schema_credential[], ah_schema_experiment[],
+    ah_schema_role[], ah_schema_team[];
 
 /* ---- rules beyond the schema ---------------------------------------------- */
 
@@ -168,6 +169,14 @@ static const doc_index_def user_ix[] = {
     {"by_status", {"status", "email", NULL}, DOC_INDEX_FOLD, NULL},
 };
 
+static const doc_index_def role_ix[] = {
+    {"by_name", {"name", NULL}, DOC_INDEX_UNIQUE, NULL},
+};
+static const doc_index_def team_ix[] = {
+    {"by_name", {"name", NULL}, DOC_INDEX_UNIQUE | DOC_INDEX_FOLD, NULL},
+    {"by_member", {"members[]", "name", NULL}, 0, NULL},
+    {"by_role", {"roles[]", "name", NULL}, 0, NULL},
+};
 static const char *const contact_sealed[] = {"identities", "profile", NULL};
 static const char *const conversation_sealed[] = {"variables", "messages", "engine", NULL};
 
@@ -264,6 +273,20 @@ static const doc_collection all[] = {
      .max_bytes = 256u << 10,
      .indexes = experiment_ix,
      .nindexes = N(experiment_ix)},
+    {.name = COLL_ROLES,
+     .id_prefix = "rol",
+     .schema_json = ah_schema_role,
+     .version = 1,
+     .max_bytes = 16u << 10,
+     .indexes = role_ix,
+     .nindexes = N(role_ix)},
+    {.name = COLL_TEAMS,
+     .id_prefix = "team",
+     .schema_json = ah_schema_team,
+     .version = 1,
+     .max_bytes = 64u << 10,
+     .indexes = team_ix,
+     .nindexes = N(team_ix)},
     {.name = COLL_CREDENTIALS,
      .id_prefix = "crd",
      .schema_json = ah_schema_credential,

@@ -20,6 +20,8 @@
 #define COLL_WIDGETS "widgets"
 #define COLL_USERS "users"
 #define COLL_EXPERIMENTS "experiments"
+#define COLL_ROLES "roles" /* custom roles: host/auth/roles.h */
+#define COLL_TEAMS "teams"
 #define COLL_CREDENTIALS "credentials" /* internal: never served over REST */
 
 /* The product's collections (collections.c): *n of them. */

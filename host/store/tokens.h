@@ -15,9 +15,18 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define TOKEN_PREFIX "aht_"
 #define TOKEN_LEN (4 + 12 + 48)
+
+/* Permissions (a set) on one agent or on every agent of a group. */
+#define PRINCIPAL_GRANTS 16
+typedef struct principal_grant {
+    uint64_t perms;
+    char agent_id[32]; /* "agt_...", or "" */
+    char group_id[32]; /* "grp_...", or "" */
+} principal_grant;
 
 /* Who a request comes from: an API token, or a signed-in user (a web
  * session: host/auth/sessions.h). */
@@ -27,6 +36,15 @@ typedef struct principal {
     char role[16];
     char kind[8];        /* "token" or "user" */
     char session_id[17]; /* a user's session, or "" */
+    /* What it may do (a set of host/auth/perm.h's permissions): its role's,
+     * and a user's teams' roles', resolved by the API before each request. */
+    uint64_t perms;
+    /* What it may do to some agents only (a user's and their teams' grants,
+     * host/auth/roles.h): granted is the union of the grants' sets. */
+    uint64_t granted;
+    unsigned ngrants;
+    principal_grant grants[PRINCIPAL_GRANTS];
+    int need; /* the permission of the route being served (auth_perm), or -1 */
 } principal;
 
 /* Create a token (committed before returning: startup and CLI only).

@@ -86,10 +86,42 @@ static void test_repeated_unauthorised_requests_block_the_client_address_until_e
     assert_int_equal(st, 200);
 }
 
+static void test_a_block_outlives_a_restart(void **s)
+{
+    (void)s;
+    /* An hour's block this time: it cannot expire while the host restarts. */
+    assert_int_equal(th_stop_clean(&H, 10000), 0);
+    assert_int_equal(
+        th_config(&H, "{\"http\": {\"trusted_proxies\": \"127.0.0.1, ::1\", \"auth_fail_limit\": "
+                      "1000, \"block_after\": 5, \"block_window_s\": 600, \"block_for_s\": 3600}, "
+                      "\"instances\": []}"),
+        0);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    char good[200];
+    snprintf(good, sizeof(good), "Authorization: Bearer %s", H.token);
+    const char *bad = "Authorization: Bearer ah_not-a-token";
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(as("192.0.2.44", bad, "/api/v1/agents", NULL), 401);
+    assert_int_equal(as("192.0.2.44", good, "/api/v1/agents", NULL), 403);
+    assert_int_equal(th_stop_clean(&H, 10000), 0);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    /* Still blocked after the restart, with what is left of the hour. */
+    char *rh = NULL;
+    assert_int_equal(as("192.0.2.44", good, "/api/v1/agents", &rh), 403);
+    const char *ra = strcasestr(rh, "Retry-After: ");
+    assert_non_null(ra);
+    long left = strtol(ra + 13, NULL, 10);
+    assert_true(left > 0 && left <= 3600);
+    free(rh);
+    /* Others are not. */
+    assert_int_equal(as("198.51.100.7", good, "/api/v1/agents", NULL), 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_repeated_unauthorised_requests_block_the_client_address_until_expiry),
+        cmocka_unit_test(test_a_block_outlives_a_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,6 +11,10 @@
  */
 #include "../support/th.h"
 #include "auth/totp.h"
+#include "auth/users.h"
+#include "model/collections.h"
+#include "model/docs.h"
+#include "store/store.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -297,6 +301,108 @@ static void test_ten_wrong_codes_across_sign_ins_lock_the_second_factor(void **s
     assert_true(th_wait_file(&H, "logs/security.log", "2fa_locked", 3000));
 }
 
+#define CLEAR_SECRET "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+typedef struct cred_arg {
+    const char *user_id;
+    bool write; /* put a clear secret in, as stored before sealing */
+    json_t *cred;
+} cred_arg;
+
+static int run_cred(doc_txn *t, void *ud)
+{
+    cred_arg *a = ud;
+    char cid[32];
+    uint64_t rev = 0;
+    if (users_cred_id(a->user_id, cid)) return -1;
+    int rc = doc_get(t, COLL_CREDENTIALS, cid, &a->cred, &rev);
+    if (rc || !a->write) return rc;
+    json_object_set_new(a->cred, "totp_secret", json_string(CLEAR_SECRET));
+    json_object_set_new(a->cred, "totp_enabled", json_true());
+    return doc_put(t, COLL_CREDENTIALS, a->cred, rev, NULL);
+}
+
+/* The credential of a user, read (or given a clear secret) with the host
+ * stopped, straight from its store. */
+static json_t *credential(const char *user_id, bool write)
+{
+    store *st = NULL;
+    docs *d = NULL;
+    char err[512];
+    store_opts o = {.dir = H.data};
+    assert_int_equal(store_open(&st, NULL, &o, err, sizeof(err)), 0);
+    assert_int_equal(docs_open(&d, st, NULL, NULL, err, sizeof(err)), 0);
+    cred_arg a = {user_id, write, NULL};
+    doc_error e;
+    assert_int_equal(write ? docs_write_now(d, run_cred, &a, &e) : docs_read(d, run_cred, &a, &e),
+                     0);
+    docs_close(d);
+    store_close(st);
+    return a.cred;
+}
+
+static void test_a_secret_stored_in_the_clear_is_sealed_at_start_and_still_works(void **s)
+{
+    (void)s;
+    char pat[64], pending[80], code[16];
+    assert_int_equal(th_stop_clean(&H, 10000), 0);
+    assert_int_equal(th_cli(&H, PW "\n", pat, sizeof(pat), "user", "create", "--email",
+                            "pat@example.com", "--role", "editor", NULL),
+                     0);
+    pat[strcspn(pat, "\n")] = 0;
+    json_decref(credential(pat, true)); /* as an older host stored it */
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    assert_true(th_wait_file(&H, "logs/security.log", "sealed the second-factor secrets", 5000));
+    /* The secret works as before: sealed, then opened for the check. */
+    assert_int_equal(login("pat@example.com", NULL, pending, NULL), 200);
+    code_at(CLEAR_SECRET, 0, code);
+    session ss;
+    assert_int_equal(second(pending, "code", code, &ss, NULL), 200);
+    /* A secret enrolled through the API now. */
+    char secret[64];
+    json_t *rec = NULL;
+    assert_int_equal(login("vi@example.com", &ss, NULL, NULL), 200);
+    enrol(&ss, "vi@example.com", secret, &rec);
+    json_decref(rec);
+    /* In the store: no secret in the clear, a sealed one that is not it. */
+    assert_int_equal(th_stop_clean(&H, 10000), 0);
+    json_t *c = credential(pat, false);
+    assert_null(json_object_get(c, "totp_secret"));
+    const char *sealed = json_string_value(json_object_get(c, "totp_secret_sealed"));
+    assert_non_null(sealed);
+    assert_null(strstr(sealed, CLEAR_SECRET));
+    assert_int_equal(strncmp(sealed, "s1.", 3), 0);
+    json_decref(c);
+    c = credential(vi_id, false);
+    assert_null(json_object_get(c, "totp_secret"));
+    assert_null(json_object_get(c, "totp_pending"));
+    sealed = json_string_value(json_object_get(c, "totp_secret_sealed"));
+    assert_non_null(sealed);
+    assert_null(strstr(sealed, secret));
+    json_decref(c);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+}
+
+static void test_a_pending_sign_in_outlives_a_restart(void **s)
+{
+    (void)s;
+    char pending[80], code[16];
+    /* pat's second factor is the clear secret sealed above. */
+    assert_int_equal(login("pat@example.com", NULL, pending, NULL), 200);
+    assert_int_equal(second(pending, "code", "000000", NULL, NULL), 401); /* a try spent */
+    assert_int_equal(th_stop_clean(&H, 10000), 0);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    /* The next step's code: the one before was used by the test above. */
+    code_at(CLEAR_SECRET, 30, code);
+    session ss;
+    assert_int_equal(second(pending, "code", code, &ss, NULL), 200);
+    /* Used: gone, here and in the store. */
+    assert_int_equal(th_stop_clean(&H, 10000), 0);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    code_at(CLEAR_SECRET, 30, code);
+    assert_int_equal(second(pending, "code", code, NULL, NULL), 401);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +410,8 @@ int main(void)
         cmocka_unit_test(test_an_admin_reset_removes_the_factor_and_ends_sessions),
         cmocka_unit_test(test_a_role_that_needs_2fa_can_only_enrol_until_it_has_it),
         cmocka_unit_test(test_ten_wrong_codes_across_sign_ins_lock_the_second_factor),
+        cmocka_unit_test(test_a_secret_stored_in_the_clear_is_sealed_at_start_and_still_works),
+        cmocka_unit_test(test_a_pending_sign_in_outlives_a_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

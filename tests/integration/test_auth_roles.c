@@ -1,6 +1,7 @@
 /*
  * Permissions through the real binary: every route, called with a token
- * of every built-in role, is allowed or refused exactly as the route
+ * of every built-in role and of a custom role (a set of permissions made
+ * through /api/v1/roles), is allowed or refused exactly as the route
  * table (each route's permission) and the roles (host/auth/perm.h) say;
  * a refusal is 403 naming the missing permission, comes before the
  * handler runs, and is written to logs/security.log.
@@ -20,7 +21,54 @@
 
 static th_host H;
 #define NROLES 5
-static char tokens[NROLES][128];
+/* The built-in roles' tokens, then the custom role's. */
+static char tokens[NROLES + 1][128];
+#define CUSTOM NROLES
+/* Not any built-in role's set: a reader of agents and audit who writes
+ * scenarios but cannot read them. */
+static const char *const custom_perms[] = {"agents:read", "scenarios:write", "conversations:read",
+                                           "audit:read",  "webhooks:read",   NULL};
+
+static bool custom_allows(const char *perm)
+{
+    for (int i = 0; custom_perms[i]; i++)
+        if (!strcmp(custom_perms[i], perm)) return true;
+    return false;
+}
+
+static bool role_allows(int k, const char *perm)
+{
+    if (k == CUSTOM) return custom_allows(perm);
+    int p = auth_perm_parse(perm);
+    return p >= 0 && auth_role_allows(auth_roles()[k], (auth_perm)p);
+}
+
+static const char *role_name(int k)
+{
+    return k == CUSTOM ? "walker" : auth_roles()[k];
+}
+
+/* The custom role made through the API; its token made by the CLI (the
+ * host stopped), as an operator would. */
+static int make_custom_role(void)
+{
+    json_t *perms = json_array();
+    for (int i = 0; custom_perms[i]; i++)
+        json_array_append_new(perms, json_string(custom_perms[i]));
+    json_t *body = json_pack("{s:s,s:o}", "name", "walker", "permissions", perms);
+    char *text = json_dumps(body, 0);
+    json_decref(body);
+    json_t *o = NULL;
+    int st = th_http(&H, "POST", "/api/v1/roles", text, NULL, &o);
+    free(text);
+    json_decref(o);
+    if (st != 201 || th_stop_clean(&H, 10000)) return -1;
+    if (th_cli(&H, NULL, tokens[CUSTOM], sizeof(tokens[CUSTOM]), "token", "create", "--name",
+               "walker", "--role", "walker", NULL) != 0)
+        return -1;
+    tokens[CUSTOM][strcspn(tokens[CUSTOM], "\n")] = 0;
+    return th_start(&H, NULL, 15000);
+}
 
 static int setup(void **s)
 {
@@ -36,7 +84,9 @@ static int setup(void **s)
             return -1;
         tokens[i][strcspn(tokens[i], "\n")] = 0;
     }
-    if (th_start(&H, NULL, 15000) || !th_wait_state(&H, "echo", "ready", 10000)) return -1;
+    if (th_start(&H, NULL, 15000) || make_custom_role() ||
+        !th_wait_state(&H, "echo", "ready", 10000))
+        return -1;
     return 0;
 }
 
@@ -70,32 +120,33 @@ static void test_every_route_with_every_role_is_allowed_or_refused_as_the_table_
     char err[512];
     const route *r = api_routes(&n, err, sizeof(err));
     assert_non_null(r);
-    const char *const *roles = auth_roles();
-    int checked = 0, denied = 0;
+    int checked = 0, denied = 0, custom_allowed = 0, custom_denied = 0;
     for (size_t i = 0; i < n; i++) {
         if (!strcmp(r[i].perm, AUTH_PUBLIC)) continue;
         int perm = auth_perm_parse(r[i].perm);
         assert_true(perm >= 0);
         char path[1024];
         fill(r[i].pattern, path, sizeof(path));
-        for (int k = 0; k < NROLES; k++) {
+        for (int k = 0; k <= CUSTOM; k++) {
             char auth[200], *rb = NULL;
             snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tokens[k]);
             const char *hs[] = {auth, NULL};
             int st = th_http_raw(&H, r[i].method, path, NULL, NULL, 0, hs, NULL, &rb);
-            bool allowed = auth_role_allows(roles[k], (auth_perm)perm);
+            bool allowed = role_allows(k, r[i].perm);
+            if (k == CUSTOM && allowed) custom_allowed++;
+            if (k == CUSTOM && !allowed) custom_denied++;
             if (allowed && (st == 401 || st == 403))
-                fail_msg("%s %s as %s (%s allowed) answered %d: %s", r[i].method, path, roles[k],
-                         r[i].perm, st, rb ? rb : "");
+                fail_msg("%s %s as %s (%s allowed) answered %d: %s", r[i].method, path,
+                         role_name(k), r[i].perm, st, rb ? rb : "");
             if (!allowed) {
                 if (st != 403)
                     fail_msg("%s %s as %s (no %s) answered %d, not 403", r[i].method, path,
-                             roles[k], r[i].perm, st);
+                             role_name(k), r[i].perm, st);
                 json_t *e = json_loads(rb, 0, NULL);
                 const char *named = json_string_value(th_get(e, "error.permission"));
                 if (!named || strcmp(named, r[i].perm))
-                    fail_msg("%s %s as %s: the 403 names %s, not %s", r[i].method, path, roles[k],
-                             named ? named : "nothing", r[i].perm);
+                    fail_msg("%s %s as %s: the 403 names %s, not %s", r[i].method, path,
+                             role_name(k), named ? named : "nothing", r[i].perm);
                 assert_string_equal(json_string_value(th_get(e, "error.code")), "forbidden");
                 json_decref(e);
                 denied++;
@@ -104,8 +155,11 @@ static void test_every_route_with_every_role_is_allowed_or_refused_as_the_table_
             checked++;
         }
     }
-    assert_true(checked >= 5 * 60); /* every route, not a handful */
+    assert_true(checked >= 6 * 60); /* every route, not a handful */
     assert_true(denied > 0);
+    /* The custom role was walked both ways: its set, not all or nothing. */
+    assert_true(custom_allowed >= 5);
+    assert_true(custom_denied > custom_allowed);
     assert_true(th_wait_file(&H, "logs/security.log", "permission_denied", 3000));
 }
 
