@@ -51,7 +51,10 @@ struct aht {
     char *instance;
     void *userdata;
     json_t *secrets, *config, *kv, *kv_meta, *published, *logs, *metrics, *answers, *requests;
-    json_t *calls; /* answers returned by aht_call, kept until aht_free */
+    json_t *calls;                   /* answers returned by aht_call, kept until aht_free */
+    json_t *out_answers, *out_calls; /* host->call: canned answers, calls made */
+    aht_call_fn call_fn;
+    void *call_ud;
     char *deny;
     job *head, *tail;
     struct ah_timer *timers;
@@ -516,6 +519,77 @@ void aht_http_answer(aht *t, const char *method, const char *url, int status, co
                                     "repeat", repeat, "headers"));
 }
 
+/* ---- calls to other instances (ABI 1.4) ---------------------------------------- */
+
+static void call_out_cb(aht *t, job *j)
+{
+    const json_t *a = j->data;
+    const json_t *err = json_object_get(a, "error");
+    ah_call_cb cb = (ah_call_cb)j->cb;
+    if (err)
+        cb(&t->ctx, j->status ? j->status : AH_EIO, NULL,
+           json_string_value(json_object_get(err, "code")) ?: "error",
+           json_string_value(json_object_get(err, "message")) ?: "", j->ud);
+    else
+        cb(&t->ctx, AH_OK, json_object_get(a, "result") ?: json_null(), NULL, NULL, j->ud);
+}
+
+static int f_call(ah_ctx *c, const char *instance, const char *action, const json_t *args,
+                  uint32_t timeout_ms, ah_call_cb cb, void *ud)
+{
+    (void)timeout_ms;
+    if (!instance || !action || !cb || (args && !json_is_object(args))) return AH_EINVAL;
+    aht *t = c->t;
+    json_t *a = args ? json_deep_copy(args) : json_object();
+    json_array_append_new(t->out_calls, json_pack("{s:s,s:s,s:o}", "instance", instance, "action",
+                                                  action, "args", a));
+    if (t->call_fn) {
+        json_t *ans = t->call_fn(t->call_ud, instance, action, a);
+        if (ans) return later(t, call_out_cb, (void *)cb, ud, 0, ans, 0);
+    }
+    size_t i;
+    json_t *k;
+    json_array_foreach(t->out_answers, i, k)
+    {
+        if (strcmp(json_string_value(json_object_get(k, "instance")), instance) ||
+            strcmp(json_string_value(json_object_get(k, "action")), action))
+            continue;
+        json_t *ans = json_incref(json_object_get(k, "answer"));
+        if (!json_is_true(json_object_get(k, "repeat"))) json_array_remove(t->out_answers, i);
+        return later(t, call_out_cb, (void *)cb, ud, 0, ans, 0);
+    }
+    return later(t, call_out_cb, (void *)cb, ud, AH_ENOTFOUND,
+                 json_pack("{s:{s:s,s:s}}", "error", "code", "not_found", "message",
+                           "no canned answer (aht_call_answer, aht_on_call)"),
+                 0);
+}
+
+int aht_call_answer(aht *t, const char *instance, const char *action, const char *answer_json,
+                    int repeat)
+{
+    json_t *ans = answer_json ? json_loads(answer_json, JSON_DECODE_ANY, NULL) : NULL;
+    if (!instance || !action || !json_is_object(ans) ||
+        (!json_object_get(ans, "result") && !json_is_object(json_object_get(ans, "error")))) {
+        json_decref(ans);
+        return AH_EINVAL;
+    }
+    json_array_append_new(t->out_answers,
+                          json_pack("{s:s,s:s,s:o,s:b}", "instance", instance, "action", action,
+                                    "answer", ans, "repeat", repeat));
+    return AH_OK;
+}
+
+void aht_on_call(aht *t, aht_call_fn fn, void *ud)
+{
+    t->call_fn = fn;
+    t->call_ud = ud;
+}
+
+const json_t *aht_calls_made(const aht *t)
+{
+    return t->out_calls;
+}
+
 /* ---- timers --------------------------------------------------------------------- */
 
 static ah_timer *f_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_ms, ah_timer_cb cb,
@@ -602,6 +676,7 @@ static const ah_host table = {
     .kv_incr = f_kv_incr,
     .kv_get_many = f_kv_get_many,
     .kv_put_many = f_kv_put_many,
+    .call = f_call,
 };
 
 aht *aht_new(const ah_plugin *plugin, const char *instance_id)
@@ -620,6 +695,8 @@ aht *aht_new(const ah_plugin *plugin, const char *instance_id)
     t->answers = json_array();
     t->requests = json_array();
     t->calls = json_array();
+    t->out_answers = json_array();
+    t->out_calls = json_array();
     return t;
 }
 
@@ -632,8 +709,8 @@ void aht_free(aht *t)
         next = tm->next;
         free(tm);
     }
-    json_t *all[] = {t->secrets, t->config,  t->kv,      t->kv_meta,  t->published,
-                     t->logs,    t->metrics, t->answers, t->requests, t->calls};
+    json_t *all[] = {t->secrets, t->config,  t->kv,       t->kv_meta, t->published,   t->logs,
+                     t->metrics, t->answers, t->requests, t->calls,   t->out_answers, t->out_calls};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         json_decref(all[i]);
     free(t->deny);
