@@ -6,7 +6,8 @@
  * meanwhile) resumed without embedding anything twice; search in bm25,
  * vector and hybrid modes with filters and citations unchanged; and the
  * answer action: citations from the passages, in the conversation's
- * language, and "I don't know" when no passage holds the answer.
+ * language, and "I don't know" when no passage holds the answer, as an
+ * action and as a scenario's rag.answer step.
  */
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
@@ -327,12 +328,59 @@ static void answers_cite_the_passages_and_say_when_they_do_not_know(void **s)
     json_decref(o);
 }
 
+/* A scenario: greet, wait for a question, rag.answer it in the conversation's
+ * language, say the answer and its first source. */
+static const char SCENARIO[] =
+    "{\"format\":\"agenthost.scenario/1\",\"default_language\":\"ru\",\"languages\":[\"ru\","
+    "\"en\"],\"variables\":{\"question\":{\"type\":\"string\"},\"reply\":{\"type\":\"string\"},"
+    "\"source\":{\"type\":\"string\"}},\"start\":\"greet\",\"steps\":{"
+    "\"greet\":{\"kind\":\"say\",\"text\":\"Ask\",\"next\":\"listen\"},"
+    "\"listen\":{\"kind\":\"wait\",\"for\":\"input\",\"var\":\"question\",\"next\":\"answer\"},"
+    "\"answer\":{\"kind\":\"rag.answer\",\"instance\":\"kb\",\"args\":{\"kb\":\"help\","
+    "\"question\":\"{{ vars.question }}\",\"reply_language\":\"{{ conversation.language }}\","
+    "\"mode\":\"bm25\",\"top_k\":2},\"result\":{\"reply\":\".result.answer\",\"source\":"
+    "\".result.citations[0].document // \\\"none\\\"\"},\"next\":\"tell\"},"
+    "\"tell\":{\"kind\":\"say\",\"text\":\"{{ vars.reply }} ({{ vars.source }})\","
+    "\"next\":\"listen\"}}}";
+
+static json_t *say_to(const char *agent, const char *text)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/api/v1/agents/%s/messages", agent);
+    json_t *b = json_pack("{s:s,s:s}", "user", "anna", "text", text), *o = NULL;
+    char *body = json_dumps(b, 0);
+    assert_int_equal(th_http(&H, "POST", path, body, NULL, &o), 200);
+    free(body);
+    json_decref(b);
+    return o;
+}
+
+static void a_scenario_answers_with_the_rag_answer_step(void **s)
+{
+    (void)s;
+    char agent[64];
+    assert_int_equal(th_make_agent(&H, "Help", SCENARIO, NULL, agent, sizeof agent), 0);
+    json_decref(say_to(agent, "привет"));
+    json_t *o = say_to(agent, "Когда вернут деньги на карту?");
+    const char *text = json_string_value(th_get(o, "messages.0.text"));
+    assert_non_null(text);
+    assert_non_null(strstr(text, "(returns"));
+    json_decref(o);
+    o = say_to(agent, "Сколько стоит подписка?");
+    text = json_string_value(th_get(o, "messages.0.text"));
+    assert_non_null(text);
+    assert_non_null(strstr(text, "Не знаю"));
+    assert_non_null(strstr(text, "(none)"));
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_failing_provider_and_a_restart_embed_nothing_twice),
         cmocka_unit_test(search_modes_keep_filters_and_citations),
         cmocka_unit_test(answers_cite_the_passages_and_say_when_they_do_not_know),
+        cmocka_unit_test(a_scenario_answers_with_the_rag_answer_step),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -65,7 +65,8 @@ static json_t *action(const char *name, json_t *args)
     curl_slist_free_all(h);
     free(body);
     json_t *o = rc == CURLE_OK && b.p ? json_loads(b.p, 0, NULL) : NULL;
-    if (!o) fprintf(stderr, "rag_eval_api: %s: %s\n", name, rc ? curl_easy_strerror(rc) : "no JSON");
+    if (!o)
+        fprintf(stderr, "rag_eval_api: %s: %s\n", name, rc ? curl_easy_strerror(rc) : "no JSON");
     free(b.p);
     return o;
 }
@@ -118,14 +119,22 @@ int main(int argc, char **argv)
     const char *set = NULL, *modes = "bm25,vector,hybrid";
     long limit = 0, timeout_s = 1800;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--url")) url = argv[i + 1];
-        else if (!strcmp(argv[i], "--instance")) instance = argv[i + 1];
-        else if (!strcmp(argv[i], "--set")) set = argv[i + 1];
-        else if (!strcmp(argv[i], "--kb")) kb = argv[i + 1];
-        else if (!strcmp(argv[i], "--modes")) modes = argv[i + 1];
-        else if (!strcmp(argv[i], "--limit")) limit = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--timeout")) timeout_s = atol(argv[i + 1]);
-        else return fprintf(stderr, "rag_eval_api: unknown option %s\n", argv[i]), 2;
+        if (!strcmp(argv[i], "--url"))
+            url = argv[i + 1];
+        else if (!strcmp(argv[i], "--instance"))
+            instance = argv[i + 1];
+        else if (!strcmp(argv[i], "--set"))
+            set = argv[i + 1];
+        else if (!strcmp(argv[i], "--kb"))
+            kb = argv[i + 1];
+        else if (!strcmp(argv[i], "--modes"))
+            modes = argv[i + 1];
+        else if (!strcmp(argv[i], "--limit"))
+            limit = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--timeout"))
+            timeout_s = atol(argv[i + 1]);
+        else
+            return fprintf(stderr, "rag_eval_api: unknown option %s\n", argv[i]), 2;
     }
     token = getenv("AGENTHOST_TOKEN");
     if (!set || !token) {
@@ -150,7 +159,7 @@ int main(int argc, char **argv)
         char id[32];
         snprintf(id, sizeof id, "d%zu", i); /* the index, read back by rank */
         json_t *o = action("document.add", json_pack("{s:s,s:s,s:s,s:s}", "kb", kb, "id", id,
-                                                      "content", s.doc_text[i], "format", "text"));
+                                                     "content", s.doc_text[i], "format", "text"));
         if (!json_object_get(o, "result")) failed++;
         json_decref(o);
     }

@@ -107,8 +107,8 @@ static void eval(const char *lang, rag_scores out[3])
         ranker r = {t, &s, modes[m]};
         rag_score(&s, rank, &r, &out[m]);
         assert_int_equal(out[m].queries, s.nqueries);
-        printf("plugin %s %-6s nDCG@10 %.3f  R@1 %.3f  R@5 %.3f%s\n", lang, modes[m],
-               out[m].ndcg10, out[m].r1, out[m].r5, m ? " (stand-in embeddings)" : "");
+        printf("plugin %s %-6s nDCG@10 %.3f  R@1 %.3f  R@5 %.3f%s\n", lang, modes[m], out[m].ndcg10,
+               out[m].r1, out[m].r5, m ? " (stand-in embeddings)" : "");
     }
     aht_free(t);
     rag_set_free(&s);
