@@ -11,63 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ah_ctx {
-    aht *t;
-};
-
-struct ah_call {
-    aht *t;
-    json_t *answer; /* set once answered */
-    json_t *partials;
-};
-
-struct ah_timer {
-    uint64_t due, repeat;
-    ah_timer_cb cb;
-    void *ud;
-    int stopped;
-    struct ah_timer *next;
-};
-
-typedef struct fake_event {
-    ah_event ev;
-    json_t *msg;
-} fake_event;
-
-typedef struct job job;
-typedef void (*job_fn)(aht *t, job *j);
-struct job {
-    job_fn run;
-    void *cb, *ud;
-    int status;
-    json_t *data;
-    uint64_t n;
-    job *next;
-};
-
-struct aht {
-    const ah_plugin *p;
-    struct ah_ctx ctx;
-    char *instance;
-    void *userdata;
-    json_t *secrets, *config, *kv, *kv_meta, *published, *logs, *metrics, *answers, *requests;
-    json_t *calls;                   /* answers returned by aht_call, kept until aht_free */
-    json_t *out_answers, *out_calls; /* host->call: canned answers, calls made */
-    aht_call_fn call_fn;
-    void *call_ud;
-    char *deny;
-    job *head, *tail;
-    struct ah_timer *timers;
-    uint64_t now, next_offset;
-    size_t acked, nacked;
-    int nevents;
-};
+#include "testing_priv.h"
 
 static const ah_host table;
 
 /* ---- the queue ------------------------------------------------------------- */
 
-static int later(aht *t, job_fn fn, void *cb, void *ud, int status, json_t *data, uint64_t n)
+int aht_later(aht *t, job_fn fn, void *cb, void *ud, int status, json_t *data, uint64_t n)
 {
     job *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -179,7 +129,7 @@ static int f_publish(ah_ctx *c, const char *topic, const json_t *body, const ah_
 {
     int rc = publish_one(c->t, topic, body, opts);
     if (rc) return rc;
-    return later(c->t, publish_done, (void *)cb, ud, 0, NULL, ++c->t->next_offset);
+    return aht_later(c->t, publish_done, (void *)cb, ud, 0, NULL, ++c->t->next_offset);
 }
 
 static void batch_done(aht *t, job *j)
@@ -205,7 +155,7 @@ static int f_publish_batch(ah_ctx *c, const ah_publish_item *items, size_t n,
         publish_one(c->t, items[i].topic, items[i].body, items[i].opts);
         json_array_append_new(offs, json_integer((json_int_t)++c->t->next_offset));
     }
-    return later(c->t, batch_done, (void *)cb, ud, 0, offs, n);
+    return aht_later(c->t, batch_done, (void *)cb, ud, 0, offs, n);
 }
 
 /* ---- calls and events ---------------------------------------------------------- */
@@ -311,7 +261,7 @@ static int kv_get_any(ah_ctx *c, const char *key, void *cb, void *ud, bool with_
     uint64_t rev;
     json_t *v = kv_live(c->t, key, &rev);
     json_t *d = json_pack("{s:O?,s:I}", "value", v, "rev", (json_int_t)rev);
-    return later(c->t, kv_get_done, cb, ud, v ? 0 : AH_ENOTFOUND, d, with_rev);
+    return aht_later(c->t, kv_get_done, cb, ud, v ? 0 : AH_ENOTFOUND, d, with_rev);
 }
 
 static int f_kv_get(ah_ctx *c, const char *key, ah_kv_get_cb cb, void *ud)
@@ -338,7 +288,7 @@ static int f_kv_put(ah_ctx *c, const char *key, const json_t *value, ah_done_cb 
 {
     if (!key || !*key || !value) return AH_EINVAL;
     kv_set(c->t, key, value, 0);
-    return later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
+    return aht_later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
 }
 
 static int f_kv_put_ex(ah_ctx *c, const char *key, const json_t *value, const ah_kv_put_opts *o,
@@ -348,16 +298,16 @@ static int f_kv_put_ex(ah_ctx *c, const char *key, const json_t *value, const ah
     uint64_t cur;
     kv_live(c->t, key, &cur);
     if (o && (o->flags & AH_KV_IF_REV) && o->if_rev != cur)
-        return later(c->t, rev_cb, (void *)cb, ud, AH_ECONFLICT, NULL, 0);
+        return aht_later(c->t, rev_cb, (void *)cb, ud, AH_ECONFLICT, NULL, 0);
     uint64_t rev = kv_set(c->t, key, value, o ? o->ttl_ms : 0);
-    return later(c->t, rev_cb, (void *)cb, ud, 0, NULL, rev);
+    return aht_later(c->t, rev_cb, (void *)cb, ud, 0, NULL, rev);
 }
 
 static int f_kv_delete(ah_ctx *c, const char *key, ah_done_cb cb, void *ud)
 {
     if (!key || !*key) return AH_EINVAL;
     kv_set(c->t, key, NULL, 0);
-    return later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
+    return aht_later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
 }
 
 static void incr_cb(aht *t, job *j)
@@ -374,13 +324,13 @@ static int f_kv_incr(ah_ctx *c, const char *key, int64_t delta, ah_kv_incr_cb cb
     int64_t sum = 0;
     if ((v && !json_is_integer(v)) ||
         __builtin_add_overflow(v ? (int64_t)json_integer_value(v) : 0, delta, &sum))
-        return later(c->t, incr_cb, (void *)cb, ud, AH_EINVAL, NULL, 0);
+        return aht_later(c->t, incr_cb, (void *)cb, ud, AH_EINVAL, NULL, 0);
     json_int_t exp =
         json_integer_value(json_object_get(json_object_get(c->t->kv_meta, key), "exp"));
     json_t *n = json_integer(sum);
     kv_set(c->t, key, n, 0);
     if (exp) json_object_set_new(json_object_get(c->t->kv_meta, key), "exp", json_integer(exp));
-    return later(c->t, incr_cb, (void *)cb, ud, 0, n, 0);
+    return aht_later(c->t, incr_cb, (void *)cb, ud, 0, n, 0);
 }
 
 static void scan_cb(aht *t, job *j)
@@ -427,8 +377,8 @@ static int f_kv_scan(ah_ctx *c, const char *prefix, const char *after, uint32_t 
         json_array_append_new(items, json_pack("{s:s,s:O}", "key", keys[i], "value", val));
     }
     free(keys);
-    return later(c->t, scan_cb, (void *)cb, ud, 0,
-                 json_pack("{s:o,s:o}", "items", items, "next", next ? next : json_null()), 0);
+    return aht_later(c->t, scan_cb, (void *)cb, ud, 0,
+                     json_pack("{s:o,s:o}", "items", items, "next", next ? next : json_null()), 0);
 }
 
 static void many_cb(aht *t, job *j)
@@ -459,7 +409,7 @@ static int f_kv_get_many(ah_ctx *c, const char *const *keys, size_t n, ah_kv_man
         json_array_append_new(
             a, json_pack("{s:s,s:O?,s:I}", "key", keys[i], "value", v, "rev", (json_int_t)rev));
     }
-    return later(c->t, many_cb, (void *)cb, ud, 0, a, 0);
+    return aht_later(c->t, many_cb, (void *)cb, ud, 0, a, 0);
 }
 
 static int f_kv_put_many(ah_ctx *c, const ah_kv_entry *items, size_t n, ah_done_cb cb, void *ud)
@@ -469,7 +419,7 @@ static int f_kv_put_many(ah_ctx *c, const ah_kv_entry *items, size_t n, ah_done_
         if (!items[i].key || !*items[i].key) return AH_EINVAL;
     for (size_t i = 0; i < n; i++)
         kv_set(c->t, items[i].key, items[i].value, items[i].ttl_ms);
-    return later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
+    return aht_later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
 }
 
 /* ---- HTTP ---------------------------------------------------------------------- */
@@ -505,9 +455,9 @@ static int f_http(ah_ctx *c, const ah_http_request *req, ah_http_cb cb, void *ud
             continue;
         json_t *ans = json_incref(a);
         if (!json_is_true(json_object_get(a, "repeat"))) json_array_remove(t->answers, i);
-        return later(t, http_cb, (void *)cb, ud, 0, ans, 0);
+        return aht_later(t, http_cb, (void *)cb, ud, 0, ans, 0);
     }
-    return later(t, http_cb, (void *)cb, ud, AH_ENOTFOUND, json_object(), 0);
+    return aht_later(t, http_cb, (void *)cb, ud, AH_ENOTFOUND, json_object(), 0);
 }
 
 void aht_http_answer(aht *t, const char *method, const char *url, int status, const char *body,
@@ -517,77 +467,6 @@ void aht_http_answer(aht *t, const char *method, const char *url, int status, co
                           json_pack("{s:s,s:s,s:i,s:s,s:b,s:{}}", "method", method ? method : "GET",
                                     "url", url, "status", status, "body", body ? body : "",
                                     "repeat", repeat, "headers"));
-}
-
-/* ---- calls to other instances (ABI 1.4) ---------------------------------------- */
-
-static void call_out_cb(aht *t, job *j)
-{
-    const json_t *a = j->data;
-    const json_t *err = json_object_get(a, "error");
-    ah_call_cb cb = (ah_call_cb)j->cb;
-    if (err)
-        cb(&t->ctx, j->status ? j->status : AH_EIO, NULL,
-           json_string_value(json_object_get(err, "code")) ?: "error",
-           json_string_value(json_object_get(err, "message")) ?: "", j->ud);
-    else
-        cb(&t->ctx, AH_OK, json_object_get(a, "result") ?: json_null(), NULL, NULL, j->ud);
-}
-
-static int f_call(ah_ctx *c, const char *instance, const char *action, const json_t *args,
-                  uint32_t timeout_ms, ah_call_cb cb, void *ud)
-{
-    (void)timeout_ms;
-    if (!instance || !action || !cb || (args && !json_is_object(args))) return AH_EINVAL;
-    aht *t = c->t;
-    json_t *a = args ? json_deep_copy(args) : json_object();
-    json_array_append_new(t->out_calls, json_pack("{s:s,s:s,s:o}", "instance", instance, "action",
-                                                  action, "args", a));
-    if (t->call_fn) {
-        json_t *ans = t->call_fn(t->call_ud, instance, action, a);
-        if (ans) return later(t, call_out_cb, (void *)cb, ud, 0, ans, 0);
-    }
-    size_t i;
-    json_t *k;
-    json_array_foreach(t->out_answers, i, k)
-    {
-        if (strcmp(json_string_value(json_object_get(k, "instance")), instance) ||
-            strcmp(json_string_value(json_object_get(k, "action")), action))
-            continue;
-        json_t *ans = json_incref(json_object_get(k, "answer"));
-        if (!json_is_true(json_object_get(k, "repeat"))) json_array_remove(t->out_answers, i);
-        return later(t, call_out_cb, (void *)cb, ud, 0, ans, 0);
-    }
-    return later(t, call_out_cb, (void *)cb, ud, AH_ENOTFOUND,
-                 json_pack("{s:{s:s,s:s}}", "error", "code", "not_found", "message",
-                           "no canned answer (aht_call_answer, aht_on_call)"),
-                 0);
-}
-
-int aht_call_answer(aht *t, const char *instance, const char *action, const char *answer_json,
-                    int repeat)
-{
-    json_t *ans = answer_json ? json_loads(answer_json, JSON_DECODE_ANY, NULL) : NULL;
-    if (!instance || !action || !json_is_object(ans) ||
-        (!json_object_get(ans, "result") && !json_is_object(json_object_get(ans, "error")))) {
-        json_decref(ans);
-        return AH_EINVAL;
-    }
-    json_array_append_new(t->out_answers,
-                          json_pack("{s:s,s:s,s:o,s:b}", "instance", instance, "action", action,
-                                    "answer", ans, "repeat", repeat));
-    return AH_OK;
-}
-
-void aht_on_call(aht *t, aht_call_fn fn, void *ud)
-{
-    t->call_fn = fn;
-    t->call_ud = ud;
-}
-
-const json_t *aht_calls_made(const aht *t)
-{
-    return t->out_calls;
 }
 
 /* ---- timers --------------------------------------------------------------------- */
@@ -676,7 +555,7 @@ static const ah_host table = {
     .kv_incr = f_kv_incr,
     .kv_get_many = f_kv_get_many,
     .kv_put_many = f_kv_put_many,
-    .call = f_call,
+    .call = aht_fake_call,
 };
 
 aht *aht_new(const ah_plugin *plugin, const char *instance_id)
