@@ -16,6 +16,7 @@
 #include "runtime/runtime.h"
 #include "plugin/instances_def.h"
 #include "services/bus_service.h"
+#include "services/call_service.h"
 #include "services/egress_service.h"
 #include "services/kv_service.h"
 #include "services/metrics_service.h"
@@ -271,7 +272,8 @@ static int open_modules(app *a, char *err, size_t errlen)
     }
     if (supervisor_new(&a->sup, a->loop, a->st, a->sec, &sv) != 0 ||
         kv_service_attach(&a->kv_svc, a->sup, a->st) != 0 ||
-        metrics_service_attach(&a->metrics_svc, a->sup) != 0) {
+        metrics_service_attach(&a->metrics_svc, a->sup) != 0 ||
+        call_service_attach(&a->call_svc, a->sup) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -365,6 +367,7 @@ static void close_modules(app *a)
     webhooks_free(a->hooks);   /* after the broker and the store: nothing of theirs comes back */
     kv_service_detach(a->kv_svc);
     metrics_service_detach(a->metrics_svc);
+    call_service_detach(a->call_svc);
     registry_free(a->reg);
     docs_close(a->docs);
     keystore_close(a->keys);

@@ -22,6 +22,7 @@ typedef struct kv_service kv_service;
 typedef struct bus_service bus_service;
 typedef struct egress_service egress_service;
 typedef struct metrics_service metrics_service;
+typedef struct call_service call_service;
 typedef struct docs docs;
 typedef struct keystore keystore;
 typedef struct doc_retention doc_retention;
@@ -45,6 +46,7 @@ typedef struct app {
     kv_service *kv_svc;
     egress_service *egress_svc;
     metrics_service *metrics_svc;
+    call_service *call_svc;
     bus_service *bus_svc;
     expr_pool *expr; /* jq expressions, for the scenario engine (ADR 0016) */
     runtime *rt;     /* the engine: agents at work */

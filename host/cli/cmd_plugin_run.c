@@ -9,7 +9,8 @@
 
 static const char usage[] =
     "usage: agenthost plugin run MANIFEST --events FILE.jsonl [--config FILE] [--secrets FILE]\n"
-    "                            [--http FILE.jsonl] [--instance ID] [--timeout MS]\n"
+    "                            [--http FILE.jsonl] [--calls FILE.jsonl] [--instance ID]\n"
+    "                            [--timeout MS]\n"
     "                            [--store DIR] [--kv-seed FILE] [--kv-dump FILE]\n"
     "Run one instance of a plugin through the real sandbox runner, against a temporary\n"
     "store, feeding it the events and calls of FILE.jsonl in order; print what it\n"
@@ -18,6 +19,8 @@ static const char usage[] =
     "  --secrets FILE   its secrets: {\"name\": \"value\"}\n"
     "  --http FILE      recorded responses for its HTTP requests; an unmatched request\n"
     "                   is answered with the error \"unmatched\" and printed\n"
+    "  --calls FILE     answers to its calls to other instances ({instance, plugin, action,\n"
+    "                   result|error, repeat?} a line); an undeclared or unmatched call fails\n"
     "  --timeout MS     how long an event may stay unsettled (default: limits.stall_ms)\n"
     "  --store DIR      keep the store in DIR (KV, bus) from one run to the next\n"
     "  --kv-seed FILE   write these keys ({\"key\": value}) into the KV before the start\n"
@@ -28,12 +31,18 @@ static const char usage[] =
 int cmd_plugin_run(int argc, char **argv)
 {
     const char *events = NULL, *cfg = NULL, *sec = NULL, *http = NULL, *inst = NULL,
-               *timeout = NULL, *store_dir = NULL, *seed = NULL, *dump = NULL;
-    cli_opt opts[] = {{"--events", &events, NULL},   {"--config", &cfg, NULL},
-                      {"--secrets", &sec, NULL},     {"--http", &http, NULL},
-                      {"--instance", &inst, NULL},   {"--timeout", &timeout, NULL},
-                      {"--store", &store_dir, NULL}, {"--kv-seed", &seed, NULL},
-                      {"--kv-dump", &dump, NULL},    {0}};
+               *timeout = NULL, *store_dir = NULL, *seed = NULL, *dump = NULL, *calls = NULL;
+    cli_opt opts[] = {{"--events", &events, NULL},
+                      {"--config", &cfg, NULL},
+                      {"--secrets", &sec, NULL},
+                      {"--http", &http, NULL},
+                      {"--instance", &inst, NULL},
+                      {"--timeout", &timeout, NULL},
+                      {"--store", &store_dir, NULL},
+                      {"--kv-seed", &seed, NULL},
+                      {"--kv-dump", &dump, NULL},
+                      {"--calls", &calls, NULL},
+                      {0}};
     const char *pos[1];
     int npos;
     int rc = cli_parse(argc, argv, opts, pos, 1, &npos, usage);
@@ -47,6 +56,7 @@ int cmd_plugin_run(int argc, char **argv)
                        .config = cfg,
                        .secrets = sec,
                        .http = http,
+                       .calls = calls,
                        .instance = inst,
                        .store_dir = store_dir,
                        .kv_seed = seed,

@@ -393,6 +393,8 @@ static void summary(hx *h, bool ok)
                   n->unanswered, "publishes", n->publishes, "denied", n->denied, "http", n->http,
                   "unmatched", n->unmatched, "protocol_errors", n->protocol);
     json_object_set_new(o, "refused", json_integer(n->refused));
+    json_object_set_new(o, "calls_out", json_integer(n->outcalls));
+    json_object_set_new(o, "calls_out_failed", json_integer(n->outcalls_failed));
     /* A refusal to start (an ABI or name mismatch, a failing init) is not a
      * crash: "started" says whether the instance ever became ready. */
     json_object_set_new(o, "started", json_boolean(h->ready));
@@ -434,6 +436,7 @@ int harness_run(const harness_opts *o, char *err, size_t errlen)
     }
     if (script_load(o->events, h->m, h->instance_id, &h->sc, err, errlen) < 0) goto out;
     if (o->http && replay_load(o->http, &h->rp, err, errlen) < 0) goto out;
+    if (o->calls && outcalls_load(o->calls, &h->oc, err, errlen) < 0) goto out;
     h->slots = calloc(h->sc.n ? h->sc.n : 1, sizeof(*h->slots));
     if (!h->slots) {
         snprintf(err, errlen, "out of memory");
@@ -454,7 +457,7 @@ int harness_run(const harness_opts *o, char *err, size_t errlen)
             ;
     }
     bool ok = h->ready && !h->crashed && !h->n.unsettled && !h->n.unanswered && !h->n.unmatched &&
-              !h->n.refused && !h->n.denied && !h->n.protocol;
+              !h->n.refused && !h->n.denied && !h->n.protocol && !h->n.outcalls_failed;
     if (o->kv_dump && dump_kv(h) < 0) ok = false;
     summary(h, ok);
     rc = ok ? 0 : 1;
@@ -466,6 +469,7 @@ out:
     free(h->slots);
     script_free(&h->sc);
     replay_free(h->rp);
+    outcalls_free(h->oc);
     manifest_free(h->m);
     pthread_mutex_destroy(&h->out_mu);
     return rc;

@@ -39,6 +39,7 @@ typedef struct harness_opts {
     const char *config;    /* JSON object file: the instance's config, or NULL */
     const char *secrets;   /* JSON object file: {"name": "value"}, or NULL */
     const char *http;      /* recorded responses, or NULL: every request is unmatched */
+    const char *calls;     /* answers to its calls to other instances, or NULL: none matches */
     const char *instance;  /* instance id; NULL: the plugin's name */
     const char *runner;    /* path of agenthost-runner */
     uint32_t timeout_ms;   /* how long an event may stay unsettled; 0: limits.stall_ms */
@@ -51,8 +52,9 @@ typedef struct harness_opts {
 
 /* Run. Returns the exit status: 0 when the plugin started, every event was
  * settled, every call answered, every HTTP request was allowed and matched
- * a recorded response, no publish was denied and nothing crashed; 1 otherwise (the summary says
- * why); 2 when an input file is unusable (err says which and why; nothing ran). */
+ * a recorded response, every call to another instance was declared and
+ * matched an answer (--calls), no publish was denied and nothing crashed; 1 otherwise (the summary
+ * says why); 2 when an input file is unusable (err says which and why; nothing ran). */
 int harness_run(const harness_opts *o, char *err, size_t errlen);
 
 #endif

@@ -372,8 +372,54 @@ static void on_http(void *ud, inst_req req, json_t *body)
     uv_timer_start(&d->t, on_delay_over, delay, 0);
 }
 
+/* A call to another instance: declared in the manifest's calls (the
+ * answer line's plugin), then answered from --calls. */
+static void on_call_out(void *ud, inst_req req, json_t *body)
+{
+    hx *h = ud;
+    const char *inst = json_string_value(json_object_get(body, "instance")) ?: "";
+    const char *action = json_string_value(json_object_get(body, "action")) ?: "";
+    json_t *rec = hx_record(h, "call_out", 0);
+    json_object_set_new(rec, "instance", json_string(inst));
+    json_object_set_new(rec, "action", json_string(action));
+    h->n.outcalls++;
+    int i = outcalls_match(h->oc, inst, action);
+    const char *plugin = i >= 0 ? outcalls_plugin(h->oc, i) : NULL;
+    char why[300];
+    if (i < 0) {
+        h->n.outcalls_failed++;
+        snprintf(why, sizeof(why), "no answer for %s's %s (--calls)", inst, action);
+        json_object_set_new(rec, "unmatched", json_true());
+        json_object_set_new(rec, "error", json_string(why));
+        hx_emit(h, rec);
+        instance_answer_error(req, AH_ENOTFOUND, "not_found", why);
+        return;
+    }
+    json_object_set_new(rec, "entry", json_integer(outcalls_line(h->oc, i)));
+    if (!manifest_may_call(h->m, plugin, action)) {
+        h->n.outcalls_failed++;
+        snprintf(why, sizeof(why),
+                 "the manifest's calls do not declare action \"%s\" of plugin \"%s\"", action,
+                 plugin);
+        json_object_set_new(rec, "denied", json_true());
+        json_object_set_new(rec, "error", json_string(why));
+        hx_emit(h, rec);
+        instance_answer_error(req, AH_EDENIED, "denied", why);
+        return;
+    }
+    const json_t *a = outcalls_answer(h->oc, i), *e = json_object_get(a, "error");
+    if (e) json_object_set(rec, "error", json_object_get(e, "code"));
+    hx_emit(h, rec);
+    if (e)
+        instance_answer_error(req, AH_EIO, json_string_value(json_object_get(e, "code")),
+                              json_string_value(json_object_get(e, "message")) ?: "");
+    else
+        instance_answer(req, json_pack("{s:O}", "result", json_object_get(a, "result")));
+}
+
 void hx_attach_requests(hx *h)
 {
+    supervisor_set_handler(h->sup, AH_MSG_CALL_OUT, on_call_out, h);
     supervisor_set_handler(h->sup, AH_MSG_PUBLISH, on_publish, h);
     supervisor_set_handler(h->sup, AH_MSG_ACK, on_ack, h);
     supervisor_set_handler(h->sup, AH_MSG_NACK, on_nack, h);

@@ -14,6 +14,7 @@
 #include "services/kv_service.h"
 #include "plugin/supervisor.h"
 #include "harness.h"
+#include "outcalls.h"
 #include "replay.h"
 #include "script.h"
 
@@ -49,6 +50,7 @@ typedef struct counts {
     unsigned calls, replied, unanswered;
     unsigned publishes, denied;
     unsigned http, unmatched, refused;
+    unsigned outcalls, outcalls_failed; /* calls to other instances; undeclared or unmatched */
     unsigned protocol;
 } counts;
 
@@ -59,6 +61,7 @@ struct hx {
     manifest *m;
     script sc;
     replay *rp;
+    outcalls *oc;
     ah_loop *loop;
     store *st;
     secrets *sec;
@@ -89,7 +92,7 @@ json_t *hx_record(hx *h, const char *type, int line); /* line 0: the item waited
 void hx_emit(hx *h, json_t *o);
 void hx_on_log_line(void *ud, const char *kind, log_level level, const char *line);
 
-/* harness_io.c: the plugin's requests (publish, ack, nack, metric, http). */
+/* harness_io.c: the plugin's requests (publish, ack, nack, metric, http, call_out). */
 void hx_attach_requests(hx *h);
 void hx_detach_requests(hx *h); /* drops answers still held back */
 

@@ -265,6 +265,23 @@ const json_t *manifest_action(const manifest *m, const char *name)
     return NULL;
 }
 
+bool manifest_may_call(const manifest *m, const char *plugin, const char *action)
+{
+    size_t i, j;
+    const json_t *c, *a;
+    json_array_foreach(array_or_empty(m, "calls"), i, c)
+    {
+        const char *p = json_string_value(json_object_get(c, "plugin"));
+        if (!p || strcmp(p, plugin) != 0) continue;
+        json_array_foreach(json_object_get(c, "actions"), j, a)
+        {
+            const char *s = json_string_value(a);
+            if (s && !strcmp(s, action)) return true;
+        }
+    }
+    return false;
+}
+
 bool manifest_declares_secret(const manifest *m, const char *name)
 {
     size_t i;

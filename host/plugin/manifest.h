@@ -71,6 +71,9 @@ const json_t *manifest_actions(const manifest *m);                  /* array */
 const json_t *manifest_egress(const manifest *m);                   /* array */
 const json_t *manifest_action(const manifest *m, const char *name); /* or NULL */
 
+/* Whether the manifest's `calls` lets it call `action` of plugin `plugin`. */
+bool manifest_may_call(const manifest *m, const char *plugin, const char *action);
+
 bool manifest_declares_secret(const manifest *m, const char *name);
 /* Topic checks honour wildcards in the manifest ("message.*", "crm.>"). */
 bool manifest_may_publish(const manifest *m, const char *topic);

@@ -629,10 +629,35 @@ int instance_call(instance *inst, const char *action, const json_t *args, uint32
     return instance_call_streamed(inst, action, args, timeout_ms, NULL, NULL, cb, ud, err, errlen);
 }
 
+static int call_start(instance *inst, const char *action, const json_t *args, uint32_t timeout_ms,
+                      const char *request_id, const char *chain, instance_partial_cb on_partial,
+                      instance_call_cb cb, void *ud, char *err, size_t errlen);
+
 int instance_call_streamed(instance *inst, const char *action, const json_t *args,
                            uint32_t timeout_ms, const char *request_id,
                            instance_partial_cb on_partial, instance_call_cb cb, void *ud, char *err,
                            size_t errlen)
+{
+    return call_start(inst, action, args, timeout_ms, request_id, NULL, on_partial, cb, ud, err,
+                      errlen);
+}
+
+int instance_call_chained(instance *inst, const char *action, const json_t *args,
+                          uint32_t timeout_ms, const char *request_id, const char *chain,
+                          instance_call_cb cb, void *ud, char *err, size_t errlen)
+{
+    return call_start(inst, action, args, timeout_ms, request_id, chain, NULL, cb, ud, err, errlen);
+}
+
+const char *instance_call_chain_of(instance *inst, uint64_t call_id)
+{
+    const pending_call *pc = call_id ? ah_idmap_get(&inst->calls, call_id) : NULL;
+    return pc ? pc->chain : NULL;
+}
+
+static int call_start(instance *inst, const char *action, const json_t *args, uint32_t timeout_ms,
+                      const char *request_id, const char *chain, instance_partial_cb on_partial,
+                      instance_call_cb cb, void *ud, char *err, size_t errlen)
 {
     if (inst->state != INST_READY || !inst->cur) {
         snprintf(err, errlen, "not_ready: instance %s is %s", inst->id,
@@ -670,6 +695,7 @@ int instance_call_streamed(instance *inst, const char *action, const json_t *arg
     pc->ud = ud;
     snprintf(pc->action, sizeof(pc->action), "%s", action);
     snprintf(pc->request_id, sizeof(pc->request_id), "%s", request_id ? request_id : "");
+    snprintf(pc->chain, sizeof(pc->chain), "%s", chain ? chain : "");
     if (ah_idmap_put(&inst->calls, pc->id, pc) < 0) {
         free(pc);
         snprintf(err, errlen, "no_memory: out of memory");

@@ -169,6 +169,17 @@ int instance_call_streamed(instance *inst, const char *action, const json_t *arg
                            uint32_t timeout_ms, const char *request_id,
                            instance_partial_cb on_partial, instance_call_cb cb, void *ud, char *err,
                            size_t errlen);
+/* A call made by another instance (host->call, ABI 1.4): as
+ * instance_call_streamed, with chain, the instances the call came through
+ * ("a b", outermost first, at most CALL_CHAIN_MAX - 1 bytes), kept with
+ * the call so that a call it makes in turn can be checked for a cycle. */
+#define CALL_CHAIN_MAX 320
+int instance_call_chained(instance *inst, const char *action, const json_t *args,
+                          uint32_t timeout_ms, const char *request_id, const char *chain,
+                          instance_call_cb cb, void *ud, char *err, size_t errlen);
+/* The chain of call_id while it is in flight ("" when it came from the
+ * host itself), or NULL when no such call is in flight. */
+const char *instance_call_chain_of(instance *inst, uint64_t call_id);
 /* The request id of call_id (in flight or answered lately), or NULL. */
 const char *instance_request_id_of(instance *inst, uint64_t call_id);
 

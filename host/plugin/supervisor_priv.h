@@ -59,7 +59,8 @@ typedef struct pending_call {
     instance_partial_cb on_partial;
     void *ud;
     char action[72];
-    char request_id[64]; /* of the API request that made it; "" if none */
+    char request_id[64];        /* of the API request that made it; "" if none */
+    char chain[CALL_CHAIN_MAX]; /* instances it came through (another's call), "" if none */
 } pending_call;
 
 /* Calls answered lately, so that what a plugin logs or asks for just

@@ -26,6 +26,8 @@ static void kb_free(rag_kb *kb)
     }
     free(kb->chunks);
     free(kb->docs);
+    rag_vecs_free(&kb->vecs);
+    free(kb->vec_chunk);
     rag_index_free(kb->ix);
     json_decref(kb->rec);
     free(kb->name);
@@ -113,8 +115,25 @@ void rag_kb_doc_drop(rag_kb *kb, rag_doc *d)
     }
 }
 
+static int64_t vec_add(rag_kb *kb, uint32_t chunk, const float *vec, size_t dim)
+{
+    if (!vec || !dim) return -1;
+    if (!kb->vecs.dim) kb->vecs.dim = dim;
+    if (dim != kb->vecs.dim) return -1;
+    if (kb->vecs.n == kb->vcap) {
+        size_t cap = kb->vcap ? kb->vcap * 2 : 64;
+        uint32_t *nv = realloc(kb->vec_chunk, cap * sizeof *nv);
+        if (!nv) return -1;
+        kb->vec_chunk = nv;
+        kb->vcap = cap;
+    }
+    int64_t id = rag_vecs_add(&kb->vecs, vec);
+    if (id >= 0) kb->vec_chunk[id] = chunk;
+    return id;
+}
+
 int rag_kb_chunk_add(rag_kb *kb, rag_doc *d, uint32_t seq, const char *text, size_t start,
-                     size_t end, size_t tokens, const json_t *path)
+                     size_t end, size_t tokens, const json_t *path, const float *vec, size_t dim)
 {
     if (kb->nchunks == kb->ccap) {
         size_t cap = kb->ccap ? kb->ccap * 2 : 64;
@@ -130,8 +149,16 @@ int rag_kb_chunk_add(rag_kb *kb, rag_doc *d, uint32_t seq, const char *text, siz
         free(t);
         return -1;
     }
-    kb->chunks[kb->nchunks++] = (rag_chunk_rec){
-        (uint32_t)(d - kb->docs), seq, start, end, tokens, t, json_incref((json_t *)path), 1};
+    kb->chunks[kb->nchunks] = (rag_chunk_rec){(uint32_t)(d - kb->docs),
+                                              seq,
+                                              start,
+                                              end,
+                                              tokens,
+                                              t,
+                                              json_incref((json_t *)path),
+                                              1,
+                                              vec_add(kb, (uint32_t)kb->nchunks, vec, dim)};
+    kb->nchunks++;
     return 0;
 }
 
@@ -169,16 +196,16 @@ static int keep(void *ud, uint32_t id)
     return 1;
 }
 
-json_t *rag_kb_search(rag_kb *kb, const char *query, size_t top_k, const json_t *tags,
-                      const char *language)
+static int keep_vec(void *ud, uint32_t id)
 {
-    rag_hit *hits = calloc(top_k ? top_k : 1, sizeof *hits);
+    filter *f = ud;
+    return keep(f, f->kb->vec_chunk[id]);
+}
+
+static json_t *passages(rag_kb *kb, const rag_hit *hits, int n)
+{
     json_t *out = json_array();
-    if (!hits || !out) goto fail;
-    filter f = {kb, tags, language};
-    int n = rag_index_search(kb->ix, query, strlen(query), keep, &f, hits, top_k);
-    if (n < 0) goto fail;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; out && i < n; i++) {
         const rag_chunk_rec *c = &kb->chunks[hits[i].doc];
         const rag_doc *d = &kb->docs[c->doc];
         json_array_append_new(out, json_pack("{s:s,s:O?,s:i,s:O,s:I,s:I,s:s,s:f}", "document",
@@ -187,10 +214,53 @@ json_t *rag_kb_search(rag_kb *kb, const char *query, size_t top_k, const json_t 
                                              (json_int_t)c->start, "end", (json_int_t)c->end,
                                              "text", c->text, "score", hits[i].score));
     }
-    free(hits);
     return out;
-fail:
-    free(hits);
-    json_decref(out);
-    return NULL;
+}
+
+json_t *rag_kb_search(rag_kb *kb, const char *query, size_t top_k, const json_t *tags,
+                      const char *language)
+{
+    rag_search_opts o = {.mode = RAG_BM25};
+    return rag_kb_search_ex(kb, query, &o, top_k, tags, language);
+}
+
+#define FUSE_DEPTH 50
+
+json_t *rag_kb_search_ex(rag_kb *kb, const char *query, const rag_search_opts *o, size_t top_k,
+                         const json_t *tags, const char *language)
+{
+    size_t depth = o->mode == RAG_HYBRID && top_k < FUSE_DEPTH ? FUSE_DEPTH : top_k;
+    rag_hit *lex = calloc(depth ? depth : 1, sizeof *lex);
+    rag_hit *sem = calloc(depth ? depth : 1, sizeof *sem);
+    rag_hit *fused = calloc(top_k ? top_k : 1, sizeof *fused);
+    json_t *out = NULL;
+    filter f = {kb, tags, language};
+    int nl = 0, ns = 0, n = -1;
+    if (!lex || !sem || !fused) goto done;
+    if (o->mode != RAG_VECTOR)
+        nl = rag_index_search(kb->ix, query, strlen(query), keep, &f, lex, depth);
+    if (o->mode != RAG_BM25 && o->qvec && o->qdim == kb->vecs.dim && kb->vecs.n) {
+        ns = rag_vecs_search(&kb->vecs, o->qvec, keep_vec, &f, sem, depth);
+        for (int i = 0; i < ns; i++)
+            sem[i].doc = kb->vec_chunk[sem[i].doc];
+    }
+    if (nl < 0 || ns < 0) goto done;
+    if (o->mode == RAG_BM25) {
+        n = nl < (int)top_k ? nl : (int)top_k;
+        out = passages(kb, lex, n);
+    } else if (o->mode == RAG_VECTOR) {
+        n = ns < (int)top_k ? ns : (int)top_k;
+        out = passages(kb, sem, n);
+    } else {
+        const rag_hit *lists[2] = {lex, sem};
+        size_t lens[2] = {(size_t)nl, (size_t)ns};
+        double w[2] = {o->w_bm25, o->w_vector};
+        n = rag_rrf(lists, lens, w, 2, 60.0, kb->nchunks, fused, top_k);
+        if (n >= 0) out = passages(kb, fused, n);
+    }
+done:
+    free(lex);
+    free(sem);
+    free(fused);
+    return out;
 }

@@ -8,6 +8,7 @@
 #define RAG_KB_H
 
 #include "bm25.h"
+#include "vec.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@ typedef struct {
     char *text;
     json_t *path; /* array of heading titles */
     int live;
+    int64_t vec; /* its embedding's id in the base's vecs, or -1 */
 } rag_chunk_rec;
 
 typedef struct {
@@ -37,6 +39,9 @@ typedef struct {
     size_t nchunks, ccap;
     rag_doc *docs;
     size_t ndocs, dcap;
+    rag_vecs vecs;       /* the chunks' embeddings (dim set by the first) */
+    uint32_t *vec_chunk; /* embedding id -> chunk index */
+    size_t vcap;
 } rag_kb;
 
 typedef struct {
@@ -57,9 +62,11 @@ rag_doc *rag_kb_doc_add(rag_kb *kb, const char *id, const json_t *rec);
 /* Tombstones the document and its chunks. */
 void rag_kb_doc_drop(rag_kb *kb, rag_doc *d);
 
-/* Indexes one chunk of document d (text copied, path borrowed). 0 or -1. */
+/* Indexes one chunk of document d (text copied, path borrowed), with its
+ * embedding (dim floats, copied) when vec is not NULL: an embedding of
+ * another dimension than the base's first is left out. 0 or -1. */
 int rag_kb_chunk_add(rag_kb *kb, rag_doc *d, uint32_t seq, const char *text, size_t start,
-                     size_t end, size_t tokens, const json_t *path);
+                     size_t end, size_t tokens, const json_t *path, const float *vec, size_t dim);
 
 /* Searches: passages [{document, title, chunk, heading_path, start, end,
  * text, score}] best first, at most top_k, among documents whose record
@@ -67,5 +74,21 @@ int rag_kb_chunk_add(rag_kb *kb, rag_doc *d, uint32_t seq, const char *text, siz
  * that language. NULL when out of memory. */
 json_t *rag_kb_search(rag_kb *kb, const char *query, size_t top_k, const json_t *tags,
                       const char *language);
+
+typedef enum { RAG_BM25 = 0, RAG_VECTOR, RAG_HYBRID } rag_mode;
+
+typedef struct {
+    rag_mode mode;
+    const float *qvec; /* the query's embedding (vector, hybrid) */
+    size_t qdim;
+    double w_bm25, w_vector; /* hybrid: reciprocal rank fusion weights */
+} rag_search_opts;
+
+/* The same in any mode: vector ranks chunks by cosine to qvec (score: the
+ * cosine), hybrid fuses the BM25 and vector rankings (each at least 50
+ * deep) by reciprocal rank (score: the fused one). Chunks without an
+ * embedding take part in BM25 only. */
+json_t *rag_kb_search_ex(rag_kb *kb, const char *query, const rag_search_opts *o, size_t top_k,
+                         const json_t *tags, const char *language);
 
 #endif

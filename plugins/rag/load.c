@@ -5,6 +5,8 @@
  */
 #include "rag.h"
 
+#include "embed.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,12 +89,15 @@ static void chunk_item(const char *key, const json_t *v)
     }
     const char *state = json_string_value(json_object_get(d->rec, "state"));
     if (!state || strcmp(state, "ready") != 0) return; /* its job rewrites it */
+    size_t dim = 0;
+    const char *hash = json_string_value(json_object_get(v, "hash"));
+    const float *vec = hash ? rag_emb_find(hash, &dim) : NULL;
     if (rag_kb_chunk_add(kb, d, (uint32_t)atol(p[3]),
                          json_string_value(json_object_get(v, "text")) ?: "",
                          (size_t)json_integer_value(json_object_get(v, "start")),
                          (size_t)json_integer_value(json_object_get(v, "end")),
                          (size_t)json_integer_value(json_object_get(v, "tokens")),
-                         json_object_get(v, "path")) < 0)
+                         json_object_get(v, "path"), vec, dim) < 0)
         R.loaded = -1;
 }
 
@@ -141,8 +146,14 @@ static void docs(void)
     run(&DOCS, NULL);
 }
 static const phase KBS = {"kb/", kb_item, docs};
+static void kbs(void)
+{
+    run(&KBS, NULL);
+}
+/* Embeddings first: chunks are indexed with theirs as they are read. */
+static const phase EMBS = {"emb/", rag_emb_load_item, kbs};
 
 void rag_store_load(void)
 {
-    run(&KBS, NULL);
+    run(&EMBS, NULL);
 }

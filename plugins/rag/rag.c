@@ -7,13 +7,13 @@
  */
 #include "rag.h"
 
+#include "embed.h"
 #include "html.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 rag_plugin R;
 
@@ -26,6 +26,23 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     R.max_tokens = (size_t)json_integer_value(json_object_get(config, "max_tokens"));
     R.overlap_tokens = (size_t)json_integer_value(json_object_get(config, "overlap_tokens"));
     R.log_queries = json_is_true(json_object_get(config, "log_queries"));
+    R.embed_instance = json_string_value(json_object_get(config, "embed_instance"));
+    R.embed_model = json_string_value(json_object_get(config, "embed_model"));
+    R.embed_batch = (size_t)json_integer_value(json_object_get(config, "embed_batch"));
+    R.embed_dimensions = json_integer_value(json_object_get(config, "embed_dimensions"));
+    R.embed_timeout_ms = (uint32_t)json_integer_value(json_object_get(config, "embed_timeout_ms"));
+    R.answer_instance = json_string_value(json_object_get(config, "answer_instance"));
+    const json_t *w = json_object_get(config, "hybrid_weights");
+    R.w_bm25 = json_number_value(json_object_get(w, "bm25"));
+    R.w_vector = json_number_value(json_object_get(w, "vector"));
+    if (!json_object_get(w, "bm25")) R.w_bm25 = 1.0;
+    if (!json_object_get(w, "vector")) R.w_vector = 1.0;
+    if (!R.embed_batch) R.embed_batch = 32;
+    if ((R.embed_instance || R.answer_instance) && !AH_HOST_HAS(host, call)) {
+        host->log(ctx, AH_LOG_ERROR,
+                  "rag: embed_instance and answer_instance need a host of ABI 1.4 (call)");
+        return AH_EUNSUPPORTED;
+    }
     R.kbs.a = rag_analyzer_new(1);
     if (!R.kbs.a) return AH_ENOMEM;
     rag_store_load();
@@ -37,6 +54,7 @@ static void rag_shutdown(ah_ctx *ctx)
     (void)ctx;
     rag_kbs_free(&R.kbs);
     rag_analyzer_free(R.kbs.a);
+    rag_emb_free();
 }
 
 static const char *str(const json_t *args, const char *name)
@@ -248,10 +266,11 @@ static json_t *doc_record(const json_t *args, const char *format, size_t len, co
                           json_int_t gen)
 {
     json_t *tags = json_object_get(args, "tags");
-    return json_pack("{s:s,s:O?,s:s,s:O?,s:O,s:I,s:s,s:I,s:s,s:i}", "id", str(args, "id"), "title",
+    return json_pack("{s:s,s:O?,s:s,s:O?,s:o,s:I,s:s,s:I,s:s,s:i}", "id", str(args, "id"), "title",
                      json_object_get(args, "title"), "format", format, "language",
-                     json_object_get(args, "language"), "tags", tags ? tags : json_array(), "bytes",
-                     (json_int_t)len, "hash", hash, "gen", gen, "state", "ingesting", "chunks", 0);
+                     json_object_get(args, "language"), "tags",
+                     tags ? json_incref(tags) : json_array(), "bytes", (json_int_t)len, "hash",
+                     hash, "gen", gen, "state", "ingesting", "chunks", 0);
 }
 
 static void doc_add(ah_call *call, const json_t *args)
@@ -334,54 +353,20 @@ static void doc_list(ah_call *call, const json_t *args)
     R.host->reply(call, json_pack("{s:o}", "documents", out));
 }
 
-static long long now_us(void)
+static void search_replied(ah_call *call, const json_t *args, json_t *out, const char *code,
+                           const char *message, void *ud)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* One line per query in logs/rag_integration.log: the base, the query's
- * hash (its text only with log_queries), the time taken and the hits. */
-static void log_query(const rag_kb *kb, const char *query, const json_t *passages, long long us)
-{
-    if (!AH_HOST_HAS(R.host, log_record)) return;
-    char hash[17];
-    rag_hash(query, strlen(query), hash);
-    json_t *docs = json_array();
-    size_t i;
-    json_t *p;
-    json_array_foreach(passages, i, p)
-    {
-        json_array_append_new(
-            docs, json_pack("{s:O,s:O,s:O}", "document", json_object_get(p, "document"), "chunk",
-                            json_object_get(p, "chunk"), "score", json_object_get(p, "score")));
-    }
-    json_t *f =
-        json_pack("{s:s,s:s,s:I,s:I,s:o}", "kb", kb->name, "query_hash", hash, "took_us",
-                  (json_int_t)us, "hits", (json_int_t)json_array_size(passages), "passages", docs);
-    if (R.log_queries) json_object_set_new(f, "query", json_string(query));
-    R.host->log_record(R.ctx, "rag_integration", AH_LOG_INFO, f, "rag.search");
-    json_decref(f);
+    (void)args;
+    (void)ud;
+    if (code)
+        R.host->reply_error(call, code, message);
+    else
+        R.host->reply(call, out);
 }
 
 static void search(ah_call *call, const json_t *args)
 {
-    rag_kb *kb = need_kb(call, args);
-    if (!kb) return;
-    long long t0 = now_us();
-    json_int_t k = json_integer_value(json_object_get(args, "top_k"));
-    json_t *p = rag_kb_search(kb, str(args, "query"), k > 0 ? (size_t)k : 5,
-                              json_object_get(args, "tags"), str(args, "language"));
-    if (!p) return (void)R.host->reply_error(call, "no_memory", "out of memory");
-    log_query(kb, str(args, "query"), p, now_us() - t0);
-    json_t *out = json_pack("{s:s,s:o}", "kb", kb->name, "passages", p);
-    /* a query in a language the base does not hold lands here too */
-    if (!json_array_size(p))
-        json_object_set_new(out, "note",
-                            json_string("no passage matches: no word of the query "
-                                        "occurs in this base (or its filters)"));
-    R.host->reply(call, out);
+    rag_search_start(call, args, str(args, "query"), search_replied, NULL);
 }
 
 static void rag_call(ah_ctx *ctx, ah_call *call, const char *action, const json_t *args)
@@ -407,6 +392,8 @@ static void rag_call(ah_ctx *ctx, ah_call *call, const char *action, const json_
         doc_list(call, args);
     else if (strcmp(action, "search") == 0)
         search(call, args);
+    else if (strcmp(action, "answer") == 0)
+        rag_answer(call, args);
     else
         R.host->reply_error(call, "unknown_action", action);
 }

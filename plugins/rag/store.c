@@ -4,6 +4,7 @@
 #include "rag.h"
 
 #include "chunk.h"
+#include "embed.h"
 #include "html.h"
 
 #include <jansson.h>
@@ -106,6 +107,8 @@ typedef struct {
     rag_chunk *c;
     size_t n, next;
     char (*hashes)[17];
+    int embedded;        /* every chunk's embedding is stored (or none is wanted) */
+    uint32_t backoff_ms; /* the wait before the next embedding attempt */
 } job;
 
 static void job_free(job *j)
@@ -163,7 +166,9 @@ static void job_indexed(job *j, rag_kb *kb, rag_doc *d)
         char *t = strndup(j->text + c->start, c->end - c->start);
         json_t *p = path_json(c);
         size_t cs = chars(j->text, 0, c->start), ce = cs + chars(j->text, c->start, c->end);
-        if (!t || rag_kb_chunk_add(kb, d, (uint32_t)i, t, cs, ce, c->tokens, p) < 0)
+        size_t dim = 0;
+        const float *v = rag_emb_find(j->hashes[i], &dim);
+        if (!t || rag_kb_chunk_add(kb, d, (uint32_t)i, t, cs, ce, c->tokens, p, v, dim) < 0)
             R.host->log(R.ctx, AH_LOG_ERROR, "rag: cannot index %s/%s", j->kb, j->doc);
         else
             indexed++;
@@ -220,6 +225,72 @@ static json_t *chunk_json(const job *j, size_t i)
                      "path", path_json(c), "hash", j->hashes[i]);
 }
 
+#define EMBED_BACKOFF_MAX_MS 60000u
+
+static void job_embed(job *j);
+
+static void job_retry(ah_ctx *ctx, ah_timer *t, void *ud)
+{
+    (void)ctx;
+    (void)t;
+    job *j = ud;
+    rag_kb *kb;
+    if (!job_doc(j, &kb)) {
+        job_free(j);
+        return;
+    }
+    job_embed(j);
+}
+
+static void job_embedded(int status, const char *message, void *ud)
+{
+    job *j = ud;
+    rag_kb *kb;
+    rag_doc *d = job_doc(j, &kb);
+    if (!d) {
+        job_free(j);
+        return;
+    }
+    if (status) {
+        /* Kept as it is: what was stored stays, the next attempt asks for the rest. */
+        j->backoff_ms = j->backoff_ms ? j->backoff_ms * 2 : 1000;
+        if (j->backoff_ms > EMBED_BACKOFF_MAX_MS) j->backoff_ms = EMBED_BACKOFF_MAX_MS;
+        R.host->log(R.ctx, AH_LOG_WARN, "rag: %s/%s: %s (again in %u ms)", j->kb, j->doc, message,
+                    j->backoff_ms);
+        json_object_set_new(d->rec, "error", json_string(message));
+        if (!R.host->timer_start(R.ctx, j->backoff_ms, 0, job_retry, j)) job_free(j);
+        return;
+    }
+    json_object_del(d->rec, "error");
+    j->embedded = 1;
+    job_step(j);
+}
+
+/* Every distinct chunk's text, embedded unless stored already. */
+static void job_embed(job *j)
+{
+    const char **texts = calloc(j->n + 1, sizeof *texts);
+    char(*hashes)[17] = calloc(j->n + 1, sizeof *hashes);
+    char **owned = calloc(j->n + 1, sizeof *owned);
+    size_t m = 0;
+    for (size_t i = 0; texts && hashes && owned && i < j->n; i++) {
+        if (duplicate(j, i)) continue;
+        owned[m] = strndup(j->text + j->c[i].start, j->c[i].end - j->c[i].start);
+        texts[m] = owned[m] ? owned[m] : "";
+        memcpy(hashes[m], j->hashes[i], 17);
+        m++;
+    }
+    if (texts && hashes && owned)
+        rag_embed_missing(texts, (const char(*)[17])hashes, m, job_embedded, j);
+    else
+        job_embedded(AH_ENOMEM, "out of memory", j);
+    for (size_t i = 0; owned && i < m; i++)
+        free(owned[i]);
+    free(owned);
+    free(texts);
+    free(hashes);
+}
+
 static void job_step(job *j)
 {
     rag_kb *kb;
@@ -238,6 +309,9 @@ static void job_step(job *j)
         json_t *v = chunk_json(j, j->next);
         rc = R.host->kv_put(R.ctx, key, v, job_put, j);
         json_decref(v);
+    } else if (!j->embedded) {
+        job_embed(j);
+        return;
     } else {
         json_t *rec = json_deep_copy(d->rec);
         json_object_set_new(rec, "state", json_string("ready"));
@@ -278,5 +352,6 @@ void rag_store_ingest(rag_kb *kb, rag_doc *d, char *text, size_t len)
         rag_hash(text + j->c[i].start, j->c[i].end - j->c[i].start, j->hashes[i]);
     json_object_set_new(d->rec, "chunks", json_integer((json_int_t)j->n));
     d->done = 0;
+    j->embedded = R.embed_instance == NULL;
     job_step(j);
 }

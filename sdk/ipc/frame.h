@@ -52,7 +52,8 @@ typedef enum ah_msg_type {
     AH_MSG_PARTIAL = 19,    /* runner -> host: a partial result of call `id` */
     AH_MSG_KV_INCR = 20,    /* runner -> host (ABI 1.3); RESULT {value, rev} once durable */
     AH_MSG_KV_MANY = 21,    /* runner -> host (ABI 1.3): {get: keys} or {put: items}; RESULT */
-    AH_MSG_TYPE_MAX = 22,
+    AH_MSG_CALL_OUT = 22,   /* runner -> host (ABI 1.4): another instance's action; RESULT */
+    AH_MSG_TYPE_MAX = 23,
 } ah_msg_type;
 
 typedef struct ah_frame_hdr {

@@ -20,6 +20,7 @@ typedef enum req_kind {
     REQ_KV_REV,
     REQ_KV_INCR,
     REQ_KV_MANY,
+    REQ_CALL_OUT,
 } req_kind;
 
 /* Register a request and send it (body stolen); on failure nothing stays
@@ -39,5 +40,18 @@ int rt_kv_incr(ah_ctx *c, const char *key, int64_t delta, ah_kv_incr_cb cb, void
 int rt_kv_get_many(ah_ctx *c, const char *const *keys, size_t n, ah_kv_many_cb cb, void *ud);
 int rt_kv_put_many(ah_ctx *c, const ah_kv_entry *items, size_t n, ah_done_cb cb, void *ud);
 void rt_kv_result(ah_ctx *c, req_kind kind, void *cb, void *ud, int status, const json_t *msg);
+
+/* Tag a message (returned) with the call being served, if any. */
+json_t *rt_traced(ah_ctx *c, json_t *o);
+
+/* Timers of the loop (the ah_host members). */
+ah_timer *rt_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_ms, ah_timer_cb cb,
+                         void *ud);
+void rt_timer_stop(ah_ctx *c, ah_timer *t);
+
+/* call.c: the ah_host call member (ABI 1.4), and the RESULT of a REQ_CALL_OUT. */
+int rt_call(ah_ctx *c, const char *instance, const char *action, const json_t *args,
+            uint32_t timeout_ms, ah_call_cb cb, void *ud);
+void rt_call_result(ah_ctx *c, void *ud, int status, const json_t *msg);
 
 #endif

@@ -75,7 +75,7 @@ struct ah_ctx {
 };
 
 /* Tag a message with the call being served, if any. */
-static json_t *traced(ah_ctx *c, json_t *o)
+json_t *rt_traced(ah_ctx *c, json_t *o)
 {
     if (o && c->cur_call) json_object_set_new(o, "call", json_integer((json_int_t)c->cur_call));
     return o;
@@ -183,7 +183,8 @@ static void svc_log(ah_ctx *c, ah_log_level level, const char *fmt, ...)
     /* jansson needs UTF-8; a plugin may print anything. */
     json_t *m = json_string(msg);
     if (!m) m = json_string("(log message was not valid UTF-8)");
-    send_json(c, AH_MSG_LOG, 0, traced(c, json_pack("{s:i,s:o}", "level", (int)level, "msg", m)));
+    send_json(c, AH_MSG_LOG, 0,
+              rt_traced(c, json_pack("{s:i,s:o}", "level", (int)level, "msg", m)));
 }
 
 static int svc_log_record(ah_ctx *c, const char *channel, ah_log_level level, const json_t *fields,
@@ -195,7 +196,7 @@ static int svc_log_record(ah_ctx *c, const char *channel, ah_log_level level, co
     json_t *o = json_pack("{s:i,s:o,s:s}", "level", (int)level, "msg", m, "channel", channel);
     if (!o) return AH_EINVAL;
     if (json_is_object(fields)) json_object_set(o, "fields", (json_t *)fields);
-    return send_json(c, AH_MSG_LOG, 0, traced(c, o));
+    return send_json(c, AH_MSG_LOG, 0, rt_traced(c, o));
 }
 
 static const char *svc_secret(ah_ctx *c, const char *name)
@@ -310,7 +311,7 @@ static int svc_http(ah_ctx *c, const ah_http_request *req, ah_http_cb cb, void *
             free(b);
         }
     }
-    return request(c, AH_MSG_HTTP, traced(c, o), REQ_HTTP, (void *)cb, ud,
+    return request(c, AH_MSG_HTTP, rt_traced(c, o), REQ_HTTP, (void *)cb, ud,
                    (req->flags & AH_HTTP_STREAM) ? req->on_chunk : NULL);
 }
 
@@ -389,8 +390,7 @@ static void heap_remove(ah_ctx *c, ah_timer *t)
     t->heap_index = (size_t)-1;
 }
 
-static ah_timer *svc_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_ms, ah_timer_cb cb,
-                                 void *ud)
+ah_timer *rt_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_ms, ah_timer_cb cb, void *ud)
 {
     if (!cb) return NULL;
     ah_timer *t = calloc(1, sizeof(*t));
@@ -407,7 +407,7 @@ static ah_timer *svc_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_m
     return t;
 }
 
-static void svc_timer_stop(ah_ctx *c, ah_timer *t)
+void rt_timer_stop(ah_ctx *c, ah_timer *t)
 {
     if (!t) return;
     heap_remove(c, t);
@@ -458,8 +458,8 @@ static const ah_host host_table = {
     .kv_scan = rt_kv_scan,
     .http = svc_http,
     .metric = svc_metric,
-    .timer_start = svc_timer_start,
-    .timer_stop = svc_timer_stop,
+    .timer_start = rt_timer_start,
+    .timer_stop = rt_timer_stop,
     .reply_partial = svc_reply_partial,
     .log_record = svc_log_record,
     .publish_batch = svc_publish_batch,
@@ -468,6 +468,7 @@ static const ah_host host_table = {
     .kv_incr = rt_kv_incr,
     .kv_get_many = rt_kv_get_many,
     .kv_put_many = rt_kv_put_many,
+    .call = rt_call,
 };
 
 /* ---- incoming messages --------------------------------------------------- */
@@ -534,6 +535,9 @@ static void on_result(ah_ctx *c, uint64_t id, json_t *msg)
     }
     case REQ_HTTP:
         deliver_http_result(c, r, msg);
+        break;
+    case REQ_CALL_OUT:
+        rt_call_result(c, r->ud, status, msg);
         break;
     default:
         rt_kv_result(c, r->kind, r->cb, r->ud, status, msg);

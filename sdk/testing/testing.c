@@ -11,60 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ah_ctx {
-    aht *t;
-};
-
-struct ah_call {
-    aht *t;
-    json_t *answer; /* set once answered */
-    json_t *partials;
-};
-
-struct ah_timer {
-    uint64_t due, repeat;
-    ah_timer_cb cb;
-    void *ud;
-    int stopped;
-    struct ah_timer *next;
-};
-
-typedef struct fake_event {
-    ah_event ev;
-    json_t *msg;
-} fake_event;
-
-typedef struct job job;
-typedef void (*job_fn)(aht *t, job *j);
-struct job {
-    job_fn run;
-    void *cb, *ud;
-    int status;
-    json_t *data;
-    uint64_t n;
-    job *next;
-};
-
-struct aht {
-    const ah_plugin *p;
-    struct ah_ctx ctx;
-    char *instance;
-    void *userdata;
-    json_t *secrets, *config, *kv, *kv_meta, *published, *logs, *metrics, *answers, *requests;
-    json_t *calls; /* answers returned by aht_call, kept until aht_free */
-    char *deny;
-    job *head, *tail;
-    struct ah_timer *timers;
-    uint64_t now, next_offset;
-    size_t acked, nacked;
-    int nevents;
-};
+#include "testing_priv.h"
 
 static const ah_host table;
 
 /* ---- the queue ------------------------------------------------------------- */
 
-static int later(aht *t, job_fn fn, void *cb, void *ud, int status, json_t *data, uint64_t n)
+int aht_later(aht *t, job_fn fn, void *cb, void *ud, int status, json_t *data, uint64_t n)
 {
     job *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -176,7 +129,7 @@ static int f_publish(ah_ctx *c, const char *topic, const json_t *body, const ah_
 {
     int rc = publish_one(c->t, topic, body, opts);
     if (rc) return rc;
-    return later(c->t, publish_done, (void *)cb, ud, 0, NULL, ++c->t->next_offset);
+    return aht_later(c->t, publish_done, (void *)cb, ud, 0, NULL, ++c->t->next_offset);
 }
 
 static void batch_done(aht *t, job *j)
@@ -202,7 +155,7 @@ static int f_publish_batch(ah_ctx *c, const ah_publish_item *items, size_t n,
         publish_one(c->t, items[i].topic, items[i].body, items[i].opts);
         json_array_append_new(offs, json_integer((json_int_t)++c->t->next_offset));
     }
-    return later(c->t, batch_done, (void *)cb, ud, 0, offs, n);
+    return aht_later(c->t, batch_done, (void *)cb, ud, 0, offs, n);
 }
 
 /* ---- calls and events ---------------------------------------------------------- */
@@ -308,7 +261,7 @@ static int kv_get_any(ah_ctx *c, const char *key, void *cb, void *ud, bool with_
     uint64_t rev;
     json_t *v = kv_live(c->t, key, &rev);
     json_t *d = json_pack("{s:O?,s:I}", "value", v, "rev", (json_int_t)rev);
-    return later(c->t, kv_get_done, cb, ud, v ? 0 : AH_ENOTFOUND, d, with_rev);
+    return aht_later(c->t, kv_get_done, cb, ud, v ? 0 : AH_ENOTFOUND, d, with_rev);
 }
 
 static int f_kv_get(ah_ctx *c, const char *key, ah_kv_get_cb cb, void *ud)
@@ -335,7 +288,7 @@ static int f_kv_put(ah_ctx *c, const char *key, const json_t *value, ah_done_cb 
 {
     if (!key || !*key || !value) return AH_EINVAL;
     kv_set(c->t, key, value, 0);
-    return later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
+    return aht_later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
 }
 
 static int f_kv_put_ex(ah_ctx *c, const char *key, const json_t *value, const ah_kv_put_opts *o,
@@ -345,16 +298,16 @@ static int f_kv_put_ex(ah_ctx *c, const char *key, const json_t *value, const ah
     uint64_t cur;
     kv_live(c->t, key, &cur);
     if (o && (o->flags & AH_KV_IF_REV) && o->if_rev != cur)
-        return later(c->t, rev_cb, (void *)cb, ud, AH_ECONFLICT, NULL, 0);
+        return aht_later(c->t, rev_cb, (void *)cb, ud, AH_ECONFLICT, NULL, 0);
     uint64_t rev = kv_set(c->t, key, value, o ? o->ttl_ms : 0);
-    return later(c->t, rev_cb, (void *)cb, ud, 0, NULL, rev);
+    return aht_later(c->t, rev_cb, (void *)cb, ud, 0, NULL, rev);
 }
 
 static int f_kv_delete(ah_ctx *c, const char *key, ah_done_cb cb, void *ud)
 {
     if (!key || !*key) return AH_EINVAL;
     kv_set(c->t, key, NULL, 0);
-    return later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
+    return aht_later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
 }
 
 static void incr_cb(aht *t, job *j)
@@ -371,13 +324,13 @@ static int f_kv_incr(ah_ctx *c, const char *key, int64_t delta, ah_kv_incr_cb cb
     int64_t sum = 0;
     if ((v && !json_is_integer(v)) ||
         __builtin_add_overflow(v ? (int64_t)json_integer_value(v) : 0, delta, &sum))
-        return later(c->t, incr_cb, (void *)cb, ud, AH_EINVAL, NULL, 0);
+        return aht_later(c->t, incr_cb, (void *)cb, ud, AH_EINVAL, NULL, 0);
     json_int_t exp =
         json_integer_value(json_object_get(json_object_get(c->t->kv_meta, key), "exp"));
     json_t *n = json_integer(sum);
     kv_set(c->t, key, n, 0);
     if (exp) json_object_set_new(json_object_get(c->t->kv_meta, key), "exp", json_integer(exp));
-    return later(c->t, incr_cb, (void *)cb, ud, 0, n, 0);
+    return aht_later(c->t, incr_cb, (void *)cb, ud, 0, n, 0);
 }
 
 static void scan_cb(aht *t, job *j)
@@ -424,8 +377,8 @@ static int f_kv_scan(ah_ctx *c, const char *prefix, const char *after, uint32_t 
         json_array_append_new(items, json_pack("{s:s,s:O}", "key", keys[i], "value", val));
     }
     free(keys);
-    return later(c->t, scan_cb, (void *)cb, ud, 0,
-                 json_pack("{s:o,s:o}", "items", items, "next", next ? next : json_null()), 0);
+    return aht_later(c->t, scan_cb, (void *)cb, ud, 0,
+                     json_pack("{s:o,s:o}", "items", items, "next", next ? next : json_null()), 0);
 }
 
 static void many_cb(aht *t, job *j)
@@ -456,7 +409,7 @@ static int f_kv_get_many(ah_ctx *c, const char *const *keys, size_t n, ah_kv_man
         json_array_append_new(
             a, json_pack("{s:s,s:O?,s:I}", "key", keys[i], "value", v, "rev", (json_int_t)rev));
     }
-    return later(c->t, many_cb, (void *)cb, ud, 0, a, 0);
+    return aht_later(c->t, many_cb, (void *)cb, ud, 0, a, 0);
 }
 
 static int f_kv_put_many(ah_ctx *c, const ah_kv_entry *items, size_t n, ah_done_cb cb, void *ud)
@@ -466,7 +419,7 @@ static int f_kv_put_many(ah_ctx *c, const ah_kv_entry *items, size_t n, ah_done_
         if (!items[i].key || !*items[i].key) return AH_EINVAL;
     for (size_t i = 0; i < n; i++)
         kv_set(c->t, items[i].key, items[i].value, items[i].ttl_ms);
-    return later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
+    return aht_later(c->t, done_cb, (void *)cb, ud, 0, NULL, 0);
 }
 
 /* ---- HTTP ---------------------------------------------------------------------- */
@@ -502,9 +455,9 @@ static int f_http(ah_ctx *c, const ah_http_request *req, ah_http_cb cb, void *ud
             continue;
         json_t *ans = json_incref(a);
         if (!json_is_true(json_object_get(a, "repeat"))) json_array_remove(t->answers, i);
-        return later(t, http_cb, (void *)cb, ud, 0, ans, 0);
+        return aht_later(t, http_cb, (void *)cb, ud, 0, ans, 0);
     }
-    return later(t, http_cb, (void *)cb, ud, AH_ENOTFOUND, json_object(), 0);
+    return aht_later(t, http_cb, (void *)cb, ud, AH_ENOTFOUND, json_object(), 0);
 }
 
 void aht_http_answer(aht *t, const char *method, const char *url, int status, const char *body,
@@ -602,6 +555,7 @@ static const ah_host table = {
     .kv_incr = f_kv_incr,
     .kv_get_many = f_kv_get_many,
     .kv_put_many = f_kv_put_many,
+    .call = aht_fake_call,
 };
 
 aht *aht_new(const ah_plugin *plugin, const char *instance_id)
@@ -620,6 +574,8 @@ aht *aht_new(const ah_plugin *plugin, const char *instance_id)
     t->answers = json_array();
     t->requests = json_array();
     t->calls = json_array();
+    t->out_answers = json_array();
+    t->out_calls = json_array();
     return t;
 }
 
@@ -632,8 +588,8 @@ void aht_free(aht *t)
         next = tm->next;
         free(tm);
     }
-    json_t *all[] = {t->secrets, t->config,  t->kv,      t->kv_meta,  t->published,
-                     t->logs,    t->metrics, t->answers, t->requests, t->calls};
+    json_t *all[] = {t->secrets, t->config,  t->kv,       t->kv_meta, t->published,   t->logs,
+                     t->metrics, t->answers, t->requests, t->calls,   t->out_answers, t->out_calls};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         json_decref(all[i]);
     free(t->deny);

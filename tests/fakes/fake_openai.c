@@ -36,7 +36,11 @@
  *                      each other (ngram_embed.h; other models: a random vector per text)
  *
  * Control: GET /_fake/stats, GET /_fake/last?model=M (the last request of
- * that model: headers and body), POST /_fake/reset.
+ * that model: headers and body), POST /_fake/reset, POST
+ * /_fake/embeddings?fail_after=N (N more embedding requests are answered,
+ * then every one fails with 500 until fail_after=-1: a provider failing in
+ * the middle of an ingestion). stats' embedding_batches lists the sizes of
+ * the embedding requests answered.
  */
 #include "fake_http.h"
 #include "ngram_embed.h"
@@ -56,6 +60,7 @@ static struct {
     json_t *final_answer, *tool_answer;
     json_t *counts, *last, *batches;
     long total;
+    long emb_fail_after; /* embedding requests left to answer before failing; -1: never fail */
     fh_server *srv;
 } F;
 
@@ -424,6 +429,12 @@ static void embeddings(fh_conn *c, json_t *req, const char *model)
         chat(c, &(fh_req){.path = "/v1/embeddings"}, req, model);
         return;
     }
+    if (F.emb_fail_after == 0) {
+        openai_error(c, 500, NULL, "The server had an error while processing your request.",
+                     "server_error", NULL);
+        return;
+    }
+    if (F.emb_fail_after > 0) F.emb_fail_after--;
     json_t *input = json_object_get(req, "input");
     json_t *list = json_is_string(input) ? json_pack("[O]", input) : json_incref(input);
     if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > 2048) {
@@ -485,7 +496,13 @@ static void handle(void *ud, fh_conn *c, const fh_req *r)
         respond_json(c, l ? 200 : 404, NULL, l ? json_incref(l) : json_object());
         return;
     }
+    if (!strcmp(r->path, "/_fake/embeddings")) {
+        F.emb_fail_after = strncmp(r->query, "fail_after=", 11) == 0 ? atol(r->query + 11) : -1;
+        respond_json(c, 200, NULL, json_pack("{s:I}", "fail_after", (json_int_t)F.emb_fail_after));
+        return;
+    }
     if (!strcmp(r->path, "/_fake/reset")) {
+        F.emb_fail_after = -1;
         json_object_clear(F.counts);
         json_object_clear(F.last);
         json_array_clear(F.batches);
@@ -531,6 +548,7 @@ int main(int argc, char **argv)
 {
     int port = 0;
     const char *samples = FAKE_SAMPLES_DIR, *port_file = NULL;
+    F.emb_fail_after = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc)
             port = atoi(argv[++i]);

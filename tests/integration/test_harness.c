@@ -23,6 +23,7 @@
 #define ECHO TH_BUILD_DIR "/plugins/echo/manifest.json"
 #define MAILPROBE TH_BUILD_DIR "/tests/plugins/mailprobe/manifest.json"
 #define PKGTEST TH_BUILD_DIR "/tests/plugins/pkgtest-1.0.0/manifest.json"
+#define RELAY TH_BUILD_DIR "/tests/plugins/relay/manifest.json"
 
 static char tmp[512];
 
@@ -411,6 +412,67 @@ static void test_two_runs_print_the_same_lines(void **state)
     kit_out_free(&b);
 }
 
+/* Calls to other instances (host->call) answered from --calls: a declared
+ * one gets its recorded result or error; one the manifest does not
+ * declare, or with no answer, fails the run and is printed as such. */
+static void test_calls_to_other_instances_are_answered_from_the_calls_file(void **state)
+{
+    (void)state;
+    const char *calls = in_tmp(
+        "calls.jsonl", "{\"instance\": \"e1\", \"plugin\": \"echo\", \"action\": \"echo\", "
+                       "\"result\": {\"x\": 1}}\n"
+                       "{\"instance\": \"e1\", \"plugin\": \"echo\", \"action\": \"sleep\", "
+                       "\"error\": {\"code\": \"busy_here\", \"message\": \"try later\"}}\n");
+    const char *ev =
+        in_tmp("relay.jsonl",
+               "{\"call\": {\"action\": \"relay\", \"args\": {\"instance\": \"e1\", \"action\": "
+               "\"echo\"}}}\n"
+               "{\"call\": {\"action\": \"relay\", \"args\": {\"instance\": \"e1\", \"action\": "
+               "\"sleep\"}}}\n");
+    kit_out r;
+    int rc;
+    json_t *l = run(&rc, &r, RELAY, ev, "--calls", calls, NULL, NULL);
+    if (rc != 0) fprintf(stderr, "%s\n%s\n", r.out, r.err);
+    assert_int_equal(rc, 0);
+    json_t *replies = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(l, i, x)
+    {
+        if (!strcmp(json_string_value(json_object_get(x, "type")) ?: "", "reply"))
+            json_array_append(replies, x);
+    }
+    assert_int_equal(json_array_size(replies), 2);
+    json_t *first = json_object_get(json_array_get(replies, 0), "result");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(first, "result"), "x")), 1);
+    json_t *second =
+        json_object_get(json_object_get(json_array_get(replies, 1), "result"), "failed");
+    assert_string_equal(json_string_value(json_object_get(second, "code")), "busy_here");
+    assert_non_null(kit_find(l, "call_out", "action", "echo"));
+    json_decref(replies);
+    json_decref(l);
+    kit_out_free(&r);
+
+    /* echo's kv.get is not in relay's calls: denied; a third echo call has no answer left. */
+    calls = in_tmp("calls2.jsonl", "{\"instance\": \"e1\", \"plugin\": \"echo\", \"action\": "
+                                   "\"kv.get\", \"result\": {}}\n");
+    ev = in_tmp("relay2.jsonl",
+                "{\"call\": {\"action\": \"relay\", \"args\": {\"instance\": \"e1\", "
+                "\"action\": \"kv.get\"}}}\n"
+                "{\"call\": {\"action\": \"relay\", \"args\": {\"instance\": \"e1\", "
+                "\"action\": \"echo\"}}}\n");
+    l = run(&rc, &r, RELAY, ev, "--calls", calls, NULL, NULL);
+    assert_int_equal(rc, 1);
+    json_t *denied = kit_find(l, "call_out", "action", "kv.get");
+    assert_true(json_is_true(json_object_get(denied, "denied")));
+    json_t *unmatched = kit_find(l, "call_out", "action", "echo");
+    assert_true(json_is_true(json_object_get(unmatched, "unmatched")));
+    json_t *sum = kit_find(l, "summary", NULL, NULL);
+    assert_int_equal(json_integer_value(json_object_get(sum, "calls_out_failed")), 2);
+    json_decref(l);
+    kit_out_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_request_outside_the_egress_allowlist_is_refused_as_the_broker_would),
         cmocka_unit_test(test_partial_results_and_shared_log_records_are_printed),
         cmocka_unit_test(test_two_runs_print_the_same_lines),
+        cmocka_unit_test(test_calls_to_other_instances_are_answered_from_the_calls_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

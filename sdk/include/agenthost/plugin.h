@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define AH_ABI_MAJOR 1
-#define AH_ABI_MINOR 3
+#define AH_ABI_MINOR 4
 
 /* jansson's type, forward-declared so this header does not include jansson. */
 typedef struct json_t json_t;
@@ -215,6 +215,16 @@ typedef void (*ah_kv_many_cb)(ah_ctx *ctx, int status, const ah_kv_entry *items,
 /* resp is borrowed, valid for the callback only. */
 typedef void (*ah_http_cb)(ah_ctx *ctx, const ah_http_response *resp, void *ud);
 typedef void (*ah_timer_cb)(ah_ctx *ctx, ah_timer *timer, void *ud);
+/* ABI 1.4: the answer of another instance's action. On success status is
+ * AH_OK and result (borrowed for the callback) is the action's answer. On
+ * failure result is NULL and error_code names the reason (borrowed):
+ * the target's own error code when its action answered with an error
+ * (status AH_EIO), or "denied" / "cycle" / "depth" (AH_EDENIED),
+ * "not_found" (AH_ENOTFOUND: no such instance or action), "invalid_args"
+ * (AH_EINVAL: refused by the action's schema), "not_ready" (AH_ECLOSED),
+ * "too_large" (AH_ETOOBIG), "timeout" (AH_ETIMEDOUT), "busy" (AH_EBUSY). */
+typedef void (*ah_call_cb)(ah_ctx *ctx, int status, const json_t *result, const char *error_code,
+                           const char *error_message, void *ud);
 
 /* The services the host offers a plugin. Passed to init; const and valid for
  * the life of the process. Functions returning int return AH_OK when the
@@ -316,6 +326,20 @@ typedef struct ah_host {
     /* Write (or, with a NULL value, delete) 1 to 1,000 keys in one commit,
      * all or nothing. items are borrowed for the call only. */
     int (*kv_put_many)(ah_ctx *ctx, const ah_kv_entry *items, size_t n, ah_done_cb cb, void *ud);
+
+    /* ---- ABI 1.4 (check with AH_HOST_HAS): calling another plugin ---- */
+
+    /* Call `action` of the instance `instance` (another plugin's, as an
+     * API client would), asynchronously: cb runs once, later, with its
+     * answer. Only what the manifest's `calls` declares (the target's
+     * plugin and the action) is allowed; a call may not come back to an
+     * instance already in its chain, nor go deeper than 4 instances
+     * (docs/plugin-guide.md). args (an object, borrowed for the call) up
+     * to 1 MiB, the answer up to 8 MiB. timeout_ms: cb runs with
+     * AH_ETIMEDOUT when no answer came by then (a later answer is
+     * dropped); 0: 30 s. */
+    int (*call)(ah_ctx *ctx, const char *instance, const char *action, const json_t *args,
+                uint32_t timeout_ms, ah_call_cb cb, void *ud);
 } ah_host;
 
 /* True when the host table offers `member` (newer members need this check). */

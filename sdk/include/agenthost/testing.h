@@ -21,8 +21,11 @@
  * aht_advance), a borrowed argument is copied, and the KV store, topics
  * and timers behave as the host's do, with these differences: every
  * publish is accepted (aht_deny_topics refuses some), HTTP requests are
- * answered only from canned answers (else AH_ENOTFOUND, "unmatched"), and
- * time moves only with aht_advance (timers, and KV TTLs).
+ * answered only from canned answers (else AH_ENOTFOUND, "unmatched"), calls
+ * to other instances (host->call) by aht_on_call or canned answers (else
+ * AH_ENOTFOUND, "not_found"; the manifest's `calls`, the chain and the
+ * timeout are the real host's checks, not the fake's), and time moves only
+ * with aht_advance (timers, and KV TTLs).
  */
 #ifndef AGENTHOST_TESTING_H
 #define AGENTHOST_TESTING_H
@@ -78,6 +81,19 @@ void aht_http_answer(aht *t, const char *method, const char *url, int status, co
                      int repeat);
 /* Requests the plugin made, in order: [{"method", "url", "body"}]. */
 const json_t *aht_http_requests(const aht *t);
+/* Calls to other instances (host->call, ABI 1.4). answer_json is what the
+ * call gets: {"result": ...} or {"error": {"code", "message"}} (status
+ * AH_EIO), once, or every time with repeat. AH_OK, or AH_EINVAL. */
+int aht_call_answer(aht *t, const char *instance, const char *action, const char *answer_json,
+                    int repeat);
+/* Or compute each answer: fn gets the call (args borrowed) and returns a
+ * new {"result": ...} or {"error": {...}}, or NULL to fall back to the
+ * canned answers. Tried first. */
+typedef json_t *(*aht_call_fn)(void *ud, const char *instance, const char *action,
+                               const json_t *args);
+void aht_on_call(aht *t, aht_call_fn fn, void *ud);
+/* Calls the plugin made, in order: [{"instance", "action", "args"}]. */
+const json_t *aht_calls_made(const aht *t);
 /* Refuse publishes to topics starting with prefix (AH_EDENIED). */
 void aht_deny_topics(aht *t, const char *prefix);
 
