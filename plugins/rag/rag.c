@@ -27,6 +27,8 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     R.max_tokens = (size_t)json_integer_value(json_object_get(config, "max_tokens"));
     R.overlap_tokens = (size_t)json_integer_value(json_object_get(config, "overlap_tokens"));
     R.log_queries = json_is_true(json_object_get(config, "log_queries"));
+    R.ann.min_vectors = (size_t)json_integer_value(json_object_get(config, "ann_min_vectors"));
+    R.ann.nprobe = (size_t)json_integer_value(json_object_get(config, "ann_nprobe"));
     R.kbs.a = rag_analyzer_new(1);
     if (!R.kbs.a) return AH_ENOMEM;
     rag_store_load();

@@ -16,6 +16,7 @@
 #ifndef RAG_PLUGIN_H
 #define RAG_PLUGIN_H
 
+#include "ann.h"
 #include "kb.h"
 
 #include <agenthost/plugin.h>
@@ -28,6 +29,7 @@ typedef struct {
     size_t max_document_bytes;
     size_t max_tokens, overlap_tokens; /* defaults for new bases */
     int log_queries;                   /* query texts in rag_integration.log */
+    rag_vsearch_opts ann;              /* vector search: exact below ann.min_vectors (ann.h) */
 } rag_plugin;
 
 extern rag_plugin R;
