@@ -255,11 +255,17 @@ int rootfs_plan(const sb_paths *paths, char *err, size_t errlen)
     pl.errlen = errlen;
     /* Directories first, so files inside them are not planned twice. */
     for (int dirs = 1; dirs >= 0; dirs--)
-        for (size_t i = 0; i < paths->n; i++)
-            if (paths->is_dir[i] == (dirs == 1) && walk(&pl, paths->v[i], paths->is_dir[i]) < 0) {
+        for (size_t i = 0; i < paths->n; i++) {
+            if (paths->is_dir[i] != (dirs == 1)) continue;
+            /* MAX_LINKS bounds the links followed resolving one path (a
+             * loop), not all of them: a plugin linking 60 libraries, each
+             * reached through /lib and its soname link, follows more. */
+            pl.links = 0;
+            if (walk(&pl, paths->v[i], paths->is_dir[i]) < 0) {
                 plan_free(&pl);
                 return -1;
             }
+        }
     have_plan = true;
     return 0;
 }

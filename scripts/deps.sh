@@ -8,7 +8,7 @@ BUILD_PKGS=(build-essential cmake pkg-config clang lld libclang-rt-14-dev
   libuv1-dev liblmdb-dev lmdb-utils libjansson-dev libsodium-dev libseccomp-dev
   libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libgnutls28-dev libffi-dev libarchive-dev zlib1g-dev
   libcmocka-dev libyaml-dev libxml2-dev libjq-dev curl jq openssl ca-certificates tzdata
-  libstemmer-dev libgmime-3.0-dev liboath-dev)
+  libstemmer-dev libgmime-3.0-dev liboath-dev libpoppler-glib-dev)
 BENCH_PKGS=(redis-server nats-server wrk)
 
 want=("${BUILD_PKGS[@]}")

@@ -26,6 +26,7 @@ static void kb_free(rag_kb *kb)
     }
     free(kb->chunks);
     free(kb->docs);
+    rag_ann_free(kb->ann);
     rag_vecs_free(&kb->vecs);
     free(kb->vec_chunk);
     rag_index_free(kb->ix);
@@ -240,7 +241,8 @@ json_t *rag_kb_search_ex(rag_kb *kb, const char *query, const rag_search_opts *o
     if (o->mode != RAG_VECTOR)
         nl = rag_index_search(kb->ix, query, strlen(query), keep, &f, lex, depth);
     if (o->mode != RAG_BM25 && o->qvec && o->qdim == kb->vecs.dim && kb->vecs.n) {
-        ns = rag_vecs_search(&kb->vecs, o->qvec, keep_vec, &f, sem, depth);
+        ns = o->ann ? rag_vsearch(&kb->ann, &kb->vecs, o->ann, o->qvec, keep_vec, &f, sem, depth)
+                    : rag_vecs_search(&kb->vecs, o->qvec, keep_vec, &f, sem, depth);
         for (int i = 0; i < ns; i++)
             sem[i].doc = kb->vec_chunk[sem[i].doc];
     }

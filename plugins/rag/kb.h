@@ -7,6 +7,7 @@
 #ifndef RAG_KB_H
 #define RAG_KB_H
 
+#include "ann.h"
 #include "bm25.h"
 #include "vec.h"
 
@@ -42,6 +43,7 @@ typedef struct {
     rag_vecs vecs;       /* the chunks' embeddings (dim set by the first) */
     uint32_t *vec_chunk; /* embedding id -> chunk index */
     size_t vcap;
+    rag_ann *ann; /* the approximate index over vecs, once a search needs it */
 } rag_kb;
 
 typedef struct {
@@ -82,6 +84,7 @@ typedef struct {
     const float *qvec; /* the query's embedding (vector, hybrid) */
     size_t qdim;
     double w_bm25, w_vector; /* hybrid: reciprocal rank fusion weights */
+    const rag_vsearch_opts *ann; /* exact below ann->min_vectors, IVF above; NULL: exact */
 } rag_search_opts;
 
 /* The same in any mode: vector ranks chunks by cosine to qvec (score: the

@@ -8,6 +8,7 @@
 #include "rag.h"
 
 #include "embed.h"
+#include "convert.h"
 #include "html.h"
 
 #include <jansson.h>
@@ -43,6 +44,8 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
                   "rag: embed_instance and answer_instance need a host of ABI 1.4 (call)");
         return AH_EUNSUPPORTED;
     }
+    R.ann.min_vectors = (size_t)json_integer_value(json_object_get(config, "ann_min_vectors"));
+    R.ann.nprobe = (size_t)json_integer_value(json_object_get(config, "ann_nprobe"));
     R.kbs.a = rag_analyzer_new(1);
     if (!R.kbs.a) return AH_ENOMEM;
     rag_store_load();
@@ -169,13 +172,14 @@ static int refuse_content(ah_call *call, const char *format, const char *content
 {
     char msg[300];
     if (strcmp(format, "text") != 0 && strcmp(format, "markdown") != 0 &&
-        strcmp(format, "html") != 0) {
+        strcmp(format, "html") != 0 && !rag_convert_handles(format)) {
         snprintf(msg, sizeof msg,
-                 "format: \"%.40s\" is not supported; send text, markdown or html (PDF and DOCX "
-                 "must be converted to text first)",
+                 "format: \"%.40s\" is not supported; send text, markdown, html, or pdf or docx "
+                 "as base64",
                  format);
         return R.host->reply_error(call, "unsupported_format", msg), 1;
     }
+    if (rag_convert_handles(format)) return 0; /* checked as it is decoded (convert.h) */
     if (len > R.max_document_bytes) {
         snprintf(msg, sizeof msg,
                  "content: %zu bytes is over the limit of %zu (max_document_bytes)", len,
@@ -282,14 +286,24 @@ static void doc_add(ah_call *call, const json_t *args)
     const char *content = json_string_value(jc);
     size_t len = json_string_length(jc);
     if (refuse_content(call, format, content, len)) return;
+    char *converted = NULL, why[400];
+    size_t converted_len = 0;
+    if (rag_convert_handles(format)) {
+        rag_conv_err e = rag_convert(format, content, len, R.max_document_bytes, &converted,
+                                     &converted_len, why, sizeof why);
+        if (e) return (void)R.host->reply_error(call, rag_conv_code(e), why);
+    }
     char hash[17], *both = NULL;
-    if (asprintf(&both, "%s\n%s", format, content) < 0)
+    if (asprintf(&both, "%s\n%s", format, content) < 0) {
+        free(converted);
         return (void)R.host->reply_error(call, "no_memory", "");
+    }
     rag_hash(both, strlen(both), hash);
     free(both);
     rag_doc *old = rag_kb_doc(kb, str(args, "id"));
     const char *old_hash = old ? json_string_value(json_object_get(old->rec, "hash")) : NULL;
     if (old_hash && strcmp(old_hash, hash) == 0) {
+        free(converted);
         R.host->reply(call, json_pack("{s:s,s:O,s:b}", "document", old->id, "state",
                                       json_object_get(old->rec, "state"), "unchanged", 1));
         return;
@@ -298,7 +312,8 @@ static void doc_add(ah_call *call, const json_t *args)
     a->call = call;
     a->kb = strdup(kb->name);
     a->id = strdup(str(args, "id"));
-    a->text = reduce(format, content, len, &a->len);
+    a->text = converted ? converted : reduce(format, content, len, &a->len);
+    if (converted) a->len = converted_len;
     json_int_t gen = old ? json_integer_value(json_object_get(old->rec, "gen")) + 1 : 1;
     a->rec = doc_record(args, format, len, hash, gen);
     if (old) {

@@ -17,6 +17,7 @@
 #ifndef RAG_PLUGIN_H
 #define RAG_PLUGIN_H
 
+#include "ann.h"
 #include "kb.h"
 
 #include <agenthost/plugin.h>
@@ -36,6 +37,7 @@ typedef struct {
     uint32_t embed_timeout_ms;
     const char *answer_instance; /* the LLM instance answering (answer), or NULL */
     double w_bm25, w_vector;     /* hybrid's default weights */
+    rag_vsearch_opts ann;              /* vector search: exact below ann.min_vectors (ann.h) */
 } rag_plugin;
 
 extern rag_plugin R;

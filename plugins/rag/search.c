@@ -74,7 +74,12 @@ static void finish(pending *p, const float *qvec, size_t qdim)
     }
     const json_t *w = json_object_get(args, "weights");
     rag_search_opts o = {
-        .mode = p->mode, .qvec = qvec, .qdim = qdim, .w_bm25 = R.w_bm25, .w_vector = R.w_vector};
+        .mode = p->mode,
+        .qvec = qvec,
+        .qdim = qdim,
+        .w_bm25 = R.w_bm25,
+        .w_vector = R.w_vector,
+        .ann = &R.ann};
     if (json_is_number(json_object_get(w, "bm25")))
         o.w_bm25 = json_number_value(json_object_get(w, "bm25"));
     if (json_is_number(json_object_get(w, "vector")))

@@ -223,10 +223,16 @@ static void bad_documents_are_refused_naming_the_field(void **s)
 {
     (void)s;
     json_t *o;
-    call("document.add",
-         "{\"kb\":\"help\",\"id\":\"a\",\"content\":\"%PDF-1.7\",\"format\":\"pdf\"}", &o);
+    call("document.add", "{\"kb\":\"help\",\"id\":\"a\",\"content\":\"PK\",\"format\":\"epub\"}",
+         &o);
     assert_string_equal(json_string_value(th_get(o, "error.code")), "unsupported_format");
     assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "format"));
+    json_decref(o);
+    /* a PDF is sent as base64: raw PDF text is not (ADR 0048) */
+    call("document.add",
+         "{\"kb\":\"help\",\"id\":\"a\",\"content\":\"%PDF-1.7\",\"format\":\"pdf\"}", &o);
+    assert_string_equal(json_string_value(th_get(o, "error.code")), "invalid");
+    assert_non_null(strstr(json_string_value(th_get(o, "error.message")), "content: "));
     json_decref(o);
     /* a ZIP header as text (JSON carries no NUL: the API refuses it as malformed) */
     call("document.add",
