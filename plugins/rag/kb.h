@@ -83,7 +83,7 @@ typedef struct {
     rag_mode mode;
     const float *qvec; /* the query's embedding (vector, hybrid) */
     size_t qdim;
-    double w_bm25, w_vector; /* hybrid: reciprocal rank fusion weights */
+    double w_bm25, w_vector;     /* hybrid: reciprocal rank fusion weights */
     const rag_vsearch_opts *ann; /* exact below ann->min_vectors, IVF above; NULL: exact */
 } rag_search_opts;
 

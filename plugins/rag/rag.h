@@ -37,7 +37,7 @@ typedef struct {
     uint32_t embed_timeout_ms;
     const char *answer_instance; /* the LLM instance answering (answer), or NULL */
     double w_bm25, w_vector;     /* hybrid's default weights */
-    rag_vsearch_opts ann;              /* vector search: exact below ann.min_vectors (ann.h) */
+    rag_vsearch_opts ann;        /* vector search: exact below ann.min_vectors (ann.h) */
 } rag_plugin;
 
 extern rag_plugin R;

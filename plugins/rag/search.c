@@ -73,13 +73,12 @@ static void finish(pending *p, const float *qvec, size_t qdim)
         return pending_free(p);
     }
     const json_t *w = json_object_get(args, "weights");
-    rag_search_opts o = {
-        .mode = p->mode,
-        .qvec = qvec,
-        .qdim = qdim,
-        .w_bm25 = R.w_bm25,
-        .w_vector = R.w_vector,
-        .ann = &R.ann};
+    rag_search_opts o = {.mode = p->mode,
+                         .qvec = qvec,
+                         .qdim = qdim,
+                         .w_bm25 = R.w_bm25,
+                         .w_vector = R.w_vector,
+                         .ann = &R.ann};
     if (json_is_number(json_object_get(w, "bm25")))
         o.w_bm25 = json_number_value(json_object_get(w, "bm25"));
     if (json_is_number(json_object_get(w, "vector")))
@@ -98,6 +97,10 @@ static void finish(pending *p, const float *qvec, size_t qdim)
     log_query(kb, p->query, p->mode, ps, now_us() - p->t0);
     json_t *out =
         json_pack("{s:s,s:s,s:o}", "kb", kb->name, "mode", MODES[p->mode], "passages", ps);
+    if (p->mode != RAG_BM25) /* how the vector side searched (docs/plugins/rag.md) */
+        json_object_set_new(
+            out, "vector_search",
+            json_string(kb->ann && kb->vecs.n >= R.ann.min_vectors ? "approximate" : "exact"));
     if (p->note)
         json_object_set_new(out, "note", json_string(p->note));
     else if (!json_array_size(ps)) /* a query in a language the base does not hold lands here too */

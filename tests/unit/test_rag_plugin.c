@@ -142,10 +142,88 @@ static void embeddings_once_search_modes_and_answers(void **s)
     aht_free(t);
 }
 
+/* Passage ids (document/chunk) of a vector search, best first. */
+static char *vector_ids(aht *t, const char *query, const char **how)
+{
+    char q[300];
+    snprintf(q, sizeof q,
+             "{\"kb\": \"big\", \"query\": \"%s\", \"mode\": \"vector\", \"top_k\": 5}", query);
+    const json_t *r = ok(aht_call(t, "search", q));
+    *how = json_string_value(json_object_get(r, "vector_search"));
+    char *ids = calloc(1, 512);
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(r, "passages"), i, p)
+    {
+        char one[64];
+        snprintf(one, sizeof one, "%s/%lld ", json_string_value(json_object_get(p, "document")),
+                 (long long)json_integer_value(json_object_get(p, "chunk")));
+        strncat(ids, one, 511 - strlen(ids));
+    }
+    return ids;
+}
+
+/* One base searched exactly and through the approximate index (every list
+ * probed, so it must find the same): the index's hits map back to the
+ * same passages, and the answer says which way it searched. */
+static aht *base_of_sixty(llm *l, const char *ann)
+{
+    aht *t = aht_new(&agenthost_plugin, "kb");
+    aht_on_call(t, fake_llm, l);
+    char cfg[400];
+    snprintf(cfg, sizeof cfg,
+             "{\"max_document_bytes\": 100000, \"embed_timeout_ms\": 60000, \"max_tokens\": 40, "
+             "\"overlap_tokens\": 2, \"embed_instance\": \"llm\", \"embed_batch\": 16%s}",
+             ann);
+    assert_int_equal(aht_init(t, cfg), AH_OK);
+    ok(aht_call(t, "kb.create", "{\"name\": \"big\"}"));
+    static const char *const topics[] = {"delivery", "refund",  "warranty",
+                                         "payment",  "courier", "invoice"};
+    for (int i = 0; i < 60; i++) {
+        char text[200], args[400];
+        snprintf(text, sizeof text, "Note %d about the %s of order %d, item %d.", i, topics[i % 6],
+                 1000 + i * 7, i * 13 % 17);
+        snprintf(args, sizeof args,
+                 "{\"kb\": \"big\", \"id\": \"n%02d\", \"format\": \"text\", \"content\": \"%s\"}",
+                 i, text);
+        ok(aht_call(t, "document.add", args));
+    }
+    aht_run(t);
+    return t;
+}
+
+static void the_approximate_index_finds_what_the_exact_search_finds_with_every_list_probed(void **s)
+{
+    (void)s;
+    const char *const queries[] = {"refund of order 1007", "courier delivery", "invoice item 5"};
+    char *found[2][3];
+    /* One instance at a time: the plugin's state is the process's. */
+    for (int pass = 0; pass < 2; pass++) {
+        llm l = {.chat_answer = ""};
+        aht *t = base_of_sixty(&l, pass ? ", \"ann_min_vectors\": 1, \"ann_nprobe\": 4096"
+                                        : ", \"ann_min_vectors\": 50000");
+        for (size_t i = 0; i < 3; i++) {
+            const char *how = NULL;
+            found[pass][i] = vector_ids(t, queries[i], &how);
+            assert_string_equal(how, pass ? "approximate" : "exact");
+            assert_true(strlen(found[pass][i]) > 0);
+        }
+        json_decref(l.last_chat);
+        aht_free(t);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(found[1][i], found[0][i]);
+        free(found[0][i]);
+        free(found[1][i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(embeddings_once_search_modes_and_answers),
+        cmocka_unit_test(
+            the_approximate_index_finds_what_the_exact_search_finds_with_every_list_probed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
