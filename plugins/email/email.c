@@ -64,6 +64,13 @@ static bool transport_init(email *e, const json_t *config)
     const json_t *h = json_object_get(config, "handled");
     const char *mv = json_string_value(json_object_get(h, "move_to"));
     snprintf(e->move_to, sizeof(e->move_to), "%s", mv ? mv : "");
+    for (const char *c = e->move_to; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\') {
+            host->log(e->ctx, AH_LOG_ERROR,
+                      "handled.move_to: a folder name without quotes, backslashes or control "
+                      "characters");
+            return false;
+        }
     e->poll_ms = uint_of(config, "poll_interval_s", 10) * 1000;
     if (e->poll_ms < 1000) e->poll_ms = 1000;
     e->max_per_poll = uint_of(config, "max_per_poll", 20);

@@ -263,21 +263,17 @@ static int start_host(void)
                : 0;
 }
 
-static int setup(void **s)
+static int PORT;
+
+/* The host's configuration; handled: more of the mail instance's config
+ * ("\"handled\": {...},") or "". 0 or -1. */
+static int write_config(const char *handled)
 {
-    (void)s;
-    if (mailserver_start(&M, TH_SOURCE_DIR) < 0) {
-        fprintf(stderr, "mail servers: %s\n", M.why);
-        return -1;
-    }
-    if (fake_start(&LLM, FAKE_LLM, 5000)) return -1;
     const char *poll = getenv("EMAIL_E2E_POLL_S");
-    int port = th_free_port();
     char *cfg = NULL;
-    if (port < 0 ||
-        asprintf(&cfg,
+    if (asprintf(&cfg,
                  "{\"listen\": \"127.0.0.1:%d\", \"bus\": {\"backoff_ms\": 50}, \"instances\": ["
-                 " {\"id\": \"mail\", \"plugin\": \"email\", \"config\": {"
+                 " {\"id\": \"mail\", \"plugin\": \"email\", \"config\": {%s"
                  "  \"imap_url\": \"imap://127.0.0.1:%d\", \"smtp_url\": \"smtp://127.0.0.1:%d\","
                  "  \"address\": \"%s\", \"from_name\": \"Acme Support\", \"signature\": "
                  "  \"Acme Support\", \"poll_interval_s\": %d},"
@@ -288,22 +284,36 @@ static int setup(void **s)
                  "  \"config\": {\"base_url\": \"http://127.0.0.1:%d/v1\", \"model\": \"gpt-4o\"},"
                  "  \"egress\": [{\"scheme\": \"http\", \"host\": \"127.0.0.1\", \"port\": %d,"
                  "   \"private\": true}]}]}",
-                 port, M.imap_port, M.submission_port, M.user, poll ? atoi(poll) : 1, M.imap_port,
-                 M.submission_port, LLM.port, LLM.port) < 0)
+                 PORT, handled, M.imap_port, M.submission_port, M.user, poll ? atoi(poll) : 1,
+                 M.imap_port, M.submission_port, LLM.port, LLM.port) < 0)
         return -1;
+    int rc = th_config(&H, cfg);
+    free(cfg);
+    return rc;
+}
+
+static int setup(void **s)
+{
+    (void)s;
+    if (mailserver_start(&M, TH_SOURCE_DIR) < 0) {
+        fprintf(stderr, "mail servers: %s\n", M.why);
+        return -1;
+    }
+    if (fake_start(&LLM, FAKE_LLM, 5000)) return -1;
+    PORT = th_free_port();
+    if (PORT < 0) return -1;
     char user[80], pw[64];
     snprintf(user, sizeof(user), "%s\n", M.user);
     snprintf(pw, sizeof(pw), "%s\n", M.password);
     int rc = th_init(&H, "email-channel") || th_install_plugin(&H, "jq") ||
              th_install_plugin(&H, "email") || th_install_plugin(&H, "llm-openai") ||
-             th_config(&H, cfg) ||
+             write_config("") ||
              th_cli(&H, API_KEY "\n", NULL, 0, "secret", "set", "llm", "api_key", NULL) ||
              th_cli(&H, user, NULL, 0, "secret", "set", "mail", "user", NULL) ||
              th_cli(&H, pw, NULL, 0, "secret", "set", "mail", "password", NULL) || start_host() ||
              !th_wait_file(&H, "logs/plugins/mail.log", "watching INBOX", 20000) ||
              th_make_agent(&H, "Mail FAQ", SCENARIO, "\"channels\": [{\"instance\": \"mail\"}]",
                            AGENT, sizeof(AGENT));
-    free(cfg);
     return rc ? -1 : 0;
 }
 
@@ -511,6 +521,65 @@ static void test_a_scenario_may_use_the_email_send_step(void **s)
     assert_int_equal(th_make_agent(&H, "Notifier", scn, NULL, agent, sizeof(agent)), 0);
 }
 
+static void test_a_sender_over_the_rate_limit_is_recorded_not_answered(void **s)
+{
+    (void)s;
+    /* rate_limit.per_sender is 5 an hour by default: a sixth mail within the
+     * hour (an auto-responder that ignores the headers, say) is not answered. */
+    char mid[64], text[64], expect[160];
+    long uid = 0, sends = sends_logged();
+    for (int i = 1; i <= 6; i++) {
+        snprintf(mid, sizeof(mid), "loop-%d@example.org", i);
+        snprintf(text, sizeof(text), "Message number %d", i);
+        mail_from("Looper <looper@example.org>", mid, "Your ticket", "", text);
+        uid = delivered(mid);
+    }
+    wait_handled(uid);
+    snprintf(expect, sizeof(expect), "UID %ld from looper@example.org: over rate_limit", uid);
+    assert_true(th_wait_file(&H, "logs/plugins/mail.log", expect, 5000));
+    snprintf(expect, sizeof(expect), "UID %ld from looper@example.org: over rate_limit", uid - 1);
+    assert_false(th_file_contains(&H, "logs/plugins/mail.log", expect));
+    /* The five answered ones are answered (their turns done before the next test stops the
+     * host). */
+    long long deadline = th_now_ms() + 60000;
+    while (sends_logged() < sends + 5) {
+        if (th_now_ms() > deadline) fail_msg("the looper's five mails were not answered");
+        th_sleep_ms(50);
+    }
+}
+
+static void test_with_move_to_handled_mail_leaves_the_inbox_for_that_folder(void **s)
+{
+    (void)s;
+    assert_int_equal(th_stop(&H, 15000), 0);
+    assert_int_equal(write_config("\"handled\": {\"move_to\": \"Answered\"},"), 0);
+    assert_int_equal(start_host(), 0);
+    mail_in("q5@example.test", "Opening hours", "", "When are you open?");
+    free(wait_answer("q5@example.test", th_now_ms(), NULL));
+    /* Moved once handled: in Answered (created by the plugin), gone from INBOX. */
+    const char *cmd = "UID SEARCH HEADER Message-ID \"<q5@example.test>\"";
+    long long deadline = th_now_ms() + 30000;
+    char *in = NULL, *moved = NULL;
+    for (;;) {
+        free(in);
+        free(moved);
+        in = imap_as(M.user, "INBOX", cmd);
+        moved = imap_as(M.user, "Answered", cmd);
+        assert_non_null(in);
+        bool there = moved && strstr(moved, "* SEARCH ") &&
+                     strtol(strstr(moved, "* SEARCH ") + 9, NULL, 10) > 0;
+        bool gone = !strstr(in, "* SEARCH ") || strtol(strstr(in, "* SEARCH ") + 9, NULL, 10) == 0;
+        if (there && gone) break;
+        if (th_now_ms() > deadline)
+            fail_msg("q5 not moved: INBOX %s, Answered %s", in, moved ? moved : "(none)");
+        th_sleep_ms(50);
+    }
+    free(in);
+    free(moved);
+    long v[2];
+    assert_int_equal(answers_to("q5@example.test", v, 2), 1);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -522,6 +591,8 @@ int main(void)
         cmocka_unit_test(test_a_reply_refused_with_5xx_is_dead_lettered_with_the_servers_reason),
         cmocka_unit_test(test_email_send_mails_in_the_language_given_once_per_key),
         cmocka_unit_test(test_a_scenario_may_use_the_email_send_step),
+        cmocka_unit_test(test_a_sender_over_the_rate_limit_is_recorded_not_answered),
+        cmocka_unit_test(test_with_move_to_handled_mail_leaves_the_inbox_for_that_folder),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
