@@ -80,21 +80,24 @@ static size_t source(char *d, size_t sz, size_t nm, void *ud)
 }
 
 /* Submit a mail from the customer to the agent's mailbox by SMTP. */
+static const char *TO; /* the address mail_from sends to (NULL: the agent's) */
+
 static void mail_from(const char *from, const char *mid, const char *subject,
                       const char *extra_headers, const char *text)
 {
+    const char *to = TO ? TO : M.user;
     char *msg = NULL;
     assert_true(asprintf(&msg,
                          "From: %s\r\nTo: Support <%s>\r\nSubject: %s\r\n"
                          "Message-ID: <%s>\r\nDate: Mon, 07 Dec 2026 03:00:00 +0000\r\n%s"
                          "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
                          "%s\r\n",
-                         from, M.user, subject, mid, extra_headers, text) > 0);
+                         from, to, subject, mid, extra_headers, text) > 0);
     buf b = {.p = msg, .n = strlen(msg)};
     CURL *c = curl_easy_init();
     char url[100], rcpt[120];
     snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", M.smtp_port);
-    snprintf(rcpt, sizeof(rcpt), "<%s>", M.user);
+    snprintf(rcpt, sizeof(rcpt), "<%s>", to);
     struct curl_slist *r = curl_slist_append(NULL, rcpt);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<" CUSTOMER ">");
@@ -552,7 +555,8 @@ static void test_with_move_to_handled_mail_leaves_the_inbox_for_that_folder(void
 {
     (void)s;
     assert_int_equal(th_stop(&H, 15000), 0);
-    assert_int_equal(write_config("\"handled\": {\"move_to\": \"Answered\"},"), 0);
+    assert_int_equal(
+        write_config("\"handled\": {\"move_to\": \"Answered\"}, \"reply_token\": true,"), 0);
     assert_int_equal(start_host(), 0);
     mail_in("q5@example.test", "Opening hours", "", "When are you open?");
     free(wait_answer("q5@example.test", th_now_ms(), NULL));
@@ -580,6 +584,28 @@ static void test_with_move_to_handled_mail_leaves_the_inbox_for_that_folder(void
     assert_int_equal(answers_to("q5@example.test", v, 2), 1);
 }
 
+static void test_a_reply_without_threading_headers_finds_its_conversation_by_token(void **s)
+{
+    (void)s;
+    /* reply_token is on since the last test: the answer's Reply-To names its
+     * conversation, agent+t_...@example.test. */
+    mail_in("q6@example.test", "Gift cards", "", "Do you sell gift cards?");
+    char *m = wait_answer("q6@example.test", th_now_ms(), NULL);
+    char reply_to[200];
+    const char *rt = strchr(header(m, "Reply-To"), '<');
+    assert_non_null(rt);
+    snprintf(reply_to, sizeof(reply_to), "%.*s", (int)strcspn(rt + 1, ">"), rt + 1);
+    free(m);
+    assert_non_null(strstr(reply_to, "+t_"));
+    long before = conversations_of_agent();
+    /* A client that keeps neither In-Reply-To nor References, and a new subject. */
+    TO = reply_to;
+    mail_in("q7@example.test", "gift card question", "", "And do they expire?");
+    TO = NULL;
+    free(wait_answer("q7@example.test", th_now_ms(), NULL));
+    assert_int_equal(conversations_of_agent(), before); /* the same conversation went on */
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -593,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_a_scenario_may_use_the_email_send_step),
         cmocka_unit_test(test_a_sender_over_the_rate_limit_is_recorded_not_answered),
         cmocka_unit_test(test_with_move_to_handled_mail_leaves_the_inbox_for_that_folder),
+        cmocka_unit_test(test_a_reply_without_threading_headers_finds_its_conversation_by_token),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
