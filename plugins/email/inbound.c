@@ -378,8 +378,10 @@ static void fetched(email *e, const ah_http_response *r, void *ud)
         retry(e, what, r, NULL); /* nothing settled: the same UIDs next time */
         return;
     }
-    if (r->error_code) { /* gone (expunged) since the search */
-        e->host->log(e->ctx, AH_LOG_INFO, "UID %u is gone; skipped", it->uid);
+    if (r->error_code) { /* refused: gone (expunged, moved by a person) since the search */
+        e->host->log(e->ctx, AH_LOG_WARN, "UID %u: the server refused to fetch it (%s); skipped",
+                     it->uid, r->error_message ? r->error_message : r->error_code);
+        e->host->metric(e->ctx, "email_in_skipped", AH_METRIC_COUNTER, 1, "kind=gone");
         b->at++;
         fetch_next(b);
         return;
