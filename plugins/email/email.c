@@ -6,29 +6,24 @@
  *   parse    a raw RFC 5322 message in, its JSON out (mail.h, em_parse)
  *   part     one part's decoded content, by its IMAP part number
  *   compose  a MIME message from a message.out-like object
- * IMAP polling and SMTP sending come with the broker's mail requests.
+ *   send     a mail to any address (the step email.send; outbound.c)
+ *   status   the IMAP poller's place
+ * With config.imap_url the mailbox is polled (inbound.c) and message.out
+ * for this instance is sent over config.smtp_url (outbound.c), both
+ * through the host's egress broker (ADR 0034).
  *
  * GMime's global state is set up by the library constructor below, which
  * the runner runs while dlopening the plugin, before its second seccomp
  * filter: nothing of GMime's start-up then needs a system call that the
  * strict filter forbids.
  */
-#include "mail.h"
+#include "em.h"
 
-#include <agenthost/plugin.h>
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
 
-#define OWN_MAX 16
-
-typedef struct email {
-    const ah_host *host;
-    ah_ctx *ctx;
-    const char *own[OWN_MAX + 1];
-    size_t own_n;
-    size_t max_text;
-} email;
+#define OWN_MAX EM_OWN_MAX
 
 static email E;
 
@@ -42,10 +37,79 @@ static void add_own(email *e, const char *addr)
     if (addr && *addr && e->own_n < OWN_MAX) e->own[e->own_n++] = addr;
 }
 
+static uint32_t uint_of(const json_t *config, const char *key, uint32_t dflt)
+{
+    const json_t *v = json_object_get(config, key);
+    return json_is_integer(v) && json_integer_value(v) >= 0 ? (uint32_t)json_integer_value(v)
+                                                            : dflt;
+}
+
+static void url_of(const json_t *config, const char *key, char *out, size_t n)
+{
+    const char *u = json_string_value(json_object_get(config, key));
+    snprintf(out, n, "%s", u ? u : "");
+    size_t len = strlen(out);
+    while (len && out[len - 1] == '/')
+        out[--len] = 0;
+}
+
+/* The transport's settings; false (logged) when they cannot work. */
+static bool transport_init(email *e, const json_t *config)
+{
+    const ah_host *host = e->host;
+    url_of(config, "imap_url", e->imap_url, sizeof(e->imap_url));
+    url_of(config, "smtp_url", e->smtp_url, sizeof(e->smtp_url));
+    const char *mb = json_string_value(json_object_get(config, "mailbox"));
+    snprintf(e->mailbox, sizeof(e->mailbox), "%s", mb ? mb : "INBOX");
+    const json_t *h = json_object_get(config, "handled");
+    const char *mv = json_string_value(json_object_get(h, "move_to"));
+    snprintf(e->move_to, sizeof(e->move_to), "%s", mv ? mv : "");
+    for (const char *c = e->move_to; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\') {
+            host->log(e->ctx, AH_LOG_ERROR,
+                      "handled.move_to: a folder name without quotes, backslashes or control "
+                      "characters");
+            return false;
+        }
+    e->poll_ms = uint_of(config, "poll_interval_s", 10) * 1000;
+    if (e->poll_ms < 1000) e->poll_ms = 1000;
+    e->max_per_poll = uint_of(config, "max_per_poll", 20);
+    if (!e->max_per_poll) e->max_per_poll = 1;
+    const char *fs = json_string_value(json_object_get(config, "first_start"));
+    e->first_all = fs && !strcmp(fs, "all");
+    const json_t *rl = json_object_get(config, "rate_limit");
+    e->rate_max = uint_of(rl, "per_sender", 5);
+    e->rate_window_s = uint_of(rl, "window_s", 3600);
+    e->rate = json_object();
+    e->smtp_auth = !json_is_false(json_object_get(config, "smtp_auth"));
+    e->user = host->secret(e->ctx, "user");
+    e->password = host->secret(e->ctx, "password");
+    e->smtp_user = host->secret(e->ctx, "smtp_user");
+    e->smtp_password = host->secret(e->ctx, "smtp_password");
+    if ((e->imap_url[0] || e->smtp_url[0]) && !e->own_n) {
+        host->log(e->ctx, AH_LOG_ERROR, "config.address is needed with imap_url or smtp_url");
+        return false;
+    }
+    if (e->imap_url[0] && (!e->user || !e->password)) {
+        host->log(e->ctx, AH_LOG_ERROR,
+                  "imap_url needs the mailbox's login: `agenthost secret set %s user` and "
+                  "`agenthost secret set %s password` (an app password where the provider asks "
+                  "for one)",
+                  e->instance, e->instance);
+        return false;
+    }
+    if (!AH_HOST_HAS(host, kv_put_many)) {
+        host->log(e->ctx, AH_LOG_ERROR, "this host is too old: the email plugin needs ABI 1.3");
+        return false;
+    }
+    return true;
+}
+
 static int email_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
 {
-    E = (email){.host = host, .ctx = ctx};
+    E = (email){.host = host, .ctx = ctx, .config = config};
     host->set_userdata(ctx, &E);
+    snprintf(E.instance, sizeof(E.instance), "%s", host->instance_id(ctx));
     add_own(&E, json_string_value(json_object_get(config, "address")));
     size_t i;
     json_t *a;
@@ -53,8 +117,11 @@ static int email_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     json_int_t mt = json_integer_value(json_object_get(config, "max_text_bytes"));
     E.max_text = mt > 0 ? (size_t)mt : EM_TEXT_MAX;
     em_init();
-    host->log(ctx, AH_LOG_INFO, "email ready (instance %s, %zu own address%s)",
-              host->instance_id(ctx), E.own_n, E.own_n == 1 ? "" : "es");
+    if (!transport_init(&E, config)) return AH_EINVAL;
+    host->log(ctx, AH_LOG_INFO, "email ready (instance %s, %zu own address%s, %s)",
+              host->instance_id(ctx), E.own_n, E.own_n == 1 ? "" : "es",
+              E.imap_url[0] ? "polling the mailbox" : "no mailbox polled");
+    if (E.imap_url[0]) em_inbound_start(&E);
     return AH_OK;
 }
 
@@ -145,8 +212,30 @@ static void email_call(ah_ctx *ctx, ah_call *call, const char *action, const jso
         do_part(e, call, args);
     else if (!strcmp(action, "compose"))
         do_compose(e, call, args);
+    else if (!strcmp(action, "send"))
+        em_send_action(e, call, args);
+    else if (!strcmp(action, "status"))
+        e->host->reply(call, em_inbound_status(e));
     else
         e->host->reply_error(call, "unknown_action", action);
 }
 
-AH_PLUGIN(.name = "email", .version = "0.1.0", .init = email_init, .call = email_call);
+static void email_on_event(ah_ctx *ctx, const ah_event *ev)
+{
+    (void)ctx;
+    if (!strcmp(ev->topic, "message.out"))
+        em_on_out(&E, ev);
+    else
+        E.host->ack(E.ctx, ev);
+}
+
+static void email_shutdown(ah_ctx *ctx)
+{
+    (void)ctx;
+    E.stopping = true;
+    json_decref(E.rate);
+    E.rate = NULL;
+}
+
+AH_PLUGIN(.name = "email", .version = "0.2.0", .init = email_init, .call = email_call,
+          .on_event = email_on_event, .shutdown = email_shutdown);

@@ -4,9 +4,10 @@
  * by tests/servers/mailserver.sh with configurations generated in a fresh
  * temporary directory (no system configuration is read or touched).
  *
- * One mailbox, user "agent@example.test" with a random password; mail to
- * any address @example.test lands in its INBOX, but for
- * refused@example.test, which Postfix refuses at RCPT TO (554 5.7.1). IMAP without TLS on
+ * Two mailboxes, "agent@example.test" (user) and "customer@example.test",
+ * both with the same random password; mail to either (or to a plus address
+ * of either) lands in its INBOX; other addresses @example.test are bounced,
+ * refused@example.test is refused by Postfix at RCPT TO (554 5.7.1). IMAP without TLS on
  * 127.0.0.1:imap_port, SMTP on 127.0.0.1:smtp_port (plain, no auth; the
  * loopback client is a trusted network) and on 127.0.0.1:submission_port
  * (AUTH PLAIN or LOGIN as the mailbox's user required, as a provider's

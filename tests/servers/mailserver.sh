@@ -9,9 +9,12 @@
 #   mailserver.sh start DIR IMAP_PORT SMTP_PORT SUBMISSION_PORT LMTP_PORT USER PASSWORD
 #   mailserver.sh stop DIR
 #
-# USER is a full address in the test domain (its part after @); mail to any
-# address of that domain lands in USER's INBOX, but for refused@DOMAIN,
-# which Postfix refuses at RCPT TO (554). SMTP_PORT takes mail from
+# USER is a full address in the test domain (its part after @); mail to it
+# (and to its plus addresses, USER+DETAIL) lands in its INBOX. A second
+# mailbox, customer@DOMAIN with the same PASSWORD, lets a test play the
+# other side of a conversation. Any other address of the domain is refused
+# by Dovecot (550 5.1.1, Postfix bounces it), refused@DOMAIN already by
+# Postfix at RCPT TO (554). SMTP_PORT takes mail from
 # loopback without a login (a trusted network); SUBMISSION_PORT takes it
 # only after AUTH (PLAIN or LOGIN, checked by Dovecot against the same
 # passwd file), as a provider's submission server does. start returns once both
@@ -75,7 +78,8 @@ start() {
   chown postfix "$d/pfdata" "$d/queue/private"
   chmod 700 "$d/queue/private"
   chmod 755 "$d"
-  printf '%s:{PLAIN}%s::::::\n' "$user" "$pass" >"$d/passwd"
+  printf '%s:{PLAIN}%s::::::\ncustomer@%s:{PLAIN}%s::::::\n' "$user" "$pass" "$domain" "$pass" \
+    >"$d/passwd"
   chgrp dovecot "$d/passwd"
   chmod 640 "$d/passwd"
 
