@@ -143,25 +143,11 @@ static void refuse(oidc_flow *f, int status, const char *code, const char *msg, 
 
 /* ---- login ---------------------------------------------------------------------------- */
 
-static void url_escape(char *out, size_t cap, const char *s)
-{
-    size_t o = strlen(out);
-    for (; *s && o + 4 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            strchr("-._~", c))
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, cap - o, "%%%02X", c);
-    }
-    out[o] = 0;
-}
-
 static void param(char *out, size_t cap, const char *name, const char *value)
 {
     size_t o = strlen(out);
     snprintf(out + o, cap - o, "%s%s=", out[o - 1] == '?' ? "" : "&", name);
-    url_escape(out, cap, value);
+    ah_pct_append(out, cap, value);
 }
 
 static void login_discovered(void *ud, const json_t *doc, const char *err)

@@ -366,21 +366,6 @@ void oidc_provider_keys(oidc_provider *p, bool refetch, const char *rid, oidc_ke
     start(p, FETCH_KEYS, get_request(url), rid, NULL, done, ud);
 }
 
-/* application/x-www-form-urlencoded of s appended to out. */
-static void form_escape(char *out, size_t cap, const char *s)
-{
-    size_t o = strlen(out);
-    for (; *s && o + 4 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            strchr("-._~", c))
-            out[o++] = (char)c;
-        else
-            o += (size_t)snprintf(out + o, cap - o, "%%%02X", c);
-    }
-    out[o] = 0;
-}
-
 void oidc_provider_token(oidc_provider *p, const char *code, const char *verifier,
                          const char *client_secret, const char *rid, oidc_doc_fn done, void *ud)
 {
@@ -391,16 +376,16 @@ void oidc_provider_token(oidc_provider *p, const char *code, const char *verifie
         return;
     }
     char body[4096] = "grant_type=authorization_code&code=";
-    form_escape(body, sizeof(body), code);
+    ah_pct_append(body, sizeof(body), code);
     strcat(body, "&redirect_uri=");
-    form_escape(body, sizeof(body), redirect);
+    ah_pct_append(body, sizeof(body), redirect);
     strcat(body, "&code_verifier=");
-    form_escape(body, sizeof(body), verifier);
+    ah_pct_append(body, sizeof(body), verifier);
     /* client_secret_basic (RFC 6749 2.3.1): both parts form-encoded. */
     char pair[1024] = "", b64[1500], auth[1600];
-    form_escape(pair, sizeof(pair), p->client_id);
+    ah_pct_append(pair, sizeof(pair), p->client_id);
     strcat(pair, ":");
-    form_escape(pair, sizeof(pair), client_secret);
+    ah_pct_append(pair, sizeof(pair), client_secret);
     sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)pair, strlen(pair),
                       sodium_base64_VARIANT_ORIGINAL);
     snprintf(auth, sizeof(auth), "Authorization: Basic %s", b64);

@@ -229,3 +229,17 @@ bool ah_parse_time(const char *s, int64_t *ms)
     *ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;
     return true;
 }
+
+void ah_pct_append(char *out, size_t cap, const char *s)
+{
+    size_t o = strlen(out);
+    for (; *s && o + 4 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-._~", c))
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, cap - o, "%%%02X", c);
+    }
+    out[o] = 0;
+}

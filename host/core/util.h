@@ -14,6 +14,10 @@ uint64_t ah_mono_ns(void);
 
 /* Format Unix ms as RFC 3339 UTC with milliseconds into buf (>= 32 bytes). */
 void ah_rfc3339_ms(int64_t ms, char *buf, size_t len);
+/* Append s to the string out (cap bytes), percent-encoded (RFC 3986: the
+ * unreserved characters kept), as a URL query or a form body takes it;
+ * cut short when out is full. */
+void ah_pct_append(char *out, size_t cap, const char *s);
 
 /* Parse "2026-11-23T12:00:00Z" or "...+03:00" (optionally with .mmm) or Unix ms. */
 bool ah_parse_time(const char *s, int64_t *ms);

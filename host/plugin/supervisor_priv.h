@@ -86,7 +86,7 @@ struct instance {
     bool restart_requested; /* start again once stopped */
     bool permanent_failure; /* ABI or library problem: do not restart */
     bool charge_calls; /* a death with a call in flight is the call's (instance_charge_calls) */
-    bool removed;      /* supervisor_remove: hidden, freed once its process is gone */
+    bool removed;      /* supervisor_remove: hidden; freed with the supervisor (sup_forget) */
     void (*removed_done)(void *ud);
     void *removed_ud;
     uint64_t gen;

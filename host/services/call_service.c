@@ -130,7 +130,7 @@ static void on_call_out(void *ud, inst_req req, json_t *body)
                chain, "");
         return;
     }
-    if (json_size(args ? args : json_object()) > CALL_ARGS_MAX) {
+    if (args && json_size(args) > CALL_ARGS_MAX) { /* none: "{}" */
         refuse(req, AH_ETOOBIG, "too_large", "the arguments are over 1 MiB%s%s", "", "");
         return;
     }

@@ -118,7 +118,7 @@ int rag_ann_catch_up(rag_ann *a, const rag_vecs *s)
 void rag_ann_free(rag_ann *a)
 {
     if (!a) return;
-    for (size_t c = 0; c < a->nlist; c++)
+    for (size_t c = 0; a->list && c < a->nlist; c++)
         free(a->list[c]);
     free(a->list);
     free(a->len);

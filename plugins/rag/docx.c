@@ -3,6 +3,7 @@
  */
 #include "docx.h"
 
+#include "strbuf.h"
 #include "text.h"
 
 #include <archive.h>
@@ -26,34 +27,9 @@ typedef struct {
     size_t n;
 } styles;
 
-typedef struct {
-    char *b;
-    size_t n, cap, max;
-    int over, oom;
-} buf;
-
-static void put(buf *o, const char *s, size_t n)
+static void put(rag_buf *o, const char *s, size_t n)
 {
-    if (o->over || o->oom || n == 0) return;
-    if (o->n + n > o->max) {
-        o->over = 1;
-        return;
-    }
-    if (o->n + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 4096;
-        while (cap < o->n + n + 1)
-            cap *= 2;
-        char *nb = realloc(o->b, cap);
-        if (!nb) {
-            o->oom = 1;
-            return;
-        }
-        o->b = nb;
-        o->cap = cap;
-    }
-    memcpy(o->b + o->n, s, n);
-    o->n += n;
-    o->b[o->n] = 0;
+    (void)rag_buf_put(o, s, n); /* a refusal is kept in o and read at the end */
 }
 
 static int is(const xmlNode *n, const char *name)
@@ -134,11 +110,11 @@ static int para_kind(const xmlNode *p, const styles *st)
 
 /* One paragraph's text gathered, then written with its kind's prefix. */
 typedef struct {
-    buf line;
+    rag_buf line;
     int kind;
 } para;
 
-static void flush(buf *o, para *p)
+static void flush(rag_buf *o, para *p)
 {
     size_t b = 0, e = p->line.n;
     const char *s = p->line.b;
@@ -178,7 +154,7 @@ static void text_of(para *p, const char *s)
 }
 
 /* Entering a node: 1 to walk its children. */
-static int enter(buf *o, para *p, const xmlNode *n, const styles *st)
+static int enter(rag_buf *o, para *p, const xmlNode *n, const styles *st)
 {
     if (n->type != XML_ELEMENT_NODE) return 0;
     if (is(n, "p")) {
@@ -199,7 +175,7 @@ static int enter(buf *o, para *p, const xmlNode *n, const styles *st)
     return 1;
 }
 
-static void walk(buf *o, xmlDoc *doc, const styles *st)
+static void walk(rag_buf *o, xmlDoc *doc, const styles *st)
 {
     para p = {.line = {.max = o->max}};
     xmlNode *n = doc->children;
@@ -247,7 +223,7 @@ rag_conv_err rag_docx_xml_to_text(const char *document, size_t n, const char *st
         free(st.s);
         return RAG_CONV_CORRUPT;
     }
-    buf o = {.max = max_text};
+    rag_buf o = {.max = max_text};
     walk(&o, doc, &st);
     xmlFreeDoc(doc);
     free(st.s);

@@ -20,7 +20,7 @@ typedef struct {
 
 static struct {
     slot *t;
-    size_t cap, n, dim, sent;
+    size_t cap, n, dim;
 } E;
 
 static size_t slot_of(const char *hash, size_t cap)
@@ -107,11 +107,6 @@ void rag_emb_free(void)
         free(E.t[i].v);
     free(E.t);
     memset(&E, 0, sizeof E);
-}
-
-size_t rag_emb_sent(void)
-{
-    return E.sent;
 }
 
 /* ---- the embed action -------------------------------------------------------- */
@@ -213,7 +208,6 @@ static void run_step(run *r)
     for (size_t i = 0; i < r->batch; i++)
         json_array_append_new(in, json_string(r->texts[r->next + i]));
     json_t *args = embed_args(in);
-    E.sent += r->batch;
     int rc =
         R.host->call(R.ctx, R.embed_instance, "embed", args, R.embed_timeout_ms, batch_embedded, r);
     json_decref(args);
@@ -242,7 +236,12 @@ void rag_embed_missing(const char *const *texts, const char (*hashes)[17], size_
             dup = !strcmp(r->hashes[k], hashes[i]);
         if (dup) continue;
         memcpy(r->hashes[r->n], hashes[i], 17);
-        r->texts[r->n++] = strdup(texts[i]);
+        if (!(r->texts[r->n] = strdup(texts[i]))) {
+            run_free(r);
+            done(AH_ENOMEM, "out of memory", ud);
+            return;
+        }
+        r->n++;
     }
     run_step(r);
 }

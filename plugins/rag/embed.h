@@ -16,8 +16,6 @@ const float *rag_emb_find(const char *hash, size_t *dim);
 /* A KV item emb/<hash> read at start. */
 void rag_emb_load_item(const char *key, const json_t *value);
 void rag_emb_free(void);
-/* Texts embedded (sent to the provider) since start. */
-size_t rag_emb_sent(void);
 
 /* Embeds, in batches of R.embed_batch, every text whose hash has no
  * stored embedding yet (a hash repeated among them once), storing each

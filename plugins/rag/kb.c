@@ -218,13 +218,6 @@ static json_t *passages(rag_kb *kb, const rag_hit *hits, int n)
     return out;
 }
 
-json_t *rag_kb_search(rag_kb *kb, const char *query, size_t top_k, const json_t *tags,
-                      const char *language)
-{
-    rag_search_opts o = {.mode = RAG_BM25};
-    return rag_kb_search_ex(kb, query, &o, top_k, tags, language);
-}
-
 #define FUSE_DEPTH 50
 
 json_t *rag_kb_search_ex(rag_kb *kb, const char *query, const rag_search_opts *o, size_t top_k,

@@ -70,13 +70,6 @@ void rag_kb_doc_drop(rag_kb *kb, rag_doc *d);
 int rag_kb_chunk_add(rag_kb *kb, rag_doc *d, uint32_t seq, const char *text, size_t start,
                      size_t end, size_t tokens, const json_t *path, const float *vec, size_t dim);
 
-/* Searches: passages [{document, title, chunk, heading_path, start, end,
- * text, score}] best first, at most top_k, among documents whose record
- * has every tag in tags (an array or NULL) and, when language is given,
- * that language. NULL when out of memory. */
-json_t *rag_kb_search(rag_kb *kb, const char *query, size_t top_k, const json_t *tags,
-                      const char *language);
-
 typedef enum { RAG_BM25 = 0, RAG_VECTOR, RAG_HYBRID } rag_mode;
 
 typedef struct {
@@ -87,10 +80,14 @@ typedef struct {
     const rag_vsearch_opts *ann; /* exact below ann->min_vectors, IVF above; NULL: exact */
 } rag_search_opts;
 
-/* The same in any mode: vector ranks chunks by cosine to qvec (score: the
- * cosine), hybrid fuses the BM25 and vector rankings (each at least 50
- * deep) by reciprocal rank (score: the fused one). Chunks without an
- * embedding take part in BM25 only. */
+/* Searches: passages [{document, title, chunk, heading_path, start, end,
+ * text, score}] best first, at most top_k, among documents whose record
+ * has every tag in tags (an array or NULL) and, when language is given,
+ * that language; NULL when out of memory. By mode: bm25 ranks by BM25;
+ * vector ranks chunks by cosine to qvec (score: the cosine); hybrid fuses
+ * the BM25 and vector rankings (each at least 50 deep) by reciprocal rank
+ * (score: the fused one). Chunks without an embedding take part in BM25
+ * only. */
 json_t *rag_kb_search_ex(rag_kb *kb, const char *query, const rag_search_opts *o, size_t top_k,
                          const json_t *tags, const char *language);
 

@@ -3,6 +3,7 @@
  */
 #include "pdf.h"
 
+#include "strbuf.h"
 #include "text.h"
 
 #include <poppler.h>
@@ -35,36 +36,12 @@ void rag_pdf_preload(void)
     }
 }
 
-typedef struct {
-    char *b;
-    size_t n, cap, max;
-    int over;
-} buf;
-
-static int put(buf *o, const char *s, size_t n)
-{
-    if (o->n + n > o->max) return o->over = 1, -1;
-    if (o->n + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 4096;
-        while (cap < o->n + n + 1)
-            cap *= 2;
-        char *nb = realloc(o->b, cap);
-        if (!nb) return -1;
-        o->b = nb;
-        o->cap = cap;
-    }
-    memcpy(o->b + o->n, s, n);
-    o->n += n;
-    o->b[o->n] = 0;
-    return 0;
-}
-
 /* A page's text: lines kept, white space at their ends trimmed, runs of
  * empty lines one blank line, a '#' opening a line escaped from Markdown
  * (a PDF has no headings the chunker could trust). */
-static int put_page(buf *o, const char *s)
+static int put_page(rag_buf *o, const char *s)
 {
-    if (o->n && put(o, "\n\n", 2) < 0) return -1;
+    if (o->n && rag_buf_put(o, "\n\n", 2) < 0) return -1;
     size_t at = o->n;
     int blank = 0;
     while (*s) {
@@ -79,10 +56,10 @@ static int put_page(buf *o, const char *s)
         if (l == b) {
             blank = 1;
         } else {
-            if (o->n > at && put(o, blank ? "\n\n" : "\n", blank ? 2 : 1) < 0) return -1;
+            if (o->n > at && rag_buf_put(o, blank ? "\n\n" : "\n", blank ? 2 : 1) < 0) return -1;
             blank = 0;
-            if (s[b] == '#' && put(o, "\\", 1) < 0) return -1;
-            if (put(o, s + b, l - b) < 0) return -1;
+            if (s[b] == '#' && rag_buf_put(o, "\\", 1) < 0) return -1;
+            if (rag_buf_put(o, s + b, l - b) < 0) return -1;
         }
         s += len + (e != NULL);
     }
@@ -108,13 +85,14 @@ rag_conv_err rag_pdf_to_text(const unsigned char *data, size_t n, size_t max_tex
         return rc;
     }
     int pages = poppler_document_get_n_pages(doc);
-    buf o = {.max = max_text};
+    rag_buf o = {.max = max_text};
     if (pages <= 0) rc = RAG_CONV_CORRUPT;
     if (pages > RAG_PDF_MAX_PAGES) rc = RAG_CONV_TOO_LARGE;
     for (int i = 0; rc == RAG_CONV_OK && i < pages; i++) {
         PopplerPage *p = poppler_document_get_page(doc, i);
         char *t = p ? poppler_page_get_text(p) : NULL;
-        if (t && put_page(&o, t) < 0) rc = o.over ? RAG_CONV_TOO_LARGE : RAG_CONV_NOMEM;
+        if (t && put_page(&o, t) < 0)
+            rc = o.over ? RAG_CONV_TOO_LARGE : RAG_CONV_NOMEM; /* else o.oom */
         g_free(t);
         if (p) g_object_unref(p);
     }

@@ -54,15 +54,23 @@ static unsigned char *decode(const char *s, size_t *len)
     return o;
 }
 
-/* The decoded size of base64 text, without decoding it. */
-static size_t decoded_size(const char *s)
+/* Base64 text's decoded size without decoding it, or -1 when it is not
+ * base64 as decode() takes it: line breaks anywhere, '=' only as the last
+ * one or two characters. */
+static long long b64_size(const char *s)
 {
-    size_t n = strlen(s), pad = 0;
-    while (n && (s[n - 1] == '=' || s[n - 1] == '\n')) {
-        pad += s[n - 1] == '=';
-        n--;
+    size_t data = 0, pad = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p == '\n' || *p == '\r') continue;
+        if (*p == '=') {
+            pad++;
+            continue;
+        }
+        if (pad || unb64((unsigned char)*p) < 0) return -1; /* data after padding */
+        data++;
     }
-    return (n + pad) / 4 * 3 + ((n + pad) % 4 ? 3 : 0) - pad;
+    if (pad > 2 || data % 4 == 1) return -1;
+    return (long long)(data * 3 / 4);
 }
 
 static bool is_photo(const json_t *a)
@@ -78,13 +86,13 @@ const char *tg_upload_check(const json_t *a, size_t i, char *why, size_t n)
         snprintf(why, n, "attachments[%zu].content_b64: the file's bytes, base64", i);
         return why;
     }
-    for (const char *p = b64; *p; p++)
-        if (unb64((unsigned char)*p) < 0 && *p != '=' && *p != '\n' && *p != '\r') {
-            snprintf(why, n, "attachments[%zu].content_b64: not base64", i);
-            return why;
-        }
-    size_t size = decoded_size(b64), max = is_photo(a) ? TG_PHOTO_MAX : TG_UPLOAD_MAX;
-    if (size > max) {
+    long long size = b64_size(b64);
+    size_t max = is_photo(a) ? TG_PHOTO_MAX : TG_UPLOAD_MAX;
+    if (size < 0) {
+        snprintf(why, n, "attachments[%zu].content_b64: not base64", i);
+        return why;
+    }
+    if ((size_t)size > max) {
         snprintf(why, n, "attachments[%zu].content_b64: %.1f MB is over Telegram's %u MB for %s%s",
                  i, (double)size / (1 << 20), (unsigned)(max >> 20),
                  is_photo(a) ? "a photo" : "a file",

@@ -373,11 +373,6 @@ fake_oidc *fake_oidc_new(const char *client_id, const char *client_secret, bool 
     return f;
 }
 
-int fake_oidc_port(const fake_oidc *f)
-{
-    return f->th ? fh_thread_port(f->th) : 0;
-}
-
 const char *fake_oidc_issuer(const fake_oidc *f)
 {
     return f->issuer;

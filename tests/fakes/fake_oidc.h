@@ -41,7 +41,6 @@ typedef struct fake_oidc fake_oidc;
 /* A provider with one RSA and one P-256 key. http: serve (else only mint). */
 fake_oidc *fake_oidc_new(const char *client_id, const char *client_secret, bool http);
 void fake_oidc_free(fake_oidc *f);
-int fake_oidc_port(const fake_oidc *f);
 const char *fake_oidc_issuer(const fake_oidc *f); /* "http://127.0.0.1:PORT" */
 
 /* The next ID tokens: signed with alg ("RS256" or "ES256"), made wrong as

@@ -470,6 +470,27 @@ static void test_uploads_over_telegrams_limits_are_refused_naming_the_field(void
     assert_non_null(tg_upload_check(a, 0, why, sizeof(why)));
     assert_string_equal(why, "attachments[0].content_b64: not base64");
     json_decref(a);
+    /* '=' is padding only at the end: in the middle the check refuses what
+     * the encoder could not decode. */
+    a = json_pack("{s:s,s:s}", "kind", "document", "content_b64", "aG=k");
+    assert_non_null(tg_upload_check(a, 0, why, sizeof(why)));
+    assert_string_equal(why, "attachments[0].content_b64: not base64");
+    json_decref(a);
+    /* Line breaks (MIME-style base64, every 76 characters) are not bytes: a
+     * photo just at the limit is still accepted. */
+    a = sized("image", TG_PHOTO_MAX);
+    const char *flat = json_string_value(json_object_get(a, "content_b64"));
+    size_t fl = strlen(flat);
+    char *wrapped = malloc(fl + fl / 76 * 2 + 1), *w = wrapped;
+    for (size_t i = 0; i < fl; i++) {
+        *w++ = flat[i];
+        if (i % 76 == 75) *w++ = '\r', *w++ = '\n';
+    }
+    *w = 0;
+    json_object_set_new(a, "content_b64", json_string(wrapped));
+    free(wrapped);
+    assert_null(tg_upload_check(a, 0, why, sizeof(why)));
+    json_decref(a);
     a = json_pack("{s:s,s:s,s:s}", "kind", "document", "content_b64", "aGk=", "name", "a\"b.pdf");
     assert_non_null(tg_upload_check(a, 1, why, sizeof(why)));
     assert_non_null(strstr(why, "attachments[1].name"));
