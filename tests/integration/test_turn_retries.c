@@ -367,6 +367,99 @@ static void test_messages_of_a_new_contact_at_once_make_one_contact_all_answered
     json_decref(o);
 }
 
+/* The same person new to the host on five chats of a channel at once (as
+ * five e-mail threads of one sender): the five first turns create the same
+ * contact, and all but one of their commits conflict ("another of the
+ * contacts has this identities"). Tried again, they make one contact, and
+ * every message is answered once, each answer after its message. */
+static void test_one_new_sender_on_several_chats_at_once_makes_one_contact_all_answered(void **s)
+{
+    (void)s;
+    char agent[64];
+    static const char *scn =
+        "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": "
+        "[\"en\"], \"variables\": {\"x\": {\"type\": \"string\"}}, \"start\": \"got\","
+        " \"steps\": {\"got\": {\"kind\": \"say\", \"text\": {\"en\": \"Got {{ input.text }}\"}, "
+        "\"next\": \"listen\"}, \"listen\": {\"kind\": \"wait\", \"for\": \"input\", \"var\": "
+        "\"x\", \"next\": \"got\"}}}";
+    make_agent("Chats", scn, NULL, agent, sizeof(agent));
+    enum { N = 5 };
+    json_t *events = json_array();
+    for (int i = 1; i <= N; i++) {
+        char chat[16], text[16], key[120];
+        snprintf(chat, sizeof(chat), "chat%d", i);
+        snprintf(text, sizeof(text), "c%d", i);
+        snprintf(key, sizeof(key), "rest:%s:%s", agent, chat);
+        json_array_append_new(
+            events,
+            json_pack("{s:s,s:{s:s},s:{s:i,s:s,s:s,s:{s:s,s:s},s:s,s:s,s:{s:s},s:{s:s,s:s},s:s}}",
+                      "key", key, "headers", "agent", agent, "body", "event_version", 1,
+                      "direction", "in", "kind", "message", "channel", "kind", "rest", "instance",
+                      "rest", "external_id", text, "at", "2026-12-07T00:00:00.000Z", "chat", "id",
+                      chat, "from", "id", "olga", "type", "user", "text", text));
+    }
+    char *body = json_dumps(events, 0);
+    json_decref(events);
+    json_t *o = NULL;
+    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/message.in/events", body, NULL, &o), 201);
+    free(body);
+    json_decref(o);
+
+    /* Until every message is answered (bounded). */
+    char path[300], want[32];
+    snprintf(path, sizeof(path), "/api/v1/conversations?agent_id=%s", agent);
+    long long deadline = th_now_ms() + 60000;
+    char *all = NULL;
+    for (;;) {
+        free(all);
+        all = NULL;
+        json_t *list = NULL;
+        assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &list), 200);
+        json_t *msgs = json_array();
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(list, "items"), i, c)
+        {
+            char one[200];
+            snprintf(one, sizeof(one), "/api/v1/conversations/%s",
+                     json_string_value(json_object_get(c, "id")));
+            json_t *conv = NULL;
+            assert_int_equal(th_http(&H, "GET", one, NULL, NULL, &conv), 200);
+            json_array_extend(msgs, json_object_get(conv, "messages"));
+            json_decref(conv);
+        }
+        json_decref(list);
+        all = json_dumps(msgs, 0);
+        size_t n = json_array_size(msgs);
+        json_decref(msgs);
+        if (n >= 2 * N) break;
+        if (th_now_ms() > deadline) fail_msg("not every message answered: %s", all);
+        th_sleep_ms(100);
+    }
+    /* Each message in once, each answered once, right after it. */
+    for (int i = 1; i <= N; i++) {
+        snprintf(want, sizeof(want), "\"Got c%d\"", i);
+        const char *p = strstr(all, want);
+        if (!p) fail_msg("c%d not answered: %s", i, all);
+        assert_null(strstr(p + 1, want));
+        const char *answer = p;
+        snprintf(want, sizeof(want), "\"c%d\"", i);
+        p = strstr(all, want);
+        assert_non_null(p);
+        assert_null(strstr(p + 1, want));
+        assert_true(p < answer); /* answered after it came */
+    }
+    free(all);
+    /* One contact has the sender. */
+    assert_int_equal(th_http(&H, "GET", "/api/v1/contacts?limit=100", NULL, NULL, &o), 200);
+    char *d = json_dumps(o, 0);
+    const char *p = strstr(d, "\"olga\"");
+    assert_non_null(p);
+    assert_null(strstr(p + 1, "\"olga\""));
+    free(d);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +467,8 @@ int main(void)
         cmocka_unit_test(test_a_stop_during_a_request_leaves_no_record_and_loses_no_answer),
         cmocka_unit_test(test_a_turn_meeting_its_instance_restarting_is_tried_again_and_answered),
         cmocka_unit_test(test_messages_of_a_new_contact_at_once_make_one_contact_all_answered_once),
+        cmocka_unit_test(
+            test_one_new_sender_on_several_chats_at_once_makes_one_contact_all_answered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
