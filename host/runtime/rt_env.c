@@ -78,9 +78,17 @@ static bool rt_typing(runtime *rt, run_turn *t, bool on)
     return rc == 0;
 }
 
+/* Its record (held until answered) goes with it: a call never answered
+ * (refused, or cut off by a stop) leaves no record behind. */
+static void ctx_free(call_ctx *c)
+{
+    json_decref(c->rec);
+    free(c);
+}
+
 static void ctx_unref(call_ctx *c)
 {
-    if (--c->refs == 0) free(c);
+    if (--c->refs == 0) ctx_free(c);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -99,7 +107,7 @@ static void ctx_stop_timer(call_ctx *c)
 /* runtime_free, with the outside gone: nothing refers to it any more. */
 static void ctx_forced(uv_handle_t *h)
 {
-    free(h->data);
+    ctx_free(h->data);
 }
 
 /* Tell the turn (once; never once the runtime has stopped). */
@@ -207,10 +215,42 @@ static void ctx_refused(call_ctx *c, const char *error, const char *message)
 {
     c->answered = true;
     ctx_stop_timer(c);
+    rt_record_answer(c->rec, NULL, error, message, 0);
+    c->rec = NULL;
     if (c->instance[0] && !c->rt->stopped)
         run_turn_integration(c->t, c->instance, c->action, "refused", 0, error, message);
     rt_tell_later(c->rt, c->t, c->cb, NULL, error, message);
     ctx_unref(c);
+}
+
+/* The turn's job ends, not committed; its input comes back from the bus
+ * (rt_fail, retried). On the loop's next pass: out of the engine's call. */
+static void retry_now(void *ud)
+{
+    rt_job *j = ud;
+    rt_fail(j, true, AH_EBUSY, "not_ready", "%s", j->retry);
+}
+
+static void retry_dropped(void *ud)
+{
+    (void)ud; /* the runtime is gone, and the job with it */
+}
+
+/* A call refused for a while only (its instance starting or restarting):
+ * the turn is not told (its step would fail, or a hook be skipped) but
+ * ended, nothing of it kept, and tried again from its input. */
+static void ctx_retry(call_ctx *c, const char *why)
+{
+    c->answered = true;
+    ctx_stop_timer(c);
+    rt_record_answer(c->rec, NULL, "not_ready", why, 0);
+    c->rec = NULL;
+    rt_job *j = c->t->ud;
+    runtime *rt = c->rt;
+    ctx_unref(c);
+    if (j->retry[0]) return; /* already ending */
+    snprintf(j->retry, sizeof(j->retry), "%s", why);
+    if (rt_soon(rt, retry_now, retry_dropped, j) != 0) abort(); /* out of memory (as ctx_new) */
 }
 
 /* ---- jq --------------------------------------------------------------------------- */
@@ -372,6 +412,13 @@ static void env_call(void *ud, run_turn *t, const char *kind, const char *inst_n
         if (colon && (size_t)(colon - err) < sizeof(code)) {
             memcpy(code, err, (size_t)(colon - err));
             code[colon - err] = '\0';
+        }
+        /* An instance starting (after a restart, say) or about to restart
+         * answers soon: the turn is tried again then, not failed. */
+        instance_state st = instance_get_state(in);
+        if (!strcmp(code, "not_ready") && (st == INST_STARTING || st == INST_BACKOFF)) {
+            ctx_retry(c, err);
+            return;
         }
         ctx_refused(c, code, colon && colon[1] ? colon + 2 : err);
     }

@@ -74,7 +74,11 @@ struct rt_job {
     bool links_changed;   /* a step linked the contact to an outside record (contact.links) */
     bool ran;             /* its turn ran: it holds its conversation */
     bool link_turn;       /* a link code linked the sender (rt_link.c): no scenario step runs */
-    json_t *unlinked;     /* the contact the linked identity moved from, or NULL */
+    /* Why the turn is tried again: a call refused for a while only (its
+     * instance starting or restarting, rt_env.c); nothing of it is committed,
+     * its input comes back from the bus. */
+    char retry[200];
+    json_t *unlinked; /* the contact the linked identity moved from, or NULL */
     uint64_t unlinked_rev;
 
     run_turn turn;
