@@ -4,10 +4,10 @@
  * into Dovecot): with auth.mail_instance set, an invitation mails its link
  * in the user's language through the e-mail instance and the answer holds
  * no token; the mail, read back over IMAP, carries the token that sets the
- * password once; a reset likewise; a refused address answers sent: false
- * with the server's reason and the invitation still stands; a start with
- * mail_instance but no public_url is refused naming the field; no token
- * reaches a log. (Unset, the token is answered: test_auth_invites.)
+ * password once; a reset likewise, one's own from a session too; a refused address answers sent:
+ * false with the server's reason and the invitation still stands; a start with mail_instance but no
+ * public_url is refused naming the field; no token reaches a log. (Unset, the token is answered:
+ * test_auth_invites.)
  */
 #include "../servers/mailserver.h"
 #include "../support/th.h"
@@ -266,6 +266,42 @@ static void test_a_reset_mails_its_link_in_english_and_the_token_works_once(void
     assert_int_equal(login(M.user, PW), 401);
 }
 
+static void test_my_own_reset_is_mailed_not_answered(void **s)
+{
+    (void)s;
+    char req[256], *rh = NULL, *rb = NULL;
+    snprintf(req, sizeof(req), "{\"email\": \"%s\", \"password\": \"" PW2 "\"}", M.user);
+    assert_int_equal(th_http_raw(&H, "POST", "/api/v1/auth/login", "application/json", req,
+                                 strlen(req), (const char *[]){NULL}, &rh, &rb),
+                     200);
+    char cookie[200], csrf[120];
+    const char *v = strstr(rh, "ah_session=");
+    assert_non_null(v);
+    snprintf(cookie, sizeof(cookie), "Cookie: %.*s", (int)strcspn(v, ";\r\n"), v);
+    json_t *o = json_loads(rb, 0, NULL);
+    snprintf(csrf, sizeof(csrf), "X-CSRF-Token: %s",
+             json_string_value(json_object_get(o, "csrf_token")));
+    json_decref(o);
+    free(rh);
+    free(rb);
+    rb = NULL;
+    long before = newest_uid(M.user);
+    assert_int_equal(th_http_raw(&H, "POST", "/api/v1/auth/password-reset", NULL, NULL, 0,
+                                 (const char *[]){cookie, csrf, NULL}, NULL, &rb),
+                     201);
+    o = json_loads(rb, 0, NULL);
+    free(rb);
+    assert_true(json_is_true(json_object_get(o, "sent")));
+    assert_null(json_object_get(o, "token"));
+    json_decref(o);
+    json_t *mail = wait_mail(M.user, before);
+    char tok[TOKEN_LEN + 1];
+    link_token(mail, tok);
+    json_decref(mail);
+    assert_int_equal(set_password(tok, PW), 204);
+    assert_int_equal(login(M.user, PW), 200);
+}
+
 static void test_a_refused_address_answers_sent_false_with_the_reason(void **s)
 {
     (void)s;
@@ -326,6 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_an_invitation_mails_its_link_in_russian_and_the_token_works_once),
         cmocka_unit_test(test_a_reset_mails_its_link_in_english_and_the_token_works_once),
+        cmocka_unit_test(test_my_own_reset_is_mailed_not_answered),
         cmocka_unit_test(test_a_refused_address_answers_sent_false_with_the_reason),
         cmocka_unit_test(test_no_token_reaches_a_log),
         cmocka_unit_test(test_mail_instance_without_public_url_is_refused_naming_the_field),
