@@ -1,4 +1,5 @@
 #include "api_priv.h"
+#include "account_mail.h"
 #include "oidc_provider.h"
 #include "sdk/ipc/b64.h"
 #include "api_webchat.h"
@@ -568,6 +569,10 @@ int api_start(api **out, ah_loop *loop, const http_opts *ho, const api_opts *ao,
     }
     if (ao && ao->require_2fa_roles &&
         require_2fa(x->sessions, ao->require_2fa_roles, err, errlen)) {
+        api_free(x);
+        return -1;
+    }
+    if (ao && account_mail_check(ao->mail_instance, ao->public_url, err, errlen)) {
         api_free(x);
         return -1;
     }

@@ -85,6 +85,8 @@ typedef struct api_opts {
     const char *require_2fa_roles; /* "admin, editor": roles whose users need a second factor */
     unsigned invite_ttl_s;         /* an invitation token lasts this long; 0: a week */
     unsigned reset_ttl_s;          /* a password reset token lasts this long; 0: an hour */
+    const char *mail_instance;     /* the e-mail instance mailing those tokens; NULL: answered */
+    const char *public_url;        /* the admin's public base URL, for the links in mails */
     const char *webchat_script;    /* the widget script served at /chat/widget.js */
     unsigned webchat_keepalive_ms; /* SSE keepalive comments; 0: 15000 */
     unsigned webchat_per_ip;       /* web chat streams and polls from one address; 0: 50 */

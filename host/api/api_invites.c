@@ -3,12 +3,16 @@
  * invites someone by e-mail address and role (POST /api/v1/invitations) or
  * asks for a user's password reset (POST /api/v1/users/{id}/password-reset);
  * a signed-in user can ask for their own (POST /api/v1/auth/password-reset).
- * The single-use token comes back in the answer, to be handed over by the
- * administrator: the host sends no e-mail yet. POST /api/v1/auth/set-password
- * (public) takes a token and a password meeting the policy: an invited user
- * becomes active, and every session of the user ends. Any wrong token
- * (unknown, expired, used, malformed) gets the same answer, counted per
- * address (429 past the limit) and logged to logs/security.log.
+ * With auth.mail_instance set, the single-use token goes by mail only, as a
+ * link (account_mail.h), and the answer says whether it was sent (a failure
+ * with its reason; the invitation or reset stands). Unset, the token comes
+ * back in the answer, to be handed over by the administrator. A reset of a
+ * user who never accepted the invitation is the invitation again. POST
+ * /api/v1/auth/set-password (public) takes a token and a password meeting
+ * the policy: an invited user becomes active, and every session of the user
+ * ends. Any wrong token (unknown, expired, used, malformed) gets the same
+ * answer, counted per address (429 past the limit) and logged to
+ * logs/security.log.
  */
 #include "auth/invites.h"
 #include "auth/password.h"
@@ -18,6 +22,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "model/collections.h"
+#include "account_mail.h"
 #include "api_priv.h"
 
 #include <agenthost/plugin.h>
@@ -35,6 +40,7 @@ typedef struct inv_ctx {
     ah_loop *loop;
     auth_sessions *sessions;
     throttle *fails;
+    account_mail *mail; /* NULL: tokens are answered, not mailed */
     int64_t invite_ttl_ms, reset_ttl_ms;
 } inv_ctx;
 
@@ -42,6 +48,7 @@ static void ctx_free(void *p)
 {
     inv_ctx *x = p;
     throttle_free(x->fails);
+    account_mail_free(x->mail);
     free(x);
 }
 
@@ -50,7 +57,7 @@ typedef struct inv_req {
     inv_ctx *x;
     http_req *req;
     char token[INVITE_TOKEN_LEN + 1];
-    char user_id[32], email[256], name[256], role[32];
+    char user_id[32], email[256], name[256], role[32], lang[16];
     char password[AUTH_PW_MAX + 1], hash[AUTH_PW_HASH_MAX];
     bool invite, found;
     int64_t expires;
@@ -73,6 +80,28 @@ static void answer_token(inv_req *r)
                                 "expires_at", when, "use", "POST /api/v1/auth/set-password"));
 }
 
+static const char *audit_action(const inv_req *r)
+{
+    return r->invite ? "auth.invited" : "auth.reset_issued";
+}
+
+/* The mail went, or not: the answer without the token. */
+static void mailed(void *ud, bool sent, const char *reason)
+{
+    inv_req *r = ud;
+    const principal *who = http_req_user(r->req);
+    char when[40];
+    ah_rfc3339_ms(r->expires, when, sizeof(when));
+    json_t *what = json_pack("{s:s,s:b}", "user_id", r->user_id, "sent", sent);
+    if (!sent) json_object_set_new(what, "reason", json_string(reason));
+    api_audit_access(r->x->d, r->req, audit_action(r), who, r->email, what);
+    json_t *a = json_pack("{s:s,s:s,s:b,s:s}", "user_id", r->user_id, "expires_at", when, "sent",
+                          sent, "use", "the link mailed to the user");
+    if (!sent) json_object_set_new(a, "reason", json_string(reason));
+    http_respond_json(r->req, 201, a);
+    inv_free(r);
+}
+
 static int run_invite(doc_txn *t, void *ud)
 {
     inv_req *r = ud;
@@ -80,14 +109,36 @@ static int run_invite(doc_txn *t, void *ud)
     r->expires = doc_txn_now(t) + r->x->invite_ttl_ms;
     int rc = invite_create(t, r->email, r->name[0] ? r->name : NULL, r->role, who->id,
                            r->x->invite_ttl_ms, r->user_id, r->token);
-    return rc == AH_EEXIST ? doc_fail(t, rc, "email", "a user has this e-mail address") : rc;
+    if (rc == AH_EEXIST) return doc_fail(t, rc, "email", "a user has this e-mail address");
+    json_t *u = NULL;
+    uint64_t rev = 0;
+    if (!rc && r->lang[0] && !(rc = doc_get(t, COLL_USERS, r->user_id, &u, &rev))) {
+        json_object_set_new(u, "language", json_string(r->lang));
+        rc = doc_put(t, COLL_USERS, u, rev, NULL);
+    }
+    json_decref(u);
+    return rc;
+}
+
+static void copy_str(char *out, size_t len, const json_t *o, const char *k)
+{
+    snprintf(out, len, "%s", json_string_value(json_object_get(o, k)) ?: "");
 }
 
 static int run_reset(doc_txn *t, void *ud)
 {
     inv_req *r = ud;
     r->expires = doc_txn_now(t) + r->x->reset_ttl_ms;
-    return invite_reset(t, r->user_id, r->x->reset_ttl_ms, r->token);
+    int rc = invite_reset(t, r->user_id, r->x->reset_ttl_ms, r->token, &r->invite);
+    json_t *u = NULL;
+    if (!rc && !(rc = doc_get(t, COLL_USERS, r->user_id, &u, NULL))) {
+        copy_str(r->email, sizeof(r->email), u, "email");
+        copy_str(r->name, sizeof(r->name), u, "name");
+        copy_str(r->role, sizeof(r->role), u, "role");
+        copy_str(r->lang, sizeof(r->lang), u, "language");
+    }
+    json_decref(u);
+    return rc;
 }
 
 static void issue_done(int status, const doc_error *err, void *ud)
@@ -104,9 +155,20 @@ static void issue_done(int status, const doc_error *err, void *ud)
         api_respond_invalid(r->req, "invalid_invitation", err ? err->message : "invalid");
     else if (status)
         http_respond_error(r->req, 500, "store_error", err ? err->message : "cannot save", NULL);
-    else {
-        api_audit_access(r->x->d, r->req, r->invite ? "auth.invited" : "auth.reset_issued", who,
-                         r->invite ? r->email : NULL, json_pack("{s:s}", "user_id", r->user_id));
+    else if (r->x->mail) {
+        account_mail_msg m = {.invite = r->invite,
+                              .user_id = r->user_id,
+                              .to = r->email,
+                              .name = r->name,
+                              .role = r->role,
+                              .language = r->lang,
+                              .token = r->token,
+                              .expires_ms = r->expires};
+        account_mail_send(r->x->mail, &m, mailed, r);
+        return;
+    } else {
+        api_audit_access(r->x->d, r->req, audit_action(r), who, r->invite ? r->email : NULL,
+                         json_pack("{s:s}", "user_id", r->user_id));
         answer_token(r);
     }
     inv_free(r);
@@ -131,6 +193,23 @@ static void submit(inv_req *r, doc_txn_fn fn, doc_done_fn done)
     }
 }
 
+/* An address alone: no spaces, controls, quotes or brackets (it goes into
+ * a mail's To). */
+static bool plain_address(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr("<>,;:\"()[]\\", *s)) return false;
+    return true;
+}
+
+/* "en", "ru-RU" (docs/schemas/user.json). */
+static bool language_valid(const char *s)
+{
+    if (!s || (strlen(s) != 2 && strlen(s) != 5)) return false;
+    if (s[0] < 'a' || s[0] > 'z' || s[1] < 'a' || s[1] > 'z') return false;
+    return !s[2] || (s[2] == '-' && s[3] >= 'A' && s[3] <= 'Z' && s[4] >= 'A' && s[4] <= 'Z');
+}
+
 static void h_invite(void *ctx, http_req *req, const route_params *p)
 {
     (void)p;
@@ -139,9 +218,13 @@ static void h_invite(void *ctx, http_req *req, const route_params *p)
     const char *email = json_string_value(json_object_get(body, "email"));
     const char *role = json_string_value(json_object_get(body, "role"));
     const char *name = json_string_value(json_object_get(body, "name"));
+    const char *lang = json_string_value(json_object_get(body, "language"));
     inv_req *r = NULL;
-    if (!email || strlen(email) > 254 || !strchr(email, '@'))
+    if (!email || strlen(email) > 254 || !strchr(email, '@') || !plain_address(email))
         http_respond_error(req, 422, "invalid_invitation", "email: an e-mail address", "email");
+    else if (json_object_get(body, "language") && !language_valid(lang))
+        http_respond_error(req, 422, "invalid_invitation",
+                           "language: a language tag such as \"en\" or \"ru-RU\"", "language");
     else if (!role || !auth_role_valid(role))
         http_respond_error(req, 422, "invalid_invitation", "role: one of the roles", "role");
     else if (name && strlen(name) > 200)
@@ -150,6 +233,7 @@ static void h_invite(void *ctx, http_req *req, const route_params *p)
         snprintf(r->email, sizeof(r->email), "%s", email);
         snprintf(r->role, sizeof(r->role), "%s", role);
         snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
+        snprintf(r->lang, sizeof(r->lang), "%s", lang ? lang : "");
         r->invite = true;
     }
     json_decref(body);
@@ -311,11 +395,12 @@ static void h_set_password(void *ctx, http_req *req, const route_params *p)
 /* clang-format off */
 static const route routes[] = {
     {"POST", "/api/v1/invitations", h_invite, "users:manage",
-     "Invite someone by e-mail address and role: a single-use token to hand over"},
+     "Invite someone by e-mail address and role: a single-use link mailed, or a token to hand "
+     "over"},
     {"POST", "/api/v1/users/{id}/password-reset", h_reset_user, "users:manage",
-     "A single-use password reset token for a user, to hand over"},
+     "A single-use password reset link mailed to a user, or a token to hand over"},
     {"POST", "/api/v1/auth/password-reset", h_reset_self, "account:self",
-     "A single-use password reset token for myself"},
+     "A single-use password reset link mailed to me, or a token"},
     {"POST", "/api/v1/auth/set-password", h_set_password, "public",
      "Set a password with an invitation or reset token: every session of the user ends"},
 };
@@ -335,9 +420,11 @@ int api_invites_routes(api_table *t, const api_deps *deps)
                            (o && o->invite_ttl_s ? o->invite_ttl_s : 7 * 86400) * 1000LL,
                        .reset_ttl_ms = (o && o->reset_ttl_s ? o->reset_ttl_s : 3600) * 1000LL};
         x->fails = throttle_new(1024, TOKEN_FAIL_LIMIT, 60000u);
+        bool failed = false;
+        if (o) x->mail = account_mail_new(deps->sup, o->mail_instance, o->public_url, &failed);
         int rc = api_table_own(t, x, ctx_free);
         if (rc) return rc;
-        if (!x->fails) return AH_ENOMEM;
+        if (!x->fails || failed) return AH_ENOMEM;
     }
     return api_table_add(t, routes, sizeof(routes) / sizeof(routes[0]), x);
 }

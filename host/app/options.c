@@ -84,6 +84,10 @@ const opt_decl host_options[] = {
             "cannot be used is logged and the old one kept."},
     {.section = "http", .name = "tls_key", OPT_STRING(HS, http.tls_key),
      .doc = "PEM private key file for HTTPS."},
+    {.section = "http", .name = "public_url", OPT_STRING(HS, api.public_url),
+     .doc = "The host's address as people's browsers reach it (https://admin.example, behind "
+            "a proxy its public name): the base of the links mailed with invitations and "
+            "password resets (auth.mail_instance)."},
     {.section = "http", .name = "trusted_proxies", OPT_STRING(HS, http.trusted_proxies),
      .doc = "Comma-separated addresses of reverse proxies whose X-Forwarded-For gives the "
             "client's address (throttles, logs); none by default: the peer is the client."},
@@ -98,6 +102,11 @@ const opt_decl host_options[] = {
      .doc = "An invitation token (POST /api/v1/invitations) works once within this long."},
     {.section = "auth", .name = "reset_ttl_s", OPT_S(HS, api.reset_ttl_s), .def = 3600, .min = 1,
      .max = 604800, .doc = "A password reset token works once within this long."},
+    {.section = "auth", .name = "mail_instance", OPT_STRING(HS, api.mail_instance),
+     .doc = "The e-mail instance (plugin email) that mails invitation and password reset "
+            "links (http.public_url/admin/set-password#token=...) in the user's language; the "
+            "API then answers sent: true (or false with the reason) and never the token. "
+            "Unset: no mail, the token is answered to whoever asked, to hand over."},
 
     /* oidc: single sign-on with an OpenID provider (docs/security-model.md) */
     {.section = "oidc", .name = "issuer", OPT_STRING(HS, api.oidc.issuer),

@@ -49,15 +49,16 @@ int invite_create(doc_txn *t, const char *email, const char *name, const char *r
     return rc;
 }
 
-int invite_reset(doc_txn *t, const char *user_id, int64_t ttl_ms, char *token)
+int invite_reset(doc_txn *t, const char *user_id, int64_t ttl_ms, char *token, bool *invite)
 {
     char cid[32];
     if (users_cred_id(user_id, cid)) return AH_ENOTFOUND;
     json_t *u = NULL, *c = NULL;
     uint64_t rev = 0;
     int rc = doc_get(t, COLL_USERS, user_id, &u, NULL);
-    if (!rc && !strcmp(json_string_value(json_object_get(u, "status")) ?: "", "disabled"))
-        rc = AH_EDENIED;
+    const char *status = rc ? "" : json_string_value(json_object_get(u, "status")) ?: "";
+    if (!rc && !strcmp(status, "disabled")) rc = AH_EDENIED;
+    *invite = !rc && !strcmp(status, "invited");
     json_decref(u);
     if (rc) return rc;
     rc = doc_get(t, COLL_CREDENTIALS, cid, &c, &rev);
@@ -67,7 +68,7 @@ int invite_reset(doc_txn *t, const char *user_id, int64_t ttl_ms, char *token)
         rc = c ? 0 : AH_ENOMEM;
     }
     if (rc) return rc;
-    issue(t, c, user_id, "reset", ttl_ms, token);
+    issue(t, c, user_id, *invite ? "invite" : "reset", ttl_ms, token);
     rc = doc_put(t, COLL_CREDENTIALS, c, rev, NULL);
     json_decref(c);
     return rc;

@@ -22,9 +22,11 @@
 int invite_create(doc_txn *t, const char *email, const char *name, const char *role,
                   const char *actor, int64_t ttl_ms, char *id, char *token);
 
-/* A password reset token valid ttl_ms for an existing user into token. 0, AH_ENOTFOUND
- * (no such user), AH_EDENIED (a disabled user), or a doc code. */
-int invite_reset(doc_txn *t, const char *user_id, int64_t ttl_ms, char *token);
+/* A password reset token valid ttl_ms for an existing user into token;
+ * for a user still "invited" it is an invitation token again (*invite set:
+ * its use makes the user active). 0, AH_ENOTFOUND (no such user),
+ * AH_EDENIED (a disabled user), or a doc code. */
+int invite_reset(doc_txn *t, const char *user_id, int64_t ttl_ms, char *token, bool *invite);
 
 /* Check a presented token: 0 with its user's id (32 bytes) and whether it
  * is an invitation; AH_ENOTFOUND for anything wrong (unknown, malformed,

@@ -4,7 +4,9 @@
  * works once; a reset ends every session of the user once used; the
  * public route gives one answer for any wrong token and throttles an
  * address that keeps trying; expired tokens are refused alike; a signed-in
- * user can ask for their own reset.
+ * user can ask for their own reset; a reset of a user who never accepted
+ * the invitation is the invitation again. (auth.mail_instance is unset
+ * here: tokens are answered. Mailed: test_auth_invite_mail.)
  */
 #include "../support/th.h"
 
@@ -145,6 +147,44 @@ static void test_an_invitation_sets_a_password_once_under_the_policy(void **s)
     assert_int_equal(th_http(&H, "POST", "/api/v1/invitations",
                              "{\"email\": \"x@example.com\", \"role\": \"root\"}", NULL, NULL),
                      422);
+    /* An address with more than an address in it (it would go into a mail's To). */
+    assert_int_equal(th_http(&H, "POST", "/api/v1/invitations",
+                             "{\"email\": \"x@example.com\\r\\nBcc: y@example.com\", \"role\": "
+                             "\"viewer\"}",
+                             NULL, &o),
+                     422);
+    assert_string_equal(json_string_value(th_get(o, "error.field")), "email");
+    json_decref(o);
+    assert_int_equal(th_http(&H, "POST", "/api/v1/invitations",
+                             "{\"email\": \"x@example.com\", \"role\": \"viewer\", "
+                             "\"language\": \"russian\"}",
+                             NULL, &o),
+                     422);
+    assert_string_equal(json_string_value(th_get(o, "error.field")), "language");
+    json_decref(o);
+}
+
+static void test_a_reset_of_an_invited_user_is_the_invitation_again(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    char id[64], path[128], token[128];
+    assert_int_equal(th_http(&H, "POST", "/api/v1/invitations",
+                             "{\"email\": \"again@example.com\", \"role\": \"viewer\"}", NULL, &o),
+                     201);
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(o, "user_id")));
+    json_decref(o);
+    /* The first token lost: the administrator asks for a reset. */
+    snprintf(path, sizeof(path), "/api/v1/users/%s/password-reset", id);
+    assert_int_equal(th_http(&H, "POST", path, NULL, NULL, &o), 201);
+    snprintf(token, sizeof(token), "%s", json_string_value(json_object_get(o, "token")));
+    json_decref(o);
+    assert_int_equal(set_password(token, PW, NULL), 204);
+    snprintf(path, sizeof(path), "/api/v1/users/%s", id);
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "active");
+    json_decref(o);
+    assert_int_equal(login("again@example.com", PW, NULL), 200);
 }
 
 static void test_a_reset_ends_every_session_once_used(void **s)
@@ -249,6 +289,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_an_invitation_sets_a_password_once_under_the_policy),
         cmocka_unit_test(test_a_reset_ends_every_session_once_used),
+        cmocka_unit_test(test_a_reset_of_an_invited_user_is_the_invitation_again),
         cmocka_unit_test(test_wrong_tokens_get_one_answer_and_are_throttled),
         cmocka_unit_test(test_expired_tokens_are_refused_like_any_wrong_token),
     };
