@@ -79,6 +79,12 @@ struct store {
  * databases, then flush whatever a previous process left unflushed. */
 int store_env_open(store *s, char *err, size_t errlen);
 
+/* store_txn.c: a write transaction's attached state (store_txn_attach):
+ * write it before the commit (0 or the code that fails the batch), and let
+ * it go when the transaction ends. */
+int store_txn_flush_state(store_txn *t);
+void store_txn_drop_state(store_txn *t);
+
 /* store_writer.c */
 int store_writer_start(store *s, char *err, size_t errlen);
 void store_writer_stop(store *s);

@@ -18,6 +18,34 @@ int store_txn_fail(store_txn *t, int rc)
     return rc;
 }
 
+int store_txn_attach(store_txn *t, const void *owner, void *data, store_txn_flush_fn flush,
+                     store_txn_drop_fn drop)
+{
+    if (t->read_only) return AH_EINVAL;
+    if (t->owner) return AH_EEXIST;
+    t->owner = owner;
+    t->data = data;
+    t->flush = flush;
+    t->drop = drop;
+    return 0;
+}
+
+int store_txn_flush_state(store_txn *t)
+{
+    if (!t->flush) return t->err;
+    int rc = t->flush(t, t->data);
+    return rc ? rc : t->err;
+}
+
+void store_txn_drop_state(store_txn *t)
+{
+    if (t->drop) t->drop(t->data);
+    t->owner = NULL;
+    t->data = NULL;
+    t->flush = NULL;
+    t->drop = NULL;
+}
+
 /* The handle of db; false when an older store opened read-only lacks it
  * (reads then see nothing: 0 and 1 are LMDB's own databases). */
 static bool dbi_of(store_txn *t, store_db db, MDB_dbi *out)

@@ -245,16 +245,29 @@ static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, 
         if (rc < 0 && rc >= -99) {
             *failed_op = i;
             *failed_code = rc;
+            store_txn_drop_state(&t);
             mdb_txn_abort(txn);
             s->ours_max = ours_before;
             return -1000; /* retry without this write */
         }
         if (rc) {
             snprintf(why, whylen, "write failed: %s", mdb_strerror(rc));
+            store_txn_drop_state(&t);
             mdb_txn_abort(txn);
             s->ours_max = ours_before;
             return rc;
         }
+    }
+    /* What the writes left in the transaction's state (the bus's topic
+     * records) is written once, after the last of them. */
+    rc = store_txn_flush_state(&t);
+    store_txn_drop_state(&t);
+    if (rc) {
+        snprintf(why, whylen, "write failed: %s",
+                 rc < 0 && rc >= -99 ? ah_strerror(rc) : mdb_strerror(rc));
+        mdb_txn_abort(txn);
+        s->ours_max = ours_before;
+        return rc;
     }
     AH_FAULT("store.before_commit");
     uint64_t t0 = ah_mono_ns();

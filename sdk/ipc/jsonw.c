@@ -81,6 +81,16 @@ static const unsigned char plain[256] = {
 };
 #undef P16
 
+/* Whether any of the 8 bytes in x is not plain: a control byte, a byte
+ * >= 0x80, '"' or '\\' (word-at-a-time tests; exact for "any"). */
+static inline bool special8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    uint64_t t = ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x;
+    return (t & high) != 0;
+}
+
 static void put_string(wbuf *b, const char *str, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -89,6 +99,10 @@ static void put_string(wbuf *b, const char *str, size_t len)
     b->p[b->n++] = '"';
     size_t run = 0; /* start of the bytes not yet copied */
     for (size_t i = 0; i < len;) {
+        for (uint64_t x; i + 8 <= len; i += 8) {
+            memcpy(&x, s + i, 8);
+            if (special8(x)) break;
+        }
         while (i < len && plain[s[i]])
             i++;
         if (i == len) break;

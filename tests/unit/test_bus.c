@@ -726,6 +726,64 @@ static void test_dead_letters_can_be_requeued_or_dropped(void **s)
     assert_int_equal(bus_dlq_drop(W.b, "dl.t", "zz", on_dlq, &st, err, sizeof(err)), AH_EINVAL);
 }
 
+/* A dead letter dropped in the batch of another event published to its
+ * dead-letter topic: both change the topic's record, which a transaction
+ * reads once and writes once (bl_txn.c). The drop goes through the same
+ * record, so the depth counts the new event and not the dropped one, also
+ * after a restart (a drop that read the record from the store would be
+ * overwritten by the publish's at the commit: depth 2). */
+static void test_a_dead_letter_dropped_beside_a_publish_to_its_topic_keeps_the_count(void **s)
+{
+    (void)s;
+    tcons *t = open_consumer("dd-c", "dd.t", BUS_START_EARLIEST, 0, 1, 30000);
+    publish("dd.t", NULL, "1", NULL, NULL);
+    for (size_t seen = 0; seen < 3; seen++) { /* max_attempts 3 */
+        wait_n(t, seen + 1);
+        bus_nack(W.b, t->v[seen].id, "boom", 0);
+    }
+    json_t *events = NULL;
+    uint64_t next;
+    char err[256];
+    for (int waited = 0; waited < 5000; waited += 20) {
+        json_decref(events);
+        events = NULL;
+        if (bus_read(W.b, "$dlq.dd.t", 0, 10, NULL, &events, &next, err, sizeof(err)) == 0 &&
+            json_array_size(events) == 1)
+            break;
+        run_for(20);
+    }
+    assert_int_equal(json_array_size(events), 1);
+    char id[40];
+    snprintf(id, sizeof(id), "%s",
+             json_string_value(json_object_get(json_array_get(events, 0), "id")));
+    json_decref(events);
+    assert_int_equal(topic_stat("$dlq.dd.t", "depth"), 1);
+    /* One loop pass: the publish, then the drop, in one batch. */
+    json_t *body = json_integer(2);
+    bus_msg m = {.topic = "$dlq.dd.t", .body = body};
+    pub_result r = {0};
+    int st = -99;
+    assert_int_equal(bus_publish(W.b, &m, 1, true, on_published, &r, err, sizeof(err)), 0);
+    assert_int_equal(bus_dlq_drop(W.b, "dd.t", id, on_dlq, &st, err, sizeof(err)), 0);
+    json_decref(body);
+    run_until(is_done, &r, 5000);
+    run_until(int_set, &st, 5000);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(st, 0);
+    assert_int_equal(r.offsets[0], 2);
+    assert_int_equal(topic_stat("$dlq.dd.t", "depth"), 1);
+    assert_int_equal(topic_stat("$dlq.dd.t", "first_offset"), 2);
+    assert_int_equal(topic_stat("$dlq.dd.t", "last_offset"), 2);
+    close_world(&W);
+    open_world(&W);
+    assert_int_equal(topic_stat("$dlq.dd.t", "depth"), 1);
+    assert_int_equal(topic_stat("$dlq.dd.t", "first_offset"), 2);
+    assert_int_equal(bus_read(W.b, "$dlq.dd.t", 0, 10, NULL, &events, &next, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(events), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(events, 0), "body")), 2);
+    json_decref(events);
+}
+
 /* ---- backpressure, backoff, retention limits, the idempotency window ---------------- */
 
 /* Publish the numbers first..last, one event each. */
@@ -934,6 +992,7 @@ int main(void)
         cmocka_unit_test(test_wildcards_reach_new_topics_but_not_reserved_ones),
         cmocka_unit_test(test_key_replay_reads_one_conversation),
         cmocka_unit_test(test_dead_letters_can_be_requeued_or_dropped),
+        cmocka_unit_test(test_a_dead_letter_dropped_beside_a_publish_to_its_topic_keeps_the_count),
         cmocka_unit_test(test_max_in_flight_caps_unacked_deliveries_until_an_ack),
         cmocka_unit_test_teardown(
             test_a_consumer_starting_at_a_time_begins_at_the_first_event_since, restore_world),

@@ -255,11 +255,102 @@ static void test_a_failed_commit_leaves_nothing_and_the_input_comes_again(void *
     assert_int_equal(bus_ack(B, in.ids[1]), 0);
 }
 
+/* ---- one topic, several writes in one batch ---------------------------------- */
+
+typedef struct pub_res {
+    int status;
+    uint64_t offset;
+} pub_res;
+
+static int answered;
+static void on_res(void *ud, int status, const uint64_t *o, const bool *d, size_t n)
+{
+    (void)d;
+    pub_res *r = ud;
+    r->status = status;
+    r->offset = n ? o[0] : 0;
+    answered++;
+}
+
+static json_int_t topic_field(const char *topic, const char *field)
+{
+    json_t *t = bus_topic(B, topic);
+    assert_non_null(t);
+    json_int_t v = json_integer_value(json_object_get(t, field));
+    json_decref(t);
+    return v;
+}
+
+/* The topic's record as the batch left it: offsets 1..2, two events. */
+static void assert_two_events(const char *topic)
+{
+    assert_int_equal(topic_field(topic, "first_offset"), 1);
+    assert_int_equal(topic_field(topic, "last_offset"), 2);
+    assert_int_equal(topic_field(topic, "depth"), 2);
+    json_t *events = NULL;
+    uint64_t next = 0;
+    char err[256];
+    assert_int_equal(bus_read(B, topic, 1, 10, NULL, &events, &next, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(events), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(events, 0), "body")), "a");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(events, 1), "body")), "c");
+    assert_int_equal(next, 3);
+    json_decref(events);
+}
+
+/* A topic record is read once per transaction and written once, before the
+ * commit (bl_txn.c). A commit of two events to a topic, refused by its own
+ * write, between two publishes to that topic in the same batch: the batch
+ * runs again without it, so the record counts the two publishes only, with
+ * no gap in the offsets, now and after a restart; the next event follows. */
+static void
+test_a_refused_commit_between_two_publishes_to_one_topic_leaves_the_record_right(void **s)
+{
+    (void)s;
+    json_t *a = json_string("a"), *x = json_string("x"), *c = json_string("c");
+    bus_msg ma = {.topic = "same.t", .body = a}, mc = {.topic = "same.t", .body = c};
+    bus_msg mx[2] = {{.topic = "same.t", .body = x}, {.topic = "same.t", .body = x}};
+    bus_commit_req r = {.msgs = mx, .n = 2, .apply = apply_state, .apply_arg = "refuse"};
+    pub_res ra = {99, 0}, rc = {99, 0};
+    char err[256];
+    int before = commits;
+    answered = 0;
+    /* Queued in one loop pass: one batch. */
+    assert_int_equal(bus_publish(B, &ma, 1, false, on_res, &ra, err, sizeof(err)), 0);
+    assert_int_equal(bus_commit(B, &r, on_commit, NULL, err, sizeof(err)), 0);
+    assert_int_equal(bus_publish(B, &mc, 1, false, on_res, &rc, err, sizeof(err)), 0);
+    json_decref(a);
+    json_decref(x);
+    json_decref(c);
+    wait_for(&answered, 2, 5000);
+    wait_for(&commits, before + 1, 5000);
+    assert_int_equal(commit_status, AH_EINVAL);
+    assert_int_equal(ra.status, 0);
+    assert_int_equal(rc.status, 0);
+    assert_int_equal(ra.offset, 1);
+    assert_int_equal(rc.offset, 2);
+    assert_two_events("same.t");
+    close_world();
+    open_world();
+    assert_two_events("same.t");
+    json_t *d = json_string("d");
+    bus_msg md = {.topic = "same.t", .body = d};
+    pub_res rd = {99, 0};
+    assert_int_equal(bus_publish(B, &md, 1, false, on_res, &rd, err, sizeof(err)), 0);
+    json_decref(d);
+    wait_for(&answered, 3, 5000);
+    assert_int_equal(rd.status, 0);
+    assert_int_equal(rd.offset, 3);
+    assert_int_equal(topic_field("same.t", "depth"), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_commit_settles_publishes_and_writes_together),
         cmocka_unit_test(test_a_failed_commit_leaves_nothing_and_the_input_comes_again),
+        cmocka_unit_test(
+            test_a_refused_commit_between_two_publishes_to_one_topic_leaves_the_record_right),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

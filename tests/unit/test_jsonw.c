@@ -85,6 +85,37 @@ static void test_every_byte_value_in_a_string_matches(void **s)
     }
 }
 
+/* Strings are scanned 8 bytes at a time: a byte to escape (every value
+ * below 0x80, and a multi-byte character) is found at every offset of a
+ * word and in the tail after the last whole word. */
+static void test_a_byte_to_escape_is_found_at_every_offset_of_a_word(void **s)
+{
+    (void)s;
+    char buf[24];
+    for (int c = 0; c < 128; c++)
+        for (size_t at = 0; at < sizeof(buf); at++) {
+            memset(buf, 'x', sizeof(buf));
+            buf[at] = (char)c;
+            json_t *v = json_stringn(buf, sizeof(buf));
+            assert_non_null(v);
+            same_as_jansson(v);
+            json_decref(v);
+        }
+    for (size_t at = 0; at + 2 <= sizeof(buf); at++) {
+        memset(buf, 'x', sizeof(buf));
+        memcpy(buf + at, "\xc3\xa9", 2); /* é */
+        json_t *v = json_stringn(buf, sizeof(buf));
+        assert_non_null(v);
+        same_as_jansson(v);
+        json_decref(v);
+        buf[at] = (char)0xc3; /* a lone lead byte: invalid, refused by both */
+        buf[at + 1] = 'x';
+        v = json_stringn_nocheck(buf, sizeof(buf));
+        same_as_jansson(v);
+        json_decref(v);
+    }
+}
+
 static void test_invalid_utf8_fails_like_jansson(void **s)
 {
     (void)s;
@@ -184,6 +215,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalars_and_containers_match_jansson),
         cmocka_unit_test(test_every_byte_value_in_a_string_matches),
+        cmocka_unit_test(test_a_byte_to_escape_is_found_at_every_offset_of_a_word),
         cmocka_unit_test(test_invalid_utf8_fails_like_jansson),
         cmocka_unit_test(test_too_deep_is_refused),
         cmocka_unit_test(test_random_values_match_jansson),

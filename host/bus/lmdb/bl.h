@@ -92,6 +92,30 @@ int bl_id_parse(const char *hex, uint8_t id[16]);
 void bl_event_key(uint8_t out[12], uint32_t topic_id, uint64_t seq);
 size_t bl_pos_key(uint8_t *out, size_t cap, const char *consumer, uint32_t topic_id);
 
+/* ---- topic records inside a write transaction (bl_txn.c) ------------------
+ * Every apply of the bus that reads or changes a topic record does it
+ * through bl_txn_topic: the record is read from the store once per
+ * transaction, changed in place by each write of the batch (publishes,
+ * retention, dead-letter drops), and written back once, after the batch's
+ * last apply (store_txn_attach), only if it changed. Hazards, kept so:
+ * - nobody reads or writes bus.topics in a write transaction around it:
+ *   such a read would see the record as it was before the batch, and such
+ *   a write would be overwritten by the cached record at the end;
+ * - changes made by a write that then refuses itself stay in the cache,
+ *   but the store aborts that transaction and runs the batch again without
+ *   the write, in a new transaction with an empty cache (store.h);
+ * - the pointer is valid until the next bl_txn_topic call of the same
+ *   transaction (a full cache writes back and starts again).
+ * 0 with *out; AH_ENOTFOUND (no record and !create); MDB_CORRUPTED (an
+ * undecodable record); AH_ENOMEM; or LMDB's code. A topic created here gets
+ * the next topic id at once. */
+int bl_txn_topic(store_txn *stx, const char *name, bool create, int64_t now_ms, topic_rec **out);
+/* Whether id is the highest topic id given out (read once per
+ * transaction): its new events are then the last keys of bus.events, and
+ * can be appended (MDB_APPEND; LMDB itself refuses an append that is not
+ * past the last key, so a wrong answer costs time, never correctness). */
+bool bl_txn_topic_is_newest(store_txn *stx, uint32_t id);
+
 /* ---- topics and publishing (bl_topics.c, bl_publish.c) ------------------- */
 
 typedef struct bl bl;

@@ -155,11 +155,12 @@ static int apply_drop(store_txn *stx, void *arg)
     MDB_txn *txn = store_lmdb_txn(stx);
     drop_arg *a = arg;
     store *st = a->b->st;
-    MDB_val tk = {strlen(a->topic), a->topic}, tv;
-    topic_rec r;
-    int rc = mdb_get(txn, store_dbi(st, STORE_DB_TOPICS), &tk, &tv);
-    if (rc) return rc == MDB_NOTFOUND ? AH_ENOTFOUND : rc;
-    if (bl_topic_rec_decode(tv.mv_data, tv.mv_size, &r) < 0) return MDB_CORRUPTED;
+    /* Through the transaction's topic records (bl.h): a dead letter
+     * published to this topic earlier in the batch changed it there. */
+    topic_rec *tr;
+    int rc = bl_txn_topic(stx, a->topic, false, 0, &tr);
+    if (rc) return rc;
+    topic_rec r = *tr;
     uint8_t ek[12];
     bl_event_key(ek, r.id, a->seq);
     MDB_val k = {12, ek};
@@ -189,10 +190,8 @@ static int apply_drop(store_txn *stx, void *arg)
             mdb_cursor_close(cur);
         }
     }
-    uint8_t enc[BL_TOPIC_REC_LEN];
-    bl_topic_rec_encode(&r, enc);
-    MDB_val nv = {BL_TOPIC_REC_LEN, enc};
-    return mdb_put(txn, store_dbi(st, STORE_DB_TOPICS), &tk, &nv, 0);
+    *tr = r; /* written back before the commit */
+    return 0;
 }
 
 static void refresh(bl *b, const char *topic)

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define META_NEXT_TOPIC "bus.next_topic_id"
-
 struct bl_pub_item {
     char topic[TOPIC_MAX + 1];
     uint8_t *rec;
@@ -53,42 +51,9 @@ static void free_op(pub_op *op)
 
 /* ---- writer thread ---------------------------------------------------------- */
 
-typedef struct topic_slot {
-    const char *name;
-    topic_rec rec;
-} topic_slot;
-
-static int next_topic_id(MDB_txn *txn, store *st, uint32_t *id)
+static int append(store_txn *stx, pub_op *op, bl_pub_item *it, topic_rec *rec)
 {
-    MDB_val k = {strlen(META_NEXT_TOPIC), META_NEXT_TOPIC}, v;
-    uint32_t next = 1;
-    int rc = mdb_get(txn, store_dbi(st, STORE_DB_META), &k, &v);
-    if (rc == 0 && v.mv_size == 4)
-        next = store_rd32(v.mv_data);
-    else if (rc && rc != MDB_NOTFOUND)
-        return rc;
-    uint8_t buf[4];
-    store_be32(buf, next + 1);
-    MDB_val nv = {4, buf};
-    rc = mdb_put(txn, store_dbi(st, STORE_DB_META), &k, &nv, 0);
-    *id = next;
-    return rc;
-}
-
-static int load_topic(MDB_txn *txn, store *st, const char *name, int64_t now, topic_rec *rec)
-{
-    MDB_val k = {strlen(name), (void *)name}, v;
-    int rc = mdb_get(txn, store_dbi(st, STORE_DB_TOPICS), &k, &v);
-    if (rc == 0) return bl_topic_rec_decode(v.mv_data, v.mv_size, rec) == 0 ? 0 : MDB_CORRUPTED;
-    if (rc != MDB_NOTFOUND) return rc;
-    memset(rec, 0, sizeof(*rec));
-    rec->first_seq = rec->next_seq = 1;
-    rec->created_ms = now;
-    return next_topic_id(txn, st, &rec->id);
-}
-
-static int append(MDB_txn *txn, pub_op *op, bl_pub_item *it, topic_rec *rec)
-{
+    MDB_txn *txn = store_lmdb_txn(stx);
     store *st = op->st;
     int rc;
     uint8_t idk[4 + BUS_IDEMPOTENCY_KEY_MAX];
@@ -117,7 +82,14 @@ static int append(MDB_txn *txn, pub_op *op, bl_pub_item *it, topic_rec *rec)
     bl_event_key(ek, rec->id, seq);
     bl_event_seal(it->rec, it->rec_len, ek);
     MDB_val k = {12, ek}, v = {it->rec_len, it->rec};
-    rc = mdb_put(txn, store_dbi(st, STORE_DB_EVENTS), &k, &v, MDB_NOOVERWRITE);
+    /* The newest topic's events are the last keys: append them (full
+     * pages, no search). LMDB refuses an append that is not past the last
+     * key (MDB_KEYEXIST); the ordinary insert then decides. */
+    rc = MDB_KEYEXIST;
+    if (bl_txn_topic_is_newest(stx, rec->id))
+        rc = mdb_put(txn, store_dbi(st, STORE_DB_EVENTS), &k, &v, MDB_NOOVERWRITE | MDB_APPEND);
+    if (rc == MDB_KEYEXIST)
+        rc = mdb_put(txn, store_dbi(st, STORE_DB_EVENTS), &k, &v, MDB_NOOVERWRITE);
     if (rc) return rc;
     rec->count++;
     rec->bytes += it->rec_len;
@@ -146,43 +118,16 @@ static int append(MDB_txn *txn, pub_op *op, bl_pub_item *it, topic_rec *rec)
 
 static int apply_publish(store_txn *stx, void *arg)
 {
-    MDB_txn *txn = store_lmdb_txn(stx);
     pub_op *op = arg;
-    topic_slot slots[16];
-    size_t nslots = 0;
     int rc = 0;
-    /* Topic records are read once per topic and written back at the end. */
+    /* Topic records: read once per transaction, written back before the
+     * commit (bl_txn.c). */
     for (size_t i = 0; i < op->n && !rc; i++) {
         bl_pub_item *it = &op->items[i];
-        topic_slot *ts = NULL;
-        for (size_t s = 0; s < nslots && !ts; s++)
-            if (!strcmp(slots[s].name, it->topic)) ts = &slots[s];
-        if (!ts) {
-            if (nslots == sizeof(slots) / sizeof(slots[0])) {
-                /* Flush the cache to make room. */
-                for (size_t s = 0; s < nslots && !rc; s++) {
-                    uint8_t enc[BL_TOPIC_REC_LEN];
-                    bl_topic_rec_encode(&slots[s].rec, enc);
-                    MDB_val k = {strlen(slots[s].name), (void *)slots[s].name};
-                    MDB_val v = {BL_TOPIC_REC_LEN, enc};
-                    rc = mdb_put(txn, store_dbi(op->st, STORE_DB_TOPICS), &k, &v, 0);
-                }
-                nslots = 0;
-                if (rc) break;
-            }
-            ts = &slots[nslots];
-            ts->name = it->topic;
-            if ((rc = load_topic(txn, op->st, it->topic, op->now_ms, &ts->rec)) != 0) break;
-            nslots++;
-        }
-        it->topic_id = ts->rec.id;
-        rc = append(txn, op, it, &ts->rec);
-    }
-    for (size_t s = 0; s < nslots && !rc; s++) {
-        uint8_t enc[BL_TOPIC_REC_LEN];
-        bl_topic_rec_encode(&slots[s].rec, enc);
-        MDB_val k = {strlen(slots[s].name), (void *)slots[s].name}, v = {BL_TOPIC_REC_LEN, enc};
-        rc = mdb_put(txn, store_dbi(op->st, STORE_DB_TOPICS), &k, &v, 0);
+        topic_rec *rec;
+        if ((rc = bl_txn_topic(stx, it->topic, true, op->now_ms, &rec)) != 0) break;
+        it->topic_id = rec->id;
+        rc = append(stx, op, it, rec);
     }
     if (!rc && op->extra.apply) rc = op->extra.apply(stx, op->extra.arg);
     return rc;

@@ -53,11 +53,12 @@ static int apply_retention(store_txn *stx, void *arg)
     store *st = op->b->st;
     op->deleted = 0;
     op->blocked = false;
-    MDB_val tk = {strlen(op->topic), op->topic}, tv;
-    topic_rec r;
-    int rc = mdb_get(txn, store_dbi(st, STORE_DB_TOPICS), &tk, &tv);
-    if (rc) return rc == MDB_NOTFOUND ? 0 : rc;
-    if (bl_topic_rec_decode(tv.mv_data, tv.mv_size, &r) < 0) return MDB_CORRUPTED;
+    /* Through the transaction's topic records (bl.h): a publish to this
+     * topic earlier in the batch changed it there. */
+    topic_rec *tr;
+    int rc = bl_txn_topic(stx, op->topic, false, 0, &tr);
+    if (rc) return rc == AH_ENOTFOUND ? 0 : rc;
+    topic_rec r = *tr;
     uint64_t floor = op->drop_unacked ? UINT64_MAX : min_position(txn, st, r.id);
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(txn, store_dbi(st, STORE_DB_EVENTS), &cur)) != 0) return rc;
@@ -108,10 +109,8 @@ static int apply_retention(store_txn *stx, void *arg)
     }
     mdb_cursor_close(cur);
     if (rc || !op->deleted) return rc;
-    uint8_t enc[BL_TOPIC_REC_LEN];
-    bl_topic_rec_encode(&r, enc);
-    MDB_val nv = {BL_TOPIC_REC_LEN, enc};
-    return mdb_put(txn, store_dbi(st, STORE_DB_TOPICS), &tk, &nv, 0);
+    *tr = r; /* written back before the commit */
+    return 0;
 }
 
 static void done_retention(int status, void *arg)
