@@ -2,7 +2,8 @@
  * E-mail attachments on demand through the real binary, with real servers
  * on loopback (tests/servers/mailserver.h: Postfix delivering into Dovecot):
  * message.in lists a mail's attachments as metadata (ref
- * "email:<MESSAGE-ID>/PART"); the email plugin's action attachment.fetch
+ * "email:<MESSAGE-ID>/PART", with the mail's language, safe HTML and
+ * header fields); the email plugin's action attachment.fetch
  * fetches that one part over IMAP through the broker and decodes it. A PDF
  * (base64) and a CSV (quoted-printable) come back byte-exact with their
  * type and name; a part over max_bytes, a ref to no mail or no part, and a
@@ -93,9 +94,14 @@ static void mail_with_attachments(void)
                          "From: Customer <" CUSTOMER ">\r\nTo: Support <%s>\r\n"
                          "Subject: My invoice\r\nMessage-ID: <" MID ">\r\n"
                          "Date: Mon, 07 Dec 2026 03:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+                         "Content-Language: en-gb\r\n"
                          "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
-                         "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                         "--b1\r\nContent-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n"
+                         "--b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
                          "The invoice is attached.\r\n"
+                         "--b2\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+                         "<p>The <b>invoice</b> is attached.<script>x()</script></p>\r\n"
+                         "--b2--\r\n"
                          "--b1\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n"
                          "Content-Disposition: attachment; filename=\"invoice.pdf\"\r\n"
                          "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n"
@@ -267,6 +273,30 @@ static void test_a_ref_to_no_mail_or_no_part_is_not_found(void **s)
     }
 }
 
+/* The mail as published: its language (not personal, readable on the bus)
+ * and its attachments, HTML and header fields (personal: sealed there). */
+static void test_the_published_message_in_has_language_html_raw_and_attachments(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    assert_int_equal(
+        th_http(&H, "GET", "/api/v1/topics/message.in/events?limit=100", NULL, NULL, &o), 200);
+    const json_t *body = NULL;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(o, "events"), i, ev)
+    {
+        const json_t *b = json_object_get(ev, "body");
+        if (!strcmp(error_of((json_t *)b, "external_id"), "<" MID ">")) body = b;
+    }
+    if (!body) fail_msg("no message.in for <" MID ">: %s", json_dumps(o, 0));
+    assert_string_equal(error_of((json_t *)body, "language"), "en-GB");
+    static const char *const personal[] = {"html", "raw", "attachments", "text"};
+    for (size_t k = 0; k < sizeof(personal) / sizeof(*personal); k++)
+        if (!json_object_get(body, personal[k])) fail_msg("message.in has no %s", personal[k]);
+    json_decref(o);
+}
+
 static void test_a_malformed_ref_or_max_bytes_is_invalid_naming_the_field(void **s)
 {
     (void)s;
@@ -294,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_a_part_over_max_bytes_is_refused_naming_max_bytes),
         cmocka_unit_test(test_a_ref_to_no_mail_or_no_part_is_not_found),
         cmocka_unit_test(test_a_malformed_ref_or_max_bytes_is_invalid_naming_the_field),
+        cmocka_unit_test(test_the_published_message_in_has_language_html_raw_and_attachments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
