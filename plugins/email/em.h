@@ -64,6 +64,11 @@ void em_inbound_start(email *e);
 /* The action status: the poller's place. */
 json_t *em_inbound_status(const email *e);
 
+/* ---- attach.c ---- */
+
+/* The action attachment.fetch: {ref, max_bytes} to the part's bytes. */
+void em_attachment_action(email *e, ah_call *call, const json_t *args);
+
 /* ---- outbound.c ---- */
 
 /* A message.out delivery: ours is sent idempotently, another's acked. */

@@ -8,6 +8,7 @@
  *   compose  a MIME message from a message.out-like object
  *   send     a mail to any address (the step email.send; outbound.c)
  *   status   the IMAP poller's place
+ *   attachment.fetch  an attachment's bytes from the mailbox (attach.c)
  * With config.imap_url the mailbox is polled (inbound.c) and message.out
  * for this instance is sent over config.smtp_url (outbound.c), both
  * through the host's egress broker (ADR 0034).
@@ -214,6 +215,8 @@ static void email_call(ah_ctx *ctx, ah_call *call, const char *action, const jso
         do_compose(e, call, args);
     else if (!strcmp(action, "send"))
         em_send_action(e, call, args);
+    else if (!strcmp(action, "attachment.fetch"))
+        em_attachment_action(e, call, args);
     else if (!strcmp(action, "status"))
         e->host->reply(call, em_inbound_status(e));
     else

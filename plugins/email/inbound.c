@@ -291,19 +291,30 @@ static json_t *message_in(email *e, const json_t *p, const char *chat, uint32_t 
     if (irt)
         json_object_set_new(m, "reply_to",
                             json_pack("{s:o}", "external_id", json_sprintf("<%s>", irt)));
+    if (str(p, "html")) json_object_set(m, "html", json_object_get(p, "html"));
+    if (str(p, "language")) json_object_set(m, "language", json_object_get(p, "language"));
+    /* raw: what the mail said beyond the schema's fields (the schema's `email` takes
+     * only subject, recipients and references): its header fields, bounded, and
+     * where it was found and how it was read. */
+    json_t *raw = json_pack("{s:O?,s:O?,s:s?,s:I,s:I}", "headers", json_object_get(p, "headers"),
+                            "thread", json_object_get(json_object_get(p, "thread"), "key"),
+                            "trimmed", str(p, "trimmed"), "uid", (json_int_t)uid, "uidvalidity",
+                            (json_int_t)e->uidvalidity);
+    if (json_is_true(json_object_get(p, "headers_truncated")))
+        json_object_set_new(raw, "headers_truncated", json_true());
+    json_object_set_new(m, "raw", raw);
     json_t *att = attachments_of(p);
     if (json_array_size(att))
         json_object_set_new(m, "attachments", att);
     else
         json_decref(att);
-    json_object_set_new(m, "email",
-                        json_pack("{s:O?,s:O?,s:O?,s:O?,s:O?,s:s?,s:I,s:I}", "subject",
-                                  json_object_get(p, "subject"), "to", json_object_get(p, "to"),
-                                  "cc", json_object_get(p, "cc"), "references",
-                                  json_object_get(p, "references"), "thread",
-                                  json_object_get(json_object_get(p, "thread"), "key"), "trimmed",
-                                  str(p, "trimmed"), "uid", (json_int_t)uid, "uidvalidity",
-                                  (json_int_t)e->uidvalidity));
+    json_t *em = json_object();
+    static const char *const keep[] = {"subject", "to", "cc", "references"};
+    for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++) {
+        const json_t *v = json_object_get(p, keep[i]);
+        if (json_is_string(v) || json_array_size(v)) json_object_set(em, keep[i], (json_t *)v);
+    }
+    json_object_set_new(m, "email", em);
     return m;
 }
 

@@ -55,6 +55,15 @@ json_t *em_part(const char *raw, size_t len, const char *path, size_t max, char 
  * GMimeObject. g_free it. */
 char *em_content(void *obj, size_t *len);
 
+/* ---- safe_html.c: an inbound HTML body safe to show ---- */
+
+/* html[0..n) (UTF-8) rewritten with an allowlist of elements (formatting,
+ * paragraphs, lists, quotes, headings, tables, links to http/https/mailto);
+ * scripts, styles, frames, forms and the head dropped with their content,
+ * other elements unwrapped, no attribute but a link's href. A g_malloc'd
+ * string (g_free it), or NULL when it cannot be parsed. */
+char *em_safe_html(const char *html, size_t n);
+
 /* ---- charset.c: what iconv can convert without loading a module ---- */
 
 /* Opens (and keeps) a converter for each common charset: call before the

@@ -160,8 +160,89 @@ static void put_date(json_t *out, GMimeMessage *m)
     g_date_time_unref(u);
 }
 
+/* A Content-Language value's first tag as message.language wants it:
+ * "en", "pt-BR" (the language lower-cased, a 2-letter region upper-cased,
+ * a script or anything else dropped); false when it is no such tag. */
+static bool language_of(const char *v, char *out, size_t n)
+{
+    while (v && (*v == ' ' || *v == '\t'))
+        v++;
+    if (!v || n < 7) return false;
+    size_t k = 0;
+    while (g_ascii_isalpha(v[k]) && k < 4)
+        k++;
+    if (k < 2 || k > 3 ||
+        (v[k] && v[k] != '-' && v[k] != '_' && v[k] != ',' && v[k] != ' ' && v[k] != ';'))
+        return false;
+    for (size_t i = 0; i < k; i++)
+        out[i] = g_ascii_tolower(v[i]);
+    out[k] = 0;
+    for (const char *sub = v + k; *sub == '-' || *sub == '_';) {
+        size_t j = 1;
+        while (g_ascii_isalnum(sub[j]))
+            j++;
+        if (j == 3 && g_ascii_isalpha(sub[1]) && g_ascii_isalpha(sub[2])) {
+            snprintf(out + k, n - k, "-%c%c", g_ascii_toupper(sub[1]), g_ascii_toupper(sub[2]));
+            break;
+        }
+        sub += j;
+    }
+    return true;
+}
+
+#define HEADERS_MAX 100
+#define HEADER_VALUE_MAX 2000
+#define HEADERS_BYTES_MAX (32u << 10)
+
+/* The message's header fields in order, [[name, value], ...] decoded and
+ * unfolded, bounded: at most HEADERS_MAX fields, values cut at
+ * HEADER_VALUE_MAX bytes, HEADERS_BYTES_MAX in all ("headers_truncated"). */
+static void put_header_list(json_t *out, GMimeMessage *m)
+{
+    /* GMime keeps the message's Content-* fields with its top part. */
+    GMimeObject *top = g_mime_message_get_mime_part(m);
+    GMimeHeaderList *lists[2] = {g_mime_object_get_header_list(GMIME_OBJECT(m)),
+                                 top ? g_mime_object_get_header_list(top) : NULL};
+    json_t *a = json_array();
+    size_t total = 0;
+    bool cut = false, full = false;
+    for (int k = 0, i = 0; k < 2 && !full; k++, i = 0)
+        for (int count = lists[k] ? g_mime_header_list_get_count(lists[k]) : 0; i < count && !full;
+             i++) {
+            GMimeHeader *h = g_mime_header_list_get_header_at(lists[k], i);
+            const char *name = h ? g_mime_header_get_name(h) : NULL;
+            const char *value = h ? g_mime_header_get_value(h) : NULL;
+            if (!name) continue;
+            gchar *v = g_utf8_make_valid(value ? value : "", -1);
+            if (strlen(v) > HEADER_VALUE_MAX) {
+                *g_utf8_find_prev_char(v, v + HEADER_VALUE_MAX + 1) = 0;
+                cut = true;
+            }
+            gchar *nm = g_utf8_make_valid(name, -1);
+            size_t sz = strlen(nm) + strlen(v);
+            if (json_array_size(a) >= HEADERS_MAX || total + sz > HEADERS_BYTES_MAX) {
+                cut = full = true;
+                g_free(v);
+                g_free(nm);
+                continue;
+            }
+            total += sz;
+            json_array_append_new(a, json_pack("[s,s]", nm, v));
+            g_free(v);
+            g_free(nm);
+        }
+    json_object_set_new(out, "headers", a);
+    if (cut) json_object_set_new(out, "headers_truncated", json_true());
+}
+
 static void put_headers(json_t *out, GMimeMessage *m)
 {
+    char lang[16];
+    const char *cl = g_mime_object_get_header(GMIME_OBJECT(m), "Content-Language");
+    GMimeObject *body = g_mime_message_get_mime_part(m); /* GMime files Content-* there */
+    if (!cl && body) cl = g_mime_object_get_header(body, "Content-Language");
+    if (cl && language_of(cl, lang, sizeof(lang))) put_str(out, "language", lang);
+    put_header_list(out, m);
     put_str(out, "message_id", g_mime_message_get_message_id(m));
     json_t *irt = ids_of(m, "In-Reply-To");
     if (json_array_size(irt)) json_object_set(out, "in_reply_to", json_array_get(irt, 0));
@@ -338,6 +419,27 @@ static void put_raw_body(json_t *out, const char *raw, size_t len, size_t max)
     g_free(t);
 }
 
+/* The HTML part made safe to show (safe_html.c) as "html", at most
+ * EM_TEXT_MAX bytes (over that: left out, the problem html_too_long). */
+static void put_safe_html(json_t *out, walk *w, size_t max)
+{
+    if (!w->html) return;
+    json_t *scratch = json_array(); /* the text's problems are reported once */
+    const char *cs = NULL;
+    char *h = part_text(w->html, max, scratch, &cs);
+    json_decref(scratch);
+    char *safe = h ? em_safe_html(h, strlen(h)) : NULL;
+    g_free(h);
+    if (!safe) {
+        add_problem(w->problems, "html_unreadable", NULL, -1);
+    } else if (strlen(safe) > EM_TEXT_MAX) {
+        add_problem(w->problems, "html_too_long", NULL, -1);
+    } else if (*safe) {
+        json_object_set_new(out, "html", json_string(safe));
+    }
+    g_free(safe);
+}
+
 static void put_body(json_t *out, walk *w, size_t max, const char *raw, size_t len)
 {
     GMimePart *src = w->plain ? w->plain : w->html;
@@ -374,6 +476,7 @@ static void put_body(json_t *out, walk *w, size_t max, const char *raw, size_t l
     json_object_set_new(out, "trimmed", json_string(cut));
     free(fresh);
     g_free(t);
+    put_safe_html(out, w, max);
 }
 
 /* ---- entry points ---- */
