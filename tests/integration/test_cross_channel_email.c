@@ -510,7 +510,22 @@ static void test_web_chat_then_telegram_then_email_is_one_conversation_with_one_
     assert_string_equal(json_string_value(th_get(chans, "0.kind")), "webchat");
     assert_string_equal(json_string_value(th_get(chans, "1.kind")), "telegram");
     assert_string_equal(json_string_value(th_get(chans, "2.kind")), "email");
+    assert_string_equal(json_string_value(th_get(chans, "2.chat_id")), CUSTOMER);
+
+    /* The reply carrying the code proved the address: the contact's. */
+    snprintf(path, sizeof(path), "/api/v1/contacts/%s",
+             json_string_value(json_object_get(conv, "contact_id")));
     json_decref(conv);
+    json_t *c = NULL;
+    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &c), 200);
+    bool proved = false;
+    json_t *idn;
+    json_array_foreach(json_object_get(c, "identities"), i, idn) proved |=
+        !strcmp(json_string_value(json_object_get(idn, "channel")), "email") &&
+        !strcmp(json_string_value(json_object_get(idn, "id")), CUSTOMER) &&
+        json_is_true(json_object_get(idn, "verified"));
+    if (!proved) fail_msg("no verified e-mail identity: %s", json_dumps(c, JSON_COMPACT));
+    json_decref(c);
 }
 
 static void test_a_telegram_403_fails_over_to_the_customers_mailbox(void **s)
