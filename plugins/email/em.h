@@ -57,6 +57,10 @@ void em_mailbox_url(const email *e, char *out, size_t n);
 void em_chat_of(const char *thread_key, char *out, size_t n);
 /* Is s a conversation id em_chat_of makes? */
 bool em_is_chat(const char *s);
+/* Is s a chat named by an address (a thread the agent started: message.out
+ * to a contact's address, e.g. after a failover or a continue_in offer)?
+ * One '@', no spaces, controls or "<>", under 64 bytes. */
+bool em_is_address_chat(const char *s);
 
 /* ---- inbound.c ---- */
 

@@ -18,7 +18,10 @@
  * mail's thread, "t_" + 24 hex digits of a SHA-256: of the conversation the
  * parent (In-Reply-To) or the root (first of References) belongs to, when
  * either is a mail this instance received or sent ("mid:ID" records); else
- * of a reply token "t_..." in a plus address; else of the thread's key.
+ * of a reply token "t_..." in a plus address; else of the thread's key. A
+ * thread the agent started by mailing an address (message.out whose chat
+ * is the address: a failover, a continue_in offer) stays that chat: the
+ * reply to it continues the conversation that sent it.
  */
 #include "em.h"
 
@@ -32,7 +35,7 @@ typedef struct mail_item {
     uint32_t uid;
     json_t *parsed; /* em_parse's answer, or NULL (fetch refused: skipped) */
     json_t *body;   /* message.in, or NULL: not published */
-    char chat[32];
+    char chat[64];  /* t_..., or an address (a thread the agent started) */
 } mail_item;
 
 typedef struct batch {
@@ -324,7 +327,7 @@ static void decided(email *e, batch *b, mail_item *it, const char *known)
 {
     const json_t *th = json_object_get(it->parsed, "thread");
     const char *token = str(th, "token");
-    if (known && em_is_chat(known))
+    if (known && (em_is_chat(known) || em_is_address_chat(known)))
         snprintf(it->chat, sizeof(it->chat), "%s", known);
     else if (token && em_is_chat(token))
         snprintf(it->chat, sizeof(it->chat), "%s", token);

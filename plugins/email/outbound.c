@@ -3,7 +3,11 @@
  *
  * message.out for this instance: its thread's record ("thread:CHAT",
  * written by inbound.c) gives the address, the subject and the message
- * answered; the reply is composed (mail.h: text and HTML parts, the
+ * answered; a chat that is an address with no record yet (the engine's
+ * failover or a continue_in offer mails a contact's address) starts a new
+ * thread there: config.thread_subject unless email.subject is given, and
+ * once sent the records "mid:ID" and "thread:ADDRESS" make the reply, and
+ * the next answer, part of it; the reply is composed (mail.h: text and HTML parts, the
  * signature, In-Reply-To, References, one "Re:") with the Message-ID
  * <MSG_ID@DOMAIN>, the same on every attempt. The record "out:MSG_ID" says
  * "sending" before the SMTP transaction and "sent" after 250; a redelivery
@@ -31,6 +35,7 @@ typedef struct job {
     const ah_event *ev; /* a delivery, or NULL */
     ah_call *call;      /* the action send, or NULL */
     bool durable;
+    bool new_thread; /* a mail to an address chat with no thread yet: one starts */
     char id[128], chat[64], key[200];
     json_t *msg;  /* what to compose (compose's input) */
     json_t *mail; /* compose's answer */
@@ -125,13 +130,25 @@ static void smtp_answered(email *e, const ah_http_response *r, void *ud)
             put(j, record(j, "sent", NULL), sent_stored);
             return;
         }
-        char midkey[300];
+        char midkey[300], tkey[100];
         snprintf(midkey, sizeof(midkey), "mid:%.250s", mid);
+        snprintf(tkey, sizeof(tkey), "thread:%s", j->chat);
         json_t *rec = record(j, "sent", NULL), *chat = json_string(j->chat);
-        ah_kv_entry kv[2] = {{.key = j->key, .value = rec}, {.key = midkey, .value = chat}};
-        int rc = e->host->kv_put_many(e->ctx, kv, em_is_chat(j->chat) ? 2 : 1, sent_stored, j);
+        /* A thread the agent started: its record, so that the next answer
+         * on the chat is a reply in it ("Re:", In-Reply-To this mail). */
+        json_t *th =
+            j->new_thread
+                ? json_pack("{s:O?,s:O?,s:s}", "address", json_object_get(j->msg, "to"), "subject",
+                            json_object_get(j->mail, "subject"), "message_id", mid)
+                : NULL;
+        ah_kv_entry kv[3] = {{.key = j->key, .value = rec},
+                             {.key = midkey, .value = chat},
+                             {.key = tkey, .value = th}};
+        bool threaded = em_is_chat(j->chat) || em_is_address_chat(j->chat);
+        int rc = e->host->kv_put_many(e->ctx, kv, !threaded ? 1 : th ? 3 : 2, sent_stored, j);
         json_decref(rec);
         json_decref(chat);
+        json_decref(th);
         if (rc) sent_stored(e->ctx, rc, j);
         return;
     }
@@ -251,6 +268,17 @@ static json_t *from_of(const email *e)
     return json_pack("{s:s,s:s?}", "address", e->own[0] ? e->own[0] : "", "name", name);
 }
 
+/* The subject of a thread the agent starts without one given:
+ * config.thread_subject, else "Your conversation with FROM_NAME". */
+static const char *new_subject(const email *e)
+{
+    static char buf[300];
+    if (str(e->config, "thread_subject")) return str(e->config, "thread_subject");
+    const char *name = str(e->config, "from_name");
+    snprintf(buf, sizeof(buf), "Your conversation%s%.200s", name ? " with " : "", name ? name : "");
+    return buf;
+}
+
 /* A settled record answers at once; otherwise go on (0). */
 static int settled(job *j, const json_t *rec)
 {
@@ -289,10 +317,13 @@ static void got_out(ah_ctx *ctx, int status, const ah_kv_entry *items, size_t n,
         json_object_set_new(j->msg, "to",
                             json_pack("{s:O,s:O?}", "address", json_object_get(th, "address"),
                                       "name", json_object_get(th, "name")));
-    else if (strchr(j->chat, '@'))
+    else if (em_is_address_chat(j->chat)) { /* a new thread to the contact's address */
         json_object_set_new(j->msg, "to", json_string(j->chat));
+        j->new_thread = !str(th, "message_id");
+    }
     if (json_object_get(em, "cc")) json_object_set(j->msg, "cc", json_object_get(em, "cc"));
     const char *subject = str(em, "subject") ? str(em, "subject") : str(th, "subject");
+    if (!subject && j->new_thread) subject = new_subject(e);
     if (subject) json_object_set_new(j->msg, "subject", json_string(subject));
     const char *parent = str(json_object_get(b, "reply_to"), "external_id");
     if (!parent) parent = str(th, "message_id");
@@ -308,6 +339,14 @@ static void got_out(ah_ctx *ctx, int status, const ah_kv_entry *items, size_t n,
     if (json_is_true(json_object_get(e->config, "reply_token")) && em_is_chat(j->chat))
         json_object_set_new(j->msg, "reply_token", json_string(j->chat));
     json_object_set_new(j->msg, "message_id", json_sprintf("%s@%s", j->id, domain(e)));
+    if (!json_object_get(j->msg, "to") && em_is_chat(j->chat)) {
+        /* The poller writes a new thread's record just after publishing its
+         * mail: an agent quicker than that is answered once it is there
+         * (the bus's backoff; dead-lettered with this reason if never). */
+        e->host->metric(e->ctx, "email_send_retried", AH_METRIC_COUNTER, 1, NULL);
+        fail(j, "no_thread", "no record of the thread yet; retried", 200);
+        return;
+    }
     if (!json_object_get(j->msg, "to")) {
         e->host->log(e->ctx, AH_LOG_WARN, "%s: no address for chat %s; dropped", j->id, j->chat);
         done(j);

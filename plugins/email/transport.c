@@ -109,3 +109,12 @@ bool em_is_chat(const char *s)
         if (!g_ascii_isxdigit(*c) || g_ascii_isupper(*c)) return false;
     return true;
 }
+
+bool em_is_address_chat(const char *s)
+{
+    if (!s || !*s || strlen(s) >= 64 || !strchr(s, '@') || strchr(s, '@') != strrchr(s, '@'))
+        return false;
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == '<' || *c == '>' || *c == 0x7f) return false;
+    return true;
+}
