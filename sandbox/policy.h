@@ -16,7 +16,8 @@
  *             that moment, futex, clocks, memory, signals to itself, exit.
  *             With private storage: also the file calls (openat,
  *             pwrite64, fsync, ftruncate, renameat, unlinkat, flock...) on
- *             any descriptor but the violation pipe.
+ *             any descriptor but the violation pipe; the preload filter
+ *             then allows them too (stacked filters: the stricter wins).
  *   relay     the two small processes that hold the pid namespace
  *             (sandbox/pidns.c): wait, pass a status on, exit.
  *

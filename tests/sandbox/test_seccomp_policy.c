@@ -134,12 +134,14 @@ static void test_postload_filter_of_sanitizer_builds_matches_its_golden_file(voi
     compare_with_golden("postload-sanitizer", policy_postload(&p));
 }
 
-static void test_postload_filter_with_private_storage_matches_its_golden_file(void **state)
+static void test_filters_with_private_storage_match_their_golden_files(void **state)
 {
     (void)state;
     policy_params p = params();
     p.private_storage = true;
     compare_with_golden("postload-storage", policy_postload(&p));
+    /* Filters stack: the first allows what the second does. */
+    compare_with_golden("preload-storage", policy_preload(&p));
 }
 
 static void test_relay_filter_matches_its_golden_file(void **state)
@@ -322,7 +324,7 @@ int main(void)
         cmocka_unit_test(test_preload_filter_matches_its_golden_file),
         cmocka_unit_test(test_postload_filter_matches_its_golden_file),
         cmocka_unit_test(test_postload_filter_of_sanitizer_builds_matches_its_golden_file),
-        cmocka_unit_test(test_postload_filter_with_private_storage_matches_its_golden_file),
+        cmocka_unit_test(test_filters_with_private_storage_match_their_golden_files),
         cmocka_unit_test(test_relay_filter_matches_its_golden_file),
         cmocka_unit_test(test_no_policy_has_a_rule_for_a_forbidden_syscall),
         cmocka_unit_test(test_postload_has_no_open_and_no_exec_mapping),
