@@ -153,6 +153,42 @@ static void quiet(builder *b)
     ENOSYS_FOR(b, clone3);
 }
 
+/* Private storage: files opened, written, synced, locked, renamed and
+ * removed. Paths are confined by the mount namespace (only the storage is
+ * writable) and Landlock (writes beneath it only), not here. */
+static void storage(builder *b, const policy_params *p)
+{
+    const scmp_datum_t viol = (scmp_datum_t)p->violation_fd;
+    ALLOW(b, openat);
+    ENOSYS_FOR(b, openat2);
+    static const int fd_calls[] = {SCMP_SYS(read),      SCMP_SYS(pread64),    SCMP_SYS(readv),
+                                   SCMP_SYS(preadv),    SCMP_SYS(write),      SCMP_SYS(pwrite64),
+                                   SCMP_SYS(writev),    SCMP_SYS(pwritev),    SCMP_SYS(lseek),
+                                   SCMP_SYS(fstat),     SCMP_SYS(close),      SCMP_SYS(fsync),
+                                   SCMP_SYS(fdatasync), SCMP_SYS(ftruncate),  SCMP_SYS(fallocate),
+                                   SCMP_SYS(flock),     SCMP_SYS(getdents64), SCMP_SYS(fstatfs)};
+    for (size_t i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++) {
+        const struct scmp_arg_cmp c[] = {ARG_LT(0, viol)};
+        rule(b, SCMP_ACT_ALLOW, fd_calls[i], 1, c);
+    }
+    static const int fcntl_cmds[] = {F_GETFD, F_SETFD,  F_GETFL,     F_SETFL,     F_GETLK,
+                                     F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW};
+    for (size_t k = 0; k < sizeof(fcntl_cmds) / sizeof(fcntl_cmds[0]); k++)
+        ALLOW_IF(b, fcntl, ARG_LT(0, viol), ARG_EQ(1, (scmp_datum_t)fcntl_cmds[k]));
+    ALLOW(b, newfstatat);
+    ALLOW(b, statx);
+    ALLOW(b, msync);
+    /* LMDB asks for the kernel's release (a workaround for WSL). */
+    ALLOW(b, uname);
+    ALLOW(b, renameat);
+    ALLOW(b, rename);
+    ALLOW(b, unlinkat);
+    ALLOW(b, unlink);
+    ALLOW(b, mkdirat);
+    ALLOW(b, mkdir);
+    ALLOW(b, rmdir);
+}
+
 /* ---- the first filter ---------------------------------------------------- */
 
 scmp_filter_ctx policy_preload(const policy_params *p)
@@ -230,6 +266,8 @@ scmp_filter_ctx policy_preload(const policy_params *p)
     ALLOW_IF(&b, seccomp, ARG_EQ(0, SECCOMP_SET_MODE_FILTER), ARG_EQ(1, SECCOMP_FILTER_FLAG_TSYNC),
              ARG_EQ(2, p->second_filter));
 
+    /* Filters stack: the first must allow what the second does. */
+    if (p->private_storage) storage(&b, p);
     own_signals(&b, p);
     clocks(&b);
     quiet(&b);
@@ -266,6 +304,7 @@ scmp_filter_ctx policy_postload(const policy_params *p)
             ALLOW_IF(&b, fcntl, ARG_EQ(0, fd), ARG_EQ(1, (scmp_datum_t)fcntl_cmds[k]));
     }
     handler_report(&b, p);
+    if (p->private_storage) storage(&b, p);
     if (p->sanitizer_runtime) {
         rule(&b, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(open), 0, NULL);
         rule(&b, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(readlink), 0, NULL);
@@ -273,6 +312,8 @@ scmp_filter_ctx policy_postload(const policy_params *p)
     memory(&b, 0);
     /* Limits of the process itself; hard limits stop any raise. */
     ALLOW_IF(&b, prlimit64, ARG_EQ(0, 0));
+    /* Filters stack: the first must allow what the second does. */
+    if (p->private_storage) storage(&b, p);
     own_signals(&b, p);
     clocks(&b);
     quiet(&b);

@@ -14,6 +14,10 @@
  *   postload  stacked on it before the first callback: no open at all, no
  *             executable mappings, I/O only on the descriptors held at
  *             that moment, futex, clocks, memory, signals to itself, exit.
+ *             With private storage: also the file calls (openat,
+ *             pwrite64, fsync, ftruncate, renameat, unlinkat, flock...) on
+ *             any descriptor but the violation pipe; the preload filter
+ *             then allows them too (stacked filters: the stricter wins).
  *   relay     the two small processes that hold the pid namespace
  *             (sandbox/pidns.c): wait, pass a status on, exit.
  *
@@ -51,6 +55,12 @@ typedef struct policy_params {
      * does on its first report (it reads /proc lazily), with ENOENT rather
      * than a trap, so that a UBSan report is not taken for a violation. */
     bool sanitizer_runtime;
+    /* postload: the instance has private storage (a directory bound
+     * read-write, docs/adr/0051-plugin-private-storage.md): files may be
+     * opened, written, synced, renamed and removed after lockdown. Which
+     * paths is for the mount namespace and Landlock to say; the filter
+     * only opens the calls. */
+    bool private_storage;
 } policy_params;
 
 /* Each returns a new filter (seccomp_release it), or NULL with errno. */

@@ -3,7 +3,9 @@
  * at their usual absolute paths, only the plugin's directory and the files
  * the loader needs (sandbox/libdeps.c), each bound read-only, nosuid and
  * nodev; then pivot_root into it and detach the old root. There is no
- * /proc, /dev, /etc, /tmp or home: only what dlopen opens.
+ * /proc, /dev, /etc, /tmp or home: only what dlopen opens, and the
+ * instance's private storage, if it has one, read-write at /data
+ * (docs/adr/0051-plugin-private-storage.md).
  *
  * Done in two phases, because the tmpfs is mounted on /tmp and may hide
  * the paths it must expose: first every path is walked in the real tree
@@ -35,13 +37,13 @@
 #define MAX_OPS 256
 #define MAX_LINKS 40
 
-typedef enum op_kind { OP_DIR, OP_LINK, OP_BIND_FILE, OP_BIND_DIR } op_kind;
+typedef enum op_kind { OP_DIR, OP_LINK, OP_BIND_FILE, OP_BIND_DIR, OP_BIND_RW } op_kind;
 
 typedef struct op {
     op_kind kind;
     char *path;   /* absolute, inside the new root */
     char *target; /* OP_LINK */
-    int tree;     /* OP_BIND_*: a detached read-only clone */
+    int tree;     /* OP_BIND_*: a detached clone, read-only but OP_BIND_RW's */
 } op;
 
 typedef struct plan {
@@ -86,6 +88,45 @@ static bool covered(const plan *pl, const char *path)
     return false;
 }
 
+/* Clone the tree at `from` (the real tree), with `attr` set on it. */
+static int clone_tree(const char *from, uint64_t attr)
+{
+    int tree = open_tree(AT_FDCWD, from, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    struct mount_attr ma = {.attr_set = attr};
+    if (tree >= 0 && mount_setattr(tree, "", AT_EMPTY_PATH, &ma, sizeof(ma)) < 0) {
+        int e = errno;
+        close(tree);
+        errno = e;
+        return -1;
+    }
+    return tree;
+}
+
+/* The private storage: the real directory `from`, read-write but nothing
+ * executed, set-id or device, at `path` in the new root. */
+static int add_storage(plan *pl, const char *from, const char *path)
+{
+    if (pl->n == MAX_OPS) {
+        errno = E2BIG;
+        return fail(pl, "too many paths at", path);
+    }
+    op *o = &pl->ops[pl->n];
+    *o = (op){.kind = OP_BIND_RW, .path = strdup(path), .tree = -1};
+    if (!o->path) {
+        errno = ENOMEM;
+        return fail(pl, "planning", path);
+    }
+    o->tree = clone_tree(from, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    if (o->tree < 0) {
+        int e = errno;
+        free(o->path);
+        errno = e;
+        return fail(pl, "cannot bind the private storage", from);
+    }
+    pl->n++;
+    return 0;
+}
+
 static int add(plan *pl, op_kind kind, const char *path, const char *target)
 {
     if (planned(pl, path)) return 0;
@@ -103,12 +144,9 @@ static int add(plan *pl, op_kind kind, const char *path, const char *target)
         return fail(pl, "planning", path);
     }
     if (kind == OP_BIND_FILE || kind == OP_BIND_DIR) {
-        o->tree = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-        struct mount_attr ma = {.attr_set =
-                                    MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
-        if (o->tree < 0 || mount_setattr(o->tree, "", AT_EMPTY_PATH, &ma, sizeof(ma)) < 0) {
+        o->tree = clone_tree(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+        if (o->tree < 0) {
             int e = errno;
-            if (o->tree >= 0) close(o->tree);
             free(o->path);
             free(o->target);
             errno = e;
@@ -228,6 +266,7 @@ static int build(plan *pl)
             if (symlink(o->target, at) < 0 && errno != EEXIST) return fail(pl, "symlink", o->path);
             break;
         case OP_BIND_DIR:
+        case OP_BIND_RW:
             if (mkdir(at, 0755) < 0 && errno != EEXIST) return fail(pl, "mkdir", o->path);
             if (move_mount(o->tree, "", AT_FDCWD, at, MOVE_MOUNT_F_EMPTY_PATH) < 0)
                 return fail(pl, "cannot attach", o->path);
@@ -248,7 +287,7 @@ static int build(plan *pl)
 static plan pl; /* large; the runner builds one root */
 static bool have_plan;
 
-int rootfs_plan(const sb_paths *paths, char *err, size_t errlen)
+int rootfs_plan(const sb_paths *paths, const char *storage_dir, char *err, size_t errlen)
 {
     memset(&pl, 0, sizeof(pl));
     pl.err = err;
@@ -266,6 +305,13 @@ int rootfs_plan(const sb_paths *paths, char *err, size_t errlen)
                 return -1;
             }
         }
+    /* Last, so that nothing read-only is planned beneath it; the root is
+     * made read-only by itself (not recursively), this mount stays
+     * writable. */
+    if (storage_dir && add_storage(&pl, storage_dir, SANDBOX_STORAGE_PATH) < 0) {
+        plan_free(&pl);
+        return -1;
+    }
     have_plan = true;
     return 0;
 }

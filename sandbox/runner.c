@@ -5,7 +5,8 @@
  *
  *   agenthost-runner --library PATH --plugin NAME --instance ID
  *                    [--memory-mb N] [--open-files N] [--cpu-s N]
- *                    [--host-pid PID] [--no-sandbox] [--debug-unconfined]
+ *                    [--host-pid PID] [--storage-dir DIR --storage-max-mb N]
+ *                    [--no-sandbox] [--debug-unconfined]
  * fd 3 is the IPC socket and fd 4 the violation pipe (see host/plugin/proc.h).
  *
  * --debug-unconfined (every build) runs the plugin with no confinement at
@@ -40,7 +41,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: agenthost-runner --library PATH --plugin NAME --instance ID "
                     "[--memory-mb N] [--open-files N] [--cpu-s N] [--host-pid PID]\n"
-                    "       [--debug-unconfined]\n"
+                    "       [--storage-dir DIR --storage-max-mb N] [--debug-unconfined]\n"
                     "The host starts this program; it is not meant to be run by hand.\n");
 }
 
@@ -142,6 +143,10 @@ int main(int argc, char **argv)
             bad = parse_u32(v, &so.cpu_s);
         else if (!strcmp(a, "--host-pid"))
             bad = parse_u32(v, &host_pid);
+        else if (!strcmp(a, "--storage-dir"))
+            bad = v[0] != '/'; /* absolute, made by the host */
+        else if (!strcmp(a, "--storage-max-mb"))
+            bad = parse_u32(v, &so.storage_max_mb) || !so.storage_max_mb;
         else {
             usage();
             return 64;
@@ -150,6 +155,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "agenthost-runner: bad value for %s\n", a);
             return 64;
         }
+        if (!strcmp(a, "--storage-dir")) so.storage_dir = v;
+    }
+    if (so.storage_dir && !so.storage_max_mb) {
+        fprintf(stderr, "agenthost-runner: --storage-dir needs --storage-max-mb\n");
+        return 64;
     }
     if (!library || !plugin || !instance) {
         usage();
@@ -217,7 +227,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "agenthost-runner: %s: sandbox: %s\n", instance, why);
         return 71;
     }
-    ah_runtime_opts ro = {
-        .ipc_fd = IPC_FD, .library = library, .dl_handle = dl, .confinement = rep.json};
+    ah_runtime_opts ro = {.ipc_fd = IPC_FD,
+                          .library = library,
+                          .dl_handle = dl,
+                          .confinement = rep.json,
+                          .storage_dir = rep.storage[0] ? rep.storage : NULL};
     return ah_runtime_run(dlwhy[0] ? (dl ? p : NULL) : p, dlwhy[0] ? dlwhy : NULL, &ro);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAX_FALLBACKS 8
@@ -24,6 +25,9 @@ static struct {
     uint32_t as_mb, nofile, cpu_s;
     bool ns_user, ns_pid, ns_net, ns_ipc, ns_mount;
     int landlock;
+    bool storage; /* private storage granted */
+    char storage_path[4096];
+    uint32_t storage_max_mb;
     int filters;
     int viol_fd;
     uint64_t cookie;
@@ -97,13 +101,20 @@ static void report(sandbox_report *rep)
         n += json_str(fb + n, sizeof(fb) - n - 1, S.fallbacks[i]);
     }
     fb[n] = 0;
+    char st[4200] = "false";
+    if (S.storage) {
+        size_t k = (size_t)snprintf(st, sizeof(st), "{\"path\":");
+        k += json_str(st + k, sizeof(st) - k - 40, S.storage_path);
+        snprintf(st + k, sizeof(st) - k, ",\"max_mb\":%u}", S.storage_max_mb);
+    }
+    snprintf(rep->storage, sizeof(rep->storage), "%s", S.storage ? S.storage_path : "");
     snprintf(rep->json, sizeof(rep->json),
              "{\"sandbox\":true,\"uid\":%u,\"gid\":%u,\"uid_drop\":%s,\"no_new_privs\":true,"
              "\"rlimits\":{\"as_mb\":%u,\"nofile\":%u,\"core\":0,\"cpu_s\":%u,\"nproc\":0},"
              "\"seccomp_filters\":%d,\"namespaces\":{\"user\":%s,\"pid\":%s,\"net\":%s,"
-             "\"ipc\":%s,\"mount\":%s},\"landlock\":%d,\"fallbacks\":[%s]}",
+             "\"ipc\":%s,\"mount\":%s},\"landlock\":%d,\"storage\":%s,\"fallbacks\":[%s]}",
              S.uid, S.gid, yes(S.uid_drop), S.as_mb, S.nofile, S.cpu_s, S.filters, yes(S.ns_user),
-             yes(S.ns_pid), yes(S.ns_net), yes(S.ns_ipc), yes(S.ns_mount), S.landlock, fb);
+             yes(S.ns_pid), yes(S.ns_net), yes(S.ns_ipc), yes(S.ns_mount), S.landlock, st, fb);
 }
 
 /* ---- the steps ---------------------------------------------------------------- */
@@ -118,7 +129,8 @@ static void report(sandbox_report *rep)
 
 /* The namespaces the user namespace makes possible, and the minimal root
  * (planned already when the runner started as root). */
-static void enter_namespaces(const sb_paths *paths, bool want_root, bool planned)
+static void enter_namespaces(const sb_paths *paths, const char *storage, bool want_root,
+                             bool planned)
 {
     char e[200];
     if (!(S.ns_net = ns_unshare(CLONE_NEWNET, e, sizeof(e)) == 0)) fallback(e);
@@ -126,7 +138,7 @@ static void enter_namespaces(const sb_paths *paths, bool want_root, bool planned
     if (ns_unshare(CLONE_NEWNS, e, sizeof(e)) < 0) {
         fallback(e);
         rootfs_discard();
-    } else if (want_root && !planned && rootfs_plan(paths, e, sizeof(e)) < 0)
+    } else if (want_root && !planned && rootfs_plan(paths, storage, e, sizeof(e)) < 0)
         fallback(e);
     else if (want_root && rootfs_enter(e, sizeof(e)) < 0)
         fallback(e);
@@ -166,6 +178,8 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
               "closing inherited file descriptors failed");
     if (o->disabled) {
         report(rep);
+        /* Unconfined: the plugin writes to the real directory. */
+        snprintf(rep->storage, sizeof(rep->storage), "%s", o->storage_dir ? o->storage_dir : "");
         return 0;
     }
     S.enabled = true;
@@ -173,6 +187,15 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
     S.nofile = o->open_files;
     S.cpu_s = o->cpu_s;
     MANDATORY(confine_limits(o) == 0, "setting resource limits failed");
+    if (o->storage_dir) {
+        S.storage_max_mb = o->storage_max_mb;
+        /* Past the limit a write fails with EFBIG rather than a signal. */
+        struct rlimit fsize = {.rlim_cur = (rlim_t)o->storage_max_mb << 20,
+                               .rlim_max = (rlim_t)o->storage_max_mb << 20};
+        MANDATORY(o->storage_max_mb > 0 && signal(SIGXFSZ, SIG_IGN) != SIG_ERR &&
+                      setrlimit(RLIMIT_FSIZE, &fsize) == 0,
+                  "setting the private storage's size limit (RLIMIT_FSIZE) failed");
+    }
     MANDATORY(confine_move_fd_to_top(o->violation_fd, o->open_files, &S.viol_fd) == 0,
               "moving the violation pipe to the last descriptor failed");
 
@@ -188,7 +211,8 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
     if (!have_paths) fallback(e);
     /* Root plans the minimal root now, while it can reach every path. */
     bool planned = false;
-    if (root && have_paths && !(planned = rootfs_plan(&paths, e, sizeof(e)) == 0)) fallback(e);
+    if (root && have_paths && !(planned = rootfs_plan(&paths, o->storage_dir, e, sizeof(e)) == 0))
+        fallback(e);
 
     /* New user and pid namespaces, together: the runner stays outside as a
      * relay and goes on here as pid 1, its identity mapped one to one; as
@@ -214,7 +238,7 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
     MANDATORY(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "PR_SET_NO_NEW_PRIVS failed");
 
     if (S.ns_user)
-        enter_namespaces(&paths, have_paths && (planned || !root), planned);
+        enter_namespaces(&paths, o->storage_dir, have_paths && (planned || !root), planned);
     else {
         fallback("network, ipc and mount namespaces: no user namespace");
         rootfs_discard();
@@ -222,11 +246,22 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
     MANDATORY(confine_drop_capabilities() == 0, "dropping capabilities failed");
     MANDATORY(!root || setresuid(0, 0, 0) < 0, "root could be regained");
 
-    if (have_paths && landlock_apply(&paths, &S.landlock, e, sizeof(e)) < 0)
+    /* The private storage: at /data in the minimal root, else where it is. */
+    if (o->storage_dir)
+        snprintf(S.storage_path, sizeof(S.storage_path), "%s",
+                 S.ns_mount ? SANDBOX_STORAGE_PATH : o->storage_dir);
+    if (have_paths && landlock_apply(&paths, o->storage_dir ? S.storage_path : NULL, &S.landlock, e,
+                                     sizeof(e)) < 0)
         fallback(e);
     else if (!have_paths)
         fallback("landlock: no list of files to allow");
     sb_paths_free(&paths);
+    /* Writing files needs a confinement of the paths: the read-only root
+     * or Landlock. Without either, an instance with storage does not
+     * start (docs/adr/0051-plugin-private-storage.md). */
+    MANDATORY(!o->storage_dir || S.ns_mount || S.landlock > 0,
+              "private storage needs the mount namespace or Landlock, and neither was applied");
+    S.storage = o->storage_dir != NULL;
 
     /* pid 1 forks the plugin process (pid 2) and stays as init. */
     if (S.ns_pid && pidns_fork_plugin(sock, e, sizeof(e)) < 0) {
@@ -243,6 +278,7 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
               "installing the SIGSYS handler failed");
     policy_params p = {
         .own_pid = S.own_pid, .ipc_fd = o->ipc_fd, .violation_fd = S.viol_fd, .cookie = S.cookie};
+    p.private_storage = S.storage;
 #ifdef AH_SANITIZE
     p.sanitizer_runtime = true;
 #endif

@@ -30,8 +30,14 @@ typedef struct sandbox_opts {
     int ipc_fd;          /* kept open */
     int violation_fd;    /* kept open (moved to RLIMIT_NOFILE - 1) */
     pid_t parent_pid;    /* the host; 0: not checked */
-    bool disabled;       /* no confinement at all: test builds (--no-sandbox), or the
-                          * host's one debug instance (--debug-unconfined) */
+    /* Private storage (docs/adr/0051-plugin-private-storage.md): the
+     * instance's directory, made by the host, bound read-write at
+     * SANDBOX_STORAGE_PATH; NULL: none. Writes are refused (EFBIG) past
+     * storage_max_mb in one file (RLIMIT_FSIZE). */
+    const char *storage_dir;
+    uint32_t storage_max_mb;
+    bool disabled; /* no confinement at all: test builds (--no-sandbox), or the
+                    * host's one debug instance (--debug-unconfined) */
 } sandbox_opts;
 
 /* A JSON object describing what was applied (the instance's confinement):
@@ -42,7 +48,13 @@ typedef struct sandbox_opts {
  *  was not applied", ...]} */
 typedef struct sandbox_report {
     char json[2048];
+    /* Where the plugin finds its private storage: SANDBOX_STORAGE_PATH in
+     * the minimal root, else the real directory; "" if it has none. */
+    char storage[4096];
 } sandbox_report;
+
+/* The private storage's place inside the plugin's minimal root. */
+#define SANDBOX_STORAGE_PATH "/data"
 
 /* Mandatory steps fail closed: returns 0, or -1 with *why naming the step. */
 int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why);

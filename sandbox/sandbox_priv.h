@@ -70,14 +70,17 @@ int sealed_filter_load(const void *prog);
  * rootfs_plan walks the real tree and clones what to expose (as root:
  * before the user namespace); rootfs_enter, in the new mount namespace,
  * builds the root from the plan and enters it; rootfs_discard drops an
- * unused plan (the relay's copy). */
-int rootfs_plan(const sb_paths *paths, char *err, size_t errlen);
+ * unused plan (the relay's copy). storage_dir, if not NULL, is bound
+ * read-write (nosuid, nodev, noexec) at SANDBOX_STORAGE_PATH. */
+int rootfs_plan(const sb_paths *paths, const char *storage_dir, char *err, size_t errlen);
 int rootfs_enter(char *err, size_t errlen);
 void rootfs_discard(void);
 
-/* landlock.c: read and execute beneath `paths` only; no TCP; no signals
- * or abstract sockets outside the domain. *abi is the kernel's ABI. */
-int landlock_apply(const sb_paths *paths, int *abi, char *err, size_t errlen);
+/* landlock.c: read and execute beneath `paths` only; read, write, create,
+ * remove and truncate regular files and directories beneath `storage`
+ * (NULL: none); no TCP; no signals or abstract sockets outside the
+ * domain. *abi is the kernel's ABI. */
+int landlock_apply(const sb_paths *paths, const char *storage, int *abi, char *err, size_t errlen);
 
 /* pidns.c (docs/adr/0009-pid-namespace-relay.md). In the parent of
  * ns_clone: stay behind as the relay of the plugin's exit status; never

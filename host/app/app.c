@@ -262,6 +262,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     if (registry_scan(&a->reg, c->plugins_dir, err, errlen) < 0) return -1;
     supervisor_opts sv = a->opts->supervisor;
     sv.runner = c->runner;
+    sv.data_dir = c->data_dir;
 #ifdef AH_TEST_NO_SANDBOX
     sv.no_sandbox =
         getenv("AGENTHOST_TEST_NO_SANDBOX") && !strcmp(getenv("AGENTHOST_TEST_NO_SANDBOX"), "1");

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "store/secrets.h"
 #include "core/util.h"
+#include "storage.h"
 #include "supervisor_priv.h"
 
 #include <agenthost/plugin.h>
@@ -593,7 +594,7 @@ int run_start(instance *inst, char *err, size_t errlen)
 {
     supervisor *s = inst->sup;
     const manifest *m = inst->m;
-    char mem[16], files[16], cpu[16], hostpid[16];
+    char mem[16], files[16], cpu[16], hostpid[16], smax[16], sdir[4096];
     snprintf(mem, sizeof(mem), "%u", inst->limits.memory_mb);
     snprintf(files, sizeof(files), "%u", inst->limits.open_files);
     snprintf(cpu, sizeof(cpu), "%u", inst->limits.cpu_s);
@@ -621,6 +622,15 @@ int run_start(instance *inst, char *err, size_t errlen)
     if (!wrap.argc) { /* under a debugger the runner's parent is the debugger */
         argv[a++] = "--host-pid";
         argv[a++] = hostpid;
+    }
+    if (m->storage_max_mb) {
+        if (plugin_storage_prepare(s->opts.data_dir, inst->id, sdir, sizeof(sdir), err, errlen) < 0)
+            return AH_EIO;
+        snprintf(smax, sizeof(smax), "%u", m->storage_max_mb);
+        argv[a++] = "--storage-dir";
+        argv[a++] = sdir;
+        argv[a++] = "--storage-max-mb";
+        argv[a++] = smax;
     }
     if (s->opts.no_sandbox) argv[a++] = "--no-sandbox";
     if (debug) argv[a++] = "--debug-unconfined";

@@ -2,12 +2,14 @@
  * instances_def.c - instances defined over the API. See instances_def.h.
  */
 #include "instances_def.h"
+#include "storage.h"
 
 #include "core/log.h"
 #include "core/util.h"
 
 #include <agenthost/plugin.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,7 @@ bool instances_def_exists(store *st, const char *id)
 typedef struct purge_op {
     char id[72];
     store *st;
+    const char *data_dir; /* for the private storage (storage.h), may be NULL */
     instances_def_cb cb;
     void *ud;
     int fail_status; /* a create undone: report this */
@@ -127,11 +130,17 @@ static int apply_purge(store_txn *txn, void *arg)
 static void done_purge(int status, void *arg)
 {
     purge_op *op = arg;
+    /* Its private storage goes with it (only once the record is gone: a
+     * failed purge keeps both). */
+    if (!status && op->data_dir && plugin_storage_remove(op->data_dir, op->id) < 0)
+        log_error("host", "instance %s: deleting its private storage failed: %s", op->id,
+                  strerror(errno));
     if (status)
         log_error("host", "instance %s: deleting its record, KV and secrets failed: %s", op->id,
                   ah_strerror(status));
     else if (!op->fail_status)
-        log_info("host", "instance %s removed with its record, KV and secrets", op->id);
+        log_info("host", "instance %s removed with its record, KV, secrets and private storage",
+                 op->id);
     if (op->cb) {
         if (op->fail_status)
             op->cb(op->ud, op->fail_status, op->fail_field[0] ? op->fail_field : NULL, op->fail_msg,
@@ -172,6 +181,7 @@ int instances_def_remove(supervisor *s, store *st, const char *id, instances_def
     }
     snprintf(op->id, sizeof(op->id), "%s", id);
     op->st = st;
+    op->data_dir = supervisor_data_dir(s);
     op->cb = cb;
     op->ud = ud;
     if (inst)
@@ -219,6 +229,7 @@ static void undo(create_op *op, int status, const char *field, const char *msg)
     }
     snprintf(p->id, sizeof(p->id), "%s", op->id);
     p->st = op->st;
+    p->data_dir = supervisor_data_dir(op->s);
     p->cb = op->cb;
     p->ud = op->ud;
     p->fail_status = status;

@@ -201,6 +201,9 @@ int manifest_parse(const char *path, const char *text, size_t len, bool check_li
     static const manifest_restart dr = {RESTART_ON_FAILURE, 500, 30000, 5, 60};
     manifest_layer_limits(json_object_get(j, "limits"), &dl, &m->limits);
     manifest_layer_restart(json_object_get(j, "restart"), &dr, &m->restart);
+    const json_t *storage = json_object_get(j, "storage");
+    if (json_is_true(json_object_get(storage, "private")))
+        m->storage_max_mb = (uint32_t)json_integer_value(json_object_get(storage, "max_mb"));
 
     if (!m->path || !m->dir || !m->library) {
         manifest_free(m);

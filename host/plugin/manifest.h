@@ -47,6 +47,9 @@ typedef struct manifest {
     int abi_major, abi_minor;
     manifest_limits limits;
     manifest_restart restart;
+    /* "storage": {"private": true, "max_mb": N}: the instance's private
+     * directory (docs/adr/0051-plugin-private-storage.md); 0: none. */
+    uint32_t storage_max_mb;
     json_t *json; /* the whole manifest with defaults applied (owned) */
 } manifest;
 

@@ -26,3 +26,8 @@ void supervisor_remove(supervisor *s, instance *inst, void (*done)(void *ud), vo
     }
     if (inst->state != INST_STOPPING) sup_stop_instance(inst);
 }
+
+const char *supervisor_data_dir(const supervisor *s)
+{
+    return s->opts.data_dir;
+}

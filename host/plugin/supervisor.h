@@ -59,6 +59,10 @@ typedef struct supervisor_opts {
     bool allow_debug_unconfined;
     const char *debug_instance;
     const char *debug_wrapper;
+    /* The host's data directory: instances whose manifest declares private
+     * storage get DATA_DIR/plugin-data/<id>/ (storage.h); NULL: such
+     * instances do not start. */
+    const char *data_dir;
 } supervisor_opts;
 
 /* A request from a plugin, to be answered once. */
@@ -116,6 +120,8 @@ void supervisor_start_one(supervisor *s, instance *inst);
  * for any process that died). What is stored
  * for it (state, KV, secrets) is the caller's (instances_def.h). */
 void supervisor_remove(supervisor *s, instance *inst, void (*done)(void *ud), void *ud);
+/* supervisor_opts.data_dir (may be NULL). */
+const char *supervisor_data_dir(const supervisor *s);
 /* Stop every running instance gracefully; done runs once all are down. */
 void supervisor_stop_all(supervisor *s, void (*done)(void *ud), void *ud);
 

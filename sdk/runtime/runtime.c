@@ -57,6 +57,7 @@ struct ah_ctx {
     void *dl;
     void *userdata;
     char *instance;
+    const char *storage_dir; /* the runner's, for the life of the process */
     json_t *config;
     json_t *secrets;
     uint64_t next_id;
@@ -161,6 +162,11 @@ int rt_request(ah_ctx *c, uint16_t type, json_t *body, req_kind kind, void *cb, 
 static const char *svc_instance_id(ah_ctx *c)
 {
     return c->instance ? c->instance : "";
+}
+
+static const char *svc_storage_dir(ah_ctx *c)
+{
+    return c->storage_dir;
 }
 
 static void svc_set_userdata(ah_ctx *c, void *ud)
@@ -469,6 +475,7 @@ static const ah_host host_table = {
     .kv_get_many = rt_kv_get_many,
     .kv_put_many = rt_kv_put_many,
     .call = rt_call,
+    .storage_dir = svc_storage_dir,
 };
 
 /* ---- incoming messages --------------------------------------------------- */
@@ -751,6 +758,7 @@ int ah_runtime_run(const ah_plugin *plugin, const char *why_unusable, const ah_r
     c->fd = o->ipc_fd;
     c->plugin = plugin;
     c->dl = o->dl_handle;
+    c->storage_dir = o->storage_dir;
     ah_idmap_init(&c->pending);
     ah_asm_init(&c->in, AH_MSG_MAX_DEFAULT);
 

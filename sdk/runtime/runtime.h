@@ -12,6 +12,7 @@ typedef struct ah_runtime_opts {
     const char *library;     /* for the HELLO message */
     void *dl_handle;         /* for typed exports (dlsym), may be NULL */
     const char *confinement; /* JSON object describing the sandbox, for HELLO */
+    const char *storage_dir; /* the private storage as the plugin sees it; NULL: none */
 } ah_runtime_opts;
 
 /* Send HELLO describing `plugin` (or the reason it is unusable when

@@ -525,6 +525,14 @@ void aht_advance(aht *t, uint64_t ms)
 
 /* ---- the table and the test's side ------------------------------------------------ */
 
+/* The fake host grants no private storage (ABI 1.5): NULL, as for a
+ * manifest without `storage`. */
+static const char *fake_storage_dir(ah_ctx *c)
+{
+    (void)c;
+    return NULL;
+}
+
 static const ah_host table = {
     .size = sizeof(ah_host),
     .abi_major = AH_ABI_MAJOR,
@@ -556,6 +564,7 @@ static const ah_host table = {
     .kv_get_many = f_kv_get_many,
     .kv_put_many = f_kv_put_many,
     .call = aht_fake_call,
+    .storage_dir = fake_storage_dir,
 };
 
 aht *aht_new(const ah_plugin *plugin, const char *instance_id)

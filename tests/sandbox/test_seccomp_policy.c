@@ -134,6 +134,16 @@ static void test_postload_filter_of_sanitizer_builds_matches_its_golden_file(voi
     compare_with_golden("postload-sanitizer", policy_postload(&p));
 }
 
+static void test_filters_with_private_storage_match_their_golden_files(void **state)
+{
+    (void)state;
+    policy_params p = params();
+    p.private_storage = true;
+    compare_with_golden("postload-storage", policy_postload(&p));
+    /* Filters stack: the first allows what the second does. */
+    compare_with_golden("preload-storage", policy_preload(&p));
+}
+
 static void test_relay_filter_matches_its_golden_file(void **state)
 {
     (void)state;
@@ -232,6 +242,45 @@ static void test_no_policy_has_a_rule_for_a_forbidden_syscall(void **state)
     assert_forbids_all("relay", policy_relay(&p));
 }
 
+/* What private storage opens (docs/adr/0051-plugin-private-storage.md). */
+static const char *const storage_calls[] = {
+    "openat", "pwrite64", "fsync",  "fdatasync", "ftruncate", "fallocate", "flock",
+    "rename", "renameat", "unlink", "unlinkat",  "mkdir",     "mkdirat",   "rmdir"};
+
+static bool is_storage_call(const char *name)
+{
+    for (size_t i = 0; i < sizeof(storage_calls) / sizeof(storage_calls[0]); i++)
+        if (!strcmp(storage_calls[i], name)) return true;
+    return false;
+}
+
+static void test_only_private_storage_opens_the_file_writing_calls(void **state)
+{
+    (void)state;
+    policy_params p = params();
+    scmp_filter_ctx f = policy_postload(&p);
+    assert_non_null(f);
+    char *pfc = export_pfc(f);
+    seccomp_release(f);
+    for (size_t i = 0; i < sizeof(storage_calls) / sizeof(storage_calls[0]); i++)
+        if (mentions(pfc, storage_calls[i]))
+            fail_msg("postload without storage has a rule for %s", storage_calls[i]);
+    free(pfc);
+    p.private_storage = true;
+    f = policy_postload(&p);
+    assert_non_null(f);
+    pfc = export_pfc(f);
+    seccomp_release(f);
+    for (size_t i = 0; i < sizeof(storage_calls) / sizeof(storage_calls[0]); i++)
+        if (!mentions(pfc, storage_calls[i]))
+            fail_msg("postload with storage has no rule for %s", storage_calls[i]);
+    /* Everything else the issue forbids stays forbidden. */
+    for (size_t i = 0; i < sizeof(never_allowed) / sizeof(never_allowed[0]); i++)
+        if (!is_storage_call(never_allowed[i]) && mentions(pfc, never_allowed[i]))
+            fail_msg("postload with storage has a rule for %s", never_allowed[i]);
+    free(pfc);
+}
+
 static void test_postload_has_no_open_and_no_exec_mapping(void **state)
 {
     (void)state;
@@ -275,10 +324,12 @@ int main(void)
         cmocka_unit_test(test_preload_filter_matches_its_golden_file),
         cmocka_unit_test(test_postload_filter_matches_its_golden_file),
         cmocka_unit_test(test_postload_filter_of_sanitizer_builds_matches_its_golden_file),
+        cmocka_unit_test(test_filters_with_private_storage_match_their_golden_files),
         cmocka_unit_test(test_relay_filter_matches_its_golden_file),
         cmocka_unit_test(test_no_policy_has_a_rule_for_a_forbidden_syscall),
         cmocka_unit_test(test_postload_has_no_open_and_no_exec_mapping),
         cmocka_unit_test(test_openat2_and_clone3_answer_enosys_before_lockdown),
+        cmocka_unit_test(test_only_private_storage_opens_the_file_writing_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

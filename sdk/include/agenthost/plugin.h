@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define AH_ABI_MAJOR 1
-#define AH_ABI_MINOR 4
+#define AH_ABI_MINOR 5
 
 /* jansson's type, forward-declared so this header does not include jansson. */
 typedef struct json_t json_t;
@@ -340,6 +340,17 @@ typedef struct ah_host {
      * dropped); 0: 30 s. */
     int (*call)(ah_ctx *ctx, const char *instance, const char *action, const json_t *args,
                 uint32_t timeout_ms, ah_call_cb cb, void *ud);
+
+    /* ---- ABI 1.5 (check with AH_HOST_HAS): private storage ---- */
+
+    /* The directory of the instance's private storage, as the plugin sees
+     * it ("/data" when confined, the real directory when unconfined), or
+     * NULL when the manifest declares none (`"storage": {"private": true,
+     * "max_mb": N}`, docs/plugin-guide.md). Regular files and directories
+     * may be created, written, synced, renamed and removed beneath it;
+     * nowhere else. A write past max_mb in one file fails with EFBIG.
+     * Valid for the life of the process. */
+    const char *(*storage_dir)(ah_ctx *ctx);
 } ah_host;
 
 /* True when the host table offers `member` (newer members need this check). */

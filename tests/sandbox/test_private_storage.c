@@ -1,0 +1,255 @@
+/*
+ * Private storage (ABI 1.5, docs/adr/0051-plugin-private-storage.md) in a
+ * real host: the pstore fixture writes, fsyncs, renames and reads files
+ * beneath host->storage_dir and keeps an LMDB environment there, all
+ * under the second seccomp filter, and finds both again after a restart;
+ * it is refused (a clear errno, no kill) writing anywhere else and
+ * reaching another instance's directory; one file cannot grow past
+ * max_mb (EFBIG); removing the instance over the API deletes its
+ * directory.
+ *
+ * With AGENTHOST_TEST_NO_SANDBOX=1 (test builds: the runners start with
+ * --no-sandbox) the same escapes must *succeed*, which proves that the
+ * checks notice a sandbox that does not confine the storage.
+ */
+#include "../support/th.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static th_host H;
+static bool unconfined;
+
+static int setup(void **s)
+{
+    (void)s;
+    const char *e = getenv("AGENTHOST_TEST_NO_SANDBOX");
+    unconfined = e && !strcmp(e, "1");
+    const char *cfg =
+        "{\"listen\":\"127.0.0.1:0\",\"instances\":["
+        "{\"id\":\"s1\",\"plugin\":\"pstore\"},{\"id\":\"s2\",\"plugin\":\"pstore\"}]}";
+    if (th_init(&H, "private-storage") ||
+        th_install_dir(&H, TH_BUILD_DIR "/tests/plugins/pstore", "pstore") || th_config(&H, cfg) ||
+        th_start(&H, NULL, 15000))
+        return -1;
+    return th_wait_state(&H, "s1", "ready", 15000) && th_wait_state(&H, "s2", "ready", 15000) ? 0
+                                                                                              : -1;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    int rc = th_stop_clean(&H, 15000);
+    th_cleanup(&H);
+    return rc ? -1 : 0;
+}
+
+static json_t *call(const char *id, const char *action, const char *args)
+{
+    json_t *o = NULL;
+    int st = th_call(&H, id, action, args, &o);
+    if (st != 200) {
+        char *d = json_dumps(o, JSON_COMPACT);
+        fail_msg("%s %s %s: %d %s", id, action, args, st, d ? d : "");
+    }
+    return o;
+}
+
+static int call_errno(const char *id, const char *action, const char *args)
+{
+    json_t *o = call(id, action, args);
+    int e = (int)json_integer_value(th_get(o, "result.errno"));
+    json_decref(o);
+    return e;
+}
+
+static void storage_dir(const char *id, char *out, size_t n)
+{
+    snprintf(out, n, "%s/plugin-data/%s", H.data, id);
+}
+
+static void a_file_written_fsynced_and_renamed_is_on_the_host_in_a_0700_directory(void **s)
+{
+    (void)s;
+    json_t *o = call("s1", "where", "{}");
+    char dir[700];
+    storage_dir("s1", dir, sizeof(dir));
+    /* Confined, the plugin sees its storage at /data; unconfined, where it is. */
+    assert_string_equal(json_string_value(th_get(o, "result.dir")), unconfined ? dir : "/data");
+    json_decref(o);
+    assert_int_equal(call_errno("s1", "put", "{\"name\":\"a.txt\",\"text\":\"привет, s1\"}"), 0);
+    o = call("s1", "get", "{\"name\":\"a.txt\"}");
+    assert_string_equal(json_string_value(th_get(o, "result.text")), "привет, s1");
+    json_decref(o);
+    struct stat st;
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+    char rel[64];
+    snprintf(rel, sizeof(rel), "var/plugin-data/s1/a.txt");
+    assert_true(th_file_contains(&H, rel, "привет, s1"));
+    /* The rename left no temporary file behind. */
+    char tmp[800];
+    snprintf(tmp, sizeof(tmp), "%s/a.txt.tmp", dir);
+    assert_int_equal(access(tmp, F_OK), -1);
+}
+
+static void lmdb_opened_beneath_the_storage_works_under_the_filter(void **s)
+{
+    (void)s;
+    json_t *o = call("s1", "lmdb_put", "{\"key\":\"k1\",\"value\":\"v1\"}");
+    assert_true(json_is_true(th_get(o, "result.ok")));
+    json_decref(o);
+    o = call("s1", "lmdb_get", "{\"key\":\"k1\"}");
+    assert_string_equal(json_string_value(th_get(o, "result.value")), "v1");
+    json_decref(o);
+    assert_string_equal(th_state(&H, "s1"), "ready");
+    assert_false(th_file_contains(&H, "logs/security.log", "\"instance\":\"s1\""));
+}
+
+/* errno of a refused escape: the read-only root (EROFS), Landlock
+ * (EACCES), or a path the minimal root does not hold (ENOENT). */
+static bool refused(int e)
+{
+    return e == EROFS || e == EACCES || e == ENOENT || e == EPERM;
+}
+
+static void writing_anywhere_else_is_refused_with_an_errno(void **s)
+{
+    (void)s;
+    char args[1200];
+    const char *targets[3];
+    char beside_data[800], in_tmp[800];
+    /* Beside the host's data directory (reachable by path on the host). */
+    snprintf(beside_data, sizeof(beside_data), "%s/escaped.txt", H.dir);
+    /* The plugin's own directory (in the minimal root, read-only). */
+    snprintf(in_tmp, sizeof(in_tmp), "%s/pstore/escaped.txt", H.plugins);
+    targets[0] = beside_data;
+    targets[1] = in_tmp;
+    targets[2] = "/data/../escaped.txt";
+    int escaped = 0;
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(args, sizeof(args), "{\"path\":\"%s\"}", targets[i]);
+        int e = call_errno("s1", "try_write", args);
+        if (unconfined) {
+            escaped += e == 0;
+            continue;
+        }
+        if (!refused(e)) fail_msg("writing %s: errno %d (%s)", targets[i], e, strerror(e));
+    }
+    for (size_t i = 0; i < 2; i++)
+        if (access(targets[i], F_OK) == 0) {
+            assert_true(unconfined);
+            unlink(targets[i]);
+        }
+    if (unconfined) assert_true(escaped >= 2); /* the checks notice an open sandbox */
+    /* Refused softly: no violation, the instance runs on. */
+    assert_string_equal(th_state(&H, "s1"), "ready");
+    assert_false(th_file_contains(&H, "logs/security.log", "\"instance\":\"s1\""));
+}
+
+static void another_instances_directory_cannot_be_seen(void **s)
+{
+    (void)s;
+    assert_int_equal(call_errno("s2", "put", "{\"name\":\"mine.txt\",\"text\":\"s2 only\"}"), 0);
+    char other[800], args[1000];
+    storage_dir("s2", other, sizeof(other));
+    const char *paths[] = {other, "/data/../plugin-data/s2", NULL};
+    char file[900];
+    snprintf(file, sizeof(file), "%s/mine.txt", other);
+    paths[2] = file;
+    int seen = 0;
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(args, sizeof(args), "{\"path\":\"%s\"}", paths[i]);
+        int e = call_errno("s1", "try_read", args);
+        if (unconfined)
+            seen += e == 0;
+        else if (!refused(e))
+            fail_msg("s1 reading %s: errno %d (%s)", paths[i], e, strerror(e));
+    }
+    if (unconfined) assert_true(seen >= 2);
+    /* s2 keeps its own. */
+    json_t *o = call("s2", "get", "{\"name\":\"mine.txt\"}");
+    assert_string_equal(json_string_value(th_get(o, "result.text")), "s2 only");
+    json_decref(o);
+}
+
+static void a_file_past_max_mb_is_refused_with_efbig(void **s)
+{
+    (void)s;
+    json_t *o = call("s1", "big", "{\"mb\":3}");
+    if (unconfined) { /* no RLIMIT_FSIZE: the 3 MiB are written */
+        assert_int_equal(json_integer_value(th_get(o, "result.written")), 3 << 20);
+    } else {
+        assert_int_equal(json_integer_value(th_get(o, "result.errno")), EFBIG);
+        assert_int_equal(json_integer_value(th_get(o, "result.written")), 2 << 20);
+    }
+    json_decref(o);
+    assert_string_equal(th_state(&H, "s1"), "ready");
+}
+
+static void files_and_lmdb_are_found_again_after_a_restart(void **s)
+{
+    (void)s;
+    assert_int_equal(th_stop(&H, 15000), 0);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    assert_true(th_wait_state(&H, "s1", "ready", 15000));
+    json_t *o = call("s1", "get", "{\"name\":\"a.txt\"}");
+    assert_string_equal(json_string_value(th_get(o, "result.text")), "привет, s1");
+    json_decref(o);
+    o = call("s1", "lmdb_get", "{\"key\":\"k1\"}");
+    assert_string_equal(json_string_value(th_get(o, "result.value")), "v1");
+    json_decref(o);
+}
+
+static void removing_an_instance_over_the_api_deletes_its_directory(void **s)
+{
+    (void)s;
+    json_t *o = NULL;
+    assert_int_equal(
+        th_http(&H, "POST", "/api/v1/instances", "{\"id\":\"s3\",\"plugin\":\"pstore\"}", NULL, &o),
+        201);
+    json_decref(o);
+    assert_true(th_wait_state(&H, "s3", "ready", 15000));
+    assert_int_equal(call_errno("s3", "put", "{\"name\":\"x.txt\",\"text\":\"gone soon\"}"), 0);
+    o = call("s3", "lmdb_put", "{\"key\":\"a\",\"value\":\"b\"}");
+    json_decref(o);
+    char dir[700];
+    storage_dir("s3", dir, sizeof(dir));
+    assert_int_equal(access(dir, F_OK), 0);
+    assert_int_equal(th_http(&H, "DELETE", "/api/v1/instances/s3", NULL, NULL, NULL), 204);
+    /* The deletion completes once the process is gone: bounded wait. */
+    for (int i = 0; i < 200 && access(dir, F_OK) == 0; i++)
+        th_sleep_ms(50);
+    assert_int_equal(access(dir, F_OK), -1);
+    assert_true(th_wait_file(&H, "logs/host.log",
+                             "s3 removed with its record, KV, secrets "
+                             "and private storage",
+                             15000));
+    /* Its neighbours keep theirs. */
+    storage_dir("s1", dir, sizeof(dir));
+    assert_int_equal(access(dir, F_OK), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_file_written_fsynced_and_renamed_is_on_the_host_in_a_0700_directory),
+        cmocka_unit_test(lmdb_opened_beneath_the_storage_works_under_the_filter),
+        cmocka_unit_test(writing_anywhere_else_is_refused_with_an_errno),
+        cmocka_unit_test(another_instances_directory_cannot_be_seen),
+        cmocka_unit_test(a_file_past_max_mb_is_refused_with_efbig),
+        cmocka_unit_test(files_and_lmdb_are_found_again_after_a_restart),
+        cmocka_unit_test(removing_an_instance_over_the_api_deletes_its_directory),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
