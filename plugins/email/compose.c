@@ -302,6 +302,27 @@ static void set_identity(job *j, GMimeMessage *m, json_t *out)
     g_date_time_unref(d);
 }
 
+/* The envelope's recipients: every mailbox of l (groups opened), bare,
+ * appended to rcpt; at most ADDRS_MAX in all (the broker's limit). */
+static bool envelope(job *j, InternetAddressList *l, json_t *rcpt)
+{
+    for (int i = 0; l && i < internet_address_list_length(l); i++) {
+        InternetAddress *a = internet_address_list_get_address(l, i);
+        if (INTERNET_ADDRESS_IS_GROUP(a)) {
+            if (!envelope(j, internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)), rcpt))
+                return false;
+            continue;
+        }
+        const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
+        if (!addr || !strchr(addr, '@') || strpbrk(addr, "\r\n <>"))
+            return fail(j, "to, cc, bcc: \"%s\" is not an address as local@domain", addr);
+        if (json_array_size(rcpt) >= ADDRS_MAX)
+            return fail(j, "to, cc, bcc: more than 100 recipients in all%s", NULL);
+        json_array_append_new(rcpt, json_string(addr));
+    }
+    return true;
+}
+
 static bool build(job *j, GMimeMessage *m, json_t *out)
 {
     if (!add_addresses(j, m, GMIME_ADDRESS_TYPE_FROM, "from", true) ||
@@ -309,6 +330,15 @@ static bool build(job *j, GMimeMessage *m, json_t *out)
         !add_addresses(j, m, GMIME_ADDRESS_TYPE_CC, "cc", false) ||
         !add_addresses(j, m, GMIME_ADDRESS_TYPE_BCC, "bcc", false) || !set_reply_token(j, m))
         return false;
+    json_t *rcpt = json_array();
+    json_object_set_new(out, "rcpt", rcpt);
+    static const GMimeAddressType kinds[] = {GMIME_ADDRESS_TYPE_TO, GMIME_ADDRESS_TYPE_CC,
+                                             GMIME_ADDRESS_TYPE_BCC};
+    for (size_t k = 0; k < 3; k++)
+        if (!envelope(j, g_mime_message_get_addresses(m, kinds[k]), rcpt)) return false;
+    /* Bcc is the envelope's only: no recipient sees it in the headers. */
+    internet_address_list_clear(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_BCC));
+    g_mime_object_remove_header(GMIME_OBJECT(m), "Bcc");
     InternetAddress *from = internet_address_list_get_address(g_mime_message_get_from(m), 0);
     if (!INTERNET_ADDRESS_IS_MAILBOX(from))
         return fail(j, "from: a single mailbox, not a group", NULL);

@@ -124,7 +124,9 @@ void em_thread(json_t *out, const em_parse_opts *o);
 
 /* A well-formed MIME message from a message.out-like object (see
  * docs/channels/email.md, "Composing"): {raw, message_id, subject,
- * in_reply_to, references}, or NULL with err. */
+ * in_reply_to, references, rcpt}, or NULL with err. rcpt: the envelope's
+ * recipients (every address of to, cc and bcc, bare, at most 100); bcc is
+ * left out of raw's headers. */
 json_t *em_compose(const json_t *msg, char *err, size_t errlen);
 
 #endif

@@ -197,24 +197,6 @@ static void send_now(ah_ctx *ctx, int status, void *ud)
 
 /* ---- composing ------------------------------------------------------------------------------ */
 
-static void add_rcpts(job *j, const json_t *v, size_t *n)
-{
-    if (json_is_array(v)) {
-        size_t i;
-        const json_t *x;
-        json_array_foreach(v, i, x) add_rcpts(j, x, n);
-        return;
-    }
-    const char *a = json_is_object(v) ? str(v, "address") : json_string_value(v);
-    if (!a || *n >= 100) return;
-    const char *lt = strchr(a, '<');
-    size_t len = lt ? strcspn(lt + 1, ">") : strlen(a);
-    char *h = malloc(len + 16);
-    if (!h) return;
-    snprintf(h, len + 16, "Rcpt-To: <%.*s>", (int)len, lt ? lt + 1 : a);
-    j->rcpt[(*n)++] = h;
-}
-
 /* Compose msg and send it, recording first when durable. */
 static void compose_and_send(job *j, const json_t *prior)
 {
@@ -231,13 +213,13 @@ static void compose_and_send(job *j, const json_t *prior)
         put(j, record(j, "failed", j->reason), failed_stored);
         return;
     }
-    j->rcpt = calloc(302, sizeof(*j->rcpt));
-    size_t n = 0;
-    if (j->rcpt) {
-        add_rcpts(j, json_object_get(j->msg, "to"), &n);
-        add_rcpts(j, json_object_get(j->msg, "cc"), &n);
-        add_rcpts(j, json_object_get(j->msg, "bcc"), &n);
-    }
+    /* The envelope is what compose parsed: "Rcpt-To: <a>" for each. */
+    const json_t *to = json_object_get(j->mail, "rcpt");
+    j->rcpt = calloc(json_array_size(to) + 1, sizeof(*j->rcpt));
+    size_t n = 0, i;
+    const json_t *a;
+    json_array_foreach(to, i, a) if (j->rcpt && asprintf(&j->rcpt[n], "Rcpt-To: <%s>",
+                                                         json_string_value(a)) >= 0) n++;
     if (!n) {
         fail(j, "invalid", "no recipient", 0);
         return;

@@ -467,6 +467,42 @@ static void test_compose_refuses_what_would_not_make_a_message(void **state)
     json_decref(m);
 }
 
+/* The envelope is every address the headers name, each once parsed: a
+ * string holding several, objects, a group; bcc goes to the envelope only;
+ * more than 100 in all is refused, not cut. */
+static void test_the_envelope_holds_every_recipient_and_bcc_stays_out_of_the_headers(void **state)
+{
+    (void)state;
+    char err[256];
+    json_t *m =
+        json_pack("{s:s,s:s,s:s,s:[{s:s,s:s}],s:s}", "from", "support@example.com", "text", "hi",
+                  "to", "a@example.org, Bob <b@example.org>", "cc", "address", "c@example.org",
+                  "name", "Carol", "bcc", "Team: d@example.org, e@example.org;");
+    json_t *out = em_compose(m, err, sizeof(err));
+    if (!out) fail_msg("compose: %s", err);
+    char *rcpt = json_dumps(json_object_get(out, "rcpt"), JSON_COMPACT);
+    assert_string_equal(rcpt, "[\"a@example.org\",\"b@example.org\",\"c@example.org\","
+                              "\"d@example.org\",\"e@example.org\"]");
+    free(rcpt);
+    const char *raw = s(out, "raw");
+    assert_non_null(strstr(raw, "b@example.org"));
+    assert_null(strstr(raw, "d@example.org"));
+    assert_null(strstr(raw, "Bcc:"));
+    json_decref(out);
+    json_t *many = json_array();
+    for (int i = 0; i < 60; i++) {
+        char a[40];
+        snprintf(a, sizeof a, "p%d@example.org", i);
+        json_array_append_new(many, json_string(a));
+    }
+    json_object_set(m, "to", many);
+    json_object_set(m, "cc", many); /* 120 in all */
+    assert_null(em_compose(m, err, sizeof(err)));
+    assert_non_null(strstr(err, "more than 100 recipients"));
+    json_decref(many);
+    json_decref(m);
+}
+
 int main(void)
 {
     em_init();
@@ -492,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_quotes_of_each_client_are_cut_and_bottom_posted_answers_kept),
         cmocka_unit_test(test_a_composed_reply_reparses_threaded_with_one_re_and_its_signature),
         cmocka_unit_test(test_compose_refuses_what_would_not_make_a_message),
+        cmocka_unit_test(test_the_envelope_holds_every_recipient_and_bcc_stays_out_of_the_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
