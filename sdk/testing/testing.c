@@ -525,12 +525,12 @@ void aht_advance(aht *t, uint64_t ms)
 
 /* ---- the table and the test's side ------------------------------------------------ */
 
-/* The fake host grants no private storage (ABI 1.5): NULL, as for a
- * manifest without `storage`. */
+/* The fake host grants private storage (ABI 1.5) only when the test named a
+ * directory with aht_storage_dir; otherwise NULL, as for a manifest without
+ * `storage`. */
 static const char *fake_storage_dir(ah_ctx *c)
 {
-    (void)c;
-    return NULL;
+    return c->t->storage;
 }
 
 static const ah_host table = {
@@ -602,6 +602,7 @@ void aht_free(aht *t)
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         json_decref(all[i]);
     free(t->deny);
+    free(t->storage);
     free(t->instance);
     free(t);
 }
@@ -712,4 +713,10 @@ void aht_deny_topics(aht *t, const char *prefix)
 {
     free(t->deny);
     t->deny = prefix ? strdup(prefix) : NULL;
+}
+
+void aht_storage_dir(aht *t, const char *dir)
+{
+    free(t->storage);
+    t->storage = dir ? strdup(dir) : NULL;
 }

@@ -55,6 +55,7 @@ struct aht {
     aht_call_fn call_fn;
     void *call_ud;
     char *deny;
+    char *storage; /* aht_storage_dir, or NULL */
     job *head, *tail;
     struct ah_timer *timers;
     uint64_t now, next_offset;

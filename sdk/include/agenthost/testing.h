@@ -96,6 +96,10 @@ void aht_on_call(aht *t, aht_call_fn fn, void *ud);
 const json_t *aht_calls_made(const aht *t);
 /* Refuse publishes to topics starting with prefix (AH_EDENIED). */
 void aht_deny_topics(aht *t, const char *prefix);
+/* Grant private storage (ABI 1.5): host->storage_dir answers dir, which the
+ * test creates and removes; NULL (the default) grants none. Call before
+ * aht_init. */
+void aht_storage_dir(aht *t, const char *dir);
 
 #ifdef __cplusplus
 }
