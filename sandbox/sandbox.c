@@ -178,8 +178,12 @@ int sandbox_prepare(const sandbox_opts *o, sandbox_report *rep, const char **why
               "closing inherited file descriptors failed");
     if (o->disabled) {
         report(rep);
-        /* Unconfined: the plugin writes to the real directory. */
+        /* Unconfined: the plugin writes to the real directory. No size
+         * limit of its own, but the host's quota (ADR 0055) may lower it:
+         * a write then fails with EFBIG rather than a signal. */
         snprintf(rep->storage, sizeof(rep->storage), "%s", o->storage_dir ? o->storage_dir : "");
+        MANDATORY(!o->storage_dir || signal(SIGXFSZ, SIG_IGN) != SIG_ERR,
+                  "ignoring SIGXFSZ for the private storage failed");
         return 0;
     }
     S.enabled = true;

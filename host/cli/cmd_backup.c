@@ -1,6 +1,7 @@
 #include "core/fsutil.h"
 #include "core/master_key.h"
 #include "core/util.h"
+#include "plugin/storage_backup.h"
 #include "store/secrets.h"
 #include "store/store_guard.h"
 #include "cli.h"
@@ -21,6 +22,8 @@ static const char backup_usage[] =
     "usage: agenthost backup --to FILE [--data DIR] [--config FILE]\n"
     "Write a hot, compacted copy of the store (events, state, secrets, tokens) to FILE,\n"
     "then verify it as `agenthost check` verifies a store (exit 1 if it is damaged).\n"
+    "Plugins' private storage (DATA_DIR/plugin-data) is copied to FILE.plugin-data/,\n"
+    "each running instance paused (SIGSTOP) while its directory is copied.\n"
     "Safe while the host runs. The master key is NOT in the backup (it says where the\n"
     "key is): keep a copy of DATA_DIR/master.key (or the config's master_key) apart,\n"
     "as safe as the secrets, or the secrets in the backup cannot be opened.\n";
@@ -30,7 +33,9 @@ static const char restore_usage[] =
     "Put a backup back as the store of DATA_DIR. The host must be stopped. The backup\n"
     "is verified first as `agenthost check` verifies a store, and a damaged one is\n"
     "refused. An existing store is refused unless --force, and then kept as\n"
-    "data.mdb.before-restore-TIME.\n"
+    "data.mdb.before-restore-TIME. FILE.plugin-data/, if there, becomes\n"
+    "DATA_DIR/plugin-data (an existing one, with --force, is kept as\n"
+    "plugin-data.before-restore-TIME).\n"
     "Says whether DATA_DIR's master key is the one the backup's secrets were sealed\n"
     "with; without it, `agenthost serve` refuses to start.\n";
 
@@ -121,6 +126,25 @@ static void say_whether_the_key_matches(const config *c)
                 c->master_key, sv.count, plural(sv.count), id);
 }
 
+/* DATA_DIR/plugin-data into TO.plugin-data/. 0 or -1 (said). */
+static int backup_plugin_data(const config *c, const char *to)
+{
+    char dir[4200], err[1024];
+    plugin_storage_copied cp;
+    snprintf(dir, sizeof(dir), "%s.plugin-data", to);
+    if (plugin_storage_backup(c->data_dir, dir, &cp, err, sizeof(err)) < 0) {
+        cli_fail("copying the plugins' private storage failed: %s", err);
+        return -1;
+    }
+    if (cp.instances)
+        fprintf(stderr,
+                "private storage of %zu instance%s copied to %s (%llu bytes; %zu running, "
+                "paused while copied)%s\n",
+                cp.instances, plural(cp.instances), dir, (unsigned long long)cp.bytes, cp.paused,
+                cp.skipped ? "; entries neither files nor directories were left out" : "");
+    return 0;
+}
+
 int cmd_backup(int argc, char **argv)
 {
     const char *cfgp = NULL, *data = NULL, *to = NULL;
@@ -151,6 +175,7 @@ int cmd_backup(int argc, char **argv)
     else
         fprintf(stderr, "backup written and verified: %s (%llu bytes)\n", to,
                 (unsigned long long)bytes);
+    if (!damaged && backup_plugin_data(&c, to) < 0) damaged = 1;
     say_the_key_is_not_in_it(&c);
     fprintf(stderr,
             "the keys of personal data are NOT in this backup either (%s/keys): back them up "
@@ -159,6 +184,22 @@ int cmd_backup(int argc, char **argv)
             c.data_dir);
     config_free(&c);
     return damaged ? 1 : 0;
+}
+
+/* FROM.plugin-data/ back as DATA_DIR/plugin-data. 0 or -1 (said). */
+static int restore_plugin_data(const config *c, const char *from)
+{
+    char aside[4200], err[1024];
+    plugin_storage_copied cp;
+    if (plugin_storage_restore(from, c->data_dir, aside, sizeof(aside), &cp, err, sizeof(err)) <
+        0) {
+        cli_fail("the store is restored, but the plugins' private storage is not: %s", err);
+        return -1;
+    }
+    if (aside[0]) fprintf(stderr, "the previous private storage is kept as %s\n", aside);
+    fprintf(stderr, "restored the private storage of %zu instance%s from %s\n", cp.instances,
+            plural(cp.instances), from);
+    return 0;
 }
 
 int cmd_restore(int argc, char **argv)
@@ -209,6 +250,15 @@ int cmd_restore(int argc, char **argv)
         cli_fail("%s already holds a store; add --force to replace it", c.data_dir);
         goto done;
     }
+    char pfrom[1200];
+    struct stat pst;
+    snprintf(pfrom, sizeof(pfrom), "%s.plugin-data", from);
+    bool with_storage = lstat(pfrom, &pst) == 0 && S_ISDIR(pst.st_mode);
+    if (with_storage && !force && plugin_storage_present(c.data_dir)) {
+        cli_fail("%s/plugin-data already holds private storage; add --force to replace it",
+                 c.data_dir);
+        goto done;
+    }
     snprintf(tmp, sizeof(tmp), "%s/data.mdb.restoring", c.data_dir);
     if (fs_copy_file(from, tmp, 0600) < 0) {
         cli_fail("copying %s: %s", from, strerror(errno));
@@ -232,6 +282,7 @@ int cmd_restore(int argc, char **argv)
     snprintf(tmp, sizeof(tmp), "%s/lock.mdb", c.data_dir);
     unlink(tmp); /* its reader table described the old file */
     fprintf(stderr, "restored %s into %s\n", from, c.data_dir);
+    if (with_storage && restore_plugin_data(&c, pfrom) < 0) goto done;
     say_whether_the_key_matches(&c);
     rc = 0;
 done:

@@ -10,6 +10,7 @@
 #include "store/secrets.h"
 #include "core/util.h"
 #include "storage.h"
+#include "storage_backup.h"
 #include "supervisor_priv.h"
 
 #include <agenthost/plugin.h>
@@ -248,6 +249,7 @@ static void handle_hello(run *r, json_t *msg)
     }
     if (verify_filters(r, msg) < 0) return;
     sup_on_hello_ok(inst);
+    if (r->kill_reason[0]) return; /* its storage quota could not be applied */
 
     /* INIT: config, the declared secrets that are set, typed exports. */
     json_t *secrets_obj = json_object();
@@ -585,6 +587,7 @@ static void on_pid(uv_poll_t *h, int status, int events)
     snprintf(reason, sizeof(reason), "%s", r->kill_reason);
     close_run_handles(r);
     if (inst->cur == r) inst->cur = NULL;
+    if (inst->m->storage_max_mb) plugin_storage_forget_pid(inst->sup->opts.data_dir, inst->id);
     sup_on_exit(inst, wstatus, reason[0] ? reason : NULL);
 }
 
@@ -681,6 +684,10 @@ int run_start(instance *inst, char *err, size_t errlen)
     inst->cur = r;
     inst->pid = r->proc.pid;
     inst->started_at_ms = ah_now_ms();
+    /* Where `agenthost backup` finds the processes to pause (ADR 0055). */
+    if (m->storage_max_mb && plugin_storage_note_pid(s->opts.data_dir, inst->id, inst->pid) < 0)
+        log_error("host", "instance %s: writing its pid file for backups failed: %s", inst->id,
+                  strerror(errno));
     if (debug) debug_log_start(inst, r->proc.pid);
     return 0;
 }

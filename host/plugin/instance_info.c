@@ -90,5 +90,13 @@ json_t *instance_status(const instance *inst)
         json_object_set_new(o, "started_at", json_string(t));
     }
     json_object_set_new(o, "calls_in_flight", json_integer((json_int_t)inst->calls.n));
+    /* Its private storage's total against max_mb (ADR 0055), as last measured. */
+    json_object_set_new(o, "storage",
+                        inst->m->storage_max_mb
+                            ? json_pack("{s:I,s:I,s:b}", "max_mb",
+                                        (json_int_t)inst->m->storage_max_mb, "used_bytes",
+                                        (json_int_t)inst->storage_bytes, "over_quota",
+                                        inst->storage_full)
+                            : json_null());
     return o;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -290,4 +291,45 @@ int proc_seccomp_filters_tree(pid_t root)
         if (k > most) most = k;
     }
     return most;
+}
+
+size_t proc_tree(pid_t root, pid_t *out, size_t max)
+{
+    long tree[TREE_MAX];
+    size_t nt = root > 0 ? tree_by_children(root, tree) : 0;
+    size_t k = 0;
+    for (size_t t = 0; t < nt && k < max; t++)
+        out[k++] = (pid_t)tree[t];
+    return k;
+}
+
+int proc_fsize_tree(pid_t root, uint64_t soft)
+{
+    pid_t tree[TREE_MAX];
+    size_t nt = proc_tree(root, tree, TREE_MAX);
+    int set = 0;
+    for (size_t t = 0; t < nt; t++) {
+        struct rlimit old, rl;
+        if (prlimit(tree[t], RLIMIT_FSIZE, NULL, &old) < 0) continue;
+        rl.rlim_max = old.rlim_max;
+        rl.rlim_cur = soft > (uint64_t)old.rlim_max ? old.rlim_max : (rlim_t)soft;
+        if (prlimit(tree[t], RLIMIT_FSIZE, &rl, NULL) == 0) set++;
+    }
+    return set ? set : -1;
+}
+
+int proc_fsize_tree_max(pid_t root, uint64_t *soft)
+{
+    pid_t tree[TREE_MAX];
+    size_t nt = proc_tree(root, tree, TREE_MAX);
+    int read = 0;
+    uint64_t most = 0;
+    for (size_t t = 0; t < nt; t++) {
+        struct rlimit rl;
+        if (prlimit(tree[t], RLIMIT_FSIZE, NULL, &rl) < 0) continue;
+        if ((uint64_t)rl.rlim_cur > most) most = (uint64_t)rl.rlim_cur;
+        read++;
+    }
+    *soft = most;
+    return read ? 0 : -1;
 }

@@ -56,4 +56,15 @@ int proc_seccomp_filters_tree(pid_t root);
  * granularity), or -1 when none of it can be read. */
 int64_t proc_cpu_ms_tree(pid_t root);
 
+/* root and its descendants (at most max), root first: a confined
+ * instance's relay, the init of its pid namespace and its plugin. */
+size_t proc_tree(pid_t root, pid_t *out, size_t max);
+/* Set the soft RLIMIT_FSIZE of every process of root's tree to soft bytes
+ * (each one's hard limit is kept; soft above it is lowered to it). The
+ * number of processes set, or -1 when none could be. */
+int proc_fsize_tree(pid_t root, uint64_t soft);
+/* The highest soft RLIMIT_FSIZE among root's tree into *soft. 0, or -1
+ * when none can be read. */
+int proc_fsize_tree_max(pid_t root, uint64_t *soft);
+
 #endif

@@ -82,3 +82,21 @@ int plugin_storage_remove(const char *data_dir, const char *id)
     if (!S_ISDIR(st.st_mode)) return unlink(path);
     return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
+
+static uint64_t usage_sum; /* nftw has no context argument; one walk at a time */
+
+static int add_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag != FTW_NS) usage_sum += (uint64_t)st->st_blocks * 512u;
+    return 0;
+}
+
+int plugin_storage_usage(const char *dir, uint64_t *bytes)
+{
+    usage_sum = 0;
+    if (nftw(dir, add_one, 16, FTW_PHYS | FTW_MOUNT) != 0) return -1;
+    *bytes = usage_sum;
+    return 0;
+}

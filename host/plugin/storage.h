@@ -9,6 +9,7 @@
 #define AH_PLUGIN_STORAGE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* DATA_DIR/plugin-data/<id> into out. 0, or -1 if it does not fit. */
 int plugin_storage_path(const char *data_dir, const char *id, char *out, size_t outlen);
@@ -22,5 +23,11 @@ int plugin_storage_prepare(const char *data_dir, const char *id, char *out, size
 /* Delete the directory and all beneath it (nothing if absent); symbolic
  * links inside are removed, never followed. 0, or -1 with errno. */
 int plugin_storage_remove(const char *data_dir, const char *id);
+
+/* The disk space the directory takes (every file's and directory's
+ * allocated blocks beneath it, the directory's own included; links not
+ * followed, no other file system entered) into *bytes. 0, or -1 with
+ * errno. */
+int plugin_storage_usage(const char *dir, uint64_t *bytes);
 
 #endif

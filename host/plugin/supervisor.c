@@ -268,7 +268,7 @@ void sup_on_exit(instance *inst, int status, const char *reason)
 
 void sup_on_hello_ok(instance *inst)
 {
-    (void)inst;
+    sup_storage_started(inst);
 }
 
 void sup_on_ready(instance *inst)
@@ -308,6 +308,7 @@ static void on_tick(uv_timer_t *t)
     supervisor *s = t->data;
     uint64_t now = ah_mono_ms();
     measure_memory(s, now);
+    sup_storage_check(s, now);
     for (size_t i = 0; i < s->n; i++) {
         instance *inst = s->v[i];
         if (inst->cur) run_check_deadlines(inst->cur, now);

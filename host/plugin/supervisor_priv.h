@@ -106,6 +106,8 @@ struct instance {
     int pending_closes;
     int pid;
     unsigned long long rss_bytes; /* refreshed by the tick, see RSS_EVERY_MS */
+    uint64_t storage_bytes;       /* private storage in use at the last check (sup_storage.c) */
+    bool storage_full;            /* over max_mb: its processes' file size limit is 0 */
     uv_timer_t restart_timer;
     uv_timer_t kill_timer;
 };
@@ -135,9 +137,10 @@ struct supervisor {
     void (*stop_done)(void *);
     void *stop_ud;
     bool stopping_all;
-    int pending_closes; /* handles closing in supervisor_free */
-    uint64_t rss_at_ms; /* last memory measurement */
-    int own_filters;    /* seccomp filters the host itself runs under (-1: unknown) */
+    int pending_closes;     /* handles closing in supervisor_free */
+    uint64_t rss_at_ms;     /* last memory measurement */
+    uint64_t storage_at_ms; /* last private storage measurement */
+    int own_filters;        /* seccomp filters the host itself runs under (-1: unknown) */
 };
 
 /* instance.c */
@@ -166,6 +169,13 @@ bool debug_target(const instance *inst);
 int debug_wrapper_parse(const char *line, debug_cmd *d, char *err, size_t errlen);
 /* Say in security.log and the host log that inst started unconfined. */
 void debug_log_start(const instance *inst, int pid);
+
+/* sup_storage.c: the private storage's total size (ADR 0055) */
+#define STORAGE_EVERY_MS 1000
+/* Measure a new process's storage and lower its file size limit if over. */
+void sup_storage_started(instance *inst);
+/* Every STORAGE_EVERY_MS, from the tick: every ready instance with storage. */
+void sup_storage_check(supervisor *s, uint64_t now);
 
 /* supervisor.c, called by instance.c */
 void sup_on_hello_ok(instance *inst);
