@@ -13,7 +13,8 @@
  * written), engine.after_commit (a turn committed, nobody told yet),
  * triggers.before_consumer_delete, webhooks.before_consumer_delete (an
  * on_event trigger or a subscription gone, its bus consumer not yet
- * deleted).
+ * deleted), backup.instance_paused (`agenthost backup` has stopped an
+ * instance's processes to copy its private storage).
  */
 #ifndef AH_FAULT_H
 #define AH_FAULT_H

@@ -5,6 +5,7 @@
  */
 #include "storage_backup.h"
 
+#include "core/fault.h"
 #include "core/fsutil.h"
 #include "proc.h"
 #include "storage.h"
@@ -350,6 +351,7 @@ int plugin_storage_backup(const char *data_dir, const char *to, plugin_storage_c
         read_pid_file(data_dir, e->d_name, before, sizeof(before));
         rc = pause_instance(data_dir, e->d_name, tree, &n, err, errlen);
         if (rc) break;
+        if (n) AH_FAULT("backup.instance_paused");
         rc = copy_tree(&c, from, dst);
         read_pid_file(data_dir, e->d_name, after, sizeof(after));
         resume(tree, n);

@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -343,6 +344,82 @@ static void wipe(const char *path)
     if (access(path, F_OK) == 0) assert_int_equal(nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+/* root's tree from the kernel's children lists into out: how many. */
+static size_t tree_of(int root, int *out, size_t max)
+{
+    size_t n = 0;
+    out[n++] = root;
+    for (size_t t = 0; t < n; t++) {
+        char path[96], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", out[t], out[t]);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[k] = 0;
+        for (char *p = buf, *end; n < max; p = end) {
+            long c = strtol(p, &end, 10);
+            if (end == p) break;
+            out[n++] = (int)c;
+        }
+    }
+    return n;
+}
+
+static char proc_state(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return '?';
+    size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[k] = 0;
+    const char *p = strrchr(buf, ')');
+    return p && p[1] ? p[2] : '?';
+}
+
+static void a_backup_pauses_an_instance_while_it_copies_its_directory(void **s)
+{
+    (void)s;
+    /* The backup dies (a fault point) just after pausing the first running
+     * instance it copies: that instance's processes are all stopped. */
+    char to[700], mark[700];
+    snprintf(to, sizeof(to), "%s/killed-backup.mdb", H.dir);
+    snprintf(mark, sizeof(mark), "%s/backup-fault.mark", H.dir);
+    setenv("AGENTHOST_FAULT", "backup.instance_paused", 1);
+    setenv("AGENTHOST_FAULT_MARK", mark, 1);
+    int rc = th_cli(&H, NULL, NULL, 0, "backup", "--to", to, NULL);
+    unsetenv("AGENTHOST_FAULT");
+    unsetenv("AGENTHOST_FAULT_MARK");
+    assert_int_not_equal(rc, 0);
+    assert_true(th_file_contains(&H, "backup-fault.mark", "backup.instance_paused"));
+    int stopped_trees = 0;
+    const char *ids[] = {"s1", "s2"};
+    for (size_t i = 0; i < 2; i++) {
+        char rel[64];
+        snprintf(rel, sizeof(rel), "var/plugin-data/%s.pid", ids[i]);
+        char *line = th_read(&H, rel);
+        assert_non_null(line);
+        int pid = atoi(line);
+        free(line);
+        int tree[16];
+        size_t n = tree_of(pid, tree, 16);
+        size_t stopped = 0;
+        for (size_t k = 0; k < n; k++)
+            stopped += proc_state(tree[k]) == 'T';
+        stopped_trees += stopped == n;
+        for (size_t k = 0; k < n; k++)
+            kill(tree[k], SIGCONT);
+    }
+    assert_int_equal(stopped_trees, 1);
+    /* Resumed, both answer. */
+    json_t *o = call("s1", "where", "{}");
+    json_decref(o);
+    o = call("s2", "where", "{}");
+    json_decref(o);
+}
+
 static void a_backup_of_a_busy_instance_restores_its_files_and_an_openable_lmdb(void **s)
 {
     (void)s;
@@ -369,15 +446,20 @@ static void a_backup_of_a_busy_instance_restores_its_files_and_an_openable_lmdb(
     assert_true(commits > 1);
     unlink(stop);
 
-    /* Wipe the store and every instance's files; restore both. */
+    /* Wipe the store; a restore over the private storage still there is
+     * refused without --force, and changes nothing. */
     assert_int_equal(th_stop(&H, 15000), 0);
     char path[800];
-    snprintf(path, sizeof(path), "%s/plugin-data", H.data);
-    wipe(path);
     snprintf(path, sizeof(path), "%s/data.mdb", H.data);
     unlink(path);
     snprintf(path, sizeof(path), "%s/lock.mdb", H.data);
     unlink(path);
+    assert_int_equal(th_cli(&H, NULL, NULL, 0, "restore", "--from", to, NULL), 1);
+    snprintf(path, sizeof(path), "%s/data.mdb", H.data);
+    assert_int_equal(access(path, F_OK), -1);
+    /* Wipe every instance's files too; restore both. */
+    snprintf(path, sizeof(path), "%s/plugin-data", H.data);
+    wipe(path);
     assert_int_equal(th_cli(&H, NULL, NULL, 0, "restore", "--from", to, NULL), 0);
     struct stat st;
     char dir[700];
@@ -451,6 +533,7 @@ int main(void)
         cmocka_unit_test(a_file_past_max_mb_is_refused_with_efbig),
         cmocka_unit_test(filling_past_the_total_with_files_under_the_per_file_limit_is_stopped),
         cmocka_unit_test(files_and_lmdb_are_found_again_after_a_restart),
+        cmocka_unit_test(a_backup_pauses_an_instance_while_it_copies_its_directory),
         cmocka_unit_test(a_backup_of_a_busy_instance_restores_its_files_and_an_openable_lmdb),
         cmocka_unit_test(removing_an_instance_over_the_api_deletes_its_directory),
     };
