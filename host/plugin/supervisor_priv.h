@@ -108,6 +108,7 @@ struct instance {
     unsigned long long rss_bytes; /* refreshed by the tick, see RSS_EVERY_MS */
     uint64_t storage_bytes;       /* private storage in use at the last check (sup_storage.c) */
     bool storage_full;            /* over max_mb: its processes' file size limit is 0 */
+    uint64_t storage_next_ms;     /* when to measure it again */
     uv_timer_t restart_timer;
     uv_timer_t kill_timer;
 };
@@ -137,10 +138,9 @@ struct supervisor {
     void (*stop_done)(void *);
     void *stop_ud;
     bool stopping_all;
-    int pending_closes;     /* handles closing in supervisor_free */
-    uint64_t rss_at_ms;     /* last memory measurement */
-    uint64_t storage_at_ms; /* last private storage measurement */
-    int own_filters;        /* seccomp filters the host itself runs under (-1: unknown) */
+    int pending_closes; /* handles closing in supervisor_free */
+    uint64_t rss_at_ms; /* last memory measurement */
+    int own_filters;    /* seccomp filters the host itself runs under (-1: unknown) */
 };
 
 /* instance.c */
@@ -172,6 +172,7 @@ void debug_log_start(const instance *inst, int pid);
 
 /* sup_storage.c: the private storage's total size (ADR 0055) */
 #define STORAGE_EVERY_MS 1000
+#define STORAGE_WALK_SHARE 50 /* a walk of 20 ms waits 1 s, one of 100 ms 5 s */
 /* Measure a new process's storage and lower its file size limit if over. */
 void sup_storage_started(instance *inst);
 /* Every STORAGE_EVERY_MS, from the tick: every ready instance with storage. */
