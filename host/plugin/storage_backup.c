@@ -30,7 +30,7 @@
 
 static int pid_path(const char *data_dir, const char *id, char *out, size_t n)
 {
-    int k = snprintf(out, n, "%s/plugin-data/%s.pid", data_dir, id);
+    int k = snprintf(out, n, "%s/plugin-pids/%s", data_dir, id);
     return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
@@ -63,6 +63,8 @@ int plugin_storage_note_pid(const char *data_dir, const char *id, pid_t pid)
         errno = EINVAL;
         return -1;
     }
+    snprintf(tmp, sizeof(tmp), "%s/plugin-pids", data_dir);
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST) return -1;
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return -1;
@@ -296,7 +298,7 @@ static int copy_tree(copy_ctx *c, const char *from, const char *to)
 
 static bool is_instance_dir(const char *parent, const struct dirent *e)
 {
-    if (e->d_name[0] == '.') return false;
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) return false;
     char path[PATH_MAX];
     struct stat st;
     snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);

@@ -7,7 +7,7 @@
  * plugin at that instant would leave. `agenthost restore` puts them back.
  *
  * The running host tells a backup which process an instance is through
- * DATA_DIR/plugin-data/<id>.pid ("PID STARTTIME", the runner's pid and
+ * DATA_DIR/plugin-pids/<id> ("PID STARTTIME", the runner's pid and
  * its start time in clock ticks, so that a reused pid is never stopped),
  * written when the process starts and removed when it is gone.
  */

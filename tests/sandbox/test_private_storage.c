@@ -398,7 +398,7 @@ static void a_backup_pauses_an_instance_while_it_copies_its_directory(void **s)
     const char *ids[] = {"s1", "s2"};
     for (size_t i = 0; i < 2; i++) {
         char rel[64];
-        snprintf(rel, sizeof(rel), "var/plugin-data/%s.pid", ids[i]);
+        snprintf(rel, sizeof(rel), "var/plugin-pids/%s", ids[i]);
         char *line = th_read(&H, rel);
         assert_non_null(line);
         int pid = atoi(line);
@@ -429,7 +429,7 @@ static void a_backup_of_a_busy_instance_restores_its_files_and_an_openable_lmdb(
     assert_int_equal(pthread_create(&t, NULL, churn_thread, &res), 0);
     assert_true(th_wait_file(&H, "var/plugin-data/s1/churn.started", "1", 15000));
     /* The host names the process to pause for backups. */
-    assert_true(th_file_contains(&H, "var/plugin-data/s1.pid", " "));
+    assert_true(th_file_contains(&H, "var/plugin-pids/s1", " "));
     char to[700], stop[800];
     snprintf(to, sizeof(to), "%s/backup.mdb", H.dir);
     assert_int_equal(th_cli(&H, NULL, NULL, 0, "backup", "--to", to, NULL), 0);
