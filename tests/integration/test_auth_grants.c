@@ -24,11 +24,7 @@ static th_host H;
 static char sa_id[64], group[64], sales[64], support[64], c_sales[64], c_support[64], cv_sales[64],
     cv_support[64], trg_support[64];
 
-typedef struct session {
-    char cookie[200];
-    char csrf[100];
-} session;
-static session sa;
+static th_session sa; /* Dan's */
 
 /* POST as the admin; the new document's id into id (64 bytes). */
 static int make(const char *path, const char *body, char *id)
@@ -43,25 +39,6 @@ static int make(const char *path, const char *body, char *id)
     if (st == 201) snprintf(id, 64, "%s", json_string_value(json_object_get(o, "id")));
     json_decref(o);
     return st == 201 ? 0 : -1;
-}
-
-static int login(const char *email, session *out)
-{
-    char req[256], *rh = NULL, *rb = NULL;
-    snprintf(req, sizeof(req), "{\"email\": \"%s\", \"password\": \"" PW "\"}", email);
-    int st = th_http_raw(&H, "POST", "/api/v1/auth/login", "application/json", req, strlen(req),
-                         NULL, &rh, &rb);
-    const char *v = rh ? strstr(rh, "ah_session=") : NULL;
-    json_t *o = rb ? json_loads(rb, 0, NULL) : NULL;
-    if (st == 200 && v && o) {
-        snprintf(out->cookie, sizeof(out->cookie), "Cookie: %.*s", (int)strcspn(v, ";\r\n"), v);
-        snprintf(out->csrf, sizeof(out->csrf), "X-CSRF-Token: %s",
-                 json_string_value(json_object_get(o, "csrf_token")));
-    }
-    json_decref(o);
-    free(rh);
-    free(rb);
-    return st == 200 ? 0 : -1;
 }
 
 static int setup(void **s)
@@ -105,7 +82,7 @@ static int setup(void **s)
              "\"editor\", \"agent_group_id\": \"%s\"}]}",
              sa_id, group);
     if (make("/api/v1/teams", body, team)) return -1;
-    return login("dan@example.com", &sa);
+    return th_login(&H, "dan@example.com", PW, &sa, NULL) == 200 ? 0 : -1;
 }
 
 static int teardown(void **s)
@@ -118,13 +95,7 @@ static int teardown(void **s)
 
 static int as_sa(const char *method, const char *path, const char *json, json_t **out)
 {
-    const char *hs[3] = {sa.cookie, sa.csrf, NULL};
-    char *rb = NULL;
-    int st = th_http_raw(&H, method, path, json ? "application/json" : NULL, json,
-                         json ? strlen(json) : 0, hs, NULL, &rb);
-    *out = rb ? json_loads(rb, 0, NULL) : NULL;
-    free(rb);
-    return st;
+    return th_session_json(&H, &sa, method, path, json, out);
 }
 
 /* The ids of a list's items, as one string "id,id,". */

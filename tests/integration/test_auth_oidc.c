@@ -14,6 +14,7 @@
  * for the unknown kid); a forged kid right after fetches nothing more.
  */
 #include "../fakes/fake_oidc.h"
+#include "../servers/mailclient.h" /* mc_discard */
 #include "../support/th.h"
 
 #include <curl/curl.h>
@@ -76,19 +77,12 @@ static const char *header(const char *hs, const char *name, char *out, size_t n)
     return out;
 }
 
-static size_t sink(char *p, size_t sz, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return sz * n;
-}
-
 /* GET url at the provider (no redirect followed): the status, Location. */
 static long provider_get(const char *url, char *location, size_t n)
 {
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mc_discard);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     long status = 0;
     char *loc = NULL;
@@ -338,7 +332,7 @@ static void the_provider_refuses_a_wrong_pkce_verifier(void **s)
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_USERPWD, CLIENT ":" SECRET);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mc_discard);
     (void)auth;
     long status = 0;
     assert_int_equal(curl_easy_perform(c), CURLE_OK);

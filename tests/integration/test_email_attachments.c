@@ -9,10 +9,9 @@
  * type and name; a part over max_bytes, a ref to no mail or no part, and a
  * malformed ref each get a clear error.
  */
-#include "../servers/mailserver.h"
+#include "../servers/mailclient.h"
 #include "../support/th.h"
 
-#include <curl/curl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CUSTOMER "customer@example.test"
+#define CUSTOMER MC_CUSTOMER
 #define MID "att-0001@example.test"
 
 static th_host H;
@@ -30,20 +29,6 @@ static mailserver M;
 static unsigned char PDF[3000]; /* a PDF-shaped file with every byte value in it */
 static const char CSV[] = "name;city\r\nJosé;Zürich\r\n"; /* UTF-8, sent quoted-printable */
 static const char CSV_QP[] = "name;city\r\nJos=C3=A9;Z=C3=BCrich\r\n\r\n";
-
-typedef struct sbuf {
-    char *p;
-    size_t n, off;
-} sbuf;
-
-static size_t source(char *d, size_t sz, size_t nm, void *ud)
-{
-    sbuf *b = ud;
-    size_t n = b->n - b->off < sz * nm ? b->n - b->off : sz * nm;
-    memcpy(d, b->p + b->off, n);
-    b->off += n;
-    return n;
-}
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -111,23 +96,8 @@ static void mail_with_attachments(void)
                          "--b1--\r\n",
                          M.user, pdf, CSV_QP) > 0);
     free(pdf);
-    sbuf b = {.p = msg, .n = strlen(msg)};
-    CURL *c = curl_easy_init();
-    char url[100], rcpt[120];
-    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", M.smtp_port);
-    snprintf(rcpt, sizeof(rcpt), "<%s>", M.user);
-    struct curl_slist *r = curl_slist_append(NULL, rcpt);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<" CUSTOMER ">");
-    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, r);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, source);
-    curl_easy_setopt(c, CURLOPT_READDATA, &b);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    CURLcode rc = curl_easy_perform(c);
-    curl_slist_free_all(r);
-    curl_easy_cleanup(c);
+    mc_submit(&M, M.user, msg);
     free(msg);
-    assert_int_equal(rc, CURLE_OK);
 }
 
 static long last_uid(void)

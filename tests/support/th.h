@@ -109,6 +109,27 @@ bool th_logs_contain(th_host *h, const char *needle);
 /* Read a file under the root (malloc'd) or NULL. */
 char *th_read(th_host *h, const char *rel);
 
+/* A user's browser session (th_session.c): what POST /api/v1/auth/login
+ * set. */
+typedef struct th_session {
+    char cookie[200];     /* "Cookie: ah_session=..." */
+    char csrf[100];       /* "X-CSRF-Token: ..." */
+    char id[32];          /* the session's id */
+    char set_cookie[400]; /* "Set-Cookie: ..." as the host sent it */
+} th_session;
+/* Log in with email and password: the status. On 200 with a session
+ * cookie, the session into ss (when not NULL); the answer's body into
+ * *body (malloc'd) when body is not NULL. */
+int th_login(th_host *h, const char *email, const char *password, th_session *ss, char **body);
+/* A request as that session (its cookie, and its CSRF token when csrf):
+ * the status; the body into *body (malloc'd) when body is not NULL. */
+int th_session_http(th_host *h, const th_session *ss, bool csrf, const char *method,
+                    const char *path, const char *json, char **body);
+/* The same with the CSRF token, the answer parsed: *out the JSON body (NULL
+ * when none or not JSON) when out is not NULL. */
+int th_session_json(th_host *h, const th_session *ss, const char *method, const char *path,
+                    const char *json, json_t **out);
+
 /* A topic's depth (events retained), or -1 if the topic does not exist. */
 long long th_topic_depth(th_host *h, const char *topic);
 /* Poll until the topic holds at least n events (<= timeout_ms). */
