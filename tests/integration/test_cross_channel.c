@@ -57,64 +57,22 @@ static const char *SCENARIO =
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static int chat(const char *method, const char *path, const char *body, const char *token,
-                json_t **out)
-{
-    char auth[400];
-    const char *hs[2] = {0};
-    if (token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        hs[0] = auth;
-    }
-    char *rb = NULL, *rh = NULL;
-    int st = th_http_raw(&H, method, path, body ? "application/json" : NULL, body,
-                         body ? strlen(body) : 0, hs, &rh, &rb);
-    if (out) *out = rb ? json_loads(rb, 0, NULL) : NULL;
-    free(rh);
-    free(rb);
-    return st;
-}
-
 static void web_session(char *tok, size_t n)
 {
-    char path[200];
-    snprintf(path, sizeof(path), "/chat/%s/sessions", WIDGET);
-    json_t *o = NULL;
-    assert_int_equal(chat("POST", path, "{}", NULL, &o), 201);
-    snprintf(tok, n, "%s", json_string_value(json_object_get(o, "token")));
-    json_decref(o);
+    assert_int_equal(th_chat_session(&H, WIDGET, tok, n), 201);
 }
 
 static void web_say(const char *tok, const char *text)
 {
-    char path[200], body[300];
-    snprintf(path, sizeof(path), "/chat/%s/messages", WIDGET);
-    snprintf(body, sizeof(body), "{\"text\": \"%s\"}", text);
-    assert_int_equal(chat("POST", path, body, tok, NULL), 202);
+    assert_int_equal(th_chat_say(&H, WIDGET, tok, text), 202);
 }
 
-/* The web chat's history once a message of the agent's says `want`. */
+/* The web chat's history once a message in it says `want`. */
 static json_t *web_history(const char *tok, const char *want)
 {
-    char path[200];
-    snprintf(path, sizeof(path), "/chat/%s/history", WIDGET);
-    long long deadline = th_now_ms() + 30000;
-    for (;;) {
-        json_t *o = NULL;
-        assert_int_equal(chat("GET", path, NULL, tok, &o), 200);
-        json_t *msgs = json_incref(json_object_get(o, "messages"));
-        json_decref(o);
-        size_t i;
-        json_t *m;
-        json_array_foreach(msgs, i, m)
-        {
-            const char *text = json_string_value(json_object_get(m, "text"));
-            if (text && !strcmp(text, want)) return msgs;
-        }
-        json_decref(msgs);
-        if (th_now_ms() > deadline) fail_msg("the web chat never showed \"%s\"", want);
-        th_sleep_ms(50);
-    }
+    json_t *msgs = th_chat_history(&H, WIDGET, tok, want);
+    if (!msgs) fail_msg("the web chat never showed \"%s\"", want);
+    return msgs;
 }
 
 /* The start parameter of the history's t.me button (the code). */
@@ -154,30 +112,15 @@ static void web_until_offer(char *tok, size_t tn, const char *name, const char *
 
 static json_t *conversation_of(const char *tok)
 {
-    char path[200];
-    snprintf(path, sizeof(path), "/chat/%s/sessions", WIDGET);
-    json_t *o = NULL;
-    assert_int_equal(chat("POST", path, "{}", tok, &o), 200);
-    snprintf(path, sizeof(path), "/api/v1/conversations/%s",
-             json_string_value(json_object_get(o, "conversation_id")));
-    json_decref(o);
-    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    json_t *o = th_chat_conversation(&H, WIDGET, tok);
+    assert_non_null(o);
     return o;
 }
 
 /* Whether logs/messages.log has a failover line naming want (a field). */
 static bool failover_logged(const char *want)
 {
-    char *log = th_read(&H, "logs/messages.log");
-    bool found = false;
-    for (char *line = log; line && *line && !found;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = 0;
-        found = strstr(line, "\"failover_of\"") && strstr(line, want);
-        line = end ? end + 1 : NULL;
-    }
-    free(log);
-    return found;
+    return th_file_line_contains(&H, "logs/messages.log", "\"failover_of\"", want);
 }
 
 /* ---- setup ------------------------------------------------------------------------------ */

@@ -48,66 +48,23 @@ static void tg_expect(long long chat, size_t n, size_t at, const char *want)
 
 /* ---- the web chat ------------------------------------------------------------------------ */
 
-static int chat(const char *method, const char *path, const char *body, const char *token,
-                json_t **out)
-{
-    char auth[400];
-    const char *hs[2] = {0};
-    if (token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        hs[0] = auth;
-    }
-    char *rb = NULL, *rh = NULL;
-    int st = th_http_raw(&H, method, path, body ? "application/json" : NULL, body,
-                         body ? strlen(body) : 0, hs, &rh, &rb);
-    if (out) *out = rb ? json_loads(rb, 0, NULL) : NULL;
-    free(rh);
-    free(rb);
-    return st;
-}
-
 static void web_say(const char *tok, const char *text)
 {
-    char path[200], body[300];
-    snprintf(path, sizeof(path), "/chat/%s/messages", WIDGET);
-    snprintf(body, sizeof(body), "{\"text\": \"%s\"}", text);
-    assert_int_equal(chat("POST", path, body, tok, NULL), 202);
+    assert_int_equal(th_chat_say(&H, WIDGET, tok, text), 202);
 }
 
 /* The web chat's history once a message in it says `want`. */
 static json_t *web_history(const char *tok, const char *want)
 {
-    char path[200];
-    snprintf(path, sizeof(path), "/chat/%s/history", WIDGET);
-    long long deadline = th_now_ms() + 30000;
-    for (;;) {
-        json_t *o = NULL;
-        assert_int_equal(chat("GET", path, NULL, tok, &o), 200);
-        json_t *msgs = json_incref(json_object_get(o, "messages"));
-        json_decref(o);
-        size_t i;
-        json_t *m;
-        json_array_foreach(msgs, i, m)
-        {
-            const char *text = json_string_value(json_object_get(m, "text"));
-            if (text && !strcmp(text, want)) return msgs;
-        }
-        json_decref(msgs);
-        if (th_now_ms() > deadline) fail_msg("the web chat never showed \"%s\"", want);
-        th_sleep_ms(50);
-    }
+    json_t *msgs = th_chat_history(&H, WIDGET, tok, want);
+    if (!msgs) fail_msg("the web chat never showed \"%s\"", want);
+    return msgs;
 }
 
 static json_t *web_conversation(const char *tok)
 {
-    char path[200];
-    snprintf(path, sizeof(path), "/chat/%s/sessions", WIDGET);
-    json_t *o = NULL;
-    assert_int_equal(chat("POST", path, "{}", tok, &o), 200);
-    snprintf(path, sizeof(path), "/api/v1/conversations/%s",
-             json_string_value(json_object_get(o, "conversation_id")));
-    json_decref(o);
-    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    json_t *o = th_chat_conversation(&H, WIDGET, tok);
+    assert_non_null(o);
     return o;
 }
 
@@ -144,28 +101,7 @@ static void reply_to(const char *from, const char *mid, const char *parent, cons
 /* Whether logs/messages.log has a failover line naming want (a field). */
 static bool failover_logged(const char *want)
 {
-    char *log = th_read(&H, "logs/messages.log");
-    bool found = false;
-    for (char *line = log; line && *line && !found;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = 0;
-        found = strstr(line, "\"failover_of\"") && strstr(line, want);
-        line = end ? end + 1 : NULL;
-    }
-    free(log);
-    return found;
-}
-
-static bool has_text(const json_t *msgs, const char *want)
-{
-    size_t i;
-    const json_t *m;
-    json_array_foreach(msgs, i, m)
-    {
-        const char *t = json_string_value(json_object_get(m, "text"));
-        if (t && !strcmp(t, want)) return true;
-    }
-    return false;
+    return th_file_line_contains(&H, "logs/messages.log", "\"failover_of\"", want);
 }
 
 /* ---- setup ------------------------------------------------------------------------------ */
@@ -244,12 +180,7 @@ static void test_web_chat_then_telegram_then_email_is_one_conversation_with_one_
 {
     (void)s;
     /* The web chat, up to the Telegram offer. */
-    char path[200];
-    snprintf(path, sizeof(path), "/chat/%s/sessions", WIDGET);
-    json_t *o = NULL;
-    assert_int_equal(chat("POST", path, "{}", NULL, &o), 201);
-    snprintf(TOK, sizeof(TOK), "%s", json_string_value(json_object_get(o, "token")));
-    json_decref(o);
+    assert_int_equal(th_chat_session(&H, WIDGET, TOK, sizeof(TOK)), 201);
     web_say(TOK, "hello");
     json_decref(web_history(TOK, "What is your name?"));
     web_say(TOK, "Anna");
@@ -302,9 +233,9 @@ static void test_web_chat_then_telegram_then_email_is_one_conversation_with_one_
 
     /* One conversation, one history: the web chat shows all three. */
     h = web_history(TOK, "Noted, Anna: Is my parcel lost?");
-    assert_true(has_text(h, "Anna"));                /* the web chat */
-    assert_true(has_text(h, "Where is my refund?")); /* Telegram */
-    assert_true(has_text(h, "Is my parcel lost?"));  /* e-mail */
+    assert_true(th_chat_has_text(h, "Anna"));                /* the web chat */
+    assert_true(th_chat_has_text(h, "Where is my refund?")); /* Telegram */
+    assert_true(th_chat_has_text(h, "Is my parcel lost?"));  /* e-mail */
     json_decref(h);
     json_t *conv = web_conversation(TOK);
     assert_string_equal(json_string_value(th_get(conv, "channel.kind")), "email");
@@ -317,6 +248,7 @@ static void test_web_chat_then_telegram_then_email_is_one_conversation_with_one_
     assert_string_equal(json_string_value(th_get(chans, "2.chat_id")), CUSTOMER);
 
     /* The reply carrying the code proved the address: the contact's. */
+    char path[200];
     snprintf(path, sizeof(path), "/api/v1/contacts/%s",
              json_string_value(json_object_get(conv, "contact_id")));
     json_decref(conv);

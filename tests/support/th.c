@@ -529,6 +529,20 @@ bool th_file_contains(th_host *h, const char *rel, const char *needle)
     return hit;
 }
 
+bool th_file_line_contains(th_host *h, const char *rel, const char *a, const char *b)
+{
+    char *t = th_read(h, rel);
+    bool found = false;
+    for (char *line = t; line && *line && !found;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        found = strstr(line, a) && strstr(line, b);
+        line = end ? end + 1 : NULL;
+    }
+    free(t);
+    return found;
+}
+
 bool th_wait_file(th_host *h, const char *rel, const char *needle, int timeout_ms)
 {
     long long deadline = th_now_ms() + timeout_ms;

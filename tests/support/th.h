@@ -130,6 +130,28 @@ int th_session_http(th_host *h, const th_session *ss, bool csrf, const char *met
 int th_session_json(th_host *h, const th_session *ss, const char *method, const char *path,
                     const char *json, json_t **out);
 
+/* A web chat visitor (th_webchat.c): the widget API (/chat/<widget>/...)
+ * with the visitor's bearer token (NULL: none). */
+/* A request to the widget API: the status; *out the JSON answer when out
+ * is not NULL (NULL when none). */
+int th_chat_http(th_host *h, const char *method, const char *path, const char *body,
+                 const char *token, json_t **out);
+/* A new visitor of widget: its token into tok; the status (201). */
+int th_chat_session(th_host *h, const char *widget, char *tok, size_t n);
+/* The visitor writes text: the status (202). */
+int th_chat_say(th_host *h, const char *widget, const char *tok, const char *text);
+/* The visitor's history (its messages, a new array) once a message in it
+ * says want; NULL when none did within 30 s. */
+json_t *th_chat_history(th_host *h, const char *widget, const char *tok, const char *want);
+/* The visitor's conversation as the API shows it (GET
+ * /api/v1/conversations/<id>; a new object), or NULL. */
+json_t *th_chat_conversation(th_host *h, const char *widget, const char *tok);
+/* Whether a message of msgs (a history) says want. */
+bool th_chat_has_text(const json_t *msgs, const char *want);
+
+/* Whether one line of the file rel (under the root) contains both a and b. */
+bool th_file_line_contains(th_host *h, const char *rel, const char *a, const char *b);
+
 /* A topic's depth (events retained), or -1 if the topic does not exist. */
 long long th_topic_depth(th_host *h, const char *topic);
 /* Poll until the topic holds at least n events (<= timeout_ms). */
