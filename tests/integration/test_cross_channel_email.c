@@ -133,23 +133,18 @@ static int setup(void **s)
                  port, TG.port, TG.port, M.imap_port, M.submission_port, M.user, M.imap_port,
                  M.submission_port) < 0)
         return -1;
-    char user[80], pw[64];
-    snprintf(user, sizeof(user), "%s\n", M.user);
-    snprintf(pw, sizeof(pw), "%s\n", M.password);
     char *scenario = th_read_source("tests/fixtures/scenarios/cross-channel-email.json");
-    int rc = !scenario || th_init(&H, "xchan-email") || th_install_plugin(&H, "jq") ||
-             th_install_plugin(&H, "telegram") || th_install_plugin(&H, "email") ||
-             th_config(&H, cfg) ||
-             th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tg", "token", NULL) ||
-             th_cli(&H, user, NULL, 0, "secret", "set", "mail", "user", NULL) ||
-             th_cli(&H, pw, NULL, 0, "secret", "set", "mail", "password", NULL) ||
-             th_start(&H, NULL, 15000) || !th_wait_state(&H, "tg", "ready", 15000) ||
-             !th_wait_state(&H, "mail", "ready", 15000) ||
-             !th_wait_file(&H, "logs/plugins/mail.log", "watching INBOX", 20000) ||
-             th_make_agent(&H, "Support", scenario,
-                           "\"channels\": [{\"instance\": \"tg\"}, {\"instance\": \"mail\"}],"
-                           " \"fallback_channels\": [\"email\"]",
-                           AGENT, sizeof(AGENT));
+    int rc =
+        !scenario || th_init(&H, "xchan-email") || th_install_plugin(&H, "jq") ||
+        th_install_plugin(&H, "telegram") || th_install_plugin(&H, "email") || th_config(&H, cfg) ||
+        th_cli(&H, TOKEN "\n", NULL, 0, "secret", "set", "tg", "token", NULL) ||
+        mc_store_login(&H, "mail", &M) || th_start(&H, NULL, 15000) ||
+        !th_wait_state(&H, "tg", "ready", 15000) || !th_wait_state(&H, "mail", "ready", 15000) ||
+        !th_wait_file(&H, "logs/plugins/mail.log", "watching INBOX", 20000) ||
+        th_make_agent(&H, "Support", scenario,
+                      "\"channels\": [{\"instance\": \"tg\"}, {\"instance\": \"mail\"}],"
+                      " \"fallback_channels\": [\"email\"]",
+                      AGENT, sizeof(AGENT));
     free(cfg);
     free(scenario);
     if (rc) return -1;

@@ -146,14 +146,9 @@ static int setup(void **s)
                  "   \"private\": true}]}]}",
                  port, M.imap_port, M.user, M.imap_port) < 0)
         return -1;
-    char user[80], pw[64];
-    snprintf(user, sizeof(user), "%s\n", M.user);
-    snprintf(pw, sizeof(pw), "%s\n", M.password);
     int rc = th_init(&H, "email-attachments") || th_install_plugin(&H, "email") ||
-             th_config(&H, cfg) ||
-             th_cli(&H, user, NULL, 0, "secret", "set", "mail", "user", NULL) ||
-             th_cli(&H, pw, NULL, 0, "secret", "set", "mail", "password", NULL) ||
-             th_start(&H, NULL, 15000) || !th_wait_state(&H, "mail", "ready", 15000) ||
+             th_config(&H, cfg) || mc_store_login(&H, "mail", &M) || th_start(&H, NULL, 15000) ||
+             !th_wait_state(&H, "mail", "ready", 15000) ||
              !th_wait_file(&H, "logs/plugins/mail.log", "watching INBOX", 20000);
     free(cfg);
     if (rc) return -1;

@@ -155,17 +155,13 @@ static int setup(void **s)
     if (fake_start(&LLM, FAKE_LLM, 5000)) return -1;
     PORT = th_free_port();
     if (PORT < 0) return -1;
-    char user[80], pw[64];
-    snprintf(user, sizeof(user), "%s\n", M.user);
-    snprintf(pw, sizeof(pw), "%s\n", M.password);
     /* An answer to a question: the model's text, then wait for the next mail. */
     char *scenario = th_read_source("tests/fixtures/scenarios/mail-llm-answer.json");
     int rc = !scenario || th_init(&H, "email-channel") || th_install_plugin(&H, "jq") ||
              th_install_plugin(&H, "email") || th_install_plugin(&H, "llm-openai") ||
              write_config("") ||
              th_cli(&H, API_KEY "\n", NULL, 0, "secret", "set", "llm", "api_key", NULL) ||
-             th_cli(&H, user, NULL, 0, "secret", "set", "mail", "user", NULL) ||
-             th_cli(&H, pw, NULL, 0, "secret", "set", "mail", "password", NULL) || start_host() ||
+             mc_store_login(&H, "mail", &M) || start_host() ||
              !th_wait_file(&H, "logs/plugins/mail.log", "watching INBOX", 20000) ||
              th_make_agent(&H, "Mail FAQ", scenario, "\"channels\": [{\"instance\": \"mail\"}]",
                            AGENT, sizeof(AGENT));

@@ -182,3 +182,11 @@ void mc_message_id(const char *raw, char *out, size_t n)
     if (mid[0] != '<') fail_msg("no Message-ID in the mail");
     snprintf(out, n, "%.*s", (int)strlen(mid) - 2, mid + 1);
 }
+
+int mc_store_login(th_host *h, const char *instance, const mailserver *m)
+{
+    return th_set_secret(h, instance, "user", m->user) ||
+                   th_set_secret(h, instance, "password", m->password)
+               ? -1
+               : 0;
+}

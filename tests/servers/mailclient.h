@@ -10,6 +10,8 @@
 
 #include "mailserver.h"
 
+#include "../support/th.h"
+
 #include <stddef.h>
 
 /* The customer's mailbox (mailserver.h); the envelope sender of every mail
@@ -56,6 +58,11 @@ char *mc_fetch(const mailserver *m, const char *who, long uid);
  * timeout_ms): the UIDs found into v (up to max), how many. */
 size_t mc_wait_search(const mailserver *m, const char *who, const char *criteria, size_t n, long *v,
                       size_t max, int timeout_ms);
+
+/* The mailbox's login (m->user, m->password) as the secrets user and
+ * password of the e-mail instance `instance` of host h (before it
+ * starts): 0 or -1. */
+int mc_store_login(th_host *h, const char *instance, const mailserver *m);
 
 /* A header's value in a raw message (a static buffer, unfolded), or "":
  * the name in any case (GMime writes Message-Id). */

@@ -184,6 +184,15 @@ int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...)
     return spawn_wait(argv, stdin_text, out, outlen, NULL);
 }
 
+int th_set_secret(th_host *h, const char *instance, const char *key, const char *value)
+{
+    char *in = NULL;
+    if (asprintf(&in, "%s\n", value) < 0) return -1;
+    int rc = th_cli(h, in, NULL, 0, "secret", "set", instance, key, NULL);
+    free(in);
+    return rc;
+}
+
 int th_make_token(th_host *h)
 {
     char out[256];

@@ -38,6 +38,9 @@ int th_config(th_host *h, const char *json_text);
 /* Run `agenthost ARGS...` (NULL-terminated) with --data; stdin_text may be
  * NULL. Captures stdout into out (may be NULL). Returns the exit status. */
 int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...);
+/* `agenthost secret set <instance> <key>` with value on stdin (before
+ * start): 0, or the command's exit status. */
+int th_set_secret(th_host *h, const char *instance, const char *key, const char *value);
 /* Create an admin token (before start) into h->token. */
 int th_make_token(th_host *h);
 /* Start `agenthost serve` and wait for the port (<= timeout_ms). env is a
