@@ -46,11 +46,9 @@ static int setup(void **s)
     (void)s;
     char body[512];
     if (th_init(&H, "auth-grants") || th_config(&H, "{\"instances\": []}") || th_make_token(&H) ||
-        th_cli(&H, PW "\n", sa_id, sizeof(sa_id), "user", "create", "--email", "dan@example.com",
-               "--role", "viewer", NULL) ||
+        th_make_user(&H, "dan@example.com", "viewer", PW, sa_id, sizeof(sa_id)) ||
         th_start(&H, NULL, 15000))
         return -1;
-    sa_id[strcspn(sa_id, "\n")] = 0;
     /* Dan's own role reaches no agent: what he does to agents, the grant gives. */
     char role[64], upath[128];
     json_t *o = NULL;

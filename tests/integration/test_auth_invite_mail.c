@@ -115,9 +115,7 @@ static int setup(void **s)
              write_config(&H, "\"auth\": {\"mail_instance\": \"mail\"}, \"http\": "
                               "{\"public_url\": \"" PUBLIC "\"},") ||
              th_make_token(&H) ||
-             th_cli(&H, PW "\n", agent_id, sizeof(agent_id), "user", "create", "--email", M.user,
-                    "--role", "editor", NULL);
-    agent_id[strcspn(agent_id, "\n")] = 0;
+             th_make_user(&H, M.user, "editor", PW, agent_id, sizeof(agent_id));
     if (!rc) rc = th_start(&H, NULL, 15000) || !th_wait_state(&H, "mail", "ready", 15000);
     return rc ? -1 : 0;
 }

@@ -31,10 +31,7 @@ static int setup(void **s)
     (void)s;
     if (th_init(&H, "auth-invites") || th_config(&H, "{\"instances\": []}") || th_make_token(&H))
         return -1;
-    if (th_cli(&H, PW "\n", ed_id, sizeof(ed_id), "user", "create", "--email", "ed@example.com",
-               "--role", "editor", NULL))
-        return -1;
-    ed_id[strcspn(ed_id, "\n")] = 0;
+    if (th_make_user(&H, "ed@example.com", "editor", PW, ed_id, sizeof(ed_id))) return -1;
     return th_start(&H, NULL, 15000);
 }
 
@@ -220,10 +217,7 @@ static void test_expired_tokens_are_refused_like_any_wrong_token(void **s)
         0);
     assert_int_equal(th_make_token(&E), 0);
     char id[64];
-    assert_int_equal(th_cli(&E, PW "\n", id, sizeof(id), "user", "create", "--email",
-                            "old@example.com", "--role", "viewer", NULL),
-                     0);
-    id[strcspn(id, "\n")] = 0;
+    assert_int_equal(th_make_user(&E, "old@example.com", "viewer", PW, id, sizeof(id)), 0);
     assert_int_equal(th_start(&E, NULL, 15000), 0);
     H = E; /* the helpers talk to H */
     json_t *o = NULL;

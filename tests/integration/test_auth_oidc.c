@@ -50,8 +50,7 @@ static int setup(void **s)
              fake_oidc_issuer(F));
     if (th_init(&H, "auth-oidc") || th_config(&H, cfg) || th_make_token(&H) ||
         th_cli(&H, SECRET "\n", NULL, 0, "secret", "set", "host", "oidc_client_secret", NULL) ||
-        th_cli(&H, PW "\n", NULL, 0, "user", "create", "--email", "ed@example.com", "--role",
-               "editor", NULL))
+        th_make_user(&H, "ed@example.com", "editor", PW, NULL, 0))
         return -1;
     return th_start(&H, NULL, 15000);
 }

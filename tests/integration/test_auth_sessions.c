@@ -29,14 +29,10 @@ static int setup(void **s)
         th_config(&H, "{\"http\": {\"trusted_proxies\": \"127.0.0.1, ::1\"}, \"instances\": []}") ||
         th_make_token(&H))
         return -1;
-    if (th_cli(&H, PW "\n", user_id, sizeof(user_id), "user", "create", "--email", "ed@example.com",
-               "--role", "editor", NULL) ||
-        th_cli(&H, PW "\n", NULL, 0, "user", "create", "--email", "vi@example.com", "--role",
-               "viewer", NULL) ||
-        th_cli(&H, PW "\n", NULL, 0, "user", "create", "--email", "lock@example.com", "--role",
-               "viewer", NULL))
+    if (th_make_user(&H, "ed@example.com", "editor", PW, user_id, sizeof(user_id)) ||
+        th_make_user(&H, "vi@example.com", "viewer", PW, NULL, 0) ||
+        th_make_user(&H, "lock@example.com", "viewer", PW, NULL, 0))
         return -1;
-    user_id[strcspn(user_id, "\n")] = 0;
     return th_start(&H, NULL, 15000);
 }
 

@@ -26,10 +26,7 @@ static int setup(void **s)
     (void)s;
     if (th_init(&H, "auth-teams") || th_config(&H, "{\"instances\": []}") || th_make_token(&H))
         return -1;
-    if (th_cli(&H, PW "\n", viewer_id, sizeof(viewer_id), "user", "create", "--email",
-               "vi@example.com", "--role", "viewer", NULL))
-        return -1;
-    viewer_id[strcspn(viewer_id, "\n")] = 0;
+    if (th_make_user(&H, "vi@example.com", "viewer", PW, viewer_id, sizeof(viewer_id))) return -1;
     return th_start(&H, NULL, 15000);
 }
 

@@ -193,6 +193,18 @@ int th_set_secret(th_host *h, const char *instance, const char *key, const char 
     return rc;
 }
 
+int th_make_user(th_host *h, const char *email, const char *role, const char *password, char *id,
+                 size_t n)
+{
+    char *in = NULL;
+    if (asprintf(&in, "%s\n", password) < 0) return -1;
+    int rc =
+        th_cli(h, in, id, id ? n : 0, "user", "create", "--email", email, "--role", role, NULL);
+    free(in);
+    if (id && n) id[strcspn(id, "\n")] = 0;
+    return rc;
+}
+
 int th_make_token(th_host *h)
 {
     char out[256];

@@ -41,6 +41,11 @@ int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...);
 /* `agenthost secret set <instance> <key>` with value on stdin (before
  * start): 0, or the command's exit status. */
 int th_set_secret(th_host *h, const char *instance, const char *key, const char *value);
+/* `agenthost user create --email <email> --role <role>` with password on
+ * stdin (before start): 0, or the command's exit status; the new user's
+ * id into id (n bytes) when id is not NULL. */
+int th_make_user(th_host *h, const char *email, const char *role, const char *password, char *id,
+                 size_t n);
 /* Create an admin token (before start) into h->token. */
 int th_make_token(th_host *h);
 /* Start `agenthost serve` and wait for the port (<= timeout_ms). env is a
