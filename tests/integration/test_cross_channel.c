@@ -32,29 +32,6 @@ static th_host H;
 static fake_proc TG;
 static char AGENT[64], WIDGET[64];
 
-static const char *SCENARIO =
-    "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": [\"en\"],"
-    " \"variables\": {\"name\": {\"type\": \"string\"}, \"topic\": {\"type\": \"string\"}},"
-    " \"start\": \"name\","
-    " \"steps\": {"
-    "  \"name\": {\"kind\": \"ask\", \"text\": {\"en\": \"What is your name?\"}, \"var\": \"name\","
-    "            \"next\": \"which\"},"
-    "  \"which\": {\"kind\": \"switch\", \"cases\": [{\"if\": \".vars.name == \\\"Late\\\"\","
-    "             \"next\": \"offer_short\"}], \"default\": \"offer\"},"
-    "  \"offer\": {\"kind\": \"continue_in\", \"channel\": \"telegram\", \"instance\": \"tg\","
-    "             \"bot\": \"acme_support_bot\", \"text\": {\"en\": \"We can go on in Telegram.\"},"
-    "             \"button\": {\"en\": \"Open Telegram\"}, \"next\": \"topic\"},"
-    "  \"offer_short\": {\"kind\": \"continue_in\", \"channel\": \"telegram\", \"instance\": "
-    "\"tg\","
-    "             \"bot\": \"acme_support_bot\", \"text\": {\"en\": \"Quick, go on in Telegram.\"},"
-    "             \"ttl_s\": 1, \"next\": \"topic\"},"
-    "  \"topic\": {\"kind\": \"ask\", \"text\": {\"en\": \"What is your question, {{ vars.name "
-    "}}?\"},"
-    "             \"var\": \"topic\", \"next\": \"answer\"},"
-    "  \"answer\": {\"kind\": \"say\", \"text\": {\"en\": \"Noted, {{ vars.name }}: {{ vars.topic "
-    "}}\"},"
-    "             \"next\": \"topic\"}}}";
-
 /* ---- helpers ------------------------------------------------------------------------- */
 
 static void web_session(char *tok, size_t n)
@@ -148,40 +125,15 @@ static int setup(void **s)
              !th_wait_state(&H, "tg", "ready", 15000);
     free(cfg);
     if (rc) return -1;
-    json_t *o = NULL;
-    if (th_http(&H, "POST", "/api/v1/scenarios", "{\"name\": \"support\"}", NULL, &o) != 201)
-        return -1;
-    char scn[64], *ver = NULL, *ab = NULL, path[200];
-    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
-    if (asprintf(&ver, "{\"message\": \"first\", \"content\": %s}", SCENARIO) < 0) return -1;
-    int st = th_http(&H, "POST", path, ver, NULL, &o);
-    free(ver);
-    if (st != 201) {
-        char *d = json_dumps(o, 0);
-        fprintf(stderr, "saving the scenario: %d %s\n", st, d ? d : "");
-        free(d);
-        return -1;
-    }
-    json_decref(o);
-    if (asprintf(&ab,
-                 "{\"name\": \"support\", \"status\": \"active\", \"scenario\": {\"scenario_id\": "
-                 "\"%s\"}, \"channels\": [{\"instance\": \"tg\"}], \"fallback_channels\": "
-                 "[\"webchat\", \"rest\"]}",
-                 scn) < 0)
-        return -1;
-    st = th_http(&H, "POST", "/api/v1/agents", ab, NULL, &o);
-    free(ab);
-    if (st != 201) return -1;
-    snprintf(AGENT, sizeof(AGENT), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    char body[300];
-    snprintf(body, sizeof(body), "{\"name\": \"Shop\", \"agent_id\": \"%s\"}", AGENT);
-    if (th_http(&H, "POST", "/api/v1/widgets", body, NULL, &o) != 201) return -1;
-    snprintf(WIDGET, sizeof(WIDGET), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    return 0;
+    char *scenario = th_read_source("tests/fixtures/scenarios/cross-channel.json");
+    rc = !scenario ||
+         th_make_agent(&H, "support", scenario,
+                       "\"channels\": [{\"instance\": \"tg\"}], \"fallback_channels\": "
+                       "[\"webchat\", \"rest\"]",
+                       AGENT, sizeof(AGENT)) ||
+         th_make_widget(&H, "Shop", AGENT, WIDGET, sizeof(WIDGET)) != 201;
+    free(scenario);
+    return rc ? -1 : 0;
 }
 
 static int teardown(void **s)

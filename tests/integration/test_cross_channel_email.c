@@ -148,13 +148,7 @@ static int setup(void **s)
     free(cfg);
     free(scenario);
     if (rc) return -1;
-    char body[300];
-    json_t *o = NULL;
-    snprintf(body, sizeof(body), "{\"name\": \"Shop\", \"agent_id\": \"%s\"}", AGENT);
-    if (th_http(&H, "POST", "/api/v1/widgets", body, NULL, &o) != 201) return -1;
-    snprintf(WIDGET, sizeof(WIDGET), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    return 0;
+    return th_make_widget(&H, "Shop", AGENT, WIDGET, sizeof(WIDGET)) == 201 ? 0 : -1;
 }
 
 static int teardown(void **s)

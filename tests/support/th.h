@@ -154,6 +154,9 @@ json_t *th_chat_history(th_host *h, const char *widget, const char *tok, const c
 /* The visitor's conversation as the API shows it (GET
  * /api/v1/conversations/<id>; a new object), or NULL. */
 json_t *th_chat_conversation(th_host *h, const char *widget, const char *tok);
+/* A widget named name for agent (POST /api/v1/widgets): its id into id;
+ * the status (201). */
+int th_make_widget(th_host *h, const char *name, const char *agent, char *id, size_t n);
 /* Whether a message of msgs (a history) says want. */
 bool th_chat_has_text(const json_t *msgs, const char *want);
 

@@ -95,3 +95,15 @@ json_t *th_chat_conversation(th_host *h, const char *widget, const char *tok)
     }
     return o;
 }
+
+int th_make_widget(th_host *h, const char *name, const char *agent, char *id, size_t n)
+{
+    json_t *b = json_pack("{s:s,s:s}", "name", name, "agent_id", agent), *o = NULL;
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    int st = th_http(h, "POST", "/api/v1/widgets", body, NULL, &o);
+    free(body);
+    snprintf(id, n, "%s", json_string_value(json_object_get(o, "id")) ?: "");
+    json_decref(o);
+    return st;
+}
