@@ -100,15 +100,6 @@ static void mail_with_attachments(void)
     free(msg);
 }
 
-static long last_uid(void)
-{
-    json_t *o = NULL;
-    assert_int_equal(th_call(&H, "mail", "status", "{}", &o), 200);
-    long v = (long)json_integer_value(th_get(o, "result.last_uid"));
-    json_decref(o);
-    return v;
-}
-
 /* attachment.fetch with args; the answer, its HTTP status into *st. */
 static json_t *fetch(const char *args, int *st)
 {
@@ -152,15 +143,11 @@ static int setup(void **s)
              !th_wait_file(&H, "logs/plugins/mail.log", "watching INBOX", 20000);
     free(cfg);
     if (rc) return -1;
-    long before = last_uid();
+    long before = mc_handled_uid(&H, "mail");
     mail_with_attachments();
-    long long deadline = th_now_ms() + 60000;
-    while (last_uid() <= before) {
-        if (th_now_ms() > deadline) {
-            fprintf(stderr, "the mail was not handled in 60 s\n");
-            return -1;
-        }
-        th_sleep_ms(50);
+    if (before < 0 || !mc_wait_handled(&H, "mail", before + 1, 60000)) {
+        fprintf(stderr, "the mail was not handled in 60 s\n");
+        return -1;
     }
     return 0;
 }

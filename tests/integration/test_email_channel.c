@@ -76,23 +76,9 @@ static char *wait_answer(const char *mid, long long since, long long *ms)
     return mc_fetch(&M, CUSTOMER, uids[0]);
 }
 
-/* The poller's last handled UID (the status action). */
-static long last_uid(void)
-{
-    json_t *o = NULL;
-    assert_int_equal(th_call(&H, "mail", "status", "{}", &o), 200);
-    long v = (long)json_integer_value(th_get(o, "result.last_uid"));
-    json_decref(o);
-    return v;
-}
-
 static void wait_handled(long uid)
 {
-    long long deadline = th_now_ms() + 60000;
-    while (last_uid() < uid) {
-        if (th_now_ms() > deadline) fail_msg("UID %ld not handled after 60 s", uid);
-        th_sleep_ms(50);
-    }
+    if (!mc_wait_handled(&H, "mail", uid, 60000)) fail_msg("UID %ld not handled after 60 s", uid);
 }
 
 static long conversations_of_agent(void)

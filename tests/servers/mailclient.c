@@ -190,3 +190,22 @@ int mc_store_login(th_host *h, const char *instance, const mailserver *m)
                ? -1
                : 0;
 }
+
+long mc_handled_uid(th_host *h, const char *instance)
+{
+    json_t *o = NULL;
+    int st = th_call(h, instance, "status", "{}", &o);
+    long v = st == 200 ? (long)json_integer_value(th_get(o, "result.last_uid")) : -1;
+    json_decref(o);
+    return v;
+}
+
+bool mc_wait_handled(th_host *h, const char *instance, long uid, int timeout_ms)
+{
+    long long deadline = th_now_ms() + timeout_ms;
+    while (mc_handled_uid(h, instance) < uid) {
+        if (th_now_ms() > deadline) return false;
+        th_sleep_ms(50);
+    }
+    return true;
+}

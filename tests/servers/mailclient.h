@@ -12,6 +12,7 @@
 
 #include "../support/th.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The customer's mailbox (mailserver.h); the envelope sender of every mail
@@ -63,6 +64,12 @@ size_t mc_wait_search(const mailserver *m, const char *who, const char *criteria
  * password of the e-mail instance `instance` of host h (before it
  * starts): 0 or -1. */
 int mc_store_login(th_host *h, const char *instance, const mailserver *m);
+
+/* The e-mail instance's poller: the last UID it handled (its status
+ * action), or -1 when the action failed. */
+long mc_handled_uid(th_host *h, const char *instance);
+/* Whether the poller handled uid (or a later one) within timeout_ms. */
+bool mc_wait_handled(th_host *h, const char *instance, long uid, int timeout_ms);
 
 /* A header's value in a raw message (a static buffer, unfolded), or "":
  * the name in any case (GMime writes Message-Id). */
