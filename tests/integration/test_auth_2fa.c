@@ -38,14 +38,10 @@ static int setup(void **s)
         th_config(&H, "{\"auth\": {\"require_2fa_roles\": \"operator\"}, \"instances\": []}") ||
         th_make_token(&H))
         return -1;
-    if (th_cli(&H, PW "\n", NULL, 0, "user", "create", "--email", "ed@example.com", "--role",
-               "editor", NULL) ||
-        th_cli(&H, PW "\n", vi_id, sizeof(vi_id), "user", "create", "--email", "vi@example.com",
-               "--role", "viewer", NULL) ||
-        th_cli(&H, PW "\n", NULL, 0, "user", "create", "--email", "op@example.com", "--role",
-               "operator", NULL))
+    if (th_make_user(&H, "ed@example.com", "editor", PW, NULL, 0) ||
+        th_make_user(&H, "vi@example.com", "viewer", PW, vi_id, sizeof(vi_id)) ||
+        th_make_user(&H, "op@example.com", "operator", PW, NULL, 0))
         return -1;
-    vi_id[strcspn(vi_id, "\n")] = 0;
     return th_start(&H, NULL, 15000);
 }
 
@@ -346,10 +342,7 @@ static void test_a_secret_stored_in_the_clear_is_sealed_at_start_and_still_works
     (void)s;
     char pat[64], pending[80], code[16];
     assert_int_equal(th_stop_clean(&H, 10000), 0);
-    assert_int_equal(th_cli(&H, PW "\n", pat, sizeof(pat), "user", "create", "--email",
-                            "pat@example.com", "--role", "editor", NULL),
-                     0);
-    pat[strcspn(pat, "\n")] = 0;
+    assert_int_equal(th_make_user(&H, "pat@example.com", "editor", PW, pat, sizeof(pat)), 0);
     json_decref(credential(pat, true)); /* as an older host stored it */
     assert_int_equal(th_start(&H, NULL, 15000), 0);
     assert_true(th_wait_file(&H, "logs/security.log", "sealed the second-factor secrets", 5000));

@@ -24,11 +24,7 @@ static th_host H;
 static char sa_id[64], group[64], sales[64], support[64], c_sales[64], c_support[64], cv_sales[64],
     cv_support[64], trg_support[64];
 
-typedef struct session {
-    char cookie[200];
-    char csrf[100];
-} session;
-static session sa;
+static th_session sa; /* Dan's */
 
 /* POST as the admin; the new document's id into id (64 bytes). */
 static int make(const char *path, const char *body, char *id)
@@ -45,35 +41,14 @@ static int make(const char *path, const char *body, char *id)
     return st == 201 ? 0 : -1;
 }
 
-static int login(const char *email, session *out)
-{
-    char req[256], *rh = NULL, *rb = NULL;
-    snprintf(req, sizeof(req), "{\"email\": \"%s\", \"password\": \"" PW "\"}", email);
-    int st = th_http_raw(&H, "POST", "/api/v1/auth/login", "application/json", req, strlen(req),
-                         NULL, &rh, &rb);
-    const char *v = rh ? strstr(rh, "ah_session=") : NULL;
-    json_t *o = rb ? json_loads(rb, 0, NULL) : NULL;
-    if (st == 200 && v && o) {
-        snprintf(out->cookie, sizeof(out->cookie), "Cookie: %.*s", (int)strcspn(v, ";\r\n"), v);
-        snprintf(out->csrf, sizeof(out->csrf), "X-CSRF-Token: %s",
-                 json_string_value(json_object_get(o, "csrf_token")));
-    }
-    json_decref(o);
-    free(rh);
-    free(rb);
-    return st == 200 ? 0 : -1;
-}
-
 static int setup(void **s)
 {
     (void)s;
     char body[512];
     if (th_init(&H, "auth-grants") || th_config(&H, "{\"instances\": []}") || th_make_token(&H) ||
-        th_cli(&H, PW "\n", sa_id, sizeof(sa_id), "user", "create", "--email", "dan@example.com",
-               "--role", "viewer", NULL) ||
+        th_make_user(&H, "dan@example.com", "viewer", PW, sa_id, sizeof(sa_id)) ||
         th_start(&H, NULL, 15000))
         return -1;
-    sa_id[strcspn(sa_id, "\n")] = 0;
     /* Dan's own role reaches no agent: what he does to agents, the grant gives. */
     char role[64], upath[128];
     json_t *o = NULL;
@@ -105,7 +80,7 @@ static int setup(void **s)
              "\"editor\", \"agent_group_id\": \"%s\"}]}",
              sa_id, group);
     if (make("/api/v1/teams", body, team)) return -1;
-    return login("dan@example.com", &sa);
+    return th_login(&H, "dan@example.com", PW, &sa, NULL) == 200 ? 0 : -1;
 }
 
 static int teardown(void **s)
@@ -118,13 +93,7 @@ static int teardown(void **s)
 
 static int as_sa(const char *method, const char *path, const char *json, json_t **out)
 {
-    const char *hs[3] = {sa.cookie, sa.csrf, NULL};
-    char *rb = NULL;
-    int st = th_http_raw(&H, method, path, json ? "application/json" : NULL, json,
-                         json ? strlen(json) : 0, hs, NULL, &rb);
-    *out = rb ? json_loads(rb, 0, NULL) : NULL;
-    free(rb);
-    return st;
+    return th_session_json(&H, &sa, method, path, json, out);
 }
 
 /* The ids of a list's items, as one string "id,id,". */

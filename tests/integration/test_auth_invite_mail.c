@@ -9,10 +9,9 @@
  * public_url is refused naming the field; no token reaches a log. (Unset, the token is answered:
  * test_auth_invites.)
  */
-#include "../servers/mailserver.h"
+#include "../servers/mailclient.h"
 #include "../support/th.h"
 
-#include <curl/curl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +23,7 @@
 
 #define PW "a-Long-enough-pass-2026"
 #define PW2 "b-Other-good-pass-2027"
-#define CUSTOMER "customer@example.test"
+#define CUSTOMER MC_CUSTOMER
 #define PUBLIC "https://admin.example.test/"
 #define TOKEN_LEN 95
 
@@ -33,61 +32,7 @@ static mailserver M;
 static char tokens[4][TOKEN_LEN + 1]; /* every token seen, for the log check */
 static int ntokens;
 
-/* ---- reading the mailboxes (libcurl's IMAP) ----------------------------------------- */
-
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t sink(char *d, size_t sz, size_t nm, void *ud)
-{
-    buf *b = ud;
-    char *np = realloc(b->p, b->n + sz * nm + 1);
-    if (!np) return 0;
-    b->p = np;
-    memcpy(b->p + b->n, d, sz * nm);
-    b->n += sz * nm;
-    b->p[b->n] = 0;
-    return sz * nm;
-}
-
-static char *imap(const char *who, const char *path, const char *command)
-{
-    CURL *c = curl_easy_init();
-    char url[300];
-    snprintf(url, sizeof(url), "imap://127.0.0.1:%d/%s", M.imap_port, path);
-    buf b = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_USERNAME, who);
-    curl_easy_setopt(c, CURLOPT_PASSWORD, M.password);
-    if (command) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, command);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p ? b.p : strdup("");
-}
-
-/* The highest UID in who's INBOX (0: none). */
-static long newest_uid(const char *who)
-{
-    char *b = imap(who, "INBOX", "UID SEARCH ALL");
-    assert_non_null(b);
-    long v = 0;
-    const char *s = strstr(b, "* SEARCH");
-    for (char *c = s ? (char *)s + 8 : b + strlen(b), *end;; c = end) {
-        long x = strtol(c, &end, 10);
-        if (end == c) break;
-        v = x;
-    }
-    free(b);
-    return v;
-}
+/* ---- reading the mailboxes (tests/servers/mailclient.h) ------------------------------ */
 
 /* The first mail after UID `after` in who's INBOX, parsed by the e-mail
  * plugin's own parse action (the text decoded). */
@@ -95,14 +40,11 @@ static json_t *wait_mail(const char *who, long after)
 {
     long uid = 0;
     long long deadline = th_now_ms() + 30000;
-    while ((uid = newest_uid(who)) <= after) {
+    while ((uid = mc_newest_uid(&M, who)) <= after) {
         if (th_now_ms() > deadline) fail_msg("no mail for %s after 30 s", who);
         th_sleep_ms(50);
     }
-    char path[100];
-    snprintf(path, sizeof(path), "INBOX;UID=%ld", after + 1);
-    char *raw = imap(who, path, NULL);
-    assert_non_null(raw);
+    char *raw = mc_fetch(&M, who, after + 1);
     json_t *a = json_pack("{s:s}", "raw", raw), *parsed = NULL;
     char *args = json_dumps(a, 0);
     assert_int_equal(th_call(&H, "mail", "parse", args, &parsed), 200);
@@ -129,15 +71,6 @@ static void link_token(const json_t *mail, char *tok)
 }
 
 /* ---- the API ------------------------------------------------------------------------------ */
-
-static int login(const char *email, const char *pw)
-{
-    char req[256];
-    snprintf(req, sizeof(req), "{\"email\": \"%s\", \"password\": \"%s\"}", email, pw);
-    int st = th_http_raw(&H, "POST", "/api/v1/auth/login", "application/json", req, strlen(req),
-                         (const char *[]){NULL}, NULL, NULL);
-    return st;
-}
 
 static int set_password(const char *token, const char *pw)
 {
@@ -182,9 +115,7 @@ static int setup(void **s)
              write_config(&H, "\"auth\": {\"mail_instance\": \"mail\"}, \"http\": "
                               "{\"public_url\": \"" PUBLIC "\"},") ||
              th_make_token(&H) ||
-             th_cli(&H, PW "\n", agent_id, sizeof(agent_id), "user", "create", "--email", M.user,
-                    "--role", "editor", NULL);
-    agent_id[strcspn(agent_id, "\n")] = 0;
+             th_make_user(&H, M.user, "editor", PW, agent_id, sizeof(agent_id));
     if (!rc) rc = th_start(&H, NULL, 15000) || !th_wait_state(&H, "mail", "ready", 15000);
     return rc ? -1 : 0;
 }
@@ -203,7 +134,7 @@ static int teardown(void **s)
 static void test_an_invitation_mails_its_link_in_russian_and_the_token_works_once(void **s)
 {
     (void)s;
-    long before = newest_uid(CUSTOMER);
+    long before = mc_newest_uid(&M, CUSTOMER);
     json_t *o = NULL;
     assert_int_equal(th_http(&H, "POST", "/api/v1/invitations",
                              "{\"email\": \"" CUSTOMER "\", \"role\": \"analyst\", \"name\": "
@@ -226,11 +157,11 @@ static void test_an_invitation_mails_its_link_in_russian_and_the_token_works_onc
     link_token(mail, tok);
     assert_int_equal(strncmp(tok, id, strlen(id)), 0);
     json_decref(mail);
-    assert_int_equal(login(CUSTOMER, PW), 401);
+    assert_int_equal(th_login(&H, CUSTOMER, PW, NULL, NULL), 401);
     assert_int_equal(set_password(tok, PW), 204);
-    assert_int_equal(login(CUSTOMER, PW), 200);
+    assert_int_equal(th_login(&H, CUSTOMER, PW, NULL, NULL), 200);
     assert_int_equal(set_password(tok, PW2), 400); /* once */
-    assert_int_equal(login(CUSTOMER, PW2), 401);
+    assert_int_equal(th_login(&H, CUSTOMER, PW2, NULL, NULL), 401);
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/users/%s", id);
     assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
@@ -242,7 +173,7 @@ static void test_an_invitation_mails_its_link_in_russian_and_the_token_works_onc
 static void test_a_reset_mails_its_link_in_english_and_the_token_works_once(void **s)
 {
     (void)s;
-    long before = newest_uid(M.user);
+    long before = mc_newest_uid(&M, M.user);
     json_t *o = NULL;
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/users/%s/password-reset", agent_id);
@@ -258,12 +189,13 @@ static void test_a_reset_mails_its_link_in_english_and_the_token_works_once(void
     char tok[TOKEN_LEN + 1];
     link_token(mail, tok);
     json_decref(mail);
-    assert_int_equal(login(M.user, PW), 200); /* asked for, not used: the password stands */
+    assert_int_equal(th_login(&H, M.user, PW, NULL, NULL),
+                     200); /* asked for, not used: the password stands */
     assert_int_equal(set_password(tok, PW2), 204);
-    assert_int_equal(login(M.user, PW), 401);
-    assert_int_equal(login(M.user, PW2), 200);
+    assert_int_equal(th_login(&H, M.user, PW, NULL, NULL), 401);
+    assert_int_equal(th_login(&H, M.user, PW2, NULL, NULL), 200);
     assert_int_equal(set_password(tok, PW), 400);
-    assert_int_equal(login(M.user, PW), 401);
+    assert_int_equal(th_login(&H, M.user, PW, NULL, NULL), 401);
 }
 
 static void test_my_own_reset_is_mailed_not_answered(void **s)
@@ -285,7 +217,7 @@ static void test_my_own_reset_is_mailed_not_answered(void **s)
     free(rh);
     free(rb);
     rb = NULL;
-    long before = newest_uid(M.user);
+    long before = mc_newest_uid(&M, M.user);
     assert_int_equal(th_http_raw(&H, "POST", "/api/v1/auth/password-reset", NULL, NULL, 0,
                                  (const char *[]){cookie, csrf, NULL}, NULL, &rb),
                      201);
@@ -299,7 +231,7 @@ static void test_my_own_reset_is_mailed_not_answered(void **s)
     link_token(mail, tok);
     json_decref(mail);
     assert_int_equal(set_password(tok, PW), 204);
-    assert_int_equal(login(M.user, PW), 200);
+    assert_int_equal(th_login(&H, M.user, PW, NULL, NULL), 200);
 }
 
 static void test_a_refused_address_answers_sent_false_with_the_reason(void **s)

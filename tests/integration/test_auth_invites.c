@@ -31,10 +31,7 @@ static int setup(void **s)
     (void)s;
     if (th_init(&H, "auth-invites") || th_config(&H, "{\"instances\": []}") || th_make_token(&H))
         return -1;
-    if (th_cli(&H, PW "\n", ed_id, sizeof(ed_id), "user", "create", "--email", "ed@example.com",
-               "--role", "editor", NULL))
-        return -1;
-    ed_id[strcspn(ed_id, "\n")] = 0;
+    if (th_make_user(&H, "ed@example.com", "editor", PW, ed_id, sizeof(ed_id))) return -1;
     return th_start(&H, NULL, 15000);
 }
 
@@ -44,41 +41,6 @@ static int teardown(void **s)
     int rc = th_stop_clean(&H, 10000);
     th_cleanup(&H);
     return rc ? -1 : 0;
-}
-
-typedef struct session {
-    char cookie[200];
-    char csrf[100];
-} session;
-
-static int login(const char *email, const char *pw, session *ss)
-{
-    char req[256];
-    snprintf(req, sizeof(req), "{\"email\": \"%s\", \"password\": \"%s\"}", email, pw);
-    char *rh = NULL, *rb = NULL;
-    int st = th_http_raw(&H, "POST", "/api/v1/auth/login", "application/json", req, strlen(req),
-                         (const char *[]){NULL}, &rh, &rb);
-    if (st == 200 && ss) {
-        const char *v = strstr(rh, "ah_session=");
-        snprintf(ss->cookie, sizeof(ss->cookie), "Cookie: %.*s", (int)strcspn(v, ";\r\n"), v);
-        json_t *o = json_loads(rb, 0, NULL);
-        snprintf(ss->csrf, sizeof(ss->csrf), "X-CSRF-Token: %s",
-                 json_string_value(json_object_get(o, "csrf_token")));
-        json_decref(o);
-    }
-    free(rh);
-    free(rb);
-    return st;
-}
-
-static int with(const session *ss, const char *method, const char *path, json_t **out)
-{
-    const char *hs[3] = {ss->cookie, ss->csrf, NULL};
-    char *rb = NULL;
-    int st = th_http_raw(&H, method, path, NULL, NULL, 0, hs, NULL, &rb);
-    if (out) *out = json_loads(rb ? rb : "", 0, NULL);
-    free(rb);
-    return st;
 }
 
 /* POST set-password (no credential); the error code into code when given. */
@@ -119,7 +81,7 @@ static void test_an_invitation_sets_a_password_once_under_the_policy(void **s)
     assert_true(json_is_false(json_object_get(u, "password_set")));
     assert_string_equal(json_string_value(json_object_get(u, "role")), "analyst");
     json_decref(u);
-    assert_int_equal(login("new@example.com", PW, NULL), 401);
+    assert_int_equal(th_login(&H, "new@example.com", PW, NULL, NULL), 401);
     /* The token is not kept in the clear anywhere the API serves. */
     assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &u), 200);
     char *dump = json_dumps(u, 0);
@@ -131,14 +93,14 @@ static void test_an_invitation_sets_a_password_once_under_the_policy(void **s)
     assert_string_equal(code, "weak_password");
     assert_int_equal(set_password(token, "Newton-is-my-password", code), 422);
     assert_int_equal(set_password(token, PW, NULL), 204);
-    assert_int_equal(login("new@example.com", PW, NULL), 200);
+    assert_int_equal(th_login(&H, "new@example.com", PW, NULL, NULL), 200);
     assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &u), 200);
     assert_string_equal(json_string_value(json_object_get(u, "status")), "active");
     json_decref(u);
     /* Used: the same answer as any wrong token. */
     assert_int_equal(set_password(token, PW2, code), 400);
     assert_string_equal(code, "invalid_token");
-    assert_int_equal(login("new@example.com", PW2, NULL), 401);
+    assert_int_equal(th_login(&H, "new@example.com", PW2, NULL, NULL), 401);
     assert_true(th_wait_file(&H, "logs/security.log", "invitation_accepted", 3000));
     /* A taken address, a bad role. */
     assert_int_equal(th_http(&H, "POST", "/api/v1/invitations",
@@ -184,38 +146,38 @@ static void test_a_reset_of_an_invited_user_is_the_invitation_again(void **s)
     assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "active");
     json_decref(o);
-    assert_int_equal(login("again@example.com", PW, NULL), 200);
+    assert_int_equal(th_login(&H, "again@example.com", PW, NULL, NULL), 200);
 }
 
 static void test_a_reset_ends_every_session_once_used(void **s)
 {
     (void)s;
-    session a;
+    th_session a;
     json_t *o = NULL;
     char path[128], token[128], code[64];
-    assert_int_equal(login("ed@example.com", PW, &a), 200);
+    assert_int_equal(th_login(&H, "ed@example.com", PW, &a, NULL), 200);
     snprintf(path, sizeof(path), "/api/v1/users/%s/password-reset", ed_id);
     assert_int_equal(th_http(&H, "POST", path, NULL, NULL, &o), 201);
     snprintf(token, sizeof(token), "%s", json_string_value(json_object_get(o, "token")));
     json_decref(o);
     /* Asked for, not used: the session lives. */
-    assert_int_equal(with(&a, "GET", "/api/v1/agents", NULL), 200);
+    assert_int_equal(th_session_json(&H, &a, "GET", "/api/v1/agents", NULL, NULL), 200);
     assert_int_equal(set_password(token, PW2, NULL), 204);
-    assert_int_equal(with(&a, "GET", "/api/v1/agents", NULL), 401);
-    assert_int_equal(login("ed@example.com", PW, NULL), 401);
-    assert_int_equal(login("ed@example.com", PW2, &a), 200);
+    assert_int_equal(th_session_json(&H, &a, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(th_login(&H, "ed@example.com", PW, NULL, NULL), 401);
+    assert_int_equal(th_login(&H, "ed@example.com", PW2, &a, NULL), 200);
     assert_int_equal(set_password(token, PW, code), 400);
     assert_string_equal(code, "invalid_token");
     /* My own reset, from my session; a newer token replaces the older. */
-    assert_int_equal(with(&a, "POST", "/api/v1/auth/password-reset", &o), 201);
+    assert_int_equal(th_session_json(&H, &a, "POST", "/api/v1/auth/password-reset", NULL, &o), 201);
     snprintf(token, sizeof(token), "%s", json_string_value(json_object_get(o, "token")));
     json_decref(o);
-    assert_int_equal(with(&a, "POST", "/api/v1/auth/password-reset", &o), 201);
+    assert_int_equal(th_session_json(&H, &a, "POST", "/api/v1/auth/password-reset", NULL, &o), 201);
     assert_int_equal(set_password(token, PW, code), 400);
     assert_int_equal(set_password(json_string_value(json_object_get(o, "token")), PW, NULL), 204);
     json_decref(o);
-    assert_int_equal(with(&a, "GET", "/api/v1/agents", NULL), 401);
-    assert_int_equal(login("ed@example.com", PW, NULL), 200);
+    assert_int_equal(th_session_json(&H, &a, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(th_login(&H, "ed@example.com", PW, NULL, NULL), 200);
     assert_true(th_wait_file(&H, "logs/security.log", "\"password_reset\"", 3000));
     assert_int_equal(th_http(&H, "POST",
                              "/api/v1/users/usr_01JAAAAAAAAAAAAAAAAAAAAAAA/password-reset", NULL,
@@ -255,10 +217,7 @@ static void test_expired_tokens_are_refused_like_any_wrong_token(void **s)
         0);
     assert_int_equal(th_make_token(&E), 0);
     char id[64];
-    assert_int_equal(th_cli(&E, PW "\n", id, sizeof(id), "user", "create", "--email",
-                            "old@example.com", "--role", "viewer", NULL),
-                     0);
-    id[strcspn(id, "\n")] = 0;
+    assert_int_equal(th_make_user(&E, "old@example.com", "viewer", PW, id, sizeof(id)), 0);
     assert_int_equal(th_start(&E, NULL, 15000), 0);
     H = E; /* the helpers talk to H */
     json_t *o = NULL;
@@ -277,8 +236,8 @@ static void test_expired_tokens_are_refused_like_any_wrong_token(void **s)
     assert_string_equal(code, "invalid_token");
     assert_int_equal(set_password(reset, PW2, code), 400);
     assert_string_equal(code, "invalid_token");
-    assert_int_equal(login("late@example.com", PW, NULL), 401);
-    assert_int_equal(login("old@example.com", PW, NULL), 200);
+    assert_int_equal(th_login(&H, "late@example.com", PW, NULL, NULL), 401);
+    assert_int_equal(th_login(&H, "old@example.com", PW, NULL, NULL), 200);
     H = saved;
     assert_int_equal(th_stop_clean(&E, 10000), 0);
     th_cleanup(&E);

@@ -14,6 +14,7 @@
  * for the unknown kid); a forged kid right after fetches nothing more.
  */
 #include "../fakes/fake_oidc.h"
+#include "../servers/mailclient.h" /* mc_discard */
 #include "../support/th.h"
 
 #include <curl/curl.h>
@@ -49,8 +50,7 @@ static int setup(void **s)
              fake_oidc_issuer(F));
     if (th_init(&H, "auth-oidc") || th_config(&H, cfg) || th_make_token(&H) ||
         th_cli(&H, SECRET "\n", NULL, 0, "secret", "set", "host", "oidc_client_secret", NULL) ||
-        th_cli(&H, PW "\n", NULL, 0, "user", "create", "--email", "ed@example.com", "--role",
-               "editor", NULL))
+        th_make_user(&H, "ed@example.com", "editor", PW, NULL, 0))
         return -1;
     return th_start(&H, NULL, 15000);
 }
@@ -76,19 +76,12 @@ static const char *header(const char *hs, const char *name, char *out, size_t n)
     return out;
 }
 
-static size_t sink(char *p, size_t sz, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return sz * n;
-}
-
 /* GET url at the provider (no redirect followed): the status, Location. */
 static long provider_get(const char *url, char *location, size_t n)
 {
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mc_discard);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     long status = 0;
     char *loc = NULL;
@@ -338,7 +331,7 @@ static void the_provider_refuses_a_wrong_pkce_verifier(void **s)
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_USERPWD, CLIENT ":" SECRET);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, mc_discard);
     (void)auth;
     long status = 0;
     assert_int_equal(curl_easy_perform(c), CURLE_OK);

@@ -29,14 +29,10 @@ static int setup(void **s)
         th_config(&H, "{\"http\": {\"trusted_proxies\": \"127.0.0.1, ::1\"}, \"instances\": []}") ||
         th_make_token(&H))
         return -1;
-    if (th_cli(&H, PW "\n", user_id, sizeof(user_id), "user", "create", "--email", "ed@example.com",
-               "--role", "editor", NULL) ||
-        th_cli(&H, PW "\n", NULL, 0, "user", "create", "--email", "vi@example.com", "--role",
-               "viewer", NULL) ||
-        th_cli(&H, PW "\n", NULL, 0, "user", "create", "--email", "lock@example.com", "--role",
-               "viewer", NULL))
+    if (th_make_user(&H, "ed@example.com", "editor", PW, user_id, sizeof(user_id)) ||
+        th_make_user(&H, "vi@example.com", "viewer", PW, NULL, 0) ||
+        th_make_user(&H, "lock@example.com", "viewer", PW, NULL, 0))
         return -1;
-    user_id[strcspn(user_id, "\n")] = 0;
     return th_start(&H, NULL, 15000);
 }
 
@@ -48,125 +44,88 @@ static int teardown(void **s)
     return rc ? -1 : 0;
 }
 
-typedef struct session {
-    char cookie[200]; /* "Cookie: ah_session=..." */
-    char csrf[100];   /* "X-CSRF-Token: ..." */
-    char id[32];
-    char set_cookie[400];
-} session;
-
-/* POST login; the status, and on 200 the session. */
-static int login(const char *email, const char *pw, session *out, char **body)
-{
-    char req[1024];
-    snprintf(req, sizeof(req), "{\"email\": \"%s\", \"password\": \"%s\"}", email, pw);
-    char *rh = NULL, *rb = NULL;
-    int st = th_http_raw(&H, "POST", "/api/v1/auth/login", "application/json", req, strlen(req),
-                         NULL, &rh, &rb);
-    if (st == 200 && out) {
-        const char *sc = strcasestr(rh, "Set-Cookie: ");
-        assert_non_null(sc);
-        snprintf(out->set_cookie, sizeof(out->set_cookie), "%.*s", (int)strcspn(sc, "\r\n"), sc);
-        const char *v = strstr(sc, "ah_session=");
-        snprintf(out->cookie, sizeof(out->cookie), "Cookie: %.*s", (int)strcspn(v, ";\r\n"), v);
-        json_t *o = json_loads(rb, 0, NULL);
-        snprintf(out->csrf, sizeof(out->csrf), "X-CSRF-Token: %s",
-                 json_string_value(json_object_get(o, "csrf_token")));
-        snprintf(out->id, sizeof(out->id), "%s",
-                 json_string_value(json_object_get(o, "session_id")));
-        json_decref(o);
-    }
-    free(rh);
-    if (body)
-        *body = rb;
-    else
-        free(rb);
-    return st;
-}
-
-static int with(const session *ss, bool csrf, const char *method, const char *path,
-                const char *json, char **rb)
-{
-    const char *hs[3] = {ss->cookie, csrf ? ss->csrf : NULL, NULL};
-    return th_http_raw(&H, method, path, json ? "application/json" : NULL, json,
-                       json ? strlen(json) : 0, hs, NULL, rb);
-}
-
 static void test_login_sets_a_strict_http_only_cookie_and_the_session_works(void **s)
 {
     (void)s;
-    session ss;
+    th_session ss;
     char *rb = NULL;
-    assert_int_equal(login("ed@example.com", PW, &ss, &rb), 200);
+    assert_int_equal(th_login(&H, "ed@example.com", PW, &ss, &rb), 200);
     assert_non_null(strstr(ss.set_cookie, "HttpOnly"));
     assert_non_null(strstr(ss.set_cookie, "SameSite=Strict"));
     assert_null(strstr(ss.set_cookie, "Secure")); /* no TLS here */
     assert_null(strstr(rb, "argon2"));
     free(rb);
-    assert_int_equal(with(&ss, false, "GET", "/api/v1/agents", NULL, NULL), 200);
+    assert_int_equal(th_session_http(&H, &ss, false, "GET", "/api/v1/agents", NULL, NULL), 200);
     /* The role is the user's: an editor has no audit. */
-    assert_int_equal(with(&ss, false, "GET", "/api/v1/audit", NULL, NULL), 403);
+    assert_int_equal(th_session_http(&H, &ss, false, "GET", "/api/v1/audit", NULL, NULL), 403);
     /* A write needs the CSRF token. */
-    assert_int_equal(with(&ss, false, "POST", "/api/v1/agents", "{\"name\": \"Csrf\"}", NULL), 403);
-    assert_int_equal(with(&ss, true, "POST", "/api/v1/agents", "{\"name\": \"Csrf\"}", NULL), 201);
+    assert_int_equal(
+        th_session_http(&H, &ss, false, "POST", "/api/v1/agents", "{\"name\": \"Csrf\"}", NULL),
+        403);
+    assert_int_equal(
+        th_session_http(&H, &ss, true, "POST", "/api/v1/agents", "{\"name\": \"Csrf\"}", NULL),
+        201);
     assert_true(th_wait_file(&H, "logs/security.log", "csrf_refused", 3000));
     /* A wrong token is no token. */
-    session bad = ss;
+    th_session bad = ss;
     snprintf(bad.csrf, sizeof(bad.csrf), "X-CSRF-Token: %064d", 0);
-    assert_int_equal(with(&bad, true, "POST", "/api/v1/agents", "{\"name\": \"Csrf2\"}", NULL),
-                     403);
+    assert_int_equal(
+        th_session_http(&H, &bad, true, "POST", "/api/v1/agents", "{\"name\": \"Csrf2\"}", NULL),
+        403);
     /* My sessions, then logout ends this one. */
-    assert_int_equal(with(&ss, false, "GET", "/api/v1/auth/sessions", NULL, &rb), 200);
+    assert_int_equal(th_session_http(&H, &ss, false, "GET", "/api/v1/auth/sessions", NULL, &rb),
+                     200);
     assert_non_null(strstr(rb, ss.id));
     free(rb);
-    assert_int_equal(with(&ss, true, "POST", "/api/v1/auth/logout", NULL, NULL), 204);
-    assert_int_equal(with(&ss, false, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(th_session_http(&H, &ss, true, "POST", "/api/v1/auth/logout", NULL, NULL),
+                     204);
+    assert_int_equal(th_session_http(&H, &ss, false, "GET", "/api/v1/agents", NULL, NULL), 401);
 }
 
 static void test_forged_cookies_are_refused(void **s)
 {
     (void)s;
-    session f = {0};
+    th_session f = {0};
     snprintf(f.cookie, sizeof(f.cookie), "Cookie: ah_session=ahs_%064d", 7);
-    assert_int_equal(with(&f, false, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(th_session_http(&H, &f, false, "GET", "/api/v1/agents", NULL, NULL), 401);
     snprintf(f.cookie, sizeof(f.cookie), "Cookie: ah_session=nonsense");
-    assert_int_equal(with(&f, false, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(th_session_http(&H, &f, false, "GET", "/api/v1/agents", NULL, NULL), 401);
     assert_true(th_wait_file(&H, "logs/security.log", "session_refused", 3000));
 }
 
 static void test_revoking_one_of_my_sessions_ends_it(void **s)
 {
     (void)s;
-    session a, b;
-    assert_int_equal(login("ed@example.com", PW, &a, NULL), 200);
-    assert_int_equal(login("ed@example.com", PW, &b, NULL), 200);
+    th_session a, b;
+    assert_int_equal(th_login(&H, "ed@example.com", PW, &a, NULL), 200);
+    assert_int_equal(th_login(&H, "ed@example.com", PW, &b, NULL), 200);
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/auth/sessions/%s", b.id);
-    assert_int_equal(with(&a, true, "DELETE", path, NULL, NULL), 204);
-    assert_int_equal(with(&b, false, "GET", "/api/v1/agents", NULL, NULL), 401);
-    assert_int_equal(with(&a, false, "GET", "/api/v1/agents", NULL, NULL), 200);
+    assert_int_equal(th_session_http(&H, &a, true, "DELETE", path, NULL, NULL), 204);
+    assert_int_equal(th_session_http(&H, &b, false, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(th_session_http(&H, &a, false, "GET", "/api/v1/agents", NULL, NULL), 200);
 }
 
 static void test_disabling_a_user_ends_their_sessions(void **s)
 {
     (void)s;
-    session ss;
-    assert_int_equal(login("ed@example.com", PW, &ss, NULL), 200);
+    th_session ss;
+    assert_int_equal(th_login(&H, "ed@example.com", PW, &ss, NULL), 200);
     char path[128];
     snprintf(path, sizeof(path), "/api/v1/users/%s", user_id);
     json_t *o = NULL;
     assert_int_equal(th_http(&H, "PATCH", path, "{\"status\": \"disabled\"}", NULL, &o), 200);
     json_decref(o);
-    assert_int_equal(with(&ss, false, "GET", "/api/v1/agents", NULL, NULL), 401);
-    assert_int_equal(login("ed@example.com", PW, NULL, NULL), 401);
+    assert_int_equal(th_session_http(&H, &ss, false, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(th_login(&H, "ed@example.com", PW, NULL, NULL), 401);
 }
 
 static void test_unknown_emails_and_wrong_passwords_get_the_same_answer(void **s)
 {
     (void)s;
     char *a = NULL, *b = NULL;
-    assert_int_equal(login("vi@example.com", "a-wrong-password-2026", NULL, &a), 401);
-    assert_int_equal(login("nobody@example.com", "a-wrong-password-2026", NULL, &b), 401);
+    assert_int_equal(th_login(&H, "vi@example.com", "a-wrong-password-2026", NULL, &a), 401);
+    assert_int_equal(th_login(&H, "nobody@example.com", "a-wrong-password-2026", NULL, &b), 401);
     assert_string_equal(a, b);
     free(a);
     free(b);
@@ -181,17 +140,18 @@ static void test_oversized_credentials_are_refused_before_hashing(void **s)
     memset(big, 'p', sizeof(big) - 1);
     big[sizeof(big) - 1] = 0;
     char *rb = NULL;
-    assert_int_equal(login("vi@example.com", big, NULL, &rb), 422);
+    assert_int_equal(th_login(&H, "vi@example.com", big, NULL, &rb), 422);
     assert_non_null(strstr(rb, "\"field\":\"password\""));
     free(rb);
-    assert_int_equal(login(big, PW, NULL, NULL), 422);
+    assert_int_equal(th_login(&H, big, PW, NULL, NULL), 422);
 }
 
 static void test_repeated_failures_lock_the_account_with_retry_after(void **s)
 {
     (void)s;
     for (int i = 0; i < 5; i++)
-        assert_int_equal(login("lock@example.com", "a-wrong-password-2026", NULL, NULL), 401);
+        assert_int_equal(th_login(&H, "lock@example.com", "a-wrong-password-2026", NULL, NULL),
+                         401);
     char req[200], *rh = NULL;
     snprintf(req, sizeof(req), "{\"email\": \"lock@example.com\", \"password\": \"%s\"}", PW);
     int st = th_http_raw(&H, "POST", "/api/v1/auth/login", "application/json", req, strlen(req),
@@ -221,33 +181,34 @@ static void test_repeated_failures_lock_the_account_with_retry_after(void **s)
 static void test_a_password_change_ends_every_session_of_the_user(void **s)
 {
     (void)s;
-    session a, b;
-    assert_int_equal(login("vi@example.com", PW, &a, NULL), 200);
-    assert_int_equal(login("vi@example.com", PW, &b, NULL), 200);
+    th_session a, b;
+    assert_int_equal(th_login(&H, "vi@example.com", PW, &a, NULL), 200);
+    assert_int_equal(th_login(&H, "vi@example.com", PW, &b, NULL), 200);
     char *rb = NULL;
     /* The wrong current password, or a weak new one, changes nothing. */
-    assert_int_equal(with(&a, true, "POST", "/api/v1/auth/password",
-                          "{\"current_password\": \"not-it-at-all-2026\","
-                          " \"new_password\": \"b-Long-enough-pass-2026\"}",
-                          NULL),
+    assert_int_equal(th_session_http(&H, &a, true, "POST", "/api/v1/auth/password",
+                                     "{\"current_password\": \"not-it-at-all-2026\","
+                                     " \"new_password\": \"b-Long-enough-pass-2026\"}",
+                                     NULL),
                      401);
-    assert_int_equal(with(&a, true, "POST", "/api/v1/auth/password",
-                          "{\"current_password\": \"" PW "\", \"new_password\": \"password1234\"}",
-                          &rb),
+    assert_int_equal(th_session_http(&H, &a, true, "POST", "/api/v1/auth/password",
+                                     "{\"current_password\": \"" PW
+                                     "\", \"new_password\": \"password1234\"}",
+                                     &rb),
                      422);
     assert_non_null(strstr(rb, "new_password"));
     free(rb);
-    assert_int_equal(with(&b, false, "GET", "/api/v1/agents", NULL, NULL), 200);
-    assert_int_equal(with(&a, true, "POST", "/api/v1/auth/password",
-                          "{\"current_password\": \"" PW "\","
-                          " \"new_password\": \"b-Long-enough-pass-2026\"}",
-                          NULL),
+    assert_int_equal(th_session_http(&H, &b, false, "GET", "/api/v1/agents", NULL, NULL), 200);
+    assert_int_equal(th_session_http(&H, &a, true, "POST", "/api/v1/auth/password",
+                                     "{\"current_password\": \"" PW "\","
+                                     " \"new_password\": \"b-Long-enough-pass-2026\"}",
+                                     NULL),
                      204);
     /* Both sessions from before the change are refused. */
-    assert_int_equal(with(&a, false, "GET", "/api/v1/agents", NULL, NULL), 401);
-    assert_int_equal(with(&b, false, "GET", "/api/v1/agents", NULL, NULL), 401);
-    assert_int_equal(login("vi@example.com", PW, NULL, NULL), 401);
-    assert_int_equal(login("vi@example.com", "b-Long-enough-pass-2026", NULL, NULL), 200);
+    assert_int_equal(th_session_http(&H, &a, false, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(th_session_http(&H, &b, false, "GET", "/api/v1/agents", NULL, NULL), 401);
+    assert_int_equal(th_login(&H, "vi@example.com", PW, NULL, NULL), 401);
+    assert_int_equal(th_login(&H, "vi@example.com", "b-Long-enough-pass-2026", NULL, NULL), 200);
     assert_false(th_logs_contain(&H, "b-Long-enough-pass-2026"));
 }
 

@@ -26,10 +26,7 @@ static int setup(void **s)
     (void)s;
     if (th_init(&H, "auth-teams") || th_config(&H, "{\"instances\": []}") || th_make_token(&H))
         return -1;
-    if (th_cli(&H, PW "\n", viewer_id, sizeof(viewer_id), "user", "create", "--email",
-               "vi@example.com", "--role", "viewer", NULL))
-        return -1;
-    viewer_id[strcspn(viewer_id, "\n")] = 0;
+    if (th_make_user(&H, "vi@example.com", "viewer", PW, viewer_id, sizeof(viewer_id))) return -1;
     return th_start(&H, NULL, 15000);
 }
 
@@ -39,42 +36,6 @@ static int teardown(void **s)
     int rc = th_stop_clean(&H, 10000);
     th_cleanup(&H);
     return rc ? -1 : 0;
-}
-
-typedef struct session {
-    char cookie[200]; /* "Cookie: ah_session=..." */
-    char csrf[100];   /* "X-CSRF-Token: ..." */
-} session;
-
-static void login(const char *email, session *out)
-{
-    char req[256], *rh = NULL, *rb = NULL;
-    snprintf(req, sizeof(req), "{\"email\": \"%s\", \"password\": \"" PW "\"}", email);
-    assert_int_equal(th_http_raw(&H, "POST", "/api/v1/auth/login", "application/json", req,
-                                 strlen(req), NULL, &rh, &rb),
-                     200);
-    const char *v = strstr(rh, "ah_session=");
-    assert_non_null(v);
-    snprintf(out->cookie, sizeof(out->cookie), "Cookie: %.*s", (int)strcspn(v, ";\r\n"), v);
-    json_t *o = json_loads(rb, 0, NULL);
-    snprintf(out->csrf, sizeof(out->csrf), "X-CSRF-Token: %s",
-             json_string_value(json_object_get(o, "csrf_token")));
-    json_decref(o);
-    free(rh);
-    free(rb);
-}
-
-/* A request with the session (and its CSRF token); *out the JSON answer. */
-static int with(const session *ss, const char *method, const char *path, const char *json,
-                json_t **out)
-{
-    const char *hs[3] = {ss->cookie, ss->csrf, NULL};
-    char *rb = NULL;
-    int st = th_http_raw(&H, method, path, json ? "application/json" : NULL, json,
-                         json ? strlen(json) : 0, hs, NULL, &rb);
-    if (out) *out = rb ? json_loads(rb, 0, NULL) : NULL;
-    free(rb);
-    return st;
 }
 
 /* The 4xx answer's error.field, checked; o is freed. */
@@ -143,10 +104,11 @@ static void test_a_team_gives_its_members_its_roles_and_takes_them_back(void **s
                              NULL, &o),
                      201);
     json_decref(o);
-    session vi;
-    login("vi@example.com", &vi);
+    th_session vi;
+    assert_int_equal(th_login(&H, "vi@example.com", PW, &vi, NULL), 200);
     /* A viewer alone makes no agent. */
-    assert_int_equal(with(&vi, "POST", "/api/v1/agents", "{\"name\": \"By team\"}", &o), 403);
+    assert_int_equal(
+        th_session_json(&H, &vi, "POST", "/api/v1/agents", "{\"name\": \"By team\"}", &o), 403);
     assert_string_equal(json_string_value(th_get(o, "error.permission")), "agents:write");
     json_decref(o);
     char body[256], path[128];
@@ -157,9 +119,10 @@ static void test_a_team_gives_its_members_its_roles_and_takes_them_back(void **s
     snprintf(path, sizeof(path), "/api/v1/teams/%s", json_string_value(th_get(o, "id")));
     json_decref(o);
     /* The same session, the next request: the team's role counts. */
-    assert_int_equal(with(&vi, "POST", "/api/v1/agents", "{\"name\": \"By team\"}", &o), 201);
+    assert_int_equal(
+        th_session_json(&H, &vi, "POST", "/api/v1/agents", "{\"name\": \"By team\"}", &o), 201);
     json_decref(o);
-    assert_int_equal(with(&vi, "GET", "/api/v1/auth/me", NULL, &o), 200);
+    assert_int_equal(th_session_json(&H, &vi, "GET", "/api/v1/auth/me", NULL, &o), 200);
     assert_string_equal(json_string_value(th_get(o, "role")), "viewer");
     assert_string_equal(json_string_value(th_get(o, "teams.0.name")), "Makers");
     assert_true(has(json_object_get(o, "permissions"), "agents:write"));
@@ -177,9 +140,10 @@ static void test_a_team_gives_its_members_its_roles_and_takes_them_back(void **s
     /* Out of the team, out of its roles. */
     assert_int_equal(th_http(&H, "PATCH", path, "{\"members\": []}", NULL, &o), 200);
     json_decref(o);
-    assert_int_equal(with(&vi, "POST", "/api/v1/agents", "{\"name\": \"By team 2\"}", &o), 403);
+    assert_int_equal(
+        th_session_json(&H, &vi, "POST", "/api/v1/agents", "{\"name\": \"By team 2\"}", &o), 403);
     json_decref(o);
-    assert_int_equal(with(&vi, "GET", "/api/v1/auth/me", NULL, &o), 200);
+    assert_int_equal(th_session_json(&H, &vi, "GET", "/api/v1/auth/me", NULL, &o), 200);
     assert_false(has(json_object_get(o, "permissions"), "agents:write"));
     assert_int_equal(json_array_size(json_object_get(o, "teams")), 0);
     json_decref(o);
@@ -218,12 +182,12 @@ static void test_a_user_holding_a_custom_role_gets_its_permissions(void **s)
     snprintf(path, sizeof(path), "/api/v1/users/%s", viewer_id);
     assert_int_equal(th_http(&H, "PATCH", path, "{\"role\": \"auditor\"}", NULL, &o), 200);
     json_decref(o);
-    session vi;
-    login("vi@example.com", &vi);
-    assert_int_equal(with(&vi, "GET", "/api/v1/audit?limit=1", NULL, &o), 200);
+    th_session vi;
+    assert_int_equal(th_login(&H, "vi@example.com", PW, &vi, NULL), 200);
+    assert_int_equal(th_session_json(&H, &vi, "GET", "/api/v1/audit?limit=1", NULL, &o), 200);
     json_decref(o);
     /* The custom role holds only audit:read: agents are now out of reach. */
-    assert_int_equal(with(&vi, "GET", "/api/v1/agents", NULL, &o), 403);
+    assert_int_equal(th_session_json(&H, &vi, "GET", "/api/v1/agents", NULL, &o), 403);
     json_decref(o);
     assert_int_equal(th_http(&H, "PATCH", path, "{\"role\": \"viewer\"}", NULL, &o), 200);
     json_decref(o);

@@ -8,7 +8,7 @@
  * and is never logged; removing a bot deletes its webhook and stops it;
  * a viewer can neither add nor remove one.
  */
-#include "../fakes/fake_proc.h"
+#include "../fakes/fake_telegram_client.h"
 #include "../support/th.h"
 
 #include <setjmp.h>
@@ -40,53 +40,10 @@ static const char *SCENARIO =
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static json_t *fake(const fake_proc *f, const char *method, const char *path, const char *body)
-{
-    th_host x = {.port = f->port};
-    json_t *o = NULL;
-    int st = th_http(&x, method, path, body, "", &o);
-    if (st != 200) fail_msg("%s %s: %d", method, path, st);
-    return o;
-}
-
-static void say(const fake_proc *f, long long chat, const char *text)
-{
-    json_t *b = json_pack("{s:I,s:s}", "chat_id", (json_int_t)chat, "text", text);
-    char *s = json_dumps(b, 0);
-    json_decref(fake(f, "POST", "/_fake/text", s));
-    free(s);
-    json_decref(b);
-}
-
-/* The texts the bot sent to chat, once there are at least n. */
-static json_t *wait_sent(const fake_proc *f, long long chat, size_t n)
-{
-    char path[100];
-    snprintf(path, sizeof(path), "/_fake/sent?chat_id=%lld", chat);
-    long long deadline = th_now_ms() + 30000;
-    for (;;) {
-        json_t *o = fake(f, "GET", path, NULL);
-        json_t *texts = json_array();
-        size_t i;
-        json_t *s;
-        json_array_foreach(json_object_get(o, "sent"), i, s)
-        {
-            if (!strcmp(json_string_value(json_object_get(s, "method")), "sendMessage"))
-                json_array_append(texts, th_get(s, "params.text"));
-        }
-        json_decref(o);
-        if (json_array_size(texts) >= n) return texts;
-        if (th_now_ms() > deadline)
-            fail_msg("chat %lld: %zu of %zu messages after 30 s", chat, json_array_size(texts), n);
-        json_decref(texts);
-        th_sleep_ms(50);
-    }
-}
-
 static const char *fake_webhook(const fake_proc *f)
 {
     static char url[300];
-    json_t *o = fake(f, "GET", "/_fake/stats", NULL);
+    json_t *o = ftg_call(f, "GET", "/_fake/stats", NULL);
     snprintf(url, sizeof(url), "%s", json_string_value(json_object_get(o, "webhook_url")) ?: "");
     json_decref(o);
     return url;
@@ -109,15 +66,15 @@ static int add_bot(const char *id, const fake_proc *f, const char *token, const 
 
 static void conversation(const fake_proc *f, long long chat)
 {
-    json_t *before = wait_sent(f, chat, 0);
+    json_t *before = ftg_wait_texts(f, chat, 0);
     size_t n = json_array_size(before);
     json_decref(before);
-    say(f, chat, "/start");
-    json_t *sent = wait_sent(f, chat, n + 1);
+    ftg_say(f, chat, "/start");
+    json_t *sent = ftg_wait_texts(f, chat, n + 1);
     assert_string_equal(json_string_value(json_array_get(sent, n)), "Hello from the bot!");
     json_decref(sent);
-    say(f, chat, "I need help");
-    sent = wait_sent(f, chat, n + 2);
+    ftg_say(f, chat, "I need help");
+    sent = ftg_wait_texts(f, chat, n + 2);
     assert_string_equal(json_string_value(json_array_get(sent, n + 1)), "Noted.");
     json_decref(sent);
 }
@@ -316,8 +273,8 @@ static void test_removing_a_bot_deletes_its_webhook_and_stops_it(void **s)
     while (kill(pid, 0) == 0 && th_now_ms() < deadline)
         th_sleep_ms(50);
     assert_int_not_equal(kill(pid, 0), 0);
-    say(&TGP, 300003, "anyone there?");
-    json_t *st = fake(&TGP, "GET", "/_fake/stats", NULL);
+    ftg_say(&TGP, 300003, "anyone there?");
+    json_t *st = ftg_call(&TGP, "GET", "/_fake/stats", NULL);
     assert_int_equal(json_integer_value(json_object_get(st, "pending")), 1);
     json_decref(st);
     /* And they do not come back with a restart. */

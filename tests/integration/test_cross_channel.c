@@ -13,7 +13,7 @@
  * to the REST channel. A Telegram user the bot knew already moves to the
  * linking contact.
  */
-#include "../fakes/fake_proc.h"
+#include "../fakes/fake_telegram_client.h"
 #include "../support/th.h"
 
 #include <setjmp.h>
@@ -32,131 +32,24 @@ static th_host H;
 static fake_proc TG;
 static char AGENT[64], WIDGET[64];
 
-static const char *SCENARIO =
-    "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": [\"en\"],"
-    " \"variables\": {\"name\": {\"type\": \"string\"}, \"topic\": {\"type\": \"string\"}},"
-    " \"start\": \"name\","
-    " \"steps\": {"
-    "  \"name\": {\"kind\": \"ask\", \"text\": {\"en\": \"What is your name?\"}, \"var\": \"name\","
-    "            \"next\": \"which\"},"
-    "  \"which\": {\"kind\": \"switch\", \"cases\": [{\"if\": \".vars.name == \\\"Late\\\"\","
-    "             \"next\": \"offer_short\"}], \"default\": \"offer\"},"
-    "  \"offer\": {\"kind\": \"continue_in\", \"channel\": \"telegram\", \"instance\": \"tg\","
-    "             \"bot\": \"acme_support_bot\", \"text\": {\"en\": \"We can go on in Telegram.\"},"
-    "             \"button\": {\"en\": \"Open Telegram\"}, \"next\": \"topic\"},"
-    "  \"offer_short\": {\"kind\": \"continue_in\", \"channel\": \"telegram\", \"instance\": "
-    "\"tg\","
-    "             \"bot\": \"acme_support_bot\", \"text\": {\"en\": \"Quick, go on in Telegram.\"},"
-    "             \"ttl_s\": 1, \"next\": \"topic\"},"
-    "  \"topic\": {\"kind\": \"ask\", \"text\": {\"en\": \"What is your question, {{ vars.name "
-    "}}?\"},"
-    "             \"var\": \"topic\", \"next\": \"answer\"},"
-    "  \"answer\": {\"kind\": \"say\", \"text\": {\"en\": \"Noted, {{ vars.name }}: {{ vars.topic "
-    "}}\"},"
-    "             \"next\": \"topic\"}}}";
-
 /* ---- helpers ------------------------------------------------------------------------- */
-
-static json_t *fake(const char *method, const char *path, const char *body)
-{
-    th_host x = {.port = TG.port};
-    json_t *o = NULL;
-    int st = th_http(&x, method, path, body, "", &o);
-    if (st != 200) fail_msg("%s %s: %d", method, path, st);
-    return o;
-}
-
-static void tg_say(long long chat, const char *text)
-{
-    json_t *b = json_pack("{s:I,s:s}", "chat_id", (json_int_t)chat, "text", text);
-    char *s = json_dumps(b, 0);
-    json_decref(fake("POST", "/_fake/text", s));
-    free(s);
-    json_decref(b);
-}
-
-/* The texts the bot sent to chat, once there are at least n. */
-static json_t *tg_sent(long long chat, size_t n)
-{
-    char path[100];
-    snprintf(path, sizeof(path), "/_fake/sent?chat_id=%lld", chat);
-    long long deadline = th_now_ms() + 30000;
-    for (;;) {
-        json_t *o = fake("GET", path, NULL), *texts = json_array();
-        size_t i;
-        json_t *s;
-        json_array_foreach(json_object_get(o, "sent"), i, s)
-        {
-            if (!strcmp(json_string_value(json_object_get(s, "method")), "sendMessage"))
-                json_array_append(texts, th_get(s, "params.text"));
-        }
-        json_decref(o);
-        if (json_array_size(texts) >= n) return texts;
-        if (th_now_ms() > deadline)
-            fail_msg("chat %lld: fewer than %zu messages after 30 s", chat, n);
-        json_decref(texts);
-        th_sleep_ms(50);
-    }
-}
-
-static int chat(const char *method, const char *path, const char *body, const char *token,
-                json_t **out)
-{
-    char auth[400];
-    const char *hs[2] = {0};
-    if (token) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        hs[0] = auth;
-    }
-    char *rb = NULL, *rh = NULL;
-    int st = th_http_raw(&H, method, path, body ? "application/json" : NULL, body,
-                         body ? strlen(body) : 0, hs, &rh, &rb);
-    if (out) *out = rb ? json_loads(rb, 0, NULL) : NULL;
-    free(rh);
-    free(rb);
-    return st;
-}
 
 static void web_session(char *tok, size_t n)
 {
-    char path[200];
-    snprintf(path, sizeof(path), "/chat/%s/sessions", WIDGET);
-    json_t *o = NULL;
-    assert_int_equal(chat("POST", path, "{}", NULL, &o), 201);
-    snprintf(tok, n, "%s", json_string_value(json_object_get(o, "token")));
-    json_decref(o);
+    assert_int_equal(th_chat_session(&H, WIDGET, tok, n), 201);
 }
 
 static void web_say(const char *tok, const char *text)
 {
-    char path[200], body[300];
-    snprintf(path, sizeof(path), "/chat/%s/messages", WIDGET);
-    snprintf(body, sizeof(body), "{\"text\": \"%s\"}", text);
-    assert_int_equal(chat("POST", path, body, tok, NULL), 202);
+    assert_int_equal(th_chat_say(&H, WIDGET, tok, text), 202);
 }
 
-/* The web chat's history once a message of the agent's says `want`. */
+/* The web chat's history once a message in it says `want`. */
 static json_t *web_history(const char *tok, const char *want)
 {
-    char path[200];
-    snprintf(path, sizeof(path), "/chat/%s/history", WIDGET);
-    long long deadline = th_now_ms() + 30000;
-    for (;;) {
-        json_t *o = NULL;
-        assert_int_equal(chat("GET", path, NULL, tok, &o), 200);
-        json_t *msgs = json_incref(json_object_get(o, "messages"));
-        json_decref(o);
-        size_t i;
-        json_t *m;
-        json_array_foreach(msgs, i, m)
-        {
-            const char *text = json_string_value(json_object_get(m, "text"));
-            if (text && !strcmp(text, want)) return msgs;
-        }
-        json_decref(msgs);
-        if (th_now_ms() > deadline) fail_msg("the web chat never showed \"%s\"", want);
-        th_sleep_ms(50);
-    }
+    json_t *msgs = th_chat_history(&H, WIDGET, tok, want);
+    if (!msgs) fail_msg("the web chat never showed \"%s\"", want);
+    return msgs;
 }
 
 /* The start parameter of the history's t.me button (the code). */
@@ -196,30 +89,15 @@ static void web_until_offer(char *tok, size_t tn, const char *name, const char *
 
 static json_t *conversation_of(const char *tok)
 {
-    char path[200];
-    snprintf(path, sizeof(path), "/chat/%s/sessions", WIDGET);
-    json_t *o = NULL;
-    assert_int_equal(chat("POST", path, "{}", tok, &o), 200);
-    snprintf(path, sizeof(path), "/api/v1/conversations/%s",
-             json_string_value(json_object_get(o, "conversation_id")));
-    json_decref(o);
-    assert_int_equal(th_http(&H, "GET", path, NULL, NULL, &o), 200);
+    json_t *o = th_chat_conversation(&H, WIDGET, tok);
+    assert_non_null(o);
     return o;
 }
 
 /* Whether logs/messages.log has a failover line naming want (a field). */
 static bool failover_logged(const char *want)
 {
-    char *log = th_read(&H, "logs/messages.log");
-    bool found = false;
-    for (char *line = log; line && *line && !found;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = 0;
-        found = strstr(line, "\"failover_of\"") && strstr(line, want);
-        line = end ? end + 1 : NULL;
-    }
-    free(log);
-    return found;
+    return th_file_line_contains(&H, "logs/messages.log", "\"failover_of\"", want);
 }
 
 /* ---- setup ------------------------------------------------------------------------------ */
@@ -247,40 +125,15 @@ static int setup(void **s)
              !th_wait_state(&H, "tg", "ready", 15000);
     free(cfg);
     if (rc) return -1;
-    json_t *o = NULL;
-    if (th_http(&H, "POST", "/api/v1/scenarios", "{\"name\": \"support\"}", NULL, &o) != 201)
-        return -1;
-    char scn[64], *ver = NULL, *ab = NULL, path[200];
-    snprintf(scn, sizeof(scn), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    snprintf(path, sizeof(path), "/api/v1/scenarios/%s/versions", scn);
-    if (asprintf(&ver, "{\"message\": \"first\", \"content\": %s}", SCENARIO) < 0) return -1;
-    int st = th_http(&H, "POST", path, ver, NULL, &o);
-    free(ver);
-    if (st != 201) {
-        char *d = json_dumps(o, 0);
-        fprintf(stderr, "saving the scenario: %d %s\n", st, d ? d : "");
-        free(d);
-        return -1;
-    }
-    json_decref(o);
-    if (asprintf(&ab,
-                 "{\"name\": \"support\", \"status\": \"active\", \"scenario\": {\"scenario_id\": "
-                 "\"%s\"}, \"channels\": [{\"instance\": \"tg\"}], \"fallback_channels\": "
-                 "[\"webchat\", \"rest\"]}",
-                 scn) < 0)
-        return -1;
-    st = th_http(&H, "POST", "/api/v1/agents", ab, NULL, &o);
-    free(ab);
-    if (st != 201) return -1;
-    snprintf(AGENT, sizeof(AGENT), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    char body[300];
-    snprintf(body, sizeof(body), "{\"name\": \"Shop\", \"agent_id\": \"%s\"}", AGENT);
-    if (th_http(&H, "POST", "/api/v1/widgets", body, NULL, &o) != 201) return -1;
-    snprintf(WIDGET, sizeof(WIDGET), "%s", json_string_value(json_object_get(o, "id")));
-    json_decref(o);
-    return 0;
+    char *scenario = th_read_source("tests/fixtures/scenarios/cross-channel.json");
+    rc = !scenario ||
+         th_make_agent(&H, "support", scenario,
+                       "\"channels\": [{\"instance\": \"tg\"}], \"fallback_channels\": "
+                       "[\"webchat\", \"rest\"]",
+                       AGENT, sizeof(AGENT)) ||
+         th_make_widget(&H, "Shop", AGENT, WIDGET, sizeof(WIDGET)) != 201;
+    free(scenario);
+    return rc ? -1 : 0;
 }
 
 static int teardown(void **s)
@@ -303,13 +156,13 @@ static void test_a_web_chat_conversation_continues_in_telegram_with_one_history(
 
     char start[100];
     snprintf(start, sizeof(start), "/start %s", CODE);
-    tg_say(500001, start);
+    ftg_say(&TG, 500001, start);
     /* Linked: the conversation goes on in Telegram where it stood. */
-    json_t *sent = tg_sent(500001, 1);
+    json_t *sent = ftg_wait_texts(&TG, 500001, 1);
     assert_string_equal(json_string_value(json_array_get(sent, 0)), "What is your question, Anna?");
     json_decref(sent);
-    tg_say(500001, "Where is my refund?");
-    sent = tg_sent(500001, 3);
+    ftg_say(&TG, 500001, "Where is my refund?");
+    sent = ftg_wait_texts(&TG, 500001, 3);
     assert_string_equal(json_string_value(json_array_get(sent, 1)),
                         "Noted, Anna: Where is my refund?");
     assert_string_equal(json_string_value(json_array_get(sent, 2)), "What is your question, Anna?");
@@ -336,11 +189,11 @@ static void test_a_web_chat_conversation_continues_in_telegram_with_one_history(
     conv = conversation_of(TOK);
     assert_string_equal(json_string_value(th_get(conv, "channel.kind")), "webchat");
     json_decref(conv);
-    sent = tg_sent(500001, 3);
+    sent = ftg_wait_texts(&TG, 500001, 3);
     assert_int_equal(json_array_size(sent), 3); /* nothing of it went to Telegram */
     json_decref(sent);
-    tg_say(500001, "Once more");
-    sent = tg_sent(500001, 5);
+    ftg_say(&TG, 500001, "Once more");
+    sent = ftg_wait_texts(&TG, 500001, 5);
     assert_string_equal(json_string_value(json_array_get(sent, 3)), "Noted, Anna: Once more");
     json_decref(sent);
 }
@@ -348,8 +201,8 @@ static void test_a_web_chat_conversation_continues_in_telegram_with_one_history(
 static void test_a_telegram_403_fails_over_to_the_contacts_web_chat(void **s)
 {
     (void)s;
-    json_decref(fake("POST", "/_fake/block", "{\"chat_id\": 500001}"));
-    tg_say(500001, "And my invoice?");
+    json_decref(ftg_call(&TG, "POST", "/_fake/block", "{\"chat_id\": 500001}"));
+    ftg_say(&TG, 500001, "And my invoice?");
     /* Not sent to Telegram (blocked): the answer goes to the web chat. */
     json_decref(web_history(TOK, "Noted, Anna: And my invoice?"));
     assert_true(th_wait_file(&H, "logs/messages.log", "\"failover_of\"", 30000));
@@ -377,8 +230,8 @@ static void test_a_used_forged_or_expired_code_links_nothing(void **s)
     char start[100];
     /* Used already (by chat 500001): a new contact's conversation starts. */
     snprintf(start, sizeof(start), "/start %s", CODE);
-    tg_say(500002, start);
-    json_t *sent = tg_sent(500002, 1);
+    ftg_say(&TG, 500002, start);
+    json_t *sent = ftg_wait_texts(&TG, 500002, 1);
     assert_string_equal(json_string_value(json_array_get(sent, 0)), "What is your name?");
     json_decref(sent);
     assert_true(th_wait_file(&H, "logs/security.log", "unknown or already used", 10000));
@@ -386,8 +239,8 @@ static void test_a_used_forged_or_expired_code_links_nothing(void **s)
     /* Forged: the shape of a code, not one offered. */
     char forged[64];
     snprintf(forged, sizeof(forged), "/start %.27sAAAAAAAAAAAAAAAAAAAAAA", CODE);
-    tg_say(500003, forged);
-    sent = tg_sent(500003, 1);
+    ftg_say(&TG, 500003, forged);
+    sent = ftg_wait_texts(&TG, 500003, 1);
     assert_string_equal(json_string_value(json_array_get(sent, 0)), "What is your name?");
     json_decref(sent);
 
@@ -396,8 +249,8 @@ static void test_a_used_forged_or_expired_code_links_nothing(void **s)
     web_until_offer(tok, sizeof(tok), "Late", "Quick, go on in Telegram.", code, sizeof(code));
     th_sleep_ms(1500);
     snprintf(start, sizeof(start), "/start %s", code);
-    tg_say(500004, start);
-    sent = tg_sent(500004, 1);
+    ftg_say(&TG, 500004, start);
+    sent = ftg_wait_texts(&TG, 500004, 1);
     assert_string_equal(json_string_value(json_array_get(sent, 0)), "What is your name?");
     json_decref(sent);
     assert_true(th_wait_file(&H, "logs/security.log", "link code refused: expired", 10000));
@@ -413,20 +266,20 @@ static void test_a_used_forged_or_expired_code_links_nothing(void **s)
 static void test_a_known_telegram_user_is_moved_to_the_linking_contact(void **s)
 {
     (void)s;
-    tg_say(500005, "/start");
-    json_t *sent = tg_sent(500005, 1);
+    ftg_say(&TG, 500005, "/start");
+    json_t *sent = ftg_wait_texts(&TG, 500005, 1);
     assert_string_equal(json_string_value(json_array_get(sent, 0)), "What is your name?");
     json_decref(sent);
     char tok[400], code[64], start[100];
     web_until_offer(tok, sizeof(tok), "Boris", "We can go on in Telegram.", code, sizeof(code));
     snprintf(start, sizeof(start), "/start %s", code);
-    tg_say(500005, start);
-    sent = tg_sent(500005, 2);
+    ftg_say(&TG, 500005, start);
+    sent = ftg_wait_texts(&TG, 500005, 2);
     assert_string_equal(json_string_value(json_array_get(sent, 1)),
                         "What is your question, Boris?");
     json_decref(sent);
-    tg_say(500005, "Delivery?");
-    sent = tg_sent(500005, 4);
+    ftg_say(&TG, 500005, "Delivery?");
+    sent = ftg_wait_texts(&TG, 500005, 4);
     assert_string_equal(json_string_value(json_array_get(sent, 2)), "Noted, Boris: Delivery?");
     json_decref(sent);
     json_t *conv = conversation_of(tok);
@@ -462,8 +315,8 @@ static void test_a_telegram_403_fails_over_to_the_rest_channel(void **s)
     int st = th_http(&H, "POST", path, "{\"user\": \"crm-7\", \"text\": \"hi\"}", NULL, &o);
     assert_true(st == 200 || st == 202);
     json_decref(o);
-    tg_say(500009, "/start");
-    json_decref(tg_sent(500009, 1));
+    ftg_say(&TG, 500009, "/start");
+    json_decref(ftg_wait_texts(&TG, 500009, 1));
     /* One person: the operator merges the REST contact into the Telegram one. */
     json_t *tgc = NULL, *rc = NULL;
     assert_int_equal(
@@ -481,8 +334,8 @@ static void test_a_telegram_403_fails_over_to_the_rest_channel(void **s)
     json_decref(tgc);
     json_decref(rc);
 
-    json_decref(fake("POST", "/_fake/block", "{\"chat_id\": 500009}"));
-    tg_say(500009, "Rita");
+    json_decref(ftg_call(&TG, "POST", "/_fake/block", "{\"chat_id\": 500009}"));
+    ftg_say(&TG, 500009, "Rita");
     /* The REST caller reads the conversation: it now answers there. */
     snprintf(path, sizeof(path), "/api/v1/agents/%s/messages?user=crm-7", AGENT);
     long long deadline = th_now_ms() + 30000;

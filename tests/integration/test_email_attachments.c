@@ -9,10 +9,9 @@
  * type and name; a part over max_bytes, a ref to no mail or no part, and a
  * malformed ref each get a clear error.
  */
-#include "../servers/mailserver.h"
+#include "../servers/mailclient.h"
 #include "../support/th.h"
 
-#include <curl/curl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CUSTOMER "customer@example.test"
+#define CUSTOMER MC_CUSTOMER
 #define MID "att-0001@example.test"
 
 static th_host H;
@@ -30,20 +29,6 @@ static mailserver M;
 static unsigned char PDF[3000]; /* a PDF-shaped file with every byte value in it */
 static const char CSV[] = "name;city\r\nJosé;Zürich\r\n"; /* UTF-8, sent quoted-printable */
 static const char CSV_QP[] = "name;city\r\nJos=C3=A9;Z=C3=BCrich\r\n\r\n";
-
-typedef struct sbuf {
-    char *p;
-    size_t n, off;
-} sbuf;
-
-static size_t source(char *d, size_t sz, size_t nm, void *ud)
-{
-    sbuf *b = ud;
-    size_t n = b->n - b->off < sz * nm ? b->n - b->off : sz * nm;
-    memcpy(d, b->p + b->off, n);
-    b->off += n;
-    return n;
-}
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -111,32 +96,8 @@ static void mail_with_attachments(void)
                          "--b1--\r\n",
                          M.user, pdf, CSV_QP) > 0);
     free(pdf);
-    sbuf b = {.p = msg, .n = strlen(msg)};
-    CURL *c = curl_easy_init();
-    char url[100], rcpt[120];
-    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", M.smtp_port);
-    snprintf(rcpt, sizeof(rcpt), "<%s>", M.user);
-    struct curl_slist *r = curl_slist_append(NULL, rcpt);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<" CUSTOMER ">");
-    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, r);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, source);
-    curl_easy_setopt(c, CURLOPT_READDATA, &b);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    CURLcode rc = curl_easy_perform(c);
-    curl_slist_free_all(r);
-    curl_easy_cleanup(c);
+    mc_submit(&M, M.user, msg);
     free(msg);
-    assert_int_equal(rc, CURLE_OK);
-}
-
-static long last_uid(void)
-{
-    json_t *o = NULL;
-    assert_int_equal(th_call(&H, "mail", "status", "{}", &o), 200);
-    long v = (long)json_integer_value(th_get(o, "result.last_uid"));
-    json_decref(o);
-    return v;
 }
 
 /* attachment.fetch with args; the answer, its HTTP status into *st. */
@@ -176,26 +137,17 @@ static int setup(void **s)
                  "   \"private\": true}]}]}",
                  port, M.imap_port, M.user, M.imap_port) < 0)
         return -1;
-    char user[80], pw[64];
-    snprintf(user, sizeof(user), "%s\n", M.user);
-    snprintf(pw, sizeof(pw), "%s\n", M.password);
     int rc = th_init(&H, "email-attachments") || th_install_plugin(&H, "email") ||
-             th_config(&H, cfg) ||
-             th_cli(&H, user, NULL, 0, "secret", "set", "mail", "user", NULL) ||
-             th_cli(&H, pw, NULL, 0, "secret", "set", "mail", "password", NULL) ||
-             th_start(&H, NULL, 15000) || !th_wait_state(&H, "mail", "ready", 15000) ||
+             th_config(&H, cfg) || mc_store_login(&H, "mail", &M) || th_start(&H, NULL, 15000) ||
+             !th_wait_state(&H, "mail", "ready", 15000) ||
              !th_wait_file(&H, "logs/plugins/mail.log", "watching INBOX", 20000);
     free(cfg);
     if (rc) return -1;
-    long before = last_uid();
+    long before = mc_handled_uid(&H, "mail");
     mail_with_attachments();
-    long long deadline = th_now_ms() + 60000;
-    while (last_uid() <= before) {
-        if (th_now_ms() > deadline) {
-            fprintf(stderr, "the mail was not handled in 60 s\n");
-            return -1;
-        }
-        th_sleep_ms(50);
+    if (before < 0 || !mc_wait_handled(&H, "mail", before + 1, 60000)) {
+        fprintf(stderr, "the mail was not handled in 60 s\n");
+        return -1;
     }
     return 0;
 }

@@ -9,10 +9,9 @@
  * records of outbound.c).
  */
 #include "../fakes/fake_proc.h"
-#include "../servers/mailserver.h"
+#include "../servers/mailclient.h"
 #include "../support/th.h"
 
-#include <curl/curl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,11 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define FAKE_LLM TH_BUILD_DIR "/tests/fakes/fake_openai"
 #define API_KEY "sk-test-Zq8vN3kLpW5xR2mT7yB4"
-#define CUSTOMER "customer@example.test"
+#define CUSTOMER MC_CUSTOMER
 #define WAVES 3
 #define PER_WAVE 4
 
@@ -34,142 +32,41 @@ static mailserver M;
 static fake_proc LLM;
 static char AGENT[64];
 
-static const char SCENARIO[] =
-    "{\"format\": \"agenthost.scenario/1\", \"default_language\": \"en\", \"languages\": "
-    "[\"en\"], \"variables\": {\"answer\": {\"type\": \"string\"}}, \"start\": \"answer\","
-    " \"fallback\": \"Sorry, I cannot answer right now.\", \"steps\": {"
-    " \"answer\": {\"kind\": \"llm.chat\", \"args\": {\"messages\": [{\"role\": \"user\", "
-    "\"content\": \"{{ input.text }}\"}]}, \"say\": true, \"result\": {\"answer\": "
-    "\".result.content\"}, \"next\": \"listen\"},"
-    " \"listen\": {\"kind\": \"wait\", \"for\": \"input\", \"timeout_ms\": 3600000, "
-    "\"on_timeout\": \"bye\", \"next\": \"answer\"},"
-    " \"bye\": {\"kind\": \"end\", \"outcome\": \"idle\"}}}";
-
-typedef struct buf {
-    char *p;
-    size_t n, off;
-} buf;
-
-static size_t sink(char *d, size_t sz, size_t nm, void *ud)
-{
-    buf *b = ud;
-    char *np = realloc(b->p, b->n + sz * nm + 1);
-    if (!np) return 0;
-    b->p = np;
-    memcpy(b->p + b->n, d, sz * nm);
-    b->n += sz * nm;
-    b->p[b->n] = 0;
-    return sz * nm;
-}
-
-static size_t source(char *d, size_t sz, size_t nm, void *ud)
-{
-    buf *b = ud;
-    size_t n = b->n - b->off < sz * nm ? b->n - b->off : sz * nm;
-    memcpy(d, b->p + b->off, n);
-    b->off += n;
-    return n;
-}
-
 /* Mail number i, from its own plus address of the customer (each sender
  * under the rate limit; the answers land in the customer's INBOX). */
 static void mail_in(int i)
 {
-    char *msg = NULL;
-    assert_true(asprintf(&msg,
-                         "From: Customer <customer+%d@example.test>\r\nTo: Support <%s>\r\n"
-                         "Subject: Question %d\r\nMessage-ID: <kill-%d@example.test>\r\n"
-                         "Date: Mon, 07 Dec 2026 03:00:00 +0000\r\nMIME-Version: 1.0\r\n"
-                         "Content-Type: text/plain; charset=utf-8\r\n\r\nQuestion number %d?\r\n",
-                         i, M.user, i, i, i) > 0);
-    buf b = {.p = msg, .n = strlen(msg)};
-    CURL *c = curl_easy_init();
-    char url[100], rcpt[120];
-    snprintf(url, sizeof(url), "smtp://127.0.0.1:%d", M.smtp_port);
-    snprintf(rcpt, sizeof(rcpt), "<%s>", M.user);
-    struct curl_slist *r = curl_slist_append(NULL, rcpt);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_MAIL_FROM, "<" CUSTOMER ">");
-    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, r);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, source);
-    curl_easy_setopt(c, CURLOPT_READDATA, &b);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    CURLcode rc = curl_easy_perform(c);
-    curl_slist_free_all(r);
-    curl_easy_cleanup(c);
-    free(msg);
-    assert_int_equal(rc, CURLE_OK);
-}
-
-/* An IMAP command on the customer's INBOX: the answer (malloc'd). */
-static char *customer_imap(const char *cmd)
-{
-    char url[200];
-    snprintf(url, sizeof(url), "imap://127.0.0.1:%d/INBOX", M.imap_port);
-    CURL *c = curl_easy_init();
-    buf b = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_USERNAME, CUSTOMER);
-    curl_easy_setopt(c, CURLOPT_PASSWORD, M.password);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, cmd);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    assert_int_equal(rc, CURLE_OK);
-    return b.p ? b.p : strdup("");
+    char from[100], mid[100], subject[40], text[40];
+    snprintf(from, sizeof(from), "Customer <customer+%d@example.test>", i);
+    snprintf(mid, sizeof(mid), "kill-%d@example.test", i);
+    snprintf(subject, sizeof(subject), "Question %d", i);
+    snprintf(text, sizeof(text), "Question number %d?", i);
+    mc_mail(&M, from, M.user, mid, subject, "", text);
 }
 
 /* The UIDs of the mails in the customer's INBOX answering mail i
  * (In-Reply-To) into v (up to max); how many there are. */
 static long answers_of(int i, long *v, long max)
 {
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "UID SEARCH HEADER In-Reply-To \"<kill-%d@example.test>\"", i);
-    char *body = customer_imap(cmd);
-    long n = 0;
-    const char *s = strstr(body, "* SEARCH");
-    for (char *p = s ? (char *)s + 8 : NULL, *end; p; p = end) {
-        long x = strtol(p, &end, 10);
-        if (end == p) break;
-        if (n < max) v[n] = x;
-        n++;
-    }
-    free(body);
+    char crit[200];
+    snprintf(crit, sizeof(crit), "HEADER In-Reply-To \"<kill-%d@example.test>\"", i);
+    long n = mc_search(&M, CUSTOMER, "INBOX", crit, v, (size_t)max);
+    assert_true(n >= 0);
     return n;
 }
 
 static long answers_to(int i)
 {
-    long v[1];
-    return answers_of(i, v, 0);
+    return answers_of(i, NULL, 0);
 }
 
 /* The Message-ID of the customer's mail uid (malloc'd), or "". */
 static char *message_id_of(long uid)
 {
-    char url[200];
-    snprintf(url, sizeof(url), "imap://127.0.0.1:%d/INBOX;UID=%ld", M.imap_port, uid);
-    CURL *c = curl_easy_init();
-    buf b = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_USERNAME, CUSTOMER);
-    curl_easy_setopt(c, CURLOPT_PASSWORD, M.password);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    assert_int_equal(rc, CURLE_OK);
-    char *out = NULL;
-    const char *h = b.p ? strcasestr(b.p, "\nMessage-ID:") : NULL;
-    if (h) {
-        h += 12;
-        while (*h == ' ')
-            h++;
-        out = strndup(h, strcspn(h, "\r\n"));
-    }
-    free(b.p);
-    return out ? out : strdup("");
+    char *raw = mc_fetch(&M, CUSTOMER, uid);
+    char *out = strdup(mc_header(raw, "Message-ID"));
+    free(raw);
+    return out;
 }
 
 static int start_host(void)
@@ -206,19 +103,18 @@ static int setup(void **s)
                  port, M.imap_port, M.submission_port, M.user, M.imap_port, M.submission_port,
                  LLM.port, LLM.port) < 0)
         return -1;
-    char user[80], pw[64];
-    snprintf(user, sizeof(user), "%s\n", M.user);
-    snprintf(pw, sizeof(pw), "%s\n", M.password);
-    int rc = th_init(&H, "email-crash") || th_install_plugin(&H, "jq") ||
+    /* An answer to a question: the model's text, then wait for the next mail. */
+    char *scenario = th_read_source("tests/fixtures/scenarios/mail-llm-answer-en.json");
+    int rc = !scenario || th_init(&H, "email-crash") || th_install_plugin(&H, "jq") ||
              th_install_plugin(&H, "email") || th_install_plugin(&H, "llm-openai") ||
              th_config(&H, cfg) ||
              th_cli(&H, API_KEY "\n", NULL, 0, "secret", "set", "llm", "api_key", NULL) ||
-             th_cli(&H, user, NULL, 0, "secret", "set", "mail", "user", NULL) ||
-             th_cli(&H, pw, NULL, 0, "secret", "set", "mail", "password", NULL) || start_host() ||
+             mc_store_login(&H, "mail", &M) || start_host() ||
              !th_wait_file(&H, "logs/plugins/mail.log", "watching INBOX", 20000) ||
-             th_make_agent(&H, "Mail FAQ", SCENARIO, "\"channels\": [{\"instance\": \"mail\"}]",
+             th_make_agent(&H, "Mail FAQ", scenario, "\"channels\": [{\"instance\": \"mail\"}]",
                            AGENT, sizeof(AGENT));
     free(cfg);
+    free(scenario);
     return rc ? -1 : 0;
 }
 

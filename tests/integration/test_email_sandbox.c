@@ -18,36 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIX TH_SOURCE_DIR "/tests/fixtures/email/"
+#define FIX TH_SOURCE_DIR "/tests/fixtures/email"
 #define MANIFEST TH_BUILD_DIR "/plugins/email/manifest.json"
 
 static char tmp[512];
 
+/* A fixture mail as base64. */
 static char *b64_of_file(const char *name)
 {
-    char path[600];
-    snprintf(path, sizeof(path), FIX "%s", name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = malloc((size_t)n * 4 / 3 + 8), *w = o;
-    for (long i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)b[i] << 16 | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0) |
-                     (i + 2 < n ? b[i + 2] : 0);
-        *w++ = al[v >> 18 & 63];
-        *w++ = al[v >> 12 & 63];
-        *w++ = i + 1 < n ? al[v >> 6 & 63] : '=';
-        *w++ = i + 2 < n ? al[v & 63] : '=';
-    }
-    *w = 0;
-    free(b);
-    return o;
+    char *b = kit_b64_file(FIX, name);
+    assert_non_null(b);
+    return b;
 }
 
 static int setup(void **state)
@@ -69,42 +50,19 @@ static void add_parse(json_t *lines, json_t *args)
                           json_pack("{s:{s:s,s:o}}", "call", "action", "parse", "args", args));
 }
 
+/* The calls, one a line, to the email plugin run confined. */
 static json_t *run(const json_t *calls, kit_out *r)
 {
-    char events[700], config[700];
-    snprintf(events, sizeof(events), "%s/events.jsonl", tmp);
-    snprintf(config, sizeof(config), "%s/config.json", tmp);
-    FILE *f = fopen(events, "w");
-    size_t i;
-    json_t *c;
-    json_array_foreach(calls, i, c)
-    {
-        char *line = json_dumps(c, JSON_COMPACT);
-        fprintf(f, "%s\n", line);
-        free(line);
-    }
-    fclose(f);
-    kit_write(config, "{\"address\": \"support@example.com\"}");
-    kit_runl(r, NULL, NULL, KIT_AGENTHOST, "plugin", "run", MANIFEST, "--events", events,
-             "--config", config, NULL);
-    return kit_lines(r->out);
+    return kit_plugin_run(r, tmp, MANIFEST, calls, "{\"address\": \"support@example.com\"}");
 }
 
 /* The reply to the call on line n (1-based), its result. */
 static json_t *result(json_t *lines, int n)
 {
-    size_t i;
-    json_t *l;
-    json_array_foreach(lines, i, l)
-    {
-        if (strcmp(json_string_value(json_object_get(l, "type")) ?: "", "reply")) continue;
-        if (json_integer_value(json_object_get(l, "line")) != n) continue;
-        json_t *err = json_object_get(l, "error");
-        if (err) fail_msg("line %d: %s", n, json_dumps(err, 0));
-        return json_object_get(l, "result");
-    }
-    fail_msg("no reply to line %d", n);
-    return NULL;
+    json_t *l = kit_reply(lines, n), *err = json_object_get(l, "error");
+    if (!l) fail_msg("no reply to line %d", n);
+    if (err) fail_msg("line %d: %s", n, json_dumps(err, 0));
+    return json_object_get(l, "result");
 }
 
 static const char *str(json_t *o, const char *k)

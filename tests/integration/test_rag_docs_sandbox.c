@@ -20,42 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIX TH_SOURCE_DIR "/tests/fixtures/rag/docs/"
+#define FIX TH_SOURCE_DIR "/tests/fixtures/rag/docs"
 #define MANIFEST TH_BUILD_DIR "/plugins/rag/manifest.json"
 
 static char tmp[512];
 
-static char *b64_of(const unsigned char *b, size_t n)
-{
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = malloc(n * 4 / 3 + 8), *w = o;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)b[i] << 16 | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0) |
-                     (i + 2 < n ? b[i + 2] : 0);
-        *w++ = al[v >> 18 & 63];
-        *w++ = al[v >> 12 & 63];
-        *w++ = i + 1 < n ? al[v >> 6 & 63] : '=';
-        *w++ = i + 2 < n ? al[v & 63] : '=';
-    }
-    *w = 0;
-    return o;
-}
-
+/* A fixture document as base64. */
 static char *b64_of_file(const char *name)
 {
-    char path[600];
-    snprintf(path, sizeof(path), FIX "%s", name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    char *o = b64_of(b, (size_t)n);
-    free(b);
-    return o;
+    char *b = kit_b64_file(FIX, name);
+    assert_non_null(b);
+    return b;
 }
 
 static int setup(void **state)
@@ -86,43 +61,22 @@ static void add_doc(json_t *lines, const char *id, const char *format, const cha
     free(b);
 }
 
+/* The calls, one a line, to the rag plugin run confined. */
 static json_t *run(const json_t *calls, kit_out *r)
 {
-    char events[700], config[700];
-    snprintf(events, sizeof(events), "%s/events.jsonl", tmp);
-    snprintf(config, sizeof(config), "%s/config.json", tmp);
-    FILE *f = fopen(events, "w");
-    size_t i;
-    json_t *c;
-    json_array_foreach(calls, i, c)
-    {
-        char *line = json_dumps(c, JSON_COMPACT);
-        fprintf(f, "%s\n", line);
-        free(line);
-    }
-    fclose(f);
-    kit_write(config, "{\"max_document_bytes\": 4096, \"max_tokens\": 60, \"overlap_tokens\": 0}");
-    kit_runl(r, NULL, NULL, KIT_AGENTHOST, "plugin", "run", MANIFEST, "--events", events,
-             "--config", config, NULL);
-    return kit_lines(r->out);
+    return kit_plugin_run(
+        r, tmp, MANIFEST, calls,
+        "{\"max_document_bytes\": 4096, \"max_tokens\": 60, \"overlap_tokens\": 0}");
 }
 
 /* The reply to the call on line n (1-based): its result, or its error. */
 static json_t *reply(json_t *lines, int n, int want_error)
 {
-    size_t i;
-    json_t *l;
-    json_array_foreach(lines, i, l)
-    {
-        if (strcmp(json_string_value(json_object_get(l, "type")) ?: "", "reply")) continue;
-        if (json_integer_value(json_object_get(l, "line")) != n) continue;
-        json_t *err = json_object_get(l, "error");
-        if (!want_error && err) fail_msg("line %d: %s", n, json_dumps(err, 0));
-        if (want_error && !err) fail_msg("line %d: no error", n);
-        return want_error ? err : json_object_get(l, "result");
-    }
-    fail_msg("no reply to line %d", n);
-    return NULL;
+    json_t *l = kit_reply(lines, n), *err = json_object_get(l, "error");
+    if (!l) fail_msg("no reply to line %d", n);
+    if (!want_error && err) fail_msg("line %d: %s", n, json_dumps(err, 0));
+    if (want_error && !err) fail_msg("line %d: no error", n);
+    return want_error ? err : json_object_get(l, "result");
 }
 
 static const char *str(json_t *o, const char *k)
@@ -161,7 +115,7 @@ static void test_pdf_and_docx_ingested_and_searched_confined(void **state)
     unsigned char junk[2048];
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (unsigned char)(i * 2654435761u >> 11);
-    char *j = b64_of(junk, sizeof junk);
+    char *j = kit_b64(junk, sizeof junk);
     add_call(
         calls, "document.add", /* 8 */
         json_pack("{s:s,s:s,s:s,s:s}", "kb", "help", "id", "junk", "format", "docx", "content", j));
@@ -169,7 +123,7 @@ static void test_pdf_and_docx_ingested_and_searched_confined(void **state)
     unsigned char big[6000];
     memcpy(big, "%PDF-1.4\n", 9);
     memset(big + 9, ' ', sizeof big - 9);
-    j = b64_of(big, sizeof big);
+    j = kit_b64(big, sizeof big);
     add_call(
         calls, "document.add", /* 9 */
         json_pack("{s:s,s:s,s:s,s:s}", "kb", "help", "id", "big", "format", "pdf", "content", j));

@@ -9,7 +9,7 @@
  * broadcast to 150 chats, the host killed twice on the way, reaches every
  * chat, and any second copy is one counted and logged.
  */
-#include "../fakes/fake_proc.h"
+#include "../fakes/fake_telegram_client.h"
 #include "../support/th.h"
 
 #include <setjmp.h>
@@ -43,15 +43,6 @@ typedef struct person {
     long long chat;
     int step; /* how many things said */
 } person;
-
-static json_t *fake(const fake_proc *f, const char *method, const char *path, const char *body)
-{
-    th_host x = {.port = f->port};
-    json_t *o = NULL;
-    int st = th_http(&x, method, path, body, "", &o);
-    if (st != 200) fail_msg("%s %s: %d", method, path, st);
-    return o;
-}
 
 /* sendMessage calls to chat, from one /_fake/sent answer. */
 static json_t *sent_to(const json_t *all, long long chat)
@@ -87,7 +78,7 @@ static void say_next(person *p, const json_t *msgs)
     if (SAYS[p->step]) {
         json_t *b = json_pack("{s:I,s:s}", "chat_id", (json_int_t)p->chat, "text", SAYS[p->step]);
         char *s = json_dumps(b, 0);
-        json_decref(fake(p->f, "POST", "/_fake/text", s));
+        json_decref(ftg_call(p->f, "POST", "/_fake/text", s));
         free(s);
         json_decref(b);
         return;
@@ -98,7 +89,7 @@ static void say_next(person *p, const json_t *msgs)
                   th_get((json_t *)q, "params.reply_markup.inline_keyboard.0.0.callback_data"),
                   "message_id", json_object_get(q, "message_id"));
     char *s = json_dumps(b, 0);
-    json_decref(fake(p->f, "POST", "/_fake/press", s));
+    json_decref(ftg_call(p->f, "POST", "/_fake/press", s));
     free(s);
     json_decref(b);
 }
@@ -107,8 +98,8 @@ static void say_next(person *p, const json_t *msgs)
  * Returns how many are done. */
 static int advance(person *people, int n)
 {
-    json_t *all_p = fake(&TGP, "GET", "/_fake/sent", NULL);
-    json_t *all_w = fake(&TGW, "GET", "/_fake/sent", NULL);
+    json_t *all_p = ftg_call(&TGP, "GET", "/_fake/sent", NULL);
+    json_t *all_w = ftg_call(&TGW, "GET", "/_fake/sent", NULL);
     int done = 0;
     for (int i = 0; i < n; i++) {
         person *p = &people[i];
@@ -244,7 +235,7 @@ static int logged_duplicates(const char *instance)
 
 static int duplicates_seen(const fake_proc *f, person *people, int n)
 {
-    json_t *all = fake(f, "GET", "/_fake/sent", NULL);
+    json_t *all = ftg_call(f, "GET", "/_fake/sent", NULL);
     int dups = 0;
     for (int i = 0; i < n; i++) {
         if (people[i].f != f) continue;
@@ -366,7 +357,7 @@ static void test_a_broadcast_killed_twice_reaches_everyone_without_hidden_copies
         if (th_now_ms() > deadline) fail_msg("the broadcast stopped at %lld of %d", next, N);
         th_sleep_ms(20);
     }
-    json_t *all = fake(&TGP, "GET", "/_fake/sent", NULL);
+    json_t *all = ftg_call(&TGP, "GET", "/_fake/sent", NULL);
     int missing = 0, extra = 0;
     for (int i = 0; i < N; i++) {
         json_t *m = sent_to(all, 600000 + i);

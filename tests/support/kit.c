@@ -184,6 +184,66 @@ json_t *kit_lines(const char *text)
     return a;
 }
 
+json_t *kit_plugin_run(kit_out *r, const char *dir, const char *manifest, const json_t *events,
+                       const char *config_json)
+{
+    char path[1200], config[1200];
+    snprintf(path, sizeof(path), "%s/events.jsonl", dir);
+    snprintf(config, sizeof(config), "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(events, i, e)
+    {
+        char *line = json_dumps(e, JSON_COMPACT);
+        fprintf(f, "%s\n", line);
+        free(line);
+    }
+    fclose(f);
+    if (kit_write(config, config_json)) return json_array();
+    kit_runl(r, NULL, NULL, KIT_AGENTHOST, "plugin", "run", manifest, "--events", path, "--config",
+             config, NULL);
+    return kit_lines(r->out);
+}
+
+json_t *kit_reply(json_t *lines, int n)
+{
+    size_t i;
+    json_t *l;
+    json_array_foreach(lines, i, l)
+    {
+        const char *t = json_string_value(json_object_get(l, "type"));
+        if (t && !strcmp(t, "reply") && json_integer_value(json_object_get(l, "line")) == n)
+            return l;
+    }
+    return NULL;
+}
+
+char *kit_b64(const void *bytes, size_t n)
+{
+    size_t len = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
+    char *out = malloc(len);
+    if (out) sodium_bin2base64(out, len, bytes, n, sodium_base64_VARIANT_ORIGINAL);
+    return out;
+}
+
+char *kit_b64_file(const char *dir, const char *name)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    unsigned char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    char *out = b && fread(b, 1, (size_t)n, f) == (size_t)n ? kit_b64(b, (size_t)n) : NULL;
+    fclose(f);
+    free(b);
+    return out;
+}
+
 json_t *kit_find(json_t *lines, const char *type, const char *key, const char *value)
 {
     size_t i;

@@ -49,6 +49,22 @@ json_t *kit_find(json_t *lines, const char *type, const char *key, const char *v
 /* How many records of `type` there are. */
 size_t kit_count(json_t *lines, const char *type);
 
+/* Run a plugin as the host runs it, confined (both seccomp filters, the
+ * minimal root): `agenthost plugin run <manifest>` with each of events (a
+ * JSON array) one line of <dir>/events.jsonl and config_json written to
+ * <dir>/config.json. The output's records (kit_lines: a new array); the run
+ * into r (the caller frees it). */
+json_t *kit_plugin_run(kit_out *r, const char *dir, const char *manifest, const json_t *events,
+                       const char *config_json);
+/* The reply record to the event on line n (1-based) of such a run, borrowed
+ * from lines, or NULL. */
+json_t *kit_reply(json_t *lines, int n);
+/* Bytes as base64 (the standard alphabet, padded; malloc'd). */
+char *kit_b64(const void *bytes, size_t n);
+/* The bytes of the file dir/name as base64 (malloc'd), or NULL when it
+ * cannot be read. */
+char *kit_b64_file(const char *dir, const char *name);
+
 /* A fingerprint of a directory tree: every entry's relative path, type,
  * mode, size, and content digest (or link target), sorted; malloc'd. Two
  * equal fingerprints mean the trees are byte for byte the same. */

@@ -184,6 +184,27 @@ int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...)
     return spawn_wait(argv, stdin_text, out, outlen, NULL);
 }
 
+int th_set_secret(th_host *h, const char *instance, const char *key, const char *value)
+{
+    char *in = NULL;
+    if (asprintf(&in, "%s\n", value) < 0) return -1;
+    int rc = th_cli(h, in, NULL, 0, "secret", "set", instance, key, NULL);
+    free(in);
+    return rc;
+}
+
+int th_make_user(th_host *h, const char *email, const char *role, const char *password, char *id,
+                 size_t n)
+{
+    char *in = NULL;
+    if (asprintf(&in, "%s\n", password) < 0) return -1;
+    int rc =
+        th_cli(h, in, id, id ? n : 0, "user", "create", "--email", email, "--role", role, NULL);
+    free(in);
+    if (id && n) id[strcspn(id, "\n")] = 0;
+    return rc;
+}
+
 int th_make_token(th_host *h)
 {
     char out[256];
@@ -527,6 +548,20 @@ bool th_file_contains(th_host *h, const char *rel, const char *needle)
     bool hit = t && strstr(t, needle);
     free(t);
     return hit;
+}
+
+bool th_file_line_contains(th_host *h, const char *rel, const char *a, const char *b)
+{
+    char *t = th_read(h, rel);
+    bool found = false;
+    for (char *line = t; line && *line && !found;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        found = strstr(line, a) && strstr(line, b);
+        line = end ? end + 1 : NULL;
+    }
+    free(t);
+    return found;
 }
 
 bool th_wait_file(th_host *h, const char *rel, const char *needle, int timeout_ms)

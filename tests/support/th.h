@@ -38,6 +38,14 @@ int th_config(th_host *h, const char *json_text);
 /* Run `agenthost ARGS...` (NULL-terminated) with --data; stdin_text may be
  * NULL. Captures stdout into out (may be NULL). Returns the exit status. */
 int th_cli(th_host *h, const char *stdin_text, char *out, size_t outlen, ...);
+/* `agenthost secret set <instance> <key>` with value on stdin (before
+ * start): 0, or the command's exit status. */
+int th_set_secret(th_host *h, const char *instance, const char *key, const char *value);
+/* `agenthost user create --email <email> --role <role>` with password on
+ * stdin (before start): 0, or the command's exit status; the new user's
+ * id into id (n bytes) when id is not NULL. */
+int th_make_user(th_host *h, const char *email, const char *role, const char *password, char *id,
+                 size_t n);
 /* Create an admin token (before start) into h->token. */
 int th_make_token(th_host *h);
 /* Start `agenthost serve` and wait for the port (<= timeout_ms). env is a
@@ -108,6 +116,52 @@ bool th_file_contains(th_host *h, const char *rel, const char *needle);
 bool th_logs_contain(th_host *h, const char *needle);
 /* Read a file under the root (malloc'd) or NULL. */
 char *th_read(th_host *h, const char *rel);
+
+/* A user's browser session (th_session.c): what POST /api/v1/auth/login
+ * set. */
+typedef struct th_session {
+    char cookie[200];     /* "Cookie: ah_session=..." */
+    char csrf[100];       /* "X-CSRF-Token: ..." */
+    char id[32];          /* the session's id */
+    char set_cookie[400]; /* "Set-Cookie: ..." as the host sent it */
+} th_session;
+/* Log in with email and password: the status. On 200 with a session
+ * cookie, the session into ss (when not NULL); the answer's body into
+ * *body (malloc'd) when body is not NULL. */
+int th_login(th_host *h, const char *email, const char *password, th_session *ss, char **body);
+/* A request as that session (its cookie, and its CSRF token when csrf):
+ * the status; the body into *body (malloc'd) when body is not NULL. */
+int th_session_http(th_host *h, const th_session *ss, bool csrf, const char *method,
+                    const char *path, const char *json, char **body);
+/* The same with the CSRF token, the answer parsed: *out the JSON body (NULL
+ * when none or not JSON) when out is not NULL. */
+int th_session_json(th_host *h, const th_session *ss, const char *method, const char *path,
+                    const char *json, json_t **out);
+
+/* A web chat visitor (th_webchat.c): the widget API (/chat/<widget>/...)
+ * with the visitor's bearer token (NULL: none). */
+/* A request to the widget API: the status; *out the JSON answer when out
+ * is not NULL (NULL when none). */
+int th_chat_http(th_host *h, const char *method, const char *path, const char *body,
+                 const char *token, json_t **out);
+/* A new visitor of widget: its token into tok; the status (201). */
+int th_chat_session(th_host *h, const char *widget, char *tok, size_t n);
+/* The visitor writes text: the status (202). */
+int th_chat_say(th_host *h, const char *widget, const char *tok, const char *text);
+/* The visitor's history (its messages, a new array) once a message in it
+ * says want; NULL when none did within 30 s. */
+json_t *th_chat_history(th_host *h, const char *widget, const char *tok, const char *want);
+/* The visitor's conversation as the API shows it (GET
+ * /api/v1/conversations/<id>; a new object), or NULL. */
+json_t *th_chat_conversation(th_host *h, const char *widget, const char *tok);
+/* A widget named name for agent (POST /api/v1/widgets): its id into id;
+ * the status (201). */
+int th_make_widget(th_host *h, const char *name, const char *agent, char *id, size_t n);
+/* Whether a message of msgs (a history) says want. */
+bool th_chat_has_text(const json_t *msgs, const char *want);
+
+/* Whether one line of the file rel (under the root) contains both a and b. */
+bool th_file_line_contains(th_host *h, const char *rel, const char *a, const char *b);
 
 /* A topic's depth (events retained), or -1 if the topic does not exist. */
 long long th_topic_depth(th_host *h, const char *topic);
