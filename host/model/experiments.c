@@ -73,28 +73,12 @@ static int check_split(doc_txn *t, const json_t *split, const char *scenario_id)
 
 /* ---- the running experiment --------------------------------------------------------- */
 
-typedef struct first {
-    char *id;
-    size_t len;
-    bool found;
-} first;
-
-static int take_first(void *ud, const char *id)
-{
-    first *f = ud;
-    snprintf(f->id, f->len, "%s", id);
-    f->found = true;
-    return 1;
-}
-
 int experiment_running(doc_txn *t, const char *agent_id, char *id, size_t idlen)
 {
-    first f = {id, idlen, false};
     json_t *v = json_pack("[s,s]", agent_id, "running");
-    int rc = doc_scan_ids(t, COLL_EXPERIMENTS, "by_agent_state", v, true, take_first, &f);
+    int rc = doc_first_id(t, COLL_EXPERIMENTS, "by_agent_state", v, true, id, idlen);
     json_decref(v);
-    if (rc < 0) return rc;
-    return f.found ? 0 : AH_ENOTFOUND;
+    return rc;
 }
 
 static json_t *goal_of(const json_t *scenario)

@@ -81,16 +81,6 @@ static void cache_put(runtime *rt, const char *key, json_t *content)
         json_decref(content);
 }
 
-typedef struct latest {
-    char id[64];
-} latest;
-
-static int first_id(void *ud, const char *id)
-{
-    snprintf(((latest *)ud)->id, sizeof(((latest *)ud)->id), "%s", id);
-    return 1;
-}
-
 /* The content of scenario_id's version (0: the latest); *version set. */
 static const json_t *scenario_in(doc_txn *t, runtime *rt, const char *scenario_id,
                                  json_int_t *version, char *err, size_t errlen)
@@ -103,11 +93,11 @@ static const json_t *scenario_in(doc_txn *t, runtime *rt, const char *scenario_i
     }
     json_t *vals =
         *version > 0 ? json_pack("[s,I]", scenario_id, *version) : json_pack("[s]", scenario_id);
-    latest l = {""};
-    int rc = doc_scan_ids(t, COLL_SCENARIO_VERSIONS, "by_number", vals, true, first_id, &l);
+    char id[64];
+    int rc = doc_first_id(t, COLL_SCENARIO_VERSIONS, "by_number", vals, true, id, sizeof(id));
     json_decref(vals);
     json_t *doc = NULL;
-    if (rc == 0 && l.id[0]) rc = doc_get(t, COLL_SCENARIO_VERSIONS, l.id, &doc, NULL);
+    if (rc == 0) rc = doc_get(t, COLL_SCENARIO_VERSIONS, id, &doc, NULL);
     if (rc < 0 || !doc) {
         snprintf(err, errlen, "scenario %s has no version %lld", scenario_id, (long long)*version);
         json_decref(doc);
