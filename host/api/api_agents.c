@@ -35,28 +35,14 @@ static int must_exist(doc_txn *t, const char *coll, const char *id, const char *
     return rc;
 }
 
-typedef struct id_list {
-    json_t *ids;
-    size_t max;
-} id_list;
-
-static int collect_id(void *ud, const char *id)
-{
-    id_list *l = ud;
-    if (json_array_size(l->ids) >= l->max) return 1;
-    json_array_append_new(l->ids, json_string(id));
-    return 0;
-}
-
 /* The ids under index `ix` of coll whose first field is `value` (a new
  * array of at most max). */
 static json_t *ids_by(doc_txn *t, const char *coll, const char *ix, const char *value, size_t max)
 {
-    id_list l = {json_array(), max};
-    json_t *v = json_pack("[s]", value);
-    doc_scan_ids(t, coll, ix, v, true, collect_id, &l);
+    json_t *ids, *v = json_pack("[s]", value);
+    doc_list_ids(t, coll, ix, v, true, max, &ids);
     json_decref(v);
-    return l.ids;
+    return ids;
 }
 
 /* ---- agents -------------------------------------------------------------------- */

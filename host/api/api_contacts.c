@@ -21,23 +21,13 @@ typedef struct contacts_ctx {
     docs *d;
 } contacts_ctx;
 
-typedef struct id_list {
-    json_t *ids;
-} id_list;
-
-static int collect_id(void *ud, const char *id)
-{
-    return json_array_append_new(((id_list *)ud)->ids, json_string(id)) ? AH_ENOMEM : 0;
-}
-
 /* Every conversation of a contact (a new array of ids). */
 static json_t *conversations_of(doc_txn *t, const char *contact)
 {
-    id_list l = {json_array()};
-    json_t *v = json_pack("[s]", contact);
-    doc_scan_ids(t, COLL_CONVERSATIONS, "by_contact", v, false, collect_id, &l);
+    json_t *ids, *v = json_pack("[s]", contact);
+    doc_list_ids(t, COLL_CONVERSATIONS, "by_contact", v, false, SIZE_MAX, &ids);
     json_decref(v);
-    return l.ids;
+    return ids;
 }
 
 /* ---- rules ------------------------------------------------------------------------ */

@@ -187,12 +187,6 @@ typedef struct poll_arg {
     json_t *out;
 } poll_arg;
 
-static int first_id(void *ud, const char *id)
-{
-    snprintf((char *)ud, 64, "%s", id);
-    return 1;
-}
-
 static int read_poll(doc_txn *t, void *ud)
 {
     poll_arg *a = ud;
@@ -203,10 +197,11 @@ static int read_poll(doc_txn *t, void *ud)
     json_decref(v);
     if (rc) return doc_fail(t, rc, "user", "no conversation with user %s", a->user);
     v = json_pack("[s,s]", a->agent, contact);
-    rc = doc_scan_ids(t, COLL_CONVERSATIONS, "by_agent_contact", v, true, first_id, conv_id);
+    rc = doc_first_id(t, COLL_CONVERSATIONS, "by_agent_contact", v, true, conv_id, sizeof(conv_id));
     json_decref(v);
-    if (rc < 0) return rc;
-    if (!conv_id[0]) return doc_fail(t, AH_ENOTFOUND, "user", "no conversation with this agent");
+    if (rc == AH_ENOTFOUND)
+        return doc_fail(t, AH_ENOTFOUND, "user", "no conversation with this agent");
+    if (rc) return rc;
     json_t *conv = NULL;
     rc = doc_get(t, COLL_CONVERSATIONS, conv_id, &conv, NULL);
     if (rc) return rc;

@@ -51,18 +51,12 @@ static int resolve(doc_txn *t, exp_read *r)
     return rc;
 }
 
-static int collect(void *ud, const char *id)
-{
-    json_array_append_new(ud, json_string(id));
-    return json_array_size(ud) >= EXPERIMENTS_LISTED;
-}
-
 static int read_list(doc_txn *t, void *ud)
 {
     exp_read *r = ud;
     int rc = resolve(t, r);
-    json_t *ids = json_array(), *v = json_pack("[s]", r->agent);
-    if (!rc) rc = doc_scan_ids(t, COLL_EXPERIMENTS, "by_agent", v, true, collect, ids);
+    json_t *ids = NULL, *v = json_pack("[s]", r->agent);
+    if (!rc) rc = doc_list_ids(t, COLL_EXPERIMENTS, "by_agent", v, true, EXPERIMENTS_LISTED, &ids);
     json_decref(v);
     r->out = json_array();
     size_t i;

@@ -49,29 +49,20 @@ static int role_prepare(res_change *c)
     return 0;
 }
 
-typedef struct holder {
-    char id[64];
-} holder;
-
-static int first_id(void *ud, const char *id)
-{
-    snprintf(((holder *)ud)->id, sizeof(((holder *)ud)->id), "%s", id);
-    return 1;
-}
-
 static int role_before_delete(res_change *c)
 {
     const char *name = str_of(c->old, "name");
     json_t *key = json_pack("[s]", name ?: "");
-    holder h = {""}, k = {""};
-    int rc = key ? doc_scan_ids(c->t, COLL_USERS, "by_role", key, false, first_id, &h) : AH_ENOMEM;
-    if (rc >= 0) rc = doc_scan_ids(c->t, COLL_TEAMS, "by_role", key, false, first_id, &k);
+    char user[64] = "", team[64] = "";
+    int rc =
+        key ? doc_first_id(c->t, COLL_USERS, "by_role", key, false, user, sizeof(user)) : AH_ENOMEM;
+    if (rc == AH_ENOTFOUND)
+        rc = doc_first_id(c->t, COLL_TEAMS, "by_role", key, false, team, sizeof(team));
     json_decref(key);
-    if (rc < 0) return rc;
-    if (h.id[0] || k.id[0])
-        return doc_fail(c->t, AH_EBUSY, "name", "the role \"%s\" is held by %s %s: change it first",
-                        name, h.id[0] ? "the user" : "the team", h.id[0] ? h.id : k.id);
-    return 0;
+    if (rc == AH_ENOTFOUND) return 0;
+    if (rc) return rc;
+    return doc_fail(c->t, AH_EBUSY, "name", "the role \"%s\" is held by %s %s: change it first",
+                    name, user[0] ? "the user" : "the team", user[0] ? user : team);
 }
 
 static const res_range role_ranges[] = {{"created", "created_at"}, {NULL, NULL}};

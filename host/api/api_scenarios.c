@@ -33,27 +33,13 @@ typedef struct scn_ctx {
     expr_pool *expr;     /* compiles the content's jq programs */
 } scn_ctx;
 
-typedef struct id_list {
-    json_t *ids;
-    size_t max;
-} id_list;
-
-static int collect_id(void *ud, const char *id)
-{
-    id_list *l = ud;
-    if (json_array_size(l->ids) >= l->max) return 1;
-    json_array_append_new(l->ids, json_string(id));
-    return 0;
-}
-
 static json_t *ids_by(doc_txn *t, const char *coll, const char *ix, const char *value, size_t max,
                       bool newest_first)
 {
-    id_list l = {json_array(), max};
-    json_t *v = json_pack("[s]", value);
-    doc_scan_ids(t, coll, ix, v, newest_first, collect_id, &l);
+    json_t *ids, *v = json_pack("[s]", value);
+    doc_list_ids(t, coll, ix, v, newest_first, max, &ids);
     json_decref(v);
-    return l.ids;
+    return ids;
 }
 
 /* ---- scenarios ------------------------------------------------------------------ */

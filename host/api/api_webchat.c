@@ -371,12 +371,6 @@ out:
     end(&c);
 }
 
-static int first_id(void *ud, const char *id)
-{
-    snprintf((char *)ud, 64, "%s", id);
-    return 1;
-}
-
 /* [agent, session] in, the newest conversation's id (a string) or the
  * array back out. */
 static int read_conv_id(doc_txn *t, void *ud)
@@ -391,9 +385,9 @@ static int read_conv_id(doc_txn *t, void *ud)
     json_decref(v);
     if (rc) return 0;
     v = json_pack("[s,s]", agent, contact);
-    doc_scan_ids(t, COLL_CONVERSATIONS, "by_agent_contact", v, true, first_id, conv);
+    rc = doc_first_id(t, COLL_CONVERSATIONS, "by_agent_contact", v, true, conv, sizeof(conv));
     json_decref(v);
-    if (conv[0]) {
+    if (rc == 0) {
         json_decref(*io);
         *io = json_string(conv);
     }

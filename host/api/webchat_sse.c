@@ -115,12 +115,6 @@ typedef struct read_arg {
     json_t *conv;
 } read_arg;
 
-static int first_id(void *ud, const char *id)
-{
-    snprintf((char *)ud, 64, "%s", id);
-    return 1;
-}
-
 static int read_conv(doc_txn *t, void *ud)
 {
     read_arg *a = ud;
@@ -132,10 +126,10 @@ static int read_conv(doc_txn *t, void *ud)
     if (rc == AH_ENOTFOUND) return 0;
     if (rc) return rc;
     v = json_pack("[s,s]", a->agent, contact);
-    rc = doc_scan_ids(t, COLL_CONVERSATIONS, "by_agent_contact", v, true, first_id, conv_id);
+    rc = doc_first_id(t, COLL_CONVERSATIONS, "by_agent_contact", v, true, conv_id, sizeof(conv_id));
     json_decref(v);
-    if (rc < 0) return rc;
-    if (!conv_id[0]) return 0;
+    if (rc == AH_ENOTFOUND) return 0;
+    if (rc) return rc;
     rc = doc_get(t, COLL_CONVERSATIONS, conv_id, &a->conv, NULL);
     return rc == AH_ENOTFOUND ? 0 : rc;
 }

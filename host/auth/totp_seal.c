@@ -49,11 +49,6 @@ int totp_unseal(const uint8_t key[32], const char *cid, const char *sealed, char
     return 0;
 }
 
-static int collect(void *ud, const char *id)
-{
-    return json_array_append_new(ud, json_string(id)) ? AH_ENOMEM : 0;
-}
-
 /* Seal c's field `clear` into `sealed`: 1 when changed, 0, or -1. */
 static int seal_field(json_t *c, const uint8_t key[32], const char *cid, const char *clear,
                       const char *sealed)
@@ -70,9 +65,9 @@ static int seal_field(json_t *c, const uint8_t key[32], const char *cid, const c
 int totp_seal_all(doc_txn *t, const uint8_t key[32], size_t *n)
 {
     *n = 0;
-    json_t *ids = json_array(), *none = json_array();
-    int rc = ids && none ? doc_scan_ids(t, COLL_USERS, "by_email", none, false, collect, ids)
-                         : AH_ENOMEM;
+    json_t *ids = NULL, *none = json_array();
+    int rc =
+        none ? doc_list_ids(t, COLL_USERS, "by_email", none, false, SIZE_MAX, &ids) : AH_ENOMEM;
     json_decref(none);
     size_t i;
     json_t *v;

@@ -30,6 +30,23 @@ void cli_usage_error(const char *usage)
             (int)strcspn(u, "\n"), u);
 }
 
+int cli_verbs(int argc, char **argv, const char *command, const cli_verb *verbs, size_t n,
+              const char *usage)
+{
+    if (argc < 2) {
+        cli_usage_error(usage);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(argv[1], verbs[i].verb)) return verbs[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "agenthost: %s: unknown verb \"%s\" (--help lists them)\n", command, argv[1]);
+    return 2;
+}
+
 int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int maxpos, int *npos,
               const char *usage)
 {

@@ -27,6 +27,17 @@ int cli_parse(int argc, char **argv, const cli_opt *opts, const char **pos, int 
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Wrong arguments: one line on stderr with the first line of the usage. */
 void cli_usage_error(const char *usage);
+
+/* A subcommand's verb ("agenthost config options ..."). */
+typedef struct cli_verb {
+    const char *verb;
+    int (*fn)(int argc, char **argv);
+} cli_verb;
+/* Run the verb argv[1] names among verbs[0..n) with argv from it on; none
+ * is a usage error (exit 2), --help prints usage (exit 0), an unknown one
+ * says so, naming the command (exit 2). The exit status. */
+int cli_verbs(int argc, char **argv, const char *command, const cli_verb *verbs, size_t n,
+              const char *usage);
 /* path made absolute (resolved when it exists, else joined to the current
  * directory) into buf, for output that says where a command wrote. */
 const char *cli_abspath(const char *path, char *buf, size_t len);

@@ -74,22 +74,8 @@ static int config_check_cmd(int argc, char **argv)
 
 int cmd_config(int argc, char **argv)
 {
-    static const struct {
-        const char *verb;
-        int (*fn)(int, char **);
-    } verbs[] = {{"options", config_options_cmd},
-                 {"schema", config_schema_cmd},
-                 {"check", config_check_cmd}};
-    if (argc < 2) {
-        cli_usage_error(usage);
-        return 2;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-        if (!strcmp(argv[1], verbs[i].verb)) return verbs[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "agenthost: config: unknown verb \"%s\" (--help lists them)\n", argv[1]);
-    return 2;
+    static const cli_verb verbs[] = {{"options", config_options_cmd},
+                                     {"schema", config_schema_cmd},
+                                     {"check", config_check_cmd}};
+    return cli_verbs(argc, argv, "config", verbs, sizeof(verbs) / sizeof(verbs[0]), usage);
 }

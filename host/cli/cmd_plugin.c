@@ -16,23 +16,9 @@ static const char usage[] =
 
 int cmd_plugin(int argc, char **argv)
 {
-    static const struct {
-        const char *verb;
-        int (*fn)(int, char **);
-    } verbs[] = {{"new", cmd_plugin_new},         {"run", cmd_plugin_run},
-                 {"reload", cmd_plugin_reload},   {"pack", cmd_plugin_pack},
-                 {"install", cmd_plugin_install}, {"list", cmd_plugin_list},
-                 {"remove", cmd_plugin_remove}};
-    if (argc < 2) {
-        cli_usage_error(usage);
-        return 2;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-        if (!strcmp(argv[1], verbs[i].verb)) return verbs[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "agenthost: plugin: unknown verb \"%s\" (--help lists them)\n", argv[1]);
-    return 2;
+    static const cli_verb verbs[] = {{"new", cmd_plugin_new},         {"run", cmd_plugin_run},
+                                     {"reload", cmd_plugin_reload},   {"pack", cmd_plugin_pack},
+                                     {"install", cmd_plugin_install}, {"list", cmd_plugin_list},
+                                     {"remove", cmd_plugin_remove}};
+    return cli_verbs(argc, argv, "plugin", verbs, sizeof(verbs) / sizeof(verbs[0]), usage);
 }

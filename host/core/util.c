@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,13 @@ void ah_rfc3339_ms(int64_t ms, char *buf, size_t len)
     gmtime_r(&sec, &tm);
     snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+void ah_json_set_time(json_t *o, const char *k, int64_t ms)
+{
+    char buf[40];
+    ah_rfc3339_ms(ms, buf, sizeof(buf));
+    json_object_set_new(o, k, json_string(buf));
 }
 
 int ah_mkdir_p(const char *path, unsigned mode)

@@ -14,6 +14,9 @@ uint64_t ah_mono_ns(void);
 
 /* Format Unix ms as RFC 3339 UTC with milliseconds into buf (>= 32 bytes). */
 void ah_rfc3339_ms(int64_t ms, char *buf, size_t len);
+/* Set o's member k (a jansson object) to ms formatted so, as a string. */
+struct json_t;
+void ah_json_set_time(struct json_t *o, const char *k, int64_t ms);
 /* Append s to the string out (cap bytes), percent-encoded (RFC 3986: the
  * unreserved characters kept), as a URL query or a form body takes it;
  * cut short when out is full. */

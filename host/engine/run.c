@@ -27,13 +27,6 @@ static const char *str_of(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static void set_time(json_t *o, const char *k, int64_t ms)
-{
-    char buf[40];
-    ah_rfc3339_ms(ms, buf, sizeof(buf));
-    json_object_set_new(o, k, json_string(buf));
-}
-
 /* ---- the conversation -------------------------------------------------------- */
 
 const json_t *run_step_of(const run_turn *t, const char *id)
@@ -123,7 +116,7 @@ json_t *run_context(const run_turn *t)
     json_object_set_new(ctx, "conversation", conv);
     json_object_set(ctx, "input", t->input ? (json_t *)t->input : json_null());
     json_object_set(ctx, "result", t->st && t->st->result ? t->st->result : json_null());
-    set_time(ctx, "now", t->now_ms);
+    ah_json_set_time(ctx, "now", t->now_ms);
     return ctx;
 }
 
@@ -154,7 +147,7 @@ void run_event(run_turn *t, const char *topic, json_t *body)
 json_t *run_conv_event(run_turn *t, const char *type)
 {
     json_t *e = json_pack("{s:s,s:i}", "type", type, "event_version", 1);
-    set_time(e, "at", t->now_ms);
+    ah_json_set_time(e, "at", t->now_ms);
     static const char *const ids[] = {"id", "agent_id", "contact_id"};
     static const char *const as[] = {"conversation_id", "agent_id", "contact_id"};
     for (int i = 0; i < 3; i++)
@@ -249,7 +242,7 @@ static st_rc finish(run_turn *t, run_stop stop, const char *error)
         return after_hooks(t, finish_told);
     }
     t->st->stopped = true;
-    set_time(t->conv, "last_activity_at", t->now_ms);
+    ah_json_set_time(t->conv, "last_activity_at", t->now_ms);
     t->done(t, stop, error); /* may free t: nothing after this */
     return ST_STOP;
 }
@@ -287,7 +280,7 @@ static st_rc conversation_ended(run_turn *t, const char *outcome, const char *re
     json_object_set_new(t->conv, "state", json_string("ended"));
     json_object_set_new(t->conv, "outcome", json_string(outcome));
     json_object_set_new(t->conv, "current_step", json_null());
-    set_time(t->conv, "ended_at", t->now_ms);
+    ah_json_set_time(t->conv, "ended_at", t->now_ms);
     json_t *eng = run_engine_field(t);
     json_object_del(eng, "timer");
     json_object_del(eng, "stack");
@@ -590,7 +583,7 @@ static void keep_input(run_turn *t)
     if (!text && payload) text = tapped_label(t, payload);
     json_t *m = json_pack("{s:s,s:s}", "direction", "in", "text", text ? text : "");
     if (payload) json_object_set_new(m, "payload", json_string(payload));
-    set_time(m, "at", t->now_ms);
+    ah_json_set_time(m, "at", t->now_ms);
     const json_t *att = json_object_get(t->input, "attachments");
     if (json_array_size(att)) json_object_set(m, "attachments", (json_t *)att);
     run_keep_message(t, m);
@@ -635,7 +628,7 @@ static void wake(run_turn *t)
     case RUN_WAKE_START:
         if (t->input) keep_input(t);
         json_object_set_new(t->conv, "state", json_string("active"));
-        if (!str_of(t->conv, "started_at")) set_time(t->conv, "started_at", t->now_ms);
+        if (!str_of(t->conv, "started_at")) ah_json_set_time(t->conv, "started_at", t->now_ms);
         defaults(t);
         s->cur = json_object_iter_key(json_object_iter_at(json_object_get(t->scenario, "steps"),
                                                           str_of(t->scenario, "start")));

@@ -19,13 +19,6 @@ static const char *str_of(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static void set_time(json_t *o, const char *k, int64_t ms)
-{
-    char buf[40];
-    ah_rfc3339_ms(ms, buf, sizeof(buf));
-    json_object_set_new(o, k, json_string(buf));
-}
-
 char *run_render(run_turn *t, const json_t *text, const char *what, st_rc *rc)
 {
     *rc = ST_NEXT;
@@ -147,7 +140,7 @@ void run_say(run_turn *t, char *text, json_t *buttons, json_t *attachments)
     if (t->st->cur) json_object_set_new(m, "step", json_string(t->st->cur));
     json_array_append(t->messages, m);
     json_t *kept = json_pack("{s:s,s:s}", "direction", "out", "text", text ? text : "");
-    set_time(kept, "at", t->now_ms);
+    ah_json_set_time(kept, "at", t->now_ms);
     if (t->st->cur) json_object_set_new(kept, "step", json_string(t->st->cur));
     if (json_object_get(m, "attachments"))
         json_object_set(kept, "attachments", json_object_get(m, "attachments"));

@@ -556,6 +556,51 @@ int doc_scan_ids(doc_txn *t, const char *coll, const char *index, const json_t *
                       scan_id, &s);
 }
 
+typedef struct first_hit {
+    char *id;
+    size_t len;
+    int rc;
+} first_hit;
+
+static int take_first(void *ud, const char *id)
+{
+    first_hit *f = ud;
+    size_t n = strlen(id);
+    f->rc = n < f->len ? 0 : AH_EIO;
+    if (!f->rc) memcpy(f->id, id, n + 1);
+    return 1;
+}
+
+int doc_first_id(doc_txn *t, const char *coll, const char *index, const json_t *values,
+                 bool reverse, char *id, size_t idlen)
+{
+    first_hit f = {id, idlen, AH_ENOTFOUND};
+    int rc = doc_scan_ids(t, coll, index, values, reverse, take_first, &f);
+    return rc < 0 ? rc : f.rc;
+}
+
+typedef struct id_list {
+    json_t *ids;
+    size_t max;
+} id_list;
+
+static int collect_id(void *ud, const char *id)
+{
+    id_list *l = ud;
+    if (json_array_size(l->ids) >= l->max) return 1;
+    return json_array_append_new(l->ids, json_string(id)) ? AH_ENOMEM : 0;
+}
+
+int doc_list_ids(doc_txn *t, const char *coll, const char *index, const json_t *values,
+                 bool reverse, size_t max, json_t **ids)
+{
+    id_list l = {json_array(), max};
+    *ids = l.ids;
+    if (!l.ids) return AH_ENOMEM;
+    int rc = doc_scan_ids(t, coll, index, values, reverse, collect_id, &l);
+    return rc < 0 ? rc : 0;
+}
+
 /* ---- running transactions -------------------------------------------------------- */
 
 int docs_read(docs *d, doc_txn_fn fn, void *ud, doc_error *err)

@@ -194,6 +194,18 @@ typedef int (*doc_id_fn)(void *ud, const char *id);
 int doc_scan_ids(doc_txn *t, const char *coll, const char *index, const json_t *values,
                  bool reverse, doc_id_fn fn, void *ud);
 
+/* The first id doc_scan_ids visits under index (reverse: the last): 0 with
+ * id; AH_ENOTFOUND when there is none; AH_EIO when it does not fit idlen;
+ * or doc_scan_ids' error. */
+int doc_first_id(doc_txn *t, const char *coll, const char *index, const json_t *values,
+                 bool reverse, char *id, size_t idlen);
+
+/* The ids doc_scan_ids visits under index, at most max (SIZE_MAX: all), in
+ * *ids: a new array, of those read so far when it fails. 0, AH_ENOMEM, or
+ * doc_scan_ids' error. */
+int doc_list_ids(doc_txn *t, const char *coll, const char *index, const json_t *values,
+                 bool reverse, size_t max, json_t **ids);
+
 /* Documents in a collection (kept with every write: exact, cheap). 0,
  * AH_EINVAL (no such collection), or AH_EIO (the store cannot be read). */
 int doc_count(doc_txn *t, const char *coll, uint64_t *n);

@@ -17,20 +17,13 @@ static const char *str_of(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static void set_time(json_t *o, const char *k, int64_t ms)
-{
-    char buf[40];
-    ah_rfc3339_ms(ms, buf, sizeof(buf));
-    json_object_set_new(o, k, json_string(buf));
-}
-
 static void stamp(json_t *doc, const char *by, int64_t now, bool created)
 {
     if (created) {
-        set_time(doc, "created_at", now);
+        ah_json_set_time(doc, "created_at", now);
         json_object_set_new(doc, "created_by", json_string(by));
     }
-    set_time(doc, "updated_at", now);
+    ah_json_set_time(doc, "updated_at", now);
     json_object_set_new(doc, "updated_by", json_string(by));
 }
 
@@ -73,28 +66,12 @@ static int check_split(doc_txn *t, const json_t *split, const char *scenario_id)
 
 /* ---- the running experiment --------------------------------------------------------- */
 
-typedef struct first {
-    char *id;
-    size_t len;
-    bool found;
-} first;
-
-static int take_first(void *ud, const char *id)
-{
-    first *f = ud;
-    snprintf(f->id, f->len, "%s", id);
-    f->found = true;
-    return 1;
-}
-
 int experiment_running(doc_txn *t, const char *agent_id, char *id, size_t idlen)
 {
-    first f = {id, idlen, false};
     json_t *v = json_pack("[s,s]", agent_id, "running");
-    int rc = doc_scan_ids(t, COLL_EXPERIMENTS, "by_agent_state", v, true, take_first, &f);
+    int rc = doc_first_id(t, COLL_EXPERIMENTS, "by_agent_state", v, true, id, idlen);
     json_decref(v);
-    if (rc < 0) return rc;
-    return f.found ? 0 : AH_ENOTFOUND;
+    return rc;
 }
 
 static json_t *goal_of(const json_t *scenario)
@@ -113,7 +90,7 @@ static int end_experiment(doc_txn *t, const char *id, const char *state, const c
     if (rc) return rc;
     int64_t now = doc_txn_now(t);
     json_object_set_new(e, "state", json_string(state));
-    set_time(e, "ended_at", now);
+    ah_json_set_time(e, "ended_at", now);
     json_object_set_new(e, "ended_by", json_string(by));
     if (chosen) json_object_set_new(e, "chosen_version", json_integer(chosen));
     stamp(e, by, now, false);
@@ -152,7 +129,7 @@ static int start_experiment(doc_txn *t, const char *agent_id, const json_t *scen
         json_pack("{s:s,s:s,s:O,s:s,s:o,s:o,s:o}", "id", id, "agent_id", agent_id, "scenario_id",
                   json_object_get(scenario, "scenario_id"), "state", "running", "split", split,
                   "goal", goal_of(scenario), "variants", variants);
-    set_time(e, "started_at", now);
+    ah_json_set_time(e, "started_at", now);
     json_object_set_new(e, "ended_at", json_null());
     stamp(e, by, now, true);
     int rc = doc_put(t, COLL_EXPERIMENTS, e, 0, NULL);

@@ -27,13 +27,6 @@ static const char *str_of(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static void set_now(json_t *o, const char *k, int64_t ms)
-{
-    char buf[40];
-    ah_rfc3339_ms(ms, buf, sizeof(buf));
-    json_object_set_new(o, k, json_string(buf));
-}
-
 /* Why a job cannot run: dropped (nothing to do for it: acknowledged), or
  * to retry (the store failed: delivered again). */
 typedef struct load {
@@ -81,16 +74,6 @@ static void cache_put(runtime *rt, const char *key, json_t *content)
         json_decref(content);
 }
 
-typedef struct latest {
-    char id[64];
-} latest;
-
-static int first_id(void *ud, const char *id)
-{
-    snprintf(((latest *)ud)->id, sizeof(((latest *)ud)->id), "%s", id);
-    return 1;
-}
-
 /* The content of scenario_id's version (0: the latest); *version set. */
 static const json_t *scenario_in(doc_txn *t, runtime *rt, const char *scenario_id,
                                  json_int_t *version, char *err, size_t errlen)
@@ -103,11 +86,11 @@ static const json_t *scenario_in(doc_txn *t, runtime *rt, const char *scenario_i
     }
     json_t *vals =
         *version > 0 ? json_pack("[s,I]", scenario_id, *version) : json_pack("[s]", scenario_id);
-    latest l = {""};
-    int rc = doc_scan_ids(t, COLL_SCENARIO_VERSIONS, "by_number", vals, true, first_id, &l);
+    char id[64];
+    int rc = doc_first_id(t, COLL_SCENARIO_VERSIONS, "by_number", vals, true, id, sizeof(id));
     json_decref(vals);
     json_t *doc = NULL;
-    if (rc == 0 && l.id[0]) rc = doc_get(t, COLL_SCENARIO_VERSIONS, l.id, &doc, NULL);
+    if (rc == 0) rc = doc_get(t, COLL_SCENARIO_VERSIONS, id, &doc, NULL);
     if (rc < 0 || !doc) {
         snprintf(err, errlen, "scenario %s has no version %lld", scenario_id, (long long)*version);
         json_decref(doc);
@@ -250,11 +233,11 @@ static int load_contact(doc_txn *t, load *l)
             json_object_set(profile, "name", json_object_get(j->identity, "name"));
         if (str_of(j->identity, "language"))
             json_object_set(profile, "language", json_object_get(j->identity, "language"));
-        set_now(j->contact, "first_seen_at", now);
+        ah_json_set_time(j->contact, "first_seen_at", now);
         j->new_contact = true;
         j->contact_rev = 0;
     }
-    set_now(j->contact, "last_seen_at", now);
+    ah_json_set_time(j->contact, "last_seen_at", now);
     snprintf(j->contact_id, sizeof(j->contact_id), "%s", id);
     return 0;
 }
@@ -325,7 +308,7 @@ static int new_conversation(doc_txn *t, load *l, const json_t *channel)
         json_object_set_new(
             j->conv, "experiment",
             json_pack("{s:s,s:I,s:[],s:n}", "id", exp, "version", variant, "seen", "at"));
-    set_now(j->conv, "started_at", now);
+    ah_json_set_time(j->conv, "started_at", now);
     j->new_conv = true;
     j->conv_rev = 0;
     return 0;
@@ -452,7 +435,7 @@ static int load_message(doc_txn *t, load *l)
     int rc = load_agent(t, l, inst);
     int linked = rc ? 0 : rt_link_try(t, j);
     if (linked < 0) return refuse(t, l, false, linked, "linking: %s", ah_strerror(linked));
-    if (linked) set_now(j->contact, "last_seen_at", doc_txn_now(t));
+    if (linked) ah_json_set_time(j->contact, "last_seen_at", doc_txn_now(t));
     if (j->link_turn) return load_scenario_of(t, l);
     if (!rc && !linked) rc = load_contact(t, l);
     if (rc) return rc;

@@ -6,6 +6,9 @@
 #include "docx.h"
 #include "pdf.h"
 
+#include <agenthost/base64.h>
+#include <agenthost/plugin.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,57 +42,19 @@ int rag_convert_handles(const char *format)
     return format && (strcmp(format, "pdf") == 0 || strcmp(format, "docx") == 0);
 }
 
-static int b64(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
 rag_conv_err rag_base64_decode(const char *s, size_t n, size_t max, unsigned char **out,
                                size_t *out_len)
 {
-    *out = NULL;
-    *out_len = 0;
-    if (n / 2 > max + 4096) return RAG_CONV_TOO_LARGE; /* surely over, even with line breaks */
-    unsigned char *o = malloc(n / 4 * 3 + 4);
-    if (!o) return RAG_CONV_NOMEM;
-    size_t w = 0, pad = 0;
-    unsigned acc = 0, bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64(c);
-        if (v < 0 || pad) {
-            free(o);
-            return RAG_CONV_BASE64;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[w++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (pad > 2 || bits >= 6) {
-        free(o);
+    switch (ah_base64_decode(s, n, max, out, out_len)) {
+    case AH_OK:
+        return RAG_CONV_OK;
+    case AH_ETOOBIG:
+        return RAG_CONV_TOO_LARGE;
+    case AH_ENOMEM:
+        return RAG_CONV_NOMEM;
+    default:
         return RAG_CONV_BASE64;
     }
-    if (w > max) {
-        free(o);
-        return RAG_CONV_TOO_LARGE;
-    }
-    *out = o;
-    *out_len = w;
-    return RAG_CONV_OK;
 }
 
 static void explain(rag_conv_err e, const char *format, size_t bytes, size_t max, char *msg,

@@ -7,6 +7,8 @@
  */
 #include "tg.h"
 
+#include <agenthost/base64.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,23 +21,6 @@ typedef struct fetch {
     char name[200];
     json_int_t max;
 } fetch;
-
-static char *b64(const unsigned char *p, size_t n)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = malloc(4 * ((n + 2) / 3) + 1), *w = o;
-    if (!o) return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        *w++ = a[v >> 18 & 63];
-        *w++ = a[v >> 12 & 63];
-        *w++ = i + 1 < n ? a[v >> 6 & 63] : '=';
-        *w++ = i + 2 < n ? a[v & 63] : '=';
-    }
-    *w = 0;
-    return o;
-}
 
 static void got_bytes(tg *t, const ah_http_response *r, void *ud)
 {
@@ -51,7 +36,7 @@ static void got_bytes(tg *t, const ah_http_response *r, void *ud)
     } else if ((json_int_t)r->body_len > f->max) {
         t->host->reply_error(f->call, "too_large", "the file is larger than max_bytes");
     } else {
-        char *enc = b64(r->body, r->body_len);
+        char *enc = ah_base64_encode(r->body, r->body_len);
         t->host->reply(f->call,
                        json_pack("{s:s,s:s,s:I,s:s}", "ref", f->ref, "name", f->name, "size",
                                  (json_int_t)r->body_len, "content_b64", enc ? enc : ""));

@@ -10,68 +10,12 @@
  */
 #include "tg.h"
 
+#include <agenthost/base64.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-
-static int unb64(int c)
-{
-    return c >= 'A' && c <= 'Z'   ? c - 'A'
-           : c >= 'a' && c <= 'z' ? c - 'a' + 26
-           : c >= '0' && c <= '9' ? c - '0' + 52
-           : c == '+'             ? 62
-           : c == '/'             ? 63
-                                  : -1;
-}
-
-/* Decoded into a new buffer (*len its size), or NULL when s is not base64. */
-static unsigned char *decode(const char *s, size_t *len)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '=' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-        n--;
-    unsigned char *o = malloc(n * 3 / 4 + 3);
-    if (!o) return NULL;
-    size_t k = 0, bits = 0;
-    unsigned acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\n' || s[i] == '\r') continue;
-        int v = unb64((unsigned char)s[i]);
-        if (v < 0) {
-            free(o);
-            return NULL;
-        }
-        acc = acc << 6 | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[k++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    *len = k;
-    return o;
-}
-
-/* Base64 text's decoded size without decoding it, or -1 when it is not
- * base64 as decode() takes it: line breaks anywhere, '=' only as the last
- * one or two characters. */
-static long long b64_size(const char *s)
-{
-    size_t data = 0, pad = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p == '\n' || *p == '\r') continue;
-        if (*p == '=') {
-            pad++;
-            continue;
-        }
-        if (pad || unb64((unsigned char)*p) < 0) return -1; /* data after padding */
-        data++;
-    }
-    if (pad > 2 || data % 4 == 1) return -1;
-    return (long long)(data * 3 / 4);
-}
 
 static bool is_photo(const json_t *a)
 {
@@ -86,13 +30,12 @@ const char *tg_upload_check(const json_t *a, size_t i, char *why, size_t n)
         snprintf(why, n, "attachments[%zu].content_b64: the file's bytes, base64", i);
         return why;
     }
-    long long size = b64_size(b64);
-    size_t max = is_photo(a) ? TG_PHOTO_MAX : TG_UPLOAD_MAX;
-    if (size < 0) {
+    size_t size, max = is_photo(a) ? TG_PHOTO_MAX : TG_UPLOAD_MAX;
+    if (ah_base64_size(b64, strlen(b64), &size) != AH_OK) {
         snprintf(why, n, "attachments[%zu].content_b64: not base64", i);
         return why;
     }
-    if ((size_t)size > max) {
+    if (size > max) {
         snprintf(why, n, "attachments[%zu].content_b64: %.1f MB is over Telegram's %u MB for %s%s",
                  i, (double)size / (1 << 20), (unsigned)(max >> 20),
                  is_photo(a) ? "a photo" : "a file",
@@ -158,9 +101,11 @@ int tg_call_upload(tg *t, const char *method, const json_t *params, const char *
     char boundary[64] = "agenthost-";
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(boundary + 10 + 2 * i, 3, "%02x", rnd[i]);
+    const char *b64 = json_string_value(json_object_get(a, "content_b64"));
     size_t len = 0;
-    unsigned char *bytes = decode(json_string_value(json_object_get(a, "content_b64")), &len);
-    if (!bytes) return AH_EINVAL;
+    unsigned char *bytes = NULL;
+    int rc = ah_base64_decode(b64 ? b64 : "", b64 ? strlen(b64) : 0, TG_UPLOAD_MAX, &bytes, &len);
+    if (rc != AH_OK) return rc;
     buf b = {0};
     const char *k;
     const json_t *v;
@@ -187,7 +132,7 @@ int tg_call_upload(tg *t, const char *method, const json_t *params, const char *
     }
     char ct[120];
     snprintf(ct, sizeof(ct), "multipart/form-data; boundary=%s", boundary);
-    int rc = tg_post(t, method, ct, b.p, b.len, timeout_ms, cb, ud);
+    rc = tg_post(t, method, ct, b.p, b.len, timeout_ms, cb, ud);
     free(b.p);
     return rc;
 }

@@ -1,33 +1,14 @@
 #include "b64.h"
 
+#include <agenthost/base64.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char enc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 char *ah_b64_encode(const void *data, size_t n)
 {
-    const unsigned char *p = data;
-    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out) return NULL;
-    size_t i = 0;
-    for (; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        *o++ = enc[v >> 18];
-        *o++ = enc[(v >> 12) & 63];
-        *o++ = enc[(v >> 6) & 63];
-        *o++ = enc[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-        *o++ = enc[v >> 18];
-        *o++ = enc[(v >> 12) & 63];
-        *o++ = i + 1 < n ? enc[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    *o = 0;
-    return out;
+    return ah_base64_encode(data, n); /* the SDK's, as plugins have it */
 }
 
 static int dec(char c)

@@ -1,7 +1,8 @@
 /*
  * rt_priv.h - what the runtime's files share (internal to the runtime):
- * the kinds of requests awaiting a RESULT, the way to send one, and the
- * KV services (kv.c), which answer their own kinds of results.
+ * the kinds of requests awaiting a RESULT, the way to send one, the KV
+ * services (kv.c), which answer their own kinds of results, calls to other
+ * instances (call.c) and the loop's timers (timers.c).
  */
 #ifndef AH_RT_PRIV_H
 #define AH_RT_PRIV_H
@@ -48,6 +49,23 @@ json_t *rt_traced(ah_ctx *c, json_t *o);
 ah_timer *rt_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_ms, ah_timer_cb cb,
                          void *ud);
 void rt_timer_stop(ah_ctx *c, ah_timer *t);
+
+/* timers.c: the loop's timers, a binary min-heap on due time. */
+typedef struct rt_timers {
+    ah_timer **heap;
+    size_t n, cap;
+} rt_timers;
+/* A timer due after_ms from now, then every repeat_ms (0: once), its
+ * callbacks tagged with call; NULL without cb or memory. */
+ah_timer *rt_timers_add(rt_timers *h, uint64_t after_ms, uint64_t repeat_ms, ah_timer_cb cb,
+                        void *ud, uint64_t call);
+/* Stop t (NULL: nothing): freed now, or when its running callback returns. */
+void rt_timers_remove(rt_timers *h, ah_timer *t);
+/* poll's timeout: -1 with no timer, else the ms to the first due (0: due
+ * now), at most 60 s. */
+int rt_timers_timeout(const rt_timers *h);
+/* Run the due timers on c, *cur_call set to each one's call meanwhile. */
+void rt_timers_run(rt_timers *h, ah_ctx *c, uint64_t *cur_call);
 
 /* call.c: the ah_host call member (ABI 1.4), and the RESULT of a REQ_CALL_OUT. */
 int rt_call(ah_ctx *c, const char *instance, const char *action, const json_t *args,

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct rt_req {
@@ -30,15 +29,6 @@ typedef struct rt_req {
     uint64_t call; /* the call being served when it was made */
     void (*on_chunk)(ah_ctx *, const void *, size_t, void *);
 } rt_req;
-
-struct ah_timer {
-    uint64_t due_ms, repeat_ms;
-    ah_timer_cb cb;
-    void *ud;
-    uint64_t call; /* the call being served when it was started */
-    size_t heap_index;
-    int in_callback, stopped;
-};
 
 struct ah_call {
     ah_ctx *ctx;
@@ -63,8 +53,7 @@ struct ah_ctx {
     uint64_t next_id;
     ah_idmap pending;
     ah_msg_asm in;
-    ah_timer **heap;
-    size_t nheap, capheap;
+    rt_timers timers;
     int initialised;
     int stopping;
     /* The host's id of the call being served: set while the plugin's call
@@ -330,118 +319,14 @@ static int svc_metric(ah_ctx *c, const char *name, ah_metric_kind kind, double v
     return send_json(c, AH_MSG_METRIC, 0, o);
 }
 
-/* ---- timers: a binary min-heap on due time ------------------------------- */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void heap_swap(ah_ctx *c, size_t a, size_t b)
-{
-    ah_timer *t = c->heap[a];
-    c->heap[a] = c->heap[b];
-    c->heap[b] = t;
-    c->heap[a]->heap_index = a;
-    c->heap[b]->heap_index = b;
-}
-
-static void heap_up(ah_ctx *c, size_t i)
-{
-    while (i > 0 && c->heap[(i - 1) / 2]->due_ms > c->heap[i]->due_ms) {
-        heap_swap(c, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
-}
-
-static void heap_down(ah_ctx *c, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < c->nheap && c->heap[l]->due_ms < c->heap[m]->due_ms) m = l;
-        if (r < c->nheap && c->heap[r]->due_ms < c->heap[m]->due_ms) m = r;
-        if (m == i) return;
-        heap_swap(c, i, m);
-        i = m;
-    }
-}
-
-static int heap_push(ah_ctx *c, ah_timer *t)
-{
-    if (c->nheap == c->capheap) {
-        size_t cap = c->capheap ? c->capheap * 2 : 16;
-        ah_timer **nh = realloc(c->heap, cap * sizeof(*nh));
-        if (!nh) return -1;
-        c->heap = nh;
-        c->capheap = cap;
-    }
-    t->heap_index = c->nheap;
-    c->heap[c->nheap++] = t;
-    heap_up(c, t->heap_index);
-    return 0;
-}
-
-static void heap_remove(ah_ctx *c, ah_timer *t)
-{
-    size_t i = t->heap_index;
-    if (i >= c->nheap || c->heap[i] != t) return;
-    c->nheap--;
-    if (i != c->nheap) {
-        heap_swap(c, i, c->nheap);
-        heap_up(c, i);
-        heap_down(c, i);
-    }
-    t->heap_index = (size_t)-1;
-}
-
 ah_timer *rt_timer_start(ah_ctx *c, uint64_t after_ms, uint64_t repeat_ms, ah_timer_cb cb, void *ud)
 {
-    if (!cb) return NULL;
-    ah_timer *t = calloc(1, sizeof(*t));
-    if (!t) return NULL;
-    t->due_ms = now_ms() + after_ms;
-    t->repeat_ms = repeat_ms;
-    t->call = c->cur_call;
-    t->cb = cb;
-    t->ud = ud;
-    if (heap_push(c, t) < 0) {
-        free(t);
-        return NULL;
-    }
-    return t;
+    return rt_timers_add(&c->timers, after_ms, repeat_ms, cb, ud, c->cur_call);
 }
 
 void rt_timer_stop(ah_ctx *c, ah_timer *t)
 {
-    if (!t) return;
-    heap_remove(c, t);
-    if (t->in_callback)
-        t->stopped = 1; /* freed when its callback returns */
-    else
-        free(t);
-}
-
-static void run_timers(ah_ctx *c)
-{
-    uint64_t now = now_ms();
-    while (c->nheap && c->heap[0]->due_ms <= now) {
-        ah_timer *t = c->heap[0];
-        heap_remove(c, t);
-        t->in_callback = 1;
-        uint64_t outer = c->cur_call;
-        c->cur_call = t->call;
-        t->cb(c, t, t->ud);
-        c->cur_call = outer;
-        t->in_callback = 0;
-        if (t->stopped || !t->repeat_ms) {
-            free(t);
-        } else {
-            t->due_ms = now + t->repeat_ms;
-            if (heap_push(c, t) < 0) free(t);
-        }
-    }
+    rt_timers_remove(&c->timers, t);
 }
 
 static const ah_host host_table = {
@@ -766,15 +651,10 @@ int ah_runtime_run(const ah_plugin *plugin, const char *why_unusable, const ah_r
     if (why_unusable) return 3;
 
     for (;;) {
-        int timeout = -1;
-        if (c->nheap) {
-            uint64_t now = now_ms(), due = c->heap[0]->due_ms;
-            timeout = due <= now ? 0 : (due - now > 60000 ? 60000 : (int)(due - now));
-        }
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int n = poll(&pfd, 1, timeout);
+        int n = poll(&pfd, 1, rt_timers_timeout(&c->timers));
         if (n < 0 && errno != EINTR) return 2;
-        run_timers(c);
+        rt_timers_run(&c->timers, c, &c->cur_call);
         if (n <= 0) continue;
         for (;;) {
             const char *why = NULL;

@@ -251,6 +251,97 @@ static void test_lists_page_through_an_index_with_totals(void **s)
     json_decref(paused);
 }
 
+/* ---- ids under an index ----------------------------------------------------------- */
+
+typedef struct ids_arg {
+    const char *tag;
+    bool reverse;
+    size_t max, idlen;
+    json_t *ids;
+    char first[ID_MAX];
+} ids_arg;
+
+static int do_list_ids(doc_txn *t, void *ud)
+{
+    ids_arg *a = ud;
+    json_t *v = json_pack("[s]", a->tag);
+    int rc = doc_list_ids(t, COLL_AGENTS, "by_tag", v, a->reverse, a->max, &a->ids);
+    json_decref(v);
+    return rc;
+}
+
+static int do_first_id(doc_txn *t, void *ud)
+{
+    ids_arg *a = ud;
+    json_t *v = json_pack("[s]", a->tag);
+    int rc = doc_first_id(t, COLL_AGENTS, "by_tag", v, a->reverse, a->first, a->idlen);
+    json_decref(v);
+    return rc;
+}
+
+/* The id of the agent named name (by_name). */
+static const char *agent_id_named(const char *name, char *id)
+{
+    json_t *v = json_pack("[s]", name);
+    list_arg a = {.q = {.coll = COLL_AGENTS, .limit = 1}};
+    a.q.eq[0].field = "name";
+    a.q.eq[0].value = json_array_get(v, 0);
+    a.q.neq = 1;
+    assert_int_equal(list(&a), 0);
+    snprintf(id, ID_MAX, "%s",
+             json_string_value(json_object_get(json_array_get(a.page.items, 0), "id")));
+    doc_page_free(&a.page);
+    json_decref(v);
+    return id;
+}
+
+static void test_ids_under_an_index_come_in_its_order_up_to_a_bound_and_the_first_alone(void **s)
+{
+    (void)s;
+    const char *names[] = {"ids-b", "ids-a", "ids-c"}; /* by_tag orders by name */
+    for (size_t i = 0; i < 3; i++) {
+        json_t *a = agent(names[i], "active", "2026-03-01T00:00:00.000Z");
+        json_object_set_new(a, "tags", json_pack("[s]", "idscan"));
+        assert_int_equal(put(COLL_AGENTS, a, 0, NULL, NULL), 0);
+        json_decref(a);
+    }
+    char a_id[ID_MAX], b_id[ID_MAX], c_id[ID_MAX];
+    agent_id_named("ids-a", a_id);
+    agent_id_named("ids-b", b_id);
+    agent_id_named("ids-c", c_id);
+
+    ids_arg l = {.tag = "idscan", .max = SIZE_MAX};
+    assert_int_equal(docs_read(D, do_list_ids, &l, NULL), 0);
+    assert_int_equal(json_array_size(l.ids), 3);
+    assert_string_equal(json_string_value(json_array_get(l.ids, 0)), a_id);
+    assert_string_equal(json_string_value(json_array_get(l.ids, 2)), c_id);
+    json_decref(l.ids);
+    /* Reverse, cut at two: stopping at the bound is no error. */
+    l = (ids_arg){.tag = "idscan", .reverse = true, .max = 2};
+    assert_int_equal(docs_read(D, do_list_ids, &l, NULL), 0);
+    assert_int_equal(json_array_size(l.ids), 2);
+    assert_string_equal(json_string_value(json_array_get(l.ids, 0)), c_id);
+    assert_string_equal(json_string_value(json_array_get(l.ids, 1)), b_id);
+    json_decref(l.ids);
+    /* None under the value: an empty array. */
+    l = (ids_arg){.tag = "no-such-tag", .max = SIZE_MAX};
+    assert_int_equal(docs_read(D, do_list_ids, &l, NULL), 0);
+    assert_int_equal(json_array_size(l.ids), 0);
+    json_decref(l.ids);
+
+    ids_arg f = {.tag = "idscan", .idlen = ID_MAX};
+    assert_int_equal(docs_read(D, do_first_id, &f, NULL), 0);
+    assert_string_equal(f.first, a_id);
+    f = (ids_arg){.tag = "idscan", .reverse = true, .idlen = ID_MAX};
+    assert_int_equal(docs_read(D, do_first_id, &f, NULL), 0);
+    assert_string_equal(f.first, c_id);
+    f = (ids_arg){.tag = "no-such-tag", .idlen = ID_MAX};
+    assert_int_equal(docs_read(D, do_first_id, &f, NULL), AH_ENOTFOUND);
+    /* An id that does not fit is refused, not cut short. */
+    f = (ids_arg){.tag = "idscan", .idlen = strlen(a_id)};
+    assert_int_equal(docs_read(D, do_first_id, &f, NULL), AH_EIO);
+}
+
 static void test_filters_outside_the_index_are_checked_within_a_budget(void **s)
 {
     (void)s;
@@ -559,6 +650,8 @@ int main(void)
         cmocka_unit_test(test_unique_names_are_case_insensitive_and_freed_by_a_rename),
         cmocka_unit_test(test_lists_page_through_an_index_with_totals),
         cmocka_unit_test(test_filters_outside_the_index_are_checked_within_a_budget),
+        cmocka_unit_test(
+            test_ids_under_an_index_come_in_its_order_up_to_a_bound_and_the_first_alone),
         cmocka_unit_test(test_personal_data_is_sealed_at_rest_and_gone_with_its_key),
         cmocka_unit_test(test_audit_diffs_name_changes_and_never_copy_personal_data),
         cmocka_unit_test(test_audit_retention_removes_only_entries_past_the_cutoff),
