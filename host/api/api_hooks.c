@@ -19,7 +19,6 @@
 
 #include <agenthost/plugin.h>
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,11 +78,10 @@ static bool secret_ok(hooks_ctx *x, http_req *req, instance *inst, const json_t 
         return false;
     }
     const char *given = http_req_header(req, header);
-    char *want = NULL;
-    size_t wlen = 0;
-    int rc = secrets_get(x->sec, instance_id(inst), name, &want, &wlen);
-    bool ok = rc == 0 && given && strlen(given) == wlen && sodium_memcmp(given, want, wlen) == 0;
-    secrets_free_value(want, wlen);
+    bool ok = false;
+    /* Opened once and kept until the stored secret changes (ADR 0057). */
+    int rc = secrets_equal(x->sec, instance_id(inst), name, given, given ? strlen(given) : 0, &ok);
+    ok = ok && rc == 0;
     if (rc == AH_ENOTFOUND) {
         hook_log(req, inst, LOG_WARN, "webhook_secret_unset",
                  "webhook refused: the instance's secret is not set");

@@ -9,7 +9,9 @@
  * to nothing. Points: store.before_commit, store.after_commit,
  * store.before_done, store.before_meta_sync (a commit whose meta page is
  * not yet flushed, no next commit to carry it), bus.after_commit_before_ack, bus.after_deliver,
- * bus.before_position_write, engine.before_commit (a turn decided, nothing
+ * bus.before_position_write, bus.after_settling_commit (a bus_commit that
+ * wrote its consumer's position is durable, its answer not yet taken),
+ * engine.before_commit (a turn decided, nothing
  * written), engine.after_commit (a turn committed, nobody told yet),
  * triggers.before_consumer_delete, webhooks.before_consumer_delete (an
  * on_event trigger or a subscription gone, its bus consumer not yet

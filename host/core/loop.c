@@ -21,6 +21,7 @@ struct ah_loop {
         void *ud;
     } hooks[MAX_HOOKS];
     int nhooks;
+    int nearly; /* hooks[0 .. nearly) are early hooks */
     sig_entry *sigs[MAX_SIGNALS];
     int nsigs;
 };
@@ -62,12 +63,25 @@ int loop_on_tick(ah_loop *l, loop_tick_fn fn, void *ud)
     return 0;
 }
 
+int loop_on_tick_early(ah_loop *l, loop_tick_fn fn, void *ud)
+{
+    if (l->nhooks == MAX_HOOKS) return AH_ETOOBIG;
+    for (int k = l->nhooks; k > l->nearly; k--)
+        l->hooks[k] = l->hooks[k - 1];
+    l->hooks[l->nearly].fn = fn;
+    l->hooks[l->nearly].ud = ud;
+    l->nearly++;
+    l->nhooks++;
+    return 0;
+}
+
 void loop_remove_tick(ah_loop *l, loop_tick_fn fn, void *ud)
 {
     for (int i = 0; i < l->nhooks; i++) {
         if (l->hooks[i].fn == fn && l->hooks[i].ud == ud) {
             for (int k = i; k + 1 < l->nhooks; k++)
                 l->hooks[k] = l->hooks[k + 1];
+            if (i < l->nearly) l->nearly--;
             l->nhooks--;
             return;
         }

@@ -25,6 +25,12 @@ uv_loop_t *loop_uv(ah_loop *l);
 /* Register a tick hook. Hooks run in registration order. 0, or AH_ETOOBIG
  * when 16 are registered already. */
 int loop_on_tick(ah_loop *l, loop_tick_fn fn, void *ud);
+/* The same for a hook that runs before every hook registered with
+ * loop_on_tick (early hooks in their own registration order): for work
+ * that a later hook hands on in the same pass, such as the bus's consumer
+ * positions, queued before the store hands the pass's writes to its
+ * writer, so they share that commit (ADR 0057). */
+int loop_on_tick_early(ah_loop *l, loop_tick_fn fn, void *ud);
 
 /* Remove a tick hook (before freeing what ud points to). */
 void loop_remove_tick(ah_loop *l, loop_tick_fn fn, void *ud);

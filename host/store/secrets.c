@@ -66,6 +66,7 @@ const char *secrets_key_id(const secrets *s)
 void secrets_close(secrets *s)
 {
     if (!s) return;
+    secrets_cache_free(s->cache);
     sodium_free(s->key);
     free(s);
 }

@@ -102,6 +102,15 @@ int secrets_delete(secrets *s, const char *instance, const char *name,
 int secrets_get(secrets *s, const char *instance, const char *name, char **out, size_t *len);
 void secrets_free_value(char *v, size_t len);
 
+/* Whether given (glen bytes) is the secret, compared in constant time, for
+ * a check made per request (a webhook's shared secret): 0 with *match; or
+ * secrets_get's codes (AH_ENOTFOUND: not set). The opened value stays in
+ * locked memory beside the sealed record it came from and is opened again
+ * only when the stored record differs (set again or deleted, also by a CLI
+ * command in another process); secrets_close wipes it. */
+int secrets_equal(secrets *s, const char *instance, const char *name, const char *given,
+                  size_t glen, bool *match);
+
 /* A new array of {"instance": ..., "name": ...} (no values), for one
  * instance or all (instance NULL). */
 json_t *secrets_list(secrets *s, const char *instance);

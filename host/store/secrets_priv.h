@@ -18,7 +18,11 @@ struct secrets {
     unsigned char *key; /* sodium_malloc'd, locked */
     bool has_key;       /* false when opened with SECRETS_KEY_NONE */
     char key_id[MASTER_KEY_ID_HEX + 1];
+    struct secrets_cache *cache; /* secrets_equal's opened values, or NULL */
 };
+
+/* Free what secrets_equal kept (secrets_cache.c), wiping the values. */
+void secrets_cache_free(struct secrets_cache *c);
 
 /* Open the sealed value (nonce || ciphertext) of instance/name, given as
  * the store's key "<instance>\0<name>" (klen bytes): 0 with a malloc'd,

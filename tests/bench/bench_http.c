@@ -178,6 +178,46 @@ static const char *config_json =
     " \"http\": {\"per_ip_connections\": 0, \"max_connections\": 4096},"
     " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\"}]}";
 
+/* A counter of the host's /metrics, or -1. */
+static double metric(th_host *h, const char *name)
+{
+    char *body = NULL;
+    double v = -1;
+    if (th_http_raw(h, "GET", "/metrics", NULL, NULL, 0, NULL, NULL, &body) == 200 && body) {
+        size_t n = strlen(name);
+        for (const char *p = body; (p = strstr(p, name)) != NULL; p += n)
+            if ((p == body || p[-1] == '\n') && p[n] == ' ') {
+                v = atof(p + n + 1);
+                break;
+            }
+    }
+    free(body);
+    return v;
+}
+
+/* CPU time the host process has used (all its threads), in ms, or -1. */
+static double host_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    unsigned long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The store's commits and writes so far, to count them per webhook. */
+static void store_counts(th_host *h, double *commits, double *writes)
+{
+    *commits = metric(h, "agenthost_store_commits_total");
+    *writes = metric(h, "agenthost_store_writes_total");
+}
+
 int main(int argc, char **argv)
 {
     bool full = argc > 1 && !strcmp(argv[1], "--full");
@@ -218,7 +258,13 @@ int main(int argc, char **argv)
     bad |= run_wrk(&rs[0], fi->port, "/", NULL, seconds, NULL);
     bad |= run_wrk(&rs[1], H.port, "/health", NULL, seconds, NULL);
     bad |= run_wrk(&rs[2], H.port, "/api/v1/instances", NULL, seconds, H.token);
+    double c0, w0, c1, w1;
+    store_counts(&H, &c0, &w0);
+    double cpu0 = host_cpu_ms(H.pid);
     bad |= run_wrk(&rs[3], H.port, "/hooks/echo/bench", script, seconds, NULL);
+    th_sleep_ms(2000); /* echo republishes and acks what is still in flight */
+    store_counts(&H, &c1, &w1);
+    double cpu1 = host_cpu_ms(H.pid);
     char lmdb_dir[700];
     snprintf(lmdb_dir, sizeof(lmdb_dir), "%s/raw-lmdb", H.dir);
     mkdir(lmdb_dir, 0700);
@@ -237,6 +283,12 @@ int main(int argc, char **argv)
     printf("\n/health vs floor requests/s: %.2f (target >= 0.80)\n", health_ratio);
     printf("durable webhook p99 vs raw LMDB group-commit p99: %.2f (target <= 2.0)\n", hook_ratio);
     printf("concurrency %d connections, %d s per run\n", CONNS, seconds);
+    double hooks = rs[3].requests > 0 ? (double)rs[3].requests : 1;
+    if (c0 >= 0 && c1 >= 0)
+        printf("per webhook (with echo's republish and ack): %.3f commits, %.3f store writes, "
+               "%.1f us of host CPU\n",
+               (c1 - c0) / hooks, (w1 - w0) / hooks,
+               cpu0 >= 0 && cpu1 >= 0 ? (cpu1 - cpu0) * 1000.0 / hooks : -1.0);
 
     const char *outdir = getenv("BENCH_OUT");
     if (outdir) {

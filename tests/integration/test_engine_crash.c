@@ -4,8 +4,11 @@
  * own Idempotency-Key; a message whose answer never came is sent again
  * after the restart, as a client would), while the host is killed with
  * SIGKILL at the named fault points between deciding a turn and committing
- * it (engine.before_commit) and right after committing it
- * (engine.after_commit), both asserted reached, and at 20 random moments.
+ * it (engine.before_commit), right after committing it (engine.after_commit,
+ * and bus.after_settling_commit before the bus takes the commit's answer),
+ * before a durable batch is answered (store.before_done) and before a
+ * tick's position write (bus.before_position_write), each asserted reached,
+ * and at 20 random moments.
  *
  * Afterwards every message was answered exactly once: one "got <nonce>"
  * on message.out for each, none lost, none twice.
@@ -245,7 +248,14 @@ static void verify(void)
 static void test_killed_before_and_after_a_turn_commits_no_reply_is_lost_or_sent_twice(void **s)
 {
     (void)s;
-    static const char *points[] = {"engine.before_commit", "engine.after_commit"};
+    /* bus.after_settling_commit: a turn's commit, with the position past
+     * its input (ADR 0057), is on disk and the host has not seen its
+     * answer; store.before_done: answers of a durable batch not yet run;
+     * bus.before_position_write: a tick's position write of the other
+     * consumers, which no longer carries the engine's. */
+    static const char *points[] = {"engine.before_commit", "engine.after_commit",
+                                   "bus.after_settling_commit", "store.before_done",
+                                   "bus.before_position_write"};
     char mark[700];
     snprintf(mark, sizeof(mark), "%s/fault.mark", H.dir);
     for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {

@@ -2,7 +2,9 @@
  * bus_commit: a delivery settled, the events it caused published and the
  * consumer's own state written, as one transaction: all of it after a
  * restart, or (when the transaction fails) none of it and the delivery
- * comes again.
+ * comes again. And what it costs (ADR 0057): one commit and its flushes,
+ * counted at the store (commits) and at the system call (this executable
+ * defines fdatasync, exported, so LMDB's calls land here first).
  */
 #include "cmocka_pre.h"
 
@@ -12,9 +14,22 @@
 
 #include <agenthost/plugin.h>
 
+#include <dlfcn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static _Atomic int fdatasyncs;
+
+int fdatasync(int fd)
+{
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    int rc = real(fd);
+    if (rc == 0) fdatasyncs++;
+    return rc;
+}
 
 static char dir[64];
 static ah_loop *loop;
@@ -33,7 +48,10 @@ static void open_world(void)
                   .max_attempts = 5,
                   .backoff_ms = 5,
                   .max_backoff_ms = 20,
-                  .max_in_flight = 16};
+                  .max_in_flight = 16,
+                  /* No sweep while a test runs: an idempotency sweep's
+                   * write is a commit (empty), and commits are counted. */
+                  .sweep_interval_ms = 3600000};
     assert_int_equal(bus_open(&B, loop, st, &o, err, sizeof(err)), 0);
 }
 
@@ -344,13 +362,150 @@ test_a_refused_commit_between_two_publishes_to_one_topic_leaves_the_record_right
     assert_int_equal(topic_field("same.t", "depth"), 3);
 }
 
+/* ---- what a commit costs (ADR 0057) ---------------------------------------- */
+
+static uint64_t commits_now(void)
+{
+    store_stats ss;
+    store_get_stats(st, &ss);
+    return ss.commits;
+}
+
+static json_int_t position_of(const char *consumer_name, const char *topic)
+{
+    json_t *all = bus_consumers(B);
+    json_int_t pos = -1;
+    size_t i, k;
+    json_t *c, *t;
+    json_array_foreach(all, i, c)
+    {
+        if (strcmp(json_string_value(json_object_get(c, "name")) ?: "", consumer_name)) continue;
+        json_array_foreach(json_object_get(c, "topics"), k, t)
+        {
+            if (!strcmp(json_string_value(json_object_get(t, "topic")) ?: "", topic))
+                pos = json_integer_value(json_object_get(t, "position"));
+        }
+    }
+    json_decref(all);
+    return pos;
+}
+
+/* The engine's settle-state-publish: the input settled, the reply
+ * published, the state written and the consumer's position moved past the
+ * input are one commit, whose flushes are its own data flush and the
+ * meta-page flush that follows when nothing else comes (two fdatasyncs);
+ * no position write follows in a commit of its own. After a restart the
+ * position is past the input, which is not delivered again. */
+static void test_a_settling_commit_is_one_commit_with_its_position_and_two_flushes(void **s)
+{
+    (void)s;
+    inbox in = {0};
+    consumer(&in, "turns", "turn.in");
+    publish("turn.in", "question");
+    wait_for(&in.n, 1, 5000);
+    spin(100); /* the consumer's first position and record are written */
+    uint64_t c0 = commits_now();
+    int f0 = fdatasyncs;
+    json_t *reply = json_string("answer");
+    bus_msg out = {.topic = "turn.out", .key = "conv-1", .body = reply};
+    bus_commit_req r = {
+        .settle = in.ids[0], .msgs = &out, .n = 1, .apply = apply_state, .apply_arg = "turned"};
+    char err[256];
+    int before = commits;
+    assert_int_equal(bus_commit(B, &r, on_commit, NULL, err, sizeof(err)), 0);
+    json_decref(reply);
+    wait_for(&commits, before + 1, 5000);
+    assert_int_equal(commit_status, 0);
+    spin(200); /* ticks: a position write of its own would come now */
+    assert_int_equal(commits_now() - c0, 1);
+    assert_int_equal(fdatasyncs - f0, 2);
+    assert_int_equal(position_of("turns", "turn.in"), 1);
+    close_world();
+    open_world();
+    assert_int_equal(position_of("turns", "turn.in"), 1);
+    inbox again = {0};
+    consumer(&again, "turns", "turn.in");
+    spin(200);
+    assert_int_equal(again.n, 0);
+}
+
+/* A plugin that acks a delivery and publishes what it caused in one burst
+ * (one loop pass): the ack's position is queued before the store hands the
+ * pass's writes to its writer, so both are one commit. */
+static void test_an_ack_and_a_publish_of_one_loop_pass_are_one_commit(void **s)
+{
+    (void)s;
+    inbox in = {0};
+    consumer(&in, "burst", "burst.in");
+    publish("burst.in", "ping");
+    wait_for(&in.n, 1, 5000);
+    spin(100);
+    uint64_t c0 = commits_now();
+    assert_int_equal(bus_ack(B, in.ids[0]), 0);
+    json_t *body = json_string("pong");
+    bus_msg m = {.topic = "burst.out", .body = body};
+    char err[256];
+    pub_res res = {99, 0};
+    int before = answered;
+    assert_int_equal(bus_publish(B, &m, 1, false, on_res, &res, err, sizeof(err)), 0);
+    json_decref(body);
+    wait_for(&answered, before + 1, 5000);
+    assert_int_equal(res.status, 0);
+    spin(200);
+    assert_int_equal(commits_now() - c0, 1);
+    assert_int_equal(position_of("burst", "burst.in"), 1);
+}
+
+/* An ack and a settling commit of the next event in one pass: the ack's
+ * position (1) is left to the commit, which writes 2; were the tick's
+ * write of 1 queued after the commit, it would take the position back and
+ * the second input, whose reply is committed, would be handled twice
+ * after a restart. */
+static void test_a_tick_position_never_takes_back_a_commits_position(void **s)
+{
+    (void)s;
+    inbox in = {0};
+    consumer(&in, "pair", "pair.in");
+    json_t *b1 = json_string("one"), *b2 = json_string("two");
+    bus_msg m[2] = {{.topic = "pair.in", .key = "k1", .body = b1},
+                    {.topic = "pair.in", .key = "k2", .body = b2}};
+    char err[256];
+    int before = published;
+    assert_int_equal(bus_publish(B, m, 2, false, on_pub, NULL, err, sizeof(err)), 0);
+    json_decref(b1);
+    json_decref(b2);
+    wait_for(&published, before + 1, 5000);
+    wait_for(&in.n, 2, 5000);
+    json_t *reply = json_string("reply-two");
+    bus_msg out = {.topic = "pair.out", .body = reply};
+    bus_commit_req r = {.settle = in.ids[1], .msgs = &out, .n = 1};
+    int cbefore = commits;
+    assert_int_equal(bus_ack(B, in.ids[0]), 0);
+    assert_int_equal(bus_commit(B, &r, on_commit, NULL, err, sizeof(err)), 0);
+    json_decref(reply);
+    wait_for(&commits, cbefore + 1, 5000);
+    assert_int_equal(commit_status, 0);
+    spin(200);
+    close_world();
+    open_world();
+    assert_int_equal(position_of("pair", "pair.in"), 2);
+    inbox again = {0};
+    consumer(&again, "pair", "pair.in");
+    spin(200);
+    assert_int_equal(again.n, 0);
+}
+
 int main(void)
 {
+
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_commit_settles_publishes_and_writes_together),
         cmocka_unit_test(test_a_failed_commit_leaves_nothing_and_the_input_comes_again),
         cmocka_unit_test(
             test_a_refused_commit_between_two_publishes_to_one_topic_leaves_the_record_right),
+        cmocka_unit_test(test_a_settling_commit_is_one_commit_with_its_position_and_two_flushes),
+        cmocka_unit_test(test_an_ack_and_a_publish_of_one_loop_pass_are_one_commit),
+        cmocka_unit_test(test_a_tick_position_never_takes_back_a_commits_position),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

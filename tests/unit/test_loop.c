@@ -82,11 +82,52 @@ static void test_a_seventeenth_hook_and_a_bad_signal_are_refused_with_ah_codes(v
     loop_free(l);
 }
 
+static char order[8];
+static int norder;
+
+static void mark(void *ud)
+{
+    if (norder < 7) order[norder++] = *(const char *)ud;
+}
+
+static void stop_after(uv_timer_t *t)
+{
+    loop_stop(t->data);
+}
+
+/* Early hooks run before the ordinary ones whenever they were registered
+ * (the bus's positions before the store's hand-off), each kind in its
+ * registration order; a removed early hook leaves the others' order. */
+static void test_early_tick_hooks_run_before_the_ordinary_ones_in_their_order(void **s)
+{
+    (void)s;
+    ah_loop *l;
+    assert_int_equal(loop_new(&l), 0);
+    static const char a = 'a', b = 'b', x = 'x', y = 'y', z = 'z';
+    assert_int_equal(loop_on_tick(l, mark, (void *)&a), 0);
+    assert_int_equal(loop_on_tick_early(l, mark, (void *)&x), 0);
+    assert_int_equal(loop_on_tick(l, mark, (void *)&b), 0);
+    assert_int_equal(loop_on_tick_early(l, mark, (void *)&y), 0);
+    assert_int_equal(loop_on_tick_early(l, mark, (void *)&z), 0);
+    loop_remove_tick(l, mark, (void *)&y);
+    uv_timer_t t;
+    uv_timer_init(loop_uv(l), &t);
+    t.data = l;
+    uv_timer_start(&t, stop_after, 1, 0);
+    norder = 0;
+    uv_run(loop_uv(l), UV_RUN_ONCE); /* one pass: every hook once */
+    order[norder] = 0;
+    assert_string_equal(order, "xzab");
+    uv_close((uv_handle_t *)&t, NULL);
+    loop_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tick_hook_follows_callbacks_and_signals_stop_the_loop),
         cmocka_unit_test(test_a_seventeenth_hook_and_a_bad_signal_are_refused_with_ah_codes),
+        cmocka_unit_test(test_early_tick_hooks_run_before_the_ordinary_ones_in_their_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -284,6 +284,44 @@ static void test_a_key_is_made_only_for_a_store_without_secrets(void **s)
     secrets_close(sec);
 }
 
+/* secrets_equal (a webhook's secret checked per request) keeps the opened
+ * value, and sees every change of the stored record at once: a value set
+ * again through another handle (as a CLI command in another process does)
+ * is the one compared next, and a deleted secret is not found. */
+static void test_equal_follows_the_stored_secret_through_changes_elsewhere(void **s)
+{
+    (void)s;
+    secrets *sec, *cli;
+    char err[256];
+    int status = -99;
+    bool m = true;
+    assert_int_equal(secrets_open(&sec, st, keyfile, SECRETS_KEY_CREATE, err, sizeof(err)), 0);
+    assert_int_equal(secrets_open(&cli, st, keyfile, SECRETS_KEY_REQUIRED, err, sizeof(err)), 0);
+    assert_int_equal(secrets_equal(sec, "wh-1", "hook", "first-value", 11, &m), AH_ENOTFOUND);
+    assert_false(m);
+    assert_int_equal(secrets_set(cli, "wh-1", "hook", "first-value", 11, done, &status), 0);
+    assert_int_equal(secrets_equal(sec, "wh-1", "hook", "first-value", 11, &m), 0);
+    assert_true(m);
+    assert_int_equal(secrets_equal(sec, "wh-1", "hook", "first-valuX", 11, &m), 0);
+    assert_false(m);
+    assert_int_equal(secrets_equal(sec, "wh-1", "hook", "first-value!", 12, &m), 0);
+    assert_false(m);
+    assert_int_equal(secrets_equal(sec, "wh-1", "hook", NULL, 0, &m), 0);
+    assert_false(m);
+    assert_int_equal(secrets_set(cli, "wh-1", "hook", "second-value", 12, done, &status), 0);
+    assert_int_equal(status, 0);
+    assert_int_equal(secrets_equal(sec, "wh-1", "hook", "first-value", 11, &m), 0);
+    assert_false(m);
+    assert_int_equal(secrets_equal(sec, "wh-1", "hook", "second-value", 12, &m), 0);
+    assert_true(m);
+    assert_int_equal(secrets_delete(cli, "wh-1", "hook", done, &status), 0);
+    assert_int_equal(secrets_equal(sec, "wh-1", "hook", "second-value", 12, &m), AH_ENOTFOUND);
+    assert_false(m);
+    assert_int_equal(secrets_equal(sec, "wh-1", "bad name", "x", 1, &m), AH_EINVAL);
+    secrets_close(cli);
+    secrets_close(sec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_a_store_without_a_key_id_is_checked_secret_by_secret),
         cmocka_unit_test(test_damaged_secrets_are_listed_as_unreadable),
         cmocka_unit_test(test_a_key_is_made_only_for_a_store_without_secrets),
+        cmocka_unit_test(test_equal_follows_the_stored_secret_through_changes_elsewhere),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

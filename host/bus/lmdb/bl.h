@@ -222,6 +222,12 @@ struct bl_ctopic {
     uint32_t inflight, retrying, suspects;
     bool dirty;
     bool has_pending; /* failure records exist on disk */
+    /* A bus_commit in flight writes this position itself (ADR 0057): a
+     * tick's position write at or below it is skipped, so a later queued
+     * write never takes the position back behind the commit's. */
+    bool commit_pos_set;
+    uint64_t commit_pos;
+    uint32_t seeks; /* bl_consumer_seek calls: a commit queued before one is stale */
 };
 
 struct bl_consumer {

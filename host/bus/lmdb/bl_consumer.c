@@ -235,6 +235,7 @@ void bl_flush_positions(void *ud)
         bl_ctopic *ct = b->dirty[i];
         ct->dirty = false;
         if (ct->floor == ct->durable_floor) continue;
+        if (ct->commit_pos_set && ct->floor <= ct->commit_pos) continue; /* the commit writes it */
         pos_write *w = &op->w[op->n++];
         w->consumer = strdup(ct->c->name);
         w->topic_id = ct->t->id;

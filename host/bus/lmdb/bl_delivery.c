@@ -430,9 +430,12 @@ typedef struct commit_op {
     bl *b;
     bl_ctopic *ct; /* the settled delivery's, or NULL */
     uint64_t seq;
-    uint8_t key[160]; /* its settled record */
+    uint8_t key[160]; /* its settled record, or its consumer's position */
     size_t klen;
-    uint8_t val[5];
+    uint8_t val[8];
+    bool pos;       /* key and val are the position (be64), not a settled record */
+    uint64_t floor; /* that position */
+    uint32_t seeks; /* the topic's seeks when queued */
     store_apply_fn apply;
     void *apply_arg;
     bus_publish_cb cb;
@@ -443,8 +446,9 @@ static int apply_commit(store_txn *stx, void *arg)
 {
     commit_op *op = arg;
     if (op->klen) {
-        MDB_val k = {op->klen, op->key}, v = {5, op->val};
-        int rc = mdb_put(store_lmdb_txn(stx), store_dbi(op->b->st, STORE_DB_PENDING), &k, &v, 0);
+        MDB_val k = {op->klen, op->key}, v = {op->pos ? 8 : 5, op->val};
+        store_db db = op->pos ? STORE_DB_CONSUMERS : STORE_DB_PENDING;
+        int rc = mdb_put(store_lmdb_txn(stx), store_dbi(op->b->st, db), &k, &v, 0);
         if (rc) return store_txn_fail(stx, rc);
     }
     return op->apply ? op->apply(stx, op->apply_arg) : 0;
@@ -455,8 +459,19 @@ static int apply_commit(store_txn *stx, void *arg)
 static void committed(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
 {
     commit_op *op = ud;
-    slot *s = op->ct ? bl_slot(op->ct, op->seq) : NULL;
-    if (s && s->state == S_DEAD && !op->b->closing) {
+    if (status == 0 && op->pos) AH_FAULT("bus.after_settling_commit");
+    bl_ctopic *ct = op->ct;
+    bool current = ct && ct->seeks == op->seeks && !op->b->closing;
+    if (current && op->pos) {
+        /* The position is the commit's: durable with it, or (failed) for
+         * the tick's position write again. */
+        ct->commit_pos_set = false;
+        if (status == 0 && (ct->durable_floor == (uint64_t)-1 || op->floor > ct->durable_floor))
+            ct->durable_floor = op->floor;
+        if (status != 0 && ct->floor != ct->durable_floor) mark_dirty(ct);
+    }
+    slot *s = current ? bl_slot(ct, op->seq) : NULL;
+    if (s && s->state == S_DEAD) {
         if (status == 0) {
             op->ct->c->acked++;
             settle_done(op->ct, op->seq, s);
@@ -469,6 +484,37 @@ static void committed(void *ud, int status, const uint64_t *offsets, const bool 
     }
     if (op->cb) op->cb(op->ud, status, offsets, dup, n);
     free(op);
+}
+
+/* How the commit settles its delivery. When every event before it is
+ * settled (it is the first past the floor) and the consumer has no failure
+ * records on this topic, the commit writes the consumer's position itself,
+ * up to the last settled event after it: the input, what it caused and the
+ * position in one write, with no position write of its own to follow
+ * (ADR 0057). Otherwise a settled record, which the next position write
+ * prunes. */
+static void commit_settles(commit_op *op)
+{
+    bl_ctopic *ct = op->ct;
+    op->seeks = ct->seeks;
+    if (ct->has_pending || op->seq != ct->floor + 1 || ct->c->deleted) {
+        op->klen = bl_settled_record(ct, op->seq, op->key, sizeof(op->key), op->val);
+        return;
+    }
+    uint64_t f = op->seq;
+    while (f + 1 < ct->read_pos) {
+        slot *n = bl_slot(ct, f + 1);
+        if (!n || n->state != S_DONE) break;
+        f++;
+    }
+    op->klen = bl_pos_key(op->key, sizeof(op->key), ct->c->name, ct->t->id);
+    if (!op->klen) {
+        op->klen = bl_settled_record(ct, op->seq, op->key, sizeof(op->key), op->val);
+        return;
+    }
+    op->pos = true;
+    op->floor = f;
+    store_be64(op->val, f);
 }
 
 int bl_commit(bus *bb, const bus_commit_req *r, bus_publish_cb cb, void *ud, char *err,
@@ -495,7 +541,7 @@ int bl_commit(bus *bb, const bus_commit_req *r, bus_publish_cb cb, void *ud, cha
         }
         op->ct = ref->ct;
         op->seq = ref->seq;
-        op->klen = bl_settled_record(op->ct, op->seq, op->key, sizeof(op->key), op->val);
+        commit_settles(op);
     }
     bl_extra x = {.apply = apply_commit, .arg = op};
     int rc = bl_publish_ex(b, r->msgs, r->n, false, NULL, &x, committed, op, err, errlen);
@@ -509,6 +555,10 @@ int bl_commit(bus *bb, const bus_commit_req *r, bus_publish_cb cb, void *ud, cha
         op->ct->inflight--;
         op->ct->c->inflight--;
         s->state = S_DEAD;
+        if (op->pos) {
+            op->ct->commit_pos_set = true;
+            op->ct->commit_pos = op->floor;
+        }
     }
     return 0;
 }
@@ -678,6 +728,8 @@ int bl_consumer_seek(bus_consumer *bc, const char *topic, bus_start where, uint6
     ct->head = 0;
     ct->floor = floor;
     ct->read_pos = floor + 1;
+    ct->seeks++; /* a commit in flight writes its position first; this one follows */
+    ct->commit_pos_set = false;
     mark_dirty(ct);
     bl_pump(c);
     return 0;

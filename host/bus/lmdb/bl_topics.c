@@ -380,7 +380,7 @@ static int bl_open(bus *bb, ah_loop *loop, store *st, const bus_opts *o, char *e
     uv_timer_start(b->timer, on_timer, BL_TICK_MS, BL_TICK_MS);
     uv_unref((uv_handle_t *)b->timer);
     b->last_sweep_ms = ah_mono_ms();
-    loop_on_tick(loop, bl_flush_positions, b);
+    loop_on_tick_early(loop, bl_flush_positions, b); /* before the store's hand-off */
     return 0;
 }
 
