@@ -7,7 +7,9 @@
  * vector and hybrid modes with filters and citations unchanged; and the
  * answer action: citations from the passages, in the conversation's
  * language, and "I don't know" when no passage holds the answer, as an
- * action and as a scenario's rag.answer step.
+ * action and as a scenario's rag.answer step; and re-ranking by the LLM
+ * (the fake's overlap scores), with a garbage answer and a provider
+ * timeout keeping the fused order.
  */
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
@@ -156,7 +158,9 @@ static void add(const char *id, const char *content, const char *lang, const cha
 static int start_host(void)
 {
     return th_start(&H, NULL, 15000) || !th_wait_state(&H, "kb", "ready", 15000) ||
-                   !th_wait_state(&H, "llm", "ready", 15000)
+                   !th_wait_state(&H, "llm", "ready", 15000) ||
+                   !th_wait_state(&H, "kb-garbage", "ready", 15000) ||
+                   !th_wait_state(&H, "kb-slow", "ready", 15000)
                ? -1
                : 0;
 }
@@ -174,6 +178,10 @@ static int setup(void **s)
              "\"instances\":[{\"id\":\"kb\",\"plugin\":\"rag\",\"config\":{\"max_tokens\":20,"
              "\"overlap_tokens\":2,\"embed_instance\":\"llm\",\"embed_batch\":2,"
              "\"embed_dimensions\":256,\"answer_instance\":\"llm\"}},"
+             "{\"id\":\"kb-garbage\",\"plugin\":\"rag\",\"config\":{\"rerank_instance\":\"llm\","
+             "\"rerank_model\":\"rerank-garbage\"}},"
+             "{\"id\":\"kb-slow\",\"plugin\":\"rag\",\"config\":{\"rerank_instance\":\"llm\","
+             "\"rerank_model\":\"slow:5000\",\"rerank_timeout_ms\":1000}},"
              "{\"id\":\"llm\",\"plugin\":\"llm-openai\",\"config\":{\"base_url\":"
              "\"http://127.0.0.1:%d/v1\",\"embedding_model\":\"ngram-stand-in\"},"
              "\"egress\":[{\"scheme\":\"http\",\"host\":\"127.0.0.1\",\"port\":%d,"
@@ -374,6 +382,84 @@ static void a_scenario_answers_with_the_rag_answer_step(void **s)
     json_decref(o);
 }
 
+/* On instance `inst`, a base "help" holding GUIDE (BM25 only), searched with
+ * rerank: the answer (the caller owns it). */
+static json_t *reranked_search(const char *inst)
+{
+    json_t *o = NULL;
+    for (int i = 0; i < 200; i++) { /* the instance loads its (empty) KV first */
+        json_decref(o);
+        th_call(&H, inst, "kb.create", "{\"name\":\"help\"}", &o);
+        const char *code = json_string_value(th_get(o, "error.code"));
+        if (!code || strcmp(code, "loading") != 0) break;
+        th_sleep_ms(50);
+    }
+    json_decref(o);
+    json_t *a = json_pack("{s:s,s:s,s:s,s:s}", "kb", "help", "id", "guide", "content", GUIDE,
+                          "format", "markdown");
+    char *args = json_dumps(a, JSON_COMPACT);
+    assert_int_equal(th_call(&H, inst, "document.add", args, &o), 200);
+    json_decref(o);
+    free(args);
+    json_decref(a);
+    for (int i = 0; i < 200; i++) { /* ingestion is a job: bounded wait for the chunks */
+        assert_int_equal(th_call(&H, inst, "search",
+                                 "{\"kb\":\"help\",\"query\":\"курьер заказы карту деньги\","
+                                 "\"top_k\":4,\"rerank\":{\"top_n\":4}}",
+                                 &o),
+                         200);
+        if (json_array_size(th_get(o, "result.passages")) >= 3) return o;
+        json_decref(o);
+        th_sleep_ms(50);
+    }
+    fail_msg("%s: the guide was not searchable", inst);
+    return NULL;
+}
+
+static void reranking_through_the_llm_instance_or_the_fused_order_when_it_fails(void **s)
+{
+    (void)s;
+    /* The fake scores by query-word overlap: the passages come back by that score. */
+    json_t *o;
+    assert_int_equal(call("search",
+                          "{\"kb\":\"help\",\"query\":\"курьер привозит заказы\",\"mode\":\"bm25\","
+                          "\"top_k\":3,\"tags\":[\"policy\"],\"rerank\":{\"top_n\":5}}",
+                          &o),
+                     200);
+    assert_true(json_is_true(th_get(o, "result.reranked")));
+    json_t *ps = th_get(o, "result.passages");
+    assert_int_equal(json_array_size(ps), 3);
+    for (size_t i = 0; i + 1 < json_array_size(ps); i++)
+        assert_true(json_number_value(th_get(json_array_get(ps, i), "rerank_score")) >=
+                    json_number_value(th_get(json_array_get(ps, i + 1), "rerank_score")));
+    assert_non_null(strstr(json_string_value(th_get(o, "result.passages.0.text")), "Курьер"));
+    assert_non_null(th_get(o, "result.passages.0.heading_path"));
+    json_decref(o);
+    /* What the model was asked: the strict schema, the passages numbered. */
+    json_t *last = fake_api("GET", "/_fake/last?model=gpt-4o-mini");
+    char *body = json_dumps(th_get(last, "body"), JSON_COMPACT);
+    assert_non_null(strstr(body, "passage_relevance"));
+    assert_non_null(strstr(body, "<passage id=\\\"2\\\">"));
+    free(body);
+    json_decref(last);
+    assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"reranked\":true", 5000));
+
+    /* A garbage answer, and a provider slower than rerank_timeout_ms: the fused order. */
+    const char *bad[] = {"kb-garbage", "kb-slow"}, *code[] = {"bad_response", "timeout"};
+    for (int i = 0; i < 2; i++) {
+        o = reranked_search(bad[i]);
+        assert_true(json_is_false(th_get(o, "result.reranked")));
+        const char *why = json_string_value(th_get(o, "result.rerank_reason"));
+        assert_non_null(why);
+        if (getenv("RAG_DEBUG")) fprintf(stderr, "%s: %s\n", bad[i], why);
+        assert_non_null(strstr(why, "re-ranking through llm failed"));
+        assert_non_null(strstr(why, code[i]));
+        assert_null(th_get(o, "result.passages.0.rerank_score"));
+        json_decref(o);
+    }
+    assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"reranked\":false", 5000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +467,7 @@ int main(void)
         cmocka_unit_test(search_modes_keep_filters_and_citations),
         cmocka_unit_test(answers_cite_the_passages_and_say_when_they_do_not_know),
         cmocka_unit_test(a_scenario_answers_with_the_rag_answer_step),
+        cmocka_unit_test(reranking_through_the_llm_instance_or_the_fused_order_when_it_fails),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
