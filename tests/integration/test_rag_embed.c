@@ -20,7 +20,12 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,6 +465,37 @@ static void reranking_through_the_llm_instance_or_the_fused_order_when_it_fails(
     assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"reranked\":false", 5000));
 }
 
+/* The fake's HTTP server reads a body that arrives after its headers (a long
+ * re-ranking prompt does): headers in one write, the body in a later one. */
+static void the_fake_reads_a_body_that_arrives_after_its_headers(void **s)
+{
+    (void)s;
+    const char body[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                        "\"content\":\"hello\"}]}";
+    char head[300];
+    int hl = snprintf(head, sizeof head,
+                      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                      "Connection: close\r\n\r\n",
+                      strlen(body));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)F.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval bound = {.tv_sec = 10}; /* a server that never answers fails, not hangs */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(write(fd, head, (size_t)hl), hl);
+    th_sleep_ms(100); /* the server reads the headers alone first */
+    assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    char got[4096];
+    size_t n = 0;
+    for (ssize_t r; n + 1 < sizeof got && (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
+        n += (size_t)r;
+    got[n] = 0;
+    close(fd);
+    if (strncmp(got, "HTTP/1.1 200", 12) != 0) fail_msg("answered: %.200s", got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +504,7 @@ int main(void)
         cmocka_unit_test(answers_cite_the_passages_and_say_when_they_do_not_know),
         cmocka_unit_test(a_scenario_answers_with_the_rag_answer_step),
         cmocka_unit_test(reranking_through_the_llm_instance_or_the_fused_order_when_it_fails),
+        cmocka_unit_test(the_fake_reads_a_body_that_arrives_after_its_headers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
