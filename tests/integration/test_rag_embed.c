@@ -165,7 +165,9 @@ static int start_host(void)
     return th_start(&H, NULL, 15000) || !th_wait_state(&H, "kb", "ready", 15000) ||
                    !th_wait_state(&H, "llm", "ready", 15000) ||
                    !th_wait_state(&H, "kb-garbage", "ready", 15000) ||
-                   !th_wait_state(&H, "kb-slow", "ready", 15000)
+                   !th_wait_state(&H, "kb-slow", "ready", 15000) ||
+                   !th_wait_state(&H, "kb-missing", "ready", 15000) ||
+                   !th_wait_state(&H, "kb-invent", "ready", 15000)
                ? -1
                : 0;
 }
@@ -187,6 +189,10 @@ static int setup(void **s)
              "\"rerank_model\":\"rerank-garbage\"}},"
              "{\"id\":\"kb-slow\",\"plugin\":\"rag\",\"config\":{\"rerank_instance\":\"llm\","
              "\"rerank_model\":\"slow:5000\",\"rerank_timeout_ms\":1000}},"
+             "{\"id\":\"kb-missing\",\"plugin\":\"rag\",\"config\":{\"rerank_instance\":\"llm\","
+             "\"rerank_model\":\"rerank-missing\"}},"
+             "{\"id\":\"kb-invent\",\"plugin\":\"rag\",\"config\":{\"rerank_instance\":\"llm\","
+             "\"rerank_model\":\"rerank-invent\"}},"
              "{\"id\":\"llm\",\"plugin\":\"llm-openai\",\"config\":{\"base_url\":"
              "\"http://127.0.0.1:%d/v1\",\"embedding_model\":\"ngram-stand-in\"},"
              "\"egress\":[{\"scheme\":\"http\",\"host\":\"127.0.0.1\",\"port\":%d,"
@@ -449,20 +455,28 @@ static void reranking_through_the_llm_instance_or_the_fused_order_when_it_fails(
     json_decref(last);
     assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"reranked\":true", 5000));
 
-    /* A garbage answer, and a provider slower than rerank_timeout_ms: the fused order. */
-    const char *bad[] = {"kb-garbage", "kb-slow"}, *code[] = {"bad_response", "timeout"};
-    for (int i = 0; i < 2; i++) {
+    /* A garbage answer, a provider slower than rerank_timeout_ms, an answer leaving a
+     * passage out: the fused order. */
+    const char *bad[] = {"kb-garbage", "kb-slow", "kb-missing"},
+               *code[] = {"re-ranking through llm failed: bad_response",
+                          "re-ranking through llm failed: timeout", "the model's answer left out"};
+    for (int i = 0; i < 3; i++) {
         o = reranked_search(bad[i]);
         assert_true(json_is_false(th_get(o, "result.reranked")));
         const char *why = json_string_value(th_get(o, "result.rerank_reason"));
         assert_non_null(why);
         if (getenv("RAG_DEBUG")) fprintf(stderr, "%s: %s\n", bad[i], why);
-        assert_non_null(strstr(why, "re-ranking through llm failed"));
         assert_non_null(strstr(why, code[i]));
         assert_null(th_get(o, "result.passages.0.rerank_score"));
         json_decref(o);
     }
     assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"reranked\":false", 5000));
+    /* Ids the model invents (the fake adds 0 and one past the last) are ignored. */
+    o = reranked_search("kb-invent");
+    assert_true(json_is_true(th_get(o, "result.reranked")));
+    assert_non_null(th_get(o, "result.passages.0.rerank_score"));
+    json_decref(o);
+    assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"ignored_ids\":2", 5000));
 }
 
 /* The fake's HTTP server reads a body that arrives after its headers (a long
