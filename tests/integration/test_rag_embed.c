@@ -347,8 +347,9 @@ static void answers_cite_the_passages_and_say_when_they_do_not_know(void **s)
     json_decref(o);
 }
 
-/* A scenario: greet, wait for a question, rag.answer it in the conversation's
- * language, say the answer and its first source. */
+/* A scenario: greet, wait for a question, rag.answer it (its passages
+ * re-ranked by the LLM) in the conversation's language, say the answer and
+ * its first source. */
 static const char SCENARIO[] =
     "{\"format\":\"agenthost.scenario/1\",\"default_language\":\"ru\",\"languages\":[\"ru\","
     "\"en\"],\"variables\":{\"question\":{\"type\":\"string\"},\"reply\":{\"type\":\"string\"},"
@@ -357,7 +358,8 @@ static const char SCENARIO[] =
     "\"listen\":{\"kind\":\"wait\",\"for\":\"input\",\"var\":\"question\",\"next\":\"answer\"},"
     "\"answer\":{\"kind\":\"rag.answer\",\"instance\":\"kb\",\"args\":{\"kb\":\"help\","
     "\"question\":\"{{ vars.question }}\",\"reply_language\":\"{{ conversation.language }}\","
-    "\"mode\":\"bm25\",\"top_k\":2},\"result\":{\"reply\":\".result.answer\",\"source\":"
+    "\"mode\":\"bm25\",\"top_k\":2,\"rerank\":{\"top_n\":4}},\"result\":{\"reply\":\".result."
+    "answer\",\"source\":"
     "\".result.citations[0].document // \\\"none\\\"\"},\"next\":\"tell\"},"
     "\"tell\":{\"kind\":\"say\",\"text\":\"{{ vars.reply }} ({{ vars.source }})\","
     "\"next\":\"listen\"}}}";
@@ -385,6 +387,8 @@ static void a_scenario_answers_with_the_rag_answer_step(void **s)
     assert_non_null(text);
     assert_non_null(strstr(text, "(returns"));
     json_decref(o);
+    /* The step's search was re-ranked (the first re-ranking of this run). */
+    assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"reranked\":true", 5000));
     o = say_to(agent, "Сколько стоит подписка?");
     text = json_string_value(th_get(o, "messages.0.text"));
     assert_non_null(text);
