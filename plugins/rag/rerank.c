@@ -14,7 +14,8 @@
 
 #define DEFAULT_TIMEOUT_MS 30000u
 
-const char RAG_RERANK_SYSTEM[] =
+/* The system prompt; the user message is prompt_of's. */
+static const char SYSTEM[] =
     "You rank passages by how well they answer a search query. The user message holds the "
     "query in <query> and numbered passages in <passage id=\"N\">. Score every passage from 0 "
     "(unrelated) to 10 (answers the query fully), judging only what the passage says. Reply "
@@ -72,7 +73,8 @@ static void put_data(FILE *f, const char *s, size_t n)
     }
 }
 
-char *rag_rerank_prompt(const char *query, const json_t *passages, size_t n)
+/* The user message for query and the first n of passages (to free). */
+static char *prompt_of(const char *query, const json_t *passages, size_t n)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -92,7 +94,8 @@ char *rag_rerank_prompt(const char *query, const json_t *passages, size_t n)
     return buf;
 }
 
-json_t *rag_rerank_schema(void)
+/* The strict answer schema (chat's json_schema). */
+static json_t *answer_schema(void)
 {
     return json_pack(
         "{s:s,s:b,s:{s:s,s:b,s:[s],s:{s:{s:s,s:{s:s,s:b,s:[s,s],s:{s:{s:s},s:{s:s}}}}}}}", "name",
@@ -124,8 +127,11 @@ static int by_score(const void *x, const void *y)
     return a->at < b->at ? -1 : a->at > b->at;
 }
 
-int rag_rerank_apply(json_t *passages, size_t n, const json_t *json, const char *content,
-                     size_t *invented, char *why, size_t whylen)
+/* Applies the model's answer (json: parsed by the LLM plugin, else
+ * content's text) to the first n of passages: 0 when reordered (*invented:
+ * ids ignored), or -1 with why (nothing changed). */
+static int apply(json_t *passages, size_t n, const json_t *json, const char *content,
+                 size_t *invented, char *why, size_t whylen)
 {
     *invented = 0;
     json_t *ans = answer_json(json, content);
@@ -222,9 +228,9 @@ static void scored(ah_ctx *ctx, int status, const json_t *result, const char *co
                  code ? code : ah_strerror(status), message ? message : "");
         return finish(j, why, 0);
     }
-    int rc = rag_rerank_apply(j->passages, j->n, json_object_get(result, "json"),
-                              json_string_value(json_object_get(result, "content")), &invented, why,
-                              sizeof why);
+    int rc =
+        apply(j->passages, j->n, json_object_get(result, "json"),
+              json_string_value(json_object_get(result, "content")), &invented, why, sizeof why);
     finish(j, rc ? why : NULL, invented);
 }
 
@@ -242,12 +248,12 @@ void rag_rerank(const char *query, json_t *passages, size_t top_n, rag_rerank_do
     if (!instance()) return finish(j, "no rerank_instance (nor answer_instance) is configured", 0);
     if (j->n < 2) return finish(j, "fewer than two passages: nothing to reorder", 0);
     uint32_t timeout = R.rerank_timeout_ms ? R.rerank_timeout_ms : DEFAULT_TIMEOUT_MS;
-    char *prompt = rag_rerank_prompt(query, passages, j->n);
-    json_t *args = prompt ? json_pack("{s:s,s:s,s:f,s:I,s:I,s:o}", "system_prompt",
-                                      RAG_RERANK_SYSTEM, "prompt", prompt, "temperature", 0.0,
-                                      "max_tokens", (json_int_t)(20 * j->n + 100), "timeout_ms",
-                                      (json_int_t)timeout, "json_schema", rag_rerank_schema())
-                          : NULL;
+    char *prompt = prompt_of(query, passages, j->n);
+    json_t *args =
+        prompt ? json_pack("{s:s,s:s,s:f,s:I,s:I,s:o}", "system_prompt", SYSTEM, "prompt", prompt,
+                           "temperature", 0.0, "max_tokens", (json_int_t)(20 * j->n + 100),
+                           "timeout_ms", (json_int_t)timeout, "json_schema", answer_schema())
+               : NULL;
     free(prompt);
     if (args && R.rerank_model) json_object_set_new(args, "model", json_string(R.rerank_model));
     /* The host's deadline a little past the LLM plugin's own, which says more. */

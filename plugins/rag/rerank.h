@@ -30,18 +30,6 @@
 int rag_rerank_top_n(const json_t *args, const json_t *kb_rec, size_t *top_n, char *msg,
                      size_t msglen);
 
-/* The prompt sent for query and the first n of passages (its text to free),
- * and the system prompt and answer schema it is sent with. */
-char *rag_rerank_prompt(const char *query, const json_t *passages, size_t n);
-extern const char RAG_RERANK_SYSTEM[];
-json_t *rag_rerank_schema(void);
-
-/* Applies the model's answer (content: its text, or json: already parsed)
- * to the first n of passages: 0 when reordered (*invented: ids ignored),
- * or -1 with why (nothing changed). */
-int rag_rerank_apply(json_t *passages, size_t n, const json_t *json, const char *content,
-                     size_t *invented, char *why, size_t whylen);
-
 /* Re-ranks the first top_n of passages (taken) for query, then runs done
  * once with the passages (given back: reordered, or as they were) and the
  * outcome (given: {reranked, top_n, sent: the passages sent, took_us,
