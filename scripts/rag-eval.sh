@@ -11,7 +11,10 @@
 # Any OpenAI-compatible base URL works (OpenRouter, Ollama's
 # http://127.0.0.1:11434/v1, vLLM). RAG_DIMENSIONS (default 1024) is sent as
 # embed's dimensions (leave it empty for models that take none), RAG_LIMIT
-# asks only that many questions. BUILD defaults to build-test.
+# asks only that many questions. RAG_RERANK=N adds the mode hybrid+rerankN:
+# hybrid re-ranked by the chat model (RAG_CHAT_MODEL, default the fake's
+# gpt-4o-mini: query-word overlap, a stand-in) over the top N
+# (docs/plugins/rag.md#re-ranking). BUILD defaults to build-test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-test}
@@ -47,9 +50,11 @@ cat >"$dir/config.json" <<JSON
  "instances": [
   {"id": "kb", "plugin": "rag", "limits": {"stall_ms": 300000},
    "config": {"embed_instance": "llm", "embed_batch": 64, "embed_timeout_ms": 300000$dims_cfg,
+              "rerank_instance": "llm", "rerank_timeout_ms": 300000,
               "hybrid_weights": {"bm25": 1.0, "vector": ${RAG_VECTOR_WEIGHT:-0.3}}}},
   {"id": "llm", "plugin": "llm-openai", $egress
-   "config": {"base_url": "$base_url", "embedding_model": "$model"}}]}
+   "config": {"base_url": "$base_url", "embedding_model": "$model",
+              "model": "${RAG_CHAT_MODEL:-gpt-4o-mini}", "timeout_ms": 300000}}]}
 JSON
 agenthost() { "$BUILD/agenthost" "$@"; }
 if [[ -n ${RAG_API_KEY:-} ]]; then
@@ -69,6 +74,7 @@ done
 status=0
 for lang in ru en; do
   AGENTHOST_TOKEN=$token "$BUILD/tests/rag_eval_api" --url "$url" --instance kb \
-    --set tests/fixtures/rag/xquad_$lang ${RAG_LIMIT:+--limit "$RAG_LIMIT"} || status=1
+    --set tests/fixtures/rag/xquad_$lang ${RAG_LIMIT:+--limit "$RAG_LIMIT"} \
+    --modes "bm25,vector,hybrid${RAG_RERANK:+,hybrid+rerank$RAG_RERANK}" || status=1
 done
 exit $status

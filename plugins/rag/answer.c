@@ -42,16 +42,27 @@ static json_t *citation(const json_t *p, json_int_t n)
 
 typedef struct {
     ah_call *call;
-    json_t *passages;
+    json_t *passages, *search; /* search: the search's reranked and rerank_reason */
     char *lang, *mode;
 } asking;
 
-static void reply_unknown(ah_call *call, const char *lang, json_t *passages, const char *mode,
-                          const char *why)
+/* The search's re-ranking outcome (docs/plugins/rag.md#re-ranking) in a reply. */
+static json_t *with_rerank(json_t *reply, const json_t *search)
 {
-    R.host->reply(call,
-                  json_pack("{s:b,s:s,s:[],s:O,s:s,s:s}", "known", 0, "answer", dont_know(lang),
-                            "citations", "passages", passages, "mode", mode, "note", why));
+    const char *keys[] = {"reranked", "rerank_reason"};
+    for (size_t i = 0; i < 2; i++)
+        if (json_object_get(search, keys[i]))
+            json_object_set(reply, keys[i], json_object_get(search, keys[i]));
+    return reply;
+}
+
+static void reply_unknown(ah_call *call, const char *lang, json_t *passages, const char *mode,
+                          const char *why, const json_t *search)
+{
+    R.host->reply(call, with_rerank(json_pack("{s:b,s:s,s:[],s:O,s:s,s:s}", "known", 0, "answer",
+                                              dont_know(lang), "citations", "passages", passages,
+                                              "mode", mode, "note", why),
+                                    search));
 }
 
 static void answered(ah_ctx *ctx, int status, const json_t *result, const char *code,
@@ -67,7 +78,7 @@ static void answered(ah_ctx *ctx, int status, const json_t *result, const char *
         R.host->reply_error(a->call, "answer_failed", msg);
     } else if (strstr(content, NOT_FOUND_MARK)) {
         reply_unknown(a->call, a->lang, a->passages, a->mode,
-                      "the model found no answer in the passages");
+                      "the model found no answer in the passages", a->search);
     } else {
         /* The passages cited as [n]; when the model cites none, every passage it was given. */
         json_t *cites = json_array();
@@ -83,12 +94,15 @@ static void answered(ah_ctx *ctx, int status, const json_t *result, const char *
         for (size_t i = 0; !cited && i < n; i++)
             json_array_append_new(cites,
                                   citation(json_array_get(a->passages, i), (json_int_t)i + 1));
-        R.host->reply(a->call,
-                      json_pack("{s:b,s:s,s:o,s:b,s:O,s:s,s:s}", "known", 1, "answer", content,
-                                "citations", cites, "cited_by_model", cited, "passages",
-                                a->passages, "mode", a->mode, "language", a->lang));
+        R.host->reply(
+            a->call,
+            with_rerank(json_pack("{s:b,s:s,s:o,s:b,s:O,s:s,s:s}", "known", 1, "answer", content,
+                                  "citations", cites, "cited_by_model", cited, "passages",
+                                  a->passages, "mode", a->mode, "language", a->lang),
+                        a->search));
     }
     json_decref(a->passages);
+    json_decref(a->search);
     free(a->lang);
     free(a->mode);
     free(a);
@@ -128,7 +142,7 @@ static void searched(ah_call *call, const json_t *args, json_t *out, const char 
     const char *mode = json_string_value(json_object_get(out, "mode"));
     json_t *ps = json_object_get(out, "passages");
     if (!json_array_size(ps)) {
-        reply_unknown(call, lang, ps, mode ? mode : "", "no passage matches the question");
+        reply_unknown(call, lang, ps, mode ? mode : "", "no passage matches the question", out);
         json_decref(out);
         return;
     }
@@ -146,10 +160,12 @@ static void searched(ah_call *call, const json_t *args, json_t *out, const char 
                           : NULL;
     int rc = AH_ENOMEM;
     if (a && chat) {
-        *a = (asking){call, json_incref(ps), strdup(lang), strdup(mode ? mode : "")};
+        *a = (asking){call, json_incref(ps), json_incref(out), strdup(lang),
+                      strdup(mode ? mode : "")};
         rc = R.host->call(R.ctx, R.answer_instance, "chat", chat, ANSWER_TIMEOUT_MS, answered, a);
         if (rc) {
             json_decref(a->passages);
+            json_decref(a->search);
             free(a->lang);
             free(a->mode);
         }

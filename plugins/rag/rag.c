@@ -10,6 +10,7 @@
 #include "embed.h"
 #include "convert.h"
 #include "html.h"
+#include "rerank.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -33,15 +34,20 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     R.embed_dimensions = json_integer_value(json_object_get(config, "embed_dimensions"));
     R.embed_timeout_ms = (uint32_t)json_integer_value(json_object_get(config, "embed_timeout_ms"));
     R.answer_instance = json_string_value(json_object_get(config, "answer_instance"));
+    R.rerank_instance = json_string_value(json_object_get(config, "rerank_instance"));
+    R.rerank_model = json_string_value(json_object_get(config, "rerank_model"));
+    R.rerank_timeout_ms =
+        (uint32_t)json_integer_value(json_object_get(config, "rerank_timeout_ms"));
     const json_t *w = json_object_get(config, "hybrid_weights");
     R.w_bm25 = json_number_value(json_object_get(w, "bm25"));
     R.w_vector = json_number_value(json_object_get(w, "vector"));
     if (!json_object_get(w, "bm25")) R.w_bm25 = 1.0;
     if (!json_object_get(w, "vector")) R.w_vector = 1.0;
     if (!R.embed_batch) R.embed_batch = 32;
-    if ((R.embed_instance || R.answer_instance) && !AH_HOST_HAS(host, call)) {
+    if ((R.embed_instance || R.answer_instance || R.rerank_instance) && !AH_HOST_HAS(host, call)) {
         host->log(ctx, AH_LOG_ERROR,
-                  "rag: embed_instance and answer_instance need a host of ABI 1.4 (call)");
+                  "rag: embed_instance, answer_instance and rerank_instance "
+                  "need a host of ABI 1.4 (call)");
         return AH_EUNSUPPORTED;
     }
     R.ann.min_vectors = (size_t)json_integer_value(json_object_get(config, "ann_min_vectors"));
@@ -101,8 +107,13 @@ static void kb_create(ah_call *call, const json_t *args)
         R.host->reply_error(call, "invalid", "overlap_tokens: must be less than max_tokens");
         return;
     }
+    size_t top_n;
+    char msg[200];
+    if (rag_rerank_top_n(args, NULL, &top_n, msg, sizeof msg) < 0)
+        return (void)R.host->reply_error(call, "invalid", msg);
     json_t *rec = json_pack("{s:s,s:I,s:I,s:O?}", "name", name, "max_tokens", max, "overlap_tokens",
                             ov, "description", json_object_get(args, "description"));
+    if (top_n) json_object_set(rec, "rerank", json_object_get(args, "rerank"));
     char key[200];
     snprintf(key, sizeof key, "kb/%s", name);
     if (!rag_kbs_add(&R.kbs, name, rec))

@@ -36,6 +36,9 @@ typedef struct {
     json_int_t embed_dimensions;       /* passed to embed, or 0 */
     uint32_t embed_timeout_ms;
     const char *answer_instance; /* the LLM instance answering (answer), or NULL */
+    const char *rerank_instance; /* the LLM instance re-ranking (rerank.h), else answer_instance */
+    const char *rerank_model;    /* passed to its chat action, or NULL: its default */
+    uint32_t rerank_timeout_ms;  /* one re-ranking call; 0: 30 s */
     double w_bm25, w_vector;     /* hybrid's default weights */
     rag_vsearch_opts ann;        /* vector search: exact below ann.min_vectors (ann.h) */
 } rag_plugin;

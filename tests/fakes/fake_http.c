@@ -288,11 +288,16 @@ static void try_parse(fh_conn *c)
             return;
         }
         size_t head_len = (size_t)(end - c->buf) + 4;
-        *end = 0;
-        char *line_end = strstr(c->buf, "\r\n");
+        /* Parsed in a copy: the buffer stays whole while the body is still coming. */
+        char *head = malloc(head_len);
+        if (!head) return bad_request(c, "out of memory");
+        memcpy(head, c->buf, head_len - 4);
+        head[head_len - 4] = 0;
+        char *line_end = strstr(head, "\r\n");
         if (line_end) *line_end = 0;
         char method[16], target[4096], version[16];
-        if (sscanf(c->buf, "%15s %4095s %15s", method, target, version) != 3) {
+        if (sscanf(head, "%15s %4095s %15s", method, target, version) != 3) {
+            free(head);
             bad_request(c, "bad request line");
             return;
         }
@@ -316,14 +321,13 @@ static void try_parse(fh_conn *c)
             }
             h = next ? next + 2 : NULL;
         }
+        free(head);
         if (body_len > BODY_MAX) {
             json_decref(hdrs);
             bad_request(c, "body too large");
             return;
         }
-        if (c->len < head_len + body_len) {
-            *end = '\r'; /* restore and wait for the rest */
-            if (line_end) *line_end = '\r';
+        if (c->len < head_len + body_len) { /* wait for the rest */
             json_decref(hdrs);
             return;
         }

@@ -35,6 +35,14 @@
  *   ngram*             embeddings: hashed character trigrams, words sharing a stem near
  *                      each other (ngram_embed.h; other models: a random vector per text)
  *
+ * A chat request whose response_format is the json_schema "passage_relevance"
+ * (the RAG plugin's re-ranking, plugins/rag/rerank.c) is answered with the
+ * passages' scores by query-word overlap (rerank_score.h); its own cases:
+ *
+ *   rerank-garbage     200 whose content is prose, not the JSON asked for
+ *   rerank-missing     the scores with the last passage left out
+ *   rerank-invent      the scores plus ids the prompt does not hold
+ *
  * Control: GET /_fake/stats, GET /_fake/last?model=M (the last request of
  * that model: headers and body), POST /_fake/reset, POST
  * /_fake/embeddings?fail_after=N (N more embedding requests are answered,
@@ -44,6 +52,7 @@
  */
 #include "fake_http.h"
 #include "ngram_embed.h"
+#include "rerank_score.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -161,11 +170,43 @@ static bool is_usage_event(const char *e, size_t len)
 /* JSON-mode answers are constructed: the recordings have none. */
 static const char *json_content = "{\"city\":\"London\",\"country\":\"UK\"}";
 
-static json_t *json_mode_answer(void)
+static json_t *answer_with(const char *content)
 {
     json_t *a = json_deep_copy(F.final_answer);
     json_t *msg = json_object_get(json_array_get(json_object_get(a, "choices"), 0), "message");
-    json_object_set_new(msg, "content", json_string(json_content));
+    json_object_set_new(msg, "content", json_string(content));
+    return a;
+}
+
+static json_t *json_mode_answer(void)
+{
+    return answer_with(json_content);
+}
+
+/* The user message of a re-ranking request (passage_relevance), or NULL. */
+static const char *rerank_prompt(const json_t *req)
+{
+    const json_t *rf = json_object_get(req, "response_format");
+    const char *name =
+        json_string_value(json_object_get(json_object_get(rf, "json_schema"), "name"));
+    if (!name || strcmp(name, "passage_relevance") != 0) return NULL;
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(req, "messages"), i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (role && !strcmp(role, "user")) return json_string_value(json_object_get(m, "content"));
+    }
+    return NULL;
+}
+
+/* The re-ranker's answer (rerank_score.h) in a whole completion. */
+static json_t *rerank_answer(const json_t *req, int variant)
+{
+    const char *prompt = rerank_prompt(req);
+    char *scores = prompt ? rerank_score(prompt, variant) : NULL;
+    json_t *a = answer_with(scores ? scores : "{\"scores\": []}");
+    free(scores);
     return a;
 }
 
@@ -270,6 +311,8 @@ static void answer_normal(fh_conn *c, const json_t *req, bool openrouter)
     json_t *a;
     if (json_array_size(json_object_get(req, "tools")))
         a = json_incref(F.tool_answer);
+    else if (rerank_prompt(req))
+        a = rerank_answer(req, RERANK_NORMAL);
     else if (json_object_get(req, "response_format"))
         a = json_mode_answer();
     else
@@ -386,6 +429,13 @@ static void chat(fh_conn *c, const fh_req *r, json_t *req, const char *model)
                                "chat.completion", "choices"));
     } else if (!strcmp(name, "huge")) {
         respond_huge(c, p);
+    } else if (!strcmp(name, "rerank-garbage")) {
+        json_t *a = answer_with("Passage 2 answers the query best, then passage 1.");
+        respond_json(c, 200, NULL, a);
+    } else if (!strcmp(name, "rerank-missing") || !strcmp(name, "rerank-invent")) {
+        respond_json(
+            c, 200, NULL,
+            rerank_answer(req, !strcmp(name, "rerank-missing") ? RERANK_MISSING : RERANK_INVENT));
     } else if (!strcmp(name, "redirect")) {
         fh_respond(c, 302, "text/plain", "Location: http://127.0.0.1:8080/v1/chat/completions\r\n",
                    "moved", 5);

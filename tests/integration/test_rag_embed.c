@@ -7,7 +7,9 @@
  * vector and hybrid modes with filters and citations unchanged; and the
  * answer action: citations from the passages, in the conversation's
  * language, and "I don't know" when no passage holds the answer, as an
- * action and as a scenario's rag.answer step.
+ * action and as a scenario's rag.answer step; and re-ranking by the LLM
+ * (the fake's overlap scores), with a garbage answer and a provider
+ * timeout keeping the fused order.
  */
 #include "../fakes/fake_proc.h"
 #include "../support/th.h"
@@ -18,7 +20,12 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +163,11 @@ static void add(const char *id, const char *content, const char *lang, const cha
 static int start_host(void)
 {
     return th_start(&H, NULL, 15000) || !th_wait_state(&H, "kb", "ready", 15000) ||
-                   !th_wait_state(&H, "llm", "ready", 15000)
+                   !th_wait_state(&H, "llm", "ready", 15000) ||
+                   !th_wait_state(&H, "kb-garbage", "ready", 15000) ||
+                   !th_wait_state(&H, "kb-slow", "ready", 15000) ||
+                   !th_wait_state(&H, "kb-missing", "ready", 15000) ||
+                   !th_wait_state(&H, "kb-invent", "ready", 15000)
                ? -1
                : 0;
 }
@@ -174,6 +185,14 @@ static int setup(void **s)
              "\"instances\":[{\"id\":\"kb\",\"plugin\":\"rag\",\"config\":{\"max_tokens\":20,"
              "\"overlap_tokens\":2,\"embed_instance\":\"llm\",\"embed_batch\":2,"
              "\"embed_dimensions\":256,\"answer_instance\":\"llm\"}},"
+             "{\"id\":\"kb-garbage\",\"plugin\":\"rag\",\"config\":{\"rerank_instance\":\"llm\","
+             "\"rerank_model\":\"rerank-garbage\"}},"
+             "{\"id\":\"kb-slow\",\"plugin\":\"rag\",\"config\":{\"rerank_instance\":\"llm\","
+             "\"rerank_model\":\"slow:5000\",\"rerank_timeout_ms\":1000}},"
+             "{\"id\":\"kb-missing\",\"plugin\":\"rag\",\"config\":{\"rerank_instance\":\"llm\","
+             "\"rerank_model\":\"rerank-missing\"}},"
+             "{\"id\":\"kb-invent\",\"plugin\":\"rag\",\"config\":{\"rerank_instance\":\"llm\","
+             "\"rerank_model\":\"rerank-invent\"}},"
              "{\"id\":\"llm\",\"plugin\":\"llm-openai\",\"config\":{\"base_url\":"
              "\"http://127.0.0.1:%d/v1\",\"embedding_model\":\"ngram-stand-in\"},"
              "\"egress\":[{\"scheme\":\"http\",\"host\":\"127.0.0.1\",\"port\":%d,"
@@ -328,8 +347,9 @@ static void answers_cite_the_passages_and_say_when_they_do_not_know(void **s)
     json_decref(o);
 }
 
-/* A scenario: greet, wait for a question, rag.answer it in the conversation's
- * language, say the answer and its first source. */
+/* A scenario: greet, wait for a question, rag.answer it (its passages
+ * re-ranked by the LLM) in the conversation's language, say the answer and
+ * its first source. */
 static const char SCENARIO[] =
     "{\"format\":\"agenthost.scenario/1\",\"default_language\":\"ru\",\"languages\":[\"ru\","
     "\"en\"],\"variables\":{\"question\":{\"type\":\"string\"},\"reply\":{\"type\":\"string\"},"
@@ -338,7 +358,8 @@ static const char SCENARIO[] =
     "\"listen\":{\"kind\":\"wait\",\"for\":\"input\",\"var\":\"question\",\"next\":\"answer\"},"
     "\"answer\":{\"kind\":\"rag.answer\",\"instance\":\"kb\",\"args\":{\"kb\":\"help\","
     "\"question\":\"{{ vars.question }}\",\"reply_language\":\"{{ conversation.language }}\","
-    "\"mode\":\"bm25\",\"top_k\":2},\"result\":{\"reply\":\".result.answer\",\"source\":"
+    "\"mode\":\"bm25\",\"top_k\":2,\"rerank\":{\"top_n\":4}},\"result\":{\"reply\":\".result."
+    "answer\",\"source\":"
     "\".result.citations[0].document // \\\"none\\\"\"},\"next\":\"tell\"},"
     "\"tell\":{\"kind\":\"say\",\"text\":\"{{ vars.reply }} ({{ vars.source }})\","
     "\"next\":\"listen\"}}}";
@@ -366,12 +387,131 @@ static void a_scenario_answers_with_the_rag_answer_step(void **s)
     assert_non_null(text);
     assert_non_null(strstr(text, "(returns"));
     json_decref(o);
+    /* The step's search was re-ranked (the first re-ranking of this run). */
+    assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"reranked\":true", 5000));
     o = say_to(agent, "Сколько стоит подписка?");
     text = json_string_value(th_get(o, "messages.0.text"));
     assert_non_null(text);
     assert_non_null(strstr(text, "Не знаю"));
     assert_non_null(strstr(text, "(none)"));
     json_decref(o);
+}
+
+/* On instance `inst`, a base "help" holding GUIDE (BM25 only), searched with
+ * rerank: the answer (the caller owns it). */
+static json_t *reranked_search(const char *inst)
+{
+    json_t *o = NULL;
+    for (int i = 0; i < 200; i++) { /* the instance loads its (empty) KV first */
+        json_decref(o);
+        th_call(&H, inst, "kb.create", "{\"name\":\"help\"}", &o);
+        const char *code = json_string_value(th_get(o, "error.code"));
+        if (!code || strcmp(code, "loading") != 0) break;
+        th_sleep_ms(50);
+    }
+    json_decref(o);
+    json_t *a = json_pack("{s:s,s:s,s:s,s:s}", "kb", "help", "id", "guide", "content", GUIDE,
+                          "format", "markdown");
+    char *args = json_dumps(a, JSON_COMPACT);
+    assert_int_equal(th_call(&H, inst, "document.add", args, &o), 200);
+    json_decref(o);
+    free(args);
+    json_decref(a);
+    for (int i = 0; i < 200; i++) { /* ingestion is a job: bounded wait for the chunks */
+        assert_int_equal(th_call(&H, inst, "search",
+                                 "{\"kb\":\"help\",\"query\":\"курьер заказы карту деньги\","
+                                 "\"top_k\":4,\"rerank\":{\"top_n\":4}}",
+                                 &o),
+                         200);
+        if (json_array_size(th_get(o, "result.passages")) >= 3) return o;
+        json_decref(o);
+        th_sleep_ms(50);
+    }
+    fail_msg("%s: the guide was not searchable", inst);
+    return NULL;
+}
+
+static void reranking_through_the_llm_instance_or_the_fused_order_when_it_fails(void **s)
+{
+    (void)s;
+    /* The fake scores by query-word overlap: the passages come back by that score. */
+    json_t *o;
+    assert_int_equal(call("search",
+                          "{\"kb\":\"help\",\"query\":\"курьер привозит заказы\",\"mode\":\"bm25\","
+                          "\"top_k\":3,\"tags\":[\"policy\"],\"rerank\":{\"top_n\":5}}",
+                          &o),
+                     200);
+    assert_true(json_is_true(th_get(o, "result.reranked")));
+    json_t *ps = th_get(o, "result.passages");
+    assert_int_equal(json_array_size(ps), 3);
+    for (size_t i = 0; i + 1 < json_array_size(ps); i++)
+        assert_true(json_number_value(th_get(json_array_get(ps, i), "rerank_score")) >=
+                    json_number_value(th_get(json_array_get(ps, i + 1), "rerank_score")));
+    assert_non_null(strstr(json_string_value(th_get(o, "result.passages.0.text")), "Курьер"));
+    assert_non_null(th_get(o, "result.passages.0.heading_path"));
+    json_decref(o);
+    /* What the model was asked: the strict schema, the passages numbered. */
+    json_t *last = fake_api("GET", "/_fake/last?model=gpt-4o-mini");
+    char *body = json_dumps(th_get(last, "body"), JSON_COMPACT);
+    assert_non_null(strstr(body, "passage_relevance"));
+    assert_non_null(strstr(body, "<passage id=\\\"2\\\">"));
+    free(body);
+    json_decref(last);
+    assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"reranked\":true", 5000));
+
+    /* A garbage answer, a provider slower than rerank_timeout_ms, an answer leaving a
+     * passage out: the fused order. */
+    const char *bad[] = {"kb-garbage", "kb-slow", "kb-missing"},
+               *code[] = {"re-ranking through llm failed: bad_response",
+                          "re-ranking through llm failed: timeout", "the model's answer left out"};
+    for (int i = 0; i < 3; i++) {
+        o = reranked_search(bad[i]);
+        assert_true(json_is_false(th_get(o, "result.reranked")));
+        const char *why = json_string_value(th_get(o, "result.rerank_reason"));
+        assert_non_null(why);
+        if (getenv("RAG_DEBUG")) fprintf(stderr, "%s: %s\n", bad[i], why);
+        assert_non_null(strstr(why, code[i]));
+        assert_null(th_get(o, "result.passages.0.rerank_score"));
+        json_decref(o);
+    }
+    assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"reranked\":false", 5000));
+    /* Ids the model invents (the fake adds 0 and one past the last) are ignored. */
+    o = reranked_search("kb-invent");
+    assert_true(json_is_true(th_get(o, "result.reranked")));
+    assert_non_null(th_get(o, "result.passages.0.rerank_score"));
+    json_decref(o);
+    assert_true(th_wait_file(&H, "logs/rag_integration.log", "\"ignored_ids\":2", 5000));
+}
+
+/* The fake's HTTP server reads a body that arrives after its headers (a long
+ * re-ranking prompt does): headers in one write, the body in a later one. */
+static void the_fake_reads_a_body_that_arrives_after_its_headers(void **s)
+{
+    (void)s;
+    const char body[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+                        "\"content\":\"hello\"}]}";
+    char head[300];
+    int hl = snprintf(head, sizeof head,
+                      "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                      "Connection: close\r\n\r\n",
+                      strlen(body));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)F.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval bound = {.tv_sec = 10}; /* a server that never answers fails, not hangs */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(write(fd, head, (size_t)hl), hl);
+    th_sleep_ms(100); /* the server reads the headers alone first */
+    assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    char got[4096];
+    size_t n = 0;
+    for (ssize_t r; n + 1 < sizeof got && (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
+        n += (size_t)r;
+    got[n] = 0;
+    close(fd);
+    if (strncmp(got, "HTTP/1.1 200", 12) != 0) fail_msg("answered: %.200s", got);
 }
 
 int main(void)
@@ -381,6 +521,8 @@ int main(void)
         cmocka_unit_test(search_modes_keep_filters_and_citations),
         cmocka_unit_test(answers_cite_the_passages_and_say_when_they_do_not_know),
         cmocka_unit_test(a_scenario_answers_with_the_rag_answer_step),
+        cmocka_unit_test(reranking_through_the_llm_instance_or_the_fused_order_when_it_fails),
+        cmocka_unit_test(the_fake_reads_a_body_that_arrives_after_its_headers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

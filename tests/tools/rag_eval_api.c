@@ -4,10 +4,13 @@
  * instance with document.add, ingested (embedded by whatever LLM instance
  * its embed_instance names: the fake OpenAI's stand-in in the tests, a real
  * provider in production), then every question asked with the search action
- * in each mode; nDCG@10, Recall@1 and Recall@5 printed per mode.
+ * in each mode; nDCG@10, Recall@1 and Recall@5 printed per mode, with the
+ * search's latency through the API (p50, p99). A mode written MODE+rerankN
+ * asks MODE with "rerank": {"top_n": N} (re-ranking by the LLM instance).
  *
  *   rag_eval_api --url http://127.0.0.1:8080 --instance kb --set tests/fixtures/rag/xquad_ru
- *                [--kb NAME] [--modes bm25,vector,hybrid] [--limit N] [--timeout S]
+ *                [--kb NAME] [--modes bm25,vector,hybrid,hybrid+rerank10] [--limit N]
+ *                [--timeout S]
  *
  * The API token comes from AGENTHOST_TOKEN. Exit status 0, 1 (a call
  * failed, ingestion did not finish in time), 2 (usage).
@@ -71,11 +74,44 @@ static json_t *action(const char *name, json_t *args)
     return o;
 }
 
+/* Each search's time through the API in the current mode, in ms. */
+#define MAX_TIMED 8192
+static double took_ms[MAX_TIMED];
+static size_t ntimed, not_reranked;
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int rank(void *ud, const char *query, uint32_t *docs, size_t k)
 {
-    const char *mode = ud;
-    json_t *o = action("search", json_pack("{s:s,s:s,s:I,s:s}", "kb", kb, "query", query, "top_k",
-                                           (json_int_t)k, "mode", mode));
+    char mode[64];
+    snprintf(mode, sizeof mode, "%s", (const char *)ud);
+    char *plus = strstr(mode, "+rerank");
+    long top_n = plus ? atol(plus + strlen("+rerank")) : 0;
+    if (plus) *plus = 0;
+    json_t *args = json_pack("{s:s,s:s,s:I,s:s}", "kb", kb, "query", query, "top_k", (json_int_t)k,
+                             "mode", mode);
+    if (plus) json_object_set_new(args, "rerank", json_pack("{s:I}", "top_n", (json_int_t)top_n));
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    json_t *o = action("search", args);
+    if (ntimed < MAX_TIMED) took_ms[ntimed++] = ms_since(&t0);
+    if (plus && !json_is_true(json_object_get(json_object_get(o, "result"), "reranked")) &&
+        not_reranked++ < 3) {
+        const char *why =
+            json_string_value(json_object_get(json_object_get(o, "result"), "rerank_reason"));
+        fprintf(stderr, "rag_eval_api: not re-ranked: %s\n", why ? why : "(no reason)");
+    }
     const json_t *ps = json_object_get(json_object_get(o, "result"), "passages");
     if (!ps && failed++ < 3) {
         char *d = json_dumps(o, JSON_COMPACT);
@@ -172,9 +208,14 @@ int main(int argc, char **argv)
     for (char *save = NULL, *m = strtok_r(list, ",", &save); m && !rc;
          m = strtok_r(NULL, ",", &save)) {
         rag_scores sc;
+        ntimed = not_reranked = 0;
         rag_score(&s, rank, m, &sc);
-        printf("%s %-6s nDCG@10 %.3f  R@1 %.3f  R@5 %.3f  (%zu questions)\n", base, m, sc.ndcg10,
-               sc.r1, sc.r5, sc.queries);
+        qsort(took_ms, ntimed, sizeof *took_ms, by_value);
+        printf("%s %-6s nDCG@10 %.3f  R@1 %.3f  R@5 %.3f  (%zu questions)  search p50 %.2f ms  "
+               "p99 %.2f ms%s\n",
+               base, m, sc.ndcg10, sc.r1, sc.r5, sc.queries, ntimed ? took_ms[ntimed / 2] : 0.0,
+               ntimed ? took_ms[ntimed * 99 / 100] : 0.0,
+               not_reranked ? " (some NOT re-ranked)" : "");
     }
     free(list);
     curl_easy_cleanup(curl);
