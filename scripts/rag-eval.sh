@@ -61,7 +61,9 @@ if [[ -n ${RAG_API_KEY:-} ]]; then
   printf '%s\n' "$RAG_API_KEY" | agenthost secret set llm api_key --config "$dir/config.json" >/dev/null
 fi
 token=$(agenthost token create --name rag-eval --config "$dir/config.json")
-agenthost serve --config "$dir/config.json" >/dev/null 2>"$dir/stderr.txt" &
+# The binary itself, not the function: `func &` forks a subshell, and $! would
+# be that subshell, leaving the host running after the kill.
+"$BUILD/agenthost" serve --config "$dir/config.json" >/dev/null 2>"$dir/stderr.txt" &
 pids+=($!)
 url=""
 for _ in $(seq 300); do
