@@ -184,6 +184,7 @@ int main(int argc, char **argv)
     if (!kb) kb = kbname;
     rag_set s;
     if (rag_set_load(&s, set) < 0) return 1;
+    size_t loaded = s.nqueries; /* all of them are freed, however many are asked */
     if (limit > 0 && (size_t)limit < s.nqueries) s.nqueries = (size_t)limit;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     curl = curl_easy_init();
@@ -220,6 +221,7 @@ int main(int argc, char **argv)
     free(list);
     curl_easy_cleanup(curl);
     curl_global_cleanup();
+    s.nqueries = loaded;
     rag_set_free(&s);
     return rc || failed ? 1 : 0;
 }
