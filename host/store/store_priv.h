@@ -37,6 +37,7 @@ struct store {
     ah_loop *loop;
     uv_async_t *async; /* heap: it outlives the store until its close callback */
     op_vec pending;    /* queued this tick */
+    bool streamed;     /* part of this tick's writes handed off, the batch not sealed */
     size_t inflight;   /* handed to the writer, not yet answered */
     MDB_txn *snap;     /* the durable snapshot the loop reads (loop mode) */
     unsigned snap_depth;
@@ -50,6 +51,8 @@ struct store {
     pthread_cond_t cv;      /* work for the writer */
     pthread_cond_t done_cv; /* a batch was answered (used when closing) */
     op_vec handoff;
+    bool sealed;   /* a loop's pass ended: commit the first seal_n of handoff */
+    size_t seal_n; /* (with what the writer took of the pass before) */
     op_vec done;
     bool stop;
     char writer_error[256];
@@ -90,5 +93,11 @@ int store_writer_start(store *s, char *err, size_t errlen);
 void store_writer_stop(store *s);
 /* Drop every read snapshot (before the environment closes). */
 void store_snapshots_drop(store *s);
+/* The loop (maplock held shared, no read in progress) takes the newest
+ * durable snapshot offered. */
+void store_take_next_snap(store *s);
+/* No snapshot for the loop: end the open batch, flush what is held and
+ * snapshot the newest commit (maplock held shared, kept). 0 or LMDB's code. */
+int store_snap_fallback(store *s);
 
 #endif

@@ -65,6 +65,27 @@ static int vec_move(op_vec *a, op_vec *b)
     return 0;
 }
 
+/* Move the first n of b to the end of a, the rest of b staying in order;
+ * -1: no memory (nothing moved). */
+static int vec_take(op_vec *a, op_vec *b, size_t n)
+{
+    if (n == b->n) return vec_move(a, b);
+    if (a->n + n > a->cap) {
+        size_t cap = a->cap ? a->cap : 64;
+        while (cap < a->n + n)
+            cap *= 2;
+        write_op *nv = realloc(a->v, cap * sizeof(*nv));
+        if (!nv) return -1;
+        a->v = nv;
+        a->cap = cap;
+    }
+    memcpy(a->v + a->n, b->v, n * sizeof(*b->v));
+    a->n += n;
+    memmove(b->v, b->v + n, (b->n - n) * sizeof(*b->v));
+    b->n -= n;
+    return 0;
+}
+
 /* ---- durable snapshots ----------------------------------------------------- */
 
 /* A read transaction of the newest commit, for publishing once durable. */
@@ -96,6 +117,11 @@ static void take_next_snap(store *s)
     }
     if (s->snap) mdb_txn_abort(s->snap);
     s->snap = n;
+}
+
+void store_take_next_snap(store *s)
+{
+    take_next_snap(s);
 }
 
 void store_snapshots_drop(store *s)
@@ -214,10 +240,31 @@ static int reopen_env(store *s, char *why, size_t whylen)
     return rc;
 }
 
-/* 0: committed and its pages flushed (*wrote: a meta page was written, so
- * the flush ran); -1000: ops[*failed_op] refused itself; else LMDB's code. */
-static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, int *failed_code,
-                          bool *wrote, char *why, size_t whylen)
+/* One write transaction of the writer: begun, its writes applied (maybe
+ * in several parts, while the loop still queues the rest: ADR 0056), then
+ * committed. On every failure it is aborted and what it claimed given back. */
+typedef struct wtxn {
+    MDB_txn *txn; /* NULL: none open */
+    store_txn t;
+    size_t id, ours_before;
+    /* A part that failed (the batch is run again from scratch when sealed):
+     * run_batch_once's result, failed_op/failed_code for -1000, why. */
+    bool failed;
+    int rc;
+    size_t failed_op;
+    int failed_code;
+    char why[256];
+} wtxn;
+
+static void wtxn_abort(store *s, wtxn *w)
+{
+    store_txn_drop_state(&w->t);
+    mdb_txn_abort(w->txn);
+    w->txn = NULL;
+    s->ours_max = w->ours_before;
+}
+
+static int wtxn_begin(store *s, wtxn *w, char *why, size_t whylen)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
@@ -235,55 +282,81 @@ static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, 
      * for another process's; given back when no commit gets this id (an
      * abort, or a commit that wrote nothing): LMDB then hands it to the
      * next commit, which may be another process's. */
-    size_t id = mdb_txn_id(txn), ours_before = s->ours_max;
-    s->ours_max = id;
-    store_txn t = {.txn = txn, .st = s};
-    for (size_t i = 0; i < n; i++) {
+    w->txn = txn;
+    w->id = mdb_txn_id(txn);
+    w->ours_before = s->ours_max;
+    s->ours_max = w->id;
+    w->t = (store_txn){.txn = txn, .st = s};
+    return 0;
+}
+
+/* Apply ops[from..to) in w. 0, or (w aborted) -1000: ops[*failed_op]
+ * refused itself, or LMDB's code. */
+static int wtxn_apply(store *s, wtxn *w, write_op *ops, size_t from, size_t to, size_t *failed_op,
+                      int *failed_code, char *why, size_t whylen)
+{
+    for (size_t i = from; i < to; i++) {
         if (ops[i].status) continue;
-        rc = ops[i].apply(&t, ops[i].arg);
-        if (t.err) rc = t.err; /* a failure of the environment, even if ignored */
+        int rc = ops[i].apply(&w->t, ops[i].arg);
+        if (w->t.err) rc = w->t.err; /* a failure of the environment, even if ignored */
         if (rc < 0 && rc >= -99) {
             *failed_op = i;
             *failed_code = rc;
-            store_txn_drop_state(&t);
-            mdb_txn_abort(txn);
-            s->ours_max = ours_before;
+            wtxn_abort(s, w);
             return -1000; /* retry without this write */
         }
         if (rc) {
             snprintf(why, whylen, "write failed: %s", mdb_strerror(rc));
-            store_txn_drop_state(&t);
-            mdb_txn_abort(txn);
-            s->ours_max = ours_before;
+            wtxn_abort(s, w);
             return rc;
         }
     }
+    return 0;
+}
+
+/* Write the attached state, commit w (ended either way). 0: committed and
+ * its pages flushed (*wrote: a meta page was written); else the code. */
+static int wtxn_commit(store *s, wtxn *w, bool *wrote, char *why, size_t whylen)
+{
     /* What the writes left in the transaction's state (the bus's topic
      * records) is written once, after the last of them. */
-    rc = store_txn_flush_state(&t);
-    store_txn_drop_state(&t);
+    int rc = store_txn_flush_state(&w->t);
+    store_txn_drop_state(&w->t);
     if (rc) {
         snprintf(why, whylen, "write failed: %s",
                  rc < 0 && rc >= -99 ? ah_strerror(rc) : mdb_strerror(rc));
-        mdb_txn_abort(txn);
-        s->ours_max = ours_before;
+        wtxn_abort(s, w);
         return rc;
     }
     AH_FAULT("store.before_commit");
     uint64_t t0 = ah_mono_ns();
+    MDB_txn *txn = w->txn;
+    w->txn = NULL;
     rc = mdb_txn_commit(txn);
     s->commit_ns += ah_mono_ns() - t0;
     if (rc) {
         snprintf(why, whylen, "commit failed: %s", mdb_strerror(rc));
-        s->ours_max = ours_before;
+        s->ours_max = w->ours_before;
         return rc;
     }
     /* A transaction that changed nothing writes no page and no meta. */
     MDB_envinfo info;
-    *wrote = mdb_env_info(s->env, &info) == 0 && info.me_last_txnid == id;
-    if (!*wrote) s->ours_max = ours_before;
+    *wrote = mdb_env_info(s->env, &info) == 0 && info.me_last_txnid == w->id;
+    if (!*wrote) s->ours_max = w->ours_before;
     AH_FAULT("store.after_commit"); /* data flushed, meta page not: nobody told */
     return 0;
+}
+
+/* 0: committed and its pages flushed (*wrote: a meta page was written, so
+ * the flush ran); -1000: ops[*failed_op] refused itself; else LMDB's code. */
+static int run_batch_once(store *s, write_op *ops, size_t n, size_t *failed_op, int *failed_code,
+                          bool *wrote, char *why, size_t whylen)
+{
+    wtxn w = {0};
+    int rc = wtxn_begin(s, &w, why, whylen);
+    if (!rc) rc = wtxn_apply(s, &w, ops, 0, n, failed_op, failed_code, why, whylen);
+    if (!rc) rc = wtxn_commit(s, &w, wrote, why, whylen);
+    return rc;
 }
 
 static bool disk_nearly_full(const char *dir)
@@ -294,8 +367,11 @@ static bool disk_nearly_full(const char *dir)
 
 /* Commit b under commit_mu. 0: committed (*wrote as run_batch_once);
  * else the batch failed and every write of it has its status. The held
- * commit is settled whenever a flush made it durable or failed. */
-static int run_batch(store *s, op_vec *b, bool *wrote, char *why, size_t whylen)
+ * commit is settled whenever a flush made it durable or failed. pre, if
+ * not NULL, is the first attempt, made while b arrived: open with all of
+ * b applied (committed here), or failed (its result taken as the first
+ * attempt's; every later attempt starts from scratch, as always). */
+static int run_batch(store *s, op_vec *b, wtxn *pre, bool *wrote, char *why, size_t whylen)
 {
     for (size_t i = 0; i < b->n; i++)
         b->v[i].status = 0;
@@ -303,8 +379,19 @@ static int run_batch(store *s, op_vec *b, bool *wrote, char *why, size_t whylen)
     *wrote = false;
     for (;;) {
         size_t failed_op = 0;
-        int failed_code = 0;
-        int rc = run_batch_once(s, b->v, b->n, &failed_op, &failed_code, wrote, why, whylen);
+        int failed_code = 0, rc;
+        if (pre && pre->txn) {
+            rc = wtxn_commit(s, pre, wrote, why, whylen);
+        } else if (pre && pre->failed) {
+            rc = pre->rc;
+            failed_op = pre->failed_op;
+            failed_code = pre->failed_code;
+            snprintf(why, whylen, "%s", pre->why);
+        } else {
+            rc = run_batch_once(s, b->v, b->n, &failed_op, &failed_code, wrote, why, whylen);
+        }
+        if (pre) *pre = (wtxn){0};
+        pre = NULL;
         store_guard_mark(NULL);
         if (rc == -1000) {
             /* One write refused itself: answer it and commit the rest. */
@@ -345,10 +432,10 @@ static int run_batch(store *s, op_vec *b, bool *wrote, char *why, size_t whylen)
  * flush made the held commit durable, so answer that one; hold this one
  * until the next flush. A batch that wrote nothing waits with the held
  * one (what it read may be in it). */
-static bool commit_step(store *s, op_vec *batch, char *why, size_t whylen)
+static bool commit_step(store *s, op_vec *batch, wtxn *pre, char *why, size_t whylen)
 {
     bool wrote, answered = false;
-    if (run_batch(s, batch, &wrote, why, whylen) != 0) {
+    if (run_batch(s, batch, pre, &wrote, why, whylen) != 0) {
         answer(s, batch);
         return false;
     }
@@ -378,52 +465,93 @@ static bool commit_step(store *s, op_vec *batch, char *why, size_t whylen)
  * waits. */
 #define REACTION_WAIT_US 1000
 
+/* Writes queued in one pass of the loop are handed to the writer in parts
+ * of this many (the last part at the pass's end), so that the writer
+ * applies them while the loop still prepares the rest (ADR 0056). */
+#define STREAM_PART 64
+
+/* Apply what arrived of the open batch (ops[from..]) while the loop still
+ * queues the rest (ADR 0056): the transaction is begun by its first part
+ * and stays open until the batch is sealed. A part that fails ends it; the
+ * whole batch is then run again when sealed (run_batch), as any batch. */
+static void apply_part(store *s, wtxn *w, op_vec *batch, size_t from)
+{
+    if (w->failed) return;
+    int rc = 0;
+    if (!w->txn) rc = wtxn_begin(s, w, w->why, sizeof(w->why));
+    if (!rc)
+        rc = wtxn_apply(s, w, batch->v, from, batch->n, &w->failed_op, &w->failed_code, w->why,
+                        sizeof(w->why));
+    store_guard_mark(NULL);
+    if (rc) {
+        w->failed = true;
+        w->rc = rc;
+    }
+}
+
 static void *writer_main(void *arg)
 {
     store *s = arg;
-    op_vec batch = {0};
+    op_vec batch = {0}; /* the open batch: taken, applied, not yet committed */
+    wtxn w = {0};
     char why[256];
     bool reactions = false; /* the last commit answered writes: more may follow */
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->stop && s->handoff.n == 0 && s->held.n == 0)
-            pthread_cond_wait(&s->cv, &s->mu);
-        if (s->handoff.n == 0 && s->held.n == 0) break;
-        if (s->handoff.n == 0 && !s->stop && reactions) {
-            /* The commit that just returned answered writes: their
-             * callbacks (a publisher's next event, a consumer's position)
-             * are likely on their way, and one of them can carry this
-             * commit's meta page. Wait for them, briefly, before paying a
-             * flush of its own (ADR 0022). */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += REACTION_WAIT_US * 1000L;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
+        /* Work: more of a batch, its seal, or a held commit to flush. */
+        for (;;) {
+            if (s->handoff.n || s->sealed || s->stop) break;
+            if (batch.n == 0 && s->held.n) {
+                if (!reactions) break;
+                /* The commit that just returned answered writes: their
+                 * callbacks (a publisher's next event, a consumer's
+                 * position) are likely on their way, and one of them can
+                 * carry this commit's meta page. Wait for them, briefly,
+                 * before paying a flush of its own (ADR 0022). */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += REACTION_WAIT_US * 1000L;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+                reactions = false;
+                continue;
             }
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-            reactions = false;
-            continue;
+            pthread_cond_wait(&s->cv, &s->mu);
         }
+        if (s->stop && s->handoff.n == 0 && batch.n == 0 && s->held.n == 0) break;
         reactions = false;
-        bool idle = s->handoff.n == 0;
-        if (!idle) {
-            op_vec t = batch;
-            batch = s->handoff;
-            s->handoff = t;
+        /* Sealed: the loop's pass that queued the first seal_n ended;
+         * commit them, and no more (a later pass's first part waits for
+         * its own batch: one pass, one commit). With no memory to take
+         * more, commit what is taken. */
+        size_t from = batch.n;
+        bool sealed = s->sealed;
+        bool moved = vec_take(&batch, &s->handoff, sealed ? s->seal_n : s->handoff.n) == 0;
+        bool seal = sealed || s->stop || !moved;
+        if (moved && sealed) {
+            s->sealed = false;
+            s->seal_n = 0;
         }
         pthread_mutex_unlock(&s->mu);
         why[0] = 0;
-        pthread_mutex_lock(&s->commit_mu);
-        if (idle)
+        /* Held from a batch's first part to its commit: whoever else
+         * commits (store_write_now) seals the open batch first. */
+        if (from == 0) pthread_mutex_lock(&s->commit_mu);
+        if (batch.n == 0) {
             sync_held(s); /* no next commit to carry the meta page: flush it now */
-        else
-            reactions = commit_step(s, &batch, why, sizeof(why));
-        pthread_mutex_unlock(&s->commit_mu);
+        } else {
+            if (batch.n > from) apply_part(s, &w, &batch, from);
+            if (seal) {
+                reactions = commit_step(s, &batch, &w, why, sizeof(why));
+                batch.n = 0;
+            }
+        }
+        if (batch.n == 0) pthread_mutex_unlock(&s->commit_mu);
         pthread_mutex_lock(&s->mu);
         if (why[0]) snprintf(s->writer_error, sizeof(s->writer_error), "%s", why);
-        batch.n = 0;
     }
     pthread_mutex_unlock(&s->mu);
     free(batch.v);
@@ -444,14 +572,35 @@ static void update_ref(store *s)
 
 /* Every tick: what was queued goes to the writer, which takes all that
  * waits when it starts its next commit (while it commits, the next batch
- * gathers there, ready to carry this commit's meta page to disk). */
+ * gathers there, ready to carry this commit's meta page to disk). The
+ * hand-off seals the batch: the writer commits once it has applied it. */
 static void hand_off(store *s)
 {
-    if (s->pending.n == 0) return;
+    if (s->pending.n == 0 && !s->streamed) return;
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->pending.n;
+    bool moved = vec_move(&s->handoff, &s->pending) == 0;
+    if (moved) s->inflight += n;
+    if (moved || s->streamed) {
+        /* (not moved: no memory; what was streamed is committed, the
+         * rest waits for the next tick) */
+        s->sealed = true;
+        s->seal_n = s->handoff.n;
+        s->streamed = false;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* A part of this pass's writes, handed over before the pass ends: the
+ * writer applies it while the loop prepares the rest (ADR 0056). */
+static void stream_part(store *s)
+{
     pthread_mutex_lock(&s->mu);
     size_t n = s->pending.n;
     if (vec_move(&s->handoff, &s->pending) == 0) {
         s->inflight += n;
+        s->streamed = true;
         pthread_cond_signal(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
@@ -565,96 +714,19 @@ void store_writer_stop(store *s)
     s->thread_started = false;
 }
 
-/* ---- reads ------------------------------------------------------------------- */
-
-/* Another process (a CLI command) committed after our snapshot and after
- * every commit of ours: its commits are synchronous, so the newest is
- * durable with everything before it; read it. */
-static void adopt_foreign_commit(store *s)
+/* No snapshot could be made for the loop (maplock held shared): flush
+ * whatever is held, so that the newest commit is durable, and make one of
+ * that (the writer's order: commit_mu, then maplock). */
+int store_snap_fallback(store *s)
 {
-    MDB_envinfo info;
-    if (mdb_env_info(s->env, &info) != 0 || info.me_last_txnid <= mdb_txn_id(s->snap) ||
-        info.me_last_txnid <= s->ours_max)
-        return;
-    MDB_txn *t;
-    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t) != 0) return;
-    if (mdb_txn_id(t) > s->ours_max) {
-        mdb_txn_abort(s->snap);
-        s->snap = t;
-    } else {
-        mdb_txn_abort(t); /* one of ours committed meanwhile, not yet durable */
-    }
-}
-
-int store_lmdb_read_begin(store *s, MDB_txn **txn)
-{
-    pthread_rwlock_rdlock(&s->maplock);
-    int rc = 0;
-    if (!s->loop) {
-        /* No writer thread: every commit is flushed before it returns. */
-        rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
-    } else {
-        if (s->snap_depth == 0) {
-            take_next_snap(s);
-            if (s->snap) adopt_foreign_commit(s);
-        }
-        if (!s->snap) {
-            /* No snapshot could be made for us: flush whatever is held, so
-             * that the newest commit is durable, and read that (the
-             * writer's order: commit_mu, then maplock). */
-            pthread_rwlock_unlock(&s->maplock);
-            pthread_mutex_lock(&s->commit_mu);
-            pthread_rwlock_rdlock(&s->maplock);
-            sync_held(s);
-            if (!s->snap) rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->snap);
-            pthread_mutex_unlock(&s->commit_mu);
-        }
-        if (!rc) {
-            s->snap_depth++;
-            *txn = s->snap;
-        }
-    }
-    if (rc) {
-        pthread_rwlock_unlock(&s->maplock);
-        if (rc == MDB_MAP_RESIZED)
-            log_warn("store", "map resized by another process; reads resume after the "
-                              "next write");
-        return store_map_error(rc);
-    }
-    return 0;
-}
-
-void store_lmdb_read_end(store *s, MDB_txn *txn)
-{
-    store_guard_mark(NULL);
-    if (!s->loop)
-        mdb_txn_abort(txn);
-    else
-        s->snap_depth--; /* the snapshot stays for the next read */
     pthread_rwlock_unlock(&s->maplock);
-}
-
-int store_read_begin(store *s, store_txn **out)
-{
-    MDB_txn *txn;
-    int rc = store_lmdb_read_begin(s, &txn);
-    if (rc) return rc;
-    bool outer = s->loop && s->snap_depth == 1;
-    store_txn *t = outer ? &s->rwrap : malloc(sizeof(*t)); /* nested: its own face */
-    if (!t) {
-        store_lmdb_read_end(s, txn);
-        return AH_ENOMEM;
-    }
-    *t = (store_txn){.txn = txn, .st = s, .read_only = true};
-    *out = t;
-    return 0;
-}
-
-void store_read_end(store *s, store_txn *t)
-{
-    MDB_txn *txn = t->txn;
-    if (t != &s->rwrap) free(t);
-    store_lmdb_read_end(s, txn);
+    if (s->streamed) hand_off(s); /* the writer holds commit_mu meanwhile */
+    pthread_mutex_lock(&s->commit_mu);
+    pthread_rwlock_rdlock(&s->maplock);
+    sync_held(s);
+    int rc = s->snap ? 0 : mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->snap);
+    pthread_mutex_unlock(&s->commit_mu);
+    return rc;
 }
 
 /* ---- writes ------------------------------------------------------------------ */
@@ -675,6 +747,7 @@ int store_write(store *s, store_apply_fn apply, store_done_fn done, void *arg)
     }
     if (vec_push(&s->pending, op) < 0) return AH_ENOMEM;
     if (s->pending.n == 1) update_ref(s);
+    if (s->pending.n >= STREAM_PART) stream_part(s);
     return 0;
 }
 
@@ -685,8 +758,11 @@ int store_write_now(store *s, store_apply_fn apply, void *arg)
     op_vec b = {.v = &op, .n = 1, .cap = 1};
     char why[256];
     bool wrote;
+    /* The writer holds commit_mu (and LMDB's write lock) while a batch
+     * is open: end it first. */
+    if (s->loop && s->streamed) hand_off(s);
     pthread_mutex_lock(&s->commit_mu);
-    if (run_batch(s, &b, &wrote, why, sizeof(why)) == 0 && s->loop) {
+    if (run_batch(s, &b, NULL, &wrote, why, sizeof(why)) == 0 && s->loop) {
         /* Flush now; it makes the writer's held commit durable too. */
         int rc = mdb_env_sync(s->env, 1);
         s->syncs++;
