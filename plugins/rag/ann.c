@@ -174,6 +174,11 @@ size_t rag_ann_nlist(const rag_ann *a)
     return a ? a->nlist : 0;
 }
 
+const float *rag_ann_centroids(const rag_ann *a)
+{
+    return a ? a->cent : NULL;
+}
+
 size_t rag_ann_listed(const rag_ann *a)
 {
     return a ? a->listed : 0;

@@ -46,6 +46,9 @@ int rag_ann_search(const rag_ann *a, const rag_vecs *s, const float *q, size_t n
 size_t rag_ann_nlist(const rag_ann *a);
 size_t rag_ann_listed(const rag_ann *a);
 size_t rag_ann_bytes(const rag_ann *a);
+/* The nlist unit centroids, nlist * dim floats (the index on disk keeps
+ * them; disk.h). */
+const float *rag_ann_centroids(const rag_ann *a);
 
 typedef struct {
     size_t min_vectors; /* exact below this many vectors */

@@ -83,24 +83,25 @@ static void finish(pending *p, const float *qvec, size_t qdim)
         o.w_bm25 = json_number_value(json_object_get(w, "bm25"));
     if (json_is_number(json_object_get(w, "vector")))
         o.w_vector = json_number_value(json_object_get(w, "vector"));
-    if (p->mode != RAG_BM25 && qvec && qdim != kb->vecs.dim && kb->vecs.n && !p->note)
+    rag_disk_stats st;
+    if (rag_disk_stats_get(R.kbs.disk, kb->name, &st) < 0) memset(&st, 0, sizeof st);
+    if (p->mode != RAG_BM25 && qvec && qdim != st.dim && st.vecs && !p->note)
         p->note = strdup("the query's embedding has another dimension than the base's: "
                          "the vector side found nothing (was the model changed?)");
     json_int_t k = json_integer_value(json_object_get(args, "top_k"));
-    json_t *ps =
-        rag_kb_search_ex(kb, p->query, &o, k > 0 ? (size_t)k : 5, json_object_get(args, "tags"),
-                         json_string_value(json_object_get(args, "language")));
+    int approx = 0;
+    json_t *ps = rag_kb_search_ex(&R.kbs, kb, p->query, &o, k > 0 ? (size_t)k : 5,
+                                  json_object_get(args, "tags"),
+                                  json_string_value(json_object_get(args, "language")), &approx);
     if (!ps) {
-        p->then(p->call, args, NULL, "no_memory", "out of memory", p->ud);
+        p->then(p->call, args, NULL, "search_failed", rag_disk_error(R.kbs.disk), p->ud);
         return pending_free(p);
     }
     log_query(kb, p->query, p->mode, ps, now_us() - p->t0);
     json_t *out =
         json_pack("{s:s,s:s,s:o}", "kb", kb->name, "mode", MODES[p->mode], "passages", ps);
     if (p->mode != RAG_BM25) /* how the vector side searched (docs/plugins/rag.md) */
-        json_object_set_new(
-            out, "vector_search",
-            json_string(kb->ann && kb->vecs.n >= R.ann.min_vectors ? "approximate" : "exact"));
+        json_object_set_new(out, "vector_search", json_string(approx ? "approximate" : "exact"));
     if (p->note)
         json_object_set_new(out, "note", json_string(p->note));
     else if (!json_array_size(ps)) /* a query in a language the base does not hold lands here too */
