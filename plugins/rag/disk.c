@@ -53,6 +53,7 @@ const char *rag_disk_error(const rag_disk *d)
 int rag_key_kb(rag_key *k, const char *kb)
 {
     size_t n = strlen(kb);
+    k->n = k->base = 0;
     if (n + 1 + 64 > RAG_KEY_MAX) return -1;
     memcpy(k->b, kb, n + 1);
     k->n = k->base = n + 1;
@@ -328,7 +329,7 @@ static int terms_of(rag_analyzer *a, const char *s, size_t n, terms *ts)
     memset(ts, 0, sizeof *ts);
     rag_analyze(a, s, n, term_add, ts);
     if (ts->oom) return -1;
-    qsort(ts->t, ts->n, sizeof *ts->t, cmp_str);
+    if (ts->n) qsort(ts->t, ts->n, sizeof *ts->t, cmp_str);
     return 0;
 }
 
