@@ -321,8 +321,12 @@ static int open_modules(hx *h, char *err, size_t errlen)
     if (host_settings_defaults(&defaults, err, errlen) < 0) return -1;
     bus_opts bo = defaults.bus;
     if (bus_open(&h->bus, h->loop, h->st, &bo, err, errlen) != 0) return -1;
-    supervisor_opts sv = {
-        .runner = o->runner, .shutdown_grace_ms = 2000, .no_sandbox = o->no_sandbox};
+    /* Private storage (ADR 0051) beside the store: plugin-data/<instance>/
+     * under --store DIR (kept) or the temporary directory (removed). */
+    supervisor_opts sv = {.runner = o->runner,
+                          .shutdown_grace_ms = 2000,
+                          .no_sandbox = o->no_sandbox,
+                          .data_dir = o->store_dir ? o->store_dir : h->tmp};
     if (supervisor_new(&h->sup, h->loop, h->st, h->sec, &sv) != 0 ||
         kv_service_attach(&h->kv, h->sup, h->st) != 0) {
         snprintf(err, errlen, "out of memory");

@@ -9,8 +9,9 @@
 
 struct rag_ann {
     size_t dim, nlist;
-    float *cent; /* nlist unit centroids */
-    uint32_t **list;
+    float *cent;     /* nlist unit centroids */
+    uint32_t **list; /* each list's ids, */
+    float **lvec;    /* and their vectors, contiguous: a probe reads them in order */
     size_t *len, *cap;
     size_t listed;  /* vectors [0, listed) of the store are in lists */
     size_t trained; /* the store's size when trained */
@@ -95,23 +96,29 @@ static int train(rag_ann *a, const rag_vecs *s, const uint32_t *sample, size_t m
     return 0;
 }
 
-static int list_add(rag_ann *a, size_t c, uint32_t id)
+static int list_add(rag_ann *a, size_t c, uint32_t id, const float *v)
 {
     if (a->len[c] == a->cap[c]) {
         size_t cap = a->cap[c] ? a->cap[c] * 2 : 16;
         uint32_t *nl = realloc(a->list[c], cap * sizeof *nl);
         if (!nl) return -1;
         a->list[c] = nl;
+        float *nv = realloc(a->lvec[c], cap * a->dim * sizeof *nv);
+        if (!nv) return -1;
+        a->lvec[c] = nv;
         a->cap[c] = cap;
     }
+    memcpy(a->lvec[c] + a->len[c] * a->dim, v, a->dim * sizeof *v);
     a->list[c][a->len[c]++] = id;
     return 0;
 }
 
 int rag_ann_catch_up(rag_ann *a, const rag_vecs *s)
 {
-    for (; a->listed < s->n; a->listed++)
-        if (list_add(a, nearest(a, s->v + a->listed * a->dim), (uint32_t)a->listed) < 0) return -1;
+    for (; a->listed < s->n; a->listed++) {
+        const float *v = s->v + a->listed * a->dim;
+        if (list_add(a, nearest(a, v), (uint32_t)a->listed, v) < 0) return -1;
+    }
     return 0;
 }
 
@@ -120,7 +127,10 @@ void rag_ann_free(rag_ann *a)
     if (!a) return;
     for (size_t c = 0; a->list && c < a->nlist; c++)
         free(a->list[c]);
+    for (size_t c = 0; a->lvec && c < a->nlist; c++)
+        free(a->lvec[c]);
     free(a->list);
+    free(a->lvec);
     free(a->len);
     free(a->cap);
     free(a->cent);
@@ -146,9 +156,10 @@ rag_ann *rag_ann_build(const rag_vecs *s, const rag_ann_opts *o)
     a->nlist = nlist;
     a->cent = malloc(nlist * s->dim * sizeof *a->cent);
     a->list = calloc(nlist, sizeof *a->list);
+    a->lvec = calloc(nlist, sizeof *a->lvec);
     a->len = calloc(nlist, sizeof *a->len);
     a->cap = calloc(nlist, sizeof *a->cap);
-    if (!a->cent || !a->list || !a->len || !a->cap) goto fail;
+    if (!a->cent || !a->list || !a->lvec || !a->len || !a->cap) goto fail;
     for (size_t i = 0; i < s->n; i++)
         perm[i] = (uint32_t)i;
     for (size_t i = 0; i < m; i++) { /* a partial Fisher-Yates: the sample in front */
@@ -174,6 +185,11 @@ size_t rag_ann_nlist(const rag_ann *a)
     return a ? a->nlist : 0;
 }
 
+const float *rag_ann_centroids(const rag_ann *a)
+{
+    return a ? a->cent : NULL;
+}
+
 size_t rag_ann_listed(const rag_ann *a)
 {
     return a ? a->listed : 0;
@@ -182,10 +198,10 @@ size_t rag_ann_listed(const rag_ann *a)
 size_t rag_ann_bytes(const rag_ann *a)
 {
     if (!a) return 0;
-    size_t b =
-        sizeof *a + a->nlist * (a->dim * sizeof(float) + sizeof(uint32_t *) + 2 * sizeof(size_t));
+    size_t b = sizeof *a + a->nlist * (a->dim * sizeof(float) + sizeof(uint32_t *) +
+                                       sizeof(float *) + 2 * sizeof(size_t));
     for (size_t c = 0; c < a->nlist; c++)
-        b += a->cap[c] * sizeof(uint32_t);
+        b += a->cap[c] * (sizeof(uint32_t) + a->dim * sizeof(float));
     return b;
 }
 
@@ -215,10 +231,11 @@ int rag_ann_search(const rag_ann *a, const rag_vecs *s, const float *q, size_t n
     size_t m = 0;
     for (size_t p = 0; p < np; p++) {
         const uint32_t *l = a->list[probe[p].doc];
+        const float *lv = a->lvec[probe[p].doc];
         for (size_t i = 0; i < a->len[probe[p].doc]; i++) {
             uint32_t id = l[i];
             if (id >= s->n || (keep && !keep(ud, id))) continue;
-            score[m] = dot(s->v + (size_t)id * s->dim, q, s->dim);
+            score[m] = dot(lv + i * a->dim, q, a->dim);
             ids[m] = id;
             local[m] = (uint32_t)m;
             m++;

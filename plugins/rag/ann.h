@@ -2,9 +2,12 @@
  * The RAG plugin's approximate nearest neighbours (ADR 0048): an inverted
  * file index (IVF-Flat) over the unit vectors of a rag_vecs (vec.h).
  * Spherical k-means on a sample gives nlist centroids; every vector is
- * listed under its nearest centroid; a query scores the centroids, scans
- * the vectors of the nprobe best lists exactly, and keeps the k best by
- * cosine. Plain C, no host, no library: FAISS (C++, BLAS, OpenMP) does not
+ * listed under its nearest centroid, its vector copied into the list (a
+ * list's vectors are contiguous: a probe reads them in order rather than
+ * by id across the store); a query scores the centroids, scans the vectors
+ * of the nprobe best lists exactly, and keeps the k best by cosine. The
+ * plugin keeps its index on disk the same way (disk.h, ADR 0054) and uses
+ * this file's training. Plain C, no host, no library: FAISS (C++, BLAS, OpenMP) does not
  * fit a sandboxed C plugin (the ADR has the comparison).
  *
  * rag_vsearch is what a search calls: exact (rag_vecs_search) below a
@@ -46,6 +49,9 @@ int rag_ann_search(const rag_ann *a, const rag_vecs *s, const float *q, size_t n
 size_t rag_ann_nlist(const rag_ann *a);
 size_t rag_ann_listed(const rag_ann *a);
 size_t rag_ann_bytes(const rag_ann *a);
+/* The nlist unit centroids, nlist * dim floats (the index on disk keeps
+ * them; disk.h). */
+const float *rag_ann_centroids(const rag_ann *a);
 
 typedef struct {
     size_t min_vectors; /* exact below this many vectors */

@@ -11,102 +11,45 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the store in memory: hash -> vector (open addressing) ---------------- */
-
-typedef struct {
-    char hash[17];
-    float *v;
-} slot;
-
-static struct {
-    slot *t;
-    size_t cap, n, dim;
-} E;
-
-static size_t slot_of(const char *hash, size_t cap)
-{
-    uint64_t h = strtoull(hash, NULL, 16);
-    return (size_t)(h ^ (h >> 29)) & (cap - 1);
-}
-
-const float *rag_emb_find(const char *hash, size_t *dim)
-{
-    if (!E.cap) return NULL;
-    for (size_t i = slot_of(hash, E.cap), k = 0; k < E.cap; i = (i + 1) & (E.cap - 1), k++) {
-        if (!E.t[i].v) return NULL;
-        if (!strcmp(E.t[i].hash, hash)) {
-            *dim = E.dim;
-            return E.t[i].v;
-        }
-    }
-    return NULL;
-}
-
-static int grow(void)
-{
-    size_t cap = E.cap ? E.cap * 2 : 1024;
-    slot *t = calloc(cap, sizeof *t);
-    if (!t) return -1;
-    for (size_t i = 0; i < E.cap; i++) {
-        if (!E.t[i].v) continue;
-        size_t j = slot_of(E.t[i].hash, cap);
-        while (t[j].v)
-            j = (j + 1) & (cap - 1);
-        t[j] = E.t[i];
-    }
-    free(E.t);
-    E.t = t;
-    E.cap = cap;
-    return 0;
-}
-
-/* Keeps the vector of arr (numbers) under hash; 0, or -1 (another
- * dimension than the first, not numbers, out of memory). */
-static int emb_put(const char *hash, const json_t *arr)
-{
-    size_t dim = json_array_size(arr), d;
-    if (!dim || (E.dim && dim != E.dim)) return -1;
-    if (rag_emb_find(hash, &d)) return 0;
-    if ((E.n + 1) * 2 > E.cap && grow() < 0) return -1;
-    float *v = malloc(dim * sizeof *v);
-    if (!v) return -1;
-    for (size_t i = 0; i < dim; i++) {
-        const json_t *x = json_array_get(arr, i);
-        if (!json_is_number(x)) {
-            free(v);
-            return -1;
-        }
-        v[i] = (float)json_number_value(x);
-    }
-    E.dim = dim;
-    size_t j = slot_of(hash, E.cap);
-    while (E.t[j].v)
-        j = (j + 1) & (E.cap - 1);
-    snprintf(E.t[j].hash, sizeof E.t[j].hash, "%s", hash);
-    E.t[j].v = v;
-    E.n++;
-    return 0;
-}
-
-static const char *model_name(void)
+const char *rag_embed_model_name(void)
 {
     return R.embed_model ? R.embed_model : "";
 }
 
-void rag_emb_load_item(const char *key, const json_t *value)
+static const char *model_name(void)
 {
-    const char *m = json_string_value(json_object_get(value, "model"));
-    if (strcmp(m ? m : "", model_name()) != 0) return; /* another model's: embedded again */
-    if (emb_put(key + 4, json_object_get(value, "v")) < 0)
-        R.host->log(R.ctx, AH_LOG_WARN, "rag: %s: not an embedding of dimension %zu", key, E.dim);
+    return rag_embed_model_name();
 }
 
-void rag_emb_free(void)
+int rag_emb_migrate(const ah_kv_item *items, size_t n)
 {
-    for (size_t i = 0; i < E.cap; i++)
-        free(E.t[i].v);
-    free(E.t);
-    memset(&E, 0, sizeof E);
+    char(*hashes)[17] = calloc(n + 1, sizeof *hashes);
+    float **vecs = calloc(n + 1, sizeof *vecs);
+    size_t *dims = calloc(n + 1, sizeof *dims), m = 0;
+    int rc = -1;
+    if (!hashes || !vecs || !dims) goto out;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = items[i].value, *arr = json_object_get(v, "v");
+        const char *model = json_string_value(json_object_get(v, "model"));
+        size_t dim = json_array_size(arr);
+        if (strlen(items[i].key) != 20 || strcmp(model ? model : "", model_name()) != 0 || !dim)
+            continue; /* another model's: embedded again when needed */
+        if (!(vecs[m] = malloc(dim * sizeof(float)))) goto out;
+        for (size_t k = 0; k < dim; k++)
+            vecs[m][k] = (float)json_number_value(json_array_get(arr, k));
+        memcpy(hashes[m], items[i].key + 4, 17);
+        dims[m++] = dim;
+    }
+    rc = m ? rag_disk_emb_put(R.kbs.disk, (const char(*)[17])hashes, (const float *const *)vecs,
+                              dims, m, model_name())
+           : 0;
+out:
+    for (size_t i = 0; vecs && i < m; i++)
+        free(vecs[i]);
+    free(vecs);
+    free(hashes);
+    free(dims);
+    return rc;
 }
 
 /* ---- the embed action -------------------------------------------------------- */
@@ -123,7 +66,6 @@ typedef struct {
     char **texts;
     char (*hashes)[17];
     size_t n, next, batch; /* batch: how many the call in flight asked for */
-    json_t *got;           /* the batch's vectors, kept in memory once durable */
     rag_embed_done done;
     void *ud;
 } run;
@@ -139,26 +81,11 @@ static void run_free(run *r)
 
 static void run_end(run *r, int status, const char *msg)
 {
-    json_decref(r->got);
-    r->got = NULL;
     r->done(status, msg, r->ud);
     run_free(r);
 }
 
 static void run_step(run *r);
-
-static void batch_stored(ah_ctx *ctx, int status, void *ud)
-{
-    (void)ctx;
-    run *r = ud;
-    if (status) return run_end(r, status, "storing the embeddings failed");
-    for (size_t i = 0; i < r->batch; i++)
-        emb_put(r->hashes[r->next + i], json_array_get(r->got, i));
-    json_decref(r->got);
-    r->got = NULL;
-    r->next += r->batch;
-    run_step(r);
-}
 
 static void batch_embedded(ah_ctx *ctx, int status, const json_t *result, const char *code,
                            const char *message, void *ud)
@@ -177,27 +104,41 @@ static void batch_embedded(ah_ctx *ctx, int status, const json_t *result, const 
                  R.embed_instance, json_array_size(vs), r->batch);
         return run_end(r, AH_EPROTO, msg);
     }
-    ah_kv_entry *items = calloc(r->batch, sizeof *items);
-    char(*keys)[24] = calloc(r->batch, sizeof *keys);
-    json_t **vals = calloc(r->batch, sizeof *vals);
-    int bad = !items || !keys || !vals;
+    char(*hashes)[17] = calloc(r->batch + 1, sizeof *hashes);
+    float **vecs = calloc(r->batch + 1, sizeof *vecs);
+    size_t *dims = calloc(r->batch + 1, sizeof *dims),
+           dim0 = json_array_size(json_array_get(vs, 0));
+    int bad = !hashes || !vecs || !dims;
     for (size_t i = 0; !bad && i < r->batch; i++) {
         const json_t *v = json_array_get(vs, i);
         size_t dim = json_array_size(v);
-        if (!dim || (E.dim && dim != E.dim) || dim != json_array_size(json_array_get(vs, 0)))
+        if (!dim || dim != dim0 || !(vecs[i] = malloc(dim * sizeof(float)))) {
             bad = 1;
-        snprintf(keys[i], sizeof keys[i], "emb/%s", r->hashes[r->next + i]);
-        vals[i] = json_pack("{s:s,s:O}", "model", model_name(), "v", (json_t *)v);
-        items[i] = (ah_kv_entry){.key = keys[i], .value = vals[i]};
+            break;
+        }
+        for (size_t k = 0; k < dim; k++) {
+            const json_t *x = json_array_get(v, k);
+            if (!json_is_number(x)) bad = 1;
+            vecs[i][k] = (float)json_number_value(x);
+        }
+        memcpy(hashes[i], r->hashes[r->next + i], 17);
+        dims[i] = dim;
     }
-    r->got = json_incref((json_t *)vs);
-    int rc = bad ? AH_EPROTO : R.host->kv_put_many(R.ctx, items, r->batch, batch_stored, r);
-    for (size_t i = 0; vals && i < r->batch; i++)
-        json_decref(vals[i]);
-    free(items);
-    free(keys);
-    free(vals);
-    if (rc) run_end(r, rc, "embeddings of another dimension, or storing them failed");
+    /* the batch on disk (one transaction) before the next is asked for */
+    int rc = bad ? -1
+                 : rag_disk_emb_put(R.kbs.disk, (const char(*)[17])hashes,
+                                    (const float *const *)vecs, dims, r->batch, model_name());
+    for (size_t i = 0; vecs && i < r->batch; i++)
+        free(vecs[i]);
+    free(vecs);
+    free(hashes);
+    free(dims);
+    if (rc < 0)
+        return run_end(r, AH_EPROTO,
+                       bad ? "embedding: vectors of differing dimensions or not numbers"
+                           : "storing the embeddings on disk failed");
+    r->next += r->batch;
+    run_step(r);
 }
 
 static void run_step(run *r)
@@ -231,7 +172,7 @@ void rag_embed_missing(const char *const *texts, const char (*hashes)[17], size_
     r->ud = ud;
     for (size_t i = 0; i < n; i++) {
         size_t dim;
-        int dup = rag_emb_find(hashes[i], &dim) != NULL;
+        int dup = rag_disk_emb_get(R.kbs.disk, hashes[i], model_name(), NULL, 0, &dim) == 1;
         for (size_t k = 0; !dup && k < r->n; k++)
             dup = !strcmp(r->hashes[k], hashes[i]);
         if (dup) continue;

@@ -1,21 +1,22 @@
 /*
  * The RAG plugin's embeddings (docs/plugins/rag.md#embeddings): fetched
  * through the configured LLM instance's `embed` action (host->call, ABI
- * 1.4, ADR 0047), kept in the KV under the hash of the chunk's text
- * (emb/<hash>: {model, v}) so that no text is embedded twice, and held in
- * memory by that hash for indexing.
+ * 1.4, ADR 0047), kept in the index on disk under the hash of the chunk's
+ * text (disk.h: emb) so that no text is embedded twice.
  */
 #ifndef RAG_EMBED_H
 #define RAG_EMBED_H
 
+#include <agenthost/plugin.h>
 #include <jansson.h>
 #include <stddef.h>
 
-/* The stored embedding of a text of that hash, or NULL; *dim set. */
-const float *rag_emb_find(const char *hash, size_t *dim);
-/* A KV item emb/<hash> read at start. */
-void rag_emb_load_item(const char *key, const json_t *value);
-void rag_emb_free(void);
+/* The model the embeddings are made with ("" for the instance's default). */
+const char *rag_embed_model_name(void);
+/* Migration (load.c): KV items emb/<hash> of the previous version
+ * ({model, v}) into the index on disk, one transaction; those of another
+ * model are left out. 0 or -1. */
+int rag_emb_migrate(const ah_kv_item *items, size_t n);
 
 /* Embeds, in batches of R.embed_batch, every text whose hash has no
  * stored embedding yet (a hash repeated among them once), storing each

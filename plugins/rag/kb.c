@@ -1,5 +1,6 @@
 /*
- * Knowledge bases in memory (kb.h).
+ * Knowledge bases: records in memory, searches over the index on disk
+ * (kb.h).
  */
 #include "kb.h"
 
@@ -16,20 +17,11 @@ rag_kb *rag_kbs_find(const rag_kbs *s, const char *name)
 static void kb_free(rag_kb *kb)
 {
     if (!kb) return;
-    for (size_t i = 0; i < kb->nchunks; i++) {
-        free(kb->chunks[i].text);
-        json_decref(kb->chunks[i].path);
-    }
     for (size_t i = 0; i < kb->ndocs; i++) {
         free(kb->docs[i].id);
         json_decref(kb->docs[i].rec);
     }
-    free(kb->chunks);
     free(kb->docs);
-    rag_ann_free(kb->ann);
-    rag_vecs_free(&kb->vecs);
-    free(kb->vec_chunk);
-    rag_index_free(kb->ix);
     json_decref(kb->rec);
     free(kb->name);
     free(kb);
@@ -48,8 +40,7 @@ rag_kb *rag_kbs_add(rag_kbs *s, const char *name, const json_t *rec)
     if (!kb) return NULL;
     kb->name = strdup(name);
     kb->rec = json_deep_copy(rec);
-    kb->ix = rag_index_new(s->a);
-    if (!kb->name || !kb->rec || !kb->ix) {
+    if (!kb->name || !kb->rec) {
         kb_free(kb);
         return NULL;
     }
@@ -57,14 +48,16 @@ rag_kb *rag_kbs_add(rag_kbs *s, const char *name, const json_t *rec)
     return kb;
 }
 
-void rag_kbs_remove(rag_kbs *s, const char *name)
+int rag_kbs_remove(rag_kbs *s, const char *name)
 {
+    int rc = s->disk ? rag_disk_drop_kb(s->disk, name) : 0;
     for (size_t i = 0; i < s->n; i++) {
         if (strcmp(s->kbs[i]->name, name) != 0) continue;
         kb_free(s->kbs[i]);
         s->kbs[i] = s->kbs[--s->n];
-        return;
+        break;
     }
+    return rc;
 }
 
 void rag_kbs_free(rag_kbs *s)
@@ -103,70 +96,16 @@ rag_doc *rag_kb_doc_add(rag_kb *kb, const char *id, const json_t *rec)
     return d;
 }
 
-void rag_kb_doc_drop(rag_kb *kb, rag_doc *d)
+int rag_kb_doc_drop(rag_kbs *s, rag_kb *kb, rag_doc *d)
 {
-    uint32_t di = (uint32_t)(d - kb->docs);
     d->live = 0;
-    for (size_t i = 0; i < kb->nchunks; i++) {
-        if (kb->chunks[i].doc != di || !kb->chunks[i].live) continue;
-        kb->chunks[i].live = 0;
-        free(kb->chunks[i].text);
-        kb->chunks[i].text = NULL;
-        rag_index_remove(kb->ix, (uint32_t)i);
-    }
+    return s->disk ? rag_disk_drop_doc(s->disk, s->a, kb->name, d->id) : 0;
 }
 
-static int64_t vec_add(rag_kb *kb, uint32_t chunk, const float *vec, size_t dim)
-{
-    if (!vec || !dim) return -1;
-    if (!kb->vecs.dim) kb->vecs.dim = dim;
-    if (dim != kb->vecs.dim) return -1;
-    if (kb->vecs.n == kb->vcap) {
-        size_t cap = kb->vcap ? kb->vcap * 2 : 64;
-        uint32_t *nv = realloc(kb->vec_chunk, cap * sizeof *nv);
-        if (!nv) return -1;
-        kb->vec_chunk = nv;
-        kb->vcap = cap;
-    }
-    int64_t id = rag_vecs_add(&kb->vecs, vec);
-    if (id >= 0) kb->vec_chunk[id] = chunk;
-    return id;
-}
-
-int rag_kb_chunk_add(rag_kb *kb, rag_doc *d, uint32_t seq, const char *text, size_t start,
-                     size_t end, size_t tokens, const json_t *path, const float *vec, size_t dim)
-{
-    if (kb->nchunks == kb->ccap) {
-        size_t cap = kb->ccap ? kb->ccap * 2 : 64;
-        rag_chunk_rec *nc = realloc(kb->chunks, cap * sizeof *nc);
-        if (!nc) return -1;
-        kb->chunks = nc;
-        kb->ccap = cap;
-    }
-    char *t = strdup(text);
-    if (!t) return -1;
-    int64_t id = rag_index_add(kb->ix, text, strlen(text));
-    if (id != (int64_t)kb->nchunks) {
-        free(t);
-        return -1;
-    }
-    kb->chunks[kb->nchunks] = (rag_chunk_rec){(uint32_t)(d - kb->docs),
-                                              seq,
-                                              start,
-                                              end,
-                                              tokens,
-                                              t,
-                                              json_incref((json_t *)path),
-                                              1,
-                                              vec_add(kb, (uint32_t)kb->nchunks, vec, dim)};
-    kb->nchunks++;
-    return 0;
-}
-
+/* The filter: the ids of the documents it keeps, sorted, or all. */
 typedef struct {
-    rag_kb *kb;
-    const json_t *tags;
-    const char *language;
+    const char **ids;
+    size_t n;
 } filter;
 
 static int has_tag(const json_t *tags, const char *tag)
@@ -178,82 +117,160 @@ static int has_tag(const json_t *tags, const char *tag)
     return 0;
 }
 
-static int keep(void *ud, uint32_t id)
+static int passes(const json_t *rec, const json_t *tags, const char *language)
 {
-    filter *f = ud;
-    const rag_chunk_rec *c = &f->kb->chunks[id];
-    const json_t *rec = f->kb->docs[c->doc].rec;
-    if (!c->live) return 0;
-    if (f->language) {
+    if (language) {
         const char *l = json_string_value(json_object_get(rec, "language"));
-        if (!l || strcmp(l, f->language) != 0) return 0;
+        if (!l || strcmp(l, language) != 0) return 0;
     }
     size_t i;
     json_t *t;
-    json_array_foreach(f->tags, i, t)
+    json_array_foreach(tags, i, t)
     {
         if (!has_tag(json_object_get(rec, "tags"), json_string_value(t))) return 0;
     }
     return 1;
 }
 
-static int keep_vec(void *ud, uint32_t id)
+static int cmp_id(const void *a, const void *b)
 {
-    filter *f = ud;
-    return keep(f, f->kb->vec_chunk[id]);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static json_t *passages(rag_kb *kb, const rag_hit *hits, int n)
+typedef struct {
+    const char *p;
+    size_t n;
+} span;
+
+static int cmp_span(const void *key, const void *elem)
 {
-    json_t *out = json_array();
-    for (int i = 0; out && i < n; i++) {
-        const rag_chunk_rec *c = &kb->chunks[hits[i].doc];
-        const rag_doc *d = &kb->docs[c->doc];
-        json_array_append_new(out, json_pack("{s:s,s:O?,s:i,s:O,s:I,s:I,s:s,s:f}", "document",
-                                             d->id, "title", json_object_get(d->rec, "title"),
-                                             "chunk", (int)c->seq, "heading_path", c->path, "start",
-                                             (json_int_t)c->start, "end", (json_int_t)c->end,
-                                             "text", c->text, "score", hits[i].score));
+    const span *k = key;
+    const char *e = *(const char *const *)elem;
+    size_t el = strlen(e);
+    int c = memcmp(k->p, e, k->n < el ? k->n : el);
+    return c ? c : (k->n > el) - (k->n < el);
+}
+
+static int keep(void *ud, const char *doc, size_t len)
+{
+    const filter *f = ud;
+    span k = {doc, len};
+    return bsearch(&k, f->ids, f->n, sizeof *f->ids, cmp_span) != NULL;
+}
+
+static const rag_doc *doc_of(const rag_kb *kb, const char *id, size_t len)
+{
+    for (size_t i = 0; i < kb->ndocs; i++)
+        if (kb->docs[i].live && strlen(kb->docs[i].id) == len && !memcmp(kb->docs[i].id, id, len))
+            return &kb->docs[i];
+    return NULL;
+}
+
+typedef struct {
+    const rag_kb *kb;
+    json_t *out;
+} building;
+
+static void passage(void *ud, const rag_hit *h, const rag_disk_chunk_view *c)
+{
+    building *b = ud;
+    const rag_doc *d = doc_of(b->kb, c->doc, c->doc_len);
+    if (!d) return; /* dropped meanwhile */
+    json_t *path = json_loadb(c->path, c->path_len, 0, NULL);
+    json_array_append_new(
+        b->out, json_pack("{s:s,s:O?,s:i,s:o,s:I,s:I,s:s%,s:f}", "document", d->id, "title",
+                          json_object_get(d->rec, "title"), "chunk", (int)c->seq, "heading_path",
+                          path ? path : json_array(), "start", (json_int_t)c->start, "end",
+                          (json_int_t)c->end, "text", c->text, c->text_len, "score", h->score));
+}
+
+static json_t *passages(rag_kbs *s, const rag_kb *kb, const rag_hit *hits, int n)
+{
+    building b = {kb, json_array()};
+    if (b.out && rag_disk_chunks_read(s->disk, kb->name, hits, (size_t)n, passage, &b) < 0) {
+        json_decref(b.out);
+        return NULL;
     }
-    return out;
+    return b.out;
 }
 
 #define FUSE_DEPTH 50
 
-json_t *rag_kb_search_ex(rag_kb *kb, const char *query, const rag_search_opts *o, size_t top_k,
-                         const json_t *tags, const char *language)
+/* Reciprocal rank fusion (c = 60) of two lists, over the ids they hold
+ * (not over every chunk id, as rag_rrf would: vec.h). */
+static int fuse(const rag_hit *const *lists, const size_t *lens, const double *w, rag_hit *out,
+                size_t top)
+{
+    size_t cap = lens[0] + lens[1] + 1, m = 0;
+    uint32_t *ids = malloc(cap * sizeof *ids), *local = malloc(cap * sizeof *local);
+    double *score = calloc(cap, sizeof *score);
+    int rc = -1;
+    if (!ids || !local || !score) goto done;
+    for (size_t l = 0; l < 2; l++) {
+        for (size_t r = 0; r < lens[l]; r++) {
+            size_t j = 0;
+            while (j < m && ids[j] != lists[l][r].doc)
+                j++;
+            if (j == m) {
+                ids[m] = lists[l][r].doc;
+                local[m] = (uint32_t)m;
+                m++;
+            }
+            score[j] += w[l] / (60.0 + (double)(r + 1));
+        }
+    }
+    rc = (int)rag_topk(score, local, m, out, top);
+    for (int i = 0; i < rc; i++)
+        out[i].doc = ids[out[i].doc];
+done:
+    free(ids);
+    free(local);
+    free(score);
+    return rc;
+}
+
+json_t *rag_kb_search_ex(rag_kbs *s, rag_kb *kb, const char *query, const rag_search_opts *o,
+                         size_t top_k, const json_t *tags, const char *language, int *approx)
 {
     size_t depth = o->mode == RAG_HYBRID && top_k < FUSE_DEPTH ? FUSE_DEPTH : top_k;
     rag_hit *lex = calloc(depth ? depth : 1, sizeof *lex);
     rag_hit *sem = calloc(depth ? depth : 1, sizeof *sem);
     rag_hit *fused = calloc(top_k ? top_k : 1, sizeof *fused);
     json_t *out = NULL;
-    filter f = {kb, tags, language};
-    int nl = 0, ns = 0, n = -1;
-    if (!lex || !sem || !fused) goto done;
-    if (o->mode != RAG_VECTOR)
-        nl = rag_index_search(kb->ix, query, strlen(query), keep, &f, lex, depth);
-    if (o->mode != RAG_BM25 && o->qvec && o->qdim == kb->vecs.dim && kb->vecs.n) {
-        ns = o->ann ? rag_vsearch(&kb->ann, &kb->vecs, o->ann, o->qvec, keep_vec, &f, sem, depth)
-                    : rag_vecs_search(&kb->vecs, o->qvec, keep_vec, &f, sem, depth);
-        for (int i = 0; i < ns; i++)
-            sem[i].doc = kb->vec_chunk[sem[i].doc];
+    filter f = {NULL, 0};
+    int filtered = language || json_array_size(tags), nl = 0, ns = 0, n = -1;
+    *approx = 0;
+    if (!lex || !sem || !fused || !s->disk) goto done;
+    if (filtered) {
+        f.ids = calloc(kb->ndocs + 1, sizeof *f.ids);
+        if (!f.ids) goto done;
+        for (size_t i = 0; i < kb->ndocs; i++)
+            if (kb->docs[i].live && passes(kb->docs[i].rec, tags, language))
+                f.ids[f.n++] = kb->docs[i].id;
+        qsort(f.ids, f.n, sizeof *f.ids, cmp_id);
     }
+    rag_disk_keep kf = filtered ? keep : NULL;
+    if (o->mode != RAG_VECTOR)
+        nl = rag_disk_bm25(s->disk, s->a, kb->name, query, strlen(query), kf, &f, lex, depth);
+    if (o->mode != RAG_BM25 && o->qvec)
+        ns = rag_disk_vsearch(s->disk, kb->name, o->qvec, o->qdim, o->ann, kf, &f, sem, depth,
+                              approx);
     if (nl < 0 || ns < 0) goto done;
     if (o->mode == RAG_BM25) {
         n = nl < (int)top_k ? nl : (int)top_k;
-        out = passages(kb, lex, n);
+        out = passages(s, kb, lex, n);
     } else if (o->mode == RAG_VECTOR) {
         n = ns < (int)top_k ? ns : (int)top_k;
-        out = passages(kb, sem, n);
+        out = passages(s, kb, sem, n);
     } else {
         const rag_hit *lists[2] = {lex, sem};
         size_t lens[2] = {(size_t)nl, (size_t)ns};
         double w[2] = {o->w_bm25, o->w_vector};
-        n = rag_rrf(lists, lens, w, 2, 60.0, kb->nchunks, fused, top_k);
-        if (n >= 0) out = passages(kb, fused, n);
+        n = fuse(lists, lens, w, fused, top_k);
+        if (n >= 0) out = passages(s, kb, fused, n);
     }
 done:
+    free(f.ids);
     free(lex);
     free(sem);
     free(fused);

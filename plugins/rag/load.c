@@ -1,7 +1,10 @@
 /*
- * The RAG plugin's start: every base, document and chunk read from the KV
- * a page at a time, ready documents indexed, interrupted jobs resumed, and
- * keys of what no longer exists deleted (rag.h).
+ * The RAG plugin's start (rag.h): the bases' and documents' records read
+ * from the KV a page at a time; a previous version's chunks and
+ * embeddings in the KV (chunk/, emb/) moved into the index on disk once
+ * (ADR 0054) and deleted from the KV; interrupted jobs resumed, documents
+ * whose index is missing ingested again from their text; keys of what no
+ * longer exists deleted.
  */
 #include "rag.h"
 
@@ -12,10 +15,12 @@
 #include <string.h>
 
 typedef void (*item_fn)(const char *key, const json_t *value);
+typedef void (*page_fn)(const ah_kv_item *items, size_t n);
 
 typedef struct {
     const char *prefix;
-    item_fn item;
+    item_fn item; /* each item, or */
+    page_fn page; /* each page */
     void (*done)(void);
 } phase;
 
@@ -31,7 +36,8 @@ static void scanned(ah_ctx *ctx, int status, const ah_kv_item *items, size_t n, 
         R.loaded = -1;
         return;
     }
-    for (size_t i = 0; i < n; i++)
+    if (p->page) p->page(items, n);
+    for (size_t i = 0; p->item && i < n; i++)
         p->item(items[i].key, items[i].value);
     if (next)
         run(p, next);
@@ -78,27 +84,82 @@ static void doc_item(const char *key, const json_t *v)
         R.loaded = -1;
 }
 
+/* ---- migration of a previous version's chunks (chunk/<kb>/<doc>/<gen>/<seq>) ---- */
+
+static struct {
+    char kb[200], doc[400];
+    json_t *items; /* the current document's chunk values, in seq order */
+    size_t moved, docs;
+} M;
+
+static void migrate_flush(void)
+{
+    if (!M.items) return;
+    rag_kb *kb = rag_kbs_find(&R.kbs, M.kb);
+    rag_doc *d = kb ? rag_kb_doc(kb, M.doc) : NULL;
+    const char *hash = d ? json_string_value(json_object_get(d->rec, "hash")) : NULL;
+    size_t n = json_array_size(M.items);
+    rag_disk_chunk *c = calloc(n + 1, sizeof *c);
+    char **paths = calloc(n + 1, sizeof *paths);
+    for (size_t i = 0; hash && c && paths && i < n; i++) {
+        const json_t *v = json_array_get(M.items, i);
+        const json_t *t = json_object_get(json_object_get(v, "_k"), "seq");
+        paths[i] = json_dumps(json_object_get(v, "path") ?: json_array(), JSON_COMPACT);
+        c[i] = (rag_disk_chunk){(uint32_t)json_integer_value(t),
+                                (size_t)json_integer_value(json_object_get(v, "start")),
+                                (size_t)json_integer_value(json_object_get(v, "end")),
+                                (size_t)json_integer_value(json_object_get(v, "tokens")),
+                                json_string_value(json_object_get(v, "text")) ?: "",
+                                json_string_length(json_object_get(v, "text")),
+                                paths[i] ? paths[i] : "[]",
+                                json_string_value(json_object_get(v, "hash"))};
+    }
+    if (hash && c && paths) {
+        if (rag_disk_index_doc(R.kbs.disk, R.kbs.a, M.kb, M.doc, hash, c, n,
+                               R.embed_instance ? rag_embed_model_name() : NULL) < 0) {
+            R.host->log(R.ctx, AH_LOG_ERROR, "rag: moving %s/%s to the index on disk: %s", M.kb,
+                        M.doc, rag_disk_error(R.kbs.disk));
+            R.loaded = -1;
+        } else {
+            M.moved += n;
+            M.docs++;
+        }
+    }
+    for (size_t i = 0; paths && i < n; i++)
+        free(paths[i]);
+    free(paths);
+    free(c);
+    json_decref(M.items);
+    M.items = NULL;
+}
+
 static void chunk_item(const char *key, const json_t *v)
 {
     char buf[700], *p[4];
     rag_kb *kb = parts(key, 6, buf, sizeof buf, p, 4) == 4 ? rag_kbs_find(&R.kbs, p[0]) : NULL;
     rag_doc *d = kb ? rag_kb_doc(kb, p[1]) : NULL;
-    if (!d || json_integer_value(json_object_get(d->rec, "gen")) != atoll(p[2])) {
-        orphan(key);
-        return;
+    const char *state = d ? json_string_value(json_object_get(d->rec, "state")) : NULL;
+    if (!d || json_integer_value(json_object_get(d->rec, "gen")) != atoll(p[2]) || !state ||
+        strcmp(state, "ready") != 0)
+        return; /* gone, replaced, or its job rewrites it: deleted with the rest */
+    if (M.items && (strcmp(M.kb, p[0]) != 0 || strcmp(M.doc, p[1]) != 0)) migrate_flush();
+    if (!M.items) {
+        M.items = json_array();
+        snprintf(M.kb, sizeof M.kb, "%s", p[0]);
+        snprintf(M.doc, sizeof M.doc, "%s", p[1]);
     }
-    const char *state = json_string_value(json_object_get(d->rec, "state"));
-    if (!state || strcmp(state, "ready") != 0) return; /* its job rewrites it */
-    size_t dim = 0;
-    const char *hash = json_string_value(json_object_get(v, "hash"));
-    const float *vec = hash ? rag_emb_find(hash, &dim) : NULL;
-    if (rag_kb_chunk_add(kb, d, (uint32_t)atol(p[3]),
-                         json_string_value(json_object_get(v, "text")) ?: "",
-                         (size_t)json_integer_value(json_object_get(v, "start")),
-                         (size_t)json_integer_value(json_object_get(v, "end")),
-                         (size_t)json_integer_value(json_object_get(v, "tokens")),
-                         json_object_get(v, "path"), vec, dim) < 0)
+    json_t *c = json_deep_copy(v);
+    json_object_set_new(c, "_k", json_pack("{s:I}", "seq", (json_int_t)atoll(p[3])));
+    json_array_append_new(M.items, c);
+}
+
+static void emb_page(const ah_kv_item *items, size_t n)
+{
+    if (rag_emb_migrate(items, n) < 0) {
+        R.host->log(R.ctx, AH_LOG_ERROR, "rag: moving embeddings to the index on disk: %s",
+                    rag_disk_error(R.kbs.disk));
         R.loaded = -1;
+    }
 }
 
 static void src_got(ah_ctx *ctx, int status, const json_t *value, void *ud)
@@ -119,41 +180,70 @@ static void src_got(ah_ctx *ctx, int status, const json_t *value, void *ud)
     free(key);
 }
 
+/* The document's text from src/ (kept while the document lives), ingested
+ * again. */
+static void reingest(rag_kb *kb, rag_doc *d)
+{
+    char *key = NULL;
+    if (asprintf(&key, "src/%s/%s", kb->name, d->id) < 0) return;
+    if (R.host->kv_get(R.ctx, key, src_got, key) != AH_OK) free(key);
+}
+
 static void resume(void)
 {
+    migrate_flush();
+    if (M.docs) {
+        R.host->log(R.ctx, AH_LOG_INFO,
+                    "rag: %zu chunks of %zu documents moved from the KV to the index on disk",
+                    M.moved, M.docs);
+    }
+    if (R.loaded == 0) { /* the previous version's keys: on disk now (or of another model) */
+        rag_store_purge("chunk/");
+        rag_store_purge("emb/");
+    }
     for (size_t i = 0; i < R.kbs.n; i++) {
         rag_kb *kb = R.kbs.kbs[i];
         for (size_t k = 0; k < kb->ndocs; k++) {
-            const char *state = json_string_value(json_object_get(kb->docs[k].rec, "state"));
-            if (!kb->docs[k].live || (state && strcmp(state, "ready") == 0)) continue;
-            char *key = NULL;
-            if (asprintf(&key, "src/%s/%s", kb->name, kb->docs[k].id) < 0) continue;
-            if (R.host->kv_get(R.ctx, key, src_got, key) != AH_OK) free(key);
+            rag_doc *d = &kb->docs[k];
+            const char *state = json_string_value(json_object_get(d->rec, "state"));
+            const char *hash = json_string_value(json_object_get(d->rec, "hash"));
+            char on_disk[17];
+            if (!d->live) continue;
+            if (!state || strcmp(state, "ready") != 0) {
+                reingest(kb, d); /* interrupted: resumed */
+                continue;
+            }
+            if (rag_disk_doc_hash(R.kbs.disk, kb->name, d->id, on_disk) == 1 && hash &&
+                !strcmp(on_disk, hash))
+                continue;
+            R.host->log(R.ctx, AH_LOG_WARN,
+                        "rag: %s/%s is not in the index on disk: ingested again", kb->name, d->id);
+            json_object_set_new(d->rec, "state", json_string("ingesting"));
+            reingest(kb, d);
         }
     }
     if (R.loaded == 0) R.loaded = 1;
     R.host->log(R.ctx, AH_LOG_INFO, "rag: %zu knowledge bases loaded", R.kbs.n);
 }
 
-static const phase CHUNKS = {"chunk/", chunk_item, resume};
+static const phase CHUNKS = {"chunk/", chunk_item, NULL, resume};
 static void chunks(void)
 {
     run(&CHUNKS, NULL);
 }
-static const phase DOCS = {"doc/", doc_item, chunks};
+static const phase EMBS = {"emb/", NULL, emb_page, chunks};
+static void embs(void)
+{
+    run(&EMBS, NULL);
+}
+static const phase DOCS = {"doc/", doc_item, NULL, embs};
 static void docs(void)
 {
     run(&DOCS, NULL);
 }
-static const phase KBS = {"kb/", kb_item, docs};
-static void kbs(void)
-{
-    run(&KBS, NULL);
-}
-/* Embeddings first: chunks are indexed with theirs as they are read. */
-static const phase EMBS = {"emb/", rag_emb_load_item, kbs};
+static const phase KBS = {"kb/", kb_item, NULL, docs};
 
 void rag_store_load(void)
 {
-    run(&EMBS, NULL);
+    run(&KBS, NULL);
 }

@@ -2,8 +2,9 @@
  * rag - knowledge bases (issue 18, docs/plugins/rag.md): bases of documents
  * (text, Markdown, HTML) chunked by structure, searched with BM25 over
  * Snowball stems in Russian and English, answering passages with their
- * document, heading path and character offsets. The KV holds everything;
- * the index is rebuilt in memory at start (ADR 0029).
+ * document, heading path and character offsets. The KV holds the bases'
+ * and documents' records and texts; the index (chunks, postings, vectors,
+ * embeddings) lives on disk in the instance's private storage (ADR 0054).
  */
 #include "rag.h"
 
@@ -52,6 +53,19 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     }
     R.ann.min_vectors = (size_t)json_integer_value(json_object_get(config, "ann_min_vectors"));
     R.ann.nprobe = (size_t)json_integer_value(json_object_get(config, "ann_nprobe"));
+    size_t map_mb = (size_t)json_integer_value(json_object_get(config, "index_max_mb"));
+    const char *dir = AH_HOST_HAS(host, storage_dir) ? host->storage_dir(ctx) : NULL;
+    if (!dir) {
+        host->log(ctx, AH_LOG_ERROR,
+                  "rag: no private storage: the index lives on disk and needs a host of ABI 1.5 "
+                  "and the manifest's \"storage\": {\"private\": true} (ADR 0054)");
+        return AH_EUNSUPPORTED;
+    }
+    char err[600];
+    if (rag_disk_open(&R.kbs.disk, dir, map_mb ? map_mb : 1024, err, sizeof err) < 0) {
+        host->log(ctx, AH_LOG_ERROR, "rag: %s", err);
+        return AH_EIO;
+    }
     R.kbs.a = rag_analyzer_new(1);
     if (!R.kbs.a) return AH_ENOMEM;
     rag_store_load();
@@ -63,7 +77,8 @@ static void rag_shutdown(ah_ctx *ctx)
     (void)ctx;
     rag_kbs_free(&R.kbs);
     rag_analyzer_free(R.kbs.a);
-    rag_emb_free();
+    rag_disk_close(R.kbs.disk);
+    memset(&R, 0, sizeof R);
 }
 
 static const char *str(const json_t *args, const char *name)
@@ -128,14 +143,19 @@ static void kb_list(ah_call *call)
     json_t *out = json_array();
     for (size_t i = 0; i < R.kbs.n; i++) {
         rag_kb *kb = R.kbs.kbs[i];
-        size_t docs = 0, chunks = 0;
+        size_t docs = 0;
+        rag_disk_stats st;
         for (size_t k = 0; k < kb->ndocs; k++)
             docs += kb->docs[k].live;
-        for (size_t k = 0; k < kb->nchunks; k++)
-            chunks += kb->chunks[k].live;
+        if (rag_disk_stats_get(R.kbs.disk, kb->name, &st) < 0) memset(&st, 0, sizeof st);
         json_t *b = json_deep_copy(kb->rec);
         json_object_set_new(b, "documents", json_integer((json_int_t)docs));
-        json_object_set_new(b, "chunks", json_integer((json_int_t)chunks));
+        json_object_set_new(b, "chunks", json_integer((json_int_t)st.chunks));
+        json_object_set_new(b, "vectors", json_integer((json_int_t)st.vecs));
+        /* chunks the plugin holds in memory: none between calls (ADR 0054) */
+        json_object_set_new(b, "resident_chunks", json_integer((json_int_t)rag_disk_resident()));
+        json_object_set_new(b, "resident_chunks_peak",
+                            json_integer((json_int_t)rag_disk_resident_peak()));
         json_array_append_new(out, b);
     }
     R.host->reply(call, json_pack("{s:o}", "bases", out));
@@ -154,12 +174,13 @@ static void kb_delete(ah_call *call, const json_t *args)
     if (!kb) return;
     char key[200], *name = strdup(kb->name);
     snprintf(key, sizeof key, "kb/%s", name);
-    rag_kbs_remove(&R.kbs, name);
+    if (rag_kbs_remove(&R.kbs, name) < 0)
+        R.host->log(R.ctx, AH_LOG_ERROR, "rag: dropping %s from the index: %s", name,
+                    rag_disk_error(R.kbs.disk));
     /* the base's record first: what remains is an orphan the next load deletes */
     if (R.host->kv_delete(R.ctx, key, put_done, call) != AH_OK)
         R.host->reply_error(call, "store_failed", "the KV refused the deletion");
     purge_of("doc", name, NULL);
-    purge_of("chunk", name, NULL);
     purge_of("src", name, NULL);
     free(name);
 }
@@ -262,7 +283,7 @@ static void add_saved(ah_ctx *ctx, int status, void *ud)
     }
     rag_kb *kb = rag_kbs_find(&R.kbs, a->kb);
     rag_doc *d = kb ? rag_kb_doc(kb, a->id) : NULL;
-    if (d) rag_kb_doc_drop(kb, d);
+    if (d) rag_kb_doc_drop(&R.kbs, kb, d);
     adding_free(a);
 }
 
@@ -327,12 +348,7 @@ static void doc_add(ah_call *call, const json_t *args)
     if (converted) a->len = converted_len;
     json_int_t gen = old ? json_integer_value(json_object_get(old->rec, "gen")) + 1 : 1;
     a->rec = doc_record(args, format, len, hash, gen);
-    if (old) {
-        char prefix[600];
-        snprintf(prefix, sizeof prefix, "chunk/%s/%s/%lld/", kb->name, old->id, (long long)gen - 1);
-        rag_kb_doc_drop(kb, old);
-        rag_store_purge(prefix);
-    }
+    if (old) rag_kb_doc_drop(&R.kbs, kb, old);
     json_t *src = a->text ? json_pack("{s:s%}", "text", a->text, a->len) : NULL;
     char key[600];
     snprintf(key, sizeof key, "src/%s/%s", a->kb, a->id);
@@ -341,7 +357,7 @@ static void doc_add(ah_call *call, const json_t *args)
         adding_free(a);
     } else if (R.host->kv_put(R.ctx, key, src, add_saved, a) != AH_OK) {
         R.host->reply_error(call, "store_failed", "the KV refused the document's text");
-        rag_kb_doc_drop(kb, rag_kb_doc(kb, a->id));
+        rag_kb_doc_drop(&R.kbs, kb, rag_kb_doc(kb, a->id));
         adding_free(a);
     }
     json_decref(src);
@@ -355,10 +371,11 @@ static void doc_delete(ah_call *call, const json_t *args)
     if (!d) return (void)R.host->reply_error(call, "not_found", "id: no such document");
     char key[600];
     snprintf(key, sizeof key, "doc/%s/%s", kb->name, d->id);
-    rag_kb_doc_drop(kb, d);
+    if (rag_kb_doc_drop(&R.kbs, kb, d) < 0) /* its chunks stay, unseen, until it is added again */
+        R.host->log(R.ctx, AH_LOG_ERROR, "rag: dropping %s/%s from the index: %s", kb->name, d->id,
+                    rag_disk_error(R.kbs.disk));
     if (R.host->kv_delete(R.ctx, key, put_done, call) != AH_OK)
         R.host->reply_error(call, "store_failed", "the KV refused the deletion");
-    purge_of("chunk", kb->name, d->id);
     snprintf(key, sizeof key, "src/%s/%s", kb->name, d->id);
     R.host->kv_delete(R.ctx, key, NULL, NULL);
 }

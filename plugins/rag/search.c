@@ -123,21 +123,28 @@ static void finish(pending *p, const float *qvec, size_t qdim)
         o.w_bm25 = json_number_value(json_object_get(w, "bm25"));
     if (json_is_number(json_object_get(w, "vector")))
         o.w_vector = json_number_value(json_object_get(w, "vector"));
-    if (p->mode != RAG_BM25 && qvec && qdim != kb->vecs.dim && kb->vecs.n && !p->note)
+    rag_disk_stats st;
+    if (rag_disk_stats_get(R.kbs.disk, kb->name, &st) < 0) memset(&st, 0, sizeof st);
+    if (p->mode != RAG_BM25 && qvec && qdim != st.dim && st.vecs && !p->note)
         p->note = strdup("the query's embedding has another dimension than the base's: "
                          "the vector side found nothing (was the model changed?)");
     json_int_t k = json_integer_value(json_object_get(args, "top_k"));
     p->k = k > 0 ? (size_t)k : 5;
-    json_t *ps = rag_kb_search_ex(kb, p->query, &o, p->top_n > p->k ? p->top_n : p->k,
+    int approx = 0;
+    json_t *ps = rag_kb_search_ex(&R.kbs, kb, p->query, &o, p->top_n > p->k ? p->top_n : p->k,
                                   json_object_get(args, "tags"),
-                                  json_string_value(json_object_get(args, "language")));
-    if (!ps || !(p->kb = strdup(kb->name))) {
+                                  json_string_value(json_object_get(args, "language")), &approx);
+    if (!ps) {
+        p->then(p->call, args, NULL, "search_failed", rag_disk_error(R.kbs.disk), p->ud);
+        return pending_free(p);
+    }
+    if (!(p->kb = strdup(kb->name))) {
         json_decref(ps);
         p->then(p->call, args, NULL, "no_memory", "out of memory", p->ud);
         return pending_free(p);
     }
-    if (p->mode != RAG_BM25)
-        p->vector_search = kb->ann && kb->vecs.n >= R.ann.min_vectors ? "approximate" : "exact";
+    if (p->mode != RAG_BM25) /* how the vector side searched (docs/plugins/rag.md) */
+        p->vector_search = approx ? "approximate" : "exact";
     if (p->top_n)
         rag_rerank(p->query, ps, p->top_n, reranked, p);
     else

@@ -1,5 +1,8 @@
 /*
- * The RAG plugin's KV: loading, ingestion jobs, purges (rag.h).
+ * The RAG plugin's ingestion jobs and KV purges (rag.h): a document's
+ * chunks embedded (each batch stored on disk before the next is asked
+ * for), then indexed on disk in one transaction, then its record marked
+ * ready in the KV.
  */
 #include "rag.h"
 
@@ -157,28 +160,6 @@ static int duplicate(const job *j, size_t k)
 
 static void job_step(job *j);
 
-static void job_indexed(job *j, rag_kb *kb, rag_doc *d)
-{
-    size_t indexed = 0;
-    for (size_t i = 0; i < j->n; i++) {
-        const rag_chunk *c = &j->c[i];
-        if (duplicate(j, i)) continue;
-        char *t = strndup(j->text + c->start, c->end - c->start);
-        json_t *p = path_json(c);
-        size_t cs = chars(j->text, 0, c->start), ce = cs + chars(j->text, c->start, c->end);
-        size_t dim = 0;
-        const float *v = rag_emb_find(j->hashes[i], &dim);
-        if (!t || rag_kb_chunk_add(kb, d, (uint32_t)i, t, cs, ce, c->tokens, p, v, dim) < 0)
-            R.host->log(R.ctx, AH_LOG_ERROR, "rag: cannot index %s/%s", j->kb, j->doc);
-        else
-            indexed++;
-        json_decref(p);
-        free(t);
-    }
-    json_object_set_new(d->rec, "state", json_string("ready"));
-    json_object_set_new(d->rec, "chunks", json_integer((json_int_t)indexed));
-}
-
 static void job_marked(ah_ctx *ctx, int status, void *ud)
 {
     (void)ctx;
@@ -189,40 +170,49 @@ static void job_marked(ah_ctx *ctx, int status, void *ud)
         R.host->log(R.ctx, AH_LOG_ERROR, "rag: %s/%s: %s (resumed at the next start)", j->kb,
                     j->doc, ah_strerror(status));
     } else if (d) {
-        job_indexed(j, kb, d);
-        char key[600];
-        snprintf(key, sizeof key, "src/%s/%s", j->kb, j->doc);
-        R.host->kv_delete(R.ctx, key, NULL, NULL);
+        json_object_set_new(d->rec, "state", json_string("ready"));
+        d->done = j->n;
         R.host->log(R.ctx, AH_LOG_INFO, "rag: %s/%s ready: %zu chunks", j->kb, j->doc, j->n);
     }
     job_free(j);
 }
 
-static void job_put(ah_ctx *ctx, int status, void *ud)
+/* The distinct chunks into the index on disk, in one transaction. */
+static int job_index(job *j)
 {
-    (void)ctx;
-    job *j = ud;
-    rag_kb *kb;
-    rag_doc *d = job_doc(j, &kb);
-    if (status || !d) {
-        if (status)
-            R.host->log(R.ctx, AH_LOG_ERROR, "rag: %s/%s chunk %zu: %s (resumed at the next start)",
-                        j->kb, j->doc, j->next, ah_strerror(status));
-        job_free(j);
-        return;
+    rag_disk_chunk *c = calloc(j->n + 1, sizeof *c);
+    char **paths = calloc(j->n + 1, sizeof *paths);
+    size_t m = 0;
+    int rc = -1;
+    if (!c || !paths) goto out;
+    for (size_t i = 0; i < j->n; i++) {
+        const rag_chunk *k = &j->c[i];
+        if (duplicate(j, i)) continue;
+        json_t *p = path_json(k);
+        paths[m] = p ? json_dumps(p, JSON_COMPACT) : NULL;
+        json_decref(p);
+        size_t cs = chars(j->text, 0, k->start);
+        c[m] = (rag_disk_chunk){(uint32_t)i,
+                                cs,
+                                cs + chars(j->text, k->start, k->end),
+                                k->tokens,
+                                j->text + k->start,
+                                k->end - k->start,
+                                paths[m] ? paths[m] : "[]",
+                                j->hashes[i]};
+        m++;
     }
-    d->done = ++j->next;
-    job_step(j);
-}
-
-static json_t *chunk_json(const job *j, size_t i)
-{
-    const rag_chunk *c = &j->c[i];
-    size_t cs = chars(j->text, 0, c->start), ce = cs + chars(j->text, c->start, c->end);
-    return json_pack("{s:s%,s:I,s:I,s:[I,I],s:I,s:o,s:s}", "text", j->text + c->start,
-                     c->end - c->start, "start", (json_int_t)cs, "end", (json_int_t)ce, "bytes",
-                     (json_int_t)c->start, (json_int_t)c->end, "tokens", (json_int_t)c->tokens,
-                     "path", path_json(c), "hash", j->hashes[i]);
+    rc = rag_disk_index_doc(R.kbs.disk, R.kbs.a, j->kb, j->doc, j->hash, c, m,
+                            R.embed_instance ? rag_embed_model_name() : NULL);
+    if (rc < 0)
+        R.host->log(R.ctx, AH_LOG_ERROR, "rag: cannot index %s/%s: %s (resumed at the next start)",
+                    j->kb, j->doc, rag_disk_error(R.kbs.disk));
+out:
+    for (size_t i = 0; paths && i < m; i++)
+        free(paths[i]);
+    free(paths);
+    free(c);
+    return rc;
 }
 
 #define EMBED_BACKOFF_MAX_MS 60000u
@@ -299,27 +289,22 @@ static void job_step(job *j)
         job_free(j);
         return;
     }
-    while (j->next < j->n && duplicate(j, j->next))
-        d->done = ++j->next; /* never twice */
-    char key[700];
-    int rc;
-    if (j->next < j->n) {
-        snprintf(key, sizeof key, "chunk/%s/%s/%lld/%06zu", j->kb, j->doc, (long long)j->gen,
-                 j->next);
-        json_t *v = chunk_json(j, j->next);
-        rc = R.host->kv_put(R.ctx, key, v, job_put, j);
-        json_decref(v);
-    } else if (!j->embedded) {
+    if (!j->embedded) {
         job_embed(j);
         return;
-    } else {
-        json_t *rec = json_deep_copy(d->rec);
-        json_object_set_new(rec, "state", json_string("ready"));
-        json_object_set_new(rec, "chunks", json_integer((json_int_t)j->n));
-        snprintf(key, sizeof key, "doc/%s/%s", j->kb, j->doc);
-        rc = R.host->kv_put(R.ctx, key, rec, job_marked, j);
-        json_decref(rec);
     }
+    if (job_index(j) < 0) {
+        json_object_set_new(d->rec, "error", json_string(rag_disk_error(R.kbs.disk)));
+        job_free(j);
+        return;
+    }
+    char key[700];
+    json_t *rec = json_deep_copy(d->rec);
+    json_object_set_new(rec, "state", json_string("ready"));
+    json_object_set_new(rec, "chunks", json_integer((json_int_t)j->n));
+    snprintf(key, sizeof key, "doc/%s/%s", j->kb, j->doc);
+    int rc = R.host->kv_put(R.ctx, key, rec, job_marked, j);
+    json_decref(rec);
     if (rc != AH_OK) {
         R.host->log(R.ctx, AH_LOG_ERROR, "rag: %s/%s: %s (resumed at the next start)", j->kb,
                     j->doc, ah_strerror(rc));

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static th_host H;
 
@@ -268,6 +269,24 @@ static void replaced_and_deleted_documents_survive_a_restart_as_they_were_left(v
     o = search("{\"kb\":\"help\",\"query\":\"Armenia\"}");
     assert_int_equal(json_array_size(th_get(o, "result.passages")), 0);
     json_decref(o);
+
+    /* The index is on disk in the instance's private storage (ADR 0054),
+     * opened by the plugin under both seccomp filters, at /data in its
+     * minimal root when confined. */
+    json_t *st = NULL;
+    assert_int_equal(th_http(&H, "GET", "/api/v1/instances/kb", NULL, NULL, &st), 200);
+    assert_int_equal(json_integer_value(th_get(st, "confinement.seccomp_filters")), 2);
+    const char *open_sandbox = getenv("AGENTHOST_TEST_NO_SANDBOX");
+    if (!open_sandbox || strcmp(open_sandbox, "1") != 0) {
+        assert_true(json_is_true(th_get(st, "confinement.sandbox")));
+        assert_string_equal(json_string_value(th_get(st, "confinement.storage.path")), "/data");
+    }
+    json_decref(st);
+    char mdb[800];
+    snprintf(mdb, sizeof mdb, "%s/plugin-data/kb/data.mdb", H.data);
+    struct stat sb;
+    assert_int_equal(stat(mdb, &sb), 0);
+    assert_true(sb.st_size > 0);
 
     assert_int_equal(th_stop_clean(&H, 10000), 0);
     assert_int_equal(th_start(&H, NULL, 15000), 0);

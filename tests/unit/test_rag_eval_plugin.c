@@ -12,6 +12,7 @@
 #include "cmocka_pre.h"
 
 #include "../fakes/ngram_embed.h"
+#include "../support/kit.h"
 #include "../support/rag_eval.h"
 
 #include <agenthost/testing.h>
@@ -82,6 +83,9 @@ static void eval(const char *lang, rag_scores out[3])
     rag_set s;
     assert_int_equal(rag_set_load(&s, lang[0] == 'r' ? FIX "/xquad_ru" : FIX "/xquad_en"), 0);
     aht *t = aht_new(&agenthost_plugin, "kb");
+    char dir[256];
+    assert_int_equal(kit_tmpdir("rag-eval", dir, sizeof dir), 0);
+    aht_storage_dir(t, dir); /* the index on disk (ADR 0054) */
     aht_on_call(t, stand_in, NULL);
     char cfg[400];
     snprintf(cfg, sizeof cfg,
@@ -111,6 +115,7 @@ static void eval(const char *lang, rag_scores out[3])
                out[m].r1, out[m].r5, m ? " (stand-in embeddings)" : "");
     }
     aht_free(t);
+    kit_rmtree(dir);
     rag_set_free(&s);
 }
 

@@ -3,9 +3,15 @@
  * and chat calls it makes to the LLM instance (host->call) answered by
  * aht_on_call with the stand-in embeddings (hashed character trigrams) and
  * a canned answer; embeddings stored by content hash, searched in every
- * mode, and the answer action's prompt, citations and "don't know".
+ * mode, and the answer action's prompt, citations and "don't know". The
+ * index on disk (ADR 0054) in a private storage directory the test grants
+ * (aht_storage_dir): it survives a restart without embedding again, a
+ * crash in the middle of a document's transaction leaves it as it was, a
+ * base holds no chunk in memory, and a previous version's KV is moved in.
  */
+#include "../../plugins/rag/disk.h"
 #include "../fakes/ngram_embed.h"
+#include "../support/kit.h"
 
 #include <agenthost/testing.h>
 
@@ -18,9 +24,31 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 extern const ah_plugin agenthost_plugin;
+
+/* The plugin's content hash (rag_hash: FNV-1a 64 in hex). */
+static void rag_test_hash(const char *s, char out[17])
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* A fake host whose plugin has private storage in dir (made when empty). */
+static aht *with_storage(char *dir, size_t n)
+{
+    if (!dir[0]) assert_int_equal(kit_tmpdir("rag-disk", dir, n), 0);
+    aht *t = aht_new(&agenthost_plugin, "kb");
+    aht_storage_dir(t, dir);
+    return t;
+}
 
 #define DIMS 64
 
@@ -77,7 +105,8 @@ static void embeddings_once_search_modes_and_answers(void **s)
 {
     (void)s;
     llm l = {.chat_answer = "Деньги вернут на карту в течение 14 дней [1]."};
-    aht *t = aht_new(&agenthost_plugin, "kb");
+    char dir[256] = "";
+    aht *t = with_storage(dir, sizeof dir);
     aht_on_call(t, fake_llm, &l);
     /* The fake host applies no schema defaults: the config is given whole. */
     assert_int_equal(aht_init(t, "{\"max_document_bytes\": 100000, \"embed_timeout_ms\": 60000, "
@@ -92,11 +121,14 @@ static void embeddings_once_search_modes_and_answers(void **s)
     aht_run(t);
     assert_int_equal(l.texts, 3);       /* three chunks */
     assert_int_equal(l.embed_calls, 2); /* in batches of two */
-    size_t stored = 0;
+    /* On disk, not in the KV: neither chunks nor embeddings there. */
     const char *key;
     json_t *v;
-    json_object_foreach(aht_kv(t), key, v) stored += strncmp(key, "emb/", 4) == 0;
-    assert_int_equal(stored, 3);
+    json_object_foreach(aht_kv(t), key, v)
+    {
+        assert_true(strncmp(key, "emb/", 4) != 0);
+        assert_true(strncmp(key, "chunk/", 6) != 0);
+    }
     /* The same content under another id: nothing embedded again. */
     json_object_set_new(a, "id", json_string("g2"));
     free(args);
@@ -140,6 +172,7 @@ static void embeddings_once_search_modes_and_answers(void **s)
     assert_int_equal(l.chat_calls, chats); /* no passage: the model is not asked */
     json_decref(l.last_chat);
     aht_free(t);
+    kit_rmtree(dir);
 }
 
 /* Passage ids (document/chunk) of a vector search, best first. */
@@ -166,9 +199,9 @@ static char *vector_ids(aht *t, const char *query, const char **how)
 /* One base searched exactly and through the approximate index (every list
  * probed, so it must find the same): the index's hits map back to the
  * same passages, and the answer says which way it searched. */
-static aht *base_of_sixty(llm *l, const char *ann)
+static aht *base_of_sixty(llm *l, const char *ann, char *dir, size_t dn)
 {
-    aht *t = aht_new(&agenthost_plugin, "kb");
+    aht *t = with_storage(dir, dn);
     aht_on_call(t, fake_llm, l);
     char cfg[400];
     snprintf(cfg, sizeof cfg,
@@ -200,8 +233,11 @@ static void the_approximate_index_finds_what_the_exact_search_finds_with_every_l
     /* One instance at a time: the plugin's state is the process's. */
     for (int pass = 0; pass < 2; pass++) {
         llm l = {.chat_answer = ""};
-        aht *t = base_of_sixty(&l, pass ? ", \"ann_min_vectors\": 1, \"ann_nprobe\": 4096"
-                                        : ", \"ann_min_vectors\": 50000");
+        char dir[256] = "";
+        aht *t = base_of_sixty(&l,
+                               pass ? ", \"ann_min_vectors\": 1, \"ann_nprobe\": 4096"
+                                    : ", \"ann_min_vectors\": 50000",
+                               dir, sizeof dir);
         for (size_t i = 0; i < 3; i++) {
             const char *how = NULL;
             found[pass][i] = vector_ids(t, queries[i], &how);
@@ -210,6 +246,7 @@ static void the_approximate_index_finds_what_the_exact_search_finds_with_every_l
         }
         json_decref(l.last_chat);
         aht_free(t);
+        kit_rmtree(dir);
     }
     for (size_t i = 0; i < 3; i++) {
         assert_string_equal(found[1][i], found[0][i]);
@@ -218,12 +255,292 @@ static void the_approximate_index_finds_what_the_exact_search_finds_with_every_l
     }
 }
 
+static const char CFG[] =
+    "{\"max_document_bytes\": 100000, \"embed_timeout_ms\": 60000, \"max_tokens\": 20, "
+    "\"overlap_tokens\": 2, \"embed_instance\": \"llm\", \"embed_batch\": 4, "
+    "\"ann_min_vectors\": 50000, \"index_max_mb\": 64}";
+
+static void add_doc(aht *t, const char *kb, const char *id, const char *text)
+{
+    json_t *a =
+        json_pack("{s:s,s:s,s:s,s:s}", "kb", kb, "id", id, "content", text, "format", "markdown");
+    char *args = json_dumps(a, 0);
+    ok(aht_call(t, "document.add", args));
+    free(args);
+    json_decref(a);
+}
+
+static json_int_t base_field(aht *t, const char *field)
+{
+    const json_t *r = ok(aht_call(t, "kb.list", "{}"));
+    return json_integer_value(
+        json_object_get(json_array_get(json_object_get(r, "bases"), 0), field));
+}
+
+static size_t hits(aht *t, const char *query, const char *mode)
+{
+    char q[400];
+    snprintf(q, sizeof q, "{\"kb\": \"help\", \"query\": \"%s\", \"mode\": \"%s\", \"top_k\": 5}",
+             query, mode);
+    return json_array_size(json_object_get(ok(aht_call(t, "search", q)), "passages"));
+}
+
+/* A second instance on the same storage and the same KV: the index is
+ * read from disk, nothing is embedded again (the embed calls counted), and
+ * every mode finds what the first found. */
+static void the_index_survives_a_restart_from_disk_without_embedding_again(void **s)
+{
+    (void)s;
+    llm l = {.chat_answer = ""};
+    char dir[256] = "";
+    aht *t = with_storage(dir, sizeof dir);
+    aht_on_call(t, fake_llm, &l);
+    assert_int_equal(aht_init(t, CFG), AH_OK);
+    ok(aht_call(t, "kb.create", "{\"name\": \"help\"}"));
+    add_doc(t, "help", "g", GUIDE);
+    aht_run(t);
+    assert_int_equal(l.texts, 3);
+    json_t *kv = json_deep_copy(aht_kv(t));
+    aht_free(t);
+
+    llm l2 = {.chat_answer = ""};
+    t = with_storage(dir, sizeof dir);
+    aht_on_call(t, fake_llm, &l2);
+    json_object_update(aht_kv(t), kv);
+    json_decref(kv);
+    assert_int_equal(aht_init(t, CFG), AH_OK);
+    aht_run(t);
+    assert_int_equal(base_field(t, "chunks"), 3);
+    assert_int_equal(base_field(t, "vectors"), 3);
+    assert_true(hits(t, "курьер привозит заказы", "bm25") > 0);
+    assert_int_equal(l2.embed_calls, 0); /* nothing embedded at the start */
+    assert_true(hits(t, "курьер привозит заказы", "vector") > 0);
+    assert_int_equal(l2.texts, 1); /* the query alone */
+    /* The same text added again under another id: nothing embedded. */
+    add_doc(t, "help", "g2", GUIDE);
+    aht_run(t);
+    assert_int_equal(l2.texts, 1);
+    assert_int_equal(base_field(t, "chunks"), 6);
+    aht_free(t);
+    kit_rmtree(dir);
+}
+
+/* ---- a crash in the middle of a document's transaction ---- */
+
+static aht *crashing;
+static char crash_kv[300];
+
+/* The process dies (SIGKILL: no handler, no flush) halfway through the
+ * chunks of the second document, its KV saved as the host's would be. */
+static void die_in_the_middle(const char *point)
+{
+    static int seen;
+    if (strcmp(point, "index.middle") != 0 || ++seen < 2) return;
+    FILE *f = fopen(crash_kv, "w");
+    if (f) {
+        json_dumpf(aht_kv(crashing), f, 0);
+        fclose(f);
+    }
+    kill(getpid(), SIGKILL);
+}
+
+static const char SECOND[] = "# Гарантия\n\nГарантия на технику действует двенадцать месяцев.\n\n"
+                             "# Ремонт\n\nРемонт по гарантии бесплатный в сервисном центре.\n";
+
+static void a_crash_in_the_middle_of_a_document_leaves_the_index_as_it_was(void **s)
+{
+    (void)s;
+    char dir[256] = "";
+    assert_int_equal(kit_tmpdir("rag-crash", dir, sizeof dir), 0);
+    snprintf(crash_kv, sizeof crash_kv, "%s/kv.json", dir);
+    char store[300];
+    snprintf(store, sizeof store, "%s/data", dir);
+    assert_int_equal(mkdir(store, 0700), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        llm l = {.chat_answer = ""};
+        crashing = with_storage(store, sizeof store);
+        aht_on_call(crashing, fake_llm, &l);
+        rag_disk_fault = die_in_the_middle;
+        if (aht_init(crashing, CFG) != AH_OK) _exit(3);
+        aht_call(crashing, "kb.create", "{\"name\": \"help\"}");
+        add_doc(crashing, "help", "g", GUIDE);
+        aht_run(crashing);
+        add_doc(crashing, "help", "w", SECOND);
+        aht_run(crashing);
+        _exit(4); /* not reached when the fault point works */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        fail_msg("the child was to die at the fault point: status %d", status);
+
+    /* The index as the crash left it: the first document whole, nothing of
+     * the second (its transaction never committed). */
+    rag_disk *d;
+    char err[300];
+    rag_disk_stats st;
+    assert_int_equal(rag_disk_open(&d, store, 64, err, sizeof err), 0);
+    assert_int_equal(rag_disk_stats_get(d, "help", &st), 0);
+    assert_int_equal(st.chunks, 3);
+    char h[17];
+    assert_int_equal(rag_disk_doc_hash(d, "help", "g", h), 1);
+    assert_int_equal(rag_disk_doc_hash(d, "help", "w", h), 0);
+    rag_analyzer *an = rag_analyzer_new(1);
+    rag_hit hit[5];
+    assert_int_equal(rag_disk_bm25(d, an, "help", "гарантия", 16, NULL, NULL, hit, 5), 0);
+    assert_int_equal(rag_disk_bm25(d, an, "help", "курьер", 12, NULL, NULL, hit, 5), 2);
+    rag_analyzer_free(an);
+    rag_disk_close(d);
+
+    /* The restart resumes the second document's job: indexed, and not
+     * embedded again (its chunks' embeddings were stored before). */
+    llm l = {.chat_answer = ""};
+    aht *t = with_storage(store, sizeof store);
+    aht_on_call(t, fake_llm, &l);
+    json_t *kv = json_load_file(crash_kv, 0, NULL);
+    assert_non_null(kv);
+    json_object_update(aht_kv(t), kv);
+    json_decref(kv);
+    assert_int_equal(aht_init(t, CFG), AH_OK);
+    aht_run(t);
+    assert_int_equal(l.texts, 0);
+    assert_int_equal(base_field(t, "chunks"), 5);
+    const json_t *r = ok(aht_call(
+        t, "search", "{\"kb\": \"help\", \"query\": \"гарантия технику\", \"mode\": \"bm25\"}"));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r, "passages"), 0), "document")),
+                        "w");
+    aht_free(t);
+    kit_rmtree(dir);
+}
+
+/* Many chunks on disk, none held in memory: the plugin's count of chunks
+ * decoded into its heap is 0 between calls and at most the passages of a
+ * search during one, while the base holds thousands. */
+static void a_base_of_thousands_of_chunks_holds_none_in_memory(void **s)
+{
+    (void)s;
+    llm l = {.chat_answer = ""};
+    char dir[256] = "";
+    aht *t = with_storage(dir, sizeof dir);
+    aht_on_call(t, fake_llm, &l);
+    assert_int_equal(aht_init(t, CFG), AH_OK);
+    ok(aht_call(t, "kb.create", "{\"name\": \"help\", \"max_tokens\": 16, \"overlap_tokens\": 0}"));
+    char *text = malloc(64 * 1024);
+    for (int d = 0; d < 20; d++) {
+        size_t n = 0;
+        for (int p = 0; p < 150; p++)
+            n += (size_t)snprintf(text + n, 64 * 1024 - n,
+                                  "Paragraph %d of guide %d: parcel %d ships by courier %d.\n\n", p,
+                                  d, d * 1000 + p, p % 7);
+        char id[16];
+        snprintf(id, sizeof id, "d%02d", d);
+        add_doc(t, "help", id, text);
+        aht_run(t);
+    }
+    free(text);
+    assert_int_equal(base_field(t, "chunks"), 3000);
+    assert_int_equal(base_field(t, "resident_chunks"), 0);
+    assert_true(hits(t, "parcel 7042 courier", "hybrid") == 5);
+    assert_int_equal(base_field(t, "resident_chunks"), 0);
+    json_int_t peak = base_field(t, "resident_chunks_peak");
+    assert_true(peak >= 1 && peak <= 5); /* the passages of one search, not the base */
+    aht_free(t);
+    kit_rmtree(dir);
+}
+
+/* The previous version kept chunks and embeddings in the KV: moved to the
+ * disk on the first start (nothing embedded), then deleted from the KV. */
+static void a_previous_versions_kv_is_moved_into_the_index_on_disk(void **s)
+{
+    (void)s;
+    llm l = {.chat_answer = ""};
+    char dir[256] = "";
+    aht *t = with_storage(dir, sizeof dir);
+    aht_on_call(t, fake_llm, &l);
+    json_t *kv = aht_kv(t);
+    static const char *const texts[] = {"Курьер привозит заказы с 9 до 21 часа.",
+                                        "Деньги возвращаются на карту за 14 дней."};
+    json_object_set_new(
+        kv, "kb/help",
+        json_pack("{s:s,s:i,s:i}", "name", "help", "max_tokens", 20, "overlap_tokens", 2));
+    json_object_set_new(kv, "doc/help/g",
+                        json_pack("{s:s,s:s,s:[],s:s,s:i,s:s,s:i}", "id", "g", "format", "text",
+                                  "tags", "hash", "0123456789abcdef", "gen", 2, "state", "ready",
+                                  "chunks", 2));
+    for (int i = 0; i < 2; i++) {
+        char key[64], hash[17];
+        rag_test_hash(texts[i], hash);
+        snprintf(key, sizeof key, "chunk/help/g/2/%06d", i);
+        json_object_set_new(kv, key,
+                            json_pack("{s:s,s:i,s:i,s:i,s:[s],s:s}", "text", texts[i], "start",
+                                      i * 40, "end", i * 40 + 39, "tokens", 8, "path", "Помощь",
+                                      "hash", hash));
+        float v[DIMS];
+        ngram_embed(texts[i], strlen(texts[i]), v, DIMS);
+        json_t *arr = json_array();
+        for (int k = 0; k < DIMS; k++)
+            json_array_append_new(arr, json_real(v[k]));
+        snprintf(key, sizeof key, "emb/%s", hash);
+        json_object_set_new(kv, key, json_pack("{s:s,s:o}", "model", "", "v", arr));
+    }
+    /* a chunk of the replaced generation 1: not moved */
+    json_object_set_new(kv, "chunk/help/g/1/000000",
+                        json_pack("{s:s,s:i,s:i}", "text", "старый текст", "start", 0, "end", 12));
+    assert_int_equal(aht_init(t, CFG), AH_OK);
+    aht_run(t);
+    assert_int_equal(base_field(t, "chunks"), 2);
+    assert_int_equal(base_field(t, "vectors"), 2);
+    assert_int_equal(hits(t, "курьер", "bm25"), 1);
+    assert_int_equal(hits(t, "старый", "bm25"), 0);
+    const json_t *r = ok(aht_call(t, "search",
+                                  "{\"kb\": \"help\", \"query\": \"деньги на карту\", \"mode\": "
+                                  "\"vector\", \"top_k\": 1}"));
+    const json_t *p = json_array_get(json_object_get(r, "passages"), 0);
+    assert_non_null(strstr(json_string_value(json_object_get(p, "text")), "Деньги"));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(p, "heading_path"), 0)),
+                        "Помощь");
+    assert_int_equal(l.texts, 1); /* the query; the chunks' embeddings were moved */
+    const char *key;
+    json_t *v;
+    json_object_foreach(aht_kv(t), key, v)
+    {
+        assert_true(strncmp(key, "emb/", 4) != 0);
+        assert_true(strncmp(key, "chunk/", 6) != 0);
+    }
+    aht_free(t);
+    kit_rmtree(dir);
+}
+
+/* Without private storage (a host before ABI 1.5, a manifest without
+ * "storage") the plugin refuses to start and says why. */
+static void without_private_storage_the_plugin_refuses_to_start_and_says_why(void **s)
+{
+    (void)s;
+    aht *t = aht_new(&agenthost_plugin, "kb");
+    assert_int_equal(aht_init(t, CFG), AH_EUNSUPPORTED);
+    int said = 0;
+    size_t i;
+    const json_t *line;
+    json_array_foreach(aht_logs(t), i, line) said |=
+        strstr(json_string_value(json_object_get(line, "msg")), "no private storage") != NULL;
+    assert_true(said);
+    aht_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(embeddings_once_search_modes_and_answers),
         cmocka_unit_test(
             the_approximate_index_finds_what_the_exact_search_finds_with_every_list_probed),
+        cmocka_unit_test(the_index_survives_a_restart_from_disk_without_embedding_again),
+        cmocka_unit_test(a_crash_in_the_middle_of_a_document_leaves_the_index_as_it_was),
+        cmocka_unit_test(a_base_of_thousands_of_chunks_holds_none_in_memory),
+        cmocka_unit_test(a_previous_versions_kv_is_moved_into_the_index_on_disk),
+        cmocka_unit_test(without_private_storage_the_plugin_refuses_to_start_and_says_why),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

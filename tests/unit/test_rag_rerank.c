@@ -7,6 +7,7 @@
  * citations, the bound on what is sent, and the log line.
  */
 #include "../fakes/rerank_score.h"
+#include "../support/kit.h"
 
 #include <agenthost/testing.h>
 
@@ -130,9 +131,22 @@ static const char GUIDE[] =
     "# Оплата\n\nОплата курьеру картой или наличными при получении заказа.\n\n"
     "# Подарки\n\nПодарочную упаковку курьер привозит отдельно.\n";
 
+/* The plugin's private storage (its index, ADR 0054): one base at a time,
+ * made by base() and removed by done(). */
+static char storage[256];
+
+static void done(aht *t)
+{
+    aht_free(t);
+    kit_rmtree(storage);
+    storage[0] = 0;
+}
+
 static aht *base(llm *l, const char *kb_args)
 {
+    assert_int_equal(kit_tmpdir("rag-rerank", storage, sizeof storage), 0);
     aht *t = aht_new(&agenthost_plugin, "kb");
+    aht_storage_dir(t, storage);
     aht_on_call(t, fake_llm, l);
     assert_int_equal(aht_init(t, "{\"max_document_bytes\": 100000, \"max_tokens\": 2000, "
                                  "\"overlap_tokens\": 2, \"rerank_instance\": \"llm\", "
@@ -217,7 +231,7 @@ static void reranking_reorders_the_candidates_as_the_model_scores_them(void **s)
                                                   "rerank_score")));
     json_decref(before);
     json_decref(l.last);
-    aht_free(t);
+    done(t);
 }
 
 /* The search asked to re-rank, the model misbehaving as b: the fused order,
@@ -249,7 +263,7 @@ static void falls_back(behaviour b, const char *why)
     assert_null(strstr(line, "курьер"));
     free(line);
     json_decref(l.last);
-    aht_free(t);
+    done(t);
 }
 
 static void a_garbage_answer_an_error_or_a_timeout_keep_the_fused_order(void **s)
@@ -280,7 +294,7 @@ static void ids_the_model_invents_are_ignored(void **s)
             json_object_get(json_object_get(last, "fields"), "rerank"), "ignored_ids")),
         3);
     json_decref(l.last);
-    aht_free(t);
+    done(t);
 }
 
 static void top_n_bounds_the_passages_sent_and_out_of_range_is_refused_naming_the_field(void **s)
@@ -325,7 +339,7 @@ static void top_n_bounds_the_passages_sent_and_out_of_range_is_refused_naming_th
     assert_null(json_object_get(r, "reranked"));
     assert_int_equal(l.chats, chats);
     json_decref(l.last);
-    aht_free(t);
+    done(t);
 
     /* A huge passage is cut: what is sent stays bounded by top_n passages of 2000 bytes. */
     l = (llm){.b = BY_ID_REVERSED};
@@ -350,7 +364,7 @@ static void top_n_bounds_the_passages_sent_and_out_of_range_is_refused_naming_th
     json_decref(a);
     free(big);
     json_decref(l.last);
-    aht_free(t);
+    done(t);
 }
 
 static void a_base_default_reranks_its_searches_and_answers_unless_a_search_says_0(void **s)
@@ -385,7 +399,7 @@ static void a_base_default_reranks_its_searches_and_answers_unless_a_search_says
     assert_true(json_is_false(json_object_get(r, "reranked")));
     assert_non_null(strstr(json_string_value(json_object_get(r, "rerank_reason")), "timeout"));
     json_decref(l.last);
-    aht_free(t);
+    done(t);
 }
 
 int main(void)

@@ -1,0 +1,52 @@
+/*
+ * What disk.c, dlex.c and dvec.c share of the index on disk (disk.h):
+ * the environment's handles, key building, the counters and the chunk
+ * record's encoding. Not for the rest of the plugin.
+ */
+#ifndef RAG_DISK_PRIV_H
+#define RAG_DISK_PRIV_H
+
+#include "disk.h"
+
+#include <lmdb.h>
+
+struct rag_disk {
+    MDB_env *env;
+    MDB_dbi meta, chunk, post, dchunk, ddoc, vec, ivf, emb;
+    int rc; /* the last LMDB error */
+};
+
+/* Keys: the base's name and a NUL, then what follows. */
+#define RAG_KEY_MAX 511
+typedef struct {
+    char b[RAG_KEY_MAX];
+    size_t n, base; /* length; the prefix kb\0's length */
+} rag_key;
+
+/* kb\0; -1 when the name is too long. */
+int rag_key_kb(rag_key *k, const char *kb);
+/* Appends bytes (cut at the key limit: terms longer than it share a key). */
+void rag_key_add(rag_key *k, const void *p, size_t n);
+void rag_key_id(rag_key *k, uint32_t id); /* big-endian: ids sort as numbers */
+uint32_t rag_be32(const void *p);
+/* Does key start with k's base prefix? */
+int rag_key_in_base(const rag_key *k, const MDB_val *key);
+
+int rag_stats_read(rag_disk *d, MDB_txn *txn, const char *kb, rag_disk_stats *st);
+int rag_stats_write(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st);
+
+/* Decodes a chunk record; 0, or -1 when it is malformed. */
+int rag_chunk_decode(const MDB_val *v, rag_disk_chunk_view *out);
+
+/* The index of the centroid nearest to v (nlist unit centroids of dim). */
+uint32_t rag_ivf_nearest(const float *cent, size_t nlist, size_t dim, const float *v);
+/* Reads the base's centroids into a new array (nlist * dim floats), or NULL. */
+float *rag_ivf_centroids(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st);
+
+/* The resident-chunk counter (disk.h). */
+void rag_resident_add(long delta);
+
+/* Sets d->rc and returns -1 when rc is an error; 0 otherwise. */
+int rag_disk_fail(rag_disk *d, int rc);
+
+#endif

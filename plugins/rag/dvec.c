@@ -1,0 +1,335 @@
+/*
+ * Vectors on disk (disk.h): the exact scan over a base's vectors in key
+ * order, and the IVF whose lists are consecutive keys kb\0 'L' list id
+ * holding the vectors themselves, so a probe reads each list's vectors
+ * one after another instead of chasing ids into the base.
+ */
+#include "disk_priv.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float dotf(const float *a, const float *b, size_t d)
+{
+    float s = 0;
+    for (size_t i = 0; i < d; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+uint32_t rag_ivf_nearest(const float *cent, size_t nlist, size_t dim, const float *v)
+{
+    uint32_t best = 0;
+    float bs = -INFINITY;
+    for (size_t c = 0; c < nlist; c++) {
+        float s = dotf(cent + c * dim, v, dim);
+        if (s > bs) bs = s, best = (uint32_t)c;
+    }
+    return best;
+}
+
+float *rag_ivf_centroids(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st)
+{
+    rag_key k;
+    if (rag_key_kb(&k, kb) < 0) return NULL;
+    rag_key_add(&k, "C", 1);
+    MDB_val key = {k.n, k.b}, v;
+    size_t bytes = (size_t)st->nlist * st->dim * sizeof(float);
+    if (rag_disk_fail(d, mdb_get(txn, d->ivf, &key, &v)) || v.mv_size != bytes) return NULL;
+    float *c = malloc(bytes);
+    if (c) memcpy(c, v.mv_data, bytes);
+    return c;
+}
+
+/* The k best candidates so far: a min-heap of at most k (worst on top),
+ * so a scan of a whole base holds k hits, not a score per vector. */
+typedef struct {
+    rag_hit *h;
+    size_t n, k;
+} cands;
+
+static int worse(const rag_hit *a, const rag_hit *b)
+{
+    return a->score < b->score || (a->score == b->score && a->doc > b->doc);
+}
+
+static void sift_down(rag_hit *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && worse(&h[l], &h[m])) m = l;
+        if (r < n && worse(&h[r], &h[m])) m = r;
+        if (m == i) return;
+        rag_hit t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static int cand_add(cands *c, uint32_t id, double s)
+{
+    rag_hit x = {id, s};
+    if (c->n < c->k) {
+        size_t i = c->n++;
+        c->h[i] = x;
+        while (i && worse(&c->h[i], &c->h[(i - 1) / 2])) {
+            rag_hit t = c->h[i];
+            c->h[i] = c->h[(i - 1) / 2];
+            c->h[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+    } else if (c->k && worse(&c->h[0], &x)) {
+        c->h[0] = x;
+        sift_down(c->h, c->n, 0);
+    }
+    return 0;
+}
+
+/* Best first into the caller's hits (c->h is them). */
+static int cands_top(cands *c)
+{
+    for (size_t m = c->n; m > 1; m--) {
+        rag_hit t = c->h[0];
+        c->h[0] = c->h[m - 1];
+        c->h[m - 1] = t;
+        sift_down(c->h, m - 1, 0);
+    }
+    return (int)c->n;
+}
+
+static int keep_id(rag_disk *d, MDB_txn *txn, const char *kb, uint32_t id, rag_disk_keep keep,
+                   void *ud)
+{
+    if (!keep) return 1;
+    rag_key k;
+    rag_key_kb(&k, kb);
+    rag_key_id(&k, id);
+    MDB_val key = {k.n, k.b}, v;
+    rag_disk_chunk_view cv;
+    if (mdb_get(txn, d->chunk, &key, &v) || rag_chunk_decode(&v, &cv) < 0) return 0;
+    return keep(ud, cv.doc, cv.doc_len);
+}
+
+/* Scans the keys from prefix p (of n bytes) on while they start with it;
+ * the id is the key's last 4 bytes. */
+static int scan(rag_disk *d, MDB_txn *txn, MDB_dbi dbi, const char *kb, const void *p, size_t pn,
+                const float *q, size_t dim, rag_disk_keep keep, void *ud, cands *c, float *buf)
+{
+    MDB_cursor *cur;
+    if (rag_disk_fail(d, mdb_cursor_open(txn, dbi, &cur))) return -1;
+    MDB_val key = {pn, (void *)p}, v;
+    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+    for (; !rc; rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+        if (key.mv_size < pn + 4 || memcmp(key.mv_data, p, pn) != 0) break;
+        if (v.mv_size != dim * sizeof(float)) continue;
+        uint32_t id = rag_be32((const char *)key.mv_data + key.mv_size - 4);
+        if (!keep_id(d, txn, kb, id, keep, ud)) continue;
+        memcpy(buf, v.mv_data, v.mv_size); /* the map's values are not float-aligned */
+        if (cand_add(c, id, dotf(buf, q, dim)) < 0) {
+            rc = ENOMEM;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
+}
+
+static int exact(rag_disk *d, MDB_txn *txn, const char *kb, const float *q, size_t dim,
+                 rag_disk_keep keep, void *ud, rag_hit *hits, size_t k)
+{
+    rag_key p;
+    cands c = {hits, 0, k};
+    float *buf = malloc(dim * sizeof *buf);
+    if (!buf || rag_key_kb(&p, kb) < 0 ||
+        scan(d, txn, d->vec, kb, p.b, p.n, q, dim, keep, ud, &c, buf) < 0) {
+        free(buf);
+        return -1;
+    }
+    free(buf);
+    return cands_top(&c);
+}
+
+static int ivf(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st, const float *q,
+               size_t nprobe, rag_disk_keep keep, void *ud, rag_hit *hits, size_t k)
+{
+    float *cent = rag_ivf_centroids(d, txn, kb, st), *buf = malloc(st->dim * sizeof *buf);
+    double *cs = malloc(st->nlist * sizeof *cs);
+    uint32_t *ci = malloc(st->nlist * sizeof *ci);
+    if (nprobe > st->nlist) nprobe = st->nlist;
+    if (!nprobe) nprobe = 1;
+    rag_hit *probe = malloc(nprobe * sizeof *probe);
+    cands c = {hits, 0, k};
+    int rc = -1;
+    if (!cent || !buf || !cs || !ci || !probe) goto out;
+    for (uint32_t l = 0; l < st->nlist; l++) {
+        cs[l] = dotf(cent + (size_t)l * st->dim, q, st->dim);
+        ci[l] = l;
+    }
+    size_t np = rag_topk(cs, ci, st->nlist, probe, nprobe);
+    rc = 0;
+    for (size_t i = 0; !rc && i < np; i++) {
+        rag_key p;
+        rag_key_kb(&p, kb);
+        rag_key_add(&p, "L", 1);
+        rag_key_id(&p, probe[i].doc);
+        rc = scan(d, txn, d->ivf, kb, p.b, p.n, q, st->dim, keep, ud, &c, buf);
+    }
+out:
+    free(cent);
+    free(buf);
+    free(cs);
+    free(ci);
+    free(probe);
+    return rc < 0 ? -1 : cands_top(&c);
+}
+
+/* ---- training ------------------------------------------------------------------ */
+
+static int drop_lists(rag_disk *d, MDB_txn *txn, const char *kb)
+{
+    rag_key p;
+    rag_key_kb(&p, kb);
+    MDB_cursor *cur;
+    if (rag_disk_fail(d, mdb_cursor_open(txn, d->ivf, &cur))) return -1;
+    MDB_val key = {p.n, p.b}, v;
+    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+    while (!rc && rag_key_in_base(&p, &key)) {
+        if ((rc = mdb_cursor_del(cur, 0))) break;
+        key = (MDB_val){p.n, p.b};
+        rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
+}
+
+/* Every stride-th vector of the base into s (at most max). */
+static int sample(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st, size_t max,
+                  rag_vecs *s)
+{
+    size_t stride = st->vecs > max ? (size_t)((st->vecs + max - 1) / max) : 1, i = 0;
+    rag_key p;
+    rag_key_kb(&p, kb);
+    MDB_cursor *cur;
+    float *buf = malloc(st->dim * sizeof *buf);
+    if (!buf || rag_disk_fail(d, mdb_cursor_open(txn, d->vec, &cur))) {
+        free(buf);
+        return -1;
+    }
+    s->dim = st->dim;
+    MDB_val key = {p.n, p.b}, v;
+    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+    for (; !rc && rag_key_in_base(&p, &key); rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT), i++) {
+        if (i % stride || v.mv_size != st->dim * sizeof(float)) continue;
+        memcpy(buf, v.mv_data, v.mv_size);
+        if (rag_vecs_add(s, buf) < 0) {
+            rc = ENOMEM;
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    free(buf);
+    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
+}
+
+/* Lists every vector of the base under its nearest centroid. */
+static int list_all(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st,
+                    const float *cent)
+{
+    rag_key p;
+    rag_key_kb(&p, kb);
+    MDB_cursor *cur;
+    float *buf = malloc(st->dim * sizeof *buf);
+    if (!buf || rag_disk_fail(d, mdb_cursor_open(txn, d->vec, &cur))) {
+        free(buf);
+        return -1;
+    }
+    MDB_val key = {p.n, p.b}, v;
+    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
+    for (; !rc && rag_key_in_base(&p, &key); rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
+        if (v.mv_size != st->dim * sizeof(float)) continue;
+        memcpy(buf, v.mv_data, v.mv_size);
+        rag_key lk;
+        rag_key_kb(&lk, kb);
+        rag_key_add(&lk, "L", 1);
+        rag_key_id(&lk, rag_ivf_nearest(cent, st->nlist, st->dim, buf));
+        rag_key_add(&lk, (const char *)key.mv_data + key.mv_size - 4, 4);
+        MDB_val lkey = {lk.n, lk.b}, lv = {v.mv_size, buf};
+        if ((rc = mdb_put(txn, d->ivf, &lkey, &lv, 0))) break;
+    }
+    mdb_cursor_close(cur);
+    free(buf);
+    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
+}
+
+int rag_disk_ivf_train(rag_disk *d, const char *kb, const rag_ann_opts *o)
+{
+    MDB_txn *txn;
+    rag_disk_stats st;
+    rag_vecs s = {0};
+    rag_ann *a = NULL;
+    if (rag_disk_fail(d, mdb_txn_begin(d->env, NULL, 0, &txn))) return -1;
+    int rc = rag_stats_read(d, txn, kb, &st);
+    if (!rc && (!st.vecs || !st.dim)) rc = -1;
+    size_t nlist = 0;
+    if (!rc) {
+        nlist = o && o->nlist ? o->nlist : (size_t)sqrt((double)st.vecs);
+        if (!(o && o->nlist)) nlist = nlist < 16 ? 16 : nlist > 4096 ? 4096 : nlist;
+        if (nlist > st.vecs) nlist = (size_t)st.vecs;
+        size_t m = o && o->train_max ? o->train_max : 64 * nlist;
+        rc = sample(d, txn, kb, &st, m < nlist ? nlist : m, &s);
+    }
+    if (!rc) {
+        rag_ann_opts ao = {nlist < s.n ? nlist : s.n, s.n, o ? o->iters : 0, o ? o->seed : 0};
+        a = rag_ann_build(&s, &ao);
+        if (!a) rc = -1;
+    }
+    rag_vecs_free(&s);
+    if (!rc) rc = drop_lists(d, txn, kb);
+    if (!rc) {
+        st.nlist = (uint32_t)rag_ann_nlist(a);
+        rag_key k;
+        rag_key_kb(&k, kb);
+        rag_key_add(&k, "C", 1);
+        MDB_val key = {k.n, k.b},
+                v = {(size_t)st.nlist * st.dim * sizeof(float), (void *)rag_ann_centroids(a)};
+        rc = rag_disk_fail(d, mdb_put(txn, d->ivf, &key, &v, 0));
+    }
+    if (!rc) rc = list_all(d, txn, kb, &st, rag_ann_centroids(a));
+    st.trained = st.vecs;
+    if (!rc) rc = rag_stats_write(d, txn, kb, &st);
+    rag_ann_free(a);
+    if (!rc) return rag_disk_fail(d, mdb_txn_commit(txn));
+    mdb_txn_abort(txn);
+    return -1;
+}
+
+int rag_disk_vsearch(rag_disk *d, const char *kb, const float *q, size_t dim,
+                     const rag_vsearch_opts *o, rag_disk_keep keep, void *ud, rag_hit *hits,
+                     size_t k, int *approx)
+{
+    rag_disk_stats st;
+    *approx = 0;
+    if (rag_disk_stats_get(d, kb, &st) < 0) return -1;
+    if (!st.vecs || dim != st.dim) return 0;
+    int want = o && st.vecs >= o->min_vectors;
+    if (want && (!st.nlist || st.vecs >= 2 * st.trained)) { /* none yet, or drifted: train */
+        if (rag_disk_ivf_train(d, kb, NULL) < 0 || rag_disk_stats_get(d, kb, &st) < 0) want = 0;
+    }
+    MDB_txn *txn;
+    if (rag_disk_fail(d, mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn))) return -1;
+    int n = -1;
+    if (want && st.nlist) {
+        n = ivf(d, txn, kb, &st, q, o->nprobe ? o->nprobe : 32, keep, ud, hits, k);
+        *approx = n >= 0;
+        if (n >= 0 && (size_t)n < k && keep) { /* a narrow filter must not lose hits */
+            n = -1;
+            *approx = 0;
+        }
+    }
+    if (n < 0) n = exact(d, txn, kb, q, dim, keep, ud, hits, k);
+    mdb_txn_abort(txn);
+    return n;
+}

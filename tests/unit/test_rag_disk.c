@@ -1,0 +1,209 @@
+/*
+ * The RAG plugin's index on disk (plugins/rag/disk.h, ADR 0054) without a
+ * host: documents indexed in one transaction each, BM25 reading only the
+ * query's postings with exact counts after a drop, the IVF whose lists are
+ * consecutive keys finding what the exact scan finds when every list is
+ * probed, a base dropped whole, and a full map failing a document without
+ * leaving half of it.
+ */
+#include "../../plugins/rag/disk.h"
+#include "../support/kit.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DIM 16
+
+typedef struct {
+    char dir[256];
+    rag_disk *d;
+    rag_analyzer *a;
+} fx;
+
+static int setup(void **s)
+{
+    fx *f = calloc(1, sizeof *f);
+    char err[300];
+    if (!f || kit_tmpdir("rag-disk-unit", f->dir, sizeof f->dir) < 0 ||
+        rag_disk_open(&f->d, f->dir, 64, err, sizeof err) < 0 || !(f->a = rag_analyzer_new(1)))
+        return -1;
+    *s = f;
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    fx *f = *s;
+    rag_disk_close(f->d);
+    rag_analyzer_free(f->a);
+    kit_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A vector per text: a few coordinates set from its index. */
+static void vec_of(size_t i, float *v)
+{
+    for (size_t k = 0; k < DIM; k++)
+        v[k] = (float)sin((double)(i * 7 + k * 3) * 0.37) + (k == i % DIM ? 2.0f : 0.0f);
+}
+
+/* Document doc: n chunks "word<i> common" with their embeddings stored. */
+static int index_doc(fx *f, const char *kb, const char *doc, size_t from, size_t n)
+{
+    rag_disk_chunk c[64];
+    char texts[64][48], hashes[64][17];
+    float vecs[64][DIM];
+    const float *vp[64];
+    size_t dims[64];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(texts[i], sizeof texts[i], "word%zu common", from + i);
+        snprintf(hashes[i], 17, "%016zx", from + i);
+        vec_of(from + i, vecs[i]);
+        vp[i] = vecs[i];
+        dims[i] = DIM;
+        c[i] = (rag_disk_chunk){(uint32_t)i, 0, 10, 2, texts[i], strlen(texts[i]), "[]", hashes[i]};
+    }
+    if (rag_disk_emb_put(f->d, (const char(*)[17])hashes, vp, dims, n, "m") < 0) return -1;
+    return rag_disk_index_doc(f->d, f->a, kb, doc, "00000000000000aa", c, n, "m");
+}
+
+static int bm25(fx *f, const char *kb, const char *q)
+{
+    rag_hit h[64];
+    return rag_disk_bm25(f->d, f->a, kb, q, strlen(q), NULL, NULL, h, 64);
+}
+
+static void a_dropped_document_leaves_no_posting_and_exact_counts(void **s)
+{
+    fx *f = *s;
+    assert_int_equal(index_doc(f, "kb", "a", 0, 10), 0);
+    assert_int_equal(index_doc(f, "kb", "b", 10, 10), 0);
+    rag_disk_stats st;
+    assert_int_equal(rag_disk_stats_get(f->d, "kb", &st), 0);
+    assert_int_equal(st.chunks, 20);
+    assert_int_equal(st.vecs, 20);
+    assert_int_equal(st.total, 40);
+    assert_int_equal(bm25(f, "kb", "common"), 20);
+    assert_int_equal(rag_disk_drop_doc(f->d, f->a, "kb", "a"), 0);
+    assert_int_equal(bm25(f, "kb", "common"), 10);
+    assert_int_equal(bm25(f, "kb", "word3"), 0);
+    assert_int_equal(bm25(f, "kb", "word13"), 1);
+    assert_int_equal(rag_disk_stats_get(f->d, "kb", &st), 0);
+    assert_int_equal(st.chunks, 10);
+    assert_int_equal(st.vecs, 10);
+    assert_int_equal(st.total, 20);
+    /* Indexing a document again replaces it, in one transaction. */
+    assert_int_equal(index_doc(f, "kb", "b", 10, 5), 0);
+    assert_int_equal(bm25(f, "kb", "common"), 5);
+    char h[17];
+    assert_int_equal(rag_disk_doc_hash(f->d, "kb", "b", h), 1);
+    assert_string_equal(h, "00000000000000aa");
+    assert_int_equal(rag_disk_doc_hash(f->d, "kb", "a", h), 0);
+}
+
+static void the_ivf_on_disk_with_every_list_probed_finds_what_the_exact_scan_finds(void **s)
+{
+    fx *f = *s;
+    for (size_t d = 0; d < 4; d++) {
+        char doc[8];
+        snprintf(doc, sizeof doc, "d%zu", d);
+        assert_int_equal(index_doc(f, "v", doc, d * 50, 50), 0);
+    }
+    rag_ann_opts o = {.nlist = 8};
+    assert_int_equal(rag_disk_ivf_train(f->d, "v", &o), 0);
+    /* Listed after training: goes to its list in the document's transaction. */
+    assert_int_equal(index_doc(f, "v", "late", 1000, 3), 0);
+    rag_disk_stats st;
+    assert_int_equal(rag_disk_stats_get(f->d, "v", &st), 0);
+    assert_int_equal(st.nlist, 8);
+    assert_int_equal(st.vecs, 203);
+    rag_vsearch_opts exact = {SIZE_MAX, 0}, all = {0, 8};
+    for (size_t i = 0; i < 12; i++) {
+        float q[DIM];
+        vec_of(i * 17 + (i == 11 ? 1000 - 187 : 0), q);
+        rag_hit he[5], ha[5];
+        int approx = 1;
+        assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &exact, NULL, NULL, he, 5, &approx),
+                         5);
+        assert_false(approx);
+        assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &all, NULL, NULL, ha, 5, &approx), 5);
+        assert_true(approx);
+        for (size_t k = 0; k < 5; k++)
+            assert_int_equal(ha[k].doc, he[k].doc);
+    }
+    /* A dropped document's vectors leave their lists too. */
+    assert_int_equal(rag_disk_drop_doc(f->d, f->a, "v", "late"), 0);
+    float q[DIM];
+    vec_of(1001, q);
+    rag_hit h[203];
+    int approx;
+    assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &all, NULL, NULL, h, 203, &approx), 200);
+    for (size_t k = 0; k < 200; k++)
+        assert_true(h[k].doc < 200);
+}
+
+static void a_dropped_base_is_gone_and_another_base_untouched(void **s)
+{
+    fx *f = *s;
+    assert_int_equal(index_doc(f, "one", "a", 0, 5), 0);
+    assert_int_equal(index_doc(f, "one2", "a", 0, 5), 0); /* a name the first is a prefix of */
+    assert_int_equal(rag_disk_drop_kb(f->d, "one"), 0);
+    rag_disk_stats st;
+    assert_int_equal(rag_disk_stats_get(f->d, "one", &st), 0);
+    assert_int_equal(st.chunks, 0);
+    assert_int_equal(bm25(f, "one", "common"), 0);
+    assert_int_equal(bm25(f, "one2", "common"), 5);
+    /* The embeddings serve every base: kept. */
+    size_t dim;
+    assert_int_equal(rag_disk_emb_get(f->d, "0000000000000000", "m", NULL, 0, &dim), 1);
+    assert_int_equal(dim, DIM);
+    assert_int_equal(rag_disk_emb_get(f->d, "0000000000000000", "other", NULL, 0, &dim), 0);
+}
+
+static void a_full_index_fails_the_document_whole_and_says_so(void **s)
+{
+    (void)s;
+    char dir[256], err[300];
+    rag_disk *d;
+    rag_analyzer *a = rag_analyzer_new(1);
+    assert_int_equal(kit_tmpdir("rag-disk-full", dir, sizeof dir), 0);
+    assert_int_equal(rag_disk_open(&d, dir, 1, err, sizeof err), 0); /* 1 MiB */
+    static char text[200000];
+    for (size_t i = 0; i + 12 < sizeof text; i += 11) /* "t%09zu " and its NUL, overwritten */
+        snprintf(text + i, 13, "t%09zu ", i);
+    rag_disk_chunk c[20];
+    for (size_t i = 0; i < 20; i++)
+        c[i] = (rag_disk_chunk){(uint32_t)i, 0, 1, 1, text, strlen(text), "[]", NULL};
+    assert_int_equal(rag_disk_index_doc(d, a, "kb", "big", "00000000000000bb", c, 20, NULL), -1);
+    assert_non_null(strstr(rag_disk_error(d), "index_max_mb"));
+    rag_disk_stats st;
+    assert_int_equal(rag_disk_stats_get(d, "kb", &st), 0);
+    assert_int_equal(st.chunks, 0); /* nothing of it */
+    rag_disk_close(d);
+    rag_analyzer_free(a);
+    kit_rmtree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_dropped_document_leaves_no_posting_and_exact_counts,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            the_ivf_on_disk_with_every_list_probed_finds_what_the_exact_scan_finds, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(a_dropped_base_is_gone_and_another_base_untouched, setup,
+                                        teardown),
+        cmocka_unit_test(a_full_index_fails_the_document_whole_and_says_so),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
