@@ -49,7 +49,6 @@
 #include <unistd.h>
 
 #define DIMS 128
-#define SECTIONS 20 /* per document: one chunk each */
 #define PARA_WORDS 90
 #define TOPK 10
 
@@ -228,22 +227,23 @@ typedef struct {
     size_t queries;     /* per mode */
     size_t recall_q;    /* of which checked against the exact scan */
     unsigned kv_sample; /* serialise 1 KV value in this many (by key hash) */
+    size_t sections;    /* per document, one chunk each */
     int floor_lexical;  /* build the lexical index alone too */
     const char *label;  /* "1k", "10k", "1m" */
 } size_cfg;
 
-/* Document i of the run: "# title", then SECTIONS sections "## heading" and
- * a paragraph of PARA_WORDS words. The same for the same seed. */
-static char *gen_doc(char **paras)
+/* A document: "# title", then `sections` sections "## heading" and a
+ * paragraph of PARA_WORDS words. The same for the same seed. */
+static char *gen_doc(size_t sections, char **paras)
 {
-    size_t cap = 64 + SECTIONS * (PARA_WORDS + 8) * 25, n = 0;
+    size_t cap = 64 + sections * (PARA_WORDS + 8) * 25, n = 0;
     char *d = malloc(cap), w[32];
     n += (size_t)snprintf(d + n, cap - n, "# ");
     for (int k = 0; k < 4; k++) {
         rag_gen_word(w, sizeof w);
         n += (size_t)snprintf(d + n, cap - n, "%s%s", k ? " " : "", w);
     }
-    for (int s = 0; s < SECTIONS; s++) {
+    for (size_t s = 0; s < sections; s++) {
         n += (size_t)snprintf(d + n, cap - n, "\n\n## ");
         for (int k = 0; k < 3; k++) {
             rag_gen_word(w, sizeof w);
@@ -289,6 +289,15 @@ static uint64_t peak_rss(void)
     return kb * 1024;
 }
 
+/* The fake keeps every call the plugin made (each embed's texts) and every
+ * log line for the test to read: emptied as the run goes, so that this
+ * process's growth is the plugin's. */
+static void forget(aht *t)
+{
+    json_array_clear((json_t *)aht_calls_made(t));
+    json_array_clear((json_t *)aht_logs(t));
+}
+
 static const json_t *call(bench *b, aht *t, const char *action, json_t *args)
 {
     char *s = json_dumps(args, JSON_COMPACT);
@@ -310,16 +319,20 @@ static void ingest(bench *b, aht *t, const size_cfg *c, size_t ndocs)
     rag_gen_seed(0xC0FFEEull);
     for (size_t i = 0; i < ndocs; i++) {
         tm g0 = tm_now();
-        char *doc = gen_doc(NULL), id[32];
+        char *doc = gen_doc(c->sections, NULL), id[32];
         snprintf(id, sizeof id, "d%07zu", i);
         json_t *a = json_pack("{s:s,s:s,s:s,s:s}", "kb", "bench", "id", id, "format", "markdown",
                               "content", doc);
         free(doc);
         tm_add(&gen, g0);
         if (!call(b, t, "document.add", a)) return;
-        if (i % 32 == 31) aht_run(t);
+        if (i % 32 == 31) {
+            aht_run(t);
+            forget(t);
+        }
     }
     aht_run(t);
+    forget(t);
     tm all = {0};
     tm_add(&all, t0);
     tm prov = {P.time.wall - p0.wall, P.time.cpu - p0.cpu};
@@ -328,9 +341,9 @@ static void ingest(bench *b, aht *t, const size_cfg *c, size_t ndocs)
     const json_t *kb = json_array_get(json_object_get(l, "bases"), 0);
     size_t chunks = (size_t)json_integer_value(json_object_get(kb, "chunks"));
     size_t docs = (size_t)json_integer_value(json_object_get(kb, "documents"));
-    if (docs != ndocs || chunks < ndocs * SECTIONS)
+    if (docs != ndocs || chunks < ndocs * c->sections)
         bench_fail(b, "%s: %zu documents, %zu chunks; expected %zu and at least %zu", c->label,
-                   docs, chunks, ndocs, ndocs * SECTIONS);
+                   docs, chunks, ndocs, ndocs * c->sections);
     if (P.n != chunks) bench_fail(b, "%s: %zu chunks embedded of %zu", c->label, P.n, chunks);
     const json_t *dl = call(b, t, "document.list", json_pack("{s:s}", "kb", "bench"));
     size_t i, ready = 0;
@@ -342,8 +355,8 @@ static void ingest(bench *b, aht *t, const size_cfg *c, size_t ndocs)
     double cpu_s = (double)(all.cpu - prov.cpu - kv.cpu - gen.cpu) / 1e9;
     char key[96];
     snprintf(key, sizeof key, "%s_chunks", c->label);
-    bench_row(b, "ingest", key, (double)chunks, "", "%zu documents of %d sections, markdown", ndocs,
-              SECTIONS);
+    bench_row(b, "ingest", key, (double)chunks, "", "%zu documents of %zu sections, markdown",
+              ndocs, c->sections);
     snprintf(key, sizeof key, "%s_chunks_per_s", c->label);
     bench_row(b, "ingest", key, (double)chunks / wall_s, "chunks/s",
               "plugin only, wall: %.1f s of %.1f s", wall_s, (double)all.wall / 1e9);
@@ -436,20 +449,20 @@ static void floors(bench *b, const size_cfg *c, size_t ndocs, const queries *qs)
     if (!c->floor_lexical) return;
     rag_analyzer *a = rag_analyzer_new(1);
     rag_index *ix = rag_index_new(a);
-    char **paras = calloc(ndocs * SECTIONS, sizeof *paras);
+    char **paras = calloc(ndocs * c->sections, sizeof *paras);
     rag_gen_seed(0xC0FFEEull);
     for (size_t i = 0; i < ndocs; i++)
-        free(gen_doc(paras + i * SECTIONS));
+        free(gen_doc(c->sections, paras + i * c->sections));
     tm t0 = tm_now(), ix_t = {0};
-    for (size_t i = 0; i < ndocs * SECTIONS; i++)
+    for (size_t i = 0; i < ndocs * c->sections; i++)
         rag_index_add(ix, paras[i], strlen(paras[i]));
     tm_add(&ix_t, t0);
     snprintf(key, sizeof key, "%s_lexical_alone_chunks_per_s", c->label);
-    bench_row(b, "ingest", key, (double)(ndocs * SECTIONS) / ((double)ix_t.wall / 1e9), "chunks/s",
-              "floor: bm25.c index alone, same paragraphs");
+    bench_row(b, "ingest", key, (double)(ndocs * c->sections) / ((double)ix_t.wall / 1e9),
+              "chunks/s", "floor: bm25.c index alone, same paragraphs");
     snprintf(key, sizeof key, "%s_lexical_alone_chunks_per_cpu_s", c->label);
-    bench_row(b, "ingest", key, (double)(ndocs * SECTIONS) / ((double)ix_t.cpu / 1e9), "chunks/s",
-              "per CPU second");
+    bench_row(b, "ingest", key, (double)(ndocs * c->sections) / ((double)ix_t.cpu / 1e9),
+              "chunks/s", "per CPU second");
     lat = (bench_lat){0};
     cpu = (bench_lat){0};
     for (size_t i = 0; i < qs->n; i++) {
@@ -468,16 +481,23 @@ static void floors(bench *b, const size_cfg *c, size_t ndocs, const queries *qs)
     bench_row(b, "search", key, bench_lat_us(&cpu, 0.5), "us", "CPU time");
     bench_lat_free(&lat);
     bench_lat_free(&cpu);
-    for (size_t i = 0; i < ndocs * SECTIONS; i++)
+    for (size_t i = 0; i < ndocs * c->sections; i++)
         free(paras[i]);
     free(paras);
     rag_index_free(ix);
     rag_analyzer_free(a);
 }
 
+/* Make every page resident (a memset of zeros may become a calloc). */
+static void touch(void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 4096)
+        ((volatile char *)p)[i] = 0;
+}
+
 static void run_size(bench *b, const size_cfg *c)
 {
-    size_t ndocs = c->chunks / SECTIONS, keys = 2 * c->chunks + ndocs + 64;
+    size_t ndocs = c->chunks / c->sections, keys = 2 * c->chunks + ndocs + 64;
     uint64_t t_start = bench_now_ns();
     for (K.cap = 1024; K.cap < 2 * keys; K.cap *= 2)
         ;
@@ -486,9 +506,9 @@ static void run_size(bench *b, const size_cfg *c)
     P.v = malloc(P.cap * DIMS * sizeof *P.v);
     P.h = malloc(P.cap * sizeof *P.h);
     if (!K.t || !P.v || !P.h) return bench_fail(b, "%s: out of memory", c->label);
-    memset(K.t, 0, K.cap * sizeof *K.t); /* touched: resident before the baseline */
-    memset(P.v, 0, P.cap * DIMS * sizeof *P.v);
-    memset(P.h, 0, P.cap * sizeof *P.h);
+    touch(K.t, K.cap * sizeof *K.t); /* resident before the baseline */
+    touch(P.v, P.cap * DIMS * sizeof *P.v);
+    touch(P.h, P.cap * sizeof *P.h);
     K.sample = c->kv_sample;
     P.n = 0, P.record = 1;
     queries qs = {calloc(c->queries, sizeof(char *)), c->queries};
@@ -506,7 +526,7 @@ static void run_size(bench *b, const size_cfg *c)
     aht_storage_dir(t, dir);
     char cfg[600];
     snprintf(cfg, sizeof cfg,
-             "{\"max_document_bytes\": 524288, \"max_tokens\": 200, \"overlap_tokens\": 30, "
+             "{\"max_document_bytes\": 900000, \"max_tokens\": 200, \"overlap_tokens\": 30, "
              "\"embed_instance\": \"llm\", \"embed_batch\": 64, \"embed_dimensions\": %d, "
              "\"embed_timeout_ms\": 60000, \"ann_min_vectors\": %zu, \"ann_nprobe\": 32}",
              DIMS, c->ann_min);
@@ -598,9 +618,9 @@ int main(int argc, char **argv)
         bench_fail(&b, "cannot load %s: %s", so, dlerror());
         return bench_finish(&b);
     }
-    static const size_cfg smoke[] = {{1000, 500, 100, 50, 1, 1, "1k"}};
-    static const size_cfg full[] = {{10000, 50000, 1000, 200, 1, 1, "10k"},
-                                    {1000000, 50000, 200, 100, 8, 0, "1m"}};
+    static const size_cfg smoke[] = {{1000, 500, 100, 50, 1, 20, 1, "1k"}};
+    static const size_cfg full[] = {{10000, 50000, 1000, 200, 1, 20, 1, "10k"},
+                                    {1000000, 50000, 200, 100, 8, 100, 0, "1m"}};
     const size_cfg *cs = b.full ? full : smoke;
     size_t n = b.full ? 2 : 1;
     const char *only = getenv("RAG_E2E_SIZE"); /* e.g. 10k: one size of --full */
