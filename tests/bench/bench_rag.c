@@ -20,8 +20,8 @@
 
 #include "../../plugins/rag/bm25.h"
 #include "../support/rag_eval.h"
+#include "rag_gen.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,53 +78,13 @@ static void quality(bench *b)
     }
 }
 
-static const char *const WORDS[] = {
-    "возврат",   "денег",    "доставка", "заказ",    "оплата",    "картой",   "курьером",
-    "адрес",     "товар",    "гарантия", "сервис",   "поддержка", "клиент",   "договор",
-    "тариф",     "счёт",     "refund",   "delivery", "order",     "payment",  "card",
-    "courier",   "address",  "product",  "warranty", "service",   "support",  "customer",
-    "contract",  "plan",     "invoice",  "account",  "возвраты",  "заказов",  "оплаты",
-    "товаров",   "клиента",  "договора", "orders",   "payments",  "products", "services",
-    "customers", "accounts", "в",        "и",        "the",       "of"};
-#define NWORDS (sizeof WORDS / sizeof WORDS[0])
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-/* A word: one of the vocabulary (Zipf-like), or a generated rare one. */
-static int word(char *out, size_t cap)
-{
-    double u = (double)(next_rand() % 1000000) / 1e6;
-    size_t rank = (size_t)pow(2000.0, u) - 1; /* log-uniform over 2,000 ranks */
-    if (rank < NWORDS) return snprintf(out, cap, "%s", WORDS[rank]);
-    return snprintf(out, cap, "%s%zu", WORDS[rank % NWORDS], rank);
-}
-
-static char *gen_text(size_t words)
-{
-    char *t = malloc(words * 24 + 1);
-    size_t n = 0;
-    for (size_t i = 0; i < words; i++) {
-        n += (size_t)word(t + n, 24);
-        t[n++] = (i % 15 == 14) ? '.' : ' ';
-    }
-    t[n] = 0;
-    return t;
-}
-
 static void scale_one(bench *b, size_t chunks, int stem)
 {
     rag_analyzer *a = rag_analyzer_new(stem);
     rag_index *ix = rag_index_new(a);
     char **texts = malloc(chunks * sizeof *texts);
     for (size_t i = 0; i < chunks; i++)
-        texts[i] = gen_text(100);
+        texts[i] = rag_gen_text(100);
     uint64_t t0 = bench_now_ns();
     for (size_t i = 0; i < chunks; i++)
         if (rag_index_add(ix, texts[i], strlen(texts[i])) != (int64_t)i)
@@ -133,7 +93,7 @@ static void scale_one(bench *b, size_t chunks, int stem)
     bench_lat lat = {0};
     size_t queries = chunks < 10000 ? 200 : 1000;
     for (size_t q = 0; q < queries; q++) {
-        char *qt = gen_text(2 + q % 3);
+        char *qt = rag_gen_text(2 + q % 3);
         rag_hit hits[10];
         uint64_t s0 = bench_now_ns();
         if (rag_index_search(ix, qt, strlen(qt), NULL, NULL, hits, 10) < 0) bench_fail(b, "search");
