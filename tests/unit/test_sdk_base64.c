@@ -114,6 +114,8 @@ static void padding_that_does_not_end_the_last_group_is_not_base64(void **s)
     expect_not_base64("Zm9vY===", 8);  /* ... padded */
     expect_not_base64("=", 1);
     expect_not_base64("==", 2);
+    expect_not_base64("Zm9v====", 8); /* a whole group of padding */
+    expect_not_base64("====", 4);
 }
 
 static void text_decoding_past_max_is_too_large_and_max_itself_is_taken(void **s)
