@@ -35,14 +35,19 @@ static int must_exist(doc_txn *t, const char *coll, const char *id, const char *
     return rc;
 }
 
-/* The ids under index `ix` of coll whose first field is `value` (a new
- * array of at most max). */
-static json_t *ids_by(doc_txn *t, const char *coll, const char *ix, const char *value, size_t max)
+/* The ids under index `ix` of coll whose first field is `value`, in *ids
+ * (a new array of at most max; NULL when the index could not be read). */
+static int ids_by(doc_txn *t, const char *coll, const char *ix, const char *value, size_t max,
+                  json_t **ids)
 {
-    json_t *ids, *v = json_pack("[s]", value);
-    doc_list_ids(t, coll, ix, v, true, max, &ids);
+    json_t *v = json_pack("[s]", value);
+    int rc = doc_list_ids(t, coll, ix, v, true, max, ids);
     json_decref(v);
-    return ids;
+    if (rc) {
+        json_decref(*ids);
+        *ids = NULL;
+    }
+    return rc;
 }
 
 /* ---- agents -------------------------------------------------------------------- */
@@ -96,13 +101,13 @@ static int agent_prepare(res_change *c)
 static int agent_before_delete(res_change *c)
 {
     const char *id = json_string_value(json_object_get(c->old, "id"));
-    json_t *used = ids_by(c->t, COLL_CONVERSATIONS, "by_agent", id, MEMBERS_MAX);
+    json_t *used;
+    int rc = ids_by(c->t, COLL_CONVERSATIONS, "by_agent", id, MEMBERS_MAX, &used);
     size_t n = json_array_size(used);
-    if (!n) {
+    if (rc || !n) {
         json_decref(used);
-        return 0;
+        return rc;
     }
-    int rc;
     if (!c->force) {
         char some[200] = "";
         for (size_t i = 0; i < n && i < IN_USE_SHOWN; i++) {
@@ -169,18 +174,20 @@ static int group_decorate(doc_txn *t, void *ctx, json_t *doc)
 {
     (void)ctx;
     const char *id = json_string_value(json_object_get(doc, "id"));
-    json_object_set_new(doc, "members", ids_by(t, COLL_AGENTS, "by_group", id, MEMBERS_MAX));
-    return 0;
+    json_t *members;
+    int rc = ids_by(t, COLL_AGENTS, "by_group", id, MEMBERS_MAX, &members);
+    if (!rc) json_object_set_new(doc, "members", members);
+    return rc;
 }
 
 /* Move every member of group `from` to `to` (NULL: no group). */
 static int move_members(res_change *c, const char *from, const char *to)
 {
-    json_t *ids = ids_by(c->t, COLL_AGENTS, "by_group", from, SIZE_MAX);
+    json_t *ids;
+    int rc = ids_by(c->t, COLL_AGENTS, "by_group", from, SIZE_MAX, &ids);
     audit_actor who = res_actor(c->req);
     size_t i;
     json_t *id;
-    int rc = 0;
     json_array_foreach(ids, i, id)
     {
         json_t *a = NULL;

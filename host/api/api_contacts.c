@@ -21,13 +21,18 @@ typedef struct contacts_ctx {
     docs *d;
 } contacts_ctx;
 
-/* Every conversation of a contact (a new array of ids). */
-static json_t *conversations_of(doc_txn *t, const char *contact)
+/* Every conversation of a contact, in *ids (a new array; NULL when the
+ * index could not be read whole: a partial list would leave some behind). */
+static int conversations_of(doc_txn *t, const char *contact, json_t **ids)
 {
-    json_t *ids, *v = json_pack("[s]", contact);
-    doc_list_ids(t, COLL_CONVERSATIONS, "by_contact", v, false, SIZE_MAX, &ids);
+    json_t *v = json_pack("[s]", contact);
+    int rc = doc_list_ids(t, COLL_CONVERSATIONS, "by_contact", v, false, SIZE_MAX, ids);
     json_decref(v);
-    return ids;
+    if (rc) {
+        json_decref(*ids);
+        *ids = NULL;
+    }
+    return rc;
 }
 
 /* ---- rules ------------------------------------------------------------------------ */
@@ -65,8 +70,8 @@ static int contact_prepare(res_change *c)
 static int contact_erase(res_change *c)
 {
     const char *id = json_string_value(json_object_get(c->old, "id"));
-    json_t *convs = conversations_of(c->t, id);
-    int rc = 0;
+    json_t *convs;
+    int rc = conversations_of(c->t, id, &convs);
     size_t i;
     json_t *cid;
     json_array_foreach(convs, i, cid)
@@ -249,8 +254,8 @@ static void merge_contact(json_t *keep, const json_t *other)
  * again with keep's as they are written. */
 static int move_conversations(doc_txn *t, const char *from, const char *to)
 {
-    json_t *convs = conversations_of(t, from);
-    int rc = 0;
+    json_t *convs;
+    int rc = conversations_of(t, from, &convs);
     size_t i;
     json_t *id;
     json_array_foreach(convs, i, id)

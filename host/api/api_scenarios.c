@@ -33,13 +33,19 @@ typedef struct scn_ctx {
     expr_pool *expr;     /* compiles the content's jq programs */
 } scn_ctx;
 
-static json_t *ids_by(doc_txn *t, const char *coll, const char *ix, const char *value, size_t max,
-                      bool newest_first)
+/* The ids under index `ix` of coll whose first field is `value`, in *ids
+ * (a new array of at most max; NULL when the index could not be read). */
+static int ids_by(doc_txn *t, const char *coll, const char *ix, const char *value, size_t max,
+                  bool newest_first, json_t **ids)
 {
-    json_t *ids, *v = json_pack("[s]", value);
-    doc_list_ids(t, coll, ix, v, newest_first, max, &ids);
+    json_t *v = json_pack("[s]", value);
+    int rc = doc_list_ids(t, coll, ix, v, newest_first, max, ids);
     json_decref(v);
-    return ids;
+    if (rc) {
+        json_decref(*ids);
+        *ids = NULL;
+    }
+    return rc;
 }
 
 /* ---- scenarios ------------------------------------------------------------------ */
@@ -60,16 +66,15 @@ static int scenario_prepare(res_change *c)
 static int scenario_before_delete(res_change *c)
 {
     const char *id = json_string_value(json_object_get(c->old, "id"));
-    json_t *users = ids_by(c->t, COLL_AGENTS, "by_scenario", id, 4, false);
-    int rc = 0;
-    if (json_array_size(users)) {
+    json_t *users, *versions = NULL;
+    int rc = ids_by(c->t, COLL_AGENTS, "by_scenario", id, 4, false, &users);
+    if (!rc && json_array_size(users)) {
         rc = doc_fail(c->t, AH_EBUSY, NULL, "agent %s%s runs scenario %s: give it another first",
                       json_string_value(json_array_get(users, 0)),
                       json_array_size(users) > 1 ? " (and others)" : "", id);
     }
     json_decref(users);
-    json_t *versions =
-        rc ? NULL : ids_by(c->t, COLL_SCENARIO_VERSIONS, "by_number", id, SIZE_MAX, false);
+    if (!rc) rc = ids_by(c->t, COLL_SCENARIO_VERSIONS, "by_number", id, SIZE_MAX, false, &versions);
     size_t i;
     json_t *v;
     json_array_foreach(versions, i, v)
@@ -166,8 +171,9 @@ static int run_read(doc_txn *t, void *ud)
     if (rc) return rc;
     if (!v->list) return scenario_version_get(t, v->scenario, v->number, &v->result, &v->rev);
     /* Newest first, without their content (read one version for it). */
-    json_t *ids =
-        ids_by(t, COLL_SCENARIO_VERSIONS, "by_number", v->scenario, VERSIONS_PAGE_MAX, true);
+    json_t *ids;
+    rc = ids_by(t, COLL_SCENARIO_VERSIONS, "by_number", v->scenario, VERSIONS_PAGE_MAX, true, &ids);
+    if (rc) return rc;
     v->result = json_array();
     size_t i;
     json_t *id;

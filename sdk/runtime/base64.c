@@ -40,7 +40,7 @@ int ah_base64_size(const char *s, size_t n, size_t *size)
         }
     }
     size_t rest = data % 4;
-    if (rest == 1) return AH_EINVAL; /* six bits: no byte */
+    if (rest == 1) return AH_EINVAL;                             /* six bits: no byte */
     if (pad && (rest == 0 || pad != 4 - rest)) return AH_EINVAL; /* only a short group pads */
     *size = data / 4 * 3 + (rest ? rest - 1 : 0);
     return AH_OK;
