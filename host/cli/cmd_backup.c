@@ -250,14 +250,34 @@ int cmd_restore(int argc, char **argv)
         cli_fail("%s already holds a store; add --force to replace it", c.data_dir);
         goto done;
     }
-    char pfrom[1200];
+    char pfrom[4200];
     struct stat pst;
-    snprintf(pfrom, sizeof(pfrom), "%s.plugin-data", from);
+    if ((size_t)snprintf(pfrom, sizeof(pfrom), "%s.plugin-data", from) >= sizeof(pfrom)) {
+        cli_fail("%s: the path is too long", from);
+        goto done;
+    }
     bool with_storage = lstat(pfrom, &pst) == 0 && S_ISDIR(pst.st_mode);
-    if (with_storage && !force && plugin_storage_present(c.data_dir)) {
+    bool storage_here = plugin_storage_present(c.data_dir);
+    if (with_storage && !force && storage_here) {
         cli_fail("%s/plugin-data already holds private storage; add --force to replace it",
                  c.data_dir);
         goto done;
+    }
+    /* A backup without private storage (taken before ADR 0055, or copied
+     * without it) beside files of another time: the instances would find
+     * an index or state that the restored store does not describe. */
+    if (!with_storage && storage_here) {
+        if (!force) {
+            cli_fail("%s holds no private storage (no %s), but %s/plugin-data does: the "
+                     "instances' files would not match the restored store; add --force to "
+                     "restore the store alone and keep them",
+                     from, pfrom, c.data_dir);
+            goto done;
+        }
+        fprintf(stderr,
+                "%s holds no private storage: %s/plugin-data is kept as it is and may not match "
+                "the restored store\n",
+                from, c.data_dir);
     }
     snprintf(tmp, sizeof(tmp), "%s/data.mdb.restoring", c.data_dir);
     if (fs_copy_file(from, tmp, 0600) < 0) {

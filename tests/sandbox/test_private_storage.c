@@ -492,6 +492,26 @@ static void a_backup_of_a_busy_instance_restores_its_files_and_an_openable_lmdb(
     o = call("s1", "lmdb_put", "{\"key\":\"k2\",\"value\":\"v2\"}");
     assert_true(json_is_true(th_get(o, "result.ok")));
     json_decref(o);
+
+    /* A backup without its plugin-data beside, over private storage still
+     * here: refused without --force (the files would not match the store),
+     * taken with it, keeping the files. */
+    assert_int_equal(th_stop(&H, 15000), 0);
+    char bare[800];
+    snprintf(bare, sizeof(bare), "%s/bare.mdb", H.dir);
+    assert_int_equal(link(to, bare), 0);
+    snprintf(path, sizeof(path), "%s/data.mdb", H.data);
+    unlink(path);
+    assert_int_equal(th_cli(&H, NULL, NULL, 0, "restore", "--from", bare, NULL), 1);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(th_cli(&H, NULL, NULL, 0, "restore", "--from", bare, "--force", NULL), 0);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(th_start(&H, NULL, 15000), 0);
+    assert_true(th_wait_state(&H, "s1", "ready", 15000));
+    o = call("s1", "lmdb_get", "{\"key\":\"k2\"}");
+    assert_string_equal(json_string_value(th_get(o, "result.value")), "v2");
+    json_decref(o);
 }
 
 static void removing_an_instance_over_the_api_deletes_its_directory(void **s)
