@@ -119,8 +119,6 @@ static void resume(const pid_t *tree, size_t n)
         kill(tree[i], SIGCONT);
 }
 
-/* Stop the processes of instance id if its pid file names a live one:
- * *n of them into tree (0: not running). 0, or -1 with err (resumed). */
 /* The pid file's line into buf ("" if there is none). */
 static void read_pid_file(const char *data_dir, const char *id, char *buf, size_t n)
 {
@@ -134,6 +132,8 @@ static void read_pid_file(const char *data_dir, const char *id, char *buf, size_
     buf[k > 0 ? k : 0] = 0;
 }
 
+/* Stop the processes of instance id if its pid file names a live one:
+ * *n of them into tree (0: not running). 0, or -1 with err (resumed). */
 static int pause_instance(const char *data_dir, const char *id, pid_t *tree, size_t *n, char *err,
                           size_t errlen)
 {
