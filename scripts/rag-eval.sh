@@ -14,7 +14,10 @@
 # asks only that many questions. RAG_RERANK=N adds the mode hybrid+rerankN:
 # hybrid re-ranked by the chat model (RAG_CHAT_MODEL, default the fake's
 # gpt-4o-mini: query-word overlap, a stand-in) over the top N
-# (docs/plugins/rag.md#re-ranking). BUILD defaults to build-test.
+# (docs/plugins/rag.md#re-ranking). Hybrid fuses by RAG_FUSION (convex, or
+# rrf) with the vectors weighted RAG_VECTOR_WEIGHT (0.1, BM25 1.0: the
+# stand-in's vectors are weak; try 1.0 with a real model). BUILD defaults
+# to build-test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-test}
@@ -51,7 +54,8 @@ cat >"$dir/config.json" <<JSON
   {"id": "kb", "plugin": "rag", "limits": {"stall_ms": 300000},
    "config": {"embed_instance": "llm", "embed_batch": 64, "embed_timeout_ms": 300000$dims_cfg,
               "rerank_instance": "llm", "rerank_timeout_ms": 300000,
-              "hybrid_weights": {"bm25": 1.0, "vector": ${RAG_VECTOR_WEIGHT:-0.3}}}},
+              "hybrid_weights": {"bm25": 1.0, "vector": ${RAG_VECTOR_WEIGHT:-0.1}},
+              "hybrid_fusion": "${RAG_FUSION:-convex}"}},
   {"id": "llm", "plugin": "llm-openai", $egress
    "config": {"base_url": "$base_url", "embedding_model": "$model",
               "model": "${RAG_CHAT_MODEL:-gpt-4o-mini}", "timeout_ms": 300000}}]}

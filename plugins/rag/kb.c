@@ -196,39 +196,6 @@ static json_t *passages(rag_kbs *s, const rag_kb *kb, const rag_hit *hits, int n
 
 #define FUSE_DEPTH 50
 
-/* Reciprocal rank fusion (c = 60) of two lists, over the ids they hold
- * (not over every chunk id, as rag_rrf would: vec.h). */
-static int fuse(const rag_hit *const *lists, const size_t *lens, const double *w, rag_hit *out,
-                size_t top)
-{
-    size_t cap = lens[0] + lens[1] + 1, m = 0;
-    uint32_t *ids = malloc(cap * sizeof *ids), *local = malloc(cap * sizeof *local);
-    double *score = calloc(cap, sizeof *score);
-    int rc = -1;
-    if (!ids || !local || !score) goto done;
-    for (size_t l = 0; l < 2; l++) {
-        for (size_t r = 0; r < lens[l]; r++) {
-            size_t j = 0;
-            while (j < m && ids[j] != lists[l][r].doc)
-                j++;
-            if (j == m) {
-                ids[m] = lists[l][r].doc;
-                local[m] = (uint32_t)m;
-                m++;
-            }
-            score[j] += w[l] / (60.0 + (double)(r + 1));
-        }
-    }
-    rc = (int)rag_topk(score, local, m, out, top);
-    for (int i = 0; i < rc; i++)
-        out[i].doc = ids[out[i].doc];
-done:
-    free(ids);
-    free(local);
-    free(score);
-    return rc;
-}
-
 json_t *rag_kb_search_ex(rag_kbs *s, rag_kb *kb, const char *query, const rag_search_opts *o,
                          size_t top_k, const json_t *tags, const char *language, int *approx)
 {
@@ -266,7 +233,7 @@ json_t *rag_kb_search_ex(rag_kbs *s, rag_kb *kb, const char *query, const rag_se
         const rag_hit *lists[2] = {lex, sem};
         size_t lens[2] = {(size_t)nl, (size_t)ns};
         double w[2] = {o->w_bm25, o->w_vector};
-        n = fuse(lists, lens, w, fused, top_k);
+        n = rag_fuse(lists, lens, w, 2, o->fusion, fused, top_k);
         if (n >= 0) out = passages(s, kb, fused, n);
     }
 done:

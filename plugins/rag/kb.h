@@ -9,6 +9,7 @@
 
 #include "ann.h"
 #include "disk.h"
+#include "vec.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -56,7 +57,8 @@ typedef struct {
     rag_mode mode;
     const float *qvec; /* the query's embedding (vector, hybrid) */
     size_t qdim;
-    double w_bm25, w_vector;     /* hybrid: reciprocal rank fusion weights */
+    double w_bm25, w_vector;     /* hybrid: the fusion's weights */
+    rag_fusion fusion;           /* hybrid: how the lists are fused (vec.h) */
     const rag_vsearch_opts *ann; /* exact below ann->min_vectors, IVF above; NULL: exact */
 } rag_search_opts;
 
@@ -66,7 +68,7 @@ typedef struct {
  * that language; NULL when out of memory or the index failed. By mode:
  * bm25 ranks by BM25; vector ranks chunks by cosine to qvec (score: the
  * cosine); hybrid fuses the BM25 and vector rankings (each at least 50
- * deep) by reciprocal rank (score: the fused one). Chunks without an
+ * deep) as o->fusion says (score: the fused one). Chunks without an
  * embedding take part in BM25 only. *approx: the vector side went through
  * the IVF. */
 json_t *rag_kb_search_ex(rag_kbs *s, rag_kb *kb, const char *query, const rag_search_opts *o,

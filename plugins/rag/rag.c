@@ -44,6 +44,7 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     R.w_vector = json_number_value(json_object_get(w, "vector"));
     if (!json_object_get(w, "bm25")) R.w_bm25 = 1.0;
     if (!json_object_get(w, "vector")) R.w_vector = 1.0;
+    R.fusion = rag_fusion_named(json_string_value(json_object_get(config, "hybrid_fusion")));
     if (!R.embed_batch) R.embed_batch = 32;
     if ((R.embed_instance || R.answer_instance || R.rerank_instance) && !AH_HOST_HAS(host, call)) {
         host->log(ctx, AH_LOG_ERROR,

@@ -40,6 +40,7 @@ typedef struct {
     const char *rerank_model;    /* passed to its chat action, or NULL: its default */
     uint32_t rerank_timeout_ms;  /* one re-ranking call; 0: 30 s */
     double w_bm25, w_vector;     /* hybrid's default weights */
+    rag_fusion fusion;           /* hybrid's default fusion */
     rag_vsearch_opts ann;        /* vector search: exact below ann.min_vectors (ann.h) */
 } rag_plugin;
 

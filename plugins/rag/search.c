@@ -118,11 +118,14 @@ static void finish(pending *p, const float *qvec, size_t qdim)
                          .qdim = qdim,
                          .w_bm25 = R.w_bm25,
                          .w_vector = R.w_vector,
+                         .fusion = R.fusion,
                          .ann = &R.ann};
     if (json_is_number(json_object_get(w, "bm25")))
         o.w_bm25 = json_number_value(json_object_get(w, "bm25"));
     if (json_is_number(json_object_get(w, "vector")))
         o.w_vector = json_number_value(json_object_get(w, "vector"));
+    if (json_is_string(json_object_get(args, "fusion")))
+        o.fusion = rag_fusion_named(json_string_value(json_object_get(args, "fusion")));
     rag_disk_stats st;
     if (rag_disk_stats_get(R.kbs.disk, kb->name, &st) < 0) memset(&st, 0, sizeof st);
     if (p->mode != RAG_BM25 && qvec && qdim != st.dim && st.vecs && !p->note)

@@ -1,5 +1,5 @@
 /*
- * Exact cosine search and reciprocal rank fusion (vec.h).
+ * Exact cosine search and the fusion of ranked lists (vec.h).
  */
 #include "vec.h"
 
@@ -56,28 +56,59 @@ out:
     return rc;
 }
 
-int rag_rrf(const rag_hit *const *lists, const size_t *lens, const double *w, size_t nlists,
-            double c, size_t max_id, rag_hit *out, size_t top)
+/* The index of id among the m ids held so far, added when new (the lists
+ * are short: at most a few hundred ids in all). */
+static size_t slot(uint32_t *ids, size_t *m, uint32_t id)
 {
-    double *score = calloc(max_id + 1, sizeof *score);
-    uint32_t *ids = malloc((max_id + 1) * sizeof *ids);
-    uint8_t *seen = calloc(max_id + 1, 1);
-    int rc = -1;
-    if (!score || !ids || !seen) goto done;
-    size_t m = 0;
+    size_t j = 0;
+    while (j < *m && ids[j] != id)
+        j++;
+    if (j == *m) ids[(*m)++] = id;
+    return j;
+}
+
+rag_fusion rag_fusion_named(const char *name)
+{
+    return name && strcmp(name, "rrf") == 0 ? RAG_FUSE_RRF : RAG_FUSE_CONVEX;
+}
+
+int rag_fuse(const rag_hit *const *lists, const size_t *lens, const double *w, size_t nlists,
+             rag_fusion how, rag_hit *out, size_t top)
+{
+    size_t cap = 1, m = 0;
+    double wsum = 0;
     for (size_t l = 0; l < nlists; l++) {
+        cap += lens[l];
+        wsum += w[l];
+    }
+    uint32_t *ids = malloc(cap * sizeof *ids), *local = malloc(cap * sizeof *local);
+    double *score = calloc(cap, sizeof *score);
+    int rc = -1;
+    if (!ids || !local || !score) goto done;
+    for (size_t l = 0; l < nlists; l++) {
+        double hi = lens[l] ? lists[l][0].score : 0, lo = hi;
+        for (size_t r = 1; r < lens[l]; r++) {
+            if (lists[l][r].score > hi) hi = lists[l][r].score;
+            if (lists[l][r].score < lo) lo = lists[l][r].score;
+        }
         for (size_t r = 0; r < lens[l]; r++) {
-            uint32_t d = lists[l][r].doc;
-            if (d >= max_id) continue;
-            if (!seen[d]) ids[m++] = d;
-            seen[d] = 1;
-            score[d] += w[l] / (c + (double)(r + 1));
+            size_t j = slot(ids, &m, lists[l][r].doc);
+            if (how == RAG_FUSE_RRF)
+                score[j] += w[l] / (60.0 + (double)(r + 1));
+            else /* min-max to [0, 1]; a list whose scores are all equal: 1 */
+                score[j] += w[l] * (hi > lo ? (lists[l][r].score - lo) / (hi - lo) : 1.0);
         }
     }
-    rc = (int)rag_topk(score, ids, m, out, top);
+    for (size_t j = 0; j < m; j++) {
+        local[j] = (uint32_t)j;
+        if (how == RAG_FUSE_CONVEX && wsum > 0) score[j] /= wsum;
+    }
+    rc = (int)rag_topk(score, local, m, out, top);
+    for (int i = 0; i < rc; i++)
+        out[i].doc = ids[out[i].doc];
 done:
-    free(score);
     free(ids);
-    free(seen);
+    free(local);
+    free(score);
     return rc;
 }

@@ -1,8 +1,8 @@
 /*
  * The RAG plugin's vector side: exact nearest neighbours by cosine over
- * stored embeddings, and reciprocal rank fusion of ranked lists (hybrid
- * search). Plain C, no host. Exact search reads every vector: linear in
- * the base (ADR 0029 states where an approximate index would take over).
+ * stored embeddings, and the fusion of ranked lists (hybrid search). Plain C, no host. Exact search
+ * reads every vector: linear in the base (ADR 0029 states where an approximate index would take
+ * over).
  */
 #ifndef RAG_VEC_H
 #define RAG_VEC_H
@@ -28,10 +28,22 @@ void rag_vecs_free(rag_vecs *s);
 int rag_vecs_search(const rag_vecs *s, const float *q, rag_keep_fn keep, void *ud, rag_hit *hits,
                     size_t k);
 
-/* Reciprocal rank fusion: score(d) = sum over lists i of w[i] / (c + rank),
- * rank counted from 1 (c = 60 in the literature). ids below max_id. The top
- * `top` into out; returns how many, or -1 when out of memory. */
-int rag_rrf(const rag_hit *const *lists, const size_t *lens, const double *w, size_t nlists,
-            double c, size_t max_id, rag_hit *out, size_t top);
+/* How hybrid search fuses its ranked lists (docs/plugins/rag.md#hybrid-fusion). */
+typedef enum {
+    RAG_FUSE_CONVEX = 0, /* a weighted mean of each list's scores, min-max normalised */
+    RAG_FUSE_RRF,        /* reciprocal rank fusion */
+} rag_fusion;
+
+/* Fuses ranked lists (best first) over the ids they hold. Convex: each
+ * list's scores are min-max normalised to [0, 1] over the list (all equal:
+ * 1), a document a list lacks counts 0 there, and score(d) = sum of
+ * w[i] * norm_i(d) / sum of w[i]. RRF: score(d) = sum of w[i] / (60 +
+ * rank_i(d)), ranks from 1. The top `top` into out, best first, ties to
+ * the id first met; returns how many, or -1 when out of memory. */
+/* "rrf" is RAG_FUSE_RRF; anything else (NULL, "convex") the default. */
+rag_fusion rag_fusion_named(const char *name);
+
+int rag_fuse(const rag_hit *const *lists, const size_t *lens, const double *w, size_t nlists,
+             rag_fusion how, rag_hit *out, size_t top);
 
 #endif

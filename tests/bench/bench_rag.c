@@ -19,6 +19,7 @@
 #include "bench.h"
 
 #include "../../plugins/rag/bm25.h"
+#include "../../plugins/rag/vec.h"
 #include "../support/rag_eval.h"
 #include "rag_gen.h"
 
@@ -37,19 +38,26 @@ static void row3(bench *b, const char *lang, const char *sys, const rag_scores *
     bench_row(b, "quality", key, r->r5, "", "%s", "");
 }
 
-/* Vectors alone (stand-in embeddings) and hybrid RRF at two weightings. */
+/* Vectors alone (stand-in embeddings), and hybrid by each fusion at the
+ * weightings the docs report (BM25 : vectors). */
 static void vectors(bench *b, const rag_set *s, const char *lang)
 {
     rag_scores r;
     if (rag_eval_vectors(s, 1024, &r) < 0) bench_fail(b, "vectors %s", lang);
     row3(b, lang, "vectors", &r, "stand-in: hashed trigrams, 1,024 dims");
-    static const double w[][2] = {{1.0, 1.0}, {1.0, 0.3}};
-    for (int i = 0; i < 2; i++) {
+    static const rag_eval_fusion f[] = {
+        {RAG_FUSE_RRF, 1.0, 1.0, 50},    {RAG_FUSE_RRF, 1.0, 0.3, 50},
+        {RAG_FUSE_CONVEX, 1.0, 1.0, 50}, {RAG_FUSE_CONVEX, 1.0, 0.3, 50},
+        {RAG_FUSE_CONVEX, 1.0, 0.1, 50},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
         char sys[64];
-        snprintf(sys, sizeof sys, "hybrid_%.1f_%.1f", w[i][0], w[i][1]);
-        if (rag_eval_hybrid(s, 1024, w[i][0], w[i][1], 50, &r) < 0)
-            bench_fail(b, "hybrid %s", lang);
-        row3(b, lang, sys, &r, "RRF c=60, BM25 and vector lists of 50");
+        const char *how = f[i].how == RAG_FUSE_RRF ? "rrf" : "convex";
+        snprintf(sys, sizeof sys, "hybrid_%s_%.1f_%.1f", how, f[i].w_bm25, f[i].w_vec);
+        if (rag_eval_hybrid(s, 1024, &f[i], &r) < 0) bench_fail(b, "hybrid %s", lang);
+        row3(b, lang, sys, &r,
+             f[i].how == RAG_FUSE_RRF ? "RRF c=60, BM25 and vector lists of 50"
+                                      : "convex, min-max normalised, lists of 50");
     }
 }
 

@@ -35,12 +35,18 @@ void rag_score(const rag_set *s, rag_rank_fn rank, void *ud, rag_scores *out);
 /* BM25 over the set's documents (stem: Snowball or folded tokens only). */
 int rag_eval_bm25(const rag_set *s, int stem, rag_scores *out);
 
+/* How hybrid fuses: the plugin's fusion (vec.h: convex or RRF) with
+ * weights w_bm25 and w_vec, each list cut at depth results. */
+typedef struct {
+    int how; /* a rag_fusion */
+    double w_bm25, w_vec;
+    size_t depth;
+} rag_eval_fusion;
+
 /* Vectors alone: exact cosine over the stand-in embeddings (ngram_embed.h,
- * dims dimensions). Hybrid: BM25 (stemmed) and those vectors fused by
- * reciprocal rank fusion (c = 60) with weights w_bm25 and w_vec, each list
- * cut at depth results. Figures from the stand-in, not a real model. */
+ * dims dimensions). Hybrid: BM25 (stemmed) and those vectors fused as f
+ * says. Figures from the stand-in, not a real model. */
 int rag_eval_vectors(const rag_set *s, int dims, rag_scores *out);
-int rag_eval_hybrid(const rag_set *s, int dims, double w_bm25, double w_vec, size_t depth,
-                    rag_scores *out);
+int rag_eval_hybrid(const rag_set *s, int dims, const rag_eval_fusion *f, rag_scores *out);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * The RAG evaluation's vector and hybrid runs (rag_eval.h): the stand-in
- * embeddings of tests/fakes/ngram_embed.c, exact cosine search and
- * reciprocal rank fusion from plugins/rag/vec.c.
+ * embeddings of tests/fakes/ngram_embed.c, exact cosine search and the
+ * fusion of plugins/rag/vec.c.
  */
 #include "rag_eval.h"
 
@@ -17,6 +17,7 @@ typedef struct {
     float *q;
     double w_bm25, w_vec;
     size_t depth;
+    rag_fusion fusion;
 } runner;
 
 static int build(runner *r, const rag_set *s, int dims)
@@ -68,16 +69,15 @@ static int rank_hybrid(void *ud, const char *query, uint32_t *docs, size_t k)
     const rag_hit *lists[2] = {lex, vec};
     size_t lens[2] = {nl < 0 ? 0 : (size_t)nl, nv < 0 ? 0 : (size_t)nv};
     double w[2] = {r->w_bm25, r->w_vec};
-    int n = rag_rrf(lists, lens, w, 2, 60.0, r->vecs.n, fused, k < 10 ? k : 10);
+    int n = rag_fuse(lists, lens, w, 2, r->fusion, fused, k < 10 ? k : 10);
     for (int i = 0; i < n; i++)
         docs[i] = fused[i].doc;
     return n < 0 ? 0 : n;
 }
 
-int rag_eval_hybrid(const rag_set *s, int dims, double w_bm25, double w_vec, size_t depth,
-                    rag_scores *out)
+int rag_eval_hybrid(const rag_set *s, int dims, const rag_eval_fusion *f, rag_scores *out)
 {
-    runner r = {.w_bm25 = w_bm25, .w_vec = w_vec, .depth = depth};
+    runner r = {.w_bm25 = f->w_bm25, .w_vec = f->w_vec, .depth = f->depth, .fusion = f->how};
     rag_analyzer *a = rag_analyzer_new(1);
     r.ix = a ? rag_index_new(a) : NULL;
     int rc = r.ix ? build(&r, s, dims) : -1;

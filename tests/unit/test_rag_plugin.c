@@ -152,6 +152,21 @@ static void embeddings_once_search_modes_and_answers(void **s)
         assert_string_equal(
             json_string_value(json_array_get(json_object_get(p, "heading_path"), 0)), "Доставка");
     }
+    /* Hybrid fuses as asked: convex (the default) scores the best passage
+     * 1 when it leads both lists; rrf at most 1/61 + 1/61. */
+    const char *fusions[] = {"", ", \"fusion\": \"convex\"", ", \"fusion\": \"rrf\""};
+    const double top[] = {1.0, 1.0, 2.0 / 61};
+    for (int f = 0; f < 3; f++) {
+        char q[300];
+        snprintf(q, sizeof q,
+                 "{\"kb\": \"help\", \"query\": \"когда курьер привозит заказ\", "
+                 "\"mode\": \"hybrid\"%s}",
+                 fusions[f]);
+        const json_t *p =
+            json_array_get(json_object_get(ok(aht_call(t, "search", q)), "passages"), 0);
+        assert_non_null(strstr(json_string_value(json_object_get(p, "text")), "Курьер"));
+        assert_float_equal(json_real_value(json_object_get(p, "score")), top[f], 1e-9);
+    }
     const json_t *r = ok(aht_call(
         t, "answer", "{\"kb\": \"help\", \"question\": \"Когда вернут деньги?\", \"top_k\": 2}"));
     assert_true(json_is_true(json_object_get(r, "known")));

@@ -292,13 +292,54 @@ static void vectors_find_the_nearest_and_fusion_weighs_the_lists(void **state)
     size_t lens[] = {3, 2};
     double even[] = {1, 1}, lexical[] = {1, 0};
     rag_hit out[3];
-    assert_int_equal(rag_rrf(lists, lens, even, 2, 60, 10, out, 3), 3);
+    assert_int_equal(rag_fuse(lists, lens, even, 2, RAG_FUSE_RRF, out, 3), 3);
     assert_int_equal(out[0].doc, 7); /* 1/63 + 1/61 */
     assert_int_equal(out[1].doc, 6); /* 1/62 + 1/62, a hair less */
     assert_int_equal(out[2].doc, 5);
-    assert_int_equal(rag_rrf(lists, lens, lexical, 2, 60, 10, out, 3), 3);
+    assert_int_equal(rag_fuse(lists, lens, lexical, 2, RAG_FUSE_RRF, out, 3), 3);
     assert_int_equal(out[0].doc, 5);
     assert_int_equal(out[1].doc, 6);
+}
+
+/* Convex fusion weighs how far apart the scores are, not only the ranks:
+ * BM25 9, 8.9, 1 (5 and 6 nearly tied) and cosines 0.9, 0.1 for 6 and 5.
+ * Normalised: BM25 5 -> 1, 6 -> 0.9875, 7 -> 0; vectors 6 -> 1, 5 -> 0.
+ * At 1 : 1, 6 (0.99375) passes 5 (0.5); 7 (only BM25's last) scores 0. */
+static void convex_fusion_averages_min_max_normalised_scores(void **s)
+{
+    (void)s;
+    const rag_hit lex[] = {{5, 9}, {6, 8.9}, {7, 1}}, vec[] = {{6, 0.9}, {5, 0.1}};
+    const rag_hit *lists[] = {lex, vec};
+    size_t lens[] = {3, 2};
+    double even[] = {1, 1}, lexical[] = {1, 0}, none[] = {0, 0};
+    rag_hit out[4];
+    assert_int_equal(rag_fuse(lists, lens, even, 2, RAG_FUSE_CONVEX, out, 4), 3);
+    assert_int_equal(out[0].doc, 6);
+    assert_float_equal(out[0].score, (0.9875 + 1) / 2, 1e-9);
+    assert_int_equal(out[1].doc, 5);
+    assert_float_equal(out[1].score, 0.5, 1e-9);
+    assert_int_equal(out[2].doc, 7);
+    assert_float_equal(out[2].score, 0, 1e-9);
+    /* BM25 alone: its order, its normalised scores */
+    assert_int_equal(rag_fuse(lists, lens, lexical, 2, RAG_FUSE_CONVEX, out, 4), 3);
+    assert_int_equal(out[0].doc, 5);
+    assert_float_equal(out[0].score, 1, 1e-9);
+    assert_int_equal(out[1].doc, 6);
+    /* a list of equal scores counts 1 for each; no weight at all: no NaN */
+    const rag_hit flat[] = {{3, 2}, {4, 2}};
+    const rag_hit *one[] = {flat};
+    size_t n1[] = {2};
+    assert_int_equal(rag_fuse(one, n1, even, 1, RAG_FUSE_CONVEX, out, 4), 2);
+    assert_float_equal(out[0].score, 1, 1e-9);
+    assert_float_equal(out[1].score, 1, 1e-9);
+    assert_int_equal(rag_fuse(lists, lens, none, 2, RAG_FUSE_CONVEX, out, 4), 3);
+    assert_true(out[0].score == 0);
+    /* nothing to fuse */
+    size_t zero[] = {0, 0};
+    assert_int_equal(rag_fuse(lists, zero, even, 2, RAG_FUSE_CONVEX, out, 4), 0);
+    assert_int_equal(rag_fusion_named("rrf"), RAG_FUSE_RRF);
+    assert_int_equal(rag_fusion_named("convex"), RAG_FUSE_CONVEX);
+    assert_int_equal(rag_fusion_named(NULL), RAG_FUSE_CONVEX);
 }
 
 int main(void)
@@ -313,6 +354,7 @@ int main(void)
         cmocka_unit_test(html_reduces_to_headings_items_and_paragraphs),
         cmocka_unit_test(bm25_ranks_filters_and_forgets_removed_chunks),
         cmocka_unit_test(vectors_find_the_nearest_and_fusion_weighs_the_lists),
+        cmocka_unit_test(convex_fusion_averages_min_max_normalised_scores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
