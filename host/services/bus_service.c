@@ -5,6 +5,7 @@
 
 #include "sdk/ipc/frame.h"
 #include "sdk/ipc/idmap.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -213,6 +214,7 @@ typedef struct commit_op {
 static void committed(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
 {
     commit_op *op = ud;
+    if (status == 0) AH_FAULT("plugin.after_commit"); /* durable, the plugin not told */
     if (status) { /* nothing written; the bus delivers the event again */
         instance_answer_error(op->req, status, status == AH_ENOSPC ? "store_full" : "store",
                               ah_strerror(status));
@@ -270,6 +272,7 @@ static void on_commit(void *ud, inst_req req, json_t *body)
         security(req.inst, "publish_denied", "commit to undeclared topic \"%.200s\" refused",
                  denied);
     if (!rc) {
+        AH_FAULT("plugin.before_commit"); /* taken and checked, nothing written */
         *op = (commit_op){.req = req, .n = n};
         bus_commit_req r = {.settle = delivery, .msgs = msgs, .n = n};
         rc = bus_commit(bs->b, &r, committed, op, err, sizeof(err));

@@ -337,7 +337,8 @@ static void test_fault_points_kill_at_the_named_moment_and_lose_nothing(void **s
     static const char *points[] = {"store.before_commit",         "store.after_commit",
                                    "store.before_meta_sync",      "store.before_done",
                                    "bus.after_commit_before_ack", "bus.after_deliver",
-                                   "bus.before_position_write",   "bus.after_settling_commit"};
+                                   "bus.before_position_write",   "bus.after_settling_commit",
+                                   "plugin.before_commit",        "plugin.after_commit"};
     char mark[700];
     snprintf(mark, sizeof(mark), "%s/fault.mark", H.dir);
     for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
@@ -345,7 +346,10 @@ static void test_fault_points_kill_at_the_named_moment_and_lose_nothing(void **s
         snprintf(e1, sizeof(e1), "AGENTHOST_FAULT=%s", points[i]);
         snprintf(e2, sizeof(e2), "AGENTHOST_FAULT_MARK=%s", mark);
         /* bus.after_settling_commit: echo's commit (its republish and its
-         * position) is durable, nobody answered yet. */
+         * position) is durable, nobody answered yet. plugin.before_commit:
+         * echo's commit checked, nothing written (the event comes again,
+         * nothing of it published); plugin.after_commit: durable, echo not
+         * answered (settled, its republish there once). */
         const char *env[] = {e1, e2, "AGENTHOST_FAULT_SKIP=30", NULL};
         unlink(mark);
         assert_int_equal(th_start(&H, env, 15000), 0);
