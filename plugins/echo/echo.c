@@ -274,14 +274,15 @@ static void committed(ah_ctx *ctx, int status, const uint64_t *offsets, size_t n
     (void)n;
 }
 
-/* Diagnostics: an event asking for a hostile commit ({"commit_topic": T,
- * "commit_count": N}) publishes N copies to T with its settle. */
+/* Diagnostics: an event asking for a chosen commit ({"commit_topic": T,
+ * "commit_count": N}) publishes N events with its settle, the first to T,
+ * the others to echo.out (N 0: the settle alone). */
 static int hostile_commit(ah_ctx *ctx, const ah_event *ev)
 {
     const char *topic = json_string_value(json_object_get(ev->body, "commit_topic"));
     json_int_t count = json_integer_value(json_object_get(ev->body, "commit_count"));
-    if (!topic || count < 1 || count > 100000) return AH_EINVAL;
-    ah_publish_item *items = calloc((size_t)count, sizeof(*items));
+    if (!topic || count < 0 || count > 100000) return AH_EINVAL;
+    ah_publish_item *items = calloc(count ? (size_t)count : 1, sizeof(*items));
     if (!items) return AH_ENOMEM;
     for (json_int_t i = 0; i < count; i++)
         items[i] = (ah_publish_item){.topic = i ? "echo.out" : topic, .body = ev->body};

@@ -164,12 +164,27 @@ static void test_an_oversized_commit_publishes_nothing_and_redelivers(void **s)
     assert_int_equal(th_topic_depth(&H, "echo.out"), out);
 }
 
+/* A commit without events is an ack answered once durable: the event is
+ * settled (acked, not nacked, nothing left in flight) and nothing is
+ * published. */
+static void test_a_commit_without_events_settles_the_event_alone(void **s)
+{
+    (void)s;
+    long long acked = consumer_count("acked"), nacked = consumer_count("nacked");
+    long long out = th_topic_depth(&H, "echo.out");
+    publish("echo.in", "{\"commit_topic\":\"echo.out\",\"commit_count\":0}");
+    assert_true(wait_count("acked", acked + 1));
+    assert_int_equal(consumer_count("nacked"), nacked);
+    assert_int_equal(th_topic_depth(&H, "echo.out"), out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_republish_and_its_ack_are_one_store_write),
         cmocka_unit_test(test_a_commit_to_an_undeclared_topic_publishes_nothing_and_redelivers),
         cmocka_unit_test(test_an_oversized_commit_publishes_nothing_and_redelivers),
+        cmocka_unit_test(test_a_commit_without_events_settles_the_event_alone),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
