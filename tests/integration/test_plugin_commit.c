@@ -178,6 +178,44 @@ static void test_a_commit_without_events_settles_the_event_alone(void **s)
     assert_int_equal(th_topic_depth(&H, "echo.out"), out);
 }
 
+/* ---- a commit the host answers "busy" (limits.in_flight) ---------------------- */
+
+/* Echo may have one request in flight; a batch of events arrives at once,
+ * so its commits after the first are answered busy before the bus service
+ * sees them. The ack timeout is long (60 s): only the runtime's nack brings
+ * those events back within the wait. */
+static const char *busy_config_json =
+    "{\"supervisor\": {\"ping_interval_ms\": 500},"
+    " \"bus\": {\"max_attempts\": 1000, \"backoff_ms\": 5, \"max_backoff_ms\": 20,"
+    "  \"ack_timeout_ms\": 60000},"
+    " \"instances\": [{\"id\": \"echo-c\", \"plugin\": \"echo\", \"limits\": {\"in_flight\": 1}}]}";
+
+static int setup_busy(void **state)
+{
+    (void)state;
+    if (th_init(&H, "pcbusy") || th_install_plugin(&H, "echo") || th_config(&H, busy_config_json))
+        return -1;
+    if (th_start(&H, NULL, 10000) != 0 || !th_wait_state(&H, "echo-c", "ready", 10000)) return -1;
+    return 0;
+}
+
+static void test_a_commit_refused_busy_is_nacked_by_the_runtime_and_comes_again(void **s)
+{
+    (void)s;
+    char batch[2048] = "[";
+    for (int i = 0; i < 20; i++) {
+        char one[64];
+        snprintf(one, sizeof(one), "%s{\"body\":{\"n\":%d}}", i ? "," : "", i);
+        strcat(batch, one);
+    }
+    strcat(batch, "]");
+    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/echo.in/events", batch, NULL, NULL), 201);
+    assert_true(wait_count("acked", 20)); /* bounded: 10 s, far below the ack timeout */
+    assert_true(th_wait_depth(&H, "echo.out", 20, 5000));
+    assert_int_equal(th_topic_depth(&H, "echo.out"), 20); /* each once */
+    assert_true(consumer_count("nacked") > 0);            /* busy answers were taken and nacked */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,5 +224,9 @@ int main(void)
         cmocka_unit_test(test_an_oversized_commit_publishes_nothing_and_redelivers),
         cmocka_unit_test(test_a_commit_without_events_settles_the_event_alone),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest busy[] = {
+        cmocka_unit_test(test_a_commit_refused_busy_is_nacked_by_the_runtime_and_comes_again),
+    };
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    return failed + cmocka_run_group_tests(busy, setup_busy, teardown);
 }
