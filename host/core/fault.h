@@ -11,6 +11,8 @@
  * not yet flushed, no next commit to carry it), bus.after_commit_before_ack, bus.after_deliver,
  * bus.before_position_write, bus.after_settling_commit (a bus_commit that
  * wrote its consumer's position is durable, its answer not yet taken),
+ * plugin.before_commit, plugin.after_commit (a plugin's host->commit
+ * checked and nothing written; durable, the plugin not answered),
  * engine.before_commit (a turn decided, nothing
  * written), engine.after_commit (a turn committed, nobody told yet),
  * triggers.before_consumer_delete, webhooks.before_consumer_delete (an

@@ -88,7 +88,20 @@ typedef struct pub_op {
     inst_req req;
     json_t *request; /* the PUBLISH message, to shape the answer */
     json_t *recs;    /* one "publish" line per event */
+    uint64_t settle; /* a COMMIT (ABI 1.6): the delivery it settles, or 0 */
 } pub_op;
+
+static void on_settle(hx *h, inst_req req, json_t *body, bool ack);
+
+/* A commit's settle, once its events are published (ack) or refused (nack:
+ * the event is not done). */
+static void commit_settle(hx *h, inst_req req, uint64_t delivery, int status, const char *err)
+{
+    inst_req d = {.inst = req.inst, .gen = req.gen, .id = delivery};
+    json_t *b = status ? json_pack("{s:s,s:i}", "error", err, "retry_after_ms", 0) : NULL;
+    on_settle(h, d, b, status == 0);
+    json_decref(b);
+}
 
 static void emit_all(hx *h, json_t *recs)
 {
@@ -117,6 +130,12 @@ static void published(void *ud, int status, const uint64_t *offsets, const bool 
         instance_answer(op->req, bus_service_publish_answer(op->request, offsets, dup, n));
     }
     emit_all(op->h, op->recs);
+    if (op->settle)
+        commit_settle(op->h, op->req, op->settle,
+                      status ? status
+                      : n    ? 0
+                             : AH_EIO,
+                      "commit failed");
     json_decref(op->request);
     free(op);
 }
@@ -139,9 +158,8 @@ static json_t *publish_records(hx *h, const json_t *body, size_t n)
     return recs;
 }
 
-static void on_publish(void *ud, inst_req req, json_t *body)
+static void publish_or_commit(hx *h, inst_req req, json_t *body, uint64_t settle)
 {
-    hx *h = ud;
     size_t n = bus_service_publish_count(body);
     json_t *recs = publish_records(h, body, n);
     h->n.publishes += json_array_size(recs);
@@ -154,7 +172,8 @@ static void on_publish(void *ud, inst_req req, json_t *body)
                  ? AH_ENOMEM
                  : bus_service_publish_parse(h->m, body, msgs, n, &denied, err, sizeof(err));
     if (rc == 0) {
-        *op = (pub_op){.h = h, .req = req, .request = json_incref(body), .recs = recs};
+        *op = (pub_op){
+            .h = h, .req = req, .request = json_incref(body), .recs = recs, .settle = settle};
         rc = bus_publish(h->bus, msgs, n, false, published, op, err, sizeof(err));
         if (rc) json_decref(body);
     }
@@ -170,6 +189,7 @@ static void on_publish(void *ud, inst_req req, json_t *body)
         json_object_set_new(rec, "error", json_string(err));
     }
     emit_all(h, recs);
+    if (settle) commit_settle(h, req, settle, rc, err);
     instance_answer_error(req, rc,
                           rc == AH_EDENIED   ? "denied"
                           : rc == AH_ETOOBIG ? "too_large"
@@ -207,6 +227,28 @@ static void on_settle(hx *h, inst_req req, json_t *body, bool ack)
         hx_settle(s, DONE);
     else
         s->state = DONE;
+}
+
+static void on_publish(void *ud, inst_req req, json_t *body)
+{
+    publish_or_commit(ud, req, body, 0);
+}
+
+/* ABI 1.6: publish the events and settle the delivery, all or nothing. */
+static void on_commit(void *ud, inst_req req, json_t *body)
+{
+    hx *h = ud;
+    json_int_t d = json_integer_value(json_object_get(body, "delivery"));
+    if (d <= 0) {
+        instance_answer_error(req, AH_EINVAL, "invalid", "delivery: the id of an event to settle");
+        return;
+    }
+    if (json_array_size(json_object_get(body, "events")) == 0) { /* a settle alone */
+        commit_settle(h, req, (uint64_t)d, 0, NULL);
+        instance_answer(req, json_pack("{s:[],s:[]}", "offsets", "duplicates"));
+        return;
+    }
+    publish_or_commit(h, req, body, (uint64_t)d);
 }
 
 static void on_ack(void *ud, inst_req req, json_t *body)
@@ -423,6 +465,7 @@ void hx_attach_requests(hx *h)
     supervisor_set_handler(h->sup, AH_MSG_PUBLISH, on_publish, h);
     supervisor_set_handler(h->sup, AH_MSG_ACK, on_ack, h);
     supervisor_set_handler(h->sup, AH_MSG_NACK, on_nack, h);
+    supervisor_set_handler(h->sup, AH_MSG_COMMIT, on_commit, h);
     supervisor_set_handler(h->sup, AH_MSG_HTTP, on_http, h);
     supervisor_set_handler(h->sup, AH_MSG_METRIC, on_metric, h);
 }

@@ -419,6 +419,7 @@ static void on_message(run *r, const ah_msg *m)
     case AH_MSG_KV_MANY:
     case AH_MSG_HTTP:
     case AH_MSG_CALL_OUT:
+    case AH_MSG_COMMIT:
     case AH_MSG_ACK:
     case AH_MSG_NACK:
     case AH_MSG_METRIC:

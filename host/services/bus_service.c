@@ -5,6 +5,7 @@
 
 #include "sdk/ipc/frame.h"
 #include "sdk/ipc/idmap.h"
+#include "core/fault.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -201,6 +202,94 @@ static void on_ack(void *ud, inst_req req, json_t *body)
 static void on_nack(void *ud, inst_req req, json_t *body)
 {
     settle(ud, req, body, false);
+}
+
+/* ---- publish and settle in one commit (ABI 1.6) ---------------------------------- */
+
+typedef struct commit_op {
+    inst_req req;
+    size_t n;
+} commit_op;
+
+static void committed(void *ud, int status, const uint64_t *offsets, const bool *dup, size_t n)
+{
+    commit_op *op = ud;
+    if (status == 0) AH_FAULT("plugin.after_commit"); /* durable, the plugin not told */
+    if (status) { /* nothing written; the bus delivers the event again */
+        instance_answer_error(op->req, status, status == AH_ENOSPC ? "store_full" : "store",
+                              ah_strerror(status));
+    } else {
+        json_t *o = json_array(), *d = json_array();
+        for (size_t i = 0; i < n && i < op->n; i++) {
+            json_array_append_new(o, json_integer((json_int_t)offsets[i]));
+            json_array_append_new(d, json_boolean(dup[i]));
+        }
+        instance_answer(op->req, json_pack("{s:o,s:o}", "offsets", o, "duplicates", d));
+    }
+    free(op);
+}
+
+/* The delivery named by a commit, taken from the instance that owns it; 0
+ * (and a security record) when it was not made to this instance. */
+static uint64_t take_owned(bus_service *bs, inst_req req, const json_t *body)
+{
+    const json_t *d = json_object_get(body, "delivery");
+    uint64_t id =
+        json_is_integer(d) && json_integer_value(d) > 0 ? (uint64_t)json_integer_value(d) : 0;
+    if (!id || ah_idmap_get(&bs->owners, id) != req.inst) {
+        security(req.inst, "settle_denied", "%s", "commit of a delivery not made to it refused");
+        return 0;
+    }
+    ah_idmap_take(&bs->owners, id);
+    return id;
+}
+
+static void on_commit(void *ud, inst_req req, json_t *body)
+{
+    bus_service *bs = ud;
+    uint64_t delivery = take_owned(bs, req, body);
+    if (!delivery) {
+        instance_answer_error(req, AH_ENOTFOUND, "not_found",
+                              "delivery: no delivery of this instance in flight with that id");
+        return;
+    }
+    const json_t *events = json_object_get(body, "events");
+    size_t n = json_array_size(events);
+    char err[300] = "";
+    const char *denied = NULL;
+    int rc = 0;
+    if (!json_is_array(events) || n > PUBLISH_BATCH_MAX) {
+        rc = json_is_array(events) ? AH_ETOOBIG : AH_EINVAL;
+        snprintf(err, sizeof(err), "events: an array of 0 to %d events", PUBLISH_BATCH_MAX);
+    }
+    bus_msg *msgs = rc ? NULL : calloc(n ? n : 1, sizeof(*msgs));
+    commit_op *op = rc ? NULL : malloc(sizeof(*op));
+    if (!rc && (!msgs || !op)) rc = AH_ENOMEM;
+    if (!rc)
+        rc = bus_service_publish_parse(instance_manifest(req.inst), body, msgs, n, &denied, err,
+                                       sizeof(err));
+    if (rc == AH_EDENIED)
+        security(req.inst, "publish_denied", "commit to undeclared topic \"%.200s\" refused",
+                 denied);
+    if (!rc) {
+        AH_FAULT("plugin.before_commit"); /* taken and checked, nothing written */
+        *op = (commit_op){.req = req, .n = n};
+        bus_commit_req r = {.settle = delivery, .msgs = msgs, .n = n};
+        rc = bus_commit(bs->b, &r, committed, op, err, sizeof(err));
+    }
+    free(msgs);
+    if (!rc) return;
+    free(op);
+    /* Refused whole: nothing published, and the event comes again as after
+     * a nack (a stale delivery is the bus's already). */
+    if (rc != AH_ENOTFOUND) bus_nack(bs->b, delivery, err[0] ? err : "commit refused", 0);
+    instance_answer_error(req, rc,
+                          rc == AH_EDENIED     ? "denied"
+                          : rc == AH_ETOOBIG   ? "too_large"
+                          : rc == AH_ENOMEM    ? "no_memory"
+                          : rc == AH_ENOTFOUND ? "not_found"
+                                               : "invalid",
+                          rc == AH_ENOMEM ? "out of memory" : err);
 }
 
 /* ---- instance lifecycle ---------------------------------------------------------- */
@@ -413,6 +502,7 @@ int bus_service_attach(bus_service **out, bus *b, supervisor *sup, const json_t 
     supervisor_set_handler(sup, AH_MSG_PUBLISH, on_publish, bs);
     supervisor_set_handler(sup, AH_MSG_ACK, on_ack, bs);
     supervisor_set_handler(sup, AH_MSG_NACK, on_nack, bs);
+    supervisor_set_handler(sup, AH_MSG_COMMIT, on_commit, bs);
     sup_listener l = {.on_ready = on_ready, .on_down = on_down, .on_removed = on_removed};
     supervisor_add_listener(sup, &l, bs); /* the first one: cannot be full */
     *out = bs;

@@ -262,13 +262,50 @@ static void republished(ah_ctx *ctx, int status, uint64_t offset, void *ud)
         E.host->nack(ctx, ev, ah_strerror(status), 0);
 }
 
+/* ABI 1.6: the republish and the settle were one commit; on failure
+ * nothing was published and the event comes again by itself. */
+static void committed(ah_ctx *ctx, int status, const uint64_t *offsets, size_t n, void *ud)
+{
+    const ah_event *ev = ud;
+    if (status)
+        E.host->log(ctx, AH_LOG_WARN, "republish of %s failed (%s); it comes again", ev->id,
+                    ah_strerror(status));
+    (void)offsets;
+    (void)n;
+}
+
+/* Diagnostics: an event asking for a chosen commit ({"commit_topic": T,
+ * "commit_count": N}) publishes N events with its settle, the first to T,
+ * the others to echo.out (N 0: the settle alone). */
+static int hostile_commit(ah_ctx *ctx, const ah_event *ev)
+{
+    const char *topic = json_string_value(json_object_get(ev->body, "commit_topic"));
+    json_int_t count = json_integer_value(json_object_get(ev->body, "commit_count"));
+    if (!topic || count < 0 || count > 100000) return AH_EINVAL;
+    ah_publish_item *items = calloc(count ? (size_t)count : 1, sizeof(*items));
+    if (!items) return AH_ENOMEM;
+    for (json_int_t i = 0; i < count; i++)
+        items[i] = (ah_publish_item){.topic = i ? "echo.out" : topic, .body = ev->body};
+    int rc = E.host->commit(ctx, ev, items, (size_t)count, committed, (void *)ev);
+    free(items);
+    return rc;
+}
+
 static void echo_event(ah_ctx *ctx, const ah_event *ev)
 {
     /* A poisoned event (diagnostics only) crashes the plugin every time. */
     if (E.diagnostics && json_is_true(json_object_get(ev->body, "crash"))) raise(SIGSEGV);
     /* Republish what arrives (echo.in, or this instance's webhooks) to echo.out. */
     ah_publish_opts o = {.size = sizeof(o), .key = ev->key};
-    int rc = E.host->publish(ctx, "echo.out", ev->body, &o, republished, (void *)ev);
+    int rc;
+    if (AH_HOST_HAS(E.host, commit)) { /* the republish and the ack in one commit */
+        ah_publish_item it = {.topic = "echo.out", .body = ev->body, .opts = &o};
+        rc = E.diagnostics && json_object_get(ev->body, "commit_topic")
+                 ? hostile_commit(ctx, ev)
+                 : E.host->commit(ctx, ev, &it, 1, committed, (void *)ev);
+    } else {
+        rc = E.host->publish(ctx, "echo.out", ev->body, &o, republished, (void *)ev);
+    }
     if (rc != AH_OK) E.host->nack(ctx, ev, ah_strerror(rc), 0);
 }
 

@@ -169,6 +169,7 @@ const char *ah_msg_type_name(uint16_t type)
         [AH_MSG_HTTP] = "http",         [AH_MSG_HTTP_CHUNK] = "http_chunk",
         [AH_MSG_PARTIAL] = "partial",   [AH_MSG_KV_INCR] = "kv_incr",
         [AH_MSG_KV_MANY] = "kv_many",   [AH_MSG_CALL_OUT] = "call_out",
+        [AH_MSG_COMMIT] = "commit",
     };
     return type < AH_MSG_TYPE_MAX && names[type] ? names[type] : "unknown";
 }

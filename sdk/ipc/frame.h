@@ -53,7 +53,8 @@ typedef enum ah_msg_type {
     AH_MSG_KV_INCR = 20,    /* runner -> host (ABI 1.3); RESULT {value, rev} once durable */
     AH_MSG_KV_MANY = 21,    /* runner -> host (ABI 1.3): {get: keys} or {put: items}; RESULT */
     AH_MSG_CALL_OUT = 22,   /* runner -> host (ABI 1.4): another instance's action; RESULT */
-    AH_MSG_TYPE_MAX = 23,
+    AH_MSG_COMMIT = 23,     /* runner -> host (ABI 1.6): {delivery, events}; RESULT once durable */
+    AH_MSG_TYPE_MAX = 24,
 } ah_msg_type;
 
 typedef struct ah_frame_hdr {

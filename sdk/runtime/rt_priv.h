@@ -22,6 +22,7 @@ typedef enum req_kind {
     REQ_KV_INCR,
     REQ_KV_MANY,
     REQ_CALL_OUT,
+    REQ_COMMIT,
 } req_kind;
 
 /* Register a request and send it (body stolen); on failure nothing stays

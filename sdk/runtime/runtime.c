@@ -237,6 +237,68 @@ static int svc_publish_batch(ah_ctx *c, const ah_publish_item *items, size_t n,
                    (void *)cb, ud, NULL);
 }
 
+static int svc_nack(ah_ctx *c, const ah_event *ev, const char *error, uint32_t retry_after_ms);
+
+/* ABI 1.6: a commit in flight; its event is freed once cb has run. */
+typedef struct rt_commit {
+    ah_publish_batch_cb cb;
+    void *ud;
+    rt_event *e;
+} rt_commit;
+
+static int svc_commit(ah_ctx *c, const ah_event *ev, const ah_publish_item *items, size_t n,
+                      ah_publish_batch_cb cb, void *ud)
+{
+    if (!ev || (n && !items)) return AH_EINVAL; /* the host refuses more than 1,000 */
+    json_t *events = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = publish_json(items[i].topic, items[i].body, items[i].opts);
+        if (!e || json_array_append_new(events, e) < 0) {
+            json_decref(events);
+            return AH_EINVAL;
+        }
+    }
+    rt_commit *op = malloc(sizeof(*op));
+    if (!op) {
+        json_decref(events);
+        return AH_ENOMEM;
+    }
+    *op = (rt_commit){.cb = cb, .ud = ud, .e = (rt_event *)ev};
+    int rc =
+        request(c, AH_MSG_COMMIT,
+                json_pack("{s:I,s:o}", "delivery", (json_int_t)op->e->delivery, "events", events),
+                REQ_COMMIT, NULL, op, NULL);
+    if (rc) free(op);
+    return rc;
+}
+
+/* A commit the host answered before its bus service took the delivery
+ * (limits.in_flight: "busy"; a host without the service: "unsupported"):
+ * the event is still unsettled there, so it is nacked here, to come again. */
+static bool commit_not_taken(const json_t *msg)
+{
+    const char *code = json_string_value(json_object_get(json_object_get(msg, "error"), "code"));
+    return code && (!strcmp(code, "busy") || !strcmp(code, "unsupported"));
+}
+
+static void commit_result(ah_ctx *c, rt_commit *op, int status, const json_t *msg)
+{
+    const json_t *offs = json_object_get(msg, "offsets");
+    size_t n = status ? 0 : json_array_size(offs);
+    uint64_t *v = calloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = (uint64_t)json_integer_value(json_array_get(offs, i));
+    if (op->cb) op->cb(c, (v || status) ? status : AH_ENOMEM, v, v ? n : 0, op->ud);
+    free(v);
+    if (status && commit_not_taken(msg)) {
+        svc_nack(c, &op->e->ev, ah_strerror(status), 0); /* frees the event */
+    } else {
+        json_decref(op->e->msg);
+        free(op->e);
+    }
+    free(op);
+}
+
 static int svc_reply(ah_call *call, json_t *result)
 {
     ah_ctx *c = call->ctx;
@@ -361,6 +423,7 @@ static const ah_host host_table = {
     .kv_put_many = rt_kv_put_many,
     .call = rt_call,
     .storage_dir = svc_storage_dir,
+    .commit = svc_commit,
 };
 
 /* ---- incoming messages --------------------------------------------------- */
@@ -425,6 +488,9 @@ static void on_result(ah_ctx *c, uint64_t id, json_t *msg)
         free(v);
         break;
     }
+    case REQ_COMMIT:
+        commit_result(c, r->ud, status, msg);
+        break;
     case REQ_HTTP:
         deliver_http_result(c, r, msg);
         break;

@@ -210,6 +210,52 @@ static int f_nack(ah_ctx *c, const ah_event *ev, const char *error, uint32_t ret
     return settle(c, ev, false);
 }
 
+/* ABI 1.6: publish and settle in one commit. Like the host, a refused
+ * commit (an undeclared topic, more than 1,000 events) is answered through
+ * cb with nothing published, and the event counts as nacked (it would come
+ * again); a commit that is taken counts as acked once cb has run. */
+typedef struct commit_job {
+    ah_publish_batch_cb cb;
+    void *ud;
+    const ah_event *ev;
+} commit_job;
+
+static void commit_done(aht *t, job *j)
+{
+    commit_job *cj = j->ud;
+    size_t n = j->status ? 0 : (size_t)j->n;
+    uint64_t *offs = calloc(n ? n : 1, sizeof(*offs));
+    for (size_t i = 0; offs && i < n; i++)
+        offs[i] = (uint64_t)json_integer_value(json_array_get(j->data, i));
+    if (cj->cb) cj->cb(&t->ctx, j->status ? j->status : offs ? 0 : AH_ENOMEM, offs, n, cj->ud);
+    free(offs);
+    settle(&t->ctx, cj->ev, j->status == 0);
+    free(cj);
+}
+
+static int f_commit(ah_ctx *c, const ah_event *ev, const ah_publish_item *items, size_t n,
+                    ah_publish_batch_cb cb, void *ud)
+{
+    if (!ev || (n && !items)) return AH_EINVAL;
+    int status = n > 1000 ? AH_ETOOBIG : 0;
+    for (size_t i = 0; !status && i < n; i++)
+        if (!items[i].topic || !items[i].body)
+            status = AH_EINVAL;
+        else if (c->t->deny && !strncmp(items[i].topic, c->t->deny, strlen(c->t->deny)))
+            status = AH_EDENIED;
+    commit_job *cj = malloc(sizeof(*cj));
+    if (!cj) return AH_ENOMEM;
+    *cj = (commit_job){.cb = cb, .ud = ud, .ev = ev};
+    json_t *offs = status ? NULL : json_array();
+    for (size_t i = 0; !status && i < n; i++) {
+        publish_one(c->t, items[i].topic, items[i].body, items[i].opts);
+        json_array_append_new(offs, json_integer((json_int_t)++c->t->next_offset));
+    }
+    int rc = aht_later(c->t, commit_done, NULL, cj, status, offs, n);
+    if (rc) free(cj);
+    return rc;
+}
+
 /* ---- KV ---------------------------------------------------------------------- */
 
 /* The live value under key (NULL: absent or expired, then dropped). */
@@ -558,6 +604,7 @@ static const ah_host table = {
     .reply_partial = f_reply_partial,
     .log_record = f_log_record,
     .publish_batch = f_publish_batch,
+    .commit = f_commit,
     .kv_get_rev = f_kv_get_rev,
     .kv_put_ex = f_kv_put_ex,
     .kv_incr = f_kv_incr,

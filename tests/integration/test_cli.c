@@ -58,7 +58,7 @@ static void test_version_names_the_plugin_abi(void **s)
     char out[512];
     assert_int_equal(run(NULL, out, sizeof(out), "version"), 0);
     assert_non_null(strstr(out, "agenthost "));
-    assert_non_null(strstr(out, "(plugin ABI 1.5)"));
+    assert_non_null(strstr(out, "(plugin ABI 1.6)"));
     assert_int_equal(run(NULL, out, sizeof(out), "--version"), 0);
 }
 

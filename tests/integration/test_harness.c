@@ -223,6 +223,48 @@ static void test_publish_the_manifest_does_not_declare_is_denied(void **state)
     kit_out_free(&r);
 }
 
+/* Echo's host->commit (ABI 1.6) in the harness, as the host answers it: a
+ * taken commit prints its publish, then its event's ack; a refused one (a
+ * topic the manifest does not declare, with an echo.out event beside it)
+ * prints its publishes refused (the undeclared one denied) and a nack,
+ * and publishes nothing of it. */
+static void test_a_commit_prints_its_publishes_then_the_ack_or_a_nack_when_refused(void **state)
+{
+    (void)state;
+    const char *ev =
+        in_tmp("commit.jsonl", "{\"event\": {\"topic\": \"echo.in\", \"body\": {\"n\": 1}}}\n"
+                               "{\"event\": {\"topic\": \"echo.in\", \"body\": "
+                               "{\"commit_topic\": \"crm.lead\", \"commit_count\": 2}}}\n");
+    const char *cfg = in_tmp("diag.json", "{\"diagnostics\": true}");
+    kit_out r;
+    int rc;
+    json_t *l = run(&rc, &r, ECHO, ev, "--config", cfg, NULL, NULL);
+    assert_int_equal(rc, 1); /* the denied publish */
+    size_t i, publish_at = 0, ack_at = 0, out = 0;
+    json_t *o;
+    json_array_foreach(l, i, o)
+    {
+        const char *type = json_string_value(json_object_get(o, "type"));
+        const char *topic = json_string_value(json_object_get(o, "topic"));
+        if (!strcmp(type ?: "", "publish") && !strcmp(topic ?: "", "echo.out") &&
+            !json_object_get(o, "error")) {
+            out++;
+            publish_at = i;
+        }
+        if (!strcmp(type ?: "", "ack")) ack_at = i;
+    }
+    /* The refused commit's echo.out event is printed refused with it. */
+    assert_int_equal(out, 1);
+    assert_true(publish_at > 0 && ack_at > publish_at);
+    assert_non_null(kit_find(l, "ack", "id", "line-1"));
+    assert_non_null(kit_find(l, "nack", "id", "line-2"));
+    assert_null(kit_find(l, "ack", "id", "line-2"));
+    assert_true(
+        json_is_true(json_object_get(kit_find(l, "publish", "topic", "crm.lead"), "denied")));
+    json_decref(l);
+    kit_out_free(&r);
+}
+
 static void test_async_items_do_not_wait_and_all_settle(void **state)
 {
     (void)state;
@@ -483,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_event_never_settled_times_out_and_fails_the_run),
         cmocka_unit_test(test_crash_is_reported_and_ends_the_run),
         cmocka_unit_test(test_publish_the_manifest_does_not_declare_is_denied),
+        cmocka_unit_test(test_a_commit_prints_its_publishes_then_the_ack_or_a_nack_when_refused),
         cmocka_unit_test(test_async_items_do_not_wait_and_all_settle),
         cmocka_unit_test(test_secrets_reach_the_plugin_but_never_the_output),
         cmocka_unit_test(test_mail_requests_replay_with_the_login_masked),

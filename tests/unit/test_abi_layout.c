@@ -59,6 +59,21 @@ static void test_constants_and_the_descriptor_symbol_keep_their_values(void **st
     assert_string_equal(abi10_frozen_symbol, AH_PLUGIN_SYMBOL);
 }
 
+/* ABI 1.6 appended host->commit after 1.5's storage_dir, at the table's end:
+ * a plugin built for 1.5 sees its table unchanged, and AH_HOST_HAS(host,
+ * commit) is false on a 1.5 host (its table ends before the member). */
+static void test_abi_1_6_commit_is_appended_after_storage_dir(void **state)
+{
+    (void)state;
+    assert_true(AH_ABI_MINOR >= 6);
+    assert_int_equal(offsetof(ah_host, commit),
+                     offsetof(ah_host, storage_dir) + sizeof(((ah_host *)0)->storage_dir));
+    assert_int_equal(sizeof(ah_host), offsetof(ah_host, commit) + sizeof(((ah_host *)0)->commit));
+    ah_host old15 = {.size = offsetof(ah_host, commit)}, now = {.size = sizeof(ah_host)};
+    assert_false(AH_HOST_HAS(&old15, commit));
+    assert_true(AH_HOST_HAS(&now, commit));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -66,6 +81,7 @@ int main(void)
         cmocka_unit_test(test_every_1_0_member_keeps_its_offset_and_size),
         cmocka_unit_test(test_structs_only_grow),
         cmocka_unit_test(test_constants_and_the_descriptor_symbol_keep_their_values),
+        cmocka_unit_test(test_abi_1_6_commit_is_appended_after_storage_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define AH_ABI_MAJOR 1
-#define AH_ABI_MINOR 5
+#define AH_ABI_MINOR 6
 
 /* jansson's type, forward-declared so this header does not include jansson. */
 typedef struct json_t json_t;
@@ -351,6 +351,22 @@ typedef struct ah_host {
      * nowhere else. A write past max_mb in one file fails with EFBIG.
      * Valid for the life of the process. */
     const char *(*storage_dir)(ah_ctx *ctx);
+
+    /* ---- ABI 1.6 (check with AH_HOST_HAS): publish and settle together ---- */
+
+    /* Settle `ev` (a delivery not yet acked or nacked) and publish 0 to
+     * 1,000 events it caused in ONE commit, all or nothing: cb runs once,
+     * with the offsets once the events and the settle are durable
+     * together, or with an error and nothing of it stored: then the event
+     * is delivered again (after the bus's backoff, as after a nack; a
+     * refused call, an undeclared topic or an oversized batch, counts as
+     * a failed attempt the same way). On AH_OK the event is the commit's:
+     * do not ack or nack it; `ev` stays valid until cb has run, then it is
+     * freed. On another return nothing was sent and `ev` is still the
+     * plugin's to settle. items and what they point to are borrowed for
+     * the call only; cb may be NULL. */
+    int (*commit)(ah_ctx *ctx, const ah_event *ev, const ah_publish_item *items, size_t n,
+                  ah_publish_batch_cb cb, void *ud);
 } ah_host;
 
 /* True when the host table offers `member` (newer members need this check). */

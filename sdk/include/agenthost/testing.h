@@ -25,7 +25,10 @@
  * to other instances (host->call) by aht_on_call or canned answers (else
  * AH_ENOTFOUND, "not_found"; the manifest's `calls`, the chain and the
  * timeout are the real host's checks, not the fake's), and time moves only
- * with aht_advance (timers, and KV TTLs).
+ * with aht_advance (timers, and KV TTLs). A host->commit (ABI 1.6)
+ * completes in aht_run: taken, its events are in aht_published and its
+ * event counts in aht_acked; refused (a denied topic, more than 1,000
+ * events), nothing is published and the event counts in aht_nacked.
  */
 #ifndef AGENTHOST_TESTING_H
 #define AGENTHOST_TESTING_H
@@ -94,7 +97,7 @@ typedef json_t *(*aht_call_fn)(void *ud, const char *instance, const char *actio
 void aht_on_call(aht *t, aht_call_fn fn, void *ud);
 /* Calls the plugin made, in order: [{"instance", "action", "args"}]. */
 const json_t *aht_calls_made(const aht *t);
-/* Refuse publishes to topics starting with prefix (AH_EDENIED). */
+/* Refuse publishes (and commits) to topics starting with prefix (AH_EDENIED). */
 void aht_deny_topics(aht *t, const char *prefix);
 /* Grant private storage (ABI 1.5): host->storage_dir answers dir, which the
  * test creates and removes; NULL (the default) grants none. Call before
