@@ -146,6 +146,7 @@ int rag_disk_open(rag_disk **out, const char *dir, size_t map_mb, char *err, siz
 void rag_disk_close(rag_disk *d)
 {
     if (!d) return;
+    rag_train_free(d->train);
     mdb_env_close(d->env);
     free(d);
 }

@@ -10,11 +10,18 @@
 
 #include <lmdb.h>
 
+typedef struct rag_train rag_train; /* an IVF being trained in slices (dtrain.c) */
+
 struct rag_disk {
     MDB_env *env;
     MDB_dbi meta, chunk, post, dchunk, ddoc, vec, ivf, emb;
-    int rc; /* the last LMDB error */
+    int rc;           /* the last LMDB error */
+    rag_train *train; /* the training under way, or NULL */
+    void (*on_train)(void *ud);
+    void *on_train_ud;
 };
+
+void rag_train_free(rag_train *t);
 
 /* Keys: the base's name and a NUL, then what follows. */
 #define RAG_KEY_MAX 511

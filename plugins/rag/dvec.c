@@ -2,7 +2,8 @@
  * Vectors on disk (disk.h): the exact scan over a base's vectors in key
  * order, and the IVF whose lists are consecutive keys kb\0 'L' list id
  * holding the vectors themselves, so a probe reads each list's vectors
- * one after another instead of chasing ids into the base.
+ * one after another instead of chasing ids into the base. The IVF is
+ * trained in dtrain.c.
  */
 #include "disk_priv.h"
 
@@ -186,126 +187,6 @@ out:
     return rc < 0 ? -1 : cands_top(&c);
 }
 
-/* ---- training ------------------------------------------------------------------ */
-
-static int drop_lists(rag_disk *d, MDB_txn *txn, const char *kb)
-{
-    rag_key p;
-    rag_key_kb(&p, kb);
-    MDB_cursor *cur;
-    if (rag_disk_fail(d, mdb_cursor_open(txn, d->ivf, &cur))) return -1;
-    MDB_val key = {p.n, p.b}, v;
-    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    while (!rc && rag_key_in_base(&p, &key)) {
-        if ((rc = mdb_cursor_del(cur, 0))) break;
-        key = (MDB_val){p.n, p.b};
-        rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    }
-    mdb_cursor_close(cur);
-    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
-}
-
-/* Every stride-th vector of the base into s (at most max). */
-static int sample(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st, size_t max,
-                  rag_vecs *s)
-{
-    size_t stride = st->vecs > max ? (size_t)((st->vecs + max - 1) / max) : 1, i = 0;
-    rag_key p;
-    rag_key_kb(&p, kb);
-    MDB_cursor *cur;
-    float *buf = malloc(st->dim * sizeof *buf);
-    if (!buf || rag_disk_fail(d, mdb_cursor_open(txn, d->vec, &cur))) {
-        free(buf);
-        return -1;
-    }
-    s->dim = st->dim;
-    MDB_val key = {p.n, p.b}, v;
-    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    for (; !rc && rag_key_in_base(&p, &key); rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT), i++) {
-        if (i % stride || v.mv_size != st->dim * sizeof(float)) continue;
-        memcpy(buf, v.mv_data, v.mv_size);
-        if (rag_vecs_add(s, buf) < 0) {
-            rc = ENOMEM;
-            break;
-        }
-    }
-    mdb_cursor_close(cur);
-    free(buf);
-    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
-}
-
-/* Lists every vector of the base under its nearest centroid. */
-static int list_all(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st,
-                    const float *cent)
-{
-    rag_key p;
-    rag_key_kb(&p, kb);
-    MDB_cursor *cur;
-    float *buf = malloc(st->dim * sizeof *buf);
-    if (!buf || rag_disk_fail(d, mdb_cursor_open(txn, d->vec, &cur))) {
-        free(buf);
-        return -1;
-    }
-    MDB_val key = {p.n, p.b}, v;
-    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    for (; !rc && rag_key_in_base(&p, &key); rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
-        if (v.mv_size != st->dim * sizeof(float)) continue;
-        memcpy(buf, v.mv_data, v.mv_size);
-        rag_key lk;
-        rag_key_kb(&lk, kb);
-        rag_key_add(&lk, "L", 1);
-        rag_key_id(&lk, rag_ivf_nearest(cent, st->nlist, st->dim, buf));
-        rag_key_add(&lk, (const char *)key.mv_data + key.mv_size - 4, 4);
-        MDB_val lkey = {lk.n, lk.b}, lv = {v.mv_size, buf};
-        if ((rc = mdb_put(txn, d->ivf, &lkey, &lv, 0))) break;
-    }
-    mdb_cursor_close(cur);
-    free(buf);
-    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
-}
-
-int rag_disk_ivf_train(rag_disk *d, const char *kb, const rag_ann_opts *o)
-{
-    MDB_txn *txn;
-    rag_disk_stats st;
-    rag_vecs s = {0};
-    rag_ann *a = NULL;
-    if (rag_disk_fail(d, mdb_txn_begin(d->env, NULL, 0, &txn))) return -1;
-    int rc = rag_stats_read(d, txn, kb, &st);
-    if (!rc && (!st.vecs || !st.dim)) rc = -1;
-    size_t nlist = 0;
-    if (!rc) {
-        nlist = o && o->nlist ? o->nlist : (size_t)sqrt((double)st.vecs);
-        if (!(o && o->nlist)) nlist = nlist < 16 ? 16 : nlist > 4096 ? 4096 : nlist;
-        if (nlist > st.vecs) nlist = (size_t)st.vecs;
-        size_t m = o && o->train_max ? o->train_max : 64 * nlist;
-        rc = sample(d, txn, kb, &st, m < nlist ? nlist : m, &s);
-    }
-    if (!rc) {
-        rag_ann_opts ao = {nlist < s.n ? nlist : s.n, s.n, o ? o->iters : 0, o ? o->seed : 0};
-        a = rag_ann_build(&s, &ao);
-        if (!a) rc = -1;
-    }
-    rag_vecs_free(&s);
-    if (!rc) rc = drop_lists(d, txn, kb);
-    if (!rc) {
-        st.nlist = (uint32_t)rag_ann_nlist(a);
-        rag_key k;
-        rag_key_kb(&k, kb);
-        rag_key_add(&k, "C", 1);
-        MDB_val key = {k.n, k.b},
-                v = {(size_t)st.nlist * st.dim * sizeof(float), (void *)rag_ann_centroids(a)};
-        rc = rag_disk_fail(d, mdb_put(txn, d->ivf, &key, &v, 0));
-    }
-    if (!rc) rc = list_all(d, txn, kb, &st, rag_ann_centroids(a));
-    st.trained = st.vecs;
-    if (!rc) rc = rag_stats_write(d, txn, kb, &st);
-    rag_ann_free(a);
-    if (!rc) return rag_disk_fail(d, mdb_txn_commit(txn));
-    mdb_txn_abort(txn);
-    return -1;
-}
-
 int rag_disk_vsearch(rag_disk *d, const char *kb, const float *q, size_t dim,
                      const rag_vsearch_opts *o, rag_disk_keep keep, void *ud, rag_hit *hits,
                      size_t k, int *approx)
@@ -316,7 +197,11 @@ int rag_disk_vsearch(rag_disk *d, const char *kb, const float *q, size_t dim,
     if (!st.vecs || dim != st.dim) return 0;
     int want = o && st.vecs >= o->min_vectors;
     if (want && (!st.nlist || st.vecs >= 2 * st.trained)) { /* none yet, or drifted: train */
-        if (rag_disk_ivf_train(d, kb, NULL) < 0 || rag_disk_stats_get(d, kb, &st) < 0) want = 0;
+        if (!d->on_train) {                                 /* nothing drives slices: train now */
+            if (rag_disk_ivf_train(d, kb, NULL) < 0 || rag_disk_stats_get(d, kb, &st) < 0) want = 0;
+        } else if (rag_disk_train_begin(d, kb, NULL) == 0) {
+            d->on_train(d->on_train_ud); /* meanwhile: the IVF before, or exact */
+        }
     }
     MDB_txn *txn;
     if (rag_disk_fail(d, mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn))) return -1;

@@ -3,8 +3,9 @@
  * host: documents indexed in one transaction each, BM25 reading only the
  * query's postings with exact counts after a drop, the IVF whose lists are
  * consecutive keys finding what the exact scan finds when every list is
- * probed, a base dropped whole, and a full map failing a document without
- * leaving half of it.
+ * probed, the IVF trained in slices while searches are answered (ADR 0058)
+ * and a crash in its switch leaving the index before it, a base dropped
+ * whole, and a full map failing a document without leaving half of it.
  */
 #include "../../plugins/rag/disk.h"
 #include "../support/kit.h"
@@ -16,9 +17,12 @@
 
 #include <cmocka.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define DIM 16
 
@@ -151,6 +155,162 @@ static void the_ivf_on_disk_with_every_list_probed_finds_what_the_exact_scan_fin
         assert_true(h[k].doc < 200);
 }
 
+static int woken;
+static void wake(void *ud)
+{
+    (void)ud;
+    woken++;
+}
+
+static int cmp_hit_id(const void *a, const void *b)
+{
+    const rag_hit *x = a, *y = b;
+    return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+/* Every vector of the base, through the IVF with every list probed: the
+ * same set as the exact scan (each vector listed once, none missing). */
+static void assert_lists_hold_every_vector(fx *f, const char *kb, size_t n)
+{
+    rag_hit he[512], ha[512];
+    float q[DIM];
+    vec_of(3, q);
+    rag_vsearch_opts exact = {SIZE_MAX, 0}, all = {1, 4096};
+    int approx = 0;
+    assert_int_equal(rag_disk_vsearch(f->d, kb, q, DIM, &exact, NULL, NULL, he, 512, &approx),
+                     (int)n);
+    assert_int_equal(rag_disk_vsearch(f->d, kb, q, DIM, &all, NULL, NULL, ha, 512, &approx),
+                     (int)n);
+    assert_true(approx);
+    qsort(he, n, sizeof *he, cmp_hit_id);
+    qsort(ha, n, sizeof *ha, cmp_hit_id);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ha[i].doc, he[i].doc);
+}
+
+static void the_ivf_trained_in_slices_answers_exact_meanwhile_and_lists_what_changed(void **s)
+{
+    fx *f = *s;
+    for (size_t d = 0; d < 4; d++) {
+        char doc[8];
+        snprintf(doc, sizeof doc, "d%zu", d);
+        assert_int_equal(index_doc(f, "v", doc, d * 50, 50), 0); /* ids d*50 .. d*50+49 */
+    }
+    woken = 0;
+    rag_disk_on_train(f->d, wake, NULL);
+    rag_vsearch_opts all = {1, 4096}, exact = {SIZE_MAX, 0};
+    float q[DIM];
+    vec_of(17, q);
+    rag_hit h[5], he[5];
+    int approx = 1;
+    /* The first search above min_vectors starts the training and is answered exact. */
+    assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &all, NULL, NULL, h, 5, &approx), 5);
+    assert_false(approx);
+    assert_int_equal(woken, 1);
+    assert_true(rag_disk_training(f->d, "v"));
+    /* A few slices (a small budget: many of them), then a search, a
+     * document added and one dropped while the training is under way. */
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(rag_disk_train_step(f->d, 64), 1);
+    assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &all, NULL, NULL, h, 5, &approx), 5);
+    assert_false(approx);
+    assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &exact, NULL, NULL, he, 5, &approx), 5);
+    for (size_t k = 0; k < 5; k++)
+        assert_int_equal(h[k].doc, he[k].doc);
+    assert_int_equal(woken, 1);                              /* one training at a time */
+    assert_int_equal(index_doc(f, "v", "late", 1000, 3), 0); /* ids 200 .. 202 */
+    int rc = 1, steps = 0;
+    for (; rc == 1 && steps < 100000; steps++) {
+        rc = rag_disk_train_step(f->d, 64);
+        if (steps == 200) assert_int_equal(rag_disk_drop_doc(f->d, f->a, "v", "d0"), 0);
+    }
+    assert_int_equal(rc, 0);
+    assert_true(steps > 200); /* the drop happened during the training */
+    assert_false(rag_disk_training(f->d, NULL));
+    rag_disk_stats st;
+    assert_int_equal(rag_disk_stats_get(f->d, "v", &st), 0);
+    assert_int_equal(st.nlist, 16);
+    assert_int_equal(st.vecs, 153);
+    assert_int_equal(st.trained, 153);
+    /* After the switch: the IVF answers, the vector added meanwhile is in
+     * it, the dropped ones are not. */
+    vec_of(1001, q);
+    assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &all, NULL, NULL, h, 5, &approx), 5);
+    assert_true(approx);
+    assert_int_equal(h[0].doc, 201);
+    assert_lists_hold_every_vector(f, "v", 153);
+    rag_hit every[256];
+    assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &all, NULL, NULL, every, 256, &approx),
+                     153);
+    for (size_t k = 0; k < 153; k++)
+        assert_true(every[k].doc >= 50);
+}
+
+static void die_at_the_switch(const char *point)
+{
+    if (!strcmp(point, "train.switch")) kill(getpid(), SIGKILL);
+}
+
+static void a_crash_in_the_switch_leaves_the_ivf_before_and_the_training_starts_again(void **s)
+{
+    fx *f = *s;
+    for (size_t d = 0; d < 4; d++) {
+        char doc[8];
+        snprintf(doc, sizeof doc, "d%zu", d);
+        assert_int_equal(index_doc(f, "v", doc, d * 50, 50), 0);
+    }
+    rag_ann_opts o = {.nlist = 8};
+    assert_int_equal(rag_disk_ivf_train(f->d, "v", &o), 0);
+    for (size_t d = 4; d < 8; d++) { /* doubled: the next search trains again */
+        char doc[8];
+        snprintf(doc, sizeof doc, "d%zu", d);
+        assert_int_equal(index_doc(f, "v", doc, d * 50, 50), 0);
+    }
+    rag_vsearch_opts all = {1, 4096};
+    float q[DIM];
+    vec_of(5, q);
+    rag_hit h[5];
+    int approx = 0;
+    char err[300];
+    rag_disk_close(f->d); /* the child opens its own (LMDB's environments do not survive fork) */
+    f->d = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (rag_disk_open(&f->d, f->dir, 64, err, sizeof err) < 0) _exit(2);
+        rag_disk_on_train(f->d, wake, NULL);
+        rag_disk_fault = die_at_the_switch;
+        if (rag_disk_vsearch(f->d, "v", q, DIM, &all, NULL, NULL, h, 5, &approx) != 5) _exit(3);
+        for (int i = 0; i < 100000; i++)
+            if (rag_disk_train_step(f->d, 256) <= 0) break;
+        _exit(4); /* not reached when the fault point works */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+        fail_msg("the child was to die at the switch: status %d", status);
+    /* The index as before the training: the old IVF of 8 lists, usable. */
+    assert_int_equal(rag_disk_open(&f->d, f->dir, 64, err, sizeof err), 0);
+    rag_disk_stats st;
+    assert_int_equal(rag_disk_stats_get(f->d, "v", &st), 0);
+    assert_int_equal(st.nlist, 8);
+    assert_int_equal(st.trained, 200);
+    assert_int_equal(st.vecs, 400);
+    woken = 0;
+    rag_disk_on_train(f->d, wake, NULL);
+    assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &all, NULL, NULL, h, 5, &approx), 5);
+    assert_true(approx); /* the IVF before answers while the training runs again */
+    assert_int_equal(woken, 1);
+    int rc = 1;
+    for (int i = 0; rc == 1 && i < 100000; i++)
+        rc = rag_disk_train_step(f->d, 256);
+    assert_int_equal(rc, 0);
+    assert_int_equal(rag_disk_stats_get(f->d, "v", &st), 0);
+    assert_int_equal(st.nlist, 20);
+    assert_int_equal(st.trained, 400);
+    assert_lists_hold_every_vector(f, "v", 400);
+}
+
 static void a_dropped_base_is_gone_and_another_base_untouched(void **s)
 {
     fx *f = *s;
@@ -200,6 +360,12 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             the_ivf_on_disk_with_every_list_probed_finds_what_the_exact_scan_finds, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            the_ivf_trained_in_slices_answers_exact_meanwhile_and_lists_what_changed, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            a_crash_in_the_switch_leaves_the_ivf_before_and_the_training_starts_again, setup,
             teardown),
         cmocka_unit_test_setup_teardown(a_dropped_base_is_gone_and_another_base_untouched, setup,
                                         teardown),

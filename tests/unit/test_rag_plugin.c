@@ -10,6 +10,7 @@
  * base holds no chunk in memory, and a previous version's KV is moved in.
  */
 #include "../../plugins/rag/disk.h"
+#include "../../plugins/rag/rag.h"
 #include "../fakes/ngram_embed.h"
 #include "../support/kit.h"
 
@@ -225,6 +226,17 @@ static aht *base_of_sixty(llm *l, const char *ann, char *dir, size_t dn)
     return t;
 }
 
+/* Advances the fake host's clock 1 ms at a time (a slice of IVF training
+ * each) until the training's switch; how many slices that took. */
+static int slices_until_trained(aht *t)
+{
+    int n = 0;
+    for (; n < 100000 && rag_disk_training(R.kbs.disk, NULL); n++)
+        aht_advance(t, 1);
+    assert_false(rag_disk_training(R.kbs.disk, NULL));
+    return n;
+}
+
 static void the_approximate_index_finds_what_the_exact_search_finds_with_every_list_probed(void **s)
 {
     (void)s;
@@ -238,6 +250,11 @@ static void the_approximate_index_finds_what_the_exact_search_finds_with_every_l
                                pass ? ", \"ann_min_vectors\": 1, \"ann_nprobe\": 4096"
                                     : ", \"ann_min_vectors\": 50000",
                                dir, sizeof dir);
+        if (pass) { /* the first search starts the training; its slices run */
+            const char *how = NULL;
+            free(vector_ids(t, queries[0], &how));
+            slices_until_trained(t);
+        }
         for (size_t i = 0; i < 3; i++) {
             const char *how = NULL;
             found[pass][i] = vector_ids(t, queries[i], &how);
@@ -268,6 +285,46 @@ static void add_doc(aht *t, const char *kb, const char *id, const char *text)
     ok(aht_call(t, "document.add", args));
     free(args);
     json_decref(a);
+}
+
+/* The first vector search above ann_min_vectors starts training the IVF
+ * and is answered exact, as are searches between the slices; a document
+ * added meanwhile is in the IVF after the switch. */
+static void the_ivf_trains_in_slices_between_searches_and_lists_a_document_added_meanwhile(void **s)
+{
+    (void)s;
+    llm l = {.chat_answer = ""};
+    char dir[256] = "";
+    aht *t = base_of_sixty(
+        &l, ", \"ann_min_vectors\": 1, \"ann_nprobe\": 4096, \"ann_train_slice\": 65536", dir,
+        sizeof dir);
+    const char *how = NULL;
+    char *first = vector_ids(t, "refund of order 1007", &how);
+    assert_string_equal(how, "exact");
+    assert_true(rag_disk_training(R.kbs.disk, "big"));
+    aht_advance(t, 1);
+    aht_advance(t, 1);
+    assert_true(rag_disk_training(R.kbs.disk, "big")); /* still under way: */
+    char *during = vector_ids(t, "refund of order 1007", &how);
+    assert_string_equal(how, "exact"); /* answered, exactly, before it ends */
+    assert_string_equal(during, first);
+    add_doc(t, "big", "late", "Zebra crossing manual for the night shift.");
+    aht_run(t);
+    assert_true(rag_disk_training(R.kbs.disk, "big"));
+    assert_true(slices_until_trained(t) > 2);
+    char *after = vector_ids(t, "refund of order 1007", &how);
+    assert_string_equal(how, "approximate"); /* the switch happened */
+    assert_string_equal(after, first);       /* every list probed: what exact found */
+    char *late = vector_ids(t, "Zebra crossing manual for the night shift.", &how);
+    assert_string_equal(how, "approximate");
+    assert_true(!strncmp(late, "late/0 ", 7));
+    free(first);
+    free(during);
+    free(after);
+    free(late);
+    json_decref(l.last_chat);
+    aht_free(t);
+    kit_rmtree(dir);
 }
 
 static json_int_t base_field(aht *t, const char *field)
@@ -536,6 +593,8 @@ int main(void)
         cmocka_unit_test(embeddings_once_search_modes_and_answers),
         cmocka_unit_test(
             the_approximate_index_finds_what_the_exact_search_finds_with_every_list_probed),
+        cmocka_unit_test(
+            the_ivf_trains_in_slices_between_searches_and_lists_a_document_added_meanwhile),
         cmocka_unit_test(the_index_survives_a_restart_from_disk_without_embedding_again),
         cmocka_unit_test(a_crash_in_the_middle_of_a_document_leaves_the_index_as_it_was),
         cmocka_unit_test(a_base_of_thousands_of_chunks_holds_none_in_memory),
