@@ -9,13 +9,16 @@
  *
  * Layout (named databases; "kb\0" is the base's name and a NUL):
  *   meta    kb\0                 rag_disk_stats (binary)
+ *           \0format             u32: the layout's version (2; converted at open, ADR 0058)
  *   chunk   kb\0 id(be32)        seq, tokens, start, end, document id, heading path (JSON), text
  *   post    kb\0 term            sorted duplicates {id(be32), tf, dl}: the term's postings
  *   dchunk  kb\0 dochash         sorted duplicates id(be32): the document's chunks
  *   ddoc    kb\0 dochash         the document version indexed: hash(16) and its id
- *   vec     kb\0 id(be32)        dim floats, unit length
+ *   vec     kb\0 id(be32)        dim floats, unit length, while the vector is in
+ *                                no IVF list; u32 the list's number once it is
  *   ivf     kb\0 'C'             nlist * dim floats: the IVF centroids
  *           kb\0 'L' list id     dim floats: list `list`'s vectors, consecutive keys
+ *                                (a base's vector is in vec or here, not both)
  *   emb     hash(16)             model length (u16), model, dim floats: embeddings
  * Every change of a base is one write transaction: a crash leaves the
  * index as it was before that transaction or after it. The IVF is trained

@@ -4,9 +4,10 @@
  * while searches go on (exact, or through the IVF trained before). Phases:
  * a sample of the base's vectors read in key order, spherical k-means on it
  * a few vectors per slice, every vector's nearest centroid noted by id, and
- * the switch: one write transaction putting the centroids and the lists
- * (vectors added since their scan listed under their nearest centroid,
- * vectors dropped since absent). Until that commits the index on disk is
+ * the switch: one write transaction putting the centroids and moving every
+ * vector into its list (vectors added since their scan listed under their
+ * nearest centroid, vectors dropped since absent; vec keeps the list's
+ * number, the vector stored once). Until that commits the index on disk is
  * the one before: a crash or a restart loses only the work in memory.
  */
 #include "disk_priv.h"
@@ -125,11 +126,15 @@ static int each_vec(rag_disk *d, rag_train *t, size_t max, int *end,
             *end = 1;
             break;
         }
-        uint32_t id = rag_be32((const char *)key.mv_data + p.n);
+        uint32_t id = rag_be32((const char *)key.mv_data + p.n), list;
         t->next = id + 1;
-        if (v.mv_size != t->dim * sizeof(float)) continue;
-        memcpy(buf, v.mv_data, v.mv_size); /* the map's values are not float-aligned */
-        if (fn(t, id, buf) < 0) {
+        if (t->phase == T_SAMPLE && (t->seen++ % t->stride || t->smp.n >= t->m)) continue;
+        int got = rag_vec_read(d, txn, t->kb, id, &v, t->dim, buf, &list);
+        if (got < 0) {
+            rc = d->rc;
+            break;
+        }
+        if (got && fn(t, id, buf) < 0) {
             rc = ENOMEM;
             break;
         }
@@ -143,8 +148,7 @@ static int each_vec(rag_disk *d, rag_train *t, size_t max, int *end,
 
 static int sample_one(rag_train *t, uint32_t id, const float *v)
 {
-    (void)id;
-    if (t->seen++ % t->stride || t->smp.n >= t->m) return 0;
+    (void)id; /* every stride-th: each_vec skips the others unread */
     return rag_vecs_add(&t->smp, v) < 0 ? -1 : 0;
 }
 
@@ -223,23 +227,6 @@ static void kmeans_some(rag_train *t, size_t max)
     t->it++;
 }
 
-static int drop_lists(rag_disk *d, MDB_txn *txn, const char *kb)
-{
-    rag_key p;
-    rag_key_kb(&p, kb);
-    MDB_cursor *cur;
-    if (rag_disk_fail(d, mdb_cursor_open(txn, d->ivf, &cur))) return -1;
-    MDB_val key = {p.n, p.b}, v;
-    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    while (!rc && rag_key_in_base(&p, &key)) {
-        if ((rc = mdb_cursor_del(cur, 0))) break;
-        key = (MDB_val){p.n, p.b};
-        rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    }
-    mdb_cursor_close(cur);
-    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
-}
-
 /* The list noted for id, or the nearest centroid's (a vector added since
  * the scan passed it). */
 static uint32_t list_of(const rag_train *t, uint32_t id, const float *v)
@@ -256,7 +243,9 @@ static uint32_t list_of(const rag_train *t, uint32_t id, const float *v)
     return rag_ivf_nearest(t->cent, t->nlist, t->dim, v);
 }
 
-/* Every vector of the base under its list. */
+/* Every vector of the base into its new list, moved out of vec or out of
+ * its old list (keys per id: no other vector's entry is touched), vec
+ * left holding the list's number: each vector stored once (ADR 0058). */
 static int list_all(rag_disk *d, MDB_txn *txn, const rag_train *t)
 {
     rag_key p;
@@ -270,15 +259,32 @@ static int list_all(rag_disk *d, MDB_txn *txn, const rag_train *t)
     MDB_val key = {p.n, p.b}, v;
     int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
     for (; !rc && rag_key_in_base(&p, &key); rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
-        if (v.mv_size != t->dim * sizeof(float) || key.mv_size != p.n + 4) continue;
-        memcpy(buf, v.mv_data, v.mv_size);
-        uint32_t id = rag_be32((const char *)key.mv_data + p.n);
-        rag_key lk = p;
+        if (key.mv_size != p.n + 4) continue;
+        uint32_t id = rag_be32((const char *)key.mv_data + p.n), old;
+        int got = rag_vec_read(d, txn, t->kb, id, &v, t->dim, buf, &old);
+        if (got < 0) {
+            rc = d->rc;
+            break;
+        }
+        uint32_t l = got ? list_of(t, id, buf) : old;
+        if (l == old) continue; /* already there (same list number, same vector) */
+        rag_key lk = p, vk = p;
         rag_key_add(&lk, "L", 1);
-        rag_key_id(&lk, list_of(t, id, buf));
+        if (old != UINT32_MAX) {
+            rag_key_id(&lk, old);
+            rag_key_id(&lk, id);
+            MDB_val okey = {lk.n, lk.b};
+            if ((rc = mdb_del(txn, d->ivf, &okey, NULL))) break;
+            lk = p;
+            rag_key_add(&lk, "L", 1);
+        }
+        rag_key_id(&lk, l);
         rag_key_id(&lk, id);
-        MDB_val lkey = {lk.n, lk.b}, lv = {v.mv_size, buf};
+        rag_key_id(&vk, id); /* a copy: the cursor's key points into a page the put rewrites */
+        MDB_val lkey = {lk.n, lk.b}, lv = {t->dim * sizeof(float), buf}, vkey = {vk.n, vk.b},
+                nv = {sizeof l, &l};
         if ((rc = mdb_put(txn, d->ivf, &lkey, &lv, 0))) break;
+        if ((rc = mdb_cursor_put(cur, &vkey, &nv, MDB_CURRENT))) break;
     }
     mdb_cursor_close(cur);
     free(buf);
@@ -297,7 +303,6 @@ static int train_switch(rag_disk *d, rag_train *t)
         mdb_txn_abort(txn);
         return 1;
     }
-    if (!rc) rc = drop_lists(d, txn, t->kb);
     if (!rc) {
         st.nlist = (uint32_t)t->nlist;
         rag_key k;

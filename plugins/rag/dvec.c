@@ -1,9 +1,12 @@
 /*
- * Vectors on disk (disk.h): the exact scan over a base's vectors in key
- * order, and the IVF whose lists are consecutive keys kb\0 'L' list id
- * holding the vectors themselves, so a probe reads each list's vectors
- * one after another instead of chasing ids into the base. The IVF is
- * trained in dtrain.c.
+ * Vectors on disk (disk.h): the exact scan over a base's vectors, and the
+ * IVF whose lists are consecutive keys kb\0 'L' list id holding the
+ * vectors themselves, so a probe reads each list's vectors one after
+ * another instead of chasing ids into the base. A vector is stored once
+ * per base (ADR 0058): under vec while it is in no list, in its list once
+ * it is (vec then holds the list's number), so the exact scan reads vec's
+ * vectors and then every list. The IVF is trained in dtrain.c; the
+ * previous layout (a copy in both) is converted at open (disk.c).
  */
 #include "disk_priv.h"
 
@@ -42,6 +45,61 @@ float *rag_ivf_centroids(rag_disk *d, MDB_txn *txn, const char *kb, const rag_di
     float *c = malloc(bytes);
     if (c) memcpy(c, v.mv_data, bytes);
     return c;
+}
+
+int rag_vec_read(rag_disk *d, MDB_txn *txn, const char *kb, uint32_t id, const MDB_val *v,
+                 size_t dim, float *out, uint32_t *list)
+{
+    *list = UINT32_MAX;
+    if (v->mv_size == dim * sizeof(float)) {
+        memcpy(out, v->mv_data, v->mv_size); /* the map's values are not float-aligned */
+        return 1;
+    }
+    if (v->mv_size != sizeof(uint32_t)) return 0;
+    memcpy(list, v->mv_data, sizeof *list);
+    rag_key lk;
+    if (rag_key_kb(&lk, kb) < 0) return 0;
+    rag_key_add(&lk, "L", 1);
+    rag_key_id(&lk, *list);
+    rag_key_id(&lk, id);
+    MDB_val key = {lk.n, lk.b}, lv;
+    int rc = mdb_get(txn, d->ivf, &key, &lv);
+    if (rc == MDB_NOTFOUND || (!rc && lv.mv_size != dim * sizeof(float))) return 0;
+    if (rag_disk_fail(d, rc)) return -1;
+    memcpy(out, lv.mv_data, lv.mv_size);
+    return 1;
+}
+
+int rag_vec_migrate(rag_disk *d, MDB_txn *txn, uint32_t *format)
+{
+    static const char fk[] = "\0format";
+    MDB_val key = {sizeof fk - 1, (void *)fk}, v;
+    int rc = mdb_get(txn, d->meta, &key, &v);
+    *format = 1;
+    if (!rc && v.mv_size == sizeof *format) memcpy(format, v.mv_data, sizeof *format);
+    if (rc && rc != MDB_NOTFOUND) return rag_disk_fail(d, rc);
+    if (*format > RAG_FORMAT) return -1;
+    if (*format == RAG_FORMAT) return 0;
+    MDB_cursor *cur; /* every list entry kb\0 'L' list id: vec's copy becomes the list */
+    if (rag_disk_fail(d, mdb_cursor_open(txn, d->ivf, &cur))) return -1;
+    MDB_val k, lv;
+    for (rc = mdb_cursor_get(cur, &k, &lv, MDB_FIRST); !rc;
+         rc = mdb_cursor_get(cur, &k, &lv, MDB_NEXT)) {
+        const char *b = k.mv_data, *nul = memchr(b, 0, k.mv_size);
+        size_t base = nul ? (size_t)(nul - b) + 1 : 0;
+        if (!nul || k.mv_size != base + 9 || b[base] != 'L' || base + 4 > RAG_KEY_MAX) continue;
+        rag_key vk = {.n = base, .base = base};
+        memcpy(vk.b, b, base);
+        rag_key_add(&vk, b + base + 5, 4);
+        uint32_t l = rag_be32(b + base + 1);
+        MDB_val vkey = {vk.n, vk.b}, vv = {sizeof l, &l};
+        if ((rc = mdb_put(txn, d->vec, &vkey, &vv, 0))) break;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) return rag_disk_fail(d, rc);
+    uint32_t f = RAG_FORMAT;
+    v = (MDB_val){sizeof f, &f};
+    return rag_disk_fail(d, mdb_put(txn, d->meta, &key, &v, 0));
 }
 
 /* The k best candidates so far: a min-heap of at most k (worst on top),
@@ -141,11 +199,17 @@ static int scan(rag_disk *d, MDB_txn *txn, MDB_dbi dbi, const char *kb, const vo
 static int exact(rag_disk *d, MDB_txn *txn, const char *kb, const float *q, size_t dim,
                  rag_disk_keep keep, void *ud, rag_hit *hits, size_t k)
 {
-    rag_key p;
+    rag_key p, l;
     cands c = {hits, 0, k};
     float *buf = malloc(dim * sizeof *buf);
-    if (!buf || rag_key_kb(&p, kb) < 0 ||
-        scan(d, txn, d->vec, kb, p.b, p.n, q, dim, keep, ud, &c, buf) < 0) {
+    if (!buf || rag_key_kb(&p, kb) < 0) {
+        free(buf);
+        return -1;
+    }
+    l = p;
+    rag_key_add(&l, "L", 1); /* the vectors not in vec are in the lists: every list */
+    if (scan(d, txn, d->vec, kb, p.b, p.n, q, dim, keep, ud, &c, buf) < 0 ||
+        scan(d, txn, d->ivf, kb, l.b, l.n, q, dim, keep, ud, &c, buf) < 0) {
         free(buf);
         return -1;
     }

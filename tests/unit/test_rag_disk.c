@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -311,6 +312,195 @@ static void a_crash_in_the_switch_leaves_the_ivf_before_and_the_training_starts_
     assert_lists_hold_every_vector(f, "v", 400);
 }
 
+/* ---- each vector stored once (ADR 0058), read straight from the LMDB file ---- */
+
+typedef struct {
+    size_t in_vec, refs, listed; /* vec's vectors, vec's list numbers, list entries */
+} copies;
+
+static MDB_env *raw_open(const char *dir, MDB_txn **txn, unsigned flags, MDB_dbi *vec, MDB_dbi *ivf,
+                         MDB_dbi *meta)
+{
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, (size_t)64 << 20), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, flags, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, "vec", 0, vec), 0);
+    assert_int_equal(mdb_dbi_open(*txn, "ivf", 0, ivf), 0);
+    assert_int_equal(mdb_dbi_open(*txn, "meta", 0, meta), 0);
+    return env;
+}
+
+/* How many copies of the base's vectors the file holds, where (the index
+ * closed: LMDB allows one environment per file in a process). */
+static copies count_copies(const char *dir, const char *kb)
+{
+    MDB_txn *txn;
+    MDB_dbi vec, ivf, meta;
+    MDB_env *env = raw_open(dir, &txn, MDB_RDONLY, &vec, &ivf, &meta);
+    copies c = {0};
+    size_t kn = strlen(kb) + 1;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    assert_int_equal(mdb_cursor_open(txn, vec, &cur), 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (k.mv_size == kn + 4 && !memcmp(k.mv_data, kb, kn)) {
+            if (v.mv_size == DIM * sizeof(float)) c.in_vec++;
+            if (v.mv_size == 4) c.refs++;
+        }
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_cursor_open(txn, ivf, &cur), 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (k.mv_size == kn + 9 && !memcmp(k.mv_data, kb, kn) && ((char *)k.mv_data)[kn] == 'L')
+            c.listed++;
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return c;
+}
+
+static void shut(fx *f)
+{
+    rag_disk_close(f->d);
+    f->d = NULL;
+}
+
+static void reopen(fx *f)
+{
+    char err[300];
+    shut(f);
+    assert_int_equal(rag_disk_open(&f->d, f->dir, 64, err, sizeof err), 0);
+}
+
+static void each_vector_is_stored_once_in_vec_or_in_its_list(void **s)
+{
+    fx *f = *s;
+    for (size_t d = 0; d < 4; d++) {
+        char doc[8];
+        snprintf(doc, sizeof doc, "d%zu", d);
+        assert_int_equal(index_doc(f, "v", doc, d * 50, 50), 0);
+    }
+    shut(f);
+    copies c = count_copies(f->dir, "v");
+    assert_int_equal(c.in_vec, 200); /* no IVF yet: every vector in vec */
+    assert_int_equal(c.refs + c.listed, 0);
+    reopen(f);
+    rag_ann_opts o = {.nlist = 8};
+    assert_int_equal(rag_disk_ivf_train(f->d, "v", &o), 0);
+    assert_int_equal(index_doc(f, "v", "late", 1000, 10), 0); /* listed as written */
+    assert_int_equal(rag_disk_drop_doc(f->d, f->a, "v", "d1"), 0);
+    shut(f);
+    c = count_copies(f->dir, "v");
+    assert_int_equal(c.in_vec, 0); /* trained: every vector in its list only */
+    assert_int_equal(c.refs, 160);
+    assert_int_equal(c.listed, 160);
+    reopen(f);
+    assert_lists_hold_every_vector(f, "v", 160);
+    /* Trained again (the lists' numbers change): still one copy each. */
+    o.nlist = 12;
+    assert_int_equal(rag_disk_ivf_train(f->d, "v", &o), 0);
+    assert_lists_hold_every_vector(f, "v", 160);
+    shut(f);
+    c = count_copies(f->dir, "v");
+    assert_int_equal(c.in_vec, 0);
+    assert_int_equal(c.refs, 160);
+    assert_int_equal(c.listed, 160);
+    reopen(f);
+}
+
+/* Rewrites the file as the layout before ADR 0058 wrote it: each listed
+ * vector also in vec, no format key. */
+static void make_format_1(const char *dir)
+{
+    MDB_txn *txn;
+    MDB_dbi vec, ivf, meta;
+    MDB_env *env = raw_open(dir, &txn, 0, &vec, &ivf, &meta);
+    MDB_cursor *cur;
+    MDB_val k, v;
+    assert_int_equal(mdb_cursor_open(txn, ivf, &cur), 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *b = k.mv_data, *nul = memchr(b, 0, k.mv_size);
+        size_t kn = (size_t)(nul - b) + 1;
+        if (k.mv_size != kn + 9 || b[kn] != 'L') continue;
+        char vk[64];
+        memcpy(vk, b, kn);
+        memcpy(vk + kn, b + kn + 5, 4);
+        MDB_val vkey = {kn + 4, vk};
+        assert_int_equal(mdb_put(txn, vec, &vkey, &v, 0), 0);
+    }
+    mdb_cursor_close(cur);
+    MDB_val fk = {7, "\0format"};
+    assert_int_equal(mdb_del(txn, meta, &fk, NULL), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void an_index_of_the_previous_layout_is_converted_at_open(void **s)
+{
+    fx *f = *s;
+    for (size_t d = 0; d < 4; d++) {
+        char doc[8];
+        snprintf(doc, sizeof doc, "d%zu", d);
+        assert_int_equal(index_doc(f, "v", doc, d * 50, 50), 0);
+    }
+    assert_int_equal(index_doc(f, "w", "small", 500, 20), 0); /* a base never trained */
+    rag_ann_opts o = {.nlist = 8};
+    assert_int_equal(rag_disk_ivf_train(f->d, "v", &o), 0);
+    float q[DIM];
+    vec_of(77, q);
+    rag_hit before[10], after[10];
+    rag_vsearch_opts exact = {SIZE_MAX, 0};
+    int approx;
+    assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &exact, NULL, NULL, before, 10, &approx),
+                     10);
+    shut(f);
+    make_format_1(f->dir);
+    copies c = count_copies(f->dir, "v");
+    assert_int_equal(c.in_vec, 200); /* three copies again (the hash's aside) */
+    assert_int_equal(c.listed, 200);
+    reopen(f); /* converts */
+    shut(f);
+    c = count_copies(f->dir, "v");
+    assert_int_equal(c.in_vec, 0);
+    assert_int_equal(c.refs, 200);
+    assert_int_equal(c.listed, 200);
+    c = count_copies(f->dir, "w");
+    assert_int_equal(c.in_vec, 20); /* untouched */
+    assert_int_equal(c.refs + c.listed, 0);
+    reopen(f);
+    assert_int_equal(rag_disk_vsearch(f->d, "v", q, DIM, &exact, NULL, NULL, after, 10, &approx),
+                     10);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(after[i].doc, before[i].doc);
+    assert_lists_hold_every_vector(f, "v", 200);
+    assert_int_equal(rag_disk_drop_doc(f->d, f->a, "v", "d2"), 0); /* its list entries go too */
+    assert_lists_hold_every_vector(f, "v", 150);
+    reopen(f); /* converted once: opening again changes nothing */
+    assert_lists_hold_every_vector(f, "v", 150);
+}
+
+static void an_index_of_a_newer_format_is_refused_by_name(void **s)
+{
+    fx *f = *s;
+    shut(f);
+    MDB_txn *txn;
+    MDB_dbi vec, ivf, meta;
+    MDB_env *env = raw_open(f->dir, &txn, 0, &vec, &ivf, &meta);
+    uint32_t nine = 9;
+    MDB_val fk = {7, "\0format"}, v = {4, &nine};
+    assert_int_equal(mdb_put(txn, meta, &fk, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    char err[300] = "";
+    assert_int_equal(rag_disk_open(&f->d, f->dir, 64, err, sizeof err), -1);
+    assert_non_null(strstr(err, "format 9, newer than this plugin's 2"));
+}
+
 static void a_dropped_base_is_gone_and_another_base_untouched(void **s)
 {
     fx *f = *s;
@@ -367,6 +557,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_crash_in_the_switch_leaves_the_ivf_before_and_the_training_starts_again, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(each_vector_is_stored_once_in_vec_or_in_its_list, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(an_index_of_the_previous_layout_is_converted_at_open, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(an_index_of_a_newer_format_is_refused_by_name, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_dropped_base_is_gone_and_another_base_untouched, setup,
                                         teardown),
         cmocka_unit_test(a_full_index_fails_the_document_whole_and_says_so),
