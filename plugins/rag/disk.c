@@ -484,9 +484,16 @@ int rag_disk_drop_kb(rag_disk *d, const char *kb)
         mdb_cursor_close(cur);
         if (rc == MDB_NOTFOUND) rc = 0;
     }
-    if (!rc) return rag_disk_fail(d, mdb_txn_commit(txn));
-    mdb_txn_abort(txn);
-    return rag_disk_fail(d, rc);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rag_disk_fail(d, rc);
+    }
+    if (rag_disk_fail(d, mdb_txn_commit(txn))) return -1;
+    if (rag_disk_training(d, kb)) { /* its ids may be a new base's by the switch */
+        rag_train_free(d->train);
+        d->train = NULL;
+    }
+    return 0;
 }
 
 int rag_disk_doc_hash(rag_disk *d, const char *kb, const char *doc, char out[17])

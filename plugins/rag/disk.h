@@ -86,7 +86,8 @@ int rag_disk_index_doc(rag_disk *d, rag_analyzer *a, const char *kb, const char 
                        const char *doc_hash, const rag_disk_chunk *c, size_t n, const char *model);
 /* Drops a document's chunks (one transaction). */
 int rag_disk_drop_doc(rag_disk *d, rag_analyzer *a, const char *kb, const char *doc);
-/* Drops everything of a base (one transaction). */
+/* Drops everything of a base (one transaction), and its training if one is
+ * under way. */
 int rag_disk_drop_kb(rag_disk *d, const char *kb);
 /* 1 with the hash of the version of doc indexed in out, 0 when none. */
 int rag_disk_doc_hash(rag_disk *d, const char *kb, const char *doc, char out[17]);

@@ -115,8 +115,9 @@ static void disk_section(bench *b, const rag_vecs *s, const float *q, size_t nq,
     struct stat st;
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     if (stat(path, &st) == 0)
-        bench_row(b, "disk", "file_bytes_per_vector", (double)st.st_size / (double)s->n, "B",
-                  "embedding by hash, vector, IVF list copy, chunk record, keys");
+        bench_row(
+            b, "disk", "file_bytes_per_vector", (double)st.st_size / (double)s->n, "B",
+            "embedding by hash, the vector once (in its list; vec its number), chunk record, keys");
     rag_hit got[K];
     bench_lat lat = {0}, cpu = {0};
     rag_vsearch_opts ex = {SIZE_MAX, 0};

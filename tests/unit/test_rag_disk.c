@@ -519,6 +519,27 @@ static void a_dropped_base_is_gone_and_another_base_untouched(void **s)
     assert_int_equal(rag_disk_emb_get(f->d, "0000000000000000", "other", NULL, 0, &dim), 0);
 }
 
+static void a_base_dropped_during_its_training_ends_the_training(void **s)
+{
+    fx *f = *s;
+    assert_int_equal(index_doc(f, "v", "a", 0, 40), 0);
+    assert_int_equal(index_doc(f, "w", "a", 100, 40), 0);
+    assert_int_equal(rag_disk_train_begin(f->d, "v", NULL), 0);
+    assert_int_equal(rag_disk_train_step(f->d, 64), 1);
+    assert_int_equal(rag_disk_drop_kb(f->d, "w"), 0); /* another base: the training goes on */
+    assert_true(rag_disk_training(f->d, "v"));
+    assert_int_equal(rag_disk_drop_kb(f->d, "v"), 0);
+    assert_false(rag_disk_training(f->d, NULL));
+    assert_int_equal(rag_disk_train_step(f->d, 64), 0); /* nothing under way */
+    /* The same name again, with other vectors under the same ids: no list
+     * of the dropped base's training reaches it. */
+    assert_int_equal(index_doc(f, "v", "b", 300, 40), 0);
+    rag_disk_stats st;
+    assert_int_equal(rag_disk_stats_get(f->d, "v", &st), 0);
+    assert_int_equal(st.nlist, 0);
+    assert_int_equal(st.vecs, 40);
+}
+
 static void a_full_index_fails_the_document_whole_and_says_so(void **s)
 {
     (void)s;
@@ -564,6 +585,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(an_index_of_a_newer_format_is_refused_by_name, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_dropped_base_is_gone_and_another_base_untouched, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_base_dropped_during_its_training_ends_the_training, setup,
                                         teardown),
         cmocka_unit_test(a_full_index_fails_the_document_whole_and_says_so),
     };
