@@ -130,7 +130,7 @@ void rag_disk_on_train(rag_disk *d, void (*fn)(void *ud), void *ud);
  * disk changes until the last step. */
 int rag_disk_train_begin(rag_disk *d, const char *kb, const rag_ann_opts *o);
 /* One slice: about budget multiply-adds (vector-to-centroid comparisons
- * times the dimension; a sample's vectors read count one per float). 1
+ * times the dimension; a vector read for the sample counts 16 per float). 1
  * when there is more to do; 0 when done (the centroids
  * and lists committed in one transaction, vectors added meanwhile listed,
  * dropped ones not) or nothing is under way; -1 when it failed (dropped;
