@@ -160,6 +160,25 @@ void rag_disk_close(rag_disk *d)
     free(d);
 }
 
+size_t rag_disk_used_bytes(rag_disk *d)
+{
+    MDB_txn *txn;
+    MDB_envinfo ei;
+    MDB_stat es;
+    if (mdb_env_info(d->env, &ei) || mdb_env_stat(d->env, &es) ||
+        rag_disk_fail(d, mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn)))
+        return 0;
+    MDB_dbi dbs[] = {d->meta, d->chunk, d->post, d->dchunk, d->ddoc, d->vec, d->ivf, d->emb};
+    size_t pages = 0;
+    for (size_t i = 0; i < sizeof dbs / sizeof *dbs; i++) {
+        MDB_stat st;
+        if (!mdb_stat(txn, dbs[i], &st))
+            pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    }
+    mdb_txn_abort(txn);
+    return pages * es.ms_psize;
+}
+
 /* ---- counters ------------------------------------------------------------------ */
 
 int rag_stats_read(rag_disk *d, MDB_txn *txn, const char *kb, rag_disk_stats *st)

@@ -86,6 +86,9 @@ int rag_disk_index_doc(rag_disk *d, rag_analyzer *a, const char *kb, const char 
                        const char *doc_hash, const rag_disk_chunk *c, size_t n, const char *model);
 /* Drops a document's chunks (one transaction). */
 int rag_disk_drop_doc(rag_disk *d, rag_analyzer *a, const char *kb, const char *doc);
+/* Bytes of the file's pages in use by the index's databases (the file
+ * itself only grows: pages freed are reused by later writes). */
+size_t rag_disk_used_bytes(rag_disk *d);
 /* Drops everything of a base (one transaction), and its training if one is
  * under way. */
 int rag_disk_drop_kb(rag_disk *d, const char *kb);

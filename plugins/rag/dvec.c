@@ -4,8 +4,8 @@
  * vectors themselves, so a probe reads each list's vectors one after
  * another instead of chasing ids into the base. A vector is stored once
  * per base (ADR 0058): under vec while it is in no list, in its list once
- * it is (vec then holds the list's number), so the exact scan reads vec's
- * vectors and then every list. The IVF is trained in dtrain.c; the
+ * it is (vec then holds the list's number), so the exact scan reads vec
+ * while the base has no IVF and every list once it has one. The IVF is trained in dtrain.c; the
  * previous layout (a copy in both) is converted at open (disk.c).
  */
 #include "disk_priv.h"
@@ -196,8 +196,10 @@ static int scan(rag_disk *d, MDB_txn *txn, MDB_dbi dbi, const char *kb, const vo
     return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
 }
 
-static int exact(rag_disk *d, MDB_txn *txn, const char *kb, const float *q, size_t dim,
-                 rag_disk_keep keep, void *ud, rag_hit *hits, size_t k)
+/* Every vector of the base: in vec while it has no IVF, in the lists once
+ * it has one (every vector is listed then: vec holds only list numbers). */
+static int exact(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st,
+                 const float *q, size_t dim, rag_disk_keep keep, void *ud, rag_hit *hits, size_t k)
 {
     rag_key p, l;
     cands c = {hits, 0, k};
@@ -207,9 +209,9 @@ static int exact(rag_disk *d, MDB_txn *txn, const char *kb, const float *q, size
         return -1;
     }
     l = p;
-    rag_key_add(&l, "L", 1); /* the vectors not in vec are in the lists: every list */
-    if (scan(d, txn, d->vec, kb, p.b, p.n, q, dim, keep, ud, &c, buf) < 0 ||
-        scan(d, txn, d->ivf, kb, l.b, l.n, q, dim, keep, ud, &c, buf) < 0) {
+    rag_key_add(&l, "L", 1);
+    if (st->nlist ? scan(d, txn, d->ivf, kb, l.b, l.n, q, dim, keep, ud, &c, buf) < 0
+                  : scan(d, txn, d->vec, kb, p.b, p.n, q, dim, keep, ud, &c, buf) < 0) {
         free(buf);
         return -1;
     }
@@ -278,7 +280,7 @@ int rag_disk_vsearch(rag_disk *d, const char *kb, const float *q, size_t dim,
             *approx = 0;
         }
     }
-    if (n < 0) n = exact(d, txn, kb, q, dim, keep, ud, hits, k);
+    if (n < 0) n = exact(d, txn, kb, &st, q, dim, keep, ud, hits, k);
     mdb_txn_abort(txn);
     return n;
 }

@@ -80,6 +80,9 @@ static void disk_section(bench *b, const rag_vecs *s, const float *q, size_t nq,
     }
     bench_row(b, "disk", "write_seconds", (double)(bench_now_ns() - t0) / 1e9, "s", "%s",
               "embeddings and chunks, a transaction per 1,000 (each synced)");
+    bench_row(b, "disk", "used_bytes_per_vector_untrained",
+              (double)rag_disk_used_bytes(d) / (double)s->n, "B", "%s",
+              "pages in use before the IVF: embedding by hash, vector, chunk record, keys");
     bench_row(b, "disk", "write_cpu_us_per_vector",
               (double)(bench_cpu_thread_ns() - c0) / 1e3 / (double)s->n, "us", "%s", "CPU time");
     /* Trained as the plugin does (ADR 0058): in slices of its default
@@ -118,6 +121,8 @@ static void disk_section(bench *b, const rag_vecs *s, const float *q, size_t nq,
         bench_row(
             b, "disk", "file_bytes_per_vector", (double)st.st_size / (double)s->n, "B",
             "embedding by hash, the vector once (in its list; vec its number), chunk record, keys");
+    bench_row(b, "disk", "used_bytes_per_vector", (double)rag_disk_used_bytes(d) / (double)s->n,
+              "B", "%s", "the pages in use (the file is their high-water mark, free pages reused)");
     rag_hit got[K];
     bench_lat lat = {0}, cpu = {0};
     rag_vsearch_opts ex = {SIZE_MAX, 0};
