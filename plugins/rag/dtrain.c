@@ -245,21 +245,29 @@ static uint32_t list_of(const rag_train *t, uint32_t id, const float *v)
 
 /* Every vector of the base into its new list, moved out of vec or out of
  * its old list (keys per id: no other vector's entry is touched), vec
- * left holding the list's number: each vector stored once (ADR 0058). */
+ * left holding the list's number: each vector stored once (ADR 0058). A
+ * vector moved out of vec is deleted there (LMDB merges the emptied pages;
+ * shrinking it in place would leave them a tenth full) and its number put
+ * back after the scan, densely. */
 static int list_all(rag_disk *d, MDB_txn *txn, const rag_train *t)
 {
     rag_key p;
     rag_key_kb(&p, t->kb);
     MDB_cursor *cur;
     float *buf = malloc(t->dim * sizeof *buf);
+    uint32_t *mid = NULL, *ml = NULL; /* moved out of vec: ids and lists */
+    size_t mn = 0, mcap = 0;
     if (!buf || rag_disk_fail(d, mdb_cursor_open(txn, d->vec, &cur))) {
         free(buf);
         return -1;
     }
     MDB_val key = {p.n, p.b}, v;
     int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    for (; !rc && rag_key_in_base(&p, &key); rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
-        if (key.mv_size != p.n + 4) continue;
+    while (!rc && rag_key_in_base(&p, &key)) {
+        if (key.mv_size != p.n + 4) {
+            rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT);
+            continue;
+        }
         uint32_t id = rag_be32((const char *)key.mv_data + p.n), old;
         int got = rag_vec_read(d, txn, t->kb, id, &v, t->dim, buf, &old);
         if (got < 0) {
@@ -267,8 +275,13 @@ static int list_all(rag_disk *d, MDB_txn *txn, const rag_train *t)
             break;
         }
         uint32_t l = got ? list_of(t, id, buf) : old;
-        if (l == old) continue; /* already there (same list number, same vector) */
         rag_key lk = p, vk = p;
+        rag_key_id(&vk, id); /* a copy: the cursor's key points into a page the writes change */
+        MDB_val vkey = {vk.n, vk.b}, nv = {sizeof l, &l};
+        if (l == old) { /* already there (same list number, same vector) */
+            rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT);
+            continue;
+        }
         rag_key_add(&lk, "L", 1);
         if (old != UINT32_MAX) {
             rag_key_id(&lk, old);
@@ -280,15 +293,45 @@ static int list_all(rag_disk *d, MDB_txn *txn, const rag_train *t)
         }
         rag_key_id(&lk, l);
         rag_key_id(&lk, id);
-        rag_key_id(&vk, id); /* a copy: the cursor's key points into a page the put rewrites */
-        MDB_val lkey = {lk.n, lk.b}, lv = {t->dim * sizeof(float), buf}, vkey = {vk.n, vk.b},
-                nv = {sizeof l, &l};
+        MDB_val lkey = {lk.n, lk.b}, lv = {t->dim * sizeof(float), buf};
         if ((rc = mdb_put(txn, d->ivf, &lkey, &lv, 0))) break;
-        if ((rc = mdb_cursor_put(cur, &vkey, &nv, MDB_CURRENT))) break;
+        if (old != UINT32_MAX) { /* a list number already: the same size, in place */
+            if ((rc = mdb_cursor_put(cur, &vkey, &nv, MDB_CURRENT))) break;
+            rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT);
+            continue;
+        }
+        if (mn == mcap) {
+            size_t cap = mcap ? mcap * 2 : 1024;
+            uint32_t *a = realloc(mid, cap * sizeof *a);
+            if (a) mid = a;
+            uint32_t *b = a ? realloc(ml, cap * sizeof *b) : NULL;
+            if (!b) {
+                rc = ENOMEM;
+                break;
+            }
+            ml = b;
+            mcap = cap;
+        }
+        mid[mn] = id;
+        ml[mn++] = l;
+        if ((rc = mdb_cursor_del(cur, 0))) break;
+        rag_key next = p; /* from the next id on: the deleted key is gone */
+        rag_key_id(&next, id + 1);
+        key = (MDB_val){next.n, next.b};
+        rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
     }
     mdb_cursor_close(cur);
     free(buf);
-    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
+    if (rc == MDB_NOTFOUND) rc = 0;
+    for (size_t i = 0; !rc && i < mn; i++) {
+        rag_key vk = p;
+        rag_key_id(&vk, mid[i]);
+        MDB_val vkey = {vk.n, vk.b}, nv = {sizeof ml[i], &ml[i]};
+        rc = mdb_put(txn, d->vec, &vkey, &nv, 0); /* ids ascending: pages filled in turn */
+    }
+    free(mid);
+    free(ml);
+    return rag_disk_fail(d, rc);
 }
 
 /* One transaction: the centroids, the lists, the counters. 0, or 1 when

@@ -80,7 +80,12 @@ int rag_vec_migrate(rag_disk *d, MDB_txn *txn, uint32_t *format)
     if (rc && rc != MDB_NOTFOUND) return rag_disk_fail(d, rc);
     if (*format > RAG_FORMAT) return -1;
     if (*format == RAG_FORMAT) return 0;
-    MDB_cursor *cur; /* every list entry kb\0 'L' list id: vec's copy becomes the list */
+    /* Every list entry kb\0 'L' list id: vec's copy deleted (LMDB merges the
+     * emptied pages; shrinking values in place would leave them a tenth
+     * full), the list's number put back after the scan. */
+    char *mv = NULL; /* records: key length (u16), vec's key, the list */
+    size_t mn = 0, mcap = 0;
+    MDB_cursor *cur;
     if (rag_disk_fail(d, mdb_cursor_open(txn, d->ivf, &cur))) return -1;
     MDB_val k, lv;
     for (rc = mdb_cursor_get(cur, &k, &lv, MDB_FIRST); !rc;
@@ -88,15 +93,39 @@ int rag_vec_migrate(rag_disk *d, MDB_txn *txn, uint32_t *format)
         const char *b = k.mv_data, *nul = memchr(b, 0, k.mv_size);
         size_t base = nul ? (size_t)(nul - b) + 1 : 0;
         if (!nul || k.mv_size != base + 9 || b[base] != 'L' || base + 4 > RAG_KEY_MAX) continue;
-        rag_key vk = {.n = base, .base = base};
-        memcpy(vk.b, b, base);
-        rag_key_add(&vk, b + base + 5, 4);
+        uint16_t kn = (uint16_t)(base + 4);
+        if (mn + 2u + kn + 4 > mcap) {
+            size_t cap = mcap ? mcap * 2 : 65536;
+            char *m = realloc(mv, cap);
+            if (!m) {
+                rc = ENOMEM;
+                break;
+            }
+            mv = m;
+            mcap = cap;
+        }
+        char *r = mv + mn;
         uint32_t l = rag_be32(b + base + 1);
-        MDB_val vkey = {vk.n, vk.b}, vv = {sizeof l, &l};
-        if ((rc = mdb_put(txn, d->vec, &vkey, &vv, 0))) break;
+        memcpy(r, &kn, 2);
+        memcpy(r + 2, b, base);
+        memcpy(r + 2 + base, b + base + 5, 4);
+        memcpy(r + 2 + kn, &l, 4);
+        mn += 2u + kn + 4;
+        MDB_val vkey = {kn, r + 2};
+        if ((rc = mdb_del(txn, d->vec, &vkey, NULL)) == MDB_NOTFOUND) rc = 0;
+        if (rc) break;
     }
     mdb_cursor_close(cur);
-    if (rc && rc != MDB_NOTFOUND) return rag_disk_fail(d, rc);
+    if (rc == MDB_NOTFOUND) rc = 0;
+    for (size_t o = 0; !rc && o < mn;) {
+        uint16_t kn;
+        memcpy(&kn, mv + o, 2);
+        MDB_val vkey = {kn, mv + o + 2}, vv = {4, mv + o + 2 + kn};
+        rc = mdb_put(txn, d->vec, &vkey, &vv, 0);
+        o += 2u + kn + 4;
+    }
+    free(mv);
+    if (rc) return rag_disk_fail(d, rc);
     uint32_t f = RAG_FORMAT;
     v = (MDB_val){sizeof f, &f};
     return rag_disk_fail(d, mdb_put(txn, d->meta, &key, &v, 0));
