@@ -129,10 +129,19 @@ int rag_disk_open(rag_disk **out, const char *dir, size_t map_mb, char *err, siz
                {"emb", &d->emb, 0}};
     for (size_t i = 0; !rc && i < sizeof dbs / sizeof *dbs; i++)
         rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | MDB_CREATE, dbs[i].dbi);
+    uint32_t format = 0;
+    if (!rc && rag_vec_migrate(d, txn, &format) < 0) rc = d->rc ? d->rc : MDB_INCOMPATIBLE;
     if (!rc)
         rc = mdb_txn_commit(txn);
     else if (txn)
         mdb_txn_abort(txn);
+    if (rc == MDB_INCOMPATIBLE && format > RAG_FORMAT) {
+        snprintf(err, errn, "%s: the index is of format %u, newer than this plugin's %u", dir,
+                 format, RAG_FORMAT);
+        mdb_env_close(d->env);
+        free(d);
+        return -1;
+    }
     if (rc) {
         snprintf(err, errn, "%s: the index cannot be opened: %s", dir, mdb_strerror(rc));
         if (d && d->env) mdb_env_close(d->env);
@@ -146,8 +155,28 @@ int rag_disk_open(rag_disk **out, const char *dir, size_t map_mb, char *err, siz
 void rag_disk_close(rag_disk *d)
 {
     if (!d) return;
+    rag_train_free(d->train);
     mdb_env_close(d->env);
     free(d);
+}
+
+size_t rag_disk_used_bytes(rag_disk *d)
+{
+    MDB_txn *txn;
+    MDB_envinfo ei;
+    MDB_stat es;
+    if (mdb_env_info(d->env, &ei) || mdb_env_stat(d->env, &es) ||
+        rag_disk_fail(d, mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn)))
+        return 0;
+    MDB_dbi dbs[] = {d->meta, d->chunk, d->post, d->dchunk, d->ddoc, d->vec, d->ivf, d->emb};
+    size_t pages = 0;
+    for (size_t i = 0; i < sizeof dbs / sizeof *dbs; i++) {
+        MDB_stat st;
+        if (!mdb_stat(txn, dbs[i], &st))
+            pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    }
+    mdb_txn_abort(txn);
+    return pages * es.ms_psize;
 }
 
 /* ---- counters ------------------------------------------------------------------ */
@@ -378,12 +407,17 @@ static int chunk_drop(rag_disk *d, MDB_txn *txn, rag_analyzer *a, const char *kb
     if (rag_disk_fail(d, rc)) return -1;
     key = val(k.b, k.n);
     if ((rc = mdb_get(txn, d->vec, &key, &v)) == 0) {
-        if (cent && st->dim) { /* its IVF entry: under the list it is nearest to */
-            float *f = malloc(st->dim * sizeof *f);
+        uint32_t l = UINT32_MAX;
+        if (v.mv_size == sizeof l) { /* in its IVF list (ADR 0058): vec holds the list */
+            memcpy(&l, v.mv_data, sizeof l);
+        } else if (cent && st->dim && v.mv_size == st->dim * sizeof(float)) {
+            float *f = malloc(st->dim * sizeof *f); /* not listed; a stray entry if any */
             if (!f) return -1;
             memcpy(f, v.mv_data, st->dim * sizeof *f);
-            uint32_t l = rag_ivf_nearest(cent, st->nlist, st->dim, f);
+            l = rag_ivf_nearest(cent, st->nlist, st->dim, f);
             free(f);
+        }
+        if (l != UINT32_MAX) {
             rag_key lk;
             rag_key_kb(&lk, kb);
             rag_key_add(&lk, "L", 1);
@@ -469,9 +503,16 @@ int rag_disk_drop_kb(rag_disk *d, const char *kb)
         mdb_cursor_close(cur);
         if (rc == MDB_NOTFOUND) rc = 0;
     }
-    if (!rc) return rag_disk_fail(d, mdb_txn_commit(txn));
-    mdb_txn_abort(txn);
-    return rag_disk_fail(d, rc);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rag_disk_fail(d, rc);
+    }
+    if (rag_disk_fail(d, mdb_txn_commit(txn))) return -1;
+    if (rag_disk_training(d, kb)) { /* its ids may be a new base's by the switch */
+        rag_train_free(d->train);
+        d->train = NULL;
+    }
+    return 0;
 }
 
 int rag_disk_doc_hash(rag_disk *d, const char *kb, const char *doc, char out[17])
@@ -537,6 +578,7 @@ static int vector_put(rag_disk *d, MDB_txn *txn, const char *kb, uint32_t id, co
     size_t dim = 0;
     int got = emb_in(d, txn, hash, model, NULL, 0, &dim);
     if (got <= 0) return got;
+    if (dim < 2) return 0; /* one float: no direction, and vec's list number is that size */
     if (!st->dim) st->dim = (uint32_t)dim;
     if (dim != st->dim) return 0; /* another dimension than the base's: BM25 only */
     float *f = malloc(dim * sizeof *f);
@@ -549,15 +591,19 @@ static int vector_put(rag_disk *d, MDB_txn *txn, const char *kb, uint32_t id, co
     rag_key_kb(&k, kb);
     rag_key_id(&k, id);
     MDB_val key = val(k.b, k.n), v = val(f, dim * sizeof *f);
-    int rc = mdb_put(txn, d->vec, &key, &v, 0);
-    if (!rc && cent) {
+    int rc;
+    if (cent) { /* the vector in its list, vec holding the list's number (ADR 0058) */
+        uint32_t l = rag_ivf_nearest(cent, st->nlist, dim, f);
         rag_key lk;
         rag_key_kb(&lk, kb);
         rag_key_add(&lk, "L", 1);
-        rag_key_id(&lk, rag_ivf_nearest(cent, st->nlist, dim, f));
+        rag_key_id(&lk, l);
         rag_key_id(&lk, id);
-        MDB_val lkey = val(lk.b, lk.n);
+        MDB_val lkey = val(lk.b, lk.n), lv = val(&l, sizeof l);
         rc = mdb_put(txn, d->ivf, &lkey, &v, 0);
+        if (!rc) rc = mdb_put(txn, d->vec, &key, &lv, 0);
+    } else {
+        rc = mdb_put(txn, d->vec, &key, &v, 0);
     }
     free(f);
     if (!rc) st->vecs++;

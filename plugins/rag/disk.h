@@ -9,16 +9,20 @@
  *
  * Layout (named databases; "kb\0" is the base's name and a NUL):
  *   meta    kb\0                 rag_disk_stats (binary)
+ *           \0format             u32: the layout's version (2; converted at open, ADR 0058)
  *   chunk   kb\0 id(be32)        seq, tokens, start, end, document id, heading path (JSON), text
  *   post    kb\0 term            sorted duplicates {id(be32), tf, dl}: the term's postings
  *   dchunk  kb\0 dochash         sorted duplicates id(be32): the document's chunks
  *   ddoc    kb\0 dochash         the document version indexed: hash(16) and its id
- *   vec     kb\0 id(be32)        dim floats, unit length
+ *   vec     kb\0 id(be32)        dim floats, unit length, while the vector is in
+ *                                no IVF list; u32 the list's number once it is
  *   ivf     kb\0 'C'             nlist * dim floats: the IVF centroids
  *           kb\0 'L' list id     dim floats: list `list`'s vectors, consecutive keys
+ *                                (a base's vector is in vec or here, not both)
  *   emb     hash(16)             model length (u16), model, dim floats: embeddings
  * Every change of a base is one write transaction: a crash leaves the
- * index as it was before that transaction or after it.
+ * index as it was before that transaction or after it. The IVF is trained
+ * in slices in memory and written in one transaction (dtrain.c).
  */
 #ifndef RAG_DISK_H
 #define RAG_DISK_H
@@ -82,7 +86,11 @@ int rag_disk_index_doc(rag_disk *d, rag_analyzer *a, const char *kb, const char 
                        const char *doc_hash, const rag_disk_chunk *c, size_t n, const char *model);
 /* Drops a document's chunks (one transaction). */
 int rag_disk_drop_doc(rag_disk *d, rag_analyzer *a, const char *kb, const char *doc);
-/* Drops everything of a base (one transaction). */
+/* Bytes of the file's pages in use by the index's databases (the file
+ * itself only grows: pages freed are reused by later writes). */
+size_t rag_disk_used_bytes(rag_disk *d);
+/* Drops everything of a base (one transaction), and its training if one is
+ * under way. */
 int rag_disk_drop_kb(rag_disk *d, const char *kb);
 /* 1 with the hash of the version of doc indexed in out, 0 when none. */
 int rag_disk_doc_hash(rag_disk *d, const char *kb, const char *doc, char out[17]);
@@ -100,17 +108,39 @@ int rag_disk_bm25(rag_disk *d, rag_analyzer *a, const char *kb, const char *q, s
 
 /* The k nearest chunks by cosine to q (dim floats): exact below
  * o->min_vectors (every vector of the base read in key order), above
- * through the IVF (trained on first use and again when the base has
- * doubled, its lists read as consecutive keys); a filter leaving fewer
- * than k in the probed lists falls back to exact. *approx says which.
- * Returns how many, or -1. */
+ * through the IVF (its lists read as consecutive keys); a filter leaving
+ * fewer than k in the probed lists falls back to exact. *approx says
+ * which. With no IVF yet, or the base doubled since it was trained, a
+ * training starts: in slices when rag_disk_on_train is set (this search
+ * and those until the switch answered exact, or by the IVF before), at
+ * once otherwise. Returns how many, or -1. */
 int rag_disk_vsearch(rag_disk *d, const char *kb, const float *q, size_t dim,
                      const rag_vsearch_opts *o, rag_disk_keep keep, void *ud, rag_hit *hits,
                      size_t k, int *approx);
 
 /* (Re)trains the base's IVF on a sample of its vectors and lists every
- * vector under its nearest centroid (one transaction). */
+ * vector under its nearest centroid, at once (a training under way is
+ * dropped). The lists are written in one transaction. 0 or -1. */
 int rag_disk_ivf_train(rag_disk *d, const char *kb, const rag_ann_opts *o);
+
+/* ---- training in slices (dtrain.c, ADR 0058) ----------------------------------- */
+
+/* Called when rag_disk_vsearch starts a training: the caller then calls
+ * rag_disk_train_step from its loop until it returns 0. */
+void rag_disk_on_train(rag_disk *d, void (*fn)(void *ud), void *ud);
+/* Starts training kb's IVF (one base at a time): 0 started, 1 when a
+ * training is already under way, -1 (no vectors, no memory). Nothing on
+ * disk changes until the last step. */
+int rag_disk_train_begin(rag_disk *d, const char *kb, const rag_ann_opts *o);
+/* One slice: about budget multiply-adds (vector-to-centroid comparisons
+ * times the dimension; a vector read for the sample counts 16 per float). 1
+ * when there is more to do; 0 when done (the centroids
+ * and lists committed in one transaction, vectors added meanwhile listed,
+ * dropped ones not) or nothing is under way; -1 when it failed (dropped;
+ * the index is as before). */
+int rag_disk_train_step(rag_disk *d, size_t budget);
+/* Is kb's IVF (any base's when kb is NULL) being trained? */
+int rag_disk_training(const rag_disk *d, const char *kb);
 
 /* A chunk as stored: fields borrowed from the map for the callback. */
 typedef struct {

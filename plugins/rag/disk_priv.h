@@ -10,11 +10,18 @@
 
 #include <lmdb.h>
 
+typedef struct rag_train rag_train; /* an IVF being trained in slices (dtrain.c) */
+
 struct rag_disk {
     MDB_env *env;
     MDB_dbi meta, chunk, post, dchunk, ddoc, vec, ivf, emb;
-    int rc; /* the last LMDB error */
+    int rc;           /* the last LMDB error */
+    rag_train *train; /* the training under way, or NULL */
+    void (*on_train)(void *ud);
+    void *on_train_ud;
 };
+
+void rag_train_free(rag_train *t);
 
 /* Keys: the base's name and a NUL, then what follows. */
 #define RAG_KEY_MAX 511
@@ -40,6 +47,21 @@ int rag_chunk_decode(const MDB_val *v, rag_disk_chunk_view *out);
 
 /* The index of the centroid nearest to v (nlist unit centroids of dim). */
 uint32_t rag_ivf_nearest(const float *cent, size_t nlist, size_t dim, const float *v);
+/* The vector of id whose vec value is v into out (dim floats): v itself,
+ * or, when v is a list's number (the vector in its IVF list, ADR 0058),
+ * the list's copy; *list is that number or UINT32_MAX. 1, 0 when there
+ * is none of that dimension, -1 on an LMDB error. */
+int rag_vec_read(rag_disk *d, MDB_txn *txn, const char *kb, uint32_t id, const MDB_val *v,
+                 size_t dim, float *out, uint32_t *list);
+/* The layout's version, under meta's key "\0format" (no base's name is
+ * empty): 2 since ADR 0058 (a vector in vec or in its list, not both);
+ * none is 1 (a copy in both). */
+#define RAG_FORMAT 2u
+/* At open, in its transaction: converts an index of format 1 (every vec
+ * entry that is also in a list becomes that list's number) and writes the
+ * format. *format is the one found. 0, or -1 (an LMDB error, or a format
+ * newer than RAG_FORMAT). */
+int rag_vec_migrate(rag_disk *d, MDB_txn *txn, uint32_t *format);
 /* Reads the base's centroids into a new array (nlist * dim floats), or NULL. */
 float *rag_ivf_centroids(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st);
 

@@ -1,8 +1,12 @@
 /*
- * Vectors on disk (disk.h): the exact scan over a base's vectors in key
- * order, and the IVF whose lists are consecutive keys kb\0 'L' list id
- * holding the vectors themselves, so a probe reads each list's vectors
- * one after another instead of chasing ids into the base.
+ * Vectors on disk (disk.h): the exact scan over a base's vectors, and the
+ * IVF whose lists are consecutive keys kb\0 'L' list id holding the
+ * vectors themselves, so a probe reads each list's vectors one after
+ * another instead of chasing ids into the base. A vector is stored once
+ * per base (ADR 0058): under vec while it is in no list, in its list once
+ * it is (vec then holds the list's number), so the exact scan reads vec
+ * while the base has no IVF and every list once it has one. The IVF is trained in dtrain.c; the
+ * previous layout (a copy in both) is converted at open (disk.c).
  */
 #include "disk_priv.h"
 
@@ -41,6 +45,90 @@ float *rag_ivf_centroids(rag_disk *d, MDB_txn *txn, const char *kb, const rag_di
     float *c = malloc(bytes);
     if (c) memcpy(c, v.mv_data, bytes);
     return c;
+}
+
+int rag_vec_read(rag_disk *d, MDB_txn *txn, const char *kb, uint32_t id, const MDB_val *v,
+                 size_t dim, float *out, uint32_t *list)
+{
+    *list = UINT32_MAX;
+    if (v->mv_size == dim * sizeof(float)) {
+        memcpy(out, v->mv_data, v->mv_size); /* the map's values are not float-aligned */
+        return 1;
+    }
+    if (v->mv_size != sizeof(uint32_t)) return 0;
+    memcpy(list, v->mv_data, sizeof *list);
+    rag_key lk;
+    if (rag_key_kb(&lk, kb) < 0) return 0;
+    rag_key_add(&lk, "L", 1);
+    rag_key_id(&lk, *list);
+    rag_key_id(&lk, id);
+    MDB_val key = {lk.n, lk.b}, lv;
+    int rc = mdb_get(txn, d->ivf, &key, &lv);
+    if (rc == MDB_NOTFOUND || (!rc && lv.mv_size != dim * sizeof(float))) return 0;
+    if (rag_disk_fail(d, rc)) return -1;
+    memcpy(out, lv.mv_data, lv.mv_size);
+    return 1;
+}
+
+int rag_vec_migrate(rag_disk *d, MDB_txn *txn, uint32_t *format)
+{
+    static const char fk[] = "\0format";
+    MDB_val key = {sizeof fk - 1, (void *)fk}, v;
+    int rc = mdb_get(txn, d->meta, &key, &v);
+    *format = 1;
+    if (!rc && v.mv_size == sizeof *format) memcpy(format, v.mv_data, sizeof *format);
+    if (rc && rc != MDB_NOTFOUND) return rag_disk_fail(d, rc);
+    if (*format > RAG_FORMAT) return -1;
+    if (*format == RAG_FORMAT) return 0;
+    /* Every list entry kb\0 'L' list id: vec's copy deleted (LMDB merges the
+     * emptied pages; shrinking values in place would leave them a tenth
+     * full), the list's number put back after the scan. */
+    char *mv = NULL; /* records: key length (u16), vec's key, the list */
+    size_t mn = 0, mcap = 0;
+    MDB_cursor *cur;
+    if (rag_disk_fail(d, mdb_cursor_open(txn, d->ivf, &cur))) return -1;
+    MDB_val k, lv;
+    for (rc = mdb_cursor_get(cur, &k, &lv, MDB_FIRST); !rc;
+         rc = mdb_cursor_get(cur, &k, &lv, MDB_NEXT)) {
+        const char *b = k.mv_data, *nul = memchr(b, 0, k.mv_size);
+        size_t base = nul ? (size_t)(nul - b) + 1 : 0;
+        if (!nul || k.mv_size != base + 9 || b[base] != 'L' || base + 4 > RAG_KEY_MAX) continue;
+        uint16_t kn = (uint16_t)(base + 4);
+        if (mn + 2u + kn + 4 > mcap) {
+            size_t cap = mcap ? mcap * 2 : 65536;
+            char *m = realloc(mv, cap);
+            if (!m) {
+                rc = ENOMEM;
+                break;
+            }
+            mv = m;
+            mcap = cap;
+        }
+        char *r = mv + mn;
+        uint32_t l = rag_be32(b + base + 1);
+        memcpy(r, &kn, 2);
+        memcpy(r + 2, b, base);
+        memcpy(r + 2 + base, b + base + 5, 4);
+        memcpy(r + 2 + kn, &l, 4);
+        mn += 2u + kn + 4;
+        MDB_val vkey = {kn, r + 2};
+        if ((rc = mdb_del(txn, d->vec, &vkey, NULL)) == MDB_NOTFOUND) rc = 0;
+        if (rc) break;
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND) rc = 0;
+    for (size_t o = 0; !rc && o < mn;) {
+        uint16_t kn;
+        memcpy(&kn, mv + o, 2);
+        MDB_val vkey = {kn, mv + o + 2}, vv = {4, mv + o + 2 + kn};
+        rc = mdb_put(txn, d->vec, &vkey, &vv, 0);
+        o += 2u + kn + 4;
+    }
+    free(mv);
+    if (rc) return rag_disk_fail(d, rc);
+    uint32_t f = RAG_FORMAT;
+    v = (MDB_val){sizeof f, &f};
+    return rag_disk_fail(d, mdb_put(txn, d->meta, &key, &v, 0));
 }
 
 /* The k best candidates so far: a min-heap of at most k (worst on top),
@@ -137,14 +225,22 @@ static int scan(rag_disk *d, MDB_txn *txn, MDB_dbi dbi, const char *kb, const vo
     return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
 }
 
-static int exact(rag_disk *d, MDB_txn *txn, const char *kb, const float *q, size_t dim,
-                 rag_disk_keep keep, void *ud, rag_hit *hits, size_t k)
+/* Every vector of the base: in vec while it has no IVF, in the lists once
+ * it has one (every vector is listed then: vec holds only list numbers). */
+static int exact(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st,
+                 const float *q, size_t dim, rag_disk_keep keep, void *ud, rag_hit *hits, size_t k)
 {
-    rag_key p;
+    rag_key p, l;
     cands c = {hits, 0, k};
     float *buf = malloc(dim * sizeof *buf);
-    if (!buf || rag_key_kb(&p, kb) < 0 ||
-        scan(d, txn, d->vec, kb, p.b, p.n, q, dim, keep, ud, &c, buf) < 0) {
+    if (!buf || rag_key_kb(&p, kb) < 0) {
+        free(buf);
+        return -1;
+    }
+    l = p;
+    rag_key_add(&l, "L", 1);
+    if (st->nlist ? scan(d, txn, d->ivf, kb, l.b, l.n, q, dim, keep, ud, &c, buf) < 0
+                  : scan(d, txn, d->vec, kb, p.b, p.n, q, dim, keep, ud, &c, buf) < 0) {
         free(buf);
         return -1;
     }
@@ -186,126 +282,6 @@ out:
     return rc < 0 ? -1 : cands_top(&c);
 }
 
-/* ---- training ------------------------------------------------------------------ */
-
-static int drop_lists(rag_disk *d, MDB_txn *txn, const char *kb)
-{
-    rag_key p;
-    rag_key_kb(&p, kb);
-    MDB_cursor *cur;
-    if (rag_disk_fail(d, mdb_cursor_open(txn, d->ivf, &cur))) return -1;
-    MDB_val key = {p.n, p.b}, v;
-    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    while (!rc && rag_key_in_base(&p, &key)) {
-        if ((rc = mdb_cursor_del(cur, 0))) break;
-        key = (MDB_val){p.n, p.b};
-        rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    }
-    mdb_cursor_close(cur);
-    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
-}
-
-/* Every stride-th vector of the base into s (at most max). */
-static int sample(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st, size_t max,
-                  rag_vecs *s)
-{
-    size_t stride = st->vecs > max ? (size_t)((st->vecs + max - 1) / max) : 1, i = 0;
-    rag_key p;
-    rag_key_kb(&p, kb);
-    MDB_cursor *cur;
-    float *buf = malloc(st->dim * sizeof *buf);
-    if (!buf || rag_disk_fail(d, mdb_cursor_open(txn, d->vec, &cur))) {
-        free(buf);
-        return -1;
-    }
-    s->dim = st->dim;
-    MDB_val key = {p.n, p.b}, v;
-    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    for (; !rc && rag_key_in_base(&p, &key); rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT), i++) {
-        if (i % stride || v.mv_size != st->dim * sizeof(float)) continue;
-        memcpy(buf, v.mv_data, v.mv_size);
-        if (rag_vecs_add(s, buf) < 0) {
-            rc = ENOMEM;
-            break;
-        }
-    }
-    mdb_cursor_close(cur);
-    free(buf);
-    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
-}
-
-/* Lists every vector of the base under its nearest centroid. */
-static int list_all(rag_disk *d, MDB_txn *txn, const char *kb, const rag_disk_stats *st,
-                    const float *cent)
-{
-    rag_key p;
-    rag_key_kb(&p, kb);
-    MDB_cursor *cur;
-    float *buf = malloc(st->dim * sizeof *buf);
-    if (!buf || rag_disk_fail(d, mdb_cursor_open(txn, d->vec, &cur))) {
-        free(buf);
-        return -1;
-    }
-    MDB_val key = {p.n, p.b}, v;
-    int rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
-    for (; !rc && rag_key_in_base(&p, &key); rc = mdb_cursor_get(cur, &key, &v, MDB_NEXT)) {
-        if (v.mv_size != st->dim * sizeof(float)) continue;
-        memcpy(buf, v.mv_data, v.mv_size);
-        rag_key lk;
-        rag_key_kb(&lk, kb);
-        rag_key_add(&lk, "L", 1);
-        rag_key_id(&lk, rag_ivf_nearest(cent, st->nlist, st->dim, buf));
-        rag_key_add(&lk, (const char *)key.mv_data + key.mv_size - 4, 4);
-        MDB_val lkey = {lk.n, lk.b}, lv = {v.mv_size, buf};
-        if ((rc = mdb_put(txn, d->ivf, &lkey, &lv, 0))) break;
-    }
-    mdb_cursor_close(cur);
-    free(buf);
-    return rc && rc != MDB_NOTFOUND ? rag_disk_fail(d, rc) : 0;
-}
-
-int rag_disk_ivf_train(rag_disk *d, const char *kb, const rag_ann_opts *o)
-{
-    MDB_txn *txn;
-    rag_disk_stats st;
-    rag_vecs s = {0};
-    rag_ann *a = NULL;
-    if (rag_disk_fail(d, mdb_txn_begin(d->env, NULL, 0, &txn))) return -1;
-    int rc = rag_stats_read(d, txn, kb, &st);
-    if (!rc && (!st.vecs || !st.dim)) rc = -1;
-    size_t nlist = 0;
-    if (!rc) {
-        nlist = o && o->nlist ? o->nlist : (size_t)sqrt((double)st.vecs);
-        if (!(o && o->nlist)) nlist = nlist < 16 ? 16 : nlist > 4096 ? 4096 : nlist;
-        if (nlist > st.vecs) nlist = (size_t)st.vecs;
-        size_t m = o && o->train_max ? o->train_max : 64 * nlist;
-        rc = sample(d, txn, kb, &st, m < nlist ? nlist : m, &s);
-    }
-    if (!rc) {
-        rag_ann_opts ao = {nlist < s.n ? nlist : s.n, s.n, o ? o->iters : 0, o ? o->seed : 0};
-        a = rag_ann_build(&s, &ao);
-        if (!a) rc = -1;
-    }
-    rag_vecs_free(&s);
-    if (!rc) rc = drop_lists(d, txn, kb);
-    if (!rc) {
-        st.nlist = (uint32_t)rag_ann_nlist(a);
-        rag_key k;
-        rag_key_kb(&k, kb);
-        rag_key_add(&k, "C", 1);
-        MDB_val key = {k.n, k.b},
-                v = {(size_t)st.nlist * st.dim * sizeof(float), (void *)rag_ann_centroids(a)};
-        rc = rag_disk_fail(d, mdb_put(txn, d->ivf, &key, &v, 0));
-    }
-    if (!rc) rc = list_all(d, txn, kb, &st, rag_ann_centroids(a));
-    st.trained = st.vecs;
-    if (!rc) rc = rag_stats_write(d, txn, kb, &st);
-    rag_ann_free(a);
-    if (!rc) return rag_disk_fail(d, mdb_txn_commit(txn));
-    mdb_txn_abort(txn);
-    return -1;
-}
-
 int rag_disk_vsearch(rag_disk *d, const char *kb, const float *q, size_t dim,
                      const rag_vsearch_opts *o, rag_disk_keep keep, void *ud, rag_hit *hits,
                      size_t k, int *approx)
@@ -316,7 +292,11 @@ int rag_disk_vsearch(rag_disk *d, const char *kb, const float *q, size_t dim,
     if (!st.vecs || dim != st.dim) return 0;
     int want = o && st.vecs >= o->min_vectors;
     if (want && (!st.nlist || st.vecs >= 2 * st.trained)) { /* none yet, or drifted: train */
-        if (rag_disk_ivf_train(d, kb, NULL) < 0 || rag_disk_stats_get(d, kb, &st) < 0) want = 0;
+        if (!d->on_train) {                                 /* nothing drives slices: train now */
+            if (rag_disk_ivf_train(d, kb, NULL) < 0 || rag_disk_stats_get(d, kb, &st) < 0) want = 0;
+        } else if (rag_disk_train_begin(d, kb, NULL) == 0) {
+            d->on_train(d->on_train_ud); /* meanwhile: the IVF before, or exact */
+        }
     }
     MDB_txn *txn;
     if (rag_disk_fail(d, mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn))) return -1;
@@ -329,7 +309,7 @@ int rag_disk_vsearch(rag_disk *d, const char *kb, const float *q, size_t dim,
             *approx = 0;
         }
     }
-    if (n < 0) n = exact(d, txn, kb, q, dim, keep, ud, hits, k);
+    if (n < 0) n = exact(d, txn, kb, &st, q, dim, keep, ud, hits, k);
     mdb_txn_abort(txn);
     return n;
 }

@@ -20,6 +20,30 @@
 
 rag_plugin R;
 
+/* IVF training in slices (ADR 0058): one slice per loop turn, 1 ms apart,
+ * until the switch; searches and ingestion run between slices. */
+static void train_slice(ah_ctx *ctx, ah_timer *t, void *ud);
+
+static void train_arm(void *ud)
+{
+    (void)ud;
+    if (!R.train_timer) R.train_timer = R.host->timer_start(R.ctx, 1, 0, train_slice, NULL);
+}
+
+static void train_slice(ah_ctx *ctx, ah_timer *t, void *ud)
+{
+    (void)ctx;
+    (void)t;
+    (void)ud;
+    R.train_timer = NULL;
+    int rc = rag_disk_train_step(R.kbs.disk, R.ann_train_slice);
+    if (rc > 0)
+        train_arm(NULL);
+    else if (rc < 0)
+        R.host->log(R.ctx, AH_LOG_WARN, "rag: training the approximate index failed: %s",
+                    rag_disk_error(R.kbs.disk));
+}
+
 static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
 {
     R.host = host;
@@ -54,6 +78,8 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
     }
     R.ann.min_vectors = (size_t)json_integer_value(json_object_get(config, "ann_min_vectors"));
     R.ann.nprobe = (size_t)json_integer_value(json_object_get(config, "ann_nprobe"));
+    R.ann_train_slice = (size_t)json_integer_value(json_object_get(config, "ann_train_slice"));
+    if (!R.ann_train_slice) R.ann_train_slice = (size_t)1 << 24;
     size_t map_mb = (size_t)json_integer_value(json_object_get(config, "index_max_mb"));
     const char *dir = AH_HOST_HAS(host, storage_dir) ? host->storage_dir(ctx) : NULL;
     if (!dir) {
@@ -67,6 +93,7 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
         host->log(ctx, AH_LOG_ERROR, "rag: %s", err);
         return AH_EIO;
     }
+    rag_disk_on_train(R.kbs.disk, train_arm, NULL);
     R.kbs.a = rag_analyzer_new(1);
     if (!R.kbs.a) return AH_ENOMEM;
     rag_store_load();
@@ -76,6 +103,7 @@ static int rag_init(ah_ctx *ctx, const ah_host *host, const json_t *config)
 static void rag_shutdown(ah_ctx *ctx)
 {
     (void)ctx;
+    if (R.train_timer) R.host->timer_stop(R.ctx, R.train_timer);
     rag_kbs_free(&R.kbs);
     rag_analyzer_free(R.kbs.a);
     rag_disk_close(R.kbs.disk);

@@ -42,6 +42,8 @@ typedef struct {
     double w_bm25, w_vector;     /* hybrid's default weights */
     rag_fusion fusion;           /* hybrid's default fusion */
     rag_vsearch_opts ann;        /* vector search: exact below ann.min_vectors (ann.h) */
+    size_t ann_train_slice;      /* multiply-adds per slice of IVF training (ADR 0058) */
+    ah_timer *train_timer;       /* the next slice, while a training is under way */
 } rag_plugin;
 
 extern rag_plugin R;

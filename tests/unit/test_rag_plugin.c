@@ -10,6 +10,7 @@
  * base holds no chunk in memory, and a previous version's KV is moved in.
  */
 #include "../../plugins/rag/disk.h"
+#include "../../plugins/rag/rag.h"
 #include "../fakes/ngram_embed.h"
 #include "../support/kit.h"
 
@@ -240,6 +241,17 @@ static aht *base_of_sixty(llm *l, const char *ann, char *dir, size_t dn)
     return t;
 }
 
+/* Advances the fake host's clock 1 ms at a time (a slice of IVF training
+ * each) until the training's switch; how many slices that took. */
+static int slices_until_trained(aht *t)
+{
+    int n = 0;
+    for (; n < 100000 && rag_disk_training(R.kbs.disk, NULL); n++)
+        aht_advance(t, 1);
+    assert_false(rag_disk_training(R.kbs.disk, NULL));
+    return n;
+}
+
 static void the_approximate_index_finds_what_the_exact_search_finds_with_every_list_probed(void **s)
 {
     (void)s;
@@ -253,6 +265,11 @@ static void the_approximate_index_finds_what_the_exact_search_finds_with_every_l
                                pass ? ", \"ann_min_vectors\": 1, \"ann_nprobe\": 4096"
                                     : ", \"ann_min_vectors\": 50000",
                                dir, sizeof dir);
+        if (pass) { /* the first search starts the training; its slices run */
+            const char *how = NULL;
+            free(vector_ids(t, queries[0], &how));
+            slices_until_trained(t);
+        }
         for (size_t i = 0; i < 3; i++) {
             const char *how = NULL;
             found[pass][i] = vector_ids(t, queries[i], &how);
@@ -283,6 +300,95 @@ static void add_doc(aht *t, const char *kb, const char *id, const char *text)
     ok(aht_call(t, "document.add", args));
     free(args);
     json_decref(a);
+}
+
+/* The first vector search above ann_min_vectors starts training the IVF
+ * and is answered exact, as are searches between the slices; a document
+ * added meanwhile is in the IVF after the switch. */
+static void the_ivf_trains_in_slices_between_searches_and_lists_a_document_added_meanwhile(void **s)
+{
+    (void)s;
+    llm l = {.chat_answer = ""};
+    char dir[256] = "";
+    aht *t = base_of_sixty(
+        &l, ", \"ann_min_vectors\": 1, \"ann_nprobe\": 4096, \"ann_train_slice\": 65536", dir,
+        sizeof dir);
+    const char *how = NULL;
+    char *first = vector_ids(t, "refund of order 1007", &how);
+    assert_string_equal(how, "exact");
+    assert_true(rag_disk_training(R.kbs.disk, "big"));
+    aht_advance(t, 1);
+    aht_advance(t, 1);
+    assert_true(rag_disk_training(R.kbs.disk, "big")); /* still under way: */
+    char *during = vector_ids(t, "refund of order 1007", &how);
+    assert_string_equal(how, "exact"); /* answered, exactly, before it ends */
+    assert_string_equal(during, first);
+    add_doc(t, "big", "late", "Zebra crossing manual for the night shift.");
+    aht_run(t);
+    assert_true(rag_disk_training(R.kbs.disk, "big"));
+    assert_true(slices_until_trained(t) > 2);
+    char *after = vector_ids(t, "refund of order 1007", &how);
+    assert_string_equal(how, "approximate"); /* the switch happened */
+    assert_string_equal(after, first);       /* every list probed: what exact found */
+    char *late = vector_ids(t, "Zebra crossing manual for the night shift.", &how);
+    assert_string_equal(how, "approximate");
+    assert_true(!strncmp(late, "late/0 ", 7));
+    free(first);
+    free(during);
+    free(after);
+    free(late);
+    json_decref(l.last_chat);
+    aht_free(t);
+    kit_rmtree(dir);
+}
+
+/* A restart in the middle of a training: nothing of it was on disk, so the
+ * base answers exact after the start, and its next vector search trains it
+ * again to the end. */
+static void a_restart_during_training_answers_exact_and_trains_again(void **s)
+{
+    (void)s;
+    llm l = {.chat_answer = ""};
+    char dir[256] = "";
+    const char *ann = ", \"ann_min_vectors\": 1, \"ann_nprobe\": 4096, \"ann_train_slice\": 65536";
+    aht *t = base_of_sixty(&l, ann, dir, sizeof dir);
+    const char *how = NULL;
+    char *first = vector_ids(t, "courier delivery", &how);
+    assert_string_equal(how, "exact");
+    aht_advance(t, 1);
+    aht_advance(t, 1);
+    assert_true(rag_disk_training(R.kbs.disk, "big"));
+    json_t *kv = json_deep_copy(aht_kv(t));
+    aht_free(t); /* stopped mid-training */
+
+    llm l2 = {.chat_answer = ""};
+    t = with_storage(dir, sizeof dir);
+    aht_on_call(t, fake_llm, &l2);
+    json_object_update(aht_kv(t), kv);
+    json_decref(kv);
+    char cfg[400];
+    snprintf(cfg, sizeof cfg,
+             "{\"max_document_bytes\": 100000, \"embed_timeout_ms\": 60000, \"max_tokens\": 40, "
+             "\"overlap_tokens\": 2, \"embed_instance\": \"llm\", \"embed_batch\": 16%s}",
+             ann);
+    assert_int_equal(aht_init(t, cfg), AH_OK);
+    aht_run(t);
+    assert_false(rag_disk_training(R.kbs.disk, NULL));
+    char *again = vector_ids(t, "courier delivery", &how);
+    assert_string_equal(how, "exact"); /* no IVF on disk: the training had not switched */
+    assert_string_equal(again, first);
+    assert_true(rag_disk_training(R.kbs.disk, "big")); /* started again */
+    assert_true(slices_until_trained(t) > 2);
+    char *after = vector_ids(t, "courier delivery", &how);
+    assert_string_equal(how, "approximate");
+    assert_string_equal(after, first);
+    free(first);
+    free(again);
+    free(after);
+    json_decref(l.last_chat);
+    json_decref(l2.last_chat);
+    aht_free(t);
+    kit_rmtree(dir);
 }
 
 static json_int_t base_field(aht *t, const char *field)
@@ -551,6 +657,9 @@ int main(void)
         cmocka_unit_test(embeddings_once_search_modes_and_answers),
         cmocka_unit_test(
             the_approximate_index_finds_what_the_exact_search_finds_with_every_list_probed),
+        cmocka_unit_test(
+            the_ivf_trains_in_slices_between_searches_and_lists_a_document_added_meanwhile),
+        cmocka_unit_test(a_restart_during_training_answers_exact_and_trains_again),
         cmocka_unit_test(the_index_survives_a_restart_from_disk_without_embedding_again),
         cmocka_unit_test(a_crash_in_the_middle_of_a_document_leaves_the_index_as_it_was),
         cmocka_unit_test(a_base_of_thousands_of_chunks_holds_none_in_memory),
