@@ -528,7 +528,8 @@ static void run_size(bench *b, const size_cfg *c)
     snprintf(cfg, sizeof cfg,
              "{\"max_document_bytes\": 900000, \"max_tokens\": 200, \"overlap_tokens\": 30, "
              "\"embed_instance\": \"llm\", \"embed_batch\": 64, \"embed_dimensions\": %d, "
-             "\"embed_timeout_ms\": 60000, \"ann_min_vectors\": %zu, \"ann_nprobe\": 32}",
+             "\"embed_timeout_ms\": 60000, \"ann_min_vectors\": %zu, \"ann_nprobe\": 32, "
+             "\"index_max_mb\": 16384}",
              DIMS, c->ann_min);
     if (aht_init(t, cfg) != AH_OK) return bench_fail(b, "init");
     aht_run(t);
@@ -620,7 +621,7 @@ int main(int argc, char **argv)
     }
     static const size_cfg smoke[] = {{1000, 500, 100, 50, 1, 20, 1, "1k"}};
     static const size_cfg full[] = {{10000, 50000, 1000, 200, 1, 20, 1, "10k"},
-                                    {1000000, 50000, 200, 100, 8, 100, 0, "1m"}};
+                                    {1000000, 50000, 200, 100, 8, 20, 0, "1m"}};
     const size_cfg *cs = b.full ? full : smoke;
     size_t n = b.full ? 2 : 1;
     const char *only = getenv("RAG_E2E_SIZE"); /* e.g. 10k: one size of --full */
