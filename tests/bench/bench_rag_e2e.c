@@ -668,9 +668,9 @@ static void run_size(bench *b, const size_cfg *c)
         snprintf(key, sizeof key, "%s_kv_%s_bytes_per_chunk", c->label, KIND_NAME[k]);
         bench_row(b, "size", key, (double)(K.bytes[k] * K.sample) / (double)chunks, "B",
                   "KV keys %s",
-                  k == KIND_CHUNK ? "chunk/ (text, offsets, path)"
-                  : k == KIND_EMB ? "emb/ (the vector as JSON numbers)"
-                                  : "doc/, kb/");
+                  k == KIND_CHUNK ? "chunk/ (a previous version's: none now)"
+                  : k == KIND_EMB ? "emb/ (a previous version's: none now)"
+                                  : "kb/, doc/, src/ (the records, each document's text)");
     }
     snprintf(key, sizeof key, "%s_kv_bytes_per_chunk", c->label);
     bench_row(b, "size", key, (double)kv_all / (double)chunks, "B", "%zu keys, %.0f MB%s", K.live,
