@@ -5,6 +5,7 @@
 
 #include "rag.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,8 +36,20 @@ int rag_emb_migrate(const ah_kv_item *items, size_t n)
         if (strlen(items[i].key) != 20 || strcmp(model ? model : "", model_name()) != 0 || !dim)
             continue; /* another model's: embedded again when needed */
         if (!(vecs[m] = malloc(dim * sizeof(float)))) goto out;
-        for (size_t k = 0; k < dim; k++)
-            vecs[m][k] = (float)json_number_value(json_array_get(arr, k));
+        size_t k = 0;
+        for (; k < dim; k++) {
+            const json_t *x = json_array_get(arr, k);
+            double f = json_number_value(x);
+            if (!json_is_number(x) || !isfinite(f) || fabs(f) > FLT_MAX) break;
+            vecs[m][k] = (float)f;
+        }
+        if (k < dim) { /* not a vector: dropped, its chunks' documents ingested again */
+            R.host->log(R.ctx, AH_LOG_WARN, "rag: %s: v[%zu] is not a number: dropped",
+                        items[i].key, k);
+            free(vecs[m]);
+            vecs[m] = NULL;
+            continue;
+        }
         memcpy(hashes[m], items[i].key + 4, 17);
         dims[m++] = dim;
     }

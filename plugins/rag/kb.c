@@ -22,6 +22,7 @@ static void kb_free(rag_kb *kb)
         json_decref(kb->docs[i].rec);
     }
     free(kb->docs);
+    free(kb->slots);
     json_decref(kb->rec);
     free(kb->name);
     free(kb);
@@ -69,11 +70,70 @@ void rag_kbs_free(rag_kbs *s)
     s->n = s->cap = 0;
 }
 
+/* ---- the live documents by id: linear probing, at most half full -------- */
+
+static size_t id_home(const rag_kb *kb, const char *id, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)id[i]) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 29)) & (kb->nslots - 1);
+}
+
+/* The slot holding that id, or the empty one where it would go. */
+static size_t slot_of(const rag_kb *kb, const char *id, size_t len)
+{
+    size_t mask = kb->nslots - 1, i = id_home(kb, id, len);
+    while (kb->slots[i]) { /* ends: an empty slot is always left */
+        const char *e = kb->docs[kb->slots[i] - 1].id;
+        if (strncmp(e, id, len) == 0 && e[len] == '\0') return i;
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+static int slots_grow(rag_kb *kb)
+{
+    size_t n = kb->nslots ? kb->nslots * 2 : 16, *old = kb->slots, oldn = kb->nslots;
+    size_t *ns = calloc(n, sizeof *ns);
+    if (!ns) return -1;
+    kb->slots = ns;
+    kb->nslots = n;
+    for (size_t i = 0; i < oldn; i++) {
+        if (!old[i]) continue;
+        const char *id = kb->docs[old[i] - 1].id;
+        kb->slots[slot_of(kb, id, strlen(id))] = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+/* Empties slot i, moving back the entries after it that probed past it. */
+static void slot_remove(rag_kb *kb, size_t i)
+{
+    size_t mask = kb->nslots - 1;
+    kb->slots[i] = 0;
+    for (size_t j = (i + 1) & mask; kb->slots[j]; j = (j + 1) & mask) {
+        const char *id = kb->docs[kb->slots[j] - 1].id;
+        size_t home = id_home(kb, id, strlen(id));
+        int stays = i <= j ? home > i && home <= j : home > i || home <= j;
+        if (stays) continue;
+        kb->slots[i] = kb->slots[j];
+        kb->slots[j] = 0;
+        i = j;
+    }
+}
+
+rag_doc *rag_kb_doc_n(const rag_kb *kb, const char *id, size_t len)
+{
+    if (!kb->nslots) return NULL;
+    size_t i = slot_of(kb, id, len);
+    return kb->slots[i] ? &kb->docs[kb->slots[i] - 1] : NULL;
+}
+
 rag_doc *rag_kb_doc(rag_kb *kb, const char *id)
 {
-    for (size_t i = 0; i < kb->ndocs; i++)
-        if (kb->docs[i].live && strcmp(kb->docs[i].id, id) == 0) return &kb->docs[i];
-    return NULL;
+    return rag_kb_doc_n(kb, id, strlen(id));
 }
 
 rag_doc *rag_kb_doc_add(rag_kb *kb, const char *id, const json_t *rec)
@@ -85,6 +145,7 @@ rag_doc *rag_kb_doc_add(rag_kb *kb, const char *id, const json_t *rec)
         kb->docs = nd;
         kb->dcap = cap;
     }
+    if (2 * (kb->nlive + 1) > kb->nslots && slots_grow(kb) < 0) return NULL;
     rag_doc *d = &kb->docs[kb->ndocs];
     *d = (rag_doc){strdup(id), json_deep_copy(rec), 1, 0};
     if (!d->id || !d->rec) {
@@ -93,11 +154,24 @@ rag_doc *rag_kb_doc_add(rag_kb *kb, const char *id, const json_t *rec)
         return NULL;
     }
     kb->ndocs++;
+    size_t i = slot_of(kb, id, strlen(id));
+    if (!kb->slots[i]) { /* a live one of that id (never, by the contract) stays found */
+        kb->slots[i] = kb->ndocs;
+        kb->nlive++;
+    }
     return d;
 }
 
 int rag_kb_doc_drop(rag_kbs *s, rag_kb *kb, rag_doc *d)
 {
+    if (!d) return 0;
+    if (d->live && kb->nslots) {
+        size_t i = slot_of(kb, d->id, strlen(d->id));
+        if (kb->slots[i] == (size_t)(d - kb->docs) + 1) {
+            slot_remove(kb, i);
+            kb->nlive--;
+        }
+    }
     d->live = 0;
     return s->disk ? rag_disk_drop_doc(s->disk, s->a, kb->name, d->id) : 0;
 }
@@ -158,14 +232,6 @@ static int keep(void *ud, const char *doc, size_t len)
     return bsearch(&k, f->ids, f->n, sizeof *f->ids, cmp_span) != NULL;
 }
 
-static const rag_doc *doc_of(const rag_kb *kb, const char *id, size_t len)
-{
-    for (size_t i = 0; i < kb->ndocs; i++)
-        if (kb->docs[i].live && strlen(kb->docs[i].id) == len && !memcmp(kb->docs[i].id, id, len))
-            return &kb->docs[i];
-    return NULL;
-}
-
 typedef struct {
     const rag_kb *kb;
     json_t *out;
@@ -174,7 +240,7 @@ typedef struct {
 static void passage(void *ud, const rag_hit *h, const rag_disk_chunk_view *c)
 {
     building *b = ud;
-    const rag_doc *d = doc_of(b->kb, c->doc, c->doc_len);
+    const rag_doc *d = rag_kb_doc_n(b->kb, c->doc, c->doc_len);
     if (!d) return; /* dropped meanwhile */
     json_t *path = json_loadb(c->path, c->path_len, 0, NULL);
     json_array_append_new(

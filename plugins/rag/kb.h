@@ -24,9 +24,11 @@ typedef struct {
 
 typedef struct {
     char *name;
-    json_t *rec; /* the base record (name, max_tokens, overlap_tokens) */
-    rag_doc *docs;
+    json_t *rec;   /* the base record (name, max_tokens, overlap_tokens) */
+    rag_doc *docs; /* every document added, live or dropped, in order */
     size_t ndocs, dcap;
+    size_t *slots; /* the live documents by id: open addressing, index + 1 */
+    size_t nslots, nlive;
 } rag_kb;
 
 typedef struct {
@@ -44,8 +46,12 @@ rag_kb *rag_kbs_add(rag_kbs *s, const char *name, const json_t *rec);
 int rag_kbs_remove(rag_kbs *s, const char *name);
 void rag_kbs_free(rag_kbs *s);
 
-/* The live document of that id, or NULL; rag_kb_doc_add replaces none. */
+/* The live document of that id, or NULL (a hash lookup, whatever the
+ * base's size); rag_kb_doc_add replaces none: a live document of the same
+ * id is dropped first. */
 rag_doc *rag_kb_doc(rag_kb *kb, const char *id);
+/* The same for an id of len bytes, not terminated. */
+rag_doc *rag_kb_doc_n(const rag_kb *kb, const char *id, size_t len);
 rag_doc *rag_kb_doc_add(rag_kb *kb, const char *id, const json_t *rec);
 /* Forgets the document and drops its chunks from the index; 0, or -1 when
  * the index refused (the document is forgotten all the same). */

@@ -2,9 +2,11 @@
  * The RAG plugin's start (rag.h): the bases' and documents' records read
  * from the KV a page at a time; a previous version's chunks and
  * embeddings in the KV (chunk/, emb/) moved into the index on disk once
- * (ADR 0054) and deleted from the KV; interrupted jobs resumed, documents
- * whose index is missing ingested again from their text; keys of what no
- * longer exists deleted.
+ * (ADR 0054) and deleted from the KV (ids and names whole, whatever their
+ * length; a document one of whose embeddings was not moved, malformed or
+ * another model's, ingested again from its text instead); interrupted
+ * jobs resumed, documents whose index is missing ingested again from their
+ * text; keys of what no longer exists deleted.
  */
 #include "rag.h"
 
@@ -50,17 +52,19 @@ static void run(const phase *p, const char *after)
     if (R.host->kv_scan(R.ctx, p->prefix, after, 200, scanned, (void *)p) != AH_OK) R.loaded = -1;
 }
 
-/* Splits "a/b/c..." after the prefix into up to n parts (copied into buf). */
-static size_t parts(const char *key, size_t skip, char *buf, size_t cap, char **out, size_t n)
+/* Splits "a/b/c..." after the prefix into up to n parts, in a copy of the
+ * key whatever its length (the caller frees it; NULL when out of memory);
+ * *k: how many. */
+static char *parts(const char *key, size_t skip, char **out, size_t n, size_t *k)
 {
-    snprintf(buf, cap, "%s", key + skip);
-    size_t k = 0;
-    for (char *s = buf, *slash; s && k < n; s = slash ? slash + 1 : NULL) {
+    char *buf = strdup(key + skip);
+    *k = 0;
+    for (char *s = buf, *slash; s && *k < n; s = slash ? slash + 1 : NULL) {
         slash = strchr(s, '/');
         if (slash) *slash = 0;
-        out[k++] = s;
+        out[(*k)++] = s;
     }
-    return k;
+    return buf;
 }
 
 static void orphan(const char *key)
@@ -76,21 +80,47 @@ static void kb_item(const char *key, const json_t *v)
 
 static void doc_item(const char *key, const json_t *v)
 {
-    char buf[600], *p[2];
-    rag_kb *kb = parts(key, 4, buf, sizeof buf, p, 2) == 2 ? rag_kbs_find(&R.kbs, p[0]) : NULL;
-    if (!kb)
+    char *p[2];
+    size_t k;
+    char *buf = parts(key, 4, p, 2, &k);
+    rag_kb *kb = k == 2 ? rag_kbs_find(&R.kbs, p[0]) : NULL;
+    if (!buf)
+        R.loaded = -1;
+    else if (!kb)
         orphan(key);
     else if (!rag_kb_doc_add(kb, p[1], v))
         R.loaded = -1;
+    free(buf);
 }
 
 /* ---- migration of a previous version's chunks (chunk/<kb>/<doc>/<gen>/<seq>) ---- */
 
 static struct {
-    char kb[200], doc[400];
-    json_t *items; /* the current document's chunk values, in seq order */
+    char *kb, *doc; /* whole, whatever their length */
+    json_t *items;  /* the current document's chunk values, in seq order */
     size_t moved, docs;
 } M;
+
+static void migrate_forget(void)
+{
+    json_decref(M.items);
+    M.items = NULL;
+    free(M.kb);
+    free(M.doc);
+    M.kb = M.doc = NULL;
+}
+
+/* Every chunk's embedding is on disk (moved from emb/), or none is wanted;
+ * not when one was dropped (malformed) or is another model's. */
+static int all_embedded(const rag_disk_chunk *c, size_t n)
+{
+    size_t dim;
+    for (size_t i = 0; R.embed_instance && i < n; i++)
+        if (c[i].hash &&
+            rag_disk_emb_get(R.kbs.disk, c[i].hash, rag_embed_model_name(), NULL, 0, &dim) != 1)
+            return 0;
+    return 1;
+}
 
 static void migrate_flush(void)
 {
@@ -114,7 +144,13 @@ static void migrate_flush(void)
                                 paths[i] ? paths[i] : "[]",
                                 json_string_value(json_object_get(v, "hash"))};
     }
-    if (hash && c && paths) {
+    if (hash && c && paths && !all_embedded(c, n)) {
+        R.host->log(R.ctx, AH_LOG_INFO,
+                    "rag: %s/%s: an embedding was not moved (malformed, or another model's): "
+                    "ingested again from its text",
+                    M.kb, M.doc);
+        json_object_set_new(d->rec, "state", json_string("ingesting")); /* resume() does it */
+    } else if (hash && c && paths) {
         if (rag_disk_index_doc(R.kbs.disk, R.kbs.a, M.kb, M.doc, hash, c, n,
                                R.embed_instance ? rag_embed_model_name() : NULL) < 0) {
             R.host->log(R.ctx, AH_LOG_ERROR, "rag: moving %s/%s to the index on disk: %s", M.kb,
@@ -129,28 +165,38 @@ static void migrate_flush(void)
         free(paths[i]);
     free(paths);
     free(c);
-    json_decref(M.items);
-    M.items = NULL;
+    migrate_forget();
 }
 
 static void chunk_item(const char *key, const json_t *v)
 {
-    char buf[700], *p[4];
-    rag_kb *kb = parts(key, 6, buf, sizeof buf, p, 4) == 4 ? rag_kbs_find(&R.kbs, p[0]) : NULL;
+    char *p[4];
+    size_t k;
+    char *buf = parts(key, 6, p, 4, &k);
+    rag_kb *kb = k == 4 ? rag_kbs_find(&R.kbs, p[0]) : NULL;
     rag_doc *d = kb ? rag_kb_doc(kb, p[1]) : NULL;
     const char *state = d ? json_string_value(json_object_get(d->rec, "state")) : NULL;
     if (!d || json_integer_value(json_object_get(d->rec, "gen")) != atoll(p[2]) || !state ||
-        strcmp(state, "ready") != 0)
-        return; /* gone, replaced, or its job rewrites it: deleted with the rest */
+        strcmp(state, "ready") != 0) {
+        free(buf); /* gone, replaced, or its job rewrites it: deleted with the rest */
+        return;
+    }
     if (M.items && (strcmp(M.kb, p[0]) != 0 || strcmp(M.doc, p[1]) != 0)) migrate_flush();
     if (!M.items) {
         M.items = json_array();
-        snprintf(M.kb, sizeof M.kb, "%s", p[0]);
-        snprintf(M.doc, sizeof M.doc, "%s", p[1]);
+        M.kb = strdup(p[0]);
+        M.doc = strdup(p[1]);
+        if (!M.items || !M.kb || !M.doc) {
+            R.loaded = -1;
+            migrate_forget();
+            free(buf);
+            return;
+        }
     }
     json_t *c = json_deep_copy(v);
     json_object_set_new(c, "_k", json_pack("{s:I}", "seq", (json_int_t)atoll(p[3])));
     json_array_append_new(M.items, c);
+    free(buf);
 }
 
 static void emb_page(const ah_kv_item *items, size_t n)
@@ -166,8 +212,10 @@ static void src_got(ah_ctx *ctx, int status, const json_t *value, void *ud)
 {
     (void)ctx;
     char *key = ud; /* "src/<kb>/<doc>" */
-    char buf[600], *p[2];
-    rag_kb *kb = parts(key, 4, buf, sizeof buf, p, 2) == 2 ? rag_kbs_find(&R.kbs, p[0]) : NULL;
+    char *p[2];
+    size_t k;
+    char *buf = parts(key, 4, p, 2, &k);
+    rag_kb *kb = k == 2 ? rag_kbs_find(&R.kbs, p[0]) : NULL;
     rag_doc *d = kb ? rag_kb_doc(kb, p[1]) : NULL;
     const char *text = json_string_value(json_object_get(value, "text"));
     if (d && !status && text) {
@@ -177,6 +225,7 @@ static void src_got(ah_ctx *ctx, int status, const json_t *value, void *ud)
         json_object_set_new(d->rec, "state", json_string("failed"));
         json_object_set_new(d->rec, "error", json_string("its text was lost: add it again"));
     }
+    free(buf);
     free(key);
 }
 

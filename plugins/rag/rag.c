@@ -172,10 +172,8 @@ static void kb_list(ah_call *call)
     json_t *out = json_array();
     for (size_t i = 0; i < R.kbs.n; i++) {
         rag_kb *kb = R.kbs.kbs[i];
-        size_t docs = 0;
+        size_t docs = kb->nlive;
         rag_disk_stats st;
-        for (size_t k = 0; k < kb->ndocs; k++)
-            docs += kb->docs[k].live;
         if (rag_disk_stats_get(R.kbs.disk, kb->name, &st) < 0) memset(&st, 0, sizeof st);
         json_t *b = json_deep_copy(kb->rec);
         json_object_set_new(b, "documents", json_integer((json_int_t)docs));

@@ -15,12 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rag_hash(const char *s, size_t n, char out[17])
+static uint64_t fnv64(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    return h;
+}
+
+void rag_hash(const char *s, size_t n, char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)fnv64(s, n));
 }
 
 /* ---- purges -------------------------------------------------------------- */
@@ -110,6 +115,7 @@ typedef struct {
     rag_chunk *c;
     size_t n, next;
     char (*hashes)[17];
+    unsigned char *dup;  /* the chunk's content is an earlier chunk's */
     int embedded;        /* every chunk's embedding is stored (or none is wanted) */
     uint32_t backoff_ms; /* the wait before the next embedding attempt */
 } job;
@@ -118,6 +124,7 @@ static void job_free(job *j)
 {
     rag_chunks_free(j->c, j->n);
     free(j->hashes);
+    free(j->dup);
     free(j->kb);
     free(j->doc);
     free(j->hash);
@@ -135,12 +142,21 @@ static rag_doc *job_doc(job *j, rag_kb **kb)
     return h && strcmp(h, j->hash) == 0 ? d : NULL;
 }
 
-static size_t chars(const char *s, size_t from, size_t to)
+/* Character offsets of byte positions in the text, counted from where the
+ * last one was asked (chunks come in order, overlapping a little), so that
+ * a document is counted about once, not once per chunk. */
+typedef struct {
+    const char *s;
+    size_t at, chars; /* byte position, characters before it */
+} char_cursor;
+
+static size_t chars_at(char_cursor *c, size_t to)
 {
-    size_t n = 0;
-    for (size_t i = from; i < to; i++)
-        n += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return n;
+    for (; c->at < to; c->at++)
+        c->chars += ((unsigned char)c->s[c->at] & 0xC0) != 0x80;
+    for (; c->at > to; c->at--)
+        c->chars -= ((unsigned char)c->s[c->at - 1] & 0xC0) != 0x80;
+    return c->chars;
 }
 
 static json_t *path_json(const rag_chunk *c)
@@ -151,11 +167,33 @@ static json_t *path_json(const rag_chunk *c)
     return p;
 }
 
-static int duplicate(const job *j, size_t k)
+/* The chunks' content hashes, and which repeat an earlier chunk's (a set
+ * of the hashes seen, so a document costs its chunks, not their square);
+ * -1 when out of memory. */
+static int job_hash(job *j)
 {
-    for (size_t i = 0; i < k; i++)
-        if (memcmp(j->hashes[i], j->hashes[k], 17) == 0) return 1;
-    return 0;
+    size_t cap = 16;
+    while (cap < 2 * j->n)
+        cap *= 2;
+    uint64_t *h = malloc((j->n + 1) * sizeof *h);
+    size_t *set = calloc(cap, sizeof *set); /* index + 1 of a chunk of that hash */
+    j->hashes = calloc(j->n + 1, sizeof *j->hashes);
+    j->dup = calloc(j->n + 1, 1);
+    int rc = h && set && j->hashes && j->dup ? 0 : -1;
+    for (size_t i = 0; !rc && i < j->n; i++) {
+        h[i] = fnv64(j->text + j->c[i].start, j->c[i].end - j->c[i].start);
+        snprintf(j->hashes[i], 17, "%016llx", (unsigned long long)h[i]);
+        size_t k = (size_t)(h[i] ^ (h[i] >> 31)) & (cap - 1);
+        while (set[k] && h[set[k] - 1] != h[i]) /* ends: the set is at most half full */
+            k = (k + 1) & (cap - 1);
+        if (set[k])
+            j->dup[i] = 1;
+        else
+            set[k] = i + 1;
+    }
+    free(h);
+    free(set);
+    return rc;
 }
 
 static void job_step(job *j);
@@ -184,17 +222,18 @@ static int job_index(job *j)
     char **paths = calloc(j->n + 1, sizeof *paths);
     size_t m = 0;
     int rc = -1;
+    char_cursor cur = {j->text, 0, 0};
     if (!c || !paths) goto out;
     for (size_t i = 0; i < j->n; i++) {
         const rag_chunk *k = &j->c[i];
-        if (duplicate(j, i)) continue;
+        if (j->dup[i]) continue;
         json_t *p = path_json(k);
         paths[m] = p ? json_dumps(p, JSON_COMPACT) : NULL;
         json_decref(p);
-        size_t cs = chars(j->text, 0, k->start);
+        size_t cs = chars_at(&cur, k->start);
         c[m] = (rag_disk_chunk){(uint32_t)i,
                                 cs,
-                                cs + chars(j->text, k->start, k->end),
+                                chars_at(&cur, k->end),
                                 k->tokens,
                                 j->text + k->start,
                                 k->end - k->start,
@@ -264,7 +303,7 @@ static void job_embed(job *j)
     char **owned = calloc(j->n + 1, sizeof *owned);
     size_t m = 0;
     for (size_t i = 0; texts && hashes && owned && i < j->n; i++) {
-        if (duplicate(j, i)) continue;
+        if (j->dup[i]) continue;
         owned[m] = strndup(j->text + j->c[i].start, j->c[i].end - j->c[i].start);
         texts[m] = owned[m] ? owned[m] : "";
         memcpy(hashes[m], j->hashes[i], 17);
@@ -328,13 +367,11 @@ void rag_store_ingest(rag_kb *kb, rag_doc *d, char *text, size_t len)
     rag_chunk_opts o = {(size_t)json_integer_value(json_object_get(kb->rec, "max_tokens")),
                         (size_t)json_integer_value(json_object_get(kb->rec, "overlap_tokens"))};
     if (!j->kb || !j->doc || !j->hash || rag_chunk_markdown(text, len, &o, &j->c, &j->n) < 0 ||
-        !(j->hashes = calloc(j->n + 1, sizeof *j->hashes))) {
+        job_hash(j) < 0) {
         R.host->log(R.ctx, AH_LOG_ERROR, "rag: cannot chunk %s/%s", kb->name, d->id);
         job_free(j);
         return;
     }
-    for (size_t i = 0; i < j->n; i++)
-        rag_hash(text + j->c[i].start, j->c[i].end - j->c[i].start, j->hashes[i]);
     json_object_set_new(d->rec, "chunks", json_integer((json_int_t)j->n));
     d->done = 0;
     j->embedded = R.embed_instance == NULL;

@@ -7,7 +7,8 @@
  * index on disk (ADR 0054) in a private storage directory the test grants
  * (aht_storage_dir): it survives a restart without embedding again, a
  * crash in the middle of a document's transaction leaves it as it was, a
- * base holds no chunk in memory, and a previous version's KV is moved in.
+ * base holds no chunk in memory, and a previous version's KV is moved in
+ * (ids of any length whole; a malformed stored embedding embedded again).
  */
 #include "../../plugins/rag/disk.h"
 #include "../../plugins/rag/rag.h"
@@ -635,6 +636,103 @@ static void a_previous_versions_kv_is_moved_into_the_index_on_disk(void **s)
     kit_rmtree(dir);
 }
 
+/* A previous version's KV of one document of id (two chunks, their
+ * embeddings, its text in src/); with a malformed embedding for the
+ * second chunk when bad. */
+static void old_kv(json_t *kv, const char *id, int bad)
+{
+    static const char *const texts[] = {"Курьер привозит заказы с 9 до 21 часа.",
+                                        "Деньги возвращаются на карту за 14 дней."};
+    char key[700];
+    json_object_set_new(
+        kv, "kb/help",
+        json_pack("{s:s,s:i,s:i}", "name", "help", "max_tokens", 20, "overlap_tokens", 2));
+    snprintf(key, sizeof key, "doc/help/%s", id);
+    json_object_set_new(kv, key,
+                        json_pack("{s:s,s:s,s:[],s:s,s:i,s:s,s:i}", "id", id, "format", "text",
+                                  "tags", "hash", "0123456789abcdef", "gen", 2, "state", "ready",
+                                  "chunks", 2));
+    snprintf(key, sizeof key, "src/help/%s", id);
+    json_object_set_new(kv, key, json_pack("{s:s++}", "text", texts[0], "\n\n", texts[1]));
+    for (int i = 0; i < 2; i++) {
+        char hash[17];
+        rag_test_hash(texts[i], hash);
+        snprintf(key, sizeof key, "chunk/help/%s/2/%06d", id, i);
+        json_object_set_new(kv, key,
+                            json_pack("{s:s,s:i,s:i,s:i,s:[s],s:s}", "text", texts[i], "start",
+                                      i * 40, "end", i * 40 + 39, "tokens", 8, "path", "Помощь",
+                                      "hash", hash));
+        float v[DIMS];
+        ngram_embed(texts[i], strlen(texts[i]), v, DIMS);
+        json_t *arr = json_array();
+        for (int k = 0; k < DIMS; k++)
+            json_array_append_new(arr,
+                                  bad && i == 1 && k == 3 ? json_string("0.5") : json_real(v[k]));
+        snprintf(key, sizeof key, "emb/%s", hash);
+        json_object_set_new(kv, key, json_pack("{s:s,s:o}", "model", "", "v", arr));
+    }
+}
+
+static const char *doc_state(aht *t)
+{
+    const json_t *r = ok(aht_call(t, "document.list", "{\"kb\": \"help\"}"));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(r, "documents"), 0), "state"));
+}
+
+/* A document id of 450 bytes (a previous version's): its chunks moved
+ * whole, under that id, nothing embedded again. */
+static void a_long_document_id_is_moved_into_the_index_whole(void **s)
+{
+    (void)s;
+    llm l = {.chat_answer = ""};
+    char dir[256] = "", id[451];
+    memset(id, 'x', 450);
+    id[450] = 0;
+    aht *t = with_storage(dir, sizeof dir);
+    aht_on_call(t, fake_llm, &l);
+    old_kv(aht_kv(t), id, 0);
+    assert_int_equal(aht_init(t, CFG), AH_OK);
+    aht_run(t);
+    assert_string_equal(doc_state(t), "ready");
+    assert_int_equal(base_field(t, "chunks"), 2);
+    assert_int_equal(base_field(t, "vectors"), 2);
+    assert_int_equal(l.texts, 0); /* moved, not ingested again */
+    const json_t *r = ok(aht_call(t, "search",
+                                  "{\"kb\": \"help\", \"query\": \"курьер\", \"mode\": "
+                                  "\"bm25\", \"top_k\": 1}"));
+    const json_t *p = json_array_get(json_object_get(r, "passages"), 0);
+    assert_string_equal(json_string_value(json_object_get(p, "document")), id);
+    aht_free(t);
+    kit_rmtree(dir);
+}
+
+/* A stored embedding with a string among its numbers is not moved as
+ * zeros: dropped, and its document ingested again from its text, which
+ * embeds it anew; every chunk then has a vector, and a vector search for
+ * that text finds it first. */
+static void a_malformed_stored_embedding_is_embedded_again_not_moved_as_zeros(void **s)
+{
+    (void)s;
+    llm l = {.chat_answer = ""};
+    char dir[256] = "";
+    aht *t = with_storage(dir, sizeof dir);
+    aht_on_call(t, fake_llm, &l);
+    old_kv(aht_kv(t), "g", 1);
+    assert_int_equal(aht_init(t, CFG), AH_OK);
+    aht_run(t);
+    assert_string_equal(doc_state(t), "ready");
+    assert_true(l.texts >= 1); /* embedded again */
+    assert_int_equal(base_field(t, "vectors"), base_field(t, "chunks"));
+    const json_t *r = ok(aht_call(t, "search",
+                                  "{\"kb\": \"help\", \"query\": \"деньги на карту\", "
+                                  "\"mode\": \"vector\", \"top_k\": 1}"));
+    const json_t *p = json_array_get(json_object_get(r, "passages"), 0);
+    assert_non_null(strstr(json_string_value(json_object_get(p, "text")), "Деньги"));
+    aht_free(t);
+    kit_rmtree(dir);
+}
+
 /* Without private storage (a host before ABI 1.5, a manifest without
  * "storage") the plugin refuses to start and says why. */
 static void without_private_storage_the_plugin_refuses_to_start_and_says_why(void **s)
@@ -661,6 +759,8 @@ int main(void)
             the_ivf_trains_in_slices_between_searches_and_lists_a_document_added_meanwhile),
         cmocka_unit_test(a_restart_during_training_answers_exact_and_trains_again),
         cmocka_unit_test(the_index_survives_a_restart_from_disk_without_embedding_again),
+        cmocka_unit_test(a_long_document_id_is_moved_into_the_index_whole),
+        cmocka_unit_test(a_malformed_stored_embedding_is_embedded_again_not_moved_as_zeros),
         cmocka_unit_test(a_crash_in_the_middle_of_a_document_leaves_the_index_as_it_was),
         cmocka_unit_test(a_base_of_thousands_of_chunks_holds_none_in_memory),
         cmocka_unit_test(a_previous_versions_kv_is_moved_into_the_index_on_disk),
