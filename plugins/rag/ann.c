@@ -36,25 +36,6 @@ static size_t nearest(const rag_ann *a, const float *v)
     return best;
 }
 
-static uint64_t next_rand(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
-static void normalise(float *v, size_t d)
-{
-    double n = 0;
-    for (size_t i = 0; i < d; i++)
-        n += (double)v[i] * v[i];
-    if (n <= 0) return;
-    float inv = (float)(1.0 / sqrt(n));
-    for (size_t i = 0; i < d; i++)
-        v[i] *= inv;
-}
-
 /* Spherical k-means over the sample's vectors (ids into s). */
 static int train(rag_ann *a, const rag_vecs *s, const uint32_t *sample, size_t m, unsigned iters,
                  uint64_t *rng)
@@ -84,9 +65,9 @@ static int train(rag_ann *a, const rag_vecs *s, const uint32_t *sample, size_t m
             float *ce = a->cent + c * d;
             if (count[c]) {
                 memcpy(ce, sum + c * d, d * sizeof(float));
-                normalise(ce, d);
+                rag_normalise(ce, d);
             } else { /* an empty list starts again from a random vector */
-                size_t r = (size_t)(next_rand(rng) % m);
+                size_t r = (size_t)(rag_rand_next(rng) % m);
                 memcpy(ce, s->v + (size_t)sample[r] * d, d * sizeof(float));
             }
         }
@@ -163,7 +144,7 @@ rag_ann *rag_ann_build(const rag_vecs *s, const rag_ann_opts *o)
     for (size_t i = 0; i < s->n; i++)
         perm[i] = (uint32_t)i;
     for (size_t i = 0; i < m; i++) { /* a partial Fisher-Yates: the sample in front */
-        size_t j = i + (size_t)(next_rand(&rng) % (s->n - i));
+        size_t j = i + (size_t)(rag_rand_next(&rng) % (s->n - i));
         uint32_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;

@@ -5,7 +5,6 @@
 #include "disk_priv.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,16 +559,6 @@ static int postings_put(rag_disk *d, MDB_txn *txn, const char *kb, uint32_t id, 
     return 0;
 }
 
-static void normalise(float *v, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)v[i] * v[i];
-    double inv = s > 0 ? 1.0 / sqrt(s) : 0;
-    for (size_t i = 0; i < n; i++)
-        v[i] = (float)(v[i] * inv);
-}
-
 /* The chunk's embedding, if stored and of the base's dimension: its unit
  * vector under vec (and its IVF list). */
 static int vector_put(rag_disk *d, MDB_txn *txn, const char *kb, uint32_t id, const char *hash,
@@ -586,7 +575,7 @@ static int vector_put(rag_disk *d, MDB_txn *txn, const char *kb, uint32_t id, co
         free(f);
         return -1;
     }
-    normalise(f, dim);
+    rag_normalise(f, dim);
     rag_key k;
     rag_key_kb(&k, kb);
     rag_key_id(&k, id);

@@ -46,25 +46,6 @@ void rag_train_free(rag_train *t)
     free(t);
 }
 
-static uint64_t next_rand(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
-static void normalise(float *v, size_t d)
-{
-    double n = 0;
-    for (size_t i = 0; i < d; i++)
-        n += (double)v[i] * v[i];
-    if (n <= 0) return;
-    float inv = (float)(1.0 / sqrt(n));
-    for (size_t i = 0; i < d; i++)
-        v[i] *= inv;
-}
-
 void rag_disk_on_train(rag_disk *d, void (*fn)(void *ud), void *ud)
 {
     d->on_train = fn;
@@ -185,7 +166,7 @@ static int kmeans_start(rag_train *t)
     for (size_t i = 0; i < n; i++)
         perm[i] = (uint32_t)i;
     for (size_t i = 0; i < t->nlist; i++) {
-        size_t j = i + (size_t)(next_rand(&t->rng) % (n - i));
+        size_t j = i + (size_t)(rag_rand_next(&t->rng) % (n - i));
         uint32_t x = perm[i];
         perm[i] = perm[j];
         perm[j] = x;
@@ -215,9 +196,9 @@ static void kmeans_some(rag_train *t, size_t max)
         float *ce = t->cent + c * d;
         if (t->count[c]) {
             memcpy(ce, t->sum + c * d, d * sizeof(float));
-            normalise(ce, d);
+            rag_normalise(ce, d);
         } else {
-            size_t r = (size_t)(next_rand(&t->rng) % t->smp.n);
+            size_t r = (size_t)(rag_rand_next(&t->rng) % t->smp.n);
             memcpy(ce, t->smp.v + r * d, d * sizeof(float));
         }
     }

@@ -219,14 +219,9 @@ static void query_embedded(ah_ctx *ctx, int status, const json_t *result, const 
                  code ? code : ah_strerror(status), message ? message : "");
         q->cb(NULL, 0, status ? status : AH_EPROTO, msg, q->ud);
     } else {
-        double norm = 0;
-        for (size_t i = 0; i < dim; i++) {
-            f[i] = (float)json_number_value(json_array_get(v, i));
-            norm += (double)f[i] * f[i];
-        }
-        norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
         for (size_t i = 0; i < dim; i++)
-            f[i] = (float)(f[i] * norm);
+            f[i] = (float)json_number_value(json_array_get(v, i));
+        rag_normalise(f, dim);
         q->cb(f, dim, 0, NULL, q->ud);
     }
     free(f);

@@ -16,14 +16,28 @@ int64_t rag_vecs_add(rag_vecs *s, const float *v)
         s->v = nv;
         s->cap = cap;
     }
-    double norm = 0;
-    for (size_t i = 0; i < s->dim; i++)
-        norm += (double)v[i] * v[i];
-    norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
     float *o = s->v + s->n * s->dim;
-    for (size_t i = 0; i < s->dim; i++)
-        o[i] = (float)(v[i] * norm);
+    memcpy(o, v, s->dim * sizeof *o);
+    rag_normalise(o, s->dim);
     return (int64_t)s->n++;
+}
+
+void rag_normalise(float *v, size_t d)
+{
+    double n = 0;
+    for (size_t i = 0; i < d; i++)
+        n += (double)v[i] * v[i];
+    double inv = n > 0 ? 1.0 / sqrt(n) : 0;
+    for (size_t i = 0; i < d; i++)
+        v[i] = (float)(v[i] * inv);
+}
+
+uint64_t rag_rand_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
 }
 
 void rag_vecs_free(rag_vecs *s)

@@ -23,6 +23,12 @@ typedef struct {
 int64_t rag_vecs_add(rag_vecs *s, const float *v);
 void rag_vecs_free(rag_vecs *s);
 
+/* Scales v (d floats) to unit length in place; a zero vector stays zero. */
+void rag_normalise(float *v, size_t d);
+
+/* xorshift64: the next pseudo-random number from state *x (not 0). */
+uint64_t rag_rand_next(uint64_t *x);
+
 /* The k nearest to q by cosine, best first, among ids keep accepts (keep
  * may be NULL). Returns how many, or -1 when out of memory. */
 int rag_vecs_search(const rag_vecs *s, const float *q, rag_keep_fn keep, void *ud, rag_hit *hits,
