@@ -221,18 +221,27 @@ static int svc_publish(ah_ctx *c, const char *topic, const json_t *body,
     return request(c, AH_MSG_PUBLISH, o, REQ_PUBLISH, (void *)cb, ud, NULL);
 }
 
+/* The n items as the PUBLISH and COMMIT messages carry them, or NULL when
+ * one is incomplete or memory runs out. */
+static json_t *publish_items_json(const ah_publish_item *items, size_t n)
+{
+    json_t *events = json_array();
+    for (size_t i = 0; events && i < n; i++) {
+        json_t *e = publish_json(items[i].topic, items[i].body, items[i].opts);
+        if (!e || json_array_append_new(events, e) < 0) {
+            json_decref(events);
+            return NULL;
+        }
+    }
+    return events;
+}
+
 static int svc_publish_batch(ah_ctx *c, const ah_publish_item *items, size_t n,
                              ah_publish_batch_cb cb, void *ud)
 {
     if (!items || n == 0 || n > 1000) return AH_EINVAL;
-    json_t *events = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = publish_json(items[i].topic, items[i].body, items[i].opts);
-        if (!e || json_array_append_new(events, e) < 0) {
-            json_decref(events);
-            return AH_EINVAL;
-        }
-    }
+    json_t *events = publish_items_json(items, n);
+    if (!events) return AH_EINVAL;
     return request(c, AH_MSG_PUBLISH, json_pack("{s:o}", "events", events), REQ_PUBLISH_BATCH,
                    (void *)cb, ud, NULL);
 }
@@ -250,14 +259,8 @@ static int svc_commit(ah_ctx *c, const ah_event *ev, const ah_publish_item *item
                       ah_publish_batch_cb cb, void *ud)
 {
     if (!ev || (n && !items)) return AH_EINVAL; /* the host refuses more than 1,000 */
-    json_t *events = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *e = publish_json(items[i].topic, items[i].body, items[i].opts);
-        if (!e || json_array_append_new(events, e) < 0) {
-            json_decref(events);
-            return AH_EINVAL;
-        }
-    }
+    json_t *events = publish_items_json(items, n);
+    if (!events) return AH_EINVAL;
     rt_commit *op = malloc(sizeof(*op));
     if (!op) {
         json_decref(events);
