@@ -178,23 +178,6 @@ static const char *config_json =
     " \"http\": {\"per_ip_connections\": 0, \"max_connections\": 4096},"
     " \"instances\": [{\"id\": \"echo\", \"plugin\": \"echo\"}]}";
 
-/* A counter of the host's /metrics, or -1. */
-static double metric(th_host *h, const char *name)
-{
-    char *body = NULL;
-    double v = -1;
-    if (th_http_raw(h, "GET", "/metrics", NULL, NULL, 0, NULL, NULL, &body) == 200 && body) {
-        size_t n = strlen(name);
-        for (const char *p = body; (p = strstr(p, name)) != NULL; p += n)
-            if ((p == body || p[-1] == '\n') && p[n] == ' ') {
-                v = atof(p + n + 1);
-                break;
-            }
-    }
-    free(body);
-    return v;
-}
-
 /* CPU time the host process has used (all its threads), in ms, or -1. */
 static double host_cpu_ms(pid_t pid)
 {
@@ -214,8 +197,8 @@ static double host_cpu_ms(pid_t pid)
 /* The store's commits and writes so far, to count them per webhook. */
 static void store_counts(th_host *h, double *commits, double *writes)
 {
-    *commits = metric(h, "agenthost_store_commits_total");
-    *writes = metric(h, "agenthost_store_writes_total");
+    *commits = th_metric(h, "agenthost_store_commits_total");
+    *writes = th_metric(h, "agenthost_store_writes_total");
 }
 
 int main(int argc, char **argv)

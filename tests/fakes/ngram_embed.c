@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -54,4 +55,22 @@ void ngram_embed(const char *text, size_t n, float *out, int dims)
     if (norm > 0)
         for (int i = 0; i < dims; i++)
             out[i] = (float)(out[i] / sqrt(norm));
+}
+
+json_t *ngram_embed_answer(const json_t *texts, int dims)
+{
+    float *v = malloc((size_t)(dims > 0 ? dims : 1) * sizeof *v);
+    json_t *vs = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(texts, i, t)
+    {
+        ngram_embed(json_string_value(t), json_string_length(t), v, dims);
+        json_t *a = json_array();
+        for (int k = 0; k < dims; k++)
+            json_array_append_new(a, json_real(v[k]));
+        json_array_append_new(vs, a);
+    }
+    free(v);
+    return json_pack("{s:{s:o}}", "result", "embeddings", vs);
 }

@@ -10,8 +10,13 @@
 #ifndef NGRAM_EMBED_H
 #define NGRAM_EMBED_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 void ngram_embed(const char *text, size_t n, float *out, int dims);
+
+/* What the llm plugin's `embed` action answers for texts (an array of
+ * strings): {"result": {"embeddings": [[dims numbers], ...]}}, in order. */
+json_t *ngram_embed_answer(const json_t *texts, int dims);
 
 #endif

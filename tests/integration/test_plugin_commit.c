@@ -42,23 +42,6 @@ static int teardown(void **state)
     return rc ? -1 : 0;
 }
 
-/* A counter of the host's /metrics, or -1. */
-static double metric(const char *name)
-{
-    char *body = NULL;
-    double v = -1;
-    if (th_http_raw(&H, "GET", "/metrics", NULL, NULL, 0, NULL, NULL, &body) == 200 && body) {
-        size_t n = strlen(name);
-        for (const char *p = body; (p = strstr(p, name)) != NULL; p += n)
-            if ((p == body || p[-1] == '\n') && p[n] == ' ') {
-                v = atof(p + n + 1);
-                break;
-            }
-    }
-    free(body);
-    return v;
-}
-
 /* The consumer's counter `field` ("acked", "nacked"), or -1. */
 static long long consumer_count(const char *field)
 {
@@ -104,7 +87,7 @@ static long long one_round(int n)
     long long acked = consumer_count("acked");
     long long out = th_topic_depth(&H, "echo.out");
     if (out < 0) out = 0;
-    double w0 = metric("agenthost_store_writes_total");
+    double w0 = th_metric(&H, "agenthost_store_writes_total");
     assert_true(w0 >= 0 && acked >= 0);
     char body[32];
     snprintf(body, sizeof(body), "{\"n\":%d}", n);
@@ -112,7 +95,7 @@ static long long one_round(int n)
     assert_true(wait_count("acked", acked + 1));
     assert_true(th_wait_depth(&H, "echo.out", out + 1, 5000));
     publish("pcommit.barrier", "{\"b\":1}");
-    return (long long)(metric("agenthost_store_writes_total") - w0);
+    return (long long)(th_metric(&H, "agenthost_store_writes_total") - w0);
 }
 
 /* Echo republishes and acks with host->commit: the ingress event is one

@@ -434,6 +434,22 @@ int th_http_raw(th_host *h, const char *method, const char *path, const char *co
     return (int)status;
 }
 
+double th_metric(th_host *h, const char *name)
+{
+    char *body = NULL;
+    double v = -1;
+    if (th_http_raw(h, "GET", "/metrics", NULL, NULL, 0, NULL, NULL, &body) == 200 && body) {
+        size_t n = strlen(name);
+        for (const char *p = body; (p = strstr(p, name)) != NULL; p += n)
+            if ((p == body || p[-1] == '\n') && p[n] == ' ') {
+                v = atof(p + n + 1);
+                break;
+            }
+    }
+    free(body);
+    return v;
+}
+
 int th_http(th_host *h, const char *method, const char *path, const char *body, const char *token,
             json_t **out)
 {

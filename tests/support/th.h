@@ -98,6 +98,8 @@ int th_http(th_host *h, const char *method, const char *path, const char *body, 
 int th_http_raw(th_host *h, const char *method, const char *path, const char *content_type,
                 const char *body, size_t body_len, const char *const *headers, char **resp_headers,
                 char **resp_body);
+/* A sample's value on the host's /metrics (name with no labels), or -1. */
+double th_metric(th_host *h, const char *name);
 /* POST /api/v1/instances/<id>/actions/<action> with args JSON text. */
 int th_call(th_host *h, const char *id, const char *action, const char *args, json_t **out);
 /* The same with an X-Request-Id; returns the status. */

@@ -36,20 +36,7 @@ static json_t *stand_in(void *ud, const char *instance, const char *action, cons
     (void)ud;
     if (strcmp(instance, "llm") != 0 || strcmp(action, "embed") != 0) return NULL;
     int dims = (int)json_integer_value(json_object_get(args, "dimensions"));
-    float *v = malloc((size_t)dims * sizeof *v);
-    json_t *vs = json_array();
-    size_t i;
-    json_t *t;
-    json_array_foreach(json_object_get(args, "input"), i, t)
-    {
-        ngram_embed(json_string_value(t), json_string_length(t), v, dims);
-        json_t *a = json_array();
-        for (int k = 0; k < dims; k++)
-            json_array_append_new(a, json_real(v[k]));
-        json_array_append_new(vs, a);
-    }
-    free(v);
-    return json_pack("{s:{s:o}}", "result", "embeddings", vs);
+    return ngram_embed_answer(json_object_get(args, "input"), dims);
 }
 
 typedef struct {
