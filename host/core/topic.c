@@ -2,33 +2,43 @@
 
 #include <string.h>
 
-static bool token_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-}
-
+/* One pass over the name (it is checked on every publish): tokens of
+ * [A-Za-z0-9_-] between dots; with wildcards, a token may be '*' alone or,
+ * last, '>' alone. */
 static bool check(const char *s, bool wildcards, bool allow_reserved)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > TOPIC_MAX) return false;
-    const char *p = s;
+    static const unsigned char tok[256] = {
+        ['-'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+        ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1,
+        ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+        ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+        ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1,
+        ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+        ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+        ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    };
+    const unsigned char *p = (const unsigned char *)s;
     if (*p == '$') {
         if (!allow_reserved) return false;
         p++;
     }
-    for (;;) {
-        const char *end = strchr(p, '.');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == 0) return false;
-        if (wildcards && len == 1 && (*p == '*' || *p == '>')) {
-            if (*p == '>' && end) return false; /* '>' only as the last token */
+    size_t toklen = 0; /* of the token being read */
+    for (;; p++) {
+        if ((size_t)((const char *)p - s) > TOPIC_MAX) return false;
+        unsigned char c = *p;
+        if (tok[c]) {
+            toklen++;
+        } else if (c == '.' || c == 0) {
+            if (toklen == 0) return false;
+            if (c == 0) return true;
+            toklen = 0;
+        } else if (wildcards && (c == '*' || c == '>') && toklen == 0 &&
+                   (p[1] == '.' || p[1] == 0)) {
+            if (c == '>' && p[1]) return false; /* '>' only as the last token */
+            toklen = 1;
         } else {
-            for (size_t i = 0; i < len; i++)
-                if (!token_char(p[i])) return false;
+            return false;
         }
-        if (!end) return true;
-        p = end + 1;
     }
 }
 

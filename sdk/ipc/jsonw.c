@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 typedef struct wbuf {
     char *p;
     size_t n, cap;
@@ -91,6 +95,28 @@ static inline bool special8(uint64_t x)
     return (t & high) != 0;
 }
 
+/* The index of the first byte at or after i that is not plain, or a point
+ * at most 15 bytes short of len from where the slower scans go on. */
+static inline size_t skip_plain16(const unsigned char *s, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+    /* A signed compare against 0x20 takes both the control bytes and the
+     * bytes >= 0x80 (negative as signed). */
+    const __m128i lim = _mm_set1_epi8(0x20), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    for (; i + 16 <= len; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i bad = _mm_or_si128(_mm_cmpgt_epi8(lim, x),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)));
+        unsigned m = (unsigned)_mm_movemask_epi8(bad);
+        if (m) return i + (size_t)__builtin_ctz(m);
+    }
+#else
+    (void)s;
+    (void)len;
+#endif
+    return i;
+}
+
 static void put_string(wbuf *b, const char *str, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -99,6 +125,7 @@ static void put_string(wbuf *b, const char *str, size_t len)
     b->p[b->n++] = '"';
     size_t run = 0; /* start of the bytes not yet copied */
     for (size_t i = 0; i < len;) {
+        i = skip_plain16(s, i, len);
         for (uint64_t x; i + 8 <= len; i += 8) {
             memcpy(&x, s + i, 8);
             if (special8(x)) break;
@@ -230,15 +257,22 @@ static void put_value(wbuf *b, const json_t *v, int depth)
     }
 }
 
-char *ah_json_dumps(const json_t *v, size_t *len)
+char *ah_json_dumps_after(const json_t *v, size_t prefix, size_t *len)
 {
     wbuf b = {0};
+    if (!reserve(&b, prefix + 256)) return NULL;
+    b.n = prefix;
     put_value(&b, v, 0);
     if (b.failed || !reserve(&b, 0)) {
         free(b.p);
         return NULL;
     }
     b.p[b.n] = 0;
-    if (len) *len = b.n;
+    if (len) *len = b.n - prefix;
     return b.p;
+}
+
+char *ah_json_dumps(const json_t *v, size_t *len)
+{
+    return ah_json_dumps_after(v, 0, len);
 }

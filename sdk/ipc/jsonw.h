@@ -26,4 +26,9 @@
  * frees the text. */
 char *ah_json_dumps(const json_t *v, size_t *len);
 
+/* The same text after prefix bytes the caller fills (a record's header
+ * before its body: one buffer, no copy): the buffer holds prefix + *len
+ * bytes and a NUL; *len (may be NULL) is the text's length alone. */
+char *ah_json_dumps_after(const json_t *v, size_t prefix, size_t *len);
+
 #endif

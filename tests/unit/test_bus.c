@@ -214,6 +214,44 @@ static void test_publish_is_answered_after_commit_and_reads_back(void **s)
     json_decref(events);
 }
 
+/* Event ids come from a pool of random bytes refilled every 256 ids:
+ * 600 events (two refills) carry 600 distinct ids of 32 hex digits. */
+static void test_event_ids_stay_distinct_across_refills_of_the_random_pool(void **s)
+{
+    (void)s;
+    enum { N = 600, BATCH = 100 };
+    bus_msg m[BATCH];
+    for (int i = 0; i < BATCH; i++)
+        m[i] = (bus_msg){.topic = "ids.t", .body = NULL};
+    for (int k = 0; k < N / BATCH; k++) {
+        pub_result r = {0};
+        char err[256];
+        assert_int_equal(bus_publish(W.b, m, BATCH, false, on_published, &r, err, sizeof(err)), 0);
+        run_until(is_done, &r, 5000);
+        assert_int_equal(r.status, 0);
+    }
+    static char ids[N][33];
+    size_t got = 0;
+    for (uint64_t from = 1; got < N;) {
+        json_t *events;
+        uint64_t next;
+        char err[256];
+        assert_int_equal(bus_read(W.b, "ids.t", from, 100, NULL, &events, &next, err, sizeof(err)),
+                         0);
+        assert_true(json_array_size(events) > 0);
+        for (size_t i = 0; i < json_array_size(events); i++) {
+            const char *id = json_string_value(json_object_get(json_array_get(events, i), "id"));
+            assert_int_equal(strlen(id), 32);
+            snprintf(ids[got++], 33, "%s", id);
+        }
+        json_decref(events);
+        from = next;
+    }
+    qsort(ids, N, sizeof(ids[0]), (int (*)(const void *, const void *))strcmp);
+    for (size_t i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+}
+
 static void test_idempotency_key_returns_the_first_offset_and_stores_nothing(void **s)
 {
     (void)s;
@@ -242,6 +280,14 @@ static void test_bad_events_are_refused_and_a_batch_is_all_or_nothing(void **s)
     assert_non_null(strstr(err, "limit"));
     json_decref(bb);
     bus_msg bad = {.topic = "$dlq.x", .body = ok};
+    assert_int_equal(bus_publish(W.b, &bad, 1, false, on_published, NULL, err, sizeof(err)),
+                     AH_EINVAL);
+    /* Once the host has published to a reserved topic (its name checked
+     * and remembered), a plugin's publish there is still refused. */
+    pub_result r = {0};
+    assert_int_equal(bus_publish(W.b, &bad, 1, true, on_published, &r, err, sizeof(err)), 0);
+    run_until(is_done, &r, 5000);
+    assert_int_equal(r.status, 0);
     assert_int_equal(bus_publish(W.b, &bad, 1, false, on_published, NULL, err, sizeof(err)),
                      AH_EINVAL);
     bad.topic = "has space";
@@ -978,6 +1024,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_publish_is_answered_after_commit_and_reads_back),
+        cmocka_unit_test(test_event_ids_stay_distinct_across_refills_of_the_random_pool),
         cmocka_unit_test(test_idempotency_key_returns_the_first_offset_and_stores_nothing),
         cmocka_unit_test(test_bad_events_are_refused_and_a_batch_is_all_or_nothing),
         cmocka_unit_test(test_per_key_order_holds_while_keys_run_in_parallel),

@@ -85,13 +85,14 @@ static void test_every_byte_value_in_a_string_matches(void **s)
     }
 }
 
-/* Strings are scanned 8 bytes at a time: a byte to escape (every value
- * below 0x80, and a multi-byte character) is found at every offset of a
- * word and in the tail after the last whole word. */
+/* Strings are scanned 16 bytes at a time (SSE2), then 8, then 1: a byte
+ * to escape (every value below 0x80, and a multi-byte character) is found
+ * at every offset of two blocks of 16, of the word after them and of the
+ * tail. */
 static void test_a_byte_to_escape_is_found_at_every_offset_of_a_word(void **s)
 {
     (void)s;
-    char buf[24];
+    char buf[43];
     for (int c = 0; c < 128; c++)
         for (size_t at = 0; at < sizeof(buf); at++) {
             memset(buf, 'x', sizeof(buf));
@@ -114,6 +115,27 @@ static void test_a_byte_to_escape_is_found_at_every_offset_of_a_word(void **s)
         same_as_jansson(v);
         json_decref(v);
     }
+}
+
+/* ah_json_dumps_after leaves the prefix to the caller and writes the same
+ * text after it (the bus dumps a body into its record this way). */
+static void test_dump_after_a_prefix_is_the_same_text(void **s)
+{
+    (void)s;
+    json_t *v = json_pack("{s:s,s:[i,b,n]}", "d", "\"quoted\" \u00e9t\u00e9 \n", "a", 7, 1);
+    assert_non_null(v);
+    size_t n = 0, m = 0;
+    char *plain = ah_json_dumps(v, &n);
+    for (size_t prefix = 0; prefix < 1100; prefix += 37) {
+        char *t = ah_json_dumps_after(v, prefix, &m);
+        assert_non_null(t);
+        memset(t, 'P', prefix); /* the caller's bytes: writable, not part of the text */
+        assert_int_equal(m, n);
+        assert_memory_equal(t + prefix, plain, n + 1);
+        free(t);
+    }
+    free(plain);
+    json_decref(v);
 }
 
 static void test_invalid_utf8_fails_like_jansson(void **s)
@@ -216,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_scalars_and_containers_match_jansson),
         cmocka_unit_test(test_every_byte_value_in_a_string_matches),
         cmocka_unit_test(test_a_byte_to_escape_is_found_at_every_offset_of_a_word),
+        cmocka_unit_test(test_dump_after_a_prefix_is_the_same_text),
         cmocka_unit_test(test_invalid_utf8_fails_like_jansson),
         cmocka_unit_test(test_too_deep_is_refused),
         cmocka_unit_test(test_random_values_match_jansson),

@@ -63,6 +63,11 @@ typedef struct bl_event {
     size_t body_len;
 } bl_event;
 
+/* Write a record's header, key and headers at p (room for the whole
+ * record, the body placed after them by the caller); returns where the
+ * body goes: BL_EVENT_HDR + the key's length + headers_len. */
+size_t bl_event_head(uint8_t *p, int64_t time_ms, const uint8_t id[16], const char *key,
+                     const char *headers, size_t headers_len, size_t body_len);
 /* Encode an event record (malloc'd). */
 uint8_t *bl_event_encode(int64_t time_ms, const uint8_t id[16], const char *key,
                          const char *headers, size_t headers_len, const char *body, size_t body_len,
@@ -133,6 +138,7 @@ typedef struct bl_topic {
     uint64_t rate[BL_RATE_SLOTS]; /* events per second, ring */
     int64_t rate_sec;
     uint64_t published_total;
+    bool name_checked; /* a publish found the name valid (topic_valid) */
 } bl_topic;
 
 struct bl {
@@ -155,6 +161,10 @@ struct bl {
     size_t ndirty, capdirty;
     uint8_t idem_cursor[512]; /* where the idempotency sweep resumes */
     size_t idem_cursor_len;
+    /* Event ids: the kernel's random bytes, fetched 256 ids at a time
+     * (one getrandom call each was a publish's largest system cost). */
+    uint8_t id_pool[4096];
+    size_t id_left; /* bytes not yet used, from the pool's end */
 };
 
 bl *bl_of(bus *b);

@@ -34,14 +34,10 @@ int bl_topic_rec_decode(const void *p, size_t n, topic_rec *r)
     return r->first_seq <= r->next_seq && r->next_seq >= 1 ? 0 : -1;
 }
 
-uint8_t *bl_event_encode(int64_t time_ms, const uint8_t id[16], const char *key,
-                         const char *headers, size_t headers_len, const char *body, size_t body_len,
-                         size_t *out_len)
+size_t bl_event_head(uint8_t *p, int64_t time_ms, const uint8_t id[16], const char *key,
+                     const char *headers, size_t headers_len, size_t body_len)
 {
     size_t klen = key ? strlen(key) : 0;
-    size_t n = BL_EVENT_HDR + klen + headers_len + body_len;
-    uint8_t *p = malloc(n);
-    if (!p) return NULL;
     p[0] = BL_EVENT_VERSION;
     p[1] = key ? BL_EVENT_HAS_KEY : 0;
     p[2] = (uint8_t)(klen >> 8);
@@ -53,7 +49,17 @@ uint8_t *bl_event_encode(int64_t time_ms, const uint8_t id[16], const char *key,
     memset(p + 36, 0, 4);
     memcpy(p + BL_EVENT_HDR, key ? key : "", klen);
     memcpy(p + BL_EVENT_HDR + klen, headers, headers_len);
-    memcpy(p + BL_EVENT_HDR + klen + headers_len, body, body_len);
+    return BL_EVENT_HDR + klen + headers_len;
+}
+
+uint8_t *bl_event_encode(int64_t time_ms, const uint8_t id[16], const char *key,
+                         const char *headers, size_t headers_len, const char *body, size_t body_len,
+                         size_t *out_len)
+{
+    size_t n = BL_EVENT_HDR + (key ? strlen(key) : 0) + headers_len + body_len;
+    uint8_t *p = malloc(n);
+    if (!p) return NULL;
+    memcpy(p + bl_event_head(p, time_ms, id, key, headers, headers_len, body_len), body, body_len);
     *out_len = n;
     return p;
 }
