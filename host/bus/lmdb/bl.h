@@ -161,8 +161,8 @@ struct bl {
     size_t ndirty, capdirty;
     uint8_t idem_cursor[512]; /* where the idempotency sweep resumes */
     size_t idem_cursor_len;
-    /* Event ids: the kernel's random bytes, fetched 256 ids at a time
-     * (one getrandom call each was a publish's largest system cost). */
+    /* Event ids: 256 at a time, from one getrandom call (one call each
+     * was a publish's largest system cost); bl_publish.c next_id. */
     uint8_t id_pool[4096];
     size_t id_left; /* bytes not yet used, from the pool's end */
 };

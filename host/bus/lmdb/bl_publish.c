@@ -193,11 +193,17 @@ static void done_publish(int status, void *arg)
     free_op(op);
 }
 
-/* A fresh event id: 16 random bytes, never handed out twice. */
+/* A fresh event id: 16 random bytes, never handed out twice. The pool is
+ * ChaCha20's stream under a fresh 32-byte key from the kernel: one
+ * getrandom call per 256 ids (libsodium fetches at most 256 bytes per
+ * getrandom, so drawing the whole pool from the kernel took 16). */
 static void next_id(bl *b, uint8_t id[16])
 {
     if (b->id_left < 16) {
-        randombytes_buf(b->id_pool, sizeof(b->id_pool));
+        uint8_t seed[randombytes_SEEDBYTES];
+        randombytes_buf(seed, sizeof(seed));
+        randombytes_buf_deterministic(b->id_pool, sizeof(b->id_pool), seed);
+        sodium_memzero(seed, sizeof(seed));
         b->id_left = sizeof(b->id_pool);
     }
     b->id_left -= 16;
