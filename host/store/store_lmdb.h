@@ -38,6 +38,10 @@ static inline MDB_txn *store_lmdb_txn(store_txn *txn)
 
 /* A read-only LMDB transaction, as store_read_begin: 0 or AH_E*. */
 int store_lmdb_read_begin(store *s, MDB_txn **txn);
+/* The transaction id the loop's snapshot holds now, without beginning a
+ * read; 0 when there is none (no loop, or none taken yet). A cheap "has
+ * anything committed since": a read may still see a newer snapshot. */
+uint64_t store_lmdb_snapshot_id(store *s);
 void store_lmdb_read_end(store *s, MDB_txn *txn);
 
 /* Attach a layer's state to a write transaction (the bus's topic records,

@@ -61,6 +61,11 @@ int store_lmdb_read_begin(store *s, MDB_txn **txn)
     return 0;
 }
 
+uint64_t store_lmdb_snapshot_id(store *s)
+{
+    return s->loop && s->snap ? (uint64_t)mdb_txn_id(s->snap) : 0;
+}
+
 void store_lmdb_read_end(store *s, MDB_txn *txn)
 {
     store_guard_mark(NULL);

@@ -155,8 +155,12 @@ static void done_publish(int status, void *arg)
     size_t ntouched = 0;
     if (status == 0) {
         AH_FAULT("bus.after_commit_before_ack");
+        /* A read only when a topic's mirror is older than the snapshot
+         * (once per topic and commit: every publish a commit answers
+         * reads the same durable snapshot, store.h). */
+        uint64_t snap = store_lmdb_snapshot_id(b->st);
         MDB_txn *txn = NULL;
-        store_lmdb_read_begin(b->st, &txn);
+        bool read = false;
         for (size_t i = 0; i < op->n; i++) {
             bl_pub_item *it = &op->items[i];
             if (offsets) offsets[i] = it->seq;
@@ -168,11 +172,12 @@ static void done_publish(int status, void *arg)
                 t->id = it->topic_id;
                 ah_idmap_put(&b->topic_ids, t->id, t);
             }
-            /* Once per topic and snapshot: every publish a commit answers
-             * reads the same durable snapshot (store.h). */
-            if (txn && t->mirror_txn != mdb_txn_id(txn)) {
-                refresh_topic(b, txn, t);
-                t->mirror_txn = mdb_txn_id(txn);
+            if (!snap || t->mirror_txn != snap) {
+                if (!read) read = store_lmdb_read_begin(b->st, &txn) == 0;
+                if (read && t->mirror_txn != mdb_txn_id(txn)) {
+                    refresh_topic(b, txn, t);
+                    t->mirror_txn = mdb_txn_id(txn);
+                }
             }
             if (!it->dup) bl_topic_count_rate(t, 1);
             if (is_new && !b->closing) bl_consumers_on_new_topic(b, t);
@@ -181,7 +186,7 @@ static void done_publish(int status, void *arg)
                 seen = touched[k] == t;
             if (!seen && ntouched < 16) touched[ntouched++] = t;
         }
-        if (txn) store_lmdb_read_end(b->st, txn);
+        if (read) store_lmdb_read_end(b->st, txn);
     }
     if (op->extra.done) op->extra.done(status, op->extra.arg);
     if (op->cb) op->cb(op->ud, status, offsets, dup, offsets && dup ? op->n : 0);
