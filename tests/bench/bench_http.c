@@ -192,7 +192,7 @@ static const char *config_json =
 /* A process's pid, parent and CPU time (all its threads), in ms. */
 typedef struct proc_cpu {
     pid_t pid, ppid;
-    double ms;
+    double ms, user_ms; /* ms: user and system */
 } proc_cpu;
 
 static int read_proc_cpu(pid_t pid, proc_cpu *out)
@@ -209,15 +209,19 @@ static int read_proc_cpu(pid_t pid, proc_cpu *out)
     if (!p ||
         sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ppid, &ut, &st) != 3)
         return -1;
-    *out = (proc_cpu){pid, (pid_t)ppid, (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK)};
+    double tick = 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    *out = (proc_cpu){pid, (pid_t)ppid, (double)(ut + st) * tick, (double)ut * tick};
     return 0;
 }
 
-/* CPU time the host process has used (all its threads), in ms, or -1. */
-static double host_cpu_ms(pid_t pid)
+/* CPU time the host process has used (all its threads), in ms, or -1;
+ * *user_ms the part in user space. */
+static double host_cpu_ms(pid_t pid, double *user_ms)
 {
     proc_cpu p;
-    return read_proc_cpu(pid, &p) ? -1 : p.ms;
+    if (read_proc_cpu(pid, &p)) return *user_ms = -1;
+    *user_ms = p.user_ms;
+    return p.ms;
 }
 
 /* CPU time of every live descendant of `root` (the host's plugin
@@ -278,12 +282,12 @@ static void machine_cpu_ms(double *busy, double *total)
 
 /* The CPU counters read around the webhook run. */
 typedef struct cpu_snap {
-    double host, plugins, wrk, busy, total;
+    double host, host_user, plugins, wrk, busy, total;
 } cpu_snap;
 
 static void cpu_snap_take(cpu_snap *s, pid_t host)
 {
-    s->host = host_cpu_ms(host);
+    s->host = host_cpu_ms(host, &s->host_user);
     s->plugins = descendants_cpu_ms(host);
     s->wrk = children_cpu_ms();
     machine_cpu_ms(&s->busy, &s->total);
@@ -379,10 +383,10 @@ int main(int argc, char **argv)
                "%.1f us of host CPU\n",
                (c1 - c0) / hooks, (w1 - w0) / hooks,
                s0.host >= 0 && s2.host >= 0 ? (s2.host - s0.host) * 1000.0 / hooks : -1.0);
-    printf("CPU per webhook: host %.1f us, plugin processes %.1f us, wrk %.1f us; "
+    printf("CPU per webhook: host %.1f us (user %.1f us), plugin processes %.1f us, wrk %.1f us; "
            "machine busy %.0f%% of %ld cores during the run\n",
-           (s2.host - s0.host) * 1000.0 / hooks, (s2.plugins - s0.plugins) * 1000.0 / hooks,
-           (s1.wrk - s0.wrk) * 1000.0 / hooks,
+           (s2.host - s0.host) * 1000.0 / hooks, (s2.host_user - s0.host_user) * 1000.0 / hooks,
+           (s2.plugins - s0.plugins) * 1000.0 / hooks, (s1.wrk - s0.wrk) * 1000.0 / hooks,
            s1.total > s0.total ? 100.0 * (s1.busy - s0.busy) / (s1.total - s0.total) : -1.0,
            sysconf(_SC_NPROCESSORS_ONLN));
 
