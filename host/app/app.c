@@ -295,7 +295,7 @@ static int open_modules(app *a, char *err, size_t errlen)
     if (supervisor_check_debug(a->sup, err, errlen) != 0) return -1;
     if (bus_service_attach(&a->bus_svc, a->bus, a->sup, a->opts->instances, err, errlen) != 0)
         return -1;
-    bus_service_set_enrich(a->bus_svc, linked_profile_enrich, a->docs);
+    bus_service_set_enrich(a->bus_svc, LINKED_PROFILE_TOPIC, linked_profile_enrich, a->docs);
     runtime_deps rd = {.loop = a->loop,
                        .bus = a->bus,
                        .docs = a->docs,

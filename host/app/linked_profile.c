@@ -38,7 +38,7 @@ json_t *linked_profile_enrich(void *ud, const char *instance, const char *topic,
     docs *d = ud;
     const char *type = json_string_value(json_object_get(body, "type"));
     const char *id = json_string_value(json_object_get(body, "contact_id"));
-    if (!d || !instance || strcmp(topic, "platform.contact") != 0 || !type ||
+    if (!d || !instance || strcmp(topic, LINKED_PROFILE_TOPIC) != 0 || !type ||
         strcmp(type, "contact.updated") != 0 || !id ||
         !names(json_object_get(body, "links"), instance))
         return NULL;

@@ -14,6 +14,9 @@
 
 typedef struct docs docs;
 
+/* The one topic linked_profile_enrich adds to. */
+#define LINKED_PROFILE_TOPIC "platform.contact"
+
 /* A bus_service_enrich_fn; ud is the docs. A new body with "profile"
  * (the contact's current profile, {} when it has none), or NULL: another
  * topic or type, an instance the event does not name, or a contact that

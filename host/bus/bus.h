@@ -93,15 +93,22 @@ typedef struct bus_delivery {
     const char *event_id;
     const char *key;
     int64_t time_ms;
-    uint32_t attempt; /* 1 on the first delivery */
-    const json_t *headers;
+    uint32_t attempt;      /* 1 on the first delivery */
+    const json_t *headers; /* NULL for a consumer that takes text (below) */
     const json_t *body;
+    /* The headers and body as stored: compact JSON text, checksummed,
+     * written by the bus's encoder (headers_json NULL: none). */
+    const char *headers_json, *body_json;
+    size_t headers_json_len, body_json_len;
 } bus_delivery;
 
 typedef struct bus_consumer_ops {
     /* Hand a delivery to the consumer; 0 if taken (ack or nack follows),
      * -1 if the consumer cannot take it now (it is retried later). */
     int (*deliver)(void *ud, const bus_delivery *d);
+    /* The consumer reads headers_json and body_json only: the bus does not
+     * parse them (headers and body are NULL). */
+    bool text;
 } bus_consumer_ops;
 
 typedef enum bus_start {

@@ -13,6 +13,7 @@ typedef struct slot {
 
 struct throttle {
     size_t n;
+    size_t used; /* slots holding a key (expired ones included until found) */
     unsigned limit;
     uint64_t window_ms;
     slot s[];
@@ -37,12 +38,15 @@ void throttle_free(throttle *t)
  * create, or NULL. */
 static slot *find(throttle *t, const char *key, uint64_t now, bool create)
 {
+    /* No key held: nothing to find or free (every request asks a table
+     * that is empty unless something failed). */
+    if (!t->used && !create) return NULL;
     char k[THROTTLE_KEY_MAX + 1];
     snprintf(k, sizeof(k), "%s", key);
     slot *free_slot = NULL, *oldest = NULL;
     for (size_t i = 0; i < t->n; i++) {
         slot *s = &t->s[i];
-        if (s->key[0] && now - s->first_ms >= t->window_ms) s->key[0] = 0;
+        if (s->key[0] && now - s->first_ms >= t->window_ms) s->key[0] = 0, t->used--;
         if (!s->key[0]) {
             if (!free_slot) free_slot = s;
             continue;
@@ -53,6 +57,7 @@ static slot *find(throttle *t, const char *key, uint64_t now, bool create)
     if (!create) return NULL;
     slot *s = free_slot ? free_slot : oldest;
     if (!s) return NULL; /* a table of no slots */
+    if (s == free_slot) t->used++;
     memcpy(s->key, k, sizeof(k));
     s->count = 0;
     s->first_ms = now;

@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include "sdk/ipc/jsonw.h"
 #include "core/log.h"
 #include "core/utf8.h"
 #include "core/util.h"
@@ -89,9 +90,14 @@ static http_req *req_begin(http_server *s, http_req *r, struct MHD_Connection *c
     if (rid && valid_request_id(s, rid)) {
         snprintf(r->id, sizeof(r->id), "%s", rid);
     } else {
-        unsigned char raw[8];
-        randombytes_buf(raw, sizeof(raw));
-        sodium_bin2hex(r->id, sizeof(r->id), raw, sizeof(raw));
+        const size_t idn = 8;  /* random bytes per id: 16 hex digits */
+        if (s->id_pos < idn) { /* used up, or never drawn */
+            randombytes_buf(s->id_bytes, sizeof(s->id_bytes));
+            s->id_pos = sizeof(s->id_bytes);
+        }
+        s->id_pos -= idn;
+        sodium_bin2hex(r->id, sizeof(r->id), s->id_bytes + s->id_pos, idn);
+        sodium_memzero(s->id_bytes + s->id_pos, idn); /* each byte serves one id */
     }
     return r;
 }
@@ -254,7 +260,8 @@ void http_respond(http_req *r, int status, const char *content_type, const void 
 
 void http_respond_json(http_req *r, int status, json_t *body)
 {
-    char *s = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    size_t len = 0;
+    char *s = body ? ah_json_dumps(body, &len) : NULL; /* json_dumps's bytes, faster */
     json_decref(body);
     if (!s) {
         http_respond(r, 500, "application/json",
@@ -262,7 +269,7 @@ void http_respond_json(http_req *r, int status, json_t *body)
                      69, NULL);
         return;
     }
-    http_respond(r, status, "application/json", s, strlen(s), NULL);
+    http_respond(r, status, "application/json", s, len, NULL);
     free(s);
 }
 
@@ -279,7 +286,7 @@ char *http_error_json(const char *code, const char *message, const char *field)
     json_object_set_new(e, "message", utf8_json_string(message ? message : code));
     if (field) json_object_set_new(e, "field", utf8_json_string(field));
     json_t *o = json_pack("{s:o}", "error", e);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *s = o ? ah_json_dumps(o, NULL) : NULL;
     json_decref(o);
     return s;
 }

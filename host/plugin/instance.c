@@ -144,20 +144,23 @@ int run_send(run *r, uint16_t type, uint64_t id, json_t *body)
         json_decref(body);
         return AH_ECLOSED;
     }
-    size_t len = 0, off = 0;
+    size_t len = 0;
     char *s = body ? ah_json_dumps(body, &len) : NULL; /* json_dumps's bytes, faster */
     json_decref(body);
-    if (len > r->in.max) {
-        free(s);
-        return AH_ETOOBIG;
-    }
+    int rc = run_send_text(r, type, id, s, len);
+    free(s);
+    return rc;
+}
+
+int run_send_text(run *r, uint16_t type, uint64_t id, const char *s, size_t len)
+{
+    if (r->dead) return AH_ECLOSED;
+    size_t off = 0;
+    if (len > r->in.max) return AH_ETOOBIG;
     /* A small message needs a small frame buffer (most are far below 64 KiB). */
     size_t cap = AH_FRAME_HDR + (len < AH_FRAME_PAYLOAD_MAX ? len : AH_FRAME_PAYLOAD_MAX);
     uint8_t *buf = r->frame ? malloc(cap) : NULL;
-    if (!buf) {
-        free(s);
-        return AH_ENOMEM;
-    }
+    if (!buf) return AH_ENOMEM;
     int rc = 0;
     do {
         size_t n = ah_frame_next(buf, type, id, s, len, &off);
@@ -172,7 +175,6 @@ int run_send(run *r, uint16_t type, uint64_t id, json_t *body)
         }
     } while (off < len);
     free(buf);
-    free(s);
     if (r->outq && !r->watching_write) watch(r);
     if (r->outq_bytes > OUTQ_MAX_BYTES)
         run_kill(r, "stalled: not reading its channel (64 MiB queued)");

@@ -234,3 +234,9 @@ int instance_deliver(instance *inst, uint64_t delivery_id, const json_t *msg)
     if (inst->state != INST_READY || !inst->cur) return -1;
     return run_send(inst->cur, AH_MSG_EVENT, delivery_id, json_incref((json_t *)msg)) == 0 ? 0 : -1;
 }
+
+int instance_deliver_text(instance *inst, uint64_t delivery_id, const char *msg, size_t len)
+{
+    if (inst->state != INST_READY || !inst->cur) return -1;
+    return run_send_text(inst->cur, AH_MSG_EVENT, delivery_id, msg, len) == 0 ? 0 : -1;
+}

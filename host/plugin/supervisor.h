@@ -193,6 +193,8 @@ const char *instance_request_id_of(instance *inst, uint64_t call_id);
  * instance is not ready. The plugin answers with AH_MSG_ACK/NACK carrying
  * delivery_id, routed to the registered handlers. */
 int instance_deliver(instance *inst, uint64_t delivery_id, const json_t *msg);
+/* The same with the message already encoded (len bytes of JSON text, borrowed). */
+int instance_deliver_text(instance *inst, uint64_t delivery_id, const char *msg, size_t len);
 
 const char *instance_id(const instance *inst);
 const manifest *instance_manifest(const instance *inst);

@@ -152,6 +152,8 @@ void run_kill(run *r, const char *reason);
  * AH_ETOOBIG (over the frame limit); AH_EIO (its channel failed: the
  * process is going away); AH_ENOMEM. */
 int run_send(run *r, uint16_t type, uint64_t id, json_t *body);
+/* The same for a message already encoded: len bytes of JSON text (borrowed). */
+int run_send_text(run *r, uint16_t type, uint64_t id, const char *text, size_t len);
 void run_check_deadlines(run *r, uint64_t now_ms);
 
 /* debug_run.c: the instance run unconfined for a debugger */

@@ -249,7 +249,7 @@ static int deliver(void *ud, const bus_delivery *d)
     return 0;
 }
 
-static const bus_consumer_ops OPS = {deliver};
+static const bus_consumer_ops OPS = {.deliver = deliver};
 
 /* ---- the triggers' consumers ------------------------------------------------------------- */
 

@@ -170,7 +170,7 @@ static int deliver(void *ud, const bus_delivery *d)
     return 0;
 }
 
-static const bus_consumer_ops OPS = {deliver};
+static const bus_consumer_ops OPS = {.deliver = deliver};
 
 int rt_inbox_open(runtime *rt, char *err, size_t errlen)
 {

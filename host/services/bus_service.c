@@ -4,6 +4,7 @@
 #include "bus_service.h"
 
 #include "sdk/ipc/frame.h"
+#include "sdk/ipc/jsonw.h"
 #include "sdk/ipc/idmap.h"
 #include "core/fault.h"
 #include "core/log.h"
@@ -11,6 +12,7 @@
 
 #include <agenthost/plugin.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +31,14 @@ struct bus_service {
     ah_idmap owners; /* delivery id -> instance it went to */
     bus_service_enrich_fn enrich;
     void *enrich_ud;
+    char enrich_topic[128];
 };
 
-void bus_service_set_enrich(bus_service *bs, bus_service_enrich_fn fn, void *ud)
+void bus_service_set_enrich(bus_service *bs, const char *topic, bus_service_enrich_fn fn, void *ud)
 {
     bs->enrich = fn;
     bs->enrich_ud = ud;
+    snprintf(bs->enrich_topic, sizeof(bs->enrich_topic), "%s", topic ? topic : "");
 }
 
 static void security(instance *inst, const char *event, const char *fmt, const char *a)
@@ -156,19 +160,83 @@ static void on_publish(void *ud, inst_req req, json_t *body)
 
 /* ---- deliveries ---------------------------------------------------------------- */
 
+/* The event as the plugin gets it, parsed: for a body the host enriches. */
+static int deliver_parsed(inst_consumer *ic, const bus_delivery *d)
+{
+    bus_service *bs = ic->bs;
+    json_t *headers =
+        d->headers_json ? json_loadb(d->headers_json, d->headers_json_len, 0, NULL) : NULL;
+    json_t *body = json_loadb(d->body_json, d->body_json_len, JSON_DECODE_ANY, NULL);
+    if (!headers) headers = json_object();
+    if (!body) body = json_null();
+    json_t *more = bs->enrich(bs->enrich_ud, instance_id(ic->inst), d->topic, body);
+    json_t *msg =
+        json_pack("{s:s,s:s,s:I,s:I,s:i,s:o,s:o}", "topic", d->topic, "id", d->event_id, "offset",
+                  (json_int_t)d->offset, "time_ms", (json_int_t)d->time_ms, "attempt",
+                  (int)d->attempt, "headers", headers, "body", more ? more : json_incref(body));
+    json_decref(body);
+    if (d->key) json_object_set_new(msg, "key", json_string(d->key));
+    int rc = msg ? instance_deliver(ic->inst, d->id, msg) : -1;
+    json_decref(msg);
+    return rc;
+}
+
+/* A JSON string's encoding (quotes included) appended at *o; false when s
+ * is not UTF-8. */
+static bool put_json_string(char **o, const char *s)
+{
+    json_t *j = json_string(s);
+    size_t n = 0;
+    char *t = j ? ah_json_dumps(j, &n) : NULL;
+    json_decref(j);
+    if (t) memcpy(*o, t, n), *o += n;
+    free(t);
+    return t != NULL;
+}
+
+/* The event as stored, spliced into the message unparsed: the same message
+ * as deliver_parsed's for a body not enriched (its fields in the same
+ * order), without decoding the body and headers to encode them again. */
+static int deliver_text(inst_consumer *ic, const bus_delivery *d)
+{
+    size_t topic_n = strlen(d->topic), key_n = d->key ? strlen(d->key) : 0;
+    /* Escaping at most sextuples a byte (\u00XX); the rest is bounded. */
+    size_t cap = 160 + 6 * (topic_n + key_n) + strlen(d->event_id) +
+                 (d->headers_json ? d->headers_json_len : 2) + d->body_json_len;
+    char *msg = malloc(cap), *o = msg;
+    if (!msg) return -1;
+    o += sprintf(o, "{\"topic\":");
+    if (!put_json_string(&o, d->topic)) {
+        free(msg);
+        return -1; /* as json_pack would have refused it */
+    }
+    o += sprintf(o,
+                 ",\"id\":\"%s\",\"offset\":%" PRIu64 ",\"time_ms\":%" PRId64
+                 ",\"attempt\":%d,\"headers\":",
+                 d->event_id, d->offset, d->time_ms, (int)d->attempt);
+    if (d->headers_json)
+        memcpy(o, d->headers_json, d->headers_json_len), o += d->headers_json_len;
+    else
+        memcpy(o, "{}", 2), o += 2;
+    memcpy(o, ",\"body\":", 8), o += 8;
+    memcpy(o, d->body_json, d->body_json_len), o += d->body_json_len;
+    if (d->key) { /* a key not UTF-8 is left out, as json_string leaves it */
+        char *mark = o;
+        memcpy(o, ",\"key\":", 7), o += 7;
+        if (!put_json_string(&o, d->key)) o = mark;
+    }
+    *o++ = '}';
+    int rc = instance_deliver_text(ic->inst, d->id, msg, (size_t)(o - msg));
+    free(msg);
+    return rc;
+}
+
 static int deliver(void *ud, const bus_delivery *d)
 {
     inst_consumer *ic = ud;
     bus_service *bs = ic->bs;
-    json_t *more =
-        bs->enrich ? bs->enrich(bs->enrich_ud, instance_id(ic->inst), d->topic, d->body) : NULL;
-    json_t *msg = json_pack("{s:s,s:s,s:I,s:I,s:i,s:O,s:o}", "topic", d->topic, "id", d->event_id,
-                            "offset", (json_int_t)d->offset, "time_ms", (json_int_t)d->time_ms,
-                            "attempt", (int)d->attempt, "headers", d->headers, "body",
-                            more ? more : json_incref((json_t *)d->body));
-    if (d->key) json_object_set_new(msg, "key", json_string(d->key));
-    int rc = msg ? instance_deliver(ic->inst, d->id, msg) : -1;
-    json_decref(msg);
+    bool enriched = bs->enrich && !strcmp(d->topic, bs->enrich_topic);
+    int rc = enriched ? deliver_parsed(ic, d) : deliver_text(ic, d);
     if (rc == 0) ah_idmap_put(&ic->bs->owners, d->id, ic->inst);
     return rc;
 }
@@ -469,7 +537,7 @@ static int open_consumer(bus_service *bs, instance *inst, const json_t *instance
     if (!ic) return AH_ENOMEM;
     ic->bs = bs;
     ic->inst = inst;
-    static const bus_consumer_ops ops = {.deliver = deliver};
+    static const bus_consumer_ops ops = {.deliver = deliver, .text = true};
     int rc = bus_consumer_open(bs->b, &o, &ops, ic, &ic->c, err, errlen);
     if (rc) {
         free(ic);

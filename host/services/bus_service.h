@@ -29,10 +29,12 @@ void bus_service_detach(bus_service *bs);
 /* What an instance is handed with a delivery, beyond the event as stored:
  * a new body for this instance (the event's body and more), or NULL for
  * the event as it is. The host adds personal data here that the bus never
- * holds in clear (a linked contact's profile, docs/plugins/amocrm.md). */
+ * holds in clear (a linked contact's profile, docs/plugins/amocrm.md).
+ * Only events of `topic` are parsed and offered to fn; every other event
+ * goes to the instance as stored, its JSON text spliced unparsed. */
 typedef json_t *(*bus_service_enrich_fn)(void *ud, const char *instance, const char *topic,
                                          const json_t *body);
-void bus_service_set_enrich(bus_service *bs, bus_service_enrich_fn fn, void *ud);
+void bus_service_set_enrich(bus_service *bs, const char *topic, bus_service_enrich_fn fn, void *ud);
 
 /* A plugin's PUBLISH message (shared with the harness): one event
  * {"topic", "body", "key", "idempotency_key", "headers"} or, from ABI 1.2,

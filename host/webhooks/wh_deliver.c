@@ -423,7 +423,7 @@ static int deliver(void *ud, const bus_delivery *d)
     return 0;
 }
 
-const bus_consumer_ops wh_consumer_ops = {deliver};
+const bus_consumer_ops wh_consumer_ops = {.deliver = deliver};
 
 /* ---- by hand ------------------------------------------------------------------------ */
 

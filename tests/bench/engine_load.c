@@ -298,8 +298,9 @@ static int deliver_fout(void *ud, const bus_delivery *d)
 
 /* ---- the drivers --------------------------------------------------------------------- */
 
-static const bus_consumer_ops OUT_OPS = {deliver_out}, FIN_OPS = {deliver_fin},
-                              FOUT_OPS = {deliver_fout};
+static const bus_consumer_ops OUT_OPS = {.deliver = deliver_out},
+                              FIN_OPS = {.deliver = deliver_fin},
+                              FOUT_OPS = {.deliver = deliver_fout};
 
 static int open_consumer(eb_load *l, const char *name, const char *topic,
                          const bus_consumer_ops *ops, bus_consumer **out)

@@ -286,6 +286,11 @@ static void test_dot_segments_and_encoded_tricks_are_400(void **s)
     still_serving();
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
 static void test_tokens_roles_and_request_ids(void **s)
 {
     (void)s;
@@ -318,6 +323,23 @@ static void test_tokens_roles_and_request_ids(void **s)
     assert_null(strstr(rh, "<script>"));
     free(rh);
     assert_false(th_logs_contain(&H, H.token + 16)); /* token secrets never logged */
+    /* Generated ids are 16 hex digits, none repeated (their random bytes
+     * are drawn 4 KiB, 512 ids, at a time: 600 requests cross a draw). */
+    enum { IDS = 600 };
+    static char ids[IDS][17];
+    for (int i = 0; i < IDS; i++) {
+        assert_int_equal(th_http_raw(&H, "GET", "/health", NULL, NULL, 0, NULL, &rh, NULL), 200);
+        const char *v = strstr(rh, "X-Request-Id: ");
+        assert_non_null(v);
+        v += strlen("X-Request-Id: ");
+        assert_int_equal(strspn(v, "0123456789abcdef"), 16);
+        memcpy(ids[i], v, 16);
+        ids[i][16] = 0;
+        free(rh);
+    }
+    qsort(ids, IDS, sizeof(ids[0]), cmp_id);
+    for (int i = 1; i < IDS; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
 }
 
 /* api.log: one line per request with its method, route, status, bytes,

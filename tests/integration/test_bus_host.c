@@ -91,6 +91,36 @@ static void test_http_publish_is_consumed_and_republished_by_the_plugin(void **s
     free(dump);
 }
 
+/* The host hands a plugin the stored event's text as it is (not decoded
+ * and encoded again): the body and key echo republishes come out equal to
+ * what was published, escapes, non-ASCII and numbers included. */
+static void test_a_delivered_event_reaches_the_plugin_as_stored(void **s)
+{
+    (void)s;
+    static const char body[] = "{\"text\":\"q\\\"uote \\\\ \\n\\t \\u0001 \u00e9 \u2603\","
+                               "\"n\":[1,-2.5,1e300,null,true,{}],\"empty\":\"\"}";
+    char req[512];
+    snprintf(req, sizeof(req), "[{\"body\":%s,\"key\":\"k\\\"\u00e9\"}]", body);
+    long long before = th_topic_depth(&H, "echo.out");
+    json_t *o;
+    assert_int_equal(th_http(&H, "POST", "/api/v1/topics/echo.in/events", req, NULL, &o), 201);
+    json_decref(o);
+    assert_true(th_wait_depth(&H, "echo.out", before + 2, 5000)); /* echo-a and echo-b */
+    assert_int_equal(th_http(&H, "GET", "/api/v1/topics/echo.out/events?key=k%22%C3%A9&limit=10",
+                             NULL, NULL, &o),
+                     200);
+    json_t *want = json_loads(body, 0, NULL);
+    assert_non_null(want);
+    assert_int_equal(json_array_size(json_object_get(o, "events")), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *e = json_array_get(json_object_get(o, "events"), i);
+        assert_string_equal(json_string_value(json_object_get(e, "key")), "k\"\u00e9");
+        assert_true(json_equal(json_object_get(e, "body"), want));
+    }
+    json_decref(want);
+    json_decref(o);
+}
+
 static void test_plugin_publish_to_an_undeclared_topic_is_refused_and_logged(void **s)
 {
     (void)s;
@@ -368,6 +398,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_publish_is_consumed_and_republished_by_the_plugin),
+        cmocka_unit_test(test_a_delivered_event_reaches_the_plugin_as_stored),
         cmocka_unit_test(test_plugin_publish_to_an_undeclared_topic_is_refused_and_logged),
         cmocka_unit_test(test_plugin_batch_publish_is_all_or_nothing),
         cmocka_unit_test(test_webhook_needs_the_shared_secret_and_is_answered_once_committed),

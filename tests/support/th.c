@@ -235,9 +235,18 @@ int th_spawn_serve(th_host *h, const char *const *env)
     if (!h->token[0] && th_make_token(h) < 0) return -1;
     char bin[1024];
     snprintf(bin, sizeof(bin), "%s/agenthost", TH_BUILD_DIR);
-    const char *argv[16] = {bin, "serve", "--config", h->config};
+    /* TH_HOST_WRAP: words put before the host's command (a profiler:
+     * "valgrind --tool=callgrind ..."), split at spaces, at most 8. */
+    char wrap[1024];
+    snprintf(wrap, sizeof(wrap), "%s", getenv("TH_HOST_WRAP") ? getenv("TH_HOST_WRAP") : "");
+    const char *argv[24] = {0};
+    int a = 0;
+    for (char *save, *w = strtok_r(wrap, " ", &save); w && a < 8; w = strtok_r(NULL, " ", &save))
+        argv[a++] = w;
+    const char *exe = a ? argv[0] : bin;
+    argv[a++] = bin, argv[a++] = "serve", argv[a++] = "--config", argv[a++] = h->config;
     for (int i = 0; h->serve_args && h->serve_args[i] && i < 11; i++)
-        argv[4 + i] = h->serve_args[i];
+        argv[a++] = h->serve_args[i];
     /* The host's log file is how the port is found: start from empty. */
     char hostlog[1024];
     snprintf(hostlog, sizeof(hostlog), "%s/host.log", h->logs);
@@ -254,7 +263,7 @@ int th_spawn_serve(th_host *h, const char *const *env)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 2, h->stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawn(&h->pid, bin, &fa, NULL, (char *const *)argv, (char *const *)envp);
+    int rc = posix_spawnp(&h->pid, exe, &fa, NULL, (char *const *)argv, (char *const *)envp);
     posix_spawn_file_actions_destroy(&fa);
     return rc == 0 ? h->pid : -1;
 }

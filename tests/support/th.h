@@ -49,7 +49,8 @@ int th_make_user(th_host *h, const char *email, const char *role, const char *pa
 /* Create an admin token (before start) into h->token. */
 int th_make_token(th_host *h);
 /* Start `agenthost serve` and wait for the port (<= timeout_ms). env is a
- * NULL-terminated list of extra "K=V", or NULL. */
+ * NULL-terminated list of extra "K=V", or NULL. TH_HOST_WRAP in the
+ * environment puts its words before the command (a profiler). */
 int th_start(th_host *h, const char *const *env, int timeout_ms);
 /* Start without waiting for the port; returns the pid or -1. */
 int th_spawn_serve(th_host *h, const char *const *env);

@@ -37,11 +37,34 @@ static void test_a_full_table_gives_up_the_oldest_key(void **s)
     throttle_free(t);
 }
 
+/* The table answers an empty lookup without a scan: what it holds must
+ * still be found after windows end and slots are freed and taken again. */
+static void test_keys_are_found_after_their_slots_are_freed_and_taken_again(void **s)
+{
+    (void)s;
+    throttle *t = throttle_new(4, 1, 60000);
+    assert_int_equal(throttle_wait_s(t, "a", 100), 0); /* an empty table */
+    assert_int_equal(throttle_fail(t, "a", 100), 1);
+    assert_int_equal(throttle_fail(t, "b", 200), 1);
+    assert_true(throttle_wait_s(t, "a", 300) > 0);
+    /* Both windows end; a lookup frees both slots. */
+    assert_int_equal(throttle_wait_s(t, "a", 60300), 0);
+    assert_int_equal(throttle_wait_s(t, "b", 60300), 0);
+    /* Taken again: each key is throttled at once (limit 1). */
+    assert_int_equal(throttle_fail(t, "b", 60400), 1);
+    assert_true(throttle_wait_s(t, "b", 60400) > 0);
+    assert_int_equal(throttle_wait_s(t, "a", 60400), 0);
+    assert_int_equal(throttle_fail(t, "a", 60500), 1);
+    assert_true(throttle_wait_s(t, "a", 60500) > 0);
+    throttle_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_key_is_throttled_at_the_limit_until_its_window_ends),
         cmocka_unit_test(test_a_full_table_gives_up_the_oldest_key),
+        cmocka_unit_test(test_keys_are_found_after_their_slots_are_freed_and_taken_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

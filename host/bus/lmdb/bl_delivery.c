@@ -210,8 +210,9 @@ static int deliver(bl_ctopic *ct, uint64_t seq, MDB_txn *txn)
         park_damaged(ct, s);
         return 0;
     }
-    json_t *headers = e.headers_len ? json_loadb(e.headers, e.headers_len, 0, NULL) : NULL;
-    json_t *body = json_loadb(e.body, e.body_len, JSON_DECODE_ANY, NULL);
+    bool text = c->ops.text; /* the consumer splices the stored text: nothing parsed */
+    json_t *headers = !text && e.headers_len ? json_loadb(e.headers, e.headers_len, 0, NULL) : NULL;
+    json_t *body = text ? NULL : json_loadb(e.body, e.body_len, JSON_DECODE_ANY, NULL);
     char idh[33];
     bl_id_hex(e.id, idh);
     uint64_t id = ++b->next_delivery;
@@ -222,8 +223,16 @@ static int deliver(bl_ctopic *ct, uint64_t seq, MDB_txn *txn)
                       .key = s->key,
                       .time_ms = e.time_ms,
                       .attempt = s->attempts + 1,
-                      .headers = headers ? headers : json_object(),
-                      .body = body ? body : json_null()};
+                      .headers = text      ? NULL
+                                 : headers ? headers
+                                           : json_object(),
+                      .body = text   ? NULL
+                              : body ? body
+                                     : json_null(),
+                      .headers_json = e.headers_len ? e.headers : NULL,
+                      .headers_json_len = e.headers_len,
+                      .body_json = e.body,
+                      .body_json_len = e.body_len};
     int rc = c->ops.deliver(c->ud, &d);
     json_decref((json_t *)d.headers);
     json_decref((json_t *)d.body);
