@@ -90,14 +90,9 @@ static http_req *req_begin(http_server *s, http_req *r, struct MHD_Connection *c
     if (rid && valid_request_id(s, rid)) {
         snprintf(r->id, sizeof(r->id), "%s", rid);
     } else {
-        const size_t idn = 8;  /* random bytes per id: 16 hex digits */
-        if (s->id_pos < idn) { /* used up, or never drawn */
-            randombytes_buf(s->id_bytes, sizeof(s->id_bytes));
-            s->id_pos = sizeof(s->id_bytes);
-        }
-        s->id_pos -= idn;
-        sodium_bin2hex(r->id, sizeof(r->id), s->id_bytes + s->id_pos, idn);
-        sodium_memzero(s->id_bytes + s->id_pos, idn); /* each byte serves one id */
+        unsigned char raw[8]; /* 16 hex digits */
+        ah_randpool_take(&s->ids, raw, sizeof(raw));
+        sodium_bin2hex(r->id, sizeof(r->id), raw, sizeof(raw));
     }
     return r;
 }

@@ -6,6 +6,7 @@
 #ifndef AH_HTTP_SERVER_PRIV_H
 #define AH_HTTP_SERVER_PRIV_H
 
+#include "core/randpool.h"
 #include "deadline.h"
 #include "server.h"
 
@@ -51,12 +52,9 @@ struct http_server {
     size_t pool_bytes; /* MHD's memory limit per connection (limits_pool_bytes) */
     deadline_watch *deadlines;
     int port;
-    /* Random bytes for request ids, drawn 4 KiB at a time (a getrandom
-     * call per 512 requests, not per request); id_pos: the next unused. */
-    unsigned char id_bytes[4096];
-    size_t id_pos;
-    bool tls;    /* serving the pair of tls.h */
-    int closing; /* handles still closing */
+    ah_randpool ids; /* request ids: one getrandom per 512, not one each */
+    bool tls;        /* serving the pair of tls.h */
+    int closing;     /* handles still closing */
 };
 
 /* {"error":{"code":...,"message":...,"field":...}} as compact JSON text

@@ -25,13 +25,18 @@ static const char *config_json =
     "  {\"id\": \"echo-c\", \"plugin\": \"echo\", \"config\": {\"diagnostics\": true}}"
     "]}";
 
+/* A host named `name` with echo as instance echo-c under `config`, ready. */
+static int start_echo(const char *name, const char *config)
+{
+    if (th_init(&H, name) || th_install_plugin(&H, "echo") || th_config(&H, config)) return -1;
+    if (th_start(&H, NULL, 10000) != 0 || !th_wait_state(&H, "echo-c", "ready", 10000)) return -1;
+    return 0;
+}
+
 static int setup(void **state)
 {
     (void)state;
-    if (th_init(&H, "pcommit") || th_install_plugin(&H, "echo") || th_config(&H, config_json))
-        return -1;
-    if (th_start(&H, NULL, 10000) != 0 || !th_wait_state(&H, "echo-c", "ready", 10000)) return -1;
-    return 0;
+    return start_echo("pcommit", config_json);
 }
 
 static int teardown(void **state)
@@ -176,10 +181,7 @@ static const char *busy_config_json =
 static int setup_busy(void **state)
 {
     (void)state;
-    if (th_init(&H, "pcbusy") || th_install_plugin(&H, "echo") || th_config(&H, busy_config_json))
-        return -1;
-    if (th_start(&H, NULL, 10000) != 0 || !th_wait_state(&H, "echo-c", "ready", 10000)) return -1;
-    return 0;
+    return start_echo("pcbusy", busy_config_json);
 }
 
 static void test_a_commit_refused_busy_is_nacked_by_the_runtime_and_comes_again(void **s)

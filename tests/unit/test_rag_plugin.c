@@ -87,6 +87,20 @@ static const json_t *ok(const json_t *answer)
     return json_object_get(answer, "result");
 }
 
+/* A plugin with its storage in dir (made when empty) and the fake LLM. */
+static aht *with_llm(char *dir, size_t n, llm *l)
+{
+    aht *t = with_storage(dir, n);
+    aht_on_call(t, fake_llm, l);
+    return t;
+}
+
+/* The first passage of a search's result. */
+static const json_t *top_passage(const json_t *result)
+{
+    return json_array_get(json_object_get(result, "passages"), 0);
+}
+
 static const char GUIDE[] =
     "# Возврат\n\nДеньги за заказ возвращаются на карту в течение 14 дней.\n\n"
     "# Доставка\n\nКурьер привозит заказы с 9 до 21 часа.\n\n"
@@ -97,8 +111,7 @@ static void embeddings_once_search_modes_and_answers(void **s)
     (void)s;
     llm l = {.chat_answer = "Деньги вернут на карту в течение 14 дней [1]."};
     char dir[256] = "";
-    aht *t = with_storage(dir, sizeof dir);
-    aht_on_call(t, fake_llm, &l);
+    aht *t = with_llm(dir, sizeof dir, &l);
     /* The fake host applies no schema defaults: the config is given whole. */
     assert_int_equal(aht_init(t, "{\"max_document_bytes\": 100000, \"embed_timeout_ms\": 60000, "
                                  "\"max_tokens\": 20, \"overlap_tokens\": 2, \"embed_instance\": "
@@ -138,7 +151,7 @@ static void embeddings_once_search_modes_and_answers(void **s)
                  modes[m]);
         const json_t *r = ok(aht_call(t, "search", q));
         assert_string_equal(json_string_value(json_object_get(r, "mode")), modes[m]);
-        const json_t *p = json_array_get(json_object_get(r, "passages"), 0);
+        const json_t *p = top_passage(r);
         assert_non_null(strstr(json_string_value(json_object_get(p, "text")), "Курьер"));
         assert_string_equal(
             json_string_value(json_array_get(json_object_get(p, "heading_path"), 0)), "Доставка");
@@ -153,8 +166,7 @@ static void embeddings_once_search_modes_and_answers(void **s)
                  "{\"kb\": \"help\", \"query\": \"когда курьер привозит заказ\", "
                  "\"mode\": \"hybrid\"%s}",
                  fusions[f]);
-        const json_t *p =
-            json_array_get(json_object_get(ok(aht_call(t, "search", q)), "passages"), 0);
+        const json_t *p = top_passage(ok(aht_call(t, "search", q)));
         assert_non_null(strstr(json_string_value(json_object_get(p, "text")), "Курьер"));
         assert_float_equal(json_real_value(json_object_get(p, "score")), top[f], 1e-9);
     }
@@ -352,8 +364,7 @@ static void a_restart_during_training_answers_exact_and_trains_again(void **s)
     aht_free(t); /* stopped mid-training */
 
     llm l2 = {.chat_answer = ""};
-    t = with_storage(dir, sizeof dir);
-    aht_on_call(t, fake_llm, &l2);
+    t = with_llm(dir, sizeof dir, &l2);
     json_object_update(aht_kv(t), kv);
     json_decref(kv);
     char cfg[400];
@@ -404,8 +415,7 @@ static void the_index_survives_a_restart_from_disk_without_embedding_again(void 
     (void)s;
     llm l = {.chat_answer = ""};
     char dir[256] = "";
-    aht *t = with_storage(dir, sizeof dir);
-    aht_on_call(t, fake_llm, &l);
+    aht *t = with_llm(dir, sizeof dir, &l);
     assert_int_equal(aht_init(t, CFG), AH_OK);
     ok(aht_call(t, "kb.create", "{\"name\": \"help\"}"));
     add_doc(t, "help", "g", GUIDE);
@@ -415,8 +425,7 @@ static void the_index_survives_a_restart_from_disk_without_embedding_again(void 
     aht_free(t);
 
     llm l2 = {.chat_answer = ""};
-    t = with_storage(dir, sizeof dir);
-    aht_on_call(t, fake_llm, &l2);
+    t = with_llm(dir, sizeof dir, &l2);
     json_object_update(aht_kv(t), kv);
     json_decref(kv);
     assert_int_equal(aht_init(t, CFG), AH_OK);
@@ -520,9 +529,7 @@ static void a_crash_in_the_middle_of_a_document_leaves_the_index_as_it_was(void 
     assert_int_equal(base_field(t, "chunks"), 5);
     const json_t *r = ok(aht_call(
         t, "search", "{\"kb\": \"help\", \"query\": \"гарантия технику\", \"mode\": \"bm25\"}"));
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(r, "passages"), 0), "document")),
-                        "w");
+    assert_string_equal(json_string_value(json_object_get(top_passage(r), "document")), "w");
     aht_free(t);
     kit_rmtree(dir);
 }
@@ -535,8 +542,7 @@ static void a_base_of_thousands_of_chunks_holds_none_in_memory(void **s)
     (void)s;
     llm l = {.chat_answer = ""};
     char dir[256] = "";
-    aht *t = with_storage(dir, sizeof dir);
-    aht_on_call(t, fake_llm, &l);
+    aht *t = with_llm(dir, sizeof dir, &l);
     assert_int_equal(aht_init(t, CFG), AH_OK);
     ok(aht_call(t, "kb.create", "{\"name\": \"help\", \"max_tokens\": 16, \"overlap_tokens\": 0}"));
     char *text = malloc(64 * 1024);
@@ -569,8 +575,7 @@ static void a_previous_versions_kv_is_moved_into_the_index_on_disk(void **s)
     (void)s;
     llm l = {.chat_answer = ""};
     char dir[256] = "";
-    aht *t = with_storage(dir, sizeof dir);
-    aht_on_call(t, fake_llm, &l);
+    aht *t = with_llm(dir, sizeof dir, &l);
     json_t *kv = aht_kv(t);
     static const char *const texts[] = {"Курьер привозит заказы с 9 до 21 часа.",
                                         "Деньги возвращаются на карту за 14 дней."};
@@ -609,7 +614,7 @@ static void a_previous_versions_kv_is_moved_into_the_index_on_disk(void **s)
     const json_t *r = ok(aht_call(t, "search",
                                   "{\"kb\": \"help\", \"query\": \"деньги на карту\", \"mode\": "
                                   "\"vector\", \"top_k\": 1}"));
-    const json_t *p = json_array_get(json_object_get(r, "passages"), 0);
+    const json_t *p = top_passage(r);
     assert_non_null(strstr(json_string_value(json_object_get(p, "text")), "Деньги"));
     assert_string_equal(json_string_value(json_array_get(json_object_get(p, "heading_path"), 0)),
                         "Помощь");
@@ -678,8 +683,7 @@ static void a_long_document_id_is_moved_into_the_index_whole(void **s)
     char dir[256] = "", id[451];
     memset(id, 'x', 450);
     id[450] = 0;
-    aht *t = with_storage(dir, sizeof dir);
-    aht_on_call(t, fake_llm, &l);
+    aht *t = with_llm(dir, sizeof dir, &l);
     old_kv(aht_kv(t), id, 0);
     assert_int_equal(aht_init(t, CFG), AH_OK);
     aht_run(t);
@@ -690,7 +694,7 @@ static void a_long_document_id_is_moved_into_the_index_whole(void **s)
     const json_t *r = ok(aht_call(t, "search",
                                   "{\"kb\": \"help\", \"query\": \"курьер\", \"mode\": "
                                   "\"bm25\", \"top_k\": 1}"));
-    const json_t *p = json_array_get(json_object_get(r, "passages"), 0);
+    const json_t *p = top_passage(r);
     assert_string_equal(json_string_value(json_object_get(p, "document")), id);
     aht_free(t);
     kit_rmtree(dir);
@@ -705,8 +709,7 @@ static void a_malformed_stored_embedding_is_embedded_again_not_moved_as_zeros(vo
     (void)s;
     llm l = {.chat_answer = ""};
     char dir[256] = "";
-    aht *t = with_storage(dir, sizeof dir);
-    aht_on_call(t, fake_llm, &l);
+    aht *t = with_llm(dir, sizeof dir, &l);
     old_kv(aht_kv(t), "g", 1);
     assert_int_equal(aht_init(t, CFG), AH_OK);
     aht_run(t);
@@ -716,7 +719,7 @@ static void a_malformed_stored_embedding_is_embedded_again_not_moved_as_zeros(vo
     const json_t *r = ok(aht_call(t, "search",
                                   "{\"kb\": \"help\", \"query\": \"деньги на карту\", "
                                   "\"mode\": \"vector\", \"top_k\": 1}"));
-    const json_t *p = json_array_get(json_object_get(r, "passages"), 0);
+    const json_t *p = top_passage(r);
     assert_non_null(strstr(json_string_value(json_object_get(p, "text")), "Деньги"));
     aht_free(t);
     kit_rmtree(dir);

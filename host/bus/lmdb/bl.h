@@ -22,6 +22,7 @@
 
 #include "sdk/ipc/idmap.h"
 #include "store/store_lmdb.h"
+#include "core/randpool.h"
 #include "core/strmap.h"
 #include "bus/bus_backend.h"
 
@@ -161,10 +162,7 @@ struct bl {
     size_t ndirty, capdirty;
     uint8_t idem_cursor[512]; /* where the idempotency sweep resumes */
     size_t idem_cursor_len;
-    /* Event ids: 256 at a time, from one getrandom call (one call each
-     * was a publish's largest system cost); bl_publish.c next_id. */
-    uint8_t id_pool[4096];
-    size_t id_left; /* bytes not yet used, from the pool's end */
+    ah_randpool ids; /* event ids: one getrandom per 256 (it was one per event) */
 };
 
 bl *bl_of(bus *b);

@@ -9,7 +9,6 @@
 
 #include <agenthost/plugin.h>
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,23 +197,6 @@ static void done_publish(int status, void *arg)
     free_op(op);
 }
 
-/* A fresh event id: 16 random bytes, never handed out twice. The pool is
- * ChaCha20's stream under a fresh 32-byte key from the kernel: one
- * getrandom call per 256 ids (libsodium fetches at most 256 bytes per
- * getrandom, so drawing the whole pool from the kernel took 16). */
-static void next_id(bl *b, uint8_t id[16])
-{
-    if (b->id_left < 16) {
-        uint8_t seed[randombytes_SEEDBYTES];
-        randombytes_buf(seed, sizeof(seed));
-        randombytes_buf_deterministic(b->id_pool, sizeof(b->id_pool), seed);
-        sodium_memzero(seed, sizeof(seed));
-        b->id_left = sizeof(b->id_pool);
-    }
-    b->id_left -= 16;
-    memcpy(id, b->id_pool + b->id_left, 16);
-}
-
 static bool headers_ok(const json_t *h)
 {
     if (!h) return true;
@@ -283,7 +265,7 @@ static int fill_item(bl *b, bl_pub_item *it, const bus_msg *m, bool reserved, co
     if (id)
         memcpy(idb, id, 16);
     else
-        next_id(b, idb);
+        ah_randpool_take(&b->ids, idb, sizeof(idb));   /* core/randpool.h */
     memcpy(it->topic, m->topic, strlen(m->topic) + 1); /* topic_valid: <= TOPIC_MAX */
     it->t = t;
     it->time_ms = now;
@@ -293,7 +275,7 @@ static int fill_item(bl *b, bl_pub_item *it, const bus_msg *m, bool reserved, co
     it->key = m->key ? strdup(m->key) : NULL;
     it->idem = m->idempotency_key ? strdup(m->idempotency_key) : NULL;
     free(headers);
-    if (!it->rec || (m->key && !it->key) || (m->idempotency_key && !it->idem)) {
+    if ((m->key && !it->key) || (m->idempotency_key && !it->idem)) {
         snprintf(err, errlen, "out of memory");
         return AH_ENOMEM;
     }

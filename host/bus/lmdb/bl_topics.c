@@ -7,7 +7,6 @@
 
 #include <agenthost/plugin.h>
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,12 +348,6 @@ static void on_timer(uv_timer_t *h)
 
 static int bl_open(bus *bb, ah_loop *loop, store *st, const bus_opts *o, char *err, size_t errlen)
 {
-    /* libsodium picks its fastest ChaCha20 here; event ids are drawn
-     * from it (bl_publish.c next_id). */
-    if (sodium_init() < 0) {
-        snprintf(err, errlen, "bus: libsodium cannot start");
-        return AH_EIO;
-    }
     bl *b = calloc(1, sizeof(*b));
     if (!b) return AH_ENOMEM;
     b->bus = bb;
