@@ -35,21 +35,6 @@ static int must_exist(doc_txn *t, const char *coll, const char *id, const char *
     return rc;
 }
 
-/* The ids under index `ix` of coll whose first field is `value`, in *ids
- * (a new array of at most max; NULL when the index could not be read). */
-static int ids_by(doc_txn *t, const char *coll, const char *ix, const char *value, size_t max,
-                  json_t **ids)
-{
-    json_t *v = json_pack("[s]", value);
-    int rc = doc_list_ids(t, coll, ix, v, true, max, ids);
-    json_decref(v);
-    if (rc) {
-        json_decref(*ids);
-        *ids = NULL;
-    }
-    return rc;
-}
-
 /* ---- agents -------------------------------------------------------------------- */
 
 static int agent_prepare(res_change *c)
@@ -102,7 +87,7 @@ static int agent_before_delete(res_change *c)
 {
     const char *id = json_string_value(json_object_get(c->old, "id"));
     json_t *used;
-    int rc = ids_by(c->t, COLL_CONVERSATIONS, "by_agent", id, MEMBERS_MAX, &used);
+    int rc = doc_ids_by(c->t, COLL_CONVERSATIONS, "by_agent", id, true, MEMBERS_MAX, &used);
     size_t n = json_array_size(used);
     if (rc || !n) {
         json_decref(used);
@@ -175,7 +160,7 @@ static int group_decorate(doc_txn *t, void *ctx, json_t *doc)
     (void)ctx;
     const char *id = json_string_value(json_object_get(doc, "id"));
     json_t *members;
-    int rc = ids_by(t, COLL_AGENTS, "by_group", id, MEMBERS_MAX, &members);
+    int rc = doc_ids_by(t, COLL_AGENTS, "by_group", id, true, MEMBERS_MAX, &members);
     if (!rc) json_object_set_new(doc, "members", members);
     return rc;
 }
@@ -184,7 +169,7 @@ static int group_decorate(doc_txn *t, void *ctx, json_t *doc)
 static int move_members(res_change *c, const char *from, const char *to)
 {
     json_t *ids;
-    int rc = ids_by(c->t, COLL_AGENTS, "by_group", from, SIZE_MAX, &ids);
+    int rc = doc_ids_by(c->t, COLL_AGENTS, "by_group", from, true, SIZE_MAX, &ids);
     audit_actor who = res_actor(c->req);
     size_t i;
     json_t *id;

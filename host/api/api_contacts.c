@@ -21,20 +21,6 @@ typedef struct contacts_ctx {
     docs *d;
 } contacts_ctx;
 
-/* Every conversation of a contact, in *ids (a new array; NULL when the
- * index could not be read whole: a partial list would leave some behind). */
-static int conversations_of(doc_txn *t, const char *contact, json_t **ids)
-{
-    json_t *v = json_pack("[s]", contact);
-    int rc = doc_list_ids(t, COLL_CONVERSATIONS, "by_contact", v, false, SIZE_MAX, ids);
-    json_decref(v);
-    if (rc) {
-        json_decref(*ids);
-        *ids = NULL;
-    }
-    return rc;
-}
-
 /* ---- rules ------------------------------------------------------------------------ */
 
 /* The channel kinds of the identities (for filtering), each once; e-mail
@@ -71,7 +57,7 @@ static int contact_erase(res_change *c)
 {
     const char *id = json_string_value(json_object_get(c->old, "id"));
     json_t *convs;
-    int rc = conversations_of(c->t, id, &convs);
+    int rc = doc_ids_by(c->t, COLL_CONVERSATIONS, "by_contact", id, false, SIZE_MAX, &convs);
     size_t i;
     json_t *cid;
     json_array_foreach(convs, i, cid)
@@ -255,7 +241,7 @@ static void merge_contact(json_t *keep, const json_t *other)
 static int move_conversations(doc_txn *t, const char *from, const char *to)
 {
     json_t *convs;
-    int rc = conversations_of(t, from, &convs);
+    int rc = doc_ids_by(t, COLL_CONVERSATIONS, "by_contact", from, false, SIZE_MAX, &convs);
     size_t i;
     json_t *id;
     json_array_foreach(convs, i, id)

@@ -33,21 +33,6 @@ typedef struct scn_ctx {
     expr_pool *expr;     /* compiles the content's jq programs */
 } scn_ctx;
 
-/* The ids under index `ix` of coll whose first field is `value`, in *ids
- * (a new array of at most max; NULL when the index could not be read). */
-static int ids_by(doc_txn *t, const char *coll, const char *ix, const char *value, size_t max,
-                  bool newest_first, json_t **ids)
-{
-    json_t *v = json_pack("[s]", value);
-    int rc = doc_list_ids(t, coll, ix, v, newest_first, max, ids);
-    json_decref(v);
-    if (rc) {
-        json_decref(*ids);
-        *ids = NULL;
-    }
-    return rc;
-}
-
 /* ---- scenarios ------------------------------------------------------------------ */
 
 static int scenario_prepare(res_change *c)
@@ -67,14 +52,15 @@ static int scenario_before_delete(res_change *c)
 {
     const char *id = json_string_value(json_object_get(c->old, "id"));
     json_t *users, *versions = NULL;
-    int rc = ids_by(c->t, COLL_AGENTS, "by_scenario", id, 4, false, &users);
+    int rc = doc_ids_by(c->t, COLL_AGENTS, "by_scenario", id, false, 4, &users);
     if (!rc && json_array_size(users)) {
         rc = doc_fail(c->t, AH_EBUSY, NULL, "agent %s%s runs scenario %s: give it another first",
                       json_string_value(json_array_get(users, 0)),
                       json_array_size(users) > 1 ? " (and others)" : "", id);
     }
     json_decref(users);
-    if (!rc) rc = ids_by(c->t, COLL_SCENARIO_VERSIONS, "by_number", id, SIZE_MAX, false, &versions);
+    if (!rc)
+        rc = doc_ids_by(c->t, COLL_SCENARIO_VERSIONS, "by_number", id, false, SIZE_MAX, &versions);
     size_t i;
     json_t *v;
     json_array_foreach(versions, i, v)
@@ -172,7 +158,8 @@ static int run_read(doc_txn *t, void *ud)
     if (!v->list) return scenario_version_get(t, v->scenario, v->number, &v->result, &v->rev);
     /* Newest first, without their content (read one version for it). */
     json_t *ids;
-    rc = ids_by(t, COLL_SCENARIO_VERSIONS, "by_number", v->scenario, VERSIONS_PAGE_MAX, true, &ids);
+    rc = doc_ids_by(t, COLL_SCENARIO_VERSIONS, "by_number", v->scenario, true, VERSIONS_PAGE_MAX,
+                    &ids);
     if (rc) return rc;
     v->result = json_array();
     size_t i;

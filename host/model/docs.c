@@ -601,6 +601,19 @@ int doc_list_ids(doc_txn *t, const char *coll, const char *index, const json_t *
     return rc < 0 ? rc : 0;
 }
 
+int doc_ids_by(doc_txn *t, const char *coll, const char *index, const char *value, bool reverse,
+               size_t max, json_t **ids)
+{
+    json_t *v = json_pack("[s]", value);
+    int rc = v ? doc_list_ids(t, coll, index, v, reverse, max, ids) : AH_ENOMEM;
+    json_decref(v);
+    if (rc) {
+        if (v) json_decref(*ids);
+        *ids = NULL;
+    }
+    return rc;
+}
+
 /* ---- running transactions -------------------------------------------------------- */
 
 int docs_read(docs *d, doc_txn_fn fn, void *ud, doc_error *err)

@@ -205,6 +205,11 @@ int doc_first_id(doc_txn *t, const char *coll, const char *index, const json_t *
  * doc_scan_ids' error. */
 int doc_list_ids(doc_txn *t, const char *coll, const char *index, const json_t *values,
                  bool reverse, size_t max, json_t **ids);
+/* doc_list_ids under index for the one value `value` of its first field,
+ * all or nothing: on failure *ids is NULL (a partial list would have its
+ * caller act on some of the ids only). */
+int doc_ids_by(doc_txn *t, const char *coll, const char *index, const char *value, bool reverse,
+               size_t max, json_t **ids);
 
 /* Documents in a collection (kept with every write: exact, cheap). 0,
  * AH_EINVAL (no such collection), or AH_EIO (the store cannot be read). */
